@@ -1,0 +1,52 @@
+"""Settings shared by the CLI, the API and workers.
+
+Read from ``SENTINELLE_*`` environment variables (and a ``.env`` file). Built once at
+start-up and passed down; never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Where Sentinelle keeps its data and how it names its ledger."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTINELLE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("sentinelle-data"),
+        description="Folder for the SQLite database and the ledger signing key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://… to use PostgreSQL; unset for the embedded SQLite file.",
+    )
+    log_origin: str = Field(
+        default="sentinelle.local/ledger",
+        description="Origin line of checkpoints, and the signing key's name (C2SP signed note).",
+    )
+
+    @field_validator("log_origin")
+    @classmethod
+    def _origin_is_one_line(cls, value: str) -> str:
+        # The origin is the first line of every checkpoint and the key name of its signature:
+        # a newline, space or '+' would make the note or the verifier key ambiguous.
+        if not value or any(c.isspace() or c == "+" for c in value):
+            raise ValueError("log_origin must be non-empty, with no spaces, newlines or '+'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None  # noqa: S101  (narrowing for mypy; pydantic already typed it)
+        if not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError("database_url must start with postgresql:// or sqlite:///")
+        return value
