@@ -1,0 +1,127 @@
+"""The REST API (FastAPI): a thin layer over ingest and the ledger.
+
+Every route needs an API key (``Authorization: Bearer …``, see ``sentinelle keys create``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Annotated, Any, Final
+
+import msgspec
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from sentinelle import __version__
+from sentinelle.api.auth import authenticate
+from sentinelle.config import Settings
+from sentinelle.errors import Error, NotFoundError, Problem, ValidationError
+from sentinelle.ingest import Ingestor
+from sentinelle.ledger.log import Ledger
+from sentinelle.store import ApiKey, Store, open_store
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+_array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+class _State:
+    """The store and ledger, used by one request at a time (one connection)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.store: Store = open_store(settings)
+        self.ledger = Ledger.open(self.store, data_dir=settings.data_dir, origin=settings.log_origin)
+        self.lock = threading.Lock()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API application for these settings."""
+    state = _State(settings)
+    app = FastAPI(title="Sentinelle", version=__version__)
+    app.state.sentinelle = state
+
+    def require_key(request: Request) -> ApiKey:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = None
+        if scheme.lower() == "bearer" and token:
+            with state.lock:
+                key = authenticate(state.store, token.strip())
+        if key is None:
+            raise HTTPException(
+                status_code=401,
+                detail="missing or invalid API key (Authorization: Bearer <key>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return key
+
+    Auth = Annotated[ApiKey, Depends(require_key)]
+
+    @app.exception_handler(Error)
+    async def _error(_: Request, exc: Error) -> JSONResponse:
+        status = 404 if isinstance(exc, NotFoundError) else 500
+        return JSONResponse({"detail": exc.diagnostics()}, status_code=status)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse(
+            {
+                "detail": "batch refused, nothing was written",
+                "errors": [{exc.unit: p.location, "path": p.path, "message": p.message} for p in exc.problems],
+                "truncated": exc.truncated,
+            },
+            status_code=422,
+        )
+
+    @app.post("/v1/events", tags=["events"])
+    async def post_events(request: Request, key: Auth) -> dict[str, Any]:
+        """Ingest a batch: a JSON array of events, or NDJSON (one event per line).
+
+        All or nothing: one invalid event refuses the batch (422) with up to 20 problems,
+        each with its array index (0-based) or line number (1-based), field path and message.
+        """
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
+        items, unit = _split(bytes(body))
+        with state.lock:
+            result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+        return result.to_dict()
+
+    @app.get("/v1/ledger/checkpoint", tags=["ledger"])
+    def get_checkpoint(key: Auth) -> dict[str, Any]:
+        """The latest signed checkpoint note."""
+        with state.lock:
+            cp = state.store.latest_checkpoint()
+        if cp is None:
+            raise HTTPException(404, "no checkpoint yet")
+        return {"size": cp.size, "root_hash": cp.root.hex(), "note": cp.note}
+
+    @app.get("/v1/ledger/proof/{event_id}", tags=["ledger"])
+    def get_proof(event_id: str, key: Auth, size: int | None = None) -> dict[str, Any]:
+        """Inclusion proof of an event (RFC 9162)."""
+        with state.lock:
+            return state.ledger.proof(event_id, size)
+
+    @app.on_event("shutdown")
+    def _close() -> None:
+        state.store.close()
+
+    return app
+
+
+def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:
+    """A JSON array (elements by 0-based index) or NDJSON (lines by 1-based number)."""
+    if body.lstrip()[:1] == b"[":
+        try:
+            elements = _array_of_raw.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ValidationError([Problem(0, "$", f"not a valid JSON array ({exc})")], unit="index") from None
+        return [(i, bytes(raw)) for i, raw in enumerate(elements)], "index"
+    lines = [(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]
+    return lines, "line"
+
+

@@ -1,0 +1,43 @@
+"""The ``sentinelle`` command. Parses, delegates, and maps :class:`~sentinelle.errors.Error`
+to a one-line diagnosis and exit code 1 (a traceback only with ``--verbose``)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sentinelle.cli.app import App, cli_group
+from sentinelle.errors import Error
+
+__all__ = ["App", "main"]
+
+# Subcommands register themselves on the group when imported.
+from sentinelle.cli import demo, ingest, keys, ledger, serve  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; exits the process."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "--verbose" in args or "-v" in args
+    try:
+        cli_group.main(args=args, prog_name="sentinelle", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except Error as exc:
+        if verbose:
+            raise
+        click.echo(f"error: {exc.diagnostics()}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+

@@ -1,0 +1,150 @@
+"""Access and context events: the typed form of ``access-event.schema.json`` and
+``context-event.schema.json`` (the project's public contract, shipped in ``schemas/``).
+
+The structs mirror the JSON Schemas exactly: unknown fields are refused, enums are closed,
+optional members may be absent but not ``null``. Fields are declared in sorted order so that
+encoding a struct yields RFC 8785 (JCS) canonical JSON directly (see :mod:`.parse`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Final, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+__all__ = [
+    "ACCESS_ACTIONS",
+    "CHANNELS",
+    "CONTEXT_TYPES",
+    "DATA_CATEGORIES",
+    "AccessEvent",
+    "Actor",
+    "ContextEvent",
+    "Event",
+    "Justification",
+    "Resource",
+    "Source",
+]
+
+# RFC 8785 serialises numbers as IEEE 754 doubles: larger integers would not round-trip,
+# so, like I-JSON (RFC 7493), we refuse them instead of silently changing them.
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+
+Id = Annotated[str, Meta(min_length=1, max_length=128)]
+Str64 = Annotated[str, Meta(max_length=64)]
+Str128 = Annotated[str, Meta(max_length=128)]
+Str256 = Annotated[str, Meta(max_length=256)]
+
+ActorKind = Literal["staff", "app", "integration", "service", "merchant_user"]
+Action = Literal["view", "search", "export", "download", "update", "delete"]
+Channel = Literal["support_console", "admin", "api", "export", "integration"]
+Outcome = Literal["allowed", "denied"]
+ResourceType = Literal[
+    "customer", "order", "transaction", "customer_list", "order_list", "payout", "other"
+]
+DataCategory = Literal[
+    "contact",
+    "address",
+    "order_details",
+    "payment_partial",
+    "payment_full",
+    "credentials",
+    "identity_document",
+    "financial",
+    "location",
+    "behavioral",
+    "special",
+    "children",
+]
+ContextType = Literal[
+    "ticket.opened",
+    "ticket.assigned",
+    "ticket.closed",
+    "staff.joined",
+    "staff.role_changed",
+    "staff.notice_given",
+    "staff.left",
+    "grant.requested",
+    "grant.approved",
+    "grant.denied",
+    "grant.revoked",
+    "grant.expired",
+]
+
+ACCESS_ACTIONS: Final = Action.__args__  # type: ignore[attr-defined]
+CHANNELS: Final = Channel.__args__  # type: ignore[attr-defined]
+DATA_CATEGORIES: Final = DataCategory.__args__  # type: ignore[attr-defined]
+CONTEXT_TYPES: Final = ContextType.__args__  # type: ignore[attr-defined]
+
+_OPTS = {"kw_only": True, "omit_defaults": True, "forbid_unknown_fields": True, "frozen": True}
+
+
+class Actor(Struct, **_OPTS):  # type: ignore[call-arg]
+    """Who accessed the data."""
+
+    id: Id
+    kind: ActorKind
+    role: Str64 | UnsetType = UNSET
+    team: Str64 | UnsetType = UNSET
+
+
+class Resource(Struct, **_OPTS):  # type: ignore[call-arg]
+    """What kind of record was exposed, and how many."""
+
+    count: Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)] | UnsetType = UNSET
+    type: ResourceType | UnsetType = UNSET
+
+
+class Justification(Struct, **_OPTS):  # type: ignore[call-arg]
+    """Why the actor says it accessed the data."""
+
+    grant: Str128 | UnsetType = UNSET
+    reason: Str256 | UnsetType = UNSET
+    ticket: Str128 | UnsetType = UNSET
+
+
+class Source(Struct, **_OPTS):  # type: ignore[call-arg]
+    """Where the access came from."""
+
+    country: Annotated[str, Meta(pattern="^[A-Z]{2}$")] | UnsetType = UNSET
+    device: Str128 | UnsetType = UNSET
+    ip: Str64 | UnsetType = UNSET
+
+
+class AccessEvent(Struct, **_OPTS):  # type: ignore[call-arg]
+    """One read or change of customer data by an actor. Fields in sorted (JCS) order."""
+
+    action: Action
+    actor: Actor
+    channel: Channel
+    data: Annotated[list[DataCategory], Meta(min_length=1)]
+    id: Id
+    justification: Justification | UnsetType = UNSET
+    merchant: Id
+    outcome: Outcome
+    resource: Resource | UnsetType = UNSET
+    source: Source | UnsetType = UNSET
+    subjects: Annotated[list[Id], Meta(max_length=100_000)] | UnsetType = UNSET
+    time: dt.datetime
+
+
+class ContextEvent(Struct, **_OPTS):  # type: ignore[call-arg]
+    """A ticket, staff or grant change that gives access events their meaning."""
+
+    actor: Str128 | UnsetType = UNSET
+    by: Str128 | UnsetType = UNSET
+    expires: dt.datetime | UnsetType = UNSET
+    grant: Str128 | UnsetType = UNSET
+    id: Id
+    merchant: Str128 | UnsetType = UNSET
+    reason: Str256 | UnsetType = UNSET
+    role: Str64 | UnsetType = UNSET
+    team: Str64 | UnsetType = UNSET
+    ticket: Str128 | UnsetType = UNSET
+    time: dt.datetime
+    type: ContextType
+
+
+Event = AccessEvent | ContextEvent

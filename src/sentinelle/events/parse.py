@@ -1,0 +1,110 @@
+"""Parse, validate and normalise events; produce their canonical (RFC 8785) bytes.
+
+An event is valid when it matches its JSON Schema exactly (see :mod:`.model`) and its times
+carry a UTC offset, as RFC 3339 requires. Normalisation converts every time to UTC
+(``…Z``, microsecond precision: finer fractions are rounded by the decoder).
+
+The canonical form of an event is the RFC 8785 JSON Canonicalization Scheme (JCS) text of
+the normalised event: keys sorted, no whitespace, JCS string escaping. Because the structs
+declare their fields in sorted order, contain only strings, integers within ±(2**53-1), arrays
+and objects, msgspec's encoder already produces JCS for them; a property test checks this
+against an independent implementation (the ``rfc8785`` package).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+
+from sentinelle.errors import Error
+from sentinelle.events.model import AccessEvent, ContextEvent, Event
+
+__all__ = ["EventError", "canonical", "decode_event", "time_us"]
+
+_access: Final = msgspec.json.Decoder(AccessEvent)
+_context: Final = msgspec.json.Decoder(ContextEvent)
+_generic: Final = msgspec.json.Decoder()
+_encode: Final = msgspec.json.Encoder().encode
+
+_UTC: Final = dt.UTC
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class EventError(Error):
+    """One event is invalid: ``path`` is the JSON path of the bad field (``$`` for the whole)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Decode one JSON event, validate it against its schema and normalise its times to UTC.
+
+    Access events are told from context events by ``action`` versus ``type``.
+
+    Raises :class:`EventError` naming the field at fault.
+    """
+    try:
+        event: Event = _access.decode(raw)
+    except msgspec.ValidationError as exc:
+        event = _decode_other(raw, exc)
+    except msgspec.DecodeError as exc:
+        raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
+    return _normalise(event)
+
+
+def canonical(event: Event) -> bytes:
+    """The RFC 8785 canonical JSON bytes of a normalised event: the ledger leaf."""
+    return _encode(event)
+
+
+def time_us(event: Event) -> int:
+    """The event time as integer microseconds since the Unix epoch (UTC)."""
+    return (event.time - _EPOCH) // _MICROSECOND
+
+
+def _decode_other(raw: bytes | str, access_error: msgspec.ValidationError) -> Event:
+    # Not a valid access event. It may be a context event, or an invalid one of either kind:
+    # decide by the top-level keys which schema the sender meant, and report against that one.
+    obj = _generic.decode(raw)
+    if isinstance(obj, dict) and "type" in obj and "action" not in obj:
+        try:
+            return _context.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise _event_error(exc) from None
+    raise _event_error(access_error) from None
+
+
+def _normalise(event: Event) -> Event:
+    changes: dict[str, dt.datetime] = {}
+    for name in ("time", "expires"):
+        value = getattr(event, name, msgspec.UNSET)
+        if value is msgspec.UNSET:
+            continue
+        if value.tzinfo is None:
+            raise EventError(
+                f"$.{name}", "time has no UTC offset; RFC 3339 needs one, e.g. 2026-11-23T10:00:00Z"
+            )
+        if value.tzinfo is not _UTC:
+            changes[name] = value.astimezone(_UTC)
+    return msgspec.structs.replace(event, **changes) if changes else event
+
+
+def _strip_path(message: str) -> tuple[str, str]:
+    text, sep, path = message.rpartition(" - at `")
+    if not sep:
+        return "$", message
+    return path.rstrip("`"), text
+
+
+def _event_error(exc: msgspec.ValidationError) -> EventError:
+    path, message = _strip_path(str(exc))
+    return EventError(path, message)

@@ -1,0 +1,8 @@
+"""Ingest: batches of events (files, HTTP) into the store and the ledger, all or nothing."""
+
+from __future__ import annotations
+
+from sentinelle.ingest.files import iter_json_lines, open_input
+from sentinelle.ingest.pipeline import MAX_PROBLEMS, IngestResult, Ingestor
+
+__all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor", "iter_json_lines", "open_input"]

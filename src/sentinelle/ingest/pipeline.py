@@ -1,0 +1,163 @@
+"""Ingest a batch of events into the store and the ledger, all or nothing.
+
+A batch (a file, a stream, an HTTP request) is one write transaction. Events are decoded and
+validated one by one and written in chunks inside that transaction; if any is invalid, the
+rest is only validated (to report up to :data:`MAX_PROBLEMS` problems) and the transaction
+is rolled back, so nothing of the batch is stored. Re-sent event ids are no-ops, reported as
+duplicates, also within a batch. Each committed batch that added events is closed by a
+signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Final
+
+from sentinelle.errors import Problem, ValidationError
+from sentinelle.events import EventError, canonical, decode_event
+from sentinelle.ledger.log import Ledger, event_columns
+from sentinelle.ledger.tiles import TreeBuilder
+from sentinelle.store import DuplicateIdsError, EventRow, Store, Writer
+
+__all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor"]
+
+_logger = logging.getLogger(__name__)
+
+MAX_PROBLEMS: Final = 20
+_MAX_LISTED: Final = 100
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What a batch did: events received, stored and skipped as already stored."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    duplicate_ids: list[str] = field(default_factory=list)
+    conflicting_ids: list[str] = field(default_factory=list)
+    ledger_size: int = 0
+    checkpoint: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form, as the API and ``ingest --json`` print it."""
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "duplicate_ids": self.duplicate_ids,
+            "conflicting_ids": self.conflicting_ids,
+            "ledger_size": self.ledger_size,
+            "checkpoint": self.checkpoint,
+        }
+
+
+class Ingestor:
+    """Writes validated batches to a store and its ledger."""
+
+    def __init__(self, store: Store, ledger: Ledger, *, chunk: int = 4096) -> None:
+        self.store = store
+        self.ledger = ledger
+        self.chunk = chunk
+
+    def ingest(self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line") -> IngestResult:
+        """Ingest ``(location, raw JSON)`` items as one batch.
+
+        ``location`` is what an error report names (a line number or array index).
+        Raises :class:`ValidationError` (nothing stored) if any item is invalid.
+        """
+        result = IngestResult()
+        problems: list[Problem] = []
+        with self.store.writer() as w:
+            size = w.ledger_size()
+            builder = TreeBuilder(size, w.partial_tiles(size))
+            chunk: list[tuple[str, int, str, str | None, str | None, bytes]] = []
+            for location, raw in items:
+                result.received += 1
+                try:
+                    event = decode_event(raw)
+                except EventError as exc:
+                    if len(problems) == MAX_PROBLEMS:
+                        raise ValidationError(problems, unit=unit, truncated=True) from None
+                    problems.append(Problem(location, exc.path, exc.message))
+                    continue
+                if problems:
+                    continue  # the batch is refused: only look for more problems
+                chunk.append((*event_columns(event), canonical(event)))
+                if len(chunk) >= self.chunk:
+                    self._flush(w, builder, chunk, result)
+                    chunk = []
+            if problems:
+                raise ValidationError(problems, unit=unit)
+            self._flush(w, builder, chunk, result)
+            if builder.size != size:
+                w.put_tiles(builder.take_completed() + builder.partial_tiles())
+                w.set_ledger_size(builder.size)
+                cp = w.add_checkpoint(
+                    builder.size, builder.root(), self.ledger.sign(builder.size, builder.root())
+                )
+                result.checkpoint = cp.note
+            result.ledger_size = builder.size
+        if result.conflicting_ids:
+            _logger.warning(
+                "%d re-sent event ids carried different content than stored; kept the stored",
+                len(result.conflicting_ids),
+            )
+        return result
+
+    def _flush(
+        self,
+        w: Writer,
+        builder: TreeBuilder,
+        chunk: list[tuple[str, int, str, str | None, str | None, bytes]],
+        result: IngestResult,
+    ) -> None:
+        if not chunk:
+            return
+        seq = builder.size
+        rows: list[EventRow] = [
+            (seq + i, eid, t, action, actor, merchant, body.decode())
+            for i, (eid, t, action, actor, merchant, body) in enumerate(chunk)
+        ]
+        try:
+            with w.savepoint():
+                w.insert_events(rows)
+        except DuplicateIdsError:
+            chunk = self._drop_duplicates(w, chunk, result)
+            rows = [
+                (seq + i, eid, t, action, actor, merchant, body.decode())
+                for i, (eid, t, action, actor, merchant, body) in enumerate(chunk)
+            ]
+            w.insert_events(rows)
+        builder.extend(sha256(b"\x00" + c[5]).digest() for c in chunk)
+        result.stored += len(chunk)
+        # Completed tiles never change: write them as they come, keeping memory flat.
+        if len(builder.completed) >= 64:
+            w.put_tiles(builder.take_completed())
+
+    def _drop_duplicates(
+        self,
+        w: Writer,
+        chunk: list[tuple[str, int, str, str | None, str | None, bytes]],
+        result: IngestResult,
+    ) -> list[tuple[str, int, str, str | None, str | None, bytes]]:
+        # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
+        stored = w.existing([c[0] for c in chunk])
+        seen: dict[str, bytes] = {}
+        kept = []
+        for c in chunk:
+            eid, body = c[0], c[5]
+            earlier = stored[eid].encode() if eid in stored else seen.get(eid)
+            if earlier is None:
+                seen[eid] = body
+                kept.append(c)
+                continue
+            result.duplicates += 1
+            if len(result.duplicate_ids) < _MAX_LISTED:
+                result.duplicate_ids.append(eid)
+            if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
+                result.conflicting_ids.append(eid)
+        return kept

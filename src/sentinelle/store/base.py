@@ -1,0 +1,303 @@
+"""The storage protocol: events, ledger tiles, checkpoints and API keys.
+
+Two real backends implement it with the same behaviour, :mod:`.sqlite` (embedded default) and
+:mod:`.postgres`. Both speak SQL through a DB-API connection; what differs (placeholders,
+bulk loading, locking, upserts) is in the subclasses. Writes happen only inside
+:meth:`Store.writer`, one transaction holding the store's write lock: either all of a batch
+is stored or nothing is.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sentinelle.errors import StoreError
+from sentinelle.store.migrations import MIGRATIONS
+
+__all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
+
+# (seq, id, time_us, action, actor, merchant, body)
+EventRow = tuple[int, str, int, str, str | None, str | None, str]
+_EVENT_COLUMNS: Final = "seq, id, time_us, action, actor, merchant, body"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A checkpoint as recorded: tree size, root hash and the signed note text."""
+
+    size: int
+    root: bytes
+    note: str
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key's record (the key itself is never stored)."""
+
+    id: str
+    name: str
+    created_us: int
+    revoked_us: int | None
+
+
+class DuplicateIdsError(StoreError):
+    """A bulk insert hit an event id that is already stored (the writer handles it)."""
+
+
+def now_us() -> int:
+    """Wall-clock time in microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+class Writer(abc.ABC):
+    """Operations of one write transaction; obtained from :meth:`Store.writer`."""
+
+    def __init__(self, store: Store, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+        self._cur = conn.cursor()
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._cur.execute(self._store.sql(sql), params)
+
+    def ledger_size(self) -> int:
+        """Leaves in the ledger, as of this transaction."""
+        return int(self._x("SELECT size FROM ledger_state WHERE id = 1").fetchone()[0])
+
+    def set_ledger_size(self, size: int) -> None:
+        """Record the new number of leaves."""
+        self._x("UPDATE ledger_state SET size = ? WHERE id = 1", (size,))
+
+    def partial_tiles(self, size: int) -> dict[int, bytes]:
+        """The rightmost tile of each tile level for a tree of ``size`` leaves."""
+        out: dict[int, bytes] = {}
+        level, n = 0, size
+        while n:
+            if n & 255:
+                row = self._x(
+                    "SELECT data FROM tiles WHERE level = ? AND idx = ?", (level, n >> 8)
+                ).fetchone()
+                if row is not None:
+                    out[level] = bytes(row[0])
+            level, n = level + 1, n >> 8
+        return out
+
+    @abc.abstractmethod
+    def insert_events(self, rows: Sequence[EventRow]) -> None:
+        """Insert rows; raise :class:`DuplicateIdsError` (rows not inserted) on a known id."""
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Roll back to here if the block raises."""
+        self._x("SAVEPOINT sp")
+        try:
+            yield
+        except BaseException:
+            self._x("ROLLBACK TO SAVEPOINT sp")
+            self._x("RELEASE SAVEPOINT sp")
+            raise
+        self._x("RELEASE SAVEPOINT sp")
+
+    def existing(self, ids: Sequence[str]) -> dict[str, str]:
+        """Stored bodies of those of ``ids`` that are already stored."""
+        found: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._x(f"SELECT id, body FROM events WHERE id IN ({marks})", part)  # noqa: S608
+            found.update((r[0], r[1]) for r in rows.fetchall())
+        return found
+
+    @abc.abstractmethod
+    def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
+        """Insert or replace tiles ``(level, index, blob)``."""
+
+    def add_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
+        """Record a checkpoint, or return the one already recorded at this size."""
+        row = self._x(
+            "SELECT size, root, note, created_us FROM checkpoints WHERE size = ?", (size,)
+        ).fetchone()
+        if row is not None:
+            return StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], int(row[3]))
+        created = now_us()
+        self._x(
+            "INSERT INTO checkpoints (size, root, note, created_us) VALUES (?, ?, ?, ?)",
+            (size, root, note, created),
+        )
+        return StoredCheckpoint(size, root, note, created)
+
+
+class Store(abc.ABC):
+    """A database holding events, the ledger's tiles and checkpoints, and API keys."""
+
+    dialect: str
+    _placeholder = "?"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def sql(self, text: str) -> str:
+        """Adapt a query written with ``?`` placeholders to this backend."""
+        return text if self._placeholder == "?" else text.replace("?", self._placeholder)
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._read() as cur:
+            cur.execute(self.sql(sql), params)
+            return cur.fetchall()
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        cur = self._conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+            self._end_read()
+
+    def _end_read(self) -> None:
+        """End the implicit read transaction, if the driver opened one."""
+
+    # -- schema ------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Apply the migrations this database lacks. Raises :class:`StoreError` if it is newer."""
+        with self.writer() as w:
+            w._x(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_us BIGINT NOT NULL)"
+            )
+            done = {int(r[0]) for r in w._x("SELECT version FROM schema_migrations").fetchall()}
+            known = {v for v, _ in MIGRATIONS[self.dialect]}
+            if done - known:
+                raise StoreError(
+                    f"the database schema (version {max(done)}) is newer than this Sentinelle "
+                    f"knows ({max(known)}); upgrade Sentinelle"
+                )
+            for version, script in MIGRATIONS[self.dialect]:
+                if version in done:
+                    continue
+                for statement in _statements(script):
+                    w._x(statement)
+                w._x(
+                    "INSERT INTO schema_migrations (version, applied_us) VALUES (?, ?)",
+                    (version, now_us()),
+                )
+
+    def schema_version(self) -> int:
+        """The newest migration applied."""
+        return int(self._x("SELECT max(version) FROM schema_migrations")[0][0])
+
+    # -- writes ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """A write transaction holding the store's write lock; committed if the block succeeds."""
+
+    # -- reads -------------------------------------------------------------------------------
+    def ledger_size(self) -> int:
+        """Leaves in the ledger."""
+        return int(self._x("SELECT size FROM ledger_state WHERE id = 1")[0][0])
+
+    def fetch_tiles(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored tiles by ``(level, index)``; missing keys are left out."""
+        out: dict[tuple[int, int], bytes] = {}
+        for level, idx in keys:
+            rows = self._x("SELECT data FROM tiles WHERE level = ? AND idx = ?", (level, idx))
+            if rows:
+                out[(level, idx)] = bytes(rows[0][0])
+        return out
+
+    def tiles_range(self, level: int, first: int, last: int) -> dict[int, bytes]:
+        """Stored tiles of one level with index in ``[first, last]``."""
+        rows = self._x(
+            "SELECT idx, data FROM tiles WHERE level = ? AND idx BETWEEN ? AND ?",
+            (level, first, last),
+        )
+        return {int(r[0]): bytes(r[1]) for r in rows}
+
+    def event_by_id(self, event_id: str) -> tuple[int, str] | None:
+        """``(seq, body)`` of a stored event."""
+        rows = self._x("SELECT seq, body FROM events WHERE id = ?", (event_id,))
+        return (int(rows[0][0]), rows[0][1]) if rows else None
+
+    def iter_events(self, start: int = 0, *, batch: int = 20_000) -> Iterator[list[EventRow]]:
+        """Stored event rows in ``seq`` order from ``start``, in lists of up to ``batch``."""
+        after = start - 1
+        while True:
+            rows = self._x(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (after, batch),
+            )
+            if not rows:
+                return
+            yield [tuple(r) for r in rows]  # type: ignore[misc]
+            after = rows[-1][0]
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every recorded checkpoint, by size."""
+        rows = self._x("SELECT size, root, note, created_us FROM checkpoints ORDER BY size")
+        return [StoredCheckpoint(int(r[0]), bytes(r[1]), r[2], int(r[3])) for r in rows]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The checkpoint of the largest size, if any."""
+        rows = self._x(
+            "SELECT size, root, note, created_us FROM checkpoints ORDER BY size DESC LIMIT 1"
+        )
+        return StoredCheckpoint(int(rows[0][0]), bytes(rows[0][1]), rows[0][2], int(rows[0][3])) if rows else None
+
+    # -- API keys ----------------------------------------------------------------------------
+    def add_api_key(self, *, key_id: str, name: str, key_hash: str) -> ApiKey:
+        """Record a new API key by its hash. Raises :class:`StoreError` if the name is taken."""
+        with self.writer() as w:
+            taken = w._x("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone()
+            if taken:
+                raise StoreError(f"an API key named {name!r} already exists")
+            created = now_us()
+            w._x(
+                "INSERT INTO api_keys (id, name, key_hash, created_us) VALUES (?, ?, ?, ?)",
+                (key_id, name, key_hash, created),
+            )
+        return ApiKey(key_id, name, created, None)
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None:
+        """The active key with this hash."""
+        rows = self._x(
+            "SELECT id, name, created_us, revoked_us FROM api_keys "
+            "WHERE key_hash = ? AND revoked_us IS NULL",
+            (key_hash,),
+        )
+        return ApiKey(*rows[0]) if rows else None
+
+    def list_api_keys(self) -> list[ApiKey]:
+        """All keys, revoked ones included."""
+        rows = self._x("SELECT id, name, created_us, revoked_us FROM api_keys ORDER BY created_us")
+        return [ApiKey(*r) for r in rows]
+
+    def revoke_api_key(self, name: str) -> None:
+        """Revoke a key by name. Raises :class:`StoreError` if there is no such active key."""
+        with self.writer() as w:
+            cur = w._x(
+                "UPDATE api_keys SET revoked_us = ? WHERE name = ? AND revoked_us IS NULL",
+                (now_us(), name),
+            )
+            if cur.rowcount != 1:
+                raise StoreError(f"no active API key named {name!r}")
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
