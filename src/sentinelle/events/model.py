@@ -108,7 +108,7 @@ class Justification(Struct, **_OPTS):  # type: ignore[call-arg]
 class Source(Struct, **_OPTS):  # type: ignore[call-arg]
     """Where the access came from."""
 
-    country: Annotated[str, Meta(pattern="^[A-Z]{2}$")] | UnsetType = UNSET
+    country: Annotated[str, Meta(pattern=r"^[A-Z]{2}\Z")] | UnsetType = UNSET
     device: Str128 | UnsetType = UNSET
     ip: Str64 | UnsetType = UNSET
 

@@ -58,6 +58,8 @@ def decode_event(raw: bytes | str) -> Event:
         event = _decode_other(raw, exc)
     except msgspec.DecodeError as exc:
         raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
+    except UnicodeDecodeError as exc:
+        raise EventError("$", f"not valid UTF-8 (byte {exc.start})") from None
     return _normalise(event)
 
 
@@ -107,4 +109,7 @@ def _strip_path(message: str) -> tuple[str, str]:
 
 def _event_error(exc: msgspec.ValidationError) -> EventError:
     path, message = _strip_path(str(exc))
+    if path.endswith(".country") and "regex" in message:
+        # The schema's ECMA-262 '$' is Python's '\\Z': show the schema's form to users.
+        message = "Expected a country code such as FR (pattern ^[A-Z]{2}$, ISO 3166-1 alpha-2)"
     return EventError(path, message)
