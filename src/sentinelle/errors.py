@@ -66,7 +66,7 @@ class ValidationError(Error):
         self.truncated = truncated
         super().__init__(self.diagnostics())
 
-    def diagnostics(self) -> str:  # noqa: D102
+    def diagnostics(self) -> str:
         head = "batch refused, nothing was written"
         lines = [f"{self.unit} {p.location}: {p.path}: {p.message}" for p in self.problems]
         more = ["(more errors not shown: only the first 20 are reported)"] if self.truncated else []

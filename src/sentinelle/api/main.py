@@ -6,8 +6,9 @@ Every route needs an API key (``Authorization: Bearer …``, see ``sentinelle ke
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import Annotated, Any, Final
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
 
 import msgspec
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -32,31 +33,49 @@ class _State:
 
     def __init__(self, settings: Settings) -> None:
         self.store: Store = open_store(settings)
-        self.ledger = Ledger.open(self.store, data_dir=settings.data_dir, origin=settings.log_origin)
+        self.ledger = Ledger.open(
+            self.store, data_dir=settings.data_dir, origin=settings.log_origin
+        )
         self.lock = threading.Lock()
+
+
+def require_key(request: Request) -> ApiKey:
+    """The API key the request presents. Raises 401 if missing, unknown or revoked."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    key = None
+    if scheme.lower() == "bearer" and token:
+        state: _State = request.app.state.sentinelle
+        with state.lock:
+            key = authenticate(state.store, token.strip())
+    if key is None:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid API key (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return key
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The API application for these settings."""
     state = _State(settings)
-    app = FastAPI(title="Sentinelle", version=__version__)
+
+    @asynccontextmanager
+    async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A lifespan, not @app.on_event("shutdown"): FastAPI deprecates on_event.
+        try:
+            yield
+        finally:
+            state.store.close()
+
+    app = FastAPI(
+        title="Sentinelle",
+        version=__version__,
+        lifespan=_lifespan,
+        # Every route needs a key; only the OpenAPI description is public.
+        dependencies=[Depends(require_key)],
+    )
     app.state.sentinelle = state
-
-    def require_key(request: Request) -> ApiKey:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        key = None
-        if scheme.lower() == "bearer" and token:
-            with state.lock:
-                key = authenticate(state.store, token.strip())
-        if key is None:
-            raise HTTPException(
-                status_code=401,
-                detail="missing or invalid API key (Authorization: Bearer <key>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return key
-
-    Auth = Annotated[ApiKey, Depends(require_key)]
 
     @app.exception_handler(Error)
     async def _error(_: Request, exc: Error) -> JSONResponse:
@@ -68,14 +87,17 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(
             {
                 "detail": "batch refused, nothing was written",
-                "errors": [{exc.unit: p.location, "path": p.path, "message": p.message} for p in exc.problems],
+                "errors": [
+                    {exc.unit: p.location, "path": p.path, "message": p.message}
+                    for p in exc.problems
+                ],
                 "truncated": exc.truncated,
             },
             status_code=422,
         )
 
     @app.post("/v1/events", tags=["events"])
-    async def post_events(request: Request, key: Auth) -> dict[str, Any]:
+    async def post_events(request: Request) -> dict[str, Any]:
         """Ingest a batch: a JSON array of events, or NDJSON (one event per line).
 
         All or nothing: one invalid event refuses the batch (422) with up to 20 problems,
@@ -92,7 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         return result.to_dict()
 
     @app.get("/v1/ledger/checkpoint", tags=["ledger"])
-    def get_checkpoint(key: Auth) -> dict[str, Any]:
+    def get_checkpoint() -> dict[str, Any]:
         """The latest signed checkpoint note."""
         with state.lock:
             cp = state.store.latest_checkpoint()
@@ -101,14 +123,10 @@ def create_app(settings: Settings) -> FastAPI:
         return {"size": cp.size, "root_hash": cp.root.hex(), "note": cp.note}
 
     @app.get("/v1/ledger/proof/{event_id}", tags=["ledger"])
-    def get_proof(event_id: str, key: Auth, size: int | None = None) -> dict[str, Any]:
+    def get_proof(event_id: str, size: int | None = None) -> dict[str, Any]:
         """Inclusion proof of an event (RFC 9162)."""
         with state.lock:
             return state.ledger.proof(event_id, size)
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        state.store.close()
 
     return app
 
@@ -119,9 +137,9 @@ def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, b
         try:
             elements = _array_of_raw.decode(body)
         except msgspec.DecodeError as exc:
-            raise ValidationError([Problem(0, "$", f"not a valid JSON array ({exc})")], unit="index") from None
+            raise ValidationError(
+                [Problem(0, "$", f"not a valid JSON array ({exc})")], unit="index"
+            ) from None
         return [(i, bytes(raw)) for i, raw in enumerate(elements)], "index"
     lines = [(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]
     return lines, "line"
-
-

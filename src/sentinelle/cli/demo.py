@@ -35,7 +35,9 @@ def demo(app: App, events: int, seed: int) -> None:
             for event in generate_events(events=events, seed=seed):
                 f.write(json.dumps(event) + "\n")
                 written += 1
-        click.echo(f"1. generated {written} support events (tickets, accesses, app reads) → {stream}")
+        click.echo(
+            f"1. generated {written} support events (tickets, accesses, app reads) → {stream}"
+        )
         started = time.perf_counter()
         with stream.open("rb") as f:
             result = Ingestor(demo_app.store, demo_app.ledger).ingest(enumerate(f, 1))
@@ -46,9 +48,14 @@ def demo(app: App, events: int, seed: int) -> None:
         )
         with stream.open("rb") as f:
             again = Ingestor(demo_app.store, demo_app.ledger).ingest(enumerate(f, 1))
-        click.echo(f"3. sent the same file again: {again.duplicates} duplicates, {again.stored} stored")
+        click.echo(
+            f"3. sent the same file again: {again.duplicates} duplicates, {again.stored} stored"
+        )
         report = demo_app.ledger.verify()
-        click.echo(f"4. verified the ledger: {report.leaves} leaves, {report.checkpoints} signed checkpoint(s)")
+        click.echo(
+            f"4. verified the ledger: {report.leaves} leaves, "
+            f"{report.checkpoints} signed checkpoint(s)"
+        )
         click.echo("5. latest checkpoint (C2SP signed note):")
         click.echo("   " + (result.checkpoint or "").replace("\n", "\n   ").rstrip())
         click.echo(f"   verifier key: {demo_app.ledger.key.verifier_key()}")
@@ -62,7 +69,8 @@ def demo(app: App, events: int, seed: int) -> None:
         )
         click.echo(
             f"6. inclusion proof of event evt-00000010: leaf {proof['leaf_index']}, "
-            f"{len(proof['inclusion_path'])} hashes, verified against root {proof['root_hash'][:16]}…"
+            f"{len(proof['inclusion_path'])} hashes, "
+            f"verified against root {proof['root_hash'][:16]}…"
         )
         click.echo(f"Try: SENTINELLE_DATA_DIR={folder} sentinelle ledger verify")
     finally:

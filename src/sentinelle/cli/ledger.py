@@ -57,7 +57,9 @@ def consistency(app: App, old_size: int, new_size: int | None, as_json: bool) ->
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{result['old_size']} → {result['new_size']}: {result['old_root']} → {result['new_root']}")
+    click.echo(
+        f"{result['old_size']} → {result['new_size']}: {result['old_root']} → {result['new_root']}"
+    )
     for h in result["proof"]:
         click.echo(f"  {h}")
 

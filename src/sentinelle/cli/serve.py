@@ -19,5 +19,7 @@ def serve(app: App, host: str, port: int) -> None:
 
         from sentinelle.api.main import create_app
     except ImportError as exc:
-        raise ConfigError(f"the API needs the 'api' extra: pip install 'sentinelle[api]' ({exc})") from None
+        raise ConfigError(
+            f"the API needs the 'api' extra: pip install 'sentinelle[api]' ({exc})"
+        ) from None
     uvicorn.run(create_app(app.settings), host=host, port=port, log_level="info")

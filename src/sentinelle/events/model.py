@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Final, Literal
 
-import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 __all__ = [
@@ -78,10 +77,11 @@ CHANNELS: Final = Channel.__args__  # type: ignore[attr-defined]
 DATA_CATEGORIES: Final = DataCategory.__args__  # type: ignore[attr-defined]
 CONTEXT_TYPES: Final = ContextType.__args__  # type: ignore[attr-defined]
 
-_OPTS = {"kw_only": True, "omit_defaults": True, "forbid_unknown_fields": True, "frozen": True}
+
+# Every struct: exactly the schema (unknown fields refused, absent members stay absent).
 
 
-class Actor(Struct, **_OPTS):  # type: ignore[call-arg]
+class Actor(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """Who accessed the data."""
 
     id: Id
@@ -90,14 +90,16 @@ class Actor(Struct, **_OPTS):  # type: ignore[call-arg]
     team: Str64 | UnsetType = UNSET
 
 
-class Resource(Struct, **_OPTS):  # type: ignore[call-arg]
+class Resource(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """What kind of record was exposed, and how many."""
 
     count: Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)] | UnsetType = UNSET
     type: ResourceType | UnsetType = UNSET
 
 
-class Justification(Struct, **_OPTS):  # type: ignore[call-arg]
+class Justification(
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True
+):
     """Why the actor says it accessed the data."""
 
     grant: Str128 | UnsetType = UNSET
@@ -105,7 +107,7 @@ class Justification(Struct, **_OPTS):  # type: ignore[call-arg]
     ticket: Str128 | UnsetType = UNSET
 
 
-class Source(Struct, **_OPTS):  # type: ignore[call-arg]
+class Source(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """Where the access came from."""
 
     country: Annotated[str, Meta(pattern=r"^[A-Z]{2}\Z")] | UnsetType = UNSET
@@ -113,7 +115,9 @@ class Source(Struct, **_OPTS):  # type: ignore[call-arg]
     ip: Str64 | UnsetType = UNSET
 
 
-class AccessEvent(Struct, **_OPTS):  # type: ignore[call-arg]
+class AccessEvent(
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True
+):
     """One read or change of customer data by an actor. Fields in sorted (JCS) order."""
 
     action: Action
@@ -130,7 +134,9 @@ class AccessEvent(Struct, **_OPTS):  # type: ignore[call-arg]
     time: dt.datetime
 
 
-class ContextEvent(Struct, **_OPTS):  # type: ignore[call-arg]
+class ContextEvent(
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True
+):
     """A ticket, staff or grant change that gives access events their meaning."""
 
     actor: Str128 | UnsetType = UNSET

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from sentinelle.ingest.files import iter_json_lines, open_input
-from sentinelle.ingest.pipeline import MAX_PROBLEMS, IngestResult, Ingestor
+from sentinelle.ingest.pipeline import MAX_PROBLEMS, Ingestor, IngestResult
 
 __all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor", "iter_json_lines", "open_input"]

@@ -7,7 +7,7 @@ import io
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any, cast
 
 from sentinelle.errors import Error
 
@@ -24,14 +24,14 @@ def open_input(path: str) -> Iterator[IO[bytes]]:
     cannot be opened.
     """
     try:
-        raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+        raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")
     except OSError as exc:
         raise Error(f"cannot read {path}: {exc.strerror}") from None
-    stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
     try:
         if stream.peek(2)[:2] == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=stream) as gz:
-                yield io.BufferedReader(gz, buffer_size=1 << 20)  # type: ignore[arg-type]
+                yield io.BufferedReader(gz, buffer_size=1 << 20)
         else:
             yield stream
     finally:
@@ -50,5 +50,3 @@ def iter_json_lines(stream: IO[bytes], *, name: str = "input") -> Iterator[tuple
                 yield number, line
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise Error(f"cannot read {name}: {exc}") from None
-
-

@@ -63,7 +63,9 @@ class Ingestor:
         self.ledger = ledger
         self.chunk = chunk
 
-    def ingest(self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line") -> IngestResult:
+    def ingest(
+        self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line"
+    ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
 
         ``location`` is what an error report names (a line number or array index).

@@ -331,7 +331,10 @@ class SigningKey:
             pass
         key = cls.generate(name)
         key._create(path)
-        return cls._load(path, name)
+        try:
+            return cls._load(path, name)
+        except FileNotFoundError as exc:  # e.g. a dangling symlink: exists, yet cannot be read
+            raise ConfigError(f"cannot create signing key file {path}: {exc.strerror}") from exc
 
     @classmethod
     def _load(cls, path: Path, name: str) -> SigningKey:

@@ -149,7 +149,9 @@ class Ledger:
         """Consistency proof between two tree sizes (default new size: latest checkpoint)."""
         new_size = self._default_size(new_size)
         if not 0 < old_size <= new_size:
-            raise NotFoundError(f"old size {old_size} must be between 1 and the new size {new_size}")
+            raise NotFoundError(
+                f"old size {old_size} must be between 1 and the new size {new_size}"
+            )
         reader = self.reader(new_size)
         proof = consistency_proof(old_size, new_size, reader.subtree)
         old_root, new_root = self.reader(old_size).root(), reader.root()
@@ -211,6 +213,13 @@ class Ledger:
                 expected += 1
                 while pending and pending[0].size == expected:
                     if builder.root() != pending.pop(0).root:
+                        # Name the first altered leaf, not the checkpoint that revealed it.
+                        bad = self._first_bad_leaf(expected, batch=batch)
+                        if bad is not None:
+                            raise IntegrityError(
+                                f"leaf {bad[0]} (event {bad[1]!r}) does not match the logged "
+                                "leaf hash: the stored event was altered, replaced or reordered"
+                            )
                         raise IntegrityError(
                             f"the events up to leaf {expected - 1} (event {event_id!r}) do not "
                             f"give the root of the signed checkpoint of size {expected}"
@@ -248,6 +257,19 @@ class Ledger:
                 )
         return len(tiles)
 
+    def _first_bad_leaf(self, end: int, *, batch: int) -> tuple[int, str] | None:
+        """The first leaf below ``end`` whose stored event does not hash to its logged hash."""
+        for rows in self.store.iter_events(0, batch=batch):
+            tiles = self.store.tiles_range(0, rows[0][0] // TILE_WIDTH, rows[-1][0] // TILE_WIDTH)
+            for seq, event_id, *_, body in rows:
+                if seq >= end:
+                    return None
+                pos = (seq % TILE_WIDTH) * 32  # a tile starts with its base (leaf) hashes
+                logged = tiles.get(seq // TILE_WIDTH, b"")[pos : pos + 32]
+                if leaf_hash(body.encode()) != logged:
+                    return int(seq), str(event_id)
+        return None
+
     def _event_at(self, seq: int) -> str:
         for rows in self.store.iter_events(seq, batch=1):
             return str(rows[0][1])
@@ -265,12 +287,12 @@ def _check_row(seq: int, event_id: str, columns: tuple[Any, ...], body: str) -> 
     try:
         event = decode_event(body)
     except EventError as exc:
-        raise IntegrityError(f"leaf {seq} (event {event_id!r}): stored event is invalid: {exc}") from None
+        raise IntegrityError(
+            f"leaf {seq} (event {event_id!r}): stored event is invalid: {exc}"
+        ) from None
     if canonical(event) != body.encode():
         raise IntegrityError(f"leaf {seq} (event {event_id!r}): stored event is not canonical")
     if event_columns(event) != columns:
         raise IntegrityError(
             f"leaf {seq} (event {event_id!r}): the indexed columns do not match the logged event"
         )
-
-

@@ -189,7 +189,9 @@ class TileReader:
         width = tile_width(blob)
         offset = index & ((1 << span) - 1)
         if offset >= width >> h:
-            raise IntegrityError(f"tile ({t}, {index >> span}) is too short for node ({level}, {index})")
+            raise IntegrityError(
+                f"tile ({t}, {index >> span}) is too short for node ({level}, {index})"
+            )
         pos = (_level_offset(width, h) + offset) * _H
         return blob[pos : pos + _H]
 

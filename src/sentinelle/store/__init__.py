@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from sentinelle.config import Settings
-from sentinelle.store.base import ApiKey, DuplicateIdsError, EventRow, Store, StoredCheckpoint, Writer
+from sentinelle.store.base import (
+    ApiKey,
+    DuplicateIdsError,
+    EventRow,
+    Store,
+    StoredCheckpoint,
+    Writer,
+)
 
 __all__ = [
     "ApiKey",

@@ -158,10 +158,6 @@ class Store(abc.ABC):
             yield cur
         finally:
             cur.close()
-            self._end_read()
-
-    def _end_read(self) -> None:
-        """End the implicit read transaction, if the driver opened one."""
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -235,7 +231,7 @@ class Store(abc.ABC):
             )
             if not rows:
                 return
-            yield [tuple(r) for r in rows]  # type: ignore[misc]
+            yield [tuple(r) for r in rows]
             after = rows[-1][0]
 
     def checkpoints(self) -> list[StoredCheckpoint]:
@@ -248,7 +244,11 @@ class Store(abc.ABC):
         rows = self._x(
             "SELECT size, root, note, created_us FROM checkpoints ORDER BY size DESC LIMIT 1"
         )
-        return StoredCheckpoint(int(rows[0][0]), bytes(rows[0][1]), rows[0][2], int(rows[0][3])) if rows else None
+        return (
+            StoredCheckpoint(int(rows[0][0]), bytes(rows[0][1]), rows[0][2], int(rows[0][3]))
+            if rows
+            else None
+        )
 
     # -- API keys ----------------------------------------------------------------------------
     def add_api_key(self, *, key_id: str, name: str, key_hash: str) -> ApiKey:

@@ -68,7 +68,7 @@ class PostgresStore(Store):
         return store
 
     @contextmanager
-    def writer(self) -> Iterator[Writer]:  # noqa: D102
+    def writer(self) -> Iterator[Writer]:
         conn: Any = self._conn
         try:
             with conn.transaction():
@@ -77,7 +77,7 @@ class PostgresStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL: {_first_line(exc)}") from exc
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         self._conn.close()
 
 

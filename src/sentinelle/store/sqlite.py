@@ -31,7 +31,9 @@ class _SQLiteWriter(Writer):
             raise StoreError(f"cannot store events: {exc}") from exc
 
     def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
-        self._cur.executemany("INSERT OR REPLACE INTO tiles (level, idx, data) VALUES (?, ?, ?)", tiles)
+        self._cur.executemany(
+            "INSERT OR REPLACE INTO tiles (level, idx, data) VALUES (?, ?, ?)", tiles
+        )
 
 
 class SQLiteStore(Store):
@@ -42,21 +44,22 @@ class SQLiteStore(Store):
     @classmethod
     def open(cls, path: Path) -> SQLiteStore:
         """Open (creating if needed) the database file and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            # Inside the try: a data dir that is a file or not writable is a StoreError too.
+            path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA cache_size=-65536")
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the SQLite database {path}: {exc}") from exc
         store = cls(conn)
         store.migrate()
         return store
 
     @contextmanager
-    def writer(self) -> Iterator[Writer]:  # noqa: D102
+    def writer(self) -> Iterator[Writer]:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -73,5 +76,5 @@ class SQLiteStore(Store):
             conn.execute("ROLLBACK")
             raise StoreError(f"cannot commit: {exc}") from exc
 
-    def close(self) -> None:  # noqa: D102
+    def close(self) -> None:
         self._conn.close()
