@@ -1,0 +1,239 @@
+"""Interop: Go's golang.org/x/mod/sumdb/{note,tlog} verify what sentinelle.ledger produces.
+
+Go's implementation shares no code with ours; if both accept the same notes and proofs and
+both refuse the same tampering, the format and the tree are the standard ones. The verifier
+program is tests/interop/goverify/main.go, built once per session in GOPATH mode against
+Debian's golang-golang-x-mod-dev (``scripts/ensure-go`` installs it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sentinelle.ledger import (
+    Checkpoint,
+    SigningKey,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+pytestmark = pytest.mark.integration
+
+SOURCE = Path(__file__).parent / "goverify"
+GOPATH = Path("/usr/share/gocode")
+ORIGIN = "sentinelle.example/interop"
+N = 1000
+
+
+def b64(h: bytes) -> str:
+    return base64.b64encode(h).decode()
+
+
+@pytest.fixture(scope="session")
+def goverify(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the Go verifier once; fail (not skip) when Go is missing."""
+    go = shutil.which("go")
+    if go is None or not (GOPATH / "src/golang.org/x/mod/sumdb/note/note.go").is_file():
+        pytest.fail(
+            "Go and golang.org/x/mod are needed for the interop tests: run scripts/ensure-go "
+            "(installs Debian's golang-go and golang-golang-x-mod-dev)",
+            pytrace=False,
+        )
+    out = tmp_path_factory.mktemp("goverify")
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",  # GOPATH mode: sources from Debian, no module proxy
+        "GOPATH": str(GOPATH),
+        "GOPROXY": "off",
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "",
+        "GOCACHE": str(out / "cache"),
+        "CGO_ENABLED": "0",
+    }
+    result = subprocess.run(
+        [go, "build", "-o", str(out / "goverify"), "."],
+        cwd=SOURCE,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"building {SOURCE} failed:\n{result.stderr}", pytrace=False)
+    return out / "goverify"
+
+
+def run(goverify: Path, document: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(goverify)],
+        input=json.dumps(document),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def key() -> SigningKey:
+    return SigningKey.generate(ORIGIN)
+
+
+@pytest.fixture(scope="module")
+def document(key: SigningKey) -> dict[str, object]:
+    """A tree of N random leaves: its signed checkpoint and many proofs, as goverify reads them."""
+    leaves = [leaf_hash(os.urandom(1 + i % 50)) for i in range(N)]
+    roots = {n: root_hash(leaves[:n]) for n in range(N + 1)}
+
+    def subtree(start: int, end: int) -> bytes:
+        return root_hash(leaves[start:end])
+
+    inclusion = []
+    cases = [(i, N) for i in range(N)]
+    cases += [
+        (i, n) for n in (1, 2, 3, 5, 7, 8, 9, 255, 256, 257, 511, 999) for i in {0, n // 2, n - 1}
+    ]
+    for index, size in cases:
+        proof = inclusion_proof(index, size, subtree)
+        verify_inclusion(leaves[index], index, size, proof, roots[size])
+        inclusion.append(
+            {
+                "leaf_hash": b64(leaves[index]),
+                "index": index,
+                "size": size,
+                "proof": [b64(h) for h in proof],
+                "root": b64(roots[size]),
+            }
+        )
+    consistency = []
+    pairs = [(m, N) for m in range(1, N + 1)]
+    pairs += [(m, n) for n in (1, 2, 3, 8, 9, 100, 256, 257) for m in range(1, n + 1)]
+    for old, new in pairs:
+        proof = consistency_proof(old, new, subtree)
+        verify_consistency(old, new, roots[old], roots[new], proof)
+        consistency.append(
+            {
+                "old_size": old,
+                "new_size": new,
+                "old_root": b64(roots[old]),
+                "new_root": b64(roots[new]),
+                "proof": [b64(h) for h in proof],
+            }
+        )
+    checkpoint = Checkpoint(origin=ORIGIN, size=N, root=roots[N])
+    note = key.sign(checkpoint)
+    assert key.verifier().verify(note) == checkpoint
+    return {
+        "verifier_key": key.verifier_key(),
+        "note": note,
+        "origin": ORIGIN,
+        "size": N,
+        "root": b64(roots[N]),
+        "inclusion": inclusion,
+        "consistency": consistency,
+    }
+
+
+def test_go_accepts_our_checkpoint_and_proofs(goverify, document):
+    result = run(goverify, document)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok:")
+
+
+def _flip_b64(value: str) -> str:
+    raw = bytearray(base64.b64decode(value))
+    raw[5] ^= 0x01
+    return b64(bytes(raw))
+
+
+def _tamper_note_size(doc):
+    doc["note"] = doc["note"].replace(f"\n{N}\n", f"\n{N + 1}\n", 1)
+    return "note: invalid signature"
+
+
+def _tamper_other_key_same_name(doc):
+    root = base64.b64decode(doc["root"])
+    doc["note"] = SigningKey.generate(ORIGIN).sign(Checkpoint(origin=ORIGIN, size=N, root=root))
+    return "note: note has no verifiable signatures"
+
+
+def _tamper_checkpoint_root(doc):
+    doc["root"] = _flip_b64(doc["root"])  # the note is genuine but not for this root
+    return "checkpoint is size"
+
+
+def _tamper_inclusion_hash(doc):
+    doc["inclusion"][500]["proof"][3] = _flip_b64(doc["inclusion"][500]["proof"][3])
+    return "inclusion 500 (leaf 500 of 1000): invalid transparency proof"
+
+
+def _tamper_inclusion_index(doc):
+    doc["inclusion"][10]["index"] = 11
+    return "inclusion 10 (leaf 11 of 1000)"
+
+
+def _tamper_inclusion_leaf(doc):
+    doc["inclusion"][999]["leaf_hash"] = doc["inclusion"][998]["leaf_hash"]
+    return "inclusion 999"
+
+
+def _tamper_consistency_hash(doc):
+    doc["consistency"][700]["proof"][0] = _flip_b64(doc["consistency"][700]["proof"][0])
+    return "consistency 700 (701 -> 1000)"
+
+
+def _tamper_consistency_short(doc):
+    doc["consistency"][300]["proof"].pop()
+    return "consistency 300 (301 -> 1000)"
+
+
+def _tamper_consistency_old_root(doc):
+    doc["consistency"][40]["old_root"] = doc["consistency"][41]["old_root"]
+    return "consistency 40 (41 -> 1000)"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _tamper_note_size,
+        _tamper_other_key_same_name,
+        _tamper_checkpoint_root,
+        _tamper_inclusion_hash,
+        _tamper_inclusion_index,
+        _tamper_inclusion_leaf,
+        _tamper_consistency_hash,
+        _tamper_consistency_short,
+        _tamper_consistency_old_root,
+    ],
+)
+def test_go_refuses_tampering(goverify, document, tamper):
+    doc = json.loads(json.dumps(document))  # deep copy
+    expected = tamper(doc)
+    result = run(goverify, doc)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 check(s) failed" in result.stdout
+    assert expected in result.stdout
+
+
+def test_tlog_proof_order_is_rfc_order(goverify, document):
+    """Reversing a proof (the other plausible order) makes Go refuse it: the orders agree."""
+    doc = json.loads(json.dumps(document))
+    doc["inclusion"] = [c for c in doc["inclusion"] if len(c["proof"]) >= 2][:1]
+    doc["consistency"] = [c for c in doc["consistency"] if len(c["proof"]) >= 2][:1]
+    assert run(goverify, doc).returncode == 0
+    doc["inclusion"][0]["proof"].reverse()
+    doc["consistency"][0]["proof"].reverse()
+    result = run(goverify, doc)
+    assert result.returncode == 1
+    assert "2 check(s) failed" in result.stdout
