@@ -69,14 +69,19 @@ def test_batches_build_one_rfc9162_tree(opened: tuple[Store, Ledger]) -> None:
         for index in (0, cp.size // 2, cp.size - 1):
             p = ledger.proof(evs[index]["id"], cp.size)
             verify_inclusion(
-                bytes.fromhex(p["leaf_hash"]), index, cp.size,
-                [bytes.fromhex(h) for h in p["inclusion_path"]], cp.root,
+                bytes.fromhex(p["leaf_hash"]),
+                index,
+                cp.size,
+                [bytes.fromhex(h) for h in p["inclusion_path"]],
+                cp.root,
             )
     for old in cps:
         for new in cps:
             if old.size <= new.size:
                 c = ledger.consistency(old.size, new.size)
-                verify_consistency(old.size, new.size, old.root, new.root, [bytes.fromhex(h) for h in c["proof"]])
+                verify_consistency(
+                    old.size, new.size, old.root, new.root, [bytes.fromhex(h) for h in c["proof"]]
+                )
 
 
 def test_duplicates_within_and_across_batches(opened: tuple[Store, Ledger]) -> None:
@@ -95,13 +100,21 @@ def test_duplicates_within_and_across_batches(opened: tuple[Store, Ledger]) -> N
 def test_a_bad_line_refuses_the_batch_and_changes_nothing(opened: tuple[Store, Ledger]) -> None:
     store, ledger = opened
     Ingestor(store, ledger).ingest(lines(events(100)))
-    before = (store.ledger_size(), len(store.checkpoints()), sql(store, "SELECT count(*) FROM tiles"))
+    before = (
+        store.ledger_size(),
+        len(store.checkpoints()),
+        sql(store, "SELECT count(*) FROM tiles"),
+    )
     batch = lines(events(10_000, seed=2))
     batch[7_000] = (7_001, b'{"id": "x", "action": "peek"}')
     with pytest.raises(ValidationError) as info:
         Ingestor(store, ledger, chunk=512).ingest(batch)
     assert [(p.location, p.path) for p in info.value.problems] == [(7_001, "$.action")]
-    after = (store.ledger_size(), len(store.checkpoints()), sql(store, "SELECT count(*) FROM tiles"))
+    after = (
+        store.ledger_size(),
+        len(store.checkpoints()),
+        sql(store, "SELECT count(*) FROM tiles"),
+    )
     assert after == before
     assert sql(store, "SELECT count(*) FROM events")[0][0] == 100
     ledger.verify()
@@ -147,13 +160,17 @@ def test_verify_catches_a_rewritten_tree(opened: tuple[Store, Ledger]) -> None:
     """An insider who alters an event and recomputes the tiles still breaks the signed root."""
     store, ledger = opened
     Ingestor(store, ledger).ingest(lines(events(700)))
-    sql(store, "UPDATE events SET body = replace(body, '\"m-', '\"x-'), merchant = replace(merchant, 'm-', 'x-') WHERE seq = 5")
+    sql(
+        store,
+        "UPDATE events SET body = replace(body, '\"m-', '\"x-'), "
+        "merchant = replace(merchant, 'm-', 'x-') WHERE seq = 5",
+    )
     sql(store, "DELETE FROM tiles")
     from sentinelle.ledger.tiles import TreeBuilder
 
     builder = TreeBuilder()
     for rows in store.iter_events():
-        builder.extend(leaf_hash(r[6].encode()) for r in rows)
+        builder.extend([leaf_hash(r[6].encode()) for r in rows])
     with store.writer() as w:
         w.put_tiles(builder.take_completed() + builder.partial_tiles())
     with pytest.raises(IntegrityError, match="signed checkpoint of size 700"):
@@ -164,8 +181,14 @@ def test_verify_catches_forged_checkpoints(opened: tuple[Store, Ledger]) -> None
     store, ledger = opened
     Ingestor(store, ledger).ingest(lines(events(100)))
     cp = store.latest_checkpoint()
-    forged = SigningKey.generate(ledger.origin).sign(Checkpoint(origin=ledger.origin, size=cp.size, root=b"\x07" * 32))
-    sql(store, "UPDATE checkpoints SET note = ?, root = ? WHERE size = ?", (forged, b"\x07" * 32, cp.size))
+    forged = SigningKey.generate(ledger.origin).sign(
+        Checkpoint(origin=ledger.origin, size=cp.size, root=b"\x07" * 32)
+    )
+    sql(
+        store,
+        "UPDATE checkpoints SET note = ?, root = ? WHERE size = ?",
+        (forged, b"\x07" * 32, cp.size),
+    )
     with pytest.raises(IntegrityError):
         ledger.verify()
     with pytest.raises(IntegrityError):

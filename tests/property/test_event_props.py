@@ -29,7 +29,10 @@ _times = st.datetimes(
     min_value=__import__("datetime").datetime(1971, 1, 1),
     max_value=__import__("datetime").datetime(2100, 1, 1),
     timezones=st.sampled_from(
-        [__import__("datetime").timezone(__import__("datetime").timedelta(minutes=m)) for m in (0, 60, -300, 330)]
+        [
+            __import__("datetime").timezone(__import__("datetime").timedelta(minutes=m))
+            for m in (0, 60, -300, 330)
+        ]
     ),
 ).map(lambda d: d.isoformat())
 
@@ -59,7 +62,9 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             return _times
         if "pattern" in schema:
             return st.from_regex(schema["pattern"].replace("$", r"\Z"), fullmatch=False)
-        return st.text(min_size=schema.get("minLength", 0), max_size=min(schema.get("maxLength", 20), 20))
+        return st.text(
+            min_size=schema.get("minLength", 0), max_size=min(schema.get("maxLength", 20), 20)
+        )
     raise AssertionError(f"schema construct not covered by this generator: {schema}")
 
 
@@ -95,12 +100,16 @@ def test_valid_events_are_accepted_and_canonical(doc: dict[str, Any], data: st.D
     }
 
 
-_junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5), st.just([]), st.just({}))
+_junk = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5), st.just([]), st.just({})
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=access_events, data=st.data())
-def test_validator_agrees_with_the_schema_on_mutations(doc: dict[str, Any], data: st.DataObject) -> None:
+def test_validator_agrees_with_the_schema_on_mutations(
+    doc: dict[str, Any], data: st.DataObject
+) -> None:
     doc = _with_time(doc, data)
     target = doc
     if data.draw(st.booleans(), label="nested"):

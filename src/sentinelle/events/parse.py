@@ -27,6 +27,7 @@ __all__ = ["EventError", "canonical", "decode_event", "time_us"]
 _access: Final = msgspec.json.Decoder(AccessEvent)
 _context: Final = msgspec.json.Decoder(ContextEvent)
 _generic: Final = msgspec.json.Decoder()
+_ACTION_KEY: Final = b'"action"'
 _encode: Final = msgspec.json.Encoder().encode
 
 _UTC: Final = dt.UTC
@@ -52,10 +53,13 @@ def decode_event(raw: bytes | str) -> Event:
 
     Raises :class:`EventError` naming the field at fault.
     """
+    if isinstance(raw, str):
+        raw = raw.encode()
     try:
-        event: Event = _access.decode(raw)
-    except msgspec.ValidationError as exc:
-        event = _decode_other(raw, exc)
+        # Most lines say which kind they are; the rare ambiguous ones are sorted out below.
+        event: Event = (_access if _ACTION_KEY in raw else _context).decode(raw)
+    except msgspec.ValidationError:
+        event = _decode_other(raw)
     except msgspec.DecodeError as exc:
         raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
     except UnicodeDecodeError as exc:
@@ -73,19 +77,24 @@ def time_us(event: Event) -> int:
     return (event.time - _EPOCH) // _MICROSECOND
 
 
-def _decode_other(raw: bytes | str, access_error: msgspec.ValidationError) -> Event:
-    # Not a valid access event. It may be a context event, or an invalid one of either kind:
-    # decide by the top-level keys which schema the sender meant, and report against that one.
-    obj = _generic.decode(raw)
-    if isinstance(obj, dict) and "type" in obj and "action" not in obj:
-        try:
-            return _context.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise _event_error(exc) from None
-    raise _event_error(access_error) from None
+def _decode_other(raw: bytes) -> Event:
+    # The first guess failed. Decide by the top-level keys which schema the sender meant
+    # (context events have "type" and no "action") and report against that one.
+    try:
+        obj = _generic.decode(raw)
+    except msgspec.DecodeError as exc:
+        # The typed decoder can refuse a field before it reaches the broken JSON after it.
+        raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
+    meant = _context if isinstance(obj, dict) and "type" in obj and "action" not in obj else _access
+    try:
+        return meant.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _event_error(exc) from None
 
 
 def _normalise(event: Event) -> Event:
+    if type(event) is AccessEvent and event.time.tzinfo is _UTC:
+        return event  # the common case, kept fast
     changes: dict[str, dt.datetime] = {}
     for name in ("time", "expires"):
         value = getattr(event, name, msgspec.UNSET)

@@ -76,7 +76,9 @@ class Ingestor:
         with self.store.writer() as w:
             size = w.ledger_size()
             builder = TreeBuilder(size, w.partial_tiles(size))
-            chunk: list[tuple[str, int, str, str | None, str | None, bytes]] = []
+            rows: list[EventRow] = []
+            bodies: list[bytes] = []
+            seq = size
             for location, raw in items:
                 result.received += 1
                 try:
@@ -88,13 +90,17 @@ class Ingestor:
                     continue
                 if problems:
                     continue  # the batch is refused: only look for more problems
-                chunk.append((*event_columns(event), canonical(event)))
-                if len(chunk) >= self.chunk:
-                    self._flush(w, builder, chunk, result)
-                    chunk = []
+                body = canonical(event)
+                rows.append((seq, *event_columns(event), body.decode()))
+                bodies.append(body)
+                seq += 1
+                if len(rows) >= self.chunk:
+                    self._flush(w, builder, rows, bodies, result)
+                    seq = builder.size
+                    rows, bodies = [], []
             if problems:
                 raise ValidationError(problems, unit=unit)
-            self._flush(w, builder, chunk, result)
+            self._flush(w, builder, rows, bodies, result)
             if builder.size != size:
                 w.put_tiles(builder.take_completed() + builder.partial_tiles())
                 w.set_ledger_size(builder.size)
@@ -114,28 +120,20 @@ class Ingestor:
         self,
         w: Writer,
         builder: TreeBuilder,
-        chunk: list[tuple[str, int, str, str | None, str | None, bytes]],
+        rows: list[EventRow],
+        bodies: list[bytes],
         result: IngestResult,
     ) -> None:
-        if not chunk:
+        if not rows:
             return
-        seq = builder.size
-        rows: list[EventRow] = [
-            (seq + i, eid, t, action, actor, merchant, body.decode())
-            for i, (eid, t, action, actor, merchant, body) in enumerate(chunk)
-        ]
         try:
             with w.savepoint():
                 w.insert_events(rows)
         except DuplicateIdsError:
-            chunk = self._drop_duplicates(w, chunk, result)
-            rows = [
-                (seq + i, eid, t, action, actor, merchant, body.decode())
-                for i, (eid, t, action, actor, merchant, body) in enumerate(chunk)
-            ]
+            rows, bodies = self._drop_duplicates(w, builder.size, rows, bodies, result)
             w.insert_events(rows)
-        builder.extend(sha256(b"\x00" + c[5]).digest() for c in chunk)
-        result.stored += len(chunk)
+        builder.extend([sha256(b"\x00" + body).digest() for body in bodies])
+        result.stored += len(rows)
         # Completed tiles never change: write them as they come, keeping memory flat.
         if len(builder.completed) >= 64:
             w.put_tiles(builder.take_completed())
@@ -143,23 +141,27 @@ class Ingestor:
     def _drop_duplicates(
         self,
         w: Writer,
-        chunk: list[tuple[str, int, str, str | None, str | None, bytes]],
+        first_seq: int,
+        rows: list[EventRow],
+        bodies: list[bytes],
         result: IngestResult,
-    ) -> list[tuple[str, int, str, str | None, str | None, bytes]]:
+    ) -> tuple[list[EventRow], list[bytes]]:
         # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
-        stored = w.existing([c[0] for c in chunk])
+        stored = w.existing([r[1] for r in rows])
         seen: dict[str, bytes] = {}
-        kept = []
-        for c in chunk:
-            eid, body = c[0], c[5]
+        kept_rows: list[EventRow] = []
+        kept_bodies: list[bytes] = []
+        for row, body in zip(rows, bodies, strict=True):
+            eid = row[1]
             earlier = stored[eid].encode() if eid in stored else seen.get(eid)
             if earlier is None:
                 seen[eid] = body
-                kept.append(c)
+                kept_rows.append((first_seq + len(kept_rows), *row[1:]))
+                kept_bodies.append(body)
                 continue
             result.duplicates += 1
             if len(result.duplicate_ids) < _MAX_LISTED:
                 result.duplicate_ids.append(eid)
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
-        return kept
+        return kept_rows, kept_bodies

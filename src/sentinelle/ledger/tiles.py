@@ -15,7 +15,7 @@ rewritten as the tree grows.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from hashlib import sha256
 from typing import Final
 
@@ -97,14 +97,32 @@ class TreeBuilder:
         self._push(0, leaf_hash)
         self.size += 1
 
-    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
         """Add leaf hashes in order."""
         push = self._push
-        n = 0
-        for h in leaf_hashes:
-            push(0, h)
-            n += 1
+        n, i = len(leaf_hashes), 0
+        while i < n and self._tiles[0][0]:  # finish the partial tile leaf by leaf
+            push(0, leaf_hashes[i])
+            i += 1
+        while n - i >= TILE_WIDTH:  # then whole tiles at once: same hashes, less overhead
+            self._full_tile(leaf_hashes[i : i + TILE_WIDTH])
+            i += TILE_WIDTH
+        for j in range(i, n):
+            push(0, leaf_hashes[j])
         self.size += n
+
+    def _full_tile(self, base: Sequence[bytes]) -> None:
+        levels = [list(base)]
+        row = levels[0]
+        for _ in range(TILE_HEIGHT):
+            row = [
+                sha256(b"\x01" + a + b).digest() for a, b in zip(row[::2], row[1::2], strict=True)
+            ]
+            levels.append(row)
+        index = self._index[0]
+        self.completed.append((0, index, b"".join(b"".join(r) for r in levels[:TILE_HEIGHT])))
+        self._index[0] = index + 1
+        self._push(1, row[0])
 
     def _push(self, level: int, digest: bytes) -> None:
         tiles = self._tiles

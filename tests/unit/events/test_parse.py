@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import rfc8785
 
-from sentinelle.events import AccessEvent, ContextEvent, EventError, canonical, decode_event, time_us
+from sentinelle.events import (
+    AccessEvent,
+    ContextEvent,
+    EventError,
+    canonical,
+    decode_event,
+    time_us,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT.parent / "shared" / "contracts"
@@ -58,7 +65,14 @@ def test_shipped_schemas_are_the_contract(name: str) -> None:
 def test_struct_fields_are_declared_in_canonical_order() -> None:
     from sentinelle.events import model
 
-    for cls in (model.Actor, model.Resource, model.Justification, model.Source, AccessEvent, ContextEvent):
+    for cls in (
+        model.Actor,
+        model.Resource,
+        model.Justification,
+        model.Source,
+        AccessEvent,
+        ContextEvent,
+    ):
         assert list(cls.__struct_fields__) == sorted(cls.__struct_fields__), cls
 
 
@@ -97,8 +111,16 @@ def test_offsets_are_normalised_to_utc() -> None:
         (b'{"id": ', "$", "not valid JSON"),
         (b'{"id":"x\xff"}', "$", "not valid UTF-8"),
         (b'{"id":"x\\ud800"}', "$", "not valid JSON"),
-        (b'{"id":"x","time":"2026-11-23T10:00:00Z","type":"ticket.lost"}', "$.type", "Invalid enum"),
-        (b'{"id":"x","time":"2026-11-23T10:00:00Z","type":"ticket.opened","x":1}', "$", "unknown field"),
+        (
+            b'{"id":"x","time":"2026-11-23T10:00:00Z","type":"ticket.lost"}',
+            "$.type",
+            "Invalid enum",
+        ),
+        (
+            b'{"id":"x","time":"2026-11-23T10:00:00Z","type":"ticket.opened","x":1}',
+            "$",
+            "unknown field",
+        ),
     ],
 )
 def test_invalid_events_name_the_field(raw: bytes, path: str, words: str) -> None:
@@ -109,7 +131,10 @@ def test_invalid_events_name_the_field(raw: bytes, path: str, words: str) -> Non
 
 
 def test_context_event() -> None:
-    raw = b'{"id":"c1","time":"2026-11-23T10:00:00-05:00","type":"grant.approved","grant":"G1","expires":"2026-11-23T12:00:00+00:00"}'
+    raw = (
+        b'{"id":"c1","time":"2026-11-23T10:00:00-05:00","type":"grant.approved",'
+        b'"grant":"G1","expires":"2026-11-23T12:00:00+00:00"}'
+    )
     event = decode_event(raw)
     assert isinstance(event, ContextEvent)
     assert json.loads(canonical(event)) == {
