@@ -237,3 +237,55 @@ def test_tlog_proof_order_is_rfc_order(goverify, document):
     result = run(goverify, doc)
     assert result.returncode == 1
     assert "2 check(s) failed" in result.stdout
+
+
+def test_go_accepts_what_a_stored_ledger_serves(goverify, tmp_path):
+    """End to end: proofs and checkpoints as `sentinelle ledger proof/consistency` print them."""
+    from sentinelle.config import Settings
+    from sentinelle.ingest import Ingestor
+    from sentinelle.ledger.log import Ledger
+    from sentinelle.sim import generate_events
+    from sentinelle.store import open_store
+
+    settings = Settings(data_dir=tmp_path / "data")
+    events = [json.dumps(e).encode() for e in generate_events(events=1300, seed=3)]
+    with open_store(settings) as store:
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
+        Ingestor(store, ledger).ingest(enumerate(events[:517], 1))
+        Ingestor(store, ledger).ingest(enumerate(events[517:], 1))
+        old, new = store.checkpoints()
+        ids = [json.loads(e)["id"] for e in events]
+        inclusion = []
+        for event_id in ids[::37]:
+            p = ledger.proof(event_id)
+            inclusion.append(
+                {
+                    "leaf_hash": b64(bytes.fromhex(p["leaf_hash"])),
+                    "index": p["leaf_index"],
+                    "size": p["tree_size"],
+                    "proof": [b64(bytes.fromhex(h)) for h in p["inclusion_path"]],
+                    "root": b64(bytes.fromhex(p["root_hash"])),
+                }
+            )
+        c = ledger.consistency(old.size)
+        document = {
+            "verifier_key": ledger.key.verifier_key(),
+            "note": new.note,
+            "origin": settings.log_origin,
+            "size": new.size,
+            "root": b64(new.root),
+            "inclusion": inclusion,
+            "consistency": [
+                {
+                    "old_size": c["old_size"],
+                    "new_size": c["new_size"],
+                    "old_root": b64(bytes.fromhex(c["old_root"])),
+                    "new_root": b64(bytes.fromhex(c["new_root"])),
+                    "proof": [b64(bytes.fromhex(h)) for h in c["proof"]],
+                }
+            ],
+        }
+    result = run(goverify, document)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document["inclusion"][3]["leaf_hash"] = document["inclusion"][4]["leaf_hash"]
+    assert run(goverify, document).returncode == 1

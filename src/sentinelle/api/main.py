@@ -12,13 +12,14 @@ from typing import Any, Final
 
 import msgspec
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from sentinelle import __version__
 from sentinelle.api.auth import authenticate
 from sentinelle.config import Settings
 from sentinelle.errors import Error, NotFoundError, Problem, ValidationError
-from sentinelle.ingest import Ingestor
+from sentinelle.ingest import Ingestor, IngestResult
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import ApiKey, Store, open_store
 
@@ -109,8 +110,13 @@ def create_app(settings: Settings) -> FastAPI:
             if len(body) > MAX_BODY_BYTES:
                 raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
         items, unit = _split(bytes(body))
-        with state.lock:
-            result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+
+        def ingest() -> IngestResult:
+            with state.lock:
+                return Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+
+        # The store is synchronous: keep the event loop free while a batch is written.
+        result = await run_in_threadpool(ingest)
         return result.to_dict()
 
     @app.get("/v1/ledger/checkpoint", tags=["ledger"])
