@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="Origin line of checkpoints, and the signing key's name (C2SP signed note).",
     )
 
+    detect_config: Path | None = Field(
+        default=None,
+        description="TOML file with detection thresholds; built-in defaults when unset.",
+    )
+
     @field_validator("log_origin")
     @classmethod
     def _origin_is_one_line(cls, value: str) -> str:

@@ -10,6 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle import __version__
 from sentinelle.config import Settings
+from sentinelle.detect import DetectConfig
 from sentinelle.errors import ConfigError
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import Store, open_store
@@ -46,6 +47,12 @@ class App:
         return Ledger.open(
             self.store, data_dir=self.settings.data_dir, origin=self.settings.log_origin
         )
+
+    @cached_property
+    def detect_config(self) -> DetectConfig:
+        """Detection thresholds from ``SENTINELLE_DETECT_CONFIG``, or the defaults."""
+        path = self.settings.detect_config
+        return DetectConfig.from_toml(path) if path else DetectConfig()
 
     def close(self) -> None:
         """Close the store if it was opened."""

@@ -118,6 +118,29 @@ class Writer(abc.ABC):
     def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
         """Insert or replace tiles ``(level, index, blob)``."""
 
+    def upsert_alerts(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert or replace alerts ``(id, actor, detector, time_us, last_us, severity, score,
+        merchants_json, events_json, reasons_json)``."""
+        for row in rows:
+            self._x("DELETE FROM alerts WHERE id = ?", (row[0],))
+        self._cur.executemany(
+            self._store.sql(
+                "INSERT INTO alerts (id, actor, detector, time_us, last_us, severity, score, "
+                "merchants, events, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            rows,
+        )
+
+    def detect_state(self) -> tuple[int, bytes] | None:
+        """``(cursor, state)`` of live detection, if it ran before."""
+        row = self._x("SELECT cursor, state FROM detect_state WHERE id = 1").fetchone()
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def save_detect_state(self, cursor: int, state: bytes) -> None:
+        """Record how far live detection got and its state."""
+        self._x("DELETE FROM detect_state WHERE id = 1")
+        self._x("INSERT INTO detect_state (id, cursor, state) VALUES (1, ?, ?)", (cursor, state))
+
     def add_checkpoint(self, size: int, root: bytes, note: str) -> StoredCheckpoint:
         """Record a checkpoint, or return the one already recorded at this size."""
         row = self._x(
@@ -249,6 +272,54 @@ class Store(abc.ABC):
             if rows
             else None
         )
+
+    def alerts(
+        self, *, actor: str | None = None, since_us: int | None = None, min_severity: int = 1
+    ) -> list[tuple[Any, ...]]:
+        """Stored alert rows, oldest first (columns as in :meth:`Writer.upsert_alerts`)."""
+        where, params = ["severity >= ?"], [min_severity]
+        if actor is not None:
+            where.append("actor = ?")
+            params.append(actor)  # type: ignore[arg-type]
+        if since_us is not None:
+            where.append("time_us >= ?")
+            params.append(since_us)
+        # Only fixed condition texts are joined; values are parameters.
+        query = (
+            "SELECT id, actor, detector, time_us, last_us, severity, score, merchants, events, "  # noqa: S608
+            f"reasons FROM alerts WHERE {' AND '.join(where)} ORDER BY time_us, id"
+        )
+        return self._x(query, params)  # type: ignore[no-any-return]
+
+    def events_by_seq(self, start: int, *, batch: int = 20_000) -> Iterator[list[tuple[int, str]]]:
+        """``(seq, body)`` of events from ``start`` on, in lists of up to ``batch``."""
+        after = start - 1
+        while True:
+            rows = self._x(
+                "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, batch)
+            )
+            if not rows:
+                return
+            yield [(int(r[0]), r[1]) for r in rows]
+            after = rows[-1][0]
+
+    def events_by_time(
+        self, since_us: int | None, until_us: int | None, *, batch: int = 20_000
+    ) -> Iterator[list[str]]:
+        """Event bodies in time order (then seq), within ``[since, until)``."""
+        lo = since_us if since_us is not None else -(2**62)
+        hi = until_us if until_us is not None else 2**62
+        last = (lo - 1, -1)
+        while True:
+            rows = self._x(
+                "SELECT time_us, seq, body FROM events WHERE time_us < ? AND "
+                "(time_us > ? OR (time_us = ? AND seq > ?)) ORDER BY time_us, seq LIMIT ?",
+                (hi, last[0], last[0], last[1], batch),
+            )
+            if not rows:
+                return
+            yield [r[2] for r in rows]
+            last = (int(rows[-1][0]), int(rows[-1][1]))
 
     # -- API keys ----------------------------------------------------------------------------
     def add_api_key(self, *, key_id: str, name: str, key_hash: str) -> ApiKey:

@@ -46,7 +46,36 @@ CREATE TABLE api_keys (
 );
 """
 
+_V2_DETECTION: Final = """
+CREATE TABLE alerts (
+    id        TEXT PRIMARY KEY,       -- derived from detector, actor and triggering event
+    actor     TEXT NOT NULL,
+    detector  TEXT NOT NULL,
+    time_us   BIGINT NOT NULL,        -- the triggering event's time
+    last_us   BIGINT NOT NULL,
+    severity  INTEGER NOT NULL,       -- 1 low, 2 medium, 3 high, 4 critical
+    score     {real} NOT NULL,
+    merchants TEXT NOT NULL,          -- JSON array
+    events    TEXT NOT NULL,          -- JSON array of event ids
+    reasons   TEXT NOT NULL           -- JSON array of sentences
+);
+CREATE INDEX alerts_actor_time ON alerts (actor, time_us);
+CREATE INDEX alerts_time ON alerts (time_us);
+CREATE INDEX events_time ON events (time_us, seq);
+CREATE TABLE detect_state (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    cursor BIGINT NOT NULL,           -- events with seq below this were processed
+    state  {blob} NOT NULL            -- the engine's context, msgpack
+);
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
-    "sqlite": [(1, _V1_COMMON.format(blob="BLOB"))],
-    "postgresql": [(1, _V1_COMMON.format(blob="BYTEA"))],
+    "sqlite": [
+        (1, _V1_COMMON.format(blob="BLOB")),
+        (2, _V2_DETECTION.format(blob="BLOB", real="REAL")),
+    ],
+    "postgresql": [
+        (1, _V1_COMMON.format(blob="BYTEA")),
+        (2, _V2_DETECTION.format(blob="BYTEA", real="DOUBLE PRECISION")),
+    ],
 }

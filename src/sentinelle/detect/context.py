@@ -1,0 +1,363 @@
+"""What the detectors know besides the event at hand, kept compact and updated in one pass.
+
+* tickets: merchant, assignees, who opened it, when it was opened and closed;
+* grants: grantee, merchant, approval, expiry, revocation;
+* staff: team, role, notice and leaving dates;
+* per actor (:class:`ActorState`): the rolling windows of the last 24 hours and 7 days, the
+  daily summaries of the last weeks (their own baseline), devices, countries and hours seen;
+* per team: the daily summaries of its members (the peer baseline).
+
+Everything is plain data so the engine can save it between batches (see ``to_state``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Final
+
+from msgspec import UNSET
+
+from sentinelle.detect.timeutil import DAY, HOUR
+from sentinelle.events import AccessEvent, ContextEvent
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+__all__ = ["ActorState", "Context", "DaySummary", "Grant", "Quantiles", "Ticket", "percentile"]
+
+HISTORY_DAYS: Final = 28
+REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
+TICKET_GRACE: Final = 24 * HOUR  # a ticket still justifies follow-up looks this long after closing
+READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
+BULK_TYPES: Final = frozenset({"customer_list", "order_list"})
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0–1) of ``values``, nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A support ticket as the context events described it."""
+
+    merchant: str | None = None
+    assignees: set[str] = field(default_factory=set)
+    opened_by: str | None = None
+    opened_us: int | None = None
+    closed_us: int | None = None
+    accesses: int = 0  # accesses justified by it, before it closed
+
+
+@dataclass(slots=True)
+class Grant:
+    """A just-in-time access grant."""
+
+    actor: str | None = None
+    merchant: str | None = None
+    approved: bool = False
+    expires_us: int | None = None
+    revoked_us: int | None = None
+
+
+@dataclass(slots=True)
+class DaySummary:
+    """One actor's activity on one UTC day."""
+
+    merchants: set[str] = field(default_factory=set)
+    unjustified: set[str] = field(default_factory=set)
+    subjects: int = 0
+    records: int = 0
+    exports: int = 0
+    bulk: int = 0
+
+    def values(self) -> dict[str, float]:
+        """The numbers baselines compare."""
+        return {
+            "merchants": len(self.merchants),
+            "unjustified": len(self.unjustified),
+            "subjects": self.subjects,
+            "records": self.records,
+            "exports": self.exports,
+            "bulk": self.bulk,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Quantiles:
+    """A baseline: median and 95th percentile of daily values, over ``n`` days."""
+
+    p50: float = 0.0
+    p95: float = 0.0
+    n: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.p50:g}–{self.p95:g}" if self.n else "no history yet"
+
+
+@dataclass(slots=True)
+class ActorState:
+    """One actor's recent activity and history."""
+
+    kind: str = "staff"
+    team: str | None = None
+    role: str | None = None
+    first_us: int = 0
+    # (time, merchant, justified, records, subjects) of read accesses in the last 7 days
+    window: list[tuple[int, str, bool, int, int]] = field(default_factory=list)
+    day: int = -1
+    today: DaySummary = field(default_factory=DaySummary)
+    history: list[dict[str, float]] = field(default_factory=list)
+    devices: dict[str, int] = field(default_factory=dict)  # device → first seen
+    countries: dict[str, int] = field(default_factory=dict)
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+    ticket_merchants: dict[str, int] = field(default_factory=dict)  # merchant → last assigned
+    looks: dict[str, list[int]] = field(default_factory=dict)  # subject → unjustified look times
+    # Rolling aggregates, kept in step with ``window`` so detectors read them in O(1):
+    head24: int = 0  # index in ``window`` of the first access of the last 24 hours
+    m24: dict[str, int] = field(default_factory=dict)  # merchant → accesses, last 24 h
+    u24: dict[str, int] = field(default_factory=dict)  # … unjustified, last 24 h
+    u7: dict[str, int] = field(default_factory=dict)  # … unjustified, last 7 days
+    records24: int = 0
+    subjects24: int = 0
+    quantiles: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+
+    def baseline(self, metric: str) -> Quantiles:
+        """Median and 95th percentile of the actor's daily ``metric`` (active days only)."""
+        cached = self.quantiles.get(metric)
+        if cached is None:
+            values = [d[metric] for d in self.history]
+            cached = (percentile(values, 0.5), percentile(values, 0.95), len(values))
+            self.quantiles[metric] = cached
+        return Quantiles(*cached)
+
+
+@dataclass(slots=True)
+class Context:
+    """Tickets, grants, staff and actor states, updated event by event."""
+
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    notice: dict[str, int] = field(default_factory=dict)  # actor → notice given
+    left: dict[str, int] = field(default_factory=dict)
+    actors: dict[str, ActorState] = field(default_factory=dict)
+    team_days: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # merchant → {actor: last unjustified access}, for collusion
+    unjustified_by: dict[str, dict[str, int]] = field(default_factory=dict)
+    team_quantiles: dict[str, tuple[int, float, float, int]] = field(default_factory=dict)
+    now_us: int = 0
+
+    def team_baseline(self, team: str | None, metric: str) -> Quantiles:
+        """Median and 95th percentile of the team members' daily ``metric`` (cached a day)."""
+        key = f"{team}|{metric}"
+        day = self.now_us // DAY
+        cached = self.team_quantiles.get(key)
+        if cached is None or cached[0] != day:
+            values = [d[metric] for d in self.team_days.get(team or "", ())]
+            cached = (day, percentile(values, 0.5), percentile(values, 0.95), len(values))
+            self.team_quantiles[key] = cached
+        return Quantiles(*cached[1:])
+
+    def prune(self, t: int) -> None:
+        """Forget what no detector can use any more (closed tickets, old looks)."""
+        horizon = t - TICKET_GRACE - 7 * DAY
+        for key in [
+            k for k, v in self.tickets.items() if v.closed_us is not None and v.closed_us < horizon
+        ]:
+            del self.tickets[key]
+        week = t - 7 * DAY
+        for merchant in list(self.unjustified_by):
+            actors = {a: u for a, u in self.unjustified_by[merchant].items() if u >= week}
+            if actors:
+                self.unjustified_by[merchant] = actors
+            else:
+                del self.unjustified_by[merchant]
+        for state in self.actors.values():
+            state.looks = {s: ts for s, ts in state.looks.items() if ts and ts[-1] >= t - 14 * DAY}
+
+    # -- context events -----------------------------------------------------------------------
+    def apply_context(self, event: ContextEvent, t: int) -> None:
+        """Record what a ticket, staff or grant event says."""
+        kind = event.type
+        if kind.startswith("ticket.") and isinstance(event.ticket, str):
+            ticket = self.tickets.get(event.ticket)
+            if ticket is None:
+                ticket = self.tickets[event.ticket] = Ticket()
+            if isinstance(event.merchant, str):
+                ticket.merchant = event.merchant
+            if kind == "ticket.opened":
+                ticket.opened_us = t
+                ticket.opened_by = event.by if isinstance(event.by, str) else None
+            elif kind == "ticket.assigned" and isinstance(event.actor, str):
+                ticket.assignees.add(event.actor)
+                if ticket.merchant:
+                    self.actor(event.actor).ticket_merchants[ticket.merchant] = t
+            elif kind == "ticket.closed":
+                ticket.closed_us = t
+        elif kind.startswith("grant.") and isinstance(event.grant, str):
+            grant = self.grants.setdefault(event.grant, Grant())
+            if isinstance(event.actor, str):
+                grant.actor = event.actor
+            if isinstance(event.merchant, str):
+                grant.merchant = event.merchant
+            if kind == "grant.approved":
+                grant.approved = True
+                if event.expires is not UNSET:
+                    grant.expires_us = time_us_of(event.expires)
+            elif kind in ("grant.revoked", "grant.expired", "grant.denied"):
+                grant.revoked_us = t
+        elif kind.startswith("staff.") and isinstance(event.actor, str):
+            if kind == "staff.notice_given":
+                self.notice[event.actor] = t
+            elif kind == "staff.left":
+                self.left[event.actor] = t
+            if isinstance(event.team, str):
+                self.actor(event.actor).team = event.team
+            if isinstance(event.role, str):
+                self.actor(event.actor).role = event.role
+
+    # -- access events ------------------------------------------------------------------------
+    def actor(self, actor_id: str) -> ActorState:
+        """The state of ``actor_id``, created on first sight."""
+        state = self.actors.get(actor_id)
+        if state is None:
+            state = self.actors[actor_id] = ActorState()
+        return state
+
+    def justified(self, event: AccessEvent, t: int) -> bool:
+        """Whether a ticket or grant covers this access by this actor to this merchant.
+
+        A ticket of another merchant, unknown, or closed more than a day ago is no
+        justification; nor is a colleague's ticket, unless the actor reviews (lead, QA).
+        """
+        just = event.justification
+        if just is UNSET:
+            return False
+        actor = event.actor.id
+        role = event.actor.role if isinstance(event.actor.role, str) else ""
+        ticket_id = just.ticket if isinstance(just.ticket, str) else None
+        if ticket_id is not None:
+            ticket = self.tickets.get(ticket_id)
+            if ticket is not None and ticket.merchant == event.merchant:
+                closed = ticket.closed_us
+                in_time = closed is None or t <= closed + TICKET_GRACE
+                own = actor in ticket.assignees or role in REVIEW_ROLES
+                if in_time and own:
+                    return True
+        grant_id = just.grant if isinstance(just.grant, str) else None
+        if grant_id is not None:
+            grant = self.grants.get(grant_id)
+            if (
+                grant is not None
+                and grant.approved
+                and grant.actor == actor
+                and grant.merchant == event.merchant
+                and (grant.expires_us is None or t <= grant.expires_us)
+                and (grant.revoked_us is None or t < grant.revoked_us)
+            ):
+                return True
+        return False
+
+    def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:
+        """Update the actor's windows, day summary and habits with a read access."""
+        day = t // DAY
+        if day != state.day:
+            if state.day >= 0 and state.today.merchants:
+                values = state.today.values()
+                state.history.append(values)
+                state.quantiles.clear()
+                if len(state.history) > HISTORY_DAYS:
+                    del state.history[0]
+                if state.team:
+                    days = self.team_days.setdefault(state.team, [])
+                    days.append(values)
+                    if len(days) > 2 * HISTORY_DAYS * 50:
+                        del days[: HISTORY_DAYS * 50]
+            state.day = day
+            state.today = DaySummary()
+        records = _records(event)
+        subjects = len(event.subjects) if isinstance(event.subjects, list) else 0
+        today = state.today
+        today.merchants.add(event.merchant)
+        if not justified:
+            today.unjustified.add(event.merchant)
+        today.records += records
+        today.subjects += subjects
+        if event.action in ("export", "download"):
+            today.exports += 1
+        if is_bulk(event):
+            today.bulk += 1
+        window = state.window
+        window.append((t, event.merchant, justified, records, subjects))
+        _add(state.m24, event.merchant)
+        state.records24 += records
+        state.subjects24 += subjects
+        if not justified:
+            _add(state.u24, event.merchant)
+            _add(state.u7, event.merchant)
+        day_ago = t - DAY
+        head = state.head24
+        while window[head][0] < day_ago:
+            _, merchant, ok, rec, subj = window[head]
+            _drop(state.m24, merchant)
+            state.records24 -= rec
+            state.subjects24 -= subj
+            if not ok:
+                _drop(state.u24, merchant)
+            head += 1
+        week_ago = t - 7 * DAY
+        if window[0][0] < week_ago:
+            cut = bisect_left(window, (week_ago,))
+            for _, merchant, ok, _, _ in window[:cut]:
+                if not ok:
+                    _drop(state.u7, merchant)
+            del window[:cut]
+            head -= cut
+        state.head24 = head
+
+    def learn_habits(self, state: ActorState, event: AccessEvent, t: int) -> None:
+        """Remember the device, country and hour (after the detectors looked at them)."""
+        source = event.source
+        device = getattr(source, "device", None)
+        country = getattr(source, "country", None)
+        if isinstance(device, str):
+            state.devices.setdefault(device, t)
+        if isinstance(country, str):
+            state.countries.setdefault(country, t)
+        state.hours[(t // HOUR) % 24] += 1
+
+
+def is_bulk(event: AccessEvent) -> bool:
+    """A list view or an export: many customers at once."""
+    return (
+        event.action in ("export", "download")
+        or getattr(event.resource, "type", None) in BULK_TYPES
+    )
+
+
+def time_us_of(value: dt.datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _records(event: AccessEvent) -> int:
+    count = getattr(event.resource, "count", None)
+    if isinstance(count, int):
+        return count
+    return len(event.subjects) if isinstance(event.subjects, list) else 1
+
+
+def _add(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _drop(counts: dict[str, int], key: str) -> None:
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
