@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sentinelle import __version__
 from sentinelle.api.auth import authenticate
 from sentinelle.config import Settings
+from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Severity
 from sentinelle.errors import Error, NotFoundError, Problem, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult
 from sentinelle.ledger.log import Ledger
@@ -36,6 +37,11 @@ class _State:
         self.store: Store = open_store(settings)
         self.ledger = Ledger.open(
             self.store, data_dir=settings.data_dir, origin=settings.log_origin
+        )
+        self.detect_config = (
+            DetectConfig.from_toml(settings.detect_config)
+            if settings.detect_config
+            else DetectConfig()
         )
         self.lock = threading.Lock()
 
@@ -111,13 +117,16 @@ def create_app(settings: Settings) -> FastAPI:
                 raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
         items, unit = _split(bytes(body))
 
-        def ingest() -> IngestResult:
+        def ingest() -> tuple[IngestResult, list[Alert]]:
             with state.lock:
-                return Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+                result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+                # Committed; detection follows, so a detector problem never loses events.
+                return result, DetectionRunner(state.store, state.detect_config).catch_up()
 
         # The store is synchronous: keep the event loop free while a batch is written.
-        result = await run_in_threadpool(ingest)
-        return result.to_dict()
+        result, alerts = await run_in_threadpool(ingest)
+        medium = sum(1 for a in alerts if a.severity >= Severity.MEDIUM)
+        return {**result.to_dict(), "alerts": len(alerts), "alerts_medium_plus": medium}
 
     @app.get("/v1/ledger/checkpoint", tags=["ledger"])
     def get_checkpoint() -> dict[str, Any]:
