@@ -1,0 +1,58 @@
+"""``sentinelle simulate``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sentinelle.cli import main
+from sentinelle.cli.app import cli_group
+from sentinelle.events import decode_event
+
+
+def test_simulate_writes_events_and_truth(tmp_path: Path) -> None:
+    out, truth = tmp_path / "events.jsonl.gz", tmp_path / "truth.json"
+    args = ["simulate", "--merchants", "80", "--agents", "25", "--days", "22", "--seed", "3"]
+    args += ["--scenario", "pair_harvest,fake_tickets", "--out", str(out), "--truth", str(truth)]
+    result = CliRunner().invoke(cli_group, args)
+    assert result.exit_code == 0, result.output
+    with gzip.open(out) as f:
+        lines = f.read().splitlines()
+    assert len(lines) > 10_000
+    for line in lines[:2000]:
+        decode_event(line)
+    facts = json.loads(truth.read_text())
+    assert [s["name"] for s in facts["scenarios"]] == ["pair_harvest", "fake_tickets"]
+    assert f"wrote {len(lines):,} events" in result.stderr
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_simulate_to_stdout_without_scenarios() -> None:
+    args = ["simulate", "--merchants", "30", "--agents", "5", "--days", "2", "--out", "-"]
+    result = CliRunner().invoke(cli_group, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout_bytes.splitlines()
+    assert lines and all(decode_event(line) for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenario", "pair_harvest,nope"], "unknown scenario 'nope'; valid: all, pair_harvest"),
+        (["--days", "5", "--scenario", "all"], "need at least 21 days"),
+        (["--agents", "0"], "Invalid value for '--agents'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--out", "-", *args])
+    assert exit_info.value.code in (1, 2)
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
