@@ -23,10 +23,11 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     problems are printed with their line numbers. Event ids already stored are skipped and
     counted as duplicates. The ledger gets a new signed checkpoint.
     """
+    config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
         result = Ingestor(app.store, app.ledger).ingest(iter_json_lines(stream, name=source))
     # The batch is committed; detection runs after, so a detector problem never loses events.
-    found = [] if no_detect else DetectionRunner(app.store, app.detect_config).catch_up()
+    found = [] if no_detect else DetectionRunner(app.store, config).catch_up()
     medium = sum(1 for a in found if a.severity >= Severity.MEDIUM)
     if as_json:
         click.echo(

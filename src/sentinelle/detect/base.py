@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from sentinelle.detect.context import ActorState, Context
-from sentinelle.events import AccessEvent
+from sentinelle.events import AccessEvent, ContextEvent
 
 __all__ = ["Alert", "Detector", "DetectorConfig", "Finding", "Severity"]
 
@@ -120,6 +120,10 @@ class Detector(abc.ABC):
         ``ctx`` and the actor's ``state`` already include the event, except the actor's habits
         (devices, countries, hours); ``justified`` says whether a ticket or grant covers it.
         """
+
+    def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:  # noqa: ARG002
+        """Findings for a context event (ticket, staff, grant), after ``ctx`` recorded it."""
+        return []
 
     @classmethod
     def _test_params(cls) -> Iterator[dict[str, Any]]:

@@ -30,7 +30,12 @@ HISTORY_DAYS: Final = 28
 REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
 TICKET_GRACE: Final = 24 * HOUR  # a ticket still justifies follow-up looks this long after closing
 READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
+KNOWN_DAYS: Final = 90  # a merchant the actor has not opened for this long is new again
+JUSTIFIED: Final = 1
+NOVEL: Final = 2
+UNJUSTIFIED_BULK: Final = 4
 BULK_TYPES: Final = frozenset({"customer_list", "order_list"})
+BULK_SUBJECTS: Final = 10  # a list view exposing this many customers is a bulk access
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -50,7 +55,7 @@ class Ticket:
     opened_by: str | None = None
     opened_us: int | None = None
     closed_us: int | None = None
-    accesses: int = 0  # accesses justified by it, before it closed
+    bulk_events: list[str] = field(default_factory=list)  # list views / exports citing it
 
 
 @dataclass(slots=True)
@@ -70,6 +75,8 @@ class DaySummary:
 
     merchants: set[str] = field(default_factory=set)
     unjustified: set[str] = field(default_factory=set)
+    novel: set[str] = field(default_factory=set)  # unjustified, at merchants new to the actor
+    unjustified_bulk: set[str] = field(default_factory=set)  # unjustified list views, exports
     subjects: int = 0
     records: int = 0
     exports: int = 0
@@ -80,6 +87,8 @@ class DaySummary:
         return {
             "merchants": len(self.merchants),
             "unjustified": len(self.unjustified),
+            "novel": len(self.novel),
+            "unjustified_bulk": len(self.unjustified_bulk),
             "subjects": self.subjects,
             "records": self.records,
             "exports": self.exports,
@@ -94,9 +103,11 @@ class Quantiles:
     p50: float = 0.0
     p95: float = 0.0
     n: int = 0
+    mean: float = 0.0
+    top: float = 0.0
 
     def __str__(self) -> str:
-        return f"{self.p50:g}–{self.p95:g}" if self.n else "no history yet"
+        return f"{self.p50:g}–{self.p95:g} a day" if self.n else "not known yet"
 
 
 @dataclass(slots=True)
@@ -107,8 +118,9 @@ class ActorState:
     team: str | None = None
     role: str | None = None
     first_us: int = 0
-    # (time, merchant, justified, records, subjects) of read accesses in the last 7 days
-    window: list[tuple[int, str, bool, int, int]] = field(default_factory=list)
+    # (time, merchant, flags, records, subjects) of read accesses in the last 7 days;
+    # flags: JUSTIFIED, NOVEL (unjustified, merchant new to the actor), UNJUSTIFIED_BULK
+    window: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     day: int = -1
     today: DaySummary = field(default_factory=DaySummary)
     history: list[dict[str, float]] = field(default_factory=list)
@@ -122,16 +134,20 @@ class ActorState:
     m24: dict[str, int] = field(default_factory=dict)  # merchant → accesses, last 24 h
     u24: dict[str, int] = field(default_factory=dict)  # … unjustified, last 24 h
     u7: dict[str, int] = field(default_factory=dict)  # … unjustified, last 7 days
+    n24: dict[str, int] = field(default_factory=dict)  # … novel unjustified, last 24 h
+    n7: dict[str, int] = field(default_factory=dict)  # … novel unjustified, last 7 days
+    b24: dict[str, int] = field(default_factory=dict)  # … unjustified bulk, last 24 h
+    known: dict[str, int] = field(default_factory=dict)  # merchant → last read access
     records24: int = 0
     subjects24: int = 0
-    quantiles: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    quantiles: dict[str, tuple[float, float, int, float, float]] = field(default_factory=dict)
 
     def baseline(self, metric: str) -> Quantiles:
         """Median and 95th percentile of the actor's daily ``metric`` (active days only)."""
         cached = self.quantiles.get(metric)
         if cached is None:
             values = [d[metric] for d in self.history]
-            cached = (percentile(values, 0.5), percentile(values, 0.95), len(values))
+            cached = _quantiles(values)
             self.quantiles[metric] = cached
         return Quantiles(*cached)
 
@@ -148,7 +164,9 @@ class Context:
     team_days: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     # merchant → {actor: last unjustified access}, for collusion
     unjustified_by: dict[str, dict[str, int]] = field(default_factory=dict)
-    team_quantiles: dict[str, tuple[int, float, float, int]] = field(default_factory=dict)
+    team_quantiles: dict[str, tuple[int, tuple[float, float, int, float, float]]] = field(
+        default_factory=dict
+    )
     now_us: int = 0
 
     def team_baseline(self, team: str | None, metric: str) -> Quantiles:
@@ -158,9 +176,9 @@ class Context:
         cached = self.team_quantiles.get(key)
         if cached is None or cached[0] != day:
             values = [d[metric] for d in self.team_days.get(team or "", ())]
-            cached = (day, percentile(values, 0.5), percentile(values, 0.95), len(values))
+            cached = (day, _quantiles(values))
             self.team_quantiles[key] = cached
-        return Quantiles(*cached[1:])
+        return Quantiles(*cached[1])
 
     def prune(self, t: int) -> None:
         """Forget what no detector can use any more (closed tickets, old looks)."""
@@ -176,8 +194,11 @@ class Context:
                 self.unjustified_by[merchant] = actors
             else:
                 del self.unjustified_by[merchant]
+        forget = t - KNOWN_DAYS * DAY
         for state in self.actors.values():
             state.looks = {s: ts for s, ts in state.looks.items() if ts and ts[-1] >= t - 14 * DAY}
+            if state.known and min(state.known.values()) < forget:
+                state.known = {m: u for m, u in state.known.items() if u >= forget}
 
     # -- context events -----------------------------------------------------------------------
     def apply_context(self, event: ContextEvent, t: int) -> None:
@@ -238,7 +259,10 @@ class Context:
         if just is UNSET:
             return False
         actor = event.actor.id
-        role = event.actor.role if isinstance(event.actor.role, str) else ""
+        role = event.actor.role
+        if not isinstance(role, str):  # the event leaves it out: the last known (staff.* events)
+            known = self.actors.get(actor)
+            role = known.role if known is not None and known.role else ""
         ticket_id = just.ticket if isinstance(just.ticket, str) else None
         if ticket_id is not None:
             ticket = self.tickets.get(ticket_id)
@@ -279,42 +303,68 @@ class Context:
                         del days[: HISTORY_DAYS * 50]
             state.day = day
             state.today = DaySummary()
-        records = _records(event)
-        subjects = len(event.subjects) if isinstance(event.subjects, list) else 0
+        if event.action in ("export", "download"):
+            # Exports are judged by the export and justification detectors; volume is reading.
+            records = subjects = 0
+        else:
+            records = _records(event)
+            subjects = len(event.subjects) if isinstance(event.subjects, list) else 0
+        merchant = event.merchant
+        bulk = is_bulk(event)
+        flags = JUSTIFIED if justified else 0
+        novel = merchant not in state.known
+        state.known[merchant] = t
         today = state.today
-        today.merchants.add(event.merchant)
+        today.merchants.add(merchant)
         if not justified:
-            today.unjustified.add(event.merchant)
+            today.unjustified.add(merchant)
+            if novel:
+                flags |= NOVEL
+                today.novel.add(merchant)
+            if bulk:
+                flags |= UNJUSTIFIED_BULK
+                today.unjustified_bulk.add(merchant)
         today.records += records
         today.subjects += subjects
         if event.action in ("export", "download"):
             today.exports += 1
-        if is_bulk(event):
+        if bulk:
             today.bulk += 1
         window = state.window
-        window.append((t, event.merchant, justified, records, subjects))
-        _add(state.m24, event.merchant)
+        window.append((t, merchant, flags, records, subjects))
+        _add(state.m24, merchant)
         state.records24 += records
         state.subjects24 += subjects
         if not justified:
-            _add(state.u24, event.merchant)
-            _add(state.u7, event.merchant)
+            _add(state.u24, merchant)
+            _add(state.u7, merchant)
+            if flags & NOVEL:
+                _add(state.n24, merchant)
+                _add(state.n7, merchant)
+            if flags & UNJUSTIFIED_BULK:
+                _add(state.b24, merchant)
         day_ago = t - DAY
         head = state.head24
         while window[head][0] < day_ago:
-            _, merchant, ok, rec, subj = window[head]
-            _drop(state.m24, merchant)
+            _, old, old_flags, rec, subj = window[head]
+            _drop(state.m24, old)
             state.records24 -= rec
             state.subjects24 -= subj
-            if not ok:
-                _drop(state.u24, merchant)
+            if not old_flags & JUSTIFIED:
+                _drop(state.u24, old)
+                if old_flags & NOVEL:
+                    _drop(state.n24, old)
+                if old_flags & UNJUSTIFIED_BULK:
+                    _drop(state.b24, old)
             head += 1
         week_ago = t - 7 * DAY
         if window[0][0] < week_ago:
             cut = bisect_left(window, (week_ago,))
-            for _, merchant, ok, _, _ in window[:cut]:
-                if not ok:
-                    _drop(state.u7, merchant)
+            for _, old, old_flags, _, _ in window[:cut]:
+                if not old_flags & JUSTIFIED:
+                    _drop(state.u7, old)
+                    if old_flags & NOVEL:
+                        _drop(state.n7, old)
             del window[:cut]
             head -= cut
         state.head24 = head
@@ -332,11 +382,16 @@ class Context:
 
 
 def is_bulk(event: AccessEvent) -> bool:
-    """A list view or an export: many customers at once."""
-    return (
-        event.action in ("export", "download")
-        or getattr(event.resource, "type", None) in BULK_TYPES
-    )
+    """An export, or a list view exposing many customers at once (not one customer's orders)."""
+    if event.action in ("export", "download"):
+        return True
+    if getattr(event.resource, "type", None) not in BULK_TYPES:
+        return False
+    subjects = event.subjects
+    if isinstance(subjects, list):
+        return len(subjects) >= BULK_SUBJECTS
+    count = getattr(event.resource, "count", None)
+    return not isinstance(count, int) or count >= BULK_SUBJECTS
 
 
 def time_us_of(value: dt.datetime) -> int:
@@ -349,6 +404,18 @@ def _records(event: AccessEvent) -> int:
     if isinstance(count, int):
         return count
     return len(event.subjects) if isinstance(event.subjects, list) else 1
+
+
+def _quantiles(values: list[float]) -> tuple[float, float, int, float, float]:
+    if not values:
+        return (0.0, 0.0, 0, 0.0, 0.0)
+    return (
+        percentile(values, 0.5),
+        percentile(values, 0.95),
+        len(values),
+        sum(values) / len(values),
+        max(values),
+    )
 
 
 def _add(counts: dict[str, int], key: str) -> None:

@@ -3,26 +3,23 @@
 Every detector sees an access event after the :class:`~sentinelle.detect.context.Context`
 recorded it (windows and day summaries include it) but before the actor's habits learned
 its device, country and hour. Thresholds are relative to the actor's own baseline and their
-team's wherever the behaviour varies between people; absolute floors keep new actors, whose
-baseline is still empty, from alerting on their first days.
+team's wherever the behaviour varies between people (fraud and onboarding teams touch many
+merchants; tier-1 agents few); absolute floors keep actors whose baseline is still being
+learned from alerting on ordinary days.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from msgspec import UNSET
 from pydantic import Field
 
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
-from sentinelle.detect.context import (
-    ActorState,
-    Context,
-    Quantiles,
-    is_bulk,
-)
+from sentinelle.detect.context import ActorState, Context, Quantiles, Ticket, is_bulk
 from sentinelle.detect.timeutil import DAY, HOUR, MINUTE
-from sentinelle.events import AccessEvent
+from sentinelle.events import AccessEvent, ContextEvent
 
 __all__ = [
     "BreadthVolume",
@@ -54,7 +51,14 @@ def _score(value: float, threshold: float) -> float:
 
 
 class UnjustifiedAccess(Detector):
-    """Customer data of merchants the actor has no ticket or grant for."""
+    """Customer data of merchants the actor has no ticket or grant for, beyond their usual.
+
+    Three measures, each against the actor's own daily baseline and their team's: list views
+    and exports without justification (bulk harvesting); merchants the actor had not opened
+    before, reached without justification in 24 hours (breadth); and the same over 7 days
+    (low and slow). Follow-up looks at merchants the actor already works with are common and
+    do not count towards the last two.
+    """
 
     name = "unjustified_access"
     description = "Access without a matching ticket or grant, beyond the actor's usual and peers'."
@@ -62,12 +66,24 @@ class UnjustifiedAccess(Detector):
     class Config(DetectorConfig):
         """Thresholds."""
 
-        min_merchants_day: int = Field(3, ge=1, description="Floor: unjustified merchants in 24 h.")
-        margin_day: int = Field(2, ge=0, description="Above the actor's / team's usual daily.")
-        min_merchants_week: int = Field(
-            6, ge=1, description="Floor: unjustified merchants in 7 days."
+        min_bulk_merchants: int = Field(
+            3,
+            ge=1,
+            description="Floor: merchants whose lists were opened or exported unjustified in 24 h.",
         )
-        week_factor: float = Field(2.0, ge=1, description="Times the usual weekly count.")
+        min_new_merchants: int = Field(
+            5, ge=1, description="Floor: new merchants reached unjustified in 24 h."
+        )
+        margin: int = Field(2, ge=0, description="Above the actor's / team's usual daily (p95)…")
+        factor: float = Field(1.5, ge=1, description="…and at least this many times it.")
+        min_new_merchants_week: int = Field(
+            8, ge=1, description="Floor: new merchants reached unjustified in 7 days."
+        )
+        week_factor: float = Field(2.5, ge=1, description="Times the usual week (daily mean × 7).")
+        min_days: int = Field(5, ge=1, description="Days of own history before it counts.")
+        min_peer_days: int = Field(
+            20, ge=1, description="Peer actor-days needed while the actor's own are too few."
+        )
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -77,50 +93,80 @@ class UnjustifiedAccess(Detector):
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         t = ctx.now_us
-        day_set = state.u24.keys()
-        own = state.baseline("unjustified")
-        peers = ctx.team_baseline(state.team, "unjustified")
-        usual_day = max(own.p95, peers.p95)
-        threshold = max(cfg.min_merchants_day, usual_day + cfg.margin_day)
         who = event.actor.id
         team = state.team or "team"
-        if len(day_set) >= threshold:
+        learning = len(state.history) < cfg.min_days
+        if learning and ctx.team_baseline(state.team, "novel").n < cfg.min_peer_days:
+            return []  # neither the actor's usual nor their peers' is known yet
+
+        def usual(metric: str) -> tuple[Quantiles, Quantiles]:
+            own = Quantiles() if learning else state.baseline(metric)
+            return own, ctx.team_baseline(state.team, metric)
+
+        def finding(
+            count: int, threshold: float, merchants: Iterable[str], text: str
+        ) -> list[Finding]:
             return [
                 Finding(
                     self.name,
                     who,
                     t,
-                    _severity(len(day_set), threshold),
-                    _score(len(day_set), threshold),
-                    tuple(sorted(day_set)),
+                    _severity(count, threshold),
+                    _score(count, threshold),
+                    tuple(sorted(merchants)),
                     (event.id,),
-                    (
-                        f"{who} accessed customer data of {len(day_set)} merchants in the last 24 h "
-                        f"without a ticket or grant for them ({_list(day_set)}); their usual is "
-                        f"{own} a day; {team} peers {peers}.",
-                    ),
+                    (text,),
                 )
             ]
-        week_set = state.u7.keys()
-        usual_week = 7 * max(own.p50, peers.p50)
-        week_threshold = max(cfg.min_merchants_week, cfg.week_factor * usual_week)
-        if len(week_set) >= week_threshold:
-            return [
-                Finding(
-                    self.name,
-                    who,
-                    t,
-                    Severity.MEDIUM,
-                    _score(len(week_set), week_threshold),
-                    tuple(sorted(week_set)),
-                    (event.id,),
-                    (
-                        f"{who} accessed customer data of {len(week_set)} merchants in the last 7 "
-                        f"days without a ticket or grant for them ({_list(week_set)}), a few a day; "
-                        f"their usual is {own} a day; {team} peers {peers}.",
-                    ),
+
+        bulk = state.b24.keys()
+        if len(bulk) >= cfg.min_bulk_merchants:
+            own, peers = usual("unjustified_bulk")
+            # While the actor's own usual is unknown, compare with the busiest of their peers.
+            usual_day = max(own.top, peers.top if learning else peers.p95)
+            threshold = max(cfg.min_bulk_merchants, usual_day + cfg.margin, cfg.factor * usual_day)
+            if len(bulk) >= threshold:
+                return finding(
+                    len(bulk),
+                    threshold,
+                    bulk,
+                    f"{who} opened customer or order lists, or exports, of {len(bulk)} merchants "
+                    f"in the last 24 h without a ticket or grant for them ({_list(bulk)}); "
+                    f"their usual is {own}; {team} peers {peers}.",
                 )
-            ]
+        if learning:
+            return []  # until the actor has history, every merchant is "new" to them
+        new = state.n24.keys()
+        if len(new) >= cfg.min_new_merchants:
+            own, peers = usual("novel")
+            usual_day = max(own.p95, peers.p95)
+            threshold = max(cfg.min_new_merchants, usual_day + cfg.margin, cfg.factor * usual_day)
+            if len(new) >= threshold:
+                return finding(
+                    len(new),
+                    threshold,
+                    new,
+                    f"{who} opened customer data of {len(new)} merchants they had not worked on "
+                    f"before, in the last 24 h, without a ticket or grant for them "
+                    f"({_list(new)}); their usual is {own}; {team} peers {peers}.",
+                )
+        week = state.n7.keys()
+        if len(week) >= cfg.min_new_merchants_week:
+            own, peers = usual("novel")
+            threshold = max(
+                cfg.min_new_merchants_week, cfg.week_factor * 7 * max(own.mean, peers.mean)
+            )
+            if len(week) >= threshold:
+                found = finding(
+                    len(week),
+                    threshold,
+                    week,
+                    f"{who} opened customer data of {len(week)} merchants they had not worked on "
+                    f"before, over the last 7 days, without a ticket or grant for them "
+                    f"({_list(week)}); on average they reach {own.mean:.1f} such merchants a day, "
+                    f"{team} peers {peers.mean:.1f}.",
+                )
+                return [dataclasses.replace(found[0], severity=Severity.MEDIUM)]
         return []
 
 
@@ -135,19 +181,21 @@ class BreadthVolume(Detector):
     class Config(DetectorConfig):
         """Thresholds."""
 
-        factor: float = Field(3.0, ge=1, description="Times the higher of own and peer p95.")
-        min_days: int = Field(
-            5, ge=1, description="Days of own history before own baseline counts."
+        factor: float = Field(
+            3.0, ge=1, description="Times the higher of own busiest day and peer p95."
         )
-        min_merchants: int = Field(15, ge=1)
-        min_subjects: int = Field(300, ge=1)
-        min_records: int = Field(2000, ge=1)
+        min_days: int = Field(7, ge=1, description="Days of own history before it judges.")
+        min_merchants: int = Field(20, ge=1)
+        min_subjects: int = Field(500, ge=1)
+        min_records: int = Field(3000, ge=1)
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, BreadthVolume.Config)  # noqa: S101
+        if len(state.history) < cfg.min_days:
+            return []  # still learning what is usual for this actor
         t = ctx.now_us
         merchants, records, subjects = state.m24.keys(), state.records24, state.subjects24
         who = event.actor.id
@@ -157,10 +205,9 @@ class BreadthVolume(Detector):
             ("records", records, cfg.min_records, "records"),
         )
         for metric, value, floor, words in checks:
-            own = state.baseline(metric) if len(state.history) >= cfg.min_days else Quantiles()
+            own = state.baseline(metric)
             peers = ctx.team_baseline(state.team, metric)
-            usual = max(own.p95, peers.p95)
-            threshold = max(floor, cfg.factor * usual)
+            threshold = max(floor, cfg.factor * max(own.top, peers.p95))
             if value >= threshold:
                 return [
                     Finding(
@@ -173,7 +220,7 @@ class BreadthVolume(Detector):
                         (event.id,),
                         (
                             f"{who} reached {value} {words} in the last 24 h; their usual is "
-                            f"{own} a day; {state.team or 'team'} peers {peers}.",
+                            f"{own} (busiest day {own.top:g}); {state.team or 'team'} peers {peers}.",
                         ),
                     )
                 ]
@@ -181,7 +228,7 @@ class BreadthVolume(Detector):
 
 
 class ExportAfterNotice(Detector):
-    """Exports, downloads or list views by someone who has given notice."""
+    """Exports or downloads by someone who has given notice."""
 
     name = "export_after_notice"
     description = "Export or download after staff.notice_given."
@@ -190,7 +237,7 @@ class ExportAfterNotice(Detector):
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
         notice = ctx.notice.get(event.actor.id)
-        if notice is None or ctx.now_us < notice or not is_bulk(event):
+        if notice is None or ctx.now_us < notice or event.action not in ("export", "download"):
             return []
         days = (ctx.now_us - notice) / DAY
         count = getattr(event.resource, "count", None)
@@ -207,7 +254,7 @@ class ExportAfterNotice(Detector):
                 (event.merchant,),
                 (event.id,),
                 (
-                    f"{event.actor.id} gave notice {days:.1f} days ago and then ran a "
+                    f"{event.actor.id} gave notice {days:.1f} days ago and then ran an "
                     f"{event.action} of {what} of merchant {event.merchant} {because}.",
                 ),
             )
@@ -215,15 +262,20 @@ class ExportAfterNotice(Detector):
 
 
 class UnusualContext(Detector):
-    """A new device, a new country or an unusual hour, together with a risky action."""
+    """A new device or country, together with unjustified list views or new merchants.
+
+    Travel and new laptops are normal; so is ordinary ticketed work from them. What counts is
+    the combination with what is done: unjustified bulk access, or unjustified access to
+    merchants new to the actor. An hour the actor almost never works at raises it further.
+    """
 
     name = "unusual_context"
-    description = "New device / new country / off-hours combined with bulk or unjustified access."
+    description = "New device / new country (and odd hours) combined with unjustified bulk or new-merchant access."
 
     class Config(DetectorConfig):
         """Thresholds."""
 
-        min_history_days: int = Field(5, ge=1, description="Days before anything is 'new'.")
+        min_history_days: int = Field(7, ge=1, description="Days before anything is 'new'.")
         rare_hour_share: float = Field(
             0.01, ge=0, le=1, description="An hour this rare is unusual."
         )
@@ -233,9 +285,10 @@ class UnusualContext(Detector):
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, UnusualContext.Config)  # noqa: S101
-        if state.kind != "staff" or len(state.history) < cfg.min_history_days:
+        if justified or state.kind != "staff" or len(state.history) < cfg.min_history_days:
             return []
-        if justified and not is_bulk(event):
+        bulk = is_bulk(event)
+        if not bulk and event.merchant not in state.n24:
             return []
         t = ctx.now_us
         unusual: list[str] = []
@@ -245,17 +298,13 @@ class UnusualContext(Detector):
             unusual.append(f"a device never seen for them ({device})")
         if isinstance(country, str) and country not in state.countries:
             unusual.append(f"a new country ({country})")
+        if not unusual:
+            return []
         total = sum(state.hours)
         hour = (t // HOUR) % 24
         if total >= 100 and state.hours[hour] <= cfg.rare_hour_share * total:
-            unusual.append(f"an hour they almost never work ({hour:02d}:00 UTC)")
-        if not unusual:
-            return []
-        risky = []
-        if is_bulk(event):
-            risky.append(f"a {event.action} of a list or export")
-        if not justified:
-            risky.append("access without a ticket or grant")
+            unusual.append(f"at an hour they almost never work ({hour:02d}:00 UTC)")
+        risky = "a list view or export" if bulk else "a first look at customer data"
         severity = Severity.HIGH if len(unusual) >= 2 else Severity.MEDIUM
         return [
             Finding(
@@ -267,54 +316,75 @@ class UnusualContext(Detector):
                 (event.merchant,),
                 (event.id,),
                 (
-                    f"{event.actor.id} did {' and '.join(risky)} at merchant {event.merchant} from {', '.join(unusual)}.",
+                    f"{event.actor.id} did {risky} at merchant {event.merchant}, without a ticket "
+                    f"or grant for it, from {', '.join(unusual)}.",
                 ),
             )
         ]
 
 
 class Collusion(Detector):
-    """Two or more actors touching the same unusual set of merchants without tickets."""
+    """Two or more actors reaching the same unusual set of merchants without tickets.
+
+    Only merchants new to each actor count, and the shared set must be a large part of the
+    smaller actor's set: teams that touch many merchants overlap by chance, not by plan.
+    """
 
     name = "collusion"
-    description = "Actors sharing unjustified access to the same merchants within 7 days."
+    description = "Actors sharing unjustified access to the same new merchants within 7 days."
 
     class Config(DetectorConfig):
         """Thresholds."""
 
-        min_shared: int = Field(3, ge=2, description="Merchants both reached without a ticket.")
+        min_shared: int = Field(6, ge=2, description="New merchants both reached without a ticket.")
+        max_actors: int = Field(
+            3, ge=2, description="A merchant more actors reached is not unusual."
+        )
+        min_share: float = Field(0.5, gt=0, le=1, description="…as a share of the smaller set.")
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, Collusion.Config)  # noqa: S101
-        if justified or state.kind != "staff":
+        if justified or state.kind != "staff" or event.merchant not in state.n7:
             return []
         me = event.actor.id
-        others = {a for a in ctx.unjustified_by.get(event.merchant, {}) if a != me}
-        if not others:
-            return []
-        mine = state.u7.keys()
+        # ``unjustified_by`` is pruned once a day: entries can be up to a day past the week.
+        week = ctx.now_us - 7 * DAY
+        others = sorted(
+            a
+            for a, u in ctx.unjustified_by.get(event.merchant, {}).items()
+            if a != me and u >= week
+        )
+        mine = state.n7.keys()
         findings = []
-        for other in sorted(others):
-            shared = {m for m in mine if other in ctx.unjustified_by.get(m, {})}
-            if len(shared) >= cfg.min_shared:
+        for other in others:
+            theirs = ctx.actors[other].n7.keys() if other in ctx.actors else set()
+            week_ago = ctx.now_us - 7 * DAY
+            shared = {
+                m
+                for m in mine & theirs
+                if sum(1 for u in ctx.unjustified_by.get(m, {}).values() if u >= week_ago)
+                <= cfg.max_actors
+            }
+            smaller = max(1, min(len(mine), len(theirs)))
+            if len(shared) >= cfg.min_shared and len(shared) >= cfg.min_share * smaller:
+                severity = Severity.HIGH if len(shared) >= 2 * cfg.min_shared else Severity.MEDIUM
                 findings.append(
                     Finding(
                         self.name,
                         me,
                         ctx.now_us,
-                        _severity(len(shared), cfg.min_shared)
-                        if len(shared) < 2 * cfg.min_shared
-                        else Severity.HIGH,
+                        severity,
                         _score(len(shared), cfg.min_shared),
                         tuple(sorted(shared)),
                         (event.id,),
                         (
-                            f"{me} and {other} both accessed customer data of the same "
-                            f"{len(shared)} merchants in the last 7 days without a ticket or grant "
-                            f"({_list(shared)}).",
+                            f"{me} and {other} both opened customer data of the same {len(shared)} "
+                            f"merchants, new to each of them, in the last 7 days without a ticket "
+                            f"or grant ({_list(shared)}); that is {len(shared) / smaller:.0%} of the "
+                            f"new merchants the smaller of the two reached.",
                         ),
                     )
                 )
@@ -322,48 +392,91 @@ class Collusion(Detector):
 
 
 class FakeTickets(Detector):
-    """Tickets the actor opened and closed within minutes, then used to justify bulk access."""
+    """Tickets the actor opened and closed within minutes, used to justify bulk access."""
 
     name = "fake_tickets"
-    description = "Self-made tickets closed within minutes that 'justify' bulk views."
+    description = "Self-made tickets closed within minutes that 'justify' list views or exports."
 
     class Config(DetectorConfig):
         """Thresholds."""
 
-        max_minutes: int = Field(10, ge=1, description="A ticket closed this fast is suspicious.")
+        max_minutes: int = Field(
+            10, ge=1, description="A self-made ticket closed this fast is suspicious."
+        )
+
+    def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
+        cfg = self.config
+        assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
+        return (
+            ticket is not None
+            and ticket.opened_us is not None
+            and ticket.closed_us is not None
+            and ticket.closed_us - ticket.opened_us <= cfg.max_minutes * MINUTE
+            and actor is not None
+            and ticket.opened_by == actor
+            and actor in ticket.assignees
+        )
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
-        cfg = self.config
-        assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
         just = event.justification
         ticket_id = just.ticket if just is not UNSET and isinstance(just.ticket, str) else None
         if ticket_id is None or not is_bulk(event):
             return []
         ticket = ctx.tickets.get(ticket_id)
-        if ticket is None or ticket.opened_us is None or ticket.closed_us is None:
-            return []
-        quick = ticket.closed_us - ticket.opened_us <= cfg.max_minutes * MINUTE
-        self_made = (
-            ticket.opened_by in (None, event.actor.id) and event.actor.id in ticket.assignees
+        if not self._suspicious(ticket, event.actor.id):
+            return []  # not (yet) closed: judged when it closes
+        assert ticket is not None  # noqa: S101
+        return self._finding(
+            event.actor.id, ticket_id, ticket, ctx.now_us, event.merchant, (event.id,)
         )
-        if not (quick and self_made and ctx.now_us >= ticket.closed_us):
+
+    def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:
+        """At a ticket's close: list views or exports made under a self-made, minutes-long ticket."""
+        if event.type != "ticket.closed" or not isinstance(event.ticket, str):
             return []
-        minutes = (ticket.closed_us - ticket.opened_us) / MINUTE
+        ticket = ctx.tickets.get(event.ticket)
+        if (
+            ticket is None
+            or not ticket.bulk_events
+            or not self._suspicious(ticket, ticket.opened_by)
+        ):
+            return []
+        actor = ticket.opened_by
+        assert actor is not None  # noqa: S101
+        return self._finding(
+            actor,
+            event.ticket,
+            ticket,
+            ctx.now_us,
+            ticket.merchant or "?",
+            tuple(ticket.bulk_events),
+        )
+
+    def _finding(
+        self,
+        actor: str,
+        ticket_id: str,
+        ticket: Ticket,
+        t: int,
+        merchant: str,
+        events: tuple[str, ...],
+    ) -> list[Finding]:
+        minutes = ((ticket.closed_us or 0) - (ticket.opened_us or 0)) / MINUTE
         return [
             Finding(
                 self.name,
-                event.actor.id,
-                ctx.now_us,
+                actor,
+                t,
                 Severity.HIGH,
                 80.0,
-                (event.merchant,),
-                (event.id,),
+                (merchant,),
+                events,
                 (
-                    f"{event.actor.id} ran a {event.action} of merchant {event.merchant}'s customer "
-                    f"data citing ticket {ticket_id}, which they handled themselves and closed "
-                    f"{minutes:.0f} minutes after it was opened.",
+                    f"{actor} opened customer or order lists of merchant {merchant} citing ticket "
+                    f"{ticket_id}, which they opened themselves, handled alone and closed "
+                    f"{minutes:.0f} minutes later; {len(events)} list view(s) or export(s) cite it.",
                 ),
             )
         ]
@@ -378,8 +491,8 @@ class RepeatedLooks(Detector):
     class Config(DetectorConfig):
         """Thresholds."""
 
-        min_looks: int = Field(3, ge=2, description="Unjustified looks at one customer in 14 days.")
-        min_days: int = Field(2, ge=1, description="…spread over at least this many days.")
+        min_looks: int = Field(6, ge=2, description="Unjustified looks at one customer in 14 days.")
+        min_days: int = Field(4, ge=1, description="…spread over at least this many days.")
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -396,10 +509,10 @@ class RepeatedLooks(Detector):
             recent = [x for x in looks if x >= t - 14 * DAY]
             state.looks[subject] = recent
             if len(recent) >= cfg.min_looks and len({x // DAY for x in recent}) >= cfg.min_days:
-                hot.append((subject, len(recent)))
+                hot.append((subject, len(recent), len({x // DAY for x in recent})))
         if not hot:
             return []
-        text = ", ".join(f"{s} ({n} times)" for s, n in hot)
+        text = ", ".join(f"{s} ({n} times on {d} days)" for s, n, d in hot)
         return [
             Finding(
                 self.name,

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+from msgspec import UNSET
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding
-from sentinelle.detect.context import READ_ACTIONS, Context
+from sentinelle.detect.context import READ_ACTIONS, Context, is_bulk
 from sentinelle.detect.detectors import (
     BreadthVolume,
     Collusion,
@@ -66,21 +67,28 @@ class DetectConfig(BaseModel):
         """Read a TOML file (top level or a ``[detect]`` table). Raises :class:`ConfigError`."""
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except OSError as exc:  # strerror: the path is said once, as ``ingest`` says it
+            raise ConfigError(
+                f"cannot read detection config {path}: {exc.strerror or exc}"
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"cannot read detection config {path}: {exc}") from None
         data = data.get("detect", data)
         try:
             config = cls.model_validate(data)
             config.build()
         except PydanticValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise ConfigError(f"invalid detection config {path}: {problems}") from None
+            raise ConfigError(f"invalid detection config {path}: {_problems(exc)}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"invalid detection config {path}: {exc}") from None
         return config
 
     def build(self) -> list[Detector]:
-        """The enabled detectors with their thresholds. Raises on unknown names or fields."""
+        """The enabled detectors with their thresholds.
+
+        Raises :class:`ConfigError` on unknown detectors, or on unknown or invalid fields
+        (named by their path, such as ``detectors.collusion.min_shared``).
+        """
         unknown = set(self.detectors) - set(DETECTORS)
         if unknown:
             raise ConfigError(
@@ -88,10 +96,19 @@ class DetectConfig(BaseModel):
             )
         built = []
         for name, cls in DETECTORS.items():
-            config: DetectorConfig = cls.Config.model_validate(self.detectors.get(name, {}))
+            try:
+                config: DetectorConfig = cls.Config.model_validate(self.detectors.get(name, {}))
+            except PydanticValidationError as exc:
+                raise ConfigError(_problems(exc, prefix=("detectors", name))) from None
             if config.enabled:
                 built.append(cls(config))
         return built
+
+
+def _problems(exc: PydanticValidationError, prefix: tuple[str, ...] = ()) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in (*prefix, *e['loc']))}: {e['msg']}" for e in exc.errors()
+    )
 
 
 @dataclass(slots=True)
@@ -152,10 +169,13 @@ class Engine:
             st.pruned_day = day
             ctx.prune(t)
             horizon = t - self._dedupe_us
-            st.open_alerts = {k: a for k, a in st.open_alerts.items() if a.last_us >= horizon}
+            st.open_alerts = {k: a for k, a in st.open_alerts.items() if a.time_us >= horizon}
         if isinstance(event, ContextEvent):
             ctx.apply_context(event, t)
-            return []
+            found: list[Finding] = []
+            for detector in self.detectors:
+                found += detector.observe_context(event, ctx)
+            return [self._merge(f) for f in found] if emit else []
         return self._access(event, t, emit)
 
     def _access(self, event: AccessEvent, t: int, emit: bool) -> list[Alert]:
@@ -174,8 +194,13 @@ class Engine:
             return []
         justified = ctx.justified(event, t)
         ctx.record_access(state, event, t, justified)
-        if not justified and actor.kind == "staff":
+        if not justified and actor.kind == "staff" and event.merchant in state.n7:
             ctx.unjustified_by.setdefault(event.merchant, {})[actor.id] = t
+        if is_bulk(event) and event.justification is not UNSET:
+            ticket_id = event.justification.ticket
+            ticket = ctx.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+            if ticket is not None and len(ticket.bulk_events) < 50:
+                ticket.bulk_events.append(event.id)
         findings: list[Finding] = []
         for detector in self.detectors:
             findings += detector.observe(event, ctx, state, justified)
@@ -187,7 +212,9 @@ class Engine:
     def _merge(self, finding: Finding) -> Alert:
         key = f"{finding.actor}|{finding.detector}"
         alert = self.state.open_alerts.get(key)
-        if alert is None or finding.time_us - alert.last_us > self._dedupe_us:
+        # An alert covers one window from its trigger: a campaign that goes on for weeks raises
+        # a fresh alert each window, so it is neither hidden in an old alert nor repeated.
+        if alert is None or finding.time_us - alert.time_us > self._dedupe_us:
             digest = hashlib.sha256(
                 f"{finding.detector}|{finding.actor}|{finding.events[0]}".encode()
             )
