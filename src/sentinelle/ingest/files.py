@@ -46,7 +46,7 @@ def iter_json_lines(stream: IO[bytes], *, name: str = "input") -> Iterator[tuple
     """
     try:
         for number, line in enumerate(stream, 1):
-            if line.strip():
+            if not line.isspace():
                 yield number, line
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise Error(f"cannot read {name}: {exc}") from None
