@@ -5,73 +5,104 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.config import Settings
-from sentinelle.ingest import Ingestor
+from sentinelle.detect import DetectionRunner, Severity
+from sentinelle.detect.timeutil import iso
+from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
-from sentinelle.sim import generate_events
+from sentinelle.sim import simulate
 
 
 @cli_group.command()
-@click.option("--events", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--merchants", default=600, show_default=True, type=click.IntRange(20, 100_000))
+@click.option("--agents", default=60, show_default=True, type=click.IntRange(20, 10_000))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(21, 365))
+@click.option("--seed", default=7, show_default=True, type=int)
 @pass_app
-def demo(app: App, events: int, seed: int) -> None:
-    """Generate a realistic support stream, ingest it, verify the ledger and prove one event.
+def demo(app: App, merchants: int, agents: int, days: int, seed: int) -> None:
+    """Simulate a month of support work with two insiders harvesting customer data, ingest it
+    with live detection, show the alerts with their reasons, verify the ledger and prove an event.
 
     Runs in its own folder, <data dir>/demo, emptied first, on SQLite.
     """
     folder = app.settings.data_dir / "demo"
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     demo_app = App(Settings(data_dir=folder, log_origin=app.settings.log_origin))
     try:
-        stream = folder / "events.jsonl"
-        folder.mkdir(parents=True)
-        written = 0
-        with stream.open("w", encoding="utf-8") as f:
-            for event in generate_events(events=events, seed=seed):
-                f.write(json.dumps(event) + "\n")
-                written += 1
-        click.echo(
-            f"1. generated {written} support events (tickets, accesses, app reads) → {stream}"
-        )
-        started = time.perf_counter()
-        with stream.open("rb") as f:
-            result = Ingestor(demo_app.store, demo_app.ledger).ingest(enumerate(f, 1))
-        took = time.perf_counter() - started
-        click.echo(
-            f"2. ingested {result.stored} events in {took:.2f} s "
-            f"({result.stored / took:,.0f} events/s) into {folder / 'sentinelle.db'}"
-        )
-        with stream.open("rb") as f:
-            again = Ingestor(demo_app.store, demo_app.ledger).ingest(enumerate(f, 1))
-        click.echo(
-            f"3. sent the same file again: {again.duplicates} duplicates, {again.stored} stored"
-        )
-        report = demo_app.ledger.verify()
-        click.echo(
-            f"4. verified the ledger: {report.leaves} leaves, "
-            f"{report.checkpoints} signed checkpoint(s)"
-        )
-        click.echo("5. latest checkpoint (C2SP signed note):")
-        click.echo("   " + (result.checkpoint or "").replace("\n", "\n   ").rstrip())
-        click.echo(f"   verifier key: {demo_app.ledger.key.verifier_key()}")
-        proof = demo_app.ledger.proof("evt-00000010")
-        verify_inclusion(
-            bytes.fromhex(proof["leaf_hash"]),
-            proof["leaf_index"],
-            proof["tree_size"],
-            [bytes.fromhex(h) for h in proof["inclusion_path"]],
-            bytes.fromhex(proof["root_hash"]),
-        )
-        click.echo(
-            f"6. inclusion proof of event evt-00000010: leaf {proof['leaf_index']}, "
-            f"{len(proof['inclusion_path'])} hashes, "
-            f"verified against root {proof['root_hash'][:16]}…"
-        )
-        click.echo(f"Try: SENTINELLE_DATA_DIR={folder} sentinelle ledger verify")
+        _run(demo_app, folder, merchants=merchants, agents=agents, days=days, seed=seed)
     finally:
         demo_app.close()
+
+
+def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed: int) -> None:
+    events_file, truth_file = folder / "events.jsonl", folder / "truth.json"
+    sim = simulate(
+        merchants=merchants, agents=agents, days=days, seed=seed, scenarios="pair_harvest"
+    )
+    summary = sim.write(str(events_file), truth=str(truth_file))
+    insiders = sim.truth["scenarios"][0]["actors"]
+    click.echo(
+        f"1. simulated {days} days of a support operation ({merchants} merchants, "
+        f"{agents} agents): {summary.events:,} events → {events_file}"
+    )
+    click.echo(
+        f"   hidden in it (ground truth in {truth_file.name}, never in the events): "
+        f"{' and '.join(insiders)} harvest customer data of many merchants"
+    )
+    started = time.perf_counter()
+    with events_file.open("rb") as f:
+        result = Ingestor(app.store, app.ledger).ingest(iter_json_lines(f))
+    ingested = time.perf_counter() - started
+    started = time.perf_counter()
+    alerts = DetectionRunner(app.store, app.detect_config).catch_up()
+    detected = time.perf_counter() - started
+    click.echo(
+        f"2. ingested {result.stored:,} events in {ingested:.1f} s "
+        f"({result.stored / ingested:,.0f}/s) into the ledger, then ran the detectors "
+        f"in {detected:.1f} s: {len(alerts)} alerts"
+    )
+    with events_file.open("rb") as f:
+        again = Ingestor(app.store, app.ledger).ingest(iter_json_lines(f))
+    click.echo(
+        f"3. sent the same file again: {again.duplicates:,} duplicates, {again.stored} stored"
+    )
+    serious = sorted((a for a in alerts if a.severity >= Severity.MEDIUM), key=lambda a: a.time_us)
+    flagged = [a for a in serious if a.actor in insiders]
+    others = {a.actor for a in serious if a.actor not in insiders}
+    click.echo(
+        f"4. medium-or-higher alerts: {len(serious)}, {len(flagged)} of them on the two insiders; "
+        f"{len(others)} other actor(s) of {agents} got one. The first ones on the insiders:"
+    )
+    for alert in flagged[:5]:
+        click.echo(f"   {iso(alert.time_us)} {str(alert.severity).upper()} {alert.detector}")
+        for reason in alert.reasons:
+            click.echo(f"     {reason}")
+    report = app.ledger.verify()
+    click.echo(
+        f"5. verified the ledger: {report.leaves:,} leaves recomputed, "
+        f"{report.checkpoints} signed checkpoint(s) checked"
+    )
+    cp = app.store.latest_checkpoint()
+    click.echo("6. latest checkpoint (C2SP signed note):")
+    click.echo("   " + (cp.note if cp else "").replace("\n", "\n   ").rstrip())
+    click.echo(f"   verifier key: {app.ledger.key.verifier_key()}")
+    event_id = flagged[0].events[0] if flagged else json.loads(next(iter(sim.lines())))["id"]
+    proof = app.ledger.proof(event_id)
+    verify_inclusion(
+        bytes.fromhex(proof["leaf_hash"]),
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["inclusion_path"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
+    click.echo(
+        f"7. inclusion proof of the alert's event {event_id}: leaf {proof['leaf_index']}, "
+        f"{len(proof['inclusion_path'])} hashes, verified against root {proof['root_hash'][:16]}…"
+    )
+    click.echo(f"Next: SENTINELLE_DATA_DIR={folder} sentinelle alerts --min-severity medium")
