@@ -18,7 +18,9 @@ from sentinelle.events import AccessEvent, EventError, canonical, decode_event, 
 from sentinelle.ledger.checkpoint import Checkpoint, SigningKey, Verifier
 from sentinelle.ledger.merkle import (
     consistency_proof,
+    consistency_ranges,
     inclusion_proof,
+    inclusion_ranges,
     leaf_hash,
     verify_consistency,
     verify_inclusion,
@@ -130,6 +132,7 @@ class Ledger:
                 "make a newer checkpoint or pass a larger --size"
             )
         reader = self.reader(size)
+        reader.prefetch([*inclusion_ranges(index, size), (0, size)])
         leaf = body.encode()
         lh = leaf_hash(leaf)
         path = inclusion_proof(index, size, reader.subtree)
@@ -153,8 +156,11 @@ class Ledger:
                 f"old size {old_size} must be between 1 and the new size {new_size}"
             )
         reader = self.reader(new_size)
+        reader.prefetch([*consistency_ranges(old_size, new_size), (0, new_size)])
         proof = consistency_proof(old_size, new_size, reader.subtree)
-        old_root, new_root = self.reader(old_size).root(), reader.root()
+        old_reader = self.reader(old_size)
+        old_reader.prefetch([(0, old_size)])
+        old_root, new_root = old_reader.root(), reader.root()
         verify_consistency(old_size, new_size, old_root, new_root, proof)
         return {
             "old_size": old_size,

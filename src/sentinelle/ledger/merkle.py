@@ -32,6 +32,8 @@ __all__ = [
     "SubtreeHash",
     "combine",
     "consistency_proof",
+    "consistency_ranges",
+    "inclusion_ranges",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -137,7 +139,7 @@ def combine(subtree_hashes: Sequence[bytes]) -> bytes:
     return acc
 
 
-def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     """Ranges whose MTHs make ``PATH(index, D[0:size])``, in RFC order (leaf-adjacent first)."""
     ranges: list[tuple[int, int]] = []
     lo, hi = 0, size
@@ -153,7 +155,7 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
     """Ranges whose MTHs make ``PROOF(old_size, D[0:new_size])``, in RFC order.
 
     Iterative form of SUBPROOF (RFC 9162 §2.1.4.1). The flag ``b`` of the RFC is true exactly
@@ -188,7 +190,7 @@ def inclusion_proof(index: int, size: int, subtree: SubtreeHash) -> list[bytes]:
     """
     if not 0 <= index < size:
         raise Error(f"leaf index {index} is not in a tree of size {size}")
-    return [subtree(start, end) for start, end in _inclusion_ranges(index, size)]
+    return [subtree(start, end) for start, end in inclusion_ranges(index, size)]
 
 
 def consistency_proof(old_size: int, new_size: int, subtree: SubtreeHash) -> list[bytes]:
@@ -201,7 +203,7 @@ def consistency_proof(old_size: int, new_size: int, subtree: SubtreeHash) -> lis
     """
     if not 0 <= old_size <= new_size:
         raise Error(f"no consistency proof from size {old_size} to size {new_size}")
-    return [subtree(start, end) for start, end in _consistency_ranges(old_size, new_size)]
+    return [subtree(start, end) for start, end in consistency_ranges(old_size, new_size)]
 
 
 def _check_hash(value: bytes, what: str) -> None:
@@ -293,7 +295,7 @@ def verify_consistency(
         if old_size == 0 and old_root != EMPTY_ROOT:
             raise IntegrityError("old root of the empty tree is not the empty-tree hash")
         return
-    _check_proof(proof, len(_consistency_ranges(old_size, new_size)), "consistency proof")
+    _check_proof(proof, len(consistency_ranges(old_size, new_size)), "consistency proof")
 
     sha, prefix = _sha256, _NODE_PREFIX
     path: Sequence[bytes] = proof

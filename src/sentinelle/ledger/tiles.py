@@ -15,7 +15,7 @@ rewritten as the tree grows.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 from typing import Final
 
@@ -196,6 +196,22 @@ class TileReader:
             else:
                 self._local[key] = blob
         return blob
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Read, in one round trip, every tile the subtrees of ``ranges`` need."""
+        keys = {
+            (lv // TILE_HEIGHT, i >> (TILE_HEIGHT - lv % TILE_HEIGHT))
+            for start, end in ranges
+            for lv, i in perfect_subtrees(start, end)
+        }
+        missing = [k for k in sorted(keys) if k not in self._local and k not in self._cache]
+        if not missing:
+            return
+        for key, blob in self._fetch(missing).items():
+            if len(blob) == _ENTRIES[TILE_WIDTH] * _H:
+                self._cache[key] = blob
+            else:
+                self._local[key] = blob
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of the perfect subtree at ``level`` covering leaves ``index·2^level`` on."""
