@@ -1,0 +1,1587 @@
+"""The seven built-in detectors, table-driven: a short event story in, the expected alert out.
+
+Each table row is a sequence of access and context events (JSON dicts, decoded with
+:func:`sentinelle.events.decode_event` as ingest does) with times we control, and either
+``None`` (the detector must stay silent) or a :class:`Fires` (one alert: actor, severity,
+merchants, the events that triggered findings, and words and numbers its reason must contain).
+Every table pairs the firing case with the near misses that must not fire. Each row runs
+twice: with only that detector enabled, and with all seven (detectors must not disturb each
+other's state).
+
+Most detectors judge an actor only once their own history (or their team's) is known, so most
+rows start from :data:`BASE`, a clean week of ticketed work before day 0, and play the story on
+day 0 or later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sentinelle.detect import DETECTORS, Alert, DetectConfig, Engine, Severity
+from sentinelle.events import decode_event, time_us
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
+HIT = "hit"  # the id of the event a firing row expects to trigger the alert
+FOLLOW = tuple(f"hit-{i}" for i in range(1, 40))  # events expected to raise it further
+LOW, MEDIUM, HIGH, CRITICAL = Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL
+
+_ids = itertools.count(1)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def at(day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
+    """``day`` days after Monday 2026-11-02, at ``hour:minute`` UTC (negative days: before)."""
+    return T0 + dt.timedelta(days=day, hours=hour, minutes=minute)
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def access(
+    actor: str,
+    merchant: str,
+    when: dt.datetime,
+    *,
+    id: str | None = None,
+    action: str = "view",
+    resource: str = "customer",
+    count: int | None = None,
+    subjects: Sequence[str] | None = None,
+    ticket: str | None = None,
+    grant: str | None = None,
+    kind: str = "staff",
+    role: str | None = "support",
+    team: str | None = "care",
+    device: str = "laptop-1",
+    country: str = "FR",
+    outcome: str = "allowed",
+) -> dict[str, Any]:
+    """An access event as a sender would post it."""
+    subjects = list(subjects) if subjects is not None else [f"c-{merchant}-1"]
+    who: dict[str, Any] = {"id": actor, "kind": kind}
+    if kind == "staff":
+        who |= ({"team": team} if team else {}) | ({"role": role} if role else {})
+    event: dict[str, Any] = {
+        "id": id or f"a-{next(_ids)}",
+        "time": _stamp(when),
+        "actor": who,
+        "action": action,
+        "merchant": merchant,
+        "resource": {"type": resource, "count": len(subjects) if count is None else count},
+        "subjects": subjects,
+        "data": ["contact", "address"],
+        "channel": "support_console" if kind == "staff" else "api",
+        "source": {"ip": "198.51.100.7", "device": device, "country": country},
+        "outcome": outcome,
+    }
+    if ticket or grant:
+        event["justification"] = {
+            **({"ticket": ticket} if ticket else {}),
+            **({"grant": grant} if grant else {}),
+            "reason": "customer_request",
+        }
+    return event
+
+
+def context(kind: str, when: dt.datetime, **fields: Any) -> dict[str, Any]:
+    """A context event (ticket, staff or grant)."""
+    return {"id": f"c-{next(_ids)}", "time": _stamp(when), "type": kind, **fields}
+
+
+def ticket(
+    tid: str,
+    merchant: str,
+    opened: dt.datetime,
+    *,
+    assignee: str = "ana",
+    by: str | None = None,
+    closed: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """A ticket opened (by ``by``, if said), assigned to ``assignee``, maybe closed."""
+    events = [
+        context(
+            "ticket.opened", opened, ticket=tid, merchant=merchant, **({"by": by} if by else {})
+        ),
+        context("ticket.assigned", opened, ticket=tid, merchant=merchant, actor=assignee),
+    ]
+    if closed is not None:
+        events.append(context("ticket.closed", closed, ticket=tid, merchant=merchant))
+    return events
+
+
+def grant(
+    gid: str,
+    actor: str,
+    merchant: str,
+    requested: dt.datetime,
+    *,
+    approved: bool = True,
+    expires: dt.datetime | None = None,
+    then: tuple[str, dt.datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """A just-in-time grant: requested, approved (unless not), then maybe revoked/expired/denied."""
+    events = [context("grant.requested", requested, grant=gid, actor=actor, merchant=merchant)]
+    if approved:
+        extra = {"expires": _stamp(expires)} if expires else {}
+        events.append(context("grant.approved", requested, grant=gid, by="lead-1", **extra))
+    if then is not None:
+        events.append(context(then[0], then[1], grant=gid))
+    return events
+
+
+def notice(actor: str, when: dt.datetime) -> dict[str, Any]:
+    """``staff.notice_given``."""
+    return context("staff.notice_given", when, actor=actor)
+
+
+def views(
+    actor: str,
+    merchants: Iterable[str],
+    start: dt.datetime,
+    *,
+    ids: Sequence[str] = (),
+    **kw: Any,
+) -> list[dict[str, Any]]:
+    """Unjustified views of one customer of each merchant, a minute apart.
+
+    ``ids`` name the last ``len(ids)`` events (the ones a row expects to trigger findings).
+    """
+    merchants = list(merchants)
+    named = [None] * (len(merchants) - len(ids)) + list(ids)
+    return [
+        access(actor, m, start + dt.timedelta(minutes=i), id=named[i], **kw)
+        for i, m in enumerate(merchants)
+    ]
+
+
+def ticketed_days(
+    actor: str, days: Iterable[int], *, hour: int = 9, **kw: Any
+) -> list[dict[str, Any]]:
+    """One justified view a day (own ticket, merchant k<day>): a clean history to judge from."""
+    events = []
+    for d in days:
+        tid = f"T-{actor}-{d}"
+        events += ticket(tid, f"k{d}", at(d, hour), assignee=actor)
+        events.append(access(actor, f"k{d}", at(d, hour, 1), ticket=tid, **kw))
+    return events
+
+
+BASE = ticketed_days("ana", range(-7, 0))  # ana's clean week before day 0: 7 days of history
+
+
+def decoded(events: Iterable[dict[str, Any]]) -> list[Any]:
+    """Decode as ingest does, in time order (rows may list events in any order; ties keep it)."""
+    return sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
+
+
+def detect(
+    events: Iterable[dict[str, Any]],
+    *only: str,
+    since: dt.datetime | None = None,
+    thresholds: dict[str, dict[str, Any]] | None = None,
+) -> list[Alert]:
+    """Alerts of a fresh engine with only ``only`` enabled (all when empty).
+
+    With ``since``, earlier events only build baselines (``emit_from_us``).
+    """
+    thresholds = thresholds or {}
+    config = DetectConfig(
+        detectors={
+            name: {"enabled": not only or name in only, **thresholds.get(name, {})}
+            for name in DETECTORS
+        }
+    )
+    emit = None if since is None else (since - EPOCH) // dt.timedelta(microseconds=1)
+    return Engine(config).run(decoded(events), emit_from_us=emit)
+
+
+# -- expectations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fires:
+    """One alert of the detector under test, with these properties."""
+
+    severity: Severity
+    merchants: Sequence[str]
+    words: Sequence[str]  # each must appear in the reason sentence
+    events: Sequence[str] = (HIT,)  # the events whose findings made up the alert, in order
+    actor: str = "ana"
+    score: float | None = None
+
+
+def check(alerts: list[Alert], detector: str, expected: Fires | None) -> None:
+    """The detector's alerts are exactly what ``expected`` says."""
+    mine = [a for a in alerts if a.detector == detector]
+    if expected is None:
+        assert mine == [], [a.reasons for a in mine]
+        return
+    assert len(mine) == 1, [a.reasons for a in mine]
+    alert = mine[0]
+    assert alert.actor == expected.actor
+    assert alert.severity == expected.severity, alert.reasons
+    assert sorted(alert.merchants) == sorted(expected.merchants)
+    assert alert.events == list(expected.events)
+    assert len(alert.reasons) == 1
+    for word in expected.words:
+        assert word in alert.reasons[0]
+    assert 0 < alert.score <= 100
+    if expected.score is not None:
+        assert alert.score == pytest.approx(expected.score)
+
+
+def row(
+    events: list[dict[str, Any]],
+    expected: Fires | None,
+    *,
+    id: str,
+    since: dt.datetime | None = None,
+) -> Any:
+    """A table row; with ``since``, earlier events only build baselines (``emit_from_us``)."""
+    return pytest.param(events, expected, since, id=id)
+
+
+MODES = pytest.mark.parametrize("all_on", [False, True], ids=["alone", "all"])
+
+
+def run_row(
+    detector: str,
+    events: list[dict[str, Any]],
+    expected: Fires | None,
+    since: dt.datetime | None,
+    all_on: bool,
+) -> None:
+    """Run one table row and check it."""
+    alerts = detect(events, *(() if all_on else (detector,)), since=since)
+    check(alerts, detector, expected)
+
+
+ROW = ("events", "expected", "since")
+
+
+# -- unjustified_access ------------------------------------------------------------------------
+
+LIST: dict[str, Any] = {"resource": "customer_list", "subjects": [f"c{i}" for i in range(12)]}
+SUBJECTS_9 = [f"c{i}" for i in range(9)]  # one customer short of a bulk list
+
+
+def two_unjustified(actor: str = "ana", **kw: Any) -> list[dict[str, Any]]:
+    """Two unjustified lists of 12 customers in the morning: one merchant short of the floor."""
+    return [
+        access(actor, "m1", at(0, 9), **(LIST | kw)),
+        access(actor, "m2", at(0, 9, 10), **(LIST | kw)),
+    ]
+
+
+def third(actor: str = "ana", **kw: Any) -> dict[str, Any]:
+    """The third merchant's customer list, at 10:00: fires unless ``kw`` justifies it."""
+    return access(actor, "m3", at(0, 10), id=HIT, **(LIST | kw))
+
+
+THREE = ("m1", "m2", "m3")
+FIRES_3 = Fires(
+    MEDIUM,
+    THREE,
+    (
+        "ana opened customer or order lists, or exports, of 3 merchants in the last 24 h",
+        "without a ticket or grant for them (m1, m2, m3)",
+        "their usual is 0–0 a day",
+        "care peers 0–0 a day",
+    ),
+    score=50.0,
+)
+
+# Three teammates with a clean week each: 21 peer actor-days by day 0 (each day counts once
+# the next one starts), enough to judge a newcomer by.
+PEERS = [e for peer in ("bob", "cy", "dee") for e in ticketed_days(peer, range(-8, 0))]
+BOB_BUSY_DAY = views("bob", ["p1", "p2", "p3", "p4"], at(-5, 14), **LIST)  # peers' busiest day
+
+
+def unjustified_history(days: int, per_day: int) -> list[dict[str, Any]]:
+    """An actor whose usual is ``per_day`` unjustified customer lists a day (same merchants)."""
+    return [
+        e
+        for d in range(days)
+        for e in views("ana", [f"h{i}" for i in range(per_day)], at(d, 9), **LIST)
+    ]
+
+
+def lists(n: int, day: int = 7, actor: str = "ana") -> list[dict[str, Any]]:
+    """Unjustified customer lists of ``n`` merchants x0… at 14:00; the last is HIT."""
+    return views(actor, [f"x{i}" for i in range(n)], at(day, 14), ids=(HIT,), **LIST)
+
+
+def new_merchants(
+    n: int, day: int = 0, actor: str = "ana", ids: Sequence[str] = (HIT,)
+) -> list[dict[str, Any]]:
+    """Unjustified looks at one customer of ``n`` merchants n1… never opened before, at 14:00."""
+    return views(actor, [f"n{i}" for i in range(1, n + 1)], at(day, 14), ids=ids)
+
+
+def novel_history(days: int, per_day: int) -> list[dict[str, Any]]:
+    """An actor who reaches ``per_day`` merchants new to them, unjustified, every day."""
+    return [
+        e
+        for d in range(days)
+        for e in views("ana", [f"h{d}-{i}" for i in range(per_day)], at(d, 9))
+    ]
+
+
+LONG_BASE = ticketed_days("ana", range(-21, 0))  # three clean weeks: the usual is ~0 new a day
+
+
+def slow(days: Sequence[int]) -> list[dict[str, Any]]:
+    """One new merchant s<i> at 11:0<i> on each of ``days``; the last is HIT."""
+    return [
+        access("ana", f"s{i}", at(d, 11, i), id=HIT if i == len(days) - 1 else None)
+        for i, d in enumerate(days)
+    ]
+
+
+def every_other_day(days: int) -> list[dict[str, Any]]:
+    """An actor who reaches one new merchant unjustified every other day (ticketed work between)."""
+    events = ticketed_days("ana", range(1, days, 2))
+    return events + [access("ana", f"h{d}", at(d, 9)) for d in range(0, days, 2)]
+
+
+def four_a_day(n: int) -> list[dict[str, Any]]:
+    """From day 28, four new merchants w<i> a day, each day an hour later; the last is HIT."""
+    return [
+        access(
+            "ana", f"w{i:02d}", at(28 + i // 4, 10 + i // 4, i % 4), id=HIT if i == n - 1 else None
+        )
+        for i in range(n)
+    ]
+
+
+WEEK_14 = ("h24", "h26", *(f"w{i:02d}" for i in range(12)))
+
+UNJUSTIFIED = [
+    # Bulk: customer or order lists (10+ customers) and exports without a ticket or grant.
+    row([*BASE, *two_unjustified(), third()], FIRES_3, id="third-merchant-in-24h"),
+    row([*BASE, *two_unjustified()], None, id="two-merchants"),
+    row(
+        [
+            *BASE,
+            *two_unjustified(),
+            access("ana", "m1", at(0, 10), **LIST),
+            access("ana", "m2", at(0, 11), **LIST),
+        ],
+        None,
+        id="same-two-merchants-again",
+    ),
+    row(
+        [
+            *BASE,
+            access("ana", "m1", at(0, 9), **LIST),
+            access("ana", "m2", at(0, 12), **LIST),
+            access("ana", "m3", at(1, 10), **LIST),
+        ],
+        None,
+        id="three-merchants-over-25h",
+    ),
+    row([*BASE, *two_unjustified(), third(resource="order_list")], FIRES_3, id="order-list"),
+    row(
+        [*BASE, *two_unjustified(), third(action="export", resource="customer", subjects=["c1"])],
+        FIRES_3,
+        id="an-export-of-one-customer-is-bulk",
+    ),
+    row(
+        [*BASE, *two_unjustified(resource="customer"), third(resource="customer")],
+        None,
+        id="single-customer-views-are-not-bulk",
+    ),
+    row(
+        [*BASE, *two_unjustified(subjects=SUBJECTS_9), third(subjects=SUBJECTS_9)],
+        None,
+        id="lists-of-nine-are-not-bulk",
+    ),
+    row(
+        [*BASE, *two_unjustified(), third(outcome="denied")], None, id="denied-access-is-not-access"
+    ),
+    row([*BASE, *two_unjustified(), third(action="update")], None, id="update-is-not-a-read"),
+    row(
+        [
+            *ticketed_days("svc", range(-7, 0), kind="app"),
+            *two_unjustified("svc", kind="app"),
+            *views("svc", ["m3", "m4", "m5"], at(0, 10), kind="app", **LIST),
+        ],
+        None,
+        id="apps-never",
+    ),
+    # Learning: nothing until 5 days of own history, or 20 peer actor-days.
+    row([*two_unjustified(), third()], None, id="no-history-no-peers"),
+    row(
+        [*ticketed_days("ana", range(-4, 0)), *two_unjustified(), third()],
+        None,
+        id="four-days-of-history",
+    ),
+    row(
+        [*ticketed_days("ana", range(-5, 0)), *two_unjustified(), third()],
+        FIRES_3,
+        id="five-days-of-history",
+    ),
+    row(
+        [*PEERS, *two_unjustified("zoe"), third("zoe")],
+        Fires(
+            MEDIUM,
+            THREE,
+            ("zoe opened customer", "of 3 merchants", "their usual is not known yet", "care peers"),
+            actor="zoe",
+            score=50.0,
+        ),
+        id="newcomer-judged-by-peers",
+    ),
+    row(
+        [*PEERS[: len(PEERS) * 2 // 3], *two_unjustified("zoe"), third("zoe")],
+        None,
+        id="newcomer-with-14-peer-days",
+    ),
+    # While learning, the busiest peer day sets the bar (4 lists: 4 + 2 = 6); p95 after.
+    row(
+        [*PEERS, *BOB_BUSY_DAY, *views("zoe", [f"m{i}" for i in range(1, 6)], at(0, 9), **LIST)],
+        None,
+        id="newcomer-five-under-busiest-peer-day",
+    ),
+    row(
+        [
+            *PEERS,
+            *BOB_BUSY_DAY,
+            *views("zoe", [f"m{i}" for i in range(1, 7)], at(0, 9), ids=(HIT,), **LIST),
+        ],
+        Fires(MEDIUM, tuple(f"m{i}" for i in range(1, 7)), ("of 6 merchants",), actor="zoe"),
+        id="newcomer-six-over-busiest-peer-day",
+    ),
+    row(
+        [*PEERS, *BOB_BUSY_DAY, *BASE, *two_unjustified(), third()],
+        FIRES_3,
+        id="known-actor-judged-by-peer-p95",
+    ),
+    row(
+        [*PEERS, *two_unjustified("zoe", resource="customer"), *new_merchants(8, actor="zoe")],
+        None,
+        id="newcomer-new-merchants-not-judged",
+    ),
+    # Tickets
+    row(
+        [*BASE, *ticket("T1", "m3", at(0, 8)), *two_unjustified(), third(ticket="T1")],
+        None,
+        id="own-ticket-same-merchant",
+    ),
+    row(
+        [*BASE, *ticket("T1", "m9", at(0, 8)), *two_unjustified(), third(ticket="T1")],
+        FIRES_3,
+        id="own-ticket-other-merchant",
+    ),
+    row([*BASE, *two_unjustified(), third(ticket="T404")], FIRES_3, id="unknown-ticket"),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(-2, 8), closed=at(-1, 8)),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="ticket-closed-26h-before",
+    ),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(-2, 8), closed=at(-1, 11)),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="ticket-closed-23h-before",
+    ),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(0, 8), assignee="bob"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="colleagues-ticket",
+    ),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(0, 8), assignee="bob"),
+            *two_unjustified(),
+            third(ticket="T1", role="lead"),
+        ],
+        None,
+        id="colleagues-ticket-reviewed-by-lead",
+    ),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(0, 8), assignee="bob"),
+            *two_unjustified(),
+            third(ticket="T1", role="qa"),
+        ],
+        None,
+        id="colleagues-ticket-reviewed-by-qa",
+    ),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(0, 8), assignee="bob"),
+            *two_unjustified(),
+            context("staff.role_changed", at(0, 9, 30), actor="ana", role="lead"),
+            third(ticket="T1", role=None),
+        ],
+        None,
+        id="colleagues-ticket-lead-by-role-change",
+    ),
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(0, 8), assignee="bob"),
+            context("staff.role_changed", at(0, 7), actor="ana", role="lead"),
+            *two_unjustified(),  # the events say "support" since
+            third(ticket="T1", role=None),
+        ],
+        FIRES_3,
+        id="colleagues-ticket-role-since-support",
+    ),
+    # Grants
+    row(
+        [
+            *BASE,
+            *grant("G1", "ana", "m3", at(0, 8), expires=at(0, 12)),
+            *two_unjustified(),
+            third(grant="G1"),
+        ],
+        None,
+        id="approved-grant-unexpired",
+    ),
+    row(
+        [*BASE, *grant("G1", "ana", "m3", at(0, 8)), *two_unjustified(), third(grant="G1")],
+        None,
+        id="approved-grant-without-expiry",
+    ),
+    row(
+        [
+            *BASE,
+            *grant("G1", "ana", "m3", at(0, 8), expires=at(0, 9, 30)),
+            *two_unjustified(),
+            third(grant="G1"),
+        ],
+        FIRES_3,
+        id="grant-past-its-expiry",
+    ),
+    row(
+        [
+            *BASE,
+            *grant("G1", "ana", "m3", at(0, 8), then=("grant.expired", at(0, 9, 30))),
+            *two_unjustified(),
+            third(grant="G1"),
+        ],
+        FIRES_3,
+        id="grant-expired-event",
+    ),
+    row(
+        [
+            *BASE,
+            *grant("G1", "ana", "m3", at(0, 8), then=("grant.revoked", at(0, 9, 30))),
+            *two_unjustified(),
+            third(grant="G1"),
+        ],
+        FIRES_3,
+        id="grant-revoked",
+    ),
+    row(
+        [
+            *BASE,
+            *grant("G1", "ana", "m3", at(0, 8), approved=False),
+            *two_unjustified(),
+            third(grant="G1"),
+        ],
+        FIRES_3,
+        id="grant-requested-not-approved",
+    ),
+    row(
+        [
+            *BASE,
+            *grant("G1", "ana", "m3", at(0, 8), approved=False, then=("grant.denied", at(0, 8))),
+            *two_unjustified(),
+            third(grant="G1"),
+        ],
+        FIRES_3,
+        id="grant-denied",
+    ),
+    row(
+        [*BASE, *grant("G1", "bob", "m3", at(0, 8)), *two_unjustified(), third(grant="G1")],
+        FIRES_3,
+        id="colleagues-grant",
+    ),
+    row(
+        [*BASE, *grant("G1", "ana", "m9", at(0, 8)), *two_unjustified(), third(grant="G1")],
+        FIRES_3,
+        id="grant-for-other-merchant",
+    ),
+    # More merchants: one alert, raised further with each.
+    row(
+        [
+            *BASE,
+            *two_unjustified(),
+            third(),
+            *views("ana", ["m4", "m5", "m6"], at(0, 11), ids=FOLLOW[:3], **LIST),
+        ],
+        Fires(
+            HIGH,
+            ("m1", "m2", "m3", "m4", "m5", "m6"),
+            ("of 6 merchants in the last 24 h", "(m1, m2, m3, m4, m5, m6)"),
+            events=(HIT, *FOLLOW[:3]),
+            score=100.0,
+        ),
+        id="six-merchants-high",
+    ),
+    row(
+        [
+            *BASE,
+            *two_unjustified(),
+            third(),
+            *views("ana", [f"n{i}" for i in range(9)], at(0, 11), ids=FOLLOW[:9], **LIST),
+        ],
+        Fires(
+            CRITICAL,
+            ("m1", "m2", "m3", *(f"n{i}" for i in range(9))),
+            ("of 12 merchants in the last 24 h", "and 6 more"),
+            events=(HIT, *FOLLOW[:9]),
+            score=100.0,
+        ),
+        id="twelve-merchants-critical",
+    ),
+    # The actor's own usual: lists of 2 merchants a day (bar: 2 + margin 2 = 4) ...
+    row([*unjustified_history(7, 2), *lists(3)], None, id="usual-two-three-is-usual"),
+    row(
+        [*unjustified_history(7, 2), *lists(4)],
+        Fires(MEDIUM, ("x0", "x1", "x2", "x3"), ("of 4 merchants", "their usual is 2–2 a day")),
+        id="usual-two-four-fires",
+    ),
+    # ... or of 5 a day (bar: 5 x factor 1.5 = 7.5).
+    row([*unjustified_history(7, 5), *lists(7)], None, id="usual-five-seven-is-usual"),
+    row(
+        [*unjustified_history(7, 5), *lists(8)],
+        Fires(
+            MEDIUM,
+            tuple(f"x{i}" for i in range(8)),
+            ("of 8 merchants in the last 24 h", "their usual is 5–5 a day", "care peers 5–5"),
+            score=50.0 * 8 / 7.5,
+        ),
+        id="usual-five-eight-fires",
+        since=at(7, 0),
+    ),
+    # New merchants: never opened by the actor before, reached without justification in 24 h.
+    row(
+        [*BASE, *new_merchants(5)],
+        Fires(
+            MEDIUM,
+            ("n1", "n2", "n3", "n4", "n5"),
+            (
+                "ana opened customer data of 5 merchants they had not worked on before, "
+                "in the last 24 h",
+                "without a ticket or grant for them (n1, n2, n3, n4, n5)",
+                "their usual is 0–0 a day",
+                "care peers 0–0 a day",
+            ),
+            score=50.0,
+        ),
+        id="five-new-merchants",
+    ),
+    row([*BASE, *new_merchants(4)], None, id="four-new-merchants"),
+    row(
+        [*BASE, *views("ana", [f"k{d}" for d in range(-7, -2)], at(0, 14))],
+        None,
+        id="five-merchants-worked-on-before",
+    ),
+    row(
+        [*BASE, *new_merchants(10, ids=(HIT, *FOLLOW[:5]))],
+        Fires(
+            HIGH,
+            tuple(f"n{i}" for i in range(1, 11)),
+            ("of 10 merchants they had not worked on before", "and 4 more"),
+            events=(HIT, *FOLLOW[:5]),
+            score=100.0,
+        ),
+        id="ten-new-merchants-high",
+    ),
+    row(new_merchants(10), None, id="no-history-every-merchant-is-new"),
+    row(
+        [*novel_history(7, 4), *new_merchants(5, day=7)],
+        None,
+        id="usual-four-new-five-is-usual",
+        since=at(7, 0),
+    ),
+    row(
+        [*novel_history(7, 4), *new_merchants(6, day=7)],
+        Fires(
+            MEDIUM,
+            tuple(f"n{i}" for i in range(1, 7)),
+            ("of 6 merchants they had not worked on before", "their usual is 4–4 a day"),
+        ),
+        id="usual-four-new-six-fires",
+        since=at(7, 0),
+    ),
+    # Low and slow: new merchants over 7 days (floor 8; or 2.5 x the usual week).
+    row(
+        [*LONG_BASE, *slow([0, 1, 2, 3, 4, 5, 6, 6])],
+        Fires(
+            MEDIUM,
+            tuple(f"s{i}" for i in range(8)),
+            (
+                "ana opened customer data of 8 merchants they had not worked on before, "
+                "over the last 7 days",
+                "(s0, s1, s2, s3, s4, s5 and 2 more)",
+                "on average they reach 0.2 such merchants a day, care peers 0.2.",
+            ),
+            score=50.0,
+        ),
+        id="eight-in-a-week",
+    ),
+    row([*LONG_BASE, *slow(range(7))], None, id="seven-in-a-week"),
+    row([*LONG_BASE, *slow(range(8))], None, id="eight-over-eight-days"),
+    row(
+        [*LONG_BASE, *(access("ana", f"k{d - 21}", at(d, 11)) for d in (0, 1, 2, 3, 4, 5, 6, 6))],
+        None,
+        id="eight-merchants-worked-on-before-in-a-week",
+    ),
+    # Usual: a new merchant every other day; by day 30 the mean is 0.75 (two of the four-a-day
+    # days are in the history), so the week's bar is 2.5 x 7 x 0.75 = 13.1, not the floor of 8.
+    row(
+        [*every_other_day(28), *four_a_day(11)],
+        None,
+        id="usual-half-a-day-thirteen-in-a-week",
+    ),
+    row(
+        [*every_other_day(28), *four_a_day(12)],
+        Fires(
+            MEDIUM,
+            WEEK_14,
+            (
+                "of 14 merchants they had not worked on before, over the last 7 days",
+                "on average they reach 0.8 such merchants a day",
+            ),
+            score=50.0 * 14 / 13.125,
+        ),
+        id="usual-half-a-day-fourteen-in-a-week",
+    ),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, UNJUSTIFIED)
+def test_unjustified_access(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("unjustified_access", events, expected, since, all_on)
+
+
+# -- breadth_volume ----------------------------------------------------------------------------
+
+
+def steady_days(actor: str, days: int, per_day: int, **kw: Any) -> list[dict[str, Any]]:
+    """``per_day`` distinct merchants every morning (the same ones): a stable baseline."""
+    return [
+        e
+        for d in range(days)
+        for e in views(actor, [f"b{i}" for i in range(per_day)], at(d, 9), **kw)
+    ]
+
+
+def burst(actor: str, n: int, day: int, hits: int = 1, **kw: Any) -> list[dict[str, Any]]:
+    """``n`` distinct merchants from noon; the last ``hits`` are expected to trigger findings."""
+    return views(
+        actor, [f"x{i:02d}" for i in range(n)], at(day, 12), ids=(HIT, *FOLLOW)[:hits], **kw
+    )
+
+
+def big_list(*, id: str | None = HIT, **kw: Any) -> dict[str, Any]:
+    """One list of merchant m1 by ana at noon on day 0 (``kw``: its size)."""
+    return access("ana", "m1", at(0, 12), id=id, resource="customer_list", **kw)
+
+
+XS = tuple(f"x{i:02d}" for i in range(40))
+TICKETED_BURST = [  # 20 merchants on day 0, each with its own ticket
+    e
+    for i in range(20)
+    for e in (
+        *ticket(f"TX{i}", XS[i], at(0, 11), assignee="ana"),
+        access("ana", XS[i], at(0, 12, i), ticket=f"TX{i}", id=HIT if i == 19 else None),
+    )
+]
+BUSIER_DAY = views("ana", [f"y{i}" for i in range(12)], at(3, 15))  # day 3: 8 + 12 = 20
+
+BREADTH = [
+    # The floors, for an actor whose week was one ticketed merchant a day.
+    row(
+        [*BASE, *burst("ana", 20, 0)],
+        Fires(
+            MEDIUM,
+            XS[:20],
+            (
+                "ana reached 20 distinct merchants in the last 24 h",
+                "their usual is 1–1 a day (busiest day 1)",
+                "care peers 1–1 a day",
+            ),
+            score=50.0,
+        ),
+        id="merchants-at-floor",
+    ),
+    row([*BASE, *burst("ana", 19, 0)], None, id="merchants-under-floor"),
+    row(
+        [*BASE, *burst("ana", 40, 0, hits=21)],
+        Fires(HIGH, XS, ("40 distinct merchants",), events=(HIT, *FOLLOW[:20]), score=100.0),
+        id="twice-the-floor-high",
+    ),
+    row(
+        [*BASE, *TICKETED_BURST],
+        Fires(MEDIUM, XS[:20], ("20 distinct merchants",)),
+        id="ticketed-work-counts-too",
+    ),
+    row(burst("ana", 40, 0), None, id="no-history"),
+    row([*ticketed_days("ana", range(-6, 0)), *burst("ana", 40, 0)], None, id="six-days-history"),
+    row(
+        [*BASE, big_list(subjects=[f"c{i}" for i in range(500)])],
+        Fires(MEDIUM, ("m1",), ("ana reached 500 customer records viewed in the last 24 h",)),
+        id="subjects-at-floor",
+    ),
+    row([*BASE, big_list(subjects=[f"c{i}" for i in range(499)])], None, id="subjects-under"),
+    row(
+        [*BASE, big_list(count=3000, subjects=[])],
+        Fires(MEDIUM, ("m1",), ("ana reached 3000 records in the last 24 h",)),
+        id="records-at-floor",
+    ),
+    row([*BASE, big_list(count=2999, subjects=[])], None, id="records-under-floor"),
+    row(
+        [*BASE, big_list(action="export", count=9000, subjects=[f"c{i}" for i in range(900)])],
+        None,
+        id="exports-are-not-reading",
+    ),
+    # Three times the higher of the actor's busiest day and the team's p95.
+    row(
+        [*steady_days("ana", 7, 8), *burst("ana", 24, 7)],
+        Fires(
+            MEDIUM,
+            XS[:24],
+            (
+                "ana reached 24 distinct merchants in the last 24 h",
+                "their usual is 8–8 a day (busiest day 8)",
+                "care peers 8–8 a day",
+            ),
+            score=50.0,
+        ),
+        id="three-times-own-busiest-day",
+    ),
+    row([*steady_days("ana", 7, 8), *burst("ana", 23, 7)], None, id="just-under-three-times"),
+    # Over three weeks one day of 20 is not the p95 (8), but it is the busiest day: 3 x 20.
+    row(
+        [*steady_days("ana", 21, 8), *BUSIER_DAY, *burst("ana", 59, 21)],
+        None,
+        id="one-busier-day-raises-the-bar",
+    ),
+    row(
+        [*steady_days("ana", 21, 8), *BUSIER_DAY, *burst("ana", 60, 21)],
+        Fires(
+            MEDIUM,
+            tuple(f"x{i:02d}" for i in range(50)),  # an alert names 50 merchants at most
+            ("60 distinct merchants", "their usual is 8–8 a day (busiest day 20)"),
+            score=50.0,
+        ),
+        id="one-busier-day-sixty-fires",
+    ),
+    row(
+        [*steady_days("ana", 7, 8), *steady_days("bob", 8, 10), *burst("ana", 24, 7)],
+        None,
+        id="busier-teammates-raise-the-bar",
+    ),
+    row(
+        [
+            *steady_days("ana", 7, 8),
+            *steady_days("bob", 8, 10, team="billing"),
+            *burst("ana", 24, 7),
+        ],
+        Fires(MEDIUM, XS[:24], ("24 distinct merchants", "care peers 8–8 a day")),
+        id="other-teams-do-not-count",
+    ),
+    row(
+        [*steady_days("ana", 7, 8, team=None), *burst("ana", 24, 7, team=None)],
+        Fires(MEDIUM, XS[:24], ("24 distinct merchants", "team peers not known yet")),
+        id="no-team-own-baseline-only",
+    ),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, BREADTH)
+def test_breadth_volume(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("breadth_volume", events, expected, since, all_on)
+
+
+# -- export_after_notice -----------------------------------------------------------------------
+
+
+def export(when: dt.datetime, **kw: Any) -> dict[str, Any]:
+    """A 120-customer list export of merchant m1 by ana."""
+    fields: dict[str, Any] = {"action": "export", "resource": "customer_list", "count": 120}
+    return access("ana", "m1", when, id=HIT, **(fields | kw))
+
+
+NOTICE = notice("ana", at(0, 9))
+
+EXPORT_AFTER_NOTICE = [
+    row(
+        [NOTICE, export(at(2, 10))],
+        Fires(
+            HIGH,
+            ("m1",),
+            (
+                "ana gave notice 2.0 days ago",
+                "export of 120 records",
+                "merchant m1",
+                "without a ticket or grant",
+            ),
+            score=85.0,
+        ),
+        id="export-after-notice",
+    ),
+    row([export(at(0, 8)), NOTICE], None, id="export-before-notice"),
+    row([notice("bob", at(0, 9)), export(at(2, 10))], None, id="someone-elses-notice"),
+    row(
+        [NOTICE, *ticket("T1", "m1", at(2, 9)), export(at(2, 10), ticket="T1")],
+        Fires(LOW, ("m1",), ("with a ticket for it",), score=40.0),
+        id="ticketed-export-after-notice",
+    ),
+    row(
+        [NOTICE, export(at(0, 21), action="download", count=7)],
+        Fires(HIGH, ("m1",), ("gave notice 0.5 days ago", "download of 7 records")),
+        id="download-after-notice",
+    ),
+    row([NOTICE, export(at(1, 9), action="view")], None, id="list-view-is-not-an-export"),
+    row(
+        [NOTICE, export(at(1, 9), action="view", resource="customer", count=1)],
+        None,
+        id="single-customer-view",
+    ),
+    row([NOTICE, export(at(1, 9), outcome="denied")], None, id="denied-export"),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, EXPORT_AFTER_NOTICE)
+def test_export_after_notice(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("export_after_notice", events, expected, since, all_on)
+
+
+# -- unusual_context ---------------------------------------------------------------------------
+
+
+def habit_days(days: int, per_day: int = 2) -> list[dict[str, Any]]:
+    """Ordinary days on laptop-1 in France, 09:00 to 09:xx, at merchants h0…"""
+    return [
+        e for d in range(days) for e in views("ana", [f"h{i}" for i in range(per_day)], at(d, 9))
+    ]
+
+
+def odd(day: int = 7, hour: int = 10, merchant: str = "m7", **kw: Any) -> dict[str, Any]:
+    """A first, unjustified look at merchant m7 from somewhere new (by default: a new device)."""
+    return access("ana", merchant, at(day, hour), id=HIT, **({"device": "tablet-9"} | kw))
+
+
+UNUSUAL = [
+    row(
+        [*habit_days(7), odd()],
+        Fires(
+            MEDIUM,
+            ("m7",),
+            (
+                "ana did a first look at customer data at merchant m7, without a ticket or grant "
+                "for it, from a device never seen for them (tablet-9).",
+            ),
+            score=60.0,
+        ),
+        id="new-device-new-merchant",
+    ),
+    row(
+        [*habit_days(7), odd(country="DE")],
+        Fires(HIGH, ("m7",), ("tablet-9", "a new country (DE)"), score=75.0),
+        id="new-device-and-country",
+    ),
+    row(
+        [*habit_days(7), odd(device="laptop-1", country="DE")],
+        Fires(MEDIUM, ("m7",), ("from a new country (DE).",)),
+        id="new-country-new-merchant",
+    ),
+    row([*habit_days(6), odd(day=6, country="DE")], None, id="six-days-of-history-is-too-few"),
+    row([*habit_days(7), odd(device="laptop-1")], None, id="known-device-and-country"),
+    row(
+        [*habit_days(7), *ticket("T1", "m7", at(7, 8), assignee="ana"), odd(ticket="T1")],
+        None,
+        id="new-device-justified-view",
+    ),
+    row([*habit_days(7), odd(merchant="h1")], None, id="new-device-known-merchant"),
+    row(
+        [*habit_days(7), odd(merchant="h1", **LIST)],
+        Fires(MEDIUM, ("h1",), ("ana did a list view or export at merchant h1", "tablet-9")),
+        id="new-device-unjustified-list",
+    ),
+    row(
+        [
+            *habit_days(7),
+            *ticket("T1", "m7", at(7, 8), assignee="ana"),
+            odd(ticket="T1", action="export", resource="customer_list"),
+        ],
+        None,
+        id="new-device-justified-export",
+    ),
+    # An hour the actor almost never works at (needs 100 accesses to know) adds to the reasons.
+    row(
+        [*habit_days(7, per_day=15), odd(hour=3)],
+        Fires(
+            HIGH,
+            ("m7",),
+            ("tablet-9", "at an hour they almost never work (03:00 UTC)"),
+            score=75.0,
+        ),
+        id="new-device-at-a-rare-hour",
+    ),
+    row([*habit_days(7, per_day=15), odd(hour=3, device="laptop-1")], None, id="rare-hour-alone"),
+    row(
+        [*habit_days(7, per_day=14), odd(hour=3)],
+        Fires(MEDIUM, ("m7",), ("tablet-9",), score=60.0),
+        id="rare-hour-needs-100-accesses",
+    ),
+    row(
+        [*habit_days(7, per_day=15), odd(hour=9)],
+        Fires(MEDIUM, ("m7",), ("tablet-9",), score=60.0),
+        id="usual-hour",
+    ),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, UNUSUAL)
+def test_unusual_context(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("unusual_context", events, expected, since, all_on)
+
+
+def test_unusual_context_ignores_apps() -> None:
+    history = [e for d in range(8) for e in views("svc", ["m1", "m2"], at(d, 9), kind="app")]
+    alerts = detect(
+        [*history, access("svc", "m7", at(8, 10), kind="app", device="new", country="DE", **LIST)]
+    )
+    assert [a.detector for a in alerts] == []
+
+
+# -- collusion ---------------------------------------------------------------------------------
+
+SIX = tuple(f"m{i}" for i in range(1, 7))
+TWELVE = tuple(f"m{i:02d}" for i in range(1, 13))
+
+
+def reach(
+    actor: str, merchants: Sequence[str], when: dt.datetime, **kw: Any
+) -> list[dict[str, Any]]:
+    """Unjustified looks at ``merchants``, a minute apart (bob's last is HIT)."""
+    return views(actor, merchants, when, ids=(HIT,) if actor == "bob" else (), **kw)
+
+
+def own(actor: str, n: int) -> list[str]:
+    """``n`` merchants only ``actor`` reaches."""
+    return [f"{actor}-{i}" for i in range(n)]
+
+
+def ticketed(actor: str, merchants: Sequence[str], when: dt.datetime) -> list[dict[str, Any]]:
+    """Looks at ``merchants``, each with its own ticket assigned to ``actor``."""
+    events: list[dict[str, Any]] = []
+    for i, m in enumerate(merchants):
+        events += ticket(f"T-{actor}-{m}", m, when, assignee=actor)
+        events.append(access(actor, m, when + dt.timedelta(minutes=i), ticket=f"T-{actor}-{m}"))
+    return events
+
+
+def rounds(actors: Sequence[str], merchants: Sequence[str]) -> list[dict[str, Any]]:
+    """Each merchant in turn reached by each actor, a minute apart (bob's last is HIT)."""
+    events = []
+    for i, m in enumerate(merchants):
+        for j, actor in enumerate(actors):
+            last = actor == "bob" and i == len(merchants) - 1
+            events.append(access(actor, m, at(0, 9, 5 * i + j), id=HIT if last else None))
+    return events
+
+
+def partner_late() -> list[dict[str, Any]]:
+    """Bob, a week later: m1 at 01:00 (the day's first event), m2 to m6 from 10:00."""
+    return [access("bob", "m1", at(7, 1)), *reach("bob", SIX[1:], at(7, 10))]
+
+
+COLLUSION = [
+    row(
+        [*reach("ana", SIX, at(0, 9)), *reach("bob", SIX, at(3, 10))],
+        Fires(
+            MEDIUM,
+            SIX,
+            (
+                "bob and ana both opened customer data of the same 6 merchants, new to each of "
+                "them, in the last 7 days without a ticket or grant (m1, m2, m3, m4, m5, m6)",
+                "that is 100% of the new merchants the smaller of the two reached",
+            ),
+            actor="bob",
+            score=50.0,
+        ),
+        id="six-shared",
+    ),
+    row(
+        [*reach("ana", SIX, at(0, 9)), *reach("bob", [*SIX[:5], "m9"], at(3, 10))],
+        None,
+        id="five-shared",
+    ),
+    # The shared merchants must be at least half of the smaller actor's new merchants.
+    row(
+        [
+            *reach("ana", [*own("ana", 6), *SIX], at(0, 9)),
+            *reach("bob", [*own("bob", 6), *SIX], at(3, 10)),
+        ],
+        Fires(MEDIUM, SIX, ("same 6 merchants", "that is 50% of"), actor="bob"),
+        id="six-of-twelve-each",
+    ),
+    row(
+        [
+            *reach("ana", [*own("ana", 7), *SIX], at(0, 9)),
+            *reach("bob", [*own("bob", 7), *SIX], at(3, 10)),
+        ],
+        None,
+        id="six-of-thirteen-each",
+    ),
+    row(
+        [
+            *reach("ana", [*own("ana", 20), *SIX], at(0, 9)),
+            *reach("bob", SIX, at(3, 10)),
+        ],
+        Fires(MEDIUM, SIX, ("same 6 merchants", "that is 100% of"), actor="bob"),
+        id="the-smaller-set-counts",
+    ),
+    # Merchants more than 3 actors reached are not unusual.
+    row(rounds(("ana", "cy", "dee", "bob"), SIX), None, id="four-actors-each"),
+    row(
+        [
+            *rounds(("ana", "cy", "dee", "bob"), SIX[:5]),
+            *reach("ana", ["x1"], at(1, 9)),
+            *reach("bob", ["x1"], at(1, 10)),
+        ],
+        None,
+        id="four-actors-and-one-more",
+    ),
+    # Only merchants new to each actor count: a look at a merchant one worked on is no plan.
+    row(
+        [
+            *ticketed("bob", SIX, at(-20, 9)),
+            *reach("ana", SIX, at(0, 9)),
+            *reach("bob", SIX, at(3, 10)),
+        ],
+        None,
+        id="merchants-bob-worked-on-before",
+    ),
+    row(
+        [
+            *reach("ana", SIX, at(0, 9)),
+            *(e for m in SIX for e in ticket(f"T-{m}", m, at(3, 8), assignee="bob")),
+            *(
+                dict(e, justification={"ticket": f"T-{e['merchant']}"})
+                for e in reach("bob", SIX, at(3, 10))
+            ),
+        ],
+        None,
+        id="bob-has-tickets",
+    ),
+    row(
+        [*ticketed("ana", SIX, at(0, 9)), *reach("bob", SIX, at(3, 10))],
+        None,
+        id="ana-had-tickets",
+    ),
+    row(
+        [
+            *ticketed("ana", SIX[:5], at(-20, 9)),
+            *reach("ana", SIX, at(0, 9)),
+            *reach("bob", SIX, at(3, 10)),
+        ],
+        None,
+        id="five-merchants-ana-worked-on-before",
+    ),
+    row(
+        [*reach("ana", SIX, at(0, 9)), *reach("bob", SIX, at(8, 10))],
+        None,
+        id="more-than-7-days-apart",
+    ),
+    # The partner's accesses a little less, or a little more, than 7 days before.
+    row(
+        [*reach("ana", SIX, at(0, 11)), *partner_late()],
+        Fires(MEDIUM, SIX, ("same 6 merchants",), actor="bob"),
+        id="partner-6-days-23-hours-before",
+    ),
+    row([*reach("ana", SIX, at(0, 9)), *partner_late()], None, id="partner-7-days-1-hour-before"),
+    row(
+        [*reach("ana", SIX, at(0, 9), kind="app"), *reach("bob", SIX, at(3, 10))],
+        None,
+        id="shared-with-an-app",
+    ),
+    row(
+        [
+            *views("ana", TWELVE, at(0, 9)),
+            *views("bob", TWELVE, at(1, 9), ids=(HIT, *FOLLOW[:6])),
+        ],
+        Fires(HIGH, TWELVE, ("same 12 merchants",), actor="bob", events=(HIT, *FOLLOW[:6])),
+        id="twelve-shared-high",
+    ),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, COLLUSION)
+def test_collusion(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("collusion", events, expected, since, all_on)
+
+
+# -- fake_tickets ------------------------------------------------------------------------------
+
+
+def bulk(when: dt.datetime | None = None, *, id: str | None = HIT, **kw: Any) -> dict[str, Any]:
+    """A customer_list export of m1 by ana citing T1 (at 10:30 unless ``when``)."""
+    fields: dict[str, Any] = {
+        "action": "export",
+        "resource": "customer_list",
+        "count": 500,
+        "ticket": "T1",
+    }
+    return access("ana", "m1", when or at(0, 10, 30), id=id, **(fields | kw))
+
+
+def quick_ticket(
+    minutes: int = 5, *, by: str | None = "ana", assignee: str = "ana"
+) -> list[dict[str, Any]]:
+    """T1 for m1, opened at 10:00 by ``by``, assigned to ``assignee``, closed ``minutes`` later."""
+    return ticket("T1", "m1", at(0, 10), by=by, assignee=assignee, closed=at(0, 10, minutes))
+
+
+FAKE_TICKETS = [
+    row(
+        [*quick_ticket(), bulk()],
+        Fires(
+            HIGH,
+            ("m1",),
+            (
+                "ana opened customer or order lists of merchant m1 citing ticket T1, which they "
+                "opened themselves, handled alone and closed 5 minutes later; "
+                "1 list view(s) or export(s) cite it.",
+            ),
+            score=80.0,
+        ),
+        id="self-made-five-minute-ticket",
+    ),
+    row(
+        [*quick_ticket(10), bulk()],
+        Fires(HIGH, ("m1",), ("closed 10 minutes later",)),
+        id="closed-at-ten-minutes",
+    ),
+    row([*quick_ticket(11), bulk()], None, id="closed-after-eleven-minutes"),
+    row([*quick_ticket(120), bulk(at(0, 12, 30))], None, id="closed-after-two-hours"),
+    row(
+        [*quick_ticket(10), bulk(action="download")],
+        Fires(HIGH, ("m1",), ("closed 10 minutes later",)),
+        id="download",
+    ),
+    row(
+        [*quick_ticket(), bulk(action="view", subjects=[f"c{i}" for i in range(10)])],
+        Fires(HIGH, ("m1",), ("citing ticket T1",)),
+        id="list-view-of-ten",
+    ),
+    row(
+        [*quick_ticket(), bulk(action="view", subjects=[f"c{i}" for i in range(9)])],
+        None,
+        id="list-view-of-nine",
+    ),
+    row(
+        [*quick_ticket(), bulk(action="view", resource="customer", count=1)],
+        None,
+        id="single-customer-view",
+    ),
+    # Lists opened while the ticket is open: judged when it closes.
+    row(
+        [*quick_ticket(), bulk(at(0, 10, 3))],
+        Fires(HIGH, ("m1",), ("closed 5 minutes later; 1 list view(s) or export(s) cite it",)),
+        id="export-while-ticket-open",
+    ),
+    row(
+        [*quick_ticket(), bulk(at(0, 10, 1)), bulk(at(0, 10, 3), id=FOLLOW[0])],
+        Fires(HIGH, ("m1",), ("2 list view(s) or export(s) cite it",), events=(HIT, FOLLOW[0])),
+        id="two-exports-while-open",
+    ),
+    row(
+        [*quick_ticket(), bulk(at(0, 10, 3)), bulk(at(0, 11), id=FOLLOW[0])],
+        Fires(HIGH, ("m1",), ("closed 5 minutes later",), events=(HIT, FOLLOW[0])),
+        id="exports-before-and-after-the-close",
+    ),
+    row([*quick_ticket(11), bulk(at(0, 10, 3))], None, id="export-while-open-eleven-minutes"),
+    row(
+        ticket("T1", "m1", at(0, 10), by="ana", assignee="ana"),  # never closed
+        None,
+        id="open-ticket-alone",
+    ),
+    row(
+        [*ticket("T1", "m1", at(0, 10), by="ana", assignee="ana"), bulk(at(0, 10, 3))],
+        None,
+        id="export-under-a-ticket-never-closed",
+    ),
+    row([*quick_ticket(by="m1-owner"), bulk()], None, id="opened-by-the-merchant"),
+    row([*quick_ticket(by=None), bulk()], None, id="opener-unknown"),
+    row(
+        [*quick_ticket(assignee="bob"), bulk(role="lead")],
+        None,
+        id="opened-by-ana-handled-by-bob",
+    ),
+    row(
+        [*quick_ticket(by="bob", assignee="bob"), bulk(role="lead")],
+        None,
+        id="colleagues-quick-ticket",
+    ),
+    row([*quick_ticket(), bulk(ticket="T2")], None, id="cites-another-ticket"),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, FAKE_TICKETS)
+def test_fake_tickets(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("fake_tickets", events, expected, since, all_on)
+
+
+# -- repeated_looks ----------------------------------------------------------------------------
+
+
+def looks(
+    *times: dt.datetime, subjects: Sequence[str] = ("c1",), hits: int = 1, **kw: Any
+) -> list[dict[str, Any]]:
+    """Views of the same customers of m1 at ``times``; the last ``hits`` are labelled."""
+    named = [None] * (len(times) - hits) + list((HIT, *FOLLOW)[:hits])
+    return [
+        access("ana", "m1", t, id=named[i], subjects=subjects, **kw) for i, t in enumerate(times)
+    ]
+
+
+def ticketed_looks(*times: dt.datetime) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for i, t in enumerate(times):
+        events += ticket(f"T{i}", "m1", t - dt.timedelta(minutes=5))
+        events += looks(t, ticket=f"T{i}", hits=0)
+    return events
+
+
+# Six looks over four days: the default minimum.
+SIX_LOOKS = (at(0, 9), at(1, 9), at(1, 15), at(2, 9), at(3, 9), at(3, 15))
+
+REPEATED = [
+    row(
+        looks(*SIX_LOOKS),
+        Fires(
+            MEDIUM,
+            ("m1",),
+            (
+                "ana looked again at c1 (6 times on 4 days) in the last 14 days without a "
+                "ticket or grant.",
+            ),
+            score=60.0,
+        ),
+        id="six-looks-four-days",
+    ),
+    row(
+        looks(*SIX_LOOKS, at(4, 9), hits=2),
+        Fires(MEDIUM, ("m1",), ("c1 (7 times on 5 days)",), events=(HIT, FOLLOW[0])),
+        id="seventh-look-raises-it-further",
+    ),
+    row(
+        looks(*SIX_LOOKS, subjects=("c1", "c2")),
+        Fires(MEDIUM, ("m1",), ("c1 (6 times on 4 days), c2 (6 times on 4 days)",)),
+        id="two-customers",
+    ),
+    row(looks(*SIX_LOOKS[:5]), None, id="five-looks"),
+    row(
+        looks(at(0, 9), at(0, 15), at(1, 9), at(1, 15), at(2, 9), at(2, 15)),
+        None,
+        id="six-looks-three-days",
+    ),
+    row(looks(*(at(d, 9) for d in range(0, 24, 4))), None, id="one-every-4-days"),
+    row(
+        looks(*(at(d, 9) for d in (0, 1, 2, 3, 4, 15)), hits=0),
+        None,
+        id="first-look-15-days-before",
+    ),
+    row(
+        looks(*(at(d, 9) for d in (0, 1, 2, 3, 4, 13))),
+        Fires(MEDIUM, ("m1",), ("c1 (6 times on 6 days)",)),
+        id="first-look-13-days-before",
+    ),
+    row(ticketed_looks(*SIX_LOOKS), None, id="each-look-ticketed"),
+    row(
+        [*ticketed_looks(*SIX_LOOKS[:3]), *looks(*SIX_LOOKS[3:], hits=0)],
+        None,
+        id="half-the-looks-ticketed",
+    ),
+    row(
+        looks(*SIX_LOOKS, subjects=[f"c{i}" for i in range(1, 7)]),
+        None,
+        id="list-of-six-is-not-a-look",
+    ),
+    row(
+        looks(*SIX_LOOKS, subjects=[f"c{i}" for i in range(1, 6)]),
+        Fires(MEDIUM, ("m1",), ("c1 (6 times on 4 days)", "c5 (6 times on 4 days)")),
+        id="five-customers-are-looks",
+    ),
+    row(looks(*SIX_LOOKS, kind="app"), None, id="app"),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, REPEATED)
+def test_repeated_looks(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("repeated_looks", events, expected, since, all_on)
+
+
+# -- thresholds --------------------------------------------------------------------------------
+
+
+def tuned(
+    detector: str, thresholds: dict[str, Any], events: list[dict[str, Any]], fires: bool
+) -> Any:
+    """A row of the thresholds table: default-firing rows stop, default-silent rows fire."""
+    name = ",".join(f"{k}={v}" for k, v in thresholds.items())
+    return pytest.param(detector, thresholds, events, fires, id=f"{detector}-{name}")
+
+
+@pytest.mark.parametrize(
+    ("detector", "thresholds", "events", "fires"),
+    [
+        tuned("unjustified_access", {"min_bulk_merchants": 2}, [*BASE, *two_unjustified()], True),
+        tuned(
+            "unjustified_access",
+            {"min_bulk_merchants": 4},
+            [*BASE, *two_unjustified(), third()],
+            False,
+        ),
+        tuned("unjustified_access", {"min_new_merchants": 4}, [*BASE, *new_merchants(4)], True),
+        tuned("unjustified_access", {"min_new_merchants": 6}, [*BASE, *new_merchants(5)], False),
+        tuned("unjustified_access", {"margin": 1}, [*unjustified_history(7, 2), *lists(3)], True),
+        tuned("unjustified_access", {"factor": 2}, [*unjustified_history(7, 5), *lists(8)], False),
+        tuned(
+            "unjustified_access",
+            {"min_new_merchants_week": 7},
+            [*LONG_BASE, *slow(range(7))],
+            True,
+        ),
+        tuned(
+            "unjustified_access",
+            {"week_factor": 3},
+            [*every_other_day(28), *four_a_day(12)],
+            False,
+        ),
+        tuned(
+            "unjustified_access",
+            {"min_days": 8},
+            [*BASE, *two_unjustified(), third()],
+            False,
+        ),
+        tuned(
+            "unjustified_access",
+            {"min_peer_days": 22},
+            [*PEERS, *two_unjustified("zoe"), third("zoe")],
+            False,
+        ),
+        tuned("breadth_volume", {"min_merchants": 19}, [*BASE, *burst("ana", 19, 0)], True),
+        tuned("breadth_volume", {"min_days": 8}, [*BASE, *burst("ana", 20, 0)], False),
+        tuned(
+            "breadth_volume",
+            {"factor": 2.8},
+            [*steady_days("ana", 7, 8), *burst("ana", 23, 7)],
+            True,
+        ),
+        tuned(
+            "breadth_volume",
+            {"min_subjects": 499},
+            [*BASE, big_list(subjects=[f"c{i}" for i in range(499)])],
+            True,
+        ),
+        tuned(
+            "breadth_volume",
+            {"min_records": 2999},
+            [*BASE, big_list(count=2999, subjects=[])],
+            True,
+        ),
+        tuned(
+            "collusion",
+            {"min_shared": 5},
+            [*reach("ana", SIX[:5], at(0, 9)), *reach("bob", SIX[:5], at(3, 10))],
+            True,
+        ),
+        tuned(
+            "collusion",
+            {"min_share": 0.45},
+            [
+                *reach("ana", [*own("ana", 7), *SIX], at(0, 9)),
+                *reach("bob", [*own("bob", 7), *SIX], at(3, 10)),
+            ],
+            True,
+        ),
+        tuned("collusion", {"max_actors": 2}, rounds(("ana", "cy", "bob"), SIX), False),
+        tuned("fake_tickets", {"max_minutes": 4}, [*quick_ticket(), bulk()], False),
+        tuned(
+            "repeated_looks",
+            {"min_days": 3},
+            looks(at(0, 9), at(0, 15), at(1, 9), at(1, 15), at(2, 9), at(2, 15)),
+            True,
+        ),
+        tuned("repeated_looks", {"min_looks": 7}, looks(*SIX_LOOKS), False),
+        tuned("unusual_context", {"min_history_days": 8}, [*habit_days(7), odd()], False),
+        tuned("export_after_notice", {"enabled": False}, [NOTICE, export(at(2, 10))], False),
+    ],
+)
+def test_thresholds_are_configurable(
+    detector: str, thresholds: dict[str, Any], events: list[dict[str, Any]], fires: bool
+) -> None:
+    alerts = detect(events, detector, thresholds={detector: thresholds})
+    assert [a.detector for a in alerts] == ([detector] if fires else [])
+
+
+def test_rare_hour_share_is_configurable() -> None:
+    # 106 accesses, one of them at 03:00: rare below 1% (the default), not below 0.5%.
+    events = [*habit_days(7, per_day=15), access("ana", "h0", at(2, 3)), odd(hour=3)]
+    [rare] = detect(events, "unusual_context")
+    [usual] = detect(
+        events, "unusual_context", thresholds={"unusual_context": {"rare_hour_share": 0.005}}
+    )
+    assert (rare.severity, usual.severity) == (HIGH, MEDIUM)
+    assert "(03:00 UTC)" in rare.reasons[0]
+    assert "03:00" not in usual.reasons[0]
