@@ -365,7 +365,9 @@ class Collusion(Detector):
             shared = {
                 m
                 for m in mine & theirs
-                if sum(1 for u in ctx.unjustified_by.get(m, {}).values() if u >= week_ago)
+                # ``theirs`` is refreshed only by the other's own accesses: check their time too.
+                if ctx.unjustified_by.get(m, {}).get(other, -1) >= week_ago
+                and sum(1 for u in ctx.unjustified_by.get(m, {}).values() if u >= week_ago)
                 <= cfg.max_actors
             }
             smaller = max(1, min(len(mine), len(theirs)))
@@ -428,9 +430,8 @@ class FakeTickets(Detector):
         if not self._suspicious(ticket, event.actor.id):
             return []  # not (yet) closed: judged when it closes
         assert ticket is not None  # noqa: S101
-        return self._finding(
-            event.actor.id, ticket_id, ticket, ctx.now_us, event.merchant, (event.id,)
-        )
+        events = tuple(ticket.bulk_events) if event.id in ticket.bulk_events else (event.id,)
+        return self._finding(event.actor.id, ticket_id, ticket, ctx.now_us, event.merchant, events)
 
     def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:
         """At a ticket's close: list views or exports made under a self-made, minutes-long ticket."""
