@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 import pytest
+from cli_support import run_many
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sentinelle.cli.app import cli_group
@@ -95,28 +96,7 @@ class Cli:
 
     def many(self, *commands: Sequence[str]) -> list[Run]:
         """Run independent commands side by side (the suite is mostly process start-up)."""
-        procs = [
-            subprocess.Popen(
-                [SENTINELLE, *command],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self.env,
-                cwd=self.cwd,
-            )
-            for command in commands
-        ]
-        runs = []
-        try:
-            for command, proc in zip(commands, procs, strict=True):
-                out, err = proc.communicate(timeout=TIMEOUT)
-                runs.append(Run(tuple(command), proc.returncode, out.decode(), err.decode()))
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        return runs
+        return [Run(*r) for r in run_many(commands, env=self.env, cwd=self.cwd)]
 
     def ok(self, *args: str, stdin: bytes | None = None) -> Run:
         """Run and require exit code 0."""

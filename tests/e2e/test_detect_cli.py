@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import run_many
 
 from sentinelle.config import Settings
 from sentinelle.detect import DetectionRunner
@@ -93,28 +93,7 @@ class Cli:
 
     def many(self, *commands: Sequence[str], env: dict[str, str] | None = None) -> list[Run]:
         """Run commands side by side (the suite is mostly process start-up)."""
-        procs = [
-            subprocess.Popen(
-                [SENTINELLE, *command],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self.env | (env or {}),
-                cwd=self.cwd,
-            )
-            for command in commands
-        ]
-        runs = []
-        try:
-            for command, proc in zip(commands, procs, strict=True):
-                out, err = proc.communicate(timeout=TIMEOUT)
-                runs.append(Run(tuple(command), proc.returncode, out.decode(), err.decode()))
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        return runs
+        return [Run(*r) for r in run_many(commands, env=self.env | (env or {}), cwd=self.cwd)]
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Run:
         """Run ``sentinelle ARGS``."""
