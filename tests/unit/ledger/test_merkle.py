@@ -407,6 +407,8 @@ def test_module_exports():
         "SubtreeHash",
         "combine",
         "consistency_proof",
+        "consistency_ranges",
+        "inclusion_ranges",
         "inclusion_proof",
         "leaf_hash",
         "node_hash",
