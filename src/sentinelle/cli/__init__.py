@@ -13,7 +13,17 @@ from sentinelle.errors import Error
 __all__ = ["App", "main"]
 
 # Subcommands register themselves on the group when imported.
-from sentinelle.cli import demo, detect, ingest, keys, ledger, serve, simulate  # noqa: F401
+from sentinelle.cli import (  # noqa: F401
+    assess,
+    demo,
+    detect,
+    incident,
+    ingest,
+    keys,
+    ledger,
+    serve,
+    simulate,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -155,6 +155,60 @@ class Writer(abc.ABC):
         )
         return StoredCheckpoint(size, root, note, created)
 
+    # -- incidents (migration 3) ---------------------------------------------------------------
+    def insert_incident(self, row: Sequence[Any]) -> None:
+        """Insert an incident ``(id, title, state, actors_json, from_us, to_us, created_us,
+        created_by, facts_json, assessment_json)``."""
+        self._x(
+            "INSERT INTO incidents (id, title, state, actors, from_us, to_us, created_us, "
+            "created_by, facts, assessment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+
+    def incident_row(self, incident_id: str) -> tuple[Any, ...] | None:
+        """An incident's row as of this transaction (columns as in :meth:`insert_incident`)."""
+        row = self._x(
+            "SELECT id, title, state, actors, from_us, to_us, created_us, created_by, facts, "
+            "assessment FROM incidents WHERE id = ?",
+            (incident_id,),
+        ).fetchone()
+        return tuple(row) if row is not None else None
+
+    def update_incident(
+        self,
+        incident_id: str,
+        *,
+        state: str | None = None,
+        facts_json: str | None = None,
+        assessment_json: str | None = None,
+    ) -> None:
+        """Set the state, facts or assessment of an incident (``None`` leaves it as is)."""
+        for column, value in (
+            ("state", state),
+            ("facts", facts_json),
+            ("assessment", assessment_json),
+        ):
+            if value is not None:
+                # Only the fixed column names above are interpolated; the value is a parameter.
+                self._x(f"UPDATE incidents SET {column} = ? WHERE id = ?", (value, incident_id))  # noqa: S608
+
+    def incident_last_log_us(self, incident_id: str) -> int | None:
+        """Time of the incident's latest log entry, as of this transaction."""
+        row = self._x(
+            "SELECT max(at_us) FROM incident_log WHERE incident = ?", (incident_id,)
+        ).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else None
+
+    def add_incident_log(
+        self, incident_id: str, *, at_us: int, by: str, change: str, details_json: str
+    ) -> None:
+        """Record one change of an incident: who, when, what and why."""
+        self._x(
+            "INSERT INTO incident_log (incident, at_us, changed_by, change, details) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (incident_id, at_us, by, change, details_json),
+        )
+
 
 class Store(abc.ABC):
     """A database holding events, the ledger's tiles and checkpoints, and API keys."""
@@ -311,7 +365,7 @@ class Store(abc.ABC):
         """Event bodies in time order (then seq), within ``[since, until)``."""
         lo = since_us if since_us is not None else -(2**62)
         hi = until_us if until_us is not None else 2**62
-        last = (lo - 1, -1)
+        last = (lo, -1)  # (time_us, seq) of the row before the first one wanted
         while True:
             rows = self._x(
                 "SELECT time_us, seq, body FROM events WHERE time_us < ? AND "
@@ -370,6 +424,81 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- incidents (migration 3) ---------------------------------------------------------------
+    def access_events_by_actors(
+        self, actors: Sequence[str], since_us: int, until_us: int, *, batch: int = 20_000
+    ) -> Iterator[list[tuple[int, int, str]]]:
+        """``(time_us, seq, body)`` of the access events of ``actors`` with time in
+        ``[since, until]`` (both included), in time order (then seq), in lists of up to ``batch``.
+
+        Context events carry an actor too (a ticket's assignee, a grant's grantee); they are
+        left out by their action.
+        """
+        from sentinelle.events import ACCESS_ACTIONS
+
+        if not actors:
+            return
+        actor_marks = ",".join("?" * len(actors))
+        action_marks = ",".join("?" * len(ACCESS_ACTIONS))
+        last = (since_us, -1)  # the first row wanted: time >= since
+        while True:
+            # Only placeholders are interpolated; every value is a parameter.
+            rows = self._x(
+                f"SELECT time_us, seq, body FROM events WHERE actor IN ({actor_marks}) "  # noqa: S608
+                f"AND action IN ({action_marks}) AND time_us <= ? "
+                "AND (time_us > ? OR (time_us = ? AND seq > ?)) ORDER BY time_us, seq LIMIT ?",
+                (*actors, *ACCESS_ACTIONS, until_us, last[0], last[0], last[1], batch),
+            )
+            if not rows:
+                return
+            yield [(int(r[0]), int(r[1]), r[2]) for r in rows]
+            last = (int(rows[-1][0]), int(rows[-1][1]))
+
+    def context_events_by_time(
+        self, since_us: int, until_us: int, *, batch: int = 20_000
+    ) -> Iterator[list[tuple[int, int, str]]]:
+        """``(time_us, seq, body)`` of the context events (tickets, staff, grants) with time in
+        ``[since, until]`` (both included), in time order (then seq)."""
+        from sentinelle.events import CONTEXT_TYPES
+
+        marks = ",".join("?" * len(CONTEXT_TYPES))
+        last = (since_us, -1)  # the first row wanted: time >= since
+        while True:
+            rows = self._x(
+                f"SELECT time_us, seq, body FROM events WHERE action IN ({marks}) "  # noqa: S608
+                "AND time_us <= ? AND (time_us > ? OR (time_us = ? AND seq > ?)) "
+                "ORDER BY time_us, seq LIMIT ?",
+                (*CONTEXT_TYPES, until_us, last[0], last[0], last[1], batch),
+            )
+            if not rows:
+                return
+            yield [(int(r[0]), int(r[1]), r[2]) for r in rows]
+            last = (int(rows[-1][0]), int(rows[-1][1]))
+
+    def incident_rows(self, incident_id: str | None = None) -> list[tuple[Any, ...]]:
+        """Incident rows, oldest first (columns as in :meth:`Writer.insert_incident`);
+        only ``incident_id``'s if given."""
+        where, params = ("WHERE id = ?", (incident_id,)) if incident_id is not None else ("", ())
+        rows = self._x(
+            "SELECT id, title, state, actors, from_us, to_us, created_us, created_by, facts, "  # noqa: S608
+            f"assessment FROM incidents {where} ORDER BY created_us, id",
+            params,
+        )
+        return [tuple(r) for r in rows]
+
+    def incident_log_rows(self, incident_id: str | None = None) -> list[tuple[Any, ...]]:
+        """``(incident, at_us, by, change, details_json)`` rows in the order they were
+        recorded; only ``incident_id``'s if given."""
+        where, params = (
+            ("WHERE incident = ?", (incident_id,)) if incident_id is not None else ("", ())
+        )
+        rows = self._x(
+            "SELECT incident, at_us, changed_by, change, details FROM incident_log "  # noqa: S608
+            f"{where} ORDER BY at_us, incident",
+            params,
+        )
+        return [tuple(r) for r in rows]
 
 
 def _statements(script: str) -> list[str]:

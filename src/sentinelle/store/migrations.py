@@ -69,15 +69,41 @@ CREATE TABLE detect_state (
 );
 """
 
+_V3_INCIDENTS: Final = """
+CREATE TABLE incidents (
+    id          TEXT PRIMARY KEY,     -- inc-<date>-<random hex>
+    title       TEXT NOT NULL,
+    state       TEXT NOT NULL,        -- open, assessed, notifying, closed
+    actors      TEXT NOT NULL,        -- JSON array of actor ids
+    from_us     BIGINT NOT NULL,      -- the window of the incident, both ends included
+    to_us       BIGINT NOT NULL,
+    created_us  BIGINT NOT NULL,
+    created_by  TEXT NOT NULL,
+    facts       TEXT,                 -- JSON object, or NULL before the facts are recorded
+    assessment  TEXT                  -- JSON object, or NULL before the assessment
+);
+CREATE TABLE incident_log (
+    incident    TEXT NOT NULL REFERENCES incidents (id),
+    at_us       BIGINT NOT NULL,
+    changed_by  TEXT NOT NULL,        -- who ("by" is a reserved word in SQL)
+    change      TEXT NOT NULL,        -- opened, state, facts, assessment
+    details     TEXT NOT NULL         -- JSON object: what changed and why
+);
+CREATE INDEX incident_log_incident ON incident_log (incident, at_us);
+CREATE INDEX events_actor_time ON events ({actor_index})
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
         # every index on events already ends with seq.
         (1, _V1_COMMON.format(blob="BLOB", seq="INTEGER")),
         (2, _V2_DETECTION.format(blob="BLOB", real="REAL", time_index="time_us")),
+        (3, _V3_INCIDENTS.format(actor_index="actor, time_us")),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
         (2, _V2_DETECTION.format(blob="BYTEA", real="DOUBLE PRECISION", time_index="time_us, seq")),
+        (3, _V3_INCIDENTS.format(actor_index="actor, time_us, seq")),
     ],
 }

@@ -1,0 +1,204 @@
+"""The incident book: opening incidents, moving them through their states, recording facts
+and assessments, each change logged with who made it and when.
+
+Every write is one transaction (:meth:`Store.writer`) that changes the incident and appends
+its ``incident_log`` entry together, so the log never misses or invents a change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterable
+from typing import Any, Final
+
+from sentinelle.detect.runner import DetectionRunner
+from sentinelle.detect.timeutil import DAY
+from sentinelle.errors import NotFoundError, Problem
+from sentinelle.incidents.model import Incident, IncidentInputError, LogEntry, State
+from sentinelle.store import Store, Writer
+from sentinelle.store.base import now_us
+
+__all__ = ["ALERT_LOOKBACK_DAYS", "Incidents"]
+
+ALERT_LOOKBACK_DAYS: Final = 30  # an incident opened from an alert starts this long before it
+
+
+class Incidents:
+    """The incidents recorded in a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, incident_id: str) -> Incident:
+        """One incident. Raises :class:`NotFoundError` if there is none with this id."""
+        rows = self.store.incident_rows(incident_id)
+        if not rows:
+            raise NotFoundError(f"no incident with id {incident_id!r}")
+        return Incident.from_row(rows[0])
+
+    def all(self) -> list[Incident]:
+        """Every incident, oldest first."""
+        return [Incident.from_row(r) for r in self.store.incident_rows()]
+
+    def log(self, incident_id: str | None = None) -> list[LogEntry]:
+        """The recorded changes, in order; only ``incident_id``'s if given."""
+        return [LogEntry.from_row(r) for r in self.store.incident_log_rows(incident_id)]
+
+    # -- writes --------------------------------------------------------------------------------
+    def open(
+        self,
+        *,
+        title: str,
+        by: str,
+        actors: Iterable[str] = (),
+        from_us: int | None = None,
+        to_us: int | None = None,
+        alert_id: str | None = None,
+    ) -> Incident:
+        """Record a new incident in state ``open`` and return it.
+
+        With ``alert_id``, the alert's actor joins ``actors`` and the window defaults to
+        :data:`ALERT_LOOKBACK_DAYS` days before the alert's time up to now (the abuse an
+        alert reveals usually started before it fired). Raises :class:`NotFoundError` for an
+        unknown alert, :class:`IncidentInputError` without a title, actor or start, or with a
+        window that ends before it starts.
+        """
+        now = now_us()
+        names = [a.strip() for a in actors if a.strip()]
+        details: dict[str, Any] = {}
+        if alert_id is not None:
+            alert = next(
+                (a for a in DetectionRunner(self.store).alerts() if a.id == alert_id), None
+            )
+            if alert is None:
+                raise NotFoundError(f"no alert with id {alert_id!r}")
+            names.insert(0, alert.actor)
+            if from_us is None:
+                from_us = alert.time_us - ALERT_LOOKBACK_DAYS * DAY
+            details["alert"] = alert_id
+        if to_us is None:
+            to_us = now
+        problems = []
+        if not title.strip():
+            problems.append(Problem(0, "title", "an incident needs a title"))
+        if not names:
+            problems.append(Problem(0, "actors", "an incident needs at least one actor"))
+        if from_us is None:
+            problems.append(Problem(0, "from", "give the start of the window (or an alert)"))
+        elif to_us < from_us:
+            problems.append(Problem(0, "to", "the window ends before it starts"))
+        if problems or from_us is None:
+            raise IncidentInputError(problems, unit="field")
+        incident = Incident(
+            id=_new_id(now),
+            title=title.strip(),
+            state=State.OPEN,
+            actors=tuple(dict.fromkeys(names)),  # unique, in the order given
+            from_us=from_us,
+            to_us=to_us,
+            created_us=now,
+            created_by=by,
+        )
+        with self.store.writer() as w:
+            w.insert_incident(incident.to_row())
+            details.update(
+                title=incident.title,
+                actors=list(incident.actors),
+                window=incident.to_dict()["window"],
+            )
+            _log(w, incident.id, by, "opened", details, at_us=now)
+        return incident
+
+    def advance(self, incident_id: str, target: State | str, *, by: str, reason: str) -> Incident:
+        """Move an incident to the next state, recording who decided it and why.
+
+        Raises :class:`NotFoundError`; :class:`TransitionError` if ``target`` is not the next
+        state; :class:`IncidentInputError` without a reason (the register must give the reasoning).
+        """
+        target = State.parse(target)  # a State is a str too
+        if not reason.strip():
+            raise IncidentInputError(
+                [Problem(0, "reason", "say why the state changes")], unit="field"
+            )
+        with self.store.writer() as w:
+            incident = _locked(w, incident_id)
+            incident.state.check_move(target)
+            w.update_incident(incident_id, state=target.value)
+            _log(
+                w,
+                incident_id,
+                by,
+                "state",
+                {"from": incident.state.value, "to": target.value, "reason": reason.strip()},
+            )
+        return self.get(incident_id)
+
+    def record_facts(
+        self, incident_id: str, facts: dict[str, Any], *, by: str, reason: str = ""
+    ) -> Incident:
+        """Replace the incident's facts (e.g. its computed scope), logging the change.
+
+        Raises :class:`NotFoundError`.
+        """
+        with self.store.writer() as w:
+            _locked(w, incident_id)
+            w.update_incident(incident_id, facts_json=json.dumps(facts))
+            _log(w, incident_id, by, "facts", {"facts": facts, "reason": reason})
+        return self.get(incident_id)
+
+    def record_scope(self, incident_id: str, scope: dict[str, Any], *, by: str) -> None:
+        """Log a computed scope (the JSON of :meth:`Scope.to_dict`) as a fact-finding step.
+
+        The ``facts`` column is left to the assessment's facts; the scope stays in the log,
+        so the register shows what was established, by whom and when. Raises
+        :class:`NotFoundError`.
+        """
+        with self.store.writer() as w:
+            _locked(w, incident_id)
+            _log(w, incident_id, by, "scope", {"scope": scope})
+
+    def record_assessment(
+        self, incident_id: str, assessment: dict[str, Any], *, by: str, reason: str = ""
+    ) -> Incident:
+        """Replace the incident's assessment, logging the change (no state change: use
+        :meth:`advance` for that). Raises :class:`NotFoundError`."""
+        with self.store.writer() as w:
+            _locked(w, incident_id)
+            w.update_incident(incident_id, assessment_json=json.dumps(assessment))
+            _log(w, incident_id, by, "assessment", {"assessment": assessment, "reason": reason})
+        return self.get(incident_id)
+
+
+def _new_id(now: int) -> str:
+    day = dt.datetime.fromtimestamp(now / 1e6, tz=dt.UTC).strftime("%Y%m%d")
+    return f"inc-{day}-{secrets.token_hex(4)}"
+
+
+def _locked(w: Writer, incident_id: str) -> Incident:
+    row = w.incident_row(incident_id)
+    if row is None:
+        raise NotFoundError(f"no incident with id {incident_id!r}")
+    return Incident.from_row(row)
+
+
+def _log(
+    w: Writer,
+    incident_id: str,
+    by: str,
+    change: str,
+    details: dict[str, Any],
+    *,
+    at_us: int | None = None,
+) -> None:
+    # Log entries are ordered by time: keep one incident's times strictly increasing, so two
+    # changes within a microsecond (or a clock step back) cannot swap places in the register.
+    last = w.incident_last_log_us(incident_id)
+    at = at_us if at_us is not None else now_us()
+    if last is not None and at <= last:
+        at = last + 1
+    w.add_incident_log(
+        incident_id, at_us=at, by=by, change=change, details_json=json.dumps(details)
+    )
