@@ -180,6 +180,22 @@ class _Assessment:
             )
         if f.subjects is not UNSET and f.subjects.vulnerable is True:
             reasons_high.append("the people concerned are vulnerable")
+        malicious = f.cause is not UNSET and f.cause.intent == "malicious"
+        cats = set(f.data_categories)
+        if (
+            malicious
+            and recipients in ("unknown", "public")
+            and "contact" in cats
+            and cats & {"order_details", "address"}
+        ):
+            # Data taken on purpose, by someone who can reach each person and quote what they
+            # bought and where they live, is the raw material of convincing phishing and fraud:
+            # the intent makes misuse likely (EDPB Guidelines 9/2022 on the likelihood of harm).
+            reasons_high.append(
+                "the data was taken deliberately and combines contact details with "
+                f"{' and '.join(sorted(cats & {'order_details', 'address'}))}, which enables "
+                "convincing phishing and fraud that quote real orders and addresses"
+            )
         inherent = Risk.HIGH if reasons_high else Risk.RISK
         who = {
             "trusted": "a recipient who has not returned or deleted it",

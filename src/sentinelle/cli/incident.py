@@ -3,14 +3,20 @@ scope from the stored events, and print the breach register (GDPR Art. 33(5)).""
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
+from pathlib import Path
+from typing import Any
 
 import click
 
+from sentinelle.assess import assess
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.cli.detect import TIME
+from sentinelle.detect import DetectionRunner, Severity
 from sentinelle.detect.timeutil import iso
+from sentinelle.errors import Error
 from sentinelle.incidents import (
     ALERT_LOOKBACK_DAYS,
     CONTEXT_DAYS,
@@ -20,6 +26,7 @@ from sentinelle.incidents import (
     register,
     register_csv,
 )
+from sentinelle.incidents.facts import facts_from_scope
 
 _STATES = click.Choice([s.value for s in State if s is not State.OPEN])
 _BY_HELP = "Who makes the change [default: the OS user]."
@@ -193,3 +200,86 @@ def scope(
             f"{m['justified_events']} justified / {m['unjustified_events']} unjustified, "
             f"{m['first']} – {m['last']}"
         )
+
+
+@incident.command("assess")
+@click.argument("incident_id")
+@click.option(
+    "--facts",
+    "facts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Facts only people know (JSON, incident-facts schema); they win over the scope's.",
+)
+@click.option(
+    "--aware-at", type=TIME, help="When you became aware [default: facts, or when opened]."
+)
+@click.option(
+    "--unjustified-only", is_flag=True, help="Scope only accesses without ticket or grant."
+)
+@click.option("--now", type=TIME, help="Judge lateness as of this time [default: now].")
+@click.option("--by", help=_BY_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the assessment as JSON.")
+@pass_app
+def assess_(
+    app: App,
+    incident_id: str,
+    facts_file: Path | None,
+    aware_at: int | None,
+    unjustified_only: bool,
+    now: int | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Assess INCIDENT_ID: facts pre-filled from its scope, severity and GDPR duties.
+
+    The facts and the assessment are stored on the incident and in the register, and an open
+    incident moves to 'assessed'.
+    """
+    book = Incidents(app.store)
+    found = book.get(incident_id)
+    given: dict[str, Any] = {}
+    if facts_file is not None:
+        try:
+            loaded = json.loads(facts_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise Error(f"cannot read facts from {facts_file}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise Error(f"{facts_file}: facts must be a JSON object")
+        given = loaded
+    scope_ = compute_scope(app.store, found, unjustified_only=unjustified_only)
+    aware = aware_at if aware_at is not None else found.created_us
+    alerted = any(
+        found.from_us <= a.time_us <= found.to_us
+        for actor in found.actors
+        for a in DetectionRunner(app.store).alerts(actor=actor, min_severity=Severity.MEDIUM)
+    )
+    facts = facts_from_scope(found, scope_, aware_us=aware, insider_alerts=alerted, given=given)
+    moment = dt.datetime.fromtimestamp(now / 1e6, tz=dt.UTC) if now is not None else None
+    decision = assess(facts, now=moment)
+    who = _who(by)
+    book.record_scope(
+        incident_id, {**scope_.to_dict(), "unjustified_only": unjustified_only}, by=who
+    )
+    book.record_facts(incident_id, facts, by=who, reason="pre-filled from the scope")
+    book.record_assessment(incident_id, decision, by=who)
+    if found.state is State.OPEN:
+        authority = (
+            "notify the authority"
+            if decision["notify_authority"]["required"]
+            else "no authority notification"
+        )
+        book.advance(incident_id, State.ASSESSED, by=who, reason=f"assessed: {authority}")
+    if as_json:
+        click.echo(json.dumps({"incident": incident_id, **decision}))
+        return
+    sev = decision["severity"]
+    click.echo(
+        f"severity: {sev['level']} (score {sev['score']}: "
+        f"DPC {sev['dpc']} × EI {sev['ei']} + CB {sev['cb']})"
+    )
+    for key, label in (("notify_authority", "authority"), ("notify_subjects", "data subjects")):
+        duty = decision[key]
+        click.echo(f"{label}: {'notify' if duty['required'] else 'no notification'}")
+        for reason in duty["reasons"]:
+            click.echo(f"  - {reason}")
+    click.echo(f"deadline: {decision['notify_authority']['deadline']}")
