@@ -30,3 +30,6 @@ def test_demo_finds_the_pair_harvest(tmp_path: Path) -> None:
     assert "verified the ledger" in out
     assert re.search(r"inclusion proof of the alert's event evt-\d+: leaf \d+", out)
     assert (tmp_path / "data" / "demo" / "truth.json").is_file()
+    assert re.search(r"incident inc-\S+ for agent-\d+ and agent-\d+", out)
+    assert "authority: must be notified" in out
+    assert "72-hour deadline for the authority: " in out

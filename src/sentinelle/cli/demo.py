@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import time
@@ -9,10 +10,13 @@ from pathlib import Path
 
 import click
 
+from sentinelle.assess import assess
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.config import Settings
-from sentinelle.detect import DetectionRunner, Severity
-from sentinelle.detect.timeutil import iso
+from sentinelle.detect import Alert, DetectionRunner, Severity
+from sentinelle.detect.timeutil import iso, parse_time
+from sentinelle.incidents import Incidents, State, compute_scope
+from sentinelle.incidents.facts import facts_from_scope
 from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
 from sentinelle.sim import simulate
@@ -83,6 +87,8 @@ def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed
         click.echo(f"   {iso(alert.time_us)} {str(alert.severity).upper()} {alert.detector}")
         for reason in alert.reasons:
             click.echo(f"     {reason}")
+    if flagged:
+        _incident(app, flagged, sim.truth["end"])
     report = app.ledger.verify()
     click.echo(
         f"5. verified the ledger: {report.leaves:,} leaves recomputed, "
@@ -106,3 +112,37 @@ def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed
         f"{len(proof['inclusion_path'])} hashes, verified against root {proof['root_hash'][:16]}…"
     )
     click.echo(f"Next: SENTINELLE_DATA_DIR={folder} sentinelle alerts --min-severity medium")
+
+
+def _incident(app: App, flagged: list[Alert], end: str) -> None:
+    """Open the incident a responder would, from the alerts on the insiders, scope and assess."""
+    actors = sorted({a.actor for a in flagged})
+    book = Incidents(app.store)
+    found = book.open(
+        title="Support agents opening other merchants' customer lists",
+        by="demo",
+        actors=actors,
+        alert_id=flagged[0].id,
+        to_us=parse_time(end),
+    )
+    scope = compute_scope(app.store, found, unjustified_only=True)
+    aware = flagged[-1].time_us
+    facts = facts_from_scope(found, scope, aware_us=aware, insider_alerts=True)
+    decision = assess(facts, now=dt.datetime.fromtimestamp(aware / 1e6, tz=dt.UTC))
+    book.record_facts(found.id, facts, by="demo", reason="pre-filled from the scope")
+    book.record_assessment(found.id, decision, by="demo")
+    book.advance(found.id, State.ASSESSED, by="demo", reason="assessed by the demo")
+    click.echo(
+        f"   incident {found.id} for {' and '.join(actors)}, scoped from the ledger "
+        f"(accesses without ticket or grant): {len(scope.per_merchant)} merchants, "
+        f"{len(scope.subject_ids):,} customers, {scope.records:,} records, "
+        f"categories {', '.join(scope.categories)}"
+    )
+    sev = decision["severity"]
+    click.echo(f"   ENISA severity: {sev['level']} (SE {sev['score']})")
+    for key, label in (("notify_authority", "authority"), ("notify_subjects", "customers")):
+        duty = decision[key]
+        click.echo(f"   {label}: {'must be notified' if duty['required'] else 'no notification'}")
+        for reason in duty["reasons"][:3]:
+            click.echo(f"     - {reason}")
+    click.echo(f"   72-hour deadline for the authority: {decision['notify_authority']['deadline']}")
