@@ -7,6 +7,7 @@ Start with :class:`Incidents` (open, advance, record facts and assessments),
 
 from __future__ import annotations
 
+from sentinelle.incidents.facts import facts_from_scope
 from sentinelle.incidents.model import (
     Incident,
     IncidentInputError,
@@ -31,6 +32,7 @@ __all__ = [
     "State",
     "TransitionError",
     "compute_scope",
+    "facts_from_scope",
     "register",
     "register_csv",
 ]

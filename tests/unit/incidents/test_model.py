@@ -83,4 +83,4 @@ def test_exported_members() -> None:
         value = getattr(incidents, name)
         assert isinstance(value, int | tuple) or value.__module__.startswith("sentinelle.incidents")
     public = {n for n in dir(incidents) if not n.startswith("_")}
-    assert public - {"annotations", "model", "records", "scope"} == set(incidents.__all__)
+    assert public - {"annotations", "facts", "model", "records", "scope"} == set(incidents.__all__)
