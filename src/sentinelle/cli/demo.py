@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -111,7 +112,8 @@ def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed
         f"7. inclusion proof of the alert's event {event_id}: leaf {proof['leaf_index']}, "
         f"{len(proof['inclusion_path'])} hashes, verified against root {proof['root_hash'][:16]}…"
     )
-    click.echo(f"Next: SENTINELLE_DATA_DIR={folder} sentinelle alerts --min-severity medium")
+    program = sys.argv[0] if sys.argv and sys.argv[0].endswith("sentinelle") else "sentinelle"
+    click.echo(f"Next: SENTINELLE_DATA_DIR={folder} {program} alerts --min-severity medium")
 
 
 def _incident(app: App, flagged: list[Alert], end: str) -> None:
