@@ -369,7 +369,7 @@ class Store(abc.ABC):
         while True:
             rows = self._x(
                 "SELECT time_us, seq, body FROM events WHERE time_us < ? AND "
-                "(time_us > ? OR (time_us = ? AND seq > ?)) ORDER BY time_us, seq LIMIT ?",
+                "time_us >= ? AND (time_us > ? OR seq > ?) ORDER BY time_us, seq LIMIT ?",
                 (hi, last[0], last[0], last[1], batch),
             )
             if not rows:
@@ -447,7 +447,7 @@ class Store(abc.ABC):
             rows = self._x(
                 f"SELECT time_us, seq, body FROM events WHERE actor IN ({actor_marks}) "  # noqa: S608
                 f"AND action IN ({action_marks}) AND time_us <= ? "
-                "AND (time_us > ? OR (time_us = ? AND seq > ?)) ORDER BY time_us, seq LIMIT ?",
+                "AND time_us >= ? AND (time_us > ? OR seq > ?) ORDER BY time_us, seq LIMIT ?",
                 (*actors, *ACCESS_ACTIONS, until_us, last[0], last[0], last[1], batch),
             )
             if not rows:
@@ -467,7 +467,7 @@ class Store(abc.ABC):
         while True:
             rows = self._x(
                 f"SELECT time_us, seq, body FROM events WHERE action IN ({marks}) "  # noqa: S608
-                "AND time_us <= ? AND (time_us > ? OR (time_us = ? AND seq > ?)) "
+                "AND time_us <= ? AND time_us >= ? AND (time_us > ? OR seq > ?) "
                 "ORDER BY time_us, seq LIMIT ?",
                 (*CONTEXT_TYPES, until_us, last[0], last[0], last[1], batch),
             )
