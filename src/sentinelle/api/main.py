@@ -38,11 +38,7 @@ class _State:
         self.ledger = Ledger.open(
             self.store, data_dir=settings.data_dir, origin=settings.log_origin
         )
-        self.detect_config = (
-            DetectConfig.from_toml(settings.detect_config)
-            if settings.detect_config
-            else DetectConfig()
-        )
+        self.detect_config = DetectConfig.from_settings(settings)
         self.lock = threading.Lock()
 
 

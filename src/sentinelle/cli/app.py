@@ -51,8 +51,7 @@ class App:
     @cached_property
     def detect_config(self) -> DetectConfig:
         """Detection thresholds from ``SENTINELLE_DETECT_CONFIG``, or the defaults."""
-        path = self.settings.detect_config
-        return DetectConfig.from_toml(path) if path else DetectConfig()
+        return DetectConfig.from_settings(self.settings)
 
     def close(self) -> None:
         """Close the store if it was opened."""

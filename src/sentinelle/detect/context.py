@@ -2,7 +2,7 @@
 
 * tickets: merchant, assignees, who opened it, when it was opened and closed;
 * grants: grantee, merchant, approval, expiry, revocation;
-* staff: team, role, notice and leaving dates;
+* staff: team, role and notice dates;
 * per actor (:class:`ActorState`): the rolling windows of the last 24 hours and 7 days, the
   daily summaries of the last weeks (their own baseline), devices, countries and hours seen;
 * per team: the daily summaries of its members (the peer baseline).
@@ -117,7 +117,6 @@ class ActorState:
     kind: str = "staff"
     team: str | None = None
     role: str | None = None
-    first_us: int = 0
     # (time, merchant, flags, records, subjects) of read accesses in the last 7 days;
     # flags: JUSTIFIED, NOVEL (unjustified, merchant new to the actor), UNJUSTIFIED_BULK
     window: list[tuple[int, str, int, int, int]] = field(default_factory=list)
@@ -127,7 +126,6 @@ class ActorState:
     devices: dict[str, int] = field(default_factory=dict)  # device → first seen
     countries: dict[str, int] = field(default_factory=dict)
     hours: list[int] = field(default_factory=lambda: [0] * 24)
-    ticket_merchants: dict[str, int] = field(default_factory=dict)  # merchant → last assigned
     looks: dict[str, list[int]] = field(default_factory=dict)  # subject → unjustified look times
     # Rolling aggregates, kept in step with ``window`` so detectors read them in O(1):
     head24: int = 0  # index in ``window`` of the first access of the last 24 hours
@@ -159,7 +157,6 @@ class Context:
     tickets: dict[str, Ticket] = field(default_factory=dict)
     grants: dict[str, Grant] = field(default_factory=dict)
     notice: dict[str, int] = field(default_factory=dict)  # actor → notice given
-    left: dict[str, int] = field(default_factory=dict)
     actors: dict[str, ActorState] = field(default_factory=dict)
     team_days: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     # merchant → {actor: last unjustified access}, for collusion
@@ -215,8 +212,6 @@ class Context:
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
             elif kind == "ticket.assigned" and isinstance(event.actor, str):
                 ticket.assignees.add(event.actor)
-                if ticket.merchant:
-                    self.actor(event.actor).ticket_merchants[ticket.merchant] = t
             elif kind == "ticket.closed":
                 ticket.closed_us = t
         elif kind.startswith("grant.") and isinstance(event.grant, str):
@@ -234,8 +229,6 @@ class Context:
         elif kind.startswith("staff.") and isinstance(event.actor, str):
             if kind == "staff.notice_given":
                 self.notice[event.actor] = t
-            elif kind == "staff.left":
-                self.left[event.actor] = t
             if isinstance(event.team, str):
                 self.actor(event.actor).team = event.team
             if isinstance(event.role, str):

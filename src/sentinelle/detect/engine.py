@@ -22,6 +22,7 @@ from msgspec import UNSET
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from sentinelle.config import Settings
 from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding
 from sentinelle.detect.context import READ_ACTIONS, Context, is_bulk
 from sentinelle.detect.detectors import (
@@ -61,6 +62,12 @@ class DetectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     dedupe_hours: float = Field(24.0, gt=0, description="Findings this close merge into one alert.")
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DetectConfig:
+        """The file ``SENTINELLE_DETECT_CONFIG`` names, or the built-in defaults."""
+        path = settings.detect_config
+        return cls.from_toml(path) if path else cls()
 
     @classmethod
     def from_toml(cls, path: Path) -> DetectConfig:
@@ -187,8 +194,6 @@ class Engine:
             state.team = actor.team
         if isinstance(actor.role, str):
             state.role = actor.role
-        if not state.first_us:
-            state.first_us = t
         if event.outcome != "allowed" or event.action not in READ_ACTIONS:
             ctx.learn_habits(state, event, t)
             return []
