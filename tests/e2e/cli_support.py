@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 TIMEOUT = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """What one command did."""
+
+    args: tuple[str, ...]
+    code: int
+    out: str
+    err: str
+
+    def __str__(self) -> str:
+        return (
+            f"sentinelle {' '.join(self.args)} -> exit {self.code}\n"
+            f"--- stdout\n{self.out}--- stderr\n{self.err}"
+        )
+
+    def ok(self) -> Run:
+        assert self.code == 0, str(self)
+        return self
+
+    def fails(self, code: int = 1) -> Run:
+        """Exit ``code`` with a diagnosis on stderr and no traceback."""
+        assert self.code == code, str(self)
+        assert self.err.strip(), str(self)
+        assert "Traceback" not in self.err, str(self)
+        return self
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.ok().out.splitlines()]
 
 
 def console_script() -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 import pytest
-from cli_support import run_many
+from cli_support import Run, run_many
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sentinelle.cli.app import cli_group
@@ -56,22 +56,6 @@ TIMEOUT = 60
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """What one command did."""
-
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return (
-            f"sentinelle {' '.join(self.args)} -> exit {self.code}\n"
-            f"--- stdout\n{self.out}--- stderr\n{self.err}"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import run_many
+from cli_support import Run, run_many
 
 from sentinelle.config import Settings
 from sentinelle.detect import DetectionRunner
@@ -52,36 +52,6 @@ ALERT_KEYS = {
     "reasons",
 }
 ALERT_LINE = re.compile(r"alerts raised or updated: (\d+) \((\d+) medium or higher\)")
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """What one command did."""
-
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return (
-            f"sentinelle {' '.join(self.args)} -> exit {self.code}\n"
-            f"--- stdout\n{self.out}--- stderr\n{self.err}"
-        )
-
-    def ok(self) -> Run:
-        assert self.code == 0, str(self)
-        return self
-
-    def fails(self, code: int = 1) -> Run:
-        """Exit ``code`` with a diagnosis on stderr and no traceback."""
-        assert self.code == code, str(self)
-        assert self.err.strip(), str(self)
-        assert "Traceback" not in self.err, str(self)
-        return self
-
-    def json_lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.ok().out.splitlines()]
 
 
 @dataclass(frozen=True, slots=True)
