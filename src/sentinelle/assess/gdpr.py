@@ -168,6 +168,14 @@ class _Assessment:
             )
             return Risk.UNLIKELY
         damaging = self._damaging()
+        accidental = f.cause is not UNSET and f.cause.intent == "accidental"
+        if recipients == "known" and accidental and f.data_recovered is True and not damaging:
+            self.findings.append(
+                "The data reached a known recipient by mistake, who returned or deleted it, and "
+                "it is not data whose disclosure can cause serious harm, so a risk is unlikely "
+                "(EDPB 01/2021 CASE 13)."
+            )
+            return Risk.UNLIKELY
         reasons_high = []
         if damaging:
             reasons_high.append(
