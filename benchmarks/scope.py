@@ -11,8 +11,9 @@ each scaled so that the total is about ``--events``:
 * ``--layout stacked`` (default, the hard case): every repetition covers the same 45 days, as
   R independent platforms in one store. Every id in a repetition (events, tickets, merchants,
   staff, customers, ...) gets the prefix ``rK-`` so the repetitions stay disjoint; the store
-  is R times denser in time, so the incident's window (plus the 30 days of context before it)
-  covers nearly all stored events.
+  is R times denser in time: the incident's window covers nearly all stored events (scoping
+  reads only the actors' accesses and the tickets and grants they cite, so density matters
+  little).
 * ``--layout sequential``: repetition K starts 45·K days after the previous one (one platform
   over a longer history); only event ids are prefixed. The window then covers only the last
   repetition's events.

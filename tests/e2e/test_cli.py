@@ -576,7 +576,7 @@ def test_consistency_between_two_checkpoints(cli: Cli, settings: Settings, tmp_p
 
     # From size 1: the old root is the first leaf's hash, computed here from the stored event.
     with open_store(settings) as store:
-        first_body = next(store.iter_events(0, batch=1))[0][6]
+        first_body = next(store.iter_events(0, batch=1))[0][-1]
     first_leaf = hashlib.sha256(b"\x00" + first_body.encode()).digest()
     one = json.loads(_ok(from_one).out)
     assert (one["old_size"], one["old_root"]) == (1, first_leaf.hex())

@@ -69,7 +69,7 @@ def stream() -> list[dict[str, Any]]:
     def context(kind: str, time: str, **kw: Any) -> None:
         events.append({"id": f"c{len(events)}", "time": time, "type": kind, **kw})
 
-    # Tickets and grants. T0 is older than the 30 days replayed before the window.
+    # Tickets and grants. T0 was opened long before the window and never closed.
     context("ticket.opened", "2026-09-01T09:00:00Z", ticket="T0", merchant="m6", by="cust")
     context("ticket.assigned", "2026-09-01T09:05:00Z", ticket="T0", merchant="m6", actor="ana")
     context("ticket.opened", "2026-10-25T09:00:00Z", ticket="T1", merchant="m1", by="cust")
@@ -100,7 +100,12 @@ def stream() -> list[dict[str, Any]]:
     access("ana", "2026-11-14T10:00:00Z", "m2", ["c5"], ["order_details"], **t2)
     events[-1].pop("resource")
     access("ana", "2026-11-15T10:00:00Z", "m5", ["c1"], ["contact"], outcome="denied")
-    access("ana", "2026-11-15T11:00:00Z", "m6", ["c12"], ["contact"], **t0)  # T0 unknown
+    # T0 was opened ten weeks before and is still open: it justifies the access
+    access("ana", "2026-11-15T11:00:00Z", "m6", ["c12"], ["contact"], **t0)
+    # no event names T404: an unknown ticket justifies nothing
+    access(
+        "ana", "2026-11-15T12:00:00Z", "m7", ["c13"], ["contact"], justification={"ticket": "T404"}
+    )
     access(  # the window's last microsecond is in; an export that names no subject
         "ana",
         "2026-11-20T00:00:00Z",
@@ -149,9 +154,9 @@ def _m(
 EXPECTED_ALL = {
     "actors": ["ana", "bob"],
     "window": {"from": FROM, "to": TO},
-    "merchants": 5,
-    "subjects": 12,  # c1…c12: c2 and c3 were seen by both, and at two merchants
-    "records": 515,
+    "merchants": 6,
+    "subjects": 13,  # c1…c13: c2 and c3 were seen by both, and at two merchants
+    "records": 516,
     "categories": ["address", "contact", "order_details", "payment_partial"],
     "per_merchant": [
         _m("m1", 2, 2, ["contact"], "2026-11-11T10:00:00Z", "2026-11-11T10:00:00Z", 1, 0),
@@ -176,13 +181,14 @@ EXPECTED_ALL = {
             2,
         ),
         _m("m4", 0, 500, ["contact"], TO, TO, 0, 1),
-        _m("m6", 1, 1, ["contact"], "2026-11-15T11:00:00Z", "2026-11-15T11:00:00Z", 0, 1),
+        _m("m6", 1, 1, ["contact"], "2026-11-15T11:00:00Z", "2026-11-15T11:00:00Z", 1, 0),
+        _m("m7", 1, 1, ["contact"], "2026-11-15T12:00:00Z", "2026-11-15T12:00:00Z", 0, 1),
     ],
 }
 EXPECTED_UNJUSTIFIED = {
     **EXPECTED_ALL,
     "merchants": 4,
-    "subjects": 9,  # c2 c3 c4 c5 c8 (m2), c9 c10 c11 (m3), c12 (m6)
+    "subjects": 9,  # c2 c3 c4 c5 c8 (m2), c9 c10 c11 (m3), c13 (m7)
     "records": 509,
     "per_merchant": [
         _m(
@@ -206,7 +212,7 @@ EXPECTED_UNJUSTIFIED = {
             2,
         ),
         _m("m4", 0, 500, ["contact"], TO, TO, 0, 1),
-        _m("m6", 1, 1, ["contact"], "2026-11-15T11:00:00Z", "2026-11-15T11:00:00Z", 0, 1),
+        _m("m7", 1, 1, ["contact"], "2026-11-15T12:00:00Z", "2026-11-15T12:00:00Z", 0, 1),
     ],
 }
 
@@ -248,19 +254,16 @@ def test_scope_unjustified_only_is_exact(store: Store) -> None:
     incident = Incidents(store).get(_open(store))
     scope = compute_scope(store, incident, unjustified_only=True)
     assert scope.to_dict() == {"incident": incident.id, **EXPECTED_UNJUSTIFIED}
-    assert scope.subject_ids == {"c2", "c3", "c4", "c5", "c8", "c9", "c10", "c11", "c12"}
+    assert scope.subject_ids == {"c2", "c3", "c4", "c5", "c8", "c9", "c10", "c11", "c13"}
     assert scope.denied_events == 1
 
 
-def test_older_tickets_count_with_a_longer_context_replay(store: Store) -> None:
+def test_a_ticket_opened_long_before_the_window_still_justifies(store: Store) -> None:
     incident = Incidents(store).get(_open(store))
-    scope = compute_scope(store, incident, context_days=90)
-    m6 = scope.to_dict()["per_merchant"][-1]
-    assert (m6["merchant"], m6["justified_events"], m6["unjustified_events"]) == ("m6", 1, 0)
-    assert (
-        "m6"
-        not in compute_scope(store, incident, unjustified_only=True, context_days=90).per_merchant
-    )
+    scope = compute_scope(store, incident)
+    m6 = scope.per_merchant["m6"]
+    assert (m6.justified_events, m6.unjustified_events) == (1, 0)
+    assert "m6" not in compute_scope(store, incident, unjustified_only=True).per_merchant
 
 
 def test_scope_of_one_actor_and_of_an_empty_window(store: Store) -> None:
@@ -388,7 +391,7 @@ def test_cli(store: Store, settings: Settings) -> None:
     assert incident_id.startswith("inc-")
     got = json.loads(run("incident", "scope", incident_id, "--unjustified-only", "--json"))
     assert got == {"incident": incident_id, **EXPECTED_UNJUSTIFIED}
-    assert "5 merchants, 12 data subjects, 515 records" in run("incident", "scope", incident_id)
+    assert "6 merchants, 13 data subjects, 516 records" in run("incident", "scope", incident_id)
     run("incident", "scope", incident_id, "--record", "--by", "dpo")
     assert run("incident", "advance", incident_id, "assessed", "--reason", "high risk").split() == [
         incident_id,

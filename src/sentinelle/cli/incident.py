@@ -19,7 +19,6 @@ from sentinelle.detect.timeutil import iso
 from sentinelle.errors import Error
 from sentinelle.incidents import (
     ALERT_LOOKBACK_DAYS,
-    CONTEXT_DAYS,
     Incidents,
     State,
     compute_scope,
@@ -154,13 +153,6 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
 @click.option(
     "--unjustified-only", is_flag=True, help="Count only accesses without a valid ticket or grant."
 )
-@click.option(
-    "--context-days",
-    type=click.IntRange(min=0),
-    default=CONTEXT_DAYS,
-    show_default=True,
-    help="Tickets and grants are read from this many days before the window.",
-)
 @click.option("--record", is_flag=True, help="Also record the scope in the incident's log.")
 @click.option("--by", help=_BY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -169,7 +161,6 @@ def scope(
     app: App,
     incident_id: str,
     unjustified_only: bool,
-    context_days: int,
     record: bool,
     by: str | None,
     as_json: bool,
@@ -180,7 +171,6 @@ def scope(
         app.store,
         book.get(incident_id),
         unjustified_only=unjustified_only,
-        context_days=context_days,
     )
     result = found.to_dict()
     if record:

@@ -17,11 +17,10 @@ from sentinelle.incidents.model import (
 )
 from sentinelle.incidents.records import ALERT_LOOKBACK_DAYS, Incidents
 from sentinelle.incidents.register import CSV_COLUMNS, register, register_csv
-from sentinelle.incidents.scope import CONTEXT_DAYS, MerchantScope, Scope, compute_scope
+from sentinelle.incidents.scope import MerchantScope, Scope, compute_scope
 
 __all__ = [
     "ALERT_LOOKBACK_DAYS",
-    "CONTEXT_DAYS",
     "CSV_COLUMNS",
     "Incident",
     "IncidentInputError",

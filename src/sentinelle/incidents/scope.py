@@ -13,11 +13,15 @@ events (a denied access exposed nothing):
 An access is *justified* by the rule detection applies
 (:meth:`sentinelle.detect.context.Context.justified`): a ticket of the same merchant
 assigned to the actor (or any ticket for a reviewing role), open or closed less than a day
-before, or an approved, unexpired, unrevoked grant of the actor for the merchant. The
-tickets, grants and staff roles are replayed from the context events of the window and of
-:data:`CONTEXT_DAYS` days before it, in time order together with the accesses; a ticket or
-grant older than that is unknown, so an access citing it counts as unjustified (the scope
-errs towards including too much, never too little).
+before, or an approved, unexpired, unrevoked grant of the actor for the merchant.
+
+Two reads, so the cost follows the actors' activity, not the platform's: a first pass over the
+actors' accesses collects the tickets and grants they cite; then the whole history of those
+tickets and grants and the actors' staff events (role changes) up to the end of the window is
+read through the ``ref`` and ``actor`` indexes and replayed in time order with a second pass
+over the accesses, so a ticket assigned or a grant revoked after an access does not change
+its verdict. A ticket or grant with no stored event is unknown: an access citing it counts as
+unjustified (the scope errs towards including too much, never too little).
 """
 
 from __future__ import annotations
@@ -25,19 +29,33 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
+
+import msgspec
 
 from sentinelle.detect.context import Context
-from sentinelle.detect.timeutil import DAY, iso
+from sentinelle.detect.timeutil import iso
 from sentinelle.events import AccessEvent, decode_event
 from sentinelle.incidents.model import Incident
 from sentinelle.store import Store
 
-__all__ = ["CONTEXT_DAYS", "MerchantScope", "Scope", "compute_scope"]
-
-CONTEXT_DAYS: Final = 30
+__all__ = ["MerchantScope", "Scope", "compute_scope"]
 
 _Row = tuple[int, int, str]  # (time_us, seq, body)
+
+
+class _Cites(msgspec.Struct):
+    """What the first pass reads of an access: the ticket and grant it cites."""
+
+    ticket: str | None = None
+    grant: str | None = None
+
+
+class _Citing(msgspec.Struct):
+    justification: _Cites | None = None
+
+
+_read_cites = msgspec.json.Decoder(_Citing).decode
 
 
 @dataclass(slots=True)
@@ -118,7 +136,6 @@ def compute_scope(
     incident: Incident,
     *,
     unjustified_only: bool = False,
-    context_days: int = CONTEXT_DAYS,
 ) -> Scope:
     """The scope of ``incident`` from the stored events (see the module docstring)."""
     scope = Scope(
@@ -129,11 +146,15 @@ def compute_scope(
         unjustified_only=unjustified_only,
     )
     ctx = Context()
-    # Both streams come in (time, seq) order; merged, they replay history as detection saw it,
-    # so a ticket assigned or a grant revoked after an access does not change its verdict.
+    cited: set[str] = set()
+    for _t, _seq, body in _flat(_accesses(store, incident)):
+        cites = _read_cites(body).justification
+        if cites is not None:
+            cited.update(ref for ref in (cites.ticket, cites.grant) if ref is not None)
+    # Both streams come in (time, seq) order; merged, they replay history as detection saw it.
     merged = heapq.merge(
-        _flat(store.context_events_by_time(incident.from_us - context_days * DAY, incident.to_us)),
-        _flat(store.access_events_by_actors(incident.actors, incident.from_us, incident.to_us)),
+        store.context_events_cited(cited, incident.actors, incident.to_us),
+        _flat(_accesses(store, incident)),
     )
     for t, _seq, body in merged:
         event = decode_event(body)
@@ -166,6 +187,10 @@ def compute_scope(
             m.unjustified_events += 1
         scope.event_ids.append(event.id)
     return scope
+
+
+def _accesses(store: Store, incident: Incident) -> Iterator[list[_Row]]:
+    return store.access_events_by_actors(incident.actors, incident.from_us, incident.to_us)
 
 
 def _flat(batches: Iterable[list[_Row]]) -> Iterator[_Row]:

@@ -91,7 +91,7 @@ class Ingestor:
                 if problems:
                     continue  # the batch is refused: only look for more problems
                 body = canonical(event)
-                rows.append((seq, *event_columns(event), body.decode()))
+                rows.append((seq, *event_columns(event), body.decode()))  # EventRow
                 bodies.append(body)
                 seq += 1
                 if len(rows) >= self.chunk:

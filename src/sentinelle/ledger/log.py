@@ -45,13 +45,26 @@ class _Store(Protocol):
     def writer(self) -> Any: ...
 
 
-def event_columns(event: AccessEvent | Any) -> tuple[str, int, str, str | None, str | None]:
-    """The indexed columns of a stored event: ``(id, time_us, action, actor, merchant)``."""
+def event_columns(
+    event: AccessEvent | Any,
+) -> tuple[str, int, str, str | None, str | None, str | None]:
+    """The indexed columns of a stored event: ``(id, time_us, action, actor, merchant, ref)``.
+
+    ``ref`` is the ticket a ``ticket.*`` event is about, or the grant of a ``grant.*`` event
+    (``None`` otherwise): scoping an incident reads the history of the tickets and grants its
+    accesses cite through it.
+    """
     if isinstance(event, AccessEvent):
-        return event.id, time_us(event), event.action, event.actor.id, event.merchant
+        return event.id, time_us(event), event.action, event.actor.id, event.merchant, None
     actor = event.actor if isinstance(event.actor, str) else None
     merchant = event.merchant if isinstance(event.merchant, str) else None
-    return event.id, time_us(event), event.type, actor, merchant
+    kind = event.type
+    ref = None
+    if kind.startswith("ticket.") and isinstance(event.ticket, str):
+        ref = event.ticket
+    elif kind.startswith("grant.") and isinstance(event.grant, str):
+        ref = event.grant
+    return event.id, time_us(event), kind, actor, merchant, ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,13 +221,13 @@ class Ledger:
         tiles_checked = 0
         expected = 0
         for rows in self.store.iter_events(0, batch=batch):
-            for seq, event_id, t_us, action, actor, merchant, body in rows:
+            for seq, event_id, t_us, action, actor, merchant, ref, body in rows:
                 if seq != expected:
                     raise IntegrityError(
                         f"leaf {expected} is missing: the next stored event is leaf {seq} "
                         f"(event {event_id!r})"
                     )
-                _check_row(seq, event_id, (event_id, t_us, action, actor, merchant), body)
+                _check_row(seq, event_id, (event_id, t_us, action, actor, merchant, ref), body)
                 builder.append(leaf_hash(body.encode()))
                 expected += 1
                 while pending and pending[0].size == expected:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -22,8 +22,9 @@ from sentinelle.store.migrations import MIGRATIONS
 __all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
 
 # (seq, id, time_us, action, actor, merchant, body)
-EventRow = tuple[int, str, int, str, str | None, str | None, str]
-_EVENT_COLUMNS: Final = "seq, id, time_us, action, actor, merchant, body"
+# (seq, id, time_us, action, actor, merchant, ref, body): the leaf and its indexed columns.
+EventRow = tuple[int, str, int, str, str | None, str | None, str | None, str]
+_EVENT_COLUMNS: Final = "seq, id, time_us, action, actor, merchant, ref, body"
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,26 +456,41 @@ class Store(abc.ABC):
             yield [(int(r[0]), int(r[1]), r[2]) for r in rows]
             last = (int(rows[-1][0]), int(rows[-1][1]))
 
-    def context_events_by_time(
-        self, since_us: int, until_us: int, *, batch: int = 20_000
-    ) -> Iterator[list[tuple[int, int, str]]]:
-        """``(time_us, seq, body)`` of the context events (tickets, staff, grants) with time in
-        ``[since, until]`` (both included), in time order (then seq)."""
+    def context_events_cited(
+        self, refs: Collection[str], actors: Sequence[str], until_us: int, *, chunk: int = 500
+    ) -> list[tuple[int, int, str]]:
+        """``(time_us, seq, body)`` of the ``ticket.*``/``grant.*`` events about the tickets and
+        grants in ``refs`` and of the ``staff.*`` events of ``actors``, with time up to
+        ``until`` (included), in time order (then seq).
+
+        Their whole history up to ``until``: what decides whether an access citing a ticket
+        or grant was justified, read through the ``ref`` and ``actor`` indexes.
+        """
         from sentinelle.events import CONTEXT_TYPES
 
-        marks = ",".join("?" * len(CONTEXT_TYPES))
-        last = (since_us, -1)  # the first row wanted: time >= since
-        while True:
+        found: list[tuple[int, int, str]] = []
+        wanted = sorted(refs)
+        for i in range(0, len(wanted), chunk):
+            part = wanted[i : i + chunk]
+            # Only placeholders are interpolated; every value is a parameter.
             rows = self._x(
-                f"SELECT time_us, seq, body FROM events WHERE action IN ({marks}) "  # noqa: S608
-                "AND time_us <= ? AND time_us >= ? AND (time_us > ? OR seq > ?) "
-                "ORDER BY time_us, seq LIMIT ?",
-                (*CONTEXT_TYPES, until_us, last[0], last[0], last[1], batch),
+                f"SELECT time_us, seq, body FROM events WHERE ref IN ({','.join('?' * len(part))}) "  # noqa: S608
+                "AND time_us <= ?",
+                (*part, until_us),
             )
-            if not rows:
-                return
-            yield [(int(r[0]), int(r[1]), r[2]) for r in rows]
-            last = (int(rows[-1][0]), int(rows[-1][1]))
+            found.extend((int(r[0]), int(r[1]), r[2]) for r in rows)
+        staff = [t for t in CONTEXT_TYPES if t.startswith("staff.")]
+        for i in range(0, len(actors), chunk):
+            part = list(actors[i : i + chunk])
+            marks = ",".join("?" * len(part))
+            rows = self._x(
+                f"SELECT time_us, seq, body FROM events WHERE actor IN ({marks}) "  # noqa: S608
+                f"AND action IN ({','.join('?' * len(staff))}) AND time_us <= ?",
+                (*part, *staff, until_us),
+            )
+            found.extend((int(r[0]), int(r[1]), r[2]) for r in rows)
+        found.sort()
+        return found
 
     def incident_rows(self, incident_id: str | None = None) -> list[tuple[Any, ...]]:
         """Incident rows, oldest first (columns as in :meth:`Writer.insert_incident`);

@@ -93,6 +93,18 @@ CREATE INDEX incident_log_incident ON incident_log (incident, at_us);
 CREATE INDEX events_actor_time ON events ({actor_index})
 """
 
+# Context events name the ticket or grant they are about; ``ref`` keeps that id in a column
+# so scoping an incident reads the history of the tickets and grants its accesses cite
+# instead of replaying every context event of the platform. Filled in for stored events.
+_V4_REF: Final = """
+ALTER TABLE events ADD COLUMN ref TEXT;
+UPDATE events SET ref = CASE
+    WHEN substr(action, 1, 7) = 'ticket.' THEN {ticket}
+    WHEN substr(action, 1, 6) = 'grant.' THEN {grant}
+END WHERE substr(action, 1, 7) = 'ticket.' OR substr(action, 1, 6) = 'grant.';
+CREATE INDEX events_ref ON events ({ref_index}) WHERE ref IS NOT NULL
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -100,10 +112,26 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (1, _V1_COMMON.format(blob="BLOB", seq="INTEGER")),
         (2, _V2_DETECTION.format(blob="BLOB", real="REAL", time_index="time_us")),
         (3, _V3_INCIDENTS.format(actor_index="actor, time_us")),
+        (
+            4,
+            _V4_REF.format(
+                ticket="json_extract(body, '$.ticket')",
+                grant="json_extract(body, '$.grant')",
+                ref_index="ref, time_us",
+            ),
+        ),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
         (2, _V2_DETECTION.format(blob="BYTEA", real="DOUBLE PRECISION", time_index="time_us, seq")),
         (3, _V3_INCIDENTS.format(actor_index="actor, time_us, seq")),
+        (
+            4,
+            _V4_REF.format(
+                ticket="body::jsonb ->> 'ticket'",
+                grant="body::jsonb ->> 'grant'",
+                ref_index="ref, time_us, seq",
+            ),
+        ),
     ],
 }

@@ -29,7 +29,7 @@ class _PostgresWriter(Writer):
     def insert_events(self, rows: Sequence[EventRow]) -> None:
         try:
             with self._cur.copy(
-                "COPY events (seq, id, time_us, action, actor, merchant, body) FROM STDIN"
+                "COPY events (seq, id, time_us, action, actor, merchant, ref, body) FROM STDIN"
             ) as copy:
                 write = copy.write_row
                 for row in rows:

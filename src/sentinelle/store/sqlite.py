@@ -21,8 +21,8 @@ class _SQLiteWriter(Writer):
     def insert_events(self, rows: Sequence[EventRow]) -> None:
         try:
             self._cur.executemany(
-                "INSERT INTO events (seq, id, time_us, action, actor, merchant, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         except sqlite3.IntegrityError as exc:
