@@ -61,6 +61,13 @@ from sentinelle.sim import SCENARIO_NAMES, parse_scenarios, simulate
     metavar="FILE",
     help="Write the ground truth (which events are malicious) as JSON.",
 )
+@click.option(
+    "--directory",
+    default=None,
+    metavar="FOLDER",
+    help="Also write a matching synthetic contact directory (customers.csv, merchants.csv; "
+    "addresses under example.com/example.org) for rehearsing notices.",
+)
 def simulate_command(
     merchants: int,
     agents: int,
@@ -70,6 +77,7 @@ def simulate_command(
     scenarios: tuple[str, ...],
     out: str,
     truth: str | None,
+    directory: str | None,
 ) -> None:
     """Generate a realistic e-commerce support operation as access and context events.
 
@@ -97,3 +105,6 @@ def simulate_command(
         + (f"; ground truth ({len(names)} scenarios) to {truth}" if truth else ""),
         err=True,
     )
+    if directory is not None:
+        customers, merchants_file = simulation.write_directory(directory)
+        click.echo(f"wrote the contact directory: {customers}, {merchants_file}", err=True)

@@ -275,6 +275,33 @@ class Simulation:
                 raw.write(text)
         return self.summary
 
+    def write_directory(self, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write the synthetic contact directory of this simulation's merchants and their
+        customers (:mod:`sentinelle.sim.directory`) to ``folder``: ``customers.csv`` and
+        ``merchants.csv``, each written whole or not at all. Returns their paths.
+        """
+        from sentinelle.sim.directory import csv_bytes, customer_rows, merchant_rows
+
+        world = World(
+            clock=Clock(start=self.start, days=self.days),
+            merchants=self.merchants,
+            agents=self.agents,
+            rng=self._rng("world"),
+        )
+        base = Path(folder)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SimulationError(f"cannot create {base}: {exc.strerror or exc}") from None
+        paths = (base / "customers.csv", base / "merchants.csv")
+        for path, rows in zip(
+            paths, (customer_rows(world.merchants), merchant_rows(world.merchants)), strict=True
+        ):
+            with _atomic(str(path)) as raw:
+                for chunk in csv_bytes(rows):
+                    raw.write(chunk)
+        return paths
+
     def _write_lines(self, write: Callable[[bytes], object]) -> None:
         buffer: list[bytes] = []
         size = 0
