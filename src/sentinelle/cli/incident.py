@@ -1,5 +1,6 @@
 """``sentinelle incident``: open incidents, move them through their states, compute their
-scope from the stored events, and print the breach register (GDPR Art. 33(5))."""
+scope from the stored events, record the notifications sent to the supervisory authority
+(GDPR Art. 33(4)), print the breach register (Art. 33(5)) and the authority report."""
 
 from __future__ import annotations
 
@@ -19,13 +20,22 @@ from sentinelle.detect.timeutil import iso
 from sentinelle.errors import Error
 from sentinelle.incidents import (
     ALERT_LOOKBACK_DAYS,
+    Clock,
     Incidents,
+    Phase,
     State,
     compute_scope,
     register,
     register_csv,
 )
 from sentinelle.incidents.facts import facts_from_scope
+from sentinelle.incidents.model import AUTHORITY_NOTIFIED
+from sentinelle.notify.report import (
+    authority_report,
+    render_authority_report_html,
+    render_authority_report_text,
+)
+from sentinelle.store.base import now_us
 
 _STATES = click.Choice([s.value for s in State if s is not State.OPEN])
 _BY_HELP = "Who makes the change [default: the OS user]."
@@ -93,24 +103,36 @@ def advance(app: App, incident_id: str, state: str, reason: str, by: str | None)
 
 @incident.command()
 @click.argument("incident_id")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON, with the change log.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print as JSON, with the change log and the clock."
+)
+@click.option("--now", type=TIME, help="Read the 72-hour clock as of this time [default: now].")
 @pass_app
-def show(app: App, incident_id: str, as_json: bool) -> None:
-    """Print an incident and its change log."""
+def show(app: App, incident_id: str, as_json: bool, now: int | None) -> None:
+    """Print an incident, its 72-hour clock and its change log."""
     book = Incidents(app.store)
     found = book.get(incident_id)
     log = book.log(incident_id)
+    clock = Clock.of(found, log, now_us=now if now is not None else now_us())
     if as_json:
-        click.echo(json.dumps({**found.to_dict(), "decisions": [e.to_dict() for e in log]}))
+        click.echo(
+            json.dumps(
+                {
+                    **found.to_dict(),
+                    "clock": clock.to_dict(),
+                    "decisions": [e.to_dict() for e in log],
+                }
+            )
+        )
         return
     click.echo(f"{found.id}  {found.state.value}  {found.title}")
     click.echo(f"  actors: {', '.join(found.actors)}")
     click.echo(f"  window: {iso(found.from_us)} – {iso(found.to_us)}")
+    click.echo(f"  72-hour clock: {clock.summary()}")
+    for phase in clock.phases:
+        click.echo(f"    {_phase_text(phase.to_dict())}")
     for entry in log:
-        reason = entry.details.get("reason")
-        click.echo(
-            f"  {iso(entry.at_us)}  {entry.by}  {entry.change}" + (f": {reason}" if reason else "")
-        )
+        click.echo(f"  {iso(entry.at_us)}  {entry.by}  {_change_text(entry.change, entry.details)}")
 
 
 @incident.command("list")
@@ -140,11 +162,11 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
         return
     for entry in entries:
         click.echo(f"{entry['id']}  {entry['state']:9}  {entry['title']}")
+        click.echo(f"  72-hour clock: {entry['authority_clock']['summary']}")
         for decision in entry["decisions"]:
-            reason = decision["details"].get("reason")
             click.echo(
-                f"  {decision['at']}  {decision['by']}  {decision['change']}"
-                + (f": {reason}" if reason else "")
+                f"  {decision['at']}  {decision['by']}  "
+                + _change_text(decision["change"], decision["details"])
             )
 
 
@@ -273,3 +295,108 @@ def assess_(
         for reason in duty["reasons"]:
             click.echo(f"  - {reason}")
     click.echo(f"deadline: {decision['notify_authority']['deadline']}")
+
+
+@incident.command()
+@click.argument("incident_id")
+@click.option(
+    "--phase",
+    type=click.Choice([p.value for p in Phase]),
+    required=True,
+    help="initial (once, first), complementary (more information, Art. 33(4)) or final.",
+)
+@click.option("--at", "at_us", type=TIME, help="When it was sent (RFC 3339) [default: now].")
+@click.option("--reference", help="The authority's reference, e.g. the CNIL's case number.")
+@click.option("--note", help="What it contained, or why it was sent.")
+@click.option(
+    "--delay-reasons",
+    help="Why the initial notification is later than 72 hours after awareness; required then.",
+)
+@click.option("--by", help=_BY_HELP)
+@pass_app
+def notified(
+    app: App,
+    incident_id: str,
+    phase: str,
+    at_us: int | None,
+    reference: str | None,
+    note: str | None,
+    delay_reasons: str | None,
+    by: str | None,
+) -> None:
+    """Record a notification sent to the supervisory authority about INCIDENT_ID.
+
+    The initial notification moves an assessed incident to 'notifying'. Prints the 72-hour
+    clock after it.
+    """
+    clock = Incidents(app.store).record_notification(
+        incident_id,
+        phase,
+        by=_who(by),
+        sent_us=at_us,
+        reference=reference,
+        note=note,
+        delay_reasons=delay_reasons,
+    )
+    click.echo(f"{incident_id} {phase} notification recorded; {clock.summary()}")
+
+
+@incident.command("report")
+@click.argument("incident_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path, allow_dash=True),
+    help="Also write the printable HTML page to this file ('-': standard output).",
+)
+@click.option("--now", type=TIME, help="Read the 72-hour clock as of this time [default: now].")
+@pass_app
+def report_(
+    app: App, incident_id: str, as_json: bool, html_file: Path | None, now: int | None
+) -> None:
+    """Print the report for the supervisory authority about INCIDENT_ID (GDPR Art. 33(3)).
+
+    Facts not recorded yet are marked as not known, to be given in a complementary
+    notification. Counts only: no data subject is named.
+    """
+    if as_json and html_file is not None and str(html_file) == "-":
+        raise click.UsageError("--json and --html - would both print: choose one")
+    book = Incidents(app.store)
+    found = authority_report(book.get(incident_id), book.log(incident_id), now_us=now)
+    if html_file is not None:
+        page = render_authority_report_html(found)
+        if str(html_file) == "-":
+            click.echo(page, nl=False)
+            return
+        try:
+            html_file.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise Error(f"cannot write {html_file}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(found))
+    elif html_file is not None:
+        click.echo(f"wrote {html_file}")
+    else:
+        click.echo(render_authority_report_text(found), nl=False)
+
+
+def _phase_text(phase: dict[str, Any]) -> str:
+    text = f"{phase['phase']} notification sent {phase['sent_at']}"
+    if phase.get("reference"):
+        text += f", reference {phase['reference']}"
+    if phase.get("late"):
+        text += ", late"
+    if phase.get("delay_reasons"):
+        text += f"; reasons for the delay: {phase['delay_reasons']}"
+    if phase.get("note"):
+        text += f"; {phase['note']}"
+    return text
+
+
+def _change_text(change: str, details: dict[str, Any]) -> str:
+    """One log entry for people: the change and its reason (or the phase sent)."""
+    if change == AUTHORITY_NOTIFIED:
+        return f"{change}: {_phase_text(details)}"
+    reason = details.get("reason")
+    return change + (f": {reason}" if reason else "")

@@ -1,19 +1,25 @@
 """Incidents: records with a checked lifecycle and a change log, their scope computed from
 the stored events, and the breach register (GDPR Art. 33(5)).
 
-Start with :class:`Incidents` (open, advance, record facts and assessments),
-:func:`compute_scope` and :func:`register`.
+Start with :class:`Incidents` (open, advance, record facts, assessments and the phases
+notified to the authority, with their 72-hour :class:`Clock`), :func:`compute_scope` and
+:func:`register`.
 """
 
 from __future__ import annotations
 
 from sentinelle.incidents.facts import facts_from_scope
 from sentinelle.incidents.model import (
+    AUTHORITY_DEADLINE,
+    AuthorityNotification,
+    Clock,
     Incident,
     IncidentInputError,
     LogEntry,
+    Phase,
     State,
     TransitionError,
+    check_notification,
 )
 from sentinelle.incidents.records import ALERT_LOOKBACK_DAYS, Incidents
 from sentinelle.incidents.register import CSV_COLUMNS, register, register_csv
@@ -21,15 +27,20 @@ from sentinelle.incidents.scope import MerchantScope, Scope, compute_scope
 
 __all__ = [
     "ALERT_LOOKBACK_DAYS",
+    "AUTHORITY_DEADLINE",
     "CSV_COLUMNS",
+    "AuthorityNotification",
+    "Clock",
     "Incident",
     "IncidentInputError",
     "Incidents",
     "LogEntry",
     "MerchantScope",
+    "Phase",
     "Scope",
     "State",
     "TransitionError",
+    "check_notification",
     "compute_scope",
     "facts_from_scope",
     "register",

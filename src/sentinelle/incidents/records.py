@@ -3,6 +3,10 @@ and assessments, each change logged with who made it and when.
 
 Every write is one transaction (:meth:`Store.writer`) that changes the incident and appends
 its ``incident_log`` entry together, so the log never misses or invents a change.
+
+Notifications to the supervisory authority (GDPR Art. 33(4): initial, complementary, final)
+are ``authority_notified`` log entries (:meth:`Incidents.record_notification`); the 72-hour
+clock they are judged against is :meth:`Incidents.clock`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,17 @@ from typing import Any, Final
 from sentinelle.detect.runner import DetectionRunner
 from sentinelle.detect.timeutil import DAY
 from sentinelle.errors import NotFoundError, Problem
-from sentinelle.incidents.model import Incident, IncidentInputError, LogEntry, State
+from sentinelle.incidents.model import (
+    AUTHORITY_NOTIFIED,
+    AuthorityNotification,
+    Clock,
+    Incident,
+    IncidentInputError,
+    LogEntry,
+    Phase,
+    State,
+    check_notification,
+)
 from sentinelle.store import Store, Writer
 from sentinelle.store.base import now_us
 
@@ -46,6 +60,14 @@ class Incidents:
     def log(self, incident_id: str | None = None) -> list[LogEntry]:
         """The recorded changes, in order; only ``incident_id``'s if given."""
         return [LogEntry.from_row(r) for r in self.store.incident_log_rows(incident_id)]
+
+    def clock(self, incident_id: str, *, now: int | None = None) -> Clock:
+        """The incident's 72-hour clock as of ``now`` (microseconds; default: the current time).
+
+        Raises :class:`NotFoundError`.
+        """
+        at = now if now is not None else now_us()
+        return Clock.of(self.get(incident_id), self.log(incident_id), now_us=at)
 
     # -- writes --------------------------------------------------------------------------------
     def open(
@@ -170,6 +192,82 @@ class Incidents:
             w.update_incident(incident_id, assessment_json=json.dumps(assessment))
             _log(w, incident_id, by, "assessment", {"assessment": assessment, "reason": reason})
         return self.get(incident_id)
+
+    def record_notification(
+        self,
+        incident_id: str,
+        phase: Phase | str,
+        *,
+        by: str,
+        sent_us: int | None = None,
+        reference: str | None = None,
+        note: str | None = None,
+        delay_reasons: str | None = None,
+    ) -> Clock:
+        """Record a notification sent to the supervisory authority; return the clock after it.
+
+        ``sent_us`` defaults to now. ``reference`` is the authority's (e.g. the CNIL's case
+        number), ``note`` what it contained or why, ``delay_reasons`` why a late initial
+        notification is late, required then (Art. 33(1)). Blank texts count as not given.
+        Recording the initial notification of an ``assessed`` incident moves it to
+        ``notifying``, logged as a ``state`` change in the same transaction: the
+        notifications are under way. The final notification does not close the incident;
+        closing stays a decision of its own (:meth:`advance`).
+
+        Raises :class:`NotFoundError`; :class:`TransitionError` and
+        :class:`IncidentInputError` as :func:`~sentinelle.incidents.model.check_notification`
+        says. Nothing is written when it raises.
+        """
+        phase = Phase.parse(phase)  # a Phase is a str too
+        now = now_us()
+        sent = sent_us if sent_us is not None else now
+        reference, note, delay_reasons = (_text(t) for t in (reference, note, delay_reasons))
+        with self.store.writer() as w:
+            incident = _locked(w, incident_id)
+            # Read the log on the writer's connection, inside its transaction and under its
+            # write lock: two people recording an initial notification at once cannot both
+            # pass the check.
+            log = [LogEntry.from_row(r) for r in self.store.incident_log_rows(incident_id)]
+            clock = Clock.of(incident, log, now_us=now)
+            check_notification(
+                incident,
+                clock,
+                phase,
+                sent_us=sent,
+                reference=reference,
+                note=note,
+                delay_reasons=delay_reasons,
+            )
+            sent_entry = AuthorityNotification(
+                phase=phase,
+                sent_us=sent,
+                by=by,
+                recorded_us=now,
+                reference=reference,
+                note=note,
+                delay_reasons=delay_reasons,
+                deadline_us=clock.deadline_us if phase is Phase.INITIAL else None,
+            )
+            _log(w, incident_id, by, AUTHORITY_NOTIFIED, sent_entry.details(), at_us=now)
+            if incident.state is State.ASSESSED:
+                w.update_incident(incident_id, state=State.NOTIFYING.value)
+                _log(
+                    w,
+                    incident_id,
+                    by,
+                    "state",
+                    {
+                        "from": State.ASSESSED.value,
+                        "to": State.NOTIFYING.value,
+                        "reason": f"{phase.value} notification sent to the supervisory authority",
+                    },
+                )
+        return self.clock(incident_id, now=now)
+
+
+def _text(value: str | None) -> str | None:
+    stripped = value.strip() if value is not None else ""
+    return stripped or None
 
 
 def _new_id(now: int) -> str:
