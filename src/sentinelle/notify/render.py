@@ -1,0 +1,843 @@
+"""Breach notices: what they say, in which language, and the rules every notice obeys.
+
+Notices are Jinja2 templates in ``templates/<locale>/`` (English ``en`` and French ``fr``
+built in), one set per :class:`~sentinelle.notify.model.Audience`:
+``<audience>.subject.txt``, ``<audience>.txt`` and ``<audience>.html``, plus the shared
+prose in ``_common.j2``. All are rendered with autoescaping, and the subject and text are
+unescaped afterwards: HTML is escaped, text is not, and shared macros are safe in both. An
+operator's folder (:attr:`NoticeConfig.templates_dir`, same layout) wins file by file over the
+built-in ones.
+Templates run in Jinja's sandbox with undefined variables refused.
+
+Content follows GDPR Art. 33(3) for the authority and Art. 34(2) for data subjects (see
+``reference/breach-law.md`` §3): the nature of the breach, its extent (stores, categories in
+plain words, counts for merchants and the authority), likely consequences, who may hold the
+data, the measures taken and proposed, what prevents a repeat, the DPO contact and advice
+fitted to the categories leaked. A merchant, controller of its customers' data, is reminded of
+its own Art. 33 duty (72 hours from becoming aware).
+
+Two rules are enforced on every rendered notice, built-in or overridden, raising
+:class:`NoticeTemplateError` naming the template:
+
+* **links** (:func:`check_links`): no URL, ``www.`` host, ``href``/``src`` (and similar)
+  attribute or CSS ``url()`` may point anywhere but the shop's domain or its subdomains. A
+  notice that links elsewhere teaches people to follow links to elsewhere;
+* **subject lines** (:func:`check_subject`): nothing that reads like phishing (urgency,
+  "verify your account", "click", "password", in English and French; no ``!``, no ALL-CAPS
+  word of three letters or more; 10 to 120 characters on one line).
+
+Languages are negotiated with Babel from the recipient's locale (``fr_CA`` → ``fr``; unknown →
+:attr:`NoticeConfig.default_locale`); dates and numbers are formatted in that language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import jinja2
+from babel import negotiate_locale
+from babel.dates import format_date, format_time
+from babel.lists import format_list
+from babel.numbers import format_decimal
+from jinja2.sandbox import SandboxedEnvironment
+
+from sentinelle.errors import ConfigError
+from sentinelle.incidents.model import Incident
+from sentinelle.incidents.scope import MerchantScope, Scope
+from sentinelle.notify.directory import (
+    Directory,
+    Key,
+    hash_address,
+    parse_locale,
+)
+from sentinelle.notify.model import Audience, Outbound, RenderedNotice
+
+__all__ = [
+    "CATEGORY_WORDS",
+    "LOCALES",
+    "NoticeConfig",
+    "NoticePlan",
+    "NoticeTemplateError",
+    "check_links",
+    "check_subject",
+    "negotiate",
+    "notice_version",
+    "plan_notices",
+    "render_notice",
+    "render_samples",
+    "template_names",
+]
+
+_BUILTIN: Final = Path(__file__).parent / "templates"
+
+CATEGORY_WORDS: Final[Mapping[str, Mapping[str, str]]] = {
+    "en": {
+        "contact": "name and contact details (e-mail address, phone number)",
+        "address": "postal address",
+        "order_details": "order details (products, dates and amounts)",
+        "payment_partial": "part of the payment card number (last digits) and its expiry date",
+        "payment_full": "full payment card details",
+        "credentials": "account login details",
+        "identity_document": "identity document",
+        "financial": "bank or financial information",
+        "location": "location information",
+        "behavioral": "browsing and purchase habits",
+        "special": "sensitive information, such as health information revealed by purchases",
+        "children": "information about children",
+    },
+    "fr": {
+        "contact": "nom et coordonnées (adresse e-mail, numéro de téléphone)",
+        "address": "adresse postale",
+        "order_details": "détail des commandes (produits, dates et montants)",
+        "payment_partial": (
+            "une partie du numéro de carte bancaire (derniers chiffres) et sa date d'expiration"
+        ),
+        "payment_full": "coordonnées bancaires complètes de la carte",
+        "credentials": "identifiants de connexion au compte",
+        "identity_document": "pièce d'identité",
+        "financial": "informations bancaires ou financières",
+        "location": "données de localisation",
+        "behavioral": "habitudes de navigation et d'achat",
+        "special": "informations sensibles, par exemple sur la santé, révélées par les achats",
+        "children": "informations concernant des enfants",
+    },
+}
+"""Plain words for each data category (``incident-facts.schema.json``), per built-in language."""
+
+LOCALES: Final = tuple(sorted(CATEGORY_WORDS))
+"""Languages notices can be written in."""
+
+_PARTIAL: Final = "_common.j2"
+_SUBJECT_MIN, _SUBJECT_MAX = 10, 120
+_SAMPLE_NAMES: Final = {"en": "Alex Martin", "fr": "Camille Martin"}
+
+
+class NoticeTemplateError(ConfigError):
+    """A notice template is missing, fails to render, or breaks a rule; ``template`` names it."""
+
+    def __init__(self, template: str, message: str) -> None:
+        self.template = template
+        super().__init__(f"notice template {template}: {message}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoticeConfig:
+    """What notices need to know about who sends them.
+
+    ``shop_domain`` is the only domain notices may link to (with its subdomains);
+    ``sender`` (``Name <address>`` or an address) must be at that domain, so that what the
+    advice says ("our messages come from …") holds for the notice itself. ``merchant_names``
+    gives stores' display names (the id is shown otherwise); ``authority_address`` is where
+    the authority cover e-mail goes. ``templates_dir`` holds operator overrides.
+
+    Raises :class:`~sentinelle.errors.ConfigError` on construction if a field is empty or
+    malformed, the sender is at another domain, or the default locale has no templates.
+    """
+
+    shop_name: str
+    shop_domain: str
+    dpo_contact: str
+    sender: str
+    default_locale: str = "en"
+    templates_dir: Path | None = None
+    merchant_names: Mapping[str, str] = field(default_factory=dict)
+    authority_address: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("shop_name", "shop_domain", "dpo_contact", "sender"):
+            if not getattr(self, name).strip():
+                raise ConfigError(f"notice configuration: {name} is empty")
+        domain = self.shop_domain.strip().lower().rstrip(".")
+        if not re.fullmatch(
+            r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", domain
+        ):
+            raise ConfigError(
+                f"notice configuration: shop_domain {self.shop_domain!r} is not a domain"
+            )
+        object.__setattr__(self, "shop_domain", domain)
+        sender = _address_of(self.sender)
+        if sender is None or not _host_allowed(sender.rpartition("@")[2], domain):
+            raise ConfigError(
+                f"notice configuration: sender must be an address at {domain} or a subdomain"
+            )
+        if self.authority_address is not None and _address_of(self.authority_address) is None:
+            raise ConfigError("notice configuration: authority_address is not an e-mail address")
+        locale = parse_locale(self.default_locale)
+        if locale is None or negotiate_locale([locale], list(LOCALES)) is None:
+            raise ConfigError(
+                f"notice configuration: default_locale {self.default_locale!r} is not one of "
+                f"{', '.join(LOCALES)}"
+            )
+        object.__setattr__(self, "default_locale", negotiate_locale([locale], list(LOCALES)))
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise ConfigError(f"notice templates folder {self.templates_dir} does not exist")
+
+
+def _address_of(text: str) -> str | None:
+    try:
+        parsed = Address(addr_spec=text) if "<" not in text else None
+    except (ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        match = re.fullmatch(r"[^<>]*<([^<>]+)>\s*", text)
+        if match is None:
+            return None
+        try:
+            parsed = Address(addr_spec=match.group(1))
+        except (ValueError, IndexError):
+            return None
+    return parsed.addr_spec if parsed.domain else None
+
+
+def negotiate(locale: str | None, config: NoticeConfig) -> str:
+    """The notice language for a recipient's ``locale``: ``fr_CA`` → ``fr``; unknown or
+    ``None`` → ``config.default_locale``."""
+    if locale:
+        parsed = parse_locale(locale)
+        if parsed is not None:
+            found = negotiate_locale([parsed], list(LOCALES))
+            if found is not None:
+                return str(found)
+    return config.default_locale
+
+
+def template_names(audience: Audience, locale: str) -> tuple[str, str, str]:
+    """``(subject, text, html)`` template names of ``audience`` in ``locale``."""
+    base = f"{locale}/{audience.value}"
+    return f"{base}.subject.txt", f"{base}.txt", f"{base}.html"
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+_URL_RE: Final = re.compile(r"[a-z][a-z0-9+.-]*://[^\s<>\"'`]+", re.IGNORECASE)
+_WWW_RE: Final = re.compile(r"(?<![\w.@/-])www\d{0,3}\.[a-z0-9-]+(?:\.[a-z0-9-]+)*", re.IGNORECASE)
+_ATTR_RE: Final = re.compile(
+    r"""\b(href|src|srcset|action|formaction|background|poster|cite|data|xlink:href)\s*=\s*"""
+    r"""(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
+    re.IGNORECASE,
+)
+_CSS_URL_RE: Final = re.compile(r"""url\(\s*['"]?([^)'"\s]*)""", re.IGNORECASE)
+
+
+def _host_allowed(host: str | None, domain: str) -> bool:
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def _url_allowed(url: str, domain: str) -> bool:
+    """An attribute value: an absolute http(s) URL or a ``mailto:`` at the shop's domain."""
+    url = url.strip()
+    if url.lower().startswith("mailto:"):
+        address = url[len("mailto:") :].split("?", 1)[0]
+        return all(_host_allowed(a.rpartition("@")[2], domain) for a in address.split(","))
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and _host_allowed(host, domain)
+
+
+def check_links(text: str, *, domain: str, template: str, is_html: bool = False) -> None:
+    """Refuse any link in ``text`` that leads outside ``domain`` and its subdomains.
+
+    Looks at ``scheme://`` URLs and ``www.`` hosts in the text (after decoding HTML
+    entities), and, for HTML, at every URL-bearing attribute and CSS ``url()``: those must be
+    absolute ``http(s)`` URLs or ``mailto:`` addresses at the shop's domain.
+
+    Raises :class:`NoticeTemplateError` naming ``template`` and the host at fault.
+    """
+    plain = html.unescape(text) if is_html else text
+    for match in _URL_RE.finditer(plain):
+        url = match.group(0).rstrip(".,;:!?)]}")
+        if not _url_allowed(url, domain):
+            raise NoticeTemplateError(template, _link_refusal(url, domain))
+    for match in _WWW_RE.finditer(plain):
+        if not _host_allowed(match.group(0), domain):
+            raise NoticeTemplateError(template, _link_refusal(match.group(0), domain))
+    if not is_html:
+        return
+    for match in _ATTR_RE.finditer(text):
+        value = html.unescape(next(g for g in match.groups()[1:] if g is not None))
+        values = (
+            [v.split()[0] for v in value.split(",") if v.strip()]
+            if match.group(1).lower() == "srcset"
+            else [value]
+        )
+        for v in values:
+            if not _url_allowed(v, domain):
+                raise NoticeTemplateError(
+                    template, f"{match.group(1)} attribute: {_link_refusal(v, domain)}"
+                )
+    for match in _CSS_URL_RE.finditer(plain):
+        if not _url_allowed(match.group(1), domain):
+            raise NoticeTemplateError(
+                template, f"CSS url(): {_link_refusal(match.group(1), domain)}"
+            )
+
+
+def _link_refusal(url: str, domain: str) -> str:
+    try:
+        host = urlsplit(url if "//" in url else "//" + url).hostname or url[:60]
+    except ValueError:
+        host = url[:60]
+    return (
+        f"links only to {domain} are allowed, found one to {host!r} "
+        "(a notice that links elsewhere teaches people to follow such links)"
+    )
+
+
+_PHISHY: Final = (
+    (r"\burgen", "urgent"),
+    (r"\bimmediate|\bimmediatement\b|\bimmedia", "immediately"),
+    (r"\bact now\b|\bagissez\b|\bagir vite\b", "act now"),
+    (r"\bverif\w*\s+(your|votre|vos)\b", "verify your account"),
+    (r"\bconfirm\w*\s+(your|votre|vos)\b", "confirm your details"),
+    (r"\bclick|\bclic|\bcliqu", "click"),
+    (r"\bpassword|\bpasscode|\bmot de passe\b|\bmots de passe\b", "password"),
+    (r"\bsuspen|\bblocked\b|\bbloque", "account suspended"),
+    (r"\blog ?in\b|\bsign ?in\b|\bconnectez\b|\bidentifiez\b", "log in"),
+    (r"\blast chance\b|\bderniere chance\b|\bexpire", "deadline pressure"),
+)
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def check_subject(subject: str, *, template: str) -> None:
+    """Refuse a subject line that reads like phishing, in English or French.
+
+    Refused: wording of urgency or credential requests ("urgent", "verify your account",
+    "click", "password", "act now", "suspended", "log in"…), ``!``, a word of three or more
+    letters in capitals, a line break, fewer than 10 or more than 120 characters.
+
+    Raises :class:`NoticeTemplateError` naming ``template`` and what is wrong.
+    """
+    if any(c in subject for c in "\r\n\x00"):
+        raise NoticeTemplateError(template, "the subject must be a single line")
+    length = len(subject)
+    if not _SUBJECT_MIN <= length <= _SUBJECT_MAX:
+        raise NoticeTemplateError(
+            template,
+            f"the subject has {length} characters, expected {_SUBJECT_MIN} to {_SUBJECT_MAX}",
+        )
+    if any(c in subject for c in "!¡‼❗❕"):
+        raise NoticeTemplateError(
+            template, "the subject must not contain '!' (reads like phishing)"
+        )
+    for word in re.findall(r"[^\W\d_]+", subject):
+        if len(word) >= 3 and word.isupper():
+            raise NoticeTemplateError(
+                template,
+                f"the subject must not shout: {word!r} is in capitals (reads like phishing)",
+            )
+    folded = _folded(subject)
+    for pattern, what in _PHISHY:
+        if re.search(pattern, folded):
+            raise NoticeTemplateError(
+                template, f"the subject reads like phishing ({what!r} wording): {subject!r}"
+            )
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Store:
+    id: str
+    name: str
+    customers: str
+    records: str
+    categories: tuple[str, ...]
+    category_words: tuple[str, ...]
+    category_list: str
+    first: str | None
+    last: str | None
+
+
+def _environment(config: NoticeConfig) -> SandboxedEnvironment:
+    loaders: list[jinja2.BaseLoader] = []
+    if config.templates_dir is not None:
+        loaders.append(jinja2.FileSystemLoader(config.templates_dir))
+    loaders.append(jinja2.FileSystemLoader(_BUILTIN))
+    # Every template is autoescaped, and text output is unescaped afterwards (_Renderer.render).
+    # Jinja wraps a macro's output in Markup when the *caller* autoescapes, even if the macro's
+    # own template did not escape; so a shared partial compiled without escaping would let a
+    # fact such as a mitigation written with "<script>" into the HTML unescaped.
+    return SandboxedEnvironment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _from_us(us: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
+
+
+class _Renderer:
+    """Renders one incident's notices; facts are formatted once per language."""
+
+    def __init__(self, config: NoticeConfig, incident: Incident, scope: Scope | None) -> None:
+        self.config = config
+        self.incident = incident
+        self.scope = scope
+        self.env = _environment(config)
+        self.facts: dict[str, Any] = dict(incident.facts or {})
+        self._base: dict[str, dict[str, Any]] = {}
+
+    def words(self, categories: Iterable[str], locale: str) -> tuple[str, ...]:
+        table = CATEGORY_WORDS[locale]
+        out = []
+        for c in categories:
+            if c not in table:
+                raise ConfigError(f"no plain words for data category {c!r} in language {locale}")
+            out.append(table[c])
+        return tuple(out)
+
+    def when(self, value: dt.datetime, locale: str) -> str:
+        value = value.astimezone(dt.UTC)
+        day = format_date(value.date(), "long", locale=locale)
+        return f"{day}, {format_time(value, 'short', tzinfo=dt.UTC, locale=locale)} UTC"
+
+    def day(self, value: dt.datetime | None, locale: str) -> str | None:
+        return (
+            format_date(value.astimezone(dt.UTC).date(), "long", locale=locale) if value else None
+        )
+
+    def number(self, value: Any, locale: str) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None
+        return str(format_decimal(value, locale=locale))
+
+    def base(self, locale: str) -> dict[str, Any]:
+        if locale in self._base:
+            return self._base[locale]
+        f = self.facts
+        cause = f.get("cause") or {}
+        period = f.get("period") or {}
+        start, end = _parse_time(period.get("start")), _parse_time(period.get("end"))
+        if self.scope is not None and self.scope.per_merchant and (start is None or end is None):
+            ms = self.scope.per_merchant.values()
+            start = start or _from_us(min(m.first_us for m in ms))
+            end = end or _from_us(max(m.last_us for m in ms))
+        aware = _parse_time(f.get("aware_at"))
+        assessment = self.incident.assessment or {}
+        subjects = f.get("subjects") or {}
+        count = subjects.get("count")
+        if count is None and self.scope is not None:
+            count = len(self.scope.subject_ids)
+        records = f.get("records")
+        if records is None and self.scope is not None:
+            records = self.scope.records
+        categories = list(f.get("data_categories") or (self.scope.categories if self.scope else []))
+        ctx: dict[str, Any] = {
+            "locale": locale,
+            "shop_name": self.config.shop_name,
+            "shop_domain": self.config.shop_domain,
+            "dpo": self.config.dpo_contact,
+            "incident_id": self.incident.id,
+            "summary": f.get("summary"),
+            "breach_types": list(f.get("breach_types") or ["confidentiality"]),
+            "cause_kind": cause.get("kind"),
+            "cause_source": cause.get("source"),
+            "cause_intent": cause.get("intent"),
+            "recipients": f.get("recipients"),
+            "exfiltration": f.get("exfiltration"),
+            "data_recovered": f.get("data_recovered"),
+            "hashed_passwords": (f.get("encryption") or {}).get("hashed_salted"),
+            "mitigations": [str(m) for m in f.get("mitigations") or []],
+            "aware_at": self.when(aware, locale) if aware else None,
+            "deadline": self.when(aware + dt.timedelta(hours=72), locale) if aware else None,
+            "period_start": self.day(start, locale),
+            "period_end": self.day(end, locale),
+            "subjects_count": self.number(count, locale),
+            "subjects_approximate": bool(subjects.get("approximate")),
+            "records_count": self.number(records, locale),
+            "all_categories": categories,
+            "all_category_words": self.words(categories, locale),
+            "all_category_list": format_list(list(self.words(categories, locale)), locale=locale),
+            "severity": (assessment.get("severity") or {}).get("level"),
+            "subjects_notified": (assessment.get("notify_subjects") or {}).get("required"),
+            "authority_notified": (assessment.get("notify_authority") or {}).get("required"),
+        }
+        self._base[locale] = ctx
+        return ctx
+
+    def store(self, merchant: str, locale: str) -> _Store:
+        m = self.scope.per_merchant.get(merchant) if self.scope is not None else None
+        if m is None:
+            m = MerchantScope(merchant)
+        categories = sorted(m.categories) or list(self.base(locale)["all_categories"])
+        words = self.words(categories, locale)
+        return _Store(
+            id=merchant,
+            name=self.config.merchant_names.get(merchant, merchant),
+            customers=str(format_decimal(len(m.subject_ids), locale=locale)),
+            records=str(format_decimal(m.records, locale=locale)),
+            categories=tuple(categories),
+            category_words=words,
+            category_list=format_list(list(words), locale=locale),
+            first=self.day(_from_us(m.first_us), locale) if m.first_us else None,
+            last=self.day(_from_us(m.last_us), locale) if m.last_us else None,
+        )
+
+    def render(
+        self,
+        audience: Audience,
+        locale: str,
+        *,
+        stores: Sequence[str] = (),
+        name: str | None = None,
+    ) -> RenderedNotice:
+        ctx = dict(self.base(locale))
+        store_list = [self.store(s, locale) for s in stores]
+        if store_list:
+            categories = sorted({c for s in store_list for c in s.categories})
+        else:
+            categories = list(ctx["all_categories"])
+        ctx.update(
+            audience=audience.value,
+            name=_safe_name(name),
+            stores=store_list,
+            store_names=format_list([s.name for s in store_list], locale=locale)
+            if store_list
+            else "",
+            categories=categories,
+            category_list=format_list(list(self.words(categories, locale)), locale=locale),
+        )
+        names = template_names(audience, locale)
+        out = []
+        for template in names:
+            try:
+                out.append(self.env.get_template(template).render(ctx))
+            except jinja2.TemplateNotFound as exc:
+                raise NoticeTemplateError(template, f"not found ({exc.message})") from None
+            except jinja2.TemplateError as exc:
+                raise NoticeTemplateError(template, f"{type(exc).__name__}: {exc}") from None
+        subject = " ".join(html.unescape(out[0]).split())
+        out[1] = html.unescape(out[1])  # text/plain: no entities, see _environment
+        domain = self.config.shop_domain
+        check_subject(subject, template=names[0])
+        check_links(subject, domain=domain, template=names[0])
+        check_links(out[1], domain=domain, template=names[1])
+        check_links(out[2], domain=domain, template=names[2], is_html=True)
+        return RenderedNotice(subject=subject, text=out[1], html=out[2], locale=locale)
+
+    def message(
+        self,
+        notice: RenderedNotice,
+        *,
+        to: str,
+        name: str | None,
+        message_id: str,
+    ) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.config.sender
+        safe = _safe_name(name)
+        try:
+            msg["To"] = Address(display_name=safe or "", addr_spec=to)
+        except (ValueError, IndexError):
+            msg["To"] = to
+        msg["Subject"] = notice.subject
+        msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+        msg["Message-ID"] = message_id
+        msg.set_content(notice.text)
+        msg.add_alternative(notice.html, subtype="html")
+        # After the parts: set_content and add_alternative move Content-* headers away.
+        msg["Content-Language"] = notice.locale.replace("_", "-")
+        return msg
+
+
+def _safe_name(name: str | None) -> str | None:
+    """A recipient's name fit for a greeting, or ``None``.
+
+    Names come from the shop's database; one that looks like a link or markup, or is long,
+    is left out rather than letting it break the link rule or the layout.
+    """
+    if not name:
+        return None
+    name = " ".join(name.split())
+    if not name or len(name) > 80 or re.search(r"[<>@/\\]|://|www\.|[\x00-\x1f]", name, re.I):
+        return None
+    return name
+
+
+def render_notice(
+    config: NoticeConfig,
+    incident: Incident,
+    audience: Audience,
+    *,
+    scope: Scope | None = None,
+    locale: str | None = None,
+    stores: Sequence[str] = (),
+    name: str | None = None,
+) -> RenderedNotice:
+    """Render one notice for ``audience`` in the language negotiated from ``locale``.
+
+    ``stores`` are the merchant ids the notice is about (a customer's stores, or the
+    merchant's own); their details come from ``scope``.
+
+    Raises :class:`NoticeTemplateError` if a template is missing, fails, or breaks the link
+    or subject rule, and :class:`~sentinelle.errors.ConfigError` for a data category
+    without words in the language.
+    """
+    renderer = _Renderer(config, incident, scope)
+    return renderer.render(audience, negotiate(locale, config), stores=stores, name=name)
+
+
+def notice_version(config: NoticeConfig, incident: Incident, audience: Audience) -> str:
+    """A short stable hash of what ``audience``'s notices for ``incident`` say.
+
+    It covers the incident's id, actors and window (which decide the scope), its facts and
+    assessment, the audience, the configuration shown in notices, the category words, and
+    the source of every template used (overrides included), in every language. It changes
+    when any of them does, so a corrected notice is a new version to deliver.
+
+    Raises :class:`NoticeTemplateError` if a template is missing.
+    """
+    env = _environment(config)
+    assert env.loader is not None  # noqa: S101 - set by _environment; for mypy
+    sources: dict[str, str] = {}
+    for locale in LOCALES:
+        for name in (*template_names(audience, locale), f"{locale}/{_PARTIAL}"):
+            try:
+                sources[name] = env.loader.get_source(env, name)[0]
+            except jinja2.TemplateNotFound:
+                raise NoticeTemplateError(name, "not found") from None
+    payload = {
+        "audience": audience.value,
+        "incident": {
+            "id": incident.id,
+            "actors": list(incident.actors),
+            "window": [incident.from_us, incident.to_us],
+            "facts": incident.facts,
+            "assessment": incident.assessment,
+        },
+        "config": {
+            "shop_name": config.shop_name,
+            "shop_domain": config.shop_domain,
+            "dpo_contact": config.dpo_contact,
+            "sender": config.sender,
+            "default_locale": config.default_locale,
+            "merchant_names": dict(config.merchant_names),
+        },
+        "words": CATEGORY_WORDS,
+        "templates": sources,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+class NoticePlan(Iterable[Outbound]):
+    """The notices of one audience for one incident, ready to stream.
+
+    Built by :func:`plan_notices`, which has already read the directory once: the directory
+    is valid, :attr:`missing` lists the keys it did not resolve and :attr:`recipients` counts
+    the distinct addresses. Iterating reads the directory again and yields one
+    :class:`~sentinelle.notify.model.Outbound` per address; each renders its message only
+    when ``build`` is called.
+    """
+
+    def __init__(
+        self,
+        *,
+        renderer: _Renderer,
+        audience: Audience,
+        version: str,
+        key: bytes,
+        directory: Directory | None,
+        keys: list[Key],
+        groups: dict[str, list[str]],
+        missing: list[Key],
+    ) -> None:
+        self._renderer = renderer
+        self.audience = audience
+        self.version = version
+        self._key = key
+        self._directory = directory
+        self._keys = keys
+        self._groups = groups
+        self.missing = missing
+        self.recipients = len(groups)
+
+    def __iter__(self) -> Iterator[Outbound]:
+        config = self._renderer.config
+        if self.audience is Audience.AUTHORITY:
+            assert config.authority_address is not None  # noqa: S101 - checked by plan_notices
+            yield self._outbound(config.authority_address, None, None, [])
+            return
+        assert self._directory is not None  # noqa: S101 - checked by plan_notices
+        sent: set[str] = set()
+        for contact in self._directory.lookup(self._keys):
+            recipient = hash_address(self._key, contact.email)
+            if recipient in sent:
+                continue
+            sent.add(recipient)
+            own = contact.merchant if self.audience is Audience.SUBJECTS else contact.party
+            stores = self._groups.get(recipient) or [own or contact.party]
+            yield self._outbound(contact.email, contact.name, contact.locale, stores)
+
+    def _outbound(
+        self, to: str, name: str | None, locale: str | None, stores: list[str]
+    ) -> Outbound:
+        lang = negotiate(locale, self._renderer.config)
+        build = functools.partial(self._build, to=to, name=name, locale=lang, stores=tuple(stores))
+        return Outbound(recipient=hash_address(self._key, to), to=to, build=build)
+
+    def _build(
+        self, message_id: str, *, to: str, name: str | None, locale: str, stores: tuple[str, ...]
+    ) -> EmailMessage:
+        notice = self._renderer.render(self.audience, locale, stores=stores, name=name)
+        return self._renderer.message(notice, to=to, name=name, message_id=message_id)
+
+
+def plan_notices(
+    config: NoticeConfig,
+    incident: Incident,
+    scope: Scope,
+    *,
+    audience: Audience,
+    key: bytes,
+    directory: Directory | None = None,
+) -> NoticePlan:
+    """Plan ``audience``'s notices: one per distinct address, streamed.
+
+    * subjects: every (store, customer) of ``scope`` is looked up; a person (an address) who
+      is a customer of several affected stores gets one notice naming all of them;
+    * merchants: every affected store's own contacts (``(None, merchant id)``) are looked up;
+      an address that is the contact of several stores gets one notice covering them;
+    * authority: one cover e-mail to ``config.authority_address`` (no directory).
+
+    The directory is read once here, so it is validated before anything is sent, and the
+    ids it does not resolve are reported in :attr:`NoticePlan.missing`. Every template of
+    the audience is rendered once per language with the incident's facts, so a template
+    that breaks a rule is refused before the first message.
+
+    Raises :class:`~sentinelle.notify.directory.DirectoryError` if the directory is bad,
+    :class:`NoticeTemplateError` for a bad template, and
+    :class:`~sentinelle.errors.ConfigError` when the audience's directory or the authority
+    address is missing.
+    """
+    renderer = _Renderer(config, incident, scope)
+    version = notice_version(config, incident, audience)
+    stores = sorted(scope.per_merchant)
+    for locale in LOCALES:  # refuse a bad template before the first message, not mid-way
+        renderer.render(audience, locale, stores=stores, name=_SAMPLE_NAMES.get(locale))
+    groups: dict[str, list[str]] = {}
+    if audience is Audience.AUTHORITY:
+        if config.authority_address is None:
+            raise ConfigError("notice configuration: authority_address is not set")
+        groups[hash_address(key, config.authority_address)] = []
+        return NoticePlan(
+            renderer=renderer,
+            audience=audience,
+            version=version,
+            key=key,
+            directory=None,
+            keys=[],
+            groups=groups,
+            missing=[],
+        )
+    if directory is None:
+        raise ConfigError(f"notices to {audience.value} need a contact directory")
+    if audience is Audience.SUBJECTS:
+        keys: list[Key] = [
+            (m, s) for m in stores for s in sorted(scope.per_merchant[m].subject_ids)
+        ]
+    else:
+        keys = [(None, m) for m in stores]
+    lookup = directory.lookup(keys)
+    for contact in lookup:
+        store = contact.merchant if audience is Audience.SUBJECTS else contact.party
+        group = groups.setdefault(hash_address(key, contact.email), [])
+        if store is not None and store not in group:
+            group.append(store)
+    return NoticePlan(
+        renderer=renderer,
+        audience=audience,
+        version=version,
+        key=key,
+        directory=directory,
+        keys=keys,
+        groups=groups,
+        missing=lookup.missing,
+    )
+
+
+def render_samples(
+    config: NoticeConfig,
+    incident: Incident,
+    scope: Scope,
+    out_dir: Path,
+    *,
+    audiences: Iterable[Audience] = tuple(Audience),
+) -> list[Path]:
+    """Write a dry-run folder for review and return the files written.
+
+    For each audience and language: ``<audience>-<locale>.txt`` and ``.html`` previews and a
+    ``.eml`` message, addressed to a placeholder at ``example.invalid``. Subject samples
+    name up to two stores (to show a notice covering several), merchant samples the first
+    store. Nothing is looked up and nothing is sent.
+
+    Raises :class:`NoticeTemplateError` for a template that is missing or breaks a rule.
+    """
+    renderer = _Renderer(config, incident, scope)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stores = sorted(scope.per_merchant)
+    written: list[Path] = []
+    for audience in audiences:
+        chosen = {Audience.SUBJECTS: stores[:2], Audience.MERCHANTS: stores[:1]}.get(audience, [])
+        for locale in LOCALES:
+            name = _SAMPLE_NAMES.get(locale)
+            notice = renderer.render(audience, locale, stores=chosen, name=name)
+            msg = renderer.message(
+                notice,
+                to=f"sample-{audience.value}@example.invalid",
+                name=name,
+                message_id=make_msgid(domain=config.shop_domain),
+            )
+            stem = out_dir / f"{audience.value}-{locale}"
+            for suffix, content in (
+                (".txt", notice.text),
+                (".html", notice.html),
+                (".eml", msg.as_string()),
+            ):
+                path = stem.with_suffix(suffix)
+                path.write_text(content, encoding="utf-8")
+                written.append(path)
+    return written

@@ -1,0 +1,542 @@
+"""Breach notices: languages, category words, the link and subject rules, planning, versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.dates import format_date
+from babel.numbers import format_decimal
+
+from sentinelle.assess.facts import DataCategory
+from sentinelle.errors import ConfigError
+from sentinelle.incidents.model import Incident, State
+from sentinelle.incidents.scope import MerchantScope, Scope
+from sentinelle.notify.directory import hash_address, open_directory
+from sentinelle.notify.model import Audience
+from sentinelle.notify.render import (
+    CATEGORY_WORDS,
+    LOCALES,
+    NoticeConfig,
+    NoticeTemplateError,
+    check_links,
+    check_subject,
+    negotiate,
+    notice_version,
+    plan_notices,
+    render_notice,
+    render_samples,
+)
+
+CATEGORIES = typing.get_args(DataCategory)
+KEY = b"k" * 32
+US = 1_000_000
+T0 = int(dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC).timestamp()) * US
+T1 = int(dt.datetime(2026, 11, 23, 17, tzinfo=dt.UTC).timestamp()) * US
+
+
+def config(**changes: Any) -> NoticeConfig:
+    values: dict[str, Any] = {
+        "shop_name": "Marché Vert",
+        "shop_domain": "shop.example",
+        "dpo_contact": "dpo@shop.example",
+        "sender": "Marché Vert <notices@mail.shop.example>",
+        "merchant_names": {"m-1": "Boutique Lune", "m-2": "Atelier Soleil"},
+        "authority_address": "breach@authority.example",
+    }
+    values.update(changes)
+    return NoticeConfig(**values)
+
+
+def facts(**changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "aware_at": "2026-11-24T09:00:00Z",
+        "breach_types": ["confidentiality"],
+        "data_categories": ["contact", "order_details"],
+        "cause": {"source": "internal", "kind": "insider_abuse", "intent": "malicious"},
+        "recipients": "unknown",
+        "period": {"start": "2026-11-20T08:00:00Z", "end": "2026-11-23T17:00:00Z"},
+        "subjects": {"count": 1234},
+        "records": 5678,
+        "mitigations": ["The agent's access was revoked on 24 November.", "Fix <script>x</script>"],
+    }
+    values.update(changes)
+    return values
+
+
+def incident(**fact_changes: Any) -> Incident:
+    return Incident(
+        id="inc-7",
+        title="Agent 42 browsed orders",
+        state=State.ASSESSED,
+        actors=("agent-42",),
+        from_us=T0,
+        to_us=T1,
+        created_us=T1,
+        created_by="dpo",
+        facts=facts(**fact_changes),
+        assessment={"notify_subjects": {"required": True}, "severity": {"level": "high"}},
+    )
+
+
+def scope(**categories: set[str]) -> Scope:
+    s = Scope(incident="inc-7", actors=("agent-42",), from_us=T0, to_us=T1, unjustified_only=False)
+    s.per_merchant["m-1"] = MerchantScope(
+        "m-1",
+        {"c-1", "c-2", "c-3"},
+        1234,
+        categories.get("m1", {"contact", "order_details"}),
+        T0,
+        T1,
+    )
+    s.per_merchant["m-2"] = MerchantScope(
+        "m-2", {"c-9", "c-10"}, 2, categories.get("m2", {"contact", "address"}), T0, T1
+    )
+    return s
+
+
+# --- languages -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "default", "expected"),
+    [
+        ("fr_CA", "en", "fr"),
+        ("fr-BE", "en", "fr"),
+        ("fr", "en", "fr"),
+        ("en_GB", "fr", "en"),
+        ("de_DE", "en", "en"),
+        ("de_DE", "fr", "fr"),
+        (None, "fr", "fr"),
+        ("not a locale", "en", "en"),
+    ],
+)
+def test_language_negotiation(locale: str | None, default: str, expected: str) -> None:
+    cfg = config(default_locale=default)
+    assert negotiate(locale, cfg) == expected
+    notice = render_notice(
+        cfg, incident(), Audience.SUBJECTS, scope=scope(), locale=locale, stores=["m-1"]
+    )
+    assert notice.locale == expected
+    start = format_date(dt.date(2026, 11, 20), "long", locale=expected)
+    assert start in notice.text
+
+
+def test_default_locale_must_have_templates() -> None:
+    with pytest.raises(ConfigError, match="default_locale"):
+        config(default_locale="de")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_every_category_is_translated_in_plain_words(locale: str, category: str) -> None:
+    words = CATEGORY_WORDS[locale][category]
+    assert words and words != category and "_" not in words
+    other = [loc for loc in LOCALES if loc != locale]
+    assert all(CATEGORY_WORDS[o][category] != words for o in other)  # translated, not copied
+    notice = render_notice(
+        config(),
+        incident(data_categories=[category]),
+        Audience.SUBJECTS,
+        scope=scope(m1={category}),
+        locale=locale,
+        stores=["m-1"],
+    )
+    assert words in notice.text
+    assert words.replace("'", "&#39;") in notice.html or words in notice.html
+    assert "_" not in notice.text  # no raw code such as payment_partial
+
+
+def test_unknown_category_is_refused_not_printed_raw() -> None:
+    with pytest.raises(ConfigError, match="tattoos"):
+        render_notice(config(), incident(data_categories=["tattoos"]), Audience.AUTHORITY)
+
+
+# --- content ---------------------------------------------------------------------------------
+
+# Per language, wording a reader needs for each Art. 34(2) element (and the shop's advice).
+EXPECTED = {
+    "en": {"consequences": "phishing", "dpo": "data protection officer", "orders": "real order"},
+    "fr": {
+        "consequences": "hameçonnage",
+        "dpo": "délégué à la protection",
+        "orders": "vraies commandes",
+    },
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_subject_notice_has_every_required_element(locale: str) -> None:
+    inc = incident()
+    notice = render_notice(
+        config(),
+        inc,
+        Audience.SUBJECTS,
+        scope=scope(),
+        locale=locale,
+        stores=["m-1", "m-2"],
+        name="Ann",
+    )
+    for body in (notice.text, notice.html):
+        # nature and period
+        assert format_date(dt.date(2026, 11, 20), "long", locale=locale) in body
+        assert format_date(dt.date(2026, 11, 23), "long", locale=locale) in body
+        # extent: both stores, each with its own categories in words
+        assert "Boutique Lune" in body and "Atelier Soleil" in body
+        assert CATEGORY_WORDS[locale]["address"].split()[0] in body
+        # likely consequences, and advice fitted to contact + order data
+        assert EXPECTED[locale]["consequences"] in body
+        assert EXPECTED[locale]["orders"] in body
+        # measures taken
+        assert "The agent's access was revoked on 24 November." in body.replace("&#39;", "'")
+        # DPO contact
+        assert EXPECTED[locale]["dpo"] in body
+        assert "dpo@shop.example" in body
+        # the shop's own domain, for the anti-phishing advice
+        assert "shop.example" in body
+    assert "Ann" in notice.text
+    # the title is internal and must not reach customers
+    assert "Agent 42" not in notice.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_merchant_notice_gives_counts_and_their_duty(locale: str) -> None:
+    notice = render_notice(
+        config(), incident(), Audience.MERCHANTS, scope=scope(), locale=locale, stores=["m-1"]
+    )
+    assert format_decimal(1234, locale=locale) in notice.text  # records at m-1
+    assert "Boutique Lune" in notice.text and "Atelier Soleil" not in notice.text
+    assert "72" in notice.text and "33" in notice.text  # Art. 33, 72 hours
+    assert "Boutique Lune" in notice.subject
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_authority_cover_gives_counts(locale: str) -> None:
+    notice = render_notice(config(), incident(), Audience.AUTHORITY, scope=scope(), locale=locale)
+    assert format_decimal(1234, locale=locale) in notice.text  # subjects
+    assert format_decimal(5678, locale=locale) in notice.text  # records
+    assert "inc-7" in notice.subject
+
+
+def test_html_is_escaped_and_text_is_not() -> None:
+    notice = render_notice(config(), incident(), Audience.SUBJECTS, scope=scope(), stores=["m-1"])
+    assert "Fix <script>x</script>" in notice.text
+    assert "<script>" not in notice.html
+    assert "Fix &lt;script&gt;x&lt;/script&gt;" in notice.html
+
+
+def test_a_name_that_looks_like_a_link_is_left_out() -> None:
+    notice = render_notice(
+        config(),
+        incident(),
+        Audience.SUBJECTS,
+        scope=scope(),
+        stores=["m-1"],
+        name="www.evil.example",
+    )
+    assert "evil" not in notice.text
+
+
+# --- the link rule ---------------------------------------------------------------------------
+
+LINKS = [
+    ("see https://shop.example/help", False, True),
+    ("see https://help.shop.example/x?y=1", False, True),
+    ("see https://evil.example/login", False, False),
+    ("see http://shop.example.evil.example/", False, False),
+    ("see https://shop.example@evil.example/", False, False),
+    ("see https://notshop.example/", False, False),
+    ("see www.evil.example today", False, False),
+    ("see www.shop.example today", False, True),
+    ("see ftp://evil.example/x", False, False),
+    ("write to dpo@shop.example", False, True),
+    ('<a href="https://shop.example/">shop</a>', True, True),
+    ('<a href="https://evil.example/">shop.example</a>', True, False),
+    ("<a href='//evil.example/'>x</a>", True, False),
+    ('<a href="javascript:alert(1)">x</a>', True, False),
+    ('<a href="mailto:dpo@shop.example">dpo</a>', True, True),
+    ('<a href="mailto:x@evil.example">dpo</a>', True, False),
+    ('<img src="https://tracker.example/p.gif">', True, False),
+    ("<p>https&#58;//evil.example/</p>", True, False),
+    ('<div style="background: url(https://evil.example/x.png)">', True, False),
+]
+
+
+@pytest.mark.parametrize(("text", "is_html", "allowed"), LINKS)
+def test_link_rule(text: str, is_html: bool, allowed: bool) -> None:
+    if allowed:
+        check_links(text, domain="shop.example", template="t", is_html=is_html)
+    else:
+        with pytest.raises(NoticeTemplateError, match="only to shop.example"):
+            check_links(text, domain="shop.example", template="t", is_html=is_html)
+
+
+def override(tmp_path: Path, name: str, content: str) -> Path:
+    path = tmp_path / "templates" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+    return tmp_path / "templates"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("en/subjects.txt", "Hello, log in at https://evil.example/account to see more.\n"),
+        ("fr/subjects.html", '<p>Voir <a href="https://evil.example/">notre page</a></p>\n'),
+        ("en/subjects.txt", "Visit www.shop-example-secure.com today.\n"),
+    ],
+)
+def test_an_override_linking_outside_is_refused(tmp_path: Path, name: str, content: str) -> None:
+    cfg = config(templates_dir=override(tmp_path, name, content))
+    locale = name.split("/")[0]
+    with pytest.raises(NoticeTemplateError) as info:
+        render_notice(
+            cfg, incident(), Audience.SUBJECTS, scope=scope(), locale=locale, stores=["m-1"]
+        )
+    assert info.value.template == name
+    assert name in info.value.diagnostics()
+
+
+def test_an_override_wins_and_may_link_to_the_shop(tmp_path: Path) -> None:
+    content = (
+        '<p>Hello from the override, see <a href="https://help.shop.example/breach">help</a></p>\n'
+    )
+    cfg = config(templates_dir=override(tmp_path, "en/subjects.html", content))
+    notice = render_notice(
+        cfg, incident(), Audience.SUBJECTS, scope=scope(), locale="en", stores=["m-1"]
+    )
+    assert "Hello from the override" in notice.html
+    assert "Hello from the override" not in notice.text  # the text template is still built in
+
+
+def test_an_override_refused_before_anything_is_planned(tmp_path: Path) -> None:
+    cfg = config(templates_dir=override(tmp_path, "fr/merchants.txt", "https://evil.example\n"))
+    directory = open_directory(str(write_csv(tmp_path, [("m-1", "", "ops@m1.example", "", "")])))
+    with pytest.raises(NoticeTemplateError, match="fr/merchants.txt"):
+        plan_notices(
+            cfg, incident(), scope(), audience=Audience.MERCHANTS, key=KEY, directory=directory
+        )
+
+
+# --- the subject rule ------------------------------------------------------------------------
+
+SUBJECTS = [
+    ("Information about your personal data at Marché Vert", True),
+    ("Information concernant vos données personnelles chez Marché Vert", True),
+    ("Urgent: information about your data", False),
+    ("Action urgente concernant vos données", False),
+    ("Please verify your account at Marché Vert", False),
+    ("Vérifiez votre compte chez Marché Vert", False),
+    ("Click here to read about your data", False),
+    ("Cliquez ici pour en savoir plus sur vos données", False),
+    ("Your password at Marché Vert", False),
+    ("Votre mot de passe chez Marché Vert", False),
+    ("Information about your personal data!", False),
+    ("IMPORTANT information about your data", False),
+    ("Information IMPORTANTE sur vos données", False),
+    ("Act now about your personal data", False),
+    ("Short", False),
+    ("Information " * 12, False),
+]
+
+
+@pytest.mark.parametrize(("subject", "allowed"), SUBJECTS)
+def test_subject_rule(subject: str, allowed: bool) -> None:
+    if allowed:
+        check_subject(subject, template="t.subject.txt")
+    else:
+        with pytest.raises(NoticeTemplateError, match="t.subject.txt"):
+            check_subject(subject, template="t.subject.txt")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("en/subjects.subject.txt", "URGENT news about {{ shop_name }}\n"),
+        ("fr/authority.subject.txt", "Vérifiez votre compte {{ shop_name }}\n"),
+        ("en/merchants.subject.txt", "Your store has a problem!\n"),
+    ],
+)
+def test_a_phishy_override_subject_is_refused(tmp_path: Path, name: str, content: str) -> None:
+    cfg = config(templates_dir=override(tmp_path, name, content))
+    locale, audience = name.split("/")[0], Audience(name.split("/")[1].split(".")[0])
+    with pytest.raises(NoticeTemplateError) as info:
+        render_notice(cfg, incident(), audience, scope=scope(), locale=locale, stores=["m-1"])
+    assert info.value.template == name
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("audience", list(Audience))
+def test_built_in_subjects_pass_the_rule(locale: str, audience: Audience) -> None:
+    stores = {Audience.SUBJECTS: ["m-1", "m-2"], Audience.MERCHANTS: ["m-1"]}.get(audience, [])
+    notice = render_notice(
+        config(), incident(), audience, scope=scope(), locale=locale, stores=stores
+    )
+    check_subject(notice.subject, template="built-in")
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+def write_csv(tmp_path: Path, rows: list[tuple[str, str, str, str, str]]) -> Path:
+    path = tmp_path / "contacts.csv"
+    lines = ["subject,merchant,email,name,locale"] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_one_notice_per_address_across_stores(tmp_path: Path) -> None:
+    rows = [
+        ("c-1", "m-1", "ann@home.example", "Ann", "fr_CA"),
+        ("c-9", "m-2", "Ann@Home.example", "Ann", "fr"),  # the same person at another store
+        ("c-2", "m-1", "bo@home.example", "", ""),
+        ("c-10", "m-2", "cy@home.example", "Cy", "en"),
+        ("c-77", "m-1", "zed@home.example", "Zed", "en"),  # not in scope
+    ]
+    directory = open_directory(str(write_csv(tmp_path, rows)))
+    plan = plan_notices(
+        config(), incident(), scope(), audience=Audience.SUBJECTS, key=KEY, directory=directory
+    )
+    assert plan.missing == [("m-1", "c-3")]
+    assert plan.recipients == 3
+    outbound = list(plan)
+    assert len(outbound) == 3
+    by_to = {o.to.lower(): o for o in outbound}
+    assert set(by_to) == {"ann@home.example", "bo@home.example", "cy@home.example"}
+    ann = by_to["ann@home.example"]
+    assert ann.recipient == hash_address(KEY, "ann@home.example")
+    msg = ann.build("<n-1@shop.example>")
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Boutique Lune" in text and "Atelier Soleil" in text
+    bo_text = (
+        by_to["bo@home.example"].build("<n-2@shop.example>").get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    )
+    assert "Boutique Lune" in bo_text and "Atelier Soleil" not in bo_text
+
+
+def test_built_message_headers_and_parts(tmp_path: Path) -> None:
+    directory = open_directory(
+        str(write_csv(tmp_path, [("c-1", "m-1", "ann@home.example", "Ann", "fr_CA")]))
+    )
+    plan = plan_notices(
+        config(), incident(), scope(), audience=Audience.SUBJECTS, key=KEY, directory=directory
+    )
+    (out,) = list(plan)
+    raw = out.build("<abc@shop.example>").as_bytes()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Message-ID"] == "<abc@shop.example>"
+    assert msg["From"].addresses[0].addr_spec == "notices@mail.shop.example"
+    assert msg["To"].addresses[0].addr_spec == "ann@home.example"
+    assert msg["Content-Language"] == "fr"
+    assert "chez Marché Vert" in msg["Subject"]
+    assert msg["Date"].datetime.tzinfo is not None
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_merchant_plan_and_missing_merchants(tmp_path: Path) -> None:
+    rows = [("m-1", "", "ops@lune.example", "Ops", "fr"), ("m-1", "", "dpo@lune.example", "", "en")]
+    directory = open_directory(str(write_csv(tmp_path, rows)))
+    plan = plan_notices(
+        config(), incident(), scope(), audience=Audience.MERCHANTS, key=KEY, directory=directory
+    )
+    assert plan.missing == [(None, "m-2")]
+    out = list(plan)
+    assert sorted(o.to for o in out) == ["dpo@lune.example", "ops@lune.example"]
+    langs = sorted(o.build("<x@shop.example>")["Content-Language"] for o in out)
+    assert langs == ["en", "fr"]
+
+
+def test_authority_plan() -> None:
+    plan = plan_notices(config(), incident(), scope(), audience=Audience.AUTHORITY, key=KEY)
+    (out,) = list(plan)
+    assert out.to == "breach@authority.example"
+    with pytest.raises(ConfigError, match="authority_address"):
+        plan_notices(
+            config(authority_address=None),
+            incident(),
+            scope(),
+            audience=Audience.AUTHORITY,
+            key=KEY,
+        )
+    with pytest.raises(ConfigError, match="directory"):
+        plan_notices(config(), incident(), scope(), audience=Audience.SUBJECTS, key=KEY)
+
+
+def test_notices_are_rendered_only_when_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentinelle.notify import render
+
+    rows = [(f"c-{i}", "m-1", f"p{i}@home.example", "", "") for i in (1, 2, 3)]
+    directory = open_directory(str(write_csv(tmp_path, rows)))
+    plan = plan_notices(
+        config(), incident(), scope(), audience=Audience.SUBJECTS, key=KEY, directory=directory
+    )
+    calls: list[str] = []
+    original = render._Renderer.render
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append("render")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(render._Renderer, "render", counting)
+    outbound = list(plan)
+    assert len(outbound) == 3 and calls == []
+    outbound[0].build("<a@shop.example>")
+    assert calls == ["render"]
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+def test_version_is_stable_and_changes_with_what_the_notice_says(tmp_path: Path) -> None:
+    base = notice_version(config(), incident(), Audience.SUBJECTS)
+    assert base == notice_version(config(), incident(), Audience.SUBJECTS)
+    changed = {
+        "facts": notice_version(config(), incident(records=9), Audience.SUBJECTS),
+        "mitigations": notice_version(config(), incident(mitigations=["Other"]), Audience.SUBJECTS),
+        "audience": notice_version(config(), incident(), Audience.MERCHANTS),
+        "dpo": notice_version(
+            config(dpo_contact="privacy@shop.example"), incident(), Audience.SUBJECTS
+        ),
+        "template": notice_version(
+            config(templates_dir=override(tmp_path, "fr/subjects.txt", "Bonjour\n")),
+            incident(),
+            Audience.SUBJECTS,
+        ),
+    }
+    assert all(v != base for v in changed.values()), changed
+    assert len(set(changed.values())) == len(changed)
+    unrelated = override(tmp_path / "x", "en/authority.txt", "Dear authority\n")
+    assert notice_version(config(templates_dir=unrelated), incident(), Audience.SUBJECTS) == base
+
+
+# --- dry run ---------------------------------------------------------------------------------
+
+
+def test_render_samples(tmp_path: Path) -> None:
+    paths = render_samples(config(), incident(), scope(), tmp_path / "dry")
+    assert len(paths) == len(Audience) * len(LOCALES) * 3
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
+    eml = tmp_path / "dry" / "subjects-fr.eml"
+    assert eml in paths
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert msg["Content-Language"] == "fr"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Boutique Lune" in text and "Atelier Soleil" in text
+    assert (
+        (tmp_path / "dry" / "merchants-en.html")
+        .read_text(encoding="utf-8")
+        .startswith("<!DOCTYPE html>")
+    )
+
+
+def test_sender_must_be_at_the_shop_domain() -> None:
+    with pytest.raises(ConfigError, match="sender"):
+        config(sender="notices@mailer.other.example")
