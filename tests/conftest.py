@@ -6,6 +6,8 @@
   ``SENTINELLE_TEST_POSTGRES_URL`` set, that server (never started or stopped here);
   otherwise a ``pgcluster.ThrowawayCluster`` started on first use and removed at the end.
 * ``postgres_url`` (function): a fresh, empty database on it; dropped after the test.
+* ``smtp_sink`` (function): a real SMTP server (``smtpsink.SmtpSink``) on a free loopback
+  port, recording what it receives. Tests that use it carry the ``integration`` marker.
 * ``settings`` (function, params ``sqlite`` and ``postgresql``): ``Settings`` with
   ``data_dir=tmp_path / "data"`` and no database URL (SQLite) or a fresh ``postgres_url``.
   The ``postgresql`` case carries the ``integration`` marker.
@@ -24,12 +26,22 @@ import pytest
 
 from pgcluster import ENV_URL, ExternalServer, PostgresNotFoundError, ThrowawayCluster
 from sentinelle.config import Settings
+from smtpsink import SmtpSink
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "postgres_cluster" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "postgres_cluster" in names or "smtp_sink" in names:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A loopback SMTP server (aiosmtpd, a free port, a background thread) that accepts and
+    records everything unless told otherwise; stopped after the test."""
+    with SmtpSink() as sink:
+        yield sink
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from sentinelle.errors import StoreError
 from sentinelle.store.migrations import MIGRATIONS
+from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
 
 __all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
 
@@ -56,7 +57,7 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-class Writer(abc.ABC):
+class Writer(NoticeWriterMixin, abc.ABC):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
 
     def __init__(self, store: Store, conn: Any) -> None:
@@ -211,7 +212,7 @@ class Writer(abc.ABC):
         )
 
 
-class Store(abc.ABC):
+class Store(NoticeStoreMixin, abc.ABC):
     """A database holding events, the ledger's tiles and checkpoints, and API keys."""
 
     dialect: str

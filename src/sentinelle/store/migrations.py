@@ -105,6 +105,28 @@ END WHERE substr(action, 1, 7) = 'ticket.' OR substr(action, 1, 6) = 'grant.';
 CREATE INDEX events_ref ON events ({ref_index}) WHERE ref IS NOT NULL
 """
 
+# Breach notices (issue "Notify"): one row per (incident, audience, notice version, recipient),
+# so a rerun sends only what is missing. ``recipient`` is the keyed hash of the address (the
+# address itself is never stored); ``claim`` names the delivery run that queued the row, which
+# tells a recipient repeated in one run's input from a row an interrupted run left behind.
+_V5_NOTICES: Final = """
+CREATE TABLE notices (
+    incident   TEXT NOT NULL,
+    audience   TEXT NOT NULL,         -- merchants, subjects, authority
+    version    INTEGER NOT NULL,      -- version of the notice's content
+    recipient  TEXT NOT NULL,         -- keyed hash (HMAC) of the address
+    message_id TEXT NOT NULL,         -- derived from the four key columns: a resend reuses it
+    status     TEXT NOT NULL,         -- pending, sending (may be in flight), sent, failed
+    attempts   INTEGER NOT NULL,      -- SMTP transactions started for it
+    updated_us BIGINT NOT NULL,
+    reply_code INTEGER,               -- the server's last reply (text without any address)
+    reply_text TEXT,
+    claim      TEXT,                  -- token of the delivery run that last queued it
+    PRIMARY KEY (incident, audience, version, recipient)
+);
+CREATE INDEX notices_incident_status ON notices (incident, audience, version, status)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -120,6 +142,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
                 ref_index="ref, time_us",
             ),
         ),
+        (5, _V5_NOTICES),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -133,5 +156,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
                 ref_index="ref, time_us, seq",
             ),
         ),
+        (5, _V5_NOTICES),
     ],
 }
