@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -36,6 +36,40 @@ class Settings(BaseSettings):
         default=None,
         description="TOML file with detection thresholds; built-in defaults when unset.",
     )
+
+    # -- notices (sentinelle incident notify) -----------------------------------------------
+    shop_name: str | None = Field(
+        default=None, description="Who notices come from, as people know it (the platform)."
+    )
+    shop_domain: str | None = Field(
+        default=None,
+        description="The shop's own domain: the only one notices may link to; the sender's.",
+    )
+    dpo_contact: str | None = Field(
+        default=None, description="How to reach the data protection officer (address, phone)."
+    )
+    notify_from: str | None = Field(
+        default=None, description="Sender of notices, 'Name <address>', at the shop's domain."
+    )
+    notify_locale: str = Field(
+        default="en", description="Language of notices for people whose locale has none."
+    )
+    notify_templates: Path | None = Field(
+        default=None, description="Folder of template overrides (same layout as the built-in)."
+    )
+    authority_email: str | None = Field(
+        default=None, description="Where the cover e-mail to the supervisory authority goes."
+    )
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login, if the relay needs one."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="SMTP password (environment only; never printed)."
+    )
+    dkim_key: Path | None = Field(
+        default=None, description="PEM private key to DKIM-sign notices; unset: no signature."
+    )
+    dkim_selector: str | None = Field(default=None, description="DKIM selector of dkim_key.")
 
     @field_validator("log_origin")
     @classmethod

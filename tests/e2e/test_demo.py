@@ -33,3 +33,8 @@ def test_demo_finds_the_pair_harvest(tmp_path: Path) -> None:
     assert re.search(r"incident inc-\S+ for agent-\d+ and agent-\d+", out)
     assert "authority: must be notified" in out
     assert "72-hour deadline for the authority: " in out
+    notices = re.search(r"notices \(dry run, nothing sent\): ([\d,]+) customers", out)
+    assert notices and int(notices.group(1).replace(",", "")) > 0, out
+    sample = tmp_path / "data" / "demo" / "notices" / "subjects-fr.html"
+    assert f"read one: {sample}" in out
+    assert "<html" in sample.read_text(encoding="utf-8")

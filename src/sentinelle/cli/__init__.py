@@ -21,6 +21,7 @@ from sentinelle.cli import (  # noqa: F401
     ingest,
     keys,
     ledger,
+    notify,
     serve,
     simulate,
 )

@@ -16,11 +16,14 @@ from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.detect.timeutil import iso, parse_time
-from sentinelle.incidents import Incidents, State, compute_scope
+from sentinelle.incidents import Incident, Incidents, Scope, State, compute_scope
 from sentinelle.incidents.facts import facts_from_scope
 from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
-from sentinelle.sim import simulate
+from sentinelle.notify.directory import address_key, open_directory
+from sentinelle.notify.model import Audience
+from sentinelle.notify.render import NoticeConfig, plan_notices, render_samples
+from sentinelle.sim import Simulation, simulate
 
 
 @cli_group.command()
@@ -89,7 +92,7 @@ def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed
         for reason in alert.reasons:
             click.echo(f"     {reason}")
     if flagged:
-        _incident(app, flagged, sim.truth["end"])
+        _incident(app, flagged, sim.truth["end"], sim=sim, folder=folder)
     report = app.ledger.verify()
     click.echo(
         f"5. verified the ledger: {report.leaves:,} leaves recomputed, "
@@ -116,8 +119,9 @@ def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed
     click.echo(f"Next: SENTINELLE_DATA_DIR={folder} {program} alerts --min-severity medium")
 
 
-def _incident(app: App, flagged: list[Alert], end: str) -> None:
-    """Open the incident a responder would, from the alerts on the insiders, scope and assess."""
+def _incident(app: App, flagged: list[Alert], end: str, *, sim: Simulation, folder: Path) -> None:
+    """Open the incident a responder would, from the alerts on the insiders, scope and assess;
+    then render its notices (a dry run: nothing is sent)."""
     actors = sorted({a.actor for a in flagged})
     book = Incidents(app.store)
     found = book.open(
@@ -128,6 +132,7 @@ def _incident(app: App, flagged: list[Alert], end: str) -> None:
         to_us=parse_time(end),
     )
     scope = compute_scope(app.store, found, unjustified_only=True)
+    book.record_scope(found.id, {**scope.to_dict(), "unjustified_only": True}, by="demo")
     aware = flagged[-1].time_us
     facts = facts_from_scope(found, scope, aware_us=aware, insider_alerts=True)
     decision = assess(facts, now=dt.datetime.fromtimestamp(aware / 1e6, tz=dt.UTC))
@@ -148,3 +153,41 @@ def _incident(app: App, flagged: list[Alert], end: str) -> None:
         for reason in duty["reasons"][:3]:
             click.echo(f"     - {reason}")
     click.echo(f"   72-hour deadline for the authority: {decision['notify_authority']['deadline']}")
+    _notices(app, book.get(found.id), scope, sim=sim, folder=folder)
+
+
+def _notices(app: App, found: Incident, scope: Scope, *, sim: Simulation, folder: Path) -> None:
+    """Render the incident's notices for review and plan them against the simulated shop's
+    contact directory (``simulate --directory``): how many people, in which languages."""
+    customers, merchants = sim.write_directory(folder / "directory")
+    names = {
+        c.party: c.name
+        for c in open_directory(str(merchants)).lookup([(None, m) for m in scope.per_merchant])
+        if c.name
+    }
+    config = NoticeConfig(
+        shop_name="Demo Shop",
+        shop_domain="shop.example",
+        dpo_contact="dpo@shop.example",
+        sender="Demo Shop privacy team <privacy@shop.example>",
+        merchant_names=names,
+        authority_address="breach-notifications@authority.example",
+    )
+    out = folder / "notices"
+    render_samples(config, found, scope, out)
+    key = address_key(app.settings.data_dir)
+    counts = {}
+    for audience, spec in ((Audience.SUBJECTS, customers), (Audience.MERCHANTS, merchants)):
+        plan = plan_notices(
+            config, found, scope, audience=audience, key=key, directory=open_directory(str(spec))
+        )
+        counts[audience] = (plan.recipients, len(plan.missing))
+    people, missing = counts[Audience.SUBJECTS]
+    click.echo(
+        f"   notices (dry run, nothing sent): {people:,} customers (one per address: "
+        f"{len(scope.subject_ids) - people - missing:,} more accounts belong to people who are "
+        "customers of several affected shops), "
+        f"{counts[Audience.MERCHANTS][0]:,} merchants and the authority, in English or French "
+        f"by each person's locale; samples in {out}"
+    )
+    click.echo(f"   read one: {out / 'subjects-fr.html'}")

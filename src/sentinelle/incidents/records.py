@@ -29,6 +29,7 @@ from sentinelle.incidents.model import (
     LogEntry,
     Phase,
     State,
+    TransitionError,
     check_notification,
 )
 from sentinelle.store import Store, Writer
@@ -37,6 +38,7 @@ from sentinelle.store.base import now_us
 __all__ = ["ALERT_LOOKBACK_DAYS", "Incidents"]
 
 ALERT_LOOKBACK_DAYS: Final = 30  # an incident opened from an alert starts this long before it
+NOTICES: Final = "notices"  # incident_log change: a notice campaign started or ran
 
 
 class Incidents:
@@ -263,6 +265,52 @@ class Incidents:
                     },
                 )
         return self.clock(incident_id, now=now)
+
+    def notices_started(self, incident_id: str, audience: str, version: int) -> str | None:
+        """The content hash recorded when notices of ``audience`` and ``version`` were first
+        sent for the incident, or ``None`` if none were."""
+        for entry in self.log(incident_id):
+            d = entry.details
+            if (
+                entry.change == NOTICES
+                and d.get("audience") == audience
+                and d.get("version") == version
+            ):
+                return str(d["content"])
+        return None
+
+    def record_notices(
+        self, incident_id: str, details: dict[str, Any], *, by: str, starting: bool
+    ) -> None:
+        """Log a notice campaign (audience, version, content hash, what was sent).
+
+        ``starting`` notices of an ``assessed`` incident move it to ``notifying`` in the same
+        transaction, logged as a ``state`` change. Refused, with nothing written, unless the
+        incident is assessed or notifying. Raises :class:`NotFoundError`,
+        :class:`TransitionError`.
+        """
+        with self.store.writer() as w:
+            incident = _locked(w, incident_id)
+            if incident.state not in (State.ASSESSED, State.NOTIFYING):
+                raise TransitionError(
+                    f"notices can be sent for an assessed or notifying incident; "
+                    f"{incident_id} is {incident.state.value}"
+                    + (": assess it first" if incident.state is State.OPEN else "")
+                )
+            _log(w, incident_id, by, NOTICES, details)
+            if starting and incident.state is State.ASSESSED:
+                w.update_incident(incident_id, state=State.NOTIFYING.value)
+                _log(
+                    w,
+                    incident_id,
+                    by,
+                    "state",
+                    {
+                        "from": State.ASSESSED.value,
+                        "to": State.NOTIFYING.value,
+                        "reason": f"notices to {details.get('audience')} are being sent",
+                    },
+                )
 
 
 def _text(value: str | None) -> str | None:
