@@ -23,10 +23,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -36,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sentinelle.errors import ConfigError, IntegrityError
+from sentinelle.keyfile import load_or_create
 
 __all__ = ["Checkpoint", "SigningKey", "Verifier", "parse_note"]
 
@@ -325,41 +324,12 @@ class SigningKey:
         Raises :class:`~sentinelle.errors.ConfigError` if the file is readable or writable by
         group or others, is malformed, or holds a key with another name.
         """
-        try:
-            return cls._load(path, name)
-        except FileNotFoundError:
-            pass
-        key = cls.generate(name)
-        key._create(path)
-        try:
-            return cls._load(path, name)
-        except FileNotFoundError as exc:  # e.g. a dangling symlink: exists, yet cannot be read
-            raise ConfigError(f"cannot create signing key file {path}: {exc.strerror}") from exc
-
-    @classmethod
-    def _load(cls, path: Path, name: str) -> SigningKey:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise ConfigError(f"cannot read signing key file {path}: {exc.strerror}") from exc
-        try:
-            # fstat the open file, not the path, so the check is about what we read.
-            mode = os.fstat(fd).st_mode
-            if mode & 0o077:
-                raise ConfigError(
-                    f"signing key file {path} is accessible by group or others "
-                    f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-                )
-            data = b""
-            while chunk := os.read(fd, 4096):
-                data += chunk
-                if len(data) > 4096:
-                    raise ConfigError(f"signing key file {path} is too large to be a key")
-        finally:
-            os.close(fd)
-        return cls._parse(data, path, name)
+        return load_or_create(
+            path,
+            what="signing key file",
+            make=lambda: cls.generate(name)._file_text().encode("utf-8"),
+            parse=lambda data: cls._parse(data, path, name),
+        )
 
     @classmethod
     def _parse(cls, data: bytes, path: Path, name: str) -> SigningKey:
@@ -390,33 +360,9 @@ class SigningKey:
             raise ConfigError(f"signing key file {path}: key ID {hash_hex} does not match the key")
         return key
 
-    def _create(self, path: Path) -> None:
+    def _file_text(self) -> str:
         seed = self._key.private_bytes_raw()
-        text = f"PRIVATE+KEY+{self.name}+{self.key_hash.hex()}+{_b64encode(_ALG_ED25519 + seed)}\n"
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        # O_EXCL + mode 0600 at creation: the key is never readable by others, not even
-        # between creating the file and a later chmod.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                os.write(fd, text.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)  # atomic, and refuses to replace an existing key
-            except FileExistsError:
-                return  # someone else created it first; the caller loads theirs
-        except OSError as exc:
-            raise ConfigError(f"cannot create signing key file {path}: {exc.strerror}") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        return f"PRIVATE+KEY+{self.name}+{self.key_hash.hex()}+{_b64encode(_ALG_ED25519 + seed)}\n"
 
     @property
     def name(self) -> str:

@@ -42,10 +42,8 @@ import hashlib
 import hmac
 import io
 import json
-import os
 import re
 import secrets
-import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -53,6 +51,7 @@ from typing import Any, Final
 from babel import Locale, UnknownLocaleError
 
 from sentinelle.errors import ConfigError, Problem, StoreError, ValidationError
+from sentinelle.keyfile import load_or_create
 from sentinelle.notify.model import Contact
 
 __all__ = [
@@ -477,64 +476,25 @@ def address_key(data_dir: Path) -> bytes:
 
     Created on first use: 32 random bytes, mode 0600, written to a temporary file and
     hard-linked into place so it is never readable by others, never half written, and two
-    concurrent creators end up with the same key. (The same scheme as the ledger signing key
-    in :mod:`sentinelle.ledger.checkpoint`, whose logic is private to its key class.)
+    concurrent creators end up with the same key (:mod:`sentinelle.keyfile`, as for the
+    ledger signing key).
 
     Raises :class:`~sentinelle.errors.ConfigError` if the file is accessible by group or
     others, is not 32 bytes, or cannot be read or created.
     """
     path = data_dir / KEY_FILE
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        pass
-    _create_key(path)
-    try:
-        return _read_key(path)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"cannot create address hash key {path}: {exc.strerror}") from exc
+    return load_or_create(
+        path,
+        what="address hash key",
+        make=lambda: secrets.token_bytes(_KEY_SIZE),
+        parse=lambda data: _sized(data, path),
+    )
 
 
-def _read_key(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ConfigError(f"cannot read address hash key {path}: {exc.strerror}") from exc
-    try:
-        mode = os.fstat(fd).st_mode  # the file we read, not whatever the path names now
-        if mode & 0o077:
-            raise ConfigError(
-                f"address hash key {path} is accessible by group or others "
-                f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-            )
-        data = os.read(fd, _KEY_SIZE + 1)
-    finally:
-        os.close(fd)
+def _sized(data: bytes, path: Path) -> bytes:
     if len(data) != _KEY_SIZE:
         raise ConfigError(f"address hash key {path} is not {_KEY_SIZE} bytes")
     return data
-
-
-def _create_key(path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(_KEY_SIZE))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # atomic; never replaces a key another process made
-        except FileExistsError:
-            return
-    except OSError as exc:
-        raise ConfigError(f"cannot create address hash key {path}: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def hash_address(key: bytes, email: str) -> str:
