@@ -157,7 +157,7 @@ def test_customers_each_get_one_notice_in_their_language_despite_a_kill(
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(TIMEOUT)
+    proc.communicate(timeout=TIMEOUT)  # reaps it and closes its pipe
     killed_at = smtp_sink.count
     assert 0 < killed_at < len(world.people)
 

@@ -406,3 +406,147 @@ def test_killed_run_resumes_without_distinct_duplicates(settings: Settings, tmp_
     with open_store(settings) as store:
         counts = notice_status(store, INCIDENT, recipients=False)["audiences"]["subjects"]
     assert counts["sent"] == KILL_NOTICES
+
+
+# --- the bytes path (Outbound.build_bytes): the real renderer's messages ----------------------
+
+
+def real_plan(tmp_path: Path, n: int = 3) -> Any:
+    """A real notice plan: the renderer's messages, built as bytes by ``build_bytes``."""
+    sys.path.insert(0, str(TESTS / "unit" / "notify"))
+    from test_render import config as notice_config
+    from test_render import incident, scope, write_csv
+
+    from sentinelle.notify.directory import open_directory
+    from sentinelle.notify.model import Audience
+    from sentinelle.notify.render import plan_notices
+
+    names = ["Zoë Ørsted", "Łukasz Wiśniewski", "", "Ann"]
+    rows = [
+        (f"c-{i + 1}", "m-1", address(i), names[i % len(names)], ("fr", "en")[i % 2])
+        for i in range(n)
+    ]
+    return plan_notices(
+        notice_config(),
+        incident(),
+        scope(),
+        audience=Audience.SUBJECTS,
+        key=KEY,
+        directory=open_directory(str(write_csv(tmp_path, rows))),
+    )
+
+
+def test_bytes_path_delivers_the_rendered_notices(
+    sqlite_store: Store, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    import email
+    import email.policy
+
+    plan = real_plan(tmp_path)
+    report = deliver(
+        sqlite_store,
+        incident=INCIDENT,
+        audience="subjects",
+        version=1,
+        outbound=plan,
+        smtp=config(smtp_sink.port),
+        retry=FAST,
+    )
+    assert report.sent == 3
+    received = {m.rcpts[0]: m for m in smtp_sink.messages()}
+    assert set(received) == {address(0), address(1), address(2)}
+    assert {r[4] for r in rows(sqlite_store).values()} == {"sent"}
+    zoe = email.message_from_bytes(received[address(0)].data, policy=email.policy.default)
+    assert zoe["Message-ID"] == received[address(0)].message_id
+    assert zoe["To"].addresses[0].display_name == "Zoë Ørsted"
+    text = zoe.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Bonjour Zoë Ørsted," in text and zoe["Content-Language"] == "fr"
+
+
+def test_dkim_signature_verifies_on_the_bytes_path(
+    sqlite_store: Store, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    import base64
+
+    import dkim
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        return record if name == b"notify._domainkey.shop.example." else None
+
+    dkim_config = DkimConfig(selector="notify", domain="shop.example", key_file=key_file)
+    report = deliver(
+        sqlite_store,
+        incident=INCIDENT,
+        audience="subjects",
+        version=1,
+        outbound=real_plan(tmp_path, n=3),
+        smtp=config(smtp_sink.port, dkim=dkim_config),
+        retry=FAST,
+    )
+    assert report.sent == 3
+    for message in smtp_sink.messages():
+        assert message.data.startswith(b"DKIM-Signature:")
+        assert dkim.verify(message.data, dnsfunc=dnsfunc)
+        tampered = message.data.replace(b"Boutique Lune", b"Boutique Lure", 1)
+        assert tampered != message.data and not dkim.verify(tampered, dnsfunc=dnsfunc)
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"From: a@b.example\r\nMessage-ID: <other@x>\r\n\r\nHi\r\n", "Message-ID"),
+        (
+            b"Message-ID: {mid}\r\nMessage-ID: <other@x>\r\n\r\nHi\r\n",
+            "Message-ID",
+        ),
+        (b"From: a@b.example\nMessage-ID: {mid}\n\nHi\n", "CRLF"),
+        (b"From: a@b.example\r\nMessage-ID: {mid}\r\n\r\nHi\r\n", None),
+        (b"From: a@b.example\r\nMessage-ID:\r\n {mid}\r\n\r\nHi\r\n", None),  # folded
+        (b"From: a@b.example\r\n\r\nHi\r\n", None),  # none: added
+    ],
+)
+def test_bytes_builder_must_use_the_given_message_id(
+    sqlite_store: Store, smtp_sink: SmtpSink, raw: bytes, error: str | None
+) -> None:
+    def builder(message_id: str) -> bytes:
+        return raw.replace(b"{mid}", message_id.encode())
+
+    def never(message_id: str) -> EmailMessage:
+        raise AssertionError("build_bytes is preferred")
+
+    outbound = [Outbound(hashed(address(0)), address(0), never, build_bytes=builder)]
+    kw: dict[str, Any] = {
+        "incident": INCIDENT,
+        "audience": "subjects",
+        "version": 1,
+        "outbound": outbound,
+        "smtp": config(smtp_sink.port),
+    }
+    if error is not None:
+        with pytest.raises(DeliveryError, match=error):
+            deliver(sqlite_store, **kw)
+        assert smtp_sink.messages() == []
+        return
+    assert deliver(sqlite_store, **kw).sent == 1
+    (message,) = smtp_sink.messages()
+    expected = message_id_for(INCIDENT, "subjects", 1, hashed(address(0)), "sentinelle.test")
+    import email
+
+    assert email.message_from_bytes(message.data)["Message-ID"].strip() == expected
+    assert message.data.count(b"Message-ID:") == 1

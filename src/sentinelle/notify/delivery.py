@@ -677,15 +677,19 @@ class _Run:
             conn.drop()
 
     def _render(self, job: _Job) -> bytes:
-        message = job.out.build(job.message_id)
-        if message["Message-ID"] is None:
-            message["Message-ID"] = job.message_id
-        elif message["Message-ID"].strip() != job.message_id:
-            # A builder that ignores the id would make a resend look like a new notice.
-            raise DeliveryError("the notice builder set a Message-ID other than the one given")
-        # The builder's own policy (header folding, encodings), with the CRLF line ends SMTP
-        # needs, so the bytes signed are the bytes sent.
-        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        build_bytes = job.out.build_bytes
+        if build_bytes is not None:
+            data = _checked_bytes(build_bytes(job.message_id), job.message_id)
+        else:
+            message = job.out.build(job.message_id)
+            if message["Message-ID"] is None:
+                message["Message-ID"] = job.message_id
+            elif message["Message-ID"].strip() != job.message_id:
+                # A builder that ignores the id would make a resend look like a new notice.
+                raise DeliveryError("the notice builder set a Message-ID other than the one given")
+            # The builder's own policy (header folding, encodings), with the CRLF line ends
+            # SMTP needs, so the bytes signed are the bytes sent.
+            data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         if self.smtp.dkim is not None:
             import dkim  # type: ignore[import-untyped]
 
@@ -797,6 +801,28 @@ class _Run:
             self._finish("deferred")
             return
         self.loop.call_later(self.retry.delay(job.attempt), self.queue.put_nowait, job)
+
+
+_MESSAGE_ID: Final = re.compile(rb"(?im)^message-id:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)")
+
+
+def _checked_bytes(data: bytes, message_id: str) -> bytes:
+    """A built message's bytes, refused unless CRLF throughout with the Message-ID given.
+
+    Without a Message-ID header, one is added. Raises :class:`DeliveryError` otherwise:
+    a builder that ignores the id would make a resend look like a new notice, and a bare LF
+    would change the bytes between signing and sending.
+    """
+    if data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n"):
+        raise DeliveryError("the notice builder must give CRLF line ends")
+    end = data.find(b"\r\n\r\n")
+    head = data[: end + 2] if end >= 0 else data
+    found = [m.group(1).replace(b"\r\n", b"").strip() for m in _MESSAGE_ID.finditer(head)]
+    if not found:
+        return b"Message-ID: " + message_id.encode("ascii") + b"\r\n" + data
+    if found != [message_id.encode("ascii", "replace")]:
+        raise DeliveryError("the notice builder set a Message-ID other than the one given")
+    return data
 
 
 def _store_call(fn: Callable[..., _T], *args: Any) -> _T:

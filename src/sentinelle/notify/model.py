@@ -50,9 +50,12 @@ class Outbound:
     ``recipient`` is the keyed hash of the address (stored, for exactly-once and status);
     ``to`` is the address itself (used for this send only, never stored or logged);
     ``build`` renders the message on demand for the given Message-ID, so a campaign of any
-    size holds one rendered message per in-flight send.
+    size holds one rendered message per in-flight send. ``build_bytes``, when given, is a
+    cheaper way to the same message: the RFC 5322 bytes, CRLF line ends, ready to sign and
+    send (delivery prefers it and still checks the Message-ID in them).
     """
 
     recipient: str
     to: str
     build: Callable[[str], EmailMessage]
+    build_bytes: Callable[[str], bytes] | None = None

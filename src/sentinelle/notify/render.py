@@ -32,13 +32,17 @@ Languages are negotiated with Babel from the recipient's locale (``fr_CA`` → `
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import email.policy
 import functools
 import hashlib
 import html
 import json
 import re
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -49,6 +53,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import jinja2
+import markupsafe
 from babel import negotiate_locale
 from babel.dates import format_date, format_time
 from babel.lists import format_list
@@ -416,6 +421,9 @@ class _Renderer:
         self.env = _environment(config)
         self.facts: dict[str, Any] = dict(incident.facts or {})
         self._base: dict[str, dict[str, Any]] = {}
+        self._variants: OrderedDict[tuple[Audience, str, tuple[str, ...], bool], _Variant | None]
+        self._variants = OrderedDict()
+        self._from_header = _fold("From", config.sender)
 
     def words(self, categories: Iterable[str], locale: str) -> tuple[str, ...]:
         table = CATEGORY_WORDS[locale]
@@ -513,14 +521,14 @@ class _Renderer:
             last=self.day(_from_us(m.last_us), locale) if m.last_us else None,
         )
 
-    def render(
+    def templates(
         self,
         audience: Audience,
         locale: str,
-        *,
-        stores: Sequence[str] = (),
-        name: str | None = None,
-    ) -> RenderedNotice:
+        stores: Sequence[str],
+        name: str | None,
+    ) -> tuple[tuple[str, str, str], list[str]]:
+        """The template names and their raw output (escaped, unchecked) for ``name`` as is."""
         ctx = dict(self.base(locale))
         store_list = [self.store(s, locale) for s in stores]
         if store_list:
@@ -529,7 +537,7 @@ class _Renderer:
             categories = list(ctx["all_categories"])
         ctx.update(
             audience=audience.value,
-            name=_safe_name(name),
+            name=name,
             stores=store_list,
             store_names=format_list([s.name for s in store_list], locale=locale)
             if store_list
@@ -546,14 +554,171 @@ class _Renderer:
                 raise NoticeTemplateError(template, f"not found ({exc.message})") from None
             except jinja2.TemplateError as exc:
                 raise NoticeTemplateError(template, f"{type(exc).__name__}: {exc}") from None
-        subject = " ".join(html.unescape(out[0]).split())
-        out[1] = html.unescape(out[1])  # text/plain: no entities, see _environment
+        return names, out
+
+    def check(
+        self, names: tuple[str, str, str], subject: str | None, text: str, html_text: str
+    ) -> None:
+        """Both rules on a rendered notice (the subject's skipped when ``None``)."""
         domain = self.config.shop_domain
-        check_subject(subject, template=names[0])
-        check_links(subject, domain=domain, template=names[0])
-        check_links(out[1], domain=domain, template=names[1])
-        check_links(out[2], domain=domain, template=names[2], is_html=True)
-        return RenderedNotice(subject=subject, text=out[1], html=out[2], locale=locale)
+        if subject is not None:
+            check_subject(subject, template=names[0])
+            check_links(subject, domain=domain, template=names[0])
+        check_links(text, domain=domain, template=names[1])
+        check_links(html_text, domain=domain, template=names[2], is_html=True)
+
+    def render(
+        self,
+        audience: Audience,
+        locale: str,
+        *,
+        stores: Sequence[str] = (),
+        name: str | None = None,
+    ) -> RenderedNotice:
+        names, out = self.templates(audience, locale, stores, _safe_name(name))
+        subject = " ".join(html.unescape(out[0]).split())
+        text = html.unescape(out[1])  # text/plain: no entities, see _environment
+        self.check(names, subject, text, out[2])
+        return RenderedNotice(subject=subject, text=text, html=out[2], locale=locale)
+
+    # -- the fast path: one rendering per variant, the name put in per message ----------------
+
+    def variant(
+        self, audience: Audience, locale: str, stores: tuple[str, ...], *, named: bool
+    ) -> _Variant | None:
+        """The notice of ``audience`` in ``locale`` about ``stores``, with the name left out.
+
+        ``None`` when the templates use the name other than by printing it apart from
+        other words (see :func:`_isolated`), or break a rule with the name left out: such
+        notices are rendered in full for every recipient, checks included. Kept in a small
+        LRU cache, so memory stays bounded whatever the number of store combinations.
+        """
+        key = (audience, locale, stores, named)
+        cache = self._variants
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        found = self._make_variant(audience, locale, stores, named=named)
+        cache[key] = found
+        if len(cache) > _MAX_VARIANTS:
+            cache.popitem(last=False)
+        return found
+
+    def _make_variant(
+        self, audience: Audience, locale: str, stores: tuple[str, ...], *, named: bool
+    ) -> _Variant | None:
+        if not named:
+            # Nothing varies but the address: the notice is the slow path's, checks and all.
+            notice = self.render(audience, locale, stores=stores, name=None)
+            names = template_names(audience, locale)
+            subject, text, html_text = notice.subject, notice.text, notice.html
+        else:
+            names, raw = self.templates(audience, locale, stores, _NAME_MARK)
+            _, probe = self.templates(audience, locale, stores, _NAME_PROBE)
+            probe_escaped = str(markupsafe.escape(_NAME_PROBE))
+            # The name must be printed as it is (escaped, neither transformed nor tested) and
+            # stand apart: then the notice for any name is this one with the name put in.
+            if any(
+                r.replace(_NAME_MARK, probe_escaped) != p for r, p in zip(raw, probe, strict=True)
+            ):
+                return None
+            if not all(_isolated(r, is_html=i == 2) for i, r in enumerate(raw)):
+                return None
+            subject = " ".join(html.unescape(raw[0]).split())
+            text, html_text = html.unescape(raw[1]), raw[2]
+            try:
+                # With the name left out; _safe_name and _isolated make sure no name can add
+                # a link. A subject that shows the name is checked again per message.
+                self.check(names, None if _NAME_MARK in subject else subject, text, html_text)
+            except NoticeTemplateError:
+                return None  # the full rendering of each message raises it, naming the name
+        boundary = (
+            "=_"
+            + hashlib.sha256(
+                "\x00".join((audience.value, locale, *stores, str(named))).encode()
+            ).hexdigest()[:32]
+        )
+        lang = locale.replace("_", "-")
+        part = (
+            'Content-Type: text/{}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        return _Variant(
+            names=names,
+            subject=tuple(subject.split(_NAME_MARK)),
+            subject_header=None if _NAME_MARK in subject else _fold("Subject", subject),
+            text=tuple(text.split(_NAME_MARK)),
+            html=tuple(html_text.split(_NAME_MARK)),
+            text_qp=None if _NAME_MARK in text else _qp(text),
+            html_qp=None if _NAME_MARK in html_text else _qp(html_text),
+            head=(
+                "MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n"
+                f' boundary="{boundary}"\r\nContent-Language: {lang}\r\n\r\n'
+                f"--{boundary}\r\n" + part.format("plain")
+            ).encode("ascii"),
+            between=(f"\r\n--{boundary}\r\n" + part.format("html")).encode("ascii"),
+            tail=f"\r\n--{boundary}--\r\n".encode("ascii"),
+        )
+
+    def message_bytes(
+        self,
+        audience: Audience,
+        locale: str,
+        *,
+        stores: tuple[str, ...],
+        to: str,
+        name: str | None,
+        message_id: str,
+    ) -> bytes:
+        """The message :meth:`message` would build, as RFC 5322 bytes with CRLF line ends.
+
+        The same headers and the same decoded text and HTML as the slow path; bodies are
+        quoted-printable (7-bit, lines of at most 76 octets), so the fixed MIME boundary of
+        the variant (it starts with ``=_``) cannot occur in them.
+
+        Raises :class:`NoticeTemplateError` as :meth:`render` does.
+        """
+        if "\r" in message_id or "\n" in message_id:
+            raise ConfigError("a Message-ID must be a single line")
+        safe = _safe_name(name)
+        to_header = _to_header(to, safe)
+        variant = (
+            self.variant(audience, locale, stores, named=safe is not None)
+            if to_header is not None
+            else None
+        )
+        if variant is None:
+            notice = self.render(audience, locale, stores=stores, name=name)
+            message = self.message(notice, to=to, name=name, message_id=message_id)
+            return message.as_bytes(policy=_SMTP)
+        assert to_header is not None  # noqa: S101 - for mypy: no variant without it
+        name_text = safe or ""
+        subject_header = variant.subject_header
+        if subject_header is None:
+            subject = name_text.join(variant.subject)
+            check_subject(subject, template=variant.names[0])
+            check_links(subject, domain=self.config.shop_domain, template=variant.names[0])
+            subject_header = _fold("Subject", subject)
+        text_qp = variant.text_qp
+        if text_qp is None:
+            text_qp = _qp(name_text.join(variant.text))
+        html_qp = variant.html_qp
+        if html_qp is None:
+            html_qp = _qp(str(markupsafe.escape(name_text)).join(variant.html))
+        date = format_datetime(dt.datetime.now(dt.UTC))
+        return b"".join(
+            (
+                self._from_header,
+                to_header,
+                subject_header,
+                f"Date: {date}\r\nMessage-ID: {message_id}\r\n".encode("ascii"),
+                variant.head,
+                text_qp,
+                variant.between,
+                html_qp,
+                variant.tail,
+            )
+        )
 
     def message(
         self,
@@ -584,14 +749,148 @@ def _safe_name(name: str | None) -> str | None:
     """A recipient's name fit for a greeting, or ``None``.
 
     Names come from the shop's database; one that looks like a link or markup, or is long,
-    is left out rather than letting it break the link rule or the layout.
+    is left out rather than letting it break the link rule or the layout. What is refused
+    covers every pattern :func:`check_links` looks for (``://``, ``www.`` hosts, attributes
+    with ``=``, CSS ``url(``), so a name put into a checked notice cannot add a link (the
+    fast path relies on it, with :func:`_isolated` for what surrounds the name).
     """
     if not name:
         return None
     name = " ".join(name.split())
-    if not name or len(name) > 80 or re.search(r"[<>@/\\]|://|www\.|[\x00-\x1f]", name, re.I):
+    if not name or len(name) > 80 or _NAME_REFUSED.search(name):
         return None
     return name
+
+
+# Placeholders for the name while a variant renders: private-use characters (never escaped,
+# never whitespace) around ASCII letters, so that a template that transforms the name
+# (upper-cased, sliced, tested) renders them differently and is caught. The probe also has
+# a character autoescaping changes, so a name printed unescaped (``|safe``) is caught too.
+_NAME_MARK: Final = "\ue000SentinelleName\ue001"
+_NAME_PROBE: Final = "\ue002n&m\ue003"
+_NAME_REFUSED: Final = re.compile(
+    r"[<>@/\\=\x00-\x1f\x7f]|://|www\d{0,3}\.|url\s*\(", re.IGNORECASE
+)
+# What may stand right before and right after a name (``.`` and ``:`` after it only when
+# followed by one of these): nothing that could join the name into a link, a host, an entity,
+# an attribute or an encoded word.
+_BEFORE_NAME: Final = frozenset(" \t\r\n(\"'«“‘[>")
+_AFTER_NAME: Final = frozenset(" \t\r\n,;!?)\"'»”’]<")
+_MAX_VARIANTS: Final = 1024
+_SMTP: Final = email.policy.SMTP  # the default policy with CRLF, as delivery serialises
+
+
+def _isolated(text: str, *, is_html: bool) -> bool:
+    """Whether every name placeholder in raw template output stands apart.
+
+    Each must follow whitespace or an opening bracket or quote and precede whitespace,
+    punctuation or a tag, with no ``=`` as the nearest other character on either side; in
+    HTML it must be in text, not inside a tag, a comment, a ``<style>`` or a ``<script>``.
+    Then the link rule finds in the notice with a name (that :func:`_safe_name` kept) what it
+    finds with the placeholder, and unescaping the text does too.
+    """
+    start = 0
+    while (i := text.find(_NAME_MARK, start)) >= 0:
+        j = i + len(_NAME_MARK)
+        before = text[i - 1] if i else " "
+        after = text[j] if j < len(text) else " "
+        if after in ".:":
+            after = text[j + 1] if j + 1 < len(text) else " "
+        if before not in _BEFORE_NAME or after not in _AFTER_NAME:
+            return False
+        if text[:i].rstrip()[-1:] == "=" or text[j:].lstrip()[:1] == "=":
+            return False
+        if is_html and _in_markup(text[:i]):
+            return False
+        start = j
+    return True
+
+
+def _in_markup(head: str) -> bool:
+    """Whether the end of ``head`` (HTML) is inside a tag, comment, style or script."""
+    if head.rfind("<") > head.rfind(">"):
+        return True
+    low = head.lower()
+    for opening, closing in (("<style", "</style"), ("<script", "</script"), ("<!--", "-->")):
+        k = low.rfind(opening)
+        if k >= 0 and low.find(closing, k) < 0:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Variant:
+    """One notice with the name left out, split where it goes, and its MIME pieces.
+
+    ``subject_header``, ``text_qp`` and ``html_qp`` are ready when the name is not in them.
+    """
+
+    names: tuple[str, str, str]
+    subject: tuple[str, ...]
+    subject_header: bytes | None
+    text: tuple[str, ...]
+    html: tuple[str, ...]
+    text_qp: bytes | None
+    html_qp: bytes | None
+    head: bytes
+    between: bytes
+    tail: bytes
+
+
+def _fold(name: str, value: str) -> bytes:
+    """One header as the email package writes it (encoded words, folded, CRLF)."""
+    folded: str = _SMTP.header_factory(name, value).fold(policy=_SMTP)
+    return folded.encode("ascii")
+
+
+def _qp(text: str) -> bytes:
+    """A text body as ``set_content`` stores it (lines ended by CRLF), quoted-printable."""
+    lines = text.encode("utf-8").splitlines()
+    return binascii.b2a_qp(b"\r\n".join(lines) + b"\r\n", istext=True)
+
+
+_PLAIN_PHRASE: Final = re.compile(r"[A-Za-z0-9'-]+(?: [A-Za-z0-9'-]+)*")
+_PLAIN_ADDRESS: Final = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
+_WORD_OCTETS: Final = 45  # base64 of 45 octets is 60 characters: 72 with =?utf-8?b?…?=
+
+
+def _to_header(to: str, name: str | None) -> bytes | None:
+    """``To: name <to>`` (RFC 5322 §3.4, RFC 2047 for a name that is not ASCII), folded at
+    78 characters; ``None`` for an address this does not handle (the slow path does)."""
+    if _PLAIN_ADDRESS.fullmatch(to) is None or len(to) > 254:
+        return None
+    if name is None:
+        return f"To: {to}\r\n".encode("ascii")
+    words: list[str] = []
+    if not name.isascii():
+        chunk: list[str] = []
+        size = 0
+        for c in name:
+            n = len(c.encode("utf-8"))
+            if size + n > _WORD_OCTETS:
+                words.append("".join(chunk))
+                chunk, size = [], 0
+            chunk.append(c)
+            size += n
+        words.append("".join(chunk))
+        words = [
+            "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words
+        ]
+    elif _PLAIN_PHRASE.fullmatch(name):
+        words = [name]
+    else:
+        words = ['"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"']
+    line, lines = "To:", []
+    for word in [*words, f"<{to}>"]:
+        if len(line) + 1 + len(word) > 78 and line != "To:":
+            lines.append(line)
+            line = ""
+        line += " " + word
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def render_notice(
@@ -670,7 +969,11 @@ class NoticePlan(Iterable[Outbound]):
     is valid, :attr:`missing` lists the keys it did not resolve and :attr:`recipients` counts
     the distinct addresses. Iterating reads the directory again and yields one
     :class:`~sentinelle.notify.model.Outbound` per address; each renders its message only
-    when ``build`` is called.
+    when ``build`` (an :class:`~email.message.EmailMessage`) or ``build_bytes`` is called.
+
+    ``build_bytes`` renders each variant of the notice (audience, language, stores, with a
+    name or not) once, with the name left out, and puts each recipient's name in; the
+    message is assembled from per-variant pieces. It is the same message as ``build``'s.
     """
 
     def __init__(
@@ -694,6 +997,7 @@ class NoticePlan(Iterable[Outbound]):
         self._groups = groups
         self.missing = missing
         self.recipients = len(groups)
+        self._languages: dict[str | None, str] = {}
 
     def __iter__(self) -> Iterator[Outbound]:
         config = self._renderer.config
@@ -702,28 +1006,58 @@ class NoticePlan(Iterable[Outbound]):
             yield self._outbound(config.authority_address, None, None, [])
             return
         assert self._directory is not None  # noqa: S101 - checked by plan_notices
-        sent: set[str] = set()
-        for contact in self._directory.lookup(self._keys):
+        # Memory is taken here, before the first notice, and stays flat while they stream:
+        # the recipients not yet yielded are those planned (their hashes are shared with the
+        # plan), and the directory's contacts are read without Directory.lookup, whose
+        # record of the keys found (for ``missing``, known since planning) grows with each.
+        unsent = set(self._groups)
+        unplanned: set[str] = set()  # addresses the file gained since planning (rare)
+        for contact in self._directory._contacts(set(self._keys)):
             recipient = hash_address(self._key, contact.email)
-            if recipient in sent:
+            if recipient in unsent:
+                unsent.remove(recipient)
+            elif recipient in self._groups or recipient in unplanned:
                 continue
-            sent.add(recipient)
+            else:
+                unplanned.add(recipient)
             own = contact.merchant if self.audience is Audience.SUBJECTS else contact.party
             stores = self._groups.get(recipient) or [own or contact.party]
-            yield self._outbound(contact.email, contact.name, contact.locale, stores)
+            yield self._outbound(
+                contact.email, contact.name, contact.locale, stores, recipient=recipient
+            )
 
     def _outbound(
-        self, to: str, name: str | None, locale: str | None, stores: list[str]
+        self,
+        to: str,
+        name: str | None,
+        locale: str | None,
+        stores: list[str],
+        *,
+        recipient: str | None = None,
     ) -> Outbound:
-        lang = negotiate(locale, self._renderer.config)
-        build = functools.partial(self._build, to=to, name=name, locale=lang, stores=tuple(stores))
-        return Outbound(recipient=hash_address(self._key, to), to=to, build=build)
+        lang = self._languages.get(locale)
+        if lang is None:
+            lang = self._languages[locale] = negotiate(locale, self._renderer.config)
+        kw: dict[str, Any] = {"to": to, "name": name, "locale": lang, "stores": tuple(stores)}
+        return Outbound(
+            recipient=recipient or hash_address(self._key, to),
+            to=to,
+            build=functools.partial(self._build, **kw),
+            build_bytes=functools.partial(self._build_bytes, **kw),
+        )
 
     def _build(
         self, message_id: str, *, to: str, name: str | None, locale: str, stores: tuple[str, ...]
     ) -> EmailMessage:
         notice = self._renderer.render(self.audience, locale, stores=stores, name=name)
         return self._renderer.message(notice, to=to, name=name, message_id=message_id)
+
+    def _build_bytes(
+        self, message_id: str, *, to: str, name: str | None, locale: str, stores: tuple[str, ...]
+    ) -> bytes:
+        return self._renderer.message_bytes(
+            self.audience, locale, stores=stores, to=to, name=name, message_id=message_id
+        )
 
 
 def plan_notices(

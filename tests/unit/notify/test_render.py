@@ -540,3 +540,264 @@ def test_render_samples(tmp_path: Path) -> None:
 def test_sender_must_be_at_the_shop_domain() -> None:
     with pytest.raises(ConfigError, match="sender"):
         config(sender="notices@mailer.other.example")
+
+
+# --- the fast path: variants with the name put in, bytes assembled ----------------------------
+
+NAMES = [
+    "Zoë Ørsted",
+    "Łukasz Wiśniewski",
+    "Ann",
+    None,
+    "",
+    'J. R. "Bo" O\'Neil & Co',
+    "Anne-Marie de la Tour",
+    "Tom <b>x</b>",  # refused: left out in both paths
+    "www1.evil.example",  # refused
+]
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    return msg
+
+
+def slow_and_fast(
+    cfg: NoticeConfig, locale: str, stores: tuple[str, ...], name: str | None, *, sc: Any = None
+) -> tuple[bytes, bytes]:
+    from sentinelle.notify.render import _SMTP, _Renderer
+
+    renderer = _Renderer(cfg, incident(), sc or scope())
+    fast = renderer.message_bytes(
+        Audience.SUBJECTS, locale, stores=stores, to="ann@home.example", name=name,
+        message_id="<n-1@shop.example>",
+    )  # fmt: skip
+    notice = renderer.render(Audience.SUBJECTS, locale, stores=stores, name=name)
+    slow = renderer.message(
+        notice, to="ann@home.example", name=name, message_id="<n-1@shop.example>"
+    ).as_bytes(policy=_SMTP)
+    return slow, fast
+
+
+def assert_same_message(slow_raw: bytes, fast_raw: bytes, *, assembled: bool = True) -> None:
+    slow, fast = parsed(slow_raw), parsed(fast_raw)
+    for header in ("From", "To", "Subject", "Message-ID", "Content-Language", "MIME-Version"):
+        assert str(fast[header]) == str(slow[header]), header
+    assert fast["To"].addresses == slow["To"].addresses
+    assert fast["Date"].datetime.tzinfo is not None
+    assert abs((fast["Date"].datetime - slow["Date"].datetime).total_seconds()) < 5
+    assert fast.get_content_type() == slow.get_content_type() == "multipart/alternative"
+    fast_parts, slow_parts = list(fast.iter_parts()), list(slow.iter_parts())
+    assert [p.get_content_type() for p in fast_parts] == ["text/plain", "text/html"]
+    assert [p.get_content_type() for p in slow_parts] == ["text/plain", "text/html"]
+    for f, s in zip(fast_parts, slow_parts, strict=True):
+        assert f.get_content_charset() == s.get_content_charset() == "utf-8"
+        # The slow path base64-encodes mostly non-ASCII text with LF line ends; the fast path
+        # writes CRLF (the canonical form of text, RFC 2046 §4.1.1). The lines are the same.
+        assert f.get_content().splitlines() == s.get_content().splitlines()
+    if not assembled:  # the slow path's bytes: 8bit parts are possible
+        return
+    # 7-bit, CRLF only, lines of at most 78 characters, the boundary nowhere in the bodies.
+    assert fast_raw.isascii()
+    assert fast_raw.count(b"\n") == fast_raw.count(b"\r\n") == fast_raw.count(b"\r")
+    assert max(len(line) for line in fast_raw.split(b"\r\n")) <= 78
+    boundary = fast.get_boundary()
+    assert boundary is not None and fast_raw.count(boundary.encode()) == 4  # header + 3 lines
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("stores", [("m-1",), ("m-1", "m-2")])
+@pytest.mark.parametrize("name", NAMES)
+def test_fast_message_is_the_slow_message(
+    locale: str, stores: tuple[str, ...], name: str | None
+) -> None:
+    slow, fast = slow_and_fast(config(), locale, stores, name)
+    assert_same_message(slow, fast)
+    text = parsed(fast).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    if name in ("Zoë Ørsted", "Łukasz Wiśniewski", "Ann"):
+        assert name in text and name in parsed(fast)["To"].addresses[0].display_name
+    if name in (None, "", "Tom <b>x</b>", "www1.evil.example"):
+        assert "evil" not in text and "<b>" not in text and fast.count(b"\r\nTo: ann@") == 1
+
+
+def test_fast_message_with_a_long_name_uses_several_encoded_words() -> None:
+    import email.header
+
+    name = "Żaneta " + "é" * 60
+    slow, fast = slow_and_fast(config(), "fr", ("m-1",), name)
+    head = fast.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    to = head.split("\r\nTo: ", 1)[1].split("\r\nSubject:", 1)[0]
+    assert to.count("=?utf-8?b?") > 1 and max(len(w) for w in to.split()) <= 75
+    # RFC 2047: whitespace between encoded words is dropped. (Python's address parser keeps
+    # it, for the slow path's encoded words as for these, so compare with a conforming one.)
+    decoded = str(email.header.make_header(email.header.decode_header(to)))
+    assert decoded == f"{name} <ann@home.example>"
+    f, s = parsed(fast), parsed(slow)
+    assert f.get_body(("plain",)).get_content().splitlines() == (  # type: ignore[union-attr]
+        s.get_body(("plain",)).get_content().splitlines()  # type: ignore[union-attr]
+    )
+
+
+def test_plan_build_bytes_matches_build(tmp_path: Path) -> None:
+    rows = [
+        ("c-1", "m-1", "zoe@home.example", "Zoë Ørsted", "fr_CA"),
+        ("c-9", "m-2", "zoe@home.example", "Zoë Ørsted", "fr"),  # two stores, one notice
+        ("c-2", "m-1", "lw@home.example", "Łukasz Wiśniewski", "de_DE"),
+        ("c-10", "m-2", "x@home.example", "", ""),
+    ]
+    directory = open_directory(str(write_csv(tmp_path, rows)))
+    plan = plan_notices(
+        config(), incident(), scope(), audience=Audience.SUBJECTS, key=KEY, directory=directory
+    )
+    outbound = list(plan)
+    assert len(outbound) == 3
+    for out in outbound:
+        assert out.build_bytes is not None
+        message = out.build("<m@shop.example>")
+        slow = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        assert_same_message(slow, out.build_bytes("<m@shop.example>"))
+
+
+# Names that _safe_name must refuse: each would add a link or an attribute somewhere.
+LINKY_NAMES = [
+    "https://evil.example",
+    "see evil.example/x",
+    "www.evil.example",
+    "WWW1.evil.example",
+    "x www12.evil.example",
+    "Burl url(evil.example)",
+    "Url (x)",
+    "a href=evil.example",
+    "data = x",
+    "bob@evil.example",
+    "a\\b",
+    "<b>",
+    "x" * 81,
+    "tab\x07bell",
+]
+
+
+@pytest.mark.parametrize("name", LINKY_NAMES)
+def test_names_that_could_add_a_link_are_refused(name: str) -> None:
+    from sentinelle.notify.render import _safe_name
+
+    assert _safe_name(name) is None
+
+
+def test_a_kept_name_cannot_add_a_link() -> None:
+    """Every name _safe_name keeps, put into the checked variants, passes the link rule."""
+    import random
+
+    from sentinelle.notify.render import _Renderer, _safe_name
+
+    rng = random.Random(5)
+    alphabet = "aw.W1:;,()[]{}'\"&#=-_?!%+ éØ\u00a0" + "url" + "http" + "sw"
+    pieces = ["www", "http", "://", "url(", "&amp;", "&#39;", "href", "=", ".example", "wWw1."]
+    renderer = _Renderer(config(), incident(), scope())
+    kept = 0
+    for _ in range(400):
+        name = "".join(
+            rng.choice(pieces) if rng.random() < 0.3 else rng.choice(alphabet)
+            for _ in range(rng.randint(1, 12))
+        )
+        safe = _safe_name(name)
+        if safe is None:
+            continue
+        kept += 1
+        raw = renderer.message_bytes(
+            Audience.SUBJECTS, "en", stores=("m-1",), to="a@home.example", name=name,
+            message_id="<x@shop.example>",
+        )  # fmt: skip
+        msg = parsed(raw)
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html_part = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        check_links(text, domain="shop.example", template="text")
+        check_links(html_part, domain="shop.example", template="html", is_html=True)
+        check_links(safe, domain="shop.example", template="name")
+        assert f"Dear {safe}," in text
+    assert kept > 50
+
+
+@pytest.mark.parametrize(
+    ("content", "fast"),
+    [
+        ("Dear {{ name }},\n", True),
+        ("Dear {{ name|upper }},\n", False),  # transformed
+        ("Dear {{ name[:3] }},\n", False),  # sliced
+        ("{% if name|length > 9 %}Dear you{% else %}Dear {{ name }}{% endif %},\n", False),
+        ("See https://shop.example{{ name }} for more.\n", False),  # glued to a host
+        ("See https://{{ name }}.shop.example/ for more.\n", False),
+        ("Dear x{{ name }},\n", False),  # glued to a word
+        ("Dear {{ name }} = friend,\n", False),  # an attribute in the making
+    ],
+)
+def test_templates_using_the_name_otherwise_render_in_full(
+    tmp_path: Path, content: str, fast: bool
+) -> None:
+    from sentinelle.notify.render import _Renderer
+
+    cfg = config(templates_dir=override(tmp_path, "en/subjects.txt", content))
+    renderer = _Renderer(cfg, incident(), scope())
+    variant = renderer.variant(Audience.SUBJECTS, "en", ("m-1",), named=True)
+    assert (variant is not None) is fast
+    for name in ("Zoë Ørsted", "Ann", "evil.example#"):
+        try:
+            slow, quick = slow_and_fast(cfg, "en", ("m-1",), name)
+        except NoticeTemplateError:
+            # Refused by the slow path: the fast one must refuse it too.
+            with pytest.raises(NoticeTemplateError):
+                renderer.message_bytes(
+                    Audience.SUBJECTS, "en", stores=("m-1",), to="a@home.example", name=name,
+                    message_id="<x@shop.example>",
+                )  # fmt: skip
+            continue
+        assert_same_message(slow, quick, assembled=fast)
+
+
+@pytest.mark.parametrize("name", ["Bob Martin", "BOB MARTIN", "Ann"])
+def test_a_name_in_the_subject_is_checked_per_message(tmp_path: Path, name: str) -> None:
+    from sentinelle.notify.render import _Renderer
+
+    cfg = config(
+        templates_dir=override(
+            tmp_path, "en/subjects.subject.txt", "About your data at {{ shop_name }}, {{ name }}\n"
+        )
+    )
+    renderer = _Renderer(cfg, incident(), scope())
+    if name.isupper():  # shouting: refused by the subject rule, in both paths
+        with pytest.raises(NoticeTemplateError, match="capitals"):
+            renderer.render(Audience.SUBJECTS, "en", stores=("m-1",), name=name)
+        with pytest.raises(NoticeTemplateError, match="capitals"):
+            renderer.message_bytes(
+                Audience.SUBJECTS, "en", stores=("m-1",), to="a@home.example", name=name,
+                message_id="<x@shop.example>",
+            )  # fmt: skip
+        return
+    slow, fast = slow_and_fast(cfg, "en", ("m-1",), name)
+    assert_same_message(slow, fast)
+    assert str(parsed(fast)["Subject"]).endswith(f", {name}")
+
+
+def test_variants_are_rendered_once_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentinelle.notify import render
+
+    renderer = render._Renderer(config(), incident(), scope())
+    calls: list[int] = []
+    original = render._Renderer.templates
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(render._Renderer, "templates", counting)
+    for i in range(50):
+        renderer.message_bytes(
+            Audience.SUBJECTS, "fr", stores=("m-1",), to=f"p{i}@home.example", name=f"Zoé {i}",
+            message_id=f"<{i}@shop.example>",
+        )  # fmt: skip
+    assert len(calls) == 2  # the variant and its probe, once
+    monkeypatch.setattr(render, "_MAX_VARIANTS", 2)
+    for stores in (("m-1",), ("m-2",), ("m-1", "m-2")):
+        renderer.variant(Audience.SUBJECTS, "en", stores, named=False)
+    assert len(renderer._variants) == 2
