@@ -130,7 +130,13 @@ def _smtp_target(text: str) -> tuple[str, int]:
 @click.option("--tls", "tls", flag_value="implicit", help="TLS from the first byte (port 465).")
 @click.option("--from", "sender", metavar="ADDR", help="Sender  [default: SENTINELLE_NOTIFY_FROM]")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N notices/s.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=16,
+    show_default=True,
+    help="SMTP connections, each reused; also the most a kill can leave in flight.",
+)
 @click.option(
     "--notice-version",
     type=click.IntRange(min=1),
