@@ -177,6 +177,13 @@ def notify(
     chosen = Audience(audience)
     if found.facts is None or found.assessment is None:
         raise NotifyError(f"{incident_id} has no assessment yet: run sentinelle incident assess")
+    duty = {Audience.SUBJECTS: "notify_subjects", Audience.AUTHORITY: "notify_authority"}
+    if chosen in duty and not found.assessment.get(duty[chosen], {}).get("required", True):
+        click.echo(
+            f"note: the assessment does not require notifying the {chosen.value}; "
+            "these notices are voluntary",
+            err=True,
+        )
     scope = compute_scope(app.store, found, unjustified_only=_scope_flag(book, incident_id))
     names = _merchant_names(merchant_directory, None, sorted(scope.per_merchant))
     config = _notice_config(app, sender, names)
