@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -248,30 +248,9 @@ def test_builder_must_use_the_given_message_id(sqlite_store: Store, smtp_sink: S
 
 
 def test_dkim_signature_verifies(sqlite_store: Store, smtp_sink: SmtpSink, tmp_path: Path) -> None:
-    import base64
-
     import dkim
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
-        return record if name == b"notify._domainkey.sentinelle.test." else None
-
-    dkim_config = DkimConfig(selector="notify", domain="sentinelle.test", key_file=key_file)
+    dkim_config, dnsfunc = _dkim(tmp_path, "sentinelle.test")
     report = run(sqlite_store, smtp_sink.port, [address(0), address(1)], smtp={"dkim": dkim_config})
     assert report.sent == 2
     for message in smtp_sink.messages():
@@ -466,30 +445,9 @@ def test_bytes_path_delivers_the_rendered_notices(
 def test_dkim_signature_verifies_on_the_bytes_path(
     sqlite_store: Store, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
-    import base64
-
     import dkim
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
-        return record if name == b"notify._domainkey.shop.example." else None
-
-    dkim_config = DkimConfig(selector="notify", domain="shop.example", key_file=key_file)
+    dkim_config, dnsfunc = _dkim(tmp_path, "shop.example")
     report = deliver(
         sqlite_store,
         incident=INCIDENT,
@@ -550,3 +508,31 @@ def test_bytes_builder_must_use_the_given_message_id(
 
     assert email.message_from_bytes(message.data)["Message-ID"].strip() == expected
     assert message.data.count(b"Message-ID:") == 1
+
+
+def _dkim(tmp_path: Path, domain: str) -> tuple[DkimConfig, Callable[..., bytes | None]]:
+    """A fresh RSA key for ``domain`` (selector ``notify``) and a DNS lookup publishing it."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    name = f"notify._domainkey.{domain}.".encode()
+
+    def dnsfunc(qname: bytes, timeout: int = 5) -> bytes | None:
+        return record if qname == name else None
+
+    return DkimConfig(selector="notify", domain=domain, key_file=key_file), dnsfunc

@@ -249,11 +249,12 @@ class Directory(abc.ABC):
         Raises :class:`DirectoryError` at the end of iteration if a row read was invalid.
         """
         wanted = set(keys)
-        return Lookup(wanted, self._contacts(wanted))
+        return Lookup(wanted, self.contacts(wanted))
 
     @abc.abstractmethod
-    def _contacts(self, wanted: set[Key]) -> Iterator[Contact]:
-        """Yield the valid contacts whose key is in ``wanted``; raise if any row was bad."""
+    def contacts(self, wanted: set[Key]) -> Iterator[Contact]:
+        """Yield the valid contacts whose key is in ``wanted``, without keeping track of the
+        keys found (:meth:`lookup` does); raise :class:`DirectoryError` if a row read was bad."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most directories hold nothing
         """Release what the directory holds (a database connection pool)."""
@@ -275,7 +276,7 @@ class _FileDirectory(Directory):
                 break
         checker.raise_if_bad()
 
-    def _contacts(self, wanted: set[Key]) -> Iterator[Contact]:
+    def contacts(self, wanted: set[Key]) -> Iterator[Contact]:
         checker = _Checker(self.source)
         for contact in self._rows(checker):
             if (contact.merchant, contact.party) in wanted:
@@ -399,7 +400,7 @@ class SqlDirectory(Directory):
                 f"cannot connect to the contact directory database ({type(exc).__name__})"
             ) from None
 
-    def _contacts(self, wanted: set[Key]) -> Iterator[Contact]:
+    def contacts(self, wanted: set[Key]) -> Iterator[Contact]:
         sa = self._sa
         checker = _Checker(self.source)
         row_number = 0

@@ -1012,7 +1012,7 @@ class NoticePlan(Iterable[Outbound]):
         # record of the keys found (for ``missing``, known since planning) grows with each.
         unsent = set(self._groups)
         unplanned: set[str] = set()  # addresses the file gained since planning (rare)
-        for contact in self._directory._contacts(set(self._keys)):
+        for contact in self._directory.contacts(set(self._keys)):
             recipient = hash_address(self._key, contact.email)
             if recipient in unsent:
                 unsent.remove(recipient)
