@@ -226,3 +226,24 @@ def test_a_second_run_at_the_same_time_is_refused(world: World, smtp_sink: SmtpS
         refused = _run(world.env, *world.notify(smtp_sink.port, "authority"), code=1)
     assert "another run is sending" in refused.stderr
     assert smtp_sink.count == 0
+
+
+def test_a_bad_directory_is_refused_before_anything_is_sent(
+    world: World, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    rows = list(_rows(world.merchants))
+    rows[3]["email"] = "not-an-address"
+    bad = tmp_path / "merchants.csv"
+    with bad.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    before = json.loads(_run(world.env, "incident", "notices", world.incident, "--json").stdout)
+    args = ["incident", "notify", world.incident, "--audience", "merchants"]
+    args += ["--smtp", f"127.0.0.1:{smtp_sink.port}", "--directory", str(bad)]
+    refused = _run(world.env, *args, code=1)
+    assert f"{bad}:5" in refused.stderr and "email" in refused.stderr
+    assert "not-an-address" not in refused.stderr  # addresses are never echoed
+    assert smtp_sink.count == 0
+    after = json.loads(_run(world.env, "incident", "notices", world.incident, "--json").stdout)
+    assert after == before
