@@ -148,7 +148,7 @@ def list_(app: App) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print as CSV, one row per incident.")
 @pass_app
 def register_(app: App, as_json: bool, as_csv: bool) -> None:
-    """Print the breach register (GDPR Art. 33(5)): every incident, its facts, decisions and
+    """Print the breach register (GDPR Article 33(5)): every incident, its facts, decisions and
     the reasoning."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
