@@ -52,7 +52,8 @@ def _who(by: str | None) -> str:
 
 @cli_group.group()
 def incident() -> None:
-    """Incidents: records, scope from the stored events, the breach register."""
+    """Incidents: records, scope from the stored events, assessment, notices to the authority,
+    merchants and customers, and the breach register."""
 
 
 @incident.command("open")
