@@ -148,16 +148,7 @@ class Incidents:
                 [Problem(0, "reason", "say why the state changes")], unit="field"
             )
         with self.store.writer() as w:
-            incident = _locked(w, incident_id)
-            incident.state.check_move(target)
-            w.update_incident(incident_id, state=target.value)
-            _log(
-                w,
-                incident_id,
-                by,
-                "state",
-                {"from": incident.state.value, "to": target.value, "reason": reason.strip()},
-            )
+            _move(w, _locked(w, incident_id), target, by=by, reason=reason.strip())
         return self.get(incident_id)
 
     def record_facts(
@@ -252,18 +243,8 @@ class Incidents:
             )
             _log(w, incident_id, by, AUTHORITY_NOTIFIED, sent_entry.details(), at_us=now)
             if incident.state is State.ASSESSED:
-                w.update_incident(incident_id, state=State.NOTIFYING.value)
-                _log(
-                    w,
-                    incident_id,
-                    by,
-                    "state",
-                    {
-                        "from": State.ASSESSED.value,
-                        "to": State.NOTIFYING.value,
-                        "reason": f"{phase.value} notification sent to the supervisory authority",
-                    },
-                )
+                reason = f"{phase.value} notification sent to the supervisory authority"
+                _move(w, incident, State.NOTIFYING, by=by, reason=reason)
         return self.clock(incident_id, now=now)
 
     def notices_started(self, incident_id: str, audience: str, version: int) -> str | None:
@@ -299,18 +280,8 @@ class Incidents:
                 )
             _log(w, incident_id, by, NOTICES, details)
             if starting and incident.state is State.ASSESSED:
-                w.update_incident(incident_id, state=State.NOTIFYING.value)
-                _log(
-                    w,
-                    incident_id,
-                    by,
-                    "state",
-                    {
-                        "from": State.ASSESSED.value,
-                        "to": State.NOTIFYING.value,
-                        "reason": f"notices to {details.get('audience')} are being sent",
-                    },
-                )
+                reason = f"notices to {details.get('audience')} are being sent"
+                _move(w, incident, State.NOTIFYING, by=by, reason=reason)
 
 
 def _text(value: str | None) -> str | None:
@@ -321,6 +292,20 @@ def _text(value: str | None) -> str | None:
 def _new_id(now: int) -> str:
     day = dt.datetime.fromtimestamp(now / 1e6, tz=dt.UTC).strftime("%Y%m%d")
     return f"inc-{day}-{secrets.token_hex(4)}"
+
+
+def _move(w: Writer, incident: Incident, target: State, *, by: str, reason: str) -> None:
+    """Move ``incident`` to ``target`` and log who and why, in ``w``'s transaction. Raises
+    :class:`TransitionError` if ``target`` is not the next state."""
+    incident.state.check_move(target)
+    w.update_incident(incident.id, state=target.value)
+    _log(
+        w,
+        incident.id,
+        by,
+        "state",
+        {"from": incident.state.value, "to": target.value, "reason": reason},
+    )
 
 
 def _locked(w: Writer, incident_id: str) -> Incident:
