@@ -23,19 +23,20 @@ import click
 from sentinelle.cli.app import App, pass_app
 from sentinelle.cli.incident import _who, incident
 from sentinelle.errors import ConfigError, Error
-from sentinelle.incidents import Incidents, compute_scope
+from sentinelle.incidents import Incidents, Scope, compute_scope
 from sentinelle.incidents.model import Incident
 from sentinelle.notify.delivery import (
     DeliveryProgress,
+    DeliveryReport,
     DkimConfig,
     SmtpConfig,
     TlsMode,
     deliver,
     notice_status,
 )
-from sentinelle.notify.directory import Directory, address_key, open_directory
+from sentinelle.notify.directory import address_key, open_directory
 from sentinelle.notify.model import Audience
-from sentinelle.notify.render import NoticeConfig, plan_notices, render_samples
+from sentinelle.notify.render import NoticeConfig, NoticePlan, plan_notices, render_samples
 
 __all__ = ["notices", "notify"]
 
@@ -192,18 +193,8 @@ def notify(
         written = render_samples(config, found, scope, folder, audiences=[chosen])
         click.echo(f"wrote {len(written)} sample files to {folder}")
         if directory_spec is not None:
-            directory = open_directory(directory_spec, query=query)
-            try:
-                plan = plan_notices(
-                    config,
-                    found,
-                    scope,
-                    audience=chosen,
-                    key=address_key(app.settings.data_dir),
-                    directory=directory,
-                )
-            finally:
-                directory.close()
+            with _planned(app, config, found, scope, chosen, directory_spec, query) as plan:
+                pass
             click.echo(
                 f"would send {plan.recipients:,} notices (version {notice_version}, content "
                 f"{plan.version}); {len(plan.missing):,} ids not in the directory"
@@ -214,7 +205,8 @@ def notify(
             app,
             book,
             found,
-            scope_config=(scope, config),
+            scope=scope,
+            config=config,
             audience=chosen,
             directory_spec=directory_spec,
             query=query,
@@ -225,6 +217,33 @@ def notify(
             by=_who(by),
             as_json=as_json,
         )
+
+
+@contextlib.contextmanager
+def _planned(
+    app: App,
+    config: NoticeConfig,
+    found: Incident,
+    scope: Scope,
+    audience: Audience,
+    directory_spec: str | None,
+    query: str | None,
+) -> Iterator[NoticePlan]:
+    """The audience's notices planned from the directory (checked whole), which stays open
+    while the plan is streamed."""
+    directory = open_directory(directory_spec, query=query) if directory_spec else None
+    try:
+        yield plan_notices(
+            config,
+            found,
+            scope,
+            audience=audience,
+            key=address_key(app.settings.data_dir),
+            directory=directory,
+        )
+    finally:
+        if directory is not None:
+            directory.close()
 
 
 @contextlib.contextmanager
@@ -279,7 +298,8 @@ def _send(
     book: Incidents,
     found: Incident,
     *,
-    scope_config: tuple[Any, NoticeConfig],
+    scope: Scope,
+    config: NoticeConfig,
     audience: Audience,
     directory_spec: str | None,
     query: str | None,
@@ -290,21 +310,11 @@ def _send(
     by: str,
     as_json: bool,
 ) -> None:
-    scope, config = scope_config
-    directory: Directory | None = None
-    if audience is not Audience.AUTHORITY:
-        if directory_spec is None:
-            raise click.UsageError(f"notices to {audience.value} need --directory")
-        directory = open_directory(directory_spec, query=query)
-    try:
-        plan = plan_notices(
-            config,
-            found,
-            scope,
-            audience=audience,
-            key=address_key(app.settings.data_dir),
-            directory=directory,
-        )
+    if audience is Audience.AUTHORITY:
+        directory_spec = None  # one configured address; no directory to read
+    elif directory_spec is None:
+        raise click.UsageError(f"notices to {audience.value} need --directory")
+    with _planned(app, config, found, scope, audience, directory_spec, query) as plan:
         started = book.notices_started(found.id, audience.value, version)
         if started is not None and started != plan.version:
             raise NotifyError(
@@ -322,9 +332,6 @@ def _send(
         }
         book.record_notices(found.id, {**details, "event": "started"}, by=by, starting=True)
         report = _deliver(app, found.id, audience, version, plan, smtp, rate, concurrency)
-    finally:
-        if directory is not None:
-            directory.close()
     book.record_notices(
         found.id, {**details, "event": "ran", **report.to_dict()}, by=by, starting=False
     )
@@ -360,11 +367,11 @@ def _deliver(
     incident_id: str,
     audience: Audience,
     version: int,
-    plan: Any,
+    plan: NoticePlan,
     smtp: SmtpConfig,
     rate: float | None,
     concurrency: int,
-) -> Any:
+) -> DeliveryReport:
     kwargs: dict[str, Any] = {
         "incident": incident_id,
         "audience": audience.value,
