@@ -84,3 +84,21 @@ def run_many(
                 proc.kill()
                 proc.wait()
     return results
+
+
+def run_script(
+    env: dict[str, str], *args: str, code: int = 0, timeout: float = TIMEOUT * 3
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script with ``env``; assert it exits ``code`` without a traceback."""
+    proc = subprocess.run(
+        [console_script(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc

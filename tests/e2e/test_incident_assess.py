@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
-from cli_support import TIMEOUT, console_script
+from cli_support import run_script
 
 from sentinelle.sim import simulate
 
 
 def _run(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run(
-        [console_script(), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc.stdout
+    return run_script(env, *args).stdout
 
 
 def test_pair_harvest_incident_is_scoped_and_assessed(tmp_path: Path) -> None:

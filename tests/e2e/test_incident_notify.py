@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import TIMEOUT, console_script
+from cli_support import TIMEOUT, console_script, run_script
 
 from sentinelle.config import Settings
 from sentinelle.incidents import Incidents, compute_scope
@@ -35,19 +35,7 @@ from smtpsink import SmtpSink
 pytestmark = pytest.mark.integration
 
 
-def _run(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [console_script(), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT * 3,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
+_run = run_script
 
 
 class World:
