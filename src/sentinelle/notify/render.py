@@ -127,6 +127,7 @@ LOCALES: Final = tuple(sorted(CATEGORY_WORDS))
 """Languages notices can be written in."""
 
 _PARTIAL: Final = "_common.j2"
+_LISTS: Final = "_lists.j2"  # list helpers shared by every language, at the templates' root
 _SUBJECT_MIN, _SUBJECT_MAX = 10, 120
 _SAMPLE_NAMES: Final = {"en": "Alex Martin", "fr": "Camille Martin"}
 
@@ -929,12 +930,16 @@ def notice_version(config: NoticeConfig, incident: Incident, audience: Audience)
     env = _environment(config)
     assert env.loader is not None  # noqa: S101 - set by _environment; for mypy
     sources: dict[str, str] = {}
-    for locale in LOCALES:
-        for name in (*template_names(audience, locale), f"{locale}/{_PARTIAL}"):
-            try:
-                sources[name] = env.loader.get_source(env, name)[0]
-            except jinja2.TemplateNotFound:
-                raise NoticeTemplateError(name, "not found") from None
+    names = [
+        name
+        for locale in LOCALES
+        for name in (*template_names(audience, locale), f"{locale}/{_PARTIAL}")
+    ]
+    for name in (*names, _LISTS):
+        try:
+            sources[name] = env.loader.get_source(env, name)[0]
+        except jinja2.TemplateNotFound:
+            raise NoticeTemplateError(name, "not found") from None
     payload = {
         "audience": audience.value,
         "incident": {

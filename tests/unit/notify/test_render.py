@@ -17,6 +17,7 @@ from sentinelle.assess.facts import DataCategory
 from sentinelle.errors import ConfigError
 from sentinelle.incidents.model import Incident, State
 from sentinelle.incidents.scope import MerchantScope, Scope
+from sentinelle.notify import render
 from sentinelle.notify.directory import hash_address, open_directory
 from sentinelle.notify.model import Audience
 from sentinelle.notify.render import (
@@ -495,6 +496,9 @@ def test_notices_are_rendered_only_when_built(
 # --- versions --------------------------------------------------------------------------------
 
 
+LISTS = (Path(render.__file__).parent / "templates" / "_lists.j2").read_text(encoding="utf-8")
+
+
 def test_version_is_stable_and_changes_with_what_the_notice_says(tmp_path: Path) -> None:
     base = notice_version(config(), incident(), Audience.SUBJECTS)
     assert base == notice_version(config(), incident(), Audience.SUBJECTS)
@@ -507,6 +511,11 @@ def test_version_is_stable_and_changes_with_what_the_notice_says(tmp_path: Path)
         ),
         "template": notice_version(
             config(templates_dir=override(tmp_path, "fr/subjects.txt", "Bonjour\n")),
+            incident(),
+            Audience.SUBJECTS,
+        ),
+        "lists": notice_version(
+            config(templates_dir=override(tmp_path / "l", "_lists.j2", LISTS + "{# ours #}\n")),
             incident(),
             Audience.SUBJECTS,
         ),
