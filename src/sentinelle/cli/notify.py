@@ -210,7 +210,7 @@ def notify(
             audience=chosen,
             directory_spec=directory_spec,
             query=query,
-            smtp=_smtp_config(app, smtp, tls, config.sender),
+            smtp=_smtp_config(app, smtp, tls, config.sender_address),
             rate=rate,
             concurrency=concurrency,
             version=notice_version,
@@ -277,15 +277,12 @@ def _smtp_config(app: App, target: str, tls: str | None, sender: str) -> SmtpCon
         if not s.dkim_selector:
             raise ConfigError("SENTINELLE_DKIM_KEY needs SENTINELLE_DKIM_SELECTOR")
         dkim = DkimConfig(
-            selector=s.dkim_selector,
-            domain=sender.rpartition("@")[2].rstrip(">"),
-            key_file=s.dkim_key,
+            selector=s.dkim_selector, domain=sender.rpartition("@")[2], key_file=s.dkim_key
         )
-    address = sender.rpartition("<")[2].rstrip(">").strip() if "<" in sender else sender.strip()
     return SmtpConfig(
         host=host,
         port=port,
-        sender=address,
+        sender=sender,
         tls=mode,
         username=s.smtp_username,
         password=s.smtp_password.get_secret_value() if s.smtp_password is not None else None,

@@ -163,6 +163,13 @@ class NoticeConfig:
     merchant_names: Mapping[str, str] = field(default_factory=dict)
     authority_address: str | None = None
 
+    @property
+    def sender_address(self) -> str:
+        """The sender's bare address (``privacy@shop.example``), checked on construction."""
+        address = _address_of(self.sender)
+        assert address is not None  # noqa: S101 - __post_init__ refused a sender without one
+        return address
+
     def __post_init__(self) -> None:
         for name in ("shop_name", "shop_domain", "dpo_contact", "sender"):
             if not getattr(self, name).strip():

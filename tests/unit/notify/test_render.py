@@ -549,6 +549,8 @@ def test_render_samples(tmp_path: Path) -> None:
 def test_sender_must_be_at_the_shop_domain() -> None:
     with pytest.raises(ConfigError, match="sender"):
         config(sender="notices@mailer.other.example")
+    assert config().sender_address == "notices@mail.shop.example"
+    assert config(sender="privacy@shop.example").sender_address == "privacy@shop.example"
 
 
 # --- the fast path: variants with the name put in, bytes assembled ----------------------------
