@@ -27,6 +27,13 @@ class Settings(BaseSettings):
         default=None,
         description="postgresql://… to use PostgreSQL; unset for the embedded SQLite file.",
     )
+    busy_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=86_400,
+        description="Seconds to wait for the database's write lock (held by another "
+        "process) before giving up with 'the database is busy' (HTTP 503).",
+    )
     log_origin: str = Field(
         default="sentinelle.local/ledger",
         description="Origin line of checkpoints, and the signing key's name (C2SP signed note).",

@@ -7,7 +7,9 @@ Every failure Sentinelle reports is an :class:`Error`; callers can catch only ou
   x ValidationError      (input refused: carries one :class:`Problem` per bad field)
   x IntegrityError       (ledger, tree or checkpoint verification failed)
   x NotFoundError        (an event, checkpoint or key that does not exist)
+  |   x StoreNotFoundError (a command that only reads found no database to read)
   x StoreError           (the database failed or is in an unexpected state)
+      x StoreBusyError     (another process held the write lock longer than the busy timeout)
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ __all__ = [
     "IntegrityError",
     "NotFoundError",
     "Problem",
+    "StoreBusyError",
     "StoreError",
+    "StoreNotFoundError",
     "ValidationError",
 ]
 
@@ -83,3 +87,20 @@ class NotFoundError(Error):
 
 class StoreError(Error):
     """The database failed or holds something unexpected."""
+
+
+class StoreNotFoundError(NotFoundError):
+    """There is no database where the settings point, and the command only reads: it does
+    not create one (commands that write, like ``ingest``, do)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the database's write lock longer than the busy timeout.
+
+    Nothing was written; trying again later is the fix. ``retry_after`` is a suggested wait
+    in seconds (the API sends it as ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

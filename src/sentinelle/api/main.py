@@ -19,7 +19,7 @@ from sentinelle import __version__
 from sentinelle.api.auth import authenticate
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Severity
-from sentinelle.errors import Error, NotFoundError, Problem, ValidationError
+from sentinelle.errors import Error, NotFoundError, Problem, StoreBusyError, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import ApiKey, Store, open_store
@@ -82,6 +82,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(Error)
     async def _error(_: Request, exc: Error) -> JSONResponse:
+        if isinstance(exc, StoreBusyError):  # another process holds the write lock: retry
+            return JSONResponse(
+                {"detail": exc.diagnostics()},
+                status_code=503,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         status = 404 if isinstance(exc, NotFoundError) else 500
         return JSONResponse({"detail": exc.diagnostics()}, status_code=status)
 

@@ -217,9 +217,17 @@ class Store(NoticeStoreMixin, abc.ABC):
 
     dialect: str
     _placeholder = "?"
+    #: Where the data is, for people: the SQLite file, or the PostgreSQL URL without secrets.
+    location: str = ""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+
+    @contextmanager
+    def _driver_errors(self) -> Iterator[None]:
+        """The one boundary where the backend's driver errors become :class:`StoreError`
+        (:class:`~sentinelle.errors.StoreBusyError` for a lock wait that timed out)."""
+        yield
 
     def sql(self, text: str) -> str:
         """Adapt a query written with ``?`` placeholders to this backend."""
@@ -232,11 +240,12 @@ class Store(NoticeStoreMixin, abc.ABC):
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        cur = self._conn.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
+        with self._driver_errors():
+            cur = self._conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> None:

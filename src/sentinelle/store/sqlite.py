@@ -1,20 +1,38 @@
 """SQLite backend: the embedded default, one file in WAL mode, no server.
 
 Writes take SQLite's write lock up front (``BEGIN IMMEDIATE``), so two ingests never
-interleave their ledger appends; readers are not blocked (WAL).
+interleave their ledger appends; readers are not blocked (WAL). A write waits up to the busy
+timeout for another process's lock, then fails with :class:`StoreBusyError`.
+
+The database holds staff IPs, customer ids and incidents: a data directory created here is
+mode 0700, and the database with its ``-wal`` and ``-shm`` files is mode 0600 (SQLite gives
+those the database file's mode). A database file found readable by others is tightened to 0600,
+with a warning.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
-from sentinelle.errors import StoreError
+from sentinelle.errors import StoreBusyError, StoreError, StoreNotFoundError
 from sentinelle.store.base import DuplicateIdsError, EventRow, Store, Writer
 
 __all__ = ["SQLiteStore"]
+
+_logger = logging.getLogger(__name__)
+
+# Primary result codes (the low byte of an extended code): another connection holds a lock.
+_SQLITE_BUSY: Final = 5
+_SQLITE_LOCKED: Final = 6
+_SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 
 
 class _SQLiteWriter(Writer):
@@ -41,40 +59,141 @@ class SQLiteStore(Store):
 
     dialect = "sqlite"
 
+    def __init__(self, conn: sqlite3.Connection, *, path: Path, busy_timeout: float) -> None:
+        super().__init__(conn)
+        self.path = path
+        self.location = str(path)
+        self.busy_timeout = busy_timeout
+
     @classmethod
-    def open(cls, path: Path) -> SQLiteStore:
-        """Open (creating if needed) the database file and bring its schema up to date."""
+    def open(cls, path: Path, *, busy_timeout: float = 30.0, create: bool = True) -> SQLiteStore:
+        """Open the database file and bring its schema up to date.
+
+        ``create``: make the file (and its folder, mode 0700) if missing; otherwise raise
+        :class:`StoreNotFoundError` and create nothing. ``busy_timeout``: seconds to wait for a
+        lock another connection holds. Raises :class:`StoreError` if it cannot be opened.
+        """
         try:
-            # Inside the try: a data dir that is a file or not writable is a StoreError too.
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA cache_size=-65536")
-        except (OSError, sqlite3.Error) as exc:
+            if create:
+                _create_private(path)
+            elif not path.exists():
+                if path.parent.exists() and not path.parent.is_dir():
+                    raise NotADirectoryError(f"{path.parent} is not a directory")
+                raise StoreNotFoundError(f"no Sentinelle database at {path}: ingest events first")
+            _tighten(path)
+            # mode=rw never creates the file; the side files get the database file's mode.
+            uri = f"{path.absolute().as_uri()}?mode=rw"
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except OSError as exc:
             raise StoreError(f"cannot open the SQLite database {path}: {exc}") from exc
-        store = cls(conn)
-        store.migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite database {path}: {exc}") from exc
+        store = cls(conn, path=path, busy_timeout=busy_timeout)
+        try:
+            with store._driver_errors("cannot open the SQLite database"):
+                store._set_up()
+            store.migrate()
+        except BaseException:
+            conn.close()
+            raise
         return store
+
+    def _set_up(self) -> None:
+        conn = self._conn
+        # The busy handler (sqlite3.connect's timeout) is in place before anything else, but
+        # SQLite does not call it when two connections each hold a shared lock and both want
+        # the exclusive one the switch to WAL needs (first opens of a new file, at once): one of
+        # them gets SQLITE_BUSY at once. The loser retries until the busy timeout.
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA cache_size=-65536")
+
+    @contextmanager
+    def _driver_errors(self, doing: str = "cannot read the SQLite database") -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise StoreBusyError(
+                    f"the database {self.path} is busy: another process held its write lock "
+                    f"for over {self.busy_timeout:g} s; try again later"
+                ) from exc
+            raise StoreError(f"{doing} {self.path}: {exc}") from exc
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
         conn = self._conn
-        try:
+        with self._driver_errors("cannot write to the SQLite database"):
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot start a write transaction: {exc}") from exc
-        try:
-            yield _SQLiteWriter(self, conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"cannot commit: {exc}") from exc
+            try:
+                yield _SQLiteWriter(self, conn)
+            except BaseException:
+                if conn.in_transaction:  # some errors (disk full) already rolled it back
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # pragma: no cover - Python < 3.11 has no error codes
+        return "locked" in str(exc) or "busy" in str(exc)
+    return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
+def _create_private(path: Path) -> None:
+    """Create the folder (0700) and an empty database file (0600) unless they exist.
+
+    SQLite would create the file 0644; an empty file is a valid empty database, and its side
+    files (``-wal``, ``-shm``) are created with its mode.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+
+
+def _tighten(path: Path) -> None:
+    """Make the database and its side files private (0600) if they are not; warn when so."""
+    for file in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            try:
+                file.chmod(0o600)
+            except OSError as exc:
+                _logger.warning(
+                    "%s is readable by others (mode %04o) and cannot be made private: %s; "
+                    "run: chmod 600 %s",
+                    file,
+                    mode,
+                    exc.strerror,
+                    file,
+                )
+                continue
+            _logger.warning(
+                "%s was accessible by group or others (mode %04o); made it 0600", file, mode
+            )
