@@ -478,6 +478,8 @@ class _Run:
         # Outcomes waiting to be committed, and the rows waiting for their "sending" mark.
         self.finals: list[tuple[str, str, int | None, str | None, int]] = []
         self.sending: list[tuple[str, asyncio.Future[bool]]] = []
+        # Outcomes whose commit failed: those rows stay "sending" in the store.
+        self.unrecorded: list[tuple[str, str, int | None, str | None, int]] = []
         self.closing = False
 
     # -- the run ---------------------------------------------------------------------------
@@ -497,6 +499,7 @@ class _Run:
         tasks = [asyncio.create_task(self._produce(outbound))]
         tasks += [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
         work = asyncio.gather(*tasks)  # fails as soon as one task fails
+        flush_error: Exception | None = None
         try:
             # The recorder only ends early by failing; then the store is unusable.
             waiting: list[asyncio.Future[Any]] = [work, recorder]
@@ -512,9 +515,14 @@ class _Run:
             # Commit every outcome known, even when stopping on an error.
             self.closing = True
             self.wake.set()
-            with contextlib.suppress(Exception):
+            try:
                 await recorder
+            except Exception as exc:  # raised below, unless another error already is
+                flush_error = exc
             self.db.shutdown(wait=True)
+        if flush_error is not None:
+            # Never report as sent what the store does not say was sent.
+            raise self._unrecorded_error(flush_error)
         c = self.counts
         report = DeliveryReport(
             self.key[0],
@@ -639,6 +647,7 @@ class _Run:
             try:
                 marked = await self._in_db(self._commit, finals, [r for r, _ in sending])
             except BaseException as exc:
+                self.unrecorded += finals
                 for _, future in sending:
                     if not future.done():
                         future.set_exception(exc)
@@ -655,6 +664,17 @@ class _Run:
             if finals:
                 w.set_notice_outcomes(*self.key, finals)
             return w.mark_notices_sending(*self.key, sending, at_us=now_us()) if sending else set()
+
+    def _unrecorded_error(self, exc: Exception) -> Error:
+        lost = self.unrecorded + self.finals
+        if not lost:
+            return exc if isinstance(exc, Error) else StoreError(f"cannot record notices: {exc}")
+        sent = sum(1 for outcome in lost if outcome[1] == "sent")
+        return StoreError(
+            f"{sent} notices were sent but not recorded as sent (and {len(lost) - sent} other "
+            f"outcomes were lost): {exc}; they stay 'sending', and a rerun sends them again "
+            "with the same Message-ID"
+        )
 
     async def _mark_sending(self, recipient: str) -> bool:
         future: asyncio.Future[bool] = self.loop.create_future()
