@@ -5,7 +5,6 @@ refusals that write nothing, the 72-hour clock and the register's columns."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from sentinelle.assess import assess
 from sentinelle.config import Settings
 from sentinelle.detect.timeutil import HOUR, parse_time
 from sentinelle.errors import NotFoundError
@@ -26,6 +24,7 @@ from sentinelle.incidents import (
     register,
     register_csv,
 )
+from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
 
 AWARE = "2026-11-20T08:00:00Z"
@@ -64,13 +63,13 @@ def store(settings: Settings) -> Iterator[Store]:
 
 def assessed(store: Store, title: str = "harvest") -> str:
     """An incident with facts and an assessment, moved to ``assessed`` as the CLI does."""
-    book = Incidents(store)
-    incident_id = book.open(title=title, by="dpo", actors=["ana"], from_us=0).id
-    book.record_facts(incident_id, FACTS, by="dpo")
-    decision = assess(FACTS, now=dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC))
-    assert decision["notify_authority"]["required"] is True
-    book.record_assessment(incident_id, decision, by="dpo")
-    book.advance(incident_id, State.ASSESSED, by="dpo", reason="notify the authority")
+    engine = ResponseEngine(store)
+    incident_id = engine.open(title=title, by="dpo", actors=["ana"], from_us=0).id
+    outcome = engine.assess(
+        incident_id, by="dpo", given=FACTS, now=parse_time("2026-11-20T09:00:00Z")
+    )
+    assert outcome.assessment.notify_authority.required is True
+    assert outcome.incident.state is State.ASSESSED
     return incident_id
 
 
@@ -200,7 +199,9 @@ def test_register_has_the_clock_and_new_csv_columns_at_the_end(store: Store) -> 
     text = register_csv(book, now_us=now)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
-    got = {k: rows[0][k] for k in CSV_COLUMNS[len(ORIGINAL_COLUMNS) :] if k != "authority_phases"}
+    # The clock's columns come right after the original ones (the summary columns follow).
+    clock_columns = CSV_COLUMNS[len(ORIGINAL_COLUMNS) : CSV_COLUMNS.index("authority_phases")]
+    got = {k: rows[0][k] for k in clock_columns}
     assert got == {
         "authority_deadline": "2026-11-23T08:00:00Z",
         "authority_status": "late",

@@ -1,10 +1,12 @@
 """``sentinelle incident``: open incidents, move them through their states, compute their
-scope from the stored events, record the notifications sent to the supervisory authority
-(GDPR Art. 33(4)), print the breach register (Art. 33(5)) and the authority report."""
+scope from the stored events, assess them, record the notifications sent to the supervisory
+authority (GDPR Art. 33(4)), print the breach register (Art. 33(5)) and the authority report.
+
+Every command parses and prints; the work is :class:`~sentinelle.response.ResponseEngine`'s.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 from pathlib import Path
@@ -12,33 +14,45 @@ from typing import Any
 
 import click
 
-from sentinelle.assess import assess
+from sentinelle.assess import facts_to_dict
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.cli.detect import TIME
-from sentinelle.detect import DetectionRunner, Severity
-from sentinelle.detect.timeutil import iso
-from sentinelle.errors import Error
+from sentinelle.errors import Error, Problem
 from sentinelle.incidents import (
     ALERT_LOOKBACK_DAYS,
-    Clock,
-    Incidents,
+    Change,
     Phase,
+    ScopeBasis,
     State,
-    compute_scope,
-    register,
-    register_csv,
 )
-from sentinelle.incidents.facts import facts_from_scope
-from sentinelle.incidents.model import AUTHORITY_NOTIFIED
-from sentinelle.notify.report import (
-    authority_report,
-    render_authority_report_html,
-    render_authority_report_text,
-)
-from sentinelle.store.base import now_us
+from sentinelle.notify.report import render_authority_report_html, render_authority_report_text
+from sentinelle.response import FactsInputError, ResponseEngine
+from sentinelle.store import open_store
+from sentinelle.timeutil import iso, to_us
 
 _STATES = click.Choice([s.value for s in State if s is not State.OPEN])
 _BY_HELP = "Who makes the change [default: the OS user]."
+
+
+def engine(app: App) -> ResponseEngine:
+    """The response engine over the app's store (a second connection for lease heartbeats)."""
+    return ResponseEngine(app.store, reopen=lambda: open_store(app.settings))
+
+
+def _basis_option(func: Any) -> Any:
+    return click.option(
+        "--unjustified-only/--all-accesses",
+        "unjustified_only",
+        default=None,
+        help="Count only accesses without a valid ticket or grant, or all of them "
+        "[default: the basis recorded at the last assessment, else unjustified only].",
+    )(func)
+
+
+def _basis(unjustified_only: bool | None) -> ScopeBasis | None:
+    if unjustified_only is None:
+        return None
+    return ScopeBasis.UNJUSTIFIED if unjustified_only else ScopeBasis.ALL
 
 
 def _who(by: str | None) -> str:
@@ -79,7 +93,7 @@ def open_(
     by: str | None,
 ) -> None:
     """Record a new incident and print its id."""
-    created = Incidents(app.store).open(
+    created = engine(app).open(
         title=title,
         by=_who(by),
         actors=actors.split(","),
@@ -98,7 +112,7 @@ def open_(
 @pass_app
 def advance(app: App, incident_id: str, state: str, reason: str, by: str | None) -> None:
     """Move INCIDENT_ID to its next STATE (open → assessed → notifying → closed)."""
-    moved = Incidents(app.store).advance(incident_id, state, by=_who(by), reason=reason)
+    moved = engine(app).advance(incident_id, state, by=_who(by), reason=reason)
     click.echo(f"{moved.id} {moved.state.value}")
 
 
@@ -111,10 +125,10 @@ def advance(app: App, incident_id: str, state: str, reason: str, by: str | None)
 @pass_app
 def show(app: App, incident_id: str, as_json: bool, now: int | None) -> None:
     """Print an incident, its 72-hour clock and its change log."""
-    book = Incidents(app.store)
-    found = book.get(incident_id)
-    log = book.log(incident_id)
-    clock = Clock.of(found, log, now_us=now if now is not None else now_us())
+    response = engine(app)
+    found = response.get(incident_id)
+    log = response.log(incident_id)
+    clock = response.clock(incident_id, now=now)
     if as_json:
         click.echo(
             json.dumps(
@@ -129,6 +143,8 @@ def show(app: App, incident_id: str, as_json: bool, now: int | None) -> None:
     click.echo(f"{found.id}  {found.state.value}  {found.title}")
     click.echo(f"  actors: {', '.join(found.actors)}")
     click.echo(f"  window: {iso(found.from_us)} – {iso(found.to_us)}")
+    if found.scope_basis is not None:
+        click.echo(f"  scope: {found.scope_basis.header}")
     click.echo(f"  72-hour clock: {clock.summary()}")
     for phase in clock.phases:
         click.echo(f"    {_phase_text(phase.to_dict())}")
@@ -140,7 +156,7 @@ def show(app: App, incident_id: str, as_json: bool, now: int | None) -> None:
 @pass_app
 def list_(app: App) -> None:
     """List incidents, oldest first."""
-    for found in Incidents(app.store).all():
+    for found in engine(app).incidents():
         click.echo(f"{found.id}  {found.state.value:9}  {found.title}")
 
 
@@ -153,11 +169,11 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
     the reasoning."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    book = Incidents(app.store)
+    response = engine(app)
     if as_csv:
-        click.echo(register_csv(book), nl=False)
+        click.echo(response.register_csv(), nl=False)
         return
-    entries = register(book)
+    entries = response.register()
     if as_json:
         click.echo(json.dumps(entries))
         return
@@ -173,8 +189,12 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
 
 @incident.command()
 @click.argument("incident_id")
+@_basis_option
 @click.option(
-    "--unjustified-only", is_flag=True, help="Count only accesses without a valid ticket or grant."
+    "--top",
+    type=click.IntRange(min=0),
+    help="Show the N merchants with the most data subjects (0: all) [default: 20 in text, "
+    "all in JSON].",
 )
 @click.option("--record", is_flag=True, help="Also record the scope in the incident's log.")
 @click.option("--by", help=_BY_HELP)
@@ -183,36 +203,54 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
 def scope(
     app: App,
     incident_id: str,
-    unjustified_only: bool,
+    unjustified_only: bool | None,
+    top: int | None,
     record: bool,
     by: str | None,
     as_json: bool,
 ) -> None:
-    """Compute INCIDENT_ID's scope from the stored events of its actors in its window."""
-    book = Incidents(app.store)
-    found = compute_scope(
-        app.store,
-        book.get(incident_id),
-        unjustified_only=unjustified_only,
+    """Count INCIDENT_ID's scope from the stored events of its actors in its window.
+
+    The basis (unjustified accesses only, or all) is the one the incident was assessed on,
+    so the scope printed is the one notified; the header says which.
+    """
+    view = engine(app).scope(
+        incident_id, basis=_basis(unjustified_only), record_by=_who(by) if record else None
     )
-    result = found.to_dict()
-    if record:
-        book.record_scope(
-            incident_id, {**result, "unjustified_only": unjustified_only}, by=_who(by)
-        )
+    result = view.to_dict()
+    merchants = sorted(result["per_merchant"], key=lambda m: (-m["subjects"], m["merchant"]))
+    limit = top if top is not None else (0 if as_json else 20)
+    shown = merchants[:limit] if limit else merchants
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps({**result, "per_merchant": shown}))
         return
+    click.echo(f"scope of {incident_id}: {view.basis.header}")
     click.echo(
         f"{result['merchants']} merchants, {result['subjects']} data subjects, "
         f"{result['records']} records; categories: {', '.join(result['categories']) or 'none'}"
     )
-    for m in result["per_merchant"]:
+    for m in shown:
         click.echo(
             f"  {m['merchant']}: {m['subjects']} subjects, {m['records']} records, "
             f"{m['justified_events']} justified / {m['unjustified_events']} unjustified, "
             f"{m['first']} – {m['last']}"
         )
+    if len(shown) < len(merchants):
+        click.echo(f"  … and {len(merchants) - len(shown)} more merchants (--top 0 shows all)")
+
+
+@incident.command()
+@click.argument("incident_id")
+@pass_app
+def facts(app: App, incident_id: str) -> None:
+    """Print INCIDENT_ID's facts as the next assessment would use them (JSON).
+
+    Counted from the ledger, with what people stated before. Edit what only people know
+    (summary, encryption, recipients, mitigations…) and pass the file back with
+    `sentinelle incident assess ID --facts FILE`; values left as the ledger counts them stay
+    counted from the ledger.
+    """
+    click.echo(json.dumps(facts_to_dict(engine(app).prefilled_facts(incident_id)), indent=2))
 
 
 @incident.command("assess")
@@ -221,13 +259,18 @@ def scope(
     "--facts",
     "facts_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Facts only people know (JSON, incident-facts schema); they win over the scope's.",
+    help="Facts only people know (JSON, incident-facts schema; see `incident facts`); they "
+    "win over the ledger's and are kept for later assessments.",
 )
 @click.option(
-    "--aware-at", type=TIME, help="When you became aware [default: facts, or when opened]."
+    "--aware-at",
+    type=TIME,
+    help="When you became aware [default: as recorded, else when the incident was opened].",
 )
+@_basis_option
 @click.option(
-    "--unjustified-only", is_flag=True, help="Scope only accesses without ticket or grant."
+    "--reason",
+    help="Why: required to move awareness later, narrow the scope or drop a duty to notify.",
 )
 @click.option("--now", type=TIME, help="Judge lateness as of this time [default: now].")
 @click.option("--by", help=_BY_HELP)
@@ -238,7 +281,8 @@ def assess_(
     incident_id: str,
     facts_file: Path | None,
     aware_at: int | None,
-    unjustified_only: bool,
+    unjustified_only: bool | None,
+    reason: str | None,
     now: int | None,
     by: str | None,
     as_json: bool,
@@ -246,56 +290,58 @@ def assess_(
     """Assess INCIDENT_ID: facts pre-filled from its scope, severity and GDPR duties.
 
     The facts and the assessment are stored on the incident and in the register, and an open
-    incident moves to 'assessed'.
+    incident moves to 'assessed'. Assessing again keeps the awareness time, the scope basis
+    and the facts stated before unless this command changes them; every change is logged
+    before → after.
     """
-    book = Incidents(app.store)
-    found = book.get(incident_id)
-    given: dict[str, Any] = {}
-    if facts_file is not None:
-        try:
-            loaded = json.loads(facts_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise Error(f"cannot read facts from {facts_file}: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise Error(f"{facts_file}: facts must be a JSON object")
-        given = loaded
-    scope_ = compute_scope(app.store, found, unjustified_only=unjustified_only)
-    aware = aware_at if aware_at is not None else found.created_us
-    alerted = any(
-        found.from_us <= a.time_us <= found.to_us
-        for actor in found.actors
-        for a in DetectionRunner(app.store).alerts(actor=actor, min_severity=Severity.MEDIUM)
+    given = _read_facts(facts_file) if facts_file is not None else None
+    outcome = engine(app).assess(
+        incident_id,
+        by=_who(by),
+        given=given,
+        source=str(facts_file) if facts_file is not None else "facts",
+        aware_us=aware_at,
+        basis=_basis(unjustified_only),
+        reason=reason,
+        now=now,
     )
-    facts = facts_from_scope(found, scope_, aware_us=aware, insider_alerts=alerted, given=given)
-    moment = dt.datetime.fromtimestamp(now / 1e6, tz=dt.UTC) if now is not None else None
-    decision = assess(facts, now=moment)
-    who = _who(by)
-    book.record_scope(
-        incident_id, {**scope_.to_dict(), "unjustified_only": unjustified_only}, by=who
-    )
-    book.record_facts(incident_id, facts, by=who, reason="pre-filled from the scope")
-    book.record_assessment(incident_id, decision, by=who)
-    if found.state is State.OPEN:
-        authority = (
-            "notify the authority"
-            if decision["notify_authority"]["required"]
-            else "no authority notification"
-        )
-        book.advance(incident_id, State.ASSESSED, by=who, reason=f"assessed: {authority}")
     if as_json:
-        click.echo(json.dumps({"incident": incident_id, **decision}))
+        click.echo(json.dumps(outcome.to_dict()))
         return
-    sev = decision["severity"]
+    decision = outcome.assessment
+    sev = decision.severity
+    click.echo(f"scope: {outcome.scope.basis.header}")
     click.echo(
-        f"severity: {sev['level']} (score {sev['score']}: "
-        f"DPC {sev['dpc']} × EI {sev['ei']} + CB {sev['cb']})"
+        f"severity: {sev.level.replace('_', ' ')} (score {sev.score:g}: "
+        f"DPC {sev.dpc} × EI {sev.ei:g} + CB {sev.cb:g})"
     )
-    for key, label in (("notify_authority", "authority"), ("notify_subjects", "data subjects")):
-        duty = decision[key]
-        click.echo(f"{label}: {'notify' if duty['required'] else 'no notification'}")
-        for reason in duty["reasons"]:
-            click.echo(f"  - {reason}")
-    click.echo(f"deadline: {decision['notify_authority']['deadline']}")
+    for duty, label in (
+        (decision.notify_authority, "authority"),
+        (decision.notify_subjects, "data subjects"),
+    ):
+        click.echo(f"{label}: {'notify' if duty.required else 'no notification'}")
+        for text in duty.reasons:
+            click.echo(f"  - {text}")
+    deadline = decision.notify_authority.deadline
+    click.echo(f"deadline: {iso(to_us(deadline)) if deadline is not None else 'none'}")
+    if outcome.changes:
+        click.echo("changed since the last assessment:")
+        for change in outcome.changes:
+            click.echo(f"  {change}")
+
+
+def _read_facts(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Error(f"cannot read facts from {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise FactsInputError(
+            [Problem(0, "$", f"not valid JSON ({exc})")], source=str(path)
+        ) from None
+    if not isinstance(loaded, dict):
+        raise FactsInputError([Problem(0, "$", "facts must be a JSON object")], source=str(path))
+    return loaded
 
 
 @incident.command()
@@ -330,7 +376,7 @@ def notified(
     The initial notification moves an assessed incident to 'notifying'. Prints the 72-hour
     clock after it.
     """
-    clock = Incidents(app.store).record_notification(
+    clock = engine(app).record_phase(
         incident_id,
         phase,
         by=_who(by),
@@ -363,8 +409,7 @@ def report_(
     """
     if as_json and html_file is not None and str(html_file) == "-":
         raise click.UsageError("--json and --html - would both print: choose one")
-    book = Incidents(app.store)
-    found = authority_report(book.get(incident_id), book.log(incident_id), now_us=now)
+    found = engine(app).report(incident_id, now=now)
     if html_file is not None:
         page = render_authority_report_html(found)
         if str(html_file) == "-":
@@ -397,7 +442,7 @@ def _phase_text(phase: dict[str, Any]) -> str:
 
 def _change_text(change: str, details: dict[str, Any]) -> str:
     """One log entry for people: the change and its reason (or the phase sent)."""
-    if change == AUTHORITY_NOTIFIED:
+    if change == Change.AUTHORITY_NOTIFIED:
         return f"{change}: {_phase_text(details)}"
     reason = details.get("reason")
     return change + (f": {reason}" if reason else "")

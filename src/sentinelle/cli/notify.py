@@ -5,46 +5,31 @@ notices stand.
 The contacts come from the shop's own directory at send time and are not stored (only a keyed
 hash of each address, in ``notices``). The notice content is hashed (``content``); sending a
 second time with the same ``--notice-version`` is a resume, refused if the content changed in
-between, so nobody gets two different notices under one version.
+between, so nobody gets two different notices under one version. The workflow (one run at a
+time per incident and audience, the state change, the log) is
+:meth:`~sentinelle.response.ResponseEngine.send_notices`; this module parses and prints.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
 from sentinelle.cli.app import App, pass_app
-from sentinelle.cli.incident import _who, incident
-from sentinelle.errors import ConfigError, Error
-from sentinelle.incidents import Incidents, Scope, compute_scope
-from sentinelle.incidents.model import Incident
-from sentinelle.notify.delivery import (
-    DeliveryProgress,
-    DeliveryReport,
-    DkimConfig,
-    SmtpConfig,
-    TlsMode,
-    deliver,
-    notice_status,
-)
+from sentinelle.cli.incident import _who, engine, incident
+from sentinelle.errors import ConfigError
+from sentinelle.notify.delivery import DeliveryProgress, DkimConfig, SmtpConfig, TlsMode
 from sentinelle.notify.directory import address_key, open_directory
 from sentinelle.notify.model import Audience
-from sentinelle.notify.render import NoticeConfig, NoticePlan, plan_notices, render_samples
+from sentinelle.notify.render import NoticeConfig, NoticePlan
+from sentinelle.response import NoticeRun, NotifyError, ResponseEngine
 
 __all__ = ["notices", "notify"]
 
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
-
-class NotifyError(Error):
-    """A campaign that cannot start, or that left recipients without their notice."""
 
 
 def _notice_config(app: App, sender: str | None, merchant_names: dict[str, str]) -> NoticeConfig:
@@ -72,15 +57,6 @@ def _notice_config(app: App, sender: str | None, merchant_names: dict[str, str])
         merchant_names=merchant_names,
         authority_address=s.authority_email,
     )
-
-
-def _scope_flag(book: Incidents, incident_id: str) -> bool:
-    """Whether the incident's latest recorded scope (the one assessed) was unjustified-only."""
-    flag = False
-    for entry in book.log(incident_id):
-        if entry.change == "scope":
-            flag = bool(entry.details.get("scope", {}).get("unjustified_only", False))
-    return flag
 
 
 def _merchant_names(spec: str | None, query: str | None, merchants: list[str]) -> dict[str, str]:
@@ -173,94 +149,57 @@ def notify(
     this host is allowed. The SMTP login comes from SENTINELLE_SMTP_USERNAME and
     SENTINELLE_SMTP_PASSWORD; DKIM signing from SENTINELLE_DKIM_KEY and SENTINELLE_DKIM_SELECTOR.
     """
-    book = Incidents(app.store)
-    found = book.get(incident_id)
+    response = engine(app)
     chosen = Audience(audience)
-    if found.facts is None or found.assessment is None:
-        raise NotifyError(f"{incident_id} has no assessment yet: run sentinelle incident assess")
-    duty = {Audience.SUBJECTS: "notify_subjects", Audience.AUTHORITY: "notify_authority"}
-    if chosen in duty and not found.assessment.get(duty[chosen], {}).get("required", True):
+    found = response.get(incident_id)
+    if response.voluntary(found, chosen):
         click.echo(
             f"note: the assessment does not require notifying the {chosen.value}; "
             "these notices are voluntary",
             err=True,
         )
-    scope = compute_scope(app.store, found, unjustified_only=_scope_flag(book, incident_id))
-    names = _merchant_names(merchant_directory, None, sorted(scope.per_merchant))
-    config = _notice_config(app, sender, names)
+    if chosen is Audience.SUBJECTS and merchant_directory is not None:
+        stores = sorted(response.scope(incident_id).scope.per_merchant)
+    else:
+        stores = []
+    config = _notice_config(app, sender, _merchant_names(merchant_directory, None, stores))
     if dry_run:
         folder = out or app.settings.data_dir / "notices" / incident_id / chosen.value
-        written = render_samples(config, found, scope, folder, audiences=[chosen])
+        written = response.notice_samples(incident_id, chosen, config=config, out=folder)
         click.echo(f"wrote {len(written)} sample files to {folder}")
         if directory_spec is not None:
-            with _planned(app, config, found, scope, chosen, directory_spec, query) as plan:
+            with response.planned_notices(
+                incident_id,
+                chosen,
+                config=config,
+                key=address_key(app.settings.data_dir),
+                directory=directory_spec,
+                query=query,
+            ) as plan:
                 pass
             click.echo(
                 f"would send {plan.recipients:,} notices (version {notice_version}, content "
                 f"{plan.version}); {len(plan.missing):,} ids not in the directory"
             )
         return
-    with _one_run(app.settings.data_dir, incident_id, chosen):
-        _send(
-            app,
-            book,
-            found,
-            scope=scope,
-            config=config,
-            audience=chosen,
-            directory_spec=directory_spec,
-            query=query,
-            smtp=_smtp_config(app, smtp, tls, config.sender_address),
-            rate=rate,
-            concurrency=concurrency,
-            version=notice_version,
-            by=_who(by),
-            as_json=as_json,
-        )
-
-
-@contextlib.contextmanager
-def _planned(
-    app: App,
-    config: NoticeConfig,
-    found: Incident,
-    scope: Scope,
-    audience: Audience,
-    directory_spec: str | None,
-    query: str | None,
-) -> Iterator[NoticePlan]:
-    """The audience's notices planned from the directory (checked whole), which stays open
-    while the plan is streamed."""
-    directory = open_directory(directory_spec, query=query) if directory_spec else None
-    try:
-        yield plan_notices(
-            config,
-            found,
-            scope,
-            audience=audience,
-            key=address_key(app.settings.data_dir),
-            directory=directory,
-        )
-    finally:
-        if directory is not None:
-            directory.close()
-
-
-@contextlib.contextmanager
-def _one_run(data_dir: Path, incident_id: str, audience: Audience) -> Iterator[None]:
-    """Hold a lock file for (incident, audience): two runs at once would both take over the
-    rows the other has queued."""
-    folder = data_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"notify-{incident_id}-{audience.value}.lock").open("w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NotifyError(
-                f"another run is sending {incident_id}'s notices to {audience.value}; "
-                "wait for it to end"
-            ) from None
-        yield
+    if chosen is not Audience.AUTHORITY and directory_spec is None:
+        raise click.UsageError(f"notices to {chosen.value} need --directory")
+    smtp_config = _smtp_config(app, smtp, tls, config.sender_address)
+    run = _send(
+        response,
+        incident_id,
+        chosen,
+        config=config,
+        key=address_key(app.settings.data_dir),
+        smtp=smtp_config,
+        by=_who(by),
+        directory=directory_spec,
+        query=query,
+        version=notice_version,
+        rate=rate,
+        concurrency=concurrency,
+    )
+    _print_run(run, chosen, as_json=as_json)
 
 
 def _smtp_config(app: App, target: str, tls: str | None, sender: str) -> SmtpConfig:
@@ -291,50 +230,48 @@ def _smtp_config(app: App, target: str, tls: str | None, sender: str) -> SmtpCon
 
 
 def _send(
-    app: App,
-    book: Incidents,
-    found: Incident,
-    *,
-    scope: Scope,
-    config: NoticeConfig,
+    response: ResponseEngine,
+    incident_id: str,
     audience: Audience,
-    directory_spec: str | None,
-    query: str | None,
-    smtp: SmtpConfig,
-    rate: float | None,
-    concurrency: int,
-    version: int,
-    by: str,
-    as_json: bool,
-) -> None:
-    if audience is Audience.AUTHORITY:
-        directory_spec = None  # one configured address; no directory to read
-    elif directory_spec is None:
-        raise click.UsageError(f"notices to {audience.value} need --directory")
-    with _planned(app, config, found, scope, audience, directory_spec, query) as plan:
-        started = book.notices_started(found.id, audience.value, version)
-        if started is not None and started != plan.version:
-            raise NotifyError(
-                f"the {audience.value} notice changed since version {version} was first sent "
-                f"(content {started} → {plan.version}): restore the facts and templates to "
-                f"finish it, or send the change as --notice-version {version + 1} (everyone "
-                "gets the new version)"
-            )
-        details = {
-            "audience": audience.value,
-            "version": version,
-            "content": plan.version,
-            "recipients": plan.recipients,
-            "missing": len(plan.missing),
-        }
-        book.record_notices(found.id, {**details, "event": "started"}, by=by, starting=True)
-        report = _deliver(app, found.id, audience, version, plan, smtp, rate, concurrency)
-    book.record_notices(
-        found.id, {**details, "event": "ran", **report.to_dict()}, by=by, starting=False
-    )
-    summary = {**report.to_dict(), "missing": len(plan.missing), "content": plan.version}
+    **kwargs: object,
+) -> NoticeRun:
+    """Send, with a progress bar on a terminal (once the plan knows how many)."""
+    if not sys.stderr.isatty():
+        return response.send_notices(incident_id, audience, **kwargs)  # type: ignore[arg-type]
+    bars: list[object] = []
+    done = 0
+
+    def on_plan(plan: NoticePlan) -> None:
+        bar = click.progressbar(
+            length=plan.recipients, label=f"notices to {audience.value}", file=sys.stderr
+        )
+        bar.__enter__()
+        bars.append(bar)
+
+    def progress(p: DeliveryProgress) -> None:
+        nonlocal done
+        now = p.sent + p.failed + p.skipped + p.duplicates + p.deferred
+        if bars:
+            bars[0].update(now - done)  # type: ignore[attr-defined]
+        done = now
+
+    try:
+        return response.send_notices(
+            incident_id,
+            audience,
+            progress=progress,
+            on_plan=on_plan,
+            **kwargs,  # type: ignore[arg-type]
+        )
+    finally:
+        for bar in bars:
+            bar.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def _print_run(run: NoticeRun, audience: Audience, *, as_json: bool) -> None:
+    report = run.report
     if as_json:
-        click.echo(json.dumps(summary))
+        click.echo(json.dumps(run.to_dict()))
     else:
         click.echo(
             f"{audience.value}: {report.sent:,} sent, {report.failed:,} failed, "
@@ -342,11 +279,11 @@ def _send(
             f"{report.resumed:,} resumed (same Message-ID) in {report.seconds:.1f} s"
         )
     problems = []
-    if plan.missing:
-        shown = ", ".join(f"{m or '-'}/{p}" for m, p in plan.missing[:5])
-        more = "…" if len(plan.missing) > 5 else ""
+    if run.missing:
+        shown = ", ".join(f"{m or '-'}/{p}" for m, p in run.missing[:5])
+        more = "…" if len(run.missing) > 5 else ""
         problems.append(
-            f"{len(plan.missing):,} ids are not in the directory and got no notice: {shown}{more}"
+            f"{len(run.missing):,} ids are not in the directory and got no notice: {shown}{more}"
         )
     if report.failed:
         problems.append(
@@ -359,49 +296,13 @@ def _send(
         raise NotifyError("; ".join(problems))
 
 
-def _deliver(
-    app: App,
-    incident_id: str,
-    audience: Audience,
-    version: int,
-    plan: NoticePlan,
-    smtp: SmtpConfig,
-    rate: float | None,
-    concurrency: int,
-) -> DeliveryReport:
-    kwargs: dict[str, Any] = {
-        "incident": incident_id,
-        "audience": audience.value,
-        "version": version,
-        "outbound": plan,
-        "smtp": smtp,
-        "rate": rate,
-        "concurrency": concurrency,
-    }
-    if not sys.stderr.isatty():
-        return deliver(app.store, **kwargs)
-    with click.progressbar(
-        length=plan.recipients, label=f"notices to {audience.value}", file=sys.stderr
-    ) as bar:
-        done = 0
-
-        def progress(p: DeliveryProgress) -> None:
-            nonlocal done
-            now = p.sent + p.failed + p.skipped + p.duplicates + p.deferred
-            bar.update(now - done)
-            done = now
-
-        return deliver(app.store, progress=progress, **kwargs)
-
-
 @incident.command()
 @click.argument("incident_id")
 @click.option("--json", "as_json", is_flag=True, help="Counts and per-recipient status (hashed).")
 @pass_app
 def notices(app: App, incident_id: str, as_json: bool) -> None:
     """Where INCIDENT_ID's notices stand: sent, failed and pending per audience."""
-    Incidents(app.store).get(incident_id)  # NotFoundError for an unknown id
-    status = notice_status(app.store, incident_id, recipients=as_json)
+    status = engine(app).notice_status(incident_id, recipients=as_json)
     if as_json:
         click.echo(json.dumps(status))
         return

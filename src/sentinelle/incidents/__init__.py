@@ -1,9 +1,9 @@
 """Incidents: records with a checked lifecycle and a change log, their scope computed from
 the stored events, and the breach register (GDPR Art. 33(5)).
 
-Start with :class:`Incidents` (open, advance, record facts, assessments and the phases
-notified to the authority, with their 72-hour :class:`Clock`), :func:`compute_scope` and
-:func:`register`.
+Start with :class:`Incidents` (read, open, advance, record the phases notified to the
+authority, with their 72-hour :class:`Clock`), :func:`compute_scope` and :func:`register`.
+The workflow that strings them together (assess, notices) is :mod:`sentinelle.response`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 from sentinelle.incidents.facts import facts_from_scope
 from sentinelle.incidents.model import (
     AUTHORITY_DEADLINE,
+    DEFAULT_SCOPE_BASIS,
     AuthorityNotification,
+    Change,
     Clock,
     Incident,
     IncidentInputError,
     LogEntry,
     Phase,
+    ScopeBasis,
     State,
     TransitionError,
     check_notification,
@@ -29,7 +32,9 @@ __all__ = [
     "ALERT_LOOKBACK_DAYS",
     "AUTHORITY_DEADLINE",
     "CSV_COLUMNS",
+    "DEFAULT_SCOPE_BASIS",
     "AuthorityNotification",
+    "Change",
     "Clock",
     "Incident",
     "IncidentInputError",
@@ -38,6 +43,7 @@ __all__ = [
     "MerchantScope",
     "Phase",
     "Scope",
+    "ScopeBasis",
     "State",
     "TransitionError",
     "check_notification",

@@ -20,26 +20,31 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sentinelle.detect.timeutil import HOUR, MINUTE, iso, parse_time
-from sentinelle.errors import Error, Problem, ValidationError
+from sentinelle.assess import Assessment, Facts, facts_to_dict, parse_facts
+from sentinelle.assess.gdpr import DEADLINE
+from sentinelle.errors import Error, Problem, StoreError, ValidationError
+from sentinelle.store.incidents import IncidentRow, LogRow
+from sentinelle.timeutil import EPOCH, MINUTE, iso, parse_time, to_us
 
 __all__ = [
     "AUTHORITY_DEADLINE",
     "AUTHORITY_NOTIFIED",
     "AuthorityNotification",
+    "Change",
     "Clock",
     "Incident",
     "IncidentInputError",
+    "DEFAULT_SCOPE_BASIS",
     "LogEntry",
     "Phase",
+    "ScopeBasis",
     "State",
     "TransitionError",
     "check_notification",
     "span",
 ]
 
-AUTHORITY_DEADLINE: Final = 72 * HOUR  # Art. 33(1): "not later than 72 hours after" awareness
-AUTHORITY_NOTIFIED: Final = "authority_notified"  # the incident_log change kind of a phase
+AUTHORITY_DEADLINE: Final = to_us(EPOCH + DEADLINE)  # Art. 33(1), in microseconds
 _CLOCK_SKEW: Final = 5 * MINUTE  # a sending time this far ahead of our clock is still accepted
 _MAX_TEXT: Final = 5000  # free text of a phase (note, delay reasons), as the facts' summary
 _MAX_REFERENCE: Final = 200
@@ -54,6 +59,29 @@ class IncidentInputError(ValidationError):
 
     def diagnostics(self) -> str:
         return "; ".join(f"{p.path}: {p.message}" for p in self.problems)
+
+
+class Change(enum.StrEnum):
+    """What one ``incident_log`` entry records.
+
+    OPENED: the incident was recorded. STATE: it moved to another state (``from``, ``to``,
+    ``reason``). SCOPE: its scope was counted from the ledger. FACTS: its facts were set
+    (``facts``, what people ``given``, ``reason``). ASSESSMENT: it was assessed (the
+    assessment, the ``changes`` before → after, ``reason``). AUTHORITY_NOTIFIED: a
+    notification to the supervisory authority was recorded (a phase). NOTICES: a notice run
+    was prepared (content hash) or ran (its counts).
+    """
+
+    OPENED = "opened"
+    STATE = "state"
+    SCOPE = "scope"
+    FACTS = "facts"
+    ASSESSMENT = "assessment"
+    AUTHORITY_NOTIFIED = "authority_notified"
+    NOTICES = "notices"
+
+
+AUTHORITY_NOTIFIED: Final = Change.AUTHORITY_NOTIFIED  # the change kind of a phase
 
 
 class State(enum.StrEnum):
@@ -102,9 +130,45 @@ class State(enum.StrEnum):
         )
 
 
+class ScopeBasis(enum.StrEnum):
+    """Which accesses of the incident's actors count in its scope.
+
+    UNJUSTIFIED: only accesses without a valid ticket or grant (the default: for staff who
+    also did their ordinary ticketed work, those are the breach).
+    ALL: every allowed access in the window (a compromised account, or when tickets cannot
+    be trusted). Wider: never chosen silently in place of the other, and narrowing it back
+    needs a reason.
+    """
+
+    UNJUSTIFIED = "unjustified"
+    ALL = "all"
+
+    @property
+    def unjustified_only(self) -> bool:
+        """Whether only unjustified accesses count."""
+        return self is ScopeBasis.UNJUSTIFIED
+
+    @property
+    def header(self) -> str:
+        """What the scope counts, for a heading."""
+        return (
+            "accesses without a valid ticket or grant only"
+            if self is ScopeBasis.UNJUSTIFIED
+            else "all accesses, justified or not"
+        )
+
+
+DEFAULT_SCOPE_BASIS: Final = ScopeBasis.UNJUSTIFIED
+
+
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """One incident as stored. ``from_us``/``to_us`` bound its window, both ends included."""
+    """One incident as stored. ``from_us``/``to_us`` bound its window, both ends included.
+
+    ``facts`` are the facts last assessed, ``given`` the part of them people stated (kept
+    across re-assessments: the ledger's part is recounted, theirs is not forgotten),
+    ``scope_basis`` the scope chosen at the last assessment (``None`` before one).
+    """
 
     id: str
     title: str
@@ -114,38 +178,67 @@ class Incident:
     to_us: int
     created_us: int
     created_by: str
-    facts: dict[str, Any] | None = None
-    assessment: dict[str, Any] | None = None
+    facts: Facts | None = None
+    assessment: Assessment | None = None
+    given: dict[str, Any] | None = None
+    scope_basis: ScopeBasis | None = None
 
-    def to_row(self) -> tuple[Any, ...]:
+    @property
+    def aware_us(self) -> int | None:
+        """When the controller became aware (the facts' ``aware_at``), once assessed."""
+        return to_us(self.facts.aware_at) if self.facts is not None else None
+
+    def to_row(self) -> IncidentRow:
         """The stored form (columns of ``incidents``)."""
-        return (
-            self.id,
-            self.title,
-            self.state.value,
-            json.dumps(list(self.actors)),
-            self.from_us,
-            self.to_us,
-            self.created_us,
-            self.created_by,
-            json.dumps(self.facts) if self.facts is not None else None,
-            json.dumps(self.assessment) if self.assessment is not None else None,
+        return IncidentRow(
+            id=self.id,
+            title=self.title,
+            state=self.state.value,
+            actors_json=json.dumps(list(self.actors)),
+            from_us=self.from_us,
+            to_us=self.to_us,
+            created_us=self.created_us,
+            created_by=self.created_by,
+            facts_json=json.dumps(facts_to_dict(self.facts)) if self.facts is not None else None,
+            assessment_json=(
+                json.dumps(self.assessment.to_dict()) if self.assessment is not None else None
+            ),
+            facts_given_json=json.dumps(self.given) if self.given is not None else None,
+            scope_basis=self.scope_basis.value if self.scope_basis is not None else None,
         )
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> Incident:
-        """Inverse of :meth:`to_row`."""
+    def from_row(cls, row: IncidentRow) -> Incident:
+        """Inverse of :meth:`to_row`: the JSON columns decoded into typed records.
+
+        Raises :class:`~sentinelle.errors.StoreError` if a stored column does not decode
+        (changed outside Sentinelle), naming the incident and the field.
+        """
+        try:
+            facts = parse_facts(row.facts_json) if row.facts_json is not None else None
+            assessment = (
+                Assessment.from_json(row.assessment_json)
+                if row.assessment_json is not None
+                else None
+            )
+        except ValidationError as exc:
+            where = "; ".join(f"{p.path}: {p.message}" for p in exc.problems)
+            raise StoreError(
+                f"incident {row.id}: its stored {exc.unit} could not be decoded ({where})"
+            ) from None
         return cls(
-            id=row[0],
-            title=row[1],
-            state=State(row[2]),
-            actors=tuple(json.loads(row[3])),
-            from_us=int(row[4]),
-            to_us=int(row[5]),
-            created_us=int(row[6]),
-            created_by=row[7],
-            facts=json.loads(row[8]) if row[8] is not None else None,
-            assessment=json.loads(row[9]) if row[9] is not None else None,
+            id=row.id,
+            title=row.title,
+            state=State(row.state),
+            actors=tuple(json.loads(row.actors_json)),
+            from_us=row.from_us,
+            to_us=row.to_us,
+            created_us=row.created_us,
+            created_by=row.created_by,
+            facts=facts,
+            assessment=assessment,
+            given=json.loads(row.facts_given_json) if row.facts_given_json else None,
+            scope_basis=ScopeBasis(row.scope_basis) if row.scope_basis else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,8 +251,10 @@ class Incident:
             "window": {"from": iso(self.from_us), "to": iso(self.to_us)},
             "created": iso(self.created_us),
             "created_by": self.created_by,
-            "facts": self.facts,
-            "assessment": self.assessment,
+            "scope_basis": self.scope_basis.value if self.scope_basis is not None else None,
+            "facts": facts_to_dict(self.facts) if self.facts is not None else None,
+            "facts_given": self.given,
+            "assessment": self.assessment.to_dict() if self.assessment is not None else None,
         }
 
 
@@ -174,9 +269,9 @@ class LogEntry:
     details: dict[str, Any]
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> LogEntry:
+    def from_row(cls, row: LogRow) -> LogEntry:
         """From an ``incident_log`` row."""
-        return cls(row[0], int(row[1]), row[2], row[3], json.loads(row[4]))
+        return cls(row.incident, row.at_us, row.by, row.change, json.loads(row.details_json))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -298,15 +393,7 @@ class Clock:
     @classmethod
     def of(cls, incident: Incident, log: Iterable[LogEntry], *, now_us: int) -> Clock:
         """The clock of ``incident`` from its facts, assessment and change log."""
-        aware: int | None = None
-        raw = (incident.facts or {}).get("aware_at")
-        if isinstance(raw, str):
-            try:
-                aware = parse_time(raw)
-            except ValueError:  # facts recorded by hand can hold anything; no clock then
-                aware = None
-        duty = (incident.assessment or {}).get("notify_authority")
-        required = duty.get("required") if isinstance(duty, dict) else None
+        assessment = incident.assessment
         phases = tuple(
             AuthorityNotification.from_log(e)
             for e in log
@@ -314,9 +401,9 @@ class Clock:
         )
         return cls(
             now_us=now_us,
-            aware_us=aware,
+            aware_us=incident.aware_us,
             phases=phases,
-            required=required if isinstance(required, bool) else None,
+            required=assessment.notify_authority.required if assessment is not None else None,
         )
 
     @property

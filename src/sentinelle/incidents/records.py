@@ -1,8 +1,10 @@
-"""The incident book: opening incidents, moving them through their states, recording facts
-and assessments, each change logged with who made it and when.
+"""The incident book: reading incidents, opening them, moving them through their states and
+recording the phases notified to the authority, each change logged with who made it and when.
 
 Every write is one transaction (:meth:`Store.writer`) that changes the incident and appends
-its ``incident_log`` entry together, so the log never misses or invents a change.
+its ``incident_log`` entry together, so the log never misses or invents a change;
+:func:`log_change` and :func:`move_state` are those steps, for operations of
+:mod:`sentinelle.response` (assessment, notices) that make several in one transaction.
 
 Notifications to the supervisory authority (GDPR Art. 33(4): initial, complementary, final)
 are ``authority_notified`` log entries (:meth:`Incidents.record_notification`); the 72-hour
@@ -18,27 +20,24 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from sentinelle.detect.runner import DetectionRunner
-from sentinelle.detect.timeutil import DAY
 from sentinelle.errors import NotFoundError, Problem
 from sentinelle.incidents.model import (
-    AUTHORITY_NOTIFIED,
     AuthorityNotification,
+    Change,
     Clock,
     Incident,
     IncidentInputError,
     LogEntry,
     Phase,
     State,
-    TransitionError,
     check_notification,
 )
 from sentinelle.store import Store, Writer
-from sentinelle.store.base import now_us
+from sentinelle.timeutil import DAY, now_us
 
-__all__ = ["ALERT_LOOKBACK_DAYS", "Incidents"]
+__all__ = ["ALERT_LOOKBACK_DAYS", "Incidents", "log_change", "move_state"]
 
 ALERT_LOOKBACK_DAYS: Final = 30  # an incident opened from an alert starts this long before it
-NOTICES: Final = "notices"  # incident_log change: a notice campaign started or ran
 
 
 class Incidents:
@@ -133,7 +132,7 @@ class Incidents:
                 actors=list(incident.actors),
                 window=incident.to_dict()["window"],
             )
-            _log(w, incident.id, by, "opened", details, at_us=now)
+            log_change(w, incident.id, by, Change.OPENED, details, at_us=now)
         return incident
 
     def advance(self, incident_id: str, target: State | str, *, by: str, reason: str) -> Incident:
@@ -148,42 +147,7 @@ class Incidents:
                 [Problem(0, "reason", "say why the state changes")], unit="field"
             )
         with self.store.writer() as w:
-            _move(w, _locked(w, incident_id), target, by=by, reason=reason.strip())
-        return self.get(incident_id)
-
-    def record_facts(
-        self, incident_id: str, facts: dict[str, Any], *, by: str, reason: str = ""
-    ) -> Incident:
-        """Replace the incident's facts (e.g. its computed scope), logging the change.
-
-        Raises :class:`NotFoundError`.
-        """
-        with self.store.writer() as w:
-            _locked(w, incident_id)
-            w.update_incident(incident_id, facts_json=json.dumps(facts))
-            _log(w, incident_id, by, "facts", {"facts": facts, "reason": reason})
-        return self.get(incident_id)
-
-    def record_scope(self, incident_id: str, scope: dict[str, Any], *, by: str) -> None:
-        """Log a computed scope (the JSON of :meth:`Scope.to_dict`) as a fact-finding step.
-
-        The ``facts`` column is left to the assessment's facts; the scope stays in the log,
-        so the register shows what was established, by whom and when. Raises
-        :class:`NotFoundError`.
-        """
-        with self.store.writer() as w:
-            _locked(w, incident_id)
-            _log(w, incident_id, by, "scope", {"scope": scope})
-
-    def record_assessment(
-        self, incident_id: str, assessment: dict[str, Any], *, by: str, reason: str = ""
-    ) -> Incident:
-        """Replace the incident's assessment, logging the change (no state change: use
-        :meth:`advance` for that). Raises :class:`NotFoundError`."""
-        with self.store.writer() as w:
-            _locked(w, incident_id)
-            w.update_incident(incident_id, assessment_json=json.dumps(assessment))
-            _log(w, incident_id, by, "assessment", {"assessment": assessment, "reason": reason})
+            move_state(w, _locked(w, incident_id), target, by=by, reason=reason.strip())
         return self.get(incident_id)
 
     def record_notification(
@@ -220,7 +184,7 @@ class Incidents:
             # Read the log on the writer's connection, inside its transaction and under its
             # write lock: two people recording an initial notification at once cannot both
             # pass the check.
-            log = [LogEntry.from_row(r) for r in self.store.incident_log_rows(incident_id)]
+            log = [LogEntry.from_row(r) for r in w.incident_log_rows(incident_id)]
             clock = Clock.of(incident, log, now_us=now)
             check_notification(
                 incident,
@@ -241,47 +205,13 @@ class Incidents:
                 delay_reasons=delay_reasons,
                 deadline_us=clock.deadline_us if phase is Phase.INITIAL else None,
             )
-            _log(w, incident_id, by, AUTHORITY_NOTIFIED, sent_entry.details(), at_us=now)
+            log_change(
+                w, incident_id, by, Change.AUTHORITY_NOTIFIED, sent_entry.details(), at_us=now
+            )
             if incident.state is State.ASSESSED:
                 reason = f"{phase.value} notification sent to the supervisory authority"
-                _move(w, incident, State.NOTIFYING, by=by, reason=reason)
+                move_state(w, incident, State.NOTIFYING, by=by, reason=reason)
         return self.clock(incident_id, now=now)
-
-    def notices_started(self, incident_id: str, audience: str, version: int) -> str | None:
-        """The content hash recorded when notices of ``audience`` and ``version`` were first
-        sent for the incident, or ``None`` if none were."""
-        for entry in self.log(incident_id):
-            d = entry.details
-            if (
-                entry.change == NOTICES
-                and d.get("audience") == audience
-                and d.get("version") == version
-            ):
-                return str(d["content"])
-        return None
-
-    def record_notices(
-        self, incident_id: str, details: dict[str, Any], *, by: str, starting: bool
-    ) -> None:
-        """Log a notice campaign (audience, version, content hash, what was sent).
-
-        ``starting`` notices of an ``assessed`` incident move it to ``notifying`` in the same
-        transaction, logged as a ``state`` change. Refused, with nothing written, unless the
-        incident is assessed or notifying. Raises :class:`NotFoundError`,
-        :class:`TransitionError`.
-        """
-        with self.store.writer() as w:
-            incident = _locked(w, incident_id)
-            if incident.state not in (State.ASSESSED, State.NOTIFYING):
-                raise TransitionError(
-                    f"notices can be sent for an assessed or notifying incident; "
-                    f"{incident_id} is {incident.state.value}"
-                    + (": assess it first" if incident.state is State.OPEN else "")
-                )
-            _log(w, incident_id, by, NOTICES, details)
-            if starting and incident.state is State.ASSESSED:
-                reason = f"notices to {details.get('audience')} are being sent"
-                _move(w, incident, State.NOTIFYING, by=by, reason=reason)
 
 
 def _text(value: str | None) -> str | None:
@@ -294,16 +224,16 @@ def _new_id(now: int) -> str:
     return f"inc-{day}-{secrets.token_hex(4)}"
 
 
-def _move(w: Writer, incident: Incident, target: State, *, by: str, reason: str) -> None:
+def move_state(w: Writer, incident: Incident, target: State, *, by: str, reason: str) -> None:
     """Move ``incident`` to ``target`` and log who and why, in ``w``'s transaction. Raises
     :class:`TransitionError` if ``target`` is not the next state."""
     incident.state.check_move(target)
     w.update_incident(incident.id, state=target.value)
-    _log(
+    log_change(
         w,
         incident.id,
         by,
-        "state",
+        Change.STATE,
         {"from": incident.state.value, "to": target.value, "reason": reason},
     )
 
@@ -315,15 +245,17 @@ def _locked(w: Writer, incident_id: str) -> Incident:
     return Incident.from_row(row)
 
 
-def _log(
+def log_change(
     w: Writer,
     incident_id: str,
     by: str,
-    change: str,
+    change: Change,
     details: dict[str, Any],
     *,
     at_us: int | None = None,
 ) -> None:
+    """Append one entry to the incident's log in ``w``'s transaction: who, what, the details
+    (JSON) and when (``at_us``, default now; kept strictly after the previous entry)."""
     # Log entries are ordered by time: keep one incident's times strictly increasing, so two
     # changes within a microsecond (or a clock step back) cannot swap places in the register.
     last = w.incident_last_log_us(incident_id)
@@ -331,5 +263,5 @@ def _log(
     if last is not None and at <= last:
         at = last + 1
     w.add_incident_log(
-        incident_id, at_us=at, by=by, change=change, details_json=json.dumps(details)
+        incident_id, at_us=at, by=by, change=change.value, details_json=json.dumps(details)
     )

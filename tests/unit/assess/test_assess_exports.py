@@ -8,7 +8,7 @@ import sentinelle.assess as assess_pkg
 
 MODULES = [
     "sentinelle.assess",
-    *(f"sentinelle.assess.{m}" for m in ("base", "facts", "gdpr", "severity")),
+    *(f"sentinelle.assess.{m}" for m in ("base", "enisa", "facts", "gdpr", "model")),
 ]
 
 

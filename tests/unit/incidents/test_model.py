@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 import sentinelle.incidents as incidents
-from sentinelle.errors import Error
-from sentinelle.incidents import Incident, LogEntry, State, TransitionError
+from sentinelle.assess import Assessment, Facts, evaluate, parse_facts
+from sentinelle.errors import Error, StoreError
+from sentinelle.incidents import Incident, LogEntry, ScopeBasis, State, TransitionError
+from sentinelle.store.incidents import LogRow
 
 OP, A, N, C = State.OPEN, State.ASSESSED, State.NOTIFYING, State.CLOSED
 
@@ -45,10 +47,28 @@ def test_state_parse() -> None:
     assert C.next is None
 
 
-@pytest.mark.parametrize(
-    ("facts", "assessment"), [(None, None), ({"aware_at": "2026-11-21T09:00:00Z"}, {"risk": 3})]
+FACTS = parse_facts(
+    {
+        "aware_at": "2026-11-21T09:00:00Z",
+        "breach_types": ["integrity"],
+        "data_categories": ["contact"],
+    }
 )
-def test_incident_row_round_trip(facts: dict[str, object] | None, assessment: object) -> None:
+
+
+@pytest.mark.parametrize(
+    ("facts", "assessment", "given", "basis"),
+    [
+        (None, None, None, None),
+        (FACTS, evaluate(FACTS), {"summary": "s"}, ScopeBasis.ALL),
+    ],
+)
+def test_incident_row_round_trip(
+    facts: Facts | None,
+    assessment: Assessment | None,
+    given: dict[str, object] | None,
+    basis: ScopeBasis | None,
+) -> None:
     incident = Incident(
         id="inc-20261121-00ff00ff",
         title="t",
@@ -59,7 +79,9 @@ def test_incident_row_round_trip(facts: dict[str, object] | None, assessment: ob
         created_us=3,
         created_by="dpo",
         facts=facts,
-        assessment=assessment,  # type: ignore[arg-type]
+        assessment=assessment,
+        given=given,
+        scope_basis=basis,
     )
     assert Incident.from_row(incident.to_row()) == incident
     assert incident.to_dict()["window"] == {
@@ -68,8 +90,30 @@ def test_incident_row_round_trip(facts: dict[str, object] | None, assessment: ob
     }
 
 
+def test_stored_facts_that_do_not_decode_name_the_incident_and_field() -> None:
+    row = Incident(
+        id="inc-1",
+        title="t",
+        state=A,
+        actors=("a",),
+        from_us=0,
+        to_us=1,
+        created_us=0,
+        created_by="dpo",
+        facts=FACTS,
+    ).to_row()
+    bad = row._replace(
+        facts_json='{"aware_at": "2026-11-21T09:00:00Z", "breach_types": '
+        '["integrity"], "data_categories": ["contact"], "nature": 1}'
+    )
+    with pytest.raises(StoreError, match=r"inc-1.*nature"):
+        Incident.from_row(bad)
+    with pytest.raises(StoreError, match=r"inc-1.*severity"):
+        Incident.from_row(row._replace(assessment_json='{"jurisdiction": "EU"}'))
+
+
 def test_log_entry_from_row() -> None:
-    entry = LogEntry.from_row(("inc-1", 0, "dpo", "state", '{"reason": "r"}'))
+    entry = LogEntry.from_row(LogRow("inc-1", 0, "dpo", "state", '{"reason": "r"}'))
     assert entry.to_dict() == {
         "at": "1970-01-01T00:00:00Z",
         "by": "dpo",

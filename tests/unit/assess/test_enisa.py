@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sentinelle.assess.facts import parse_facts
-from sentinelle.assess.severity import Level, level_for, severity
+from sentinelle.assess.enisa import Level, level_for, severity
 
 AWARE = "2026-02-02T09:00:00Z"
 

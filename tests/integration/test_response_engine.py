@@ -1,0 +1,369 @@
+"""The response engine against a real store, on SQLite and PostgreSQL (``settings``): a
+re-assessment keeps what was recorded, logs every change before → after and asks a reason
+for one that lowers what the incident calls for; each operation is one transaction; the
+lease allows one notice run at a time; a run that sends nothing changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from sentinelle.config import Settings
+from sentinelle.errors import NotFoundError
+from sentinelle.incidents import Change, IncidentInputError, ScopeBasis, State
+from sentinelle.ingest import Ingestor
+from sentinelle.ledger.log import Ledger
+from sentinelle.notify import Audience, DeliveryError, NoticeConfig, SmtpConfig
+from sentinelle.response import (
+    FactsInputError,
+    LeaseHeldError,
+    NotifyError,
+    ResponseEngine,
+    hold_lease,
+)
+from sentinelle.response import engine as engine_module
+from sentinelle.store import Store, open_store
+from sentinelle.store.incidents import LeaseRow
+from sentinelle.timeutil import HOUR, SECOND, iso, now_us, parse_time
+
+FROM, TO = "2026-11-02T00:00:00Z", "2026-11-06T00:00:00Z"
+OPENED_AWARE = "2026-11-06T12:00:00Z"
+NOW = parse_time("2026-11-07T00:00:00Z")
+
+
+def _events() -> list[dict[str, Any]]:
+    """Ana reads two merchants' customers: m-1 under a ticket assigned to her, m-2 without."""
+    events: list[dict[str, Any]] = [
+        {
+            "id": "t-1",
+            "time": "2026-11-01T09:00:00Z",
+            "type": "ticket.opened",
+            "ticket": "T-1",
+            "merchant": "m-1",
+            "by": "cust",
+        },
+        {
+            "id": "t-2",
+            "time": "2026-11-01T09:05:00Z",
+            "type": "ticket.assigned",
+            "ticket": "T-1",
+            "merchant": "m-1",
+            "actor": "ana",
+        },
+    ]
+    for i, (merchant, ticket) in enumerate([("m-1", "T-1"), ("m-2", None), ("m-2", None)]):
+        event: dict[str, Any] = {
+            "id": f"a-{i}",
+            "time": f"2026-11-03T10:0{i}:00Z",
+            "actor": {"id": "ana", "kind": "staff", "role": "support", "team": "tier1"},
+            "action": "view",
+            "merchant": merchant,
+            "resource": {"type": "customer", "count": 2},
+            "subjects": [f"c-{i}-a", f"c-{i}-b"],
+            "data": ["contact", "address"],
+            "channel": "support_console",
+            "outcome": "allowed",
+        }
+        if ticket:
+            event["justification"] = {"ticket": ticket, "reason": "customer_request"}
+        events.append(event)
+    return events
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = open_store(settings)
+    ledger = Ledger.open(opened, data_dir=settings.data_dir, origin=settings.log_origin)
+    Ingestor(opened, ledger).ingest((i, json.dumps(e)) for i, e in enumerate(_events(), 1))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def engine(store: Store) -> ResponseEngine:
+    return ResponseEngine(store, clock=lambda: NOW)
+
+
+def _open(engine: ResponseEngine) -> str:
+    return engine.open(
+        title="harvest",
+        by="dpo",
+        actors=["ana"],
+        from_us=parse_time(FROM),
+        to_us=parse_time(TO),
+    ).id
+
+
+def _snapshot(engine: ResponseEngine, incident_id: str) -> tuple[Any, ...]:
+    return engine.get(incident_id), engine.log(incident_id)
+
+
+def test_reassessing_keeps_awareness_basis_and_stated_facts(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    aware = parse_time("2026-11-04T08:00:00Z")
+    first = engine.assess(
+        incident_id,
+        by="dpo",
+        aware_us=aware,
+        basis=ScopeBasis.ALL,
+        given={"summary": "two agents copied customer lists", "recipients": "unknown"},
+    )
+    assert first.incident.state is State.ASSESSED
+    assert first.changes == ()  # a first assessment has nothing to compare with
+    assert first.scope.scope.subject_ids == {"c-0-a", "c-0-b", "c-1-a", "c-1-b", "c-2-a", "c-2-b"}
+    deadline = engine.clock(incident_id).deadline_us
+    # A plain re-assessment, as the README shows it: nothing recorded moves.
+    again = engine.assess(incident_id, by="dpo")
+    found = again.incident
+    assert found.aware_us == aware
+    assert engine.clock(incident_id).deadline_us == deadline == aware + 72 * HOUR
+    assert found.scope_basis is ScopeBasis.ALL
+    assert again.scope.scope.subject_ids == first.scope.scope.subject_ids
+    assert found.facts is not None and found.facts.summary == "two agents copied customer lists"
+    assert found.facts.recipients == "unknown"
+    assert again.changes == ()
+    assessments = [e for e in engine.log(incident_id) if e.change == Change.ASSESSMENT]
+    assert [e.details["changes"] for e in assessments] == [[], []]
+
+
+def test_narrowing_the_scope_needs_a_reason_and_is_logged(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo", basis=ScopeBasis.ALL)
+    before = _snapshot(engine, incident_id)
+    with pytest.raises(IncidentInputError, match="narrows from all accesses"):
+        engine.assess(incident_id, by="dpo", basis=ScopeBasis.UNJUSTIFIED)
+    assert _snapshot(engine, incident_id) == before  # nothing written
+    done = engine.assess(
+        incident_id, by="dpo", basis=ScopeBasis.UNJUSTIFIED, reason="ticketed work is not a breach"
+    )
+    assert done.incident.scope_basis is ScopeBasis.UNJUSTIFIED
+    assert done.scope.scope.subject_ids == {"c-1-a", "c-1-b", "c-2-a", "c-2-b"}
+    changed = {c.field: (c.before, c.after) for c in done.changes}
+    assert changed["scope_basis"] == ("all", "unjustified")
+    assert changed["facts.subjects.count"] == (6, 4)
+    last = [e for e in engine.log(incident_id) if e.change == Change.ASSESSMENT][-1]
+    assert last.details["reason"] == "ticketed work is not a breach"
+    assert {"field": "scope_basis", "before": "all", "after": "unjustified"} in last.details[
+        "changes"
+    ]
+    # Widening needs no reason.
+    wide = engine.assess(incident_id, by="dpo", basis=ScopeBasis.ALL)
+    assert wide.incident.scope_basis is ScopeBasis.ALL
+
+
+def test_moving_awareness_later_needs_a_reason_earlier_does_not(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    aware = parse_time("2026-11-04T08:00:00Z")
+    engine.assess(incident_id, by="dpo", aware_us=aware)
+    before = _snapshot(engine, incident_id)
+    later = aware + 48 * HOUR
+    with pytest.raises(IncidentInputError, match="awareness moves later"):
+        engine.assess(incident_id, by="dpo", aware_us=later)
+    with pytest.raises(IncidentInputError, match="awareness moves later"):
+        engine.assess(incident_id, by="dpo", given={"aware_at": iso(later)})
+    assert _snapshot(engine, incident_id) == before
+    earlier = engine.assess(incident_id, by="dpo", aware_us=aware - HOUR)
+    assert earlier.incident.aware_us == aware - HOUR
+    assert [str(c) for c in earlier.changes if c.field == "facts.aware_at"] == [
+        'facts.aware_at: "2026-11-04T08:00:00Z" → "2026-11-04T07:00:00Z"'
+    ]
+    moved = engine.assess(incident_id, by="dpo", aware_us=later, reason="the alert was a test")
+    assert moved.incident.aware_us == later
+
+
+def test_dropping_a_duty_needs_a_reason(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    first = engine.assess(incident_id, by="dpo")
+    assert first.assessment.notify_authority.required is True
+    before = _snapshot(engine, incident_id)
+    with pytest.raises(IncidentInputError) as refused:
+        engine.assess(incident_id, by="dpo", given={"exfiltration": "ruled_out"})
+    text = refused.value.diagnostics()
+    assert "notifying the authority was required" in text
+    assert _snapshot(engine, incident_id) == before
+    done = engine.assess(
+        incident_id, by="dpo", given={"exfiltration": "ruled_out"}, reason="logs show no copy"
+    )
+    assert done.assessment.notify_authority.required is False
+    changed = {c.field: (c.before, c.after) for c in done.changes}
+    assert changed["notify_authority.required"] == (True, False)
+    assert changed["facts.exfiltration"] == (None, "ruled_out")
+
+
+def test_facts_passed_back_unchanged_are_not_pinned(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo", basis=ScopeBasis.UNJUSTIFIED)
+    prefilled = msgspec.to_builtins(engine.prefilled_facts(incident_id))
+    assert prefilled["subjects"]["count"] == 4
+    edited = {**prefilled, "summary": "copied"}
+    done = engine.assess(incident_id, by="dpo", given=edited)
+    # Only what people changed is theirs; the counts stay the ledger's, so a wider scope
+    # is counted again instead of keeping the old number.
+    assert done.incident.given == {"summary": "copied"}
+    wider = engine.assess(incident_id, by="dpo", basis=ScopeBasis.ALL)
+    assert wider.incident.facts is not None
+    assert wider.incident.facts.subjects is not msgspec.UNSET
+    assert wider.incident.facts.subjects.count == 6
+    assert wider.incident.facts.summary == "copied"
+
+
+def test_a_wrong_facts_key_names_the_source_and_key_and_writes_nothing(
+    engine: ResponseEngine,
+) -> None:
+    incident_id = _open(engine)
+    before = _snapshot(engine, incident_id)
+    with pytest.raises(FactsInputError) as refused:
+        engine.assess(incident_id, by="dpo", given={"nature": {"summary": "x"}}, source="f.json")
+    text = refused.value.diagnostics()
+    assert text.startswith("facts refused (f.json), nothing was recorded")
+    assert "nature" in text and "batch" not in text
+    with pytest.raises(FactsInputError, match=r"\$\.cause\.intent"):
+        engine.assess(incident_id, by="dpo", given={"cause": {"intent": "evil"}}, source="f.json")
+    assert _snapshot(engine, incident_id) == before
+
+
+def test_an_assessment_is_one_transaction(
+    engine: ResponseEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident_id = _open(engine)
+    before = _snapshot(engine, incident_id)
+    real = engine_module.log_change
+
+    def failing(w: Any, incident: str, by: str, change: Change, details: Any, **kw: Any) -> None:
+        if change is Change.ASSESSMENT:
+            raise RuntimeError("the disk is full")
+        real(w, incident, by, change, details, **kw)
+
+    monkeypatch.setattr(engine_module, "log_change", failing)
+    with pytest.raises(RuntimeError):
+        engine.assess(incident_id, by="dpo")
+    assert _snapshot(engine, incident_id) == before  # no scope, facts or state half written
+
+
+def test_unknown_and_closed_incidents(engine: ResponseEngine) -> None:
+    with pytest.raises(NotFoundError):
+        engine.assess("inc-nope", by="dpo")
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo")
+    engine.advance(incident_id, State.NOTIFYING, by="dpo", reason="sent")
+    engine.advance(incident_id, State.CLOSED, by="dpo", reason="done")
+    with pytest.raises(Exception, match="closed"):
+        engine.assess(incident_id, by="dpo")
+
+
+# -- leases ----------------------------------------------------------------------------------
+
+
+def test_one_holder_at_a_time(store: Store) -> None:
+    with hold_lease(store, "notify:x:subjects", what="a run") as me:
+        with pytest.raises(LeaseHeldError, match="a run is under way elsewhere"):
+            with hold_lease(store, "notify:x:subjects", what="a run"):
+                pass
+        with hold_lease(store, "notify:x:merchants", what="another run"):
+            pass  # another name is free
+        assert me.startswith(socket.gethostname() + ":")
+    with hold_lease(store, "notify:x:subjects", what="a run"):
+        pass  # released
+
+
+def test_a_dead_or_expired_holder_is_taken_over(store: Store) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pid = int(dead.stdout)
+    now = now_us()
+    with store.writer() as w:
+        w.put_lease(LeaseRow("a", f"{socket.gethostname()}:{pid}:dead", now, now + HOUR))
+        w.put_lease(LeaseRow("b", "other-host:1:gone", now - 2 * HOUR, now - HOUR))
+        w.put_lease(LeaseRow("c", "other-host:1:alive", now, now + HOUR))
+    for name in ("a", "b"):
+        with hold_lease(store, name, what=name):
+            pass
+    with pytest.raises(LeaseHeldError, match="other-host:1"):
+        with hold_lease(store, "c", what="c"):
+            pass
+
+
+def test_the_heartbeat_keeps_a_lease(settings: Settings, store: Store) -> None:
+    ttl = 2 * SECOND
+    with hold_lease(
+        store, "beat", what="beat", ttl_us=ttl, heartbeat=lambda: open_store(settings)
+    ) as me:
+        time.sleep(3 * ttl / SECOND)  # well past the first expiry: renewed meanwhile
+        with store.writer() as w:
+            held = w.lease("beat")
+        assert held is not None and held.holder == me and held.expires_us > now_us()
+        with pytest.raises(LeaseHeldError):
+            with hold_lease(store, "beat", what="beat"):
+                pass
+    with store.writer() as w:
+        assert w.lease("beat") is None
+
+
+# -- notices ---------------------------------------------------------------------------------
+
+
+def _config() -> NoticeConfig:
+    return NoticeConfig(
+        shop_name="Shop",
+        shop_domain="shop.example",
+        dpo_contact="dpo@shop.example",
+        sender="Shop <privacy@shop.example>",
+        authority_address="breach@authority.example",
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_run_that_sends_nothing_changes_nothing(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo")
+    smtp = SmtpConfig(host="127.0.0.1", port=_closed_port(), sender="privacy@shop.example")
+    with pytest.raises(DeliveryError):
+        engine.send_notices(
+            incident_id,
+            Audience.AUTHORITY,
+            config=_config(),
+            key=os.urandom(32),
+            smtp=smtp,
+            by="dpo",
+        )
+    found = engine.get(incident_id)
+    assert found.state is State.ASSESSED
+    notices = [e.details for e in engine.log(incident_id) if e.change == Change.NOTICES]
+    assert [d["event"] for d in notices] == ["prepared"]  # the content hash, nothing "sent"
+    assert not any(
+        e.change == Change.STATE and e.details["to"] == "notifying" for e in engine.log(incident_id)
+    )
+    with hold_lease(engine.store, f"notify:{incident_id}:authority", what="x"):
+        pass  # the lease was released: a rerun may start
+
+
+def test_notices_need_an_assessment_and_one_run_at_a_time(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    smtp = SmtpConfig(host="127.0.0.1", port=_closed_port(), sender="privacy@shop.example")
+    kwargs: dict[str, Any] = {"config": _config(), "key": os.urandom(32), "smtp": smtp, "by": "x"}
+    with pytest.raises(NotifyError, match="assess it first"):
+        engine.send_notices(incident_id, Audience.AUTHORITY, **kwargs)
+    engine.assess(incident_id, by="dpo")
+    with hold_lease(engine.store, f"notify:{incident_id}:authority", what="a run"):
+        with pytest.raises(LeaseHeldError, match=f"sending {incident_id}'s notices"):
+            engine.send_notices(incident_id, Audience.AUTHORITY, **kwargs)
