@@ -366,6 +366,17 @@ class AuthorityNotification:
         return {**self.details(), "by": self.by, "recorded_at": iso(self.recorded_us)}
 
 
+class ClockStatus(enum.StrEnum):
+    """Where the 72-hour clock stands (see :class:`Clock`)."""
+
+    UNKNOWN = "unknown"
+    NOT_REQUIRED = "not_required"
+    RUNNING = "running"
+    OVERDUE = "overdue"
+    ON_TIME = "on_time"
+    LATE = "late"
+
+
 @dataclass(frozen=True, slots=True)
 class Clock:
     """The 72-hour clock of Art. 33(1) for one incident, as of ``now_us``.
@@ -422,27 +433,29 @@ class Clock:
         return next((p for p in self.phases if p.phase is Phase.FINAL), None)
 
     @property
-    def status(self) -> str:
-        """``unknown``, ``not_required``, ``running``, ``overdue``, ``on_time`` or ``late``."""
+    def status(self) -> ClockStatus:
+        """Where the clock stands (:class:`ClockStatus`)."""
         deadline, initial = self.deadline_us, self.initial
         if deadline is None:
-            return "unknown"
+            return ClockStatus.UNKNOWN
         if initial is not None:
-            return "late" if initial.sent_us > deadline else "on_time"
+            return ClockStatus.LATE if initial.sent_us > deadline else ClockStatus.ON_TIME
         if self.required is False:
-            return "not_required"
-        return "overdue" if self.now_us > deadline else "running"
+            return ClockStatus.NOT_REQUIRED
+        return ClockStatus.OVERDUE if self.now_us > deadline else ClockStatus.RUNNING
 
     @property
     def on_time(self) -> bool | None:
         """Whether the initial notification met the deadline (``None`` until it is sent)."""
         status = self.status
-        return True if status == "on_time" else False if status == "late" else None
+        return (
+            True if status is ClockStatus.ON_TIME else False if status is ClockStatus.LATE else None
+        )
 
     @property
     def time_left_us(self) -> int | None:
         """Time until the deadline while the clock is running, else ``None``."""
-        if self.status != "running" or self.deadline_us is None:
+        if self.status is not ClockStatus.RUNNING or self.deadline_us is None:
             return None
         return self.deadline_us - self.now_us
 
@@ -452,9 +465,9 @@ class Clock:
         deadline, initial = self.deadline_us, self.initial
         if deadline is None:
             return None
-        if self.status == "late" and initial is not None:
+        if self.status is ClockStatus.LATE and initial is not None:
             return initial.sent_us - deadline
-        if self.status == "overdue":
+        if self.status is ClockStatus.OVERDUE:
             return self.now_us - deadline
         return None
 
@@ -493,7 +506,7 @@ class Clock:
             "deadline": iso(deadline) if deadline is not None else None,
             "now": iso(self.now_us),
             "required": self.required,
-            "status": self.status,
+            "status": self.status.value,
             "time_left_seconds": left // 10**6 if left is not None else None,
             "late_by_seconds": late_by // 10**6 if late_by is not None else None,
             "initial_notification_at": iso(initial.sent_us) if initial is not None else None,

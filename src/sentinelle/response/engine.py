@@ -66,6 +66,7 @@ from sentinelle.notify import (
 from sentinelle.notify.delivery import DeliveryProgress
 from sentinelle.response.lease import hold_lease
 from sentinelle.store import Store, Writer
+from sentinelle.store.notices import NoticeStatus
 from sentinelle.timeutil import from_us, iso, now_us, to_us
 
 __all__ = [
@@ -584,7 +585,7 @@ class ResponseEngine:
             if recorded == content:
                 return
             went_out = any(
-                a == audience.value and v == version and s != "pending"
+                a == audience.value and v == version and s is not NoticeStatus.PENDING
                 for a, v, s, _n in self.store.notice_counts(found.id)
             )
             if recorded is not None and went_out:

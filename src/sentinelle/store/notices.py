@@ -11,18 +11,52 @@ adapts to its backend.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
 
-__all__ = ["NOTICE_STATUSES", "NoticeRow", "NoticeStoreMixin", "NoticeWriterMixin"]
+__all__ = ["NOTICE_STATUSES", "NoticeRow", "NoticeStatus", "NoticeStoreMixin", "NoticeWriterMixin"]
 
-NOTICE_STATUSES: Final = ("pending", "sending", "sent", "failed")
 
-# (audience, version, recipient, message_id, status, attempts, updated_us, reply_code, reply_text)
-NoticeRow = tuple[str, int, str, str, str, int, int, int | None, str | None]
+class NoticeStatus(enum.StrEnum):
+    """Where one notice stands.
+
+    PENDING: recorded, not handed to the server yet. SENDING: marked (committed) before the
+    SMTP transaction: it may have reached the server, and a rerun sends it again with the same
+    Message-ID. SENT: the server accepted it (250). FAILED: the server refused it for good (5xx).
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def done(self) -> bool:
+        """Whether no run sends it again (sent or failed)."""
+        return self in (NoticeStatus.SENT, NoticeStatus.FAILED)
+
+
+NOTICE_STATUSES: Final = tuple(s.value for s in NoticeStatus)
+
+
+class NoticeRow(NamedTuple):
+    """A ``notices`` row of one incident (the recipient is the keyed hash of the address)."""
+
+    audience: str
+    version: int
+    recipient: str
+    message_id: str
+    status: NoticeStatus
+    attempts: int
+    updated_us: int
+    reply_code: int | None
+    reply_text: str | None
+
+
 _NOTICE_COLUMNS: Final = (
     "audience, version, recipient, message_id, status, attempts, updated_us, reply_code, reply_text"
 )
@@ -133,14 +167,14 @@ class NoticeStoreMixin:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
-    def notice_counts(self, incident: str) -> list[tuple[str, int, str, int]]:
+    def notice_counts(self, incident: str) -> list[tuple[str, int, NoticeStatus, int]]:
         """``(audience, version, status, count)`` of an incident's notices."""
         rows = self._x(
             "SELECT audience, version, status, count(*) FROM notices WHERE incident = ? "
             "GROUP BY audience, version, status ORDER BY audience, version, status",
             (incident,),
         )
-        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+        return [(r[0], int(r[1]), NoticeStatus(r[2]), int(r[3])) for r in rows]
 
     def notice_rows(self, incident: str, *, batch: int = 10_000) -> Iterator[list[NoticeRow]]:
         """An incident's notice rows by (audience, version, recipient), in lists of ``batch``."""
@@ -155,6 +189,17 @@ class NoticeStoreMixin:
             if not rows:
                 return
             yield [
-                (r[0], int(r[1]), r[2], r[3], r[4], int(r[5]), int(r[6]), r[7], r[8]) for r in rows
+                NoticeRow(
+                    r[0],
+                    int(r[1]),
+                    r[2],
+                    r[3],
+                    NoticeStatus(r[4]),
+                    int(r[5]),
+                    int(r[6]),
+                    r[7],
+                    r[8],
+                )
+                for r in rows
             ]
             last = (rows[-1][0], int(rows[-1][1]), rows[-1][2])
