@@ -48,6 +48,7 @@ import aiosmtplib
 from sentinelle.errors import ConfigError, Error, StoreError
 from sentinelle.notify.model import Outbound
 from sentinelle.store.base import Store, now_us
+from sentinelle.store.notices import NoticeStatus
 
 __all__ = [
     "DeliveryError",
@@ -345,25 +346,25 @@ def notice_status(store: Store, incident: str, *, recipients: bool = True) -> di
         entry = audiences.setdefault(audience, {**_zero_counts(), "versions": {}})
         per_version = entry["versions"].setdefault(str(version), _zero_counts())
         for target in (entry, per_version):
-            if status in ("sent", "failed"):
-                target[status] += count
+            if status.done:
+                target[status.value] += count
             else:
                 target["pending"] += count
-                if status == "sending":
+                if status is NoticeStatus.SENDING:
                     target["sending"] += count
     out: dict[str, Any] = {"incident": incident, "audiences": audiences}
     if recipients:
         out["recipients"] = [
             {
-                "audience": row[0],
-                "version": row[1],
-                "recipient": row[2],
-                "message_id": row[3],
-                "status": row[4],
-                "attempts": row[5],
-                "updated": datetime.fromtimestamp(row[6] / 1e6, UTC).isoformat(),
-                "reply_code": row[7],
-                "reply_text": row[8],
+                "audience": row.audience,
+                "version": row.version,
+                "recipient": row.recipient,
+                "message_id": row.message_id,
+                "status": row.status.value,
+                "attempts": row.attempts,
+                "updated": datetime.fromtimestamp(row.updated_us / 1e6, UTC).isoformat(),
+                "reply_code": row.reply_code,
+                "reply_text": row.reply_text,
             }
             for rows in store.notice_rows(incident)
             for row in rows
