@@ -248,16 +248,15 @@ class Verifier:
         """Return ``<name>+<8 hex key ID>+<base64(0x01 || public key)>``."""
         return f"{self._name}+{self._key_hash.hex()}+{_b64encode(_ALG_ED25519 + self._public)}"
 
-    def verify(self, note: str, *, origin: str | None = None) -> Checkpoint:
-        """Verify a signed checkpoint note and return the checkpoint.
+    def open_note(self, note: str) -> str:
+        """Verify a signed note of any text and return its text (with its final newline).
 
         Signature lines of other keys (other name or other key ID) are ignored, as the
         signed-note spec requires. At least one signature must be ours, and every one of ours
-        must verify. With ``origin``, the checkpoint must also be for that log: one key may
-        sign for several logs, so a client should say which log it expects.
+        must verify.
 
-        Raises :class:`~sentinelle.errors.IntegrityError` if the note or the checkpoint is
-        malformed, a signature of this key fails, none is present, or the origin differs.
+        Raises :class:`~sentinelle.errors.IntegrityError` if the note is malformed, a
+        signature of this key fails, or none is present.
         """
         body, signatures = parse_note(note)
         message = body.encode("utf-8")
@@ -277,7 +276,19 @@ class Verifier:
             raise IntegrityError(
                 f"note has no signature by key {self._name}+{self._key_hash.hex()}"
             )
-        checkpoint = Checkpoint.from_body(body)
+        return body
+
+    def verify(self, note: str, *, origin: str | None = None) -> Checkpoint:
+        """Verify a signed checkpoint note and return the checkpoint.
+
+        Signatures are checked as :meth:`open_note` does. With ``origin``, the checkpoint must
+        also be for that log: one key may sign for several logs, so a client should say which
+        log it expects.
+
+        Raises :class:`~sentinelle.errors.IntegrityError` if the note or the checkpoint is
+        malformed, a signature of this key fails, none is present, or the origin differs.
+        """
+        checkpoint = Checkpoint.from_body(self.open_note(note))
         if origin is not None and checkpoint.origin != origin:
             raise IntegrityError(
                 f"checkpoint is for log {checkpoint.origin!r}, expected {origin!r}"
@@ -330,6 +341,21 @@ class SigningKey:
             make=lambda: cls.generate(name)._file_text().encode("utf-8"),
             parse=lambda data: cls._parse(data, path, name),
         )
+
+    def save(self, path: Path) -> None:
+        """Write this key to a new file at ``path`` (mode 0600), as :meth:`load_or_create` does.
+
+        Raises :class:`~sentinelle.errors.ConfigError` if ``path`` already holds another key
+        or cannot be written.
+        """
+        saved = load_or_create(
+            path,
+            what="signing key file",
+            make=lambda: self._file_text().encode("utf-8"),
+            parse=lambda data: self._parse(data, path, self.name),
+        )
+        if saved.key_hash != self.key_hash:
+            raise ConfigError(f"signing key file {path} already holds another key")
 
     @classmethod
     def _parse(cls, data: bytes, path: Path, name: str) -> SigningKey:
@@ -384,9 +410,20 @@ class SigningKey:
 
     def sign(self, checkpoint: Checkpoint) -> str:
         """Return the signed note: the checkpoint body, a blank line, one signature line."""
-        body = checkpoint.body()
-        signature = self._key.sign(body.encode("utf-8"))
-        return f"{body}\n{_SIG_PREFIX}{self.name} {_b64encode(self.key_hash + signature)}\n"
+        return self.sign_text(checkpoint.body())
+
+    def sign_text(self, text: str) -> str:
+        """Return ``text`` (non-empty lines, each ending in a newline) as a signed note.
+
+        Raises :class:`~sentinelle.errors.IntegrityError` if ``text`` could not be read back
+        as the same note (an empty line, a control character, no final newline).
+        """
+        if not text.endswith("\n") or "\n\n" in text or text.startswith("\n"):
+            raise IntegrityError("a signed note's text must be non-empty lines ending in newlines")
+        if _CONTROL_RE.search(text):
+            raise IntegrityError("a signed note's text contains a control character")
+        signature = self._key.sign(text.encode("utf-8"))
+        return f"{text}\n{_SIG_PREFIX}{self.name} {_b64encode(self.key_hash + signature)}\n"
 
     def __repr__(self) -> str:
         return f"SigningKey(name={self.name!r}, key_hash={self.key_hash.hex()!r})"

@@ -2,21 +2,37 @@
 
 :class:`Ledger` serves what the ``sentinelle ledger`` commands print: signed checkpoints
 (C2SP ``tlog-checkpoint``), inclusion and consistency proofs (RFC 9162 §2.1.3, §2.1.4) read
-from stored tiles, and a full verification that recomputes every leaf from the stored event.
+from stored tiles, a full verification that recomputes every leaf from the stored event, and
+the explicit rotation of the signing key (see :mod:`sentinelle.ledger.keys`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from sentinelle.errors import IntegrityError, NotFoundError
+from sentinelle.errors import ConfigError, IntegrityError, NotFoundError
 from sentinelle.events import AccessEvent, EventError, canonical, decode_event, time_us
-from sentinelle.ledger.checkpoint import Checkpoint, SigningKey, Verifier
+from sentinelle.ledger.checkpoint import Checkpoint, SigningKey, Verifier, parse_note
+from sentinelle.ledger.keys import (
+    FIRST_USE,
+    KEY_FILE,
+    LedgerKey,
+    archive_path,
+    check_chain,
+    check_text,
+    default_who,
+    fsync_dir,
+    pending_path,
+    rotation_text,
+)
 from sentinelle.ledger.merkle import (
+    EMPTY_ROOT,
     consistency_proof,
     consistency_ranges,
     inclusion_proof,
@@ -25,13 +41,12 @@ from sentinelle.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from sentinelle.ledger.tiles import TILE_WIDTH, TileReader, TreeBuilder
+from sentinelle.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileReader, TreeBuilder, tile_width
 
 __all__ = ["KEY_FILE", "Ledger", "VerifyReport", "event_columns"]
 
 _logger = logging.getLogger(__name__)
-
-KEY_FILE: Final = "ledger-signing.key"
+_H = 32  # bytes per hash
 
 
 class _Store(Protocol):
@@ -42,6 +57,7 @@ class _Store(Protocol):
     def iter_events(self, start: int = 0, *, batch: int = ...) -> Any: ...
     def checkpoints(self) -> Any: ...
     def latest_checkpoint(self) -> Any: ...
+    def ledger_keys(self) -> list[tuple[Any, ...]]: ...
     def writer(self) -> Any: ...
 
 
@@ -69,12 +85,41 @@ def event_columns(
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """What :meth:`Ledger.verify` checked."""
+    """What :meth:`Ledger.verify` checked.
+
+    ``checkpoints`` counts the recorded checkpoints and the notes given; ``covered`` is the
+    largest tree size a verified checkpoint signs (the whole ledger, or verify fails) and
+    ``recorded_covered`` the largest a *recorded* one signs: less than ``leaves`` only when a
+    note given from outside covers what the database's own checkpoints no longer do.
+    """
 
     leaves: int
     tiles: int
     checkpoints: int
     root: bytes
+    keys: int = 1
+    covered: int = 0
+    recorded_covered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A checkpoint to check against the rebuilt tree, and how to name it."""
+
+    size: int
+    root: bytes
+    label: str
+
+
+@dataclass(slots=True)
+class _Suspect:
+    """The first leaf, since the last checkpoint that matched, whose stored event does not
+    hash to the leaf hash logged in the stored tiles: the event or the tile was changed."""
+
+    seq: int
+    event_id: str
+    logged_at: int | None  # where the stored tiles log this event's hash, if elsewhere
+    columns: tuple[str, ...] = ()  # indexed columns that differ from the stored event
 
 
 class Ledger:
@@ -82,16 +127,50 @@ class Ledger:
 
     _tile_cache: OrderedDict[tuple[int, int], bytes]
 
-    def __init__(self, store: _Store, key: SigningKey) -> None:
+    def __init__(self, store: _Store, key: SigningKey, keys: Sequence[LedgerKey] = ()) -> None:
         self.store = store
         self.key = key
         self.verifier = Verifier.from_verifier_key(key.verifier_key())
+        self.keys = list(keys) or [LedgerKey.own(key)]
         self._tile_cache = OrderedDict()
 
     @classmethod
-    def open(cls, store: _Store, *, data_dir: Path, origin: str) -> Ledger:
-        """The ledger of ``store``; creates the signing key (mode 0600) on first use."""
-        return cls(store, SigningKey.load_or_create(data_dir / KEY_FILE, origin))
+    def open(cls, store: _Store, *, data_dir: Path, origin: str, by: str | None = None) -> Ledger:
+        """The ledger of ``store``, signing with the data directory's key.
+
+        The first time a ledger is opened on a database, the key is created (mode 0600) if the
+        data directory has none, and the database records its verifier key (``by``: who, for
+        the record; default ``user@host``). Later the data directory's key must be the one
+        the database records.
+
+        Raises :class:`ConfigError` if it is not (naming both keys), or if the database
+        records a key and the data directory has no key file; :class:`IntegrityError` if
+        the recorded keys were tampered with.
+        """
+        path = data_dir / KEY_FILE
+        keys = _load_keys(store, origin)
+        if keys:
+            _finish_rotation(data_dir, keys[-1], origin)
+            if not os.path.lexists(path):
+                raise ConfigError(
+                    f"the database's ledger is signed by key {keys[-1].key_id} "
+                    f"({keys[-1].describe()}) but {data_dir} has no {KEY_FILE}: point "
+                    "SENTINELLE_DATA_DIR at the data directory holding that key, or copy its "
+                    f"{KEY_FILE} here (mode 0600)"
+                )
+        key = SigningKey.load_or_create(path, origin)
+        if not keys:
+            keys = _bind(store, key, by or default_who())
+        current = keys[-1]
+        if current.verifier.verifier_key() != key.verifier_key():
+            raise ConfigError(
+                f"the signing key in {path} is {key.name}+{key.key_hash.hex()}, but the "
+                f"database's ledger is signed by {current.key_id} ({current.describe()}): "
+                "point SENTINELLE_DATA_DIR at the data directory holding that key, or copy its "
+                f"{KEY_FILE} here (mode 0600); to replace that key, run `sentinelle ledger "
+                "rotate-key` with the data directory holding it, then copy the new key here"
+            )
+        return cls(store, key, keys)
 
     @property
     def origin(self) -> str:
@@ -115,6 +194,56 @@ class Ledger:
         with self.store.writer() as w:
             size = w.ledger_size()
             return w.add_checkpoint(size, self.root(size), self.sign(size, self.root(size)))
+
+    def rotate_key(self, *, data_dir: Path, by: str, reason: str) -> LedgerKey:
+        """Replace the signing key: a new key in ``data_dir``, the old one archived there.
+
+        The database records the new verifier key, from the current tree size on, with when,
+        ``by`` whom and why, in a statement signed by the old key; checkpoints signed before
+        still verify with the old key. Run it with the data directory holding the current key,
+        with no other process writing (a running ``sentinelle serve`` keeps signing with the
+        key it opened: restart it afterwards).
+
+        Raises :class:`ConfigError` if this ledger's key is not the database's current one or
+        ``by``/``reason`` is not one line.
+        """
+        check_text("who rotates the key (--by)", by)
+        check_text("the reason (--reason)", reason)
+        # The new key goes to a file of its own first: if the process dies after the database
+        # recorded it, the next open finds it there and finishes the rotation.
+        new = SigningKey.generate(self.origin)
+        pending = pending_path(data_dir, new.key_hash)
+        new.save(pending)
+        with self.store.writer() as w:
+            keys = _parse_keys(w.ledger_keys())
+            if not keys or keys[-1].verifier.verifier_key() != self.key.verifier_key():
+                pending.unlink(missing_ok=True)  # nothing was recorded: the new key is unused
+                raise ConfigError(
+                    "the database's current ledger key is no longer "
+                    f"{self.key.name}+{self.key.key_hash.hex()}: another rotation happened"
+                )
+            size = w.ledger_size()
+            at = _now_us()
+            statement = self.key.sign_text(
+                rotation_text(
+                    self.origin,
+                    self.key.verifier(),
+                    new.verifier(),
+                    from_size=size,
+                    at_us=at,
+                    by=by,
+                    reason=reason,
+                )
+            )
+            row = (keys[-1].seq + 1, new.verifier_key(), size, at, by, reason, statement)
+            w.add_ledger_key(row)
+        record = LedgerKey.from_row(row)
+        _install(data_dir, pending, old=self.key)
+        self.key = new
+        self.verifier = new.verifier()
+        self.keys = [*keys, record]
+        _logger.info("ledger key rotated to %s at tree size %d", record.key_id, size)
+        return record
 
     def _default_size(self, size: int | None) -> int:
         if size is not None:
@@ -184,11 +313,12 @@ class Ledger:
         }
 
     def check_note(self, note: str) -> Checkpoint:
-        """Check a signed checkpoint note against this ledger's key and stored tree.
+        """Check a signed checkpoint note against this ledger's keys and stored tree.
 
-        Raises :class:`IntegrityError` if the signature, the origin or the root is wrong.
+        Raises :class:`IntegrityError` if the signature, the signing key, the origin or the
+        root is wrong.
         """
-        cp = self.verifier.verify(note, origin=self.origin)
+        cp = self._check_signed(note, _load_keys(self.store, self.origin) or self.keys, "note")
         size = self.store.ledger_size()
         if cp.size > size:
             raise IntegrityError(
@@ -199,119 +329,411 @@ class Ledger:
             raise IntegrityError(f"checkpoint of size {cp.size}: the stored tree has another root")
         return cp
 
-    def verify(self, *, batch: int = 64 * TILE_WIDTH) -> VerifyReport:
+    def verify(
+        self,
+        *,
+        notes: Sequence[tuple[str, str]] = (),
+        batch: int = 64 * TILE_WIDTH,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerifyReport:
         """Recompute every leaf from its stored event, the tree, and every checkpoint.
 
-        Raises :class:`IntegrityError` naming the first bad leaf index and event id, the first
-        wrong tile or the first checkpoint that does not match.
+        ``notes`` are ``(name, text)`` of signed checkpoints kept outside the database, checked
+        like the recorded ones. ``progress`` is called with the number of leaves done after
+        each batch of ``batch``.
+
+        Every checkpoint must be signed by the recorded key current at its tree size, and the
+        newest (recorded or given) must cover every leaf: a ledger whose last leaves no
+        checkpoint signs is not verified.
+
+        Raises :class:`IntegrityError` naming what is wrong: a missing, invalid or altered
+        event (leaf index and event id), rows reordered, a checkpoint whose root the events do
+        not give (and the leaves that hold the change), leaves no checkpoint covers, a missing
+        or altered tile (level and index), a forged or misattributed checkpoint, or a tampered
+        key record.
         """
         size = self.store.ledger_size()
-        checkpoints = list(self.store.checkpoints())
-        for cp in checkpoints:
-            signed = self.verifier.verify(cp.note, origin=self.origin)
-            if (signed.size, signed.root) != (cp.size, cp.root):
-                raise IntegrityError(f"checkpoint of size {cp.size}: record differs from its note")
-            if cp.size > size:
+        keys = _load_keys(self.store, self.origin)
+        signed: list[_Signed] = []
+        recorded = list(self.store.checkpoints())
+        if not keys and (size or recorded):
+            raise IntegrityError(
+                f"the database records no verifier key for its ledger of {size} leaves: the "
+                "ledger_keys table was emptied"
+            )
+        keys = keys or self.keys
+        for cp in recorded:
+            label = f"the recorded checkpoint of size {cp.size}"
+            got = self._check_signed(cp.note, keys, label)
+            if (got.size, got.root) != (cp.size, cp.root):
                 raise IntegrityError(
-                    f"checkpoint of size {cp.size} but the ledger holds only {size} leaves: "
-                    "events were removed"
+                    f"{label}: its size or root column differs from its signed note "
+                    "(the checkpoints table was altered)"
                 )
-        pending = [cp for cp in checkpoints if cp.size > 0]
+            signed.append(_Signed(cp.size, cp.root, label))
+        for name, note in notes:
+            got = self._check_signed(note, keys, f"checkpoint {name}")
+            signed.append(_Signed(got.size, got.root, f"checkpoint {name} (size {got.size})"))
+        for s in signed:
+            if s.size > size:
+                raise IntegrityError(
+                    f"{s.label} but the ledger holds only {size} leaves: events were removed"
+                )
+        signed.sort(key=lambda s: s.size)
+        covered = signed[-1].size if signed else 0
+        recorded_covered = max((cp.size for cp in recorded), default=0)
+
         builder = TreeBuilder()
+        pos = 0  # next checkpoint to compare
+        while pos < len(signed) and signed[pos].size == 0:
+            if signed[pos].root != EMPTY_ROOT:
+                raise IntegrityError(f"{signed[pos].label} does not have the empty tree's root")
+            pos += 1
+        last_good = 0  # size of the last checkpoint the events matched
+        suspect: _Suspect | None = None
+        columns_changed: _Suspect | None = None  # first row whose columns differ from its event
+        tile_fault: str | None = None
         tiles_checked = 0
         expected = 0
+        logged: dict[int, bytes] = {}
         for rows in self.store.iter_events(0, batch=batch):
+            # The stored leaf hashes of this batch: a tile begins with its 256 leaf hashes.
+            logged = self.store.tiles_range(
+                0, rows[0][0] >> TILE_HEIGHT, rows[-1][0] >> TILE_HEIGHT
+            )
             for seq, event_id, t_us, action, actor, merchant, ref, body in rows:
                 if seq != expected:
                     raise IntegrityError(
                         f"leaf {expected} is missing: the next stored event is leaf {seq} "
                         f"(event {event_id!r})"
                     )
-                _check_row(seq, event_id, (event_id, t_us, action, actor, merchant, ref), body)
-                builder.append(leaf_hash(body.encode()))
+                differ = _row_problem(
+                    seq, event_id, (event_id, t_us, action, actor, merchant, ref), body
+                )
+                if differ and columns_changed is None:
+                    columns_changed = _Suspect(seq, event_id, None, differ)
+                lh = leaf_hash(body.encode())
+                builder.append(lh)
+                tile = logged.get(seq >> TILE_HEIGHT)
+                at = (seq & (TILE_WIDTH - 1)) * _H
+                if tile is None:
+                    tile_fault = tile_fault or _missing_tile(0, seq >> TILE_HEIGHT, size)
+                elif suspect is None and tile[at : at + _H] != lh:
+                    suspect = _Suspect(seq, event_id, _logged_at(logged, lh))
                 expected += 1
-                while pending and pending[0].size == expected:
-                    if builder.root() != pending.pop(0).root:
-                        # Name the first altered leaf, not the checkpoint that revealed it.
-                        bad = self._first_bad_leaf(expected, batch=batch)
-                        if bad is not None:
-                            raise IntegrityError(
-                                f"leaf {bad[0]} (event {bad[1]!r}) does not match the logged "
-                                "leaf hash: the stored event was altered, replaced or reordered"
-                            )
+                while pos < len(signed) and signed[pos].size == expected:
+                    target = signed[pos]
+                    pos += 1
+                    if builder.root() != target.root:
                         raise IntegrityError(
-                            f"the events up to leaf {expected - 1} (event {event_id!r}) do not "
-                            f"give the root of the signed checkpoint of size {expected}"
+                            _root_mismatch(target, last_good, suspect or columns_changed)
                         )
-            tiles_checked += self._compare_tiles(builder.take_completed())
+                    last_good = expected
+                    if columns_changed is not None:  # the event is the signed one
+                        raise IntegrityError(
+                            f"leaf {columns_changed.seq} (event {columns_changed.event_id!r}): "
+                            f"its {_names(columns_changed.columns)} changed: the column no longer "
+                            f"matches the stored event, which {target.label} covers"
+                        )
+                    if suspect is not None:  # the event is the signed one: its tile changed
+                        tile_fault = tile_fault or (
+                            f"tile (level 0, index {suspect.seq >> TILE_HEIGHT}) was altered: "
+                            f"its hash of leaf {suspect.seq} is not that of the stored event "
+                            f"{suspect.event_id!r}"
+                        )
+                        suspect = None
+            done = builder.take_completed()
+            tiles_checked += len(done)
+            tile_fault = tile_fault or self._compare_tiles(done, logged, size)
+            if progress is not None:
+                progress(len(rows))
         if expected != size:
             raise IntegrityError(
                 f"the ledger records {size} leaves but {expected} events are stored: "
                 f"leaf {expected} onwards is missing"
             )
-        tiles_checked += self._compare_tiles(builder.partial_tiles())
-        if pending:
-            raise IntegrityError(f"checkpoint of size {pending[0].size} is beyond the events")
-        return VerifyReport(size, tiles_checked, len(checkpoints), builder.root())
+        if covered < size:
+            have = (
+                "no checkpoint is recorded"
+                if not signed
+                else f"the newest checkpoint covers only {covered}"
+            )
+            also = ""
+            if suspect is not None:
+                also = (
+                    f"; and leaf {suspect.seq} (event {suspect.event_id!r}) does not hash to "
+                    "its logged leaf hash"
+                )
+            elif columns_changed is not None:
+                also = (
+                    f"; and leaf {columns_changed.seq} (event {columns_changed.event_id!r}) no "
+                    f"longer matches its {_names(columns_changed.columns)}"
+                )
+            raise IntegrityError(
+                f"not verified: the ledger holds {size} leaves but {have}, so no signature "
+                f"vouches for leaves {covered}–{size - 1}{also}; checkpoints were deleted or "
+                "events appended without one. Check against a checkpoint kept outside the "
+                "database: sentinelle ledger verify --checkpoint FILE"
+            )
+        partial = builder.partial_tiles()
+        tiles_checked += len(partial)
+        tile_fault = tile_fault or self._compare_tiles(partial, logged, size)
+        if tile_fault is not None:
+            raise IntegrityError(
+                f"{tile_fault} (the events match the signed checkpoints: the stored tree was "
+                "changed, not the events; proofs read from it would fail)"
+            )
+        return VerifyReport(
+            size,
+            tiles_checked,
+            len(signed),
+            builder.root(),
+            keys=len(keys),
+            covered=covered,
+            recorded_covered=recorded_covered,
+        )
 
-    def _compare_tiles(self, tiles: list[tuple[int, int, bytes]]) -> int:
+    def _check_signed(self, note: str, keys: Sequence[LedgerKey], label: str) -> Checkpoint:
+        """The checkpoint of ``note`` if the recorded key current at its size signed it."""
+        try:
+            body, signatures = parse_note(note)
+            cp = Checkpoint.from_body(body)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{label}: {exc}") from None
+        by = {(name, raw[:4]) for name, raw in signatures}
+        mine = [k for k in keys if (k.verifier.name, k.verifier.key_hash) in by]
+        if not mine:
+            names = ", ".join(sorted(f"{n}+{h.hex()}" for n, h in by))
+            recorded = ", ".join(k.key_id for k in keys)
+            raise IntegrityError(
+                f"{label} is signed by {names}, not by a key recorded for this ledger "
+                f"({recorded}): it is forged, or from another log"
+            )
+        valid = []
+        for k in mine:
+            until = keys[k.seq + 1].from_size if k.seq + 1 < len(keys) else None
+            if k.from_size <= cp.size and (until is None or cp.size <= until):
+                valid.append(k)
+        if not valid:
+            k = mine[-1]
+            if k.seq + 1 < len(keys):
+                nxt = keys[k.seq + 1]
+                why = f"which was replaced at tree size {nxt.from_size} ({nxt.describe()})"
+            else:
+                why = f"which signs only from tree size {k.from_size} on"
+            raise IntegrityError(
+                f"{label} is signed by key {k.key_id}, {why}: a key signed a checkpoint "
+                "outside the tree sizes it was current for"
+            )
+        try:
+            return valid[-1].verifier.verify(note, origin=self.origin)
+        except IntegrityError as exc:
+            raise IntegrityError(f"{label}: {exc}") from None
+
+    def _compare_tiles(
+        self, tiles: list[tuple[int, int, bytes]], logged: dict[int, bytes], size: int
+    ) -> str | None:
+        """What is wrong with the first stored tile that differs from the rebuilt one, if any.
+
+        The leaf hashes of level-0 tiles are compared leaf by leaf as events are read; here
+        only their inner levels, and every hash of the higher tiles.
+        """
         by_level: dict[int, list[tuple[int, bytes]]] = {}
         for level, idx, blob in tiles:
             by_level.setdefault(level, []).append((idx, blob))
-        for level, items in by_level.items():
-            stored = self.store.tiles_range(level, items[0][0], items[-1][0])
+        for level, items in sorted(by_level.items()):
+            stored = (
+                logged if level == 0 else self.store.tiles_range(level, items[0][0], items[-1][0])
+            )
             for idx, blob in items:
-                if stored.get(idx) == blob:
+                got = stored.get(idx)
+                if got == blob:
                     continue
-                if level == 0:
-                    first = _first_difference(blob, stored.get(idx, b""))
-                    leaf = idx * TILE_WIDTH + first
-                    raise IntegrityError(
-                        f"leaf {leaf} (event {self._event_at(leaf)!r}) does not match the "
-                        "logged leaf hash: the stored event was altered, replaced or reordered"
+                if got is None:
+                    if level == 0:
+                        continue  # named as events were read
+                    return _missing_tile(level, idx, size)
+                if len(got) != len(blob):
+                    return (
+                        f"tile (level {level}, index {idx}) was altered: it holds {len(got)} "
+                        f"bytes, the events give {len(blob)}"
                     )
-                raise IntegrityError(
-                    f"stored tree tile ({level}, {idx}) does not match the events: the tree "
-                    "was altered"
+                first = _first_difference(blob, got, start=TILE_WIDTH * _H if level == 0 else 0)
+                if first is None:
+                    continue  # only leaf hashes differ: named as events were read
+                h, offset = _tile_position(blob, first)
+                node = (idx << (TILE_HEIGHT - h)) + offset
+                return (
+                    f"tile (level {level}, index {idx}) was altered: its node at tree level "
+                    f"{level * TILE_HEIGHT + h}, index {node}, is not the one the events give"
                 )
-        return len(tiles)
-
-    def _first_bad_leaf(self, end: int, *, batch: int) -> tuple[int, str] | None:
-        """The first leaf below ``end`` whose stored event does not hash to its logged hash."""
-        for rows in self.store.iter_events(0, batch=batch):
-            tiles = self.store.tiles_range(0, rows[0][0] // TILE_WIDTH, rows[-1][0] // TILE_WIDTH)
-            for seq, event_id, *_, body in rows:
-                if seq >= end:
-                    return None
-                pos = (seq % TILE_WIDTH) * 32  # a tile starts with its base (leaf) hashes
-                logged = tiles.get(seq // TILE_WIDTH, b"")[pos : pos + 32]
-                if leaf_hash(body.encode()) != logged:
-                    return int(seq), str(event_id)
         return None
 
-    def _event_at(self, seq: int) -> str:
-        for rows in self.store.iter_events(seq, batch=1):
-            return str(rows[0][1])
-        return "?"
+
+def _now_us() -> int:
+    from sentinelle.store.base import now_us
+
+    return now_us()
 
 
-def _first_difference(rebuilt: bytes, stored: bytes) -> int:
-    for i in range(0, len(rebuilt), 32):
-        if rebuilt[i : i + 32] != stored[i : i + 32]:
-            return i // 32
-    return 0
+def _parse_keys(rows: list[tuple[Any, ...]]) -> list[LedgerKey]:
+    return [LedgerKey.from_row(r) for r in rows]
 
 
-def _check_row(seq: int, event_id: str, columns: tuple[Any, ...], body: str) -> None:
+def _load_keys(store: _Store, origin: str) -> list[LedgerKey]:
+    """The keys the database records, checked as one chain (empty if none is recorded)."""
+    keys = _parse_keys(store.ledger_keys())
+    check_chain(keys, origin)
+    return keys
+
+
+def _bind(store: _Store, key: SigningKey, by: str) -> list[LedgerKey]:
+    """Record ``key`` as the ledger's key, unless another process bound one first."""
+    with store.writer() as w:
+        keys = _parse_keys(w.ledger_keys())
+        if keys:
+            return keys
+        row = (0, key.verifier_key(), 0, _now_us(), check_text("who", by), FIRST_USE, None)
+        _check_existing_signatures(store, key)
+        w.add_ledger_key(row)
+    _logger.info("ledger key %s+%s bound to the database", key.name, key.key_hash.hex())
+    return [LedgerKey.from_row(row)]
+
+
+def _check_existing_signatures(store: _Store, key: SigningKey) -> None:
+    """A database that has checkpoints but no recorded key (made before keys were recorded):
+    bind only the key that signed its newest checkpoint."""
+    latest = store.latest_checkpoint()
+    if latest is None:
+        return
+    try:
+        key.verifier().open_note(latest.note)
+    except IntegrityError:
+        _, signatures = parse_note(latest.note)
+        names = ", ".join(f"{n}+{raw[:4].hex()}" for n, raw in signatures)
+        raise ConfigError(
+            f"the database's checkpoints are signed by {names}, not by this data directory's "
+            f"key {key.name}+{key.key_hash.hex()}: point SENTINELLE_DATA_DIR at the data "
+            f"directory holding that key, or copy its {KEY_FILE} here (mode 0600)"
+        ) from None
+
+
+def _finish_rotation(data_dir: Path, current: LedgerKey, origin: str) -> None:
+    """Install a rotated key the database records but an interrupted rotation left pending."""
+    pending = pending_path(data_dir, current.verifier.key_hash)
+    if not pending.exists():
+        return
+    new = SigningKey.load_or_create(pending, origin)
+    if new.verifier_key() != current.verifier.verifier_key():
+        return
+    path = data_dir / KEY_FILE
+    old = SigningKey.load_or_create(path, origin) if path.exists() else None
+    _install(data_dir, pending, old=old)
+    _logger.warning("finished an interrupted rotation to ledger key %s", current.key_id)
+
+
+def _install(data_dir: Path, pending: Path, *, old: SigningKey | None) -> None:
+    """Archive the old key file and move the new one into its place."""
+    path = data_dir / KEY_FILE
+    if old is not None:
+        try:
+            os.link(path, archive_path(data_dir, old.key_hash))
+        except FileExistsError:
+            pass
+    os.replace(pending, path)
+    fsync_dir(data_dir)
+
+
+def _missing_tile(level: int, idx: int, size: int) -> str:
+    span = TILE_WIDTH << (level * TILE_HEIGHT)  # leaves under one tile of this level
+    first, last = idx * span, min(size, (idx + 1) * span) - 1
+    return (
+        f"tile (level {level}, index {idx}), over leaves {first}–{last}, is missing from the store"
+    )
+
+
+def _logged_at(logged: dict[int, bytes], lh: bytes) -> int | None:
+    """The leaf at which the stored level-0 tiles log ``lh``, if they do."""
+    for idx, blob in logged.items():
+        leaves = blob[: min(len(blob), TILE_WIDTH * _H)]
+        for i in range(0, len(leaves) - _H + 1, _H):
+            if leaves[i : i + _H] == lh:
+                return (idx << TILE_HEIGHT) + i // _H
+    return None
+
+
+def _root_mismatch(target: _Signed, last_good: int, suspect: _Suspect | None) -> str:
+    if suspect is not None and suspect.columns:
+        return (
+            f"leaf {suspect.seq} (event {suspect.event_id!r}) was altered: the stored event no "
+            f"longer matches its {_names(suspect.columns)}, and the events do not give the root "
+            f"of {target.label} (the logged leaf hashes were recomputed to hide it)"
+        )
+    if suspect is not None:
+        if suspect.logged_at is not None and suspect.logged_at != suspect.seq:
+            return (
+                f"leaf {suspect.seq} (event {suspect.event_id!r}) is logged at leaf "
+                f"{suspect.logged_at}: stored events were reordered, and the events no longer "
+                f"give the root of {target.label}"
+            )
+        return (
+            f"leaf {suspect.seq} (event {suspect.event_id!r}) was altered: the stored event "
+            f"does not hash to the logged leaf hash, and the events no longer give the root of "
+            f"{target.label}"
+        )
+    return (
+        f"the events do not give the root of {target.label}, yet the logged leaf hashes agree "
+        f"with them: an event among leaves {last_good}–{target.size - 1} was altered and the "
+        "stored tree recomputed to hide it (the signatures cannot tell which; compare with a "
+        "backup)"
+    )
+
+
+def _first_difference(rebuilt: bytes, stored: bytes, *, start: int = 0) -> int | None:
+    """Offset of the first 32-byte hash, from ``start``, that differs."""
+    for i in range(start, len(rebuilt), _H):
+        if rebuilt[i : i + _H] != stored[i : i + _H]:
+            return i
+    return None
+
+
+def _tile_position(blob: bytes, offset: int) -> tuple[int, int]:
+    """``(level in tile, index in that level)`` of the hash at byte ``offset`` of a tile."""
+    width = tile_width(blob)
+    pos = offset // _H
+    for h in range(TILE_HEIGHT):
+        n = width >> h
+        if pos < n:
+            return h, pos
+        pos -= n
+    raise AssertionError("offset beyond the tile")
+
+
+_COLUMN_NAMES: Final = ("id", "time_us", "action", "actor", "merchant", "ref")
+
+
+def _names(columns: tuple[str, ...]) -> str:
+    return f"{', '.join(columns)} column{'s' if len(columns) > 1 else ''}"
+
+
+def _row_problem(seq: int, event_id: str, columns: tuple[Any, ...], body: str) -> tuple[str, ...]:
+    """The indexed columns of a stored row that differ from its event (empty if none).
+
+    Raises :class:`IntegrityError` if the stored event is not one ingest could have written
+    (invalid, or not canonical JSON): it was altered.
+    """
     try:
         event = decode_event(body)
     except EventError as exc:
         raise IntegrityError(
-            f"leaf {seq} (event {event_id!r}): stored event is invalid: {exc}"
+            f"leaf {seq} (event {event_id!r}) was altered: the stored event is invalid: {exc}"
         ) from None
     if canonical(event) != body.encode():
-        raise IntegrityError(f"leaf {seq} (event {event_id!r}): stored event is not canonical")
-    if event_columns(event) != columns:
         raise IntegrityError(
-            f"leaf {seq} (event {event_id!r}): the indexed columns do not match the logged event"
+            f"leaf {seq} (event {event_id!r}) was altered: the stored event is not canonical JSON"
         )
+    return tuple(
+        name
+        for name, got, want in zip(_COLUMN_NAMES, columns, event_columns(event), strict=True)
+        if got != want
+    )

@@ -26,6 +26,10 @@ __all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint
 # (seq, id, time_us, action, actor, merchant, ref, body): the leaf and its indexed columns.
 EventRow = tuple[int, str, int, str, str | None, str | None, str | None, str]
 _EVENT_COLUMNS: Final = "seq, id, time_us, action, actor, merchant, ref, body"
+_LEDGER_KEYS_SELECT: Final = (
+    "SELECT seq, verifier_key, from_size, added_us, added_by, reason, statement "
+    "FROM ledger_keys ORDER BY seq"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,21 @@ class Writer(NoticeWriterMixin, abc.ABC):
             (size, root, note, created),
         )
         return StoredCheckpoint(size, root, note, created)
+
+    # -- ledger keys (migration 7) -------------------------------------------------------------
+    def ledger_keys(self) -> list[tuple[Any, ...]]:
+        """Recorded verifier keys as of this transaction, oldest first (as in
+        :meth:`add_ledger_key`)."""
+        return [tuple(r) for r in self._x(_LEDGER_KEYS_SELECT).fetchall()]
+
+    def add_ledger_key(self, row: Sequence[Any]) -> None:
+        """Record a verifier key ``(seq, verifier_key, from_size, added_us, added_by, reason,
+        statement)``: the public key only, never the private key."""
+        self._x(
+            "INSERT INTO ledger_keys (seq, verifier_key, from_size, added_us, added_by, reason, "
+            "statement) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
 
     # -- incidents (migration 3) ---------------------------------------------------------------
     def insert_incident(self, row: Sequence[Any]) -> None:
@@ -339,6 +358,10 @@ class Store(NoticeStoreMixin, abc.ABC):
             if rows
             else None
         )
+
+    def ledger_keys(self) -> list[tuple[Any, ...]]:
+        """Recorded verifier keys, oldest first (columns as in :meth:`Writer.add_ledger_key`)."""
+        return [tuple(r) for r in self._x(_LEDGER_KEYS_SELECT)]
 
     def alerts(
         self, *, actor: str | None = None, since_us: int | None = None, min_severity: int = 1

@@ -127,6 +127,22 @@ CREATE TABLE notices (
 CREATE INDEX notices_incident_status ON notices (incident, audience, version, status)
 """
 
+# The ledger's verifier keys: the public key that signs this database's checkpoints,
+# recorded when a ledger is first opened, so a data directory with another signing key is
+# refused; a rotation adds a row, signed by the previous key, from the tree size it happened
+# at. Never the private key.
+_V7_LEDGER_KEYS: Final = """
+CREATE TABLE ledger_keys (
+    seq          INTEGER PRIMARY KEY,     -- 0: the key bound on first use, then +1 per rotation
+    verifier_key TEXT NOT NULL UNIQUE,    -- <name>+<key id>+<base64(0x01 || public key)>
+    from_size    BIGINT NOT NULL,         -- signs checkpoints from this tree size on
+    added_us     BIGINT NOT NULL,
+    added_by     TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    statement    TEXT                     -- a rotation, as a note signed by the previous key
+)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -143,6 +159,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
             ),
         ),
         (5, _V5_NOTICES),
+        (7, _V7_LEDGER_KEYS),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -157,5 +174,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
             ),
         ),
         (5, _V5_NOTICES),
+        (7, _V7_LEDGER_KEYS),
     ],
 }
