@@ -49,7 +49,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import jinja2
@@ -59,7 +59,10 @@ from babel.dates import format_date, format_time
 from babel.lists import format_list
 from babel.numbers import format_decimal
 from jinja2.sandbox import SandboxedEnvironment
+from msgspec import UnsetType
 
+from sentinelle.assess import facts_to_dict
+from sentinelle.assess.facts import Cause, Subjects
 from sentinelle.errors import ConfigError
 from sentinelle.incidents.model import Incident
 from sentinelle.incidents.scope import MerchantScope, Scope
@@ -88,6 +91,7 @@ __all__ = [
 ]
 
 _BUILTIN: Final = Path(__file__).parent / "templates"
+_T = TypeVar("_T")
 
 CATEGORY_WORDS: Final[Mapping[str, Mapping[str, str]]] = {
     "en": {
@@ -405,14 +409,9 @@ def _environment(config: NoticeConfig) -> SandboxedEnvironment:
     )
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+def _known(value: _T | UnsetType) -> _T | None:
+    """A fact as recorded, ``None`` when the facts leave it out."""
+    return None if isinstance(value, UnsetType) else value
 
 
 def _from_us(us: int) -> dt.datetime:
@@ -427,7 +426,6 @@ class _Renderer:
         self.incident = incident
         self.scope = scope
         self.env = _environment(config)
-        self.facts: dict[str, Any] = dict(incident.facts or {})
         self._base: dict[str, dict[str, Any]] = {}
         self._variants: OrderedDict[tuple[Audience, str, tuple[str, ...], bool], _Variant | None]
         self._variants = OrderedDict()
@@ -460,53 +458,57 @@ class _Renderer:
     def base(self, locale: str) -> dict[str, Any]:
         if locale in self._base:
             return self._base[locale]
-        f = self.facts
-        cause = f.get("cause") or {}
-        period = f.get("period") or {}
-        start, end = _parse_time(period.get("start")), _parse_time(period.get("end"))
+        f = self.incident.facts
+        cause = (_known(f.cause) if f else None) or Cause()
+        period = _known(f.period) if f else None
+        start, end = (_known(period.start), _known(period.end)) if period else (None, None)
         if self.scope is not None and self.scope.per_merchant and (start is None or end is None):
             ms = self.scope.per_merchant.values()
             start = start or _from_us(min(m.first_us for m in ms))
             end = end or _from_us(max(m.last_us for m in ms))
-        aware = _parse_time(f.get("aware_at"))
-        assessment = self.incident.assessment or {}
-        subjects = f.get("subjects") or {}
-        count = subjects.get("count")
+        aware = f.aware_at if f else None
+        assessment = self.incident.assessment
+        subjects = (_known(f.subjects) if f else None) or Subjects()
+        count = _known(subjects.count)
         if count is None and self.scope is not None:
             count = len(self.scope.subject_ids)
-        records = f.get("records")
+        records = _known(f.records) if f else None
         if records is None and self.scope is not None:
             records = self.scope.records
-        categories = list(f.get("data_categories") or (self.scope.categories if self.scope else []))
+        categories: list[str] = (
+            list(f.data_categories) if f else list(self.scope.categories if self.scope else [])
+        )
+        encryption = _known(f.encryption) if f else None
+        mitigations = _known(f.mitigations) if f else None
         ctx: dict[str, Any] = {
             "locale": locale,
             "shop_name": self.config.shop_name,
             "shop_domain": self.config.shop_domain,
             "dpo": self.config.dpo_contact,
             "incident_id": self.incident.id,
-            "summary": f.get("summary"),
-            "breach_types": list(f.get("breach_types") or ["confidentiality"]),
-            "cause_kind": cause.get("kind"),
-            "cause_source": cause.get("source"),
-            "cause_intent": cause.get("intent"),
-            "recipients": f.get("recipients"),
-            "exfiltration": f.get("exfiltration"),
-            "data_recovered": f.get("data_recovered"),
-            "hashed_passwords": (f.get("encryption") or {}).get("hashed_salted"),
-            "mitigations": [str(m) for m in f.get("mitigations") or []],
+            "summary": _known(f.summary) if f else None,
+            "breach_types": list(f.breach_types) if f else ["confidentiality"],
+            "cause_kind": _known(cause.kind),
+            "cause_source": _known(cause.source),
+            "cause_intent": _known(cause.intent),
+            "recipients": _known(f.recipients) if f else None,
+            "exfiltration": _known(f.exfiltration) if f else None,
+            "data_recovered": _known(f.data_recovered) if f else None,
+            "hashed_passwords": _known(encryption.hashed_salted) if encryption else None,
+            "mitigations": list(mitigations or []),
             "aware_at": self.when(aware, locale) if aware else None,
             "deadline": self.when(aware + dt.timedelta(hours=72), locale) if aware else None,
             "period_start": self.day(start, locale),
             "period_end": self.day(end, locale),
             "subjects_count": self.number(count, locale),
-            "subjects_approximate": bool(subjects.get("approximate")),
+            "subjects_approximate": bool(_known(subjects.approximate)),
             "records_count": self.number(records, locale),
             "all_categories": categories,
             "all_category_words": self.words(categories, locale),
             "all_category_list": format_list(list(self.words(categories, locale)), locale=locale),
-            "severity": (assessment.get("severity") or {}).get("level"),
-            "subjects_notified": (assessment.get("notify_subjects") or {}).get("required"),
-            "authority_notified": (assessment.get("notify_authority") or {}).get("required"),
+            "severity": assessment.severity.level if assessment else None,
+            "subjects_notified": assessment.notify_subjects.required if assessment else None,
+            "authority_notified": assessment.notify_authority.required if assessment else None,
         }
         self._base[locale] = ctx
         return ctx
@@ -928,7 +930,7 @@ def notice_version(config: NoticeConfig, incident: Incident, audience: Audience)
     """A short stable hash of what ``audience``'s notices for ``incident`` say.
 
     It covers the incident's id, actors and window (which decide the scope), its facts and
-    assessment, the audience, the configuration shown in notices, the category words, and
+    assessment (their JSON forms, as stored), the audience, the configuration shown in notices, the category words, and
     the source of every template used (overrides included), in every language. It changes
     when any of them does, so a corrected notice is a new version to deliver.
 
@@ -953,8 +955,10 @@ def notice_version(config: NoticeConfig, incident: Incident, audience: Audience)
             "id": incident.id,
             "actors": list(incident.actors),
             "window": [incident.from_us, incident.to_us],
-            "facts": incident.facts,
-            "assessment": incident.assessment,
+            "facts": facts_to_dict(incident.facts) if incident.facts is not None else None,
+            "assessment": (
+                incident.assessment.to_dict() if incident.assessment is not None else None
+            ),
         },
         "config": {
             "shop_name": config.shop_name,

@@ -9,10 +9,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
+from sentinelle.assess import evaluate, parse_facts
 from sentinelle.assess.facts import DataCategory
 from sentinelle.errors import ConfigError
 from sentinelle.incidents.model import Incident, State
@@ -71,6 +73,11 @@ def facts(**changes: Any) -> dict[str, Any]:
 
 
 def incident(**fact_changes: Any) -> Incident:
+    """An assessed incident, typed: its facts, and their assessment deciding people are told."""
+    typed = parse_facts(facts(**fact_changes))
+    assessment = evaluate(typed, now=typed.aware_at + dt.timedelta(hours=1))
+    told = msgspec.structs.replace(assessment.notify_subjects, required=True)
+    assessment = msgspec.structs.replace(assessment, notify_subjects=told)
     return Incident(
         id="inc-7",
         title="Agent 42 browsed orders",
@@ -80,8 +87,8 @@ def incident(**fact_changes: Any) -> Incident:
         to_us=T1,
         created_us=T1,
         created_by="dpo",
-        facts=facts(**fact_changes),
-        assessment={"notify_subjects": {"required": True}, "severity": {"level": "high"}},
+        facts=typed,
+        assessment=assessment,
     )
 
 
@@ -154,8 +161,11 @@ def test_every_category_is_translated_in_plain_words(locale: str, category: str)
 
 
 def test_unknown_category_is_refused_not_printed_raw() -> None:
+    # The facts refuse it on parsing; a category counted from the stored events still may not be.
     with pytest.raises(ConfigError, match="tattoos"):
-        render_notice(config(), incident(data_categories=["tattoos"]), Audience.AUTHORITY)
+        render_notice(
+            config(), incident(), Audience.SUBJECTS, scope=scope(m1={"tattoos"}), stores=["m-1"]
+        )
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -222,6 +232,35 @@ def test_authority_cover_gives_counts(locale: str) -> None:
     assert format_decimal(1234, locale=locale) in notice.text  # subjects
     assert format_decimal(5678, locale=locale) in notice.text  # records
     assert "inc-7" in notice.subject
+
+
+def test_notices_read_the_typed_facts_and_assessment() -> None:
+    inc = incident(
+        summary="An agent browsed orders without a ticket.",
+        subjects={"count": 1234, "approximate": True},
+        exfiltration="confirmed",
+        data_recovered=True,
+        data_categories=["contact", "credentials"],
+        credentials_for="low_value",
+        encryption={"hashed_salted": True},
+        period={"start": "2026-11-20T23:30:00-02:00", "end": "2026-11-23T17:00:00Z"},
+    )
+    cover = render_notice(config(), inc, Audience.AUTHORITY, scope=scope(), locale="en")
+    assert "An agent browsed orders without a ticket." in cover.text
+    assert "Data subjects concerned: 1,234 (approximate)" in cover.text
+    assert "Data subjects are being told individually (Article 34)" in cover.text
+    told = render_notice(
+        config(),
+        inc,
+        Audience.SUBJECTS,
+        scope=scope(m1={"contact", "credentials"}),
+        locale="en",
+        stores=["m-1"],
+    )
+    assert "The data was copied out of our systems." in told.text
+    assert "The copies have been recovered or proven deleted." in told.text
+    assert "passwords were stored in a protected, scrambled form" in told.text
+    assert "Between November 21, 2026 and November 23, 2026" in told.text  # the start in UTC
 
 
 def test_html_is_escaped_and_text_is_not() -> None:
