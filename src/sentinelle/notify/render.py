@@ -930,9 +930,10 @@ def notice_version(config: NoticeConfig, incident: Incident, audience: Audience)
     """A short stable hash of what ``audience``'s notices for ``incident`` say.
 
     It covers the incident's id, actors and window (which decide the scope), its facts and
-    assessment (their JSON forms, as stored), the audience, the configuration shown in notices, the category words, and
-    the source of every template used (overrides included), in every language. It changes
-    when any of them does, so a corrected notice is a new version to deliver.
+    assessment (their JSON forms, as stored), the audience, the configuration shown in
+    notices, the category words, and the source of every template used (overrides included),
+    in every language. It changes when any of them does, so a corrected notice is a new
+    version to deliver.
 
     Raises :class:`NoticeTemplateError` if a template is missing.
     """
