@@ -31,33 +31,53 @@ from sentinelle.sim import Simulation, simulate
 @click.option("--agents", default=60, show_default=True, type=click.IntRange(20, 10_000))
 @click.option("--days", default=30, show_default=True, type=click.IntRange(21, 365))
 @click.option("--seed", default=7, show_default=True, type=int)
+@click.option(
+    "--end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The simulated days end at midnight UTC of this day, YYYY-MM-DD.  [default: today]",
+)
 @pass_app
-def demo(app: App, merchants: int, agents: int, days: int, seed: int) -> None:
+def demo(
+    app: App, merchants: int, agents: int, days: int, seed: int, end: dt.datetime | None
+) -> None:
     """Simulate a month of support work with two insiders harvesting customer data, ingest it
     with live detection, show the alerts with their reasons, verify the ledger and prove an event.
 
-    Runs in its own folder, <data dir>/demo, emptied first, on SQLite.
+    The month is the days up to today (00:00 UTC), so the incident is fresh; the same seed
+    and --end give the same events. Runs in its own folder, <data dir>/demo, emptied first,
+    on SQLite.
     """
     folder = app.settings.data_dir / "demo"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     demo_app = App(Settings(data_dir=folder, log_origin=app.settings.log_origin))
     try:
-        _run(demo_app, folder, merchants=merchants, agents=agents, days=days, seed=seed)
+        _run(
+            demo_app,
+            folder,
+            merchants=merchants,
+            agents=agents,
+            days=days,
+            seed=seed,
+            end=end.date() if end is not None else dt.datetime.now(dt.UTC).date(),
+        )
     finally:
         demo_app.close()
 
 
-def _run(app: App, folder: Path, *, merchants: int, agents: int, days: int, seed: int) -> None:
+def _run(
+    app: App, folder: Path, *, merchants: int, agents: int, days: int, seed: int, end: dt.date
+) -> None:
     events_file, truth_file = folder / "events.jsonl", folder / "truth.json"
     sim = simulate(
-        merchants=merchants, agents=agents, days=days, seed=seed, scenarios="pair_harvest"
+        merchants=merchants, agents=agents, days=days, seed=seed, scenarios="pair_harvest", end=end
     )
     summary = sim.write(str(events_file), truth=str(truth_file))
     insiders = sim.truth["scenarios"][0]["actors"]
     click.echo(
-        f"1. simulated {days} days of a support operation ({merchants} merchants, "
-        f"{agents} agents): {summary.events:,} events → {events_file}"
+        f"1. simulated the {days} days up to {sim.truth['end']} of a support operation "
+        f"({merchants} merchants, {agents} agents): {summary.events:,} events → {events_file}"
     )
     click.echo(
         f"   hidden in it (ground truth in {truth_file.name}, never in the events): "

@@ -38,7 +38,14 @@ from sentinelle.sim import SCENARIO_NAMES, parse_scenarios, simulate
     "--start",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
-    help="First day (UTC), YYYY-MM-DD.  [default: 2026-10-19]",
+    help="First day (UTC), YYYY-MM-DD.  [default: 2026-10-19, unless --end is given]",
+)
+@click.option(
+    "--end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Or the window's end instead of its start: it ends at midnight UTC of this day, "
+    "YYYY-MM-DD (today's date: the days up to today).",
 )
 @click.option(
     "--scenario",
@@ -74,6 +81,7 @@ def simulate_command(
     days: int,
     seed: int,
     start: dt.datetime | None,
+    end: dt.datetime | None,
     scenarios: tuple[str, ...],
     out: str,
     truth: str | None,
@@ -94,6 +102,7 @@ def simulate_command(
         seed=seed,
         scenarios=names,
         start=start.date() if start is not None else None,
+        end=end.date() if end is not None else None,
     )
     began = time.perf_counter()
     summary = simulation.write(out, truth)

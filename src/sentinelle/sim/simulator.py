@@ -120,16 +120,21 @@ def simulate(
     seed: int = 1,
     scenarios: Iterable[str] = (),
     start: dt.date | dt.datetime | None = None,
+    end: dt.date | dt.datetime | None = None,
 ) -> Simulation:
     """A simulation of ``days`` days of the support operation of a platform with
     ``merchants`` merchants and ``agents`` support staff, with the insider ``scenarios``
     named (see :data:`SCENARIO_NAMES`; ``"all"`` for every one).
 
-    ``start`` is the first day (UTC; a datetime's UTC date), by default
+    The window is ``days`` whole UTC days. Give its first day as ``start`` (a datetime's UTC
+    date), or its end as ``end``: the window then ends at midnight UTC of ``end``'s UTC date
+    (a time of day is rounded down, so the window never reaches past ``end``; a naive
+    datetime is taken as UTC). ``simulate(end=datetime.now(UTC))`` is the ``days`` days up
+    to today, the same all day long. Without either, the first day is
     :data:`DEFAULT_START`. Nothing is generated until events, lines or truth are asked for.
 
-    Raises :class:`SimulationError` for sizes below 1, unknown scenario names, or a window
-    or population too small for the scenarios asked for.
+    Raises :class:`SimulationError` for sizes below 1, unknown scenario names, both
+    ``start`` and ``end``, or a window or population too small for the scenarios asked for.
     """
     for label, value in (("merchants", merchants), ("agents", agents), ("days", days)):
         if type(value) is not int or value < 1:
@@ -144,17 +149,25 @@ def simulate(
         raise SimulationError(
             f"insider scenarios need at least {_MIN_SCENARIO_MERCHANTS} merchants, not {merchants}"
         )
-    if start is None:
-        first = DEFAULT_START
-    elif isinstance(start, dt.datetime):
-        first = (start.astimezone(dt.UTC) if start.tzinfo else start).date()
+    if start is not None and end is not None:
+        raise SimulationError("give the window's start or its end, not both")
+    if end is not None:
+        first = _utc_date(end) - dt.timedelta(days=days)
+    elif start is not None:
+        first = _utc_date(start)
     else:
-        first = start
+        first = DEFAULT_START
     simulation = Simulation(
         merchants=merchants, agents=agents, days=days, seed=seed, scenarios=names, start=first
     )
     simulation.check()
     return simulation
+
+
+def _utc_date(value: dt.date | dt.datetime) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(dt.UTC) if value.tzinfo else value).date()
+    return value
 
 
 class Simulation:
@@ -180,6 +193,11 @@ class Simulation:
         self.start = start
         self._truth: dict[str, Any] | None = None
         self._summary: Summary | None = None
+
+    @property
+    def end(self) -> dt.date:
+        """The day after the window: it ends at this date's midnight UTC (``truth["end"]``)."""
+        return self.start + dt.timedelta(days=self.days)
 
     def check(self) -> None:
         """Build the world and plan the scenarios without generating events.
