@@ -23,10 +23,12 @@ from sentinelle.assess.base import (
 )
 from sentinelle.assess.facts import Facts, facts_to_dict, parse_facts
 from sentinelle.assess.gdpr import GdprEU
+from sentinelle.assess.schema import FACTS_SCHEMA, facts_schema
 from sentinelle.assess.severity import Level, SeverityResult, severity
 from sentinelle.errors import ConfigError
 
 __all__ = [
+    "FACTS_SCHEMA",
     "JURISDICTIONS",
     "Assumption",
     "AuthorityDuty",
@@ -38,6 +40,7 @@ __all__ = [
     "SeverityResult",
     "SubjectsDuty",
     "assess",
+    "facts_schema",
     "facts_to_dict",
     "parse_facts",
     "severity",
