@@ -5,19 +5,20 @@ The layout follows the EDPB common personal data breach notification template (n
 people, timeline, nature, data subjects, data, consequences, measures, communication to data
 subjects, cross-border) and what the CNIL asks for in an initial or complementary notification
 (``breach-law.md`` §4-4.1), covering GDPR Art. 33(3)(a)-(d) and the reasons for a delay
-(Art. 33(1)). Nothing is invented: a fact not recorded yet is ``null`` in the JSON, its path is
-listed in ``not_known``, and the printed forms say :data:`NOT_KNOWN`. No data subject is
-identified: people and records are counts only, and neither the incident's actors nor the
-merchants are named.
+(Art. 33(1)). Nothing is invented: a fact not recorded yet is ``null`` in the JSON, its facts
+key is listed in ``not_known`` or ``not_stated``, and the printed forms say :data:`NOT_KNOWN`
+and name that key. No data subject is identified: people and records are counts only, and
+neither the incident's actors nor the merchants are named.
 
 :func:`authority_report` builds the JSON form; its keys are stable:
 
 * ``format``: ``"sentinelle/authority-report/v1"``; ``generated_at``: RFC 3339 UTC.
 * ``notification``: ``incident`` (our reference), ``title``, ``state``, ``next_phase``
-  (``initial``, ``complementary``, or ``null`` after the final one), ``complete`` (nothing
-  in ``not_known``), ``authority_reference`` (the first reference the authority gave), and
-  ``phases`` (each phase sent: ``phase``, ``sent_at``, ``reference``, ``note``,
-  ``delay_reasons``, ``deadline``, ``late``, ``by``, ``recorded_at``).
+  (``initial``, ``complementary``, or ``null`` after the final one), ``complete`` (assessed,
+  and nothing Art. 33(3) asks for is in ``not_known``), ``authority_reference`` (the first
+  reference the authority gave), and ``phases`` (each phase sent: ``phase``, ``sent_at``,
+  ``reference``, ``note``, ``delay_reasons``, ``deadline``, ``late``, ``by``,
+  ``recorded_at``).
 * ``controller``: ``name``, ``sector``, ``dpo_contact``.
 * ``timeline``: ``breach_start``, ``breach_end``, ``discovered_at``, ``discovered_by``,
   ``discovered_how``, ``aware_at``, ``deadline``, ``notified_at`` (the initial notification),
@@ -43,7 +44,11 @@ merchants are named.
 * ``assessment``: ``authority`` (``required``, ``deadline``, ``late``, ``reasons``,
   ``articles``), ``subjects`` (``required``, ``reasons``, ``articles``), ``assumptions``
   (``field``, ``statement``).
-* ``not_known``: dotted paths of the facts still missing, e.g. ``controller.dpo_contact``.
+* ``not_known``: the facts keys still missing among those Art. 33(3) and the EDPB template
+  ask for, as dotted paths in the facts file (e.g. ``summary``, ``cause.intent``,
+  ``controller.dpo_contact``): add exactly those keys to the facts and assess again.
+* ``not_stated``: the facts keys of the other facts the report shows as ``null`` (e.g.
+  ``recipients``, ``encryption.state``). :data:`FACTS_SHOWN` pairs each fact shown with its key.
 
 :func:`render_authority_report_html` prints it as a self-contained page (print CSS, no
 script, no external resource; Jinja2 with autoescape), :func:`render_authority_report_text`
@@ -52,17 +57,23 @@ as a short summary.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import jinja2
+import msgspec
+from msgspec import Struct, UnsetType
 
-from sentinelle.detect.timeutil import iso, parse_time
+from sentinelle.assess import Assessment, Facts
+from sentinelle.assess.facts import Controller, Period, Subjects
 from sentinelle.incidents import Clock, Incident, LogEntry, Phase, Scope
-from sentinelle.store.base import now_us as _now_us
+from sentinelle.timeutil import iso, to_us
+from sentinelle.timeutil import now_us as _now_us
 
 __all__ = [
+    "FACTS_SHOWN",
     "FORMAT",
     "NOT_KNOWN",
     "SECTIONS",
@@ -101,23 +112,42 @@ _ENISA_MEANING: Final = {
     "long-term psychological or physical ailments).",
 }
 
-# Facts an authority expects (Art. 33(3)(a)-(d), EDPB template): a null here is "not known".
-_EXPECTED: Final = (
-    "controller.name",
-    "controller.dpo_contact",
-    "timeline.breach_start",
-    "timeline.breach_end",
-    "timeline.aware_at",
-    "nature.cause",
-    "nature.summary",
-    "subjects.count",
-    "records.count",
-    "records.data_categories",
-    "consequences.severity",
-    "measures.taken_or_proposed",
-    "communication_to_subjects.status",
-    "cross_border.jurisdictions",
+# Every fact the report shows, in the order shown: (where the report shows it, the facts key a
+# DPO adds to the facts file to fill it in, whether Art. 33(3)(a)-(d) and the EDPB template ask
+# for it). A ``null`` at the first is listed by the second, in ``not_known`` (asked for: the
+# notification is incomplete) or ``not_stated``. Availability and encryption, shown as given,
+# are named by their main member when left out; ``subjects.approximate`` only qualifies the
+# count. Severity and the communication decision need an assessment, not a key: without one
+# the report is incomplete. The tests check that every key is a path of :class:`Facts`.
+FACTS_SHOWN: Final[tuple[tuple[str, str, bool], ...]] = (
+    ("controller.name", "controller.name", True),
+    ("controller.sector", "controller.sector", False),
+    ("controller.dpo_contact", "controller.dpo_contact", True),
+    ("timeline.breach_start", "period.start", True),
+    ("timeline.breach_end", "period.end", True),
+    ("timeline.aware_at", "aware_at", True),
+    ("nature.breach_types", "breach_types", True),
+    ("nature.cause.source", "cause.source", True),
+    ("nature.cause.intent", "cause.intent", True),
+    ("nature.cause.kind", "cause.kind", True),
+    ("nature.summary", "summary", True),
+    ("nature.exfiltration", "exfiltration", False),
+    ("nature.recipients", "recipients", False),
+    ("nature.integrity", "integrity", False),
+    ("nature.availability", "availability.impact_on_subjects", False),
+    ("nature.encryption", "encryption.state", False),
+    ("nature.data_public_before", "data_public_before", False),
+    ("subjects.count", "subjects.count", True),
+    ("subjects.vulnerable", "subjects.vulnerable", False),
+    ("subjects.public_figures", "subjects.public_figures", False),
+    ("subjects.contactable", "subjects_contactable", False),
+    ("records.count", "records", True),
+    ("records.data_categories", "data_categories", True),
+    ("measures.taken_or_proposed", "mitigations", True),
+    ("cross_border.jurisdictions", "jurisdictions", True),
 )
+
+_T = TypeVar("_T")
 
 
 def authority_report(
@@ -134,16 +164,14 @@ def authority_report(
     ``now_us`` reads the 72-hour clock (default: now). Pure apart from that clock.
     """
     now = now_us if now_us is not None else _now_us()
-    facts: dict[str, Any] = dict(incident.facts or {})
-    assessment: dict[str, Any] = dict(incident.assessment or {})
+    facts, assessment = incident.facts, incident.assessment
     entries = [e for e in log if e.incident == incident.id]
     clock = Clock.of(incident, entries, now_us=now)
-    authority = assessment.get("notify_authority") or {}
-    subjects_duty = assessment.get("notify_subjects") or {}
-    controller = facts.get("controller") or {}
-    period = facts.get("period") or {}
-    people = facts.get("subjects") or {}
-    cause = facts.get("cause")
+    # A part left out of the facts (or no facts at all) reads as an empty one: None below.
+    controller = (_known(facts.controller) if facts else None) or Controller()
+    period = (_known(facts.period) if facts else None) or Period()
+    people = (_known(facts.subjects) if facts else None) or Subjects()
+    cause = _known(facts.cause) if facts else None  # shown as null when left out entirely
     clock_d = clock.to_dict()
 
     report: dict[str, Any] = {
@@ -159,13 +187,13 @@ def authority_report(
             "phases": clock_d["phases"],
         },
         "controller": {
-            "name": controller.get("name"),
-            "sector": controller.get("sector"),
-            "dpo_contact": controller.get("dpo_contact"),
+            "name": _known(controller.name),
+            "sector": _known(controller.sector),
+            "dpo_contact": _known(controller.dpo_contact),
         },
         "timeline": {
-            "breach_start": _time(period.get("start")),
-            "breach_end": _time(period.get("end")),
+            "breach_start": _time(period.start),
+            "breach_end": _time(period.end),
             **_discovery(incident, entries),
             "aware_at": clock_d["aware_at"],
             "deadline": clock_d["deadline"],
@@ -177,67 +205,56 @@ def authority_report(
             "summary": clock_d["summary"],
         },
         "nature": {
-            "breach_types": facts.get("breach_types"),
+            "breach_types": list(facts.breach_types) if facts else None,
             "cause": (
-                {k: cause.get(k) for k in ("source", "intent", "kind")}
-                if isinstance(cause, dict)
+                {
+                    "source": _known(cause.source),
+                    "intent": _known(cause.intent),
+                    "kind": _known(cause.kind),
+                }
+                if cause is not None
                 else None
             ),
-            "summary": facts.get("summary"),
-            "exfiltration": facts.get("exfiltration"),
-            "recipients": facts.get("recipients"),
-            "integrity": facts.get("integrity"),
-            "availability": facts.get("availability"),
-            "encryption": facts.get("encryption"),
-            "data_public_before": facts.get("data_public_before"),
+            "summary": _known(facts.summary) if facts else None,
+            "exfiltration": _known(facts.exfiltration) if facts else None,
+            "recipients": _known(facts.recipients) if facts else None,
+            "integrity": _known(facts.integrity) if facts else None,
+            "availability": _record(facts.availability) if facts else None,
+            "encryption": _record(facts.encryption) if facts else None,
+            "data_public_before": _known(facts.data_public_before) if facts else None,
         },
         "subjects": {
-            "count": people.get("count"),
-            "approximate": people.get("approximate"),
-            "vulnerable": people.get("vulnerable"),
-            "public_figures": people.get("public_figures"),
-            "contactable": facts.get("subjects_contactable"),
+            "count": _known(people.count),
+            "approximate": _known(people.approximate),
+            "vulnerable": _known(people.vulnerable),
+            "public_figures": _known(people.public_figures),
+            "contactable": _known(facts.subjects_contactable) if facts else None,
         },
         "records": {
-            "count": facts.get("records"),
-            "data_categories": facts.get("data_categories"),
+            "count": _known(facts.records) if facts else None,
+            "data_categories": list(facts.data_categories) if facts else None,
         },
         "scope": _scope_counts(scope, entries),
         "consequences": _consequences(assessment),
-        "measures": {"taken_or_proposed": facts.get("mitigations") or None},
-        "communication_to_subjects": _communication(facts, subjects_duty),
+        "measures": {"taken_or_proposed": _listed(facts.mitigations) if facts else None},
+        "communication_to_subjects": _communication(facts, assessment),
         "cross_border": {
-            "assessed_under": assessment.get("jurisdiction"),
-            "jurisdictions": facts.get("jurisdictions") or None,
+            "assessed_under": assessment.jurisdiction if assessment else None,
+            "jurisdictions": _listed(facts.jurisdictions) if facts else None,
             "notes": [
-                a["statement"]
-                for a in assessment.get("assumptions", [])
-                if a.get("field") == "$.jurisdictions"
+                a.statement
+                for a in (assessment.assumptions if assessment else ())
+                if a.field == "$.jurisdictions"
             ],
         },
         "clock": clock_d,
-        "assessment": {
-            "authority": {
-                "required": authority.get("required"),
-                "deadline": authority.get("deadline"),
-                "late": authority.get("late"),
-                "reasons": list(authority.get("reasons", [])),
-                "articles": list(authority.get("articles", [])),
-            },
-            "subjects": {
-                "required": subjects_duty.get("required"),
-                "reasons": list(subjects_duty.get("reasons", [])),
-                "articles": list(subjects_duty.get("articles", [])),
-            },
-            "assumptions": [
-                {"field": a.get("field"), "statement": a.get("statement")}
-                for a in assessment.get("assumptions", [])
-            ],
-        },
+        "assessment": _decisions(assessment),
     }
-    missing = [path for path in _EXPECTED if _at(report, path) is None]
-    report["not_known"] = missing
-    report["notification"]["complete"] = not missing
+    missing = [(key, asked) for where, key, asked in FACTS_SHOWN if _at(report, where) is None]
+    report["not_known"] = [key for key, asked in missing if asked]
+    report["not_stated"] = [key for key, asked in missing if not asked]
+    # Severity and the communication decision are unknown only while nothing is assessed.
+    report["notification"]["complete"] = assessment is not None and not report["not_known"]
     return report
 
 
@@ -249,7 +266,7 @@ def render_authority_report_html(report: Mapping[str, Any]) -> str:
     return (
         _environment()
         .get_template("report/authority-report.html.j2")
-        .render(r=report, sections=dict(SECTIONS), not_known=NOT_KNOWN)
+        .render(r=report, sections=dict(SECTIONS), not_known=NOT_KNOWN, facts_keys=_facts_keys)
     )
 
 
@@ -338,68 +355,109 @@ def _scope_counts(
     }
 
 
-def _consequences(assessment: Mapping[str, Any]) -> dict[str, Any]:
-    sev = assessment.get("severity")
-    authority = assessment.get("notify_authority")
-    subjects = assessment.get("notify_subjects")
-    risk: str | None = None
-    if isinstance(authority, Mapping) and isinstance(subjects, Mapping):
-        if subjects.get("required") or subjects.get("public_communication"):
-            risk = "high"
-        elif authority.get("required"):
-            risk = "risk"
-        else:
-            risk = "unlikely"
-    severity = (
-        {k: sev.get(k) for k in ("level", "score", "dpc", "ei", "cb")}
-        if isinstance(sev, Mapping)
-        else None
-    )
+def _consequences(assessment: Assessment | None) -> dict[str, Any]:
+    if assessment is None:
+        return {"risk": None, "severity": None, "description": None}
+    subjects, sev = assessment.notify_subjects, assessment.severity
+    if subjects.required or subjects.public_communication:
+        risk = "high"
+    elif assessment.notify_authority.required:
+        risk = "risk"
+    else:
+        risk = "unlikely"
     return {
         "risk": risk,
-        "severity": severity,
-        "description": _ENISA_MEANING.get(str(severity["level"])) if severity else None,
+        "severity": {
+            "level": sev.level,
+            "score": sev.score,
+            "dpc": sev.dpc,
+            "ei": sev.ei,
+            "cb": sev.cb,
+        },
+        "description": _ENISA_MEANING.get(sev.level),
     }
 
 
-def _communication(facts: Mapping[str, Any], duty: Mapping[str, Any]) -> dict[str, Any]:
+def _communication(facts: Facts | None, assessment: Assessment | None) -> dict[str, Any]:
     """EDPB 4.4: were the data subjects informed, will they be, or why not."""
-    notified = facts.get("notified") or {}
-    at = _time(notified.get("subjects_at"))
-    decided = bool(duty)
+    notified = _known(facts.notified) if facts else None
+    at = _time(notified.subjects_at) if notified is not None else None
+    duty = assessment.notify_subjects if assessment else None
     status: str | None
     if at is not None:
         status = "informed"
-    elif not decided:
+    elif duty is None:
         status = None
-    elif duty.get("required"):
+    elif duty.required:
         status = "to_be_informed"
-    elif duty.get("public_communication"):
+    elif duty.public_communication:
         status = "public_communication"
-    elif duty.get("exemption"):
+    elif duty.exemption:
         status = "not_informed_exempt"
     else:
         status = "not_informed_not_high_risk"
     return {
-        "decided": decided,
-        "required": duty.get("required"),
+        "decided": duty is not None,
+        "required": duty.required if duty else None,
         "status": status,
         "at": at,
-        "exemption": duty.get("exemption"),
-        "public_communication": duty.get("public_communication"),
-        "reasons": list(duty.get("reasons", [])),
-        "articles": list(duty.get("articles", [])),
+        "exemption": duty.exemption if duty else None,
+        "public_communication": duty.public_communication if duty else None,
+        "reasons": list(duty.reasons) if duty else [],
+        "articles": list(duty.articles) if duty else [],
     }
 
 
-def _time(value: Any) -> str | None:
-    """RFC 3339 UTC of a recorded time (facts may carry another offset)."""
-    if not isinstance(value, str):
+def _decisions(assessment: Assessment | None) -> dict[str, Any]:
+    """The duties decided, their reasons and articles, and the assumptions made."""
+    authority = assessment.notify_authority if assessment else None
+    subjects = assessment.notify_subjects if assessment else None
+    return {
+        "authority": {
+            "required": authority.required if authority else None,
+            "deadline": _time(authority.deadline) if authority else None,
+            "late": authority.late if authority else None,
+            "reasons": list(authority.reasons) if authority else [],
+            "articles": list(authority.articles) if authority else [],
+        },
+        "subjects": {
+            "required": subjects.required if subjects else None,
+            "reasons": list(subjects.reasons) if subjects else [],
+            "articles": list(subjects.articles) if subjects else [],
+        },
+        "assumptions": [
+            {"field": a.field, "statement": a.statement}
+            for a in (assessment.assumptions if assessment else ())
+        ],
+    }
+
+
+def _known(value: _T | UnsetType) -> _T | None:
+    """A fact as recorded, ``None`` when the facts leave it out."""
+    return None if isinstance(value, UnsetType) else value
+
+
+def _listed(values: list[str] | UnsetType) -> list[str] | None:
+    """A list fact, ``None`` when left out or empty."""
+    return list(values) if not isinstance(values, UnsetType) and values else None
+
+
+def _record(value: Struct | UnsetType) -> dict[str, Any] | None:
+    """A part of the facts as its JSON object (the members given), ``None`` when left out."""
+    if isinstance(value, UnsetType):
         return None
-    try:
-        return iso(parse_time(value))
-    except ValueError:
-        return value
+    out: dict[str, Any] = msgspec.to_builtins(value)
+    return out
+
+
+def _time(value: dt.datetime | UnsetType | None) -> str | None:
+    """RFC 3339 UTC of a recorded time (facts may carry another offset)."""
+    return iso(to_us(value)) if isinstance(value, dt.datetime) else None
+
+
+def _facts_keys(where: str) -> list[str]:
+    """The facts keys that fill in what the report shows at ``where`` (and below it)."""
+    return [key for at, key, _ in FACTS_SHOWN if at == where or at.startswith(f"{where}.")]
 
 
 def _at(data: Mapping[str, Any], path: str) -> Any:
@@ -418,6 +476,9 @@ def _join(values: Any) -> str | None:
 
 
 def _number(value: Any) -> str | None:
+    # The facts' floats (restored_within_hours) read 4 when whole, as they were typed.
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else f"{value:,}"
     return f"{value:,}" if isinstance(value, int) else None
 
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import typing
 from typing import Any
 
+import msgspec.inspect as mi
 import pytest
 
-from sentinelle.assess import assess
-from sentinelle.detect.timeutil import HOUR, parse_time
+from sentinelle.assess import Facts, evaluate, parse_facts
 from sentinelle.incidents import Incident, LogEntry, MerchantScope, Scope, State
 from sentinelle.incidents.model import AUTHORITY_NOTIFIED, AuthorityNotification, Phase
 from sentinelle.notify.report import (
+    FACTS_SHOWN,
     NOT_KNOWN,
     SECTIONS,
     authority_report,
     render_authority_report_html,
     render_authority_report_text,
 )
+from sentinelle.timeutil import HOUR, parse_time
 
 AWARE = "2026-11-20T08:00:00Z"
 NOW = parse_time("2026-11-21T08:00:00Z")
@@ -39,9 +43,11 @@ COMPLETE: dict[str, Any] = {
 
 
 def incident(facts: dict[str, Any] | None, state: State = State.ASSESSED) -> Incident:
+    """The incident as recorded: typed facts and the assessment they give (or neither)."""
+    typed = parse_facts(facts) if facts is not None else None
     decision = None
-    if facts is not None:
-        decision = assess(facts, now=dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC))
+    if typed is not None:
+        decision = evaluate(typed, now=dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC))
     return Incident(
         id="inc-1",
         title="<i>t</i>",
@@ -51,7 +57,7 @@ def incident(facts: dict[str, Any] | None, state: State = State.ASSESSED) -> Inc
         to_us=1,
         created_us=parse_time("2026-11-19T00:00:00Z"),
         created_by="dpo",
-        facts=facts,
+        facts=typed,
         assessment=decision,
     )
 
@@ -139,3 +145,107 @@ def test_phases_and_the_next_one() -> None:
     assert report["notification"]["next_phase"] is None
     assert [p["phase"] for p in report["notification"]["phases"]] == ["initial", "final"]
     assert report["timeline"]["on_time"] is True
+
+
+# --- what is missing is named by the facts key to add ------------------------------------------
+
+
+def _member(kind: mi.Type) -> mi.Type:
+    """A member's type without its ``Annotated`` constraints (msgspec drops ``| UnsetType``)."""
+    while isinstance(kind, mi.Metadata):
+        kind = kind.type
+    assert not isinstance(kind, mi.UnionType), kind  # optional members are absent, never null
+    return kind
+
+
+def facts_paths(struct: mi.StructType, prefix: str = "") -> dict[str, mi.Type]:
+    """Every key path of the facts file (``cause``, ``cause.intent``, …) and its type."""
+    out: dict[str, mi.Type] = {}
+    for field in struct.fields:
+        path, kind = prefix + field.encode_name, _member(field.type)
+        out[path] = kind
+        if isinstance(kind, mi.StructType):
+            out |= facts_paths(kind, f"{path}.")
+    return out
+
+
+PATHS = facts_paths(typing.cast(mi.StructType, mi.type_info(Facts)))
+
+
+def sample(kind: mi.Type) -> Any:
+    """A valid value of a facts member (the first of an enum)."""
+    kind = _member(kind)
+    if isinstance(kind, mi.LiteralType):
+        return kind.values[0]
+    if isinstance(kind, mi.BoolType):
+        return True
+    if isinstance(kind, mi.IntType | mi.FloatType):
+        return 1
+    if isinstance(kind, mi.StrType):
+        return "x"
+    if isinstance(kind, mi.DateTimeType):
+        return "2026-11-01T00:00:00Z"
+    if isinstance(kind, mi.ListType):
+        return [sample(kind.item_type)]
+    raise AssertionError(f"no sample for {kind}")
+
+
+def named(report: dict[str, Any]) -> list[str]:
+    return [*report["not_known"], *report["not_stated"]]
+
+
+def test_every_missing_item_is_named_by_a_path_of_the_facts() -> None:
+    assert {"summary", "cause.intent", "encryption.state", "recipients"} <= set(PATHS)
+    keys = [key for _, key, _ in FACTS_SHOWN]
+    assert sorted(set(keys)) == sorted(keys)  # each key fills one value shown
+    assert not set(keys) - set(PATHS), "the report names a key the facts do not have"
+    # Without facts, every name the report can produce is produced, in the list and the page.
+    report = authority_report(incident(None, State.OPEN), [], now_us=NOW)
+    assert sorted(named(report)) == sorted(keys)
+    page = render_authority_report_html(report)
+    hinted = re.findall(r'<span class="key">\(facts keys? (.*?)\)</span>', page)
+    codes = {code for hint in hinted for code in re.findall(r"<code>(.*?)</code>", hint)}
+    assert codes and codes <= set(PATHS)
+    # Each value the table names a key for is one the report has (the table did not go stale).
+    report = authority_report(incident(COMPLETE), [], now_us=NOW)
+    for where, _, _ in FACTS_SHOWN:
+        value: Any = report
+        for part in where.split("."):
+            assert isinstance(value, dict) and part in value, where
+            value = value[part]
+
+
+def test_adding_exactly_the_keys_named_completes_the_report() -> None:
+    minimal = {k: COMPLETE[k] for k in ("aware_at", "breach_types", "data_categories")}
+    report = authority_report(incident(minimal), [], now_us=NOW)
+    assert report["notification"]["complete"] is False
+    assert {"summary", "cause.intent", "controller.name"} <= set(report["not_known"])
+    assert {"encryption.state", "recipients"} <= set(report["not_stated"])
+    facts: dict[str, Any] = dict(minimal)
+    for key in named(report):
+        *parents, last = key.split(".")
+        holder = facts
+        for parent in parents:
+            holder = holder.setdefault(parent, {})
+        holder[last] = sample(PATHS[key])
+    report = authority_report(incident(facts), [], now_us=NOW)
+    assert (report["not_known"], report["not_stated"]) == ([], [])
+    assert report["notification"]["complete"] is True
+    assert NOT_KNOWN not in render_authority_report_text(report)
+
+
+def test_a_partly_known_cause_names_the_members_missing() -> None:
+    facts = COMPLETE | {"cause": {"intent": "accidental"}, "summary": "x"}
+    del facts["summary"]
+    report = authority_report(incident(facts), [], now_us=NOW)
+    assert report["nature"]["cause"] == {"source": None, "intent": "accidental", "kind": None}
+    assert report["not_known"] == ["cause.source", "cause.kind", "summary"]
+    assert report["notification"]["complete"] is False
+    page = render_authority_report_html(report)
+    assert (
+        f'source: <span class="unknown">{NOT_KNOWN}</span> '
+        '<span class="key">(facts key <code>cause.source</code>)</span>'
+    ) in page
+    assert "intent: accidental" in page
+    text = render_authority_report_text(report)
+    assert text.endswith(f"? = {NOT_KNOWN}: cause.source, cause.kind, summary\n")
