@@ -415,7 +415,9 @@ def _parse_note(note: str) -> tuple[str, int, bytes, list[tuple[str, bytes]]]:
 def test_checkpoint_is_a_signed_note_verifiable_with_the_key(
     cli: Cli, settings: Settings, tmp_path: Path
 ) -> None:
-    # A checkpoint of the empty ledger is recorded too: size 0, the empty-tree root.
+    # A checkpoint of the empty ledger is recorded too: size 0, the empty-tree root (of a
+    # store that exists: reading commands never create one).
+    open_store(settings).close()
     empty = _parse_note(cli.ok("ledger", "checkpoint").out)
     assert empty[:3] == (ORIGIN, 0, hashlib.sha256(b"").digest())
     assert _checkpoint_count(settings) == 1
@@ -654,7 +656,8 @@ def test_keys_create_prints_the_key_once_and_stores_a_hash(cli: Cli, settings: S
 # -- errors and help ---------------------------------------------------------------------------
 
 
-def test_verbose_shows_the_traceback(cli: Cli) -> None:
+def test_verbose_shows_the_traceback(cli: Cli, settings: Settings) -> None:
+    open_store(settings).close()
     quiet, *louds = cli.many(
         ("ledger", "proof", "nothing-here"),
         ("--verbose", "ledger", "proof", "nothing-here"),

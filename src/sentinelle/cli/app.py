@@ -1,9 +1,21 @@
-"""The CLI's shared state: settings built once, the store and ledger opened on first use."""
+"""The CLI's shared state: settings built once, the store and ledger opened on first use.
+
+Commands that write use :attr:`App.store` / :attr:`App.ledger` (the SQLite database and its
+folder are created if missing); commands that only read use :attr:`App.reader` /
+:attr:`App.ledger_reader`, which create nothing and raise
+:class:`~sentinelle.errors.StoreNotFoundError` ("no Sentinelle database at PATH: ingest events
+first") when there is no database. :attr:`App.location` names the store in messages.
+
+Every command, and the top-level group, takes ``--data-dir DIR`` (over
+``SENTINELLE_DATA_DIR``); the command's own wins over the group's.
+"""
 
 from __future__ import annotations
 
 import logging
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError as PydanticValidationError
@@ -13,9 +25,14 @@ from sentinelle.config import Settings
 from sentinelle.detect import DetectConfig
 from sentinelle.errors import ConfigError
 from sentinelle.ledger.log import Ledger
-from sentinelle.store import Store, open_store
+from sentinelle.store import Store, open_store, sqlite_path
 
 __all__ = ["App", "cli_group", "pass_app"]
+
+_DATA_DIR_HELP = (
+    "Folder of the SQLite database and the ledger signing key "
+    "[default: SENTINELLE_DATA_DIR or ./sentinelle-data]."
+)
 
 
 class App:
@@ -23,12 +40,18 @@ class App:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._store: Store | None = None
+        self._ledger: Ledger | None = None
 
     @classmethod
-    def from_env(cls) -> App:
-        """Settings from ``SENTINELLE_*`` variables. Raises :class:`ConfigError` if invalid."""
+    def from_env(cls, *, data_dir: Path | None = None) -> App:
+        """Settings from ``SENTINELLE_*`` variables, ``data_dir`` over theirs.
+
+        Raises :class:`ConfigError` if invalid.
+        """
+        overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
         try:
-            return cls(Settings())
+            return cls(Settings(**overrides))
         except PydanticValidationError as exc:
             problems = "; ".join(
                 f"SENTINELLE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
@@ -36,17 +59,57 @@ class App:
             )
             raise ConfigError(f"invalid settings: {problems}") from None
 
-    @cached_property
-    def store(self) -> Store:
-        """The store the settings name, schema up to date."""
-        return open_store(self.settings)
+    def use_data_dir(self, data_dir: Path) -> None:
+        """Use ``data_dir`` instead of the settings' (``--data-dir``); before any store opens."""
+        if self._store is not None:  # pragma: no cover - options are parsed before commands run
+            raise ConfigError("--data-dir must come before the store is opened")
+        self.settings = self.settings.model_copy(update={"data_dir": data_dir})
 
-    @cached_property
+    @property
+    def location(self) -> str:
+        """The store, for people: the SQLite file or the PostgreSQL URL without its password."""
+        if self._store is not None:
+            return self._store.location
+        path = sqlite_path(self.settings)
+        if path is not None:
+            return str(path)
+        from sentinelle.store.postgres import redact_url
+
+        return redact_url(self.settings.database_url or "")
+
+    @property
+    def store(self) -> Store:
+        """The store the settings name, schema up to date; created if missing (for writers)."""
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    @property
+    def reader(self) -> Store:
+        """The existing store, for commands that only read: creates no database or folder.
+
+        Raises :class:`~sentinelle.errors.StoreNotFoundError` if there is none.
+        """
+        if self._store is None:
+            self._store = open_store(self.settings, create=False)
+        return self._store
+
+    @property
     def ledger(self) -> Ledger:
-        """The store's ledger with its signing key."""
-        return Ledger.open(
-            self.store, data_dir=self.settings.data_dir, origin=self.settings.log_origin
-        )
+        """The store's ledger with its signing key (store created if missing)."""
+        return self._ledger_of(self.store)
+
+    @property
+    def ledger_reader(self) -> Ledger:
+        """The ledger of the existing store (:attr:`reader`)."""
+        return self._ledger_of(self.reader)
+
+    def _ledger_of(self, store: Store) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger.open(
+                store, data_dir=self.settings.data_dir, origin=self.settings.log_origin
+            )
+        return self._ledger
 
     @cached_property
     def detect_config(self) -> DetectConfig:
@@ -55,27 +118,62 @@ class App:
 
     def close(self) -> None:
         """Close the store if it was opened."""
-        if "store" in self.__dict__:
-            self.store.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 pass_app = click.make_pass_decorator(App)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _command_data_dir(ctx: click.Context, _: click.Parameter, value: Path | None) -> None:
+    app = ctx.find_object(App)
+    if value is not None and app is not None:
+        app.use_data_dir(value)
+
+
+class _Command(click.Command):
+    """A command that also takes ``--data-dir`` after its name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["--data-dir"],
+                type=click.Path(file_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_command_data_dir,
+                help=_DATA_DIR_HELP,
+            )
+        )
+
+
+class _Group(click.Group):
+    """Groups whose commands take ``--data-dir``; their subgroups too."""
+
+    command_class = _Command
+    group_class = type
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more, and show tracebacks on errors.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help=_DATA_DIR_HELP)
 @click.version_option(__version__, prog_name="sentinelle")
 @click.pass_context
-def cli_group(ctx: click.Context, verbose: bool) -> None:
+def cli_group(ctx: click.Context, verbose: bool, data_dir: Path | None) -> None:
     """Sentinelle: watch access to customer data, detect abuse, handle leaks.
 
-    Data lives in SQLite under ./sentinelle-data (SENTINELLE_DATA_DIR), or in PostgreSQL
-    when SENTINELLE_DATABASE_URL=postgresql://… is set.
+    Data lives in SQLite under ./sentinelle-data (--data-dir or SENTINELLE_DATA_DIR), or in
+    PostgreSQL when SENTINELLE_DATABASE_URL=postgresql://… is set. Commands that only read
+    never create a database.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    app = App.from_env()
+    app = App.from_env(data_dir=data_dir)
     ctx.obj = app
     ctx.call_on_close(app.close)

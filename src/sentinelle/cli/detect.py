@@ -88,9 +88,12 @@ def alerts(
     app: App, actor: str | None, since: int | None, min_severity: str, as_json: bool
 ) -> None:
     """List stored alerts, oldest first, with their reasons."""
-    found = DetectionRunner(app.store).alerts(
+    found = DetectionRunner(app.reader).alerts(
         actor=actor, since_us=since, min_severity=int(Severity.parse(min_severity))
     )
+    if not found:  # a note on stderr: stdout stays the (empty) list
+        filtered = actor is not None or since is not None or min_severity != "low"
+        click.echo(f"no {'matching ' if filtered else ''}alerts in {app.location}", err=True)
     for alert in found:
         if as_json:
             click.echo(json.dumps(alert.to_dict()))
@@ -109,9 +112,9 @@ def alerts(
 @pass_app
 def risk(app: App, as_json: bool, top: int) -> None:
     """Actors by risk (alerts weighted by severity, halving every 7 days)."""
-    found = DetectionRunner(app.store).alerts()
+    found = DetectionRunner(app.reader).alerts()
     if not found:
-        click.echo("no alerts")
+        click.echo(f"no alerts in {app.location}", err=True)
         return
     now = max(a.last_us for a in found)
     ranked = sorted(risk_by_actor(found, now).items(), key=lambda x: -x[1])[:top]

@@ -129,7 +129,8 @@ class PostgresStore(Store):
                     "SELECT set_config('lock_timeout', %s, false)",
                     (f"{max(1, round(busy_timeout * 1000))}ms",),
                 )
-            store.migrate()
+            if not store.schema_is_current():
+                store.migrate()
         except BaseException:
             conn.close()
             raise

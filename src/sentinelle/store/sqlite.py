@@ -94,7 +94,8 @@ class SQLiteStore(Store):
         try:
             with store._driver_errors("cannot open the SQLite database"):
                 store._set_up()
-            store.migrate()
+            if not store.schema_is_current():
+                store.migrate()
         except BaseException:
             conn.close()
             raise
