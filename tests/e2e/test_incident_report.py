@@ -233,7 +233,7 @@ def test_report_json_html_and_text(cli: Cli, assessed: str, tmp_path: Path) -> N
         "records": 8,
         "categories": ["address", "contact"],
         "actors": 1,
-        "unjustified_only": False,
+        "unjustified_only": True,  # the default basis
     }
     assert report["timeline"]["status"] == "running"
     assert report["timeline"]["breach_start"] == "2026-11-11T10:00:00Z"
@@ -246,7 +246,7 @@ def test_report_json_html_and_text(cli: Cli, assessed: str, tmp_path: Path) -> N
     assert "Art. 33(1)" in report["assessment"]["authority"]["articles"]
     assert report["assessment"]["authority"]["reasons"]
     # nothing invented: a missing fact is null and listed
-    assert report["nature"]["summary"] is None and "nature.summary" in report["not_known"]
+    assert report["nature"]["summary"] is None and "summary" in report["not_known"]
     assert "controller.name" not in report["not_known"]
     assert report["notification"]["complete"] is False
 

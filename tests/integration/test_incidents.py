@@ -29,6 +29,7 @@ from sentinelle.events import AccessEvent, decode_event
 from sentinelle.incidents import (
     CSV_COLUMNS,
     Incidents,
+    ScopeBasis,
     State,
     TransitionError,
     compute_scope,
@@ -37,6 +38,7 @@ from sentinelle.incidents import (
 )
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
+from sentinelle.response import ResponseEngine
 from sentinelle.sim import simulate
 from sentinelle.store import Store, open_store
 
@@ -307,23 +309,23 @@ def test_lifecycle_is_forward_one_step_at_a_time_and_logged(store: Store) -> Non
 
 def test_register_lists_every_incident_with_facts_and_reasoning(store: Store) -> None:
     book = Incidents(store)
+    engine = ResponseEngine(store)
     first = _open(store, title="first")
     second = _open(store, title='second, with "quotes"', actors=["bob"])
-    book.record_facts(first, {"aware_at": "2026-11-21T09:00:00Z"}, by="dpo", reason="triage")
-    book.record_assessment(first, {"severity": "high"}, by="dpo", reason="ENISA")
-    book.advance(first, "assessed", by="dpo", reason="notify the authority")
-    book.record_scope(second, compute_scope(store, book.get(second)).to_dict(), by="dpo")
+    engine.assess(first, by="dpo", given={"aware_at": "2026-11-21T09:00:00Z"}, reason="triage")
+    engine.scope(second, basis=ScopeBasis.ALL, record_by="dpo")
     entries = register(book)
     assert [e["id"] for e in entries] == [first, second]
-    assert entries[0]["facts"] == {"aware_at": "2026-11-21T09:00:00Z"}
-    assert entries[0]["assessment"] == {"severity": "high"}
+    assert entries[0]["facts"]["aware_at"] == "2026-11-21T09:00:00Z"
+    assert entries[0]["assessment"]["notify_authority"]["required"] is True
     assert entries[0]["state"] == "assessed"
     changes = [(d["change"], d["details"].get("reason")) for d in entries[0]["decisions"]]
     assert changes == [
         ("opened", None),
+        ("scope", None),
         ("facts", "triage"),
-        ("assessment", "ENISA"),
-        ("state", "notify the authority"),
+        ("assessment", "triage"),
+        ("state", "assessed: notify the authority"),
     ]
     assert entries[1]["decisions"][-1]["details"]["scope"]["subjects"] == 7
     rows = list(csv.DictReader(io.StringIO(register_csv(book))))
@@ -334,12 +336,13 @@ def test_register_lists_every_incident_with_facts_and_reasoning(store: Store) ->
     lines = rows[0]["decisions"].split("\n")
     assert [line.split(" ", 2)[1:] for line in lines] == [
         ["dpo", "opened"],
+        ["dpo", "scope" + lines[1].split("scope", 1)[1]],
         ["dpo", "facts: triage"],
-        ["dpo", "assessment: ENISA"],
-        ["dpo", "state open → assessed: notify the authority"],
+        ["dpo", "assessment: triage"],
+        ["dpo", "state open → assessed: assessed: notify the authority"],
     ]
     assert [line.split(" ", 1)[0] for line in lines] == [d["at"] for d in entries[0]["decisions"]]
-    assert rows[0]["decisions_count"] == "4"
+    assert rows[0]["decisions_count"] == "5"
     assert "7 subjects" in rows[1]["decisions"]
     assert rows[1]["facts"] == "" and rows[1]["actors"] == "bob"
 
@@ -401,8 +404,19 @@ def test_cli(store: Store, settings: Settings) -> None:
     ).strip()
     assert incident_id.startswith("inc-")
     got = json.loads(run("incident", "scope", incident_id, "--unjustified-only", "--json"))
-    assert got == {"incident": incident_id, **EXPECTED_UNJUSTIFIED}
-    assert "6 merchants, 13 data subjects, 516 records" in run("incident", "scope", incident_id)
+    assert got == {
+        "incident": incident_id,
+        **EXPECTED_UNJUSTIFIED,
+        "basis": "unjustified",
+        "unjustified_only": True,
+    }
+    # Before an assessment the default basis is unjustified accesses only, and says so.
+    assert json.loads(run("incident", "scope", incident_id, "--json")) == got
+    text = run("incident", "scope", incident_id, "--all-accesses")
+    assert text.startswith(f"scope of {incident_id}: all accesses, justified or not\n")
+    assert "6 merchants, 13 data subjects, 516 records" in text
+    top = run("incident", "scope", incident_id, "--all-accesses", "--top", "1").splitlines()
+    assert len(top) == 4 and top[-1] == "  … and 5 more merchants (--top 0 shows all)"
     run("incident", "scope", incident_id, "--record", "--by", "dpo")
     assert run("incident", "advance", incident_id, "assessed", "--reason", "high risk").split() == [
         incident_id,

@@ -22,7 +22,8 @@ from sentinelle.errors import NotFoundError
 from sentinelle.incidents import Change, IncidentInputError, ScopeBasis, State
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
-from sentinelle.notify import Audience, DeliveryError, NoticeConfig, SmtpConfig
+from sentinelle.notify import Audience, NoticeConfig, SmtpConfig
+from sentinelle.notify.delivery import Retry
 from sentinelle.response import (
     FactsInputError,
     LeaseHeldError,
@@ -337,19 +338,21 @@ def test_a_run_that_sends_nothing_changes_nothing(engine: ResponseEngine) -> Non
     incident_id = _open(engine)
     engine.assess(incident_id, by="dpo")
     smtp = SmtpConfig(host="127.0.0.1", port=_closed_port(), sender="privacy@shop.example")
-    with pytest.raises(DeliveryError):
-        engine.send_notices(
-            incident_id,
-            Audience.AUTHORITY,
-            config=_config(),
-            key=os.urandom(32),
-            smtp=smtp,
-            by="dpo",
-        )
+    run = engine.send_notices(
+        incident_id,
+        Audience.AUTHORITY,
+        config=_config(),
+        key=os.urandom(32),
+        smtp=smtp,
+        by="dpo",
+        retry=Retry(attempts=2, base=0.01),
+    )
+    assert (run.report.sent, run.report.deferred) == (0, 1)  # left for a rerun
     found = engine.get(incident_id)
     assert found.state is State.ASSESSED
     notices = [e.details for e in engine.log(incident_id) if e.change == Change.NOTICES]
-    assert [d["event"] for d in notices] == ["prepared"]  # the content hash, nothing "sent"
+    # The content hash, then what the run did: nothing sent, one deferred.
+    assert [(d["event"], d.get("sent")) for d in notices] == [("prepared", None), ("ran", 0)]
     assert not any(
         e.change == Change.STATE and e.details["to"] == "notifying" for e in engine.log(incident_id)
     )

@@ -193,8 +193,8 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
 @click.option(
     "--top",
     type=click.IntRange(min=0),
-    help="Show the N merchants with the most data subjects (0: all) [default: 20 in text, "
-    "all in JSON].",
+    help="Show the N merchants with the most data subjects (0: all, by merchant id) "
+    "[default: 20 in text, all in JSON].",
 )
 @click.option("--record", is_flag=True, help="Also record the scope in the incident's log.")
 @click.option("--by", help=_BY_HELP)
@@ -218,8 +218,10 @@ def scope(
         incident_id, basis=_basis(unjustified_only), record_by=_who(by) if record else None
     )
     result = view.to_dict()
-    merchants = sorted(result["per_merchant"], key=lambda m: (-m["subjects"], m["merchant"]))
+    merchants = result["per_merchant"]  # by merchant id
     limit = top if top is not None else (0 if as_json else 20)
+    if limit:
+        merchants = sorted(merchants, key=lambda m: (-m["subjects"], m["merchant"]))
     shown = merchants[:limit] if limit else merchants
     if as_json:
         click.echo(json.dumps({**result, "per_merchant": shown}))

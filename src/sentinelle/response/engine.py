@@ -63,7 +63,7 @@ from sentinelle.notify import (
     plan_notices,
     render_samples,
 )
-from sentinelle.notify.delivery import DeliveryProgress
+from sentinelle.notify.delivery import DeliveryProgress, Retry
 from sentinelle.response.lease import hold_lease
 from sentinelle.store import Store, Writer
 from sentinelle.store.notices import NoticeStatus
@@ -332,7 +332,9 @@ class ResponseEngine:
         reason = (reason or "").strip() or None
         at = now if now is not None else self._clock()
         raw = self.store.incident_rows(incident_id)
-        found = self.book.get(incident_id)
+        if not raw:
+            raise NotFoundError(f"no incident with id {incident_id!r}")
+        found = Incident.from_row(raw[0])
         if found.state is State.CLOSED:
             raise TransitionError("the incident is closed: it cannot be assessed again")
         chosen = basis or found.scope_basis or DEFAULT_SCOPE_BASIS
@@ -467,6 +469,7 @@ class ResponseEngine:
         concurrency: int = 16,
         progress: Callable[[DeliveryProgress], None] | None = None,
         on_plan: Callable[[NoticePlan], None] | None = None,
+        retry: Retry | None = None,
     ) -> NoticeRun:
         """Send the audience's notices by SMTP, each recipient once per ``version``.
 
@@ -512,6 +515,7 @@ class ResponseEngine:
                 rate=rate,
                 concurrency=concurrency,
                 progress=progress,
+                retry=retry,
             )
             with self.store.writer() as w:
                 current = _row(w, incident_id)
