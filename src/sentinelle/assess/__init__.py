@@ -1,7 +1,8 @@
 """Breach assessment: incident facts in, severity and notification decision out.
 
-Start with :func:`assess`. It validates the facts (:mod:`.facts`, per
-``incident-facts.schema.json``), scores them with the ENISA 2013 method (:mod:`.severity`)
+Start with :func:`evaluate` (typed :class:`Assessment` out) or :func:`assess` (its JSON
+form). It validates the facts (:mod:`.facts`, per
+``incident-facts.schema.json``), scores them with the ENISA 2013 method (:mod:`.enisa`)
 and applies a jurisdiction's rules (:mod:`.gdpr` for EU GDPR Art. 33/34). Jurisdictions are
 modules registered in :data:`JURISDICTIONS` (name → class). Everything here is pure: no
 clock is read unless ``now`` is left out, and nothing is stored.
@@ -21,25 +22,38 @@ from sentinelle.assess.base import (
     Jurisdiction,
     SubjectsDuty,
 )
+from sentinelle.assess.enisa import Level, SeverityResult, severity
 from sentinelle.assess.facts import Facts, facts_to_dict, parse_facts
 from sentinelle.assess.gdpr import GdprEU
+from sentinelle.assess.model import (
+    Assessment,
+    AssumptionRecord,
+    AuthorityDutyRecord,
+    SeverityRecord,
+    SubjectsDutyRecord,
+)
 from sentinelle.assess.schema import FACTS_SCHEMA, facts_schema
-from sentinelle.assess.severity import Level, SeverityResult, severity
 from sentinelle.errors import ConfigError
 
 __all__ = [
     "FACTS_SCHEMA",
     "JURISDICTIONS",
+    "Assessment",
     "Assumption",
+    "AssumptionRecord",
     "AuthorityDuty",
+    "AuthorityDutyRecord",
     "Decision",
     "Facts",
     "GdprEU",
     "Jurisdiction",
     "Level",
+    "SeverityRecord",
     "SeverityResult",
     "SubjectsDuty",
+    "SubjectsDutyRecord",
     "assess",
+    "evaluate",
     "facts_schema",
     "facts_to_dict",
     "parse_facts",
@@ -47,6 +61,19 @@ __all__ = [
 ]
 
 JURISDICTIONS: Final[dict[str, type[Jurisdiction]]] = {GdprEU.name: GdprEU}
+
+
+def evaluate(
+    facts: Facts | dict[str, Any] | bytes | str,
+    *,
+    now: dt.datetime | None = None,
+    jurisdiction: str = "EU",
+) -> Assessment:
+    """Assess one breach: the typed form of :func:`assess`, as incidents record it.
+
+    Raises as :func:`assess` does.
+    """
+    return Assessment.from_dict(assess(facts, now=now, jurisdiction=jurisdiction))
 
 
 def assess(

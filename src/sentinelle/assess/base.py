@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
+    from sentinelle.assess.enisa import SeverityResult
     from sentinelle.assess.facts import Facts
-    from sentinelle.assess.severity import SeverityResult
 
 __all__ = ["Assumption", "AuthorityDuty", "Decision", "Exemption", "Jurisdiction", "SubjectsDuty"]
 

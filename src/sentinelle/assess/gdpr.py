@@ -13,7 +13,7 @@ The decision follows the flow in ``breach-law.md`` §1.5:
    public communication is made instead.
 
 Risk is judged per kind of breach (confidentiality, integrity, availability) from the facts,
-and the ENISA severity (:mod:`sentinelle.assess.severity`) is one input among them: a
+and the ENISA severity (:mod:`sentinelle.assess.enisa`) is one input among them: a
 severity of high or very high makes the risk high, a low severity does not by itself make
 it unlikely.
 """
@@ -34,8 +34,8 @@ from sentinelle.assess.base import (
     Jurisdiction,
     SubjectsDuty,
 )
+from sentinelle.assess.enisa import Level, SeverityResult
 from sentinelle.assess.facts import Facts
-from sentinelle.assess.severity import Level, SeverityResult
 
 __all__ = ["DEADLINE", "GdprEU", "Risk"]
 
