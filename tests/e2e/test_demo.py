@@ -85,11 +85,6 @@ def test_the_simulated_days_end_today(demo: Demo) -> None:
     assert shown["window"]["to"] == truth["end"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/demo.py's incident part still takes awareness from the insiders' last alert "
-    "(days before the end of the simulation); it should be when the demo opened the incident",
-)
 def test_the_incident_clock_is_live(demo: Demo) -> None:
     incident = re.search(r"incident (inc-\S+) for", demo.out)
     assert incident, demo.out

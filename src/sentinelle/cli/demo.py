@@ -11,18 +11,17 @@ from pathlib import Path
 
 import click
 
-from sentinelle.assess import assess
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.detect.timeutil import iso, parse_time
-from sentinelle.incidents import Incident, Incidents, Scope, State, compute_scope
-from sentinelle.incidents.facts import facts_from_scope
+from sentinelle.incidents import Incident, Scope, ScopeBasis
 from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
 from sentinelle.notify.directory import address_key, open_directory
 from sentinelle.notify.model import Audience
 from sentinelle.notify.render import NoticeConfig, plan_notices, render_samples
+from sentinelle.response import ResponseEngine
 from sentinelle.sim import Simulation, simulate
 
 
@@ -143,37 +142,37 @@ def _incident(app: App, flagged: list[Alert], end: str, *, sim: Simulation, fold
     """Open the incident a responder would, from the alerts on the insiders, scope and assess;
     then render its notices (a dry run: nothing is sent)."""
     actors = sorted({a.actor for a in flagged})
-    book = Incidents(app.store)
-    found = book.open(
+    response = ResponseEngine(app.store)
+    found = response.open(
         title="Support agents opening other merchants' customer lists",
         by="demo",
         actors=actors,
         alert_id=flagged[0].id,
         to_us=parse_time(end),
     )
-    scope = compute_scope(app.store, found, unjustified_only=True)
-    book.record_scope(found.id, {**scope.to_dict(), "unjustified_only": True}, by="demo")
-    aware = flagged[-1].time_us
-    facts = facts_from_scope(found, scope, aware_us=aware, insider_alerts=True)
-    decision = assess(facts, now=dt.datetime.fromtimestamp(aware / 1e6, tz=dt.UTC))
-    book.record_facts(found.id, facts, by="demo", reason="pre-filled from the scope")
-    book.record_assessment(found.id, decision, by="demo")
-    book.advance(found.id, State.ASSESSED, by="demo", reason="assessed by the demo")
+    # The DPO becomes aware now, opening the incident from the alerts: the clock starts here.
+    outcome = response.assess(found.id, by="demo", basis=ScopeBasis.UNJUSTIFIED)
+    scope = outcome.scope.scope
     click.echo(
         f"   incident {found.id} for {' and '.join(actors)}, scoped from the ledger "
-        f"(accesses without ticket or grant): {len(scope.per_merchant)} merchants, "
+        f"({outcome.scope.basis.header}): {len(scope.per_merchant)} merchants, "
         f"{len(scope.subject_ids):,} customers, {scope.records:,} records, "
         f"categories {', '.join(scope.categories)}"
     )
-    sev = decision["severity"]
-    click.echo(f"   ENISA severity: {sev['level']} (SE {sev['score']})")
-    for key, label in (("notify_authority", "authority"), ("notify_subjects", "customers")):
-        duty = decision[key]
-        click.echo(f"   {label}: {'must be notified' if duty['required'] else 'no notification'}")
-        for reason in duty["reasons"][:3]:
+    decision = outcome.assessment
+    click.echo(
+        f"   ENISA severity: {decision.severity.level.replace('_', ' ')} "
+        f"(SE {decision.severity.score:g})"
+    )
+    for duty, label in (
+        (decision.notify_authority, "authority"),
+        (decision.notify_subjects, "customers"),
+    ):
+        click.echo(f"   {label}: {'must be notified' if duty.required else 'no notification'}")
+        for reason in duty.reasons[:3]:
             click.echo(f"     - {reason}")
-    click.echo(f"   72-hour deadline for the authority: {decision['notify_authority']['deadline']}")
-    _notices(app, book.get(found.id), scope, sim=sim, folder=folder)
+    click.echo(f"   72-hour clock for the authority: {response.clock(found.id).summary()}")
+    _notices(app, outcome.incident, scope, sim=sim, folder=folder)
 
 
 def _notices(app: App, found: Incident, scope: Scope, *, sim: Simulation, folder: Path) -> None:
