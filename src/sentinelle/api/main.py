@@ -1,6 +1,8 @@
 """The REST API (FastAPI): a thin layer over ingest and the ledger.
 
-Every route needs an API key (``Authorization: Bearer …``, see ``sentinelle keys create``).
+Every ``/v1/`` route needs an API key (``Authorization: Bearer …``, see ``sentinelle keys
+create``). The API's description is public: ``/openapi.json``, ``/docs`` (Swagger UI, with
+``/docs/oauth2-redirect``) and ``/redoc``; they describe the routes and hold no data.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sentinelle.api.auth import authenticate
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Severity
 from sentinelle.errors import Error, NotFoundError, Problem, StoreBusyError, ValidationError
-from sentinelle.ingest import Ingestor, IngestResult
+from sentinelle.ingest import Ingestor, IngestResult, deep_element
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import ApiKey, Store, open_store
 
@@ -156,6 +158,11 @@ def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, b
         except msgspec.DecodeError as exc:
             raise ValidationError(
                 [Problem(0, "$", f"not a valid JSON array ({exc})")], unit="index"
+            ) from None
+        except RecursionError:  # msgspec's depth guard: a problem of the sender, not a 500
+            too_deep = "nested too deeply (an event is at most 3 levels deep)"
+            raise ValidationError(
+                [Problem(deep_element(body), "$", too_deep)], unit="index"
             ) from None
         return [(i, bytes(raw)) for i, raw in enumerate(elements)], "index"
     lines = [(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]

@@ -15,7 +15,7 @@ from sentinelle.events.model import (
     Resource,
     Source,
 )
-from sentinelle.events.parse import EventError, canonical, decode_event, time_us
+from sentinelle.events.parse import EventError, canonical, decode_canonical, decode_event, time_us
 
 __all__ = [
     "ACCESS_ACTIONS",
@@ -31,6 +31,7 @@ __all__ = [
     "Resource",
     "Source",
     "canonical",
+    "decode_canonical",
     "decode_event",
     "time_us",
 ]

@@ -1,8 +1,16 @@
 """Parse, validate and normalise events; produce their canonical (RFC 8785) bytes.
 
-An event is valid when it matches its JSON Schema exactly (see :mod:`.model`) and its times
-carry a UTC offset, as RFC 3339 requires. Normalisation converts every time to UTC
-(``…Z``, microsecond precision: finer fractions are rounded by the decoder).
+An event is valid when it matches its JSON Schema exactly (see :mod:`.model`), its times
+carry a UTC offset, as RFC 3339 requires, no object repeats a key (JSON decoders would keep
+the last silently, and two readers of the same bytes could see different events), no string
+holds a NUL character (``\\u0000``: PostgreSQL cannot store it) and nothing is nested deeper
+than an event can be. Normalisation converts every time to UTC (``…Z``, microsecond
+precision: finer fractions are rounded by the decoder).
+
+The extra checks stay off the hot path: a repeated key is dropped from the decoded event, so
+the canonical bytes then hold fewer ``"`` than the input; only such lines, and the rare lines
+with a ``\\u`` escape (which could hide a NUL or stand for a ``"``), are decoded a second time
+to name the key or string at fault.
 
 The canonical form of an event is the RFC 8785 JSON Canonicalization Scheme (JCS) text of
 the normalised event: keys sorted, no whitespace, JCS string escaping. Because the structs
@@ -14,20 +22,24 @@ against an independent implementation (the ``rfc8785`` package).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
 from sentinelle.errors import Error
 from sentinelle.events.model import AccessEvent, ContextEvent, Event
 
-__all__ = ["EventError", "canonical", "decode_event", "time_us"]
+__all__ = ["EventError", "canonical", "decode_canonical", "decode_event", "time_us"]
 
 _access: Final = msgspec.json.Decoder(AccessEvent)
 _context: Final = msgspec.json.Decoder(ContextEvent)
 _generic: Final = msgspec.json.Decoder()
 _ACTION_KEY: Final = b'"action"'
+_QUOTE: Final = b'"'
+_ESCAPE_U: Final = b"\\u"
+_MAX_DEPTH: Final = 32  # the slow path's own guard; events are 3 levels deep
 _encode: Final = msgspec.json.Encoder().encode
 
 _UTC: Final = dt.UTC
@@ -53,6 +65,11 @@ def decode_event(raw: bytes | str) -> Event:
 
     Raises :class:`EventError` naming the field at fault.
     """
+    return decode_canonical(raw)[0]
+
+
+def decode_canonical(raw: bytes | str) -> tuple[Event, bytes]:
+    """:func:`decode_event` and the event's canonical bytes (computed once, as ingest needs)."""
     if isinstance(raw, str):
         raw = raw.encode()
     try:
@@ -64,7 +81,13 @@ def decode_event(raw: bytes | str) -> Event:
         raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
     except UnicodeDecodeError as exc:
         raise EventError("$", f"not valid UTF-8 (byte {exc.start})") from None
-    return _normalise(event)
+    except RecursionError:
+        raise _too_deep() from None
+    event = _normalise(event)
+    body = _encode(event)
+    if _ESCAPE_U in raw or raw.count(_QUOTE) != body.count(_QUOTE):
+        _check_keys_and_strings(raw)
+    return event, body
 
 
 def canonical(event: Event) -> bytes:
@@ -82,6 +105,8 @@ def _decode_other(raw: bytes) -> Event:
     # (context events have "type" and no "action") and report against that one.
     try:
         obj = _generic.decode(raw)
+    except RecursionError:
+        raise _too_deep() from None
     except msgspec.DecodeError as exc:
         # The typed decoder can refuse a field before it reaches the broken JSON after it.
         raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
@@ -89,6 +114,8 @@ def _decode_other(raw: bytes) -> Event:
     try:
         return meant.decode(raw)
     except msgspec.ValidationError as exc:
+        if isinstance(obj, dict):
+            _check_keys_and_strings(raw)  # a repeated key can explain a schema error: say so
         raise _event_error(exc) from None
 
 
@@ -122,3 +149,63 @@ def _event_error(exc: msgspec.ValidationError) -> EventError:
         # The schema's ECMA-262 '$' is Python's '\\Z': show the schema's form to users.
         message = "Expected a country code such as FR (pattern ^[A-Z]{2}$, ISO 3166-1 alpha-2)"
     return EventError(path, message)
+
+
+def _too_deep() -> EventError:
+    return EventError("$", "nested too deeply (an event is at most 3 levels deep)")
+
+
+class _Object(dict[str, Any]):
+    """A decoded JSON object that remembers the first key it saw twice."""
+
+    __slots__ = ("repeated",)
+    repeated: str | None
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object()
+    obj.repeated = None
+    for key, value in pairs:
+        if key in obj and obj.repeated is None:
+            obj.repeated = key
+        obj[key] = value
+    return obj
+
+
+def _check_keys_and_strings(raw: bytes) -> None:
+    """Raise :class:`EventError` at the first repeated key, NUL character or deep nesting.
+
+    The slow path: only lines that may hold one of them come here.
+    """
+    try:
+        doc = json.loads(raw, object_pairs_hook=_pairs)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:
+        return  # not JSON at all: the schema decoder's message says it better
+    _walk(doc, "$", 0)
+
+
+def _walk(node: object, path: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise _too_deep()
+    if isinstance(node, str):
+        if "\x00" in node:
+            raise EventError(path, "contains a NUL character (\\u0000), which cannot be stored")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _walk(item, f"{path}[{i}]", depth + 1)
+    elif isinstance(node, _Object):
+        if node.repeated is not None:
+            raise EventError(
+                _member(path, node.repeated),
+                f"duplicate key {json.dumps(node.repeated)} in one object (each key once)",
+            )
+        for key, value in node.items():
+            if "\x00" in key:
+                raise EventError(path, "a key contains a NUL character (\\u0000)")
+            _walk(value, _member(path, key), depth + 1)
+
+
+def _member(path: str, key: str) -> str:
+    return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"

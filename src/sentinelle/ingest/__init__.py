@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from sentinelle.ingest.files import iter_json_lines, open_input
+from sentinelle.ingest.files import (
+    bytes_read,
+    deep_element,
+    input_size,
+    iter_json_lines,
+    open_input,
+)
 from sentinelle.ingest.pipeline import MAX_PROBLEMS, Ingestor, IngestResult
 
-__all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor", "iter_json_lines", "open_input"]
+__all__ = [
+    "MAX_PROBLEMS",
+    "IngestResult",
+    "Ingestor",
+    "bytes_read",
+    "deep_element",
+    "input_size",
+    "iter_json_lines",
+    "open_input",
+]

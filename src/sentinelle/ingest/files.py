@@ -1,17 +1,25 @@
-"""JSON-lines input: plain or gzip files, or standard input, read as a stream."""
+"""JSON-lines input: plain or gzip files, or standard input, read as a stream.
+
+JSON lines means one event per line. A JSON array or pretty-printed JSON (one event spread over
+several lines) is told apart on its first line and refused with one line saying how to
+convert it, rather than with a parse error for every line.
+"""
 
 from __future__ import annotations
 
 import gzip
 import io
+import os
+import re
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any, cast
+from typing import IO, Any, Final, cast
 
 from sentinelle.errors import Error
 
-__all__ = ["iter_json_lines", "open_input"]
+__all__ = ["bytes_read", "deep_element", "input_size", "iter_json_lines", "open_input"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -42,11 +50,77 @@ def open_input(path: str) -> Iterator[IO[bytes]]:
 def iter_json_lines(stream: IO[bytes], *, name: str = "input") -> Iterator[tuple[int, bytes]]:
     """``(line number, line)`` for every non-blank line, numbered from 1.
 
-    Raises :class:`Error` if a gzip stream is corrupt or truncated.
+    Raises :class:`Error` if a gzip stream is corrupt or truncated, or if the first line shows
+    the input is a JSON array or pretty-printed JSON rather than JSON lines.
     """
     try:
-        for number, line in enumerate(stream, 1):
+        lines = enumerate(stream, 1)
+        for number, line in lines:
+            if not line.isspace():
+                _check_first_line(line, name)
+                yield number, line
+                break
+        for number, line in lines:
             if not line.isspace():
                 yield number, line
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise Error(f"cannot read {name}: {exc}") from None
+
+
+def _check_first_line(line: bytes, name: str) -> None:
+    text = line.strip().removeprefix(b"\xef\xbb\xbf")
+    shown = "standard input" if name == "-" else name
+    file = "FILE.json" if name == "-" else name
+    if text.startswith(b"["):
+        raise Error(
+            f"{shown} holds a JSON array; sentinelle ingest reads JSON lines (one event per "
+            f"line): convert it with  jq -c '.[]' {file} > events.jsonl"
+        )
+    if text.startswith(b"{") and not text.endswith(b"}"):
+        raise Error(
+            f"{shown} holds JSON spread over several lines (pretty-printed); sentinelle ingest "
+            f"reads JSON lines (one event per line): convert it with  jq -c . {file} > events.jsonl"
+        )
+
+
+def input_size(path: str) -> int | None:
+    """The size in bytes of ``path`` if it is a regular file (for progress), else ``None``."""
+    if path == "-":
+        return None
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def bytes_read(stream: IO[bytes]) -> int:
+    """How far into its file a stream from :func:`open_input` has read (compressed bytes for
+    gzip), to compare with :func:`input_size`."""
+    raw = getattr(stream, "raw", None)
+    if isinstance(raw, gzip.GzipFile):
+        return cast(IO[bytes], raw.fileobj).tell()
+    return stream.tell()
+
+
+_TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def deep_element(body: bytes, *, limit: int = 32) -> int:
+    """The 0-based index of the first element of a JSON array nested deeper than ``limit``.
+
+    For the error report of an array too deep for the decoder; 0 if none is found.
+    """
+    depth = 0
+    index = 0
+    for token in _TOKENS.finditer(body):
+        char = token.group()[:1]
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return index
+        elif char in (b"]", b"}"):
+            depth -= 1
+        elif char == b"," and depth == 1:
+            index += 1
+    return 0

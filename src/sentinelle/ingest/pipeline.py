@@ -17,7 +17,7 @@ from hashlib import sha256
 from typing import Final
 
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import EventError, canonical, decode_event
+from sentinelle.events import EventError, decode_canonical
 from sentinelle.ledger.log import Ledger, event_columns
 from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.store import DuplicateIdsError, EventRow, Store, Writer
@@ -82,7 +82,7 @@ class Ingestor:
             for location, raw in items:
                 result.received += 1
                 try:
-                    event = decode_event(raw)
+                    event, body = decode_canonical(raw)
                 except EventError as exc:
                     if len(problems) == MAX_PROBLEMS:
                         raise ValidationError(problems, unit=unit, truncated=True) from None
@@ -90,7 +90,6 @@ class Ingestor:
                     continue
                 if problems:
                     continue  # the batch is refused: only look for more problems
-                body = canonical(event)
                 rows.append((seq, *event_columns(event), body.decode()))  # EventRow
                 bodies.append(body)
                 seq += 1

@@ -144,3 +144,94 @@ def test_context_event() -> None:
         "time": "2026-11-23T15:00:00Z",
         "type": "grant.approved",
     }
+
+
+# -- keys said twice, NUL characters, deep nesting ---------------------------------------------
+
+
+def _twice(raw: bytes, member: bytes, again: bytes) -> bytes:
+    """``raw`` with ``again`` inserted right after its ``member`` (the same key a second time)."""
+    assert raw.count(member) == 1
+    return raw.replace(member, member + b", " + again)
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "key"),
+    [
+        (
+            _twice(with_(), b'"merchant": "m-1001"', b'"merchant": "m-666"'),
+            "$.merchant",
+            "merchant",
+        ),
+        (_twice(with_(), b'"kind": "staff"', b'"id": "agent-7"'), "$.actor.id", "id"),
+        (_twice(with_(), b'"action": "view"', b'"action": "view"'), "$.action", "action"),
+        # Same value, or a value of another type, or hidden behind an escaped quote: still twice.
+        (_twice(with_(), b'"merchant": "m-1001"', b'"merchant": 7'), "$.merchant", "merchant"),
+        (
+            # The two quotes the repeated key takes are given back by two \u0022 escapes.
+            _twice(
+                with_().replace(b'"customer_request"', b'"\\u0022\\u0022"'),
+                b'"count": 2',
+                b'"count": 3',
+            ),
+            "$.resource.count",
+            "count",
+        ),
+        (
+            b'{"id":"c","id":"d","time":"2026-11-23T10:00:00Z","type":"ticket.opened"}',
+            "$.id",
+            "id",
+        ),
+    ],
+    ids=["top", "nested", "same-value", "other-type", "escaped-quotes", "context"],
+)
+def test_a_key_twice_in_one_object_is_refused_naming_it(raw: bytes, path: str, key: str) -> None:
+    with pytest.raises(EventError) as info:
+        decode_event(raw)
+    assert info.value.path == path
+    assert f'duplicate key "{key}"' in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        (with_(merchant="m-\x00"), "$.merchant"),
+        (with_(actor__id="\x00"), "$.actor.id"),
+        (with_(subjects=["c-1", "c\x002"]), "$.subjects[1]"),
+        (with_(justification__reason="because\x00"), "$.justification.reason"),
+        (b'{"id":"c\\u0000","time":"2026-11-23T10:00:00Z","type":"ticket.opened"}', "$.id"),
+    ],
+)
+def test_a_nul_character_is_refused_with_its_path(raw: bytes, path: str) -> None:
+    assert b"\\u0000" in raw
+    with pytest.raises(EventError) as info:
+        decode_event(raw)
+    assert (info.value.path, "NUL character" in info.value.message) == (path, True)
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    raw = with_(justification__reason="C:\\u0000")  # backslash, then the text u0000
+    assert json.loads(canonical(decode_event(raw)))["justification"]["reason"] == "C:\\u0000"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"id":"x","action":' + b"[" * 1000 + b"]" * 1000 + b"}",
+        b'{"id":"x","type":' + b'{"a":' * 5000 + b"1" + b"}" * 5001,
+    ],
+    ids=["array", "access", "context"],
+)
+def test_deep_nesting_is_an_event_error_not_a_crash(raw: bytes) -> None:
+    with pytest.raises(EventError) as info:
+        decode_event(raw)
+    assert (info.value.path, "nested too deeply" in info.value.message) == ("$", True)
+
+
+def test_escapes_that_are_not_nul_or_duplicates_are_accepted() -> None:
+    raw = with_(justification__reason="caf\u00e9 \u0022ok\u0022")
+    escaped = json.dumps(json.loads(raw))  # ensure_ascii: \u00e9 and \" in the bytes
+    assert b"\\u00e9" in escaped.encode()
+    event = decode_event(escaped)
+    assert json.loads(canonical(event))["justification"]["reason"] == 'café "ok"'
