@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,6 +43,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 ORIGIN = "sentinelle.local/ledger"
+ANY_NUL = "contains a NUL character (\\u0000), which cannot be stored"
 ROUTES = [
     ("POST", "/v1/events"),
     ("GET", "/v1/ledger/checkpoint"),
@@ -144,6 +146,23 @@ def test_requests_without_a_valid_key_get_401(api: Api, authorization: str | Non
         assert "API key" in response.json()["detail"]
     assert api.store.ledger_size() == 0
     assert api.stored([e["id"] for e in events]) == set()
+
+
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def test_only_the_api_description_is_public(api: Api) -> None:
+    # The README and the api module say so: these answer without a key, nothing else does.
+    for path in sorted(PUBLIC):
+        assert api.client.get(path).status_code == 200, path
+    app: Any = api.client.app
+    routes = [r for r in app.routes if r.path not in PUBLIC]
+    assert routes
+    for route in routes:
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        for method in route.methods:
+            response = api.client.request(method, path)
+            assert response.status_code == 401, (method, path, response.status_code)
 
 
 def test_revoked_key_gets_401(api: Api) -> None:
@@ -302,6 +321,69 @@ def test_empty_batch_stores_nothing(api: Api, body: bytes) -> None:
     assert response.status_code == 200, response.text
     assert (response.json()["received"], response.json()["checkpoint"]) == (0, None)
     assert api.store.ledger_size() == 0
+
+
+def test_nul_character_is_422_with_its_place(api: Api) -> None:
+    # PostgreSQL refused the whole batch with a 500 and no line; now validation names it.
+    events = _access(4, "nul")
+    events[2] = {**events[2], "merchant": "m-\u0000"}
+    assert _refused(api.post(events)) == [
+        {"index": 2, "path": "$.merchant", "message": ANY_NUL},
+    ]
+    lines: list[dict[str, Any] | str] = list(_access(3, "nulnd"))
+    lines[1] = {**lines[1], "subjects": ["c-1", "c\u00002"]}  # type: ignore[dict-item]
+    assert _refused(api.post(_ndjson(lines), ndjson=True)) == [
+        {"line": 2, "path": "$.subjects[1]", "message": ANY_NUL},
+    ]
+    assert api.store.ledger_size() == 0
+
+
+def test_deep_nesting_is_422_not_500(api: Api) -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    good = json.dumps(_access(2, "deep")).encode()
+    errors = _refused(api.post(good[:-1] + b", " + deep + b"]"))
+    assert [(e["index"], e["path"]) for e in errors] == [(2, "$")]
+    assert "nested too deeply" in errors[0]["message"]
+    errors = _refused(api.post(_ndjson(_access(2, "deepnd")) + deep + b"\n", ndjson=True))
+    assert [(e["line"], e["path"]) for e in errors] == [(3, "$")]
+    assert "nested too deeply" in errors[0]["message"]
+    assert api.store.ledger_size() == 0
+
+
+def test_a_key_twice_in_one_event_is_422_naming_it(api: Api) -> None:
+    events = _access(3, "twice")
+    lines = [json.dumps(e) for e in events]
+    lines[1] = lines[1].replace('"merchant": ', '"merchant": "m-0", "merchant": ', 1)
+    errors = _refused(api.post(_ndjson(lines), ndjson=True))
+    assert errors == [
+        {
+            "line": 2,
+            "path": "$.merchant",
+            "message": 'duplicate key "merchant" in one object (each key once)',
+        }
+    ]
+    assert api.store.ledger_size() == 0
+
+
+def test_a_failing_detector_never_fails_the_batch(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentinelle.detect import DETECTORS
+    from sentinelle.detect.context import Context
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(DETECTORS["breadth_volume"], "observe", broken)
+    assert api.post(_access(30, "det1")).status_code == 200
+    monkeypatch.setattr(Context, "record_access", broken)  # the engine itself fails
+    response = api.post(_access(30, "det2"))
+    assert response.status_code == 200, response.text
+    assert response.json()["stored"] == 30
+    monkeypatch.undo()
+    response = api.post(_access(30, "det3"))  # live detection goes on
+    assert response.status_code == 200, response.text
+    assert api.store.ledger_size() == 90
 
 
 # -- ledger routes -----------------------------------------------------------------------------

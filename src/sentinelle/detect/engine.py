@@ -6,12 +6,28 @@ are merged into alerts: one alert per actor and detector while findings keep com
 dedupe window, its severity and score the highest seen, its reasons the latest numbers.
 Alert ids derive from the detector, the actor and the triggering event, so replaying the same
 history yields the same alerts (``sentinelle detect`` is idempotent).
+
+Live, events come in the order they were stored, which is not their time order (parallel
+senders, retries, offline laptops, backfills). :meth:`Engine.feed` holds them in a reorder
+buffer (saved with the state) and processes them in time order once the watermark, the
+later of the newest event time and the wall clock, less ``reorder_minutes``, has passed them.
+An event older than what was already processed is *late*: a context event is applied as
+usual (tickets, grants and staff changes do not depend on order); a late access event is
+processed as if it happened at the engine's current time when it is at most ``late_hours``
+late, and left to ``sentinelle detect`` over history when later than that. Either way the
+rolling windows stay in time order, which the detectors rely on.
+
+A detector that raises is logged (its name, the exception type and where: never the event)
+and skips that event; the other detectors and the engine go on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import logging
 import tomllib
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +50,13 @@ from sentinelle.detect.detectors import (
     UnjustifiedAccess,
     UnusualContext,
 )
-from sentinelle.detect.timeutil import DAY, HOUR
+from sentinelle.detect.timeutil import DAY, HOUR, MINUTE
 from sentinelle.errors import ConfigError
-from sentinelle.events import AccessEvent, ContextEvent, Event, time_us
+from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
 
-__all__ = ["DETECTORS", "DetectConfig", "Engine", "EngineState"]
+__all__ = ["DETECTORS", "MAX_PENDING", "DetectConfig", "Engine", "EngineState", "where"]
+
+_logger = logging.getLogger(__name__)
 
 DETECTORS: Final[dict[str, type[Detector]]] = {
     d.name: d
@@ -54,6 +72,10 @@ DETECTORS: Final[dict[str, type[Detector]]] = {
 }
 _MAX_EVENTS: Final = 200
 _MAX_MERCHANTS: Final = 1000
+MAX_PENDING: Final = 100_000
+"""The reorder buffer's size limit: beyond it the oldest held events are processed early."""
+_FUTURE: Final = DAY  # events dated further ahead of the wall clock do not move the watermark
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class DetectConfig(BaseModel):
@@ -61,6 +83,12 @@ class DetectConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     dedupe_hours: float = Field(24.0, gt=0, description="Findings this close merge into one alert.")
+    reorder_minutes: float = Field(
+        5.0, ge=0, description="Live: hold events this long to process them in time order."
+    )
+    late_hours: float = Field(
+        24.0, ge=0, description="Live: later events are left to `sentinelle detect`."
+    )
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod
@@ -125,6 +153,10 @@ class EngineState:
     context: Context = field(default_factory=Context)
     open_alerts: dict[str, Alert] = field(default_factory=dict)  # "actor|detector" → alert
     pruned_day: int = -1
+    # Live detection's reorder buffer: (time, leaf index, stored body) of held events.
+    pending: list[tuple[int, int, str]] = field(default_factory=list)
+    newest_us: int = 0  # the newest event time seen (not beyond the wall clock + a day)
+    failures: int = 0  # live runs in a row that failed (the runner resets after a few)
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
@@ -141,6 +173,12 @@ class Engine:
         self.detectors = self.config.build()
         self.state = state or EngineState()
         self._dedupe_us = int(self.config.dedupe_hours * HOUR)
+        self._reorder_us = int(self.config.reorder_minutes * MINUTE)
+        self._late_us = int(self.config.late_hours * HOUR)
+        self.late_skipped = 0  # late access events left out by this engine (not saved)
+        self.late_oldest_us: int | None = None
+        self.late_floored = 0  # late access events processed at the engine's current time
+        self.detector_errors: dict[str, int] = {}  # detector → events it failed on
 
     def dump_state(self) -> bytes:
         """The engine's state, for the next batch."""
@@ -164,15 +202,63 @@ class Engine:
                 changed[alert.id] = alert
         return list(changed.values())
 
+    def feed(self, rows: Iterable[tuple[int, str]], *, now_us: int) -> list[Alert]:
+        """Live detection: stored ``(leaf index, body)`` rows, in any time order.
+
+        The rows join the reorder buffer; the buffered events the watermark has passed are
+        processed in time order (then leaf order). ``now_us`` is the wall clock. Returns the
+        alerts created or changed.
+        """
+        st = self.state
+        fresh: dict[int, Event] = {}
+        horizon = now_us + _FUTURE
+        pending = st.pending
+        for seq, body in rows:
+            event = decode_event(body)
+            t = time_us(event)
+            if st.newest_us < t <= horizon:
+                st.newest_us = t
+            pending.append((t, seq, body))
+            fresh[seq] = event
+        pending.sort()
+        watermark = max(st.newest_us, now_us) - self._reorder_us
+        ready = len(pending)
+        while ready and pending[ready - 1][0] > watermark:
+            ready -= 1
+        ready = max(ready, len(pending) - MAX_PENDING)
+        st.pending = pending[ready:]
+        changed: dict[str, Alert] = {}
+        for _, seq, body in pending[:ready]:
+            event = fresh.get(seq) or decode_event(body)
+            for alert in self.process(event):
+                changed[alert.id] = alert
+        return list(changed.values())
+
     def process(self, event: Event, *, emit: bool = True) -> list[Alert]:
-        """Process one event; the alerts it created or changed."""
+        """Process one event; the alerts it created or changed.
+
+        An access event earlier than the events already processed is processed at the
+        engine's current time if at most ``late_hours`` late, else left out (counted in
+        :attr:`late_skipped`): the actors' windows stay in time order.
+        """
         t = time_us(event)
         st = self.state
         ctx = st.context
         if t > ctx.now_us:
             ctx.now_us = t
+            if t > st.newest_us:  # the watermark never lags what was processed
+                st.newest_us = t
+        elif t < ctx.now_us and isinstance(event, AccessEvent):
+            if ctx.now_us - t > self._late_us:
+                self.late_skipped += 1
+                if self.late_oldest_us is None or t < self.late_oldest_us:
+                    self.late_oldest_us = t
+                return []
+            self.late_floored += 1
+            t = ctx.now_us
+            event = msgspec.structs.replace(event, time=_EPOCH + dt.timedelta(microseconds=t))
         day = t // DAY
-        if day != st.pruned_day:
+        if day > st.pruned_day:
             st.pruned_day = day
             ctx.prune(t)
             horizon = t - self._dedupe_us
@@ -181,7 +267,10 @@ class Engine:
             ctx.apply_context(event, t)
             found: list[Finding] = []
             for detector in self.detectors:
-                found += detector.observe_context(event, ctx)
+                try:
+                    found += detector.observe_context(event, ctx)
+                except Exception as exc:
+                    self._detector_failed(detector, exc)
             return [self._merge(f) for f in found] if emit else []
         return self._access(event, t, emit)
 
@@ -208,11 +297,26 @@ class Engine:
                 ticket.bulk_events.append(event.id)
         findings: list[Finding] = []
         for detector in self.detectors:
-            findings += detector.observe(event, ctx, state, justified)
+            try:
+                findings += detector.observe(event, ctx, state, justified)
+            except Exception as exc:
+                self._detector_failed(detector, exc)
         ctx.learn_habits(state, event, t)
         if not emit or not findings:
             return []
         return [self._merge(f) for f in findings]
+
+    def _detector_failed(self, detector: Detector, exc: Exception) -> None:
+        # Logged once per detector and engine; never the event or the message (personal data).
+        count = self.detector_errors.get(detector.name, 0)
+        self.detector_errors[detector.name] = count + 1
+        if not count:
+            _logger.error(
+                "detector %s failed (%s at %s); it skips such events, the others go on",
+                detector.name,
+                type(exc).__name__,
+                where(exc),
+            )
 
     def _merge(self, finding: Finding) -> Alert:
         key = f"{finding.actor}|{finding.detector}"
@@ -250,3 +354,12 @@ class Engine:
             if len(alert.events) < _MAX_EVENTS and event_id not in alert.events:
                 alert.events.append(event_id)
         return alert
+
+
+def where(exc: BaseException) -> str:
+    """``file:line in function`` where ``exc`` was raised: for logs, free of data values."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown place"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno} in {last.name}"

@@ -2,8 +2,13 @@
 
 * :meth:`DetectionRunner.catch_up` continues from where the last run stopped (a cursor over
   leaf indices) with the saved engine state, so every ingested event is seen exactly once,
-  whichever process ingested it; the alerts, the new state and the cursor are written in one
-  transaction.
+  whichever process ingested it; the alerts, the new state (with its reorder buffer, see
+  :meth:`~sentinelle.detect.engine.Engine.feed`) and the cursor are written in one
+  transaction. It never raises: ingest has committed its batch before, and a failure of live
+  detection must not fail it. A failure is logged (its type and place, no event data); unless
+  the store itself failed (then the next run simply retries), the events of the failed run are
+  skipped by live detection, so one bad event cannot stop it for good, and after
+  :data:`RESET_AFTER` failed runs in a row the saved state starts afresh.
 * :meth:`DetectionRunner.replay` runs a fresh engine over a time range, warming its baselines
   up on the weeks before; alert ids are derived from what triggered them, so a rerun replaces
   alerts instead of duplicating them.
@@ -12,18 +17,37 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
+import msgspec
+
 from sentinelle.detect.base import Alert
-from sentinelle.detect.engine import DetectConfig, Engine
-from sentinelle.detect.timeutil import DAY
+from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
+from sentinelle.detect.timeutil import DAY, iso
+from sentinelle.errors import StoreError
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.store import Store
 
-__all__ = ["WARM_UP_DAYS", "DetectionRunner", "alert_from_row", "alert_row", "risk_by_actor"]
+__all__ = [
+    "RESET_AFTER",
+    "WARM_UP_DAYS",
+    "DetectionRunner",
+    "alert_from_row",
+    "alert_row",
+    "risk_by_actor",
+]
+
+_logger = logging.getLogger(__name__)
 
 WARM_UP_DAYS: Final = 28
+RESET_AFTER: Final = 3
+
+
+def _wall_clock_us() -> int:
+    return time.time_ns() // 1000
 
 
 def alert_row(alert: Alert) -> tuple[Any, ...]:
@@ -61,41 +85,149 @@ def alert_from_row(row: tuple[Any, ...]) -> Alert:
 
 
 class DetectionRunner:
-    """Detection over a store's events."""
+    """Detection over a store's events.
 
-    def __init__(self, store: Store, config: DetectConfig | None = None) -> None:
+    ``clock`` gives the wall clock in microseconds (tests pass a fixed one). After
+    :meth:`catch_up`, :attr:`notes` holds what a person should know (events left out, a
+    failure), as sentences without event data.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: DetectConfig | None = None,
+        *,
+        clock: Callable[[], int] = _wall_clock_us,
+    ) -> None:
         self.store = store
         self.config = config or DetectConfig()
+        self.clock = clock
+        self.notes: list[str] = []
 
     def catch_up(self) -> list[Alert]:
-        """Process the events stored since the last run; the alerts created or changed."""
+        """Process the events stored since the last run; the alerts created or changed.
+
+        Never raises (see the module docstring); returns no alerts when it failed.
+        """
+        self.notes = []
+        try:
+            return self._catch_up()
+        except Exception as exc:
+            return self._failed(exc)
+
+    def _catch_up(self) -> list[Alert]:
         changed: dict[str, Alert] = {}
+        now = self.clock()
         with self.store.writer() as w:
             saved = w.detect_state()
             cursor = saved[0] if saved else 0
-            engine = Engine(self.config, Engine.load_state(saved[1]) if saved else None)
+            engine = Engine(self.config, _load(saved[1]) if saved else None)
             for rows in self.store.events_by_seq(cursor):
-                # A batch arrives roughly in time order; sort each read chunk to be sure.
-                events = sorted((decode_event(body) for _, body in rows), key=time_us)
-                for alert in engine.run(events):
+                for alert in engine.feed(rows, now_us=now):
                     changed[alert.id] = alert
                 cursor = rows[-1][0] + 1
+            if engine.state.pending:  # no new events, but the wall clock may release some
+                for alert in engine.feed([], now_us=now):
+                    changed[alert.id] = alert
+            engine.state.failures = 0
             w.upsert_alerts([alert_row(a) for a in changed.values()])
             w.save_detect_state(cursor, engine.dump_state())
+        if engine.late_skipped and engine.late_oldest_us is not None:
+            since = iso(engine.late_oldest_us)[:10]
+            _logger.warning(
+                "%d events arrived more than %g h late; live detection left them out",
+                engine.late_skipped,
+                self.config.late_hours,
+            )
+            self.notes.append(
+                f"{engine.late_skipped} events arrived more than {self.config.late_hours:g} h "
+                f"after later ones had been processed; live detection left them out: run "
+                f"sentinelle detect --since {since} to cover them"
+            )
+        if engine.detector_errors:
+            self.notes.append(
+                "detectors failed on some events and skipped them (see the log): "
+                + ", ".join(f"{n} ({c})" for n, c in sorted(engine.detector_errors.items()))
+            )
         return list(changed.values())
 
-    def replay(self, since_us: int | None = None, until_us: int | None = None) -> list[Alert]:
-        """Run detection afresh over ``[since, until)``; store and return the alerts."""
+    def _failed(self, exc: Exception) -> list[Alert]:
+        _logger.error(
+            "live detection failed (%s at %s); the ingested events are stored",
+            type(exc).__name__,
+            where(exc),
+        )
+        if isinstance(exc, StoreError):
+            self.notes.append(
+                "live detection could not run (store error, see the log); the events are "
+                "stored and the next run catches up"
+            )
+            return []
+        try:
+            first, end, reset = self._skip_failed()
+        except Exception as again:
+            _logger.error(
+                "live detection could not record the failure (%s); the next run retries",
+                type(again).__name__,
+            )
+            self.notes.append("live detection failed (see the log); the events are stored")
+            return []
+        _logger.error(
+            "live detection skipped leaves %d to %d%s",
+            first,
+            end - 1,
+            "; it failed too often in a row, so its state starts afresh" if reset else "",
+        )
+        self.notes.append(
+            f"live detection failed (see the log) and skipped leaves {first} to {end - 1}; the "
+            "events are stored: run sentinelle detect over their period to cover them"
+            + ("; it failed too often in a row, so its state starts afresh" if reset else "")
+        )
+        return []
+
+    def _skip_failed(self) -> tuple[int, int, bool]:
+        """Move the cursor past the events of the failed run, keeping the last good state."""
+        with self.store.writer() as w:
+            saved = w.detect_state()
+            first = saved[0] if saved else 0
+            end = w.ledger_size()
+            state = _load(saved[1]) if saved else EngineState()
+            state.failures += 1
+            reset = state.failures >= RESET_AFTER
+            if reset:
+                state = EngineState()
+            w.save_detect_state(max(end, first), Engine(self.config, state).dump_state())
+        return first, end, reset
+
+    def replay(
+        self,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Alert]:
+        """Run detection afresh over ``[since, until)``; store and return the alerts.
+
+        ``progress`` is called with the time of the latest event read, every few thousand.
+        """
         start = since_us - WARM_UP_DAYS * DAY if since_us is not None else None
         engine = Engine(self.config)
-        alerts = engine.run(self._decoded(start, until_us), emit_from_us=since_us)
+        alerts = engine.run(self._decoded(start, until_us, progress), emit_from_us=since_us)
         with self.store.writer() as w:
             w.upsert_alerts([alert_row(a) for a in alerts])
         return alerts
 
-    def _decoded(self, since_us: int | None, until_us: int | None) -> Iterator[Event]:
+    def _decoded(
+        self,
+        since_us: int | None,
+        until_us: int | None,
+        progress: Callable[[int], None] | None,
+    ) -> Iterator[Event]:
         for bodies in self.store.events_by_time(since_us, until_us):
-            yield from (decode_event(b) for b in bodies)
+            events = [decode_event(b) for b in bodies]
+            yield from events
+            if progress is not None and events:
+                progress(time_us(events[-1]))
 
     def alerts(
         self, *, actor: str | None = None, since_us: int | None = None, min_severity: int = 1
@@ -103,6 +235,15 @@ class DetectionRunner:
         """Stored alerts, oldest first."""
         rows = self.store.alerts(actor=actor, since_us=since_us, min_severity=min_severity)
         return [alert_from_row(r) for r in rows]
+
+
+def _load(blob: bytes) -> EngineState:
+    """The saved engine state; a fresh one if it cannot be read (logged)."""
+    try:
+        return Engine.load_state(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        _logger.warning("the saved live detection state could not be read; starting afresh")
+        return EngineState()
 
 
 def risk_by_actor(
