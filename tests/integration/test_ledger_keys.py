@@ -292,3 +292,26 @@ def test_rotation_refuses_a_multi_line_reason(store: Store, settings: Settings) 
     with pytest.raises(ConfigError, match="one non-empty line"):
         ledger.rotate_key(data_dir=settings.data_dir, by="bob", reason="a\nb")
     assert len(store.ledger_keys()) == 1
+
+
+def test_a_process_opened_before_a_rotation_cannot_sign_with_the_retired_key(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    running = open_ledger(store, settings)  # e.g. `sentinelle serve`, started before
+    Ingestor(store, running).ingest(lines(EVENTS[:50]))
+    other = shared(settings, tmp_path / "ops")
+    other.data_dir.mkdir()
+    running.key.save(other.data_dir / KEY_FILE)
+    with open_store(other) as store2:
+        rotated = open_ledger(store2, other).rotate_key(
+            data_dir=other.data_dir, by="ops", reason="rotation"
+        )
+    with pytest.raises(
+        ConfigError,
+        match=rf"^the ledger key was rotated to {re.escape(rotated.key_id)} \(rotated in .*\) "
+        r"after this process opened it with .*: restart it to use the new key$",
+    ):
+        Ingestor(store, running).ingest(lines(EVENTS[50:60]))
+    assert store.ledger_size() == 50  # nothing was written
+    with pytest.raises(ConfigError, match="restart it"):
+        running.checkpoint()

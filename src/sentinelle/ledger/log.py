@@ -178,7 +178,20 @@ class Ledger:
         return self.key.name
 
     def sign(self, size: int, root: bytes) -> str:
-        """A signed checkpoint note for a tree of ``size`` leaves with this root."""
+        """A signed checkpoint note for a tree of ``size`` leaves with this root.
+
+        Called inside the write transaction that records the checkpoint, it reads the current
+        recorded key in that transaction: a process that opened the ledger before a rotation
+        cannot sign with the retired key. Raises :class:`ConfigError` if it would.
+        """
+        keys = self.store.ledger_keys()
+        if keys and keys[-1][1] != self.key.verifier_key():
+            current = LedgerKey.from_row(keys[-1])
+            raise ConfigError(
+                f"the ledger key was rotated to {current.key_id} ({current.describe()}) after "
+                f"this process opened it with {self.key.name}+{self.key.key_hash.hex()}: "
+                "restart it to use the new key"
+            )
         return self.key.sign(Checkpoint(origin=self.origin, size=size, root=root))
 
     def reader(self, size: int) -> TileReader:
@@ -732,8 +745,11 @@ def _row_problem(seq: int, event_id: str, columns: tuple[Any, ...], body: str) -
         raise IntegrityError(
             f"leaf {seq} (event {event_id!r}) was altered: the stored event is not canonical JSON"
         )
+    expected = event_columns(event)
+    if expected == columns:
+        return ()
     return tuple(
         name
-        for name, got, want in zip(_COLUMN_NAMES, columns, event_columns(event), strict=True)
+        for name, got, want in zip(_COLUMN_NAMES, columns, expected, strict=True)
         if got != want
     )

@@ -481,3 +481,36 @@ def test_dangling_symlink_key_file_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="cannot create"):
         SigningKey.load_or_create(path, ORIGIN)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k"]
+
+
+# --- Notes of any text (key rotation statements) -------------------------------------------
+
+
+def test_sign_text_and_open_note_round_trip():
+    key = SigningKey.generate(ORIGIN)
+    text = f"{ORIGIN} key rotation\nold a\nnew b\n"
+    note = key.sign_text(text)
+    assert note.startswith(text + "\n" + EM_DASH + " " + ORIGIN + " ")
+    assert key.verifier().open_note(note) == text
+    with pytest.raises(IntegrityError, match="does not verify"):
+        key.verifier().open_note(note.replace("old a", "old c"))
+    with pytest.raises(IntegrityError, match="no signature by key"):
+        SigningKey.generate(ORIGIN).verifier().open_note(note)
+
+
+@pytest.mark.parametrize("text", ["", "no newline", "a\n\nb\n", "\na\n", "tab\there\n"])
+def test_sign_text_refuses_text_that_would_not_read_back(text: str):
+    with pytest.raises(IntegrityError):
+        SigningKey.generate(ORIGIN).sign_text(text)
+
+
+def test_save_writes_a_0600_key_file_and_never_replaces_another(tmp_path):
+    key = SigningKey.generate(ORIGIN)
+    path = tmp_path / "k"
+    key.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert SigningKey.load_or_create(path, ORIGIN).key_hash == key.key_hash
+    key.save(path)  # the same key again: nothing to do
+    with pytest.raises(ConfigError, match="already holds another key"):
+        SigningKey.generate(ORIGIN).save(path)
+    assert SigningKey.load_or_create(path, ORIGIN).key_hash == key.key_hash
