@@ -252,8 +252,9 @@ def test_alerts_json_and_filters(cli: Cli, settings: Settings, tmp_path: Path) -
     bad_since.fails(2)
     errors = [line for line in bad_since.err.splitlines() if line.startswith("Error:")]
     assert errors == [
-        "Error: Invalid value for '--since': 'last tuesday' is not a time like "
-        "2026-11-23T10:00:00Z or 2026-11-23"
+        "Error: Invalid value for '--since': 'last tuesday' is not a time: use RFC 3339 "
+        "(2026-11-23T10:00:00Z), a date (2026-11-23) or a duration back from now "
+        "(30m, 24h, 7d, 2w)"
     ]
     bad_severity.fails(2)
     assert "'severe' is not one of 'low', 'medium', 'high', 'critical'" in bad_severity.err
@@ -323,3 +324,29 @@ def test_bad_detection_config_is_a_one_line_error(cli: Cli, tmp_path: Path) -> N
 
     missing = cli.run("detect", env={"SENTINELLE_DETECT_CONFIG": str(nope)}).fails(1)
     assert missing.err == f"error: cannot read detection config {nope}: No such file or directory\n"
+
+
+def test_times_may_be_durations_back_from_now(cli: Cli, tmp_path: Path) -> None:
+    import time
+
+    cli.run("ingest", first_days(tmp_path)).ok()
+    everything = cli.run("alerts", "--json").json_lines()
+    assert everything
+    ago = cli.many(
+        ("alerts", "--json", "--since", "100000d"),
+        ("alerts", "--json", "--since", "0m"),
+        ("detect", "--json", "--since", "5200w", "--until", "0h"),
+        ("detect", "--json", "--since", "10 d"),
+    )
+    assert ago[0].json_lines() == everything
+    now = time.time_ns() // 1000
+    assert len(ago[1].json_lines()) == sum(1 for a in everything if parse_time(a["time"]) >= now)
+    assert json.loads(ago[2].ok().out)["alerts"] == len(everything)
+    assert "alerts" in json.loads(ago[3].ok().out)
+    for bad in ("7x", "yesterday", "-3d", "1.5h"):
+        refused = cli.run("detect", "--since", bad).fails(2)
+        assert refused.err.splitlines()[-1] == (
+            f"Error: Invalid value for '--since': {bad!r} is not a time: use RFC 3339 "
+            "(2026-11-23T10:00:00Z), a date (2026-11-23) or a duration back from now "
+            "(30m, 24h, 7d, 2w)"
+        )

@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.detect import DetectConfig, DetectionRunner, Severity, risk_by_actor
-from sentinelle.detect.timeutil import iso, parse_time
+from sentinelle.detect.timeutil import DAY, HOUR, MINUTE, iso, parse_time
+
+_AGO = re.compile(r"(\d{1,7})\s*([mhdw])")
+_UNITS = {"m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}
+
+
+def parse_time_or_ago(text: str, *, now_us: int) -> int:
+    """An RFC 3339 time, a date (its midnight UTC), or a duration back from ``now_us``:
+    ``30m``, ``24h``, ``7d``, ``2w``. Raises ``ValueError`` naming the accepted forms."""
+    ago = _AGO.fullmatch(text.strip())
+    if ago:
+        return now_us - int(ago[1]) * _UNITS[ago[2]]
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a time: use RFC 3339 (2026-11-23T10:00:00Z), a date (2026-11-23) "
+            "or a duration back from now (30m, 24h, 7d, 2w)"
+        ) from None
 
 
 class _Time(click.ParamType):  # type: ignore[type-arg]
+    """An RFC 3339 time, a date (midnight UTC), or a duration back from now (``7d``)."""
+
     name = "TIME"
 
     def convert(
@@ -23,18 +46,54 @@ class _Time(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, int):
             return value
         try:
-            return parse_time(str(value))
+            return parse_time_or_ago(str(value), now_us=time.time_ns() // 1000)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
 
 TIME = _Time()
+
+
+class _TimeProgress:
+    """A progress bar on stderr over event times, from the first event read to ``until`` (or
+    now); it appears with the first events."""
+
+    def __init__(self, until_us: int | None) -> None:
+        self.end = until_us if until_us is not None else time.time_ns() // 1000
+        self.first: int | None = None
+        self.done = 0
+        self.bar: Any = None
+
+    def __call__(self, time_us: int) -> None:
+        if self.first is None:
+            self.first = time_us
+            length = max(1, (self.end - time_us) // 10**6)
+            self.bar = click.progressbar(length=length, label="detecting", file=sys.stderr)
+            self.bar.__enter__()
+        now = min(max(0, (time_us - self.first) // 10**6), self.bar.length)
+        self.bar.update(now - self.done)
+        self.done = now
+
+    def __enter__(self) -> _TimeProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.length - self.done)
+            self.bar.__exit__(*exc)
+
+
 _SEVERITIES = click.Choice(["low", "medium", "high", "critical"])
 
 
 @cli_group.command()
-@click.option("--since", type=TIME, help="Only alerts from this time (RFC 3339 or a date).")
-@click.option("--until", type=TIME, help="Only events before this time.")
+@click.option(
+    "--since",
+    type=TIME,
+    help="Only alerts from this time: RFC 3339, a date, or a duration back from now "
+    "(30m, 24h, 7d, 2w).",
+)
+@click.option("--until", type=TIME, help="Only events before this time (same forms as --since).")
 @click.option(
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -48,11 +107,18 @@ def detect(
     """Run the detectors over stored history and store their alerts.
 
     Baselines warm up on the 28 days before --since. Rerunning over the same range replaces
-    alerts instead of duplicating them. Live detection after each ingest needs no command.
+    alerts instead of duplicating them. Live detection after each ingest needs no command;
+    run this for events live detection left out (it says so) or after changing thresholds.
+    On a terminal, a progress bar on stderr follows the event times read.
     """
     cfg = DetectConfig.from_toml(config) if config else app.detect_config
     started = time.perf_counter()
-    alerts = DetectionRunner(app.store, cfg).replay(since, until)
+    runner = DetectionRunner(app.store, cfg)
+    if sys.stderr.isatty():
+        with _TimeProgress(until) as progress:
+            alerts = runner.replay(since, until, progress=progress)
+    else:
+        alerts = runner.replay(since, until)
     took = time.perf_counter() - started
     by_severity = Counter(str(a.severity) for a in alerts)
     by_detector = Counter(a.detector for a in alerts)
@@ -80,7 +146,12 @@ def detect(
 
 @cli_group.command()
 @click.option("--actor", help="Only this actor's alerts.")
-@click.option("--since", type=TIME, help="Only alerts triggered from this time.")
+@click.option(
+    "--since",
+    type=TIME,
+    help="Only alerts triggered from this time: RFC 3339, a date, or a duration back from "
+    "now (30m, 24h, 7d, 2w).",
+)
 @click.option("--min-severity", type=_SEVERITIES, default="low", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_app

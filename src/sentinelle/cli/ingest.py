@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable, Iterator
+from typing import IO
 
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.detect import DetectionRunner, Severity
-from sentinelle.ingest import Ingestor, iter_json_lines, open_input
+from sentinelle.ingest import (
+    Ingestor,
+    IngestResult,
+    bytes_read,
+    input_size,
+    iter_json_lines,
+    open_input,
+)
+
+_PROGRESS_EVERY = 4096  # lines between progress bar updates
 
 
 @cli_group.command()
@@ -19,30 +31,67 @@ from sentinelle.ingest import Ingestor, iter_json_lines, open_input
 def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     """Store access and context events from a JSON-lines FILE (plain or gzip; - for stdin).
 
-    The file is one batch: if any line is invalid, nothing is stored and the first 20
-    problems are printed with their line numbers. Event ids already stored are skipped and
-    counted as duplicates. The ledger gets a new signed checkpoint.
+    JSON lines: one event per line. A JSON array or pretty-printed JSON is refused with the
+    jq command that converts it (jq -c '.[]' events.json > events.jsonl). The file is one
+    batch: if any line is invalid, nothing is stored and the first 20 problems are printed
+    with their line numbers (exit 1). Event ids already stored are skipped and counted as
+    duplicates. The ledger gets a new signed checkpoint. A file with no events writes
+    nothing, says so, and exits 0. On a terminal, a progress bar shows on stderr.
     """
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
-        result = Ingestor(app.store, app.ledger).ingest(iter_json_lines(stream, name=source))
-    # The batch is committed; detection runs after, so a detector problem never loses events.
-    found = [] if no_detect else DetectionRunner(app.store, config).catch_up()
+        result = _ingest(app, stream, source)
+    # The batch is committed; detection runs after, and a detector failure never fails the
+    # ingest: the runner logs it and live detection goes on with the next batch.
+    runner = DetectionRunner(app.store, config)
+    found = [] if no_detect else runner.catch_up()
     medium = sum(1 for a in found if a.severity >= Severity.MEDIUM)
+    if result.received == 0:
+        click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:
         click.echo(
             json.dumps({**result.to_dict(), "alerts": len(found), "alerts_medium_plus": medium})
         )
-        return
-    click.echo(
-        f"received {result.received}, stored {result.stored}, "
-        f"duplicates {result.duplicates}; ledger size {result.ledger_size}"
-    )
-    if not no_detect:
-        click.echo(f"alerts raised or updated: {len(found)} ({medium} medium or higher)")
+    else:
+        click.echo(
+            f"received {result.received}, stored {result.stored}, "
+            f"duplicates {result.duplicates}; ledger size {result.ledger_size}"
+        )
+        if not no_detect:
+            click.echo(f"alerts raised or updated: {len(found)} ({medium} medium or higher)")
     if result.conflicting_ids:
         click.echo(
             f"warning: {len(result.conflicting_ids)} re-sent ids carried other content than "
             f"stored (kept the stored): {', '.join(result.conflicting_ids[:5])}",
             err=True,
         )
+    for note in runner.notes:
+        click.echo(f"warning: {note}", err=True)
+
+
+def _shown(source: str) -> str:
+    return "standard input" if source == "-" else source
+
+
+def _ingest(app: App, stream: IO[bytes], source: str) -> IngestResult:
+    lines = iter_json_lines(stream, name=source)
+    size = input_size(source) if sys.stderr.isatty() else None
+    if not size:
+        return Ingestor(app.store, app.ledger).ingest(lines)
+    with click.progressbar(length=size, label="ingesting", file=sys.stderr) as bar:
+        result = Ingestor(app.store, app.ledger).ingest(_tracked(lines, stream, bar.update))
+        bar.update(size - bar.pos)
+    return result
+
+
+def _tracked(
+    lines: Iterator[tuple[int, bytes]], stream: IO[bytes], advance: Callable[[int], None]
+) -> Iterator[tuple[int, bytes]]:
+    """``lines``, advancing a progress bar by the bytes read every few thousand lines."""
+    done = 0
+    for count, item in enumerate(lines, 1):
+        if count % _PROGRESS_EVERY == 0:
+            now = bytes_read(stream)
+            advance(now - done)
+            done = now
+        yield item
