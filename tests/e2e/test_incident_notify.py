@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
-import fcntl
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ from cli_support import TIMEOUT, console_script, run_script
 from sentinelle.config import Settings
 from sentinelle.incidents import Incidents, compute_scope
 from sentinelle.notify import render
+from sentinelle.response import hold_lease
 from sentinelle.sim import simulate
 from sentinelle.store import open_store
 from smtpsink import SmtpSink
@@ -207,12 +207,16 @@ def test_a_changed_notice_is_refused_under_the_same_version(
 
 
 def test_a_second_run_at_the_same_time_is_refused(world: World, smtp_sink: SmtpSink) -> None:
-    locks = Path(world.env["SENTINELLE_DATA_DIR"]) / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with (locks / f"notify-{world.incident}-authority.lock").open("w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        refused = _run(world.env, *world.notify(smtp_sink.port, "authority"), code=1)
-    assert "another run is sending" in refused.stderr
+    # A run in another live process holds the lease in the database: this one is refused.
+    store = open_store(Settings(data_dir=Path(world.env["SENTINELLE_DATA_DIR"])))
+    try:
+        with hold_lease(store, f"notify:{world.incident}:authority", what="another run"):
+            refused = _run(world.env, *world.notify(smtp_sink.port, "authority"), code=1)
+    finally:
+        store.close()
+    assert f"sending {world.incident}'s notices to authority is under way elsewhere" in (
+        refused.stderr
+    )
     assert smtp_sink.count == 0
 
 
