@@ -76,3 +76,42 @@ def test_pair_harvest_incident_is_scoped_and_assessed(tmp_path: Path) -> None:
     entry = next(e for e in register if e["id"] == incident)
     assert entry["state"] == "assessed"
     assert any(d["change"] == "assessment" for d in entry["decisions"])
+    # The README's plain re-assessment keeps what was recorded: awareness, the scope basis,
+    # and so the number of people to notify (it used to reset awareness to the opening and
+    # widen the scope to every access).
+    shown = json.loads(_run(env, "incident", "show", incident, "--json"))
+    again = json.loads(_run(env, "incident", "assess", incident, "--json"))
+    after = json.loads(_run(env, "incident", "show", incident, "--json"))
+    assert after["facts"]["aware_at"] == shown["facts"]["aware_at"] == truth["end"]
+    assert after["clock"]["deadline"] == shown["clock"]["deadline"]
+    assert after["scope_basis"] == again["scope_basis"] == "unjustified"
+    assert after["facts"]["subjects"] == shown["facts"]["subjects"]
+    assert again["changes"] == []
+    # Narrowing is refused without a reason, widening is not; both are logged before → after.
+    wide = run_script(env, "incident", "assess", incident, "--all-accesses").stdout
+    assert "changed since the last assessment:" in wide
+    assert 'scope_basis: "unjustified" → "all"' in wide
+    refused = run_script(env, "incident", "assess", incident, "--unjustified-only", code=1)
+    assert "narrows from all accesses" in refused.stderr and "--reason" in refused.stderr
+    _run(env, "incident", "assess", incident, "--unjustified-only", "--reason", "ticketed work")
+    # incident facts → edit → assess --facts: what people add is kept, the counts stay counted.
+    facts = json.loads(_run(env, "incident", "facts", incident))
+    assert facts["aware_at"] == truth["end"]
+    facts["summary"] = "Two support agents copied customer lists."
+    edited = tmp_path / "facts.json"
+    edited.write_text(json.dumps(facts), encoding="utf-8")
+    _run(env, "incident", "assess", incident, "--facts", str(edited))
+    stated = json.loads(_run(env, "incident", "show", incident, "--json"))
+    assert stated["facts_given"] == {
+        "aware_at": truth["end"],  # given with --aware-at at the first assessment
+        "summary": "Two support agents copied customer lists.",
+    }
+    # A key the schema does not know names the file and the key; nothing is recorded.
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"nature": {"summary": "x"}}), encoding="utf-8")
+    bad = run_script(env, "incident", "assess", incident, "--facts", str(wrong), code=1)
+    assert bad.stderr.startswith(f"error: facts refused ({wrong}), nothing was recorded")
+    assert "nature" in bad.stderr and "batch" not in bad.stderr
+    unchanged = json.loads(_run(env, "incident", "show", incident, "--json"))
+    for key in ("state", "facts", "facts_given", "assessment", "scope_basis", "decisions"):
+        assert unchanged[key] == stated[key], key

@@ -34,9 +34,14 @@ _STATES = click.Choice([s.value for s in State if s is not State.OPEN])
 _BY_HELP = "Who makes the change [default: the OS user]."
 
 
-def engine(app: App) -> ResponseEngine:
-    """The response engine over the app's store (a second connection for lease heartbeats)."""
-    return ResponseEngine(app.store, reopen=lambda: open_store(app.settings))
+def engine(app: App, *, create: bool = False) -> ResponseEngine:
+    """The response engine over the app's store (a second connection for lease heartbeats).
+
+    Only ``incident open`` may create the database (``create``); every other command works on
+    an incident, so on a database that exists: a missing one is an error naming it.
+    """
+    store = app.store if create else app.reader
+    return ResponseEngine(store, reopen=lambda: open_store(app.settings, create=False))
 
 
 def _basis_option(func: Any) -> Any:
@@ -93,7 +98,7 @@ def open_(
     by: str | None,
 ) -> None:
     """Record a new incident and print its id."""
-    created = engine(app).open(
+    created = engine(app, create=True).open(
         title=title,
         by=_who(by),
         actors=actors.split(","),
@@ -156,8 +161,12 @@ def show(app: App, incident_id: str, as_json: bool, now: int | None) -> None:
 @pass_app
 def list_(app: App) -> None:
     """List incidents, oldest first."""
+    found_any = False
     for found in engine(app).incidents():
+        found_any = True
         click.echo(f"{found.id}  {found.state.value:9}  {found.title}")
+    if not found_any:
+        click.echo(f"no incidents in {app.location}", err=True)
 
 
 @incident.command("register")
@@ -177,6 +186,8 @@ def register_(app: App, as_json: bool, as_csv: bool) -> None:
     if as_json:
         click.echo(json.dumps(entries))
         return
+    if not entries:
+        click.echo(f"no incidents in {app.location}", err=True)
     for entry in entries:
         click.echo(f"{entry['id']}  {entry['state']:9}  {entry['title']}")
         click.echo(f"  72-hour clock: {entry['authority_clock']['summary']}")
