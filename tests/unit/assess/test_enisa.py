@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sentinelle.assess.facts import parse_facts
 from sentinelle.assess.enisa import Level, level_for, severity
+from sentinelle.assess.facts import parse_facts
 
 AWARE = "2026-02-02T09:00:00Z"
 
