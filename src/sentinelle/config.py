@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
+        # It may hold a password: kept out of repr(settings), so a log of them cannot leak it.
+        repr=False,
         description="postgresql://… to use PostgreSQL; unset for the embedded SQLite file.",
     )
     busy_timeout: float = Field(

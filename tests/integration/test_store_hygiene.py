@@ -245,3 +245,8 @@ def test_busy_error_is_a_store_error_and_one_line() -> None:
     error = StoreBusyError("the database x is busy; try again later")
     assert isinstance(error, StoreError) and isinstance(error, Error)
     assert error.retry_after > 0
+
+
+def test_settings_never_show_the_database_password() -> None:
+    settings = Settings(_env_file=None, database_url=f"postgresql://app:{PASSWORD}@db/x")
+    assert PASSWORD not in repr(settings) and PASSWORD not in str(settings)
