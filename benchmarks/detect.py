@@ -21,9 +21,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from sentinelle.detect import DetectConfig, Engine, Severity
-from sentinelle.detect.timeutil import DAY, parse_time
 from sentinelle.events import AccessEvent, decode_event, time_us
 from sentinelle.sim import simulate
+from sentinelle.timeutil import DAY, parse_time
 
 
 def evaluate(args: argparse.Namespace, seed: int, config: DetectConfig) -> dict[str, object]:

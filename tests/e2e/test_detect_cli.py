@@ -23,10 +23,10 @@ from cli_support import Run, run_many
 
 from sentinelle.config import Settings
 from sentinelle.detect import DetectionRunner
-from sentinelle.detect.timeutil import parse_time
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import open_store
+from sentinelle.timeutil import parse_time
 
 
 def _console_script() -> str:

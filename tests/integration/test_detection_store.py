@@ -18,12 +18,12 @@ import pytest
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Engine, Severity
 from sentinelle.detect.runner import alert_from_row, alert_row
-from sentinelle.detect.timeutil import parse_time
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
+from sentinelle.timeutil import parse_time
 
 SPLIT = "2026-11-07"  # the first batch holds the events before this day
 

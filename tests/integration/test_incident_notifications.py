@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from sentinelle.config import Settings
-from sentinelle.detect.timeutil import HOUR, parse_time
 from sentinelle.errors import NotFoundError
 from sentinelle.incidents import (
     CSV_COLUMNS,
@@ -26,6 +25,7 @@ from sentinelle.incidents import (
 )
 from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
+from sentinelle.timeutil import HOUR, parse_time
 
 AWARE = "2026-11-20T08:00:00Z"
 DEADLINE = parse_time(AWARE) + 72 * HOUR

@@ -23,7 +23,6 @@ from click.testing import CliRunner
 from sentinelle.cli import main
 from sentinelle.cli.app import cli_group
 from sentinelle.config import Settings
-from sentinelle.detect.timeutil import DAY, parse_time
 from sentinelle.errors import NotFoundError, ValidationError
 from sentinelle.events import AccessEvent, decode_event
 from sentinelle.incidents import (
@@ -41,6 +40,7 @@ from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
 from sentinelle.sim import simulate
 from sentinelle.store import Store, open_store
+from sentinelle.timeutil import DAY, parse_time
 
 FROM, TO = "2026-11-10T00:00:00Z", "2026-11-20T00:00:00Z"
 

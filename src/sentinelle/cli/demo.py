@@ -14,7 +14,6 @@ import click
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectionRunner, Severity
-from sentinelle.detect.timeutil import iso, parse_time
 from sentinelle.incidents import Incident, Scope, ScopeBasis
 from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
@@ -23,6 +22,7 @@ from sentinelle.notify.model import Audience
 from sentinelle.notify.render import NoticeConfig, plan_notices, render_samples
 from sentinelle.response import ResponseEngine
 from sentinelle.sim import Simulation, simulate
+from sentinelle.timeutil import iso, parse_time
 
 
 @cli_group.command()

@@ -14,7 +14,7 @@ import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.detect import DetectConfig, DetectionRunner, Severity, risk_by_actor
-from sentinelle.detect.timeutil import DAY, HOUR, MINUTE, iso, parse_time
+from sentinelle.timeutil import DAY, HOUR, MINUTE, iso, parse_time
 
 _AGO = re.compile(r"(\d{1,7})\s*([mhdw])")
 _UNITS = {"m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}

@@ -79,7 +79,7 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of ``sentinelle alerts --json``."""
-        from sentinelle.detect.timeutil import iso
+        from sentinelle.timeutil import iso
 
         return {
             "id": self.id,

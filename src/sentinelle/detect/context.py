@@ -12,17 +12,14 @@ Everything is plain data so the engine can save it between batches (see ``to_sta
 
 from __future__ import annotations
 
-import datetime as dt
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Final
 
 from msgspec import UNSET
 
-from sentinelle.detect.timeutil import DAY, HOUR
 from sentinelle.events import AccessEvent, ContextEvent
-
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+from sentinelle.timeutil import DAY, HOUR, to_us
 
 __all__ = ["ActorState", "Context", "DaySummary", "Grant", "Quantiles", "Ticket", "percentile"]
 
@@ -223,7 +220,7 @@ class Context:
             if kind == "grant.approved":
                 grant.approved = True
                 if event.expires is not UNSET:
-                    grant.expires_us = time_us_of(event.expires)
+                    grant.expires_us = to_us(event.expires)
             elif kind in ("grant.revoked", "grant.expired", "grant.denied"):
                 grant.revoked_us = t
         elif kind.startswith("staff.") and isinstance(event.actor, str):
@@ -385,11 +382,6 @@ def is_bulk(event: AccessEvent) -> bool:
         return len(subjects) >= BULK_SUBJECTS
     count = getattr(event.resource, "count", None)
     return not isinstance(count, int) or count >= BULK_SUBJECTS
-
-
-def time_us_of(value: dt.datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _records(event: AccessEvent) -> int:

@@ -18,8 +18,8 @@ from pydantic import Field
 
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import ActorState, Context, Quantiles, Ticket, is_bulk
-from sentinelle.detect.timeutil import DAY, HOUR, MINUTE
 from sentinelle.events import AccessEvent, ContextEvent
+from sentinelle.timeutil import DAY, HOUR, MINUTE
 
 __all__ = [
     "BreadthVolume",

@@ -50,9 +50,9 @@ from sentinelle.detect.detectors import (
     UnjustifiedAccess,
     UnusualContext,
 )
-from sentinelle.detect.timeutil import DAY, HOUR, MINUTE
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
+from sentinelle.timeutil import DAY, HOUR, MINUTE
 
 __all__ = ["DETECTORS", "MAX_PENDING", "DetectConfig", "Engine", "EngineState", "where"]
 

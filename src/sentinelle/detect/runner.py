@@ -26,10 +26,10 @@ import msgspec
 
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
-from sentinelle.detect.timeutil import DAY, iso
 from sentinelle.errors import StoreError
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.store import Store
+from sentinelle.timeutil import DAY, iso
 
 __all__ = [
     "RESET_AFTER",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinelle.detect.timeutil import iso
 from sentinelle.incidents.model import Incident
 from sentinelle.incidents.scope import Scope
+from sentinelle.timeutil import iso
 
 __all__ = ["facts_from_scope"]
 

@@ -13,7 +13,6 @@ clock they are judged against is :meth:`Incidents.clock`.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable
@@ -33,7 +32,7 @@ from sentinelle.incidents.model import (
     check_notification,
 )
 from sentinelle.store import Store, Writer
-from sentinelle.timeutil import DAY, now_us
+from sentinelle.timeutil import DAY, from_us, now_us
 
 __all__ = ["ALERT_LOOKBACK_DAYS", "Incidents", "log_change", "move_state"]
 
@@ -220,7 +219,7 @@ def _text(value: str | None) -> str | None:
 
 
 def _new_id(now: int) -> str:
-    day = dt.datetime.fromtimestamp(now / 1e6, tz=dt.UTC).strftime("%Y%m%d")
+    day = from_us(now).strftime("%Y%m%d")
     return f"inc-{day}-{secrets.token_hex(4)}"
 
 

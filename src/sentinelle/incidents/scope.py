@@ -34,10 +34,10 @@ from typing import Any
 import msgspec
 
 from sentinelle.detect.context import Context
-from sentinelle.detect.timeutil import iso
 from sentinelle.events import AccessEvent, decode_event
 from sentinelle.incidents.model import Incident
 from sentinelle.store import Store
+from sentinelle.timeutil import iso
 
 __all__ = ["MerchantScope", "Scope", "compute_scope"]
 

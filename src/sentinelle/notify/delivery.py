@@ -39,7 +39,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -49,6 +48,7 @@ from sentinelle.errors import ConfigError, Error, StoreError
 from sentinelle.notify.model import Outbound
 from sentinelle.store.base import Store, now_us
 from sentinelle.store.notices import NoticeStatus
+from sentinelle.timeutil import from_us
 
 __all__ = [
     "DeliveryError",
@@ -362,7 +362,7 @@ def notice_status(store: Store, incident: str, *, recipients: bool = True) -> di
                 "message_id": row.message_id,
                 "status": row.status.value,
                 "attempts": row.attempts,
-                "updated": datetime.fromtimestamp(row.updated_us / 1e6, UTC).isoformat(),
+                "updated": from_us(row.updated_us).isoformat(),
                 "reply_code": row.reply_code,
                 "reply_text": row.reply_text,
             }

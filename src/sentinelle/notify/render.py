@@ -63,6 +63,7 @@ from msgspec import UnsetType
 
 from sentinelle.assess import facts_to_dict
 from sentinelle.assess.facts import Cause, Subjects
+from sentinelle.assess.gdpr import DEADLINE
 from sentinelle.errors import ConfigError
 from sentinelle.incidents.model import Incident
 from sentinelle.incidents.scope import MerchantScope, Scope
@@ -73,6 +74,7 @@ from sentinelle.notify.directory import (
     parse_locale,
 )
 from sentinelle.notify.model import Audience, Outbound, RenderedNotice
+from sentinelle.timeutil import from_us
 
 __all__ = [
     "CATEGORY_WORDS",
@@ -414,10 +416,6 @@ def _known(value: _T | UnsetType) -> _T | None:
     return None if isinstance(value, UnsetType) else value
 
 
-def _from_us(us: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(us / 1_000_000, dt.UTC)
-
-
 class _Renderer:
     """Renders one incident's notices; facts are formatted once per language."""
 
@@ -464,8 +462,8 @@ class _Renderer:
         start, end = (_known(period.start), _known(period.end)) if period else (None, None)
         if self.scope is not None and self.scope.per_merchant and (start is None or end is None):
             ms = self.scope.per_merchant.values()
-            start = start or _from_us(min(m.first_us for m in ms))
-            end = end or _from_us(max(m.last_us for m in ms))
+            start = start or from_us(min(m.first_us for m in ms))
+            end = end or from_us(max(m.last_us for m in ms))
         aware = f.aware_at if f else None
         assessment = self.incident.assessment
         subjects = (_known(f.subjects) if f else None) or Subjects()
@@ -497,7 +495,7 @@ class _Renderer:
             "hashed_passwords": _known(encryption.hashed_salted) if encryption else None,
             "mitigations": list(mitigations or []),
             "aware_at": self.when(aware, locale) if aware else None,
-            "deadline": self.when(aware + dt.timedelta(hours=72), locale) if aware else None,
+            "deadline": self.when(aware + DEADLINE, locale) if aware else None,
             "period_start": self.day(start, locale),
             "period_end": self.day(end, locale),
             "subjects_count": self.number(count, locale),
@@ -527,8 +525,8 @@ class _Renderer:
             categories=tuple(categories),
             category_words=words,
             category_list=format_list(list(words), locale=locale),
-            first=self.day(_from_us(m.first_us), locale) if m.first_us else None,
-            last=self.day(_from_us(m.last_us), locale) if m.last_us else None,
+            first=self.day(from_us(m.first_us), locale) if m.first_us else None,
+            last=self.day(from_us(m.last_us), locale) if m.last_us else None,
         )
 
     def templates(

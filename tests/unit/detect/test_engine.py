@@ -31,10 +31,10 @@ from sentinelle.detect import (
     risk_by_actor,
 )
 from sentinelle.detect.context import ActorState, Context
-from sentinelle.detect.timeutil import DAY, HOUR
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, Event, decode_event, time_us
 from sentinelle.sim import generate_events
+from sentinelle.timeutil import DAY, HOUR
 
 T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 REPO = Path(__file__).resolve().parents[3]

@@ -23,11 +23,11 @@ from sentinelle.config import Settings
 from sentinelle.detect import DETECTORS, Alert, DetectConfig, DetectionRunner, Engine
 from sentinelle.detect.context import Context
 from sentinelle.detect.engine import MAX_PENDING
-from sentinelle.detect.timeutil import MINUTE
 from sentinelle.events import canonical, decode_event, time_us
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import Store, open_store
+from sentinelle.timeutil import MINUTE
 
 LATER = us(at(400))  # a wall clock long after every event: everything is released
 

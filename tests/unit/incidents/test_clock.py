@@ -9,7 +9,6 @@ import msgspec
 import pytest
 
 from sentinelle.assess import Assessment, Facts, evaluate, parse_facts
-from sentinelle.detect.timeutil import HOUR, MINUTE, parse_time
 from sentinelle.errors import Error
 from sentinelle.incidents import (
     AUTHORITY_DEADLINE,
@@ -24,6 +23,7 @@ from sentinelle.incidents import (
     check_notification,
 )
 from sentinelle.incidents.model import AUTHORITY_NOTIFIED, span
+from sentinelle.timeutil import HOUR, MINUTE, parse_time
 
 AWARE = parse_time("2026-11-20T08:00:00Z")
 DEADLINE = AWARE + 72 * HOUR
