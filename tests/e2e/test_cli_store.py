@@ -25,7 +25,7 @@ from sentinelle.sim import generate_events
 from sentinelle.store import open_store
 from sentinelle.store.postgres import redact_url
 
-# Commands that only read the store (those of the incident group follow in its own suite).
+# Commands that only read the store (or work on what it already holds).
 READS: list[tuple[str, ...]] = [
     ("alerts",),
     ("alerts", "--json"),
@@ -34,6 +34,10 @@ READS: list[tuple[str, ...]] = [
     ("ledger", "verify"),
     ("ledger", "proof", "some-event"),
     ("ledger", "consistency", "1"),
+    ("incident", "list"),
+    ("incident", "register", "--json"),
+    ("incident", "show", "inc-20260101-abcd"),
+    ("incident", "notices", "inc-20260101-abcd"),
 ]
 
 
@@ -97,9 +101,22 @@ def test_read_commands_on_an_empty_store_say_which_store(settings: Settings, wor
         else str(settings.data_dir / "sentinelle.db")
     )
     env = _env(data_dir=str(settings.data_dir), database_url=settings.database_url or "")
-    alerts, as_json, filtered, risk = _run(
-        [("alerts",), ("alerts", "--json"), ("alerts", "--actor", "nobody"), ("risk",)], env, work
+    alerts, as_json, filtered, risk, incidents = _run(
+        [
+            ("alerts",),
+            ("alerts", "--json"),
+            ("alerts", "--actor", "nobody"),
+            ("risk",),
+            ("incident", "list"),
+        ],
+        env,
+        work,
     )
+    assert (incidents.code, incidents.out, incidents.err) == (
+        0,
+        "",
+        f"no incidents in {location}\n",
+    ), str(incidents)
     for result in (alerts, as_json, risk):
         assert (result.code, result.out, result.err) == (0, "", f"no alerts in {location}\n"), str(
             result
