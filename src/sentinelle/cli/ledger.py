@@ -32,7 +32,7 @@ def checkpoint(app: App) -> None:
 )
 @pass_app
 def key(app: App, history: bool) -> None:
-    """Print the verifier key of the checkpoint signatures (C2SP signed-note form)."""
+    """Print the current verifier key of the checkpoint signatures (C2SP signed-note form)."""
     if not history:
         click.echo(app.ledger.key.verifier_key())
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -584,9 +585,7 @@ class Ledger:
 
 
 def _now_us() -> int:
-    from sentinelle.store.base import now_us
-
-    return now_us()
+    return time.time_ns() // 1000
 
 
 def _parse_keys(rows: list[tuple[Any, ...]]) -> list[LedgerKey]:
