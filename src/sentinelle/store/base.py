@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sentinelle.errors import StoreError
+from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
 from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
 
@@ -61,7 +62,7 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-class Writer(NoticeWriterMixin, abc.ABC):
+class Writer(IncidentWriterMixin, NoticeWriterMixin, abc.ABC):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
 
     def __init__(self, store: Store, conn: Any) -> None:
@@ -176,62 +177,8 @@ class Writer(NoticeWriterMixin, abc.ABC):
             row,
         )
 
-    # -- incidents (migration 3) ---------------------------------------------------------------
-    def insert_incident(self, row: Sequence[Any]) -> None:
-        """Insert an incident ``(id, title, state, actors_json, from_us, to_us, created_us,
-        created_by, facts_json, assessment_json)``."""
-        self._x(
-            "INSERT INTO incidents (id, title, state, actors, from_us, to_us, created_us, "
-            "created_by, facts, assessment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
 
-    def incident_row(self, incident_id: str) -> tuple[Any, ...] | None:
-        """An incident's row as of this transaction (columns as in :meth:`insert_incident`)."""
-        row = self._x(
-            "SELECT id, title, state, actors, from_us, to_us, created_us, created_by, facts, "
-            "assessment FROM incidents WHERE id = ?",
-            (incident_id,),
-        ).fetchone()
-        return tuple(row) if row is not None else None
-
-    def update_incident(
-        self,
-        incident_id: str,
-        *,
-        state: str | None = None,
-        facts_json: str | None = None,
-        assessment_json: str | None = None,
-    ) -> None:
-        """Set the state, facts or assessment of an incident (``None`` leaves it as is)."""
-        for column, value in (
-            ("state", state),
-            ("facts", facts_json),
-            ("assessment", assessment_json),
-        ):
-            if value is not None:
-                # Only the fixed column names above are interpolated; the value is a parameter.
-                self._x(f"UPDATE incidents SET {column} = ? WHERE id = ?", (value, incident_id))  # noqa: S608
-
-    def incident_last_log_us(self, incident_id: str) -> int | None:
-        """Time of the incident's latest log entry, as of this transaction."""
-        row = self._x(
-            "SELECT max(at_us) FROM incident_log WHERE incident = ?", (incident_id,)
-        ).fetchone()
-        return int(row[0]) if row is not None and row[0] is not None else None
-
-    def add_incident_log(
-        self, incident_id: str, *, at_us: int, by: str, change: str, details_json: str
-    ) -> None:
-        """Record one change of an incident: who, when, what and why."""
-        self._x(
-            "INSERT INTO incident_log (incident, at_us, changed_by, change, details) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (incident_id, at_us, by, change, details_json),
-        )
-
-
-class Store(NoticeStoreMixin, abc.ABC):
+class Store(IncidentStoreMixin, NoticeStoreMixin, abc.ABC):
     """A database holding events, the ledger's tiles and checkpoints, and API keys."""
 
     dialect: str
@@ -533,30 +480,6 @@ class Store(NoticeStoreMixin, abc.ABC):
             found.extend((int(r[0]), int(r[1]), r[2]) for r in rows)
         found.sort()
         return found
-
-    def incident_rows(self, incident_id: str | None = None) -> list[tuple[Any, ...]]:
-        """Incident rows, oldest first (columns as in :meth:`Writer.insert_incident`);
-        only ``incident_id``'s if given."""
-        where, params = ("WHERE id = ?", (incident_id,)) if incident_id is not None else ("", ())
-        rows = self._x(
-            "SELECT id, title, state, actors, from_us, to_us, created_us, created_by, facts, "  # noqa: S608
-            f"assessment FROM incidents {where} ORDER BY created_us, id",
-            params,
-        )
-        return [tuple(r) for r in rows]
-
-    def incident_log_rows(self, incident_id: str | None = None) -> list[tuple[Any, ...]]:
-        """``(incident, at_us, by, change, details_json)`` rows in the order they were
-        recorded; only ``incident_id``'s if given."""
-        where, params = (
-            ("WHERE incident = ?", (incident_id,)) if incident_id is not None else ("", ())
-        )
-        rows = self._x(
-            "SELECT incident, at_us, changed_by, change, details FROM incident_log "  # noqa: S608
-            f"{where} ORDER BY at_us, incident",
-            params,
-        )
-        return [tuple(r) for r in rows]
 
 
 def _statements(script: str) -> list[str]:

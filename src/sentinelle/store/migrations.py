@@ -127,6 +127,22 @@ CREATE TABLE notices (
 CREATE INDEX notices_incident_status ON notices (incident, audience, version, status)
 """
 
+# The response engine (issue "One response engine"): what people told the assessment is kept
+# apart from what the ledger established (``facts_given``), and the scope basis chosen is a
+# column, so re-assessing neither forgets a fact nor widens or narrows the scope by default.
+# ``leases``: one holder per name at a time (a notice run per incident and audience), with an
+# expiry renewed by a heartbeat, so the rule holds across hosts sharing one database.
+_V6_RESPONSE: Final = """
+ALTER TABLE incidents ADD COLUMN facts_given TEXT;
+ALTER TABLE incidents ADD COLUMN scope_basis TEXT;
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,     -- what is held, e.g. notify:<incident>:<audience>
+    holder      TEXT NOT NULL,        -- host, process and a random token of the holder
+    acquired_us BIGINT NOT NULL,
+    expires_us  BIGINT NOT NULL       -- renewed by the holder's heartbeat
+)
+"""
+
 # The ledger's verifier keys: the public key that signs this database's checkpoints,
 # recorded when a ledger is first opened, so a data directory with another signing key is
 # refused; a rotation adds a row, signed by the previous key, from the tree size it happened
@@ -159,6 +175,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
             ),
         ),
         (5, _V5_NOTICES),
+        (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
     ],
     "postgresql": [
@@ -174,6 +191,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
             ),
         ),
         (5, _V5_NOTICES),
+        (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
     ],
 }
