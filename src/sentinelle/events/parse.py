@@ -8,9 +8,10 @@ than an event can be. Normalisation converts every time to UTC (``…Z``, micros
 precision: finer fractions are rounded by the decoder).
 
 The extra checks stay off the hot path: a repeated key is dropped from the decoded event, so
-the canonical bytes then hold fewer ``"`` than the input; only such lines, and the rare lines
-with a ``\\u`` escape (which could hide a NUL or stand for a ``"``), are decoded a second time
-to name the key or string at fault.
+the canonical bytes then hold fewer ``"`` than the input (only a ``\\u0022`` escape, written
+``\\"`` in canonical form, could make up for it); only such lines, and lines with
+``\\u0000`` or ``\\u0022`` in them, are decoded a second time to name the key or string at
+fault.
 
 The canonical form of an event is the RFC 8785 JSON Canonicalization Scheme (JCS) text of
 the normalised event: keys sorted, no whitespace, JCS string escaping. Because the structs
@@ -38,7 +39,9 @@ _context: Final = msgspec.json.Decoder(ContextEvent)
 _generic: Final = msgspec.json.Decoder()
 _ACTION_KEY: Final = b'"action"'
 _QUOTE: Final = b'"'
-_ESCAPE_U: Final = b"\\u"
+_BACKSLASH: Final = b"\\"  # one byte: a fast search, and most lines have none
+_NUL_ESCAPE: Final = b"\\u0000"
+_QUOTE_ESCAPE: Final = b"\\u0022"
 _MAX_DEPTH: Final = 32  # the slow path's own guard; events are 3 levels deep
 _encode: Final = msgspec.json.Encoder().encode
 
@@ -85,7 +88,9 @@ def decode_canonical(raw: bytes | str) -> tuple[Event, bytes]:
         raise _too_deep() from None
     event = _normalise(event)
     body = _encode(event)
-    if _ESCAPE_U in raw or raw.count(_QUOTE) != body.count(_QUOTE):
+    if raw.count(_QUOTE) != body.count(_QUOTE) or (
+        _BACKSLASH in raw and (_NUL_ESCAPE in raw or _QUOTE_ESCAPE in raw)
+    ):
         _check_keys_and_strings(raw)
     return event, body
 
