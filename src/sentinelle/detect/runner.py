@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
@@ -29,6 +29,7 @@ from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
 from sentinelle.errors import StoreError
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.store import Store
+from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import DAY, iso
 
 __all__ = [
@@ -50,37 +51,37 @@ def _wall_clock_us() -> int:
     return time.time_ns() // 1000
 
 
-def alert_row(alert: Alert) -> tuple[Any, ...]:
+def alert_row(alert: Alert) -> AlertRow:
     """The stored form of an alert."""
-    return (
-        alert.id,
-        alert.actor,
-        alert.detector,
-        alert.time_us,
-        alert.last_us,
-        int(alert.severity),
-        float(alert.score),
-        json.dumps(alert.merchants),
-        json.dumps(alert.events),
-        json.dumps(alert.reasons),
+    return AlertRow(
+        id=alert.id,
+        actor=alert.actor,
+        detector=alert.detector,
+        time_us=alert.time_us,
+        last_us=alert.last_us,
+        severity=int(alert.severity),
+        score=float(alert.score),
+        merchants_json=json.dumps(alert.merchants),
+        events_json=json.dumps(alert.events),
+        reasons_json=json.dumps(alert.reasons),
     )
 
 
-def alert_from_row(row: tuple[Any, ...]) -> Alert:
+def alert_from_row(row: AlertRow) -> Alert:
     """Inverse of :func:`alert_row`."""
     from sentinelle.detect.base import Severity
 
     return Alert(
-        id=row[0],
-        actor=row[1],
-        detector=row[2],
-        time_us=int(row[3]),
-        last_us=int(row[4]),
-        severity=Severity(int(row[5])),
-        score=float(row[6]),
-        merchants=json.loads(row[7]),
-        events=json.loads(row[8]),
-        reasons=json.loads(row[9]),
+        id=row.id,
+        actor=row.actor,
+        detector=row.detector,
+        time_us=row.time_us,
+        last_us=row.last_us,
+        severity=Severity(row.severity),
+        score=row.score,
+        merchants=json.loads(row.merchants_json),
+        events=json.loads(row.events_json),
+        reasons=json.loads(row.reasons_json),
     )
 
 
@@ -139,8 +140,10 @@ class DetectionRunner:
                 engine.late_skipped,
                 self.config.late_hours,
             )
+            count = engine.late_skipped
             self.notes.append(
-                f"{engine.late_skipped} events arrived more than {self.config.late_hours:g} h "
+                f"{count} event{'s' if count != 1 else ''} arrived more than "
+                f"{self.config.late_hours:g} h "
                 f"after later ones had been processed; live detection left them out: run "
                 f"sentinelle detect --since {since} to cover them"
             )

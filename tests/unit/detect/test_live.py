@@ -381,6 +381,6 @@ def test_late_events_beyond_late_hours_are_reported(pipeline: _Pipeline) -> None
     pipeline.post([access("ana", "m0", at(10, 8))])
     pipeline.post([access("ana", "m1", at(2, 9)), access("ana", "m2", at(9, 9))])
     assert pipeline.notes == [
-        "1 events arrived more than 24 h after later ones had been processed; live detection "
+        "1 event arrived more than 24 h after later ones had been processed; live detection "
         "left them out: run sentinelle detect --since 2026-11-04 to cover them"
     ]
