@@ -40,6 +40,7 @@ from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
 from sentinelle.sim import simulate
 from sentinelle.store import Store, open_store
+from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import DAY, parse_time
 
 FROM, TO = "2026-11-10T00:00:00Z", "2026-11-20T00:00:00Z"
@@ -364,7 +365,11 @@ def test_open_from_an_alert(store: Store) -> None:
     alert_time = parse_time("2026-11-15T10:00:00Z")
     with store.writer() as w:
         w.upsert_alerts(
-            [("al-1", "bob", "novel", alert_time, alert_time, 3, 80.0, '["m3"]', "[]", "[]")]
+            [
+                AlertRow(
+                    "al-1", "bob", "novel", alert_time, alert_time, 3, 80.0, '["m3"]', "[]", "[]"
+                )
+            ]
         )
     incident = Incidents(store).open(title="t", by="dpo", alert_id="al-1", actors=["ana", "bob"])
     assert incident.actors == ("bob", "ana")
@@ -442,7 +447,11 @@ def test_cli_from_alert_and_errors(
     alert_time = parse_time("2026-11-15T10:00:00Z")
     with store.writer() as w:
         w.upsert_alerts(
-            [("al-9", "bob", "novel", alert_time, alert_time, 3, 80.0, '["m3"]', "[]", "[]")]
+            [
+                AlertRow(
+                    "al-9", "bob", "novel", alert_time, alert_time, 3, 80.0, '["m3"]', "[]", "[]"
+                )
+            ]
         )
     for name, value in _env(settings).items():
         monkeypatch.setenv(name, value)

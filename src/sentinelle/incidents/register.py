@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from sentinelle.incidents.model import Clock, LogEntry
 from sentinelle.incidents.records import Incidents
-from sentinelle.store.base import now_us as _now_us
+from sentinelle.timeutil import now_us as _now_us
 
 __all__ = ["CELL_MAX", "CSV_COLUMNS", "TRUNCATED", "csv_cell", "register", "register_csv"]
 

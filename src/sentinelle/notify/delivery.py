@@ -46,9 +46,9 @@ import aiosmtplib
 
 from sentinelle.errors import ConfigError, Error, StoreError
 from sentinelle.notify.model import Outbound
-from sentinelle.store.base import Store, now_us
+from sentinelle.store.base import Store
 from sentinelle.store.notices import NoticeStatus
-from sentinelle.timeutil import from_us
+from sentinelle.timeutil import from_us, now_us
 
 __all__ = [
     "DeliveryError",
