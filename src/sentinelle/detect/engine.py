@@ -23,7 +23,6 @@ and skips that event; the other detectors and the engine go on.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import tomllib
@@ -52,7 +51,7 @@ from sentinelle.detect.detectors import (
 )
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
-from sentinelle.timeutil import DAY, HOUR, MINUTE
+from sentinelle.timeutil import DAY, HOUR, MINUTE, from_us
 
 __all__ = ["DETECTORS", "MAX_PENDING", "DetectConfig", "Engine", "EngineState", "where"]
 
@@ -75,7 +74,6 @@ _MAX_MERCHANTS: Final = 1000
 MAX_PENDING: Final = 100_000
 """The reorder buffer's size limit: beyond it the oldest held events are processed early."""
 _FUTURE: Final = DAY  # events dated further ahead of the wall clock do not move the watermark
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class DetectConfig(BaseModel):
@@ -256,7 +254,7 @@ class Engine:
                 return []
             self.late_floored += 1
             t = ctx.now_us
-            event = msgspec.structs.replace(event, time=_EPOCH + dt.timedelta(microseconds=t))
+            event = msgspec.structs.replace(event, time=from_us(t))
         day = t // DAY
         if day > st.pruned_day:
             st.pruned_day = day
