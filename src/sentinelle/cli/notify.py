@@ -94,7 +94,7 @@ def _smtp_target(text: str) -> tuple[str, int]:
 @click.option(
     "--merchant-directory",
     metavar="SPEC",
-    help="Merchants' contacts, to name the stores in customers' notices.",
+    help="Merchants' contacts, to name the shops in customers' notices.",
 )
 @click.option("--dry-run", is_flag=True, help="Render samples to a folder; send nothing.")
 @click.option(
@@ -159,10 +159,10 @@ def notify(
             err=True,
         )
     if chosen is Audience.SUBJECTS and merchant_directory is not None:
-        stores = sorted(response.scope(incident_id).scope.per_merchant)
+        shops = sorted(response.scope(incident_id).scope.per_merchant)
     else:
-        stores = []
-    config = _notice_config(app, sender, _merchant_names(merchant_directory, None, stores))
+        shops = []
+    config = _notice_config(app, sender, _merchant_names(merchant_directory, None, shops))
     if dry_run:
         folder = out or app.settings.data_dir / "notices" / incident_id / chosen.value
         written = response.notice_samples(incident_id, chosen, config=config, out=folder)

@@ -4,7 +4,7 @@ Sentinelle keeps no customer contact data (DESIGN.md, Principles). When notices 
 ids in an incident's scope are resolved through a directory the shop provides, and only a
 keyed hash of each address (:func:`hash_address`) is kept, for exactly-once delivery.
 
-A *key* is ``(merchant, party)``: ``(store id, data-subject id)`` for a customer, and
+A *key* is ``(merchant, party)``: ``(shop id, data-subject id)`` for a customer, and
 ``(None, merchant id)`` for a merchant's own contacts. :func:`open_directory` picks the adapter
 from a spec string:
 
@@ -17,12 +17,12 @@ from a spec string:
 ``sql:<SQLAlchemy URL>``
     The shop's own database, with a query given separately that takes ``:subject`` (and
     optionally ``:merchant``) and returns an ``email`` column and optionally ``name``,
-    ``locale`` and ``merchant``. When ``merchant`` is returned, rows of other stores are
+    ``locale`` and ``merchant``. When ``merchant`` is returned, rows of other shops are
     ignored. ``postgresql://`` URLs use psycopg 3 (the ``postgres`` extra).
 
 Merchants' own contacts use the same format: ``subject`` is the merchant id and ``merchant``
 is empty (or null). A merchant may have several contact rows (several addresses); a customer
-has exactly one row per store. Rows are validated: e-mail syntax (ASCII addresses only),
+has exactly one row per shop. Rows are validated: e-mail syntax (ASCII addresses only),
 locale (known to Babel; ``fr-CA`` and ``fr_CA`` both accepted), required fields, unknown
 fields, control characters in names, and duplicates. Problems name ``file:line`` and the
 field, never the address itself, and are capped at :data:`MAX_PROBLEMS`. A file directory is
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 Key = tuple[str | None, str]
-"""``(merchant, party)``: ``(store, subject)`` for a customer; ``(None, merchant)`` for a shop."""
+"""``(merchant, party)``: ``(shop, subject)`` for a customer; ``(None, shop)`` for a merchant."""
 
 FIELDS: Final = ("subject", "merchant", "email", "name", "locale")
 MAX_PROBLEMS: Final = 20
@@ -190,13 +190,13 @@ class _Checker:
             return None
         merchant = out["merchant"]
         key = json.dumps([merchant, subject]).encode()
-        # A customer has one address per store; a merchant may have several, but not twice
+        # A customer has one address per shop; a merchant may have several, but not twice
         # the same one.
         dup_key = key if merchant is not None else key + b"\0" + normalize_address(email).encode()
         digest = hashlib.blake2b(dup_key, digest_size=16).digest()
         first = self._seen.get(digest)
         if first is not None:
-            what = "customer and store" if merchant is not None else "merchant and address"
+            what = "customer and shop" if merchant is not None else "merchant and address"
             self.add(line, "subject", f"duplicate: same {what} as line {first}")
             return None
         self._seen[digest] = line
@@ -420,7 +420,7 @@ class SqlDirectory(Directory):
                         values = {k: v for k, v in row.items() if k in FIELDS}
                         got = values.get("merchant")
                         if "merchant" in columns and (got or None) != merchant:
-                            continue  # another store's customer with the same id
+                            continue  # another shop's customer with the same id
                         values["subject"] = party
                         values["merchant"] = merchant
                         contact = checker.row(row_number, values)

@@ -10,7 +10,7 @@ built-in ones.
 Templates run in Jinja's sandbox with undefined variables refused.
 
 Content follows GDPR Art. 33(3) for the authority and Art. 34(2) for data subjects (see
-``reference/breach-law.md`` §3): the nature of the breach, its extent (stores, categories in
+``reference/breach-law.md`` §3): the nature of the breach, its extent (shops, categories in
 plain words, counts for merchants and the authority), likely consequences, who may hold the
 data, the measures taken and proposed, what prevents a repeat, the DPO contact and advice
 fitted to the categories leaked. A merchant, controller of its customers' data, is reminded of
@@ -153,7 +153,7 @@ class NoticeConfig:
     ``shop_domain`` is the only domain notices may link to (with its subdomains);
     ``sender`` (``Name <address>`` or an address) must be at that domain, so that what the
     advice says ("our messages come from …") holds for the notice itself. ``merchant_names``
-    gives stores' display names (the id is shown otherwise); ``authority_address`` is where
+    gives shops' display names (the id is shown otherwise); ``authority_address`` is where
     the authority cover e-mail goes. ``templates_dir`` holds operator overrides.
 
     Raises :class:`~sentinelle.errors.ConfigError` on construction if a field is empty or
@@ -380,7 +380,7 @@ def check_subject(subject: str, *, template: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Store:
+class _Shop:
     id: str
     name: str
     customers: str
@@ -511,13 +511,13 @@ class _Renderer:
         self._base[locale] = ctx
         return ctx
 
-    def store(self, merchant: str, locale: str) -> _Store:
+    def shop(self, merchant: str, locale: str) -> _Shop:
         m = self.scope.per_merchant.get(merchant) if self.scope is not None else None
         if m is None:
             m = MerchantScope(merchant)
         categories = sorted(m.categories) or list(self.base(locale)["all_categories"])
         words = self.words(categories, locale)
-        return _Store(
+        return _Shop(
             id=merchant,
             name=self.config.merchant_names.get(merchant, merchant),
             customers=str(format_decimal(len(m.subject_ids), locale=locale)),
@@ -533,23 +533,27 @@ class _Renderer:
         self,
         audience: Audience,
         locale: str,
-        stores: Sequence[str],
+        shops: Sequence[str],
         name: str | None,
     ) -> tuple[tuple[str, str, str], list[str]]:
         """The template names and their raw output (escaped, unchecked) for ``name`` as is."""
         ctx = dict(self.base(locale))
-        store_list = [self.store(s, locale) for s in stores]
-        if store_list:
-            categories = sorted({c for s in store_list for c in s.categories})
+        shop_list = [self.shop(s, locale) for s in shops]
+        if shop_list:
+            categories = sorted({c for s in shop_list for c in s.categories})
         else:
             categories = list(ctx["all_categories"])
+        shop_names = format_list([s.name for s in shop_list], locale=locale) if shop_list else ""
         ctx.update(
             audience=audience.value,
             name=name,
-            stores=store_list,
-            store_names=format_list([s.name for s in store_list], locale=locale)
-            if store_list
-            else "",
+            shops=shop_list,
+            shop_names=shop_names,
+            # The same under their former names, which the built-in templates and operators'
+            # existing overrides use: a built-in template's text is part of the notice version,
+            # so changing it would make a resumed campaign be refused as "content changed".
+            stores=shop_list,
+            store_names=shop_names,
             categories=categories,
             category_list=format_list(list(self.words(categories, locale)), locale=locale),
         )
@@ -580,10 +584,10 @@ class _Renderer:
         audience: Audience,
         locale: str,
         *,
-        stores: Sequence[str] = (),
+        shops: Sequence[str] = (),
         name: str | None = None,
     ) -> RenderedNotice:
-        names, out = self.templates(audience, locale, stores, _safe_name(name))
+        names, out = self.templates(audience, locale, shops, _safe_name(name))
         subject = " ".join(html.unescape(out[0]).split())
         text = html.unescape(out[1])  # text/plain: no entities, see _environment
         self.check(names, subject, text, out[2])
@@ -592,37 +596,37 @@ class _Renderer:
     # -- the fast path: one rendering per variant, the name put in per message ----------------
 
     def variant(
-        self, audience: Audience, locale: str, stores: tuple[str, ...], *, named: bool
+        self, audience: Audience, locale: str, shops: tuple[str, ...], *, named: bool
     ) -> _Variant | None:
-        """The notice of ``audience`` in ``locale`` about ``stores``, with the name left out.
+        """The notice of ``audience`` in ``locale`` about ``shops``, with the name left out.
 
         ``None`` when the templates use the name other than by printing it apart from
         other words (see :func:`_isolated`), or break a rule with the name left out: such
         notices are rendered in full for every recipient, checks included. Kept in a small
-        LRU cache, so memory stays bounded whatever the number of store combinations.
+        LRU cache, so memory stays bounded whatever the number of shop combinations.
         """
-        key = (audience, locale, stores, named)
+        key = (audience, locale, shops, named)
         cache = self._variants
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-        found = self._make_variant(audience, locale, stores, named=named)
+        found = self._make_variant(audience, locale, shops, named=named)
         cache[key] = found
         if len(cache) > _MAX_VARIANTS:
             cache.popitem(last=False)
         return found
 
     def _make_variant(
-        self, audience: Audience, locale: str, stores: tuple[str, ...], *, named: bool
+        self, audience: Audience, locale: str, shops: tuple[str, ...], *, named: bool
     ) -> _Variant | None:
         if not named:
             # Nothing varies but the address: the notice is the slow path's, checks and all.
-            notice = self.render(audience, locale, stores=stores, name=None)
+            notice = self.render(audience, locale, shops=shops, name=None)
             names = template_names(audience, locale)
             subject, text, html_text = notice.subject, notice.text, notice.html
         else:
-            names, raw = self.templates(audience, locale, stores, _NAME_MARK)
-            _, probe = self.templates(audience, locale, stores, _NAME_PROBE)
+            names, raw = self.templates(audience, locale, shops, _NAME_MARK)
+            _, probe = self.templates(audience, locale, shops, _NAME_PROBE)
             probe_escaped = str(markupsafe.escape(_NAME_PROBE))
             # The name must be printed as it is (escaped, neither transformed nor tested) and
             # stand apart: then the notice for any name is this one with the name put in.
@@ -643,7 +647,7 @@ class _Renderer:
         boundary = (
             "=_"
             + hashlib.sha256(
-                "\x00".join((audience.value, locale, *stores, str(named))).encode()
+                "\x00".join((audience.value, locale, *shops, str(named))).encode()
             ).hexdigest()[:32]
         )
         lang = locale.replace("_", "-")
@@ -673,7 +677,7 @@ class _Renderer:
         audience: Audience,
         locale: str,
         *,
-        stores: tuple[str, ...],
+        shops: tuple[str, ...],
         to: str,
         name: str | None,
         message_id: str,
@@ -691,12 +695,12 @@ class _Renderer:
         safe = _safe_name(name)
         to_header = _to_header(to, safe)
         variant = (
-            self.variant(audience, locale, stores, named=safe is not None)
+            self.variant(audience, locale, shops, named=safe is not None)
             if to_header is not None
             else None
         )
         if variant is None:
-            notice = self.render(audience, locale, stores=stores, name=name)
+            notice = self.render(audience, locale, shops=shops, name=name)
             message = self.message(notice, to=to, name=name, message_id=message_id)
             return message.as_bytes(policy=_SMTP)
         assert to_header is not None  # noqa: S101 - for mypy: no variant without it
@@ -908,20 +912,20 @@ def render_notice(
     *,
     scope: Scope | None = None,
     locale: str | None = None,
-    stores: Sequence[str] = (),
+    shops: Sequence[str] = (),
     name: str | None = None,
 ) -> RenderedNotice:
     """Render one notice for ``audience`` in the language negotiated from ``locale``.
 
-    ``stores`` are the merchant ids the notice is about (a customer's stores, or the
-    merchant's own); their details come from ``scope``.
+    ``shops`` are the merchant ids the notice is about (the shops a customer bought from,
+    or the merchant's own); their details come from ``scope``.
 
     Raises :class:`NoticeTemplateError` if a template is missing, fails, or breaks the link
     or subject rule, and :class:`~sentinelle.errors.ConfigError` for a data category
     without words in the language.
     """
     renderer = _Renderer(config, incident, scope)
-    return renderer.render(audience, negotiate(locale, config), stores=stores, name=name)
+    return renderer.render(audience, negotiate(locale, config), shops=shops, name=name)
 
 
 def notice_version(config: NoticeConfig, incident: Incident, audience: Audience) -> str:
@@ -986,7 +990,7 @@ class NoticePlan(Iterable[Outbound]):
     :class:`~sentinelle.notify.model.Outbound` per address; each renders its message only
     when ``build`` (an :class:`~email.message.EmailMessage`) or ``build_bytes`` is called.
 
-    ``build_bytes`` renders each variant of the notice (audience, language, stores, with a
+    ``build_bytes`` renders each variant of the notice (audience, language, shops, with a
     name or not) once, with the name left out, and puts each recipient's name in; the
     message is assembled from per-variant pieces. It is the same message as ``build``'s.
     """
@@ -1036,9 +1040,9 @@ class NoticePlan(Iterable[Outbound]):
             else:
                 unplanned.add(recipient)
             own = contact.merchant if self.audience is Audience.SUBJECTS else contact.party
-            stores = self._groups.get(recipient) or [own or contact.party]
+            shops = self._groups.get(recipient) or [own or contact.party]
             yield self._outbound(
-                contact.email, contact.name, contact.locale, stores, recipient=recipient
+                contact.email, contact.name, contact.locale, shops, recipient=recipient
             )
 
     def _outbound(
@@ -1046,14 +1050,14 @@ class NoticePlan(Iterable[Outbound]):
         to: str,
         name: str | None,
         locale: str | None,
-        stores: list[str],
+        shops: list[str],
         *,
         recipient: str | None = None,
     ) -> Outbound:
         lang = self._languages.get(locale)
         if lang is None:
             lang = self._languages[locale] = negotiate(locale, self._renderer.config)
-        kw: dict[str, Any] = {"to": to, "name": name, "locale": lang, "stores": tuple(stores)}
+        kw: dict[str, Any] = {"to": to, "name": name, "locale": lang, "shops": tuple(shops)}
         return Outbound(
             recipient=recipient or hash_address(self._key, to),
             to=to,
@@ -1062,16 +1066,16 @@ class NoticePlan(Iterable[Outbound]):
         )
 
     def _build(
-        self, message_id: str, *, to: str, name: str | None, locale: str, stores: tuple[str, ...]
+        self, message_id: str, *, to: str, name: str | None, locale: str, shops: tuple[str, ...]
     ) -> EmailMessage:
-        notice = self._renderer.render(self.audience, locale, stores=stores, name=name)
+        notice = self._renderer.render(self.audience, locale, shops=shops, name=name)
         return self._renderer.message(notice, to=to, name=name, message_id=message_id)
 
     def _build_bytes(
-        self, message_id: str, *, to: str, name: str | None, locale: str, stores: tuple[str, ...]
+        self, message_id: str, *, to: str, name: str | None, locale: str, shops: tuple[str, ...]
     ) -> bytes:
         return self._renderer.message_bytes(
-            self.audience, locale, stores=stores, to=to, name=name, message_id=message_id
+            self.audience, locale, shops=shops, to=to, name=name, message_id=message_id
         )
 
 
@@ -1086,10 +1090,10 @@ def plan_notices(
 ) -> NoticePlan:
     """Plan ``audience``'s notices: one per distinct address, streamed.
 
-    * subjects: every (store, customer) of ``scope`` is looked up; a person (an address) who
-      is a customer of several affected stores gets one notice naming all of them;
-    * merchants: every affected store's own contacts (``(None, merchant id)``) are looked up;
-      an address that is the contact of several stores gets one notice covering them;
+    * subjects: every (shop, customer) of ``scope`` is looked up; a person (an address) who
+      is a customer of several affected shops gets one notice naming all of them;
+    * merchants: every affected shop's own contacts (``(None, merchant id)``) are looked up;
+      an address that is the contact of several shops gets one notice covering them;
     * authority: one cover e-mail to ``config.authority_address`` (no directory).
 
     The directory is read once here, so it is validated before anything is sent, and the
@@ -1104,9 +1108,9 @@ def plan_notices(
     """
     renderer = _Renderer(config, incident, scope)
     version = notice_version(config, incident, audience)
-    stores = sorted(scope.per_merchant)
+    shops = sorted(scope.per_merchant)
     for locale in LOCALES:  # refuse a bad template before the first message, not mid-way
-        renderer.render(audience, locale, stores=stores, name=_SAMPLE_NAMES.get(locale))
+        renderer.render(audience, locale, shops=shops, name=_SAMPLE_NAMES.get(locale))
     groups: dict[str, list[str]] = {}
     if audience is Audience.AUTHORITY:
         if config.authority_address is None:
@@ -1125,17 +1129,15 @@ def plan_notices(
     if directory is None:
         raise ConfigError(f"notices to {audience.value} need a contact directory")
     if audience is Audience.SUBJECTS:
-        keys: list[Key] = [
-            (m, s) for m in stores for s in sorted(scope.per_merchant[m].subject_ids)
-        ]
+        keys: list[Key] = [(m, s) for m in shops for s in sorted(scope.per_merchant[m].subject_ids)]
     else:
-        keys = [(None, m) for m in stores]
+        keys = [(None, m) for m in shops]
     lookup = directory.lookup(keys)
     for contact in lookup:
-        store = contact.merchant if audience is Audience.SUBJECTS else contact.party
+        shop = contact.merchant if audience is Audience.SUBJECTS else contact.party
         group = groups.setdefault(hash_address(key, contact.email), [])
-        if store is not None and store not in group:
-            group.append(store)
+        if shop is not None and shop not in group:
+            group.append(shop)
     return NoticePlan(
         renderer=renderer,
         audience=audience,
@@ -1160,20 +1162,20 @@ def render_samples(
 
     For each audience and language: ``<audience>-<locale>.txt`` and ``.html`` previews and a
     ``.eml`` message, addressed to a placeholder at ``example.invalid``. Subject samples
-    name up to two stores (to show a notice covering several), merchant samples the first
-    store. Nothing is looked up and nothing is sent.
+    name up to two shops (to show a notice covering several), merchant samples the first
+    shop. Nothing is looked up and nothing is sent.
 
     Raises :class:`NoticeTemplateError` for a template that is missing or breaks a rule.
     """
     renderer = _Renderer(config, incident, scope)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stores = sorted(scope.per_merchant)
+    shops = sorted(scope.per_merchant)
     written: list[Path] = []
     for audience in audiences:
-        chosen = {Audience.SUBJECTS: stores[:2], Audience.MERCHANTS: stores[:1]}.get(audience, [])
+        chosen = {Audience.SUBJECTS: shops[:2], Audience.MERCHANTS: shops[:1]}.get(audience, [])
         for locale in LOCALES:
             name = _SAMPLE_NAMES.get(locale)
-            notice = renderer.render(audience, locale, stores=chosen, name=name)
+            notice = renderer.render(audience, locale, shops=chosen, name=name)
             msg = renderer.message(
                 notice,
                 to=f"sample-{audience.value}@example.invalid",

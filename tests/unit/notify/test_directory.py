@@ -223,7 +223,7 @@ def test_bad_specs(tmp_path: Path, spec: str, query: str | None, words: str) -> 
 QUERY = "SELECT email, name, locale, store AS merchant FROM customers WHERE id = :subject"
 ROWS = [
     ("c-1", "m-1", "ann@a.example", "Ann", "fr_FR"),
-    ("c-1", "m-2", "other@a.example", "Ann B", "en"),  # same id at another store
+    ("c-1", "m-2", "other@a.example", "Ann B", "en"),  # same id at another shop
     ("c-2", "m-1", "bo@b.example", None, None),
     ("m-1", None, "ops@m1.example", "Ops", "fr"),  # a merchant's own contact
 ]

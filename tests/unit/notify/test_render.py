@@ -128,7 +128,7 @@ def test_language_negotiation(locale: str | None, default: str, expected: str) -
     cfg = config(default_locale=default)
     assert negotiate(locale, cfg) == expected
     notice = render_notice(
-        cfg, incident(), Audience.SUBJECTS, scope=scope(), locale=locale, stores=["m-1"]
+        cfg, incident(), Audience.SUBJECTS, scope=scope(), locale=locale, shops=["m-1"]
     )
     assert notice.locale == expected
     start = format_date(dt.date(2026, 11, 20), "long", locale=expected)
@@ -153,7 +153,7 @@ def test_every_category_is_translated_in_plain_words(locale: str, category: str)
         Audience.SUBJECTS,
         scope=scope(m1={category}),
         locale=locale,
-        stores=["m-1"],
+        shops=["m-1"],
     )
     assert words in notice.text
     assert words.replace("'", "&#39;") in notice.html or words in notice.html
@@ -164,7 +164,7 @@ def test_unknown_category_is_refused_not_printed_raw() -> None:
     # The facts refuse it on parsing; a category counted from the stored events still may not be.
     with pytest.raises(ConfigError, match="tattoos"):
         render_notice(
-            config(), incident(), Audience.SUBJECTS, scope=scope(m1={"tattoos"}), stores=["m-1"]
+            config(), incident(), Audience.SUBJECTS, scope=scope(m1={"tattoos"}), shops=["m-1"]
         )
 
 
@@ -190,14 +190,14 @@ def test_subject_notice_has_every_required_element(locale: str) -> None:
         Audience.SUBJECTS,
         scope=scope(),
         locale=locale,
-        stores=["m-1", "m-2"],
+        shops=["m-1", "m-2"],
         name="Ann",
     )
     for body in (notice.text, notice.html):
         # nature and period
         assert format_date(dt.date(2026, 11, 20), "long", locale=locale) in body
         assert format_date(dt.date(2026, 11, 23), "long", locale=locale) in body
-        # extent: both stores, each with its own categories in words
+        # extent: both shops, each with its own categories in words
         assert "Boutique Lune" in body and "Atelier Soleil" in body
         assert CATEGORY_WORDS[locale]["address"].split()[0] in body
         # likely consequences, and advice fitted to contact + order data
@@ -218,7 +218,7 @@ def test_subject_notice_has_every_required_element(locale: str) -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_merchant_notice_gives_counts_and_their_duty(locale: str) -> None:
     notice = render_notice(
-        config(), incident(), Audience.MERCHANTS, scope=scope(), locale=locale, stores=["m-1"]
+        config(), incident(), Audience.MERCHANTS, scope=scope(), locale=locale, shops=["m-1"]
     )
     assert format_decimal(1234, locale=locale) in notice.text  # records at m-1
     assert "Boutique Lune" in notice.text and "Atelier Soleil" not in notice.text
@@ -255,7 +255,7 @@ def test_notices_read_the_typed_facts_and_assessment() -> None:
         Audience.SUBJECTS,
         scope=scope(m1={"contact", "credentials"}),
         locale="en",
-        stores=["m-1"],
+        shops=["m-1"],
     )
     assert "The data was copied out of our systems." in told.text
     assert "The copies have been recovered or proven deleted." in told.text
@@ -264,7 +264,7 @@ def test_notices_read_the_typed_facts_and_assessment() -> None:
 
 
 def test_html_is_escaped_and_text_is_not() -> None:
-    notice = render_notice(config(), incident(), Audience.SUBJECTS, scope=scope(), stores=["m-1"])
+    notice = render_notice(config(), incident(), Audience.SUBJECTS, scope=scope(), shops=["m-1"])
     assert "Fix <script>x</script>" in notice.text
     assert "<script>" not in notice.html
     assert "Fix &lt;script&gt;x&lt;/script&gt;" in notice.html
@@ -276,7 +276,7 @@ def test_a_name_that_looks_like_a_link_is_left_out() -> None:
         incident(),
         Audience.SUBJECTS,
         scope=scope(),
-        stores=["m-1"],
+        shops=["m-1"],
         name="www.evil.example",
     )
     assert "evil" not in notice.text
@@ -336,7 +336,7 @@ def test_an_override_linking_outside_is_refused(tmp_path: Path, name: str, conte
     locale = name.split("/")[0]
     with pytest.raises(NoticeTemplateError) as info:
         render_notice(
-            cfg, incident(), Audience.SUBJECTS, scope=scope(), locale=locale, stores=["m-1"]
+            cfg, incident(), Audience.SUBJECTS, scope=scope(), locale=locale, shops=["m-1"]
         )
     assert info.value.template == name
     assert name in info.value.diagnostics()
@@ -348,7 +348,7 @@ def test_an_override_wins_and_may_link_to_the_shop(tmp_path: Path) -> None:
     )
     cfg = config(templates_dir=override(tmp_path, "en/subjects.html", content))
     notice = render_notice(
-        cfg, incident(), Audience.SUBJECTS, scope=scope(), locale="en", stores=["m-1"]
+        cfg, incident(), Audience.SUBJECTS, scope=scope(), locale="en", shops=["m-1"]
     )
     assert "Hello from the override" in notice.html
     assert "Hello from the override" not in notice.text  # the text template is still built in
@@ -406,16 +406,40 @@ def test_a_phishy_override_subject_is_refused(tmp_path: Path, name: str, content
     cfg = config(templates_dir=override(tmp_path, name, content))
     locale, audience = name.split("/")[0], Audience(name.split("/")[1].split(".")[0])
     with pytest.raises(NoticeTemplateError) as info:
-        render_notice(cfg, incident(), audience, scope=scope(), locale=locale, stores=["m-1"])
+        render_notice(cfg, incident(), audience, scope=scope(), locale=locale, shops=["m-1"])
     assert info.value.template == name
+
+
+def test_override_templates_name_the_shops_as_shops_or_as_stores(tmp_path: Path) -> None:
+    """``shops`` and ``shop_names`` for new templates; ``stores`` and ``store_names``, the
+    same values, for the built-in templates and operators' existing overrides."""
+    new = (
+        "{% for s in shops %}- {{ s.name }}: {{ s.category_list }}\n{% endfor %}{{ shop_names }}\n"
+    )
+    old = new.replace("shops", "stores").replace("shop_names", "store_names")
+    texts = []
+    for folder, content in (("new", new), ("old", old)):
+        cfg = config(templates_dir=override(tmp_path / folder, "en/subjects.txt", content))
+        notice = render_notice(
+            cfg, incident(), Audience.SUBJECTS, scope=scope(), locale="en", shops=["m-1", "m-2"]
+        )
+        texts.append(notice.text)
+    assert texts[0] == texts[1]
+    assert texts[0] == (
+        "- Boutique Lune: name and contact details (e-mail address, phone number) and order"
+        " details (products, dates and amounts)\n"
+        "- Atelier Soleil: postal address and name and contact details (e-mail address, phone"
+        " number)\n"
+        "Boutique Lune and Atelier Soleil\n"
+    )
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("audience", list(Audience))
 def test_built_in_subjects_pass_the_rule(locale: str, audience: Audience) -> None:
-    stores = {Audience.SUBJECTS: ["m-1", "m-2"], Audience.MERCHANTS: ["m-1"]}.get(audience, [])
+    shops = {Audience.SUBJECTS: ["m-1", "m-2"], Audience.MERCHANTS: ["m-1"]}.get(audience, [])
     notice = render_notice(
-        config(), incident(), audience, scope=scope(), locale=locale, stores=stores
+        config(), incident(), audience, scope=scope(), locale=locale, shops=shops
     )
     check_subject(notice.subject, template="built-in")
 
@@ -430,10 +454,10 @@ def write_csv(tmp_path: Path, rows: list[tuple[str, str, str, str, str]]) -> Pat
     return path
 
 
-def test_one_notice_per_address_across_stores(tmp_path: Path) -> None:
+def test_one_notice_per_address_across_shops(tmp_path: Path) -> None:
     rows = [
         ("c-1", "m-1", "ann@home.example", "Ann", "fr_CA"),
-        ("c-9", "m-2", "Ann@Home.example", "Ann", "fr"),  # the same person at another store
+        ("c-9", "m-2", "Ann@Home.example", "Ann", "fr"),  # the same person at another shop
         ("c-2", "m-1", "bo@home.example", "", ""),
         ("c-10", "m-2", "cy@home.example", "Cy", "en"),
         ("c-77", "m-1", "zed@home.example", "Zed", "en"),  # not in scope
@@ -565,6 +589,21 @@ def test_version_is_stable_and_changes_with_what_the_notice_says(tmp_path: Path)
     assert notice_version(config(templates_dir=unrelated), incident(), Audience.SUBJECTS) == base
 
 
+# What these inputs' notices say, as recorded by campaigns under way. A refactoring must not
+# change it: a resumed campaign would be refused as "content changed". Change it only with
+# what notices say (templates, category words, what the version covers), on purpose.
+PINNED_VERSIONS = {
+    Audience.MERCHANTS: "2f76e6fd2aca9190",
+    Audience.SUBJECTS: "788c7fac00d9337e",
+    Audience.AUTHORITY: "2570531f2ca6ee14",
+}
+
+
+@pytest.mark.parametrize("audience", list(Audience))
+def test_version_is_pinned(audience: Audience) -> None:
+    assert notice_version(config(), incident(), audience) == PINNED_VERSIONS[audience]
+
+
 # --- dry run ---------------------------------------------------------------------------------
 
 
@@ -614,16 +653,16 @@ def parsed(raw: bytes) -> email.message.EmailMessage:
 
 
 def slow_and_fast(
-    cfg: NoticeConfig, locale: str, stores: tuple[str, ...], name: str | None, *, sc: Any = None
+    cfg: NoticeConfig, locale: str, shops: tuple[str, ...], name: str | None, *, sc: Any = None
 ) -> tuple[bytes, bytes]:
     from sentinelle.notify.render import _SMTP, _Renderer
 
     renderer = _Renderer(cfg, incident(), sc or scope())
     fast = renderer.message_bytes(
-        Audience.SUBJECTS, locale, stores=stores, to="ann@home.example", name=name,
+        Audience.SUBJECTS, locale, shops=shops, to="ann@home.example", name=name,
         message_id="<n-1@shop.example>",
     )  # fmt: skip
-    notice = renderer.render(Audience.SUBJECTS, locale, stores=stores, name=name)
+    notice = renderer.render(Audience.SUBJECTS, locale, shops=shops, name=name)
     slow = renderer.message(
         notice, to="ann@home.example", name=name, message_id="<n-1@shop.example>"
     ).as_bytes(policy=_SMTP)
@@ -657,12 +696,12 @@ def assert_same_message(slow_raw: bytes, fast_raw: bytes, *, assembled: bool = T
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("stores", [("m-1",), ("m-1", "m-2")])
+@pytest.mark.parametrize("shops", [("m-1",), ("m-1", "m-2")])
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_message_is_the_slow_message(
-    locale: str, stores: tuple[str, ...], name: str | None
+    locale: str, shops: tuple[str, ...], name: str | None
 ) -> None:
-    slow, fast = slow_and_fast(config(), locale, stores, name)
+    slow, fast = slow_and_fast(config(), locale, shops, name)
     assert_same_message(slow, fast)
     text = parsed(fast).get_body(("plain",)).get_content()  # type: ignore[union-attr]
     if name in ("Zoë Ørsted", "Łukasz Wiśniewski", "Ann"):
@@ -692,7 +731,7 @@ def test_fast_message_with_a_long_name_uses_several_encoded_words() -> None:
 def test_plan_build_bytes_matches_build(tmp_path: Path) -> None:
     rows = [
         ("c-1", "m-1", "zoe@home.example", "Zoë Ørsted", "fr_CA"),
-        ("c-9", "m-2", "zoe@home.example", "Zoë Ørsted", "fr"),  # two stores, one notice
+        ("c-9", "m-2", "zoe@home.example", "Zoë Ørsted", "fr"),  # two shops, one notice
         ("c-2", "m-1", "lw@home.example", "Łukasz Wiśniewski", "de_DE"),
         ("c-10", "m-2", "x@home.example", "", ""),
     ]
@@ -756,7 +795,7 @@ def test_a_kept_name_cannot_add_a_link() -> None:
             continue
         kept += 1
         raw = renderer.message_bytes(
-            Audience.SUBJECTS, "en", stores=("m-1",), to="a@home.example", name=name,
+            Audience.SUBJECTS, "en", shops=("m-1",), to="a@home.example", name=name,
             message_id="<x@shop.example>",
         )  # fmt: skip
         msg = parsed(raw)
@@ -798,7 +837,7 @@ def test_templates_using_the_name_otherwise_render_in_full(
             # Refused by the slow path: the fast one must refuse it too.
             with pytest.raises(NoticeTemplateError):
                 renderer.message_bytes(
-                    Audience.SUBJECTS, "en", stores=("m-1",), to="a@home.example", name=name,
+                    Audience.SUBJECTS, "en", shops=("m-1",), to="a@home.example", name=name,
                     message_id="<x@shop.example>",
                 )  # fmt: skip
             continue
@@ -817,10 +856,10 @@ def test_a_name_in_the_subject_is_checked_per_message(tmp_path: Path, name: str)
     renderer = _Renderer(cfg, incident(), scope())
     if name.isupper():  # shouting: refused by the subject rule, in both paths
         with pytest.raises(NoticeTemplateError, match="capitals"):
-            renderer.render(Audience.SUBJECTS, "en", stores=("m-1",), name=name)
+            renderer.render(Audience.SUBJECTS, "en", shops=("m-1",), name=name)
         with pytest.raises(NoticeTemplateError, match="capitals"):
             renderer.message_bytes(
-                Audience.SUBJECTS, "en", stores=("m-1",), to="a@home.example", name=name,
+                Audience.SUBJECTS, "en", shops=("m-1",), to="a@home.example", name=name,
                 message_id="<x@shop.example>",
             )  # fmt: skip
         return
@@ -843,11 +882,11 @@ def test_variants_are_rendered_once_and_bounded(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(render._Renderer, "templates", counting)
     for i in range(50):
         renderer.message_bytes(
-            Audience.SUBJECTS, "fr", stores=("m-1",), to=f"p{i}@home.example", name=f"Zoé {i}",
+            Audience.SUBJECTS, "fr", shops=("m-1",), to=f"p{i}@home.example", name=f"Zoé {i}",
             message_id=f"<{i}@shop.example>",
         )  # fmt: skip
     assert len(calls) == 2  # the variant and its probe, once
     monkeypatch.setattr(render, "_MAX_VARIANTS", 2)
-    for stores in (("m-1",), ("m-2",), ("m-1", "m-2")):
-        renderer.variant(Audience.SUBJECTS, "en", stores, named=False)
+    for shops in (("m-1",), ("m-2",), ("m-1", "m-2")):
+        renderer.variant(Audience.SUBJECTS, "en", shops, named=False)
     assert len(renderer._variants) == 2
