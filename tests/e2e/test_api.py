@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sentinelle.api.auth import new_api_key
+from sentinelle.access import Role
+from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.ingest import MAX_PROBLEMS
@@ -73,12 +74,14 @@ def _ndjson(events: Sequence[dict[str, Any] | str], *, eol: str = "\n") -> bytes
 
 @dataclass(frozen=True, slots=True)
 class Api:
-    """A TestClient on the app, the app's own store and ledger, and one valid key."""
+    """A TestClient on the app, the app's own store and ledger, an ingest key (``key``) and a
+    reader key (``reader``, for the reads)."""
 
     client: TestClient
     store: Store
     ledger: Ledger
     key: str
+    reader: str
 
     def post(
         self, body: bytes | list[Any], *, key: str | None = None, ndjson: bool = False
@@ -92,7 +95,7 @@ class Api:
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         """GET with a valid key."""
-        auth = {"Authorization": f"Bearer {self.key}"}
+        auth = {"Authorization": f"Bearer {self.reader}"}
         response: httpx.Response = self.client.get(path, params=params, headers=auth)
         return response
 
@@ -107,8 +110,9 @@ def api(settings: Settings) -> Iterator[Api]:
     app = create_app(settings)
     state = app.state.sentinelle
     with TestClient(app) as client:
-        key = new_api_key(state.store, name="tests")
-        yield Api(client=client, store=state.store, ledger=state.ledger, key=key)
+        key = create_key(state.store, name="tests", by="tests")  # ingest: sends events only
+        reader = create_key(state.store, name="reader", role=Role.READER, by="tests")
+        yield Api(client=client, store=state.store, ledger=state.ledger, key=key, reader=reader)
 
 
 def _refused(response: httpx.Response) -> list[dict[str, Any]]:
@@ -148,25 +152,26 @@ def test_requests_without_a_valid_key_get_401(api: Api, authorization: str | Non
     assert api.stored([e["id"] for e in events]) == set()
 
 
-PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/health"}
 
 
-def test_only_the_api_description_is_public(api: Api) -> None:
+def test_only_the_api_description_and_health_are_public(api: Api) -> None:
     # The README and the api module say so: these answer without a key, nothing else does.
     for path in sorted(PUBLIC):
         assert api.client.get(path).status_code == 200, path
-    app: Any = api.client.app
-    routes = [r for r in app.routes if r.path not in PUBLIC]
-    assert routes
-    for route in routes:
-        path = re.sub(r"\{[^}]+\}", "x", route.path)
-        for method in route.methods:
-            response = api.client.request(method, path)
+    paths = api.client.get("/openapi.json").json()["paths"]
+    assert set(paths) - PUBLIC
+    for template, operations in paths.items():
+        if template in PUBLIC:
+            continue
+        path = re.sub(r"\{[^}]+\}", "x", template)
+        for method in operations:
+            response = api.client.request(method.upper(), path)
             assert response.status_code == 401, (method, path, response.status_code)
 
 
 def test_revoked_key_gets_401(api: Api) -> None:
-    other = new_api_key(api.store, name="to-revoke")
+    other = create_key(api.store, name="to-revoke", by="tests")
     assert api.post(_access(2, "before"), key=other).status_code == 200
     api.store.revoke_api_key("to-revoke")
     refused = api.post(_access(2, "after"), key=other)
@@ -389,6 +394,16 @@ def test_a_failing_detector_never_fails_the_batch(
 # -- ledger routes -----------------------------------------------------------------------------
 
 
+def test_an_ingest_key_sends_events_and_reads_nothing(api: Api) -> None:
+    api.post(_events(3, "ingest-only"))
+    auth = {"Authorization": f"Bearer {api.key}"}
+    refused = api.client.get("/v1/ledger/checkpoint", headers=auth)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "the ingest role may not read the ledger's checkpoint"
+    reader = {"Authorization": f"Bearer {api.reader}"}
+    assert api.client.post("/v1/events", headers=reader, content=b"[]").status_code == 403
+
+
 def test_checkpoint_route(api: Api) -> None:
     missing = api.get("/v1/ledger/checkpoint")
     assert missing.status_code == 404
@@ -475,8 +490,10 @@ def _api_key_rows(settings: Settings) -> list[tuple[str, ...]]:
 def test_api_key_is_stored_only_as_its_hash(api: Api, settings: Settings) -> None:
     digest = hashlib.sha256(api.key.encode()).hexdigest()
     rows = _api_key_rows(settings)
-    assert [(row[1], row[2]) for row in rows] == [("tests", digest)]
-    assert not any(api.key in value or api.key[4:] in value for value in rows[0])
+    reader = hashlib.sha256(api.reader.encode()).hexdigest()
+    assert sorted((row[1], row[2]) for row in rows) == [("reader", reader), ("tests", digest)]
+    for key in (api.key, api.reader):
+        assert not any(key in value or key[4:] in value for row in rows for value in row)
 
     if settings.database_url is None:
         # Every byte Sentinelle keeps on disk: the database, its WAL and the signing key.
@@ -517,6 +534,16 @@ def test_real_server_accepts_a_batch(tmp_path: Path) -> None:
         check=True,
     )
     key = created.stdout.decode().strip()
+    reading = subprocess.run(
+        [_console_script(), "keys", "create", "--name", "dashboard", "--role", "reader"],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    reader = reading.stdout.decode().strip()  # the key alone on stdout
+    assert reader.startswith("snl_") and "\n" not in reader
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -548,7 +575,9 @@ def test_real_server_accepts_a_batch(tmp_path: Path) -> None:
             posted = http.post("/v1/events", content=_ndjson(events), headers=auth)
             assert posted.status_code == 200, posted.text
             assert (posted.json()["stored"], posted.json()["ledger_size"]) == (len(events),) * 2
-            checkpoint = http.get("/v1/ledger/checkpoint", headers=auth).json()
+            assert http.get("/v1/ledger/checkpoint", headers=auth).status_code == 403
+            read = {"Authorization": f"Bearer {reader}"}
+            checkpoint = http.get("/v1/ledger/checkpoint", headers=read).json()
             assert checkpoint["size"] == len(events)
     finally:
         server.terminate()

@@ -641,13 +641,13 @@ def test_keys_create_prints_the_key_once_and_stores_a_hash(cli: Cli, settings: S
         found = store.find_api_key(hashlib.sha256(key.encode()).hexdigest())
         assert found is not None and found.name == "support-console"
     listed, again = cli.many(("keys", "list"), ("keys", "create", "--name", "support-console"))
-    assert _ok(listed).out == "support-console\tactive\n"
+    assert _ok(listed).out == "support-console\tingest\tactive\n"  # default role: ingest
     assert _fails(again).err == "error: an API key named 'support-console' already exists\n"
     assert again.out == ""
 
     assert cli.ok("keys", "revoke", "support-console").out == "revoked support-console\n"
     listed, nobody = cli.many(("keys", "list"), ("keys", "revoke", "nobody"))
-    assert _ok(listed).out == "support-console\trevoked\n"
+    assert _ok(listed).out == "support-console\tingest\trevoked\n"
     assert _fails(nobody).err == "error: no active API key named 'nobody'\n"
     with open_store(settings) as store:
         assert store.find_api_key(hashlib.sha256(key.encode()).hexdigest()) is None

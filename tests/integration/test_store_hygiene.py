@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from sentinelle.api.auth import new_api_key
+from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.errors import Error, StoreBusyError, StoreError, StoreNotFoundError
@@ -191,7 +191,9 @@ def _events(count: int) -> list[dict[str, Any]]:
 def test_api_answers_503_with_retry_after_while_the_lock_is_held(settings: Settings) -> None:
     app = create_app(_busy(settings))
     with TestClient(app) as client:
-        auth = {"Authorization": f"Bearer {new_api_key(app.state.sentinelle.store, name='t')}"}
+        auth = {
+            "Authorization": f"Bearer {create_key(app.state.sentinelle.store, name='t', by='t')}"
+        }
         body = json.dumps(_events(5)).encode()
         with _write_lock_held(settings):
             busy = client.post("/v1/events", content=body, headers=auth)

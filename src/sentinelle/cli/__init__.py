@@ -24,6 +24,7 @@ from sentinelle.cli import (  # noqa: F401
     notify,
     serve,
     simulate,
+    users,
 )
 
 

@@ -1,10 +1,10 @@
 """The storage protocol: one database holding events, the ledger, detection, incidents,
-notices and API keys.
+notices, keys and accounts.
 
 Each kind of record has its module, with its typed rows and the queries that read and write
 it: :mod:`.events`, :mod:`.ledger`, :mod:`.alerts`, :mod:`.incidents`, :mod:`.notices`,
-:mod:`.keys`. Their mixins make up :class:`Store` (reads) and :class:`Writer` (the writes of one
-transaction). Two real backends implement it with the same behaviour, :mod:`.sqlite`
+:mod:`.accounts`. Their mixins make up :class:`Store` (reads) and :class:`Writer` (the writes
+of one transaction). Two real backends implement it with the same behaviour, :mod:`.sqlite`
 (embedded default) and :mod:`.postgres`. Both speak SQL through a DB-API connection; what
 differs (placeholders, bulk loading, locking, upserts) is in the subclasses. Writes happen
 only inside :meth:`Store.writer`, one transaction holding the store's write lock: either all
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sentinelle.errors import StoreError
+from sentinelle.store.accounts import AccountStoreMixin, ApiKey
 from sentinelle.store.alerts import AlertStoreMixin, AlertWriterMixin
 from sentinelle.store.events import (
     DuplicateIdsError,
@@ -27,7 +28,6 @@ from sentinelle.store.events import (
     EventWriterMixin,
 )
 from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
-from sentinelle.store.keys import ApiKey, ApiKeyStoreMixin
 from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredCheckpoint
 from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
@@ -81,7 +81,7 @@ class Store(
     AlertStoreMixin,
     IncidentStoreMixin,
     NoticeStoreMixin,
-    ApiKeyStoreMixin,
+    AccountStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

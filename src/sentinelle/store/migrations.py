@@ -159,6 +159,34 @@ CREATE TABLE ledger_keys (
 )
 """
 
+# Who may do what (issue "Console"): API keys get a role (existing keys keep sending events
+# only: ``ingest``) and, for a merchant's key, its merchant; people's accounts (argon2id
+# password hashes, never passwords); and the audit log of administrative changes (accounts,
+# keys) with who made them. The ``(merchant, seq)`` index serves a merchant's accesses, newest
+# first.
+_V8_ACCESS: Final = """
+ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT 'ingest';
+ALTER TABLE api_keys ADD COLUMN merchant TEXT;
+CREATE TABLE users (
+    email         TEXT PRIMARY KEY,   -- lower case
+    role          TEXT NOT NULL,
+    merchant      TEXT,               -- the merchant a merchant's account is bound to
+    password_hash TEXT NOT NULL,      -- argon2id, with its parameters and salt
+    created_us    BIGINT NOT NULL,
+    created_by    TEXT NOT NULL,
+    disabled_us   BIGINT
+);
+CREATE TABLE audit_log (
+    at_us      BIGINT NOT NULL,
+    changed_by TEXT NOT NULL,
+    action     TEXT NOT NULL,         -- e.g. key.created, user.disabled
+    target     TEXT NOT NULL,         -- the key's name or the account's e-mail
+    details    TEXT NOT NULL          -- JSON object, never a secret
+);
+CREATE INDEX audit_log_time ON audit_log (at_us);
+CREATE INDEX events_merchant_seq ON events (merchant, seq)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -177,6 +205,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (5, _V5_NOTICES),
         (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
+        (8, _V8_ACCESS),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -193,5 +222,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (5, _V5_NOTICES),
         (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
+        (8, _V8_ACCESS),
     ],
 }

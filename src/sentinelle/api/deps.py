@@ -1,0 +1,117 @@
+"""What every route depends on: the shared state, the principal and the permission check.
+
+Every route but ``/health`` and the API's own description declares its permission with
+:func:`guarded`: the check runs before the route (401 without valid credentials, 403 when the
+role does not allow it or the merchant in the path is not the caller's) and the permission is
+written into the OpenAPI document (``x-sentinelle-permission``), where a test reads it to prove
+each route refuses what it must.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, Final, TypeVar
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from sentinelle.access import ForbiddenError, Permission, Principal, authorize
+from sentinelle.access.accounts import authenticate_key
+from sentinelle.config import Settings
+from sentinelle.detect import DetectConfig
+from sentinelle.ledger.log import Ledger
+from sentinelle.response import ResponseEngine
+from sentinelle.store import Store, open_store
+
+__all__ = [
+    "PERMISSION_KEY",
+    "CurrentPrincipal",
+    "State",
+    "StateDep",
+    "guarded",
+    "locked",
+]
+
+PERMISSION_KEY: Final = "x-sentinelle-permission"
+_T = TypeVar("_T")
+
+
+class State:
+    """The store and ledger of the API process, used by one request at a time (one
+    connection), and the response engine over them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store = open_store(settings)
+        self.ledger = Ledger.open(
+            self.store, data_dir=settings.data_dir, origin=settings.log_origin
+        )
+        self.detect_config = DetectConfig.from_settings(settings)
+        self.lock = threading.Lock()
+        self.engine = ResponseEngine(self.store, reopen=lambda: open_store(settings, create=False))
+
+
+def _state(request: Request) -> State:
+    state: State = request.app.state.sentinelle
+    return state
+
+
+StateDep = Annotated[State, Depends(_state)]
+
+
+async def locked(state: State, work: Callable[[], _T]) -> _T:
+    """Run ``work`` on the store, one request at a time, off the event loop."""
+
+    def run() -> _T:
+        with state.lock:
+            return work()
+
+    return await run_in_threadpool(run)
+
+
+def _principal(request: Request) -> Principal:
+    """Who presents the request (an API key for now). Raises 401."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    found = None
+    if scheme.lower() == "bearer" and token:
+        state = _state(request)
+        with state.lock:
+            found = authenticate_key(state.store, token.strip())
+    if found is None:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or invalid API key (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.principal = found
+    return found
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+class _Allow:
+    """The check of one permission (on the path's merchant, if the route has one)."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __call__(self, request: Request, principal: CurrentPrincipal) -> Principal:
+        merchant = request.path_params.get("merchant")
+        try:
+            authorize(principal, self.permission, merchant=merchant)
+        except ForbiddenError as exc:
+            raise HTTPException(status_code=403, detail=exc.diagnostics()) from None
+        return principal
+
+
+def guarded(permission: Permission) -> dict[str, Any]:
+    """Route arguments that require ``permission``: ``@router.get(path, **guarded(p))``."""
+    return {
+        "dependencies": [Depends(_Allow(permission))],
+        "openapi_extra": {PERMISSION_KEY: permission.value},
+    }

@@ -1,0 +1,66 @@
+"""``/v1/events``: batches of access and context events into the ledger, then live detection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+import msgspec
+from fastapi import APIRouter, HTTPException, Request
+
+from sentinelle.access import Permission
+from sentinelle.api.deps import StateDep, guarded, locked
+from sentinelle.detect import Alert, DetectionRunner, Severity
+from sentinelle.errors import Problem, ValidationError
+from sentinelle.ingest import Ingestor, IngestResult, deep_element
+
+__all__ = ["MAX_BODY_BYTES", "router"]
+
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+_array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.post("", **guarded(Permission.EVENTS_WRITE))
+async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
+    """Ingest a batch: a JSON array of events, or NDJSON (one event per line).
+
+    All or nothing: one invalid event refuses the batch (422) with up to 20 problems,
+    each with its array index (0-based) or line number (1-based), field path and message.
+    """
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
+    items, unit = _split(bytes(body))
+
+    def ingest() -> tuple[IngestResult, list[Alert]]:
+        result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+        # Committed; detection follows, so a detector problem never loses events.
+        return result, DetectionRunner(state.store, state.detect_config).catch_up()
+
+    # The store is synchronous: keep the event loop free while a batch is written.
+    result, alerts = await locked(state, ingest)
+    medium = sum(1 for a in alerts if a.severity >= Severity.MEDIUM)
+    return {**result.to_dict(), "alerts": len(alerts), "alerts_medium_plus": medium}
+
+
+def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:
+    """A JSON array (elements by 0-based index) or NDJSON (lines by 1-based number)."""
+    if body.lstrip()[:1] == b"[":
+        try:
+            elements = _array_of_raw.decode(body)
+        except msgspec.DecodeError as exc:
+            raise ValidationError(
+                [Problem(0, "$", f"not a valid JSON array ({exc})")], unit="index"
+            ) from None
+        except RecursionError:  # msgspec's depth guard: a problem of the sender, not a 500
+            too_deep = "nested too deeply (an event is at most 3 levels deep)"
+            raise ValidationError(
+                [Problem(deep_element(body), "$", too_deep)], unit="index"
+            ) from None
+        return [(i, bytes(raw)) for i, raw in enumerate(elements)], "index"
+    lines = [(n, line) for n, line in enumerate(body.split(b"\n"), 1) if line.strip()]
+    return lines, "line"

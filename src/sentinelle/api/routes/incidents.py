@@ -1,0 +1,235 @@
+"""``/v1/incidents`` and ``/v1/register``: the incident workflow over HTTP, through the same
+:class:`~sentinelle.response.ResponseEngine` as the CLI.
+
+Reads need ``incidents:read`` (the register ``register:read``); opening, moving and recording a
+scope ``incidents:write``; assessing and recording what was sent to the authority
+``incidents:decide``. Every change is attributed to the caller (``key:NAME``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from sentinelle.access import Permission
+from sentinelle.api.deps import CurrentPrincipal, StateDep, guarded, locked
+from sentinelle.assess import facts_to_dict
+from sentinelle.incidents import Incident, Phase, ScopeBasis, State
+from sentinelle.notify.report import render_authority_report_html
+from sentinelle.timeutil import to_us
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["incidents"])
+_Id = Annotated[str, Field(min_length=1, max_length=64)]
+_Text = Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IncidentCreate(_Body):
+    """A new incident: its actors and window, or an alert to start from."""
+
+    title: Annotated[str, Field(min_length=1, max_length=300)]
+    actors: list[_Id] = Field(default_factory=list, max_length=1000)
+    from_: AwareDatetime | None = Field(default=None, alias="from")
+    to: AwareDatetime | None = None
+    alert: _Id | None = None
+
+
+class IncidentAdvance(_Body):
+    """Move an incident to its next state, with the reason."""
+
+    state: State
+    reason: _Text
+
+
+class AssessRequest(_Body):
+    """An assessment: facts people state (incident-facts keys), and changes to awareness or
+    the scope basis; ``reason`` is required for a change that lowers a duty, narrows the scope
+    or moves awareness later."""
+
+    facts: dict[str, Any] | None = None
+    aware_at: AwareDatetime | None = None
+    basis: ScopeBasis | None = None
+    reason: _Text | None = None
+
+
+class PhaseRequest(_Body):
+    """A notification sent to the supervisory authority (GDPR Art. 33(4))."""
+
+    phase: Phase
+    at: AwareDatetime | None = None
+    reference: Annotated[str, Field(max_length=200)] | None = None
+    note: _Text | None = None
+    delay_reasons: _Text | None = None
+
+
+def _public(incident: Incident, engine_clock: dict[str, Any]) -> dict[str, Any]:
+    return {**incident.to_dict(), "clock": engine_clock}
+
+
+@router.get("/v1/incidents", **guarded(Permission.INCIDENTS_READ))
+async def list_incidents(state: StateDep) -> list[dict[str, Any]]:
+    """Every incident, oldest first, with its 72-hour clock."""
+
+    def work() -> list[dict[str, Any]]:
+        return [_public(i, state.engine.clock(i.id).to_dict()) for i in state.engine.incidents()]
+
+    return await locked(state, work)
+
+
+@router.post("/v1/incidents", status_code=201, **guarded(Permission.INCIDENTS_WRITE))
+async def open_incident(
+    state: StateDep, principal: CurrentPrincipal, body: IncidentCreate
+) -> dict[str, Any]:
+    """Open an incident (from an alert: its actor, and a window from 30 days before it)."""
+
+    def work() -> dict[str, Any]:
+        found = state.engine.open(
+            title=body.title,
+            by=principal.label,
+            actors=body.actors,
+            from_us=to_us(body.from_) if body.from_ is not None else None,
+            to_us=to_us(body.to) if body.to is not None else None,
+            alert_id=body.alert,
+        )
+        return _public(found, state.engine.clock(found.id).to_dict())
+
+    return await locked(state, work)
+
+
+@router.get("/v1/incidents/{incident_id}", **guarded(Permission.INCIDENTS_READ))
+async def get_incident(state: StateDep, incident_id: str) -> dict[str, Any]:
+    """One incident with its 72-hour clock and its change log (who, when, why)."""
+
+    def work() -> dict[str, Any]:
+        found = state.engine.get(incident_id)
+        return {
+            **_public(found, state.engine.clock(incident_id).to_dict()),
+            "decisions": [e.to_dict() for e in state.engine.log(incident_id)],
+        }
+
+    return await locked(state, work)
+
+
+@router.post("/v1/incidents/{incident_id}/advance", **guarded(Permission.INCIDENTS_WRITE))
+async def advance_incident(
+    state: StateDep, principal: CurrentPrincipal, incident_id: str, body: IncidentAdvance
+) -> dict[str, Any]:
+    """Move the incident to its next state (open → assessed → notifying → closed)."""
+
+    def work() -> dict[str, Any]:
+        moved = state.engine.advance(
+            incident_id, body.state, by=principal.label, reason=body.reason
+        )
+        return _public(moved, state.engine.clock(incident_id).to_dict())
+
+    return await locked(state, work)
+
+
+@router.get("/v1/incidents/{incident_id}/scope", **guarded(Permission.INCIDENTS_READ))
+async def get_scope(
+    state: StateDep,
+    incident_id: str,
+    basis: Annotated[ScopeBasis | None, Query(description="[default: as assessed]")] = None,
+) -> dict[str, Any]:
+    """The scope counted from the ledger (counts only), on the basis assessed unless given."""
+    return await locked(state, lambda: state.engine.scope(incident_id, basis=basis).to_dict())
+
+
+@router.get("/v1/incidents/{incident_id}/facts", **guarded(Permission.INCIDENTS_READ))
+async def get_facts(state: StateDep, incident_id: str) -> dict[str, Any]:
+    """The facts the next assessment would use: edit and send back to ``assess``."""
+    return await locked(state, lambda: facts_to_dict(state.engine.prefilled_facts(incident_id)))
+
+
+@router.post("/v1/incidents/{incident_id}/assess", **guarded(Permission.INCIDENTS_DECIDE))
+async def assess_incident(
+    state: StateDep, principal: CurrentPrincipal, incident_id: str, body: AssessRequest
+) -> dict[str, Any]:
+    """Assess: scope, facts, severity and GDPR duties recorded in one transaction; what
+    changed since the last assessment is in ``changes``."""
+
+    def work() -> dict[str, Any]:
+        outcome = state.engine.assess(
+            incident_id,
+            by=principal.label,
+            given=body.facts,
+            source="request body",
+            aware_us=to_us(body.aware_at) if body.aware_at is not None else None,
+            basis=body.basis,
+            reason=body.reason,
+        )
+        return outcome.to_dict()
+
+    return await locked(state, work)
+
+
+@router.post("/v1/incidents/{incident_id}/phases", **guarded(Permission.INCIDENTS_DECIDE))
+async def record_phase(
+    state: StateDep, principal: CurrentPrincipal, incident_id: str, body: PhaseRequest
+) -> dict[str, Any]:
+    """Record a notification sent to the authority; returns the 72-hour clock after it."""
+
+    def work() -> dict[str, Any]:
+        clock = state.engine.record_phase(
+            incident_id,
+            body.phase,
+            by=principal.label,
+            sent_us=to_us(body.at) if body.at is not None else None,
+            reference=body.reference,
+            note=body.note,
+            delay_reasons=body.delay_reasons,
+        )
+        return clock.to_dict()
+
+    return await locked(state, work)
+
+
+@router.get("/v1/incidents/{incident_id}/notices", **guarded(Permission.INCIDENTS_READ))
+async def get_notices(
+    state: StateDep,
+    incident_id: str,
+    recipients: Annotated[bool, Query(description="List each notice (hashed address)")] = False,
+) -> dict[str, Any]:
+    """Where the incident's notices stand per audience: sent, failed, pending."""
+    return await locked(
+        state, lambda: state.engine.notice_status(incident_id, recipients=recipients)
+    )
+
+
+@router.get(
+    "/v1/incidents/{incident_id}/report",
+    response_model=None,
+    **guarded(Permission.INCIDENTS_READ),
+)
+async def get_report(
+    state: StateDep,
+    incident_id: str,
+    format: Annotated[Literal["json", "html"], Query()] = "json",
+) -> dict[str, Any] | HTMLResponse:
+    """The report for the supervisory authority (GDPR Art. 33(3)): JSON, or the printable
+    HTML page (no script, no external resource)."""
+    report = await locked(state, lambda: state.engine.report(incident_id))
+    if format == "html":
+        return HTMLResponse(render_authority_report_html(report))
+    return report
+
+
+@router.get("/v1/register", response_model=None, **guarded(Permission.REGISTER_READ))
+async def get_register(
+    state: StateDep,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> list[dict[str, Any]] | PlainTextResponse:
+    """The breach register (GDPR Art. 33(5)): every incident with its facts and decisions;
+    ``format=csv`` for a spreadsheet (summary columns, every cell within Excel's limit)."""
+    if format == "csv":
+        text = await locked(state, state.engine.register_csv)
+        return PlainTextResponse(text, media_type="text/csv; charset=utf-8")
+    return await locked(state, state.engine.register)

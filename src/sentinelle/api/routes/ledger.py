@@ -1,0 +1,49 @@
+"""``/v1/ledger``: the signed checkpoint, the verifier key and RFC 9162 proofs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from sentinelle.access import Permission
+from sentinelle.api.deps import StateDep, guarded, locked
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+
+
+@router.get("/checkpoint", **guarded(Permission.LEDGER_CHECKPOINT))
+async def get_checkpoint(state: StateDep) -> dict[str, Any]:
+    """The latest signed checkpoint (a C2SP signed note): tree size, root hash and the note."""
+    cp = await locked(state, state.store.latest_checkpoint)
+    if cp is None:
+        raise HTTPException(404, "no checkpoint yet")
+    return {"size": cp.size, "root_hash": cp.root.hex(), "note": cp.note}
+
+
+@router.get("/key", **guarded(Permission.LEDGER_CHECKPOINT))
+async def get_key(state: StateDep) -> dict[str, str]:
+    """The verifier key of the checkpoints' signatures (C2SP signed-note verifier key)."""
+    return {"verifier_key": state.ledger.key.verifier_key()}
+
+
+@router.get("/proof/{event_id}", **guarded(Permission.LEDGER_PROOF))
+async def get_proof(
+    state: StateDep,
+    event_id: str,
+    size: Annotated[int | None, Query(ge=1, description="Tree size [default: latest]")] = None,
+) -> dict[str, Any]:
+    """Inclusion proof of a stored event (RFC 9162 §2.1.3)."""
+    return await locked(state, lambda: state.ledger.proof(event_id, size))
+
+
+@router.get("/consistency", **guarded(Permission.LEDGER_CHECKPOINT))
+async def get_consistency(
+    state: StateDep,
+    old: Annotated[int, Query(ge=1, description="The smaller tree size")],
+    new: Annotated[int | None, Query(ge=1, description="The larger [default: latest]")] = None,
+) -> dict[str, Any]:
+    """Consistency proof between two tree sizes (RFC 9162 §2.1.4): the log only grew."""
+    return await locked(state, lambda: state.ledger.consistency(old, new))
