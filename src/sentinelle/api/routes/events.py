@@ -9,7 +9,7 @@ import msgspec
 from fastapi import APIRouter, HTTPException, Request
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
@@ -19,7 +19,7 @@ __all__ = ["MAX_BODY_BYTES", "router"]
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=GuardedRoute)
 
 
 @router.post("", **guarded(Permission.EVENTS_WRITE))

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import CurrentPrincipal, StateDep, guarded, locked
+from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
 from sentinelle.assess import facts_to_dict
 from sentinelle.incidents import Incident, Phase, ScopeBasis, State
 from sentinelle.notify.report import render_authority_report_html
@@ -23,7 +23,7 @@ from sentinelle.timeutil import to_us
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["incidents"])
+router = APIRouter(tags=["incidents"], route_class=GuardedRoute)
 _Id = Annotated[str, Field(min_length=1, max_length=64)]
 _Text = Annotated[str, Field(min_length=1, max_length=5000)]
 

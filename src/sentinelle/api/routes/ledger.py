@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"], route_class=GuardedRoute)
 
 
 @router.get("/checkpoint", **guarded(Permission.LEDGER_CHECKPOINT))
