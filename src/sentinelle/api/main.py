@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sentinelle import __version__
 from sentinelle.access import ForbiddenError
 from sentinelle.api.deps import State
-from sentinelle.api.routes import events, incidents, ledger
+from sentinelle.api.routes import alerts, events, incidents, ledger, merchants
 from sentinelle.api.routes.events import MAX_BODY_BYTES
 from sentinelle.config import Settings
 from sentinelle.errors import Error, NotFoundError, StoreBusyError, ValidationError
@@ -92,6 +92,6 @@ def create_app(settings: Settings) -> FastAPI:
         """Liveness: the process answers (public, holds no data)."""
         return {"status": "ok", "version": __version__}
 
-    for module in (events, ledger, incidents):
+    for module in (events, ledger, alerts, incidents, merchants):
         app.include_router(module.router)
     return app

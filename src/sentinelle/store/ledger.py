@@ -122,6 +122,17 @@ class LedgerStoreMixin:
         rows = self._x("SELECT size, root, note, created_us FROM checkpoints ORDER BY size")
         return [StoredCheckpoint(int(r[0]), bytes(r[1]), r[2], int(r[3])) for r in rows]
 
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint recorded for tree size ``size``, if any."""
+        rows = self._x(
+            "SELECT size, root, note, created_us FROM checkpoints WHERE size = ?", (size,)
+        )
+        return (
+            StoredCheckpoint(int(rows[0][0]), bytes(rows[0][1]), rows[0][2], int(rows[0][3]))
+            if rows
+            else None
+        )
+
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The checkpoint of the largest size, if any."""
         rows = self._x(

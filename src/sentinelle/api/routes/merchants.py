@@ -1,0 +1,85 @@
+"""``/v1/merchants/{merchant}/accesses``: a merchant's access events, each with its proof.
+
+Each page proves its events against one signed checkpoint: the latest when the first page was
+asked for, carried by the cursor to the next pages, so a merchant checks the checkpoint's
+signature once (``/v1/ledger/key``) and every proof of the listing against its root. Events
+carry ids and categories only, no personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
+
+from sentinelle.access import Permission
+from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
+from sentinelle.api.deps import StateDep, guarded, locked
+from sentinelle.timeutil import to_us
+
+__all__ = ["MAX_LIMIT", "router"]
+
+MAX_LIMIT: Final = 500
+_KIND: Final = "accesses"
+
+router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
+
+
+@router.get("/{merchant}/accesses", **guarded(Permission.MERCHANT_ACCESSES))
+async def merchant_accesses(
+    state: StateDep,
+    merchant: Annotated[str, Path(min_length=1, max_length=200)],
+    since: Annotated[AwareDatetime | None, Query(description="At or after (RFC 3339)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Before (RFC 3339)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=MAX_CURSOR, description="The `next` of the previous page")
+    ] = None,
+) -> dict[str, Any]:
+    """The merchant's access events (not context events), newest first (by leaf index), each
+    with its RFC 9162 inclusion proof against ``checkpoint`` (a signed note of tree ``size``).
+
+    ``next`` continues the list (same filters) against the same checkpoint, ``null`` on the
+    last page. A ledger with no checkpoint yet gives ``checkpoint: null``, ``size: 0``.
+    """
+    start: tuple[int, int] | None = None  # (checkpoint size, leaf index to continue below)
+    if cursor is not None:
+        size, below, bound = decode_cursor(cursor, _KIND, (int, int, str))
+        if bound != merchant or not 0 < below <= size:
+            raise invalid_cursor(cursor)
+        start = (size, below)
+
+    def work() -> dict[str, Any]:
+        if start is None:
+            cp = state.store.latest_checkpoint()
+            if cp is None or cp.size == 0:
+                return {"checkpoint": None, "size": 0, "items": [], "next": None}
+            below = cp.size
+        else:
+            cp = state.store.checkpoint_at(start[0])
+            if cp is None:
+                raise invalid_cursor(str(cursor), "its checkpoint is not recorded")
+            below = start[1]
+        rows = state.store.merchant_accesses(
+            merchant,
+            before_seq=below,
+            limit=limit + 1,
+            since_us=to_us(since) if since is not None else None,
+            until_us=to_us(until) if until is not None else None,
+        )
+        page = rows[:limit]
+        proofs = state.ledger.inclusion_proofs(page, cp.size, cp.root)
+        more = len(rows) > limit
+        return {
+            "checkpoint": cp.note,
+            "size": cp.size,
+            "items": [
+                {"event": json.loads(body), "leaf_index": seq, "proof": [h.hex() for h in path]}
+                for (seq, body), path in zip(page, proofs, strict=True)
+            ],
+            "next": encode_cursor(_KIND, cp.size, page[-1][0], merchant) if more else None,
+        }
+
+    return await locked(state, work)
