@@ -242,6 +242,11 @@ def test_a_merchant_key_reads_no_alerts(api: Api) -> None:
     assert api.get("/v1/alerts", key=api.merchant).status_code == 403
     assert api.get("/v1/alerts/al-000-0", key=api.merchant).status_code == 403
     assert api.get("/v1/alerts", key=api.ingest).status_code == 403
+    # Refused before the query is looked at: no key, or the wrong role, with invalid values.
+    bad = {"limit": 0, "cursor": "%%%", "since": "yesterday"}
+    assert api.client.get("/v1/alerts", params=bad).status_code == 401
+    assert api.get("/v1/alerts", key=api.merchant, **bad).status_code == 403
+    assert api.get(f"/v1/merchants/{OTHER}/accesses", key=api.merchant, **bad).status_code == 403
 
 
 # -- a merchant's accesses ---------------------------------------------------------------------

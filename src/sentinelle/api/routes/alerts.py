@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor
-from sentinelle.api.deps import StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
 from sentinelle.detect import Severity
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.errors import NotFoundError
@@ -20,7 +20,7 @@ __all__ = ["MAX_LIMIT", "router"]
 MAX_LIMIT: Final = 500
 _KIND: Final = "alerts"
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=GuardedRoute)
 
 
 @router.get("", **guarded(Permission.ALERTS_READ))

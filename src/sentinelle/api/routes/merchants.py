@@ -16,7 +16,7 @@ from pydantic import AwareDatetime
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
-from sentinelle.api.deps import StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
 from sentinelle.timeutil import to_us
 
 __all__ = ["MAX_LIMIT", "router"]
@@ -24,7 +24,7 @@ __all__ = ["MAX_LIMIT", "router"]
 MAX_LIMIT: Final = 500
 _KIND: Final = "accesses"
 
-router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
+router = APIRouter(prefix="/v1/merchants", tags=["merchants"], route_class=GuardedRoute)
 
 
 @router.get("/{merchant}/accesses", **guarded(Permission.MERCHANT_ACCESSES))
