@@ -142,7 +142,9 @@ def check_password(store: Store, email: str, password: str) -> Principal | None:
     """The principal of an enabled account whose password matches, or ``None``.
 
     Unknown accounts take as long as known ones (a hash is checked either way), so the answer
-    time does not tell which e-mails have an account.
+    time does not tell which e-mails have an account. A password longer than any account may
+    have never matches: only its first characters are hashed (bounded work), so without that
+    check the right password followed by anything at all would be accepted.
     """
     found = store.user(email.strip().lower())
     stored = found.password_hash if found is not None else _DUMMY
@@ -150,7 +152,7 @@ def check_password(store: Store, email: str, password: str) -> Principal | None:
         _hasher.verify(stored, password[:_MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         return None
-    if found is None or found.disabled_us is not None:
+    if len(password) > _MAX_PASSWORD or found is None or found.disabled_us is not None:
         return None
     return Principal("user", found.email, Role(found.role), found.merchant)
 
