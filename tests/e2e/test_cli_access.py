@@ -121,6 +121,7 @@ REFUSED_KEYS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     (("--name", "x" * 65), ("name",)),
     (("--name", "naïve"), ("name",)),
     (("--name", ""), ("name",)),
+    (("--name", "shop\n"), ("name",)),  # "$" alone would let a final newline through
     (("--name", "first", "--role", "admin"), ("first",)),  # taken
 ]
 

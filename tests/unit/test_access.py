@@ -126,6 +126,21 @@ def test_a_key_authenticates_as_its_role_until_revoked(store: Store) -> None:
     assert authenticate_key(store, key) is None
 
 
+@pytest.mark.parametrize(
+    "name", ["", "shop\n", "shop\r", "\nshop", "sh op", "-shop", "x" * 65, "shöp", "a/b"]
+)
+def test_a_bad_key_name_is_refused(store: Store, name: str) -> None:
+    with pytest.raises(AccountInputError, match="name"):
+        create_key(store, name=name, by="root")
+    assert store.list_api_keys() == [] and store.audit_log() == []
+
+
+def test_a_good_key_name_is_kept(store: Store) -> None:
+    for name in ("a", "shop-1", "siem.prod_2", "9" + "x" * 63):
+        create_key(store, name=name, by="root")
+    assert [k.name for k in store.list_api_keys()] == ["a", "shop-1", "siem.prod_2", "9" + "x" * 63]
+
+
 # -- authorize ---------------------------------------------------------------------------------
 
 

@@ -73,7 +73,7 @@ def create_key(
     Raises :class:`AccountInputError` for a bad name or binding, ``StoreError`` if the name
     is taken.
     """
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):  # not match: "$" also matches before a final newline
         raise _refuse(
             "name", "1–64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
@@ -115,7 +115,7 @@ def create_user(
     than :data:`MIN_PASSWORD`; ``StoreError`` if the e-mail is taken.
     """
     email = email.strip().lower()
-    if not _EMAIL.match(email) or len(email) > 254:
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
         raise _refuse("email", "not an e-mail address")
     if role not in USER_ROLES:
         names = ", ".join(r.value for r in USER_ROLES)
