@@ -80,6 +80,38 @@ class Settings(BaseSettings):
     )
     dkim_selector: str | None = Field(default=None, description="DKIM selector of dkim_key.")
 
+    # -- the console (sentinelle serve: /login, /) -------------------------------------------
+    session_idle_timeout: int = Field(
+        default=30 * 60,
+        ge=60,
+        le=86_400,
+        description="Seconds without a request after which a console session ends.",
+    )
+    session_max_age: int = Field(
+        default=12 * 3600,
+        ge=60,
+        le=30 * 86_400,
+        description="Seconds after login at which a console session ends, whatever its use.",
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the console's cookies Secure even when the request came over plain "
+        "HTTP (behind a proxy that ends TLS); they are always Secure over HTTPS.",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed logins (per e-mail, and per client address) within login_window "
+        "after which further attempts are refused (HTTP 429) until the window has passed.",
+    )
+    login_window: int = Field(
+        default=15 * 60,
+        ge=1,
+        le=86_400,
+        description="Seconds over which failed logins are counted, and how long they lock.",
+    )
+
     @field_validator("log_origin")
     @classmethod
     def _origin_is_one_line(cls, value: str) -> str:

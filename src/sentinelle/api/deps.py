@@ -6,6 +6,13 @@ role does not allow it or the merchant in the path is not the caller's) and the 
 written into the OpenAPI document (``x-sentinelle-permission``), where a test reads it to prove
 each route refuses what it must.
 
+The principal is an API key's (``Authorization: Bearer``) or, without that header, the
+account of a live console session (the ``sentinelle_session`` cookie,
+:mod:`sentinelle.access.sessions`). A session's request that may change something (any method
+but GET, HEAD, OPTIONS) must carry the session's CSRF token in ``X-CSRF-Token``, or gets 403:
+a browser sends the cookie with any site's request, never the header. A key's request needs
+none (browsers never add an ``Authorization`` header on their own).
+
 Routers are made with ``route_class=GuardedRoute``: FastAPI reads and parses a request's JSON
 body before it runs any dependency, so without it a stranger's malformed body got a 422 (and
 was read in full) before the 401. :class:`GuardedRoute` decides 401/403 first, from the same
@@ -24,29 +31,37 @@ from fastapi.routing import APIRoute
 
 from sentinelle.access import ForbiddenError, Permission, Principal, authorize
 from sentinelle.access.accounts import authenticate_key
+from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, session_principal
 from sentinelle.config import Settings
 from sentinelle.detect import DetectConfig
 from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
+from sentinelle.timeutil import now_us
 
 __all__ = [
+    "CSRF_HEADER",
     "PERMISSION_KEY",
+    "SAFE_METHODS",
     "CurrentPrincipal",
     "GuardedRoute",
     "State",
     "StateDep",
     "guarded",
     "locked",
+    "session_of",
 ]
 
 PERMISSION_KEY: Final = "x-sentinelle-permission"
+CSRF_HEADER: Final = "X-CSRF-Token"
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _T = TypeVar("_T")
 
 
 class State:
     """The store and ledger of the API process, used by one request at a time (one
-    connection), and the response engine over them."""
+    connection), and the response engine over them; ``clock`` (microseconds) is what sessions
+    and the login rate limit take as now (tests replace it)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -57,6 +72,7 @@ class State:
         self.detect_config = DetectConfig.from_settings(settings)
         self.lock = threading.Lock()
         self.engine = ResponseEngine(self.store, reopen=lambda: open_store(settings, create=False))
+        self.clock: Callable[[], int] = now_us
 
 
 def _state(request: Request) -> State:
@@ -77,21 +93,46 @@ async def locked(state: State, work: Callable[[], _T]) -> _T:
     return await run_in_threadpool(run)
 
 
+def session_of(request: Request) -> Principal | None:
+    """The account of the request's live console session, if any (no CSRF check here)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    state = _state(request)
+    with state.lock:
+        return session_principal(state.store, token, now_us=state.clock(), settings=state.settings)
+
+
 def _principal(request: Request) -> Principal:
-    """Who presents the request (an API key for now). Raises 401."""
+    """Who presents the request: an API key, else a console session. Raises 401, or 403 for
+    a session's state-changing request without its CSRF token."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     found = None
-    if scheme.lower() == "bearer" and token:
-        state = _state(request)
-        with state.lock:
-            found = authenticate_key(state.store, token.strip())
+    if request.headers.get("authorization"):
+        if scheme.lower() == "bearer" and token:
+            state = _state(request)
+            with state.lock:
+                found = authenticate_key(state.store, token.strip())
+    else:
+        found = session_of(request)
+        if (
+            found is not None
+            and request.method not in SAFE_METHODS
+            and not csrf_matches(
+                request.cookies.get(SESSION_COOKIE, ""), request.headers.get(CSRF_HEADER)
+            )
+        ):
+            raise HTTPException(
+                status_code=403,
+                detail=f"a session's request that changes something needs its {CSRF_HEADER}",
+            )
     if found is None:
         raise HTTPException(
             status_code=401,
-            detail="missing or invalid API key (Authorization: Bearer <key>)",
+            detail="missing or invalid API key (Authorization: Bearer <key>) or session",
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.principal = found

@@ -4,7 +4,8 @@ Every ``/v1/`` route needs an API key (``Authorization: Bearer …``, see ``sent
 create``) whose role grants the route's permission (:mod:`sentinelle.access`); the permission
 of each route is in the OpenAPI document as ``x-sentinelle-permission``. Public: ``/health``
 and the API's description, ``/openapi.json``, ``/docs`` (Swagger UI, with
-``/docs/oauth2-redirect``) and ``/redoc``; they hold no data.
+``/docs/oauth2-redirect``) and ``/redoc``; they hold no data. A console session
+(:mod:`sentinelle.web`) may stand for the key, with its CSRF token on changes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sentinelle.config import Settings
 from sentinelle.errors import Error, NotFoundError, StoreBusyError, ValidationError
 from sentinelle.incidents import TransitionError
 from sentinelle.response import ConflictError, LeaseHeldError
+from sentinelle.web import install as install_console
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -94,4 +96,5 @@ def create_app(settings: Settings) -> FastAPI:
 
     for module in (events, ledger, alerts, incidents, merchants):
         app.include_router(module.router)
+    install_console(app)  # /login, /logout, / and /static (sentinelle.web)
     return app

@@ -31,6 +31,7 @@ from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
 from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredCheckpoint
 from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
+from sentinelle.store.sessions import SessionStoreMixin
 from sentinelle.timeutil import now_us
 
 __all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
@@ -82,6 +83,7 @@ class Store(
     IncidentStoreMixin,
     NoticeStoreMixin,
     AccountStoreMixin,
+    SessionStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

@@ -187,6 +187,26 @@ CREATE INDEX audit_log_time ON audit_log (at_us);
 CREATE INDEX events_merchant_seq ON events (merchant, seq)
 """
 
+# The console's sessions (issue "Console"): a session is known by the SHA-256 of its token
+# (the token itself is only in the browser's cookie), with its account, when it began, when it
+# was last used and when it ends at the latest; and the recent failed logins, by the SHA-256 of
+# the e-mail or the client's address, that the login rate limit counts.
+_V10_SESSIONS: Final = """
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,    -- SHA-256 of the session token (never the token)
+    email        TEXT NOT NULL,       -- the account
+    created_us   BIGINT NOT NULL,
+    last_seen_us BIGINT NOT NULL,
+    expires_us   BIGINT NOT NULL      -- the absolute end, whatever the activity
+);
+CREATE INDEX sessions_email ON sessions (email);
+CREATE TABLE login_failures (
+    subject TEXT NOT NULL,            -- email:<SHA-256 of the e-mail> or addr:<client address>
+    at_us   BIGINT NOT NULL
+);
+CREATE INDEX login_failures_subject ON login_failures (subject, at_us)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -206,6 +226,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
         (8, _V8_ACCESS),
+        (10, _V10_SESSIONS),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -223,5 +244,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
         (8, _V8_ACCESS),
+        (10, _V10_SESSIONS),
     ],
 }
