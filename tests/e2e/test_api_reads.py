@@ -140,9 +140,13 @@ def _store_alerts(store: Store, rows: list[AlertRow]) -> None:
         w.upsert_alerts(rows)
 
 
+_UNTRIAGED = {"status": "new", "triage": []}  # alerts nobody has triaged yet
+
+
 def _newest_first(rows: list[AlertRow]) -> list[dict[str, Any]]:
     return [
-        alert_from_row(r).to_dict() for r in sorted(rows, key=lambda r: (r.time_us, r.id))[::-1]
+        alert_from_row(r).to_dict() | _UNTRIAGED
+        for r in sorted(rows, key=lambda r: (r.time_us, r.id))[::-1]
     ]
 
 
@@ -184,7 +188,7 @@ def test_alert_pages_cover_every_alert_once_newest_first(api: Api, limit: int) -
 def test_alerts_are_listed_as_the_cli_prints_them(api: Api) -> None:
     rows = _alert_rows(9)
     _store_alerts(api.store, rows)
-    cli = [a.to_dict() for a in DetectionRunner(api.store).alerts()]  # oldest first
+    cli = [a.to_dict() | _UNTRIAGED for a in DetectionRunner(api.store).alerts()]  # oldest first
     got = api.ok("/v1/alerts")
     assert got == {"items": cli[::-1], "next": None}
     assert set(got["items"][0]) == {
@@ -197,13 +201,15 @@ def test_alerts_are_listed_as_the_cli_prints_them(api: Api) -> None:
         "merchants",
         "events",
         "reasons",
+        "status",
+        "triage",
     }
 
 
 def test_one_alert_by_id(api: Api) -> None:
     rows = _alert_rows(5)
     _store_alerts(api.store, rows)
-    assert api.ok(f"/v1/alerts/{rows[3].id}") == alert_from_row(rows[3]).to_dict()
+    assert api.ok(f"/v1/alerts/{rows[3].id}") == alert_from_row(rows[3]).to_dict() | _UNTRIAGED
     missing = api.get("/v1/alerts/al-unknown")
     assert missing.status_code == 404
     assert "al-unknown" in missing.json()["detail"]

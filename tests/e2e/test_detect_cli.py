@@ -50,6 +50,8 @@ ALERT_KEYS = {
     "merchants",
     "events",
     "reasons",
+    "status",  # the triage status and history (sentinelle alerts triage)
+    "triage",
 }
 ALERT_LINE = re.compile(r"alerts raised or updated: (\d+) \((\d+) medium or higher\)")
 
@@ -192,7 +194,8 @@ def _loaded(settings: Settings, tmp_path: Path) -> list[dict[str, Any]]:
             lines = Path(path).read_text(encoding="utf-8").splitlines()
             Ingestor(store, ledger).ingest(enumerate(lines, 1))
             DetectionRunner(store).catch_up()
-        alerts = [a.to_dict() for a in DetectionRunner(store).alerts()]
+        untriaged = {"status": "new", "triage": []}
+        alerts = [a.to_dict() | untriaged for a in DetectionRunner(store).alerts()]
     assert len(alerts) == 3
     return alerts
 
@@ -238,7 +241,8 @@ def test_alerts_json_and_filters(cli: Cli, settings: Settings, tmp_path: Path) -
     lines = text.ok().out.splitlines()
     assert len(lines) == 6  # a heading and one reason each
     assert re.fullmatch(
-        r"2026-11-10T10:04:00Z  MEDIUM   ana  unjustified_access  \[al-[0-9a-f]{16}\]", lines[0]
+        r"2026-11-10T10:04:00Z  MEDIUM   new          ana  unjustified_access  \[al-[0-9a-f]{16}\]",
+        lines[0],
     )
     assert lines[1].startswith("    ana ")
     assert "5 merchants" in lines[1]

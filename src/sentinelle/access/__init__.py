@@ -59,6 +59,7 @@ class Permission(enum.StrEnum):
     LEDGER_CHECKPOINT = "ledger:checkpoint"  # the signed checkpoint and the verifier key
     LEDGER_PROOF = "ledger:proof"  # inclusion proofs by event id (names events that exist)
     ALERTS_READ = "alerts:read"
+    ALERTS_TRIAGE = "alerts:triage"  # acknowledge, dismiss (and suppress) or escalate alerts
     INCIDENTS_READ = "incidents:read"  # incidents, their scope, report and notices' status
     INCIDENTS_WRITE = "incidents:write"  # open, move, record a scope
     INCIDENTS_DECIDE = "incidents:decide"  # assess, record what was sent to the authority
@@ -79,8 +80,9 @@ _READ: Final = frozenset(
 )
 GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.DPO: _READ | {Permission.INCIDENTS_WRITE, Permission.INCIDENTS_DECIDE},
-    Role.RESPONDER: _READ | {Permission.INCIDENTS_WRITE},
+    Role.DPO: _READ
+    | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE, Permission.INCIDENTS_DECIDE},
+    Role.RESPONDER: _READ | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE},
     Role.AUDITOR: _READ,
     Role.READER: _READ,
     Role.INGEST: frozenset({Permission.EVENTS_WRITE}),
@@ -136,6 +138,7 @@ def _what(permission: Permission) -> str:
         Permission.LEDGER_CHECKPOINT: "read the ledger's checkpoint",
         Permission.LEDGER_PROOF: "read inclusion proofs",
         Permission.ALERTS_READ: "read alerts",
+        Permission.ALERTS_TRIAGE: "triage alerts",
         Permission.INCIDENTS_READ: "read incidents",
         Permission.INCIDENTS_WRITE: "open or change incidents",
         Permission.INCIDENTS_DECIDE: "assess incidents or record notifications",

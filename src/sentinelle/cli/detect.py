@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import sys
@@ -14,6 +15,9 @@ import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.detect import DetectConfig, DetectionRunner, Severity, risk_by_actor
+from sentinelle.detect.triage import MAX_SUPPRESS_DAYS, Status, triage, triage_json
+from sentinelle.response import ResponseEngine
+from sentinelle.store import open_store
 from sentinelle.timeutil import DAY, HOUR, MINUTE, iso, parse_time
 
 _AGO = re.compile(r"(\d{1,7})\s*([mhdw])")
@@ -144,7 +148,20 @@ def detect(
         click.echo(f"  {name}: {n}")
 
 
-@cli_group.command()
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        return "unknown"
+
+
+_STATUSES = click.Choice([s.value for s in Status])
+_DECISIONS = click.Choice([s.value for s in Status if s is not Status.NEW])
+
+
+@cli_group.group(invoke_without_command=True)
 @click.option("--actor", help="Only this actor's alerts.")
 @click.option(
     "--since",
@@ -153,28 +170,104 @@ def detect(
     "now (30m, 24h, 7d, 2w).",
 )
 @click.option("--min-severity", type=_SEVERITIES, default="low", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--status", type=_STATUSES, help="Only alerts with this triage status.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per line, with the triage history."
+)
 @pass_app
 def alerts(
-    app: App, actor: str | None, since: int | None, min_severity: str, as_json: bool
+    app: App,
+    actor: str | None,
+    since: int | None,
+    min_severity: str,
+    status: str | None,
+    as_json: bool,
 ) -> None:
-    """List stored alerts, oldest first, with their reasons."""
+    """List stored alerts, oldest first, with their triage status and reasons; ``alerts
+    triage`` records a decision on one."""
+    if click.get_current_context().invoked_subcommand is not None:
+        return
     found = DetectionRunner(app.reader).alerts(
-        actor=actor, since_us=since, min_severity=int(Severity.parse(min_severity))
+        actor=actor,
+        since_us=since,
+        min_severity=int(Severity.parse(min_severity)),
+        status=status,
     )
     if not found:  # a note on stderr: stdout stays the (empty) list
-        filtered = actor is not None or since is not None or min_severity != "low"
+        filtered = (
+            actor is not None or since is not None or min_severity != "low" or status is not None
+        )
         click.echo(f"no {'matching ' if filtered else ''}alerts in {app.location}", err=True)
-    for alert in found:
+    shown = triage_json(app.reader, [a.to_dict() for a in found])
+    for alert, data in zip(found, shown, strict=True):
         if as_json:
-            click.echo(json.dumps(alert.to_dict()))
+            click.echo(json.dumps(data))
             continue
         click.echo(
-            f"{iso(alert.time_us)}  {str(alert.severity).upper():8} {alert.actor}  "
-            f"{alert.detector}  [{alert.id}]"
+            f"{iso(alert.time_us)}  {str(alert.severity).upper():8} {data['status']:12} "
+            f"{alert.actor}  {alert.detector}  [{alert.id}]"
         )
         for reason in alert.reasons:
             click.echo(f"    {reason}")
+        if data["triage"]:
+            last = data["triage"][-1]
+            extra = f", incident {last['incident']}" if last["incident"] else ""
+            if last["suppress_until"]:
+                extra += f", suppressed until {last['suppress_until']}"
+            click.echo(
+                f"    {last['status']} by {last['by']} at {last['at']}{extra}: {last['reason']}"
+            )
+
+
+@alerts.command("triage")
+@click.argument("alert_id")
+@click.option("--status", "status", type=_DECISIONS, required=True, help="The decision.")
+@click.option("--reason", required=True, help="Why (kept in the alert's triage history).")
+@click.option(
+    "--incident",
+    help="Escalation: join this incident [default: open a new one from the alert].",
+)
+@click.option(
+    "--suppress-days",
+    type=click.IntRange(0, MAX_SUPPRESS_DAYS),
+    help="Dismissal: the same actor and detector raise no alert for this many days.",
+)
+@click.option("--by", help="Who decides [default: your user name].")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@pass_app
+def triage_(
+    app: App,
+    alert_id: str,
+    status: str,
+    reason: str,
+    incident: str | None,
+    suppress_days: int | None,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Record a decision on ALERT_ID: acknowledged, dismissed or escalated (an incident)."""
+    store = app.store
+    engine = ResponseEngine(store, reopen=lambda: open_store(app.settings, create=False))
+    decided = triage(
+        store,
+        engine,
+        [alert_id],
+        status,
+        by=_who(by),
+        reason=reason,
+        incident=incident,
+        suppress_days=suppress_days,
+    )
+    if as_json:
+        click.echo(json.dumps(decided.to_dict()))
+        return
+    row = decided.decisions[0]
+    line = f"{alert_id}: {row.status}"
+    if decided.incident is not None:
+        line += f", incident {decided.incident}" + (" (opened)" if decided.opened else "")
+    if row.suppress_until_us is not None:
+        line += f"; its actor and detector raise no alert until {iso(row.suppress_until_us)}"
+    click.echo(line)
 
 
 @cli_group.command()

@@ -17,6 +17,10 @@ processed as if it happened at the engine's current time when it is at most ``la
 late, and left to ``sentinelle detect`` over history when later than that. Either way the
 rolling windows stay in time order, which the detectors rely on.
 
+Findings a triage suppression covers (the same actor and detector, within the period a
+dismissal set: :mod:`sentinelle.detect.triage`) are dropped: they neither create nor raise an
+alert.
+
 A detector that raises is logged (its name, the exception type and where: never the event)
 and skips that event; the other detectors and the engine go on.
 """
@@ -49,6 +53,7 @@ from sentinelle.detect.detectors import (
     UnjustifiedAccess,
     UnusualContext,
 )
+from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
 from sentinelle.timeutil import DAY, HOUR, MINUTE, from_us
@@ -165,11 +170,17 @@ class Engine:
     """Runs the detectors over events in time order."""
 
     def __init__(
-        self, config: DetectConfig | None = None, state: EngineState | None = None
+        self,
+        config: DetectConfig | None = None,
+        state: EngineState | None = None,
+        *,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.config = config or DetectConfig()
         self.detectors = self.config.build()
         self.state = state or EngineState()
+        self.suppressions = suppressions or Suppressions()
+        self.suppressed = 0  # findings dropped by a triage suppression (not saved)
         self._dedupe_us = int(self.config.dedupe_hours * HOUR)
         self._reorder_us = int(self.config.reorder_minutes * MINUTE)
         self._late_us = int(self.config.late_hours * HOUR)
@@ -269,7 +280,7 @@ class Engine:
                     found += detector.observe_context(event, ctx)
                 except Exception as exc:
                     self._detector_failed(detector, exc)
-            return [self._merge(f) for f in found] if emit else []
+            return [self._merge(f) for f in self._kept(found)] if emit else []
         return self._access(event, t, emit)
 
     def _access(self, event: AccessEvent, t: int, emit: bool) -> list[Alert]:
@@ -302,7 +313,15 @@ class Engine:
         ctx.learn_habits(state, event, t)
         if not emit or not findings:
             return []
-        return [self._merge(f) for f in findings]
+        return [self._merge(f) for f in self._kept(findings)]
+
+    def _kept(self, findings: list[Finding]) -> list[Finding]:
+        """The findings no triage suppression covers."""
+        if not self.suppressions:
+            return findings
+        kept = [f for f in findings if not self.suppressions.covers(f.actor, f.detector, f.time_us)]
+        self.suppressed += len(findings) - len(kept)
+        return kept
 
     def _detector_failed(self, detector: Detector, exc: Exception) -> None:
         # Logged once per detector and engine; never the event or the message (personal data).

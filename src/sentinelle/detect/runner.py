@@ -12,6 +12,8 @@
 * :meth:`DetectionRunner.replay` runs a fresh engine over a time range, warming its baselines
   up on the weeks before; alert ids are derived from what triggered them, so a rerun replaces
   alerts instead of duplicating them.
+
+Both honour the triage suppressions stored when they start (:mod:`sentinelle.detect.triage`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import msgspec
 
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
+from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import StoreError
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.store import Store
@@ -122,7 +125,11 @@ class DetectionRunner:
         with self.store.writer() as w:
             saved = w.detect_state()
             cursor = saved[0] if saved else 0
-            engine = Engine(self.config, _load(saved[1]) if saved else None)
+            engine = Engine(
+                self.config,
+                _load(saved[1]) if saved else None,
+                suppressions=Suppressions(w.suppressions()),
+            )
             for rows in self.store.events_by_seq(cursor):
                 for alert in engine.feed(rows, now_us=now):
                     changed[alert.id] = alert
@@ -214,7 +221,7 @@ class DetectionRunner:
         ``progress`` is called with the time of the latest event read, every few thousand.
         """
         start = since_us - WARM_UP_DAYS * DAY if since_us is not None else None
-        engine = Engine(self.config)
+        engine = Engine(self.config, suppressions=Suppressions(self.store.suppressions()))
         alerts = engine.run(self._decoded(start, until_us, progress), emit_from_us=since_us)
         with self.store.writer() as w:
             w.upsert_alerts([alert_row(a) for a in alerts])
@@ -233,10 +240,17 @@ class DetectionRunner:
                 progress(time_us(events[-1]))
 
     def alerts(
-        self, *, actor: str | None = None, since_us: int | None = None, min_severity: int = 1
+        self,
+        *,
+        actor: str | None = None,
+        since_us: int | None = None,
+        min_severity: int = 1,
+        status: str | None = None,
     ) -> list[Alert]:
-        """Stored alerts, oldest first."""
-        rows = self.store.alerts(actor=actor, since_us=since_us, min_severity=min_severity)
+        """Stored alerts, oldest first (with this triage ``status``, if given)."""
+        rows = self.store.alerts(
+            actor=actor, since_us=since_us, min_severity=min_severity, status=status
+        )
         return [alert_from_row(r) for r in rows]
 
 

@@ -1,4 +1,6 @@
-"""Storage of detection (migration 2): alerts, and the state live detection resumes from."""
+"""Storage of detection (migration 2): alerts, and the state live detection resumes from;
+their triage (migration 9): the decisions on each alert, its current status and the
+suppressions dismissals set."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
 
-__all__ = ["AlertRow", "AlertStoreMixin", "AlertWriterMixin"]
+__all__ = ["AlertRow", "AlertStoreMixin", "AlertWriterMixin", "SuppressionRow", "TriageRow"]
 
 
 class AlertRow(NamedTuple):
@@ -27,6 +29,28 @@ class AlertRow(NamedTuple):
     reasons_json: str
 
 
+class TriageRow(NamedTuple):
+    """An ``alert_triage`` row: one decision on an alert, who took it, when and why."""
+
+    alert_id: str
+    at_us: int
+    by: str
+    status: str
+    reason: str
+    incident: str | None
+    suppress_until_us: int | None
+
+
+class SuppressionRow(NamedTuple):
+    """A suppression in force: findings of ``detector`` about ``actor`` in
+    ``[from_us, until_us)`` raise no alert."""
+
+    actor: str
+    detector: str
+    from_us: int
+    until_us: int
+
+
 class AlertWriterMixin:
     """Alert and detection-state writes of one transaction; a base of
     :class:`~sentinelle.store.base.Writer`."""
@@ -39,16 +63,65 @@ class AlertWriterMixin:
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     def upsert_alerts(self, rows: Sequence[AlertRow]) -> None:
-        """Insert or replace alerts."""
-        for row in rows:
-            self._x("DELETE FROM alerts WHERE id = ?", (row.id,))
+        """Insert or replace alerts; a replaced alert keeps its triage status."""
         self._cur.executemany(
             self._store.sql(
                 "INSERT INTO alerts (id, actor, detector, time_us, last_us, severity, score, "
-                "merchants, events, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "merchants, events, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET actor = excluded.actor, "
+                "detector = excluded.detector, time_us = excluded.time_us, "
+                "last_us = excluded.last_us, severity = excluded.severity, "
+                "score = excluded.score, merchants = excluded.merchants, "
+                "events = excluded.events, reasons = excluded.reasons"
             ),
             rows,
         )
+
+    def record_triage(self, rows: Sequence[TriageRow]) -> None:
+        """Record decisions on alerts, in order: each sets its alert's status, and sets (a
+        dismissal with ``suppress_until_us``) or lifts (any other) the alert's suppression.
+
+        Raises :class:`~sentinelle.errors.NotFoundError` naming the alerts, or an incident,
+        that do not exist; the caller's transaction then writes nothing.
+        """
+        from sentinelle.errors import NotFoundError
+
+        ids = list(dict.fromkeys(r.alert_id for r in rows))
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(ids):
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT id, actor, detector FROM alerts WHERE id IN ({marks})"  # noqa: S608
+            for r in self._x(query, chunk).fetchall():
+                found[r[0]] = (r[1], r[2])
+        missing = [i for i in ids if i not in found]
+        if missing:
+            shown = ", ".join(repr(i) for i in missing[:20])
+            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+            raise NotFoundError(f"no alert with id {shown}{more}")
+        for incident in dict.fromkeys(r.incident for r in rows if r.incident is not None):
+            if self._x("SELECT 1 FROM incidents WHERE id = ?", (incident,)).fetchone() is None:
+                raise NotFoundError(f"no incident with id {incident!r}")
+        self._cur.executemany(
+            self._store.sql(
+                "INSERT INTO alert_triage (alert_id, at_us, decided_by, status, reason, "
+                "incident, suppress_until_us) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            rows,
+        )
+        for row in rows:
+            self._x("UPDATE alerts SET status = ? WHERE id = ?", (row.status, row.alert_id))
+            self._x("DELETE FROM alert_suppressions WHERE alert_id = ?", (row.alert_id,))
+            if row.status == "dismissed" and row.suppress_until_us is not None:
+                actor, detector = found[row.alert_id]
+                self._x(
+                    "INSERT INTO alert_suppressions (alert_id, actor, detector, from_us, "
+                    "until_us) VALUES (?, ?, ?, ?, ?)",
+                    (row.alert_id, actor, detector, row.at_us, row.suppress_until_us),
+                )
+
+    def suppressions(self) -> list[SuppressionRow]:
+        """The suppressions dismissals set (read in this transaction)."""
+        return [_suppression(r) for r in self._x(_SUPPRESSIONS).fetchall()]
 
     def detect_state(self) -> tuple[int, bytes] | None:
         """``(cursor, state)`` of live detection, if it ran before."""
@@ -69,11 +142,19 @@ class AlertStoreMixin:
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     def alerts(
-        self, *, actor: str | None = None, since_us: int | None = None, min_severity: int = 1
+        self,
+        *,
+        actor: str | None = None,
+        since_us: int | None = None,
+        min_severity: int = 1,
+        status: str | None = None,
     ) -> list[AlertRow]:
-        """Stored alert rows, oldest first."""
+        """Stored alert rows, oldest first (with this triage ``status``, if given)."""
         where: list[str] = ["severity >= ?"]
         params: list[object] = [min_severity]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
         if actor is not None:
             where.append("actor = ?")
             params.append(actor)
@@ -102,12 +183,17 @@ class AlertStoreMixin:
         actor: str | None = None,
         since_us: int | None = None,
         until_us: int | None = None,
+        status: str | None = None,
     ) -> list[AlertRow]:
         """Up to ``limit`` stored alert rows, newest first (by ``(time_us, id)``), triggered
         in ``[since, until)``; ``before`` is the ``(time_us, id)`` of the last row of the
-        previous page (keyset pagination: each page is one index range scan)."""
+        previous page (keyset pagination: each page is one index range scan); ``status``
+        keeps the alerts of that triage status."""
         where: list[str] = ["severity >= ?"]
         params: list[object] = [min_severity]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
         if actor is not None:
             where.append("actor = ?")
             params.append(actor)
@@ -131,6 +217,58 @@ class AlertStoreMixin:
             "ORDER BY time_us DESC, id DESC LIMIT ?"
         )
         return [_alert_row(r) for r in self._x(query, params)]
+
+    def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
+        """The current triage status of each of these alerts that exists."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(alert_ids))):
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT id, status FROM alerts WHERE id IN ({marks})"  # noqa: S608
+            found.update((r[0], r[1]) for r in self._x(query, chunk))
+        return found
+
+    def triage_history(self, alert_ids: Sequence[str]) -> dict[str, list[TriageRow]]:
+        """Every decision on each of these alerts, oldest first (alerts never triaged are
+        left out)."""
+        found: dict[str, list[TriageRow]] = {}
+        for chunk in _chunks(list(dict.fromkeys(alert_ids))):
+            marks = ", ".join("?" * len(chunk))
+            query = (
+                "SELECT alert_id, at_us, decided_by, status, reason, incident, "  # noqa: S608
+                f"suppress_until_us FROM alert_triage WHERE alert_id IN ({marks}) "
+                "ORDER BY alert_id, at_us"
+            )
+            for r in self._x(query, chunk):
+                found.setdefault(r[0], []).append(
+                    TriageRow(
+                        r[0],
+                        int(r[1]),
+                        r[2],
+                        r[3],
+                        r[4],
+                        r[5],
+                        int(r[6]) if r[6] is not None else None,
+                    )
+                )
+        for rows in found.values():
+            rows.sort(key=lambda t: t.at_us)  # stable: decisions of one instant keep their order
+        return found
+
+    def suppressions(self) -> list[SuppressionRow]:
+        """The suppressions dismissals set, those past included (detection replays history)."""
+        return [_suppression(r) for r in self._x(_SUPPRESSIONS)]
+
+
+_SUPPRESSIONS: Final = "SELECT actor, detector, from_us, until_us FROM alert_suppressions"
+_CHUNK: Final = 500  # ids per IN (...): well under SQLite's limit of bound parameters
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _suppression(r: Sequence[Any]) -> SuppressionRow:
+    return SuppressionRow(r[0], r[1], int(r[2]), int(r[3]))
 
 
 _ALERT_COLUMNS: Final = (

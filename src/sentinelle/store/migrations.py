@@ -187,6 +187,33 @@ CREATE INDEX audit_log_time ON audit_log (at_us);
 CREATE INDEX events_merchant_seq ON events (merchant, seq)
 """
 
+# Alert triage (issue "Triage"): every decision on an alert, append-only (who, when, why, the
+# incident an escalation joined, the end of a dismissal's suppression); the alert's current
+# status kept on the alert itself, written in the same transaction, so lists filter on it in
+# one index range; and the suppressions in force, one per dismissed alert, which detection
+# reads to leave the same actor and detector alone for the period.
+_V9_TRIAGE: Final = """
+CREATE TABLE alert_triage (
+    alert_id          TEXT NOT NULL,
+    at_us             BIGINT NOT NULL,
+    decided_by        TEXT NOT NULL,  -- who ("by" is a reserved word in SQL)
+    status            TEXT NOT NULL,  -- acknowledged, dismissed, escalated
+    reason            TEXT NOT NULL,
+    incident          TEXT,           -- the incident an escalation joined or opened
+    suppress_until_us BIGINT          -- a dismissal's suppression ends here
+);
+CREATE INDEX alert_triage_alert ON alert_triage (alert_id, at_us);
+ALTER TABLE alerts ADD COLUMN status TEXT NOT NULL DEFAULT 'new';
+CREATE INDEX alerts_status_time ON alerts (status, time_us);
+CREATE TABLE alert_suppressions (
+    alert_id TEXT PRIMARY KEY,        -- the dismissed alert (a later decision lifts it)
+    actor    TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    from_us  BIGINT NOT NULL,         -- findings in [from, until) raise no alert
+    until_us BIGINT NOT NULL
+)
+"""
+
 # The console's sessions (issue "Console"): a session is known by the SHA-256 of its token
 # (the token itself is only in the browser's cookie), with its account, when it began, when it
 # was last used and when it ends at the latest; and the recent failed logins, by the SHA-256 of
@@ -226,6 +253,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
         (8, _V8_ACCESS),
+        (9, _V9_TRIAGE),
         (10, _V10_SESSIONS),
     ],
     "postgresql": [
@@ -244,6 +272,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (6, _V6_RESPONSE),
         (7, _V7_LEDGER_KEYS),
         (8, _V8_ACCESS),
+        (9, _V9_TRIAGE),
         (10, _V10_SESSIONS),
     ],
 }

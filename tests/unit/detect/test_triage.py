@@ -1,0 +1,240 @@
+"""Alert triage on both stores: decisions kept in order with who, when and why; the status
+they leave; batches all or nothing; escalation to one incident; and dismissals whose
+suppression live detection and ``sentinelle detect`` (a replay) both honour.
+
+The detection stories come from the detector tables (test_detectors): ana's clean week, then
+unjustified customer lists of three merchants on day 0 (one alert), then of eight merchants on
+day 3, past the dedupe window (a second alert of the same actor and detector).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_detectors import BASE, LIST, at, third, two_unjustified, views
+from test_engine import us
+
+from sentinelle.config import Settings
+from sentinelle.detect import Alert, DetectionRunner
+from sentinelle.detect.triage import Suppressions, TriageInputError, triage
+from sentinelle.errors import NotFoundError
+from sentinelle.ingest import Ingestor
+from sentinelle.ledger.log import Ledger
+from sentinelle.response import ResponseEngine
+from sentinelle.store import Store, open_store
+from sentinelle.store.alerts import SuppressionRow, TriageRow
+from sentinelle.timeutil import DAY
+
+DETECTOR = "unjustified_access"
+
+
+def day0() -> list[dict[str, Any]]:
+    """ana's clean week, then three merchants' lists without a ticket: one alert at 10:00."""
+    return [*BASE, *two_unjustified(), third()]
+
+
+def day3() -> list[dict[str, Any]]:
+    """Eight merchants' lists on day 3: a second alert of the same actor and detector."""
+    return views("ana", [f"z{i}" for i in range(8)], at(3, 14), ids=("hit2",), **LIST)
+
+
+class _Live:
+    """A store with ingest and live detection after each batch (clock: the batch's end)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store = open_store(settings)
+        self.ledger = Ledger.open(self.store, data_dir=settings.data_dir, origin="test/log")
+        self.engine = ResponseEngine(self.store, reopen=lambda: open_store(settings, create=False))
+
+    def post(self, events: list[dict[str, Any]], now_us: int) -> list[Alert]:
+        items = [(n, json.dumps(e).encode()) for n, e in enumerate(events, 1)]
+        Ingestor(self.store, self.ledger).ingest(items)
+        return DetectionRunner(self.store, clock=lambda: now_us).catch_up()
+
+    def alerts(self) -> list[Alert]:
+        return DetectionRunner(self.store).alerts()
+
+    def decide(self, ids: list[str], status: str, **kw: Any) -> Any:
+        kw.setdefault("reason", "looked at it")
+        kw.setdefault("by", "rita@example.org")
+        return triage(self.store, self.engine, ids, status, **kw)
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[_Live]:
+    found = _Live(settings)
+    yield found
+    found.store.close()
+
+
+def _first(live: _Live) -> Alert:
+    live.post(day0(), us(at(0, 12)))
+    [alert] = live.alerts()
+    assert (alert.actor, alert.detector, alert.events) == ("ana", DETECTOR, ["hit"])
+    return alert
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+def test_every_decision_is_kept_in_order_and_the_latest_sets_the_status(live: _Live) -> None:
+    alert = _first(live)
+    assert live.store.triage_history([alert.id]) == {}
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "new"}
+    live.decide([alert.id], "acknowledged", reason="on it", at_us=us(at(0, 13)))
+    live.decide([alert.id], "dismissed", reason="a test account", suppress_days=7, at_us=us(at(1)))
+    live.decide(
+        [alert.id], "acknowledged", by="dpo@example.org", reason="reopened", at_us=us(at(2))
+    )
+
+    history = live.store.triage_history([alert.id, "al-other"])[alert.id]
+    assert history == [
+        TriageRow(alert.id, us(at(0, 13)), "rita@example.org", "acknowledged", "on it", None, None),
+        TriageRow(
+            alert.id,
+            us(at(1)),
+            "rita@example.org",
+            "dismissed",
+            "a test account",
+            None,
+            us(at(1)) + 7 * DAY,
+        ),
+        TriageRow(alert.id, us(at(2)), "dpo@example.org", "acknowledged", "reopened", None, None),
+    ]
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "acknowledged"}
+    assert [a.id for a in DetectionRunner(live.store).alerts(status="acknowledged")] == [alert.id]
+    assert DetectionRunner(live.store).alerts(status="new") == []
+    # The later decision lifted the dismissal's suppression (its history still shows it).
+    assert live.store.suppressions() == []
+
+
+def test_a_dismissal_stores_its_suppression_and_redetection_keeps_the_status(
+    live: _Live,
+) -> None:
+    alert = _first(live)
+    live.decide([alert.id], "dismissed", suppress_days=30, at_us=us(at(1)))
+    assert live.store.suppressions() == [
+        SuppressionRow("ana", DETECTOR, us(at(1)), us(at(1)) + 30 * DAY)
+    ]
+    # Replaying the history stores the same alert again: its triage status stays.
+    DetectionRunner(live.store).replay()
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "dismissed"}
+
+
+def test_a_batch_with_an_unknown_alert_records_nothing(live: _Live) -> None:
+    alert = _first(live)
+    with pytest.raises(NotFoundError, match="al-nope"):
+        live.decide([alert.id, "al-nope"], "dismissed", suppress_days=5)
+    assert live.store.triage_history([alert.id]) == {}
+    assert live.store.suppressions() == []
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "new"}
+
+
+def test_the_writer_refuses_an_unknown_incident_or_alert(live: _Live) -> None:
+    alert = _first(live)
+    row = TriageRow(alert.id, 1, "x", "escalated", "why", "inc-missing", None)
+    with pytest.raises(NotFoundError, match="inc-missing"), live.store.writer() as w:
+        w.record_triage([row])
+    with pytest.raises(NotFoundError, match="al-nope"), live.store.writer() as w:
+        w.record_triage([row._replace(alert_id="al-nope", incident=None)])
+    assert live.store.triage_history([alert.id]) == {}
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"reason": "   "}, "reason"),
+        ({"reason": "x" * 5001}, "reason"),
+        ({"status": "new"}, "status"),
+        ({"status": "acknowledged", "suppress_days": 3}, "suppress_days"),
+        ({"suppress_days": 91}, "suppress_days"),
+        ({"status": "dismissed", "incident": "inc-1"}, "incident"),
+    ],
+)
+def test_bad_fields_are_refused_by_name(live: _Live, fields: dict[str, Any], path: str) -> None:
+    alert = _first(live)
+    fields = dict(fields)  # the parameter is shared by both stores' runs
+    status = fields.pop("status", "dismissed")
+    with pytest.raises(TriageInputError) as caught:
+        live.decide([alert.id], status, **fields)
+    assert [p.path for p in caught.value.problems] == [path]
+    assert live.store.triage_history([alert.id]) == {}
+
+
+def test_an_escalation_opens_one_incident_from_the_alert(live: _Live) -> None:
+    alert = _first(live)
+    decided = live.decide([alert.id], "escalated", reason="real")
+    assert decided.opened
+    [incident] = live.engine.incidents()
+    assert incident.id == decided.incident
+    assert incident.actors == ("ana",)
+    assert live.store.triage_history([alert.id])[alert.id][0].incident == incident.id
+    # Joining it again opens nothing more.
+    again = live.decide([alert.id], "escalated", reason="still", incident=incident.id)
+    assert (again.incident, again.opened) == (incident.id, False)
+    assert len(live.engine.incidents()) == 1
+
+
+def test_an_escalation_to_an_unknown_incident_records_nothing(live: _Live) -> None:
+    alert = _first(live)
+    with pytest.raises(NotFoundError, match="inc-nope"):
+        live.decide([alert.id], "escalated", incident="inc-nope")
+    assert live.store.triage_history([alert.id]) == {}
+    assert live.engine.incidents() == []
+
+
+# -- suppression in detection ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "days", "count"),
+    [("dismissed", 30, 1), ("dismissed", 0, 2), ("acknowledged", None, 2)],
+    ids=["suppressed", "dismissed-only", "acknowledged"],
+)
+def test_live_detection_honours_a_suppression(
+    live: _Live, status: str, days: int | None, count: int
+) -> None:
+    alert = _first(live)
+    live.decide([alert.id], status, suppress_days=days, at_us=us(at(1)))
+    raised = live.post(day3(), us(at(3, 16)))
+    stored = live.alerts()
+    assert len(stored) == count
+    assert len(raised) == count - 1
+    if count == 1:
+        assert stored[0].id == alert.id
+        assert stored[0].events == ["hit"]  # not raised further either
+
+
+def test_a_replay_honours_a_suppression_from_its_start(live: _Live) -> None:
+    alert = _first(live)
+    # The dismissal happens on day 3 at noon; the suppression covers day 3's 14:00 lists.
+    live.decide([alert.id], "dismissed", suppress_days=1, at_us=us(at(3, 12)))
+    live.post(day3(), us(at(3, 16)))
+    assert [a.id for a in live.alerts()] == [alert.id]
+
+    replayed = DetectionRunner(live.store).replay(since_us=us(at(-1)))
+    # Day 0's alert is before the dismissal: replayed as it was, still dismissed.
+    assert [a.id for a in replayed] == [alert.id]
+    assert [a.id for a in live.alerts()] == [alert.id]
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "dismissed"}
+
+    # Lifted by a later decision, the same replay raises the day 3 alert.
+    live.decide([alert.id], "acknowledged", at_us=us(at(4)))
+    replayed = DetectionRunner(live.store).replay(since_us=us(at(-1)))
+    assert len(replayed) == 2
+    assert len(live.alerts()) == 2
+
+
+def test_suppressions_cover_their_actor_detector_and_period_only() -> None:
+    found = Suppressions([SuppressionRow("ana", DETECTOR, 100, 200)])
+    assert found.covers("ana", DETECTOR, 100)
+    assert found.covers("ana", DETECTOR, 199)
+    assert not found.covers("ana", DETECTOR, 200)
+    assert not found.covers("ana", DETECTOR, 99)
+    assert not found.covers("bob", DETECTOR, 150)
+    assert not found.covers("ana", "collusion", 150)
+    assert not Suppressions()
