@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sentinelle import __version__
 from sentinelle.access import ForbiddenError
 from sentinelle.api.deps import State
+from sentinelle.api.responses import GUARDED
 from sentinelle.api.routes import alerts, events, incidents, ledger, merchants
 from sentinelle.api.routes.events import MAX_BODY_BYTES
 from sentinelle.config import Settings
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     for module in (events, ledger, alerts, incidents, merchants):
-        app.include_router(module.router)
+        # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body).
+        app.include_router(module.router, responses=GUARDED)
     install_console(app)  # /login, /logout, / and /static (sentinelle.web)
     return app

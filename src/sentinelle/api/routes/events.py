@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.responses import ErrorBody
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
@@ -21,8 +22,29 @@ _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=GuardedRoute)
 
+# The route reads its body itself (a stream, up to MAX_BODY_BYTES), so FastAPI cannot describe
+# it: the document says here what it takes. Each event is checked against the event schemas
+# (``sentinelle/events/schemas``); a refused batch is a 422 listing the problems.
+_BODY: Final[dict[str, Any]] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"type": "array", "items": {"type": "object"}},
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One event (a JSON object) per line"},
+        },
+    },
+}
+_POST = guarded(Permission.EVENTS_WRITE)
+_POST["openapi_extra"] = {**_POST["openapi_extra"], "requestBody": _BODY}
 
-@router.post("", **guarded(Permission.EVENTS_WRITE))
+
+@router.post(
+    "",
+    responses={413: {"model": ErrorBody, "description": "Body larger than 64 MiB: split it"}},
+    **_POST,
+)
 async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
     """Ingest a batch: a JSON array of events, or NDJSON (one event per line).
 

@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.responses import BAD_BODY, CONFLICT, NOT_FOUND, Rfc3339
 from sentinelle.assess import facts_to_dict
 from sentinelle.incidents import Incident, Phase, ScopeBasis, State
 from sentinelle.notify.report import render_authority_report_html
@@ -26,6 +27,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["incidents"], route_class=GuardedRoute)
 _Id = Annotated[str, Field(min_length=1, max_length=64)]
 _Text = Annotated[str, Field(min_length=1, max_length=5000)]
+# A change answers 404 (no such incident or alert), 409 (not in its state) or 400 (unreadable body).
+_CHANGE = {**NOT_FOUND, **CONFLICT, **BAD_BODY}
 
 
 class _Body(BaseModel):
@@ -37,8 +40,8 @@ class IncidentCreate(_Body):
 
     title: Annotated[str, Field(min_length=1, max_length=300)]
     actors: list[_Id] = Field(default_factory=list, max_length=1000)
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
+    from_: Rfc3339 | None = Field(default=None, alias="from")
+    to: Rfc3339 | None = None
     alert: _Id | None = None
 
 
@@ -55,7 +58,7 @@ class AssessRequest(_Body):
     or moves awareness later."""
 
     facts: dict[str, Any] | None = None
-    aware_at: AwareDatetime | None = None
+    aware_at: Rfc3339 | None = None
     basis: ScopeBasis | None = None
     reason: _Text | None = None
 
@@ -64,7 +67,7 @@ class PhaseRequest(_Body):
     """A notification sent to the supervisory authority (GDPR Art. 33(4))."""
 
     phase: Phase
-    at: AwareDatetime | None = None
+    at: Rfc3339 | None = None
     reference: Annotated[str, Field(max_length=200)] | None = None
     note: _Text | None = None
     delay_reasons: _Text | None = None
@@ -84,7 +87,9 @@ async def list_incidents(state: StateDep) -> list[dict[str, Any]]:
     return await locked(state, work)
 
 
-@router.post("/v1/incidents", status_code=201, **guarded(Permission.INCIDENTS_WRITE))
+@router.post(
+    "/v1/incidents", status_code=201, responses=_CHANGE, **guarded(Permission.INCIDENTS_WRITE)
+)
 async def open_incident(
     state: StateDep, principal: CurrentPrincipal, body: IncidentCreate
 ) -> dict[str, Any]:
@@ -104,7 +109,9 @@ async def open_incident(
     return await locked(state, work)
 
 
-@router.get("/v1/incidents/{incident_id}", **guarded(Permission.INCIDENTS_READ))
+@router.get(
+    "/v1/incidents/{incident_id}", responses=NOT_FOUND, **guarded(Permission.INCIDENTS_READ)
+)
 async def get_incident(state: StateDep, incident_id: str) -> dict[str, Any]:
     """One incident with its 72-hour clock and its change log (who, when, why)."""
 
@@ -118,7 +125,9 @@ async def get_incident(state: StateDep, incident_id: str) -> dict[str, Any]:
     return await locked(state, work)
 
 
-@router.post("/v1/incidents/{incident_id}/advance", **guarded(Permission.INCIDENTS_WRITE))
+@router.post(
+    "/v1/incidents/{incident_id}/advance", responses=_CHANGE, **guarded(Permission.INCIDENTS_WRITE)
+)
 async def advance_incident(
     state: StateDep, principal: CurrentPrincipal, incident_id: str, body: IncidentAdvance
 ) -> dict[str, Any]:
@@ -133,7 +142,9 @@ async def advance_incident(
     return await locked(state, work)
 
 
-@router.get("/v1/incidents/{incident_id}/scope", **guarded(Permission.INCIDENTS_READ))
+@router.get(
+    "/v1/incidents/{incident_id}/scope", responses=NOT_FOUND, **guarded(Permission.INCIDENTS_READ)
+)
 async def get_scope(
     state: StateDep,
     incident_id: str,
@@ -143,13 +154,17 @@ async def get_scope(
     return await locked(state, lambda: state.engine.scope(incident_id, basis=basis).to_dict())
 
 
-@router.get("/v1/incidents/{incident_id}/facts", **guarded(Permission.INCIDENTS_READ))
+@router.get(
+    "/v1/incidents/{incident_id}/facts", responses=NOT_FOUND, **guarded(Permission.INCIDENTS_READ)
+)
 async def get_facts(state: StateDep, incident_id: str) -> dict[str, Any]:
     """The facts the next assessment would use: edit and send back to ``assess``."""
     return await locked(state, lambda: facts_to_dict(state.engine.prefilled_facts(incident_id)))
 
 
-@router.post("/v1/incidents/{incident_id}/assess", **guarded(Permission.INCIDENTS_DECIDE))
+@router.post(
+    "/v1/incidents/{incident_id}/assess", responses=_CHANGE, **guarded(Permission.INCIDENTS_DECIDE)
+)
 async def assess_incident(
     state: StateDep, principal: CurrentPrincipal, incident_id: str, body: AssessRequest
 ) -> dict[str, Any]:
@@ -171,7 +186,9 @@ async def assess_incident(
     return await locked(state, work)
 
 
-@router.post("/v1/incidents/{incident_id}/phases", **guarded(Permission.INCIDENTS_DECIDE))
+@router.post(
+    "/v1/incidents/{incident_id}/phases", responses=_CHANGE, **guarded(Permission.INCIDENTS_DECIDE)
+)
 async def record_phase(
     state: StateDep, principal: CurrentPrincipal, incident_id: str, body: PhaseRequest
 ) -> dict[str, Any]:
@@ -192,7 +209,9 @@ async def record_phase(
     return await locked(state, work)
 
 
-@router.get("/v1/incidents/{incident_id}/notices", **guarded(Permission.INCIDENTS_READ))
+@router.get(
+    "/v1/incidents/{incident_id}/notices", responses=NOT_FOUND, **guarded(Permission.INCIDENTS_READ)
+)
 async def get_notices(
     state: StateDep,
     incident_id: str,
@@ -207,6 +226,10 @@ async def get_notices(
 @router.get(
     "/v1/incidents/{incident_id}/report",
     response_model=None,
+    responses={
+        **NOT_FOUND,
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+    },
     **guarded(Permission.INCIDENTS_READ),
 )
 async def get_report(
@@ -222,7 +245,12 @@ async def get_report(
     return report
 
 
-@router.get("/v1/register", response_model=None, **guarded(Permission.REGISTER_READ))
+@router.get(
+    "/v1/register",
+    response_model=None,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    **guarded(Permission.REGISTER_READ),
+)
 async def get_register(
     state: StateDep,
     format: Annotated[Literal["json", "csv"], Query()] = "json",

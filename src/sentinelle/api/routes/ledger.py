@@ -8,13 +8,14 @@ from fastapi import APIRouter, HTTPException, Query
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.responses import NOT_FOUND
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"], route_class=GuardedRoute)
 
 
-@router.get("/checkpoint", **guarded(Permission.LEDGER_CHECKPOINT))
+@router.get("/checkpoint", responses=NOT_FOUND, **guarded(Permission.LEDGER_CHECKPOINT))
 async def get_checkpoint(state: StateDep) -> dict[str, Any]:
     """The latest signed checkpoint (a C2SP signed note): tree size, root hash and the note."""
     cp = await locked(state, state.store.latest_checkpoint)
@@ -29,7 +30,7 @@ async def get_key(state: StateDep) -> dict[str, str]:
     return {"verifier_key": state.ledger.key.verifier_key()}
 
 
-@router.get("/proof/{event_id}", **guarded(Permission.LEDGER_PROOF))
+@router.get("/proof/{event_id}", responses=NOT_FOUND, **guarded(Permission.LEDGER_PROOF))
 async def get_proof(
     state: StateDep,
     event_id: str,
@@ -39,7 +40,7 @@ async def get_proof(
     return await locked(state, lambda: state.ledger.proof(event_id, size))
 
 
-@router.get("/consistency", **guarded(Permission.LEDGER_CHECKPOINT))
+@router.get("/consistency", responses=NOT_FOUND, **guarded(Permission.LEDGER_CHECKPOINT))
 async def get_consistency(
     state: StateDep,
     old: Annotated[int, Query(ge=1, description="The smaller tree size")],

@@ -12,11 +12,11 @@ import json
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.responses import Rfc3339
 from sentinelle.timeutil import to_us
 
 __all__ = ["MAX_LIMIT", "router"]
@@ -31,8 +31,8 @@ router = APIRouter(prefix="/v1/merchants", tags=["merchants"], route_class=Guard
 async def merchant_accesses(
     state: StateDep,
     merchant: Annotated[str, Path(min_length=1, max_length=200)],
-    since: Annotated[AwareDatetime | None, Query(description="At or after (RFC 3339)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before (RFC 3339)")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="At or after (RFC 3339)")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="Before (RFC 3339)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR, description="The `next` of the previous page")
