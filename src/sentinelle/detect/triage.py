@@ -130,10 +130,16 @@ def _check(
         problems.append(Problem(0, "reason", "say why (the triage history keeps it)"))
     elif len(reason) > MAX_REASON:
         problems.append(Problem(0, "reason", f"at most {MAX_REASON} characters"))
+    elif "\x00" in reason:  # PostgreSQL's text refuses it: a 422, not a store failure
+        problems.append(Problem(0, "reason", "must not contain NUL characters"))
     if not ids:
         problems.append(Problem(0, "ids", "name at least one alert"))
     elif len(ids) > MAX_BATCH:
         problems.append(Problem(0, "ids", f"at most {MAX_BATCH} alerts at once"))
+    elif any("\x00" in i for i in ids):
+        problems.append(Problem(0, "ids", "an alert id has no NUL character"))
+    if incident is not None and "\x00" in incident:
+        problems.append(Problem(0, "incident", "an incident id has no NUL character"))
     if incident is not None and chosen is not Status.ESCALATED:
         problems.append(Problem(0, "incident", "only an escalation joins an incident"))
     if suppress_days is not None:

@@ -4,19 +4,26 @@ suppression live detection and ``sentinelle detect`` (a replay) both honour.
 
 The detection stories come from the detector tables (test_detectors): ana's clean week, then
 unjustified customer lists of three merchants on day 0 (one alert), then of eight merchants on
-day 3, past the dedupe window (a second alert of the same actor and detector).
+day 3, past the dedupe window (a second alert of the same actor and detector). The last
+live test moves that story to the wall clock and plays it through the API (POST /v1/events,
+the triage route), as a deployment would.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_detectors import BASE, LIST, at, third, two_unjustified, views
+from test_detectors import BASE, LIST, access, at, third, two_unjustified, views
 from test_engine import us
 
+from sentinelle.access import Role
+from sentinelle.access.accounts import create_key
+from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectionRunner
 from sentinelle.detect.triage import Suppressions, TriageInputError, triage
@@ -26,7 +33,11 @@ from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
 from sentinelle.store.alerts import SuppressionRow, TriageRow
-from sentinelle.timeutil import DAY
+from sentinelle.timeutil import DAY, now_us
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    from fastapi.testclient import TestClient
 
 DETECTOR = "unjustified_access"
 
@@ -153,6 +164,8 @@ def test_the_writer_refuses_an_unknown_incident_or_alert(live: _Live) -> None:
         ({"status": "acknowledged", "suppress_days": 3}, "suppress_days"),
         ({"suppress_days": 91}, "suppress_days"),
         ({"status": "dismissed", "incident": "inc-1"}, "incident"),
+        ({"reason": "nul \x00 byte"}, "reason"),
+        ({"status": "escalated", "incident": "inc-\x00"}, "incident"),
     ],
 )
 def test_bad_fields_are_refused_by_name(live: _Live, fields: dict[str, Any], path: str) -> None:
@@ -227,6 +240,53 @@ def test_a_replay_honours_a_suppression_from_its_start(live: _Live) -> None:
     replayed = DetectionRunner(live.store).replay(since_us=us(at(-1)))
     assert len(replayed) == 2
     assert len(live.alerts()) == 2
+
+
+def _shifted(events: list[dict[str, Any]], by: dt.timedelta) -> list[dict[str, Any]]:
+    def move(stamp: str) -> str:
+        when = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        return (when + by).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return [e | {"time": move(e["time"])} for e in events]
+
+
+@pytest.mark.parametrize(
+    ("status", "days", "count"), [("dismissed", 30, 1), ("acknowledged", None, 2)]
+)
+def test_live_detection_behind_the_api_honours_a_dismissal(
+    settings: Settings, status: str, days: int | None, count: int
+) -> None:
+    # The story moved so that day 3's lists come just after the decision (the wall clock):
+    # a dismissal decided over the API suppresses them as they arrive through POST /v1/events.
+    now = dt.datetime.fromtimestamp(now_us() // 10**6, tz=dt.UTC)
+    shift = now + dt.timedelta(minutes=2) - at(3, 14)
+    later = [
+        *_shifted(day3(), shift),
+        # Another actor half an hour on moves the watermark past day 3's lists.
+        access("zed", "q1", now + dt.timedelta(minutes=30)),
+    ]
+    app = create_app(settings)
+    store = app.state.sentinelle.store
+    with TestClient(app) as client:
+        ingest = {"Authorization": f"Bearer {create_key(store, name='in', by='t')}"}
+        key = create_key(store, name="resp", role=Role.RESPONDER, by="t")
+        responder = {"Authorization": f"Bearer {key}"}
+
+        def anas() -> list[dict[str, Any]]:
+            items = client.get("/v1/alerts", headers=responder).json()["items"]
+            return [a for a in items if (a["actor"], a["detector"]) == ("ana", DETECTOR)]
+
+        assert client.post("/v1/events", json=_shifted(day0(), shift), headers=ingest).is_success
+        [first] = anas()
+        body: dict[str, Any] = {"status": status, "reason": "QA account"}
+        if days is not None:
+            body["suppress_days"] = days
+        decided = client.post(f"/v1/alerts/{first['id']}/triage", json=body, headers=responder)
+        assert decided.status_code == 200, decided.text
+        assert client.post("/v1/events", json=later, headers=ingest).is_success
+        found = anas()
+    assert len(found) == count
+    assert first["id"] in {a["id"] for a in found}
 
 
 def test_suppressions_cover_their_actor_detector_and_period_only() -> None:
