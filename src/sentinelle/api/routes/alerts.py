@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.responses import BAD_BODY, NOT_FOUND, Rfc3339
 from sentinelle.detect import Severity
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.detect.triage import (
@@ -63,10 +64,8 @@ async def list_alerts(
     ] = "low",
     detector: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
-    since: Annotated[
-        AwareDatetime | None, Query(description="Triggered at or after (RFC 3339)")
-    ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Triggered before (RFC 3339)")] = None,
+    since: Annotated[Rfc3339 | None, Query(description="Triggered at or after (RFC 3339)")] = None,
+    until: Annotated[Rfc3339 | None, Query(description="Triggered before (RFC 3339)")] = None,
     status: Annotated[
         Literal["new", "acknowledged", "dismissed", "escalated"] | None,
         Query(description="Only alerts with this triage status"),
@@ -105,7 +104,11 @@ async def list_alerts(
     return await locked(state, work)
 
 
-@router.post("/triage", **guarded(Permission.ALERTS_TRIAGE))
+# A decision answers 404 (no such alert or incident) or 400 (a body that is not UTF-8 JSON).
+_DECIDE: Final = {**NOT_FOUND, **BAD_BODY}
+
+
+@router.post("/triage", responses=_DECIDE, **guarded(Permission.ALERTS_TRIAGE))
 async def triage_alerts(
     state: StateDep, principal: CurrentPrincipal, body: BulkTriageRequest
 ) -> dict[str, Any]:
@@ -127,7 +130,7 @@ async def triage_alerts(
     return await locked(state, work)
 
 
-@router.get("/{alert_id}", **guarded(Permission.ALERTS_READ))
+@router.get("/{alert_id}", responses=NOT_FOUND, **guarded(Permission.ALERTS_READ))
 async def get_alert(state: StateDep, alert_id: str) -> dict[str, Any]:
     """One stored alert, as ``sentinelle alerts --json`` prints it, with its triage
     ``status`` and history (``triage``: at, by, status, reason, incident, suppress_until)."""
@@ -141,7 +144,7 @@ async def get_alert(state: StateDep, alert_id: str) -> dict[str, Any]:
     return await locked(state, work)
 
 
-@router.post("/{alert_id}/triage", **guarded(Permission.ALERTS_TRIAGE))
+@router.post("/{alert_id}/triage", responses=_DECIDE, **guarded(Permission.ALERTS_TRIAGE))
 async def triage_alert(
     state: StateDep, principal: CurrentPrincipal, alert_id: str, body: TriageRequest
 ) -> dict[str, Any]:
