@@ -271,6 +271,7 @@ def test_disabling_an_account_ends_its_sessions(console: Console) -> None:
     assert console.store.sessions_of(email) == 2
     assert api.get("/v1/alerts").status_code == 200
     console.store.disable_user(email, by="t")
+    assert console.store.sessions_of(email) == 0  # ended at once, not at their next use
     assert api.get("/v1/alerts").status_code == 401
     assert browser.get("/").headers["location"] == "/login"
     assert console.store.sessions_of(email) == 0

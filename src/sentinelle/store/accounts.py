@@ -179,8 +179,8 @@ class AccountStoreMixin:
         return [_user(r) for r in rows]
 
     def disable_user(self, email: str, *, by: str) -> None:
-        """Disable an account (it stays, for the record). Raises :class:`NotFoundError` if
-        there is no enabled account with this e-mail."""
+        """Disable an account (it stays, for the record) and end its sessions. Raises
+        :class:`NotFoundError` if there is no enabled account with this e-mail."""
         with self.writer() as w:
             cur = w._x(
                 "UPDATE users SET disabled_us = ? WHERE email = ? AND disabled_us IS NULL",
@@ -188,6 +188,8 @@ class AccountStoreMixin:
             )
             if cur.rowcount != 1:
                 raise NotFoundError(f"no enabled account for {email}")
+            # Its sessions end now, not at their next use (migration 10).
+            w._x("DELETE FROM sessions WHERE email = ?", (email,))
             _audit(w, by, "user.disabled", email, {})
 
     def audit_log(self) -> list[AuditRow]:
