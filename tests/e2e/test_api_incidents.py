@@ -19,6 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
+from incident_world import (
+    ALL_SUBJECTS,
+    FROM,
+    TO,
+    UNJUSTIFIED_SUBJECTS,
+    incident_events,
+)
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
@@ -28,49 +35,6 @@ with warnings.catch_warnings():
     # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
-
-FROM, TO = "2026-11-02T00:00:00Z", "2026-11-06T00:00:00Z"
-ALL_SUBJECTS = 6  # c-0-*, c-1-*, c-2-*
-UNJUSTIFIED_SUBJECTS = 4  # the m-2 accesses had no ticket
-
-
-def _events() -> list[dict[str, Any]]:
-    """Ana reads two merchants' customers: m-1 under a ticket assigned to her, m-2 without."""
-    events: list[dict[str, Any]] = [
-        {
-            "id": "t-1",
-            "time": "2026-11-01T09:00:00Z",
-            "type": "ticket.opened",
-            "ticket": "T-1",
-            "merchant": "m-1",
-            "by": "cust",
-        },
-        {
-            "id": "t-2",
-            "time": "2026-11-01T09:05:00Z",
-            "type": "ticket.assigned",
-            "ticket": "T-1",
-            "merchant": "m-1",
-            "actor": "ana",
-        },
-    ]
-    for i, (merchant, ticket) in enumerate([("m-1", "T-1"), ("m-2", None), ("m-2", None)]):
-        event: dict[str, Any] = {
-            "id": f"a-{i}",
-            "time": f"2026-11-03T10:0{i}:00Z",
-            "actor": {"id": "ana", "kind": "staff", "role": "support", "team": "tier1"},
-            "action": "view",
-            "merchant": merchant,
-            "resource": {"type": "customer", "count": 2},
-            "subjects": [f"c-{i}-a", f"c-{i}-b"],
-            "data": ["contact", "address"],
-            "channel": "support_console",
-            "outcome": "allowed",
-        }
-        if ticket:
-            event["justification"] = {"ticket": ticket, "reason": "customer_request"}
-        events.append(event)
-    return events
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +95,10 @@ def _open(api: Api) -> str:
         "ingest",
         "POST",
         "/v1/events",
-        body=_events(),
+        body=incident_events(),
     )
     assert sent.status_code == 200, sent.text
-    assert sent.json()["stored"] == len(_events())
+    assert sent.json()["stored"] == len(incident_events())
     opened = api.post(
         "responder",
         "/v1/incidents",

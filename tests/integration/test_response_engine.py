@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from incident_world import FROM, TO, incident_events
 from sentinelle.config import Settings
 from sentinelle.errors import NotFoundError
 from sentinelle.incidents import Change, IncidentInputError, ScopeBasis, State
@@ -36,55 +37,15 @@ from sentinelle.store import Store, open_store
 from sentinelle.store.incidents import LeaseRow
 from sentinelle.timeutil import HOUR, SECOND, iso, now_us, parse_time
 
-FROM, TO = "2026-11-02T00:00:00Z", "2026-11-06T00:00:00Z"
 OPENED_AWARE = "2026-11-06T12:00:00Z"
 NOW = parse_time("2026-11-07T00:00:00Z")
-
-
-def _events() -> list[dict[str, Any]]:
-    """Ana reads two merchants' customers: m-1 under a ticket assigned to her, m-2 without."""
-    events: list[dict[str, Any]] = [
-        {
-            "id": "t-1",
-            "time": "2026-11-01T09:00:00Z",
-            "type": "ticket.opened",
-            "ticket": "T-1",
-            "merchant": "m-1",
-            "by": "cust",
-        },
-        {
-            "id": "t-2",
-            "time": "2026-11-01T09:05:00Z",
-            "type": "ticket.assigned",
-            "ticket": "T-1",
-            "merchant": "m-1",
-            "actor": "ana",
-        },
-    ]
-    for i, (merchant, ticket) in enumerate([("m-1", "T-1"), ("m-2", None), ("m-2", None)]):
-        event: dict[str, Any] = {
-            "id": f"a-{i}",
-            "time": f"2026-11-03T10:0{i}:00Z",
-            "actor": {"id": "ana", "kind": "staff", "role": "support", "team": "tier1"},
-            "action": "view",
-            "merchant": merchant,
-            "resource": {"type": "customer", "count": 2},
-            "subjects": [f"c-{i}-a", f"c-{i}-b"],
-            "data": ["contact", "address"],
-            "channel": "support_console",
-            "outcome": "allowed",
-        }
-        if ticket:
-            event["justification"] = {"ticket": ticket, "reason": "customer_request"}
-        events.append(event)
-    return events
 
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
     opened = open_store(settings)
     ledger = Ledger.open(opened, data_dir=settings.data_dir, origin=settings.log_origin)
-    Ingestor(opened, ledger).ingest((i, json.dumps(e)) for i, e in enumerate(_events(), 1))
+    Ingestor(opened, ledger).ingest((i, json.dumps(e)) for i, e in enumerate(incident_events(), 1))
     try:
         yield opened
     finally:
