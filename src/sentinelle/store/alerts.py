@@ -150,17 +150,9 @@ class AlertStoreMixin:
         status: str | None = None,
     ) -> list[AlertRow]:
         """Stored alert rows, oldest first (with this triage ``status``, if given)."""
-        where: list[str] = ["severity >= ?"]
-        params: list[object] = [min_severity]
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if actor is not None:
-            where.append("actor = ?")
-            params.append(actor)
-        if since_us is not None:
-            where.append("time_us >= ?")
-            params.append(since_us)
+        where, params = _filters(
+            min_severity=min_severity, status=status, actor=actor, since_us=since_us
+        )
         # Only fixed condition texts are joined; values are parameters.
         query = (
             f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608
@@ -189,23 +181,14 @@ class AlertStoreMixin:
         in ``[since, until)``; ``before`` is the ``(time_us, id)`` of the last row of the
         previous page (keyset pagination: each page is one index range scan); ``status``
         keeps the alerts of that triage status."""
-        where: list[str] = ["severity >= ?"]
-        params: list[object] = [min_severity]
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if actor is not None:
-            where.append("actor = ?")
-            params.append(actor)
-        if detector is not None:
-            where.append("detector = ?")
-            params.append(detector)
-        if since_us is not None:
-            where.append("time_us >= ?")
-            params.append(since_us)
-        if until_us is not None:
-            where.append("time_us < ?")
-            params.append(until_us)
+        where, params = _filters(
+            min_severity=min_severity,
+            status=status,
+            actor=actor,
+            detector=detector,
+            since_us=since_us,
+            until_us=until_us,
+        )
         if before is not None:
             # (time_us, id) < before, written so the time_us part bounds the index range
             where.append("time_us <= ? AND (time_us < ? OR id < ?)")
@@ -280,3 +263,28 @@ def _alert_row(r: Sequence[Any]) -> AlertRow:
     return AlertRow(
         r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), float(r[6]), r[7], r[8], r[9]
     )
+
+
+def _filters(
+    *,
+    min_severity: int,
+    status: str | None = None,
+    actor: str | None = None,
+    detector: str | None = None,
+    since_us: int | None = None,
+    until_us: int | None = None,
+) -> tuple[list[str], list[object]]:
+    """The WHERE conditions (fixed texts) and their parameters of an alert query."""
+    where: list[str] = ["severity >= ?"]
+    params: list[object] = [min_severity]
+    for condition, value in (
+        ("status = ?", status),
+        ("actor = ?", actor),
+        ("detector = ?", detector),
+        ("time_us >= ?", since_us),
+        ("time_us < ?", until_us),
+    ):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return where, params
