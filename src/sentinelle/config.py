@@ -7,11 +7,23 @@ start-up and passed down; never at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "parse_host_port"]
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``"relay.example:587"`` → ``("relay.example", 587)``; ``"[::1]:25"`` → ``("::1", 25)``.
+
+    Raises :class:`ValueError` naming the text when it is not HOST:PORT with a port 1–65535.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
 
 
 class Settings(BaseSettings):
@@ -79,6 +91,33 @@ class Settings(BaseSettings):
         default=None, description="PEM private key to DKIM-sign notices; unset: no signature."
     )
     dkim_selector: str | None = Field(default=None, description="DKIM selector of dkim_key.")
+    # Where and to whom notices go when they are sent over HTTP (sentinelle serve); the CLI's
+    # --smtp, --starttls/--tls/--plain, --directory, --query and --merchant-directory win.
+    smtp: str = Field(
+        default="localhost:25",
+        description="SMTP relay notices are handed to, HOST:PORT. Without TLS (smtp_tls) only "
+        "a relay on this host (localhost, 127.0.0.1, ::1) is accepted.",
+    )
+    smtp_tls: Literal["none", "starttls", "implicit"] = Field(
+        default="none",
+        description="How the SMTP connection is protected: none (a relay on this host only), "
+        "starttls (upgrade, port 587) or implicit (TLS from the first byte, port 465).",
+    )
+    notify_directory: str | None = Field(
+        default=None,
+        description="Customers' contacts for notices to subjects: PATH.csv, PATH.jsonl or "
+        "sql:<SQLAlchemy URL> (then notify_query).",
+    )
+    notify_query: str | None = Field(
+        default=None,
+        description="The query of an sql: directory (customers' or merchants'), taking "
+        ":subject (the customer's or the merchant's id).",
+    )
+    merchant_directory: str | None = Field(
+        default=None,
+        description="Merchants' contacts (subject = the merchant id): the recipients of notices "
+        "to merchants, and the shops' names in customers' notices.",
+    )
 
     # -- the console (sentinelle serve: /login, /) -------------------------------------------
     session_idle_timeout: int = Field(
@@ -120,6 +159,18 @@ class Settings(BaseSettings):
         if not value or any(c.isspace() or c == "+" for c in value):
             raise ValueError("log_origin must be non-empty, with no spaces, newlines or '+'")
         return value
+
+    @field_validator("smtp")
+    @classmethod
+    def _smtp_is_host_port(cls, value: str) -> str:
+        parse_host_port(value)  # its ValueError names the value
+        return value
+
+    @field_validator("notify_directory", "notify_query", "merchant_directory")
+    @classmethod
+    def _unset_when_empty(cls, value: str | None) -> str | None:
+        # SENTINELLE_NOTIFY_DIRECTORY= (empty) means none, as for database_url.
+        return value if value and value.strip() else None
 
     @field_validator("database_url")
     @classmethod

@@ -20,60 +20,14 @@ import click
 
 from sentinelle.cli.app import App, pass_app
 from sentinelle.cli.incident import _who, engine, incident
-from sentinelle.errors import ConfigError
-from sentinelle.notify.delivery import DeliveryProgress, DkimConfig, SmtpConfig, TlsMode
-from sentinelle.notify.directory import address_key, open_directory
+from sentinelle.notify.delivery import DeliveryProgress
+from sentinelle.notify.directory import address_key
 from sentinelle.notify.model import Audience
-from sentinelle.notify.render import NoticeConfig, NoticePlan
+from sentinelle.notify.render import NoticePlan
+from sentinelle.notify.setup import notice_setup, smtp_config
 from sentinelle.response import NoticeRun, NotifyError, ResponseEngine
 
 __all__ = ["notices", "notify"]
-
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
-
-
-def _notice_config(app: App, sender: str | None, merchant_names: dict[str, str]) -> NoticeConfig:
-    s = app.settings
-    missing = [
-        f"SENTINELLE_{name.upper()}"
-        for name, value in (
-            ("shop_name", s.shop_name),
-            ("shop_domain", s.shop_domain),
-            ("dpo_contact", s.dpo_contact),
-        )
-        if not value
-    ]
-    if not (sender or s.notify_from):
-        missing.append("SENTINELLE_NOTIFY_FROM (or --from)")
-    if missing:
-        raise ConfigError(f"notices need {', '.join(missing)}")
-    return NoticeConfig(
-        shop_name=s.shop_name or "",
-        shop_domain=s.shop_domain or "",
-        dpo_contact=s.dpo_contact or "",
-        sender=sender or s.notify_from or "",
-        default_locale=s.notify_locale,
-        templates_dir=s.notify_templates,
-        merchant_names=merchant_names,
-        authority_address=s.authority_email,
-    )
-
-
-def _merchant_names(spec: str | None, query: str | None, merchants: list[str]) -> dict[str, str]:
-    if spec is None:
-        return {}
-    directory = open_directory(spec, query=query)
-    try:
-        return {c.party: c.name for c in directory.lookup([(None, m) for m in merchants]) if c.name}
-    finally:
-        directory.close()
-
-
-def _smtp_target(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter(f"{text!r} is not HOST:PORT", param_hint="--smtp")
-    return host.strip("[]"), int(port)
 
 
 @incident.command()
@@ -88,13 +42,19 @@ def _smtp_target(text: str) -> tuple[str, int]:
     "--directory",
     "directory_spec",
     metavar="SPEC",
-    help="Contacts: PATH.csv, PATH.jsonl or sql:URL (columns subject,merchant,email,name,locale).",
+    help="Contacts: PATH.csv, PATH.jsonl or sql:URL (columns subject,merchant,email,name,locale)"
+    "  [default: SENTINELLE_NOTIFY_DIRECTORY for subjects, SENTINELLE_MERCHANT_DIRECTORY for "
+    "merchants]",
 )
-@click.option("--query", help="For an sql: directory, the query taking :subject.")
+@click.option(
+    "--query",
+    help="For an sql: directory, the query taking :subject  [default: SENTINELLE_NOTIFY_QUERY]",
+)
 @click.option(
     "--merchant-directory",
     metavar="SPEC",
-    help="Merchants' contacts, to name the shops in customers' notices.",
+    help="Merchants' contacts, to name the shops in customers' notices"
+    "  [default: SENTINELLE_MERCHANT_DIRECTORY]",
 )
 @click.option("--dry-run", is_flag=True, help="Render samples to a folder; send nothing.")
 @click.option(
@@ -102,9 +62,17 @@ def _smtp_target(text: str) -> tuple[str, int]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for --dry-run samples  [default: <data dir>/notices/ID/AUDIENCE]",
 )
-@click.option("--smtp", default="localhost:25", show_default=True, metavar="HOST:PORT")
+@click.option(
+    "--smtp", metavar="HOST:PORT", help="SMTP relay  [default: SENTINELLE_SMTP, localhost:25]"
+)
 @click.option("--starttls", "tls", flag_value="starttls", help="Upgrade with STARTTLS.")
 @click.option("--tls", "tls", flag_value="implicit", help="TLS from the first byte (port 465).")
+@click.option(
+    "--plain",
+    "tls",
+    flag_value="none",
+    help="No TLS (a relay on this host only)  [default: SENTINELLE_SMTP_TLS, none]",
+)
 @click.option("--from", "sender", metavar="ADDR", help="Sender  [default: SENTINELLE_NOTIFY_FROM]")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N notices/s.")
 @click.option(
@@ -133,7 +101,7 @@ def notify(
     merchant_directory: str | None,
     dry_run: bool,
     out: Path | None,
-    smtp: str,
+    smtp: str | None,
     tls: str | None,
     sender: str | None,
     rate: float | None,
@@ -145,9 +113,11 @@ def notify(
     """Send INCIDENT_ID's notices to one audience: merchants, subjects or the authority.
 
     Each recipient gets one notice in their language, even if the command is killed and run
-    again (a rerun sends only what is missing). Without --starttls or --tls, only a relay on
-    this host is allowed. The SMTP login comes from SENTINELLE_SMTP_USERNAME and
-    SENTINELLE_SMTP_PASSWORD; DKIM signing from SENTINELLE_DKIM_KEY and SENTINELLE_DKIM_SELECTOR.
+    again (a rerun sends only what is missing). Each option not given comes from its setting
+    (SENTINELLE_SMTP, SENTINELLE_SMTP_TLS, SENTINELLE_NOTIFY_DIRECTORY, …; the API sends with
+    the settings alone). Without TLS (--starttls, --tls), only a relay on this host is allowed.
+    The SMTP login comes from SENTINELLE_SMTP_USERNAME and SENTINELLE_SMTP_PASSWORD; DKIM
+    signing from SENTINELLE_DKIM_KEY and SENTINELLE_DKIM_SELECTOR.
     """
     response = engine(app)
     chosen = Audience(audience)
@@ -158,23 +128,28 @@ def notify(
             "these notices are voluntary",
             err=True,
         )
-    if chosen is Audience.SUBJECTS and merchant_directory is not None:
-        shops = sorted(response.scope(incident_id).scope.per_merchant)
-    else:
-        shops = []
-    config = _notice_config(app, sender, _merchant_names(merchant_directory, None, shops))
+    setup = notice_setup(
+        app.settings,
+        chosen,
+        shops=lambda: sorted(response.scope(incident_id).scope.per_merchant),
+        directory=directory_spec,
+        query=query,
+        merchant_directory=merchant_directory,
+        sender=sender,
+    )
+    config = setup.config
     if dry_run:
         folder = out or app.settings.data_dir / "notices" / incident_id / chosen.value
         written = response.notice_samples(incident_id, chosen, config=config, out=folder)
         click.echo(f"wrote {len(written)} sample files to {folder}")
-        if directory_spec is not None:
+        if setup.directory is not None or chosen is Audience.AUTHORITY:
             with response.planned_notices(
                 incident_id,
                 chosen,
                 config=config,
                 key=address_key(app.settings.data_dir),
-                directory=directory_spec,
-                query=query,
+                directory=setup.directory,
+                query=setup.query,
             ) as plan:
                 pass
             click.echo(
@@ -182,51 +157,26 @@ def notify(
                 f"{plan.version}); {len(plan.missing):,} ids not in the directory"
             )
         return
-    if chosen is not Audience.AUTHORITY and directory_spec is None:
-        raise click.UsageError(f"notices to {chosen.value} need --directory")
-    smtp_config = _smtp_config(app, smtp, tls, config.sender_address)
+    if chosen is not Audience.AUTHORITY and setup.directory is None:
+        setting = "NOTIFY" if chosen is Audience.SUBJECTS else "MERCHANT"
+        raise click.UsageError(
+            f"notices to {chosen.value} need --directory (or SENTINELLE_{setting}_DIRECTORY)"
+        )
     run = _send(
         response,
         incident_id,
         chosen,
         config=config,
         key=address_key(app.settings.data_dir),
-        smtp=smtp_config,
+        smtp=smtp_config(app.settings, sender=config.sender_address, target=smtp, tls=tls),
         by=_who(by),
-        directory=directory_spec,
-        query=query,
+        directory=setup.directory,
+        query=setup.query,
         version=notice_version,
         rate=rate,
         concurrency=concurrency,
     )
     _print_run(run, chosen, as_json=as_json)
-
-
-def _smtp_config(app: App, target: str, tls: str | None, sender: str) -> SmtpConfig:
-    host, port = _smtp_target(target)
-    mode = TlsMode(tls) if tls is not None else TlsMode.NONE
-    if mode is TlsMode.NONE and host not in _LOOPBACK:
-        raise click.UsageError(
-            f"plain SMTP is only allowed to a relay on this host; use --starttls or --tls "
-            f"for {host}"
-        )
-    s = app.settings
-    dkim = None
-    if s.dkim_key is not None:
-        if not s.dkim_selector:
-            raise ConfigError("SENTINELLE_DKIM_KEY needs SENTINELLE_DKIM_SELECTOR")
-        dkim = DkimConfig(
-            selector=s.dkim_selector, domain=sender.rpartition("@")[2], key_file=s.dkim_key
-        )
-    return SmtpConfig(
-        host=host,
-        port=port,
-        sender=sender,
-        tls=mode,
-        username=s.smtp_username,
-        password=s.smtp_password.get_secret_value() if s.smtp_password is not None else None,
-        dkim=dkim,
-    )
 
 
 def _send(
