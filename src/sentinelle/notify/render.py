@@ -89,6 +89,7 @@ __all__ = [
     "plan_notices",
     "render_notice",
     "render_samples",
+    "sample_notices",
     "template_names",
 ]
 
@@ -1150,6 +1151,30 @@ def plan_notices(
     )
 
 
+def _samples(
+    renderer: _Renderer, scope: Scope, audience: Audience
+) -> Iterator[tuple[str | None, RenderedNotice]]:
+    """The sample notices of ``audience``, one per language, with the sample name used."""
+    shops = sorted(scope.per_merchant)
+    chosen = {Audience.SUBJECTS: shops[:2], Audience.MERCHANTS: shops[:1]}.get(audience, [])
+    for locale in LOCALES:
+        name = _SAMPLE_NAMES.get(locale)
+        yield name, renderer.render(audience, locale, shops=chosen, name=name)
+
+
+def sample_notices(
+    config: NoticeConfig, incident: Incident, scope: Scope, audience: Audience
+) -> list[RenderedNotice]:
+    """The samples :func:`render_samples` writes, in memory: ``audience``'s notice in each
+    language (subject, text and HTML), for review over the API. Nothing is looked up, written
+    or sent; a placeholder name stands for the recipient's.
+
+    Raises :class:`NoticeTemplateError` for a template that is missing or breaks a rule.
+    """
+    renderer = _Renderer(config, incident, scope)
+    return [notice for _name, notice in _samples(renderer, scope, audience)]
+
+
 def render_samples(
     config: NoticeConfig,
     incident: Incident,
@@ -1163,26 +1188,23 @@ def render_samples(
     For each audience and language: ``<audience>-<locale>.txt`` and ``.html`` previews and a
     ``.eml`` message, addressed to a placeholder at ``example.invalid``. Subject samples
     name up to two shops (to show a notice covering several), merchant samples the first
-    shop. Nothing is looked up and nothing is sent.
+    shop. Nothing is looked up and nothing is sent (:func:`sample_notices`: the same in
+    memory).
 
     Raises :class:`NoticeTemplateError` for a template that is missing or breaks a rule.
     """
     renderer = _Renderer(config, incident, scope)
     out_dir.mkdir(parents=True, exist_ok=True)
-    shops = sorted(scope.per_merchant)
     written: list[Path] = []
     for audience in audiences:
-        chosen = {Audience.SUBJECTS: shops[:2], Audience.MERCHANTS: shops[:1]}.get(audience, [])
-        for locale in LOCALES:
-            name = _SAMPLE_NAMES.get(locale)
-            notice = renderer.render(audience, locale, shops=chosen, name=name)
+        for name, notice in _samples(renderer, scope, audience):
             msg = renderer.message(
                 notice,
                 to=f"sample-{audience.value}@example.invalid",
                 name=name,
                 message_id=make_msgid(domain=config.shop_domain),
             )
-            stem = out_dir / f"{audience.value}-{locale}"
+            stem = out_dir / f"{audience.value}-{notice.locale}"
             for suffix, content in (
                 (".txt", notice.text),
                 (".html", notice.html),
