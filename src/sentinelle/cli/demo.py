@@ -1,19 +1,35 @@
-"""``sentinelle demo``: the main job end to end on the embedded store."""
+"""``sentinelle demo``: the main job end to end on the embedded store, then the console on it.
+
+The demo runs in ``<data dir>/demo``, emptied first: every run starts afresh, with new demo
+accounts (one per role, random passwords printed once and kept nowhere but as argon2id
+hashes). At a terminal it then serves the console on that folder, with a mail catcher
+(:mod:`sentinelle.notify.catcher`) for the notices sent from it, until Ctrl-C; otherwise (or
+with ``--no-serve``) it prints the command that does (``sentinelle demo --serve-only``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import secrets
+import shlex
 import shutil
+import signal
+import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any, Final
 
 import click
 
+from sentinelle.access import Role
+from sentinelle.access.accounts import create_user
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectionRunner, Severity
+from sentinelle.errors import ConfigError
 from sentinelle.incidents import Incident, Scope, ScopeBasis
 from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
@@ -22,7 +38,27 @@ from sentinelle.notify.model import Audience
 from sentinelle.notify.render import NoticeConfig, plan_notices, render_samples
 from sentinelle.response import ResponseEngine
 from sentinelle.sim import Simulation, simulate
+from sentinelle.store import sqlite_path
 from sentinelle.timeutil import iso, parse_time
+
+# Who the demo's notices come from, for the dry run and for the console's settings.
+_SHOP: Final = {
+    "shop_name": "Demo Shop",
+    "shop_domain": "shop.example",
+    "dpo_contact": "dpo@shop.example",
+    "notify_from": "Demo Shop privacy team <privacy@shop.example>",
+    "authority_email": "breach-notifications@authority.example",
+}
+# One account per role a person uses; the merchant's is bound to a merchant of the incident.
+_ACCOUNTS: Final = (
+    ("responder@demo.invalid", Role.RESPONDER, "triages alerts, opens and scopes incidents"),
+    ("dpo@demo.invalid", Role.DPO, "also assesses incidents and notifies"),
+    ("auditor@demo.invalid", Role.AUDITOR, "reads everything, changes nothing"),
+    ("admin@demo.invalid", Role.ADMIN, "everything, including accounts and keys"),
+)
+_MERCHANT_ACCOUNT: Final = "merchant@demo.invalid"
+_DEFAULT_PORT: Final = 8000
+_PORT_TRIES: Final = 20
 
 
 @cli_group.command()
@@ -36,23 +72,66 @@ from sentinelle.timeutil import iso, parse_time
     default=None,
     help="The simulated days end at midnight UTC of this day, YYYY-MM-DD.  [default: today]",
 )
+@click.option(
+    "--serve/--no-serve",
+    default=None,
+    help="Then serve the console on the demo (or print how to).  [default: serve when "
+    "standard output is a terminal]",
+)
+@click.option(
+    "--serve-only",
+    is_flag=True,
+    help="Serve the console on the demo an earlier run left in the data dir; run nothing.",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address the console listens on."
+)
+@click.option(
+    "--port",
+    default=_DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help=f"Port of the console; if taken, the next free one of {_PORT_TRIES}. 0: any free port.",
+)
 @pass_app
 def demo(
-    app: App, merchants: int, agents: int, days: int, seed: int, end: dt.datetime | None
+    app: App,
+    merchants: int,
+    agents: int,
+    days: int,
+    seed: int,
+    end: dt.datetime | None,
+    serve: bool | None,
+    serve_only: bool,
+    host: str,
+    port: int,
 ) -> None:
     """Simulate a month of support work with two insiders harvesting customer data, ingest it
-    with live detection, show the alerts with their reasons, verify the ledger and prove an event.
+    with live detection, show the alerts with their reasons, open and assess the incident,
+    draft its notices, verify the ledger and prove an event; then serve the console on it.
 
     The month is the days up to today (00:00 UTC), so the incident is fresh; the same seed
     and --end give the same events. Runs in its own folder, <data dir>/demo, emptied first,
-    on SQLite.
+    on SQLite, and creates one console account per role there, with new random passwords
+    printed once.
+
+    At a terminal it then serves the console on http://HOST:PORT until Ctrl-C, with a local
+    mail catcher that keeps the notices sent from the console in <data dir>/demo/outbox/;
+    otherwise it prints the command that does: sentinelle demo --serve-only.
     """
     folder = app.settings.data_dir / "demo"
+    program = sys.argv[0] if sys.argv and sys.argv[0].endswith("sentinelle") else "sentinelle"
+    if serve_only:
+        if serve is False:
+            raise click.UsageError("--serve-only serves: not with --no-serve")
+        _check_demo(_demo_settings(app, folder))
+        _serve(app, folder, host=host, port=port, logins=None)
+        return
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    demo_app = App(Settings(data_dir=folder, log_origin=app.settings.log_origin))
+    folder.mkdir(parents=True, mode=0o700)
+    demo_app = App(_demo_settings(app, folder))
     try:
-        _run(
+        merchant = _run(
             demo_app,
             folder,
             merchants=merchants,
@@ -60,14 +139,188 @@ def demo(
             days=days,
             seed=seed,
             end=end.date() if end is not None else dt.datetime.now(dt.UTC).date(),
+            program=program,
         )
+        logins = _accounts(demo_app, merchant)
     finally:
         demo_app.close()
+    if serve if serve is not None else sys.stdout.isatty():
+        _serve(app, folder, host=host, port=port, logins=logins)
+        return
+    _print_logins(logins)
+    command = [program, "demo", "--serve-only", "--data-dir", str(app.settings.data_dir)]
+    if host != "127.0.0.1":
+        command += ["--host", host]
+    if port != _DEFAULT_PORT:
+        command += ["--port", str(port)]
+    click.echo(
+        "Not serving the console (standard output is not a terminal). To serve it on this\n"
+        f"demo, with a mail catcher keeping its notices in {folder / 'outbox'}/:"
+    )
+    click.echo(f"   {shlex.join(command)}")
+    click.echo(f"then open {_url(host, port)}/login and log in with an account above.")
+
+
+def _demo_settings(app: App, folder: Path, **more: Any) -> Settings:
+    """The demo folder's settings: its notices come from the demo shop (``more`` added)."""
+    values: dict[str, Any] = {
+        "data_dir": folder,
+        "log_origin": app.settings.log_origin,
+        **_SHOP,
+        **more,
+    }
+    return Settings(**values)
+
+
+def _check_demo(settings: Settings) -> None:
+    path = sqlite_path(settings)
+    directory = settings.data_dir / "directory"
+    if (path is not None and not path.exists()) or not directory.is_dir():
+        raise ConfigError(
+            f"no demo in {settings.data_dir}: run `sentinelle demo` first (with the same "
+            "--data-dir)"
+        )
+
+
+def _accounts(app: App, merchant: str | None) -> list[tuple[str, str, str]]:
+    """Create the demo's accounts with new random passwords: (e-mail, password, what for)."""
+    wanted: list[tuple[str, Role, str | None, str]] = [
+        (email, role, None, f"{role.value}: {what}") for email, role, what in _ACCOUNTS
+    ]
+    if merchant is not None:
+        what = f"merchant: {merchant}'s accesses (a merchant in the incident)"
+        wanted.append((_MERCHANT_ACCOUNT, Role.MERCHANT, merchant, what))
+    logins = []
+    for email, role, bound, what in wanted:
+        password = secrets.token_urlsafe(16)  # 22 characters, 128 bits
+        create_user(app.store, email=email, role=role, password=password, merchant=bound, by="demo")
+        logins.append((email, password, what))
+    return logins
+
+
+def _print_logins(logins: list[tuple[str, str, str]] | None) -> None:
+    if logins is None:
+        click.echo(
+            "Log in with the accounts `sentinelle demo` printed when it made this folder\n"
+            "(their passwords are kept nowhere: run the demo again for new ones)."
+        )
+        return
+    click.echo(
+        "8. console accounts, one per role: demo credentials for this throwaway local store,\n"
+        "   shown only now (every run of the demo starts afresh, with new ones):"
+    )
+    width = max(len(email) for email, _, _ in logins)
+    for email, password, what in logins:
+        click.echo(f"   {email:<{width}}  {password}  {what}")
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host`` and ``port``, or the next free port of :data:`_PORT_TRIES`.
+
+    Raises :class:`ConfigError` if none is free or the address is not this host's.
+    """
+    candidates = [0] if port == 0 else range(port, min(port + _PORT_TRIES, 65536))
+    for candidate in candidates:
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                host, candidate, type=socket.SOCK_STREAM
+            )[0]
+        except socket.gaierror as exc:
+            raise ConfigError(f"cannot listen on {host}: {exc.strerror}") from None
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            raise ConfigError(
+                f"cannot listen on {host}:{candidate}: {exc.strerror or exc}"
+            ) from None
+        return sock
+    raise ConfigError(
+        f"ports {port} to {candidates[-1]} of {host} are all taken: choose another with --port"
+    )
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(
+    app: App, folder: Path, *, host: str, port: int, logins: list[tuple[str, str, str]] | None
+) -> None:
+    """Serve the console on the demo folder, with a mail catcher for its notices, until
+    Ctrl-C (or SIGTERM)."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the console needs the 'demo' extra: pip install 'sentinelle[demo]' ({exc})"
+        ) from None
+    from sentinelle.api.main import create_app
+    from sentinelle.notify.catcher import MailCatcher
+
+    directory = folder / "directory"
+    sock = _listen(host, port)
+    catcher = MailCatcher(folder / "outbox")
+    try:
+        catcher.start()
+        settings = _demo_settings(
+            app,
+            folder,
+            smtp=f"127.0.0.1:{catcher.port}",
+            smtp_tls="none",
+            notify_directory=str(directory / "customers.csv"),
+            notify_query=None,
+            merchant_directory=str(directory / "merchants.csv"),
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+        )
+        bound = sock.getsockname()[1]
+        _print_logins(logins)
+        click.echo(
+            "Notices sent from the console go to a local mail catcher "
+            f"(SMTP on 127.0.0.1:{catcher.port}; nothing\nleaves this machine), "
+            f"one .eml file each in {catcher.outbox}/"
+        )
+        if port not in (0, bound):
+            click.echo(f"Port {port} is taken: serving on {bound}.")
+        click.echo(f"Console: {_url(host, bound)}/login  (Ctrl-C stops it)")
+        # uvicorn stops on SIGINT or SIGTERM, then raises the signal again: both end here.
+        terminate = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, terminate)
+    finally:
+        catcher.stop()
+        sock.close()
+    kept = f"; {catcher.count} message(s) kept in {catcher.outbox}/" if catcher.count else ""
+    click.echo(f"Stopped the console and the mail catcher{kept}.")
 
 
 def _run(
-    app: App, folder: Path, *, merchants: int, agents: int, days: int, seed: int, end: dt.date
-) -> None:
+    app: App,
+    folder: Path,
+    *,
+    merchants: int,
+    agents: int,
+    days: int,
+    seed: int,
+    end: dt.date,
+    program: str,
+) -> str | None:
+    """The demo's steps 1 to 7; a merchant in the incident's scope, if an incident was opened."""
     events_file, truth_file = folder / "events.jsonl", folder / "truth.json"
     sim = simulate(
         merchants=merchants, agents=agents, days=days, seed=seed, scenarios="pair_harvest", end=end
@@ -110,8 +363,9 @@ def _run(
         click.echo(f"   {iso(alert.time_us)} {str(alert.severity).upper()} {alert.detector}")
         for reason in alert.reasons:
             click.echo(f"     {reason}")
+    merchant = None
     if flagged:
-        _incident(app, flagged, sim.truth["end"], sim=sim, folder=folder)
+        merchant = _incident(app, flagged, sim.truth["end"], sim=sim, folder=folder)
     report = app.ledger.verify()
     click.echo(
         f"5. verified the ledger: {report.leaves:,} leaves recomputed, "
@@ -134,13 +388,15 @@ def _run(
         f"7. inclusion proof of the alert's event {event_id}: leaf {proof['leaf_index']}, "
         f"{len(proof['inclusion_path'])} hashes, verified against root {proof['root_hash'][:16]}…"
     )
-    program = sys.argv[0] if sys.argv and sys.argv[0].endswith("sentinelle") else "sentinelle"
     click.echo(f"Next: SENTINELLE_DATA_DIR={folder} {program} alerts --min-severity medium")
+    return merchant
 
 
-def _incident(app: App, flagged: list[Alert], end: str, *, sim: Simulation, folder: Path) -> None:
+def _incident(
+    app: App, flagged: list[Alert], end: str, *, sim: Simulation, folder: Path
+) -> str | None:
     """Open the incident a responder would, from the alerts on the insiders, scope and assess;
-    then render its notices (a dry run: nothing is sent)."""
+    then render its notices (a dry run: nothing is sent). The first merchant in its scope."""
     actors = sorted({a.actor for a in flagged})
     response = ResponseEngine(app.store)
     found = response.open(
@@ -173,6 +429,7 @@ def _incident(app: App, flagged: list[Alert], end: str, *, sim: Simulation, fold
             click.echo(f"     - {reason}")
     click.echo(f"   72-hour clock for the authority: {response.clock(found.id).summary()}")
     _notices(app, outcome.incident, scope, sim=sim, folder=folder)
+    return min(scope.per_merchant, default=None)
 
 
 def _notices(app: App, found: Incident, scope: Scope, *, sim: Simulation, folder: Path) -> None:
@@ -185,12 +442,12 @@ def _notices(app: App, found: Incident, scope: Scope, *, sim: Simulation, folder
         if c.name
     }
     config = NoticeConfig(
-        shop_name="Demo Shop",
-        shop_domain="shop.example",
-        dpo_contact="dpo@shop.example",
-        sender="Demo Shop privacy team <privacy@shop.example>",
+        shop_name=_SHOP["shop_name"],
+        shop_domain=_SHOP["shop_domain"],
+        dpo_contact=_SHOP["dpo_contact"],
+        sender=_SHOP["notify_from"],
         merchant_names=names,
-        authority_address="breach-notifications@authority.example",
+        authority_address=_SHOP["authority_email"],
     )
     out = folder / "notices"
     render_samples(config, found, scope, out)
