@@ -5,7 +5,8 @@ validated one by one and written in chunks inside that transaction; if any is in
 rest is only validated (to report up to :data:`MAX_PROBLEMS` problems) and the transaction
 is rolled back, so nothing of the batch is stored. Re-sent event ids are no-ops, reported as
 duplicates, also within a batch. Each committed batch that added events is closed by a
-signed checkpoint.
+signed checkpoint. The actors' activity per day (:mod:`sentinelle.store.activity`) is added
+up from the events actually inserted and written in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sentinelle.events import EventError, decode_canonical
 from sentinelle.ledger.log import Ledger, event_columns
 from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.store import DuplicateIdsError, EventRow, Store, Writer
+from sentinelle.store.activity import ActivityTally
 
 __all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor"]
 
@@ -78,6 +80,8 @@ class Ingestor:
             builder = TreeBuilder(size, w.partial_tiles(size))
             rows: list[EventRow] = []
             bodies: list[bytes] = []
+            events: list[object] = []  # decoded, for the activity rollup
+            tally = ActivityTally()
             seq = size
             for location, raw in items:
                 result.received += 1
@@ -92,14 +96,16 @@ class Ingestor:
                     continue  # the batch is refused: only look for more problems
                 rows.append((seq, *event_columns(event), body.decode()))  # EventRow
                 bodies.append(body)
+                events.append(event)
                 seq += 1
                 if len(rows) >= self.chunk:
-                    self._flush(w, builder, rows, bodies, result)
+                    self._flush(w, builder, rows, bodies, events, tally, result)
                     seq = builder.size
-                    rows, bodies = [], []
+                    rows, bodies, events = [], [], []
             if problems:
                 raise ValidationError(problems, unit=unit)
-            self._flush(w, builder, rows, bodies, result)
+            self._flush(w, builder, rows, bodies, events, tally, result)
+            w.add_activity(tally)
             if builder.size != size:
                 w.put_tiles(builder.take_completed() + builder.partial_tiles())
                 w.set_ledger_size(builder.size)
@@ -121,6 +127,8 @@ class Ingestor:
         builder: TreeBuilder,
         rows: list[EventRow],
         bodies: list[bytes],
+        events: list[object],
+        tally: ActivityTally,
         result: IngestResult,
     ) -> None:
         if not rows:
@@ -129,8 +137,11 @@ class Ingestor:
             with w.savepoint():
                 w.insert_events(rows)
         except DuplicateIdsError:
-            rows, bodies = self._drop_duplicates(w, builder.size, rows, bodies, result)
+            rows, bodies, events = self._drop_duplicates(
+                w, builder.size, rows, bodies, events, result
+            )
             w.insert_events(rows)
+        tally.add(rows, events)  # only what was inserted: duplicates are not counted again
         builder.extend([sha256(b"\x00" + body).digest() for body in bodies])
         result.stored += len(rows)
         # Completed tiles never change: write them as they come, keeping memory flat.
@@ -143,24 +154,27 @@ class Ingestor:
         first_seq: int,
         rows: list[EventRow],
         bodies: list[bytes],
+        events: list[object],
         result: IngestResult,
-    ) -> tuple[list[EventRow], list[bytes]]:
+    ) -> tuple[list[EventRow], list[bytes], list[object]]:
         # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
         stored = w.existing([r[1] for r in rows])
         seen: dict[str, bytes] = {}
         kept_rows: list[EventRow] = []
         kept_bodies: list[bytes] = []
-        for row, body in zip(rows, bodies, strict=True):
+        kept_events: list[object] = []
+        for row, body, event in zip(rows, bodies, events, strict=True):
             eid = row[1]
             earlier = stored[eid].encode() if eid in stored else seen.get(eid)
             if earlier is None:
                 seen[eid] = body
                 kept_rows.append((first_seq + len(kept_rows), *row[1:]))
                 kept_bodies.append(body)
+                kept_events.append(event)
                 continue
             result.duplicates += 1
             if len(result.duplicate_ids) < _MAX_LISTED:
                 result.duplicate_ids.append(eid)
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
-        return kept_rows, kept_bodies
+        return kept_rows, kept_bodies, kept_events

@@ -20,6 +20,7 @@ from typing import Any
 
 from sentinelle.errors import StoreError
 from sentinelle.store.accounts import AccountStoreMixin, ApiKey
+from sentinelle.store.activity import ActivityStoreMixin, ActivityWriterMixin
 from sentinelle.store.alerts import AlertStoreMixin, AlertWriterMixin
 from sentinelle.store.events import (
     DuplicateIdsError,
@@ -43,6 +44,7 @@ class Writer(
     AlertWriterMixin,
     IncidentWriterMixin,
     NoticeWriterMixin,
+    ActivityWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -84,6 +86,7 @@ class Store(
     NoticeStoreMixin,
     AccountStoreMixin,
     SessionStoreMixin,
+    ActivityStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

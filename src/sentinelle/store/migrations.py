@@ -234,6 +234,61 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_subject ON login_failures (subject, at_us)
 """
 
+# Actors' activity per day (issue "Console"): one row per actor and UTC day (days since
+# 1970-01-01) with what their access events did that day, kept up to date by ingest in the
+# transaction that stores the events (:mod:`sentinelle.store.activity`), so an actor's months
+# and their team's per-day average are read from a few hundred rows instead of millions of
+# events. Distinct merchants per day need the set itself: ``actor_day_merchants`` keeps one
+# row per (actor, day, merchant) and ``merchants`` is its count. Filled in for stored events.
+_V11_ACTIVITY: Final = """
+CREATE TABLE actor_days (
+    actor       TEXT NOT NULL,
+    day         INTEGER NOT NULL,     -- UTC day of the events, days since 1970-01-01
+    team        TEXT,                 -- actor.team of the day's last access event naming one
+    accesses    BIGINT NOT NULL,      -- access events, whatever their outcome
+    merchants   INTEGER NOT NULL,     -- distinct merchants (rows of actor_day_merchants)
+    list_views  BIGINT NOT NULL,      -- customer_list or order_list reads, and searches
+    exports     BIGINT NOT NULL,      -- export and download
+    unjustified BIGINT NOT NULL,      -- citing no ticket and no grant
+    records     BIGINT NOT NULL,      -- records exposed by allowed accesses
+    PRIMARY KEY (actor, day)
+);
+CREATE INDEX actor_days_team ON actor_days (team, day);
+CREATE TABLE actor_day_merchants (
+    actor    TEXT NOT NULL,
+    day      INTEGER NOT NULL,
+    merchant TEXT NOT NULL,
+    PRIMARY KEY (actor, day, merchant)
+);
+INSERT INTO actor_day_merchants (actor, day, merchant)
+SELECT DISTINCT actor, {day}, merchant FROM events
+WHERE action IN ('view', 'search', 'export', 'download', 'update', 'delete');
+INSERT INTO actor_days (actor, day, team, accesses, merchants, list_views, exports,
+    unjustified, records)
+SELECT actor, day, NULL, count(*), 0,
+    sum(CASE WHEN action NOT IN ('export', 'download')
+        AND (action = 'search' OR rtype IN ('customer_list', 'order_list')) THEN 1 ELSE 0 END),
+    sum(CASE WHEN action IN ('export', 'download') THEN 1 ELSE 0 END),
+    sum(CASE WHEN ticket IS NULL AND grant_id IS NULL THEN 1 ELSE 0 END),
+    sum(CASE WHEN outcome = 'allowed' THEN coalesce(rcount, nsubjects, 1) ELSE 0 END)
+FROM ({fields}) AS e
+GROUP BY actor, day;
+UPDATE actor_days SET merchants = (
+    SELECT count(*) FROM actor_day_merchants AS m
+    WHERE m.actor = actor_days.actor AND m.day = actor_days.day
+);
+UPDATE actor_days SET team = t.team FROM ({last_team}) AS t
+WHERE actor_days.actor = t.actor AND actor_days.day = t.day
+"""
+
+# The UTC day of ``time_us``, rounded down also before 1970 (SQL's ``/`` and ``%`` truncate).
+_DAY: Final = "(time_us - ((time_us % 86400000000) + 86400000000) % 86400000000) / 86400000000"
+# PostgreSQL's driver reads "%" as a placeholder: its mod() instead.
+_PG_DAY: Final = (
+    "(time_us - mod(mod(time_us, 86400000000) + 86400000000, 86400000000)) / 86400000000"
+)
+_ACCESS: Final = "action IN ('view', 'search', 'export', 'download', 'update', 'delete')"
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -255,6 +310,29 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (8, _V8_ACCESS),
         (9, _V9_TRIAGE),
         (10, _V10_SESSIONS),
+        (
+            11,
+            _V11_ACTIVITY.format(
+                day=_DAY,
+                fields=(
+                    f"SELECT actor, {_DAY} AS day, action, "  # noqa: S608
+                    "json_extract(body, '$.resource.type') AS rtype, "
+                    "json_extract(body, '$.justification.ticket') AS ticket, "
+                    "json_extract(body, '$.justification.grant') AS grant_id, "
+                    "json_extract(body, '$.outcome') AS outcome, "
+                    "json_extract(body, '$.resource.count') AS rcount, "
+                    "json_array_length(body, '$.subjects') AS nsubjects "
+                    f"FROM events WHERE {_ACCESS}"
+                ),
+                # SQLite takes the other columns of a max() query from the row of the maximum.
+                last_team=(
+                    f"SELECT actor, {_DAY} AS day, max(seq), "  # noqa: S608
+                    "json_extract(body, '$.actor.team') AS team FROM events "
+                    f"WHERE {_ACCESS} AND json_extract(body, '$.actor.team') IS NOT NULL "
+                    "GROUP BY actor, day"
+                ),
+            ),
+        ),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -274,5 +352,28 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (8, _V8_ACCESS),
         (9, _V9_TRIAGE),
         (10, _V10_SESSIONS),
+        (
+            11,
+            _V11_ACTIVITY.format(
+                day=_PG_DAY,
+                # Each body parsed once (the lateral jsonb), not once per field.
+                fields=(
+                    f"SELECT actor, {_PG_DAY} AS day, action, "  # noqa: S608
+                    "j -> 'resource' ->> 'type' AS rtype, "
+                    "j -> 'justification' ->> 'ticket' AS ticket, "
+                    "j -> 'justification' ->> 'grant' AS grant_id, "
+                    "j ->> 'outcome' AS outcome, "
+                    "(j -> 'resource' ->> 'count')::bigint AS rcount, "
+                    "jsonb_array_length(j -> 'subjects') AS nsubjects "
+                    "FROM events CROSS JOIN LATERAL (SELECT body::jsonb AS j) AS parsed "
+                    f"WHERE {_ACCESS}"
+                ),
+                last_team=(
+                    f"SELECT DISTINCT ON (actor, day) actor, {_PG_DAY} AS day, team FROM events "  # noqa: S608
+                    "CROSS JOIN LATERAL (SELECT body::jsonb -> 'actor' ->> 'team' AS team) AS p "
+                    f"WHERE {_ACCESS} AND team IS NOT NULL ORDER BY actor, day, seq DESC"
+                ),
+            ),
+        ),
     ],
 }
