@@ -8,7 +8,8 @@ of one transaction). Two real backends implement it with the same behaviour, :mo
 (embedded default) and :mod:`.postgres`. Both speak SQL through a DB-API connection; what
 differs (placeholders, bulk loading, locking, upserts) is in the subclasses. Writes happen
 only inside :meth:`Store.writer`, one transaction holding the store's write lock: either all
-of a batch is stored or nothing is.
+of a batch is stored or nothing is. Reads that must agree with each other (a checkpoint and
+the proofs under it) run in one :meth:`Store.snapshot`.
 """
 
 from __future__ import annotations
@@ -160,6 +161,17 @@ class Store(
     def schema_version(self) -> int:
         """The newest migration applied."""
         return int(self._x("SELECT max(version) FROM schema_migrations")[0][0])
+
+    @abc.abstractmethod
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction: every read in the block sees the same committed state (what
+        writers commit meanwhile is not seen). Not for writes; not nested, not around
+        :meth:`writer`."""
+
+    @abc.abstractmethod
+    def read_only(self) -> None:
+        """From now on this connection refuses writes (a connection kept for reads only)."""
 
     @abc.abstractmethod
     @contextmanager

@@ -150,6 +150,21 @@ class PostgresStore(Store):
             raise StoreError(f"PostgreSQL: {message}") from exc
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        conn: Any = self._conn
+        # REPEATABLE READ: one snapshot for every statement of the transaction.
+        with self._driver_errors():
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield
+            finally:
+                conn.execute("ROLLBACK")
+
+    def read_only(self) -> None:
+        with self._driver_errors():
+            self._conn.execute("SET default_transaction_read_only = on")
+
+    @contextmanager
     def writer(self) -> Iterator[Writer]:
         conn: Any = self._conn
         with self._driver_errors(), conn.transaction():

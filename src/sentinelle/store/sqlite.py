@@ -1,8 +1,9 @@
 """SQLite backend: the embedded default, one file in WAL mode, no server.
 
 Writes take SQLite's write lock up front (``BEGIN IMMEDIATE``), so two ingests never
-interleave their ledger appends; readers are not blocked (WAL). A write waits up to the busy
-timeout for another process's lock, then fails with :class:`StoreBusyError`.
+interleave their ledger appends; readers are not blocked (WAL), and a reader's
+:meth:`~SQLiteStore.snapshot` is one read transaction on its connection. A write waits up to
+the busy timeout for another process's lock, then fails with :class:`StoreBusyError`.
 
 The database holds staff IPs, customer ids and incidents: a data directory created here is
 mode 0700, and the database with its ``-wal`` and ``-shm`` files is mode 0600 (SQLite gives
@@ -133,6 +134,21 @@ class SQLiteStore(Store):
                     f"for over {self.busy_timeout:g} s; try again later"
                 ) from exc
             raise StoreError(f"{doing} {self.path}: {exc}") from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        conn = self._conn
+        with self._driver_errors():
+            conn.execute("BEGIN")  # deferred: the first read fixes what the block sees (WAL)
+            try:
+                yield
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")  # read only: nothing to commit
+
+    def read_only(self) -> None:
+        with self._driver_errors():
+            self._conn.execute("PRAGMA query_only=ON")
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
