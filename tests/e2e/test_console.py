@@ -18,6 +18,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from console_support import CSRF_FIELD, PASSWORD
+from console_support import login as _login
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key, create_user
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_token, hash_token
@@ -31,10 +33,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account's
 T0 = 1_796_000_000 * 10**6
 GENERIC = "Wrong e-mail or password."
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
@@ -71,17 +71,6 @@ class Console:
             self.store, email=email, role=role, password=PASSWORD, merchant=merchant, by="t"
         )
         return email
-
-
-def _login(
-    client: TestClient, email: str, password: str = PASSWORD, *, csrf: str | None = None
-) -> httpx.Response:
-    form = client.get("/login")
-    assert form.status_code == 200, form.text
-    found = CSRF_FIELD.search(form.text)
-    assert found is not None
-    token = found.group(1) if csrf is None else csrf
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
 
 
 def _logged_in(client: TestClient, email: str) -> str:
@@ -232,7 +221,12 @@ def test_security_headers_on_pages(console: Console) -> None:
         assert page.headers["x-frame-options"] == "DENY"
         assert page.headers["referrer-policy"] == "no-referrer"
         assert page.headers["x-content-type-options"] == "nosniff"
-    assert "<script" not in pages[0].text and "<script" not in pages[-1].text
+    assert "<script" not in pages[0].text  # the login form needs none
+    # The console's one script is ours, from this origin; no inline script anywhere.
+    assert re.findall(r"<script[^>]*>", pages[-1].text) == [
+        '<script src="/static/console.js" defer>'
+    ]
+    assert "script-src 'self'" in pages[-1].headers["content-security-policy"]
     assert "http" not in pages[0].text.replace('href="/', "")  # no external resource
 
 
@@ -386,7 +380,9 @@ def test_a_merchant_account_is_bound_to_its_merchant(console: Console) -> None:
     email = console.user("shop@example.org", Role.MERCHANT, merchant="m-1")
     client = console.client()
     _logged_in(client, email)
-    assert "m-1" in client.get("/").text
+    assert client.get("/").headers["location"] == "/merchants/m-1"
+    assert "m-1" in client.get("/merchants/m-1").text
+    assert client.get("/merchants/m-2").status_code == 403
     assert client.get("/v1/merchants/m-1/accesses").status_code == 200
     assert client.get("/v1/merchants/m-2/accesses").status_code == 403
     assert client.get("/v1/alerts").status_code == 403

@@ -17,12 +17,23 @@ Routers are made with ``route_class=GuardedRoute``: FastAPI reads and parses a r
 body before it runs any dependency, so without it a stranger's malformed body got a 422 (and
 was read in full) before the 401. :class:`GuardedRoute` decides 401/403 first, from the same
 declaration; the dependency stays as the check of a route on a plain router.
+
+Work on the store runs off the event loop in one of two ways. :func:`locked` runs it on the
+process's one connection (``state.store``, ``state.ledger``, ``state.engine``), one request at
+a time: every write, and any read that must follow this process's writes in order.
+:func:`reading` runs a read on a connection of a small pool (:data:`READ_CONNECTIONS`), in one
+read transaction, next to other reads and while a write holds the lock: SQLite in WAL mode and
+PostgreSQL let readers work beside one writer. Its connections refuse writes. A key's lookup
+is such a read; a console session's is not (it records the session's last use).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Coroutine
+import weakref
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Response
@@ -34,6 +45,7 @@ from sentinelle.access.accounts import authenticate_key
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, session_principal
 from sentinelle.config import Settings
 from sentinelle.detect import DetectConfig
+from sentinelle.errors import StoreError
 from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
@@ -42,28 +54,123 @@ from sentinelle.timeutil import now_us
 __all__ = [
     "CSRF_HEADER",
     "PERMISSION_KEY",
+    "READ_CONNECTIONS",
     "SAFE_METHODS",
     "CurrentPrincipal",
     "GuardedRoute",
+    "Reader",
     "State",
     "StateDep",
     "guarded",
     "locked",
+    "reading",
     "session_of",
 ]
 
 PERMISSION_KEY: Final = "x-sentinelle-permission"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Read connections of an API process, opened when first needed. The work of a read is mostly
+#: Python (one core per process, the GIL): more would add memory (each SQLite connection
+#: caches up to 64 MiB) and PostgreSQL connections, not speed.
+READ_CONNECTIONS: Final = 4
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """A read connection in one read transaction, and the ledger over it (proofs)."""
+
+    store: Store
+    ledger: Ledger
+
+
+class _ReadPool:
+    """Up to ``size`` read-only connections, each used by one thread at a time."""
+
+    def __init__(self, settings: Settings, ledger: Ledger, size: int) -> None:
+        self._settings = settings
+        self._ledger = ledger
+        self._size = size
+        self._idle: list[Reader] = []
+        self._opened = 0
+        self._closed = False
+        self._ready = threading.Condition()
+
+    def _take(self) -> Reader:
+        with self._ready:
+            while not self._idle and self._opened >= self._size:
+                self._ready.wait()
+            if self._closed:
+                raise StoreError("the API is shutting down")
+            if self._idle:
+                return self._idle.pop()
+            self._opened += 1
+        try:
+            return self._open()
+        except BaseException:
+            self._lost()
+            raise
+
+    def _open(self) -> Reader:
+        store = open_store(self._settings, create=False)
+        try:
+            store.read_only()
+        except BaseException:
+            store.close()
+            raise
+        main = self._ledger
+        ledger = Ledger(store, main.key, main.keys)
+        # Full tiles never change: every connection's ledger shares the process's tile cache.
+        ledger._tile_cache = main._tile_cache
+        return Reader(store, ledger)
+
+    def _lost(self) -> None:
+        with self._ready:
+            self._opened -= 1
+            self._ready.notify()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        reader = self._take()
+        try:
+            with reader.store.snapshot():
+                yield reader
+        except StoreError:  # the connection may be broken: the next read opens another
+            reader.store.close()
+            self._lost()
+            raise
+        except BaseException:
+            self._give(reader)
+            raise
+        self._give(reader)
+
+    def _give(self, reader: Reader) -> None:
+        with self._ready:
+            if self._closed:
+                self._opened -= 1
+                reader.store.close()
+            else:
+                self._idle.append(reader)
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._opened -= len(idle)
+            self._ready.notify_all()
+        for reader in idle:
+            reader.store.close()
 
 
 class State:
     """The store and ledger of the API process, used by one request at a time (one
-    connection), and the response engine over them; ``clock`` (microseconds) is what sessions
-    and the login rate limit take as now (tests replace it)."""
+    connection, :func:`locked`), and the response engine over them; read connections for
+    :func:`reading`; ``clock`` (microseconds) is what sessions and the login rate limit take
+    as now (tests replace it)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, read_connections: int = READ_CONNECTIONS) -> None:
         self.settings = settings
         self.store: Store = open_store(settings)
         self.ledger = Ledger.open(
@@ -73,6 +180,14 @@ class State:
         self.lock = threading.Lock()
         self.engine = ResponseEngine(self.store, reopen=lambda: open_store(settings, create=False))
         self.clock: Callable[[], int] = now_us
+        self.readers = _ReadPool(settings, self.ledger, max(1, read_connections))
+        # Closed with the state, or at exit: the app's shutdown closes ``store`` only.
+        self._close_readers = weakref.finalize(self, self.readers.close)
+
+    def close(self) -> None:
+        """Close the read connections and the store."""
+        self._close_readers()
+        self.store.close()
 
 
 def _state(request: Request) -> State:
@@ -89,6 +204,19 @@ async def locked(state: State, work: Callable[[], _T]) -> _T:
     def run() -> _T:
         with state.lock:
             return work()
+
+    return await run_in_threadpool(run)
+
+
+async def reading(state: State, work: Callable[[Reader], _T]) -> _T:
+    """Run ``work`` (reads only) on a read connection, off the event loop, beside other
+    reads and while a write holds the lock: every read of ``work`` sees the same committed
+    state (one read transaction). ``work`` gets the connection's store and ledger and must not
+    use ``state.store``, ``state.ledger`` or ``state.engine``; a write through it fails."""
+
+    def run() -> _T:
+        with state.readers.snapshot() as reader:
+            return work(reader)
 
     return await run_in_threadpool(run)
 
@@ -113,9 +241,8 @@ def _principal(request: Request) -> Principal:
     found = None
     if request.headers.get("authorization"):
         if scheme.lower() == "bearer" and token:
-            state = _state(request)
-            with state.lock:
-                found = authenticate_key(state.store, token.strip())
+            with _state(request).readers.snapshot() as reader:
+                found = authenticate_key(reader.store, token.strip())
     else:
         found = session_of(request)
         if (

@@ -201,6 +201,45 @@ class AlertStoreMixin:
         )
         return [_alert_row(r) for r in self._x(query, params)]
 
+    def alert_counts(self, *, status: str | None = None) -> dict[int, int]:
+        """How many stored alerts there are of each severity (of this triage ``status``)."""
+        where, params = _filters(min_severity=1, status=status)
+        query = (
+            f"SELECT severity, COUNT(*) FROM alerts WHERE {' AND '.join(where)} "  # noqa: S608
+            "GROUP BY severity"
+        )
+        return {int(r[0]): int(r[1]) for r in self._x(query, params)}
+
+    def alerts_by_severity(
+        self,
+        *,
+        limit: int,
+        after: tuple[int, int, str] | None = None,
+        min_severity: int = 1,
+        detector: str | None = None,
+        actor: str | None = None,
+        status: str | None = None,
+    ) -> list[AlertRow]:
+        """Up to ``limit`` stored alert rows, most severe first, then newest, then by id
+        descending: the console's queue. ``after`` is the ``(severity, time_us, id)`` of the
+        last row of the previous page (keyset pagination)."""
+        where, params = _filters(
+            min_severity=min_severity, status=status, actor=actor, detector=detector
+        )
+        if after is not None:
+            severity, time_us, alert_id = after
+            where.append(
+                "(severity < ? OR (severity = ? AND (time_us < ? OR (time_us = ? AND id < ?))))"
+            )
+            params.extend((severity, severity, time_us, time_us, alert_id))
+        params.append(limit)
+        # Only fixed condition texts are joined; values are parameters.
+        query = (
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE {' AND '.join(where)} "  # noqa: S608
+            "ORDER BY severity DESC, time_us DESC, id DESC LIMIT ?"
+        )
+        return [_alert_row(r) for r in self._x(query, params)]
+
     def alert_statuses(self, alert_ids: Sequence[str]) -> dict[str, str]:
         """The current triage status of each of these alerts that exists."""
         found: dict[str, str] = {}

@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor
-from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.deps import (
+    CurrentPrincipal,
+    GuardedRoute,
+    Reader,
+    StateDep,
+    guarded,
+    locked,
+    reading,
+)
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, Rfc3339
 from sentinelle.detect import Severity
 from sentinelle.detect.runner import alert_from_row
@@ -83,8 +91,8 @@ async def list_alerts(
         time_us, alert_id = decode_cursor(cursor, _KIND, (int, str))
         before = (time_us, alert_id)
 
-    def work() -> dict[str, Any]:
-        rows = state.store.alerts_page(
+    def work(r: Reader) -> dict[str, Any]:
+        rows = r.store.alerts_page(
             limit=limit + 1,
             before=before,
             min_severity=int(Severity.parse(min_severity)),
@@ -97,11 +105,11 @@ async def list_alerts(
         page = rows[:limit]
         more = len(rows) > limit
         return {
-            "items": triage_json(state.store, [alert_from_row(r).to_dict() for r in page]),
+            "items": triage_json(r.store, [alert_from_row(a).to_dict() for a in page]),
             "next": encode_cursor(_KIND, page[-1].time_us, page[-1].id) if more else None,
         }
 
-    return await locked(state, work)
+    return await reading(state, work)
 
 
 # A decision answers 404 (no such alert or incident) or 400 (a body that is not UTF-8 JSON).
@@ -135,13 +143,13 @@ async def get_alert(state: StateDep, alert_id: str) -> dict[str, Any]:
     """One stored alert, as ``sentinelle alerts --json`` prints it, with its triage
     ``status`` and history (``triage``: at, by, status, reason, incident, suppress_until)."""
 
-    def work() -> dict[str, Any]:
-        row = state.store.alert(alert_id)
+    def work(r: Reader) -> dict[str, Any]:
+        row = r.store.alert(alert_id)
         if row is None:
             raise NotFoundError(f"no alert with id {alert_id!r}")
-        return triage_json(state.store, [alert_from_row(row).to_dict()])[0]
+        return triage_json(r.store, [alert_from_row(row).to_dict()])[0]
 
-    return await locked(state, work)
+    return await reading(state, work)
 
 
 @router.post("/{alert_id}/triage", responses=_DECIDE, **guarded(Permission.ALERTS_TRIAGE))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded, reading
 from sentinelle.api.responses import NOT_FOUND
 
 __all__ = ["router"]
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/ledger", tags=["ledger"], route_class=GuardedRout
 @router.get("/checkpoint", responses=NOT_FOUND, **guarded(Permission.LEDGER_CHECKPOINT))
 async def get_checkpoint(state: StateDep) -> dict[str, Any]:
     """The latest signed checkpoint (a C2SP signed note): tree size, root hash and the note."""
-    cp = await locked(state, state.store.latest_checkpoint)
+    cp = await reading(state, lambda r: r.store.latest_checkpoint())
     if cp is None:
         raise HTTPException(404, "no checkpoint yet")
     return {"size": cp.size, "root_hash": cp.root.hex(), "note": cp.note}
@@ -37,7 +37,7 @@ async def get_proof(
     size: Annotated[int | None, Query(ge=1, description="Tree size [default: latest]")] = None,
 ) -> dict[str, Any]:
     """Inclusion proof of a stored event (RFC 9162 §2.1.3)."""
-    return await locked(state, lambda: state.ledger.proof(event_id, size))
+    return await reading(state, lambda r: r.ledger.proof(event_id, size))
 
 
 @router.get("/consistency", responses=NOT_FOUND, **guarded(Permission.LEDGER_CHECKPOINT))
@@ -47,4 +47,4 @@ async def get_consistency(
     new: Annotated[int | None, Query(ge=1, description="The larger [default: latest]")] = None,
 ) -> dict[str, Any]:
     """Consistency proof between two tree sizes (RFC 9162 §2.1.4): the log only grew."""
-    return await locked(state, lambda: state.ledger.consistency(old, new))
+    return await reading(state, lambda r: r.ledger.consistency(old, new))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
-from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, Reader, StateDep, guarded, reading
 from sentinelle.api.responses import Rfc3339
 from sentinelle.timeutil import to_us
 
@@ -51,18 +51,18 @@ async def merchant_accesses(
             raise invalid_cursor(cursor)
         start = (size, below)
 
-    def work() -> dict[str, Any]:
+    def work(r: Reader) -> dict[str, Any]:  # one read transaction: the proofs match cp
         if start is None:
-            cp = state.store.latest_checkpoint()
+            cp = r.store.latest_checkpoint()
             if cp is None or cp.size == 0:
                 return {"checkpoint": None, "size": 0, "items": [], "next": None}
             below = cp.size
         else:
-            cp = state.store.checkpoint_at(start[0])
+            cp = r.store.checkpoint_at(start[0])
             if cp is None:
                 raise invalid_cursor(str(cursor), "its checkpoint is not recorded")
             below = start[1]
-        rows = state.store.merchant_accesses(
+        rows = r.store.merchant_accesses(
             merchant,
             before_seq=below,
             limit=limit + 1,
@@ -70,7 +70,7 @@ async def merchant_accesses(
             until_us=to_us(until) if until is not None else None,
         )
         page = rows[:limit]
-        proofs = state.ledger.inclusion_proofs(page, cp.size, cp.root)
+        proofs = r.ledger.inclusion_proofs(page, cp.size, cp.root)
         more = len(rows) > limit
         return {
             "checkpoint": cp.note,
@@ -82,4 +82,4 @@ async def merchant_accesses(
             "next": encode_cursor(_KIND, cp.size, page[-1][0], merchant) if more else None,
         }
 
-    return await locked(state, work)
+    return await reading(state, work)

@@ -1,0 +1,205 @@
+"""What every console page shares: the templates, the session, the CSRF check of forms,
+cookies and the answers (a page, a redirect, a refusal).
+
+A page asks :func:`viewer` for the logged-in account and the permission it needs: without a
+live session the browser is sent to ``/login``; with a role that lacks the permission it gets
+a 403 page naming what is missing. The check is :func:`sentinelle.access.authorize`, the same
+as the REST API's, so a page never shows what the API would refuse the same account.
+
+A form that changes something carries the session's CSRF token in its hidden ``csrf_token``
+field; :func:`posted` refuses it (403) otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from sentinelle.access import ForbiddenError, Permission, Principal, authorize
+from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
+from sentinelle.api.deps import State, session_of
+from sentinelle.timeutil import from_us, iso
+
+__all__ = [
+    "MAX_FORM",
+    "Refusal",
+    "Viewer",
+    "clear_cookie",
+    "env",
+    "form_fields",
+    "posted",
+    "render",
+    "see_other",
+    "set_cookie",
+    "state_of",
+    "viewer",
+]
+
+_HERE: Final = Path(__file__).parent
+MAX_FORM: Final = 64 * 1024  # bytes: a facts form or a bulk triage of a few hundred alerts
+
+env: Final = Environment(
+    loader=FileSystemLoader(_HERE / "templates"),
+    autoescape=select_autoescape(default=True),
+    auto_reload=False,
+)
+
+
+def _time(value: int | None) -> Markup:
+    """A ``<time>`` in UTC; the console's script shows it in the viewer's zone (UTC on hover)."""
+    if value is None:
+        return Markup("—")
+    text = iso(value)
+    shown = from_us(value).strftime("%Y-%m-%d %H:%M UTC")
+    return Markup('<time datetime="{0}" title="{0}" data-local>{1}</time>').format(
+        escape(text), escape(shown)
+    )
+
+
+def _day(value: int) -> str:
+    return from_us(value).date().isoformat()
+
+
+def _duration(seconds: float | int | None) -> str:
+    """``2 d 5 h``, ``3 h 20 min``, ``45 min`` (negative: ``… ago``)."""
+    if seconds is None:
+        return "—"
+    late = seconds < 0
+    left = abs(int(seconds)) // 60
+    days, rest = divmod(left, 1440)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days} d"] if days else []
+    if hours or days:
+        parts.append(f"{hours} h")
+    if not days:
+        parts.append(f"{minutes} min")
+    text = " ".join(parts)
+    return f"{text} ago" if late else text
+
+
+env.filters["time"] = _time
+env.filters["day"] = _day
+env.filters["duration"] = _duration
+env.filters["iso"] = iso
+
+
+def state_of(request: Request) -> State:
+    """The API process's shared state (store, ledger, engine)."""
+    state: State = request.app.state.sentinelle
+    return state
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or state_of(request).settings.cookie_secure
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, **extra: Any) -> None:
+    """An HttpOnly, SameSite=Strict cookie for the whole console (Secure over HTTPS)."""
+    response.set_cookie(
+        name, value, httponly=True, samesite="strict", path="/", secure=_secure(request), **extra
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    """Remove a cookie set by :func:`set_cookie`."""
+    response.delete_cookie(
+        name, path="/", httponly=True, samesite="strict", secure=_secure(request)
+    )
+
+
+def render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The template ``name`` rendered with ``context``."""
+    return HTMLResponse(env.get_template(name).render(**context), status_code=status_code)
+
+
+def see_other(url: str) -> RedirectResponse:
+    """303: after a form, the browser GETs ``url`` (a reload does not post again)."""
+    return RedirectResponse(url, status_code=303)
+
+
+class Viewer:
+    """The logged-in account of a page, with its session's CSRF token for the page's forms."""
+
+    __slots__ = ("csrf", "principal")
+
+    def __init__(self, principal: Principal, csrf: str) -> None:
+        self.principal = principal
+        self.csrf = csrf
+
+    def may(self, permission: Permission | str, merchant: str | None = None) -> bool:
+        """Whether the account's role grants ``permission`` (on ``merchant``)."""
+        try:
+            authorize(self.principal, Permission(permission), merchant=merchant)
+        except ForbiddenError:
+            return False
+        return True
+
+
+class Refusal(Exception):  # noqa: N818 - it carries the answer, it is not an error
+    """The answer a page gives instead of itself (to /login, or 403)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def viewer(
+    request: Request, permission: Permission | None = None, *, merchant: str | None = None
+) -> Viewer:
+    """The page's viewer, if it may see it: raises :class:`Refusal` with a redirect to
+    ``/login`` (no live session) or a 403 page (its role lacks ``permission``)."""
+    principal = await run_in_threadpool(session_of, request)
+    if principal is None:
+        response: Response = see_other("/login")
+        if request.cookies.get(SESSION_COOKIE):
+            clear_cookie(request, response, SESSION_COOKIE)
+        raise Refusal(response)
+    seen = Viewer(principal, csrf_token(request.cookies[SESSION_COOKIE]))
+    if permission is not None and not seen.may(permission, merchant):
+        raise Refusal(
+            render(
+                "refused.html",
+                403,
+                viewer=seen,
+                message=f"Your role ({principal.role.value}) may not see this page.",
+            )
+        )
+    return seen
+
+
+async def form_fields(request: Request, *, limit: int = MAX_FORM) -> list[tuple[str, str]] | None:
+    """The posted form's text fields in order, or ``None`` when it is too large or no form."""
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit() or int(length) > limit:
+        return None
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    form = await request.form(max_files=0, max_fields=2000)
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
+async def posted(request: Request, seen: Viewer) -> list[tuple[str, str]]:
+    """The form of a change, its CSRF token checked: raises :class:`Refusal` (400 for no
+    readable form, 403 for a missing or wrong token)."""
+    fields = await form_fields(request)
+    if fields is None:
+        raise Refusal(
+            render("refused.html", 400, viewer=seen, message="The form could not be read.")
+        )
+    token = next((v for k, v in fields if k == "csrf_token"), None)
+    if not csrf_matches(request.cookies.get(SESSION_COOKIE, ""), token):
+        raise Refusal(
+            render(
+                "refused.html",
+                403,
+                viewer=seen,
+                message="The form expired or was not ours (missing or wrong CSRF token).",
+            )
+        )
+    return [(k, v) for k, v in fields if k != "csrf_token"]

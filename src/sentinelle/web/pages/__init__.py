@@ -1,0 +1,13 @@
+"""The console's pages, one module per area; :data:`ROUTERS` lists their routers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from sentinelle.web.pages import alerts, home, incidents, records
+
+__all__ = ["ROUTERS", "STATIC"]
+
+STATIC: Final = Path(__file__).parent.parent / "static"
+ROUTERS: Final = (home.router, alerts.router, incidents.router, records.router)

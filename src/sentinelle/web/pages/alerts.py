@@ -1,0 +1,270 @@
+"""``/alerts``: the triage queue (most severe and newest first, reasons in full, filters, bulk
+triage, who triaged and why) and ``/alerts/{id}``: one alert, its evidence and its history.
+
+Triage goes through :func:`sentinelle.detect.triage.triage`, as ``POST /v1/alerts/triage``
+does: all or nothing, attributed to the viewer. An escalation that opens an incident leads to
+the incident's page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from sentinelle.access import Permission
+from sentinelle.api.cursors import decode_cursor, encode_cursor
+from sentinelle.api.deps import locked
+from sentinelle.detect import Severity
+from sentinelle.detect.runner import alert_from_row
+from sentinelle.detect.triage import MAX_BATCH, MAX_SUPPRESS_DAYS, triage
+from sentinelle.errors import NotFoundError, ValidationError
+from sentinelle.web.common import Viewer, posted, render, see_other, state_of, viewer
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+PAGE: Final = 50
+_KIND: Final = "queue"
+_STATUSES: Final = ("new", "acknowledged", "dismissed", "escalated", "all")
+_DECISIONS: Final = ("acknowledged", "dismissed", "escalated")
+_FILTERS: Final = ("status", "min_severity", "detector", "actor")
+
+
+def _filters(request: Request) -> tuple[dict[str, str], list[str]]:
+    """The queue's filters from the query (defaults: new alerts, every severity), and what
+    was wrong with them (each wrong value is dropped, and named)."""
+    q = request.query_params
+    chosen = {"status": q.get("status", "new"), "min_severity": q.get("min_severity", "low")}
+    problems = []
+    if chosen["status"] not in _STATUSES:
+        problems.append(f"status must be one of {', '.join(_STATUSES)}")
+        chosen["status"] = "new"
+    if chosen["min_severity"] not in [str(s) for s in Severity]:
+        problems.append("min_severity must be one of low, medium, high, critical")
+        chosen["min_severity"] = "low"
+    for name in ("detector", "actor"):
+        value = q.get(name, "").strip()
+        if len(value) > 200:
+            problems.append(f"{name} is too long")
+        elif value:
+            chosen[name] = value
+    return chosen, problems
+
+
+def _alert_view(row: Any, history: list[Any]) -> dict[str, Any]:
+    alert = alert_from_row(row)
+    return {
+        "alert": alert,
+        "status": history[-1].status if history else "new",
+        "history": history,
+    }
+
+
+async def _queue(
+    request: Request, seen: Viewer, *, status_code: int = 200, error: str = ""
+) -> Response:
+    chosen, problems = _filters(request)
+    cursor = request.query_params.get("after")
+    after: tuple[int, int, str] | None = None
+    if cursor:
+        try:
+            severity, time_us, alert_id = decode_cursor(cursor[:400], _KIND, (int, int, str))
+            after = (severity, time_us, alert_id)
+        except RequestValidationError:
+            problems.append("the page link is not valid any more: showing the first page")
+    state = state_of(request)
+
+    def work() -> dict[str, Any]:
+        rows = state.store.alerts_by_severity(
+            limit=PAGE + 1,
+            after=after,
+            min_severity=int(Severity.parse(chosen["min_severity"])),
+            detector=chosen.get("detector"),
+            actor=chosen.get("actor"),
+            status=None if chosen["status"] == "all" else chosen["status"],
+        )
+        page = rows[:PAGE]
+        history = state.store.triage_history([r.id for r in page])
+        last = page[-1] if len(rows) > PAGE else None
+        return {
+            "items": [_alert_view(r, history.get(r.id, [])) for r in page],
+            "next": (encode_cursor(_KIND, last.severity, last.time_us, last.id) if last else None),
+            "counts": state.store.alert_counts(status="new"),
+            "incidents": [i for i in state.engine.incidents() if i.state.value != "closed"],
+        }
+
+    found = await locked(state, work)
+    query = dict(chosen)
+    next_url = "/alerts?" + urlencode({**query, "after": found["next"]}) if found["next"] else None
+    return render(
+        "alerts.html",
+        status_code,
+        viewer=seen,
+        section="/alerts",
+        filters=chosen,
+        problems=problems,
+        next_url=next_url,
+        here="/alerts?" + urlencode(query),
+        statuses=_STATUSES,
+        severities=[str(s) for s in Severity],
+        decisions=_DECISIONS,
+        max_suppress=MAX_SUPPRESS_DAYS,
+        notice=_done(request),
+        error=error,
+        **found,
+    )
+
+
+def _done(request: Request) -> str:
+    """What the previous form did (a fixed sentence; nothing of the query is echoed)."""
+    q = request.query_params
+    if q.get("done") in _DECISIONS and q.get("n", "").isdigit():
+        n = int(q["n"])
+        return f"{n} alert{'s' if n != 1 else ''} {q['done']}."
+    return ""
+
+
+@router.get("/alerts")
+async def queue(request: Request) -> Response:
+    """The queue of alerts."""
+    seen = await viewer(request, Permission.ALERTS_READ)
+    return await _queue(request, seen)
+
+
+def _decision(fields: list[tuple[str, str]]) -> tuple[dict[str, Any], list[str]]:
+    """The triage decision of a posted form, and what is wrong with it."""
+    form = dict(fields)
+    ids = [v for k, v in fields if k == "ids" and v]
+    problems = []
+    if not ids:
+        problems.append("tick at least one alert")
+    elif len(ids) > MAX_BATCH:
+        problems.append(f"at most {MAX_BATCH} alerts at once")
+    status = form.get("status", "")
+    if status not in _DECISIONS:
+        problems.append("choose a decision: acknowledged, dismissed or escalated")
+    days: int | None = None
+    raw_days = form.get("suppress_days", "").strip()
+    if raw_days:
+        if not raw_days.isdigit() or int(raw_days) > MAX_SUPPRESS_DAYS:
+            problems.append(f"suppress for 0 to {MAX_SUPPRESS_DAYS} days")
+        elif status == "dismissed":
+            days = int(raw_days)
+    incident = form.get("incident", "").strip() or None
+    return {
+        "ids": ids,
+        "status": status,
+        "reason": form.get("reason", ""),
+        "suppress_days": days,
+        "incident": incident if status == "escalated" else None,
+    }, problems
+
+
+async def _decide(request: Request, seen: Viewer, *, only: str | None = None) -> tuple[Any, str]:
+    """Record the posted decision (on ``only``, if given, whatever the form ticks): (the
+    outcome, "") or (None, why it was refused)."""
+    fields = await posted(request, seen)
+    if only is not None:
+        fields = [(k, v) for k, v in fields if k != "ids"] + [("ids", only)]
+    decision, problems = _decision(fields)
+    if problems:
+        return None, "Nothing was recorded: " + "; ".join(problems) + "."
+    state = state_of(request)
+
+    def work() -> Any:
+        return triage(
+            state.store,
+            state.engine,
+            decision["ids"],
+            decision["status"],
+            by=seen.principal.label,
+            reason=decision["reason"],
+            incident=decision["incident"],
+            suppress_days=decision["suppress_days"],
+        )
+
+    try:
+        return await locked(state, work), ""
+    except (ValidationError, NotFoundError) as exc:
+        return None, "Nothing was recorded: " + _plain(exc) + "."
+
+
+def _plain(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+    return str(exc.args[0]) if exc.args else type(exc).__name__
+
+
+def _after_decision(decided: Any, back: str) -> Response:
+    if decided.opened or (decided.incident and len(decided.decisions) == 1):
+        return see_other(f"/incidents/{decided.incident}")
+    sep = "&" if "?" in back else "?"
+    return see_other(f"{back}{sep}done={decided.decisions[0].status}&n={len(decided.decisions)}")
+
+
+def _back(request: Request, default: str) -> str:
+    """Where to go after a form: its ``back`` query, if it is one of our own pages."""
+    back = request.query_params.get("back", "")
+    return back if back.startswith("/alerts") and "//" not in back else default
+
+
+@router.post("/alerts/triage")
+async def triage_many(request: Request) -> Response:
+    """The same decision on the ticked alerts, all or nothing."""
+    seen = await viewer(request, Permission.ALERTS_TRIAGE)
+    decided, error = await _decide(request, seen)
+    if decided is None:
+        return await _queue(request, seen, status_code=422, error=error)
+    return _after_decision(decided, _back(request, "/alerts"))
+
+
+async def _one(
+    request: Request, seen: Viewer, alert_id: str, *, status_code: int = 200, error: str = ""
+) -> Response:
+    state = state_of(request)
+
+    def work() -> dict[str, Any] | None:
+        row = state.store.alert(alert_id)
+        if row is None:
+            return None
+        history = state.store.triage_history([alert_id]).get(alert_id, [])
+        return {
+            **_alert_view(row, history),
+            "incidents": [i for i in state.engine.incidents() if i.state.value != "closed"],
+        }
+
+    found = await locked(state, work)
+    if found is None:
+        return render("missing.html", 404, viewer=seen, message=f"There is no alert {alert_id!r}.")
+    return render(
+        "alert.html",
+        status_code,
+        viewer=seen,
+        section="/alerts",
+        decisions=_DECISIONS,
+        max_suppress=MAX_SUPPRESS_DAYS,
+        notice=_done(request),
+        error=error,
+        **found,
+    )
+
+
+@router.get("/alerts/{alert_id}")
+async def one_alert(request: Request, alert_id: str) -> Response:
+    """One alert: its reasons, merchants, events, and who decided what on it, and why."""
+    seen = await viewer(request, Permission.ALERTS_READ)
+    return await _one(request, seen, alert_id)
+
+
+@router.post("/alerts/{alert_id}/triage")
+async def triage_one(request: Request, alert_id: str) -> Response:
+    """A decision on this alert."""
+    seen = await viewer(request, Permission.ALERTS_TRIAGE)
+    decided, error = await _decide(request, seen, only=alert_id)
+    if decided is None:
+        return await _one(request, seen, alert_id, status_code=422, error=error)
+    return _after_decision(decided, f"/alerts/{alert_id}")

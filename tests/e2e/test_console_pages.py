@@ -1,0 +1,337 @@
+"""End to end: the console's pages as people use them, through the forms a browser posts.
+
+The incident world (tests/incident_world.py) is ingested through the API; one alert about
+Ana's unticketed reads is written into the store. A responder escalates it into an incident
+from the queue, a DPO assesses it with the facts form and records the initial notification to
+the authority; a merchant sees its own accesses with their proofs and nothing else. Every
+console page sends a stranger to /login and refuses a role that lacks its permission.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from console_support import PASSWORD, form_token, login
+from incident_world import UNJUSTIFIED_SUBJECTS, incident_events
+from sentinelle.access import Role
+from sentinelle.access.accounts import create_key, create_user
+from sentinelle.api.main import create_app
+from sentinelle.config import Settings
+from sentinelle.ledger.merkle import leaf_hash, verify_inclusion
+from sentinelle.store import Store
+from sentinelle.store.alerts import AlertRow
+from sentinelle.timeutil import parse_time
+from sentinelle.web.pages import ROUTERS
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    from fastapi.testclient import TestClient
+
+ALERT = "al-ana"
+INCIDENT_LINK = re.compile(r"^/incidents/(inc-[\w-]+)$")
+USERS = {
+    "responder@example.org": (Role.RESPONDER, None),
+    "dpo@example.org": (Role.DPO, None),
+    "auditor@example.org": (Role.AUDITOR, None),
+    "m1@example.org": (Role.MERCHANT, "m-1"),
+    "m2@example.org": (Role.MERCHANT, "m-2"),
+}
+
+
+@dataclass
+class Console:
+    app: FastAPI
+    store: Store
+    clients: list[TestClient] = field(default_factory=list)
+
+    def client(self) -> TestClient:
+        client = TestClient(self.app, follow_redirects=False)
+        client.__enter__()
+        self.clients.append(client)
+        return client
+
+    def as_(self, email: str) -> TestClient:
+        """A browser logged in as ``email``."""
+        client = self.client()
+        response = login(client, email)
+        assert response.status_code == 303, response.text
+        return client
+
+
+@pytest.fixture
+def console(settings: Settings) -> Iterator[Console]:
+    app = create_app(settings)
+    store: Store = app.state.sentinelle.store
+    made = Console(app, store)
+    try:
+        client = made.client()
+        key = create_key(store, name="ingest", role=Role.INGEST, by="tests")
+        sent = client.post(
+            "/v1/events", json=incident_events(), headers={"Authorization": f"Bearer {key}"}
+        )
+        assert sent.status_code == 200, sent.text
+        for email, (role, merchant) in USERS.items():
+            create_user(
+                store, email=email, role=role, password=PASSWORD, merchant=merchant, by="tests"
+            )
+        at = parse_time("2026-11-03T10:01:00Z")
+        with store.writer() as w:
+            w.upsert_alerts(
+                [
+                    AlertRow(
+                        id=ALERT,
+                        actor="ana",
+                        detector="unjustified_access",
+                        time_us=at,
+                        last_us=at + 60_000_000,
+                        severity=3,
+                        score=80.0,
+                        merchants_json=json.dumps(["m-2"]),
+                        events_json=json.dumps(["a-1", "a-2"]),
+                        reasons_json=json.dumps(["read 2 merchants' customers with no ticket"]),
+                    ),
+                    AlertRow(
+                        id="al-low",
+                        actor="bob",
+                        detector="odd_hours",
+                        time_us=at + 5_000_000,
+                        last_us=at + 5_000_000,
+                        severity=1,
+                        score=10.0,
+                        merchants_json=json.dumps(["m-1"]),
+                        events_json=json.dumps(["a-0"]),
+                        reasons_json=json.dumps(["worked at 03:00"]),
+                    ),
+                ]
+            )
+        yield made
+    finally:
+        for client in reversed(made.clients):
+            client.__exit__(None, None, None)
+
+
+def _post(client: TestClient, page: str, action: str, data: dict[str, Any]) -> httpx.Response:
+    """Post a form of ``page`` as the browser would: with the page's CSRF token."""
+    token = form_token(client.get(page))
+    return client.post(action, data={**data, "csrf_token": token})
+
+
+def _escalate(console: Console) -> tuple[TestClient, str]:
+    responder = console.as_("responder@example.org")
+    queue = responder.get("/alerts")
+    assert queue.status_code == 200
+    # most severe first, reasons in full
+    assert queue.text.index(ALERT) < queue.text.index("al-low")
+    assert "read 2 merchants&#39; customers with no ticket" in queue.text
+    done = _post(
+        responder,
+        "/alerts",
+        "/alerts/triage?back=/alerts",
+        {"ids": ALERT, "status": "escalated", "reason": "unticketed reads of m-2"},
+    )
+    assert done.status_code == 303, done.text
+    found = INCIDENT_LINK.match(done.headers["location"])
+    assert found is not None, done.headers["location"]
+    return responder, found.group(1)
+
+
+def test_from_alert_to_authority_notification(console: Console) -> None:
+    responder, incident_id = _escalate(console)
+    page = responder.get(f"/incidents/{incident_id}")
+    assert page.status_code == 200
+    # the scope is counted from the ledger: Ana's unticketed reads of m-2
+    assert re.search(r'class="n-merchants">1<', page.text)
+    assert re.search(rf'class="n-subjects">{UNJUSTIFIED_SUBJECTS}<', page.text)
+    assert "<code>m-2</code>" in page.text and "<code>m-1</code>" not in page.text
+    assert "not started" in page.text  # no awareness before the assessment
+    assert 'action="/incidents/' + incident_id + '/assess"' not in page.text  # a DPO's
+    refused = responder.post(
+        f"/incidents/{incident_id}/assess",
+        data={"csrf_token": form_token(page), "exfiltration": "confirmed"},
+    )
+    assert refused.status_code == 403
+    # the queue shows who decided and why
+    decided = responder.get("/alerts?status=escalated")
+    assert "by responder@example.org" in decided.text
+    assert "unticketed reads of m-2" in decided.text
+
+    dpo = console.as_("dpo@example.org")
+    assessed = _post(
+        dpo,
+        f"/incidents/{incident_id}",
+        f"/incidents/{incident_id}/assess",
+        {
+            "summary": "A support agent read customers of a merchant without a ticket.",
+            "cause.intent": "malicious",
+            "exfiltration": "confirmed",
+            "recipients": "unknown",
+            "mitigations": "account suspended\npasswords reset",
+        },
+    )
+    assert assessed.status_code == 303, assessed.text
+    page = dpo.get(assessed.headers["location"])
+    assert "Assessment recorded." in page.text
+    assert "data-deadline=" in page.text  # the live countdown
+    assert "Tell the supervisory authority" in page.text
+    assert "account suspended" in page.text  # kept in the form as stated
+    incident = dpo.get(f"/v1/incidents/{incident_id}").json()
+    assert incident["state"] == "assessed"
+    assert incident["clock"]["status"] == "running"
+
+    recorded = _post(
+        dpo,
+        f"/incidents/{incident_id}",
+        f"/incidents/{incident_id}/phases",
+        {"phase": "initial", "reference": "CNIL-2026-42", "note": "initial notification"},
+    )
+    assert recorded.status_code == 303, recorded.text
+    page = dpo.get(recorded.headers["location"])
+    assert "notified on time" in page.text and "CNIL-2026-42" in page.text
+    log = dpo.get(f"/v1/incidents/{incident_id}").json()["decisions"]
+    assert {e["by"] for e in log} >= {"responder@example.org", "dpo@example.org"}
+    register = dpo.get("/register")
+    assert incident_id in register.text
+
+
+def test_bad_forms_change_nothing(console: Console) -> None:
+    responder, incident_id = _escalate(console)
+    dpo = console.as_("dpo@example.org")
+    before = dpo.get(f"/v1/incidents/{incident_id}").json()
+    page = f"/incidents/{incident_id}"
+    bad = _post(dpo, page, f"{page}/assess", {"exfiltration": "maybe"})
+    assert bad.status_code == 422
+    assert "exfiltration must be one of confirmed, possible, ruled_out" in bad.text
+    bad_json = _post(dpo, page, f"{page}/assess", {"facts_json": '{"records": -1}'})
+    assert bad_json.status_code == 422 and "records" in bad_json.text
+    not_json = _post(dpo, page, f"{page}/assess", {"facts_json": "{nope"})
+    assert not_json.status_code == 422 and "not JSON" in not_json.text
+    no_phase_before = _post(dpo, page, f"{page}/phases", {"phase": "final"})
+    assert no_phase_before.status_code in (409, 422), no_phase_before.text
+    no_csrf = dpo.post(f"{page}/assess", data={"exfiltration": "confirmed"})
+    assert no_csrf.status_code == 403
+    no_reason = _post(
+        responder, "/alerts", "/alerts/triage", {"ids": "al-low", "status": "dismissed"}
+    )
+    assert no_reason.status_code == 422 and "Nothing was recorded" in no_reason.text
+    unknown = _post(
+        responder,
+        "/alerts",
+        "/alerts/triage",
+        {"ids": "nope", "status": "dismissed", "reason": "x"},
+    )
+    assert unknown.status_code == 422 and "no alert with id" in unknown.text
+    after = dpo.get(f"/v1/incidents/{incident_id}").json()
+    assert after["decisions"] == before["decisions"] and after["state"] == "open"
+    assert dpo.get("/v1/alerts/al-low").json()["status"] == "new"
+
+
+def test_bulk_dismissal_and_filters(console: Console) -> None:
+    responder = console.as_("responder@example.org")
+    done = _post(
+        responder,
+        "/alerts",
+        "/alerts/triage?back=/alerts%3Fstatus%3Dnew",
+        {
+            "ids": ["al-low", ALERT],
+            "status": "dismissed",
+            "reason": "known job",
+            "suppress_days": "7",
+        },
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/alerts?status=new&done=dismissed&n=2"
+    page = responder.get(done.headers["location"])
+    assert "2 alerts dismissed." in page.text and "No alert matches." in page.text
+    dismissed = responder.get("/alerts?status=dismissed&min_severity=high")
+    assert ALERT in dismissed.text and "al-low" not in dismissed.text
+    odd = responder.get("/alerts?status=bogus&min_severity=nope")
+    assert odd.status_code == 200 and "status must be one of" in odd.text
+    one = responder.get(f"/alerts/{ALERT}")
+    assert "known job" in one.text and "suppressed until" in one.text
+    assert responder.get("/alerts/nope").status_code == 404
+
+
+def test_auditor_reads_and_changes_nothing(console: Console) -> None:
+    auditor = console.as_("auditor@example.org")
+    for page in ("/", "/alerts", f"/alerts/{ALERT}", "/incidents", "/register", "/ledger"):
+        response = auditor.get(page)
+        assert response.status_code == 200, page
+        assert 'action="/alerts/triage' not in response.text
+    refused = _post(
+        auditor, "/alerts", "/alerts/triage", {"ids": ALERT, "status": "dismissed", "reason": "x"}
+    )
+    assert refused.status_code == 403
+    assert auditor.get(f"/v1/alerts/{ALERT}").json()["status"] == "new"
+
+
+def test_merchant_sees_its_own_accesses_with_proofs(console: Console) -> None:
+    merchant = console.as_("m1@example.org")
+    home = merchant.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/merchants/m-1"
+    page = merchant.get("/merchants/m-1")
+    assert page.status_code == 200
+    assert "ticket <code>T-1</code>" in page.text and "#2</summary>" in page.text
+    for other in ("/merchants/m-2", "/alerts", "/incidents", "/register", "/ledger", "/actors"):
+        assert merchant.get(other).status_code in (403, 404), other
+    # the page shows what the API proves: the leaf's proof checks against the checkpoint
+    api = merchant.get("/v1/merchants/m-1/accesses").json()
+    (item,) = api["items"]
+    assert item["leaf_index"] == 2 and "a-0" in page.text
+    checkpoint = merchant.get("/v1/ledger/checkpoint").json()
+    body = json.dumps(item["event"], separators=(",", ":"), sort_keys=True).encode()
+    verify_inclusion(
+        leaf_hash(body),
+        item["leaf_index"],
+        checkpoint["size"],
+        [bytes.fromhex(h) for h in item["proof"]],
+        bytes.fromhex(checkpoint["root_hash"]),
+    )
+    other = console.as_("m2@example.org")
+    assert "a-1" in other.get("/merchants/m-2").text
+    assert "a-0" not in other.get("/merchants/m-2").text
+
+
+def test_ledger_proof_lookup(console: Console) -> None:
+    auditor = console.as_("auditor@example.org")
+    found = auditor.get("/ledger?event=a-1")
+    assert found.status_code == 200 and "Leaf index" in found.text and "3 of 5" in found.text
+    missing = auditor.get("/ledger?event=zzz")
+    assert missing.status_code == 404 and "no event with id" in missing.text
+
+
+def _console_pages() -> list[tuple[str, str]]:
+    """Every console page's route (method, path): the login form's are in test_console.py."""
+    out = []
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            for method in sorted(route.methods):
+                path = route.path.replace("{merchant}", "m-1")
+                out.append((method, re.sub(r"\{[^}]+\}", "x", path)))
+    return out
+
+
+def test_every_page_needs_a_session_and_its_permission(console: Console) -> None:
+    pages = _console_pages()
+    assert len(pages) >= 12, pages
+    stranger = console.client()
+    for method, path in pages:
+        response = stranger.request(method, path, data={"csrf_token": "x"})
+        assert response.status_code == 303, (method, path, response.status_code)
+        assert response.headers["location"] == "/login", (method, path)
+    merchant = console.as_("m2@example.org")
+    for method, path in pages:
+        if path == "/":
+            continue
+        response = merchant.request(method, path, data={"csrf_token": "x"})
+        assert response.status_code == 403, (method, path, response.status_code)
