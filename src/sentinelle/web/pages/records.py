@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import locked
+from sentinelle.api.deps import Reader, locked, reading
 from sentinelle.api.routes.merchants import merchant_accesses
 from sentinelle.errors import Error, NotFoundError
 from sentinelle.web.common import render, state_of, viewer
@@ -44,18 +44,18 @@ async def ledger(request: Request) -> Response:
     state = state_of(request)
     event = request.query_params.get("event", "").strip()[:200]
 
-    def work() -> dict[str, Any]:
-        out: dict[str, Any] = {"checkpoint": state.store.latest_checkpoint(), "proof": None}
+    def work(r: Reader) -> dict[str, Any]:  # one read transaction: proof and checkpoint agree
+        out: dict[str, Any] = {"checkpoint": r.store.latest_checkpoint(), "proof": None}
         if event:
             try:
-                out["proof"] = state.ledger.proof(event, None)
+                out["proof"] = r.ledger.proof(event, None)
             except NotFoundError as exc:
                 out["problem"] = str(exc.args[0]) if exc.args else "no such event"
             except Error as exc:
                 out["problem"] = exc.diagnostics()
         return out
 
-    found = await locked(state, work)
+    found = await reading(state, work)
     status = 404 if found.get("problem") else 200
     return render(
         "ledger.html",
