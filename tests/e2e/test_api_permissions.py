@@ -339,6 +339,11 @@ EXPECTED = {
     ("POST", "/v1/incidents/{incident_id}/assess"): Permission.INCIDENTS_DECIDE,
     ("POST", "/v1/incidents/{incident_id}/phases"): Permission.INCIDENTS_DECIDE,
     ("GET", "/v1/incidents/{incident_id}/notices"): Permission.INCIDENTS_READ,
+    # A dry run sends nothing but reads the whole contact directory and previews a decision to
+    # notify: it is for those who may send (sentinelle.api.routes.notices).
+    ("POST", "/v1/incidents/{incident_id}/notices/{audience}/dry-run"): Permission.INCIDENTS_DECIDE,
+    ("POST", "/v1/incidents/{incident_id}/notices/{audience}/send"): Permission.INCIDENTS_DECIDE,
+    ("GET", "/v1/incidents/{incident_id}/notices/runs"): Permission.INCIDENTS_READ,
     ("GET", "/v1/incidents/{incident_id}/report"): Permission.INCIDENTS_READ,
     ("GET", "/v1/register"): Permission.REGISTER_READ,
 }

@@ -178,6 +178,9 @@ def _without_lifespan(app: Any) -> Any:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     data_dir: Path = tmp_path_factory.mktemp("schema") / "data"
+    # No notice settings (shop, sender, directories) and the incident is never assessed: the
+    # notices' send and dry-run routes answer 409 before any SMTP connection, whatever
+    # schemathesis posts (test_no_notice_is_ever_sent_here).
     app = create_app(Settings(_env_file=None, data_dir=data_dir, database_url=None))
     state = app.state.sentinelle
     # raise_server_exceptions=False: a bug answers 500, as it would to a client.
@@ -283,6 +286,18 @@ def test_operations_match_their_documentation(target: Target, tag: str) -> None:
         distinct.setdefault(what, curl)
     report = "\n".join(f"{what}\n{curl}" for what, curl in sorted(distinct.items()))
     assert not distinct, f"{len(distinct)} distinct failure(s):\n{report}"
+
+
+def test_no_notice_is_ever_sent_here(target: Target) -> None:
+    # Runs after the operations' tests too (module order): none of them started a run.
+    headers = {"Authorization": f"Bearer {target.key}"}
+    incident = target.known["incident_id"]
+    for audience in ("subjects", "merchants", "authority"):
+        path = f"/v1/incidents/{incident}/notices/{audience}/send"
+        response = target.client.post(path, json={"confirm": True}, headers=headers)
+        assert response.status_code == 409, response.text
+    runs = target.client.get(f"/v1/incidents/{incident}/notices/runs", headers=headers)
+    assert runs.json() == {"runs": {}}
 
 
 # -- POST /v1/events: bodies no schema describes -----------------------------------------------

@@ -47,7 +47,7 @@ from sentinelle.config import Settings
 from sentinelle.detect import DetectConfig
 from sentinelle.errors import StoreError
 from sentinelle.ledger.log import Ledger
-from sentinelle.response import ResponseEngine
+from sentinelle.response import NoticeRuns, ResponseEngine
 from sentinelle.store import Store, open_store
 from sentinelle.timeutil import now_us
 
@@ -179,6 +179,8 @@ class State:
         self.detect_config = DetectConfig.from_settings(settings)
         self.lock = threading.Lock()
         self.engine = ResponseEngine(self.store, reopen=lambda: open_store(settings, create=False))
+        # Notices sent in the background, each run on connections of its own (not ``store``).
+        self.notice_runs = NoticeRuns(settings)
         self.clock: Callable[[], int] = now_us
         self.readers = _ReadPool(settings, self.ledger, max(1, read_connections))
         # Closed with the state, or at exit: the app's shutdown closes ``store`` only.

@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from sentinelle import __version__
 from sentinelle.access import ForbiddenError
 from sentinelle.api.deps import State
 from sentinelle.api.responses import GUARDED
-from sentinelle.api.routes import alerts, events, incidents, ledger, merchants
+from sentinelle.api.routes import alerts, events, incidents, ledger, merchants, notices
 from sentinelle.api.routes.events import MAX_BODY_BYTES
 from sentinelle.config import Settings
 from sentinelle.errors import Error, NotFoundError, StoreBusyError, ValidationError
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            # Runs under way get a bounded wait, then are left (a killed run, resumable).
+            await run_in_threadpool(state.notice_runs.close)
             state.store.close()
 
     app = FastAPI(title="Sentinelle", version=__version__, lifespan=_lifespan)
@@ -95,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Liveness: the process answers (public, holds no data)."""
         return {"status": "ok", "version": __version__}
 
-    for module in (events, ledger, alerts, incidents, merchants):
+    for module in (events, ledger, alerts, incidents, notices, merchants):
         # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body).
         app.include_router(module.router, responses=GUARDED)
     install_console(app)  # /login, /logout, / and /static (sentinelle.web)

@@ -4,7 +4,8 @@ Start with :class:`ResponseEngine`: open an incident, count its scope from the l
 pre-fill and assess its facts (safely: nothing recorded is lost or lowered without a
 reason), record what was sent to the authority, send the notices (one run at a time, held by
 a :mod:`lease <sentinelle.response.lease>` in the database) and print the report and the
-register. The CLI (``sentinelle incident …``) and the API call it; it calls
+register. The CLI (``sentinelle incident …``) and the API call it (the API sends notices in
+the background through :class:`NoticeRuns <sentinelle.response.runs.NoticeRuns>`); it calls
 :mod:`sentinelle.incidents`, :mod:`sentinelle.assess` and :mod:`sentinelle.notify`.
 """
 
@@ -21,16 +22,22 @@ from sentinelle.response.engine import (
     ScopeView,
 )
 from sentinelle.response.lease import LeaseHeldError, hold_lease
+from sentinelle.response.runs import DryRun, NoticeRuns, RunState, RunStatus, dry_run
 
 __all__ = [
     "AssessOutcome",
     "ConflictError",
+    "DryRun",
     "FactsInputError",
     "FieldChange",
     "LeaseHeldError",
     "NoticeRun",
+    "NoticeRuns",
     "NotifyError",
     "ResponseEngine",
+    "RunState",
+    "RunStatus",
     "ScopeView",
+    "dry_run",
     "hold_lease",
 ]
