@@ -180,7 +180,7 @@ def test_the_printed_logins_open_the_console(demo: Demo) -> None:
             done = _login(client, email, logins[email][0])
             assert done.status_code == 303, done.text
             assert done.headers["location"] == "/"
-            assert email in client.get("/").text
+            assert email in client.get("/", follow_redirects=True).text
 
 
 def test_serve_only_needs_a_demo(tmp_path: Path) -> None:
@@ -198,16 +198,18 @@ def test_serve_only_needs_a_demo(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def _lines(stream: IO[str]) -> queue.Queue[str]:
-    """The stream's lines, read in a thread (so a test can wait for one with a timeout)."""
+def _lines(stream: IO[str]) -> tuple[queue.Queue[str], threading.Thread]:
+    """The stream's lines, read in a thread (so a test can wait for one with a timeout); the
+    thread ends at the end of the stream."""
     lines: queue.Queue[str] = queue.Queue()
 
     def read() -> None:
         for line in stream:
             lines.put(line)
 
-    threading.Thread(target=read, daemon=True).start()
-    return lines
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
 
 
 def _wait_for(lines: queue.Queue[str], pattern: str, seen: list[str]) -> re.Match[str]:
@@ -239,7 +241,8 @@ def test_served_demo_takes_logins_and_mail_and_stops_on_ctrl_c(demo: Demo) -> No
         text=True,
     ) as served:
         try:
-            lines = _lines(served.stdout)  # type: ignore[arg-type]
+            assert served.stdout is not None and served.stderr is not None
+            lines, reader = _lines(served.stdout)
             mail = _wait_for(lines, r"mail catcher \(SMTP on 127\.0\.0\.1:(\d+);", seen)
             _wait_for(lines, rf"Port {port} is taken: serving on (\d+)\.", seen)
             url = _wait_for(lines, r"^Console: (http://127\.0\.0\.1:\d+)/login", seen).group(1)
@@ -260,11 +263,14 @@ def test_served_demo_takes_logins_and_mail_and_stops_on_ctrl_c(demo: Demo) -> No
             assert kept[0].read_bytes().endswith(b"\r\nWe are sorry.\r\n")
             assert b"Delivered-To: someone@customer.example\r\n" in kept[0].read_bytes()
             served.send_signal(signal.SIGINT)
-            out, err = served.communicate(timeout=30)
+            served.wait(timeout=30)
+            reader.join(10)
+            err = served.stderr.read()
         finally:
             taken.close()
             if served.poll() is None:
                 served.kill()
     assert served.returncode == 0, err
     assert "Traceback" not in err, err
-    assert "Stopped the console and the mail catcher; 1 message(s) kept in" in out
+    out = "".join(seen) + "".join(lines.get() for _ in range(lines.qsize()))
+    assert "Stopped the console and the mail catcher; 1 message(s) kept in" in out, out
