@@ -346,6 +346,11 @@ EXPECTED = {
     ("GET", "/v1/incidents/{incident_id}/notices/runs"): Permission.INCIDENTS_READ,
     ("GET", "/v1/incidents/{incident_id}/report"): Permission.INCIDENTS_READ,
     ("GET", "/v1/register"): Permission.REGISTER_READ,
+    # Staff profiles are for people who investigate: never a merchant's, nor a tool's (reader).
+    ("GET", "/v1/actors"): Permission.ACTORS_READ,
+    ("GET", "/v1/actors/{actor}"): Permission.ACTORS_READ,
+    # Counts for monitoring tools (reader) and admins.
+    ("GET", "/metrics"): Permission.METRICS_READ,
 }
 
 

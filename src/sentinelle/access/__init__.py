@@ -65,6 +65,8 @@ class Permission(enum.StrEnum):
     INCIDENTS_DECIDE = "incidents:decide"  # assess, record what was sent to the authority
     REGISTER_READ = "register:read"  # the breach register
     MERCHANT_ACCESSES = "merchant:accesses"  # a merchant's accesses (its own, for a merchant)
+    ACTORS_READ = "actors:read"  # staff by risk, one actor's activity per day and alerts
+    METRICS_READ = "metrics:read"  # GET /metrics: counts and latencies, no identifiers of people
     ADMIN = "admin"  # accounts and keys
 
 
@@ -78,13 +80,18 @@ _READ: Final = frozenset(
         Permission.MERCHANT_ACCESSES,
     }
 )
+# A staff member's activity day by day is for the people who investigate (and those who check
+# them), not for tools: a reader key (a SIEM, a dashboard) gets alerts and metrics, not
+# profiles of people. Metrics are for tools: people see the same in the console.
+_PEOPLE: Final = frozenset({Permission.ACTORS_READ})
 GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.ADMIN: frozenset(Permission),
     Role.DPO: _READ
+    | _PEOPLE
     | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE, Permission.INCIDENTS_DECIDE},
-    Role.RESPONDER: _READ | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE},
-    Role.AUDITOR: _READ,
-    Role.READER: _READ,
+    Role.RESPONDER: _READ | _PEOPLE | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE},
+    Role.AUDITOR: _READ | _PEOPLE,
+    Role.READER: _READ | {Permission.METRICS_READ},
     Role.INGEST: frozenset({Permission.EVENTS_WRITE}),
     # The checkpoint lets a merchant verify the proofs of its own accesses.
     Role.MERCHANT: frozenset({Permission.MERCHANT_ACCESSES, Permission.LEDGER_CHECKPOINT}),
@@ -144,5 +151,7 @@ def _what(permission: Permission) -> str:
         Permission.INCIDENTS_DECIDE: "assess incidents or record notifications",
         Permission.REGISTER_READ: "read the breach register",
         Permission.MERCHANT_ACCESSES: "read merchants' accesses",
+        Permission.ACTORS_READ: "read actors' activity and risk",
+        Permission.METRICS_READ: "read the metrics",
         Permission.ADMIN: "manage accounts and keys",
     }[permission]

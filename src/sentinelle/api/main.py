@@ -21,7 +21,16 @@ from sentinelle import __version__
 from sentinelle.access import ForbiddenError
 from sentinelle.api.deps import State
 from sentinelle.api.responses import GUARDED
-from sentinelle.api.routes import alerts, events, incidents, ledger, merchants, notices
+from sentinelle.api.routes import (
+    actors,
+    alerts,
+    events,
+    incidents,
+    ledger,
+    merchants,
+    metrics,
+    notices,
+)
 from sentinelle.api.routes.events import MAX_BODY_BYTES
 from sentinelle.config import Settings
 from sentinelle.errors import Error, NotFoundError, StoreBusyError, ValidationError
@@ -98,7 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Liveness: the process answers (public, holds no data)."""
         return {"status": "ok", "version": __version__}
 
-    for module in (events, ledger, alerts, incidents, notices, merchants):
+    for module in (events, ledger, alerts, incidents, notices, merchants, actors, metrics):
         # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body).
         app.include_router(module.router, responses=GUARDED)
     install_console(app)  # /login, /logout, / and /static (sentinelle.web)

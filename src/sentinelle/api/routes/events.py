@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
 from sentinelle.api.responses import ErrorBody
+from sentinelle.api.routes.metrics import ingest_metrics
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
@@ -51,20 +52,23 @@ async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
     All or nothing: one invalid event refuses the batch (422) with up to 20 problems,
     each with its array index (0-based) or line number (1-based), field path and message.
     """
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
-    items, unit = _split(bytes(body))
+    with ingest_metrics(request.app).batch() as batch:  # GET /metrics: outcome and latency
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
+        items, unit = _split(bytes(body))
+        batch.received = len(items) if isinstance(items, list) else 0
 
-    def ingest() -> tuple[IngestResult, list[Alert]]:
-        result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
-        # Committed; detection follows, so a detector problem never loses events.
-        return result, DetectionRunner(state.store, state.detect_config).catch_up()
+        def ingest() -> tuple[IngestResult, list[Alert]]:
+            result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+            # Committed; detection follows, so a detector problem never loses events.
+            return result, DetectionRunner(state.store, state.detect_config).catch_up()
 
-    # The store is synchronous: keep the event loop free while a batch is written.
-    result, alerts = await locked(state, ingest)
+        # The store is synchronous: keep the event loop free while a batch is written.
+        result, alerts = await locked(state, ingest)
+        batch.stored, batch.duplicates = result.stored, result.duplicates
     medium = sum(1 for a in alerts if a.severity >= Severity.MEDIUM)
     return {**result.to_dict(), "alerts": len(alerts), "alerts_medium_plus": medium}
 
