@@ -153,12 +153,14 @@ def demo(
         command += ["--host", host]
     if port != _DEFAULT_PORT:
         command += ["--port", str(port)]
+    why = "--no-serve" if serve is False else "standard output is not a terminal"
     click.echo(
-        "Not serving the console (standard output is not a terminal). To serve it on this\n"
-        f"demo, with a mail catcher keeping its notices in {folder / 'outbox'}/:"
+        f"Not serving the console ({why}). To serve it on this demo, with a mail catcher\n"
+        f"keeping its notices in {folder / 'outbox'}/:"
     )
     click.echo(f"   {shlex.join(command)}")
-    click.echo(f"then open {_url(host, port)}/login and log in with an account above.")
+    where = f"{_url(host, port)}/login" if port else "the URL it prints"
+    click.echo(f"then open {where} and log in with an account above.")
 
 
 def _demo_settings(app: App, folder: Path, **more: Any) -> Settings:
