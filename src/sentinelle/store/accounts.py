@@ -1,6 +1,6 @@
-"""Storage of who may use Sentinelle (migrations 1, 8): API keys (their SHA-256, never the
-key), people's accounts (argon2id hashes, never a password) and the audit log of
-administrative changes.
+"""Storage of who may use Sentinelle (migrations 1, 8, 12): API keys (their SHA-256, never the
+key), people's accounts (argon2id hashes, never a password; a TOTP secret only encrypted) and
+the audit log of administrative changes.
 
 Every change to a key or an account is one transaction that also appends its audit entry, so
 the audit log never misses or invents a change.
@@ -20,7 +20,7 @@ from sentinelle.timeutil import now_us
 if TYPE_CHECKING:
     from sentinelle.store.base import Writer
 
-__all__ = ["AccountStoreMixin", "ApiKey", "AuditRow", "UserRow"]
+__all__ = ["AccountStoreMixin", "ApiKey", "AuditRow", "TotpRow", "UserRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,14 @@ class UserRow(NamedTuple):
     created_us: int
     created_by: str
     disabled_us: int | None
+
+
+class TotpRow(NamedTuple):
+    """An account's second factor: its TOTP secret as stored (AES-GCM sealed, see
+    :mod:`sentinelle.access.totp`) and the last time-step a code was accepted for."""
+
+    sealed_secret: str
+    last_step: int | None
 
 
 class AuditRow(NamedTuple):
@@ -191,6 +199,56 @@ class AccountStoreMixin:
             # Its sessions end now, not at their next use (migration 10).
             w._x("DELETE FROM sessions WHERE email = ?", (email,))
             _audit(w, by, "user.disabled", email, {})
+
+    # -- second factor (migration 12) ---------------------------------------------------------
+    def user_totp(self, email: str) -> TotpRow | None:
+        """The account's TOTP secret (sealed) and last accepted step; ``None`` without TOTP."""
+        rows = self._x(
+            "SELECT totp_secret, totp_last_step FROM users "
+            "WHERE email = ? AND totp_secret IS NOT NULL",
+            (email,),
+        )
+        if not rows:
+            return None
+        return TotpRow(rows[0][0], int(rows[0][1]) if rows[0][1] is not None else None)
+
+    def totp_emails(self) -> set[str]:
+        """The accounts that have a second factor."""
+        return {r[0] for r in self._x("SELECT email FROM users WHERE totp_secret IS NOT NULL")}
+
+    def enable_totp(self, email: str, *, sealed_secret: str, step: int, by: str) -> None:
+        """Give an enabled account without TOTP its (sealed) secret, ``step`` being the step of
+        the code that confirmed it (it cannot be used again to log in). Raises
+        :class:`NotFoundError` without such an account, :class:`StoreError` if it has TOTP."""
+        with self.writer() as w:
+            found = w._x(
+                "SELECT totp_secret FROM users WHERE email = ? AND disabled_us IS NULL", (email,)
+            ).fetchone()
+            if found is None:
+                raise NotFoundError(f"no enabled account for {email}")
+            if found[0] is not None:
+                raise StoreError(
+                    f"{email} already has TOTP: disable it first (sentinelle users totp disable)"
+                )
+            w._x(
+                "UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE email = ?",
+                (sealed_secret, step, email),
+            )
+            _audit(w, by, "user.totp_enabled", email, {})
+
+    def disable_totp(self, email: str, *, by: str) -> None:
+        """Remove an account's second factor (and its logins waiting for a code). Raises
+        :class:`NotFoundError` if there is no account with TOTP for this e-mail."""
+        with self.writer() as w:
+            cur = w._x(
+                "UPDATE users SET totp_secret = NULL, totp_last_step = NULL "
+                "WHERE email = ? AND totp_secret IS NOT NULL",
+                (email,),
+            )
+            if cur.rowcount != 1:
+                raise NotFoundError(f"no account with TOTP for {email}")
+            w._x("DELETE FROM login_challenges WHERE email = ?", (email,))
+            _audit(w, by, "user.totp_disabled", email, {})
 
     def audit_log(self) -> list[AuditRow]:
         """The administrative changes, oldest first."""

@@ -281,6 +281,23 @@ UPDATE actor_days SET team = t.team FROM ({last_team}) AS t
 WHERE actor_days.actor = t.actor AND actor_days.day = t.day
 """
 
+# The console's second factor (issue "Console"): an account's TOTP secret, encrypted with
+# AES-256-GCM under a key kept in the data directory (never the secret in clear: a dump of the
+# database alone yields no second factor), and the last time-step a code was accepted for, so
+# that a code is refused when presented again; and the logins waiting for their code, known by
+# the SHA-256 of the token in the browser's cookie, as sessions are.
+_V12_TOTP: Final = """
+ALTER TABLE users ADD COLUMN totp_secret TEXT;     -- v1:<base64 nonce + AES-GCM ciphertext>
+ALTER TABLE users ADD COLUMN totp_last_step BIGINT; -- unix time // 30 of the last code accepted
+CREATE TABLE login_challenges (
+    token_hash TEXT PRIMARY KEY,      -- SHA-256 of the pending login's token (never the token)
+    email      TEXT NOT NULL,         -- the account whose password was right
+    created_us BIGINT NOT NULL,
+    expires_us BIGINT NOT NULL
+);
+CREATE INDEX login_challenges_email ON login_challenges (email)
+"""
+
 # The UTC day of ``time_us``, rounded down also before 1970 (SQL's ``/`` and ``%`` truncate).
 _DAY: Final = "(time_us - ((time_us % 86400000000) + 86400000000) % 86400000000) / 86400000000"
 # PostgreSQL's driver reads "%" as a placeholder: its mod() instead.
@@ -333,6 +350,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
                 ),
             ),
         ),
+        (12, _V12_TOTP),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -375,5 +393,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
                 ),
             ),
         ),
+        (12, _V12_TOTP),
     ],
 }

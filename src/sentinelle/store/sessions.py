@@ -1,9 +1,11 @@
-"""Storage of the console's sessions and failed logins (migration 10).
+"""Storage of the console's sessions and failed logins (migration 10), and of the logins
+waiting for their second factor (migration 12).
 
 A session is stored by the SHA-256 of its token only (the token is in the browser's cookie
 and nowhere else), so whoever reads the database cannot take over a session. A session is
 read together with its account, so an account disabled after login loses its sessions at
-their next use. Logging in and out appends to the audit log in the same transaction.
+their next use. Logging in and out appends to the audit log in the same transaction. A login
+waiting for its TOTP code (a *challenge*) is stored by its token's SHA-256 too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sentinelle.store.accounts import _audit
 if TYPE_CHECKING:
     from sentinelle.store.base import Writer
 
-__all__ = ["SessionRow", "SessionStoreMixin"]
+__all__ = ["ChallengeRow", "SessionRow", "SessionStoreMixin"]
 
 
 class SessionRow(NamedTuple):
@@ -31,6 +33,19 @@ class SessionRow(NamedTuple):
     role: str
     merchant: str | None
     disabled_us: int | None
+
+
+class ChallengeRow(NamedTuple):
+    """A login waiting for its TOTP code, with its account's state and second factor."""
+
+    token_hash: str
+    email: str
+    expires_us: int
+    role: str
+    merchant: str | None
+    disabled_us: int | None
+    sealed_secret: str | None
+    last_step: int | None
 
 
 class SessionStoreMixin:
@@ -148,3 +163,59 @@ class SessionStoreMixin:
         """Forget the failures of ``subject`` (after a successful login)."""
         with self.writer() as w:
             w._x("DELETE FROM login_failures WHERE subject = ?", (subject,))
+
+    # -- logins waiting for their second factor (migration 12) --------------------------------
+    def add_challenge(self, *, token_hash: str, email: str, now_us: int, expires_us: int) -> None:
+        """Record a login whose password was right and whose TOTP code is awaited; ended
+        challenges are removed."""
+        with self.writer() as w:
+            w._x("DELETE FROM login_challenges WHERE expires_us <= ?", (now_us,))
+            w._x(
+                "INSERT INTO login_challenges (token_hash, email, created_us, expires_us) "
+                "VALUES (?, ?, ?, ?)",
+                (token_hash, email, now_us, expires_us),
+            )
+
+    def challenge(self, token_hash: str) -> ChallengeRow | None:
+        """The challenge with this token hash, with its account (whatever their state)."""
+        rows = self._x(
+            "SELECT c.token_hash, c.email, c.expires_us, u.role, u.merchant, u.disabled_us, "
+            "u.totp_secret, u.totp_last_step "
+            "FROM login_challenges c JOIN users u ON u.email = c.email WHERE c.token_hash = ?",
+            (token_hash,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return ChallengeRow(
+            r[0],
+            r[1],
+            int(r[2]),
+            r[3],
+            r[4],
+            int(r[5]) if r[5] is not None else None,
+            r[6],
+            int(r[7]) if r[7] is not None else None,
+        )
+
+    def delete_challenge(self, token_hash: str) -> None:
+        """Forget a challenge (ended, or its account changed)."""
+        with self.writer() as w:
+            w._x("DELETE FROM login_challenges WHERE token_hash = ?", (token_hash,))
+
+    def complete_challenge(self, token_hash: str, *, email: str, step: int) -> bool:
+        """Accept the code of time-step ``step`` for the challenge: record the step as the
+        account's last and end the challenge, in one transaction. ``False`` (nothing changed)
+        when the challenge is gone or the account already accepted this step or a later one,
+        so that one code opens one session, even when presented twice at once."""
+        with self.writer() as w:
+            cur = w._x(
+                "UPDATE users SET totp_last_step = ? WHERE email = ? AND totp_secret IS NOT NULL "
+                "AND (totp_last_step IS NULL OR totp_last_step < ?) AND EXISTS "
+                "(SELECT 1 FROM login_challenges WHERE token_hash = ? AND email = ?)",
+                (step, email, step, token_hash, email),
+            )
+            if cur.rowcount != 1:
+                return False
+            w._x("DELETE FROM login_challenges WHERE token_hash = ?", (token_hash,))
+        return True
