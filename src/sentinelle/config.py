@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sentinelle.access import USER_ROLES
+
 __all__ = ["Settings", "parse_host_port"]
 
 
@@ -150,6 +152,11 @@ class Settings(BaseSettings):
         le=86_400,
         description="Seconds over which failed logins are counted, and how long they lock.",
     )
+    totp_required_roles: str = Field(
+        default="",
+        description="Roles whose accounts must have a TOTP second factor to log in, separated "
+        "by commas (e.g. 'admin,dpo'); empty: none (an enrolled account always needs its code).",
+    )
 
     @field_validator("log_origin")
     @classmethod
@@ -171,6 +178,24 @@ class Settings(BaseSettings):
     def _unset_when_empty(cls, value: str | None) -> str | None:
         # SENTINELLE_NOTIFY_DIRECTORY= (empty) means none, as for database_url.
         return value if value and value.strip() else None
+
+    @field_validator("totp_required_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        # "admin, DPO" -> "admin,dpo"; a role that no account can have is a typo, refused.
+        names = {r.strip().lower() for r in value.split(",") if r.strip()}
+        known = {r.value for r in USER_ROLES}
+        if unknown := names - known:
+            raise ValueError(
+                f"unknown role(s) {', '.join(sorted(unknown))} in totp_required_roles; "
+                f"accounts have the roles {', '.join(sorted(known))}"
+            )
+        return ",".join(sorted(names))
+
+    @property
+    def totp_roles(self) -> frozenset[str]:
+        """:attr:`totp_required_roles` as a set of role names."""
+        return frozenset(r for r in self.totp_required_roles.split(",") if r)
 
     @field_validator("database_url")
     @classmethod

@@ -10,6 +10,12 @@ The CSRF token of a session is an HMAC of the session token: it is tied to the s
 needs no storage, and cannot be computed by whoever does not hold the cookie. Every request
 that may change something and is made with the session (not with an API key) must carry it.
 
+An account with a second factor (:mod:`sentinelle.access.totp`) logs in in two steps: the right
+password opens no session but a *challenge* (a random token in its own cookie, stored by its
+SHA-256, ended after ``CHALLENGE_SECONDS``), and the challenge's token with a current TOTP code
+opens the session. Wrong codes are failed logins like wrong passwords. An account of a role
+in ``totp_required_roles`` without a second factor is refused (:class:`TotpRequiredError`).
+
 Failed logins are counted per e-mail (by its SHA-256) and per client address, in the
 database so that the limit holds across processes: ``login_max_failures`` failures within
 ``login_window`` seconds refuse further attempts until the oldest of them is that old. Logs
@@ -29,15 +35,22 @@ from typing import Final
 
 from sentinelle.access import Principal, Role
 from sentinelle.access.accounts import check_password
+from sentinelle.access.totp import matching_step, totp_key, unseal
 from sentinelle.config import Settings
 from sentinelle.store import Store
 from sentinelle.timeutil import SECOND
 
 __all__ = [
+    "CHALLENGE_COOKIE",
+    "CHALLENGE_SECONDS",
     "LOGIN_CSRF_COOKIE",
     "SESSION_COOKIE",
+    "LoginExpiredError",
     "LoginLockedError",
     "LoginResult",
+    "SecondStep",
+    "TotpRequiredError",
+    "complete_login",
     "csrf_matches",
     "csrf_token",
     "email_digest",
@@ -49,6 +62,8 @@ __all__ = [
 
 SESSION_COOKIE: Final = "sentinelle_session"
 LOGIN_CSRF_COOKIE: Final = "sentinelle_login_csrf"
+CHALLENGE_COOKIE: Final = "sentinelle_login_totp"
+CHALLENGE_SECONDS: Final = 5 * 60  # from the right password to the code
 _TOUCH_EVERY: Final = 60 * SECOND  # last-seen is written at most once a minute per session
 _MAX_TOKEN: Final = 200
 _log = logging.getLogger(__name__)
@@ -118,6 +133,27 @@ class LoginResult:
     principal: Principal
 
 
+@dataclass(frozen=True, slots=True)
+class SecondStep:
+    """A right password for an account with TOTP: no session yet, but a challenge whose token
+    (for its cookie) and a current code will open one (:func:`complete_login`)."""
+
+    token: str
+    email: str
+
+
+class TotpRequiredError(Exception):
+    """The password was right, but the account's role requires a second factor it lacks."""
+
+    def __init__(self, role: Role) -> None:
+        super().__init__(f"the role {role.value} requires a second factor (TOTP)")
+        self.role = role
+
+
+class LoginExpiredError(Exception):
+    """No live challenge for the presented token: log in again."""
+
+
 def _subjects(email: str, address: str | None) -> list[str]:
     subjects = ["email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()]
     if address:
@@ -146,12 +182,15 @@ def log_in(
     address: str | None,
     settings: Settings,
     clock: Callable[[], int],
-) -> LoginResult | None:
+) -> LoginResult | SecondStep | None:
     """Check an e-mail and password and start a session, or ``None`` (the same for an unknown
     e-mail, a wrong password and a disabled account).
 
-    Raises :class:`LoginLockedError` while the e-mail or the address has too many recent
-    failures; the password is then not checked at all, and the attempt is not counted.
+    For an account with TOTP, a right password gives a :class:`SecondStep` instead of a
+    session. Raises :class:`LoginLockedError` while the e-mail or the address has too many
+    recent failures (the password is then not checked at all, and the attempt is not counted),
+    and :class:`TotpRequiredError` for a right password of an account that lacks the second
+    factor its role requires (audited as ``login.failed``, reason ``totp_required``).
     """
     email = email.strip().lower()
     subjects = _subjects(email, address)
@@ -169,10 +208,46 @@ def log_in(
             now_us=now,
             forget_before_us=now - settings.login_window * SECOND,
             target=f"#{digest}",
-            details={"address": address},
+            details={"address": address, "reason": "password"},
         )
         _log.warning("login failed for e-mail #%s from %s", digest, address)
         return None
+    if store.user_totp(principal.name) is not None:
+        # The failures of the e-mail are cleared by the code, not by the password: else the
+        # password would reset the count of wrong codes.
+        token = secrets.token_urlsafe(32)
+        store.add_challenge(
+            token_hash=hash_token(token),
+            email=principal.name,
+            now_us=now,
+            expires_us=now + CHALLENGE_SECONDS * SECOND,
+        )
+        _log.info("password of %s right from %s; TOTP code asked", principal.name, address)
+        return SecondStep(token, principal.name)
+    if principal.role.value in settings.totp_roles:
+        # Not counted (the password was right: no guess to slow down), but recorded.
+        store.add_login_failure(
+            [],
+            now_us=now,
+            forget_before_us=now - settings.login_window * SECOND,
+            target=principal.name,
+            details={"address": address, "reason": "totp_required"},
+        )
+        _log.warning("login of %s refused: its role requires TOTP", principal.name)
+        raise TotpRequiredError(principal.role)
+    return _start_session(store, principal, subjects, now=now, address=address, settings=settings)
+
+
+def _start_session(
+    store: Store,
+    principal: Principal,
+    subjects: list[str],
+    *,
+    now: int,
+    address: str | None,
+    settings: Settings,
+    factor: str = "password",
+) -> LoginResult:
     token = secrets.token_urlsafe(32)  # 256 bits
     store.clear_login_failures(subjects[0])
     store.add_session(
@@ -181,10 +256,63 @@ def log_in(
         now_us=now,
         expires_us=now + settings.session_max_age * SECOND,
         stale_before_us=now - settings.session_idle_timeout * SECOND,
-        details={"address": address},
+        details={"address": address, "factors": factor},
     )
     _log.info("login of %s from %s", principal.name, address)
     return LoginResult(token, principal)
+
+
+def complete_login(
+    store: Store,
+    token: str,
+    code: str,
+    *,
+    address: str | None,
+    settings: Settings,
+    clock: Callable[[], int],
+) -> LoginResult | None:
+    """The second step of a login with TOTP: the challenge's ``token`` and a ``code`` of the
+    account's current time-step (or one either side) start a session; ``None`` for a wrong
+    code, or one already used (counted and audited as a failed login, reason ``totp``).
+
+    Raises :class:`LoginExpiredError` when the token names no live challenge of an enabled
+    account with TOTP, :class:`LoginLockedError` while the account's e-mail or the address
+    has too many recent failures (the code is then not checked, nor counted), and
+    :class:`~sentinelle.access.totp.TotpKeyError` when the stored secret cannot be opened.
+    """
+    if not token or len(token) > _MAX_TOKEN:
+        raise LoginExpiredError
+    key = hash_token(token)
+    found = store.challenge(key)
+    now = clock()
+    if found is None:
+        raise LoginExpiredError
+    if now >= found.expires_us or found.disabled_us is not None or found.sealed_secret is None:
+        store.delete_challenge(key)
+        raise LoginExpiredError
+    email = found.email
+    subjects = _subjects(email, address)
+    wait = _retry_after(store, subjects, now_us=now, settings=settings)
+    if wait:
+        _log.warning("TOTP code refused (rate limit) for %s", email)
+        raise LoginLockedError(wait)
+    secret = unseal(totp_key(settings.data_dir, create=False), email, found.sealed_secret)
+    step = matching_step(secret, code, now_us=now)
+    replayed = step is not None and found.last_step is not None and step <= found.last_step
+    if step is None or replayed or not store.complete_challenge(key, email=email, step=step):
+        store.add_login_failure(
+            subjects,
+            now_us=now,
+            forget_before_us=now - settings.login_window * SECOND,
+            target=email,
+            details={"address": address, "reason": "totp", "replayed": step is not None},
+        )
+        _log.warning("login failed (TOTP code) for %s from %s", email, address)
+        return None
+    principal = Principal("user", email, Role(found.role), found.merchant)
+    return _start_session(
+        store, principal, subjects, now=now, address=address, settings=settings, factor="totp"
+    )
 
 
 def log_out(store: Store, token: str) -> bool:
