@@ -32,6 +32,8 @@ from sentinelle.access.accounts import create_key
 from sentinelle.api.deps import PERMISSION_KEY
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
+from sentinelle.web import auth
+from sentinelle.web.pages import ROUTERS
 
 with warnings.catch_warnings():
     # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
@@ -46,6 +48,10 @@ with warnings.catch_warnings():
 PUBLIC = frozenset(
     {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/static"}
 ) | frozenset({"/", "/logout"})
+# The console's pages answer people with a session, never a key: each sends a stranger to
+# /login and refuses a role without its permission (tests/e2e/test_console_pages.py walks them);
+# its login steps are public (tests/e2e/test_console.py).
+CONSOLE = frozenset(route.path for router in (*ROUTERS, auth.router) for route in router.routes)
 METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 OWN, OTHERS = "m-1", ("m-2", "m-10", "M-1")  # the merchant key's merchant; others
 NOT_JSON = b'{"title": "no closing brace"'
@@ -200,7 +206,7 @@ def test_no_route_hides_from_the_document(api: Api) -> None:
     documented = {(op.method, op.template) for op in api.operations}
     problems, seen = [], 0
     for path, route in _routes(api.app.routes):
-        if path in PUBLIC:
+        if path in PUBLIC or path in CONSOLE:
             continue
         if not isinstance(route, APIRoute):
             problems.append(f"{path}: {type(route).__name__}, not an API route")

@@ -262,3 +262,63 @@ def test_fields_that_do_not_fit_the_decision_are_422(api: Api) -> None:
     unknown = api.post("/v1/alerts/al-nope/triage", {"status": "acknowledged", "reason": "r"})
     assert unknown.status_code == 404
     assert "al-nope" in unknown.json()["detail"]
+
+
+def test_escalating_into_an_incident_adds_the_alerts_actors(api: Api) -> None:
+    opened = api.post("/v1/alerts/al-1/triage", {"status": "escalated", "reason": "harvest"})
+    incident_id = opened.json()["incident"]
+    before = api.get(f"/v1/incidents/{incident_id}", role=Role.AUDITOR)
+    assert before["actors"] == ["agent-1"]
+    # the colleague's alert joins: their accesses count in the scope from now on
+    joined = api.post(
+        "/v1/alerts/al-0/triage",
+        {"status": "escalated", "reason": "the pair", "incident": incident_id},
+    )
+    assert joined.status_code == 200, joined.text
+    after = api.get(f"/v1/incidents/{incident_id}", role=Role.AUDITOR)
+    assert after["actors"] == ["agent-1", "agent-0"]
+    entry = after["decisions"][-1]
+    assert (entry["change"], entry["by"]) == ("joined", "key:k-responder")
+    assert entry["details"]["actors_added"] == ["agent-0"]
+    assert entry["details"]["alerts"] == ["al-0"] and "the pair" in entry["details"]["reason"]
+    assert after["window"]["from"] <= before["window"]["from"]
+    # the same actor again changes nothing and logs nothing
+    again = api.post(
+        "/v1/alerts/al-2/triage",
+        {"status": "escalated", "reason": "again", "incident": incident_id},
+    )
+    assert again.status_code == 200
+    assert len(api.get(f"/v1/incidents/{incident_id}", role=Role.AUDITOR)["decisions"]) == len(
+        after["decisions"]
+    )
+
+
+def test_escalating_into_a_closed_incident_is_refused_and_records_nothing(api: Api) -> None:
+    incident_id = api.post(
+        "/v1/alerts/al-1/triage", {"status": "escalated", "reason": "harvest"}
+    ).json()["incident"]
+    with api.store.writer() as w:
+        w.update_incident(incident_id, state="closed")
+    refused = api.post(
+        "/v1/alerts/al-0/triage", {"status": "escalated", "reason": "x", "incident": incident_id}
+    )
+    assert refused.status_code == 409, refused.text
+    assert "closed" in refused.json()["detail"]
+    assert _alert(api, "al-0")["triage"] == []
+    assert api.get(f"/v1/incidents/{incident_id}", role=Role.AUDITOR)["actors"] == ["agent-1"]
+
+
+def test_an_escalation_that_fails_opens_no_incident(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentinelle.store.base import Writer
+
+    def broken(self: Writer, rows: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Writer, "record_triage", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        api.post("/v1/alerts/al-1/triage", {"status": "escalated", "reason": "harvest"})
+    monkeypatch.undo()
+    assert api.get("/v1/incidents", role=Role.AUDITOR) == []
+    assert _alert(api, "al-1")["triage"] == []

@@ -27,7 +27,7 @@ from sentinelle.timeutil import DAY, iso, now_us
 
 if TYPE_CHECKING:
     from sentinelle.response import ResponseEngine
-    from sentinelle.store import Store
+    from sentinelle.store import Store, Writer
 
 __all__ = [
     "MAX_BATCH",
@@ -166,12 +166,15 @@ def triage(
 ) -> Decided:
     """Record one decision on each alert of ``alert_ids``, all or nothing.
 
-    ``escalated`` joins ``incident``, or opens one incident from the alerts (the earliest
-    alert, with every alert's actor) through ``engine``. ``suppress_days`` (a dismissal only)
+    ``escalated`` joins ``incident`` (the alerts' actors join it and its window widens to
+    cover them: :meth:`~sentinelle.incidents.Incidents.join`), or opens one incident from the
+    alerts (the earliest alert, with every alert's actor) through ``engine``; in the same
+    transaction as the decisions. ``suppress_days`` (a dismissal only)
     suppresses each alert's actor and detector from ``at_us`` (now) for that many days; ``0``
     records the dismissal without a suppression. Raises :class:`TriageInputError` (422) for
     a bad field, :class:`~sentinelle.errors.NotFoundError` (404) naming unknown alerts or the
-    unknown incident; nothing is recorded then.
+    unknown incident, :class:`~sentinelle.incidents.TransitionError` (409) for a closed
+    incident; nothing is recorded then.
     """
     ids = list(dict.fromkeys(alert_ids))
     chosen = _check(ids, status, reason, incident, suppress_days)
@@ -182,32 +185,36 @@ def triage(
         shown = ", ".join(repr(i) for i in missing[:20])
         more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise NotFoundError(f"no alert with id {shown}{more}; nothing was recorded")
-    opened = False
-    if chosen is Status.ESCALATED:
-        if incident is not None:
-            engine.get(incident)  # NotFoundError before anything is written
-        else:
-            incident = _open_incident(store, engine, ids, by=by)
-            opened = True
     until = at + suppress_days * DAY if suppress_days else None
-    rows = [
-        TriageRow(
-            alert_id=i,
-            at_us=at,
-            by=by,
-            status=chosen.value,
-            reason=reason,
-            incident=incident,
-            suppress_until_us=until,
-        )
-        for i in ids
-    ]
+    # One transaction: the incident opened or joined and the decisions, or nothing.
     with store.writer() as w:
+        opened = False
+        if chosen is Status.ESCALATED:
+            if incident is not None:
+                why = f"{len(ids)} alert(s) escalated into it: {reason}"
+                engine.book.join(w, incident, ids, by=by, reason=why)
+            else:
+                incident = _open_incident(store, engine, ids, by=by, writer=w)
+                opened = True
+        rows = [
+            TriageRow(
+                alert_id=i,
+                at_us=at,
+                by=by,
+                status=chosen.value,
+                reason=reason,
+                incident=incident,
+                suppress_until_us=until,
+            )
+            for i in ids
+        ]
         w.record_triage(rows)
     return Decided(rows, incident, opened)
 
 
-def _open_incident(store: Store, engine: ResponseEngine, ids: Sequence[str], *, by: str) -> str:
+def _open_incident(
+    store: Store, engine: ResponseEngine, ids: Sequence[str], *, by: str, writer: Writer
+) -> str:
     rows = [r for r in (store.alert(i) for i in ids) if r is not None]
     first = min(rows, key=lambda r: (r.time_us, r.id))
     actors = list(dict.fromkeys(r.actor for r in rows))
@@ -216,7 +223,9 @@ def _open_incident(store: Store, engine: ResponseEngine, ids: Sequence[str], *, 
     else:
         title = f"Escalated {len(rows)} alerts from {first.id} ({', '.join(actors[:5])}"
         title += ", …)" if len(actors) > 5 else ")"
-    found = engine.open(title=title[:300], by=by, actors=actors, alert_id=first.id)
+    found = engine.book.open(
+        title=title[:300], by=by, actors=actors, alert_id=first.id, writer=writer
+    )
     return found.id
 
 

@@ -69,10 +69,13 @@ class Change(enum.StrEnum):
     (``facts``, what people ``given``, ``reason``). ASSESSMENT: it was assessed (the
     assessment, the ``changes`` before → after, ``reason``). AUTHORITY_NOTIFIED: a
     notification to the supervisory authority was recorded (a phase). NOTICES: a notice run
-    was prepared (content hash) or ran (its counts).
+    was prepared (content hash) or ran (its counts). JOINED: alerts escalated into it added
+    actors or widened its window (``actors_added``, ``window`` before → after, ``alerts``,
+    ``reason``).
     """
 
     OPENED = "opened"
+    JOINED = "joined"
     STATE = "state"
     SCOPE = "scope"
     FACTS = "facts"

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
-from sentinelle.detect.runner import DetectionRunner
 from sentinelle.errors import NotFoundError, Problem
 from sentinelle.incidents.model import (
     AuthorityNotification,
@@ -29,6 +29,7 @@ from sentinelle.incidents.model import (
     LogEntry,
     Phase,
     State,
+    TransitionError,
     check_notification,
 )
 from sentinelle.store import Store, Writer
@@ -79,8 +80,10 @@ class Incidents:
         from_us: int | None = None,
         to_us: int | None = None,
         alert_id: str | None = None,
+        writer: Writer | None = None,
     ) -> Incident:
-        """Record a new incident in state ``open`` and return it.
+        """Record a new incident in state ``open`` and return it (in ``writer``'s transaction
+        if given, for an operation that makes several changes at once).
 
         With ``alert_id``, the alert's actor joins ``actors`` and the window defaults to
         :data:`ALERT_LOOKBACK_DAYS` days before the alert's time up to now (the abuse an
@@ -92,9 +95,7 @@ class Incidents:
         names = [a.strip() for a in actors if a.strip()]
         details: dict[str, Any] = {}
         if alert_id is not None:
-            alert = next(
-                (a for a in DetectionRunner(self.store).alerts() if a.id == alert_id), None
-            )
+            alert = self.store.alert(alert_id)
             if alert is None:
                 raise NotFoundError(f"no alert with id {alert_id!r}")
             names.insert(0, alert.actor)
@@ -124,15 +125,75 @@ class Incidents:
             created_us=now,
             created_by=by,
         )
+        details.update(
+            title=incident.title, actors=list(incident.actors), window=incident.to_dict()["window"]
+        )
+        if writer is not None:
+            writer.insert_incident(incident.to_row())
+            log_change(writer, incident.id, by, Change.OPENED, details, at_us=now)
+            return incident
         with self.store.writer() as w:
             w.insert_incident(incident.to_row())
-            details.update(
-                title=incident.title,
-                actors=list(incident.actors),
-                window=incident.to_dict()["window"],
-            )
             log_change(w, incident.id, by, Change.OPENED, details, at_us=now)
         return incident
+
+    def join(
+        self,
+        w: Writer,
+        incident_id: str,
+        alert_ids: Sequence[str],
+        *,
+        by: str,
+        reason: str,
+    ) -> Incident:
+        """Alerts escalated into an existing incident, in ``w``'s transaction: their actors
+        join the incident's and its window widens to cover them (from
+        :data:`ALERT_LOOKBACK_DAYS` days before the earliest, to the latest finding), logged
+        as ``joined`` with what changed. The scope counts them from then on; an assessment
+        already recorded stays as it was until the next one recounts.
+
+        Raises :class:`NotFoundError` (the incident or an alert) and :class:`TransitionError`
+        for a closed incident. Nothing changes when the alerts add nothing.
+        """
+        incident = _locked(w, incident_id)
+        if incident.state is State.CLOSED:
+            raise TransitionError(
+                f"incident {incident_id} is closed: escalate into an open one, or a new one"
+            )
+        rows = []
+        for alert_id in alert_ids:
+            row = self.store.alert(alert_id)
+            if row is None:
+                raise NotFoundError(f"no alert with id {alert_id!r}")
+            rows.append(row)
+        added = [a for a in dict.fromkeys(r.actor for r in rows) if a not in incident.actors]
+        start = min([incident.from_us, *(r.time_us - ALERT_LOOKBACK_DAYS * DAY for r in rows)])
+        end = max([incident.to_us, *(r.last_us for r in rows)])
+        if not added and (start, end) == (incident.from_us, incident.to_us):
+            return incident
+        joined = replace(incident, actors=(*incident.actors, *added), from_us=start, to_us=end)
+        w.update_incident(
+            incident_id,
+            actors_json=json.dumps(list(joined.actors)),
+            from_us=start,
+            to_us=end,
+        )
+        log_change(
+            w,
+            incident_id,
+            by,
+            Change.JOINED,
+            {
+                "alerts": list(alert_ids),
+                "actors_added": added,
+                "window": {
+                    "before": incident.to_dict()["window"],
+                    "after": joined.to_dict()["window"],
+                },
+                "reason": reason,
+            },
+        )
+        return joined
 
     def advance(self, incident_id: str, target: State | str, *, by: str, reason: str) -> Incident:
         """Move an incident to the next state, recording who decided it and why.

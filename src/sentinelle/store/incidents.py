@@ -117,10 +117,16 @@ class IncidentWriterMixin:
         assessment_json: str | None = None,
         facts_given_json: str | None = None,
         scope_basis: str | None = None,
+        actors_json: str | None = None,
+        from_us: int | None = None,
+        to_us: int | None = None,
     ) -> None:
         """Set some columns of an incident (``None`` leaves a column as it is)."""
         for column, value in (
             ("state", state),
+            ("actors", actors_json),
+            ("from_us", from_us),
+            ("to_us", to_us),
             ("facts", facts_json),
             ("assessment", assessment_json),
             ("facts_given", facts_given_json),

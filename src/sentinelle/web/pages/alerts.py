@@ -20,7 +20,7 @@ from sentinelle.api.deps import locked
 from sentinelle.detect import Severity
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.detect.triage import MAX_BATCH, MAX_SUPPRESS_DAYS, triage
-from sentinelle.errors import NotFoundError, ValidationError
+from sentinelle.errors import Error, ValidationError
 from sentinelle.web.common import Viewer, posted, render, see_other, state_of, viewer
 
 __all__ = ["router"]
@@ -189,14 +189,14 @@ async def _decide(request: Request, seen: Viewer, *, only: str | None = None) ->
 
     try:
         return await locked(state, work), ""
-    except (ValidationError, NotFoundError) as exc:
+    except Error as exc:
         return None, "Nothing was recorded: " + _plain(exc) + "."
 
 
-def _plain(exc: Exception) -> str:
+def _plain(exc: Error) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
-    return str(exc.args[0]) if exc.args else type(exc).__name__
+    return exc.diagnostics()
 
 
 def _after_decision(decided: Any, back: str) -> Response:
