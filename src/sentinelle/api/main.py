@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             # Runs under way get a bounded wait, then are left (a killed run, resumable).
             await run_in_threadpool(state.notice_runs.close)
-            state.store.close()
+            state.close()  # the read connections and the store
 
     app = FastAPI(title="Sentinelle", version=__version__, lifespan=_lifespan)
     app.state.sentinelle = state
