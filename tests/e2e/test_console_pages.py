@@ -335,3 +335,20 @@ def test_every_page_needs_a_session_and_its_permission(console: Console) -> None
             continue
         response = merchant.request(method, path, data={"csrf_token": "x"})
         assert response.status_code == 403, (method, path, response.status_code)
+
+
+def test_actor_pages(console: Console) -> None:
+    responder = console.as_("responder@example.org")
+    risky = responder.get("/actors?until=2026-11-03&days=30")
+    assert risky.status_code == 200
+    assert risky.text.index(">ana<") < risky.text.index(">bob<")  # high before low
+    page = responder.get("/actors/ana?until=2026-11-04&days=7&metric=unjustified")
+    assert page.status_code == 200
+    svg = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    assert 'class="mine"' in svg and "2026-11-03: 2</title>" in svg  # two unticketed reads
+    assert "<td>2026-11-03</td>" in page.text  # the table beside the chart
+    assert "<code>T-1</code> × 1" in page.text and ">2</strong> cited no ticket" in page.text
+    assert ALERT in page.text
+    odd = responder.get("/actors/ana?metric=nope&days=0")
+    assert "metric must be one of" in odd.text and "days must be" in odd.text
+    assert responder.get("/actors/nobody").status_code == 404

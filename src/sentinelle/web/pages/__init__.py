@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from sentinelle.web.pages import alerts, home, incidents, records
+from sentinelle.web.pages import actors, alerts, home, incidents, records
 
 __all__ = ["ROUTERS", "STATIC"]
 
 STATIC: Final = Path(__file__).parent.parent / "static"
-ROUTERS: Final = (home.router, alerts.router, incidents.router, records.router)
+ROUTERS: Final = (
+    home.router,
+    alerts.router,
+    actors.router,
+    incidents.router,
+    records.router,
+)

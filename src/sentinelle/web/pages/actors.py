@@ -1,0 +1,156 @@
+"""``/actors`` (who to look at first: actors by risk) and ``/actors/{actor}`` (one actor's
+activity per day against their usual and their team's, as a chart and a table; their alerts;
+the tickets and grants their accesses cited). Figures come from :mod:`sentinelle.actors`,
+as ``/v1/actors`` serves them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from typing import Any, Final
+
+from fastapi import APIRouter, Request, Response
+
+from sentinelle.access import Permission
+from sentinelle.actors import activity, risk_list
+from sentinelle.api.deps import locked
+from sentinelle.errors import NotFoundError
+from sentinelle.timeutil import DAY, now_us, to_us
+from sentinelle.web.common import render, state_of, viewer
+from sentinelle.web.plot import Series, line_chart
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+METRICS: Final = {
+    "merchants": "distinct merchants",
+    "accesses": "accesses",
+    "unjustified": "accesses citing no ticket or grant",
+    "list_views": "list views",
+    "exports": "exports",
+    "records": "records exposed",
+}
+_ACCESSES_SHOWN: Final = 20_000  # accesses read for the tickets and grants they cited
+
+
+def _window(request: Request) -> tuple[int, int, int, list[str]]:
+    """``(since, until, days, problems)`` from ``?until=YYYY-MM-DD&days=N`` (default: the
+    30 days up to today, UTC)."""
+    problems = []
+    raw_days = request.query_params.get("days", "30")
+    days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 366 else 30
+    if raw_days != str(days):
+        problems.append("days must be a whole number from 1 to 366")
+    raw_until = request.query_params.get("until", "")
+    end = (now_us() // DAY + 1) * DAY
+    if raw_until:
+        try:
+            end = to_us(dt.datetime.fromisoformat(raw_until[:10]).replace(tzinfo=dt.UTC)) + DAY
+        except ValueError:
+            problems.append("until must be a date, YYYY-MM-DD")
+    return end - days * DAY, end, days, problems
+
+
+@router.get("/actors")
+async def actors(request: Request) -> Response:
+    """Actors by risk over the window."""
+    seen = await viewer(request, Permission.ACTORS_READ)
+    since, until, days, problems = _window(request)
+    state = state_of(request)
+    rows = await locked(
+        state, lambda: risk_list(state.store, since_us=since, until_us=until, limit=200)
+    )
+    return render(
+        "actors.html",
+        viewer=seen,
+        section="/actors",
+        rows=rows,
+        days=days,
+        until=(until - DAY),
+        problems=problems,
+    )
+
+
+def _cited(state: Any, actor: str, since: int, until: int) -> dict[str, Any]:
+    """The tickets and grants the actor's accesses cited in the window, with counts."""
+    tickets: Counter[str] = Counter()
+    grants: Counter[str] = Counter()
+    bare = total = 0
+    for batch in state.store.access_events_by_actors([actor], since, until - 1):
+        for _time, _seq, body in batch:
+            total += 1
+            why = json.loads(body).get("justification") or {}
+            if why.get("ticket"):
+                tickets[why["ticket"]] += 1
+            if why.get("grant"):
+                grants[why["grant"]] += 1
+            if not why.get("ticket") and not why.get("grant"):
+                bare += 1
+        if total >= _ACCESSES_SHOWN:
+            break
+    return {
+        "tickets": tickets.most_common(50),
+        "grants": grants.most_common(50),
+        "unjustified": bare,
+        "read": total,
+        "capped": total >= _ACCESSES_SHOWN,
+        "n_tickets": len(tickets),
+    }
+
+
+@router.get("/actors/{actor}")
+async def one_actor(request: Request, actor: str) -> Response:
+    """One actor's activity per day, against their usual and their team's."""
+    seen = await viewer(request, Permission.ACTORS_READ)
+    since, until, days, problems = _window(request)
+    metric = request.query_params.get("metric", "merchants")
+    if metric not in METRICS:
+        problems.append(f"metric must be one of {', '.join(METRICS)}")
+        metric = "merchants"
+    state = state_of(request)
+
+    def work() -> dict[str, Any] | None:
+        try:
+            found = activity(state.store, actor, since_us=since, until_us=until)
+        except NotFoundError:
+            return None
+        return {"found": found, "cited": _cited(state, actor, since, until)}
+
+    got = await locked(state, work)
+    if got is None:
+        return render("missing.html", 404, viewer=seen, message=f"There is no actor {actor!r}.")
+    found = got["found"]
+    labels = [d.day.isoformat() for d in found.days]
+    chart = line_chart(
+        labels,
+        [
+            Series(actor, "mine", [float(getattr(d.figures, metric)) for d in found.days]),
+            Series(
+                "usual",
+                "usual",
+                [getattr(d.usual, metric) if d.usual else None for d in found.days],
+            ),
+            Series(
+                "team",
+                "team",
+                [getattr(d.team.average, metric) if d.team else None for d in found.days],
+            ),
+        ],
+        title=f"{actor}: {METRICS[metric]} per day, against their usual and their team's",
+    )
+    return render(
+        "actor.html",
+        viewer=seen,
+        section="/actors",
+        a=found,
+        actor=actor,
+        chart=chart,
+        metric=metric,
+        metrics=METRICS,
+        days=days,
+        until=(until - DAY),
+        problems=problems,
+        **got["cited"],
+    )
