@@ -145,6 +145,20 @@ def stored(store: Store) -> dict[tuple[str, int], tuple[Any, ...]]:
     return found
 
 
+def merchant_sets(store: Store) -> dict[tuple[str, int], set[str]]:
+    """The merchants each stored actor-day keeps, which later batches of the day extend."""
+    rows = store._x("SELECT actor, day, merchant_ids FROM actor_days")
+    return {(r[0], int(r[1])): set(json.loads(r[2])) for r in rows}
+
+
+def expected_merchants(events: Iterable[dict[str, Any]]) -> dict[tuple[str, int], set[str]]:
+    found: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for e in events:
+        if e.get("action") in ACCESS:
+            found[(e["actor"]["id"], parse_time(e["time"]) // DAY)].add(e["merchant"])
+    return dict(found)
+
+
 def _ingest(store: Store, ledger: Ledger, events: list[dict[str, Any]], chunk: int = 4096) -> None:
     Ingestor(store, ledger, chunk=chunk).ingest((i, json.dumps(e)) for i, e in enumerate(events))
 
@@ -161,6 +175,7 @@ def test_the_rollup_counts_what_the_events_say(settings: Settings) -> None:
         _ingest(store, ledger, events, chunk=4)
         want = expected(events)
         assert stored(store) == want
+        assert merchant_sets(store) == expected_merchants(events)
         assert want[("ana", parse_time("2026-11-03T00:00:00Z") // DAY)] == (
             "tier2",  # of h-9, the last stored naming one (h-10 names none)
             10,
@@ -188,6 +203,7 @@ def test_simulated_traffic_rolls_up_exactly(settings: Settings) -> None:
         _ingest(store, ledger, events[:1700], chunk=500)
         _ingest(store, ledger, events[1200:], chunk=700)
         assert stored(store) == expected(events)
+        assert merchant_sets(store) == expected_merchants(events)
     finally:
         store.close()
 
@@ -201,7 +217,6 @@ def test_migration_11_fills_the_rollup_in_for_stored_events(settings: Settings) 
         live = stored(store)
         # Back to a store of migration 10: no rollup, only its events.
         with store.writer() as w:
-            w._x("DROP TABLE actor_day_merchants")
             w._x("DROP TABLE actor_days")
             w._x("DELETE FROM schema_migrations WHERE version = 11")
         assert not store.schema_is_current()
@@ -211,8 +226,13 @@ def test_migration_11_fills_the_rollup_in_for_stored_events(settings: Settings) 
     try:
         assert store.schema_is_current()
         assert stored(store) == live == expected(events)
-        assert store._x("SELECT count(*) FROM actor_day_merchants")[0][0] == sum(
-            v[2] for v in live.values()
-        )
+        assert merchant_sets(store) == expected_merchants(events)
+        # Later batches of a day filled in extend it as if it had been kept all along.
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
+        more = [_access("h-20", "2026-11-03T12:00:00Z", "ana", m) for m in ("m-1", "m-77")]
+        more[1]["id"] = "h-21"
+        _ingest(store, ledger, more)
+        assert stored(store) == expected(events + more)
+        assert merchant_sets(store) == expected_merchants(events + more)
     finally:
         store.close()

@@ -1,12 +1,12 @@
 """Storage of actors' activity per day (migration 11): a rollup of the access events.
 
 One ``actor_days`` row per actor and UTC day holds what the actor's access events did that
-day (see :class:`ActorDayRow`); ``actor_day_merchants`` holds the day's distinct merchants,
-one row each, which ``merchants`` counts. Ingest keeps both up to date in the transaction that
-stores the events (:class:`ActivityTally`, then :meth:`ActivityWriterMixin.add_activity`), so
-they always describe exactly the stored events (a refused batch adds nothing, a duplicate is
-not counted twice), and an actor's months, or a team's per-day average, read a few hundred
-rows instead of millions of events.
+day (see :class:`ActorDayRow`), with the day's distinct merchants (``merchant_ids``, a JSON
+array) that ``merchants`` counts. Ingest keeps it up to date in the transaction that stores the
+events (:class:`ActivityTally`, then :meth:`ActivityWriterMixin.add_activity`), so it always
+describes exactly the stored events (a refused batch adds nothing, a duplicate is not counted
+twice), and an actor's months, or a team's per-day average, read a few hundred rows instead of
+millions of events.
 
 The same module answers the few aggregate reads monitoring needs (``GET /metrics``): alerts by
 severity and status, how far live detection got, notices by status. They count; they never
@@ -15,6 +15,7 @@ return an identifier of a person.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -178,81 +179,72 @@ class ActivityWriterMixin:
 
     def add_activity(self, tally: ActivityTally) -> None:
         """Add a batch's tally to the stored rollup: the figures are summed, the team is the
-        batch's if it names one, and ``merchants`` is recounted from the day's merchant set
-        for the actor-days the batch touched."""
+        batch's if it names one, and the day's merchant set is the union of the stored one
+        and the batch's.
+
+        The actor-days the batch touched are read first (one range of the primary key per
+        actor: a bulk load of new days finds none), merged here and written whole: one row
+        per actor-day, however many events and merchants it has.
+        """
         if not tally:
             return
-        days = [
-            (
-                actor,
-                day,
-                f[_TEAM],
-                f[_ACCESSES],
-                f[_LISTS],
-                f[_EXPORTS],
-                f[_UNJUSTIFIED],
-                f[_RECORDS],
+        touched = tally.days
+        first = min(day for _, day in touched)
+        last = max(day for _, day in touched)
+        stored: dict[tuple[str, int], Sequence[Any]] = {}
+        actors = sorted({actor for actor, _ in touched})
+        for i in range(0, len(actors), 500):
+            part = actors[i : i + 500]
+            # Only placeholders are interpolated; every value is a parameter.
+            found = self._x(
+                f"SELECT {_DAY_COLUMNS}, merchant_ids FROM actor_days "  # noqa: S608
+                f"WHERE actor IN ({','.join('?' * len(part))}) AND day >= ? AND day <= ?",
+                (*part, first, last),
+            ).fetchall()
+            stored.update(((r[0], int(r[1])), r) for r in found if (r[0], int(r[1])) in touched)
+        rows = []
+        for (actor, day), f in touched.items():
+            merchants: set[str] = f[_MERCHANTS]
+            team, accesses, lists, exports, unjustified, records = f[:_MERCHANTS]
+            old = stored.get((actor, day))
+            if old is not None:
+                merchants = merchants | set(json.loads(old[9]))
+                team = team if team is not None else old[2]
+                accesses += int(old[3])
+                lists += int(old[5])
+                exports += int(old[6])
+                unjustified += int(old[7])
+                records += int(old[8])
+            rows.append(
+                (actor, day, team, accesses, len(merchants), lists, exports, unjustified, records)
+                + (json.dumps(sorted(merchants), ensure_ascii=False, separators=(",", ":")),)
             )
-            for (actor, day), f in tally.days.items()
-        ]
-        triples = sorted(
-            (actor, day, merchant)
-            for (actor, day), f in tally.days.items()
-            for merchant in f[_MERCHANTS]
-        )
-        keys = [(actor, day) for actor, day, *_ in days]
         if self._store.dialect == "postgresql":
-            # One statement per table, the rows as arrays: executemany would be one round
-            # trip per row, and a batch can touch tens of thousands of actor-day-merchants.
+            # One statement, the rows as arrays: executemany would be a round trip per row.
             self._x(
-                f"INSERT INTO actor_days ({_DAY_COLUMNS}) SELECT a, d, t, n, 0, l, e, u, r "  # noqa: S608
-                "FROM unnest(?::text[], ?::integer[], ?::text[], ?::bigint[], ?::bigint[], "
-                "?::bigint[], ?::bigint[], ?::bigint[]) AS x(a, d, t, n, l, e, u, r) "
-                f"{_ADD}",
-                [list(column) for column in zip(*days, strict=True)],
-            )
-            self._x(
-                "INSERT INTO actor_day_merchants (actor, day, merchant) "
-                "SELECT * FROM unnest(?::text[], ?::integer[], ?::text[]) "
-                "ON CONFLICT DO NOTHING",
-                [list(column) for column in zip(*triples, strict=True)],
-            )
-            self._x(
-                f"UPDATE actor_days SET merchants = ({_COUNT}) "  # noqa: S608
-                "FROM unnest(?::text[], ?::integer[]) AS k(a, d) "
-                "WHERE actor_days.actor = k.a AND actor_days.day = k.d",
-                [list(column) for column in zip(*keys, strict=True)],
+                f"INSERT INTO actor_days ({_DAY_COLUMNS}, merchant_ids) "  # noqa: S608
+                "SELECT * FROM unnest(?::text[], ?::integer[], ?::text[], ?::bigint[], "
+                "?::integer[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[]) "
+                f"{_REPLACE}",
+                [list(column) for column in zip(*rows, strict=True)],
             )
             return
         self._cur.executemany(
-            f"INSERT INTO actor_days ({_DAY_COLUMNS}) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?) {_ADD}",  # noqa: S608
-            days,
-        )
-        self._cur.executemany(
-            "INSERT INTO actor_day_merchants (actor, day, merchant) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            triples,
-        )
-        self._cur.executemany(
-            f"UPDATE actor_days SET merchants = ({_COUNT}) WHERE actor = ? AND day = ?",  # noqa: S608
-            keys,
+            f"INSERT INTO actor_days ({_DAY_COLUMNS}, merchant_ids) "  # noqa: S608
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_REPLACE}",
+            rows,
         )
 
 
 _DAY_COLUMNS: Final = (
     "actor, day, team, accesses, merchants, list_views, exports, unjustified, records"
 )
-_ADD: Final = (
-    "ON CONFLICT (actor, day) DO UPDATE SET team = coalesce(excluded.team, actor_days.team), "
-    "accesses = actor_days.accesses + excluded.accesses, "
-    "list_views = actor_days.list_views + excluded.list_views, "
-    "exports = actor_days.exports + excluded.exports, "
-    "unjustified = actor_days.unjustified + excluded.unjustified, "
-    "records = actor_days.records + excluded.records"
-)
-_COUNT: Final = (
-    "SELECT count(*) FROM actor_day_merchants AS m "
-    "WHERE m.actor = actor_days.actor AND m.day = actor_days.day"
+_REPLACE: Final = (
+    "ON CONFLICT (actor, day) DO UPDATE SET team = excluded.team, "
+    "accesses = excluded.accesses, merchants = excluded.merchants, "
+    "list_views = excluded.list_views, exports = excluded.exports, "
+    "unjustified = excluded.unjustified, records = excluded.records, "
+    "merchant_ids = excluded.merchant_ids"
 )
 
 

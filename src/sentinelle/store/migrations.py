@@ -238,45 +238,35 @@ CREATE INDEX login_failures_subject ON login_failures (subject, at_us)
 # 1970-01-01) with what their access events did that day, kept up to date by ingest in the
 # transaction that stores the events (:mod:`sentinelle.store.activity`), so an actor's months
 # and their team's per-day average are read from a few hundred rows instead of millions of
-# events. Distinct merchants per day need the set itself: ``actor_day_merchants`` keeps one
-# row per (actor, day, merchant) and ``merchants`` is its count. Filled in for stored events.
+# events. Distinct merchants per day need the set itself, kept with the row (``merchant_ids``)
+# so that a later batch of the same day adds only merchants not seen yet; ``merchants`` is its
+# size. Filled in for stored events.
 _V11_ACTIVITY: Final = """
 CREATE TABLE actor_days (
-    actor       TEXT NOT NULL,
-    day         INTEGER NOT NULL,     -- UTC day of the events, days since 1970-01-01
-    team        TEXT,                 -- actor.team of the day's last access event naming one
-    accesses    BIGINT NOT NULL,      -- access events, whatever their outcome
-    merchants   INTEGER NOT NULL,     -- distinct merchants (rows of actor_day_merchants)
-    list_views  BIGINT NOT NULL,      -- customer_list or order_list reads, and searches
-    exports     BIGINT NOT NULL,      -- export and download
-    unjustified BIGINT NOT NULL,      -- citing no ticket and no grant
-    records     BIGINT NOT NULL,      -- records exposed by allowed accesses
+    actor        TEXT NOT NULL,
+    day          INTEGER NOT NULL,    -- UTC day of the events, days since 1970-01-01
+    team         TEXT,                -- actor.team of the day's last access event naming one
+    accesses     BIGINT NOT NULL,     -- access events, whatever their outcome
+    merchants    INTEGER NOT NULL,    -- distinct merchants (the size of merchant_ids)
+    list_views   BIGINT NOT NULL,     -- customer_list or order_list reads, and searches
+    exports      BIGINT NOT NULL,     -- export and download
+    unjustified  BIGINT NOT NULL,     -- citing no ticket and no grant
+    records      BIGINT NOT NULL,     -- records exposed by allowed accesses
+    merchant_ids TEXT NOT NULL,       -- JSON array of the distinct merchants, in any order
     PRIMARY KEY (actor, day)
-);
+){without_rowid};
 CREATE INDEX actor_days_team ON actor_days (team, day);
-CREATE TABLE actor_day_merchants (
-    actor    TEXT NOT NULL,
-    day      INTEGER NOT NULL,
-    merchant TEXT NOT NULL,
-    PRIMARY KEY (actor, day, merchant)
-);
-INSERT INTO actor_day_merchants (actor, day, merchant)
-SELECT DISTINCT actor, {day}, merchant FROM events
-WHERE action IN ('view', 'search', 'export', 'download', 'update', 'delete');
 INSERT INTO actor_days (actor, day, team, accesses, merchants, list_views, exports,
-    unjustified, records)
-SELECT actor, day, NULL, count(*), 0,
+    unjustified, records, merchant_ids)
+SELECT actor, day, NULL, count(*), count(DISTINCT merchant),
     sum(CASE WHEN action NOT IN ('export', 'download')
         AND (action = 'search' OR rtype IN ('customer_list', 'order_list')) THEN 1 ELSE 0 END),
     sum(CASE WHEN action IN ('export', 'download') THEN 1 ELSE 0 END),
     sum(CASE WHEN ticket IS NULL AND grant_id IS NULL THEN 1 ELSE 0 END),
-    sum(CASE WHEN outcome = 'allowed' THEN coalesce(rcount, nsubjects, 1) ELSE 0 END)
+    sum(CASE WHEN outcome = 'allowed' THEN coalesce(rcount, nsubjects, 1) ELSE 0 END),
+    {merchant_set}
 FROM ({fields}) AS e
 GROUP BY actor, day;
-UPDATE actor_days SET merchants = (
-    SELECT count(*) FROM actor_day_merchants AS m
-    WHERE m.actor = actor_days.actor AND m.day = actor_days.day
-);
 UPDATE actor_days SET team = t.team FROM ({last_team}) AS t
 WHERE actor_days.actor = t.actor AND actor_days.day = t.day
 """
@@ -330,9 +320,10 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (
             11,
             _V11_ACTIVITY.format(
-                day=_DAY,
+                without_rowid=" WITHOUT ROWID",  # one B-tree, not a rowid table and its key
+                merchant_set="json_group_array(DISTINCT merchant)",
                 fields=(
-                    f"SELECT actor, {_DAY} AS day, action, "  # noqa: S608
+                    f"SELECT actor, {_DAY} AS day, action, merchant, "  # noqa: S608
                     "json_extract(body, '$.resource.type') AS rtype, "
                     "json_extract(body, '$.justification.ticket') AS ticket, "
                     "json_extract(body, '$.justification.grant') AS grant_id, "
@@ -373,10 +364,11 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (
             11,
             _V11_ACTIVITY.format(
-                day=_PG_DAY,
+                without_rowid="",
+                merchant_set="json_agg(DISTINCT merchant)::text",
                 # Each body parsed once (the lateral jsonb), not once per field.
                 fields=(
-                    f"SELECT actor, {_PG_DAY} AS day, action, "  # noqa: S608
+                    f"SELECT actor, {_PG_DAY} AS day, action, merchant, "  # noqa: S608
                     "j -> 'resource' ->> 'type' AS rtype, "
                     "j -> 'justification' ->> 'ticket' AS ticket, "
                     "j -> 'justification' ->> 'grant' AS grant_id, "
