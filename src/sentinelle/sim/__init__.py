@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from sentinelle.sim.profiles import PROFILES, Profile
 from sentinelle.sim.simulator import (
     DEFAULT_START,
     SCENARIO_NAMES,
@@ -20,7 +21,9 @@ from sentinelle.sim.stream import generate_events
 
 __all__ = [
     "DEFAULT_START",
+    "PROFILES",
     "SCENARIO_NAMES",
+    "Profile",
     "Simulation",
     "SimulationError",
     "Summary",

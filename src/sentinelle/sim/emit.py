@@ -46,20 +46,25 @@ class Emitter:
         self.context_events = 0
         self._encode = msgspec.json.Encoder().encode
         self._buckets: dict[int, list[tuple[int, int, bool, bytes]]] = {}
-        self._marks: dict[int, tuple[int, str, list[str] | None]] = {}
+        self._marks: dict[int, tuple[int, str, list[str] | None, int]] = {}
         self._seq = 0
         self._written = 0
         self._flushed = 0  # buckets below this day have been written
 
-    def access(self, ts: int, event: dict[str, Any], mark: int | None = None) -> None:
+    def access(
+        self, ts: int, event: dict[str, Any], mark: int | None = None, arrival: int | None = None
+    ) -> None:
         """Add an access event (without ``id``); ``mark`` is the index of the scenario
-        it belongs to, if any."""
+        it belongs to, if any; ``arrival``, when later than ``ts``, is when it is delivered
+        (the stream is in delivery order: a late event comes after later ones)."""
         if not self.start_ts <= ts < self.end_ts:
             return
         self._seq += 1
-        self._add(ts, False, event)
         if mark is not None:
-            self._marks[self._seq] = (mark, event["merchant"], event.get("subjects"))
+            self._marks[self._seq] = (mark, event["merchant"], event.get("subjects"), ts)
+        if arrival is not None and arrival > ts:
+            ts = min(arrival, self.end_ts - 1)
+        self._add(ts, False, event)
 
     def context(self, ts: int, event: dict[str, Any]) -> None:
         """Add a context event (without ``id``)."""
@@ -90,7 +95,7 @@ class Emitter:
     def _lines(self, items: list[tuple[int, int, bool, bytes]]) -> Iterator[bytes]:
         marks = self._marks
         n = self._written
-        for ts, seq, is_context, body in items:
+        for _ts, seq, is_context, body in items:
             n += 1
             if is_context:
                 self.context_events += 1
@@ -101,17 +106,18 @@ class Emitter:
             if marks:
                 mark = marks.pop(seq, None)
                 if mark is not None:
-                    self._record(mark, n, ts)
+                    self._record(mark, n)
             yield head + body[1:] + b"\n"
         self._written = n
 
-    def _record(self, mark: tuple[int, str, list[str] | None], n: int, ts: int) -> None:
-        index, merchant, subjects = mark
+    def _record(self, mark: tuple[int, str, list[str] | None, int], n: int) -> None:
+        index, merchant, subjects, ts = mark
         marked = self.marked[index]
         marked.events.append(f"evt-{n:08d}")
         marked.merchants.add(merchant)
         if subjects:
             marked.subjects.update(subjects)
-        if marked.first is None:
+        if marked.first is None or ts < marked.first:
             marked.first = ts
-        marked.last = ts
+        if marked.last is None or ts > marked.last:
+            marked.last = ts

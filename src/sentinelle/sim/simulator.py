@@ -41,7 +41,7 @@ import random
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -50,6 +50,7 @@ import msgspec
 from sentinelle.errors import Error
 from sentinelle.sim.calendar import Clock, iso
 from sentinelle.sim.emit import Emitter
+from sentinelle.sim.profiles import PROFILES
 from sentinelle.sim.scenarios import BASELINE_DAYS, SCENARIOS, Scenario
 from sentinelle.sim.support import Support, Task
 from sentinelle.sim.traffic import Traffic
@@ -121,6 +122,7 @@ def simulate(
     scenarios: Iterable[str] = (),
     start: dt.date | dt.datetime | None = None,
     end: dt.date | dt.datetime | None = None,
+    profile: str = "default",
 ) -> Simulation:
     """A simulation of ``days`` days of the support operation of a platform with
     ``merchants`` merchants and ``agents`` support staff, with the insider ``scenarios``
@@ -132,6 +134,8 @@ def simulate(
     datetime is taken as UTC). ``simulate(end=datetime.now(UTC))`` is the ``days`` days up
     to today, the same all day long. Without either, the first day is
     :data:`DEFAULT_START`. Nothing is generated until events, lines or truth are asked for.
+    ``profile`` names the kind of desk (:data:`~sentinelle.sim.profiles.PROFILES`): team mix
+    and benign look-alikes of the scenarios; ``default`` is the operation as it always was.
 
     Raises :class:`SimulationError` for sizes below 1, unknown scenario names, both
     ``start`` and ``end``, or a window or population too small for the scenarios asked for.
@@ -151,6 +155,8 @@ def simulate(
         )
     if start is not None and end is not None:
         raise SimulationError("give the window's start or its end, not both")
+    if profile not in PROFILES:
+        raise SimulationError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     if end is not None:
         first = _utc_date(end) - dt.timedelta(days=days)
     elif start is not None:
@@ -158,7 +164,13 @@ def simulate(
     else:
         first = DEFAULT_START
     simulation = Simulation(
-        merchants=merchants, agents=agents, days=days, seed=seed, scenarios=names, start=first
+        merchants=merchants,
+        agents=agents,
+        days=days,
+        seed=seed,
+        scenarios=names,
+        start=first,
+        profile=profile,
     )
     simulation.check()
     return simulation
@@ -184,7 +196,10 @@ class Simulation:
         seed: int,
         scenarios: tuple[str, ...],
         start: dt.date,
+        profile: str = "default",
     ) -> None:
+        self.profile = PROFILES[profile]
+        self.rates = self.profile.rates(seed)
         self.merchants = merchants
         self.agents = agents
         self.days = days
@@ -239,9 +254,12 @@ class Simulation:
         for scenario in scenarios:
             for actor in scenario.actors:
                 by_actor.setdefault(actor.id, []).append(scenario)
+        rates = self.rates
         for day in range(self.days):
             support.begin_day(day)
             self._life_events(support, world, clock, day)
+            if rates.leave_cover:
+                support.begin_cover(day)
             shifts = [
                 (*support.shift(agent, day), agent)
                 for agent in world.agents
@@ -253,6 +271,10 @@ class Simulation:
                 for scenario in by_actor.get(agent.id, ()):
                     extras += scenario.tasks(agent, day, start, end)
                 support.work_day(agent, day, start, end, extras)
+            if rates.oncall:
+                for agent in world.agents:
+                    if day in agent.oncall:
+                        support.oncall_night(agent, day)
             for scenario in scenarios:
                 scenario.off_shift(day)
             traffic.day(day)
@@ -300,12 +322,7 @@ class Simulation:
         """
         from sentinelle.sim.directory import csv_bytes, customer_rows, merchant_rows
 
-        world = World(
-            clock=Clock(start=self.start, days=self.days),
-            merchants=self.merchants,
-            agents=self.agents,
-            rng=self._rng("world"),
-        )
+        world = self._world(Clock(start=self.start, days=self.days))
         base = Path(folder)
         try:
             base.mkdir(parents=True, exist_ok=True)
@@ -337,15 +354,30 @@ class Simulation:
     def _rng(self, part: str) -> random.Random:
         return random.Random(f"sentinelle.sim:{self.seed}:{part}")  # noqa: S311  (a simulation)
 
+    def _world(self, clock: Clock) -> World:
+        return World(
+            clock=clock,
+            merchants=self.merchants,
+            agents=self.agents,
+            rng=self._rng("world"),
+            team_share=self.profile.team_share,
+            rates=self.rates,
+            hard_rng=self._rng("hard-world"),
+        )
+
     def _setup(self) -> tuple[World, Clock, Emitter, Support, Traffic, list[Scenario]]:
         clock = Clock(start=self.start, days=self.days)
-        world = World(
-            clock=clock, merchants=self.merchants, agents=self.agents, rng=self._rng("world")
-        )
+        world = self._world(clock)
         emitter = Emitter(
             start_ts=clock.start_ts, end_ts=clock.end_ts, scenarios=len(self.scenarios)
         )
-        support = Support(world=world, clock=clock, emitter=emitter, rng=self._rng("work"))
+        support = Support(
+            world=world,
+            clock=clock,
+            emitter=emitter,
+            rng=self._rng("work"),
+            hard_rng=self._rng("hard-negatives"),
+        )
         traffic = Traffic(world=world, clock=clock, emitter=emitter, rng=self._rng("traffic"))
         scenarios = self._plan(world, support)
         return world, clock, emitter, support, traffic, scenarios
@@ -413,8 +445,12 @@ class Simulation:
                     "description": scenario.description,
                 }
             )
+        extra: dict[str, Any] = {}
+        if self.profile.name != "default":
+            extra["profile"] = {"name": self.profile.name, "rates": asdict(self.rates)}
         return {
             "seed": self.seed,
+            **extra,
             "start": iso(clock.start_ts),
             "end": iso(clock.end_ts),
             "merchants": self.merchants,

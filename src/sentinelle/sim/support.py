@@ -88,11 +88,22 @@ def _choice(rng: random.Random, pairs: tuple[tuple[str, int], ...]) -> str:
 class Support:
     """Generates the support operation's events, one agent-day at a time."""
 
-    def __init__(self, *, world: World, clock: Clock, emitter: Emitter, rng: random.Random) -> None:
+    def __init__(
+        self,
+        *,
+        world: World,
+        clock: Clock,
+        emitter: Emitter,
+        rng: random.Random,
+        hard_rng: random.Random | None = None,
+    ) -> None:
         self.world = world
         self.clock = clock
         self.emitter = emitter
         self.rng = rng
+        self.rates = world.rates
+        self.hard = hard_rng or random.Random(0)  # noqa: S311  (hard negatives only)
+        self.arrival: int | None = None  # while an agent-day is delivered late: when
         self.fmt = clock.fmt
         self.day = 0
         self.peak = 1.0
@@ -101,6 +112,7 @@ class Support:
         self.closed_by_team: dict[str, deque[Ticket]] = {t: deque(maxlen=400) for t in TEAMS}
         self.onboarding: list[Merchant] = []
         self._ticket_numbers: set[int] = set()
+        self._key_accounts: dict[str, list[Merchant]] = {}
         self._office_ips = {
             s.name: [country_ip(s.country, 200 + i, k) for k in range(4)]
             for i, s in enumerate(SITES)
@@ -181,6 +193,10 @@ class Support:
         lunch = start + (end - start) // 2 + rng.randint(-45, 45) * 60
         lunch_len = rng.randint(30, 60) * 60
         extras = sorted(extras, key=lambda e: e[0])
+        self.arrival = None
+        if self.rates.late_share and self.hard.random() < self.rates.late_share:
+            # An offline laptop (or a batch retried later): the day arrives hours after it.
+            self.arrival = end + self.hard.randint(1800, 16 * 3600)
         t = start
         while t < end:
             if extras and extras[0][0] <= t:
@@ -193,6 +209,7 @@ class Support:
             t += 30 + int(rng.expovariate(1 / 330) / speed)
         for _, task in extras:  # stayed late to finish
             t = task(t + rng.randint(30, 300))
+        self.arrival = None
 
     def _speed(self, agent: Agent, day: int) -> float:
         speed = 1 + (self.peak - 1) * 0.55
@@ -237,7 +254,7 @@ class Support:
             event["justification"] = justification
         event["source"] = agent.source if source is None else source
         event["outcome"] = outcome
-        self.emitter.access(ts, event, mark)
+        self.emitter.access(ts, event, mark, self.arrival)
         agent.seen.add(merchant.id)
 
     def open_ticket(
@@ -345,6 +362,10 @@ class Support:
         rng = self.rng
         if agent.join_day is not None and day - agent.join_day < 2:
             return self.training(agent, t)
+        if self.rates.any:
+            end = self._hard_task(agent, t, day, speed)
+            if end is not None:
+                return end
         if agent.notice_export and agent.notice_day is not None and day > agent.notice_day:
             agent.notice_export = False  # finishing a merchant's export request before leaving
             return self.export_ticket(agent, t, None)
@@ -393,6 +414,149 @@ class Support:
         if r < 0.2:
             return self.lookup(agent, t)
         return self.customer_ticket(agent, t, speed, self._onboarding_merchant())
+
+    # Hard negatives (profiles other than ``default``) -----------------------------------
+
+    def _hard_task(self, agent: Agent, t: int, day: int, speed: float) -> int | None:
+        """A benign look-alike of an insider scenario, or ``None`` for ordinary work."""
+        hard = self.hard
+        rates = self.rates
+        if agent.callbacks and agent.callbacks[0][0] <= day:
+            _, merchant, customer = agent.callbacks.pop(0)
+            return self.callback(agent, t, merchant, customer)
+        if agent.cover and hard.random() < 0.3:
+            return self.cover_follow_up(agent, t, speed)
+        if day in agent.qa_days and hard.random() < 0.5:
+            return self.qa_sample(agent, t)
+        if agent.role == "lead" or agent.team == "qa":
+            return None
+        r = hard.random()
+        if r < rates.key_accounts:
+            return self.key_account(agent, t)
+        r -= rates.key_accounts
+        if r < rates.phone_boost and agent.team in ("tier1", "tier2", "billing"):
+            return self.phone_ticket(agent, t, speed)
+        r -= rates.phone_boost
+        if r < rates.export_request and agent.team in ("tier1", "tier2", "billing"):
+            return self.merchant_request(agent, t)
+        return None
+
+    def key_accounts_of(self, team: str) -> list[Merchant]:
+        """The team's few busiest merchants, whose questions everyone answers in chat."""
+        cached = self._key_accounts.get(team)
+        if cached is None:
+            rng = random.Random(f"key-accounts:{team}:{len(self.world.merchants)}")  # noqa: S311
+            big = sorted(self.world.merchants, key=lambda m: (-m.size, m.id))
+            pool = big[: max(4, len(big) // 10)]
+            cached = self._key_accounts[team] = rng.sample(pool, k=min(len(pool), 6))
+        return cached
+
+    def key_account(self, agent: Agent, t: int) -> int:
+        """A question from a key account's staff in chat: a look without a ticket."""
+        hard = self.hard
+        merchant = hard.choice(self.key_accounts_of(agent.team))
+        just = {"reason": "merchant_chat"} if hard.random() < 0.5 else None
+        for i in range(hard.randint(1, 3)):
+            if i:
+                t = self.step(t)
+            who = [merchant.any_customer(hard)]
+            if hard.random() < 0.2:
+                self.access(
+                    agent, t, "view", merchant, "order_list", who, D_LIST_ORDER, just,
+                    count=hard.randint(2, 20),
+                )  # fmt: skip
+            else:
+                self.access(agent, t, "view", merchant, "order", who, D_ORDER, just)
+        return t + hard.randint(60, 300)
+
+    def merchant_request(self, agent: Agent, t: int) -> int:
+        """A merchant asks for an export or a list: under a ticket, or (``loose_export``)
+        with a free-text reason only."""
+        hard = self.hard
+        if hard.random() >= self.rates.loose_export:
+            return self.export_ticket(agent, t, None)
+        merchant = self.world.merchant(hard)
+        just = {"reason": hard.choice(("merchant_request", "merchant_chat", "export_request"))}
+        if hard.random() < 0.5:
+            self.access(
+                agent, t, "view", merchant, "customer_list",
+                merchant.page(1, hard.choice((50, 100))), D_LIST_ADDR, just,
+            )  # fmt: skip
+            t = self.step(t)
+        if hard.random() < 0.6:
+            self.export(agent, t, merchant, just)
+        return t + hard.randint(120, 600)
+
+    def qa_sample(self, agent: Agent, t: int) -> int:
+        """QA duty: a few customers of several merchants, reason ``qa_sample``, no ticket."""
+        hard = self.hard
+        just = {"reason": "qa_sample"}
+        for i in range(hard.randint(2, 5)):
+            if i:
+                t = self.step(t, 1.0, 60)
+            merchant = self.world.spread_merchant(hard)
+            for _ in range(hard.randint(1, 3)):
+                who = [merchant.any_customer(hard)]
+                self.access(agent, t, "view", merchant, "order", who, D_ORDER, just)
+                t = self.step(t, 1.0, 40)
+        return t + hard.randint(60, 300)
+
+    def callback(self, agent: Agent, t: int, merchant: Merchant, customer: str) -> int:
+        """A customer who calls back days after their ticket closed: looked up again."""
+        hard = self.hard
+        just = self.loose_justification()
+        for i in range(hard.randint(1, 3)):
+            if i:
+                t = self.step(t)
+            rtype, data = ("customer", D_CUSTOMER) if hard.random() < 0.5 else ("order", D_ORDER)
+            self.access(agent, t, "view", merchant, rtype, [customer], data, just)
+        if hard.random() < 0.5:  # calls again later
+            day = self.clock.day_of(t) + hard.randint(1, 4)
+            agent.callbacks.append((day, merchant, customer))
+            agent.callbacks.sort(key=lambda c: c[0])
+        return t + hard.randint(60, 300)
+
+    def cover_follow_up(self, agent: Agent, t: int, speed: float) -> int:
+        """Covering a colleague on leave: their pending ticket, followed up (half the time
+        without being assigned it)."""
+        ticket = agent.cover.pop(0)
+        if self.hard.random() < 0.5:
+            self.assign(ticket, agent, t, agent.lead.id if agent.lead else "router", "cover")
+        t = self.investigate(agent, ticket, t + 30, speed, self.hard.randint(1, 3))
+        return t + self.hard.randint(60, 300)
+
+    def begin_cover(self, day: int) -> None:
+        """On the first day of a colleague's leave, someone in the team takes their queue."""
+        for agent in self.world.agents:
+            if day not in agent.absent or day - 1 in agent.absent or not agent.backlog:
+                continue
+            if self.hard.random() >= self.rates.leave_cover:
+                continue
+            mates = [
+                a
+                for a in self.world.agents
+                if a is not agent and a.team == agent.team and a.employed(day)
+                and day not in a.absent
+            ]  # fmt: skip
+            if mates:
+                self.hard.choice(mates).cover.extend(agent.backlog[:8])
+
+    def oncall_night(self, agent: Agent, day: int) -> None:
+        """An on-call night: urgent tickets worked from home between 01:00 and 05:00."""
+        hard = self.hard
+        if not agent.employed(day) or day in agent.absent:
+            return
+        source = dict(self.source_of(agent, day))
+        source["ip"] = agent.home_ip
+        t = self.clock.local_ts(day, hard.randint(60, 270), agent.site)
+        saved, agent.source = agent.source, source
+        for _ in range(hard.randint(1, 3)):
+            if agent.team == "fraud":
+                t = self.fraud_case(agent, t, 1.0)
+            else:
+                t = self.customer_ticket(agent, t, 1.0)
+            t += hard.randint(300, 1800)
+        agent.source = saved
 
     def _onboarding_merchant(self) -> Merchant:
         if self.onboarding and self.rng.random() < 0.75:
@@ -455,6 +619,14 @@ class Support:
                 self.close(old, agent, t + rng.randint(10, 60))
         else:
             self.close(ticket, agent, t)
+        if (
+            self.rates.repeat_callers
+            and customer is not None
+            and self.hard.random() < self.rates.repeat_callers
+        ):
+            day = self.clock.day_of(t) + self.hard.randint(1, 3)
+            agent.callbacks.append((day, ticket.merchant, customer))
+            agent.callbacks.sort(key=lambda c: c[0])
         return t
 
     def follow_up(self, agent: Agent, t: int, speed: float) -> int:
@@ -674,12 +846,34 @@ class Support:
         rng = self.rng
         merchant = self.world.merchant(rng)
         customer = merchant.any_customer(rng)
+        quick = self.rates.quick_self_ticket and self.hard.random() < self.rates.quick_self_ticket
+        if quick:  # finds the caller in the merchant's customer list first
+            self.access(
+                agent, t, "view", merchant, "customer_list",
+                merchant.page(1 + self.hard.randrange(max(1, merchant.size - 50)), 50),
+                D_LIST_ADDR, self.loose_justification(),
+            )  # fmt: skip
+            t = self.step(t)
         ticket = self.open_ticket(merchant, customer, "phone", t, agent.id)
         t += rng.randint(5, 40)
         self.assign(ticket, agent, t, agent.id)
+        if quick:
+            t += self.hard.randint(10, 60)
+            for _ in range(self.hard.randint(1, 2)):
+                rtype, data = self.hard.choice(
+                    (("customer_list", D_LIST_ADDR), ("order_list", D_LIST_ORDER))
+                )
+                listed = merchant.sample(self.hard, self.hard.randint(10, 60))
+                self.access(agent, t, "view", merchant, rtype, listed, data, ticket.justification)
+                t = self.step(t, speed)
         t = self.investigate(agent, ticket, t + rng.randint(20, 60), speed, rng.randint(1, 3))
         t += rng.randint(60, 400)
         self.close(ticket, agent, t)
+        if self.rates.repeat_callers and self.hard.random() < self.rates.repeat_callers:
+            agent.callbacks.append(
+                (self.clock.day_of(t) + self.hard.randint(1, 3), merchant, customer)
+            )
+            agent.callbacks.sort(key=lambda c: c[0])
         return t
 
     def export_ticket(self, agent: Agent, t: int, ticket: Ticket | None) -> int:

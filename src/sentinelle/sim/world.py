@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from sentinelle.sim.calendar import PLACES, SITES, Clock, Site, black_friday, country_ip
+from sentinelle.sim.profiles import Rates
 
 __all__ = ["TEAMS", "Agent", "App", "Merchant", "Ticket", "World"]
 
@@ -138,6 +139,10 @@ class Agent:
     absent: set[int] = field(default_factory=set)
     notice_export: bool = False
     special: bool = False
+    oncall: set[int] = field(default_factory=set)  # on-call nights (window days)
+    qa_days: set[int] = field(default_factory=set)  # days on QA sampling duty
+    callbacks: list[tuple[int, Merchant, str]] = field(default_factory=list)  # due day, who
+    cover: list[Ticket] = field(default_factory=list)  # a colleague's tickets to follow up
     # Running state, while the simulation runs.
     actor: dict[str, str] = field(default_factory=dict)
     backlog: list[Ticket] = field(default_factory=list)
@@ -212,8 +217,20 @@ def _counts(total: int, shares: dict[str, float]) -> dict[str, int]:
 class World:
     """Everything that exists in the simulated window, decided before the first event."""
 
-    def __init__(self, *, clock: Clock, merchants: int, agents: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        merchants: int,
+        agents: int,
+        rng: random.Random,
+        team_share: dict[str, float] | None = None,
+        rates: Rates | None = None,
+        hard_rng: random.Random | None = None,
+    ) -> None:
         self.clock = clock
+        self.team_share = team_share or _TEAM_SHARE
+        self.rates = rates or Rates()
         self.days = clock.days
         self._devices: set[str] = set()
         self.merchants = self._merchants(merchants, rng)
@@ -226,6 +243,8 @@ class World:
         self.agents = self._staff(agents, rng)
         self.peak = self._peak()
         self._life_events(rng)
+        if self.rates.any:
+            self._hard_negatives(hard_rng or random.Random(0))  # noqa: S311
 
     # Picking merchants ---------------------------------------------------------------------
 
@@ -334,7 +353,7 @@ class World:
     def _staff(self, total: int, rng: random.Random) -> list[Agent]:
         hires = round(total * 0.04) if total >= 20 else 0
         existing = total - hires
-        counts = _counts(existing, _TEAM_SHARE)
+        counts = _counts(existing, self.team_share)
         slots: list[tuple[str, str]] = []
         for team, n in counts.items():
             leads = n // 9 if n >= 5 else 0
@@ -458,6 +477,26 @@ class World:
             for agent in rng.sample(staff, k=round(total * 0.12)):
                 since = rng.randint(0, days - 7)
                 agent.absent.update(range(since, since + 7))
+
+    def _hard_negatives(self, rng: random.Random) -> None:
+        """The profile's benign look-alikes decided up front: team moves, the on-call rota,
+        QA duty weeks, a scaled peak (see :mod:`.profiles`)."""
+        rates = self.rates
+        days = self.days
+        self.peak = [1 + (f - 1) * rates.peak_scale for f in self.peak]
+        ordinary = [a for a in self.agents if a.role == "agent" and not a.special]
+        rng.shuffle(ordinary)
+        movers = ordinary[: round(len(ordinary) * rates.team_moves)]
+        for agent in movers:
+            team = rng.choice([t for t in TEAMS if t not in (agent.team, "qa")])
+            agent.role_change = (rng.randint(min(5, days - 1), max(5, days - 5)), team, "agent")
+            agent.special = True
+        for agent in rng.sample(self.agents, k=round(len(self.agents) * rates.oncall)):
+            night = rng.randrange(7)
+            agent.oncall = {d for d in range(night, days, 7) if rng.random() < 0.7}
+        for agent in rng.sample(self.agents, k=round(len(self.agents) * rates.qa_duty)):
+            since = rng.randint(0, max(0, days - 7))
+            agent.qa_days = set(range(since, since + 7))
 
 
 def _cumulative(weights: list[float]) -> list[float]:
