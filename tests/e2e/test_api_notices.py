@@ -10,7 +10,6 @@ on both stores (``settings``); refusals that do not depend on the store, on SQLi
 
 from __future__ import annotations
 
-import csv
 import email
 import email.policy
 import threading
@@ -25,6 +24,7 @@ import httpx
 import pytest
 
 from incident_world import ALL_SUBJECTS, FROM, TO, incident_events
+from notice_world import AUTHORITY, CUSTOMERS, MERCHANTS, PEOPLE, configured
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
@@ -41,44 +41,6 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.integration
 
 WAIT = 60.0  # seconds a run may take before the test gives up on it (never asserted)
-CUSTOMERS = [  # subject, merchant, email, name, locale
-    ("c-0-a", "m-1", "alice@example.org", "Alice", "en"),
-    ("c-0-b", "m-1", "bruno@example.org", "Bruno", "fr_FR"),
-    ("c-1-a", "m-2", "alice@example.org", "Alice", "en"),  # a customer of both shops
-    ("c-1-b", "m-2", "chloe@example.org", "Chloé", "fr"),
-    ("c-2-a", "m-2", "dan@example.org", "Dan", "en"),
-    # c-2-b is not in the directory
-]
-PEOPLE = {"alice@example.org", "bruno@example.org", "chloe@example.org", "dan@example.org"}
-MERCHANTS = [
-    ("m-1", "", "owner@lune.example", "Boutique Lune", "fr"),
-    ("m-2", "", "ops@soleil.example", "Atelier Soleil", "en"),
-]
-AUTHORITY = "breaches@authority.example"
-
-
-def _write(path: Path, rows: list[tuple[str, ...]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["subject", "merchant", "email", "name", "locale"])
-        writer.writerows(rows)
-    return path
-
-
-def configured(settings: Settings, tmp_path: Path, port: int, **changes: Any) -> Settings:
-    """``settings`` with the notices' settings as an operator sets them for the server."""
-    values: dict[str, Any] = {
-        "shop_name": "Demo Shop",
-        "shop_domain": "shop.example",
-        "dpo_contact": "dpo@shop.example",
-        "notify_from": "Demo Shop <privacy@shop.example>",
-        "authority_email": AUTHORITY,
-        "smtp": f"127.0.0.1:{port}",
-        "notify_directory": str(_write(tmp_path / "customers.csv", CUSTOMERS)),
-        "merchant_directory": str(_write(tmp_path / "merchants.csv", MERCHANTS)),
-    }
-    values.update(changes)
-    return settings.model_copy(update=values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from fastapi.routing import APIRoute
 
 from console_support import PASSWORD, form_token, login
 from incident_world import UNJUSTIFIED_SUBJECTS, incident_events
+from notice_world import AUTHORITY, configured
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key, create_user
 from sentinelle.api.main import create_app
@@ -32,6 +35,7 @@ from sentinelle.store import Store
 from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import parse_time
 from sentinelle.web.pages import ROUTERS
+from smtpsink import SmtpSink
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
@@ -69,8 +73,8 @@ class Console:
 
 
 @pytest.fixture
-def console(settings: Settings) -> Iterator[Console]:
-    app = create_app(settings)
+def console(settings: Settings, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[Console]:
+    app = create_app(configured(settings, tmp_path, smtp_sink.port))
     store: Store = app.state.sentinelle.store
     made = Console(app, store)
     try:
@@ -145,7 +149,19 @@ def _escalate(console: Console) -> tuple[TestClient, str]:
     return responder, found.group(1)
 
 
-def test_from_alert_to_authority_notification(console: Console) -> None:
+def _finished(client: TestClient, incident_id: str, audience: str) -> dict[str, Any]:
+    """The run's status once it ended (the send runs in the server's background)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = client.get(f"/v1/incidents/{incident_id}/notices/runs").json()["runs"]
+        run: dict[str, Any] = runs[audience]
+        if run["done"]:
+            return run
+        time.sleep(0.05)
+    raise AssertionError(f"the {audience} run did not end: {run}")
+
+
+def test_from_alert_to_authority_notification(console: Console, smtp_sink: SmtpSink) -> None:
     responder, incident_id = _escalate(console)
     page = responder.get(f"/incidents/{incident_id}")
     assert page.status_code == 200
@@ -187,6 +203,27 @@ def test_from_alert_to_authority_notification(console: Console) -> None:
     incident = dpo.get(f"/v1/incidents/{incident_id}").json()
     assert incident["state"] == "assessed"
     assert incident["clock"]["status"] == "running"
+
+    # notices: a dry run shows the notice and sends nothing; a send needs its confirmation
+    dry = dpo.get(f"/incidents/{incident_id}/notices/authority")
+    assert dry.status_code == 200, dry.text
+    assert "Nothing was sent" in dry.text and 'class="would-send">1<' in dry.text
+    assert 'class="subject"' in dry.text and smtp_sink.messages() == []
+    page = f"/incidents/{incident_id}"
+    unconfirmed = _post(dpo, page, f"{page}/notices/merchants/send", {"version": "1"})
+    assert unconfirmed.status_code == 422 and "Nothing was sent" in unconfirmed.text
+    sent = _post(dpo, page, f"{page}/notices/merchants/send", {"confirm": "yes", "version": "1"})
+    assert sent.status_code == 303, sent.text
+    run = _finished(dpo, incident_id, "merchants")
+    assert (run["state"], run["sent"], run["by"]) == ("finished", 1, "dpo@example.org")
+    assert [m.rcpts for m in smtp_sink.messages()] == [("ops@soleil.example",)]  # m-2's
+    shown = dpo.get(page)
+    assert re.search(
+        r'class="audience-merchants">\s*<td>merchants</td>\s*<td>[^<]*</td>\s*'
+        r'<td class="sent">1</td>',
+        shown.text,
+    ), shown.text
+    assert AUTHORITY not in shown.text  # no address on the page
 
     recorded = _post(
         dpo,

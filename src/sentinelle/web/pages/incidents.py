@@ -14,12 +14,14 @@ import json
 from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import locked
 from sentinelle.errors import Error, NotFoundError, ValidationError
 from sentinelle.incidents import Phase, ScopeBasis
 from sentinelle.incidents import State as IncidentState
+from sentinelle.notify.model import Audience
 from sentinelle.timeutil import parse_time
 from sentinelle.web.common import Viewer, posted, render, see_other, state_of, viewer
 
@@ -48,6 +50,7 @@ _DONE: Final = {
     "assessed": "Assessment recorded.",
     "phase": "Notification to the authority recorded.",
     "moved": "Incident moved on.",
+    "sending": "Sending started: the counts below grow as notices go out (reload the page).",
 }
 
 
@@ -104,6 +107,7 @@ async def _page(
             "scope": state.engine.scope(incident_id),
             "log": state.engine.log(incident_id),
             "notices": state.engine.notice_status(incident_id, recipients=False),
+            "runs": state.notice_runs.status(incident_id),
         }
 
     found = await locked(state, work)
@@ -125,6 +129,7 @@ async def _page(
         bases=[b.value for b in ScopeBasis],
         phases=[p.value for p in Phase],
         next_states=[s.value for s in _NEXT[incident.state]],
+        audiences=[a.value for a in Audience],
         **found,
     )
 
@@ -312,3 +317,77 @@ async def advance(request: Request, incident_id: str) -> Response:
         return state.engine.advance(incident_id, target, by=seen.principal.label, reason=reason)
 
     return await _act(request, seen, incident_id, work, "moved")
+
+
+def _audience(audience: str) -> Audience | None:
+    try:
+        return Audience(audience)
+    except ValueError:
+        return None
+
+
+@router.get("/incidents/{incident_id}/notices/{audience}")
+async def notices_dry_run(request: Request, incident_id: str, audience: str) -> Response:
+    """A dry run of the audience's notices: the notice in each language and, with the
+    contacts configured on the server, how many would get it; nothing is sent."""
+    seen = await viewer(request, Permission.INCIDENTS_DECIDE)
+    chosen = _audience(audience)
+    if chosen is None:
+        return render("missing.html", 404, viewer=seen, message=f"No audience {audience!r}.")
+    state = state_of(request)
+    try:
+        dry = await run_in_threadpool(state.notice_runs.dry_run, incident_id, chosen)
+    except NotFoundError:
+        return render(
+            "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
+        )
+    except Error as exc:
+        return await _page(
+            request, seen, incident_id, status_code=409, error="No dry run: " + _plain(exc)
+        )
+    return render(
+        "notices_dry_run.html", viewer=seen, section="/incidents", incident_id=incident_id, dry=dry
+    )
+
+
+@router.post("/incidents/{incident_id}/notices/{audience}/send")
+async def notices_send(request: Request, incident_id: str, audience: str) -> Response:
+    """Start sending the audience's notices (each recipient once per version), in the
+    background of the server; the incident page shows the run's progress."""
+    seen = await viewer(request, Permission.INCIDENTS_DECIDE)
+    form = dict(await posted(request, seen))
+    chosen = _audience(audience)
+    if chosen is None:
+        return render("missing.html", 404, viewer=seen, message=f"No audience {audience!r}.")
+    raw_version = form.get("version", "1").strip() or "1"
+    problems = []
+    if form.get("confirm") != "yes":
+        problems.append("tick the box that confirms the notices may go out")
+    if not raw_version.isdigit() or not 1 <= int(raw_version) <= 1000:
+        problems.append("the notice version is a whole number from 1")
+    if problems:
+        return await _page(
+            request,
+            seen,
+            incident_id,
+            status_code=422,
+            error="Nothing was sent: " + "; ".join(problems) + ".",
+        )
+    state = state_of(request)
+
+    def start() -> Any:
+        return state.notice_runs.start(
+            incident_id, chosen, by=seen.principal.label, version=int(raw_version)
+        )
+
+    try:
+        await run_in_threadpool(start)
+    except NotFoundError:
+        return render(
+            "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
+        )
+    except Error as exc:
+        return await _page(
+            request, seen, incident_id, status_code=409, error="Nothing was sent: " + _plain(exc)
+        )
+    return see_other(f"/incidents/{incident_id}?done=sending")
