@@ -52,6 +52,7 @@ USERS: Final = {
 }
 PAIR: Final = ("al-pair-017", "al-pair-203")  # the pair harvest's alerts, one per agent
 LOW: Final = "al-odd-bob"
+SHOP: Final = "Demo Shop"  # the notices' sender
 
 
 @dataclass

@@ -29,6 +29,7 @@ from browser_support import (
     CSP_WATCH_JS,
     JOIN_TIMEOUT,
     SCREENSHOTS,
+    SHOP,
     TIMEOUT_MS,
     USERS,
     ZONE,
@@ -69,7 +70,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for name in list(os.environ):
             if name.startswith("SENTINELLE_"):
                 env.delenv(name)
-        settings = Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("browser") / "data")
+        settings = Settings(
+            _env_file=None,
+            data_dir=tmp_path_factory.mktemp("browser") / "data",
+            shop_name=SHOP,  # who notices come from: a dry run renders them
+            shop_domain="shop.example",
+            dpo_contact="dpo@shop.example",
+            notify_from=f"{SHOP} <privacy@shop.example>",
+        )
     app = create_app(settings)
     state: State = app.state.sentinelle
     day = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
