@@ -206,7 +206,8 @@ class Visit:
     folder: Path
     problems: list[str] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)  # URLs the test expects to be refused
-    pages: list[str] = field(default_factory=list)  # every page shot (and so checked)
+    pages: list[str] = field(default_factory=list)  # every page the browser loaded
+    checked: set[str] = field(default_factory=set)  # every page checked (see check)
     _shots: int = 0
 
     def __post_init__(self) -> None:
@@ -240,6 +241,7 @@ class Visit:
         self.shot("login")
         self.page.get_by_role("button", name="Log in").click()
         expect(self.page.locator("header .who")).to_have_text(email)
+        self.shot("landing")
 
     def csp_violations(self) -> list[str]:
         return list(self.page.evaluate("() => window.__sentinelleCsp || []"))
@@ -247,6 +249,7 @@ class Visit:
     def check(self) -> None:
         """The current page: no CSP violation so far, every form control labelled."""
         page = self.page.url
+        self.checked.add(page)
         self.problems.extend(f"CSP violation on {page}: {v}" for v in self.csp_violations())
         self.page.evaluate("() => { window.__sentinelleCsp = []; }")
         unlabelled = self.page.evaluate(UNLABELLED_JS)
@@ -261,5 +264,8 @@ class Visit:
         return path
 
     def assert_clean(self) -> None:
+        """No problem seen, and every page the browser loaded was checked."""
         self.check()
+        unchecked = [p for p in self.pages if p not in self.checked and p != "about:blank"]
+        self.problems.extend(f"page loaded but never checked: {p}" for p in unchecked)
         assert not self.problems, "\n".join(self.problems)

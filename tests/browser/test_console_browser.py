@@ -8,17 +8,14 @@ tests/browser/conftest.py for the world, the server and the browser):
   merchants, 6 people) and its 72-hour clock, not started before the assessment;
 * a DPO assesses the incident with the facts form: the countdown appears and ticks; times are
   shown in the browser's zone (Asia/Tokyo, UTC+9); then records the initial notification to
-  the authority: "notified on time";
+  the authority: "notified on time"; and runs a dry run of the notices to the people
+  concerned: the sample notice's subject names the shop, nothing is sent;
 * a merchant logs in, lands on its own accesses, opens a proof, sees nothing of another
   merchant's (403 on its page and on the queue).
 
 On every page visited: no Content-Security-Policy violation, no console error, no script
 error, and every form control has an accessible label. Full-page screenshots of each step are
 saved to test-output/screenshots/.
-
-TODO(notices dry run): the incident page has no notices actions yet (no "Dry run" button);
-once it has, add the step "the DPO runs a notices dry run and sees the sample notice's
-subject" to test_dpo_assesses_and_notifies_the_authority.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import re
 from datetime import datetime
 
 import httpx
-from browser_support import DPO, LOW, MERCHANT, PAIR, RESPONDER, ZONE_OFFSET, Visit, World
+from browser_support import DPO, LOW, MERCHANT, PAIR, RESPONDER, SHOP, ZONE_OFFSET, Visit, World
 from playwright.sync_api import expect
 
 from console_support import form_token, login
@@ -65,8 +62,7 @@ def _assert_local_times(visit: Visit) -> int:
 
 def test_responder_escalates_the_pair_harvest(visit: Visit, world: World) -> None:
     page = visit.page
-    visit.login(RESPONDER)
-    visit.shot("home")
+    visit.login(RESPONDER)  # lands on the start page
     page.get_by_role("link", name="Alerts", exact=True).click()
     expect(page).to_have_url(visit.url("/alerts"))
     rows = page.locator("table.queue tbody tr")
@@ -158,6 +154,16 @@ def test_dpo_assesses_and_notifies_the_authority(visit: Visit, world: World) -> 
     expect(page.get_by_role("cell", name="CNIL-2026-42")).to_be_visible()
     visit.shot("notified")
 
+    # a dry run of the notices to the people concerned: each language's sample, nothing sent
+    page.locator("tr.audience-subjects").get_by_role("link", name="Dry run").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dry run: notices to the subjects")
+    expect(page.get_by_role("status")).to_contain_text("Nothing was sent.")
+    expect(page.locator(".sample .subject").first).to_have_text(
+        f"Information about your personal data at {SHOP}"
+    )
+    expect(page.locator("tr.audience-subjects")).to_have_count(0)  # not the incident page
+    visit.shot("notices-dry-run")
+
 
 def test_merchant_sees_its_own_accesses_only(visit: Visit, world: World) -> None:
     page = visit.page
@@ -191,17 +197,20 @@ def test_merchant_sees_its_own_accesses_only(visit: Visit, world: World) -> None
 
 
 def test_the_watch_sees_a_csp_violation(visit: Visit) -> None:
-    """The watch the other tests rely on: an inline script is refused and reported."""
+    """The watch the other tests rely on: an inline script is refused, and both the page's
+    securitypolicyviolation event and Chromium's console error report it."""
     page = visit.page
     page.goto(visit.url("/login"))
-    page.evaluate(
-        """() => { const s = document.createElement("script");
-                   s.textContent = "window.ran = 1"; document.head.append(s); }"""
-    )
-    expect(page.locator("html")).to_have_attribute("lang", "en")
+    with page.expect_console_message(lambda m: "Content Security Policy" in m.text) as said:
+        page.evaluate(
+            """() => { const s = document.createElement("script");
+                       s.textContent = "window.ran = 1"; document.head.append(s); }"""
+        )
+    assert said.value.type == "error"
     assert page.evaluate("() => window.ran") is None  # not run: the CSP holds
     page.wait_for_function("() => (window.__sentinelleCsp || []).length > 0")
     violations = visit.csp_violations()
     assert any(v.startswith("script-src") for v in violations), violations
+    assert any("Content Security Policy" in p for p in visit.problems), visit.problems
     page.evaluate("() => { window.__sentinelleCsp = []; }")
     visit.problems.clear()  # the violation was the point
