@@ -87,6 +87,7 @@ env.filters["time"] = _time
 env.filters["day"] = _day
 env.filters["duration"] = _duration
 env.filters["iso"] = iso
+env.filters["n"] = lambda value: f"{value:,}"  # 12,477
 
 
 def state_of(request: Request) -> State:

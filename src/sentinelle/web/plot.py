@@ -14,7 +14,7 @@ __all__ = ["Series", "line_chart"]
 
 _W: Final = 760
 _H: Final = 240
-_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 12, 12, 34
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 28, 12, 34
 
 
 @dataclass(frozen=True, slots=True)

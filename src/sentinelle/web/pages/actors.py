@@ -24,10 +24,10 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-METRICS: Final = {
+METRICS: Final = {  # the first is shown unless another is asked for
+    "unjustified": "accesses citing no ticket or grant",
     "merchants": "distinct merchants",
     "accesses": "accesses",
-    "unjustified": "accesses citing no ticket or grant",
     "list_views": "list views",
     "exports": "exports",
     "records": "records exposed",
@@ -105,10 +105,10 @@ async def one_actor(request: Request, actor: str) -> Response:
     """One actor's activity per day, against their usual and their team's."""
     seen = await viewer(request, Permission.ACTORS_READ)
     since, until, days, problems = _window(request)
-    metric = request.query_params.get("metric", "merchants")
+    metric = request.query_params.get("metric", "unjustified")
     if metric not in METRICS:
         problems.append(f"metric must be one of {', '.join(METRICS)}")
-        metric = "merchants"
+        metric = "unjustified"
     state = state_of(request)
 
     def work() -> dict[str, Any] | None:
