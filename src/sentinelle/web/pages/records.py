@@ -5,6 +5,7 @@ serves them: the same function answers both)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -68,6 +69,16 @@ async def ledger(request: Request) -> Response:
     )
 
 
+async def _accesses(state: Any, merchant: str, cursor: str | None) -> dict[str, Any]:
+    """A page of the merchant's accesses, as ``GET /v1/merchants/{merchant}/accesses`` answers
+    it (the route writes its JSON itself: it is read back here)."""
+    answer: Any = await merchant_accesses(state, merchant, None, None, PAGE, cursor)
+    if isinstance(answer, Response):
+        found: dict[str, Any] = json.loads(bytes(answer.body))
+        return found
+    return dict(answer)
+
+
 @router.get("/merchants/{merchant}")
 async def merchant(request: Request, merchant: str) -> Response:
     """A merchant's accesses, newest first, each with its inclusion proof."""
@@ -76,10 +87,10 @@ async def merchant(request: Request, merchant: str) -> Response:
     cursor = request.query_params.get("cursor") or None
     problem = ""
     try:
-        page = await merchant_accesses(state, merchant, None, None, PAGE, cursor)
+        page = await _accesses(state, merchant, cursor)
     except RequestValidationError:
         problem = "The page link is not valid any more: showing the newest accesses."
-        page = await merchant_accesses(state, merchant, None, None, PAGE, None)
+        page = await _accesses(state, merchant, None)
     next_url = (
         f"/merchants/{merchant}?" + urlencode({"cursor": page["next"]}) if page["next"] else None
     )
