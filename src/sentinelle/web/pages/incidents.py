@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import locked
+from sentinelle.assess import facts_to_dict
 from sentinelle.errors import Error, NotFoundError, ValidationError
 from sentinelle.incidents import Phase, ScopeBasis
 from sentinelle.incidents import State as IncidentState
@@ -68,17 +69,23 @@ async def incidents(request: Request) -> Response:
     return render("incidents.html", viewer=seen, section="/incidents", rows=rows)
 
 
-def _given(incident: Any) -> dict[str, str]:
-    """The form's values from the facts people stated before (dotted keys)."""
-    given = incident.given or {}
+def _choices_of(facts: dict[str, Any]) -> dict[str, str]:
+    """The values of the form's choices in ``facts`` (dotted keys; booleans as JSON)."""
     out: dict[str, str] = {}
     for key in FACT_CHOICES:
         head, _, tail = key.partition(".")
-        value = given.get(head)
+        value = facts.get(head)
         if tail:
             value = value.get(tail) if isinstance(value, dict) else None
         if value is not None:
             out[key] = json.dumps(value) if isinstance(value, bool) else str(value)
+    return out
+
+
+def _given(incident: Any) -> dict[str, str]:
+    """The form's values from the facts people stated before (dotted keys)."""
+    given = incident.given or {}
+    out = _choices_of(given)
     out["summary"] = str(given.get("summary", ""))
     mitigations = given.get("mitigations")
     out["mitigations"] = "\n".join(mitigations) if isinstance(mitigations, list) else ""
@@ -125,6 +132,7 @@ async def _page(
         error=error,
         notice=_DONE.get(q.get("done", ""), ""),
         form=form if form is not None else _given(incident),
+        current=_choices_of(facts_to_dict(incident.facts)) if incident.facts else {},
         choices=FACT_CHOICES,
         bases=[b.value for b in ScopeBasis],
         phases=[p.value for p in Phase],
