@@ -161,7 +161,10 @@ def test_users_create_list_disable(cli: Cli) -> None:
         assert PASSWORD not in run.out + run.err
 
     listed = cli("users", "list").ok().out.splitlines()
-    assert listed == ["ana@example.com\tdpo\t-\tactive", "shop@m1.example\tmerchant\tm-1\tactive"]
+    assert listed == [
+        "ana@example.com\tdpo\t-\tactive\t-",
+        "shop@m1.example\tmerchant\tm-1\tactive\t-",
+    ]
 
     with open_store(cli.settings, create=False) as store:
         row = store.user("ana@example.com")
@@ -173,7 +176,7 @@ def test_users_create_list_disable(cli: Cli) -> None:
     cli("users", "disable", "ANA@example.com", "--by", "root").ok()
     listed = cli("users", "list").ok().out.splitlines()
     assert listed[0].startswith("ana@example.com\tdpo\t-\tdisabled ")
-    assert listed[1] == "shop@m1.example\tmerchant\tm-1\tactive"
+    assert listed[1] == "shop@m1.example\tmerchant\tm-1\tactive\t-"
     with open_store(cli.settings, create=False) as store:
         assert check_password(store, "ana@example.com", PASSWORD) is None
     # Disabled twice: refused, not recorded twice.
