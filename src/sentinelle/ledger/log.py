@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +40,16 @@ from sentinelle.ledger.merkle import (
     leaf_hash,
     verify_consistency,
     verify_inclusion,
+    verify_inclusions,
 )
-from sentinelle.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileReader, TreeBuilder, tile_width
+from sentinelle.ledger.tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileCache,
+    TileReader,
+    TreeBuilder,
+    tile_width,
+)
 
 __all__ = ["KEY_FILE", "Ledger", "VerifyReport", "event_columns"]
 
@@ -126,14 +133,15 @@ class _Suspect:
 class Ledger:
     """A store's ledger, signing with the key kept in the data directory."""
 
-    _tile_cache: OrderedDict[tuple[int, int], bytes]
+    _tile_cache: TileCache
 
     def __init__(self, store: _Store, key: SigningKey, keys: Sequence[LedgerKey] = ()) -> None:
         self.store = store
         self.key = key
         self.verifier = Verifier.from_verifier_key(key.verifier_key())
         self.keys = list(keys) or [LedgerKey.own(key)]
-        self._tile_cache = OrderedDict()
+        # Full tiles never change: kept for the process (bounded, see TileCache).
+        self._tile_cache = TileCache()
 
     @classmethod
     def open(cls, store: _Store, *, data_dir: Path, origin: str, by: str | None = None) -> Ledger:
@@ -310,21 +318,26 @@ class Ledger:
         """Inclusion proofs of stored leaves, ``(leaf index, stored event)``, in the tree at
         ``size`` whose root is ``root`` (a checkpoint's), in the order given.
 
-        One tile reader serves them all, its tiles read in one round trip, so a page of proofs
-        costs little more than one. Each proof is checked against ``root`` before it is
-        returned. Raises :class:`NotFoundError` for a leaf not in the tree;
-        :class:`IntegrityError` if the stored tree does not prove a stored event under ``root``.
+        The proofs are built together (:meth:`TileReader.inclusion_paths`): their tiles are
+        read in one round trip, and the nodes they share are read or hashed once, so a page of
+        proofs costs little more than one. Every proof is checked against ``root`` before it is
+        returned, from the stored event's leaf hash, hashing each node the proofs share once
+        (:func:`verify_inclusions`): a changed event or tile fails the page. Raises
+        :class:`NotFoundError` for a leaf not in the tree; :class:`IntegrityError` if the
+        stored tree does not prove a stored event under ``root``.
         """
         for index, _ in leaves:
             if not 0 <= index < size:
                 raise NotFoundError(f"leaf {index} is not in a tree of size {size}")
-        reader = self.reader(size)
-        reader.prefetch([r for index, _ in leaves for r in inclusion_ranges(index, size)])
-        paths: list[list[bytes]] = []
-        for index, body in leaves:
-            path = inclusion_proof(index, size, reader.subtree)
-            verify_inclusion(leaf_hash(body.encode()), index, size, path, root)
-            paths.append(path)
+        paths = self.reader(size).inclusion_paths([index for index, _ in leaves])
+        verify_inclusions(
+            (
+                (leaf_hash(body.encode()), index, path)
+                for (index, body), path in zip(leaves, paths, strict=True)
+            ),
+            size,
+            root,
+        )
         return paths
 
     def consistency(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:

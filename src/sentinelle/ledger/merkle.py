@@ -22,7 +22,7 @@ is not a node) raise :class:`~sentinelle.errors.Error`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sentinelle.errors import Error, IntegrityError
 
@@ -33,6 +33,8 @@ __all__ = [
     "combine",
     "consistency_proof",
     "consistency_ranges",
+    "NodeHash",
+    "edge_ranges",
     "inclusion_ranges",
     "inclusion_proof",
     "leaf_hash",
@@ -42,12 +44,14 @@ __all__ = [
     "root_hash",
     "verify_consistency",
     "verify_inclusion",
+    "verify_inclusions",
 ]
 
 HASH_SIZE = 32
 """Size in bytes of every hash in the tree (SHA-256)."""
 
 _sha256 = hashlib.sha256
+_ONE_HASH_SIZE = {HASH_SIZE}
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 
@@ -56,6 +60,10 @@ EMPTY_ROOT: bytes = _sha256(b"").digest()
 
 SubtreeHash = Callable[[int, int], bytes]
 """``subtree(start, end)`` returns ``MTH(D[start:end])``, the hash of leaves ``start .. end-1``."""
+
+NodeHash = Callable[[int, int], bytes]
+"""``node(level, index)`` returns the hash of the perfect subtree of ``2**level`` leaves
+``[index * 2**level, (index + 1) * 2**level)``: ``MTH`` of that range."""
 
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -193,6 +201,26 @@ def inclusion_proof(index: int, size: int, subtree: SubtreeHash) -> list[bytes]:
     return [subtree(start, end) for start, end in inclusion_ranges(index, size)]
 
 
+def edge_ranges(fork: int, size: int) -> list[tuple[int, int]]:
+    """Ranges of the end of every inclusion proof whose leaf's *fork level* is ``fork``, in RFC
+    order: the part of the path above the perfect subtree of ``2**fork`` leaves that holds the
+    leaf and ends at or before ``size``, where the leaf's path leaves the tree's right border.
+
+    The fork level of leaf ``index`` is ``(index ^ size).bit_length() - 1``; the fork node is
+    ``[begin, end)`` with ``end = size >> fork << fork`` and ``begin = end - 2**fork``. The
+    path is then the ``fork`` siblings below the fork node (perfect subtrees inside it), then
+    ``[end, size)`` if not empty (the rest of the right border), then the perfect subtrees of
+    ``[0, begin)``, smallest first. Every leaf with the same fork level ends its path with
+    these same ranges, so a page of proofs computes them once; and two leaves of one fork level
+    ``i`` and ``j`` also share their siblings from level ``(i ^ j).bit_length()`` up.
+    """
+    end = size >> fork << fork
+    begin = end - (1 << fork)
+    ranges = [(end, size)] if end < size else []
+    ranges += [(i << lv, (i + 1) << lv) for lv, i in reversed(perfect_subtrees(0, begin))]
+    return ranges
+
+
 def consistency_proof(old_size: int, new_size: int, subtree: SubtreeHash) -> list[bytes]:
     """Return the consistency proof ``PROOF(old_size, D[0:new_size])`` (RFC 9162 §2.1.4.1).
 
@@ -214,9 +242,10 @@ def _check_hash(value: bytes, what: str) -> None:
 def _check_proof(proof: Sequence[bytes], expected: int, what: str) -> None:
     if len(proof) != expected:
         raise IntegrityError(f"{what} has {len(proof)} hashes, expected {expected}")
-    for i, h in enumerate(proof):
-        if len(h) != HASH_SIZE:
-            raise IntegrityError(f"{what} hash {i} is {len(h)} bytes, expected {HASH_SIZE}")
+    if proof and set(map(len, proof)) != _ONE_HASH_SIZE:
+        for i, h in enumerate(proof):
+            if len(h) != HASH_SIZE:
+                raise IntegrityError(f"{what} hash {i} is {len(h)} bytes, expected {HASH_SIZE}")
 
 
 def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
@@ -330,3 +359,83 @@ def verify_consistency(
         raise IntegrityError(
             f"consistency proof from size {old_size} to {new_size} does not match the new root"
         )
+
+
+def verify_inclusions(
+    proofs: Iterable[tuple[bytes, int, Sequence[bytes]]], size: int, root: bytes
+) -> None:
+    """Check many inclusion proofs ``(leaf hash, index, proof)`` against one tree at once.
+
+    Succeeds exactly when :func:`verify_inclusion` succeeds for every proof, but hashes the
+    nodes that consecutive proofs share once. Below its fork level (see :func:`edge_ranges`) a
+    leaf's path climbs perfect subtrees: the node reached after ``h`` hashes is
+    ``(h, index >> h)``, and RFC 9162 §2.1.3.2 there only hashes left or right by the bit of
+    ``index``. Two leaves ``i`` and ``j`` of one fork share every node from level
+    ``(i ^ j).bit_length()`` up; when the previous proof reached that node with the same hash
+    and its remaining hashes are the same, this proof would repeat that walk (which reached
+    ``root``, or the call failed), so it stops there. The same node with two different hashes
+    is a failure: at most one of them is in the tree. Proofs of leaves in index order (either
+    way) share the most; any order is checked in full.
+
+    Raises :class:`~sentinelle.errors.IntegrityError` if a proof is malformed or does not lead
+    to ``root``.
+    """
+    _check_hash(root, "root hash")
+    sha, prefix = _sha256, _NODE_PREFIX
+    last = size - 1
+    # The previous leaf, its proof, and its ancestors' hashes below its fork: up[h] = (h, i >> h)
+    prev_index, prev_fork = -1, -1
+    prev_proof: Sequence[bytes] = ()
+    up: list[bytes] = []
+    for lh, index, proof in proofs:
+        if not 0 <= index < size:
+            raise IntegrityError(f"leaf index {index} is not in a tree of size {size}")
+        _check_hash(lh, "leaf hash")
+        inner = (index ^ last).bit_length()
+        _check_proof(proof, inner + (index >> inner).bit_count(), "inclusion proof")
+        fork = (index ^ size).bit_length() - 1
+        meet = (index ^ prev_index).bit_length() if prev_fork == fork else fork + 1
+        r = lh
+        if meet <= fork:  # the leaves share the fork node, and the nodes from level meet up
+            known, up[0] = up[meet], lh
+            for h in range(meet):
+                p = proof[h]
+                r = sha(prefix + p + r).digest() if index >> h & 1 else sha(prefix + r + p).digest()
+                up[h + 1] = r
+            if r != known:
+                raise IntegrityError(
+                    f"inclusion proof for leaf {index} does not match the root of the tree of "
+                    f"size {size}: it gives another hash to a node the previous proof has"
+                )
+            if proof[meet:] == prev_proof[meet:]:
+                prev_index, prev_proof = index, proof
+                continue  # the rest of the walk is the previous one's, already checked
+            start = meet
+        else:
+            up = [lh] * (fork + 1)
+            start = 0
+        for h in range(start, fork):  # perfect subtrees: no right-border shortcuts
+            p = proof[h]
+            r = sha(prefix + p + r).digest() if index >> h & 1 else sha(prefix + r + p).digest()
+            up[h + 1] = r
+        fn, sn = index >> fork, last >> fork
+        for p in proof[fork:]:  # the rest of RFC 9162 §2.1.3.2's loop, as in root_from_inclusion
+            if sn == 0:
+                raise IntegrityError("inclusion proof is too long")
+            if fn & 1 or fn == sn:
+                r = sha(prefix + p + r).digest()
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+            else:
+                r = sha(prefix + r + p).digest()
+            fn >>= 1
+            sn >>= 1
+        if sn != 0:
+            raise IntegrityError("inclusion proof is too short")
+        if r != root:
+            raise IntegrityError(
+                f"inclusion proof for leaf {index} does not match the root of the tree of "
+                f"size {size}"
+            )
+        prev_index, prev_proof, prev_fork = index, proof, fork

@@ -14,15 +14,24 @@ rewritten as the tree grows.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import sha256
 from typing import Final
 
-from sentinelle.errors import IntegrityError
-from sentinelle.ledger.merkle import combine, perfect_subtrees
+from sentinelle.errors import Error, IntegrityError
+from sentinelle.ledger.merkle import combine, edge_ranges, perfect_subtrees
 
-__all__ = ["TILE_HEIGHT", "TILE_WIDTH", "TileKey", "TileReader", "TreeBuilder", "tile_width"]
+__all__ = [
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "TileCache",
+    "TileKey",
+    "TileReader",
+    "TreeBuilder",
+    "tile_width",
+]
 
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT
@@ -34,6 +43,12 @@ FetchTiles = Callable[[list[TileKey]], dict[TileKey, bytes]]
 # A tile's width follows from its blob's length: the entry count is strictly increasing in w.
 _ENTRIES = [sum(w >> h for h in range(TILE_HEIGHT)) for w in range(TILE_WIDTH + 1)]
 _WIDTH_BY_ENTRIES: Final = {e: w for w, e in enumerate(_ENTRIES)}
+_FULL_BYTES: Final = _ENTRIES[TILE_WIDTH] * _H
+# By width: where each of the tile's levels starts (in hashes), and how many hashes it has.
+_OFFSETS: Final = [
+    tuple(sum(w >> j for j in range(h)) for h in range(TILE_HEIGHT)) for w in range(TILE_WIDTH + 1)
+]
+_COUNTS: Final = [tuple(w >> h for h in range(TILE_HEIGHT)) for w in range(TILE_WIDTH + 1)]
 
 
 def tile_width(blob: bytes) -> int:
@@ -42,10 +57,6 @@ def tile_width(blob: bytes) -> int:
     if not width:
         raise IntegrityError(f"malformed tile of {len(blob)} bytes")
     return width
-
-
-def _level_offset(width: int, h: int) -> int:
-    return sum(width >> j for j in range(h))
 
 
 def _tile_from_blob(blob: bytes) -> list[list[bytes]]:
@@ -169,49 +180,104 @@ class TreeBuilder:
         return combine([self._node(lv, i) for lv, i in perfect_subtrees(0, self.size)])
 
 
+class TileCache:
+    """Full tiles by key, shared by every tile reader of a process: a bounded LRU.
+
+    A full tile (256 base hashes, 16,320 bytes) covers a complete subtree, so it never changes
+    and may be kept for the life of the process; partial tiles are never cached. At most
+    ``max_tiles`` tiles are kept (default 4096, 64 MiB of tiles), the least recently used
+    dropped first. Thread-safe: the API's read connections share one.
+    """
+
+    __slots__ = ("_lock", "_tiles", "max_tiles")
+
+    def __init__(self, max_tiles: int = 4096) -> None:
+        self.max_tiles = max_tiles
+        self._tiles: OrderedDict[TileKey, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tiles
+
+    def get(self, key: TileKey) -> bytes | None:
+        """The tile, if cached (it becomes the most recently used)."""
+        with self._lock:
+            blob = self._tiles.get(key)
+            if blob is not None:
+                self._tiles.move_to_end(key)
+            return blob
+
+    def put(self, key: TileKey, blob: bytes) -> None:
+        """Keep a full tile; other blobs are ignored (they may still change)."""
+        if len(blob) != _FULL_BYTES or self.max_tiles <= 0:
+            return
+        with self._lock:
+            self._tiles[key] = blob
+            self._tiles.move_to_end(key)
+            while len(self._tiles) > self.max_tiles:
+                self._tiles.popitem(last=False)
+
+
 class TileReader:
     """Reads node hashes from stored tiles; answers ``subtree(start, end)`` for proofs.
 
-    Full tiles never change, so they are cached (LRU, ``cache_size`` tiles); partial tiles are
-    read again for every reader, which lives for one request.
+    Full tiles never change, so they are kept in the process's :class:`TileCache`; partial
+    tiles are read again for every reader, which lives for one request. A reader keeps every
+    tile it used for its life, so the nodes of one request all come from the same tiles.
     """
 
-    def __init__(self, fetch: FetchTiles, *, size: int, cache: OrderedDict[TileKey, bytes]) -> None:
+    def __init__(self, fetch: FetchTiles, *, size: int, cache: TileCache) -> None:
         self._fetch = fetch
         self._size = size
         self._cache = cache
-        self._local: dict[TileKey, bytes] = {}
+        # key -> (blob, offsets of its levels in hashes, hashes per level)
+        self._local: dict[TileKey, tuple[bytes, tuple[int, ...], tuple[int, ...]]] = {}
 
-    def _tile(self, key: TileKey) -> bytes:
-        blob = self._local.get(key) or self._cache.get(key)
+    def _keep(self, key: TileKey, blob: bytes) -> tuple[bytes, tuple[int, ...], tuple[int, ...]]:
+        width = tile_width(blob)
+        entry = (blob, _OFFSETS[width], _COUNTS[width])
+        self._local[key] = entry
+        return entry
+
+    def _tile(self, key: TileKey) -> tuple[bytes, tuple[int, ...], tuple[int, ...]]:
+        entry = self._local.get(key)
+        if entry is not None:
+            return entry
+        blob = self._cache.get(key)
         if blob is None:
             got = self._fetch([key])
             if key not in got:
                 raise IntegrityError(f"tile {key} is missing from the store")
             blob = got[key]
-            if len(blob) == _ENTRIES[TILE_WIDTH] * _H:
-                self._cache[key] = blob
-                if len(self._cache) > 4096:
-                    self._cache.popitem(last=False)
-            else:
-                self._local[key] = blob
-        return blob
+            self._cache.put(key, blob)
+        return self._keep(key, blob)
 
-    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Read, in one round trip, every tile the subtrees of ``ranges`` need."""
-        keys = {
-            (lv // TILE_HEIGHT, i >> (TILE_HEIGHT - lv % TILE_HEIGHT))
-            for start, end in ranges
-            for lv, i in perfect_subtrees(start, end)
-        }
-        missing = [k for k in sorted(keys) if k not in self._local and k not in self._cache]
+    def _prefetch_keys(self, keys: Iterable[TileKey]) -> None:
+        missing = []
+        for key in sorted(set(keys)):
+            if key in self._local:
+                continue
+            blob = self._cache.get(key)
+            if blob is None:
+                missing.append(key)
+            else:
+                self._keep(key, blob)
         if not missing:
             return
         for key, blob in self._fetch(missing).items():
-            if len(blob) == _ENTRIES[TILE_WIDTH] * _H:
-                self._cache[key] = blob
-            else:
-                self._local[key] = blob
+            self._cache.put(key, blob)
+            self._keep(key, blob)
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+        """Read, in one round trip, every tile the subtrees of ``ranges`` need."""
+        self._prefetch_keys(
+            (lv // TILE_HEIGHT, i >> (TILE_HEIGHT - lv % TILE_HEIGHT))
+            for start, end in ranges
+            for lv, i in perfect_subtrees(start, end)
+        )
 
     def node(self, level: int, index: int) -> bytes:
         """Hash of the perfect subtree at ``level`` covering leaves ``index·2^level`` on."""
@@ -219,20 +285,81 @@ class TileReader:
             raise IntegrityError(f"node ({level}, {index}) is outside a tree of {self._size}")
         t, h = divmod(level, TILE_HEIGHT)
         span = TILE_HEIGHT - h
-        blob = self._tile((t, index >> span))
-        width = tile_width(blob)
+        blob, offsets, counts = self._tile((t, index >> span))
         offset = index & ((1 << span) - 1)
-        if offset >= width >> h:
+        if offset >= counts[h]:
             raise IntegrityError(
                 f"tile ({t}, {index >> span}) is too short for node ({level}, {index})"
             )
-        pos = (_level_offset(width, h) + offset) * _H
+        pos = (offsets[h] + offset) * _H
         return blob[pos : pos + _H]
 
     def subtree(self, start: int, end: int) -> bytes:
         """MTH of leaves ``[start, end)``, for the ranges that proofs ask for."""
-        return combine([self.node(lv, i) for lv, i in perfect_subtrees(start, end)])
+        pieces = perfect_subtrees(start, end)
+        if len(pieces) == 1:
+            return self.node(*pieces[0])
+        return combine([self.node(lv, i) for lv, i in pieces])
 
     def root(self) -> bytes:
         """Root hash of the tree of the reader's size."""
         return self.subtree(0, self._size)
+
+    def inclusion_paths(self, indices: Sequence[int]) -> list[list[bytes]]:
+        """Inclusion proofs of leaves ``indices`` in the tree of the reader's size, in order.
+
+        The proofs of :func:`~sentinelle.ledger.merkle.inclusion_proof`, hash for hash, built
+        together (:func:`~sentinelle.ledger.merkle.edge_ranges` says how): every tile they
+        need is read in one round trip, or found in the cache; below a leaf's fork level its
+        siblings are slices of the one tile per tile level that holds its ancestors; the end of
+        the paths, shared by every leaf of a fork level, is computed once; and a leaf of the
+        same fork level as the one before takes the siblings they share from its path (the
+        same ``bytes`` objects). Leaves in index order (either way) share the most.
+
+        Raises :class:`~sentinelle.errors.Error` for an index outside the tree,
+        :class:`IntegrityError` for a missing or malformed tile.
+        """
+        size = self._size
+        height = TILE_HEIGHT
+        keys: set[TileKey] = set()
+        forks: dict[int, list[tuple[int, int]]] = {}
+        for index in indices:
+            if not 0 <= index < size:
+                raise Error(f"leaf index {index} is not in a tree of size {size}")
+            fork = (index ^ size).bit_length() - 1
+            if fork not in forks:
+                forks[fork] = edge_ranges(fork, size)
+            # the siblings below the fork: in the leaf's own tile of each tile level
+            for t in range((fork + height - 1) // height):
+                keys.add((t, index >> (height * (t + 1))))
+        for ranges in forks.values():
+            for start, end in ranges:
+                for lv, i in perfect_subtrees(start, end):
+                    keys.add((lv // height, i >> (height - lv % height)))
+        self._prefetch_keys(keys)
+        tails = {fork: [self.subtree(a, b) for a, b in r] for fork, r in forks.items()}
+
+        tile = self._tile
+        paths: list[list[bytes]] = []
+        prev_index, prev_fork, prev_path = -1, -1, tails.get(-1, [])
+        for index in indices:
+            fork = (index ^ size).bit_length() - 1
+            # Leaves of one fork level are in the same perfect subtree of 2**fork leaves.
+            meet = (index ^ prev_index).bit_length() if fork == prev_fork else fork
+            path: list[bytes] = []
+            for t in range((meet + height - 1) // height):
+                blob, offsets, counts = tile((t, index >> (height * (t + 1))))
+                below = index >> (height * t)  # the leaf's ancestor at the tile's base
+                for h in range(min(height, meet - height * t)):
+                    offset = ((below >> h) ^ 1) & ((1 << (height - h)) - 1)
+                    if offset >= counts[h]:
+                        raise IntegrityError(
+                            f"tile ({t}, {index >> (height * (t + 1))}) is too short for "
+                            f"node ({height * t + h}, {(below >> h) ^ 1})"
+                        )
+                    pos = (offsets[h] + offset) * _H
+                    path.append(blob[pos : pos + _H])
+            path += prev_path[meet:] if fork == prev_fork else tails[fork]
+            paths.append(path)
+            prev_index, prev_fork, prev_path = index, fork, path
+        return paths

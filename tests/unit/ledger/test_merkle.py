@@ -404,10 +404,12 @@ def test_module_exports():
     assert set(merkle.__all__) == {
         "EMPTY_ROOT",
         "HASH_SIZE",
+        "NodeHash",
         "SubtreeHash",
         "combine",
         "consistency_proof",
         "consistency_ranges",
+        "edge_ranges",
         "inclusion_ranges",
         "inclusion_proof",
         "leaf_hash",
@@ -417,6 +419,7 @@ def test_module_exports():
         "root_hash",
         "verify_consistency",
         "verify_inclusion",
+        "verify_inclusions",
     }
     for name in merkle.__all__:
         assert getattr(merkle, name) is not None

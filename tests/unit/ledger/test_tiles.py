@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import OrderedDict
 
 import pytest
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import root_hash
-from sentinelle.ledger.tiles import TileReader, TreeBuilder, tile_width
+from sentinelle.ledger.tiles import TileCache, TileReader, TreeBuilder, tile_width
 
 
 def leaves(n: int) -> list[bytes]:
@@ -58,7 +57,7 @@ def test_reader_answers_subtrees_and_roots_at_every_size() -> None:
     builder.extend(hashes)
     tiles: dict[tuple[int, int], bytes] = {}
     store_of(builder, tiles)
-    cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+    cache = TileCache()
     fetch = lambda keys: {k: tiles[k] for k in keys if k in tiles}
     for size in (1, 2, 255, 256, 257, 511, 512, 777, 1000):
         reader = TileReader(fetch, size=size, cache=cache)
@@ -72,7 +71,7 @@ def test_reader_refuses_nodes_beyond_its_size_and_bad_tiles() -> None:
     tiles: dict[tuple[int, int], bytes] = {}
     store_of(builder, tiles)
     reader = TileReader(
-        lambda keys: {k: tiles[k] for k in keys if k in tiles}, size=300, cache=OrderedDict()
+        lambda keys: {k: tiles[k] for k in keys if k in tiles}, size=300, cache=TileCache()
     )
     with pytest.raises(IntegrityError):
         reader.node(0, 300)
