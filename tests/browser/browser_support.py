@@ -24,6 +24,7 @@ from sentinelle.access import Role
 from sentinelle.api.deps import State
 from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import parse_time
+from smtpsink import SmtpSink
 
 CHROMIUM_ARGS: Final = [
     "--headless",
@@ -53,6 +54,10 @@ USERS: Final = {
 PAIR: Final = ("al-pair-017", "al-pair-203")  # the pair harvest's alerts, one per agent
 LOW: Final = "al-odd-bob"
 SHOP: Final = "Demo Shop"  # the notices' sender
+MERCHANTS: Final = {  # the merchants' contact directory: who their notices go to
+    "m-1": ("owner@lune.example", "Boutique Lune"),
+    "m-2": ("ops@soleil.example", "Atelier Soleil"),
+}
 
 
 @dataclass
@@ -61,6 +66,7 @@ class World:
 
     url: str
     state: State
+    sink: SmtpSink
     events_by_merchant: dict[str, list[str]]
     unjustified_subjects: int  # the incident's scope (basis: unjustified accesses)
     unjustified_merchants: int

@@ -4,6 +4,8 @@
   ingested through the API, alerts written into the store) and console accounts (a
   responder, a DPO, the merchants m-1 and m-2); the console (``create_app(settings)``) served
   by uvicorn on a free loopback port in a thread, stopped at the end.
+* ``sink`` (session): the SMTP server (tests/smtpsink.py) the console sends notices to; the
+  merchants' contact directory names m-1 and m-2.
 * ``browser`` (session): Debian's Chromium (``/usr/bin/chromium``, or ``chromium`` on PATH)
   driven headless by Playwright. Playwright's own browser download is never used; when
   Chromium is missing the fixture fails (no skip) and says to run ``scripts/ensure-services``.
@@ -28,6 +30,7 @@ from browser_support import (
     CHROMIUM_ARGS,
     CSP_WATCH_JS,
     JOIN_TIMEOUT,
+    MERCHANTS,
     SCREENSHOTS,
     SHOP,
     TIMEOUT_MS,
@@ -46,6 +49,7 @@ from sentinelle.access.accounts import create_key, create_user
 from sentinelle.api.deps import State
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
+from smtpsink import SmtpSink
 
 
 def _chromium() -> str:
@@ -64,19 +68,35 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def sink() -> Iterator[SmtpSink]:
+    """The SMTP server the console's notices go to (a real one, on loopback)."""
+    with SmtpSink() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink) -> Iterator[World]:
     """The console on a free loopback port, serving the pair harvest (see the module)."""
     with pytest.MonkeyPatch.context() as env:  # a developer's SENTINELLE_* must not leak in
         for name in list(os.environ):
             if name.startswith("SENTINELLE_"):
                 env.delenv(name)
+        folder = tmp_path_factory.mktemp("browser")
+        merchants = folder / "merchants.csv"
+        merchants.write_text(
+            "subject,merchant,email,name,locale\n"
+            + "".join(f"{m},,{email},{name},en\n" for m, (email, name) in MERCHANTS.items()),
+            encoding="utf-8",
+        )
         settings = Settings(
             _env_file=None,
-            data_dir=tmp_path_factory.mktemp("browser") / "data",
+            data_dir=folder / "data",
             shop_name=SHOP,  # who notices come from: a dry run renders them
             shop_domain="shop.example",
             dpo_contact="dpo@shop.example",
             notify_from=f"{SHOP} <privacy@shop.example>",
+            smtp=f"127.0.0.1:{sink.port}",  # a real SMTP server, in this process
+            merchant_directory=str(merchants),
         )
     app = create_app(settings)
     state: State = app.state.sentinelle
@@ -114,6 +134,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(
             url=url,
             state=state,
+            sink=sink,
             events_by_merchant=by_merchant,
             unjustified_subjects=6,  # c-1-a, c-1-b, c-1-c, c-2-a, c-2-b, c-2-c
             unjustified_merchants=2,

@@ -24,7 +24,18 @@ import re
 from datetime import datetime
 
 import httpx
-from browser_support import DPO, LOW, MERCHANT, PAIR, RESPONDER, SHOP, ZONE_OFFSET, Visit, World
+from browser_support import (
+    DPO,
+    LOW,
+    MERCHANT,
+    MERCHANTS,
+    PAIR,
+    RESPONDER,
+    SHOP,
+    ZONE_OFFSET,
+    Visit,
+    World,
+)
 from playwright.sync_api import expect
 
 from console_support import form_token, login
@@ -163,6 +174,23 @@ def test_dpo_assesses_and_notifies_the_authority(visit: Visit, world: World) -> 
     )
     expect(page.locator("tr.audience-subjects")).to_have_count(0)  # not the incident page
     visit.shot("notices-dry-run")
+
+    # the notices to the merchants go out by SMTP, once each; the page shows the progress
+    page.go_back()
+    row = page.locator("tr.audience-merchants")
+    row.get_by_label("Send to the merchants").check()
+    row.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("Sending started")
+    for _ in range(100):  # the run is in the server's background: reload until it ended
+        if page.locator("tr.audience-merchants .run-finished").count():
+            break
+        page.wait_for_timeout(100)
+        page.reload()
+    expect(page.locator("tr.audience-merchants td.sent")).to_have_text("2")
+    expect(page.locator("tr.audience-merchants")).to_contain_text(f"finished by {DPO}")
+    sent = sorted(r for m in world.sink.messages() for r in m.rcpts)
+    assert sent == sorted(email for email, _ in MERCHANTS.values())
+    visit.shot("notices-sent")
 
 
 def test_merchant_sees_its_own_accesses_only(visit: Visit, world: World) -> None:
