@@ -4,14 +4,20 @@ Each page proves its events against one signed checkpoint: the latest when the f
 asked for, carried by the cursor to the next pages, so a merchant checks the checkpoint's
 signature once (``/v1/ledger/key``) and every proof of the listing against its root. Events
 carry ids and categories only, no personal data.
+
+The response is written as JSON text directly: each ``event`` is the stored event, the RFC 8785
+canonical JSON the leaf hash is taken of, copied as it is (it was checked against the
+checkpoint's root with its proof, so it is the canonical text ingest wrote). Decoding it and
+encoding it again gave the same bytes, at a cost of about a third of the request.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Query
+import msgspec
+from fastapi import APIRouter, Path, Query, Response
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
@@ -27,7 +33,43 @@ _KIND: Final = "accesses"
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"], route_class=GuardedRoute)
 
 
-@router.get("/{merchant}/accesses", **guarded(Permission.MERCHANT_ACCESSES))
+def _page_json(
+    note: str | None,
+    size: int,
+    page: Sequence[tuple[int, str]],
+    proofs: Sequence[Sequence[bytes]],
+    next_cursor: str | None,
+) -> bytes:
+    """``{"checkpoint", "size", "items": [{"event", "leaf_index", "proof"}], "next"}`` as
+    compact JSON, the bytes FastAPI's encoder gives for the same object (strings escaped as
+    RFC 8785 escapes them), with each stored event spliced in as it is."""
+    items = []
+    for (seq, body), path in zip(page, proofs, strict=True):
+        proof = '"' + '","'.join([h.hex() for h in path]) + '"' if path else ""
+        items.append('{"event":' + body + ',"leaf_index":' + str(seq) + ',"proof":[' + proof + "]}")
+    return b"".join(
+        (
+            b'{"checkpoint":',
+            _encode(note),
+            b',"size":',
+            str(size).encode(),
+            b',"items":[',
+            ",".join(items).encode(),
+            b'],"next":',
+            _encode(next_cursor),
+            b"}",
+        )
+    )
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+@router.get(
+    "/{merchant}/accesses",
+    response_model=dict[str, Any],  # the JSON is written by _page_json
+    **guarded(Permission.MERCHANT_ACCESSES),
+)
 async def merchant_accesses(
     state: StateDep,
     merchant: Annotated[str, Path(min_length=1, max_length=200)],
@@ -37,7 +79,7 @@ async def merchant_accesses(
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR, description="The `next` of the previous page")
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """The merchant's access events (not context events), newest first (by leaf index), each
     with its RFC 9162 inclusion proof against ``checkpoint`` (a signed note of tree ``size``).
 
@@ -51,11 +93,11 @@ async def merchant_accesses(
             raise invalid_cursor(cursor)
         start = (size, below)
 
-    def work(r: Reader) -> dict[str, Any]:  # one read transaction: the proofs match cp
+    def work(r: Reader) -> bytes:  # one read transaction: the proofs match cp
         if start is None:
             cp = r.store.latest_checkpoint()
             if cp is None or cp.size == 0:
-                return {"checkpoint": None, "size": 0, "items": [], "next": None}
+                return _page_json(None, 0, [], [], None)
             below = cp.size
         else:
             cp = r.store.checkpoint_at(start[0])
@@ -72,14 +114,12 @@ async def merchant_accesses(
         page = rows[:limit]
         proofs = r.ledger.inclusion_proofs(page, cp.size, cp.root)
         more = len(rows) > limit
-        return {
-            "checkpoint": cp.note,
-            "size": cp.size,
-            "items": [
-                {"event": json.loads(body), "leaf_index": seq, "proof": [h.hex() for h in path]}
-                for (seq, body), path in zip(page, proofs, strict=True)
-            ],
-            "next": encode_cursor(_KIND, cp.size, page[-1][0], merchant) if more else None,
-        }
+        return _page_json(
+            cp.note,
+            cp.size,
+            page,
+            proofs,
+            encode_cursor(_KIND, cp.size, page[-1][0], merchant) if more else None,
+        )
 
-    return await reading(state, work)
+    return Response(content=await reading(state, work), media_type="application/json")
