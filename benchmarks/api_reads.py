@@ -210,14 +210,16 @@ def _build(data_dir: Path, args: argparse.Namespace) -> list[tuple[str, int]]:
     return top
 
 
-def _timed(request: Callable[[], Any], times: int) -> list[float]:
+def _timed(request: Callable[[], Any], times: int) -> tuple[list[float], float]:
+    """Latencies in ms, and the CPU per request in ms (this process: server and client)."""
     request()  # warm-up
     out = []
+    cpu0 = time.process_time()
     for _ in range(times):
         t0 = time.perf_counter()
         request()
         out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return out, (time.process_time() - cpu0) * 1000 / times
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -294,10 +296,10 @@ def _in_process(args: argparse.Namespace, data_dir: Path, merchant: str) -> list
             if not possible:
                 print(f"{name:48} skipped: fewer pages than that")
                 continue
-            ms = _timed(request, args.requests)
+            ms, cpu = _timed(request, args.requests)
             p50, p99 = _pct(ms, 50), _pct(ms, 99)
-            print(f"{name:48} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
-            rows.append(f"| {name} | {p50:.1f} ms | {p99:.1f} ms |")
+            print(f"{name:48} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   CPU {cpu:6.2f} ms/request")
+            rows.append(f"| {name} | {p50:.1f} ms | {p99:.1f} ms | {cpu:.1f} ms |")
     return rows
 
 
@@ -447,7 +449,8 @@ def _concurrent(args: argparse.Namespace, data_dir: Path, top: list[tuple[str, i
             figures = {"rps": total / wall}
             print(
                 f"{clients} client(s) × {args.requests} requests: {total / wall:,.0f} requests/s, "
-                f"server CPU {server_cpu:.2f} cores, clients' CPU {client_cpu:.2f} cores"
+                f"server CPU {server_cpu:.2f} cores ({server_cpu * wall / total * 1000:.1f} ms "
+                f"per request), clients' CPU {client_cpu:.2f} cores"
             )
             for route, ms in per_route.items():
                 p50, p99 = _pct(ms, 50), _pct(ms, 99)

@@ -20,10 +20,20 @@ Then, for each size:
 
 Each twice: *cold*, a fresh reader and an empty tile cache per proof (every tile read is a
 database query, though the database file stays in the OS page cache); *warm*, a fresh reader
-per proof sharing one LRU cache (as ``Ledger`` does between requests), timed over new random
-indices after a warm-up pass of as many proofs.
+per proof sharing one ``TileCache`` (as ``Ledger`` does between requests), timed over new
+random indices after a warm-up pass of as many proofs.
 Every timed proof is verified (``verify_inclusion`` / ``verify_consistency``), outside the
-timing. The proof times should stay flat from 1M to 10M leaves: a proof reads O(log n) tiles
+timing.
+
+* **pages of 100 proofs** (``--pages``, 0 to skip), what a merchant's accesses page costs:
+  100 distinct leaves of a window of 40,000 (a merchant's share of the stream), the newest
+  window or a random one, newest first; each page checked against the root, inside the
+  timing, as ``Ledger.inclusion_proofs`` does. *One by one* is how that method worked
+  before: the page's tiles prefetched in one round trip, then ``inclusion_proof`` with
+  ``reader.subtree`` and ``verify_inclusion`` for each leaf. *Together* is how it works now:
+  ``reader.inclusion_paths`` then ``verify_inclusions``. Both run on the same pages, one
+  after the other (in turn first), with a fresh reader per page sharing one warm tile cache
+  (cold: an empty cache per page, as after a restart); the two must give the same proofs. The proof times should stay flat from 1M to 10M leaves: a proof reads O(log n) tiles
 (one per tile level on its path, plus the partial right-edge tiles) and hashes only the few
 right-edge nodes.
 
@@ -48,7 +58,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,12 +68,14 @@ from typing import Any
 from sentinelle.ledger.merkle import (
     consistency_proof,
     inclusion_proof,
+    inclusion_ranges,
     leaf_hash,
     root_hash,
     verify_consistency,
     verify_inclusion,
+    verify_inclusions,
 )
-from sentinelle.ledger.tiles import TileReader, TreeBuilder
+from sentinelle.ledger.tiles import TileCache, TileReader, TreeBuilder
 from sentinelle.store.base import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,15 +191,15 @@ def time_proofs(
     fetch = CountingFetch(store.fetch_tiles)
     clock = time.perf_counter
     # The stored tree must give the builder's root, at n and at every old size.
-    if TileReader(store.fetch_tiles, size=n, cache=OrderedDict()).root() != root:
+    if TileReader(store.fetch_tiles, size=n, cache=TileCache()).root() != root:
         raise AssertionError(f"{backend}: stored tiles do not give the builder's root at {n}")
     out: list[Timing] = []
 
     for cache_mode in ("cold", "warm"):
-        shared: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        shared = TileCache()
 
         def reader(size: int, mode: str = cache_mode) -> TileReader:
-            cache = OrderedDict() if mode == "cold" else shared  # noqa: B023
+            cache = TileCache() if mode == "cold" else shared  # noqa: B023
             return TileReader(fetch, size=size, cache=cache)
 
         # -- inclusion
@@ -225,6 +236,97 @@ def time_proofs(
         t.fetches = fetch.calls
         out.append(t)
     return out
+
+
+PAGE = 100  # leaves per page
+WINDOW = 40_000  # a merchant's 100 newest accesses span about this many leaves at 200 merchants
+
+
+def page_leaves(rng: random.Random, n: int, *, newest: bool) -> list[int]:
+    """100 distinct leaves of a window of :data:`WINDOW`, newest first."""
+    top = n if newest else rng.randrange(min(n, WINDOW), n + 1)
+    low = max(0, top - WINDOW)
+    return sorted(rng.sample(range(low, top), min(PAGE, top - low)), reverse=True)
+
+
+def page_one_by_one(reader: TileReader, page: list[int], n: int, root: bytes) -> list[list[bytes]]:
+    """A page's proofs as ``Ledger.inclusion_proofs`` made them before: one round trip for the
+    tiles, then each proof asked of ``reader.subtree`` and checked on its own."""
+    reader.prefetch([r for i in page for r in inclusion_ranges(i, n)])
+    paths = []
+    for i in page:
+        path = inclusion_proof(i, n, reader.subtree)
+        verify_inclusion(leaf_hash(i.to_bytes(8, "big")), i, n, path, root)
+        paths.append(path)
+    return paths
+
+
+def page_together(reader: TileReader, page: list[int], n: int, root: bytes) -> list[list[bytes]]:
+    """A page's proofs as ``Ledger.inclusion_proofs`` makes them now."""
+    paths = reader.inclusion_paths(page)
+    verify_inclusions(
+        [(leaf_hash(i.to_bytes(8, "big")), i, p) for i, p in zip(page, paths, strict=True)],
+        n,
+        root,
+    )
+    return paths
+
+
+@dataclass
+class PageTiming:
+    """Latencies of pages of proofs, in seconds, one by one and together (same pages)."""
+
+    backend: str
+    size: int
+    cache: str
+    one_by_one: list[float] = field(default_factory=list)
+    together: list[float] = field(default_factory=list)
+
+    @staticmethod
+    def ms(seconds: list[float], q: float) -> float:
+        ordered = sorted(seconds)
+        return 1000 * ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def time_pages(backend: str, store: Store, built: Built, pages: int, seed: int) -> list[PageTiming]:
+    """Pages of 100 proofs, one by one and together, warm then cold; the proofs must agree."""
+    n, root = built.size, built.root
+    rng = random.Random(f"pages-{seed}-{n}")
+    chosen = [page_leaves(rng, n, newest=k % 2 == 0) for k in range(pages)]
+    clock = time.perf_counter
+    out = []
+    for mode in ("warm", "cold"):
+        shared = TileCache()
+        t = PageTiming(backend, n, mode)
+        if mode == "warm":
+            for page in chosen:  # warm-up: every tile of these pages in the cache
+                page_together(TileReader(store.fetch_tiles, size=n, cache=shared), page, n, root)
+        for k, page in enumerate(chosen):
+            got = []
+            for way in ("one by one", "together") if k % 2 else ("together", "one by one"):
+                cache = shared if mode == "warm" else TileCache()
+                reader = TileReader(store.fetch_tiles, size=n, cache=cache)
+                make = page_one_by_one if way == "one by one" else page_together
+                t0 = clock()
+                paths = make(reader, page, n, root)
+                elapsed = clock() - t0
+                (t.one_by_one if way == "one by one" else t.together).append(elapsed)
+                got.append(paths)
+            if got[0] != got[1]:
+                raise AssertionError(f"{backend}: the page's proofs differ at size {n}")
+        out.append(t)
+    return out
+
+
+def _print_pages(t: PageTiming) -> None:
+    one, tog = t.one_by_one, t.together
+    print(
+        f"  {t.backend:10} {t.size:>11,} pages of {PAGE} {t.cache:4}  one by one p50 "
+        f"{t.ms(one, 50):6.2f} p99 {t.ms(one, 99):6.2f} ms ({len(one) / sum(one):5.0f} pages/s)"
+        f"   together p50 {t.ms(tog, 50):6.2f} p99 {t.ms(tog, 99):6.2f} ms "
+        f"({len(tog) / sum(tog):5.0f} pages/s)   ×{sum(one) / sum(tog):.1f}",
+        flush=True,
+    )
 
 
 def copy_tiles(src: Store, dst: Store, size: int, *, window: int = 256) -> int:
@@ -273,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", type=_parse_sizes, default=[1_000_000, 10_000_000], help="tree sizes"
     )
     parser.add_argument("--proofs", type=int, default=1000, help="timed proofs per kind")
+    parser.add_argument("--pages", type=int, default=200, help="timed pages of 100 proofs")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=65_536, help="leaves per builder call")
     parser.add_argument(
@@ -293,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="sentinelle-bench-ledger-", dir=args.tmp_dir))
     builds: list[Built] = []
     timings: list[Timing] = []
+    page_timings: list[PageTiming] = []
     try:
         with _postgres(not args.no_postgres) as cluster:
             for n in args.sizes:
@@ -326,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
                 ):
                     _print_timing(t)
                     timings.append(t)
+                for pt in time_pages("SQLite", store, built, args.pages, args.seed):
+                    _print_pages(pt)
+                    page_timings.append(pt)
 
                 if cluster is not None and n in args.pg_sizes:
                     from sentinelle.store.postgres import PostgresStore
@@ -343,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
                     ):
                         _print_timing(t)
                         timings.append(t)
+                    for pt in time_pages("PostgreSQL", pg, built, args.pages, args.seed):
+                        _print_pages(pt)
+                        page_timings.append(pt)
                     pg.close()
                 store.close()
                 (work / f"tree-{n}.db").unlink()
@@ -351,11 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    _summary(builds, timings, args.proofs)
+    _summary(builds, timings, args.proofs, page_timings)
     return 0
 
 
-def _summary(builds: list[Built], timings: list[Timing], proofs: int) -> None:
+def _summary(
+    builds: list[Built], timings: list[Timing], proofs: int, pages: list[PageTiming]
+) -> None:
     print()
     print(f"Python {sys.version.split()[0]}. Building the tree (counter leaves, SQLite tiles):")
     print()
@@ -382,6 +494,28 @@ def _summary(builds: list[Built], timings: list[Timing], proofs: int) -> None:
         print(
             f"| {t.backend} | {t.size:,} | {t.proof} | {t.cache} | {t.ms():.3f} | {t.ms(50):.3f} "
             f"| {t.ms(99):.3f} | {t.fetches / k:.1f} | {t.hashes / k:.1f} |"
+        )
+    if not pages:
+        return
+    print()
+    print(
+        f"Pages of {PAGE} proofs ({len(pages[0].together)} pages per row, the newest or a random "
+        f"window of {WINDOW:,} leaves), each page checked against the root; one by one = "
+        "inclusion_proof + verify_inclusion per leaf (before), together = inclusion_paths + "
+        "verify_inclusions (now):"
+    )
+    print()
+    print(
+        "| Store | Leaves | Cache | One by one p50 / p99 (ms) | Together p50 / p99 (ms) "
+        "| Pages/s one by one | Pages/s together | Speed-up |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for t in pages:
+        one, tog = t.one_by_one, t.together
+        print(
+            f"| {t.backend} | {t.size:,} | {t.cache} | {t.ms(one, 50):.2f} / {t.ms(one, 99):.2f} "
+            f"| {t.ms(tog, 50):.2f} / {t.ms(tog, 99):.2f} | {len(one) / sum(one):,.0f} "
+            f"| {len(tog) / sum(tog):,.0f} | ×{sum(one) / sum(tog):.1f} |"
         )
 
 
