@@ -56,7 +56,7 @@ TICKET = [
 
 
 def test_registry_is_keyed_by_unique_names() -> None:
-    assert len(DETECTORS) == 7
+    assert len(DETECTORS) == 8
     assert [cls.name for cls in DETECTORS.values()] == list(DETECTORS)
     assert len({cls.name for cls in DETECTORS.values()}) == len(DETECTORS)
     assert len(set(DETECTORS.values())) == len(DETECTORS)
@@ -181,6 +181,10 @@ def _provoking() -> list[dict[str, Any]]:
     events.append(ctx("ticket.assigned", at(9, 12), ticket="TQ", merchant="u01", actor="ana"))
     events.append(ctx("ticket.closed", at(9, 12, 2), ticket="TQ", merchant="u01"))
     events.append(view("ana", "u01", at(9, 13), justification={"ticket": "TQ"}, **export))
+    for d in range(9):  # "cy" too, then browses two customers each of three new merchants
+        events.append(view("cy", "k1", at(d, 9)))
+    for i in range(6):
+        events.append(view("cy", f"w{i // 2}", at(9, 14, i), subjects=[f"c-{i}"]))
     return sorted(events, key=lambda e: e["time"])
 
 

@@ -22,7 +22,8 @@ import pytest
 from cli_support import Run, run_many
 
 from sentinelle.config import Settings
-from sentinelle.detect import DetectionRunner
+from sentinelle.detect import DetectConfig, DetectionRunner
+from sentinelle.detect.evidence import EvidenceConfig
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import open_store
@@ -81,6 +82,11 @@ def cli(settings: Settings, tmp_path: Path) -> Cli:
         env["SENTINELLE_DATABASE_URL"] = settings.database_url
     work = tmp_path / "cwd"
     work.mkdir()
+    # These tests are about the commands: each alert keeps its detector's own severity and
+    # its one reason (evidence grading is tested in tests/unit/detect/test_evidence.py).
+    config = tmp_path / "detect.toml"
+    config.write_text("[detect.evidence]\nenabled = false\n", encoding="utf-8")
+    env["SENTINELLE_DETECT_CONFIG"] = str(config)
     return Cli(env=env, cwd=work)
 
 
@@ -193,7 +199,7 @@ def _loaded(settings: Settings, tmp_path: Path) -> list[dict[str, Any]]:
         for path in (first_days(tmp_path), later_days(tmp_path)):
             lines = Path(path).read_text(encoding="utf-8").splitlines()
             Ingestor(store, ledger).ingest(enumerate(lines, 1))
-            DetectionRunner(store).catch_up()
+            DetectionRunner(store, DetectConfig(evidence=EvidenceConfig(enabled=False))).catch_up()
         untriaged = {"status": "new", "triage": []}
         alerts = [a.to_dict() | untriaged for a in DetectionRunner(store).alerts()]
     assert len(alerts) == 3

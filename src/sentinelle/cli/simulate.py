@@ -8,7 +8,7 @@ import time
 import click
 
 from sentinelle.cli.app import cli_group
-from sentinelle.sim import SCENARIO_NAMES, parse_scenarios, simulate
+from sentinelle.sim import PROFILES, SCENARIO_NAMES, parse_scenarios, simulate
 
 
 @cli_group.command("simulate")
@@ -56,6 +56,14 @@ from sentinelle.sim import SCENARIO_NAMES, parse_scenarios, simulate
     "Repeatable. [default: none]",
 )
 @click.option(
+    "--profile",
+    default="default",
+    show_default=True,
+    type=click.Choice(list(PROFILES)),
+    help="Kind of desk: team mix and benign look-alikes of the scenarios (docs/simulator.md); "
+    "holdout is kept out of tuning.",
+)
+@click.option(
     "--out",
     default="-",
     show_default=True,
@@ -83,6 +91,7 @@ def simulate_command(
     start: dt.datetime | None,
     end: dt.datetime | None,
     scenarios: tuple[str, ...],
+    profile: str,
     out: str,
     truth: str | None,
     directory: str | None,
@@ -103,6 +112,7 @@ def simulate_command(
         scenarios=names,
         start=start.date() if start is not None else None,
         end=end.date() if end is not None else None,
+        profile=profile,
     )
     began = time.perf_counter()
     summary = simulation.write(out, truth)

@@ -107,6 +107,12 @@ class Detector(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
+    # Evidence (see :mod:`sentinelle.detect.evidence`): a built-in detector's findings are
+    # signals whose alert severity comes from the actor's accumulated evidence; ``weight``
+    # scales the points one finding adds. Other detectors' findings keep their severity.
+    graded: ClassVar[bool] = False
+    weight: ClassVar[float] = 1.0
+    high_profile: frozenset[str] = frozenset()  # customers the platform flags as sensitive
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or self.Config()

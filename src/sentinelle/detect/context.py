@@ -21,7 +21,16 @@ from msgspec import UNSET
 from sentinelle.events import AccessEvent, ContextEvent
 from sentinelle.timeutil import DAY, HOUR, to_us
 
-__all__ = ["ActorState", "Context", "DaySummary", "Grant", "Quantiles", "Ticket", "percentile"]
+__all__ = [
+    "ActorState",
+    "Context",
+    "DaySummary",
+    "Grant",
+    "Quantiles",
+    "Ticket",
+    "mark",
+    "percentile",
+]
 
 HISTORY_DAYS: Final = 28
 REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
@@ -135,6 +144,11 @@ class ActorState:
     known: dict[str, int] = field(default_factory=dict)  # merchant → last read access
     records24: int = 0
     subjects24: int = 0
+    # Long-horizon marks (see detectors.LongHorizon, FakeTickets): kind → [(time, key)] of
+    # the last 30 days; ``active``: the days (UTC day numbers) the actor worked, last 30.
+    marks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    active: list[int] = field(default_factory=list)
+    browsing: dict[str, list[str]] = field(default_factory=dict)  # new merchant → customers
     quantiles: dict[str, tuple[float, float, int, float, float]] = field(default_factory=dict)
 
     def baseline(self, metric: str) -> Quantiles:
@@ -189,7 +203,15 @@ class Context:
             else:
                 del self.unjustified_by[merchant]
         forget = t - KNOWN_DAYS * DAY
+        month = t - 30 * DAY
         for state in self.actors.values():
+            for kind, marks in list(state.marks.items()):
+                if marks and marks[0][0] < month:
+                    kept = [m for m in marks if m[0] >= month]
+                    if kept:
+                        state.marks[kind] = kept
+                    else:
+                        del state.marks[kind]
             state.looks = {s: ts for s, ts in state.looks.items() if ts and ts[-1] >= t - 14 * DAY}
             if state.known and min(state.known.values()) < forget:
                 state.known = {m: u for m, u in state.known.items() if u >= forget}
@@ -280,6 +302,10 @@ class Context:
         """Update the actor's windows, day summary and habits with a read access."""
         day = t // DAY
         if day != state.day:
+            state.active.append(day)
+            if state.active[0] < day - 30:
+                state.active = [d for d in state.active if d >= day - 30]
+            state.browsing.clear()
             if state.day >= 0 and state.today.merchants:
                 values = state.today.values()
                 state.history.append(values)
@@ -369,6 +395,17 @@ class Context:
         if isinstance(country, str):
             state.countries.setdefault(country, t)
         state.hours[(t // HOUR) % 24] += 1
+
+
+def mark(state: ActorState, kind: str, t: int, key: str) -> int:
+    """Record ``key`` (once per 30 days) under ``kind``; the count of the last 7 days, or 0
+    when ``key`` was already marked."""
+    marks = state.marks.setdefault(kind, [])
+    if any(k == key for _, k in marks):
+        return 0
+    marks.append((t, key))
+    week = t - 7 * DAY
+    return sum(1 for u, _ in marks if u >= week)
 
 
 def is_bulk(event: AccessEvent) -> bool:

@@ -11,13 +11,14 @@ learned from alerting on ordinary days.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 
 from msgspec import UNSET
 from pydantic import Field
 
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
-from sentinelle.detect.context import ActorState, Context, Quantiles, Ticket, is_bulk
+from sentinelle.detect.context import ActorState, Context, Quantiles, Ticket, is_bulk, mark
 from sentinelle.events import AccessEvent, ContextEvent
 from sentinelle.timeutil import DAY, HOUR, MINUTE
 
@@ -26,6 +27,7 @@ __all__ = [
     "Collusion",
     "ExportAfterNotice",
     "FakeTickets",
+    "LongHorizon",
     "RepeatedLooks",
     "UnjustifiedAccess",
     "UnusualContext",
@@ -50,6 +52,60 @@ def _score(value: float, threshold: float) -> float:
     return min(100.0, 50.0 * value / max(threshold, 1e-9))
 
 
+def poisson_tail(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean): how surprising ``k`` is when ``mean`` is expected."""
+    if k <= 0:
+        return 1.0
+    mean = max(mean, 1e-9)
+    term = math.exp(-mean)
+    below = 0.0
+    for i in range(k):
+        below += term
+        term *= mean / (i + 1)
+    return max(0.0, 1.0 - below) if below < 0.999999 else term  # tail ≈ first term when tiny
+
+
+def _chance(p: float) -> str:
+    return f"1 in {1 / p:,.0f}" if p >= 1e-9 else "less than 1 in a billion"
+
+
+def team_rate(ctx: Context, me: str, team: str | None, kind: str) -> tuple[float, int]:
+    """Marks of ``kind`` per working day among ``team``'s other members, last 30 days."""
+    marks = days = 0
+    for actor, state in ctx.actors.items():
+        if actor != me and state.team == team and state.kind == "staff" and state.active:
+            marks += len(state.marks.get(kind, ()))
+            days += len(state.active)
+    return (marks / days if days else 0.0), days
+
+
+def base_rate(
+    ctx: Context, state: ActorState, me: str, kind: str, prior_days: float, floor: float
+) -> tuple[float, float, float, int]:
+    """The rate of ``kind`` marks per working day expected of ``me``: their own before the
+    last 7 days, shrunk towards their team's (``prior_days`` of it). Returns (expected rate,
+    own earlier rate, team rate, working days in the last 7)."""
+    week = ctx.now_us - 7 * DAY
+    today = ctx.now_us // DAY
+    peers, _ = team_rate(ctx, me, state.team, kind)
+    earlier_days = sum(1 for d in state.active if d < today - 6)
+    earlier = sum(1 for u, _ in state.marks.get(kind, ()) if u < week)
+    own = earlier / earlier_days if earlier_days else 0.0
+    rate = (earlier + prior_days * max(peers, floor)) / (earlier_days + prior_days)
+    recent_days = max(1, sum(1 for d in state.active if d >= today - 6))
+    return max(rate, floor), own, peers, recent_days
+
+
+def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | None:
+    if p < high:
+        return Severity.HIGH
+    if p < medium:
+        return Severity.MEDIUM
+    if p < low:
+        return Severity.LOW
+    return None
+
+
 class UnjustifiedAccess(Detector):
     """Customer data of merchants the actor has no ticket or grant for, beyond their usual.
 
@@ -59,6 +115,9 @@ class UnjustifiedAccess(Detector):
     (low and slow). Follow-up looks at merchants the actor already works with are common and
     do not count towards the last two.
     """
+
+    graded = True
+    weight = 1.0
 
     name = "unjustified_access"
     description = "Access without a matching ticket or grant, beyond the actor's usual and peers'."
@@ -126,7 +185,7 @@ class UnjustifiedAccess(Detector):
             usual_day = max(own.top, peers.top if learning else peers.p95)
             threshold = max(cfg.min_bulk_merchants, usual_day + cfg.margin, cfg.factor * usual_day)
             if len(bulk) >= threshold:
-                return finding(
+                found = finding(
                     len(bulk),
                     threshold,
                     bulk,
@@ -134,6 +193,7 @@ class UnjustifiedAccess(Detector):
                     f"in the last 24 h without a ticket or grant for them ({_list(bulk)}); "
                     f"their usual is {own}; {team} peers {peers}.",
                 )
+                return found
         if learning:
             return []  # until the actor has history, every merchant is "new" to them
         new = state.n24.keys()
@@ -172,6 +232,9 @@ class UnjustifiedAccess(Detector):
 
 class BreadthVolume(Detector):
     """Many more merchants, customers or records than the actor and their peers usually reach."""
+
+    graded = True
+    weight = 1.0
 
     name = "breadth_volume"
     description = (
@@ -230,6 +293,9 @@ class BreadthVolume(Detector):
 class ExportAfterNotice(Detector):
     """Exports or downloads by someone who has given notice."""
 
+    graded = True
+    weight = 2.0
+
     name = "export_after_notice"
     description = "Export or download after staff.notice_given."
 
@@ -268,6 +334,9 @@ class UnusualContext(Detector):
     the combination with what is done: unjustified bulk access, or unjustified access to
     merchants new to the actor. An hour the actor almost never works at raises it further.
     """
+
+    graded = True
+    weight = 1.2
 
     name = "unusual_context"
     description = "New device / new country (and odd hours) combined with unjustified bulk or new-merchant access."
@@ -329,6 +398,9 @@ class Collusion(Detector):
     Only merchants new to each actor count, and the shared set must be a large part of the
     smaller actor's set: teams that touch many merchants overlap by chance, not by plan.
     """
+
+    graded = True
+    weight = 0.5
 
     name = "collusion"
     description = "Actors sharing unjustified access to the same new merchants within 7 days."
@@ -396,6 +468,9 @@ class Collusion(Detector):
 class FakeTickets(Detector):
     """Tickets the actor opened and closed within minutes, used to justify bulk access."""
 
+    graded = True
+    weight = 1.0
+
     name = "fake_tickets"
     description = "Self-made tickets closed within minutes that 'justify' list views or exports."
 
@@ -405,6 +480,14 @@ class FakeTickets(Detector):
         max_minutes: int = Field(
             10, ge=1, description="A self-made ticket closed this fast is suspicious."
         )
+        prior_days: float = Field(
+            10, ge=0, description="The team's rate weighs like this many of own days."
+        )
+        floor_rate: float = Field(0.05, gt=0, description="Least rate assumed, a working day.")
+        medium_p: float = Field(
+            0.01, gt=0, le=1, description="Medium when this unlikely at the usual rate."
+        )
+        high_p: float = Field(1e-3, gt=0, le=1, description="High when this unlikely.")
 
     def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
         cfg = self.config
@@ -431,7 +514,9 @@ class FakeTickets(Detector):
             return []  # not (yet) closed: judged when it closes
         assert ticket is not None  # noqa: S101
         events = tuple(ticket.bulk_events) if event.id in ticket.bulk_events else (event.id,)
-        return self._finding(event.actor.id, ticket_id, ticket, ctx.now_us, event.merchant, events)
+        return self._finding(
+            ctx, event.actor.id, ticket_id, ticket, ctx.now_us, event.merchant, events
+        )
 
     def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:
         """At a ticket's close: list views or exports made under a self-made, minutes-long ticket."""
@@ -447,6 +532,7 @@ class FakeTickets(Detector):
         actor = ticket.opened_by
         assert actor is not None  # noqa: S101
         return self._finding(
+            ctx,
             actor,
             event.ticket,
             ticket,
@@ -457,6 +543,7 @@ class FakeTickets(Detector):
 
     def _finding(
         self,
+        ctx: Context,
         actor: str,
         ticket_id: str,
         ticket: Ticket,
@@ -464,20 +551,38 @@ class FakeTickets(Detector):
         merchant: str,
         events: tuple[str, ...],
     ) -> list[Finding]:
+        """One such ticket is low; more of them in a day than the actor and their team
+        usually open (their own rate, shrunk towards the team's) is medium, then high."""
+        cfg = self.config
+        assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
         minutes = ((ticket.closed_us or 0) - (ticket.opened_us or 0)) / MINUTE
+        state = ctx.actor(actor)
+        mark(state, "quick_ticket", t, ticket_id)
+        day_ago = t - DAY
+        today = sum(1 for u, _ in state.marks.get("quick_ticket", ()) if u >= day_ago)
+        rate, own, peers, _ = base_rate(
+            ctx, state, actor, "quick_ticket", cfg.prior_days, cfg.floor_rate
+        )
+        p = poisson_tail(today, rate)
+        severity = Severity.LOW
+        if today >= 2:
+            severity = _by_chance(p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
         return [
             Finding(
                 self.name,
                 actor,
                 t,
-                Severity.HIGH,
-                80.0,
+                severity,
+                min(100.0, 30.0 + 10 * today),
                 (merchant,),
                 events,
                 (
                     f"{actor} opened customer or order lists of merchant {merchant} citing ticket "
                     f"{ticket_id}, which they opened themselves, handled alone and closed "
-                    f"{minutes:.0f} minutes later; {len(events)} list view(s) or export(s) cite it.",
+                    f"{minutes:.0f} minutes later; {len(events)} list view(s) or export(s) cite "
+                    f"it. That is {today} such ticket(s) in 24 h; they usually open "
+                    f"{own:.2f} a working day, {state.team or 'team'} peers {peers:.2f} "
+                    f"(chance {_chance(p)}).",
                 ),
             )
         ]
@@ -485,6 +590,9 @@ class FakeTickets(Detector):
 
 class RepeatedLooks(Detector):
     """Repeated unjustified looks at the same few customers."""
+
+    graded = True
+    weight = 1.0
 
     name = "repeated_looks"
     description = "The same customers viewed again and again without a ticket."
@@ -494,6 +602,9 @@ class RepeatedLooks(Detector):
 
         min_looks: int = Field(6, ge=2, description="Unjustified looks at one customer in 14 days.")
         min_days: int = Field(4, ge=1, description="…spread over at least this many days.")
+        high_profile_days: int = Field(
+            2, ge=1, description="Days a high-profile customer looked at unjustified is high."
+        )
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -504,27 +615,126 @@ class RepeatedLooks(Detector):
             return []
         t = ctx.now_us
         hot = []
+        vip = []
         for subject in event.subjects:
             looks = state.looks.setdefault(subject, [])
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]
             state.looks[subject] = recent
-            if len(recent) >= cfg.min_looks and len({x // DAY for x in recent}) >= cfg.min_days:
-                hot.append((subject, len(recent), len({x // DAY for x in recent})))
-        if not hot:
+            days = len({x // DAY for x in recent})
+            if len(recent) >= cfg.min_looks and days >= cfg.min_days:
+                hot.append((subject, len(recent), days))
+            elif subject in self.high_profile and days >= cfg.high_profile_days:
+                vip.append((subject, len(recent), days))
+        if not hot and not vip:
             return []
-        text = ", ".join(f"{s} ({n} times on {d} days)" for s, n, d in hot)
+        text = ", ".join(f"{s} ({n} times on {d} days)" for s, n, d in hot + vip)
+        also = (
+            f" {', '.join(s for s, _, _ in vip)} is flagged high-profile by the platform."
+            if vip
+            else ""
+        )
         return [
             Finding(
                 self.name,
                 event.actor.id,
                 t,
-                Severity.MEDIUM,
-                60.0,
+                Severity.HIGH if vip else Severity.MEDIUM,
+                75.0 if vip else 60.0,
                 (event.merchant,),
                 (event.id,),
                 (
-                    f"{event.actor.id} looked again at {text} in the last 14 days without a ticket or grant.",
+                    f"{event.actor.id} looked again at {text} in the last 14 days without a "
+                    f"ticket or grant.{also}",
+                ),
+            )
+        ]
+
+
+class LongHorizon(Detector):
+    """Merchants new to the actor, listed or browsed without a ticket, over days.
+
+    Two marks, each once per merchant and 30 days: list views or exports of a merchant new to
+    the actor without a ticket or grant (``harvest``), and two or more customers of such a
+    merchant looked at without one (``browse``: a look-up for a caller is one customer). The
+    count of the last 7 days is compared with the rate expected of the actor — their own rate
+    before that week, shrunk towards their team's (so a newcomer or a small team has a
+    sensible prior) — and graded by how unlikely it is by chance.
+    """
+
+    name = "long_horizon"
+    description = (
+        "New merchants listed or browsed without a ticket over 7 days, against the actor's "
+        "and team's own rate."
+    )
+    graded = True
+    weight = 1.0
+
+    class Config(DetectorConfig):
+        """Thresholds."""
+
+        min_count: int = Field(2, ge=1, description="Merchants in 7 days before it judges.")
+        prior_days: float = Field(
+            10, ge=0, description="The team's rate weighs like this many of own days."
+        )
+        floor_rate: float = Field(0.02, gt=0, description="Least rate assumed, a working day.")
+        low_p: float = Field(0.01, gt=0, le=1, description="Low when this unlikely by chance.")
+        medium_p: float = Field(1e-3, gt=0, le=1, description="Medium when this unlikely.")
+        high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
+
+    def observe(
+        self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
+    ) -> list[Finding]:
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        if justified or state.kind != "staff" or event.merchant not in state.n24:
+            return []
+        if len(state.active) < 5:
+            return []  # everything is new to a newcomer
+        merchant = event.merchant
+        if is_bulk(event):
+            kind = "harvest"
+        else:
+            subjects = event.subjects if isinstance(event.subjects, list) else []
+            seen = state.browsing.setdefault(merchant, [])
+            seen += [c for c in subjects if c not in seen][:5]
+            if len(seen) < 2:
+                return []
+            kind = "browse"
+        count = mark(state, kind, ctx.now_us, merchant)
+        if count < cfg.min_count:
+            return []
+        rate, own, peers, days = base_rate(
+            ctx, state, event.actor.id, kind, cfg.prior_days, cfg.floor_rate
+        )
+        expected = rate * days
+        p = poisson_tail(count, expected)
+        severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)
+        if severity is None:
+            return []
+        week = ctx.now_us - 7 * DAY
+        merchants = sorted(m for u, m in state.marks[kind] if u >= week)
+        what = (
+            "opened customer or order lists, or exports,"
+            if kind == "harvest"
+            else "looked at several customers"
+        )
+        who = event.actor.id
+        return [
+            Finding(
+                self.name,
+                who,
+                ctx.now_us,
+                severity,
+                min(100.0, 10 * -math.log10(max(p, 1e-10))),
+                tuple(merchants),
+                (event.id,),
+                (
+                    f"{who} {what} of {count} merchants new to them without a ticket or grant "
+                    f"in the last 7 days ({_list(merchants)}); their own earlier rate is "
+                    f"{own:.2f} such merchants a working day, {state.team or 'team'} peers "
+                    f"{peers:.2f}, so {expected:.2f} were expected over {days} working day(s) "
+                    f"(chance {_chance(p)}).",
                 ),
             )
         ]

@@ -27,6 +27,7 @@ and skips that event; the other detectors and the engine go on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import tomllib
@@ -49,10 +50,12 @@ from sentinelle.detect.detectors import (
     Collusion,
     ExportAfterNotice,
     FakeTickets,
+    LongHorizon,
     RepeatedLooks,
     UnjustifiedAccess,
     UnusualContext,
 )
+from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
@@ -72,6 +75,7 @@ DETECTORS: Final[dict[str, type[Detector]]] = {
         Collusion,
         FakeTickets,
         RepeatedLooks,
+        LongHorizon,
     )
 }
 _MAX_EVENTS: Final = 200
@@ -93,6 +97,10 @@ class DetectConfig(BaseModel):
         24.0, ge=0, description="Live: later events are left to `sentinelle detect`."
     )
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    high_profile: list[str] = Field(
+        default_factory=list, description="Customers the platform flags as sensitive (VIPs)."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectConfig:
@@ -160,6 +168,8 @@ class EngineState:
     pending: list[tuple[int, int, str]] = field(default_factory=list)
     newest_us: int = 0  # the newest event time seen (not beyond the wall clock + a day)
     failures: int = 0  # live runs in a row that failed (the runner resets after a few)
+    # actor → (time, detector, points, reason) of their recent findings (see evidence.py)
+    evidence: dict[str, list[tuple[int, str, float, str]]] = field(default_factory=dict)
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
@@ -175,9 +185,14 @@ class Engine:
         state: EngineState | None = None,
         *,
         suppressions: Suppressions | None = None,
+        high_profile: Iterable[str] = (),
     ) -> None:
         self.config = config or DetectConfig()
         self.detectors = self.config.build()
+        sensitive = frozenset(self.config.high_profile) | frozenset(high_profile)
+        for detector in self.detectors:
+            detector.high_profile = sensitive
+        self._graded = {d.name: d.weight for d in self.detectors if d.graded}
         self.state = state or EngineState()
         self.suppressions = suppressions or Suppressions()
         self.suppressed = 0  # findings dropped by a triage suppression (not saved)
@@ -272,6 +287,12 @@ class Engine:
             ctx.prune(t)
             horizon = t - self._dedupe_us
             st.open_alerts = {k: a for k, a in st.open_alerts.items() if a.time_us >= horizon}
+            forget = t - int(self.config.evidence.horizon_days * DAY)
+            st.evidence = {
+                actor: recent
+                for actor, items in st.evidence.items()
+                if (recent := [i for i in items if i[0] >= forget])
+            }
         if isinstance(event, ContextEvent):
             ctx.apply_context(event, t)
             found: list[Finding] = []
@@ -280,7 +301,8 @@ class Engine:
                     found += detector.observe_context(event, ctx)
                 except Exception as exc:
                     self._detector_failed(detector, exc)
-            return [self._merge(f) for f in self._kept(found)] if emit else []
+            kept = self._grade(self._kept(found))
+            return [self._merge(f) for f in kept] if emit else []
         return self._access(event, t, emit)
 
     def _access(self, event: AccessEvent, t: int, emit: bool) -> list[Alert]:
@@ -311,9 +333,32 @@ class Engine:
             except Exception as exc:
                 self._detector_failed(detector, exc)
         ctx.learn_habits(state, event, t)
-        if not emit or not findings:
+        if not findings:
             return []
-        return [self._merge(f) for f in self._kept(findings)]
+        kept = self._grade(self._kept(findings))
+        return [self._merge(f) for f in kept] if emit else []
+
+    def _grade(self, findings: list[Finding]) -> list[Finding]:
+        """Graded detectors' findings with the severity their actor's evidence earns."""
+        cfg = self.config.evidence
+        if not cfg.enabled or not findings:
+            return findings
+        ledger = self.state.evidence
+        graded = [f for f in findings if f.detector in self._graded]
+        if not graded:
+            return findings
+        for f in graded:
+            record(ledger, f, self._graded[f.detector], cfg)
+        out = []
+        for f in findings:
+            if f.detector not in self._graded:
+                out.append(f)
+                continue
+            total, pieces = risk(ledger[f.actor], f.time_us, cfg)
+            severity = grade(total, cfg)
+            reasons = (f.reasons[0], *explain(f.actor, total, pieces, severity, cfg))
+            out.append(dataclasses.replace(f, severity=severity, reasons=reasons))
+        return out
 
     def _kept(self, findings: list[Finding]) -> list[Finding]:
         """The findings no triage suppression covers."""

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from sentinelle.detect import DETECTORS, Alert, DetectConfig, Engine, Severity
+from sentinelle.detect.evidence import EvidenceConfig
 from sentinelle.events import decode_event, time_us
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -200,7 +201,8 @@ def detect(
         detectors={
             name: {"enabled": not only or name in only, **thresholds.get(name, {})}
             for name in DETECTORS
-        }
+        },
+        evidence=EvidenceConfig(enabled=False),  # each detector's own severity (see evidence.py)
     )
     emit = None if since is None else (since - EPOCH) // dt.timedelta(microseconds=1)
     return Engine(config).run(decoded(events), emit_from_us=emit)
@@ -1289,32 +1291,32 @@ FAKE_TICKETS = [
     row(
         [*quick_ticket(), bulk()],
         Fires(
-            HIGH,
+            LOW,
             ("m1",),
             (
                 "ana opened customer or order lists of merchant m1 citing ticket T1, which they "
                 "opened themselves, handled alone and closed 5 minutes later; "
                 "1 list view(s) or export(s) cite it.",
             ),
-            score=80.0,
+            score=40.0,
         ),
         id="self-made-five-minute-ticket",
     ),
     row(
         [*quick_ticket(10), bulk()],
-        Fires(HIGH, ("m1",), ("closed 10 minutes later",)),
+        Fires(LOW, ("m1",), ("closed 10 minutes later",)),
         id="closed-at-ten-minutes",
     ),
     row([*quick_ticket(11), bulk()], None, id="closed-after-eleven-minutes"),
     row([*quick_ticket(120), bulk(at(0, 12, 30))], None, id="closed-after-two-hours"),
     row(
         [*quick_ticket(10), bulk(action="download")],
-        Fires(HIGH, ("m1",), ("closed 10 minutes later",)),
+        Fires(LOW, ("m1",), ("closed 10 minutes later",)),
         id="download",
     ),
     row(
         [*quick_ticket(), bulk(action="view", subjects=[f"c{i}" for i in range(10)])],
-        Fires(HIGH, ("m1",), ("citing ticket T1",)),
+        Fires(LOW, ("m1",), ("citing ticket T1",)),
         id="list-view-of-ten",
     ),
     row(
@@ -1330,17 +1332,17 @@ FAKE_TICKETS = [
     # Lists opened while the ticket is open: judged when it closes.
     row(
         [*quick_ticket(), bulk(at(0, 10, 3))],
-        Fires(HIGH, ("m1",), ("closed 5 minutes later; 1 list view(s) or export(s) cite it",)),
+        Fires(LOW, ("m1",), ("closed 5 minutes later; 1 list view(s) or export(s) cite it",)),
         id="export-while-ticket-open",
     ),
     row(
         [*quick_ticket(), bulk(at(0, 10, 1)), bulk(at(0, 10, 3), id=FOLLOW[0])],
-        Fires(HIGH, ("m1",), ("2 list view(s) or export(s) cite it",), events=(HIT, FOLLOW[0])),
+        Fires(LOW, ("m1",), ("2 list view(s) or export(s) cite it",), events=(HIT, FOLLOW[0])),
         id="two-exports-while-open",
     ),
     row(
         [*quick_ticket(), bulk(at(0, 10, 3)), bulk(at(0, 11), id=FOLLOW[0])],
-        Fires(HIGH, ("m1",), ("closed 5 minutes later",), events=(HIT, FOLLOW[0])),
+        Fires(LOW, ("m1",), ("closed 5 minutes later",), events=(HIT, FOLLOW[0])),
         id="exports-before-and-after-the-close",
     ),
     row([*quick_ticket(11), bulk(at(0, 10, 3))], None, id="export-while-open-eleven-minutes"),
@@ -1367,6 +1369,32 @@ FAKE_TICKETS = [
         id="colleagues-quick-ticket",
     ),
     row([*quick_ticket(), bulk(ticket="T2")], None, id="cites-another-ticket"),
+    row(
+        [
+            *[
+                e
+                for i in range(3)
+                for e in [
+                    *ticket(
+                        f"T{i + 1}",
+                        "m1",
+                        at(0, 10 + i),
+                        by="ana",
+                        assignee="ana",
+                        closed=at(0, 10 + i, 5),
+                    ),
+                    bulk(at(0, 10 + i, 3), ticket=f"T{i + 1}", id=(HIT, *FOLLOW)[i]),
+                ]
+            ]
+        ],  # fmt: skip
+        Fires(
+            HIGH,
+            ("m1",),
+            ("That is 3 such ticket(s) in 24 h", "(chance 1 in "),
+            events=(HIT, *FOLLOW[:2]),
+        ),
+        id="three-in-a-day-is-high",
+    ),
 ]
 
 

@@ -147,6 +147,14 @@ def story() -> list[dict[str, Any]]:
         events += ticket(f"TG{d}", f"g{d}", "gus", at(d, 8))
         events.append(access("gus", f"g{d}", at(d, 8, 5), ticket=f"TG{d}"))
     events += [access("gus", f"b{i:02d}", at(7, 13, i)) for i in range(40)]
+    # hal: a week of ticketed work, then two customers each of three merchants new to him,
+    # without tickets (long_horizon: browsing new merchants far above his rate)
+    for d in range(7):
+        events += ticket(f"TH{d}", f"h{d}", "hal", at(d, 8))
+        events.append(access("hal", f"h{d}", at(d, 8, 5), ticket=f"TH{d}"))
+    for i in range(3):
+        for c in ("c-1", "c-2"):
+            events.append(access("hal", f"n{i}", at(8, 10 + i, int(c[-1])), subjects=[c]))
     # Ids that do not depend on how many events other tests built before.
     for n, event in enumerate(events):
         event["id"] = f"s-{n}"
