@@ -1,14 +1,22 @@
-"""Detection quality and speed on the simulator, against its ground truth.
+"""Detection quality on the simulator, against its ground truth: seeds × profiles × team sizes.
 
-For each seed: simulate (default size, all scenarios), run the engine over the events in time
-order, and compare medium-or-higher alerts with ``truth.json``. Prints, per scenario: caught or
-not, merchants harvested before the first medium+ alert on one of its actors, and the delay
-after the scenario's start; overall: recall over malicious actors, benign actors with any
-medium+ alert, false medium+ alerts per 100 actor-days, events/s through detection, and the
-p99 latency from an event's ingestion to its alert (small batches through a real store).
+For each profile, team size and seed: simulate (all scenarios; at small sizes, in groups of
+scenarios that fit the staff), run the engine over the events in the order they are
+delivered (time order, or with late deliveries for the ``holdout`` profile), and compare the
+alerts with ``truth.json``. Prints
 
-    .venv/bin/python benchmarks/detect.py                 # three seeds, default size
-    .venv/bin/python benchmarks/detect.py --seeds 1 --merchants 1000 --agents 100 --days 30
+* per scenario: caught (runs), merchants the insider reached up to the first medium+ alert
+  (median, worst) and the delay after the scenario's start (median, worst);
+* false medium+ alerts per 100 benign staff actor-days and benign actors alerted, by detector;
+* an alert-budget curve: the share of malicious actors caught when a responder reads only the
+  top N alerts of each day (all severities, ranked by severity then score).
+
+    .venv/bin/python benchmarks/detect.py                      # 5 seeds, desk/shop/holdout
+    .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout --sizes small
+    .venv/bin/python benchmarks/detect.py --latency            # also ingest-to-alert latency
+
+Sizes: ``large`` is 150 agents, 1,500 merchants, 40 days; ``small`` is 10-20 agents (by
+seed), 120 merchants, 30 days. The ``holdout`` profile is never used to tune the detectors.
 """
 
 from __future__ import annotations
@@ -18,115 +26,227 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sentinelle.detect import DetectConfig, Engine, Severity
 from sentinelle.events import AccessEvent, decode_event, time_us
-from sentinelle.sim import simulate
+from sentinelle.sim import PROFILES, SimulationError, simulate
 from sentinelle.timeutil import DAY, parse_time
 
+SIZES: dict[str, dict[str, int]] = {
+    "large": {"merchants": 1500, "agents": 150, "days": 40},
+    "small": {"merchants": 120, "agents": 0, "days": 30},  # agents: by seed, 10-20
+}
+SMALL_AGENTS = (12, 16, 10, 20, 14, 18, 11, 15)
+GROUPS = (
+    ("pair_harvest", "low_and_slow", "fake_tickets"),
+    ("departing_export", "compromised_account", "vip_snooping"),
+)
+BUDGETS = (1, 2, 3, 5, 10)
 
-def evaluate(args: argparse.Namespace, seed: int, config: DetectConfig) -> dict[str, object]:
-    sim = simulate(
-        merchants=args.merchants, agents=args.agents, days=args.days, seed=seed, scenarios="all"
-    )
-    t0 = time.perf_counter()
-    events = [decode_event(line) for line in sim.lines()]
-    decode_s = time.perf_counter() - t0
-    events.sort(key=time_us)
+
+def size_of(name: str, seed: int) -> dict[str, int]:
+    size = dict(SIZES[name])
+    if not size["agents"]:
+        size["agents"] = SMALL_AGENTS[(seed - 1) % len(SMALL_AGENTS)]
+    return size
+
+
+def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    """The simulations of one run: all scenarios at once, or groups that fit the staff."""
+    if size == "large":
+        return [(profile, size, seed, ("all",))]
+    out = []
+    for group in GROUPS:
+        try:
+            simulate(**size_of(size, seed), seed=seed, scenarios=group, profile=profile)
+            out.append((profile, size, seed, group))
+        except SimulationError:
+            for name in group:
+                try:
+                    simulate(**size_of(size, seed), seed=seed, scenarios=name, profile=profile)
+                    out.append((profile, size, seed, (name,)))
+                except SimulationError:
+                    print(f"  ({profile}/{size}/seed {seed}: {name} does not fit the staff)")
+    return out
+
+
+def evaluate(
+    job: tuple[str, str, int, tuple[str, ...]], config: DetectConfig | None
+) -> dict[str, Any]:
+    profile, size, seed, scenarios = job
+    sim = simulate(**size_of(size, seed), seed=seed, scenarios=scenarios, profile=profile)
+    events = [decode_event(line) for line in sim.lines()]  # in delivery order
     truth = sim.truth
-    engine = Engine(config)
+    try:
+        engine = Engine(config, high_profile=truth["high_profile_customers"])
+    except TypeError:  # an engine without high-profile customers (before issue 13)
+        engine = Engine(config)
     t0 = time.perf_counter()
-    alerts = engine.run(events)
+    final: dict[str, Any] = {}
+    raised: dict[str, int] = {}  # alert id → when it first reached medium (an event's time)
+    for event in events:
+        for a in engine.process(event):
+            final[a.id] = a
+            if a.severity >= Severity.MEDIUM and a.id not in raised:
+                raised[a.id] = max(a.last_us, time_us(event))
+    alerts = list(final.values())
     detect_s = time.perf_counter() - t0
     serious = [a for a in alerts if a.severity >= Severity.MEDIUM]
     malicious = {a for s in truth["scenarios"] for a in s["actors"]}
-    first_alert: dict[str, int] = {}
+    alert_times: dict[str, list[int]] = defaultdict(list)
     for a in serious:
-        first_alert[a.actor] = min(first_alert.get(a.actor, 2**62), a.time_us)
-    times = {e.id: time_us(e) for e in events if isinstance(e, AccessEvent)}
-    merchant_of = {e.id: e.merchant for e in events if isinstance(e, AccessEvent)}
+        alert_times[a.actor].append(raised[a.id])
+    access = {e.id: e for e in events if isinstance(e, AccessEvent)}
     rows = []
     for s in truth["scenarios"]:
         start = parse_time(s["start"])
-        hits = [
-            first_alert[a]
-            for a in s["actors"]
-            if a in first_alert and first_alert[a] >= start - DAY
-        ]
+        # The first medium+ alert from a day before the scenario on (earlier ones are false).
+        hits = [t for a in s["actors"] for t in alert_times.get(a, ()) if t >= start - DAY]
         first = min(hits) if hits else None
-        per_actor: dict[str, set[str]] = defaultdict(set)
-        harvested_before = 0
-        if first is not None:
-            for event_id in s["events"]:
-                if times[event_id] <= first:
-                    per_actor[event_id].add(merchant_of[event_id])
-            seen: dict[str, set[str]] = defaultdict(set)
-            actor_of = {
-                e.id: e.actor.id
-                for e in events
-                if isinstance(e, AccessEvent) and e.id in set(s["events"])
-            }
-            for event_id in s["events"]:
-                if times[event_id] <= first:
-                    seen[actor_of[event_id]].add(merchant_of[event_id])
-            harvested_before = max((len(v) for v in seen.values()), default=0)
+        seen: dict[str, set[str]] = defaultdict(set)
+        for event_id in s["events"]:
+            event = access[event_id]
+            if first is None or time_us(event) <= first:
+                seen[event.actor.id].add(event.merchant)
         rows.append(
             {
                 "scenario": s["name"],
                 "caught": first is not None,
-                "merchants_before_alert": harvested_before
-                if first is not None
-                else len(s["merchants"]),
-                "delay_h": round((first - start) / 3.6e9, 1) if first is not None else None,
+                "merchants": max((len(v) for v in seen.values()), default=0),
+                "delay_h": (first - start) / 3.6e9 if first is not None else None,
             }
         )
-    benign_alerted = {a.actor for a in serious if a.actor not in malicious}
     actor_days = {
         (e.actor.id, time_us(e) // DAY)
-        for e in events
-        if isinstance(e, AccessEvent) and e.actor.kind == "staff" and e.actor.id not in malicious
+        for e in access.values()
+        if e.actor.kind == "staff" and e.actor.id not in malicious
     }
     false_alerts = [a for a in serious if a.actor not in malicious]
+    # Alert budget: the top N alerts of each day, by severity then score.
+    starts = {a: parse_time(s["start"]) - DAY for s in truth["scenarios"] for a in s["actors"]}
+    by_day: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
+    for a in alerts:
+        by_day[a.time_us // DAY].append((int(a.severity), a.score, a.actor, a.time_us))  # type: ignore[arg-type]
+    budget = {}
+    for n in BUDGETS:
+        caught = set()
+        for day_alerts in by_day.values():
+            for _, _, actor, t in sorted(day_alerts, reverse=True)[:n]:  # type: ignore[misc]
+                if actor in starts and t >= starts[actor]:
+                    caught.add(actor)
+        budget[n] = len(caught)
     return {
+        "profile": profile,
+        "size": size,
         "seed": seed,
+        "agents": size_of(size, seed)["agents"],
         "events": len(events),
-        "decode_s": decode_s,
         "detect_s": detect_s,
         "rows": rows,
-        "recall": sum(1 for a in malicious if a in first_alert) / len(malicious),
-        "benign_alerted": len(benign_alerted),
-        "false_per_100": 100 * len(false_alerts) / max(1, len(actor_days)),
+        "malicious": len(malicious),
+        "caught": sum(
+            1
+            for s in truth["scenarios"]
+            for a in s["actors"]
+            if any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
+        ),
+        "actor_days": len(actor_days),
+        "days": truth and (parse_time(truth["end"]) - parse_time(truth["start"])) // DAY,
+        "false": len(false_alerts),
+        "benign_alerted": sorted({a.actor for a in false_alerts}),
         "false_by_detector": dict(
             sorted(
-                defaultdict(
-                    int,
-                    {
-                        d: sum(1 for a in false_alerts if a.detector == d)
-                        for d in {a.detector for a in false_alerts}
-                    },
-                ).items()
+                (d, sum(1 for a in false_alerts if a.detector == d))
+                for d in {a.detector for a in false_alerts}
             )
         ),
-        "false_examples": [a.reasons[0] for a in false_alerts if a.detector == "breadth_volume"][:4]
-        + [a.reasons[0] for a in false_alerts if a.detector != "breadth_volume"][:6],
-        "false_by_week": sorted(
-            defaultdict(
-                int,
-                {
-                    w: sum(
-                        1
-                        for a in false_alerts
-                        if (a.time_us - parse_time(truth["start"])) // (7 * DAY) == w
-                    )
-                    for w in range(8)
-                },
-            ).items()
-        ),
+        "examples": [a.reasons[0] for a in false_alerts][:5],
+        "budget": budget,
     }
 
 
-def latency(args: argparse.Namespace) -> tuple[float, float]:
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report(results: list[dict[str, Any]], verbose: bool) -> None:
+    keys = sorted({(r["profile"], r["size"]) for r in results}, key=lambda k: (k[1], k[0]))
+
+    def label(key: tuple[str, str]) -> str:
+        held = "" if PROFILES[key[0]].tuned else " (held out)"
+        return f"{key[0]}{held} / {key[1]}"
+
+    print("\n### Per scenario: merchants reached up to the first medium+ alert, and the delay\n")
+    print(
+        "| profile / size | scenario | caught | merchants (median, worst) | delay h (median, worst) |"
+    )
+    print("|---|---|---|---|---|")
+    for key in keys:
+        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in results:
+            if (r["profile"], r["size"]) == key:
+                for row in r["rows"]:
+                    rows[row["scenario"]].append(row)
+        for name, found in rows.items():
+            caught = [x for x in found if x["caught"]]
+            merchants = [x["merchants"] for x in found]  # a miss counts all it reached
+            delays = [x["delay_h"] for x in caught]
+            worst_delay = f"{max(delays):.0f}" if delays else "—"
+            print(
+                f"| {label(key)} | {name} | {len(caught)}/{len(found)} | "
+                f"{_median(merchants):g}, {max(merchants)}"
+                f"{'' if len(caught) == len(found) else ' (missed: all)'} | "
+                f"{_median(delays):.0f}, {worst_delay} |"
+            )
+    print("\n### False medium+ alerts (benign staff) and recall\n")
+    print(
+        "| profile / size | runs | agents | recall (malicious actors) | false medium+ per 100 "
+        "actor-days | benign actors alerted | by detector |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for key in keys:
+        rs = [r for r in results if (r["profile"], r["size"]) == key]
+        by_det: dict[str, int] = defaultdict(int)
+        for r in rs:
+            for d, n in r["false_by_detector"].items():
+                by_det[d] += n
+        agents = sorted({r["agents"] for r in rs})
+        alerted = sum(len(r["benign_alerted"]) for r in rs)
+        print(
+            f"| {label(key)} | {len(rs)} | {agents[0]}–{agents[-1]} | "
+            f"{sum(r['caught'] for r in rs)}/{sum(r['malicious'] for r in rs)} | "
+            f"{100 * sum(r['false'] for r in rs) / max(1, sum(r['actor_days'] for r in rs)):.2f} | "
+            f"{alerted} | {dict(sorted(by_det.items())) or '—'} |"
+        )
+    print("\n### Alert budget: malicious actors caught reading only the top N alerts a day\n")
+    print("| profile / size | " + " | ".join(f"top {n}/day" for n in BUDGETS) + " |")
+    print("|---|" + "---|" * len(BUDGETS))
+    for key in keys:
+        rs = [r for r in results if (r["profile"], r["size"]) == key]
+        total = sum(r["malicious"] for r in rs)
+        cells = [f"{sum(r['budget'][n] for r in rs) / max(1, total):.0%}" for n in BUDGETS]
+        print(f"| {label(key)} | " + " | ".join(cells) + " |")
+    events = sum(r["events"] for r in results)
+    seconds = sum(r["detect_s"] for r in results)
+    print(f"\n{events:,} events through detection at {events / seconds:,.0f} events/s")
+    if verbose:
+        for r in results:
+            print(
+                f"\n{r['profile']}/{r['size']}/seed {r['seed']} ({r['agents']} agents): "
+                f"false {r['false']} over {r['actor_days']} actor-days, "
+                f"{r['false_by_detector']}"
+            )
+            for row in r["rows"]:
+                delay = f"{row['delay_h']:.0f} h" if row["caught"] else "MISSED"
+                print(f"   {row['scenario']}: {row['merchants']} merchants, {delay}")
+            for ex in r["examples"]:
+                print("   -", ex[:300])
+
+
+def latency() -> tuple[float, float]:
     """p50/p99 seconds from the start of a small batch's ingest to its alerts being stored."""
     from sentinelle.config import Settings
     from sentinelle.detect import DetectionRunner
@@ -156,41 +276,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--merchants", type=int, default=3000)
-    parser.add_argument("--agents", type=int, default=250)
-    parser.add_argument("--days", type=int, default=45)
+    parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--profiles", default="desk,shop,holdout")
+    parser.add_argument("--sizes", default="large,small")
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--config", type=Path)
-    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--latency", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    config = DetectConfig.from_toml(args.config) if args.config else DetectConfig()
-    results = [evaluate(args, int(s), config) for s in args.seeds.split(",")]
-    print("| seed | scenario | caught | merchants before first medium+ alert | delay after start |")
-    print("|---|---|---|---|---|")
+    config = DetectConfig.from_toml(args.config) if args.config else None
+    todo = []
+    for profile in args.profiles.split(","):
+        for size in args.sizes.split(","):
+            if profile == "shop" and size == "large":
+                continue  # the small team's profile
+            if profile == "desk" and size == "small":
+                continue
+            for seed in args.seeds.split(","):
+                todo += jobs(profile, size, int(seed))
+    todo.sort(key=lambda j: j[1] != "large")  # the long ones first
+    with ProcessPoolExecutor(args.workers) as pool:
+        results = list(pool.map(evaluate, todo, [config] * len(todo)))
+    # Small runs in groups: one row per seed, merged.
+    merged: dict[tuple[str, str, int], dict[str, Any]] = {}
     for r in results:
-        for row in r["rows"]:  # type: ignore[attr-defined]
-            delay = f"{row['delay_h']} h" if row["delay_h"] is not None else "—"
-            print(
-                f"| {r['seed']} | {row['scenario']} | {'yes' if row['caught'] else 'NO'} | {row['merchants_before_alert']} | {delay} |"
-            )
-    print()
-    print(
-        "| seed | events | recall (malicious actors) | benign actors with medium+ | false medium+ per 100 actor-days | detection events/s |"
-    )
-    print("|---|---|---|---|---|---|")
-    for r in results:
+        key = (r["profile"], r["size"], r["seed"])
+        if key not in merged:
+            merged[key] = r
+            continue
+        m = merged[key]
+        for field in ("events", "detect_s", "malicious", "caught", "actor_days", "false"):
+            m[field] += r[field]
+        m["rows"] += r["rows"]
+        m["benign_alerted"] = sorted(set(m["benign_alerted"]) | set(r["benign_alerted"]))
+        for d, n in r["false_by_detector"].items():
+            m["false_by_detector"][d] = m["false_by_detector"].get(d, 0) + n
+        m["examples"] += r["examples"]
+        for n in BUDGETS:
+            m["budget"][n] += r["budget"][n]
+    report(list(merged.values()), args.verbose)
+    if args.latency:
+        p50, p99 = latency()
         print(
-            f"| {r['seed']} | {r['events']:,} | {r['recall']:.2f} | {r['benign_alerted']} | {r['false_per_100']:.2f} | {r['events'] / r['detect_s']:,.0f} |"
-        )
-        if args.verbose:
-            print("   false by detector:", r["false_by_detector"], "by week:", r["false_by_week"])
-            for ex in r["false_examples"]:
-                print("   -", ex)
-    if not args.no_latency:
-        p50, p99 = latency(args)
-        print(
-            f"\ningest-to-alert latency, batches of 500 events (SQLite): p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+            f"\ningest-to-alert latency, batches of 500 events (SQLite): p50 "
+            f"{p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
         )
 
 
