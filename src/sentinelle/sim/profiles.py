@@ -72,7 +72,7 @@ class Profile:
 
 
 _DESK: Final = {
-    "quick_self_ticket": (0.15, 0.45),
+    "quick_self_ticket": (0.03, 0.12),
     "phone_boost": (0.02, 0.08),
     "export_request": (0.01, 0.04),
     "loose_export": (0.1, 0.4),
@@ -81,7 +81,7 @@ _DESK: Final = {
     "leave_cover": (0.3, 0.7),
     "qa_duty": (0.03, 0.08),
     "key_accounts": (0.02, 0.06),
-    "repeat_callers": (0.01, 0.04),
+    "repeat_callers": (0.005, 0.02),
     "peak_scale": (0.8, 1.3),
     "late_share": (0.0, 0.0),
 }
@@ -109,7 +109,7 @@ PROFILES: Final[dict[str, Profile]] = {
             },
             ranges={
                 **_DESK,
-                "quick_self_ticket": (0.3, 0.6),
+                "quick_self_ticket": (0.05, 0.2),
                 "phone_boost": (0.05, 0.12),
                 "key_accounts": (0.05, 0.12),
                 "leave_cover": (0.5, 0.9),
@@ -127,7 +127,7 @@ PROFILES: Final[dict[str, Profile]] = {
                 "qa": 0.10,
             },
             ranges={
-                "quick_self_ticket": (0.25, 0.7),
+                "quick_self_ticket": (0.05, 0.25),
                 "phone_boost": (0.04, 0.12),
                 "export_request": (0.02, 0.06),
                 "loose_export": (0.2, 0.6),
@@ -136,7 +136,7 @@ PROFILES: Final[dict[str, Profile]] = {
                 "leave_cover": (0.4, 1.0),
                 "qa_duty": (0.05, 0.12),
                 "key_accounts": (0.03, 0.1),
-                "repeat_callers": (0.02, 0.06),
+                "repeat_callers": (0.01, 0.03),
                 "peak_scale": (0.6, 1.6),
                 "late_share": (0.02, 0.08),
             },

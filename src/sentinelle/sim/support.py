@@ -510,7 +510,7 @@ class Support:
                 t = self.step(t)
             rtype, data = ("customer", D_CUSTOMER) if hard.random() < 0.5 else ("order", D_ORDER)
             self.access(agent, t, "view", merchant, rtype, [customer], data, just)
-        if hard.random() < 0.5:  # calls again later
+        if hard.random() < 0.3:  # calls again later
             day = self.clock.day_of(t) + hard.randint(1, 4)
             agent.callbacks.append((day, merchant, customer))
             agent.callbacks.sort(key=lambda c: c[0])
