@@ -11,21 +11,18 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from console_support import CSRF_FIELD, PASSWORD
+from console_support import CSRF_FIELD, PASSWORD, Console, open_console
 from console_support import login as _login
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key, create_user
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_token, hash_token
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
-from sentinelle.store import Store
 from sentinelle.timeutil import MINUTE
 
 with warnings.catch_warnings():
@@ -33,44 +30,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-T0 = 1_796_000_000 * 10**6
 GENERIC = "Wrong e-mail or password."
-
-
-@dataclass
-class Clock:
-    now: int = T0
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, us: int) -> None:
-        self.now += us
-
-
-@dataclass
-class Console:
-    app: FastAPI
-    store: Store
-    clock: Clock
-    settings: Settings
-    clients: list[TestClient] = field(default_factory=list)
-
-    def client(self, *, https: bool = False) -> TestClient:
-        client = TestClient(
-            self.app,
-            base_url="https://testserver" if https else "http://testserver",
-            follow_redirects=False,
-        )
-        client.__enter__()
-        self.clients.append(client)
-        return client
-
-    def user(self, email: str, role: Role, merchant: str | None = None) -> str:
-        create_user(
-            self.store, email=email, role=role, password=PASSWORD, merchant=merchant, by="t"
-        )
-        return email
 
 
 def _logged_in(client: TestClient, email: str) -> str:
@@ -83,16 +43,7 @@ def _logged_in(client: TestClient, email: str) -> str:
 
 @pytest.fixture
 def console(settings: Settings) -> Iterator[Console]:
-    app = create_app(settings)
-    clock = Clock()
-    app.state.sentinelle.clock = clock
-    made = Console(app, app.state.sentinelle.store, clock, settings)
-    try:
-        made.client()  # runs the lifespan
-        yield made
-    finally:
-        for client in reversed(made.clients):
-            client.__exit__(None, None, None)
+    yield from open_console(settings)
 
 
 # -- logging in and out ------------------------------------------------------------------------

@@ -17,19 +17,17 @@ import re
 import subprocess
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pyotp
 import pytest
 from cli_support import TIMEOUT, console_script
-from fastapi import FastAPI
 
-from console_support import PASSWORD, form_token
+from console_support import PASSWORD, T0, Clock, Console, form_token, open_console
 from console_support import login as _login
 from sentinelle.access import Role
-from sentinelle.access.accounts import create_user
 from sentinelle.access.sessions import (
     CHALLENGE_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -53,7 +51,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
     from fastapi.testclient import TestClient
 
-T0 = 1_796_000_000 * 10**6
 STEP = 30 * SECOND
 SECOND_STEP = "Second factor"
 WRONG_CODE = "Wrong code"
@@ -61,33 +58,8 @@ GENERIC = "Wrong e-mail or password."
 
 
 @dataclass
-class Clock:
-    now: int = T0
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, us: int) -> None:
-        self.now += us
-
-
-@dataclass
-class Console:
-    app: FastAPI
-    store: Store
-    clock: Clock
-    settings: Settings
-    clients: list[TestClient] = field(default_factory=list)
-
-    def client(self) -> TestClient:
-        client = TestClient(self.app, follow_redirects=False)
-        client.__enter__()
-        self.clients.append(client)
-        return client
-
-    def user(self, email: str, role: Role = Role.DPO) -> str:
-        create_user(self.store, email=email, role=role, password=PASSWORD, by="t")
-        return email
+class TotpConsole(Console):
+    """The console harness, with enrolment and codes at the app's clock."""
 
     def enrol(self, email: str) -> str:
         """Enrol ``email`` at the clock's time (that code is then used); its base32 secret."""
@@ -108,26 +80,13 @@ class Console:
         return pyotp.TOTP(secret).at(self.clock.now // SECOND + 30 * steps)
 
 
-def _console(settings: Settings) -> Iterator[Console]:
-    app = create_app(settings)
-    clock = Clock()
-    app.state.sentinelle.clock = clock
-    made = Console(app, app.state.sentinelle.store, clock, settings)
-    try:
-        made.client()  # runs the lifespan
-        yield made
-    finally:
-        for client in reversed(made.clients):
-            client.__exit__(None, None, None)
+@pytest.fixture
+def console(settings: Settings) -> Iterator[TotpConsole]:
+    yield from open_console(settings, TotpConsole)
 
 
 @pytest.fixture
-def console(settings: Settings) -> Iterator[Console]:
-    yield from _console(settings)
-
-
-@pytest.fixture
-def strict_console(tmp_path: Path) -> Iterator[Console]:
+def strict_console(tmp_path: Path) -> Iterator[TotpConsole]:
     """SQLite, with TOTP required of admins and DPOs."""
     settings = Settings(
         _env_file=None,
@@ -136,7 +95,7 @@ def strict_console(tmp_path: Path) -> Iterator[Console]:
         totp_required_roles="DPO, admin",
     )
     assert settings.totp_roles == {"admin", "dpo"}
-    yield from _console(settings)
+    yield from open_console(settings, TotpConsole)
 
 
 def _code(client: TestClient, page: httpx.Response | str, code: str) -> httpx.Response:
@@ -212,7 +171,7 @@ def test_the_password_alone_opens_no_session_the_code_does(
     assert GENERIC not in step.text
 
 
-def test_an_account_without_totp_logs_in_with_its_password(console: Console) -> None:
+def test_an_account_without_totp_logs_in_with_its_password(console: TotpConsole) -> None:
     email = console.user("ana@example.org", Role.RESPONDER)
     client = console.client()
     done = _login(client, email)
@@ -222,7 +181,7 @@ def test_an_account_without_totp_logs_in_with_its_password(console: Console) -> 
     assert json.loads(succeeded[0].details_json)["factors"] == "password"
 
 
-def test_a_wrong_password_gets_the_generic_answer_not_the_second_step(console: Console) -> None:
+def test_a_wrong_password_gets_the_generic_answer_not_the_second_step(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     console.enrol(email)
     client = console.client()
@@ -234,7 +193,7 @@ def test_a_wrong_password_gets_the_generic_answer_not_the_second_step(console: C
 # -- wrong codes, the rate limit, replays ------------------------------------------------------
 
 
-def test_wrong_codes_are_failed_logins_and_reach_the_rate_limit(console: Console) -> None:
+def test_wrong_codes_are_failed_logins_and_reach_the_rate_limit(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     secret = console.enrol(email)
     console.clock.advance(MINUTE)
@@ -275,7 +234,7 @@ def test_wrong_codes_are_failed_logins_and_reach_the_rate_limit(console: Console
     assert done.status_code == 303 and console.store.sessions_of(email) == 1
 
 
-def test_a_code_is_accepted_once_within_one_step_of_drift(console: Console) -> None:
+def test_a_code_is_accepted_once_within_one_step_of_drift(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     secret = console.enrol(email)
     first, second = console.client(), console.client()
@@ -312,7 +271,7 @@ def test_a_code_is_accepted_once_within_one_step_of_drift(console: Console) -> N
     assert console.store.sessions_of(email) == 3
 
 
-def test_the_challenge_expires(console: Console) -> None:
+def test_the_challenge_expires(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     secret = console.enrol(email)
     console.clock.advance(MINUTE)
@@ -343,7 +302,7 @@ def test_the_challenge_expires(console: Console) -> None:
     assert "expired" in gone.text and console.store.sessions_of(email) == 0
 
 
-def test_a_missing_key_file_refuses_plainly(console: Console) -> None:
+def test_a_missing_key_file_refuses_plainly(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     secret = console.enrol(email)
     console.clock.advance(MINUTE)
@@ -359,7 +318,7 @@ def test_a_missing_key_file_refuses_plainly(console: Console) -> None:
 # -- roles that require it ---------------------------------------------------------------------
 
 
-def test_required_roles_refuse_unenrolled_accounts(strict_console: Console) -> None:
+def test_required_roles_refuse_unenrolled_accounts(strict_console: TotpConsole) -> None:
     console = strict_console
     dpo = console.user("dpo@example.org", Role.DPO)
     admin = console.user("admin@example.org", Role.ADMIN)
@@ -398,7 +357,7 @@ def test_the_setting_refuses_unknown_roles() -> None:
 # -- the secret at rest ------------------------------------------------------------------------
 
 
-def test_the_secret_is_sealed_at_rest(console: Console) -> None:
+def test_the_secret_is_sealed_at_rest(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     other = console.user("other@example.org")
     secret = console.enrol(email)

@@ -55,6 +55,12 @@ _DONE: Final = {
 }
 
 
+def _missing(seen: Viewer, incident_id: str) -> Response:
+    return render(
+        "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
+    )
+
+
 @router.get("/incidents")
 async def incidents(request: Request) -> Response:
     """Every incident, newest first, with its clock."""
@@ -119,9 +125,7 @@ async def _page(
 
     found = await locked(state, work)
     if found is None:
-        return render(
-            "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
-        )
+        return _missing(seen, incident_id)
     incident = found["incident"]
     q = request.query_params
     return render(
@@ -240,24 +244,21 @@ async def _act(
     work: Any,
     done: str,
     form: dict[str, str] | None = None,
+    *,
+    on_store: bool = True,
+    failed: str = "Nothing was recorded: ",
 ) -> Response:
-    """Run an action; on success back to the page (303), else the page with the reason."""
+    """Run an action (under the store's lock, or on connections of its own when not
+    ``on_store``); on success back to the page (303), else the page with the reason."""
     state = state_of(request)
     try:
-        await locked(state, work)
+        await (locked(state, work) if on_store else run_in_threadpool(work))
     except NotFoundError:
-        return render(
-            "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
-        )
+        return _missing(seen, incident_id)
     except Error as exc:
         status = 422 if isinstance(exc, ValidationError) else 409
         return await _page(
-            request,
-            seen,
-            incident_id,
-            status_code=status,
-            error="Nothing was recorded: " + _plain(exc),
-            form=form,
+            request, seen, incident_id, status_code=status, error=failed + _plain(exc), form=form
         )
     return see_other(f"/incidents/{incident_id}?done={done}")
 
@@ -346,9 +347,7 @@ async def notices_dry_run(request: Request, incident_id: str, audience: str) -> 
     try:
         dry = await run_in_threadpool(state.notice_runs.dry_run, incident_id, chosen)
     except NotFoundError:
-        return render(
-            "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
-        )
+        return _missing(seen, incident_id)
     except Error as exc:
         return await _page(
             request, seen, incident_id, status_code=409, error="No dry run: " + _plain(exc)
@@ -388,14 +387,6 @@ async def notices_send(request: Request, incident_id: str, audience: str) -> Res
             incident_id, chosen, by=seen.principal.label, version=int(raw_version)
         )
 
-    try:
-        await run_in_threadpool(start)
-    except NotFoundError:
-        return render(
-            "missing.html", 404, viewer=seen, message=f"There is no incident {incident_id!r}."
-        )
-    except Error as exc:
-        return await _page(
-            request, seen, incident_id, status_code=409, error="Nothing was sent: " + _plain(exc)
-        )
-    return see_other(f"/incidents/{incident_id}?done=sending")
+    return await _act(
+        request, seen, incident_id, start, "sending", on_store=False, failed="Nothing was sent: "
+    )
