@@ -22,6 +22,7 @@ from sentinelle.cli import (  # noqa: F401
     keys,
     ledger,
     notify,
+    policy,
     serve,
     simulate,
     users,

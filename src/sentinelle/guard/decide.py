@@ -529,7 +529,7 @@ def _mask_sentence(
     grant: GrantView | None = None,
 ) -> str:
     """Which categories are shown and why each other one is masked."""
-    shown = f"shown: {_list(_sorted(visible))}" if visible else "nothing shown"
+    shown = f"{_list(_sorted(visible))} shown" if visible else "nothing shown"
     parts: list[str] = []
     hidden = wanted - visible
     by_team = _sorted(hidden - access.categories)
@@ -541,14 +541,14 @@ def _mask_sentence(
         & purpose.show - merchant_mask - (grant.categories if grant else wanted)
     )
     if by_purpose:
-        parts.append(f"{_list(by_purpose)} masked (not needed for a {purpose.name})")
+        parts.append(f"{_list(by_purpose)} masked (not needed for this purpose)")
     if by_team:
         parts.append(f"{_list(by_team)} masked ({who} may not see it)")
     if by_merchant:
         parts.append(f"{_list(by_merchant)} masked (merchant {merchant} masks it)")
     if by_grant and grant is not None:
         parts.append(f"{_list(by_grant)} masked (not in grant {grant.id})")
-    return f"For a {purpose.name}, {shown}" + ("; " + "; ".join(parts) if parts else "") + "."
+    return f"Purpose {purpose.name}: {shown}" + ("; " + "; ".join(parts) if parts else "") + "."
 
 
 def _cap(text: str) -> str:

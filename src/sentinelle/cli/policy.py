@@ -1,0 +1,190 @@
+"""``sentinelle policy``: check a guard policy file, and explain the decision it gives a request.
+
+``explain`` runs the same :func:`~sentinelle.guard.decide` the decision endpoint will run, so
+what it prints is what a console would be told, every reason included.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sentinelle.cli.app import App, cli_group, pass_app
+from sentinelle.errors import ConfigError, StoreNotFoundError
+from sentinelle.events import ContextEvent, decode_event
+from sentinelle.guard import AccessRequest, TicketView, decide, load_policy
+from sentinelle.guard.policy import Policy
+from sentinelle.timeutil import iso, now_us, parse_time
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@cli_group.group()
+def policy() -> None:
+    """Guard policies: who may do what to which customer data (docs/guard.md)."""
+
+
+@policy.command("check")
+@click.argument("file", type=_FILE)
+def check(file: Path) -> None:
+    """Validate the policy FILE: every problem with its key and line, exit 1; or a summary."""
+    found = load_policy(file)
+    overrides = len(found.merchants)
+    click.echo(
+        f"{file}: valid guard policy: {len(found.teams)} team(s) ({', '.join(found.teams)}), "
+        f"{len(found.purposes)} purposes, {overrides} merchant override(s); grants last "
+        f"{found.grant_us / 3.6e9:g} h (at most {found.max_grant_us / 3.6e9:g} h), "
+        f"break-glass {found.break_glass.duration_us / 6e7:g} min"
+        + ("" if found.break_glass.enabled else " (off)")
+    )
+
+
+@policy.command("explain")
+@click.option("--policy", "policy_file", type=_FILE, required=True, help="The policy file.")
+@click.option("--actor", required=True, help="Who asks (staff id).")
+@click.option("--team", help="The actor's team.")
+@click.option("--role", help="The actor's role in the team.")
+@click.option("--merchant", required=True, help="Whose customers.")
+@click.option("--action", required=True, help="view, search, export, download, update, delete.")
+@click.option("--data", required=True, help="Data categories, separated by commas.")
+@click.option("--channel", default="support_console", show_default=True)
+@click.option("--ticket", help="The ticket cited.")
+@click.option(
+    "--ticket-state",
+    type=click.Choice(["open", "closed"]),
+    help="The ticket's state; without it, the ticket is read from the stored context events.",
+)
+@click.option("--ticket-merchant", help="The ticket's merchant  [default: --merchant]")
+@click.option(
+    "--ticket-assignee",
+    multiple=True,
+    help="Who the ticket is assigned to (repeatable)  [default: --actor]",
+)
+@click.option("--ticket-purpose", help="The ticket's purpose (its reason), if it names one.")
+@click.option("--count", type=click.IntRange(min=0), help="Records in a list or export.")
+@click.option("--purpose", help="The purpose the request states (a purpose of the policy).")
+@click.option("--break-glass", "break_glass", metavar="REASON", help="Ask for break-glass.")
+@click.option("--suspended", is_flag=True, help="Decide as if the actor were suspended.")
+@click.option("--at", "at", metavar="TIME", help="Decide at this RFC 3339 time  [default: now]")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as one JSON object.")
+@pass_app
+def explain(
+    app: App,
+    policy_file: Path,
+    actor: str,
+    team: str | None,
+    role: str | None,
+    merchant: str,
+    action: str,
+    data: str,
+    channel: str,
+    ticket: str | None,
+    ticket_state: str | None,
+    ticket_merchant: str | None,
+    ticket_assignee: tuple[str, ...],
+    ticket_purpose: str | None,
+    count: int | None,
+    purpose: str | None,
+    break_glass: str | None,
+    suspended: bool,
+    at: str | None,
+    as_json: bool,
+) -> None:
+    """Print the decision POLICY gives a request, and every reason for it.
+
+    The ticket's state comes from the command line (--ticket-state, --ticket-merchant,
+    --ticket-assignee) or, without --ticket-state, from the stored ticket.* events. No grants
+    are considered yet, nor the actor's suspension unless --suspended.
+
+    TODO(guard grants): read the actor's grants at the merchant and their suspension from the
+    store once grants are stored; read team and role from the staff directory.
+    """
+    rules = load_policy(policy_file)
+    try:
+        when = parse_time(at) if at else now_us()
+    except ValueError as exc:
+        raise ConfigError(f"--at: {exc}") from None
+    request = AccessRequest(
+        actor=actor,
+        team=team,
+        role=role,
+        merchant=merchant,
+        action=action,
+        data=tuple(c.strip() for c in data.split(",") if c.strip()),
+        channel=channel,
+        ticket=ticket,
+        count=count,
+        purpose=purpose,
+        break_glass=break_glass,
+    )
+    view: TicketView | None = None
+    if ticket is not None and ticket_state is not None:
+        view = TicketView(
+            id=ticket,
+            state="open" if ticket_state == "open" else "closed",
+            merchant=ticket_merchant or merchant,
+            assignees=frozenset(ticket_assignee or (actor,)),
+            purpose=ticket_purpose,
+        )
+    elif ticket is not None:
+        view = _stored_ticket(app, rules, ticket, when)
+    decision = decide(rules, request, ticket=view, grants=(), suspended=suspended, now_us=when)
+    if as_json:
+        click.echo(json.dumps(decision.to_dict(), ensure_ascii=False))
+        return
+    expires = iso(decision.expires_us) if decision.expires_us is not None else "-"
+    if decision.decision == "allow" and decision.expires_us is None:
+        expires = "when the ticket closes"
+    click.echo(f"decision: {decision.decision}")
+    click.echo(f"grant: {decision.grant or '-'}")
+    click.echo(f"mask: {', '.join(decision.mask) or '-'}")
+    click.echo(f"expires: {expires}")
+    if decision.break_glass:
+        click.echo("break-glass: yes (a high-severity alert must be raised)")
+    if decision.approvers:
+        click.echo(f"approvers: {', '.join(decision.approvers)}")
+    click.echo("reasons:")
+    for reason in decision.reasons:
+        click.echo(f"  - {reason}")
+
+
+def _stored_ticket(app: App, rules: Policy, ticket: str, until_us: int) -> TicketView | None:
+    """The ticket as its stored ``ticket.*`` events up to ``until_us`` describe it; ``None``
+    when no event names it (an unknown ticket)."""
+    try:
+        rows = app.reader.context_events_cited({ticket}, (), until_us)
+    except StoreNotFoundError as exc:
+        raise ConfigError(
+            f"ticket {ticket}: {exc}; or give its state with --ticket-state"
+        ) from None
+    merchant: str | None = None
+    assignees: set[str] = set()
+    closed = False
+    reason: str | None = None
+    seen = False
+    for _t, _seq, body in rows:
+        event = decode_event(body)
+        if not isinstance(event, ContextEvent) or not event.type.startswith("ticket."):
+            continue
+        seen = True
+        if isinstance(event.merchant, str):
+            merchant = event.merchant
+        if event.type == "ticket.opened":
+            closed = False
+            if isinstance(event.reason, str):
+                reason = event.reason
+        elif event.type == "ticket.assigned" and isinstance(event.actor, str):
+            assignees.add(event.actor)
+        elif event.type == "ticket.closed":
+            closed = True
+    if not seen:
+        return None
+    return TicketView(
+        id=ticket,
+        state="closed" if closed else "open",
+        merchant=merchant,
+        assignees=frozenset(assignees),
+        purpose=reason if reason in rules.purposes else None,
+    )
