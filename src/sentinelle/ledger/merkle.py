@@ -33,7 +33,6 @@ __all__ = [
     "combine",
     "consistency_proof",
     "consistency_ranges",
-    "NodeHash",
     "edge_ranges",
     "inclusion_ranges",
     "inclusion_proof",
@@ -60,10 +59,6 @@ EMPTY_ROOT: bytes = _sha256(b"").digest()
 
 SubtreeHash = Callable[[int, int], bytes]
 """``subtree(start, end)`` returns ``MTH(D[start:end])``, the hash of leaves ``start .. end-1``."""
-
-NodeHash = Callable[[int, int], bytes]
-"""``node(level, index)`` returns the hash of the perfect subtree of ``2**level`` leaves
-``[index * 2**level, (index + 1) * 2**level)``: ``MTH`` of that range."""
 
 
 def leaf_hash(leaf: bytes) -> bytes:

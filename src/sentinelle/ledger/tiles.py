@@ -10,6 +10,10 @@ Blob layout of a tile of base width ``w`` (1…256): the ``w`` base hashes, then
 hashes one level up, …, then the ``w>>7`` hashes seven levels up; 32 bytes each. A full tile
 (``w`` = 256) never changes again; the rightmost tile of each tile level is partial and is
 rewritten as the tree grows.
+
+So readers keep full tiles in a process-wide :class:`TileCache` (an LRU of at most 4096 tiles,
+64 MiB) and read partial tiles again for each request. A page of inclusion proofs is built from
+the tiles in one round trip (:meth:`TileReader.inclusion_paths`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from sentinelle.ledger.merkle import (
     combine,
     consistency_proof,
     inclusion_proof,
+    inclusion_ranges,
     leaf_hash,
     node_hash,
     perfect_subtrees,
@@ -400,11 +401,21 @@ def test_subtree_called_log_times(size):
         assert len(set(counter.calls)) == len(counter.calls)
 
 
+@pytest.mark.parametrize("size", [*range(1, 300), 511, 512, 513, 65_537, 10_000_000])
+def test_a_path_is_its_siblings_below_the_fork_then_the_edge_ranges(size):
+    """What ``TileReader.inclusion_paths`` builds on: below the fork level the siblings are
+    perfect subtrees, then every leaf of that fork level has the same ranges."""
+    step = max(1, size // 300)
+    for index in range(0, size, step):
+        fork = (index ^ size).bit_length() - 1
+        below = [(((index >> h) ^ 1) << h, (((index >> h) ^ 1) + 1) << h) for h in range(fork)]
+        assert inclusion_ranges(index, size) == below + merkle.edge_ranges(fork, size)
+
+
 def test_module_exports():
     assert set(merkle.__all__) == {
         "EMPTY_ROOT",
         "HASH_SIZE",
-        "NodeHash",
         "SubtreeHash",
         "combine",
         "consistency_proof",
