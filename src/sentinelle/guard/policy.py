@@ -397,7 +397,8 @@ class _Reader:
     ) -> frozenset[str] | None:
         """A list of names from ``known`` (each bad one reported at its index)."""
         if not isinstance(value, list):
-            self.bad(path, f"must be a list of {what}s, not {_kind(value)}")
+            plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+            self.bad(path, f"must be a list of {plural}, not {_kind(value)}")
             return None
         if not value and not empty:
             self.bad(path, f"must name at least one {what}")
