@@ -258,7 +258,11 @@ def decide(
     visible = wanted & access.categories & purpose.show - rule.mask
     if not visible:
         masks = _mask_sentence(wanted, visible, access, purpose, rule.mask, merchant, who)
-        return _deny(f"{masks[:-1]}: nothing requested can be shown, denied.")
+        bad_ticket = (_cap(ticket_reason) + ".",) if request.ticket and not ticket_ok else ()
+        return Decision(
+            decision="deny",
+            reasons=(f"{masks[:-1]}: nothing requested can be shown, denied.", *bad_ticket),
+        )
     records = request.records
     need = _needs_approval(policy, action, records, rule.approve_views, merchant)
     grant, grant_visible, grant_notes = _best_grant(
