@@ -433,7 +433,7 @@ class ResponseEngine:
         self, incident_id: str, audience: Audience, *, config: NoticeConfig, out: Path
     ) -> list[Path]:
         """Render the audience's notices to ``out`` for review (a dry run): nothing is sent."""
-        found, scope = self._notifiable(incident_id)
+        found, scope = self.notifiable(incident_id)
         return render_samples(config, found, scope, out, audiences=[audience])
 
     @contextmanager
@@ -449,7 +449,7 @@ class ResponseEngine:
     ) -> Iterator[NoticePlan]:
         """The audience's notices planned from the directory (checked whole before anything is
         sent); the directory stays open while the plan is streamed."""
-        found, scope = self._notifiable(incident_id)
+        found, scope = self.notifiable(incident_id)
         with _planned(config, found, scope, audience, key, directory, query) as plan:
             yield plan
 
@@ -484,7 +484,7 @@ class ResponseEngine:
         and what delivery raises (:class:`~sentinelle.notify.DeliveryError` when the server
         cannot be reached: then nothing was sent and nothing is logged as sent).
         """
-        found, scope = self._notifiable(incident_id)
+        found, scope = self.notifiable(incident_id)
         if audience is Audience.AUTHORITY:
             directory = None  # one configured address; no directory to read
         elif directory is None:
@@ -554,7 +554,9 @@ class ResponseEngine:
             "authority" if duty == "authority" else "subjects"
         )
 
-    def _notifiable(self, incident_id: str) -> tuple[Incident, Scope]:
+    def notifiable(self, incident_id: str) -> tuple[Incident, Scope]:
+        """The incident and its scope (on the basis assessed), if its notices may be sent:
+        it is assessed or notifying. Raises :class:`NotifyError` otherwise."""
         found = self.book.get(incident_id)
         if found.state not in (State.ASSESSED, State.NOTIFYING) or found.assessment is None:
             raise NotifyError(

@@ -182,7 +182,7 @@ def _notifiable(
 
     Raises :class:`~sentinelle.errors.NotFoundError`, :class:`NotifyError` when the incident
     is not assessed, and :class:`ConfigError` naming the settings missing."""
-    found, scope = engine._notifiable(incident_id)  # the engine's rule, not a copy of it
+    found, scope = engine.notifiable(incident_id)  # the engine's rule, not a copy of it
     setup = notice_setup(settings, audience, shops=lambda: sorted(scope.per_merchant))
     return found, scope, setup
 
