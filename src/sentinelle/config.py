@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         description="TOML file with detection thresholds; built-in defaults when unset.",
     )
 
+    guard_policy: Path | None = Field(
+        default=None,
+        description="TOML guard policy (docs/guard.md) that POST /v1/access/decide and the "
+        "grants API decide by; read once, when first needed. Unset: they answer 503.",
+    )
+
     # -- notices (sentinelle incident notify) -----------------------------------------------
     shop_name: str | None = Field(
         default=None, description="Who notices come from, as people know it (the platform)."

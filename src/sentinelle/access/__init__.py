@@ -35,8 +35,10 @@ class Role(enum.StrEnum):
     ADMIN: everything, including accounts and keys. RESPONDER: triages alerts, opens and scopes
     incidents. DPO: a responder who also assesses incidents and records what was sent to the
     authority. AUDITOR: reads everything, changes nothing. MERCHANT: reads its own merchant's
-    accesses, bound to one merchant. INGEST (keys only): sends events. READER (keys only): reads
-    for tools (SIEM, dashboards), changes nothing.
+    accesses, bound to one merchant, and approves grants at it. INGEST (keys only): sends
+    events. READER (keys only): reads for tools (SIEM, dashboards), changes nothing. GUARD (keys
+    only): the support console, admin tools and export jobs asking ``POST /v1/access/decide``
+    before they serve customer data, and requesting grants for their actors.
     """
 
     ADMIN = "admin"
@@ -46,6 +48,7 @@ class Role(enum.StrEnum):
     MERCHANT = "merchant"
     INGEST = "ingest"
     READER = "reader"
+    GUARD = "guard"
 
 
 KEY_ROLES: Final = tuple(Role)
@@ -67,6 +70,9 @@ class Permission(enum.StrEnum):
     MERCHANT_ACCESSES = "merchant:accesses"  # a merchant's accesses (its own, for a merchant)
     ACTORS_READ = "actors:read"  # staff by risk, one actor's activity per day and alerts
     METRICS_READ = "metrics:read"  # GET /metrics: counts and latencies, no identifiers of people
+    ACCESS_DECIDE = "access:decide"  # POST /v1/access/decide: the guard's decision, recorded
+    GRANTS_REQUEST = "grants:request"  # ask for a just-in-time grant for an actor
+    GRANTS_APPROVE = "grants:approve"  # approve or revoke a grant (a merchant: its own only)
     ADMIN = "admin"  # accounts and keys
 
 
@@ -84,22 +90,34 @@ _READ: Final = frozenset(
 # them), not for tools: a reader key (a SIEM, a dashboard) gets alerts and metrics, not
 # profiles of people. Metrics are for tools: people see the same in the console.
 _PEOPLE: Final = frozenset({Permission.ACTORS_READ})
+# Staff who respond to alerts may ask for and approve (as the second staff member) grants.
+_GRANTS: Final = frozenset({Permission.GRANTS_REQUEST, Permission.GRANTS_APPROVE})
 GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.ADMIN: frozenset(Permission),
     Role.DPO: _READ
     | _PEOPLE
+    | _GRANTS
     | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE, Permission.INCIDENTS_DECIDE},
-    Role.RESPONDER: _READ | _PEOPLE | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE},
+    Role.RESPONDER: _READ
+    | _PEOPLE
+    | _GRANTS
+    | {Permission.ALERTS_TRIAGE, Permission.INCIDENTS_WRITE},
     Role.AUDITOR: _READ | _PEOPLE,
     Role.READER: _READ | {Permission.METRICS_READ},
     Role.INGEST: frozenset({Permission.EVENTS_WRITE}),
-    # The checkpoint lets a merchant verify the proofs of its own accesses.
-    Role.MERCHANT: frozenset({Permission.MERCHANT_ACCESSES, Permission.LEDGER_CHECKPOINT}),
+    # The checkpoint lets a merchant verify the proofs of its own accesses; it approves (or
+    # revokes) grants over its own customers only.
+    Role.MERCHANT: frozenset(
+        {Permission.MERCHANT_ACCESSES, Permission.LEDGER_CHECKPOINT, Permission.GRANTS_APPROVE}
+    ),
+    # The guard asks for decisions and requests grants on behalf of its actors; it approves
+    # nothing (a grant's approver is never the one who asked for it).
+    Role.GUARD: frozenset({Permission.ACCESS_DECIDE, Permission.GRANTS_REQUEST}),
 }
 
 
 # Permissions over one merchant's data: a merchant principal has them for its own only.
-_SCOPED: Final = frozenset({Permission.MERCHANT_ACCESSES})
+_SCOPED: Final = frozenset({Permission.MERCHANT_ACCESSES, Permission.GRANTS_APPROVE})
 
 
 class ForbiddenError(Error):
@@ -153,5 +171,8 @@ def _what(permission: Permission) -> str:
         Permission.MERCHANT_ACCESSES: "read merchants' accesses",
         Permission.ACTORS_READ: "read actors' activity and risk",
         Permission.METRICS_READ: "read the metrics",
+        Permission.ACCESS_DECIDE: "ask the guard for access decisions",
+        Permission.GRANTS_REQUEST: "request access grants",
+        Permission.GRANTS_APPROVE: "approve or revoke access grants",
         Permission.ADMIN: "manage accounts and keys",
     }[permission]

@@ -23,7 +23,8 @@ def keys() -> None:
     default=Role.INGEST.value,
     show_default=True,
     help="What the key may do: ingest sends events only; reader reads; responder, dpo, "
-    "auditor and admin as the people's roles; merchant reads one merchant's accesses.",
+    "auditor and admin as the people's roles; merchant reads one merchant's accesses and "
+    "approves its grants; guard asks for access decisions (POST /v1/access/decide).",
 )
 @click.option("--merchant", help="The merchant a merchant key is bound to.")
 @click.option("--by", help="Who creates it (recorded)  [default: the OS user]")

@@ -29,6 +29,7 @@ from sentinelle.store.events import (
     EventStoreMixin,
     EventWriterMixin,
 )
+from sentinelle.store.grants import GrantStoreMixin, GrantWriterMixin
 from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
 from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredCheckpoint
 from sentinelle.store.migrations import MIGRATIONS
@@ -46,6 +47,7 @@ class Writer(
     IncidentWriterMixin,
     NoticeWriterMixin,
     ActivityWriterMixin,
+    GrantWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -88,6 +90,7 @@ class Store(
     AccountStoreMixin,
     SessionStoreMixin,
     ActivityStoreMixin,
+    GrantStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

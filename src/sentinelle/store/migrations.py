@@ -288,6 +288,46 @@ CREATE TABLE login_challenges (
 CREATE INDEX login_challenges_email ON login_challenges (email)
 """
 
+# The guard (issue "Guard"): just-in-time grants, one row per grant with its scope, its
+# approvals (a JSON list of {"as": "merchant"|"staff", "by", "at_us"}) and its state, read by
+# ``(actor, merchant)`` so a decision looks at one actor's few grants at one merchant, never
+# every live grant; the actors suspended (filled by the automatic response), checked on every
+# decision; and the decisions recorded, by the id of the access event that records each in the
+# ledger, so a retried request (same request_id) gets the same answer.
+_V13_GUARD: Final = """
+CREATE TABLE grants (
+    id           TEXT PRIMARY KEY,    -- g-<random hex>
+    actor        TEXT NOT NULL,       -- the grantee
+    merchant     TEXT NOT NULL,
+    actions      TEXT NOT NULL,       -- JSON array of access actions
+    categories   TEXT NOT NULL,       -- JSON array of data categories
+    max_records  BIGINT NOT NULL,
+    purpose      TEXT,
+    reason       TEXT NOT NULL,
+    ticket       TEXT,
+    requested_by TEXT NOT NULL,
+    requested_us BIGINT NOT NULL,
+    approvals    TEXT NOT NULL,       -- JSON array of {"as", "by", "at_us"}
+    expires_us   BIGINT NOT NULL,     -- requested: approve before it, approved: holds until
+    state        TEXT NOT NULL,       -- requested, approved, denied, revoked, expired
+    changed_us   BIGINT NOT NULL
+);
+CREATE INDEX grants_actor_merchant ON grants (actor, merchant, expires_us);
+CREATE TABLE suspensions (
+    actor        TEXT PRIMARY KEY,
+    since_us     BIGINT NOT NULL,
+    suspended_by TEXT NOT NULL,       -- who ("by" is a reserved word in SQL)
+    reason       TEXT NOT NULL,
+    lifted_us    BIGINT               -- NULL while in force
+);
+CREATE TABLE guard_decisions (
+    id           TEXT PRIMARY KEY,    -- the access event's id
+    request_hash TEXT NOT NULL,       -- SHA-256 of the request, canonical: a reused id differs
+    at_us        BIGINT NOT NULL,
+    response     TEXT NOT NULL        -- the decision as answered (JSON)
+)
+"""
+
 # The UTC day of ``time_us``, rounded down also before 1970 (SQL's ``/`` and ``%`` truncate).
 _DAY: Final = "(time_us - ((time_us % 86400000000) + 86400000000) % 86400000000) / 86400000000"
 # PostgreSQL's driver reads "%" as a placeholder: its mod() instead.
@@ -342,6 +382,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
             ),
         ),
         (12, _V12_TOTP),
+        (13, _V13_GUARD),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -386,5 +427,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
             ),
         ),
         (12, _V12_TOTP),
+        (13, _V13_GUARD),
     ],
 }
