@@ -46,6 +46,7 @@ from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, session_pri
 from sentinelle.config import Settings
 from sentinelle.detect import DetectConfig
 from sentinelle.errors import StoreError
+from sentinelle.guard.service import GuardPolicy
 from sentinelle.ledger.log import Ledger
 from sentinelle.response import NoticeRuns, ResponseEngine
 from sentinelle.store import Store, open_store
@@ -183,6 +184,10 @@ class State:
         self.notice_runs = NoticeRuns(settings)
         self.clock: Callable[[], int] = now_us
         self.readers = _ReadPool(settings, self.ledger, max(1, read_connections))
+        # The guard policy (SENTINELLE_GUARD_POLICY), read when a guard route first needs it;
+        # the decisions' group recorder, made by sentinelle.api.routes.guard on first use.
+        self.guard_policy = GuardPolicy(settings.guard_policy)
+        self.guard_recorder: Any = None
         # Closed with the state, or at exit: the app's shutdown closes ``store`` only.
         self._close_readers = weakref.finalize(self, self.readers.close)
 

@@ -25,6 +25,8 @@ from sentinelle.api.routes import (
     actors,
     alerts,
     events,
+    grants,
+    guard,
     incidents,
     ledger,
     merchants,
@@ -110,5 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (events, ledger, alerts, incidents, notices, merchants, actors, metrics):
         # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body).
         app.include_router(module.router, responses=GUARDED)
+    for router in (guard.router, grants.requests, grants.router):  # the guard (docs/guard.md)
+        app.include_router(router, responses=GUARDED)
     install_console(app)  # /login, /logout, / and /static (sentinelle.web)
     return app

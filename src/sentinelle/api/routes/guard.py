@@ -1,0 +1,219 @@
+"""``POST /v1/access/decide``: the guard's decision, recorded in the ledger before it is answered.
+
+The request is read and checked (:func:`sentinelle.guard.service.parse_decide`: 422 naming the
+field), then, in one read transaction on a read connection: the decision already recorded for
+this ``request_id`` (a retry), the cited ticket (its ``ticket.*`` events, by the ``ref`` index),
+the actor's grants at the merchant (by the ``(actor, merchant)`` index) and whether the actor
+is suspended. :func:`sentinelle.guard.decide.decide` decides, purely.
+
+Every decision — allow, deny, pending — is then written to the ledger as an access event
+(``outcome`` ``allowed`` for an allow, ``denied`` otherwise: a pending request is not served)
+and its answer to ``guard_decisions``, and only then answered. Writes are *group-committed*:
+decisions that arrive while a write is under way wait for it to end and are written together,
+in one transaction and one checkpoint, so under load a decision costs a share of a commit, and
+alone it waits for no timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+from fastapi import APIRouter, HTTPException, Request
+
+from sentinelle.access import Permission
+from sentinelle.api.deps import (
+    CurrentPrincipal,
+    GuardedRoute,
+    Reader,
+    State,
+    StateDep,
+    guarded,
+    locked,
+    reading,
+)
+from sentinelle.api.responses import ErrorBody
+from sentinelle.errors import ConfigError
+from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES
+from sentinelle.guard import Decision, Policy, RequestError, decide
+from sentinelle.guard.service import (
+    DecideBody,
+    access_event,
+    decision_event_id,
+    grant_view,
+    parse_decide,
+    request_hash,
+    ticket_view,
+)
+from sentinelle.ingest import Ingestor
+from sentinelle.store.grants import DecisionRow
+
+__all__ = ["DecisionRecorder", "policy_or_503", "router"]
+
+MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # 100,000 subjects of 64 characters fit
+
+router = APIRouter(prefix="/v1/access", tags=["guard"], route_class=GuardedRoute)
+
+
+def _body_schema() -> dict[str, Any]:
+    """The request's JSON Schema, from the struct itself, with the closed vocabularies."""
+    document = msgspec.json.schema(DecideBody)
+    defs = document["$defs"]
+    schema: dict[str, Any] = dict(defs["DecideBody"])
+    props = dict(schema["properties"])
+    props["action"] = {"type": "string", "enum": list(ACCESS_ACTIONS)}
+    props["channel"] = {"type": "string", "enum": list(CHANNELS)}
+    props["data"] = {
+        "type": "array",
+        "minItems": 1,
+        "items": {"type": "string", "enum": list(DATA_CATEGORIES)},
+    }
+    source = dict(defs["Source"])
+    source["additionalProperties"] = False
+    props["source"] = {"anyOf": [source, {"type": "null"}], "default": None}
+    schema["properties"] = props
+    schema["additionalProperties"] = False
+    schema.pop("title", None)
+    return schema
+
+
+_POST = guarded(Permission.ACCESS_DECIDE)
+_POST["openapi_extra"] = {
+    **_POST["openapi_extra"],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _body_schema()}},
+    },
+}
+
+
+def policy_or_503(state: State) -> Policy:
+    """The guard policy, or 503 naming the setting (unset) or the file's problems."""
+    try:
+        return state.guard_policy.get()
+    except ConfigError as exc:
+        raise HTTPException(503, exc.diagnostics()) from None
+
+
+@router.post(
+    "/decide",
+    responses={
+        409: {"model": ErrorBody, "description": "request_id already used for another request"},
+        413: {"model": ErrorBody, "description": "Body larger than 8 MiB"},
+    },
+    **_POST,
+)
+async def decide_access(
+    request: Request, state: StateDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """May this actor do this to this merchant's customer data, now? ``allow``, ``deny`` or
+    ``pending`` (waiting for an approval), the categories to mask, until when and why.
+
+    The decision is in the ledger (an access event, ``event``) before it is answered; a retry
+    with the same ``request_id`` is recorded once and answered the same. 503 without a valid
+    guard policy (``SENTINELLE_GUARD_POLICY``).
+    """
+    policy = policy_or_503(state)
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"request larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = parse_decide(raw)
+    except RequestError as exc:  # names the field: 'action: "exprot" is not an action (…)'
+        raise HTTPException(422, str(exc)) from None
+    now = state.clock()
+    digest = request_hash(body)
+    if body.request_id is not None:
+        event_id = decision_event_id(principal.label, body.request_id)
+    else:
+        event_id = "dec-" + secrets.token_hex(20)
+
+    def look(reader: Reader) -> tuple[dict[str, Any] | None, Decision | None]:
+        store = reader.store
+        if body.request_id is not None:
+            done = store.decision(event_id)
+            if done is not None:
+                return _same_request(done, digest), None
+        ticket = ticket_view(store, policy, body.ticket, now) if body.ticket else None
+        grants = [grant_view(g) for g in store.grants_of(body.actor, body.merchant, now_us=now)]
+        suspended = store.suspended(body.actor)
+        return None, decide(
+            policy, body, ticket=ticket, grants=grants, suspended=suspended, now_us=now
+        )
+
+    answered, decision = await reading(state, look)
+    if answered is not None or decision is None:
+        return answered or {}
+    answer = {**decision.to_dict(), "event": event_id}
+    event = access_event(event_id, body, decision, now)
+    row = DecisionRow(event_id, digest, now, json.dumps(answer))
+    recorder = state.guard_recorder
+    if recorder is None:
+        recorder = state.guard_recorder = DecisionRecorder(state)
+    stored = await recorder.record(event, row)
+    return answer if stored is row else _same_request(stored, digest)
+
+
+def _same_request(done: DecisionRow, digest: str) -> dict[str, Any]:
+    if done.request_hash != digest:
+        raise HTTPException(409, "request_id was already used for another request")
+    answer: dict[str, Any] = json.loads(done.response)
+    return answer
+
+
+class DecisionRecorder:
+    """Writes decisions to the ledger in groups: those that arrive while a write is under way
+    are written together by the next one (one transaction, one checkpoint). :meth:`record`
+    returns once its decision is committed, with the decision stored under its id (the first
+    one, for a retried ``request_id``)."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._waiting: list[tuple[dict[str, Any], DecisionRow, asyncio.Future[DecisionRow]]] = []
+        self._running = False
+
+    async def record(self, event: dict[str, Any], row: DecisionRow) -> DecisionRow:
+        future: asyncio.Future[DecisionRow] = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, row, future))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                try:
+                    stored = await locked(
+                        self._state,
+                        lambda g=group: self._write(g),  # type: ignore[misc]
+                    )
+                except Exception as exc:  # every waiter learns it (a 500 or 503 each)
+                    for _e, _r, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for _e, row, future in group:
+                    if not future.done():
+                        future.set_result(stored.get(row.id, row))
+        finally:
+            self._running = False
+
+    def _write(
+        self, group: Sequence[tuple[dict[str, Any], DecisionRow, Any]]
+    ) -> dict[str, DecisionRow]:
+        state = self._state
+        events = [(i, json.dumps(event)) for i, (event, _r, _f) in enumerate(group)]
+        result = Ingestor(state.store, state.ledger).ingest(events, unit="index")
+        rows = [row for _e, row, _f in group]
+        with state.store.writer() as w:
+            w.record_decisions(rows)
+            # A retried request_id keeps its first answer: read back what is stored.
+            if result.duplicates:
+                return w.decisions([r.id for r in rows])
+        return {}

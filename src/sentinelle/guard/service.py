@@ -1,0 +1,223 @@
+"""What the decision endpoint and the grants API need around the pure core: the policy loaded
+once, the ticket and grants read from the store, and the ledger events that record decisions
+and grant changes.
+
+No HTTP here: :mod:`sentinelle.api.routes.guard` and :mod:`sentinelle.api.routes.grants` call
+these.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from hashlib import sha256
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import msgspec
+from msgspec import Meta
+
+from sentinelle.errors import ConfigError
+from sentinelle.events import ContextEvent, decode_event
+from sentinelle.guard.decide import AccessRequest, Decision, GrantView, RequestError, TicketView
+from sentinelle.guard.policy import Policy, load_policy
+from sentinelle.store import Store
+from sentinelle.store.grants import GrantRow
+from sentinelle.timeutil import iso
+
+__all__ = [
+    "DecideBody",
+    "GuardPolicy",
+    "access_event",
+    "decision_event_id",
+    "grant_view",
+    "parse_decide",
+    "request_hash",
+    "ticket_view",
+]
+
+_SETTING: Final = "SENTINELLE_GUARD_POLICY"
+
+
+class GuardPolicy:
+    """The guard policy of a process: read from ``path`` when first asked for, then kept.
+
+    A missing setting or an invalid file raises :class:`~sentinelle.errors.ConfigError`
+    naming the setting or every problem of the file; an invalid file is read again on the next
+    request (fix it, no restart needed), a valid one never (restart to change it).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._policy: Policy | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Policy:
+        """The policy, or :class:`ConfigError` saying why there is none."""
+        policy = self._policy
+        if policy is not None:
+            return policy
+        if self.path is None:
+            raise ConfigError(
+                f"no guard policy: set {_SETTING} to the TOML policy file (docs/guard.md)"
+            )
+        with self._lock:
+            if self._policy is None:
+                self._policy = load_policy(self.path)  # PolicyError lists every problem
+            return self._policy
+
+
+class DecideBody(AccessRequest, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The body of ``POST /v1/access/decide``: the request and, optionally, the caller's id
+    for it (``request_id``): a retry with the same id is recorded once and answered the same."""
+
+    request_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+
+
+_decoder: Final = msgspec.json.Decoder(DecideBody)
+_encoder: Final = msgspec.json.Encoder(order="sorted")
+
+
+def parse_decide(raw: bytes) -> DecideBody:
+    """Decode and check a decide body. Raises :class:`RequestError` naming the field."""
+    try:
+        return _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        text, sep, where = str(exc).rpartition(" - at `")
+        # "Expected … - at `$.x`" → "$.x: Expected …"; our own checks already name the field.
+        raise RequestError(f"{where.rstrip('`')}: {text}" if sep else str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise RequestError(f"not a JSON request: {exc}") from None
+
+
+def request_hash(body: DecideBody) -> str:
+    """SHA-256 of the request without its ``request_id``, canonical (sorted keys)."""
+    fields = msgspec.structs.asdict(body)
+    fields.pop("request_id", None)
+    return sha256(_encoder.encode(fields)).hexdigest()
+
+
+def decision_event_id(caller: str, request_id: str) -> str:
+    """The access event id of a request: derived from the caller and its ``request_id`` (the
+    same retry, the same id; two callers' ids never collide)."""
+    return "dec-" + sha256(f"{caller}\x00{request_id}".encode()).hexdigest()[:40]
+
+
+def ticket_view(store: Store, policy: Policy, ticket: str, now_us: int) -> TicketView | None:
+    """The ticket as its stored ``ticket.*`` events up to ``now_us`` describe it (one range of
+    the ``ref`` index); ``None`` when no event names it."""
+    merchant: str | None = None
+    assignees: set[str] = set()
+    closed = False
+    reason: str | None = None
+    seen = False
+    for _t, _seq, body in store.context_events_cited({ticket}, (), now_us):
+        event = decode_event(body)
+        if not isinstance(event, ContextEvent) or not event.type.startswith("ticket."):
+            continue
+        seen = True
+        if isinstance(event.merchant, str):
+            merchant = event.merchant
+        if event.type == "ticket.opened":
+            closed = False
+            if isinstance(event.reason, str):
+                reason = event.reason
+        elif event.type == "ticket.assigned" and isinstance(event.actor, str):
+            assignees.add(event.actor)
+        elif event.type == "ticket.closed":
+            closed = True
+    if not seen:
+        return None
+    return TicketView(
+        id=ticket,
+        state="closed" if closed else "open",
+        merchant=merchant,
+        assignees=frozenset(assignees),
+        purpose=reason if reason in policy.purposes else None,
+    )
+
+
+def grant_view(row: GrantRow) -> GrantView:
+    """The decision's view of a stored grant."""
+    approvals = json.loads(row.approvals_json)
+    return GrantView(
+        id=row.id,
+        actor=row.actor,
+        merchant=row.merchant,
+        actions=frozenset(json.loads(row.actions_json)),
+        categories=frozenset(json.loads(row.categories_json)),
+        max_records=row.max_records,
+        state=row.state,  # type: ignore[arg-type]
+        expires_us=row.expires_us,
+        approvals=frozenset(a["as"] for a in approvals),
+    )
+
+
+def grant_dict(row: GrantRow) -> dict[str, Any]:
+    """JSON form of a grant, as the grants API answers."""
+    return {
+        "id": row.id,
+        "actor": row.actor,
+        "merchant": row.merchant,
+        "actions": json.loads(row.actions_json),
+        "data": json.loads(row.categories_json),
+        "max_records": row.max_records,
+        "purpose": row.purpose,
+        "reason": row.reason,
+        "ticket": row.ticket,
+        "requested_by": row.requested_by,
+        "requested": iso(row.requested_us),
+        "approvals": [
+            {"as": a["as"], "by": a["by"], "at": iso(a["at_us"])}
+            for a in json.loads(row.approvals_json)
+        ],
+        "expires": iso(row.expires_us),
+        "state": row.state,
+    }
+
+
+def access_event(
+    event_id: str, request: AccessRequest, decision: Decision, now_us: int
+) -> dict[str, Any]:
+    """The access event that records ``decision`` in the ledger: ``outcome`` ``allowed`` for
+    an allow, ``denied`` for a deny and for a pending one (nothing is served while it waits),
+    with ``justification`` {ticket, grant, reason} (the first reason, cut to 256 characters)."""
+    actor: dict[str, Any] = {"id": request.actor, "kind": "staff"}
+    if request.role:
+        actor["role"] = request.role
+    if request.team:
+        actor["team"] = request.team
+    why = f"{decision.decision}: {decision.reasons[0] if decision.reasons else ''}"
+    justification: dict[str, Any] = {"reason": why[:256]}
+    if request.ticket is not None:
+        justification["ticket"] = request.ticket[:128]
+    if decision.grant is not None:
+        justification["grant"] = decision.grant
+    event: dict[str, Any] = {
+        "id": event_id,
+        "time": iso(now_us),
+        "actor": actor,
+        "action": request.action,
+        "merchant": request.merchant,
+        "channel": request.channel,
+        "data": list(request.data),
+        "outcome": "allowed" if decision.decision == "allow" else "denied",
+        "justification": justification,
+    }
+    if request.subjects is not None:
+        event["subjects"] = list(request.subjects)
+    if request.count is not None:
+        event["resource"] = {"count": request.count}
+    if request.source is not None:
+        event["source"] = msgspec.to_builtins(request.source)
+    return event
+
+
+def check_categories(names: Sequence[str], path: str) -> None:
+    """Refuse a list of data categories with an unknown one (naming it)."""
+    from sentinelle.events import DATA_CATEGORIES
+
+    for i, name in enumerate(names):
+        if name not in DATA_CATEGORIES:
+            raise RequestError(f'{path}[{i}]: "{name}" is not a data category')
