@@ -181,8 +181,9 @@ def _provoking() -> list[dict[str, Any]]:
     events.append(ctx("ticket.assigned", at(9, 12), ticket="TQ", merchant="u01", actor="ana"))
     events.append(ctx("ticket.closed", at(9, 12, 2), ticket="TQ", merchant="u01"))
     events.append(view("ana", "u01", at(9, 13), justification={"ticket": "TQ"}, **export))
-    for d in range(9):  # "cy" too, then browses two customers each of three new merchants
-        events.append(view("cy", "k1", at(d, 9)))
+    for d in range(9):  # "cy" too (and two peers), then browses two customers each of three
+        for who in ("cy", "dan", "eli"):  # new merchants
+            events.append(view(who, "k1", at(d, 9)))
     for i in range(6):
         events.append(view("cy", f"w{i // 2}", at(9, 14, i), subjects=[f"c-{i}"]))
     return sorted(events, key=lambda e: e["time"])

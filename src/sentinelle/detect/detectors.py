@@ -674,6 +674,13 @@ class LongHorizon(Detector):
         """Thresholds."""
 
         min_count: int = Field(2, ge=1, description="Merchants in 7 days before it judges.")
+        min_days: int = Field(5, ge=1, description="Working days of own history first.")
+        min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
+        max_rate: float = Field(
+            0.3,
+            gt=0,
+            description="A signal the actor or their team shows this often a day tells nothing.",
+        )
         prior_days: float = Field(
             10, ge=0, description="The team's rate weighs like this many of own days."
         )
@@ -689,8 +696,6 @@ class LongHorizon(Detector):
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         if justified or state.kind != "staff" or event.merchant not in state.n24:
             return []
-        if len(state.active) < 5:
-            return []  # everything is new to a newcomer
         merchant = event.merchant
         if is_bulk(event):
             kind = "harvest"
@@ -701,12 +706,17 @@ class LongHorizon(Detector):
             if len(seen) < 2:
                 return []
             kind = "browse"
-        count = mark(state, kind, ctx.now_us, merchant)
-        if count < cfg.min_count:
-            return []
+        count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
+        if count < cfg.min_count or len(state.active) < cfg.min_days:
+            return []  # everything is new to a newcomer
+        _, peer_days = team_rate(ctx, event.actor.id, state.team, kind)
+        if peer_days < cfg.min_peer_days:
+            return []  # the team's rate is not known yet
         rate, own, peers, days = base_rate(
             ctx, state, event.actor.id, kind, cfg.prior_days, cfg.floor_rate
         )
+        if max(own, peers) >= cfg.max_rate:
+            return []  # routine for them or their team (fraud sweeps, onboarding checks)
         expected = rate * days
         p = poisson_tail(count, expected)
         severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)

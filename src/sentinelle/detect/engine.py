@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle.config import Settings
-from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding
+from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import READ_ACTIONS, Context, is_bulk
 from sentinelle.detect.detectors import (
     BreadthVolume,
@@ -355,7 +355,9 @@ class Engine:
                 out.append(f)
                 continue
             total, pieces = risk(ledger[f.actor], f.time_us, cfg)
-            severity = grade(total, cfg)
+            # A weak finding stays low, however risky the actor: it is counted as evidence,
+            # but a risky actor's every small step does not become another medium alert.
+            severity = grade(total, cfg) if f.severity >= Severity.MEDIUM else Severity.LOW
             reasons = (f.reasons[0], *explain(f.actor, total, pieces, severity, cfg))
             out.append(dataclasses.replace(f, severity=severity, reasons=reasons))
         return out

@@ -18,6 +18,7 @@ halving every ``half_life_days``; the same detector counts once a day (its stron
 that day), so one burst is one piece, while the same signal on several days, or several
 signals, add up. The alert's severity is the risk's grade: medium from ``medium`` points,
 high from ``high``, critical from ``critical``; below that it is low (worth a review, no more).
+A finding that is low by itself stays low whatever the actor's risk (it still adds evidence).
 A single weak signal is thus low; a single ticket opened and closed within minutes is low;
 the same actor doing it again on other days, or also reaching new merchants without tickets,
 is medium and up. Every graded alert lists every piece of evidence behind it, with numbers.
