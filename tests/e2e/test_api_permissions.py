@@ -146,7 +146,11 @@ def _operations(document: dict[str, Any]) -> list[Operation]:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    app = create_app(Settings(_env_file=None, data_dir=tmp_path / "data", database_url=None))
+    # The documented guard policy: without one the guard's routes answer 503 to everyone.
+    policy = Path(__file__).parents[2] / "conf" / "guard.example.toml"
+    app = create_app(
+        Settings(_env_file=None, data_dir=tmp_path / "data", database_url=None, guard_policy=policy)
+    )
     store = app.state.sentinelle.store
     with TestClient(app) as client:
         keys = {
@@ -357,6 +361,12 @@ EXPECTED = {
     ("GET", "/v1/actors/{actor}"): Permission.ACTORS_READ,
     # Counts for monitoring tools (reader) and admins.
     ("GET", "/metrics"): Permission.METRICS_READ,
+    # The guard (docs/guard.md): decisions for the guard's keys; grants asked by the guard or
+    # staff, approved or revoked by the grant's merchant (its own only) or a staff approver.
+    ("POST", "/v1/access/decide"): Permission.ACCESS_DECIDE,
+    ("POST", "/v1/grants"): Permission.GRANTS_REQUEST,
+    ("POST", "/v1/merchants/{merchant}/grants/{grant_id}/approve"): Permission.GRANTS_APPROVE,
+    ("POST", "/v1/merchants/{merchant}/grants/{grant_id}/revoke"): Permission.GRANTS_APPROVE,
 }
 
 
