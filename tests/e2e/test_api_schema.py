@@ -55,7 +55,18 @@ MERCHANT = "m-1"
 # The document's tags: each is one test, over every operation of the tag (so a new route is
 # checked as soon as it exists); an operation with another tag, or none, fails
 # test_every_operation_is_checked.
-TAGS = ["health", "events", "ledger", "alerts", "incidents", "merchants", "actors", "metrics"]
+TAGS = [
+    "health",
+    "events",
+    "ledger",
+    "alerts",
+    "incidents",
+    "merchants",
+    "actors",
+    "metrics",
+    "guard",
+    "grants",
+]
 
 _VALID_IS_ACCEPTED = openapi_checks.positive_data_acceptance
 _CURSOR = (
@@ -93,6 +104,15 @@ RELAXED: dict[str, dict[Callable[..., Any], str]] = {
         "a 422 or 404 names the field or the id",
     },
     "GET /v1/merchants/{merchant}/accesses": {_VALID_IS_ACCEPTED: _CURSOR},
+    "POST /v1/access/decide": {
+        _VALID_IS_ACCEPTED: "subjects and count exclude each other (a rule across fields the "
+        "schema does not state), and a count written as 14391079.0 is refused (the request is "
+        "decoded strictly): a 422 names the field",
+    },
+    "POST /v1/grants": {
+        _VALID_IS_ACCEPTED: "purpose must be one of the guard policy's purposes (the policy "
+        "is not in the schema): a 422 names it",
+    },
     "GET /v1/actors": {
         _VALID_IS_ACCEPTED: _CURSOR + "; and since must be before until (a rule across "
         "parameters the schema does not state): 422 saying so",
@@ -189,7 +209,11 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     # No notice settings (shop, sender, directories) and the incident is never assessed: the
     # notices' send and dry-run routes answer 409 before any SMTP connection, whatever
     # schemathesis posts (test_no_notice_is_ever_sent_here).
-    app = create_app(Settings(_env_file=None, data_dir=data_dir, database_url=None))
+    policy = data_dir.parent / "guard.toml"  # the documented example: the guard routes decide
+    policy.write_text((Path(__file__).parents[2] / "conf" / "guard.example.toml").read_text())
+    app = create_app(
+        Settings(_env_file=None, data_dir=data_dir, database_url=None, guard_policy=policy)
+    )
     state = app.state.sentinelle
     # raise_server_exceptions=False: a bug answers 500, as it would to a client.
     with TestClient(app, raise_server_exceptions=False) as client:  # the store closes at the end

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission, Principal, Role
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
-from sentinelle.api.responses import NOT_FOUND, ErrorBody
+from sentinelle.api.responses import BAD_BODY, NOT_FOUND, ErrorBody
 from sentinelle.api.routes.guard import policy_or_503
 from sentinelle.events.model import Action, DataCategory
 from sentinelle.guard import Policy
@@ -58,7 +58,7 @@ def _ingest(state: Any, event: dict[str, Any]) -> None:
     Ingestor(state.store, state.ledger).ingest([(0, json.dumps(event))], unit="index")
 
 
-@requests.post("", status_code=201, **guarded(Permission.GRANTS_REQUEST))
+@requests.post("", status_code=201, responses=BAD_BODY, **guarded(Permission.GRANTS_REQUEST))
 async def request_grant(
     body: GrantRequest, state: StateDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -184,7 +184,7 @@ class RevokeRequest(BaseModel):
 
 @router.post(
     "/{merchant}/grants/{grant_id}/revoke",
-    responses={**NOT_FOUND, **_CONFLICT},
+    responses={**NOT_FOUND, **_CONFLICT, **BAD_BODY},
     **guarded(Permission.GRANTS_APPROVE),
 )
 async def revoke_grant(
