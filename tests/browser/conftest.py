@@ -1,12 +1,12 @@
 """The browser tests' fixtures: one small world served by uvicorn, one headless Chromium.
 
-* ``world`` (session): a data dir (SQLite) with the pair harvest of browser_support (events
+* ``world`` (module): a data dir (SQLite) with the pair harvest of browser_support (events
   ingested through the API, alerts written into the store) and console accounts (a
   responder, a DPO, the merchants m-1 and m-2); the console (``create_app(settings)``) served
   by uvicorn on a free loopback port in a thread, stopped at the end.
-* ``sink`` (session): the SMTP server (tests/smtpsink.py) the console sends notices to; the
+* ``sink`` (module): the SMTP server (tests/smtpsink.py) the console sends notices to; the
   merchants' contact directory names m-1 and m-2.
-* ``browser`` (session): Debian's Chromium (``/usr/bin/chromium``, or ``chromium`` on PATH)
+* ``browser`` (module): Debian's Chromium (``/usr/bin/chromium``, or ``chromium`` on PATH)
   driven headless by Playwright. Playwright's own browser download is never used; when
   Chromium is missing the fixture fails (no skip) and says to run ``scripts/ensure-services``.
 * ``visit`` (function): a fresh browser context (its own cookies) in the Asia/Tokyo zone, and
@@ -67,14 +67,14 @@ def _chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sink() -> Iterator[SmtpSink]:
     """The SMTP server the console's notices go to (a real one, on loopback)."""
     with SmtpSink() as started:
         yield started
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink) -> Iterator[World]:
     """The console on a free loopback port, serving the pair harvest (see the module)."""
     with pytest.MonkeyPatch.context() as env:  # a developer's SENTINELLE_* must not leak in
@@ -146,13 +146,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink) -> Iterator[
         state.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium, headless; one for the session."""
     executable = _chromium()
@@ -163,7 +163,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def screenshots() -> Path:
     """``test-output/screenshots/``, emptied of this suite's earlier shots."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import sentinelle.notify as notify
 
 MODULES = [
     "sentinelle.notify",
-    *(f"sentinelle.notify.{m}" for m in ("delivery", "directory", "model", "render", "report")),
+    *(f"sentinelle.notify.{m}" for m in ("catcher", "delivery", "directory", "model", "render", "report", "setup")),
 ]
 
 
@@ -21,5 +21,14 @@ def test_all_names_exist_and_are_sorted() -> None:
 
 def test_every_name_of_the_package_is_exported() -> None:
     public = {n for n in dir(notify) if not n.startswith("_")}
-    modules = {"annotations", "delivery", "directory", "model", "render", "report"}
+    modules = {
+        "annotations",
+        "catcher",
+        "delivery",
+        "directory",
+        "model",
+        "render",
+        "report",
+        "setup",
+    }
     assert public - modules == set(notify.__all__)
