@@ -18,10 +18,11 @@ dev: $(BIN)/sentinelle
 demo: dev
 	$(BIN)/sentinelle demo
 
-# Installs what the tests need (PostgreSQL from Debian when missing), then runs the whole suite.
-# The pytest fixtures start a throwaway PostgreSQL cluster on a free loopback port and remove it.
+# Installs what the tests need (PostgreSQL and Chromium from Debian when missing), then runs the
+# whole suite on every core, each test file on one worker (its module fixtures are set up once).
+# The pytest fixtures start a throwaway PostgreSQL cluster per worker on a free loopback port.
 test: dev services
-	$(BIN)/pytest $(T) $(TESTS)
+	$(BIN)/pytest -n auto --dist loadfile $(T) $(TESTS)
 
 services:
 	bash scripts/ensure-services
@@ -35,9 +36,15 @@ reformat: dev
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: dev services  # several minutes: 1M-event ingest, 10M-leaf proofs, 3 simulated seeds
+bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-event scope, seeds × profiles
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/activity.py
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/api_reads.py
+	$(BIN)/python benchmarks/api_reads.py --clients 8
+	$(BIN)/python benchmarks/guard.py
+	$(BIN)/python benchmarks/notify.py
+	$(BIN)/python benchmarks/scope.py
 	$(BIN)/python benchmarks/detect.py
 
 clean:
