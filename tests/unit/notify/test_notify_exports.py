@@ -8,7 +8,10 @@ import sentinelle.notify as notify
 
 MODULES = [
     "sentinelle.notify",
-    *(f"sentinelle.notify.{m}" for m in ("catcher", "delivery", "directory", "model", "render", "report", "setup")),
+    *(
+        f"sentinelle.notify.{m}"
+        for m in ("catcher", "delivery", "directory", "model", "render", "report", "setup")
+    ),
 ]
 
 
