@@ -336,6 +336,14 @@ _PG_DAY: Final = (
 )
 _ACCESS: Final = "action IN ('view', 'search', 'export', 'download', 'update', 'delete')"
 
+# The console's alert queue (issue "Console"): alerts of one triage status (or all), most
+# severe, then newest first, and their counts by severity. Without them, 100,000 new alerts
+# took 120-150 ms a page (every matching row sorted) and 143 ms to count; 0.1 ms and 5 ms with.
+_V14_QUEUE: Final = """
+CREATE INDEX alerts_status_severity ON alerts (status, severity, time_us, id);
+CREATE INDEX alerts_severity_time ON alerts (severity, time_us, id)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -383,6 +391,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         ),
         (12, _V12_TOTP),
         (13, _V13_GUARD),
+        (14, _V14_QUEUE),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -428,5 +437,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         ),
         (12, _V12_TOTP),
         (13, _V13_GUARD),
+        (14, _V14_QUEUE),
     ],
 }
