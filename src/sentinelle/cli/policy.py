@@ -13,9 +13,9 @@ import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.errors import ConfigError, StoreNotFoundError
-from sentinelle.events import ContextEvent, decode_event
 from sentinelle.guard import AccessRequest, TicketView, decide, load_policy
 from sentinelle.guard.policy import Policy
+from sentinelle.guard.service import ticket_view
 from sentinelle.timeutil import iso, now_us, parse_time
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -154,37 +154,9 @@ def _stored_ticket(app: App, rules: Policy, ticket: str, until_us: int) -> Ticke
     """The ticket as its stored ``ticket.*`` events up to ``until_us`` describe it; ``None``
     when no event names it (an unknown ticket)."""
     try:
-        rows = app.reader.context_events_cited({ticket}, (), until_us)
+        store = app.reader
     except StoreNotFoundError as exc:
         raise ConfigError(
             f"ticket {ticket}: {exc}; or give its state with --ticket-state"
         ) from None
-    merchant: str | None = None
-    assignees: set[str] = set()
-    closed = False
-    reason: str | None = None
-    seen = False
-    for _t, _seq, body in rows:
-        event = decode_event(body)
-        if not isinstance(event, ContextEvent) or not event.type.startswith("ticket."):
-            continue
-        seen = True
-        if isinstance(event.merchant, str):
-            merchant = event.merchant
-        if event.type == "ticket.opened":
-            closed = False
-            if isinstance(event.reason, str):
-                reason = event.reason
-        elif event.type == "ticket.assigned" and isinstance(event.actor, str):
-            assignees.add(event.actor)
-        elif event.type == "ticket.closed":
-            closed = True
-    if not seen:
-        return None
-    return TicketView(
-        id=ticket,
-        state="closed" if closed else "open",
-        merchant=merchant,
-        assignees=frozenset(assignees),
-        purpose=reason if reason in rules.purposes else None,
-    )
+    return ticket_view(store, rules, ticket, until_us)
