@@ -132,3 +132,39 @@ def test_explain_reads_the_ticket_from_the_store(tmp_path: Path) -> None:
     )
     # before the ticket was opened, it was not known
     assert json.loads(early.ok().out)["decision"] == "deny"
+
+
+def test_explain_reads_grants_and_suspension_from_the_store(tmp_path: Path) -> None:
+    """explain decides on what the decision endpoint reads: the actor's live grants at the
+    merchant and the actor's suspension."""
+    from sentinelle.config import Settings
+    from sentinelle.store import open_store
+    from sentinelle.store.grants import GrantRow
+    from sentinelle.timeutil import HOUR, parse_time
+
+    events = tmp_path / "context.jsonl"
+    opened = {"id": "c-1", "time": "2026-11-23T09:00:00Z", "type": "ticket.opened"}
+    events.write_text(json.dumps(opened | {"ticket": "T-1", "merchant": "m-1"}) + "\n")
+    (ingest,) = _runs(tmp_path, ("ingest", str(events), "--no-detect"))
+    ingest.ok()
+    at = parse_time("2026-11-23T10:00:00Z")
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=None)
+    with open_store(settings) as store, store.writer() as w:
+        w.insert_grant(GrantRow(
+            "g-1", "agent-1", "m-1", '["export"]', '["contact"]', 1000, None, "recall", None,
+            "key:guard", at - HOUR, f'[{{"as": "merchant", "by": "shop", "at_us": {at}}}]',
+            at + HOUR, "approved", at - HOUR,
+        ))  # fmt: skip
+        w.suspend("agent-2", by="response", reason="alert a-1", at_us=at - HOUR)
+    export = (*EXPLAIN, "--role", "lead", "--action", "export", "--data", "contact", "--json")
+    granted, elsewhere, suspended = _runs(
+        tmp_path,
+        (*export, "--count", "500"),
+        (*export, "--count", "500", "--merchant", "m-2"),
+        (*EXPLAIN, "--actor", "agent-2", "--action", "view", "--data", "contact", "--json"),
+    )
+    allowed = json.loads(granted.ok().out)
+    assert allowed["decision"] == "allow" and allowed["grant"] == "g-1", allowed
+    assert json.loads(elsewhere.ok().out)["decision"] == "pending"  # a grant is per merchant
+    denied = json.loads(suspended.ok().out)
+    assert denied["decision"] == "deny" and "suspended" in denied["reasons"][0]

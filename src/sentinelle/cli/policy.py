@@ -1,21 +1,24 @@
 """``sentinelle policy``: check a guard policy file, and explain the decision it gives a request.
 
-``explain`` runs the same :func:`~sentinelle.guard.decide` the decision endpoint will run, so
-what it prints is what a console would be told, every reason included.
+``explain`` decides through the same :func:`~sentinelle.guard.service.assess` as the decision
+endpoint (ticket, grants and suspension read from the store, then
+:func:`~sentinelle.guard.decide`), so what it prints is what a console would be told, every
+reason included.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.errors import ConfigError, StoreNotFoundError
-from sentinelle.guard import AccessRequest, TicketView, decide, load_policy
-from sentinelle.guard.policy import Policy
-from sentinelle.guard.service import ticket_view
+from sentinelle.guard import AccessRequest, TicketView, load_policy
+from sentinelle.guard.service import assess
+from sentinelle.store import Store
 from sentinelle.timeutil import iso, now_us, parse_time
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -95,11 +98,11 @@ def explain(
     """Print the decision POLICY gives a request, and every reason for it.
 
     The ticket's state comes from the command line (--ticket-state, --ticket-merchant,
-    --ticket-assignee) or, without --ticket-state, from the stored ticket.* events. No grants
-    are considered yet, nor the actor's suspension unless --suspended.
+    --ticket-assignee) or, without --ticket-state, from the stored ticket.* events. The
+    actor's live grants at the merchant and suspension are read from the store when there is
+    one, as the decision endpoint reads them (--suspended: decide as if suspended).
 
-    TODO(guard grants): read the actor's grants at the merchant and their suspension from the
-    store once grants are stored; read team and role from the staff directory.
+    TODO(guard): read team and role from the staff directory.
     """
     rules = load_policy(policy_file)
     try:
@@ -128,9 +131,16 @@ def explain(
             assignees=frozenset(ticket_assignee or (actor,)),
             purpose=ticket_purpose,
         )
-    elif ticket is not None:
-        view = _stored_ticket(app, rules, ticket, when)
-    decision = decide(rules, request, ticket=view, grants=(), suspended=suspended, now_us=when)
+    try:
+        store: Store | None = app.reader
+    except StoreNotFoundError as exc:
+        if ticket is not None and view is None:
+            raise ConfigError(
+                f"ticket {ticket}: {exc}; or give its state with --ticket-state"
+            ) from None
+        store = None  # no store: no ticket known, no grants, no suspension
+    with store.snapshot() if store is not None else nullcontext():  # one read transaction
+        decision = assess(store, rules, request, when, ticket=view, suspended=suspended).decision
     if as_json:
         click.echo(json.dumps(decision.to_dict(), ensure_ascii=False))
         return
@@ -148,15 +158,3 @@ def explain(
     click.echo("reasons:")
     for reason in decision.reasons:
         click.echo(f"  - {reason}")
-
-
-def _stored_ticket(app: App, rules: Policy, ticket: str, until_us: int) -> TicketView | None:
-    """The ticket as its stored ``ticket.*`` events up to ``until_us`` describe it; ``None``
-    when no event names it (an unknown ticket)."""
-    try:
-        store = app.reader
-    except StoreNotFoundError as exc:
-        raise ConfigError(
-            f"ticket {ticket}: {exc}; or give its state with --ticket-state"
-        ) from None
-    return ticket_view(store, rules, ticket, until_us)

@@ -13,23 +13,32 @@ import threading
 from collections.abc import Sequence
 from hashlib import sha256
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
 from msgspec import Meta
 
 from sentinelle.errors import ConfigError
 from sentinelle.events import ContextEvent, decode_event
-from sentinelle.guard.decide import AccessRequest, Decision, GrantView, RequestError, TicketView
+from sentinelle.guard.decide import (
+    AccessRequest,
+    Decision,
+    GrantView,
+    RequestError,
+    TicketView,
+    decide,
+)
 from sentinelle.guard.policy import Policy, load_policy
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
 from sentinelle.timeutil import iso
 
 __all__ = [
+    "Assessment",
     "DecideBody",
     "GuardPolicy",
     "access_event",
+    "assess",
     "decision_event_id",
     "grant_view",
     "parse_decide",
@@ -152,6 +161,47 @@ def grant_view(row: GrantRow) -> GrantView:
         expires_us=row.expires_us,
         approvals=frozenset(a["as"] for a in approvals),
     )
+
+
+class Assessment(NamedTuple):
+    """A decision and what it was made from: the cited ticket, the actor's grants at the
+    merchant and whether the actor is suspended."""
+
+    ticket: TicketView | None
+    grants: tuple[GrantView, ...]
+    suspended: bool
+    decision: Decision
+
+
+def assess(
+    store: Store | None,
+    policy: Policy,
+    request: AccessRequest,
+    now_us: int,
+    *,
+    ticket: TicketView | None = None,
+    suspended: bool = False,
+) -> Assessment:
+    """Decide ``request`` at ``now_us`` on what ``store`` says: the cited ticket (its
+    ``ticket.*`` events), the actor's live grants at the merchant (``(actor, merchant)``
+    index) and the actor's suspension. Call it inside one read transaction so the three reads
+    agree. The decision endpoint and ``sentinelle policy explain`` both decide through here.
+
+    ``ticket`` states the cited ticket's state instead of reading it; ``suspended`` decides as
+    if the actor were suspended. Without a store (``None``) no ticket is known, the actor holds
+    no grant and is not suspended.
+    """
+    if ticket is None and request.ticket is not None and store is not None:
+        ticket = ticket_view(store, policy, request.ticket, now_us)
+    grants: tuple[GrantView, ...] = ()
+    if store is not None:
+        rows = store.grants_of(request.actor, request.merchant, now_us=now_us)
+        grants = tuple(grant_view(g) for g in rows)
+        suspended = suspended or store.suspended(request.actor)
+    decision = decide(
+        policy, request, ticket=ticket, grants=grants, suspended=suspended, now_us=now_us
+    )
+    return Assessment(ticket, grants, suspended, decision)
 
 
 def grant_dict(row: GrantRow) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The request is read and checked (:func:`sentinelle.guard.service.parse_decide`: 
 field), then, in one read transaction on a read connection: the decision already recorded for
 this ``request_id`` (a retry), the cited ticket (its ``ticket.*`` events, by the ``ref`` index),
 the actor's grants at the merchant (by the ``(actor, merchant)`` index) and whether the actor
-is suspended. :func:`sentinelle.guard.decide.decide` decides, purely.
+is suspended (:func:`sentinelle.guard.service.assess`, as ``sentinelle policy explain``);
+:func:`sentinelle.guard.decide.decide` decides, purely.
 
 Every decision — allow, deny, pending — is then written to the ledger as an access event
 (``outcome`` ``allowed`` for an allow, ``denied`` otherwise: a pending request is not served)
@@ -39,15 +40,14 @@ from sentinelle.api.deps import (
 from sentinelle.api.responses import ErrorBody
 from sentinelle.errors import ConfigError
 from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES
-from sentinelle.guard import Decision, Policy, RequestError, decide
+from sentinelle.guard import Decision, Policy, RequestError
 from sentinelle.guard.service import (
     DecideBody,
     access_event,
+    assess,
     decision_event_id,
-    grant_view,
     parse_decide,
     request_hash,
-    ticket_view,
 )
 from sentinelle.ingest import Ingestor
 from sentinelle.store.grants import DecisionRow
@@ -138,12 +138,7 @@ async def decide_access(
             done = store.decision(event_id)
             if done is not None:
                 return _same_request(done, digest), None
-        ticket = ticket_view(store, policy, body.ticket, now) if body.ticket else None
-        grants = [grant_view(g) for g in store.grants_of(body.actor, body.merchant, now_us=now)]
-        suspended = store.suspended(body.actor)
-        return None, decide(
-            policy, body, ticket=ticket, grants=grants, suspended=suspended, now_us=now
-        )
+        return None, assess(store, policy, body, now).decision
 
     answered, decision = await reading(state, look)
     if answered is not None or decision is None:
