@@ -251,6 +251,11 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
     Raises :class:`~sentinelle.errors.IntegrityError` if the proof is malformed: index not in
     the tree, wrong number of hashes, or a hash of the wrong size.
     """
+    _check_inclusion(leaf_hash, index, size, proof)
+    return _climb(leaf_hash, index, size - 1, proof)
+
+
+def _check_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes]) -> None:
     if not 0 <= index < size:
         raise IntegrityError(f"leaf index {index} is not in a tree of size {size}")
     _check_hash(leaf_hash, "leaf hash")
@@ -259,9 +264,11 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
     inner = (index ^ (size - 1)).bit_length()
     _check_proof(proof, inner + (index >> inner).bit_count(), "inclusion proof")
 
+
+def _climb(r: bytes, fn: int, sn: int, proof: Sequence[bytes]) -> bytes:
+    """RFC 9162 §2.1.3.2 step 4: hash ``r``, the node ``fn`` of a level whose last node is
+    ``sn``, up with ``proof``; the hash reached."""
     sha, prefix = _sha256, _NODE_PREFIX
-    fn, sn = index, size - 1
-    r = leaf_hash
     for p in proof:
         if sn == 0:
             raise IntegrityError("inclusion proof is too long")
@@ -276,6 +283,20 @@ def root_from_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence
         sn >>= 1
     if sn != 0:
         raise IntegrityError("inclusion proof is too short")
+    return r
+
+
+def _climb_perfect(
+    r: bytes, index: int, proof: Sequence[bytes], lo: int, hi: int, up: list[bytes]
+) -> bytes:
+    """Hash ``r``, leaf ``index``'s ancestor at level ``lo`` inside a perfect subtree, up to
+    level ``hi`` with ``proof[lo:hi]`` (left or right by the bits of ``index``), keeping each
+    ancestor in ``up``; the hash reached."""
+    sha, prefix = _sha256, _NODE_PREFIX
+    for h in range(lo, hi):
+        p = proof[h]
+        r = sha(prefix + p + r).digest() if index >> h & 1 else sha(prefix + r + p).digest()
+        up[h + 1] = r
     return r
 
 
@@ -376,27 +397,18 @@ def verify_inclusions(
     to ``root``.
     """
     _check_hash(root, "root hash")
-    sha, prefix = _sha256, _NODE_PREFIX
     last = size - 1
     # The previous leaf, its proof, and its ancestors' hashes below its fork: up[h] = (h, i >> h)
     prev_index, prev_fork = -1, -1
     prev_proof: Sequence[bytes] = ()
     up: list[bytes] = []
     for lh, index, proof in proofs:
-        if not 0 <= index < size:
-            raise IntegrityError(f"leaf index {index} is not in a tree of size {size}")
-        _check_hash(lh, "leaf hash")
-        inner = (index ^ last).bit_length()
-        _check_proof(proof, inner + (index >> inner).bit_count(), "inclusion proof")
+        _check_inclusion(lh, index, size, proof)
         fork = (index ^ size).bit_length() - 1
         meet = (index ^ prev_index).bit_length() if prev_fork == fork else fork + 1
-        r = lh
         if meet <= fork:  # the leaves share the fork node, and the nodes from level meet up
             known, up[0] = up[meet], lh
-            for h in range(meet):
-                p = proof[h]
-                r = sha(prefix + p + r).digest() if index >> h & 1 else sha(prefix + r + p).digest()
-                up[h + 1] = r
+            r = _climb_perfect(lh, index, proof, 0, meet, up)
             if r != known:
                 raise IntegrityError(
                     f"inclusion proof for leaf {index} does not match the root of the tree of "
@@ -405,29 +417,12 @@ def verify_inclusions(
             if proof[meet:] == prev_proof[meet:]:
                 prev_index, prev_proof = index, proof
                 continue  # the rest of the walk is the previous one's, already checked
-            start = meet
+            r = _climb_perfect(r, index, proof, meet, fork, up)
         else:
             up = [lh] * (fork + 1)
-            start = 0
-        for h in range(start, fork):  # perfect subtrees: no right-border shortcuts
-            p = proof[h]
-            r = sha(prefix + p + r).digest() if index >> h & 1 else sha(prefix + r + p).digest()
-            up[h + 1] = r
-        fn, sn = index >> fork, last >> fork
-        for p in proof[fork:]:  # the rest of RFC 9162 §2.1.3.2's loop, as in root_from_inclusion
-            if sn == 0:
-                raise IntegrityError("inclusion proof is too long")
-            if fn & 1 or fn == sn:
-                r = sha(prefix + p + r).digest()
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
-            else:
-                r = sha(prefix + r + p).digest()
-            fn >>= 1
-            sn >>= 1
-        if sn != 0:
-            raise IntegrityError("inclusion proof is too short")
+            r = _climb_perfect(lh, index, proof, 0, fork, up)
+        # the rest of the walk, from the fork node, as root_from_inclusion does it
+        r = _climb(r, index >> fork, last >> fork, proof[fork:])
         if r != root:
             raise IntegrityError(
                 f"inclusion proof for leaf {index} does not match the root of the tree of "
