@@ -100,9 +100,7 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -116,6 +114,7 @@ from typing import Any
 
 import httpx
 import rfc8785
+from _server import free_port, server
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
@@ -350,13 +349,6 @@ def _serve(data_dir: Path, port: int, workers: int) -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU of these processes so far (Linux /proc)."""
     total = 0
@@ -379,33 +371,16 @@ def _server_pids(root: int) -> list[int]:
 
 @contextmanager
 def _server(data_dir: Path, workers: int) -> Iterator[tuple[str, int]]:
-    port = _free_port()
+    port = free_port()
     if workers > 1:  # uvicorn's workers import the app: a module of its own
         Path(tempfile.gettempdir(), "benchmarks_api_reads_app.py").write_text(
             "from sentinelle.api.main import create_app\n"
             "from sentinelle.config import Settings\n"
             "app = create_app(Settings(_env_file=None))\n"
         )
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(data_dir), "--port", str(port)]
-        + ["--server-workers", str(workers)]
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit("the API server did not start")
-            time.sleep(0.2)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    command = [sys.executable, __file__, "--serve", str(data_dir), "--port", str(port)]
+    with server(command + ["--server-workers", str(workers)], port, timeout=120) as running:
+        yield running
 
 
 def _run_clients(

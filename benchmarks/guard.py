@@ -261,35 +261,19 @@ def _serve(data_dir: Path, port: int) -> None:
 
 def http(grants: int, clients: int, per_client: int) -> None:
     """Decisions from ``clients`` threads over loopback HTTP against a uvicorn subprocess."""
-    import socket
-    import subprocess
     import sys
     import tempfile
     import threading
 
     import httpx
+    from _server import free_port, server
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         key = _http_world(data_dir, grants)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(data_dir), "--port", str(port)]
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("the API server did not start")
-                time.sleep(0.2)
+        port = free_port()
+        command = [sys.executable, __file__, "--serve", str(data_dir), "--port", str(port)]
+        with server(command, port, timeout=60) as (base, _pid):
             barrier = threading.Barrier(clients + 1)
             times: list[list[float]] = [[] for _ in range(clients)]
             verdicts: list[dict[str, int]] = [defaultdict(int) for _ in range(clients)]
@@ -330,9 +314,6 @@ def http(grants: int, clients: int, per_client: int) -> None:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
-        finally:
-            proc.terminate()
-            proc.wait(30)
     if errors:
         sys.exit(f"{len(errors)} decisions failed, the first: {errors[0]}")
     all_ms = sorted(ms for done in times for ms in done)
