@@ -13,17 +13,20 @@ field; :func:`posted` refuses it (403) otherwise.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle.access import ForbiddenError, Permission, Principal, authorize
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
 from sentinelle.api.deps import State, session_of
+from sentinelle.errors import Error, ValidationError
 from sentinelle.timeutil import from_us, iso
 
 __all__ = [
@@ -33,11 +36,13 @@ __all__ = [
     "clear_cookie",
     "env",
     "form_fields",
+    "plain",
     "posted",
     "render",
     "see_other",
     "set_cookie",
     "state_of",
+    "validated",
     "viewer",
 ]
 
@@ -172,6 +177,35 @@ async def viewer(
             )
         )
     return seen
+
+
+def plain(exc: Error) -> str:
+    """An error of ours as one line for a page: each problem of a refused input by field."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
+    return exc.diagnostics()
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def validated(model: type[_M], values: dict[str, Any]) -> tuple[_M | None, list[str]]:
+    """A form's ``values`` as the REST API's body ``model`` (texts stripped, blank fields left
+    out), so a form is held to exactly the API's rules; or ``None`` and what is wrong, one
+    sentence per field."""
+    given = {
+        k: v.strip() if isinstance(v, str) else v
+        for k, v in values.items()
+        if v is not None and not (isinstance(v, str) and not v.strip())
+    }
+    try:
+        return model.model_validate(given), []
+    except PydanticValidationError as exc:
+        return None, [
+            f"{'.'.join(str(p) for p in e['loc']) or 'the form'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
 
 
 async def form_fields(request: Request, *, limit: int = MAX_FORM) -> list[tuple[str, str]] | None:

@@ -4,6 +4,7 @@ nothing (:mod:`sentinelle.detect.triage`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query
@@ -15,6 +16,7 @@ from sentinelle.api.deps import (
     CurrentPrincipal,
     GuardedRoute,
     Reader,
+    State,
     StateDep,
     guarded,
     locked,
@@ -27,6 +29,7 @@ from sentinelle.detect.triage import (
     MAX_BATCH,
     MAX_REASON,
     MAX_SUPPRESS_DAYS,
+    Decided,
     triage,
     triage_json,
 )
@@ -55,6 +58,20 @@ class TriageRequest(BaseModel):
     reason: _Reason
     incident: _Id | None = None
     suppress_days: _Days | None = None
+
+    def apply(self, state: State, alert_ids: Sequence[str], *, by: str) -> Decided:
+        """Record this decision on ``alert_ids`` (all or nothing), attributed to ``by``: what
+        the API's triage routes and the console's forms run (under the store's lock)."""
+        return triage(
+            state.store,
+            state.engine,
+            alert_ids,
+            self.status,
+            by=by,
+            reason=self.reason,
+            incident=self.incident,
+            suppress_days=self.suppress_days,
+        )
 
 
 class BulkTriageRequest(TriageRequest):
@@ -123,19 +140,7 @@ async def triage_alerts(
     """The same decision on many alerts, all or nothing: an unknown alert refuses the whole
     batch (404, naming it). An escalation joins ``incident`` or opens one for them all."""
 
-    def work() -> dict[str, Any]:
-        return triage(
-            state.store,
-            state.engine,
-            body.ids,
-            body.status,
-            by=principal.label,
-            reason=body.reason,
-            incident=body.incident,
-            suppress_days=body.suppress_days,
-        ).to_dict()
-
-    return await locked(state, work)
+    return await locked(state, lambda: body.apply(state, body.ids, by=principal.label).to_dict())
 
 
 @router.get("/{alert_id}", responses=NOT_FOUND, **guarded(Permission.ALERTS_READ))
@@ -161,16 +166,7 @@ async def triage_alert(
     one from the alert: its id is in ``incident``). Returns the alert with its history."""
 
     def work() -> dict[str, Any]:
-        decided = triage(
-            state.store,
-            state.engine,
-            [alert_id],
-            body.status,
-            by=principal.label,
-            reason=body.reason,
-            incident=body.incident,
-            suppress_days=body.suppress_days,
-        )
+        decided = body.apply(state, [alert_id], by=principal.label)
         row = state.store.alert(alert_id)
         if row is None:  # pragma: no cover - triage refused an unknown alert
             raise NotFoundError(f"no alert with id {alert_id!r}")

@@ -18,8 +18,9 @@ from sentinelle.access import Permission
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
 from sentinelle.api.responses import BAD_BODY, CONFLICT, NOT_FOUND, Rfc3339
 from sentinelle.assess import facts_to_dict
-from sentinelle.incidents import Incident, Phase, ScopeBasis, State
+from sentinelle.incidents import Clock, Incident, Phase, ScopeBasis, State
 from sentinelle.notify.report import render_authority_report_html
+from sentinelle.response import AssessOutcome, ResponseEngine
 from sentinelle.timeutil import to_us
 
 __all__ = ["router"]
@@ -51,6 +52,10 @@ class IncidentAdvance(_Body):
     state: State
     reason: _Text
 
+    def apply(self, engine: ResponseEngine, incident_id: str, *, by: str) -> Incident:
+        """Move the incident, attributed to ``by`` (the API's route and the console's form)."""
+        return engine.advance(incident_id, self.state, by=by, reason=self.reason)
+
 
 class AssessRequest(_Body):
     """An assessment: facts people state (incident-facts keys), and changes to awareness or
@@ -62,6 +67,20 @@ class AssessRequest(_Body):
     basis: ScopeBasis | None = None
     reason: _Text | None = None
 
+    def apply(
+        self, engine: ResponseEngine, incident_id: str, *, by: str, source: str
+    ) -> AssessOutcome:
+        """Assess, attributed to ``by``; ``source`` names where the facts came from (errors)."""
+        return engine.assess(
+            incident_id,
+            by=by,
+            given=self.facts,
+            source=source,
+            aware_us=to_us(self.aware_at) if self.aware_at is not None else None,
+            basis=self.basis,
+            reason=self.reason,
+        )
+
 
 class PhaseRequest(_Body):
     """A notification sent to the supervisory authority (GDPR Art. 33(4))."""
@@ -71,6 +90,18 @@ class PhaseRequest(_Body):
     reference: Annotated[str, Field(max_length=200)] | None = None
     note: _Text | None = None
     delay_reasons: _Text | None = None
+
+    def apply(self, engine: ResponseEngine, incident_id: str, *, by: str) -> Clock:
+        """Record the notification, attributed to ``by``; the 72-hour clock after it."""
+        return engine.record_phase(
+            incident_id,
+            self.phase,
+            by=by,
+            sent_us=to_us(self.at) if self.at is not None else None,
+            reference=self.reference,
+            note=self.note,
+            delay_reasons=self.delay_reasons,
+        )
 
 
 def _public(incident: Incident, engine_clock: dict[str, Any]) -> dict[str, Any]:
@@ -134,9 +165,7 @@ async def advance_incident(
     """Move the incident to its next state (open → assessed → notifying → closed)."""
 
     def work() -> dict[str, Any]:
-        moved = state.engine.advance(
-            incident_id, body.state, by=principal.label, reason=body.reason
-        )
+        moved = body.apply(state.engine, incident_id, by=principal.label)
         return _public(moved, state.engine.clock(incident_id).to_dict())
 
     return await locked(state, work)
@@ -171,19 +200,12 @@ async def assess_incident(
     """Assess: scope, facts, severity and GDPR duties recorded in one transaction; what
     changed since the last assessment is in ``changes``."""
 
-    def work() -> dict[str, Any]:
-        outcome = state.engine.assess(
-            incident_id,
-            by=principal.label,
-            given=body.facts,
-            source="request body",
-            aware_us=to_us(body.aware_at) if body.aware_at is not None else None,
-            basis=body.basis,
-            reason=body.reason,
-        )
-        return outcome.to_dict()
-
-    return await locked(state, work)
+    return await locked(
+        state,
+        lambda: body.apply(
+            state.engine, incident_id, by=principal.label, source="request body"
+        ).to_dict(),
+    )
 
 
 @router.post(
@@ -194,19 +216,9 @@ async def record_phase(
 ) -> dict[str, Any]:
     """Record a notification sent to the authority; returns the 72-hour clock after it."""
 
-    def work() -> dict[str, Any]:
-        clock = state.engine.record_phase(
-            incident_id,
-            body.phase,
-            by=principal.label,
-            sent_us=to_us(body.at) if body.at is not None else None,
-            reference=body.reference,
-            note=body.note,
-            delay_reasons=body.delay_reasons,
-        )
-        return clock.to_dict()
-
-    return await locked(state, work)
+    return await locked(
+        state, lambda: body.apply(state.engine, incident_id, by=principal.label).to_dict()
+    )
 
 
 @router.get(

@@ -17,11 +17,21 @@ from fastapi.exceptions import RequestValidationError
 from sentinelle.access import Permission
 from sentinelle.api.cursors import decode_cursor, encode_cursor
 from sentinelle.api.deps import locked
+from sentinelle.api.routes.alerts import BulkTriageRequest
 from sentinelle.detect import Severity
 from sentinelle.detect.runner import alert_from_row
-from sentinelle.detect.triage import MAX_BATCH, MAX_SUPPRESS_DAYS, triage
-from sentinelle.errors import Error, ValidationError
-from sentinelle.web.common import Viewer, posted, render, see_other, state_of, viewer
+from sentinelle.detect.triage import MAX_SUPPRESS_DAYS, Decided, Status
+from sentinelle.errors import Error
+from sentinelle.web.common import (
+    Viewer,
+    plain,
+    posted,
+    render,
+    see_other,
+    state_of,
+    validated,
+    viewer,
+)
 
 __all__ = ["router"]
 
@@ -29,8 +39,8 @@ router = APIRouter(include_in_schema=False)
 
 PAGE: Final = 50
 _KIND: Final = "queue"
-_STATUSES: Final = ("new", "acknowledged", "dismissed", "escalated", "all")
-_DECISIONS: Final = ("acknowledged", "dismissed", "escalated")
+_STATUSES: Final = (*(s.value for s in Status), "all")
+_DECISIONS: Final = tuple(s.value for s in Status if s is not Status.NEW)
 _FILTERS: Final = ("status", "min_severity", "detector", "actor")
 
 
@@ -135,71 +145,38 @@ async def queue(request: Request) -> Response:
     return await _queue(request, seen)
 
 
-def _decision(fields: list[tuple[str, str]]) -> tuple[dict[str, Any], list[str]]:
-    """The triage decision of a posted form, and what is wrong with it."""
-    form = dict(fields)
-    ids = [v for k, v in fields if k == "ids" and v]
-    problems = []
-    if not ids:
-        problems.append("tick at least one alert")
-    elif len(ids) > MAX_BATCH:
-        problems.append(f"at most {MAX_BATCH} alerts at once")
-    status = form.get("status", "")
-    if status not in _DECISIONS:
-        problems.append("choose a decision: acknowledged, dismissed or escalated")
-    days: int | None = None
-    raw_days = form.get("suppress_days", "").strip()
-    if raw_days:
-        if not raw_days.isdigit() or int(raw_days) > MAX_SUPPRESS_DAYS:
-            problems.append(f"suppress for 0 to {MAX_SUPPRESS_DAYS} days")
-        elif status == "dismissed":
-            days = int(raw_days)
-    incident = form.get("incident", "").strip() or None
-    return {
-        "ids": ids,
-        "status": status,
-        "reason": form.get("reason", ""),
-        "suppress_days": days,
-        "incident": incident if status == "escalated" else None,
-    }, problems
-
-
-async def _decide(request: Request, seen: Viewer, *, only: str | None = None) -> tuple[Any, str]:
-    """Record the posted decision (on ``only``, if given, whatever the form ticks): (the
-    outcome, "") or (None, why it was refused)."""
+async def _decide(
+    request: Request, seen: Viewer, *, only: str | None = None
+) -> tuple[Decided | None, str]:
+    """Record the posted decision (on ``only``, if given, whatever the form ticks), held to
+    the API's triage body: (the outcome, "") or (None, why it was refused)."""
     fields = await posted(request, seen)
-    if only is not None:
-        fields = [(k, v) for k, v in fields if k != "ids"] + [("ids", only)]
-    decision, problems = _decision(fields)
-    if problems:
+    form = dict(fields)
+    ids = [only] if only is not None else [v for k, v in fields if k == "ids" and v]
+    status = form.get("status", "")
+    body, problems = validated(
+        BulkTriageRequest,
+        {
+            "ids": ids,
+            "status": status,
+            "reason": form.get("reason", ""),
+            # the form always has these fields: they count only with their decision
+            "suppress_days": form.get("suppress_days", "") if status == "dismissed" else None,
+            "incident": form.get("incident", "") if status == "escalated" else None,
+        },
+    )
+    if not ids:
+        problems = ["tick at least one alert"]
+    if body is None or problems:
         return None, "Nothing was recorded: " + "; ".join(problems) + "."
     state = state_of(request)
-
-    def work() -> Any:
-        return triage(
-            state.store,
-            state.engine,
-            decision["ids"],
-            decision["status"],
-            by=seen.principal.label,
-            reason=decision["reason"],
-            incident=decision["incident"],
-            suppress_days=decision["suppress_days"],
-        )
-
     try:
-        return await locked(state, work), ""
+        return await locked(state, lambda: body.apply(state, body.ids, by=seen.principal.label)), ""
     except Error as exc:
-        return None, "Nothing was recorded: " + _plain(exc) + "."
+        return None, "Nothing was recorded: " + plain(exc) + "."
 
 
-def _plain(exc: Error) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
-    return exc.diagnostics()
-
-
-def _after_decision(decided: Any, back: str) -> Response:
+def _after_decision(decided: Decided, back: str) -> Response:
     if decided.opened or (decided.incident and len(decided.decisions) == 1):
         return see_other(f"/incidents/{decided.incident}")
     sep = "&" if "?" in back else "?"

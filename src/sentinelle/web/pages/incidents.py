@@ -11,41 +11,59 @@ reason and changes nothing.
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import locked
+from sentinelle.api.routes.incidents import AssessRequest, IncidentAdvance, PhaseRequest
 from sentinelle.assess import facts_to_dict
+from sentinelle.assess.facts import Cause, Facts
 from sentinelle.errors import Error, NotFoundError, ValidationError
 from sentinelle.incidents import Phase, ScopeBasis
 from sentinelle.incidents import State as IncidentState
 from sentinelle.notify.model import Audience
-from sentinelle.timeutil import parse_time
-from sentinelle.web.common import Viewer, posted, render, see_other, state_of, viewer
+from sentinelle.web.common import (
+    Viewer,
+    plain,
+    posted,
+    render,
+    see_other,
+    state_of,
+    validated,
+    viewer,
+)
 
 __all__ = ["FACT_CHOICES", "router"]
 
 router = APIRouter(include_in_schema=False)
+_Body = TypeVar("_Body", AssessRequest, PhaseRequest, IncidentAdvance)
 
-# The facts a person states on the form, with their choices (the facts schema's): what the
-# ledger cannot know. Anything else goes in the form's JSON field.
+
+def _choices(struct: type, name: str) -> tuple[str, ...]:
+    """The values the facts schema allows for ``struct.name``: a Literal's, or yes/no."""
+    hint = typing.get_type_hints(struct)[name]
+    allowed = next(
+        (typing.get_args(a) for a in typing.get_args(hint) if typing.get_origin(a) is Literal),
+        None,
+    )
+    return allowed if allowed is not None else ("true", "false")  # a bool
+
+
+# The facts a person states on the form, with their choices (the facts schema's own): what
+# the ledger cannot know. Anything else goes in the form's JSON field.
 FACT_CHOICES: Final[dict[str, tuple[str, ...]]] = {
-    "cause.intent": ("malicious", "accidental", "unknown"),
-    "cause.source": ("internal", "external", "processor", "unknown"),
-    "exfiltration": ("confirmed", "possible", "ruled_out"),
-    "recipients": ("none", "trusted", "known", "unknown", "public"),
-    "identifiability": ("negligible", "limited", "significant", "maximum"),
-    "data_recovered": ("true", "false"),
-    "subjects_contactable": ("true", "false"),
-}
-_NEXT: Final = {
-    IncidentState.OPEN: (),  # assessing moves it on
-    IncidentState.ASSESSED: (IncidentState.NOTIFYING, IncidentState.CLOSED),
-    IncidentState.NOTIFYING: (IncidentState.CLOSED,),
-    IncidentState.CLOSED: (),
+    "cause.intent": _choices(Cause, "intent"),
+    "cause.source": _choices(Cause, "source"),
+    "exfiltration": _choices(Facts, "exfiltration"),
+    "recipients": _choices(Facts, "recipients"),
+    "identifiability": _choices(Facts, "identifiability"),
+    "data_recovered": _choices(Facts, "data_recovered"),
+    "subjects_contactable": _choices(Facts, "subjects_contactable"),
 }
 _DONE: Final = {
     "assessed": "Assessment recorded.",
@@ -127,6 +145,8 @@ async def _page(
     if found is None:
         return _missing(seen, incident_id)
     incident = found["incident"]
+    # the lifecycle's next state; assessing is what moves an open incident on
+    following = incident.state.next if incident.state is not IncidentState.OPEN else None
     q = request.query_params
     return render(
         "incident.html",
@@ -140,7 +160,7 @@ async def _page(
         choices=FACT_CHOICES,
         bases=[b.value for b in ScopeBasis],
         phases=[p.value for p in Phase],
-        next_states=[s.value for s in _NEXT[incident.state]],
+        next_states=[following.value] if following is not None else [],
         audiences=[a.value for a in Audience],
         **found,
     )
@@ -191,50 +211,51 @@ def _stated(form: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     return given, problems
 
 
-def _plain(exc: Error) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in exc.problems)
-    return exc.diagnostics()
-
-
 @router.post("/incidents/{incident_id}/assess")
 async def assess(request: Request, incident_id: str) -> Response:
-    """Assess with the form's facts, awareness and scope basis."""
+    """Assess with the form's facts, awareness and scope basis (the API's assessment body)."""
     seen = await viewer(request, Permission.INCIDENTS_DECIDE)
     form = dict(await posted(request, seen))
     given, problems = _stated(form)
-    aware_us = None
-    if form.get("aware_at", "").strip():
-        try:
-            aware_us = parse_time(form["aware_at"].strip())
-        except ValueError:
-            problems.append("aware at must be an RFC 3339 time, e.g. 2026-12-01T09:30:00Z")
-    basis = form.get("basis") or None
-    if basis is not None and basis not in {b.value for b in ScopeBasis}:
-        problems.append("scope basis must be unjustified or all")
-    if problems:
-        return await _page(
-            request,
-            seen,
-            incident_id,
-            status_code=422,
-            error="Nothing was recorded: " + "; ".join(problems) + ".",
-            form=form,
-        )
+    fields = {k: form.get(k, "") for k in ("aware_at", "basis", "reason")}
     state = state_of(request)
+    return await _submit(
+        request,
+        seen,
+        incident_id,
+        AssessRequest,
+        {**fields, "facts": given or None},
+        lambda body: body.apply(
+            state.engine, incident_id, by=seen.principal.label, source="the facts form"
+        ),
+        "assessed",
+        form,
+        problems=problems,
+    )
 
-    def work() -> Any:
-        return state.engine.assess(
-            incident_id,
-            by=seen.principal.label,
-            given=given or None,
-            source="the facts form",
-            aware_us=aware_us,
-            basis=ScopeBasis(basis) if basis else None,
-            reason=form.get("reason", "").strip() or None,
-        )
 
-    return await _act(request, seen, incident_id, work, "assessed", form)
+async def _submit(
+    request: Request,
+    seen: Viewer,
+    incident_id: str,
+    model: type[_Body],
+    values: dict[str, Any],
+    act: Callable[[_Body], object],
+    done: str,
+    form: dict[str, str] | None = None,
+    *,
+    problems: Sequence[str] = (),
+) -> Response:
+    """The form's ``values`` as the API's body ``model`` (the same checks as the API's
+    route), then ``act`` on it under the store's lock (see :func:`_act`)."""
+    body: _Body | None
+    wrong: list[str]
+    body, wrong = validated(model, values)
+    every = [*problems, *wrong]
+    if body is None:
+        return await _act(request, seen, incident_id, None, done, form, problems=every)
+    valid = body
+    return await _act(request, seen, incident_id, lambda: act(valid), done, form, problems=every)
 
 
 async def _act(
@@ -245,11 +266,16 @@ async def _act(
     done: str,
     form: dict[str, str] | None = None,
     *,
+    problems: Sequence[str] = (),
     on_store: bool = True,
     failed: str = "Nothing was recorded: ",
 ) -> Response:
     """Run an action (under the store's lock, or on connections of its own when not
-    ``on_store``); on success back to the page (303), else the page with the reason."""
+    ``on_store``) unless the form had ``problems``; on success back to the page (303), else
+    the page with the reason (422 for the form's problems)."""
+    if problems or work is None:
+        error = failed + "; ".join(problems) + "."
+        return await _page(request, seen, incident_id, status_code=422, error=error, form=form)
     state = state_of(request)
     try:
         await (locked(state, work) if on_store else run_in_threadpool(work))
@@ -258,74 +284,44 @@ async def _act(
     except Error as exc:
         status = 422 if isinstance(exc, ValidationError) else 409
         return await _page(
-            request, seen, incident_id, status_code=status, error=failed + _plain(exc), form=form
+            request, seen, incident_id, status_code=status, error=failed + plain(exc), form=form
         )
     return see_other(f"/incidents/{incident_id}?done={done}")
 
 
 @router.post("/incidents/{incident_id}/phases")
 async def record_phase(request: Request, incident_id: str) -> Response:
-    """Record a notification sent to the supervisory authority."""
+    """Record a notification sent to the supervisory authority (the API's phase body)."""
     seen = await viewer(request, Permission.INCIDENTS_DECIDE)
     form = dict(await posted(request, seen))
-    problems = []
-    phase = form.get("phase", "")
-    if phase not in {p.value for p in Phase}:
-        problems.append("choose the phase: initial, complementary or final")
-    sent_us = None
-    if form.get("sent_at", "").strip():
-        try:
-            sent_us = parse_time(form["sent_at"].strip())
-        except ValueError:
-            problems.append("sent at must be an RFC 3339 time, e.g. 2026-12-01T09:30:00Z")
-    for name, limit in (("reference", 200), ("note", 5000), ("delay_reasons", 5000)):
-        if len(form.get(name, "")) > limit:
-            problems.append(f"{name} is longer than {limit} characters")
-    if problems:
-        return await _page(
-            request,
-            seen,
-            incident_id,
-            status_code=422,
-            error="Nothing was recorded: " + "; ".join(problems) + ".",
-        )
+    names = ("phase", "reference", "note", "delay_reasons")
     state = state_of(request)
-
-    def work() -> Any:
-        return state.engine.record_phase(
-            incident_id,
-            phase,
-            by=seen.principal.label,
-            sent_us=sent_us,
-            reference=form.get("reference", "").strip() or None,
-            note=form.get("note", "").strip() or None,
-            delay_reasons=form.get("delay_reasons", "").strip() or None,
-        )
-
-    return await _act(request, seen, incident_id, work, "phase")
+    return await _submit(
+        request,
+        seen,
+        incident_id,
+        PhaseRequest,
+        {"at": form.get("sent_at", ""), **{k: form.get(k, "") for k in names}},
+        lambda body: body.apply(state.engine, incident_id, by=seen.principal.label),
+        "phase",
+    )
 
 
 @router.post("/incidents/{incident_id}/advance")
 async def advance(request: Request, incident_id: str) -> Response:
-    """Move the incident to its next state, with the reason."""
+    """Move the incident to its next state, with the reason (the API's body)."""
     seen = await viewer(request, Permission.INCIDENTS_WRITE)
     form = dict(await posted(request, seen))
-    target = form.get("state", "")
-    reason = form.get("reason", "").strip()
-    if target not in {s.value for s in IncidentState} or not reason or len(reason) > 5000:
-        return await _page(
-            request,
-            seen,
-            incident_id,
-            status_code=422,
-            error="Nothing was recorded: choose the next state and say why.",
-        )
     state = state_of(request)
-
-    def work() -> Any:
-        return state.engine.advance(incident_id, target, by=seen.principal.label, reason=reason)
-
-    return await _act(request, seen, incident_id, work, "moved")
+    return await _submit(
+        request,
+        seen,
+        incident_id,
+        IncidentAdvance,
+        {"state": form.get("state", ""), "reason": form.get("reason", "")},
+        lambda body: body.apply(state.engine, incident_id, by=seen.principal.label),
+        "moved",
+    )
 
 
 def _audience(audience: str) -> Audience | None:
@@ -350,7 +346,7 @@ async def notices_dry_run(request: Request, incident_id: str, audience: str) -> 
         return _missing(seen, incident_id)
     except Error as exc:
         return await _page(
-            request, seen, incident_id, status_code=409, error="No dry run: " + _plain(exc)
+            request, seen, incident_id, status_code=409, error="No dry run: " + plain(exc)
         )
     return render(
         "notices_dry_run.html", viewer=seen, section="/incidents", incident_id=incident_id, dry=dry
@@ -372,14 +368,6 @@ async def notices_send(request: Request, incident_id: str, audience: str) -> Res
         problems.append("tick the box that confirms the notices may go out")
     if not raw_version.isdigit() or not 1 <= int(raw_version) <= 1000:
         problems.append("the notice version is a whole number from 1")
-    if problems:
-        return await _page(
-            request,
-            seen,
-            incident_id,
-            status_code=422,
-            error="Nothing was sent: " + "; ".join(problems) + ".",
-        )
     state = state_of(request)
 
     def start() -> Any:
@@ -388,5 +376,12 @@ async def notices_send(request: Request, incident_id: str, audience: str) -> Res
         )
 
     return await _act(
-        request, seen, incident_id, start, "sending", on_store=False, failed="Nothing was sent: "
+        request,
+        seen,
+        incident_id,
+        start,
+        "sending",
+        problems=problems,
+        on_store=False,
+        failed="Nothing was sent: ",
     )
