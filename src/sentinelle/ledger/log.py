@@ -215,7 +215,8 @@ class Ledger:
         """Sign and record a checkpoint of the current tree; returns the stored checkpoint."""
         with self.store.writer() as w:
             size = w.ledger_size()
-            return w.add_checkpoint(size, self.root(size), self.sign(size, self.root(size)))
+            root = self.root(size)
+            return w.add_checkpoint(size, root, self.sign(size, root))
 
     def rotate_key(self, *, data_dir: Path, by: str, reason: str) -> LedgerKey:
         """Replace the signing key: a new key in ``data_dir``, the old one archived there.
