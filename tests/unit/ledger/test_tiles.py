@@ -79,3 +79,47 @@ def test_reader_refuses_nodes_beyond_its_size_and_bad_tiles() -> None:
         tile_width(b"\x00" * 33)
     with pytest.raises(IntegrityError, match="partial tile"):
         TreeBuilder(300, {})
+
+
+def test_tile_cache_keeps_full_tiles_only_and_drops_the_least_recently_used() -> None:
+    builder = TreeBuilder()
+    builder.extend(leaves(3 * 256 + 10))
+    full = {(lv, idx): blob for lv, idx, blob in builder.take_completed()}
+    (partial_key, partial), *_ = [((lv, idx), b) for lv, idx, b in builder.partial_tiles()]
+    assert sorted(full) == [(0, 0), (0, 1), (0, 2)]
+    cache = TileCache(max_tiles=2)
+    cache.put(partial_key, partial)  # may still change: not kept
+    assert partial_key not in cache
+    assert cache.get(partial_key) is None
+    cache.put((0, 0), full[(0, 0)])
+    cache.put((0, 1), full[(0, 1)])
+    assert cache.get((0, 0)) == full[(0, 0)]  # now the most recently used
+    cache.put((0, 2), full[(0, 2)])
+    assert len(cache) == 2
+    assert (0, 1) not in cache
+    assert (0, 0) in cache
+    assert (0, 2) in cache
+    off = TileCache(max_tiles=0)
+    off.put((0, 0), full[(0, 0)])
+    assert len(off) == 0
+
+
+def test_a_reader_caches_full_tiles_and_reads_partial_ones_again() -> None:
+    builder = TreeBuilder()
+    builder.extend(leaves(300))
+    tiles: dict[tuple[int, int], bytes] = {}
+    store_of(builder, tiles)
+    asked: list[tuple[int, int]] = []
+
+    def fetch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        asked.extend(keys)
+        return {k: tiles[k] for k in keys if k in tiles}
+
+    cache = TileCache()
+    for _ in range(2):  # two requests: one reader each
+        reader = TileReader(fetch, size=300, cache=cache)
+        assert reader.subtree(0, 8) == root_hash(leaves(8))  # from the full tile (0, 0)
+        assert reader.root() == root_hash(leaves(300))  # from the partial (1, 0) and (0, 1)
+    assert sorted(asked) == [(0, 0), (0, 1), (0, 1), (1, 0), (1, 0)]
+    assert (0, 0) in cache
+    assert len(cache) == 1
