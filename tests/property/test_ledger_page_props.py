@@ -11,40 +11,24 @@ level (65,536 leaves).
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ledger_trees import PerfectTree, counter_leaves
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import (
-    combine,
     inclusion_proof,
-    perfect_subtrees,
     verify_inclusion,
     verify_inclusions,
 )
 from sentinelle.ledger.tiles import TileCache, TileReader, TreeBuilder
 
 BIG = 70_001  # past 2**16: leaves in tiles of three tile levels
-LEAVES = [hashlib.sha256(b"\x00" + i.to_bytes(4, "big")).digest() for i in range(BIG)]
-
-# Perfect-subtree hashes by level, computed here without tiles (the independent reference).
-_PERFECT: list[list[bytes]] = [LEAVES]
-while len(_PERFECT[-1]) > 1:
-    below = _PERFECT[-1]
-    _PERFECT.append(
-        [
-            hashlib.sha256(b"\x01" + below[i] + below[i + 1]).digest()
-            for i in range(0, len(below) - 1, 2)
-        ]
-    )
-
-
-def subtree(start: int, end: int) -> bytes:
-    return combine([_PERFECT[level][index] for level, index in perfect_subtrees(start, end)])
+LEAVES = counter_leaves(BIG)
+subtree = PerfectTree(LEAVES).subtree  # the independent reference, without tiles
 
 
 @cache

@@ -3,12 +3,12 @@ any single-byte change."""
 
 from __future__ import annotations
 
-import hashlib
 from itertools import accumulate
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ledger_trees import PerfectTree, counter_leaves
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger import (
@@ -25,23 +25,8 @@ from sentinelle.ledger import (
 )
 
 MAX_SIZE = 4096
-LEAVES = [hashlib.sha256(b"\x00" + i.to_bytes(4, "big")).digest() for i in range(MAX_SIZE)]
-
-# Perfect-subtree hashes by level, so the callback below costs O(log n) like a tile store.
-_PERFECT: list[list[bytes]] = [LEAVES]
-while len(_PERFECT[-1]) > 1:
-    below = _PERFECT[-1]
-    _PERFECT.append(
-        [
-            hashlib.sha256(b"\x01" + below[i] + below[i + 1]).digest()
-            for i in range(0, len(below) - 1, 2)
-        ]
-    )
-
-
-def subtree(start: int, end: int) -> bytes:
-    """MTH(LEAVES[start:end]) from the perfect subtrees, as a tile-backed store would do it."""
-    return combine([_PERFECT[level][index] for level, index in perfect_subtrees(start, end)])
+LEAVES = counter_leaves(MAX_SIZE)
+subtree = PerfectTree(LEAVES).subtree
 
 
 ROOT_CACHE: dict[int, bytes] = {}
