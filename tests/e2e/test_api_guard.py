@@ -236,6 +236,15 @@ def test_an_invalid_request_is_refused_naming_the_field(api: Api) -> None:
     )  # fmt: skip
     assert response.status_code == 422
     assert response.json()["detail"].startswith('action: "exprot" is not an action')
+    # A subject the access event could not record is refused before deciding (it would fail
+    # the ledger write of every decision written with it).
+    body = {"actor": "agent-1", "team": "tier1", "merchant": "m-1", "action": "view",
+            "data": ["contact"], "channel": "support_console", "subjects": ["c" * 129]}  # fmt: skip
+    size = api.state.store.ledger_size()
+    response = api.post("/v1/access/decide", body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("$.subjects[0]: Expected `str` of length <= 128")
+    assert api.state.store.ledger_size() == size
 
 
 def test_without_a_policy_the_guard_answers_503_naming_the_setting(

@@ -105,7 +105,9 @@ class AccessRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     team: Str64 | None = None
     role: Str64 | None = None
     ticket: Id | None = None
-    subjects: Annotated[tuple[str, ...], Meta(max_length=100_000)] | None = None
+    # Ids as the access event that records the decision needs them: a subject it would refuse
+    # must be refused here (422), not fail the ledger write of a group of decisions.
+    subjects: Annotated[tuple[Id, ...], Meta(max_length=100_000)] | None = None
     count: Annotated[int, Meta(ge=0, le=2**53 - 1)] | None = None
     purpose: Str64 | None = None
     break_glass: Annotated[str, Meta(max_length=256)] | None = None

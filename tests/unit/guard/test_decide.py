@@ -400,6 +400,10 @@ def test_parse_request_reads_the_issue_shape_and_refuses_unknown_fields() -> Non
         parse_request(raw[:-1] + b',"count":-1}')
     with pytest.raises(RequestError, match="not a JSON request"):
         parse_request(b"{")
+    # subjects as the access event recording the decision takes them (1 to 128 characters)
+    for subject in ('""', '"' + "c" * 129 + '"'):
+        with pytest.raises(RequestError, match=r"^\$.subjects\[0\]: Expected `str` of length"):
+            parse_request(raw[:-1] + b',"subjects":[' + subject.encode() + b"]}")
 
 
 def test_to_dict_is_the_issue_shape() -> None:
