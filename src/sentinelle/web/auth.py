@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
@@ -38,7 +39,7 @@ from sentinelle.access.sessions import (
     log_out,
 )
 from sentinelle.access.totp import TotpKeyError
-from sentinelle.api.deps import session_of
+from sentinelle.api.deps import State, locked, session_of
 from sentinelle.web.common import (
     clear_cookie,
     form_fields,
@@ -109,6 +110,15 @@ def _logged_in(request: Request, result: LoginResult) -> Response:
     return response
 
 
+async def _answer(state: State, step: Callable[[], Any], *refusals: type[Exception]) -> Any:
+    """Run a login step on the store (under its lock): its result, or the refusal it raised
+    among ``refusals`` (each answered with its own page)."""
+    try:
+        return await locked(state, step)
+    except refusals as exc:
+        return exc
+
+
 @router.get("/login")
 async def login_form(request: Request) -> Response:
     """The login form (or the home page, for a live session)."""
@@ -134,20 +144,16 @@ async def login(request: Request) -> Response:
     address = request.client.host if request.client else None
 
     def attempt() -> Any:
-        with state.lock:
-            try:
-                return log_in(
-                    state.store,
-                    email,
-                    password,
-                    address=address,
-                    settings=state.settings,
-                    clock=state.clock,
-                )
-            except (LoginLockedError, TotpRequiredError) as exc:
-                return exc
+        return log_in(
+            state.store,
+            email,
+            password,
+            address=address,
+            settings=state.settings,
+            clock=state.clock,
+        )
 
-    result = await run_in_threadpool(attempt)
+    result = await _answer(state, attempt, LoginLockedError, TotpRequiredError)
     if isinstance(result, LoginLockedError):
         return _locked(request, result, email)
     if isinstance(result, TotpRequiredError):
@@ -194,20 +200,16 @@ async def login_code(request: Request) -> Response:
     address = request.client.host if request.client else None
 
     def attempt() -> Any:
-        with state.lock:
-            try:
-                return complete_login(
-                    state.store,
-                    challenge,
-                    code,
-                    address=address,
-                    settings=state.settings,
-                    clock=state.clock,
-                )
-            except (LoginLockedError, LoginExpiredError, TotpKeyError) as exc:
-                return exc
+        return complete_login(
+            state.store,
+            challenge,
+            code,
+            address=address,
+            settings=state.settings,
+            clock=state.clock,
+        )
 
-    result = await run_in_threadpool(attempt)
+    result = await _answer(state, attempt, LoginLockedError, LoginExpiredError, TotpKeyError)
     if isinstance(result, LoginResult):
         return _logged_in(request, result)
     if result is None:
@@ -239,11 +241,7 @@ async def logout(request: Request) -> Response:
     if token:
         state = state_of(request)
 
-        def end() -> bool:
-            with state.lock:
-                return log_out(state.store, token)
-
-        await run_in_threadpool(end)
+        await locked(state, lambda: log_out(state.store, token))
     response = see_other("/login")
     clear_cookie(request, response, SESSION_COOKIE)
     return response
