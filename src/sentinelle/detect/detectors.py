@@ -80,20 +80,20 @@ def team_rate(ctx: Context, me: str, team: str | None, kind: str) -> tuple[float
 
 
 def base_rate(
-    ctx: Context, state: ActorState, me: str, kind: str, prior_days: float, floor: float
-) -> tuple[float, float, float, int]:
-    """The rate of ``kind`` marks per working day expected of ``me``: their own before the
-    last 7 days, shrunk towards their team's (``prior_days`` of it). Returns (expected rate,
-    own earlier rate, team rate, working days in the last 7)."""
+    ctx: Context, state: ActorState, kind: str, peers: float, prior_days: float, floor: float
+) -> tuple[float, float, int]:
+    """The rate of ``kind`` marks per working day expected of the actor of ``state``: their
+    own before the last 7 days, shrunk towards their team's, ``peers`` (:func:`team_rate`),
+    weighing ``prior_days``. Returns (expected rate, own earlier rate, working days in the
+    last 7)."""
     week = ctx.now_us - 7 * DAY
     today = ctx.now_us // DAY
-    peers, _ = team_rate(ctx, me, state.team, kind)
     earlier_days = sum(1 for d in state.active if d < today - 6)
     earlier = sum(1 for u, _ in state.marks.get(kind, ()) if u < week)
     own = earlier / earlier_days if earlier_days else 0.0
     rate = (earlier + prior_days * max(peers, floor)) / (earlier_days + prior_days)
     recent_days = max(1, sum(1 for d in state.active if d >= today - 6))
-    return max(rate, floor), own, peers, recent_days
+    return max(rate, floor), own, recent_days
 
 
 def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | None:
@@ -560,9 +560,8 @@ class FakeTickets(Detector):
         mark(state, "quick_ticket", t, ticket_id)
         day_ago = t - DAY
         today = sum(1 for u, _ in state.marks.get("quick_ticket", ()) if u >= day_ago)
-        rate, own, peers, _ = base_rate(
-            ctx, state, actor, "quick_ticket", cfg.prior_days, cfg.floor_rate
-        )
+        peers, _ = team_rate(ctx, actor, state.team, "quick_ticket")
+        rate, own, _ = base_rate(ctx, state, "quick_ticket", peers, cfg.prior_days, cfg.floor_rate)
         p = poisson_tail(today, rate)
         severity = Severity.LOW
         if today >= 2:
@@ -709,12 +708,10 @@ class LongHorizon(Detector):
         count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
         if count < cfg.min_count or len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
-        _, peer_days = team_rate(ctx, event.actor.id, state.team, kind)
+        peers, peer_days = team_rate(ctx, event.actor.id, state.team, kind)
         if peer_days < cfg.min_peer_days:
             return []  # the team's rate is not known yet
-        rate, own, peers, days = base_rate(
-            ctx, state, event.actor.id, kind, cfg.prior_days, cfg.floor_rate
-        )
+        rate, own, days = base_rate(ctx, state, kind, peers, cfg.prior_days, cfg.floor_rate)
         if max(own, peers) >= cfg.max_rate:
             return []  # routine for them or their team (fraud sweeps, onboarding checks)
         expected = rate * days
