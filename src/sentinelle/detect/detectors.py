@@ -185,7 +185,7 @@ class UnjustifiedAccess(Detector):
             usual_day = max(own.top, peers.top if learning else peers.p95)
             threshold = max(cfg.min_bulk_merchants, usual_day + cfg.margin, cfg.factor * usual_day)
             if len(bulk) >= threshold:
-                found = finding(
+                return finding(
                     len(bulk),
                     threshold,
                     bulk,
@@ -193,7 +193,6 @@ class UnjustifiedAccess(Detector):
                     f"in the last 24 h without a ticket or grant for them ({_list(bulk)}); "
                     f"their usual is {own}; {team} peers {peers}.",
                 )
-                return found
         if learning:
             return []  # until the actor has history, every merchant is "new" to them
         new = state.n24.keys()
