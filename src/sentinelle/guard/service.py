@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta
 
 from sentinelle.errors import ConfigError
 from sentinelle.events import ContextEvent, decode_event
+from sentinelle.events.model import AccessEvent, Actor, Justification, Resource
 from sentinelle.guard.decide import (
     AccessRequest,
     Decision,
@@ -31,7 +32,7 @@ from sentinelle.guard.decide import (
 from sentinelle.guard.policy import Policy, load_policy
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import iso
+from sentinelle.timeutil import from_us, iso
 
 __all__ = [
     "Assessment",
@@ -229,39 +230,34 @@ def grant_dict(row: GrantRow) -> dict[str, Any]:
 
 def access_event(
     event_id: str, request: AccessRequest, decision: Decision, now_us: int
-) -> dict[str, Any]:
+) -> AccessEvent:
     """The access event that records ``decision`` in the ledger: ``outcome`` ``allowed`` for
     an allow, ``denied`` for a deny and for a pending one (nothing is served while it waits),
     with ``justification`` {ticket, grant, reason} (the first reason, cut to 256 characters)."""
-    actor: dict[str, Any] = {"id": request.actor, "kind": "staff"}
-    if request.role:
-        actor["role"] = request.role
-    if request.team:
-        actor["team"] = request.team
     why = f"{decision.decision}: {decision.reasons[0] if decision.reasons else ''}"
-    justification: dict[str, Any] = {"reason": why[:256]}
-    if request.ticket is not None:
-        justification["ticket"] = request.ticket[:128]
-    if decision.grant is not None:
-        justification["grant"] = decision.grant
-    event: dict[str, Any] = {
-        "id": event_id,
-        "time": iso(now_us),
-        "actor": actor,
-        "action": request.action,
-        "merchant": request.merchant,
-        "channel": request.channel,
-        "data": list(request.data),
-        "outcome": "allowed" if decision.decision == "allow" else "denied",
-        "justification": justification,
-    }
-    if request.subjects is not None:
-        event["subjects"] = list(request.subjects)
-    if request.count is not None:
-        event["resource"] = {"count": request.count}
-    if request.source is not None:
-        event["source"] = msgspec.to_builtins(request.source)
-    return event
+    return AccessEvent(
+        id=event_id,
+        time=from_us(now_us),
+        actor=Actor(
+            id=request.actor,
+            kind="staff",
+            role=request.role or UNSET,
+            team=request.team or UNSET,
+        ),
+        action=request.action,  # type: ignore[arg-type]  # checked by AccessRequest
+        merchant=request.merchant,
+        channel=request.channel,  # type: ignore[arg-type]
+        data=list(request.data),  # type: ignore[arg-type]
+        outcome="allowed" if decision.decision == "allow" else "denied",
+        justification=Justification(
+            reason=why[:256],
+            ticket=UNSET if request.ticket is None else request.ticket[:128],
+            grant=UNSET if decision.grant is None else decision.grant,
+        ),
+        subjects=UNSET if request.subjects is None else list(request.subjects),
+        resource=UNSET if request.count is None else Resource(count=request.count),
+        source=UNSET if request.source is None else request.source,
+    )
 
 
 def check_categories(names: Sequence[str], path: str) -> None:

@@ -21,7 +21,8 @@ import asyncio
 import json
 import secrets
 from collections.abc import Sequence
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, NamedTuple
 
 import msgspec
 from fastapi import APIRouter, HTTPException, Request
@@ -55,6 +56,8 @@ from sentinelle.store.grants import DecisionRow
 __all__ = ["DecisionRecorder", "policy_or_503", "router"]
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # 100,000 subjects of 64 characters fit
+
+_event_encoder: Final = msgspec.json.Encoder()
 
 router = APIRouter(prefix="/v1/access", tags=["guard"], route_class=GuardedRoute)
 
@@ -144,7 +147,7 @@ async def decide_access(
     if answered is not None or decision is None:
         return answered or {}
     answer = {**decision.to_dict(), "event": event_id}
-    event = access_event(event_id, body, decision, now)
+    event = _event_encoder.encode(access_event(event_id, body, decision, now))
     row = DecisionRow(event_id, digest, now, json.dumps(answer))
     recorder = state.guard_recorder
     if recorder is None:
@@ -160,6 +163,14 @@ def _same_request(done: DecisionRow, digest: str) -> dict[str, Any]:
     return answer
 
 
+class _Pending(NamedTuple):
+    """A decision waiting to be written: its access event (JSON), its row, its caller."""
+
+    event: bytes
+    row: DecisionRow
+    future: asyncio.Future[DecisionRow]
+
+
 class DecisionRecorder:
     """Writes decisions to the ledger in groups: those that arrive while a write is under way
     are written together by the next one (one transaction, one checkpoint). :meth:`record`
@@ -168,12 +179,13 @@ class DecisionRecorder:
 
     def __init__(self, state: State) -> None:
         self._state = state
-        self._waiting: list[tuple[dict[str, Any], DecisionRow, asyncio.Future[DecisionRow]]] = []
+        self._waiting: list[_Pending] = []
         self._running = False
 
-    async def record(self, event: dict[str, Any], row: DecisionRow) -> DecisionRow:
+    async def record(self, event: bytes, row: DecisionRow) -> DecisionRow:
+        """Write ``event`` (an access event's JSON) and ``row``; the decision stored."""
         future: asyncio.Future[DecisionRow] = asyncio.get_running_loop().create_future()
-        self._waiting.append((event, row, future))
+        self._waiting.append(_Pending(event, row, future))
         if not self._running:
             self._running = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -184,28 +196,23 @@ class DecisionRecorder:
             while self._waiting:
                 group, self._waiting = self._waiting, []
                 try:
-                    stored = await locked(
-                        self._state,
-                        lambda g=group: self._write(g),  # type: ignore[misc]
-                    )
+                    stored = await locked(self._state, partial(self._write, group))
                 except Exception as exc:  # every waiter learns it (a 500 or 503 each)
-                    for _e, _r, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
+                    for pending in group:
+                        if not pending.future.done():
+                            pending.future.set_exception(exc)
                     continue
-                for _e, row, future in group:
-                    if not future.done():
-                        future.set_result(stored.get(row.id, row))
+                for pending in group:
+                    if not pending.future.done():
+                        pending.future.set_result(stored.get(pending.row.id, pending.row))
         finally:
             self._running = False
 
-    def _write(
-        self, group: Sequence[tuple[dict[str, Any], DecisionRow, Any]]
-    ) -> dict[str, DecisionRow]:
+    def _write(self, group: Sequence[_Pending]) -> dict[str, DecisionRow]:
         state = self._state
-        events = [(i, json.dumps(event)) for i, (event, _r, _f) in enumerate(group)]
+        events = [(i, pending.event) for i, pending in enumerate(group)]
         result = Ingestor(state.store, state.ledger).ingest(events, unit="index")
-        rows = [row for _e, row, _f in group]
+        rows = [pending.row for pending in group]
         with state.store.writer() as w:
             w.record_decisions(rows)
             # A retried request_id keeps its first answer: read back what is stored.
