@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from hashlib import sha256
 from pathlib import Path
 from typing import Annotated, Any, Final, NamedTuple
@@ -258,12 +257,3 @@ def access_event(
         resource=UNSET if request.count is None else Resource(count=request.count),
         source=UNSET if request.source is None else request.source,
     )
-
-
-def check_categories(names: Sequence[str], path: str) -> None:
-    """Refuse a list of data categories with an unknown one (naming it)."""
-    from sentinelle.events import DATA_CATEGORIES
-
-    for i, name in enumerate(names):
-        if name not in DATA_CATEGORIES:
-            raise RequestError(f'{path}[{i}]: "{name}" is not a data category')

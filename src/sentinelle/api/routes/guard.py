@@ -135,17 +135,17 @@ async def decide_access(
     else:
         event_id = "dec-" + secrets.token_hex(20)
 
-    def look(reader: Reader) -> tuple[dict[str, Any] | None, Decision | None]:
-        store = reader.store
+    def look(reader: Reader) -> DecisionRow | Decision:
+        """The decision recorded for this request_id (a retry), else a new one."""
         if body.request_id is not None:
-            done = store.decision(event_id)
+            done = reader.store.decision(event_id)
             if done is not None:
-                return _same_request(done, digest), None
-        return None, assess(store, policy, body, now).decision
+                return done
+        return assess(reader.store, policy, body, now).decision
 
-    answered, decision = await reading(state, look)
-    if answered is not None or decision is None:
-        return answered or {}
+    decision = await reading(state, look)
+    if isinstance(decision, DecisionRow):
+        return _same_request(decision, digest)
     answer = {**decision.to_dict(), "event": event_id}
     event = _event_encoder.encode(access_event(event_id, body, decision, now))
     row = DecisionRow(event_id, digest, now, json.dumps(answer))
