@@ -56,6 +56,7 @@ from sentinelle.detect.detectors import (
     UnusualContext,
 )
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
+from sentinelle.detect.evidence import Ledger as EvidenceLedger
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
@@ -169,7 +170,7 @@ class EngineState:
     newest_us: int = 0  # the newest event time seen (not beyond the wall clock + a day)
     failures: int = 0  # live runs in a row that failed (the runner resets after a few)
     # actor → (time, detector, points, reason) of their recent findings (see evidence.py)
-    evidence: dict[str, list[tuple[int, str, float, str]]] = field(default_factory=dict)
+    evidence: EvidenceLedger = field(default_factory=dict)
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
