@@ -22,6 +22,8 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from console_support import PASSWORD
 from sentinelle.access import Role
 from sentinelle.api.deps import State
+from sentinelle.detect import Alert, Severity
+from sentinelle.detect.runner import alert_row
 from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import parse_time
 from smtpsink import SmtpSink
@@ -143,39 +145,39 @@ def alerts(day: datetime) -> list[AlertRow]:
         "the last 7 days without a ticket or grant (m-1, m-2); that is 100% of the new "
         "merchants the smaller of the two reached."
     )
-    rows = [
-        AlertRow(
+    alerts = [
+        Alert(
             id=alert_id,
             actor=me,
             detector="collusion",
             time_us=at,
             last_us=at,
-            severity=3,
+            severity=Severity.HIGH,
             score=90.0,
-            merchants_json='["m-1", "m-2"]',
-            events_json=events,
-            reasons_json=f'["{reason.format(me, other)}"]',
+            merchants=["m-1", "m-2"],
+            events=events,
+            reasons=[reason.format(me, other)],
         )
         for alert_id, me, other, events in [
-            (PAIR[0], "agent-017", "agent-203", '["a-1", "a-3"]'),
-            (PAIR[1], "agent-203", "agent-017", '["a-2", "a-4"]'),
+            (PAIR[0], "agent-017", "agent-203", ["a-1", "a-3"]),
+            (PAIR[1], "agent-203", "agent-017", ["a-2", "a-4"]),
         ]
     ]
-    rows.append(
-        AlertRow(
+    alerts.append(
+        Alert(
             id=LOW,
             actor="bob",
             detector="unusual_context",
             time_us=at + 5_000_000,
             last_us=at + 5_000_000,
-            severity=1,
+            severity=Severity.LOW,
             score=10.0,
-            merchants_json='["m-1"]',
-            events_json='["a-0"]',
-            reasons_json='["worked from a new country"]',
+            merchants=["m-1"],
+            events=["a-0"],
+            reasons=["worked from a new country"],
         )
     )
-    return rows
+    return [alert_row(a) for a in alerts]
 
 
 # Every input, select and textarea (hidden inputs aside) without an accessible name from a

@@ -8,7 +8,6 @@ nothing; every decision stays in the alert's history; a reason is required.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
+from sentinelle.detect import Alert, Severity
+from sentinelle.detect.runner import alert_row
 from sentinelle.store import Store
-from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import DAY, SECOND, parse_time
 
 with warnings.catch_warnings():
@@ -66,17 +66,19 @@ def api(settings: Settings) -> Iterator[Api]:
             for role in Role
         }
         rows = [
-            AlertRow(
-                id=f"al-{i}",
-                actor=f"agent-{i % 2}",
-                detector="unjustified_access",
-                time_us=T0 + i * 60 * SECOND,
-                last_us=T0 + i * 60 * SECOND,
-                severity=2,
-                score=50.0,
-                merchants_json=json.dumps(["m-1"]),
-                events_json=json.dumps([f"evt-{i}"]),
-                reasons_json=json.dumps([f"reason {i}"]),
+            alert_row(
+                Alert(
+                    id=f"al-{i}",
+                    actor=f"agent-{i % 2}",
+                    detector="unjustified_access",
+                    time_us=T0 + i * 60 * SECOND,
+                    last_us=T0 + i * 60 * SECOND,
+                    severity=Severity.MEDIUM,
+                    score=50.0,
+                    merchants=["m-1"],
+                    events=[f"evt-{i}"],
+                    reasons=[f"reason {i}"],
+                )
             )
             for i in range(4)
         ]

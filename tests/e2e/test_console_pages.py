@@ -30,9 +30,10 @@ from sentinelle.access import Role
 from sentinelle.access.accounts import create_key, create_user
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
+from sentinelle.detect import Alert, Severity
+from sentinelle.detect.runner import alert_row
 from sentinelle.ledger.merkle import leaf_hash, verify_inclusion
 from sentinelle.store import Store
-from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import parse_time
 from sentinelle.web.pages import ROUTERS
 from smtpsink import SmtpSink
@@ -92,29 +93,33 @@ def console(settings: Settings, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator
         with store.writer() as w:
             w.upsert_alerts(
                 [
-                    AlertRow(
-                        id=ALERT,
-                        actor="ana",
-                        detector="unjustified_access",
-                        time_us=at,
-                        last_us=at + 60_000_000,
-                        severity=3,
-                        score=80.0,
-                        merchants_json=json.dumps(["m-2"]),
-                        events_json=json.dumps(["a-1", "a-2"]),
-                        reasons_json=json.dumps(["read 2 merchants' customers with no ticket"]),
+                    alert_row(
+                        Alert(
+                            id=ALERT,
+                            actor="ana",
+                            detector="unjustified_access",
+                            time_us=at,
+                            last_us=at + 60_000_000,
+                            severity=Severity.HIGH,
+                            score=80.0,
+                            merchants=["m-2"],
+                            events=["a-1", "a-2"],
+                            reasons=["read 2 merchants' customers with no ticket"],
+                        )
                     ),
-                    AlertRow(
-                        id="al-low",
-                        actor="bob",
-                        detector="odd_hours",
-                        time_us=at + 5_000_000,
-                        last_us=at + 5_000_000,
-                        severity=1,
-                        score=10.0,
-                        merchants_json=json.dumps(["m-1"]),
-                        events_json=json.dumps(["a-0"]),
-                        reasons_json=json.dumps(["worked at 03:00"]),
+                    alert_row(
+                        Alert(
+                            id="al-low",
+                            actor="bob",
+                            detector="odd_hours",
+                            time_us=at + 5_000_000,
+                            last_us=at + 5_000_000,
+                            severity=Severity.LOW,
+                            score=10.0,
+                            merchants=["m-1"],
+                            events=["a-0"],
+                            reasons=["worked at 03:00"],
+                        )
                     ),
                 ]
             )

@@ -16,8 +16,9 @@ import pytest
 from cli_support import run_script
 
 from sentinelle.config import Settings
+from sentinelle.detect import Alert, Severity
+from sentinelle.detect.runner import alert_row
 from sentinelle.store import open_store
-from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import DAY, SECOND, parse_time
 
 T0 = parse_time("2026-11-02T08:00:00Z")
@@ -35,17 +36,19 @@ def _stored(settings: Settings) -> None:
     with open_store(settings) as store, store.writer() as w:
         w.upsert_alerts(
             [
-                AlertRow(
-                    id=f"al-{i}",
-                    actor=f"agent-{i}",
-                    detector="unjustified_access",
-                    time_us=T0 + i * 60 * SECOND,
-                    last_us=T0 + i * 60 * SECOND,
-                    severity=2,
-                    score=50.0,
-                    merchants_json=json.dumps(["m-1"]),
-                    events_json=json.dumps([f"evt-{i}"]),
-                    reasons_json=json.dumps([f"reason {i}"]),
+                alert_row(
+                    Alert(
+                        id=f"al-{i}",
+                        actor=f"agent-{i}",
+                        detector="unjustified_access",
+                        time_us=T0 + i * 60 * SECOND,
+                        last_us=T0 + i * 60 * SECOND,
+                        severity=Severity.MEDIUM,
+                        score=50.0,
+                        merchants=["m-1"],
+                        events=[f"evt-{i}"],
+                        reasons=[f"reason {i}"],
+                    )
                 )
                 for i in range(3)
             ]

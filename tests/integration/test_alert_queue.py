@@ -3,10 +3,11 @@ keyset so every alert of the status comes once, and the counts by severity (both
 
 from __future__ import annotations
 
-import json
 import random
 
 from sentinelle.config import Settings
+from sentinelle.detect import Alert, Severity
+from sentinelle.detect.runner import alert_row
 from sentinelle.detect.triage import triage
 from sentinelle.response import ResponseEngine
 from sentinelle.store import open_store
@@ -18,17 +19,19 @@ T0 = 1_790_000_000 * 10**6
 def _rows(n: int) -> list[AlertRow]:
     rng = random.Random(7)
     return [
-        AlertRow(
-            id=f"al-{i:03d}",
-            actor=f"agent-{i % 5}",
-            detector="unjustified_access",
-            time_us=T0 + rng.randrange(6) * 10**6,  # many ties in time: the id breaks them
-            last_us=T0,
-            severity=rng.randrange(1, 5),
-            score=1.0,
-            merchants_json=json.dumps(["m-1"]),
-            events_json=json.dumps([f"e-{i}"]),
-            reasons_json=json.dumps(["why"]),
+        alert_row(
+            Alert(
+                id=f"al-{i:03d}",
+                actor=f"agent-{i % 5}",
+                detector="unjustified_access",
+                time_us=T0 + rng.randrange(6) * 10**6,  # many ties in time: the id breaks them
+                last_us=T0,
+                severity=Severity(rng.randrange(1, 5)),
+                score=1.0,
+                merchants=["m-1"],
+                events=[f"e-{i}"],
+                reasons=["why"],
+            )
         )
         for i in range(n)
     ]
