@@ -1,9 +1,10 @@
 """A real SMTP server on loopback for the delivery tests and the notify benchmark.
 
 ``SmtpSink`` runs an aiosmtpd server on ``127.0.0.1`` (a free port unless one is given) in a
-background thread with its own event loop, and records every message it accepts as a
-``Received`` (envelope sender and recipients, Message-ID, the bytes as received). It can be
-told to misbehave for chosen recipients:
+background thread with its own event loop (the package's
+:class:`~sentinelle.notify.catcher.SmtpServerThread`, as the demo's mail catcher), and
+records every message it accepts as a ``Received`` (envelope sender and recipients,
+Message-ID, the bytes as received). It can be told to misbehave for chosen recipients:
 
 * ``sink.defer(address, times=2)``: answer RCPT with ``451`` that many times, then accept;
 * ``sink.reject(address)``: answer RCPT with ``550`` (the reply quotes the address, as real
@@ -18,7 +19,7 @@ Run it as a process of its own (the kill-and-resume test and ``benchmarks/notify
     python tests/smtpsink.py --port 0 --out received.jsonl
 
 It prints ``port N`` on stdout once it listens, and stops on SIGTERM or SIGINT. Needs
-aiosmtpd (a dev dependency) and never pytest, so benchmark scripts can import it too::
+aiosmtpd (a dev dependency) and sentinelle, never pytest, so benchmark scripts can import it too::
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from smtpsink import SmtpSink
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from sentinelle.notify.catcher import SmtpServerThread
 
 __all__ = ["Received", "SmtpSink"]
 
@@ -95,7 +98,7 @@ class _Handler:
         return "250 2.0.0 Ok: queued"
 
 
-class SmtpSink:
+class SmtpSink(SmtpServerThread):
     """An aiosmtpd server in a background thread that records what it receives."""
 
     def __init__(
@@ -108,8 +111,7 @@ class SmtpSink:
         keep_messages: bool = True,
         drop_after: int | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port, thread_name="smtp-sink")
         self.keep_data = keep_data
         self.keep_messages = keep_messages
         self.drop_after = drop_after
@@ -123,10 +125,6 @@ class SmtpSink:
         self._defer: dict[str, list[int]] = {}  # address -> [times left, code]
         self._reject: dict[str, int] = {}
         self._per_session: dict[int, int] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
 
     # -- scripted faults -------------------------------------------------------------------
     def defer(self, address: str, *, times: int = 1, code: int = 451) -> None:
@@ -192,19 +190,15 @@ class SmtpSink:
         """Start listening; returns once the port is open."""
         if self._out_path is not None:
             self._out = self._out_path.open("a", encoding="utf-8")
-        self._thread = threading.Thread(target=self._serve, name="smtp-sink", daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None:
-            raise RuntimeError(f"the SMTP sink did not start: {self._error}")
+        try:
+            self._serve_in_thread()
+        except Exception as exc:
+            raise RuntimeError(f"the SMTP sink did not start: {exc}") from exc
         return self
 
     def stop(self) -> None:
         """Stop listening and close every connection."""
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
+        self._stop_serving()
         if self._out is not None:
             self._out.close()
             self._out = None
@@ -220,33 +214,6 @@ class SmtpSink:
             self.connections += 1
         # hostname given: aiosmtpd would otherwise look up this host's FQDN per connection.
         return SMTP(_Handler(self), hostname="sink.test", ident="smtpsink", loop=self._loop)
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            server = loop.run_until_complete(
-                loop.create_server(self._factory, self.host, self.port)
-            )
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            server.close()
-            loop.run_until_complete(server.wait_closed())
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
 
 def _without_data(message: Received) -> Received:
