@@ -141,15 +141,16 @@ class MailCatcher(SmtpServerThread):
             raise ConfigError(f"the mail catcher listens on loopback only, not {host}")
         super().__init__(host=host, port=port, thread_name="mail-catcher")
         self.outbox = outbox
-        self.count = 0  # messages kept
+        self.count = 0  # messages kept (written whole)
+        self._numbered = 0  # messages numbered, kept or not
         self._lock = threading.Lock()
 
     def keep(self, mail_from: str, rcpts: list[str], data: bytes) -> Path:
         """Write one message to the outbox; its path."""
         head = f"Return-Path: <{mail_from}>\r\n" + "".join(f"Delivered-To: {r}\r\n" for r in rcpts)
         with self._lock:
-            self.count += 1
-            number = self.count
+            self._numbered += 1
+            number = self._numbered
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         path = self.outbox / f"{stamp}-{number:06d}-{_safe(rcpts[0] if rcpts else '')}.eml"
         fd, tmp = tempfile.mkstemp(dir=self.outbox, prefix=".", suffix=".tmp")  # mode 0600
@@ -161,6 +162,8 @@ class MailCatcher(SmtpServerThread):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        with self._lock:
+            self.count += 1  # only now: a message refused with a 451 was not kept
         return path
 
     # -- life cycle --------------------------------------------------------------------------
