@@ -34,12 +34,15 @@ from sentinelle.store.grants import GrantRow
 from sentinelle.timeutil import from_us, iso
 
 __all__ = [
+    "Approval",
     "Assessment",
     "DecideBody",
+    "GrantRecord",
     "GuardPolicy",
     "access_event",
     "assess",
     "decision_event_id",
+    "grant_record",
     "grant_view",
     "parse_decide",
     "request_hash",
@@ -204,27 +207,61 @@ def assess(
     return Assessment(ticket, grants, suspended, decision)
 
 
-def grant_dict(row: GrantRow) -> dict[str, Any]:
-    """JSON form of a grant, as the grants API answers."""
-    return {
-        "id": row.id,
-        "actor": row.actor,
-        "merchant": row.merchant,
-        "actions": json.loads(row.actions_json),
-        "data": json.loads(row.categories_json),
-        "max_records": row.max_records,
-        "purpose": row.purpose,
-        "reason": row.reason,
-        "ticket": row.ticket,
-        "requested_by": row.requested_by,
-        "requested": iso(row.requested_us),
-        "approvals": [
-            {"as": a["as"], "by": a["by"], "at": iso(a["at_us"])}
+class Approval(msgspec.Struct, kw_only=True, frozen=True):
+    """One approval of a grant: as whom (``merchant`` or ``staff``), by whom, when."""
+
+    as_: str = msgspec.field(name="as")
+    by: str
+    at: str
+
+
+class GrantRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A grant as the grants API answers it, with the approvals its merchant needs."""
+
+    id: str
+    actor: str
+    merchant: str
+    actions: list[str]
+    data: list[str]
+    max_records: int
+    purpose: str | None
+    reason: str
+    ticket: str | None
+    requested_by: str
+    requested: str
+    approvals: list[Approval]
+    expires: str
+    state: str
+    approvers: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        answer: dict[str, Any] = msgspec.to_builtins(self)
+        return answer
+
+
+def grant_record(row: GrantRow, policy: Policy) -> GrantRecord:
+    """The grants API's view of a stored grant."""
+    return GrantRecord(
+        id=row.id,
+        actor=row.actor,
+        merchant=row.merchant,
+        actions=json.loads(row.actions_json),
+        data=json.loads(row.categories_json),
+        max_records=row.max_records,
+        purpose=row.purpose,
+        reason=row.reason,
+        ticket=row.ticket,
+        requested_by=row.requested_by,
+        requested=iso(row.requested_us),
+        approvals=[
+            Approval(as_=a["as"], by=a["by"], at=iso(a["at_us"]))
             for a in json.loads(row.approvals_json)
         ],
-        "expires": iso(row.expires_us),
-        "state": row.state,
-    }
+        expires=iso(row.expires_us),
+        state=row.state,
+        approvers=list(policy.approvers_for(row.merchant)),
+    )
 
 
 def access_event(

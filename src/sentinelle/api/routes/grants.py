@@ -22,8 +22,7 @@ from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarde
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, ErrorBody
 from sentinelle.api.routes.guard import policy_or_503
 from sentinelle.events.model import Action, DataCategory
-from sentinelle.guard import Policy
-from sentinelle.guard.service import grant_dict
+from sentinelle.guard.service import grant_record
 from sentinelle.ingest import Ingestor
 from sentinelle.store.grants import GrantRow
 from sentinelle.timeutil import iso
@@ -93,7 +92,7 @@ async def request_grant(
         )  # fmt: skip
         with state.store.writer() as w:
             w.insert_grant(row)
-        return {**grant_dict(row), "approvers": list(policy.approvers_for(body.merchant))}
+        return grant_record(row, policy).to_dict()
 
     return await locked(state, work)
 
@@ -162,15 +161,11 @@ async def approve_grant(
         if complete:
             event["expires"] = iso(expires)
         _ingest(state, event)  # in the ledger first: never in force without being there
-        with state.store.writer() as w:
-            w.update_grant(
-                grant_id,
-                approvals_json=json.dumps(approvals),
-                expires_us=expires,
-                state=state_,
-                at_us=now,
-            )
-        return _answer(state, policy, grant_id)
+        changed = row._replace(
+            approvals_json=json.dumps(approvals), expires_us=expires, state=state_, changed_us=now
+        )
+        _update(state, changed)
+        return grant_record(changed, policy).to_dict()
 
     return await locked(state, work)
 
@@ -215,19 +210,20 @@ async def revoke_grant(
                 "reason": body.reason,
             },
         )
-        with state.store.writer() as w:
-            w.update_grant(
-                grant_id,
-                approvals_json=row.approvals_json,
-                expires_us=row.expires_us,
-                state="revoked",
-                at_us=now,
-            )
-        return _answer(state, policy, grant_id)
+        changed = row._replace(state="revoked", changed_us=now)
+        _update(state, changed)
+        return grant_record(changed, policy).to_dict()
 
     return await locked(state, work)
 
 
-def _answer(state: Any, policy: Policy, grant_id: str) -> dict[str, Any]:
-    row = state.store.grant(grant_id)
-    return {**grant_dict(row), "approvers": list(policy.approvers_for(row.merchant))}
+def _update(state: Any, row: GrantRow) -> None:
+    """Store the grant's approvals, expiry and state as ``row`` has them."""
+    with state.store.writer() as w:
+        w.update_grant(
+            row.id,
+            approvals_json=row.approvals_json,
+            expires_us=row.expires_us,
+            state=row.state,
+            at_us=row.changed_us,
+        )
