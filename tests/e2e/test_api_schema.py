@@ -33,6 +33,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from incident_world import incident_events
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import MAX_BODY_BYTES, create_app
@@ -135,33 +136,10 @@ class Target:
 
 
 def _seed_events() -> list[dict[str, Any]]:
-    """Ana reads two merchants' customers (as in test_response_engine), plus simulated traffic
-    for the detectors to raise alerts on."""
-    events: list[dict[str, Any]] = [
-        {
-            "id": "t-1",
-            "time": "2026-11-01T09:00:00Z",
-            "type": "ticket.opened",
-            "ticket": "T-1",
-            "merchant": MERCHANT,
-            "by": "cust",
-        },
-    ]
-    for i, merchant in enumerate([MERCHANT, "m-2", "m-2"]):
-        events.append(
-            {
-                "id": f"a-{i}",
-                "time": f"2026-11-03T10:0{i}:00Z",
-                "actor": {"id": "ana", "kind": "staff", "role": "support", "team": "tier1"},
-                "action": "view",
-                "merchant": merchant,
-                "resource": {"type": "customer", "count": 2},
-                "subjects": [f"c-{i}-a", f"c-{i}-b"],
-                "data": ["contact", "address"],
-                "channel": "support_console",
-                "outcome": "allowed",
-            }
-        )
+    """The incident world (Ana reads two merchants' customers), plus an export after her
+    notice and simulated traffic for the detectors to raise alerts on."""
+    events = incident_events()
+    read = next(e for e in events if e["id"] == "a-0")
     # Ana gives notice, then exports a merchant's customers: an alert (export_after_notice).
     events.append(
         {
@@ -175,7 +153,8 @@ def _seed_events() -> list[dict[str, Any]]:
             "reason": "resignation",
         }
     )
-    events.append({**events[1], "id": "x-1", "time": "2026-11-04T09:00:00Z", "action": "export"})
+    export = {k: v for k, v in read.items() if k != "justification"}
+    events.append({**export, "id": "x-1", "time": "2026-11-04T09:00:00Z", "action": "export"})
     simulated = [{**e, "id": f"sim-{e['id']}"} for e in generate_events(events=300, seed=7)]
     return events + simulated
 
