@@ -26,6 +26,7 @@ from sentinelle.notify.model import Audience
 from sentinelle.notify.render import NoticePlan
 from sentinelle.notify.setup import notice_setup, smtp_config
 from sentinelle.response import NoticeRun, NotifyError, ResponseEngine
+from sentinelle.response.runs import dry_run as plan_dry_run
 
 __all__ = ["notices", "notify"]
 
@@ -142,19 +143,13 @@ def notify(
         folder = out or app.settings.data_dir / "notices" / incident_id / chosen.value
         written = response.notice_samples(incident_id, chosen, config=config, out=folder)
         click.echo(f"wrote {len(written)} sample files to {folder}")
-        if setup.directory is not None or chosen is Audience.AUTHORITY:
-            with response.planned_notices(
-                incident_id,
-                chosen,
-                config=config,
-                key=address_key(app.settings.data_dir),
-                directory=setup.directory,
-                query=setup.query,
-            ) as plan:
-                pass
+        planned = plan_dry_run(
+            response, app.settings, incident_id, chosen, setup=setup, samples=False
+        )
+        if planned.recipients is not None:  # the contacts are known: planned and counted
             click.echo(
-                f"would send {plan.recipients:,} notices (version {notice_version}, content "
-                f"{plan.version}); {len(plan.missing):,} ids not in the directory"
+                f"would send {planned.recipients:,} notices (version {notice_version}, content "
+                f"{planned.content}); {planned.missing or 0:,} ids not in the directory"
             )
         return
     if chosen is not Audience.AUTHORITY and setup.directory is None:

@@ -176,30 +176,44 @@ class DryRun:
 
 
 def _notifiable(
-    engine: ResponseEngine, settings: Settings, incident_id: str, audience: Audience
+    engine: ResponseEngine,
+    settings: Settings,
+    incident_id: str,
+    audience: Audience,
+    setup: NoticeSetup | None = None,
 ) -> tuple[Incident, Scope, NoticeSetup]:
-    """The incident and scope to notify, and the server's setup for ``audience``.
+    """The incident and scope to notify, and ``setup`` (default: the server's for
+    ``audience``, from the settings alone).
 
     Raises :class:`~sentinelle.errors.NotFoundError`, :class:`NotifyError` when the incident
     is not assessed, and :class:`ConfigError` naming the settings missing."""
     found, scope = engine.notifiable(incident_id)  # the engine's rule, not a copy of it
-    setup = notice_setup(settings, audience, shops=lambda: sorted(scope.per_merchant))
+    if setup is None:
+        setup = notice_setup(settings, audience, shops=lambda: sorted(scope.per_merchant))
     return found, scope, setup
 
 
 def dry_run(
-    engine: ResponseEngine, settings: Settings, incident_id: str, audience: Audience
+    engine: ResponseEngine,
+    settings: Settings,
+    incident_id: str,
+    audience: Audience,
+    *,
+    setup: NoticeSetup | None = None,
+    samples: bool = True,
 ) -> DryRun:
     """Render ``audience``'s notices for review in memory and, with its contacts configured,
     plan them (the directory is read and checked whole, as before a send): nothing is sent
-    or recorded.
+    or recorded. The API's (the server's settings) and ``sentinelle incident notify
+    --dry-run``'s, which passes the ``setup`` its flags make and writes its samples to files
+    (``samples=False``: none in memory).
 
     Raises :class:`~sentinelle.errors.NotFoundError`, :class:`NotifyError` (not assessed),
     :class:`ConfigError` naming missing settings or a bad template,
     :class:`~sentinelle.notify.DirectoryError` for a directory with bad rows.
     """
-    found, scope, setup = _notifiable(engine, settings, incident_id, audience)
-    samples = tuple(sample_notices(setup.config, found, scope, audience))
+    found, scope, setup = _notifiable(engine, settings, incident_id, audience, setup)
+    rendered = tuple(sample_notices(setup.config, found, scope, audience)) if samples else ()
     voluntary = engine.voluntary(found, audience)
     if setup.directory is None and audience is not Audience.AUTHORITY:
         return DryRun(
@@ -207,7 +221,7 @@ def dry_run(
             audience=audience,
             content=notice_version(setup.config, found, audience),
             voluntary=voluntary,
-            samples=samples,
+            samples=rendered,
             note=f"no contact directory for {audience.value} on the server "
             f"({_SETTING[audience]}): samples only, no counts",
         )
@@ -225,7 +239,7 @@ def dry_run(
         audience=audience,
         content=plan.version,
         voluntary=voluntary,
-        samples=samples,
+        samples=rendered,
         recipients=plan.recipients,
         missing=len(plan.missing),
         missing_ids=tuple(plan.missing[:MISSING_SHOWN]),
