@@ -90,6 +90,12 @@ class Reader:
     store: Store
     ledger: Ledger
 
+    @property
+    def engine(self) -> ResponseEngine:
+        """The response engine over this connection, for its reads (a write through it
+        fails: the connection is read-only)."""
+        return ResponseEngine(self.store)
+
 
 class _ReadPool:
     """Up to ``size`` read-only connections, each used by one thread at a time."""

@@ -25,8 +25,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle.access import ForbiddenError, Permission, Principal, authorize
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
-from sentinelle.api.deps import State, session_of
+from sentinelle.api.deps import Reader, State, session_of
 from sentinelle.errors import Error, ValidationError
+from sentinelle.incidents import Clock, Incident
 from sentinelle.timeutil import from_us, iso
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "state_of",
     "validated",
     "viewer",
+    "with_clocks",
 ]
 
 _HERE: Final = Path(__file__).parent
@@ -177,6 +179,12 @@ async def viewer(
             )
         )
     return seen
+
+
+def with_clocks(r: Reader) -> list[tuple[Incident, Clock]]:
+    """Every incident, oldest first, with its 72-hour clock now."""
+    engine = r.engine
+    return [(i, engine.clock(i.id)) for i in engine.incidents()]
 
 
 def plain(exc: Error) -> str:

@@ -15,7 +15,15 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.deps import (
+    CurrentPrincipal,
+    GuardedRoute,
+    Reader,
+    StateDep,
+    guarded,
+    locked,
+    reading,
+)
 from sentinelle.api.responses import BAD_BODY, CONFLICT, NOT_FOUND, Rfc3339
 from sentinelle.assess import facts_to_dict
 from sentinelle.incidents import Clock, Incident, Phase, ScopeBasis, State
@@ -112,10 +120,11 @@ def _public(incident: Incident, engine_clock: dict[str, Any]) -> dict[str, Any]:
 async def list_incidents(state: StateDep) -> list[dict[str, Any]]:
     """Every incident, oldest first, with its 72-hour clock."""
 
-    def work() -> list[dict[str, Any]]:
-        return [_public(i, state.engine.clock(i.id).to_dict()) for i in state.engine.incidents()]
+    def work(r: Reader) -> list[dict[str, Any]]:
+        engine = r.engine
+        return [_public(i, engine.clock(i.id).to_dict()) for i in engine.incidents()]
 
-    return await locked(state, work)
+    return await reading(state, work)
 
 
 @router.post(
@@ -146,14 +155,15 @@ async def open_incident(
 async def get_incident(state: StateDep, incident_id: str) -> dict[str, Any]:
     """One incident with its 72-hour clock and its change log (who, when, why)."""
 
-    def work() -> dict[str, Any]:
-        found = state.engine.get(incident_id)
+    def work(r: Reader) -> dict[str, Any]:
+        engine = r.engine
+        found = engine.get(incident_id)
         return {
-            **_public(found, state.engine.clock(incident_id).to_dict()),
-            "decisions": [e.to_dict() for e in state.engine.log(incident_id)],
+            **_public(found, engine.clock(incident_id).to_dict()),
+            "decisions": [e.to_dict() for e in engine.log(incident_id)],
         }
 
-    return await locked(state, work)
+    return await reading(state, work)
 
 
 @router.post(
@@ -180,7 +190,7 @@ async def get_scope(
     basis: Annotated[ScopeBasis | None, Query(description="[default: as assessed]")] = None,
 ) -> dict[str, Any]:
     """The scope counted from the ledger (counts only), on the basis assessed unless given."""
-    return await locked(state, lambda: state.engine.scope(incident_id, basis=basis).to_dict())
+    return await reading(state, lambda r: r.engine.scope(incident_id, basis=basis).to_dict())
 
 
 @router.get(
@@ -188,7 +198,7 @@ async def get_scope(
 )
 async def get_facts(state: StateDep, incident_id: str) -> dict[str, Any]:
     """The facts the next assessment would use: edit and send back to ``assess``."""
-    return await locked(state, lambda: facts_to_dict(state.engine.prefilled_facts(incident_id)))
+    return await reading(state, lambda r: facts_to_dict(r.engine.prefilled_facts(incident_id)))
 
 
 @router.post(
@@ -230,8 +240,8 @@ async def get_notices(
     recipients: Annotated[bool, Query(description="List each notice (hashed address)")] = False,
 ) -> dict[str, Any]:
     """Where the incident's notices stand per audience: sent, failed, pending."""
-    return await locked(
-        state, lambda: state.engine.notice_status(incident_id, recipients=recipients)
+    return await reading(
+        state, lambda r: r.engine.notice_status(incident_id, recipients=recipients)
     )
 
 
@@ -251,7 +261,7 @@ async def get_report(
 ) -> dict[str, Any] | HTMLResponse:
     """The report for the supervisory authority (GDPR Art. 33(3)): JSON, or the printable
     HTML page (no script, no external resource)."""
-    report = await locked(state, lambda: state.engine.report(incident_id))
+    report = await reading(state, lambda r: r.engine.report(incident_id))
     if format == "html":
         return HTMLResponse(render_authority_report_html(report))
     return report
@@ -270,6 +280,6 @@ async def get_register(
     """The breach register (GDPR Art. 33(5)): every incident with its facts and decisions;
     ``format=csv`` for a spreadsheet (summary columns, every cell within Excel's limit)."""
     if format == "csv":
-        text = await locked(state, state.engine.register_csv)
+        text = await reading(state, lambda r: r.engine.register_csv())
         return PlainTextResponse(text, media_type="text/csv; charset=utf-8")
-    return await locked(state, state.engine.register)
+    return await reading(state, lambda r: r.engine.register())

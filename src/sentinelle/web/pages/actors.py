@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request, Response
 
 from sentinelle.access import Permission
 from sentinelle.actors import activity, risk_list
-from sentinelle.api.deps import locked
+from sentinelle.api.deps import Reader, reading
 from sentinelle.errors import NotFoundError
+from sentinelle.store import Store
 from sentinelle.timeutil import DAY, now_us, to_us
 from sentinelle.web.common import render, state_of, viewer
 from sentinelle.web.plot import Series, line_chart
@@ -59,8 +60,8 @@ async def actors(request: Request) -> Response:
     seen = await viewer(request, Permission.ACTORS_READ)
     since, until, days, problems = _window(request)
     state = state_of(request)
-    rows = await locked(
-        state, lambda: risk_list(state.store, since_us=since, until_us=until, limit=200)
+    rows = await reading(
+        state, lambda r: risk_list(r.store, since_us=since, until_us=until, limit=200)
     )
     return render(
         "actors.html",
@@ -73,12 +74,12 @@ async def actors(request: Request) -> Response:
     )
 
 
-def _cited(state: Any, actor: str, since: int, until: int) -> dict[str, Any]:
+def _cited(store: Store, actor: str, since: int, until: int) -> dict[str, Any]:
     """The tickets and grants the actor's accesses cited in the window, with counts."""
     tickets: Counter[str] = Counter()
     grants: Counter[str] = Counter()
     bare = total = 0
-    for batch in state.store.access_events_by_actors([actor], since, until - 1):
+    for batch in store.access_events_by_actors([actor], since, until - 1):
         for _time, _seq, body in batch:
             total += 1
             why = json.loads(body).get("justification") or {}
@@ -111,14 +112,14 @@ async def one_actor(request: Request, actor: str) -> Response:
         metric = "unjustified"
     state = state_of(request)
 
-    def work() -> dict[str, Any] | None:
+    def work(r: Reader) -> dict[str, Any] | None:
         try:
-            found = activity(state.store, actor, since_us=since, until_us=until)
+            found = activity(r.store, actor, since_us=since, until_us=until)
         except NotFoundError:
             return None
-        return {"found": found, "cited": _cited(state, actor, since, until)}
+        return {"found": found, "cited": _cited(r.store, actor, since, until)}
 
-    got = await locked(state, work)
+    got = await reading(state, work)
     if got is None:
         return render("missing.html", 404, viewer=seen, message=f"There is no actor {actor!r}.")
     found = got["found"]

@@ -16,12 +16,14 @@ from fastapi.exceptions import RequestValidationError
 
 from sentinelle.access import Permission
 from sentinelle.api.cursors import decode_cursor, encode_cursor
-from sentinelle.api.deps import locked
+from sentinelle.api.deps import Reader, locked, reading
 from sentinelle.api.routes.alerts import BulkTriageRequest
 from sentinelle.detect import Severity
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.detect.triage import MAX_SUPPRESS_DAYS, Decided, Status
 from sentinelle.errors import Error
+from sentinelle.incidents import Incident
+from sentinelle.incidents import State as IncidentState
 from sentinelle.web.common import (
     Viewer,
     plain,
@@ -88,8 +90,8 @@ async def _queue(
             problems.append("the page link is not valid any more: showing the first page")
     state = state_of(request)
 
-    def work() -> dict[str, Any]:
-        rows = state.store.alerts_by_severity(
+    def work(r: Reader) -> dict[str, Any]:
+        rows = r.store.alerts_by_severity(
             limit=PAGE + 1,
             after=after,
             min_severity=int(Severity.parse(chosen["min_severity"])),
@@ -98,16 +100,16 @@ async def _queue(
             status=None if chosen["status"] == "all" else chosen["status"],
         )
         page = rows[:PAGE]
-        history = state.store.triage_history([r.id for r in page])
+        history = r.store.triage_history([row.id for row in page])
         last = page[-1] if len(rows) > PAGE else None
         return {
-            "items": [_alert_view(r, history.get(r.id, [])) for r in page],
+            "items": [_alert_view(row, history.get(row.id, [])) for row in page],
             "next": (encode_cursor(_KIND, last.severity, last.time_us, last.id) if last else None),
-            "counts": state.store.alert_counts(status="new"),
-            "incidents": [i for i in state.engine.incidents() if i.state.value != "closed"],
+            "counts": r.store.alert_counts(status="new"),
+            "incidents": _open_incidents(r),
         }
 
-    found = await locked(state, work)
+    found = await reading(state, work)
     query = dict(chosen)
     next_url = "/alerts?" + urlencode({**query, "after": found["next"]}) if found["next"] else None
     return render(
@@ -127,6 +129,11 @@ async def _queue(
         error=error,
         **found,
     )
+
+
+def _open_incidents(r: Reader) -> list[Incident]:
+    """The incidents an escalation may join (not closed)."""
+    return [i for i in r.engine.incidents() if i.state is not IncidentState.CLOSED]
 
 
 def _done(request: Request) -> str:
@@ -204,17 +211,14 @@ async def _one(
 ) -> Response:
     state = state_of(request)
 
-    def work() -> dict[str, Any] | None:
-        row = state.store.alert(alert_id)
+    def work(r: Reader) -> dict[str, Any] | None:
+        row = r.store.alert(alert_id)
         if row is None:
             return None
-        history = state.store.triage_history([alert_id]).get(alert_id, [])
-        return {
-            **_alert_view(row, history),
-            "incidents": [i for i in state.engine.incidents() if i.state.value != "closed"],
-        }
+        history = r.store.triage_history([alert_id]).get(alert_id, [])
+        return {**_alert_view(row, history), "incidents": _open_incidents(r)}
 
-    found = await locked(state, work)
+    found = await reading(state, work)
     if found is None:
         return render("missing.html", 404, viewer=seen, message=f"There is no alert {alert_id!r}.")
     return render(

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import locked
+from sentinelle.api.deps import Reader, reading
 from sentinelle.detect import Severity
 from sentinelle.incidents import State as IncidentState
-from sentinelle.web.common import render, see_other, state_of, viewer
+from sentinelle.web.common import render, see_other, state_of, viewer, with_clocks
 
 __all__ = ["router"]
 
@@ -27,18 +27,16 @@ async def home(request: Request) -> Response:
         return see_other(f"/merchants/{merchant}")
     state = state_of(request)
 
-    def work() -> dict[str, Any]:
+    def work(r: Reader) -> dict[str, Any]:
         out: dict[str, Any] = {"incidents": [], "counts": None}
         if seen.may(Permission.INCIDENTS_READ):
             out["incidents"] = [
-                (i, state.engine.clock(i.id))
-                for i in state.engine.incidents()
-                if i.state is not IncidentState.CLOSED
+                (i, clock) for i, clock in with_clocks(r) if i.state is not IncidentState.CLOSED
             ]
         if seen.may(Permission.ALERTS_READ):
-            counts = state.store.alert_counts(status="new")
+            counts = r.store.alert_counts(status="new")
             out["counts"] = [(Severity(s), counts.get(int(s), 0)) for s in reversed(Severity)]
         return out
 
-    found = await locked(state, work)
+    found = await reading(state, work)
     return render("home.html", viewer=seen, section="/", **found)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import locked
+from sentinelle.api.deps import Reader, locked, reading
 from sentinelle.api.routes.incidents import AssessRequest, IncidentAdvance, PhaseRequest
 from sentinelle.assess import facts_to_dict
 from sentinelle.assess.facts import Cause, Facts
@@ -36,6 +36,7 @@ from sentinelle.web.common import (
     state_of,
     validated,
     viewer,
+    with_clocks,
 )
 
 __all__ = ["FACT_CHOICES", "router"]
@@ -85,11 +86,7 @@ async def incidents(request: Request) -> Response:
     seen = await viewer(request, Permission.INCIDENTS_READ)
     state = state_of(request)
 
-    def work() -> list[Any]:
-        found = state.engine.incidents()
-        return [(i, state.engine.clock(i.id)) for i in reversed(found)]
-
-    rows = await locked(state, work)
+    rows = await reading(state, lambda r: list(reversed(with_clocks(r))))
     return render("incidents.html", viewer=seen, section="/incidents", rows=rows)
 
 
@@ -127,21 +124,23 @@ async def _page(
 ) -> Response:
     state = state_of(request)
 
-    def work() -> dict[str, Any] | None:
+    def work(r: Reader) -> dict[str, Any] | None:
+        # a read transaction of its own: counting the scope takes a while on a large incident
+        engine = r.engine
         try:
-            found = state.engine.get(incident_id)
+            found = engine.get(incident_id)
         except NotFoundError:
             return None
         return {
             "incident": found,
-            "clock": state.engine.clock(incident_id),
-            "scope": state.engine.scope(incident_id),
-            "log": state.engine.log(incident_id),
-            "notices": state.engine.notice_status(incident_id, recipients=False),
+            "clock": engine.clock(incident_id),
+            "scope": engine.scope(incident_id),
+            "log": engine.log(incident_id),
+            "notices": engine.notice_status(incident_id, recipients=False),
             "runs": state.notice_runs.status(incident_id),
         }
 
-    found = await locked(state, work)
+    found = await reading(state, work)
     if found is None:
         return _missing(seen, incident_id)
     incident = found["incident"]

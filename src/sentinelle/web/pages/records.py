@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import Reader, locked, reading
+from sentinelle.api.deps import Reader, reading
 from sentinelle.api.routes.merchants import merchant_accesses
 from sentinelle.errors import Error, NotFoundError
-from sentinelle.web.common import render, state_of, viewer
+from sentinelle.web.common import render, state_of, viewer, with_clocks
 
 __all__ = ["router"]
 
@@ -31,10 +31,7 @@ async def register(request: Request) -> Response:
     seen = await viewer(request, Permission.REGISTER_READ)
     state = state_of(request)
 
-    def work() -> list[Any]:
-        return [(i, state.engine.clock(i.id)) for i in state.engine.incidents()]
-
-    rows = await locked(state, work)
+    rows = await reading(state, with_clocks)
     return render("register.html", viewer=seen, section="/register", rows=rows)
 
 
