@@ -323,6 +323,18 @@ class ActivityStoreMixin:
             for r in rows
         ]
 
+    def risk_weights(self, since_us: int, until_us: int) -> list[tuple[str, int, str, int]]:
+        """``(actor, severity, status, last_us)`` of the alerts triggered in ``[since, until)``
+        that are not dismissed, in :meth:`risk_alerts`' order (newest first): what the risk
+        list sums, and nothing else of a row."""
+        rows = self._x(
+            "SELECT actor, severity, status, last_us FROM alerts "
+            "WHERE time_us >= ? AND time_us < ? AND status <> 'dismissed' "
+            "ORDER BY time_us DESC, id DESC",
+            (since_us, until_us),
+        )
+        return [(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
+
     # -- monitoring -----------------------------------------------------------------------------
     def alert_totals(self) -> list[AlertCountRow]:
         """Stored alerts by severity and triage status."""
