@@ -35,7 +35,8 @@ from sentinelle.ingest import Ingestor, iter_json_lines
 from sentinelle.ledger.merkle import verify_inclusion
 from sentinelle.notify.directory import address_key, open_directory
 from sentinelle.notify.model import Audience
-from sentinelle.notify.render import NoticeConfig, plan_notices, render_samples
+from sentinelle.notify.render import plan_notices, render_samples
+from sentinelle.notify.setup import merchant_names, notice_config
 from sentinelle.response import ResponseEngine
 from sentinelle.sim import Simulation, simulate
 from sentinelle.store import sqlite_path
@@ -438,18 +439,11 @@ def _notices(app: App, found: Incident, scope: Scope, *, sim: Simulation, folder
     """Render the incident's notices for review and plan them against the simulated shop's
     contact directory (``simulate --directory``): how many people, in which languages."""
     customers, merchants = sim.write_directory(folder / "directory")
-    names = {
-        c.party: c.name
-        for c in open_directory(str(merchants)).lookup([(None, m) for m in scope.per_merchant])
-        if c.name
-    }
-    config = NoticeConfig(
-        shop_name=_SHOP["shop_name"],
-        shop_domain=_SHOP["shop_domain"],
-        dpo_contact=_SHOP["dpo_contact"],
-        sender=_SHOP["notify_from"],
-        merchant_names=names,
-        authority_address=_SHOP["authority_email"],
+    # The demo folder's settings name the demo shop (_SHOP): the config `incident notify` and
+    # the console would make.
+    config = notice_config(
+        app.settings,
+        merchant_names=merchant_names(str(merchants), None, sorted(scope.per_merchant)),
     )
     out = folder / "notices"
     render_samples(config, found, scope, out)
