@@ -2,7 +2,7 @@
 must be those FastAPI's encoder gave when the route returned the decoded page, and the route's
 OpenAPI description must not change.
 
-* a property test of ``_page_json`` against pydantic's ``dump_json`` of the same page, the
+* a property test of ``AccessesPage.to_json`` against pydantic's ``dump_json`` of the same page, the
   events being RFC 8785 canonical JSON of any strings (controls, quotes, non-ASCII, U+2028);
 * the route on both stores: a page with such strings, its bytes against ``dump_json`` of
   the parsed page, each ``event`` against the stored event; the empty ledger; the schema.
@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
-from sentinelle.api.routes.merchants import _page_json
+from sentinelle.api.routes.merchants import AccessesPage
 from sentinelle.config import Settings
 from sentinelle.ledger.merkle import leaf_hash, verify_inclusion
 
@@ -73,7 +73,9 @@ def test_page_json_gives_the_bytes_of_fastapis_encoder(
 ) -> None:
     page = [(seq, body) for seq, body, _ in items]
     proofs = [path for _, _, path in items]
-    assert _page_json(note, size, page, proofs, nxt) == old_page(note, size, page, proofs, nxt)
+    assert AccessesPage(note, size, page, proofs, nxt).to_json() == old_page(
+        note, size, page, proofs, nxt
+    )
 
 
 MERCHANT = "m-ü\u2028"

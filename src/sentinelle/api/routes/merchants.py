@@ -14,6 +14,7 @@ encoding it again gave the same bytes, at a cost of about a third of the request
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -25,7 +26,7 @@ from sentinelle.api.deps import GuardedRoute, Reader, StateDep, guarded, reading
 from sentinelle.api.responses import Rfc3339
 from sentinelle.timeutil import to_us
 
-__all__ = ["MAX_LIMIT", "router"]
+__all__ = ["MAX_LIMIT", "AccessesPage", "accesses_page", "router"]
 
 MAX_LIMIT: Final = 500
 _KIND: Final = "accesses"
@@ -33,33 +34,76 @@ _KIND: Final = "accesses"
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"], route_class=GuardedRoute)
 
 
-def _page_json(
-    note: str | None,
-    size: int,
-    page: Sequence[tuple[int, str]],
-    proofs: Sequence[Sequence[bytes]],
-    next_cursor: str | None,
-) -> bytes:
-    """``{"checkpoint", "size", "items": [{"event", "leaf_index", "proof"}], "next"}`` as
-    compact JSON, the bytes FastAPI's encoder gives for the same object (strings escaped as
-    RFC 8785 escapes them), with each stored event spliced in as it is."""
-    items = []
-    for (seq, body), path in zip(page, proofs, strict=True):
-        proof = '"' + '","'.join([h.hex() for h in path]) + '"' if path else ""
-        items.append('{"event":' + body + ',"leaf_index":' + str(seq) + ',"proof":[' + proof + "]}")
-    return b"".join(
-        (
-            b'{"checkpoint":',
-            _encode(note),
-            b',"size":',
-            str(size).encode(),
-            b',"items":[',
-            ",".join(items).encode(),
-            b'],"next":',
-            _encode(next_cursor),
-            b"}",
+@dataclass(frozen=True, slots=True)
+class AccessesPage:
+    """A page of a merchant's accesses: the checkpoint they are proven against (``note``
+    ``None`` and ``size`` 0 before the first), each stored event ``(leaf index, canonical
+    JSON)`` with its inclusion proof, and the cursor of the next page (``None``: the last)."""
+
+    note: str | None
+    size: int
+    rows: Sequence[tuple[int, str]]
+    proofs: Sequence[Sequence[bytes]]
+    next: str | None
+
+    def to_json(self) -> bytes:
+        """``{"checkpoint", "size", "items": [{"event", "leaf_index", "proof"}], "next"}`` as
+        compact JSON, the bytes FastAPI's encoder gives for the same object (strings escaped
+        as RFC 8785 escapes them), with each stored event spliced in as it is."""
+        items = []
+        for (seq, body), path in zip(self.rows, self.proofs, strict=True):
+            proof = '"' + '","'.join([h.hex() for h in path]) + '"' if path else ""
+            items.append(
+                '{"event":' + body + ',"leaf_index":' + str(seq) + ',"proof":[' + proof + "]}"
+            )
+        return b"".join(
+            (
+                b'{"checkpoint":',
+                _encode(self.note),
+                b',"size":',
+                str(self.size).encode(),
+                b',"items":[',
+                ",".join(items).encode(),
+                b'],"next":',
+                _encode(self.next),
+                b"}",
+            )
         )
+
+
+def accesses_page(
+    r: Reader,
+    merchant: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 100,
+    since_us: int | None = None,
+    until_us: int | None = None,
+) -> AccessesPage:
+    """A page of ``merchant``'s access events, newest first, each with its proof, in ``r``'s
+    read transaction (so the proofs match the checkpoint); after ``cursor`` (the ``next`` of
+    the previous page: its checkpoint stays). Raises 422 for a cursor that is not one of this
+    merchant's or whose checkpoint is not recorded. The API's route and the console's page."""
+    if cursor is None:
+        cp = r.store.latest_checkpoint()
+        if cp is None or cp.size == 0:
+            return AccessesPage(None, 0, [], [], None)
+        below = cp.size
+    else:
+        size, below, bound = decode_cursor(cursor, _KIND, (int, int, str))
+        if bound != merchant or not 0 < below <= size:
+            raise invalid_cursor(cursor)
+        cp = r.store.checkpoint_at(size)
+        if cp is None:
+            raise invalid_cursor(cursor, "its checkpoint is not recorded")
+    rows = r.store.merchant_accesses(
+        merchant, before_seq=below, limit=limit + 1, since_us=since_us, until_us=until_us
     )
+    page = rows[:limit]
+    proofs = r.ledger.inclusion_proofs(page, cp.size, cp.root)
+    more = len(rows) > limit
+    following = encode_cursor(_KIND, cp.size, page[-1][0], merchant) if more else None
+    return AccessesPage(cp.note, cp.size, page, proofs, following)
 
 
 _encode = msgspec.json.Encoder().encode
@@ -67,7 +111,7 @@ _encode = msgspec.json.Encoder().encode
 
 @router.get(
     "/{merchant}/accesses",
-    response_model=dict[str, Any],  # the JSON is written by _page_json
+    response_model=dict[str, Any],  # the JSON is written by AccessesPage.to_json
     **guarded(Permission.MERCHANT_ACCESSES),
 )
 async def merchant_accesses(
@@ -86,40 +130,15 @@ async def merchant_accesses(
     ``next`` continues the list (same filters) against the same checkpoint, ``null`` on the
     last page. A ledger with no checkpoint yet gives ``checkpoint: null``, ``size: 0``.
     """
-    start: tuple[int, int] | None = None  # (checkpoint size, leaf index to continue below)
-    if cursor is not None:
-        size, below, bound = decode_cursor(cursor, _KIND, (int, int, str))
-        if bound != merchant or not 0 < below <= size:
-            raise invalid_cursor(cursor)
-        start = (size, below)
-
-    def work(r: Reader) -> bytes:  # one read transaction: the proofs match cp
-        if start is None:
-            cp = r.store.latest_checkpoint()
-            if cp is None or cp.size == 0:
-                return _page_json(None, 0, [], [], None)
-            below = cp.size
-        else:
-            cp = r.store.checkpoint_at(start[0])
-            if cp is None:
-                raise invalid_cursor(str(cursor), "its checkpoint is not recorded")
-            below = start[1]
-        rows = r.store.merchant_accesses(
+    page = await reading(
+        state,
+        lambda r: accesses_page(
+            r,
             merchant,
-            before_seq=below,
-            limit=limit + 1,
+            cursor=cursor,
+            limit=limit,
             since_us=to_us(since) if since is not None else None,
             until_us=to_us(until) if until is not None else None,
-        )
-        page = rows[:limit]
-        proofs = r.ledger.inclusion_proofs(page, cp.size, cp.root)
-        more = len(rows) > limit
-        return _page_json(
-            cp.note,
-            cp.size,
-            page,
-            proofs,
-            encode_cursor(_KIND, cp.size, page[-1][0], merchant) if more else None,
-        )
-
-    return Response(content=await reading(state, work), media_type="application/json")
+        ),
+    )
+    return Response(content=page.to_json(), media_type="application/json")

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import Reader, reading
-from sentinelle.api.routes.merchants import merchant_accesses
+from sentinelle.api.routes.merchants import accesses_page
 from sentinelle.errors import Error, NotFoundError
 from sentinelle.web.common import render, state_of, viewer, with_clocks
 
@@ -66,16 +66,6 @@ async def ledger(request: Request) -> Response:
     )
 
 
-async def _accesses(state: Any, merchant: str, cursor: str | None) -> dict[str, Any]:
-    """A page of the merchant's accesses, as ``GET /v1/merchants/{merchant}/accesses`` answers
-    it (the route writes its JSON itself: it is read back here)."""
-    answer: Any = await merchant_accesses(state, merchant, None, None, PAGE, cursor)
-    if isinstance(answer, Response):
-        found: dict[str, Any] = json.loads(bytes(answer.body))
-        return found
-    return dict(answer)
-
-
 @router.get("/merchants/{merchant}")
 async def merchant(request: Request, merchant: str) -> Response:
     """A merchant's accesses, newest first, each with its inclusion proof."""
@@ -84,19 +74,22 @@ async def merchant(request: Request, merchant: str) -> Response:
     cursor = request.query_params.get("cursor") or None
     problem = ""
     try:
-        page = await _accesses(state, merchant, cursor)
+        page = await reading(state, lambda r: accesses_page(r, merchant, cursor=cursor, limit=PAGE))
     except RequestValidationError:
         problem = "The page link is not valid any more: showing the newest accesses."
-        page = await _accesses(state, merchant, None)
-    next_url = (
-        f"/merchants/{merchant}?" + urlencode({"cursor": page["next"]}) if page["next"] else None
-    )
+        page = await reading(state, lambda r: accesses_page(r, merchant, limit=PAGE))
+    next_url = f"/merchants/{merchant}?" + urlencode({"cursor": page.next}) if page.next else None
+    items = [
+        {"event": json.loads(body), "leaf_index": seq, "proof": [h.hex() for h in path]}
+        for (seq, body), path in zip(page.rows, page.proofs, strict=True)
+    ]
     return render(
         "merchant.html",
         viewer=seen,
         section="/merchants",
         merchant=merchant,
         page=page,
+        items=items,
         next_url=next_url,
         error=problem,
     )
