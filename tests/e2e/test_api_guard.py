@@ -259,5 +259,12 @@ def test_without_a_policy_the_guard_answers_503_naming_the_setting(
     for api in _make(settings, bad, "-2"):
         response = api.post("/v1/grants", {})
         assert response.status_code in (422, 503)
+        # a grant request the body check lets through meets the policy's 503 too
+        asked = api.post(
+            "/v1/grants",
+            {"actor": "agent-1", "merchant": "m-1", "actions": ["export"], "data": ["contact"],
+             "reason": "recall"},
+        )  # fmt: skip
+        assert asked.status_code == 503 and "exprot" in asked.json()["detail"]
         decided = api.post("/v1/access/decide", {})
         assert decided.status_code == 503 and "exprot" in decided.json()["detail"]
