@@ -41,6 +41,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Purpose",
+    "Response",
     "Team",
     "load_policy",
     "parse_policy",
@@ -176,6 +177,22 @@ class Approval:
     actions: frozenset[str]
     bulk_records: int
     approvers: tuple[Approver, ...]
+    #: A request nobody answered within this long expires (it stays in history).
+    request_us: int = 24 * HOUR
+    #: A signed e-mail approval link is valid this long (and used once).
+    link_us: int = 24 * HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The automatic response to an alert: at ``suspend_at`` severity or above (``None``: never),
+    the alert's actor is suspended (grants revoked, every decision denied) unless the alert's
+    detector is ``exempt`` (break-glass alerts ask for a review, not a suspension); with
+    ``escalate`` the alert is escalated to an incident too."""
+
+    suspend_at: int | None = 3  # Severity.HIGH
+    exempt: frozenset[str] = frozenset({"break_glass"})
+    escalate: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +233,7 @@ class Policy:
     break_glass: BreakGlass
     merchants: Mapping[str, MerchantRule]
     unreachable: Mapping[str, FailMode]
+    response: Response = Response()
 
     def access_of(self, team: str | None, role: str | None) -> Access | None:
         """The access of ``role`` in ``team`` (the team's own without a known role); ``None``
@@ -292,7 +310,9 @@ _TOP: Final = (
     "break_glass",
     "merchants",
     "unreachable",
+    "response",
 )
+SEVERITIES: Final = ("low", "medium", "high", "critical")  # as Severity, 1 to 4
 _ACCESS_KEYS: Final = ("actions", "channels", "categories", "purposes", "review_tickets")
 
 
@@ -445,6 +465,7 @@ class _Reader:
         break_glass = self.break_glass(data.get("break_glass", {}))
         merchants = self.merchants(data.get("merchants", {}), cap)
         unreachable = self.unreachable(data.get("unreachable", {}), approval)
+        response = self.response(data.get("response", {}))
         if (
             self.problems
             or pattern is None
@@ -452,6 +473,7 @@ class _Reader:
             or max_hours is None
             or approval is None
             or break_glass is None
+            or response is None
             or not isinstance(default_purpose, str)
         ):
             return None
@@ -466,6 +488,7 @@ class _Reader:
             break_glass=break_glass,
             merchants=MappingProxyType(merchants),
             unreachable=MappingProxyType(unreachable),
+            response=response,
         )
 
     def pattern(self, value: Any) -> re.Pattern[str] | None:
@@ -575,7 +598,11 @@ class _Reader:
 
     def approval(self, value: Any) -> Approval | None:
         path: tuple[str | int, ...] = ("approval",)
-        table = self.table(value, path, ("actions", "bulk_records", "approvers"))
+        table = self.table(
+            value,
+            path,
+            ("actions", "bulk_records", "approvers", "request_hours", "link_hours"),
+        )
         actions = self.names(
             table.get("actions", ["export", "download"]),
             (*path, "actions"),
@@ -589,9 +616,52 @@ class _Reader:
             )
             bulk = None
         approvers = self.approvers(table.get("approvers", ["merchant"]), (*path, "approvers"))
-        if actions is None or bulk is None or approvers is None:
+        request_hours = self.number(
+            table.get("request_hours", 24.0),
+            (*path, "request_hours"),
+            low=0,
+            high=MAX_GRANT_HOURS,
+            unit="hours",
+        )
+        link_hours = self.number(
+            table.get("link_hours", 24.0), (*path, "link_hours"), low=0, high=7 * 24, unit="hours"
+        )
+        if (
+            actions is None
+            or bulk is None
+            or approvers is None
+            or request_hours is None
+            or link_hours is None
+        ):
             return None
-        return Approval(actions, bulk, approvers)
+        return Approval(
+            actions, bulk, approvers, round(request_hours * HOUR), round(link_hours * HOUR)
+        )
+
+    def response(self, value: Any) -> Response | None:
+        from sentinelle.detect.engine import DETECTORS  # here: the policy loads without detect
+
+        path: tuple[str | int, ...] = ("response",)
+        table = self.table(value, path, ("suspend_at", "exempt", "escalate"))
+        level = table.get("suspend_at", "high")
+        suspend_at: int | None = None
+        valid = level == "never" or level in SEVERITIES
+        if not valid:
+            shown = f'"{level}"' if isinstance(level, str) else _kind(level)
+            self.bad(
+                (*path, "suspend_at"),
+                f"{shown} is not a severity ({', '.join(SEVERITIES)}, or never)",
+            )
+        elif level != "never":
+            suspend_at = SEVERITIES.index(level) + 1
+        known = sorted(set(DETECTORS) | {"break_glass"})
+        exempt = self.names(
+            table.get("exempt", ["break_glass"]), (*path, "exempt"), known, "detector"
+        )
+        escalate = self.boolean(table.get("escalate", True), (*path, "escalate"))
+        if exempt is None or not valid:
+            return None
+        return Response(suspend_at, exempt, escalate)
 
     def approvers(self, value: Any, path: tuple[str | int, ...]) -> tuple[Approver, ...] | None:
         names = self.names(value, path, APPROVERS, "approver", empty=False)
