@@ -344,6 +344,38 @@ CREATE INDEX alerts_status_severity ON alerts (status, severity, time_us, id);
 CREATE INDEX alerts_severity_time ON alerts (severity, time_us, id)
 """
 
+# Guard, part 2: who suspended an actor and on which alert, who lifted it and why; a log of the
+# guard's human steps (suspensions and lifts, who saw a grant request, approval links sent and
+# used), kept after the grant or suspension ended; approval links (one-time, expiring: only the
+# SHA-256 of a link's token is stored); and the indexes that find requests to expire (state,
+# expiry) and a merchant's grants, newest first.
+_V15_GUARD_RESPONSE: Final = """
+ALTER TABLE suspensions ADD COLUMN alert TEXT;       -- the alert that suspended, if automatic
+ALTER TABLE suspensions ADD COLUMN lifted_by TEXT;
+ALTER TABLE suspensions ADD COLUMN lift_reason TEXT;
+CREATE TABLE guard_log (
+    id         TEXT PRIMARY KEY,      -- random, or derived from what it records (idempotent)
+    at_us      BIGINT NOT NULL,
+    subject    TEXT NOT NULL,         -- the actor (suspensions) or the grant id
+    kind       TEXT NOT NULL,         -- suspended, lifted, seen, link_sent, link_used, expired
+    done_by    TEXT NOT NULL,         -- who (a label, account or "sentinelle")
+    reason     TEXT NOT NULL
+);
+CREATE INDEX guard_log_subject ON guard_log (subject, at_us);
+CREATE TABLE approval_links (
+    token_hash TEXT PRIMARY KEY,      -- SHA-256 of the link's token (never the token)
+    grant_id   TEXT NOT NULL,
+    merchant   TEXT NOT NULL,
+    created_us BIGINT NOT NULL,
+    expires_us BIGINT NOT NULL,
+    used_us    BIGINT,                -- NULL until used (a link works once)
+    used_as    TEXT                   -- approved or denied
+);
+CREATE INDEX approval_links_grant ON approval_links (grant_id);
+CREATE INDEX grants_state_expires ON grants (state, expires_us);
+CREATE INDEX grants_merchant ON grants (merchant, requested_us)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -392,6 +424,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (12, _V12_TOTP),
         (13, _V13_GUARD),
         (14, _V14_QUEUE),
+        (15, _V15_GUARD_RESPONSE),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -438,5 +471,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (12, _V12_TOTP),
         (13, _V13_GUARD),
         (14, _V14_QUEUE),
+        (15, _V15_GUARD_RESPONSE),
     ],
 }
