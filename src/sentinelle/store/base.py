@@ -30,6 +30,7 @@ from sentinelle.store.events import (
     EventWriterMixin,
 )
 from sentinelle.store.grants import GrantStoreMixin, GrantWriterMixin
+from sentinelle.store.guardlog import GuardLogStoreMixin, GuardLogWriterMixin
 from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
 from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredCheckpoint
 from sentinelle.store.migrations import MIGRATIONS
@@ -48,6 +49,7 @@ class Writer(
     NoticeWriterMixin,
     ActivityWriterMixin,
     GrantWriterMixin,
+    GuardLogWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -91,6 +93,7 @@ class Store(
     SessionStoreMixin,
     ActivityStoreMixin,
     GrantStoreMixin,
+    GuardLogStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

@@ -1,0 +1,29 @@
+"""The guard's log of human steps, on both stores: written once per id, read back per subject
+in time order, kept whatever happens to the grant or suspension it is about."""
+
+from __future__ import annotations
+
+from sentinelle.config import Settings
+from sentinelle.store import open_store
+from sentinelle.store.guardlog import GuardLogRow
+
+
+def test_steps_are_kept_once_and_read_per_subject_in_time_order(settings: Settings) -> None:
+    store = open_store(settings)
+    try:
+        rows = [
+            GuardLogRow("l-2", 20, "g-1", "seen", "merchant:m-1", "opened the request"),
+            GuardLogRow("l-1", 10, "agent-1", "suspended", "sentinelle", "alert a-1 (high)"),
+            GuardLogRow("l-3", 30, "agent-1", "lifted", "alice", "reviewed: false positive"),
+        ]
+        with store.writer() as w:
+            w.log_guard(rows)
+        with store.writer() as w:  # the same step again: kept as first written
+            w.log_guard([rows[0]._replace(reason="changed")])
+        assert store.guard_log(["agent-1"]) == [rows[1], rows[2]]
+        assert store.guard_log(["g-1"]) == [rows[0]]
+        assert [r.id for r in store.guard_log(["g-1", "agent-1"])] == ["l-1", "l-2", "l-3"]
+        assert store.guard_log(["agent-1"], limit=1) == [rows[1]]
+        assert store.guard_log(["nobody"]) == []
+    finally:
+        store.close()
