@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
 
-__all__ = ["DecisionRow", "GrantRow", "GrantStoreMixin", "GrantWriterMixin"]
+__all__ = ["DecisionRow", "GrantRow", "GrantStoreMixin", "GrantWriterMixin", "LinkRow"]
 
 #: At most so many grants of one actor at one merchant are read for a decision (the live
 #: ones, latest expiry first): a decision's cost stays flat whatever an actor accumulates.
@@ -36,6 +36,19 @@ class GrantRow(NamedTuple):
     changed_us: int
 
 
+class LinkRow(NamedTuple):
+    """An ``approval_links`` row: the SHA-256 of a one-time e-mail link's token (never the
+    token), the grant and merchant it is bound to, its life and when it was used, as what."""
+
+    token_hash: str
+    grant_id: str
+    merchant: str
+    created_us: int
+    expires_us: int
+    used_us: int | None
+    used_as: str | None
+
+
 class DecisionRow(NamedTuple):
     """A recorded decision: its access event's id, the request's hash, when, the answer."""
 
@@ -58,6 +71,11 @@ def _grant(r: Sequence[Any]) -> GrantRow:
     )  # fmt: skip
 
 
+def _link(r: Sequence[Any]) -> LinkRow:
+    used = None if r[5] is None else int(r[5])
+    return LinkRow(r[0], r[1], r[2], int(r[3]), int(r[4]), used, r[6])
+
+
 class GrantWriterMixin:
     """Grant, suspension and decision writes of one transaction; a base of
     :class:`~sentinelle.store.base.Writer`."""
@@ -74,14 +92,43 @@ class GrantWriterMixin:
         self._x(f"INSERT INTO grants ({_COLUMNS}) VALUES ({','.join('?' * 15)})", row)  # noqa: S608
 
     def update_grant(
-        self, grant_id: str, *, approvals_json: str, expires_us: int, state: str, at_us: int
-    ) -> None:
-        """Record a grant's approvals, expiry and state as of ``at_us``."""
-        self._x(
+        self,
+        grant_id: str,
+        *,
+        approvals_json: str,
+        expires_us: int,
+        state: str,
+        at_us: int,
+        was: str | None = None,
+    ) -> bool:
+        """Record a grant's approvals, expiry and state as of ``at_us``; with ``was``, only if
+        its state is still ``was`` (whether it changed: another writer may have been first)."""
+        sql = (
             "UPDATE grants SET approvals = ?, expires_us = ?, state = ?, changed_us = ? "
-            "WHERE id = ?",
-            (approvals_json, expires_us, state, at_us, grant_id),
+            "WHERE id = ?"
         )
+        params: tuple[Any, ...] = (approvals_json, expires_us, state, at_us, grant_id)
+        if was is not None:
+            sql, params = sql + " AND state = ?", (*params, was)
+        return bool(self._x(sql, params).rowcount)
+
+    def insert_approval_link(self, row: LinkRow) -> None:
+        """Store a one-time approval link (its token's hash)."""
+        self._x(
+            "INSERT INTO approval_links (token_hash, grant_id, merchant, created_us, "
+            "expires_us, used_us, used_as) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+
+    def use_approval_links(self, grant_id: str, *, at_us: int, used_as: str) -> int:
+        """Mark every unused link of ``grant_id`` used (one used, its pair dies too); how many
+        were."""
+        cur = self._x(
+            "UPDATE approval_links SET used_us = ?, used_as = ? "
+            "WHERE grant_id = ? AND used_us IS NULL",
+            (at_us, used_as, grant_id),
+        )
+        return int(cur.rowcount)
 
     def suspend(self, actor: str, *, by: str, reason: str, at_us: int) -> None:
         """Suspend ``actor`` from now on (every decision about it is a denial)."""
@@ -137,6 +184,95 @@ class GrantStoreMixin:
             (actor, merchant, now_us, MAX_GRANTS_READ),
         )
         return [_grant(r) for r in rows]
+
+    def live_grants_of_actor(self, actor: str, *, now_us: int) -> list[GrantRow]:
+        """Every grant of ``actor``, at any merchant, that may still hold (requested or
+        approved, not expired at ``now_us``): one prefix of the ``(actor, merchant,
+        expires_us)`` index."""
+        rows = self._x(
+            f"SELECT {_COLUMNS} FROM grants WHERE actor = ? AND expires_us > ? "  # noqa: S608
+            "AND state IN ('requested', 'approved') ORDER BY merchant, expires_us, id",
+            (actor, now_us),
+        )
+        return [_grant(r) for r in rows]
+
+    def grants_due(self, now_us: int, *, limit: int) -> list[GrantRow]:
+        """Grants still ``requested`` or ``approved`` whose deadline or expiry is at or before
+        ``now_us`` (the oldest first, at most ``limit``): two ranges of the ``(state,
+        expires_us)`` index, whatever the number of grants."""
+        found: list[GrantRow] = []
+        for state in ("requested", "approved"):
+            rows = self._x(
+                f"SELECT {_COLUMNS} FROM grants WHERE state = ? "  # noqa: S608
+                "AND expires_us <= ? ORDER BY expires_us, id LIMIT ?",
+                (state, now_us, limit),
+            )
+            found.extend(_grant(r) for r in rows)
+        found.sort(key=lambda g: (g.expires_us, g.id))
+        return found[:limit]
+
+    def grants_page(
+        self,
+        *,
+        merchant: str | None = None,
+        actor: str | None = None,
+        before: tuple[int, str] | None = None,
+        limit: int,
+    ) -> list[GrantRow]:
+        """The grants of ``merchant`` (the ``(merchant, requested_us)`` index) or of
+        ``actor`` (every merchant), newest request first, after the keyset cursor ``before``
+        (``(requested_us, id)`` of the last grant of the previous page), at most ``limit``."""
+        params: list[Any] = [merchant]
+        where = "merchant = ?"
+        if actor is not None:
+            where, params = "actor = ?", [actor]
+            if merchant is not None:
+                where, params = "actor = ? AND merchant = ?", [actor, merchant]
+        if before is not None:
+            where += " AND (requested_us < ? OR (requested_us = ? AND id < ?))"
+            params += [before[0], before[0], before[1]]
+        rows = self._x(
+            f"SELECT {_COLUMNS} FROM grants WHERE {where} "  # noqa: S608
+            "ORDER BY requested_us DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_grant(r) for r in rows]
+
+    def grant_uses(self, grant: GrantRow) -> int:
+        """How many recorded accesses cite ``grant`` (``justification.grant``): the grantee's
+        accesses at its merchant from its request to its expiry, one range of the ``(actor,
+        time_us)`` index, the grant found in the stored canonical JSON."""
+        rows = self._x(
+            "SELECT count(*) FROM events WHERE actor = ? AND time_us >= ? AND time_us <= ? "
+            "AND merchant = ? AND action IN ('view', 'search', 'export', 'download', 'update', "
+            "'delete') AND body LIKE ?",
+            (
+                grant.actor,
+                grant.requested_us,
+                grant.expires_us,
+                grant.merchant,
+                '%"grant":"' + grant.id + '"%',  # ids are g-<hex>: no LIKE wildcard
+            ),
+        )
+        return int(rows[0][0])
+
+    def approval_link(self, token_hash: str) -> LinkRow | None:
+        """The approval link whose token hashes to ``token_hash``, or ``None``."""
+        rows = self._x(
+            "SELECT token_hash, grant_id, merchant, created_us, expires_us, used_us, used_as "
+            "FROM approval_links WHERE token_hash = ?",
+            (token_hash,),
+        )
+        return _link(rows[0]) if rows else None
+
+    def approval_links_of(self, grant_id: str) -> list[LinkRow]:
+        """The links sent for ``grant_id`` (the ``grant_id`` index), oldest first."""
+        rows = self._x(
+            "SELECT token_hash, grant_id, merchant, created_us, expires_us, used_us, used_as "
+            "FROM approval_links WHERE grant_id = ? ORDER BY created_us",
+            (grant_id,),
+        )
+        return [_link(r) for r in rows]
 
     def suspended(self, actor: str) -> bool:
         """Whether ``actor`` is suspended now."""
