@@ -56,7 +56,7 @@ TICKET = [
 
 
 def test_registry_is_keyed_by_unique_names() -> None:
-    assert len(DETECTORS) == 8
+    assert len(DETECTORS) == 10
     assert [cls.name for cls in DETECTORS.values()] == list(DETECTORS)
     assert len({cls.name for cls in DETECTORS.values()}) == len(DETECTORS)
     assert len(set(DETECTORS.values())) == len(DETECTORS)
@@ -186,6 +186,13 @@ def _provoking() -> list[dict[str, Any]]:
             events.append(view(who, "k1", at(d, 9)))
     for i in range(6):
         events.append(view("cy", f"w{i // 2}", at(9, 14, i), subjects=[f"c-{i}"]))
+    # "fay" breaks the glass once, then is denied at six merchants within the hour
+    events.append(ctx("grant.approved", at(9, 15), grant="bg-p-x", actor="fay", by="fay",
+                      merchant="k1", reason="break-glass: customer locked out",
+                      expires=at(9, 16)))  # fmt: skip
+    for i in range(6):
+        events.append(view("fay", f"d{i}", at(9, 15, 10 + i), outcome="denied",
+                           justification={"reason": "deny: No ticket is cited: denied."}))  # fmt: skip
     return sorted(events, key=lambda e: e["time"])
 
 
@@ -197,15 +204,20 @@ def test_findings_on_provoking_traffic_are_well_formed(cls: type[Detector]) -> N
     events = [decode_event(json.dumps(e)) for e in PROVOKING]
     engine = Engine(DetectConfig(detectors={n: {"enabled": n == cls.name} for n in DETECTORS}))
     [detector] = engine.detectors
-    seen: list[tuple[AccessEvent, list[Finding]]] = []
-    observe = detector.observe
+    seen: list[tuple[AccessEvent | ContextEvent, list[Finding]]] = []
 
-    def recording(event: AccessEvent, *args: Any) -> list[Finding]:
-        found = observe(event, *args)
-        seen.append((event, found))
-        return found
+    def recording(hook: Any) -> Any:
+        def recorded(event: AccessEvent | ContextEvent, *args: Any) -> list[Finding]:
+            found: list[Finding] = hook(event, *args)
+            seen.append((event, found))
+            return found
 
-    detector.observe = recording  # type: ignore[method-assign,assignment]
+        return recorded
+
+    # Every hook: access events, context events (break_glass), refused accesses (probing).
+    detector.observe = recording(detector.observe)  # type: ignore[method-assign]
+    detector.observe_context = recording(detector.observe_context)  # type: ignore[method-assign]
+    detector.observe_denied = recording(detector.observe_denied)  # type: ignore[method-assign]
     alerts = engine.run(events)
 
     findings = [(e, f) for e, found in seen for f in found]
@@ -213,7 +225,8 @@ def test_findings_on_provoking_traffic_are_well_formed(cls: type[Detector]) -> N
     for event, finding in findings:
         assert isinstance(finding, Finding)
         assert finding.detector == cls.name
-        assert finding.actor == event.actor.id
+        actor = event.actor.id if isinstance(event, AccessEvent) else event.actor
+        assert finding.actor == actor
         assert finding.time_us == time_us(event)
         assert isinstance(finding.severity, Severity)
         assert 0 <= finding.score <= 100

@@ -131,6 +131,16 @@ class Detector(abc.ABC):
         """Findings for a context event (ticket, staff, grant), after ``ctx`` recorded it."""
         return []
 
+    def observe_denied(
+        self,
+        event: AccessEvent,  # noqa: ARG002
+        ctx: Context,  # noqa: ARG002
+        state: ActorState,  # noqa: ARG002
+    ) -> list[Finding]:
+        """Findings for a refused access (``outcome`` ``denied``: a guard's denial or pending
+        decision), which :meth:`observe` never sees; most detectors: none."""
+        return []
+
     @classmethod
     def _test_params(cls) -> Iterator[dict[str, Any]]:
         """Configurations for contract tests."""

@@ -57,6 +57,7 @@ from sentinelle.detect.detectors import (
 )
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.detect.evidence import Ledger as EvidenceLedger
+from sentinelle.detect.guard_signals import BreakGlass, Probing
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
@@ -77,6 +78,8 @@ DETECTORS: Final[dict[str, type[Detector]]] = {
         FakeTickets,
         RepeatedLooks,
         LongHorizon,
+        BreakGlass,
+        Probing,
     )
 }
 _MAX_EVENTS: Final = 200
@@ -316,8 +319,16 @@ class Engine:
         if isinstance(actor.role, str):
             state.role = actor.role
         if event.outcome != "allowed" or event.action not in READ_ACTIONS:
+            refused: list[Finding] = []
+            if event.outcome == "denied":  # a refused request (a guard denial): probing
+                for detector in self.detectors:
+                    try:
+                        refused += detector.observe_denied(event, ctx, state)
+                    except Exception as exc:
+                        self._detector_failed(detector, exc)
             ctx.learn_habits(state, event, t)
-            return []
+            kept_refused = self._grade(self._kept(refused)) if refused else []
+            return [self._merge(f) for f in kept_refused] if emit else []
         justified = ctx.justified(event, t)
         ctx.record_access(state, event, t, justified)
         if not justified and actor.kind == "staff" and event.merchant in state.n7:
