@@ -6,6 +6,7 @@ start-up and passed down; never at import time.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -128,6 +129,11 @@ class Settings(BaseSettings):
     )
 
     # -- the console (sentinelle serve: /login, /) -------------------------------------------
+    public_url: str | None = Field(
+        default=None,
+        description="The console's address as people reach it (https://sentinelle.example): "
+        "the base of the links e-mailed to merchants to approve grants; unset: none is sent.",
+    )
     session_idle_timeout: int = Field(
         default=30 * 60,
         ge=60,
@@ -171,6 +177,16 @@ class Settings(BaseSettings):
         # a newline, space or '+' would make the note or the verifier key ambiguous.
         if not value or any(c.isspace() or c == "+" for c in value):
             raise ValueError("log_origin must be non-empty, with no spaces, newlines or '+'")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"public_url must be an http(s) address, not {value!r}")
         return value
 
     @field_validator("smtp")

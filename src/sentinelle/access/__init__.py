@@ -73,6 +73,7 @@ class Permission(enum.StrEnum):
     ACCESS_DECIDE = "access:decide"  # POST /v1/access/decide: the guard's decision, recorded
     GRANTS_REQUEST = "grants:request"  # ask for a just-in-time grant for an actor
     GRANTS_APPROVE = "grants:approve"  # approve or revoke a grant (a merchant: its own only)
+    GRANTS_READ = "grants:read"  # a merchant's grants and their history (a merchant: its own)
     ADMIN = "admin"  # accounts and keys
 
 
@@ -84,6 +85,7 @@ _READ: Final = frozenset(
         Permission.INCIDENTS_READ,
         Permission.REGISTER_READ,
         Permission.MERCHANT_ACCESSES,
+        Permission.GRANTS_READ,
     }
 )
 # A staff member's activity day by day is for the people who investigate (and those who check
@@ -108,7 +110,12 @@ GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     # The checkpoint lets a merchant verify the proofs of its own accesses; it approves (or
     # revokes) grants over its own customers only.
     Role.MERCHANT: frozenset(
-        {Permission.MERCHANT_ACCESSES, Permission.LEDGER_CHECKPOINT, Permission.GRANTS_APPROVE}
+        {
+            Permission.MERCHANT_ACCESSES,
+            Permission.LEDGER_CHECKPOINT,
+            Permission.GRANTS_APPROVE,
+            Permission.GRANTS_READ,
+        }
     ),
     # The guard asks for decisions and requests grants on behalf of its actors; it approves
     # nothing (a grant's approver is never the one who asked for it).
@@ -117,7 +124,9 @@ GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
 
 
 # Permissions over one merchant's data: a merchant principal has them for its own only.
-_SCOPED: Final = frozenset({Permission.MERCHANT_ACCESSES, Permission.GRANTS_APPROVE})
+_SCOPED: Final = frozenset(
+    {Permission.MERCHANT_ACCESSES, Permission.GRANTS_APPROVE, Permission.GRANTS_READ}
+)
 
 
 class ForbiddenError(Error):
@@ -174,5 +183,6 @@ def _what(permission: Permission) -> str:
         Permission.ACCESS_DECIDE: "ask the guard for access decisions",
         Permission.GRANTS_REQUEST: "request access grants",
         Permission.GRANTS_APPROVE: "approve or revoke access grants",
+        Permission.GRANTS_READ: "read access grants",
         Permission.ADMIN: "manage accounts and keys",
     }[permission]

@@ -459,18 +459,17 @@ def hash_token(token: str) -> str:
     return sha256(token.encode()).hexdigest()
 
 
-def new_link(store: Store, policy: Policy, row: GrantRow, *, now_us: int) -> str:
+def new_link(store: Store, policy: Policy, row: GrantRow, *, now_us: int) -> tuple[str, LinkRow]:
     """A one-time approval link's token for the requested grant ``row``, bound to it and its
     merchant, valid ``policy.approval.link_us`` (never past the request's deadline): 32
-    random bytes, url-safe. Only its SHA-256 is stored; the token is returned once, to be
-    e-mailed, and never logged."""
+    random bytes, url-safe, with the link stored. Only its SHA-256 is stored; the token is
+    returned once, to be e-mailed, and never logged."""
     token = secrets.token_urlsafe(32)
     expires = min(now_us + policy.approval.link_us, row.expires_us)
+    link = LinkRow(hash_token(token), row.id, row.merchant, now_us, expires, None, None)
     with store.writer() as w:
-        w.insert_approval_link(
-            LinkRow(hash_token(token), row.id, row.merchant, now_us, expires, None, None)
-        )
-    return token
+        w.insert_approval_link(link)
+    return token, link
 
 
 def check_link(store: Store, grant_id: str, token: str, *, now_us: int) -> LinkRow:

@@ -28,6 +28,7 @@ from sentinelle.guard.decide import (
     TicketView,
     decide,
 )
+from sentinelle.guard.grants import GrantHistory
 from sentinelle.guard.policy import Policy, load_policy
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
@@ -42,6 +43,7 @@ __all__ = [
     "access_event",
     "assess",
     "decision_event_id",
+    "grant_detail",
     "grant_record",
     "grant_view",
     "parse_decide",
@@ -262,6 +264,18 @@ def grant_record(row: GrantRow, policy: Policy) -> GrantRecord:
         state=row.state,
         approvers=list(policy.approvers_for(row.merchant)),
     )
+
+
+def grant_detail(history: GrantHistory, policy: Policy) -> dict[str, Any]:
+    """One grant as ``GET /v1/merchants/{m}/grants/{id}`` answers it: the grant, its history
+    oldest first (events and guard log steps), who saw the request, and how many recorded
+    accesses cite it."""
+    return {
+        **grant_record(history.grant, policy).to_dict(),
+        "history": [s.to_dict() for s in history.steps],
+        "seen_by": list(history.seen_by),
+        "uses": history.uses,
+    }
 
 
 def access_event(

@@ -1,41 +1,51 @@
-"""Just-in-time grants: requested (``grants:request``: the guard for its actors, responders,
-DPOs, admins), approved and revoked (``grants:approve``: the grant's merchant — its own
-merchant's grants only — or a staff member as the second approver the policy asks for).
+"""Just-in-time grants over HTTP, thin: the workflow is :mod:`sentinelle.guard.grants`.
 
-Nobody approves a grant for themselves: the approver must be neither the grantee nor whoever
-requested it (403). Every change is a ``grant.*`` context event in the ledger, written through
-the ingest path before the grant's row changes, with who made it (``by``): a change is never
-in force without being in the ledger. The row then changes in the same locked section.
+Requested (``grants:request``: the guard for its actors, responders, DPOs, admins); approved,
+denied and revoked (``grants:approve``: the grant's merchant — its own merchant's grants only
+— or a staff member as the second approver the policy asks for); read (``grants:read``: the
+merchant its own, staff any; one actor's grants at every merchant: ``actors:read``, since a
+person's grants are part of their profile).
+
+Nobody answers their own grant (403); an approval the policy does not ask for, a second one of
+a kind, or an answer to a grant not ``requested`` is a 409. Every change is a ``grant.*``
+context event in the ledger before the row changes. Writes run one at a time (the process's
+lock); each first expires what is due (``grant.expired``), as listing does.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from sentinelle.access import Permission, Principal, Role
-from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
+from sentinelle.access import Permission
+from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, ErrorBody
 from sentinelle.api.routes.guard import policy_or_503
 from sentinelle.events.model import Action, DataCategory
-from sentinelle.guard.service import grant_record
-from sentinelle.ingest import Ingestor
-from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import iso
+from sentinelle.guard import grants as workflow
+from sentinelle.guard.grants import Actor, GrantAsk, GrantInputError, GrantPage, GrantStateError
+from sentinelle.guard.mail import send_links
+from sentinelle.guard.policy import Policy
+from sentinelle.guard.service import grant_detail, grant_record
 
 __all__ = ["requests", "router"]
 
 requests = APIRouter(prefix="/v1/grants", tags=["grants"], route_class=GuardedRoute)
 router = APIRouter(prefix="/v1/merchants", tags=["grants"], route_class=GuardedRoute)
 
+_T = TypeVar("_T")
 _Id = Annotated[str, Field(min_length=1, max_length=128)]
+_PathId = Annotated[str, Field(min_length=1, max_length=128)]
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The grant's state does not allow it"}
 }
+# A page's cursor, as the previous page's ``next`` gave it: "<requested_us>.<grant id>".
+_Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}\.[!-~]{1,128}$")]
+_Reason = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
 
 
 class GrantRequest(BaseModel):
@@ -49,12 +59,39 @@ class GrantRequest(BaseModel):
     data: Annotated[list[DataCategory], Field(min_length=1, max_length=12)]
     max_records: Annotated[int, Field(ge=1, le=2**53 - 1)] = 1
     purpose: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    reason: Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
+    reason: _Reason
     ticket: _Id | None = None
 
+    def ask(self) -> GrantAsk:
+        """The workflow's request."""
+        return GrantAsk(
+            actor=self.actor,
+            merchant=self.merchant,
+            actions=tuple(self.actions),
+            data=tuple(self.data),
+            reason=self.reason,
+            max_records=self.max_records,
+            purpose=self.purpose,
+            ticket=self.ticket,
+        )
 
-def _ingest(state: Any, event: dict[str, Any]) -> None:
-    Ingestor(state.store, state.ledger).ingest([(0, json.dumps(event))], unit="index")
+
+class Answer(BaseModel):
+    """Why the grant is denied or revoked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: _Reason
+
+
+async def _change(state: State, work: Callable[[], _T]) -> _T:
+    """Run a workflow change under the process's lock; its refusals as HTTP answers (not
+    found and self-approval are mapped by the app: 404, 403)."""
+    try:
+        return await locked(state, work)
+    except GrantStateError as exc:
+        raise HTTPException(409, exc.diagnostics()) from None
+    except GrantInputError as exc:
+        raise HTTPException(422, exc.diagnostics()) from None
 
 
 @requests.post("", status_code=201, responses=BAD_BODY, **guarded(Permission.GRANTS_REQUEST))
@@ -62,55 +99,97 @@ async def request_grant(
     body: GrantRequest, state: StateDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Ask for a grant. It waits for the approvals the policy requires for its merchant
-    (``approvers``), until its approval deadline (the merchant's grant duration from now)."""
+    (``approvers``) until its deadline (``expires``: ``approval.request_hours`` from now);
+    unanswered, it expires. When the merchant's approval is needed and mail is set up, the
+    merchant is e-mailed a pair of one-time links (``email`` says whether it was)."""
     policy = policy_or_503(state)
-    if body.purpose is not None and body.purpose not in policy.purposes:
-        raise HTTPException(422, f'purpose: "{body.purpose}" is not a purpose of the policy')
-
-    def work() -> dict[str, Any]:
-        now = state.clock()
-        grant_id = "g-" + secrets.token_hex(8)
-        expires = now + policy.grant_duration_us(body.merchant)
-        event: dict[str, Any] = {
-            "id": f"{grant_id}-requested",
-            "time": iso(now),
-            "type": "grant.requested",
-            "grant": grant_id,
-            "actor": body.actor,
-            "merchant": body.merchant,
-            "by": principal.label[:128],
-            "reason": body.reason,
-            "expires": iso(expires),
-        }
-        if body.ticket is not None:
-            event["ticket"] = body.ticket
-        _ingest(state, event)
-        row = GrantRow(
-            grant_id, body.actor, body.merchant, json.dumps(sorted(set(body.actions))),
-            json.dumps(sorted(set(body.data))), body.max_records, body.purpose, body.reason,
-            body.ticket, principal.label, now, "[]", expires, "requested", now,
-        )  # fmt: skip
-        with state.store.writer() as w:
-            w.insert_grant(row)
-        return grant_record(row, policy).to_dict()
-
-    return await locked(state, work)
-
-
-def _grant_of(state: Any, merchant: str, grant_id: str) -> GrantRow:
-    row: GrantRow | None = state.store.grant(grant_id)
-    if row is None or row.merchant != merchant:
-        raise HTTPException(404, f"no grant {grant_id} at merchant {merchant}")
-    return row
-
-
-def _not_yours(principal: Principal, row: GrantRow) -> None:
-    if row.actor in (principal.name, principal.label) or row.requested_by == principal.label:
-        raise HTTPException(
-            403,
-            f"{principal.label} may not approve grant {row.id}: the approver must be neither "
-            "the grantee nor whoever requested it",
+    now = state.clock()
+    row = await _change(
+        state,
+        lambda: workflow.request(
+            state.store, state.ledger, policy, body.ask(), by=principal.label[:128], now_us=now
+        ),
+    )
+    answer = grant_record(row, policy).to_dict()
+    if "merchant" in policy.approvers_for(row.merchant):
+        mail = await run_in_threadpool(
+            lambda: send_links(
+                state.settings, state.store, policy, row, now_us=now, locked=lambda: state.lock
+            )
         )
+        answer["email"] = mail.to_dict()
+    else:
+        answer["email"] = {
+            "sent": False,
+            "detail": "no merchant approval is needed",
+            "recipients": 0,
+        }
+    return answer
+
+
+@requests.get("", responses=BAD_BODY, **guarded(Permission.ACTORS_READ))
+async def grants_of_actor(
+    state: StateDep,
+    actor: Annotated[str, Query(min_length=1, max_length=128)],
+    cursor: _Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """One actor's grants at every merchant, newest request first (``next``: the cursor of
+    the next page)."""
+    policy = policy_or_503(state)
+    page = await _listed(
+        state, lambda: workflow.grants_of_actor(state.store, actor, cursor=cursor, limit=limit)
+    )
+    return _page(page, policy)
+
+
+@router.get("/{merchant}/grants", responses=BAD_BODY, **guarded(Permission.GRANTS_READ))
+async def grants_of_merchant(
+    merchant: _PathId,
+    state: StateDep,
+    cursor: _Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """The merchant's grants, newest request first, requested, approved or ended (denied,
+    revoked, expired: they stay in history). ``next``: the cursor of the next page."""
+    policy = policy_or_503(state)
+    page = await _listed(
+        state,
+        lambda: workflow.grants_of_merchant(state.store, merchant, cursor=cursor, limit=limit),
+    )
+    return _page(page, policy)
+
+
+@router.get("/{merchant}/grants/{grant_id}", responses=NOT_FOUND, **guarded(Permission.GRANTS_READ))
+async def grant_of_merchant(
+    merchant: _PathId, grant_id: _PathId, state: StateDep
+) -> dict[str, Any]:
+    """One grant with its history, oldest first: its ``grant.*`` events and the steps around
+    them (who saw the request, e-mail links sent and used), who saw it (``seen_by``), and how
+    many recorded accesses cite it (``uses``)."""
+    policy = policy_or_503(state)
+    history = await _listed(state, lambda: workflow.grant_history(state.store, merchant, grant_id))
+    return grant_detail(history, policy)
+
+
+async def _listed(state: State, read: Callable[[], _T]) -> _T:
+    """A read of grants, after expiring what is due (under the lock, only when something is:
+    the check is one index probe)."""
+
+    def work() -> _T:
+        now = state.clock()
+        if state.store.grants_due(now, limit=1):
+            workflow.expire(state.store, state.ledger, now_us=now)
+        return read()
+
+    return await _change(state, work)
+
+
+def _page(page: GrantPage, policy: Policy) -> dict[str, Any]:
+    return {
+        "grants": [grant_record(g, policy).to_dict() for g in page.grants],
+        "next": page.next,
+    }
 
 
 @router.post(
@@ -119,62 +198,57 @@ def _not_yours(principal: Principal, row: GrantRow) -> None:
     **guarded(Permission.GRANTS_APPROVE),
 )
 async def approve_grant(
-    merchant: _Id, grant_id: _Id, state: StateDep, principal: CurrentPrincipal
+    merchant: _PathId, grant_id: _PathId, state: StateDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Approve a requested grant: as the merchant (a merchant's key or account, of this
     merchant) or as a second staff member (any other role that may approve), when the policy
     asks for that approval. With every approval it needs, it is ``approved`` and holds for the
     merchant's grant duration from now."""
     policy = policy_or_503(state)
-    kind: Literal["merchant", "staff"] = "merchant" if principal.role is Role.MERCHANT else "staff"
-
-    def work() -> dict[str, Any]:
-        now = state.clock()
-        row = _grant_of(state, merchant, grant_id)
-        _not_yours(principal, row)
-        if row.state != "requested":
-            raise HTTPException(409, f"grant {grant_id} is {row.state}: only a request is approved")
-        if now >= row.expires_us:
-            raise HTTPException(409, f"grant {grant_id} was not approved in time: ask again")
-        required = policy.approvers_for(merchant)
-        if kind not in required:
-            raise HTTPException(
-                409, f"merchant {merchant}'s grants need the approval of {', '.join(required)}"
-            )
-        approvals = json.loads(row.approvals_json)
-        if any(a["as"] == kind for a in approvals):
-            raise HTTPException(409, f"grant {grant_id} already has its {kind} approval")
-        approvals.append({"as": kind, "by": principal.label, "at_us": now})
-        complete = {a["as"] for a in approvals} >= set(required)
-        expires = now + policy.grant_duration_us(merchant) if complete else row.expires_us
-        state_ = "approved" if complete else "requested"
-        event: dict[str, Any] = {
-            "id": f"{grant_id}-approved-{kind}",
-            "time": iso(now),
-            "type": "grant.approved",
-            "grant": grant_id,
-            "actor": row.actor,
-            "merchant": merchant,
-            "by": principal.label[:128],
-            "reason": f"approved as {kind}" + ("" if complete else ", awaiting more approvals"),
-        }
-        if complete:
-            event["expires"] = iso(expires)
-        _ingest(state, event)  # in the ledger first: never in force without being there
-        changed = row._replace(
-            approvals_json=json.dumps(approvals), expires_us=expires, state=state_, changed_us=now
-        )
-        _update(state, changed)
-        return grant_record(changed, policy).to_dict()
-
-    return await locked(state, work)
+    row = await _change(
+        state,
+        lambda: workflow.approve(
+            state.store,
+            state.ledger,
+            policy,
+            merchant,
+            grant_id,
+            Actor.of(principal),
+            now_us=state.clock(),
+        ),  # fmt: skip
+    )
+    return grant_record(row, policy).to_dict()
 
 
-class RevokeRequest(BaseModel):
-    """Why the grant is revoked."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    reason: Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
+@router.post(
+    "/{merchant}/grants/{grant_id}/deny",
+    responses={**NOT_FOUND, **_CONFLICT, **BAD_BODY},
+    **guarded(Permission.GRANTS_APPROVE),
+)
+async def deny_grant(
+    merchant: _PathId,
+    grant_id: _PathId,
+    body: Answer,
+    state: StateDep,
+    principal: CurrentPrincipal,
+) -> dict[str, Any]:
+    """Deny a requested grant (``grant.denied``), as an approver the policy asks for and never
+    the grantee or requester: it is ``denied`` and stays in history."""
+    policy = policy_or_503(state)
+    row = await _change(
+        state,
+        lambda: workflow.deny(
+            state.store,
+            state.ledger,
+            policy,
+            merchant,
+            grant_id,
+            Actor.of(principal),
+            reason=body.reason,
+            now_us=state.clock(),
+        ),  # fmt: skip
+    )
+    return grant_record(row, policy).to_dict()
 
 
 @router.post(
@@ -183,47 +257,24 @@ class RevokeRequest(BaseModel):
     **guarded(Permission.GRANTS_APPROVE),
 )
 async def revoke_grant(
-    merchant: _Id,
-    grant_id: _Id,
-    body: RevokeRequest,
+    merchant: _PathId,
+    grant_id: _PathId,
+    body: Answer,
     state: StateDep,
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Revoke a grant, requested or approved: from now on no decision uses it."""
     policy = policy_or_503(state)
-
-    def work() -> dict[str, Any]:
-        now = state.clock()
-        row = _grant_of(state, merchant, grant_id)
-        if row.state not in ("requested", "approved"):
-            raise HTTPException(409, f"grant {grant_id} is {row.state} already")
-        _ingest(
-            state,
-            {
-                "id": f"{grant_id}-revoked",
-                "time": iso(now),
-                "type": "grant.revoked",
-                "grant": grant_id,
-                "actor": row.actor,
-                "merchant": merchant,
-                "by": principal.label[:128],
-                "reason": body.reason,
-            },
-        )
-        changed = row._replace(state="revoked", changed_us=now)
-        _update(state, changed)
-        return grant_record(changed, policy).to_dict()
-
-    return await locked(state, work)
-
-
-def _update(state: Any, row: GrantRow) -> None:
-    """Store the grant's approvals, expiry and state as ``row`` has them."""
-    with state.store.writer() as w:
-        w.update_grant(
-            row.id,
-            approvals_json=row.approvals_json,
-            expires_us=row.expires_us,
-            state=row.state,
-            at_us=row.changed_us,
-        )
+    row = await _change(
+        state,
+        lambda: workflow.revoke(
+            state.store,
+            state.ledger,
+            merchant,
+            grant_id,
+            by=principal.label[:128],
+            reason=body.reason,
+            now_us=state.clock(),
+        ),  # fmt: skip
+    )
+    return grant_record(row, policy).to_dict()
