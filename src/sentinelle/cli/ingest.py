@@ -10,7 +10,9 @@ from typing import IO
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
-from sentinelle.detect import DetectionRunner, Severity
+from sentinelle.detect import Alert, DetectionRunner, Severity
+from sentinelle.guard.respond import Responded, configured, respond
+from sentinelle.guard.service import GuardPolicy
 from sentinelle.ingest import (
     Ingestor,
     IngestResult,
@@ -19,6 +21,9 @@ from sentinelle.ingest import (
     iter_json_lines,
     open_input,
 )
+from sentinelle.response import ResponseEngine
+from sentinelle.store import open_store
+from sentinelle.timeutil import now_us
 
 _PROGRESS_EVERY = 4096  # lines between progress bar updates
 
@@ -37,6 +42,10 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     with their line numbers (exit 1). Event ids already stored are skipped and counted as
     duplicates. The ledger gets a new signed checkpoint. A file with no events writes
     nothing, says so, and exits 0. On a terminal, a progress bar shows on stderr.
+
+    With a guard policy (SENTINELLE_GUARD_POLICY), the automatic response follows detection:
+    an alert at the policy's response.suspend_at suspends its actor, revokes their grants and
+    opens an incident (docs/guard-response.md); the actors suspended are printed.
     """
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
@@ -45,12 +54,20 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     # ingest: the runner logs it and live detection goes on with the next batch.
     runner = DetectionRunner(app.store, config)
     found = [] if no_detect else runner.catch_up()
+    responded = _respond(app, found)
     medium = sum(1 for a in found if a.severity >= Severity.MEDIUM)
     if result.received == 0:
         click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:
         click.echo(
-            json.dumps({**result.to_dict(), "alerts": len(found), "alerts_medium_plus": medium})
+            json.dumps(
+                {
+                    **result.to_dict(),
+                    "alerts": len(found),
+                    "alerts_medium_plus": medium,
+                    "suspended": [s.to_dict() for s in responded.suspended],
+                }
+            )
         )
     else:
         click.echo(
@@ -59,14 +76,29 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
         )
         if not no_detect:
             click.echo(f"alerts raised or updated: {len(found)} ({medium} medium or higher)")
+        for s in responded.suspended:
+            click.echo(
+                f"suspended {s.actor} on alert {s.alert} ({s.detector}, {s.severity}): "
+                f"{len(s.revoked)} grant(s) revoked"
+                + (f", escalated into incident {s.incident}" if s.incident else "")
+            )
     if result.conflicting_ids:
         click.echo(
             f"warning: {len(result.conflicting_ids)} re-sent ids carried other content than "
             f"stored (kept the stored): {', '.join(result.conflicting_ids[:5])}",
             err=True,
         )
-    for note in runner.notes:
+    for note in [*runner.notes, *responded.notes]:
         click.echo(f"warning: {note}", err=True)
+
+
+def _respond(app: App, alerts: list[Alert]) -> Responded:
+    """The automatic response to ``alerts``, with a guard policy (none: nothing done)."""
+    policy = configured(GuardPolicy(app.settings.guard_policy)) if alerts else None
+    if policy is None:
+        return Responded()
+    engine = ResponseEngine(app.store, reopen=lambda: open_store(app.settings, create=False))
+    return respond(app.store, app.ledger, engine, policy, alerts, now_us=now_us())
 
 
 def _shown(source: str) -> str:

@@ -36,6 +36,7 @@ from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredC
 from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
 from sentinelle.store.sessions import SessionStoreMixin
+from sentinelle.store.suspensions import SuspensionStoreMixin, SuspensionWriterMixin
 from sentinelle.timeutil import now_us
 
 __all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
@@ -50,6 +51,7 @@ class Writer(
     ActivityWriterMixin,
     GrantWriterMixin,
     GuardLogWriterMixin,
+    SuspensionWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -94,6 +96,7 @@ class Store(
     ActivityStoreMixin,
     GrantStoreMixin,
     GuardLogStoreMixin,
+    SuspensionStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

@@ -77,7 +77,7 @@ def _link(r: Sequence[Any]) -> LinkRow:
 
 
 class GrantWriterMixin:
-    """Grant, suspension and decision writes of one transaction; a base of
+    """Grant and decision writes of one transaction; a base of
     :class:`~sentinelle.store.base.Writer`."""
 
     _cur: Any
@@ -129,22 +129,6 @@ class GrantWriterMixin:
             (at_us, used_as, grant_id),
         )
         return int(cur.rowcount)
-
-    def suspend(self, actor: str, *, by: str, reason: str, at_us: int) -> None:
-        """Suspend ``actor`` from now on (every decision about it is a denial)."""
-        self._x("DELETE FROM suspensions WHERE actor = ?", (actor,))
-        self._x(
-            "INSERT INTO suspensions (actor, since_us, suspended_by, reason, lifted_us) "
-            "VALUES (?, ?, ?, ?, NULL)",
-            (actor, at_us, by, reason),
-        )
-
-    def lift_suspension(self, actor: str, *, at_us: int) -> None:
-        """End ``actor``'s suspension."""
-        self._x(
-            "UPDATE suspensions SET lifted_us = ? WHERE actor = ? AND lifted_us IS NULL",
-            (at_us, actor),
-        )
 
     def record_decisions(self, rows: Sequence[DecisionRow]) -> None:
         """Store decisions; an id already stored keeps its first answer."""
@@ -273,12 +257,6 @@ class GrantStoreMixin:
             (grant_id,),
         )
         return [_link(r) for r in rows]
-
-    def suspended(self, actor: str) -> bool:
-        """Whether ``actor`` is suspended now."""
-        return bool(
-            self._x("SELECT 1 FROM suspensions WHERE actor = ? AND lifted_us IS NULL", (actor,))
-        )
 
     def decision(self, event_id: str) -> DecisionRow | None:
         """The decision recorded by the access event ``event_id``, or ``None``."""

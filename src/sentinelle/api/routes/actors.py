@@ -1,5 +1,8 @@
 """``/v1/actors``: staff by risk, and one actor's activity per day against their usual and
-their team's (:mod:`sentinelle.actors`); permission ``actors:read``, never a merchant's.
+their team's (:mod:`sentinelle.actors`) with their suspension, if any; permission
+``actors:read``, never a merchant's. ``POST /v1/actors/{actor}/suspension/lift`` lifts a
+suspension with a reason (``alerts:triage``: responders, DPOs, admins;
+:func:`sentinelle.guard.respond.lift`).
 
 Actors are staff (and apps, integrations) identifiers; nothing here names a customer. Times
 are RFC 3339 in UTC, days ``YYYY-MM-DD`` (UTC).
@@ -10,13 +13,15 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle import actors
 from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
-from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
-from sentinelle.api.responses import NOT_FOUND, Rfc3339
+from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.responses import BAD_BODY, NOT_FOUND, Rfc3339
+from sentinelle.detect.triage import MAX_REASON
+from sentinelle.guard.respond import lift, suspension_of
 from sentinelle.timeutil import DAY, iso, parse_time, to_us
 
 __all__ = ["DEFAULT_DAYS", "MAX_LIMIT", "router"]
@@ -118,9 +123,52 @@ class AlertOut(_Out):
     score: float
 
 
+class SuspensionStepOut(_Out):
+    """A step of the actor's suspensions: ``suspended`` or ``lifted``, when, by whom, why."""
+
+    at: str
+    kind: str
+    by: str
+    reason: str
+
+
+class SuspensionOut(_Out):
+    """The actor's latest suspension: in force (``active``) since when, by whom (``sentinelle``
+    for the automatic response), on which alert, why; once lifted, when, by whom and why; and
+    every suspension step, oldest first."""
+
+    active: bool
+    since: str
+    by: str
+    alert: str | None
+    reason: str
+    lifted: str | None
+    lifted_by: str | None
+    lift_reason: str | None
+    history: list[SuspensionStepOut]
+
+
+class LiftRequest(BaseModel):
+    """Why the suspension is lifted (required: the guard log keeps it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON, pattern=r"\S")]
+
+
+class LiftedOut(_Out):
+    """A lifted suspension: whose, by whom, when, why, and the alert it was on."""
+
+    actor: str
+    lifted_by: str
+    lifted: str
+    reason: str
+    alert: str | None
+
+
 class ActivityOut(_Out):
     """An actor's window: every UTC day, their team, risk and alerts (newest first, at most
-    100; ``alerts_total`` counts them all)."""
+    100; ``alerts_total`` counts them all), and their latest suspension (``null``: never
+    suspended)."""
 
     actor: str
     team: str | None
@@ -130,6 +178,7 @@ class ActivityOut(_Out):
     risk: ActorRiskOut | None
     alerts: list[AlertOut]
     alerts_total: int
+    suspension: SuspensionOut | None
 
 
 @router.get("", **guarded(Permission.ACTORS_READ))
@@ -214,6 +263,7 @@ async def get_actor(
 
     def work() -> ActivityOut:
         found = actors.activity(state.store, actor, since_us=window[0], until_us=window[1])
+        held = suspension_of(state.store, actor)
         return ActivityOut(
             actor=found.actor,
             team=found.team,
@@ -244,9 +294,33 @@ async def get_actor(
                 for a in found.alerts
             ],
             alerts_total=found.alerts_total,
+            suspension=SuspensionOut.model_validate(held.to_dict()) if held else None,
         )
 
     return await locked(state, work)
+
+
+@router.post(
+    "/{actor}/suspension/lift",
+    responses={**NOT_FOUND, **BAD_BODY},
+    **guarded(Permission.ALERTS_TRIAGE),
+)
+async def lift_suspension(
+    state: StateDep,
+    principal: CurrentPrincipal,
+    actor: Annotated[str, Path(min_length=1, max_length=128)],
+    body: LiftRequest,
+) -> LiftedOut:
+    """Lift the actor's suspension, saying why: from now on their decisions follow the policy
+    again (grants revoked by the suspension stay revoked). Logged with who and why. 404 when
+    the actor is not suspended."""
+    done = await locked(
+        state,
+        lambda: lift(
+            state.store, actor, by=principal.label, reason=body.reason, now_us=state.clock()
+        ),
+    )
+    return LiftedOut.model_validate(done.to_dict())
 
 
 def _window(since_us: int, until_us: int) -> tuple[int, int]:

@@ -9,14 +9,16 @@ import msgspec
 from fastapi import APIRouter, HTTPException, Request
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import Problem, ValidationError
+from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
+from sentinelle.timeutil import MINUTE
 
-__all__ = ["MAX_BODY_BYTES", "router"]
+__all__ = ["MAX_BODY_BYTES", "detect_and_respond", "router"]
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
@@ -61,16 +63,46 @@ async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
         items, unit = _split(bytes(body))
         batch.received = len(items) if isinstance(items, list) else 0
 
-        def ingest() -> tuple[IngestResult, list[Alert]]:
+        def ingest() -> tuple[IngestResult, list[Alert], Responded]:
             result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
-            # Committed; detection follows, so a detector problem never loses events.
-            return result, DetectionRunner(state.store, state.detect_config).catch_up()
+            # Committed; detection and the response follow, so their problems never lose events.
+            return result, *detect_and_respond(state)
 
         # The store is synchronous: keep the event loop free while a batch is written.
-        result, alerts = await locked(state, ingest)
+        result, alerts, responded = await locked(state, ingest)
         batch.stored, batch.duplicates = result.stored, result.duplicates
     medium = sum(1 for a in alerts if a.severity >= Severity.MEDIUM)
-    return {**result.to_dict(), "alerts": len(alerts), "alerts_medium_plus": medium}
+    return {
+        **result.to_dict(),
+        "alerts": len(alerts),
+        "alerts_medium_plus": medium,
+        "suspended": [s.to_dict() for s in responded.suspended],
+    }
+
+
+def detect_and_respond(state: State, *, flush: bool = False) -> tuple[list[Alert], Responded]:
+    """Live detection over the events stored since its last run, then, with a guard policy
+    (``SENTINELLE_GUARD_POLICY``), the automatic response to the alerts it raised or changed
+    (:func:`sentinelle.guard.respond.respond`). Never raises. Call it holding the state's
+    lock (:func:`locked`), after the events are committed.
+
+    ``flush`` processes what the reorder buffer holds up to now at once (a break-glass alert
+    must exist when its decision is answered): events that arrive later dated up to
+    ``reorder_minutes`` earlier are then processed as late ones, at the engine's current time.
+    """
+    config = state.detect_config
+    runner = DetectionRunner(state.store, config)
+    if flush:
+        ahead = int(config.reorder_minutes * MINUTE)
+        wall = runner.clock
+        runner.clock = lambda: wall() + ahead
+    alerts = runner.catch_up()
+    policy = configured(state.guard_policy) if alerts else None
+    if policy is None:
+        return alerts, Responded()
+    return alerts, respond(
+        state.store, state.ledger, state.engine, policy, alerts, now_us=state.clock()
+    )
 
 
 def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:

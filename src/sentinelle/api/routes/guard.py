@@ -13,12 +13,20 @@ and its answer to ``guard_decisions``, and only then answered. Writes are *group
 decisions that arrive while a write is under way wait for it to end and are written together,
 in one transaction and one checkpoint, so under load a decision costs a share of a commit, and
 alone it waits for no timer.
+
+A break-glass decision is written with a ``grant.approved`` event of a grant its actor approved
+themselves (``bg-<event id>``, the stated emergency as its reason, until the decision expires),
+which its access event cites. After each group, live detection and the automatic response run
+(:func:`sentinelle.api.routes.events.detect_and_respond`): before the group is answered when it
+holds a break-glass or a refused decision (so the break-glass alert exists, and a probing actor
+is suspended, before the answer), otherwise in the background, one run at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Sequence
 from functools import partial
@@ -39,8 +47,12 @@ from sentinelle.api.deps import (
     reading,
 )
 from sentinelle.api.responses import ErrorBody
+from sentinelle.api.routes.events import detect_and_respond
+from sentinelle.detect.engine import where
+from sentinelle.detect.guard_signals import BREAK_GLASS_PREFIX
 from sentinelle.errors import ConfigError
-from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES
+from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES, ContextEvent
+from sentinelle.events.model import AccessEvent
 from sentinelle.guard import Decision, Policy, RequestError
 from sentinelle.guard.service import (
     DecideBody,
@@ -52,8 +64,11 @@ from sentinelle.guard.service import (
 )
 from sentinelle.ingest import Ingestor
 from sentinelle.store.grants import DecisionRow
+from sentinelle.timeutil import from_us
 
-__all__ = ["DecisionRecorder", "policy_or_503", "router"]
+__all__ = ["DecisionRecorder", "break_glass_grant", "policy_or_503", "router"]
+
+_logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # 100,000 subjects of 64 characters fit
 
@@ -147,13 +162,46 @@ async def decide_access(
     if isinstance(decision, DecisionRow):
         return _same_request(decision, digest)
     answer = {**decision.to_dict(), "event": event_id}
-    event = _event_encoder.encode(access_event(event_id, body, decision, now))
+    access = access_event(event_id, body, decision, now)
+    events = []
+    if decision.break_glass and decision.expires_us is not None:
+        grant = break_glass_grant(access, body.break_glass or "", decision.expires_us)
+        access = _citing(access, grant)
+        answer["grant"] = grant.grant
+        events.append(_event_encoder.encode(grant))
+    events.append(_event_encoder.encode(access))
     row = DecisionRow(event_id, digest, now, json.dumps(answer))
     recorder = state.guard_recorder
     if recorder is None:
         recorder = state.guard_recorder = DecisionRecorder(state)
-    stored = await recorder.record(event, row)
+    urgent = decision.break_glass or decision.decision != "allow"
+    stored = await recorder.record(events, row, urgent=urgent, flush=decision.break_glass)
     return answer if stored is row else _same_request(stored, digest)
+
+
+def break_glass_grant(access: AccessEvent, stated: str, expires_us: int) -> ContextEvent:
+    """The ``grant.approved`` event that records a break-glass in the ledger: grant
+    ``bg-<access event id>``, approved by the actor themselves (self-approval is refused on
+    every other path, so such a grant *is* a break-glass), its reason the stated emergency,
+    until the decision expires. Detection's ``break_glass`` raises its alert on it."""
+    grant = f"bg-{access.id}"
+    return ContextEvent(
+        id=f"{grant}-approved",
+        time=access.time,
+        type="grant.approved",
+        grant=grant,
+        actor=access.actor.id,
+        merchant=access.merchant,
+        by=access.actor.id,
+        reason=f"{BREAK_GLASS_PREFIX} {stated.strip()}"[:256],
+        expires=from_us(expires_us),
+    )
+
+
+def _citing(access: AccessEvent, grant: ContextEvent) -> AccessEvent:
+    """``access`` with its justification citing ``grant``."""
+    just = msgspec.structs.replace(access.justification, grant=grant.grant)  # type: ignore[type-var]
+    return msgspec.structs.replace(access, justification=just)
 
 
 def _same_request(done: DecisionRow, digest: str) -> dict[str, Any]:
@@ -164,28 +212,47 @@ def _same_request(done: DecisionRow, digest: str) -> dict[str, Any]:
 
 
 class _Pending(NamedTuple):
-    """A decision waiting to be written: its access event (JSON), its row, its caller."""
+    """A decision waiting to be written: its events (JSON: the access event, after a
+    break-glass's grant event), its row, its caller; ``urgent`` to detect before answering,
+    ``flush`` to process the reorder buffer up to now too (a break-glass)."""
 
-    event: bytes
+    events: Sequence[bytes]
     row: DecisionRow
     future: asyncio.Future[DecisionRow]
+    urgent: bool
+    flush: bool
 
 
 class DecisionRecorder:
     """Writes decisions to the ledger in groups: those that arrive while a write is under way
     are written together by the next one (one transaction, one checkpoint). :meth:`record`
     returns once its decision is committed, with the decision stored under its id (the first
-    one, for a retried ``request_id``)."""
+    one, for a retried ``request_id``).
+
+    After each group, live detection and the automatic response run
+    (:func:`~sentinelle.api.routes.events.detect_and_respond`): before the group is answered
+    if any of its decisions is ``urgent``, else in the background, one run at a time (a run
+    asked for while one is under way makes it run once more after)."""
 
     def __init__(self, state: State) -> None:
         self._state = state
         self._waiting: list[_Pending] = []
         self._running = False
+        self._detecting = False
+        self._again = False
 
-    async def record(self, event: bytes, row: DecisionRow) -> DecisionRow:
-        """Write ``event`` (an access event's JSON) and ``row``; the decision stored."""
+    async def record(
+        self,
+        events: Sequence[bytes],
+        row: DecisionRow,
+        *,
+        urgent: bool = False,
+        flush: bool = False,
+    ) -> DecisionRow:
+        """Write ``events`` (JSON; the access event last) and ``row``; the decision stored.
+        ``urgent``: detection runs before it returns; ``flush``: over the reorder buffer too."""
         future: asyncio.Future[DecisionRow] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Pending(event, row, future))
+        self._waiting.append(_Pending(events, row, future, urgent, flush))
         if not self._running:
             self._running = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -202,15 +269,49 @@ class DecisionRecorder:
                         if not pending.future.done():
                             pending.future.set_exception(exc)
                     continue
+                # Committed: detection and the response, a separate step after the write.
+                if any(p.urgent for p in group):
+                    await self._detect(flush=any(p.flush for p in group))
+                else:
+                    self._detect_soon()
                 for pending in group:
                     if not pending.future.done():
                         pending.future.set_result(stored.get(pending.row.id, pending.row))
         finally:
             self._running = False
 
+    async def _detect(self, *, flush: bool = False) -> None:
+        """Live detection and the automatic response, now; a failure is logged, never raised
+        (the decisions are committed)."""
+        try:
+            await locked(self._state, partial(detect_and_respond, self._state, flush=flush))
+        except Exception as exc:
+            _logger.error(
+                "live detection after decisions failed (%s at %s); the next run catches up",
+                type(exc).__name__,
+                where(exc),
+            )
+
+    def _detect_soon(self) -> None:
+        """Detection in the background: one run at a time, once more if asked meanwhile."""
+        if self._detecting:
+            self._again = True
+            return
+        self._detecting = True
+        asyncio.get_running_loop().create_task(self._detect_loop())
+
+    async def _detect_loop(self) -> None:
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                await self._detect()
+        finally:
+            self._detecting = False
+
     def _write(self, group: Sequence[_Pending]) -> dict[str, DecisionRow]:
         state = self._state
-        events = [(i, pending.event) for i, pending in enumerate(group)]
+        events = [(i, event) for i, event in enumerate(e for p in group for e in p.events)]
         result = Ingestor(state.store, state.ledger).ingest(events, unit="index")
         rows = [pending.row for pending in group]
         with state.store.writer() as w:
