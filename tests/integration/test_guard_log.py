@@ -27,3 +27,40 @@ def test_steps_are_kept_once_and_read_per_subject_in_time_order(settings: Settin
         assert store.guard_log(["nobody"]) == []
     finally:
         store.close()
+
+
+def test_ingest_also_writes_in_the_batch_transaction_or_not_at_all(settings: Settings) -> None:
+    """What ``Ingestor.ingest(also=...)`` writes commits with the events, and a refused batch
+    writes neither (the guard stores its decisions' answers so)."""
+    import pytest
+
+    from sentinelle.errors import ValidationError
+    from sentinelle.ingest import Ingestor
+    from sentinelle.ledger.log import Ledger
+
+    store = open_store(settings)
+    try:
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
+        event = (
+            '{"id": "t-1", "time": "2026-11-05T10:00:00Z", "type": "ticket.opened", '
+            '"ticket": "T-1", "merchant": "m-1"}'
+        )
+        step = GuardLogRow("l-1", 1, "T-1", "seen", "test", "with the event")
+        seen: list[int] = []
+
+        def also(w: object, result: object) -> None:
+            seen.append(result.stored)  # type: ignore[attr-defined]
+            w.log_guard([step])  # type: ignore[attr-defined]
+
+        Ingestor(store, ledger).ingest([(0, event)], unit="index", also=also)
+        assert seen == [1]
+        assert store.guard_log(["T-1"]) == [step]
+        with pytest.raises(ValidationError):
+            Ingestor(store, ledger).ingest(
+                [(0, event.replace("t-1", "t-2")), (1, "{}")],
+                unit="index",
+                also=lambda w, _r: w.log_guard([step._replace(id="l-2")]),  # type: ignore[attr-defined]
+            )
+        assert store.guard_log(["T-1"]) == [step]
+    finally:
+        store.close()

@@ -12,7 +12,7 @@ up from the events actually inserted and written in the same transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Final
@@ -66,12 +66,19 @@ class Ingestor:
         self.chunk = chunk
 
     def ingest(
-        self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line"
+        self,
+        items: Iterable[tuple[int, bytes | str]],
+        *,
+        unit: str = "line",
+        also: Callable[[Writer, IngestResult], None] | None = None,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
 
         ``location`` is what an error report names (a line number or array index).
         Raises :class:`ValidationError` (nothing stored) if any item is invalid.
+        ``also`` runs in the batch's transaction once the events and the checkpoint are
+        written, with the result so far: what it writes commits with the events or not at
+        all (the guard stores its decisions' answers so).
         """
         result = IngestResult()
         problems: list[Problem] = []
@@ -114,6 +121,8 @@ class Ingestor:
                 )
                 result.checkpoint = cp.note
             result.ledger_size = builder.size
+            if also is not None:
+                also(w, result)
         if result.conflicting_ids:
             _logger.warning(
                 "%d re-sent event ids carried different content than stored; kept the stored",
