@@ -17,6 +17,7 @@ from sentinelle.cli import (  # noqa: F401
     assess,
     demo,
     detect,
+    grants,
     incident,
     ingest,
     keys,

@@ -51,6 +51,7 @@ from sentinelle.timeutil import iso
 
 __all__ = [
     "LIVE",
+    "SWEEP_LIMIT",
     "SYSTEM",
     "Actor",
     "GrantAsk",
@@ -74,7 +75,9 @@ __all__ = [
     "log_step",
     "mark_seen",
     "new_link",
+    "refusal",
     "request",
+    "requests_waiting",
     "revoke",
     "revoke_all",
 ]
@@ -237,16 +240,10 @@ def approve(
     :class:`GrantStateError` (an approval not asked for, one it has, a grant not requested).
     """
     expire(store, ledger, now_us=now_us)
-    row = _answerable(store, merchant, grant_id, approver)
+    row = _grant_at(store, merchant, grant_id)
+    _raise(refusal(policy, row, approver, approving=True))
     required = policy.approvers_for(merchant)
-    if approver.kind not in required:
-        raise GrantStateError(
-            f"merchant {merchant}'s grants need the approval of {' and '.join(required)}, "
-            f"not {approver.kind}"
-        )
     approvals = json.loads(row.approvals_json)
-    if any(a["as"] == approver.kind for a in approvals):
-        raise GrantStateError(f"grant {grant_id} already has its {approver.kind} approval")
     approvals.append({"as": approver.kind, "by": approver.label, "at_us": now_us})
     complete = {a["as"] for a in approvals} >= set(required)
     expires = now_us + policy.grant_duration_us(merchant) if complete else row.expires_us
@@ -286,13 +283,8 @@ def deny(
     Raises as :func:`approve`.
     """
     expire(store, ledger, now_us=now_us)
-    row = _answerable(store, merchant, grant_id, approver)
-    required = policy.approvers_for(merchant)
-    if approver.kind not in required:
-        raise GrantStateError(
-            f"merchant {merchant}'s grants are answered by {' and '.join(required)}, "
-            f"not {approver.kind}"
-        )
+    row = _grant_at(store, merchant, grant_id)
+    _raise(refusal(policy, row, approver, approving=False))
     _record(
         store,
         ledger,
@@ -375,20 +367,36 @@ def expire(store: Store, ledger: Ledger, *, now_us: int, limit: int = SWEEP_LIMI
     return [r.id for r in rows]
 
 
-def _answerable(store: Store, merchant: str, grant_id: str, approver: Actor) -> GrantRow:
-    """The grant, if ``approver`` may answer it: not theirs, and still a request."""
-    row = _grant_at(store, merchant, grant_id)
-    if approver.merchant is not None and approver.kind == "merchant":
-        if approver.merchant != merchant:  # the API's authorize() says so too: never rely on one
-            raise GrantNotFoundError(f"no grant {grant_id} at merchant {merchant}")
+def refusal(
+    policy: Policy, row: GrantRow, approver: Actor, *, approving: bool
+) -> GrantError | ForbiddenError | NotFoundError | None:
+    """Why ``approver`` may not approve (``approving``) or deny the grant ``row``, as the
+    error :func:`approve` or :func:`deny` would raise; ``None`` if they may. The console asks
+    this to offer only the answers that would be taken."""
+    if approver.kind == "merchant" and approver.merchant != row.merchant:
+        # authorize() refuses another merchant's principal already: never rely on one check.
+        return GrantNotFoundError(f"no grant {row.id} at merchant {approver.merchant}")
     if _names(row.actor, row.requested_by) & approver.names:
-        raise SelfApprovalError(
-            f"{approver.label} may not answer grant {grant_id}: the approver must be neither "
+        return SelfApprovalError(
+            f"{approver.label} may not answer grant {row.id}: the approver must be neither "
             "the grantee nor whoever requested it"
         )
     if row.state != "requested":
-        raise GrantStateError(f"grant {grant_id} is {row.state}: only a request is answered")
-    return row
+        return GrantStateError(f"grant {row.id} is {row.state}: only a request is answered")
+    required = policy.approvers_for(row.merchant)
+    if approver.kind not in required:
+        return GrantStateError(
+            f"merchant {row.merchant}'s grants are answered by {' and '.join(required)}, "
+            f"not {approver.kind}"
+        )
+    if approving and any(a["as"] == approver.kind for a in json.loads(row.approvals_json)):
+        return GrantStateError(f"grant {row.id} already has its {approver.kind} approval")
+    return None
+
+
+def _raise(error: Exception | None) -> None:
+    if error is not None:
+        raise error
 
 
 def _grant_at(store: Store, merchant: str, grant_id: str) -> GrantRow:
@@ -574,6 +582,11 @@ def grant_history(store: Store, merchant: str, grant_id: str) -> GrantHistory:
     steps.sort(key=lambda s: s.at_us)
     seen = tuple(dict.fromkeys(s.by for s in steps if s.kind == "seen"))
     return GrantHistory(row, tuple(steps), store.grant_uses(row), seen)
+
+
+def requests_waiting(store: Store, merchant: str, *, limit: int = 50) -> list[GrantRow]:
+    """``merchant``'s requests still waiting for an answer, newest first, at most ``limit``."""
+    return store.grants_page(merchant=merchant, state="requested", limit=limit)
 
 
 @dataclass(frozen=True, slots=True)

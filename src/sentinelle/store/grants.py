@@ -71,6 +71,24 @@ def _grant(r: Sequence[Any]) -> GrantRow:
     )  # fmt: skip
 
 
+def _citing(grant: GrantRow, columns: str) -> tuple[str, tuple[Any, ...]]:
+    """The accesses citing ``grant``: the grantee's at its merchant from its request to its
+    expiry (one range of the ``(actor, time_us)`` index), the grant found in the stored
+    canonical JSON (``"grant":"g-…"``; grant ids hold no LIKE wildcard)."""
+    return (
+        f"SELECT {columns} FROM events WHERE actor = ? AND time_us >= ? "  # noqa: S608
+        "AND time_us <= ? AND merchant = ? AND action IN ('view', 'search', 'export', "
+        "'download', 'update', 'delete') AND body LIKE ?",
+        (
+            grant.actor,
+            grant.requested_us,
+            grant.expires_us,
+            grant.merchant,
+            '%"grant":"' + grant.id + '"%',
+        ),
+    )
+
+
 def _link(r: Sequence[Any]) -> LinkRow:
     used = None if r[5] is None else int(r[5])
     return LinkRow(r[0], r[1], r[2], int(r[3]), int(r[4]), used, r[6])
@@ -201,17 +219,22 @@ class GrantStoreMixin:
         merchant: str | None = None,
         actor: str | None = None,
         before: tuple[int, str] | None = None,
+        state: str | None = None,
         limit: int,
     ) -> list[GrantRow]:
         """The grants of ``merchant`` (the ``(merchant, requested_us)`` index) or of
         ``actor`` (every merchant), newest request first, after the keyset cursor ``before``
-        (``(requested_us, id)`` of the last grant of the previous page), at most ``limit``."""
+        (``(requested_us, id)`` of the last grant of the previous page), in ``state`` if
+        given, at most ``limit``."""
         params: list[Any] = [merchant]
         where = "merchant = ?"
         if actor is not None:
             where, params = "actor = ?", [actor]
             if merchant is not None:
                 where, params = "actor = ? AND merchant = ?", [actor, merchant]
+        if state is not None:
+            where += " AND state = ?"
+            params.append(state)
         if before is not None:
             where += " AND (requested_us < ? OR (requested_us = ? AND id < ?))"
             params += [before[0], before[0], before[1]]
@@ -223,22 +246,15 @@ class GrantStoreMixin:
         return [_grant(r) for r in rows]
 
     def grant_uses(self, grant: GrantRow) -> int:
-        """How many recorded accesses cite ``grant`` (``justification.grant``): the grantee's
-        accesses at its merchant from its request to its expiry, one range of the ``(actor,
-        time_us)`` index, the grant found in the stored canonical JSON."""
-        rows = self._x(
-            "SELECT count(*) FROM events WHERE actor = ? AND time_us >= ? AND time_us <= ? "
-            "AND merchant = ? AND action IN ('view', 'search', 'export', 'download', 'update', "
-            "'delete') AND body LIKE ?",
-            (
-                grant.actor,
-                grant.requested_us,
-                grant.expires_us,
-                grant.merchant,
-                '%"grant":"' + grant.id + '"%',  # ids are g-<hex>: no LIKE wildcard
-            ),
-        )
-        return int(rows[0][0])
+        """How many recorded accesses cite ``grant`` (``justification.grant``)."""
+        return int(self._x(*_citing(grant, "count(*)"))[0][0])
+
+    def grant_accesses(self, grant: GrantRow, *, limit: int) -> list[tuple[int, str]]:
+        """``(seq, body)`` of the recorded accesses citing ``grant``, newest first, at most
+        ``limit``."""
+        sql, params = _citing(grant, "seq, body")
+        rows = self._x(sql + " ORDER BY time_us DESC, seq DESC LIMIT ?", (*params, limit))
+        return [(int(r[0]), r[1]) for r in rows]
 
     def approval_link(self, token_hash: str) -> LinkRow | None:
         """The approval link whose token hashes to ``token_hash``, or ``None``."""

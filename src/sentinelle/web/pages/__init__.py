@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from sentinelle.web.pages import actors, alerts, home, incidents, records
+from sentinelle.web.pages import actors, alerts, grants, home, incidents, records
 
 __all__ = ["ROUTERS", "STATIC"]
 
@@ -16,4 +16,6 @@ ROUTERS: Final = (
     actors.router,
     incidents.router,
     records.router,
+    grants.router,
+    grants.links,  # public: an e-mail link's token is its proof (no session)
 )

@@ -1,7 +1,8 @@
 """``/register`` (the breach register, GDPR Art. 33(5)), ``/ledger`` (the latest signed
 checkpoint, the verifier key, an event's inclusion proof by id) and ``/merchants/{merchant}``
 (a merchant's accesses, each with its proof, as ``GET /v1/merchants/{merchant}/accesses``
-serves them: the same function answers both)."""
+serves them: the same function answers both; above them, the grants panel of
+:mod:`sentinelle.web.pages.grants`: requests waiting for an answer, the grants' history)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sentinelle.api.deps import Reader, reading
 from sentinelle.api.routes.merchants import accesses_page
 from sentinelle.errors import Error, NotFoundError
 from sentinelle.web.common import render, state_of, viewer, with_clocks
+from sentinelle.web.pages.grants import grants_panel
 
 __all__ = ["router"]
 
@@ -83,6 +85,7 @@ async def merchant(request: Request, merchant: str) -> Response:
         {"event": json.loads(body), "leaf_index": seq, "proof": [h.hex() for h in path]}
         for (seq, body), path in zip(page.rows, page.proofs, strict=True)
     ]
+    panel = None if cursor else await grants_panel(request, seen, merchant)  # first page only
     return render(
         "merchant.html",
         viewer=seen,
@@ -92,4 +95,5 @@ async def merchant(request: Request, merchant: str) -> Response:
         items=items,
         next_url=next_url,
         error=problem,
+        grants=panel,
     )

@@ -1,0 +1,367 @@
+"""Grants in the console: the merchant page's panel (requests waiting for an answer, the grants'
+history), one grant's page (``/merchants/{merchant}/grants/{id}``: its history, who saw it,
+the accesses that used it; approve, deny, revoke) and the pages the one-time e-mail links open
+(``/grant-links/{grant}/{token}/{approve|deny}``).
+
+Every change goes through :mod:`sentinelle.guard.grants`, the workflow the API uses: the same
+rules (nobody answers their own grant, only the approvals the policy asks for), the same
+``grant.*`` events. Opening a request's page records who saw it (``seen``).
+
+An e-mail link needs no session: its token is the proof. Opening it shows a confirmation page
+and changes nothing (mail scanners open links); the button on that page acts, once, as the
+merchant. The token is part of the path, so the access log's line of such a request is
+rewritten without it (:class:`RedactLinks`, installed on ``uvicorn.access`` on import).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Final
+
+from fastapi import APIRouter, Request, Response
+
+from sentinelle.access import Permission
+from sentinelle.api.deps import Reader, State, locked, reading
+from sentinelle.errors import ConfigError, Error, NotFoundError
+from sentinelle.guard import grants as workflow
+from sentinelle.guard.grants import Actor, LinkError
+from sentinelle.guard.mail import LINK_PATH
+from sentinelle.guard.policy import Policy
+from sentinelle.store.grants import GrantRow
+from sentinelle.web.common import (
+    Viewer,
+    form_fields,
+    plain,
+    posted,
+    render,
+    see_other,
+    state_of,
+    viewer,
+)
+
+__all__ = ["RedactLinks", "grants_panel", "links", "router"]
+
+router = APIRouter(include_in_schema=False)
+#: The pages the e-mail links open: no session (the link's token is the proof).
+links = APIRouter(include_in_schema=False)
+
+HISTORY: Final = 50  # grants shown on the merchant page (the API pages through all)
+USES: Final = 50  # accesses listed on a grant's page
+_DONE: Final = {
+    "approved": "Approved: the grant holds once every approval it needs is given.",
+    "denied": "Denied: the request is closed and stays in the history.",
+    "revoked": "Revoked: no decision uses this grant any more.",
+}
+_TOKEN_IN_PATH: Final = re.compile(rf"({re.escape(LINK_PATH)}/[^/\s]+/)[^/\s?]+")
+
+
+class RedactLinks(logging.Filter):
+    """Rewrites an access log record whose path holds an e-mail link's token: the token
+    becomes ``…`` (uvicorn logs every request's path; a token there would be a live key)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, without the token."""
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and LINK_PATH in a for a in record.args
+        ):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str) and LINK_PATH in record.msg:
+            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(RedactLinks())
+
+
+def _policy(state: State) -> Policy | None:
+    try:
+        return state.guard_policy.get()
+    except ConfigError:
+        return None
+
+
+def _view(row: GrantRow, policy: Policy | None, now_us: int) -> dict[str, Any]:
+    """What a template shows of a grant."""
+    approvals = json.loads(row.approvals_json)
+    return {
+        "row": row,
+        "actions": json.loads(row.actions_json),
+        "data": [d.replace("_", " ") for d in json.loads(row.categories_json)],
+        "approvals": approvals,
+        "approvers": list(policy.approvers_for(row.merchant)) if policy else [],
+        "left_s": (row.expires_us - now_us) / 1e6,
+        "url": f"/merchants/{row.merchant}/grants/{row.id}",
+    }
+
+
+def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, str | None]:
+    """Which answers the viewer may give, and why not: ``approve``/``deny`` → ``None``
+    (allowed) or the reason; ``revoke`` likewise."""
+    if policy is None:
+        why = "the guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered"
+        return {"approve": why, "deny": why, "revoke": why}
+    if not seen.may(Permission.GRANTS_APPROVE, row.merchant):
+        why = f"your role ({seen.principal.role.value}) does not answer grants"
+        return {"approve": why, "deny": why, "revoke": why}
+    me = Actor.of(seen.principal)
+    approve = workflow.refusal(policy, row, me, approving=True)
+    deny = workflow.refusal(policy, row, me, approving=False)
+    live = row.state in workflow.LIVE
+    return {
+        "approve": None if approve is None else plain(approve),
+        "deny": None if deny is None else plain(deny),
+        "revoke": None if live else f"the grant is {row.state}",
+    }
+
+
+async def _sweep(state: State) -> None:
+    """Expire what is due before showing grants (under the lock; only when something is)."""
+
+    def work() -> None:
+        now = state.clock()
+        if state.store.grants_due(now, limit=1):
+            workflow.expire(state.store, state.ledger, now_us=now)
+
+    await locked(state, work)
+
+
+async def grants_panel(request: Request, seen: Viewer, merchant: str) -> dict[str, Any] | None:
+    """The merchant page's grants panel: the requests waiting for an answer (with the answers
+    the viewer may give) and the newest grants with their use; ``None`` when the viewer may
+    not read grants."""
+    if not seen.may(Permission.GRANTS_READ, merchant):
+        return None
+    state = state_of(request)
+    await _sweep(state)
+    policy = _policy(state)
+    now = state.clock()
+
+    def work(r: Reader) -> dict[str, Any]:
+        waiting = workflow.requests_waiting(r.store, merchant)
+        page = workflow.grants_of_merchant(r.store, merchant, limit=HISTORY)
+        return {
+            "waiting": [
+                {**_view(g, policy, now), "may": _answers(seen, policy, g)} for g in waiting
+            ],
+            "history": [
+                {**_view(g, policy, now), "uses": r.store.grant_uses(g)} for g in page.grants
+            ],
+            "more": page.next is not None,
+        }
+
+    panel = await reading(state, work)
+    panel["policy_missing"] = policy is None
+    return panel
+
+
+@router.get("/merchants/{merchant}/grants/{grant_id}")
+async def grant_page(request: Request, merchant: str, grant_id: str) -> Response:
+    """One grant: what it allows, its history, who saw it, the accesses that used it, and the
+    answers the viewer may give. Opening a request records that the viewer saw it."""
+    seen = await viewer(request, Permission.GRANTS_READ, merchant=merchant)
+    return await _grant(request, seen, merchant, grant_id, record_seen=True)
+
+
+async def _grant(
+    request: Request,
+    seen: Viewer,
+    merchant: str,
+    grant_id: str,
+    *,
+    record_seen: bool = False,
+    status_code: int = 200,
+    error: str = "",
+) -> Response:
+    state = state_of(request)
+    await _sweep(state)
+    if record_seen:
+
+        def mark() -> bool:
+            row = state.store.grant(grant_id)
+            if row is None or row.merchant != merchant or row.state != "requested":
+                return False
+            workflow.mark_seen(state.store, grant_id, by=seen.principal.label, now_us=state.clock())
+            return True
+
+        await locked(state, mark)
+    policy = _policy(state)
+    now = state.clock()
+
+    def work(r: Reader) -> dict[str, Any] | None:
+        try:
+            history = workflow.grant_history(r.store, merchant, grant_id)
+        except NotFoundError:
+            return None
+        uses = [
+            json.loads(body) for _seq, body in r.store.grant_accesses(history.grant, limit=USES)
+        ]
+        return {"history": history, "uses": uses}
+
+    found = await reading(state, work)
+    if found is None:
+        return render(
+            "missing.html", 404, viewer=seen, message=f"There is no grant {grant_id!r} here."
+        )
+    row = found["history"].grant
+    return render(
+        "grant.html",
+        status_code,
+        viewer=seen,
+        section="/merchants",
+        merchant=merchant,
+        grant=_view(row, policy, now),
+        history=found["history"],
+        uses=found["uses"],
+        may=_answers(seen, policy, row),
+        notice=_DONE.get(request.query_params.get("done", ""), ""),
+        error=error,
+    )
+
+
+@router.post("/merchants/{merchant}/grants/{grant_id}/{answer}")
+async def answer_grant(request: Request, merchant: str, grant_id: str, answer: str) -> Response:
+    """Approve (with the confirmation ticked), deny or revoke (with a reason), then back to the
+    grant's page; a refusal shows the page again with what was wrong."""
+    seen = await viewer(request, Permission.GRANTS_APPROVE, merchant=merchant)
+    if answer not in ("approve", "deny", "revoke"):
+        return render("missing.html", 404, viewer=seen, message="There is no such answer.")
+    fields = dict(await posted(request, seen))
+    state = state_of(request)
+    policy = _policy(state)
+    if policy is None:
+        return await _grant(
+            request, seen, merchant, grant_id, status_code=503,
+            error="The guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered.",
+        )  # fmt: skip
+    reason = fields.get("reason", "").strip()
+    if answer == "approve" and fields.get("confirm") != "yes":
+        problem = "confirm: tick the box to confirm the approval"
+    elif answer != "approve" and not reason:
+        problem = "reason: say why (the merchant and the grantee see it)"
+    elif len(reason) > 256:
+        problem = "reason: at most 256 characters"
+    else:
+        problem = ""
+    if problem:
+        return await _grant(request, seen, merchant, grant_id, status_code=422, error=problem)
+    me = Actor.of(seen.principal)
+
+    def work() -> GrantRow:
+        now = state.clock()
+        s, led = state.store, state.ledger
+        if answer == "approve":
+            return workflow.approve(s, led, policy, merchant, grant_id, me, now_us=now)
+        if answer == "deny":
+            return workflow.deny(s, led, policy, merchant, grant_id, me, reason=reason, now_us=now)
+        return workflow.revoke(s, led, merchant, grant_id, by=me.label, reason=reason, now_us=now)
+
+    try:
+        await locked(state, work)
+    except NotFoundError:
+        return render(
+            "missing.html", 404, viewer=seen, message=f"There is no grant {grant_id!r} here."
+        )
+    except Error as exc:
+        status = 403 if isinstance(exc, workflow.SelfApprovalError) else 409
+        return await _grant(request, seen, merchant, grant_id, status_code=status, error=plain(exc))
+    done = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[answer]
+    return see_other(f"/merchants/{merchant}/grants/{grant_id}?done={done}")
+
+
+# -- the one-time e-mail links -----------------------------------------------------------------
+
+
+@links.get(LINK_PATH + "/{grant_id}/{token}/{action}")
+async def link_page(request: Request, grant_id: str, token: str, action: str) -> Response:
+    """What an e-mail link opens: the request and a button to confirm the answer. Changes
+    nothing (a mail scanner may open it)."""
+    return await _link(request, grant_id, token, action)
+
+
+@links.post(LINK_PATH + "/{grant_id}/{token}/{action}")
+async def link_answer(request: Request, grant_id: str, token: str, action: str) -> Response:
+    """The merchant's confirmed answer through the link: approve or deny, once."""
+    fields = await form_fields(request)
+    if fields is None:
+        return await _link(request, grant_id, token, action, status_code=400,
+                           error="The form could not be read.")  # fmt: skip
+    reason = dict(fields).get("reason", "").strip()
+    if action == "deny" and not reason:
+        return await _link(request, grant_id, token, action, status_code=422,
+                           error="reason: say why you deny it")  # fmt: skip
+    state = state_of(request)
+    policy = _policy(state)
+    if policy is None or action not in ("approve", "deny"):
+        return await _link(request, grant_id, token, action, status_code=404)
+
+    def work() -> GrantRow:
+        now = state.clock()
+        link = workflow.check_link(state.store, grant_id, token, now_us=now)
+        me = Actor.by_link(link.merchant)
+        s, led, m = state.store, state.ledger, link.merchant
+        if action == "approve":
+            return workflow.approve(s, led, policy, m, grant_id, me, now_us=now, link=link)
+        return workflow.deny(
+            s, led, policy, m, grant_id, me, reason=reason[:256], now_us=now, link=link
+        )
+
+    try:
+        row = await locked(state, work)
+    except LinkError as exc:
+        return _link_refused(exc)
+    except Error as exc:
+        return render("grant_link.html", 409, problem=plain(exc), kind="refused", action=action)
+    return render("grant_link.html", done=action, grant=_view(row, policy, state.clock()))
+
+
+async def _link(
+    request: Request,
+    grant_id: str,
+    token: str,
+    action: str,
+    *,
+    status_code: int = 200,
+    error: str = "",
+) -> Response:
+    state = state_of(request)
+    if action not in ("approve", "deny"):
+        return render("grant_link.html", 404, problem="This link is damaged.", kind="damaged")
+    policy = _policy(state)
+    now = state.clock()
+
+    def work(r: Reader) -> GrantRow | LinkError:
+        try:
+            link = workflow.check_link(r.store, grant_id, token, now_us=now)
+        except LinkError as exc:
+            return exc
+        row = r.store.grant(link.grant_id)
+        if row is None or row.merchant != link.merchant:
+            return LinkError("tampered", "This link does not belong to a request of yours.")
+        return row
+
+    found = await reading(state, work)
+    if isinstance(found, LinkError):
+        return _link_refused(found)
+    if found.state != "requested" or now >= found.expires_us:
+        state_now = found.state if found.state != "requested" else "expired"
+        return render(
+            "grant_link.html", 409, kind="closed", action=action,
+            problem=f"This request is {state_now}: there is nothing to answer any more.",
+        )  # fmt: skip
+    return render(
+        "grant_link.html",
+        status_code,
+        action=action,
+        grant=_view(found, policy, now),
+        error=error,
+        post_url=request.url.path,
+    )
+
+
+def _link_refused(exc: LinkError) -> Response:
+    status = 410 if exc.kind in ("expired", "used") else 404
+    return render("grant_link.html", status, problem=str(exc), kind=exc.kind)
