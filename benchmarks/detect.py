@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -34,6 +35,11 @@ from sentinelle.detect import DetectConfig, Engine, Severity
 from sentinelle.events import AccessEvent, decode_event, time_us
 from sentinelle.sim import PROFILES, SimulationError, simulate
 from sentinelle.timeutil import DAY, parse_time
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import world2
+
+WORLD2 = "world2"
 
 SIZES: dict[str, dict[str, int]] = {
     "large": {"merchants": 1500, "agents": 150, "days": 40},
@@ -56,6 +62,10 @@ def size_of(name: str, seed: int) -> dict[str, int]:
 
 def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[str, ...]]]:
     """The simulations of one run: all scenarios at once, or groups that fit the staff."""
+    if profile == WORLD2:  # a small team has one insider (or one pair) at a time
+        if size == "small":
+            return [(profile, size, seed, (name,)) for name in world2.SCENARIOS]
+        return [(profile, size, seed, world2.SCENARIOS)]
     if size == "large":
         return [(profile, size, seed, ("all",))]
     out = []
@@ -73,13 +83,21 @@ def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[
     return out
 
 
+def generated(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], dict[str, Any]]:
+    """The events (delivery order) and ground truth of one job, from either generator."""
+    profile, size, seed, scenarios = job
+    if profile == WORLD2:
+        return world2.generate(size, seed, scenarios)
+    sim = simulate(**size_of(size, seed), seed=seed, scenarios=scenarios, profile=profile)
+    return list(sim.lines()), sim.truth
+
+
 def evaluate(
     job: tuple[str, str, int, tuple[str, ...]], config: DetectConfig | None
 ) -> dict[str, Any]:
     profile, size, seed, scenarios = job
-    sim = simulate(**size_of(size, seed), seed=seed, scenarios=scenarios, profile=profile)
-    events = [decode_event(line) for line in sim.lines()]  # in delivery order
-    truth = sim.truth
+    lines, truth = generated(job)
+    events = [decode_event(line) for line in lines]  # in delivery order
     try:
         engine = Engine(config, high_profile=truth["high_profile_customers"])
     except TypeError:  # an engine without high-profile customers (before issue 13)
@@ -142,7 +160,7 @@ def evaluate(
         "profile": profile,
         "size": size,
         "seed": seed,
-        "agents": size_of(size, seed)["agents"],
+        "agents": truth["agents"],
         "events": len(events),
         "detect_s": detect_s,
         "rows": rows,
@@ -176,14 +194,16 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
     keys = sorted({(r["profile"], r["size"]) for r in results}, key=lambda k: (k[1], k[0]))
 
     def label(key: tuple[str, str]) -> str:
-        held = "" if PROFILES[key[0]].tuned else " (held out)"
+        held = " (other generator)" if key[0] == WORLD2 else ""
+        held = held or ("" if PROFILES[key[0]].tuned else " (held out)")
         return f"{key[0]}{held} / {key[1]}"
 
     print("\n### Per scenario: merchants reached up to the first medium+ alert, and the delay\n")
     print(
-        "| profile / size | scenario | caught | merchants (median, worst) | delay h (median, worst) |"
+        "| profile / size | scenario | caught | before 5th merchant | merchants (median, worst) "
+        "| delay h (median, worst) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for key in keys:
         rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in results:
@@ -195,8 +215,9 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
             merchants = [x["merchants"] for x in found]  # a miss counts all it reached
             delays = [x["delay_h"] for x in caught]
             worst_delay = f"{max(delays):.0f}" if delays else "—"
+            early = sum(1 for x in caught if x["merchants"] <= 4)
             print(
-                f"| {label(key)} | {name} | {len(caught)}/{len(found)} | "
+                f"| {label(key)} | {name} | {len(caught)}/{len(found)} | {early}/{len(found)} | "
                 f"{_median(merchants):g}, {max(merchants)}"
                 f"{'' if len(caught) == len(found) else ' (missed: all)'} | "
                 f"{_median(delays):.0f}, {worst_delay} |"
@@ -277,7 +298,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", default="1,2,3,4,5")
-    parser.add_argument("--profiles", default="desk,shop,holdout")
+    parser.add_argument(
+        "--profiles",
+        default=f"desk,shop,holdout,{WORLD2}",
+        help=f"simulator profiles, and {WORLD2} (the second generator, tests/world2.py)",
+    )
     parser.add_argument("--sizes", default="large,small")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--config", type=Path)
@@ -291,6 +316,8 @@ def main() -> None:
             if profile == "shop" and size == "large":
                 continue  # the small team's profile
             if profile == "desk" and size == "small":
+                continue
+            if size not in (world2.SIZES if profile == WORLD2 else SIZES):
                 continue
             for seed in args.seeds.split(","):
                 todo += jobs(profile, size, int(seed))

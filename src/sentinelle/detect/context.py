@@ -42,6 +42,7 @@ NOVEL: Final = 2
 UNJUSTIFIED_BULK: Final = 4
 BULK_TYPES: Final = frozenset({"customer_list", "order_list"})
 BULK_SUBJECTS: Final = 10  # a list view exposing this many customers is a bulk access
+LOOKUP_GRACE: Final = 30 * 60 * 1_000_000  # a ticket this soon after a look-up justifies it
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -62,6 +63,8 @@ class Ticket:
     opened_us: int | None = None
     closed_us: int | None = None
     bulk_events: list[str] = field(default_factory=list)  # list views / exports citing it
+    single: bool = False  # an access to one customer cited it (work on a caller's case)
+    before: int = 0  # unjustified list views of its merchant by the assignee just before it
 
 
 @dataclass(slots=True)
@@ -231,6 +234,12 @@ class Context:
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
             elif kind == "ticket.assigned" and isinstance(event.actor, str):
                 ticket.assignees.add(event.actor)
+                merchant = ticket.merchant
+                if merchant is not None and event.actor in self.actors:
+                    state = self.actors[event.actor]
+                    ticket.before += self.look_up(state, merchant, t)
+                    if merchant not in state.n7:
+                        self.unjustified_by.get(merchant, {}).pop(event.actor, None)
             elif kind == "ticket.closed":
                 ticket.closed_us = t
         elif kind.startswith("grant.") and isinstance(event.grant, str):
@@ -252,6 +261,44 @@ class Context:
                 self.actor(event.actor).team = event.team
             if isinstance(event.role, str):
                 self.actor(event.actor).role = event.role
+
+    def look_up(self, state: ActorState, merchant: str, t: int) -> int:
+        """A ticket of ``merchant`` assigned to the actor of ``state`` at ``t``: their
+        unjustified accesses to it of the last :data:`LOOKUP_GRACE` were the look-up that
+        found the caller or the case (the agent searches the customer list, then opens the
+        ticket), so they count as justified from now on: out of the windows, day summary
+        and long-horizon marks. Returns how many of them were list views or exports (a
+        self-made ticket that *follows* list views is judged by ``fake_tickets`` with them).
+        """
+        window = state.window
+        since = t - LOOKUP_GRACE
+        bulk = 0
+        i = len(window) - 1
+        while i >= 0 and window[i][0] >= since:
+            u, m, flags, rec, subj = window[i]
+            if m == merchant and not flags & JUSTIFIED:
+                _drop(state.u7, m)
+                if i >= state.head24:
+                    _drop(state.u24, m)
+                if flags & NOVEL:
+                    _drop(state.n7, m)
+                    if i >= state.head24:
+                        _drop(state.n24, m)
+                if flags & UNJUSTIFIED_BULK:
+                    bulk += 1
+                    if i >= state.head24:
+                        _drop(state.b24, m)
+                window[i] = (u, m, JUSTIFIED, rec, subj)
+            i -= 1
+        if i < len(window) - 1 and state.day == t // DAY and merchant not in state.u24:
+            state.today.unjustified.discard(merchant)
+            state.today.novel.discard(merchant)
+            state.today.unjustified_bulk.discard(merchant)
+        for kind, marks in state.marks.items():
+            if kind != "quick_ticket" and marks and marks[-1][0] >= since:
+                state.marks[kind] = [x for x in marks if not (x[1] == merchant and x[0] >= since)]
+        state.browsing.pop(merchant, None)
+        return bulk
 
     # -- access events ------------------------------------------------------------------------
     def actor(self, actor_id: str) -> ActorState:

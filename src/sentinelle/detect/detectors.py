@@ -69,31 +69,137 @@ def _chance(p: float) -> str:
     return f"1 in {1 / p:,.0f}" if p >= 1e-9 else "less than 1 in a billion"
 
 
-def team_rate(ctx: Context, me: str, team: str | None, kind: str) -> tuple[float, int]:
-    """Marks of ``kind`` per working day among ``team``'s other members, last 30 days."""
-    marks = days = 0
-    for actor, state in ctx.actors.items():
-        if actor != me and state.team == team and state.kind == "staff" and state.active:
-            marks += len(state.marks.get(kind, ()))
-            days += len(state.active)
-    return (marks / days if days else 0.0), days
+def nb_tail(k: int, shape: float, rate: float, days: float) -> float:
+    """P(X >= k) when X counts events over ``days`` at a rate drawn from Gamma(``shape``,
+    ``rate``): the negative binomial (Gamma-Poisson) tail.
+
+    The spread of the rate is how much actors differ: two agents of one team may open quick
+    tickets ten times as often as each other, so a count far above the team's mean is
+    surprising only when it is far above what its busier members do too.
+    """
+    if k <= 0:
+        return 1.0
+    shape = max(shape, 1e-6)
+    q = rate / (rate + max(days, 1e-9))  # success probability
+    # pmf(j) = Γ(shape + j) / (Γ(shape) j!) q^shape (1 - q)^j, summed upwards from k.
+    log_pmf = (
+        math.lgamma(shape + k)
+        - math.lgamma(shape)
+        - math.lgamma(k + 1)
+        + shape * math.log(q)
+        + k * math.log1p(-q)
+    )
+    term = math.exp(log_pmf)
+    total = 0.0
+    j = k
+    while term > 1e-18 * max(total, 1e-300) and j < k + 10_000:
+        total += term
+        term *= (shape + j) / (j + 1) * (1 - q)
+        j += 1
+    return min(1.0, total)
 
 
-def base_rate(
-    ctx: Context, state: ActorState, kind: str, peers: float, prior_days: float, floor: float
-) -> tuple[float, float, int]:
-    """The rate of ``kind`` marks per working day expected of the actor of ``state``: their
-    own before the last 7 days, shrunk towards their team's, ``peers`` (:func:`team_rate`),
-    weighing ``prior_days``. Returns (expected rate, own earlier rate, working days in the
-    last 7)."""
-    week = ctx.now_us - 7 * DAY
+def gamma_prior(samples: Iterable[tuple[int, int]], floor: float) -> tuple[float, float]:
+    """(shape, rate) of a Gamma distribution of per-day rates fitted, by moments, to
+    ``samples`` of (count, days) of several actors, the Poisson noise taken out of the
+    spread; ``floor`` is the least mean rate assumed. Few samples give a wide prior."""
+    data = [(c, d) for c, d in samples if d > 0]
+    days = sum(d for _, d in data)
+    mean = max(floor, sum(c for c, _ in data) / days if days else 0.0)
+    if len(data) >= 2:
+        # Between-actor variance of the rates (weighted by days), less the part that
+        # counting noise alone explains (mean / days per actor).
+        spread = sum(d * (c / d - mean) ** 2 for c, d in data) / days
+        noise = mean * len(data) / days
+        var = max(spread - noise, 0.0)
+    else:
+        var = 0.0
+    # At least as wide as a coefficient of variation of 1 over few actors (little is known
+    # of the team), and never narrower than 0.5 whatever the team's size.
+    cv2 = max(0.25, 1.0 / max(1, len(data)) ** 0.5)
+    var = max(var, cv2 * mean * mean)
+    return mean * mean / var, mean / var
+
+
+def hypergeom_tail(k: int, a: int, b: int, pool: int) -> float:
+    """P(X >= k) for the overlap X of two sets of ``a`` and ``b`` items drawn at random from
+    ``pool``: the chance two colleagues share ``k`` merchants by chance alone."""
+    pool = max(pool, a, b, 1)
+    if k <= 0:
+        return 1.0
+    if k > min(a, b):
+        return 0.0
+
+    def log_choose(n: int, r: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
+    total = 0.0
+    denominator = log_choose(pool, b)
+    for j in range(k, min(a, b) + 1):
+        if b - j > pool - a:
+            continue
+        total += math.exp(log_choose(a, j) + log_choose(pool - a, b - j) - denominator)
+    return min(1.0, total)
+
+
+def team_samples(ctx: Context, me: str, team: str | None, kind: str) -> list[tuple[int, int]]:
+    """(marks of ``kind``, working days) of each of ``team``'s other members, last 30 days."""
+    return [
+        (len(state.marks.get(kind, ())), len(state.active))
+        for actor, state in ctx.actors.items()
+        if actor != me and state.team == team and state.kind == "staff" and state.active
+    ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Surprise:
+    """How unlikely an actor's recent count of a signal is at their and their team's rate."""
+
+    count: int
+    p: float
+    expected: float  # the count expected over ``days``
+    own: float  # the actor's own earlier rate a working day
+    peers: float  # the team's mean rate a working day
+    days: int  # working days in the period
+    peer_days: int
+
+    def text(self, team: str) -> str:
+        """``their own earlier rate is …, … peers …, so … were expected … (chance …)``."""
+        return (
+            f"their own earlier rate is {self.own:.2f} a working day, {team} peers "
+            f"{self.peers:.2f} (members differ: the busiest count too), so {self.expected:.2f} "
+            f"were expected over {self.days} working day(s) (chance {_chance(self.p)})"
+        )
+
+
+def surprise(
+    ctx: Context, state: ActorState, me: str, kind: str, count: int, floor: float, *, hours: int = 0
+) -> Surprise:
+    """How unlikely ``count`` marks of ``kind`` in the last 7 days (or ``hours``) are for the
+    actor of ``state``: a Gamma prior fitted to their team's members (how often each of them
+    shows the signal, so the busiest members widen it), updated with the actor's own days
+    before the period, and the negative binomial tail of ``count`` over the period's
+    working days."""
+    samples = team_samples(ctx, me, state.team, kind)
+    shape, rate = gamma_prior(samples, floor)
+    span = hours * HOUR if hours else 7 * DAY
+    since = ctx.now_us - span
     today = ctx.now_us // DAY
-    earlier_days = sum(1 for d in state.active if d < today - 6)
-    earlier = sum(1 for u, _ in state.marks.get(kind, ()) if u < week)
-    own = earlier / earlier_days if earlier_days else 0.0
-    rate = (earlier + prior_days * max(peers, floor)) / (earlier_days + prior_days)
-    recent_days = max(1, sum(1 for d in state.active if d >= today - 6))
-    return max(rate, floor), own, recent_days
+    first_recent = today - (max(1, hours // 24) - 1 if hours else 6)
+    earlier_days = sum(1 for d in state.active if d < first_recent)
+    earlier = sum(1 for u, _ in state.marks.get(kind, ()) if u < since)
+    days = max(1, sum(1 for d in state.active if d >= first_recent))
+    p = nb_tail(count, shape + earlier, rate + earlier_days, days)
+    post = (shape + earlier) / (rate + earlier_days)
+    return Surprise(
+        count=count,
+        p=p,
+        expected=post * days,
+        own=earlier / earlier_days if earlier_days else 0.0,
+        peers=shape / rate,
+        days=days,
+        peer_days=sum(d for _, d in samples),
+    )
 
 
 def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | None:
@@ -412,6 +518,14 @@ class Collusion(Detector):
             3, ge=2, description="A merchant more actors reached is not unusual."
         )
         min_share: float = Field(0.5, gt=0, le=1, description="…as a share of the smaller set.")
+        medium_p: float = Field(
+            1e-3,
+            gt=0,
+            le=1,
+            description="Medium when an overlap this large is this unlikely by chance "
+            "(hypergeometric, times the actors it could have been).",
+        )
+        high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -442,25 +556,37 @@ class Collusion(Detector):
                 <= cfg.max_actors
             }
             smaller = max(1, min(len(mine), len(theirs)))
-            if len(shared) >= cfg.min_shared and len(shared) >= cfg.min_share * smaller:
-                severity = Severity.HIGH if len(shared) >= 2 * cfg.min_shared else Severity.MEDIUM
-                findings.append(
-                    Finding(
-                        self.name,
-                        me,
-                        ctx.now_us,
-                        severity,
-                        _score(len(shared), cfg.min_shared),
-                        tuple(sorted(shared)),
-                        (event.id,),
-                        (
-                            f"{me} and {other} both opened customer data of the same {len(shared)} "
-                            f"merchants, new to each of them, in the last 7 days without a ticket "
-                            f"or grant ({_list(shared)}); that is {len(shared) / smaller:.0%} of the "
-                            f"new merchants the smaller of the two reached.",
-                        ),
-                    )
+            if len(shared) < cfg.min_shared or len(shared) < cfg.min_share * smaller:
+                continue
+            # How likely is an overlap this large between two colleagues by chance, given how
+            # many merchants each reached and how many were reached without justification at
+            # all this week (a small shop's staff overlap all the time)? Any of the others
+            # could have been the partner: the chance is multiplied by their number.
+            pool = len(ctx.unjustified_by)
+            partners = sum(1 for a in ctx.actors.values() if a.kind == "staff" and a.n7)
+            chance = hypergeom_tail(len(shared), len(mine), len(theirs), pool)
+            p = min(1.0, chance * max(1, partners - 1))
+            severity = _by_chance(p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+            findings.append(
+                Finding(
+                    self.name,
+                    me,
+                    ctx.now_us,
+                    severity,
+                    min(100.0, 10 * -math.log10(max(p, 1e-10))),
+                    tuple(sorted(shared)),
+                    (event.id,),
+                    (
+                        f"{me} and {other} both opened customer data of the same {len(shared)} "
+                        f"merchants, new to each of them, in the last 7 days without a ticket "
+                        f"or grant ({_list(shared)}); that is {len(shared) / smaller:.0%} of the "
+                        f"new merchants the smaller of the two reached. They reached "
+                        f"{len(mine)} and {len(theirs)} of the {pool} merchants anyone reached "
+                        f"so this week: by chance {_chance(chance)}, and {partners - 1} "
+                        f"colleague(s) could have overlapped ({_chance(p)} overall).",
+                    ),
                 )
+            )
         return findings
 
 
@@ -479,14 +605,14 @@ class FakeTickets(Detector):
         max_minutes: int = Field(
             10, ge=1, description="A self-made ticket closed this fast is suspicious."
         )
-        prior_days: float = Field(
-            10, ge=0, description="The team's rate weighs like this many of own days."
+        min_count: int = Field(
+            2, ge=1, description="Such tickets in 7 days before it is more than low."
         )
         floor_rate: float = Field(0.05, gt=0, description="Least rate assumed, a working day.")
         medium_p: float = Field(
-            0.01, gt=0, le=1, description="Medium when this unlikely at the usual rate."
+            1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
         )
-        high_p: float = Field(1e-3, gt=0, le=1, description="High when this unlikely.")
+        high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
 
     def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
         cfg = self.config
@@ -524,7 +650,7 @@ class FakeTickets(Detector):
         ticket = ctx.tickets.get(event.ticket)
         if (
             ticket is None
-            or not ticket.bulk_events
+            or not (ticket.bulk_events or ticket.before)
             or not self._suspicious(ticket, ticket.opened_by)
         ):
             return []
@@ -537,7 +663,7 @@ class FakeTickets(Detector):
             ticket,
             ctx.now_us,
             ticket.merchant or "?",
-            tuple(ticket.bulk_events),
+            tuple(ticket.bulk_events) or (event.id,),
         )
 
     def _finding(
@@ -550,37 +676,45 @@ class FakeTickets(Detector):
         merchant: str,
         events: tuple[str, ...],
     ) -> list[Finding]:
-        """One such ticket is low; more of them in a day than the actor and their team
-        usually open (their own rate, shrunk towards the team's) is medium, then high."""
+        """One such ticket is low; more of them over the last 7 days than the actor and their
+        team make likely (:func:`surprise`: the team's members' rates, the actor's own days)
+        is medium, then high."""
         cfg = self.config
         assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
         minutes = ((ticket.closed_us or 0) - (ticket.opened_us or 0)) / MINUTE
         state = ctx.actor(actor)
         mark(state, "quick_ticket", t, ticket_id)
-        day_ago = t - DAY
-        today = sum(1 for u, _ in state.marks.get("quick_ticket", ()) if u >= day_ago)
-        peers, _ = team_rate(ctx, actor, state.team, "quick_ticket")
-        rate, own, _ = base_rate(ctx, state, "quick_ticket", peers, cfg.prior_days, cfg.floor_rate)
-        p = poisson_tail(today, rate)
+        # A call logged as a ticket is about the caller: someone's own record is opened under
+        # it. A ticket under which only whole lists were opened served the lists alone.
+        kind = "quick_ticket" if ticket.single else "list_only_ticket"
+        mark(state, kind, t, ticket_id)
+        week = t - 7 * DAY
+        count = sum(1 for u, _ in state.marks.get(kind, ()) if u >= week)
         severity = Severity.LOW
-        if today >= 2:
-            severity = _by_chance(p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+        listed = len(ticket.bulk_events) + ticket.before
+        if ticket.single:
+            how = "one customer's own record was opened under it too, as for a caller"
+        else:
+            how = "no one customer's own record was opened under it, only lists"
+        if count >= cfg.min_count and not ticket.single:
+            odds = surprise(ctx, state, actor, kind, count, cfg.floor_rate)
+            severity = _by_chance(odds.p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+            how += "; " + odds.text(state.team or "team")
         return [
             Finding(
                 self.name,
                 actor,
                 t,
                 severity,
-                min(100.0, 30.0 + 10 * today),
+                min(100.0, 30.0 + 10 * count),
                 (merchant,),
                 events,
                 (
                     f"{actor} opened customer or order lists of merchant {merchant} citing ticket "
                     f"{ticket_id}, which they opened themselves, handled alone and closed "
-                    f"{minutes:.0f} minutes later; {len(events)} list view(s) or export(s) cite "
-                    f"it. That is {today} such ticket(s) in 24 h; they usually open "
-                    f"{own:.2f} a working day, {state.team or 'team'} peers {peers:.2f} "
-                    f"(chance {_chance(p)}).",
+                    f"{minutes:.0f} minutes later; {listed} list view(s) or export(s) cite "
+                    f"it or came just before it. That is {count} such ticket(s) in 7 days; "
+                    f"{how}.",
                 ),
             )
         ]
@@ -602,6 +736,9 @@ class RepeatedLooks(Detector):
         min_days: int = Field(4, ge=1, description="…spread over at least this many days.")
         high_profile_days: int = Field(
             2, ge=1, description="Days a high-profile customer looked at unjustified is high."
+        )
+        min_customers: int = Field(
+            2, ge=1, description="Customers looked at so often before it is more than low."
         )
 
     def observe(
@@ -626,6 +763,15 @@ class RepeatedLooks(Detector):
                 vip.append((subject, len(recent), days))
         if not hot and not vip:
             return []
+        # One customer who keeps calling back is a repeat caller; several at once, or one the
+        # platform flags high-profile, is a pattern.
+        since = t - 14 * DAY
+        hot_customers = 0
+        for looks in state.looks.values():
+            if len(looks) >= cfg.min_looks and looks[-1] >= since:
+                kept = [x for x in looks if x >= since]
+                if len(kept) >= cfg.min_looks and len({x // DAY for x in kept}) >= cfg.min_days:
+                    hot_customers += 1
         text = ", ".join(f"{s} ({n} times on {d} days)" for s, n, d in hot + vip)
         also = (
             f" {', '.join(s for s, _, _ in vip)} is flagged high-profile by the platform."
@@ -637,7 +783,9 @@ class RepeatedLooks(Detector):
                 self.name,
                 event.actor.id,
                 t,
-                Severity.HIGH if vip else Severity.MEDIUM,
+                Severity.HIGH
+                if vip
+                else (Severity.MEDIUM if hot_customers >= cfg.min_customers else Severity.LOW),
                 75.0 if vip else 60.0,
                 (event.merchant,),
                 (event.id,),
@@ -672,15 +820,12 @@ class LongHorizon(Detector):
         """Thresholds."""
 
         min_count: int = Field(2, ge=1, description="Merchants in 7 days before it judges.")
-        min_days: int = Field(5, ge=1, description="Working days of own history first.")
+        min_days: int = Field(3, ge=1, description="Working days of own history first.")
         min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
         max_rate: float = Field(
             0.3,
             gt=0,
             description="A signal the actor or their team shows this often a day tells nothing.",
-        )
-        prior_days: float = Field(
-            10, ge=0, description="The team's rate weighs like this many of own days."
         )
         floor_rate: float = Field(0.02, gt=0, description="Least rate assumed, a working day.")
         low_p: float = Field(0.01, gt=0, le=1, description="Low when this unlikely by chance.")
@@ -707,25 +852,31 @@ class LongHorizon(Detector):
         count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
         if count < cfg.min_count or len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
-        peers, peer_days = team_rate(ctx, event.actor.id, state.team, kind)
-        if peer_days < cfg.min_peer_days:
+        who = event.actor.id
+        odds = surprise(ctx, state, who, kind, count, cfg.floor_rate)
+        if odds.peer_days < cfg.min_peer_days:
             return []  # the team's rate is not known yet
-        rate, own, days = base_rate(ctx, state, kind, peers, cfg.prior_days, cfg.floor_rate)
-        if max(own, peers) >= cfg.max_rate:
+        if max(odds.own, odds.peers) >= cfg.max_rate:
             return []  # routine for them or their team (fraud sweeps, onboarding checks)
-        expected = rate * days
-        p = poisson_tail(count, expected)
+        # The same over the 30 days the marks cover (slower insiders), against peers alone;
+        # two looks at the same signal: each counts half as surprising.
+        month = len(state.marks[kind])
+        span = "7 days"
+        if month > count:
+            longer = surprise(ctx, state, who, kind, month, cfg.floor_rate, hours=30 * 24)
+            if longer.p < odds.p:
+                odds, span = longer, "30 days"
+        p = min(1.0, 2 * odds.p)
         severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)
         if severity is None:
             return []
-        week = ctx.now_us - 7 * DAY
-        merchants = sorted(m for u, m in state.marks[kind] if u >= week)
+        since = ctx.now_us - (30 if span == "30 days" else 7) * DAY
+        merchants = sorted(m for u, m in state.marks[kind] if u >= since)
         what = (
             "opened customer or order lists, or exports,"
             if kind == "harvest"
             else "looked at several customers"
         )
-        who = event.actor.id
         return [
             Finding(
                 self.name,
@@ -736,11 +887,9 @@ class LongHorizon(Detector):
                 tuple(merchants),
                 (event.id,),
                 (
-                    f"{who} {what} of {count} merchants new to them without a ticket or grant "
-                    f"in the last 7 days ({_list(merchants)}); their own earlier rate is "
-                    f"{own:.2f} such merchants a working day, {state.team or 'team'} peers "
-                    f"{peers:.2f}, so {expected:.2f} were expected over {days} working day(s) "
-                    f"(chance {_chance(p)}).",
+                    f"{who} {what} of {odds.count} merchants new to them without a ticket or "
+                    f"grant in the last {span} ({_list(merchants)}); "
+                    f"{odds.text(state.team or 'team')}.",
                 ),
             )
         ]

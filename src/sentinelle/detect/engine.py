@@ -333,10 +333,14 @@ class Engine:
         ctx.record_access(state, event, t, justified)
         if not justified and actor.kind == "staff" and event.merchant in state.n7:
             ctx.unjustified_by.setdefault(event.merchant, {})[actor.id] = t
-        if is_bulk(event) and event.justification is not UNSET:
+        if event.justification is not UNSET:
             ticket_id = event.justification.ticket
             ticket = ctx.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
-            if ticket is not None and len(ticket.bulk_events) < 50:
+            if ticket is None:
+                pass
+            elif not is_bulk(event):
+                ticket.single = True  # someone's own case was worked under it
+            elif len(ticket.bulk_events) < 50:
                 ticket.bulk_events.append(event.id)
         findings: list[Finding] = []
         for detector in self.detectors:

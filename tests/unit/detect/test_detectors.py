@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from sentinelle.detect import DETECTORS, Alert, DetectConfig, Engine, Severity
+from sentinelle.detect.detectors import hypergeom_tail
 from sentinelle.detect.evidence import EvidenceConfig
 from sentinelle.events import decode_event, time_us
 
@@ -1141,7 +1143,7 @@ COLLUSION = [
     row(
         [*reach("ana", SIX, at(0, 9)), *reach("bob", SIX, at(3, 10))],
         Fires(
-            MEDIUM,
+            HIGH,  # 6 of the 106 merchants reached without a ticket this week: 1 in 1.6e9
             SIX,
             (
                 "bob and ana both opened customer data of the same 6 merchants, new to each of "
@@ -1149,7 +1151,7 @@ COLLUSION = [
                 "that is 100% of the new merchants the smaller of the two reached",
             ),
             actor="bob",
-            score=50.0,
+            score=-10 * math.log10(5 * hypergeom_tail(6, 6, 6, 106)),
         ),
         id="six-shared",
     ),
@@ -1238,7 +1240,7 @@ COLLUSION = [
     # The partner's accesses a little less, or a little more, than 7 days before.
     row(
         [*reach("ana", SIX, at(0, 11)), *partner_late()],
-        Fires(MEDIUM, SIX, ("same 6 merchants",), actor="bob"),
+        Fires(HIGH, SIX, ("same 6 merchants",), actor="bob"),
         id="partner-6-days-23-hours-before",
     ),
     row([*reach("ana", SIX, at(0, 9)), *partner_late()], None, id="partner-7-days-1-hour-before"),
@@ -1258,12 +1260,36 @@ COLLUSION = [
 ]
 
 
+# Four colleagues who each reached 25 merchants of their own without a ticket in the week:
+# the pool two actors' merchants could overlap in by chance (106 merchants with SIX).
+POOL = [e for i in range(4) for e in views(f"p{i}", own(f"p{i}", 25), at(1, 1 + i))]
+
+
 @MODES
 @pytest.mark.parametrize(ROW, COLLUSION)
 def test_collusion(
     events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
 ) -> None:
-    run_row("collusion", events, expected, since, all_on)
+    run_row("collusion", [*POOL, *events], expected, since, all_on)
+
+
+@pytest.mark.parametrize(
+    ("pool", "severity"),
+    [(0, LOW), (1, LOW), (25, HIGH)],
+    ids=["six-of-the-6-merchants-anyone-reached", "six-of-10", "six-of-106"],
+)
+def test_collusion_weighs_the_overlap_by_the_pool_of_merchants(
+    pool: int, severity: Severity
+) -> None:
+    """The same 6 merchants shared: nothing when only those 6 (or a few more) were reached
+    without a ticket by anyone this week (a small shop's staff overlap by chance), high when
+    they are 6 of 106 (1 in 1,600,000,000 by chance, times the 5 possible partners); 6 of 10
+    is 1 in 210, times 5: no more than low."""
+    background = [e for i in range(4) for e in views(f"p{i}", own(f"p{i}", pool), at(2, 9 + i))]
+    events = [*background, *reach("ana", SIX, at(0, 9)), *reach("bob", SIX, at(3, 10))]
+    alerts = [a for a in detect(events, "collusion") if a.detector == "collusion"]
+    assert [(a.actor, a.severity) for a in alerts] == [("bob", severity)]
+    assert "could have overlapped" in alerts[0].reasons[0]
 
 
 # -- fake_tickets ------------------------------------------------------------------------------
@@ -1278,6 +1304,9 @@ def bulk(when: dt.datetime | None = None, *, id: str | None = HIT, **kw: Any) ->
         "ticket": "T1",
     }
     return access("ana", "m1", when or at(0, 10, 30), id=id, **(fields | kw))
+
+
+SUBJECTS_40 = [f"c{i}" for i in range(40)]
 
 
 def quick_ticket(
@@ -1296,7 +1325,9 @@ FAKE_TICKETS = [
             (
                 "ana opened customer or order lists of merchant m1 citing ticket T1, which they "
                 "opened themselves, handled alone and closed 5 minutes later; "
-                "1 list view(s) or export(s) cite it.",
+                "1 list view(s) or export(s) cite it or came just before it. That is 1 such "
+                "ticket(s) in 7 days; no one customer's own record was opened under it, only "
+                "lists.",
             ),
             score=40.0,
         ),
@@ -1387,13 +1418,52 @@ FAKE_TICKETS = [
                 ]
             ]
         ],  # fmt: skip
+        # No history and no team: the prior is wide (a rate of 0.05 a day, as spread as the
+        # rate itself), so 3 in a day is 1 in 9,261: medium, not high.
         Fires(
-            HIGH,
+            MEDIUM,
             ("m1",),
-            ("That is 3 such ticket(s) in 24 h", "(chance 1 in "),
+            ("That is 3 such ticket(s) in 7 days", "(chance 1 in 9,261)"),
             events=(HIT, *FOLLOW[:2]),
         ),
-        id="three-in-a-day-is-high",
+        id="three-list-only-in-a-day-is-medium",
+    ),
+    row(
+        [
+            *[
+                e
+                for i in range(3)
+                for e in [
+                    *ticket(
+                        f"T{i + 1}",
+                        "m1",
+                        at(0, 10 + i),
+                        by="ana",
+                        assignee="ana",
+                        closed=at(0, 10 + i, 5),
+                    ),
+                    bulk(at(0, 10 + i, 2), ticket=f"T{i + 1}", id=(HIT, *FOLLOW)[i]),
+                    access("ana", "m1", at(0, 10 + i, 3), ticket=f"T{i + 1}"),
+                ]
+            ]
+        ],  # fmt: skip
+        # The caller's own record opened under each: calls logged as tickets, a habit.
+        Fires(
+            LOW,
+            ("m1",),
+            ("That is 3 such ticket(s) in 7 days", "one customer's own record was opened"),
+            events=(HIT, *FOLLOW[:2]),
+        ),
+        id="three-with-the-caller-looked-up-stay-low",
+    ),
+    row(
+        [
+            access("ana", "m1", at(0, 9, 58), resource="customer_list", subjects=SUBJECTS_40),
+            *ticket("T1", "m1", at(0, 10), by="ana", assignee="ana"),
+            context("ticket.closed", at(0, 10, 5), ticket="T1", merchant="m1", id=HIT),
+        ],  # the finding comes at the close: its event is the close
+        Fires(LOW, ("m1",), ("1 list view(s) or export(s) cite it or came just before it",)),
+        id="list-view-just-before-the-ticket",
     ),
 ]
 
@@ -1433,8 +1503,9 @@ SIX_LOOKS = (at(0, 9), at(1, 9), at(1, 15), at(2, 9), at(3, 9), at(3, 15))
 REPEATED = [
     row(
         looks(*SIX_LOOKS),
+        # One customer who keeps calling back is a repeat caller: low; two are a pattern.
         Fires(
-            MEDIUM,
+            LOW,
             ("m1",),
             (
                 "ana looked again at c1 (6 times on 4 days) in the last 14 days without a "
@@ -1446,11 +1517,12 @@ REPEATED = [
     ),
     row(
         looks(*SIX_LOOKS, at(4, 9), hits=2),
-        Fires(MEDIUM, ("m1",), ("c1 (7 times on 5 days)",), events=(HIT, FOLLOW[0])),
+        Fires(LOW, ("m1",), ("c1 (7 times on 5 days)",), events=(HIT, FOLLOW[0])),
         id="seventh-look-raises-it-further",
     ),
     row(
         looks(*SIX_LOOKS, subjects=("c1", "c2")),
+        # Two customers looked at so often: a pattern, not one repeat caller.
         Fires(MEDIUM, ("m1",), ("c1 (6 times on 4 days), c2 (6 times on 4 days)",)),
         id="two-customers",
     ),
@@ -1468,7 +1540,7 @@ REPEATED = [
     ),
     row(
         looks(*(at(d, 9) for d in (0, 1, 2, 3, 4, 13))),
-        Fires(MEDIUM, ("m1",), ("c1 (6 times on 6 days)",)),
+        Fires(LOW, ("m1",), ("c1 (6 times on 6 days)",)),
         id="first-look-13-days-before",
     ),
     row(ticketed_looks(*SIX_LOOKS), None, id="each-look-ticketed"),
