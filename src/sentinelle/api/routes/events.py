@@ -17,8 +17,9 @@ from sentinelle.errors import Problem, ValidationError
 from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
 from sentinelle.timeutil import MINUTE
+from sentinelle.timeutil import now_us as wall_clock_us
 
-__all__ = ["MAX_BODY_BYTES", "detect_and_respond", "router"]
+__all__ = ["MAX_BODY_BYTES", "detect_and_respond", "detectable", "router"]
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
@@ -78,6 +79,12 @@ async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
         "alerts_medium_plus": medium,
         "suspended": [s.to_dict() for s in responded.suspended],
     }
+
+
+def detectable(state: State, time_us: int) -> bool:
+    """Whether live detection would process an event of ``time_us`` if it ran now: its reorder
+    buffer holds events for ``reorder_minutes`` after their time (wall clock)."""
+    return time_us + int(state.detect_config.reorder_minutes * MINUTE) <= wall_clock_us()
 
 
 def detect_and_respond(state: State, *, flush: bool = False) -> tuple[list[Alert], Responded]:

@@ -47,7 +47,7 @@ from sentinelle.api.deps import (
     reading,
 )
 from sentinelle.api.responses import ErrorBody
-from sentinelle.api.routes.events import detect_and_respond
+from sentinelle.api.routes.events import detect_and_respond, detectable
 from sentinelle.detect.engine import where
 from sentinelle.detect.guard_signals import BREAK_GLASS_PREFIX
 from sentinelle.errors import ConfigError
@@ -66,11 +66,12 @@ from sentinelle.ingest import Ingestor
 from sentinelle.store.grants import DecisionRow
 from sentinelle.timeutil import from_us
 
-__all__ = ["DecisionRecorder", "break_glass_grant", "policy_or_503", "router"]
+__all__ = ["BACKGROUND_EVERY", "DecisionRecorder", "break_glass_grant", "policy_or_503", "router"]
 
 _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024  # 100,000 subjects of 64 characters fit
+BACKGROUND_EVERY: Final = 0.25  # seconds between background detection runs, at least
 
 _event_encoder: Final = msgspec.json.Encoder()
 
@@ -174,7 +175,9 @@ async def decide_access(
     recorder = state.guard_recorder
     if recorder is None:
         recorder = state.guard_recorder = DecisionRecorder(state)
-    urgent = decision.break_glass or decision.decision != "allow"
+    # Refused decisions wait for detection only when it can see them now: with the default
+    # reorder_minutes its buffer holds a fresh event for minutes, so waiting would gain nothing.
+    urgent = decision.break_glass or (decision.decision != "allow" and detectable(state, now))
     stored = await recorder.record(events, row, urgent=urgent, flush=decision.break_glass)
     return answer if stored is row else _same_request(stored, digest)
 
@@ -306,6 +309,9 @@ class DecisionRecorder:
             while self._again:
                 self._again = False
                 await self._detect()
+                # Under load, groups arriving meanwhile wait for the next run together: live
+                # detection's cost (its state read and written) is paid a few times a second.
+                await asyncio.sleep(BACKGROUND_EVERY)
         finally:
             self._detecting = False
 
