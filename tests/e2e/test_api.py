@@ -28,6 +28,7 @@ import pytest
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
+from sentinelle.api.deps import KEY_CACHE_SECONDS
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.ingest import MAX_PROBLEMS
@@ -174,6 +175,11 @@ def test_revoked_key_gets_401(api: Api) -> None:
     other = create_key(api.store, name="to-revoke", by="tests")
     assert api.post(_access(2, "before"), key=other).status_code == 200
     api.store.revoke_api_key("to-revoke")
+    # A key found active is trusted for KEY_CACHE_SECONDS without a store read: once that has
+    # passed (the cache's clock moved on), the revocation holds.
+    keys = api.client.app.state.sentinelle.keys  # type: ignore[attr-defined]
+    now = keys.clock()
+    keys.clock = lambda: now + KEY_CACHE_SECONDS
     refused = api.post(_access(2, "after"), key=other)
     assert refused.status_code == 401
     assert refused.headers["WWW-Authenticate"] == "Bearer"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from sentinelle.access import ForbiddenError, Permission, Principal, authorize
-from sentinelle.access.accounts import authenticate_key
+from sentinelle.access.accounts import authenticate_key, hash_key
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, session_principal
 from sentinelle.config import Settings
 from sentinelle.detect import DetectConfig
@@ -204,6 +205,7 @@ class State:
         # the decisions' group recorder, made by sentinelle.api.routes.guard on first use.
         self.guard_policy = GuardPolicy(settings.guard_policy)
         self.guard_recorder: Any = None
+        self.keys = KeyCache()
         # Closed with the state, or at exit: the app's shutdown closes ``store`` only.
         self._close_readers = weakref.finalize(self, self.readers.close)
 
@@ -211,6 +213,47 @@ class State:
         """Close the read connections and the store."""
         self._close_readers()
         self.store.close()
+
+
+#: How long a key found in the store is trusted without looking again: a client's key is read
+#: once per period, not once per request (a decision costs no store read and no thread hop to
+#: authenticate). The price: a key revoked by ``sentinelle keys revoke`` (another process)
+#: keeps working that long at most.
+KEY_CACHE_SECONDS: Final = 2.0
+_KEY_CACHE_SIZE: Final = 10_000
+
+
+class KeyCache:
+    """Principals of API keys recently found active, by the key's SHA-256 (never the key),
+    each for :data:`KEY_CACHE_SECONDS`; at most :data:`_KEY_CACHE_SIZE` (then it starts
+    afresh). Unknown keys are not remembered: each is looked up (and refused) again."""
+
+    def __init__(
+        self, seconds: float = KEY_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._found: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str) -> Principal | None:
+        """The principal of ``token`` if it was found active less than the period ago."""
+        hit = self._found.get(hash_key(token))
+        if hit is None or hit[1] <= self.clock():
+            return None
+        return hit[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        """Remember that ``token`` is ``principal``'s active key, as of now."""
+        if len(self._found) >= _KEY_CACHE_SIZE:
+            self._found = {}
+        self._found[hash_key(token)] = (principal, self.clock() + self.seconds)
+
+
+def _bearer(request: Request) -> str | None:
+    """The request's bearer token, if it presents one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def _state(request: Request) -> State:
@@ -260,12 +303,17 @@ def _find_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     found = None
     if request.headers.get("authorization"):
-        if scheme.lower() == "bearer" and token:
-            with _state(request).readers.snapshot() as reader:
-                found = authenticate_key(reader.store, token.strip())
+        token = _bearer(request)
+        if token is not None:
+            state = _state(request)
+            found = state.keys.get(token)
+            if found is None:
+                with state.readers.snapshot() as reader:
+                    found = authenticate_key(reader.store, token)
+                if found is not None:
+                    state.keys.put(token, found)
     else:
         found = session_of(request)
         if (
@@ -339,8 +387,13 @@ class GuardedRoute(APIRoute):
 
         async def authorized_first(request: Request) -> Response:
             state = _state(request)
-            # the store lookup is synchronous: in a thread, among the request threads
-            await anyio.to_thread.run_sync(allow.check, request, limiter=state.request_threads)
+            token = _bearer(request)
+            known = state.keys.get(token) if token is not None else None
+            if known is not None:  # a key seen active moments ago: no store read, no thread
+                request.state.principal = known
+                allow.allowed(request, known)
+            else:  # the store lookup is synchronous: in a thread, among the request threads
+                await anyio.to_thread.run_sync(allow.check, request, limiter=state.request_threads)
             return await handle(request)
 
         return authorized_first
