@@ -26,6 +26,7 @@ from sentinelle.cli import (  # noqa: F401
     policy,
     serve,
     simulate,
+    suspensions,
     users,
 )
 
