@@ -548,6 +548,9 @@ class Step:
         }
 
 
+_ORDER: Final = {"requested": 0, "seen": 1, "link_sent": 1, "link_used": 3}
+
+
 @dataclass(frozen=True, slots=True)
 class GrantHistory:
     """A grant, its history (oldest first) and how many recorded accesses cite it."""
@@ -579,7 +582,8 @@ def grant_history(store: Store, merchant: str, grant_id: str) -> GrantHistory:
     for s in store.guard_log([grant_id]):
         if s.kind != "expired":  # the grant.expired event says it already
             steps.append(Step(at_us=s.at_us, kind=s.kind, by=s.done_by, reason=s.reason))
-    steps.sort(key=lambda s: s.at_us)
+    # At the same instant (one request's steps), in the order they happen.
+    steps.sort(key=lambda s: (s.at_us, _ORDER.get(s.kind, 2)))
     seen = tuple(dict.fromkeys(s.by for s in steps if s.kind == "seen"))
     return GrantHistory(row, tuple(steps), store.grant_uses(row), seen)
 
