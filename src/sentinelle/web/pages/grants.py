@@ -110,11 +110,11 @@ def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, st
     me = Actor.of(seen.principal)
     approve = workflow.refusal(policy, row, me, approving=True)
     deny = workflow.refusal(policy, row, me, approving=False)
-    live = row.state in workflow.LIVE
     return {
         "approve": None if approve is None else plain(approve),
         "deny": None if deny is None else plain(deny),
-        "revoke": None if live else f"the grant is {row.state}",
+        # A request is answered by denying it; revoking ends an approved grant.
+        "revoke": None if row.state == "approved" else f"the grant is {row.state}",
     }
 
 
