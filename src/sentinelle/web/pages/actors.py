@@ -1,7 +1,9 @@
-"""``/actors`` (who to look at first: actors by risk) and ``/actors/{actor}`` (one actor's
-activity per day against their usual and their team's, as a chart and a table; their alerts;
-the tickets and grants their accesses cited). Figures come from :mod:`sentinelle.actors`,
-as ``/v1/actors`` serves them."""
+"""``/actors`` (who to look at first: actors by risk, the suspended ones marked) and
+``/actors/{actor}`` (one actor's activity per day against their usual and their team's, as a
+chart and a table; their alerts; the tickets and grants their accesses cited; their
+suspension, with a form to lift it). Figures come from :mod:`sentinelle.actors`, as
+``/v1/actors`` serves them; lifting goes through :func:`sentinelle.guard.respond.lift`, as
+``POST /v1/actors/{actor}/suspension/lift``."""
 
 from __future__ import annotations
 
@@ -9,16 +11,28 @@ import datetime as dt
 import json
 from collections import Counter
 from typing import Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 
 from sentinelle.access import Permission
 from sentinelle.actors import activity, risk_list
-from sentinelle.api.deps import Reader, reading
-from sentinelle.errors import NotFoundError
+from sentinelle.api.deps import Reader, locked, reading
+from sentinelle.api.routes.actors import LiftRequest
+from sentinelle.errors import Error, NotFoundError
+from sentinelle.guard.respond import lift, suspension_of
 from sentinelle.store import Store
 from sentinelle.timeutil import DAY, now_us, to_us
-from sentinelle.web.common import render, state_of, viewer
+from sentinelle.web.common import (
+    Viewer,
+    plain,
+    posted,
+    render,
+    see_other,
+    state_of,
+    validated,
+    viewer,
+)
 from sentinelle.web.plot import Series, line_chart
 
 __all__ = ["router"]
@@ -60,17 +74,22 @@ async def actors(request: Request) -> Response:
     seen = await viewer(request, Permission.ACTORS_READ)
     since, until, days, problems = _window(request)
     state = state_of(request)
-    rows = await reading(
-        state, lambda r: risk_list(r.store, since_us=since, until_us=until, limit=200)
-    )
+
+    def work(r: Reader) -> dict[str, Any]:
+        rows = risk_list(r.store, since_us=since, until_us=until, limit=200)
+        return {"rows": rows, "suspended": r.store.suspensions(limit=200)}
+
+    got = await reading(state, work)
     return render(
         "actors.html",
         viewer=seen,
         section="/actors",
-        rows=rows,
         days=days,
         until=(until - DAY),
         problems=problems,
+        rows=got["rows"],
+        suspended=got["suspended"],
+        suspended_ids={s.actor for s in got["suspended"]},
     )
 
 
@@ -105,6 +124,35 @@ def _cited(store: Store, actor: str, since: int, until: int) -> dict[str, Any]:
 async def one_actor(request: Request, actor: str) -> Response:
     """One actor's activity per day, against their usual and their team's."""
     seen = await viewer(request, Permission.ACTORS_READ)
+    return await _one(request, seen, actor)
+
+
+@router.post("/actors/{actor}/suspension/lift")
+async def lift_suspension(request: Request, actor: str) -> Response:
+    """Lift the actor's suspension, with the reason the form gives (required)."""
+    seen = await viewer(request, Permission.ALERTS_TRIAGE)
+    form = dict(await posted(request, seen))
+    body, problems = validated(LiftRequest, {"reason": form.get("reason", "")})
+    if body is None:
+        error = "The suspension was not lifted: " + "; ".join(problems) + "."
+        return await _one(request, seen, actor, status_code=422, error=error)
+    state = state_of(request)
+    try:
+        await locked(
+            state,
+            lambda: lift(
+                state.store, actor, by=seen.principal.label, reason=body.reason, now_us=now_us()
+            ),
+        )
+    except Error as exc:
+        error = "The suspension was not lifted: " + plain(exc)
+        return await _one(request, seen, actor, status_code=422, error=error)
+    return see_other(f"/actors/{quote(actor, safe='')}?lifted=1")
+
+
+async def _one(
+    request: Request, seen: Viewer, actor: str, *, status_code: int = 200, error: str = ""
+) -> Response:
     since, until, days, problems = _window(request)
     metric = request.query_params.get("metric", "unjustified")
     if metric not in METRICS:
@@ -117,7 +165,11 @@ async def one_actor(request: Request, actor: str) -> Response:
             found = activity(r.store, actor, since_us=since, until_us=until)
         except NotFoundError:
             return None
-        return {"found": found, "cited": _cited(r.store, actor, since, until)}
+        return {
+            "found": found,
+            "cited": _cited(r.store, actor, since, until),
+            "suspension": suspension_of(r.store, actor),
+        }
 
     got = await reading(state, work)
     if got is None:
@@ -141,9 +193,14 @@ async def one_actor(request: Request, actor: str) -> Response:
         ],
         title=f"{actor}: {METRICS[metric]} per day, against their usual and their team's",
     )
+    lifted = request.query_params.get("lifted") == "1"
     return render(
         "actor.html",
+        status_code,
         viewer=seen,
+        suspension=got["suspension"],
+        notice="The suspension was lifted." if lifted and not error else "",
+        error=error,
         section="/actors",
         a=found,
         actor=actor,
