@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
+import os
+import sys
 import time
+from collections.abc import Iterable
+from pathlib import Path
 
 import click
 
 from sentinelle.cli.app import cli_group
-from sentinelle.sim import PROFILES, SCENARIO_NAMES, parse_scenarios, simulate
+from sentinelle.sim import PROFILES, SCENARIO_NAMES, Simulation, parse_scenarios, simulate
 
 
 @cli_group.command("simulate")
@@ -83,6 +89,22 @@ from sentinelle.sim import PROFILES, SCENARIO_NAMES, parse_scenarios, simulate
     help="Also write a matching synthetic contact directory (customers.csv, merchants.csv; "
     "addresses under example.com/example.org) for rehearsing notices.",
 )
+@click.option(
+    "--guard",
+    "guarded",
+    is_flag=True,
+    help="Ask the guard before every staff access, as a guarded platform would: each access "
+    "becomes its decision's event (allowed or denied); merchants approve honest exports at "
+    "once, never an insider's; a few honest refusals are retried as break-glass. Prints what "
+    "was decided (docs/simulator.md).",
+)
+@click.option(
+    "--guard-policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="The guard policy for --guard.  [default: the simulated operation's own]",
+)
 def simulate_command(
     merchants: int,
     agents: int,
@@ -95,6 +117,8 @@ def simulate_command(
     out: str,
     truth: str | None,
     directory: str | None,
+    guarded: bool,
+    guard_policy: Path | None,
 ) -> None:
     """Generate a realistic e-commerce support operation as access and context events.
 
@@ -114,16 +138,67 @@ def simulate_command(
         end=end.date() if end is not None else None,
         profile=profile,
     )
+    if guard_policy is not None and not guarded:
+        raise click.UsageError("--guard-policy is for --guard")
     began = time.perf_counter()
-    summary = simulation.write(out, truth)
-    took = time.perf_counter() - began
     where = "standard output" if out == "-" else out
-    click.echo(
-        f"wrote {summary.events:,} events ({summary.access_events:,} access, "
-        f"{summary.context_events:,} context) to {where} in {took:.1f} s"
-        + (f"; ground truth ({len(names)} scenarios) to {truth}" if truth else ""),
-        err=True,
-    )
+    if guarded:
+        _guarded(simulation, out, truth, guard_policy)
+        took = time.perf_counter() - began
+        click.echo(f"wrote the guarded events to {where} in {took:.1f} s", err=True)
+    else:
+        summary = simulation.write(out, truth)
+        took = time.perf_counter() - began
+        click.echo(
+            f"wrote {summary.events:,} events ({summary.access_events:,} access, "
+            f"{summary.context_events:,} context) to {where} in {took:.1f} s"
+            + (f"; ground truth ({len(names)} scenarios) to {truth}" if truth else ""),
+            err=True,
+        )
     if directory is not None:
         customers, merchants_file = simulation.write_directory(directory)
         click.echo(f"wrote the contact directory: {customers}, {merchants_file}", err=True)
+
+
+def _guarded(simulation: Simulation, out: str, truth: str | None, policy_file: Path | None) -> None:
+    """Write the simulation's events as decided by the guard (and its truth, if asked)."""
+    from sentinelle.guard.policy import load_policy
+    from sentinelle.guard.replay import GuardReplay, sim_policy
+
+    policy = sim_policy() if policy_file is None else load_policy(policy_file)
+    malicious = [e for s in simulation.truth["scenarios"] for e in s["events"]]
+    replay = GuardReplay(policy, malicious=malicious)
+    lines = (line + b"\n" for line in replay.lines(simulation.lines()))
+    if out == "-":
+        for line in lines:
+            sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+    else:
+        _write_whole(out, lines)
+    if truth is not None:
+        text = json.dumps(simulation.truth, indent=1, ensure_ascii=False).encode() + b"\n"
+        _write_whole(truth, [text], gz=False)
+    click.echo(replay.summary.describe(), err=True)
+
+
+def _write_whole(path: str, chunks: Iterable[bytes], *, gz: bool | None = None) -> None:
+    """``chunks`` to ``path`` through a temporary file renamed into place only on success;
+    gzip if ``path`` ends in ``.gz`` (unless ``gz`` says otherwise)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as raw:
+            if path.endswith(".gz") if gz is None else gz:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as sink:
+                    for chunk in chunks:
+                        sink.write(chunk)
+            else:
+                for chunk in chunks:
+                    raw.write(chunk)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
