@@ -93,6 +93,7 @@ class BreakGlass(Detector):
 # What a denial's first reason says, as the guard words it (sentinelle.guard.decide), in
 # the order tried: the label a probing alert counts it under.
 _KINDS: Final = (
+    ("break-glass refused", re.compile(r"^Break-glass ")),  # before what it would have refused
     ("no ticket", re.compile(r"no ticket is cited", re.I)),
     ("not a ticket id", re.compile(r"is not a ticket id of this platform")),
     ("unknown ticket", re.compile(r"is not known to Sentinelle")),
@@ -104,7 +105,6 @@ _KINDS: Final = (
     ("channel not allowed to them", re.compile(r" may not reach customer data through ")),
     ("nothing they may see", re.compile(r"nothing requested can be shown")),
     ("purpose not theirs", re.compile(r"is not a purpose of the policy| do not handle ")),
-    ("break-glass refused", re.compile(r"break-glass", re.I)),
     ("approval needed", re.compile(r"needs approval|approves every view")),
 )
 _SUSPENDED: Final = re.compile(r" is suspended pending review")
