@@ -38,7 +38,8 @@ class Role(enum.StrEnum):
     accesses, bound to one merchant, and approves grants at it. INGEST (keys only): sends
     events. READER (keys only): reads for tools (SIEM, dashboards), changes nothing. GUARD (keys
     only): the support console, admin tools and export jobs asking ``POST /v1/access/decide``
-    before they serve customer data, and requesting grants for their actors.
+    before they serve customer data, requesting grants for their actors, and sending the events
+    of what they served without a decision (fail open) and of their tickets.
     """
 
     ADMIN = "admin"
@@ -119,7 +120,10 @@ GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     ),
     # The guard asks for decisions and requests grants on behalf of its actors; it approves
     # nothing (a grant's approver is never the one who asked for it).
-    Role.GUARD: frozenset({Permission.ACCESS_DECIDE, Permission.GRANTS_REQUEST}),
+    # The support console also reports what it served without asking (fail open) and its tickets.
+    Role.GUARD: frozenset(
+        {Permission.ACCESS_DECIDE, Permission.GRANTS_REQUEST, Permission.EVENTS_WRITE}
+    ),
 }
 
 

@@ -18,8 +18,8 @@ FastAPI, Starlette; what :mod:`sentinelle.client.asgi` uses) have the same metho
   ``POST /v1/events`` (:class:`~sentinelle.client.recorder.Recorder`: batched, retried, ids
   made once here, bounded, journaled); ``flush()`` sends now, ``close()`` sends what is left.
 
-Two keys: ``api_key`` needs ``access:decide`` (role ``guard``), ``events_key`` (default: the
-same key) needs ``events:write`` (role ``ingest``).
+``api_key`` needs ``access:decide`` and ``events:write`` (role ``guard`` has both); an
+``events_key`` (role ``ingest`` or ``guard``) may send the events instead.
 """
 
 from __future__ import annotations
