@@ -182,4 +182,3 @@ def test_the_access_log_never_holds_a_links_token() -> None:
     assert token not in record.getMessage()
     assert "/grant-links/g-1/…/approve" in record.getMessage()
     assert logging.getLogger("uvicorn.access").filters  # installed on import
-
