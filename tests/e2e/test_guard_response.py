@@ -6,6 +6,7 @@ repeated denials raise a probing alert."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,10 @@ from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
+from sentinelle.detect import DetectionRunner
 from sentinelle.detect.runner import alert_from_row
-from sentinelle.guard.respond import SENTINELLE
+from sentinelle.guard.respond import SENTINELLE, respond
+from sentinelle.ingest import Ingestor
 from sentinelle.timeutil import parse_time
 
 with warnings.catch_warnings():
@@ -242,3 +245,38 @@ def test_repeated_denied_decisions_raise_probing_and_a_few_do_not(api: Api) -> N
     # The sixth merchant made it high: suspended before that answer returned.
     assert str(api.alerts()["probing"].severity) == "high"
     assert "suspended pending review" in api.decide(ticket="T-1")["reasons"][0]
+
+
+class _BrokenLedger:
+    """A ledger whose every use fails (a disk gone): the response must not raise."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise OSError("the ledger's disk is gone")
+
+
+def test_a_failed_step_is_reported_and_completed_when_the_alert_is_raised_again(
+    api: Api,
+) -> None:
+    grant = _approved_grant(api)
+    state = api.state
+    policy = state.guard_policy.get()
+    # Detection alone first (no response yet), then the response with a ledger that fails.
+    assert api.post("/v1/events", _denials(2), key="admin").status_code == 200
+    assert "probing" not in api.alerts()
+    high = _denials(6, prefix="f")
+    Ingestor(state.store, state.ledger).ingest(
+        [(i, json.dumps(e)) for i, e in enumerate(high)], unit="index"
+    )
+    alerts = DetectionRunner(state.store, state.detect_config).catch_up()
+    broken = respond(state.store, _BrokenLedger(), state.engine, policy, alerts, now_us=NOW)  # type: ignore[arg-type]
+    assert broken.suspended == [] and "failed for alert" in broken.notes[0]
+    assert state.store.suspended("agent-1")  # step 1 held: decisions are denied
+    assert state.store.grant(grant).state == "approved"  # step 2 failed
+    # Raised again: the grant is revoked and the alert escalated, the suspension kept.
+    done = respond(state.store, state.ledger, state.engine, policy, alerts, now_us=NOW)
+    [suspended] = done.suspended
+    assert suspended.revoked == (grant,) and suspended.incident is not None
+    assert state.store.grant(grant).state == "revoked"
+    assert (
+        respond(state.store, state.ledger, state.engine, policy, alerts, now_us=NOW).suspended == []
+    )

@@ -14,10 +14,11 @@ suspends its actor, in this order, each step with who (``sentinelle``) and why:
    (:func:`sentinelle.detect.triage.triage`), unless someone already decided on it.
 
 An alert suspends at most once (its ``suspended`` step's id derives from the alert): an actor
-already suspended is left as is, and after a responder lifted the suspension, the same alert
-raised further does not suspend again (a new alert does). :func:`respond` never raises: the
-events are committed before it runs; a failure is logged (its type and place, no data) and
-reported in :attr:`Responded.notes`, and the next run tries again.
+suspended on another alert is left as is, and after a responder lifted the suspension, the same
+alert raised further does not suspend again (a new alert does). :func:`respond` never raises:
+the events are committed before it runs; a failure is logged (its type and place, no data) and
+reported in :attr:`Responded.notes`. Steps 2 and 3 are completed when the alert is raised
+again (revoking and escalating only what is not done yet).
 
 :func:`lift` ends a suspension: a responder, with a reason, logged as a ``lifted`` step.
 """
@@ -140,13 +141,14 @@ def respond(
             found = _suspend(store, ledger, engine, policy, alert, now_us=now_us)
         except Exception as exc:
             _logger.error(
-                "the automatic response failed (%s at %s); the next run retries",
+                "the automatic response failed (%s at %s); it is completed when the alert is "
+                "raised again",
                 type(exc).__name__,
                 where(exc),
             )
             done.notes.append(
-                f"the automatic response failed for alert {alert.id} (see the log); the "
-                "next run retries"
+                f"the automatic response failed for alert {alert.id} (see the log); it is "
+                "completed when the alert is raised again"
             )
             continue
         if found is not None:
@@ -168,13 +170,17 @@ def _suspend(
     why = f"alert {alert.id} ({alert.detector}, {alert.severity}) suspended {actor} pending review"
     step = _step_id(alert.id)
     with store.writer() as w:
-        if w.suspension_in_force(actor) is not None:
-            return None  # already suspended: its grants went then
-        if any(r.id == step for r in store.guard_log([actor])):
-            return None  # this alert suspended them once; a responder lifted it
-        w.suspend(actor, by=SENTINELLE, reason=why, at_us=now_us, alert=alert.id)
-        w.log_guard([GuardLogRow(step, now_us, actor, "suspended", SENTINELLE, why)])
-    # From here every decision about the actor is a denial; then the grants and the incident.
+        held = w.suspension_in_force(actor)
+        if held is None:
+            if any(r.id == step for r in store.guard_log([actor])):
+                return None  # this alert suspended them once; a responder lifted it
+            w.suspend(actor, by=SENTINELLE, reason=why, at_us=now_us, alert=alert.id)
+            w.log_guard([GuardLogRow(step, now_us, actor, "suspended", SENTINELLE, why)])
+        elif held.alert != alert.id:
+            return None  # suspended on another alert, which took the steps below
+    # From here every decision about the actor is a denial; then the grants and the incident
+    # (both done again, as far as they are not done yet, when this alert is raised further:
+    # a run that failed between the steps is completed by the next).
     revoked = revoke_all(store, ledger, actor, by=SENTINELLE, reason=why[:_REASON], now_us=now_us)
     incident = None
     if policy.response.escalate and store.alert_statuses([alert.id]).get(alert.id) == Status.NEW:
@@ -188,6 +194,8 @@ def _suspend(
             at_us=now_us,
         )
         incident = decided.incident
+    if held is not None and not revoked and incident is None:
+        return None  # suspended on this alert before, and nothing was left to do
     return Suspended(
         actor, alert.id, alert.detector, str(Severity(alert.severity)), tuple(revoked), incident
     )
