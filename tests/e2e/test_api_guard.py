@@ -122,6 +122,7 @@ def test_open_assigned_ticket_allows_with_mask_recorded_in_the_ledger(api: Api) 
     assert event["outcome"] == "allowed"
     assert event["justification"]["ticket"] == "T-1"
     assert event["actor"] == {"id": "agent-1", "kind": "staff", "team": "tier1"}
+    assert event["data"] == ["address"]  # what was shown: the masked contact did not leave
 
 
 @pytest.mark.parametrize("ticket", ["T-2", "T-3", None, "T-404"])

@@ -40,6 +40,7 @@ from sentinelle.events import AccessEvent, ContextEvent, decode_event, time_us
 from sentinelle.events.model import Justification
 from sentinelle.guard.decide import AccessRequest, Decision, GrantView, TicketView, decide
 from sentinelle.guard.policy import Policy, load_policy
+from sentinelle.guard.service import shown_categories
 from sentinelle.timeutil import from_us
 
 __all__ = ["SIM_POLICY", "GuardReplay", "ReplaySummary", "sim_policy"]
@@ -189,7 +190,7 @@ class GuardReplay:
         (self.summary.insiders if insider else self.summary.honest)[decision.decision] += 1
         for context in extra:
             yield _encode(context)
-        yield _encode(_recorded(event, decision, extra))
+        yield _encode(_recorded(event, request, decision, extra))
 
     def _approved(
         self, event: AccessEvent, request: AccessRequest, now: int, extra: list[ContextEvent]
@@ -287,9 +288,11 @@ def _break_glass_grant(event: AccessEvent, expires_us: int) -> ContextEvent:
     )
 
 
-def _recorded(event: AccessEvent, decision: Decision, extra: list[ContextEvent]) -> AccessEvent:
+def _recorded(
+    event: AccessEvent, request: AccessRequest, decision: Decision, extra: list[ContextEvent]
+) -> AccessEvent:
     """``event`` as the decision's access event: its outcome, the decision and first reason,
-    the grant that allowed it."""
+    the grant that allowed it, the categories shown (as the decision endpoint records it)."""
     why = f"{decision.decision}: {decision.reasons[0] if decision.reasons else ''}"[:256]
     old = event.justification if event.justification is not UNSET else Justification()
     grant = decision.grant
@@ -297,4 +300,5 @@ def _recorded(event: AccessEvent, decision: Decision, extra: list[ContextEvent])
         grant = extra[-1].grant if isinstance(extra[-1].grant, str) else None
     just = msgspec.structs.replace(old, reason=why, grant=UNSET if grant is None else grant)
     outcome = "allowed" if decision.decision == "allow" else "denied"
-    return msgspec.structs.replace(event, justification=just, outcome=outcome)
+    data = shown_categories(request, decision)
+    return msgspec.structs.replace(event, justification=just, outcome=outcome, data=data)

@@ -48,6 +48,7 @@ __all__ = [
     "grant_view",
     "parse_decide",
     "request_hash",
+    "shown_categories",
     "ticket_view",
 ]
 
@@ -283,7 +284,9 @@ def access_event(
 ) -> AccessEvent:
     """The access event that records ``decision`` in the ledger: ``outcome`` ``allowed`` for
     an allow, ``denied`` for a deny and for a pending one (nothing is served while it waits),
-    with ``justification`` {ticket, grant, reason} (the first reason, cut to 256 characters)."""
+    with ``justification`` {ticket, grant, reason} (the first reason, cut to 256 characters).
+    ``data`` is what was shown for an allow (the categories asked for, less the mask: an
+    incident's scope counts what left, not what was hidden), what was asked for otherwise."""
     why = f"{decision.decision}: {decision.reasons[0] if decision.reasons else ''}"
     return AccessEvent(
         id=event_id,
@@ -297,7 +300,7 @@ def access_event(
         action=request.action,  # type: ignore[arg-type]  # checked by AccessRequest
         merchant=request.merchant,
         channel=request.channel,  # type: ignore[arg-type]
-        data=list(request.data),  # type: ignore[arg-type]
+        data=shown_categories(request, decision),  # type: ignore[arg-type]
         outcome="allowed" if decision.decision == "allow" else "denied",
         justification=Justification(
             reason=why[:256],
@@ -308,3 +311,13 @@ def access_event(
         resource=UNSET if request.count is None else Resource(count=request.count),
         source=UNSET if request.source is None else request.source,
     )
+
+
+def shown_categories(request: AccessRequest, decision: Decision) -> list[str]:
+    """The categories an allowed request shows (asked for, less the mask); all asked for
+    when it is not allowed."""
+    if decision.decision != "allow" or not decision.mask:
+        return list(request.data)
+    hidden = set(decision.mask)
+    # An allow always shows something (a request whose every category is masked is denied).
+    return [c for c in request.data if c not in hidden] or list(request.data)
