@@ -7,113 +7,45 @@ repeated denials raise a probing alert."""
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from test_api_guard import NOW, POLICY, Api, _grant, _make
 
-from sentinelle.access import Role
-from sentinelle.access.accounts import create_key
-from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.detect import DetectionRunner
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.guard.respond import SENTINELLE, respond
 from sentinelle.ingest import Ingestor
-from sentinelle.timeutil import parse_time
 
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
-
-POLICY = """
-[teams.tier1]
-actions = ["view", "search", "export"]
-channels = ["support_console", "export"]
-categories = ["contact", "address", "order_details", "payment_partial"]
-"""
-NOW = parse_time("2026-11-05T10:00:00Z")
-TICKETS = [
-    {"type": "ticket.opened", "ticket": "T-1", "merchant": "m-1", "reason": "shipping_question"},
-    {"type": "ticket.assigned", "ticket": "T-1", "merchant": "m-1", "actor": "agent-1"},
-]
 NO_TICKET = "deny: No ticket is cited, and no approved, live grant covers it: denied."
 
 
-class Api:
-    def __init__(self, client: TestClient, state: Any, keys: dict[str, str]) -> None:
-        self.client, self.state, self.keys = client, state, keys
-
-    def post(self, path: str, body: Any, *, key: str = "guard") -> httpx.Response:
-        response: httpx.Response = self.client.post(
-            path, json=body, headers={"Authorization": f"Bearer {self.keys[key]}"}
-        )
-        return response
-
-    def get(self, path: str, *, key: str = "admin") -> httpx.Response:
-        response: httpx.Response = self.client.get(
-            path, headers={"Authorization": f"Bearer {self.keys[key]}"}
-        )
-        return response
-
-    def decide(self, **fields: Any) -> dict[str, Any]:
-        body = {
-            "actor": "agent-1",
-            "team": "tier1",
-            "merchant": "m-1",
-            "action": "view",
-            "data": ["address"],
-            "channel": "support_console",
-            **fields,
-        }
-        response = self.post("/v1/access/decide", body)
-        assert response.status_code == 200, response.text
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    def alerts(self, actor: str = "agent-1") -> dict[str, Any]:
-        """The actor's alerts by detector."""
-        found = (alert_from_row(r) for r in self.state.store.alerts(actor=actor))
-        return {a.detector: a for a in found}
+def _alerts(api: Api, actor: str = "agent-1") -> dict[str, Any]:
+    """The actor's alerts by detector."""
+    found = (alert_from_row(r) for r in api.state.store.alerts(actor=actor))
+    return {a.detector: a for a in found}
 
 
-def _make(settings: Settings, tmp_path: Path, response: str = "") -> Iterator[Api]:
-    policy = tmp_path / f"guard{abs(hash(response))}.toml"
+def _get(api: Api, path: str) -> Any:
+    return api.client.get(path, headers={"Authorization": f"Bearer {api.keys['admin']}"})
+
+
+def _with(settings: Settings, tmp_path: Path, response: str = "") -> Iterator[Api]:
+    policy = tmp_path / "guard.toml"
     policy.write_text(POLICY + response)
-    app = create_app(settings.model_copy(update={"guard_policy": policy}))
-    state = app.state.sentinelle
-    state.clock = lambda: NOW
-    with TestClient(app) as client:
-        store = state.store
-        keys = {
-            "guard": create_key(store, name="console", role=Role.GUARD, by="t"),
-            "admin": create_key(store, name="admin", role=Role.ADMIN, by="t"),
-            "responder": create_key(store, name="resp", role=Role.RESPONDER, by="t"),
-            "m-1": create_key(store, name="shop1", role=Role.MERCHANT, merchant="m-1", by="t"),
-        }
-        api = Api(client, state, keys)
-        events = [
-            {**e, "id": f"c-{i}", "time": f"2026-11-05T09:0{i}:00Z", "by": "helpdesk"}
-            for i, e in enumerate(TICKETS)
-        ]
-        assert api.post("/v1/events", events, key="admin").status_code == 200
-        yield api
+    yield from _make(settings, policy)
 
 
 @pytest.fixture
 def api(settings: Settings, tmp_path: Path) -> Iterator[Api]:
-    yield from _make(settings, tmp_path)
+    yield from _with(settings, tmp_path)
 
 
 def _approved_grant(api: Api) -> str:
-    body = {"actor": "agent-1", "merchant": "m-1", "actions": ["export"], "data": ["contact"],
-            "max_records": 50, "reason": "recall list"}  # fmt: skip
-    asked = api.post("/v1/grants", body)
-    assert asked.status_code == 201, asked.text
-    grant: str = asked.json()["id"]
+    grant: str = _grant(api)["id"]
     approved = api.post(f"/v1/merchants/m-1/grants/{grant}/approve", None, key="m-1")
     assert approved.status_code == 200 and approved.json()["state"] == "approved"
     return grant
@@ -136,7 +68,7 @@ def test_a_high_alert_in_a_batch_suspends_before_the_answer(api: Api) -> None:
     answer = api.post("/v1/events", _denials(6), key="admin")
     assert answer.status_code == 200, answer.text
     [suspended] = answer.json()["suspended"]
-    alert = api.alerts()["probing"]
+    alert = _alerts(api)["probing"]
     assert suspended["actor"] == "agent-1" and suspended["alert"] == alert.id
     assert (suspended["detector"], suspended["severity"]) == ("probing", "high")
     assert suspended["revoked"] == [grant]
@@ -152,10 +84,10 @@ def test_a_high_alert_in_a_batch_suspends_before_the_answer(api: Api) -> None:
     [decision] = api.state.store.triage_history([alert.id])[alert.id]
     assert (decision.status, decision.by) == ("escalated", SENTINELLE)
     assert decision.incident == suspended["incident"] is not None
-    incident = api.get(f"/v1/incidents/{decision.incident}")
+    incident = _get(api, f"/v1/incidents/{decision.incident}")
     assert incident.status_code == 200 and "agent-1" in incident.text
     # The actor's page shows the suspension, the alert and why.
-    shown = api.get("/v1/actors/agent-1").json()["suspension"]
+    shown = _get(api, "/v1/actors/agent-1").json()["suspension"]
     assert shown["active"] is True and shown["by"] == SENTINELLE and shown["alert"] == alert.id
     assert "probing" in shown["reason"] and "high" in shown["reason"]
     assert [s["kind"] for s in shown["history"]] == ["suspended"]
@@ -180,7 +112,7 @@ def test_lifting_needs_a_reason_and_is_logged_with_who_and_why(api: Api) -> None
     assert lifted.status_code == 200, lifted.text
     assert lifted.json()["lifted_by"] == "key:resp"
     assert api.decide(ticket="T-1")["decision"] == "allow"
-    shown = api.get("/v1/actors/agent-1").json()["suspension"]
+    shown = _get(api, "/v1/actors/agent-1").json()["suspension"]
     assert shown["active"] is False and shown["lifted_by"] == "key:resp"
     assert shown["lift_reason"] == "tickets were migrated; checked with the lead"
     steps = [(s["kind"], s["by"]) for s in shown["history"]]
@@ -196,10 +128,10 @@ def test_lifting_needs_a_reason_and_is_logged_with_who_and_why(api: Api) -> None
 def test_exempt_detectors_and_never_do_not_suspend(
     settings: Settings, tmp_path: Path, response: str
 ) -> None:
-    for api in _make(settings, tmp_path, response):
+    for api in _with(settings, tmp_path, response):
         answer = api.post("/v1/events", _denials(6), key="admin")
         assert answer.status_code == 200 and answer.json()["suspended"] == []
-        assert str(api.alerts()["probing"].severity) == "high"  # the alert is there
+        assert str(_alerts(api)["probing"].severity) == "high"  # the alert is there
         assert api.decide(ticket="T-1")["decision"] == "allow"
         assert not api.state.store.suspended("agent-1")
 
@@ -210,7 +142,7 @@ def test_a_break_glass_alert_exists_when_the_decision_is_answered(api: Api) -> N
     assert answer["decision"] == "allow" and answer["break_glass"] is True
     grant = answer["grant"]
     assert grant == f"bg-{answer['event']}"
-    alert = api.alerts()["break_glass"]  # read right after the answer: it exists
+    alert = _alerts(api)["break_glass"]  # read right after the answer: it exists
     assert str(alert.severity) == "high" and alert.merchants == ["m-2"]
     assert answer["event"] in alert.events
     [reason] = alert.reasons
@@ -231,9 +163,9 @@ def test_repeated_denied_decisions_raise_probing_and_a_few_do_not(api: Api) -> N
     contact = ["contact"]
     for merchant in ("m-1", "m-2"):
         assert api.decide(merchant=merchant, data=contact)["decision"] == "deny"
-    assert "probing" not in api.alerts()  # two denials are nothing
+    assert "probing" not in _alerts(api)  # two denials are nothing
     assert api.decide(merchant="m-3", data=contact, ticket="T-1")["decision"] == "deny"
-    alert = api.alerts()["probing"]  # three merchants: medium, at once
+    alert = _alerts(api)["probing"]  # three merchants: medium, at once
     assert str(alert.severity) == "medium"
     assert alert.reasons == [
         "agent-1 had 3 requests denied within a minute at 3 merchants: no ticket (2), "
@@ -243,7 +175,7 @@ def test_repeated_denied_decisions_raise_probing_and_a_few_do_not(api: Api) -> N
     for merchant in ("m-4", "m-5", "m-6"):
         api.decide(merchant=merchant, data=contact)
     # The sixth merchant made it high: suspended before that answer returned.
-    assert str(api.alerts()["probing"].severity) == "high"
+    assert str(_alerts(api)["probing"].severity) == "high"
     assert "suspended pending review" in api.decide(ticket="T-1")["reasons"][0]
 
 
@@ -262,7 +194,7 @@ def test_a_failed_step_is_reported_and_completed_when_the_alert_is_raised_again(
     policy = state.guard_policy.get()
     # Detection alone first (no response yet), then the response with a ledger that fails.
     assert api.post("/v1/events", _denials(2), key="admin").status_code == 200
-    assert "probing" not in api.alerts()
+    assert "probing" not in _alerts(api)
     high = _denials(6, prefix="f")
     Ingestor(state.store, state.ledger).ingest(
         [(i, json.dumps(e)) for i, e in enumerate(high)], unit="index"

@@ -24,9 +24,9 @@ from pydantic import Field
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import ActorState, Context
 from sentinelle.events import AccessEvent, ContextEvent, time_us
-from sentinelle.timeutil import MINUTE
+from sentinelle.timeutil import MINUTE, from_us
 
-__all__ = ["BREAK_GLASS_PREFIX", "BreakGlass", "Probing", "denial_kind"]
+__all__ = ["BREAK_GLASS_PREFIX", "BreakGlass", "Probing", "break_glass_grant", "denial_kind"]
 
 BREAK_GLASS_PREFIX: Final = "break-glass:"
 """How the ``reason`` of a break-glass grant starts; the stated emergency follows."""
@@ -36,14 +36,9 @@ _SEP: Final = "\x1f"  # between a mark's merchant, ticket and kind of denial
 _MAX_KEPT: Final = 500  # denials remembered per actor, at most (the oldest go first)
 
 
-class BreakGlass(Detector):
-    """A break-glass access: allowed on the actor's own stated emergency, without a ticket or
-    an approval. High at once; a responder reviews it (acknowledge to accept, or escalate)."""
-
-    name = "break_glass"
-    description = (
-        "Break-glass access (a grant its grantee approved themselves): high at once, for review."
-    )
+class _GuardSignal(Detector):
+    """A detector of what the guard records (a grant event, a refusal): allowed accesses tell
+    it nothing."""
 
     def observe(
         self,
@@ -52,8 +47,18 @@ class BreakGlass(Detector):
         state: ActorState,  # noqa: ARG002
         justified: bool,  # noqa: ARG002
     ) -> list[Finding]:
-        """Nothing: a break-glass shows in its ``grant.approved`` event."""
+        """Nothing: see :meth:`observe_context` and :meth:`observe_denied`."""
         return []
+
+
+class BreakGlass(_GuardSignal):
+    """A break-glass access: allowed on the actor's own stated emergency, without a ticket or
+    an approval. High at once; a responder reviews it (acknowledge to accept, or escalate)."""
+
+    name = "break_glass"
+    description = (
+        "Break-glass access (a grant its grantee approved themselves): high at once, for review."
+    )
 
     def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:  # noqa: ARG002
         """A ``grant.approved`` whose approver is the grantee: a break-glass."""
@@ -88,6 +93,26 @@ class BreakGlass(Detector):
                 ),
             )
         ]
+
+
+def break_glass_grant(access: AccessEvent, stated: str, expires_us: int) -> ContextEvent:
+    """The ``grant.approved`` event that records a break-glass in the ledger: grant
+    ``bg-<access event id>``, approved by the actor themselves (self-approval is refused on
+    every other path, so such a grant *is* a break-glass), its reason the stated emergency,
+    until the decision expires: what :class:`BreakGlass` raises its alert on (the decision
+    route writes it; ``sentinelle simulate --guard`` too)."""
+    grant = f"bg-{access.id}"
+    return ContextEvent(
+        id=f"{grant}-approved",
+        time=access.time,
+        type="grant.approved",
+        grant=grant,
+        actor=access.actor.id,
+        merchant=access.merchant,
+        by=access.actor.id,
+        reason=f"{BREAK_GLASS_PREFIX} {stated.strip()}"[:256],
+        expires=from_us(expires_us),
+    )
 
 
 # What a denial's first reason says, as the guard words it (sentinelle.guard.decide), in
@@ -127,7 +152,7 @@ def denial_kind(reason: str) -> str | None:
     return "other reason"
 
 
-class Probing(Detector):
+class Probing(_GuardSignal):
     """Repeated denied requests by one actor: many within a window, or spread over several
     merchants or tickets. Medium; high when they reach many merchants or go on long after
     the first denials."""
@@ -148,16 +173,6 @@ class Probing(Detector):
         high_denials: int = Field(
             15, ge=2, description="…or at this many denials in the window (going on after them)."
         )
-
-    def observe(
-        self,
-        event: AccessEvent,  # noqa: ARG002
-        ctx: Context,  # noqa: ARG002
-        state: ActorState,  # noqa: ARG002
-        justified: bool,  # noqa: ARG002
-    ) -> list[Finding]:
-        """Nothing: only denied requests count."""
-        return []
 
     def observe_denied(self, event: AccessEvent, ctx: Context, state: ActorState) -> list[Finding]:
         """Remember the denial; a finding once the actor's recent ones add up."""

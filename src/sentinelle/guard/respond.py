@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sentinelle.detect.base import Alert, Severity
 from sentinelle.detect.engine import where
-from sentinelle.detect.triage import MAX_REASON, Status, triage
-from sentinelle.errors import ConfigError, NotFoundError, Problem, ValidationError
+from sentinelle.detect.triage import MAX_REASON, Status, TriageInputError, triage
+from sentinelle.errors import ConfigError, NotFoundError, Problem
 from sentinelle.guard.grants import revoke_all
 from sentinelle.store.guardlog import GuardLogRow
 from sentinelle.store.suspensions import SuspensionRow
@@ -201,14 +201,8 @@ def _suspend(
     )
 
 
-class LiftInputError(ValidationError):
+class LiftInputError(TriageInputError):
     """A lift was refused: each problem names the field at fault (``reason``)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems, unit="field")
-
-    def diagnostics(self) -> str:
-        return "; ".join(f"{p.path}: {p.message}" for p in self.problems)
 
 
 @dataclass(frozen=True, slots=True)

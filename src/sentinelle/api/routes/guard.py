@@ -49,7 +49,7 @@ from sentinelle.api.deps import (
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.events import detect_and_respond, detectable
 from sentinelle.detect.engine import where
-from sentinelle.detect.guard_signals import BREAK_GLASS_PREFIX
+from sentinelle.detect.guard_signals import break_glass_grant
 from sentinelle.errors import ConfigError
 from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES, ContextEvent
 from sentinelle.events.model import AccessEvent
@@ -64,9 +64,8 @@ from sentinelle.guard.service import (
 )
 from sentinelle.ingest import Ingestor
 from sentinelle.store.grants import DecisionRow
-from sentinelle.timeutil import from_us
 
-__all__ = ["BACKGROUND_EVERY", "DecisionRecorder", "break_glass_grant", "policy_or_503", "router"]
+__all__ = ["BACKGROUND_EVERY", "DecisionRecorder", "policy_or_503", "router"]
 
 _logger = logging.getLogger(__name__)
 
@@ -180,25 +179,6 @@ async def decide_access(
     urgent = decision.break_glass or (decision.decision != "allow" and detectable(state, now))
     stored = await recorder.record(events, row, urgent=urgent, flush=decision.break_glass)
     return answer if stored is row else _same_request(stored, digest)
-
-
-def break_glass_grant(access: AccessEvent, stated: str, expires_us: int) -> ContextEvent:
-    """The ``grant.approved`` event that records a break-glass in the ledger: grant
-    ``bg-<access event id>``, approved by the actor themselves (self-approval is refused on
-    every other path, so such a grant *is* a break-glass), its reason the stated emergency,
-    until the decision expires. Detection's ``break_glass`` raises its alert on it."""
-    grant = f"bg-{access.id}"
-    return ContextEvent(
-        id=f"{grant}-approved",
-        time=access.time,
-        type="grant.approved",
-        grant=grant,
-        actor=access.actor.id,
-        merchant=access.merchant,
-        by=access.actor.id,
-        reason=f"{BREAK_GLASS_PREFIX} {stated.strip()}"[:256],
-        expires=from_us(expires_us),
-    )
 
 
 def _citing(access: AccessEvent, grant: ContextEvent) -> AccessEvent:
