@@ -37,6 +37,7 @@ from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
 from sentinelle.store.sessions import SessionStoreMixin
 from sentinelle.store.suspensions import SuspensionStoreMixin, SuspensionWriterMixin
+from sentinelle.store.witnesses import WitnessStoreMixin, WitnessWriterMixin
 from sentinelle.timeutil import now_us
 
 __all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
@@ -52,6 +53,7 @@ class Writer(
     GrantWriterMixin,
     GuardLogWriterMixin,
     SuspensionWriterMixin,
+    WitnessWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -97,6 +99,7 @@ class Store(
     GrantStoreMixin,
     GuardLogStoreMixin,
     SuspensionStoreMixin,
+    WitnessStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

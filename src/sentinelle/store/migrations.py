@@ -376,6 +376,27 @@ CREATE INDEX grants_state_expires ON grants (state, expires_us);
 CREATE INDEX grants_merchant ON grants (merchant, requested_us)
 """
 
+# Witnesses of the ledger (docs/ledger.md): the cosignatures each witness gave a checkpoint
+# (C2SP tlog-cosignature lines, with the root they sign, so a deleted checkpoint row cannot
+# take its witnesses' word with it), and per witness the size it last cosigned (where the next
+# consistency proof starts).
+_V16_WITNESSES: Final = """
+CREATE TABLE cosignatures (
+    size       BIGINT NOT NULL,       -- tree size of the cosigned checkpoint
+    witness    TEXT NOT NULL,         -- the witness's verifier key (name+id+base64 key)
+    root       {blob} NOT NULL,       -- the root hash it cosigned
+    line       TEXT NOT NULL,         -- the signature line, as the witness gave it
+    cosigned_s BIGINT NOT NULL,       -- the cosignature's own time, seconds since the epoch
+    PRIMARY KEY (size, witness)
+);
+CREATE TABLE witness_state (
+    witness    TEXT PRIMARY KEY,      -- verifier key
+    url        TEXT NOT NULL,
+    size       BIGINT NOT NULL,       -- the tree size it last cosigned (its 'old' size)
+    updated_us BIGINT NOT NULL
+)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -425,6 +446,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (13, _V13_GUARD),
         (14, _V14_QUEUE),
         (15, _V15_GUARD_RESPONSE),
+        (16, _V16_WITNESSES.format(blob="BLOB")),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -472,5 +494,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (13, _V13_GUARD),
         (14, _V14_QUEUE),
         (15, _V15_GUARD_RESPONSE),
+        (16, _V16_WITNESSES.format(blob="BYTEA")),
     ],
 }
