@@ -66,6 +66,13 @@ _logger = logging.getLogger(__name__)
 #: Who the automatic response is, in suspensions, the guard log, grant events and triage.
 SENTINELLE: Final = "sentinelle"
 _BY: Final = 128
+# Blank as the API's schema sees it (a reason must match ``\S``): Unicode White_Space and the
+# BOM, not the control characters Python's str.strip() also removes.
+_BLANK: Final = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 _REASON: Final = 256  # a grant event's reason, at most
 
 
@@ -234,7 +241,7 @@ def lift(store: Store, actor: str, *, by: str, reason: str, now_us: int) -> Lift
     :class:`~sentinelle.errors.NotFoundError` when the actor is not suspended; nothing is
     recorded then.
     """
-    text = reason.strip()
+    text = reason.strip(_BLANK)
     if not text:
         raise LiftInputError([Problem(0, "reason", "say why the suspension is lifted")])
     if len(text) > MAX_REASON or "\x00" in text:
