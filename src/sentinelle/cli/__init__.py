@@ -28,6 +28,7 @@ from sentinelle.cli import (  # noqa: F401
     simulate,
     suspensions,
     users,
+    witness,
 )
 
 

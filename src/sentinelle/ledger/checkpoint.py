@@ -83,11 +83,10 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _key_id(name: str, public_key: bytes) -> bytes:
-    """C2SP signed-note key ID: ``SHA-256(name || 0x0A || 0x01 || public key)[:4]``."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + _ALG_ED25519 + public_key).digest()[
-        :_KEY_ID_SIZE
-    ]
+def _key_id(name: str, public_key: bytes, alg: bytes = _ALG_ED25519) -> bytes:
+    """C2SP signed-note key ID: ``SHA-256(name || 0x0A || alg || public key)[:4]`` (alg 0x01 for
+    Ed25519 note signatures, 0x04 for tlog-cosignature ``cosignature/v1``)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + alg + public_key).digest()[:_KEY_ID_SIZE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +423,13 @@ class SigningKey:
             raise IntegrityError("a signed note's text contains a control character")
         signature = self._key.sign(text.encode("utf-8"))
         return f"{text}\n{_SIG_PREFIX}{self.name} {_b64encode(self.key_hash + signature)}\n"
+
+    def _sign_raw(self, message: bytes) -> bytes:
+        """The Ed25519 signature of ``message`` (for :mod:`.cosignature`, which frames it)."""
+        return self._key.sign(message)
+
+    def _public_key(self) -> bytes:
+        return self._verifier._public
 
     def __repr__(self) -> str:
         return f"SigningKey(name={self.name!r}, key_hash={self.key_hash.hex()!r})"
