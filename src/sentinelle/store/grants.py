@@ -278,6 +278,10 @@ class GrantStoreMixin:
         """The decision recorded by the access event ``event_id``, or ``None``."""
         return _decisions(self._x, [event_id]).get(event_id)
 
+    def decisions(self, event_ids: Sequence[str]) -> dict[str, DecisionRow]:
+        """The decisions recorded among ``event_ids``, by id."""
+        return _decisions(self._x, event_ids)
+
 
 def _decisions(run: Any, ids: Sequence[str]) -> dict[str, DecisionRow]:
     found: dict[str, DecisionRow] = {}

@@ -39,12 +39,10 @@ from sentinelle.access import Permission
 from sentinelle.api.deps import (
     CurrentPrincipal,
     GuardedRoute,
-    Reader,
     State,
     StateDep,
     guarded,
     locked,
-    reading,
 )
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.events import detect_and_respond, detectable
@@ -53,7 +51,7 @@ from sentinelle.detect.guard_signals import break_glass_grant
 from sentinelle.errors import ConfigError
 from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES, ContextEvent
 from sentinelle.events.model import AccessEvent
-from sentinelle.guard import Decision, Policy, RequestError
+from sentinelle.guard import Policy, RequestError
 from sentinelle.guard.service import (
     DecideBody,
     access_event,
@@ -144,41 +142,16 @@ async def decide_access(
     except RequestError as exc:  # names the field: 'action: "exprot" is not an action (…)'
         raise HTTPException(422, str(exc)) from None
     now = state.clock()
-    digest = request_hash(body)
     if body.request_id is not None:
         event_id = decision_event_id(principal.label, body.request_id)
     else:
         event_id = "dec-" + secrets.token_hex(20)
-
-    def look(reader: Reader) -> DecisionRow | Decision:
-        """The decision recorded for this request_id (a retry), else a new one."""
-        if body.request_id is not None:
-            done = reader.store.decision(event_id)
-            if done is not None:
-                return done
-        return assess(reader.store, policy, body, now).decision
-
-    decision = await reading(state, look)
-    if isinstance(decision, DecisionRow):
-        return _same_request(decision, digest)
-    answer = {**decision.to_dict(), "event": event_id}
-    access = access_event(event_id, body, decision, now)
-    events = []
-    if decision.break_glass and decision.expires_us is not None:
-        grant = break_glass_grant(access, body.break_glass or "", decision.expires_us)
-        access = _citing(access, grant)
-        answer["grant"] = grant.grant
-        events.append(_event_encoder.encode(grant))
-    events.append(_event_encoder.encode(access))
-    row = DecisionRow(event_id, digest, now, json.dumps(answer))
     recorder = state.guard_recorder
     if recorder is None:
         recorder = state.guard_recorder = DecisionRecorder(state)
-    # Refused decisions wait for detection only when it can see them now: with the default
-    # reorder_minutes its buffer holds a fresh event for minutes, so waiting would gain nothing.
-    urgent = decision.break_glass or (decision.decision != "allow" and detectable(state, now))
-    stored = await recorder.record(events, row, urgent=urgent, flush=decision.break_glass)
-    return answer if stored is row else _same_request(stored, digest)
+    asked = _Asked(body, event_id, request_hash(body), now, policy)
+    done = await recorder.record(asked)
+    return _same_request(done, asked.digest)
 
 
 def _citing(access: AccessEvent, grant: ContextEvent) -> AccessEvent:
@@ -194,23 +167,43 @@ def _same_request(done: DecisionRow, digest: str) -> dict[str, Any]:
     return answer
 
 
-class _Pending(NamedTuple):
-    """A decision waiting to be written: its events (JSON: the access event, after a
-    break-glass's grant event), its row, its caller; ``urgent`` to detect before answering,
-    ``flush`` to process the reorder buffer up to now too (a break-glass)."""
+class _Asked(NamedTuple):
+    """A decision asked for: the request, the id of the access event that records it, the
+    request's hash (a reused ``request_id`` must carry the same request), when, the policy."""
+
+    body: DecideBody
+    event_id: str
+    digest: str
+    now: int
+    policy: Policy
+
+
+class _Decided(NamedTuple):
+    """A decision made in a group: its events (JSON: the access event, after a break-glass's
+    grant event), its row; ``urgent`` to detect before answering, ``flush`` to process the
+    reorder buffer up to now too (a break-glass)."""
 
     events: Sequence[bytes]
     row: DecisionRow
-    future: asyncio.Future[DecisionRow]
     urgent: bool
     flush: bool
 
 
+class _Pending(NamedTuple):
+    """A decision waiting for its group: what was asked, its caller."""
+
+    asked: _Asked
+    future: asyncio.Future[DecisionRow]
+
+
 class DecisionRecorder:
-    """Writes decisions to the ledger in groups: those that arrive while a write is under way
-    are written together by the next one (one transaction, one checkpoint). :meth:`record`
-    returns once its decision is committed, with the decision stored under its id (the first
-    one, for a retried ``request_id``).
+    """Decides and writes decisions in groups: those asked while a group is under way are
+    decided and written together by the next one, in one thread hop holding the write lock —
+    each read (the retried ``request_id``, ticket, grants, suspension) on the store's own
+    connection, then their events and answers in one transaction and one checkpoint. A
+    decision is thus made on everything committed before it (a suspension or a revocation
+    written a moment earlier holds), and :meth:`record` returns once it is committed, with the
+    decision stored under its id (the first one, for a retried ``request_id``).
 
     After each group, live detection and the automatic response run
     (:func:`~sentinelle.api.routes.events.detect_and_respond`): before the group is answered
@@ -224,18 +217,10 @@ class DecisionRecorder:
         self._detecting = False
         self._again = False
 
-    async def record(
-        self,
-        events: Sequence[bytes],
-        row: DecisionRow,
-        *,
-        urgent: bool = False,
-        flush: bool = False,
-    ) -> DecisionRow:
-        """Write ``events`` (JSON; the access event last) and ``row``; the decision stored.
-        ``urgent``: detection runs before it returns; ``flush``: over the reorder buffer too."""
+    async def record(self, asked: _Asked) -> DecisionRow:
+        """Decide ``asked`` and write it; the decision stored under its id."""
         future: asyncio.Future[DecisionRow] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Pending(events, row, future, urgent, flush))
+        self._waiting.append(_Pending(asked, future))
         if not self._running:
             self._running = True
             asyncio.get_running_loop().create_task(self._drain())
@@ -246,20 +231,20 @@ class DecisionRecorder:
             while self._waiting:
                 group, self._waiting = self._waiting, []
                 try:
-                    stored = await locked(self._state, partial(self._write, group))
+                    rows, decided = await locked(self._state, partial(self._write, group))
                 except Exception as exc:  # every waiter learns it (a 500 or 503 each)
                     for pending in group:
                         if not pending.future.done():
                             pending.future.set_exception(exc)
                     continue
                 # Committed: detection and the response, a separate step after the write.
-                if any(p.urgent for p in group):
-                    await self._detect(flush=any(p.flush for p in group))
-                else:
+                if any(d.urgent for d in decided):
+                    await self._detect(flush=any(d.flush for d in decided))
+                elif decided:
                     self._detect_soon()
-                for pending in group:
+                for pending, row in zip(group, rows, strict=True):
                     if not pending.future.done():
-                        pending.future.set_result(stored.get(pending.row.id, pending.row))
+                        pending.future.set_result(row)
         finally:
             self._running = False
 
@@ -295,14 +280,47 @@ class DecisionRecorder:
         finally:
             self._detecting = False
 
-    def _write(self, group: Sequence[_Pending]) -> dict[str, DecisionRow]:
+    def _write(self, group: Sequence[_Pending]) -> tuple[list[DecisionRow], list[_Decided]]:
+        """Decide and record ``group`` (holding the lock): the decision stored for each, in
+        order, and the new ones made."""
         state = self._state
-        events = [(i, event) for i, event in enumerate(e for p in group for e in p.events)]
-        result = Ingestor(state.store, state.ledger).ingest(events, unit="index")
-        rows = [pending.row for pending in group]
-        with state.store.writer() as w:
-            w.record_decisions(rows)
-            # A retried request_id keeps its first answer: read back what is stored.
-            if result.duplicates:
-                return w.decisions([r.id for r in rows])
-        return {}
+        store = state.store
+        retried = [p.asked.event_id for p in group if p.asked.body.request_id is not None]
+        known = store.decisions(retried) if retried else {}
+        rows: list[DecisionRow] = []
+        decided: list[_Decided] = []
+        for pending in group:
+            asked = pending.asked
+            done = known.get(asked.event_id)
+            if done is None:  # new (a request_id sent twice in one group: its first decision)
+                made = _decided(state, asked)
+                decided.append(made)
+                done = known[asked.event_id] = made.row
+            rows.append(done)
+        if decided:
+            events = list(enumerate(e for d in decided for e in d.events))
+            new = [d.row for d in decided]
+            Ingestor(store, state.ledger).ingest(
+                events, unit="index", also=lambda w, _result: w.record_decisions(new)
+            )
+        return rows, decided
+
+
+def _decided(state: State, asked: _Asked) -> _Decided:
+    """Decide ``asked`` on what the store holds now: its events, row and detection needs."""
+    body, now = asked.body, asked.now
+    decision = assess(state.store, asked.policy, body, now).decision
+    answer = {**decision.to_dict(), "event": asked.event_id}
+    access = access_event(asked.event_id, body, decision, now)
+    events = []
+    if decision.break_glass and decision.expires_us is not None:
+        grant = break_glass_grant(access, body.break_glass or "", decision.expires_us)
+        access = _citing(access, grant)
+        answer["grant"] = grant.grant
+        events.append(_event_encoder.encode(grant))
+    events.append(_event_encoder.encode(access))
+    row = DecisionRow(asked.event_id, asked.digest, now, json.dumps(answer))
+    # Refused decisions wait for detection only when it can see them now: with the default
+    # reorder_minutes its buffer holds a fresh event for minutes, so waiting would gain nothing.
+    urgent = decision.break_glass or (decision.decision != "allow" and detectable(state, now))
+    return _Decided(events, row, urgent, decision.break_glass)
