@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentinelle.access import USER_ROLES
+from sentinelle.errors import ConfigError
 
 __all__ = ["Settings", "parse_host_port"]
 
@@ -54,6 +55,12 @@ class Settings(BaseSettings):
     log_origin: str = Field(
         default="sentinelle.local/ledger",
         description="Origin line of checkpoints, and the signing key's name (C2SP signed note).",
+    )
+    witnesses: str = Field(
+        default="",
+        description="Witnesses of the ledger (C2SP tlog-witness), URL=VERIFIER_KEY items "
+        "separated by spaces or commas: `sentinelle ledger witness` asks each to cosign the "
+        "newest checkpoint, and `sentinelle ledger verify` requires their cosignatures.",
     )
 
     detect_config: Path | None = Field(
@@ -178,6 +185,17 @@ class Settings(BaseSettings):
         if not value or any(c.isspace() or c == "+" for c in value):
             raise ValueError("log_origin must be non-empty, with no spaces, newlines or '+'")
         return value
+
+    @field_validator("witnesses")
+    @classmethod
+    def _witnesses_parse(cls, value: str) -> str:
+        from sentinelle.ledger.witnessing import parse_witnesses
+
+        try:
+            parse_witnesses(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod

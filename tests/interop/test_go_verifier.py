@@ -289,3 +289,74 @@ def test_go_accepts_what_a_stored_ledger_serves(goverify, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     document["inclusion"][3]["leaf_hash"] = document["inclusion"][4]["leaf_hash"]
     assert run(goverify, document).returncode == 1
+
+
+def test_go_verifies_cosignatures_and_published_tiles(goverify, tmp_path):
+    """Witness cosignatures (C2SP tlog-cosignature) checked by a cosignature/v1 verifier written
+    in Go from the spec, plugged into x/mod's note.Open; the published tlog-tiles layout read
+    by x/mod's TileHashReader, which authenticates each tile against the checkpoint."""
+    from sentinelle.config import Settings
+    from sentinelle.ingest import Ingestor
+    from sentinelle.ledger.cosignature import Cosigner
+    from sentinelle.ledger.log import Ledger
+    from sentinelle.ledger.publish import publish, tile_path
+    from sentinelle.ledger.witnessing import cosigned_note, parse_witnesses, request_cosignatures
+    from sentinelle.sim import generate_events
+    from sentinelle.store import open_store
+    from witness_support import serve_witness
+
+    settings = Settings(data_dir=tmp_path / "data")
+    events = [json.dumps(e).encode() for e in generate_events(events=70_000, seed=4)][:70_000]
+    with open_store(settings) as store:
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
+        Ingestor(store, ledger).ingest(enumerate(events, 1))
+        logs = {ledger.origin: [ledger.verifier]}
+        (tmp_path / "w1").mkdir()
+        (tmp_path / "w2").mkdir()
+        with (
+            serve_witness(tmp_path / "w1", logs, "witness.test/w1") as one,
+            serve_witness(tmp_path / "w2", logs, "witness.test/w2") as two,
+        ):
+            outcomes = request_cosignatures(ledger, parse_witnesses([one.spec, two.spec]))
+            assert all(o.ok for o in outcomes), outcomes
+        publish(store, tmp_path / "site", tiles=True)
+        cp = store.latest_checkpoint()
+        document = {
+            "verifier_key": ledger.key.verifier_key(),
+            "note": cosigned_note(store),
+            "origin": settings.log_origin,
+            "size": cp.size,
+            "root": b64(cp.root),
+            "inclusion": [],
+            "consistency": [],
+            "cosigner_keys": [one.key, two.key],
+            "published": str(tmp_path / "site"),
+        }
+    # 70,000 leaves: 273 full level-0 tiles and one of width 112, a full level-1 tile and one
+    # of width 17, a level-2 tile of width 1 (the spec's example).
+    assert (tmp_path / "site" / tile_path(1, 1, 17)).is_file()
+    assert (tmp_path / "site" / tile_path(2, 0, 1)).is_file()
+    result = run(goverify, document)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok: note, 2 cosignature key(s)")
+
+    # A third witness that did not cosign is missing; a damaged cosignature does not verify.
+    third = Cosigner.generate("witness.test/w3").verifier_key()
+    result = run(goverify, {**document, "cosigner_keys": [one.key, third]})
+    assert result.returncode == 1
+    assert "note: no cosignature by witness.test/w3" in result.stdout
+    line = document["note"].rstrip("\n").rsplit("\n", 1)[1]
+    name, payload = line[2:].split(" ")
+    damaged = _flip_b64(payload)
+    note = document["note"].replace(line, f"\u2014 {name} {damaged}")
+    result = run(goverify, {**document, "note": note, "published": ""})
+    assert result.returncode == 1
+    assert "note: invalid signature" in result.stdout
+    # A published tile changed after the fact: the tile reader refuses it.
+    tile = tmp_path / "site" / tile_path(0, 100)
+    data = bytearray(tile.read_bytes())
+    data[40] ^= 1
+    tile.write_bytes(bytes(data))
+    result = run(goverify, document)
+    assert result.returncode == 1
+    assert "published tiles" in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -9,7 +10,11 @@ from pathlib import Path
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
+from sentinelle.errors import ConfigError
+from sentinelle.ledger.cosignature import CosignatureVerifier
 from sentinelle.ledger.keys import default_who, iso
+from sentinelle.ledger.publish import publish as publish_ledger
+from sentinelle.ledger.witnessing import parse_witnesses, request_cosignatures
 
 
 @cli_group.group()
@@ -85,25 +90,60 @@ def consistency(app: App, old_size: int, new_size: int | None, as_json: bool) ->
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
     help="Also check a checkpoint note kept outside the database (repeatable); it counts "
-    "towards the leaves signed.",
+    "towards the leaves signed, and its witnesses' cosignatures are checked too.",
+)
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    metavar="VERIFIER_KEY",
+    help="A witness trusted as a root outside the database (repeatable) [default: the keys of "
+    "SENTINELLE_WITNESSES]: it must have cosigned a checkpoint, recorded or given, that the "
+    "tree still matches.",
+)
+@click.option(
+    "--max-unwitnessed",
+    type=click.IntRange(min=0),
+    help="Fail if more than this many of the newest leaves lack a witness's cosignature "
+    "[default: no limit, a warning].",
 )
 @pass_app
-def verify(app: App, notes: tuple[Path, ...]) -> None:
+def verify(
+    app: App, notes: tuple[Path, ...], witness_keys: tuple[str, ...], max_unwitnessed: int | None
+) -> None:
     """Recompute every leaf, the tree and every checkpoint; exit 1 at the first problem.
 
     Fails too when the newest checkpoint (recorded, or given with --checkpoint) does not cover
-    every leaf: leaves no signature vouches for are not verified. Shows progress on a terminal.
+    every leaf: leaves no signature vouches for are not verified. With witness keys, fails when
+    a witness cosigned nothing here, a cosignature does not verify, the tree is not the one a
+    witness cosigned, or a checkpoint a witness cosigned was deleted. Shows progress on a
+    terminal.
     """
     texts = [(str(path), path.read_text(encoding="utf-8")) for path in notes]
+    witnesses = (
+        [CosignatureVerifier.from_verifier_key(k) for k in witness_keys]
+        if witness_keys
+        else [w.verifier for w in parse_witnesses(app.settings.witnesses)]
+    )
+    if max_unwitnessed is not None and not witnesses:
+        raise ConfigError(
+            "--max-unwitnessed needs witness keys (--witness-key or SENTINELLE_WITNESSES)"
+        )
+    verify_ledger = functools.partial(
+        app.ledger_reader.verify,
+        notes=texts,
+        witnesses=witnesses,
+        max_unwitnessed=max_unwitnessed,
+    )
     if sys.stderr.isatty():
         with click.progressbar(
             length=app.ledger_reader.store.ledger_size(),
             label="verifying the ledger",
             file=sys.stderr,
         ) as bar:
-            report = app.ledger_reader.verify(notes=texts, progress=bar.update)
+            report = verify_ledger(progress=bar.update)
     else:
-        report = app.ledger_reader.verify(notes=texts)
+        report = verify_ledger()
     if report.recorded_covered < report.leaves:
         click.echo(
             f"warning: the database's own checkpoints cover only {report.recorded_covered} of "
@@ -111,9 +151,71 @@ def verify(app: App, notes: tuple[Path, ...]) -> None:
             "them all",
             err=True,
         )
+    witnessed = ""
+    if report.witnesses:
+        witnessed = f"; witnessed up to {report.witnessed} by {report.witnesses} witness key(s)"
+        if report.witnessed < report.leaves:
+            click.echo(
+                f"warning: leaves {report.witnessed}–{report.leaves - 1} are signed by the "
+                "ledger's own key only, no witness has cosigned them yet (run `sentinelle "
+                "ledger witness`)",
+                err=True,
+            )
     click.echo(
         f"ledger OK: {report.leaves} leaves, {report.tiles} tiles, "
-        f"{report.checkpoints} checkpoints; root {report.root.hex()}"
+        f"{report.checkpoints} checkpoints; root {report.root.hex()}{witnessed}"
+    )
+
+
+@ledger.command("witness")
+@click.option(
+    "--witness",
+    "specs",
+    multiple=True,
+    metavar="URL=VERIFIER_KEY",
+    help="A witness to ask (repeatable) [default: SENTINELLE_WITNESSES].",
+)
+@click.option(
+    "--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds."
+)
+@pass_app
+def witness_checkpoint(app: App, specs: tuple[str, ...], timeout: float) -> None:
+    """Ask each witness to cosign the newest checkpoint; record their cosignatures.
+
+    Sends C2SP tlog-witness add-checkpoint with the consistency proof from the size each
+    witness last cosigned. Run it after each ingest, or from cron or a systemd timer. Exits 1
+    if a witness refused or could not be reached (the others' cosignatures are kept): a
+    witness that refuses for inconsistency has seen another history of this ledger.
+    """
+    witnesses = parse_witnesses(specs or app.settings.witnesses)
+    outcomes = request_cosignatures(app.ledger, witnesses, timeout=timeout)
+    for outcome in outcomes:
+        who = f"witness {outcome.witness.verifier.key_id} ({outcome.witness.url})"
+        if outcome.ok:
+            click.echo(f"{who}: {outcome.message}")
+        else:
+            click.echo(f"error: {who}: {outcome.message}", err=True)
+    if not all(o.ok for o in outcomes):
+        raise click.exceptions.Exit(1)
+
+
+@ledger.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--tiles", is_flag=True, help="Also publish the hash tiles (tile/<L>/<N>), new ones only."
+)
+@pass_app
+def publish(app: App, directory: Path, tiles: bool) -> None:
+    """Write the newest checkpoint, with its cosignatures, to DIRECTORY/checkpoint (C2SP
+    tlog-tiles layout, for any static web server or object store to serve).
+
+    With --tiles, also the tree's hash tiles (not the events). Files are replaced atomically;
+    the checkpoint last.
+    """
+    report = publish_ledger(app.ledger_reader.store, directory, tiles=tiles)
+    click.echo(
+        f"published the checkpoint of size {report.size} with {report.cosignatures} "
+        f"cosignature(s) and {report.tiles_written} new tile(s) to {directory}"
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Final, Protocol
 from sentinelle.errors import ConfigError, IntegrityError, NotFoundError
 from sentinelle.events import AccessEvent, EventError, canonical, decode_event, time_us
 from sentinelle.ledger.checkpoint import Checkpoint, SigningKey, Verifier, parse_note
+from sentinelle.ledger.cosignature import CosignatureVerifier
 from sentinelle.ledger.keys import (
     FIRST_USE,
     KEY_FILE,
@@ -28,6 +29,7 @@ from sentinelle.ledger.keys import (
     check_text,
     default_who,
     fsync_dir,
+    iso,
     pending_path,
     rotation_text,
 )
@@ -66,6 +68,7 @@ class _Store(Protocol):
     def checkpoints(self) -> Any: ...
     def latest_checkpoint(self) -> Any: ...
     def ledger_keys(self) -> list[tuple[Any, ...]]: ...
+    def cosignatures(self, size: int | None = None) -> list[Any]: ...
     def writer(self) -> Any: ...
 
 
@@ -99,6 +102,8 @@ class VerifyReport:
     largest tree size a verified checkpoint signs (the whole ledger, or verify fails) and
     ``recorded_covered`` the largest a *recorded* one signs: less than ``leaves`` only when a
     note given from outside covers what the database's own checkpoints no longer do.
+    ``witnessed`` is the largest tree size a configured witness cosigned (0 without witness
+    keys), ``witnesses`` how many witness keys were checked.
     """
 
     leaves: int
@@ -108,6 +113,8 @@ class VerifyReport:
     keys: int = 1
     covered: int = 0
     recorded_covered: int = 0
+    witnessed: int = 0
+    witnesses: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,7 @@ class _Signed:
     size: int
     root: bytes
     label: str
+    recorded_cosignature: bool = False  # a cosignature read from the cosignatures table
 
 
 @dataclass(slots=True)
@@ -384,6 +392,8 @@ class Ledger:
         self,
         *,
         notes: Sequence[tuple[str, str]] = (),
+        witnesses: Sequence[CosignatureVerifier] = (),
+        max_unwitnessed: int | None = None,
         batch: int = 64 * TILE_WIDTH,
         progress: Callable[[int], None] | None = None,
     ) -> VerifyReport:
@@ -393,6 +403,12 @@ class Ledger:
         like the recorded ones. ``progress`` is called with the number of leaves done after
         each batch of ``batch``.
 
+        ``witnesses`` are the keys of witnesses trusted as a root outside the database. Each
+        must have cosigned a checkpoint, recorded (``cosignatures``) or in a note given, and
+        every such cosignature must verify; the tree at its size must have the root it
+        cosigned, and the checkpoint it cosigned must still be recorded. With
+        ``max_unwitnessed``, at most that many of the newest leaves may lack a cosignature.
+
         Every checkpoint must be signed by the recorded key current at its tree size, and the
         newest (recorded or given) must cover every leaf: a ledger whose last leaves no
         checkpoint signs is not verified.
@@ -401,7 +417,8 @@ class Ledger:
         event (leaf index and event id), rows reordered, a checkpoint whose root the events do
         not give (and the leaves that hold the change), leaves no checkpoint covers, a missing
         or altered tile (level and index), a forged or misattributed checkpoint, or a tampered
-        key record.
+        key record; a cosignature that does not verify, a witness that cosigned nothing, a
+        tree that is not the one a witness cosigned, a cosigned checkpoint that was deleted.
         """
         size = self.store.ledger_size()
         keys = _load_keys(self.store, self.origin)
@@ -425,6 +442,8 @@ class Ledger:
         for name, note in notes:
             got = self._check_signed(note, keys, f"checkpoint {name}")
             signed.append(_Signed(got.size, got.root, f"checkpoint {name} (size {got.size})"))
+        cosigned = self._witnessed(witnesses, notes, size)
+        signed.extend(cosigned)
         for s in signed:
             if s.size > size:
                 raise IntegrityError(
@@ -534,15 +553,101 @@ class Ledger:
                 f"{tile_fault} (the events match the signed checkpoints: the stored tree was "
                 "changed, not the events; proofs read from it would fail)"
             )
+        witnessed = max((c.size for c in cosigned), default=0)
+        self._check_witnessed(cosigned, {cp.size for cp in recorded}, size, max_unwitnessed)
         return VerifyReport(
             size,
             tiles_checked,
-            len(signed),
+            len(recorded) + len(notes),
             builder.root(),
             keys=len(keys),
             covered=covered,
             recorded_covered=recorded_covered,
+            witnessed=witnessed,
+            witnesses=len(witnesses),
         )
+
+    def _witnessed(
+        self, witnesses: Sequence[CosignatureVerifier], notes: Sequence[tuple[str, str]], size: int
+    ) -> list[_Signed]:
+        """The checkpoints the ``witnesses`` cosigned (recorded, or in the ``notes``), each
+        cosignature verified. Raises :class:`IntegrityError` if one does not verify, or a
+        witness cosigned none while the ledger has leaves."""
+        out: list[_Signed] = []
+        by_key = {w.verifier_key(): w for w in witnesses}
+        seen: set[str] = set()
+        for row in self.store.cosignatures():
+            w = by_key.get(row.witness)
+            if w is None:
+                continue  # not a trust root here: anyone with the database can add a row
+            try:
+                cp = Checkpoint(origin=self.origin, size=row.size, root=row.root)
+                w.verify_line(cp, row.line)
+            except IntegrityError:
+                raise IntegrityError(
+                    f"the cosignature by witness {w.key_id} recorded for the checkpoint of size "
+                    f"{row.size} does not verify: the cosignatures table was altered"
+                ) from None
+            seen.add(w.verifier_key())
+            label = (
+                f"the checkpoint of size {row.size} that witness {w.key_id} cosigned "
+                f"({_iso_s(row.cosigned_s)})"
+            )
+            out.append(_Signed(row.size, row.root, label, recorded_cosignature=True))
+        for name, note in notes:
+            _, signatures = parse_note(note)
+            present = {(n, raw[:4]) for n, raw in signatures}
+            for w in witnesses:
+                if (w.name, w.key_hash) not in present:
+                    continue
+                try:
+                    got = w.verify(note)
+                except IntegrityError as exc:
+                    raise IntegrityError(f"checkpoint {name}: {exc}") from None
+                seen.add(w.verifier_key())
+                label = (
+                    f"checkpoint {name} (size {got.checkpoint.size}), which witness {w.key_id} "
+                    f"cosigned ({_iso_s(got.timestamp)})"
+                )
+                out.append(_Signed(got.checkpoint.size, got.checkpoint.root, label))
+        missing = [w.key_id for w in witnesses if w.verifier_key() not in seen]
+        if missing and size:
+            raise IntegrityError(
+                f"not verified: no checkpoint cosigned by witness {', '.join(missing)} is "
+                "recorded or given, so nothing outside the database vouches for the ledger: the "
+                "cosignatures were deleted, or `sentinelle ledger witness` never ran with that "
+                "witness. Check against a cosigned checkpoint kept outside (the witness's own "
+                "copy: sentinelle witness latest) with --checkpoint FILE"
+            )
+        return out
+
+    def _check_witnessed(
+        self,
+        cosigned: Sequence[_Signed],
+        recorded: set[int],
+        size: int,
+        max_unwitnessed: int | None,
+    ) -> None:
+        """After the tree matched every witnessed root: the checkpoints witnesses cosigned must
+        still be recorded, and at most ``max_unwitnessed`` leaves may lack a cosignature."""
+        for c in sorted(cosigned, key=lambda c: c.size):
+            if c.recorded_cosignature and c.size not in recorded:
+                raise IntegrityError(
+                    f"{c.label} is missing from the checkpoints table: checkpoint rows were "
+                    "deleted (the events still give the root the witness cosigned)"
+                )
+        witnessed = max((c.size for c in cosigned), default=0)
+        if max_unwitnessed is not None and size - witnessed > max_unwitnessed:
+            newest = (
+                f"the newest witnessed checkpoint is of size {witnessed}"
+                if witnessed
+                else "no witness cosigned any"
+            )
+            raise IntegrityError(
+                f"not verified: leaves {witnessed}–{size - 1} are signed by the ledger's own key "
+                f"only ({newest}; at most {max_unwitnessed} may be): run `sentinelle ledger "
+                "witness`, or find out why the witnesses refuse"
+            )
 
     def _check_signed(self, note: str, keys: Sequence[LedgerKey], label: str) -> Checkpoint:
         """The checkpoint of ``note`` if the recorded key current at its size signed it."""
@@ -623,6 +728,10 @@ class Ledger:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _iso_s(seconds: int) -> str:
+    return iso(seconds * 1_000_000)
 
 
 def _parse_keys(rows: list[tuple[Any, ...]]) -> list[LedgerKey]:

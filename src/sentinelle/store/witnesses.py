@@ -37,12 +37,14 @@ class WitnessWriterMixin:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
-    def add_cosignature(self, row: CosignatureRow) -> None:
+    def add_cosignature(
+        self, *, size: int, witness: str, root: bytes, line: str, cosigned_s: int
+    ) -> None:
         """Record a cosignature (replacing that witness's earlier one at the same size)."""
-        self._x("DELETE FROM cosignatures WHERE size = ? AND witness = ?", (row.size, row.witness))
+        self._x("DELETE FROM cosignatures WHERE size = ? AND witness = ?", (size, witness))
         self._x(
             f"INSERT INTO cosignatures ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
-            tuple(row),
+            (size, witness, root, line, cosigned_s),
         )
 
     def set_witness_size(self, witness: str, *, url: str, size: int, at_us: int) -> None:

@@ -1,0 +1,66 @@
+"""A real witness for the tests: ``sentinelle.witness`` served by uvicorn on a free loopback
+port in a thread, with its own key and state file."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from sentinelle.ledger.checkpoint import Verifier
+from sentinelle.ledger.cosignature import Cosigner
+from sentinelle.witness import Witness, WitnessState
+from sentinelle.witness.http import create_witness_app
+
+JOIN_TIMEOUT = 30
+
+
+@dataclass
+class RunningWitness:
+    """A witness serving on ``url``; ``witness`` is the object behind it (its state too)."""
+
+    url: str
+    witness: Witness
+
+    @property
+    def key(self) -> str:
+        return self.witness.key.verifier_key()
+
+    @property
+    def spec(self) -> str:
+        """``URL=VERIFIER_KEY``, as SENTINELLE_WITNESSES takes it."""
+        return f"{self.url}={self.key}"
+
+
+@contextmanager
+def serve_witness(
+    directory: Path, logs: dict[str, Sequence[Verifier]], name: str = "witness.test/w1"
+) -> Iterator[RunningWitness]:
+    """Run a witness with its key and state in ``directory`` (kept across runs there)."""
+    cosigner = Cosigner.load_or_create(directory / "witness.key", name)
+    state = WitnessState(directory / "witness-state.db")
+    witness = Witness(key=cosigner, state=state, logs=logs)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_witness_app(witness), log_level="warning", lifespan="off", access_log=False
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the witness stopped at start"
+            threading.Event().wait(0.02)
+        yield RunningWitness(f"http://127.0.0.1:{sock.getsockname()[1]}", witness)
+    finally:
+        server.should_exit = True
+        thread.join(JOIN_TIMEOUT)
+        sock.close()
+        state.close()
