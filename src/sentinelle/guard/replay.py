@@ -35,7 +35,7 @@ from typing import Final
 import msgspec
 from msgspec import UNSET
 
-from sentinelle.detect.guard_signals import BREAK_GLASS_PREFIX
+from sentinelle.detect.guard_signals import break_glass_grant
 from sentinelle.events import AccessEvent, ContextEvent, decode_event, time_us
 from sentinelle.events.model import Justification
 from sentinelle.guard.decide import AccessRequest, Decision, GrantView, TicketView, decide
@@ -185,7 +185,7 @@ class GuardReplay:
             )
             if retried.break_glass and retried.expires_us is not None:
                 decision = retried
-                extra.append(_break_glass_grant(event, retried.expires_us))
+                extra.append(break_glass_grant(event, _EMERGENCY, retried.expires_us))
                 self.summary.break_glass += 1
         (self.summary.insiders if insider else self.summary.honest)[decision.decision] += 1
         for context in extra:
@@ -269,22 +269,6 @@ def _request(event: AccessEvent) -> AccessRequest:
         ticket=ticket,
         subjects=subjects,
         count=count,
-    )
-
-
-def _break_glass_grant(event: AccessEvent, expires_us: int) -> ContextEvent:
-    """The self-approved grant that records a break-glass (as the decision endpoint writes it)."""
-    grant = f"bg-{event.id}"
-    return ContextEvent(
-        id=f"{grant}-approved",
-        time=event.time,
-        type="grant.approved",
-        grant=grant,
-        actor=event.actor.id,
-        merchant=event.merchant,
-        by=event.actor.id,
-        reason=f"{BREAK_GLASS_PREFIX} {_EMERGENCY}"[:256],
-        expires=from_us(expires_us),
     )
 
 
