@@ -216,7 +216,7 @@ class Cosigner:
             return SigningKey.generate(name)._file_text().encode("utf-8")
 
         def parse(data: bytes) -> SigningKey:
-            parts = data.decode("utf-8", "replace").split("+")
+            parts = data.decode("utf-8", "replace").split("+", 4)
             own = parts[2] if len(parts) == 5 else ""
             return SigningKey._parse(data, path, name if name is not None else own)
 
