@@ -666,16 +666,16 @@ class World2:
                         )
                         us += rng.randint(20, 90) * 1_000_000
                     queue.remove(shop)
-            elif name == "low_and_slow":
-                if rng.random() < 0.75:
-                    seen = {r[1] for r in p.recent}
+            elif name == "low_and_slow":  # about a merchant a working day, a few customers
+                seen = {r[1] for r in p.recent}
+                for _ in range(1 if rng.random() < 0.6 else 2):
                     shop = self.shop()
                     for _ in range(5):
                         if shop.id not in seen:
                             break
                         shop = self.shop()
                     us = when()
-                    for _ in range(rng.randint(1, 3)):
+                    for _ in range(rng.randint(1, 4)):
                         self.access(
                             p,
                             us,

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sentinelle.detect.base import Finding, Severity
 from sentinelle.timeutil import DAY, iso
 
-__all__ = ["POINTS", "EvidenceConfig", "Ledger", "grade"]
+__all__ = ["FAMILIES", "POINTS", "EvidenceConfig", "Ledger", "grade"]
 
 POINTS: Final = {
     Severity.LOW: 0.25,
@@ -83,14 +83,24 @@ def record(ledger: Ledger, finding: Finding, weight: float, config: EvidenceConf
         del items[:100]
 
 
+FAMILIES: Final = {
+    "unjustified_access": "reach",
+    "long_horizon": "reach",
+    "collusion": "reach",
+}
+"""Detectors that read the same signal (access without a ticket to merchants beyond the usual):
+on one day their findings are one piece of evidence, not several."""
+
+
 def risk(items: list[Item], now_us: int, config: EvidenceConfig) -> tuple[float, list[Item]]:
-    """The actor's risk at ``now_us`` and the pieces that count (one per detector and day)."""
+    """The actor's risk at ``now_us`` and the pieces that count: one per signal (a detector,
+    or a family of detectors reading the same signal, :data:`FAMILIES`) and day."""
     best: dict[tuple[str, int], Item] = {}
     horizon = now_us - int(config.horizon_days * DAY)
     for item in items:
         if item[0] < horizon or item[0] > now_us:
             continue
-        key = (item[1], item[0] // DAY)
+        key = (FAMILIES.get(item[1], item[1]), item[0] // DAY)
         if key not in best or item[2] >= best[key][2]:
             best[key] = item
     half_life = config.half_life_days * DAY
