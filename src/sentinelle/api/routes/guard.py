@@ -33,7 +33,7 @@ from functools import partial
 from typing import Any, Final, NamedTuple
 
 import msgspec
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import (
@@ -118,14 +118,18 @@ def policy_or_503(state: State) -> Policy:
 @router.post(
     "/decide",
     responses={
+        200: {
+            "description": "The decision: decision, grant, mask, expires, reasons, "
+            "break_glass, approvers and event (docs/guard.md)",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         409: {"model": ErrorBody, "description": "request_id already used for another request"},
         413: {"model": ErrorBody, "description": "Body larger than 8 MiB"},
     },
+    response_class=Response,
     **_POST,
 )
-async def decide_access(
-    request: Request, state: StateDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def decide_access(request: Request, state: StateDep, principal: CurrentPrincipal) -> Response:
     """May this actor do this to this merchant's customer data, now? ``allow``, ``deny`` or
     ``pending`` (waiting for an approval), the categories to mask, until when and why.
 
@@ -160,11 +164,11 @@ def _citing(access: AccessEvent, grant: ContextEvent) -> AccessEvent:
     return msgspec.structs.replace(access, justification=just)
 
 
-def _same_request(done: DecisionRow, digest: str) -> dict[str, Any]:
+def _same_request(done: DecisionRow, digest: str) -> Response:
+    """The stored answer, as stored (no parsing, no re-encoding), or 409 for another request."""
     if done.request_hash != digest:
         raise HTTPException(409, "request_id was already used for another request")
-    answer: dict[str, Any] = json.loads(done.response)
-    return answer
+    return Response(done.response, media_type="application/json")
 
 
 class _Asked(NamedTuple):
