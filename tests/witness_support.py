@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +64,19 @@ def serve_witness(
         thread.join(JOIN_TIMEOUT)
         sock.close()
         state.close()
+
+
+@contextmanager
+def serve_witnesses(
+    directory: Path, logs: dict[str, Sequence[Verifier]], count: int = 2
+) -> Iterator[list[RunningWitness]]:
+    """``count`` independent witnesses ``witness.test/w1``…, each with its own key and state
+    in ``directory/w1``…"""
+    with ExitStack() as stack:
+        running = []
+        for i in range(1, count + 1):
+            (directory / f"w{i}").mkdir(exist_ok=True)
+            running.append(
+                stack.enter_context(serve_witness(directory / f"w{i}", logs, f"witness.test/w{i}"))
+            )
+        yield running

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_ledger_store import rewrite_tree
 
 from sentinelle.config import Settings
 from sentinelle.errors import IntegrityError
@@ -30,11 +31,10 @@ from sentinelle.ledger.cosignature import CosignatureVerifier
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import leaf_hash, node_hash, root_hash
 from sentinelle.ledger.publish import publish, tile_path
-from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.ledger.witnessing import cosigned_note, parse_witnesses, request_cosignatures
 from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
-from witness_support import RunningWitness, serve_witness
+from witness_support import RunningWitness, serve_witnesses
 
 EVENTS = list(generate_events(events=1200, seed=11))[:1200]
 
@@ -50,16 +50,6 @@ def ingest(store: Store, ledger: Ledger, first: int, last: int) -> None:
     Ingestor(store, ledger).ingest(lines)
 
 
-def rewrite_tree(store: Store) -> None:
-    """Recompute every tile from the stored events, as an insider hiding a change would."""
-    sql(store, "DELETE FROM tiles")
-    builder = TreeBuilder()
-    for rows in store.iter_events():
-        builder.extend([leaf_hash(r[-1].encode()) for r in rows])
-    with store.writer() as w:
-        w.put_tiles(builder.take_completed() + builder.partial_tiles())
-
-
 @pytest.fixture
 def opened(settings: Settings) -> Iterator[tuple[Store, Ledger]]:
     store = open_store(settings)
@@ -73,14 +63,8 @@ def opened(settings: Settings) -> Iterator[tuple[Store, Ledger]]:
 def witnesses(tmp_path: Path, opened: tuple[Store, Ledger]) -> Iterator[list[RunningWitness]]:
     """Two independent witnesses of this ledger, each with its own key and state."""
     _, ledger = opened
-    logs = {ledger.origin: [ledger.verifier]}
-    (tmp_path / "w1").mkdir()
-    (tmp_path / "w2").mkdir()
-    with (
-        serve_witness(tmp_path / "w1", logs, "witness.test/w1") as one,
-        serve_witness(tmp_path / "w2", logs, "witness.test/w2") as two,
-    ):
-        yield [one, two]
+    with serve_witnesses(tmp_path, {ledger.origin: [ledger.verifier]}) as running:
+        yield running
 
 
 def endpoints(witnesses: list[RunningWitness]):

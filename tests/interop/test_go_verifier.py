@@ -303,20 +303,14 @@ def test_go_verifies_cosignatures_and_published_tiles(goverify, tmp_path):
     from sentinelle.ledger.witnessing import cosigned_note, parse_witnesses, request_cosignatures
     from sentinelle.sim import generate_events
     from sentinelle.store import open_store
-    from witness_support import serve_witness
+    from witness_support import serve_witnesses
 
     settings = Settings(data_dir=tmp_path / "data")
     events = [json.dumps(e).encode() for e in generate_events(events=70_000, seed=4)][:70_000]
     with open_store(settings) as store:
         ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
         Ingestor(store, ledger).ingest(enumerate(events, 1))
-        logs = {ledger.origin: [ledger.verifier]}
-        (tmp_path / "w1").mkdir()
-        (tmp_path / "w2").mkdir()
-        with (
-            serve_witness(tmp_path / "w1", logs, "witness.test/w1") as one,
-            serve_witness(tmp_path / "w2", logs, "witness.test/w2") as two,
-        ):
+        with serve_witnesses(tmp_path, {ledger.origin: [ledger.verifier]}) as (one, two):
             outcomes = request_cosignatures(ledger, parse_witnesses([one.spec, two.spec]))
             assert all(o.ok for o in outcomes), outcomes
         publish(store, tmp_path / "site", tiles=True)

@@ -89,6 +89,21 @@ def _key_id(name: str, public_key: bytes, alg: bytes = _ALG_ED25519) -> bytes:
     return hashlib.sha256(name.encode("utf-8") + b"\n" + alg + public_key).digest()[:_KEY_ID_SIZE]
 
 
+def _split_verifier_key(text: str, what: str) -> tuple[str, str, bytes]:
+    """``(name, hex key ID, decoded key)`` of ``<name>+<8 hex>+<base64>`` (surrounding
+    whitespace ignored). Raises :class:`ConfigError` naming ``what`` if it is malformed."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise ConfigError(f"{what} must be <name>+<key id>+<base64 key>")
+    name, hash_hex, key_b64 = parts
+    if not _HEX8_RE.fullmatch(hash_hex):
+        raise ConfigError(f"{what} ID {hash_hex!r} is not 8 lowercase hex digits")
+    raw = _b64decode_canonical(key_b64)
+    if raw is None:
+        raise ConfigError(f"{what} is not canonical base64")
+    return name, hash_hex, raw
+
+
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A tree head: the log's ``origin``, its ``size`` in leaves and its RFC 9162 ``root``.
@@ -217,15 +232,7 @@ class Verifier:
 
         Raises :class:`~sentinelle.errors.ConfigError` if the key is malformed.
         """
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3:
-            raise ConfigError("verifier key must be <name>+<key id>+<base64 key>")
-        name, hash_hex, key_b64 = parts
-        if not _HEX8_RE.fullmatch(hash_hex):
-            raise ConfigError(f"verifier key ID {hash_hex!r} is not 8 lowercase hex digits")
-        raw = _b64decode_canonical(key_b64)
-        if raw is None:
-            raise ConfigError("verifier key is not canonical base64")
+        name, hash_hex, raw = _split_verifier_key(text, "verifier key")
         if len(raw) != 33 or raw[:1] != _ALG_ED25519:
             raise ConfigError("verifier key is not an Ed25519 key (0x01 || 32 bytes)")
         verifier = cls(name=name, public_key=raw[1:])

@@ -34,15 +34,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sentinelle.errors import ConfigError, IntegrityError
 from sentinelle.keyfile import load_or_create
 from sentinelle.ledger.checkpoint import (
-    _HEX8_RE,
     _KEY_ID_SIZE,
     _SIG_PREFIX,
     Checkpoint,
     SigningKey,
-    _b64decode_canonical,
     _b64encode,
     _key_id,
     _name_problem,
+    _split_verifier_key,
     parse_note,
 )
 
@@ -94,15 +93,7 @@ class CosignatureVerifier:
         Raises :class:`ConfigError` if it is malformed, not a cosignature/v1 key (a log's
         0x01 key is refused, naming the mix-up), or its key ID does not match.
         """
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3:
-            raise ConfigError("witness verifier key must be <name>+<key id>+<base64 key>")
-        name, hash_hex, key_b64 = parts
-        if not _HEX8_RE.fullmatch(hash_hex):
-            raise ConfigError(f"witness key ID {hash_hex!r} is not 8 lowercase hex digits")
-        raw = _b64decode_canonical(key_b64)
-        if raw is None:
-            raise ConfigError("witness verifier key is not canonical base64")
+        name, hash_hex, raw = _split_verifier_key(text, "witness verifier key")
         if len(raw) != 33 or raw[:1] != ALG_COSIGNATURE_V1:
             kind = "a log's signing key (0x01)" if raw[:1] == b"\x01" else "not Ed25519"
             raise ConfigError(
