@@ -204,12 +204,14 @@ def parse_note(text: str) -> tuple[str, list[tuple[str, bytes]]]:
     return body, signatures
 
 
-class Verifier:
-    """Verifies checkpoints signed by one Ed25519 key, named as in its verifier key."""
+class _NamedPublicKey:
+    """A named Ed25519 public key and its signed-note key ID for one algorithm byte: the
+    common part of a log's :class:`Verifier` and a witness's ``CosignatureVerifier`` (not
+    interchangeable: the same key has another key ID, and signs other bytes, in each)."""
 
     __slots__ = ("_key", "_key_hash", "_name", "_public")
 
-    def __init__(self, *, name: str, public_key: bytes) -> None:
+    def __init__(self, name: str, public_key: bytes, alg: bytes) -> None:
         problem = _name_problem(name)
         if problem is not None:
             raise ConfigError(problem)
@@ -217,11 +219,30 @@ class Verifier:
             raise ConfigError(f"Ed25519 public key is {len(public_key)} bytes, expected 32")
         self._name = name
         self._public = public_key
-        self._key_hash = _key_id(name, public_key)
+        self._key_hash = _key_id(name, public_key, alg)
         try:
             self._key = Ed25519PublicKey.from_public_bytes(public_key)
         except ValueError as exc:
             raise ConfigError("invalid Ed25519 public key") from exc
+
+    @property
+    def name(self) -> str:
+        """The key name, as it appears in signature lines."""
+        return self._name
+
+    @property
+    def key_hash(self) -> bytes:
+        """The 4-byte key ID of its signature lines."""
+        return self._key_hash
+
+
+class Verifier(_NamedPublicKey):
+    """Verifies checkpoints signed by one Ed25519 key, named as in its verifier key."""
+
+    __slots__ = ()
+
+    def __init__(self, *, name: str, public_key: bytes) -> None:
+        super().__init__(name, public_key, _ALG_ED25519)
 
     @classmethod
     def from_verifier_key(cls, text: str) -> Verifier:
@@ -239,16 +260,6 @@ class Verifier:
         if verifier.key_hash.hex() != hash_hex:
             raise ConfigError(f"verifier key ID {hash_hex} does not match the key")
         return verifier
-
-    @property
-    def name(self) -> str:
-        """The key name, as it appears in signature lines."""
-        return self._name
-
-    @property
-    def key_hash(self) -> bytes:
-        """The 4-byte key ID of signed-note signatures."""
-        return self._key_hash
 
     def verifier_key(self) -> str:
         """Return ``<name>+<8 hex key ID>+<base64(0x01 || public key)>``."""

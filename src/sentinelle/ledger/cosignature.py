@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Final, NoReturn
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sentinelle.errors import ConfigError, IntegrityError
 from sentinelle.keyfile import load_or_create
@@ -39,8 +38,7 @@ from sentinelle.ledger.checkpoint import (
     Checkpoint,
     SigningKey,
     _b64encode,
-    _key_id,
-    _name_problem,
+    _NamedPublicKey,
     _split_verifier_key,
     parse_note,
 )
@@ -67,24 +65,13 @@ class Cosignature:
     line: str
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(_NamedPublicKey):
     """Verifies the ``cosignature/v1`` lines of one witness key."""
 
-    __slots__ = ("_key", "_key_hash", "_name", "_public")
+    __slots__ = ()
 
     def __init__(self, *, name: str, public_key: bytes) -> None:
-        problem = _name_problem(name)
-        if problem is not None:
-            raise ConfigError(problem)
-        if len(public_key) != 32:
-            raise ConfigError(f"Ed25519 public key is {len(public_key)} bytes, expected 32")
-        self._name = name
-        self._public = public_key
-        self._key_hash = _key_id(name, public_key, ALG_COSIGNATURE_V1)
-        try:
-            self._key = Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError as exc:
-            raise ConfigError("invalid Ed25519 public key") from exc
+        super().__init__(name, public_key, ALG_COSIGNATURE_V1)
 
     @classmethod
     def from_verifier_key(cls, text: str) -> CosignatureVerifier:
@@ -104,16 +91,6 @@ class CosignatureVerifier:
         if verifier.key_hash.hex() != hash_hex:
             raise ConfigError(f"witness key ID {hash_hex} does not match the key")
         return verifier
-
-    @property
-    def name(self) -> str:
-        """The witness's key name, as its signature lines show it."""
-        return self._name
-
-    @property
-    def key_hash(self) -> bytes:
-        """The 4-byte key ID of its cosignatures."""
-        return self._key_hash
 
     @property
     def key_id(self) -> str:
