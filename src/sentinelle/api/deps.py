@@ -261,7 +261,12 @@ def _state(request: Request) -> State:
     return state
 
 
-StateDep = Annotated[State, Depends(_state)]
+async def _state_of(request: Request) -> State:
+    # async: FastAPI runs a plain function dependency in a worker thread (a hop per request)
+    return _state(request)
+
+
+StateDep = Annotated[State, Depends(_state_of)]
 
 
 async def locked(state: State, work: Callable[[], _T]) -> _T:
