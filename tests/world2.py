@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import math
 import random
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,7 +249,7 @@ class World2:
                 country = COUNTRIES[(COUNTRIES.index(p.country) + 4) % len(COUNTRIES)]
             device = p.device if p.new_laptop is None or day < p.new_laptop else p.device + "b"
             source = {
-                "ip": f"10.{hash(p.id) % 200}.0.{day % 250}",
+                "ip": f"10.{zlib.crc32(p.id.encode()) % 200}.0.{day % 250}",
                 "device": device,
                 "country": country,
             }
@@ -674,34 +675,12 @@ class World2:
                         if shop.id not in seen:
                             break
                         shop = self.shop()
-                    us = when()
-                    for _ in range(rng.randint(1, 4)):
-                        self.access(
-                            p,
-                            us,
-                            "view",
-                            shop,
-                            rng.choice(("customer", "order")),
-                            [shop.customer(rng)],
-                            mark=mark,
-                        )
-                        us += rng.randint(30, 300) * 1_000_000
+                    self._looks(p, when(), shop, lambda s=shop: s.customer(rng), 4, 300, mark)
             elif name == "vip_snooping":
                 if rng.random() < 0.6:
                     for c in rng.sample(plan["vips"], k=rng.randint(1, len(plan["vips"]))):
                         shop = self.vip_shop.get(c) or self.shop()
-                        us = when()
-                        for _ in range(rng.randint(1, 3)):
-                            self.access(
-                                p,
-                                us,
-                                "view",
-                                shop,
-                                rng.choice(("customer", "order")),
-                                [c],
-                                mark=mark,
-                            )
-                            us += rng.randint(30, 200) * 1_000_000
+                        self._looks(p, when(), shop, lambda c=c: c, 3, 200, mark)
             elif name == "departing_export":
                 if day > plan["start"] and plan["queue"] and rng.random() < 0.6:
                     shop = plan["queue"].pop()
@@ -754,6 +733,16 @@ class World2:
                         actor=p.id,
                         by=p.id,
                     )
+
+    def _looks(
+        self, p: Person, us: int, shop: Shop, who: Any, most: int, gap: int, mark: int
+    ) -> None:
+        """1 to ``most`` looks at one customer (``who()``) each, up to ``gap`` s apart."""
+        rng = self.rng
+        for _ in range(rng.randint(1, most)):
+            kind = rng.choice(("customer", "order"))
+            self.access(p, us, "view", shop, kind, [who()], mark=mark)
+            us += rng.randint(30, gap) * 1_000_000
 
     def run(self, names: tuple[str, ...]) -> tuple[list[bytes], dict[str, Any]]:
         """The events as JSON lines in time order, and the ground truth."""

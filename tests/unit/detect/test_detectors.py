@@ -1316,6 +1316,21 @@ def quick_ticket(
     return ticket("T1", "m1", at(0, 10), by=by, assignee=assignee, closed=at(0, 10, minutes))
 
 
+def three_quick_tickets(*, caller: bool) -> list[dict[str, Any]]:
+    """Three quick self-made tickets of m1 in a morning, an export under each (HIT and the
+    next two), and with ``caller`` a look at one customer under each too."""
+    events = []
+    for i in range(3):
+        tid = f"T{i + 1}"
+        events += ticket(
+            tid, "m1", at(0, 10 + i), by="ana", assignee="ana", closed=at(0, 10 + i, 5)
+        )
+        events.append(bulk(at(0, 10 + i, 2), ticket=tid, id=(HIT, *FOLLOW)[i]))
+        if caller:
+            events.append(access("ana", "m1", at(0, 10 + i, 3), ticket=tid))
+    return events
+
+
 FAKE_TICKETS = [
     row(
         [*quick_ticket(), bulk()],
@@ -1401,23 +1416,7 @@ FAKE_TICKETS = [
     ),
     row([*quick_ticket(), bulk(ticket="T2")], None, id="cites-another-ticket"),
     row(
-        [
-            *[
-                e
-                for i in range(3)
-                for e in [
-                    *ticket(
-                        f"T{i + 1}",
-                        "m1",
-                        at(0, 10 + i),
-                        by="ana",
-                        assignee="ana",
-                        closed=at(0, 10 + i, 5),
-                    ),
-                    bulk(at(0, 10 + i, 3), ticket=f"T{i + 1}", id=(HIT, *FOLLOW)[i]),
-                ]
-            ]
-        ],  # fmt: skip
+        three_quick_tickets(caller=False),
         # No history and no team: the prior is wide (a rate of 0.05 a day, as spread as the
         # rate itself), so 3 in a day is 1 in 9,261: medium, not high.
         Fires(
@@ -1429,24 +1428,7 @@ FAKE_TICKETS = [
         id="three-list-only-in-a-day-is-medium",
     ),
     row(
-        [
-            *[
-                e
-                for i in range(3)
-                for e in [
-                    *ticket(
-                        f"T{i + 1}",
-                        "m1",
-                        at(0, 10 + i),
-                        by="ana",
-                        assignee="ana",
-                        closed=at(0, 10 + i, 5),
-                    ),
-                    bulk(at(0, 10 + i, 2), ticket=f"T{i + 1}", id=(HIT, *FOLLOW)[i]),
-                    access("ana", "m1", at(0, 10 + i, 3), ticket=f"T{i + 1}"),
-                ]
-            ]
-        ],  # fmt: skip
+        three_quick_tickets(caller=True),
         # The caller's own record opened under each: calls logged as tickets, a habit of
         # phone desks, not a signal (a daily low finding would pile up as evidence).
         None,
