@@ -10,6 +10,14 @@ decoding the JSON request plus deciding (what the endpoint does in process).
 
     .venv/bin/python benchmarks/guard.py                 # 200,000 decisions per grant count
     .venv/bin/python benchmarks/guard.py --decisions 50000 --grants 10000
+
+``--http`` sends the decisions over loopback HTTP instead, from 8 concurrent keep-alive
+connections of a light asyncio client (raw sockets, requests encoded beforehand, so the
+client costs the shared cores little), against ``sentinelle``'s API in a uvicorn subprocess —
+and, right before, the same client against a bare route of the same uvicorn that only reads
+the body and answers: the baseline, what HTTP alone costs on this host.
+
+    .venv/bin/python benchmarks/guard.py --http --grants 10000 --per-client 1000
 """
 
 from __future__ import annotations
@@ -248,9 +256,32 @@ def _http_world(data_dir: Path, grants: int) -> str:
     return key
 
 
-def _serve(data_dir: Path, port: int) -> None:
+def _serve(data_dir: Path | None, port: int) -> None:
+    """The API with the example policy on ``data_dir``; without one, the baseline: a bare
+    Starlette route on the same uvicorn that reads the body and answers a fixed decision."""
     import uvicorn
 
+    if data_dir is None:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        async def fixed(request: Request) -> Response:
+            await request.body()
+            return Response(b'{"decision": "allow"}', media_type="application/json")
+
+        async def health(_request: Request) -> Response:
+            return Response(b'{"status": "ok"}', media_type="application/json")
+
+        app = Starlette(
+            routes=[
+                Route("/v1/access/decide", fixed, methods=["POST"]),
+                Route("/health", health),
+            ]
+        )
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        return
     from sentinelle.api.main import create_app
     from sentinelle.config import Settings
 
@@ -259,74 +290,108 @@ def _serve(data_dir: Path, port: int) -> None:
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
+def _requests(key: str, clients: int, per_client: int, tag: str) -> list[list[bytes]]:
+    """Each client's requests, as the bytes sent (HTTP/1.1, keep-alive): the mix of
+    :func:`http` — ticketed views, 10 % exports under a grant, 5 % another merchant's ticket."""
+    requests: list[list[bytes]] = []
+    for n in range(clients):
+        rng = random.Random(n)
+        mine = []
+        for i in range(per_client):
+            a = rng.randrange(ACTORS)
+            body: dict[str, object] = {
+                "actor": f"agent-{a}", "team": "tier1", "merchant": f"m-{a % 50}",
+                "action": "view", "data": ["address", "contact"], "channel": "support_console",
+                "ticket": f"T-{a}", "request_id": f"{tag}-{n}-{i}",
+            }  # fmt: skip
+            roll = rng.random()
+            if roll < 0.10:  # an export covered by the actor's grant at m-1
+                body.update(merchant="m-1", action="export", channel="export",
+                            count=200, team="tier2", ticket=None)  # fmt: skip
+            elif roll < 0.15:  # another merchant's ticket: denied
+                body["merchant"] = f"m-{(a + 1) % 50 + 50}"
+            raw = msgspec.json.encode(body)
+            mine.append(
+                b"POST /v1/access/decide HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer " + key.encode() + b"\r\n"
+                b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(raw)).encode() + b"\r\n\r\n" + raw
+            )  # fmt: skip
+        requests.append(mine)
+    return requests
+
+
+async def _drive(
+    port: int, requests: list[list[bytes]]
+) -> tuple[float, list[float], dict[str, int]]:
+    """Send each client's requests on its own keep-alive connection, one at a time, all
+    clients at once; wall seconds, latencies (ms) and the decisions' counts. The client is
+    asyncio over raw sockets, so it costs the shared 2 cores little beside the server."""
+    import asyncio
+
+    verdicts: dict[str, int] = defaultdict(int)
+    times: list[float] = []
+
+    async def client(mine: list[bytes]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request in mine:
+                t0 = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head[9:12]
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length)
+                times.append((time.perf_counter() - t0) * 1000)
+                if status != b"200":
+                    raise SystemExit(f"a decision failed: {status.decode()} {body[:200]!r}")
+                verdicts[msgspec.json.decode(body)["decision"]] += 1
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(client(mine) for mine in requests))
+    return time.perf_counter() - t0, sorted(times), verdicts
+
+
+def _line(label: str, wall: float, times: list[float]) -> tuple[float, str]:
+    rate = len(times) / wall
+    return rate, (
+        f"{label}: {rate:8,.0f} decisions/s  p50 {times[len(times) // 2]:.2f} ms  "
+        f"p99 {times[int(len(times) * 0.99)]:.2f} ms  max {times[-1]:.1f} ms"
+    )
+
+
 def http(grants: int, clients: int, per_client: int) -> None:
-    """Decisions from ``clients`` threads over loopback HTTP against a uvicorn subprocess."""
+    """Decisions from ``clients`` concurrent keep-alive connections over loopback HTTP against
+    a uvicorn subprocess, beside the baseline: the same client against a bare route of the
+    same uvicorn (what HTTP alone costs on this host), run right before."""
+    import asyncio
     import sys
     import tempfile
-    import threading
 
-    import httpx
     from _server import free_port, server
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         key = _http_world(data_dir, grants)
         port = free_port()
+        bare = [sys.executable, __file__, "--serve-baseline", "--port", str(port)]
+        with server(bare, port, timeout=60):
+            asyncio.run(_drive(port, _requests(key, clients, 50, "warm")))
+            wall, times, _ = asyncio.run(_drive(port, _requests(key, clients, per_client, "b")))
+        base_rate, base_line = _line("  baseline (bare route, same uvicorn)", wall, times)
+        port = free_port()
         command = [sys.executable, __file__, "--serve", str(data_dir), "--port", str(port)]
-        with server(command, port, timeout=60) as (base, _pid):
-            barrier = threading.Barrier(clients + 1)
-            times: list[list[float]] = [[] for _ in range(clients)]
-            verdicts: list[dict[str, int]] = [defaultdict(int) for _ in range(clients)]
-            errors: list[str] = []
-
-            def client(n: int) -> None:
-                rng = random.Random(n)
-                headers = {"Authorization": f"Bearer {key}"}
-                with httpx.Client(base_url=base, headers=headers, timeout=60) as h:
-                    barrier.wait()
-                    for i in range(per_client):
-                        a = rng.randrange(ACTORS)
-                        body: dict[str, object] = {
-                            "actor": f"agent-{a}", "team": "tier1",
-                            "merchant": f"m-{a % 50}", "action": "view",
-                            "data": ["address", "contact"], "channel": "support_console",
-                            "ticket": f"T-{a}", "request_id": f"{n}-{i}",
-                        }  # fmt: skip
-                        roll = rng.random()
-                        if roll < 0.10:  # an export covered by the actor's grant at m-1
-                            body.update(merchant="m-1", action="export", channel="export",
-                                        count=200, team="tier2", ticket=None)  # fmt: skip
-                        elif roll < 0.15:  # another merchant's ticket: denied
-                            body["merchant"] = f"m-{(a + 1) % 50 + 50}"
-                        t0 = time.perf_counter()
-                        r = h.post("/v1/access/decide", json=body)
-                        times[n].append((time.perf_counter() - t0) * 1000)
-                        if r.status_code != 200:
-                            errors.append(f"{r.status_code} {r.text[:200]}")
-                            return
-                        verdicts[n][r.json()["decision"]] += 1
-
-            threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-            for t in threads:
-                t.start()
-            barrier.wait()
-            t0 = time.perf_counter()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-    if errors:
-        sys.exit(f"{len(errors)} decisions failed, the first: {errors[0]}")
-    all_ms = sorted(ms for done in times for ms in done)
-    mix: dict[str, int] = defaultdict(int)
-    for v in verdicts:
-        for name, count in v.items():
-            mix[name] += count
-    print(
-        f"HTTP, {clients} clients, {grants:>7,} live grants: {len(all_ms) / wall:8,.0f} "
-        f"decisions/s  p50 {all_ms[len(all_ms) // 2]:.2f} ms  p99 "
-        f"{all_ms[int(len(all_ms) * 0.99)]:.2f} ms  max {all_ms[-1]:.1f} ms  "
-        f"(each recorded in the ledger; {dict(mix)})"
-    )
+        with server(command, port, timeout=60):
+            asyncio.run(_drive(port, _requests(key, clients, 50, "warm")))
+            wall, times, mix = asyncio.run(_drive(port, _requests(key, clients, per_client, "d")))
+        rate, line = _line(f"HTTP, {clients} clients, {grants:>7,} live grants", wall, times)
+    print(f"{line}  (each recorded in the ledger; {dict(mix)})")
+    print(f"{base_line}  (decisions at {rate / base_rate:.0%} of it)")
 
 
 def main() -> None:
@@ -337,9 +402,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--per-client", type=int, default=1000)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve is not None:
+    if args.serve is not None or args.serve_baseline:
         _serve(args.serve, args.port)
         return
     if args.http:
