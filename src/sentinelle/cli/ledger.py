@@ -188,7 +188,8 @@ def witness_checkpoint(app: App, specs: tuple[str, ...], timeout: float) -> None
     witness that refuses for inconsistency has seen another history of this ledger.
     """
     witnesses = parse_witnesses(specs or app.settings.witnesses)
-    outcomes = request_cosignatures(app.ledger, witnesses, timeout=timeout)
+    # The existing database only: nothing to witness in a new one (and none is created).
+    outcomes = request_cosignatures(app.ledger_reader, witnesses, timeout=timeout)
     for outcome in outcomes:
         who = f"witness {outcome.witness.verifier.key_id} ({outcome.witness.url})"
         if outcome.ok:
