@@ -82,7 +82,7 @@ def run_many(
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
+            proc.communicate()  # reaps it and closes its pipes (else: ResourceWarnings later)
     return results
 
 
