@@ -1,22 +1,30 @@
-"""Detection quality on the simulator, against its ground truth: seeds × profiles × team sizes.
+"""Detection quality against ground truth, on two generators: seeds × profiles × team sizes.
 
-For each profile, team size and seed: simulate (all scenarios; at small sizes, in groups of
-scenarios that fit the staff), run the engine over the events in the order they are
-delivered (time order, or with late deliveries for the ``holdout`` profile), and compare the
-alerts with ``truth.json``. Prints
+For each profile, team size and seed: generate (the product simulator, all scenarios; at
+small sizes, in groups of scenarios that fit the staff; or ``world2``, the second generator in
+``tests/world2.py``, one insider at a time in a small team), run the engine over the events in
+the order they are delivered (time order, or with late deliveries for the ``holdout``
+profile), and compare the alerts with the ground truth. Prints
 
-* per scenario: caught (runs), merchants the insider reached up to the first medium+ alert
-  (median, worst) and the delay after the scenario's start (median, worst);
-* false medium+ alerts per 100 benign staff actor-days and benign actors alerted, by detector;
+* per scenario: caught (runs), caught before the insider's 5th merchant, merchants the
+  insider reached up to the first medium+ alert (median, worst) and the delay after the
+  scenario's start (median, worst);
+* recall, false medium+ alerts per 100 benign staff actor-days and benign actors alerted, by
+  detector;
 * an alert-budget curve: the share of malicious actors caught when a responder reads only the
   top N alerts of each day (all severities, ranked by severity then score).
 
-    .venv/bin/python benchmarks/detect.py                      # 5 seeds, desk/shop/holdout
-    .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout --sizes small
+    .venv/bin/python benchmarks/detect.py        # 5 seeds, desk/shop/holdout/world2, large/small
+    .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout,world2 --sizes small
+    .venv/bin/python benchmarks/detect.py --sizes medium --profiles world2
     .venv/bin/python benchmarks/detect.py --latency            # also ingest-to-alert latency
 
-Sizes: ``large`` is 150 agents, 1,500 merchants, 40 days; ``small`` is 10-20 agents (by
-seed), 120 merchants, 30 days. The ``holdout`` profile is never used to tune the detectors.
+Sizes of the simulator: ``large`` is 150 agents, 1,500 merchants, 40 days; ``small`` is 10-20
+agents (by seed), 120 merchants, 30 days (``desk`` is measured large only, ``shop`` small
+only). Of ``world2``: ``large`` 180 agents, 1,500 merchants, 40 days; ``medium`` 60, 500, 25;
+``small`` 10-20 agents, 120 merchants, 12-20 days (by seed). ``holdout`` is never used to
+tune the detectors; ``world2`` checks every change (kept only if it holds on both generators)
+and fits no threshold.
 """
 
 from __future__ import annotations

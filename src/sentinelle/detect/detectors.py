@@ -867,14 +867,16 @@ class LongHorizon(Detector):
         if justified or state.kind != "staff":
             return []
         merchant = event.merchant
-        bulk = is_bulk(event)
         # Paging through a merchant's lists without a ticket (a second list view of it within
         # 24 h) is harvesting whether or not the merchant is new to the actor; finding a
-        # caller takes one page.
-        paging = bulk and state.b24.get(merchant, 0) >= cfg.pages
-        if cfg.new_only and merchant not in state.n24 and not paging:
+        # caller takes one page. (Cheapest test first: this runs on every unjustified access.)
+        if (
+            cfg.new_only
+            and merchant not in state.n24
+            and not (state.b24.get(merchant, 0) >= cfg.pages and is_bulk(event))
+        ):
             return []
-        if bulk:
+        if is_bulk(event):
             kind = "harvest"
         else:
             subjects = event.subjects if isinstance(event.subjects, list) else []
