@@ -31,7 +31,9 @@ from sentinelle.access import Permission, Role, roles_with
 from sentinelle.access.accounts import create_key
 from sentinelle.api.deps import PERMISSION_KEY
 from sentinelle.api.main import create_app
+from sentinelle.api.routes.connectors import AUTH_KEY
 from sentinelle.config import Settings
+from sentinelle.connectors import VENDORS, ConnectorSettings, MappingConfig, Receiver
 from sentinelle.web import auth
 from sentinelle.web.pages import ROUTERS
 
@@ -51,6 +53,10 @@ PUBLIC = frozenset(
 # The console's pages answer people with a session, never a key: each sends a stranger to
 # /login and refuses a role without its permission (tests/e2e/test_console_pages.py walks them);
 # its login steps are public (tests/e2e/test_console.py).
+# Help desks' webhooks authenticate by the vendor's signature (or a shared secret), not a key:
+# a help desk cannot send one. Marked "x-sentinelle-auth: signature" in the document;
+# test_signed_routes_refuse_every_request_without_the_signature walks them.
+SIGNED = frozenset({"/v1/connectors/{vendor}"})
 CONSOLE = frozenset(route.path for router in (*ROUTERS, auth.router) for route in router.routes)
 METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 OWN, OTHERS = "m-1", ("m-2", "m-10", "M-1")  # the merchant key's merchant; others
@@ -168,7 +174,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 
 def _guarded(api: Api) -> list[Operation]:
-    found = [op for op in api.operations if op.template not in PUBLIC]
+    found = [op for op in api.operations if op.template not in PUBLIC | SIGNED]
     assert found, "the OpenAPI document lists no guarded operation"
     return found
 
@@ -190,7 +196,34 @@ def test_every_operation_declares_a_known_permission(api: Api) -> None:
     _fail(problems)
     # Only the public operations go without one.
     undeclared = {op.template for op in api.operations if op.permission is None}
-    assert undeclared <= PUBLIC
+    assert undeclared <= PUBLIC | SIGNED
+
+
+def test_signed_routes_refuse_every_request_without_the_signature(api: Api) -> None:
+    document = api.client.get("/openapi.json").json()
+    marked = {
+        template
+        for template, item in document["paths"].items()
+        for op in item.values()
+        if isinstance(op, dict) and op.get(AUTH_KEY) == "signature"
+    }
+    assert marked == SIGNED
+    secrets = {f"{v}_webhook_secret": f"{v}-secret-0123456789" for v in VENDORS}
+    api.app.state.sentinelle_connectors = Receiver(
+        ConnectorSettings(_env_file=None, **secrets), MappingConfig()
+    )
+    problems = []
+    for template in SIGNED:
+        for vendor in VENDORS:
+            path = template.replace("{vendor}", vendor)
+            # No key, and every role's key: a key never stands for the vendor's signature.
+            for role in (None, *Role):
+                headers = {} if role is None else {"Authorization": f"Bearer {api.keys[role]}"}
+                for body in (b"{}", NOT_JSON):
+                    response = api.client.post(path, content=body, headers=headers)
+                    if response.status_code != 401:
+                        problems.append(f"POST {path} as {role}: {response.status_code}")
+    _fail(problems)
 
 
 def _routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:

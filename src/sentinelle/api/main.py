@@ -24,6 +24,7 @@ from sentinelle.api.responses import GUARDED
 from sentinelle.api.routes import (
     actors,
     alerts,
+    connectors,
     events,
     grants,
     guard,
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Liveness: the process answers (public, holds no data)."""
         return {"status": "ok", "version": __version__}
 
+    app.include_router(connectors.router)  # signed by the vendor, not a key (docs/connectors.md)
     for module in (events, ledger, alerts, incidents, notices, merchants, actors, metrics):
         # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body).
         app.include_router(module.router, responses=GUARDED)

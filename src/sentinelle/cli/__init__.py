@@ -15,6 +15,7 @@ __all__ = ["App", "main"]
 # Subcommands register themselves on the group when imported.
 from sentinelle.cli import (  # noqa: F401
     assess,
+    connectors,
     demo,
     detect,
     grants,

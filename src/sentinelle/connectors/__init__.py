@@ -1,0 +1,44 @@
+"""Help-desk connectors: webhooks and export files of Zendesk, Freshdesk, Jira Service
+Management and Gorgias → ``ticket.opened|assigned|closed`` context events (docs/connectors.md).
+
+Start at :class:`Receiver` (checks a request, maps its body; reads export files); each vendor's
+module has ``verify`` and ``map``; :mod:`.base` has the mapping file and the errors.
+"""
+
+from __future__ import annotations
+
+from sentinelle.connectors.base import (
+    MAX_BODY_BYTES,
+    SECRET_HEADER,
+    VENDOR_NAMES,
+    MappingConfig,
+    MappingError,
+    SignatureError,
+    VendorMapping,
+)
+from sentinelle.connectors.receiver import (
+    BACKFILLS,
+    VENDORS,
+    NotConfiguredError,
+    Receiver,
+    encode,
+    records,
+)
+from sentinelle.connectors.settings import ConnectorSettings
+
+__all__ = [
+    "BACKFILLS",
+    "MAX_BODY_BYTES",
+    "SECRET_HEADER",
+    "VENDORS",
+    "VENDOR_NAMES",
+    "ConnectorSettings",
+    "MappingConfig",
+    "MappingError",
+    "NotConfiguredError",
+    "Receiver",
+    "SignatureError",
+    "VendorMapping",
+    "encode",
+    "records",
+]

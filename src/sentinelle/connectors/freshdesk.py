@@ -1,0 +1,69 @@
+"""Freshdesk: webhooks sent by automation rules ("Trigger webhook" action).
+
+Freshdesk signs nothing (https://support.freshdesk.com/support/solutions/articles/132589-using-webhooks-in-automation-rules):
+its webhook action can send custom headers or basic auth, so the receiver requires the shared
+secret you configure on both sides in ``X-Sentinelle-Webhook-Secret`` (compared in constant
+time). The body is the JSON you write in the action with Freshdesk's placeholders
+(docs/connectors.md gives it)::
+
+    {"ticket": {"id": "{{ticket.id}}", "status": "{{ticket.status}}",
+                "agent": "{{ticket.agent.email}}", "company": "{{ticket.company.name}}"}}
+
+Freshdesk sends the ticket's state, not the change: the ticket is opened once, assigned once
+per agent, closed once per closing (``status`` Resolved or Closed), each with an id derived
+from that state (:func:`sentinelle.connectors.base.state_events`). Times: ``created_at`` and
+``updated_at`` if the body carries them, else the time Sentinelle received the webhook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sentinelle.connectors.base import (
+    MappingError,
+    Ticket,
+    VendorMapping,
+    at,
+    id_text,
+    parse_time,
+    state_events,
+    verify_shared_secret,
+)
+from sentinelle.events import ContextEvent
+
+__all__ = ["MERCHANT_FIELD", "map", "verify"]
+
+MERCHANT_FIELD: Final = "ticket.company"
+_CLOSED: Final = frozenset({"resolved", "closed", "4", "5"})  # names, or the API's codes
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetime) -> None:
+    """Check the shared secret header. Raises :class:`SignatureError`."""
+    del body, now
+    verify_shared_secret(headers, secret)
+
+
+def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[ContextEvent]:
+    """The ticket events of one webhook body. Raises :class:`MappingError`."""
+    if not isinstance(payload, dict):
+        raise MappingError("$", "must be a JSON object")
+    ticket = id_text(at(payload, "ticket.id"), "ticket.id")
+    status = at(payload, "ticket.status")
+    if status in (None, ""):
+        raise MappingError("ticket.status", "missing")
+    agent = at(payload, "ticket.agent")
+    return state_events(
+        Ticket("freshdesk", ticket, config.merchant_of(payload, MERCHANT_FIELD)),
+        closed=str(status).strip().lower() in _CLOSED,
+        agent=None if agent in (None, "") else id_text(agent, "ticket.agent"),
+        opened_at=_time(payload, "ticket.created_at", received),
+        changed_at=_time(payload, "ticket.updated_at", received),
+        config=config,
+    )
+
+
+def _time(payload: Any, path: str, received: dt.datetime) -> dt.datetime:
+    value = at(payload, path)
+    return received if value in (None, "") else parse_time(value, path)
