@@ -165,6 +165,8 @@ def test_only_the_api_description_and_health_are_public(api: Api) -> None:
     for template, operations in paths.items():
         if template in PUBLIC:
             continue
+        if any(op.get("x-sentinelle-auth") == "signature" for op in operations.values()):
+            continue  # help desks' webhooks: the vendor's signature (test_connectors.py)
         path = re.sub(r"\{[^}]+\}", "x", template)
         for method in operations:
             response = api.client.request(method.upper(), path)
