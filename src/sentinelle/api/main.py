@@ -110,11 +110,14 @@ def create_app(settings: Settings) -> FastAPI:
         """Liveness: the process answers (public, holds no data)."""
         return {"status": "ok", "version": __version__}
 
+    # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body). The
+    # guard's decision first: the platform asks it before every view of customer data, and
+    # routes are matched in order.
+    app.include_router(guard.router, responses=GUARDED)
     app.include_router(connectors.router)  # signed by the vendor, not a key (docs/connectors.md)
     for module in (events, ledger, alerts, incidents, notices, merchants, actors, metrics):
-        # Every /v1 route may answer 401, 403, 422 and 503 (documented with their body).
         app.include_router(module.router, responses=GUARDED)
-    for router in (guard.router, grants.requests, grants.router):  # the guard (docs/guard.md)
+    for router in (grants.requests, grants.router):  # the guard's grants (docs/guard.md)
         app.include_router(router, responses=GUARDED)
     install_console(app)  # /login, /logout, / and /static (sentinelle.web)
     return app
