@@ -190,9 +190,11 @@ def _provoking() -> list[dict[str, Any]]:
     events.append(ctx("grant.approved", at(9, 15), grant="bg-p-x", actor="fay", by="fay",
                       merchant="k1", reason="break-glass: customer locked out",
                       expires=at(9, 16)))  # fmt: skip
+    denied = {"reason": "deny: No ticket is cited: denied."}
     for i in range(6):
-        events.append(view("fay", f"d{i}", at(9, 15, 10 + i), outcome="denied",
-                           justification={"reason": "deny: No ticket is cited: denied."}))  # fmt: skip
+        events.append(
+            view("fay", f"d{i}", at(9, 15, 10 + i), outcome="denied", justification=denied)
+        )
     return sorted(events, key=lambda e: e["time"])
 
 

@@ -37,9 +37,7 @@ router = APIRouter(tags=["incidents"], route_class=GuardedRoute)
 _Id = Annotated[str, Field(min_length=1, max_length=64)]
 # Something besides blanks and control characters: the engine refuses a reason that is blank
 # once stripped (Python strips the control characters \x1c-\x1f too), so the schema says so.
-_Text = Annotated[
-    str, Field(min_length=1, max_length=5000, pattern=r"[^\s\x00-\x1f\x7f\x85]")
-]
+_Text = Annotated[str, Field(min_length=1, max_length=5000, pattern=r"[^\s\x00-\x1f\x7f\x85]")]
 # A change answers 404 (no such incident or alert), 409 (not in its state) or 400 (unreadable body).
 _CHANGE = {**NOT_FOUND, **CONFLICT, **BAD_BODY}
 
