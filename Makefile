@@ -28,13 +28,13 @@ services:
 	bash scripts/ensure-services
 
 lint: dev
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy src
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy src examples
 
 reformat: dev
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff check --fix src tests benchmarks examples
 
 bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-event scope, seeds × profiles
 	$(BIN)/python benchmarks/ingest.py

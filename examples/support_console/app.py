@@ -145,7 +145,8 @@ def from_environment() -> FastAPI:
     """The console configured by the environment (``uvicorn --factory``): ``SENTINELLE_URL``
     (default ``http://127.0.0.1:8000``), ``SENTINELLE_GUARD_KEY`` (role ``guard``, required),
     ``SENTINELLE_INGEST_KEY`` (optional, role ``ingest``: another key for the tickets and the
-    accesses served while Sentinelle was unreachable; default: the guard key) and ``CONSOLE_JOURNAL`` (a directory for events not yet sent)."""
+    accesses served while Sentinelle was unreachable; default: the guard key) and
+    ``CONSOLE_JOURNAL`` (a directory for events not yet sent)."""
     key = os.environ.get("SENTINELLE_GUARD_KEY")
     if not key:
         raise SystemExit("set SENTINELLE_GUARD_KEY to a key of role guard (sentinelle keys create)")
