@@ -6,11 +6,12 @@ start-up and passed down; never at import time.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentinelle.access import USER_ROLES
@@ -177,6 +178,22 @@ class Settings(BaseSettings):
         "by commas (e.g. 'admin,dpo'); empty: none (an enrolled account always needs its code).",
     )
 
+    # -- alerts out (docs/connectors.md, "Alerts out: webhooks") -------------------------------
+    alert_webhooks: str = Field(
+        default="",
+        # A webhook URL often holds its token (Slack's do): kept out of repr(settings).
+        repr=False,
+        description="Webhooks that receive every alert of medium severity or more, exactly "
+        "once: NAME=URL items separated by spaces or commas; a URL prefixed slack: is a "
+        'Slack-compatible webhook ({"text": ...}), any other gets signed OCSF JSON.',
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validate_default=True,  # checked even when unset: a JSON webhook requires it
+        description="HMAC-SHA256 key (16 characters or more) that signs the JSON webhooks' "
+        "bodies (X-Sentinelle-Signature); required with a JSON webhook. Never printed.",
+    )
+
     @field_validator("log_origin")
     @classmethod
     def _origin_is_one_line(cls, value: str) -> str:
@@ -186,13 +203,15 @@ class Settings(BaseSettings):
             raise ValueError("log_origin must be non-empty, with no spaces, newlines or '+'")
         return value
 
-    @field_validator("witnesses")
+    @field_validator("witnesses", "alert_webhooks")
     @classmethod
-    def _witnesses_parse(cls, value: str) -> str:
+    def _items_parse(cls, value: str, info: ValidationInfo) -> str:
+        from sentinelle.connectors.outbound import parse_webhooks
         from sentinelle.ledger.witnessing import parse_witnesses
 
+        parse = parse_witnesses if info.field_name == "witnesses" else parse_webhooks
         try:
-            parse_witnesses(value)
+            parse(value)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return value.strip()
@@ -236,6 +255,27 @@ class Settings(BaseSettings):
     def totp_roles(self) -> frozenset[str]:
         """:attr:`totp_required_roles` as a set of role names."""
         return frozenset(r for r in self.totp_required_roles.split(",") if r)
+
+    @field_validator("alert_webhook_secret")
+    @classmethod
+    def _webhook_secret_when_json(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        from sentinelle.connectors.outbound import MIN_SECRET_CHARS, parse_webhooks
+
+        if value is not None and not value.get_secret_value():
+            value = None  # SENTINELLE_ALERT_WEBHOOK_SECRET= (empty) means none
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters")
+        # alert_webhooks is declared first: here it is validated, or absent if it was refused.
+        hooks = parse_webhooks(info.data.get("alert_webhooks", ""))
+        if hooks and importlib.util.find_spec("httpx") is None:
+            raise ValueError("alert_webhooks needs httpx: pip install 'sentinelle[client]'")
+        if value is None and any(not h.slack for h in hooks):
+            raise ValueError(
+                "required: alert_webhooks has a JSON webhook, whose bodies this key signs"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

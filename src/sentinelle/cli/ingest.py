@@ -10,6 +10,7 @@ from typing import IO
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
+from sentinelle.connectors import outbound
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.guard.service import GuardPolicy
@@ -46,6 +47,9 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     With a guard policy (SENTINELLE_GUARD_POLICY), the automatic response follows detection:
     an alert at the policy's response.suspend_at suspends its actor, revokes their grants and
     opens an incident (docs/guard-response.md); the actors suspended are printed.
+
+    With alert webhooks (SENTINELLE_ALERT_WEBHOOKS), alerts of medium severity or more are
+    sent to them, once each (docs/connectors.md); what was delivered is printed.
     """
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
@@ -56,6 +60,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     found = [] if no_detect else runner.catch_up()
     responded = _respond(app, found)
     medium = sum(1 for a in found if a.severity >= Severity.MEDIUM)
+    sent = _deliver(app, found)
     if result.received == 0:
         click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:
@@ -66,6 +71,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
                     "alerts": len(found),
                     "alerts_medium_plus": medium,
                     "suspended": [s.to_dict() for s in responded.suspended],
+                    **({"webhooks": sent.to_dict()} if sent else {}),
                 }
             )
         )
@@ -81,6 +87,11 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
                 f"suspended {s.actor} on alert {s.alert} ({s.detector}, {s.severity}): "
                 f"{len(s.revoked)} grant(s) revoked"
                 + (f", escalated into incident {s.incident}" if s.incident else "")
+            )
+        if sent:
+            click.echo(
+                f"alerts to webhooks: {sent.delivered} delivered, {sent.retrying} to retry, "
+                f"{sent.failed} failed"
             )
     if result.conflicting_ids:
         click.echo(
@@ -99,6 +110,14 @@ def _respond(app: App, alerts: list[Alert]) -> Responded:
         return Responded()
     engine = ResponseEngine(app.store, reopen=lambda: open_store(app.settings, create=False))
     return respond(app.store, app.ledger, engine, policy, alerts, now_us=now_us())
+
+
+def _deliver(app: App, alerts: list[Alert]) -> outbound.Delivered | None:
+    """With alert webhooks, queue the medium+ ``alerts`` and send what is due (None: none)."""
+    if not app.settings.alert_webhooks:
+        return None
+    outbound.enqueue(app.store, app.settings, alerts, now_us=now_us())
+    return outbound.deliver_due(app.store, app.settings)
 
 
 def _shown(source: str) -> str:

@@ -23,6 +23,7 @@ from sentinelle.errors import StoreError
 from sentinelle.store.accounts import AccountStoreMixin, ApiKey
 from sentinelle.store.activity import ActivityStoreMixin, ActivityWriterMixin
 from sentinelle.store.alerts import AlertStoreMixin, AlertWriterMixin
+from sentinelle.store.deliveries import DeliveryStoreMixin, DeliveryWriterMixin
 from sentinelle.store.events import (
     DuplicateIdsError,
     EventRow,
@@ -54,6 +55,7 @@ class Writer(
     GuardLogWriterMixin,
     SuspensionWriterMixin,
     WitnessWriterMixin,
+    DeliveryWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -100,6 +102,7 @@ class Store(
     GuardLogStoreMixin,
     SuspensionStoreMixin,
     WitnessStoreMixin,
+    DeliveryStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

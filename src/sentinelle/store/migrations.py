@@ -397,6 +397,20 @@ CREATE TABLE witness_state (
 )
 """
 
+_V17_ALERT_DELIVERIES: Final = """
+CREATE TABLE alert_deliveries (
+    alert_id     TEXT NOT NULL,       -- the alert sent (no foreign key: alerts are replaced)
+    destination  TEXT NOT NULL,       -- the webhook's NAME in alert_webhooks
+    state        TEXT NOT NULL,       -- pending, sending, delivered, failed
+    attempts     INTEGER NOT NULL,    -- POSTs tried
+    last_error   TEXT,                -- HTTP status or exception type of the last failure
+    next_at_us   BIGINT NOT NULL,     -- pending: when due, sending: when its lease ends
+    delivered_us BIGINT,
+    PRIMARY KEY (alert_id, destination)
+);
+CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_at_us)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -447,6 +461,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (14, _V14_QUEUE),
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BLOB")),
+        (17, _V17_ALERT_DELIVERIES),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -495,5 +510,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (14, _V14_QUEUE),
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BYTEA")),
+        (17, _V17_ALERT_DELIVERIES),
     ],
 }

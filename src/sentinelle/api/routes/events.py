@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
+from sentinelle.config import Settings
+from sentinelle.connectors import outbound
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
+from sentinelle.store import open_store
 from sentinelle.timeutil import MINUTE
 from sentinelle.timeutil import now_us as wall_clock_us
 
-__all__ = ["MAX_BODY_BYTES", "detect_and_respond", "detectable", "router"]
+__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "detect_and_respond", "detectable", "router"]
+
+_logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
@@ -49,7 +55,9 @@ _POST["openapi_extra"] = {**_POST["openapi_extra"], "requestBody": _BODY}
     responses={413: {"model": ErrorBody, "description": "Body larger than 64 MiB: split it"}},
     **_POST,
 )
-async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
+async def post_events(
+    request: Request, state: StateDep, background: BackgroundTasks
+) -> dict[str, Any]:
     """Ingest a batch: a JSON array of events, or NDJSON (one event per line).
 
     All or nothing: one invalid event refuses the batch (422) with up to 20 problems,
@@ -72,6 +80,9 @@ async def post_events(request: Request, state: StateDep) -> dict[str, Any]:
         # The store is synchronous: keep the event loop free while a batch is written.
         result, alerts, responded = await locked(state, ingest)
         batch.stored, batch.duplicates = result.stored, result.duplicates
+    if state.settings.alert_webhooks:
+        # After the answer, on a connection of its own: a slow webhook never holds the store.
+        background.add_task(deliver_alerts, state.settings)
     medium = sum(1 for a in alerts if a.severity >= Severity.MEDIUM)
     return {
         **result.to_dict(),
@@ -90,7 +101,9 @@ def detectable(state: State, time_us: int) -> bool:
 def detect_and_respond(state: State, *, flush: bool = False) -> tuple[list[Alert], Responded]:
     """Live detection over the events stored since its last run, then, with a guard policy
     (``SENTINELLE_GUARD_POLICY``), the automatic response to the alerts it raised or changed
-    (:func:`sentinelle.guard.respond.respond`). Never raises. Call it holding the state's
+    (:func:`sentinelle.guard.respond.respond`); with alert webhooks
+    (``SENTINELLE_ALERT_WEBHOOKS``), its medium+ alerts are queued for them
+    (:func:`sentinelle.connectors.outbound.enqueue`). Never raises. Call it holding the state's
     lock (:func:`locked`), after the events are committed.
 
     ``flush`` processes what the reorder buffer holds up to now at once (a break-glass alert
@@ -104,12 +117,28 @@ def detect_and_respond(state: State, *, flush: bool = False) -> tuple[list[Alert
         wall = runner.clock
         runner.clock = lambda: wall() + ahead
     alerts = runner.catch_up()
+    if alerts and state.settings.alert_webhooks:
+        try:
+            outbound.enqueue(state.store, state.settings, alerts, now_us=state.clock())
+        except Exception as exc:  # the alerts are stored; `sentinelle alerts deliver` catches up
+            _logger.error("queueing alerts for webhooks failed: %s", type(exc).__name__)
     policy = configured(state.guard_policy) if alerts else None
     if policy is None:
         return alerts, Responded()
     return alerts, respond(
         state.store, state.ledger, state.engine, policy, alerts, now_us=state.clock()
     )
+
+
+def deliver_alerts(settings: Settings) -> None:
+    """Send the alert deliveries due now (:func:`sentinelle.connectors.outbound.deliver_due`)
+    on a store connection of its own. Never raises: a failure is logged by its type only (its
+    message could carry a webhook's URL), and the rows stay due for the next run."""
+    try:
+        with open_store(settings, create=False) as store:
+            outbound.deliver_due(store, settings)
+    except Exception as exc:
+        _logger.error("delivering alerts to webhooks failed: %s", type(exc).__name__)
 
 
 def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:

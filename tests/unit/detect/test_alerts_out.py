@@ -1,0 +1,406 @@
+"""Alerts out to webhooks (connectors §5), on both stores, with a real HTTP receiver on
+loopback: a medium+ alert from POST /v1/events reaches the JSON webhook once, signed, as an
+OCSF Detection Finding; detecting or ingesting again sends nothing more; a failure is retried
+with backoff and then delivered once, or given up after the last attempt; low alerts stay
+home; Slack-compatible webhooks get one line; bad settings are refused by name.
+
+The story is test_triage's: ana's unjustified customer lists of three merchants, moved to the
+wall clock so that live detection behind the API raises the alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from test_detectors import LIST, at
+from test_triage import _shifted, day0
+
+from sentinelle.access.accounts import create_key
+from sentinelle.api.main import create_app
+from sentinelle.cli import cli_group
+from sentinelle.cli.app import App
+from sentinelle.config import Settings
+from sentinelle.connectors import outbound
+from sentinelle.detect import Alert, DetectionRunner, Severity
+from sentinelle.detect.runner import alert_row
+from sentinelle.errors import ConfigError
+from sentinelle.store import Store, open_store
+from sentinelle.store.deliveries import DeliveryState
+from sentinelle.timeutil import now_us
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+    from fastapi.testclient import TestClient
+
+SECRET = "a-webhook-key-of-32-characters!!"  # noqa: S105 - a test key
+SECOND = 1_000_000
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server recording every POST; answers the ``statuses`` queued, then 200."""
+
+    statuses: list[int] = field(default_factory=list)
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.requests]
+
+    def keys(self) -> list[str]:
+        return [headers["x-sentinelle-delivery"] for headers, _ in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            found.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(found.statuses.pop(0) if found.statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    found.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield found
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def with_hooks(
+    settings: Settings, hooks: str, secret: str | None = SECRET, detect_config: Path | None = None
+) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=settings.data_dir,
+        database_url=settings.database_url,
+        alert_webhooks=hooks,
+        alert_webhook_secret=secret,
+        detect_config=detect_config,
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    found = open_store(settings)
+    yield found
+    found.close()
+
+
+def alert(id: str, severity: Severity) -> Alert:
+    return Alert(
+        id=id,
+        actor="ana",
+        detector="unjustified_access",
+        time_us=1_700_000_000 * SECOND,
+        last_us=1_700_000_060 * SECOND,
+        severity=severity,
+        score=71.5,
+        merchants=["m1", "m2"],
+        events=["e1"],
+        reasons=["ana listed customers of 3 merchants without a ticket.", "Usual: 1 a day."],
+    )
+
+
+def stored(store: Store, *alerts: Alert) -> list[Alert]:
+    with store.writer() as w:
+        w.upsert_alerts([alert_row(a) for a in alerts])
+    return list(alerts)
+
+
+# -- the API: exactly once -------------------------------------------------------------------
+
+
+def story(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> tuple[Settings, list[dict[str, Any]]]:
+    """Settings with the receiver as JSON webhook ``soc``, and the story's events, ending two
+    hours ago (live detection processes them at once)."""
+    # Each detector's own severity (medium for the story), not the evidence's adjustment of it.
+    config = tmp_path / "detect.toml"
+    config.write_text("[evidence]\nenabled = false\n")
+    hooked = with_hooks(settings, f"soc={receiver.url()}", detect_config=config)
+    now = dt.datetime.fromtimestamp(now_us() // SECOND, tz=dt.UTC)
+    return hooked, _shifted(day0(), now - dt.timedelta(hours=2) - at(0, 10))
+
+
+@contextmanager
+def serving(hooked: Settings) -> Iterator[tuple[TestClient, Store, dict[str, str]]]:
+    """The API on these settings: its client, its store and an ingest key's header."""
+    app = create_app(hooked)
+    store = app.state.sentinelle.store
+    with TestClient(app) as client:
+        yield client, store, {"Authorization": f"Bearer {create_key(store, name='in', by='t')}"}
+
+
+def test_a_medium_alert_from_the_api_reaches_the_webhook_exactly_once(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    hooked, events = story(settings, receiver, tmp_path)
+    with serving(hooked) as (client, store, ingest):
+        answer = client.post("/v1/events", json=events, headers=ingest)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["alerts_medium_plus"] >= 1
+        medium = [a for a in DetectionRunner(store).alerts() if a.severity >= Severity.MEDIUM]
+        # The background task ran after the answer; the webhook has each alert once.
+        assert sorted(receiver.keys()) == sorted(f"{a.id}:soc" for a in medium)
+        # Sent again (duplicates), then detection over it again: nothing new goes out.
+        assert client.post("/v1/events", json=events, headers=ingest).json()["duplicates"]
+        DetectionRunner(store).catch_up()
+        assert outbound.deliver_due(store, hooked, now_us() + 3600 * SECOND) == (
+            outbound.Delivered()
+        )
+        assert len(receiver.requests) == len(medium)
+        rows = store.alert_deliveries()
+        assert [(r.alert_id, r.state, r.attempts) for r in rows] == [
+            (a.id, DeliveryState.DELIVERED, 1) for a in sorted(medium, key=lambda a: a.id)
+        ]
+    by_id = {a.id: a for a in medium}
+    for headers, body in receiver.requests:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-sentinelle-signature"], expected)
+        finding = json.loads(body)
+        sent = by_id[finding["finding_info"]["uid"]]
+        assert headers["x-sentinelle-delivery"] == f"{sent.id}:soc"
+        assert (finding["class_uid"], finding["category_uid"], finding["activity_id"]) == (
+            2004,
+            2,
+            1,
+        )
+        assert finding["severity_id"] == {2: 3, 3: 4, 4: 5}[int(sent.severity)]
+        assert finding["time"] == sent.time_us // 1000
+        assert finding["actor"] == {"user": {"uid": sent.actor}}
+        assert finding["finding_info"]["types"] == [sent.detector]
+        assert finding["finding_info"]["desc"] == " ".join(sent.reasons)
+        assert finding["metadata"] == {
+            "product": {"name": "Sentinelle", "vendor_name": "Sentinelle"},
+            "version": "1.1.0",
+        }
+        assert finding["unmapped"]["merchants"] == sent.merchants
+        # Identifiers only: none of the customers viewed (the events' subjects) is in it.
+        assert not set(LIST["subjects"]) & set(re.findall(r"\w+", body.decode()))
+
+
+def test_a_failing_webhook_never_fails_the_ingest_answer(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    hooked, events = story(settings, receiver, tmp_path)
+    receiver.statuses = [500] * 20
+    with serving(hooked) as (client, store, ingest):
+        answer = client.post("/v1/events", json=events, headers=ingest)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["stored"] == len(events)
+        rows = store.alert_deliveries()
+    assert rows
+    assert len(receiver.requests) == len(rows)
+    assert {(r.state, r.attempts, r.last_error) for r in rows} == {
+        (DeliveryState.PENDING, 1, "HTTP 500")
+    }
+
+
+# -- the queue: once per alert and destination, retries, giving up ---------------------------
+
+
+def test_each_medium_alert_is_queued_once_per_destination_and_low_ones_never(
+    settings: Settings, store: Store, receiver: Receiver
+) -> None:
+    hooked = with_hooks(settings, f"soc={receiver.url()}, chat=slack:{receiver.url('/chat')}")
+    found = stored(store, alert("low", Severity.LOW), alert("med", Severity.MEDIUM))
+    assert outbound.enqueue(store, hooked, found, now_us=1) == 2
+    assert outbound.enqueue(store, hooked, found, now_us=2) == 0  # detected again
+    assert [(r.alert_id, r.destination) for r in store.alert_deliveries()] == [
+        ("med", "chat"),
+        ("med", "soc"),
+    ]
+    assert outbound.deliver_due(store, hooked, 5 * SECOND) == outbound.Delivered(delivered=2)
+    assert sorted(receiver.keys()) == ["med:chat", "med:soc"]
+
+
+def test_a_failure_is_retried_after_its_backoff_and_then_delivered_once(
+    settings: Settings, store: Store, receiver: Receiver
+) -> None:
+    hooked = with_hooks(settings, f"soc={receiver.url()}")
+    start = 1_000 * SECOND
+    outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.HIGH)), now_us=start)
+    receiver.statuses = [500]
+    assert outbound.deliver_due(store, hooked, start) == outbound.Delivered(retrying=1)
+    [row] = store.alert_deliveries("a1")
+    assert (row.state, row.attempts, row.last_error) == (DeliveryState.PENDING, 1, "HTTP 500")
+    assert start + 2 * SECOND <= row.next_at_us <= start + 2 * SECOND + SECOND // 5
+    # Not due yet: nothing sent.
+    assert outbound.deliver_due(store, hooked, start + SECOND) == outbound.Delivered()
+    assert len(receiver.requests) == 1
+    later = start + 3 * SECOND
+    assert outbound.deliver_due(store, hooked, later) == outbound.Delivered(delivered=1)
+    assert outbound.deliver_due(store, hooked, later + 86_400 * SECOND) == outbound.Delivered()
+    assert receiver.keys() == ["a1:soc", "a1:soc"]  # the same idempotency key both times
+    [row] = store.alert_deliveries("a1")
+    assert (row.state, row.attempts, row.delivered_us) == (DeliveryState.DELIVERED, 2, later)
+
+
+def test_a_webhook_that_keeps_failing_is_given_up_after_ten_attempts(
+    settings: Settings, store: Store, receiver: Receiver
+) -> None:
+    hooked = with_hooks(settings, f"soc={receiver.url()}")
+    outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.CRITICAL)), now_us=0)
+    receiver.statuses = [503] * 20
+    when = 0
+    for attempt in range(1, outbound.MAX_ATTEMPTS + 1):
+        done = outbound.deliver_due(store, hooked, when)
+        assert done == (
+            outbound.Delivered(failed=1)
+            if attempt == outbound.MAX_ATTEMPTS
+            else outbound.Delivered(retrying=1)
+        )
+        when += 2 * 3600 * SECOND
+    assert outbound.deliver_due(store, hooked, when) == outbound.Delivered()
+    assert len(receiver.requests) == outbound.MAX_ATTEMPTS
+    [row] = store.alert_deliveries()
+    assert (row.state, row.attempts, row.last_error) == (DeliveryState.FAILED, 10, "HTTP 503")
+
+
+def test_an_unreachable_webhook_records_the_error_type_never_the_url(
+    settings: Settings, store: Store, receiver: Receiver
+) -> None:
+    # A port nothing listens on (the receiver's, once closed would race): port 9 (discard).
+    hooked = with_hooks(settings, "soc=http://127.0.0.1:9/hook?token=SEKRIT")
+    outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.MEDIUM)), now_us=0)
+    assert outbound.deliver_due(store, hooked, 0) == outbound.Delivered(retrying=1)
+    [row] = store.alert_deliveries()
+    assert row.last_error == "ConnectError"
+
+
+def test_a_run_never_sends_a_row_another_run_holds(
+    settings: Settings, store: Store, receiver: Receiver
+) -> None:
+    hooked = with_hooks(settings, f"soc={receiver.url()}")
+    outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.MEDIUM)), now_us=0)
+    with store.writer() as w:  # another process claimed it and is sending it
+        [held] = w.claim_deliveries(now_us=0, lease_us=60 * SECOND, limit=10)
+    assert held.state == DeliveryState.SENDING
+    assert outbound.deliver_due(store, hooked, 30 * SECOND) == outbound.Delivered()
+    assert receiver.requests == []
+    # That process died: after its lease the row is sent again, with the same key.
+    assert outbound.deliver_due(store, hooked, 61 * SECOND) == outbound.Delivered(delivered=1)
+    assert receiver.keys() == ["a1:soc"]
+
+
+# -- bodies -----------------------------------------------------------------------------------
+
+
+def test_a_slack_webhook_gets_one_plain_line_unsigned(
+    settings: Settings, store: Store, receiver: Receiver
+) -> None:
+    hooked = with_hooks(settings, f"chat=slack:{receiver.url()}", secret=None)
+    sent = stored(store, alert("a1", Severity.HIGH))
+    outbound.enqueue(store, hooked, sent, now_us=0)
+    assert outbound.deliver_due(store, hooked, 0) == outbound.Delivered(delivered=1)
+    [(headers, body)] = receiver.requests
+    assert json.loads(body) == {
+        "text": "Sentinelle HIGH alert: ana (unjustified_access): ana listed customers of 3 "
+        "merchants without a ticket. [alert a1]"
+    }
+    assert "x-sentinelle-signature" not in headers
+    assert headers["x-sentinelle-delivery"] == "a1:chat"
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+
+def test_the_cli_delivers_after_ingest_and_on_demand(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooked = with_hooks(settings, f"soc={receiver.url()}")
+    with open_store(hooked) as store:
+        sent = stored(store, alert("a1", Severity.MEDIUM))
+        outbound.enqueue(store, hooked, sent, now_us=0)
+    monkeypatch.setenv("SENTINELLE_DATA_DIR", str(settings.data_dir))
+    if settings.database_url:
+        monkeypatch.setenv("SENTINELLE_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SENTINELLE_ALERT_WEBHOOKS", f"soc={receiver.url()}")
+    monkeypatch.setenv("SENTINELLE_ALERT_WEBHOOK_SECRET", SECRET)
+    receiver.statuses = [502]
+    result = CliRunner().invoke(cli_group, ["alerts", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "delivered 0, to retry 1, failed 0\n"
+    with open_store(hooked) as store, store.writer() as w:  # due again now
+        w._x("UPDATE alert_deliveries SET next_at_us = 0")
+    result = CliRunner().invoke(cli_group, ["alerts", "deliver", "--json"])
+    assert json.loads(result.output) == {"delivered": 1, "retrying": 0, "failed": 0}
+    assert receiver.keys() == ["a1:soc", "a1:soc"]
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"SENTINELLE_ALERT_WEBHOOKS": "soc=https://siem.example/h"},
+            "SENTINELLE_ALERT_WEBHOOK_SECRET: Value error, required",
+        ),
+        (
+            {
+                "SENTINELLE_ALERT_WEBHOOKS": "chat=slack:https://h.example/x",
+                **{"SENTINELLE_ALERT_WEBHOOK_SECRET": "short"},
+            },
+            "SENTINELLE_ALERT_WEBHOOK_SECRET: Value error, must be at least 16 characters",
+        ),
+        (
+            {"SENTINELLE_ALERT_WEBHOOKS": "soc=ftp://siem.example/h?token=SEKRIT"},
+            "SENTINELLE_ALERT_WEBHOOKS: Value error, alert_webhooks item 'soc': the URL must "
+            "be http:// or https://",
+        ),
+        (
+            {"SENTINELLE_ALERT_WEBHOOKS": "https://siem.example/h?token=SEKRIT"},
+            "is not NAME=URL",
+        ),
+        (
+            {"SENTINELLE_ALERT_WEBHOOKS": "a=http://x.example/1 a=slack:http://x.example/2"},
+            "lists the name a twice",
+        ),
+    ],
+)
+def test_bad_webhook_settings_are_refused_by_name(
+    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        App.from_env(data_dir=tmp_path)
+    assert message in raised.value.diagnostics()
+    assert "SEKRIT" not in raised.value.diagnostics()  # a URL's token is never echoed
+
+
+def test_webhooks_are_optional_and_slack_alone_needs_no_secret() -> None:
+    assert Settings(_env_file=None).alert_webhooks == ""
+    only_slack = Settings(_env_file=None, alert_webhooks="chat=slack:https://h.example/T/B/x")
+    assert [h.slack for h in outbound.parse_webhooks(only_slack.alert_webhooks)] == [True]
+    assert "h.example" not in repr(only_slack)
