@@ -305,20 +305,17 @@ def session_of(request: Request) -> Principal | None:
 def _find_principal(request: Request) -> Principal:
     """Who presents the request: an API key, else a console session. Raises 401, or 403 for
     a session's state-changing request without its CSRF token. Blocking (a store lookup)."""
-    cached = getattr(request.state, "principal", None)
-    if isinstance(cached, Principal):
-        return cached
-    found = None
+    found = _known(request)
+    if found is not None:
+        return found
     if request.headers.get("authorization"):
         token = _bearer(request)
         if token is not None:
             state = _state(request)
-            found = state.keys.get(token)
-            if found is None:
-                with state.readers.snapshot() as reader:
-                    found = authenticate_key(reader.store, token)
-                if found is not None:
-                    state.keys.put(token, found)
+            with state.readers.snapshot() as reader:
+                found = authenticate_key(reader.store, token)
+            if found is not None:
+                state.keys.put(token, found)
     else:
         found = session_of(request)
         if (
@@ -342,13 +339,28 @@ def _find_principal(request: Request) -> Principal:
     return found
 
 
-async def _principal(request: Request) -> Principal:
-    """:func:`_find_principal`, off the event loop unless the request already knows it (a
-    :class:`GuardedRoute` found it before the body was read): no thread hop for that."""
+def _known(request: Request) -> Principal | None:
+    """The request's principal when it is known without a store read: found earlier for this
+    request (a :class:`GuardedRoute` checks before the body is read), or its key found active
+    moments ago (:class:`KeyCache`)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    return await run_in_threadpool(_find_principal, request)
+    token = _bearer(request)
+    found = _state(request).keys.get(token) if token is not None else None
+    if found is not None:
+        request.state.principal = found
+    return found
+
+
+async def _principal(request: Request) -> Principal:
+    """:func:`_find_principal`: at once when it is :func:`_known`, else in a thread among the
+    request threads (a store lookup)."""
+    known = _known(request)
+    if known is not None:
+        return known
+    state = _state(request)
+    return await anyio.to_thread.run_sync(_find_principal, request, limiter=state.request_threads)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
@@ -373,10 +385,6 @@ class _Allow:
             raise HTTPException(status_code=403, detail=exc.diagnostics()) from None
         return principal
 
-    def check(self, request: Request) -> Principal:
-        """The whole check (401, then 403) from the request alone. Blocking."""
-        return self.allowed(request, _find_principal(request))
-
 
 class GuardedRoute(APIRoute):
     """A route that decides 401/403 before FastAPI reads, parses or validates the body (a
@@ -391,14 +399,7 @@ class GuardedRoute(APIRoute):
         allow = _Allow(Permission(declared))
 
         async def authorized_first(request: Request) -> Response:
-            state = _state(request)
-            token = _bearer(request)
-            known = state.keys.get(token) if token is not None else None
-            if known is not None:  # a key seen active moments ago: no store read, no thread
-                request.state.principal = known
-                allow.allowed(request, known)
-            else:  # the store lookup is synchronous: in a thread, among the request threads
-                await anyio.to_thread.run_sync(allow.check, request, limiter=state.request_threads)
+            allow.allowed(request, await _principal(request))
             return await handle(request)
 
         return authorized_first
