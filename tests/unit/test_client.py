@@ -389,6 +389,26 @@ def test_a_full_queue_spills_to_the_journal_then_everything_is_sent_once(
     assert sorted(sink.ids) == sorted(_events(9)) and list(journal.iterdir()) == []
 
 
+def test_a_spill_while_a_batch_is_being_sent_loses_no_event(tmp_path: Path) -> None:
+    sent: list[bytes] = []
+    sending, answer = threading.Event(), threading.Event()
+
+    def slow(batch: list[bytes]) -> None:
+        sending.set()
+        assert answer.wait(30)
+        sent.extend(batch)
+
+    recorder = Recorder(slow, batch_size=2, interval=3600, max_queue=4, journal=tmp_path / "j")
+    for event in _events(2):  # a full batch: the sender takes it and waits for the answer
+        recorder.put(event)
+    assert sending.wait(30)
+    for event in _events(5, 2):  # meanwhile the queue fills up and is spilled
+        recorder.put(event)
+    answer.set()
+    recorder.close()
+    assert sorted(set(sent)) == sorted(_events(7))  # the batch may go twice: never lost
+
+
 def test_close_journals_what_it_cannot_send_and_another_recorder_sends_it(
     sink: Sink, tmp_path: Path
 ) -> None:

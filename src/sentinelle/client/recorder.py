@@ -94,6 +94,8 @@ class Recorder:
         self._journal = journal
         self._spill_name = f"{os.getpid()}-{secrets.token_hex(6)}{_SUFFIX}"
         self._queue: list[bytes] = []
+        #: Spills so far: a batch taken before a spill was journaled with the whole queue.
+        self._spills = 0
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
         self._closing = False
@@ -127,6 +129,7 @@ class Recorder:
                     )
                 self._spill(self._queue)
                 self._queue = []
+                self._spills += 1
             self._queue.append(event)
             if len(self._queue) >= self._batch_size:
                 self._cond.notify_all()
@@ -217,11 +220,17 @@ class Recorder:
         while True:
             with self._cond:
                 batch = self._queue[: self._batch_size]
+                spills = self._spills
             if not batch:
                 break
             kept = self._deliver(batch)
-            with self._cond:  # put() only appends, and spills only when full: the head is ours
-                del self._queue[: len(batch)]
+            with self._cond:
+                # put() only appends, so the head is the batch sent -- unless a full queue
+                # was spilled meanwhile: the batch went to the journal with it, and the head
+                # is now events never sent (the journal's copy is sent below; twice is
+                # harmless, ingest drops ids it holds).
+                if self._spills == spills:
+                    del self._queue[: len(batch)]
             sent += kept
         if self._journal is not None:
             for path in sorted(self._journal.glob(f"*{_SUFFIX}")):
