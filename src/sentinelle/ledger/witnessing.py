@@ -42,6 +42,8 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
+#: The media type of a 409's body (C2SP tlog-witness): the size the witness last cosigned.
+#: The witness (:mod:`sentinelle.witness.http`) answers with it and this side reads it.
 SIZE_MEDIA_TYPE: Final = "text/x.tlog.size"
 _MAX_ANSWER: Final = 64 * 1024
 _SPLIT_RE: Final = re.compile(r"[\s,]+")

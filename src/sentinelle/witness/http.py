@@ -13,11 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, Response
 
+from sentinelle.ledger.witnessing import SIZE_MEDIA_TYPE
 from sentinelle.witness.witness import MAX_REQUEST, Witness, WitnessRefusedError
 
 __all__ = ["create_witness_app"]
-
-SIZE_MEDIA_TYPE = "text/x.tlog.size"
 
 
 def create_witness_app(witness: Witness) -> FastAPI:
