@@ -409,6 +409,20 @@ def test_a_spill_while_a_batch_is_being_sent_loses_no_event(tmp_path: Path) -> N
     assert sorted(set(sent)) == sorted(_events(7))  # the batch may go twice: never lost
 
 
+def test_a_journal_that_cannot_be_written_refuses_loudly(sink: Sink, tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    sink.down = True
+    recorder = Recorder(sink, batch_size=2, interval=3600, max_queue=2, journal=journal)
+    (journal / recorder._spill_name).mkdir()  # where it would spill: cannot be written
+    for event in _events(2):
+        recorder.put(event)
+    with pytest.raises(RecordError, match="journal cannot be written"):
+        recorder.put(_events(1, 2)[0])
+    assert recorder.pending == 2  # kept queued, not lost in the failed spill
+    with pytest.raises(RecordError, match="2 event"):
+        recorder.close()
+
+
 def test_close_journals_what_it_cannot_send_and_another_recorder_sends_it(
     sink: Sink, tmp_path: Path
 ) -> None:

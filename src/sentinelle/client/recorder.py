@@ -114,8 +114,8 @@ class Recorder:
     def put(self, event: bytes) -> None:
         """Queue one event (its JSON). A full queue goes to the journal first.
 
-        Raises :class:`RecordError` when the queue is full and there is no journal, or the
-        recorder is closed.
+        Raises :class:`RecordError` when the queue is full and there is no journal (or it
+        cannot be written), or the recorder is closed.
         """
         with self._cond:
             if self._closed:
@@ -127,7 +127,15 @@ class Recorder:
                         f"{self._max_queue} events are waiting for Sentinelle (the queue is "
                         "full) and no journal is configured: the event was not queued"
                     )
-                self._spill(self._queue)
+                try:
+                    self._spill(self._queue)
+                except OSError as exc:  # the events stay queued; this one is refused
+                    _logger.error("event queue full and the journal cannot be written: %s", exc)
+                    raise RecordError(
+                        f"{self._max_queue} events are waiting for Sentinelle (the queue is "
+                        f"full) and the journal cannot be written ({exc}): the event was not "
+                        "queued"
+                    ) from None
                 self._queue = []
                 self._spills += 1
             self._queue.append(event)
@@ -153,7 +161,7 @@ class Recorder:
         """Stop the sender, send what is left and journal what could not be sent.
 
         Raises :class:`RecordError` when events could be neither sent nor journaled (no
-        journal): their count is in the message and the log.
+        journal, or it cannot be written): their count is in the message and the log.
         """
         with self._cond:
             if self._closed:
@@ -171,7 +179,14 @@ class Recorder:
         if not left:
             return
         if self._journal is not None:
-            self._spill(left)
+            try:
+                self._spill(left)
+            except OSError as exc:
+                _logger.error("closing: %d event(s) could not be journaled: %s", len(left), exc)
+                raise RecordError(
+                    f"{len(left)} event(s) could not be sent to Sentinelle nor written to the "
+                    f"journal ({exc}): they are not kept"
+                ) from None
             _logger.warning(
                 "closing: %d event(s) written to the journal %s", len(left), self._journal
             )
