@@ -43,7 +43,7 @@ from sentinelle.client.model import Decision, decode_decision
 from sentinelle.client.modes import FailModes
 from sentinelle.client.recorder import Recorder, SendError
 from sentinelle.errors import ConfigError
-from sentinelle.events import AccessEvent, ContextEvent, EventError, decode_event
+from sentinelle.events import AccessEvent, ContextEvent, EventError, decode_canonical
 from sentinelle.events.model import Justification, Source
 from sentinelle.guard.decide import AccessRequest, RequestError, Verdict
 from sentinelle.guard.decide import Decision as GuardDecision
@@ -196,11 +196,10 @@ class _Base:
         of an invalid event, :class:`RecordError` when it cannot be queued.
         """
         try:
-            raw = _encoder.encode(event)
-            checked = decode_event(raw)
+            checked, body = decode_canonical(_encoder.encode(event))
         except (EventError, TypeError) as exc:
             raise GuardRequestError(f"event {exc}") from None
-        self._recorder.put(_encoder.encode(checked))
+        self._recorder.put(body)
         return checked.id
 
     def record_access(
