@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from sentinelle import __version__
 from sentinelle.client.errors import GuardRequestError, RecordError
 from sentinelle.client.model import Decision, decode_decision
 from sentinelle.client.modes import FailModes
-from sentinelle.client.recorder import Recorder, SendError
+from sentinelle.client.recorder import Recorder, SendError, _backoff
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, EventError, decode_canonical
 from sentinelle.events.model import Justification, Source
@@ -72,7 +71,6 @@ _CLOSED_REASON: Final = "refused while Sentinelle was unreachable (fail closed)"
 _RETRY: Final = frozenset({408, 429, 500, 502, 503, 504})
 _FIRST_DELAY: Final = 0.05
 _MAX_DELAY: Final = 1.0
-_jitter: Final = random.Random()  # noqa: S311 - spreads retries, not a secret
 _encoder: Final = msgspec.json.Encoder()
 
 
@@ -120,8 +118,7 @@ class _Deadline:
     def next_delay(self, response: httpx.Response | None) -> float | None:
         """How long to wait before the next attempt; ``None`` when it would end too late."""
         self.failures += 1
-        delay = min(_MAX_DELAY, _FIRST_DELAY * 2.0 ** min(self.failures - 1, 16))
-        delay = delay / 2 + _jitter.uniform(0, delay / 2)
+        delay = _backoff(self.failures, _FIRST_DELAY, _MAX_DELAY)
         if response is not None:
             delay = max(delay, _retry_after(response))
         if time.monotonic() + delay >= self.end:

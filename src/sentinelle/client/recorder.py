@@ -361,7 +361,8 @@ def _refused_indexes(exc: GuardRequestError, size: int) -> set[int]:
     return {i for i in found if isinstance(i, int) and 0 <= i < size}
 
 
-def _backoff(failures: int, base: float) -> float:
-    """Capped exponential backoff with jitter: between half and all of base × 2^(failures-1)."""
-    delay = min(_MAX_BACKOFF, base * 2.0 ** min(failures - 1, 16))
+def _backoff(failures: int, base: float, cap: float = _MAX_BACKOFF) -> float:
+    """Capped exponential backoff with jitter: between half and all of base × 2^(failures-1),
+    at most ``cap`` (the decisions' retries use it too, with their own base and cap)."""
+    delay = min(cap, base * 2.0 ** min(failures - 1, 16))
     return delay / 2 + _jitter.uniform(0, delay / 2)
