@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from sentinelle.errors import ConfigError, IntegrityError
-from sentinelle.ledger.checkpoint import parse_note
 from sentinelle.ledger.keys import fsync_dir
 from sentinelle.ledger.tiles import TILE_HEIGHT, TILE_WIDTH
-from sentinelle.ledger.witnessing import cosigned_note
+from sentinelle.ledger.witnessing import cosignature_lines, recorded_checkpoint
 
 __all__ = ["PublishReport", "publish", "tile_path"]
 
@@ -66,8 +65,9 @@ def publish(store: Any, directory: Path, *, tiles: bool = False) -> PublishRepor
     :class:`IntegrityError` if a stored tile the tree needs is missing or too short,
     :class:`ConfigError` if ``directory`` cannot be written.
     """
-    note = cosigned_note(store)
-    cp = store.latest_checkpoint()
+    cp = recorded_checkpoint(store)
+    lines = cosignature_lines(store, cp)
+    note = str(cp.note) + "".join(lines)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         written = _publish_tiles(store, directory, cp.size) if tiles else 0
@@ -76,7 +76,7 @@ def publish(store: Any, directory: Path, *, tiles: bool = False) -> PublishRepor
         _write(directory / "checkpoint", note.encode("utf-8"), durable=True)
     except OSError as exc:
         raise ConfigError(f"cannot publish to {directory}: {exc}") from None
-    return PublishReport(cp.size, len(parse_note(note)[1]) - 1, written)
+    return PublishReport(cp.size, len(lines), written)
 
 
 def _publish_tiles(store: Any, directory: Path, size: int) -> int:

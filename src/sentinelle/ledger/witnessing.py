@@ -34,9 +34,11 @@ from sentinelle.ledger.cosignature import CosignatureVerifier
 __all__ = [
     "WitnessEndpoint",
     "WitnessOutcome",
+    "cosignature_lines",
     "cosigned_note",
     "http_post",
     "parse_witnesses",
+    "recorded_checkpoint",
     "request_cosignatures",
 ]
 
@@ -128,9 +130,8 @@ def _read(answer: Any) -> str:
     return bytes(answer.read(_MAX_ANSWER)).decode("utf-8", "replace")
 
 
-def cosigned_note(store: Any, size: int | None = None) -> str:
-    """The recorded checkpoint of ``size`` (default: the newest) with the cosignature lines
-    recorded for it appended.
+def recorded_checkpoint(store: Any, size: int | None = None) -> Any:
+    """The recorded checkpoint of ``size`` (default: the newest).
 
     Raises :class:`NotFoundError` if there is no such checkpoint.
     """
@@ -141,8 +142,24 @@ def cosigned_note(store: Any, size: int | None = None) -> str:
             if size is None
             else f"no checkpoint recorded at tree size {size}"
         )
+    return cp
+
+
+def cosignature_lines(store: Any, cp: Any) -> list[str]:
+    """The cosignature lines recorded for the checkpoint ``cp`` (its size and root), each
+    ending in a newline: what to append to its note."""
     lines = [row.line for row in store.cosignatures(cp.size) if row.root == cp.root]
-    return str(cp.note) + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return [line if line.endswith("\n") else line + "\n" for line in lines]
+
+
+def cosigned_note(store: Any, size: int | None = None) -> str:
+    """The recorded checkpoint of ``size`` (default: the newest) with the cosignature lines
+    recorded for it appended.
+
+    Raises :class:`NotFoundError` if there is no such checkpoint.
+    """
+    cp = recorded_checkpoint(store, size)
+    return str(cp.note) + "".join(cosignature_lines(store, cp))
 
 
 def request_cosignatures(
@@ -161,9 +178,7 @@ def request_cosignatures(
         raise ConfigError(
             "no witness configured: set SENTINELLE_WITNESSES or pass --witness URL=KEY"
         )
-    cp = ledger.store.latest_checkpoint()
-    if cp is None:
-        raise NotFoundError("no checkpoint recorded yet: run `sentinelle ledger checkpoint` first")
+    cp = recorded_checkpoint(ledger.store)
     checkpoint = ledger.verifier.verify(cp.note, origin=ledger.origin)
     outcomes = []
     for witness in witnesses:
