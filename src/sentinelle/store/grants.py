@@ -158,10 +158,6 @@ class GrantWriterMixin:
             rows,
         )
 
-    def decisions(self, ids: Sequence[str]) -> dict[str, DecisionRow]:
-        """The stored decisions among ``ids`` (in this transaction)."""
-        return _decisions(lambda q, p: self._x(q, p).fetchall(), ids)
-
 
 class GrantStoreMixin:
     """Grant reads; a base of :class:`~sentinelle.store.base.Store`."""
@@ -265,32 +261,15 @@ class GrantStoreMixin:
         )
         return _link(rows[0]) if rows else None
 
-    def approval_links_of(self, grant_id: str) -> list[LinkRow]:
-        """The links sent for ``grant_id`` (the ``grant_id`` index), oldest first."""
-        rows = self._x(
-            "SELECT token_hash, grant_id, merchant, created_us, expires_us, used_us, used_as "
-            "FROM approval_links WHERE grant_id = ? ORDER BY created_us",
-            (grant_id,),
-        )
-        return [_link(r) for r in rows]
-
-    def decision(self, event_id: str) -> DecisionRow | None:
-        """The decision recorded by the access event ``event_id``, or ``None``."""
-        return _decisions(self._x, [event_id]).get(event_id)
-
     def decisions(self, event_ids: Sequence[str]) -> dict[str, DecisionRow]:
         """The decisions recorded among ``event_ids``, by id."""
-        return _decisions(self._x, event_ids)
-
-
-def _decisions(run: Any, ids: Sequence[str]) -> dict[str, DecisionRow]:
-    found: dict[str, DecisionRow] = {}
-    for i in range(0, len(ids), 500):
-        part = list(ids[i : i + 500])
-        rows = run(
-            "SELECT id, request_hash, at_us, response FROM guard_decisions "  # noqa: S608
-            f"WHERE id IN ({','.join('?' * len(part))})",
-            part,
-        )
-        found.update((r[0], DecisionRow(r[0], r[1], int(r[2]), r[3])) for r in rows)
-    return found
+        found: dict[str, DecisionRow] = {}
+        for i in range(0, len(event_ids), 500):
+            part = list(event_ids[i : i + 500])
+            rows = self._x(
+                "SELECT id, request_hash, at_us, response FROM guard_decisions "  # noqa: S608
+                f"WHERE id IN ({','.join('?' * len(part))})",
+                part,
+            )
+            found.update((r[0], DecisionRow(r[0], r[1], int(r[2]), r[3])) for r in rows)
+        return found
