@@ -197,6 +197,8 @@ def test_failing_open_hides_the_open_mask_and_follows_overrides() -> None:
         search = client.decide(**{**ASK, "action": "search"})
     assert view.decision == "allow" and view.mask == ("payment_partial",)
     assert search.decision == "deny" and "search requests fail closed" in search.reasons[0]
+    served = next(e for e in fake.sent if e["id"] == view.event)
+    assert served["data"] == ["contact"]  # what was shown: the open mask hid the rest
 
 
 def test_an_access_that_cannot_be_queued_is_not_served_open(tmp_path: Path) -> None:

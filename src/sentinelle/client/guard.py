@@ -340,9 +340,9 @@ class _Base:
             )
         event_id = "unr-" + secrets.token_hex(20)
         verdict: Verdict = "allow" if mode == "open" else "deny"
-        event = access_event(
-            event_id, request, GuardDecision(decision=verdict, reasons=(reason,)), now_us()
-        )
+        # With the mask, as the server records a decision: the event's data is what was shown.
+        decided = GuardDecision(decision=verdict, mask=mask, reasons=(reason,))
+        event = access_event(event_id, request, decided, now_us())
         said = OPEN_REASON if mode == "open" else _CLOSED_REASON
         justification = event.justification
         if isinstance(justification, Justification):
