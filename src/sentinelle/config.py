@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sentinelle.access import USER_ROLES
 from sentinelle.errors import ConfigError
 
-__all__ = ["Settings", "parse_host_port"]
+__all__ = ["MIN_SECRET_CHARS", "Settings", "parse_host_port"]
+
+#: Shorter webhook secrets are refused: a help desk's is all that authenticates Freshdesk and
+#: Gorgias, and the alert webhooks' signs every body sent out.
+MIN_SECRET_CHARS: Final = 16
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -178,6 +182,38 @@ class Settings(BaseSettings):
         "by commas (e.g. 'admin,dpo'); empty: none (an enrolled account always needs its code).",
     )
 
+    # -- help-desk connectors (docs/connectors.md; POST /v1/connectors/VENDOR) -------------------
+    zendesk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_SECRET_CHARS,
+        description="Zendesk's webhook secret (its signing secret); unset: POST "
+        "/v1/connectors/zendesk answers 503.",
+    )
+    freshdesk_webhook_secret: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_SECRET_CHARS,
+        description="Freshdesk's webhook secret (a shared secret header); unset: POST "
+        "/v1/connectors/freshdesk answers 503.",
+    )
+    jira_webhook_secret: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_SECRET_CHARS,
+        description="Jira's webhook secret (the admin webhook's secret); unset: POST "
+        "/v1/connectors/jira answers 503.",
+    )
+    gorgias_webhook_secret: SecretStr | None = Field(
+        default=None,
+        min_length=MIN_SECRET_CHARS,
+        description="Gorgias's webhook secret (a shared secret header); unset: POST "
+        "/v1/connectors/gorgias answers 503.",
+    )
+    connectors_map: Path | None = Field(
+        default=None,
+        description="TOML or CSV file mapping vendor organization ids to merchants and "
+        "agent ids to staff ids; unset: the organization id is the merchant, agents are "
+        "stored as <vendor>:<agent id>.",
+    )
+
     # -- alerts out (docs/connectors.md, "Alerts out: webhooks") -------------------------------
     alert_webhooks: str = Field(
         default="",
@@ -256,12 +292,17 @@ class Settings(BaseSettings):
         """:attr:`totp_required_roles` as a set of role names."""
         return frozenset(r for r in self.totp_required_roles.split(",") if r)
 
+    def webhook_secret(self, vendor: str) -> str | None:
+        """The help-desk ``vendor``'s webhook secret (``zendesk``, …), if set."""
+        value: SecretStr | None = getattr(self, f"{vendor}_webhook_secret")
+        return None if value is None else value.get_secret_value()
+
     @field_validator("alert_webhook_secret")
     @classmethod
     def _webhook_secret_when_json(
         cls, value: SecretStr | None, info: ValidationInfo
     ) -> SecretStr | None:
-        from sentinelle.connectors.outbound import MIN_SECRET_CHARS, parse_webhooks
+        from sentinelle.connectors.outbound import parse_webhooks
 
         if value is not None and not value.get_secret_value():
             value = None  # SENTINELLE_ALERT_WEBHOOK_SECRET= (empty) means none

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
-from sentinelle.connectors import ConnectorSettings, MappingConfig, Receiver, VendorMapping
+from sentinelle.connectors import MappingConfig, Receiver, VendorMapping
 from sentinelle.store import Store, open_store
 
 with warnings.catch_warnings():
@@ -82,7 +82,7 @@ class Hooks:
 
 def _app(settings: Settings, secrets: dict[str, str]) -> FastAPI:
     app = create_app(settings)
-    connector_settings = ConnectorSettings(
+    connector_settings = Settings(
         _env_file=None, **{f"{v}_webhook_secret": s for v, s in secrets.items()}
     )
     app.state.sentinelle_connectors = Receiver(connector_settings, MAPPING)
@@ -299,6 +299,14 @@ def test_an_unconfigured_receiver_is_503_naming_the_setting(tmp_path: Path) -> N
         assert response.status_code == 503
         assert "SENTINELLE_GORGIAS_WEBHOOK_SECRET" in response.json()["detail"]
         assert client.post("/v1/connectors/intercom", content=b"{}").status_code == 404
+
+
+def test_the_secrets_are_settings_never_shown_and_short_ones_refused() -> None:
+    settings = Settings(_env_file=None, **{f"{v}_webhook_secret": s for v, s in SECRETS.items()})
+    assert [settings.webhook_secret(v) for v in SECRETS] == list(SECRETS.values())
+    assert not [s for s in SECRETS.values() if s in repr(settings)]
+    with pytest.raises(ValueError, match="at least 16 items"):
+        Settings(_env_file=None, jira_webhook_secret="short")  # noqa: S106 - a test value
 
 
 # -- backfill ----------------------------------------------------------------------------------

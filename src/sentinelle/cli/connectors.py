@@ -41,7 +41,7 @@ def backfill(app: App, vendor: str, file: Path, merchant: str | None, as_json: b
         raise click.UsageError(
             f"backfill reads {', '.join(BACKFILLS)} exports; {vendor}'s is not supported yet"
         )
-    events = list(Receiver.from_settings().backfill(vendor, file, merchant=merchant))
+    events = list(Receiver.from_settings(app.settings).backfill(vendor, file, merchant=merchant))
     result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
     if as_json:
         click.echo(json.dumps(result.to_dict()))

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from sentinelle.config import MIN_SECRET_CHARS
 from sentinelle.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ _logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER: Final = "X-Sentinelle-Signature"
 DELIVERY_HEADER: Final = "X-Sentinelle-Delivery"
-MIN_SECRET_CHARS: Final = 16
 MAX_ATTEMPTS: Final = 10
 TIMEOUT_SECONDS: Final = 5.0
 #: How long a run holds the rows it claimed: longer than it takes to POST one claim's rows.

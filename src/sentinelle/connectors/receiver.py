@@ -14,11 +14,10 @@ from types import ModuleType
 from typing import Any, Final
 
 import msgspec
-from pydantic import ValidationError as PydanticValidationError
 
+from sentinelle.config import Settings
 from sentinelle.connectors import freshdesk, gorgias, jira, zendesk
 from sentinelle.connectors.base import VENDOR_NAMES, MappingConfig, MappingError
-from sentinelle.connectors.settings import ConnectorSettings
 from sentinelle.errors import ConfigError
 from sentinelle.events import ContextEvent
 
@@ -40,29 +39,20 @@ class NotConfiguredError(ConfigError):
     """The vendor's secret is not set: its receiver takes nothing (503)."""
 
     def __init__(self, vendor: str) -> None:
-        self.variable = ConnectorSettings.variable(vendor)
+        self.variable = f"SENTINELLE_{vendor.upper()}_WEBHOOK_SECRET"  # Settings' env name
         super().__init__(f"the {vendor} connector is not configured: set {self.variable}")
 
 
 @dataclass(frozen=True, slots=True)
 class Receiver:
-    """The connectors' settings and mapping, read once."""
+    """The settings (the vendors' secrets) and the mapping file, read once."""
 
-    settings: ConnectorSettings
+    settings: Settings
     mapping: MappingConfig
 
     @classmethod
-    def from_settings(cls, settings: ConnectorSettings | None = None) -> Receiver:
-        """From ``settings`` (default: the environment). Raises :class:`ConfigError`."""
-        if settings is None:
-            try:
-                settings = ConnectorSettings()
-            except PydanticValidationError as exc:
-                problems = "; ".join(
-                    f"SENTINELLE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-                    for e in exc.errors()
-                )
-                raise ConfigError(f"invalid connector settings: {problems}") from None
+    def from_settings(cls, settings: Settings) -> Receiver:
+        """Reads ``settings.connectors_map``. Raises :class:`ConfigError`."""
         return cls(settings, MappingConfig.from_file(settings.connectors_map))
 
     def receive(
@@ -72,7 +62,7 @@ class Receiver:
         :class:`NotConfiguredError`, :class:`~sentinelle.connectors.base.SignatureError`
         (checked before the body is parsed) or :class:`MappingError`."""
         module = VENDORS[vendor]
-        secret = self.settings.secret(vendor)
+        secret = self.settings.webhook_secret(vendor)
         if secret is None:
             raise NotConfiguredError(vendor)
         module.verify(headers, body, secret, now)

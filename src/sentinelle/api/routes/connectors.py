@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from sentinelle.api.deps import StateDep, locked
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.events import detect_and_respond
+from sentinelle.config import Settings
 from sentinelle.connectors import (
     MAX_BODY_BYTES,
     VENDORS,
@@ -46,12 +47,12 @@ _BODY: Final[dict[str, Any]] = {
 }
 
 
-def receiver(request: Request) -> Receiver:
-    """The app's receiver, built from the environment on first use (tests may set
+def receiver(request: Request, settings: Settings) -> Receiver:
+    """The app's receiver, built from ``settings`` on first use (tests may set
     ``app.state.sentinelle_connectors`` first). Raises :class:`ConfigError`."""
     found = getattr(request.app.state, _RECEIVER, None)
     if not isinstance(found, Receiver):
-        found = Receiver.from_settings()
+        found = Receiver.from_settings(settings)
         setattr(request.app.state, _RECEIVER, found)
     return found
 
@@ -76,8 +77,8 @@ async def post_webhook(vendor: str, request: Request, state: StateDep) -> dict[s
     detection. A payload that is not about a ticket change maps to no event (200)."""
     if vendor not in VENDORS:
         raise HTTPException(404, f"no connector {vendor!r}: one of {', '.join(VENDORS)}")
-    connectors = receiver(request)
-    if connectors.settings.secret(vendor) is None:
+    connectors = receiver(request, state.settings)
+    if connectors.settings.webhook_secret(vendor) is None:
         raise HTTPException(503, NotConfiguredError(vendor).diagnostics())
     body = bytearray()
     async for part in request.stream():
