@@ -173,13 +173,11 @@ async def grant_of_merchant(
 
 
 async def _listed(state: State, read: Callable[[], _T]) -> _T:
-    """A read of grants, after expiring what is due (under the lock, only when something is:
-    the check is one index probe)."""
+    """A read of grants, after expiring what is due (under the lock; with nothing due, the
+    sweep is one probe of the ``(state, expires_us)`` index)."""
 
     def work() -> _T:
-        now = state.clock()
-        if state.store.grants_due(now, limit=1):
-            workflow.expire(state.store, state.ledger, now_us=now)
+        workflow.expire(state.store, state.ledger, now_us=state.clock())
         return read()
 
     return await _change(state, work)

@@ -119,14 +119,9 @@ def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, st
 
 
 async def _sweep(state: State) -> None:
-    """Expire what is due before showing grants (under the lock; only when something is)."""
-
-    def work() -> None:
-        now = state.clock()
-        if state.store.grants_due(now, limit=1):
-            workflow.expire(state.store, state.ledger, now_us=now)
-
-    await locked(state, work)
+    """Expire what is due before showing grants (under the lock; with nothing due, the sweep
+    is one probe of the ``(state, expires_us)`` index)."""
+    await locked(state, lambda: workflow.expire(state.store, state.ledger, now_us=state.clock()))
 
 
 async def grants_panel(request: Request, seen: Viewer, merchant: str) -> dict[str, Any] | None:
