@@ -375,7 +375,8 @@ class SigningKey:
             raise ConfigError(f"signing key file {path} already holds another key")
 
     @classmethod
-    def _parse(cls, data: bytes, path: Path, name: str) -> SigningKey:
+    def _parse(cls, data: bytes, path: Path, name: str | None) -> SigningKey:
+        """The key of a key file's ``data``; its name must be ``name`` (``None``: any)."""
         bad = ConfigError(
             f"signing key file {path} is not PRIVATE+KEY+<name>+<key id>+<base64 key>"
         )
@@ -394,11 +395,11 @@ class SigningKey:
             raise bad
         if len(raw) != 33 or raw[:1] != _ALG_ED25519:
             raise ConfigError(f"signing key file {path} does not hold an Ed25519 key")
-        if file_name != name:
+        if name is not None and file_name != name:
             raise ConfigError(
                 f"signing key file {path} is for key name {file_name!r}, expected {name!r}"
             )
-        key = cls(name=name, seed=raw[1:])
+        key = cls(name=file_name, seed=raw[1:])
         if key.key_hash.hex() != hash_hex:
             raise ConfigError(f"signing key file {path}: key ID {hash_hex} does not match the key")
         return key

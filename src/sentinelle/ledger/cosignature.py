@@ -184,9 +184,7 @@ class Cosigner:
             return SigningKey.generate(name)._file_text().encode("utf-8")
 
         def parse(data: bytes) -> SigningKey:
-            parts = data.decode("utf-8", "replace").split("+", 4)
-            own = parts[2] if len(parts) == 5 else ""
-            return SigningKey._parse(data, path, name if name is not None else own)
+            return SigningKey._parse(data, path, name)
 
         return cls(load_or_create(path, what="witness key file", make=make, parse=parse))
 
