@@ -278,6 +278,21 @@ def test_record_checks_events_and_record_access_builds_them(fake: Fake) -> None:
     assert fake.sent[0]["resource"] == {"count": 3} and fake.sent[0]["actor"]["team"] == "t"
 
 
+def test_any_5xx_to_events_keeps_them_queued_as_for_a_decision() -> None:
+    def full(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(507, json={"detail": "insufficient storage"})
+
+    client = GuardClient(
+        "http://sentinelle.test", "key", transport=httpx.MockTransport(full), flush_interval=3600
+    )
+    client.record_access(actor="a", merchant="m-1", action="view", data=["contact"])
+    with pytest.raises(RecordError, match="507: insufficient storage"):
+        client.flush()
+    assert client.pending == 1
+    with pytest.raises(RecordError, match="1 event"):
+        client.close()
+
+
 class Sink:
     """A sender that stores batches, or fails while ``down``."""
 

@@ -68,7 +68,8 @@ _logger = logging.getLogger(__name__)
 #: The reason of the access event of a request served while Sentinelle was unreachable.
 OPEN_REASON: Final = "allowed while Sentinelle was unreachable (fail open)"
 _CLOSED_REASON: Final = "refused while Sentinelle was unreachable (fail closed)"
-_RETRY: Final = frozenset({408, 429, 500, 502, 503, 504})
+#: Retried, with every 5xx: the request was right, Sentinelle could not take it now.
+_RETRY: Final = frozenset({408, 429})
 _FIRST_DELAY: Final = 0.05
 _MAX_DELAY: Final = 1.0
 _encoder: Final = msgspec.json.Encoder()
@@ -262,7 +263,7 @@ class _Base:
         if response.status_code == 200:
             return
         detail, errors = _detail(response)
-        if response.status_code in _RETRY:
+        if _transient(response.status_code):
             raise SendError(f"{response.status_code}: {detail}")
         raise GuardRequestError(detail, status=response.status_code, errors=errors)
 
@@ -298,7 +299,7 @@ class _Base:
             except msgspec.DecodeError:
                 return "200 without a decision (a proxy's page?)"
         detail, _ = _detail(response)
-        if status in _RETRY or status >= 500:
+        if _transient(status):
             return f"{status}: {detail}"
         raise GuardRequestError(detail, status=status)
 
@@ -508,6 +509,11 @@ def _describe(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _transient(status: int) -> bool:
+    """Whether an error answer is worth retrying (decisions and events alike)."""
+    return status in _RETRY or status >= 500
 
 
 def _detail(response: httpx.Response) -> tuple[str, list[dict[str, object]]]:
