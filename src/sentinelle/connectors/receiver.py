@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
@@ -84,13 +84,7 @@ class Receiver:
             )
         mapping = self.mapping.of(vendor)
         if merchant is not None:
-            mapping = type(mapping)(
-                vendor,
-                merchant=merchant,
-                merchant_field=mapping.merchant_field,
-                merchants=mapping.merchants,
-                staff=mapping.staff,
-            )
+            mapping = replace(mapping, merchant=merchant)
         found: Iterator[ContextEvent] = VENDORS[vendor].backfill(
             records(path, BACKFILLS[vendor]), mapping
         )
