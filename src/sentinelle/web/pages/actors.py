@@ -141,7 +141,11 @@ async def lift_suspension(request: Request, actor: str) -> Response:
         await locked(
             state,
             lambda: lift(
-                state.store, actor, by=seen.principal.label, reason=body.reason, now_us=now_us()
+                state.store,
+                actor,
+                by=seen.principal.label,
+                reason=body.reason,
+                now_us=state.clock(),
             ),
         )
     except Error as exc:
