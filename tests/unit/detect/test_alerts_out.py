@@ -333,18 +333,42 @@ def test_a_slack_webhook_gets_one_plain_line_unsigned(
 # -- the CLI -----------------------------------------------------------------------------------
 
 
-def test_the_cli_delivers_after_ingest_and_on_demand(
+def cli_env(monkeypatch: pytest.MonkeyPatch, hooked: Settings) -> None:
+    """The CLI's environment: ``hooked``'s store, webhooks, secret and detection config."""
+    monkeypatch.setenv("SENTINELLE_DATA_DIR", str(hooked.data_dir))
+    if hooked.database_url:
+        monkeypatch.setenv("SENTINELLE_DATABASE_URL", hooked.database_url)
+    if hooked.detect_config:
+        monkeypatch.setenv("SENTINELLE_DETECT_CONFIG", str(hooked.detect_config))
+    monkeypatch.setenv("SENTINELLE_ALERT_WEBHOOKS", hooked.alert_webhooks)
+    monkeypatch.setenv("SENTINELLE_ALERT_WEBHOOK_SECRET", SECRET)
+
+
+def test_the_cli_delivers_after_ingest(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hooked, events = story(settings, receiver, tmp_path)
+    cli_env(monkeypatch, hooked)
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = CliRunner().invoke(cli_group, ["ingest", str(lines), "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["alerts_medium_plus"] >= 1
+    with open_store(hooked) as store:
+        medium = [a for a in DetectionRunner(store).alerts() if a.severity >= Severity.MEDIUM]
+    assert answer["webhooks"] == {"delivered": len(medium), "retrying": 0, "failed": 0}
+    assert sorted(receiver.keys()) == sorted(f"{a.id}:soc" for a in medium)
+
+
+def test_the_cli_delivers_on_demand(
     settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hooked = with_hooks(settings, f"soc={receiver.url()}")
     with open_store(hooked) as store:
         sent = stored(store, alert("a1", Severity.MEDIUM))
         outbound.enqueue(store, hooked, sent, now_us=0)
-    monkeypatch.setenv("SENTINELLE_DATA_DIR", str(settings.data_dir))
-    if settings.database_url:
-        monkeypatch.setenv("SENTINELLE_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("SENTINELLE_ALERT_WEBHOOKS", f"soc={receiver.url()}")
-    monkeypatch.setenv("SENTINELLE_ALERT_WEBHOOK_SECRET", SECRET)
+    cli_env(monkeypatch, hooked)
     receiver.statuses = [502]
     result = CliRunner().invoke(cli_group, ["alerts", "deliver"])
     assert result.exit_code == 0, result.output
