@@ -553,8 +553,9 @@ class Ledger:
                 f"{tile_fault} (the events match the signed checkpoints: the stored tree was "
                 "changed, not the events; proofs read from it would fail)"
             )
-        witnessed = max((c.size for c in cosigned), default=0)
-        self._check_witnessed(cosigned, {cp.size for cp in recorded}, size, max_unwitnessed)
+        witnessed = self._check_witnessed(
+            cosigned, {cp.size for cp in recorded}, size, max_unwitnessed
+        )
         return VerifyReport(
             size,
             tiles_checked,
@@ -627,9 +628,10 @@ class Ledger:
         recorded: set[int],
         size: int,
         max_unwitnessed: int | None,
-    ) -> None:
+    ) -> int:
         """After the tree matched every witnessed root: the checkpoints witnesses cosigned must
-        still be recorded, and at most ``max_unwitnessed`` leaves may lack a cosignature."""
+        still be recorded, and at most ``max_unwitnessed`` leaves may lack a cosignature.
+        Returns the largest tree size cosigned (0: none)."""
         for c in sorted(cosigned, key=lambda c: c.size):
             if c.recorded_cosignature and c.size not in recorded:
                 raise IntegrityError(
@@ -648,6 +650,7 @@ class Ledger:
                 f"only ({newest}; at most {max_unwitnessed} may be): run `sentinelle ledger "
                 "witness`, or find out why the witnesses refuse"
             )
+        return witnessed
 
     def _check_signed(self, note: str, keys: Sequence[LedgerKey], label: str) -> Checkpoint:
         """The checkpoint of ``note`` if the recorded key current at its size signed it."""
