@@ -50,6 +50,7 @@ from sentinelle.store.guardlog import GuardLogRow
 from sentinelle.timeutil import iso
 
 __all__ = [
+    "ANSWERS",
     "LIVE",
     "SWEEP_LIMIT",
     "SYSTEM",
@@ -64,6 +65,7 @@ __all__ = [
     "LinkError",
     "SelfApprovalError",
     "Step",
+    "answer",
     "approve",
     "check_link",
     "deny",
@@ -86,6 +88,8 @@ __all__ = [
 SYSTEM: Final = "sentinelle"
 #: The states in which a grant may still hold (or be approved).
 LIVE: Final = ("requested", "approved")
+#: What a person answers to a grant: approve or deny a request, revoke a live grant.
+ANSWERS: Final = ("approve", "deny", "revoke")
 #: How many grants one expiry sweep changes at most (the next sweep takes the rest).
 SWEEP_LIMIT: Final = 500
 _BY: Final = 128  # the longest "by" of a context event
@@ -313,6 +317,43 @@ def revoke(
     if row.state not in LIVE:
         raise GrantStateError(f"grant {grant_id} is {row.state} already")
     return _revoke(store, ledger, [row], by=by, reason=reason, now_us=now_us)[0]
+
+
+def answer(
+    store: Store,
+    ledger: Ledger,
+    policy: Policy,
+    merchant: str,
+    grant_id: str,
+    approver: Actor,
+    verb: str,
+    *,
+    reason: str = "",
+    now_us: int,
+    link: LinkRow | None = None,
+) -> GrantRow:
+    """Answer the grant as ``approver``: ``verb`` is one of :data:`ANSWERS` (:func:`approve`,
+    :func:`deny` with ``reason``, or :func:`revoke` with ``reason``, by ``approver.label``).
+    The API's routes, the console's forms and the e-mail links (``link``: the one used; a
+    link approves or denies only) all answer through here.
+
+    Raises as :func:`approve`, :func:`deny` and :func:`revoke`; :class:`GrantInputError` for
+    another ``verb``.
+    """
+    if verb == "approve":
+        return approve(
+            store, ledger, policy, merchant, grant_id, approver, now_us=now_us, link=link
+        )
+    if verb == "deny":
+        return deny(
+            store, ledger, policy, merchant, grant_id, approver,
+            reason=reason, now_us=now_us, link=link,
+        )  # fmt: skip
+    if verb == "revoke" and link is None:
+        return revoke(
+            store, ledger, merchant, grant_id, by=approver.label, reason=reason, now_us=now_us
+        )
+    raise GrantInputError("answer", f'"{verb}" is not an answer here')
 
 
 def revoke_all(

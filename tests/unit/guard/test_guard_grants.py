@@ -237,3 +237,25 @@ def test_pages_of_a_merchants_grants_newest_first(world: World) -> None:
     assert [g.id for g in first.grants] == made[::-1][:2] and first.next is not None
     rest = grants.grants_of_merchant(world.store, "m-1", cursor=first.next, limit=10)
     assert [g.id for g in rest.grants] == made[::-1][2:] and rest.next is None
+
+
+def test_answer_takes_the_three_answers_and_refuses_any_other(world: World) -> None:
+    approved, denied, revoked = world.ask(), world.ask(), world.ask()
+
+    def answer(grant_id: str, verb: str, **kw: Any) -> str:
+        return grants.answer(world.store, world.ledger, world.policy, "m-1", grant_id, SHOP1,
+                             verb, reason="because", now_us=NOW, **kw).state  # fmt: skip
+
+    assert answer(approved, "approve") == "approved"
+    assert answer(denied, "deny") == "denied"
+    assert answer(revoked, "revoke") == "revoked"
+    assert world.event(f"{revoked}-revoked")["by"] == "key:shop1"  # type: ignore[index]
+    size = world.store.ledger_size()
+    row = world.store.grant(world.ask())
+    assert row is not None
+    link = grants.new_link(world.store, world.policy, row, now_us=NOW)[1]
+    for verb, kw in (("ignore", {}), ("revoke", {"link": link})):  # a link never revokes
+        with pytest.raises(grants.GrantInputError, match="not an answer"):
+            answer(link.grant_id, verb, **kw)
+    assert world.store.grant(link.grant_id).state == "requested"  # type: ignore[union-attr]
+    assert world.store.ledger_size() == size + 1  # the request only

@@ -21,7 +21,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from sentinelle.access import Permission
+from sentinelle.access import Permission, Principal
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, ErrorBody
 from sentinelle.api.routes.guard import policy_or_503
@@ -202,20 +202,7 @@ async def approve_grant(
     merchant) or as a second staff member (any other role that may approve), when the policy
     asks for that approval. With every approval it needs, it is ``approved`` and holds for the
     merchant's grant duration from now."""
-    policy = policy_or_503(state)
-    row = await _change(
-        state,
-        lambda: workflow.approve(
-            state.store,
-            state.ledger,
-            policy,
-            merchant,
-            grant_id,
-            Actor.of(principal),
-            now_us=state.clock(),
-        ),  # fmt: skip
-    )
-    return grant_record(row, policy).to_dict()
+    return await _answer(state, principal, merchant, grant_id, "approve")
 
 
 @router.post(
@@ -232,21 +219,7 @@ async def deny_grant(
 ) -> dict[str, Any]:
     """Deny a requested grant (``grant.denied``), as an approver the policy asks for and never
     the grantee or requester: it is ``denied`` and stays in history."""
-    policy = policy_or_503(state)
-    row = await _change(
-        state,
-        lambda: workflow.deny(
-            state.store,
-            state.ledger,
-            policy,
-            merchant,
-            grant_id,
-            Actor.of(principal),
-            reason=body.reason,
-            now_us=state.clock(),
-        ),  # fmt: skip
-    )
-    return grant_record(row, policy).to_dict()
+    return await _answer(state, principal, merchant, grant_id, "deny", body.reason)
 
 
 @router.post(
@@ -262,16 +235,30 @@ async def revoke_grant(
     principal: CurrentPrincipal,
 ) -> dict[str, Any]:
     """Revoke a grant, requested or approved: from now on no decision uses it."""
+    return await _answer(state, principal, merchant, grant_id, "revoke", body.reason)
+
+
+async def _answer(
+    state: State,
+    principal: Principal,
+    merchant: str,
+    grant_id: str,
+    verb: str,
+    reason: str = "",
+) -> dict[str, Any]:
+    """Answer the grant through :func:`sentinelle.guard.grants.answer`, as the principal."""
     policy = policy_or_503(state)
     row = await _change(
         state,
-        lambda: workflow.revoke(
+        lambda: workflow.answer(
             state.store,
             state.ledger,
+            policy,
             merchant,
             grant_id,
-            by=principal.label[:128],
-            reason=body.reason,
+            Actor.of(principal),
+            verb,
+            reason=reason,
             now_us=state.clock(),
         ),  # fmt: skip
     )

@@ -222,7 +222,7 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
     """Approve (with the confirmation ticked), deny or revoke (with a reason), then back to the
     grant's page; a refusal shows the page again with what was wrong."""
     seen = await viewer(request, Permission.GRANTS_APPROVE, merchant=merchant)
-    if answer not in ("approve", "deny", "revoke"):
+    if answer not in workflow.ANSWERS:
         return render("missing.html", 404, viewer=seen, message="There is no such answer.")
     fields = dict(await posted(request, seen))
     state = state_of(request)
@@ -246,13 +246,10 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
     me = Actor.of(seen.principal)
 
     def work() -> GrantRow:
-        now = state.clock()
-        s, led = state.store, state.ledger
-        if answer == "approve":
-            return workflow.approve(s, led, policy, merchant, grant_id, me, now_us=now)
-        if answer == "deny":
-            return workflow.deny(s, led, policy, merchant, grant_id, me, reason=reason, now_us=now)
-        return workflow.revoke(s, led, merchant, grant_id, by=me.label, reason=reason, now_us=now)
+        return workflow.answer(
+            state.store, state.ledger, policy, merchant, grant_id, me, answer,
+            reason=reason, now_us=state.clock(),
+        )  # fmt: skip
 
     try:
         await locked(state, work)
@@ -296,13 +293,10 @@ async def link_answer(request: Request, grant_id: str, token: str, action: str) 
     def work() -> GrantRow:
         now = state.clock()
         link = workflow.check_link(state.store, grant_id, token, now_us=now)
-        me = Actor.by_link(link.merchant)
-        s, led, m = state.store, state.ledger, link.merchant
-        if action == "approve":
-            return workflow.approve(s, led, policy, m, grant_id, me, now_us=now, link=link)
-        return workflow.deny(
-            s, led, policy, m, grant_id, me, reason=reason[:256], now_us=now, link=link
-        )
+        return workflow.answer(
+            state.store, state.ledger, policy, link.merchant, grant_id,
+            Actor.by_link(link.merchant), action, reason=reason[:256], now_us=now, link=link,
+        )  # fmt: skip
 
     try:
         row = await locked(state, work)
