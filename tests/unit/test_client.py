@@ -458,6 +458,23 @@ def test_close_journals_what_it_cannot_send_and_another_recorder_sends_it(
     assert sink.ids == _events(3) and list(journal.iterdir()) == []
 
 
+def test_close_journals_the_events_even_when_sending_fails_unexpectedly(
+    sink: Sink, tmp_path: Path
+) -> None:
+    def broken(batch: list[bytes]) -> None:
+        raise RuntimeError("a bug in the sender")
+
+    journal = tmp_path / "journal"
+    first = Recorder(broken, batch_size=2, interval=3600, journal=journal)
+    for event in _events(3):
+        first.put(event)
+    first.close()
+    second = Recorder(sink, batch_size=2, interval=3600, journal=journal)
+    assert second.flush() == 3
+    second.close()
+    assert sink.ids == _events(3)
+
+
 def test_a_journal_file_is_rewritten_with_what_is_left_after_a_failure(
     sink: Sink, tmp_path: Path
 ) -> None:

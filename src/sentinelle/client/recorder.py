@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Final
 
-from sentinelle.client.errors import GuardRequestError, RecordError
+from sentinelle.client.errors import ClientError, GuardRequestError, RecordError
 from sentinelle.errors import ConfigError
 
 try:
@@ -171,8 +171,10 @@ class Recorder:
         self._thread.join()
         try:
             self.flush()
-        except (RecordError, GuardRequestError) as exc:
+        except ClientError as exc:
             _logger.warning("closing: %s", exc.diagnostics())
+        except Exception:  # as in the sender: a bug must not cost the events, kept below
+            _logger.exception("closing: sending events failed")
         with self._cond:
             self._closed = True
             left, self._queue = self._queue, []
