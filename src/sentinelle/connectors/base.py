@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import hmac
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -53,6 +53,7 @@ __all__ = [
     "hmac_sha256",
     "id_text",
     "parse_time",
+    "per_record",
     "require_header",
     "state_events",
     "verify_shared_secret",
@@ -320,6 +321,21 @@ def state_events(
         stamp = changed_at.strftime("%Y%m%dT%H%M%S%fZ")
         found.append(ticket.event(f"{tid}:{stamp}", "ticket.closed", changed_at))
     return found
+
+
+def per_record(
+    records: Iterable[Any], key: str, events_of: Callable[[dict[str, Any]], Iterable[ContextEvent]]
+) -> Iterator[ContextEvent]:
+    """The events of each record of an export file (``events_of(record)``). A record that is
+    not an object, or cannot be mapped, raises :class:`MappingError` naming it by position in
+    the page's list ``key`` (``tickets[3]``) and, for the latter, the field as mapped."""
+    for n, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise MappingError(f"{key}[{n}]", "must be a JSON object")
+        try:
+            yield from events_of(record)
+        except MappingError as exc:
+            raise MappingError(f"{key}[{n}] (as {exc.path})", exc.message) from None
 
 
 # -- checking signatures -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from sentinelle.connectors.base import (
     at,
     id_text,
     parse_time,
+    per_record,
     state_events,
     verify_shared_secret,
 )
@@ -83,13 +84,10 @@ def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextE
         raise MappingError(
             "merchant", "a Gorgias ticket names no merchant: give --merchant or [gorgias] merchant"
         )
-    for n, ticket in enumerate(records):
-        if not isinstance(ticket, dict):
-            raise MappingError(f"data[{n}]", "must be a JSON object")
-        user = ticket.get("assignee_user")
-        agent = user.get("id") if isinstance(user, dict) else None
-        body = {"ticket": {**ticket, "assignee_user_id": agent}}
-        try:
-            yield from map(body, config, dt.datetime.now(dt.UTC))
-        except MappingError as exc:
-            raise MappingError(f"data[{n}] (as {exc.path})", exc.message) from None
+    yield from per_record(records, "data", lambda ticket: _listed(ticket, config))
+
+
+def _listed(ticket: dict[str, Any], config: VendorMapping) -> list[ContextEvent]:
+    user = ticket.get("assignee_user")
+    agent = user.get("id") if isinstance(user, dict) else None
+    return map({"ticket": {**ticket, "assignee_user_id": agent}}, config, dt.datetime.now(dt.UTC))

@@ -31,6 +31,7 @@ from sentinelle.connectors.base import (
     hmac_sha256,
     id_text,
     parse_time,
+    per_record,
     require_header,
 )
 from sentinelle.events import ContextEvent
@@ -121,13 +122,7 @@ def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextE
     ``{"issues": [...]}``): each issue's creation (its assignee then: the first ``assignee``
     history item's ``from``, else the current one), then each history entry as the webhook
     would have sent it. Raises :class:`MappingError` naming the issue and the field."""
-    for n, issue in enumerate(records):
-        if not isinstance(issue, dict):
-            raise MappingError(f"issues[{n}]", "must be a JSON object")
-        try:
-            yield from _issue(issue, config)
-        except MappingError as exc:
-            raise MappingError(f"issues[{n}] (as {exc.path})", exc.message) from None
+    return per_record(records, "issues", lambda issue: _issue(issue, config))
 
 
 def _issue(issue: dict[str, Any], config: VendorMapping) -> Iterator[ContextEvent]:

@@ -31,6 +31,7 @@ from sentinelle.connectors.base import (
     hmac_sha256,
     id_text,
     parse_time,
+    per_record,
     require_header,
 )
 from sentinelle.events import ContextEvent
@@ -138,34 +139,32 @@ def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextE
     pages of ``{"tickets": [...]}``): each ticket opened at ``created_at``, assigned to its
     current assignee at ``created_at``, and closed at ``updated_at`` if solved or closed (the
     export holds a ticket's state, not its history). Raises :class:`MappingError` naming the
-    ticket (by position) and the field."""
-    for n, ticket in enumerate(records):
-        if not isinstance(ticket, dict):
-            raise MappingError(f"tickets[{n}]", "must be a JSON object")
-        tid = ticket.get("id")
-        try:
-            yield from map(
-                {
-                    "type": _PREFIX + "created",
-                    "id": f"export-{tid}",
-                    "time": ticket.get("created_at"),
-                    "detail": ticket,
-                },
-                config,
-                dt.datetime.now(dt.UTC),
-            )
-            status = ticket.get("status")
-            if isinstance(status, str) and status.lower() in _CLOSED:
-                yield from map(
-                    {
-                        "type": _PREFIX + "status_changed",
-                        "id": f"export-{tid}",
-                        "time": ticket.get("updated_at"),
-                        "detail": ticket,
-                        "event": {"current": status},
-                    },
-                    config,
-                    dt.datetime.now(dt.UTC),
-                )
-        except MappingError as exc:  # paths are the webhook's: detail.x is the ticket's x
-            raise MappingError(f"tickets[{n}] (as {exc.path})", exc.message) from None
+    ticket (by position) and the field as the webhook's (``detail.x`` is the ticket's ``x``)."""
+    return per_record(records, "tickets", lambda ticket: _exported(ticket, config))
+
+
+def _exported(ticket: dict[str, Any], config: VendorMapping) -> Iterator[ContextEvent]:
+    tid = ticket.get("id")
+    yield from map(
+        {
+            "type": _PREFIX + "created",
+            "id": f"export-{tid}",
+            "time": ticket.get("created_at"),
+            "detail": ticket,
+        },
+        config,
+        dt.datetime.now(dt.UTC),
+    )
+    status = ticket.get("status")
+    if isinstance(status, str) and status.lower() in _CLOSED:
+        yield from map(
+            {
+                "type": _PREFIX + "status_changed",
+                "id": f"export-{tid}",
+                "time": ticket.get("updated_at"),
+                "detail": ticket,
+                "event": {"current": status},
+            },
+            config,
+            dt.datetime.now(dt.UTC),
+        )
