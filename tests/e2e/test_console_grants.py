@@ -106,7 +106,12 @@ def test_the_merchant_sees_waiting_requests_and_answers_them(console: Grants) ->
     assert "Approved" in owner.get(approved.headers["location"]).text
     # Denying needs a reason.
     second_page = f"/merchants/m-1/grants/{second}"
-    assert _post(owner, second_page, f"{second_page}/deny", {"reason": " "}).status_code == 422
+    blank = _post(owner, second_page, f"{second_page}/deny", {"reason": " "})
+    assert blank.status_code == 422 and "reason: Field required" in blank.text
+    # ... of at most 256 characters, as the API's body (the same model checks both).
+    long = _post(owner, second_page, f"{second_page}/deny", {"reason": "x" * 257})
+    assert long.status_code == 422 and "reason: String should have at most 256" in long.text
+    assert console.state(second) == "requested"
     denied = _post(owner, second_page, f"{second_page}/deny", {"reason": "not needed"})
     assert denied.status_code == 303 and console.state(second) == "denied"
     history = owner.get("/merchants/m-1").text

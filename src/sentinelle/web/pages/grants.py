@@ -24,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import Reader, State, locked, reading
+from sentinelle.api.routes.grants import Answer
 from sentinelle.errors import ConfigError, Error, NotFoundError
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, LinkError
@@ -38,6 +39,7 @@ from sentinelle.web.common import (
     render,
     see_other,
     state_of,
+    validated,
     viewer,
 )
 
@@ -232,15 +234,14 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
             request, seen, merchant, grant_id, status_code=503,
             error="The guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered.",
         )  # fmt: skip
-    reason = fields.get("reason", "").strip()
-    if answer == "approve" and fields.get("confirm") != "yes":
-        problem = "confirm: tick the box to confirm the approval"
-    elif answer != "approve" and not reason:
-        problem = "reason: say why (the merchant and the grantee see it)"
-    elif len(reason) > 256:
-        problem = "reason: at most 256 characters"
-    else:
-        problem = ""
+    reason = ""
+    if answer == "approve":
+        confirmed = fields.get("confirm") == "yes"
+        problem = "" if confirmed else "confirm: tick the box to confirm the approval"
+    else:  # the reason as the API's body has it, held to the same rules
+        body, problems = validated(Answer, {"reason": fields.get("reason", "")})
+        problem = "; ".join(problems)
+        reason = body.reason if body is not None else ""
     if problem:
         return await _grant(request, seen, merchant, grant_id, status_code=422, error=problem)
     me = Actor.of(seen.principal)
