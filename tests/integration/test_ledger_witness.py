@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
-import json
 import shutil
 import threading
 import urllib.request
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ledger_store import rewrite_tree
+from test_ledger_store import events, lines, rewrite_tree, sql
 
 from sentinelle.config import Settings
 from sentinelle.errors import IntegrityError
@@ -32,22 +31,14 @@ from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import leaf_hash, node_hash, root_hash
 from sentinelle.ledger.publish import publish, tile_path
 from sentinelle.ledger.witnessing import cosigned_note, parse_witnesses, request_cosignatures
-from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
 from witness_support import RunningWitness, serve_witnesses
 
-EVENTS = list(generate_events(events=1200, seed=11))[:1200]
-
-
-def sql(store: Store, text: str, params: tuple[Any, ...] = ()) -> Any:
-    cur = store._conn.cursor()
-    cur.execute(store.sql(text), params)
-    return cur.fetchall() if cur.description else None
+EVENTS = events(1200, seed=11)
 
 
 def ingest(store: Store, ledger: Ledger, first: int, last: int) -> None:
-    lines = [(i, json.dumps(e).encode()) for i, e in enumerate(EVENTS[first:last], 1)]
-    Ingestor(store, ledger).ingest(lines)
+    Ingestor(store, ledger).ingest(lines(EVENTS[first:last]))
 
 
 @pytest.fixture
@@ -137,20 +128,17 @@ def test_a_witness_refuses_another_history_signed_with_the_ledgers_key(
     fork_dir.mkdir()
     shutil.copy(settings.data_dir / "ledger-signing.key", fork_dir / "ledger-signing.key")
     fork_settings = Settings(_env_file=None, data_dir=fork_dir)
-    other = list(generate_events(events=900, seed=99))[:900]
+    other = events(900, seed=99)
     with open_store(fork_settings) as fork:
         fork_ledger = Ledger.open(fork, data_dir=fork_dir, origin=ledger.origin)
         ingest(fork, fork_ledger, 0, 300)
-        lines = [(i, json.dumps(e).encode()) for i, e in enumerate(other[300:600], 1)]
-        Ingestor(fork, fork_ledger).ingest(lines)
+        Ingestor(fork, fork_ledger).ingest(lines(other[300:600]))
         # Same size, another root.
         outcomes = request_cosignatures(fork_ledger, endpoints(witnesses))
         assert not any(o.ok for o in outcomes)
         assert "it cosigned another root at tree size 600" in outcomes[0].message
         # Larger: the proof from the witness's size 600 does not lead from its root.
-        Ingestor(fork, fork_ledger).ingest(
-            [(i, json.dumps(e).encode()) for i, e in enumerate(other[600:], 1)]
-        )
+        Ingestor(fork, fork_ledger).ingest(lines(other[600:]))
         with fork.writer() as w:
             w.set_witness_size(witnesses[0].key, url=witnesses[0].url, size=600, at_us=0)
         outcomes = request_cosignatures(fork_ledger, endpoints(witnesses))
