@@ -120,8 +120,15 @@ def detect_and_respond(state: State, *, flush: bool = False) -> tuple[list[Alert
     if alerts and state.settings.alert_webhooks:
         try:
             outbound.enqueue(state.store, state.settings, alerts, now_us=state.clock())
-        except Exception as exc:  # the alerts are stored; `sentinelle alerts deliver` catches up
-            _logger.error("queueing alerts for webhooks failed: %s", type(exc).__name__)
+        except Exception as exc:
+            # The alerts are stored, but nothing queues these later: detection has committed
+            # past them, and `sentinelle alerts deliver` only sends rows already queued. Their
+            # ids (no personal data) are logged so a person can act on them.
+            _logger.error(
+                "queueing alerts %s for webhooks failed (%s): they will not be sent",
+                ", ".join(a.id for a in alerts if a.severity >= Severity.MEDIUM),
+                type(exc).__name__,
+            )
     policy = configured(state.guard_policy) if alerts else None
     if policy is None:
         return alerts, Responded()
