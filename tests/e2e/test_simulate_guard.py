@@ -40,24 +40,26 @@ def test_every_staff_access_is_a_decision_and_insiders_are_refused(
     for e in staff:  # each one carries its decision
         assert e["outcome"] in ("allowed", "denied")
         verdict = e["justification"]["reason"].split(":")[0]
-        assert verdict == ("allow" if e["outcome"] == "allowed" else verdict)
+        assert (verdict == "allow") == (e["outcome"] == "allowed")
         assert verdict in ("allow", "deny", "pending")
     malicious = {i for s in truth["scenarios"] for i in s["events"]}
     theirs = [e for e in staff if e["id"] in malicious]
     refused = [e for e in theirs if e["outcome"] == "denied"]
     assert len(refused) > len(theirs) / 2  # most of the harvest never reaches them
     # Nobody approves an insider's export: every one of them is refused.
-    assert all(e["outcome"] == "denied" for e in theirs if e["action"] == "export")
+    exports = [e for e in theirs if e["action"] == "export"]
+    assert exports and all(e["outcome"] == "denied" for e in exports)
     # Honest exports are approved by their merchant, through a grant the access cites.
     approved = {e["grant"]: e for e in events if e.get("type") == "grant.approved" and "by" in e}
     by_merchant = [g for g in approved.values() if g["by"].startswith("merchant:")]
     cited = {e["justification"].get("grant") for e in staff if e["outcome"] == "allowed"}
-    assert all(g["grant"] in cited for g in by_merchant)
+    assert by_merchant and all(g["grant"] in cited for g in by_merchant)
     # Break-glass grants are self-approved, and their access cites them.
-    for g in approved.values():
-        if g["grant"].startswith("bg-"):
-            assert g["by"] == g["actor"] and g["reason"].startswith("break-glass:")
-            assert g["grant"] in cited
+    glass = [g for g in approved.values() if g["grant"].startswith("bg-")]
+    assert glass
+    for g in glass:
+        assert g["by"] == g["actor"] and g["reason"].startswith("break-glass:")
+        assert g["grant"] in cited
     assert "insiders' accesses" in stderr and "refused" in stderr
 
 
