@@ -312,7 +312,6 @@ _TOP: Final = (
     "unreachable",
     "response",
 )
-SEVERITIES: Final = ("low", "medium", "high", "critical")  # as Severity, 1 to 4
 _ACCESS_KEYS: Final = ("actions", "channels", "categories", "purposes", "review_tickets")
 
 
@@ -639,21 +638,24 @@ class _Reader:
         )
 
     def response(self, value: Any) -> Response | None:
-        from sentinelle.detect.engine import DETECTORS  # here: the policy loads without detect
+        # Imported here, so the policy loads without detect.
+        from sentinelle.detect.base import Severity
+        from sentinelle.detect.engine import DETECTORS
 
+        levels = [str(s) for s in Severity]
         path: tuple[str | int, ...] = ("response",)
         table = self.table(value, path, ("suspend_at", "exempt", "escalate"))
         level = table.get("suspend_at", "high")
         suspend_at: int | None = None
-        valid = level == "never" or level in SEVERITIES
+        valid = level == "never" or level in levels
         if not valid:
             shown = f'"{level}"' if isinstance(level, str) else _kind(level)
             self.bad(
                 (*path, "suspend_at"),
-                f"{shown} is not a severity ({', '.join(SEVERITIES)}, or never)",
+                f"{shown} is not a severity ({', '.join(levels)}, or never)",
             )
         elif level != "never":
-            suspend_at = SEVERITIES.index(level) + 1
+            suspend_at = int(Severity.parse(level))
         known = sorted(set(DETECTORS) | {"break_glass"})
         exempt = self.names(
             table.get("exempt", ["break_glass"]), (*path, "exempt"), known, "detector"
