@@ -160,6 +160,25 @@ def team_samples(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Prior:
+    """The Gamma prior of a signal's rate a working day, fitted to an actor's peers
+    (:func:`team_prior`): one per finding, however many periods it is judged over."""
+
+    shape: float
+    rate: float
+    peer_days: int  # the peers' working days it was fitted to
+    scope: str  # whose rates: "<team> peers"
+
+
+def team_prior(ctx: Context, me: str, team: str | None, kind: str, floor: float) -> Prior:
+    """The prior of ``kind`` marks a working day for ``me``: :func:`gamma_prior` of
+    :func:`team_samples` (it walks every actor: compute it once per finding)."""
+    scope, samples = team_samples(ctx, me, team, kind)
+    shape, rate = gamma_prior(samples, floor)
+    return Prior(shape, rate, sum(d for _, d in samples), scope)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Surprise:
     """How unlikely an actor's recent count of a signal is at their and their team's rate."""
 
@@ -169,8 +188,7 @@ class Surprise:
     own: float  # the actor's own earlier rate a working day
     peers: float  # the team's mean rate a working day
     days: int  # working days in the period
-    peer_days: int
-    scope: str  # whose rates: "<team> peers" or "all staff"
+    scope: str  # whose rates: "<team> peers"
 
     def text(self) -> str:
         """``their own earlier rate is …, … peers …, so … were expected … (chance …)``."""
@@ -182,15 +200,14 @@ class Surprise:
 
 
 def surprise(
-    ctx: Context, state: ActorState, me: str, kind: str, count: int, floor: float, *, hours: int = 0
+    ctx: Context, state: ActorState, kind: str, count: int, prior: Prior, *, hours: int = 0
 ) -> Surprise:
     """How unlikely ``count`` marks of ``kind`` in the last 7 days (or ``hours``) are for the
-    actor of ``state``: a Gamma prior fitted to their team's members (how often each of them
+    actor of ``state``: ``prior``, fitted to their team's members (how often each of them
     shows the signal, so the busiest members widen it), updated with the actor's own days
     before the period, and the negative binomial tail of ``count`` over the period's
     working days."""
-    scope, samples = team_samples(ctx, me, state.team, kind)
-    shape, rate = gamma_prior(samples, floor)
+    shape, rate = prior.shape, prior.rate
     span = hours * HOUR if hours else 7 * DAY
     since = ctx.now_us - span
     today = ctx.now_us // DAY
@@ -207,8 +224,7 @@ def surprise(
         own=earlier / earlier_days if earlier_days else 0.0,
         peers=shape / rate,
         days=days,
-        peer_days=sum(d for _, d in samples),
-        scope=scope,
+        scope=prior.scope,
     )
 
 
@@ -710,11 +726,12 @@ class FakeTickets(Detector):
         if count >= cfg.min_count:
             # Over 7 days, and over the last 24 hours (a burst): two looks at one signal,
             # each counts half as surprising.
-            odds = surprise(ctx, state, actor, kind, count, cfg.floor_rate)
+            prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
+            odds = surprise(ctx, state, kind, count, prior)
             day = sum(1 for u, _ in state.marks[kind] if u >= t - DAY)
             span = "7 days"
             if day >= cfg.min_count:
-                burst = surprise(ctx, state, actor, kind, day, cfg.floor_rate, hours=24)
+                burst = surprise(ctx, state, kind, day, prior, hours=24)
                 if burst.p < odds.p:
                     odds, span = burst, "24 h"
             p = min(1.0, 2 * odds.p)
@@ -889,9 +906,10 @@ class LongHorizon(Detector):
         if count < cfg.min_count or len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
         who = event.actor.id
-        odds = surprise(ctx, state, who, kind, count, cfg.floor_rate)
-        if odds.peer_days < cfg.min_peer_days:
+        prior = team_prior(ctx, who, state.team, kind, cfg.floor_rate)
+        if prior.peer_days < cfg.min_peer_days:
             return []  # the team's rate is not known yet
+        odds = surprise(ctx, state, kind, count, prior)
         if max(odds.own, odds.peers) >= cfg.max_rate:
             return []  # routine for them or their team (fraud sweeps, onboarding checks)
         # The same over the 30 days the marks cover (slower insiders), against peers alone;
@@ -899,7 +917,7 @@ class LongHorizon(Detector):
         month = len(state.marks[kind])
         span = "7 days"
         if month > count:
-            longer = surprise(ctx, state, who, kind, month, cfg.floor_rate, hours=30 * 24)
+            longer = surprise(ctx, state, kind, month, prior, hours=30 * 24)
             if longer.p < odds.p:
                 odds, span = longer, "30 days"
         p = min(1.0, 2 * odds.p)
