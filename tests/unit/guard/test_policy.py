@@ -118,6 +118,8 @@ def test_a_misspelt_action_is_named_by_key_path_index_and_line() -> None:
         ("[unreachable]\nexport = 'open'\n", "unreachable.export", 'must be "closed"'),
         ("[unreachable]\nbulk_list = 'open'\n", "unreachable.bulk_list", "needs approval"),
         ("[unreachable]\ncolour = 'open'\n", "unreachable.colour", "unknown key"),
+        ("[response]\nsuspend_at = 'severe'\n", "response.suspend_at", "high, critical, or"),
+        ("[response]\nsuspend_at = 3\n", "response.suspend_at", "is not a severity"),
     ],
 )
 def test_each_problem_names_its_key(extra: str, path: str, words: str) -> None:
@@ -192,3 +194,10 @@ def test_unreadable_or_non_toml_files_are_config_errors(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_policy(binary)
+
+
+def test_response_suspend_at_is_a_severity_or_never() -> None:
+    assert parse_policy(MINIMAL).response.suspend_at == 3  # high
+    for level, value in (("low", 1), ("medium", 2), ("critical", 4), ("never", None)):
+        policy = parse_policy(MINIMAL + f"[response]\nsuspend_at = '{level}'\n")
+        assert policy.response.suspend_at == value
