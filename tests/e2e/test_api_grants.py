@@ -36,6 +36,9 @@ categories = ["contact", "address"]
 
 [merchants.m-2]
 approvers = ["merchant", "staff"]
+
+[merchants.m-3]
+approvers = ["staff"]
 """
 NOW = parse_time("2026-11-05T10:00:00Z")
 LINK = re.compile(
@@ -122,6 +125,13 @@ def test_request_deny_and_history(api: Api) -> None:
     assert detail["history"][1]["by"] == "key:shop1" and detail["uses"] == 0
     assert detail["history"][1]["event"] == f"{grant['id']}-denied"
     assert api.event(f"{grant['id']}-denied")["reason"] == "no recall planned"  # type: ignore[index]
+
+
+def test_no_e_mail_where_the_policy_asks_no_merchant_approval(mailing: Api) -> None:
+    grant = mailing.ask(merchant="m-3")
+    assert grant["approvers"] == ["staff"]
+    assert grant["email"] == {"sent": False, "detail": "no merchant approval is needed",
+                              "recipients": 0}  # fmt: skip
 
 
 def test_staff_approval_only_where_the_policy_asks_and_never_ones_own(api: Api) -> None:

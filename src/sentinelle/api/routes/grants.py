@@ -28,7 +28,7 @@ from sentinelle.api.routes.guard import policy_or_503
 from sentinelle.events.model import Action, DataCategory
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, GrantAsk, GrantInputError, GrantPage, GrantStateError
-from sentinelle.guard.mail import send_links
+from sentinelle.guard.mail import MailOutcome, send_links
 from sentinelle.guard.policy import Policy
 from sentinelle.guard.service import grant_detail, grant_record
 
@@ -110,21 +110,14 @@ async def request_grant(
             state.store, state.ledger, policy, body.ask(), by=principal.label[:128], now_us=now
         ),
     )
-    answer = grant_record(row, policy).to_dict()
+    mail = MailOutcome(False, "no merchant approval is needed")
     if "merchant" in policy.approvers_for(row.merchant):
         mail = await run_in_threadpool(
             lambda: send_links(
                 state.settings, state.store, policy, row, now_us=now, locked=lambda: state.lock
             )
         )
-        answer["email"] = mail.to_dict()
-    else:
-        answer["email"] = {
-            "sent": False,
-            "detail": "no merchant approval is needed",
-            "recipients": 0,
-        }
-    return answer
+    return {**grant_record(row, policy).to_dict(), "email": mail.to_dict()}
 
 
 @requests.get("", responses=BAD_BODY, **guarded(Permission.ACTORS_READ))
