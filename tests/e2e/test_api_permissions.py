@@ -33,7 +33,7 @@ from sentinelle.api.deps import PERMISSION_KEY
 from sentinelle.api.main import create_app
 from sentinelle.api.routes.connectors import AUTH_KEY
 from sentinelle.config import Settings
-from sentinelle.connectors import VENDORS, ConnectorSettings, MappingConfig, Receiver
+from sentinelle.connectors import VENDORS, MappingConfig, Receiver
 from sentinelle.web import auth
 from sentinelle.web.pages import ROUTERS
 
@@ -210,7 +210,7 @@ def test_signed_routes_refuse_every_request_without_the_signature(api: Api) -> N
     assert marked == SIGNED
     secrets = {f"{v}_webhook_secret": f"{v}-secret-0123456789" for v in VENDORS}
     api.app.state.sentinelle_connectors = Receiver(
-        ConnectorSettings(_env_file=None, **secrets), MappingConfig()
+        Settings(_env_file=None, **secrets), MappingConfig()
     )
     problems = []
     for template in SIGNED:

@@ -7,9 +7,6 @@ module has ``verify`` and ``map``; :mod:`.base` has the mapping file and the err
 
 from __future__ import annotations
 
-# The connectors' settings are sentinelle.config.Settings; this alias (not in __all__) stays only
-# until tests/e2e/test_api_permissions.py builds a Settings itself.
-from sentinelle.config import Settings as ConnectorSettings  # noqa: F401
 from sentinelle.connectors.base import (
     MAX_BODY_BYTES,
     SECRET_HEADER,
