@@ -10,19 +10,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Engine, Severity
 from sentinelle.detect.runner import alert_from_row, alert_row
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.sim import generate_events
-from sentinelle.store import Store, open_store
+from sentinelle.store import Store
 from sentinelle.timeutil import parse_time
 
 SPLIT = "2026-11-07"  # the first batch holds the events before this day
@@ -88,15 +84,6 @@ def story() -> list[dict[str, Any]]:
 
 def _decoded(events: list[dict[str, Any]]) -> list[Event]:
     return sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
-
-
-@pytest.fixture
-def opened(settings: Settings) -> Iterator[tuple[Store, Ledger]]:
-    store = open_store(settings)
-    try:
-        yield store, Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
-    finally:
-        store.close()
 
 
 def ingest(store: Store, ledger: Ledger, events: list[dict[str, Any]]) -> None:

@@ -8,28 +8,17 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from sentinelle.config import Settings
 from sentinelle.errors import IntegrityError, ValidationError
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.checkpoint import Checkpoint, SigningKey
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import leaf_hash, root_hash, verify_consistency, verify_inclusion
 from sentinelle.sim import generate_events
-from sentinelle.store import Store, open_store
-
-
-@pytest.fixture
-def opened(settings: Settings) -> Iterator[tuple[Store, Ledger]]:
-    store = open_store(settings)
-    try:
-        yield store, Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
-    finally:
-        store.close()
+from sentinelle.store import Store
 
 
 def lines(events: list[dict[str, Any]]) -> list[tuple[int, bytes]]:

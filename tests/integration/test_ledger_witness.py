@@ -42,15 +42,6 @@ def ingest(store: Store, ledger: Ledger, first: int, last: int) -> None:
 
 
 @pytest.fixture
-def opened(settings: Settings) -> Iterator[tuple[Store, Ledger]]:
-    store = open_store(settings)
-    try:
-        yield store, Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
-    finally:
-        store.close()
-
-
-@pytest.fixture
 def witnesses(tmp_path: Path, opened: tuple[Store, Ledger]) -> Iterator[list[RunningWitness]]:
     """Two independent witnesses of this ledger, each with its own key and state."""
     _, ledger = opened
