@@ -40,7 +40,7 @@ from sentinelle.events import AccessEvent, ContextEvent, decode_event, time_us
 from sentinelle.events.model import Justification
 from sentinelle.guard.decide import AccessRequest, Decision, GrantView, TicketView, decide
 from sentinelle.guard.policy import Policy, load_policy
-from sentinelle.guard.service import shown_categories
+from sentinelle.guard.service import recorded_outcome, recorded_reason, shown_categories
 from sentinelle.timeutil import from_us
 
 __all__ = ["SIM_POLICY", "GuardReplay", "ReplaySummary", "sim_policy"]
@@ -277,12 +277,16 @@ def _recorded(
 ) -> AccessEvent:
     """``event`` as the decision's access event: its outcome, the decision and first reason,
     the grant that allowed it, the categories shown (as the decision endpoint records it)."""
-    why = f"{decision.decision}: {decision.reasons[0] if decision.reasons else ''}"[:256]
     old = event.justification if event.justification is not UNSET else Justification()
     grant = decision.grant
     if grant is None and extra and extra[-1].type == "grant.approved":
         grant = extra[-1].grant if isinstance(extra[-1].grant, str) else None
-    just = msgspec.structs.replace(old, reason=why, grant=UNSET if grant is None else grant)
-    outcome = "allowed" if decision.decision == "allow" else "denied"
-    data = shown_categories(request, decision)
-    return msgspec.structs.replace(event, justification=just, outcome=outcome, data=data)
+    just = msgspec.structs.replace(
+        old, reason=recorded_reason(decision), grant=UNSET if grant is None else grant
+    )
+    return msgspec.structs.replace(
+        event,
+        justification=just,
+        outcome=recorded_outcome(decision),
+        data=shown_categories(request, decision),
+    )

@@ -12,7 +12,7 @@ import json
 import threading
 from hashlib import sha256
 from pathlib import Path
-from typing import Annotated, Any, Final, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
 from msgspec import UNSET, Meta
@@ -47,6 +47,8 @@ __all__ = [
     "grant_record",
     "grant_view",
     "parse_decide",
+    "recorded_outcome",
+    "recorded_reason",
     "request_hash",
     "shown_categories",
     "ticket_view",
@@ -287,7 +289,6 @@ def access_event(
     with ``justification`` {ticket, grant, reason} (the first reason, cut to 256 characters).
     ``data`` is what was shown for an allow (the categories asked for, less the mask: an
     incident's scope counts what left, not what was hidden), what was asked for otherwise."""
-    why = f"{decision.decision}: {decision.reasons[0] if decision.reasons else ''}"
     return AccessEvent(
         id=event_id,
         time=from_us(now_us),
@@ -301,9 +302,9 @@ def access_event(
         merchant=request.merchant,
         channel=request.channel,  # type: ignore[arg-type]
         data=shown_categories(request, decision),  # type: ignore[arg-type]
-        outcome="allowed" if decision.decision == "allow" else "denied",
+        outcome=recorded_outcome(decision),
         justification=Justification(
-            reason=why[:256],
+            reason=recorded_reason(decision),
             ticket=UNSET if request.ticket is None else request.ticket[:128],
             grant=UNSET if decision.grant is None else decision.grant,
         ),
@@ -311,6 +312,19 @@ def access_event(
         resource=UNSET if request.count is None else Resource(count=request.count),
         source=UNSET if request.source is None else request.source,
     )
+
+
+def recorded_outcome(decision: Decision) -> Literal["allowed", "denied"]:
+    """The ``outcome`` of a decision's access event: ``allowed`` for an allow, ``denied`` for a
+    deny and for a pending one (nothing is served while it waits)."""
+    return "allowed" if decision.decision == "allow" else "denied"
+
+
+def recorded_reason(decision: Decision) -> str:
+    """The ``justification.reason`` of a decision's access event: the verdict and its first
+    reason, cut to 256 characters."""
+    first = decision.reasons[0] if decision.reasons else ""
+    return f"{decision.decision}: {first}"[:256]
 
 
 def shown_categories(request: AccessRequest, decision: Decision) -> list[str]:
