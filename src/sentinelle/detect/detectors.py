@@ -709,11 +709,10 @@ class FakeTickets(Detector):
         assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
         minutes = ((ticket.closed_us or 0) - (ticket.opened_us or 0)) / MINUTE
         state = ctx.actor(actor)
-        mark(state, "quick_ticket", t, ticket_id)
         if ticket.single:
             # A call logged as a ticket is about the caller: someone's own record is opened
-            # under it. That is how phone desks work, not a signal (counted, not reported:
-            # a daily habit would otherwise pile up as evidence).
+            # under it. That is how phone desks work, not a signal (not reported: a daily
+            # habit would otherwise pile up as evidence).
             return []
         # A ticket under which only whole lists were opened served the lists alone.
         kind = "list_only_ticket"
