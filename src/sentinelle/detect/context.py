@@ -147,8 +147,9 @@ class ActorState:
     known: dict[str, int] = field(default_factory=dict)  # merchant → last read access
     records24: int = 0
     subjects24: int = 0
-    # Long-horizon marks (see detectors.LongHorizon, FakeTickets): kind → [(time, key)] of
-    # the last 30 days; ``active``: the days (UTC day numbers) the actor worked, last 30.
+    # Long-horizon marks (see detectors.LongHorizon, FakeTickets; guard_signals.Probing):
+    # kind → [(time, key)] of the last 30 days, in time order; ``active``: the days (UTC day
+    # numbers) the actor worked, last 30.
     marks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     active: list[int] = field(default_factory=list)
     browsing: dict[str, list[str]] = field(default_factory=dict)  # new merchant → customers
@@ -294,9 +295,13 @@ class Context:
             state.today.unjustified.discard(merchant)
             state.today.novel.discard(merchant)
             state.today.unjustified_bulk.discard(merchant)
-        for kind, marks in state.marks.items():
-            if kind != "quick_ticket" and marks and marks[-1][0] >= since:
-                state.marks[kind] = [x for x in marks if not (x[1] == merchant and x[0] >= since)]
+        for marks in state.marks.values():
+            # Marks are in time order: only the tail since the look-up can be the merchant's.
+            first = len(marks)
+            while first and marks[first - 1][0] >= since:
+                first -= 1
+            if first < len(marks):
+                marks[first:] = [x for x in marks[first:] if x[1] != merchant]
         state.browsing.pop(merchant, None)
         return bulk
 
