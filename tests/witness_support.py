@@ -3,21 +3,16 @@ port in a thread, with its own key and state file."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
 from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.ledger.cosignature import Cosigner
 from sentinelle.witness import Witness, WitnessState
 from sentinelle.witness.http import create_witness_app
-
-JOIN_TIMEOUT = 30
+from served import served
 
 
 @dataclass
@@ -45,24 +40,10 @@ def serve_witness(
     cosigner = Cosigner.load_or_create(directory / "witness.key", name)
     state = WitnessState(directory / "witness-state.db")
     witness = Witness(key=cosigner, state=state, logs=logs)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_witness_app(witness), log_level="warning", lifespan="off", access_log=False
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        while not server.started:
-            assert thread.is_alive(), "the witness stopped at start"
-            threading.Event().wait(0.02)
-        yield RunningWitness(f"http://127.0.0.1:{sock.getsockname()[1]}", witness)
+        with served(create_witness_app(witness), lifespan="off", what="the witness") as url:
+            yield RunningWitness(url, witness)
     finally:
-        server.should_exit = True
-        thread.join(JOIN_TIMEOUT)
-        sock.close()
         state.close()
 
 

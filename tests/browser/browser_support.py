@@ -41,7 +41,6 @@ SCREENSHOTS: Final = Path(__file__).resolve().parents[2] / "test-output" / "scre
 ZONE: Final = "Asia/Tokyo"  # UTC+9 all year: no daylight saving time
 ZONE_OFFSET: Final = timedelta(hours=9)
 TIMEOUT_MS: Final = 15_000  # for Playwright's waits: a loaded CI machine is slow, never wrong
-JOIN_TIMEOUT: Final = 30
 
 RESPONDER: Final = "responder@example.org"
 DPO: Final = "dpo@example.org"

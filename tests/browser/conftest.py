@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from browser_support import (
     CHROMIUM_ARGS,
     CSP_WATCH_JS,
-    JOIN_TIMEOUT,
     MERCHANTS,
     SCREENSHOTS,
     SHOP,
@@ -49,6 +45,7 @@ from sentinelle.access.accounts import create_key, create_user
 from sentinelle.api.deps import State
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
+from served import served
 from smtpsink import SmtpSink
 
 
@@ -110,39 +107,26 @@ def world(tmp_path_factory: pytest.TempPathFactory, sink: SmtpSink) -> Iterator[
         )
     with state.store.writer() as w:
         w.upsert_alerts(alerts(day))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        while not server.started:
-            assert thread.is_alive(), "the console stopped at start"
-            threading.Event().wait(0.05)
-        with httpx.Client(base_url=url, timeout=60) as client:
-            sent = client.post(
-                "/v1/events", json=events, headers={"Authorization": f"Bearer {ingest}"}
+        with served(app, what="the console") as url:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                sent = client.post(
+                    "/v1/events", json=events, headers={"Authorization": f"Bearer {ingest}"}
+                )
+                assert sent.status_code == 200, sent.text
+            by_merchant: dict[str, list[str]] = {}
+            for e in events:
+                if "action" in e:
+                    by_merchant.setdefault(e["merchant"], []).append(e["id"])
+            yield World(
+                url=url,
+                state=state,
+                sink=sink,
+                events_by_merchant=by_merchant,
+                unjustified_subjects=6,  # c-1-a, c-1-b, c-1-c, c-2-a, c-2-b, c-2-c
+                unjustified_merchants=2,
             )
-            assert sent.status_code == 200, sent.text
-        by_merchant: dict[str, list[str]] = {}
-        for e in events:
-            if "action" in e:
-                by_merchant.setdefault(e["merchant"], []).append(e["id"])
-        yield World(
-            url=url,
-            state=state,
-            sink=sink,
-            events_by_merchant=by_merchant,
-            unjustified_subjects=6,  # c-1-a, c-1-b, c-1-c, c-2-a, c-2-b, c-2-c
-            unjustified_merchants=2,
-        )
     finally:
-        server.should_exit = True
-        thread.join(JOIN_TIMEOUT)
-        sock.close()
         state.close()
 
 

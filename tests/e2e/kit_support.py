@@ -5,21 +5,18 @@ on the same store."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.deps import State
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
-
-JOIN_TIMEOUT = 30
+from served import served
 
 
 class Sentinelle:
@@ -30,9 +27,7 @@ class Sentinelle:
         self.port = 0
         self.keys: dict[str, str] = {}
         self.state: State | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._serving: ExitStack | None = None
 
     @property
     def url(self) -> str:
@@ -41,19 +36,9 @@ class Sentinelle:
     def start(self) -> None:
         app = create_app(self.settings)
         self.state = app.state.sentinelle
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the same port again
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not server.started:
-            assert thread.is_alive(), "Sentinelle stopped at start"
-            threading.Event().wait(0.02)
-        self._server, self._thread, self._sock = server, thread, sock
+        self._serving = ExitStack()
+        url = self._serving.enter_context(served(app, port=self.port, what="Sentinelle"))
+        self.port = int(url.rsplit(":", 1)[1])  # the same port again after a stop
         if not self.keys:
             store = self.state.store
             self.keys = {
@@ -63,13 +48,15 @@ class Sentinelle:
                 "m-1": create_key(store, name="shop1", role=Role.MERCHANT, merchant="m-1", by="t"),
             }
 
+    @property
+    def running(self) -> bool:
+        """Whether it serves now (between :meth:`start` and :meth:`stop`)."""
+        return self._serving is not None
+
     def stop(self) -> None:
-        assert self._server is not None and self._thread is not None and self._sock
-        self._server.should_exit = True
-        self._thread.join(JOIN_TIMEOUT)
-        assert not self._thread.is_alive(), "Sentinelle did not stop"
-        self._sock.close()
-        self._server = self._thread = self._sock = None
+        assert self._serving is not None
+        self._serving.close()
+        self._serving = None
 
     def post(self, path: str, body: Any, *, key: str) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[key]}"}

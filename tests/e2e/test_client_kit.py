@@ -55,7 +55,7 @@ def sentinelle(settings: Settings, tmp_path: Path) -> Iterator[Sentinelle]:
     try:
         yield server
     finally:
-        if server.state is not None and server._server is not None:
+        if server.running:
             server.stop()
 
 

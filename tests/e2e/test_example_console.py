@@ -78,7 +78,7 @@ def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
             assert sentinelle.event("console-T-100-assigned") is not None  # sent at start
             yield World(sentinelle, console, client)
     finally:
-        if sentinelle._server is not None:
+        if sentinelle.running:
             sentinelle.stop()
 
 

@@ -13,7 +13,6 @@ measures time; a wait that never ends fails through a generous join timeout.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import rfc8785
-import uvicorn
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
@@ -35,6 +33,7 @@ from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.ledger.merkle import leaf_hash, verify_inclusion
 from sentinelle.sim import generate_events
 from sentinelle.store import open_store
+from served import served as serving
 
 ORIGIN = "sentinelle.local/ledger"
 MERCHANTS = ("m-1000", "m-1001", "m-1002")
@@ -71,26 +70,13 @@ def served(settings: Settings) -> Iterator[Served]:
     state: State = app.state.sentinelle
     ingest = create_key(state.store, name="ingest", by="tests")
     reader = create_key(state.store, name="reader", role=Role.READER, by="tests")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        with httpx.Client(timeout=120) as probe:
-            while not server.started:
-                assert thread.is_alive(), "the server stopped at start"
-                threading.Event().wait(0.05)
+        with serving(app) as url, httpx.Client(timeout=120) as probe:
             key = probe.get(
-                f"http://127.0.0.1:{port}/v1/ledger/key",
-                headers={"Authorization": f"Bearer {reader}"},
+                f"{url}/v1/ledger/key", headers={"Authorization": f"Bearer {reader}"}
             ).json()["verifier_key"]
-        yield Served(f"http://127.0.0.1:{port}", state, ingest, reader, key)
+            yield Served(url, state, ingest, reader, key)
     finally:
-        server.should_exit = True
-        thread.join(JOIN_TIMEOUT)
-        sock.close()
         state.close()
 
 
