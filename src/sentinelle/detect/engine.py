@@ -299,14 +299,7 @@ class Engine:
             }
         if isinstance(event, ContextEvent):
             ctx.apply_context(event, t)
-            found: list[Finding] = []
-            for detector in self.detectors:
-                try:
-                    found += detector.observe_context(event, ctx)
-                except Exception as exc:
-                    self._detector_failed(detector, exc)
-            kept = self._grade(self._kept(found))
-            return [self._merge(f) for f in kept] if emit else []
+            return self._alerts(self._ask("observe_context", event, ctx), emit)
         return self._access(event, t, emit)
 
     def _access(self, event: AccessEvent, t: int, emit: bool) -> list[Alert]:
@@ -321,14 +314,9 @@ class Engine:
         if event.outcome != "allowed" or event.action not in READ_ACTIONS:
             refused: list[Finding] = []
             if event.outcome == "denied":  # a refused request (a guard denial): probing
-                for detector in self.detectors:
-                    try:
-                        refused += detector.observe_denied(event, ctx, state)
-                    except Exception as exc:
-                        self._detector_failed(detector, exc)
+                refused = self._ask("observe_denied", event, ctx, state)
             ctx.learn_habits(state, event, t)
-            kept_refused = self._grade(self._kept(refused)) if refused else []
-            return [self._merge(f) for f in kept_refused] if emit else []
+            return self._alerts(refused, emit)
         justified = ctx.justified(event, t)
         ctx.record_access(state, event, t, justified)
         if not justified and actor.kind == "staff" and event.merchant in state.n7:
@@ -336,19 +324,29 @@ class Engine:
         if event.justification is not UNSET:
             ticket_id = event.justification.ticket
             ticket = ctx.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
-            if ticket is None:
-                pass
-            elif not is_bulk(event):
-                ticket.single = True  # someone's own case was worked under it
-            elif len(ticket.bulk_events) < 50:
-                ticket.bulk_events.append(event.id)
-        findings: list[Finding] = []
+            if ticket is not None:
+                if not is_bulk(event):
+                    ticket.single = True  # someone's own case was worked under it
+                elif len(ticket.bulk_events) < 50:
+                    ticket.bulk_events.append(event.id)
+        findings = self._ask("observe", event, ctx, state, justified)
+        ctx.learn_habits(state, event, t)
+        return self._alerts(findings, emit)
+
+    def _ask(self, hook: str, *args: Any) -> list[Finding]:
+        """Every detector's findings from its ``hook`` (``observe``, ``observe_context`` or
+        ``observe_denied``); a detector that raises is logged and skips the event."""
+        found: list[Finding] = []
         for detector in self.detectors:
             try:
-                findings += detector.observe(event, ctx, state, justified)
+                found += getattr(detector, hook)(*args)
             except Exception as exc:
                 self._detector_failed(detector, exc)
-        ctx.learn_habits(state, event, t)
+        return found
+
+    def _alerts(self, findings: list[Finding], emit: bool) -> list[Alert]:
+        """The alerts ``findings`` create or change, once triage and evidence had them
+        (graded findings add to the evidence even while ``emit`` is off: baselines)."""
         if not findings:
             return []
         kept = self._grade(self._kept(findings))
