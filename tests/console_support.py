@@ -5,24 +5,19 @@ pre-session CSRF cookie and field), then POST /login."""
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 import httpx
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_user
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.store import Store
-
-with warnings.catch_warnings():
-    # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 PASSWORD: Final = "correct horse battery staple"  # noqa: S105 - a test account's
 CSRF_FIELD: Final = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
@@ -37,12 +37,6 @@ from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import verify_inclusion
 from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
-
-with warnings.catch_warnings():
-    # Starlette 1.x asks for httpx2 under its TestClient; the dev extra pins httpx, which
-    # still works. Only this import-time notice is silenced, nothing the tests exercise.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 ORIGIN = "sentinelle.local/ledger"
 ANY_NUL = "contains a NUL character (\\u0000), which cannot be stored"

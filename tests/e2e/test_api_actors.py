@@ -9,12 +9,12 @@ statuses) so the risk order is the one the definitions give.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from sentinelle import actors
 from sentinelle.access import Role
@@ -26,10 +26,6 @@ from sentinelle.detect.runner import alert_row
 from sentinelle.ingest import Ingestor
 from sentinelle.store.alerts import TriageRow
 from sentinelle.timeutil import DAY, HOUR, parse_time
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 START = parse_time("2026-11-01T00:00:00Z")  # day 1; the harvest is on day 8 (2026-11-08)
 UNTIL = "2026-11-09T00:00:00Z"

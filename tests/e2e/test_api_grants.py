@@ -8,7 +8,6 @@ import email
 import json
 import logging
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
@@ -23,10 +23,6 @@ from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.timeutil import HOUR, parse_time
 from smtpsink import SmtpSink
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 POLICY = """
 [teams.tier1]

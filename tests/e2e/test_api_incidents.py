@@ -11,13 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from incident_world import (
     ALL_SUBJECTS,
@@ -30,11 +30,6 @@ from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
-
-with warnings.catch_warnings():
-    # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 
 @dataclass(frozen=True, slots=True)

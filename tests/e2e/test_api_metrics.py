@@ -9,13 +9,13 @@ and nothing that names a person (actor, customer, merchant, e-mail) may appear.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from incident_world import FROM, TO, incident_events
@@ -28,10 +28,6 @@ from sentinelle.detect.runner import alert_row
 from sentinelle.ingest import Ingestor
 from sentinelle.store.alerts import TriageRow
 from sentinelle.timeutil import HOUR, SECOND, parse_time
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 NOW = parse_time("2026-11-06T12:00:00Z")
 AWARE = NOW - 10 * HOUR  # the 72-hour deadline is 62 hours ahead

@@ -14,7 +14,6 @@ import email
 import email.policy
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from incident_world import ALL_SUBJECTS, FROM, TO, incident_events
 from notice_world import AUTHORITY, CUSTOMERS, MERCHANTS, PEOPLE, configured
@@ -32,11 +32,6 @@ from sentinelle.config import Settings
 from sentinelle.response import hold_lease
 from sentinelle.store import open_store
 from smtpsink import SmtpSink
-
-with warnings.catch_warnings():
-    # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,6 @@ SQLite only (the permission check does not depend on the store): ``Settings`` ma
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
 from sentinelle.access import Permission, Role, roles_with
@@ -36,11 +36,6 @@ from sentinelle.config import Settings
 from sentinelle.connectors import VENDORS, MappingConfig, Receiver
 from sentinelle.web import auth
 from sentinelle.web.pages import ROUTERS
-
-with warnings.catch_warnings():
-    # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 # The console (sentinelle.web) is outside the API and its document: "/login" (the form and
 # its POST, guarded by a pre-session CSRF token) and "/static" (the stylesheet) need no

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import rfc8785
+from fastapi.testclient import TestClient
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
@@ -34,11 +34,6 @@ from sentinelle.sim import generate_events
 from sentinelle.store import Store
 from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import SECOND, iso, parse_time
-
-with warnings.catch_warnings():
-    # As in test_api.py: Starlette's import-time notice about httpx under its TestClient.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 ORIGIN = "sentinelle.local/ledger"
 MERCHANT, OTHER = "m-1000", "m-1001"

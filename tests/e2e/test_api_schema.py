@@ -19,7 +19,6 @@ Checks switched off for an operation are in ``RELAXED`` with the reason; nothing
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
@@ -42,13 +42,6 @@ from sentinelle.detect import DetectionRunner
 from sentinelle.ingest import Ingestor
 from sentinelle.sim import generate_events
 from sentinelle.timeutil import parse_time
-
-with warnings.catch_warnings():
-    # As in test_api.py: Starlette asks for httpx2 under its TestClient (schemathesis' ASGI
-    # transport uses it too); only this import-time notice is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
-
 
 EXAMPLES = 50  # per operation and strategy
 MERCHANT = "m-1"

@@ -8,13 +8,13 @@ nothing; every decision stays in the alert's history; a reason is required.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
@@ -24,10 +24,6 @@ from sentinelle.detect import Alert, Severity
 from sentinelle.detect.runner import alert_row
 from sentinelle.store import Store
 from sentinelle.timeutil import DAY, SECOND, parse_time
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 T0 = parse_time("2026-11-02T08:00:00Z")
 

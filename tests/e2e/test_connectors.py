@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import os
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,15 +23,12 @@ import httpx
 import pytest
 from cli_support import run_script
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.connectors import MappingConfig, Receiver, VendorMapping
 from sentinelle.store import Store, open_store
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "connectors"
 SECRETS = {

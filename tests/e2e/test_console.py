@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from console_support import CSRF_FIELD, PASSWORD, Console, open_console
 from console_support import login as _login
@@ -24,11 +24,6 @@ from sentinelle.access.sessions import SESSION_COOKIE, csrf_token, hash_token
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.timeutil import MINUTE
-
-with warnings.catch_warnings():
-    # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 GENERIC = "Wrong e-mail or password."
 

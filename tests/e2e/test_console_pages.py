@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
 from console_support import PASSWORD, form_token, login
 from incident_world import UNJUSTIFIED_SUBJECTS, incident_events
@@ -38,10 +38,6 @@ from sentinelle.store import Store
 from sentinelle.timeutil import parse_time
 from sentinelle.web.pages import ROUTERS
 from smtpsink import SmtpSink
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 ALERT = "al-ana"
 INCIDENT_LINK = re.compile(r"^/incidents/(inc-[\w-]+)$")

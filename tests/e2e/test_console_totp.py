@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import subprocess
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import httpx
 import pyotp
 import pytest
 from cli_support import TIMEOUT, console_script
+from fastapi.testclient import TestClient
 
 from console_support import PASSWORD, T0, Clock, Console, form_token, open_console
 from console_support import login as _login
@@ -46,10 +46,6 @@ from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.store import Store, open_store, sqlite_path
 from sentinelle.timeutil import MINUTE, SECOND
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 STEP = 30 * SECOND
 SECOND_STEP = "Second factor"

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -165,9 +164,7 @@ def test_without_a_terminal_it_prints_the_logins_and_how_to_serve(demo: Demo) ->
 
 
 def test_the_printed_logins_open_the_console(demo: Demo) -> None:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-        from fastapi.testclient import TestClient
+    from fastapi.testclient import TestClient
 
     from sentinelle.api.main import create_app
 

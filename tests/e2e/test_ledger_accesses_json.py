@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import rfc8785
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
@@ -28,10 +28,6 @@ from sentinelle.api.main import create_app
 from sentinelle.api.routes.merchants import AccessesPage
 from sentinelle.config import Settings
 from sentinelle.ledger.merkle import leaf_hash, verify_inclusion
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 FASTAPI_JSON = TypeAdapter(dict[str, Any])  # what the route's dict[str, Any] response gave
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # any but surrogates

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from sentinelle.ledger import Checkpoint, SigningKey, consistency_proof, leaf_hash, root_hash
 from sentinelle.ledger.cosignature import Cosigner
 from sentinelle.witness import Witness, WitnessState, parse_logs
 from sentinelle.witness.http import create_witness_app
-
-with warnings.catch_warnings():
-    # As in test_api.py: only Starlette's import-time notice about httpx is silenced.
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 ORIGIN = "shop.example/ledger"
 

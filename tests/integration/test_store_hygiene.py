@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import sqlite3
 import stat
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.synchronize import Event
@@ -22,6 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
@@ -31,10 +31,6 @@ from sentinelle.sim import generate_events
 from sentinelle.store import open_store
 from sentinelle.store.postgres import PostgresStore, redact_url, scrub
 from sentinelle.store.sqlite import SQLiteStore
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 SHORT = 0.2  # seconds: the busy timeout of the tests that wait for a held lock
 PASSWORD = "hunter2"  # noqa: S105  (a test URL's password, to look for in errors)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import json
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 import sentinelle.client as kit
 from sentinelle.client import (
@@ -30,10 +30,6 @@ from sentinelle.client.asgi import MASKED, Guard, header, query_int
 from sentinelle.client.recorder import SendError
 from sentinelle.errors import ConfigError
 from sentinelle.guard import parse_policy
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 ALLOW = {
     "decision": "allow",

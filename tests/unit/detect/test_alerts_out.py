@@ -16,7 +16,6 @@ import hmac
 import json
 import re
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from test_detectors import LIST, at
 from test_triage import _shifted, day0
 
@@ -41,10 +41,6 @@ from sentinelle.errors import ConfigError
 from sentinelle.store import Store, open_store
 from sentinelle.store.deliveries import DeliveryState
 from sentinelle.timeutil import now_us
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 SECRET = "a-webhook-key-of-32-characters!!"  # noqa: S105 - a test key
 SECOND = 1_000_000

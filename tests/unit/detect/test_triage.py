@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from test_detectors import BASE, LIST, access, at, third, two_unjustified, views
 from test_engine import us
 
@@ -34,10 +34,6 @@ from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
 from sentinelle.store.alerts import SuppressionRow, TriageRow
 from sentinelle.timeutil import DAY, now_us
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
-    from fastapi.testclient import TestClient
 
 DETECTOR = "unjustified_access"
 
