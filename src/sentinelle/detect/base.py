@@ -112,6 +112,9 @@ class Detector(abc.ABC):
     # scales the points one finding adds. Other detectors' findings keep their severity.
     graded: ClassVar[bool] = False
     weight: ClassVar[float] = 1.0
+    # Graded detectors that read the same signal name one family: on one day their findings
+    # are one piece of evidence, not several. None: the detector is a signal of its own.
+    family: ClassVar[str | None] = None
     high_profile: frozenset[str] = frozenset()  # customers the platform flags as sensitive
 
     def __init__(self, config: DetectorConfig | None = None) -> None:

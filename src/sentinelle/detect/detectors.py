@@ -250,6 +250,7 @@ class UnjustifiedAccess(Detector):
 
     graded = True
     weight = 1.0
+    family = "reach"  # access without a ticket beyond the usual: one signal
 
     name = "unjustified_access"
     description = "Access without a matching ticket or grant, beyond the actor's usual and peers'."
@@ -532,6 +533,7 @@ class Collusion(Detector):
 
     graded = True
     weight = 0.5
+    family = "reach"  # access without a ticket beyond the usual: one signal
 
     name = "collusion"
     description = "Actors sharing unjustified access to the same new merchants within 7 days."
@@ -851,6 +853,7 @@ class LongHorizon(Detector):
     )
     graded = True
     weight = 1.0
+    family = "reach"  # access without a ticket beyond the usual: one signal
 
     class Config(DetectorConfig):
         """Thresholds."""

@@ -82,6 +82,9 @@ DETECTORS: Final[dict[str, type[Detector]]] = {
         Probing,
     )
 }
+# Detector → the signal it reads, for detectors that share one (evidence counts it once a
+# day). Of every built-in, enabled or not: saved evidence may hold a since-disabled one's.
+_FAMILIES: Final = {name: cls.family for name, cls in DETECTORS.items() if cls.family}
 _MAX_EVENTS: Final = 200
 _MAX_MERCHANTS: Final = 1000
 MAX_PENDING: Final = 100_000
@@ -368,7 +371,7 @@ class Engine:
             if f.detector not in self._graded:
                 out.append(f)
                 continue
-            total, pieces = risk(ledger[f.actor], f.time_us, cfg)
+            total, pieces = risk(ledger[f.actor], f.time_us, cfg, families=_FAMILIES)
             # A weak finding stays low, however risky the actor: it is counted as evidence,
             # but a risky actor's every small step does not become another medium alert.
             severity = grade(total, cfg) if f.severity >= Severity.MEDIUM else Severity.LOW

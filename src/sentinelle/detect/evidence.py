@@ -28,6 +28,7 @@ The evidence is plain data in the engine's state (saved between batches).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sentinelle.detect.base import Finding, Severity
 from sentinelle.timeutil import DAY, iso
 
-__all__ = ["FAMILIES", "POINTS", "EvidenceConfig", "Ledger", "grade"]
+__all__ = ["POINTS", "EvidenceConfig", "Ledger", "grade"]
 
 POINTS: Final = {
     Severity.LOW: 0.25,
@@ -83,24 +84,23 @@ def record(ledger: Ledger, finding: Finding, weight: float, config: EvidenceConf
         del items[:100]
 
 
-FAMILIES: Final = {
-    "unjustified_access": "reach",
-    "long_horizon": "reach",
-    "collusion": "reach",
-}
-"""Detectors that read the same signal (access without a ticket to merchants beyond the usual):
-on one day their findings are one piece of evidence, not several."""
-
-
-def risk(items: list[Item], now_us: int, config: EvidenceConfig) -> tuple[float, list[Item]]:
-    """The actor's risk at ``now_us`` and the pieces that count: one per signal (a detector,
-    or a family of detectors reading the same signal, :data:`FAMILIES`) and day."""
+def risk(
+    items: list[Item],
+    now_us: int,
+    config: EvidenceConfig,
+    *,
+    families: Mapping[str, str] | None = None,
+) -> tuple[float, list[Item]]:
+    """The actor's risk at ``now_us`` and the pieces that count: one per signal and day. A
+    signal is a detector, or the family ``families`` maps it to (detectors reading the same
+    signal: :attr:`Detector.family <sentinelle.detect.base.Detector.family>`)."""
+    families = families or {}
     best: dict[tuple[str, int], Item] = {}
     horizon = now_us - int(config.horizon_days * DAY)
     for item in items:
         if item[0] < horizon or item[0] > now_us:
             continue
-        key = (FAMILIES.get(item[1], item[1]), item[0] // DAY)
+        key = (families.get(item[1], item[1]), item[0] // DAY)
         if key not in best or item[2] >= best[key][2]:
             best[key] = item
     half_life = config.half_life_days * DAY
