@@ -52,19 +52,6 @@ def _score(value: float, threshold: float) -> float:
     return min(100.0, 50.0 * value / max(threshold, 1e-9))
 
 
-def poisson_tail(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean): how surprising ``k`` is when ``mean`` is expected."""
-    if k <= 0:
-        return 1.0
-    mean = max(mean, 1e-9)
-    term = math.exp(-mean)
-    below = 0.0
-    for i in range(k):
-        below += term
-        term *= mean / (i + 1)
-    return max(0.0, 1.0 - below) if below < 0.999999 else term  # tail ≈ first term when tiny
-
-
 def _chance(p: float) -> str:
     return f"1 in {1 / p:,.0f}" if p >= 1e-9 else "less than 1 in a billion"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sentinelle.detect import DetectConfig, Engine, Severity
 from sentinelle.detect.base import Finding
-from sentinelle.detect.detectors import poisson_tail
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.timeutil import DAY
 
@@ -60,10 +59,3 @@ def test_engine_state_with_evidence_round_trips() -> None:
     engine.state.evidence["ana"] = [(T0, "unjustified_access", 0.6, "why")]
     again = Engine.load_state(engine.dump_state())
     assert again.evidence == {"ana": [(T0, "unjustified_access", 0.6, "why")]}
-
-
-def test_poisson_tail() -> None:
-    assert poisson_tail(0, 1.0) == 1.0
-    assert abs(poisson_tail(1, 1.0) - 0.6321) < 1e-4
-    assert abs(poisson_tail(3, 0.1) - 1.547e-4) < 1e-6
-    assert 0 < poisson_tail(30, 0.01) < 1e-60

@@ -13,12 +13,33 @@ import pytest
 from sentinelle.detect import DETECTORS
 from sentinelle.detect.base import Finding, Severity
 from sentinelle.detect.context import BULK_SUBJECTS, Context
-from sentinelle.detect.detectors import gamma_prior, hypergeom_tail, nb_tail, poisson_tail
+from sentinelle.detect.detectors import gamma_prior, hypergeom_tail, nb_tail
 from sentinelle.detect.evidence import EvidenceConfig, record, risk
 from sentinelle.events import AccessEvent, ContextEvent, decode_event
 from sentinelle.timeutil import DAY, MINUTE, iso
 
 T0 = 1_800_000_000_000_000
+
+
+def poisson_tail(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean): the reference the negative binomial tends to (the
+    detectors once graded by it; no detector does now)."""
+    if k <= 0:
+        return 1.0
+    mean = max(mean, 1e-9)
+    term = math.exp(-mean)
+    below = 0.0
+    for i in range(k):
+        below += term
+        term *= mean / (i + 1)
+    return max(0.0, 1.0 - below) if below < 0.999999 else term  # tail ≈ first term when tiny
+
+
+def test_poisson_tail() -> None:
+    assert poisson_tail(0, 1.0) == 1.0
+    assert abs(poisson_tail(1, 1.0) - 0.6321) < 1e-4
+    assert abs(poisson_tail(3, 0.1) - 1.547e-4) < 1e-6
+    assert 0 < poisson_tail(30, 0.01) < 1e-60
 
 
 def test_nb_tail_with_shape_one_is_geometric() -> None:
