@@ -38,6 +38,7 @@ __all__ = [
     "Approval",
     "Assessment",
     "DecideBody",
+    "GrantDetail",
     "GrantRecord",
     "GuardPolicy",
     "access_event",
@@ -269,16 +270,25 @@ def grant_record(row: GrantRow, policy: Policy) -> GrantRecord:
     )
 
 
-def grant_detail(history: GrantHistory, policy: Policy) -> dict[str, Any]:
+class GrantDetail(GrantRecord, kw_only=True, frozen=True):
     """One grant as ``GET /v1/merchants/{m}/grants/{id}`` answers it: the grant, its history
-    oldest first (events and guard log steps), who saw the request, and how many recorded
-    accesses cite it."""
-    return {
-        **grant_record(history.grant, policy).to_dict(),
-        "history": [s.to_dict() for s in history.steps],
-        "seen_by": list(history.seen_by),
-        "uses": history.uses,
-    }
+    oldest first (events and guard log steps, each in its JSON form), who saw the request,
+    and how many recorded accesses cite it."""
+
+    history: list[dict[str, Any]]
+    seen_by: list[str]
+    uses: int
+
+
+def grant_detail(history: GrantHistory, policy: Policy) -> GrantDetail:
+    """The :class:`GrantDetail` of a grant's history."""
+    record = grant_record(history.grant, policy)
+    return GrantDetail(
+        **msgspec.structs.asdict(record),
+        history=[s.to_dict() for s in history.steps],
+        seen_by=list(history.seen_by),
+        uses=history.uses,
+    )
 
 
 def access_event(

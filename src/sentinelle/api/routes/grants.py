@@ -162,7 +162,7 @@ async def grant_of_merchant(
     many recorded accesses cite it (``uses``)."""
     policy = policy_or_503(state)
     history = await _listed(state, lambda: workflow.grant_history(state.store, merchant, grant_id))
-    return grant_detail(history, policy)
+    return grant_detail(history, policy).to_dict()
 
 
 async def _listed(state: State, read: Callable[[], _T]) -> _T:
