@@ -561,13 +561,12 @@ class Collusion(Detector):
         findings = []
         for other in others:
             theirs = ctx.actors[other].n7.keys() if other in ctx.actors else set()
-            week_ago = ctx.now_us - 7 * DAY
             shared = {
                 m
                 for m in mine & theirs
                 # ``theirs`` is refreshed only by the other's own accesses: check their time too.
-                if ctx.unjustified_by.get(m, {}).get(other, -1) >= week_ago
-                and sum(1 for u in ctx.unjustified_by.get(m, {}).values() if u >= week_ago)
+                if ctx.unjustified_by.get(m, {}).get(other, -1) >= week
+                and sum(1 for u in ctx.unjustified_by.get(m, {}).values() if u >= week)
                 <= cfg.max_actors
             }
             smaller = max(1, min(len(mine), len(theirs)))
