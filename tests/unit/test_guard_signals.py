@@ -14,7 +14,7 @@ from sentinelle.detect.guard_signals import denial_kind
 from sentinelle.events import decode_event
 from sentinelle.events.model import Justification
 from sentinelle.guard import AccessRequest, TicketView, decide, parse_policy
-from sentinelle.guard.service import access_event
+from sentinelle.guard.recording import access_event
 from sentinelle.timeutil import MINUTE, iso, parse_time
 
 POLICY = parse_policy("""

@@ -46,7 +46,7 @@ from sentinelle.events import AccessEvent, ContextEvent, EventError, decode_cano
 from sentinelle.events.model import Justification, Source
 from sentinelle.guard.decide import AccessRequest, RequestError, Verdict
 from sentinelle.guard.decide import Decision as GuardDecision
-from sentinelle.guard.service import access_event
+from sentinelle.guard.recording import access_event
 from sentinelle.timeutil import from_us, now_us
 
 try:

@@ -40,7 +40,7 @@ from sentinelle.events import AccessEvent, ContextEvent, decode_event, time_us
 from sentinelle.events.model import Justification
 from sentinelle.guard.decide import AccessRequest, Decision, GrantView, TicketView, decide
 from sentinelle.guard.policy import Policy, load_policy
-from sentinelle.guard.service import recorded_outcome, recorded_reason, shown_categories
+from sentinelle.guard.recording import recorded_outcome, recorded_reason, shown_categories
 from sentinelle.timeutil import from_us
 
 __all__ = ["SIM_POLICY", "GuardReplay", "ReplaySummary", "sim_policy"]

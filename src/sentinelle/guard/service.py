@@ -12,14 +12,13 @@ import json
 import threading
 from hashlib import sha256
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, NamedTuple
+from typing import Annotated, Any, Final, NamedTuple
 
 import msgspec
-from msgspec import UNSET, Meta
+from msgspec import Meta
 
 from sentinelle.errors import ConfigError
 from sentinelle.events import ContextEvent, decode_event
-from sentinelle.events.model import AccessEvent, Actor, Justification, Resource
 from sentinelle.guard.decide import (
     AccessRequest,
     Decision,
@@ -32,7 +31,7 @@ from sentinelle.guard.grants import GrantHistory
 from sentinelle.guard.policy import Policy, load_policy
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import from_us, iso
+from sentinelle.timeutil import iso
 
 __all__ = [
     "Approval",
@@ -41,17 +40,13 @@ __all__ = [
     "GrantDetail",
     "GrantRecord",
     "GuardPolicy",
-    "access_event",
     "assess",
     "decision_event_id",
     "grant_detail",
     "grant_record",
     "grant_view",
     "parse_decide",
-    "recorded_outcome",
-    "recorded_reason",
     "request_hash",
-    "shown_categories",
     "ticket_view",
 ]
 
@@ -289,59 +284,3 @@ def grant_detail(history: GrantHistory, policy: Policy) -> GrantDetail:
         seen_by=list(history.seen_by),
         uses=history.uses,
     )
-
-
-def access_event(
-    event_id: str, request: AccessRequest, decision: Decision, now_us: int
-) -> AccessEvent:
-    """The access event that records ``decision`` in the ledger: ``outcome`` ``allowed`` for
-    an allow, ``denied`` for a deny and for a pending one (nothing is served while it waits),
-    with ``justification`` {ticket, grant, reason} (the first reason, cut to 256 characters).
-    ``data`` is what was shown for an allow (the categories asked for, less the mask: an
-    incident's scope counts what left, not what was hidden), what was asked for otherwise."""
-    return AccessEvent(
-        id=event_id,
-        time=from_us(now_us),
-        actor=Actor(
-            id=request.actor,
-            kind="staff",
-            role=request.role or UNSET,
-            team=request.team or UNSET,
-        ),
-        action=request.action,  # type: ignore[arg-type]  # checked by AccessRequest
-        merchant=request.merchant,
-        channel=request.channel,  # type: ignore[arg-type]
-        data=shown_categories(request, decision),  # type: ignore[arg-type]
-        outcome=recorded_outcome(decision),
-        justification=Justification(
-            reason=recorded_reason(decision),
-            ticket=UNSET if request.ticket is None else request.ticket[:128],
-            grant=UNSET if decision.grant is None else decision.grant,
-        ),
-        subjects=UNSET if request.subjects is None else list(request.subjects),
-        resource=UNSET if request.count is None else Resource(count=request.count),
-        source=UNSET if request.source is None else request.source,
-    )
-
-
-def recorded_outcome(decision: Decision) -> Literal["allowed", "denied"]:
-    """The ``outcome`` of a decision's access event: ``allowed`` for an allow, ``denied`` for a
-    deny and for a pending one (nothing is served while it waits)."""
-    return "allowed" if decision.decision == "allow" else "denied"
-
-
-def recorded_reason(decision: Decision) -> str:
-    """The ``justification.reason`` of a decision's access event: the verdict and its first
-    reason, cut to 256 characters."""
-    first = decision.reasons[0] if decision.reasons else ""
-    return f"{decision.decision}: {first}"[:256]
-
-
-def shown_categories(request: AccessRequest, decision: Decision) -> list[str]:
-    """The categories an allowed request shows (asked for, less the mask); all asked for
-    when it is not allowed."""
-    if decision.decision != "allow" or not decision.mask:
-        return list(request.data)
-    hidden = set(decision.mask)
-    # An allow always shows something (a request whose every category is masked is denied).
-    return [c for c in request.data if c not in hidden] or list(request.data)

@@ -10,7 +10,7 @@ import msgspec
 from sentinelle.events import decode_canonical
 from sentinelle.events.model import Source
 from sentinelle.guard import AccessRequest, Decision
-from sentinelle.guard.service import access_event
+from sentinelle.guard.recording import access_event
 from sentinelle.timeutil import parse_time
 
 _encode = msgspec.json.encode

@@ -52,9 +52,9 @@ from sentinelle.errors import ConfigError
 from sentinelle.events import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES, ContextEvent
 from sentinelle.events.model import AccessEvent
 from sentinelle.guard import Policy, RequestError
+from sentinelle.guard.recording import access_event
 from sentinelle.guard.service import (
     DecideBody,
-    access_event,
     assess,
     decision_event_id,
     parse_decide,
