@@ -1549,6 +1549,70 @@ def test_repeated_looks(
     run_row("repeated_looks", events, expected, since, all_on)
 
 
+# -- long_horizon ------------------------------------------------------------------------------
+
+# Four colleagues' clean six days (24 peer working days: the team's rate is known) and ana's
+# own, so the merchants k-6 to k-1 are not new to her.
+LH_BASE = [
+    *(e for p in ("bea", "cal", "dan", "eli") for e in ticketed_days(p, range(-6, 0))),
+    *ticketed_days("ana", range(-6, 0)),
+]
+KNOWN_4 = ("k-1", "k-2", "k-3", "k-4")
+NEW_4 = ("n1", "n2", "n3", "n4")
+
+
+def pages(merchants: Sequence[str], times: int, *, ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """``times`` unjustified list views of each merchant on day 0, five minutes apart, a
+    merchant an hour from 10:00; ``ids`` name the last view of the last ``len(ids)`` ones."""
+    named = [None] * (len(merchants) - len(ids)) + list(ids)
+    return [
+        access("ana", m, at(0, 10 + i, 5 * j), id=named[i] if j == times - 1 else None, **LIST)
+        for i, m in enumerate(merchants)
+        for j in range(times)
+    ]
+
+
+LONG_HORIZON = [
+    row([*LH_BASE, *pages(KNOWN_4, 1)], None, id="one-list-view-each-of-merchants-she-knows"),
+    # A second list view of a merchant within 24 h is paging through it: harvesting, whether
+    # or not the merchant is new to her (the third such merchant is low, the fourth medium).
+    row(
+        [*LH_BASE, *pages(KNOWN_4, 2, ids=(HIT, FOLLOW[0]))],
+        Fires(
+            MEDIUM,
+            KNOWN_4,
+            (
+                "ana opened customer or order lists, or exports, of 4 merchants new to them or "
+                "paged through without a ticket or grant in the last 7 days",
+                "care peers 0.02",
+                "(chance 1 in 11,522)",
+            ),
+            events=(HIT, FOLLOW[0]),
+        ),
+        id="paging-through-lists-of-merchants-she-knows",
+    ),
+    row(
+        [*LH_BASE, *pages(NEW_4, 1, ids=(HIT, FOLLOW[0]))],
+        Fires(
+            MEDIUM,
+            NEW_4,
+            ("of 4 merchants new to them or paged through", "(chance 1 in 11,522)"),
+            events=(HIT, FOLLOW[0]),
+        ),
+        id="one-list-view-each-of-new-merchants",
+    ),
+    row(pages(NEW_4, 1), None, id="no-history-no-peers"),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, LONG_HORIZON)
+def test_long_horizon(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("long_horizon", events, expected, since, all_on)
+
+
 # -- thresholds --------------------------------------------------------------------------------
 
 
@@ -1643,6 +1707,10 @@ def tuned(
         ),
         tuned("repeated_looks", {"min_looks": 7}, looks(*SIX_LOOKS), False),
         tuned("unusual_context", {"min_history_days": 8}, [*habit_days(7), odd()], False),
+        tuned("long_horizon", {"new_only": False}, [*LH_BASE, *pages(KNOWN_4, 1)], True),
+        tuned("long_horizon", {"pages": 3}, [*LH_BASE, *pages(KNOWN_4, 2)], False),
+        tuned("long_horizon", {"min_peer_days": 25}, [*LH_BASE, *pages(NEW_4, 1)], False),
+        tuned("long_horizon", {"min_count": 5}, [*LH_BASE, *pages(NEW_4, 1)], False),
         tuned("export_after_notice", {"enabled": False}, [NOTICE, export(at(2, 10))], False),
     ],
 )
