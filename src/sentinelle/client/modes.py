@@ -22,23 +22,25 @@ from typing import Final
 
 from sentinelle.errors import ConfigError
 from sentinelle.events.model import DATA_CATEGORIES
-from sentinelle.guard.policy import FAIL_MODES, UNREACHABLE_KEYS, FailMode, Policy
+from sentinelle.guard.policy import (
+    DEFAULT_APPROVAL_ACTIONS,
+    DEFAULT_BULK_RECORDS,
+    FAIL_MODES,
+    UNREACHABLE_KEYS,
+    FailMode,
+    Policy,
+    default_fail_modes,
+    fail_mode,
+    never_open,
+)
 
 __all__ = ["DEFAULT_FAIL_MODES", "OPEN_MASK", "FailModes"]
 
 DEFAULT_FAIL_MODES: Final[Mapping[str, FailMode]] = MappingProxyType(
-    {
-        "view": "open",
-        "search": "open",
-        "update": "open",
-        "export": "closed",
-        "download": "closed",
-        "delete": "closed",
-        "bulk_list": "closed",
-    }
+    default_fail_modes(DEFAULT_APPROVAL_ACTIONS)
 )
 #: Never fail open: they need an approved grant under the default policy.
-_NEVER_OPEN: Final = frozenset({"export", "download", "bulk_list"})
+_NEVER_OPEN: Final = never_open(DEFAULT_APPROVAL_ACTIONS)
 #: Hidden from what is served while Sentinelle is unreachable: no built-in purpose shows them.
 OPEN_MASK: Final = frozenset(
     {"payment_full", "credentials", "identity_document", "special", "children"}
@@ -51,7 +53,7 @@ class FailModes:
     open still hides. Build it with :meth:`of` or :meth:`from_policy` (they check it)."""
 
     modes: Mapping[str, FailMode] = field(default_factory=lambda: DEFAULT_FAIL_MODES)
-    bulk_records: int = 10
+    bulk_records: int = DEFAULT_BULK_RECORDS
     open_mask: frozenset[str] = field(default=OPEN_MASK)
 
     @classmethod
@@ -59,7 +61,7 @@ class FailModes:
         cls,
         overrides: Mapping[str, str] | None = None,
         *,
-        bulk_records: int = 10,
+        bulk_records: int = DEFAULT_BULK_RECORDS,
         open_mask: Iterable[str] = OPEN_MASK,
     ) -> FailModes:
         """The defaults with ``overrides`` (``{"search": "closed"}``).
@@ -106,6 +108,4 @@ class FailModes:
     def mode(self, action: str, records: int) -> FailMode:
         """``open`` or ``closed`` for ``action`` on ``records`` customers (as the policy's
         :meth:`~sentinelle.guard.policy.Policy.fail_mode`)."""
-        if records >= self.bulk_records and self.modes["bulk_list"] == "closed":
-            return "closed"
-        return self.modes[action]
+        return fail_mode(self.modes, self.bulk_records, action, records)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -30,6 +30,8 @@ from sentinelle.timeutil import HOUR, MINUTE
 
 __all__ = [
     "APPROVERS",
+    "DEFAULT_APPROVAL_ACTIONS",
+    "DEFAULT_BULK_RECORDS",
     "BUILTIN_PURPOSES",
     "FAIL_MODES",
     "MAX_BREAK_GLASS_MINUTES",
@@ -43,7 +45,10 @@ __all__ = [
     "Purpose",
     "Response",
     "Team",
+    "default_fail_modes",
+    "fail_mode",
     "load_policy",
+    "never_open",
     "parse_policy",
 ]
 
@@ -55,6 +60,32 @@ FAIL_MODES: Final = ("open", "closed")
 UNREACHABLE_KEYS: Final = (*ACCESS_ACTIONS, "bulk_list")
 Approver = Literal["merchant", "staff"]
 FailMode = Literal["open", "closed"]
+#: What needs an approved grant unless a policy says otherwise (``approval.actions``).
+DEFAULT_APPROVAL_ACTIONS: Final = ("export", "download")
+DEFAULT_BULK_RECORDS: Final = 10
+
+
+def default_fail_modes(needs_approval: Iterable[str]) -> dict[str, FailMode]:
+    """The ``[unreachable]`` defaults: ``closed`` for what needs approval, deletions and bulk
+    lists, ``open`` for the rest."""
+    closed = {*needs_approval, "bulk_list", "delete"}
+    return {key: "closed" if key in closed else "open" for key in UNREACHABLE_KEYS}
+
+
+def never_open(needs_approval: Iterable[str]) -> frozenset[str]:
+    """What may never fail open: what needs approval, and bulk lists (whoever can cut the
+    network would skip the approval)."""
+    return frozenset({*needs_approval, "bulk_list"})
+
+
+def fail_mode(
+    modes: Mapping[str, FailMode], bulk_records: int, action: str, records: int
+) -> FailMode:
+    """``open`` or ``closed`` for ``action`` on ``records`` customers, by ``modes`` (each
+    action's, and ``bulk_list``'s for ``bulk_records`` customers or more)."""
+    if records >= bulk_records and modes["bulk_list"] == "closed":
+        return "closed"
+    return modes[action]
 
 
 class PolicyError(ConfigError):
@@ -266,9 +297,7 @@ class Policy:
     def fail_mode(self, action: str, records: int) -> FailMode:
         """What a client does with a request when Sentinelle cannot be reached: ``closed``
         (refuse) or ``open`` (serve, and report the access later)."""
-        if records >= self.approval.bulk_records and self.unreachable["bulk_list"] == "closed":
-            return "closed"
-        return self.unreachable[action]
+        return fail_mode(self.unreachable, self.approval.bulk_records, action, records)
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -603,12 +632,12 @@ class _Reader:
             ("actions", "bulk_records", "approvers", "request_hours", "link_hours"),
         )
         actions = self.names(
-            table.get("actions", ["export", "download"]),
+            table.get("actions", list(DEFAULT_APPROVAL_ACTIONS)),
             (*path, "actions"),
             ACCESS_ACTIONS,
             "action",
         )
-        bulk = table.get("bulk_records", 10)
+        bulk = table.get("bulk_records", DEFAULT_BULK_RECORDS)
         if isinstance(bulk, bool) or not isinstance(bulk, int) or not 2 <= bulk <= 1_000_000:
             self.bad(
                 (*path, "bulk_records"), f"must be a whole number from 2 to 1000000, not {bulk!r}"
@@ -740,17 +769,16 @@ class _Reader:
         path: tuple[str | int, ...] = ("unreachable",)
         table = self.table(value, path, UNREACHABLE_KEYS)
         needs = approval.actions if approval is not None else frozenset()
+        defaults = default_fail_modes(needs)
+        fixed = never_open(needs)
         found: dict[str, FailMode] = {}
         for key in UNREACHABLE_KEYS:
-            default: FailMode = (
-                "closed" if key in needs or key in ("bulk_list", "delete") else "open"
-            )
-            mode = table.get(key, default)
+            mode = table.get(key, defaults[key])
             if mode not in FAIL_MODES:
                 shown = f'"{mode}"' if isinstance(mode, str) else _kind(mode)
                 self.bad((*path, key), f'{shown} is not "open" or "closed"')
                 continue
-            if mode == "open" and (key in needs or key == "bulk_list"):
+            if mode == "open" and key in fixed:
                 what = (
                     "a bulk list"
                     if key == "bulk_list"
