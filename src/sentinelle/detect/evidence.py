@@ -14,8 +14,9 @@ critical      2.0
 ============  ======
 
 The actor's **risk** is the sum of their evidence of the last ``horizon_days``, each piece
-halving every ``half_life_days``; the same detector counts once a day (its strongest finding
-that day), so one burst is one piece, while the same signal on several days, or several
+halving every ``half_life_days``; the same signal counts once a day (its strongest finding
+that day; a signal is a detector, or the detectors of one ``Detector.family``), so one burst
+is one piece, while the same signal on several days, or several
 signals, add up. The alert's severity is the risk's grade: medium from ``medium`` points,
 high from ``high``, critical from ``critical``; below that it is low (worth a review, no more).
 A finding that is low by itself stays low whatever the actor's risk (it still adds evidence).
