@@ -11,8 +11,7 @@ import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.connectors import outbound
-from sentinelle.detect import Alert, DetectionRunner, Severity
-from sentinelle.guard.respond import Responded, configured, respond
+from sentinelle.detect import DetectConfig
 from sentinelle.guard.service import GuardPolicy
 from sentinelle.ingest import (
     Ingestor,
@@ -22,6 +21,7 @@ from sentinelle.ingest import (
     iter_json_lines,
     open_input,
 )
+from sentinelle.live import AfterBatch, after_batch
 from sentinelle.response import ResponseEngine
 from sentinelle.store import open_store
 from sentinelle.timeutil import now_us
@@ -54,13 +54,12 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
         result = _ingest(app, stream, source)
-    # The batch is committed; detection runs after, and a detector failure never fails the
-    # ingest: the runner logs it and live detection goes on with the next batch.
-    runner = DetectionRunner(app.store, config)
-    found = [] if no_detect else runner.catch_up()
-    responded = _respond(app, found)
-    medium = sum(1 for a in found if a.severity >= Severity.MEDIUM)
-    sent = _deliver(app, found)
+    # The batch is committed; detection, the webhooks' queue and the automatic response follow
+    # (as after every batch the API stores), and their failures never fail the ingest.
+    after = AfterBatch() if config is None else _after(app, config)
+    found, responded = after.alerts, after.responded
+    medium = after.medium_plus
+    sent = outbound.deliver_due(app.store, app.settings) if app.settings.alert_webhooks else None
     if result.received == 0:
         click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:
@@ -99,25 +98,21 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
             f"stored (kept the stored): {', '.join(result.conflicting_ids[:5])}",
             err=True,
         )
-    for note in [*runner.notes, *responded.notes]:
+    for note in after.notes:
         click.echo(f"warning: {note}", err=True)
 
 
-def _respond(app: App, alerts: list[Alert]) -> Responded:
-    """The automatic response to ``alerts``, with a guard policy (none: nothing done)."""
-    policy = configured(GuardPolicy(app.settings.guard_policy)) if alerts else None
-    if policy is None:
-        return Responded()
+def _after(app: App, config: DetectConfig) -> AfterBatch:
     engine = ResponseEngine(app.store, reopen=lambda: open_store(app.settings, create=False))
-    return respond(app.store, app.ledger, engine, policy, alerts, now_us=now_us())
-
-
-def _deliver(app: App, alerts: list[Alert]) -> outbound.Delivered | None:
-    """With alert webhooks, queue the medium+ ``alerts`` and send what is due (None: none)."""
-    if not app.settings.alert_webhooks:
-        return None
-    outbound.enqueue(app.store, app.settings, alerts, now_us=now_us())
-    return outbound.deliver_due(app.store, app.settings)
+    return after_batch(
+        app.store,
+        app.ledger,
+        engine,
+        settings=app.settings,
+        detect_config=config,
+        guard_policy=GuardPolicy(app.settings.guard_policy),
+        now_us=now_us(),
+    )
 
 
 def _shown(source: str) -> str:

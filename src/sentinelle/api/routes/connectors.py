@@ -95,8 +95,8 @@ async def post_webhook(vendor: str, request: Request, state: StateDep) -> dict[s
 
     def ingest() -> dict[str, Any]:
         result = Ingestor(state.store, state.ledger).ingest(items, unit="index")
-        alerts, _ = detect_and_respond(state)  # committed: detection never loses events
-        return {**result.to_dict(), "alerts": len(alerts)}
+        after = detect_and_respond(state)  # committed: detection never loses events
+        return {**result.to_dict(), "alerts": len(after.alerts)}
 
     found = await locked(state, ingest) if items else {"received": 0, "stored": 0}
     return {**found, "events": [e.id for e in events]}

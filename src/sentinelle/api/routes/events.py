@@ -15,10 +15,9 @@ from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
-from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
+from sentinelle.live import AfterBatch, after_batch
 from sentinelle.store import open_store
 from sentinelle.timeutil import MINUTE
 from sentinelle.timeutil import now_us as wall_clock_us
@@ -72,23 +71,22 @@ async def post_events(
         items, unit = _split(bytes(body))
         batch.received = len(items) if isinstance(items, list) else 0
 
-        def ingest() -> tuple[IngestResult, list[Alert], Responded]:
+        def ingest() -> tuple[IngestResult, AfterBatch]:
             result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
             # Committed; detection and the response follow, so their problems never lose events.
-            return result, *detect_and_respond(state)
+            return result, detect_and_respond(state)
 
         # The store is synchronous: keep the event loop free while a batch is written.
-        result, alerts, responded = await locked(state, ingest)
+        result, after = await locked(state, ingest)
         batch.stored, batch.duplicates = result.stored, result.duplicates
     if state.settings.alert_webhooks:
         # After the answer, on a connection of its own: a slow webhook never holds the store.
         background.add_task(deliver_alerts, state.settings)
-    medium = sum(1 for a in alerts if a.severity >= Severity.MEDIUM)
     return {
         **result.to_dict(),
-        "alerts": len(alerts),
-        "alerts_medium_plus": medium,
-        "suspended": [s.to_dict() for s in responded.suspended],
+        "alerts": len(after.alerts),
+        "alerts_medium_plus": after.medium_plus,
+        "suspended": [s.to_dict() for s in after.responded.suspended],
     }
 
 
@@ -98,42 +96,19 @@ def detectable(state: State, time_us: int) -> bool:
     return time_us + int(state.detect_config.reorder_minutes * MINUTE) <= wall_clock_us()
 
 
-def detect_and_respond(state: State, *, flush: bool = False) -> tuple[list[Alert], Responded]:
-    """Live detection over the events stored since its last run, then, with a guard policy
-    (``SENTINELLE_GUARD_POLICY``), the automatic response to the alerts it raised or changed
-    (:func:`sentinelle.guard.respond.respond`); with alert webhooks
-    (``SENTINELLE_ALERT_WEBHOOKS``), its medium+ alerts are queued for them
-    (:func:`sentinelle.connectors.outbound.enqueue`). Never raises. Call it holding the state's
-    lock (:func:`locked`), after the events are committed.
-
-    ``flush`` processes what the reorder buffer holds up to now at once (a break-glass alert
-    must exist when its decision is answered): events that arrive later dated up to
-    ``reorder_minutes`` earlier are then processed as late ones, at the engine's current time.
-    """
-    config = state.detect_config
-    runner = DetectionRunner(state.store, config)
-    if flush:
-        ahead = int(config.reorder_minutes * MINUTE)
-        wall = runner.clock
-        runner.clock = lambda: wall() + ahead
-    alerts = runner.catch_up()
-    if alerts and state.settings.alert_webhooks:
-        try:
-            outbound.enqueue(state.store, state.settings, alerts, now_us=state.clock())
-        except Exception as exc:
-            # The alerts are stored, but nothing queues these later: detection has committed
-            # past them, and `sentinelle alerts deliver` only sends rows already queued. Their
-            # ids (no personal data) are logged so a person can act on them.
-            _logger.error(
-                "queueing alerts %s for webhooks failed (%s): they will not be sent",
-                ", ".join(a.id for a in alerts if a.severity >= Severity.MEDIUM),
-                type(exc).__name__,
-            )
-    policy = configured(state.guard_policy) if alerts else None
-    if policy is None:
-        return alerts, Responded()
-    return alerts, respond(
-        state.store, state.ledger, state.engine, policy, alerts, now_us=state.clock()
+def detect_and_respond(state: State, *, flush: bool = False) -> AfterBatch:
+    """What follows a committed batch (:func:`sentinelle.live.after_batch`: live detection, the
+    alerts queued for the webhooks, the automatic response), on the state's store. Never
+    raises. Call it holding the state's lock (:func:`locked`)."""
+    return after_batch(
+        state.store,
+        state.ledger,
+        state.engine,
+        settings=state.settings,
+        detect_config=state.detect_config,
+        guard_policy=state.guard_policy,
+        now_us=state.clock(),
+        flush=flush,
     )
 
 

@@ -1,0 +1,89 @@
+"""What follows every committed batch of events, whoever stored it — ``POST /v1/events``, the
+help-desk connectors, the guard's decisions, ``sentinelle ingest``: live detection over the
+events stored since its last run, the queueing of its medium+ alerts for the webhooks
+(``SENTINELLE_ALERT_WEBHOOKS``), and the guard's automatic response to its alerts
+(``SENTINELLE_GUARD_POLICY``). Written once, below the API and the CLI.
+
+It never raises: the batch is committed before, and a failure here must not turn a stored
+batch into an error. Detection logs its own failures (:class:`DetectionRunner`); a failure to
+queue alerts is logged with their ids (no personal data); the response reports its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sentinelle.config import Settings
+from sentinelle.connectors import outbound
+from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Severity
+from sentinelle.guard.respond import Responded, configured, respond
+from sentinelle.guard.service import GuardPolicy
+from sentinelle.ledger.log import Ledger
+from sentinelle.response import ResponseEngine
+from sentinelle.store import Store
+from sentinelle.timeutil import MINUTE
+
+__all__ = ["AfterBatch", "after_batch"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AfterBatch:
+    """What followed a batch: the alerts raised or changed, what the automatic response did,
+    and what a person should know (sentences without event data)."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    responded: Responded = field(default_factory=Responded)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def medium_plus(self) -> int:
+        """How many of the alerts are of medium severity or more."""
+        return sum(1 for a in self.alerts if a.severity >= Severity.MEDIUM)
+
+
+def after_batch(
+    store: Store,
+    ledger: Ledger,
+    engine: ResponseEngine,
+    *,
+    settings: Settings,
+    detect_config: DetectConfig,
+    guard_policy: GuardPolicy,
+    now_us: int,
+    flush: bool = False,
+) -> AfterBatch:
+    """Live detection, the alerts queued for the webhooks, then the automatic response. Call
+    it after the batch is committed, holding the store's write lock where there is one.
+
+    ``flush`` processes what detection's reorder buffer holds up to now at once (a break-glass
+    alert must exist when its decision is answered): events that arrive later dated up to
+    ``reorder_minutes`` earlier are then processed as late ones, at the engine's current time.
+    """
+    runner = DetectionRunner(store, detect_config)
+    if flush:
+        ahead = int(detect_config.reorder_minutes * MINUTE)
+        wall = runner.clock
+        runner.clock = lambda: wall() + ahead
+    alerts = runner.catch_up()
+    if alerts and settings.alert_webhooks:
+        try:
+            outbound.enqueue(store, settings, alerts, now_us=now_us)
+        except Exception as exc:
+            # The alerts are stored, but nothing queues these later: detection has committed
+            # past them, and `sentinelle alerts deliver` only sends rows already queued. Their
+            # ids (no personal data) are logged so a person can act on them.
+            _logger.error(
+                "queueing alerts %s for webhooks failed (%s): they will not be sent",
+                ", ".join(a.id for a in alerts if a.severity >= Severity.MEDIUM),
+                type(exc).__name__,
+            )
+    policy = configured(guard_policy) if alerts else None
+    responded = (
+        respond(store, ledger, engine, policy, alerts, now_us=now_us)
+        if policy is not None
+        else Responded()
+    )
+    return AfterBatch(alerts, responded, [*runner.notes, *responded.notes])
