@@ -1721,6 +1721,34 @@ def test_thresholds_are_configurable(
     assert [a.detector for a in alerts] == ([detector] if fires else [])
 
 
+@pytest.mark.parametrize(
+    ("detector", "thresholds", "events", "default", "tuned"),
+    [
+        ("repeated_looks", {"min_customers": 1}, looks(*SIX_LOOKS), LOW, MEDIUM),
+        ("fake_tickets", {"min_count": 4}, three_quick_tickets(caller=False), MEDIUM, LOW),
+        (
+            "collusion",
+            {"high_p": 1e-10},  # six of 106 shared: 1 in 1.6e9 by chance, times 5 partners
+            [*POOL, *reach("ana", SIX, at(0, 9)), *reach("bob", SIX, at(3, 10))],
+            HIGH,
+            MEDIUM,
+        ),
+    ],
+    ids=["repeated_looks-min_customers", "fake_tickets-min_count", "collusion-high_p"],
+)
+def test_severity_thresholds_are_configurable(
+    detector: str,
+    thresholds: dict[str, Any],
+    events: list[dict[str, Any]],
+    default: Severity,
+    tuned: Severity,
+) -> None:
+    """Settings that move a finding's severity, not whether it fires."""
+    [usual] = detect(events, detector)
+    [changed] = detect(events, detector, thresholds={detector: thresholds})
+    assert (usual.severity, changed.severity) == (default, tuned)
+
+
 def test_rare_hour_share_is_configurable() -> None:
     # 106 accesses, one of them at 03:00: rare below 1% (the default), not below 0.5%.
     events = [*habit_days(7, per_day=15), access("ana", "h0", at(2, 3)), odd(hour=3)]
