@@ -1,18 +1,20 @@
 """What follows every committed batch of events, whoever stored it — ``POST /v1/events``, the
 help-desk connectors, the guard's decisions, ``sentinelle ingest``: live detection over the
-events stored since its last run, the queueing of its medium+ alerts for the webhooks
-(``SENTINELLE_ALERT_WEBHOOKS``), and the guard's automatic response to its alerts
+events stored since its last run, its medium+ alerts queued for the webhooks
+(``SENTINELLE_ALERT_WEBHOOKS``) in detection's own transaction (an alert is queued exactly
+when it is stored), and the guard's automatic response to its alerts
 (``SENTINELLE_GUARD_POLICY``). Written once, below the API and the CLI.
 
 It never raises: the batch is committed before, and a failure here must not turn a stored
-batch into an error. Detection logs its own failures (:class:`DetectionRunner`); a failure to
-queue alerts is logged with their ids (no personal data); the response reports its own.
+batch into an error. Detection logs its own failures, the queue's included
+(:class:`DetectionRunner`: a store error is retried by the next run); the response reports
+its own.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
@@ -21,12 +23,10 @@ from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.guard.service import GuardPolicy
 from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
-from sentinelle.store import Store
+from sentinelle.store import Store, Writer
 from sentinelle.timeutil import MINUTE
 
 __all__ = ["AfterBatch", "after_batch"]
-
-_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +62,13 @@ def after_batch(
     alert must exist when its decision is answered): events that arrive later dated up to
     ``reorder_minutes`` earlier are then processed as late ones, at the engine's current time.
     """
-    runner = DetectionRunner(store, detect_config)
+    queue = partial(_queue, settings, now_us) if settings.alert_webhooks else None
+    runner = DetectionRunner(store, detect_config, also=queue)
     if flush:
         ahead = int(detect_config.reorder_minutes * MINUTE)
         wall = runner.clock
         runner.clock = lambda: wall() + ahead
     alerts = runner.catch_up()
-    if alerts and settings.alert_webhooks:
-        try:
-            outbound.enqueue(store, settings, alerts, now_us=now_us)
-        except Exception as exc:
-            # The alerts are stored, but nothing queues these later: detection has committed
-            # past them, and `sentinelle alerts deliver` only sends rows already queued. Their
-            # ids (no personal data) are logged so a person can act on them.
-            _logger.error(
-                "queueing alerts %s for webhooks failed (%s): they will not be sent",
-                ", ".join(a.id for a in alerts if a.severity >= Severity.MEDIUM),
-                type(exc).__name__,
-            )
     policy = configured(guard_policy) if alerts else None
     responded = (
         respond(store, ledger, engine, policy, alerts, now_us=now_us)
@@ -87,3 +76,7 @@ def after_batch(
         else Responded()
     )
     return AfterBatch(alerts, responded, [*runner.notes, *responded.notes])
+
+
+def _queue(settings: Settings, now_us: int, w: Writer, alerts: list[Alert]) -> None:
+    outbound.queue(w, settings, alerts, now_us=now_us)

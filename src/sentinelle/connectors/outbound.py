@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from sentinelle.config import Settings
     from sentinelle.detect import Alert
-    from sentinelle.store import Store
+    from sentinelle.store import Store, Writer
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -51,6 +51,7 @@ __all__ = [
     "Webhook",
     "deliver_due",
     "enqueue",
+    "queue",
     "ocsf_finding",
     "parse_webhooks",
     "sign",
@@ -136,14 +137,18 @@ class Delivered:
 def enqueue(store: Store, settings: Settings, alerts: Sequence[Alert], *, now_us: int) -> int:
     """Queue each alert of medium severity or more for every configured webhook, once per
     (alert, webhook) ever; returns how many rows were new."""
+    with store.writer() as w:
+        return queue(w, settings, alerts, now_us=now_us)
+
+
+def queue(w: Writer, settings: Settings, alerts: Sequence[Alert], *, now_us: int) -> int:
+    """:func:`enqueue` in the transaction of ``w`` (live detection's own, so an alert is
+    queued exactly when it is stored)."""
     from sentinelle.detect import Severity
 
     hooks = parse_webhooks(settings.alert_webhooks)
     keys = [(a.id, h.name) for a in alerts if a.severity >= Severity.MEDIUM for h in hooks]
-    if not keys:
-        return 0
-    with store.writer() as w:
-        return w.enqueue_deliveries(keys, at_us=now_us)
+    return w.enqueue_deliveries(keys, at_us=now_us) if keys else 0
 
 
 def deliver_due(

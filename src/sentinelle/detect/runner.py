@@ -31,7 +31,7 @@ from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import StoreError
 from sentinelle.events import Event, decode_event, time_us
-from sentinelle.store import Store
+from sentinelle.store import Store, Writer
 from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import DAY, iso
 
@@ -91,9 +91,11 @@ def alert_from_row(row: AlertRow) -> Alert:
 class DetectionRunner:
     """Detection over a store's events.
 
-    ``clock`` gives the wall clock in microseconds (tests pass a fixed one). After
-    :meth:`catch_up`, :attr:`notes` holds what a person should know (events left out, a
-    failure), as sentences without event data.
+    ``clock`` gives the wall clock in microseconds (tests pass a fixed one). ``also`` runs in
+    :meth:`catch_up`'s transaction with the alerts it raised or changed, once they are written:
+    what it writes commits with them and the moved cursor, or not at all (the webhooks' queue:
+    an alert is queued exactly when it is stored). After :meth:`catch_up`, :attr:`notes` holds
+    what a person should know (events left out, a failure), as sentences without event data.
     """
 
     def __init__(
@@ -102,10 +104,12 @@ class DetectionRunner:
         config: DetectConfig | None = None,
         *,
         clock: Callable[[], int] = _wall_clock_us,
+        also: Callable[[Writer, list[Alert]], None] | None = None,
     ) -> None:
         self.store = store
         self.config = config or DetectConfig()
         self.clock = clock
+        self.also = also
         self.notes: list[str] = []
 
     def catch_up(self) -> list[Alert]:
@@ -139,6 +143,8 @@ class DetectionRunner:
                     changed[alert.id] = alert
             engine.state.failures = 0
             w.upsert_alerts([alert_row(a) for a in changed.values()])
+            if self.also is not None and changed:
+                self.also(w, list(changed.values()))
             w.save_detect_state(cursor, engine.dump_state())
         if engine.late_skipped and engine.late_oldest_us is not None:
             since = iso(engine.late_oldest_us)[:10]

@@ -37,7 +37,7 @@ from sentinelle.config import Settings
 from sentinelle.connectors import outbound
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.detect.runner import alert_row
-from sentinelle.errors import ConfigError
+from sentinelle.errors import ConfigError, StoreError
 from sentinelle.store import Store, open_store
 from sentinelle.store.deliveries import DeliveryState
 from sentinelle.timeutil import now_us
@@ -424,3 +424,44 @@ def test_webhooks_are_optional_and_slack_alone_needs_no_secret() -> None:
     only_slack = Settings(_env_file=None, alert_webhooks="chat=slack:https://h.example/T/B/x")
     assert [h.slack for h in outbound.parse_webhooks(only_slack.alert_webhooks)] == [True]
     assert "h.example" not in repr(only_slack)
+
+
+def test_alerts_are_queued_in_detections_own_transaction(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    """An alert is queued exactly when it is stored: the queue is written in live detection's
+    transaction, so when queueing fails neither the alerts nor the moved cursor are kept, and
+    the next run raises and queues them."""
+    from sentinelle.detect import DetectConfig
+    from sentinelle.ingest import Ingestor
+    from sentinelle.ledger.log import Ledger
+    from sentinelle.store import Writer
+
+    hooked, events = story(settings, receiver, tmp_path)
+    config = DetectConfig.from_settings(hooked)
+    store = open_store(hooked)
+    try:
+        ledger = Ledger.open(store, data_dir=hooked.data_dir, origin=hooked.log_origin)
+        Ingestor(store, ledger).ingest(
+            [(i, json.dumps(e)) for i, e in enumerate(events)], unit="index"
+        )
+        offered: list[int] = []
+
+        def failing(w: Writer, alerts: list[Alert]) -> None:
+            offered.append(len(alerts))
+            raise StoreError("the database went away")
+
+        assert DetectionRunner(store, config, also=failing).catch_up() == []
+        assert offered and offered[0] > 0  # it was asked, with the alerts, and failed
+        assert DetectionRunner(store).alerts() == [] and store.alert_deliveries() == []
+        queued: list[int] = []
+
+        def queue(w: Writer, alerts: list[Alert]) -> None:
+            queued.append(outbound.queue(w, hooked, alerts, now_us=0))
+
+        found = DetectionRunner(store, config, also=queue).catch_up()
+        medium = sorted(a.id for a in found if a.severity >= Severity.MEDIUM)
+        assert medium and queued == [len(medium)]
+        assert sorted(r.alert_id for r in store.alert_deliveries()) == medium
+    finally:
+        store.close()
