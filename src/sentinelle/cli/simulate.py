@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import json
-import os
-import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -168,37 +164,9 @@ def _guarded(simulation: Simulation, out: str, truth: str | None, policy_file: P
     policy = sim_policy() if policy_file is None else load_policy(policy_file)
     malicious = [e for s in simulation.truth["scenarios"] for e in s["events"]]
     replay = GuardReplay(policy, malicious=malicious)
-    lines = (line + b"\n" for line in replay.lines(simulation.lines()))
-    if out == "-":
-        for line in lines:
-            sys.stdout.buffer.write(line)
-        sys.stdout.buffer.flush()
-    else:
-        _write_whole(out, lines)
-    if truth is not None:
-        text = json.dumps(simulation.truth, indent=1, ensure_ascii=False).encode() + b"\n"
-        _write_whole(truth, [text], gz=False)
+
+    def decided(lines: Iterator[bytes]) -> Iterator[bytes]:
+        return (line + b"\n" for line in replay.lines(lines))
+
+    simulation.write(out, truth, through=decided)
     click.echo(replay.summary.describe(), err=True)
-
-
-def _write_whole(path: str, chunks: Iterable[bytes], *, gz: bool | None = None) -> None:
-    """``chunks`` to ``path`` through a temporary file renamed into place only on success;
-    gzip if ``path`` ends in ``.gz`` (unless ``gz`` says otherwise)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as raw:
-            if path.endswith(".gz") if gz is None else gz:
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as sink:
-                    for chunk in chunks:
-                        sink.write(chunk)
-            else:
-                for chunk in chunks:
-                    raw.write(chunk)
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

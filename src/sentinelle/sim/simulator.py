@@ -288,17 +288,23 @@ class Simulation:
         self._truth = self._make_truth(world, clock, emitter, scenarios)
 
     def write(
-        self, out: str | os.PathLike[str], truth: str | os.PathLike[str] | None = None
+        self,
+        out: str | os.PathLike[str],
+        truth: str | os.PathLike[str] | None = None,
+        *,
+        through: Callable[[Iterator[bytes]], Iterable[bytes]] | None = None,
     ) -> Summary:
         """Write the events to ``out`` (``-`` for standard output; gzip if it ends in
-        ``.gz``) and the ground truth to ``truth`` if given.
+        ``.gz``) and the ground truth to ``truth`` if given. ``through`` turns the lines
+        (each ending in a newline) into the lines written (``sentinelle simulate --guard``
+        passes them through the guard); the summary counts the simulation's own.
 
         Files are written whole or not at all (a temporary file renamed at the end).
         Raises :class:`SimulationError` if a file cannot be written.
         """
         out = os.fspath(out)
         if out == "-":
-            self._write_lines(sys.stdout.buffer.write)
+            self._write_lines(sys.stdout.buffer.write, through)
             sys.stdout.buffer.flush()
         else:
             with _atomic(out) as raw:
@@ -306,9 +312,9 @@ class Simulation:
                     with gzip.GzipFile(
                         filename="", mode="wb", fileobj=raw, compresslevel=5, mtime=0
                     ) as gz:
-                        self._write_lines(gz.write)
+                        self._write_lines(gz.write, through)
                 else:
-                    self._write_lines(raw.write)
+                    self._write_lines(raw.write, through)
         if truth is not None:
             text = json.dumps(self.truth, indent=1, ensure_ascii=False).encode() + b"\n"
             with _atomic(os.fspath(truth)) as raw:
@@ -337,10 +343,14 @@ class Simulation:
                     raw.write(chunk)
         return paths
 
-    def _write_lines(self, write: Callable[[bytes], object]) -> None:
+    def _write_lines(
+        self,
+        write: Callable[[bytes], object],
+        through: Callable[[Iterator[bytes]], Iterable[bytes]] | None = None,
+    ) -> None:
         buffer: list[bytes] = []
         size = 0
-        for line in self.lines():
+        for line in self.lines() if through is None else through(self.lines()):
             buffer.append(line)
             size += len(line)
             if size >= _CHUNK:
