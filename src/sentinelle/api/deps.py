@@ -52,9 +52,10 @@ from sentinelle.detect import DetectConfig
 from sentinelle.errors import StoreError
 from sentinelle.guard.service import GuardPolicy
 from sentinelle.ledger.log import Ledger
+from sentinelle.live import AfterBatch, after_batch
 from sentinelle.response import NoticeRuns, ResponseEngine
 from sentinelle.store import Store, open_store
-from sentinelle.timeutil import now_us
+from sentinelle.timeutil import MINUTE, now_us
 
 __all__ = [
     "CSRF_HEADER",
@@ -208,6 +209,26 @@ class State:
         self.keys = KeyCache()
         # Closed with the state, or at exit: the app's shutdown closes ``store`` only.
         self._close_readers = weakref.finalize(self, self.readers.close)
+
+    def after_batch(self, *, flush: bool = False) -> AfterBatch:
+        """What follows a committed batch on this store (:func:`sentinelle.live.after_batch`:
+        live detection, the alerts queued for the webhooks, the automatic response). Never
+        raises. Call it holding :attr:`lock` (:func:`locked`)."""
+        return after_batch(
+            self.store,
+            self.ledger,
+            self.engine,
+            settings=self.settings,
+            detect_config=self.detect_config,
+            guard_policy=self.guard_policy,
+            now_us=self.clock(),
+            flush=flush,
+        )
+
+    def detectable(self, time_us: int) -> bool:
+        """Whether live detection would process an event of ``time_us`` if it ran now: its
+        reorder buffer holds events for ``reorder_minutes`` after their time (wall clock)."""
+        return time_us + int(self.detect_config.reorder_minutes * MINUTE) <= now_us()
 
     def close(self) -> None:
         """Close the read connections and the store."""

@@ -19,7 +19,6 @@ from fastapi.concurrency import run_in_threadpool
 
 from sentinelle.api.deps import StateDep, locked
 from sentinelle.api.responses import ErrorBody
-from sentinelle.api.routes.events import detect_and_respond
 from sentinelle.config import Settings
 from sentinelle.connectors import (
     MAX_BODY_BYTES,
@@ -95,7 +94,7 @@ async def post_webhook(vendor: str, request: Request, state: StateDep) -> dict[s
 
     def ingest() -> dict[str, Any]:
         result = Ingestor(state.store, state.ledger).ingest(items, unit="index")
-        after = detect_and_respond(state)  # committed: detection never loses events
+        after = state.after_batch()  # committed: detection never loses events
         return {**result.to_dict(), "alerts": len(after.alerts)}
 
     found = await locked(state, ingest) if items else {"received": 0, "stored": 0}

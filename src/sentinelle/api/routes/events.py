@@ -10,19 +10,17 @@ import msgspec
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import GuardedRoute, State, StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
-from sentinelle.live import AfterBatch, after_batch
+from sentinelle.live import AfterBatch
 from sentinelle.store import open_store
-from sentinelle.timeutil import MINUTE
-from sentinelle.timeutil import now_us as wall_clock_us
 
-__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "detect_and_respond", "detectable", "router"]
+__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "router"]
 
 _logger = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ async def post_events(
         def ingest() -> tuple[IngestResult, AfterBatch]:
             result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
             # Committed; detection and the response follow, so their problems never lose events.
-            return result, detect_and_respond(state)
+            return result, state.after_batch()
 
         # The store is synchronous: keep the event loop free while a batch is written.
         result, after = await locked(state, ingest)
@@ -88,28 +86,6 @@ async def post_events(
         "alerts_medium_plus": after.medium_plus,
         "suspended": [s.to_dict() for s in after.responded.suspended],
     }
-
-
-def detectable(state: State, time_us: int) -> bool:
-    """Whether live detection would process an event of ``time_us`` if it ran now: its reorder
-    buffer holds events for ``reorder_minutes`` after their time (wall clock)."""
-    return time_us + int(state.detect_config.reorder_minutes * MINUTE) <= wall_clock_us()
-
-
-def detect_and_respond(state: State, *, flush: bool = False) -> AfterBatch:
-    """What follows a committed batch (:func:`sentinelle.live.after_batch`: live detection, the
-    alerts queued for the webhooks, the automatic response), on the state's store. Never
-    raises. Call it holding the state's lock (:func:`locked`)."""
-    return after_batch(
-        state.store,
-        state.ledger,
-        state.engine,
-        settings=state.settings,
-        detect_config=state.detect_config,
-        guard_policy=state.guard_policy,
-        now_us=state.clock(),
-        flush=flush,
-    )
 
 
 def deliver_alerts(settings: Settings) -> None:

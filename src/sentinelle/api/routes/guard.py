@@ -17,7 +17,7 @@ alone it waits for no timer.
 A break-glass decision is written with a ``grant.approved`` event of a grant its actor approved
 themselves (``bg-<event id>``, the stated emergency as its reason, until the decision expires),
 which its access event cites. After each group, live detection and the automatic response run
-(:func:`sentinelle.api.routes.events.detect_and_respond`): before the group is answered when it
+(:meth:`sentinelle.api.deps.State.after_batch`): before the group is answered when it
 holds a break-glass or a refused decision (so the break-glass alert exists, and a probing actor
 is suspended, before the answer), otherwise in the background, one run at a time.
 """
@@ -45,7 +45,6 @@ from sentinelle.api.deps import (
     locked,
 )
 from sentinelle.api.responses import ErrorBody
-from sentinelle.api.routes.events import detect_and_respond, detectable
 from sentinelle.detect.engine import where
 from sentinelle.detect.guard_signals import break_glass_grant
 from sentinelle.errors import ConfigError
@@ -213,7 +212,7 @@ class DecisionRecorder:
     decision stored under its id (the first one, for a retried ``request_id``).
 
     After each group, live detection and the automatic response run
-    (:func:`~sentinelle.api.routes.events.detect_and_respond`): before the group is answered
+    (:meth:`~sentinelle.api.deps.State.after_batch`): before the group is answered
     if any of its decisions is ``urgent``, else in the background, one run at a time (a run
     asked for while one is under way makes it run once more after)."""
 
@@ -259,7 +258,7 @@ class DecisionRecorder:
         """Live detection and the automatic response, now; a failure is logged, never raised
         (the decisions are committed)."""
         try:
-            await locked(self._state, partial(detect_and_respond, self._state, flush=flush))
+            await locked(self._state, partial(self._state.after_batch, flush=flush))
         except Exception as exc:
             _logger.error(
                 "live detection after decisions failed (%s at %s); the next run catches up",
@@ -329,5 +328,5 @@ def _decided(state: State, asked: _Asked) -> _Decided:
     row = DecisionRow(asked.event_id, asked.digest, now, json.dumps(answer))
     # Refused decisions wait for detection only when it can see them now: with the default
     # reorder_minutes its buffer holds a fresh event for minutes, so waiting would gain nothing.
-    urgent = decision.break_glass or (decision.decision != "allow" and detectable(state, now))
+    urgent = decision.break_glass or (decision.decision != "allow" and state.detectable(now))
     return _Decided(events, row, urgent, decision.break_glass)
