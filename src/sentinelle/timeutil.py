@@ -22,6 +22,7 @@ __all__ = [
     "iso",
     "now_us",
     "parse_time",
+    "readable",
     "to_us",
 ]
 
@@ -54,6 +55,11 @@ def iso(us: int) -> str:
     """RFC 3339 UTC text of a microsecond timestamp."""
     t = from_us(us)
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}Z" if t.microsecond else "Z")
+
+
+def readable(us: int) -> str:
+    """A microsecond timestamp as people read it: ``2026-12-04 17:22 UTC`` (to the minute)."""
+    return from_us(us).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def parse_time(text: str) -> int:

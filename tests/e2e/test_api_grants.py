@@ -229,6 +229,9 @@ def test_the_merchant_approves_by_e_mail_link_once(
     detail = mailing.call("GET", f"/v1/merchants/m-1/grants/{grant['id']}", key="m-1").json()
     kinds = [s["kind"] for s in detail["history"]]
     assert kinds == ["requested", "link_sent", "approved", "link_used"]
+    # The history says until when the links held as people read times (to the minute, UTC).
+    sent = detail["history"][1]["reason"]
+    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC$", sent), sent
     assert token not in json.dumps(detail)
 
 

@@ -36,7 +36,7 @@ from sentinelle.notify.directory import open_directory
 from sentinelle.notify.setup import smtp_config
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import iso
+from sentinelle.timeutil import readable
 
 __all__ = ["MailOutcome", "approval_message", "link_url", "merchant_addresses", "send_links"]
 
@@ -99,7 +99,7 @@ def approval_message(
         f"Approve: {approve}\n"
         f"Deny:    {deny}\n\n"
         "Each link opens a page where you confirm. The links work once (using one ends both) "
-        f"and expire at {iso(expires_us)}. You can also answer in the console, on your "
+        f"and expire at {readable(expires_us)}. You can also answer in the console, on your "
         "merchant page.\n"
         "If you did not expect this, deny it: nothing is granted without your approval.\n"
     )
@@ -165,7 +165,7 @@ def send_links(
         log_step(
             store, row.id, "link_sent", by=SYSTEM,
             reason=f"approval links e-mailed to the merchant ({len(to)} address(es)), "
-            f"valid until {iso(expires)}",
+            f"valid until {readable(expires)}",
             now_us=now_us, key=hash_token(token),
         )  # fmt: skip
     return MailOutcome(True, f"e-mailed to merchant {row.merchant}", len(to))

@@ -28,7 +28,7 @@ from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
 from sentinelle.api.deps import Reader, State, session_of
 from sentinelle.errors import Error, ValidationError
 from sentinelle.incidents import Clock, Incident
-from sentinelle.timeutil import from_us, iso
+from sentinelle.timeutil import from_us, iso, readable
 
 __all__ = [
     "MAX_FORM",
@@ -63,7 +63,7 @@ def _time(value: int | None) -> Markup:
     if value is None:
         return Markup("—")
     text = iso(value)
-    shown = from_us(value).strftime("%Y-%m-%d %H:%M UTC")
+    shown = readable(value)
     return Markup('<time datetime="{0}" title="{0}" data-local>{1}</time>').format(
         escape(text), escape(shown)
     )
