@@ -229,6 +229,27 @@ class Settings(BaseSettings):
         description="HMAC-SHA256 key (16 characters or more) that signs the JSON webhooks' "
         "bodies (X-Sentinelle-Signature); required with a JSON webhook. Never printed.",
     )
+    alert_syslog: str = Field(
+        default="",
+        description="Syslog servers that receive the same messages as the webhooks (alerts, "
+        "suspensions, 72-hour deadline warnings), exactly once, as RFC 5424 messages: "
+        "NAME=udp://HOST[:514], NAME=tcp://HOST[:601] (octet counting, RFC 6587) or "
+        "NAME=tls://HOST[:6514] (RFC 5425) items separated by spaces or commas, each optionally "
+        "ending ?facility=NAME (default auth).",
+    )
+    alert_syslog_ca: Path | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities that tls:// syslog servers' "
+        "certificates must chain to; unset: the system's.",
+    )
+    alert_emails: str = Field(
+        default="",
+        validate_default=True,  # checked even when unset: names are unique across destinations
+        description="Addresses that receive the same messages as the webhooks, exactly once, as "
+        "plain-text e-mails through the notices' relay (SENTINELLE_SMTP, SENTINELLE_SMTP_TLS, "
+        "the SMTP login) from SENTINELLE_NOTIFY_FROM: NAME=ADDRESS items separated by spaces or "
+        "commas.",
+    )
 
     @field_validator("log_origin")
     @classmethod
@@ -239,15 +260,52 @@ class Settings(BaseSettings):
             raise ValueError("log_origin must be non-empty, with no spaces, newlines or '+'")
         return value
 
-    @field_validator("witnesses", "alert_webhooks")
+    @field_validator("witnesses", "alert_webhooks", "alert_syslog")
     @classmethod
     def _items_parse(cls, value: str, info: ValidationInfo) -> str:
         from sentinelle.connectors.outbound import parse_webhooks
+        from sentinelle.connectors.syslog import parse_syslog
         from sentinelle.ledger.witnessing import parse_witnesses
 
-        parse = parse_witnesses if info.field_name == "witnesses" else parse_webhooks
+        parsers = {"witnesses": parse_witnesses, "alert_syslog": parse_syslog}
         try:
-            parse(value)
+            parsers.get(info.field_name or "", parse_webhooks)(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("alert_syslog_ca")
+    @classmethod
+    def _ca_loads(cls, value: Path | None) -> Path | None:
+        import ssl
+
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=str(value))
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"cannot load {value} as PEM certificates ({exc})") from None
+        return value
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _destinations(cls, value: str, info: ValidationInfo) -> str:
+        # Declared after the other destinations and the relay settings: here every name is
+        # checked unique across them, and e-mail destinations need a sender and a safe relay.
+        from sentinelle.connectors.mail_out import check_relay
+        from sentinelle.connectors.outbound import Destinations
+
+        try:
+            found = Destinations.parse(
+                webhooks=info.data.get("alert_webhooks", ""),
+                syslog=info.data.get("alert_syslog", ""),
+                mail=value,
+            )
+            if found.mail:
+                check_relay(
+                    smtp=info.data.get("smtp", "localhost:25"),
+                    tls=info.data.get("smtp_tls", "none"),
+                    sender=info.data.get("notify_from"),
+                )
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return value.strip()

@@ -1,18 +1,21 @@
 """What follows every committed batch of events, whoever stored it — ``POST /v1/events``, the
 help-desk connectors, the guard's decisions, ``sentinelle ingest``: live detection over the
-events stored since its last run, its medium+ alerts queued for the webhooks
-(``SENTINELLE_ALERT_WEBHOOKS``) in detection's own transaction (an alert is queued exactly
-when it is stored), and the guard's automatic response to its alerts
-(``SENTINELLE_GUARD_POLICY``). Written once, below the API and the CLI.
+events stored since its last run, its medium+ alerts queued for the alert destinations
+(``SENTINELLE_ALERT_WEBHOOKS``, ``_SYSLOG``, ``_EMAILS``) in detection's own transaction (an
+alert is queued exactly when it is stored), the guard's automatic response to its alerts
+(``SENTINELLE_GUARD_POLICY``; a suspension queued in its own transaction), and the incidents'
+72-hour deadline warnings that are due (:func:`sentinelle.connectors.outbound.queue_deadlines`).
+Written once, below the API and the CLI.
 
 It never raises: the batch is committed before, and a failure here must not turn a stored
 batch into an error. Detection logs its own failures, the queue's included
 (:class:`DetectionRunner`: a store error is retried by the next run); the response reports
-its own.
+its own; a failed deadline check is logged and noted, and done again by the next run.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -27,6 +30,8 @@ from sentinelle.store import Store, Writer
 from sentinelle.timeutil import MINUTE
 
 __all__ = ["AfterBatch", "after_batch"]
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +60,16 @@ def after_batch(
     now_us: int,
     flush: bool = False,
 ) -> AfterBatch:
-    """Live detection, the alerts queued for the webhooks, then the automatic response. Call
-    it after the batch is committed, holding the store's write lock where there is one.
+    """Live detection, the alerts queued for the alert destinations, the automatic response,
+    then the deadline warnings due at ``now_us``. Call it after the batch is committed, holding
+    the store's write lock where there is one.
 
     ``flush`` processes what detection's reorder buffer holds up to now at once (a break-glass
     alert must exist when its decision is answered): events that arrive later dated up to
     ``reorder_minutes`` earlier are then processed as late ones, at the engine's current time.
     """
-    queue = partial(_queue, settings, now_us) if settings.alert_webhooks else None
+    out = outbound.configured(settings)
+    queue = partial(_queue, settings, now_us) if out else None
     runner = DetectionRunner(store, detect_config, also=queue)
     if flush:
         ahead = int(detect_config.reorder_minutes * MINUTE)
@@ -71,11 +78,26 @@ def after_batch(
     alerts = runner.catch_up()
     policy = configured(guard_policy) if alerts else None
     responded = (
-        respond(store, ledger, engine, policy, alerts, now_us=now_us)
+        respond(
+            store,
+            ledger,
+            engine,
+            policy,
+            alerts,
+            now_us=now_us,
+            also=outbound.guard_hook(store, settings),
+        )
         if policy is not None
         else Responded()
     )
-    return AfterBatch(alerts, responded, [*runner.notes, *responded.notes])
+    notes = [*runner.notes, *responded.notes]
+    if out:
+        try:
+            outbound.queue_deadlines(store, settings, now_us=now_us)
+        except Exception as exc:  # the batch is committed: logged, and checked again next time
+            _logger.error("the 72-hour deadline check failed: %s", type(exc).__name__)
+            notes.append("the 72-hour deadline warnings were not checked (see the log)")
+    return AfterBatch(alerts, responded, notes)
 
 
 def _queue(settings: Settings, now_us: int, w: Writer, alerts: list[Alert]) -> None:

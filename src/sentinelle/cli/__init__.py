@@ -24,6 +24,7 @@ from sentinelle.cli import (  # noqa: F401
     keys,
     ledger,
     notify,
+    outbound,
     policy,
     serve,
     simulate,

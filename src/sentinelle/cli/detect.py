@@ -14,10 +14,9 @@ from typing import Any
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
-from sentinelle.connectors import outbound
+from sentinelle.cli.outbound import deliver_now
 from sentinelle.detect import DetectConfig, DetectionRunner, Severity, risk_by_actor
 from sentinelle.detect.triage import MAX_SUPPRESS_DAYS, Status, triage, triage_json
-from sentinelle.errors import ConfigError
 from sentinelle.response import ResponseEngine
 from sentinelle.store import open_store
 from sentinelle.timeutil import DAY, HOUR, MINUTE, iso, parse_time
@@ -225,18 +224,9 @@ def alerts(
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @pass_app
 def deliver(app: App, as_json: bool) -> None:
-    """Send the alert deliveries due now to the webhooks (SENTINELLE_ALERT_WEBHOOKS).
-
-    Each alert of medium severity or more goes to each webhook once; a failed attempt is
-    retried with backoff by the next ingest or this command, and given up after 10.
-    """
-    if not app.settings.alert_webhooks:
-        raise ConfigError("no alert webhooks: set SENTINELLE_ALERT_WEBHOOKS (NAME=URL items)")
-    sent = outbound.deliver_due(app.store, app.settings)
-    if as_json:
-        click.echo(json.dumps(sent.to_dict()))
-    else:
-        click.echo(f"delivered {sent.delivered}, to retry {sent.retrying}, failed {sent.failed}")
+    """Alias of `sentinelle outbound deliver`: queue the 72-hour deadline warnings that are
+    due, then send every delivery due now to the alert destinations."""
+    deliver_now(app, as_json)
 
 
 @alerts.command("triage")

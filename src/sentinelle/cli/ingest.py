@@ -48,8 +48,9 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     an alert at the policy's response.suspend_at suspends its actor, revokes their grants and
     opens an incident (docs/guard-response.md); the actors suspended are printed.
 
-    With alert webhooks (SENTINELLE_ALERT_WEBHOOKS), alerts of medium severity or more are
-    sent to them, once each (docs/connectors.md); what was delivered is printed.
+    With alert destinations (SENTINELLE_ALERT_WEBHOOKS, _SYSLOG, _EMAILS), alerts of medium
+    severity or more, suspensions and 72-hour deadline warnings are sent to them, once each
+    (docs/connectors.md); what was delivered is printed.
     """
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
@@ -59,7 +60,9 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     after = AfterBatch() if config is None else _after(app, config)
     found, responded = after.alerts, after.responded
     medium = after.medium_plus
-    sent = outbound.deliver_due(app.store, app.settings) if app.settings.alert_webhooks else None
+    sent = (
+        outbound.deliver_due(app.store, app.settings) if outbound.configured(app.settings) else None
+    )
     if result.received == 0:
         click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:
@@ -89,7 +92,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
             )
         if sent:
             click.echo(
-                f"alerts to webhooks: {sent.delivered} delivered, {sent.retrying} to retry, "
+                f"sent out: {sent.delivered} delivered, {sent.retrying} to retry, "
                 f"{sent.failed} failed"
             )
     if result.conflicting_ids:

@@ -9,6 +9,7 @@ import json
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
+from sentinelle.connectors import outbound
 from sentinelle.guard.respond import lift, suspension_of
 from sentinelle.timeutil import iso, now_us
 
@@ -57,7 +58,8 @@ def lift_(app: App, actor: str, reason: str, by: str | None) -> None:
     """Lift ACTOR's suspension: their decisions follow the policy again (grants revoked by
     the suspension stay revoked). Exit 1 when ACTOR is not suspended or the reason is empty."""
     who = by or f"cli:{getpass.getuser()}"
-    done = lift(app.store, actor, by=who, reason=reason, now_us=now_us())
+    hook = outbound.guard_hook(app.store, app.settings)  # the lift goes out too
+    done = lift(app.store, actor, by=who, reason=reason, now_us=now_us(), also=hook)
     click.echo(
         f"lifted the suspension of {actor}"
         + (f" (alert {done.alert})" if done.alert else "")

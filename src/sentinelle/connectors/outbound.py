@@ -1,23 +1,37 @@
-"""Alerts out: every alert of medium severity or more to the teams' webhooks, exactly once.
+"""Out where teams already look: alerts, suspensions and 72-hour deadline warnings to webhooks,
+syslog and e-mail, exactly once per message and destination (docs/connectors.md, "Alerts out").
 
-Destinations are ``SENTINELLE_ALERT_WEBHOOKS`` (``NAME=URL`` items; ``slack:URL`` for a
-Slack-compatible webhook). After live detection, :func:`enqueue` records one ``pending`` row
-per (alert, destination) in ``alert_deliveries`` (``INSERT … ON CONFLICT DO NOTHING``: an alert
-detected again, or raised further, is not queued twice). :func:`deliver_due` sends the due
-rows, following the lease idea of :mod:`sentinelle.notify.delivery`: under the store's write
-lock a row is marked ``sending`` (committed, leased for :data:`LEASE_SECONDS`) before its POST,
-and ``delivered`` after a 2xx, so two processes never send the same row at once. A failure
-(another status, or no answer within 5 s) is retried with exponential backoff
-(``min(2^attempts, 3600)`` s plus up to 10 % jitter) and given up after
-:data:`MAX_ATTEMPTS` (``failed``); every outcome is recorded on the row.
+**Messages** (:mod:`sentinelle.connectors.messages`): every alert of medium severity or more,
+queued in live detection's own transaction (:func:`queue`, ``DetectionRunner(also=…)``); an
+actor suspended by the automatic response and that suspension lifted, queued in the
+suspension's or the lift's own transaction (:func:`guard_hook`, passed to
+:func:`sentinelle.guard.respond.respond` and :func:`~sentinelle.guard.respond.lift`); an
+incident's 72-hour deadline warnings, 24 h and 6 h before and once passed, queued by the
+due-check :func:`queue_deadlines` (after every batch, and by ``sentinelle outbound deliver``).
 
-JSON webhooks receive an OCSF 1.1.0 Detection Finding (class 2004,
-https://schema.ocsf.io/1.1.0/classes/detection_finding) signed with HMAC-SHA256
+**Destinations**: ``SENTINELLE_ALERT_WEBHOOKS`` (``NAME=URL``; ``slack:URL`` for a
+Slack-compatible webhook), ``SENTINELLE_ALERT_SYSLOG`` (``NAME=udp|tcp|tls://HOST[:PORT]``,
+:mod:`sentinelle.connectors.syslog`) and ``SENTINELLE_ALERT_EMAILS`` (``NAME=ADDRESS``,
+:mod:`sentinelle.connectors.mail_out`). Names are unique across the three.
+
+**Exactly once.** Each message has one row per destination in ``outbound_deliveries``
+(``INSERT … ON CONFLICT DO NOTHING``: a message queued again is not queued twice).
+:func:`deliver_due` sends the due rows, following the lease idea of
+:mod:`sentinelle.notify.delivery`: under the store's write lock a row is marked ``sending``
+(committed, leased for :data:`LEASE_SECONDS`) before it is sent, and ``delivered`` after the
+destination took it, so two processes never send the same row at once. A failure is retried
+with exponential backoff (``min(2^attempts, 3600)`` s plus up to 10 % jitter) and given up after
+:data:`MAX_ATTEMPTS` (``failed``); every outcome is recorded on the row, errors by their type
+or status only (a URL or an SMTP reply may hold a token or an address). A deadline warning whose
+incident got its authority notification recorded (or was closed) before it could go is not
+sent: its row becomes ``obsolete``.
+
+JSON webhooks receive the message's OCSF event signed with HMAC-SHA256
 (``X-Sentinelle-Signature: sha256=<hex>``, keyed by ``SENTINELLE_ALERT_WEBHOOK_SECRET``);
-Slack-compatible ones a ``{"text": …}`` line. Both carry ``X-Sentinelle-Delivery:
-<alert id>:<destination>``, the same on every attempt: the receiver's idempotency key for the
-rare resend after a run died between the POST and its record. Bodies hold identifiers (alert,
-actor, merchants) and the alert's reasons, never customers' personal data.
+Slack-compatible ones a ``{"text": …}`` line. Every destination gets the delivery key
+``<message id>:<destination>`` (``X-Sentinelle-Delivery``; syslog's ``delivery`` parameter; the
+e-mail's header and Message-ID), the same on every attempt: the receiver's idempotency key for
+the rare resend after a run died between sending and recording it.
 """
 
 from __future__ import annotations
@@ -28,12 +42,24 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sentinelle.config import MIN_SECRET_CHARS
-from sentinelle.errors import ConfigError
+from sentinelle.connectors.mail_out import MailSession, MailTarget, parse_mail
+from sentinelle.connectors.messages import (
+    AlertMessage,
+    DeadlineMessage,
+    Kind,
+    Message,
+    Stage,
+    SuspensionMessage,
+    message_from_facts,
+)
+from sentinelle.connectors.syslog import SyslogConnection, SyslogTarget, parse_syslog
+from sentinelle.errors import ConfigError, Error
+from sentinelle.store.deliveries import DeliveryRow, DeliveryState, Queued
 
 if TYPE_CHECKING:
     import httpx
@@ -41,6 +67,7 @@ if TYPE_CHECKING:
     from sentinelle.config import Settings
     from sentinelle.detect import Alert
     from sentinelle.store import Store, Writer
+    from sentinelle.store.guardlog import GuardLogRow
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -48,12 +75,18 @@ __all__ = [
     "MIN_SECRET_CHARS",
     "SIGNATURE_HEADER",
     "Delivered",
+    "Destinations",
+    "GuardHook",
     "Webhook",
+    "deadline_warnings",
     "deliver_due",
     "enqueue",
-    "queue",
+    "guard_hook",
     "ocsf_finding",
     "parse_webhooks",
+    "queue",
+    "queue_deadlines",
+    "queue_messages",
     "sign",
     "slack_message",
 ]
@@ -63,17 +96,18 @@ _logger = logging.getLogger(__name__)
 SIGNATURE_HEADER: Final = "X-Sentinelle-Signature"
 DELIVERY_HEADER: Final = "X-Sentinelle-Delivery"
 MAX_ATTEMPTS: Final = 10
-TIMEOUT_SECONDS: Final = 5.0
-#: How long a run holds the rows it claimed: longer than it takes to POST one claim's rows.
 LEASE_SECONDS: Final = 300
-_CLAIM: Final = 10  # rows per claim: 10 POSTs of at most 5 s each fit well in the lease
+TIMEOUT_SECONDS: Final = 5.0
+_CLAIM: Final = 10  # rows per claim: 10 sends of at most 5 s each fit well in the lease
 _MAX_BACKOFF_SECONDS: Final = 3600
 _SECOND_US: Final = 1_000_000
 _SPLIT_RE: Final = re.compile(r"[\s,]+")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _URL_RE: Final = re.compile(r"https?://[^\s/?#@]+(@[^\s/?#@]+)?(/[^\s#]*)?")
-# OCSF severity_id: 3 Medium, 4 High, 5 Critical (Sentinelle's 2, 3, 4).
-_OCSF_SEVERITY: Final = {2: (3, "Medium"), 3: (4, "High"), 4: (5, "Critical")}
+
+#: What a suspension or a lift hands the outbound queue, in its own transaction: the writer,
+#: its ``guard_log`` step, and the alert it was on (``None``: none recorded).
+GuardHook = Callable[["Writer", "GuardLogRow", "str | None"], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +144,13 @@ def parse_webhooks(text: str) -> list[Webhook]:
     Raises :class:`ConfigError` on a malformed item or a name listed twice.
     """
     found = [Webhook.parse(item) for item in _SPLIT_RE.split(text.strip()) if item]
-    names = [w.name for w in found]
-    if twice := sorted({n for n in names if names.count(n) > 1}):
-        raise ConfigError(f"alert_webhooks lists the name {', '.join(twice)} twice")
+    _unique("alert_webhooks", [w.name for w in found])
     return found
+
+
+def _unique(what: str, names: list[str]) -> None:
+    if twice := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"{what} lists the name {', '.join(twice)} twice")
 
 
 def _shown(item: str) -> str:
@@ -122,21 +159,74 @@ def _shown(item: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Destinations:
+    """Every configured destination, by kind; their names are unique across kinds."""
+
+    webhooks: list[Webhook] = field(default_factory=list)
+    syslog: list[SyslogTarget] = field(default_factory=list)
+    mail: list[MailTarget] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, *, webhooks: str = "", syslog: str = "", mail: str = "") -> Destinations:
+        """From the three settings' text. Raises :class:`ConfigError` naming a bad item, or a
+        name used twice."""
+        found = cls(parse_webhooks(webhooks), parse_syslog(syslog), parse_mail(mail))
+        _unique("the alert destinations (webhooks, syslog, e-mails)", found.names)
+        return found
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Destinations:
+        """The destinations of ``settings`` (already validated when they were built)."""
+        return cls.parse(
+            webhooks=settings.alert_webhooks,
+            syslog=settings.alert_syslog,
+            mail=settings.alert_emails,
+        )
+
+    @property
+    def names(self) -> list[str]:
+        """Every destination's name."""
+        return [
+            *(w.name for w in self.webhooks),
+            *(s.name for s in self.syslog),
+            *(m.name for m in self.mail),
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self.webhooks or self.syslog or self.mail)
+
+
+def configured(settings: Settings) -> bool:
+    """Whether any destination is configured (nothing is queued otherwise)."""
+    return bool(settings.alert_webhooks or settings.alert_syslog or settings.alert_emails)
+
+
+@dataclass(frozen=True, slots=True)
 class Delivered:
-    """What one :func:`deliver_due` run did: rows delivered, to retry later, given up."""
+    """What one :func:`deliver_due` run did: rows delivered, to retry later, given up, and
+    deadline warnings not sent because their incident was notified or closed first."""
 
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    obsolete: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """The JSON form."""
-        return {"delivered": self.delivered, "retrying": self.retrying, "failed": self.failed}
+        return {
+            "delivered": self.delivered,
+            "retrying": self.retrying,
+            "failed": self.failed,
+            "obsolete": self.obsolete,
+        }
+
+
+# -- queueing ----------------------------------------------------------------------------------
 
 
 def enqueue(store: Store, settings: Settings, alerts: Sequence[Alert], *, now_us: int) -> int:
-    """Queue each alert of medium severity or more for every configured webhook, once per
-    (alert, webhook) ever; returns how many rows were new."""
+    """Queue each alert of medium severity or more for every configured destination, once per
+    (alert, destination) ever; returns how many rows were new."""
     with store.writer() as w:
         return queue(w, settings, alerts, now_us=now_us)
 
@@ -146,9 +236,115 @@ def queue(w: Writer, settings: Settings, alerts: Sequence[Alert], *, now_us: int
     queued exactly when it is stored)."""
     from sentinelle.detect import Severity
 
-    hooks = parse_webhooks(settings.alert_webhooks)
-    keys = [(a.id, h.name) for a in alerts if a.severity >= Severity.MEDIUM for h in hooks]
-    return w.enqueue_deliveries(keys, at_us=now_us) if keys else 0
+    medium = [Queued(a.id, Kind.ALERT) for a in alerts if a.severity >= Severity.MEDIUM]
+    return queue_messages(w, settings, medium, now_us=now_us)
+
+
+def queue_messages(
+    w: Writer, settings: Settings, messages: Sequence[Queued], *, now_us: int
+) -> int:
+    """Queue ``messages`` for every configured destination in the transaction of ``w``, once
+    per (message, destination) ever; returns how many rows were new."""
+    names = Destinations.from_settings(settings).names if messages else []
+    return w.enqueue_deliveries(messages, names, at_us=now_us) if names else 0
+
+
+def guard_hook(store: Store, settings: Settings) -> GuardHook | None:
+    """What :func:`~sentinelle.guard.respond.respond` and :func:`~sentinelle.guard.respond.lift`
+    call in their transaction to queue a ``suspended`` or ``lifted`` step; ``None`` when no
+    destination is configured."""
+    if not configured(settings):
+        return None
+
+    def hook(w: Writer, step: GuardLogRow, alert_id: str | None) -> None:
+        detector, severity = None, None
+        found = store.alert(alert_id) if alert_id else None
+        if found is not None:
+            detector, severity = found.detector, int(found.severity)
+        message = SuspensionMessage(
+            step=step.id,
+            actor=step.subject,
+            at_us=step.at_us,
+            by=step.done_by,
+            lifted=step.kind == "lifted",
+            alert=alert_id,
+            detector=detector,
+            severity=severity,
+        )
+        queue_messages(w, settings, [_queued(message)], now_us=step.at_us)
+
+    return hook
+
+
+def _queued(message: Message) -> Queued:
+    return Queued(message.id, message.kind.value, message.facts())
+
+
+def deadline_warnings(store: Store, *, now_us: int) -> list[DeadlineMessage]:
+    """The deadline warnings due at ``now_us``: for each incident not closed whose 72-hour
+    clock runs or is overdue (awareness recorded, no initial notification to the authority, the
+    assessment does not say none is required), the latest stage reached — passed once the
+    deadline is behind, else 6 h or 24 h before it. A stage skipped (the check did not run in
+    time, or awareness was recorded late) is not sent afterwards: the later warning says more."""
+    from sentinelle.incidents.model import Clock, ClockStatus, Incident, LogEntry
+
+    found = []
+    for incident_id in store.unclosed_incident_ids():
+        rows = store.incident_rows(incident_id)
+        if not rows:
+            continue
+        incident = Incident.from_row(rows[0])
+        if incident.aware_us is None:
+            continue
+        log = [LogEntry.from_row(r) for r in store.incident_log_rows(incident_id)]
+        clock = Clock.of(incident, log, now_us=now_us)
+        if clock.status not in (ClockStatus.RUNNING, ClockStatus.OVERDUE):
+            continue
+        deadline = clock.deadline_us
+        assert deadline is not None  # noqa: S101  (a running clock has one)
+        if now_us > deadline:
+            stage = Stage.PASSED
+        elif now_us >= deadline - Stage.HOURS_6.before_us:
+            stage = Stage.HOURS_6
+        elif now_us >= deadline - Stage.HOURS_24.before_us:
+            stage = Stage.HOURS_24
+        else:
+            continue
+        found.append(
+            DeadlineMessage(
+                incident=incident.id,
+                stage=stage,
+                deadline_us=deadline,
+                aware_us=incident.aware_us,
+                at_us=now_us,
+                state=incident.state.value,
+                required=clock.required,
+            )
+        )
+    return found
+
+
+def queue_deadlines(store: Store, settings: Settings, *, now_us: int) -> int:
+    """Queue the deadline warnings due at ``now_us`` (:func:`deadline_warnings`) for every
+    destination, once per (warning, destination) ever; returns how many rows were new.
+
+    Idempotent and safe from several processes at once: the rows already queued are read first
+    (most runs end there, without the write lock); what is new is decided again and inserted
+    under the write lock, where a notification recorded meanwhile is seen.
+    """
+    names = Destinations.from_settings(settings).names
+    if not names:
+        return 0
+    due = deadline_warnings(store, now_us=now_us)
+    queued = store.queued_pairs([m.id for m in due])
+    if all((m.id, n) in queued for m in due for n in names):
+        return 0
+    with store.writer() as w:
+        due = deadline_warnings(store, now_us=now_us)
+        return w.enqueue_deliveries([_queued(m) for m in due], names, at_us=now_us)
+
+
+# -- delivery ----------------------------------------------------------------------------------
 
 
 def deliver_due(
@@ -160,19 +356,13 @@ def deliver_due(
 ) -> Delivered:
     """Send every delivery due at ``now_us`` (default: now) and record each outcome.
 
-    Raises :class:`ConfigError` if httpx (the ``client`` extra) is missing.
+    Raises :class:`ConfigError` if httpx (the ``client`` extra) is missing for a webhook.
     """
-    from sentinelle.store.deliveries import DeliveryState
     from sentinelle.timeutil import now_us as wall_clock_us
 
     now = wall_clock_us() if now_us is None else now_us
-    hooks = {h.name: h for h in parse_webhooks(settings.alert_webhooks)}
-    secret = settings.alert_webhook_secret
-    key = secret.get_secret_value().encode() if secret is not None else b""
-    counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    # Built on the first row claimed: most runs (one after every ingested batch) find nothing
-    # due, and an httpx.Client (its TLS context) costs ~20 ms to build.
-    http = client
+    counts = dict.fromkeys(DeliveryState, 0)
+    channels = _Channels(settings, client)
     try:
         while True:
             with store.writer() as w:
@@ -181,11 +371,14 @@ def deliver_due(
                 )
             if not claimed:
                 break
-            if http is None:
-                http = _client()
             for row in claimed:
-                error = _send(store, http, hooks.get(row.destination), row.alert_id, key)
-                if error is None:
+                found = _message(store, row, now_us=now)
+                obsolete = found is None
+                error = None if found is None else channels.send(row, found)
+                if obsolete:
+                    state, next_at, done = DeliveryState.OBSOLETE, now, None
+                    error = "obsolete: the authority notification was recorded first"
+                elif error is None:
                     state, next_at, done = DeliveryState.DELIVERED, now, now
                 elif row.attempts >= MAX_ATTEMPTS:
                     state, next_at, done = DeliveryState.FAILED, now, None
@@ -193,27 +386,154 @@ def deliver_due(
                     state, next_at, done = DeliveryState.PENDING, now + _backoff(row.attempts), None
                 with store.writer() as w:
                     w.finish_delivery(
-                        row.alert_id,
+                        row.message,
                         row.destination,
                         state=state,
                         last_error=error,
                         next_at_us=next_at,
                         delivered_us=done,
                     )
-                counts[{"delivered": "delivered", "pending": "retrying"}.get(state, "failed")] += 1
-                if error is not None:
+                counts[state] += 1
+                if error is not None and not obsolete:
                     _logger.warning(
-                        "alert %s to webhook %s: %s (attempt %d, %s)",
-                        row.alert_id,
+                        "%s %s to %s: %s (attempt %d, %s)",
+                        row.kind,
+                        row.message,
                         row.destination,
                         error,
                         row.attempts,
                         state.value,
                     )
     finally:
-        if client is None and http is not None:
-            http.close()
-    return Delivered(**counts)
+        channels.close()
+    return Delivered(
+        delivered=counts[DeliveryState.DELIVERED],
+        retrying=counts[DeliveryState.PENDING],
+        failed=counts[DeliveryState.FAILED],
+        obsolete=counts[DeliveryState.OBSOLETE],
+    )
+
+
+def _message(store: Store, row: DeliveryRow, *, now_us: int) -> Message | str | None:
+    """The message of ``row``; a string says why there is none to send (an attempt failed);
+    ``None`` when it should no longer be sent (a deadline warning whose incident was notified
+    or closed since)."""
+    from sentinelle.detect.runner import alert_from_row
+
+    if row.kind == Kind.ALERT:
+        found = store.alert(row.message)
+        return "alert not found" if found is None else AlertMessage(alert_from_row(found))
+    try:
+        message = message_from_facts(row.kind, row.facts)
+    except Error as exc:
+        _logger.error("delivery %s: %s", row.message, exc.diagnostics())
+        return "facts do not decode"
+    if isinstance(message, DeadlineMessage) and not _still_due(store, message, now_us=now_us):
+        return None
+    return message
+
+
+def _still_due(store: Store, message: DeadlineMessage, *, now_us: int) -> bool:
+    return any(m.incident == message.incident for m in deadline_warnings(store, now_us=now_us))
+
+
+class _Channels:
+    """The connections of one delivery run, opened on first use per destination."""
+
+    def __init__(self, settings: Settings, client: httpx.Client | None) -> None:
+        self.settings = settings
+        found = Destinations.from_settings(settings)
+        self.webhooks = {w.name: w for w in found.webhooks}
+        self.syslog = {s.name: s for s in found.syslog}
+        self.mail = {m.name: m for m in found.mail}
+        secret = settings.alert_webhook_secret
+        self.key = secret.get_secret_value().encode() if secret is not None else b""
+        self.own_http = client is None
+        # Built on first use: most runs (one after every ingested batch) find nothing due,
+        # and an httpx.Client (its TLS context) costs ~20 ms to build.
+        self.http = client
+        self.sockets: dict[str, SyslogConnection] = {}
+        self.session: MailSession | None = None
+
+    def send(self, row: DeliveryRow, message: Message | str) -> str | None:
+        """Send ``message`` to ``row``'s destination: ``None`` once it took it, else what went
+        wrong (never a URL, address or reply text)."""
+        if isinstance(message, str):
+            return message
+        name, key = row.destination, f"{row.message}:{row.destination}"
+        if name in self.webhooks:
+            return self._post(self.webhooks[name], message, key)
+        if name in self.syslog:
+            return self._syslog(self.syslog[name], message, key)
+        if name in self.mail:
+            return self._mail(self.mail[name], message, key)
+        return "destination not configured"
+
+    def _post(self, hook: Webhook, message: Message, key: str) -> str | None:
+        if self.http is None:
+            self.http = _client()
+        headers = {"Content-Type": "application/json", DELIVERY_HEADER: key}
+        if hook.slack:
+            body = _json({"text": message.line()})
+        else:
+            body = _json(message.ocsf())
+            headers[SIGNATURE_HEADER] = sign(body, self.key)
+        try:
+            answer = self.http.post(hook.url, content=body, headers=headers)
+        except Exception as exc:  # any failure is retried; its type is recorded
+            return type(exc).__name__
+        return None if answer.is_success else f"HTTP {answer.status_code}"
+
+    def _syslog(self, target: SyslogTarget, message: Message, key: str) -> str | None:
+        from sentinelle.connectors.syslog import frame
+
+        connection = self.sockets.get(target.name)
+        if connection is None:
+            connection = SyslogConnection(target, ca_file=self.settings.alert_syslog_ca)
+            self.sockets[target.name] = connection
+        data = frame(message, delivery=key, facility=target.facility, transport=target.transport)
+        try:
+            connection.send(data)
+        except OSError as exc:
+            return type(exc).__name__
+        return None
+
+    def _mail(self, target: MailTarget, message: Message, key: str) -> str | None:
+        import smtplib
+
+        from sentinelle.connectors.mail_out import error_text, mail_message
+
+        sender = self.settings.notify_from or ""
+        if self.session is None:
+            from email.utils import parseaddr
+
+            from sentinelle.notify.setup import smtp_config
+
+            try:
+                self.session = MailSession(smtp_config(self.settings, sender=parseaddr(sender)[1]))
+            except Error as exc:
+                _logger.error("e-mail destinations: %s", exc.diagnostics())
+                return "SMTP settings refused"
+        mail = mail_message(
+            message,
+            sender=sender,
+            to=target.address,
+            delivery=key,
+            console=self.settings.public_url,
+        )
+        try:
+            self.session.send(mail, target.address)
+        except (OSError, smtplib.SMTPException) as exc:
+            return error_text(exc)
+        return None
+
+    def close(self) -> None:
+        for connection in self.sockets.values():
+            connection.close()
+        if self.session is not None:
+            self.session.close()
+        if self.own_http and self.http is not None:
+            self.http.close()
 
 
 def _client() -> httpx.Client:
@@ -230,32 +550,6 @@ def _backoff(attempts: int) -> int:
     return delay + secrets.randbelow(delay // 10 + 1)
 
 
-def _send(
-    store: Store, http: httpx.Client, hook: Webhook | None, alert_id: str, key: bytes
-) -> str | None:
-    """POST one alert to one webhook; ``None`` on a 2xx, else what went wrong (the status or
-    the exception's type: never the URL, whose query or path may hold a token)."""
-    from sentinelle.detect.runner import alert_from_row
-
-    if hook is None:
-        return "destination not configured"
-    row = store.alert(alert_id)
-    if row is None:
-        return "alert not found"
-    alert = alert_from_row(row)
-    headers = {"Content-Type": "application/json", DELIVERY_HEADER: f"{alert_id}:{hook.name}"}
-    if hook.slack:
-        body = _json(slack_message(alert))
-    else:
-        body = _json(ocsf_finding(alert))
-        headers[SIGNATURE_HEADER] = sign(body, key)
-    try:
-        answer = http.post(hook.url, content=body, headers=headers)
-    except Exception as exc:  # any failure is retried; its type is recorded
-        return type(exc).__name__
-    return None if answer.is_success else f"HTTP {answer.status_code}"
-
-
 def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -267,39 +561,9 @@ def sign(body: bytes, key: bytes) -> str:
 
 def ocsf_finding(alert: Alert) -> dict[str, Any]:
     """The alert as an OCSF 1.1.0 Detection Finding (class_uid 2004, activity Create)."""
-    severity_id, severity = _OCSF_SEVERITY.get(int(alert.severity), (1, "Informational"))
-    return {
-        "class_uid": 2004,
-        "class_name": "Detection Finding",
-        "category_uid": 2,
-        "category_name": "Findings",
-        "activity_id": 1,
-        "activity_name": "Create",
-        "type_uid": 200401,
-        "severity_id": severity_id,
-        "severity": severity,
-        "time": alert.time_us // 1000,
-        "finding_info": {
-            "uid": alert.id,
-            "title": f"{alert.detector}: {alert.actor}",
-            "desc": " ".join(alert.reasons),
-            "types": [alert.detector],
-            "created_time": alert.time_us // 1000,
-            "modified_time": alert.last_us // 1000,
-        },
-        "actor": {"user": {"uid": alert.actor}},
-        "metadata": {
-            "product": {"name": "Sentinelle", "vendor_name": "Sentinelle"},
-            "version": "1.1.0",
-        },
-        "unmapped": {"merchants": list(alert.merchants), "score": round(alert.score, 1)},
-    }
+    return AlertMessage(alert).ocsf()
 
 
 def slack_message(alert: Alert) -> dict[str, str]:
     """One plain line: severity, actor, detector, the first reason and the alert's id."""
-    reason = alert.reasons[0] if alert.reasons else ""
-    return {
-        "text": f"Sentinelle {str(alert.severity).upper()} alert: {alert.actor} "
-        f"({alert.detector}): {reason} [alert {alert.id}]"
-    }
+    return {"text": AlertMessage(alert).line()}

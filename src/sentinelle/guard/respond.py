@@ -6,8 +6,9 @@ above the policy's ``response.suspend_at`` whose detector is not in ``response.e
 suspends its actor, in this order, each step with who (``sentinelle``) and why:
 
 1. the suspension (``suspensions``, naming the alert) and its ``suspended`` step in
-   ``guard_log``, in one transaction: from its commit every decision about the actor is a
-   denial ("suspended pending review");
+   ``guard_log``, in one transaction (with the message that says so queued for the alert
+   destinations, when ``also`` is given: :func:`sentinelle.connectors.outbound.guard_hook`):
+   from its commit every decision about the actor is a denial ("suspended pending review");
 2. the actor's live grants revoked (:func:`sentinelle.guard.grants.revoke_all`: a
    ``grant.revoked`` event each in the ledger);
 3. with ``response.escalate``, the alert escalated into a new incident
@@ -20,13 +21,14 @@ the events are committed before it runs; a failure is logged (its type and place
 reported in :attr:`Responded.notes`. Steps 2 and 3 are completed when the alert is raised
 again (revoking and escalating only what is not done yet).
 
-:func:`lift` ends a suspension: a responder, with a reason, logged as a ``lifted`` step.
+:func:`lift` ends a suspension: a responder, with a reason, logged as a ``lifted`` step (and
+queued for the alert destinations in the same transaction, when ``also`` is given).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final
@@ -45,7 +47,10 @@ if TYPE_CHECKING:
     from sentinelle.guard.service import GuardPolicy
     from sentinelle.ledger.log import Ledger
     from sentinelle.response import ResponseEngine
-    from sentinelle.store import Store
+    from sentinelle.store import Store, Writer
+
+    #: Called in a suspension's or a lift's transaction with its step and the alert it was on.
+    StepHook = Callable[[Writer, GuardLogRow, str | None], object]
 
 __all__ = [
     "SENTINELLE",
@@ -132,9 +137,11 @@ def respond(
     alerts: Iterable[Alert],
     *,
     now_us: int,
+    also: StepHook | None = None,
 ) -> Responded:
-    """Suspend the actors of ``alerts`` that call for it (see the module docstring). Never
-    raises; what failed is logged and in :attr:`Responded.notes`."""
+    """Suspend the actors of ``alerts`` that call for it (see the module docstring); ``also``
+    runs in each suspension's transaction. Never raises; what failed is logged and in
+    :attr:`Responded.notes`."""
     rule = policy.response
     if rule.suspend_at is None:
         return Responded()
@@ -145,7 +152,7 @@ def respond(
     done = Responded()
     for actor, alert in sorted(due.items()):
         try:
-            found = _suspend(store, ledger, engine, policy, alert, now_us=now_us)
+            found = _suspend(store, ledger, engine, policy, alert, now_us=now_us, also=also)
         except Exception as exc:
             _logger.error(
                 "the automatic response failed (%s at %s); it is completed when the alert is "
@@ -172,6 +179,7 @@ def _suspend(
     alert: Alert,
     *,
     now_us: int,
+    also: StepHook | None,
 ) -> Suspended | None:
     actor = alert.actor
     why = f"alert {alert.id} ({alert.detector}, {alert.severity}) suspended {actor} pending review"
@@ -182,7 +190,10 @@ def _suspend(
             if any(r.id == step for r in store.guard_log([actor])):
                 return None  # this alert suspended them once; a responder lifted it
             w.suspend(actor, by=SENTINELLE, reason=why, at_us=now_us, alert=alert.id)
-            w.log_guard([GuardLogRow(step, now_us, actor, "suspended", SENTINELLE, why)])
+            logged = GuardLogRow(step, now_us, actor, "suspended", SENTINELLE, why)
+            w.log_guard([logged])
+            if also is not None:
+                also(w, logged, alert.id)
         elif held.alert != alert.id:
             return None  # suspended on another alert, which took the steps below
     # From here every decision about the actor is a denial; then the grants and the incident
@@ -233,9 +244,18 @@ class Lifted:
         }
 
 
-def lift(store: Store, actor: str, *, by: str, reason: str, now_us: int) -> Lifted:
-    """Lift ``actor``'s suspension, saying why; logged as a ``lifted`` step. From its commit
-    the actor's decisions follow the policy again (their revoked grants stay revoked).
+def lift(
+    store: Store,
+    actor: str,
+    *,
+    by: str,
+    reason: str,
+    now_us: int,
+    also: StepHook | None = None,
+) -> Lifted:
+    """Lift ``actor``'s suspension, saying why; logged as a ``lifted`` step (``also`` runs in
+    that transaction). From its commit the actor's decisions follow the policy again (their
+    revoked grants stay revoked).
 
     Raises :class:`LiftInputError` for an empty or too long reason,
     :class:`~sentinelle.errors.NotFoundError` when the actor is not suspended; nothing is
@@ -253,7 +273,10 @@ def lift(store: Store, actor: str, *, by: str, reason: str, now_us: int) -> Lift
         if held is None or not w.lift_suspension(actor, at_us=now_us, by=by, reason=text):
             raise NotFoundError(f"{actor} is not suspended; nothing was recorded")
         step_id = "gl-lift-" + sha256(f"{actor}\x00{now_us}\x00{by}".encode()).hexdigest()[:32]
-        w.log_guard([GuardLogRow(step_id, now_us, actor, "lifted", by[:_BY], text)])
+        logged = GuardLogRow(step_id, now_us, actor, "lifted", by[:_BY], text)
+        w.log_guard([logged])
+        if also is not None:
+            also(w, logged, held.alert)
     _logger.warning("suspension of %s lifted", actor)
     return Lifted(actor, by, now_us, text, held.alert)
 

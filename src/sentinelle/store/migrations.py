@@ -411,6 +411,18 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_at_us)
 """
 
+# Everything sent out (issue "Connectors" §5): the alert deliveries become the deliveries of any
+# message (an alert, a suspension or its lift, a 72-hour deadline warning), keyed by the
+# message's id and the destination. The rows of migration 17 are kept, as alerts.
+_V19_OUTBOUND: Final = """
+ALTER TABLE alert_deliveries RENAME TO outbound_deliveries;
+ALTER TABLE outbound_deliveries RENAME COLUMN alert_id TO message;
+ALTER TABLE outbound_deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'alert';
+ALTER TABLE outbound_deliveries ADD COLUMN facts TEXT;
+DROP INDEX alert_deliveries_due;
+CREATE INDEX outbound_deliveries_due ON outbound_deliveries (state, next_at_us)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -462,6 +474,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BLOB")),
         (17, _V17_ALERT_DELIVERIES),
+        (19, _V19_OUTBOUND),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -511,5 +524,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BYTEA")),
         (17, _V17_ALERT_DELIVERIES),
+        (19, _V19_OUTBOUND),
     ],
 }

@@ -173,8 +173,8 @@ def test_a_medium_alert_from_the_api_reaches_the_webhook_exactly_once(
             outbound.Delivered()
         )
         assert len(receiver.requests) == len(medium)
-        rows = store.alert_deliveries()
-        assert [(r.alert_id, r.state, r.attempts) for r in rows] == [
+        rows = store.deliveries()
+        assert [(r.message, r.state, r.attempts) for r in rows] == [
             (a.id, DeliveryState.DELIVERED, 1) for a in sorted(medium, key=lambda a: a.id)
         ]
     by_id = {a.id: a for a in medium}
@@ -212,7 +212,7 @@ def test_a_failing_webhook_never_fails_the_ingest_answer(
         answer = client.post("/v1/events", json=events, headers=ingest)
         assert answer.status_code == 200, answer.text
         assert answer.json()["stored"] == len(events)
-        rows = store.alert_deliveries()
+        rows = store.deliveries()
     assert rows
     assert len(receiver.requests) == len(rows)
     assert {(r.state, r.attempts, r.last_error) for r in rows} == {
@@ -230,7 +230,7 @@ def test_each_medium_alert_is_queued_once_per_destination_and_low_ones_never(
     found = stored(store, alert("low", Severity.LOW), alert("med", Severity.MEDIUM))
     assert outbound.enqueue(store, hooked, found, now_us=1) == 2
     assert outbound.enqueue(store, hooked, found, now_us=2) == 0  # detected again
-    assert [(r.alert_id, r.destination) for r in store.alert_deliveries()] == [
+    assert [(r.message, r.destination) for r in store.deliveries()] == [
         ("med", "chat"),
         ("med", "soc"),
     ]
@@ -246,7 +246,7 @@ def test_a_failure_is_retried_after_its_backoff_and_then_delivered_once(
     outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.HIGH)), now_us=start)
     receiver.statuses = [500]
     assert outbound.deliver_due(store, hooked, start) == outbound.Delivered(retrying=1)
-    [row] = store.alert_deliveries("a1")
+    [row] = store.deliveries("a1")
     assert (row.state, row.attempts, row.last_error) == (DeliveryState.PENDING, 1, "HTTP 500")
     assert start + 2 * SECOND <= row.next_at_us <= start + 2 * SECOND + SECOND // 5
     # Not due yet: nothing sent.
@@ -256,7 +256,7 @@ def test_a_failure_is_retried_after_its_backoff_and_then_delivered_once(
     assert outbound.deliver_due(store, hooked, later) == outbound.Delivered(delivered=1)
     assert outbound.deliver_due(store, hooked, later + 86_400 * SECOND) == outbound.Delivered()
     assert receiver.keys() == ["a1:soc", "a1:soc"]  # the same idempotency key both times
-    [row] = store.alert_deliveries("a1")
+    [row] = store.deliveries("a1")
     assert (row.state, row.attempts, row.delivered_us) == (DeliveryState.DELIVERED, 2, later)
 
 
@@ -277,7 +277,7 @@ def test_a_webhook_that_keeps_failing_is_given_up_after_ten_attempts(
         when += 2 * 3600 * SECOND
     assert outbound.deliver_due(store, hooked, when) == outbound.Delivered()
     assert len(receiver.requests) == outbound.MAX_ATTEMPTS
-    [row] = store.alert_deliveries()
+    [row] = store.deliveries()
     assert (row.state, row.attempts, row.last_error) == (DeliveryState.FAILED, 10, "HTTP 503")
 
 
@@ -288,7 +288,7 @@ def test_an_unreachable_webhook_records_the_error_type_never_the_url(
     hooked = with_hooks(settings, "soc=http://127.0.0.1:9/hook?token=SEKRIT")
     outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.MEDIUM)), now_us=0)
     assert outbound.deliver_due(store, hooked, 0) == outbound.Delivered(retrying=1)
-    [row] = store.alert_deliveries()
+    [row] = store.deliveries()
     assert row.last_error == "ConnectError"
 
 
@@ -353,7 +353,12 @@ def test_the_cli_delivers_after_ingest(
     assert answer["alerts_medium_plus"] >= 1
     with open_store(hooked) as store:
         medium = [a for a in DetectionRunner(store).alerts() if a.severity >= Severity.MEDIUM]
-    assert answer["webhooks"] == {"delivered": len(medium), "retrying": 0, "failed": 0}
+    assert answer["webhooks"] == {
+        "delivered": len(medium),
+        "retrying": 0,
+        "failed": 0,
+        "obsolete": 0,
+    }
     assert sorted(receiver.keys()) == sorted(f"{a.id}:soc" for a in medium)
 
 
@@ -370,9 +375,15 @@ def test_the_cli_delivers_on_demand(
     assert result.exit_code == 0, result.output
     assert result.output == "delivered 0, to retry 1, failed 0\n"
     with open_store(hooked) as store, store.writer() as w:  # due again now
-        w._x("UPDATE alert_deliveries SET next_at_us = 0")
+        w._x("UPDATE outbound_deliveries SET next_at_us = 0")
     result = CliRunner().invoke(cli_group, ["alerts", "deliver", "--json"])
-    assert json.loads(result.output) == {"delivered": 1, "retrying": 0, "failed": 0}
+    assert json.loads(result.output) == {
+        "delivered": 1,
+        "retrying": 0,
+        "failed": 0,
+        "obsolete": 0,
+        "deadline_warnings_queued": 0,
+    }
     assert receiver.keys() == ["a1:soc", "a1:soc"]
 
 
@@ -453,7 +464,7 @@ def test_alerts_are_queued_in_detections_own_transaction(
 
         assert DetectionRunner(store, config, also=failing).catch_up() == []
         assert offered and offered[0] > 0  # it was asked, with the alerts, and failed
-        assert DetectionRunner(store).alerts() == [] and store.alert_deliveries() == []
+        assert DetectionRunner(store).alerts() == [] and store.deliveries() == []
         queued: list[int] = []
 
         def queue(w: Writer, alerts: list[Alert]) -> None:
@@ -462,6 +473,6 @@ def test_alerts_are_queued_in_detections_own_transaction(
         found = DetectionRunner(store, config, also=queue).catch_up()
         medium = sorted(a.id for a in found if a.severity >= Severity.MEDIUM)
         assert medium and queued == [len(medium)]
-        assert sorted(r.alert_id for r in store.alert_deliveries()) == medium
+        assert sorted(r.message for r in store.deliveries()) == medium
     finally:
         store.close()

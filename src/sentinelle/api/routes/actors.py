@@ -20,6 +20,7 @@ from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, StateDep, guarded, locked
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, Rfc3339
+from sentinelle.connectors import outbound
 from sentinelle.detect.triage import MAX_REASON
 from sentinelle.guard.respond import lift, suspension_of
 from sentinelle.timeutil import DAY, iso, parse_time, to_us
@@ -317,7 +318,12 @@ async def lift_suspension(
     done = await locked(
         state,
         lambda: lift(
-            state.store, actor, by=principal.label, reason=body.reason, now_us=state.clock()
+            state.store,
+            actor,
+            by=principal.label,
+            reason=body.reason,
+            now_us=state.clock(),
+            also=outbound.guard_hook(state.store, state.settings),  # the lift goes out too
         ),
     )
     return LiftedOut.model_validate(done.to_dict())

@@ -77,7 +77,7 @@ async def post_events(
         # The store is synchronous: keep the event loop free while a batch is written.
         result, after = await locked(state, ingest)
         batch.stored, batch.duplicates = result.stored, result.duplicates
-    if state.settings.alert_webhooks:
+    if outbound.configured(state.settings):
         # After the answer, on a connection of its own: a slow webhook never holds the store.
         background.add_task(deliver_alerts, state.settings)
     return {
@@ -89,14 +89,15 @@ async def post_events(
 
 
 def deliver_alerts(settings: Settings) -> None:
-    """Send the alert deliveries due now (:func:`sentinelle.connectors.outbound.deliver_due`)
-    on a store connection of its own. Never raises: a failure is logged by its type only (its
-    message could carry a webhook's URL), and the rows stay due for the next run."""
+    """Send the deliveries due now (:func:`sentinelle.connectors.outbound.deliver_due`: alerts,
+    suspensions, deadline warnings) on a store connection of its own. Never raises: a failure
+    is logged by its type only (its message could carry a webhook's URL), and the rows stay due
+    for the next run."""
     try:
         with open_store(settings, create=False) as store:
             outbound.deliver_due(store, settings)
     except Exception as exc:
-        _logger.error("delivering alerts to webhooks failed: %s", type(exc).__name__)
+        _logger.error("delivering to the alert destinations failed: %s", type(exc).__name__)
 
 
 def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:

@@ -19,6 +19,7 @@ from sentinelle.access import Permission
 from sentinelle.actors import activity, risk_list
 from sentinelle.api.deps import Reader, locked, reading
 from sentinelle.api.routes.actors import LiftRequest
+from sentinelle.connectors import outbound
 from sentinelle.errors import Error, NotFoundError
 from sentinelle.guard.respond import lift, suspension_of
 from sentinelle.store import Store
@@ -146,6 +147,7 @@ async def lift_suspension(request: Request, actor: str) -> Response:
                 by=seen.principal.label,
                 reason=body.reason,
                 now_us=state.clock(),
+                also=outbound.guard_hook(state.store, state.settings),  # the lift goes out too
             ),
         )
     except Error as exc:
