@@ -23,6 +23,7 @@ from sentinelle.cli import (  # noqa: F401
     ingest,
     keys,
     ledger,
+    monitor,
     notify,
     outbound,
     policy,

@@ -37,6 +37,7 @@ __all__ = [
     "cosignature_lines",
     "cosigned_note",
     "http_post",
+    "newest_cosigned_note",
     "parse_witnesses",
     "recorded_checkpoint",
     "request_cosignatures",
@@ -162,6 +163,19 @@ def cosigned_note(store: Any, size: int | None = None) -> str:
     return str(cp.note) + "".join(cosignature_lines(store, cp))
 
 
+def newest_cosigned_note(store: Any) -> str | None:
+    """The newest recorded checkpoint that a witness cosigned (a recorded cosignature on its
+    root), with those cosignature lines appended; ``None`` if there is none. What a monitor
+    asks for: the newest checkpoint is usually not cosigned yet."""
+    for size in sorted({row.size for row in store.cosignatures()}, reverse=True):
+        cp = store.checkpoint_at(size)
+        if cp is not None:
+            lines = cosignature_lines(store, cp)
+            if lines:
+                return str(cp.note) + "".join(lines)
+    return None
+
+
 def request_cosignatures(
     ledger: Any,
     witnesses: Sequence[WitnessEndpoint],
@@ -239,6 +253,7 @@ def _witness_one(
                     root=checkpoint.root,
                     line=cosignature.line,
                     cosigned_s=cosignature.timestamp,
+                    extensions="".join(e + "\n" for e in checkpoint.extensions),
                 )
                 w.set_witness_size(
                     witness.key, url=witness.url, size=checkpoint.size, at_us=time.time_ns() // 1000

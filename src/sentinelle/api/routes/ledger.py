@@ -9,6 +9,8 @@ from fastapi import APIRouter, HTTPException, Query
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, reading
 from sentinelle.api.responses import NOT_FOUND
+from sentinelle.ledger.checkpoint import Checkpoint, parse_note
+from sentinelle.ledger.witnessing import newest_cosigned_note
 
 __all__ = ["router"]
 
@@ -16,8 +18,23 @@ router = APIRouter(prefix="/v1/ledger", tags=["ledger"], route_class=GuardedRout
 
 
 @router.get("/checkpoint", responses=NOT_FOUND, **guarded(Permission.LEDGER_CHECKPOINT))
-async def get_checkpoint(state: StateDep) -> dict[str, Any]:
+async def get_checkpoint(
+    state: StateDep,
+    witnessed: Annotated[
+        bool,
+        Query(
+            description="The newest checkpoint a witness cosigned instead, its note with the "
+            "recorded cosignature lines (what `sentinelle monitor` checks)"
+        ),
+    ] = False,
+) -> dict[str, Any]:
     """The latest signed checkpoint (a C2SP signed note): tree size, root hash and the note."""
+    if witnessed:
+        note = await reading(state, lambda r: newest_cosigned_note(r.store))
+        if note is None:
+            raise HTTPException(404, "no witnessed checkpoint yet")
+        head = Checkpoint.from_body(parse_note(note)[0])
+        return {"size": head.size, "root_hash": head.root.hex(), "note": note}
     cp = await reading(state, lambda r: r.store.latest_checkpoint())
     if cp is None:
         raise HTTPException(404, "no checkpoint yet")

@@ -1,0 +1,259 @@
+"""What ``sentinelle monitor`` checks, in one short module a merchant's engineer can read.
+
+It needs nothing but :mod:`hashlib` and ``cryptography``'s Ed25519 (through
+:mod:`sentinelle.ledger.checkpoint`, :mod:`sentinelle.ledger.cosignature` and
+:mod:`sentinelle.ledger.merkle`, which import nothing else): no web framework, no database.
+The monitor fetches untrusted bytes from the log; everything here treats them as hostile.
+
+1. :func:`open_checkpoint`: the checkpoint (C2SP ``tlog-checkpoint`` in a C2SP
+   ``signed-note``) is signed by one of the log keys the monitor pinned, for the pinned origin.
+2. :func:`count_cosignatures`: witnesses (C2SP ``tlog-cosignature``, ``cosignature/v1``) whose
+   keys the monitor pinned cosigned it; a line that names a pinned witness and does not verify
+   is a forgery, told apart from a missing line.
+3. :func:`relate`: the new checkpoint extends the one the monitor verified last (RFC 9162
+   §2.1.4 consistency proof). When it does not, the answer says how, from what the log itself
+   answered:
+
+   * same size, another root: two signed roots for one tree — a **split view**;
+   * larger, and the log's tree at the old size has another root than the one it signed, which
+     a valid proof ties to the new root — the log's history was **rewritten**;
+   * larger, and no valid proof ties the two — a **split view** (the log serves a history
+     that does not contain the one it showed before);
+   * smaller — a **smaller tree**: checkpoints deleted, or the log rolled back.
+
+4. :func:`tree_from_tiles`: from published C2SP ``tlog-tiles`` hash tiles, the same answer the
+   API's ``/v1/ledger/consistency`` gives (the two roots and the proof), computed here.
+
+Every check raises :class:`~sentinelle.errors.IntegrityError` or returns a typed verdict; none
+returns ``False``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sentinelle.errors import IntegrityError
+from sentinelle.ledger.checkpoint import Checkpoint, Verifier, parse_note
+from sentinelle.ledger.cosignature import CosignatureVerifier
+from sentinelle.ledger.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    combine,
+    consistency_proof,
+    perfect_subtrees,
+    root_hash,
+    verify_consistency,
+)
+
+__all__ = [
+    "MAX_PROOF_HASHES",
+    "TILE_HEIGHT",
+    "Cosignatures",
+    "LogTree",
+    "Relation",
+    "SignedCheckpoint",
+    "count_cosignatures",
+    "open_checkpoint",
+    "relate",
+    "tree_from_tiles",
+]
+
+#: A consistency proof of a tree of at most 2^63 leaves has at most 2·63 hashes.
+MAX_PROOF_HASHES: Final = 128
+#: C2SP tlog-tiles: a tile is 8 levels of the tree, 256 hashes wide.
+TILE_HEIGHT: Final = 8
+_TILE_WIDTH: Final = 1 << TILE_HEIGHT
+
+#: ``fetch(level, index, width)``: the ``width`` hashes (``width * 32`` bytes) of tile
+#: ``(level, index)`` as published for the tree being read.
+FetchTile = Callable[[int, int, int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A checkpoint whose log signature verified, with the note it came in (kept as evidence)."""
+
+    note: str
+    checkpoint: Checkpoint
+
+    @property
+    def size(self) -> int:
+        """The tree size."""
+        return self.checkpoint.size
+
+    @property
+    def root(self) -> bytes:
+        """The root hash."""
+        return self.checkpoint.root
+
+
+def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[Verifier]) -> SignedCheckpoint:
+    """The checkpoint of ``note`` if one of ``log_keys`` signed it, for log ``origin``.
+
+    Several keys are pinned around a rotation of the log's key; any one signing is enough.
+
+    Raises :class:`IntegrityError` naming what is wrong: malformed note or checkpoint, no
+    signature by a pinned key, a signature that does not verify, another origin.
+    """
+    if not log_keys:
+        raise IntegrityError("no log key is pinned: nothing can vouch for a checkpoint")
+    problems = []
+    for key in log_keys:
+        try:
+            return SignedCheckpoint(note, key.verify(note, origin=origin))
+        except IntegrityError as exc:
+            problems.append(str(exc))
+    raise IntegrityError("; ".join(dict.fromkeys(problems)))
+
+
+@dataclass(frozen=True, slots=True)
+class Cosignatures:
+    """The pinned witnesses whose cosignature on a checkpoint verified, those with none, and
+    those whose line is there but does not verify (forged or corrupted), by key ID."""
+
+    valid: tuple[str, ...]
+    missing: tuple[str, ...]
+    bad: tuple[str, ...]
+
+    def meets(self, quorum: int) -> bool:
+        """At least ``quorum`` valid cosignatures, and no bad one."""
+        return len(self.valid) >= quorum and not self.bad
+
+
+def count_cosignatures(note: str, witnesses: Sequence[CosignatureVerifier]) -> Cosignatures:
+    """Check each pinned witness's cosignature on the checkpoint ``note``.
+
+    Lines of keys not pinned are ignored (anyone can add a line; only pinned keys count).
+
+    Raises :class:`IntegrityError` if the note itself is malformed.
+    """
+    _, signatures = parse_note(note)
+    present = {(name, raw[:4]) for name, raw in signatures}
+    valid, missing, bad = [], [], []
+    for witness in witnesses:
+        if (witness.name, witness.key_hash) not in present:
+            missing.append(witness.key_id)
+            continue
+        try:
+            witness.verify(note)
+        except IntegrityError:
+            bad.append(witness.key_id)
+        else:
+            valid.append(witness.key_id)
+    return Cosignatures(tuple(valid), tuple(missing), tuple(bad))
+
+
+@dataclass(frozen=True, slots=True)
+class LogTree:
+    """What the log says of its tree between two sizes: the root at the old size, the root at
+    the new size, and the RFC 9162 consistency proof between them (unverified)."""
+
+    old_root: bytes
+    new_root: bytes
+    proof: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.proof) > MAX_PROOF_HASHES:
+            raise IntegrityError(f"consistency proof has more than {MAX_PROOF_HASHES} hashes")
+        for value in (self.old_root, self.new_root, *self.proof):
+            if len(value) != HASH_SIZE:
+                raise IntegrityError(f"a hash of the log's answer is not {HASH_SIZE} bytes")
+
+
+class Relation(enum.Enum):
+    """How a new checkpoint stands to the one the monitor verified last."""
+
+    SAME = "same"  # same size, same root
+    EXTENDS = "extends"  # larger, and proven to contain the old tree
+    SMALLER = "smaller"  # fewer leaves than the log signed before
+    SPLIT_VIEW = "split view"  # same size, another root; or no proof ties the two
+    REWRITTEN = "rewritten"  # the log's own tree at the old size has another root
+
+
+def relate(old: Checkpoint, new: Checkpoint, answer: LogTree | None) -> Relation:
+    """How ``new`` stands to ``old``; ``answer`` is the log's :class:`LogTree` from
+    ``old.size`` to ``new.size``, needed only when ``new`` is larger and ``old`` not empty.
+
+    Raises :class:`IntegrityError` if ``answer`` is needed and missing.
+    """
+    if new.size < old.size:
+        return Relation.SMALLER
+    if new.size == old.size:
+        return Relation.SAME if new.root == old.root else Relation.SPLIT_VIEW
+    if old.size == 0:
+        # Every tree extends the empty one, whose root is fixed (RFC 9162 §2.1.1).
+        return Relation.EXTENDS if old.root == EMPTY_ROOT else Relation.SPLIT_VIEW
+    if answer is None:
+        raise IntegrityError(f"no consistency proof from size {old.size} to {new.size}")
+    if _consistent(old.size, new.size, old.root, new.root, answer.proof):
+        return Relation.EXTENDS
+    # The log's proof does not tie our old root to its new one. If it ties *another* old root
+    # to the signed new root, the log itself says its tree at the old size is not the one it
+    # signed: the history was rewritten. (A proof that reaches the signed new root fixes every
+    # node below it, so the other old root is the log's, not a guess.)
+    if (
+        answer.new_root == new.root
+        and answer.old_root != old.root
+        and _consistent(old.size, new.size, answer.old_root, new.root, answer.proof)
+    ):
+        return Relation.REWRITTEN
+    return Relation.SPLIT_VIEW
+
+
+def _consistent(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    try:
+        verify_consistency(old_size, new_size, old_root, new_root, proof)
+    except IntegrityError:
+        return False
+    return True
+
+
+def tree_from_tiles(fetch: FetchTile, old_size: int, new_size: int) -> LogTree:
+    """The :class:`LogTree` from ``old_size`` to ``new_size``, computed from the hash tiles of
+    the tree of ``new_size`` (C2SP ``tlog-tiles``: tile ``(L, N)`` holds the hashes of the
+    nodes at tree level ``8·L``, indices ``256·N`` … ``256·N + 255``; a tile of the tree's
+    right edge holds only the ``width`` there are).
+
+    Each tile is fetched once. The caller compares :attr:`LogTree.new_root` with the signed
+    root: the tiles are only as good as that check.
+
+    Raises :class:`IntegrityError` if the sizes are impossible or a tile has the wrong length.
+    """
+    if not 0 < old_size <= new_size:
+        raise IntegrityError(f"no tree from size {old_size} to size {new_size}")
+    cache: dict[tuple[int, int], bytes] = {}
+
+    def tile(level: int, index: int) -> bytes:
+        key = (level, index)
+        if key not in cache:
+            count = new_size >> (TILE_HEIGHT * level)  # nodes at this level in the tree
+            width = min(_TILE_WIDTH, count - index * _TILE_WIDTH)
+            data = fetch(level, index, width)
+            if len(data) != width * HASH_SIZE:
+                raise IntegrityError(
+                    f"tile (level {level}, index {index}) is {len(data)} bytes, expected "
+                    f"{width * HASH_SIZE}"
+                )
+            cache[key] = data
+        return cache[key]
+
+    def node(level: int, index: int) -> bytes:
+        # The node (level, index) is the perfect subtree over 2^r nodes of tile level
+        # level // 8, all in one tile: hash them up.
+        tile_level, r = divmod(level, TILE_HEIGHT)
+        first = index << r
+        data = tile(tile_level, first >> TILE_HEIGHT)
+        at = (first & (_TILE_WIDTH - 1)) * HASH_SIZE
+        hashes = [data[at + i * HASH_SIZE : at + (i + 1) * HASH_SIZE] for i in range(1 << r)]
+        return root_hash(hashes)
+
+    def subtree(start: int, end: int) -> bytes:
+        return combine([node(level, index) for level, index in perfect_subtrees(start, end)])
+
+    proof = consistency_proof(old_size, new_size, subtree)
+    return LogTree(subtree(0, old_size), subtree(0, new_size), tuple(proof))
