@@ -213,6 +213,11 @@ class Settings(BaseSettings):
         "agent ids to staff ids; unset: the organization id is the merchant, agents are "
         "stored as <vendor>:<agent id>.",
     )
+    scim_map: Path | None = Field(
+        default=None,
+        description="TOML file saying which SCIM attributes give the staff id, team and role "
+        "(docs/connectors.md, Identity); unset: userName, the enterprise department and title.",
+    )
 
     # -- alerts out (docs/connectors.md, "Alerts out: webhooks") -------------------------------
     alert_webhooks: str = Field(

@@ -39,7 +39,9 @@ class Role(enum.StrEnum):
     events. READER (keys only): reads for tools (SIEM, dashboards), changes nothing. GUARD (keys
     only): the support console, admin tools and export jobs asking ``POST /v1/access/decide``
     before they serve customer data, requesting grants for their actors, and sending the events
-    of what they served without a decision (fail open) and of their tickets.
+    of what they served without a decision (fail open) and of their tickets. SCIM (keys only):
+    an identity provider provisioning staff through ``/scim/v2`` (joiners, team and role
+    changes, leavers as ``staff.*`` events).
     """
 
     ADMIN = "admin"
@@ -50,6 +52,7 @@ class Role(enum.StrEnum):
     INGEST = "ingest"
     READER = "reader"
     GUARD = "guard"
+    SCIM = "scim"
 
 
 KEY_ROLES: Final = tuple(Role)
@@ -75,6 +78,7 @@ class Permission(enum.StrEnum):
     GRANTS_REQUEST = "grants:request"  # ask for a just-in-time grant for an actor
     GRANTS_APPROVE = "grants:approve"  # approve or revoke a grant (a merchant: its own only)
     GRANTS_READ = "grants:read"  # a merchant's grants and their history (a merchant: its own)
+    STAFF_PROVISION = "staff:provision"  # /scim/v2: an identity provider's users and groups
     ADMIN = "admin"  # accounts and keys
 
 
@@ -124,6 +128,9 @@ GRANTS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.GUARD: frozenset(
         {Permission.ACCESS_DECIDE, Permission.GRANTS_REQUEST, Permission.EVENTS_WRITE}
     ),
+    # An identity provider provisions staff (their staff.* events) and reads back only what it
+    # provisioned: nothing of accesses, alerts or people's activity.
+    Role.SCIM: frozenset({Permission.STAFF_PROVISION}),
 }
 
 

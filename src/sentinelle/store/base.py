@@ -36,6 +36,7 @@ from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
 from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredCheckpoint
 from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
+from sentinelle.store.scim import ScimStoreMixin, ScimWriterMixin
 from sentinelle.store.sessions import SessionStoreMixin
 from sentinelle.store.suspensions import SuspensionStoreMixin, SuspensionWriterMixin
 from sentinelle.store.witnesses import WitnessStoreMixin, WitnessWriterMixin
@@ -56,6 +57,7 @@ class Writer(
     SuspensionWriterMixin,
     WitnessWriterMixin,
     DeliveryWriterMixin,
+    ScimWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -103,6 +105,7 @@ class Store(
     SuspensionStoreMixin,
     WitnessStoreMixin,
     DeliveryStoreMixin,
+    ScimStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

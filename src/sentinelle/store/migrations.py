@@ -423,6 +423,45 @@ DROP INDEX alert_deliveries_due;
 CREATE INDEX outbound_deliveries_due ON outbound_deliveries (state, next_at_us)
 """
 
+# The SCIM provider (issue "Connectors" §2): the identity provider's users and groups as
+# provisioned, what their staff.* events were computed from (:mod:`sentinelle.store.scim`).
+# Only what provisioning needs: ids, userName (its case-folded key is unique), the staff id
+# (unique), active, the mapped team and role and the raw attributes the mapping reads; never
+# names, e-mails or phone numbers.
+_V20_SCIM: Final = """
+CREATE TABLE scim_users (
+    id          TEXT PRIMARY KEY,     -- Sentinelle's SCIM id (random hex)
+    user_name   TEXT NOT NULL,        -- userName as the identity provider sent it
+    user_key    TEXT NOT NULL UNIQUE, -- userName case-folded: uniqueness, the eq filter
+    external_id TEXT,                 -- the identity provider's id of the user
+    staff       TEXT NOT NULL UNIQUE, -- the staff id its events carry (actor)
+    active      INTEGER NOT NULL,     -- 1 active, 0 not (a leaver)
+    team        TEXT,                 -- as mapped, what its last staff.* event said
+    role        TEXT,
+    attrs       TEXT NOT NULL,        -- JSON: raw values of the attributes the mapping reads
+    version     BIGINT NOT NULL,      -- +1 on every change: the ETag W/"<version>"
+    created_us  BIGINT NOT NULL,
+    modified_us BIGINT NOT NULL
+);
+CREATE INDEX scim_users_external ON scim_users (external_id);
+CREATE TABLE scim_groups (
+    id           TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    display_key  TEXT NOT NULL,       -- displayName case-folded: the eq filter
+    external_id  TEXT,
+    version      BIGINT NOT NULL,
+    created_us   BIGINT NOT NULL,
+    modified_us  BIGINT NOT NULL
+);
+CREATE INDEX scim_groups_display ON scim_groups (display_key);
+CREATE TABLE scim_members (
+    group_id TEXT NOT NULL,
+    user_id  TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX scim_members_user ON scim_members (user_id, group_id)
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -475,6 +514,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (16, _V16_WITNESSES.format(blob="BLOB")),
         (17, _V17_ALERT_DELIVERIES),
         (19, _V19_OUTBOUND),
+        (20, _V20_SCIM),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -525,5 +565,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (16, _V16_WITNESSES.format(blob="BYTEA")),
         (17, _V17_ALERT_DELIVERIES),
         (19, _V19_OUTBOUND),
+        (20, _V20_SCIM),
     ],
 }
