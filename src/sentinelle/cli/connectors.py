@@ -1,9 +1,11 @@
 """``sentinelle connectors backfill VENDOR FILE``: a help desk's history, from its export
 file, as ticket context events (:mod:`sentinelle.connectors`, the same mapping as its
-webhooks)."""
+webhooks). ``sentinelle connectors hr-notices FILE``: an HR system's notice dates as
+``staff.notice_given`` events (:mod:`sentinelle.connectors.hr`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,13 +13,15 @@ import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.connectors import BACKFILLS, VENDOR_NAMES, Receiver, encode
+from sentinelle.connectors.hr import read_notices
 from sentinelle.ingest import Ingestor
 
 
 @cli_group.group()
 def connectors() -> None:
-    """Help-desk connectors: Zendesk, Freshdesk, Jira Service Management, Gorgias
-    (docs/connectors.md). Their webhooks come to POST /v1/connectors/VENDOR."""
+    """Connectors (docs/connectors.md): help desks (Zendesk, Freshdesk, Jira Service
+    Management, Gorgias; their webhooks come to POST /v1/connectors/VENDOR) and HR notice
+    dates. Identity providers provision staff through /scim/v2."""
 
 
 @connectors.command()
@@ -42,6 +46,33 @@ def backfill(app: App, vendor: str, file: Path, merchant: str | None, as_json: b
             f"backfill reads {', '.join(BACKFILLS)} exports; {vendor}'s is not supported yet"
         )
     events = list(Receiver.from_settings(app.settings).backfill(vendor, file, merchant=merchant))
+    result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo(
+            f"received {result.received}, stored {result.stored}, "
+            f"duplicates {result.duplicates}; ledger size {result.ledger_size}"
+        )
+
+
+@connectors.command("hr-notices")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def hr_notices(app: App, file: Path, as_json: bool) -> None:
+    """Store the notice dates of an HR export FILE as staff.notice_given events: CSV with a
+    header row (FILE ending .csv) or JSON (an array of objects, {"notices": [...]}, or JSON
+    lines). Fields: staff (the staff id), notice_date (2026-11-04, or an RFC 3339 time with
+    its offset) and, optionally, reason (a category such as resignation); other columns are
+    never read.
+
+    The file is one batch: a row that is not right refuses it all (exit 1, naming the row and
+    the field). Loading the same file again stores nothing new (duplicates). Live detection
+    takes the events in with the next batch it runs on: then an export by someone who gave
+    notice raises export_after_notice.
+    """
+    events = read_notices(file, now=dt.datetime.now(dt.UTC))
     result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
     if as_json:
         click.echo(json.dumps(result.to_dict()))

@@ -24,7 +24,8 @@ def keys() -> None:
     show_default=True,
     help="What the key may do: ingest sends events only; reader reads; responder, dpo, "
     "auditor and admin as the people's roles; merchant reads one merchant's accesses and "
-    "approves its grants; guard asks for access decisions (POST /v1/access/decide).",
+    "approves its grants; guard asks for access decisions (POST /v1/access/decide); scim "
+    "is an identity provider provisioning staff (/scim/v2).",
 )
 @click.option("--merchant", help="The merchant a merchant key is bound to.")
 @click.option("--by", help="Who creates it (recorded)  [default: the OS user]")
