@@ -176,6 +176,14 @@ class Settings(BaseSettings):
         le=86_400,
         description="Seconds over which failed logins are counted, and how long they lock.",
     )
+    merchant_staff_identity: Literal["pseudonymous", "named"] = Field(
+        default="pseudonymous",
+        description="How a merchant (its account or key) sees the platform's staff in its "
+        "accesses: pseudonymous (team, role, country and a pseudonym that changes every UTC "
+        "day and differs per merchant; the event text, which names the person, is withheld "
+        "and the row proven by its leaf hash) or named (staff ids, every event text). The "
+        "platform's own roles always see names (docs/console.md).",
+    )
     totp_required_roles: str = Field(
         default="",
         description="Roles whose accounts must have a TOTP second factor to log in, separated "

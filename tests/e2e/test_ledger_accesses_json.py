@@ -1,6 +1,6 @@
 """The merchants' accesses page is written as JSON text, each stored event spliced in: the bytes
-must be those FastAPI's encoder gave when the route returned the decoded page, and the route's
-OpenAPI description must not change.
+must be those FastAPI's encoder gives for the decoded page, and the route's OpenAPI description
+must not change.
 
 * a property test of ``AccessesPage.to_json`` against pydantic's ``dump_json`` of the same page, the
   events being RFC 8785 canonical JSON of any strings (controls, quotes, non-ASCII, U+2028);
@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 import rfc8785
 from fastapi.testclient import TestClient
@@ -25,9 +26,10 @@ from pydantic import TypeAdapter
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
-from sentinelle.api.routes.merchants import AccessesPage
+from sentinelle.api.routes.merchants import AccessesPage, AccessItem
 from sentinelle.config import Settings
 from sentinelle.ledger.merkle import leaf_hash, verify_inclusion
+from sentinelle.transparency.accesses import Approver, Shown
 
 FASTAPI_JSON = TypeAdapter(dict[str, Any])  # what the route's dict[str, Any] response gave
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)  # any but surrogates
@@ -41,37 +43,82 @@ HASHES = st.lists(st.binary(min_size=32, max_size=32), max_size=4)
 
 
 def old_page(
-    note: str | None, size: int, page: list[tuple[int, str]], proofs: list[list[bytes]], nxt: Any
+    note: str | None,
+    size: int,
+    page: list[tuple[int, str | None, Shown]],
+    proofs: list[list[bytes]],
+    nxt: Any,
 ) -> bytes:
-    """The page as the route built it before: events decoded, then FastAPI's encoder."""
+    """The page as FastAPI's encoder writes it: events decoded, then encoded."""
     return FASTAPI_JSON.dump_json(
         {
             "checkpoint": note,
             "size": size,
             "items": [
-                {"event": json.loads(body), "leaf_index": seq, "proof": [h.hex() for h in path]}
-                for (seq, body), path in zip(page, proofs, strict=True)
+                {
+                    "event": json.loads(body) if body is not None else None,
+                    "leaf_index": seq,
+                    "leaf_hash": leaf_hash((body or "").encode()).hex(),
+                    "proof": [h.hex() for h in path],
+                    "shown": msgspec.to_builtins(view),
+                }
+                for (seq, body, view), path in zip(page, proofs, strict=True)
             ],
             "next": nxt,
         }
     )
 
 
+SHOWN = st.builds(
+    Shown,
+    id=TEXT,
+    time=TEXT,
+    actor=TEXT,
+    actor_kind=TEXT,
+    named=st.booleans(),
+    team=st.none() | TEXT,
+    role=st.none() | TEXT,
+    country=st.none() | TEXT,
+    action=TEXT,
+    resource=st.none() | TEXT,
+    customers=st.none() | st.integers(0, 2**53 - 1),
+    categories=st.lists(TEXT, max_size=3),
+    channel=TEXT,
+    ticket=st.none() | TEXT,
+    grant=st.none() | TEXT,
+    reason=st.none() | TEXT,
+    approvers=st.lists(st.builds(Approver, as_=TEXT, by=st.none() | TEXT), max_size=2),
+    outcome=TEXT,
+    justified=st.booleans(),
+)
+
+
 @given(
     note=st.none() | TEXT,
     size=st.integers(0, 2**40),
-    items=st.lists(st.tuples(st.integers(0, 2**40), EVENTS, HASHES), max_size=5),
+    items=st.lists(st.tuples(st.integers(0, 2**40), st.none() | EVENTS, SHOWN, HASHES), max_size=5),
     nxt=st.none() | TEXT,
 )
 @settings(max_examples=300, deadline=None)
 def test_page_json_gives_the_bytes_of_fastapis_encoder(
-    note: str | None, size: int, items: list[tuple[int, str, list[bytes]]], nxt: str | None
+    note: str | None,
+    size: int,
+    items: list[tuple[int, str | None, Shown, list[bytes]]],
+    nxt: str | None,
 ) -> None:
-    page = [(seq, body) for seq, body, _ in items]
-    proofs = [path for _, _, path in items]
-    assert AccessesPage(note, size, page, proofs, nxt).to_json() == old_page(
-        note, size, page, proofs, nxt
-    )
+    page = [(seq, body, view) for seq, body, view, _ in items]
+    proofs = [path for _, _, _, path in items]
+    built = [
+        AccessItem(
+            leaf_index=seq,
+            text=body,
+            leaf=leaf_hash((body or "").encode()),
+            proof=path,
+            shown=view,
+        )
+        for (seq, body, view), path in zip(page, proofs, strict=True)
+    ]
+    assert AccessesPage(note, size, built, nxt).to_json() == old_page(note, size, page, proofs, nxt)
 
 
 MERCHANT = "m-ü\u2028"

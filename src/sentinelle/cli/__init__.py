@@ -14,6 +14,7 @@ __all__ = ["App", "main"]
 
 # Subcommands register themselves on the group when imported.
 from sentinelle.cli import (  # noqa: F401
+    accesses,
     assess,
     connectors,
     demo,

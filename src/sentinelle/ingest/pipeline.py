@@ -151,6 +151,7 @@ class Ingestor:
             )
             w.insert_events(rows)
         tally.add(rows, events)  # only what was inserted: duplicates are not counted again
+        w.index_accesses(rows, events)  # the merchants' page filters on these
         builder.extend([sha256(b"\x00" + body).digest() for body in bodies])
         result.stored += len(rows)
         # Completed tiles never change: write them as they come, keeping memory flat.

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sentinelle.errors import StoreError
+from sentinelle.store.accesses import AccessIndexStoreMixin, AccessIndexWriterMixin
 from sentinelle.store.accounts import AccountStoreMixin, ApiKey
 from sentinelle.store.activity import ActivityStoreMixin, ActivityWriterMixin
 from sentinelle.store.alerts import AlertStoreMixin, AlertWriterMixin
@@ -57,6 +58,7 @@ class Writer(
     SuspensionWriterMixin,
     WitnessWriterMixin,
     DeliveryWriterMixin,
+    AccessIndexWriterMixin,
     ScimWriterMixin,
     abc.ABC,
 ):
@@ -105,6 +107,7 @@ class Store(
     SuspensionStoreMixin,
     WitnessStoreMixin,
     DeliveryStoreMixin,
+    AccessIndexStoreMixin,
     ScimStoreMixin,
     abc.ABC,
 ):

@@ -126,40 +126,6 @@ class EventStoreMixin:
             yield [(int(r[0]), int(r[1]), r[2]) for r in rows]
             last = (int(rows[-1][0]), int(rows[-1][1]))
 
-    def merchant_accesses(
-        self,
-        merchant: str,
-        *,
-        before_seq: int,
-        limit: int,
-        since_us: int | None = None,
-        until_us: int | None = None,
-    ) -> list[tuple[int, str]]:
-        """``(seq, body)`` of up to ``limit`` access events of ``merchant`` with seq below
-        ``before_seq``, newest first (by seq), with time in ``[since, until)``.
-
-        Read backwards through the ``(merchant, seq)`` index, so a page costs the same however
-        deep it is; context events that name the merchant are left out by their action.
-        """
-        from sentinelle.events import ACCESS_ACTIONS
-
-        where = ["merchant = ?", "seq < ?", f"action IN ({','.join('?' * len(ACCESS_ACTIONS))})"]
-        params: list[object] = [merchant, before_seq, *ACCESS_ACTIONS]
-        if since_us is not None:
-            where.append("time_us >= ?")
-            params.append(since_us)
-        if until_us is not None:
-            where.append("time_us < ?")
-            params.append(until_us)
-        params.append(limit)
-        # Only fixed condition texts and placeholders are joined; values are parameters.
-        rows = self._x(
-            f"SELECT seq, body FROM events WHERE {' AND '.join(where)} "  # noqa: S608
-            "ORDER BY seq DESC LIMIT ?",
-            params,
-        )
-        return [(int(r[0]), r[1]) for r in rows]
-
     def context_events_cited(
         self, refs: Collection[str], actors: Sequence[str], until_us: int, *, chunk: int = 500
     ) -> list[tuple[int, int, str]]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from sentinelle.store.accesses import backfill_sql
+
 __all__ = ["MIGRATIONS"]
 
 _V1_COMMON: Final = """
@@ -462,6 +464,28 @@ CREATE TABLE scim_members (
 CREATE INDEX scim_members_user ON scim_members (user_id, group_id)
 """
 
+# The merchants' page (issue "Transparency"): each access event's filterable facets (actor
+# kind, action, outcome, justified, categories) as one bit set, keyed (merchant, seq), and the
+# customers each access names, keyed (merchant, customer, seq), so a filtered page and "every
+# access that touched customer X" walk one key range instead of decoding the merchant's every
+# event (:mod:`sentinelle.store.accesses`). Filled in for stored events.
+_V22_MERCHANT_VIEW: Final = """
+CREATE TABLE access_facets (
+    merchant TEXT NOT NULL,
+    seq      BIGINT NOT NULL,         -- the access event's leaf index
+    time_us  BIGINT NOT NULL,         -- its time, as events.time_us
+    facets   BIGINT NOT NULL,         -- bit set: actor kind, action, outcome, justified, data
+    PRIMARY KEY (merchant, seq)
+){without_rowid};
+CREATE TABLE access_subjects (
+    merchant TEXT NOT NULL,
+    subject  TEXT NOT NULL,           -- a customer id the event names in subjects
+    seq      BIGINT NOT NULL,
+    PRIMARY KEY (merchant, subject, seq)
+){without_rowid};
+{backfill}
+"""
+
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
     "sqlite": [
         # INTEGER PRIMARY KEY makes seq SQLite's rowid: one B-tree less per insert, and
@@ -515,6 +539,12 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (17, _V17_ALERT_DELIVERIES),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
+        (
+            22,
+            _V22_MERCHANT_VIEW.format(
+                without_rowid=" WITHOUT ROWID", backfill=backfill_sql("sqlite")
+            ),
+        ),
     ],
     "postgresql": [
         (1, _V1_COMMON.format(blob="BYTEA", seq="BIGINT")),
@@ -566,5 +596,6 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (17, _V17_ALERT_DELIVERIES),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
+        (22, _V22_MERCHANT_VIEW.format(without_rowid="", backfill=backfill_sql("postgresql"))),
     ],
 }

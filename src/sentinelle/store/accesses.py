@@ -1,0 +1,270 @@
+"""Storage of the merchants' view of their accesses (migration 22): what the page filters on.
+
+A merchant's page lists its access events newest first and filters them by time, actor kind,
+action, outcome, data category, justified or not, and by customer. Reading and decoding every
+event of a large merchant to test those would cost in proportion to its whole history, so
+ingest keeps two small tables beside ``events``, in the transaction that stores the events
+(:meth:`AccessIndexWriterMixin.index_accesses`), so they always describe exactly the stored
+access events:
+
+* ``access_facets``: one row per access event, keyed ``(merchant, seq)``, with its time and a
+  bit set (:func:`facets_of`) of its actor kind, action, outcome, whether it cites a ticket or
+  grant, and its data categories. A filter is one ``facets & mask <> 0`` test per group, on
+  a backward walk of the merchant's key range: no JSON is parsed to filter.
+* ``access_subjects``: one row per (merchant, customer, event), keyed in that order, so "every
+  access that touched customer X" is one range of the key, whatever the merchant's size.
+  A customer is found by the ids the event names in ``subjects``; an access that exposed a
+  list without naming its customers cannot be found by customer.
+
+Both are derived data: the ledger's leaves (``events.body``) stay the truth, and the page
+proves each row it shows against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from sentinelle.events import ACCESS_ACTIONS, DATA_CATEGORIES, AccessEvent
+
+if TYPE_CHECKING:
+    from sentinelle.store.events import EventRow
+
+__all__ = [
+    "ACTION_BITS",
+    "ACTOR_KINDS",
+    "ALL",
+    "CATEGORY_BITS",
+    "JUSTIFIED_BITS",
+    "KIND_BITS",
+    "OUTCOMES",
+    "OUTCOME_BITS",
+    "AccessIndexStoreMixin",
+    "AccessIndexWriterMixin",
+    "AccessQuery",
+    "backfill_sql",
+    "facets_of",
+    "mask",
+]
+
+ACTOR_KINDS: Final = ("staff", "app", "integration", "service", "merchant_user")
+OUTCOMES: Final = ("allowed", "denied")
+
+
+def _bits(names: Sequence[str], first: int) -> dict[str, int]:
+    return {name: 1 << (first + i) for i, name in enumerate(names)}
+
+
+# One bit per value; the groups never overlap (27 bits in all, a BIGINT holds them). The order
+# is part of the stored data: append new values at the end of the last group only.
+KIND_BITS: Final = _bits(ACTOR_KINDS, 0)
+ACTION_BITS: Final = _bits(ACCESS_ACTIONS, 5)
+OUTCOME_BITS: Final = _bits(OUTCOMES, 11)
+JUSTIFIED_BITS: Final = {True: 1 << 13, False: 1 << 14}
+CATEGORY_BITS: Final = _bits(DATA_CATEGORIES, 15)
+
+
+def facets_of(event: AccessEvent) -> int:
+    """The bit set of ``event``'s actor kind, action, outcome, justification and categories."""
+    justification = event.justification
+    justified = bool(justification) and (
+        bool(justification.ticket) or bool(justification.grant)  # type: ignore[union-attr]
+    )
+    bits = (
+        KIND_BITS[event.actor.kind]
+        | ACTION_BITS[event.action]
+        | OUTCOME_BITS[event.outcome]
+        | JUSTIFIED_BITS[justified]
+    )
+    for category in event.data:
+        bits |= CATEGORY_BITS[category]
+    return bits
+
+
+def mask(bits: Mapping[Any, int], chosen: Collection[Any]) -> int:
+    """The bits of the ``chosen`` values of one group (0: the group is not filtered)."""
+    found = 0
+    for value in chosen:
+        found |= bits[value]
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class AccessQuery:
+    """Which of a merchant's access events a page reads, in store terms.
+
+    ``masks``: one non-zero bit mask per filtered group (an event passes a group when it has
+    one of its bits: the values of a group are alternatives, the groups all apply);
+    ``since_us``/``until_us``: event time in ``[since, until)``; ``customer``: only events
+    naming that customer in ``subjects``.
+    """
+
+    masks: tuple[int, ...] = ()
+    since_us: int | None = None
+    until_us: int | None = None
+    customer: str | None = None
+
+
+ALL: Final = AccessQuery()
+
+
+class AccessIndexWriterMixin:
+    """Writes of the two tables; a base of :class:`~sentinelle.store.base.Writer`."""
+
+    if TYPE_CHECKING:
+        _store: Any
+        _cur: Any
+
+        def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def index_accesses(self, rows: Sequence[EventRow], events: Sequence[object]) -> None:
+        """Index the access events of ``rows`` (stored in this transaction; ``events`` their
+        decoded events, in the same order). Context events are left out."""
+        facets: list[tuple[str, int, int, int]] = []
+        subjects: list[tuple[str, str, int]] = []
+        for row, event in zip(rows, events, strict=True):
+            if type(event) is not AccessEvent:
+                continue
+            seq = row[0]
+            facets.append((event.merchant, seq, row[2], facets_of(event)))
+            if event.subjects:
+                # An event may name a customer twice: the key holds each (customer, event) once.
+                subjects.extend((event.merchant, s, seq) for s in dict.fromkeys(event.subjects))
+        self._load("access_facets", "merchant, seq, time_us, facets", facets)
+        self._load("access_subjects", "merchant, subject, seq", subjects)
+
+    def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self._store.dialect == "postgresql":
+            with self._cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(rows[0]))
+        # Only this module's fixed table and column names are interpolated.
+        self._cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
+
+class AccessIndexStoreMixin:
+    """A merchant's access events through the two tables; a base of
+    :class:`~sentinelle.store.base.Store`."""
+
+    if TYPE_CHECKING:
+
+        def _x(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def merchant_accesses(
+        self, merchant: str, *, before_seq: int, limit: int, query: AccessQuery = ALL
+    ) -> list[tuple[int, str]]:
+        """``(seq, body)`` of up to ``limit`` access events of ``merchant`` with seq below
+        ``before_seq`` that ``query`` selects, newest first (by seq).
+
+        A backward walk of the merchant's ``(merchant, seq)`` key in ``access_facets`` (or,
+        for a customer, of its ``(merchant, customer, seq)`` key in ``access_subjects``),
+        each row tested on its bits and time, stopping at ``limit``: a page costs in
+        proportion to the rows it skips, never to the merchant's whole history unless the
+        filters match almost nothing.
+        """
+        where = ["f.seq < ?"]
+        params: list[object] = []
+        if query.customer is not None:
+            source = (
+                "access_subjects s JOIN access_facets f ON f.merchant = s.merchant "
+                "AND f.seq = s.seq"
+            )
+            where[0] = "s.seq < ?"
+            where[:0] = ["s.merchant = ?", "s.subject = ?"]
+            params += [merchant, query.customer, before_seq]
+            order = "s.seq"
+        else:
+            source = "access_facets f"
+            where.insert(0, "f.merchant = ?")
+            params += [merchant, before_seq]
+            order = "f.seq"
+        if query.since_us is not None:
+            where.append("f.time_us >= ?")
+            params.append(query.since_us)
+        if query.until_us is not None:
+            where.append("f.time_us < ?")
+            params.append(query.until_us)
+        for bits in query.masks:
+            where.append("(f.facets & ?) <> 0")
+            params.append(bits)
+        params.append(limit)
+        # Only fixed condition texts and placeholders are joined; values are parameters.
+        rows = self._x(
+            f"SELECT {order}, e.body FROM {source} JOIN events e ON e.seq = {order} "  # noqa: S608
+            f"WHERE {' AND '.join(where)} ORDER BY {order} DESC LIMIT ?",
+            params,
+        )
+        return [(int(r[0]), r[1]) for r in rows]
+
+
+def backfill_sql(dialect: str) -> str:
+    """Migration 22's statements that index the access events already stored, computing the
+    same bits as :func:`facets_of` from the stored JSON (``dialect``: sqlite or postgresql).
+
+    Only this module's constants (value names, bits, action names) enter the SQL text.
+    """
+    pg = dialect == "postgresql"
+
+    def field(path: str) -> str:
+        if pg:
+            parts = path.split(".")
+            return "j" + "".join(f" -> '{p}'" for p in parts[:-1]) + f" ->> '{parts[-1]}'"
+        return f"json_extract(body, '$.{path}')"
+
+    def case(expr: str, bits: Mapping[str, int]) -> str:
+        whens = " ".join(f"WHEN '{name}' THEN {bit}" for name, bit in bits.items())
+        return f"(CASE {expr} {whens} ELSE 0 END)"
+
+    justified = (
+        f"(CASE WHEN {field('justification.ticket')} IS NOT NULL "
+        f"OR {field('justification.grant')} IS NOT NULL "
+        f"THEN {JUSTIFIED_BITS[True]} ELSE {JUSTIFIED_BITS[False]} END)"
+    )
+    if pg:
+        categories = (
+            "(SELECT coalesce(sum(DISTINCT "  # noqa: S608
+            + case("c", CATEGORY_BITS)
+            + "), 0) FROM jsonb_array_elements_text(j -> 'data') AS c)::bigint"
+        )
+    else:
+        categories = (
+            "(SELECT coalesce(sum(DISTINCT "  # noqa: S608
+            + case("value", CATEGORY_BITS)
+            + "), 0) FROM json_each(body, '$.data'))"
+        )
+    facets = " | ".join(
+        [
+            case(field("actor.kind"), KIND_BITS),
+            case("action", ACTION_BITS),
+            case(field("outcome"), OUTCOME_BITS),
+            justified,
+            categories,
+        ]
+    )
+    actions = ", ".join(f"'{a}'" for a in ACCESS_ACTIONS)
+    if pg:
+        parsed = "events CROSS JOIN LATERAL (SELECT body::jsonb AS j) AS parsed"
+        subjects = (
+            "INSERT INTO access_subjects (merchant, subject, seq) SELECT DISTINCT merchant, s, "  # noqa: S608
+            "seq FROM events CROSS JOIN LATERAL jsonb_array_elements_text("
+            "CASE WHEN jsonb_typeof(body::jsonb -> 'subjects') = 'array' "
+            "THEN body::jsonb -> 'subjects' ELSE '[]'::jsonb END) AS s "
+            f"WHERE action IN ({actions})"
+        )
+    else:
+        parsed = "events"
+        subjects = (
+            "INSERT INTO access_subjects (merchant, subject, seq) SELECT DISTINCT merchant, "  # noqa: S608
+            "j.value, seq FROM events, json_each(events.body, '$.subjects') AS j "
+            f"WHERE action IN ({actions})"
+        )
+    return (
+        "INSERT INTO access_facets (merchant, seq, time_us, facets) "  # noqa: S608
+        f"SELECT merchant, seq, time_us, {facets} FROM {parsed} WHERE action IN ({actions});\n"
+        + subjects
+    )
