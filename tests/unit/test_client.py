@@ -89,12 +89,12 @@ def fake() -> Fake:
 
 
 def test_all_names_exist_and_are_sorted() -> None:
-    names = ("errors", "guard", "model", "modes", "recorder", "asgi")
+    names = ("errors", "guard", "model", "modes", "recorder", "asgi", "logging")
     for module in [kit, *(importlib.import_module(f"sentinelle.client.{m}") for m in names)]:
         assert module.__all__ == sorted(module.__all__, key=lambda n: (not n.isupper(), n))
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
-    modules = {"annotations", *names}  # asgi once imported (above)
+    modules = {"annotations", *names}  # asgi and logging once imported (above)
     assert {n for n in dir(kit) if not n.startswith("_")} - modules == set(kit.__all__)
 
 

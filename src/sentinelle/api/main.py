@@ -33,6 +33,7 @@ from sentinelle.api.routes import (
     merchants,
     metrics,
     notices,
+    otlp,
     scim,
 )
 from sentinelle.api.routes.events import MAX_BODY_BYTES
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     # routes are matched in order.
     app.include_router(guard.router, responses=GUARDED)
     app.include_router(connectors.router)  # signed by the vendor, not a key (docs/connectors.md)
+    app.include_router(otlp.router)  # OTLP/HTTP: its errors are google.rpc.Status messages
     app.include_router(scim.router)  # SCIM 2.0: its errors are SCIM Error bodies
     for module in (events, ledger, alerts, incidents, notices, merchants, actors, metrics):
         app.include_router(module.router, responses=GUARDED)
