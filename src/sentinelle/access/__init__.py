@@ -195,5 +195,6 @@ def _what(permission: Permission) -> str:
         Permission.GRANTS_REQUEST: "request access grants",
         Permission.GRANTS_APPROVE: "approve or revoke access grants",
         Permission.GRANTS_READ: "read access grants",
+        Permission.STAFF_PROVISION: "provision staff (SCIM)",
         Permission.ADMIN: "manage accounts and keys",
     }[permission]
