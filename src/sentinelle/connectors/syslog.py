@@ -224,9 +224,18 @@ class SyslogConnection:
             raise
 
     def close(self) -> None:
-        """Close the connection, if open."""
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
+        """Close the connection, if open; a TLS one after its closure alert (RFC 5425 §4.4)."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            if isinstance(sock, ssl.SSLSocket):
+                # Not a bare close: a TLS 1.3 server sends session tickets nobody reads, and
+                # closing with unread bytes makes the kernel reset the connection, which can
+                # discard the frames the server has not read yet. unwrap() sends close_notify
+                # and reads up to the server's (or its end of stream) first.
+                sock.unwrap()
+        except (OSError, ValueError):
+            pass  # the server closed first, or the connection broke: nothing more to read
+        finally:
+            sock.close()

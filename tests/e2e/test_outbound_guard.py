@@ -1,0 +1,100 @@
+"""Suspensions and their lifts go out (connectors §5), end to end through the API on both
+stores: a high alert in a batch suspends its actor and the suspension reaches a real TCP syslog
+server once; a responder's lift reaches it too, without the reason they typed; the message is
+queued in the suspension's own transaction, so a queue that fails leaves no suspension behind
+(the response is completed when the alert is raised again)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_api_guard import NOW, POLICY, Api, _make
+from test_guard_response import _alerts, _denials
+
+from outbound_receivers import SyslogReceiver
+from sentinelle.config import Settings
+from sentinelle.connectors import outbound
+from sentinelle.errors import StoreError
+from sentinelle.guard.policy import parse_policy
+from sentinelle.guard.respond import respond
+from sentinelle.timeutil import HOUR
+
+
+@pytest.fixture
+def syslog() -> Iterator[SyslogReceiver]:
+    found = SyslogReceiver("tcp").start()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def api(settings: Settings, tmp_path: Path, syslog: SyslogReceiver) -> Iterator[Api]:
+    policy = tmp_path / "guard.toml"
+    policy.write_text(POLICY)
+    with_syslog = settings.model_copy(update={"alert_syslog": f"siem={syslog.url}"})
+    yield from _make(with_syslog, policy)
+
+
+def test_a_suspension_and_its_lift_reach_syslog_once(api: Api, syslog: SyslogReceiver) -> None:
+    store, config = api.state.store, api.state.settings
+    answer = api.post("/v1/events", _denials(6), key="admin")
+    assert answer.status_code == 200, answer.text
+    [suspended] = answer.json()["suspended"]
+    outbound.deliver_due(store, config, NOW + HOUR)  # the background task ran at the wall clock
+    again = api.post("/v1/events", _denials(8, prefix="e"), key="admin")
+    assert again.json()["suspended"] == []
+    lifted = api.post(
+        "/v1/actors/agent-1/suspension/lift",
+        {"reason": "checked with cust-77 herself"},
+        key="responder",
+    )
+    assert lifted.status_code == 200, lifted.text
+    outbound.deliver_due(store, config, NOW + 2 * HOUR)
+    assert outbound.deliver_due(store, config, NOW + 3 * HOUR) == outbound.Delivered()
+    assert syslog.wait_for(3)
+    by_kind: dict[str, list[dict[str, str]]] = {}
+    for m in syslog.messages():
+        by_kind.setdefault(m.msgid, []).append(m.sd["sentinelle@32473"])
+        assert "cust-77" not in m.msg
+    [susp] = by_kind["suspended"]
+    assert (susp["actor"], susp["alert"], susp["by"]) == (
+        "agent-1",
+        suspended["alert"],
+        "sentinelle",
+    )
+    assert (susp["detector"], susp["severity"]) == ("probing", "high")
+    [lift] = by_kind["lifted"]
+    assert (lift["actor"], lift["by"], lift["alert"]) == ("agent-1", "key:resp", suspended["alert"])
+    assert [a["alert"] for a in by_kind["alert"]] == [suspended["alert"]]
+    kinds = sorted(r.kind for r in store.deliveries())
+    assert kinds == ["alert", "lifted", "suspended"]
+
+
+def test_a_failing_queue_leaves_no_suspension_and_the_next_run_completes_it(
+    settings: Settings, syslog: SyslogReceiver
+) -> None:
+    # No guard policy behind the API: the batch raises the alert, and the response is run here.
+    with_syslog = settings.model_copy(update={"alert_syslog": f"siem={syslog.url}"})
+    for api in _make(with_syslog, None):
+        state = api.state
+        assert api.post("/v1/events", _denials(6), key="admin").status_code == 200
+        alert = _alerts(api)["probing"]
+        policy = parse_policy(POLICY)
+
+        def failing(*_: object) -> None:
+            raise StoreError("the database went away")
+
+        done = respond(
+            state.store, state.ledger, state.engine, policy, [alert], now_us=NOW, also=failing
+        )
+        assert done.suspended == [] and "the automatic response failed" in done.notes[0]
+        assert state.store.suspension(alert.actor) is None  # rolled back with the queue
+        assert [r.kind for r in state.store.deliveries()] == ["alert"]  # queued by detection
+        hook = outbound.guard_hook(state.store, state.settings)
+        again = respond(
+            state.store, state.ledger, state.engine, policy, [alert], now_us=NOW, also=hook
+        )
+        assert [s.actor for s in again.suspended] == [alert.actor]
+        assert sorted(r.kind for r in state.store.deliveries()) == ["alert", "suspended"]
