@@ -82,10 +82,17 @@ def test_witnesses_cosign_and_the_cosignatures_are_kept(
     note = cosigned_note(store)
     assert ledger.verifier.verify(note).size == 700
     for verifier in keys(witnesses):
-        assert verifier.verify(note).checkpoint == Checkpoint(
-            origin=ledger.origin, size=700, root=ledger.root(700)
+        # The witnesses cosign the whole body, the merchant-map line too (C2SP
+        # tlog-cosignature: extension lines are in the cosigned message).
+        cosigned = verifier.verify(note).checkpoint
+        assert cosigned == Checkpoint(
+            origin=ledger.origin, size=700, root=ledger.root(700), extensions=cosigned.extensions
         )
+        assert [e.split(" ")[0] for e in cosigned.extensions] == ["sentinelle/merchant-map/v1"]
     assert len(store.cosignatures()) == 4
+    assert {row.extensions for row in store.cosignatures(700)} == {
+        "".join(e + "\n" for e in cosigned.extensions)
+    }
     report = ledger.verify(witnesses=keys(witnesses), max_unwitnessed=0)
     assert (report.witnessed, report.witnesses, report.leaves) == (700, 2, 700)
 

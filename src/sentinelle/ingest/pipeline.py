@@ -18,8 +18,9 @@ from hashlib import sha256
 from typing import Final
 
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import EventError, decode_canonical
+from sentinelle.events import ACCESS_ACTIONS, EventError, decode_canonical
 from sentinelle.ledger.log import Ledger, event_columns
+from sentinelle.ledger.slices import SliceBatch, SliceGrower
 from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.store import DuplicateIdsError, EventRow, Store, Writer
 from sentinelle.store.activity import ActivityTally
@@ -29,6 +30,7 @@ __all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor"]
 _logger = logging.getLogger(__name__)
 
 MAX_PROBLEMS: Final = 20
+_ACCESS: Final = frozenset(ACCESS_ACTIONS)
 _MAX_LISTED: Final = 100
 
 
@@ -89,6 +91,7 @@ class Ingestor:
             bodies: list[bytes] = []
             events: list[object] = []  # decoded, for the activity rollup
             tally = ActivityTally()
+            grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices
             seq = size
             for location, raw in items:
                 result.received += 1
@@ -106,23 +109,28 @@ class Ingestor:
                 events.append(event)
                 seq += 1
                 if len(rows) >= self.chunk:
-                    self._flush(w, builder, rows, bodies, events, tally, result)
+                    self._flush(w, builder, rows, bodies, events, tally, result, grower)
                     seq = builder.size
                     rows, bodies, events = [], [], []
             if problems:
                 raise ValidationError(problems, unit=unit)
-            self._flush(w, builder, rows, bodies, events, tally, result)
+            self._flush(w, builder, rows, bodies, events, tally, result, grower)
             w.add_activity(tally)
+            slices: SliceBatch | None = None
             if builder.size != size:
                 w.put_tiles(builder.take_completed() + builder.partial_tiles())
                 w.set_ledger_size(builder.size)
-                cp = w.add_checkpoint(
-                    builder.size, builder.root(), self.ledger.sign(builder.size, builder.root())
-                )
+                # The merchants' slices and the map, in this transaction: the checkpoint
+                # commits to every merchant's accesses as stored (docs/ledger.md).
+                slices = grower.finish(builder.size)
+                note = self.ledger.sign(builder.size, builder.root(), (slices.line,))
+                cp = w.add_checkpoint(builder.size, builder.root(), note)
                 result.checkpoint = cp.note
             result.ledger_size = builder.size
             if also is not None:
                 also(w, result)
+        if slices is not None:
+            slices.apply()  # committed: this process's map moves on
         if result.conflicting_ids:
             _logger.warning(
                 "%d re-sent event ids carried different content than stored; kept the stored",
@@ -139,6 +147,7 @@ class Ingestor:
         events: list[object],
         tally: ActivityTally,
         result: IngestResult,
+        grower: SliceGrower,
     ) -> None:
         if not rows:
             return
@@ -152,7 +161,16 @@ class Ingestor:
             w.insert_events(rows)
         tally.add(rows, events)  # only what was inserted: duplicates are not counted again
         w.index_accesses(rows, events)  # the merchants' page filters on these
-        builder.extend([sha256(b"\x00" + body).digest() for body in bodies])
+        hashes = [sha256(b"\x00" + body).digest() for body in bodies]
+        builder.extend(hashes)
+        grower.add(
+            (
+                (row[0], row[5], h)
+                for row, h in zip(rows, hashes, strict=True)
+                if row[5] is not None and row[3] in _ACCESS
+            ),
+            gsize=builder.size,
+        )
         result.stored += len(rows)
         # Completed tiles never change: write them as they come, keeping memory flat.
         if len(builder.completed) >= 64:

@@ -12,8 +12,11 @@ and is signed as a note (https://c2sp.org/signed-note): the body, a blank line, 
 (``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || seed)>``) use the encodings of
 ``golang.org/x/mod/sumdb/note``, so Go tools can verify our notes and read our keys.
 
-Parsing is strict and canonical: a text we accept is byte-for-byte one we could have written
-(apart from checkpoint extension lines, which the spec allows and we ignore). Malformed or
+Parsing is strict and canonical: a text we accept is byte-for-byte one we could have written.
+Extension lines (after the root hash; the spec allows them) are kept in
+:attr:`Checkpoint.extensions` and written back by :meth:`Checkpoint.body`, so a cosignature,
+which signs the whole body, verifies against a checkpoint rebuilt from its fields. Sentinelle's
+own is the merchant-map line (:mod:`sentinelle.transparency.verify`). Malformed or
 unverifiable checkpoints and notes raise :class:`~sentinelle.errors.IntegrityError`; a bad
 key, key name or key file raises :class:`~sentinelle.errors.ConfigError`.
 """
@@ -106,16 +109,18 @@ def _split_verifier_key(text: str, what: str) -> tuple[str, str, bytes]:
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A tree head: the log's ``origin``, its ``size`` in leaves and its RFC 9162 ``root``.
+    """A tree head: the log's ``origin``, its ``size`` in leaves and its RFC 9162 ``root``, and
+    its ``extensions``, the lines after the root (none, or Sentinelle's merchant-map line).
 
     Raises :class:`~sentinelle.errors.IntegrityError` on construction if a field cannot be
     written as a C2SP checkpoint (empty origin or one with control characters, negative size,
-    root that is not 32 bytes).
+    root that is not 32 bytes, an empty extension line or one with a control character).
     """
 
     origin: str
     size: int
     root: bytes
+    extensions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.origin:
@@ -130,16 +135,22 @@ class Checkpoint:
             raise IntegrityError(f"checkpoint tree size {self.size!r} is out of range")
         if len(self.root) != _HASH_SIZE:
             raise IntegrityError(f"checkpoint root hash must be {_HASH_SIZE} bytes")
+        for line in self.extensions:
+            if not line or any(c < " " for c in line):
+                raise IntegrityError(f"checkpoint extension line {line!r} is empty or has controls")
 
     def body(self) -> str:
-        """Return the note text: ``"<origin>\\n<size>\\n<base64 root>\\n"``."""
-        return f"{self.origin}\n{self.size}\n{_b64encode(self.root)}\n"
+        """Return the note text: ``"<origin>\\n<size>\\n<base64 root>\\n"`` and then each
+        extension line with its newline."""
+        head = f"{self.origin}\n{self.size}\n{_b64encode(self.root)}\n"
+        return head + "".join(line + "\n" for line in self.extensions)
 
     @classmethod
     def from_body(cls, text: str) -> Checkpoint:
         """Parse a checkpoint note text (C2SP tlog-checkpoint).
 
-        Extension lines after the root hash are allowed by the spec and ignored.
+        Extension lines after the root hash are allowed by the spec and kept in
+        :attr:`extensions`.
 
         Raises :class:`~sentinelle.errors.IntegrityError` if the text is not exactly three or
         more non-empty lines each ending in a newline, the size is not canonical decimal, or
@@ -162,7 +173,7 @@ class Checkpoint:
         root = _b64decode_canonical(root_text)
         if root is None:
             raise IntegrityError(f"checkpoint root hash {root_text!r} is not canonical base64")
-        return cls(origin=origin, size=int(size_text), root=root)
+        return cls(origin=origin, size=int(size_text), root=root, extensions=tuple(lines[3:]))
 
 
 def parse_note(text: str) -> tuple[str, list[tuple[str, bytes]]]:

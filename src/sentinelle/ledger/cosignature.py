@@ -140,7 +140,8 @@ class CosignatureVerifier(_NamedPublicKey):
         return found
 
     def verify_line(self, checkpoint: Checkpoint, line: str) -> Cosignature:
-        """Verify one signature ``line`` of this witness on ``checkpoint`` (no extension lines).
+        """Verify one signature ``line`` of this witness on ``checkpoint`` (its body, with its
+        extension lines).
 
         Raises :class:`IntegrityError` as :meth:`verify` does.
         """

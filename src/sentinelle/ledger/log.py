@@ -33,6 +33,7 @@ from sentinelle.ledger.keys import (
     pending_path,
     rotation_text,
 )
+from sentinelle.ledger.slices import MerchantSlices
 from sentinelle.ledger.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -150,6 +151,8 @@ class Ledger:
         self.keys = list(keys) or [LedgerKey.own(key)]
         # Full tiles never change: kept for the process (bounded, see TileCache).
         self._tile_cache = TileCache()
+        # The merchant map, kept by the process (see sentinelle.ledger.slices).
+        self.slices = MerchantSlices()
 
     @classmethod
     def open(cls, store: _Store, *, data_dir: Path, origin: str, by: str | None = None) -> Ledger:
@@ -194,8 +197,9 @@ class Ledger:
         """The checkpoint origin line, which is also the key name."""
         return self.key.name
 
-    def sign(self, size: int, root: bytes) -> str:
-        """A signed checkpoint note for a tree of ``size`` leaves with this root.
+    def sign(self, size: int, root: bytes, extensions: Sequence[str] = ()) -> str:
+        """A signed checkpoint note for a tree of ``size`` leaves with this root (and these
+        extension lines: the merchant map's, :attr:`SliceBatch.line`).
 
         Called inside the write transaction that records the checkpoint, it reads the current
         recorded key in that transaction: a process that opened the ledger before a rotation
@@ -209,7 +213,9 @@ class Ledger:
                 f"this process opened it with {self.key.name}+{self.key.key_hash.hex()}: "
                 "restart it to use the new key"
             )
-        return self.key.sign(Checkpoint(origin=self.origin, size=size, root=root))
+        return self.key.sign(
+            Checkpoint(origin=self.origin, size=size, root=root, extensions=tuple(extensions))
+        )
 
     def reader(self, size: int) -> TileReader:
         """Node hashes of the tree at ``size`` (≤ the current size), from stored tiles."""
@@ -220,11 +226,15 @@ class Ledger:
         return self.reader(size).root()
 
     def checkpoint(self) -> Any:
-        """Sign and record a checkpoint of the current tree; returns the stored checkpoint."""
+        """Sign and record a checkpoint of the current tree, with the merchant map's line;
+        returns the stored checkpoint (the one already recorded at this size, if any)."""
         with self.store.writer() as w:
             size = w.ledger_size()
             root = self.root(size)
-            return w.add_checkpoint(size, root, self.sign(size, root))
+            batch = self.slices.prepare(w, start=size, leaves=(), end=size)
+            cp = w.add_checkpoint(size, root, self.sign(size, root, (batch.line,)))
+        batch.apply()
+        return cp
 
     def rotate_key(self, *, data_dir: Path, by: str, reason: str) -> LedgerKey:
         """Replace the signing key: a new key in ``data_dir``, the old one archived there.
@@ -582,7 +592,12 @@ class Ledger:
             if w is None:
                 continue  # not a trust root here: anyone with the database can add a row
             try:
-                cp = Checkpoint(origin=self.origin, size=row.size, root=row.root)
+                cp = Checkpoint(
+                    origin=self.origin,
+                    size=row.size,
+                    root=row.root,
+                    extensions=tuple(row.extensions.splitlines()),
+                )
                 w.verify_line(cp, row.line)
             except IntegrityError:
                 raise IntegrityError(

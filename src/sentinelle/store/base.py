@@ -39,6 +39,7 @@ from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
 from sentinelle.store.scim import ScimStoreMixin, ScimWriterMixin
 from sentinelle.store.sessions import SessionStoreMixin
+from sentinelle.store.slices import SliceStoreMixin, SliceWriterMixin
 from sentinelle.store.suspensions import SuspensionStoreMixin, SuspensionWriterMixin
 from sentinelle.store.witnesses import WitnessStoreMixin, WitnessWriterMixin
 from sentinelle.timeutil import now_us
@@ -58,8 +59,9 @@ class Writer(
     SuspensionWriterMixin,
     WitnessWriterMixin,
     DeliveryWriterMixin,
-    AccessIndexWriterMixin,
     ScimWriterMixin,
+    AccessIndexWriterMixin,
+    SliceWriterMixin,
     abc.ABC,
 ):
     """Operations of one write transaction; obtained from :meth:`Store.writer`."""
@@ -107,8 +109,9 @@ class Store(
     SuspensionStoreMixin,
     WitnessStoreMixin,
     DeliveryStoreMixin,
-    AccessIndexStoreMixin,
     ScimStoreMixin,
+    AccessIndexStoreMixin,
+    SliceStoreMixin,
     abc.ABC,
 ):
     """A database holding events, the ledger, alerts, incidents, notices and API keys."""

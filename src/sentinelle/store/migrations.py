@@ -413,6 +413,28 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_at_us)
 """
 
+# The merchants' page (issue "Transparency"): each access event's filterable facets (actor
+# kind, action, outcome, justified, categories) as one bit set, keyed (merchant, seq), and the
+# customers each access names, keyed (merchant, customer, seq), so a filtered page and "every
+# access that touched customer X" walk one key range instead of decoding the merchant's every
+# event (:mod:`sentinelle.store.accesses`). Filled in for stored events.
+_V22_MERCHANT_VIEW: Final = """
+CREATE TABLE access_facets (
+    merchant TEXT NOT NULL,
+    seq      BIGINT NOT NULL,         -- the access event's leaf index
+    time_us  BIGINT NOT NULL,         -- its time, as events.time_us
+    facets   BIGINT NOT NULL,         -- bit set: actor kind, action, outcome, justified, data
+    PRIMARY KEY (merchant, seq)
+){without_rowid};
+CREATE TABLE access_subjects (
+    merchant TEXT NOT NULL,
+    subject  TEXT NOT NULL,           -- a customer id the event names in subjects
+    seq      BIGINT NOT NULL,
+    PRIMARY KEY (merchant, subject, seq)
+){without_rowid};
+{backfill}
+"""
+
 # Everything sent out (issue "Connectors" §5): the alert deliveries become the deliveries of any
 # message (an alert, a suspension or its lift, a 72-hour deadline warning), keyed by the
 # message's id and the destination. The rows of migration 17 are kept, as alerts.
@@ -464,26 +486,41 @@ CREATE TABLE scim_members (
 CREATE INDEX scim_members_user ON scim_members (user_id, group_id)
 """
 
-# The merchants' page (issue "Transparency"): each access event's filterable facets (actor
-# kind, action, outcome, justified, categories) as one bit set, keyed (merchant, seq), and the
-# customers each access names, keyed (merchant, customer, seq), so a filtered page and "every
-# access that touched customer X" walk one key range instead of decoding the merchant's every
-# event (:mod:`sentinelle.store.accesses`). Filled in for stored events.
-_V22_MERCHANT_VIEW: Final = """
-CREATE TABLE access_facets (
+# Merchant slices (issue 12, docs/ledger.md "Merchant slices"): each merchant's access events as
+# its own RFC 9162 log, kept at ingest in the events' transaction. ``slice_state`` is the global
+# tree size the slices are built to (behind the ledger only before the first ingest after this
+# migration, which builds them from the stored events: SQL cannot hash). ``slice_heads`` is each
+# merchant's slice now (with its frontier: the roots of its perfect subtrees, to append to it),
+# ``gsize`` the tree size at which it last grew (what another process reads to catch up).
+# ``slice_nodes`` has one row per merchant per batch that grew its slice from ``lo`` to ``size``
+# entries: the slice root then, at tree size ``gsize`` (the merchant's head at any checkpoint),
+# and every node the batch completed (level by level, at level L those of index lo>>L ..
+# size>>L - 1), so any node of a slice is one row away. A witness's cosignature covers the
+# checkpoint's extension lines (the merchant-map line): kept with it, to verify it alone.
+_V18_SLICES: Final = """
+CREATE TABLE slice_state (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    size BIGINT NOT NULL              -- global tree size the slices are built to
+);
+INSERT INTO slice_state (id, size) VALUES (1, 0);
+CREATE TABLE slice_heads (
+    merchant TEXT PRIMARY KEY,
+    size     BIGINT NOT NULL,         -- entries in the merchant's slice
+    root     {blob} NOT NULL,         -- its RFC 9162 root
+    frontier {blob} NOT NULL,         -- its perfect subtrees' roots, largest first
+    gsize    BIGINT NOT NULL          -- global tree size when it last grew
+);
+CREATE INDEX slice_heads_gsize ON slice_heads (gsize);
+CREATE TABLE slice_nodes (
     merchant TEXT NOT NULL,
-    seq      BIGINT NOT NULL,         -- the access event's leaf index
-    time_us  BIGINT NOT NULL,         -- its time, as events.time_us
-    facets   BIGINT NOT NULL,         -- bit set: actor kind, action, outcome, justified, data
-    PRIMARY KEY (merchant, seq)
+    size     BIGINT NOT NULL,         -- entries after the batch
+    lo       BIGINT NOT NULL,         -- entries before it
+    gsize    BIGINT NOT NULL,         -- global tree size after the batch (its checkpoint)
+    root     {blob} NOT NULL,         -- the slice root at size
+    nodes    {blob} NOT NULL,         -- the nodes the batch completed, 32 bytes each
+    PRIMARY KEY (merchant, size)
 ){without_rowid};
-CREATE TABLE access_subjects (
-    merchant TEXT NOT NULL,
-    subject  TEXT NOT NULL,           -- a customer id the event names in subjects
-    seq      BIGINT NOT NULL,
-    PRIMARY KEY (merchant, subject, seq)
-){without_rowid};
-{backfill}
+ALTER TABLE cosignatures ADD COLUMN extensions TEXT NOT NULL DEFAULT ''
 """
 
 MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
@@ -537,6 +574,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BLOB")),
         (17, _V17_ALERT_DELIVERIES),
+        (18, _V18_SLICES.format(blob="BLOB", without_rowid=" WITHOUT ROWID")),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
         (
@@ -594,6 +632,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BYTEA")),
         (17, _V17_ALERT_DELIVERIES),
+        (18, _V18_SLICES.format(blob="BYTEA", without_rowid="")),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
         (22, _V22_MERCHANT_VIEW.format(without_rowid="", backfill=backfill_sql("postgresql"))),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 __all__ = ["CosignatureRow", "WitnessStoreMixin", "WitnessWriterMixin"]
 
-_COLUMNS: Final = "size, witness, root, line, cosigned_s"
+_COLUMNS: Final = "size, witness, root, line, cosigned_s, extensions"
 
 
 class CosignatureRow(NamedTuple):
@@ -24,10 +24,12 @@ class CosignatureRow(NamedTuple):
     root: bytes
     line: str
     cosigned_s: int
+    extensions: str = ""  # the checkpoint's extension lines, each with its newline (the
+    # cosignature signs them too; migration 18)
 
 
 def _row(r: Sequence[Any]) -> CosignatureRow:
-    return CosignatureRow(int(r[0]), r[1], bytes(r[2]), r[3], int(r[4]))
+    return CosignatureRow(int(r[0]), r[1], bytes(r[2]), r[3], int(r[4]), r[5])
 
 
 class WitnessWriterMixin:
@@ -38,13 +40,21 @@ class WitnessWriterMixin:
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     def add_cosignature(
-        self, *, size: int, witness: str, root: bytes, line: str, cosigned_s: int
+        self,
+        *,
+        size: int,
+        witness: str,
+        root: bytes,
+        line: str,
+        cosigned_s: int,
+        extensions: str = "",
     ) -> None:
-        """Record a cosignature (replacing that witness's earlier one at the same size)."""
+        """Record a cosignature (replacing that witness's earlier one at the same size), with
+        the extension lines of the checkpoint it signs."""
         self._x("DELETE FROM cosignatures WHERE size = ? AND witness = ?", (size, witness))
         self._x(
-            f"INSERT INTO cosignatures ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
-            (size, witness, root, line, cosigned_s),
+            f"INSERT INTO cosignatures ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+            (size, witness, root, line, cosigned_s, extensions),
         )
 
     def set_witness_size(self, witness: str, *, url: str, size: int, at_us: int) -> None:

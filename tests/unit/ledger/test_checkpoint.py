@@ -55,9 +55,12 @@ def test_body_is_exact():
     assert Checkpoint.from_body(cp.body()) == cp
 
 
-def test_from_body_ignores_extension_lines():
+def test_from_body_keeps_extension_lines():
     text = f"{ORIGIN}\n7\n{ROOT_B64}\nextension one\nextension two\n"
-    assert Checkpoint.from_body(text) == Checkpoint(origin=ORIGIN, size=7, root=ROOT)
+    cp = Checkpoint.from_body(text)
+    assert (cp.origin, cp.size, cp.root) == (ORIGIN, 7, ROOT)
+    assert cp.extensions == ("extension one", "extension two")
+    assert cp.body() == text  # written back byte for byte: a cosignature on it verifies
 
 
 @pytest.mark.parametrize(
@@ -351,9 +354,11 @@ def test_other_signatures_are_ignored(tmp_path):
         assert key.verifier().verify(note) == cp
         note = cp.body() + "\n" + ours + extra
         assert key.verifier().verify(note) == cp
-    # Extension lines are signed like the rest, and ignored by the parsed checkpoint.
+    # Extension lines are signed like the rest, and kept by the parsed checkpoint.
     extended = _signed_by_seed(seed, ORIGIN, cp.body() + "ext\n")
-    assert key.verifier().verify(extended) == cp
+    assert key.verifier().verify(extended) == Checkpoint(
+        origin=ORIGIN, size=9, root=ROOT, extensions=("ext",)
+    )
 
 
 def test_forged_signature_of_our_key_is_refused():

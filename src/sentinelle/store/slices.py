@@ -1,0 +1,159 @@
+"""Storage of the merchants' slices (migration 18): each merchant's access events as its own
+RFC 9162 log, and what the merchant map of every checkpoint is built from.
+
+Written at ingest, in the events' transaction (:mod:`sentinelle.ledger.slices` computes the
+rows): ``slice_heads`` holds each merchant's slice now, ``slice_nodes`` one row per merchant per
+batch that grew it (the slice root at that checkpoint, and the nodes the batch completed), and
+``slice_state`` the global tree size the slices are built to. Rows are
+``(merchant, size, root, frontier, gsize)`` for heads and
+``(merchant, size, lo, gsize, root, nodes)`` for nodes, as in the migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+__all__ = ["HeadRow", "NodeRow", "SliceStoreMixin", "SliceWriterMixin"]
+
+HeadRow = tuple[str, int, bytes, bytes, int]  # merchant, size, root, frontier, gsize
+NodeRow = tuple[str, int, int, int, bytes, bytes]  # merchant, size, lo, gsize, root, nodes
+
+_ACCESS: Final = "action IN ('view', 'search', 'export', 'download', 'update', 'delete')"
+_HEADS: Final = "SELECT merchant, size, root, frontier, gsize FROM slice_heads"
+
+
+def _head(r: Sequence[Any]) -> HeadRow:
+    return (r[0], int(r[1]), bytes(r[2]), bytes(r[3]), int(r[4]))
+
+
+class _SliceReads:
+    """The reads both a read connection and a write transaction make (ingest catches up with
+    what another process wrote, in its own transaction)."""
+
+    if TYPE_CHECKING:
+
+        def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def slice_state(self) -> int:
+        """The global tree size the slices are built to."""
+        return int(self._rows("SELECT size FROM slice_state WHERE id = 1")[0][0])
+
+    def slice_heads_since(self, gsize: int) -> list[HeadRow]:
+        """The slices that grew after global tree size ``gsize`` (-1: every slice), as they
+        are now."""
+        return [_head(r) for r in self._rows(f"{_HEADS} WHERE gsize > ?", (gsize,))]  # noqa: S608
+
+    def slice_head(self, merchant: str) -> HeadRow | None:
+        """``merchant``'s slice now, if it has one."""
+        rows = self._rows(f"{_HEADS} WHERE merchant = ?", (merchant,))  # noqa: S608
+        return _head(rows[0]) if rows else None
+
+    def slice_head_at(self, merchant: str, gsize: int) -> tuple[int, bytes] | None:
+        """``(size, root)`` of ``merchant``'s slice at global tree size ``gsize`` (``None``:
+        it had no access yet)."""
+        rows = self._rows(
+            "SELECT size, root FROM slice_nodes WHERE merchant = ? AND gsize <= ? "
+            "ORDER BY size DESC LIMIT 1",
+            (merchant, gsize),
+        )
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+    def slice_node_rows(self, merchant: str, lo: int, hi: int) -> list[tuple[int, int, bytes]]:
+        """``(lo, size, nodes)`` of the rows of ``merchant`` holding the nodes whose last leaf is
+        in ``[lo, hi)``, by size."""
+        rows = self._rows(
+            "SELECT lo, size, nodes FROM slice_nodes WHERE merchant = ? AND size > ? AND lo < ? "
+            "ORDER BY size",
+            (merchant, lo, hi),
+        )
+        return [(int(r[0]), int(r[1]), bytes(r[2])) for r in rows]
+
+    def slice_node_row(self, merchant: str, leaf: int) -> tuple[int, int, bytes] | None:
+        """``(lo, size, nodes)`` of the row holding the nodes whose last leaf is ``leaf``."""
+        rows = self._rows(
+            "SELECT lo, size, nodes FROM slice_nodes WHERE merchant = ? AND size > ? "
+            "ORDER BY size LIMIT 1",
+            (merchant, leaf),
+        )
+        return (int(rows[0][0]), int(rows[0][1]), bytes(rows[0][2])) if rows else None
+
+    def slice_events(
+        self, merchant: str, *, from_seq: int, to_seq: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """``(seq, body)`` of ``merchant``'s access events with seq in ``[from, to)``, oldest
+        first, at most ``limit``: its slice's entries in that part of the log, in order."""
+        rows = self._rows(
+            f"SELECT seq, body FROM events WHERE merchant = ? AND seq >= ? AND seq < ? "  # noqa: S608
+            f"AND {_ACCESS} ORDER BY seq LIMIT ?",
+            (merchant, from_seq, to_seq, limit),
+        )
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def access_leaves(
+        self, start: int, end: int, *, batch: int = 20_000
+    ) -> Iterator[list[tuple[int, str, str]]]:
+        """``(seq, merchant, body)`` of the access events with seq in ``[start, end)``, in seq
+        order, in lists of up to ``batch``: what the slices are built from."""
+        after = start - 1
+        while True:
+            rows = self._rows(
+                f"SELECT seq, merchant, body FROM events WHERE seq > ? AND seq < ? "  # noqa: S608
+                f"AND merchant IS NOT NULL AND {_ACCESS} ORDER BY seq LIMIT ?",
+                (after, end, batch),
+            )
+            if not rows:
+                return
+            yield [(int(r[0]), r[1], r[2]) for r in rows]
+            after = int(rows[-1][0])
+
+
+class SliceWriterMixin(_SliceReads):
+    """Slice writes of one transaction; a base of :class:`~sentinelle.store.base.Writer`."""
+
+    if TYPE_CHECKING:
+
+        def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+        _cur: Any
+        _store: Any
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._x(sql, params).fetchall())
+
+    def set_slice_state(self, size: int) -> None:
+        """Record that the slices are built to global tree size ``size``."""
+        self._x("UPDATE slice_state SET size = ? WHERE id = 1", (size,))
+
+    def put_slices(self, heads: Sequence[HeadRow], nodes: Sequence[NodeRow]) -> None:
+        """Store what a batch grew: slices' new heads, and node rows (either may be empty)."""
+        sql = self._store.sql
+        if heads:
+            self._cur.executemany(
+                sql(
+                    "INSERT INTO slice_heads (merchant, size, root, frontier, gsize) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (merchant) DO UPDATE SET "
+                    "size = excluded.size, root = excluded.root, frontier = excluded.frontier, "
+                    "gsize = excluded.gsize"
+                ),
+                heads,
+            )
+        if nodes:
+            self._cur.executemany(
+                sql(
+                    "INSERT INTO slice_nodes (merchant, size, lo, gsize, root, nodes) "
+                    "VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+                nodes,
+            )
+
+
+class SliceStoreMixin(_SliceReads):
+    """Slice reads; a base of :class:`~sentinelle.store.base.Store`."""
+
+    if TYPE_CHECKING:
+
+        def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._x(sql, params))
