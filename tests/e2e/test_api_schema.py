@@ -60,12 +60,22 @@ TAGS = [
     "metrics",
     "guard",
     "grants",
+    "scim",
 ]
 
 _VALID_IS_ACCEPTED = openapi_checks.positive_data_acceptance
 _CURSOR = (
     "`cursor` is an opaque token the route itself returned: the document says a string of at "
     "most so many characters, and any other string is rightly refused (422)"
+)
+_SCIM_FILTER = (
+    "filter is a SCIM filter (RFC 7644 §3.4.2.2): a grammar and the schemas' attribute names "
+    "the document's string cannot state; any other string is rightly refused (400 invalidFilter)"
+)
+_SCIM_BODY = (
+    "the body is a SCIM resource or PatchOp (RFC 7643, 7644): its schemas, required attributes, "
+    "operations and the uniqueness of userName are rules the document's object does not state; "
+    "a 400 or 409 names the attribute"
 )
 # Checks switched off, per operation, and why. Only "schema-valid input is accepted" (whose
 # premise is that the schema says everything the route requires) is ever switched off.
@@ -111,6 +121,14 @@ RELAXED: dict[str, dict[Callable[..., Any], str]] = {
         _VALID_IS_ACCEPTED: _CURSOR + "; and since must be before until (a rule across "
         "parameters the schema does not state): 422 saying so",
     },
+    "GET /scim/v2/Users": {_VALID_IS_ACCEPTED: _SCIM_FILTER},
+    "GET /scim/v2/Groups": {_VALID_IS_ACCEPTED: _SCIM_FILTER},
+    "POST /scim/v2/Users": {_VALID_IS_ACCEPTED: _SCIM_BODY},
+    "PUT /scim/v2/Users/{user_id}": {_VALID_IS_ACCEPTED: _SCIM_BODY},
+    "PATCH /scim/v2/Users/{user_id}": {_VALID_IS_ACCEPTED: _SCIM_BODY},
+    "POST /scim/v2/Groups": {_VALID_IS_ACCEPTED: _SCIM_BODY},
+    "PUT /scim/v2/Groups/{group_id}": {_VALID_IS_ACCEPTED: _SCIM_BODY},
+    "PATCH /scim/v2/Groups/{group_id}": {_VALID_IS_ACCEPTED: _SCIM_BODY},
     "GET /v1/actors/{actor}": {
         _VALID_IS_ACCEPTED: "since must be before until and the window at most 366 days: "
         "rules across parameters the schema does not state; a 422 says which",

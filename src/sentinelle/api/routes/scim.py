@@ -166,9 +166,14 @@ def _no_constant(name: str) -> Any:
 
 
 def _query(
+    request: Request,
     text: str | None, start: int | None, count: int | None, attributes: str | None,
     excluded: str | None,
 ) -> ListQuery:  # fmt: skip
+    for name in ("filter", "startIndex", "count", "attributes", "excludedAttributes"):
+        if len(request.query_params.getlist(name)) > 1:
+            raise ScimError(400, f"{name}: given more than once", "invalidValue")
+
     def names(text: str | None) -> tuple[str, ...]:
         return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
@@ -294,7 +299,7 @@ async def list_users(
     """Users, filtered (``userName eq "…"``, ``externalId eq "…"``, any SCIM filter) and
     paged (``startIndex``, ``count``): a ``ListResponse``."""
     scim, base = service(request, state), _base(request, state)
-    query = _query(filter, start, count, attributes, excluded)
+    query = _query(request, filter, start, count, attributes, excluded)
     return ScimResponse(await reading(state, lambda r: scim.list_users(r.store, query, base)))
 
 
@@ -410,7 +415,7 @@ async def list_groups(
 ) -> Response:
     """Groups, filtered (``displayName eq "…"``) and paged: a ``ListResponse``."""
     scim, base = service(request, state), _base(request, state)
-    query = _query(filter, start, count, attributes, excluded)
+    query = _query(request, filter, start, count, attributes, excluded)
     return ScimResponse(await reading(state, lambda r: scim.list_groups(r.store, query, base)))
 
 
