@@ -11,6 +11,8 @@ missing cosignature. An honest log that grows must pass every round.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -25,11 +27,12 @@ from typing import Any
 import pytest
 from cli_support import console_script
 
+from outbound_receivers import HttpReceiver
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.cli import main
-from sentinelle.cli.monitor import API_KEY_ENV
+from sentinelle.cli.monitor import API_KEY_ENV, WEBHOOK_SECRET_ENV
 from sentinelle.config import Settings
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
@@ -41,6 +44,7 @@ from sentinelle.monitor import Outcome
 from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
 from served import served
+from smtpsink import SmtpSink
 from witness_support import RunningWitness, serve_witnesses
 
 EVENTS = list(generate_events(events=900, seed=21))[:900]
@@ -342,9 +346,7 @@ def test_an_unreachable_log_is_not_a_misbehaviour(log: Log, monitor: Monitor) ->
     log.ingest(0, 300)
     log.witness()
     assert monitor.expect(Outcome.OK) == []
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    closed = _closed_port()
     code, out, _ = monitor.run("--url", closed)
     assert code == Outcome.UNREACHABLE
     assert out.startswith(f"unreachable: {closed}/v1/ledger/checkpoint cannot be reached: ")
@@ -401,3 +403,79 @@ def test_the_console_script_exits_with_the_outcome(
     assert refused.returncode == 1
     assert "is accessible by group or others" in refused.stderr
     assert log.key not in refused.stderr + refused.stdout
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_each_finding_is_reported_once_by_webhook_and_email(
+    log: Log, monitor: Monitor, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log.ingest(0, 300)
+    log.witness()
+    secret = "monitor-webhook-secret-0123"  # noqa: S105 - a test key
+    monkeypatch.setenv(WEBHOOK_SECRET_ENV, secret)
+    monkeypatch.setenv("SENTINELLE_SMTP", f"127.0.0.1:{smtp_sink.port}")
+    receiver = HttpReceiver(statuses=[503]).start()  # the first POST fails
+    try:
+        report = ["--webhook", receiver.url(), "--email", "audit@example.org"]
+        report += ["--email-from", "Monitor <monitor@example.org>"]
+        assert monitor.expect(Outcome.OK, *report) == []
+        assert (receiver.count, smtp_sink.count) == (0, 0)
+        closed = _closed_port()
+        (finding,) = monitor.expect(Outcome.UNREACHABLE, "--url", closed, *report)
+        assert (receiver.count, smtp_sink.count) == (1, 1)  # the webhook answered 503
+        monitor.expect(Outcome.UNREACHABLE, "--url", closed, *report)
+        assert (receiver.count, smtp_sink.count) == (2, 1)  # retried; the e-mail is not resent
+        monitor.expect(Outcome.UNREACHABLE, "--url", closed, *report)
+        assert (receiver.count, smtp_sink.count) == (2, 1)  # reported everywhere: once
+        headers, body = receiver.requests[-1]
+        assert headers["x-sentinelle-signature"] == (
+            "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        )
+        assert headers["x-sentinelle-delivery"] == finding["id"]
+        sent = json.loads(body)
+        assert (sent["type"], sent["finding"], sent["exit_code"]) == (
+            "sentinelle.monitor.finding",
+            "unreachable",
+            3,
+        )
+        mail = smtp_sink.received[0]
+        assert mail.rcpts == ("audit@example.org",) and mail.mail_from == "monitor@example.org"
+        assert b"Subject: [sentinelle monitor] unreachable: sentinelle.local/ledger" in mail.data
+        # Back to OK, then down again: a new occurrence, reported again.
+        assert monitor.expect(Outcome.OK, *report) == []
+        monitor.expect(Outcome.UNREACHABLE, "--url", closed, *report)
+        assert (receiver.count, smtp_sink.count) == (3, 2)
+    finally:
+        receiver.close()
+
+
+def test_every_loops_and_reports_a_finding_once(log: Log, monitor: Monitor, tmp_path: Path) -> None:
+    """The console script with --every: each round prints one JSON line; the finding the
+    rounds keep seeing is POSTed once."""
+    log.ingest(0, 300)
+    log.witness()
+    receiver = HttpReceiver().start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINELLE_")}
+    env[API_KEY_ENV] = log.key
+    env[WEBHOOK_SECRET_ENV] = "monitor-webhook-secret-0123"
+    args = [console_script(), "monitor", "--state", str(monitor.state), "--json"]
+    args += ["--every", "1", "--webhook", receiver.url(), "--url", _closed_port()]
+    try:
+        with subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        ) as proc:
+            try:
+                assert proc.stdout is not None
+                rounds = [json.loads(proc.stdout.readline()) for _ in range(3)]
+            finally:
+                proc.terminate()
+    finally:
+        receiver.close()
+    assert [r["outcome"] for r in rounds] == ["unreachable"] * 3
+    assert [len(r["new"]) for r in rounds] == [1, 0, 0]
+    assert receiver.count == 1

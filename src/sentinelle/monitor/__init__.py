@@ -15,16 +15,47 @@ new one's signature, its witnesses' cosignatures and its consistency with the on
 
 from __future__ import annotations
 
-from sentinelle.monitor.config import CONFIG_FILE, MonitorConfig
-from sentinelle.monitor.monitor import Finding, Monitor, Outcome, Reporter, ReportError, Round
-from sentinelle.monitor.source import (
-    ApiSource,
-    LogSource,
-    LogUnreachableError,
-    PublishedSource,
-    source_for,
-)
-from sentinelle.monitor.state import MonitorState, StateDir
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentinelle.monitor.config import CONFIG_FILE, MonitorConfig
+    from sentinelle.monitor.monitor import (
+        Finding,
+        Monitor,
+        Outcome,
+        Reporter,
+        ReportError,
+        Round,
+    )
+    from sentinelle.monitor.source import (
+        ApiSource,
+        LogSource,
+        LogUnreachableError,
+        PublishedSource,
+        source_for,
+    )
+    from sentinelle.monitor.state import MonitorState, StateDir
+
+# Imported on first use, so that ``import sentinelle.monitor.checks`` stays light (the
+# configuration's pydantic is not needed to read the checks).
+_WHERE = {
+    "CONFIG_FILE": "config",
+    "MonitorConfig": "config",
+    "Finding": "monitor",
+    "Monitor": "monitor",
+    "Outcome": "monitor",
+    "Reporter": "monitor",
+    "ReportError": "monitor",
+    "Round": "monitor",
+    "ApiSource": "source",
+    "LogSource": "source",
+    "LogUnreachableError": "source",
+    "PublishedSource": "source",
+    "source_for": "source",
+    "MonitorState": "state",
+    "StateDir": "state",
+}
 
 __all__ = [
     "CONFIG_FILE",
@@ -43,3 +74,9 @@ __all__ = [
     "StateDir",
     "source_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'sentinelle.monitor' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"sentinelle.monitor.{_WHERE[name]}"), name)

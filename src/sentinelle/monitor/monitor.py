@@ -345,6 +345,7 @@ class Monitor:
         start = self._clock()
         with self.state_dir.locked():
             state = self.state_dir.load(origin=self.config.origin, log_keys=self.config.log_keys)
+            before = state
             work = _Round(self.config, self.source, self.state_dir, start)
             try:
                 candidate = self._check(work, state.checkpoint)
@@ -359,7 +360,8 @@ class Monitor:
             state = self._remember(state, work.findings, held, advanced)
             new = tuple(f for f in work.findings if SEEN not in state.reported.get(f.id, ()))
             state = self._report(state, work.findings)
-            self.state_dir.save(state)
+            if state != before:  # a round that changed nothing writes nothing
+                self.state_dir.save(state)
         seconds = (self._clock() - start).total_seconds()
         return Round(
             tuple(work.findings),
