@@ -391,7 +391,7 @@ class DeadlineMessage(Message):
     @staticmethod
     def id_for(incident: str, stage: Stage) -> str:
         """The message id of ``incident``'s warning at ``stage``: one each, ever."""
-        return f"deadline-{stage.value}:{incident}"
+        return f"deadline-{stage.value}-{incident}"
 
     @property
     def id(self) -> str:
@@ -435,15 +435,18 @@ class DeadlineMessage(Message):
             f"Aware since {iso(self.aware_us)}: the authority must be notified without undue "
             f"delay and no later than {iso(self.deadline_us)}, weekends and holidays included.",
         ]
+        record = (
+            f"sentinelle incident notified {self.incident} --phase initial, or the incident's "
+            "page in the console"
+        )
         if self.stage is Stage.PASSED:
             found.append(
                 "Notify now, and give the reasons for the delay with the notification; record "
-                "it in Sentinelle (sentinelle incident phase, or the incident's page)."
+                f"it in Sentinelle ({record})."
             )
         else:
             found.append(
-                "Once sent, record it in Sentinelle (sentinelle incident phase, or the "
-                "incident's page): no further warning then goes out."
+                f"Once sent, record it in Sentinelle ({record}): no further warning then goes out."
             )
         if self.required is None:
             found.append(
