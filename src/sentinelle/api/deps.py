@@ -137,6 +137,7 @@ class _ReadPool:
         ledger = Ledger(store, main.key, main.keys)
         # Full tiles never change: every connection's ledger shares the process's tile cache.
         ledger._tile_cache = main._tile_cache
+        ledger.slices = main.slices  # and the merchant map (sentinelle.ledger.slices)
         return Reader(store, ledger)
 
     def _lost(self) -> None:

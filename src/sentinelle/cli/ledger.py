@@ -241,3 +241,110 @@ def rotate_key(app: App, reason: str, by: str | None) -> None:
         f"rotated: {record.key_id} signs checkpoints from tree size {record.from_size} on",
         err=True,
     )
+
+
+@ledger.command("slice")
+@click.argument("merchant")
+@click.option(
+    "--from",
+    "from_size",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Tree size of the older checkpoint (0: from the start).",
+)
+@click.option(
+    "--to", "to_size", type=click.IntRange(min=1), help="Tree size of the newer checkpoint [latest]."
+)
+@click.option(
+    "--verify",
+    "check",
+    is_flag=True,
+    help="Check the answer as the merchant would (sentinelle.transparency.verify), against the "
+    "ledger's verifier key; exit 1 naming what fails.",
+)
+@click.option("--customer", help="With --verify: list the verified accesses naming this customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON (one page).")
+@pass_app
+def slice_(
+    app: App,
+    merchant: str,
+    from_size: int,
+    to_size: int | None,
+    check: bool,
+    customer: str | None,
+    as_json: bool,
+) -> None:
+    """MERCHANT's accesses logged between two checkpoints, with the proofs that none is missing.
+
+    The answer is the one of GET /v1/merchants/MERCHANT/slice (docs/ledger.md, "Merchant
+    slices"), read from the local store, its pages joined into one.
+    """
+    from sentinelle.errors import IntegrityError
+    from sentinelle.ledger.slices import SliceQueryError, slice_page
+    from sentinelle.transparency.verify import VerificationError, accesses_to, verify_slice
+
+    ledger = app.ledger_reader
+    store = ledger.store
+    try:
+        with store.snapshot():
+            if to_size is None:
+                latest = store.latest_checkpoint()
+                if latest is None or latest.size == 0:
+                    raise ConfigError("no checkpoint recorded yet: ingest events first")
+                to_size = int(latest.size)
+            page = slice_page(
+                store, ledger.slices, merchant, from_size=from_size, to_size=to_size, limit=10_000
+            )
+            answer = page.to_dict()
+            while page.next is not None:
+                page = slice_page(
+                    store,
+                    ledger.slices,
+                    merchant,
+                    from_size=from_size,
+                    to_size=to_size,
+                    after=page.next,
+                    limit=10_000,
+                )
+                answer["entries"].extend(page.to_dict()["entries"])
+    except SliceQueryError as exc:
+        raise ConfigError(f"--{exc.param}: {exc}") from None
+    if as_json and not check:
+        click.echo(json.dumps(answer))
+        return
+    head_from, head_to = answer["from"]["slice"], answer["to"]["slice"]
+    summary = (
+        f"merchant {merchant}: {len(answer['entries'])} access(es) logged between tree sizes "
+        f"{from_size} and {to_size} (slice entries {head_from['size']}–{head_to['size']})"
+    )
+    if check:
+        try:
+            verified = verify_slice(
+                answer,
+                verifier_key=ledger.key.verifier_key(),
+                merchant=merchant,
+                origin=ledger.origin,
+            )
+        except VerificationError as exc:
+            raise IntegrityError(f"merchant {merchant}'s slice does not verify: {exc}") from None
+        if as_json:
+            click.echo(json.dumps(answer))
+            return
+        summary += "; verified complete against the signed checkpoints"
+        if customer is not None:
+            touched = accesses_to(verified, customer)
+            summary += (
+                f"; customer {customer}: "
+                + (f"{len(touched)} access(es)" if touched else "not accessed (proven)")
+            )
+    click.echo(summary)
+    for entry in answer["entries"]:
+        event = json.loads(entry["event"])
+        if customer is not None and customer not in (event.get("subjects") or ()):
+            continue
+        actor = event.get("actor", {}).get("id", "?")
+        click.echo(
+            f"  {entry['slice_index']}\tleaf {entry['leaf_index']}\t{event.get('time')}\t"
+            f"{event.get('action')}\t{actor}\t{event.get('id')}"
+        )

@@ -264,7 +264,7 @@ def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> S
 
 
 def _parse_verifier_key(text: str) -> tuple[str, bytes, Ed25519PublicKey]:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may hold '+' too
     if len(parts) != 3:
         raise NoteError("verifier key is not <name>+<key id>+<base64 key>")
     name, id_hex, key_b64 = parts
