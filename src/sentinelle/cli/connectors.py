@@ -14,7 +14,7 @@ import click
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.connectors import BACKFILLS, VENDOR_NAMES, Receiver, encode
 from sentinelle.connectors.hr import read_notices
-from sentinelle.ingest import Ingestor
+from sentinelle.ingest import Ingestor, IngestResult
 
 
 @cli_group.group()
@@ -47,13 +47,7 @@ def backfill(app: App, vendor: str, file: Path, merchant: str | None, as_json: b
         )
     events = list(Receiver.from_settings(app.settings).backfill(vendor, file, merchant=merchant))
     result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
-    if as_json:
-        click.echo(json.dumps(result.to_dict()))
-    else:
-        click.echo(
-            f"received {result.received}, stored {result.stored}, "
-            f"duplicates {result.duplicates}; ledger size {result.ledger_size}"
-        )
+    _report(result, as_json)
 
 
 @connectors.command("hr-notices")
@@ -74,6 +68,10 @@ def hr_notices(app: App, file: Path, as_json: bool) -> None:
     """
     events = read_notices(file, now=dt.datetime.now(dt.UTC))
     result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
+    _report(result, as_json)
+
+
+def _report(result: IngestResult, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:

@@ -219,6 +219,57 @@ async def _write(state: State, work: Callable[[], Written]) -> Written:
     return await locked(state, run)
 
 
+async def _create(
+    request: Request, state: State, pick: Callable[[ScimService], Callable[..., Written]]
+) -> Response:
+    """A POST: the body read, the resource created by ``pick(service)``, 201."""
+    body = await _body(request)
+    create, base, by, now = (
+        pick(service(request, state)),
+        _base(request, state),
+        _by(request),
+        state.clock(),
+    )
+    written = await _write(
+        state, lambda: create(state.store, state.ledger, body, by=by, now_us=now, base=base)
+    )
+    return _resource(written, 201, request=request)
+
+
+async def _change(
+    request: Request, state: State, rid: str, pick: Callable[[ScimService], Callable[..., Written]]
+) -> Response:
+    """A PUT or PATCH: the body read, ``pick(service)`` applied to ``rid`` with If-Match."""
+    body = await _body(request)
+    change, base, by, now = (
+        pick(service(request, state)),
+        _base(request, state),
+        _by(request),
+        state.clock(),
+    )
+    if_match = request.headers.get("if-match")
+    written = await _write(
+        state,
+        lambda: change(
+            state.store, state.ledger, rid, body, if_match=if_match, by=by, now_us=now, base=base
+        ),
+    )
+    return _resource(written, request=request)
+
+
+async def _delete(
+    request: Request, state: State, rid: str, pick: Callable[[ScimService], Callable[..., Written]]
+) -> Response:
+    """A DELETE of ``rid`` by ``pick(service)`` with If-Match: 204."""
+    delete, by, now = pick(service(request, state)), _by(request), state.clock()
+    if_match = request.headers.get("if-match")
+    await _write(
+        state,
+        lambda: delete(state.store, state.ledger, rid, if_match=if_match, by=by, now_us=now),
+    )
+    return Response(status_code=204)
+
+
 Filter = Annotated[
     str | None, Query(description='A SCIM filter, e.g. userName eq "ana@shop.example"')
 ]
@@ -307,18 +358,7 @@ async def list_users(
 async def create_user(request: Request, state: StateDep) -> Response:
     """Provision a user: a joiner (``staff.joined``) if active. 409 ``uniqueness`` if its
     userName (or the staff id it maps to) is another user's."""
-    body = await _body(request)
-    scim, base, by, now = (
-        service(request, state),
-        _base(request, state),
-        _by(request),
-        state.clock(),
-    )
-    written = await _write(
-        state,
-        lambda: scim.create_user(state.store, state.ledger, body, by=by, now_us=now, base=base),
-    )
-    return _resource(written, 201, request=request)
+    return await _create(request, state, lambda scim: scim.create_user)
 
 
 @router.get("/Users/{user_id}", **_doc(404))
@@ -334,70 +374,20 @@ async def get_user(user_id: str, request: Request, state: StateDep) -> Response:
 async def replace_user(user_id: str, request: Request, state: StateDep) -> Response:
     """Replace a user (Okta's profile updates): a team or role change, a leaver
     (``active: false``) or a return (``active: true``), as the attributes say."""
-    body = await _body(request)
-    scim, base, by, now = (
-        service(request, state),
-        _base(request, state),
-        _by(request),
-        state.clock(),
-    )
-    if_match = request.headers.get("if-match")
-    written = await _write(
-        state,
-        lambda: scim.replace_user(
-            state.store,
-            state.ledger,
-            user_id,
-            body,
-            if_match=if_match,
-            by=by,
-            now_us=now,
-            base=base,
-        ),
-    )
-    return _resource(written, request=request)
+    return await _change(request, state, user_id, lambda scim: scim.replace_user)
 
 
 @router.patch("/Users/{user_id}", **_doc(400, 404, 409, 412, 413, body=True))
 async def patch_user(user_id: str, request: Request, state: StateDep) -> Response:
     """Change a user with a PatchOp: ``active: false`` is a leaver (``staff.left``), a
     mapped attribute's change a ``staff.role_changed``."""
-    body = await _body(request)
-    scim, base, by, now = (
-        service(request, state),
-        _base(request, state),
-        _by(request),
-        state.clock(),
-    )
-    if_match = request.headers.get("if-match")
-    written = await _write(
-        state,
-        lambda: scim.patch_user(
-            state.store,
-            state.ledger,
-            user_id,
-            body,
-            if_match=if_match,
-            by=by,
-            now_us=now,
-            base=base,
-        ),
-    )
-    return _resource(written, request=request)
+    return await _change(request, state, user_id, lambda scim: scim.patch_user)
 
 
 @router.delete("/Users/{user_id}", status_code=204, response_class=Response, **_doc(404, 412))
 async def delete_user(user_id: str, request: Request, state: StateDep) -> Response:
     """Delete a user: a leaver (``staff.left``) if it was active. Its events stay."""
-    scim, by, now = service(request, state), _by(request), state.clock()
-    if_match = request.headers.get("if-match")
-    await _write(
-        state,
-        lambda: scim.delete_user(
-            state.store, state.ledger, user_id, if_match=if_match, by=by, now_us=now
-        ),
-    )
-    return Response(status_code=204)
+    return await _delete(request, state, user_id, lambda scim: scim.delete_user)
 
 
 # -- groups ------------------------------------------------------------------------------------
@@ -423,18 +413,7 @@ async def list_groups(
 async def create_group(request: Request, state: StateDep) -> Response:
     """Create a group (members: user ids). With a group mapping, its members' teams or roles
     change (``staff.role_changed``)."""
-    body = await _body(request)
-    scim, base, by, now = (
-        service(request, state),
-        _base(request, state),
-        _by(request),
-        state.clock(),
-    )
-    written = await _write(
-        state,
-        lambda: scim.create_group(state.store, state.ledger, body, by=by, now_us=now, base=base),
-    )
-    return _resource(written, 201, request=request)
+    return await _create(request, state, lambda scim: scim.create_group)
 
 
 @router.get("/Groups/{group_id}", **_doc(404))
@@ -449,66 +428,16 @@ async def get_group(group_id: str, request: Request, state: StateDep) -> Respons
 @router.put("/Groups/{group_id}", **_doc(400, 404, 412, 413, body=True))
 async def replace_group(group_id: str, request: Request, state: StateDep) -> Response:
     """Replace a group, its members included."""
-    body = await _body(request)
-    scim, base, by, now = (
-        service(request, state),
-        _base(request, state),
-        _by(request),
-        state.clock(),
-    )
-    if_match = request.headers.get("if-match")
-    written = await _write(
-        state,
-        lambda: scim.replace_group(
-            state.store,
-            state.ledger,
-            group_id,
-            body,
-            if_match=if_match,
-            by=by,
-            now_us=now,
-            base=base,
-        ),
-    )
-    return _resource(written, request=request)
+    return await _change(request, state, group_id, lambda scim: scim.replace_group)
 
 
 @router.patch("/Groups/{group_id}", **_doc(400, 404, 412, 413, body=True))
 async def patch_group(group_id: str, request: Request, state: StateDep) -> Response:
     """Rename a group or add and remove members with a PatchOp."""
-    body = await _body(request)
-    scim, base, by, now = (
-        service(request, state),
-        _base(request, state),
-        _by(request),
-        state.clock(),
-    )
-    if_match = request.headers.get("if-match")
-    written = await _write(
-        state,
-        lambda: scim.patch_group(
-            state.store,
-            state.ledger,
-            group_id,
-            body,
-            if_match=if_match,
-            by=by,
-            now_us=now,
-            base=base,
-        ),
-    )
-    return _resource(written, request=request)
+    return await _change(request, state, group_id, lambda scim: scim.patch_group)
 
 
 @router.delete("/Groups/{group_id}", status_code=204, response_class=Response, **_doc(404, 412))
 async def delete_group(group_id: str, request: Request, state: StateDep) -> Response:
     """Delete a group (with a group mapping, its members' teams or roles change)."""
-    scim, by, now = service(request, state), _by(request), state.clock()
-    if_match = request.headers.get("if-match")
-    await _write(
-        state,
-        lambda: scim.delete_group(
-            state.store, state.ledger, group_id, if_match=if_match, by=by, now_us=now
-        ),
-    )
-    return Response(status_code=204)
+    return await _delete(request, state, group_id, lambda scim: scim.delete_group)
