@@ -70,6 +70,13 @@ def test_a_suspension_and_its_lift_reach_syslog_once(api: Api, syslog: SyslogRec
     assert [a["alert"] for a in by_kind["alert"]] == [suspended["alert"]]
     kinds = sorted(r.kind for r in store.deliveries())
     assert kinds == ["alert", "lifted", "suspended"]
+    metrics = api.client.get("/metrics", headers={"Authorization": f"Bearer {api.keys['admin']}"})
+    assert metrics.status_code == 200
+    for kind in kinds:
+        labels = f'destination="siem",kind="{kind}",state="delivered"'
+        line = f"sentinelle_outbound_deliveries{{{labels}}} 1.0"
+        assert line in metrics.text.splitlines()
+    assert syslog.url not in metrics.text
 
 
 def test_a_failing_queue_leaves_no_suspension_and_the_next_run_completes_it(

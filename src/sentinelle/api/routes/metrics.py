@@ -5,14 +5,16 @@ the library's global one, so several apps in one process, as in the tests, keep 
 
 * read from the store at each scrape (:class:`StoreCollector`), so they hold whichever process
   wrote (CLI ingest, another API process): events stored, alerts by severity and triage status,
-  how far live detection lags, notices by audience and status, incidents by state and the
-  seconds left to each open incident's 72-hour deadline;
+  how far live detection lags, notices by audience and status, the messages to the alert
+  destinations by destination, kind and state, incidents by state and the seconds left to each
+  open incident's 72-hour deadline;
 * counted in this process since it started (:class:`IngestMetrics`), because ingest records
   nothing of a refused batch (it writes nothing, by design): the batches of ``POST /v1/events``
   by outcome, their events, and how long each took.
 
 Nothing here names a person: no actor, merchant, customer or e-mail, only counts, severities,
-statuses and incident ids (which name incidents, not people). No secret either.
+statuses, incident ids (which name incidents, not people) and the alert destinations' names
+(never their URLs or addresses). No secret either.
 """
 
 from __future__ import annotations
@@ -179,6 +181,17 @@ class StoreCollector(Collector):
             for status in NOTICE_STATUSES:
                 notices.add_metric([audience, status], totals.get((audience, status), 0))
         yield notices
+
+        deliveries = GaugeMetricFamily(
+            "sentinelle_outbound_deliveries",
+            "Messages to the alert destinations (webhooks, syslog, e-mail) by destination name, "
+            "kind (alert, suspended, lifted, deadline) and state (pending, sending, delivered, "
+            "failed, obsolete).",
+            labels=["destination", "kind", "state"],
+        )
+        for c in store.delivery_counts():
+            deliveries.add_metric([c.destination, c.kind, c.state.value], c.rows)
+        yield deliveries
 
         yield from self._incidents()
 
