@@ -19,7 +19,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,24 @@ def log(settings: Settings, tmp_path: Path) -> Iterator[Log]:
         running.serve()
         stack.callback(running.api.close)
         yield running
+
+
+@dataclass(frozen=True)
+class Fork:
+    store: Store
+    ledger: Ledger
+
+
+@contextmanager
+def forked(log: Log, settings: Settings, events: list[dict[str, Any]]) -> Iterator[Fork]:
+    """Another database (SQLite) signed with the log's key and origin, holding ``events``."""
+    settings.data_dir.mkdir()
+    key_file = "ledger-signing.key"
+    shutil.copy(log.settings.data_dir / key_file, settings.data_dir / key_file)
+    with open_store(settings) as store:
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=log.ledger.origin)
+        Ingestor(store, ledger).ingest(lines(events))
+        yield Fork(store, ledger)
 
 
 @dataclass
@@ -233,15 +251,10 @@ def test_a_split_view_is_caught(
     log.witness(count=1)
     monitor.configure(log, quorum=1)
     assert monitor.expect(Outcome.OK) == []
-    fork_dir = tmp_path / "fork"
-    fork_dir.mkdir()
-    shutil.copy(log.settings.data_dir / "ledger-signing.key", fork_dir / "ledger-signing.key")
-    fork_settings = Settings(_env_file=None, data_dir=fork_dir)
-    with open_store(fork_settings) as fork:
-        fork_ledger = Ledger.open(fork, data_dir=fork_dir, origin=log.ledger.origin)
-        Ingestor(fork, fork_ledger).ingest(lines(list(generate_events(events=300, seed=5))[:300]))
-        request_cosignatures(fork_ledger, parse_witnesses(log.witnesses[1].spec))
-        fork_key = create_key(fork, name="m1", role=Role.MERCHANT, merchant="m-1000", by="x")
+    fork_settings = Settings(_env_file=None, data_dir=tmp_path / "fork")
+    with forked(log, fork_settings, list(generate_events(events=300, seed=5))[:300]) as fork:
+        request_cosignatures(fork.ledger, parse_witnesses(log.witnesses[1].spec))
+        fork_key = create_key(fork.store, name="m1", role=Role.MERCHANT, merchant="m-1000", by="x")
     monkeypatch.setenv(API_KEY_ENV, fork_key)
     with served(create_app(fork_settings), what="the forked API") as fork_url:
         findings = monitor.expect(Outcome.SPLIT_VIEW, "--url", fork_url)
@@ -329,15 +342,10 @@ def test_a_published_copy_rewritten_with_the_log_key(
     assert monitor.expect(Outcome.OK) == []
     assert monitor.held() == 900
     # Another history under the same key, of 1000 leaves: published over the first.
-    fork_dir = tmp_path / "fork"
-    fork_dir.mkdir()
-    shutil.copy(log.settings.data_dir / "ledger-signing.key", fork_dir / "ledger-signing.key")
-    with open_store(Settings(_env_file=None, data_dir=fork_dir)) as fork:
-        fork_ledger = Ledger.open(fork, data_dir=fork_dir, origin=log.ledger.origin)
-        other = list(generate_events(events=1000, seed=6))[:1000]
-        Ingestor(fork, fork_ledger).ingest(lines(other))
+    other = list(generate_events(events=1000, seed=6))[:1000]
+    with forked(log, Settings(_env_file=None, data_dir=tmp_path / "fork"), other) as fork:
         shutil.rmtree(site)
-        publish(fork, site, tiles=True)
+        publish(fork.store, site, tiles=True)
     (finding,) = monitor.expect(Outcome.REWRITTEN_HISTORY)
     assert (finding["held_size"], finding["served_size"]) == (900, 1000)
 

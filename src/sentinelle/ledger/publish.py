@@ -30,7 +30,7 @@ from sentinelle.ledger.keys import fsync_dir
 from sentinelle.ledger.tiles import TILE_HEIGHT, TILE_WIDTH
 from sentinelle.ledger.witnessing import cosignature_lines, recorded_checkpoint
 
-__all__ = ["PublishReport", "publish", "tile_path"]
+__all__ = ["PublishReport", "publish", "tile_path", "write_atomic"]
 
 _H: Final = 32
 _CHUNK: Final = 64  # tiles read per query
@@ -73,7 +73,7 @@ def publish(store: Any, directory: Path, *, tiles: bool = False) -> PublishRepor
         written = _publish_tiles(store, directory, cp.size) if tiles else 0
         if written:
             os.sync()  # the tiles on disk before the checkpoint that names them
-        _write(directory / "checkpoint", note.encode("utf-8"), durable=True)
+        write_atomic(directory / "checkpoint", note.encode("utf-8"), durable=True)
     except OSError as exc:
         raise ConfigError(f"cannot publish to {directory}: {exc}") from None
     return PublishReport(cp.size, len(lines), written)
@@ -103,18 +103,18 @@ def _publish_tiles(store: Any, directory: Path, size: int) -> int:
                         f"tile (level {level}, index {index}) is missing from the store or "
                         "shorter than the tree needs: run `sentinelle ledger verify`"
                     )
-                _write(directory / tile_path(level, index, w), bytes(blob[: w * _H]))
+                write_atomic(directory / tile_path(level, index, w), bytes(blob[: w * _H]))
                 written += 1
         level += 1
     return written
 
 
-def _write(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file renamed into place (fsynced
-    first, and the directory after, if ``durable``)."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file (created with ``mode``) renamed
+    into place (fsynced first, and the directory after, if ``durable``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
             view = memoryview(data)

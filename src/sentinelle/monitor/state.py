@@ -34,6 +34,7 @@ from typing import Final
 from sentinelle.errors import ConfigError, IntegrityError
 from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.ledger.keys import fsync_dir
+from sentinelle.ledger.publish import write_atomic
 from sentinelle.monitor.checks import SignedCheckpoint, open_checkpoint
 
 __all__ = ["STATE_FILE", "MonitorState", "StateDir", "evidence_stamp"]
@@ -191,7 +192,7 @@ class StateDir:
             "reported": {k: sorted(v) for k, v in sorted(state.reported.items())},
         }
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        self._write(self.state_file, text.encode("utf-8"))
+        write_atomic(self.state_file, text.encode("utf-8"), durable=True, mode=0o600)
 
     def keep_evidence(self, name: str, files: Mapping[str, str]) -> Path:
         """Write ``files`` (name → text) into ``DIR/evidence/<name>/``, each whole or not at
@@ -203,7 +204,7 @@ class StateDir:
         staging = self.path / "evidence" / f".{name}.{secrets.token_hex(6)}.tmp"
         staging.mkdir(mode=0o700, parents=True)
         for file_name, text in files.items():
-            self._write(staging / file_name, text.encode("utf-8"), durable=False)
+            write_atomic(staging / file_name, text.encode("utf-8"), durable=True, mode=0o600)
         try:
             os.rename(staging, folder)  # whole folder at once; refused if another got there
         except OSError:
@@ -212,25 +213,6 @@ class StateDir:
             staging.rmdir()
         fsync_dir(folder.parent)
         return folder
-
-    @staticmethod
-    def _write(path: Path, data: bytes, *, durable: bool = True) -> None:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if durable:
-            fsync_dir(path.parent)
 
 
 def evidence_stamp(now: dt.datetime) -> str:
