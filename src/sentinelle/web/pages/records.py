@@ -110,7 +110,9 @@ async def merchant(request: Request, merchant: str) -> Response:
         filters = AccessFilters.from_params(_day_bounds(request.query_params.multi_items()))
     except RequestValidationError as exc:
         problem = "Filters not applied: " + "; ".join(
-            f"{e['loc'][-1]}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+            f"{e['loc'][1] if len(e['loc']) > 1 else 'filters'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
 
     def work(given: str | None) -> Callable[[Reader], AccessesPage]:
