@@ -56,7 +56,7 @@ TICKET = [
 
 
 def test_registry_is_keyed_by_unique_names() -> None:
-    assert len(DETECTORS) == 10
+    assert len(DETECTORS) == 15
     assert [cls.name for cls in DETECTORS.values()] == list(DETECTORS)
     assert len({cls.name for cls in DETECTORS.values()}) == len(DETECTORS)
     assert len(set(DETECTORS.values())) == len(DETECTORS)
@@ -195,6 +195,24 @@ def _provoking() -> list[dict[str, Any]]:
         events.append(
             view("fay", f"d{i}", at(9, 15, 10 + i), outcome="denied", justification=denied)
         )
+
+    # "erp", an integration, pulls 100 orders every 6 hours with token tok-1 from one network,
+    # then pulls 50,000 at 03:00, reads payment data and is used from another country at once.
+    def pull(time: str, count: int = 100, **kw: Any) -> dict[str, Any]:
+        base = {k: v for k, v in BENIGN.items() if k != "justification"}
+        source = {"ip": "198.51.100.7", "device": "tok-1", "country": "FR"}
+        return {**base, "id": f"p-{len(events)}", "time": time,
+                "actor": {"id": "erp", "kind": "integration"}, "channel": "integration",
+                "resource": {"type": "order_list", "count": count}, "source": source,
+                **kw}  # fmt: skip
+
+    for d in range(9):
+        for hour in (0, 6, 12, 18):
+            events.append(pull(at(d, hour)))
+    events.append(pull(at(9, 3), 50_000))
+    events.append(pull(at(9, 3, 5), data=["payment_full"]))
+    elsewhere = {"ip": "203.0.113.9", "device": "tok-1", "country": "BR"}
+    events.append(pull(at(9, 3, 7), source=elsewhere))
     return sorted(events, key=lambda e: e["time"])
 
 

@@ -130,6 +130,11 @@ class Detector(abc.ABC):
         (devices, countries, hours); ``justified`` says whether a ticket or grant covers it.
         """
 
+    def judges(self, kind: str) -> bool:  # noqa: ARG002
+        """Whether :meth:`observe` looks at actors of ``kind`` (``actor.kind``): the engine
+        asks only those (most detectors: every kind, choosing inside)."""
+        return True
+
     def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:  # noqa: ARG002
         """Findings for a context event (ticket, staff, grant), after ``ctx`` recorded it."""
         return []

@@ -18,6 +18,7 @@ from typing import Final
 
 from msgspec import UNSET
 
+from sentinelle.detect.machines import MachineState
 from sentinelle.events import AccessEvent, ContextEvent
 from sentinelle.timeutil import DAY, HOUR, to_us
 
@@ -154,6 +155,7 @@ class ActorState:
     active: list[int] = field(default_factory=list)
     browsing: dict[str, list[str]] = field(default_factory=dict)  # new merchant → customers
     quantiles: dict[str, tuple[float, float, int, float, float]] = field(default_factory=dict)
+    machine: MachineState | None = None  # an app's or integration's own history (machines.py)
 
     def baseline(self, metric: str) -> Quantiles:
         """Median and 95th percentile of the actor's daily ``metric`` (active days only)."""

@@ -58,6 +58,7 @@ from sentinelle.detect.detectors import (
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.detect.evidence import Ledger as EvidenceLedger
 from sentinelle.detect.guard_signals import BreakGlass, Probing
+from sentinelle.detect.integrations import INTEGRATION_DETECTORS
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
@@ -81,7 +82,7 @@ DETECTORS: Final[dict[str, type[Detector]]] = {
         BreakGlass,
         Probing,
     )
-}
+} | {d.name: d for d in INTEGRATION_DETECTORS}
 # Detector → the signal it reads, for detectors that share one (evidence counts it once a
 # day). Of every built-in, enabled or not: saved evidence may hold a since-disabled one's.
 _FAMILIES: Final = {name: cls.family for name, cls in DETECTORS.items() if cls.family}
@@ -200,6 +201,7 @@ class Engine:
         for detector in self.detectors:
             detector.high_profile = sensitive
         self._graded = {d.name: d.weight for d in self.detectors if d.graded}
+        self._judging: dict[str, list[Detector]] = {}  # actor kind → the detectors judging it
         self.state = state or EngineState()
         self.suppressions = suppressions or Suppressions()
         self.suppressed = 0  # findings dropped by a triage suppression (not saved)
@@ -332,15 +334,21 @@ class Engine:
                     ticket.single = True  # someone's own case was worked under it
                 elif len(ticket.bulk_events) < 50:
                     ticket.bulk_events.append(event.id)
-        findings = self._ask("observe", event, ctx, state, justified)
+        judging = self._judging.get(actor.kind)
+        if judging is None:
+            judging = self._judging[actor.kind] = [
+                d for d in self.detectors if d.judges(actor.kind)
+            ]
+        findings = self._ask("observe", event, ctx, state, justified, among=judging)
         ctx.learn_habits(state, event, t)
         return self._alerts(findings, emit)
 
-    def _ask(self, hook: str, *args: Any) -> list[Finding]:
-        """Every detector's findings from its ``hook`` (``observe``, ``observe_context`` or
-        ``observe_denied``); a detector that raises is logged and skips the event."""
+    def _ask(self, hook: str, *args: Any, among: list[Detector] | None = None) -> list[Finding]:
+        """Every detector's (or those ``among``) findings from its ``hook`` (``observe``,
+        ``observe_context`` or ``observe_denied``); a detector that raises is logged and skips
+        the event."""
         found: list[Finding] = []
-        for detector in self.detectors:
+        for detector in self.detectors if among is None else among:
             try:
                 found += getattr(detector, hook)(*args)
             except Exception as exc:

@@ -155,6 +155,20 @@ def story() -> list[dict[str, Any]]:
     for i in range(3):
         for c in ("c-1", "c-2"):
             events.append(access("hal", f"n{i}", at(8, 10 + i, int(c[-1])), subjects=[c]))
+    # erp, an integration: 100 orders every 6 hours with token tok-1 from one network for a
+    # week, then 50,000 at 03:00, payment data, and tok-1 from another country at once
+    def pull(when: dt.datetime, source: dict[str, str], **kw: Any) -> dict[str, Any]:
+        event = access("erp", "e1", when, source=source, channel="integration", **kw)
+        event["actor"] = {"id": "erp", "kind": "integration"}
+        return event
+
+    home = {"ip": "198.51.100.7", "device": "tok-1", "country": "FR"}
+    for d in range(8):
+        for hour in (0, 6, 12, 18):
+            events.append(pull(at(d, hour), home))
+    events.append(pull(at(8, 3), home, resource={"type": "order_list", "count": 50_000}))
+    events.append(pull(at(8, 3, 5), home, data=["payment_full"]))
+    events.append(pull(at(8, 3, 7), {"ip": "203.0.113.9", "device": "tok-1", "country": "BR"}))
     # Ids that do not depend on how many events other tests built before.
     for n, event in enumerate(events):
         event["id"] = f"s-{n}"
