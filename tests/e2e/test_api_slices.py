@@ -58,11 +58,23 @@ def test_a_merchant_proves_its_list_complete_across_pages(api):
     client, keys, sizes = api
     vkey = get(client, keys["merchant"], "/v1/ledger/key").json()["verifier_key"]
     for f, t in ((0, sizes[-1]), (sizes[0], sizes[-1]), (sizes[0], sizes[1])):
-        pages = [get(client, keys["merchant"], f"/v1/merchants/{MERCHANT}/slice", **{
-            "from": f, "to": t, "limit": 5})]
+        pages = [
+            get(
+                client,
+                keys["merchant"],
+                f"/v1/merchants/{MERCHANT}/slice",
+                **{"from": f, "to": t, "limit": 5},
+            )
+        ]
         while pages[-1].json()["next"] is not None:
-            pages.append(get(client, keys["merchant"], f"/v1/merchants/{MERCHANT}/slice", **{
-                "from": f, "to": t, "limit": 5, "cursor": pages[-1].json()["next"]}))
+            pages.append(
+                get(
+                    client,
+                    keys["merchant"],
+                    f"/v1/merchants/{MERCHANT}/slice",
+                    **{"from": f, "to": t, "limit": 5, "cursor": pages[-1].json()["next"]},
+                )
+            )
         assert all(p.status_code == 200 for p in pages), pages[-1].text
         got = verify_slice([p.json() for p in pages], verifier_key=vkey, merchant=MERCHANT)
         assert got.to_size == t and len(got.entries) == got.to_head.size - got.from_head.size
@@ -84,7 +96,7 @@ def test_a_merchant_key_reads_only_its_own_slice(api):
         (lambda z: {"from": z[1], "to": z[0]}, "from"),  # from after to
         (lambda z: {"from": 0, "to": z[0] + 1}, "to"),  # no checkpoint at that size
         (lambda z: {"from": z[0] - 1, "to": z[1]}, "from"),
-        (lambda z: {"from": 0, "cursor": "nonsense"}, "cursor"),
+        (lambda _: {"from": 0, "cursor": "nonsense"}, "cursor"),
     ],
 )
 def test_bad_parameters_are_422_naming_them(api, params, param):

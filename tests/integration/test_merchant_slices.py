@@ -77,7 +77,7 @@ def recomputed(store: Store, size: int) -> dict[str, tuple[int, bytes]]:
 
 
 def map_root_in(note: str) -> bytes:
-    (line,) = [e for e in Checkpoint.from_body(note.split("\n\n")[0] + "\n").extensions]
+    (line,) = Checkpoint.from_body(note.split("\n\n")[0] + "\n").extensions
     assert line.startswith(MAP_LINE_PREFIX)
     return base64.b64decode(line[len(MAP_LINE_PREFIX) :])
 
@@ -198,7 +198,11 @@ def test_a_rewritten_slice_is_caught_by_the_signed_map(world):
     sql(store, "DELETE FROM events WHERE seq = ?", (gone,))
     heads = recomputed(store, 1500)
     n, root = heads[merchant]
-    sql(store, "UPDATE slice_nodes SET root = ? WHERE merchant = ? AND gsize = 1500", (root, merchant))
+    sql(
+        store,
+        "UPDATE slice_nodes SET root = ? WHERE merchant = ? AND gsize = 1500",
+        (root, merchant),
+    )
     sql(store, "UPDATE slice_heads SET size = ?, root = ? WHERE merchant = ?", (n, root, merchant))
     fresh = Ledger(store, ledger.key, ledger.keys)  # a process that reads the rewritten rows
     with store.snapshot():

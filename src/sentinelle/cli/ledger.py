@@ -254,7 +254,10 @@ def rotate_key(app: App, reason: str, by: str | None) -> None:
     help="Tree size of the older checkpoint (0: from the start).",
 )
 @click.option(
-    "--to", "to_size", type=click.IntRange(min=1), help="Tree size of the newer checkpoint [latest]."
+    "--to",
+    "to_size",
+    type=click.IntRange(min=1),
+    help="Tree size of the newer checkpoint [latest].",
 )
 @click.option(
     "--verify",
@@ -285,7 +288,7 @@ def slice_(
     from sentinelle.transparency.verify import VerificationError, accesses_to, verify_slice
 
     ledger = app.ledger_reader
-    store = ledger.store
+    store = app.reader
     try:
         with store.snapshot():
             if to_size is None:
@@ -334,9 +337,8 @@ def slice_(
         summary += "; verified complete against the signed checkpoints"
         if customer is not None:
             touched = accesses_to(verified, customer)
-            summary += (
-                f"; customer {customer}: "
-                + (f"{len(touched)} access(es)" if touched else "not accessed (proven)")
+            summary += f"; customer {customer}: " + (
+                f"{len(touched)} access(es)" if touched else "not accessed (proven)"
             )
     click.echo(summary)
     for entry in answer["entries"]:

@@ -53,7 +53,6 @@ from sentinelle.transparency.verify import (
     map_key,
     map_leaf_hash,
     map_line,
-    slice_leaf_hash,
 )
 
 __all__ = [
@@ -424,7 +423,10 @@ class SliceSide:
         if self.proof is not None:
             other = None
             if self.proof.other_key is not None and self.proof.other_leaf is not None:
-                other = {"key": self.proof.other_key.hex(), "leaf_hash": self.proof.other_leaf.hex()}
+                other = {
+                    "key": self.proof.other_key.hex(),
+                    "leaf_hash": self.proof.other_leaf.hex(),
+                }
             proof = {"siblings": [h.hex() for h in self.proof.siblings], "other": other}
         return {
             "size": self.size,
@@ -492,7 +494,7 @@ class _SliceNodes:
                 self._add(*row)
 
     def node(self, level: int, index: int) -> bytes:
-        """The hash of node ``(level, index)``: leaves ``index·2^level`` to ``(index+1)·2^level``."""
+        """The hash of node ``(level, index)``: leaves ``index·2^level`` on, ``2^level`` of them."""
         got = self._memo.get((level, index))
         if got is not None:
             return got

@@ -56,8 +56,8 @@ late events arrived): ``verified.first_time``/``last_time`` tell the events' own
 What is trusted: the log's verifier key, obtained outside the log (and the witnesses' keys,
 checked by whoever verifies cosignatures: ``sentinelle monitor``). The slices and the map are
 built at ingest from the same events, in the same transaction; that the operator built them
-honestly is auditable by anyone holding the log (``sentinelle ledger verify`` recomputes
-them), and once signed they cannot be changed without the signature or the witnesses' record
+honestly is auditable by anyone holding the log (the map is a function of it: replay the
+events), and once signed they cannot be changed without the signature or the witnesses' record
 of the log disagreeing. Checkpoints made before slices existed carry no map line: they stay
 valid checkpoints of the log (:func:`verify_note` accepts them), but completeness cannot be
 proven against them (:class:`MissingMapError`).
@@ -236,7 +236,9 @@ def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> S
         try:
             public.verify(raw[4:], body.encode("utf-8"))
         except InvalidSignature:
-            raise NoteError(f"the signature by {name} does not verify: the note was altered") from None
+            raise NoteError(
+                f"the signature by {name} does not verify: the note was altered"
+            ) from None
         verified = True
     if not verified:
         raise NoteError(f"the note has no signature by the log key {name}+{key_id.hex()}")
@@ -523,10 +525,10 @@ def verify_slice(
 
     ``pages`` is one answer (a dict) or all the pages of one, in order (each page repeats the
     checkpoints and proofs, and is checked whole; together their entries must run from the
-    first slice index to the last). ``known`` is ``(tree size, SliceHead)`` that the caller
-    verified earlier (a monitor's state): the answer's ``from`` must agree with it if it is at
-    that size, and otherwise the slice must have grown from it (checked through ``from`` when
-    its size is at most the known one... so pass the known size as ``from``).
+    first slice index to the last). ``known`` is ``(tree size, SliceHead)`` the caller verified
+    earlier (a monitor's state, usually the ``to`` of its last run, passed as ``from`` now):
+    when the answer's ``from`` is at that size its head must be the same, else the merchant's
+    history was rewritten.
 
     Raises :class:`NoteError`, :class:`MissingMapError`, :class:`MapProofError`,
     :class:`ProofError` or :class:`CompletenessError` naming what failed: the entry (slice
@@ -551,7 +553,9 @@ def verify_slice(
         )
     if first.get("merchant") != merchant:
         raise CompletenessError(f"the answer is for merchant {first.get('merchant')!r}")
-    consistency = [_hex(h, "slice consistency proof hash", ProofError) for h in first["consistency"]]
+    consistency = [
+        _hex(h, "slice consistency proof hash", ProofError) for h in first["consistency"]
+    ]
     try:
         verify_consistency(from_head.size, to_head.size, from_head.root, to_head.root, consistency)
     except ProofError as exc:
@@ -563,7 +567,8 @@ def verify_slice(
     last_leaf = ends[0] - 1
     for number, page in enumerate(listed):
         if number and (
-            page["from"] != first["from"] or page["to"] != first["to"]
+            page["from"] != first["from"]
+            or page["to"] != first["to"]
             or page["consistency"] != first["consistency"]
         ):
             raise CompletenessError(f"page {number + 1} is of another answer (other checkpoints)")
