@@ -2,7 +2,8 @@
 stores: a high alert in a batch suspends its actor and the suspension reaches a real TCP syslog
 server once; a responder's lift reaches it too, without the reason they typed; the message is
 queued in the suspension's own transaction, so a queue that fails leaves no suspension behind
-(the response is completed when the alert is raised again)."""
+(the response is completed when the alert is raised again). After every batch, the 72-hour
+deadline warnings that are due are queued, at the API's clock."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from test_guard_response import _alerts, _denials
 from outbound_receivers import SyslogReceiver
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
+from sentinelle.connectors.messages import DeadlineMessage, Stage
 from sentinelle.errors import StoreError
 from sentinelle.guard.policy import parse_policy
 from sentinelle.guard.respond import respond
-from sentinelle.timeutil import HOUR
+from sentinelle.response import ResponseEngine
+from sentinelle.timeutil import HOUR, iso
 
 
 @pytest.fixture
@@ -105,3 +108,24 @@ def test_a_failing_queue_leaves_no_suspension_and_the_next_run_completes_it(
         )
         assert [s.actor for s in again.suspended] == [alert.actor]
         assert sorted(r.kind for r in state.store.deliveries()) == ["alert", "suspended"]
+
+
+def test_a_batch_queues_the_deadline_warnings_due_at_the_apis_clock(api: Api) -> None:
+    store = api.state.store
+    engine = ResponseEngine(store)
+    incident = engine.open(title="harvest", by="dpo", actors=["agent-1"], from_us=0).id
+    aware = NOW - 70 * HOUR  # 2 hours left at the API's clock
+    facts = {
+        "aware_at": iso(aware),
+        "breach_types": ["confidentiality"],
+        "data_categories": ["contact"],
+        "subjects": {"count": 40, "approximate": True},
+        "records": 40,
+    }
+    engine.assess(incident, by="dpo", given=facts, now=aware + HOUR)
+    assert api.post("/v1/events", [], key="admin").status_code == 200
+    [row] = [r for r in store.deliveries() if r.kind == "deadline"]
+    assert row.message == DeadlineMessage.id_for(incident, Stage.HOURS_6)
+    assert row.destination == "siem" and f'"at_us": {NOW}' in (row.facts or "")
+    assert api.post("/v1/events", [], key="admin").status_code == 200  # checked again
+    assert len([r for r in store.deliveries() if r.kind == "deadline"]) == 1

@@ -510,7 +510,9 @@ class _Channels:
             from sentinelle.notify.setup import smtp_config
 
             try:
-                self.session = MailSession(smtp_config(self.settings, sender=parseaddr(sender)[1]))
+                smtp = smtp_config(self.settings, sender=parseaddr(sender)[1])
+                smtp.check()
+                self.session = MailSession(smtp)
             except Error as exc:
                 _logger.error("e-mail destinations: %s", exc.diagnostics())
                 return "SMTP settings refused"
