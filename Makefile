@@ -45,6 +45,7 @@ bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-ev
 	$(BIN)/python benchmarks/guard.py
 	$(BIN)/python benchmarks/guard.py --http --grants 10000
 	$(BIN)/python benchmarks/witness.py
+	$(BIN)/python benchmarks/otlp.py
 	$(BIN)/python benchmarks/notify.py
 	$(BIN)/python benchmarks/outbound.py
 	$(BIN)/python benchmarks/scope.py
