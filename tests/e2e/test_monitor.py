@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from sentinelle.api.main import create_app
 from sentinelle.cli import main
 from sentinelle.cli.monitor import API_KEY_ENV, WEBHOOK_SECRET_ENV
 from sentinelle.config import Settings
+from sentinelle.events import ACCESS_ACTIONS
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import leaf_hash
@@ -260,7 +262,7 @@ def test_a_split_view_is_caught(
         findings = monitor.expect(Outcome.SPLIT_VIEW, "--url", fork_url)
     (split,) = findings
     assert split["held_size"] == split["served_size"] == 300
-    assert "another root for the same size 300" in split["message"]
+    assert "signed over another root for the same size 300" in split["message"]
     evidence = Path(split["evidence"])
     notes = [(evidence / n).read_text() for n in ("held-checkpoint", "served-checkpoint")]
     roots = {log.ledger.verifier.verify(n).root for n in notes}
@@ -487,3 +489,57 @@ def test_every_loops_and_reports_a_finding_once(log: Log, monitor: Monitor, tmp_
     assert [r["outcome"] for r in rounds] == ["unreachable"] * 3
     assert [len(r["new"]) for r in rounds] == [1, 0, 0]
     assert receiver.count == 1
+
+
+def _accesses(merchant: str | None, first: int, last: int) -> list[int]:
+    """Leaf indexes of the access events among EVENTS[first:last] (of ``merchant``)."""
+    return [
+        i
+        for i in range(first, last)
+        if EVENTS[i].get("action") in ACCESS_ACTIONS
+        and (merchant is None or EVENTS[i].get("merchant") == merchant)
+    ]
+
+
+def test_a_missing_access_is_caught_with_merchant(
+    log: Log, monitor: Monitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An access removed from the database after the checkpoints committed to the merchant's
+    slice: the log's tree and checkpoints still verify, only the slice check sees it."""
+    counts = Counter(EVENTS[i]["merchant"] for i in _accesses(None, 600, 900))
+    merchant = next(m for m, _ in counts.most_common() if _accesses(m, 0, 300))
+    own = create_key(log.store, name="own", role=Role.MERCHANT, merchant=merchant, by="tests")
+    monkeypatch.setenv(API_KEY_ENV, own)  # a merchant's key reads its own slice only
+    log.ingest(0, 300)
+    log.witness()
+    assert monitor.expect(Outcome.OK, "--merchant", merchant) == []  # its slice from 0
+    log.ingest(300, 600)
+    log.witness()
+    assert monitor.expect(Outcome.OK, "--merchant", merchant) == []
+    assert monitor.held() == 600
+    log.ingest(600, 900)
+    log.witness()
+    victim = _accesses(merchant, 600, 900)[0]
+    sql(log.store, f"DELETE FROM events WHERE seq = {victim}")  # noqa: S608 - an int
+    log.serve()
+    (finding,) = monitor.expect(Outcome.MISSING_ACCESS, "--merchant", merchant)
+    assert finding["message"].startswith(
+        f"merchant {merchant!r}: the log cannot prove its list of accesses complete: slice entry "
+    )
+    assert "is not the one the merchant's slice committed at that place" in finding["message"]
+    assert (finding["held_size"], finding["served_size"]) == (600, 900)
+    pages = json.loads(Path(finding["evidence"], "slice-answer.json").read_text())
+    assert pages[0]["merchant"] == merchant and pages[0]["from"]["size"] == 600
+    assert monitor.held() == 600
+    # The whole log's checks alone cannot see it: the tree was not touched.
+    assert monitor.expect(Outcome.OK) == []
+    assert monitor.held() == 900
+
+
+def test_merchant_needs_the_api(log: Log, monitor: Monitor, tmp_path: Path) -> None:
+    log.ingest(0, 300)
+    log.witness()
+    publish(log.store, tmp_path / "site", tiles=True)
+    code, _, err = monitor.run("--published", str(tmp_path / "site"), "--merchant", "m-1")
+    assert code == 1
+    assert err == "error: --merchant needs the log's API (url): slices are not published\n"

@@ -155,6 +155,11 @@ def _print(result: Round, *, where: str, quiet_if_seen: bool, as_json: bool) -> 
     help="E-mail each finding there (repeatable), through SENTINELLE_SMTP as notices are.",
 )
 @click.option("--email-from", help="Sender of those e-mails [default: SENTINELLE_NOTIFY_FROM].")
+@click.option(
+    "--merchant",
+    help="Also check that no access of this merchant was left out: its slice between the "
+    "checkpoint held and the new one (API only; over the config's merchant).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per round.")
 @pass_app
 def monitor(
@@ -170,6 +175,7 @@ def monitor(
     webhook_secret_file: Path | None,
     email_to: tuple[str, ...],
     email_from: str | None,
+    merchant: str | None,
     as_json: bool,
 ) -> None:
     """Check that a Sentinelle ledger shows one append-only history, from your own machine.
@@ -189,6 +195,7 @@ def monitor(
       6  smaller_tree       fewer leaves than signed before: checkpoints deleted, rollback
       7  rewritten_history  the log's tree no longer holds the checkpoint verified last
       8  split_view         two signed roots for one size, or no proof ties them
+      9  missing_access     (--merchant) the log cannot prove the merchant's list complete
 
     Misbehaviours keep the conflicting signed notes in STATE/evidence/. The API key comes
     from $SENTINELLE_MONITOR_API_KEY or --api-key-file, never the command line.
@@ -202,11 +209,21 @@ def monitor(
         target_url, target_published = config.url, config.published
     api_key = _secret(api_key_file, API_KEY_ENV, "API key") if target_url is not None else None
     source = source_for(url=target_url, published=target_published, api_key=api_key)
+    slice_check = None
+    merchant = merchant or config.merchant
+    if merchant is not None:
+        from sentinelle.monitor.slices import ApiSliceCheck
+        from sentinelle.monitor.source import ApiSource
+
+        if not isinstance(source, ApiSource):
+            raise ConfigError("--merchant needs the log's API (url): slices are not published")
+        slice_check = ApiSliceCheck(source, merchant, config.origin, config.log_keys)
     engine = Monitor(
         config=config,
         source=source,
         state_dir=StateDir(state_path),
         reporters=_reporters(app, webhook, webhook_secret_file, email_to, email_from),
+        slice_check=slice_check,
     )
     if every is None:
         result = engine.round()

@@ -14,7 +14,8 @@ The monitor fetches untrusted bytes from the log; everything here treats them as
    §2.1.4 consistency proof). When it does not, the answer says how, from what the log itself
    answered:
 
-   * same size, another root: two signed roots for one tree — a **split view**;
+   * same size, another root (or other extension lines): two signed heads for one tree — a
+     **split view**;
    * larger, and the log's tree at the old size has another root than the one it signed, which
      a valid proof ties to the new root — the log's history was **rewritten**;
    * larger, and no valid proof ties the two — a **split view** (the log serves a history
@@ -182,7 +183,10 @@ def relate(old: Checkpoint, new: Checkpoint, answer: LogTree | None) -> Relation
     if new.size < old.size:
         return Relation.SMALLER
     if new.size == old.size:
-        return Relation.SAME if new.root == old.root else Relation.SPLIT_VIEW
+        # Extension lines (Sentinelle's merchant-map root) are signed with the tree head: the
+        # same tree with another map is two histories of the merchants' slices.
+        same = (new.root, new.extensions) == (old.root, old.extensions)
+        return Relation.SAME if same else Relation.SPLIT_VIEW
     if old.size == 0:
         # Every tree extends the empty one, whose root is fixed (RFC 9162 §2.1.1).
         return Relation.EXTENDS if old.root == EMPTY_ROOT else Relation.SPLIT_VIEW

@@ -7,6 +7,7 @@ and where it reads the log. A TOML file, ``DIR/monitor.toml`` by default::
     quorum = 1                                      # cosignatures required [default: all]
     url = "https://sentinelle.shop.example"         # the API (SENTINELLE_MONITOR_API_KEY) …
     # published = "https://ledger.shop.example/"    # … or a published copy (URL or directory)
+    # merchant = "m-1000"                           # check this merchant's slice (API only)
 
 Keys here are public: pin them from a source you trust (the log's operator, out of band),
 never from the log the monitor watches. Secrets (the API key, the webhook's HMAC key, the SMTP
@@ -43,6 +44,7 @@ class _File(BaseModel):
     quorum: int | None = Field(default=None, ge=0)
     url: str | None = None
     published: str | None = None
+    merchant: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +57,7 @@ class MonitorConfig:
     quorum: int
     url: str | None = None
     published: str | None = None
+    merchant: str | None = None
 
     @classmethod
     def from_toml(cls, path: Path) -> MonitorConfig:
@@ -89,6 +92,7 @@ class MonitorConfig:
                 quorum=parsed.quorum,
                 url=parsed.url,
                 published=parsed.published,
+                merchant=parsed.merchant,
             )
         except ConfigError as exc:
             raise ConfigError(f"invalid monitor config {path}: {exc}") from None
@@ -103,6 +107,7 @@ class MonitorConfig:
         quorum: int | None = None,
         url: str | None = None,
         published: str | None = None,
+        merchant: str | None = None,
     ) -> MonitorConfig:
         """Parse the keys and check the quorum. Raises :class:`ConfigError`."""
         try:
@@ -126,4 +131,5 @@ class MonitorConfig:
             quorum=quorum,
             url=url,
             published=published,
+            merchant=merchant,
         )

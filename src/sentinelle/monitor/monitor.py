@@ -47,6 +47,7 @@ from sentinelle.monitor.checks import (
     relate,
 )
 from sentinelle.monitor.config import MonitorConfig
+from sentinelle.monitor.slices import MissingAccessError, pages_json
 from sentinelle.monitor.source import LogSource, LogUnreachableError
 from sentinelle.monitor.state import MonitorState, StateDir, evidence_stamp
 
@@ -149,14 +150,13 @@ class Reporter(Protocol):
 
 
 class SliceCheck(Protocol):
-    """The merchant-slice completeness check (``--merchant``): the hook a slice verifier
-    plugs into. Called after the log's checks passed, with the reference and the new
-    checkpoint; returns the findings (``missing_access``) or raises
+    """The merchant-slice completeness check (``--merchant``,
+    :class:`sentinelle.monitor.slices.ApiSliceCheck`). Called after the log's checks passed,
+    with the checkpoint held and the new one; raises
+    :class:`~sentinelle.monitor.slices.MissingAccessError` (a ``missing_access`` finding) or
     :class:`LogUnreachableError`."""
 
-    def __call__(
-        self, old: SignedCheckpoint | None, new: SignedCheckpoint
-    ) -> Sequence[Finding]: ...
+    def __call__(self, old: SignedCheckpoint | None, new: SignedCheckpoint) -> None: ...
 
 
 def _finding_id(outcome: Outcome, *parts: str) -> str:
@@ -183,6 +183,7 @@ class _Round:
         served: SignedCheckpoint | str | None = None,
         tree: LogTree | None = None,
         key: str = "",
+        extra: dict[str, str] | None = None,
     ) -> None:
         served_note = served.note if isinstance(served, SignedCheckpoint) else served
         ident = _finding_id(
@@ -197,6 +198,7 @@ class _Round:
                 files["served-checkpoint"] = served_note
             if tree is not None:
                 files["log-tree.json"] = _tree_json(tree) + "\n"
+            files.update(extra or {})
             size = served.size if isinstance(served, SignedCheckpoint) else "x"
             name = f"{evidence_stamp(self.now)}-{outcome.label}-{size}-{ident[-8:]}"
             evidence = self.state_dir.keep_evidence(name, files)
@@ -257,10 +259,11 @@ class _Round:
                 tree=tree,
             )
         elif n == h:
+            other = "root" if new.root != held.root else "merchant map (extension lines)"
             self.find(
                 Outcome.SPLIT_VIEW,
-                f"{what} of {where} is signed over another root for the same size {n} than the "
-                "checkpoint the log signed before (held): two histories under one key",
+                f"{what} of {where} is signed over another {other} for the same size {n} than "
+                "the checkpoint the log signed before (held): two histories under one key",
                 held=held,
                 served=new,
             )
@@ -421,9 +424,22 @@ class Monitor:
             and latest.checkpoint not in compared
         ):
             work.compare(base, latest, "the newest checkpoint")
-        if candidate is not None and not work.findings and self.slice_check is not None:
-            for finding in self.slice_check(held, candidate):
-                work.findings.append(finding)
+        if (
+            candidate is not None
+            and (held is None or candidate.size > held.size)
+            and not work.findings
+            and self.slice_check is not None
+        ):
+            try:
+                self.slice_check(held, candidate)
+            except MissingAccessError as exc:
+                work.find(
+                    Outcome.MISSING_ACCESS,
+                    str(exc),
+                    held=held,
+                    served=candidate,
+                    extra={"slice-answer.json": pages_json(exc.pages)},
+                )
         return candidate
 
     def _remember(

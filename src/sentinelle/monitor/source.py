@@ -140,9 +140,12 @@ class ApiSource:
     def __repr__(self) -> str:
         return f"ApiSource({self._url!r})"  # never the key
 
-    def _json(self, path: str) -> dict[str, Any] | None:
+    def get_json(self, path: str, *, limit: int = _MAX_ANSWER) -> dict[str, Any] | None:
+        """``GET`` the API's ``path`` (with its query): the JSON object answered, or ``None``
+        on a 404. Raises :class:`LogUnreachableError` on any other status, a body longer than
+        ``limit`` bytes, or one that is not a JSON object."""
         url = f"{self._url}{path}"
-        answer = _get(url, self._headers, follow=False)
+        answer = _get(url, self._headers, follow=False, limit=limit)
         if answer.status == 404:
             return None
         if answer.status != 200:
@@ -158,7 +161,7 @@ class ApiSource:
         return data
 
     def _note(self, path: str) -> str | None:
-        data = self._json(path)
+        data = self.get_json(path)
         if data is None:
             return None
         note = data.get("note")
@@ -180,7 +183,7 @@ class ApiSource:
         Raises :class:`LogUnreachableError` if the answer is missing or malformed.
         """
         path = f"/v1/ledger/consistency?old={old_size}&new={new_size}"
-        data = self._json(path)
+        data = self.get_json(path)
         where = f"{self._url}{path}"
         if data is None:
             raise LogUnreachableError(f"{where}: the log has no such consistency proof (404)")

@@ -114,6 +114,15 @@ def test_relations() -> None:
         relate(old, cp(LEAVES, 2000), None)
 
 
+def test_the_same_tree_with_another_map_is_a_split_view() -> None:
+    old = cp(LEAVES, 1000)
+    mapped = Checkpoint(origin=ORIGIN, size=1000, root=old.root, extensions=("x/map AAAA",))
+    assert relate(mapped, mapped, None) is Relation.SAME
+    assert relate(old, mapped, None) is Relation.SPLIT_VIEW
+    other = Checkpoint(origin=ORIGIN, size=1000, root=old.root, extensions=("x/map BBBB",))
+    assert relate(mapped, other, None) is Relation.SPLIT_VIEW
+
+
 def test_the_empty_tree() -> None:
     empty = Checkpoint(origin=ORIGIN, size=0, root=EMPTY_ROOT)
     assert relate(empty, cp(LEAVES, 5), None) is Relation.EXTENDS
