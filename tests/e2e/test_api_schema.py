@@ -108,6 +108,11 @@ RELAXED: dict[str, dict[Callable[..., Any], str]] = {
         "a 422 or 404 names the field or the id",
     },
     "GET /v1/merchants/{merchant}/accesses": {_VALID_IS_ACCEPTED: _CURSOR},
+    "GET /v1/merchants/{merchant}/slice": {
+        _VALID_IS_ACCEPTED: "from and to must be tree sizes of recorded checkpoints that carry "
+        "the merchant map, from <= to: a schema-valid size that is not one is a 422 naming it; "
+        + _CURSOR,
+    },
     "POST /v1/access/decide": {
         _VALID_IS_ACCEPTED: "subjects and count exclude each other (a rule across fields the "
         "schema does not state), and a count written as 14391079.0 is refused (the request is "
