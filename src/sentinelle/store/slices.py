@@ -42,11 +42,11 @@ class _SliceReads:
     def slice_heads_since(self, gsize: int) -> list[HeadRow]:
         """The slices that grew after global tree size ``gsize`` (-1: every slice), as they
         are now."""
-        return [_head(r) for r in self._rows(f"{_HEADS} WHERE gsize > ?", (gsize,))]  # noqa: S608
+        return [_head(r) for r in self._rows(f"{_HEADS} WHERE gsize > ?", (gsize,))]
 
     def slice_head(self, merchant: str) -> HeadRow | None:
         """``merchant``'s slice now, if it has one."""
-        rows = self._rows(f"{_HEADS} WHERE merchant = ?", (merchant,))  # noqa: S608
+        rows = self._rows(f"{_HEADS} WHERE merchant = ?", (merchant,))
         return _head(rows[0]) if rows else None
 
     def slice_head_at(self, merchant: str, gsize: int) -> tuple[int, bytes] | None:

@@ -74,8 +74,14 @@ def slice_answer(
 
 def _invalid(param: str, value: object, message: str) -> RequestValidationError:
     return RequestValidationError(
-        [{"type": "value_error", "loc": ("query", param), "msg": f"Value error, {message}",
-          "input": value}]
+        [
+            {
+                "type": "value_error",
+                "loc": ("query", param),
+                "msg": f"Value error, {message}",
+                "input": value,
+            }
+        ]
     )
 
 
