@@ -264,6 +264,16 @@ class Settings(BaseSettings):
         "commas.",
     )
 
+    outbound_every: float = Field(
+        default=15.0,
+        ge=0,
+        le=3_600,
+        description="Seconds between the API server's own rounds of the alert destinations: "
+        "the 72-hour deadline warnings that fell due are queued and every delivery due is sent "
+        "(besides the round after each events batch), so a lift in the console or a deadline "
+        "reaches them with no batch arriving; 0 turns the rounds off.",
+    )
+
     @field_validator("log_origin")
     @classmethod
     def _origin_is_one_line(cls, value: str) -> str:

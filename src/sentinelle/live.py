@@ -26,10 +26,11 @@ from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.guard.service import GuardPolicy
 from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
-from sentinelle.store import Store, Writer
+from sentinelle.store import Store, Writer, open_store
 from sentinelle.timeutil import MINUTE
+from sentinelle.timeutil import now_us as wall_clock_us
 
-__all__ = ["AfterBatch", "after_batch"]
+__all__ = ["AfterBatch", "after_batch", "send_out"]
 
 _logger = logging.getLogger(__name__)
 
@@ -102,3 +103,22 @@ def after_batch(
 
 def _queue(settings: Settings, now_us: int, w: Writer, alerts: list[Alert]) -> None:
     outbound.queue(w, settings, alerts, now_us=now_us)
+
+
+def send_out(settings: Settings, *, now_us: int | None = None) -> None:
+    """One round of the alert destinations on a store connection of its own: queue the 72-hour
+    deadline warnings due at ``now_us`` (default: now), then send every delivery due. The API
+    server runs it every ``outbound_every`` seconds, so what is queued outside an events batch
+    (a lift, a guard decision's alert, a help-desk webhook's) and a deadline that falls due
+    while no batch arrives go out without waiting for one.
+
+    Never raises: a failure is logged by its type only (its message could carry a webhook's
+    URL) and the rows stay due for the next round.
+    """
+    now = wall_clock_us() if now_us is None else now_us
+    try:
+        with open_store(settings, create=False) as store:
+            outbound.queue_deadlines(store, settings, now_us=now)
+            outbound.deliver_due(store, settings, now)
+    except Exception as exc:
+        _logger.error("a round of the alert destinations failed: %s", type(exc).__name__)

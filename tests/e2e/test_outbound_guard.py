@@ -15,6 +15,7 @@ from test_api_guard import NOW, POLICY, Api, _make
 from test_guard_response import _alerts, _denials
 
 from outbound_receivers import SyslogReceiver
+from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
 from sentinelle.connectors.messages import DeadlineMessage, Stage
@@ -22,7 +23,9 @@ from sentinelle.errors import StoreError
 from sentinelle.guard.policy import parse_policy
 from sentinelle.guard.respond import respond
 from sentinelle.response import ResponseEngine
-from sentinelle.timeutil import HOUR, iso
+from sentinelle.store import Store, open_store
+from sentinelle.timeutil import HOUR, iso, now_us
+from served import served
 
 
 @pytest.fixture
@@ -110,11 +113,11 @@ def test_a_failing_queue_leaves_no_suspension_and_the_next_run_completes_it(
         assert sorted(r.kind for r in state.store.deliveries()) == ["alert", "suspended"]
 
 
-def test_a_batch_queues_the_deadline_warnings_due_at_the_apis_clock(api: Api) -> None:
-    store = api.state.store
+def _assessed(store: Store, aware: int) -> str:
+    """An incident assessed as needing the authority's notice, the organisation aware of it
+    at ``aware``; its id."""
     engine = ResponseEngine(store)
     incident = engine.open(title="harvest", by="dpo", actors=["agent-1"], from_us=0).id
-    aware = NOW - 70 * HOUR  # 2 hours left at the API's clock
     facts = {
         "aware_at": iso(aware),
         "breach_types": ["confidentiality"],
@@ -123,9 +126,44 @@ def test_a_batch_queues_the_deadline_warnings_due_at_the_apis_clock(api: Api) ->
         "records": 40,
     }
     engine.assess(incident, by="dpo", given=facts, now=aware + HOUR)
+    return incident
+
+
+def test_a_batch_queues_the_deadline_warnings_due_at_the_apis_clock(api: Api) -> None:
+    store = api.state.store
+    incident = _assessed(store, NOW - 70 * HOUR)  # 2 hours left at the API's clock
     assert api.post("/v1/events", [], key="admin").status_code == 200
     [row] = [r for r in store.deliveries() if r.kind == "deadline"]
     assert row.message == DeadlineMessage.id_for(incident, Stage.HOURS_6)
     assert row.destination == "siem" and f'"at_us": {NOW}' in (row.facts or "")
     assert api.post("/v1/events", [], key="admin").status_code == 200  # checked again
     assert len([r for r in store.deliveries() if r.kind == "deadline"]) == 1
+
+
+def test_the_server_sends_out_on_its_own_with_no_batch(
+    settings: Settings, syslog: SyslogReceiver
+) -> None:
+    # A deadline that falls due while no events arrive reaches the destinations by the
+    # server's own rounds (outbound_every), through a real uvicorn.
+    config = settings.model_copy(
+        update={"alert_syslog": f"siem={syslog.url}", "outbound_every": 0.2}
+    )
+    aware = now_us() - 70 * HOUR  # 2 hours left: the 6-hour warning is due
+    with open_store(config) as store:
+        _assessed(store, aware)
+    with served(create_app(config), what="the API"):
+        assert syslog.wait_for(1), "no deadline warning reached syslog"
+    [message] = syslog.messages()
+    assert message.msgid == "deadline"
+    assert message.sd["sentinelle@32473"]["stage"] == "6h"
+    with open_store(config, create=False) as store:
+        assert [(r.kind, r.state) for r in store.deliveries()] == [("deadline", "delivered")]
+
+
+def test_no_rounds_when_turned_off(settings: Settings, syslog: SyslogReceiver) -> None:
+    config = settings.model_copy(update={"alert_syslog": f"siem={syslog.url}", "outbound_every": 0})
+    aware = now_us() - 70 * HOUR
+    with open_store(config) as store:
+        _assessed(store, aware)
+    with served(create_app(config), what="the API"):
+        assert not syslog.wait_for(1, timeout=1.0)

@@ -10,6 +10,7 @@ and the API's description, ``/openapi.json``, ``/docs`` (Swagger UI, with
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,8 +40,10 @@ from sentinelle.api.routes import (
 )
 from sentinelle.api.routes.events import MAX_BODY_BYTES
 from sentinelle.config import Settings
+from sentinelle.connectors import outbound
 from sentinelle.errors import Error, NotFoundError, StoreBusyError, ValidationError
 from sentinelle.incidents import TransitionError
+from sentinelle.live import send_out
 from sentinelle.response import ConflictError, LeaseHeldError
 from sentinelle.web import install as install_console
 
@@ -50,6 +53,28 @@ __all__ = ["MAX_BODY_BYTES", "create_app"]
 _CONFLICTS = (TransitionError, ConflictError, LeaseHeldError)
 
 
+#: Seconds a round of the alert destinations under way may take to end at shutdown.
+_ROUND_GRACE = 10.0
+
+
+def _outbound_rounds(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The server's own rounds of the alert destinations (:func:`sentinelle.live.send_out`),
+    every ``outbound_every`` seconds until ``stop``; none without a destination or with 0."""
+    every = settings.outbound_every
+    if not every or not outbound.configured(settings):
+        return None
+
+    async def rounds() -> None:
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+                return
+            except TimeoutError:
+                await run_in_threadpool(send_out, settings)
+
+    return asyncio.create_task(rounds(), name="sentinelle-outbound-rounds")
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The API application for these settings."""
     state = State(settings)
@@ -57,9 +82,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A lifespan, not @app.on_event("shutdown"): FastAPI deprecates on_event.
+        stop = asyncio.Event()
+        rounds = _outbound_rounds(settings, stop)
         try:
             yield
         finally:
+            stop.set()
+            if rounds is not None:  # a round under way may finish (its rows are leased)
+                await asyncio.wait({rounds}, timeout=_ROUND_GRACE)
+                rounds.cancel()
             # Runs under way get a bounded wait, then are left (a killed run, resumable).
             await run_in_threadpool(state.notice_runs.close)
             state.close()  # the read connections and the store
