@@ -124,6 +124,7 @@ def test_gzip_deflate_and_none() -> None:
         (zlib.compress(b"\x00" * 1001), "deflate", 413, "inflates beyond 1000 bytes"),
         (gzip.compress(b"a" * 600) + gzip.compress(b"b" * 600), "gzip", 413, "beyond"),
     ],
+    ids=["br", "not-gzip", "truncated", "zlib-as-gzip", "gzip-bomb", "deflate-bomb", "members"],
 )
 def test_bad_or_too_large_streams(body: bytes, coding: str, status: int, words: str) -> None:
     with pytest.raises(OtlpRequestError) as caught:

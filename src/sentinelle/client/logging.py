@@ -25,8 +25,9 @@ without ``sentinelle.*`` attributes are not accesses and pass untouched::
         },
     )
 
-``emit`` never waits for the network: it maps the record and queues the event; the recorder's
-own thread sends it. A record that makes no access event (an unknown ``sentinelle.*``
+``emit`` never waits for the network: it maps the record and queues the event (when the queue
+is full, it writes the queue to the journal first, a local file); the recorder's own thread
+sends it. A record that makes no access event (an unknown ``sentinelle.*``
 attribute, a missing merchant) is logged as a warning naming the attribute and counted in
 :attr:`SentinelleHandler.rejected`; the app's log call never raises.
 """
