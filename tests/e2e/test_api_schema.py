@@ -68,6 +68,9 @@ _CURSOR = (
     "`cursor` is an opaque token the route itself returned: the document says a string of at "
     "most so many characters, and any other string is rightly refused (422)"
 )
+_WINDOW = (
+    "until must be after since (a rule across fields the schema does not state: a 422 names it); "
+)
 _SCIM_FILTER = (
     "filter is a SCIM filter (RFC 7644 §3.4.2.2): a grammar and the schemas' attribute names "
     "the document's string cannot state; any other string is rightly refused (400 invalidFilter)"
@@ -107,7 +110,8 @@ RELAXED: dict[str, dict[Callable[..., Any], str]] = {
         _VALID_IS_ACCEPTED: "as for one alert, and every id must exist (all or nothing): "
         "a 422 or 404 names the field or the id",
     },
-    "GET /v1/merchants/{merchant}/accesses": {_VALID_IS_ACCEPTED: _CURSOR},
+    "GET /v1/merchants/{merchant}/accesses": {_VALID_IS_ACCEPTED: _WINDOW + _CURSOR},
+    "GET /v1/merchants/{merchant}/accesses.csv": {_VALID_IS_ACCEPTED: _WINDOW + _CURSOR},
     "GET /v1/merchants/{merchant}/slice": {
         _VALID_IS_ACCEPTED: "from and to must be tree sizes of recorded checkpoints that carry "
         "the merchant map, from <= to: a schema-valid size that is not one is a 422 naming it; "

@@ -449,7 +449,7 @@ async def merchant_accesses_csv(
                 return
             page = await reading(state, work(page.next))
 
-    name = f"accesses-{''.join(c if c.isalnum() or c in '-_' else '_' for c in merchant)}.csv"
+    name = f"accesses-{''.join(c if c.isascii() and (c.isalnum() or c in '-_') else '_' for c in merchant)}.csv"
     return StreamingResponse(
         lines(),
         media_type="text/csv; charset=utf-8",
