@@ -57,6 +57,7 @@ TAGS = [
     "incidents",
     "merchants",
     "actors",
+    "integrations",
     "metrics",
     "guard",
     "grants",

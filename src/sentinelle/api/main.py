@@ -30,6 +30,7 @@ from sentinelle.api.routes import (
     grants,
     guard,
     incidents,
+    integrations,
     ledger,
     merchants,
     metrics,
@@ -154,6 +155,8 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (events, ledger, alerts, incidents, notices, merchants, slices, actors, metrics):
         app.include_router(module.router, responses=GUARDED)
     for router in (grants.requests, grants.router):  # the guard's grants (docs/guard.md)
+        app.include_router(router, responses=GUARDED)
+    for router in (integrations.router, integrations.merchant_router):  # docs/detection.md
         app.include_router(router, responses=GUARDED)
     install_console(app)  # /login, /logout, / and /static (sentinelle.web)
     return app

@@ -161,6 +161,7 @@ class Ingestor:
             w.insert_events(rows)
         tally.add(rows, events)  # only what was inserted: duplicates are not counted again
         w.index_accesses(rows, events)  # the merchants' page filters on these
+        w.add_integrations(rows, events)  # the inventory of apps and integrations
         hashes = [sha256(b"\x00" + body).digest() for body in bodies]
         builder.extend(hashes)
         grower.add(

@@ -34,6 +34,7 @@ from sentinelle.store.events import (
 from sentinelle.store.grants import GrantStoreMixin, GrantWriterMixin
 from sentinelle.store.guardlog import GuardLogStoreMixin, GuardLogWriterMixin
 from sentinelle.store.incidents import IncidentStoreMixin, IncidentWriterMixin
+from sentinelle.store.integrations import IntegrationStoreMixin, IntegrationWriterMixin
 from sentinelle.store.ledger import LedgerStoreMixin, LedgerWriterMixin, StoredCheckpoint
 from sentinelle.store.migrations import MIGRATIONS
 from sentinelle.store.notices import NoticeStoreMixin, NoticeWriterMixin
@@ -61,6 +62,7 @@ class Writer(
     DeliveryWriterMixin,
     ScimWriterMixin,
     AccessIndexWriterMixin,
+    IntegrationWriterMixin,
     SliceWriterMixin,
     abc.ABC,
 ):
@@ -111,6 +113,7 @@ class Store(
     DeliveryStoreMixin,
     ScimStoreMixin,
     AccessIndexStoreMixin,
+    IntegrationStoreMixin,
     SliceStoreMixin,
     abc.ABC,
 ):

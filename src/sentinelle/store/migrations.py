@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from sentinelle.store.accesses import backfill_sql
+from sentinelle.store.integrations import backfill_sql as integrations_sql
 
 __all__ = ["MIGRATIONS"]
 
@@ -413,6 +414,31 @@ CREATE TABLE alert_deliveries (
 CREATE INDEX alert_deliveries_due ON alert_deliveries (state, next_at_us)
 """
 
+# The inventory of apps, integrations and services (issue "Connectors" §4): per machine, its
+# kind, first and latest access and the data categories it read (a bit set); per machine and
+# merchant, the same there and the records exposed (:mod:`sentinelle.store.integrations`).
+# Filled in for stored events.
+_V21_INTEGRATIONS: Final = """
+CREATE TABLE integrations (
+    actor    TEXT PRIMARY KEY,
+    kind     TEXT NOT NULL,           -- actor.kind: app, integration or service
+    first_us BIGINT NOT NULL,         -- its first allowed access event
+    last_us  BIGINT NOT NULL,         -- its latest
+    data     BIGINT NOT NULL          -- data categories read (store.accesses.CATEGORY_BITS)
+);
+CREATE TABLE integration_merchants (
+    actor    TEXT NOT NULL,
+    merchant TEXT NOT NULL,
+    first_us BIGINT NOT NULL,
+    last_us  BIGINT NOT NULL,
+    records  BIGINT NOT NULL,         -- records exposed: resource.count, else subjects, else 1
+    data     BIGINT NOT NULL,
+    PRIMARY KEY (actor, merchant)
+){without_rowid};
+CREATE INDEX integration_merchants_merchant ON integration_merchants (merchant, actor);
+{backfill}
+"""
+
 # The merchants' page (issue "Transparency"): each access event's filterable facets (actor
 # kind, action, outcome, justified, categories) as one bit set, keyed (merchant, seq), and the
 # customers each access names, keyed (merchant, customer, seq), so a filtered page and "every
@@ -578,6 +604,12 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
         (
+            21,
+            _V21_INTEGRATIONS.format(
+                without_rowid=" WITHOUT ROWID", backfill=integrations_sql("sqlite")
+            ),
+        ),
+        (
             22,
             _V22_MERCHANT_VIEW.format(
                 without_rowid=" WITHOUT ROWID", backfill=backfill_sql("sqlite")
@@ -635,6 +667,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (18, _V18_SLICES.format(blob="BYTEA", without_rowid="")),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
+        (21, _V21_INTEGRATIONS.format(without_rowid="", backfill=integrations_sql("postgresql"))),
         (22, _V22_MERCHANT_VIEW.format(without_rowid="", backfill=backfill_sql("postgresql"))),
     ],
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from sentinelle.web.pages import actors, alerts, grants, home, incidents, records
+from sentinelle.web.pages import actors, alerts, grants, home, incidents, integrations, records
 
 __all__ = ["ROUTERS", "STATIC"]
 
@@ -14,6 +14,7 @@ ROUTERS: Final = (
     home.router,
     alerts.router,
     actors.router,
+    integrations.router,
     incidents.router,
     records.router,
     grants.router,

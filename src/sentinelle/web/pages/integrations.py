@@ -1,0 +1,48 @@
+"""``/integrations``: the inventory of apps, integrations and services (what each reads, from
+how many merchants, how much recently against its usual, since when, and its alerts), as
+``/v1/integrations`` serves it (:mod:`sentinelle.inventory`); for the people who read alerts
+(permission ``alerts:read``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from sentinelle.access import Permission
+from sentinelle.api.deps import Reader, reading
+from sentinelle.inventory import (
+    ALERT_DAYS,
+    RECENT_DAYS,
+    USUAL_DAYS,
+    USUAL_MIN_DAYS,
+    Integration,
+    inventory,
+)
+from sentinelle.web.common import render, state_of, viewer
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/integrations")
+async def integrations(request: Request) -> Response:
+    """Every machine that read customer data."""
+    seen = await viewer(request, Permission.ALERTS_READ)
+    state = state_of(request)
+    now = state.clock()
+
+    def work(r: Reader) -> list[Integration]:
+        return inventory(r.store, now_us=now)
+
+    rows = await reading(state, work)
+    return render(
+        "integrations.html",
+        viewer=seen,
+        section="/integrations",
+        rows=rows,
+        now=now,
+        recent_days=RECENT_DAYS,
+        usual_days=USUAL_DAYS,
+        usual_min_days=USUAL_MIN_DAYS,
+        alert_days=ALERT_DAYS,
+    )
