@@ -313,6 +313,9 @@ def test_backfill_cli_reads_exports_through_the_same_mapping(tmp_path: Path) -> 
     mapping.write_text(
         '[zendesk.merchants]\n"509974" = "m-1"\n"509975" = "m-2"\n'
         '[zendesk.staff]\n"235323" = "s-bob"\n'
+        # Freshdesk's webhook names the company and agent, its ticket list their ids: both.
+        '[freshdesk.merchants]\n"Acme" = "m-7"\n"7" = "m-7"\n"8" = "m-8"\n'
+        '[freshdesk.staff]\n"ana@desk.example" = "s-ana"\n"1" = "s-ana"\n'
     )
     env = {
         **os.environ,
@@ -333,8 +336,14 @@ def test_backfill_cli_reads_exports_through_the_same_mapping(tmp_path: Path) -> 
     refused = run_script(env, "connectors", "backfill", "gorgias", gorgias, code=1)
     assert "names no merchant: give --merchant" in refused.stderr
     run_script(env, "connectors", "backfill", "gorgias", gorgias, "--merchant", "m-9")
-    fresh = run_script(env, "connectors", "backfill", "freshdesk", gorgias, code=2)
-    assert "not supported" in fresh.stderr
+    freshdesk = str(FIXTURES / "freshdesk" / "tickets.json")
+    done = run_script(env, "connectors", "backfill", "freshdesk", freshdesk, "--json")
+    # 18: opened, assigned (open); 19: opened, assigned, closed (status 5)
+    assert (json.loads(done.stdout)["received"], json.loads(done.stdout)["stored"]) == (5, 5)
+    no_company = tmp_path / "no_company.json"
+    no_company.write_text('[{"id": 20, "status": 2, "company_id": null}]')
+    refused = run_script(env, "connectors", "backfill", "freshdesk", str(no_company), code=1)
+    assert "tickets[0] (as company_id): missing" in refused.stderr, refused.stderr
     export = tmp_path / "bad.json"
     export.write_text('{"tickets": [{"id": 1, "created_at": "2025-01-01T00:00:00Z"}]}')
     bad = run_script(env, "connectors", "backfill", "zendesk", str(export), code=1)
@@ -344,6 +353,17 @@ def test_backfill_cli_reads_exports_through_the_same_mapping(tmp_path: Path) -> 
         closed = store.event_by_id("zendesk:export-35436:closed")
         assert closed is not None
         assert json.loads(closed[1])["time"] == "2025-02-04T16:30:00Z"
+        for eid, merchant, actor, time in (
+            ("freshdesk:18:opened", "m-7", None, "2025-08-24T05:53:44Z"),
+            ("freshdesk:18:1:assigned", "m-7", "s-ana", "2025-08-24T05:53:44Z"),
+            ("freshdesk:19:3:assigned", "m-8", "freshdesk:3", "2025-08-25T09:31:27Z"),
+            ("freshdesk:19:20250825T093127000000Z:closed", "m-8", None, "2025-08-25T09:31:27Z"),
+        ):
+            found = store.event_by_id(eid)
+            assert found is not None, eid
+            event = json.loads(found[1])
+            assert (event["merchant"], event.get("actor"), event["time"]) == (merchant, actor, time)
+            assert "Jane" not in found[1] and "Rue" not in found[1]  # no subject, no personal data
         jira_closed = store.event_by_id("jira:10150:closed")
         assert jira_closed is not None
         first = json.loads(store.event_by_id("jira:10002:assigned")[1])  # type: ignore[index]

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
-from sentinelle.connectors import BACKFILLS, VENDOR_NAMES, Receiver, encode
+from sentinelle.connectors import VENDOR_NAMES, Receiver, encode
 from sentinelle.connectors.hr import read_notices
 from sentinelle.ingest import Ingestor, IngestResult
 
@@ -34,17 +34,13 @@ def backfill(app: App, vendor: str, file: Path, merchant: str | None, as_json: b
     """Store the ticket events of VENDOR's export FILE (JSON or JSON lines), mapped as its
     webhooks are (SENTINELLE_CONNECTORS_MAP). Reads: zendesk (incremental ticket export,
     {"tickets": [...]}), jira (issue search with expand=changelog, {"issues": [...]}),
-    gorgias (GET /api/tickets, {"data": [...]}; needs --merchant or [gorgias] merchant);
-    freshdesk has none yet.
+    gorgias (GET /api/tickets, {"data": [...]}; needs --merchant or [gorgias] merchant),
+    freshdesk (GET /api/v2/tickets, arrays of tickets; agents and companies by their ids).
 
     The file is one batch: a ticket that cannot be mapped refuses it all (exit 1, naming the
     ticket and the field). Events already stored (a file read twice) are duplicates. Live
     detection takes the events in with the next batch it runs on.
     """
-    if vendor not in BACKFILLS:
-        raise click.UsageError(
-            f"backfill reads {', '.join(BACKFILLS)} exports; {vendor}'s is not supported yet"
-        )
     events = list(Receiver.from_settings(app.settings).backfill(vendor, file, merchant=merchant))
     result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
     _report(result, as_json)

@@ -13,12 +13,17 @@ Freshdesk sends the ticket's state, not the change: the ticket is opened once, a
 per agent, closed once per closing (``status`` Resolved or Closed), each with an id derived
 from that state (:func:`sentinelle.connectors.base.state_events`). Times: ``created_at`` and
 ``updated_at`` if the body carries them, else the time Sentinelle received the webhook.
+
+History comes from the REST API's ticket list (:func:`backfill`), which names the agent and
+the company by their numeric ids (``responder_id``, ``company_id``), not by e-mail and name as
+the webhook body does: the mapping file maps both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from sentinelle.connectors.base import (
@@ -28,12 +33,13 @@ from sentinelle.connectors.base import (
     at,
     id_text,
     parse_time,
+    per_record,
     state_events,
     verify_shared_secret,
 )
 from sentinelle.events import ContextEvent
 
-__all__ = ["MERCHANT_FIELD", "map", "verify"]
+__all__ = ["MERCHANT_FIELD", "backfill", "map", "verify"]
 
 MERCHANT_FIELD: Final = "ticket.company"
 _CLOSED: Final = frozenset({"resolved", "closed", "4", "5"})  # names, or the API's codes
@@ -67,3 +73,39 @@ def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[Cont
 def _time(payload: Any, path: str, received: dt.datetime) -> dt.datetime:
     value = at(payload, path)
     return received if value in (None, "") else parse_time(value, path)
+
+
+def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextEvent]:
+    """Events from tickets listed by the REST API (``GET /api/v2/tickets``, each page a JSON
+    array of tickets, or ``{"tickets": [...]}``), each ticket's current state as the webhook
+    would send it: the agent is ``responder_id``, the merchant ``company_id`` (mapped through
+    the mapping file's ``[freshdesk]`` tables, which may hold both the webhook's e-mails and
+    names and these ids; or one ``merchant`` for every ticket), the times ``created_at`` and
+    ``updated_at``. Raises :class:`MappingError` naming the ticket by position and the field."""
+    listed = replace(config, merchant_field=None)  # the list's own field, whatever the webhook's
+    yield from per_record(records, "tickets", lambda ticket: _listed(ticket, listed))
+
+
+def _listed(ticket: dict[str, Any], config: VendorMapping) -> list[ContextEvent]:
+    fields = {
+        "id": ticket.get("id"),
+        "status": ticket.get("status"),
+        "agent": ticket.get("responder_id"),
+        "company": ticket.get("company_id"),
+        "created_at": ticket.get("created_at"),
+        "updated_at": ticket.get("updated_at"),
+    }
+    try:
+        return map({"ticket": fields}, config, dt.datetime.now(dt.UTC))
+    except MappingError as exc:  # named as the list names it, not as the webhook body
+        raise MappingError(_LISTED.get(exc.path, exc.path), exc.message) from None
+
+
+_LISTED: Final = {
+    "ticket.id": "id",
+    "ticket.status": "status",
+    "ticket.agent": "responder_id",
+    "ticket.company": "company_id",
+    "ticket.created_at": "created_at",
+    "ticket.updated_at": "updated_at",
+}

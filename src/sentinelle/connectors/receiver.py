@@ -32,7 +32,13 @@ VENDORS: Final[dict[str, ModuleType]] = {
 }
 assert tuple(VENDORS) == VENDOR_NAMES  # noqa: S101 - one list, checked at import
 #: Vendors whose export files ``backfill`` reads, with the key of each page's list.
-BACKFILLS: Final[dict[str, str]] = {"zendesk": "tickets", "jira": "issues", "gorgias": "data"}
+BACKFILLS: Final[dict[str, str]] = {
+    "zendesk": "tickets",
+    "jira": "issues",
+    "gorgias": "data",
+    "freshdesk": "tickets",
+}
+assert set(BACKFILLS) == set(VENDOR_NAMES)  # noqa: S101 - every vendor's history, checked at import
 
 
 class NotConfiguredError(ConfigError):
@@ -77,11 +83,7 @@ class Receiver:
         self, vendor: str, path: Path, *, merchant: str | None = None
     ) -> Iterator[ContextEvent]:
         """Events from ``vendor``'s export file; ``merchant`` (if given) for every ticket.
-        Raises :class:`ConfigError` for a vendor without backfill, :class:`MappingError`."""
-        if vendor not in BACKFILLS:
-            raise ConfigError(
-                f"backfill reads {', '.join(BACKFILLS)} exports; {vendor}'s is not supported"
-            )
+        Raises :class:`MappingError`, :class:`ConfigError` for an unreadable file."""
         mapping = self.mapping.of(vendor)
         if merchant is not None:
             mapping = replace(mapping, merchant=merchant)
