@@ -229,3 +229,22 @@ def test_dict_config_and_bad_configurations(sentinelle: Sentinelle) -> None:
         SentinelleHandler()
     with pytest.raises(ConfigError, match="not a sentinelle"):
         SentinelleHandler(sentinelle.url, "k", defaults={"merchant": "m-1"})
+
+
+def test_a_handler_closed_by_dict_config_still_records(
+    sentinelle: Sentinelle, access_log: logging.Logger
+) -> None:
+    handler = SentinelleHandler(sentinelle.url, sentinelle.keys["ingest"], flush_interval=3600)
+    access_log.addHandler(handler)
+    access_log.info("before", extra={**VIEW, "sentinelle.event_id": "acc-before"})
+    # Sent first: dictConfig() holds logging's lock while it closes handlers, and this server
+    # runs in the test's own process, where answering needs that lock now and then.
+    handler.flush()
+    # As uvicorn does at start: dictConfig() flushes and closes every handler there is, while
+    # the app's logger keeps this one attached.
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    assert handler in access_log.handlers
+    access_log.info("after", extra={**VIEW, "sentinelle.event_id": "acc-after"})
+    handler.flush()
+    assert sorted(str(e["id"]) for e in _events(sentinelle)) == ["acc-after", "acc-before"]
+    assert handler.rejected == 0

@@ -37,7 +37,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -93,9 +94,10 @@ class SentinelleHandler(logging.Handler):
             if not name.startswith(PREFIX):
                 raise ConfigError(f"SentinelleHandler defaults: {name!r} is not a sentinelle.*")
         super().__init__(level)
-        self._owned = client is None
+        self._make: Callable[[], GuardClient] | None = None
         if client is None:
-            client = GuardClient(
+            self._make = partial(
+                GuardClient,
                 base_url or "",
                 api_key or "",
                 timeout=timeout,
@@ -104,6 +106,7 @@ class SentinelleHandler(logging.Handler):
                 max_queue=max_queue,
                 journal=journal,
             )
+            client = self._make()
         self.client = client
         self.app = app
         self.defaults = dict(defaults or {})
@@ -119,6 +122,12 @@ class SentinelleHandler(logging.Handler):
         if not attributes:
             return
         try:
+            if self._closed and self._make is not None:
+                # Closed but still attached: logging.config.dictConfig() closes every handler
+                # there is (uvicorn calls it at start). Like a FileHandler reopening its file,
+                # the handler makes its client again rather than lose accesses.
+                self.client = self._make()
+                self._closed = False
             event = access_event(
                 attributes,
                 time=dt.datetime.fromtimestamp(record.created, dt.UTC),
@@ -140,8 +149,8 @@ class SentinelleHandler(logging.Handler):
 
     def flush(self) -> None:
         """Send what is queued now (logged, not raised, when Sentinelle cannot be reached:
-        the events stay queued). Nothing once closed."""
-        if self._closed:
+        the events stay queued). Nothing once the handler's own client is closed."""
+        if self._closed and self._make is not None:
             return
         try:
             self.client.flush()
@@ -154,12 +163,13 @@ class SentinelleHandler(logging.Handler):
 
     def close(self) -> None:
         """Close the client the handler made (it sends what is left, or journals it).
-        Idempotent: ``logging`` may close a handler more than once."""
+        Idempotent: ``logging`` may close a handler more than once. A record handled after
+        this makes the client again."""
         if self._closed:
             return
         self._closed = True
         try:
-            if self._owned:
+            if self._make is not None:
                 self.client.close()
         except ClientError as exc:
             _logger.error("closing the access log handler: %s", exc.diagnostics())
