@@ -26,8 +26,10 @@ Run::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -44,6 +46,7 @@ from sentinelle.ledger.log import Ledger  # noqa: E402
 from sentinelle.ledger.slices import slice_page  # noqa: E402
 from sentinelle.sim import generate_events  # noqa: E402
 from sentinelle.store import open_store  # noqa: E402
+from sentinelle.store.accesses import AccessIndexWriterMixin  # noqa: E402
 from sentinelle.transparency.verify import MAP_EMPTY, map_line, verify_slice  # noqa: E402
 
 
@@ -66,45 +69,95 @@ class _Off:
         return None
 
 
-def _ingest(lines: list[bytes], batch: int, *, on: bool) -> float:
+_INDEX_ACCESSES = AccessIndexWriterMixin.index_accesses
+
+
+def _no_index(self: Any, rows: Any, events: Any) -> None:
+    """The merchants' page facets switched off (benchmark only)."""
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process so far (not PostgreSQL's server)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _ingest(
+    lines: list[bytes], batch: int, *, on: bool, database_url: str | None
+) -> tuple[float, float]:
+    """Wall and CPU seconds of ingesting ``lines`` in batches of ``batch`` into a fresh store,
+    with the slices, the map and the page facets ``on`` or off."""
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data")
+        settings = Settings(data_dir=Path(tmp) / "data", database_url=database_url)
         store = open_store(settings)
         try:
             ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
             if not on:
                 ledger.slices = _Off()  # type: ignore[assignment]
+            AccessIndexWriterMixin.index_accesses = (  # type: ignore[method-assign]
+                _INDEX_ACCESSES if on else _no_index
+            )
             ingestor = Ingestor(store, ledger)
-            t0 = time.perf_counter()
+            gc.collect()
+            t0, c0 = time.perf_counter(), _cpu()
             for i in range(0, len(lines), batch):
                 ingestor.ingest(enumerate(lines[i : i + batch], 1))
-            return time.perf_counter() - t0
+            return time.perf_counter() - t0, _cpu() - c0
         finally:
+            AccessIndexWriterMixin.index_accesses = _INDEX_ACCESSES  # type: ignore[method-assign]
             store.close()
 
 
-def ingest_cost(events: int, merchants: int, batch: int, repeat: int) -> list[str]:
+def ingest_cost(
+    events: int, merchants: int, batches: list[int], repeat: int, *, postgres: bool
+) -> list[str]:
+    """Ingest with slices + map + page facets on and off, alternately, per store and batch
+    size; the best wall time of each (and its CPU seconds); README rows."""
     lines = [
         json.dumps(e, separators=(",", ":")).encode()
         for e in generate_events(events=events, merchants=merchants, seed=5)
     ]
+    stores: list[tuple[str, Any]] = [("SQLite", None)]
+    cluster = None
+    if postgres:
+        sys.path.insert(0, str(REPO / "tests"))
+        from pgcluster import ThrowawayCluster  # type: ignore[import-not-found]
+
+        cluster = ThrowawayCluster().start()
+        stores.append(("PostgreSQL", cluster))
     rows = []
-    for size, label in ((batch, f"batches of {batch}"), (len(lines), "one batch")):
-        best = {True: float("inf"), False: float("inf")}
-        for _ in range(repeat):
-            for on in (False, True):
-                best[on] = min(best[on], _ingest(lines, size, on=on))
-        extra = best[True] / best[False] - 1
-        print(
-            f"ingest {len(lines):,} events, {label}: without slices {best[False]:.2f} s "
-            f"({len(lines) / best[False]:,.0f}/s), with {best[True]:.2f} s "
-            f"({len(lines) / best[True]:,.0f}/s): +{extra:.1%}"
-        )
-        rows.append(
-            f"| merchant slices + map on ingest, {len(lines):,} events over {merchants:,} "
-            f"merchants, {label} | +{extra:.1%} ({len(lines) / best[True]:,.0f} events/s with, "
-            f"{len(lines) / best[False]:,.0f} without; best of {repeat}) | < 10 % |"
-        )
+    try:
+        for name, server in stores:
+            for size in batches:
+                label = "one batch" if size >= len(lines) else f"batches of {size:,}"
+                best = {True: (float("inf"), 0.0), False: (float("inf"), 0.0)}
+                for _ in range(repeat):
+                    for on in (False, True):
+                        url = server.create_database() if server is not None else None
+                        try:
+                            got = _ingest(lines, size, on=on, database_url=url)
+                        finally:
+                            if url is not None:
+                                server.drop_database(url)
+                        best[on] = min(best[on], got)
+                (off, off_cpu), (with_, with_cpu) = best[False], best[True]
+                extra = with_ / off - 1
+                print(
+                    f"{name}, {len(lines):,} events, {label}: without slices and facets "
+                    f"{off:.2f} s ({len(lines) / off:,.0f}/s, {off_cpu:.2f} s CPU), with "
+                    f"{with_:.2f} s ({len(lines) / with_:,.0f}/s, {with_cpu:.2f} s CPU): "
+                    f"{extra:+.1%} (CPU {with_cpu / off_cpu - 1:+.1%})",
+                    flush=True,
+                )
+                rows.append(
+                    f"| merchant slices + map + page facets on ingest, {name}, "
+                    f"{len(lines):,} events over {merchants:,} merchants, {label} | "
+                    f"{extra:+.1%} ({len(lines) / with_:,.0f} events/s with, "
+                    f"{len(lines) / off:,.0f} without; best of {repeat}) | < 10 % |"
+                )
+    finally:
+        if cluster is not None:
+            cluster.stop()
     return rows
 
 
@@ -209,14 +262,26 @@ def main() -> None:
     parser.add_argument("--scale-batch", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--ingest-events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--batches",
+        default="100,1000,0",
+        help="batch sizes for the ingest cost, comma-separated (0: all events as one batch)",
+    )
+    parser.add_argument("--no-postgres", action="store_true", help="ingest cost on SQLite only")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-answers", action="store_true")
     args = parser.parse_args()
     rows = []
     if not args.skip_ingest:
-        rows += ingest_cost(args.ingest_events, args.merchants, args.batch, args.repeat)
+        batches = [int(b) or args.ingest_events for b in args.batches.split(",")]
+        rows += ingest_cost(
+            args.ingest_events,
+            args.merchants,
+            batches,
+            args.repeat,
+            postgres=not args.no_postgres,
+        )
     if not args.skip_answers:
         rows += answers(args.events, args.merchants, args.scale_batch, args.samples)
     for row in rows:
