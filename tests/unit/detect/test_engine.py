@@ -155,6 +155,7 @@ def story() -> list[dict[str, Any]]:
     for i in range(3):
         for c in ("c-1", "c-2"):
             events.append(access("hal", f"n{i}", at(8, 10 + i, int(c[-1])), subjects=[c]))
+
     # erp, an integration: 100 orders every 6 hours with token tok-1 from one network for a
     # week, then 50,000 at 03:00, payment data, and tok-1 from another country at once
     def pull(when: dt.datetime, source: dict[str, str], **kw: Any) -> dict[str, Any]:
