@@ -12,13 +12,14 @@ import datetime as dt
 import json
 from typing import Any
 
+from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Engine, Severity
-from sentinelle.detect.runner import alert_from_row, alert_row
+from sentinelle.detect.runner import _WARM, alert_from_row, alert_row
 from sentinelle.events import Event, decode_event, time_us
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.sim import generate_events
-from sentinelle.store import Store
+from sentinelle.store import Store, open_store
 from sentinelle.timeutil import parse_time
 
 SPLIT = "2026-11-07"  # the first batch holds the events before this day
@@ -147,6 +148,40 @@ def test_catch_up_sees_each_event_once_and_matches_replay(
     replayed = runner.replay()
     assert sorted(alert_row(a) for a in replayed) == sorted(after_live)
     assert stored(store) == after_live  # same ids: replaced, not duplicated
+
+
+def test_a_process_reuses_its_saved_state_only_while_it_is_the_stored_one(
+    settings: Settings, opened: tuple[Store, Ledger]
+) -> None:
+    # Live detection in small batches, its engine state kept warm by the store that saved it,
+    # and another process (a second store on the same database) running detection in between:
+    # the warm state is used only while the stored bytes are the ones it saved, so the alerts
+    # and the saved state are those of runs that decode the stored state every time.
+    store, ledger = opened
+    events = story()
+    with open_store(settings, create=False) as other:
+        for n, start in enumerate(range(0, len(events), 97)):
+            ingest(store, ledger, events[start : start + 97])
+            runner = DetectionRunner(other if n % 5 == 4 else store)
+            runner.catch_up()
+            assert runner.notes == []
+        assert store in _WARM  # the reuse did happen
+    warm_alerts, warm_state = stored(store), saved_state(store)
+
+    # The same batches in a fresh embedded store (the engine's bytes do not depend on it).
+    cold = Settings(_env_file=None, data_dir=settings.data_dir / "cold", database_url=None)
+    with open_store(cold) as again:
+        ledger_again = Ledger.open(again, data_dir=cold.data_dir, origin=cold.log_origin)
+        for start in range(0, len(events), 97):
+            ingest(again, ledger_again, events[start : start + 97])
+            _WARM.clear()  # decoded from the store every time
+            DetectionRunner(again).catch_up()
+        assert stored(again) == warm_alerts
+        cold_state = saved_state(again)
+    assert warm_state is not None and cold_state is not None
+    assert cold_state[0] == warm_state[0]
+    # Equal as states (the bytes list sets in the order they iterate, which differs).
+    assert Engine.load_state(cold_state[1]) == Engine.load_state(warm_state[1])
 
 
 def test_replay_twice_stores_the_same_alerts(opened: tuple[Store, Ledger]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
@@ -45,6 +46,16 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
+
+#: The engine state each store's last live run in this process saved, with the bytes it saved:
+#: the next run reuses the state instead of decoding the bytes again (decoding was about 60 %
+#: of a run at 60k events), as long as the stored bytes are still exactly those. Another
+#: process's run, a reset or a run that failed (the state is taken out while in use and put
+#: back only after its transaction committed) leave other bytes or nothing here: the stored
+#: state is decoded as before. Keyed weakly: a closed store leaves nothing behind.
+_WARM: Final[weakref.WeakKeyDictionary[Store, tuple[bytes, EngineState]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 WARM_UP_DAYS: Final = 28
 RESET_AFTER: Final = 3
@@ -126,14 +137,14 @@ class DetectionRunner:
     def _catch_up(self) -> list[Alert]:
         changed: dict[str, Alert] = {}
         now = self.clock()
+        warm = _WARM.pop(self.store, None)  # in use: back only once this run has committed
         with self.store.writer() as w:
             saved = w.detect_state()
             cursor = saved[0] if saved else 0
-            engine = Engine(
-                self.config,
-                _load(saved[1]) if saved else None,
-                suppressions=Suppressions(w.suppressions()),
-            )
+            state = None
+            if saved:
+                state = warm[1] if warm is not None and warm[0] == saved[1] else _load(saved[1])
+            engine = Engine(self.config, state, suppressions=Suppressions(w.suppressions()))
             for rows in self.store.events_by_seq(cursor):
                 for alert in engine.feed(rows, now_us=now):
                     changed[alert.id] = alert
@@ -145,7 +156,9 @@ class DetectionRunner:
             w.upsert_alerts([alert_row(a) for a in changed.values()])
             if self.also is not None and changed:
                 self.also(w, list(changed.values()))
-            w.save_detect_state(cursor, engine.dump_state())
+            blob = engine.dump_state()
+            w.save_detect_state(cursor, blob)
+        _WARM[self.store] = (blob, engine.state)  # committed
         if engine.late_skipped and engine.late_oldest_us is not None:
             since = iso(engine.late_oldest_us)[:10]
             _logger.warning(
