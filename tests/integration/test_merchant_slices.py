@@ -24,6 +24,7 @@ from sentinelle.ledger.merkle import leaf_hash, root_hash
 from sentinelle.ledger.slices import SliceQueryError, map_root_of, slice_page
 from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
+from sentinelle.store import slices as slice_store
 from sentinelle.transparency.verify import (
     EMPTY_ROOT,
     MAP_LINE_PREFIX,
@@ -319,3 +320,45 @@ def test_explicit_checkpoints_carry_the_map_and_another_process_catches_up(world
         verifier_key=ledger.key.verifier_key(),
         merchant=merchant,
     )
+
+
+@pytest.mark.parametrize("catch_up", [20_000, 0], ids=["from-events", "scan-of-heads"])
+def test_two_processes_writing_alternately_keep_the_slices_of_the_events(
+    world, settings, monkeypatch, catch_up
+):
+    """Each process keeps the slices in memory, keyed by the tree size it read them at; each
+    batch of the other moves the ledger, and the next batch here reads what grew (from the
+    events it has not seen, or a scan of the heads when far behind) before growing them."""
+    monkeypatch.setattr(slice_store, "CATCH_UP_EVENTS", catch_up)
+    store, ledger, _ = world
+    other = open_store(settings)
+    try:
+        writer = Ledger(other, ledger.key, ledger.keys)  # a second process writing
+        more = list(generate_events(events=600, seed=11, merchants=12))[:600]
+        for k in range(6):
+            ingestor = Ingestor(other, writer) if k % 2 else Ingestor(store, ledger)
+            part = more[k * 100 : (k + 1) * 100]
+            result = ingestor.ingest(
+                [
+                    (i, json.dumps({**e, "id": f"alt{k}-{e['id']}"}).encode())
+                    for i, e in enumerate(part)
+                ]
+            )
+            size = result.ledger_size
+            heads = recomputed(store, size)
+            cp = store.checkpoint_at(size)
+            assert cp is not None
+            assert map_root_in(cp.note) == map_root_of((m, n, r) for m, (n, r) in heads.items())
+            for merchant, head in heads.items():
+                assert store.slice_head_at(merchant, size) == head
+        assert {r[0]: (r[1], r[2]) for r in store.slice_heads_since(-1)} == heads
+        # Each process's map at an earlier checkpoint of the other still proves the slices.
+        merchant = busiest(store)
+        for slices_of in (ledger, writer):
+            verify_slice(
+                answer(store, slices_of, merchant, 1500, size),
+                verifier_key=ledger.key.verifier_key(),
+                merchant=merchant,
+            )
+    finally:
+        other.close()

@@ -67,6 +67,7 @@ __all__ = [
 ]
 
 _H: Final = 32
+_INNER_EMPTY: Final = b"\x01" + MAP_EMPTY
 _PAST: Final = 64  # older maps kept per process (they share most nodes with the current one)
 
 # A map node: None (empty), (hash, key) for a leaf, (hash, left, right) for an inner node.
@@ -75,7 +76,9 @@ Node = tuple[Any, ...] | None
 
 class _Reads(Protocol):
     def slice_state(self) -> int: ...
-    def slice_heads_since(self, gsize: int) -> list[tuple[str, int, bytes, bytes, int]]: ...
+    def slice_heads_since(
+        self, gsize: int, *, built: int | None = None
+    ) -> list[tuple[str, int, bytes, bytes, int]]: ...
     def slice_head_at(self, merchant: str, gsize: int) -> tuple[int, bytes] | None: ...
 
 
@@ -90,11 +93,16 @@ def _bit(key: bytes, depth: int) -> int:
 
 def _join(left: Node, right: Node) -> Node:
     """The node over two subtrees, in the compact form: one lone leaf moves up."""
-    if left is None and (right is None or len(right) == 2):
-        return right
-    if right is None and len(left) == 2:  # type: ignore[arg-type]
-        return left
-    return (sha256(b"\x01" + _hash(left) + _hash(right)).digest(), left, right)
+    if left is None:
+        if right is None or len(right) == 2:
+            return right
+        return (sha256(_INNER_EMPTY + right[0]).digest(), left, right)
+    if right is None:
+        if len(left) == 2:
+            return left
+        return (sha256(b"\x01" + left[0] + MAP_EMPTY).digest(), left, right)
+    # Called once per node a batch changes: the hashes are joined inline (the hot path).
+    return (sha256(b"\x01" + left[0] + right[0]).digest(), left, right)
 
 
 def _split(items: Sequence[tuple[bytes, Any]], lo: int, hi: int, depth: int) -> int:
@@ -301,7 +309,7 @@ class MerchantSlices:
             rows, base = src.slice_heads_since(-1), None
             self._heads, self._past = {}, OrderedDict()
         else:
-            rows, base = src.slice_heads_since(self._gsize), self._map
+            rows, base = src.slice_heads_since(self._gsize, built=built), self._map
             self._remember(self._gsize, self._map)
         for merchant, size, root, frontier, _ in rows:
             self._heads[merchant] = (size, root, frontier)
@@ -385,7 +393,7 @@ class MerchantSlices:
             rows = src.slice_heads_since(-1)
             items = _items((m, s, r) for m, s, r, _, _ in rows)
             base = _update(None, items, 0, len(items), 0)
-        grown = src.slice_heads_since(gsize)
+        grown = src.slice_heads_since(gsize, built=built)
         then = []
         for merchant, *_ in grown:
             head = src.slice_head_at(merchant, gsize)

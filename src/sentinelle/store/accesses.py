@@ -126,11 +126,13 @@ class AccessIndexWriterMixin:
         for row, event in zip(rows, events, strict=True):
             if type(event) is not AccessEvent:
                 continue
-            seq = row[0]
-            facets.append((event.merchant, seq, row[2], facets_of(event)))
-            if event.subjects:
+            seq, merchant, named = row[0], event.merchant, event.subjects or ()
+            facets.append((merchant, seq, row[2], facets_of(event)))
+            if len(named) == 1:  # the common case, without the de-duplication below
+                subjects.append((merchant, named[0], seq))
+            elif named:
                 # An event may name a customer twice: the key holds each (customer, event) once.
-                subjects.extend((event.merchant, s, seq) for s in dict.fromkeys(event.subjects))
+                subjects += [(merchant, s, seq) for s in dict.fromkeys(named)]
         self._load("access_facets", "merchant, seq, time_us, facets", facets)
         self._load("access_subjects", "merchant, subject, seq", subjects)
 

@@ -517,7 +517,10 @@ CREATE INDEX scim_members_user ON scim_members (user_id, group_id)
 # tree size the slices are built to (behind the ledger only before the first ingest after this
 # migration, which builds them from the stored events: SQL cannot hash). ``slice_heads`` is each
 # merchant's slice now (with its frontier: the roots of its perfect subtrees, to append to it),
-# ``gsize`` the tree size at which it last grew (what another process reads to catch up).
+# ``gsize`` the tree size at which it last grew (what another process reads to catch up); no
+# index but its key (updated by every batch, once per merchant it touched: an index on ``gsize``
+# doubled that; a process catching up finds the merchants in the events it has not seen), and
+# on PostgreSQL room left in each page so that the update stays in place (HOT).
 # ``slice_nodes`` has one row per merchant per batch that grew its slice from ``lo`` to ``size``
 # entries: the slice root then, at tree size ``gsize`` (the merchant's head at any checkpoint),
 # and every node the batch completed (level by level, at level L those of index lo>>L ..
@@ -535,8 +538,7 @@ CREATE TABLE slice_heads (
     root     {blob} NOT NULL,         -- its RFC 9162 root
     frontier {blob} NOT NULL,         -- its perfect subtrees' roots, largest first
     gsize    BIGINT NOT NULL          -- global tree size when it last grew
-);
-CREATE INDEX slice_heads_gsize ON slice_heads (gsize);
+){heads_options};
 CREATE TABLE slice_nodes (
     merchant TEXT NOT NULL,
     size     BIGINT NOT NULL,         -- entries after the batch
@@ -600,7 +602,12 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BLOB")),
         (17, _V17_ALERT_DELIVERIES),
-        (18, _V18_SLICES.format(blob="BLOB", without_rowid=" WITHOUT ROWID")),
+        (
+            18,
+            _V18_SLICES.format(
+                blob="BLOB", without_rowid=" WITHOUT ROWID", heads_options=" WITHOUT ROWID"
+            ),
+        ),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
         (
@@ -664,7 +671,12 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (15, _V15_GUARD_RESPONSE),
         (16, _V16_WITNESSES.format(blob="BYTEA")),
         (17, _V17_ALERT_DELIVERIES),
-        (18, _V18_SLICES.format(blob="BYTEA", without_rowid="")),
+        (
+            18,
+            _V18_SLICES.format(
+                blob="BYTEA", without_rowid="", heads_options=" WITH (fillfactor = 70)"
+            ),
+        ),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
         (21, _V21_INTEGRATIONS.format(without_rowid="", backfill=integrations_sql("postgresql"))),

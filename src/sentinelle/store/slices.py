@@ -7,6 +7,11 @@ batch that grew it (the slice root at that checkpoint, and the nodes the batch c
 ``slice_state`` the global tree size the slices are built to. Rows are
 ``(merchant, size, root, frontier, gsize)`` for heads and
 ``(merchant, size, lo, gsize, root, nodes)`` for nodes, as in the migration.
+
+Both are written once per batch, one statement per table (``COPY`` and one ``unnest`` upsert on
+PostgreSQL), and ``slice_heads`` has no index but its key: a process catching up with what
+another wrote finds the merchants that grew in the events it has not seen
+(:meth:`_SliceReads.slice_heads_since`), not through an index every batch would update.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ NodeRow = tuple[str, int, int, int, bytes, bytes]  # merchant, size, lo, gsize, 
 
 _ACCESS: Final = "action IN ('view', 'search', 'export', 'download', 'update', 'delete')"
 _HEADS: Final = "SELECT merchant, size, root, frontier, gsize FROM slice_heads"
+# Behind by at most this many events, a reader finds the slices that grew from those events
+# (a range of the events' key, then the heads by theirs); further behind, one scan of the heads.
+CATCH_UP_EVENTS: Final = 20_000
+_IN: Final = 500  # merchants per "IN (...)" lookup
 
 
 def _head(r: Sequence[Any]) -> HeadRow:
@@ -39,10 +48,31 @@ class _SliceReads:
         """The global tree size the slices are built to."""
         return int(self._rows("SELECT size FROM slice_state WHERE id = 1")[0][0])
 
-    def slice_heads_since(self, gsize: int) -> list[HeadRow]:
+    def slice_heads_since(self, gsize: int, *, built: int | None = None) -> list[HeadRow]:
         """The slices that grew after global tree size ``gsize`` (-1: every slice), as they
-        are now."""
-        return [_head(r) for r in self._rows(f"{_HEADS} WHERE gsize > ?", (gsize,))]
+        are now; ``built``: the size they are built to (:meth:`slice_state`), if known.
+
+        A slice grew after ``gsize`` exactly when its merchant has an access event with seq in
+        ``[gsize, built)``: for a small gap those merchants come from the events' key and their
+        heads from theirs; otherwise the heads are scanned (no index on ``gsize``: every batch
+        would update it).
+        """
+        if gsize < 0 or built is None or built - gsize > CATCH_UP_EVENTS:
+            return [_head(r) for r in self._rows(f"{_HEADS} WHERE gsize > ?", (gsize,))]
+        grew = [
+            r[0]
+            for r in self._rows(
+                "SELECT DISTINCT merchant FROM events WHERE seq >= ? AND seq < ? "  # noqa: S608
+                f"AND merchant IS NOT NULL AND {_ACCESS}",
+                (gsize, built),
+            )
+        ]
+        out = []
+        for i in range(0, len(grew), _IN):
+            part = grew[i : i + _IN]
+            marks = ", ".join("?" * len(part))
+            out += self._rows(f"{_HEADS} WHERE merchant IN ({marks})", part)
+        return [_head(r) for r in out]
 
     def slice_head(self, merchant: str) -> HeadRow | None:
         """``merchant``'s slice now, if it has one."""
@@ -127,6 +157,9 @@ class SliceWriterMixin(_SliceReads):
 
     def put_slices(self, heads: Sequence[HeadRow], nodes: Sequence[NodeRow]) -> None:
         """Store what a batch grew: slices' new heads, and node rows (either may be empty)."""
+        if self._store.dialect == "postgresql":
+            self._put_slices_pg(heads, nodes)
+            return
         sql = self._store.sql
         if heads:
             self._cur.executemany(
@@ -146,6 +179,24 @@ class SliceWriterMixin(_SliceReads):
                 ),
                 nodes,
             )
+
+    def _put_slices_pg(self, heads: Sequence[HeadRow], nodes: Sequence[NodeRow]) -> None:
+        # One statement per table, not a round trip per row: the heads as arrays, the nodes
+        # through COPY (as the events are).
+        if heads:
+            self._cur.execute(
+                "INSERT INTO slice_heads (merchant, size, root, frontier, gsize) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bytea[], %s::bytea[], "
+                "%s::bigint[]) ON CONFLICT (merchant) DO UPDATE SET size = excluded.size, "
+                "root = excluded.root, frontier = excluded.frontier, gsize = excluded.gsize",
+                [list(column) for column in zip(*heads, strict=True)],
+            )
+        if nodes:
+            with self._cur.copy(
+                "COPY slice_nodes (merchant, size, lo, gsize, root, nodes) FROM STDIN"
+            ) as copy:
+                for row in nodes:
+                    copy.write_row(row)
 
 
 class SliceStoreMixin(_SliceReads):
