@@ -18,6 +18,7 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout,world2 --sizes small
     .venv/bin/python benchmarks/detect.py --sizes medium --profiles world2
     .venv/bin/python benchmarks/detect.py --latency            # also ingest-to-alert latency
+    .venv/bin/python benchmarks/detect.py --cache /tmp/gen     # generate once, reuse after
 
 Sizes of the simulator: ``large`` is 150 agents, 1,500 merchants, 40 days; ``small`` is 10-20
 agents (by seed), 120 merchants, 30 days (``desk`` is measured large only, ``shop`` small
@@ -30,6 +31,8 @@ and fits no threshold.
 from __future__ import annotations
 
 import argparse
+import os
+import pickle
 import statistics
 import sys
 import tempfile
@@ -79,20 +82,45 @@ def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[
     out = []
     for group in GROUPS:
         try:
-            simulate(**size_of(size, seed), seed=seed, scenarios=group, profile=profile)
+            _fits((profile, size, seed, group))
             out.append((profile, size, seed, group))
         except SimulationError:
             for name in group:
                 try:
-                    simulate(**size_of(size, seed), seed=seed, scenarios=name, profile=profile)
+                    _fits((profile, size, seed, (name,)))
                     out.append((profile, size, seed, (name,)))
                 except SimulationError:
                     print(f"  ({profile}/{size}/seed {seed}: {name} does not fit the staff)")
     return out
 
 
+def _fits(job: tuple[str, str, int, tuple[str, ...]]) -> None:
+    """Raise :class:`SimulationError` when the job's scenarios do not fit its staff."""
+    if os.environ.get("DETECT_BENCH_CACHE"):
+        generated(job)  # generated once: kept for the run
+    else:
+        profile, size, seed, scenarios = job
+        simulate(**size_of(size, seed), seed=seed, scenarios=scenarios, profile=profile)
+
+
 def generated(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], dict[str, Any]]:
-    """The events (delivery order) and ground truth of one job, from either generator."""
+    """The events (delivery order) and ground truth of one job, from either generator; kept
+    in ``$DETECT_BENCH_CACHE`` (``--cache``) when set, so runs before and after a change read
+    the same data without generating it twice."""
+    cache = os.environ.get("DETECT_BENCH_CACHE")
+    if cache:
+        path = Path(cache) / f"{job[0]}-{job[1]}-{job[2]}-{'+'.join(job[3])}.pickle"
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        out = _generate(job)
+        part = path.with_suffix(f".{os.getpid()}")
+        part.write_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+        part.replace(path)
+        return out
+    return _generate(job)
+
+
+def _generate(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], dict[str, Any]]:
     profile, size, seed, scenarios = job
     if profile == WORLD2:
         return world2.generate(size, seed, scenarios)
@@ -316,7 +344,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--cache", type=Path, help="keep generated events here and reuse them (large: ~1 GB a run)"
+    )
     args = parser.parse_args()
+    if args.cache:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        os.environ["DETECT_BENCH_CACHE"] = str(args.cache)  # read by the worker processes
     config = DetectConfig.from_toml(args.config) if args.config else None
     todo = []
     for profile in args.profiles.split(","):

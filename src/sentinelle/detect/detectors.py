@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from msgspec import UNSET
 from pydantic import Field
@@ -129,18 +129,68 @@ def hypergeom_tail(k: int, a: int, b: int, pool: int) -> float:
     return min(1.0, total)
 
 
+def beta_prior(samples: Iterable[tuple[int, int]], floor: float) -> tuple[float, float]:
+    """(a, b) of a Beta distribution of the share of working days on which a signal shows,
+    fitted by moments to ``samples`` of (days with it, working days) of several actors, the
+    counting noise taken out of the spread, as wide as :func:`gamma_prior`'s; ``floor`` is the
+    least mean share assumed."""
+    data = [(k, n) for k, n in samples if n > 0]
+    days = sum(n for _, n in data)
+    mean = min(0.9, max(floor, sum(k for k, _ in data) / days if days else 0.0))
+    if len(data) >= 2:
+        spread = sum(n * (k / n - mean) ** 2 for k, n in data) / days
+        noise = mean * (1 - mean) * len(data) / days
+        var = max(spread - noise, 0.0)
+    else:
+        var = 0.0
+    cv2 = max(0.25, 1.0 / max(1, len(data)) ** 0.5)
+    var = min(max(var, cv2 * mean * mean), 0.9 * mean * (1 - mean))
+    concentration = mean * (1 - mean) / var - 1
+    return mean * concentration, (1 - mean) * concentration
+
+
+def beta_binomial_tail(k: int, n: int, a: float, b: float) -> float:
+    """P(X >= k) when X counts the days, of ``n``, a signal shows on, at a daily chance drawn
+    from Beta(``a``, ``b``): the beta-binomial tail."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+
+    def log_pmf(j: int) -> float:
+        return (
+            math.lgamma(n + 1)
+            - math.lgamma(j + 1)
+            - math.lgamma(n - j + 1)
+            + math.lgamma(j + a)
+            + math.lgamma(n - j + b)
+            - math.lgamma(n + a + b)
+            + math.lgamma(a + b)
+            - math.lgamma(a)
+            - math.lgamma(b)
+        )
+
+    return min(1.0, sum(math.exp(log_pmf(j)) for j in range(k, n + 1)))
+
+
 def team_samples(
-    ctx: Context, me: str, team: str | None, kind: str
+    ctx: Context,
+    me: str,
+    team: str | None,
+    kind: str,
+    *,
+    count: Callable[[ActorState], int] | None = None,
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The actor's peers (the other members of ``team``) and (marks of ``kind``, working days)
-    of each, last 30 days.
+    """The actor's peers (the other members of ``team``) and (marks of ``kind``, or
+    ``count`` of their state, working days) of each, last 30 days.
 
     Not all staff when the team is small: a shop's one fraud analyst sweeps many merchants a
     day, and compared with the agents they would always stand out (measured: the long-horizon
-    false alerts of small teams rose five- to tenfold).
+    false alerts of small teams rose five- to tenfold; measured again for a team of one or
+    two alone: a lone billing or QA agent's busy week against the whole staff).
     """
     return f"{team or 'team'} peers", [
-        (len(state.marks.get(kind, ())), len(state.active))
+        (count(state) if count is not None else len(state.marks.get(kind, ())), len(state.active))
         for actor, state in ctx.actors.items()
         if actor != me and state.team == team and state.kind == "staff" and state.active
     ]
@@ -821,6 +871,23 @@ class RepeatedLooks(Detector):
         ]
 
 
+_WHAT = {
+    "harvest": "opened customer or order lists, or exports,",
+    "browse": "looked at several customers",
+    "browse_uncited": "looked at several customers",
+}
+_WITHOUT = {
+    "harvest": "without a ticket or grant",
+    "browse": "without a ticket or grant",
+    "browse_uncited": "citing no ticket or grant at all",
+}
+
+
+def _marked_days(state: ActorState, kind: str) -> set[int]:
+    """The days (UTC day numbers, last 30) on which the actor has a mark of ``kind``."""
+    return {u // DAY for u, _ in state.marks.get(kind, ())}
+
+
 class LongHorizon(Detector):
     """Merchants new to the actor, listed or browsed without a ticket, over days.
 
@@ -853,6 +920,9 @@ class LongHorizon(Detector):
             2, ge=1, description="Unjustified list views of a merchant in 24 h: paging through."
         )
         min_days: int = Field(3, ge=1, description="Working days of own history first.")
+        steady_days: int = Field(
+            3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
+        )
         min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
         max_rate: float = Field(
             0.3,
@@ -891,9 +961,50 @@ class LongHorizon(Detector):
                 return []
             kind = "browse"
         count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
-        if count < cfg.min_count or len(state.active) < cfg.min_days:
+        if not count:
+            return []
+        steady = kind
+        if kind == "browse":
+            # Citing a ticket or grant that does not cover it (a colleague's, another
+            # merchant's, a closed one) is a habit of its own, day after day for reviewers;
+            # citing nothing at all is the trickle's sign (its days are counted apart).
+            just = event.justification
+            if just is UNSET or not (isinstance(just.ticket, str) or isinstance(just.grant, str)):
+                steady = "browse_uncited"
+                mark(state, steady, ctx.now_us, merchant)
+            else:
+                steady = ""
+        if len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
         who = event.actor.id
+        found = []
+        if count >= cfg.min_count:
+            found += self._merchants(ctx, state, who, kind, count)
+        if steady:
+            found += self._steady(ctx, state, who, steady)
+        if not found:
+            return []
+        # The most surprising look speaks (a burst of merchants is a count, not a trickle).
+        severity, p, merchants, text = min(found, key=lambda f: f[1])
+        return [
+            Finding(
+                self.name,
+                who,
+                ctx.now_us,
+                severity,
+                min(100.0, 10 * -math.log10(max(p, 1e-10))),
+                tuple(merchants),
+                (event.id,),
+                (text,),
+            )
+        ]
+
+    def _merchants(
+        self, ctx: Context, state: ActorState, who: str, kind: str, count: int
+    ) -> list[tuple[Severity, float, list[str], str]]:
+        """The merchants marked ``kind`` in 7 days (and 30) against the expected count."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         prior = team_prior(ctx, who, state.team, kind, cfg.floor_rate)
         if prior.peer_days < cfg.min_peer_days:
             return []  # the team's rate is not known yet
@@ -914,24 +1025,80 @@ class LongHorizon(Detector):
             return []
         since = ctx.now_us - (30 if span == "30 days" else 7) * DAY
         merchants = sorted(m for u, m in state.marks[kind] if u >= since)
-        what = (
-            "opened customer or order lists, or exports,"
-            if kind == "harvest"
-            else "looked at several customers"
+        what = _WHAT[kind]
+        which = (
+            " new to them or paged through"
+            if cfg.new_only and kind == "harvest"
+            else " new to them"
+            if cfg.new_only
+            else ""
         )
         return [
-            Finding(
-                self.name,
-                who,
-                ctx.now_us,
+            (
                 severity,
-                min(100.0, 10 * -math.log10(max(p, 1e-10))),
-                tuple(merchants),
-                (event.id,),
-                (
-                    f"{who} {what} of {odds.count} merchants{' new to them or paged through' if cfg.new_only and kind == 'harvest' else ' new to them' if cfg.new_only else ''} "
-                    f"without a ticket or grant in the last {span} ({_list(merchants)}); "
-                    f"{odds.text()}.",
-                ),
+                p,
+                merchants,
+                f"{who} {what} of {odds.count} merchants{which} {_WITHOUT[kind]} in the last "
+                f"{span} ({_list(merchants)}); {odds.text()}.",
+            )
+        ]
+
+    def _steady(
+        self, ctx: Context, state: ActorState, who: str, kind: str
+    ) -> list[tuple[Severity, float, list[str], str]]:
+        """The working days of the last 7 with a mark of ``kind`` (a slow insider reaches a
+        merchant or two every day) against the share of working days the actor and their
+        team show it on."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        today = ctx.now_us // DAY
+        since_today = today * DAY
+        if sum(1 for u, _ in state.marks[kind][-2:] if u >= since_today) > 1:
+            return []  # judged at the day's first mark
+        first = today - 6
+        marked = _marked_days(state, kind)
+        n = sum(1 for d in state.active if d >= first)
+        k = sum(1 for d in marked if d >= first)
+        if k < cfg.steady_days:
+            return []
+        scope, samples = team_samples(
+            ctx,
+            who,
+            state.team,
+            kind,
+            count=lambda other: len(_marked_days(other, kind)),
+        )
+        if sum(d for _, d in samples) < cfg.min_peer_days:
+            return []
+        earlier_n = sum(1 for d in state.active if d < first)
+        if earlier_n < cfg.min_days:
+            return []  # their own days before the week are not known: everything is new
+        a, b = beta_prior(samples, cfg.floor_rate)
+        earlier_k = sum(1 for d in marked if d < first)
+        own = earlier_k / earlier_n if earlier_n else 0.0
+        peers = a / (a + b)
+        if max(own, peers) >= cfg.max_rate:
+            return []  # routine for them or their team
+        a, b = a + earlier_k, b + earlier_n - earlier_k  # updated with the actor's own days
+        p = min(1.0, 2 * beta_binomial_tail(k, n, a, b))
+        severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)
+        if severity is None:
+            return []
+        # The same signal on k days, which the evidence would otherwise count day by day:
+        # as evidence, one grade above its chance.
+        severity = Severity(min(Severity.CRITICAL, severity + 1))
+        since = first * DAY
+        merchants = sorted({m for u, m in state.marks[kind] if u >= since})
+        return [
+            (
+                severity,
+                p,
+                merchants,
+                f"{who} {_WHAT[kind]} of merchants new to them {_WITHOUT[kind]} on {k} of their "
+                f"{n} working days in the last 7 days ({_list(merchants)}): a steady trickle. "
+                f"They did on {own:.0%} of their "
+                f"earlier working days, {scope} on {peers:.0%} (people differ: the busiest "
+                f"count too), so {n * a / (a + b):.1f} such day(s) were expected (chance "
+                f"{_chance(p / 2)}); the same signal on {k} days counts as that much evidence.",
             )
         ]

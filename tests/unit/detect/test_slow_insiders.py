@@ -1,0 +1,158 @@
+"""Slow insiders (issue 13 §3): one new merchant a working day, a few customers each, no
+ticket, reaches a medium alert by the 4th merchant through the evidence (each day alone is a
+weak signal); the same trickle is no alert for an actor whose team does it as a habit, nor for
+one who cites tickets that do not cover the looks (reviews, cover) day after day.
+
+The engine runs as shipped: every detector, evidence on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from sentinelle.detect import Engine, Severity
+from sentinelle.detect.detectors import beta_binomial_tail, beta_prior
+from sentinelle.events import decode_event, time_us
+
+T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
+TEAM = ("bea", "cal", "dan", "eli")
+
+_ids = itertools.count(1)
+
+
+def at(day: int, hour: int, minute: int = 0) -> str:
+    return (T0 + dt.timedelta(days=day, hours=hour, minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def look(actor: str, merchant: str, day: int, hour: int, customer: str, **just: str) -> dict:
+    event: dict[str, Any] = {
+        "id": f"a-{next(_ids)}",
+        "time": at(day, hour, next(_ids) % 50),
+        "actor": {"id": actor, "kind": "staff", "team": "care", "role": "agent"},
+        "action": "view",
+        "merchant": merchant,
+        "resource": {"type": "customer", "count": 1},
+        "subjects": [customer],
+        "data": ["contact", "address"],
+        "channel": "support_console",
+        "source": {"ip": "198.51.100.7", "device": f"laptop-{actor}", "country": "FR"},
+        "outcome": "allowed",
+    }
+    if just:
+        event["justification"] = just
+    return event
+
+
+def ticketed(actor: str, days: Iterable[int]) -> list[dict[str, Any]]:
+    """A ticket a day, worked: the clean history colleagues are judged from."""
+    events: list[dict[str, Any]] = []
+    for d in days:
+        tid, merchant = f"T-{actor}-{d}", f"k-{actor}-{d % 3}"
+        for kind, extra in (("ticket.opened", {}), ("ticket.assigned", {"actor": actor})):
+            events.append(
+                {
+                    "id": f"c-{next(_ids)}",
+                    "time": at(d, 8),
+                    "type": kind,
+                    "ticket": tid,
+                    "merchant": merchant,
+                    **extra,
+                }
+            )
+        events.append(look(actor, merchant, d, 9, f"c-{merchant}-{d}", ticket=tid))
+    return events
+
+
+def browse(actor: str, day: int, merchant: str, **just: str) -> list[dict[str, Any]]:
+    """Two customers of ``merchant`` looked at in the afternoon of ``day``."""
+    return [look(actor, merchant, day, 15, f"c-{merchant}-{i}", **just) for i in (1, 2)]
+
+
+def first_medium(events: list[dict[str, Any]], actor: str) -> tuple[int, str] | None:
+    """The merchants ``actor`` browsed (``s-…``) up to their first medium+ alert, and its
+    reason; None when they never reach medium."""
+    engine = Engine()
+    browsed: set[str] = set()
+    ordered = sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
+    for event in ordered:
+        if getattr(event, "actor", None) is not None and getattr(event.actor, "id", "") == actor:
+            if getattr(event, "merchant", "").startswith("s-"):
+                browsed.add(event.merchant)
+        for alert in engine.process(event):
+            if alert.actor == actor and alert.severity >= Severity.MEDIUM:
+                return len(browsed), alert.reasons[0]
+    return None
+
+
+HISTORY = range(-14, 0)
+AHEAD = range(0, 7)
+
+
+def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_4th() -> None:
+    """Each day alone (one merchant new to ana, two customers, no ticket) is common enough;
+    one every working day is not, for someone whose team and own past never did it."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    for d in AHEAD:
+        events += browse("ana", d, f"s-{d}")
+    caught = first_medium(events, "ana")
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants <= 4
+    assert "citing no ticket or grant at all on 4 of their 7 working days" in reason
+    assert "a steady trickle" in reason
+
+
+def test_the_same_trickle_as_the_team_habit_stays_below_medium() -> None:
+    """Colleagues and ana herself look at a new merchant without a ticket on most days (key
+    accounts in chat, callers without a ticket): her week of it is their usual."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    for i, p in enumerate((*TEAM, "ana")):
+        events += [
+            e for d in HISTORY if (d + i) % 5 not in (0, 1) for e in browse(p, d, f"h-{p}-{d}")
+        ]
+    for d in AHEAD:
+        events += browse("ana", d, f"s-{d}")
+    assert first_medium(events, "ana") is None
+
+
+def test_citing_tickets_that_do_not_cover_it_is_not_the_trickle() -> None:
+    """A reviewer who cites colleagues' tickets of other merchants every day: not a trickle
+    of looks without a ticket (their days are judged by counts only)."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    for d in AHEAD:
+        events += browse("ana", d, f"s-{d}", ticket=f"T-bea-{d}")
+    caught = first_medium(events, "ana")
+    assert caught is None or "steady trickle" not in caught[1]
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 3), (4, 5), (5, 5)])
+def test_beta_binomial_tail_matches_a_direct_sum(k: int, n: int) -> None:
+    """P(X >= k of n days) at a daily chance p ~ Beta(a, b), against the integral's closed
+    form for k = n (E[p^n]) and a Monte-Carlo-free check that it grows with a."""
+    a, b = 2.0, 30.0
+    tail = beta_binomial_tail(k, n, a, b)
+    if k == n:
+        expected = 1.0
+        for i in range(n):
+            expected *= (a + i) / (a + b + i)
+        assert tail == pytest.approx(expected)
+    assert beta_binomial_tail(k, n, a + 1, b) > tail
+    assert beta_binomial_tail(0, n, a, b) == 1.0
+    assert beta_binomial_tail(n + 1, n, a, b) == 0.0
+
+
+def test_beta_prior_is_wide_for_few_peers_and_floored() -> None:
+    """The mean share of days is the peers' (floored), its spread never narrower than a
+    coefficient of variation of 0.5, wider for few peers."""
+    a, b = beta_prior([(0, 10), (0, 12)], 0.02)
+    assert a / (a + b) == pytest.approx(0.02)
+    few = beta_prior([(2, 10), (3, 10)], 0.02)
+    many = beta_prior([(2, 10), (3, 10)] * 8, 0.02)
+    assert few[0] / sum(few) == pytest.approx(many[0] / sum(many))
+    assert sum(few) < sum(many)  # fewer peers: less concentrated
