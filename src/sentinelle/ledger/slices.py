@@ -126,6 +126,8 @@ def _update(node: Node, items: Sequence[tuple[bytes, Any]], lo: int, hi: int, de
     remove)``) set; untouched subtrees are shared, not copied."""
     if lo == hi:
         return node
+    if hi - lo == 1:  # most nodes a batch changes: one key's path, walked without recursion
+        return _update_one(node, items[lo][0], items[lo][1], depth)
     if node is None or len(node) == 2:
         merged = list(items[lo:hi])
         if node is not None and not any(k == node[1] for k, _ in merged):
@@ -136,6 +138,26 @@ def _update(node: Node, items: Sequence[tuple[bytes, Any]], lo: int, hi: int, de
     return _join(
         _update(node[1], items, lo, s, depth + 1), _update(node[2], items, s, hi, depth + 1)
     )
+
+
+def _update_one(node: Node, key: bytes, leaf: bytes | None, depth: int) -> Node:
+    """:func:`_update` of one key: down its path, then the nodes on it hashed again upwards."""
+    path: list[tuple[Node, int]] = []
+    while node is not None and len(node) == 3:
+        bit = key[depth >> 3] >> (7 - (depth & 7)) & 1
+        path.append((node, bit))
+        node = node[2 if bit else 1]
+        depth += 1
+    if node is None or node[1] == key:
+        new: Node = None if leaf is None else (leaf, key)
+    elif leaf is None:
+        new = node  # removing a key that is not there
+    else:  # another merchant's leaf: both go down to where their keys differ
+        pair = sorted([(key, leaf), (node[1], node[0])])
+        new = _build(pair, 0, 2, depth)
+    for parent, bit in reversed(path):
+        new = _join(parent[1], new) if bit else _join(new, parent[2])  # type: ignore[index]
+    return new
 
 
 def _prove(root: Node, key: bytes) -> MapProof:

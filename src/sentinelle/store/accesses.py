@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
 from sentinelle.events import ACCESS_ACTIONS, DATA_CATEGORIES, AccessEvent
@@ -132,7 +133,8 @@ class AccessIndexWriterMixin:
                 subjects.append((merchant, named[0], seq))
             elif named:
                 # An event may name a customer twice: the key holds each (customer, event) once.
-                subjects += [(merchant, s, seq) for s in dict.fromkeys(named)]
+                # A list of customers (an export) is most rows: zipped, not looped in Python.
+                subjects += zip(repeat(merchant), dict.fromkeys(named), repeat(seq))
         self._load("access_facets", "merchant, seq, time_us, facets", facets)
         self._load("access_subjects", "merchant, subject, seq", subjects)
 
