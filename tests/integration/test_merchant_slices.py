@@ -201,10 +201,9 @@ def test_a_rewritten_slice_is_caught_by_the_signed_map(world):
     n, root = heads[merchant]
     sql(
         store,
-        "UPDATE slice_nodes SET root = ? WHERE merchant = ? AND gsize = 1500",
-        (root, merchant),
+        "UPDATE slice_nodes SET size = ?, root = ? WHERE merchant = ? AND gsize = 1500",
+        (n, root, merchant),
     )
-    sql(store, "UPDATE slice_heads SET size = ?, root = ? WHERE merchant = ?", (n, root, merchant))
     fresh = Ledger(store, ledger.key, ledger.keys)  # a process that reads the rewritten rows
     with store.snapshot():
         page = slice_page(store, fresh.slices, merchant, from_size=0, to_size=1500).to_dict()
@@ -277,7 +276,6 @@ def test_checkpoints_from_before_slices_stay_valid_and_are_refused_as_ends(world
 def test_slices_are_built_for_events_stored_before_the_migration(world):
     store, ledger, events = world
     # As after migration 18 on a database with events: no slice yet.
-    sql(store, "DELETE FROM slice_heads")
     sql(store, "DELETE FROM slice_nodes")
     sql(store, "UPDATE slice_state SET size = 0")
     fresh = Ledger(store, ledger.key, ledger.keys)

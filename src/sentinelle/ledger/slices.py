@@ -18,13 +18,13 @@ shared upper nodes hashed once.
 
 Where it lives. Slices are kept at ingest, in the events' transaction (:meth:`MerchantSlices.
 prepare`, called by the ingest pipeline and :meth:`~sentinelle.ledger.log.Ledger.checkpoint`):
-``slice_heads`` (each slice now, with its frontier) and ``slice_nodes`` (per merchant and batch,
-the nodes completed and the root at that checkpoint) — :mod:`sentinelle.store.slices`. A slice
-cannot miss a stored event: both are written, or neither. The map itself is not stored: each
-process keeps it in memory (immutable nodes shared between versions), built from
-``slice_heads`` on first use and brought forward from what other processes wrote (heads with a
-newer ``gsize``). The map at an older checkpoint is the current one with the merchants that
-grew since put back as they were (``slice_nodes``), kept in a small cache.
+``slice_nodes``, one row per merchant and batch (the nodes completed, the root and frontier at
+that checkpoint; a merchant's latest row is its slice now) — :mod:`sentinelle.store.slices`. A
+slice cannot miss a stored event: both are written, or neither. The map itself is not stored:
+each process keeps it in memory (immutable nodes shared between versions), built from every
+merchant's latest row on first use and brought forward from what other processes wrote (rows
+with a newer ``gsize``). The map at an older checkpoint is the current one with the merchants
+that grew since put back as they were, kept in a small cache.
 
 :func:`slice_page` builds the answer of ``GET /v1/merchants/{merchant}/slice`` and of
 ``sentinelle ledger slice``.
@@ -247,7 +247,8 @@ class SliceGrower:
 
     Leaves are kept per merchant and hashed into the slices when there are many
     (:data:`SPILL`, bounding memory) and at :meth:`finish`; each spill writes one
-    ``slice_nodes`` row per merchant it grew, :meth:`finish` the heads and the map.
+    ``slice_nodes`` row per merchant it grew (its latest row is its head), :meth:`finish` the
+    map.
     """
 
     SPILL: Final = 1 << 20  # leaves held before they are written (about 70 MB)
@@ -289,8 +290,8 @@ class SliceGrower:
             n, nodes = _grow(size, frontier, added)
             root, blob = combine(frontier), b"".join(frontier)
             self._heads[merchant] = (n, root, blob)
-            rows.append((merchant, n, size, gsize, root, nodes))
-        self._w.put_slices((), rows)
+            rows.append((merchant, n, size, gsize, root, blob, nodes))
+        self._w.put_slices(rows)
         self._leaves, self._held = {}, 0
 
     def finish(self, end: int) -> SliceBatch:
@@ -298,7 +299,6 @@ class SliceGrower:
         ``end`` carries."""
         self._spill(end)
         heads = self._heads
-        self._w.put_slices([(m, n, r, f, end) for m, (n, r, f) in heads.items()], ())
         items = _items((m, n, r) for m, (n, r, _) in heads.items())
         after = _update(self._base, items, 0, len(items), 0)
         if self._built != end:

@@ -515,16 +515,14 @@ CREATE INDEX scim_members_user ON scim_members (user_id, group_id)
 # Merchant slices (issue 12, docs/ledger.md "Merchant slices"): each merchant's access events as
 # its own RFC 9162 log, kept at ingest in the events' transaction. ``slice_state`` is the global
 # tree size the slices are built to (behind the ledger only before the first ingest after this
-# migration, which builds them from the stored events: SQL cannot hash). ``slice_heads`` is each
-# merchant's slice now (with its frontier: the roots of its perfect subtrees, to append to it),
-# ``gsize`` the tree size at which it last grew (what another process reads to catch up); no
-# index but its key (updated by every batch, once per merchant it touched: an index on ``gsize``
-# doubled that; a process catching up finds the merchants in the events it has not seen), and
-# on PostgreSQL room left in each page so that the update stays in place (HOT).
-# ``slice_nodes`` has one row per merchant per batch that grew its slice from ``lo`` to ``size``
-# entries: the slice root then, at tree size ``gsize`` (the merchant's head at any checkpoint),
-# and every node the batch completed (level by level, at level L those of index lo>>L ..
-# size>>L - 1), so any node of a slice is one row away. A witness's cosignature covers the
+# migration, which builds them from the stored events: SQL cannot hash). ``slice_nodes`` has one
+# row per merchant per batch that grew its slice from ``lo`` to ``size`` entries: the slice root
+# then, at tree size ``gsize`` (the merchant's head at any checkpoint), its frontier (the roots of
+# its perfect subtrees, to append to it), and every node the batch completed (level by level, at
+# level L those of index lo>>L .. size>>L - 1), so any node of a slice is one row away. A
+# merchant's latest row is its slice now: no separate table of heads for every batch to update
+# (one row per merchant and batch, not two); a new process reads every merchant's latest row by
+# jumping from merchant to merchant along the key. A witness's cosignature covers the
 # checkpoint's extension lines (the merchant-map line): kept with it, to verify it alone.
 _V18_SLICES: Final = """
 CREATE TABLE slice_state (
@@ -532,19 +530,13 @@ CREATE TABLE slice_state (
     size BIGINT NOT NULL              -- global tree size the slices are built to
 );
 INSERT INTO slice_state (id, size) VALUES (1, 0);
-CREATE TABLE slice_heads (
-    merchant TEXT PRIMARY KEY,
-    size     BIGINT NOT NULL,         -- entries in the merchant's slice
-    root     {blob} NOT NULL,         -- its RFC 9162 root
-    frontier {blob} NOT NULL,         -- its perfect subtrees' roots, largest first
-    gsize    BIGINT NOT NULL          -- global tree size when it last grew
-){heads_options};
 CREATE TABLE slice_nodes (
     merchant TEXT NOT NULL,
     size     BIGINT NOT NULL,         -- entries after the batch
     lo       BIGINT NOT NULL,         -- entries before it
     gsize    BIGINT NOT NULL,         -- global tree size after the batch (its checkpoint)
     root     {blob} NOT NULL,         -- the slice root at size
+    frontier {blob} NOT NULL,         -- its perfect subtrees' roots at size, largest first
     nodes    {blob} NOT NULL,         -- the nodes the batch completed, 32 bytes each
     PRIMARY KEY (merchant, size)
 ){without_rowid};
@@ -604,9 +596,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (17, _V17_ALERT_DELIVERIES),
         (
             18,
-            _V18_SLICES.format(
-                blob="BLOB", without_rowid=" WITHOUT ROWID", heads_options=" WITHOUT ROWID"
-            ),
+            _V18_SLICES.format(blob="BLOB", without_rowid=" WITHOUT ROWID"),
         ),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),
@@ -673,9 +663,7 @@ MIGRATIONS: Final[dict[str, list[tuple[int, str]]]] = {
         (17, _V17_ALERT_DELIVERIES),
         (
             18,
-            _V18_SLICES.format(
-                blob="BYTEA", without_rowid="", heads_options=" WITH (fillfactor = 70)"
-            ),
+            _V18_SLICES.format(blob="BYTEA", without_rowid=""),
         ),
         (19, _V19_OUTBOUND),
         (20, _V20_SCIM),

@@ -2,16 +2,16 @@
 RFC 9162 log, and what the merchant map of every checkpoint is built from.
 
 Written at ingest, in the events' transaction (:mod:`sentinelle.ledger.slices` computes the
-rows): ``slice_heads`` holds each merchant's slice now, ``slice_nodes`` one row per merchant per
-batch that grew it (the slice root at that checkpoint, and the nodes the batch completed), and
-``slice_state`` the global tree size the slices are built to. Rows are
-``(merchant, size, root, frontier, gsize)`` for heads and
-``(merchant, size, lo, gsize, root, nodes)`` for nodes, as in the migration.
+rows): ``slice_nodes`` one row per merchant per batch that grew it (the slice root and frontier
+at that checkpoint, and the nodes the batch completed), and ``slice_state`` the global tree size
+the slices are built to. Rows are ``(merchant, size, lo, gsize, root, frontier, nodes)``, as in
+the migration; a merchant's latest row (its largest ``size``) is its slice now, its *head*
+``(merchant, size, root, frontier, gsize)``.
 
-Both are written once per batch, one statement per table (``COPY`` and one ``unnest`` upsert on
-PostgreSQL), and ``slice_heads`` has no index but its key: a process catching up with what
-another wrote finds the merchants that grew in the events it has not seen
-(:meth:`_SliceReads.slice_heads_since`), not through an index every batch would update.
+One statement per batch (``COPY`` on PostgreSQL), and no index but the key: a process catching
+up with what another wrote finds the merchants that grew in the events it has not seen, then
+each one's latest row by its key (:meth:`_SliceReads.slice_heads_since`); a new process reads
+every merchant's latest row jumping along the key from merchant to merchant.
 """
 
 from __future__ import annotations
@@ -22,12 +22,25 @@ from typing import TYPE_CHECKING, Any, Final
 __all__ = ["HeadRow", "NodeRow", "SliceStoreMixin", "SliceWriterMixin"]
 
 HeadRow = tuple[str, int, bytes, bytes, int]  # merchant, size, root, frontier, gsize
-NodeRow = tuple[str, int, int, int, bytes, bytes]  # merchant, size, lo, gsize, root, nodes
+NodeRow = tuple[str, int, int, int, bytes, bytes, bytes]  # merchant, size, lo, gsize, root,
+# frontier, nodes
 
 _ACCESS: Final = "action IN ('view', 'search', 'export', 'download', 'update', 'delete')"
-_HEADS: Final = "SELECT merchant, size, root, frontier, gsize FROM slice_heads"
+# The latest row of each merchant of ``w``, found by its key (the largest size, then the row).
+_HEADS_OF_W: Final = (
+    "SELECT n.merchant, n.size, n.root, n.frontier, n.gsize FROM w JOIN slice_nodes AS n "
+    "ON n.merchant = w.merchant AND n.size = "
+    "(SELECT max(size) FROM slice_nodes AS l WHERE l.merchant = w.merchant)"
+)
+# Every merchant's: from each merchant to the next along the key (a loose index scan, as many
+# lookups as merchants, whatever their rows).
+_ALL_HEADS: Final = (
+    "WITH RECURSIVE w (merchant) AS (SELECT min(merchant) FROM slice_nodes UNION ALL "  # noqa: S608
+    "SELECT (SELECT min(merchant) FROM slice_nodes WHERE merchant > w.merchant) FROM w "
+    f"WHERE w.merchant IS NOT NULL) {_HEADS_OF_W} WHERE n.gsize > ?"
+)
 # Behind by at most this many events, a reader finds the slices that grew from those events
-# (a range of the events' key, then the heads by theirs); further behind, one scan of the heads.
+# (a range of the events' key, then the heads by theirs); further behind, every merchant's.
 CATCH_UP_EVENTS: Final = 20_000
 _IN: Final = 500  # merchants per "IN (...)" lookup
 
@@ -54,11 +67,11 @@ class _SliceReads:
 
         A slice grew after ``gsize`` exactly when its merchant has an access event with seq in
         ``[gsize, built)``: for a small gap those merchants come from the events' key and their
-        heads from theirs; otherwise the heads are scanned (no index on ``gsize``: every batch
-        would update it).
+        latest rows from theirs; otherwise every merchant's latest row is read (no index on
+        ``gsize``: every batch would update it).
         """
         if gsize < 0 or built is None or built - gsize > CATCH_UP_EVENTS:
-            return [_head(r) for r in self._rows(f"{_HEADS} WHERE gsize > ?", (gsize,))]
+            return [_head(r) for r in self._rows(_ALL_HEADS, (gsize,))]
         grew = [
             r[0]
             for r in self._rows(
@@ -70,13 +83,18 @@ class _SliceReads:
         out = []
         for i in range(0, len(grew), _IN):
             part = grew[i : i + _IN]
-            marks = ", ".join("?" * len(part))
-            out += self._rows(f"{_HEADS} WHERE merchant IN ({marks})", part)
+            values = ", ".join(["(?)"] * len(part))
+            sql = f"WITH w (merchant) AS (VALUES {values}) {_HEADS_OF_W}"
+            out += self._rows(sql, part)
         return [_head(r) for r in out]
 
     def slice_head(self, merchant: str) -> HeadRow | None:
         """``merchant``'s slice now, if it has one."""
-        rows = self._rows(f"{_HEADS} WHERE merchant = ?", (merchant,))
+        rows = self._rows(
+            "SELECT merchant, size, root, frontier, gsize FROM slice_nodes WHERE merchant = ? "
+            "ORDER BY size DESC LIMIT 1",
+            (merchant,),
+        )
         return _head(rows[0]) if rows else None
 
     def slice_head_at(self, merchant: str, gsize: int) -> tuple[int, bytes] | None:
@@ -155,48 +173,23 @@ class SliceWriterMixin(_SliceReads):
         """Record that the slices are built to global tree size ``size``."""
         self._x("UPDATE slice_state SET size = ? WHERE id = 1", (size,))
 
-    def put_slices(self, heads: Sequence[HeadRow], nodes: Sequence[NodeRow]) -> None:
-        """Store what a batch grew: slices' new heads, and node rows (either may be empty)."""
-        if self._store.dialect == "postgresql":
-            self._put_slices_pg(heads, nodes)
+    def put_slices(self, rows: Sequence[NodeRow]) -> None:
+        """Store what a batch grew: one row per merchant whose slice it grew."""
+        if not rows:
             return
-        sql = self._store.sql
-        if heads:
-            self._cur.executemany(
-                sql(
-                    "INSERT INTO slice_heads (merchant, size, root, frontier, gsize) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (merchant) DO UPDATE SET "
-                    "size = excluded.size, root = excluded.root, frontier = excluded.frontier, "
-                    "gsize = excluded.gsize"
-                ),
-                heads,
-            )
-        if nodes:
-            self._cur.executemany(
-                sql(
-                    "INSERT INTO slice_nodes (merchant, size, lo, gsize, root, nodes) "
-                    "VALUES (?, ?, ?, ?, ?, ?)"
-                ),
-                nodes,
-            )
-
-    def _put_slices_pg(self, heads: Sequence[HeadRow], nodes: Sequence[NodeRow]) -> None:
-        # One statement per table, not a round trip per row: the heads as arrays, the nodes
-        # through COPY (as the events are).
-        if heads:
-            self._cur.execute(
-                "INSERT INTO slice_heads (merchant, size, root, frontier, gsize) "
-                "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bytea[], %s::bytea[], "
-                "%s::bigint[]) ON CONFLICT (merchant) DO UPDATE SET size = excluded.size, "
-                "root = excluded.root, frontier = excluded.frontier, gsize = excluded.gsize",
-                [list(column) for column in zip(*heads, strict=True)],
-            )
-        if nodes:
+        if self._store.dialect == "postgresql":
+            # One statement, not a round trip per row: COPY, as the events are.
             with self._cur.copy(
-                "COPY slice_nodes (merchant, size, lo, gsize, root, nodes) FROM STDIN"
+                "COPY slice_nodes (merchant, size, lo, gsize, root, frontier, nodes) FROM STDIN"
             ) as copy:
-                for row in nodes:
+                for row in rows:
                     copy.write_row(row)
+            return
+        self._cur.executemany(
+            "INSERT INTO slice_nodes (merchant, size, lo, gsize, root, frontier, nodes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 class SliceStoreMixin(_SliceReads):
