@@ -153,14 +153,15 @@ class Ingestor:
             return
         try:
             with w.savepoint():
-                w.insert_events(rows)
+                # Each access event's page facets, in its own row (the merchants' page).
+                w.insert_events(rows, w.access_facets(events))
         except DuplicateIdsError:
             rows, bodies, events = self._drop_duplicates(
                 w, builder.size, rows, bodies, events, result
             )
-            w.insert_events(rows)
+            w.insert_events(rows, w.access_facets(events))
         tally.add(rows, events)  # only what was inserted: duplicates are not counted again
-        w.index_accesses(rows, events)  # the merchants' page filters on these
+        w.index_accesses(rows, events)  # the customers the merchants' page looks up
         w.add_integrations(rows, events)  # the inventory of apps and integrations
         hashes = [sha256(b"\x00" + body).digest() for body in bodies]
         builder.extend(hashes)

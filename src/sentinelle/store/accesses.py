@@ -3,18 +3,20 @@
 A merchant's page lists its access events newest first and filters them by time, actor kind,
 action, outcome, data category, justified or not, and by customer. Reading and decoding every
 event of a large merchant to test those would cost in proportion to its whole history, so
-ingest keeps two small tables beside ``events``, in the transaction that stores the events
-(:meth:`AccessIndexWriterMixin.index_accesses`), so they always describe exactly the stored
-access events:
+ingest keeps, in the transaction that stores the events, so that they always describe exactly
+the stored access events:
 
-* ``access_facets``: one row per access event, keyed ``(merchant, seq)``, with its time and a
-  bit set (:func:`facets_of`) of its actor kind, action, outcome, whether it cites a ticket or
-  grant, and its data categories. A filter is one ``facets & mask <> 0`` test per group, on
-  a backward walk of the merchant's key range: no JSON is parsed to filter.
-* ``access_subjects``: one row per (merchant, customer, event), keyed in that order, so "every
-  access that touched customer X" is one range of the key, whatever the merchant's size.
-  A customer is found by the ids the event names in ``subjects``; an access that exposed a
-  list without naming its customers cannot be found by customer.
+* ``events.facets``: each access event's bit set (:func:`facets_of`) of its actor kind, action,
+  outcome, whether it cites a ticket or grant, and its data categories, in its own row
+  (``NULL`` for context events; written with the row, :meth:`AccessIndexWriterMixin.
+  access_facets`). A page walks the merchant's range of the events' ``(merchant, seq)`` index
+  backwards and tests ``facets & mask <> 0`` per group: no JSON is parsed to filter, and no
+  second table repeats that key for every access.
+* ``access_subjects``: one row per (merchant, customer, event), keyed in that order
+  (:meth:`AccessIndexWriterMixin.index_accesses`), so "every access that touched customer X"
+  is one range of the key, whatever the merchant's size. A customer is found by the ids the
+  event names in ``subjects``; an access that exposed a list without naming its customers
+  cannot be found by customer.
 
 Both are derived data: the ledger's leaves (``events.body``) stay the truth, and the page
 proves each row it shows against them.
@@ -111,7 +113,7 @@ ALL: Final = AccessQuery()
 
 
 class AccessIndexWriterMixin:
-    """Writes of the two tables; a base of :class:`~sentinelle.store.base.Writer`."""
+    """Writes of the facets and the customers; a base of :class:`~sentinelle.store.base.Writer`."""
 
     if TYPE_CHECKING:
         _store: Any
@@ -119,23 +121,27 @@ class AccessIndexWriterMixin:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
+    def access_facets(self, events: Sequence[object]) -> list[int | None] | None:
+        """The ``events.facets`` of ``events`` (decoded, in row order): an access event's bit
+        set, ``None`` for a context event; what :meth:`Writer.insert_events` stores with them."""
+        return [facets_of(e) if type(e) is AccessEvent else None for e in events]
+
     def index_accesses(self, rows: Sequence[EventRow], events: Sequence[object]) -> None:
-        """Index the access events of ``rows`` (stored in this transaction; ``events`` their
-        decoded events, in the same order). Context events are left out."""
-        facets: list[tuple[str, int, int, int]] = []
+        """Index the customers the access events of ``rows`` name (stored in this transaction;
+        ``events`` their decoded events, in the same order). Context events are left out."""
         subjects: list[tuple[str, str, int]] = []
         for row, event in zip(rows, events, strict=True):
             if type(event) is not AccessEvent:
                 continue
-            seq, merchant, named = row[0], event.merchant, event.subjects or ()
-            facets.append((merchant, seq, row[2], facets_of(event)))
+            named = event.subjects
+            if not named:
+                continue
             if len(named) == 1:  # the common case, without the de-duplication below
-                subjects.append((merchant, named[0], seq))
-            elif named:
+                subjects.append((event.merchant, named[0], row[0]))
+            else:
                 # An event may name a customer twice: the key holds each (customer, event) once.
                 # A list of customers (an export) is most rows: zipped, not looped in Python.
-                subjects += zip(repeat(merchant), dict.fromkeys(named), repeat(seq))
-        self._load("access_facets", "merchant, seq, time_us, facets", facets)
+                subjects += zip(repeat(event.merchant), dict.fromkeys(named), repeat(row[0]))
         self._load("access_subjects", "merchant, subject, seq", subjects)
 
     def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -152,7 +158,7 @@ class AccessIndexWriterMixin:
 
 
 class AccessIndexStoreMixin:
-    """A merchant's access events through the two tables; a base of
+    """A merchant's access events through their facets and ``access_subjects``; a base of
     :class:`~sentinelle.store.base.Store`."""
 
     if TYPE_CHECKING:
@@ -165,41 +171,37 @@ class AccessIndexStoreMixin:
         """``(seq, body)`` of up to ``limit`` access events of ``merchant`` with seq below
         ``before_seq`` that ``query`` selects, newest first (by seq).
 
-        A backward walk of the merchant's ``(merchant, seq)`` key in ``access_facets`` (or,
+        A backward walk of the merchant's range of the events' ``(merchant, seq)`` index (or,
         for a customer, of its ``(merchant, customer, seq)`` key in ``access_subjects``),
         each row tested on its bits and time, stopping at ``limit``: a page costs in
         proportion to the rows it skips, never to the merchant's whole history unless the
         filters match almost nothing.
         """
-        where = ["f.seq < ?"]
+        where = ["e.facets IS NOT NULL"]  # access events (context events have none)
         params: list[object] = []
         if query.customer is not None:
-            source = (
-                "access_subjects s JOIN access_facets f ON f.merchant = s.merchant "
-                "AND f.seq = s.seq"
-            )
-            where[0] = "s.seq < ?"
-            where[:0] = ["s.merchant = ?", "s.subject = ?"]
+            source = "access_subjects s JOIN events e ON e.seq = s.seq"
+            where[:0] = ["s.merchant = ?", "s.subject = ?", "s.seq < ?"]
             params += [merchant, query.customer, before_seq]
             order = "s.seq"
         else:
-            source = "access_facets f"
-            where.insert(0, "f.merchant = ?")
+            source = "events e"
+            where[:0] = ["e.merchant = ?", "e.seq < ?"]
             params += [merchant, before_seq]
-            order = "f.seq"
+            order = "e.seq"
         if query.since_us is not None:
-            where.append("f.time_us >= ?")
+            where.append("e.time_us >= ?")
             params.append(query.since_us)
         if query.until_us is not None:
-            where.append("f.time_us < ?")
+            where.append("e.time_us < ?")
             params.append(query.until_us)
         for bits in query.masks:
-            where.append("(f.facets & ?) <> 0")
+            where.append("(e.facets & ?) <> 0")
             params.append(bits)
         params.append(limit)
         # Only fixed condition texts and placeholders are joined; values are parameters.
         rows = self._x(
-            f"SELECT {order}, e.body FROM {source} JOIN events e ON e.seq = {order} "  # noqa: S608
+            f"SELECT {order}, e.body FROM {source} "  # noqa: S608
             f"WHERE {' AND '.join(where)} ORDER BY {order} DESC LIMIT ?",
             params,
         )
@@ -208,7 +210,8 @@ class AccessIndexStoreMixin:
 
 def backfill_sql(dialect: str) -> str:
     """Migration 22's statements that index the access events already stored, computing the
-    same bits as :func:`facets_of` from the stored JSON (``dialect``: sqlite or postgresql).
+    same bits as :func:`facets_of` from the stored JSON into ``events.facets`` (``dialect``:
+    sqlite or postgresql).
 
     Only this module's constants (value names, bits, action names) enter the SQL text.
     """
@@ -252,7 +255,10 @@ def backfill_sql(dialect: str) -> str:
     )
     actions = ", ".join(f"'{a}'" for a in ACCESS_ACTIONS)
     if pg:
-        parsed = "events CROSS JOIN LATERAL (SELECT body::jsonb AS j) AS parsed"
+        facets_sql = (
+            f"UPDATE events SET facets = {facets} FROM (SELECT seq AS pseq, body::jsonb AS j "  # noqa: S608
+            f"FROM events WHERE action IN ({actions})) AS parsed WHERE seq = parsed.pseq"
+        )
         subjects = (
             "INSERT INTO access_subjects (merchant, subject, seq) SELECT DISTINCT merchant, s, "  # noqa: S608
             "seq FROM events CROSS JOIN LATERAL jsonb_array_elements_text("
@@ -261,14 +267,10 @@ def backfill_sql(dialect: str) -> str:
             f"WHERE action IN ({actions})"
         )
     else:
-        parsed = "events"
+        facets_sql = f"UPDATE events SET facets = {facets} WHERE action IN ({actions})"  # noqa: S608
         subjects = (
             "INSERT INTO access_subjects (merchant, subject, seq) SELECT DISTINCT merchant, "  # noqa: S608
             "j.value, seq FROM events, json_each(events.body, '$.subjects') AS j "
             f"WHERE action IN ({actions})"
         )
-    return (
-        "INSERT INTO access_facets (merchant, seq, time_us, facets) "  # noqa: S608
-        f"SELECT merchant, seq, time_us, {facets} FROM {parsed} WHERE action IN ({actions});\n"
-        + subjects
-    )
+    return f"{facets_sql};\n{subjects}"

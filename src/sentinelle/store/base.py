@@ -77,8 +77,13 @@ class Writer(
         return self._cur.execute(self._store.sql(sql), params)
 
     @abc.abstractmethod
-    def insert_events(self, rows: Sequence[EventRow]) -> None:
-        """Insert rows; raise :class:`DuplicateIdsError` (rows not inserted) on a known id."""
+    def insert_events(
+        self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None
+    ) -> None:
+        """Insert rows; raise :class:`DuplicateIdsError` (rows not inserted) on a known id.
+
+        ``facets``: each row's page facets (:meth:`AccessIndexWriterMixin.access_facets`), in
+        the same order; none: ``NULL``."""
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -440,18 +440,13 @@ CREATE INDEX integration_merchants_merchant ON integration_merchants (merchant, 
 """
 
 # The merchants' page (issue "Transparency"): each access event's filterable facets (actor
-# kind, action, outcome, justified, categories) as one bit set, keyed (merchant, seq), and the
+# kind, action, outcome, justified, categories) as one bit set in its own row (``NULL`` for
+# context events: a page walks the merchant's range of ``events_merchant_seq``), and the
 # customers each access names, keyed (merchant, customer, seq), so a filtered page and "every
 # access that touched customer X" walk one key range instead of decoding the merchant's every
 # event (:mod:`sentinelle.store.accesses`). Filled in for stored events.
 _V22_MERCHANT_VIEW: Final = """
-CREATE TABLE access_facets (
-    merchant TEXT NOT NULL,
-    seq      BIGINT NOT NULL,         -- the access event's leaf index
-    time_us  BIGINT NOT NULL,         -- its time, as events.time_us
-    facets   BIGINT NOT NULL,         -- bit set: actor kind, action, outcome, justified, data
-    PRIMARY KEY (merchant, seq)
-){without_rowid};
+ALTER TABLE events ADD COLUMN facets BIGINT; -- access events: actor kind, action, outcome, ...
 CREATE TABLE access_subjects (
     merchant TEXT NOT NULL,
     subject  TEXT NOT NULL,           -- a customer id the event names in subjects

@@ -72,14 +72,25 @@ def scrub(text: str, url: str) -> str:
 
 
 class _PostgresWriter(Writer):
-    def insert_events(self, rows: Sequence[EventRow]) -> None:
+    def insert_events(
+        self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None
+    ) -> None:
         try:
+            if facets is None:
+                with self._cur.copy(
+                    "COPY events (seq, id, time_us, action, actor, merchant, ref, body) FROM STDIN"
+                ) as copy:
+                    write = copy.write_row
+                    for row in rows:
+                        write(row)
+                return
             with self._cur.copy(
-                "COPY events (seq, id, time_us, action, actor, merchant, ref, body) FROM STDIN"
+                "COPY events (seq, id, time_us, action, actor, merchant, ref, body, facets) "
+                "FROM STDIN"
             ) as copy:
                 write = copy.write_row
-                for row in rows:
-                    write(row)
+                for row, f in zip(rows, facets, strict=True):
+                    write((*row, f))
         except pg_errors.UniqueViolation as exc:
             raise DuplicateIdsError(str(exc)) from None
 

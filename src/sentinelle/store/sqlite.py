@@ -37,13 +37,22 @@ _SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 
 
 class _SQLiteWriter(Writer):
-    def insert_events(self, rows: Sequence[EventRow]) -> None:
+    def insert_events(
+        self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None
+    ) -> None:
         try:
-            self._cur.executemany(
-                "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            if facets is None:
+                self._cur.executemany(
+                    "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            else:
+                self._cur.executemany(
+                    "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body, "
+                    "facets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*row, f) for row, f in zip(rows, facets, strict=True)],
+                )
         except sqlite3.IntegrityError as exc:
             if "events.id" in str(exc):
                 raise DuplicateIdsError(str(exc)) from None
