@@ -920,6 +920,11 @@ class LongHorizon(Detector):
             2, ge=1, description="Unjustified list views of a merchant in 24 h: paging through."
         )
         min_days: int = Field(3, ge=1, description="Working days of own history first.")
+        steady: bool = Field(
+            False,
+            description="Also judge the working days of the last 7 with such a merchant (a "
+            "steady trickle): more slow insiders, earlier, for more false alerts (measured).",
+        )
         steady_days: int = Field(
             3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
         )
@@ -980,7 +985,7 @@ class LongHorizon(Detector):
         found = []
         if count >= cfg.min_count:
             found += self._merchants(ctx, state, who, kind, count)
-        if steady:
+        if steady and cfg.steady:
             found += self._steady(ctx, state, who, steady)
         if not found:
             return []
