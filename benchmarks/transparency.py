@@ -21,6 +21,16 @@ Run::
 
     .venv/bin/python benchmarks/transparency.py                       # 1M events, 100k merchants
     .venv/bin/python benchmarks/transparency.py --events 10000000     # the issue's size (long)
+
+CPU seconds on a loaded host vary by ±30 % between runs; ``--ingest-once on|off|setup`` runs one
+SQLite ingest (``setup``: events generated and a store opened, nothing ingested) so that an
+instruction count compares the two exactly (deterministic with ``PYTHONHASHSEED=0``)::
+
+    for m in setup off on; do PYTHONHASHSEED=0 valgrind --tool=cachegrind --cache-sim=no \
+      --cachegrind-out-file=/dev/null .venv/bin/python benchmarks/transparency.py \
+      --ingest-once $m --ingest-events 10000 --batches 1000 2>&1 | grep 'I *refs'; done
+
+(extra work: on - off; plain ingest: off - setup).
 """
 
 from __future__ import annotations
@@ -288,7 +298,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-answers", action="store_true")
+    parser.add_argument(
+        "--ingest-once",
+        choices=["on", "off", "setup"],
+        help="one SQLite ingest of --ingest-events in batches of the first --batches, nothing "
+        "else (for an instruction count)",
+    )
     args = parser.parse_args()
+    if args.ingest_once is not None:
+        lines = [
+            json.dumps(e, separators=(",", ":")).encode()
+            for e in generate_events(events=args.ingest_events, merchants=args.merchants, seed=5)
+        ]
+        batch = int(args.batches.split(",")[0]) or len(lines)
+        if args.ingest_once == "setup":
+            lines, batch = lines[:1], 1  # the store made and one event in: what both share
+        _ingest(lines, batch, on=args.ingest_once == "on", database_url=None)
+        return
     rows = []
     if not args.skip_ingest:
         batches = [int(b) or args.ingest_events for b in args.batches.split(",")]
