@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable
+from typing import Final
 
 from msgspec import UNSET
 from pydantic import Field
@@ -20,6 +21,7 @@ from pydantic import Field
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import ActorState, Context, Quantiles, Ticket, is_bulk, mark
 from sentinelle.events import AccessEvent, ContextEvent
+from sentinelle.events.model import ActorKind
 from sentinelle.timeutil import DAY, HOUR, MINUTE
 
 __all__ = [
@@ -399,6 +401,10 @@ class UnjustifiedAccess(Detector):
         return []
 
 
+#: The actor kinds that are people: :class:`BreadthVolume` judges them by default.
+_PEOPLE: Final[tuple[ActorKind, ...]] = ("staff", "merchant_user")
+
+
 class BreadthVolume(Detector):
     """Many more merchants, customers or records than the actor and their peers usually reach."""
 
@@ -420,6 +426,16 @@ class BreadthVolume(Detector):
         min_merchants: int = Field(20, ge=1)
         min_subjects: int = Field(500, ge=1)
         min_records: int = Field(3000, ge=1)
+        kinds: list[ActorKind] = Field(
+            default_factory=lambda: list(_PEOPLE),
+            description="Actor kinds judged: apps, integrations and services are judged "
+            "against their own history by the integration_* detectors (one pull, one alert).",
+        )
+
+    def judges(self, kind: str) -> bool:
+        """People, by default (:attr:`Config.kinds`)."""
+        assert isinstance(self.config, BreadthVolume.Config)  # noqa: S101
+        return kind in self.config.kinds
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -921,7 +937,7 @@ class LongHorizon(Detector):
         )
         min_days: int = Field(3, ge=1, description="Working days of own history first.")
         steady: bool = Field(
-            False,
+            True,
             description="Also judge the working days of the last 7 with such a merchant (a "
             "steady trickle): more slow insiders, earlier, for more false alerts (measured).",
         )

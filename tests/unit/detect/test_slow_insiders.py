@@ -3,8 +3,8 @@ ticket, reaches a medium alert by the 4th merchant through the evidence (each da
 weak signal); the same trickle is no alert for an actor whose team does it as a habit, nor for
 one who cites tickets that do not cover the looks (reviews, cover) day after day.
 
-The engine runs every detector, evidence on, with ``long_horizon``'s days look on (``steady``;
-off by default, see docs/detection.md).
+The engine runs every detector with its defaults, evidence on, ``long_horizon``'s days look
+(``steady``) among them.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def browse(actor: str, day: int, merchant: str, **just: str) -> list[dict[str, A
 def first_medium(events: list[dict[str, Any]], actor: str) -> tuple[int, str] | None:
     """The merchants ``actor`` browsed (``s-…``) up to their first medium+ alert, and its
     reason; None when they never reach medium."""
-    engine = Engine(DetectConfig(detectors={"long_horizon": {"steady": True}}))
+    engine = Engine()  # the defaults: the days look is on
     browsed: set[str] = set()
     ordered = sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
     for event in ordered:
@@ -96,12 +96,12 @@ AHEAD = range(0, 7)
 
 
 def test_without_the_days_look_the_trickle_is_medium_only_at_the_5th() -> None:
-    """As shipped (``steady`` off): the counts alone catch the same trickle a merchant later."""
+    """With ``steady`` off: the counts alone catch the same trickle a merchant later."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for d in AHEAD:
         events += browse("ana", d, f"s-{d}")
     ordered = sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
-    engine = Engine()
+    engine = Engine(DetectConfig(detectors={"long_horizon": {"steady": False}}))
     browsed: set[str] = set()
     for event in ordered:
         if getattr(event, "merchant", "").startswith("s-"):
