@@ -123,6 +123,18 @@ def test_a_tenfold_pull_raises_a_medium_alert_naming_its_numbers() -> None:
     assert [a.detector for a in alerts] == ["integration_volume"]  # 03:00 is its sync hour
 
 
+def test_one_pull_is_one_alert_not_also_a_breadth_alert() -> None:
+    # Machines are judged against their own history only: breadth_volume, which compares
+    # people with their busiest day and their team, leaves them to integration_volume (it
+    # used to raise a second alert, and a second piece of evidence, on the same pull).
+    story = [*syncs(range(14)), call(at(14, 3, 30), records=54_000, id="pull")]
+    assert [a.detector for a in run(story)] == ["integration_volume"]
+    people = DetectConfig.model_validate(
+        {"detectors": {"breadth_volume": {"kinds": ["staff", "integration"]}}}
+    )
+    assert "breadth_volume" in [a.detector for a in run(story, people)]
+
+
 def test_a_day_of_ten_times_the_usual_alerts_on_the_day_figure() -> None:
     story = [*syncs(range(14)), *syncs([14], records=5000)]  # ten times each pull, all day
     alert = only(machine_alerts(run(story)), "integration_volume")
