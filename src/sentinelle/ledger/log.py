@@ -33,7 +33,6 @@ from sentinelle.ledger.keys import (
     pending_path,
     rotation_text,
 )
-from sentinelle.ledger.slices import MerchantSlices
 from sentinelle.ledger.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -45,6 +44,7 @@ from sentinelle.ledger.merkle import (
     verify_inclusion,
     verify_inclusions,
 )
+from sentinelle.ledger.slices import MerchantSlices
 from sentinelle.ledger.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
