@@ -449,7 +449,9 @@ async def merchant_accesses_csv(
                 return
             page = await reading(state, work(page.next))
 
-    name = f"accesses-{''.join(c if c.isascii() and (c.isalnum() or c in '-_') else '_' for c in merchant)}.csv"
+    # A header is latin-1: the file name keeps ASCII letters, digits, '-' and '_' only.
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in merchant)
+    name = f"accesses-{safe}.csv"
     return StreamingResponse(
         lines(),
         media_type="text/csv; charset=utf-8",
