@@ -394,11 +394,13 @@ def _parse_verifier_key(text: str) -> tuple[str, bytes, bytes]:
 
 
 def _parse_note(note: str) -> tuple[str, int, bytes, list[tuple[str, bytes]]]:
-    """Strict C2SP parse: origin, size, base64 root, blank line, em dash signature lines."""
+    """Strict C2SP parse: origin, size, base64 root, the merchant map's extension line (C2SP
+    tlog-checkpoint allows extension lines), blank line, em dash signature lines."""
     assert note.endswith("\n")
     lines = note[:-1].split("\n")
-    assert len(lines) >= 5, note
-    origin, size_text, root_text, blank, *signatures = lines
+    assert len(lines) >= 6, note
+    origin, size_text, root_text, extension, blank, *signatures = lines
+    assert re.fullmatch(r"sentinelle/merchant-map/v1 [A-Za-z0-9+/]{43}=", extension), extension
     assert blank == ""
     assert re.fullmatch(r"0|[1-9][0-9]*", size_text), size_text
     root = base64.b64decode(root_text, validate=True)
@@ -447,7 +449,10 @@ def test_checkpoint_is_a_signed_note_verifiable_with_the_key(
     Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], body.encode())
     # ... and with it.
     verifier = Verifier.from_verifier_key(key_text)
-    assert verifier.verify(note, origin=ORIGIN) == Checkpoint(origin=ORIGIN, size=n, root=root)
+    extension = note.split("\n")[3]  # the merchant map's line, signed with the body
+    assert verifier.verify(note, origin=ORIGIN) == Checkpoint(
+        origin=ORIGIN, size=n, root=root, extensions=(extension,)
+    )
     tampered = note.replace(f"\n{n}\n", f"\n{n + 1}\n", 1)
     with pytest.raises(IntegrityError):
         verifier.verify(tampered, origin=ORIGIN)
