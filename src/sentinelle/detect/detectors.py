@@ -95,19 +95,23 @@ def gamma_prior(samples: Iterable[tuple[int, int]], floor: float) -> tuple[float
     data = [(c, d) for c, d in samples if d > 0]
     days = sum(d for _, d in data)
     mean = max(floor, sum(c for c, _ in data) / days if days else 0.0)
+    var = _peer_variance(data, days, mean, noise=mean)  # Poisson: a day's variance is its mean
+    return mean * mean / var, mean / var
+
+
+def _peer_variance(data: list[tuple[int, int]], days: int, mean: float, noise: float) -> float:
+    """The variance of a signal's rate between actors, from (count, working days) ``data``
+    of ``days`` in all: their spread around ``mean`` (weighted by days) less the part that
+    counting noise alone explains (``noise`` a day per actor); at least as wide as a
+    coefficient of variation of 1 over few actors (little is known of the team), and never
+    narrower than 0.5 whatever the team's size. :func:`gamma_prior` and :func:`beta_prior`."""
     if len(data) >= 2:
-        # Between-actor variance of the rates (weighted by days), less the part that
-        # counting noise alone explains (mean / days per actor).
         spread = sum(d * (c / d - mean) ** 2 for c, d in data) / days
-        noise = mean * len(data) / days
-        var = max(spread - noise, 0.0)
+        var = max(spread - noise * len(data) / days, 0.0)
     else:
         var = 0.0
-    # At least as wide as a coefficient of variation of 1 over few actors (little is known
-    # of the team), and never narrower than 0.5 whatever the team's size.
-    cv2 = max(0.25, 1.0 / max(1, len(data)) ** 0.5)
-    var = max(var, cv2 * mean * mean)
-    return mean * mean / var, mean / var
+    cv2: float = max(0.25, 1.0 / max(1, len(data)) ** 0.5)
+    return max(var, cv2 * mean * mean)
 
 
 def hypergeom_tail(k: int, a: int, b: int, pool: int) -> float:
@@ -139,14 +143,8 @@ def beta_prior(samples: Iterable[tuple[int, int]], floor: float) -> tuple[float,
     data = [(k, n) for k, n in samples if n > 0]
     days = sum(n for _, n in data)
     mean = min(0.9, max(floor, sum(k for k, _ in data) / days if days else 0.0))
-    if len(data) >= 2:
-        spread = sum(n * (k / n - mean) ** 2 for k, n in data) / days
-        noise = mean * (1 - mean) * len(data) / days
-        var = max(spread - noise, 0.0)
-    else:
-        var = 0.0
-    cv2 = max(0.25, 1.0 / max(1, len(data)) ** 0.5)
-    var = min(max(var, cv2 * mean * mean), 0.9 * mean * (1 - mean))
+    # Binomial: a day's variance is p (1 - p); below that bound a Beta exists.
+    var = min(_peer_variance(data, days, mean, mean * (1 - mean)), 0.9 * mean * (1 - mean))
     concentration = mean * (1 - mean) / var - 1
     return mean * concentration, (1 - mean) * concentration
 
