@@ -15,6 +15,7 @@ import hashlib
 import re
 import smtplib
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -112,12 +113,14 @@ class MailSession:
         self.smtp = smtp
         self._client: smtplib.SMTP | None = None
 
-    def send(self, mail: EmailMessage, to: str) -> None:
-        """Hand ``mail`` to the relay for ``to``; returns once the relay answered 250."""
+    def send(self, mail: EmailMessage, to: str | Sequence[str]) -> None:
+        """Hand ``mail`` to the relay for ``to`` (one address, or several in one transaction);
+        returns once the relay answered 250."""
+        to_addrs = [to] if isinstance(to, str) else list(to)
         try:
             if self._client is None:
                 self._client = self._open()
-            self._client.send_message(mail, from_addr=self.smtp.sender, to_addrs=[to])
+            self._client.send_message(mail, from_addr=self.smtp.sender, to_addrs=to_addrs)
         except (OSError, smtplib.SMTPException):
             self.close()
             raise

@@ -6,7 +6,8 @@
   idempotency key. The HMAC key comes from ``SENTINELLE_MONITOR_WEBHOOK_SECRET`` or a file.
 * :class:`EmailReporter` sends a plain-text e-mail through the SMTP relay the notices use
   (``SENTINELLE_SMTP``, ``SENTINELLE_SMTP_TLS``, ``SENTINELLE_SMTP_USERNAME`` /
-  ``SENTINELLE_SMTP_PASSWORD``: :func:`sentinelle.notify.setup.smtp_config`).
+  ``SENTINELLE_SMTP_PASSWORD``: :func:`sentinelle.notify.setup.smtp_config`), in a session of
+  the outbound e-mails' :class:`~sentinelle.connectors.mail_out.MailSession`.
 
 A channel that fails raises :class:`~sentinelle.monitor.monitor.ReportError`; the monitor keeps
 the finding unreported on that channel and tries again next round.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import smtplib
-import ssl
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
@@ -25,10 +25,11 @@ from email.utils import formatdate, make_msgid
 from typing import Final
 
 from sentinelle.config import MIN_SECRET_CHARS
+from sentinelle.connectors.mail_out import MailSession
 from sentinelle.connectors.outbound import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from sentinelle.errors import ConfigError
 from sentinelle.monitor.monitor import Finding, ReportError
-from sentinelle.notify.delivery import SmtpConfig, TlsMode
+from sentinelle.notify.delivery import SmtpConfig
 
 __all__ = ["EVENT_TYPE", "EmailReporter", "WebhookReporter", "webhook_body"]
 
@@ -115,19 +116,10 @@ class EmailReporter:
         lines = [finding.message, ""]
         lines += [f"{k}: {v}" for k, v in finding.to_dict().items() if k != "message"]
         msg.set_content("\n".join(lines) + "\n")
-        context = cfg.tls_context or ssl.create_default_context()
+        session = MailSession(cfg)
         try:
-            if cfg.tls is TlsMode.IMPLICIT:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
-                    cfg.host, cfg.port, timeout=cfg.timeout, context=context
-                )
-            else:
-                client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
-            with client:
-                if cfg.tls is TlsMode.STARTTLS:
-                    client.starttls(context=context)
-                if cfg.username is not None and cfg.password is not None:
-                    client.login(cfg.username, cfg.password)
-                client.send_message(msg)
+            session.send(msg, self._to)
         except (OSError, smtplib.SMTPException) as exc:
             raise ReportError(f"e-mail via {cfg.host}:{cfg.port} failed: {exc}") from None
+        finally:
+            session.close()
