@@ -20,7 +20,7 @@ from sentinelle.ingest import Ingestor, IngestResult, deep_element
 from sentinelle.live import AfterBatch
 from sentinelle.store import open_store
 
-__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "router"]
+__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "read_body", "router"]
 
 _logger = logging.getLogger(__name__)
 
@@ -61,12 +61,8 @@ async def post_events(
     each with its array index (0-based) or line number (1-based), field path and message.
     """
     with ingest_metrics(request.app).batch() as batch:  # GET /metrics: outcome and latency
-        body = bytearray()
-        async for part in request.stream():
-            body += part
-            if len(body) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
-        items, unit = _split(bytes(body))
+        body = await read_body(request, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
+        items, unit = _split(body)
         batch.received = len(items) if isinstance(items, list) else 0
 
         def ingest() -> tuple[IngestResult, AfterBatch]:
@@ -86,6 +82,17 @@ async def post_events(
         "alerts_medium_plus": after.medium_plus,
         "suspended": [s.to_dict() for s in after.responded.suspended],
     }
+
+
+async def read_body(request: Request, too_large: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, read as it streams in: refused once it passes ``limit`` bytes, so a
+    larger body is never held whole. Raises :class:`HTTPException` 413 (``too_large``)."""
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise HTTPException(413, too_large)
+    return bytes(body)
 
 
 def deliver_alerts(settings: Settings) -> None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
-from sentinelle.api.routes.events import deliver_alerts
+from sentinelle.api.routes.events import deliver_alerts, read_body
 from sentinelle.connectors.otlp import (
     CONTENT_TYPES,
     MAX_BODY_BYTES,
@@ -185,15 +185,13 @@ async def post_logs(request: Request, state: StateDep, background: BackgroundTas
     nothing twice (each event's id comes from its record)."""
     try:
         encoding = encoding_of(request.headers.get("content-type"))
-        body = bytearray()
-        async for part in request.stream():
-            body += part
-            if len(body) > MAX_BODY_BYTES:
-                raise OtlpRequestError(413, f"body larger than {MAX_BODY_BYTES} bytes; send less")
+        # Too large: an HTTPException, answered as a Status by the route class.
+        too_large = f"body larger than {MAX_BODY_BYTES} bytes; send less"
+        body = await read_body(request, too_large, limit=MAX_BODY_BYTES)
         coding = request.headers.get("content-encoding")
 
         def read() -> Mapped:
-            return map_logs(decode(decompress(bytes(body), coding), encoding))
+            return map_logs(decode(decompress(body, coding), encoding))
 
         mapped = await run_in_threadpool(read)  # protobuf and mapping: off the event loop
     except OtlpRequestError as exc:
