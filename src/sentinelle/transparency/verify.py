@@ -54,7 +54,8 @@ among checkpoints made before the period of interest began and ``T`` after it en
 late events arrived): ``verified.first_time``/``last_time`` tell the events' own time range.
 
 What is trusted: the log's verifier key, obtained outside the log (and the witnesses' keys,
-checked by whoever verifies cosignatures: ``sentinelle monitor``). The slices and the map are
+for whoever checks their cosignatures with :func:`verify_cosignature`, as ``sentinelle
+monitor`` does). The slices and the map are
 built at ingest from the same events, in the same transaction; that the operator built them
 honestly is auditable by anyone holding the log (the map is a function of it: replay the
 events), and once signed they cannot be changed without the signature or the witnesses' record
@@ -73,6 +74,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -103,6 +105,7 @@ __all__ = [
     "map_root_from_proof",
     "slice_leaf_hash",
     "verify_consistency",
+    "verify_cosignature",
     "verify_inclusion",
     "verify_map_proof",
     "verify_note",
@@ -118,6 +121,10 @@ MAP_LINE_PREFIX: Final = "sentinelle/merchant-map/v1 "
 """The checkpoint extension line that carries the map root: this, then base64 of the root."""
 _ACCESS_ACTIONS: Final = frozenset({"view", "search", "export", "download", "update", "delete"})
 _SIG_PREFIX: Final = "\u2014 "  # EM DASH, space
+_SIZE: Final = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+_CONTROL: Final = re.compile(r"[\x00-\x09\x0b-\x1f]")  # ASCII controls other than newline
+_ALG_ED25519: Final = 0x01  # the log's note signatures (C2SP signed-note)
+_ALG_COSIGNATURE: Final = 0x04  # witnesses' cosignature/v1 (C2SP tlog-cosignature)
 
 
 # -- errors ----------------------------------------------------------------------------------
@@ -210,6 +217,27 @@ def _b64(text: str, what: str, error: type[VerificationError]) -> bytes:
     return data
 
 
+def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A signed note's text (with its final newline) and its signatures: ``(key name, key ID
+    || signature)`` of each ``— <name> <base64>`` line after the blank line."""
+    if _CONTROL.search(note):
+        raise NoteError("signed note contains a control character")
+    try:
+        note.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NoteError("signed note is not valid UTF-8") from None
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise NoteError("signed note has no blank line before its signatures")
+    signatures = []
+    for line in note[split + 2 : -1].split("\n"):
+        if not line.startswith(_SIG_PREFIX):
+            raise NoteError(f"signed note line {line!r} is not a signature line")
+        sig_name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+        signatures.append((sig_name, _b64(b64, f"signature of {sig_name}", NoteError)))
+    return note[: split + 1], signatures
+
+
 def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> SignedCheckpoint:
     """Check a signed checkpoint note against the log's verifier key and parse it.
 
@@ -220,17 +248,10 @@ def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> S
 
     Raises :class:`NoteError` naming what is wrong.
     """
-    name, key_id, public = _parse_verifier_key(verifier_key)
-    split = note.rfind("\n\n")
-    if split < 0 or not note.endswith("\n"):
-        raise NoteError("signed note has no blank line before its signatures")
-    body, block = note[: split + 1], note[split + 2 :]
+    name, key_id, public = _parse_verifier_key(verifier_key, _ALG_ED25519)
+    body, signatures = _split_note(note)
     verified = False
-    for line in block[:-1].split("\n"):
-        if not line.startswith(_SIG_PREFIX):
-            raise NoteError(f"signed note line {line!r} is not a signature line")
-        sig_name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
-        raw = _b64(b64, f"signature of {sig_name}", NoteError)
+    for sig_name, raw in signatures:
         if sig_name != name or raw[:4] != key_id:
             continue  # a witness's cosignature, or another key: not ours to check here
         try:
@@ -241,18 +262,24 @@ def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> S
             ) from None
         verified = True
     if not verified:
-        raise NoteError(f"the note has no signature by the log key {name}+{key_id.hex()}")
+        raise NoteError(f"the note has no signature by key {name}+{key_id.hex()} (the log's)")
+    cp = _checkpoint(body)
+    if origin is not None and cp.origin != origin:
+        raise NoteError(f"the checkpoint is for log {cp.origin!r}, expected {origin!r}")
+    return cp
+
+
+def _checkpoint(body: str) -> SignedCheckpoint:
+    """The checkpoint (C2SP tlog-checkpoint) of a note's text."""
     lines = body[:-1].split("\n")
     if len(lines) < 3 or any(not line for line in lines):
         raise NoteError("the checkpoint is not origin, size and root hash lines")
-    got_origin, size_text, root_text = lines[:3]
-    if not size_text.isdigit() or str(int(size_text)) != size_text:
+    origin, size_text, root_text = lines[:3]
+    if not _SIZE.fullmatch(size_text):
         raise NoteError(f"checkpoint tree size {size_text!r} is not a canonical decimal")
     root = _b64(root_text, "checkpoint root hash", NoteError)
     if len(root) != HASH_SIZE:
         raise NoteError("checkpoint root hash is not 32 bytes")
-    if origin is not None and got_origin != origin:
-        raise NoteError(f"the checkpoint is for log {got_origin!r}, expected {origin!r}")
     extensions = tuple(lines[3:])
     maps = [e for e in extensions if e.startswith(MAP_LINE_PREFIX)]
     if len(maps) > 1:
@@ -262,17 +289,52 @@ def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> S
         map_root = _b64(maps[0][len(MAP_LINE_PREFIX) :], "merchant-map root", NoteError)
         if len(map_root) != HASH_SIZE:
             raise NoteError("merchant-map root is not 32 bytes")
-    return SignedCheckpoint(got_origin, int(size_text), root, extensions, map_root)
+    return SignedCheckpoint(origin, int(size_text), root, extensions, map_root)
 
 
-def _parse_verifier_key(text: str) -> tuple[str, bytes, Ed25519PublicKey]:
+def verify_cosignature(note: str, witness_key: str) -> int | None:
+    """Check a witness's cosignatures (C2SP ``tlog-cosignature``, ``cosignature/v1``) on a
+    signed checkpoint note: the time of its newest one (seconds since the epoch), or ``None``
+    if the note has no line of that witness.
+
+    ``witness_key`` is ``<name>+<hex key ID>+<base64(0x04 || Ed25519 public key)>`` (what
+    ``sentinelle witness key`` prints). Each of the witness's lines must be 8 bytes of
+    big-endian time and an Ed25519 signature of ``"cosignature/v1\ntime <time>\n"`` followed
+    by the checkpoint's text. Other lines are ignored (this checks no log signature).
+
+    Raises :class:`NoteError` if the note is malformed or a line of the witness does not verify
+    (forged, or copied from another checkpoint).
+    """
+    name, key_id, public = _parse_verifier_key(witness_key, _ALG_COSIGNATURE)
+    body, signatures = _split_note(note)
+    cp = _checkpoint(body)
+    newest = None
+    for sig_name, raw in signatures:
+        if sig_name != name or raw[:4] != key_id:
+            continue
+        time = int.from_bytes(raw[4:12], "big")
+        try:
+            if len(raw) != 4 + 8 + 64 or time >= 1 << 63:
+                raise InvalidSignature
+            public.verify(raw[12:], f"cosignature/v1\ntime {time}\n{body}".encode())
+        except InvalidSignature:
+            raise NoteError(
+                f"the cosignature by witness {name}+{key_id.hex()} on the checkpoint of size "
+                f"{cp.size} does not verify"
+            ) from None
+        newest = time if newest is None else max(newest, time)
+    return newest
+
+
+def _parse_verifier_key(text: str, alg: int) -> tuple[str, bytes, Ed25519PublicKey]:
     parts = text.strip().split("+", 2)  # base64 may hold '+' too
     if len(parts) != 3:
         raise NoteError("verifier key is not <name>+<key id>+<base64 key>")
     name, id_hex, key_b64 = parts
     key = _b64(key_b64, "verifier key", NoteError)
-    if len(key) != 33 or key[0] != 1:
-        raise NoteError("verifier key is not an Ed25519 note key (0x01 || 32 bytes)")
+    if len(key) != 33 or key[0] != alg:
+        kind = "note" if alg == _ALG_ED25519 else "cosignature/v1"
+        raise NoteError(f"verifier key is not an Ed25519 {kind} key ({alg:#04x} || 32 bytes)")
     key_id = _sha(name.encode("utf-8") + b"\n" + key)[:4]
     if key_id.hex() != id_hex:
         raise NoteError(f"verifier key ID {id_hex} does not match its key")
