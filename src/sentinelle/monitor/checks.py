@@ -1,9 +1,10 @@
 """What ``sentinelle monitor`` checks, in one short module a merchant's engineer can read.
 
-It needs nothing but :mod:`hashlib` and ``cryptography``'s Ed25519 (through
-:mod:`sentinelle.ledger.checkpoint`, :mod:`sentinelle.ledger.cosignature` and
-:mod:`sentinelle.ledger.merkle`, which import nothing else): no web framework, no database.
-The monitor fetches untrusted bytes from the log; everything here treats them as hostile.
+Signatures, cosignatures and proofs are checked by the standalone verifier
+:mod:`sentinelle.transparency.verify` (hashlib and ``cryptography``'s Ed25519, nothing else of
+Sentinelle), the one the merchant-slice check uses too; the tiles are read with the pure RFC
+9162 functions of :mod:`sentinelle.ledger.merkle`. No web framework, no database. The monitor
+fetches untrusted bytes from the log; everything here treats them as hostile.
 
 1. :func:`open_checkpoint`: the checkpoint (C2SP ``tlog-checkpoint`` in a C2SP
    ``signed-note``) is signed by one of the log keys the monitor pinned, for the pinned origin.
@@ -34,20 +35,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from sentinelle.errors import IntegrityError
-from sentinelle.ledger.checkpoint import Checkpoint, Verifier, parse_note
-from sentinelle.ledger.cosignature import CosignatureVerifier
-from sentinelle.ledger.merkle import (
-    EMPTY_ROOT,
-    HASH_SIZE,
-    combine,
-    consistency_proof,
-    perfect_subtrees,
-    root_hash,
-    verify_consistency,
-)
+from sentinelle.ledger.merkle import combine, consistency_proof, perfect_subtrees, root_hash
+from sentinelle.transparency import verify
+from sentinelle.transparency.verify import EMPTY_ROOT, HASH_SIZE
 
 __all__ = [
     "MAX_PROOF_HASHES",
@@ -55,7 +48,9 @@ __all__ = [
     "Cosignatures",
     "LogTree",
     "Relation",
+    "PinnedKey",
     "SignedCheckpoint",
+    "TreeHead",
     "count_cosignatures",
     "open_checkpoint",
     "relate",
@@ -73,12 +68,41 @@ _TILE_WIDTH: Final = 1 << TILE_HEIGHT
 FetchTile = Callable[[int, int, int], bytes]
 
 
+class PinnedKey(Protocol):
+    """A key the monitor pins (:class:`~sentinelle.ledger.checkpoint.Verifier` for the log,
+    :class:`~sentinelle.ledger.cosignature.CosignatureVerifier` for a witness): its verifier
+    key is what :mod:`sentinelle.transparency.verify` checks with."""
+
+    def verifier_key(self) -> str:
+        """``<name>+<hex key ID>+<base64 key>``."""
+        ...
+
+
+class TreeHead(Protocol):
+    """What :func:`relate` compares of two checkpoints."""
+
+    @property
+    def size(self) -> int:
+        """The tree size."""
+        ...
+
+    @property
+    def root(self) -> bytes:
+        """The root hash."""
+        ...
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The lines after the root (Sentinelle's merchant-map line)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SignedCheckpoint:
     """A checkpoint whose log signature verified, with the note it came in (kept as evidence)."""
 
     note: str
-    checkpoint: Checkpoint
+    checkpoint: verify.SignedCheckpoint
 
     @property
     def size(self) -> int:
@@ -91,8 +115,9 @@ class SignedCheckpoint:
         return self.checkpoint.root
 
 
-def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[Verifier]) -> SignedCheckpoint:
-    """The checkpoint of ``note`` if one of ``log_keys`` signed it, for log ``origin``.
+def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[PinnedKey]) -> SignedCheckpoint:
+    """The checkpoint of ``note`` if one of ``log_keys`` signed it, for log ``origin``
+    (:func:`~sentinelle.transparency.verify.verify_note`).
 
     Several keys are pinned around a rotation of the log's key; any one signing is enough.
 
@@ -104,8 +129,10 @@ def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[Verifier]) -> 
     problems = []
     for key in log_keys:
         try:
-            return SignedCheckpoint(note, key.verify(note, origin=origin))
-        except IntegrityError as exc:
+            return SignedCheckpoint(
+                note, verify.verify_note(note, key.verifier_key(), origin=origin)
+            )
+        except verify.NoteError as exc:
             problems.append(str(exc))
     raise IntegrityError("; ".join(dict.fromkeys(problems)))
 
@@ -124,26 +151,26 @@ class Cosignatures:
         return len(self.valid) >= quorum and not self.bad
 
 
-def count_cosignatures(note: str, witnesses: Sequence[CosignatureVerifier]) -> Cosignatures:
-    """Check each pinned witness's cosignature on the checkpoint ``note``.
+def count_cosignatures(note: str, witnesses: Sequence[PinnedKey]) -> Cosignatures:
+    """Check each pinned witness's cosignature on the checkpoint ``note``
+    (:func:`~sentinelle.transparency.verify.verify_cosignature`).
 
     Lines of keys not pinned are ignored (anyone can add a line; only pinned keys count).
-
-    Raises :class:`IntegrityError` if the note itself is malformed.
+    A witness is named by its key ID, ``<name>+<hex key ID>``. ``note`` is one
+    :func:`open_checkpoint` accepted (a malformed note would make every witness's line bad).
     """
-    _, signatures = parse_note(note)
-    present = {(name, raw[:4]) for name, raw in signatures}
-    valid, missing, bad = [], [], []
+    valid: list[str] = []
+    missing: list[str] = []
+    bad: list[str] = []
     for witness in witnesses:
-        if (witness.name, witness.key_hash) not in present:
-            missing.append(witness.key_id)
-            continue
+        key = witness.verifier_key()
+        key_id = "+".join(key.split("+", 2)[:2])
         try:
-            witness.verify(note)
-        except IntegrityError:
-            bad.append(witness.key_id)
+            cosigned = verify.verify_cosignature(note, key)
+        except verify.NoteError:
+            bad.append(key_id)
         else:
-            valid.append(witness.key_id)
+            (missing if cosigned is None else valid).append(key_id)
     return Cosignatures(tuple(valid), tuple(missing), tuple(bad))
 
 
@@ -174,7 +201,7 @@ class Relation(enum.Enum):
     REWRITTEN = "rewritten"  # the log's own tree at the old size has another root
 
 
-def relate(old: Checkpoint, new: Checkpoint, answer: LogTree | None) -> Relation:
+def relate(old: TreeHead, new: TreeHead, answer: LogTree | None) -> Relation:
     """How ``new`` stands to ``old``; ``answer`` is the log's :class:`LogTree` from
     ``old.size`` to ``new.size``, needed only when ``new`` is larger and ``old`` not empty.
 
@@ -211,8 +238,8 @@ def _consistent(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> bool:
     try:
-        verify_consistency(old_size, new_size, old_root, new_root, proof)
-    except IntegrityError:
+        verify.verify_consistency(old_size, new_size, old_root, new_root, proof)
+    except verify.ProofError:
         return False
     return True
 

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from sentinelle.errors import Error, IntegrityError
-from sentinelle.ledger.checkpoint import Checkpoint
 from sentinelle.monitor.checks import (
     LogTree,
     Relation,
@@ -50,6 +49,7 @@ from sentinelle.monitor.config import MonitorConfig
 from sentinelle.monitor.slices import MissingAccessError, pages_json
 from sentinelle.monitor.source import LogSource, LogUnreachableError
 from sentinelle.monitor.state import MonitorState, StateDir, evidence_stamp
+from sentinelle.transparency import verify
 
 __all__ = [
     "SEEN",
@@ -393,7 +393,7 @@ class Monitor:
         if latest is None:
             return None
         candidate: SignedCheckpoint | None = None
-        compared: set[Checkpoint] = set()  # each tree head is checked once
+        compared: set[verify.SignedCheckpoint] = set()  # each tree head is checked once
         if cfg.quorum == 0:  # no witnesses pinned: the log's signature alone
             compared.add(latest.checkpoint)
             if work.compare(held, latest, "the newest checkpoint"):

@@ -25,12 +25,14 @@ from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.monitor.checks import SignedCheckpoint
 from sentinelle.monitor.source import ApiSource, LogUnreachableError
 from sentinelle.transparency.verify import (
-    MAP_LINE_PREFIX,
     MissingMapError,
     NoteError,
     VerificationError,
     VerifiedSlice,
     verify_slice,
+)
+from sentinelle.transparency.verify import (
+    SignedCheckpoint as VerifiedCheckpoint,
 )
 
 __all__ = ["ApiSliceCheck", "MissingAccessError"]
@@ -68,26 +70,20 @@ class ApiSliceCheck:
     def __call__(self, old: SignedCheckpoint | None, new: SignedCheckpoint) -> None:
         # From the checkpoint held, if it carries a map; otherwise (the first round, or a
         # checkpoint from before slices) from the start of the log.
-        has_map = old is not None and any(
-            e.startswith(MAP_LINE_PREFIX) for e in old.checkpoint.extensions
-        )
-        start = old.size if old is not None and has_map else 0
+        start = old.size if old is not None and old.checkpoint.map_root is not None else 0
         pages = self._pages(start, new.size)
         verified = self._verify(pages)
-        ends: list[tuple[Any, SignedCheckpoint]] = [(verified.to_checkpoint, new)]
+        ends: list[tuple[VerifiedCheckpoint | None, SignedCheckpoint]] = [
+            (verified.to_checkpoint, new)
+        ]
         if old is not None and start:
             ends.append((verified.from_checkpoint, old))
         for got, checked in ends:
-            cp = checked.checkpoint
-            if got is None or (got.size, got.root, got.extensions) != (
-                cp.size,
-                cp.root,
-                cp.extensions,
-            ):
+            if got != checked.checkpoint:
                 raise MissingAccessError(
                     f"the slice answer for merchant {self.merchant!r} is proven against another "
-                    f"checkpoint of size {cp.size} than the one the monitor checked: two signed "
-                    "notes for one tree",
+                    f"checkpoint of size {checked.size} than the one the monitor checked: two "
+                    "signed notes for one tree",
                     pages,
                 )
 
