@@ -24,7 +24,7 @@ again when it grows a grade, or after an hour with its new numbers, not on every
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, Final, Literal, NamedTuple
+from typing import ClassVar, Final, Literal, NamedTuple, get_args
 
 from pydantic import Field
 
@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 MachineKind = Literal["app", "integration", "service"]
-_KINDS: Final[tuple[MachineKind, ...]] = ("app", "integration", "service")
+"""Actor kinds judged against their own history (``staff`` and ``merchant_user`` are people)."""
+_KINDS: Final[tuple[MachineKind, ...]] = get_args(MachineKind)
 SENSITIVE: Final = (
     "payment_full",
     "credentials",

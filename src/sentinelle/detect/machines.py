@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HISTORY_DAYS",
-    "MACHINE_KINDS",
     "Fresh",
     "Level",
     "MachineDay",
@@ -43,8 +42,6 @@ __all__ = [
     "network",
 ]
 
-MACHINE_KINDS: Final = frozenset({"app", "integration", "service"})
-"""Actor kinds judged against their own history (``staff`` and ``merchant_user`` are people)."""
 HISTORY_DAYS: Final = 28  # active days a machine's baseline is computed over
 PLACE_MINUTES: Final = 60  # where each credential was used is remembered this long
 _MAX_NETWORKS: Final = 64  # networks remembered per machine (the most recently used)
