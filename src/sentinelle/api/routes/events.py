@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 import msgspec
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
+from sentinelle.api.deps import GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
 from sentinelle.config import Settings
@@ -20,7 +20,7 @@ from sentinelle.ingest import Ingestor, IngestResult, deep_element
 from sentinelle.live import AfterBatch
 from sentinelle.store import open_store
 
-__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "read_body", "router"]
+__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "read_body", "router", "store_batch"]
 
 _logger = logging.getLogger(__name__)
 
@@ -64,14 +64,7 @@ async def post_events(
         body = await read_body(request, f"batch larger than {MAX_BODY_BYTES} bytes; split it")
         items, unit = _split(body)
         batch.received = len(items) if isinstance(items, list) else 0
-
-        def ingest() -> tuple[IngestResult, AfterBatch]:
-            result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
-            # Committed; detection and the response follow, so their problems never lose events.
-            return result, state.after_batch()
-
-        # The store is synchronous: keep the event loop free while a batch is written.
-        result, after = await locked(state, ingest)
+        result, after = await store_batch(state, items, unit=unit)
         batch.stored, batch.duplicates = result.stored, result.duplicates
     if outbound.configured(state.settings):
         # After the answer, on a connection of its own: a slow webhook never holds the store.
@@ -82,6 +75,23 @@ async def post_events(
         "alerts_medium_plus": after.medium_plus,
         "suspended": [s.to_dict() for s in after.responded.suspended],
     }
+
+
+async def store_batch(
+    state: State, items: Iterable[tuple[int, bytes]], *, unit: str
+) -> tuple[IngestResult, AfterBatch]:
+    """Ingest ``items`` (``(location, raw JSON)``) as one batch, then what follows a committed
+    batch (:meth:`State.after_batch`: live detection, the response): one request at a time,
+    off the event loop. Raises as :meth:`Ingestor.ingest` (``ValidationError``, nothing
+    stored) and ``StoreBusyError``."""
+
+    def ingest() -> tuple[IngestResult, AfterBatch]:
+        result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
+        # Committed; detection and the response follow, so their problems never lose events.
+        return result, state.after_batch()
+
+    # The store is synchronous: keep the event loop free while a batch is written.
+    return await locked(state, ingest)
 
 
 async def read_body(request: Request, too_large: str, *, limit: int = MAX_BODY_BYTES) -> bytes:

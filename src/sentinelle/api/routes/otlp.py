@@ -22,8 +22,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import GuardedRoute, StateDep, guarded, locked
-from sentinelle.api.routes.events import deliver_alerts, read_body
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded
+from sentinelle.api.routes.events import deliver_alerts, read_body, store_batch
 from sentinelle.connectors.otlp import (
     CONTENT_TYPES,
     MAX_BODY_BYTES,
@@ -40,7 +40,7 @@ from sentinelle.connectors.otlp import (
 )
 from sentinelle.errors import StoreBusyError
 from sentinelle.events import canonical
-from sentinelle.ingest import Ingestor, IngestResult
+from sentinelle.ingest import IngestResult
 
 __all__ = ["COUNTS_HEADER", "OtlpStatus", "router"]
 
@@ -196,17 +196,11 @@ async def post_logs(request: Request, state: StateDep, background: BackgroundTas
         mapped = await run_in_threadpool(read)  # protobuf and mapping: off the event loop
     except OtlpRequestError as exc:
         return _status(request, exc.status, exc.message)
-    items = [(i, canonical(event)) for i, event in enumerate(mapped.events)]
     result = IngestResult()
-    if items:
-
-        def ingest() -> IngestResult:
-            done = Ingestor(state.store, state.ledger).ingest(items, unit="index")
-            state.after_batch()  # committed: detection and the response never lose events
-            return done
-
+    if mapped.events:
+        items = [(i, canonical(event)) for i, event in enumerate(mapped.events)]
         try:
-            result = await locked(state, ingest)
+            result, _ = await store_batch(state, items, unit="index")
         except StoreBusyError as exc:  # exporters retry a 503 after Retry-After
             headers = {"Retry-After": str(exc.retry_after)}
             return _status(request, 503, exc.diagnostics(), headers)
