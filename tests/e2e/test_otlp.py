@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,3 +417,30 @@ def test_413_too_large_or_inflating_beyond(refusing: Sentinelle) -> None:
     large = TestClient(refusing.app).post(PATH, content=chunks(), headers=headers)
     assert large.status_code == 413 and "larger than" in _status(large).message
     assert refusing.events() == []
+
+
+def test_503_with_retry_after_while_another_process_writes(tmp_path: Path) -> None:
+    """The store's write lock held elsewhere: a retryable Status (UNAVAILABLE) and
+    Retry-After, as OTLP exporters expect; the same request stores once the lock is gone."""
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path / "data", database_url=None, busy_timeout=0.2
+    )
+    body = _protobuf(_record(STAFF_ACCESS))
+    with TestClient(create_app(settings)) as client:
+        key = create_key(
+            client.app.state.sentinelle.store, name="app-logs", role=Role.INGEST, by="t"
+        )
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": PROTOBUF}
+        other = sqlite3.connect(settings.data_dir / "sentinelle.db", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            busy = client.post(PATH, content=body, headers=headers)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["content-type"] == PROTOBUF
+        assert int(busy.headers["Retry-After"]) > 0
+        assert _status(busy).code == 14 and "busy" in _status(busy).message
+        after = client.post(PATH, content=body, headers=headers)
+        assert after.headers[COUNTS_HEADER] == "stored=1, duplicates=0, ignored=0, rejected=0"
