@@ -102,9 +102,8 @@ class _MachineDetector(Detector):
         state: ActorState,
         justified: bool,  # noqa: ARG002  (machines carry no tickets)
     ) -> list[Finding]:
-        """Findings about a machine's read access (none for people's)."""
-        if state.kind not in self._kinds:
-            return []
+        """Findings about a machine's read access (the engine asks only about the kinds
+        :meth:`judges` names)."""
         ms = machine(state, event, ctx.now_us)
         learning = ms.days < self._min_days
         if learning and not self.learns_always:
