@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -208,7 +208,6 @@ class AccessesPage:
     next: str | None
     filters: AccessFilters = NO_FILTERS
     problem: str | None = None
-    rows_json: list[bytes] = field(default_factory=list, repr=False)
 
     def to_json(self) -> bytes:
         """``{"checkpoint", "size", "items": [{"event", "leaf_index", "leaf_hash", "proof",
