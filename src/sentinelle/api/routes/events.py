@@ -20,7 +20,14 @@ from sentinelle.ingest import Ingestor, IngestResult, deep_element
 from sentinelle.live import AfterBatch
 from sentinelle.store import open_store
 
-__all__ = ["MAX_BODY_BYTES", "deliver_alerts", "read_body", "router", "store_batch"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "deliver_alerts",
+    "deliver_later",
+    "read_body",
+    "router",
+    "store_batch",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -66,9 +73,7 @@ async def post_events(
         batch.received = len(items) if isinstance(items, list) else 0
         result, after = await store_batch(state, items, unit=unit)
         batch.stored, batch.duplicates = result.stored, result.duplicates
-    if outbound.configured(state.settings):
-        # After the answer, on a connection of its own: a slow webhook never holds the store.
-        background.add_task(deliver_alerts, state.settings)
+    deliver_later(state, background)
     return {
         **result.to_dict(),
         "alerts": len(after.alerts),
@@ -103,6 +108,14 @@ async def read_body(request: Request, too_large: str, *, limit: int = MAX_BODY_B
         if len(body) > limit:
             raise HTTPException(413, too_large)
     return bytes(body)
+
+
+def deliver_later(state: State, background: BackgroundTasks) -> None:
+    """After a stored batch, when an alert destination is configured (webhooks, syslog or
+    e-mail): :func:`deliver_alerts` after the answer, on a connection of its own, so a slow
+    webhook never holds the store."""
+    if outbound.configured(state.settings):
+        background.add_task(deliver_alerts, state.settings)
 
 
 def deliver_alerts(settings: Settings) -> None:

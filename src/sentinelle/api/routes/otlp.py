@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded
-from sentinelle.api.routes.events import deliver_alerts, read_body, store_batch
+from sentinelle.api.routes.events import deliver_later, read_body, store_batch
 from sentinelle.connectors.otlp import (
     CONTENT_TYPES,
     MAX_BODY_BYTES,
@@ -204,8 +204,7 @@ async def post_logs(request: Request, state: StateDep, background: BackgroundTas
         except StoreBusyError as exc:  # exporters retry a 503 after Retry-After
             headers = {"Retry-After": str(exc.retry_after)}
             return _status(request, 503, exc.diagnostics(), headers)
-        if state.settings.alert_webhooks:
-            background.add_task(deliver_alerts, state.settings)
+        deliver_later(state, background)
     counts = (
         f"stored={result.stored}, duplicates={result.duplicates}, "
         f"ignored={mapped.ignored}, rejected={len(mapped.rejected)}"
