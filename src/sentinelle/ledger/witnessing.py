@@ -166,13 +166,16 @@ def cosigned_note(store: Any, size: int | None = None) -> str:
 def newest_cosigned_note(store: Any) -> str | None:
     """The newest recorded checkpoint that a witness cosigned (a recorded cosignature on its
     root), with those cosignature lines appended; ``None`` if there is none. What a monitor
-    asks for: the newest checkpoint is usually not cosigned yet."""
-    for size in sorted({row.size for row in store.cosignatures()}, reverse=True):
+    asks for on each round: the newest checkpoint is usually not cosigned yet. It reads down
+    from the largest cosigned size, not every cosignature ever recorded."""
+    size = store.newest_cosigned_size()
+    while size is not None:
         cp = store.checkpoint_at(size)
         if cp is not None:
             lines = cosignature_lines(store, cp)
             if lines:
                 return str(cp.note) + "".join(lines)
+        size = store.newest_cosigned_size(below=size)
     return None
 
 

@@ -84,6 +84,15 @@ class WitnessStoreMixin:
             )
         return [_row(r) for r in rows]
 
+    def newest_cosigned_size(self, *, below: int | None = None) -> int | None:
+        """The largest tree size with a recorded cosignature (below ``below``, if given), or
+        ``None``: one step down the primary key, however many cosignatures there are."""
+        if below is None:
+            rows = self._x("SELECT MAX(size) FROM cosignatures")
+        else:
+            rows = self._x("SELECT MAX(size) FROM cosignatures WHERE size < ?", (below,))
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
     def witness_size(self, witness: str) -> int | None:
         """The tree size ``witness`` last cosigned, as recorded (``None``: never)."""
         rows = self._x("SELECT size FROM witness_state WHERE witness = ?", (witness,))
