@@ -20,6 +20,7 @@ the engine's state (``ActorState.machine``).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
@@ -267,27 +268,17 @@ def machine(state: ActorState, event: AccessEvent, t: int) -> MachineState:
     return ms
 
 
-_networks: dict[str, str | None] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def network(ip: str) -> str | None:
     """The IPv4 /24 or IPv6 /48 of ``ip`` (``203.0.113.0/24``), or ``None`` if it is not an
     address. A /24 is the usual size of a network a provider hands out; a machine moving
     between addresses of one provider's block stays in it."""
-    found = _networks.get(ip, "")
-    if found != "":
-        return found
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        net = None
-    else:
-        prefix = 24 if address.version == 4 else 48
-        net = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-    if len(_networks) >= 4096:  # a cache, not a record: bounded
-        _networks.clear()
-    _networks[ip] = net
-    return net
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def _sizes(event: AccessEvent) -> tuple[int, int]:
