@@ -55,13 +55,13 @@ late events arrived): ``verified.first_time``/``last_time`` tell the events' own
 
 What is trusted: the log's verifier key, obtained outside the log (and the witnesses' keys,
 for whoever checks their cosignatures with :func:`verify_cosignature`, as ``sentinelle
-monitor`` does). The slices and the map are
-built at ingest from the same events, in the same transaction; that the operator built them
-honestly is auditable by anyone holding the log (the map is a function of it: replay the
-events), and once signed they cannot be changed without the signature or the witnesses' record
-of the log disagreeing. Checkpoints made before slices existed carry no map line: they stay
-valid checkpoints of the log (:func:`verify_note` accepts them), but completeness cannot be
-proven against them (:class:`MissingMapError`).
+monitor`` does). The slices and the map are built at ingest from the same events, in the
+same transaction; that the operator built them honestly is auditable by anyone holding the
+log (the map is a function of it: replay the events), and once signed they cannot be changed
+without the signature or the witnesses' record of the log disagreeing. Checkpoints made
+before slices existed carry no map line: they stay valid checkpoints of the log
+(:func:`verify_note` accepts them), but completeness cannot be proven against them
+(:class:`MissingMapError`).
 
 Functions raise a :class:`VerificationError` subclass naming what failed; they never return
 ``False``. The answer format is the one of ``GET /v1/merchants/{merchant}/slice`` and
