@@ -23,7 +23,6 @@ import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, urlencode
@@ -57,6 +56,7 @@ from sentinelle.api.responses import Rfc3339
 from sentinelle.errors import IntegrityError
 from sentinelle.events import AccessEvent
 from sentinelle.events.model import Action, ActorKind, DataCategory, Outcome
+from sentinelle.ledger.merkle import leaf_hash
 from sentinelle.store.accesses import (
     ACTION_BITS,
     CATEGORY_BITS,
@@ -337,7 +337,7 @@ def accesses_page(
             AccessItem(
                 leaf_index=seq,
                 text=body if view.named else None,
-                leaf=sha256(b"\x00" + body.encode()).digest(),
+                leaf=leaf_hash(body.encode()),
                 proof=path,
                 shown=view,
             )
