@@ -81,8 +81,10 @@ def _status(
 
 
 class _OtlpRoute(GuardedRoute):
-    """A :class:`GuardedRoute` (401/403 before the body is read) whose refusals are OTLP's
-    ``Status`` messages, not the API's JSON ``detail``."""
+    """A :class:`GuardedRoute` (401/403 before the body is read) whose every refusal is an
+    OTLP ``Status`` message, not the API's JSON ``detail``: the guard's and the body
+    limit's (``HTTPException``), the request's (:class:`OtlpRequestError`) and a busy
+    store's (503 with ``Retry-After``, which exporters honour)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -92,6 +94,11 @@ class _OtlpRoute(GuardedRoute):
                 return await handle(request)
             except HTTPException as exc:
                 return _status(request, exc.status_code, str(exc.detail), exc.headers)
+            except OtlpRequestError as exc:
+                return _status(request, exc.status, exc.message)
+            except StoreBusyError as exc:
+                headers = {"Retry-After": str(exc.retry_after)}
+                return _status(request, 503, exc.diagnostics(), headers)
 
         return as_status
 
@@ -183,27 +190,20 @@ async def post_logs(request: Request, state: StateDep, background: BackgroundTas
     (docs/connectors.md): records without them are ignored; a record that cannot be mapped
     is refused in ``partial_success`` and the others stored. A request sent again stores
     nothing twice (each event's id comes from its record)."""
-    try:
-        encoding = encoding_of(request.headers.get("content-type"))
-        # Too large: an HTTPException, answered as a Status by the route class.
-        too_large = f"body larger than {MAX_BODY_BYTES} bytes; send less"
-        body = await read_body(request, too_large, limit=MAX_BODY_BYTES)
-        coding = request.headers.get("content-encoding")
+    # Every refusal raised here is answered as a Status by the route class (_OtlpRoute).
+    encoding = encoding_of(request.headers.get("content-type"))
+    too_large = f"body larger than {MAX_BODY_BYTES} bytes; send less"
+    body = await read_body(request, too_large, limit=MAX_BODY_BYTES)
+    coding = request.headers.get("content-encoding")
 
-        def read() -> Mapped:
-            return map_logs(decode(decompress(body, coding), encoding))
+    def read() -> Mapped:
+        return map_logs(decode(decompress(body, coding), encoding))
 
-        mapped = await run_in_threadpool(read)  # protobuf and mapping: off the event loop
-    except OtlpRequestError as exc:
-        return _status(request, exc.status, exc.message)
+    mapped = await run_in_threadpool(read)  # protobuf and mapping: off the event loop
     result = IngestResult()
     if mapped.events:
         items = [(i, canonical(event)) for i, event in enumerate(mapped.events)]
-        try:
-            result, _ = await store_batch(state, items, unit="index")
-        except StoreBusyError as exc:  # exporters retry a 503 after Retry-After
-            headers = {"Retry-After": str(exc.retry_after)}
-            return _status(request, 503, exc.diagnostics(), headers)
+        result, _ = await store_batch(state, items, unit="index")
         deliver_later(state, background)
     counts = (
         f"stored={result.stored}, duplicates={result.duplicates}, "
