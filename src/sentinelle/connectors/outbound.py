@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
     from sentinelle.config import Settings
     from sentinelle.detect import Alert
+    from sentinelle.incidents.model import Incident, LogEntry
     from sentinelle.store import Store, Writer
     from sentinelle.store.guardlog import GuardLogRow
 
@@ -280,48 +281,56 @@ def _queued(message: Message) -> Queued:
     return Queued(message.id, message.kind.value, message.facts())
 
 
-def deadline_warnings(store: Store, *, now_us: int) -> list[DeadlineMessage]:
-    """The deadline warnings due at ``now_us``: for each incident not closed whose 72-hour
-    clock runs or is overdue (awareness recorded, no initial notification to the authority, the
-    assessment does not say none is required), the latest stage reached — passed once the
-    deadline is behind, else 6 h or 24 h before it. A stage skipped (the check did not run in
-    time, or awareness was recorded late) is not sent afterwards: the later warning says more."""
-    from sentinelle.incidents.model import Clock, ClockStatus, Incident, LogEntry
+def deadline_warnings(
+    store: Store, *, now_us: int, incident: str | None = None
+) -> list[DeadlineMessage]:
+    """The deadline warnings due at ``now_us`` (of ``incident`` only, if given): for each
+    incident not closed whose 72-hour clock runs or is overdue (awareness recorded, no initial
+    notification to the authority, the assessment does not say none is required), the latest
+    stage reached — passed once the deadline is behind, else 6 h or 24 h before it. A stage
+    skipped (the check did not run in time, or awareness was recorded late) is not sent
+    afterwards: the later warning says more."""
+    from sentinelle.incidents.model import AUTHORITY_NOTIFIED, Incident, LogEntry
 
+    rows, log_rows = store.deadline_watch(AUTHORITY_NOTIFIED, incident)
+    notified: dict[str, list[LogEntry]] = {}
+    for r in log_rows:  # the clock reads the authority notifications only
+        notified.setdefault(r.incident, []).append(LogEntry.from_row(r))
     found = []
-    for incident_id in store.unclosed_incident_ids():
-        rows = store.incident_rows(incident_id)
-        if not rows:
-            continue
-        incident = Incident.from_row(rows[0])
-        if incident.aware_us is None:
-            continue
-        log = [LogEntry.from_row(r) for r in store.incident_log_rows(incident_id)]
-        clock = Clock.of(incident, log, now_us=now_us)
-        if clock.status not in (ClockStatus.RUNNING, ClockStatus.OVERDUE):
-            continue
-        deadline = clock.deadline_us
-        assert deadline is not None  # noqa: S101  (a running clock has one)
-        if now_us > deadline:
-            stage = Stage.PASSED
-        elif now_us >= deadline - Stage.HOURS_6.before_us:
-            stage = Stage.HOURS_6
-        elif now_us >= deadline - Stage.HOURS_24.before_us:
-            stage = Stage.HOURS_24
-        else:
-            continue
-        found.append(
-            DeadlineMessage(
-                incident=incident.id,
-                stage=stage,
-                deadline_us=deadline,
-                aware_us=incident.aware_us,
-                at_us=now_us,
-                state=incident.state.value,
-                required=clock.required,
-            )
-        )
+    for row in rows:
+        warning = _warning(Incident.from_row(row), notified.get(row.id, []), now_us=now_us)
+        if warning is not None:
+            found.append(warning)
     return found
+
+
+def _warning(incident: Incident, log: list[LogEntry], *, now_us: int) -> DeadlineMessage | None:
+    from sentinelle.incidents.model import Clock, ClockStatus
+
+    if incident.aware_us is None:
+        return None
+    clock = Clock.of(incident, log, now_us=now_us)
+    if clock.status not in (ClockStatus.RUNNING, ClockStatus.OVERDUE):
+        return None
+    deadline = clock.deadline_us
+    assert deadline is not None  # noqa: S101  (a running clock has one)
+    if now_us > deadline:
+        stage = Stage.PASSED
+    elif now_us >= deadline - Stage.HOURS_6.before_us:
+        stage = Stage.HOURS_6
+    elif now_us >= deadline - Stage.HOURS_24.before_us:
+        stage = Stage.HOURS_24
+    else:
+        return None
+    return DeadlineMessage(
+        incident=incident.id,
+        stage=stage,
+        deadline_us=deadline,
+        aware_us=incident.aware_us,
+        at_us=now_us,
+        state=incident.state.value,
+        required=clock.required,
+    )
 
 
 def queue_deadlines(store: Store, settings: Settings, *, now_us: int) -> int:
@@ -434,7 +443,7 @@ def _message(store: Store, row: DeliveryRow, *, now_us: int) -> Message | str | 
 
 
 def _still_due(store: Store, message: DeadlineMessage, *, now_us: int) -> bool:
-    return any(m.incident == message.incident for m in deadline_warnings(store, now_us=now_us))
+    return bool(deadline_warnings(store, now_us=now_us, incident=message.incident))
 
 
 class _Channels:

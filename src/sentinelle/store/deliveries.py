@@ -15,6 +15,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from sentinelle.store.incidents import _INCIDENT_COLUMNS, IncidentRow, LogRow, _incident, _log
+
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
 
@@ -205,11 +207,27 @@ class DeliveryStoreMixin:
             )
         ]
 
-    def unclosed_incident_ids(self) -> list[str]:
-        """The ids of the incidents not closed, oldest first: those whose 72-hour clock the
-        deadline warnings watch (read here so a due-check decodes no closed incident)."""
-        rows = self._x("SELECT id FROM incidents WHERE state <> 'closed' ORDER BY created_us, id")
-        return [str(r[0]) for r in rows]
+    def deadline_watch(
+        self, change: str, incident: str | None = None
+    ) -> tuple[list[IncidentRow], list[LogRow]]:
+        """The incidents not closed (only ``incident``, if given), oldest first, and their log
+        entries of kind ``change`` in order: what a 72-hour due-check reads (the incidents
+        whose clock the deadline warnings watch, and their authority notifications), in two
+        queries whatever the number of incidents, decoding no closed incident and no other
+        log entry."""
+        where, params = ("AND id = ?", (incident,)) if incident is not None else ("", ())
+        incidents = self._x(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents "  # noqa: S608
+            f"WHERE state <> 'closed' {where} ORDER BY created_us, id",
+            params,
+        )
+        log = self._x(
+            "SELECT incident, at_us, changed_by, change, details FROM incident_log "  # noqa: S608
+            f"WHERE change = ? AND incident IN (SELECT id FROM incidents "
+            f"WHERE state <> 'closed' {where}) ORDER BY at_us, incident",
+            (change, *params),
+        )
+        return [_incident(r) for r in incidents], [_log(r) for r in log]
 
 
 def _row(r: Sequence[Any]) -> DeliveryRow:
