@@ -19,13 +19,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from sentinelle.events import ACCESS_ACTIONS
+
 __all__ = ["HeadRow", "NodeRow", "SliceStoreMixin", "SliceWriterMixin"]
 
 HeadRow = tuple[str, int, bytes, bytes, int]  # merchant, size, root, frontier, gsize
 NodeRow = tuple[str, int, int, int, bytes, bytes, bytes]  # merchant, size, lo, gsize, root,
 # frontier, nodes
 
-_ACCESS: Final = "action IN ('view', 'search', 'export', 'download', 'update', 'delete')"
+# The events a slice holds: the same list of actions ingest grows the slices by.
+_ACCESS: Final = "action IN (" + ", ".join(f"'{a}'" for a in ACCESS_ACTIONS) + ")"
 # The latest row of each merchant of ``w``, found by its key (the largest size, then the row).
 _HEADS_OF_W: Final = (
     "SELECT n.merchant, n.size, n.root, n.frontier, n.gsize FROM w JOIN slice_nodes AS n "
