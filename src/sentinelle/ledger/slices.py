@@ -32,7 +32,6 @@ that grew since put back as they were, kept in a small cache.
 
 from __future__ import annotations
 
-import base64
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict
@@ -556,12 +555,9 @@ class _SliceNodes:
         return combine([self.node(level, i) for level, i in perfect_subtrees(start, end)])
 
 
-def _map_line_root(note: str) -> bytes | None:
-    cp = Checkpoint.from_body(parse_note(note)[0])
-    for line in cp.extensions:
-        if line.startswith(MAP_LINE_PREFIX):
-            return base64.b64decode(line[len(MAP_LINE_PREFIX) :])
-    return None
+def _has_map_line(note: str) -> bool:
+    lines = Checkpoint.from_body(parse_note(note)[0]).extensions
+    return any(line.startswith(MAP_LINE_PREFIX) for line in lines)
 
 
 def _side(
@@ -572,7 +568,7 @@ def _side(
     cp = store.checkpoint_at(size)
     if cp is None:
         raise SliceQueryError(param, f"no checkpoint is recorded at tree size {size}")
-    if _map_line_root(cp.note) is None:
+    if not _has_map_line(cp.note):
         raise SliceQueryError(
             param,
             f"the checkpoint of tree size {size} carries no merchant map (it was made before "
