@@ -42,7 +42,13 @@ from typing import Any, Final, Protocol
 
 from sentinelle.errors import Error, IntegrityError
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
-from sentinelle.ledger.merkle import combine, consistency_proof, inclusion_proof, perfect_subtrees
+from sentinelle.ledger.merkle import (
+    combine,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    perfect_subtrees,
+)
 from sentinelle.transparency.verify import (
     EMPTY_ROOT,
     MAP_EMPTY,
@@ -267,6 +273,7 @@ class SliceGrower:
         by = self._leaves
         n = 0
         for seq, merchant, lh in leaves:
+            # transparency.verify.slice_leaf_hash, inlined: once per access event ingested.
             slice_leaf = sha256(b"\x00" + seq.to_bytes(8, "big") + lh).digest()
             got = by.get(merchant)
             if got is None:
@@ -367,8 +374,7 @@ class MerchantSlices:
         if built < start:
             for rows in w.access_leaves(built, start):
                 grower.add(
-                    [(seq, m, sha256(b"\x00" + body.encode()).digest()) for seq, m, body in rows],
-                    gsize=start,
+                    [(seq, m, leaf_hash(body.encode())) for seq, m, body in rows], gsize=start
                 )
         return grower
 
