@@ -36,7 +36,7 @@ from fastapi.testclient import TestClient
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from sentinelle.access import Role
@@ -96,7 +96,7 @@ def requests(records: int, noise: float, seed: int = 7) -> list[ExportLogsServic
                 LogRecord(
                     time_unix_nano=start_ns + n * step,
                     observed_time_unix_nano=start_ns + n * step + 1000,
-                    severity_number=9,
+                    severity_number=SeverityNumber.SEVERITY_NUMBER_INFO,
                     severity_text="INFO",
                     body=AnyValue(string_value=body),
                     attributes=attributes,

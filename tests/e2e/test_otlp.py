@@ -426,10 +426,9 @@ def test_503_with_retry_after_while_another_process_writes(tmp_path: Path) -> No
         _env_file=None, data_dir=tmp_path / "data", database_url=None, busy_timeout=0.2
     )
     body = _protobuf(_record(STAFF_ACCESS))
-    with TestClient(create_app(settings)) as client:
-        key = create_key(
-            client.app.state.sentinelle.store, name="app-logs", role=Role.INGEST, by="t"
-        )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        key = create_key(app.state.sentinelle.store, name="app-logs", role=Role.INGEST, by="t")
         headers = {"Authorization": f"Bearer {key}", "Content-Type": PROTOBUF}
         other = sqlite3.connect(settings.data_dir / "sentinelle.db", isolation_level=None)
         try:

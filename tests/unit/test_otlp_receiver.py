@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -56,7 +57,7 @@ def value(v: object) -> AnyValue:
     raise TypeError(v)
 
 
-def record(attributes: dict[str, object], *, nanos: int = NANOS, body: str = "") -> LogRecord:
+def record(attributes: Mapping[str, object], *, nanos: int = NANOS, body: str = "") -> LogRecord:
     return LogRecord(
         time_unix_nano=nanos,
         observed_time_unix_nano=nanos + 5,
@@ -68,7 +69,7 @@ def record(attributes: dict[str, object], *, nanos: int = NANOS, body: str = "")
 
 
 def request(
-    *records: LogRecord, resource: dict[str, object] | None = None
+    *records: LogRecord, resource: Mapping[str, object] | None = None
 ) -> ExportLogsServiceRequest:
     attributes = [KeyValue(key=k, value=value(v)) for k, v in (resource or {}).items()]
     return ExportLogsServiceRequest(
@@ -315,7 +316,8 @@ def test_a_full_success_leaves_partial_success_unset() -> None:
     mapped = map_logs(request(record(ACCESS)))
     assert export_response(mapped, "protobuf") == b""
     assert msgspec.json.decode(export_response(mapped, "json")) == {}
-    assert not ExportLogsServiceResponse.FromString(b"").HasField("partial_success")
+    sent = ExportLogsServiceResponse.FromString(export_response(mapped, "protobuf"))
+    assert not sent.HasField("partial_success")
 
 
 def test_partial_success_counts_every_rejection_and_names_ten() -> None:
