@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -40,24 +41,7 @@ def verify_accesses(listing: Path, key: str, origin: str | None, as_json: bool) 
         raise Error(f"cannot read {exc}") from None
     result = check_listing(data, key_text, origin=origin)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "size": result.size,
-                    "checkpoint_problem": result.checkpoint_problem,
-                    "rows": [
-                        {
-                            "leaf_index": r.leaf_index,
-                            "event_id": r.event_id,
-                            "text_checked": r.text_checked,
-                            "problem": r.problem,
-                        }
-                        for r in result.rows
-                    ],
-                }
-            )
-        )
+        click.echo(json.dumps({"ok": result.ok, **asdict(result)}))
     else:
         if result.checkpoint_problem is None:
             click.echo(f"checkpoint: verified (tree size {result.size})")
