@@ -105,12 +105,14 @@ def _queue(settings: Settings, now_us: int, w: Writer, alerts: list[Alert]) -> N
     outbound.queue(w, settings, alerts, now_us=now_us)
 
 
-def send_out(settings: Settings, *, now_us: int | None = None) -> None:
-    """One round of the alert destinations on a store connection of its own: queue the 72-hour
-    deadline warnings due at ``now_us`` (default: now), then send every delivery due. The API
-    server runs it every ``outbound_every`` seconds, so what is queued outside an events batch
-    (a lift, a guard decision's alert, a help-desk webhook's) and a deadline that falls due
-    while no batch arrives go out without waiting for one.
+def send_out(settings: Settings, *, now_us: int | None = None, deadlines: bool = True) -> None:
+    """One round of the alert destinations (:func:`sentinelle.connectors.outbound.send_round`)
+    on a store connection of its own: queue the 72-hour deadline warnings due at ``now_us``
+    (default: now; not with ``deadlines`` false), then send every delivery due. The API server
+    runs it every ``outbound_every`` seconds, so what is queued outside an events batch (a
+    lift, a guard decision's alert, a help-desk webhook's) and a deadline that falls due while
+    no batch arrives go out without waiting for one; and after each events batch, without the
+    deadlines (:func:`after_batch` queued them).
 
     Never raises: a failure is logged by its type only (its message could carry a webhook's
     URL) and the rows stay due for the next round.
@@ -118,7 +120,6 @@ def send_out(settings: Settings, *, now_us: int | None = None) -> None:
     now = wall_clock_us() if now_us is None else now_us
     try:
         with open_store(settings, create=False) as store:
-            outbound.queue_deadlines(store, settings, now_us=now)
-            outbound.deliver_due(store, settings, now)
+            outbound.send_round(store, settings, now_us=now, deadlines=deadlines)
     except Exception as exc:
         _logger.error("a round of the alert destinations failed: %s", type(exc).__name__)

@@ -32,11 +32,10 @@ def deliver_now(app: App, as_json: bool) -> None:
             "no alert destinations: set SENTINELLE_ALERT_WEBHOOKS, SENTINELLE_ALERT_SYSLOG or "
             "SENTINELLE_ALERT_EMAILS (NAME=… items)"
         )
-    now = now_us()
-    warned = out.queue_deadlines(app.store, app.settings, now_us=now)
-    sent = out.deliver_due(app.store, app.settings, now)
+    done = out.send_round(app.store, app.settings, now_us=now_us())
+    warned, sent = done.warned, done.sent
     if as_json:
-        click.echo(json.dumps({**sent.to_dict(), "deadline_warnings_queued": warned}))
+        click.echo(json.dumps(done.to_dict()))
         return
     line = f"delivered {sent.delivered}, to retry {sent.retrying}, failed {sent.failed}"
     if sent.obsolete:

@@ -77,6 +77,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "Delivered",
     "Destinations",
+    "Round",
     "GuardHook",
     "Webhook",
     "deadline_warnings",
@@ -88,6 +89,7 @@ __all__ = [
     "queue",
     "queue_deadlines",
     "queue_messages",
+    "send_round",
     "sign",
     "slack_message",
 ]
@@ -220,6 +222,31 @@ class Delivered:
             "failed": self.failed,
             "obsolete": self.obsolete,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one :func:`send_round` did: deadline warnings queued (rows), then what was sent."""
+
+    warned: int
+    sent: Delivered
+
+    def to_dict(self) -> dict[str, int]:
+        """The JSON form: :meth:`Delivered.to_dict` and ``deadline_warnings_queued``."""
+        return {**self.sent.to_dict(), "deadline_warnings_queued": self.warned}
+
+
+def send_round(store: Store, settings: Settings, *, now_us: int, deadlines: bool = True) -> Round:
+    """One round of the alert destinations: queue the deadline warnings due at ``now_us``
+    (:func:`queue_deadlines`; not with ``deadlines`` false, as right after a batch, whose
+    :func:`sentinelle.live.after_batch` queued them at its own clock), then send every delivery
+    due (:func:`deliver_due`). What ``sentinelle outbound deliver``, the API server's rounds and
+    the delivery after an events batch all run.
+
+    Raises :class:`ConfigError` if httpx (the ``client`` extra) is missing for a webhook.
+    """
+    warned = queue_deadlines(store, settings, now_us=now_us) if deadlines else 0
+    return Round(warned, deliver_due(store, settings, now_us))
 
 
 # -- queueing ----------------------------------------------------------------------------------

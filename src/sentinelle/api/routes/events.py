@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
@@ -13,23 +12,18 @@ from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
-from sentinelle.config import Settings
 from sentinelle.connectors import outbound
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.ingest import Ingestor, IngestResult, deep_element
-from sentinelle.live import AfterBatch
-from sentinelle.store import open_store
+from sentinelle.live import AfterBatch, send_out
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "deliver_alerts",
     "deliver_later",
     "read_body",
     "router",
     "store_batch",
 ]
-
-_logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
@@ -112,22 +106,11 @@ async def read_body(request: Request, too_large: str, *, limit: int = MAX_BODY_B
 
 def deliver_later(state: State, background: BackgroundTasks) -> None:
     """After a stored batch, when an alert destination is configured (webhooks, syslog or
-    e-mail): :func:`deliver_alerts` after the answer, on a connection of its own, so a slow
-    webhook never holds the store."""
+    e-mail): the deliveries due (:func:`sentinelle.live.send_out`) after the answer, on a
+    connection of its own, so a slow webhook never holds the store; without the deadline check,
+    which the batch's :meth:`State.after_batch` ran at the API's clock."""
     if outbound.configured(state.settings):
-        background.add_task(deliver_alerts, state.settings)
-
-
-def deliver_alerts(settings: Settings) -> None:
-    """Send the deliveries due now (:func:`sentinelle.connectors.outbound.deliver_due`: alerts,
-    suspensions, deadline warnings) on a store connection of its own. Never raises: a failure
-    is logged by its type only (its message could carry a webhook's URL), and the rows stay due
-    for the next run."""
-    try:
-        with open_store(settings, create=False) as store:
-            outbound.deliver_due(store, settings)
-    except Exception as exc:
-        _logger.error("delivering to the alert destinations failed: %s", type(exc).__name__)
+        background.add_task(send_out, state.settings, deadlines=False)
 
 
 def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:
