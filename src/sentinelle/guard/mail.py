@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-import ssl
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,10 +27,10 @@ from typing import Final, TypeVar
 from urllib.parse import quote
 
 from sentinelle.config import Settings
+from sentinelle.connectors.mail_out import MailSession
 from sentinelle.errors import Error
 from sentinelle.guard.grants import SYSTEM, hash_token, log_step, new_link
 from sentinelle.guard.policy import Policy
-from sentinelle.notify.delivery import TlsMode
 from sentinelle.notify.directory import open_directory
 from sentinelle.notify.setup import smtp_config
 from sentinelle.store import Store
@@ -154,13 +153,15 @@ def send_links(
         deny=link_url(base, row.id, token, "deny"),
         expires_us=expires,
     )
+    session = MailSession(smtp)
     try:
-        _send(smtp.host, smtp.port, smtp.tls, smtp.username, smtp.password, smtp.sender, to,
-              message, timeout=smtp.timeout)  # fmt: skip
+        session.send(message, to)
     except (OSError, smtplib.SMTPException) as exc:
         # The reply may quote an address; it never holds the token (not in the envelope).
         _logger.warning("approval e-mail for grant %s not sent: %s", row.id, type(exc).__name__)
         return MailOutcome(False, f"no e-mail sent: the relay refused it ({type(exc).__name__})")
+    finally:
+        session.close()
     with locked():
         log_step(
             store, row.id, "link_sent", by=SYSTEM,
@@ -169,32 +170,6 @@ def send_links(
             now_us=now_us, key=hash_token(token),
         )  # fmt: skip
     return MailOutcome(True, f"e-mailed to merchant {row.merchant}", len(to))
-
-
-def _send(
-    host: str,
-    port: int,
-    tls: TlsMode,
-    username: str | None,
-    password: str | None,
-    sender: str,
-    to: list[str],
-    message: EmailMessage,
-    *,
-    timeout: float,
-) -> None:
-    context = ssl.create_default_context()
-    client: smtplib.SMTP
-    if tls is TlsMode.IMPLICIT:
-        client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
-    else:
-        client = smtplib.SMTP(host, port, timeout=timeout)
-    with client:
-        if tls is TlsMode.STARTTLS:
-            client.starttls(context=context)
-        if username is not None and password is not None:
-            client.login(username, password)
-        client.send_message(message, from_addr=sender, to_addrs=to)
 
 
 def _address(sender: str) -> str:
