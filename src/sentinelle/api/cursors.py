@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from fastapi.exceptions import RequestValidationError
 
-__all__ = ["MAX_CURSOR", "decode_cursor", "encode_cursor", "invalid_cursor"]
+__all__ = ["MAX_CURSOR", "decode_cursor", "encode_cursor", "invalid_cursor", "invalid_query"]
 
 MAX_CURSOR: Final = 512  # characters; a cursor this code makes is far shorter
 
@@ -46,13 +46,19 @@ def decode_cursor(cursor: str, kind: str, types: tuple[type, ...]) -> list[Any]:
 
 def invalid_cursor(cursor: str, why: str = "not a cursor this route returned") -> Exception:
     """The 422 for a cursor this route cannot continue from."""
+    return invalid_query("cursor", cursor, f"{why}: pass the 'next' of the previous page unchanged")
+
+
+def invalid_query(param: str, value: object, why: str) -> Exception:
+    """The 422 for query parameter ``param`` (given ``value``), in the shape FastAPI gives
+    any invalid query parameter, saying ``why``."""
     return RequestValidationError(
         [
             {
                 "type": "value_error",
-                "loc": ("query", "cursor"),
-                "msg": f"Value error, {why}: pass the 'next' of the previous page unchanged",
-                "input": cursor,
+                "loc": ("query", param),
+                "msg": f"Value error, {why}",
+                "input": value,
             }
         ]
     )

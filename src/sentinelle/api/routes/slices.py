@@ -14,10 +14,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query
-from fastapi.exceptions import RequestValidationError
 
 from sentinelle.access import Permission
-from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
+from sentinelle.api.cursors import (
+    MAX_CURSOR,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+    invalid_query,
+)
 from sentinelle.api.deps import GuardedRoute, Reader, StateDep, guarded, reading
 from sentinelle.ledger.slices import SlicePage, SliceQueryError, slice_page
 
@@ -50,7 +55,7 @@ def slice_answer(
     if to_size is None:
         latest = r.store.latest_checkpoint()
         if latest is None or latest.size == 0:
-            raise _invalid("to", to_size, "no checkpoint is recorded yet")
+            raise invalid_query("to", to_size, "no checkpoint is recorded yet")
         to_size = int(latest.size)
     try:
         page: SlicePage = slice_page(
@@ -65,24 +70,13 @@ def slice_answer(
     except SliceQueryError as exc:
         if exc.param == "cursor" and cursor is not None:
             raise invalid_cursor(cursor, str(exc)) from None
-        raise _invalid(exc.param, from_size if exc.param == "from" else to_size, str(exc)) from None
+        raise invalid_query(
+            exc.param, from_size if exc.param == "from" else to_size, str(exc)
+        ) from None
     following = None
     if page.next is not None:
         following = encode_cursor(_KIND, merchant, from_size, to_size, *page.next)
     return page.to_dict(following)
-
-
-def _invalid(param: str, value: object, message: str) -> RequestValidationError:
-    return RequestValidationError(
-        [
-            {
-                "type": "value_error",
-                "loc": ("query", param),
-                "msg": f"Value error, {message}",
-                "input": value,
-            }
-        ]
-    )
 
 
 @router.get("/{merchant}/slice", **guarded(Permission.MERCHANT_ACCESSES))
