@@ -102,7 +102,6 @@ class MachineState:
     """An app's, an integration's or a service's own history (see the module docstring)."""
 
     first_us: int = 0
-    last_us: int = 0
     event: str = ""  # the id of the last event recorded: the detectors share one update
     fresh: Fresh = field(default_factory=Fresh)
     today: MachineDay = field(default_factory=MachineDay)
@@ -145,7 +144,6 @@ class MachineState:
         self.event = event.id
         if not self.first_us:
             self.first_us = t
-        self.last_us = t
         day = t // DAY
         if day != self.today.day:
             self._close_day()
