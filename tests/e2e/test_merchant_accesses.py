@@ -245,6 +245,18 @@ def test_the_cursor_carries_the_filters_and_refuses_others(world: World) -> None
     assert other.status_code == 422 and "other filters" in other.text
 
 
+def test_the_cursor_takes_the_same_filters_in_any_order(world: World) -> None:
+    c = world.client
+    given = {"kind": ["staff", "app"], "limit": 2}  # not in the order the cursor keeps them
+    first = c.get("/v1/merchants/m-1/accesses", params=given, headers=world.reader).json()
+    again = c.get(
+        "/v1/merchants/m-1/accesses",
+        params={**given, "kind": ["staff", "app", "staff"], "cursor": first["next"]},
+        headers=world.reader,
+    )
+    assert again.status_code == 200, again.text
+
+
 @dataclass
 class Checked:
     exit_code: int

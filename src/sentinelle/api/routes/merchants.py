@@ -293,7 +293,8 @@ def accesses_page(
         if bound != merchant or not 0 < below <= size:
             raise invalid_cursor(cursor)
         kept = AccessFilters.from_params(parse_qsl(carried, keep_blank_values=True))
-        if filters.any and filters != kept:
+        # Compared as query parameters: one order, each value once, as the cursor keeps them.
+        if filters.any and filters.params() != kept.params():
             raise invalid_cursor(cursor, "it was made for other filters")
         filters = kept
         cp = r.store.checkpoint_at(size)
