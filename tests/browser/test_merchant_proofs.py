@@ -84,13 +84,16 @@ def test_a_changed_event_fails_its_row(visit: Visit, world: World) -> None:
             visit.page.goto(visit.url("/merchants/m-1"))
             _wait_for_checks(visit)
             rows = visit.page.locator("table#proofs tbody tr")
+            failed = []
             for i in range(rows.count()):
                 row = rows.nth(i)
                 check = row.locator("output.check").inner_text()
-                if changed in row.locator("summary").inner_text():
+                if row.locator("summary").inner_text().endswith(f", {changed}"):
+                    failed.append(check)
                     assert check.startswith("FAILED: "), check
                 else:
                     assert check.startswith("verified"), check
+            assert len(failed) == 1, failed  # the changed row is on the page, and checked
             expect(visit.page.locator("p.error").first).to_contain_text("own check of these proofs")
             expect(visit.page.locator("#checkpoint-check")).to_contain_text("Checkpoint verified")
             visit.shot(f"changed-event-{who.split('@')[0]}")
