@@ -479,7 +479,7 @@ class SlicePage:
     ``None`` on the last page)."""
 
     merchant: str
-    origin: Any
+    origin: SliceSide
     to: SliceSide
     consistency: Sequence[bytes]
     start: int
