@@ -15,11 +15,8 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from fastapi.testclient import TestClient
 from test_detectors import LIST, at
 from test_triage import _shifted, day0
 
+from outbound_receivers import HttpReceiver
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.cli import cli_group
@@ -46,47 +44,11 @@ SECRET = "a-webhook-key-of-32-characters!!"  # noqa: S105 - a test key
 SECOND = 1_000_000
 
 
-@dataclass
-class Receiver:
-    """A loopback HTTP server recording every POST; answers the ``statuses`` queued, then 200."""
-
-    statuses: list[int] = field(default_factory=list)
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    port: int = 0
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.requests]
-
-    def keys(self) -> list[str]:
-        return [headers["x-sentinelle-delivery"] for headers, _ in self.requests]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            found.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(found.statuses.pop(0) if found.statuses else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    found.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def receiver() -> Iterator[HttpReceiver]:
+    found = HttpReceiver().start()
     yield found
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    found.close()
 
 
 def with_hooks(
@@ -134,7 +96,7 @@ def stored(store: Store, *alerts: Alert) -> list[Alert]:
 
 
 def story(
-    settings: Settings, receiver: Receiver, tmp_path: Path
+    settings: Settings, receiver: HttpReceiver, tmp_path: Path
 ) -> tuple[Settings, list[dict[str, Any]]]:
     """Settings with the receiver as JSON webhook ``soc``, and the story's events, ending two
     hours ago (live detection processes them at once)."""
@@ -156,7 +118,7 @@ def serving(hooked: Settings) -> Iterator[tuple[TestClient, Store, dict[str, str
 
 
 def test_a_medium_alert_from_the_api_reaches_the_webhook_exactly_once(
-    settings: Settings, receiver: Receiver, tmp_path: Path
+    settings: Settings, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
     hooked, events = story(settings, receiver, tmp_path)
     with serving(hooked) as (client, store, ingest):
@@ -204,7 +166,7 @@ def test_a_medium_alert_from_the_api_reaches_the_webhook_exactly_once(
 
 
 def test_a_failing_webhook_never_fails_the_ingest_answer(
-    settings: Settings, receiver: Receiver, tmp_path: Path
+    settings: Settings, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
     hooked, events = story(settings, receiver, tmp_path)
     receiver.statuses = [500] * 20
@@ -224,7 +186,7 @@ def test_a_failing_webhook_never_fails_the_ingest_answer(
 
 
 def test_each_medium_alert_is_queued_once_per_destination_and_low_ones_never(
-    settings: Settings, store: Store, receiver: Receiver
+    settings: Settings, store: Store, receiver: HttpReceiver
 ) -> None:
     hooked = with_hooks(settings, f"soc={receiver.url()}, chat=slack:{receiver.url('/chat')}")
     found = stored(store, alert("low", Severity.LOW), alert("med", Severity.MEDIUM))
@@ -239,7 +201,7 @@ def test_each_medium_alert_is_queued_once_per_destination_and_low_ones_never(
 
 
 def test_a_failure_is_retried_after_its_backoff_and_then_delivered_once(
-    settings: Settings, store: Store, receiver: Receiver
+    settings: Settings, store: Store, receiver: HttpReceiver
 ) -> None:
     hooked = with_hooks(settings, f"soc={receiver.url()}")
     start = 1_000 * SECOND
@@ -261,7 +223,7 @@ def test_a_failure_is_retried_after_its_backoff_and_then_delivered_once(
 
 
 def test_a_webhook_that_keeps_failing_is_given_up_after_ten_attempts(
-    settings: Settings, store: Store, receiver: Receiver
+    settings: Settings, store: Store, receiver: HttpReceiver
 ) -> None:
     hooked = with_hooks(settings, f"soc={receiver.url()}")
     outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.CRITICAL)), now_us=0)
@@ -282,7 +244,7 @@ def test_a_webhook_that_keeps_failing_is_given_up_after_ten_attempts(
 
 
 def test_an_unreachable_webhook_records_the_error_type_never_the_url(
-    settings: Settings, store: Store, receiver: Receiver
+    settings: Settings, store: Store, receiver: HttpReceiver
 ) -> None:
     # A port nothing listens on (the receiver's, once closed would race): port 9 (discard).
     hooked = with_hooks(settings, "soc=http://127.0.0.1:9/hook?token=SEKRIT")
@@ -293,7 +255,7 @@ def test_an_unreachable_webhook_records_the_error_type_never_the_url(
 
 
 def test_a_run_never_sends_a_row_another_run_holds(
-    settings: Settings, store: Store, receiver: Receiver
+    settings: Settings, store: Store, receiver: HttpReceiver
 ) -> None:
     hooked = with_hooks(settings, f"soc={receiver.url()}")
     outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.MEDIUM)), now_us=0)
@@ -311,7 +273,7 @@ def test_a_run_never_sends_a_row_another_run_holds(
 
 
 def test_a_slack_webhook_gets_one_plain_line_unsigned(
-    settings: Settings, store: Store, receiver: Receiver
+    settings: Settings, store: Store, receiver: HttpReceiver
 ) -> None:
     hooked = with_hooks(settings, f"chat=slack:{receiver.url()}", secret=None)
     sent = stored(store, alert("a1", Severity.HIGH))
@@ -341,7 +303,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, hooked: Settings) -> None:
 
 
 def test_the_cli_delivers_after_ingest(
-    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    settings: Settings, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     hooked, events = story(settings, receiver, tmp_path)
     cli_env(monkeypatch, hooked)
@@ -363,7 +325,7 @@ def test_the_cli_delivers_after_ingest(
 
 
 def test_the_cli_delivers_on_demand(
-    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hooked = with_hooks(settings, f"soc={receiver.url()}")
     with open_store(hooked) as store:
@@ -438,7 +400,7 @@ def test_webhooks_are_optional_and_slack_alone_needs_no_secret() -> None:
 
 
 def test_alerts_are_queued_in_detections_own_transaction(
-    settings: Settings, receiver: Receiver, tmp_path: Path
+    settings: Settings, receiver: HttpReceiver, tmp_path: Path
 ) -> None:
     """An alert is queued exactly when it is stored: the queue is written in live detection's
     transaction, so when queueing fails neither the alerts nor the moved cursor are kept, and
