@@ -377,7 +377,7 @@ class Context:
             # Exports are judged by the export and justification detectors; volume is reading.
             records = subjects = 0
         else:
-            records = _records(event)
+            records = event.records()
             subjects = len(event.subjects) if isinstance(event.subjects, list) else 0
         merchant = event.merchant
         bulk = is_bulk(event)
@@ -473,13 +473,6 @@ def is_bulk(event: AccessEvent) -> bool:
         return len(subjects) >= BULK_SUBJECTS
     count = getattr(event.resource, "count", None)
     return not isinstance(count, int) or count >= BULK_SUBJECTS
-
-
-def _records(event: AccessEvent) -> int:
-    count = getattr(event.resource, "count", None)
-    if isinstance(count, int):
-        return count
-    return len(event.subjects) if isinstance(event.subjects, list) else 1
 
 
 def _quantiles(values: list[float]) -> tuple[float, float, int, float, float]:

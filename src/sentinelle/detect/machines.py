@@ -280,13 +280,9 @@ def network(ip: str) -> str | None:
 
 
 def _sizes(event: AccessEvent) -> tuple[int, int]:
-    """(records, customers named) an access exposed: ``resource.count``, else its subjects,
-    else 1; exports count too (a machine's export is reading in bulk)."""
-    subjects = len(event.subjects) if isinstance(event.subjects, list) else 0
-    count = getattr(event.resource, "count", None)
-    if isinstance(count, int):
-        return count, subjects
-    return (subjects or 1), subjects
+    """(records, customers named) an access exposed (:meth:`AccessEvent.records`); exports
+    count too (a machine's export is reading in bulk)."""
+    return event.records(), len(event.subjects) if isinstance(event.subjects, list) else 0
 
 
 def _level(values: list[int]) -> Level:

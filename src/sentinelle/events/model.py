@@ -133,6 +133,15 @@ class AccessEvent(
     subjects: Annotated[list[Id], Meta(max_length=100_000)] | UnsetType = UNSET
     time: dt.datetime
 
+    def records(self) -> int:
+        """How many records the access exposed: ``resource.count``, else the customers it
+        names, else 1 (one record, unnamed). The one rule of detection, the actors' daily
+        activity and the integrations' inventory."""
+        resource = self.resource
+        if resource is not UNSET and resource.count is not UNSET:
+            return resource.count
+        return 1 if self.subjects is UNSET else len(self.subjects)
+
 
 class ContextEvent(
     Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True

@@ -158,12 +158,7 @@ class ActivityTally:
             if just is unset or (just.ticket is unset and just.grant is unset):
                 fig[4] += 1
             if event.outcome == "allowed":
-                count = unset if resource is unset else resource.count
-                if count is not unset:
-                    fig[5] += count
-                else:
-                    subjects = event.subjects
-                    fig[5] += 1 if subjects is unset else len(subjects)
+                fig[5] += event.records()
             fig[6].add(row[5])
 
 

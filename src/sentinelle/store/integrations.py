@@ -98,9 +98,7 @@ class IntegrationWriterMixin:
             data = 0
             for category in event.data:
                 data |= CATEGORY_BITS[category]
-            count = getattr(event.resource, "count", None)
-            if not isinstance(count, int):
-                count = len(event.subjects) if isinstance(event.subjects, list) else 1
+            count = event.records()
             actor = event.actor.id
             known = actors.get(actor)
             if known is None:
