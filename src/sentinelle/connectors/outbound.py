@@ -46,8 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from sentinelle.config import MIN_SECRET_CHARS
-from sentinelle.connectors.mail_out import MailSession, MailTarget, parse_mail
+from sentinelle.connectors.mail_out import DELIVERY_HEADER, MailSession, MailTarget, parse_mail
 from sentinelle.connectors.messages import (
     AlertMessage,
     DeadlineMessage,
@@ -73,7 +72,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DELIVERY_HEADER",
     "MAX_ATTEMPTS",
-    "MIN_SECRET_CHARS",
     "SIGNATURE_HEADER",
     "Delivered",
     "Destinations",
@@ -84,20 +82,17 @@ __all__ = [
     "deliver_due",
     "enqueue",
     "guard_hook",
-    "ocsf_finding",
     "parse_webhooks",
     "queue",
     "queue_deadlines",
     "queue_messages",
     "send_round",
     "sign",
-    "slack_message",
 ]
 
 _logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER: Final = "X-Sentinelle-Signature"
-DELIVERY_HEADER: Final = "X-Sentinelle-Delivery"
 MAX_ATTEMPTS: Final = 10
 LEASE_SECONDS: Final = 300
 TIMEOUT_SECONDS: Final = 5.0
@@ -595,13 +590,3 @@ def _json(data: dict[str, Any]) -> bytes:
 def sign(body: bytes, key: bytes) -> str:
     """``sha256=<hex HMAC-SHA256 of body>``, the value of :data:`SIGNATURE_HEADER`."""
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def ocsf_finding(alert: Alert) -> dict[str, Any]:
-    """The alert as an OCSF 1.1.0 Detection Finding (class_uid 2004, activity Create)."""
-    return AlertMessage(alert).ocsf()
-
-
-def slack_message(alert: Alert) -> dict[str, str]:
-    """One plain line: severity, actor, detector, the first reason and the alert's id."""
-    return {"text": AlertMessage(alert).line()}
