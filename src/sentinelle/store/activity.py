@@ -97,6 +97,16 @@ class RiskAlertRow(NamedTuple):
     last_us: int
     score: float
 
+    @classmethod
+    def of(cls, r: Sequence[Any]) -> RiskAlertRow:
+        """The row read from :data:`RISK_ALERT_COLUMNS` (drivers give numbers of other
+        types)."""
+        return cls(r[0], r[1], r[2], int(r[3]), r[4], int(r[5]), int(r[6]), float(r[7]))
+
+
+#: The columns of ``alerts`` a :class:`RiskAlertRow` is read from, in its fields' order.
+RISK_ALERT_COLUMNS: Final = "id, actor, detector, severity, status, time_us, last_us, score"
+
 
 class AlertCountRow(NamedTuple):
     """How many alerts have this severity and triage status."""
@@ -309,14 +319,11 @@ class ActivityStoreMixin:
             where += " AND actor = ?"
             params.append(actor)
         rows = self._x(
-            "SELECT id, actor, detector, severity, status, time_us, last_us, score "  # noqa: S608
-            f"FROM alerts WHERE {where} ORDER BY time_us DESC, id DESC",
+            f"SELECT {RISK_ALERT_COLUMNS} FROM alerts WHERE {where} "  # noqa: S608
+            "ORDER BY time_us DESC, id DESC",
             params,
         )
-        return [
-            RiskAlertRow(r[0], r[1], r[2], int(r[3]), r[4], int(r[5]), int(r[6]), float(r[7]))
-            for r in rows
-        ]
+        return [RiskAlertRow.of(r) for r in rows]
 
     def risk_weights(self, since_us: int, until_us: int) -> list[tuple[str, int, str, int]]:
         """``(actor, severity, status, last_us)`` of the alerts triggered in ``[since, until)``

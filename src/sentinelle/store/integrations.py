@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from sentinelle.events import ACCESS_ACTIONS, AccessEvent
 from sentinelle.store.accesses import CATEGORY_BITS
-from sentinelle.store.activity import RiskAlertRow
+from sentinelle.store.activity import RISK_ALERT_COLUMNS, RiskAlertRow
 
 if TYPE_CHECKING:
     from sentinelle.store.events import EventRow
@@ -216,14 +216,11 @@ class IntegrationStoreMixin:
             part = list(actors[i : i + 500])
             # Only placeholders are interpolated; every value is a parameter.
             rows = self._x(
-                "SELECT id, actor, detector, severity, status, time_us, last_us, score "  # noqa: S608
-                f"FROM alerts WHERE actor IN ({','.join('?' * len(part))}) AND time_us >= ?",
+                f"SELECT {RISK_ALERT_COLUMNS} FROM alerts "  # noqa: S608
+                f"WHERE actor IN ({','.join('?' * len(part))}) AND time_us >= ?",
                 (*part, since_us),
             )
-            found += [
-                RiskAlertRow(r[0], r[1], r[2], int(r[3]), r[4], int(r[5]), int(r[6]), float(r[7]))
-                for r in rows
-            ]
+            found += [RiskAlertRow.of(r) for r in rows]
         found.sort(key=lambda a: (a.time_us, a.id), reverse=True)
         return found
 
