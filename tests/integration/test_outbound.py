@@ -437,6 +437,19 @@ def test_a_warning_not_yet_sent_when_the_notification_is_recorded_is_obsolete(
     assert len(hook.requests) == 1  # the failed attempt only
 
 
+def test_only_the_notified_incidents_warning_becomes_obsolete(
+    settings: Settings, store: Store, hook: HttpReceiver
+) -> None:
+    config = hooked(settings, alert_webhooks=f"soc={hook.url()}")
+    notified, other = assessed(store), assessed(store)
+    assert outbound.queue_deadlines(store, config, now_us=DEADLINE - 20 * HOUR) == 2
+    ResponseEngine(store).record_phase(notified, "initial", by="dpo", sent_us=AWARE + 50 * HOUR)
+    assert outbound.deliver_due(store, config, DEADLINE - 19 * HOUR) == outbound.Delivered(
+        delivered=1, obsolete=1
+    )
+    assert hook.keys() == [f"{DeadlineMessage.id_for(other, Stage.HOURS_24)}:soc"]
+
+
 def test_the_due_check_from_two_processes_at_once_queues_once(
     settings: Settings, store: Store
 ) -> None:
