@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Final
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from sentinelle.api.deps import StateDep, locked
+from sentinelle.api.deps import StateDep
 from sentinelle.api.responses import ErrorBody
+from sentinelle.api.routes.events import deliver_later, read_body, store_batch
 from sentinelle.config import Settings
 from sentinelle.connectors import (
     MAX_BODY_BYTES,
@@ -28,7 +29,6 @@ from sentinelle.connectors import (
     SignatureError,
     encode,
 )
-from sentinelle.ingest import Ingestor
 
 __all__ = ["AUTH_KEY", "router"]
 
@@ -70,7 +70,9 @@ def receiver(request: Request, settings: Settings) -> Receiver:
     },
     openapi_extra={AUTH_KEY: "signature", "requestBody": _BODY},
 )
-async def post_webhook(vendor: str, request: Request, state: StateDep) -> dict[str, Any]:
+async def post_webhook(
+    vendor: str, request: Request, state: StateDep, background: BackgroundTasks
+) -> dict[str, Any]:
     """Receive one webhook of ``vendor``: check its signature, map it to ticket events, store
     them (a redelivery is stored once: ids come from the vendor's event ids) and run live
     detection. A payload that is not about a ticket change maps to no event (200)."""
@@ -79,23 +81,17 @@ async def post_webhook(vendor: str, request: Request, state: StateDep) -> dict[s
     connectors = receiver(request, state.settings)
     if connectors.settings.webhook_secret(vendor) is None:
         raise HTTPException(503, NotConfiguredError(vendor).diagnostics())
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    too_large = f"body larger than {MAX_BODY_BYTES} bytes"
+    body = await read_body(request, too_large, limit=MAX_BODY_BYTES)
     headers = {k.lower(): v for k, v in request.headers.items()}
     now = dt.datetime.fromtimestamp(state.clock() / 1_000_000, tz=dt.UTC)
     try:
-        events = await run_in_threadpool(connectors.receive, vendor, headers, bytes(body), now=now)
+        events = await run_in_threadpool(connectors.receive, vendor, headers, body, now=now)
     except SignatureError as exc:  # the reason names the header, never the secret
         raise HTTPException(401, exc.diagnostics()) from None
     items = encode(events)
-
-    def ingest() -> dict[str, Any]:
-        result = Ingestor(state.store, state.ledger).ingest(items, unit="index")
-        after = state.after_batch()  # committed: detection never loses events
-        return {**result.to_dict(), "alerts": len(after.alerts)}
-
-    found = await locked(state, ingest) if items else {"received": 0, "stored": 0}
-    return {**found, "events": [e.id for e in events]}
+    if not items:
+        return {"received": 0, "stored": 0, "events": []}
+    result, after = await store_batch(state, items, unit="index")
+    deliver_later(state, background)  # the alerts it raised, as after POST /v1/events
+    return {**result.to_dict(), "alerts": len(after.alerts), "events": [e.id for e in events]}
