@@ -45,7 +45,7 @@ from sentinelle.guard.policy import Approver, Policy
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import Store
-from sentinelle.store.grants import GrantRow, LinkRow
+from sentinelle.store.grants import GrantApproval, GrantRow, LinkRow, approvals_json
 from sentinelle.store.guardlog import GuardLogRow
 from sentinelle.timeutil import iso
 
@@ -247,9 +247,8 @@ def approve(
     row = _grant_at(store, merchant, grant_id)
     _raise(refusal(policy, row, approver, approving=True))
     required = policy.approvers_for(merchant)
-    approvals = json.loads(row.approvals_json)
-    approvals.append({"as": approver.kind, "by": approver.label, "at_us": now_us})
-    complete = {a["as"] for a in approvals} >= set(required)
+    approvals = [*row.approvals(), GrantApproval(approver.kind, approver.label, now_us)]
+    complete = {a.as_ for a in approvals} >= set(required)
     expires = now_us + policy.grant_duration_us(merchant) if complete else row.expires_us
     reason = f"approved as {approver.kind}" + ("" if complete else ", awaiting more approvals")
     event = _event(
@@ -259,7 +258,7 @@ def approve(
         event["expires"] = iso(expires)
     _record(store, ledger, [event])  # in the ledger first: never in force without being there
     changed = row._replace(
-        approvals_json=json.dumps(approvals),
+        approvals_json=approvals_json(approvals),
         expires_us=expires,
         state="approved" if complete else "requested",
         changed_us=now_us,
@@ -430,7 +429,7 @@ def refusal(
             f"merchant {row.merchant}'s grants are answered by {' and '.join(required)}, "
             f"not {approver.kind}"
         )
-    if approving and any(a["as"] == approver.kind for a in json.loads(row.approvals_json)):
+    if approving and any(a.as_ == approver.kind for a in row.approvals()):
         return GrantStateError(f"grant {row.id} already has its {approver.kind} approval")
     return None
 

@@ -153,7 +153,6 @@ def ticket_view(store: Store, policy: Policy, ticket: str, now_us: int) -> Ticke
 
 def grant_view(row: GrantRow) -> GrantView:
     """The decision's view of a stored grant."""
-    approvals = json.loads(row.approvals_json)
     return GrantView(
         id=row.id,
         actor=row.actor,
@@ -163,7 +162,7 @@ def grant_view(row: GrantRow) -> GrantView:
         max_records=row.max_records,
         state=row.state,  # type: ignore[arg-type]
         expires_us=row.expires_us,
-        approvals=frozenset(a["as"] for a in approvals),
+        approvals=frozenset(a.as_ for a in row.approvals()),
     )
 
 
@@ -255,10 +254,7 @@ def grant_record(row: GrantRow, policy: Policy) -> GrantRecord:
         ticket=row.ticket,
         requested_by=row.requested_by,
         requested=iso(row.requested_us),
-        approvals=[
-            Approval(as_=a["as"], by=a["by"], at=iso(a["at_us"]))
-            for a in json.loads(row.approvals_json)
-        ],
+        approvals=[Approval(as_=a.as_, by=a.by, at=iso(a.at_us)) for a in row.approvals()],
         expires=iso(row.expires_us),
         state=row.state,
         approvers=list(policy.approvers_for(row.merchant)),

@@ -6,18 +6,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+import msgspec
+
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
 
-__all__ = ["DecisionRow", "GrantRow", "GrantStoreMixin", "GrantWriterMixin", "LinkRow"]
+__all__ = [
+    "DecisionRow",
+    "GrantApproval",
+    "GrantRow",
+    "GrantStoreMixin",
+    "GrantWriterMixin",
+    "LinkRow",
+    "approvals_json",
+]
 
 #: At most so many grants of one actor at one merchant are read for a decision (the live
 #: ones, latest expiry first): a decision's cost stays flat whatever an actor accumulates.
 MAX_GRANTS_READ: Final = 50
 
 
+class GrantApproval(msgspec.Struct, frozen=True):
+    """One approval of a grant as its row stores it: as whom (``merchant`` or ``staff``), by
+    whom (a key label, an account or a name), when (microseconds)."""
+
+    as_: str = msgspec.field(name="as")
+    by: str
+    at_us: int
+
+
+_approvals_of: Final = msgspec.json.Decoder(list[GrantApproval])
+_encode: Final = msgspec.json.Encoder().encode
+
+
+def approvals_json(approvals: Sequence[GrantApproval]) -> str:
+    """The stored text of a grant's approvals (:meth:`GrantRow.approvals` reads it back)."""
+    return _encode(list(approvals)).decode()
+
+
 class GrantRow(NamedTuple):
-    """A ``grants`` row; ``actions``, ``categories`` and ``approvals`` as stored JSON text."""
+    """A ``grants`` row; ``actions``, ``categories`` and ``approvals`` as stored JSON text
+    (:meth:`approvals` reads the last)."""
 
     id: str
     actor: str
@@ -34,6 +63,10 @@ class GrantRow(NamedTuple):
     expires_us: int
     state: str
     changed_us: int
+
+    def approvals(self) -> list[GrantApproval]:
+        """The approvals the grant has, in the order given."""
+        return _approvals_of.decode(self.approvals_json)
 
 
 class LinkRow(NamedTuple):

@@ -59,6 +59,7 @@ from sentinelle.events import AccessEvent
 from sentinelle.keyfile import load_or_create
 from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.ledger.merkle import HASH_SIZE, leaf_hash, verify_inclusion
+from sentinelle.store.grants import GrantApproval
 
 __all__ = [
     "CSV_COLUMNS",
@@ -164,7 +165,7 @@ def shown(
     merchant: str,
     name_staff: bool,
     pseudonyms: Pseudonyms,
-    approvals: Callable[[str], Sequence[Mapping[str, Any]] | None],
+    approvals: Callable[[str], Sequence[GrantApproval] | None],
 ) -> Shown:
     """What a viewer sees of ``event``: staff by id when ``name_staff``, else by pseudonym;
     ``approvals(grant id)`` gives the approvals of a grant of ``merchant`` (``None``: unknown,
@@ -179,10 +180,8 @@ def shown(
     approvers: list[Approver] = []
     if grant:
         for given in approvals(grant) or ():
-            side = str(given.get("as", ""))
-            by = given.get("by")
-            hidden = side != "merchant" and not name_staff
-            approvers.append(Approver(as_=side, by=None if hidden else str(by)))
+            hidden = given.as_ != "merchant" and not name_staff
+            approvers.append(Approver(as_=given.as_, by=None if hidden else given.by))
     resource = _opt(event.resource)
     count = _opt(resource.count) if resource else None
     subjects = _opt(event.subjects)

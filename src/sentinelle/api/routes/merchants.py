@@ -66,6 +66,7 @@ from sentinelle.store.accesses import (
     AccessQuery,
     mask,
 )
+from sentinelle.store.grants import GrantApproval
 from sentinelle.timeutil import to_us
 from sentinelle.transparency.accesses import (
     Pseudonyms,
@@ -312,15 +313,13 @@ def accesses_page(
         # would show nothing.
         problem = exc.diagnostics()
         proofs = r.ledger.reader(cp.size).inclusion_paths([seq for seq, _ in page])
-    grants: dict[str, Any] = {}
+    grants: dict[str, list[GrantApproval] | None] = {}
 
-    def approvals(grant_id: str) -> Any:
+    def approvals(grant_id: str) -> list[GrantApproval] | None:
         if grant_id not in grants:
             row = r.store.grant(grant_id)
             grants[grant_id] = (
-                msgspec.json.decode(row.approvals_json)
-                if row is not None and row.merchant == merchant
-                else None
+                row.approvals() if row is not None and row.merchant == merchant else None
             )
         return grants[grant_id]
 

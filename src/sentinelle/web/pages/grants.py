@@ -88,12 +88,11 @@ def _policy(state: State) -> Policy | None:
 
 def _view(row: GrantRow, policy: Policy | None, now_us: int) -> dict[str, Any]:
     """What a template shows of a grant."""
-    approvals = json.loads(row.approvals_json)
     return {
         "row": row,
         "actions": json.loads(row.actions_json),
         "data": [d.replace("_", " ") for d in json.loads(row.categories_json)],
-        "approvals": approvals,
+        "approvals": row.approvals(),
         "approvers": list(policy.approvers_for(row.merchant)) if policy else [],
         "left_s": (row.expires_us - now_us) / 1e6,
         "url": f"/merchants/{row.merchant}/grants/{row.id}",
