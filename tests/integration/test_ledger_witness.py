@@ -30,7 +30,12 @@ from sentinelle.ledger.cosignature import CosignatureVerifier
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import leaf_hash, node_hash, root_hash
 from sentinelle.ledger.publish import publish, tile_path
-from sentinelle.ledger.witnessing import cosigned_note, parse_witnesses, request_cosignatures
+from sentinelle.ledger.witnessing import (
+    cosigned_note,
+    newest_cosigned_note,
+    parse_witnesses,
+    request_cosignatures,
+)
 from sentinelle.store import Store, open_store
 from witness_support import RunningWitness, serve_witnesses
 
@@ -95,6 +100,29 @@ def test_witnesses_cosign_and_the_cosignatures_are_kept(
     }
     report = ledger.verify(witnesses=keys(witnesses), max_unwitnessed=0)
     assert (report.witnessed, report.witnesses, report.leaves) == (700, 2, 700)
+
+
+def test_the_newest_cosigned_note_steps_down_past_a_missing_checkpoint(
+    opened: tuple[Store, Ledger], witnesses: list[RunningWitness]
+) -> None:
+    # What GET /v1/ledger/checkpoint?witnessed=true serves a monitor: the newest checkpoint a
+    # witness cosigned. When that checkpoint's row is gone (deleted, or never kept), the next
+    # cosigned one below it, with its own cosignatures; none when none is left.
+    store, ledger = opened
+    ingest(store, ledger, 0, 300)
+    witness_all(ledger, witnesses)
+    ingest(store, ledger, 300, 700)
+    witness_all(ledger, witnesses)
+    ingest(store, ledger, 700, 800)  # the newest checkpoint, not cosigned
+    newest = newest_cosigned_note(store)
+    assert newest is not None and ledger.verifier.verify(newest).size == 700
+    sql(store, "DELETE FROM checkpoints WHERE size = 700")
+    older = newest_cosigned_note(store)
+    assert older is not None and ledger.verifier.verify(older).size == 300
+    for verifier in keys(witnesses):
+        assert verifier.verify(older).checkpoint.size == 300
+    sql(store, "DELETE FROM checkpoints WHERE size = 300")
+    assert newest_cosigned_note(store) is None
 
 
 def test_a_witness_state_we_lost_is_recovered_from_its_409(
