@@ -286,8 +286,7 @@ class Settings(BaseSettings):
     @field_validator("witnesses", "alert_webhooks", "alert_syslog")
     @classmethod
     def _items_parse(cls, value: str, info: ValidationInfo) -> str:
-        from sentinelle.connectors.outbound import parse_webhooks
-        from sentinelle.connectors.syslog import parse_syslog
+        from sentinelle.connectors.outbound import parse_syslog, parse_webhooks
         from sentinelle.ledger.witnessing import parse_witnesses
 
         parsers = {"witnesses": parse_witnesses, "alert_syslog": parse_syslog}

@@ -35,11 +35,9 @@ __all__ = [
     "error_text",
     "mail_message",
     "message_id",
-    "parse_mail",
 ]
 
 DELIVERY_HEADER: Final = "X-Sentinelle-Delivery"
-_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ADDRESS_RE: Final = re.compile(r"[^\s<>()\[\]@,;:\"]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
@@ -51,28 +49,15 @@ class MailTarget:
     address: str
 
     @classmethod
-    def parse(cls, item: str) -> MailTarget:
-        """``"soc-mail=soc@shop.example"``.
+    def parse(cls, name: str, address: str) -> MailTarget:
+        """One item of ``SENTINELLE_ALERT_EMAILS``, split at its ``=`` (the list:
+        :func:`sentinelle.connectors.outbound.parse_mail`): ``("soc-mail", "soc@shop.example")``.
 
-        Raises :class:`ConfigError` naming the item when it is not NAME=ADDRESS.
+        Raises :class:`ConfigError` naming the item when the address is not one.
         """
-        name, sep, address = item.partition("=")
-        if not sep or not _NAME_RE.fullmatch(name):
-            raise ConfigError(
-                f"alert_emails item {item!r} is not NAME=ADDRESS (NAME: letters, digits, '_', "
-                "'.', '-')"
-            )
         if not _ADDRESS_RE.fullmatch(address):
             raise ConfigError(f"alert_emails item {name!r}: {address!r} is not an e-mail address")
         return cls(name, address)
-
-
-def parse_mail(text: str) -> list[MailTarget]:
-    """The destinations of ``SENTINELLE_ALERT_EMAILS`` (items separated by spaces or commas).
-
-    Raises :class:`ConfigError` on a malformed item.
-    """
-    return [MailTarget.parse(item) for item in re.split(r"[\s,]+", text.strip()) if item]
 
 
 def message_id(delivery: str, domain: str) -> str:

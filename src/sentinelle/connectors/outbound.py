@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from sentinelle.connectors.mail_out import DELIVERY_HEADER, MailSession, MailTarget, parse_mail
+from sentinelle.connectors.mail_out import DELIVERY_HEADER, MailSession, MailTarget
 from sentinelle.connectors.messages import (
     AlertMessage,
     DeadlineMessage,
@@ -56,7 +56,7 @@ from sentinelle.connectors.messages import (
     SuspensionMessage,
     message_from_facts,
 )
-from sentinelle.connectors.syslog import SyslogConnection, SyslogTarget, parse_syslog
+from sentinelle.connectors.syslog import SyslogConnection, SyslogTarget
 from sentinelle.errors import ConfigError, Error
 from sentinelle.store.deliveries import DeliveryRow, DeliveryState, Queued
 
@@ -82,6 +82,8 @@ __all__ = [
     "deliver_due",
     "enqueue",
     "guard_hook",
+    "parse_mail",
+    "parse_syslog",
     "parse_webhooks",
     "queue",
     "queue_deadlines",
@@ -118,17 +120,12 @@ class Webhook:
     slack: bool
 
     @classmethod
-    def parse(cls, item: str) -> Webhook:
-        """``"soc=https://siem.example/hook"`` or ``"chat=slack:https://hooks.example/T1"``.
+    def parse(cls, name: str, url: str) -> Webhook:
+        """One item of ``SENTINELLE_ALERT_WEBHOOKS``, split at its ``=``: ``("soc",
+        "https://siem.example/hook")`` or ``("chat", "slack:https://hooks.example/T1")``.
 
-        Raises :class:`ConfigError` naming the item when it is not NAME=URL with an http(s) URL.
+        Raises :class:`ConfigError` naming the item when the URL is not http(s).
         """
-        name, sep, url = item.partition("=")
-        if not sep or not _NAME_RE.fullmatch(name):
-            raise ConfigError(
-                f"alert_webhooks item {_shown(item)!r} is not NAME=URL (NAME: letters, digits, "
-                "'_', '.', '-')"
-            )
         slack = url.startswith("slack:")
         url = url.removeprefix("slack:")
         if not _URL_RE.fullmatch(url):
@@ -137,12 +134,40 @@ class Webhook:
 
 
 def parse_webhooks(text: str) -> list[Webhook]:
-    """The webhooks of ``SENTINELLE_ALERT_WEBHOOKS`` (items separated by spaces or commas).
+    """The webhooks of ``SENTINELLE_ALERT_WEBHOOKS``. Raises :class:`ConfigError` on a
+    malformed item or a name listed twice."""
+    return [Webhook.parse(n, v) for n, v in _items("alert_webhooks", text, "URL")]
 
-    Raises :class:`ConfigError` on a malformed item or a name listed twice.
-    """
-    found = [Webhook.parse(item) for item in _SPLIT_RE.split(text.strip()) if item]
-    _unique("alert_webhooks", [w.name for w in found])
+
+def parse_syslog(text: str) -> list[SyslogTarget]:
+    """The destinations of ``SENTINELLE_ALERT_SYSLOG``. Raises :class:`ConfigError` on a
+    malformed item or a name listed twice."""
+    shape = "udp|tcp|tls://HOST[:PORT]"
+    return [SyslogTarget.parse(n, v) for n, v in _items("alert_syslog", text, shape)]
+
+
+def parse_mail(text: str) -> list[MailTarget]:
+    """The destinations of ``SENTINELLE_ALERT_EMAILS``. Raises :class:`ConfigError` on a
+    malformed item or a name listed twice."""
+    return [MailTarget.parse(n, v) for n, v in _items("alert_emails", text, "ADDRESS")]
+
+
+def _items(setting: str, text: str, shape: str) -> list[tuple[str, str]]:
+    """The NAME=VALUE items of a destinations setting, separated by spaces or commas, each
+    split at its first ``=``. Raises :class:`ConfigError` naming a malformed item, or a name
+    listed twice."""
+    found = []
+    for item in _SPLIT_RE.split(text.strip()):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not _NAME_RE.fullmatch(name):
+            raise ConfigError(
+                f"{setting} item {_shown(item)!r} is not NAME={shape} (NAME: letters, digits, "
+                "'_', '.', '-')"
+            )
+        found.append((name, value))
+    _unique(setting, [name for name, _ in found])
     return found
 
 
@@ -152,7 +177,8 @@ def _unique(what: str, names: list[str]) -> None:
 
 
 def _shown(item: str) -> str:
-    # An item's URL may carry a token (Slack's are secrets): error messages show its name only.
+    # An item's value may carry a token (Slack's URLs are secrets): error messages show its
+    # name only.
     return item.partition("=")[0] + ("=…" if "=" in item else "")
 
 

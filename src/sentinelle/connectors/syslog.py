@@ -40,7 +40,6 @@ __all__ = [
     "SyslogConnection",
     "SyslogTarget",
     "frame",
-    "parse_syslog",
     "syslog_severity",
 ]
 
@@ -74,7 +73,6 @@ MAX_OCTETS: Final = {"udp": 2048, "tcp": 8192, "tls": 8192}
 DEFAULT_PORTS: Final = {"udp": 514, "tcp": 601, "tls": 6514}
 TIMEOUT_SECONDS: Final = 5.0
 _BOM: Final = b"\xef\xbb\xbf"
-_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _TARGET_RE: Final = re.compile(
     r"(?P<transport>udp|tcp|tls)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)"
     r"(?::(?P<port>\d{1,5}))?/?(?:\?facility=(?P<facility>[a-z0-9]+))?"
@@ -94,18 +92,14 @@ class SyslogTarget:
     facility: int
 
     @classmethod
-    def parse(cls, item: str) -> SyslogTarget:
-        """``"siem=tcp://logs.example:601"``, ``"siem=tls://logs.example?facility=local4"``.
+    def parse(cls, name: str, target: str) -> SyslogTarget:
+        """One item of ``SENTINELLE_ALERT_SYSLOG``, split at its ``=`` (the list:
+        :func:`sentinelle.connectors.outbound.parse_syslog`): ``("siem",
+        "tcp://logs.example:601")``, ``("siem", "tls://logs.example?facility=local4")``.
 
-        Raises :class:`ConfigError` naming the item when it is not NAME=udp|tcp|tls://HOST[:PORT]
-        with a known facility.
+        Raises :class:`ConfigError` naming the item when the target is not
+        udp|tcp|tls://HOST[:PORT] with a known facility.
         """
-        name, sep, target = item.partition("=")
-        if not sep or not _NAME_RE.fullmatch(name):
-            raise ConfigError(
-                f"alert_syslog item {item!r} is not NAME=udp|tcp|tls://HOST[:PORT] "
-                "(NAME: letters, digits, '_', '.', '-')"
-            )
         found = _TARGET_RE.fullmatch(target)
         if found is None:
             raise ConfigError(
@@ -123,14 +117,6 @@ class SyslogTarget:
                 f"{', '.join(FACILITIES)})"
             )
         return cls(name, transport, found["host"].strip("[]"), port, FACILITIES[facility])
-
-
-def parse_syslog(text: str) -> list[SyslogTarget]:
-    """The destinations of ``SENTINELLE_ALERT_SYSLOG`` (items separated by spaces or commas).
-
-    Raises :class:`ConfigError` on a malformed item.
-    """
-    return [SyslogTarget.parse(item) for item in re.split(r"[\s,]+", text.strip()) if item]
 
 
 def syslog_severity(level: int) -> int:
