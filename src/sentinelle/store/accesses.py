@@ -208,6 +208,29 @@ class AccessIndexStoreMixin:
         return [(int(r[0]), r[1]) for r in rows]
 
 
+def sql_case(expr: str, bits: Mapping[str, int]) -> str:
+    """SQL giving the bit of ``expr``'s value in ``bits`` (0 for any other value). Only
+    constants of this package enter it."""
+    whens = " ".join(f"WHEN '{name}' THEN {bit}" for name, bit in bits.items())
+    return f"(CASE {expr} {whens} ELSE 0 END)"
+
+
+def categories_sql(dialect: str) -> str:
+    """SQL giving the :data:`CATEGORY_BITS` of a stored event's ``data`` (on PostgreSQL from
+    its JSON as ``j``, on SQLite from ``body``): what the migrations' backfills compute."""
+    if dialect == "postgresql":
+        return (
+            "(SELECT coalesce(sum(DISTINCT "  # noqa: S608
+            + sql_case("c", CATEGORY_BITS)
+            + "), 0) FROM jsonb_array_elements_text(j -> 'data') AS c)::bigint"
+        )
+    return (
+        "(SELECT coalesce(sum(DISTINCT "  # noqa: S608
+        + sql_case("value", CATEGORY_BITS)
+        + "), 0) FROM json_each(body, '$.data'))"
+    )
+
+
 def backfill_sql(dialect: str) -> str:
     """Migration 22's statements that index the access events already stored, computing the
     same bits as :func:`facets_of` from the stored JSON into ``events.facets`` (``dialect``:
@@ -223,32 +246,17 @@ def backfill_sql(dialect: str) -> str:
             return "j" + "".join(f" -> '{p}'" for p in parts[:-1]) + f" ->> '{parts[-1]}'"
         return f"json_extract(body, '$.{path}')"
 
-    def case(expr: str, bits: Mapping[str, int]) -> str:
-        whens = " ".join(f"WHEN '{name}' THEN {bit}" for name, bit in bits.items())
-        return f"(CASE {expr} {whens} ELSE 0 END)"
-
     justified = (
         f"(CASE WHEN {field('justification.ticket')} IS NOT NULL "
         f"OR {field('justification.grant')} IS NOT NULL "
         f"THEN {JUSTIFIED_BITS[True]} ELSE {JUSTIFIED_BITS[False]} END)"
     )
-    if pg:
-        categories = (
-            "(SELECT coalesce(sum(DISTINCT "  # noqa: S608
-            + case("c", CATEGORY_BITS)
-            + "), 0) FROM jsonb_array_elements_text(j -> 'data') AS c)::bigint"
-        )
-    else:
-        categories = (
-            "(SELECT coalesce(sum(DISTINCT "  # noqa: S608
-            + case("value", CATEGORY_BITS)
-            + "), 0) FROM json_each(body, '$.data'))"
-        )
+    categories = categories_sql(dialect)
     facets = " | ".join(
         [
-            case(field("actor.kind"), KIND_BITS),
-            case("action", ACTION_BITS),
-            case(field("outcome"), OUTCOME_BITS),
+            sql_case(field("actor.kind"), KIND_BITS),
+            sql_case("action", ACTION_BITS),
+            sql_case(field("outcome"), OUTCOME_BITS),
             justified,
             categories,
         ]

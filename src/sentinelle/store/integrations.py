@@ -21,11 +21,11 @@ the rows it inserted). Records per day come from the actors' daily rollup
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from sentinelle.events import ACCESS_ACTIONS, AccessEvent
-from sentinelle.store.accesses import CATEGORY_BITS
+from sentinelle.store.accesses import CATEGORY_BITS, categories_sql
 from sentinelle.store.activity import RISK_ALERT_COLUMNS, RiskAlertRow
 
 if TYPE_CHECKING:
@@ -231,10 +231,7 @@ def backfill_sql(dialect: str) -> str:
     sqlite or postgresql). Only this module's constants enter the SQL text."""
     pg = dialect == "postgresql"
 
-    def case(expr: str, bits: Mapping[str, int]) -> str:
-        whens = " ".join(f"WHEN '{name}' THEN {bit}" for name, bit in bits.items())
-        return f"(CASE {expr} {whens} ELSE 0 END)"
-
+    data = categories_sql(dialect)
     kinds = ", ".join(f"'{k}'" for k in MACHINE_KINDS)
     actions = ", ".join(f"'{a}'" for a in ACCESS_ACTIONS)
     if pg:
@@ -242,16 +239,12 @@ def backfill_sql(dialect: str) -> str:
         count = "coalesce((j -> 'resource' ->> 'count')::bigint, "
         count += "jsonb_array_length(CASE WHEN jsonb_typeof(j -> 'subjects') = 'array' "
         count += "THEN j -> 'subjects' END), 1)"
-        data = f"(SELECT coalesce(sum(DISTINCT {case('c', CATEGORY_BITS)}), 0) "
-        data += "FROM jsonb_array_elements_text(j -> 'data') AS c)::bigint"
         source = "events CROSS JOIN LATERAL (SELECT body::jsonb AS j) AS parsed"
         union = "bit_or(data)"
     else:
         kind, outcome = "json_extract(body, '$.actor.kind')", "json_extract(body, '$.outcome')"
         count = "coalesce(json_extract(body, '$.resource.count'), "
         count += "json_array_length(body, '$.subjects'), 1)"
-        data = f"(SELECT coalesce(sum(DISTINCT {case('value', CATEGORY_BITS)}), 0) "
-        data += "FROM json_each(body, '$.data'))"
         source = "events"
         # SQLite has no bitwise-or aggregate: the union of the bits, one bit at a time.
         union = " | ".join(f"max(data & {bit})" for bit in CATEGORY_BITS.values())
