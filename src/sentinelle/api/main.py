@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from sentinelle import __version__
 from sentinelle.access import ForbiddenError
+from sentinelle.api.batches import MAX_BODY_BYTES
 from sentinelle.api.deps import State
 from sentinelle.api.responses import GUARDED
 from sentinelle.api.routes import (
@@ -39,7 +40,6 @@ from sentinelle.api.routes import (
     scim,
     slices,
 )
-from sentinelle.api.routes.events import MAX_BODY_BYTES
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
 from sentinelle.errors import Error, NotFoundError, StoreBusyError, ValidationError

@@ -17,9 +17,9 @@ from typing import Any, Final
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from sentinelle.api.batches import deliver_later, read_body, store_batch
 from sentinelle.api.deps import StateDep
 from sentinelle.api.responses import ErrorBody
-from sentinelle.api.routes.events import deliver_later, read_body, store_batch
 from sentinelle.config import Settings
 from sentinelle.connectors import (
     MAX_BODY_BYTES,

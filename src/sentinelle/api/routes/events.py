@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, Final
 
 import msgspec
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 
 from sentinelle.access import Permission
-from sentinelle.api.deps import GuardedRoute, State, StateDep, guarded, locked
+from sentinelle.api.batches import MAX_BODY_BYTES, deliver_later, read_body, store_batch
+from sentinelle.api.deps import GuardedRoute, StateDep, guarded
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
-from sentinelle.connectors import outbound
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.ingest import Ingestor, IngestResult, deep_element
-from sentinelle.live import AfterBatch, send_out
+from sentinelle.ingest import deep_element
 
-__all__ = [
-    "MAX_BODY_BYTES",
-    "deliver_later",
-    "read_body",
-    "router",
-    "store_batch",
-]
+__all__ = ["router"]
 
-MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=GuardedRoute)
@@ -74,43 +66,6 @@ async def post_events(
         "alerts_medium_plus": after.medium_plus,
         "suspended": [s.to_dict() for s in after.responded.suspended],
     }
-
-
-async def store_batch(
-    state: State, items: Iterable[tuple[int, bytes]], *, unit: str
-) -> tuple[IngestResult, AfterBatch]:
-    """Ingest ``items`` (``(location, raw JSON)``) as one batch, then what follows a committed
-    batch (:meth:`State.after_batch`: live detection, the response): one request at a time,
-    off the event loop. Raises as :meth:`Ingestor.ingest` (``ValidationError``, nothing
-    stored) and ``StoreBusyError``."""
-
-    def ingest() -> tuple[IngestResult, AfterBatch]:
-        result = Ingestor(state.store, state.ledger).ingest(items, unit=unit)
-        # Committed; detection and the response follow, so their problems never lose events.
-        return result, state.after_batch()
-
-    # The store is synchronous: keep the event loop free while a batch is written.
-    return await locked(state, ingest)
-
-
-async def read_body(request: Request, too_large: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request's body, read as it streams in: refused once it passes ``limit`` bytes, so a
-    larger body is never held whole. Raises :class:`HTTPException` 413 (``too_large``)."""
-    body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise HTTPException(413, too_large)
-    return bytes(body)
-
-
-def deliver_later(state: State, background: BackgroundTasks) -> None:
-    """After a stored batch, when an alert destination is configured (webhooks, syslog or
-    e-mail): the deliveries due (:func:`sentinelle.live.send_out`) after the answer, on a
-    connection of its own, so a slow webhook never holds the store; without the deadline check,
-    which the batch's :meth:`State.after_batch` ran at the API's clock."""
-    if outbound.configured(state.settings):
-        background.add_task(send_out, state.settings, deadlines=False)
 
 
 def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:

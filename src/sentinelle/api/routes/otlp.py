@@ -22,8 +22,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from sentinelle.access import Permission
+from sentinelle.api.batches import deliver_later, read_body, store_batch
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded
-from sentinelle.api.routes.events import deliver_later, read_body, store_batch
 from sentinelle.connectors.otlp import (
     CONTENT_TYPES,
     MAX_BODY_BYTES,
