@@ -73,6 +73,7 @@ class Ingestor:
         *,
         unit: str = "line",
         also: Callable[[Writer, IngestResult], None] | None = None,
+        written: Callable[[list[EventRow], list[object]], None] | None = None,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
 
@@ -80,7 +81,10 @@ class Ingestor:
         Raises :class:`ValidationError` (nothing stored) if any item is invalid.
         ``also`` runs in the batch's transaction once the events and the checkpoint are
         written, with the result so far: what it writes commits with the events or not at
-        all (the guard stores its decisions' answers so).
+        all (the guard stores its decisions' answers so). ``written`` is called with each
+        chunk's rows and decoded events once they are inserted in the transaction (not yet
+        committed; duplicates left out): live detection reads them from it beside the storing
+        of the next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise.
         """
         result = IngestResult()
         problems: list[Problem] = []
@@ -109,12 +113,12 @@ class Ingestor:
                 events.append(event)
                 seq += 1
                 if len(rows) >= self.chunk:
-                    self._flush(w, builder, rows, bodies, events, tally, result, grower)
+                    self._flush(w, builder, rows, bodies, events, tally, result, grower, written)
                     seq = builder.size
                     rows, bodies, events = [], [], []
             if problems:
                 raise ValidationError(problems, unit=unit)
-            self._flush(w, builder, rows, bodies, events, tally, result, grower)
+            self._flush(w, builder, rows, bodies, events, tally, result, grower, written)
             w.add_activity(tally)
             slices: SliceBatch | None = None
             if builder.size != size:
@@ -148,6 +152,7 @@ class Ingestor:
         tally: ActivityTally,
         result: IngestResult,
         grower: SliceGrower,
+        written: Callable[[list[EventRow], list[object]], None] | None = None,
     ) -> None:
         if not rows:
             return
@@ -160,6 +165,8 @@ class Ingestor:
                 w, builder.size, rows, bodies, events, result
             )
             w.insert_events(rows, w.access_facets(events))
+        if written is not None and rows:
+            written(rows, events)
         tally.add(rows, events)  # only what was inserted: duplicates are not counted again
         w.index_accesses(rows, events)  # the customers the merchants' page looks up
         w.add_integrations(rows, events)  # the inventory of apps and integrations
