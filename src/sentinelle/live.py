@@ -22,6 +22,7 @@ from functools import partial
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
 from sentinelle.detect import Alert, DetectConfig, DetectionRunner, Severity
+from sentinelle.detect.pipelined import Beside
 from sentinelle.guard.respond import Responded, configured, respond
 from sentinelle.guard.service import GuardPolicy
 from sentinelle.ledger.log import Ledger
@@ -60,6 +61,7 @@ def after_batch(
     guard_policy: GuardPolicy,
     now_us: int,
     flush: bool = False,
+    beside: Beside | None = None,
 ) -> AfterBatch:
     """Live detection, the alerts queued for the alert destinations, the automatic response,
     then the deadline warnings due at ``now_us``. Call it after the batch is committed, holding
@@ -68,6 +70,10 @@ def after_batch(
     ``flush`` processes what detection's reorder buffer holds up to now at once (a break-glass
     alert must exist when its decision is answered): events that arrive later dated up to
     ``reorder_minutes`` earlier are then processed as late ones, at the engine's current time.
+
+    ``beside``: the detection process that ran beside the storing of the batch
+    (:mod:`sentinelle.detect.pipelined`, ``sentinelle ingest``): its result is stored if it
+    follows on from the saved detection state, else detection reads the batch as usual.
     """
     out = outbound.configured(settings)
     queue = partial(_queue, settings, now_us) if out else None
@@ -76,7 +82,7 @@ def after_batch(
         ahead = int(detect_config.reorder_minutes * MINUTE)
         wall = runner.clock
         runner.clock = lambda: wall() + ahead
-    alerts = runner.catch_up()
+    alerts = runner.catch_up(beside.result(runner.clock()) if beside is not None else None)
     policy = configured(guard_policy) if alerts else None
     responded = (
         respond(

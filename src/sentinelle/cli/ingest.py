@@ -12,6 +12,7 @@ import click
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.connectors import outbound
 from sentinelle.detect import DetectConfig
+from sentinelle.detect.pipelined import Beside
 from sentinelle.guard.service import GuardPolicy
 from sentinelle.ingest import (
     Ingestor,
@@ -23,7 +24,7 @@ from sentinelle.ingest import (
 )
 from sentinelle.live import AfterBatch, after_batch
 from sentinelle.response import ResponseEngine
-from sentinelle.store import open_store
+from sentinelle.store import EventRow, open_store
 from sentinelle.timeutil import now_us
 
 _PROGRESS_EVERY = 4096  # lines between progress bar updates
@@ -54,10 +55,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     """
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
-        result = _ingest(app, stream, source)
-    # The batch is committed; detection, the webhooks' queue and the automatic response follow
-    # (as after every batch the API stores), and their failures never fail the ingest.
-    after = AfterBatch() if config is None else _after(app, config)
+        result, after = ingest_stream(app, stream, source, config)
     found, responded = after.alerts, after.responded
     medium = after.medium_plus
     sent = (
@@ -105,7 +103,35 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
         click.echo(f"warning: {note}", err=True)
 
 
-def _after(app: App, config: DetectConfig) -> AfterBatch:
+def ingest_stream(
+    app: App,
+    stream: IO[bytes],
+    source: str,
+    config: DetectConfig | None,
+    *,
+    beside: bool = True,
+) -> tuple[IngestResult, AfterBatch]:
+    """Store ``stream`` as one batch, then what follows a committed batch (live detection
+    with ``config``, none without; the webhooks' queue, the automatic response).
+
+    With ``beside``, on SQLite with two CPUs or more, live detection runs in a child process
+    beside the storing of each next chunk (:mod:`sentinelle.detect.pipelined`); its result is
+    stored once the batch committed, or detection runs after the commit as without it. A
+    rolled-back batch stops the child: it raised no alert.
+    """
+    child = None if config is None or not beside else Beside.open(app.store, config)
+    try:
+        result = _ingest(app, stream, source, None if child is None else child.written)
+        # The batch is committed; detection, the webhooks' queue and the automatic response
+        # follow (as after every batch the API stores), and their failures never fail it.
+        after = AfterBatch() if config is None else _after(app, config, child)
+    finally:
+        if child is not None:
+            child.close()
+    return result, after
+
+
+def _after(app: App, config: DetectConfig, beside: Beside | None) -> AfterBatch:
     engine = ResponseEngine(app.store, reopen=lambda: open_store(app.settings, create=False))
     return after_batch(
         app.store,
@@ -115,6 +141,7 @@ def _after(app: App, config: DetectConfig) -> AfterBatch:
         detect_config=config,
         guard_policy=GuardPolicy(app.settings.guard_policy),
         now_us=now_us(),
+        beside=beside,
     )
 
 
@@ -122,13 +149,20 @@ def _shown(source: str) -> str:
     return "standard input" if source == "-" else source
 
 
-def _ingest(app: App, stream: IO[bytes], source: str) -> IngestResult:
+def _ingest(
+    app: App,
+    stream: IO[bytes],
+    source: str,
+    written: Callable[[list[EventRow], list[object]], None] | None,
+) -> IngestResult:
     lines = iter_json_lines(stream, name=source)
     size = input_size(source) if sys.stderr.isatty() else None
     if not size:
-        return Ingestor(app.store, app.ledger).ingest(lines)
+        return Ingestor(app.store, app.ledger).ingest(lines, written=written)
     with click.progressbar(length=size, label="ingesting", file=sys.stderr) as bar:
-        result = Ingestor(app.store, app.ledger).ingest(_tracked(lines, stream, bar.update))
+        result = Ingestor(app.store, app.ledger).ingest(
+            _tracked(lines, stream, bar.update), written=written
+        )
         bar.update(size - bar.pos)
     return result
 

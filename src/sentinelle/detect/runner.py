@@ -18,12 +18,13 @@ Both honour the triage suppressions stored when they start (:mod:`sentinelle.det
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -35,6 +36,9 @@ from sentinelle.events import Event, decode_event, time_us
 from sentinelle.store import Store, Writer
 from sentinelle.store.alerts import AlertRow
 from sentinelle.timeutil import DAY, iso
+
+if TYPE_CHECKING:
+    from sentinelle.detect.pipelined import Ahead
 
 __all__ = [
     "RESET_AFTER",
@@ -123,16 +127,72 @@ class DetectionRunner:
         self.also = also
         self.notes: list[str] = []
 
-    def catch_up(self) -> list[Alert]:
+    def catch_up(self, ahead: Ahead | None = None) -> list[Alert]:
         """Process the events stored since the last run; the alerts created or changed.
+
+        ``ahead``: what a detection process computed over the batch just committed while it
+        was being stored (:mod:`sentinelle.detect.pipelined`); it is stored instead of
+        detecting that batch again if, in this transaction, the cursor is still at the
+        batch's first leaf with the very state and triage suppressions it started from.
+        Else it is dropped and the events are read and detected as without it.
 
         Never raises (see the module docstring); returns no alerts when it failed.
         """
         self.notes = []
+        if ahead is not None:
+            try:
+                taken = self._take(ahead)
+            except Exception as exc:
+                _logger.warning(
+                    "live detection could not store what it detected beside the ingest (%s at "
+                    "%s); it detects the batch again",
+                    type(exc).__name__,
+                    where(exc),
+                )
+                taken = None
+            if taken is not None:
+                alerts, more = taken
+                if not more:
+                    return alerts
+                notes = self.notes  # events another writer stored after the batch: go on
+                rest = self.catch_up()
+                self.notes = [*notes, *self.notes]
+                return list({a.id: a for a in [*alerts, *rest]}.values())
         try:
             return self._catch_up()
         except Exception as exc:
             return self._failed(exc)
+
+    def _take(self, ahead: Ahead) -> tuple[list[Alert], bool] | None:
+        """Store ``ahead`` if it still follows on from the saved state (see :meth:`catch_up`);
+        its alerts and whether the store holds events after it, or ``None`` when it does not
+        follow on (nothing written)."""
+        with self.store.writer() as w:
+            saved = w.detect_state()
+            cursor = saved[0] if saved else 0
+            digest = hashlib.sha256(saved[1]).digest() if saved else b""
+            if (
+                cursor != ahead.start
+                or digest != ahead.state_digest
+                or w.suppressions() != ahead.suppressions
+            ):
+                _logger.info("live detection ran meanwhile: the batch is detected again")
+                return None
+            size = w.ledger_size()
+            if size < ahead.end:  # never so once the batch committed
+                return None
+            w.upsert_alerts([alert_row(a) for a in ahead.alerts])
+            if self.also is not None and ahead.alerts:
+                self.also(w, list(ahead.alerts))
+            w.save_detect_state(ahead.end, ahead.state)
+        _WARM.pop(self.store, None)  # the state is the child's: decoded by the next run
+        _logger.debug(
+            "live detection stored what it detected beside the ingest (leaves %d to %d)",
+            ahead.start,
+            ahead.end - 1,
+        )
+        self._note(ahead.late_skipped, ahead.late_oldest_us, ahead.detector_errors)
+        return list(ahead.alerts), size > ahead.end
 
     def _catch_up(self) -> list[Alert]:
         changed: dict[str, Alert] = {}
@@ -159,26 +219,32 @@ class DetectionRunner:
             blob = engine.dump_state()
             w.save_detect_state(cursor, blob)
         _WARM[self.store] = (blob, engine.state)  # committed
-        if engine.late_skipped and engine.late_oldest_us is not None:
-            since = iso(engine.late_oldest_us)[:10]
+        self._note(engine.late_skipped, engine.late_oldest_us, engine.detector_errors)
+        return list(changed.values())
+
+    def _note(
+        self, late_skipped: int, late_oldest_us: int | None, detector_errors: dict[str, int]
+    ) -> None:
+        """What a person should know of a run: late events left out, detectors that failed."""
+        if late_skipped and late_oldest_us is not None:
+            since = iso(late_oldest_us)[:10]
             _logger.warning(
                 "%d events arrived more than %g h late; live detection left them out",
-                engine.late_skipped,
+                late_skipped,
                 self.config.late_hours,
             )
-            count = engine.late_skipped
+            count = late_skipped
             self.notes.append(
                 f"{count} event{'s' if count != 1 else ''} arrived more than "
                 f"{self.config.late_hours:g} h "
                 f"after later ones had been processed; live detection left them out: run "
                 f"sentinelle detect --since {since} to cover them"
             )
-        if engine.detector_errors:
+        if detector_errors:
             self.notes.append(
                 "detectors failed on some events and skipped them (see the log): "
-                + ", ".join(f"{n} ({c})" for n, c in sorted(engine.detector_errors.items()))
+                + ", ".join(f"{n} ({c})" for n, c in sorted(detector_errors.items()))
             )
-        return list(changed.values())
 
     def _failed(self, exc: Exception) -> list[Alert]:
         _logger.error(

@@ -1,0 +1,422 @@
+"""Live detection beside ingest: a child process detects each chunk while the next is stored.
+
+``sentinelle ingest FILE`` writes a file as one transaction; live detection used to start
+only once it had committed, on the same core. With :class:`Beside`, each chunk the ingest has
+inserted (:meth:`~sentinelle.ingest.pipeline.Ingestor.ingest`'s ``written`` hook) is handed
+to a child process (the GIL rules out a thread for this CPU work), which runs the engine
+over it from the saved state while the parent decodes and stores the next chunk. The child
+only computes: it writes nothing. Once the batch has committed, the parent takes the child's
+result (the alerts, the new engine state and how far it got) and stores it in one
+transaction with :meth:`~sentinelle.detect.runner.DetectionRunner.catch_up`, exactly as a
+run after the commit would have — but only if everything it started from still holds:
+
+* the detection cursor was at the batch's first leaf when the child started, and in the
+  saving transaction it still is, with the very same saved state (same bytes) and the same
+  triage suppressions: no other process ran detection or triaged meanwhile;
+* the child saw every leaf of the batch, contiguous, and finished without an error.
+
+Otherwise (PostgreSQL, one CPU, a small batch, a cursor behind, a failed or killed child,
+anything unexpected) the child's work is dropped and the usual detection after the commit
+runs instead, reading the events from the store. A batch that is rolled back stops the child
+and nothing of its work is kept: alerts are stored only for committed events. If the parent
+dies after the commit and before saving, the cursor has not moved: the next run detects the
+batch, as it would have after a failed run before.
+
+The child is fed the chunks as the ingest wrote them, in groups of :data:`GROUP` leaves from
+the batch's first (the lists :meth:`~sentinelle.store.events.EventStoreMixin.events_by_seq`
+gives a run after the commit), each with the wall clock at the batch's start, then what its
+reorder buffer holds is released at the wall clock of the commit: on the same events, the
+same alerts as that run, except for events within ``reorder_minutes`` of the wall clock,
+which may be released one batch earlier or later.
+
+The event bodies go to the child through an anonymous temporary file in the data directory
+(mode 0600, never named on disk) and small messages on a socket pair: the ingest never waits
+for the child to read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from sentinelle.detect.base import Alert
+from sentinelle.detect.engine import DetectConfig, where
+from sentinelle.store import EventRow, Store
+from sentinelle.store.alerts import SuppressionRow
+
+__all__ = ["GROUP", "Ahead", "Beside"]
+
+_logger = logging.getLogger(__name__)
+
+#: Leaves per engine feed: the size of the lists a run after the commit reads
+#: (``events_by_seq``'s default batch), so both feed the engine the same groups.
+GROUP: Final = 20_000
+#: Leaves a batch must reach before a child is started: smaller batches are detected after
+#: the commit, which is quicker than starting a process.
+START_AT: Final = 4096
+
+
+def _wall_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class Ahead:
+    """What the child detected over the leaves ``[start, end)`` of a batch, not yet stored."""
+
+    start: int
+    end: int
+    state_digest: bytes  # SHA-256 of the saved state it started from (b"" for none)
+    suppressions: list[SuppressionRow]
+    alerts: list[Alert]
+    state: bytes  # the engine state to save with the cursor at ``end``
+    late_skipped: int = 0
+    late_oldest_us: int | None = None
+    detector_errors: dict[str, int] = field(default_factory=dict)
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Beside:
+    """The parent's side: hands inserted chunks to a detection child, collects its result.
+
+    Use :meth:`written` as the ingest's ``written`` hook, then :meth:`result` once the batch
+    committed, and :meth:`close` in any case (it stops the child). Never raises from
+    :meth:`written`: a problem only means the usual detection after the commit runs.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        config: DetectConfig,
+        *,
+        busy_timeout: float = 30.0,
+        clock: Callable[[], int] = _wall_clock_us,
+        start_at: int = START_AT,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.busy_timeout = busy_timeout
+        self.clock = clock
+        self.start_at = start_at
+        self.broken: str | None = None  # why the child's work will not be used
+        self._held: list[tuple[int, int, bytes]] = []  # (first leaf, count, bodies) unsent
+        self._count = 0
+        self._first: int | None = None
+        self._next: int | None = None
+        self._link: _Link | None = None  # the child, once started
+
+    @classmethod
+    def open(cls, store: Store, config: DetectConfig, **kwargs: Any) -> Beside | None:
+        """A :class:`Beside` for ``store``, or ``None`` where it cannot help: not SQLite (the
+        pipelined path is not checked against PostgreSQL's isolation), or a single CPU."""
+        path = getattr(store, "path", None)
+        if store.dialect != "sqlite" or not isinstance(path, Path) or cpus() < 2:
+            return None
+        return cls(path, config, busy_timeout=getattr(store, "busy_timeout", 30.0), **kwargs)
+
+    @property
+    def running(self) -> bool:
+        """Whether a child is running (the batch reached :attr:`start_at` leaves)."""
+        return self._link is not None
+
+    # -- the ingest's hook --------------------------------------------------------------------
+    def written(self, rows: list[EventRow], events: list[object]) -> None:  # noqa: ARG002
+        """The ``written`` hook: a chunk was inserted in the batch's transaction."""
+        if self.broken is not None or not rows:
+            return
+        try:
+            self._written(rows)
+        except Exception as exc:
+            self._break(f"{type(exc).__name__} at {where(exc)}")
+
+    def _written(self, rows: Sequence[EventRow]) -> None:
+        first = rows[0][0]
+        if self._next is None:
+            self._first = first
+        elif first != self._next:  # never so in one transaction; do not guess
+            self._break("the batch's leaves are not contiguous")
+            return
+        self._next = rows[-1][0] + 1
+        if self._next - first != len(rows):
+            self._break("the batch's leaves are not contiguous")
+            return
+        # Canonical JSON has no raw line break: one line per body (the child checks the count).
+        payload = "\n".join([row[-1] for row in rows]).encode()
+        self._count += len(rows)
+        link = self._link
+        if link is None:
+            self._held.append((first, len(rows), payload))
+            if self._count >= self.start_at and self._first is not None:
+                link = self._link = _Link.start(self.path.parent)
+                link.send(
+                    (
+                        "begin",
+                        str(self.path),
+                        self.busy_timeout,
+                        self.config,
+                        self._first,
+                        self.clock(),
+                    )
+                )
+                for held in self._held:
+                    link.send_rows(*held)
+                self._held = []
+            return
+        try:
+            link.send_rows(first, len(rows), payload)
+        except OSError:  # the child ended: say why if it could
+            self._break(_why(link.receive() if link.readable(0) else None))
+            return
+        if link.readable(0):  # the child gave up (refused or failed): stop feeding it
+            self._break(_why(link.receive()))
+
+    def _break(self, why: str) -> None:
+        if self.broken is None:
+            self.broken = why
+            _logger.info("live detection beside the ingest stopped: %s", why)
+        self.close()
+
+    # -- after the commit ---------------------------------------------------------------------
+    def result(self, now_us: int | None = None) -> Ahead | None:
+        """The child's result, once the batch committed; ``None`` when it cannot be used (then
+        detect after the commit). ``now_us``: the wall clock at which to release what the
+        reorder buffer holds."""
+        link = self._link
+        if self.broken is not None or link is None:
+            self.close()
+            return None
+        try:
+            link.send(("end", self.clock() if now_us is None else now_us))
+            message = link.wait()
+        except Exception as exc:
+            self._break(f"{type(exc).__name__} at {where(exc)}")
+            return None
+        finally:
+            self.close()
+        if message is None or message[0] != "done" or not isinstance(message[1], Ahead):
+            self._break(_why(message))
+            return None
+        ahead: Ahead = message[1]
+        if (ahead.start, ahead.end) != (self._first, self._next):
+            self._break("the detection process saw other leaves than the batch's")
+            return None
+        return ahead
+
+    def close(self) -> None:
+        """Stop the child, if any (a rolled-back batch: its work is dropped); idempotent."""
+        link, self._link = self._link, None
+        self._held = []
+        if link is not None:
+            link.stop()
+
+    def __enter__(self) -> Beside:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _why(message: tuple[Any, ...] | None) -> str:
+    if message is None:
+        return "the detection process ended"
+    if message[0] in ("refused", "failed"):
+        return str(message[1])
+    return f"unexpected message {message[0]!r}"
+
+
+@dataclass(slots=True)
+class _Link:
+    """A running child: its process, the socket pair's end and the bodies' file."""
+
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket
+    out: IO[bytes]
+    inp: IO[bytes]
+    file: IO[bytes]
+
+    @classmethod
+    def start(cls, folder: Path) -> _Link:
+        parent, child = socket.socketpair()
+        # Anonymous (O_TMPFILE where the system has it), mode 0600, in the data directory.
+        file = tempfile.TemporaryFile(dir=folder, prefix=".live-")
+        code = "from sentinelle.detect.pipelined import _child_main; _child_main()"
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-c", code, str(child.fileno()), str(file.fileno())],
+                pass_fds=(child.fileno(), file.fileno()),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        except BaseException:
+            parent.close()
+            file.close()
+            raise
+        finally:
+            child.close()
+        return cls(proc, parent, parent.makefile("wb"), parent.makefile("rb"), file)
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        pickle.dump(message, self.out, protocol=pickle.HIGHEST_PROTOCOL)
+        self.out.flush()
+
+    def send_rows(self, first: int, count: int, payload: bytes) -> None:
+        self.file.write(payload)
+        self.file.flush()
+        self.send(("rows", first, count, len(payload)))
+
+    def readable(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        return bool(ready)
+
+    def receive(self) -> tuple[Any, ...] | None:
+        try:
+            message = pickle.load(self.inp)  # noqa: S301 - our own child, over a socket pair
+        except (EOFError, OSError, pickle.UnpicklingError):
+            return None
+        return message if isinstance(message, tuple) else None
+
+    def wait(self) -> tuple[Any, ...] | None:
+        """The child's answer; ``None`` if it ended without one."""
+        while not self.readable(0.5):
+            if self.proc.poll() is not None:
+                return None
+        return self.receive()
+
+    def stop(self) -> None:
+        # It writes nothing, and any result it had was taken: stopping it loses nothing.
+        self.proc.kill()
+        self.proc.wait()
+        for handle in (self.out, self.inp, self.sock, self.file):
+            with contextlib.suppress(OSError):
+                handle.close()
+
+
+# -- the child --------------------------------------------------------------------------------
+
+
+def _child_main() -> None:
+    """Entry point of the child process: ``argv``: the socket's and the file's descriptors."""
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    data = os.fdopen(int(sys.argv[2]), "rb", buffering=0)
+    out = sock.makefile("wb")
+    inp = sock.makefile("rb")
+
+    def send(message: tuple[Any, ...]) -> None:
+        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+    try:
+        reply = _child(lambda: pickle.load(inp), data)  # noqa: S301 - from our parent
+    except (EOFError, BrokenPipeError):
+        return  # the parent is gone or stopped us: nothing to say
+    except Exception as exc:
+        # The type and place only: an exception's text can carry event data.
+        reply = ("failed", f"{type(exc).__name__} at {where(exc)}")
+    if reply is not None:
+        with contextlib.suppress(OSError):
+            send(reply)
+
+
+def _child(receive: Callable[[], Any], data: IO[bytes]) -> tuple[Any, ...] | None:
+    from sentinelle.detect.engine import Engine
+    from sentinelle.detect.runner import _load
+    from sentinelle.detect.triage import Suppressions
+    from sentinelle.store.sqlite import SQLiteStore
+
+    begin = receive()
+    if begin[0] != "begin":
+        return None
+    _, path, busy_timeout, config, first, now_us = begin
+    store = SQLiteStore.open(Path(path), busy_timeout=busy_timeout, create=False)
+    try:
+        store.read_only()
+        saved = _saved_state(Path(path))
+        suppressions = store.suppressions()
+    finally:
+        store.close()
+    cursor = saved[0] if saved else 0
+    if cursor != first:
+        return ("refused", f"the detection cursor ({cursor}) is not at the batch's start")
+    engine = Engine(
+        config, _load(saved[1]) if saved else None, suppressions=Suppressions(suppressions)
+    )
+    changed: dict[str, Alert] = {}
+
+    def feed(rows: list[tuple[int, str]], now: int) -> None:
+        for alert in engine.feed(rows, now_us=now):
+            changed[alert.id] = alert
+
+    group: list[tuple[int, str]] = []
+    offset = 0
+    expected = first
+    while True:
+        message = receive()
+        if message[0] == "rows":
+            _, seq, count, length = message
+            if seq != expected:
+                return ("failed", "leaves out of order")
+            bodies = os.pread(data.fileno(), length, offset).decode().split("\n")
+            offset += length
+            if len(bodies) != count:
+                return ("failed", "a chunk did not hold as many bodies as leaves")
+            expected += count
+            for body in bodies:
+                group.append((seq, body))
+                seq += 1
+                if len(group) == GROUP:
+                    feed(group, now_us)
+                    group = []
+        elif message[0] == "end":
+            if group:
+                feed(group, now_us)
+            if engine.state.pending:  # the wall clock of the commit may release some
+                feed([], message[1])
+            engine.state.failures = 0
+            return (
+                "done",
+                Ahead(
+                    start=first,
+                    end=expected,
+                    state_digest=hashlib.sha256(saved[1]).digest() if saved else b"",
+                    suppressions=suppressions,
+                    alerts=list(changed.values()),
+                    state=engine.dump_state(),
+                    late_skipped=engine.late_skipped,
+                    late_oldest_us=engine.late_oldest_us,
+                    detector_errors=dict(engine.detector_errors),
+                ),
+            )
+        else:
+            return None
+
+
+def _saved_state(path: Path) -> tuple[int, bytes] | None:
+    """Live detection's ``(cursor, state)`` as committed, read on a read-only connection."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT cursor, state FROM detect_state WHERE id = 1").fetchone()
+    finally:
+        conn.close()
+    return (int(row[0]), bytes(row[1])) if row else None

@@ -1,0 +1,290 @@
+"""Live detection beside ingest (``sentinelle.detect.pipelined``), on real SQLite stores.
+
+One simulated file (three weeks of a small desk with every insider scenario: tens of
+thousands of events, several groups of the engine's feeds, alerts of every severity) is
+ingested the way ``sentinelle ingest`` does it (``sentinelle.cli.ingest.ingest_stream``):
+with detection in a child process beside the storing, and with detection after the commit.
+Both must store the same alerts; a child that is killed or fails, a detection run that
+interleaves, a cursor behind the batch and a parent that dies after the commit must all end
+with the same alerts, every event detected once; a rolled-back file stores nothing and raises
+no alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentinelle.cli.app import App
+from sentinelle.cli.ingest import ingest_stream
+from sentinelle.config import Settings
+from sentinelle.detect import DetectConfig, DetectionRunner, pipelined
+from sentinelle.detect.pipelined import Ahead, Beside
+from sentinelle.detect.runner import alert_from_row
+from sentinelle.errors import ValidationError
+from sentinelle.sim.simulator import simulate
+from sentinelle.store import open_store
+
+Alerts = list[tuple[str, str, int, tuple[str, ...]]]
+USED = "live detection stored what it detected beside the ingest"
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[bytes]:
+    sim = simulate(
+        merchants=120,
+        agents=15,
+        days=21,
+        seed=3,
+        scenarios="all",
+        end=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+    )
+    return list(sim.lines())
+
+
+def _app(folder: Path) -> App:
+    return App(Settings(data_dir=folder))
+
+
+def _ingest(app: App, data: list[bytes], *, beside: bool = True, detect: bool = True) -> Any:
+    stream = io.BufferedReader(io.BytesIO(b"".join(data)))
+    return ingest_stream(
+        app, stream, "events.jsonl", app.detect_config if detect else None, beside=beside
+    )
+
+
+def _alerts(app: App) -> Alerts:
+    return sorted(
+        (a.detector, a.actor, int(a.severity), tuple(a.merchants))
+        for a in map(alert_from_row, app.store.alerts())
+    )
+
+
+def _cursor(app: App) -> int | None:
+    with app.store.writer() as w:
+        saved = w.detect_state()
+    return saved[0] if saved else None
+
+
+@pytest.fixture(scope="module")
+def sequential(lines: list[bytes], tmp_path_factory: pytest.TempPathFactory) -> Alerts:
+    """The alerts of detection after the commit (as before the pipeline)."""
+    app = _app(tmp_path_factory.mktemp("sequential"))
+    try:
+        _, after = _ingest(app, lines, beside=False)
+        assert after.alerts
+        assert _cursor(app) == len(lines)
+        return _alerts(app)
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    a = _app(tmp_path / "data")
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def used(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
+    caplog.set_level(logging.DEBUG, logger="sentinelle.detect.runner")
+    return lambda: any(USED in r.getMessage() for r in caplog.records)
+
+
+def test_the_same_alerts_beside_the_ingest_as_after_it(
+    app: App, lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
+) -> None:
+    result, after = _ingest(app, lines)
+    assert used()  # the child's result was stored, not detected again after the commit
+    assert result.stored == len(lines)
+    assert _alerts(app) == sequential
+    assert sum(1 for a in sequential if a[2] >= 2) >= 5  # medium+ alerts among them
+    assert {a.id for a in after.alerts} == {r.id for r in app.store.alerts()}
+    assert _cursor(app) == len(lines)
+    assert not [f for f in app.settings.data_dir.iterdir() if f.name.startswith(".live-")]
+
+
+def test_a_killed_child_leaves_the_batch_committed_and_detected(
+    app: App,
+    lines: list[bytes],
+    sequential: Alerts,
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    killed: list[int] = []
+    written = Beside.written
+
+    def kill_on_third(self: Beside, rows: list[Any], events: list[object]) -> None:
+        written(self, rows, events)
+        link = self._link
+        if link is not None and not killed and rows[0][0] >= 3 * 4096:
+            os.kill(link.proc.pid, signal.SIGKILL)
+            link.proc.wait()
+            killed.append(link.proc.pid)
+
+    monkeypatch.setattr(Beside, "written", kill_on_third)
+    result, _ = _ingest(app, lines)
+    assert killed
+    assert not used()
+    assert result.stored == len(lines)
+    assert _alerts(app) == sequential  # detected after the commit instead
+    assert _cursor(app) == len(lines)
+
+
+def test_a_failing_child_leaves_the_batch_committed_and_detected(
+    app: App,
+    lines: list[bytes],
+    sequential: Alerts,
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written = Beside.written
+    broken: list[str | None] = []
+
+    def confuse(self: Beside, rows: list[Any], events: list[object]) -> None:
+        written(self, rows, events)
+        link = self._link
+        if link is not None and rows[0][0] >= 2 * 4096 and not broken:
+            link.send(("rows", 0, 1, 0))  # leaves it already had: the child fails
+            broken.append("sent")
+
+    def result(self: Beside, now_us: int | None = None) -> Ahead | None:
+        got = beside_result(self, now_us)
+        broken.append(self.broken)
+        return got
+
+    beside_result = Beside.result
+    monkeypatch.setattr(Beside, "written", confuse)
+    monkeypatch.setattr(Beside, "result", result)
+    result_, _ = _ingest(app, lines)
+    assert broken[-1] == "leaves out of order"  # the child's own report
+    assert not used()
+    assert result_.stored == len(lines)
+    assert _alerts(app) == sequential
+    assert _cursor(app) == len(lines)
+
+
+def test_a_parent_that_dies_after_the_commit_leaves_detection_to_the_next_run(
+    app: App, lines: list[bytes], sequential: Alerts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentinelle.cli.ingest as cli_ingest
+
+    def die(*_: object) -> None:
+        raise SystemExit(137)  # killed between the commit and detection's transaction
+
+    monkeypatch.setattr(cli_ingest, "_after", die)
+    with pytest.raises(SystemExit):
+        _ingest(app, lines)
+    monkeypatch.undo()
+    assert app.store.ledger_size() == len(lines)  # committed
+    assert _alerts(app) == [] and _cursor(app) is None
+    DetectionRunner(app.store, app.detect_config).catch_up()  # the next run
+    assert _alerts(app) == sequential
+    assert _cursor(app) == len(lines)
+
+
+def test_a_rolled_back_file_stores_nothing_and_raises_no_alert(
+    app: App, lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children: list[Any] = []
+    start = pipelined._Link.start
+
+    def track(folder: Path) -> Any:
+        link = start(folder)
+        children.append(link.proc)
+        return link
+
+    monkeypatch.setattr(pipelined._Link, "start", staticmethod(track))
+    bad = [*lines, b'{"id": "broken", "time": "not a time"}\n']
+    with pytest.raises(ValidationError):
+        _ingest(app, bad)
+    assert children  # the child had started on the chunks written before the refusal
+    assert all(proc.poll() is not None for proc in children)  # and was stopped
+    assert app.store.ledger_size() == 0
+    assert _alerts(app) == []
+    assert _cursor(app) is None
+
+
+def test_a_cursor_behind_the_batch_falls_back_to_detection_after_the_commit(
+    app: App, lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
+) -> None:
+    half = len(lines) // 2
+    _ingest(app, lines[:half], detect=False)  # --no-detect: the cursor stays at 0
+    _ingest(app, lines[half:])
+    assert not used()
+    assert _alerts(app) == sequential  # both halves, each once
+    assert _cursor(app) == len(lines)
+
+
+def test_detection_that_ran_meanwhile_wins_and_nothing_is_detected_twice(
+    app: App,
+    lines: list[bytes],
+    sequential: Alerts,
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    got: list[Ahead | None] = []
+    result = Beside.result
+
+    def another_process_first(self: Beside, now_us: int | None = None) -> Ahead | None:
+        ahead = result(self, now_us)
+        got.append(ahead)
+        other = open_store(app.settings, create=False)  # another process's live detection
+        try:
+            DetectionRunner(other, app.detect_config).catch_up()
+        finally:
+            other.close()
+        return ahead
+
+    monkeypatch.setattr(Beside, "result", another_process_first)
+    _ingest(app, lines)
+    assert got and got[0] is not None  # the child had a result, dropped: the state moved on
+    assert not used()
+    assert _alerts(app) == sequential
+    assert _cursor(app) == len(lines)
+
+
+def test_no_detect_starts_no_child_and_detects_nothing(
+    app: App, lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(folder: Path) -> None:
+        raise AssertionError("no detection process with --no-detect")
+
+    monkeypatch.setattr(pipelined._Link, "start", staticmethod(refuse))
+    result, after = _ingest(app, lines, detect=False)
+    assert result.stored == len(lines)
+    assert after.alerts == [] and _alerts(app) == [] and _cursor(app) is None
+
+
+def test_a_small_batch_is_detected_after_the_commit(
+    app: App, lines: list[bytes], used: Callable[[], bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(folder: Path) -> None:
+        raise AssertionError("no detection process for a small batch")
+
+    monkeypatch.setattr(pipelined._Link, "start", staticmethod(refuse))
+    _ingest(app, lines[: pipelined.START_AT - 1])
+    assert not used()
+    assert _cursor(app) == pipelined.START_AT - 1
+
+
+def test_only_sqlite_with_two_cpus_gets_a_child(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Postgres:
+        dialect = "postgresql"
+        path = None
+
+    config = DetectConfig()
+    assert Beside.open(Postgres(), config) is None  # type: ignore[arg-type]
+    monkeypatch.setattr(pipelined, "cpus", lambda: 1)
+    assert Beside.open(app.store, config) is None
+    monkeypatch.setattr(pipelined, "cpus", lambda: 2)
+    assert Beside.open(app.store, config) is not None
