@@ -120,6 +120,7 @@ class AccessIndexWriterMixin:
         _cur: Any
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+        def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
     def access_facets(self, events: Sequence[object]) -> list[int | None] | None:
         """The ``events.facets`` of ``events`` (decoded, in row order): an access event's bit
@@ -143,18 +144,6 @@ class AccessIndexWriterMixin:
                 # A list of customers (an export) is most rows: zipped, not looped in Python.
                 subjects += zip(repeat(event.merchant), dict.fromkeys(named), repeat(row[0]))
         self._load("access_subjects", "merchant, subject, seq", subjects)
-
-    def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        if self._store.dialect == "postgresql":
-            with self._cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        marks = ", ".join("?" * len(rows[0]))
-        # Only this module's fixed table and column names are interpolated.
-        self._cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
 
 
 class AccessIndexStoreMixin:

@@ -76,6 +76,21 @@ class Writer(
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cur.execute(self._store.sql(sql), params)
 
+    def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` into ``table`` (``columns``, comma-separated, in the rows' order) in
+        one statement: COPY on PostgreSQL (``executemany`` is a round trip per row there), one
+        ``executemany`` on SQLite. Only the callers' fixed table and column names are
+        interpolated, never data."""
+        if not rows:
+            return
+        if self._store.dialect == "postgresql":
+            with self._cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" * len(rows[0]))
+        self._cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
     @abc.abstractmethod
     def insert_events(
         self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None

@@ -165,9 +165,7 @@ class SliceWriterMixin(_SliceReads):
     if TYPE_CHECKING:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
-
-        _cur: Any
-        _store: Any
+        def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(self._x(sql, params).fetchall())
@@ -178,21 +176,7 @@ class SliceWriterMixin(_SliceReads):
 
     def put_slices(self, rows: Sequence[NodeRow]) -> None:
         """Store what a batch grew: one row per merchant whose slice it grew."""
-        if not rows:
-            return
-        if self._store.dialect == "postgresql":
-            # One statement, not a round trip per row: COPY, as the events are.
-            with self._cur.copy(
-                "COPY slice_nodes (merchant, size, lo, gsize, root, frontier, nodes) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        self._cur.executemany(
-            "INSERT INTO slice_nodes (merchant, size, lo, gsize, root, frontier, nodes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        self._load("slice_nodes", "merchant, size, lo, gsize, root, frontier, nodes", rows)
 
 
 class SliceStoreMixin(_SliceReads):
