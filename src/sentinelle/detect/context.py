@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from msgspec import UNSET
 
@@ -106,9 +106,12 @@ class DaySummary:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Quantiles:
-    """A baseline: median and 95th percentile of daily values, over ``n`` days."""
+class Quantiles(NamedTuple):
+    """A baseline: median and 95th percentile of daily values, over ``n`` days.
+
+    A tuple, so the baselines cached in the saved state are these very objects (saved as
+    the arrays they were) and a detector's every look is not a new object.
+    """
 
     p50: float = 0.0
     p95: float = 0.0
@@ -160,11 +163,14 @@ class ActorState:
     def baseline(self, metric: str) -> Quantiles:
         """Median and 95th percentile of the actor's daily ``metric`` (active days only)."""
         cached = self.quantiles.get(metric)
+        if type(cached) is Quantiles:
+            return cached
         if cached is None:
-            values = [d[metric] for d in self.history]
-            cached = _quantiles(values)
-            self.quantiles[metric] = cached
-        return Quantiles(*cached)
+            cached = _quantiles([d[metric] for d in self.history])
+        else:  # as decoded from a saved state
+            cached = Quantiles(*cached)
+        self.quantiles[metric] = cached
+        return cached
 
 
 @dataclass(slots=True)
@@ -192,7 +198,13 @@ class Context:
             values = [d[metric] for d in self.team_days.get(team or "", ())]
             cached = (day, _quantiles(values))
             self.team_quantiles[key] = cached
-        return Quantiles(*cached[1])
+            return cached[1]
+        found = cached[1]
+        if type(found) is Quantiles:
+            return found
+        found = Quantiles(*found)  # as decoded from a saved state
+        self.team_quantiles[key] = (day, found)
+        return found
 
     def prune(self, t: int) -> None:
         """Forget what no detector can use any more (closed tickets, old looks)."""
@@ -475,15 +487,22 @@ def is_bulk(event: AccessEvent) -> bool:
     return not isinstance(count, int) or count >= BULK_SUBJECTS
 
 
-def _quantiles(values: list[float]) -> tuple[float, float, int, float, float]:
-    if not values:
-        return (0.0, 0.0, 0, 0.0, 0.0)
-    return (
-        percentile(values, 0.5),
-        percentile(values, 0.95),
-        len(values),
-        sum(values) / len(values),
-        max(values),
+_NONE: Final = Quantiles()
+
+
+def _quantiles(values: list[float]) -> Quantiles:
+    """:func:`percentile` at 0.5 and 0.95, the count, mean and top, sorting once."""
+    n = len(values)
+    if not n:
+        return _NONE
+    ordered = sorted(values)
+    last = n - 1
+    return Quantiles(
+        ordered[min(last, int(0.5 * n))],
+        ordered[min(last, int(0.95 * n))],
+        n,
+        sum(values) / n,
+        max(values),  # not ordered[last]: of equal ints and floats, the same one as before
     )
 
 
