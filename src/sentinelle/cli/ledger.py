@@ -114,10 +114,13 @@ def verify(
     """Recompute every leaf, the tree and every checkpoint; exit 1 at the first problem.
 
     Fails too when the newest checkpoint (recorded, or given with --checkpoint) does not cover
-    every leaf: leaves no signature vouches for are not verified. With witness keys, fails when
-    a witness cosigned nothing here, a cosignature does not verify, the tree is not the one a
-    witness cosigned, or a checkpoint a witness cosigned was deleted. Shows progress on a
-    terminal.
+    every leaf: leaves no signature vouches for are not verified. Rebuilds every merchant's
+    slice from the events: fails when a checkpoint's merchant-map line is not the map they give
+    (naming the merchant when the stored slices tell), when the newest checkpoint has no map
+    line, or when a merchant's stored slice is not the one its events give. With witness keys,
+    fails when a witness cosigned nothing here, a cosignature does not verify, the tree is not
+    the one a witness cosigned, or a checkpoint a witness cosigned was deleted. Shows progress
+    on a terminal.
     """
     texts = [(str(path), path.read_text(encoding="utf-8")) for path in notes]
     witnesses = (
@@ -161,9 +164,12 @@ def verify(
                 "ledger witness`)",
                 err=True,
             )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"ledger OK: {report.leaves} leaves, {report.tiles} tiles, "
-        f"{report.checkpoints} checkpoints; root {report.root.hex()}{witnessed}"
+        f"{report.checkpoints} checkpoints; root {report.root.hex()}; {report.merchants} "
+        f"merchants' slices rebuilt, {report.mapped} map lines matched{witnessed}"
     )
 
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from sentinelle.errors import ConfigError, IntegrityError, NotFoundError
-from sentinelle.events import AccessEvent, EventError, canonical, decode_event, time_us
+from sentinelle.events import (
+    ACCESS_ACTIONS,
+    AccessEvent,
+    EventError,
+    canonical,
+    decode_event,
+    time_us,
+)
 from sentinelle.ledger.checkpoint import Checkpoint, SigningKey, Verifier, parse_note
 from sentinelle.ledger.cosignature import CosignatureVerifier
 from sentinelle.ledger.keys import (
@@ -53,6 +60,7 @@ from sentinelle.ledger.tiles import (
     TreeBuilder,
     tile_width,
 )
+from sentinelle.ledger.verify_slices import MapCommitment, SliceCheck, map_root_in
 
 __all__ = ["KEY_FILE", "Ledger", "VerifyReport", "event_columns"]
 
@@ -104,7 +112,10 @@ class VerifyReport:
     ``recorded_covered`` the largest a *recorded* one signs: less than ``leaves`` only when a
     note given from outside covers what the database's own checkpoints no longer do.
     ``witnessed`` is the largest tree size a configured witness cosigned (0 without witness
-    keys), ``witnesses`` how many witness keys were checked.
+    keys), ``witnesses`` how many witness keys were checked. ``merchants`` is how many
+    merchants' slices were rebuilt from the events, ``mapped`` how many merchant-map lines of
+    signed checkpoints were compared with the map they give, and ``warnings`` what verify
+    found suspicious but not wrong (a checkpoint without a map line after one with it).
     """
 
     leaves: int
@@ -116,6 +127,9 @@ class VerifyReport:
     recorded_covered: int = 0
     witnessed: int = 0
     witnesses: int = 0
+    merchants: int = 0
+    mapped: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,12 +437,19 @@ class Ledger:
         newest (recorded or given) must cover every leaf: a ledger whose last leaves no
         checkpoint signs is not verified.
 
+        The merchants' slices are rebuilt from the access events as they are read, and the
+        merchant map at every signed checkpoint compared with its note's map line; at the end
+        each merchant's latest ``slice_nodes`` row is compared with its rebuilt slice
+        (:mod:`sentinelle.ledger.verify_slices`).
+
         Raises :class:`IntegrityError` naming what is wrong: a missing, invalid or altered
         event (leaf index and event id), rows reordered, a checkpoint whose root the events do
         not give (and the leaves that hold the change), leaves no checkpoint covers, a missing
         or altered tile (level and index), a forged or misattributed checkpoint, or a tampered
         key record; a cosignature that does not verify, a witness that cosigned nothing, a
-        tree that is not the one a witness cosigned, a cosigned checkpoint that was deleted.
+        tree that is not the one a witness cosigned, a cosigned checkpoint that was deleted; a
+        map line the events do not give (and the merchant whose slice differs, when the stored
+        slices tell), the newest checkpoint without a map line, an altered slice row.
         """
         size = self.store.ledger_size()
         keys = _load_keys(self.store, self.origin)
@@ -440,6 +461,7 @@ class Ledger:
                 "ledger_keys table was emptied"
             )
         keys = keys or self.keys
+        maps: list[MapCommitment] = []  # the map line of every signed checkpoint
         for cp in recorded:
             label = f"the recorded checkpoint of size {cp.size}"
             got = self._check_signed(cp.note, keys, label)
@@ -449,11 +471,23 @@ class Ledger:
                     "(the checkpoints table was altered)"
                 )
             signed.append(_Signed(cp.size, cp.root, label))
+            maps.append(MapCommitment(cp.size, label, map_root_in(got.extensions, label)))
         for name, note in notes:
             got = self._check_signed(note, keys, f"checkpoint {name}")
-            signed.append(_Signed(got.size, got.root, f"checkpoint {name} (size {got.size})"))
+            label = f"checkpoint {name} (size {got.size})"
+            signed.append(_Signed(got.size, got.root, label))
+            maps.append(MapCommitment(got.size, label, map_root_in(got.extensions, label)))
         cosigned = self._witnessed(witnesses, notes, size)
         signed.extend(cosigned)
+        trusted = {w.verifier_key(): w for w in witnesses}
+        for row in self.store.cosignatures() if witnesses else ():
+            if row.witness in trusted:  # verified by _witnessed, extension lines included
+                label = (
+                    f"the checkpoint of size {row.size} that witness "
+                    f"{trusted[row.witness].key_id} cosigned"
+                )
+                extensions = row.extensions.splitlines()
+                maps.append(MapCommitment(row.size, label, map_root_in(extensions, label)))
         for s in signed:
             if s.size > size:
                 raise IntegrityError(
@@ -464,6 +498,9 @@ class Ledger:
         recorded_covered = max((cp.size for cp in recorded), default=0)
 
         builder = TreeBuilder()
+        access = frozenset(ACCESS_ACTIONS)
+        slice_check = SliceCheck(self.store, maps, size)  # the merchants' slices and the map
+        next_map = slice_check.reached(0)  # next tree size at which to compare the map
         pos = 0  # next checkpoint to compare
         while pos < len(signed) and signed[pos].size == 0:
             if signed[pos].root != EMPTY_ROOT:
@@ -494,6 +531,10 @@ class Ledger:
                     columns_changed = _Suspect(seq, event_id, None, differ)
                 lh = leaf_hash(body.encode())
                 builder.append(lh)
+                if differ:  # the slice is the signed event's, not the columns'
+                    _, _, action, _, merchant, _ = event_columns(decode_event(body))
+                if merchant is not None and action in access:
+                    slice_check.add(seq, merchant, lh)
                 tile = logged.get(seq >> TILE_HEIGHT)
                 at = (seq & (TILE_WIDTH - 1)) * _H
                 if tile is None:
@@ -522,6 +563,8 @@ class Ledger:
                             f"{suspect.event_id!r}"
                         )
                         suspect = None
+                if expected == next_map:  # the tree matched every checkpoint of this size
+                    next_map = slice_check.reached(expected)
             done = builder.take_completed()
             tiles_checked += len(done)
             tile_fault = tile_fault or self._compare_tiles(done, logged, size)
@@ -566,6 +609,7 @@ class Ledger:
         witnessed = self._check_witnessed(
             cosigned, {cp.size for cp in recorded}, size, max_unwitnessed
         )
+        slices = slice_check.finish()
         return VerifyReport(
             size,
             tiles_checked,
@@ -576,6 +620,9 @@ class Ledger:
             recorded_covered=recorded_covered,
             witnessed=witnessed,
             witnesses=len(witnesses),
+            merchants=slices.merchants,
+            mapped=slices.mapped,
+            warnings=slices.warnings,
         )
 
     def _witnessed(

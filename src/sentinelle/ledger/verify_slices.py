@@ -1,0 +1,414 @@
+"""``ledger verify``'s check of the merchants' slices and the merchant map (docs/ledger.md).
+
+Every checkpoint carries, in its ``sentinelle/merchant-map/v1`` extension line, the root of the
+merchant map: a sparse Merkle tree keyed by ``SHA-256(merchant)`` holding each merchant's slice
+``(size, root)``, the slice being the merchant's access events as an RFC 9162 log whose leaves
+are ``SHA-256(0x00 || uint64_be(leaf index) || event leaf hash)``. The definitions are
+:mod:`sentinelle.transparency.verify`'s; the map is a function of the log, so an auditor holding
+the events can recompute it. :class:`SliceCheck` does that while :meth:`Ledger.verify
+<sentinelle.ledger.log.Ledger.verify>` streams the events: it is fed each access event as read
+(the event's leaf hash, which verify computes anyway), keeps per merchant the slice's size and
+frontier (its perfect subtrees' roots: ``O(log n)`` hashes, never the leaves), and keeps the map
+as an immutable compact tree updated once per checkpoint for the merchants that grew since, as
+ingest does, so each checkpoint costs about ``log2(merchants)`` hashes per merchant touched.
+
+This is a second, independent implementation of the map (ingest's is
+:mod:`sentinelle.ledger.slices`): it shares only the hash definitions, so a fault of ingest's
+code is not repeated here.
+
+What it checks:
+
+* at every signed checkpoint (recorded, given with ``--checkpoint``, or cosigned by a trusted
+  witness) whose note carries a map line, once the tree matched its root: the line is the map
+  the events give. When it is not, the stored ``slice_nodes`` at that size tell whether the
+  events or the map are at fault, and name the merchant whose slice differs;
+* checkpoints without a map line: allowed before the first one with a line (a database migrated
+  from before merchant slices); the checkpoint covering the ledger must have one once the
+  slices are built to its size; a checkpoint without one after one with it is a warning (valid
+  as a checkpoint of the log, useless as an end of a merchant's slice proof);
+* every merchant's latest ``slice_nodes`` row (its slice now, which the slice answers and the
+  map of each process start from): size, root, frontier and tree size, against the slice the
+  events give; a merchant with accesses but no row, or a row but no access, is named.
+
+Older rows (a slice at an earlier checkpoint, and the inner nodes proofs are read from) are
+not compared one by one: a wrong one makes the merchant's own check of an answer fail (the
+proofs lead to another root than the signed map holds).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any, Final, Protocol
+
+from sentinelle.errors import IntegrityError
+from sentinelle.ledger.merkle import combine
+from sentinelle.ledger.slices import map_root_of
+from sentinelle.transparency.verify import (
+    EMPTY_ROOT,
+    MAP_EMPTY,
+    MAP_LINE_PREFIX,
+    map_key,
+    map_leaf_hash,
+)
+
+__all__ = ["MapCommitment", "SliceCheck", "SliceReport", "map_root_in"]
+
+_NODE: Final = b"\x01"
+
+# A map node: None (empty), (hash, key) a merchant's leaf, (hash, left, right) an inner node.
+_Node = tuple[Any, ...] | None
+
+
+class _Reads(Protocol):
+    def slice_state(self) -> int: ...
+    def slice_heads_since(
+        self, gsize: int, *, built: int | None = None
+    ) -> list[tuple[str, int, bytes, bytes, int]]: ...
+    def slice_head_at(self, merchant: str, gsize: int) -> tuple[int, bytes] | None: ...
+
+
+def map_root_in(extensions: Iterable[str], label: str) -> bytes | None:
+    """The merchant-map root a checkpoint's extension lines carry (``None``: no map line).
+
+    Raises :class:`IntegrityError` naming ``label`` if there are two, or the root is not
+    canonical base64 of 32 bytes.
+    """
+    lines = [e for e in extensions if e.startswith(MAP_LINE_PREFIX)]
+    if not lines:
+        return None
+    if len(lines) > 1:
+        raise IntegrityError(f"{label} carries {len(lines)} merchant-map lines")
+    text = lines[0][len(MAP_LINE_PREFIX) :]
+    try:
+        root = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        root = b""
+    if len(root) != 32 or base64.b64encode(root).decode("ascii") != text:
+        raise IntegrityError(f"{label}: its merchant-map line is not canonical base64 of 32 bytes")
+    return root
+
+
+@dataclass(frozen=True, slots=True)
+class MapCommitment:
+    """A signed checkpoint as far as the map goes: its tree ``size``, how to name it, and the
+    map root its note carries (``None``: no map line)."""
+
+    size: int
+    label: str
+    map_root: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class SliceReport:
+    """What :meth:`SliceCheck.finish` checked: the merchants with a slice, the map lines
+    compared, and the warnings (checkpoints without a map line after one with it)."""
+
+    merchants: int
+    mapped: int
+    warnings: tuple[str, ...] = ()
+
+
+# -- the map, rebuilt ------------------------------------------------------------------------
+def _h(node: _Node) -> bytes:
+    return MAP_EMPTY if node is None else bytes(node[0])
+
+
+def _bit(key: bytes, depth: int) -> int:
+    return key[depth >> 3] >> (7 - (depth & 7)) & 1
+
+
+def _join(left: _Node, right: _Node) -> _Node:
+    """The node over two subtrees; a subtree holding one merchant is that merchant's leaf."""
+    if left is None:
+        if right is None or len(right) == 2:
+            return right
+        return (sha256(_NODE + MAP_EMPTY + right[0]).digest(), left, right)
+    if right is None:
+        if len(left) == 2:
+            return left
+        return (sha256(_NODE + left[0] + MAP_EMPTY).digest(), left, right)
+    return (sha256(_NODE + left[0] + right[0]).digest(), left, right)
+
+
+def _half(items: Sequence[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> int:
+    """The first of ``items[lo:hi]`` (sorted keys sharing ``depth`` leading bits) whose bit
+    ``depth`` is 1: where the smallest such key would go."""
+    key = items[lo][0]
+    i, m = depth >> 3, 0x80 >> (depth & 7)
+    return bisect_left(items, (key[:i] + bytes([key[i] & -m | m]),), lo, hi)
+
+
+def _build(items: Sequence[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> _Node:
+    if hi - lo <= 1:
+        return (items[lo][1], items[lo][0]) if hi > lo else None
+    s = _half(items, lo, hi, depth)
+    return _join(_build(items, lo, s, depth + 1), _build(items, s, hi, depth + 1))
+
+
+def _put(node: _Node, items: Sequence[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> _Node:
+    """``node`` with the leaves ``items[lo:hi]`` (sorted ``(key, leaf hash)``) set; slices only
+    grow, so no merchant leaves the map."""
+    if lo == hi:
+        return node
+    if hi - lo == 1:
+        return _put_one(node, items[lo][0], items[lo][1], depth)
+    if node is None or len(node) == 2:
+        merged = list(items[lo:hi])
+        if node is not None and all(k != node[1] for k, _ in merged):
+            merged.append((node[1], node[0]))
+            merged.sort()
+        return _build(merged, 0, len(merged), depth)
+    s = _half(items, lo, hi, depth)
+    left = _put(node[1], items, lo, s, depth + 1) if s > lo else node[1]
+    right = _put(node[2], items, s, hi, depth + 1) if hi > s else node[2]
+    return _join(left, right)
+
+
+def _put_one(node: _Node, key: bytes, leaf: bytes, depth: int) -> _Node:
+    """:func:`_put` of one key: down its path, then the nodes on it hashed again upwards (most
+    of what a checkpoint changes, walked without recursion)."""
+    path: list[tuple[Any, int]] = []
+    while node is not None and len(node) == 3:
+        bit = key[depth >> 3] >> (7 - (depth & 7)) & 1
+        path.append((node, bit))
+        node = node[2 if bit else 1]
+        depth += 1
+    if node is None or node[1] == key:
+        new: _Node = (leaf, key)
+    else:  # another merchant's leaf: both go down to where their keys differ
+        pair = sorted([(key, leaf), (node[1], node[0])])
+        new = _build(pair, 0, 2, depth)
+    for parent, bit in reversed(path):
+        new = _join(parent[1], new) if bit else _join(new, parent[2])
+    return new
+
+
+# -- the slices, rebuilt ---------------------------------------------------------------------
+@dataclass(slots=True)
+class _Slice:
+    size: int = 0
+    frontier: list[bytes] = field(default_factory=list)
+    last: int = -1  # the leaf index of its newest entry
+
+    def head(self) -> tuple[int, bytes]:
+        return self.size, combine(self.frontier)
+
+
+def _head_text(size: int) -> str:
+    return f"{size} entr{'y' if size == 1 else 'ies'}"
+
+
+class SliceCheck:
+    """Rebuilds every merchant's slice and the map from the events :meth:`Ledger.verify
+    <sentinelle.ledger.log.Ledger.verify>` reads, and compares them with the checkpoints' map
+    lines and the stored slices.
+
+    ``commitments`` are the signed checkpoints (every one verify checks the tree against);
+    ``size`` the ledger's. Feed :meth:`add` each access event in log order, call
+    :meth:`reached` once the tree matched the checkpoints of that size (0 included), and
+    :meth:`finish` at the end. Each raises :class:`IntegrityError` naming what is wrong.
+    """
+
+    def __init__(self, store: Any, commitments: Sequence[MapCommitment], size: int) -> None:
+        self._store: _Reads = store
+        self._built: int = self._store.slice_state()
+        if self._built > size:
+            raise IntegrityError(
+                f"the merchant slices are built to tree size {self._built}, beyond the ledger's "
+                f"{size}: events were removed (or slice_state altered)"
+            )
+        self._size = size
+        self._by_size: dict[int, list[MapCommitment]] = {}
+        for c in commitments:
+            self._by_size.setdefault(c.size, []).append(c)
+        self._sizes: list[int] = sorted(self._by_size)
+        self._slices: dict[str, _Slice] = {}
+        self._grown: set[str] = set()  # merchants whose map leaf is not yet updated
+        self._map: _Node = None
+        self._first_mapped: MapCommitment | None = None
+        self._warnings: list[str] = []
+        self._mapped = 0
+        self._at_built: dict[str, tuple[int, bytes, bytes, int]] | None = None
+
+    def add(self, seq: int, merchant: str, event_leaf_hash: bytes) -> None:
+        """An access event of ``merchant`` at leaf ``seq`` (the next in log order)."""
+        s = self._slices.get(merchant)
+        if s is None:
+            s = self._slices[merchant] = _Slice()
+        h = sha256(b"\x00" + seq.to_bytes(8, "big") + event_leaf_hash).digest()
+        n, frontier = s.size, s.frontier
+        while n & 1:
+            h = sha256(_NODE + frontier.pop() + h).digest()
+            n >>= 1
+        frontier.append(h)
+        s.size += 1
+        s.last = seq
+        self._grown.add(merchant)
+
+    def map_root(self) -> bytes:
+        """The map root of the slices so far."""
+        if self._grown:
+            items = []
+            for merchant in self._grown:
+                key = map_key(merchant)
+                size, root = self._slices[merchant].head()
+                items.append((key, map_leaf_hash(key, size, root)))
+            items.sort()
+            self._map = _put(self._map, items, 0, len(items), 0)
+            self._grown = set()
+        return _h(self._map)
+
+    def next_size(self, after: int) -> int | None:
+        """The smallest checkpoint size above ``after`` (or the built size), if any."""
+        i = bisect_left(self._sizes, after + 1)
+        nxt = self._sizes[i] if i < len(self._sizes) else None
+        if after < self._built and (nxt is None or self._built < nxt):
+            return self._built
+        return nxt
+
+    def reached(self, size: int) -> int | None:
+        """Every event below ``size`` was added and the tree has the signed roots there:
+        check the map lines of the checkpoints of that size. Returns :meth:`next_size`."""
+        if size == self._built:
+            self._at_built = {
+                m: (s.size, combine(s.frontier), b"".join(s.frontier), s.last)
+                for m, s in self._slices.items()
+            }
+        for c in self._by_size.get(size, ()):
+            if c.map_root is None:
+                if self._first_mapped is not None:
+                    self._warnings.append(
+                        f"{c.label} carries no merchant-map line, though "
+                        f"{self._first_mapped.label} before it does: a valid checkpoint of the "
+                        "log, but merchants cannot prove completeness against it (was it signed "
+                        "again without the line?)"
+                    )
+                continue
+            if self._first_mapped is None:
+                self._first_mapped = c
+            self._mapped += 1
+            got = self.map_root()
+            if got != c.map_root:
+                raise IntegrityError(self._map_mismatch(c))
+        return self.next_size(size)
+
+    def _map_mismatch(self, c: MapCommitment) -> str:
+        """What is wrong when the map line of ``c`` is not the map the events give."""
+        log = {m: s.head() for m, s in self._slices.items()}
+        merchants = set(log) | {row[0] for row in self._store.slice_heads_since(-1)}
+        stored = {}
+        for m in sorted(merchants):
+            head = self._store.slice_head_at(m, c.size)
+            if head is not None:
+                stored[m] = head
+        empty = (0, EMPTY_ROOT)
+        differ = sorted(m for m in merchants if log.get(m, empty) != stored.get(m, empty))
+        stored_root = map_root_of((m, n, r) for m, (n, r) in stored.items())
+        others = f" (and {len(differ) - 1} other merchant(s))" if len(differ) > 1 else ""
+        if differ and stored_root == c.map_root:
+            m = differ[0]
+            (n_log, r_log), (n_map, _) = log.get(m, empty), stored.get(m, empty)
+            if n_log != n_map:
+                what = f"{_head_text(n_log)} in the log, the map commits to {n_map}"
+            else:
+                what = (
+                    f"its {_head_text(n_log)} in the log are not the ones the map commits to "
+                    f"(slice root {r_log.hex()[:16]}…)"
+                )
+            return (
+                f"merchant {m!r}'s slice at {c.label}: {what}{others}: an access event's "
+                "merchant or action no longer gives the slice that checkpoint signed (events "
+                "changed and the checkpoint signed again), or the map was built wrongly at ingest"
+            )
+        if not differ:
+            return (
+                f"{c.label}: its merchant-map line is not the map of the merchants' slices, on "
+                "which the events and the slice_nodes rows agree: the map was built wrongly at "
+                "ingest, or the note signed again with another map"
+            )
+        m = differ[0]
+        n_log, n_rows = log.get(m, empty)[0], stored.get(m, empty)[0]
+        return (
+            f"{c.label}: its merchant-map line is the map neither of the events' slices nor of "
+            f"the slice_nodes rows (merchant {m!r}: {_head_text(n_log)} in the log, "
+            f"{n_rows} in slice_nodes{others}): the map or the rows were altered"
+        )
+
+    def finish(self) -> SliceReport:
+        """After every event: the checkpoint covering the ledger must carry a map line once
+        the slices are built to it, and every merchant's latest stored row must be its slice
+        as the events give it (at the tree size the slices are built to)."""
+        if self._sizes:
+            top = self._sizes[-1]
+            bare = [c for c in self._by_size[top] if c.map_root is None]
+            if (
+                len(bare) == len(self._by_size[top])
+                and top
+                and (self._first_mapped is not None or self._built >= top)
+            ):
+                raise IntegrityError(
+                    f"{bare[0].label} carries no merchant-map line, though the merchants' slices "
+                    "are built to its size"
+                    + (f" and {self._first_mapped.label} has one" if self._first_mapped else "")
+                    + ": nothing signed commits to the merchants' latest accesses (a checkpoint "
+                    "made or signed again without the map)"
+                )
+        if self._built == 0:
+            built: dict[str, tuple[int, bytes, bytes, int]] = {}
+        else:
+            built = self._at_built or {}
+        rows = {r[0]: r for r in self._store.slice_heads_since(-1)}
+        for m in sorted(set(built) | set(rows)):
+            problem = _head_problem(m, built.get(m), rows.get(m), self._built)
+            if problem is not None:
+                raise IntegrityError(
+                    f"{problem} (the signed map lines agree with the events: the stored slices, "
+                    "not the events, were changed; answers built from them fail the merchant's "
+                    "check)"
+                )
+        return SliceReport(len(self._slices), self._mapped, tuple(self._warnings))
+
+
+def _head_problem(
+    merchant: str,
+    log: tuple[int, bytes, bytes, int] | None,
+    row: tuple[str, int, bytes, bytes, int] | None,
+    built: int,
+) -> str | None:
+    """What is wrong with ``merchant``'s latest ``slice_nodes`` row, given its slice from the
+    events at tree size ``built``: ``(size, root, frontier, leaf index of its newest entry)``."""
+    if row is None:
+        return (
+            f"merchant {merchant!r} has {_head_text(log[0] if log else 0)} in the log but no "
+            "slice_nodes row: its rows were deleted"
+        )
+    _, size, root, frontier, gsize = row
+    if log is None:
+        return (
+            f"slice_nodes rows of merchant {merchant!r} say {_head_text(size)}, but it has no "
+            f"access event in the log below tree size {built}: rows were added, or its events "
+            "removed"
+        )
+    n, want_root, want_frontier, last = log
+    if size != n:
+        return (
+            f"slice_nodes rows of merchant {merchant!r} were altered: its latest row says "
+            f"{_head_text(size)}, the log holds {n}"
+        )
+    if root != want_root or frontier != want_frontier:
+        return (
+            f"slice_nodes rows of merchant {merchant!r} were altered: the root or frontier of its "
+            f"latest row (size {size}) is not the slice its access events give"
+        )
+    if not last < gsize <= built:
+        return (
+            f"slice_nodes rows of merchant {merchant!r} were altered: its latest row is dated "
+            f"tree size {gsize}, but its newest access is leaf {last} and the slices are built "
+            f"to {built}"
+        )
+    return None

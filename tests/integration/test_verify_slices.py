@@ -1,0 +1,327 @@
+"""``ledger verify`` rebuilds the merchants' slices and the merchant map (issue 12), on SQLite
+and PostgreSQL.
+
+The clean ledger passes, with every checkpoint's map line compared; a changed slice row, a
+map line the events no longer give (events changed and the checkpoints signed again with the
+key, or a map built wrongly at ingest), and a newest checkpoint without a map line each fail,
+naming the merchant or the checkpoint; checkpoints from before slices (no map line) stay valid
+when they are the oldest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sentinelle.config import Settings
+from sentinelle.errors import IntegrityError
+from sentinelle.events import ACCESS_ACTIONS
+from sentinelle.ingest import Ingestor
+from sentinelle.ledger import slices as ledger_slices
+from sentinelle.ledger.checkpoint import Checkpoint, parse_note
+from sentinelle.ledger.log import Ledger
+from sentinelle.ledger.merkle import leaf_hash
+from sentinelle.ledger.tiles import TreeBuilder
+from sentinelle.ledger.verify_slices import map_root_in
+from sentinelle.sim import generate_events
+from sentinelle.store import Store, open_store
+from sentinelle.transparency.verify import MAP_LINE_PREFIX, map_line
+
+CUTS = (0, 1, 300, 301, 900, 1500)  # a checkpoint at each size after 0
+
+
+def sql(store: Store, text: str, params: tuple[Any, ...] = ()) -> Any:
+    cur = store._conn.cursor()
+    cur.execute(store.sql(text), params)
+    rows = cur.fetchall() if cur.description else None
+    store._conn.commit()
+    return rows
+
+
+def ingest_all(store: Store, ledger: Ledger) -> None:
+    events = list(generate_events(events=CUTS[-1], seed=7, merchants=12))[: CUTS[-1]]
+    for a, b in zip(CUTS, CUTS[1:], strict=False):
+        batch = [(i, json.dumps(e).encode()) for i, e in enumerate(events[a:b])]
+        Ingestor(store, ledger, chunk=97).ingest(batch)
+
+
+@pytest.fixture
+def world(settings: Settings) -> Iterator[tuple[Store, Ledger]]:
+    store = open_store(settings)
+    try:
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
+        ingest_all(store, ledger)
+        yield store, ledger
+    finally:
+        store.close()
+
+
+def accesses(store: Store) -> dict[str, list[int]]:
+    """Each merchant's access events (leaf indices), from the stored rows."""
+    out: dict[str, list[int]] = {}
+    for rows in store.iter_events():
+        for seq, _, _, action, _, merchant, _, _ in rows:
+            if merchant is not None and action in ACCESS_ACTIONS:
+                out.setdefault(merchant, []).append(seq)
+    return out
+
+
+def busiest(store: Store) -> str:
+    by = accesses(store)
+    return max(by, key=lambda m: len(by[m]))
+
+
+def resign(store: Store, ledger: Ledger, *, keep_map: bool = True, sizes: Any = None) -> None:
+    """What an insider holding the signing key does after changing events: recompute the
+    tiles and sign every checkpoint (``sizes``: those only) again over the new roots, keeping
+    each one's map line (``keep_map``) or dropping it."""
+    builder = TreeBuilder()
+    roots = {}
+    wanted = {cp.size for cp in store.checkpoints()}
+    for rows in store.iter_events():
+        for seq, *_, body in rows:
+            builder.append(leaf_hash(body.encode()))
+            if seq + 1 in wanted:
+                roots[seq + 1] = builder.root()
+    with store.writer() as w:
+        w.put_tiles(builder.take_completed() + builder.partial_tiles())
+    for cp in store.checkpoints():
+        if sizes is not None and cp.size not in sizes:
+            continue
+        old = Checkpoint.from_body(parse_note(cp.note)[0])
+        note = ledger.key.sign(
+            Checkpoint(
+                origin=ledger.origin,
+                size=cp.size,
+                root=roots[cp.size],
+                extensions=old.extensions if keep_map else (),
+            )
+        )
+        sql(
+            store,
+            "UPDATE checkpoints SET note = ?, root = ? WHERE size = ?",
+            (note, roots[cp.size], cp.size),
+        )
+
+
+def test_a_clean_ledger_passes_with_every_map_line_compared(world):
+    store, ledger = world
+    report = ledger.verify()
+    assert report.leaves == 1500
+    assert report.merchants == len(accesses(store)) > 1
+    assert report.mapped == len(CUTS) - 1  # every recorded checkpoint carries one
+    assert report.warnings == ()
+    for cp in store.checkpoints():  # what was compared: the lines the notes carry
+        body = parse_note(cp.note)[0]
+        assert map_root_in(Checkpoint.from_body(body).extensions, "cp") is not None
+
+
+@pytest.mark.parametrize("column", ["root", "size", "frontier", "gsize"])
+def test_a_tampered_slice_row_is_named(world, column):
+    store, ledger = world
+    merchant = busiest(store)
+    (size,) = sql(store, "SELECT max(size) FROM slice_nodes WHERE merchant = ?", (merchant,))[0]
+    change = {
+        "root": ("root = ?", (b"\x07" * 32,)),
+        "size": ("size = size + 1", ()),
+        "frontier": ("frontier = ?", (b"\x07" * 32,)),
+        "gsize": ("gsize = gsize + 5000", ()),
+    }[column]
+    sql(
+        store,
+        f"UPDATE slice_nodes SET {change[0]} WHERE merchant = ? AND size = ?",  # noqa: S608
+        (*change[1], merchant, size),
+    )
+    with pytest.raises(
+        IntegrityError, match=f"slice_nodes rows of merchant {merchant!r} were altered"
+    ):
+        ledger.verify()
+
+
+def test_deleted_and_added_slice_rows_are_named(world):
+    store, ledger = world
+    merchant = busiest(store)
+    sql(store, "DELETE FROM slice_nodes WHERE merchant = ?", (merchant,))
+    with pytest.raises(
+        IntegrityError, match=f"merchant {merchant!r} has .* in the log but no slice_nodes row"
+    ):
+        ledger.verify()
+    sql(store, "DELETE FROM slice_nodes")
+    sql(store, "UPDATE slice_state SET size = 0")
+    ledger_b = Ledger(store, ledger.key, ledger.keys)
+    ledger_b.checkpoint()  # builds every slice from the stored events
+    assert ledger_b.verify().merchants == len(accesses(store))
+    sql(
+        store,
+        "INSERT INTO slice_nodes (merchant, size, lo, gsize, root, frontier, nodes) "
+        "VALUES (?, 1, 0, 1500, ?, ?, ?)",
+        ("m-ghost", b"\x01" * 32, b"\x01" * 32, b"\x01" * 32),
+    )
+    with pytest.raises(
+        IntegrityError,
+        match="slice_nodes rows of merchant 'm-ghost' say 1 entry, but it has no access",
+    ):
+        ledger.verify()
+
+
+def test_an_altered_map_line_fails_its_signature(world):
+    store, ledger = world
+    cp = store.checkpoint_at(900)
+    lines = cp.note.split("\n")
+    (i,) = [k for k, line in enumerate(lines) if line.startswith(MAP_LINE_PREFIX)]
+    lines[i] = MAP_LINE_PREFIX + "A" * 43 + "="
+    sql(store, "UPDATE checkpoints SET note = ? WHERE size = 900", ("\n".join(lines),))
+    with pytest.raises(IntegrityError, match="recorded checkpoint of size 900.*(altered|verify)"):
+        ledger.verify()
+
+
+def test_an_access_moved_to_another_merchant_and_resigned_is_named(world):
+    """With the key, an insider moves an access to another merchant, recomputes the tiles and
+    signs every checkpoint again, keeping their map lines: the tree and the signatures hold,
+    the map lines do not, and the stored slices (still the signed ones) name the merchants."""
+    store, ledger = world
+    by = accesses(store)
+    victim, other = sorted(by, key=lambda m: -len(by[m]))[:2]
+    seq = next(s for s in by[victim] if s >= 301)  # after the checkpoint of size 301
+    (body,) = sql(store, "SELECT body FROM events WHERE seq = ?", (seq,))[0]
+    moved = body.replace(f'"merchant":"{victim}"', f'"merchant":"{other}"', 1)
+    assert moved != body
+    sql(store, "UPDATE events SET body = ?, merchant = ? WHERE seq = ?", (moved, other, seq))
+    resign(store, ledger)
+    label = (
+        "the recorded checkpoint of size 900"
+        if seq < 900
+        else "the recorded checkpoint of size 1500"
+    )
+    n_victim = sum(1 for s in by[victim] if s < (900 if seq < 900 else 1500))
+    n_other = sum(1 for s in by[other] if s < (900 if seq < 900 else 1500))
+    expected = {
+        victim: f"merchant {victim!r}'s slice at {label}: {n_victim - 1} entries in the log, "
+        f"the map commits to {n_victim}",
+        other: f"merchant {other!r}'s slice at {label}: {n_other + 1} entries in the log, "
+        f"the map commits to {n_other}",
+    }
+    with pytest.raises(IntegrityError) as caught:
+        ledger.verify()
+    first = min(victim, other)
+    assert str(caught.value).startswith(expected[first] + " (and 1 other merchant(s))")
+
+
+def test_a_map_built_wrongly_at_ingest_is_named(settings, monkeypatch):
+    """An ingest that leaves an access out of its merchant's slice signs a map without it
+    (and stores the slice without it): verify, replaying the events, names the merchant."""
+    store = open_store(settings)
+    try:
+        ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
+        dropped: list[tuple[int, str]] = []
+        real_add = ledger_slices.SliceGrower.add
+
+        def add(self, leaves, *, gsize):
+            kept = []
+            for seq, merchant, lh in leaves:
+                if 301 <= seq and not dropped:
+                    dropped.append((seq, merchant))
+                    continue
+                kept.append((seq, merchant, lh))
+            real_add(self, kept, gsize=gsize)
+
+        monkeypatch.setattr(ledger_slices.SliceGrower, "add", add)
+        ingest_all(store, ledger)
+        (seq, merchant) = dropped[0]
+        n = sum(1 for s in accesses(store)[merchant] if s < 900)
+        with pytest.raises(IntegrityError) as caught:
+            ledger.verify()
+        assert str(caught.value).startswith(
+            f"merchant {merchant!r}'s slice at the recorded checkpoint of size 900: {n} entries "
+            f"in the log, the map commits to {n - 1}: "
+        ), str(caught.value)
+    finally:
+        store.close()
+
+
+def test_a_map_line_neither_events_nor_rows_give_is_named(world):
+    store, ledger = world
+    # The note signed again with another map root (the key holder): the events and the stored
+    # slices agree with each other, not with the note.
+    cp = store.checkpoint_at(301)
+    body = Checkpoint.from_body(parse_note(cp.note)[0])
+    note = ledger.key.sign(
+        Checkpoint(
+            origin=body.origin,
+            size=301,
+            root=body.root,
+            extensions=(map_line(b"\x0b" * 32),),
+        )
+    )
+    sql(store, "UPDATE checkpoints SET note = ? WHERE size = 301", (note,))
+    with pytest.raises(
+        IntegrityError,
+        match="the recorded checkpoint of size 301: its merchant-map line is not the map of the "
+        "merchants' slices, on which the events and the slice_nodes rows agree",
+    ):
+        ledger.verify()
+
+
+def test_a_given_note_with_another_map_is_named(world, tmp_path):
+    store, ledger = world
+    latest = store.latest_checkpoint()
+    note = ledger.key.sign(
+        Checkpoint(
+            origin=ledger.origin,
+            size=latest.size,
+            root=latest.root,
+            extensions=(map_line(b"\x0c" * 32),),
+        )
+    )
+    with pytest.raises(
+        IntegrityError,
+        match=r"checkpoint kept\.note \(size 1500\): its merchant-map line is not the map of",
+    ):
+        ledger.verify(notes=[("kept.note", note)])
+
+
+def test_checkpoints_without_a_map_line(world):
+    store, ledger = world
+    # The oldest, as a database migrated from before slices has them: valid, no warning.
+    resign(store, ledger, keep_map=False, sizes={1, 300})
+    report = ledger.verify()
+    assert (report.mapped, report.warnings) == (3, ())
+    # One after a checkpoint with a line: valid for the log, a warning for the merchants.
+    resign(store, ledger, keep_map=False, sizes={900})
+    report = ledger.verify()
+    assert report.mapped == 2
+    assert report.warnings == (
+        "the recorded checkpoint of size 900 carries no merchant-map line, though the recorded "
+        "checkpoint of size 301 before it does: a valid checkpoint of the log, but merchants "
+        "cannot prove completeness against it (was it signed again without the line?)",
+    )
+    # The newest without one: nothing signed commits to the latest accesses.
+    resign(store, ledger, keep_map=False, sizes={1500})
+    with pytest.raises(
+        IntegrityError,
+        match="the recorded checkpoint of size 1500 carries no merchant-map line, though the "
+        "merchants' slices are built to its size and the recorded checkpoint of size 301 has one",
+    ):
+        ledger.verify()
+
+
+def test_a_database_migrated_from_before_slices(world):
+    store, ledger = world
+    # As right after migration 18: no map line anywhere, no slice built yet.
+    resign(store, ledger, keep_map=False)
+    sql(store, "DELETE FROM slice_nodes")
+    sql(store, "UPDATE slice_state SET size = 0")
+    report = ledger.verify()
+    assert (report.mapped, report.warnings) == (0, ())
+    # The next checkpoint builds the slices and carries the map: verified against the events.
+    fresh = Ledger(store, ledger.key, ledger.keys)
+    more = list(generate_events(events=50, seed=3, merchants=12))[:50]
+    Ingestor(store, fresh).ingest(
+        [(i, json.dumps({**e, "id": f"late-{e['id']}"}).encode()) for i, e in enumerate(more)]
+    )
+    report = fresh.verify()
+    assert (report.leaves, report.mapped, report.warnings) == (1550, 1, ())
+    assert report.merchants == len(accesses(store))
