@@ -21,6 +21,7 @@ import pytest
 from cli_support import TIMEOUT, Run, console_script, run_many
 
 from sentinelle.config import Settings
+from sentinelle.sim.simulator import simulate
 from sentinelle.store import open_store
 
 
@@ -224,3 +225,44 @@ def test_progress_shows_on_a_terminal_only(sqlite_cli: Cli, tmp_path: Path) -> N
     piped = sqlite_cli.run("ingest", path).ok()
     assert piped.err == ""
     assert sqlite_cli.run("detect", "--since", "2026-11-01").ok().err == ""
+
+
+# -- live detection beside the ingest ---------------------------------------------------------
+
+
+def _stored_alerts(data_dir: Path) -> list[tuple[str, str, int, str]]:
+    with open_store(Settings(data_dir=data_dir), create=False) as store:
+        return sorted((a.detector, a.actor, a.severity, a.merchants_json) for a in store.alerts())
+
+
+def test_live_detection_beside_the_ingest_stores_what_detection_after_it_does(
+    tmp_path: Path,
+) -> None:
+    # Enough events for the detection process to start (sentinelle.detect.pipelined), and
+    # insiders to find: the command's alerts are those of detection after the commit (a
+    # --no-detect ingest, then an empty file's, which detects what is stored since).
+    sim = simulate(
+        merchants=60,
+        agents=12,
+        days=21,
+        seed=2,
+        scenarios="pair_harvest,fake_tickets",
+        end=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+    )
+    events = tmp_path / "events.jsonl"
+    sim.write(str(events))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    beside = Cli(_env(tmp_path / "beside"), tmp_path)
+    after = Cli(_env(tmp_path / "after"), tmp_path)
+    out = beside.run("--verbose", "ingest", str(events), "--json").ok()
+    assert json.loads(out.out)["alerts_medium_plus"] >= 1
+    assert "live detection stored what it detected beside the ingest (leaves 0 to" in out.err
+    stored = after.run("ingest", str(events), "--no-detect").ok()
+    assert "alerts" not in stored.out
+    assert _stored_alerts(tmp_path / "after") == []
+    after.run("ingest", str(empty)).ok()
+    alerts = _stored_alerts(tmp_path / "beside")
+    assert alerts == _stored_alerts(tmp_path / "after")
+    assert json.loads(out.out)["alerts"] == len(alerts)
+    assert not [p for p in (tmp_path / "beside").iterdir() if p.name.startswith(".live-")]

@@ -186,7 +186,7 @@ class DetectionRunner:
                 self.also(w, list(ahead.alerts))
             w.save_detect_state(ahead.end, ahead.state)
         _WARM.pop(self.store, None)  # the state is the child's: decoded by the next run
-        _logger.debug(
+        _logger.info(
             "live detection stored what it detected beside the ingest (leaves %d to %d)",
             ahead.start,
             ahead.end - 1,
