@@ -362,6 +362,7 @@ EXPECTED = {
     ("POST", "/v1/events"): Permission.EVENTS_WRITE,
     ("GET", "/v1/ledger/checkpoint"): Permission.LEDGER_CHECKPOINT,
     ("GET", "/v1/ledger/key"): Permission.LEDGER_CHECKPOINT,
+    ("GET", "/v1/ledger/keys"): Permission.LEDGER_CHECKPOINT,
     ("GET", "/v1/ledger/consistency"): Permission.LEDGER_CHECKPOINT,
     ("GET", "/v1/ledger/proof/{event_id}"): Permission.LEDGER_PROOF,
     ("GET", "/v1/alerts"): Permission.ALERTS_READ,

@@ -87,6 +87,9 @@ __all__ = [
     "MAP_EMPTY",
     "MAP_LINE_PREFIX",
     "CompletenessError",
+    "KeyHistory",
+    "KeyHistoryError",
+    "LogKey",
     "MapProof",
     "MapProofError",
     "MissingMapError",
@@ -107,8 +110,10 @@ __all__ = [
     "verify_consistency",
     "verify_cosignature",
     "verify_inclusion",
+    "verify_key_history",
     "verify_map_proof",
     "verify_note",
+    "verify_note_by_history",
     "verify_slice",
 ]
 
@@ -339,6 +344,177 @@ def _parse_verifier_key(text: str, alg: int) -> tuple[str, bytes, Ed25519PublicK
     if key_id.hex() != id_hex:
         raise NoteError(f"verifier key ID {id_hex} does not match its key")
     return name, key_id, Ed25519PublicKey.from_public_bytes(key[1:])
+
+
+# -- the log's keys --------------------------------------------------------------------------
+class KeyHistoryError(VerificationError):
+    """The log's list of keys (``GET /v1/ledger/keys``) is malformed, does not hold the pinned
+    key, or a rotation in it is not signed by the key before."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogKey:
+    """A verifier key of the log and the checkpoints it signs: tree sizes ``from_size`` to
+    ``until_size``, both included (``None``: the current key). At a rotation's size both the
+    old and the new key may sign (the checkpoint recorded then is the old key's)."""
+
+    verifier_key: str
+    from_size: int
+    until_size: int | None
+
+    def signs(self, size: int) -> bool:
+        """Whether this key may sign the checkpoint of tree ``size``."""
+        return self.from_size <= size and (self.until_size is None or size <= self.until_size)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHistory:
+    """The log's keys from a pinned one on, each rotation checked (:func:`verify_key_history`)."""
+
+    origin: str
+    keys: tuple[LogKey, ...]
+
+    def keys_for(self, size: int) -> tuple[str, ...]:
+        """The verifier keys that may sign the checkpoint of tree ``size`` (newest first).
+
+        Raises :class:`KeyHistoryError` if none does: a size before the pinned key signed
+        (pin an older key to check older checkpoints)."""
+        found = tuple(k.verifier_key for k in reversed(self.keys) if k.signs(size))
+        if not found:
+            raise KeyHistoryError(
+                f"no key of the history signs tree size {size}: it starts at size "
+                f"{self.keys[0].from_size}, where the pinned key took over (pin an older key to "
+                "check older checkpoints)"
+            )
+        return found
+
+
+def _key_name(key: str) -> str:
+    """``<name>+<key id>`` of a verifier key (its base64 may hold '+')."""
+    return "+".join(key.split("+", 2)[:2])
+
+
+def _same_key(a: str, b: str) -> bool:
+    return _parse_verifier_key(a, _ALG_ED25519)[:2] == _parse_verifier_key(b, _ALG_ED25519)[:2]
+
+
+def _rotation_lines(statement: str, old_key: str) -> dict[str, str]:
+    """The lines of a rotation statement (a signed note), after checking that ``old_key``
+    signed it: ``{"": "<origin> key rotation", "old": …, "new": …, "size": …, …}``."""
+    name, key_id, public = _parse_verifier_key(old_key, _ALG_ED25519)
+    try:
+        body, signatures = _split_note(statement)
+    except NoteError as exc:
+        raise KeyHistoryError(f"its statement is not a signed note: {exc}") from None
+    mine = [raw for n, raw in signatures if n == name and raw[:4] == key_id]
+    if not mine:
+        raise KeyHistoryError(
+            f"its statement is not signed by the previous key {name}+{key_id.hex()}"
+        )
+    for raw in mine:
+        try:
+            public.verify(raw[4:], body.encode("utf-8"))
+        except InvalidSignature:
+            raise KeyHistoryError(
+                f"its statement's signature by the previous key {name}+{key_id.hex()} does not "
+                "verify: the statement was altered"
+            ) from None
+    head, *rest = body[:-1].split("\n")
+    lines = {"": head}
+    for line in rest:
+        field, _, value = line.partition(" ")
+        lines[field] = value
+    return lines
+
+
+def verify_key_history(
+    answer: Mapping[str, Any], pinned_key: str, *, origin: str | None = None
+) -> KeyHistory:
+    """Check the log's keys (the answer of ``GET /v1/ledger/keys``) from ``pinned_key`` on.
+
+    ``pinned_key`` is a key of the log obtained outside it (usually the first one, published
+    when the log started). Every later key must come with its rotation statement, a signed note
+    by the key before it naming the old and new keys and the tree size from which the new one
+    signs (and who and why, as the record says); the tree sizes must follow one another. Keys
+    before the pinned one are left out: nothing the pinned key signed vouches for them. With
+    ``origin``, the log must be that one.
+
+    Raises :class:`KeyHistoryError` naming the first problem.
+    """
+    try:
+        log = str(answer["origin"])
+        records = [
+            (
+                str(k["verifier_key"]),
+                int(k["from_size"]),
+                None if k["until_size"] is None else int(k["until_size"]),
+                k.get("statement"),
+                k.get("by"),
+                str(k.get("reason", "")),
+            )
+            for k in answer["keys"]
+        ]
+    except (KeyError, TypeError, ValueError):
+        raise KeyHistoryError("the list of keys is malformed") from None
+    if origin is not None and log != origin:
+        raise KeyHistoryError(f"the keys are of log {log!r}, expected {origin!r}")
+    if not records or records[0][1] != 0:
+        raise KeyHistoryError("the log's first key must sign from tree size 0")
+    for i, (key, start, until, *_) in enumerate(records):
+        nxt = records[i + 1][1] if i + 1 < len(records) else None
+        if until != nxt or (nxt is not None and nxt < start):
+            raise KeyHistoryError(
+                f"key {i} ({_key_name(key)}) signs sizes {start} to {until}, but the next "
+                f"key signs from {nxt}"
+            )
+        try:
+            _parse_verifier_key(key, _ALG_ED25519)
+        except NoteError as exc:
+            raise KeyHistoryError(f"key {i}: {exc}") from None
+    try:
+        _parse_verifier_key(pinned_key, _ALG_ED25519)
+    except NoteError as exc:
+        raise KeyHistoryError(f"the pinned key: {exc}") from None
+    try:
+        pinned = next(i for i, r in enumerate(records) if _same_key(r[0], pinned_key))
+    except StopIteration:
+        raise KeyHistoryError(
+            f"the pinned key {_key_name(pinned_key)} is not one of the log's keys"
+        ) from None
+    for i in range(pinned + 1, len(records)):
+        key, start, _, statement, by, reason = records[i]
+        prev = records[i - 1][0]
+        label = f"the rotation to key {_key_name(key)} (key {i}, from size {start})"
+        if not isinstance(statement, str):
+            raise KeyHistoryError(f"{label} has no statement by the previous key")
+        try:
+            lines = _rotation_lines(statement, prev)
+        except KeyHistoryError as exc:
+            raise KeyHistoryError(f"{label}: {exc}") from None
+        said = (lines.get(""), lines.get("old"), lines.get("new"), lines.get("size"))
+        want = (f"{log} key rotation", prev, key, str(start))
+        if said[:2] != want[:2] or not _same_key(said[2] or "", key) or said[3] != want[3]:
+            raise KeyHistoryError(
+                f"{label}: its signed statement names another log, key or tree size than the record"
+            )
+        if lines.get("by") != by or lines.get("reason") != reason:
+            raise KeyHistoryError(f"{label}: its signed statement names another who or why")
+    return KeyHistory(log, tuple(LogKey(r[0], r[1], r[2]) for r in records[pinned:]))
+
+
+def verify_note_by_history(note: str, history: KeyHistory) -> SignedCheckpoint:
+    """:func:`verify_note` with the key of ``history`` that signs the note's tree size.
+
+    Raises :class:`NoteError` (or :class:`KeyHistoryError` for a size before the pinned key).
+    """
+    size = _checkpoint(_split_note(note)[0]).size
+    problems = []
+    for key in history.keys_for(size):
+        try:
+            return verify_note(note, key, origin=history.origin)
+        except NoteError as exc:
+            problems.append(str(exc))
+    raise NoteError("; ".join(problems))
 
 
 # -- RFC 9162 proofs -------------------------------------------------------------------------

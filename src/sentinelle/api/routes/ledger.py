@@ -1,4 +1,4 @@
-"""``/v1/ledger``: the signed checkpoint, the verifier key and RFC 9162 proofs."""
+"""``/v1/ledger``: the signed checkpoint, the verifier keys and RFC 9162 proofs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, reading
 from sentinelle.api.responses import NOT_FOUND
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
+from sentinelle.ledger.keys import LedgerKey, check_chain
 from sentinelle.ledger.witnessing import newest_cosigned_note
+from sentinelle.timeutil import iso
 
 __all__ = ["router"]
 
@@ -43,8 +45,42 @@ async def get_checkpoint(
 
 @router.get("/key", **guarded(Permission.LEDGER_CHECKPOINT))
 async def get_key(state: StateDep) -> dict[str, str]:
-    """The verifier key of the checkpoints' signatures (C2SP signed-note verifier key)."""
+    """The current verifier key of the checkpoints' signatures (C2SP signed-note verifier key);
+    older checkpoints may be signed by an earlier key: ``GET /v1/ledger/keys``."""
     return {"verifier_key": state.ledger.key.verifier_key()}
+
+
+@router.get("/keys", **guarded(Permission.LEDGER_CHECKPOINT))
+async def get_keys(state: StateDep) -> dict[str, Any]:
+    """Every verifier key of the log, oldest first, with the tree sizes it signs.
+
+    Key *k* signs the checkpoints of tree sizes ``from_size`` to ``until_size``, both included
+    (``until_size`` is the next key's ``from_size``: the checkpoint recorded at a rotation is
+    the old key's; ``null`` for the current key). Each record is as the database keeps it:
+    when, by whom and why it was recorded, and for a rotation the ``statement``, a signed note
+    by the previous key naming the old and new keys, the size, time, who and why (checked
+    here before it is served). Public keys only.
+    """
+    rows = await reading(state, lambda r: r.store.ledger_keys())
+    keys = [LedgerKey.from_row(row) for row in rows] or list(state.ledger.keys)
+    check_chain(keys, state.ledger.origin)  # IntegrityError (500) naming the bad record
+    return {
+        "origin": state.ledger.origin,
+        "keys": [
+            {
+                "verifier_key": k.verifier.verifier_key(),
+                "key_id": k.key_id,
+                "seq": k.seq,
+                "from_size": k.from_size,
+                "until_size": keys[i + 1].from_size if i + 1 < len(keys) else None,
+                "recorded": iso(k.added_us) if k.added_us else None,
+                "by": k.added_by or None,
+                "reason": k.reason,
+                "statement": k.statement,
+            }
+            for i, k in enumerate(keys)
+        ],
+    }
 
 
 @router.get("/proof/{event_id}", responses=NOT_FOUND, **guarded(Permission.LEDGER_PROOF))
