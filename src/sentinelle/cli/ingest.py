@@ -33,7 +33,7 @@ _PROGRESS_EVERY = 4096  # lines between progress bar updates
 @cli_group.command()
 @click.argument("source", metavar="FILE|-")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--no-detect", is_flag=True, help="Do not run live detection after storing.")
+@click.option("--no-detect", is_flag=True, help="Do not run live detection.")
 @pass_app
 def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     """Store access and context events from a JSON-lines FILE (plain or gzip; - for stdin).
@@ -44,6 +44,10 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     with their line numbers (exit 1). Event ids already stored are skipped and counted as
     duplicates. The ledger gets a new signed checkpoint. A file with no events writes
     nothing, says so, and exits 0. On a terminal, a progress bar shows on stderr.
+
+    Live detection follows (not with --no-detect). On SQLite with two CPUs or more, a file of
+    4096 events or more is detected in a second process while it is being stored; its alerts
+    are stored only once the file is (docs/detection.md).
 
     With a guard policy (SENTINELLE_GUARD_POLICY), the automatic response follows detection:
     an alert at the policy's response.suspend_at suspends its actor, revokes their grants and
