@@ -25,6 +25,7 @@ from sentinelle.access import Permission, Principal
 from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, State, StateDep, guarded, locked
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, ErrorBody
 from sentinelle.api.routes.guard import policy_or_503
+from sentinelle.api.staff_view import StaffView
 from sentinelle.events.model import Action, DataCategory
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, GrantAsk, GrantInputError, GrantPage, GrantStateError
@@ -123,6 +124,7 @@ async def request_grant(
 @requests.get("", responses=BAD_BODY, **guarded(Permission.ACTORS_READ))
 async def grants_of_actor(
     state: StateDep,
+    principal: CurrentPrincipal,
     actor: Annotated[str, Query(min_length=1, max_length=128)],
     cursor: _Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -130,39 +132,58 @@ async def grants_of_actor(
     """One actor's grants at every merchant, newest request first (``next``: the cursor of
     the next page)."""
     policy = policy_or_503(state)
-    page = await _listed(
-        state, lambda: workflow.grants_of_actor(state.store, actor, cursor=cursor, limit=limit)
+    view = StaffView.of(state, principal, "", state.store)  # staff only: names
+    return await _listed(
+        state,
+        lambda: _page(
+            workflow.grants_of_actor(state.store, actor, cursor=cursor, limit=limit),
+            policy,
+            view,
+        ),
     )
-    return _page(page, policy)
 
 
 @router.get("/{merchant}/grants", responses=BAD_BODY, **guarded(Permission.GRANTS_READ))
 async def grants_of_merchant(
     merchant: _PathId,
     state: StateDep,
+    principal: CurrentPrincipal,
     cursor: _Cursor = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The merchant's grants, newest request first, requested, approved or ended (denied,
-    revoked, expired: they stay in history). ``next``: the cursor of the next page."""
+    revoked, expired: they stay in history). ``next``: the cursor of the next page.
+
+    A merchant sees staff as its accesses list does (``merchant_staff_identity``): by default
+    the grantee by pseudonym, team, role and country (``actor_shown``), and no staff member's
+    name where one asked, approved or saw (``null``)."""
     policy = policy_or_503(state)
-    page = await _listed(
+    view = StaffView.of(state, principal, merchant, state.store)
+    return await _listed(
         state,
-        lambda: workflow.grants_of_merchant(state.store, merchant, cursor=cursor, limit=limit),
+        lambda: _page(
+            workflow.grants_of_merchant(state.store, merchant, cursor=cursor, limit=limit),
+            policy,
+            view,
+        ),
     )
-    return _page(page, policy)
 
 
 @router.get("/{merchant}/grants/{grant_id}", responses=NOT_FOUND, **guarded(Permission.GRANTS_READ))
 async def grant_of_merchant(
-    merchant: _PathId, grant_id: _PathId, state: StateDep
+    merchant: _PathId, grant_id: _PathId, state: StateDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """One grant with its history, oldest first: its ``grant.*`` events and the steps around
     them (who saw the request, e-mail links sent and used), who saw it (``seen_by``), and how
-    many recorded accesses cite it (``uses``)."""
+    many recorded accesses cite it (``uses``). Staff shown per policy, as in the list."""
     policy = policy_or_503(state)
-    history = await _listed(state, lambda: workflow.grant_history(state.store, merchant, grant_id))
-    return grant_detail(history, policy).to_dict()
+    view = StaffView.of(state, principal, merchant, state.store)
+
+    def read() -> dict[str, Any]:
+        history = workflow.grant_history(state.store, merchant, grant_id)
+        return view.record(grant_detail(history, policy).to_dict(), history.grant)
+
+    return await _listed(state, read)
 
 
 async def _listed(state: State, read: Callable[[], _T]) -> _T:
@@ -176,9 +197,9 @@ async def _listed(state: State, read: Callable[[], _T]) -> _T:
     return await _change(state, work)
 
 
-def _page(page: GrantPage, policy: Policy) -> dict[str, Any]:
+def _page(page: GrantPage, policy: Policy, view: StaffView) -> dict[str, Any]:
     return {
-        "grants": [grant_record(g, policy).to_dict() for g in page.grants],
+        "grants": [view.record(grant_record(g, policy).to_dict(), g) for g in page.grants],
         "next": page.next,
     }
 
@@ -255,4 +276,5 @@ async def _answer(
             now_us=state.clock(),
         ),  # fmt: skip
     )
-    return grant_record(row, policy).to_dict()
+    view = StaffView.of(state, principal, merchant, state.store)
+    return await locked(state, lambda: view.record(grant_record(row, policy).to_dict(), row))

@@ -20,10 +20,8 @@ gave the same bytes, at a cost of about a third of the request.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, urlencode
 
@@ -41,18 +39,18 @@ from pydantic import (
     field_validator,
 )
 
-from sentinelle.access import Permission, Principal, Role
+from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_CURSOR, decode_cursor, encode_cursor, invalid_cursor
 from sentinelle.api.deps import (
     CurrentPrincipal,
     GuardedRoute,
     Reader,
-    State,
     StateDep,
     guarded,
     reading,
 )
 from sentinelle.api.responses import Rfc3339
+from sentinelle.api.staff_view import names_staff, pseudonyms_of
 from sentinelle.errors import IntegrityError
 from sentinelle.events import AccessEvent
 from sentinelle.events.model import Action, ActorKind, DataCategory, Outcome
@@ -247,22 +245,6 @@ class AccessesPage:
                 b"}",
             )
         )
-
-
-def names_staff(principal: Principal, identity: str) -> bool:
-    """Whether ``principal`` sees staff by name: the platform's roles always; a merchant's
-    account or key when the policy (``merchant_staff_identity``) is ``named``."""
-    return principal.role is not Role.MERCHANT or identity == "named"
-
-
-@functools.cache
-def _pseudonyms(data_dir: Path) -> Pseudonyms:
-    return Pseudonyms.load_or_create(data_dir)
-
-
-def pseudonyms_of(state: State) -> Pseudonyms:
-    """The pseudonym key of ``state``'s data directory (made on first use)."""
-    return _pseudonyms(state.settings.data_dir.absolute())
 
 
 def accesses_page(

@@ -15,16 +15,19 @@ rewritten without it (:class:`RedactLinks`, installed on ``uvicorn.access`` on i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
 from typing import Any, Final
 
+import msgspec
 from fastapi import APIRouter, Request, Response
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import Reader, State, locked, reading
 from sentinelle.api.routes.grants import Answer
+from sentinelle.api.staff_view import STAFF, StaffView
 from sentinelle.errors import ConfigError, Error, NotFoundError
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, LinkError
@@ -99,6 +102,25 @@ def _view(row: GrantRow, policy: Policy | None, now_us: int) -> dict[str, Any]:
     }
 
 
+def _as_seen(view: StaffView, shown: dict[str, Any]) -> dict[str, Any]:
+    """A template's view of a grant (:func:`_view`) as ``view`` may see it: the grantee per
+    policy (``who``: id or pseudonym, team, role, country), and staff who asked or approved
+    as "platform staff" unless it names them (:mod:`sentinelle.api.staff_view`)."""
+    row: GrantRow = shown["row"]
+    who = view.grantee(row)
+    requested_by = view.label(row.requested_by) or STAFF
+    approvals = [
+        a if a.as_ == "merchant" or view.shows(a.by) else msgspec.structs.replace(a, by=STAFF)
+        for a in shown["approvals"]
+    ]
+    return {
+        **shown,
+        "row": row._replace(actor=who["actor"], requested_by=requested_by),
+        "who": who,
+        "approvals": approvals,
+    }
+
+
 def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, str | None]:
     """Which answers the viewer may give, and why not: ``approve``/``deny`` → ``None``
     (allowed) or the reason; ``revoke`` likewise."""
@@ -139,14 +161,18 @@ async def grants_panel(request: Request, seen: Viewer, merchant: str) -> dict[st
     def work(r: Reader) -> dict[str, Any]:
         waiting = workflow.requests_waiting(r.store, merchant)
         page = workflow.grants_of_merchant(r.store, merchant, limit=HISTORY)
+        view = StaffView.of(state, seen.principal, merchant, r.store)
         return {
             "waiting": [
-                {**_view(g, policy, now), "may": _answers(seen, policy, g)} for g in waiting
+                {**_as_seen(view, _view(g, policy, now)), "may": _answers(seen, policy, g)}
+                for g in waiting
             ],
             "history": [
-                {**_view(g, policy, now), "uses": r.store.grant_uses(g)} for g in page.grants
+                {**_as_seen(view, _view(g, policy, now)), "uses": r.store.grant_uses(g)}
+                for g in page.grants
             ],
             "more": page.next is not None,
+            "named": view.named,
         }
 
     panel = await reading(state, work)
@@ -192,24 +218,35 @@ async def _grant(
             history = workflow.grant_history(r.store, merchant, grant_id)
         except NotFoundError:
             return None
-        uses = [
-            json.loads(body) for _seq, body in r.store.grant_accesses(history.grant, limit=USES)
-        ]
-        return {"history": history, "uses": uses}
+        view = StaffView.of(state, seen.principal, merchant, r.store)
+        uses = []
+        for _seq, body in r.store.grant_accesses(history.grant, limit=USES):
+            event = json.loads(body)
+            uses.append({**event, "actor": view.access_actor(event)})
+        grant = _as_seen(view, _view(history.grant, policy, now))
+        shown = dataclasses.replace(
+            history,
+            grant=grant["row"],
+            steps=tuple(
+                dataclasses.replace(step, by=view.label(step.by) or STAFF) for step in history.steps
+            ),
+            seen_by=tuple(view.label(who) or STAFF for who in history.seen_by),
+        )
+        return {"history": shown, "uses": uses, "grant": grant, "row": history.grant}
 
     found = await reading(state, work)
     if found is None:
         return render(
             "missing.html", 404, viewer=seen, message=f"There is no grant {grant_id!r} here."
         )
-    row = found["history"].grant
+    row = found["row"]  # as stored: who may answer is decided on it, not on what is shown
     return render(
         "grant.html",
         status_code,
         viewer=seen,
         section="/merchants",
         merchant=merchant,
-        grant=_view(row, policy, now),
+        grant=found["grant"],
         history=found["history"],
         uses=found["uses"],
         may=_answers(seen, policy, row),
