@@ -42,6 +42,7 @@ import logging
 import os
 import pickle
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -266,6 +267,9 @@ class _Link:
                 pass_fds=(child.fileno(), file.fileno()),
                 stdin=subprocess.DEVNULL,
                 close_fds=True,
+                # Its own session: the terminal's signals (Ctrl-C, Ctrl-Z, hang-up) are for the
+                # command, which stops the child; Linux's autogroup schedules it as its own.
+                start_new_session=True,
             )
         except BaseException:
             parent.close()
@@ -316,6 +320,8 @@ class _Link:
 
 def _child_main() -> None:
     """Entry point of the child process: ``argv``: the socket's and the file's descriptors."""
+    # Interrupting is the parent's: it stops the child (which writes nothing) in any case.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(sys.argv[1]))
     data = os.fdopen(int(sys.argv[2]), "rb", buffering=0)
     out = sock.makefile("wb")
