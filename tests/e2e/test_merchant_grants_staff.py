@@ -6,7 +6,9 @@ staff member named where one asked, approved or saw; a responder sees every name
 
 from __future__ import annotations
 
+import email
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from sentinelle.api.staff_view import STAFF
 from sentinelle.config import Settings
 from sentinelle.timeutil import MINUTE, iso
 from sentinelle.transparency.accesses import Pseudonyms
+from smtpsink import SmtpSink
 
 POLICY = """
 [teams.tier1]
@@ -48,12 +51,25 @@ class World(Console):
         )
 
 
-def _world(settings: Settings, tmp_path: Path, identity: str) -> Iterator[World]:
+def _world(
+    settings: Settings, tmp_path: Path, identity: str, mail: SmtpSink | None = None
+) -> Iterator[World]:
     policy = tmp_path / "guard.toml"
     policy.write_text(POLICY)
-    configured = settings.model_copy(
-        update={"guard_policy": policy, "merchant_staff_identity": identity}
-    )
+    update: dict[str, Any] = {"guard_policy": policy, "merchant_staff_identity": identity}
+    if mail is not None:  # the merchant is e-mailed one-time links to answer
+        directory = tmp_path / "merchants.csv"
+        directory.write_text(
+            "subject,merchant,email,name,locale\nm-2,,owner@shop2.example,Shop 2,en\n"
+        )
+        update |= {
+            "smtp": f"127.0.0.1:{mail.port}",
+            "smtp_tls": "none",
+            "notify_from": "Sentinelle <guard@platform.example>",
+            "merchant_directory": str(directory),
+            "public_url": "https://sentinelle.example",
+        }
+    configured = settings.model_copy(update=update)
     for w in open_console(configured, World):
         store = w.store
         w.keys = {
@@ -105,6 +121,11 @@ def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
 @pytest.fixture
 def named(settings: Settings, tmp_path: Path) -> Iterator[World]:
     yield from _world(settings, tmp_path, "named")
+
+
+@pytest.fixture
+def mailing(settings: Settings, tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[World]:
+    yield from _world(settings, tmp_path, "pseudonymous", smtp_sink)
 
 
 def test_a_merchant_key_sees_grant_staff_as_its_accesses_show_them(world: World) -> None:
@@ -188,3 +209,23 @@ def test_the_merchants_console_follows_the_policy(world: World) -> None:
     assert login(rita, "rita@platform.example").status_code == 303
     theirs = rita.get(f"/merchants/m-2/grants/{grant}")
     assert "agent-7" in theirs.text and "key:rita-key" in theirs.text
+
+
+def test_the_page_an_e_mail_link_opens_follows_the_policy(
+    mailing: World, smtp_sink: SmtpSink
+) -> None:
+    body = {"actor": "agent-7", "merchant": "m-2", "actions": ["view"], "data": ["contact"],
+            "reason": "second"}  # fmt: skip
+    asked = mailing.call("POST", "/v1/grants", "resp", body).json()
+    assert asked["email"]["sent"] is True, asked
+    text = email.message_from_bytes(smtp_sink.messages()[-1].data).get_payload(decode=True)
+    link = re.search(r"https://sentinelle\.example(/grant-links/\S+/approve)", text.decode())
+    assert link is not None
+    row = mailing.store.grant(asked["id"])
+    assert row is not None
+    page = mailing.clients[0].get(link.group(1))
+    assert page.status_code == 200, page.text
+    assert mailing.pseudonym("m-2", "agent-7", row.requested_us) in page.text
+    assert "agent-7" not in page.text and "rita-key" not in page.text and STAFF in page.text
+    done = mailing.clients[0].post(link.group(1), data={"confirm": "yes"})
+    assert done.status_code == 200 and "agent-7" not in done.text

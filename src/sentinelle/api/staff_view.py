@@ -73,6 +73,13 @@ class StaffView:
         named = names_staff(principal, state.settings.merchant_staff_identity)
         return cls(merchant, named, pseudonyms_of(state), store)
 
+    @classmethod
+    def of_merchant(cls, state: State, merchant: str, store: Any) -> StaffView:
+        """The view of ``merchant`` itself, with no account or key: the page an e-mail link
+        opens."""
+        named = state.settings.merchant_staff_identity == "named"
+        return cls(merchant, named, pseudonyms_of(state), store)
+
     # -- who did something ---------------------------------------------------------------
     def shows(self, label: str) -> bool:
         """Whether a ``by`` label (``key:NAME``, an account's e-mail, ``merchant:M (e-mail

@@ -341,7 +341,14 @@ async def link_answer(request: Request, grant_id: str, token: str, action: str) 
         return _link_refused(exc)
     except Error as exc:
         return render("grant_link.html", 409, problem=plain(exc), kind="refused", action=action)
-    return render("grant_link.html", done=action, grant=_view(row, policy, state.clock()))
+    now = state.clock()
+    shown = await reading(
+        state,
+        lambda r: _as_seen(
+            StaffView.of_merchant(state, row.merchant, r.store), _view(row, policy, now)
+        ),
+    )
+    return render("grant_link.html", done=action, grant=shown)
 
 
 async def _link(
@@ -359,7 +366,7 @@ async def _link(
     policy = _policy(state)
     now = state.clock()
 
-    def work(r: Reader) -> GrantRow | LinkError:
+    def work(r: Reader) -> tuple[GrantRow, dict[str, Any]] | LinkError:
         try:
             link = workflow.check_link(r.store, grant_id, token, now_us=now)
         except LinkError as exc:
@@ -367,11 +374,14 @@ async def _link(
         row = r.store.grant(link.grant_id)
         if row is None or row.merchant != link.merchant:
             return LinkError("tampered", "This link does not belong to a request of yours.")
-        return row
+        # The merchant, as its page shows staff (the link's reader is the merchant).
+        view = StaffView.of_merchant(state, row.merchant, r.store)
+        return row, _as_seen(view, _view(row, policy, now))
 
-    found = await reading(state, work)
-    if isinstance(found, LinkError):
-        return _link_refused(found)
+    read = await reading(state, work)
+    if isinstance(read, LinkError):
+        return _link_refused(read)
+    found, shown = read
     if found.state != "requested" or now >= found.expires_us:
         state_now = found.state if found.state != "requested" else "expired"
         return render(
@@ -382,7 +392,7 @@ async def _link(
         "grant_link.html",
         status_code,
         action=action,
-        grant=_view(found, policy, now),
+        grant=shown,
         error=error,
         post_url=request.url.path,
     )
