@@ -55,9 +55,12 @@ late events arrived): ``verified.first_time``/``last_time`` tell the events' own
 
 What is trusted: the log's verifier key, obtained outside the log (and the witnesses' keys,
 for whoever checks their cosignatures with :func:`verify_cosignature`, as ``sentinelle
-monitor`` does). The slices and the map are built at ingest from the same events, in the
-same transaction; that the operator built them honestly is auditable by anyone holding the
-log (the map is a function of it: replay the events), and once signed they cannot be changed
+monitor`` does). After the log rotates its key, :func:`verify_key_history` follows the keys
+``GET /v1/ledger/keys`` lists from the one pinned, each rotation signed by the key before, and
+:func:`verify_note_by_history` checks a checkpoint with the key of its tree size. The
+slices and the map are built at ingest from the same events, in the same transaction; that the
+operator built them honestly is auditable by anyone holding the log (the map is a function of
+it: replay the events, as ``sentinelle ledger verify`` does), and once signed they cannot be changed
 without the signature or the witnesses' record of the log disagreeing. Checkpoints made
 before slices existed carry no map line: they stay valid checkpoints of the log
 (:func:`verify_note` accepts them), but completeness cannot be proven against them
