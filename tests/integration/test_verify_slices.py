@@ -26,9 +26,11 @@ from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.merkle import leaf_hash
 from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.ledger.verify_slices import map_root_in
+from sentinelle.ledger.witnessing import parse_witnesses, request_cosignatures
 from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
 from sentinelle.transparency.verify import MAP_LINE_PREFIX, map_line
+from witness_support import serve_witnesses
 
 CUTS = (0, 1, 300, 301, 900, 1500)  # a checkpoint at each size after 0
 
@@ -325,3 +327,44 @@ def test_a_database_migrated_from_before_slices(world):
     report = fresh.verify()
     assert (report.leaves, report.mapped, report.warnings) == (1550, 1, ())
     assert report.merchants == len(accesses(store))
+
+
+def test_a_cosigned_map_line_is_checked_too(opened, tmp_path):
+    """The key holder signs a checkpoint with another map and a witness cosigns it (a witness
+    vouches for the tree, not the map); the recorded note is then put back: verify with the
+    witness's key checks the map line the witness cosigned, and names that checkpoint."""
+    store, ledger = opened
+    ingest_all(store, ledger)
+    with serve_witnesses(tmp_path, {ledger.origin: [ledger.verifier]}) as running:
+        witnesses = parse_witnesses(" ".join(w.spec for w in running))
+        keys = [w.witness.key.verifier() for w in running]
+        outcomes = request_cosignatures(ledger, witnesses)
+        assert all(o.ok for o in outcomes), [o.message for o in outcomes]
+        report = ledger.verify(witnesses=keys)
+        assert report.mapped == len(CUTS) - 1 + len(keys)  # the cosigned notes' lines too
+        latest = store.latest_checkpoint()
+        more = list(generate_events(events=10, seed=4, merchants=12))[:10]
+        Ingestor(store, ledger).ingest(
+            [(i, json.dumps({**e, "id": f"w-{e['id']}"}).encode()) for i, e in enumerate(more)]
+        )
+        right = store.latest_checkpoint()
+        wrong = ledger.key.sign(
+            Checkpoint(
+                origin=ledger.origin,
+                size=right.size,
+                root=right.root,
+                extensions=(map_line(b"\x0d" * 32),),
+            )
+        )
+        sql(store, "UPDATE checkpoints SET note = ? WHERE size = ?", (wrong, right.size))
+        outcomes = request_cosignatures(ledger, witnesses)
+        assert all(o.ok for o in outcomes), [o.message for o in outcomes]
+        sql(store, "UPDATE checkpoints SET note = ? WHERE size = ?", (right.note, right.size))
+        assert latest.size < right.size
+        with pytest.raises(
+            IntegrityError,
+            match=rf"^the checkpoint of size {right.size} that witness witness\.test/w\d\+"
+            r"[0-9a-f]{8} cosigned: its merchant-map line is not the map of the merchants'",
+        ):
+            ledger.verify(witnesses=keys)
+        ledger.verify()  # the database's own notes alone are right
