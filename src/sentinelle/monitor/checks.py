@@ -33,9 +33,9 @@ returns ``False``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import combine, consistency_proof, perfect_subtrees, root_hash
@@ -52,6 +52,7 @@ __all__ = [
     "SignedCheckpoint",
     "TreeHead",
     "count_cosignatures",
+    "followed_keys",
     "open_checkpoint",
     "relate",
     "tree_from_tiles",
@@ -135,6 +136,26 @@ def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[PinnedKey]) ->
         except verify.NoteError as exc:
             problems.append(str(exc))
     raise IntegrityError("; ".join(dict.fromkeys(problems)))
+
+
+def followed_keys(
+    history: Mapping[str, Any] | None, *, origin: str, pinned: Sequence[PinnedKey]
+) -> tuple[str, ...]:
+    """The verifier keys to check the log's checkpoints with: the ``pinned`` ones, then the
+    keys the log rotated to after one of them, per its list of keys (``GET /v1/ledger/keys``,
+    ``history``), each rotation's statement signed by the key before it
+    (:func:`~sentinelle.transparency.verify.verify_key_history`). A list that does not verify
+    from any pinned key adds nothing: the pinned keys alone are checked, as without it."""
+    keys = [k.verifier_key() for k in pinned]
+    if history is None:
+        return tuple(keys)
+    for key in pinned:
+        try:
+            followed = verify.verify_key_history(history, key.verifier_key(), origin=origin)
+        except verify.VerificationError:
+            continue
+        keys += [k.verifier_key for k in followed.keys if k.verifier_key not in keys]
+    return tuple(keys)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ forgotten after an OK round, so they are reported again if they come back.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -37,11 +38,13 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from sentinelle.errors import Error, IntegrityError
+from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.monitor.checks import (
     LogTree,
     Relation,
     SignedCheckpoint,
     count_cosignatures,
+    followed_keys,
     open_checkpoint,
     relate,
 )
@@ -347,9 +350,10 @@ class Monitor:
         """
         start = self._clock()
         with self.state_dir.locked():
-            state = self.state_dir.load(origin=self.config.origin, log_keys=self.config.log_keys)
+            config = self._keys_followed()
+            state = self.state_dir.load(origin=config.origin, log_keys=config.log_keys)
             before = state
-            work = _Round(self.config, self.source, self.state_dir, start)
+            work = _Round(config, self.source, self.state_dir, start)
             try:
                 candidate = self._check(work, state.checkpoint)
             except LogUnreachableError as exc:
@@ -374,9 +378,24 @@ class Monitor:
             seconds,
         )
 
+    def _keys_followed(self) -> MonitorConfig:
+        """The configuration of a round: the pinned log keys, and the keys the log rotated to
+        from one of them, when it serves its list of keys and every rotation after the pinned
+        key verifies (:func:`~sentinelle.monitor.checks.followed_keys`)."""
+        try:
+            history = self.source.key_history()
+        except LogUnreachableError:
+            return self.config  # the round's own reads report an unreachable log
+        cfg = self.config
+        keys = followed_keys(history, origin=cfg.origin, pinned=cfg.log_keys)
+        if len(keys) == len(cfg.log_keys):
+            return cfg
+        _logger.info("following the log's key rotation to %s", ", ".join(keys[len(cfg.log_keys) :]))
+        return dataclasses.replace(cfg, log_keys=tuple(Verifier.from_verifier_key(k) for k in keys))
+
     def _check(self, work: _Round, held: SignedCheckpoint | None) -> SignedCheckpoint | None:
         """The checks of one round; the checkpoint to move the state to, if all pass."""
-        cfg, source = self.config, self.source
+        cfg, source = work.config, self.source
         latest_note = source.latest()
         if latest_note is None:
             if held is not None:

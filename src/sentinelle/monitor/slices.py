@@ -14,6 +14,7 @@ checkpoints say happened (removed, altered, or hidden from the answer).
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.parse
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import Any, Final
 
 from sentinelle.errors import Error
 from sentinelle.ledger.checkpoint import Verifier
-from sentinelle.monitor.checks import SignedCheckpoint
+from sentinelle.monitor.checks import SignedCheckpoint, followed_keys
 from sentinelle.monitor.source import ApiSource, LogUnreachableError
 from sentinelle.transparency.verify import (
     MissingMapError,
@@ -110,11 +111,15 @@ class ApiSliceCheck:
 
     def _verify(self, pages: list[dict[str, Any]]) -> VerifiedSlice:
         problems = []
-        for key in self.log_keys:
+        # The pinned keys, and those the log rotated to from one of them; the two ends of an
+        # answer across a rotation are signed by two of them.
+        keys = followed_keys(self.api.key_history(), origin=self.origin, pinned=self.log_keys)
+        for to_key, from_key in itertools.product(keys, keys):
             try:
                 return verify_slice(
                     pages,
-                    verifier_key=key.verifier_key(),
+                    verifier_key=to_key,
+                    from_verifier_key=from_key,
                     merchant=self.merchant,
                     origin=self.origin,
                 )
@@ -134,7 +139,7 @@ class ApiSliceCheck:
                 ) from None
         raise MissingAccessError(
             f"the slice answer's checkpoints are not signed by a pinned log key: "
-            f"{'; '.join(problems)}",
+            f"{'; '.join(dict.fromkeys(problems))}",
             pages,
         )
 

@@ -70,6 +70,10 @@ class LogSource(Protocol):
         """What the log says of its tree from ``old_size`` to ``new_size``."""
         ...
 
+    def key_history(self) -> dict[str, Any] | None:
+        """The log's list of verifier keys (``GET /v1/ledger/keys``), if it serves one."""
+        ...
+
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
@@ -173,6 +177,13 @@ class ApiSource:
         """``GET /v1/ledger/checkpoint``'s note."""
         return self._note("/v1/ledger/checkpoint")
 
+    def key_history(self) -> dict[str, Any] | None:
+        """``GET /v1/ledger/keys``: every verifier key of the log with the tree sizes it signs
+        (``None``: a log that does not serve it). Nothing in it is trusted until
+        :func:`sentinelle.transparency.verify.verify_key_history` checked it from a pinned
+        key."""
+        return self.get_json("/v1/ledger/keys")
+
     def witnessed(self) -> str | None:
         """``GET /v1/ledger/checkpoint?witnessed=true``'s note."""
         return self._note("/v1/ledger/checkpoint?witnessed=true")
@@ -256,6 +267,10 @@ class PublishedSource:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise LogUnreachableError(f"{self.where}/checkpoint is not UTF-8") from None
+
+    def key_history(self) -> None:
+        """Published files hold no list of keys: only the pinned keys are checked."""
+        return None
 
     def witnessed(self) -> str | None:
         """The same ``checkpoint``: it carries the cosignatures recorded when it was published."""

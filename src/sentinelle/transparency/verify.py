@@ -760,6 +760,7 @@ def verify_slice(
     merchant: str,
     origin: str | None = None,
     known: tuple[int, SliceHead] | None = None,
+    from_verifier_key: str | None = None,
 ) -> VerifiedSlice:
     """Check that the pages of one slice answer list exactly ``merchant``'s accesses logged
     between its two checkpoints (the steps of the module docstring).
@@ -769,7 +770,9 @@ def verify_slice(
     first slice index to the last). ``known`` is ``(tree size, SliceHead)`` the caller verified
     earlier (a monitor's state, usually the ``to`` of its last run, passed as ``from`` now):
     when the answer's ``from`` is at that size its head must be the same, else the merchant's
-    history was rewritten.
+    history was rewritten. ``from_verifier_key``: the key that signed the ``from`` checkpoint
+    when the log's key was rotated between the two (default: ``verifier_key``, as ``to``; see
+    :func:`verify_key_history`).
 
     Raises :class:`NoteError`, :class:`MissingMapError`, :class:`MapProofError`,
     :class:`ProofError` or :class:`CompletenessError` naming what failed: the entry (slice
@@ -781,7 +784,8 @@ def verify_slice(
     entries: list[SliceEntry] = []
     first = listed[0]
     ends = (first["from"]["size"], first["to"]["size"])
-    from_cp, from_head = _side(first["from"], merchant, verifier_key, origin, "from")
+    from_key = from_verifier_key or verifier_key
+    from_cp, from_head = _side(first["from"], merchant, from_key, origin, "from")
     to_cp, to_head = _side(first["to"], merchant, verifier_key, origin, "to")
     if to_cp is None:
         raise CompletenessError("the 'to' checkpoint must be of a size above 0")
