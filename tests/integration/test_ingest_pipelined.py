@@ -87,6 +87,13 @@ def sequential(lines: list[bytes], tmp_path_factory: pytest.TempPathFactory) -> 
         app.close()
 
 
+@pytest.fixture(autouse=True)
+def _patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A loaded host can start the child slower than it stores a file of this size: wait for
+    # it (else detection after the commit, the same alerts; tested apart below).
+    monkeypatch.setattr(Beside, "patient", True)
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
     a = _app(tmp_path / "data")
@@ -288,3 +295,34 @@ def test_only_sqlite_with_two_cpus_gets_a_child(app: App, monkeypatch: pytest.Mo
     assert Beside.open(app.store, config) is None
     monkeypatch.setattr(pipelined, "cpus", lambda: 2)
     assert Beside.open(app.store, config) is not None
+
+
+def test_a_child_not_yet_detecting_at_the_commit_is_not_waited_for(
+    app: App,
+    lines: list[bytes],
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(Beside, "patient", False)
+    why: list[str | None] = []
+    result = Beside.result
+
+    def record(self: Beside, now_us: int | None = None) -> Ahead | None:
+        got = result(self, now_us)
+        why.append(self.broken)
+        return got
+
+    monkeypatch.setattr(Beside, "result", record)
+    # Exactly one chunk: the child starts on it and the batch commits at once after.
+    first = lines[: pipelined.START_AT]
+    _ingest(app, first)
+    assert why == ["the detection process was not ready when the batch committed"]
+    assert not used()
+    reference = _app(tmp_path / "reference")
+    try:
+        _ingest(reference, first, beside=False)
+        assert _alerts(app) == _alerts(reference)
+    finally:
+        reference.close()
+    assert _cursor(app) == pipelined.START_AT

@@ -103,7 +103,14 @@ class Beside:
     Use :meth:`written` as the ingest's ``written`` hook, then :meth:`result` once the batch
     committed, and :meth:`close` in any case (it stops the child). Never raises from
     :meth:`written`: a problem only means the usual detection after the commit runs.
+
+    A child that is not yet detecting when the batch has committed (it starts a Python
+    process, then loads the saved state: a fraction of a second) is not waited for: the
+    batch was too small for it to help, and detection after the commit is quicker.
     """
+
+    #: Wait for a child still starting at the commit instead (tests, to be deterministic).
+    patient: bool = False
 
     def __init__(
         self,
@@ -120,6 +127,7 @@ class Beside:
         self.clock = clock
         self.start_at = start_at
         self.broken: str | None = None  # why the child's work will not be used
+        self.ready = False  # the child said it started detecting (imports and state loaded)
         self._held: list[tuple[int, int, bytes]] = []  # (first leaf, count, bodies) unsent
         self._count = 0
         self._first: int | None = None
@@ -186,10 +194,21 @@ class Beside:
         try:
             link.send_rows(first, len(rows), payload)
         except OSError:  # the child ended: say why if it could
-            self._break(_why(link.receive() if link.readable(0) else None))
+            if self._heard(link):
+                self._break("the detection process ended")
             return
-        if link.readable(0):  # the child gave up (refused or failed): stop feeding it
-            self._break(_why(link.receive()))
+        self._heard(link)
+
+    def _heard(self, link: _Link) -> bool:
+        """Read what the child said meanwhile, without waiting: that it is ready, or that it
+        gave up (refused or failed: stop feeding it). Whether it is still of use."""
+        while self.broken is None and link.readable(0):
+            message = link.receive()
+            if message is not None and message[0] == "ready":
+                self.ready = True
+            else:
+                self._break(_why(message))
+        return self.broken is None
 
     def _break(self, why: str) -> None:
         if self.broken is None:
@@ -207,6 +226,20 @@ class Beside:
             self.close()
             return None
         try:
+            if not self._heard(link):
+                return None
+            if not self.ready and self.patient:
+                message = link.wait()  # "ready", or why not
+                if message is not None and message[0] == "ready":
+                    self.ready = True
+                else:
+                    self._break(_why(message))
+                    return None
+            if not self.ready:
+                # Still starting (or loading the saved state) though the batch is stored:
+                # detecting it here is quicker than waiting for the child to start, then do it.
+                self._break("the detection process was not ready when the batch committed")
+                return None
             link.send(("end", self.clock() if now_us is None else now_us))
             message = link.wait()
         except Exception as exc:
@@ -332,7 +365,7 @@ def _child_main() -> None:
         out.flush()
 
     try:
-        reply = _child(lambda: pickle.load(inp), data)  # noqa: S301 - from our parent
+        reply = _child(lambda: pickle.load(inp), lambda: send(("ready",)), data)  # noqa: S301
     except (EOFError, BrokenPipeError):
         return  # the parent is gone or stopped us: nothing to say
     except Exception as exc:
@@ -343,7 +376,9 @@ def _child_main() -> None:
             send(reply)
 
 
-def _child(receive: Callable[[], Any], data: IO[bytes]) -> tuple[Any, ...] | None:
+def _child(
+    receive: Callable[[], Any], ready: Callable[[], None], data: IO[bytes]
+) -> tuple[Any, ...] | None:
     from sentinelle.detect.engine import Engine
     from sentinelle.detect.runner import _load
     from sentinelle.detect.triage import Suppressions
@@ -366,6 +401,7 @@ def _child(receive: Callable[[], Any], data: IO[bytes]) -> tuple[Any, ...] | Non
     engine = Engine(
         config, _load(saved[1]) if saved else None, suppressions=Suppressions(suppressions)
     )
+    ready()
     changed: dict[str, Alert] = {}
 
     def feed(rows: list[tuple[int, str]], now: int) -> None:
