@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Final
 
 from msgspec import UNSET
@@ -275,6 +276,104 @@ def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | N
     return None
 
 
+#: Marks of :class:`Workflows` (``ActorState.marks`` kinds): ``via:<reason>``, a merchant new
+#: to the actor looked at under that declared reason; ``workflow``, such a look judged part of
+#: an established workflow; ``plain``, any other unjustified look at a merchant new to them.
+_VIA: Final = "via:"
+_WORKFLOW: Final = "workflow"
+_PLAIN: Final = "plain"
+
+
+def declared(event: AccessEvent) -> str | None:
+    """The reason an access declares when it cites no ticket or grant at all (``qa_sample``,
+    ``follow_up``…), normalised; None when it cites one, or gives no reason."""
+    just = event.justification
+    if just is UNSET or isinstance(just.ticket, str) or isinstance(just.grant, str):
+        return None
+    reason = just.reason
+    if not isinstance(reason, str) or not reason.strip():
+        return None
+    return reason.strip().lower()[:64]
+
+
+class Workflows:
+    """Declared workflows, measured against the colleagues who declare them.
+
+    A look without a ticket at a merchant new to the actor, under a reason (``qa_sample``,
+    ``risk_review``…), is compared with the other actors who gave the same reason in the last
+    30 days: when at least ``min_users`` of them did, and the median of their rates of new
+    merchants under it is ``max_rate`` a working day or more, reaching new merchants *is* that
+    workflow (a week of QA sampling, sweeps), so the look is no sign of reach. Reasons that
+    colleagues give for the odd follow-up (``callback``, ``merchant_chat``: a new merchant
+    once in weeks) stay signs. List views and exports are never exempt: they are the
+    harvest's tool, whatever the reason says. An insider who types a workflow's reason hides
+    among its users only as far as they look like them (single records, no lists).
+
+    Rates are of the days before today (cached once a day), so the answer does not depend on
+    when in the day it was asked (live detection and history agree).
+    """
+
+    def __init__(self, min_users: int, max_rate: float) -> None:
+        self.min_users = min_users
+        self.max_rate = max_rate
+        self._rates: dict[str, tuple[int, dict[str, float]]] = {}
+
+    def rates(self, ctx: Context, reason: str) -> dict[str, float]:
+        """Actor → new merchants a working day under ``reason``, last 30 days before today."""
+        day = ctx.now_us // DAY
+        cached = self._rates.get(reason)
+        if cached is not None and cached[0] == day:
+            return cached[1]
+        kind = _VIA + reason
+        since = day * DAY
+        rates: dict[str, float] = {}
+        for actor, state in ctx.actors.items():
+            marks = state.marks.get(kind)
+            if not marks or state.kind != "staff":
+                continue
+            count = sum(1 for u, _ in marks if u < since)
+            days = sum(1 for d in state.active if d < day)
+            if count and days:
+                rates[actor] = count / days
+        self._rates[reason] = (day, rates)
+        if len(self._rates) > 1000:  # free-text reasons: keep the cache bounded
+            self._rates = {k: v for k, v in self._rates.items() if v[0] == day}
+        return rates
+
+    def look(self, ctx: Context, state: ActorState, event: AccessEvent) -> bool:
+        """Mark an unjustified access to a merchant new to the actor; whether it is a look of
+        an established workflow (no sign of reach)."""
+        merchant = event.merchant
+        if merchant not in state.n7:
+            return False
+        t = ctx.now_us
+        reason = declared(event)
+        if reason is not None:
+            mark(state, _VIA + reason, t, merchant)
+            if not is_bulk(event):
+                others = [r for a, r in self.rates(ctx, reason).items() if a != event.actor.id]
+                if len(others) >= self.min_users and _median(others) >= self.max_rate:
+                    mark(state, _WORKFLOW, t, merchant)
+                    return True
+        mark(state, _PLAIN, t, merchant)
+        return False
+
+
+def workflow_merchants(state: ActorState) -> set[str]:
+    """The merchants new to the actor that they reached only in established workflows."""
+    looks = state.marks.get(_WORKFLOW)
+    if not looks:
+        return set()
+    plain = {m for _, m in state.marks.get(_PLAIN, ())}
+    return {m for _, m in looks if m not in plain}
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 class UnjustifiedAccess(Detector):
     """Customer data of merchants the actor has no ticket or grant for, beyond their usual.
 
@@ -313,6 +412,24 @@ class UnjustifiedAccess(Detector):
         min_peer_days: int = Field(
             20, ge=1, description="Peer actor-days needed while the actor's own are too few."
         )
+        workflow_users: int = Field(
+            2,
+            ge=0,
+            description="Colleagues who must declare a reason before it can be a workflow "
+            "(see workflow_rate); 0: no workflows.",
+        )
+        workflow_rate: float = Field(
+            0.3,
+            gt=0,
+            description="A declared reason under which its users reach this many new merchants "
+            "a working day (median) is a workflow: its single-record looks are no sign.",
+        )
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
+        self._workflows = Workflows(cfg.workflow_users, cfg.workflow_rate)
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -321,6 +438,8 @@ class UnjustifiedAccess(Detector):
             return []
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
+        if cfg.workflow_users and self._workflows.look(ctx, state, event):
+            return []  # a look of an established workflow (QA sampling): no sign of reach
         t = ctx.now_us
         who = event.actor.id
         team = state.team or "team"
@@ -365,7 +484,9 @@ class UnjustifiedAccess(Detector):
                 )
         if learning:
             return []  # until the actor has history, every merchant is "new" to them
-        new = state.n24.keys()
+        new: AbstractSet[str] = state.n24.keys()
+        if len(new) >= cfg.min_new_merchants and cfg.workflow_users:
+            new = new - workflow_merchants(state)
         if len(new) >= cfg.min_new_merchants:
             own, peers = usual("novel")
             usual_day = max(own.p95, peers.p95)
@@ -379,7 +500,9 @@ class UnjustifiedAccess(Detector):
                     f"before, in the last 24 h, without a ticket or grant for them "
                     f"({_list(new)}); their usual is {own}; {team} peers {peers}.",
                 )
-        week = state.n7.keys()
+        week: AbstractSet[str] = state.n7.keys()
+        if len(week) >= cfg.min_new_merchants_week and cfg.workflow_users:
+            week = week - workflow_merchants(state)
         if len(week) >= cfg.min_new_merchants_week:
             own, peers = usual("novel")
             threshold = max(
@@ -828,6 +951,15 @@ class RepeatedLooks(Detector):
         min_customers: int = Field(
             2, ge=1, description="Customers looked at so often before it is more than low."
         )
+        floor_rate: float = Field(
+            0.02,
+            gt=0,
+            description="Least rate of such customers assumed, a working day (their and "
+            "their team's rates: medium only when that many is unlikely for them).",
+        )
+        medium_p: float = Field(
+            0.01, gt=0, le=1, description="Medium when that many is this unlikely for them."
+        )
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -847,6 +979,7 @@ class RepeatedLooks(Detector):
             days = len({x // DAY for x in recent})
             if len(recent) >= cfg.min_looks and days >= cfg.min_days:
                 hot.append((subject, len(recent), days))
+                mark(state, "hot_customer", t, subject)  # once per customer and 30 days
             elif subject in self.high_profile and days >= cfg.high_profile_days:
                 vip.append((subject, len(recent), days))
         if not hot and not vip:
@@ -866,14 +999,28 @@ class RepeatedLooks(Detector):
             if vip
             else ""
         )
+        severity = Severity.LOW
+        if hot_customers >= cfg.min_customers and not vip:
+            # Several such customers: against how often the actor and their team come to
+            # look at a customer again and again (a lead checking the same imports every
+            # day, a desk of repeat callers), over the last 7 days.
+            kind = "hot_customer"
+            week = t - 7 * DAY
+            count = sum(1 for u, _ in state.marks.get(kind, ()) if u >= week)
+            prior = team_prior(ctx, event.actor.id, state.team, kind, cfg.floor_rate)
+            odds = surprise(ctx, state, kind, count, prior)
+            if odds.p < cfg.medium_p:
+                severity = Severity.MEDIUM
+            also = (
+                f" {hot_customers} customers so in 14 days, {odds.count} new in the last 7: "
+                f"{odds.text()}."
+            )
         return [
             Finding(
                 self.name,
                 event.actor.id,
                 t,
-                Severity.HIGH
-                if vip
-                else (Severity.MEDIUM if hot_customers >= cfg.min_customers else Severity.LOW),
+                Severity.HIGH if vip else severity,
                 75.0 if vip else 60.0,
                 (event.merchant,),
                 (event.id,),
@@ -949,9 +1096,22 @@ class LongHorizon(Detector):
             description="A signal the actor or their team shows this often a day tells nothing.",
         )
         floor_rate: float = Field(0.02, gt=0, description="Least rate assumed, a working day.")
+        workflow_users: int = Field(
+            2,
+            ge=0,
+            description="As unjustified_access's: looks of an established workflow (a declared "
+            "reason its users give for new merchants max_rate a day or more) are not marked; "
+            "0: no workflows.",
+        )
         low_p: float = Field(0.01, gt=0, le=1, description="Low when this unlikely by chance.")
         medium_p: float = Field(1e-3, gt=0, le=1, description="Medium when this unlikely.")
         high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        self._workflows = Workflows(cfg.workflow_users, cfg.max_rate)
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -970,6 +1130,8 @@ class LongHorizon(Detector):
             and not (state.b24.get(merchant, 0) >= cfg.pages and is_bulk(event))
         ):
             return []
+        if cfg.workflow_users and self._workflows.look(ctx, state, event):
+            return []  # a look of an established workflow (QA sampling): not marked
         if is_bulk(event):
             kind = "harvest"
         else:

@@ -1724,7 +1724,8 @@ def test_thresholds_are_configurable(
 @pytest.mark.parametrize(
     ("detector", "thresholds", "events", "default", "tuned"),
     [
-        ("repeated_looks", {"min_customers": 1}, looks(*SIX_LOOKS), LOW, MEDIUM),
+        # One customer so often is medium once one is enough and unlikely enough for ana.
+        ("repeated_looks", {"min_customers": 1, "medium_p": 0.5}, looks(*SIX_LOOKS), LOW, MEDIUM),
         ("fake_tickets", {"min_count": 4}, three_quick_tickets(caller=False), MEDIUM, LOW),
         (
             "collusion",
