@@ -30,6 +30,8 @@ from sentinelle.detect import DetectConfig, DetectionRunner, pipelined
 from sentinelle.detect.pipelined import Ahead, Beside
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.errors import ValidationError
+from sentinelle.ingest import Ingestor
+from sentinelle.ledger.log import Ledger
 from sentinelle.sim.simulator import simulate
 from sentinelle.store import open_store
 
@@ -326,3 +328,32 @@ def test_a_child_not_yet_detecting_at_the_commit_is_not_waited_for(
     finally:
         reference.close()
     assert _cursor(app) == pipelined.START_AT
+
+
+def test_events_another_writer_stored_after_the_batch_are_detected_too(
+    app: App,
+    lines: list[bytes],
+    sequential: Alerts,
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cut = 2 * pipelined.GROUP  # the same groups of leaves as one run over the whole file
+    result = Beside.result
+
+    def another_writer_first(self: Beside, now_us: int | None = None) -> Ahead | None:
+        ahead = result(self, now_us)
+        other = open_store(app.settings, create=False)  # another process's batch, committed
+        try:
+            ledger = Ledger.open(
+                other, data_dir=app.settings.data_dir, origin=app.settings.log_origin
+            )
+            Ingestor(other, ledger).ingest(enumerate(lines[cut:], 1))
+        finally:
+            other.close()
+        return ahead
+
+    monkeypatch.setattr(Beside, "result", another_writer_first)
+    _ingest(app, lines[:cut])
+    assert used()  # the batch's result was stored, then detection went on over the rest
+    assert _alerts(app) == sequential
+    assert _cursor(app) == len(lines)
