@@ -26,7 +26,7 @@ import pytest
 from sentinelle.cli.app import App
 from sentinelle.cli.ingest import ingest_stream
 from sentinelle.config import Settings
-from sentinelle.detect import DetectConfig, DetectionRunner, pipelined
+from sentinelle.detect import DetectConfig, DetectionRunner, Engine, pipelined
 from sentinelle.detect.pipelined import Ahead, Beside
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.errors import ValidationError
@@ -357,3 +357,32 @@ def test_events_another_writer_stored_after_the_batch_are_detected_too(
     assert used()  # the batch's result was stored, then detection went on over the rest
     assert _alerts(app) == sequential
     assert _cursor(app) == len(lines)
+
+
+def test_a_second_file_continues_from_the_saved_state(
+    app: App,
+    lines: list[bytes],
+    used: Callable[[], bool],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    half = len(lines) // 2
+    _ingest(app, lines[:half])
+    _ingest(app, lines[half:])  # the child loads the state the first file's child left
+    stored = [r.getMessage() for r in caplog.records if USED in r.getMessage()]
+    assert stored == [
+        f"{USED} (leaves 0 to {half - 1})",
+        f"{USED} (leaves {half} to {len(lines) - 1})",
+    ]
+    reference = _app(tmp_path / "reference")  # the same two files, detected after each commit
+    try:
+        _ingest(reference, lines[:half], beside=False)
+        _ingest(reference, lines[half:], beside=False)
+        assert _alerts(app) == _alerts(reference)
+        with app.store.writer() as w, reference.store.writer() as v:
+            mine, theirs = w.detect_state(), v.detect_state()
+        assert mine is not None and theirs is not None
+        assert mine[0] == theirs[0] == len(lines)
+        assert Engine.load_state(mine[1]) == Engine.load_state(theirs[1])
+    finally:
+        reference.close()
