@@ -1,0 +1,204 @@
+"""Benign look-alikes judged against their own base rates (issue 13 §2), and the insider
+patterns they resemble still alerted.
+
+* A week of QA sampling (a dozen merchants new to the agent a day, one record each, reason
+  ``qa_sample``, no ticket) is a declared workflow when colleagues who gave the same reason
+  reach new merchants at that pace: no medium alert. The same looks are medium when no
+  colleague ever sampled so, under a reason colleagues give only for the odd follow-up, or as
+  list views (a harvest's tool, whatever the reason says).
+* Coming back to the same customers day after day without a ticket (the imports an
+  onboarding team checks) is no medium ``repeated_looks`` alert where the team does it daily;
+  the same looks in a team that never does are.
+
+The engine runs every detector with its defaults, evidence on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sentinelle.detect import Engine, Severity
+from sentinelle.detect.base import Alert
+from sentinelle.events import decode_event, time_us
+
+T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
+TEAM = ("bea", "cal", "dan", "eli")
+HISTORY = range(-21, 0)
+AHEAD = range(0, 5)
+LONGER = range(0, 8)
+
+_ids = itertools.count(1)
+
+
+def at(day: int, hour: int, minute: int = 0) -> str:
+    return (T0 + dt.timedelta(days=day, hours=hour, minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def look(
+    actor: str,
+    merchant: str,
+    day: int,
+    hour: int,
+    minute: int,
+    customers: list[str],
+    *,
+    team: str = "care",
+    role: str = "agent",
+    listed: bool = False,
+    **just: str,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "id": f"a-{next(_ids)}",
+        "time": at(day, hour, minute),
+        "actor": {"id": actor, "kind": "staff", "team": team, "role": role},
+        "action": "view",
+        "merchant": merchant,
+        "resource": {"type": "customer_list" if listed else "order", "count": len(customers)},
+        "subjects": customers,
+        "data": ["contact", "address"],
+        "channel": "support_console",
+        "source": {"ip": "198.51.100.7", "device": f"laptop-{actor}", "country": "FR"},
+        "outcome": "allowed",
+    }
+    if just:
+        event["justification"] = just
+    return event
+
+
+def ticketed(actor: str, days: Iterable[int], *, team: str = "care") -> list[dict[str, Any]]:
+    """A ticket a day, worked: the clean history colleagues are judged from."""
+    events: list[dict[str, Any]] = []
+    for d in days:
+        tid, merchant = f"T-{actor}-{d}", f"k-{actor}-{d % 3}"
+        for kind, extra in (("ticket.opened", {}), ("ticket.assigned", {"actor": actor})):
+            events.append(
+                {
+                    "id": f"c-{next(_ids)}",
+                    "time": at(d, 8),
+                    "type": kind,
+                    "ticket": tid,
+                    "merchant": merchant,
+                    **extra,
+                }
+            )
+        events.append(look(actor, merchant, d, 9, 0, [f"c-{merchant}-{d}"], team=team, ticket=tid))
+    return events
+
+
+def sampling(
+    actor: str, days: Iterable[int], *, team: str = "care", listed: bool = False, reason: str
+) -> list[dict[str, Any]]:
+    """Twelve merchants new to ``actor`` a day, one order each (or a list page), at 14:00."""
+    return [
+        look(
+            actor,
+            f"q-{actor}-{d}-{i}",
+            d,
+            14,
+            3 * i,
+            [f"c-{actor}-{d}-{i}-{j}" for j in range(20 if listed else 1)],
+            team=team,
+            listed=listed,
+            reason=reason,
+        )
+        for d in days
+        for i in range(12)
+    ]
+
+
+def alerts(events: list[dict[str, Any]], actor: str, since_day: int) -> list[Alert]:
+    """The medium+ alerts about ``actor`` raised from ``since_day`` on."""
+    engine = Engine()
+    found: dict[str, Alert] = {}
+    since = time_us(decode_event(json.dumps({**events[0], "time": at(since_day, 0)})))
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        for alert in engine.process(event):
+            if (
+                alert.actor == actor
+                and alert.severity >= Severity.MEDIUM
+                and alert.time_us >= since
+            ):
+                found[alert.id] = alert
+    return list(found.values())
+
+
+def desk(*, samplers: str | None) -> list[dict[str, Any]]:
+    """Ana's team and two QA colleagues (another team), three weeks of ticket work; the two
+    did a week of sampling under ``samplers`` two weeks ago (None: never)."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    for p in ("qa1", "qa2"):
+        events += ticketed(p, [*HISTORY, *AHEAD], team="billing")
+        if samplers is not None:
+            events += sampling(p, range(-14, -9), team="billing", reason=samplers)
+    return events
+
+
+def test_a_week_of_qa_sampling_like_colleagues_is_not_medium() -> None:
+    events = desk(samplers="qa_sample") + sampling("ana", AHEAD, reason="qa_sample")
+    assert alerts(events, "ana", 0) == []
+
+
+def test_the_same_sampling_is_medium_when_no_colleague_samples() -> None:
+    """Could fail: without colleagues who declare the workflow, 12 new merchants a day
+    against a usual of none is medium the first day."""
+    events = desk(samplers=None) + sampling("ana", AHEAD, reason="qa_sample")
+    found = alerts(events, "ana", 0)
+    assert found, "a dozen new merchants a day without a ticket, first of its kind"
+    assert any(a.detector == "unjustified_access" for a in found)
+
+
+def test_a_reason_colleagues_do_not_sample_under_stays_a_sign() -> None:
+    """Colleagues sampled under ``qa_sample``; ana's looks give ``follow_up``: not their
+    workflow (a reason is judged by what its own users do under it)."""
+    events = desk(samplers="qa_sample") + sampling("ana", AHEAD, reason="follow_up")
+    assert alerts(events, "ana", 0)
+
+
+def test_list_views_under_a_workflow_reason_stay_a_sign() -> None:
+    """The harvest's tool is never a workflow's look: list pages of a dozen new merchants a
+    day under ``qa_sample`` are medium however many colleagues sample."""
+    events = desk(samplers="qa_sample") + sampling("ana", AHEAD, reason="qa_sample", listed=True)
+    found = alerts(events, "ana", 0)
+    assert any(a.detector == "unjustified_access" for a in found)
+
+
+def checks(actor: str, days: Iterable[int]) -> list[dict[str, Any]]:
+    """Two customers of an import, started every other day, each looked at twice a day on
+    four days, no ticket: a customer becomes one looked at again and again about daily."""
+    events = []
+    for d in days:
+        for start in (d - 3, d - 2, d - 1, d):
+            if start % 2 == 0:
+                for c in (1, 2):
+                    customer = [f"c-imp-{actor}-{start}-{c}"]
+                    for hour in (10, 15):
+                        events.append(
+                            look(actor, "m-imports", d, hour, c, customer, team="onboarding")
+                        )
+    return events
+
+
+def test_a_team_checking_the_same_customers_daily_is_its_usual() -> None:
+    """Ana and her onboarding colleagues come back to the same few customers of the imports
+    they check, without a ticket, every day: ana's week of it is their usual, no medium
+    ``repeated_looks``."""
+    events = [e for p in ("cal", "dan", "ana") for e in ticketed(p, HISTORY, team="onboarding")]
+    for p in ("cal", "dan"):
+        events += checks(p, [*HISTORY, *LONGER])
+    events += checks("ana", [*HISTORY, *LONGER])
+    found = [a for a in alerts(events, "ana", 0) if a.detector == "repeated_looks"]
+    assert found == [], [a.reasons for a in found]
+
+
+def test_the_same_looks_in_a_team_that_never_does_are_medium() -> None:
+    """Could fail: bob's colleagues and bob himself did ticket work only for three weeks;
+    his week of coming back to the same customers is medium."""
+    events = [e for p in ("cal", "dan", "bob") for e in ticketed(p, HISTORY, team="onboarding")]
+    events += checks("bob", LONGER)
+    found = [a for a in alerts(events, "bob", 0) if a.detector == "repeated_looks"]
+    assert found, "several customers looked at again and again, first of its kind"
+    assert "customers so in 14 days" in found[0].reasons[0]
