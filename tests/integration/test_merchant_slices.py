@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sentinelle.config import Settings
+from sentinelle.errors import IntegrityError
 from sentinelle.events import ACCESS_ACTIONS
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.checkpoint import Checkpoint
@@ -263,7 +264,15 @@ def test_checkpoints_from_before_slices_stay_valid_and_are_refused_as_ends(world
     sql(store, "UPDATE checkpoints SET note = ? WHERE size = 300", (bare,))
     cp = verify_note(bare, ledger.key.verifier_key())
     assert (cp.size, cp.root, cp.map_root) == (300, old.root, None)
-    assert ledger.verify().leaves == 1500  # still a valid checkpoint of the log
+    # After a checkpoint with a map line, one without is a log that stopped committing to the
+    # merchants' slices: verify fails, naming both.
+    with pytest.raises(IntegrityError, match="carries no merchant-map line, though"):
+        ledger.verify()
+    # Every checkpoint up to it without the line, as after the migration: valid.
+    for early in [c for c in store.checkpoints() if c.size < 300]:
+        plain = ledger.key.sign(Checkpoint(origin=ledger.origin, size=early.size, root=early.root))
+        sql(store, "UPDATE checkpoints SET note = ? WHERE size = ?", (plain, early.size))
+    assert ledger.verify().leaves == 1500  # still valid checkpoints of the log
     with store.snapshot(), pytest.raises(SliceQueryError, match="no merchant map") as caught:
         slice_page(store, ledger.slices, "m-1000", from_size=300, to_size=1500)
     assert caught.value.param == "from"

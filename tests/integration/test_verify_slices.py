@@ -115,7 +115,6 @@ def test_a_clean_ledger_passes_with_every_map_line_compared(world):
     assert report.leaves == 1500
     assert report.merchants == len(accesses(store)) > 1
     assert report.mapped == len(CUTS) - 1  # every recorded checkpoint carries one
-    assert report.warnings == ()
     for cp in store.checkpoints():  # what was compared: the lines the notes carry
         body = parse_note(cp.note)[0]
         assert map_root_in(Checkpoint.from_body(body).extensions, "cp") is not None
@@ -287,25 +286,24 @@ def test_a_given_note_with_another_map_is_named(world, tmp_path):
 
 def test_checkpoints_without_a_map_line(world):
     store, ledger = world
-    # The oldest, as a database migrated from before slices has them: valid, no warning.
+    # The oldest, as a database migrated from before slices has them: valid.
     resign(store, ledger, keep_map=False, sizes={1, 300})
-    report = ledger.verify()
-    assert (report.mapped, report.warnings) == (3, ())
-    # One after a checkpoint with a line: valid for the log, a warning for the merchants.
+    assert ledger.verify().mapped == 3
+    # One after a checkpoint with a line: the log stopped committing to the merchants' slices.
     resign(store, ledger, keep_map=False, sizes={900})
-    report = ledger.verify()
-    assert report.mapped == 2
-    assert report.warnings == (
-        "the recorded checkpoint of size 900 carries no merchant-map line, though the recorded "
-        "checkpoint of size 301 before it does: a valid checkpoint of the log, but merchants "
-        "cannot prove completeness against it (was it signed again without the line?)",
-    )
-    # The newest without one: nothing signed commits to the latest accesses.
-    resign(store, ledger, keep_map=False, sizes={1500})
+    with pytest.raises(
+        IntegrityError,
+        match=r"the recorded checkpoint of size 900 carries no merchant-map line, though the "
+        r"recorded checkpoint of size 301 before it does: merchants cannot prove their lists "
+        r"complete against it",
+    ):
+        ledger.verify()
+    # None with a line, though the slices are built: nothing signed commits to the accesses.
+    resign(store, ledger, keep_map=False)
     with pytest.raises(
         IntegrityError,
         match="the recorded checkpoint of size 1500 carries no merchant-map line, though the "
-        "merchants' slices are built to its size and the recorded checkpoint of size 301 has one",
+        "merchants' slices are built to its size: nothing signed commits",
     ):
         ledger.verify()
 
@@ -317,7 +315,7 @@ def test_a_database_migrated_from_before_slices(world):
     sql(store, "DELETE FROM slice_nodes")
     sql(store, "UPDATE slice_state SET size = 0")
     report = ledger.verify()
-    assert (report.mapped, report.warnings) == (0, ())
+    assert report.mapped == 0
     # The next checkpoint builds the slices and carries the map: verified against the events.
     fresh = Ledger(store, ledger.key, ledger.keys)
     more = list(generate_events(events=50, seed=3, merchants=12))[:50]
@@ -325,7 +323,7 @@ def test_a_database_migrated_from_before_slices(world):
         [(i, json.dumps({**e, "id": f"late-{e['id']}"}).encode()) for i, e in enumerate(more)]
     )
     report = fresh.verify()
-    assert (report.leaves, report.mapped, report.warnings) == (1550, 1, ())
+    assert (report.leaves, report.mapped) == (1550, 1)
     assert report.merchants == len(accesses(store))
 
 

@@ -164,8 +164,6 @@ def verify(
                 "ledger witness`)",
                 err=True,
             )
-    for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"ledger OK: {report.leaves} leaves, {report.tiles} tiles, "
         f"{report.checkpoints} checkpoints; root {report.root.hex()}; {report.merchants} "

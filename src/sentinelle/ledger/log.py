@@ -114,8 +114,7 @@ class VerifyReport:
     ``witnessed`` is the largest tree size a configured witness cosigned (0 without witness
     keys), ``witnesses`` how many witness keys were checked. ``merchants`` is how many
     merchants' slices were rebuilt from the events, ``mapped`` how many merchant-map lines of
-    signed checkpoints were compared with the map they give, and ``warnings`` what verify
-    found suspicious but not wrong (a checkpoint without a map line after one with it).
+    signed checkpoints were compared with the map they give.
     """
 
     leaves: int
@@ -129,7 +128,6 @@ class VerifyReport:
     witnesses: int = 0
     merchants: int = 0
     mapped: int = 0
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,7 +620,6 @@ class Ledger:
             witnesses=len(witnesses),
             merchants=slices.merchants,
             mapped=slices.mapped,
-            warnings=slices.warnings,
         )
 
     def _witnessed(

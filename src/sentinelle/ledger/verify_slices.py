@@ -24,8 +24,8 @@ What it checks:
   events or the map are at fault, and name the merchant whose slice differs;
 * checkpoints without a map line: allowed before the first one with a line (a database migrated
   from before merchant slices); the checkpoint covering the ledger must have one once the
-  slices are built to its size; a checkpoint without one after one with it is a warning (valid
-  as a checkpoint of the log, useless as an end of a merchant's slice proof);
+  slices are built to its size; a checkpoint without one after one with it fails (a log
+  signing its checkpoints without the map stops committing to the merchants' slices);
 * every merchant's latest ``slice_nodes`` row (its slice now, which the slice answers and the
   map of each process start from): size, root, frontier and tree size, against the slice the
   events give; a merchant with accesses but no row, or a row but no access, is named.
@@ -106,11 +106,10 @@ class MapCommitment:
 @dataclass(frozen=True, slots=True)
 class SliceReport:
     """What :meth:`SliceCheck.finish` checked: the merchants with a slice, the map lines
-    compared, and the warnings (checkpoints without a map line after one with it)."""
+    compared."""
 
     merchants: int
     mapped: int
-    warnings: tuple[str, ...] = ()
 
 
 # -- the map, rebuilt ------------------------------------------------------------------------
@@ -231,7 +230,6 @@ class SliceCheck:
         self._grown: set[str] = set()  # merchants whose map leaf is not yet updated
         self._map: _Node = None
         self._first_mapped: MapCommitment | None = None
-        self._warnings: list[str] = []
         self._mapped = 0
         self._at_built: dict[str, tuple[int, bytes, bytes, int]] | None = None
 
@@ -282,11 +280,10 @@ class SliceCheck:
         for c in self._by_size.get(size, ()):
             if c.map_root is None:
                 if self._first_mapped is not None:
-                    self._warnings.append(
+                    raise IntegrityError(
                         f"{c.label} carries no merchant-map line, though "
-                        f"{self._first_mapped.label} before it does: a valid checkpoint of the "
-                        "log, but merchants cannot prove completeness against it (was it signed "
-                        "again without the line?)"
+                        f"{self._first_mapped.label} before it does: merchants cannot prove "
+                        "their lists complete against it (was it signed again without the line?)"
                     )
                 continue
             if self._first_mapped is None:
@@ -371,7 +368,7 @@ class SliceCheck:
                     "not the events, were changed; answers built from them fail the merchant's "
                     "check)"
                 )
-        return SliceReport(len(self._slices), self._mapped, tuple(self._warnings))
+        return SliceReport(len(self._slices), self._mapped)
 
 
 def _head_problem(
