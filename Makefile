@@ -38,6 +38,7 @@ reformat: dev
 
 bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-event scope, seeds × profiles
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/ingest_detect.py
 	$(BIN)/python benchmarks/activity.py
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/api_reads.py
@@ -49,7 +50,10 @@ bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-ev
 	$(BIN)/python benchmarks/notify.py
 	$(BIN)/python benchmarks/outbound.py
 	$(BIN)/python benchmarks/scope.py
+	$(BIN)/python benchmarks/transparency.py
+	$(BIN)/python benchmarks/verify_slices.py
 	$(BIN)/python benchmarks/detect.py
+	$(BIN)/python benchmarks/triage.py
 
 clean:
 	rm -rf $(VENV) sentinelle-data .pytest_cache .mypy_cache .ruff_cache .hypothesis
