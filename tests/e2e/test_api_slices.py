@@ -136,3 +136,23 @@ def test_the_cli_prints_and_verifies_a_slice(api, settings, monkeypatch, capsys)
     assert code == 0 and "not accessed (proven)" in out, out
     code, out = cli(capsys, "ledger", "slice", MERCHANT, "--from", str(sizes[0] + 1))
     assert code == 1 and "--from" in out, out
+
+
+def test_a_restarted_server_builds_the_merchant_map_before_it_is_asked(api, settings):
+    client, keys, sizes = api
+    vkey = get(client, keys["merchant"], "/v1/ledger/key").json()["verifier_key"]
+    # A second process on the same database (a restart): its map is built at startup, in a
+    # thread of its own, to the size the slices are built to, and is the map the newest
+    # checkpoint signs.
+    app = create_app(settings)
+    state = app.state.sentinelle
+    assert state.ledger.slices._gsize is None  # nothing built before the server starts
+    with TestClient(app) as restarted:
+        assert state.warming is not None
+        state.warming.join(timeout=60)
+        assert not state.warming.is_alive()
+        assert state.ledger.slices._gsize == sizes[-1] == state.store.slice_state()
+        answer = get(restarted, keys["merchant"], f"/v1/merchants/{MERCHANT}/slice", to=sizes[-1])
+        assert answer.status_code == 200, answer.text
+        got = verify_slice([answer.json()], verifier_key=vkey, merchant=MERCHANT)
+        assert got.to_size == sizes[-1]

@@ -29,6 +29,7 @@ is such a read; a console session's is not (it records the session's last use).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -56,6 +57,8 @@ from sentinelle.live import AfterBatch, after_batch
 from sentinelle.response import NoticeRuns, ResponseEngine
 from sentinelle.store import Store, open_store
 from sentinelle.timeutil import MINUTE, now_us
+
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "CSRF_HEADER",
@@ -208,6 +211,7 @@ class State:
         self.guard_policy = GuardPolicy(settings.guard_policy)
         self.guard_recorder: Any = None
         self.keys = KeyCache()
+        self.warming: threading.Thread | None = None  # building the merchant map at startup
         # Closed with the state, or at exit: the app's shutdown closes ``store`` only.
         self._close_readers = weakref.finalize(self, self.readers.close)
 
@@ -225,6 +229,25 @@ class State:
             now_us=self.clock(),
             flush=flush,
         )
+
+    def warm_slices(self) -> None:
+        """Build the process's merchant map on a connection of its own (the server starts it
+        in a thread: the first ingest or slice answer would otherwise wait seconds for it at
+        100,000 merchants). Never raises: a failure is logged, and the map is then built on
+        first use as before."""
+        try:
+            store = open_store(self.settings, create=False)
+            try:
+                with store.snapshot():
+                    self.ledger.slices.warm(store)
+            finally:
+                store.close()
+        except Exception as exc:
+            # The type only: a connection error's text may name the database's address.
+            _logger.warning(
+                "the merchant map was not built ahead (%s): built on first use",
+                type(exc).__name__,
+            )
 
     def detectable(self, time_us: int) -> bool:
         """Whether live detection would process an event of ``time_us`` if it ran now: its

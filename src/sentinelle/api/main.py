@@ -11,6 +11,7 @@ and the API's description, ``/openapi.json``, ``/docs`` (Swagger UI, with
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -85,6 +86,12 @@ def create_app(settings: Settings) -> FastAPI:
         # A lifespan, not @app.on_event("shutdown"): FastAPI deprecates on_event.
         stop = asyncio.Event()
         rounds = _outbound_rounds(settings, stop)
+        # The merchant map, built ahead in a daemon thread (it never writes: a shutdown
+        # meanwhile loses nothing).
+        state.warming = threading.Thread(
+            target=state.warm_slices, name="sentinelle-merchant-map", daemon=True
+        )
+        state.warming.start()
         try:
             yield
         finally:
