@@ -11,6 +11,7 @@ learned from alerting on ordinary days.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
@@ -286,14 +287,17 @@ _PLAIN: Final = "plain"
 
 def declared(event: AccessEvent) -> str | None:
     """The reason an access declares when it cites no ticket or grant at all (``qa_sample``,
-    ``follow_up``…), normalised; None when it cites one, or gives no reason."""
+    ``follow_up``…), as a key: the SHA-256 of the reason normalised (stripped, lower case),
+    16 hex digits, so that the saved engine state groups accesses by reason without holding
+    the free text (which a person may have written a name into); None when it cites a ticket
+    or grant, or gives no reason."""
     just = event.justification
     if just is UNSET or isinstance(just.ticket, str) or isinstance(just.grant, str):
         return None
     reason = just.reason
     if not isinstance(reason, str) or not reason.strip():
         return None
-    return reason.strip().lower()[:64]
+    return hashlib.sha256(reason.strip().lower().encode()).hexdigest()[:16]
 
 
 class Workflows:
