@@ -378,6 +378,13 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def _staff_only(self: Detector, kind: str) -> bool:  # noqa: ARG001
+    """:meth:`Detector.judges` of a detector about staff only (its ``observe`` returns nothing
+    for any other actor kind): the engine does not call it for apps' and integrations'
+    events, a third of all events on a platform with integrations."""
+    return kind == "staff"
+
+
 class UnjustifiedAccess(Detector):
     """Customer data of merchants the actor has no ticket or grant for, beyond their usual.
 
@@ -434,6 +441,8 @@ class UnjustifiedAccess(Detector):
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.workflow_rate)
+
+    judges = _staff_only
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -659,6 +668,8 @@ class UnusualContext(Detector):
             0.01, ge=0, le=1, description="An hour this rare is unusual."
         )
 
+    judges = _staff_only
+
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
@@ -732,6 +743,8 @@ class Collusion(Detector):
             "(hypergeometric, times the actors it could have been).",
         )
         high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
+
+    judges = _staff_only
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
@@ -965,6 +978,8 @@ class RepeatedLooks(Detector):
             0.01, gt=0, le=1, description="Medium when that many is this unlikely for them."
         )
 
+    judges = _staff_only
+
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
@@ -1116,6 +1131,8 @@ class LongHorizon(Detector):
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.max_rate)
+
+    judges = _staff_only
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
