@@ -223,6 +223,11 @@ def test_the_page_an_e_mail_link_opens_follows_the_policy(
     assert link is not None
     row = mailing.store.grant(asked["id"])
     assert row is not None
+    # The e-mail itself names the grantee as the merchant's page does, and no requester.
+    mail = text.decode()
+    assert mailing.pseudonym("m-2", "agent-7", row.requested_us) in mail
+    assert "agent-7" not in mail and row.requested_by not in mail, mail
+    assert "The platform asks that support staff member staff-" in mail
     page = mailing.clients[0].get(link.group(1))
     assert page.status_code == 200, page.text
     assert mailing.pseudonym("m-2", "agent-7", row.requested_us) in page.text

@@ -35,7 +35,8 @@ from sentinelle.notify.directory import open_directory
 from sentinelle.notify.setup import smtp_config
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import readable
+from sentinelle.timeutil import iso, readable
+from sentinelle.transparency.accesses import Pseudonyms
 
 __all__ = ["MailOutcome", "approval_message", "link_url", "merchant_addresses", "send_links"]
 
@@ -78,10 +79,31 @@ def merchant_addresses(settings: Settings, merchant: str) -> list[str]:
         directory.close()
 
 
+def staff_shown(settings: Settings, row: GrantRow) -> tuple[str, str | None]:
+    """Who the e-mail names, as the merchant's page shows them
+    (``SENTINELLE_MERCHANT_STAFF_IDENTITY``): ``(grantee, requester)``. Under ``named``, the
+    staff id and who asked; under ``pseudonymous`` (the default), the pseudonym the merchant's
+    accesses list gives the grantee on the day it was asked, and no requester (a staff member
+    or the platform's guard: the merchant learns no name either way)."""
+    if settings.merchant_staff_identity == "named":
+        return row.actor, row.requested_by
+    pseudonyms = Pseudonyms.load_or_create(settings.data_dir)
+    return pseudonyms.of(row.merchant, row.actor, iso(row.requested_us)[:10]), None
+
+
 def approval_message(
-    *, sender: str, to: list[str], row: GrantRow, approve: str, deny: str, expires_us: int
+    *,
+    sender: str,
+    to: list[str],
+    row: GrantRow,
+    approve: str,
+    deny: str,
+    expires_us: int,
+    grantee: str,
+    requester: str | None,
 ) -> EmailMessage:
-    """The plain-text message asking ``row``'s merchant to approve it."""
+    """The plain-text message asking ``row``'s merchant to approve it, naming the grantee
+    and the requester as :func:`staff_shown` gives them."""
     actions = ", ".join(_loads(row.actions_json))
     data = ", ".join(_loads(row.categories_json)).replace("_", " ")
     message = EmailMessage()
@@ -92,7 +114,8 @@ def approval_message(
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     ticket = f", ticket {row.ticket}" if row.ticket else ""
     message.set_content(
-        f"{row.requested_by} asks that {row.actor} may {actions} the data of up to "
+        f"{requester or 'The platform'} asks that {'' if requester else 'support staff member '}"
+        f"{grantee} may {actions} the data of up to "
         f"{row.max_records:,} of your customers ({data}){ticket}.\n"
         f"Reason given: {row.reason}\n\n"
         f"Approve: {approve}\n"
@@ -145,6 +168,7 @@ def send_links(
         token, link = new_link(store, policy, row, now_us=now_us)
     expires = link.expires_us
     base = settings.public_url or ""
+    grantee, requester = staff_shown(settings, row)
     message = approval_message(
         sender=sender,
         to=to,
@@ -152,6 +176,8 @@ def send_links(
         approve=link_url(base, row.id, token, "approve"),
         deny=link_url(base, row.id, token, "deny"),
         expires_us=expires,
+        grantee=grantee,
+        requester=requester,
     )
     session = MailSession(smtp)
     try:
