@@ -91,3 +91,37 @@ def test_a_merchants_slice_across_the_rotation_is_checked(
     log.ingest(300, 600)
     assert monitor.expect(Outcome.OK, "--merchant", merchant) == []
     assert monitor.held() == 600
+
+
+def test_a_key_rotated_out_does_not_vouch_for_later_checkpoints(log: Log) -> None:  # noqa: F811
+    """Whoever still holds the old key (perhaps why it was rotated) signs a checkpoint past the
+    rotation: with the log's list of keys, the monitor refuses it, naming the key's sizes."""
+    import httpx
+
+    from sentinelle.errors import IntegrityError
+    from sentinelle.ledger.checkpoint import Checkpoint, Verifier
+    from sentinelle.monitor.checks import key_spans, open_checkpoint
+
+    log.ingest(0, 300)
+    old_key = log.ledger.key  # the signing key the rotation retires
+    first = rotate(log)
+    log.ingest(300, 600)
+    history = httpx.get(
+        f"{log.url}/v1/ledger/keys", headers={"Authorization": f"Bearer {log.key}"}
+    ).json()
+    pinned = (Verifier.from_verifier_key(first),)
+    spans = key_spans(history, origin=log.ledger.origin, pinned=pinned)
+    assert spans[first] == (0, 300)
+    size = log.store.ledger_size()
+    forged = old_key.sign(
+        Checkpoint(origin=log.ledger.origin, size=size, root=log.ledger.root(size))
+    )
+    # The old key's signature verifies; without the spans (no list of keys) it is accepted.
+    assert open_checkpoint(forged, origin=log.ledger.origin, log_keys=pinned).size == size
+    with pytest.raises(IntegrityError, match=r"signing tree sizes 0 to 300, not 600: a key"):
+        open_checkpoint(forged, origin=log.ledger.origin, log_keys=pinned, spans=spans)
+    # A checkpoint of its own sizes still opens with it.
+    recorded = log.store.checkpoint_at(300)
+    assert recorded is not None
+    opened = open_checkpoint(recorded.note, origin=log.ledger.origin, log_keys=pinned, spans=spans)
+    assert opened.size == 300

@@ -53,6 +53,7 @@ __all__ = [
     "TreeHead",
     "count_cosignatures",
     "followed_keys",
+    "key_spans",
     "open_checkpoint",
     "relate",
     "tree_from_tiles",
@@ -116,11 +117,20 @@ class SignedCheckpoint:
         return self.checkpoint.root
 
 
-def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[PinnedKey]) -> SignedCheckpoint:
+def open_checkpoint(
+    note: str,
+    *,
+    origin: str,
+    log_keys: Sequence[PinnedKey],
+    spans: Mapping[str, tuple[int, int | None]] | None = None,
+) -> SignedCheckpoint:
     """The checkpoint of ``note`` if one of ``log_keys`` signed it, for log ``origin``
     (:func:`~sentinelle.transparency.verify.verify_note`).
 
-    Several keys are pinned around a rotation of the log's key; any one signing is enough.
+    Several keys are pinned around a rotation of the log's key; any one signing is enough,
+    within its ``spans`` when the log's list of keys gave them (:func:`key_spans`): a key the
+    log rotated out does not vouch for a checkpoint after its last size (whoever still holds
+    it, perhaps the reason it was rotated).
 
     Raises :class:`IntegrityError` naming what is wrong: malformed note or checkpoint, no
     signature by a pinned key, a signature that does not verify, another origin.
@@ -130,12 +140,42 @@ def open_checkpoint(note: str, *, origin: str, log_keys: Sequence[PinnedKey]) ->
     problems = []
     for key in log_keys:
         try:
-            return SignedCheckpoint(
-                note, verify.verify_note(note, key.verifier_key(), origin=origin)
-            )
+            checkpoint = verify.verify_note(note, key.verifier_key(), origin=origin)
         except verify.NoteError as exc:
             problems.append(str(exc))
+            continue
+        span = (spans or {}).get(key.verifier_key())
+        if span is not None and not (
+            span[0] <= checkpoint.size and (span[1] is None or checkpoint.size <= span[1])
+        ):
+            problems.append(
+                f"signed by key {key.verifier_key().partition('+')[2][:8]}, which the log's "
+                f"list of keys has signing tree sizes {span[0]} to "
+                f"{'now' if span[1] is None else span[1]}, not {checkpoint.size}: a key the log "
+                "rotated out"
+            )
+            continue
+        return SignedCheckpoint(note, checkpoint)
     raise IntegrityError("; ".join(dict.fromkeys(problems)))
+
+
+def key_spans(
+    history: Mapping[str, Any] | None, *, origin: str, pinned: Sequence[PinnedKey]
+) -> dict[str, tuple[int, int | None]]:
+    """The tree sizes each key signs, ``{verifier key: (from, until or None)}``, per the
+    log's list of keys verified from one of the ``pinned`` keys (as :func:`followed_keys`);
+    empty without a list that verifies."""
+    spans: dict[str, tuple[int, int | None]] = {}
+    if history is None:
+        return spans
+    for key in pinned:
+        try:
+            followed = verify.verify_key_history(history, key.verifier_key(), origin=origin)
+        except verify.VerificationError:
+            continue
+        for k in followed.keys:
+            spans.setdefault(k.verifier_key, (k.from_size, k.until_size))
+    return spans
 
 
 def followed_keys(

@@ -45,6 +45,7 @@ from sentinelle.monitor.checks import (
     SignedCheckpoint,
     count_cosignatures,
     followed_keys,
+    key_spans,
     open_checkpoint,
     relate,
 )
@@ -221,7 +222,12 @@ class _Round:
         """The checkpoint of ``note`` (``what``: "the newest checkpoint"), or None with a
         bad_checkpoint finding."""
         try:
-            return open_checkpoint(note, origin=self.config.origin, log_keys=self.config.log_keys)
+            return open_checkpoint(
+                note,
+                origin=self.config.origin,
+                log_keys=self.config.log_keys,
+                spans=self.config.key_spans,
+            )
         except IntegrityError as exc:
             self.find(
                 Outcome.BAD_CHECKPOINT,
@@ -388,10 +394,13 @@ class Monitor:
             return self.config  # the round's own reads report an unreachable log
         cfg = self.config
         keys = followed_keys(history, origin=cfg.origin, pinned=cfg.log_keys)
+        spans = key_spans(history, origin=cfg.origin, pinned=cfg.log_keys)
         if len(keys) == len(cfg.log_keys):
-            return cfg
+            return dataclasses.replace(cfg, key_spans=spans) if spans else cfg
         _logger.info("following the log's key rotation to %s", ", ".join(keys[len(cfg.log_keys) :]))
-        return dataclasses.replace(cfg, log_keys=tuple(Verifier.from_verifier_key(k) for k in keys))
+        return dataclasses.replace(
+            cfg, log_keys=tuple(Verifier.from_verifier_key(k) for k in keys), key_spans=spans
+        )
 
     def _check(self, work: _Round, held: SignedCheckpoint | None) -> SignedCheckpoint | None:
         """The checks of one round; the checkpoint to move the state to, if all pass."""
