@@ -245,6 +245,10 @@ def _listen(host: str, port: int) -> socket.socket:
             raise ConfigError(
                 f"cannot listen on {host}:{candidate}: {exc.strerror or exc}"
             ) from None
+        # Listening now, before the console's address is printed: a browser (or a test)
+        # that connects at once waits in the backlog until the server accepts, rather than
+        # being refused while it starts.
+        sock.listen(2048)
         return sock
     raise ConfigError(
         f"ports {port} to {candidates[-1]} of {host} are all taken: choose another with --port"
