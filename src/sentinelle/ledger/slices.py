@@ -67,7 +67,10 @@ __all__ = [
     "SlicePage",
     "SliceQueryError",
     "SliceSide",
+    "Node",
+    "map_hash",
     "map_root_of",
+    "map_update",
     "slice_page",
 ]
 
@@ -189,6 +192,17 @@ def _items(heads: Iterable[tuple[str, int, bytes]]) -> list[tuple[bytes, bytes |
         out.append((key, map_leaf_hash(key, size, root) if size else None))
     out.sort()
     return out
+
+
+def map_update(node: Node, items: Sequence[tuple[bytes, bytes | None]]) -> Node:
+    """The map ``node`` with the leaves ``items`` (sorted ``(key, leaf hash or None to
+    remove)``) set; untouched subtrees are shared, not copied."""
+    return _update(node, items, 0, len(items), 0)
+
+
+def map_hash(node: Node) -> bytes:
+    """The root hash of the map ``node``."""
+    return _hash(node)
 
 
 def map_root_of(heads: Iterable[tuple[str, int, bytes]]) -> bytes:

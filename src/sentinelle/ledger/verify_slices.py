@@ -47,10 +47,9 @@ from typing import Any, Final, Protocol
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import combine
-from sentinelle.ledger.slices import map_root_of
+from sentinelle.ledger.slices import Node, map_hash, map_root_of, map_update
 from sentinelle.transparency.verify import (
     EMPTY_ROOT,
-    MAP_EMPTY,
     MAP_LINE_PREFIX,
     map_key,
     map_leaf_hash,
@@ -59,9 +58,6 @@ from sentinelle.transparency.verify import (
 __all__ = ["MapCommitment", "SliceCheck", "SliceReport", "map_root_in"]
 
 _NODE: Final = b"\x01"
-
-# A map node: None (empty), (hash, key) a merchant's leaf, (hash, left, right) an inner node.
-_Node = tuple[Any, ...] | None
 
 
 class _Reads(Protocol):
@@ -112,81 +108,6 @@ class SliceReport:
     mapped: int
 
 
-# -- the map, rebuilt ------------------------------------------------------------------------
-def _h(node: _Node) -> bytes:
-    return MAP_EMPTY if node is None else bytes(node[0])
-
-
-def _bit(key: bytes, depth: int) -> int:
-    return key[depth >> 3] >> (7 - (depth & 7)) & 1
-
-
-def _join(left: _Node, right: _Node) -> _Node:
-    """The node over two subtrees; a subtree holding one merchant is that merchant's leaf."""
-    if left is None:
-        if right is None or len(right) == 2:
-            return right
-        return (sha256(_NODE + MAP_EMPTY + right[0]).digest(), left, right)
-    if right is None:
-        if len(left) == 2:
-            return left
-        return (sha256(_NODE + left[0] + MAP_EMPTY).digest(), left, right)
-    return (sha256(_NODE + left[0] + right[0]).digest(), left, right)
-
-
-def _half(items: Sequence[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> int:
-    """The first of ``items[lo:hi]`` (sorted keys sharing ``depth`` leading bits) whose bit
-    ``depth`` is 1: where the smallest such key would go."""
-    key = items[lo][0]
-    i, m = depth >> 3, 0x80 >> (depth & 7)
-    return bisect_left(items, (key[:i] + bytes([key[i] & -m | m]),), lo, hi)
-
-
-def _build(items: Sequence[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> _Node:
-    if hi - lo <= 1:
-        return (items[lo][1], items[lo][0]) if hi > lo else None
-    s = _half(items, lo, hi, depth)
-    return _join(_build(items, lo, s, depth + 1), _build(items, s, hi, depth + 1))
-
-
-def _put(node: _Node, items: Sequence[tuple[bytes, bytes]], lo: int, hi: int, depth: int) -> _Node:
-    """``node`` with the leaves ``items[lo:hi]`` (sorted ``(key, leaf hash)``) set; slices only
-    grow, so no merchant leaves the map."""
-    if lo == hi:
-        return node
-    if hi - lo == 1:
-        return _put_one(node, items[lo][0], items[lo][1], depth)
-    if node is None or len(node) == 2:
-        merged = list(items[lo:hi])
-        if node is not None and all(k != node[1] for k, _ in merged):
-            merged.append((node[1], node[0]))
-            merged.sort()
-        return _build(merged, 0, len(merged), depth)
-    s = _half(items, lo, hi, depth)
-    left = _put(node[1], items, lo, s, depth + 1) if s > lo else node[1]
-    right = _put(node[2], items, s, hi, depth + 1) if hi > s else node[2]
-    return _join(left, right)
-
-
-def _put_one(node: _Node, key: bytes, leaf: bytes, depth: int) -> _Node:
-    """:func:`_put` of one key: down its path, then the nodes on it hashed again upwards (most
-    of what a checkpoint changes, walked without recursion)."""
-    path: list[tuple[Any, int]] = []
-    while node is not None and len(node) == 3:
-        bit = key[depth >> 3] >> (7 - (depth & 7)) & 1
-        path.append((node, bit))
-        node = node[2 if bit else 1]
-        depth += 1
-    if node is None or node[1] == key:
-        new: _Node = (leaf, key)
-    else:  # another merchant's leaf: both go down to where their keys differ
-        pair = sorted([(key, leaf), (node[1], node[0])])
-        new = _build(pair, 0, 2, depth)
-    for parent, bit in reversed(path):
-        new = _join(parent[1], new) if bit else _join(new, parent[2])
-    return new
-
-
 # -- the slices, rebuilt ---------------------------------------------------------------------
 @dataclass(slots=True)
 class _Slice:
@@ -228,7 +149,7 @@ class SliceCheck:
         self._sizes: list[int] = sorted(self._by_size)
         self._slices: dict[str, _Slice] = {}
         self._grown: set[str] = set()  # merchants whose map leaf is not yet updated
-        self._map: _Node = None
+        self._map: Node = None
         self._first_mapped: MapCommitment | None = None
         self._mapped = 0
         self._at_built: dict[str, tuple[int, bytes, bytes, int]] | None = None
@@ -257,9 +178,9 @@ class SliceCheck:
                 size, root = self._slices[merchant].head()
                 items.append((key, map_leaf_hash(key, size, root)))
             items.sort()
-            self._map = _put(self._map, items, 0, len(items), 0)
+            self._map = map_update(self._map, items)
             self._grown = set()
-        return _h(self._map)
+        return map_hash(self._map)
 
     def next_size(self, after: int) -> int | None:
         """The smallest checkpoint size above ``after`` (or the built size), if any."""
