@@ -504,11 +504,15 @@ def test_discovery_documents(okta: Scim) -> None:
 def test_hr_notice_then_an_export_raises_export_after_notice(
     settings: Settings, tmp_path: Path
 ) -> None:
-    now = dt.datetime.now(dt.UTC)
+    # Notice four days ago; the export 3 days and 1 hour after that day began (yesterday,
+    # whatever the time of day now: more than a day before the wall clock, which live
+    # detection's reorder buffer needs).
+    notice_day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=4)).date()
+    exported = dt.datetime.combine(notice_day, dt.time(1), dt.UTC) + dt.timedelta(days=3)
     notices = tmp_path / "notices.csv"
     notices.write_text(
         "employee_name,staff,notice_date,reason,personal_email\n"
-        f"Ana Lima,ana,{(now - dt.timedelta(days=3)).date()},resignation,ana.lima@gmail.example\n"
+        f"Ana Lima,ana,{notice_day},resignation,ana.lima@gmail.example\n"
     )
     env = {**os.environ, "SENTINELLE_DATA_DIR": str(settings.data_dir)}
     env.pop("SENTINELLE_DATABASE_URL", None)
@@ -522,7 +526,7 @@ def test_hr_notice_then_an_export_raises_export_after_notice(
         assert "gmail" not in scim.everything_stored() and "Lima" not in scim.everything_stored()
         export = {
             "id": "x-1",
-            "time": (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": exported.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "actor": {"id": "ana", "kind": "staff"},
             "action": "export",
             "merchant": "m-1",
@@ -539,7 +543,7 @@ def test_hr_notice_then_an_export_raises_export_after_notice(
         assert sent.status_code == 200, sent.text
         alerts = [a for a in scim.store.alerts() if a.detector == "export_after_notice"]
         assert [a.actor for a in alerts] == ["ana"], scim.store.alerts()
-        assert "gave notice 3" in alerts[0].reasons_json
+        assert "gave notice 3.0 days ago" in alerts[0].reasons_json
 
 
 def test_hr_feed_refuses_a_bad_file_whole(tmp_path: Path) -> None:
