@@ -255,9 +255,12 @@ class State:
         return time_us + int(self.detect_config.reorder_minutes * MINUTE) <= now_us()
 
     def close(self) -> None:
-        """Close the read connections and the store."""
+        """Close the read connections and the store: the store once the work holding
+        :attr:`lock` (a batch's live detection still running after its answer) has ended;
+        closing a SQLite connection under another thread's statement crashes the process."""
         self._close_readers()
-        self.store.close()
+        with self.lock:
+            self.store.close()
 
 
 #: How long a key found in the store is trusted without looking again: a client's key is read
