@@ -28,7 +28,6 @@ from typing import Any, Final
 from sentinelle.access import Principal, Role
 from sentinelle.api.deps import State
 from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import iso
 from sentinelle.transparency.accesses import Pseudonyms
 
 __all__ = ["STAFF", "StaffView", "names_staff", "pseudonyms_of"]
@@ -122,7 +121,7 @@ class StaffView:
             team = self.store.actor_teams([row.actor]).get(row.actor)
         who = row.actor
         if not self.named:
-            who = self.pseudonyms.of(self.merchant, row.actor, iso(row.requested_us)[:10])
+            who = self.pseudonyms.of_grantee(row)
         return {"actor": who, "named": self.named, "team": team, "role": role, "country": country}
 
     def access_actor(self, event: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -35,7 +35,7 @@ from sentinelle.notify.directory import open_directory
 from sentinelle.notify.setup import smtp_config
 from sentinelle.store import Store
 from sentinelle.store.grants import GrantRow
-from sentinelle.timeutil import iso, readable
+from sentinelle.timeutil import readable
 from sentinelle.transparency.accesses import Pseudonyms
 
 __all__ = ["MailOutcome", "approval_message", "link_url", "merchant_addresses", "send_links"]
@@ -87,8 +87,7 @@ def staff_shown(settings: Settings, row: GrantRow) -> tuple[str, str | None]:
     or the platform's guard: the merchant learns no name either way)."""
     if settings.merchant_staff_identity == "named":
         return row.actor, row.requested_by
-    pseudonyms = Pseudonyms.load_or_create(settings.data_dir)
-    return pseudonyms.of(row.merchant, row.actor, iso(row.requested_us)[:10]), None
+    return Pseudonyms.load_or_create(settings.data_dir).of_grantee(row), None
 
 
 def approval_message(

@@ -59,7 +59,8 @@ from sentinelle.events import AccessEvent
 from sentinelle.keyfile import load_or_create
 from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.ledger.merkle import HASH_SIZE, leaf_hash, verify_inclusion
-from sentinelle.store.grants import GrantApproval
+from sentinelle.store.grants import GrantApproval, GrantRow
+from sentinelle.timeutil import iso
 
 __all__ = [
     "CSV_COLUMNS",
@@ -119,6 +120,12 @@ class Pseudonyms:
         """``staff-`` and 8 hex digits for ``actor`` at ``merchant`` on ``day`` (YYYY-MM-DD)."""
         message = "\0".join(("sentinelle-pseudonym-v1", merchant, actor, day)).encode()
         return "staff-" + hmac.new(self._key, message, hashlib.sha256).hexdigest()[:8]
+
+    def of_grantee(self, grant: GrantRow) -> str:
+        """The pseudonym of ``grant``'s staff member at its merchant: that of the UTC day the
+        grant was asked, the one that day's accesses show (its page, its answers in the API
+        and its approval e-mail all name the grantee so)."""
+        return self.of(grant.merchant, grant.actor, iso(grant.requested_us)[:10])
 
 
 class Approver(msgspec.Struct, frozen=True, kw_only=True):
