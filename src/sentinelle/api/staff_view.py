@@ -25,12 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import msgspec
+
 from sentinelle.access import Principal, Role
 from sentinelle.api.deps import State
+from sentinelle.guard.service import GrantRecord
 from sentinelle.store.grants import GrantRow
 from sentinelle.transparency.accesses import Pseudonyms
 
-__all__ = ["STAFF", "StaffView", "names_staff", "pseudonyms_of"]
+__all__ = ["STAFF", "Grantee", "SeenGrant", "StaffView", "names_staff", "pseudonyms_of"]
 
 #: How a page names someone hidden from the viewer.
 STAFF: Final = "platform staff"
@@ -52,6 +55,27 @@ def _pseudonyms(data_dir: Path) -> Pseudonyms:
 def pseudonyms_of(state: State) -> Pseudonyms:
     """The pseudonym key of ``state``'s data directory (made on first use)."""
     return _pseudonyms(state.settings.data_dir.absolute())
+
+
+class Grantee(msgspec.Struct, frozen=True, kw_only=True):
+    """A grant's staff member as a viewer may see them (the API's ``actor_shown``): ``actor``
+    the id (``named``), or the pseudonym of the day the grant was asked; the team, role and
+    country of the newest access citing the grant, else the team of the person's activity."""
+
+    actor: str
+    named: bool
+    team: str | None
+    role: str | None
+    country: str | None
+
+
+class SeenGrant(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is around a grant as a viewer may see them: its grantee, who asked and who gave
+    each approval (in the grant's order); ``None`` where staff are hidden from the viewer."""
+
+    grantee: Grantee
+    requested_by: str | None
+    approvals: tuple[str | None, ...]
 
 
 @dataclass(slots=True)
@@ -106,23 +130,45 @@ class StaffView:
         """``label`` if shown, else ``None``."""
         return label if self.shows(label) else None
 
+    def approver(self, as_: str, by: str) -> str | None:
+        """Who gave an approval as ``as_``: the merchant's approver always (its own), staff
+        per :meth:`shows`."""
+        return by if as_ == "merchant" else self.label(by)
+
     # -- the grantee ---------------------------------------------------------------------
-    def grantee(self, row: GrantRow) -> dict[str, Any]:
-        """The grant's actor as this viewer sees it: ``{"actor", "named", "team", "role",
-        "country"}`` (``actor`` the id, or the pseudonym of the day it was asked)."""
-        team = role = country = None
-        used = self.store.grant_accesses(row, limit=1)
-        if used:
-            event = json.loads(used[0][1])
-            actor = event.get("actor") or {}
-            team, role = actor.get("team"), actor.get("role")
-            country = (event.get("source") or {}).get("country")
-        if team is None:
-            team = self.store.actor_teams([row.actor]).get(row.actor)
-        who = row.actor
-        if not self.named:
-            who = self.pseudonyms.of_grantee(row)
-        return {"actor": who, "named": self.named, "team": team, "role": role, "country": country}
+    def grants(
+        self, rows: Sequence[GrantRow], *, newest: Sequence[str | None] = ()
+    ) -> list[SeenGrant]:
+        """What this viewer sees of each of ``rows``. ``newest``: the stored body of each
+        row's newest access citing it, where the caller has read it already (else it is
+        read here). The teams of grantees without a use are read in one query."""
+        used: list[tuple[str | None, str | None, str | None]] = []
+        for i, row in enumerate(rows):
+            body = newest[i] if i < len(newest) else None
+            if body is None:
+                found = self.store.grant_accesses(row, limit=1)
+                body = found[0][1] if found else None
+            used.append(_context(body))
+        unknown = sorted({r.actor for r, (t, _, _) in zip(rows, used, strict=True) if t is None})
+        teams = self.store.actor_teams(unknown) if unknown else {}
+        return [
+            SeenGrant(
+                grantee=Grantee(
+                    actor=row.actor if self.named else self.pseudonyms.of_grantee(row),
+                    named=self.named,
+                    team=team if team is not None else teams.get(row.actor),
+                    role=role,
+                    country=country,
+                ),
+                requested_by=self.label(row.requested_by),
+                approvals=tuple(self.approver(a.as_, a.by) for a in row.approvals()),
+            )
+            for row, (team, role, country) in zip(rows, used, strict=True)
+        ]
+
+    def grant(self, row: GrantRow, *, newest: str | None = None) -> SeenGrant:
+        """:meth:`grants` of one."""
+        return self.grants([row], newest=[newest])[0]
 
     def access_actor(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
         """A stored access event's ``actor`` as this viewer sees it: a staff member's id
@@ -134,27 +180,35 @@ class StaffView:
         return {**actor, "id": self.pseudonyms.of(self.merchant, str(actor.get("id")), day)}
 
     # -- the API's answers ---------------------------------------------------------------
-    def record(self, record: dict[str, Any], row: GrantRow) -> dict[str, Any]:
-        """A grant record of the API (``grant_record(...).to_dict()``, or its detail) as this
-        viewer may see it: ``actor`` per policy and ``actor_shown`` (team, role, country),
-        who asked and who approved, the history's ``by`` and ``seen_by``, per :meth:`shows`."""
-        shown = self.grantee(row)
-        out = {**record, "actor": shown["actor"], "actor_shown": shown}
+    def record(self, record: GrantRecord, seen: SeenGrant) -> dict[str, Any]:
+        """A grant record of the API (:class:`GrantRecord` or its detail) in its JSON form as
+        this viewer may see it (``seen``, of the same grant): ``actor`` per policy and
+        ``actor_shown`` (team, role, country), who asked and who approved, the history's
+        ``by`` and ``seen_by``, per :meth:`shows`."""
+        out = record.to_dict()
+        out["actor"] = seen.grantee.actor
+        out["actor_shown"] = msgspec.to_builtins(seen.grantee)
         if self.named:
             return out
-        out["requested_by"] = self.label(str(record.get("requested_by", "")))
+        out["requested_by"] = seen.requested_by
         out["approvals"] = [
-            {**a, "by": a.get("by") if a.get("as") == "merchant" else self.label(str(a["by"]))}
-            for a in record.get("approvals", ())
+            {**a, "by": by} for a, by in zip(out["approvals"], seen.approvals, strict=True)
         ]
-        if "history" in record:
-            out["history"] = [
-                {**s, "by": self.label(str(s.get("by", "")))} for s in record["history"]
-            ]
-        if "seen_by" in record:
-            out["seen_by"] = [self.label(str(s)) for s in record["seen_by"]]
+        if "history" in out:
+            out["history"] = [{**s, "by": self.label(str(s.get("by", "")))} for s in out["history"]]
+        if "seen_by" in out:
+            out["seen_by"] = [self.label(str(s)) for s in out["seen_by"]]
         return out
 
-    def records(self, records: Sequence[dict[str, Any]], rows: Sequence[GrantRow]) -> list[Any]:
-        """:meth:`record` of each."""
-        return [self.record(r, row) for r, row in zip(records, rows, strict=True)]
+    def records(self, records: Sequence[GrantRecord], rows: Sequence[GrantRow]) -> list[Any]:
+        """:meth:`record` of each (``rows``: the grants of ``records``, in order)."""
+        return [self.record(r, seen) for r, seen in zip(records, self.grants(rows), strict=True)]
+
+
+def _context(body: str | None) -> tuple[str | None, str | None, str | None]:
+    """The team, role and country of a stored access event (``body``), if any."""
+    if body is None:
+        return None, None, None
+    event = json.loads(body)
+    actor = event.get("actor") or {}
+    return actor.get("team"), actor.get("role"), (event.get("source") or {}).get("country")

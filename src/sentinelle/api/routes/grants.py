@@ -181,7 +181,7 @@ async def grant_of_merchant(
 
     def read() -> dict[str, Any]:
         history = workflow.grant_history(state.store, merchant, grant_id)
-        return view.record(grant_detail(history, policy).to_dict(), history.grant)
+        return view.record(grant_detail(history, policy), view.grant(history.grant))
 
     return await _listed(state, read)
 
@@ -199,7 +199,7 @@ async def _listed(state: State, read: Callable[[], _T]) -> _T:
 
 def _page(page: GrantPage, policy: Policy, view: StaffView) -> dict[str, Any]:
     return {
-        "grants": [view.record(grant_record(g, policy).to_dict(), g) for g in page.grants],
+        "grants": view.records([grant_record(g, policy) for g in page.grants], page.grants),
         "next": page.next,
     }
 
@@ -277,4 +277,4 @@ async def _answer(
         ),  # fmt: skip
     )
     view = StaffView.of(state, principal, merchant, state.store)
-    return await locked(state, lambda: view.record(grant_record(row, policy).to_dict(), row))
+    return await locked(state, lambda: view.record(grant_record(row, policy), view.grant(row)))

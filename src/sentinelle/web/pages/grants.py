@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -27,7 +28,7 @@ from fastapi import APIRouter, Request, Response
 from sentinelle.access import Permission
 from sentinelle.api.deps import Reader, State, locked, reading
 from sentinelle.api.routes.grants import Answer
-from sentinelle.api.staff_view import STAFF, StaffView
+from sentinelle.api.staff_view import STAFF, SeenGrant, StaffView
 from sentinelle.errors import ConfigError, Error, NotFoundError
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, LinkError
@@ -102,23 +103,31 @@ def _view(row: GrantRow, policy: Policy | None, now_us: int) -> dict[str, Any]:
     }
 
 
-def _as_seen(view: StaffView, shown: dict[str, Any]) -> dict[str, Any]:
-    """A template's view of a grant (:func:`_view`) as ``view`` may see it: the grantee per
-    policy (``who``: id or pseudonym, team, role, country), and staff who asked or approved
-    as "platform staff" unless it names them (:mod:`sentinelle.api.staff_view`)."""
+def _as_seen(shown: dict[str, Any], seen: SeenGrant) -> dict[str, Any]:
+    """A template's view of a grant (:func:`_view`) as its viewer may see it (``seen``, from
+    :meth:`StaffView.grants`): the grantee per policy (``who``: id or pseudonym, team, role,
+    country), and staff who asked or approved as "platform staff" where they are hidden."""
     row: GrantRow = shown["row"]
-    who = view.grantee(row)
-    requested_by = view.label(row.requested_by) or STAFF
     approvals = [
-        a if a.as_ == "merchant" or view.shows(a.by) else msgspec.structs.replace(a, by=STAFF)
-        for a in shown["approvals"]
+        a if by is not None else msgspec.structs.replace(a, by=STAFF)
+        for a, by in zip(shown["approvals"], seen.approvals, strict=True)
     ]
     return {
         **shown,
-        "row": row._replace(actor=who["actor"], requested_by=requested_by),
-        "who": who,
+        "row": row._replace(actor=seen.grantee.actor, requested_by=seen.requested_by or STAFF),
+        "who": seen.grantee,
         "approvals": approvals,
     }
+
+
+def _seen(
+    view: StaffView, rows: Sequence[GrantRow], policy: Policy | None, now_us: int
+) -> list[Any]:
+    """:func:`_as_seen` of each of ``rows``."""
+    return [
+        _as_seen(_view(row, policy, now_us), seen)
+        for row, seen in zip(rows, view.grants(rows), strict=True)
+    ]
 
 
 def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, str | None]:
@@ -164,12 +173,12 @@ async def grants_panel(request: Request, seen: Viewer, merchant: str) -> dict[st
         view = StaffView.of(state, seen.principal, merchant, r.store)
         return {
             "waiting": [
-                {**_as_seen(view, _view(g, policy, now)), "may": _answers(seen, policy, g)}
-                for g in waiting
+                {**shown, "may": _answers(seen, policy, g)}
+                for g, shown in zip(waiting, _seen(view, waiting, policy, now), strict=True)
             ],
             "history": [
-                {**_as_seen(view, _view(g, policy, now)), "uses": r.store.grant_uses(g)}
-                for g in page.grants
+                {**shown, "uses": r.store.grant_uses(g)}
+                for g, shown in zip(page.grants, _seen(view, page.grants, policy, now), strict=True)
             ],
             "more": page.next is not None,
             "named": view.named,
@@ -219,11 +228,14 @@ async def _grant(
         except NotFoundError:
             return None
         view = StaffView.of(state, seen.principal, merchant, r.store)
+        bodies = [body for _seq, body in r.store.grant_accesses(history.grant, limit=USES)]
         uses = []
-        for _seq, body in r.store.grant_accesses(history.grant, limit=USES):
+        for body in bodies:
             event = json.loads(body)
             uses.append({**event, "actor": view.access_actor(event)})
-        grant = _as_seen(view, _view(history.grant, policy, now))
+        # The newest use gives the grantee's team, role and country: not read twice.
+        seen_grant = view.grant(history.grant, newest=bodies[0] if bodies else None)
+        grant = _as_seen(_view(history.grant, policy, now), seen_grant)
         shown = dataclasses.replace(
             history,
             grant=grant["row"],
@@ -344,9 +356,7 @@ async def link_answer(request: Request, grant_id: str, token: str, action: str) 
     now = state.clock()
     shown = await reading(
         state,
-        lambda r: _as_seen(
-            StaffView.of_merchant(state, row.merchant, r.store), _view(row, policy, now)
-        ),
+        lambda r: _seen(StaffView.of_merchant(state, row.merchant, r.store), [row], policy, now)[0],
     )
     return render("grant_link.html", done=action, grant=shown)
 
@@ -376,7 +386,7 @@ async def _link(
             return LinkError("tampered", "This link does not belong to a request of yours.")
         # The merchant, as its page shows staff (the link's reader is the merchant).
         view = StaffView.of_merchant(state, row.merchant, r.store)
-        return row, _as_seen(view, _view(row, policy, now))
+        return row, _seen(view, [row], policy, now)[0]
 
     read = await reading(state, work)
     if isinstance(read, LinkError):
