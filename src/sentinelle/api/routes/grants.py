@@ -22,7 +22,16 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission, Principal
-from sentinelle.api.deps import CurrentPrincipal, GuardedRoute, State, StateDep, guarded, locked
+from sentinelle.api.deps import (
+    CurrentPrincipal,
+    GuardedRoute,
+    Reader,
+    State,
+    StateDep,
+    guarded,
+    locked,
+    reading,
+)
 from sentinelle.api.responses import BAD_BODY, NOT_FOUND, ErrorBody
 from sentinelle.api.routes.guard import policy_or_503
 from sentinelle.api.staff_view import StaffView
@@ -276,5 +285,9 @@ async def _answer(
             now_us=state.clock(),
         ),  # fmt: skip
     )
-    view = StaffView.of(state, principal, merchant, state.store)
-    return await locked(state, lambda: view.record(grant_record(row, policy), view.grant(row)))
+
+    def shown(r: Reader) -> dict[str, Any]:
+        view = StaffView.of(state, principal, merchant, r.store)
+        return view.record(grant_record(row, policy), view.grant(row))
+
+    return await reading(state, shown)
