@@ -21,6 +21,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,10 +37,12 @@ __all__ = [
     "check_chain",
     "check_text",
     "default_who",
+    "load_chain",
     "fsync_dir",
     "iso",
     "pending_path",
     "rotation_text",
+    "until_size",
 ]
 
 KEY_FILE: Final = "ledger-signing.key"
@@ -176,6 +179,20 @@ def check_chain(keys: list[LedgerKey], origin: str) -> None:
                 f"previous key {prev.key_id}, or its record was changed: the ledger_keys table "
                 "was altered"
             )
+
+
+def load_chain(rows: Sequence[tuple[Any, ...]], origin: str) -> list[LedgerKey]:
+    """The keys of ``ledger_keys`` rows, checked as one chain (:func:`check_chain`; empty if
+    none is recorded). Raises :class:`IntegrityError` naming the first bad record."""
+    keys = [LedgerKey.from_row(row) for row in rows]
+    check_chain(keys, origin)
+    return keys
+
+
+def until_size(keys: Sequence[LedgerKey], i: int) -> int | None:
+    """The last tree size ``keys[i]`` signs: the next key's first (the checkpoint recorded at a
+    rotation is the old key's); ``None`` for the current key."""
+    return keys[i + 1].from_size if i + 1 < len(keys) else None
 
 
 def fsync_dir(path: Path) -> None:

@@ -32,13 +32,14 @@ from sentinelle.ledger.keys import (
     KEY_FILE,
     LedgerKey,
     archive_path,
-    check_chain,
     check_text,
     default_who,
     fsync_dir,
     iso,
+    load_chain,
     pending_path,
     rotation_text,
+    until_size,
 )
 from sentinelle.ledger.merkle import (
     EMPTY_ROOT,
@@ -729,7 +730,7 @@ class Ledger:
             )
         valid = []
         for k in mine:
-            until = keys[k.seq + 1].from_size if k.seq + 1 < len(keys) else None
+            until = until_size(keys, k.seq)
             if k.from_size <= cp.size and (until is None or cp.size <= until):
                 valid.append(k)
         if not valid:
@@ -802,9 +803,7 @@ def _parse_keys(rows: list[tuple[Any, ...]]) -> list[LedgerKey]:
 
 def _load_keys(store: _Store, origin: str) -> list[LedgerKey]:
     """The keys the database records, checked as one chain (empty if none is recorded)."""
-    keys = _parse_keys(store.ledger_keys())
-    check_chain(keys, origin)
-    return keys
+    return load_chain(store.ledger_keys(), origin)
 
 
 def _bind(store: _Store, key: SigningKey, by: str) -> list[LedgerKey]:

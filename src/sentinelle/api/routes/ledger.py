@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, reading
 from sentinelle.api.responses import NOT_FOUND
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
-from sentinelle.ledger.keys import LedgerKey, check_chain
+from sentinelle.ledger.keys import load_chain, until_size
 from sentinelle.ledger.witnessing import newest_cosigned_note
 from sentinelle.timeutil import iso
 
@@ -50,8 +51,34 @@ async def get_key(state: StateDep) -> dict[str, str]:
     return {"verifier_key": state.ledger.key.verifier_key()}
 
 
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LedgerKeyOut(_Out):
+    """A verifier key of the log, the tree sizes it signs and its record as stored (what
+    :func:`sentinelle.transparency.verify.verify_key_history` reads)."""
+
+    verifier_key: str
+    key_id: str
+    seq: int
+    from_size: int
+    until_size: int | None
+    recorded: str | None
+    by: str | None
+    reason: str
+    statement: str | None
+
+
+class LedgerKeysOut(_Out):
+    """Every verifier key of the log, oldest first."""
+
+    origin: str
+    keys: list[LedgerKeyOut]
+
+
 @router.get("/keys", **guarded(Permission.LEDGER_CHECKPOINT))
-async def get_keys(state: StateDep) -> dict[str, Any]:
+async def get_keys(state: StateDep) -> LedgerKeysOut:
     """Every verifier key of the log, oldest first, with the tree sizes it signs.
 
     Key *k* signs the checkpoints of tree sizes ``from_size`` to ``until_size``, both included
@@ -61,26 +88,27 @@ async def get_keys(state: StateDep) -> dict[str, Any]:
     by the previous key naming the old and new keys, the size, time, who and why (checked
     here before it is served). Public keys only.
     """
-    rows = await reading(state, lambda r: r.store.ledger_keys())
-    keys = [LedgerKey.from_row(row) for row in rows] or list(state.ledger.keys)
-    check_chain(keys, state.ledger.origin)  # IntegrityError (500) naming the bad record
-    return {
-        "origin": state.ledger.origin,
-        "keys": [
-            {
-                "verifier_key": k.verifier.verifier_key(),
-                "key_id": k.key_id,
-                "seq": k.seq,
-                "from_size": k.from_size,
-                "until_size": keys[i + 1].from_size if i + 1 < len(keys) else None,
-                "recorded": iso(k.added_us) if k.added_us else None,
-                "by": k.added_by or None,
-                "reason": k.reason,
-                "statement": k.statement,
-            }
+    origin = state.ledger.origin
+    # IntegrityError (500) naming the bad record, as ledger verify would.
+    recorded = await reading(state, lambda r: load_chain(r.store.ledger_keys(), origin))
+    keys = recorded or list(state.ledger.keys)
+    return LedgerKeysOut(
+        origin=origin,
+        keys=[
+            LedgerKeyOut(
+                verifier_key=k.verifier.verifier_key(),
+                key_id=k.key_id,
+                seq=k.seq,
+                from_size=k.from_size,
+                until_size=until_size(keys, i),
+                recorded=iso(k.added_us) if k.added_us else None,
+                by=k.added_by or None,
+                reason=k.reason,
+                statement=k.statement,
+            )
             for i, k in enumerate(keys)
         ],
-    }
+    )
 
 
 @router.get("/proof/{event_id}", responses=NOT_FOUND, **guarded(Permission.LEDGER_PROOF))
