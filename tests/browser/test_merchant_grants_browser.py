@@ -21,6 +21,7 @@ from browser_support import Visit
 from playwright.sync_api import expect
 
 from console_support import PASSWORD
+from guard_support import ASK_AGENT_7, POLICY, access_citing
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key, create_user
 from sentinelle.api.main import create_app
@@ -29,15 +30,6 @@ from sentinelle.config import Settings
 from sentinelle.transparency.accesses import Pseudonyms
 from served import served
 
-POLICY = """
-[teams.tier1]
-actions = ["view", "export"]
-channels = ["support_console", "export"]
-categories = ["contact", "address"]
-
-[merchants.m-2]
-approvers = ["merchant", "staff"]
-"""
 OWNER = "owner@shop2.example"
 RITA = "rita@platform.example"
 
@@ -88,26 +80,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrantsWorld]:
                 assert response.status_code in (200, 201), response.text
                 return dict(response.json())
 
-            ask = {"actor": "agent-7", "merchant": "m-2", "actions": ["export"],
-                   "data": ["contact"], "max_records": 40, "reason": "recall"}  # fmt: skip
-            grant = call("rita-key", "/v1/grants", ask)
+            grant = call("rita-key", "/v1/grants", ASK_AGENT_7)
             call("shop2", f"/v1/merchants/m-2/grants/{grant['id']}/approve", None)
             call("sam-key", f"/v1/merchants/m-2/grants/{grant['id']}/approve", None)
-            access = {
-                "id": "acc-1",
-                "time": grant["requested"],  # the same UTC day, whenever the test runs
-                "actor": {"id": "agent-7", "kind": "staff", "role": "support", "team": "tier1"},
-                "action": "export",
-                "merchant": "m-2",
-                "resource": {"type": "customer", "count": 40},
-                "data": ["contact"],
-                "channel": "export",
-                "outcome": "allowed",
-                "source": {"country": "PT", "ip": "10.0.0.9"},
-                "justification": {"grant": grant["id"], "reason": "recall"},
-            }
+            # The same UTC day as the request, whenever the test runs.
+            access = access_citing(grant["id"], grant["requested"])
             call("ingest", "/v1/events", [access])
-            call("console", "/v1/grants", {**ask, "actor": "agent-9", "reason": "address change"})
+            call(
+                "console",
+                "/v1/grants",
+                {**ASK_AGENT_7, "actor": "agent-9", "reason": "address change"},
+            )
             pseudonym = Pseudonyms.load_or_create(Path(settings.data_dir)).of(
                 "m-2", "agent-7", grant["requested"][:10]
             )

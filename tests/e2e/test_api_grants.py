@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from guard_support import POLICY as GRANTS_POLICY
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
@@ -24,18 +25,7 @@ from sentinelle.config import Settings
 from sentinelle.timeutil import HOUR, parse_time
 from smtpsink import SmtpSink
 
-POLICY = """
-[teams.tier1]
-actions = ["view", "export"]
-channels = ["support_console", "export"]
-categories = ["contact", "address"]
-
-[merchants.m-2]
-approvers = ["merchant", "staff"]
-
-[merchants.m-3]
-approvers = ["staff"]
-"""
+POLICY = GRANTS_POLICY + '\n[merchants.m-3]\napprovers = ["staff"]\n'  # m-3: staff only
 NOW = parse_time("2026-11-05T10:00:00Z")
 LINK = re.compile(
     r"https://sentinelle\.example(/grant-links/[^/\s]+/([A-Za-z0-9_-]{43})/(approve|deny))"

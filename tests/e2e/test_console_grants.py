@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from console_support import Console, form_token, login, open_console
+from guard_support import POLICY
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.config import Settings
@@ -22,15 +23,6 @@ from sentinelle.guard import grants as workflow
 from sentinelle.timeutil import HOUR
 from sentinelle.web.pages.grants import RedactLinks
 
-POLICY = """
-[teams.tier1]
-actions = ["view", "export"]
-channels = ["support_console", "export"]
-categories = ["contact", "address"]
-
-[merchants.m-2]
-approvers = ["merchant", "staff"]
-"""
 USERS = {
     "owner@shop1.example": (Role.MERCHANT, "m-1"),
     "owner@shop2.example": (Role.MERCHANT, "m-2"),

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from console_support import Console, login, open_console
+from guard_support import ASK_AGENT_7, POLICY, access_citing
 from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.staff_view import STAFF
@@ -24,16 +25,6 @@ from sentinelle.config import Settings
 from sentinelle.timeutil import MINUTE, iso
 from sentinelle.transparency.accesses import Pseudonyms
 from smtpsink import SmtpSink
-
-POLICY = """
-[teams.tier1]
-actions = ["view", "export"]
-channels = ["support_console", "export"]
-categories = ["contact", "address"]
-
-[merchants.m-2]
-approvers = ["merchant", "staff"]
-"""
 
 
 class World(Console):
@@ -82,9 +73,7 @@ def _world(
         w.user("rita@platform.example", Role.RESPONDER)
         # A grant of m-2 for agent-7, asked by a responder, approved by the merchant and by
         # staff; then an access of agent-7 citing it.
-        body = {"actor": "agent-7", "merchant": "m-2", "actions": ["export"],
-                "data": ["contact"], "max_records": 40, "reason": "recall"}  # fmt: skip
-        asked = w.call("POST", "/v1/grants", "resp", body)
+        asked = w.call("POST", "/v1/grants", "resp", ASK_AGENT_7)
         assert asked.status_code == 201, asked.text
         grant = asked.json()["id"]
         merchant = w.call("POST", f"/v1/merchants/m-2/grants/{grant}/approve", "m-2")
@@ -93,19 +82,7 @@ def _world(
         w.keys["sam"] = staff
         done = w.call("POST", f"/v1/merchants/m-2/grants/{grant}/approve", "sam")
         assert done.json()["state"] == "approved", done.text
-        access = {
-            "id": "acc-1",
-            "time": iso(w.clock.now + MINUTE),
-            "actor": {"id": "agent-7", "kind": "staff", "role": "support", "team": "tier1"},
-            "action": "export",
-            "merchant": "m-2",
-            "resource": {"type": "customer", "count": 40},
-            "data": ["contact"],
-            "channel": "export",
-            "outcome": "allowed",
-            "source": {"country": "PT", "ip": "10.0.0.9"},
-            "justification": {"grant": grant, "reason": "recall"},
-        }
+        access = access_citing(grant, iso(w.clock.now + MINUTE))
         stored = w.call("POST", "/v1/events", "ingest", [access])
         assert stored.status_code == 200, stored.text
         w.clock.advance(2 * MINUTE)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from guard_support import POLICY as GRANTS_POLICY
 from sentinelle.access import Principal, Role
 from sentinelle.config import Settings
 from sentinelle.guard import grants
@@ -22,16 +23,7 @@ from sentinelle.store import Store, open_store
 from sentinelle.timeutil import HOUR, parse_time
 
 NOW = parse_time("2026-11-05T10:00:00Z")
-POLICY = """
-[teams.tier1]
-actions = ["view", "export"]
-channels = ["support_console", "export"]
-categories = ["contact", "address"]
-
-[merchants.m-2]
-approvers = ["merchant", "staff"]
-grant_hours = 2
-"""
+POLICY = GRANTS_POLICY + "grant_hours = 2\n"  # in [merchants.m-2]: its grants hold 2 h
 SHOP1 = Actor.of(Principal("key", "shop1", Role.MERCHANT, "m-1"))
 SHOP2 = Actor.of(Principal("key", "shop2", Role.MERCHANT, "m-2"))
 RESPONDER = Actor.of(Principal("user", "rita@sentinelle.example", Role.RESPONDER))
