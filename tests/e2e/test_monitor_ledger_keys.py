@@ -100,7 +100,7 @@ def test_a_key_rotated_out_does_not_vouch_for_later_checkpoints(log: Log) -> Non
 
     from sentinelle.errors import IntegrityError
     from sentinelle.ledger.checkpoint import Checkpoint, Verifier
-    from sentinelle.monitor.checks import key_spans, open_checkpoint
+    from sentinelle.monitor.checks import follow_keys, open_checkpoint
 
     log.ingest(0, 300)
     old_key = log.ledger.key  # the signing key the rotation retires
@@ -110,8 +110,8 @@ def test_a_key_rotated_out_does_not_vouch_for_later_checkpoints(log: Log) -> Non
         f"{log.url}/v1/ledger/keys", headers={"Authorization": f"Bearer {log.key}"}
     ).json()
     pinned = (Verifier.from_verifier_key(first),)
-    spans = key_spans(history, origin=log.ledger.origin, pinned=pinned)
-    assert spans[first] == (0, 300)
+    spans = follow_keys(history, origin=log.ledger.origin, pinned=pinned).spans
+    assert (spans[first].from_size, spans[first].until_size) == (0, 300)
     size = log.store.ledger_size()
     forged = old_key.sign(
         Checkpoint(origin=log.ledger.origin, size=size, root=log.ledger.root(size))

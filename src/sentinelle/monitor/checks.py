@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from sentinelle.errors import IntegrityError
@@ -51,9 +51,9 @@ __all__ = [
     "PinnedKey",
     "SignedCheckpoint",
     "TreeHead",
+    "LogKeys",
     "count_cosignatures",
-    "followed_keys",
-    "key_spans",
+    "follow_keys",
     "open_checkpoint",
     "relate",
     "tree_from_tiles",
@@ -117,20 +117,30 @@ class SignedCheckpoint:
         return self.checkpoint.root
 
 
+@dataclass(frozen=True, slots=True)
+class LogKeys:
+    """The verifier keys to check the log's checkpoints with (:func:`follow_keys`): the pinned
+    ones, then those the log rotated to after one of them; and, per the log's verified list of
+    keys, the tree sizes each signs (empty without a list that verifies)."""
+
+    keys: tuple[str, ...]
+    spans: Mapping[str, verify.LogKey] = field(default_factory=dict)
+
+
 def open_checkpoint(
     note: str,
     *,
     origin: str,
     log_keys: Sequence[PinnedKey],
-    spans: Mapping[str, tuple[int, int | None]] | None = None,
+    spans: Mapping[str, verify.LogKey] | None = None,
 ) -> SignedCheckpoint:
     """The checkpoint of ``note`` if one of ``log_keys`` signed it, for log ``origin``
     (:func:`~sentinelle.transparency.verify.verify_note`).
 
     Several keys are pinned around a rotation of the log's key; any one signing is enough,
-    within its ``spans`` when the log's list of keys gave them (:func:`key_spans`): a key the
-    log rotated out does not vouch for a checkpoint after its last size (whoever still holds
-    it, perhaps the reason it was rotated).
+    within its ``spans`` when the log's list of keys gave them (:attr:`LogKeys.spans`): a key
+    the log rotated out does not vouch for a checkpoint after its last size (whoever still
+    holds it, perhaps the reason it was rotated).
 
     Raises :class:`IntegrityError` naming what is wrong: malformed note or checkpoint, no
     signature by a pinned key, a signature that does not verify, another origin.
@@ -145,57 +155,40 @@ def open_checkpoint(
             problems.append(str(exc))
             continue
         span = (spans or {}).get(key.verifier_key())
-        if span is not None and not (
-            span[0] <= checkpoint.size and (span[1] is None or checkpoint.size <= span[1])
-        ):
+        if span is not None and not span.signs(checkpoint.size):
             problems.append(
                 f"signed by key {key.verifier_key().partition('+')[2][:8]}, which the log's "
-                f"list of keys has signing tree sizes {span[0]} to "
-                f"{'now' if span[1] is None else span[1]}, not {checkpoint.size}: a key the log "
-                "rotated out"
+                f"list of keys has signing tree sizes {span.from_size} to "
+                f"{'now' if span.until_size is None else span.until_size}, not "
+                f"{checkpoint.size}: a key the log rotated out"
             )
             continue
         return SignedCheckpoint(note, checkpoint)
     raise IntegrityError("; ".join(dict.fromkeys(problems)))
 
 
-def key_spans(
+def follow_keys(
     history: Mapping[str, Any] | None, *, origin: str, pinned: Sequence[PinnedKey]
-) -> dict[str, tuple[int, int | None]]:
-    """The tree sizes each key signs, ``{verifier key: (from, until or None)}``, per the
-    log's list of keys verified from one of the ``pinned`` keys (as :func:`followed_keys`);
-    empty without a list that verifies."""
-    spans: dict[str, tuple[int, int | None]] = {}
+) -> LogKeys:
+    """The keys to check the log's checkpoints with: the ``pinned`` ones, then the keys the
+    log rotated to after one of them, per its list of keys (``GET /v1/ledger/keys``,
+    ``history``), each rotation's statement signed by the key before it
+    (:func:`~sentinelle.transparency.verify.verify_key_history`, once per pinned key); and the
+    tree sizes each key of a list that verifies signs. A list that does not verify from any
+    pinned key adds nothing: the pinned keys alone are checked, as without it."""
+    keys = [k.verifier_key() for k in pinned]
+    spans: dict[str, verify.LogKey] = {}
     if history is None:
-        return spans
+        return LogKeys(tuple(keys), spans)
     for key in pinned:
         try:
             followed = verify.verify_key_history(history, key.verifier_key(), origin=origin)
         except verify.VerificationError:
             continue
         for k in followed.keys:
-            spans.setdefault(k.verifier_key, (k.from_size, k.until_size))
-    return spans
-
-
-def followed_keys(
-    history: Mapping[str, Any] | None, *, origin: str, pinned: Sequence[PinnedKey]
-) -> tuple[str, ...]:
-    """The verifier keys to check the log's checkpoints with: the ``pinned`` ones, then the
-    keys the log rotated to after one of them, per its list of keys (``GET /v1/ledger/keys``,
-    ``history``), each rotation's statement signed by the key before it
-    (:func:`~sentinelle.transparency.verify.verify_key_history`). A list that does not verify
-    from any pinned key adds nothing: the pinned keys alone are checked, as without it."""
-    keys = [k.verifier_key() for k in pinned]
-    if history is None:
-        return tuple(keys)
-    for key in pinned:
-        try:
-            followed = verify.verify_key_history(history, key.verifier_key(), origin=origin)
-        except verify.VerificationError:
-            continue
+            spans.setdefault(k.verifier_key, k)
         keys += [k.verifier_key for k in followed.keys if k.verifier_key not in keys]
-    return tuple(keys)
+    return LogKeys(tuple(keys), spans)
 
 
 @dataclass(frozen=True, slots=True)

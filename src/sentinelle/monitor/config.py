@@ -17,8 +17,7 @@ password) are never in this file nor on the command line: environment variables 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -59,8 +58,6 @@ class MonitorConfig:
     url: str | None = None
     published: str | None = None
     merchant: str | None = None
-    # The tree sizes each key signs, from the log's verified list of keys (set per round).
-    key_spans: Mapping[str, tuple[int, int | None]] = field(default_factory=dict)
 
     @classmethod
     def from_toml(cls, path: Path) -> MonitorConfig:

@@ -26,7 +26,6 @@ forgotten after an OK round, so they are reported again if they come back.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 import hashlib
@@ -40,12 +39,12 @@ from typing import Final, Protocol
 from sentinelle.errors import Error, IntegrityError
 from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.monitor.checks import (
+    LogKeys,
     LogTree,
     Relation,
     SignedCheckpoint,
     count_cosignatures,
-    followed_keys,
-    key_spans,
+    follow_keys,
     open_checkpoint,
     relate,
 )
@@ -156,16 +155,29 @@ class Reporter(Protocol):
 class SliceCheck(Protocol):
     """The merchant-slice completeness check (``--merchant``,
     :class:`sentinelle.monitor.slices.ApiSliceCheck`). Called after the log's checks passed,
-    with the checkpoint held and the new one; raises
-    :class:`~sentinelle.monitor.slices.MissingAccessError` (a ``missing_access`` finding) or
-    :class:`LogUnreachableError`."""
+    with the checkpoint held, the new one and the round's log keys (the pinned ones and those
+    the log rotated to: the two ends of an answer across a rotation are signed by two of them);
+    raises :class:`~sentinelle.monitor.slices.MissingAccessError` (a ``missing_access``
+    finding) or :class:`LogUnreachableError`."""
 
-    def __call__(self, old: SignedCheckpoint | None, new: SignedCheckpoint) -> None: ...
+    def __call__(
+        self, old: SignedCheckpoint | None, new: SignedCheckpoint, log_keys: Sequence[str]
+    ) -> None: ...
 
 
 def _finding_id(outcome: Outcome, *parts: str) -> str:
     digest = hashlib.sha256("\n".join((outcome.label, *parts)).encode()).hexdigest()
     return f"{outcome.label}-{digest[:16]}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The log keys of one round: as verifiers (the pinned ones, or those and the keys the log
+    rotated to), what :func:`follow_keys` found, and why the log's list could not be read."""
+
+    verifiers: tuple[Verifier, ...]
+    followed: LogKeys
+    unreachable: LogUnreachableError | None = None
 
 
 @dataclass
@@ -176,6 +188,7 @@ class _Round:
     source: LogSource
     state_dir: StateDir
     now: dt.datetime
+    keys: _Keys
     findings: list[Finding] = field(default_factory=list)
 
     def find(
@@ -225,8 +238,8 @@ class _Round:
             return open_checkpoint(
                 note,
                 origin=self.config.origin,
-                log_keys=self.config.log_keys,
-                spans=self.config.key_spans,
+                log_keys=self.keys.verifiers,
+                spans=self.keys.followed.spans,
             )
         except IntegrityError as exc:
             self.find(
@@ -356,10 +369,10 @@ class Monitor:
         """
         start = self._clock()
         with self.state_dir.locked():
-            config = self._keys_followed()
-            state = self.state_dir.load(origin=config.origin, log_keys=config.log_keys)
+            keys = self._keys_followed()
+            state = self.state_dir.load(origin=self.config.origin, log_keys=keys.verifiers)
             before = state
-            work = _Round(config, self.source, self.state_dir, start)
+            work = _Round(self.config, self.source, self.state_dir, start, keys)
             try:
                 candidate = self._check(work, state.checkpoint)
             except LogUnreachableError as exc:
@@ -384,27 +397,31 @@ class Monitor:
             seconds,
         )
 
-    def _keys_followed(self) -> MonitorConfig:
-        """The configuration of a round: the pinned log keys, and the keys the log rotated to
-        from one of them, when it serves its list of keys and every rotation after the pinned
-        key verifies (:func:`~sentinelle.monitor.checks.followed_keys`)."""
+    def _keys_followed(self) -> _Keys:
+        """The log keys of a round: the pinned ones, and the keys the log rotated to from one
+        of them, when it serves its list of keys and every rotation after the pinned key
+        verifies (:func:`~sentinelle.monitor.checks.follow_keys`)."""
+        cfg = self.config
         try:
             history = self.source.key_history()
-        except LogUnreachableError:
-            return self.config  # the round's own reads report an unreachable log
-        cfg = self.config
-        keys = followed_keys(history, origin=cfg.origin, pinned=cfg.log_keys)
-        spans = key_spans(history, origin=cfg.origin, pinned=cfg.log_keys)
-        if len(keys) == len(cfg.log_keys):
-            return dataclasses.replace(cfg, key_spans=spans) if spans else cfg
-        _logger.info("following the log's key rotation to %s", ", ".join(keys[len(cfg.log_keys) :]))
-        return dataclasses.replace(
-            cfg, log_keys=tuple(Verifier.from_verifier_key(k) for k in keys), key_spans=spans
+        except LogUnreachableError as exc:
+            # The round's own reads report an unreachable log; the slice check, which needs
+            # the list for an answer across a rotation, reports this.
+            pinned = LogKeys(tuple(k.verifier_key() for k in cfg.log_keys))
+            return _Keys(cfg.log_keys, pinned, exc)
+        followed = follow_keys(history, origin=cfg.origin, pinned=cfg.log_keys)
+        if len(followed.keys) == len(cfg.log_keys):
+            return _Keys(cfg.log_keys, followed)
+        _logger.info(
+            "following the log's key rotation to %s",
+            ", ".join(followed.keys[len(cfg.log_keys) :]),
         )
+        verifiers = tuple(Verifier.from_verifier_key(k) for k in followed.keys)
+        return _Keys(verifiers, followed)
 
     def _check(self, work: _Round, held: SignedCheckpoint | None) -> SignedCheckpoint | None:
         """The checks of one round; the checkpoint to move the state to, if all pass."""
-        cfg, source = work.config, self.source
+        cfg, source = self.config, self.source
         latest_note = source.latest()
         if latest_note is None:
             if held is not None:
@@ -458,8 +475,10 @@ class Monitor:
             and not work.findings
             and self.slice_check is not None
         ):
+            if work.keys.unreachable is not None:
+                raise work.keys.unreachable
             try:
-                self.slice_check(held, candidate)
+                self.slice_check(held, candidate, work.keys.followed.keys)
             except MissingAccessError as exc:
                 work.find(
                     Outcome.MISSING_ACCESS,

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from sentinelle.errors import Error
 from sentinelle.ledger.checkpoint import Verifier
-from sentinelle.monitor.checks import SignedCheckpoint, followed_keys
+from sentinelle.monitor.checks import SignedCheckpoint
 from sentinelle.monitor.source import ApiSource, LogUnreachableError
 from sentinelle.transparency.verify import (
     MissingMapError,
@@ -59,8 +59,10 @@ class ApiSliceCheck:
     """Checks ``merchant``'s slice over ``api`` against the pinned ``log_keys``.
 
     Called as :class:`~sentinelle.monitor.monitor.SliceCheck` (``old``: the checkpoint held,
-    ``new``: the one the round would move to). Raises :class:`MissingAccessError`, or
-    :class:`LogUnreachableError` when the answer cannot be had or read.
+    ``new``: the one the round would move to, ``log_keys``: the round's keys, the pinned ones
+    and those the log rotated to; default: the pinned ones). Raises
+    :class:`MissingAccessError`, or :class:`LogUnreachableError` when the answer cannot be had
+    or read.
     """
 
     api: ApiSource
@@ -68,12 +70,18 @@ class ApiSliceCheck:
     origin: str
     log_keys: tuple[Verifier, ...]
 
-    def __call__(self, old: SignedCheckpoint | None, new: SignedCheckpoint) -> None:
+    def __call__(
+        self,
+        old: SignedCheckpoint | None,
+        new: SignedCheckpoint,
+        log_keys: Sequence[str] | None = None,
+    ) -> None:
         # From the checkpoint held, if it carries a map; otherwise (the first round, or a
         # checkpoint from before slices) from the start of the log.
         start = old.size if old is not None and old.checkpoint.map_root is not None else 0
         pages = self._pages(start, new.size)
-        verified = self._verify(pages)
+        keys = log_keys or tuple(k.verifier_key() for k in self.log_keys)
+        verified = self._verify(pages, keys)
         ends: list[tuple[VerifiedCheckpoint | None, SignedCheckpoint]] = [
             (verified.to_checkpoint, new)
         ]
@@ -109,11 +117,9 @@ class ApiSliceCheck:
                 )
             query = {"from": start, "to": end, "limit": PAGE_LIMIT, "cursor": following}
 
-    def _verify(self, pages: list[dict[str, Any]]) -> VerifiedSlice:
+    def _verify(self, pages: list[dict[str, Any]], keys: Sequence[str]) -> VerifiedSlice:
         problems = []
-        # The pinned keys, and those the log rotated to from one of them; the two ends of an
-        # answer across a rotation are signed by two of them.
-        keys = followed_keys(self.api.key_history(), origin=self.origin, pinned=self.log_keys)
+        # The two ends of an answer across a rotation are signed by two of the keys.
         for to_key, from_key in itertools.product(keys, keys):
             try:
                 return verify_slice(
