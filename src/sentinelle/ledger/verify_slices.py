@@ -37,8 +37,6 @@ proofs lead to another root than the signed map holds).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,12 +46,8 @@ from typing import Any, Final, Protocol
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import combine
 from sentinelle.ledger.slices import Node, map_hash, map_root_of, map_update
-from sentinelle.transparency.verify import (
-    EMPTY_ROOT,
-    MAP_LINE_PREFIX,
-    map_key,
-    map_leaf_hash,
-)
+from sentinelle.transparency import verify
+from sentinelle.transparency.verify import EMPTY_ROOT, map_key, map_leaf_hash
 
 __all__ = ["MapCommitment", "SliceCheck", "SliceReport", "map_root_in"]
 
@@ -69,24 +63,16 @@ class _Reads(Protocol):
 
 
 def map_root_in(extensions: Iterable[str], label: str) -> bytes | None:
-    """The merchant-map root a checkpoint's extension lines carry (``None``: no map line).
+    """The merchant-map root a checkpoint's extension lines carry (``None``: no map line), as
+    :func:`sentinelle.transparency.verify.map_root_in` reads it.
 
     Raises :class:`IntegrityError` naming ``label`` if there are two, or the root is not
     canonical base64 of 32 bytes.
     """
-    lines = [e for e in extensions if e.startswith(MAP_LINE_PREFIX)]
-    if not lines:
-        return None
-    if len(lines) > 1:
-        raise IntegrityError(f"{label} carries {len(lines)} merchant-map lines")
-    text = lines[0][len(MAP_LINE_PREFIX) :]
     try:
-        root = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        root = b""
-    if len(root) != 32 or base64.b64encode(root).decode("ascii") != text:
-        raise IntegrityError(f"{label}: its merchant-map line is not canonical base64 of 32 bytes")
-    return root
+        return verify.map_root_in(tuple(extensions))
+    except verify.NoteError as exc:
+        raise IntegrityError(f"{label}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,7 @@ __all__ = [
     "map_leaf_hash",
     "map_line",
     "map_root_from_proof",
+    "map_root_in",
     "slice_leaf_hash",
     "verify_consistency",
     "verify_cosignature",
@@ -258,23 +259,51 @@ def verify_note(note: str, verifier_key: str, *, origin: str | None = None) -> S
     """
     name, key_id, public = _parse_verifier_key(verifier_key, _ALG_ED25519)
     body, signatures = _split_note(note)
-    verified = False
-    for sig_name, raw in signatures:
-        if sig_name != name or raw[:4] != key_id:
-            continue  # a witness's cosignature, or another key: not ours to check here
-        try:
-            public.verify(raw[4:], body.encode("utf-8"))
-        except InvalidSignature:
-            raise NoteError(
-                f"the signature by {name} does not verify: the note was altered"
-            ) from None
-        verified = True
-    if not verified:
+    try:
+        signed = _signed_by(body, signatures, name, key_id, public)
+    except InvalidSignature:
+        raise NoteError(f"the signature by {name} does not verify: the note was altered") from None
+    if not signed:
         raise NoteError(f"the note has no signature by key {name}+{key_id.hex()} (the log's)")
     cp = _checkpoint(body)
     if origin is not None and cp.origin != origin:
         raise NoteError(f"the checkpoint is for log {cp.origin!r}, expected {origin!r}")
     return cp
+
+
+def _signed_by(
+    body: str,
+    signatures: Sequence[tuple[str, bytes]],
+    name: str,
+    key_id: bytes,
+    public: Ed25519PublicKey,
+) -> bool:
+    """Whether a note's ``body`` carries a signature line of the key ``name``, ``key_id``
+    (lines of other keys, such as witnesses' cosignatures, are not checked here). Raises
+    :class:`InvalidSignature` if one of its lines does not verify."""
+    signed = False
+    for sig_name, raw in signatures:
+        if sig_name == name and raw[:4] == key_id:
+            public.verify(raw[4:], body.encode("utf-8"))
+            signed = True
+    return signed
+
+
+def map_root_in(extensions: Sequence[str]) -> bytes | None:
+    """The merchant-map root a checkpoint's extension lines carry (``None``: no map line).
+
+    Raises :class:`NoteError` if there are two, or the root is not canonical base64 of 32
+    bytes.
+    """
+    maps = [e for e in extensions if e.startswith(MAP_LINE_PREFIX)]
+    if len(maps) > 1:
+        raise NoteError("the checkpoint carries two merchant-map lines")
+    if not maps:
+        return None
+    map_root = _b64(maps[0][len(MAP_LINE_PREFIX) :], "merchant-map root", NoteError)
+    if len(map_root) != HASH_SIZE:
+        raise NoteError("merchant-map root is not 32 bytes")
+    return map_root
 
 
 def _checkpoint(body: str) -> SignedCheckpoint:
@@ -289,15 +318,7 @@ def _checkpoint(body: str) -> SignedCheckpoint:
     if len(root) != HASH_SIZE:
         raise NoteError("checkpoint root hash is not 32 bytes")
     extensions = tuple(lines[3:])
-    maps = [e for e in extensions if e.startswith(MAP_LINE_PREFIX)]
-    if len(maps) > 1:
-        raise NoteError("the checkpoint carries two merchant-map lines")
-    map_root = None
-    if maps:
-        map_root = _b64(maps[0][len(MAP_LINE_PREFIX) :], "merchant-map root", NoteError)
-        if len(map_root) != HASH_SIZE:
-            raise NoteError("merchant-map root is not 32 bytes")
-    return SignedCheckpoint(origin, int(size_text), root, extensions, map_root)
+    return SignedCheckpoint(origin, int(size_text), root, extensions, map_root_in(extensions))
 
 
 def verify_cosignature(note: str, witness_key: str) -> int | None:
@@ -409,19 +430,17 @@ def _rotation_lines(statement: str, old_key: str) -> dict[str, str]:
         body, signatures = _split_note(statement)
     except NoteError as exc:
         raise KeyHistoryError(f"its statement is not a signed note: {exc}") from None
-    mine = [raw for n, raw in signatures if n == name and raw[:4] == key_id]
-    if not mine:
+    try:
+        signed = _signed_by(body, signatures, name, key_id, public)
+    except InvalidSignature:
+        raise KeyHistoryError(
+            f"its statement's signature by the previous key {name}+{key_id.hex()} does not "
+            "verify: the statement was altered"
+        ) from None
+    if not signed:
         raise KeyHistoryError(
             f"its statement is not signed by the previous key {name}+{key_id.hex()}"
         )
-    for raw in mine:
-        try:
-            public.verify(raw[4:], body.encode("utf-8"))
-        except InvalidSignature:
-            raise KeyHistoryError(
-                f"its statement's signature by the previous key {name}+{key_id.hex()} does not "
-                "verify: the statement was altered"
-            ) from None
     head, *rest = body[:-1].split("\n")
     lines = {"": head}
     for line in rest:
