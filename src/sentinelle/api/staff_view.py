@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -169,15 +169,6 @@ class StaffView:
     def grant(self, row: GrantRow, *, newest: str | None = None) -> SeenGrant:
         """:meth:`grants` of one."""
         return self.grants([row], newest=[newest])[0]
-
-    def access_actor(self, event: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A stored access event's ``actor`` as this viewer sees it: a staff member's id
-        replaced by the pseudonym the accesses list gives it (that day, this merchant)."""
-        actor = event.get("actor") or {}
-        if self.named or actor.get("kind") != "staff":
-            return actor
-        day = str(event.get("time", ""))[:10]
-        return {**actor, "id": self.pseudonyms.of(self.merchant, str(actor.get("id")), day)}
 
     # -- the API's answers ---------------------------------------------------------------
     def record(self, record: GrantRecord, seen: SeenGrant) -> dict[str, Any]:

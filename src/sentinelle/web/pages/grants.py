@@ -30,11 +30,13 @@ from sentinelle.api.deps import Reader, State, locked, reading
 from sentinelle.api.routes.grants import Answer
 from sentinelle.api.staff_view import STAFF, SeenGrant, StaffView
 from sentinelle.errors import ConfigError, Error, NotFoundError
+from sentinelle.events import AccessEvent
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, LinkError
 from sentinelle.guard.mail import LINK_PATH
 from sentinelle.guard.policy import Policy
 from sentinelle.store.grants import GrantRow
+from sentinelle.transparency.accesses import shown as shown_access
 from sentinelle.web.common import (
     Viewer,
     form_fields,
@@ -60,6 +62,7 @@ _DONE: Final = {
     "denied": "Denied: the request is closed and stays in the history.",
     "revoked": "Revoked: no decision uses this grant any more.",
 }
+_decode_access: Final = msgspec.json.Decoder(AccessEvent).decode
 _TOKEN_IN_PATH: Final = re.compile(rf"({re.escape(LINK_PATH)}/[^/\s]+/)[^/\s?]+")
 
 
@@ -229,10 +232,17 @@ async def _grant(
             return None
         view = StaffView.of(state, seen.principal, merchant, r.store)
         bodies = [body for _seq, body in r.store.grant_accesses(history.grant, limit=USES)]
-        uses = []
-        for body in bodies:
-            event = json.loads(body)
-            uses.append({**event, "actor": view.access_actor(event)})
+        # Each use as the merchant's accesses list shows it (the same pseudonym that day).
+        uses = [
+            shown_access(
+                _decode_access(body),
+                merchant=merchant,
+                name_staff=view.named,
+                pseudonyms=view.pseudonyms,
+                approvals=lambda _grant: None,  # the page shows the grant's approvals above
+            )
+            for body in bodies
+        ]
         # The newest use gives the grantee's team, role and country: not read twice.
         seen_grant = view.grant(history.grant, newest=bodies[0] if bodies else None)
         grant = _as_seen(_view(history.grant, policy, now), seen_grant)
