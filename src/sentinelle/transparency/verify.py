@@ -449,6 +449,32 @@ def _rotation_lines(statement: str, old_key: str) -> dict[str, str]:
     return lines
 
 
+@dataclass(frozen=True, slots=True)
+class _KeyRecord:
+    """One record of ``GET /v1/ledger/keys`` as far as the check goes: the key and its sizes,
+    and the rotation's ``statement``, ``by`` and ``reason`` (not yet checked)."""
+
+    key: LogKey
+    statement: Any
+    by: Any
+    reason: str
+
+    @classmethod
+    def parse(cls, k: Mapping[str, Any]) -> _KeyRecord:
+        """Raises ``KeyError``, ``TypeError`` or ``ValueError`` for a malformed record."""
+        until = k["until_size"]
+        return cls(
+            LogKey(
+                str(k["verifier_key"]),
+                int(k["from_size"]),
+                None if until is None else int(until),
+            ),
+            k.get("statement"),
+            k.get("by"),
+            str(k.get("reason", "")),
+        )
+
+
 def verify_key_history(
     answer: Mapping[str, Any], pinned_key: str, *, origin: str | None = None
 ) -> KeyHistory:
@@ -465,25 +491,16 @@ def verify_key_history(
     """
     try:
         log = str(answer["origin"])
-        records = [
-            (
-                str(k["verifier_key"]),
-                int(k["from_size"]),
-                None if k["until_size"] is None else int(k["until_size"]),
-                k.get("statement"),
-                k.get("by"),
-                str(k.get("reason", "")),
-            )
-            for k in answer["keys"]
-        ]
+        records = [_KeyRecord.parse(k) for k in answer["keys"]]
     except (KeyError, TypeError, ValueError):
         raise KeyHistoryError("the list of keys is malformed") from None
     if origin is not None and log != origin:
         raise KeyHistoryError(f"the keys are of log {log!r}, expected {origin!r}")
-    if not records or records[0][1] != 0:
+    if not records or records[0].key.from_size != 0:
         raise KeyHistoryError("the log's first key must sign from tree size 0")
-    for i, (key, start, until, *_) in enumerate(records):
-        nxt = records[i + 1][1] if i + 1 < len(records) else None
+    for i, record in enumerate(records):
+        key, start, until = record.key.verifier_key, record.key.from_size, record.key.until_size
+        nxt = records[i + 1].key.from_size if i + 1 < len(records) else None
         if until != nxt or (nxt is not None and nxt < start):
             raise KeyHistoryError(
                 f"key {i} ({_key_name(key)}) signs sizes {start} to {until}, but the next "
@@ -498,14 +515,15 @@ def verify_key_history(
     except NoteError as exc:
         raise KeyHistoryError(f"the pinned key: {exc}") from None
     try:
-        pinned = next(i for i, r in enumerate(records) if _same_key(r[0], pinned_key))
+        pinned = next(i for i, r in enumerate(records) if _same_key(r.key.verifier_key, pinned_key))
     except StopIteration:
         raise KeyHistoryError(
             f"the pinned key {_key_name(pinned_key)} is not one of the log's keys"
         ) from None
     for i in range(pinned + 1, len(records)):
-        key, start, _, statement, by, reason = records[i]
-        prev = records[i - 1][0]
+        record = records[i]
+        key, start, statement = record.key.verifier_key, record.key.from_size, record.statement
+        prev = records[i - 1].key.verifier_key
         label = f"the rotation to key {_key_name(key)} (key {i}, from size {start})"
         if not isinstance(statement, str):
             raise KeyHistoryError(f"{label} has no statement by the previous key")
@@ -519,9 +537,9 @@ def verify_key_history(
             raise KeyHistoryError(
                 f"{label}: its signed statement names another log, key or tree size than the record"
             )
-        if lines.get("by") != by or lines.get("reason") != reason:
+        if lines.get("by") != record.by or lines.get("reason") != record.reason:
             raise KeyHistoryError(f"{label}: its signed statement names another who or why")
-    return KeyHistory(log, tuple(LogKey(r[0], r[1], r[2]) for r in records[pinned:]))
+    return KeyHistory(log, tuple(r.key for r in records[pinned:]))
 
 
 def verify_note_by_history(note: str, history: KeyHistory) -> SignedCheckpoint:
