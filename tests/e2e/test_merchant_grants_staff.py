@@ -181,6 +181,9 @@ def test_the_merchants_console_follows_the_policy(world: World) -> None:
     for text in (page.text, one.text):
         assert "agent-7" not in text and "rita-key" not in text and "sam-key" not in text
     assert pseudonym in one.text and STAFF in one.text
+    # The grant's page shows the grantee as the panel does: with role, team and country.
+    shown = f'<span class="pseudonym">{pseudonym}</span> <span class="small">'
+    assert shown + "(support, team tier1, from PT)" in one.text
     # The responder's console names them.
     rita = world.client()
     assert login(rita, "rita@platform.example").status_code == 303
@@ -208,6 +211,7 @@ def test_the_page_an_e_mail_link_opens_follows_the_policy(
     page = mailing.clients[0].get(link.group(1))
     assert page.status_code == 200, page.text
     assert mailing.pseudonym("m-2", "agent-7", row.requested_us) in page.text
+    assert "team tier1" in page.text  # no use of this grant yet: the team of their activity
     assert "agent-7" not in page.text and "rita-key" not in page.text and STAFF in page.text
     done = mailing.clients[0].post(link.group(1), data={"confirm": "yes"})
     assert done.status_code == 200 and "agent-7" not in done.text
