@@ -215,3 +215,17 @@ def test_the_page_an_e_mail_link_opens_follows_the_policy(
     assert "agent-7" not in page.text and "rita-key" not in page.text and STAFF in page.text
     done = mailing.clients[0].post(link.group(1), data={"confirm": "yes"})
     assert done.status_code == 200 and "agent-7" not in done.text
+
+
+def test_an_unreadable_pseudonym_key_is_a_mail_outcome_not_a_failed_request(
+    mailing: World, smtp_sink: SmtpSink
+) -> None:
+    (mailing.settings.data_dir / "pseudonyms.key").write_text("not a key\n")
+    sent = len(smtp_sink.messages())
+    body = {"actor": "agent-7", "merchant": "m-2", "actions": ["view"], "data": ["contact"],
+            "reason": "second"}  # fmt: skip
+    asked = mailing.call("POST", "/v1/grants", "resp", body)
+    assert asked.status_code == 201, asked.text  # the request is stored and answered
+    assert asked.json()["email"]["sent"] is False
+    assert "pseudonyms.key" in asked.json()["email"]["detail"], asked.json()
+    assert len(smtp_sink.messages()) == sent

@@ -157,6 +157,9 @@ def send_links(
         to = merchant_addresses(settings, row.merchant)
         smtp = smtp_config(settings, sender=_address(sender))
         smtp.check()
+        # Before a link is made: an unreadable pseudonym key is an outcome, not an error
+        # after the request is stored.
+        grantee, requester = staff_shown(settings, row)
     except Error as exc:
         return MailOutcome(False, f"no e-mail sent: {exc.diagnostics()}")
     if not to:
@@ -167,7 +170,6 @@ def send_links(
         token, link = new_link(store, policy, row, now_us=now_us)
     expires = link.expires_us
     base = settings.public_url or ""
-    grantee, requester = staff_shown(settings, row)
     message = approval_message(
         sender=sender,
         to=to,
