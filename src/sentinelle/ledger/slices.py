@@ -66,6 +66,7 @@ __all__ = [
     "SliceGrower",
     "SlicePage",
     "SliceQueryError",
+    "SliceReads",
     "SliceSide",
     "Node",
     "map_hash",
@@ -82,7 +83,9 @@ _PAST: Final = 64  # older maps kept per process (they share most nodes with the
 Node = tuple[Any, ...] | None
 
 
-class _Reads(Protocol):
+class SliceReads(Protocol):
+    """What the slices and the map are read through (a store, or one of its transactions)."""
+
     def slice_state(self) -> int: ...
     def slice_heads_since(
         self, gsize: int, *, built: int | None = None
@@ -194,9 +197,10 @@ def _items(heads: Iterable[tuple[str, int, bytes]]) -> list[tuple[bytes, bytes |
     return out
 
 
-def map_update(node: Node, items: Sequence[tuple[bytes, bytes | None]]) -> Node:
-    """The map ``node`` with the leaves ``items`` (sorted ``(key, leaf hash or None to
-    remove)``) set; untouched subtrees are shared, not copied."""
+def map_update(node: Node, heads: Iterable[tuple[str, int, bytes]]) -> Node:
+    """The map ``node`` with the slices ``heads`` (``(merchant, size, root)``; size 0: removed)
+    set; untouched subtrees are shared, not copied."""
+    items = _items(heads)
     return _update(node, items, 0, len(items), 0)
 
 
@@ -319,8 +323,7 @@ class SliceGrower:
         ``end`` carries."""
         self._spill(end)
         heads = self._heads
-        items = _items((m, n, r) for m, (n, r, _) in heads.items())
-        after = _update(self._base, items, 0, len(items), 0)
+        after = map_update(self._base, ((m, n, r) for m, (n, r, _) in heads.items()))
         if self._built != end:
             self._w.set_slice_state(end)
         return SliceBatch(self._owner, self._built, end, heads, after)
@@ -342,7 +345,7 @@ class MerchantSlices:
         while len(self._past) > _PAST:
             self._past.popitem(last=False)
 
-    def _sync(self, src: _Reads, *, writer: bool) -> int:
+    def _sync(self, src: SliceReads, *, writer: bool) -> int:
         """Bring the current map to what ``src`` has committed (lock held); the built size."""
         built = src.slice_state()
         if self._gsize == built or (not writer and self._gsize is not None and self._gsize > built):
@@ -355,8 +358,7 @@ class MerchantSlices:
             self._remember(self._gsize, self._map)
         for merchant, size, root, frontier, _ in rows:
             self._heads[merchant] = (size, root, frontier)
-        items = _items((m, s, r) for m, s, r, _, _ in rows)
-        self._map = _update(base, items, 0, len(items), 0)
+        self._map = map_update(base, ((m, s, r) for m, s, r, _, _ in rows))
         self._gsize = built
         return built
 
@@ -407,14 +409,14 @@ class MerchantSlices:
             heads = self._heads
             return {m: heads.get(m, empty) for m in merchants}
 
-    def warm(self, src: _Reads) -> int:
+    def warm(self, src: SliceReads) -> int:
         """Build this process's map now, through ``src`` (a read transaction), rather than
         in the first request that needs it: built from every merchant's latest row, it takes
         seconds at 100,000 merchants (docs/ledger.md). Returns the tree size it is built to."""
         with self._lock:
             return self._sync(src, writer=False)
 
-    def map_at(self, src: _Reads, gsize: int) -> Node:
+    def map_at(self, src: SliceReads, gsize: int) -> Node:
         """The map at global tree size ``gsize`` (a checkpoint's), read through ``src`` (a read
         transaction). Raises :class:`SliceQueryError` if the slices are not built to it."""
         with self._lock:
@@ -439,15 +441,13 @@ class MerchantSlices:
                 base = self._map if base_size == self._gsize else self._past[base_size]
         if base_size is None:  # an older read than every map here: rebuild at its size
             rows = src.slice_heads_since(-1)
-            items = _items((m, s, r) for m, s, r, _, _ in rows)
-            base = _update(None, items, 0, len(items), 0)
+            base = map_update(None, ((m, s, r) for m, s, r, _, _ in rows))
         grown = src.slice_heads_since(gsize, built=built)
         then = []
         for merchant, *_ in grown:
             head = src.slice_head_at(merchant, gsize)
             then.append((merchant, *(head or (0, EMPTY_ROOT))))
-        items = _items(then)
-        node = _update(base, items, 0, len(items), 0)
+        node = map_update(base, then)
         with self._lock:
             self._remember(gsize, node)
         return node

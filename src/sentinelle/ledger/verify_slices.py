@@ -12,9 +12,11 @@ frontier (its perfect subtrees' roots: ``O(log n)`` hashes, never the leaves), a
 as an immutable compact tree updated once per checkpoint for the merchants that grew since, as
 ingest does, so each checkpoint costs about ``log2(merchants)`` hashes per merchant touched.
 
-This is a second, independent implementation of the map (ingest's is
-:mod:`sentinelle.ledger.slices`): it shares only the hash definitions, so a fault of ingest's
-code is not repeated here.
+The slices are rebuilt here with their own few lines (a frontier per merchant, no nodes
+kept). The map is updated with ingest's sparse Merkle tree code
+(:func:`~sentinelle.ledger.slices.map_update`), so a fault of that code would be repeated
+here; ``tests/unit/ledger/test_verify_slices_map.py`` compares the two with a map computed
+from its definition alone.
 
 What it checks:
 
@@ -41,25 +43,17 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import combine
-from sentinelle.ledger.slices import Node, map_hash, map_root_of, map_update
+from sentinelle.ledger.slices import Node, SliceReads, map_hash, map_root_of, map_update
 from sentinelle.transparency import verify
-from sentinelle.transparency.verify import EMPTY_ROOT, map_key, map_leaf_hash
+from sentinelle.transparency.verify import EMPTY_ROOT
 
 __all__ = ["MapCommitment", "SliceCheck", "SliceReport", "map_root_in"]
 
 _NODE: Final = b"\x01"
-
-
-class _Reads(Protocol):
-    def slice_state(self) -> int: ...
-    def slice_heads_since(
-        self, gsize: int, *, built: int | None = None
-    ) -> list[tuple[str, int, bytes, bytes, int]]: ...
-    def slice_head_at(self, merchant: str, gsize: int) -> tuple[int, bytes] | None: ...
 
 
 def map_root_in(extensions: Iterable[str], label: str) -> bytes | None:
@@ -121,7 +115,7 @@ class SliceCheck:
     """
 
     def __init__(self, store: Any, commitments: Sequence[MapCommitment], size: int) -> None:
-        self._store: _Reads = store
+        self._store: SliceReads = store
         self._built: int = self._store.slice_state()
         if self._built > size:
             raise IntegrityError(
@@ -145,6 +139,8 @@ class SliceCheck:
         s = self._slices.get(merchant)
         if s is None:
             s = self._slices[merchant] = _Slice()
+        # transparency.verify.slice_leaf_hash, then slices._grow without its completed nodes,
+        # inlined: once per access event verified.
         h = sha256(b"\x00" + seq.to_bytes(8, "big") + event_leaf_hash).digest()
         n, frontier = s.size, s.frontier
         while n & 1:
@@ -158,13 +154,8 @@ class SliceCheck:
     def map_root(self) -> bytes:
         """The map root of the slices so far."""
         if self._grown:
-            items = []
-            for merchant in self._grown:
-                key = map_key(merchant)
-                size, root = self._slices[merchant].head()
-                items.append((key, map_leaf_hash(key, size, root)))
-            items.sort()
-            self._map = map_update(self._map, items)
+            grown = ((m, *self._slices[m].head()) for m in self._grown)
+            self._map = map_update(self._map, grown)
             self._grown = set()
         return map_hash(self._map)
 
