@@ -1,10 +1,15 @@
 """``ledger verify``'s own rebuild of the slices and the map (verify_slices) gives the same
 slice roots as RFC 9162 over the slice leaves, and the same map root as ingest's map
-(``slices.map_root_of``), whatever the merchants and however the updates are batched."""
+(``slices.map_root_of``), whatever the merchants and however the updates are batched.
+
+Both maps are the slices module's code (verify updates it batch by batch, ``map_root_of``
+builds it at once), so each is also compared with :func:`reference_map_root`, the map
+computed here from its definition alone (docs/ledger.md, "The map")."""
 
 from __future__ import annotations
 
 import random
+from hashlib import sha256
 
 import pytest
 
@@ -13,6 +18,65 @@ from sentinelle.ledger.merkle import leaf_hash, root_hash
 from sentinelle.ledger.slices import map_root_of
 from sentinelle.ledger.verify_slices import MapCommitment, SliceCheck
 from sentinelle.transparency.verify import MAP_EMPTY, slice_leaf_hash
+
+
+def reference_map_root(heads: dict[str, tuple[int, bytes]]) -> bytes:
+    """The merchant map's root from its definition: a sparse Merkle tree keyed by
+    ``SHA-256(merchant)``, key bit ``d`` (most significant first) choosing the side at depth
+    ``d``; a merchant's leaf ``SHA-256(0x00 || key || uint64_be(size) || slice root)``; an
+    inner node ``SHA-256(0x01 || left || right)``; an empty subtree 32 zero bytes; compact: a
+    subtree holding one merchant is that merchant's leaf."""
+    leaves = {_key(m): _leaf(m, size, root) for m, (size, root) in heads.items()}
+
+    def bit(key: bytes, depth: int) -> int:
+        return int(format(int.from_bytes(key, "big"), "0256b")[depth])
+
+    def subtree(keys: list[bytes], depth: int) -> bytes:
+        if not keys:
+            return bytes(32)  # an empty subtree
+        if len(keys) == 1:
+            return leaves[keys[0]]
+        left = [k for k in keys if bit(k, depth) == 0]
+        right = [k for k in keys if bit(k, depth) == 1]
+        return _node(subtree(left, depth + 1), subtree(right, depth + 1))
+
+    return subtree(list(leaves), 0)
+
+
+def _key(merchant: str) -> bytes:
+    return sha256(merchant.encode()).digest()
+
+
+def _leaf(merchant: str, size: int, root: bytes) -> bytes:
+    return sha256(b"\x00" + _key(merchant) + size.to_bytes(8, "big") + root).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return sha256(b"\x01" + left + right).digest()
+
+
+def _merchant_whose_top_bits(bits: int, count: int) -> str:
+    """A merchant id whose key starts with the ``count`` bits ``bits``."""
+    return next(f"m-{i}" for i in range(2, 10_000) if _key(f"m-{i}")[0] >> (8 - count) == bits)
+
+
+def test_the_maps_on_hand_computed_maps() -> None:
+    """The reference and ingest's map on maps small enough to write out by hand."""
+    root = leaf_hash(b"x")
+    assert reference_map_root({}) == map_root_of([]) == MAP_EMPTY
+    # One merchant: the map is its leaf.
+    assert reference_map_root({"m-1": (3, root)}) == _leaf("m-1", 3, root)
+    assert map_root_of([("m-1", 3, root)]) == _leaf("m-1", 3, root)
+    # Two merchants whose keys differ at bit 0: the node over their leaves, bit 0 on the left.
+    a, b = _merchant_whose_top_bits(0, 1), _merchant_whose_top_bits(1, 1)
+    both = _node(_leaf(a, 1, root), _leaf(b, 2, root))
+    assert reference_map_root({b: (2, root), a: (1, root)}) == both
+    assert map_root_of([(b, 2, root), (a, 1, root)]) == both
+    # Keys 10… and 11…: the same side at depth 0, beside an empty subtree; split at depth 1.
+    c, d = _merchant_whose_top_bits(0b10, 2), _merchant_whose_top_bits(0b11, 2)
+    deeper = _node(MAP_EMPTY, _node(_leaf(c, 1, root), _leaf(d, 5, root)))
+    assert reference_map_root({c: (1, root), d: (5, root)}) == deeper
+    assert map_root_of([(c, 1, root), (d, 5, root)]) == deeper
 
 
 class _NoSlicesStored:
@@ -43,6 +107,7 @@ def test_the_rebuilt_map_is_ingests_map(seed: int) -> None:
             seq += 1
         heads = {m: (len(hs), root_hash(hs)) for m, hs in leaves.items()}
         assert check.map_root() == map_root_of((m, n, r) for m, (n, r) in heads.items())
+        assert check.map_root() == reference_map_root(heads)
 
 
 def test_a_map_line_of_another_map_is_refused_naming_the_checkpoint() -> None:
