@@ -10,10 +10,13 @@ A merchant user, under the ``pseudonymous`` policy (the default), sees of a gran
   pseudonym as that day's accesses), with the team, role and country of the newest access
   citing the grant, else the team of the grantee's activity;
 * who asked, approved, denied, revoked or opened it: by name when it is the merchant's own
-  (its accounts, keys and e-mail links) or one of the platform's services (the guard's and
-  ingest keys), else not at all (``None``; "platform staff" on a page). Staff are never named.
+  (its accounts, keys and e-mail links) or one of the platform's services (the guard's,
+  ingest and SCIM keys), else not at all (``None``; "platform staff" on a page). Staff are
+  never named.
 
-The platform's own roles always see names.
+The platform's own roles always see names. :meth:`StaffView.grants` gives both interfaces one
+typed answer (:class:`SeenGrant`): the API applies it to its records (:meth:`StaffView.record`),
+the console's pages to their templates' views.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ class StaffView:
         per :meth:`shows`."""
         return by if as_ == "merchant" else self.label(by)
 
-    # -- the grantee ---------------------------------------------------------------------
+    # -- a grant's people -----------------------------------------------------------------
     def grants(
         self, rows: Sequence[GrantRow], *, newest: Sequence[str | None] = ()
     ) -> list[SeenGrant]:
@@ -191,7 +194,9 @@ class StaffView:
             out["seen_by"] = [self.label(str(s)) for s in out["seen_by"]]
         return out
 
-    def records(self, records: Sequence[GrantRecord], rows: Sequence[GrantRow]) -> list[Any]:
+    def records(
+        self, records: Sequence[GrantRecord], rows: Sequence[GrantRow]
+    ) -> list[dict[str, Any]]:
         """:meth:`record` of each (``rows``: the grants of ``records``, in order)."""
         return [self.record(r, seen) for r, seen in zip(records, self.grants(rows), strict=True)]
 
