@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import statistics
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Final
@@ -356,7 +357,7 @@ class Workflows:
             mark(state, _VIA + reason, t, merchant)
             if not is_bulk(event):
                 others = [r for a, r in self.rates(ctx, reason).items() if a != event.actor.id]
-                if len(others) >= self.min_users and _median(others) >= self.max_rate:
+                if len(others) >= self.min_users and statistics.median(others) >= self.max_rate:
                     mark(state, _WORKFLOW, t, merchant)
                     return True
         mark(state, _PLAIN, t, merchant)
@@ -370,12 +371,6 @@ def workflow_merchants(state: ActorState) -> set[str]:
         return set()
     plain = {m for _, m in state.marks.get(_PLAIN, ())}
     return {m for _, m in looks if m not in plain}
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _staff_only(self: Detector, kind: str) -> bool:  # noqa: ARG001
