@@ -476,17 +476,9 @@ class Ledger:
             label = f"checkpoint {name} (size {got.size})"
             signed.append(_Signed(got.size, got.root, label))
             maps.append(MapCommitment(got.size, label, map_root_in(got.extensions, label)))
-        cosigned = self._witnessed(witnesses, notes, size)
+        cosigned, cosigned_maps = self._witnessed(witnesses, notes, size)
         signed.extend(cosigned)
-        trusted = {w.verifier_key(): w for w in witnesses}
-        for row in self.store.cosignatures() if witnesses else ():
-            if row.witness in trusted:  # verified by _witnessed, extension lines included
-                label = (
-                    f"the checkpoint of size {row.size} that witness "
-                    f"{trusted[row.witness].key_id} cosigned"
-                )
-                extensions = row.extensions.splitlines()
-                maps.append(MapCommitment(row.size, label, map_root_in(extensions, label)))
+        maps.extend(cosigned_maps)
         for s in signed:
             if s.size > size:
                 raise IntegrityError(
@@ -625,11 +617,13 @@ class Ledger:
 
     def _witnessed(
         self, witnesses: Sequence[CosignatureVerifier], notes: Sequence[tuple[str, str]], size: int
-    ) -> list[_Signed]:
+    ) -> tuple[list[_Signed], list[MapCommitment]]:
         """The checkpoints the ``witnesses`` cosigned (recorded, or in the ``notes``), each
-        cosignature verified. Raises :class:`IntegrityError` if one does not verify, or a
-        witness cosigned none while the ledger has leaves."""
+        cosignature verified; and the map lines of the recorded ones (those of the notes are
+        the notes' own). Raises :class:`IntegrityError` if one does not verify, or a witness
+        cosigned none while the ledger has leaves."""
         out: list[_Signed] = []
+        lines: list[tuple[int, str, tuple[str, ...]]] = []  # (size, witness, extensions)
         by_key = {w.verifier_key(): w for w in witnesses}
         seen: set[str] = set()
         for row in self.store.cosignatures():
@@ -655,6 +649,7 @@ class Ledger:
                 f"({_iso_s(row.cosigned_s)})"
             )
             out.append(_Signed(row.size, row.root, label, recorded_cosignature=True))
+            lines.append((row.size, w.key_id, cp.extensions))
         for name, note in notes:
             _, signatures = parse_note(note)
             present = {(n, raw[:4]) for n, raw in signatures}
@@ -680,7 +675,11 @@ class Ledger:
                 "witness. Check against a cosigned checkpoint kept outside (the witness's own "
                 "copy: sentinelle witness latest) with --checkpoint FILE"
             )
-        return out
+        maps = []
+        for cosigned_size, key_id, extensions in lines:
+            label = f"the checkpoint of size {cosigned_size} that witness {key_id} cosigned"
+            maps.append(MapCommitment(cosigned_size, label, map_root_in(extensions, label)))
+        return out, maps
 
     def _check_witnessed(
         self,
