@@ -163,7 +163,7 @@ def test_a_failing_child_leaves_the_batch_committed_and_detected(
         written(self, rows, events)
         link = self._link
         if link is not None and rows[0][0] >= 2 * 4096 and not broken:
-            link.send(("rows", 0, 1, 0))  # leaves it already had: the child fails
+            link.send_rows(0, 1, b"")  # leaves it already had: the child fails
             broken.append("sent")
 
     def result(self: Beside, now_us: int | None = None) -> Ahead | None:

@@ -89,6 +89,48 @@ class Ahead:
     detector_errors: dict[str, int] = field(default_factory=dict)
 
 
+# -- the messages on the socket pair (pickled): parent to child, then child to parent --------
+
+
+@dataclass(frozen=True, slots=True)
+class _Begin:
+    """Start detecting the batch whose first leaf is ``first`` (the first message)."""
+
+    path: str  # the SQLite database
+    busy_timeout: float
+    config: DetectConfig
+    first: int
+    now_us: int  # the wall clock at the batch's start: each group is fed with it
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """``count`` leaves from ``first``: the next ``length`` bytes of the bodies' file."""
+
+    first: int
+    count: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """The batch committed at ``now_us``: release what is held then, answer :class:`Ahead`."""
+
+    now_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """The child loaded the saved state and detects what it is sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Stopped:
+    """The child refused the batch or failed (``why``: no event data); it stops."""
+
+    why: str
+
+
 def cpus() -> int:
     """The CPUs this process may run on."""
     try:
@@ -178,13 +220,8 @@ class Beside:
             if self._count >= self.start_at and self._first is not None:
                 link = self._link = _Link.start(self.path.parent)
                 link.send(
-                    (
-                        "begin",
-                        str(self.path),
-                        self.busy_timeout,
-                        self.config,
-                        self._first,
-                        self.clock(),
+                    _Begin(
+                        str(self.path), self.busy_timeout, self.config, self._first, self.clock()
                     )
                 )
                 for held in self._held:
@@ -204,7 +241,7 @@ class Beside:
         gave up (refused or failed: stop feeding it). Whether it is still of use."""
         while self.broken is None and link.readable(0):
             message = link.receive()
-            if message is not None and message[0] == "ready":
+            if isinstance(message, _Ready):
                 self.ready = True
             else:
                 self._break(_why(message))
@@ -229,8 +266,8 @@ class Beside:
             if not self._heard(link):
                 return None
             if not self.ready and self.patient:
-                message = link.wait()  # "ready", or why not
-                if message is not None and message[0] == "ready":
+                message = link.wait()  # ready, or why not
+                if isinstance(message, _Ready):
                     self.ready = True
                 else:
                     self._break(_why(message))
@@ -240,17 +277,17 @@ class Beside:
                 # detecting it here is quicker than waiting for the child to start, then do it.
                 self._break("the detection process was not ready when the batch committed")
                 return None
-            link.send(("end", self.clock() if now_us is None else now_us))
+            link.send(_End(self.clock() if now_us is None else now_us))
             message = link.wait()
         except Exception as exc:
             self._break(f"{type(exc).__name__} at {where(exc)}")
             return None
         finally:
             self.close()
-        if message is None or message[0] != "done" or not isinstance(message[1], Ahead):
+        if not isinstance(message, Ahead):
             self._break(_why(message))
             return None
-        ahead: Ahead = message[1]
+        ahead = message
         if (ahead.start, ahead.end) != (self._first, self._next):
             self._break("the detection process saw other leaves than the batch's")
             return None
@@ -270,12 +307,12 @@ class Beside:
         self.close()
 
 
-def _why(message: tuple[Any, ...] | None) -> str:
+def _why(message: object) -> str:
     if message is None:
         return "the detection process ended"
-    if message[0] in ("refused", "failed"):
-        return str(message[1])
-    return f"unexpected message {message[0]!r}"
+    if isinstance(message, _Stopped):
+        return message.why
+    return f"unexpected message {type(message).__name__}"
 
 
 @dataclass(slots=True)
@@ -312,27 +349,27 @@ class _Link:
             child.close()
         return cls(proc, parent, parent.makefile("wb"), parent.makefile("rb"), file)
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: object) -> None:
         pickle.dump(message, self.out, protocol=pickle.HIGHEST_PROTOCOL)
         self.out.flush()
 
     def send_rows(self, first: int, count: int, payload: bytes) -> None:
         self.file.write(payload)
         self.file.flush()
-        self.send(("rows", first, count, len(payload)))
+        self.send(_Rows(first, count, len(payload)))
 
     def readable(self, timeout: float) -> bool:
         ready, _, _ = select.select([self.sock], [], [], timeout)
         return bool(ready)
 
-    def receive(self) -> tuple[Any, ...] | None:
+    def receive(self) -> object:
+        """The child's next message; ``None`` if it ended without one."""
         try:
-            message = pickle.load(self.inp)  # noqa: S301 - our own child, over a socket pair
+            return pickle.load(self.inp)  # noqa: S301 - our own child, over a socket pair
         except (EOFError, OSError, pickle.UnpicklingError):
             return None
-        return message if isinstance(message, tuple) else None
 
-    def wait(self) -> tuple[Any, ...] | None:
+    def wait(self) -> object:
         """The child's answer; ``None`` if it ended without one."""
         while not self.readable(0.5):
             if self.proc.poll() is not None:
@@ -360,46 +397,47 @@ def _child_main() -> None:
     out = sock.makefile("wb")
     inp = sock.makefile("rb")
 
-    def send(message: tuple[Any, ...]) -> None:
+    def send(message: object) -> None:
         pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 
     try:
-        reply = _child(lambda: pickle.load(inp), lambda: send(("ready",)), data)  # noqa: S301
+        reply = _child(lambda: pickle.load(inp), lambda: send(_Ready()), data)  # noqa: S301
     except (EOFError, BrokenPipeError):
         return  # the parent is gone or stopped us: nothing to say
     except Exception as exc:
         # The type and place only: an exception's text can carry event data.
-        reply = ("failed", f"{type(exc).__name__} at {where(exc)}")
+        reply = _Stopped(f"{type(exc).__name__} at {where(exc)}")
     if reply is not None:
         with contextlib.suppress(OSError):
             send(reply)
 
 
 def _child(
-    receive: Callable[[], Any], ready: Callable[[], None], data: IO[bytes]
-) -> tuple[Any, ...] | None:
+    receive: Callable[[], object], ready: Callable[[], None], data: IO[bytes]
+) -> Ahead | _Stopped | None:
     from sentinelle.detect.engine import Engine
     from sentinelle.detect.runner import _load
     from sentinelle.detect.triage import Suppressions
     from sentinelle.store.sqlite import SQLiteStore
 
     begin = receive()
-    if begin[0] != "begin":
+    if not isinstance(begin, _Begin):
         return None
-    _, path, busy_timeout, config, first, now_us = begin
-    store = SQLiteStore.open(Path(path), busy_timeout=busy_timeout, create=False)
+    first, now_us = begin.first, begin.now_us
+    path = Path(begin.path)
+    store = SQLiteStore.open(path, busy_timeout=begin.busy_timeout, create=False)
     try:
         store.read_only()
-        saved = _saved_state(Path(path))
+        saved = _saved_state(path)
         suppressions = store.suppressions()
     finally:
         store.close()
     cursor = saved[0] if saved else 0
     if cursor != first:
-        return ("refused", f"the detection cursor ({cursor}) is not at the batch's start")
+        return _Stopped(f"the detection cursor ({cursor}) is not at the batch's start")
     engine = Engine(
-        config, _load(saved[1]) if saved else None, suppressions=Suppressions(suppressions)
+        begin.config, _load(saved[1]) if saved else None, suppressions=Suppressions(suppressions)
     )
     ready()
     changed: dict[str, Alert] = {}
@@ -413,14 +451,14 @@ def _child(
     expected = first
     while True:
         message = receive()
-        if message[0] == "rows":
-            _, seq, count, length = message
+        if isinstance(message, _Rows):
+            seq, count, length = message.first, message.count, message.length
             if seq != expected:
-                return ("failed", "leaves out of order")
+                return _Stopped("leaves out of order")
             bodies = os.pread(data.fileno(), length, offset).decode().split("\n")
             offset += length
             if len(bodies) != count:
-                return ("failed", "a chunk did not hold as many bodies as leaves")
+                return _Stopped("a chunk did not hold as many bodies as leaves")
             expected += count
             for body in bodies:
                 group.append((seq, body))
@@ -428,25 +466,22 @@ def _child(
                 if len(group) == GROUP:
                     feed(group, now_us)
                     group = []
-        elif message[0] == "end":
+        elif isinstance(message, _End):
             if group:
                 feed(group, now_us)
             if engine.state.pending:  # the wall clock of the commit may release some
-                feed([], message[1])
+                feed([], message.now_us)
             engine.state.failures = 0
-            return (
-                "done",
-                Ahead(
-                    start=first,
-                    end=expected,
-                    state_digest=hashlib.sha256(saved[1]).digest() if saved else b"",
-                    suppressions=suppressions,
-                    alerts=list(changed.values()),
-                    state=engine.dump_state(),
-                    late_skipped=engine.late_skipped,
-                    late_oldest_us=engine.late_oldest_us,
-                    detector_errors=dict(engine.detector_errors),
-                ),
+            return Ahead(
+                start=first,
+                end=expected,
+                state_digest=hashlib.sha256(saved[1]).digest() if saved else b"",
+                suppressions=suppressions,
+                alerts=list(changed.values()),
+                state=engine.dump_state(),
+                late_skipped=engine.late_skipped,
+                late_oldest_us=engine.late_oldest_us,
+                detector_errors=dict(engine.detector_errors),
             )
         else:
             return None
