@@ -51,15 +51,21 @@ def sql(store: Store, text: str, params: tuple[Any, ...] = ()) -> Any:
     return rows
 
 
+def ingest_all(store: Store, ledger: Ledger) -> list[dict[str, Any]]:
+    """Ingest 1,500 simulated events over 12 merchants, a batch (and checkpoint) per cut."""
+    events = list(generate_events(events=CUTS[-1], seed=7, merchants=12))[: CUTS[-1]]
+    for a, b in zip(CUTS, CUTS[1:], strict=False):
+        batch = [(i, json.dumps(e).encode()) for i, e in enumerate(events[a:b])]
+        Ingestor(store, ledger, chunk=97).ingest(batch)
+    return events
+
+
 @pytest.fixture
 def world(settings: Settings) -> Iterator[tuple[Store, Ledger, list[dict[str, Any]]]]:
     store = open_store(settings)
     try:
         ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
-        events = list(generate_events(events=CUTS[-1], seed=7, merchants=12))[: CUTS[-1]]
-        for a, b in zip(CUTS, CUTS[1:], strict=False):
-            batch = [(i, json.dumps(e).encode()) for i, e in enumerate(events[a:b])]
-            Ingestor(store, ledger, chunk=97).ingest(batch)
+        events = ingest_all(store, ledger)
         assert [cp.size for cp in store.checkpoints()] == list(CUTS[1:])
         yield store, ledger, events
     finally:

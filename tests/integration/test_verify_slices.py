@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_merchant_slices import CUTS, ingest_all, sql
 
 from sentinelle.config import Settings
 from sentinelle.errors import IntegrityError
@@ -31,23 +32,6 @@ from sentinelle.sim import generate_events
 from sentinelle.store import Store, open_store
 from sentinelle.transparency.verify import MAP_LINE_PREFIX, map_line
 from witness_support import serve_witnesses
-
-CUTS = (0, 1, 300, 301, 900, 1500)  # a checkpoint at each size after 0
-
-
-def sql(store: Store, text: str, params: tuple[Any, ...] = ()) -> Any:
-    cur = store._conn.cursor()
-    cur.execute(store.sql(text), params)
-    rows = cur.fetchall() if cur.description else None
-    store._conn.commit()
-    return rows
-
-
-def ingest_all(store: Store, ledger: Ledger) -> None:
-    events = list(generate_events(events=CUTS[-1], seed=7, merchants=12))[: CUTS[-1]]
-    for a, b in zip(CUTS, CUTS[1:], strict=False):
-        batch = [(i, json.dumps(e).encode()) for i, e in enumerate(events[a:b])]
-        Ingestor(store, ledger, chunk=97).ingest(batch)
 
 
 @pytest.fixture
@@ -107,6 +91,14 @@ def resign(store: Store, ledger: Ledger, *, keep_map: bool = True, sizes: Any = 
             "UPDATE checkpoints SET note = ?, root = ? WHERE size = ?",
             (note, roots[cp.size], cp.size),
         )
+
+
+def signed_with_map(ledger: Ledger, size: int, root: bytes, map_root: bytes) -> str:
+    """The checkpoint of ``size`` and ``root`` signed again with another map line (what the
+    key holder can do)."""
+    return ledger.key.sign(
+        Checkpoint(origin=ledger.origin, size=size, root=root, extensions=(map_line(map_root),))
+    )
 
 
 def test_a_clean_ledger_passes_with_every_map_line_compared(world):
@@ -248,15 +240,7 @@ def test_a_map_line_neither_events_nor_rows_give_is_named(world):
     # The note signed again with another map root (the key holder): the events and the stored
     # slices agree with each other, not with the note.
     cp = store.checkpoint_at(301)
-    body = Checkpoint.from_body(parse_note(cp.note)[0])
-    note = ledger.key.sign(
-        Checkpoint(
-            origin=body.origin,
-            size=301,
-            root=body.root,
-            extensions=(map_line(b"\x0b" * 32),),
-        )
-    )
+    note = signed_with_map(ledger, 301, cp.root, b"\x0b" * 32)
     sql(store, "UPDATE checkpoints SET note = ? WHERE size = 301", (note,))
     with pytest.raises(
         IntegrityError,
@@ -269,14 +253,7 @@ def test_a_map_line_neither_events_nor_rows_give_is_named(world):
 def test_a_given_note_with_another_map_is_named(world, tmp_path):
     store, ledger = world
     latest = store.latest_checkpoint()
-    note = ledger.key.sign(
-        Checkpoint(
-            origin=ledger.origin,
-            size=latest.size,
-            root=latest.root,
-            extensions=(map_line(b"\x0c" * 32),),
-        )
-    )
+    note = signed_with_map(ledger, latest.size, latest.root, b"\x0c" * 32)
     with pytest.raises(
         IntegrityError,
         match=r"checkpoint kept\.note \(size 1500\): its merchant-map line is not the map of",
@@ -346,14 +323,7 @@ def test_a_cosigned_map_line_is_checked_too(opened, tmp_path):
             [(i, json.dumps({**e, "id": f"w-{e['id']}"}).encode()) for i, e in enumerate(more)]
         )
         right = store.latest_checkpoint()
-        wrong = ledger.key.sign(
-            Checkpoint(
-                origin=ledger.origin,
-                size=right.size,
-                root=right.root,
-                extensions=(map_line(b"\x0d" * 32),),
-            )
-        )
+        wrong = signed_with_map(ledger, right.size, right.root, b"\x0d" * 32)
         sql(store, "UPDATE checkpoints SET note = ? WHERE size = ?", (wrong, right.size))
         outcomes = request_cosignatures(ledger, witnesses)
         assert all(o.ok for o in outcomes), [o.message for o in outcomes]
