@@ -180,6 +180,9 @@ def test_unanswered_requests_expire_once_and_stay_listed(api: Api) -> None:
     assert api.event(f"{grant['id']}-expired")["type"] == "grant.expired"  # type: ignore[index]
     size = api.state.store.ledger_size()
     api.call("GET", "/v1/merchants/m-1/grants", key="m-1")
+    # Sentinelle's own step is named to the merchant, as a service is: not hidden as staff.
+    seen = api.call("GET", f"/v1/merchants/m-1/grants/{grant['id']}", key="m-1").json()
+    assert [s["by"] for s in seen["history"] if s["kind"] == "expired"] == ["sentinelle"]
     late = api.call("POST", f"/v1/merchants/m-1/grants/{grant['id']}/approve", key="m-1")
     assert late.status_code == 409 and api.state.store.ledger_size() == size
 

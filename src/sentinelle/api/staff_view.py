@@ -32,6 +32,7 @@ import msgspec
 
 from sentinelle.access import Principal, Role
 from sentinelle.api.deps import State
+from sentinelle.guard.grants import SYSTEM
 from sentinelle.guard.service import GrantRecord
 from sentinelle.store.grants import GrantRow
 from sentinelle.transparency.accesses import Pseudonyms
@@ -119,6 +120,8 @@ class StaffView:
         return known
 
     def _is_mine_or_service(self, label: str) -> bool:
+        if label == SYSTEM:  # Sentinelle's own steps (a request expiring, a link sent)
+            return True
         if label.startswith(f"merchant:{self.merchant} "):
             return True
         if label.startswith("key:"):
@@ -132,6 +135,10 @@ class StaffView:
     def label(self, label: str) -> str | None:
         """``label`` if shown, else ``None``."""
         return label if self.shows(label) else None
+
+    def name(self, label: str) -> str:
+        """``label`` if shown, else :data:`STAFF` (a page's words for someone hidden)."""
+        return label if self.shows(label) else STAFF
 
     def approver(self, as_: str, by: str) -> str | None:
         """Who gave an approval as ``as_``: the merchant's approver always (its own), staff

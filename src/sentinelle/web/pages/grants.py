@@ -249,10 +249,8 @@ async def _grant(
         shown = dataclasses.replace(
             history,
             grant=grant["row"],
-            steps=tuple(
-                dataclasses.replace(step, by=view.label(step.by) or STAFF) for step in history.steps
-            ),
-            seen_by=tuple(view.label(who) or STAFF for who in history.seen_by),
+            steps=tuple(dataclasses.replace(step, by=view.name(step.by)) for step in history.steps),
+            seen_by=tuple(view.name(who) for who in history.seen_by),
         )
         return {"history": shown, "uses": uses, "grant": grant, "row": history.grant}
 
