@@ -103,6 +103,34 @@ def app(tmp_path: Path) -> Iterator[App]:
     a.close()
 
 
+def after_written(
+    monkeypatch: pytest.MonkeyPatch, then: Callable[[Beside, list[Any]], None]
+) -> None:
+    """``then(beside, rows)`` after each chunk the ingest hands to :class:`Beside`."""
+    written = Beside.written
+
+    def wrapped(self: Beside, rows: list[Any], events: list[object]) -> None:
+        written(self, rows, events)
+        then(self, rows)
+
+    monkeypatch.setattr(Beside, "written", wrapped)
+
+
+def after_result(
+    monkeypatch: pytest.MonkeyPatch, then: Callable[[Beside, Ahead | None], None]
+) -> None:
+    """``then(beside, ahead)`` once the child's result is taken, after the commit and before
+    detection stores it."""
+    result = Beside.result
+
+    def wrapped(self: Beside, now_us: int | None = None) -> Ahead | None:
+        ahead = result(self, now_us)
+        then(self, ahead)
+        return ahead
+
+    monkeypatch.setattr(Beside, "result", wrapped)
+
+
 @pytest.fixture
 def used(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
     caplog.set_level(logging.DEBUG, logger="sentinelle.detect.runner")
@@ -130,17 +158,15 @@ def test_a_killed_child_leaves_the_batch_committed_and_detected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     killed: list[int] = []
-    written = Beside.written
 
-    def kill_on_third(self: Beside, rows: list[Any], events: list[object]) -> None:
-        written(self, rows, events)
+    def kill_on_third(self: Beside, rows: list[Any]) -> None:
         link = self._link
         if link is not None and not killed and rows[0][0] >= 3 * 4096:
             os.kill(link.proc.pid, signal.SIGKILL)
             link.proc.wait()
             killed.append(link.proc.pid)
 
-    monkeypatch.setattr(Beside, "written", kill_on_third)
+    after_written(monkeypatch, kill_on_third)
     result, _ = _ingest(app, lines)
     assert killed
     assert not used()
@@ -156,24 +182,16 @@ def test_a_failing_child_leaves_the_batch_committed_and_detected(
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    written = Beside.written
     broken: list[str | None] = []
 
-    def confuse(self: Beside, rows: list[Any], events: list[object]) -> None:
-        written(self, rows, events)
+    def confuse(self: Beside, rows: list[Any]) -> None:
         link = self._link
         if link is not None and rows[0][0] >= 2 * 4096 and not broken:
             link.send_rows(0, 1, b"")  # leaves it already had: the child fails
             broken.append("sent")
 
-    def result(self: Beside, now_us: int | None = None) -> Ahead | None:
-        got = beside_result(self, now_us)
-        broken.append(self.broken)
-        return got
-
-    beside_result = Beside.result
-    monkeypatch.setattr(Beside, "written", confuse)
-    monkeypatch.setattr(Beside, "result", result)
+    after_written(monkeypatch, confuse)
+    after_result(monkeypatch, lambda self, _: broken.append(self.broken))
     result_, _ = _ingest(app, lines)
     assert broken[-1] == "leaves out of order"  # the child's own report
     assert not used()
@@ -242,19 +260,16 @@ def test_detection_that_ran_meanwhile_wins_and_nothing_is_detected_twice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     got: list[Ahead | None] = []
-    result = Beside.result
 
-    def another_process_first(self: Beside, now_us: int | None = None) -> Ahead | None:
-        ahead = result(self, now_us)
+    def another_process_first(_: Beside, ahead: Ahead | None) -> None:
         got.append(ahead)
         other = open_store(app.settings, create=False)  # another process's live detection
         try:
             DetectionRunner(other, app.detect_config).catch_up()
         finally:
             other.close()
-        return ahead
 
-    monkeypatch.setattr(Beside, "result", another_process_first)
+    after_result(monkeypatch, another_process_first)
     _ingest(app, lines)
     assert got and got[0] is not None  # the child had a result, dropped: the state moved on
     assert not used()
@@ -308,14 +323,7 @@ def test_a_child_not_yet_detecting_at_the_commit_is_not_waited_for(
 ) -> None:
     monkeypatch.setattr(Beside, "patient", False)
     why: list[str | None] = []
-    result = Beside.result
-
-    def record(self: Beside, now_us: int | None = None) -> Ahead | None:
-        got = result(self, now_us)
-        why.append(self.broken)
-        return got
-
-    monkeypatch.setattr(Beside, "result", record)
+    after_result(monkeypatch, lambda self, _: why.append(self.broken))
     # Exactly one chunk: the child starts on it and the batch commits at once after.
     first = lines[: pipelined.START_AT]
     _ingest(app, first)
@@ -338,10 +346,8 @@ def test_events_another_writer_stored_after_the_batch_are_detected_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cut = 2 * pipelined.GROUP  # the same groups of leaves as one run over the whole file
-    result = Beside.result
 
-    def another_writer_first(self: Beside, now_us: int | None = None) -> Ahead | None:
-        ahead = result(self, now_us)
+    def another_writer_first(*_: object) -> None:
         other = open_store(app.settings, create=False)  # another process's batch, committed
         try:
             ledger = Ledger.open(
@@ -350,9 +356,8 @@ def test_events_another_writer_stored_after_the_batch_are_detected_too(
             Ingestor(other, ledger).ingest(enumerate(lines[cut:], 1))
         finally:
             other.close()
-        return ahead
 
-    monkeypatch.setattr(Beside, "result", another_writer_first)
+    after_result(monkeypatch, another_writer_first)
     _ingest(app, lines[:cut])
     assert used()  # the batch's result was stored, then detection went on over the rest
     assert _alerts(app) == sequential
