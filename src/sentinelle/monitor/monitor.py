@@ -407,7 +407,7 @@ class Monitor:
         except LogUnreachableError as exc:
             # The round's own reads report an unreachable log; the slice check, which needs
             # the list for an answer across a rotation, reports this.
-            pinned = LogKeys(tuple(k.verifier_key() for k in cfg.log_keys))
+            pinned = follow_keys(None, origin=cfg.origin, pinned=cfg.log_keys)
             return _Keys(cfg.log_keys, pinned, exc)
         followed = follow_keys(history, origin=cfg.origin, pinned=cfg.log_keys)
         if len(followed.keys) == len(cfg.log_keys):
