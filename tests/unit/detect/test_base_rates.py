@@ -15,27 +15,22 @@ The engine runs every detector with its defaults, evidence on.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 from collections.abc import Iterable
 from typing import Any
 
+from test_slow_insiders import TEAM, at, opened
+
 from sentinelle.detect import Engine, Severity
 from sentinelle.detect.base import Alert
 from sentinelle.events import decode_event, time_us
 
-T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
-TEAM = ("bea", "cal", "dan", "eli")
 HISTORY = range(-21, 0)
 AHEAD = range(0, 5)
 LONGER = range(0, 8)
 
 _ids = itertools.count(1)
-
-
-def at(day: int, hour: int, minute: int = 0) -> str:
-    return (T0 + dt.timedelta(days=day, hours=hour, minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def look(
@@ -73,18 +68,8 @@ def ticketed(actor: str, days: Iterable[int], *, team: str = "care") -> list[dic
     """A ticket a day, worked: the clean history colleagues are judged from."""
     events: list[dict[str, Any]] = []
     for d in days:
-        tid, merchant = f"T-{actor}-{d}", f"k-{actor}-{d % 3}"
-        for kind, extra in (("ticket.opened", {}), ("ticket.assigned", {"actor": actor})):
-            events.append(
-                {
-                    "id": f"c-{next(_ids)}",
-                    "time": at(d, 8),
-                    "type": kind,
-                    "ticket": tid,
-                    "merchant": merchant,
-                    **extra,
-                }
-            )
+        tid, merchant, opening = opened(actor, d)
+        events += opening
         events.append(look(actor, merchant, d, 9, 0, [f"c-{merchant}-{d}"], team=team, ticket=tid))
     return events
 

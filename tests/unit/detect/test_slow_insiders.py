@@ -50,22 +50,30 @@ def look(actor: str, merchant: str, day: int, hour: int, customer: str, **just: 
     return event
 
 
+def opened(actor: str, day: int) -> tuple[str, str, list[dict[str, Any]]]:
+    """The day's ticket of ``actor``, opened and assigned to them at 08:00: its id, its
+    merchant and the two events."""
+    tid, merchant = f"T-{actor}-{day}", f"k-{actor}-{day % 3}"
+    events = [
+        {
+            "id": f"c-{next(_ids)}",
+            "time": at(day, 8),
+            "type": kind,
+            "ticket": tid,
+            "merchant": merchant,
+            **extra,
+        }
+        for kind, extra in (("ticket.opened", {}), ("ticket.assigned", {"actor": actor}))
+    ]
+    return tid, merchant, events
+
+
 def ticketed(actor: str, days: Iterable[int]) -> list[dict[str, Any]]:
     """A ticket a day, worked: the clean history colleagues are judged from."""
     events: list[dict[str, Any]] = []
     for d in days:
-        tid, merchant = f"T-{actor}-{d}", f"k-{actor}-{d % 3}"
-        for kind, extra in (("ticket.opened", {}), ("ticket.assigned", {"actor": actor})):
-            events.append(
-                {
-                    "id": f"c-{next(_ids)}",
-                    "time": at(d, 8),
-                    "type": kind,
-                    "ticket": tid,
-                    "merchant": merchant,
-                    **extra,
-                }
-            )
+        tid, merchant, opening = opened(actor, d)
+        events += opening
         events.append(look(actor, merchant, d, 9, f"c-{merchant}-{d}", ticket=tid))
     return events
 
