@@ -128,6 +128,63 @@ def _generate(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], 
     return list(sim.lines()), sim.truth
 
 
+def selected(profiles: str, sizes: str, seeds: str) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    """The jobs of ``--profiles``, ``--sizes`` and ``--seeds`` (each comma-separated), in that
+    order: ``desk`` is measured large only, ``shop`` small only, ``world2`` at its own sizes."""
+    todo = []
+    for profile in profiles.split(","):
+        for size in sizes.split(","):
+            if profile == "shop" and size == "large":
+                continue  # the small team's profile
+            if profile == "desk" and size == "small":
+                continue
+            if size not in (world2.SIZES if profile == WORLD2 else SIZES):
+                continue
+            for seed in seeds.split(","):
+                todo += jobs(profile, size, int(seed))
+    return todo
+
+
+def scenario_rows(
+    truth: dict[str, Any], access: dict[str, AccessEvent], alert_times: dict[str, list[int]]
+) -> list[dict[str, Any]]:
+    """Per scenario of ``truth``: caught (a medium+ alert about one of its actors, at the times
+    ``alert_times`` gives, from a day before it started on), the merchants its actors reached
+    up to that alert (all of them if never) and the delay after its start."""
+    rows = []
+    for s in truth["scenarios"]:
+        start = parse_time(s["start"])
+        # The first medium+ alert from a day before the scenario on (earlier ones are false).
+        hits = [t for a in s["actors"] for t in alert_times.get(a, ()) if t >= start - DAY]
+        first = min(hits) if hits else None
+        seen: dict[str, set[str]] = defaultdict(set)
+        for event_id in s["events"]:
+            event = access[event_id]
+            if first is None or time_us(event) <= first:
+                seen[event.actor.id].add(event.merchant)
+        rows.append(
+            {
+                "scenario": s["name"],
+                "caught": first is not None,
+                "merchants": max((len(v) for v in seen.values()), default=0),
+                "delay_h": (first - start) / 3.6e9 if first is not None else None,
+            }
+        )
+    return rows
+
+
+def benign_actor_days(access: dict[str, AccessEvent], malicious: set[str]) -> int:
+    """The (actor, UTC day) pairs of staff outside ``malicious`` with an access: the
+    denominator of false alerts."""
+    return len(
+        {
+            (e.actor.id, time_us(e) // DAY)
+            for e in access.values()
+            if e.actor.kind == "staff" and e.actor.id not in malicious
+        }
+    )
+
+
 def evaluate(
     job: tuple[str, str, int, tuple[str, ...]], config: DetectConfig | None
 ) -> dict[str, Any]:
@@ -154,30 +211,7 @@ def evaluate(
     for a in serious:
         alert_times[a.actor].append(raised[a.id])
     access = {e.id: e for e in events if isinstance(e, AccessEvent)}
-    rows = []
-    for s in truth["scenarios"]:
-        start = parse_time(s["start"])
-        # The first medium+ alert from a day before the scenario on (earlier ones are false).
-        hits = [t for a in s["actors"] for t in alert_times.get(a, ()) if t >= start - DAY]
-        first = min(hits) if hits else None
-        seen: dict[str, set[str]] = defaultdict(set)
-        for event_id in s["events"]:
-            event = access[event_id]
-            if first is None or time_us(event) <= first:
-                seen[event.actor.id].add(event.merchant)
-        rows.append(
-            {
-                "scenario": s["name"],
-                "caught": first is not None,
-                "merchants": max((len(v) for v in seen.values()), default=0),
-                "delay_h": (first - start) / 3.6e9 if first is not None else None,
-            }
-        )
-    actor_days = {
-        (e.actor.id, time_us(e) // DAY)
-        for e in access.values()
-        if e.actor.kind == "staff" and e.actor.id not in malicious
-    }
+    rows = scenario_rows(truth, access, alert_times)
     false_alerts = [a for a in serious if a.actor not in malicious]
     # Alert budget: the top N alerts of each day, by severity then score.
     starts = {a: parse_time(s["start"]) - DAY for s in truth["scenarios"] for a in s["actors"]}
@@ -207,7 +241,7 @@ def evaluate(
             for a in s["actors"]
             if any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
         ),
-        "actor_days": len(actor_days),
+        "actor_days": benign_actor_days(access, malicious),
         "days": truth and (parse_time(truth["end"]) - parse_time(truth["start"])) // DAY,
         "false": len(false_alerts),
         "benign_alerted": sorted({a.actor for a in false_alerts}),
@@ -352,17 +386,7 @@ def main() -> None:
         args.cache.mkdir(parents=True, exist_ok=True)
         os.environ["DETECT_BENCH_CACHE"] = str(args.cache)  # read by the worker processes
     config = DetectConfig.from_toml(args.config) if args.config else None
-    todo = []
-    for profile in args.profiles.split(","):
-        for size in args.sizes.split(","):
-            if profile == "shop" and size == "large":
-                continue  # the small team's profile
-            if profile == "desk" and size == "small":
-                continue
-            if size not in (world2.SIZES if profile == WORLD2 else SIZES):
-                continue
-            for seed in args.seeds.split(","):
-                todo += jobs(profile, size, int(seed))
+    todo = selected(args.profiles, args.sizes, args.seeds)
     todo.sort(key=lambda j: j[1] != "large")  # the long ones first
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(evaluate, todo, [config] * len(todo)))

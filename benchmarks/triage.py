@@ -45,7 +45,7 @@ from sentinelle.detect import Engine, Severity
 from sentinelle.detect.triage import Suppressions
 from sentinelle.events import AccessEvent, decode_event, time_us
 from sentinelle.store.alerts import SuppressionRow
-from sentinelle.timeutil import DAY, HOUR, parse_time
+from sentinelle.timeutil import DAY, HOUR
 
 WAYS = ("alone", "analyst", "mistaken")
 
@@ -93,32 +93,15 @@ def replay(
     for a in serious:
         firsts[a.actor].append(reached[a.id])
     access = {e.id: e for e in events if isinstance(e, AccessEvent)}
-    caught = early = 0
-    for s in truth["scenarios"]:
-        start = parse_time(s["start"])
-        hits = [t for a in s["actors"] for t in firsts.get(a, ()) if t >= start - DAY]
-        if not hits:
-            continue
-        caught += 1
-        seen: dict[str, set[str]] = defaultdict(set)
-        for event_id in s["events"]:
-            e = access[event_id]
-            if time_us(e) <= min(hits):
-                seen[e.actor.id].add(e.merchant)
-        early += max((len(v) for v in seen.values()), default=0) < 5
-    actor_days = {
-        (e.actor.id, time_us(e) // DAY)
-        for e in access.values()
-        if e.actor.kind == "staff" and e.actor.id not in malicious
-    }
+    rows = bench.scenario_rows(truth, access, firsts)
     false = [a for a in serious if a.actor not in malicious]
     return {
         "key": (profile, size),
         "way": way,
         "scenarios": len(truth["scenarios"]),
-        "caught": caught,
-        "early": early,
-        "actor_days": len(actor_days),
+        "caught": sum(1 for r in rows if r["caught"]),
+        "early": sum(1 for r in rows if r["caught"] and r["merchants"] < 5),
+        "actor_days": bench.benign_actor_days(access, malicious),
         "false": len(false),
         "benign": {a.actor for a in false},
         "dismissals": len(suppressed),
@@ -145,15 +128,7 @@ def main() -> None:
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
         os.environ["DETECT_BENCH_CACHE"] = str(args.cache)
-    todo = []
-    for profile in args.profiles.split(","):
-        for size in args.sizes.split(","):
-            if (profile, size) in (("shop", "large"), ("desk", "small")):
-                continue
-            if size not in (bench.world2.SIZES if profile == bench.WORLD2 else bench.SIZES):
-                continue
-            for seed in args.seeds.split(","):
-                todo += bench.jobs(profile, size, int(seed))
+    todo = bench.selected(args.profiles, args.sizes, args.seeds)
     runs = [(job, way) for job in todo for way in WAYS]
     review_us, suppress_us = int(args.review_hours * HOUR), args.suppress_days * DAY
     with ProcessPoolExecutor(args.workers) as pool:
