@@ -139,6 +139,7 @@ class DetectionRunner:
         Never raises (see the module docstring); returns no alerts when it failed.
         """
         self.notes = []
+        taken = None
         if ahead is not None:
             try:
                 taken = self._take(ahead)
@@ -149,19 +150,15 @@ class DetectionRunner:
                     type(exc).__name__,
                     where(exc),
                 )
-                taken = None
-            if taken is not None:
-                alerts, more = taken
-                if not more:
-                    return alerts
-                notes = self.notes  # events another writer stored after the batch: go on
-                rest = self.catch_up()
-                self.notes = [*notes, *self.notes]
-                return list({a.id: a for a in [*alerts, *rest]}.values())
+            if taken is not None and not taken[1]:
+                return taken[0]
         try:
-            return self._catch_up()
+            alerts = self._catch_up()  # all, or what another writer stored after the batch
         except Exception as exc:
-            return self._failed(exc)
+            alerts = self._failed(exc)
+        if taken is None:
+            return alerts
+        return list({a.id: a for a in [*taken[0], *alerts]}.values())
 
     def _take(self, ahead: Ahead) -> tuple[list[Alert], bool] | None:
         """Store ``ahead`` if it still follows on from the saved state (see :meth:`catch_up`);
