@@ -54,6 +54,7 @@ bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-ev
 	$(BIN)/python benchmarks/verify_slices.py
 	$(BIN)/python benchmarks/detect.py
 	$(BIN)/python benchmarks/triage.py
+	$(BIN)/python benchmarks/cli_start.py
 
 clean:
 	rm -rf $(VENV) sentinelle-data .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -679,7 +679,10 @@ def test_verbose_shows_the_traceback(cli: Cli, settings: Settings) -> None:
 
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     paths = [prefix]
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)  # the commands as click lists them (loaded when asked for)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         if isinstance(command, click.Group):
             paths += _command_paths(command, (*prefix, name))
         else:

@@ -12,28 +12,8 @@ from sentinelle.errors import Error
 
 __all__ = ["App", "main"]
 
-# Subcommands register themselves on the group when imported.
-from sentinelle.cli import (  # noqa: F401
-    accesses,
-    assess,
-    connectors,
-    demo,
-    detect,
-    grants,
-    incident,
-    ingest,
-    keys,
-    ledger,
-    monitor,
-    notify,
-    outbound,
-    policy,
-    serve,
-    simulate,
-    suspensions,
-    users,
-    witness,
-)
+# Subcommands register themselves on the group when imported, which the group does when one
+# is asked for (sentinelle.cli.app.COMMANDS).
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,10 +12,11 @@ Every command, and the top-level group, takes ``--data-dir DIR`` (over
 
 from __future__ import annotations
 
+import importlib
 import logging
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 from pydantic import ValidationError as PydanticValidationError
@@ -152,11 +153,52 @@ class _Group(click.Group):
     """Groups whose commands take ``--data-dir``; their subgroups too."""
 
     command_class = _Command
-    group_class = type
+    group_class: type[click.Group] | type[type] = type
+
+
+#: Each top-level command and the modules that define it and its subcommands, imported when
+#: the command is asked for: ``sentinelle ingest`` does not load the simulator, the notices'
+#: templates or the password hasher (half a second of start-up). ``--help`` imports them all.
+COMMANDS: Final[dict[str, tuple[str, ...]]] = {
+    "alerts": ("detect",),
+    "assess": ("assess",),
+    "connectors": ("connectors",),
+    "demo": ("demo",),
+    "detect": ("detect",),
+    "grants": ("grants",),
+    "incident": ("incident", "notify"),
+    "ingest": ("ingest",),
+    "keys": ("keys",),
+    "ledger": ("ledger", "accesses"),
+    "monitor": ("monitor",),
+    "outbound": ("outbound",),
+    "policy": ("policy",),
+    "risk": ("detect",),
+    "serve": ("serve",),
+    "simulate": ("simulate",),
+    "suspensions": ("suspensions",),
+    "users": ("users",),
+    "witness": ("witness",),
+}
+
+
+class _Root(_Group):
+    """The ``sentinelle`` group: a command's module is imported when it is asked for
+    (:data:`COMMANDS`); it registers itself on this group."""
+
+    group_class = _Group  # its subgroups load nothing
+
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click's signature
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in COMMANDS.get(cmd_name, ()):
+            importlib.import_module(f"sentinelle.cli.{module}")
+        return super().get_command(ctx, cmd_name)
 
 
 @click.group(
-    cls=_Group,
+    cls=_Root,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more, and show tracebacks on errors.")

@@ -1,0 +1,63 @@
+"""The ``sentinelle`` group loads a command's module when the command is asked for: the map
+of commands to modules (``sentinelle.cli.app.COMMANDS``) must name every module that defines
+a command or one of its subcommands, and a command must not load the others'."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+
+import click
+from click.testing import CliRunner
+
+import sentinelle.cli
+from sentinelle.cli.app import COMMANDS, cli_group
+
+
+def _modules(command: click.Command) -> set[str]:
+    """The modules whose functions make up ``command`` and its subcommands."""
+    found = {command.callback.__module__} if command.callback is not None else set()
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            found |= _modules(sub)
+    return found
+
+
+def test_every_command_is_mapped_to_the_modules_defining_it() -> None:
+    for info in pkgutil.iter_modules(sentinelle.cli.__path__):
+        importlib.import_module(f"sentinelle.cli.{info.name}")
+    assert set(cli_group.commands) == set(COMMANDS)
+    for name, command in cli_group.commands.items():
+        defined = {m.removeprefix("sentinelle.cli.") for m in _modules(command)}
+        assert defined <= set(COMMANDS[name]), name
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(cli_group, ["--help"])
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line}
+    assert listed == set(COMMANDS)
+
+
+def test_a_command_loads_its_own_modules_only() -> None:
+    # A fresh interpreter: what `sentinelle ingest --help` imported.
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from sentinelle.cli import cli_group\n"
+        "r = CliRunner().invoke(cli_group, ['ingest', '--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('sentinelle.'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    loaded = set(json.loads(out))
+    assert "sentinelle.cli.ingest" in loaded
+    for other in ("demo", "simulate", "users", "notify", "witness"):
+        assert f"sentinelle.cli.{other}" not in loaded
+    assert "sentinelle.sim" not in loaded  # the simulator (the demo's)
+    assert "sentinelle.access.accounts" not in loaded  # the password hasher
