@@ -76,6 +76,7 @@ __all__ = [
     "check_listing",
     "csv_header",
     "csv_line",
+    "decode_access",
     "shown",
     "uncell",
 ]
@@ -164,6 +165,11 @@ class Shown(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
 
 def _opt(value: Any) -> Any:
     return None if value is msgspec.UNSET else value
+
+
+#: A stored access event's body (canonical JSON, validated when it was ingested) decoded for
+#: display: the merchant's accesses list and a grant's uses.
+decode_access: Final = msgspec.json.Decoder(AccessEvent).decode
 
 
 def shown(

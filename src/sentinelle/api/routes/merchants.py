@@ -52,7 +52,6 @@ from sentinelle.api.deps import (
 from sentinelle.api.responses import Rfc3339
 from sentinelle.api.staff_view import names_staff, pseudonyms_of
 from sentinelle.errors import IntegrityError
-from sentinelle.events import AccessEvent
 from sentinelle.events.model import Action, ActorKind, DataCategory, Outcome
 from sentinelle.ledger.merkle import leaf_hash
 from sentinelle.store.accesses import (
@@ -71,6 +70,7 @@ from sentinelle.transparency.accesses import (
     Shown,
     csv_header,
     csv_line,
+    decode_access,
     shown,
 )
 
@@ -89,7 +89,6 @@ __all__ = [
 MAX_LIMIT: Final = 500
 _KIND: Final = "accesses"
 _EXPORT_PAGE: Final = 500  # rows per read transaction of the CSV export
-_decode: Final = msgspec.json.Decoder(AccessEvent).decode
 _encode: Final = msgspec.json.Encoder().encode
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"], route_class=GuardedRoute)
@@ -307,7 +306,7 @@ def accesses_page(
 
     items = []
     for (seq, body), path in zip(page, proofs, strict=True):
-        event = _decode(body)
+        event = decode_access(body)
         view = shown(
             event,
             merchant=merchant,

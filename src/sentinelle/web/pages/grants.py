@@ -30,12 +30,12 @@ from sentinelle.api.deps import Reader, State, locked, reading
 from sentinelle.api.routes.grants import Answer
 from sentinelle.api.staff_view import STAFF, SeenGrant, StaffView
 from sentinelle.errors import ConfigError, Error, NotFoundError
-from sentinelle.events import AccessEvent
 from sentinelle.guard import grants as workflow
 from sentinelle.guard.grants import Actor, LinkError
 from sentinelle.guard.mail import LINK_PATH
 from sentinelle.guard.policy import Policy
 from sentinelle.store.grants import GrantRow
+from sentinelle.transparency.accesses import decode_access
 from sentinelle.transparency.accesses import shown as shown_access
 from sentinelle.web.common import (
     Viewer,
@@ -62,7 +62,6 @@ _DONE: Final = {
     "denied": "Denied: the request is closed and stays in the history.",
     "revoked": "Revoked: no decision uses this grant any more.",
 }
-_decode_access: Final = msgspec.json.Decoder(AccessEvent).decode
 _TOKEN_IN_PATH: Final = re.compile(rf"({re.escape(LINK_PATH)}/[^/\s]+/)[^/\s?]+")
 
 
@@ -235,7 +234,7 @@ async def _grant(
         # Each use as the merchant's accesses list shows it (the same pseudonym that day).
         uses = [
             shown_access(
-                _decode_access(body),
+                decode_access(body),
                 merchant=merchant,
                 name_staff=view.named,
                 pseudonyms=view.pseudonyms,
