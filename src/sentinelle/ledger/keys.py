@@ -37,8 +37,9 @@ __all__ = [
     "check_chain",
     "check_text",
     "default_who",
-    "load_chain",
     "fsync_dir",
+    "load_chain",
+    "parse_keys",
     "iso",
     "pending_path",
     "rotation_text",
@@ -181,10 +182,15 @@ def check_chain(keys: list[LedgerKey], origin: str) -> None:
             )
 
 
+def parse_keys(rows: Sequence[tuple[Any, ...]]) -> list[LedgerKey]:
+    """The keys of ``ledger_keys`` rows, oldest first (not checked: :func:`load_chain`)."""
+    return [LedgerKey.from_row(row) for row in rows]
+
+
 def load_chain(rows: Sequence[tuple[Any, ...]], origin: str) -> list[LedgerKey]:
     """The keys of ``ledger_keys`` rows, checked as one chain (:func:`check_chain`; empty if
     none is recorded). Raises :class:`IntegrityError` naming the first bad record."""
-    keys = [LedgerKey.from_row(row) for row in rows]
+    keys = parse_keys(rows)
     check_chain(keys, origin)
     return keys
 

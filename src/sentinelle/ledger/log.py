@@ -37,6 +37,7 @@ from sentinelle.ledger.keys import (
     fsync_dir,
     iso,
     load_chain,
+    parse_keys,
     pending_path,
     rotation_text,
     until_size,
@@ -181,7 +182,7 @@ class Ledger:
         the recorded keys were tampered with.
         """
         path = data_dir / KEY_FILE
-        keys = _load_keys(store, origin)
+        keys = load_chain(store.ledger_keys(), origin)
         if keys:
             _finish_rotation(data_dir, keys[-1], origin)
             if not os.path.lexists(path):
@@ -269,7 +270,7 @@ class Ledger:
         pending = pending_path(data_dir, new.key_hash)
         new.save(pending)
         with self.store.writer() as w:
-            keys = _parse_keys(w.ledger_keys())
+            keys = parse_keys(w.ledger_keys())
             if not keys or keys[-1].verifier.verifier_key() != self.key.verifier_key():
                 pending.unlink(missing_ok=True)  # nothing was recorded: the new key is unused
                 raise ConfigError(
@@ -400,7 +401,9 @@ class Ledger:
         Raises :class:`IntegrityError` if the signature, the signing key, the origin or the
         root is wrong.
         """
-        cp = self._check_signed(note, _load_keys(self.store, self.origin) or self.keys, "note")
+        cp = self._check_signed(
+            note, load_chain(self.store.ledger_keys(), self.origin) or self.keys, "note"
+        )
         size = self.store.ledger_size()
         if cp.size > size:
             raise IntegrityError(
@@ -451,7 +454,7 @@ class Ledger:
         slices tell), the newest checkpoint without a map line, an altered slice row.
         """
         size = self.store.ledger_size()
-        keys = _load_keys(self.store, self.origin)
+        keys = load_chain(self.store.ledger_keys(), self.origin)
         signed: list[_Signed] = []
         recorded = list(self.store.checkpoints())
         if not keys and (size or recorded):
@@ -796,19 +799,10 @@ def _iso_s(seconds: int) -> str:
     return iso(seconds * 1_000_000)
 
 
-def _parse_keys(rows: list[tuple[Any, ...]]) -> list[LedgerKey]:
-    return [LedgerKey.from_row(r) for r in rows]
-
-
-def _load_keys(store: _Store, origin: str) -> list[LedgerKey]:
-    """The keys the database records, checked as one chain (empty if none is recorded)."""
-    return load_chain(store.ledger_keys(), origin)
-
-
 def _bind(store: _Store, key: SigningKey, by: str) -> list[LedgerKey]:
     """Record ``key`` as the ledger's key, unless another process bound one first."""
     with store.writer() as w:
-        keys = _parse_keys(w.ledger_keys())
+        keys = parse_keys(w.ledger_keys())
         if keys:
             return keys
         row = (0, key.verifier_key(), 0, _now_us(), check_text("who", by), FIRST_USE, None)
