@@ -217,7 +217,7 @@ def monitor(
 
         if not isinstance(source, ApiSource):
             raise ConfigError("--merchant needs the log's API (url): slices are not published")
-        slice_check = ApiSliceCheck(source, merchant, config.origin, config.log_keys)
+        slice_check = ApiSliceCheck(source, merchant, config.origin)
     engine = Monitor(
         config=config,
         source=source,

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sentinelle.errors import Error
-from sentinelle.ledger.checkpoint import Verifier
 from sentinelle.monitor.checks import SignedCheckpoint
 from sentinelle.monitor.source import ApiSource, LogUnreachableError
 from sentinelle.transparency.verify import (
@@ -56,32 +55,26 @@ class MissingAccessError(Error):
 
 @dataclass(frozen=True, slots=True)
 class ApiSliceCheck:
-    """Checks ``merchant``'s slice over ``api`` against the pinned ``log_keys``.
+    """Checks ``merchant``'s slice over ``api``.
 
     Called as :class:`~sentinelle.monitor.monitor.SliceCheck` (``old``: the checkpoint held,
     ``new``: the one the round would move to, ``log_keys``: the round's keys, the pinned ones
-    and those the log rotated to; default: the pinned ones). Raises
-    :class:`MissingAccessError`, or :class:`LogUnreachableError` when the answer cannot be had
-    or read.
+    and those the log rotated to). Raises :class:`MissingAccessError`, or
+    :class:`LogUnreachableError` when the answer cannot be had or read.
     """
 
     api: ApiSource
     merchant: str
     origin: str
-    log_keys: tuple[Verifier, ...]
 
     def __call__(
-        self,
-        old: SignedCheckpoint | None,
-        new: SignedCheckpoint,
-        log_keys: Sequence[str] | None = None,
+        self, old: SignedCheckpoint | None, new: SignedCheckpoint, log_keys: Sequence[str]
     ) -> None:
         # From the checkpoint held, if it carries a map; otherwise (the first round, or a
         # checkpoint from before slices) from the start of the log.
         start = old.size if old is not None and old.checkpoint.map_root is not None else 0
         pages = self._pages(start, new.size)
-        keys = log_keys or tuple(k.verifier_key() for k in self.log_keys)
-        verified = self._verify(pages, keys)
+        verified = self._verify(pages, log_keys)
         ends: list[tuple[VerifiedCheckpoint | None, SignedCheckpoint]] = [
             (verified.to_checkpoint, new)
         ]
