@@ -307,6 +307,12 @@ class Beside:
         self.close()
 
 
+def _send(out: IO[bytes], message: object) -> None:
+    """Write one message (either way on the socket pair): pickled, then flushed."""
+    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
+
+
 def _why(message: object) -> str:
     if message is None:
         return "the detection process ended"
@@ -350,8 +356,7 @@ class _Link:
         return cls(proc, parent, parent.makefile("wb"), parent.makefile("rb"), file)
 
     def send(self, message: object) -> None:
-        pickle.dump(message, self.out, protocol=pickle.HIGHEST_PROTOCOL)
-        self.out.flush()
+        _send(self.out, message)
 
     def send_rows(self, first: int, count: int, payload: bytes) -> None:
         self.file.write(payload)
@@ -397,12 +402,8 @@ def _child_main() -> None:
     out = sock.makefile("wb")
     inp = sock.makefile("rb")
 
-    def send(message: object) -> None:
-        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
-
     try:
-        reply = _child(lambda: pickle.load(inp), lambda: send(_Ready()), data)  # noqa: S301
+        reply = _child(lambda: pickle.load(inp), lambda: _send(out, _Ready()), data)  # noqa: S301
     except (EOFError, BrokenPipeError):
         return  # the parent is gone or stopped us: nothing to say
     except Exception as exc:
@@ -410,7 +411,7 @@ def _child_main() -> None:
         reply = _Stopped(f"{type(exc).__name__} at {where(exc)}")
     if reply is not None:
         with contextlib.suppress(OSError):
-            send(reply)
+            _send(out, reply)
 
 
 def _child(
