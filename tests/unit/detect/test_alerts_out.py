@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from test_detectors import LIST, at
-from test_triage import _shifted, day0
+from test_detectors import LIST
+from test_triage import day0_ending
 
 from outbound_receivers import HttpReceiver
 from sentinelle.access.accounts import create_key
@@ -99,19 +99,13 @@ def story(
     settings: Settings, receiver: HttpReceiver, tmp_path: Path
 ) -> tuple[Settings, list[dict[str, Any]]]:
     """Settings with the receiver as JSON webhook ``soc``, and the story's events, ending two
-    hours ago (live detection processes them at once), or at 23:00 UTC the day before when
-    its three lists (an hour) would straddle midnight UTC: the detector compares the last
-    24 hours with calendar days, so the lists before midnight would join ana's usual
-    (docs/detection.md, limits)."""
+    hours ago (live detection processes them at once; see :func:`day0_ending`)."""
     # Each detector's own severity (medium for the story), not the evidence's adjustment of it.
     config = tmp_path / "detect.toml"
     config.write_text("[evidence]\nenabled = false\n")
     hooked = with_hooks(settings, f"soc={receiver.url()}", detect_config=config)
     now = dt.datetime.fromtimestamp(now_us() // SECOND, tz=dt.UTC)
-    end = now - dt.timedelta(hours=2)
-    if end.hour == 0:
-        end = end.replace(hour=0, minute=0, second=0) - dt.timedelta(hours=1)
-    return hooked, _shifted(day0(), end - at(0, 10))
+    return hooked, day0_ending(now - dt.timedelta(hours=2))
 
 
 @contextmanager

@@ -261,6 +261,16 @@ def _shifted(events: list[dict[str, Any]], by: dt.timedelta) -> list[dict[str, A
     return [e | {"time": move(e["time"])} for e in events]
 
 
+def day0_ending(end: dt.datetime) -> list[dict[str, Any]]:
+    """:func:`day0` moved so that its third list (10:00) comes at ``end``, or at 23:00 UTC the
+    day before when its three lists (09:00 to 10:00) would straddle midnight UTC: the detector
+    compares the last 24 hours with calendar days, so lists before midnight would join ana's
+    usual and raise the bar (docs/detection.md)."""
+    if end.hour == 0:
+        end = end.replace(hour=0, minute=0, second=0) - dt.timedelta(hours=1)
+    return _shifted(day0(), end - at(0, 10))
+
+
 @pytest.mark.parametrize(
     ("status", "days", "count"), [("dismissed", 30, 1), ("acknowledged", None, 2)]
 )
@@ -287,7 +297,8 @@ def test_live_detection_behind_the_api_honours_a_dismissal(
             items = client.get("/v1/alerts", headers=responder).json()["items"]
             return [a for a in items if (a["actor"], a["detector"]) == ("ana", DETECTOR)]
 
-        assert client.post("/v1/events", json=_shifted(day0(), shift), headers=ingest).is_success
+        story = day0_ending(at(0, 10) + shift)
+        assert client.post("/v1/events", json=story, headers=ingest).is_success
         [first] = anas()
         body: dict[str, Any] = {"status": status, "reason": "QA account"}
         if days is not None:
