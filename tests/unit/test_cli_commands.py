@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
 import sentinelle.cli
 from sentinelle.cli.app import COMMANDS, cli_group
+from sentinelle.sim import generate_events
 
 
 def _modules(command: click.Command) -> set[str]:
@@ -61,3 +64,33 @@ def test_a_command_loads_its_own_modules_only() -> None:
         assert f"sentinelle.cli.{other}" not in loaded
     assert "sentinelle.sim" not in loaded  # the simulator (the demo's)
     assert "sentinelle.access.accounts" not in loaded  # the password hasher
+
+
+def test_ingest_without_detection_loads_no_detection(tmp_path: Path) -> None:
+    # `sentinelle ingest --no-detect` stores and signs; the detection engine, live detection,
+    # the response and the notices (SMTP) are loaded only when detection follows.
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(next(generate_events(events=1, seed=1))) + "\n")
+    code = (
+        "import json, sys\n"
+        "from sentinelle.cli import main\n"
+        "try:\n"
+        "    main(['ingest', '--no-detect', sys.argv[1]])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('sentinelle.'))))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(events)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SENTINELLE_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert run.returncode == 0, run.stderr
+    stored, loaded = run.stdout.strip().splitlines()
+    assert stored.startswith("received 1, stored 1")
+    loaded_modules = set(json.loads(loaded))
+    assert "sentinelle.ledger.log" in loaded_modules
+    for heavy in ("detect.engine", "detect.runner", "live", "response", "notify"):
+        assert f"sentinelle.{heavy}" not in loaded_modules, heavy

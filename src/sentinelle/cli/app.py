@@ -16,17 +16,19 @@ import importlib
 import logging
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle import __version__
 from sentinelle.config import Settings
-from sentinelle.detect import DetectConfig
 from sentinelle.errors import ConfigError
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import Store, open_store, sqlite_path
+
+if TYPE_CHECKING:
+    from sentinelle.detect import DetectConfig
 
 __all__ = ["App", "cli_group", "pass_app"]
 
@@ -115,6 +117,8 @@ class App:
     @cached_property
     def detect_config(self) -> DetectConfig:
         """Detection thresholds from ``SENTINELLE_DETECT_CONFIG``, or the defaults."""
+        from sentinelle.detect import DetectConfig  # not loaded by commands without detection
+
         return DetectConfig.from_settings(self.settings)
 
     def close(self) -> None:

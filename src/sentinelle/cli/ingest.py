@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.connectors import outbound
-from sentinelle.detect import DetectConfig
-from sentinelle.detect.pipelined import Beside
-from sentinelle.guard.service import GuardPolicy
 from sentinelle.ingest import (
     Ingestor,
     IngestResult,
@@ -22,10 +19,13 @@ from sentinelle.ingest import (
     iter_json_lines,
     open_input,
 )
-from sentinelle.live import AfterBatch, after_batch
-from sentinelle.response import ResponseEngine
 from sentinelle.store import EventRow, open_store
 from sentinelle.timeutil import now_us
+
+if TYPE_CHECKING:
+    from sentinelle.detect import DetectConfig
+    from sentinelle.detect.pipelined import Beside
+    from sentinelle.live import AfterBatch
 
 _PROGRESS_EVERY = 4096  # lines between progress bar updates
 
@@ -60,8 +60,9 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
     with open_input(source) as stream:
         result, after = ingest_stream(app, stream, source, config)
-    found, responded = after.alerts, after.responded
-    medium = after.medium_plus
+    found = after.alerts if after else []
+    suspended = after.responded.suspended if after else []
+    medium = after.medium_plus if after else 0
     sent = (
         outbound.deliver_due(app.store, app.settings) if outbound.configured(app.settings) else None
     )
@@ -74,7 +75,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
                     **result.to_dict(),
                     "alerts": len(found),
                     "alerts_medium_plus": medium,
-                    "suspended": [s.to_dict() for s in responded.suspended],
+                    "suspended": [s.to_dict() for s in suspended],
                     **({"webhooks": sent.to_dict()} if sent else {}),
                 }
             )
@@ -86,7 +87,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
         )
         if not no_detect:
             click.echo(f"alerts raised or updated: {len(found)} ({medium} medium or higher)")
-        for s in responded.suspended:
+        for s in suspended:
             click.echo(
                 f"suspended {s.actor} on alert {s.alert} ({s.detector}, {s.severity}): "
                 f"{len(s.revoked)} grant(s) revoked"
@@ -103,7 +104,7 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
             f"stored (kept the stored): {', '.join(result.conflicting_ids[:5])}",
             err=True,
         )
-    for note in after.notes:
+    for note in after.notes if after else ():
         click.echo(f"warning: {note}", err=True)
 
 
@@ -114,21 +115,26 @@ def ingest_stream(
     config: DetectConfig | None,
     *,
     beside: bool = True,
-) -> tuple[IngestResult, AfterBatch]:
-    """Store ``stream`` as one batch, then what follows a committed batch (live detection
-    with ``config``, none without; the webhooks' queue, the automatic response).
+) -> tuple[IngestResult, AfterBatch | None]:
+    """Store ``stream`` as one batch, then what follows a committed batch with ``config``
+    (live detection, the webhooks' queue, the automatic response); without it, nothing
+    follows and the second item is None (``--no-detect`` loads none of their modules).
 
     With ``beside``, on SQLite with two CPUs or more, live detection runs in a child process
     beside the storing of each next chunk (:mod:`sentinelle.detect.pipelined`); its result is
     stored once the batch committed, or detection runs after the commit as without it. A
     rolled-back batch stops the child: it raised no alert.
     """
-    child = None if config is None or not beside else Beside.open(app.store, config)
+    if config is None:
+        return _ingest(app, stream, source, None), None
+    from sentinelle.detect.pipelined import Beside
+
+    child = Beside.open(app.store, config) if beside else None
     try:
         result = _ingest(app, stream, source, None if child is None else child.written)
         # The batch is committed; detection, the webhooks' queue and the automatic response
         # follow (as after every batch the API stores), and their failures never fail it.
-        after = AfterBatch() if config is None else _after(app, config, child)
+        after = _after(app, config, child)
     finally:
         if child is not None:
             child.close()
@@ -136,6 +142,10 @@ def ingest_stream(
 
 
 def _after(app: App, config: DetectConfig, beside: Beside | None) -> AfterBatch:
+    from sentinelle.guard.service import GuardPolicy
+    from sentinelle.live import after_batch
+    from sentinelle.response import ResponseEngine
+
     engine = ResponseEngine(app.store, reopen=lambda: open_store(app.settings, create=False))
     return after_batch(
         app.store,
