@@ -96,7 +96,7 @@ def run_cli(events_file: str, data_dir: str, mode: str) -> dict[str, Any]:
         "cpu": _cpu(resource.RUSAGE_SELF) - cpu,
         "child_cpu": _cpu(resource.RUSAGE_CHILDREN) - kids,
         "alerts": alerts,
-        "notes": after.notes,
+        "notes": after.notes if after else [],
     }
 
 
