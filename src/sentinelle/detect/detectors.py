@@ -944,7 +944,13 @@ class FakeTickets(Detector):
 
 
 class RepeatedLooks(Detector):
-    """Repeated unjustified looks at the same few customers."""
+    """Repeated unjustified looks at the same few customers.
+
+    Its grade is news: a customer who becomes one looked at again and again (or a
+    high-profile one looked at on a second day) is judged; further looks at the same
+    customers are low, a reminder, not a second piece of evidence of what was already judged
+    (the repetition over days is what made them so).
+    """
 
     graded = True
     weight = 1.0
@@ -985,6 +991,7 @@ class RepeatedLooks(Detector):
         t = ctx.now_us
         hot = []
         vip = []
+        news = False  # a customer became hot (or a high-profile one was seen a second day)
         for subject in event.subjects:
             looks = state.looks.setdefault(subject, [])
             looks.append(t)
@@ -993,9 +1000,12 @@ class RepeatedLooks(Detector):
             days = len({x // DAY for x in recent})
             if len(recent) >= cfg.min_looks and days >= cfg.min_days:
                 hot.append((subject, len(recent), days))
-                mark(state, "hot_customer", t, subject)  # once per customer and 30 days
+                if mark(state, "hot_customer", t, subject):  # once per customer and 30 days
+                    news = True
             elif subject in self.high_profile and days >= cfg.high_profile_days:
                 vip.append((subject, len(recent), days))
+                if mark(state, "hot_high_profile", t, subject):
+                    news = True
         if not hot and not vip:
             return []
         # One customer who keeps calling back is a repeat caller; several at once, or one the
@@ -1014,7 +1024,9 @@ class RepeatedLooks(Detector):
             else ""
         )
         severity = Severity.LOW
-        if hot_customers >= cfg.min_customers and not vip:
+        if vip:
+            severity = Severity.HIGH if news else Severity.LOW
+        elif hot_customers >= cfg.min_customers:
             # Several such customers: against how often the actor and their team come to
             # look at a customer again and again (a lead checking the same imports every
             # day, a desk of repeat callers), over the last 7 days.
@@ -1023,18 +1035,20 @@ class RepeatedLooks(Detector):
             count = sum(1 for u, _ in state.marks.get(kind, ()) if u >= week)
             prior = team_prior(ctx, event.actor.id, state.team, kind, cfg.floor_rate)
             odds = surprise(ctx, state, kind, count, prior)
-            if odds.p < cfg.medium_p:
+            if odds.p < cfg.medium_p and news:
                 severity = Severity.MEDIUM
             also = (
                 f" {hot_customers} customers so in 14 days, {odds.count} new in the last 7: "
                 f"{odds.text()}."
             )
+        if not news:
+            also += " No customer is new to this since it was last judged."
         return [
             Finding(
                 self.name,
                 event.actor.id,
                 t,
-                Severity.HIGH if vip else severity,
+                severity,
                 75.0 if vip else 60.0,
                 (event.merchant,),
                 (event.id,),

@@ -1549,6 +1549,35 @@ def test_repeated_looks(
     run_row("repeated_looks", events, expected, since, all_on)
 
 
+def test_the_same_customers_again_are_not_judged_again() -> None:
+    """Could fail: two customers looked at again and again are medium once; looking at them
+    again two days later is low (already judged: the repetition made them so); a third
+    customer becoming so is news, medium again."""
+    events = [
+        *looks(*SIX_LOOKS, subjects=("c1", "c2"), hits=0),
+        *looks(at(5, 9), at(5, 15), subjects=("c1", "c2"), hits=0),
+        *looks(*(at(d, h) for d in (6, 7, 8, 9) for h in (9, 15)), subjects=("c3",), hits=0),
+    ]
+    found = detect(events, "repeated_looks")
+    assert [a.severity for a in found] == [MEDIUM, LOW, MEDIUM], [a.reasons for a in found]
+    assert "No customer is new to this since it was last judged." in found[1].reasons[0]
+    assert "looked again at c3 (" in found[2].reasons[0]
+    assert "3 customers so in 14 days" in found[2].reasons[0]
+
+
+def test_a_high_profile_customer_is_high_on_the_second_day_only() -> None:
+    """Could fail: a customer the platform flags high-profile, looked at without a ticket on
+    a second day, is high; more looks at them the days after are low reminders."""
+    config = DetectConfig(
+        detectors={name: {"enabled": name == "repeated_looks"} for name in DETECTORS},
+        evidence=EvidenceConfig(enabled=False),
+    )
+    events = looks(at(0, 9), at(1, 9), at(3, 9), at(5, 9), subjects=("vip",), hits=0)
+    found = Engine(config, high_profile=["vip"]).run(decoded(events))
+    assert [a.severity for a in found] == [HIGH, LOW, LOW], [a.reasons for a in found]
+    assert "vip is flagged high-profile" in found[0].reasons[0]
+
+
 # -- long_horizon ------------------------------------------------------------------------------
 
 # Four colleagues' clean six days (24 peer working days: the team's rate is known) and ana's
