@@ -63,7 +63,7 @@ from sentinelle.detect.integrations import INTEGRATION_DETECTORS
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, Event, decode_event, time_us
-from sentinelle.timeutil import DAY, HOUR, MINUTE, from_us
+from sentinelle.timeutil import DAY, HOUR, MINUTE, from_us, iso
 
 __all__ = [
     "DETECTORS",
@@ -217,6 +217,9 @@ class EngineState:
     failures: int = 0  # live runs in a row that failed (the runner resets after a few)
     # actor → (time, detector, points, reason) of their recent findings (see evidence.py)
     evidence: EvidenceLedger = field(default_factory=dict)
+    # "actor|signal" → (time, severity, detector) of the finding that last raised a medium or
+    # higher alert on that signal (evidence.py: one case, one alert)
+    alerted: dict[str, tuple[int, int, str]] = field(default_factory=dict)
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
@@ -239,7 +242,9 @@ class Engine:
         sensitive = frozenset(self.config.high_profile) | frozenset(high_profile)
         for detector in self.detectors:
             detector.high_profile = sensitive
-        self._graded = {d.name: d.weight for d in self.detectors if d.graded}
+        self._graded_of: list[Detector] | None = None  # the detectors _graded is of
+        self._graded: dict[str, float] = {}  # graded detector → its evidence weight
+        self._families = _FAMILIES  # with the running detectors' own (stubs in tests)
         # Bound hooks, built at first use from the detectors then in place (tests swap them):
         # per hook, the detectors that define it (the default finds nothing); for ``observe``,
         # per actor kind, those judging it.
@@ -345,6 +350,8 @@ class Engine:
                 for actor, items in st.evidence.items()
                 if (recent := [i for i in items if i[0] >= forget])
             }
+            realert = t - int(self.config.evidence.realert_days * DAY)
+            st.alerted = {k: v for k, v in st.alerted.items() if v[0] >= realert}
         if isinstance(event, ContextEvent):
             ctx.apply_context(event, t)
             return self._alerts(self._ask("observe_context", event, ctx), emit)
@@ -420,15 +427,20 @@ class Engine:
         (graded findings add to the evidence even while ``emit`` is off: baselines)."""
         if not findings:
             return []
-        kept = self._grade(self._kept(findings))
+        kept = self._grade(self._kept(findings), emit)
         return [self._merge(f) for f in kept] if emit else []
 
-    def _grade(self, findings: list[Finding]) -> list[Finding]:
-        """Graded detectors' findings with the severity their actor's evidence earns."""
+    def _grade(self, findings: list[Finding], emit: bool = True) -> list[Finding]:
+        """Graded detectors' findings with the severity their actor's evidence earns (low
+        when it adds to the actor's recent alert on the same signal: :meth:`_realert`)."""
         cfg = self.config.evidence
         if not cfg.enabled or not findings:
             return findings
         ledger = self.state.evidence
+        if self._graded_of is not self.detectors:  # built at first use (tests swap them)
+            self._graded_of = self.detectors
+            self._graded = {d.name: d.weight for d in self.detectors if d.graded}
+            self._families = _FAMILIES | {d.name: d.family for d in self.detectors if d.family}
         graded = [f for f in findings if f.detector in self._graded]
         if not graded:
             return findings
@@ -439,13 +451,41 @@ class Engine:
             if f.detector not in self._graded:
                 out.append(f)
                 continue
-            total, pieces = risk(ledger[f.actor], f.time_us, cfg, families=_FAMILIES)
+            total, pieces = risk(ledger[f.actor], f.time_us, cfg, families=self._families)
             # A weak finding stays low, however risky the actor: it is counted as evidence,
             # but a risky actor's every small step does not become another medium alert.
             severity = grade(total, cfg) if f.severity >= Severity.MEDIUM else Severity.LOW
-            reasons = (f.reasons[0], *explain(f.actor, total, pieces, severity, cfg))
-            out.append(dataclasses.replace(f, severity=severity, reasons=reasons))
+            why = explain(f.actor, total, pieces, severity, cfg)
+            if severity >= Severity.MEDIUM and emit:
+                adds_to = self._realert(f, severity)
+                if adds_to is not None:
+                    severity = Severity.LOW
+                    why.insert(0, adds_to)
+            out.append(dataclasses.replace(f, severity=severity, reasons=(f.reasons[0], *why)))
         return out
+
+    def _realert(self, finding: Finding, severity: Severity) -> str | None:
+        """Whether ``finding``, graded ``severity``, adds to its actor's recent alert on the
+        same signal (what to say of it) or raises an alert (None; it is remembered)."""
+        same = self.state.open_alerts.get(f"{finding.actor}|{finding.detector}")
+        if (
+            same is not None
+            and finding.time_us - same.time_us <= self._dedupe_us
+            and same.severity >= severity
+        ):
+            return None  # it merges into that alert, not raising it: the latest numbers show
+        days = self.config.evidence.realert_days
+        key = f"{finding.actor}|{self._families.get(finding.detector, finding.detector)}"
+        last = self.state.alerted.get(key)
+        if last is not None and finding.time_us - last[0] < days * DAY and severity <= last[1]:
+            return (
+                f"Not a new alert: {finding.actor} was alerted at {Severity(last[1])} on this "
+                f"signal by {last[2]} at {iso(last[0])[:16]}Z; this finding adds to that "
+                f"evidence, and a new alert is raised if it grows beyond {Severity(last[1])} or "
+                f"after {days:g} days."
+            )
+        self.state.alerted[key] = (finding.time_us, int(severity), finding.detector)
+        return None
 
     def _kept(self, findings: list[Finding]) -> list[Finding]:
         """The findings no triage suppression covers."""

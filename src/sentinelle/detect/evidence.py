@@ -24,6 +24,13 @@ A single weak signal is thus low; a single ticket opened and closed within minut
 the same actor doing it again on other days, or also reaching new merchants without tickets,
 is medium and up. Every graded alert lists every piece of evidence behind it, with numbers.
 
+One case, one alert: once a signal of an actor's has raised a medium or higher alert, the
+same signal again within ``realert_days`` raises a new alert only when its evidence earns a
+higher grade (medium to high, high to critical); otherwise the finding is low and says which
+alert it adds to. A benign actor whose new duties look odd for a week (a team move, a leave
+to cover) is one alert to dismiss, not one a day; an insider whose evidence keeps growing is
+raised again at each grade, and another signal of theirs is judged on its own.
+
 The evidence is plain data in the engine's state (saved between batches).
 """
 
@@ -60,6 +67,13 @@ class EvidenceConfig(BaseModel):
     medium: float = Field(1.0, gt=0, description="Risk points for a medium alert.")
     high: float = Field(2.0, gt=0, description="…for a high one.")
     critical: float = Field(4.0, gt=0, description="…for a critical one.")
+    realert_days: float = Field(
+        7.0,
+        ge=0,
+        description="A finding no more severe than its actor's alert on the same signal in "
+        "the last so many days adds to that alert's evidence as a low finding, not a new "
+        "alert (0: every finding is graded alone).",
+    )
 
 
 def grade(risk: float, config: EvidenceConfig) -> Severity:

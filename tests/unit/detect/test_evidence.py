@@ -3,7 +3,11 @@ and up; every graded alert lists its evidence with numbers; the state round-trip
 
 from __future__ import annotations
 
-from sentinelle.detect import DetectConfig, Engine, Severity
+from typing import Any
+
+from test_engine import Echo, at, stubbed, us, views
+
+from sentinelle.detect import Alert, DetectConfig, Detector, Engine, Severity
 from sentinelle.detect.base import Finding
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.timeutil import DAY
@@ -59,3 +63,85 @@ def test_engine_state_with_evidence_round_trips() -> None:
     engine.state.evidence["ana"] = [(T0, "unjustified_access", 0.6, "why")]
     again = Engine.load_state(engine.dump_state())
     assert again.evidence == {"ana": [(T0, "unjustified_access", 0.6, "why")]}
+
+
+# -- one case, one alert -----------------------------------------------------------------------
+
+
+class Reach(Echo):
+    """A graded stub reading the signal "reach" (as unjustified_access and long_horizon do)."""
+
+    name = "reach_a"
+    graded = True
+    family = "reach"
+
+
+class ReachToo(Reach):
+    """Another detector of the same signal."""
+
+    name = "reach_b"
+
+
+class Lone(Reach):
+    """A graded stub reading a signal of its own."""
+
+    name = "lone"
+    family = None
+
+
+def graded(days: dict[str, tuple[Detector, float]], **evidence: Any) -> list[Alert]:
+    """Run graded stubs: ``days`` maps an event id to the stub that finds it HIGH (1 point)
+    and the day it comes (at 10:00 plus that many hours, so no two merge in 24 h)."""
+    events = views(*((i, "ana", at(day, 10 + int(day))) for i, (_, day) in days.items()))
+    stubs = {type(d): d for d, _ in days.values()}
+    for stub in stubs.values():
+        stub.fires.update({i: Severity.HIGH for i, (d, _) in days.items() if d is stub})
+    engine = stubbed(*stubs.values(), evidence=EvidenceConfig(**evidence))
+    return engine.run(events)
+
+
+def by_event(alerts: list[Alert]) -> dict[str, tuple[str, Severity]]:
+    return {e: (a.detector, a.severity) for a in alerts for e in a.events}
+
+
+def test_the_same_signal_again_adds_to_the_alert_until_it_earns_a_higher_grade() -> None:
+    a, b = Reach({}), ReachToo({})
+    alerts = graded({"e1": (a, 0), "e2": (b, 1), "e3": (b, 2.2)})
+    got = by_event(alerts)
+    # 1 point: medium. The next day 1.91 points, medium again: the same case, so low.
+    assert got["e1"] == ("reach_a", Severity.MEDIUM)
+    assert got["e2"] == ("reach_b", Severity.LOW)
+    [again] = [a for a in alerts if "e2" in a.events]
+    assert again.reasons[1].startswith(
+        "Not a new alert: ana was alerted at medium on this signal by reach_a at "
+    )
+    # Two days later the evidence earns high: a new alert, whatever the signal.
+    assert got["e3"] == ("reach_b", Severity.HIGH)
+
+
+def test_another_signal_is_judged_on_its_own() -> None:
+    got = by_event(graded({"e1": (Reach({}), 0), "e2": (Lone({}), 1)}))
+    assert got == {"e1": ("reach_a", Severity.MEDIUM), "e2": ("lone", Severity.MEDIUM)}
+
+
+def test_after_realert_days_the_same_signal_raises_a_new_alert() -> None:
+    a, b = Reach({}), ReachToo({})
+    assert by_event(graded({"e1": (a, 0), "e2": (b, 3)}, realert_days=2))["e2"] == (
+        "reach_b",
+        Severity.MEDIUM,
+    )
+    a, b = Reach({}), ReachToo({})
+    assert by_event(graded({"e1": (a, 0), "e2": (b, 1)}, realert_days=0))["e2"] == (
+        "reach_b",
+        Severity.MEDIUM,
+    )
+
+
+def test_a_finding_of_the_history_before_emitting_raised_no_alert_to_add_to() -> None:
+    a, b = Reach({"e1": Severity.HIGH}), ReachToo({"e2": Severity.HIGH})
+    events = views(("e1", "ana", at(0, 10)), ("e2", "ana", at(1, 11)))
+    engine = stubbed(a, b)
+    alerts = engine.run(events, emit_from_us=us(at(1, 0)))
+    assert [(x.detector, x.severity) for x in alerts] == [("reach_b", Severity.MEDIUM)]
+    assert engine.state.alerted == {"ana|reach": (us(at(1, 11)), 2, "reach_b")}
+    assert Engine.load_state(engine.dump_state()).alerted == engine.state.alerted
