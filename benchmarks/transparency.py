@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from sentinelle.config import Settings  # noqa: E402
-from sentinelle.ingest import Ingestor  # noqa: E402
+from sentinelle.ingest import Ingestor, pipeline  # noqa: E402
 from sentinelle.ledger.log import Ledger  # noqa: E402
 from sentinelle.ledger.slices import slice_page  # noqa: E402
 from sentinelle.sim import generate_events  # noqa: E402
@@ -85,14 +85,14 @@ class _Off:
 
 
 _INDEX_ACCESSES = AccessIndexWriterMixin.index_accesses
-_ACCESS_FACETS = AccessIndexWriterMixin.access_facets
+_FACETS_OF = pipeline.facets_of
 
 
 def _no_index(self: Any, rows: Any, events: Any) -> None:
     """The merchants' page customers switched off (benchmark only)."""
 
 
-def _no_facets(self: Any, events: Any) -> None:
+def _no_facets(event: Any) -> None:
     """The merchants' page facets switched off (benchmark only): events stored without."""
 
 
@@ -117,9 +117,7 @@ def _ingest(
             AccessIndexWriterMixin.index_accesses = (  # type: ignore[method-assign]
                 _INDEX_ACCESSES if on else _no_index
             )
-            AccessIndexWriterMixin.access_facets = (  # type: ignore[method-assign]
-                _ACCESS_FACETS if on else _no_facets
-            )
+            pipeline.facets_of = _FACETS_OF if on else _no_facets  # type: ignore[assignment]
             ingestor = Ingestor(store, ledger)
             gc.collect()
             t0, c0 = time.perf_counter(), _cpu()
@@ -128,7 +126,7 @@ def _ingest(
             return time.perf_counter() - t0, _cpu() - c0
         finally:
             AccessIndexWriterMixin.index_accesses = _INDEX_ACCESSES  # type: ignore[method-assign]
-            AccessIndexWriterMixin.access_facets = _ACCESS_FACETS  # type: ignore[method-assign]
+            pipeline.facets_of = _FACETS_OF
             store.close()
 
 

@@ -345,9 +345,11 @@ def test_verify_fails_on_events_appended_without_a_checkpoint(
     extra = [decode_event(json.dumps(e)) for e in events(310, seed=9)[300:]]
     with store.writer() as w:
         builder = TreeBuilder(300, w.partial_tiles(300))
-        rows = [(300 + i, *event_columns(e), canonical(e).decode()) for i, e in enumerate(extra)]
+        rows = [
+            (300 + i, *event_columns(e), canonical(e).decode(), None) for i, e in enumerate(extra)
+        ]
         w.insert_events(rows)
-        builder.extend([leaf_hash(r[-1].encode()) for r in rows])
+        builder.extend([leaf_hash(r[7].encode()) for r in rows])
         w.put_tiles(builder.take_completed() + builder.partial_tiles())
         w.set_ledger_size(310)
     with pytest.raises(

@@ -19,7 +19,7 @@ from sentinelle.ingest import (
     iter_json_lines,
     open_input,
 )
-from sentinelle.store import EventRow, open_store
+from sentinelle.store import FacetedRow, open_store
 from sentinelle.timeutil import now_us
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def _ingest(
     app: App,
     stream: IO[bytes],
     source: str,
-    written: Callable[[list[EventRow], list[object]], None] | None,
+    written: Callable[[list[FacetedRow], list[object]], None] | None,
 ) -> IngestResult:
     lines = iter_json_lines(stream, name=source)
     size = input_size(source) if sys.stderr.isatty() else None

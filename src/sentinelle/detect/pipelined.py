@@ -55,7 +55,7 @@ from typing import IO, Any, Final
 
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, where
-from sentinelle.store import EventRow, Store
+from sentinelle.store import FacetedRow, Store
 from sentinelle.store.alerts import SuppressionRow
 
 __all__ = ["GROUP", "Ahead", "Beside"]
@@ -191,7 +191,7 @@ class Beside:
         return self._link is not None
 
     # -- the ingest's hook --------------------------------------------------------------------
-    def written(self, rows: list[EventRow], events: list[object]) -> None:  # noqa: ARG002
+    def written(self, rows: list[FacetedRow], events: list[object]) -> None:  # noqa: ARG002
         """The ``written`` hook: a chunk was inserted in the batch's transaction."""
         if self.broken is not None or not rows:
             return
@@ -200,7 +200,7 @@ class Beside:
         except Exception as exc:
             self._break(f"{type(exc).__name__} at {where(exc)}")
 
-    def _written(self, rows: Sequence[EventRow]) -> None:
+    def _written(self, rows: Sequence[FacetedRow]) -> None:
         first = rows[0][0]
         if self._next is None:
             self._first = first
@@ -212,7 +212,7 @@ class Beside:
             self._break("the batch's leaves are not contiguous")
             return
         # Canonical JSON has no raw line break: one line per body (the child checks the count).
-        payload = "\n".join([row[-1] for row in rows]).encode()
+        payload = "\n".join([row[7] for row in rows]).encode()  # the bodies
         self._count += len(rows)
         link = self._link
         if link is None:

@@ -18,11 +18,12 @@ from hashlib import sha256
 from typing import Final
 
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import ACCESS_ACTIONS, EventError, decode_canonical
+from sentinelle.events import ACCESS_ACTIONS, AccessEvent, EventError, decode_canonical
 from sentinelle.ledger.log import Ledger, event_columns
 from sentinelle.ledger.slices import SliceBatch, SliceGrower
 from sentinelle.ledger.tiles import TreeBuilder
-from sentinelle.store import DuplicateIdsError, EventRow, Store, Writer
+from sentinelle.store import DuplicateIdsError, FacetedRow, Store, Writer
+from sentinelle.store.accesses import facets_of
 from sentinelle.store.activity import ActivityTally
 
 __all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor"]
@@ -73,7 +74,7 @@ class Ingestor:
         *,
         unit: str = "line",
         also: Callable[[Writer, IngestResult], None] | None = None,
-        written: Callable[[list[EventRow], list[object]], None] | None = None,
+        written: Callable[[list[FacetedRow], list[object]], None] | None = None,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
 
@@ -91,7 +92,7 @@ class Ingestor:
         with self.store.writer() as w:
             size = w.ledger_size()
             builder = TreeBuilder(size, w.partial_tiles(size))
-            rows: list[EventRow] = []
+            rows: list[FacetedRow] = []
             bodies: list[bytes] = []
             events: list[object] = []  # decoded, for the activity rollup
             tally = ActivityTally()
@@ -108,7 +109,8 @@ class Ingestor:
                     continue
                 if problems:
                     continue  # the batch is refused: only look for more problems
-                rows.append((seq, *event_columns(event), body.decode()))  # EventRow
+                facets = facets_of(event) if type(event) is AccessEvent else None
+                rows.append((seq, *event_columns(event), body.decode(), facets))  # FacetedRow
                 bodies.append(body)
                 events.append(event)
                 seq += 1
@@ -146,25 +148,24 @@ class Ingestor:
         self,
         w: Writer,
         builder: TreeBuilder,
-        rows: list[EventRow],
+        rows: list[FacetedRow],
         bodies: list[bytes],
         events: list[object],
         tally: ActivityTally,
         result: IngestResult,
         grower: SliceGrower,
-        written: Callable[[list[EventRow], list[object]], None] | None = None,
+        written: Callable[[list[FacetedRow], list[object]], None] | None = None,
     ) -> None:
         if not rows:
             return
         try:
             with w.savepoint():
-                # Each access event's page facets, in its own row (the merchants' page).
-                w.insert_events(rows, w.access_facets(events))
+                w.insert_events(rows)
         except DuplicateIdsError:
             rows, bodies, events = self._drop_duplicates(
                 w, builder.size, rows, bodies, events, result
             )
-            w.insert_events(rows, w.access_facets(events))
+            w.insert_events(rows)
         if written is not None and rows:
             written(rows, events)
         tally.add(rows, events)  # only what was inserted: duplicates are not counted again
@@ -189,15 +190,15 @@ class Ingestor:
         self,
         w: Writer,
         first_seq: int,
-        rows: list[EventRow],
+        rows: list[FacetedRow],
         bodies: list[bytes],
         events: list[object],
         result: IngestResult,
-    ) -> tuple[list[EventRow], list[bytes], list[object]]:
+    ) -> tuple[list[FacetedRow], list[bytes], list[object]]:
         # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
         stored = w.existing([r[1] for r in rows])
         seen: dict[str, bytes] = {}
-        kept_rows: list[EventRow] = []
+        kept_rows: list[FacetedRow] = []
         kept_bodies: list[bytes] = []
         kept_events: list[object] = []
         for row, body, event in zip(rows, bodies, events, strict=True):

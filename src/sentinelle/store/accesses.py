@@ -8,10 +8,10 @@ the stored access events:
 
 * ``events.facets``: each access event's bit set (:func:`facets_of`) of its actor kind, action,
   outcome, whether it cites a ticket or grant, and its data categories, in its own row
-  (``NULL`` for context events; written with the row, :meth:`AccessIndexWriterMixin.
-  access_facets`). A page walks the merchant's range of the events' ``(merchant, seq)`` index
-  backwards and tests ``facets & mask <> 0`` per group: no JSON is parsed to filter, and no
-  second table repeats that key for every access.
+  (``NULL`` for context events; ingest computes it with the row it inserts, a
+  :data:`~sentinelle.store.events.FacetedRow`). A page walks the merchant's range of the
+  events' ``(merchant, seq)`` index backwards and tests ``facets & mask <> 0`` per group: no
+  JSON is parsed to filter, and no second table repeats that key for every access.
 * ``access_subjects``: one row per (merchant, customer, event), keyed in that order
   (:meth:`AccessIndexWriterMixin.index_accesses`), so "every access that touched customer X"
   is one range of the key, whatever the merchant's size. A customer is found by the ids the
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sentinelle.events import ACCESS_ACTIONS, DATA_CATEGORIES, AccessEvent
 
 if TYPE_CHECKING:
-    from sentinelle.store.events import EventRow
+    from sentinelle.store.events import FacetedRow
 
 __all__ = [
     "ACTION_BITS",
@@ -122,12 +122,7 @@ class AccessIndexWriterMixin:
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
         def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
-    def access_facets(self, events: Sequence[object]) -> list[int | None] | None:
-        """The ``events.facets`` of ``events`` (decoded, in row order): an access event's bit
-        set, ``None`` for a context event; what :meth:`Writer.insert_events` stores with them."""
-        return [facets_of(e) if type(e) is AccessEvent else None for e in events]
-
-    def index_accesses(self, rows: Sequence[EventRow], events: Sequence[object]) -> None:
+    def index_accesses(self, rows: Sequence[FacetedRow], events: Sequence[object]) -> None:
         """Index the customers the access events of ``rows`` name (stored in this transaction;
         ``events`` their decoded events, in the same order). Context events are left out."""
         subjects: list[tuple[str, str, int]] = []

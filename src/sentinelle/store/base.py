@@ -30,6 +30,7 @@ from sentinelle.store.events import (
     EventRow,
     EventStoreMixin,
     EventWriterMixin,
+    FacetedRow,
 )
 from sentinelle.store.grants import GrantStoreMixin, GrantWriterMixin
 from sentinelle.store.guardlog import GuardLogStoreMixin, GuardLogWriterMixin
@@ -45,7 +46,15 @@ from sentinelle.store.suspensions import SuspensionStoreMixin, SuspensionWriterM
 from sentinelle.store.witnesses import WitnessStoreMixin, WitnessWriterMixin
 from sentinelle.timeutil import now_us
 
-__all__ = ["ApiKey", "DuplicateIdsError", "EventRow", "Store", "StoredCheckpoint", "Writer"]
+__all__ = [
+    "ApiKey",
+    "DuplicateIdsError",
+    "EventRow",
+    "FacetedRow",
+    "Store",
+    "StoredCheckpoint",
+    "Writer",
+]
 
 
 class Writer(
@@ -92,13 +101,10 @@ class Writer(
         self._cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
 
     @abc.abstractmethod
-    def insert_events(
-        self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None
-    ) -> None:
-        """Insert rows; raise :class:`DuplicateIdsError` (rows not inserted) on a known id.
-
-        ``facets``: each row's page facets (:meth:`AccessIndexWriterMixin.access_facets`), in
-        the same order; none: ``NULL``."""
+    def insert_events(self, rows: Sequence[FacetedRow]) -> None:
+        """Insert rows, each with its page facets last (:func:`~sentinelle.store.accesses.
+        facets_of`, ``None`` for a context event); raise :class:`DuplicateIdsError` (rows not
+        inserted) on a known id."""
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sentinelle.errors import StoreError
 
-__all__ = ["DuplicateIdsError", "EventRow", "EventStoreMixin", "EventWriterMixin"]
+__all__ = ["DuplicateIdsError", "EventRow", "EventStoreMixin", "EventWriterMixin", "FacetedRow"]
 
 # (seq, id, time_us, action, actor, merchant, ref, body): the leaf and its indexed columns.
 # A plain tuple, not a named one: ingest builds one per event on its hot path.
 EventRow = tuple[int, str, int, str, str | None, str | None, str | None, str]
+# An EventRow and its page facets (``events.facets``, ``None`` for a context event): what ingest
+# inserts, built once per event with the facets last.
+FacetedRow = tuple[int, str, int, str, str | None, str | None, str | None, str, int | None]
 _EVENT_COLUMNS: Final = "seq, id, time_us, action, actor, merchant, ref, body"
 
 

@@ -29,7 +29,7 @@ from sentinelle.store.accesses import CATEGORY_BITS, categories_sql
 from sentinelle.store.activity import RISK_ALERT_COLUMNS, RiskAlertRow
 
 if TYPE_CHECKING:
-    from sentinelle.store.events import EventRow
+    from sentinelle.store.events import FacetedRow
 
 __all__ = [
     "MACHINE_KINDS",
@@ -81,7 +81,7 @@ class IntegrationWriterMixin:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
-    def add_integrations(self, rows: Sequence[EventRow], events: Sequence[object]) -> None:
+    def add_integrations(self, rows: Sequence[FacetedRow], events: Sequence[object]) -> None:
         """Add the allowed access events of machines among ``rows`` (stored in this
         transaction; ``events`` their decoded events, in the same order) to the inventory.
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from sentinelle.errors import ConfigError, StoreBusyError, StoreError
-from sentinelle.store.base import DuplicateIdsError, EventRow, Store, Writer
+from sentinelle.store.base import DuplicateIdsError, FacetedRow, Store, Writer
 
 __all__ = ["PostgresStore", "redact_url", "scrub"]
 
@@ -72,25 +72,15 @@ def scrub(text: str, url: str) -> str:
 
 
 class _PostgresWriter(Writer):
-    def insert_events(
-        self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None
-    ) -> None:
+    def insert_events(self, rows: Sequence[FacetedRow]) -> None:
         try:
-            if facets is None:
-                with self._cur.copy(
-                    "COPY events (seq, id, time_us, action, actor, merchant, ref, body) FROM STDIN"
-                ) as copy:
-                    write = copy.write_row
-                    for row in rows:
-                        write(row)
-                return
             with self._cur.copy(
                 "COPY events (seq, id, time_us, action, actor, merchant, ref, body, facets) "
                 "FROM STDIN"
             ) as copy:
                 write = copy.write_row
-                for row, f in zip(rows, facets, strict=True):
-                    write((*row, f))
+                for row in rows:
+                    write(row)
         except pg_errors.UniqueViolation as exc:
             raise DuplicateIdsError(str(exc)) from None
 

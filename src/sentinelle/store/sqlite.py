@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Final
 
 from sentinelle.errors import StoreBusyError, StoreError, StoreNotFoundError
-from sentinelle.store.base import DuplicateIdsError, EventRow, Store, Writer
+from sentinelle.store.base import DuplicateIdsError, FacetedRow, Store, Writer
 
 __all__ = ["SQLiteStore"]
 
@@ -37,22 +37,13 @@ _SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 
 
 class _SQLiteWriter(Writer):
-    def insert_events(
-        self, rows: Sequence[EventRow], facets: Sequence[int | None] | None = None
-    ) -> None:
+    def insert_events(self, rows: Sequence[FacetedRow]) -> None:
         try:
-            if facets is None:
-                self._cur.executemany(
-                    "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            else:
-                self._cur.executemany(
-                    "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body, "
-                    "facets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(*row, f) for row, f in zip(rows, facets, strict=True)],
-                )
+            self._cur.executemany(
+                "INSERT INTO events (seq, id, time_us, action, actor, merchant, ref, body, "
+                "facets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         except sqlite3.IntegrityError as exc:
             if "events.id" in str(exc):
                 raise DuplicateIdsError(str(exc)) from None
