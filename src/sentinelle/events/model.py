@@ -81,7 +81,9 @@ CONTEXT_TYPES: Final = ContextType.__args__  # type: ignore[attr-defined]
 # Every struct: exactly the schema (unknown fields refused, absent members stay absent).
 
 
-class Actor(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
+class Actor(
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False
+):
     """Who accessed the data."""
 
     id: Id
@@ -90,7 +92,9 @@ class Actor(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
     team: Str64 | UnsetType = UNSET
 
 
-class Resource(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
+class Resource(
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False
+):
     """What kind of record was exposed, and how many."""
 
     count: Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)] | UnsetType = UNSET
@@ -98,7 +102,7 @@ class Resource(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=T
 
 
 class Justification(
-    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False
 ):
     """Why the actor says it accessed the data."""
 
@@ -107,7 +111,9 @@ class Justification(
     ticket: Str128 | UnsetType = UNSET
 
 
-class Source(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
+class Source(
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False
+):
     """Where the access came from."""
 
     country: Annotated[str, Meta(pattern=r"^[A-Z]{2}\Z")] | UnsetType = UNSET
@@ -116,7 +122,7 @@ class Source(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=Tru
 
 
 class AccessEvent(
-    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False
 ):
     """One read or change of customer data by an actor. Fields in sorted (JCS) order."""
 
@@ -144,7 +150,7 @@ class AccessEvent(
 
 
 class ContextEvent(
-    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True
+    Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False
 ):
     """A ticket, staff or grant change that gives access events their meaning."""
 
