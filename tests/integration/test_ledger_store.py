@@ -87,6 +87,37 @@ def test_duplicates_within_and_across_batches(opened: tuple[Store, Ledger]) -> N
     ledger.verify()
 
 
+def test_insert_events_with_a_known_id_inserts_none_of_its_rows(
+    opened: tuple[Store, Ledger],
+) -> None:
+    """DuplicateIdsError leaves none of the call's rows inserted (SQLite takes out again those
+    executemany inserted before the known id) and the transaction usable."""
+    from sentinelle.events import canonical, decode_event
+    from sentinelle.ledger.log import event_columns
+    from sentinelle.store import DuplicateIdsError
+
+    store, ledger = opened
+    Ingestor(store, ledger).ingest(lines(events(10)))
+    decoded = [decode_event(json.dumps(e)) for e in events(20)]
+
+    def rows(seq: int, evs: list[Any]) -> list[Any]:
+        return [(seq + i, *event_columns(e), canonical(e).decode(), 7) for i, e in enumerate(evs)]
+
+    fresh = decoded[10:]
+    with store.writer() as w:
+        for bad in (
+            rows(10, fresh[:4] + [decoded[3]] + fresh[4:]),  # stored before
+            rows(10, fresh[:6] + [fresh[2]] + fresh[6:]),  # twice in the call
+            rows(10, [decoded[0], *fresh]),  # the first row
+        ):
+            with pytest.raises(DuplicateIdsError):
+                w.insert_events(bad)
+            assert w._x("SELECT count(*), max(seq) FROM events").fetchall()[0] == (10, 9)
+        w.insert_events(rows(10, fresh))
+    stored = sql(store, "SELECT seq, id, facets FROM events WHERE seq >= 10 ORDER BY seq")
+    assert stored == [(10 + i, e.id, 7) for i, e in enumerate(fresh)]
+
+
 def test_a_bad_line_refuses_the_batch_and_changes_nothing(opened: tuple[Store, Ledger]) -> None:
     store, ledger = opened
     Ingestor(store, ledger).ingest(lines(events(100)))

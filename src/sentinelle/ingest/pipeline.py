@@ -181,8 +181,7 @@ class Ingestor:
         if not rows:
             return
         try:
-            with w.savepoint():
-                w.insert_events(rows)
+            w.insert_events(rows)
         except DuplicateIdsError:
             rows, bodies, events = self._drop_duplicates(
                 w, builder.size, rows, bodies, events, result

@@ -103,8 +103,8 @@ class Writer(
     @abc.abstractmethod
     def insert_events(self, rows: Sequence[FacetedRow]) -> None:
         """Insert rows, each with its page facets last (:func:`~sentinelle.store.accesses.
-        facets_of`, ``None`` for a context event); raise :class:`DuplicateIdsError` (rows not
-        inserted) on a known id."""
+        facets_of`, ``None`` for a context event); raise :class:`DuplicateIdsError` on a known
+        id, with none of ``rows`` inserted and the transaction still usable."""
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

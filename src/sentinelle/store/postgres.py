@@ -74,10 +74,14 @@ def scrub(text: str, url: str) -> str:
 class _PostgresWriter(Writer):
     def insert_events(self, rows: Sequence[FacetedRow]) -> None:
         try:
-            with self._cur.copy(
-                "COPY events (seq, id, time_us, action, actor, merchant, ref, body, facets) "
-                "FROM STDIN"
-            ) as copy:
+            # A failed COPY aborts the transaction: the savepoint keeps it going.
+            with (
+                self.savepoint(),
+                self._cur.copy(
+                    "COPY events (seq, id, time_us, action, actor, merchant, ref, body, facets) "
+                    "FROM STDIN"
+                ) as copy,
+            ):
                 write = copy.write_row
                 for row in rows:
                     write(row)
