@@ -113,6 +113,7 @@ def generated(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], 
         if path.exists():
             return pickle.loads(path.read_bytes())
         out = _generate(job)
+        path.parent.mkdir(parents=True, exist_ok=True)  # $DETECT_BENCH_CACHE set by hand
         part = path.with_suffix(f".{os.getpid()}")
         part.write_bytes(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
         part.replace(path)
