@@ -393,3 +393,38 @@ def test_actor_pages(console: Console) -> None:
     odd = responder.get("/actors/ana?metric=nope&days=0")
     assert "metric must be one of" in odd.text and "days must be" in odd.text
     assert responder.get("/actors/nobody").status_code == 404
+
+
+def test_a_reason_naming_the_alert_it_adds_to_links_to_it(console: Console) -> None:
+    """A finding held back as "not a new alert" names the alert it adds to: the console links
+    that id, and escapes everything else in the reason."""
+    at = parse_time("2026-11-04T10:01:00Z")
+    first = "al-0123456789abcdef"
+    with console.store.writer() as w:
+        w.upsert_alerts(
+            [
+                alert_row(
+                    Alert(
+                        id="al-again",
+                        actor="<b>ana</b>",
+                        detector="long_horizon",
+                        time_us=at,
+                        last_us=at,
+                        severity=Severity.LOW,
+                        score=20.0,
+                        merchants=["m-2"],
+                        events=["a-3"],
+                        reasons=[
+                            "lists again",
+                            f"Not a new alert: this adds to {first} (unjustified_access, high, "
+                            "2026-11-03T10:01Z) about <b>ana</b> on the same signal.",
+                        ],
+                    )
+                )
+            ]
+        )
+    responder = console.as_("responder@example.org")
+    for page in ("/alerts/al-again", "/alerts?min_severity=low"):
+        text = responder.get(page).text
+        assert f'this adds to <a href="/alerts/{first}">{first}</a> (unjustified_access' in text
+        assert "about &lt;b&gt;ana&lt;/b&gt; on the same signal" in text

@@ -217,9 +217,9 @@ class EngineState:
     failures: int = 0  # live runs in a row that failed (the runner resets after a few)
     # actor → (time, detector, points, reason) of their recent findings (see evidence.py)
     evidence: EvidenceLedger = field(default_factory=dict)
-    # "actor|signal" → (time, severity, detector) of the finding that last raised a medium or
-    # higher alert on that signal (evidence.py: one case, one alert)
-    alerted: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    # "actor|signal" → (time, severity, detector, alert id) of the finding that last raised a
+    # medium or higher alert on that signal (evidence.py: one case, one alert)
+    alerted: dict[str, tuple[int, int, str, str]] = field(default_factory=dict)
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
@@ -468,24 +468,28 @@ class Engine:
         """Whether ``finding``, graded ``severity``, adds to its actor's recent alert on the
         same signal (what to say of it) or raises an alert (None; it is remembered)."""
         same = self.state.open_alerts.get(f"{finding.actor}|{finding.detector}")
-        if (
-            same is not None
-            and finding.time_us - same.time_us <= self._dedupe_us
-            and same.severity >= severity
-        ):
+        if same is not None and self._merges(finding, same) and same.severity >= severity:
             return None  # it merges into that alert, not raising it: the latest numbers show
         days = self.config.evidence.realert_days
         key = f"{finding.actor}|{self._families.get(finding.detector, finding.detector)}"
         last = self.state.alerted.get(key)
         if last is not None and finding.time_us - last[0] < days * DAY and severity <= last[1]:
+            at, grade_, detector, alert = last
             return (
-                f"Not a new alert: {finding.actor} was alerted at {Severity(last[1])} on this "
-                f"signal by {last[2]} at {iso(last[0])[:16]}Z; this finding adds to that "
-                f"evidence, and a new alert is raised if it grows beyond {Severity(last[1])} or "
-                f"after {days:g} days."
+                f"Not a new alert: this adds to {alert} ({detector}, {Severity(grade_)}, "
+                f"{iso(at)[:16]}Z) about {finding.actor} on the same signal; a new alert is "
+                f"raised if the evidence grows beyond {Severity(grade_)} or after {days:g} days."
             )
-        self.state.alerted[key] = (finding.time_us, int(severity), finding.detector)
+        # The alert it raises: its detector's open one, which it joins, or a new one.
+        raised = same.id if same is not None and self._merges(finding, same) else None
+        raised = raised or _new_alert_id(finding)
+        self.state.alerted[key] = (finding.time_us, int(severity), finding.detector, raised)
         return None
+
+    def _merges(self, finding: Finding, alert: Alert) -> bool:
+        """Whether ``finding`` joins ``alert``, its detector's open alert about its actor (an
+        alert covers one window from its trigger)."""
+        return finding.time_us - alert.time_us <= self._dedupe_us
 
     def _kept(self, findings: list[Finding]) -> list[Finding]:
         """The findings no triage suppression covers."""
@@ -512,12 +516,9 @@ class Engine:
         alert = self.state.open_alerts.get(key)
         # An alert covers one window from its trigger: a campaign that goes on for weeks raises
         # a fresh alert each window, so it is neither hidden in an old alert nor repeated.
-        if alert is None or finding.time_us - alert.time_us > self._dedupe_us:
-            digest = hashlib.sha256(
-                f"{finding.detector}|{finding.actor}|{finding.events[0]}".encode()
-            )
+        if alert is None or not self._merges(finding, alert):
             alert = Alert(
-                id="al-" + digest.hexdigest()[:16],
+                id=_new_alert_id(finding),
                 actor=finding.actor,
                 detector=finding.detector,
                 time_us=finding.time_us,
@@ -543,6 +544,12 @@ class Engine:
             if len(alert.events) < _MAX_EVENTS and event_id not in alert.events:
                 alert.events.append(event_id)
         return alert
+
+
+def _new_alert_id(finding: Finding) -> str:
+    """The id of the alert ``finding`` opens: of its detector, actor and first event."""
+    digest = hashlib.sha256(f"{finding.detector}|{finding.actor}|{finding.events[0]}".encode())
+    return "al-" + digest.hexdigest()[:16]
 
 
 def where(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ field; :func:`posted` refuses it (403) otherwise.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -90,7 +91,22 @@ def _duration(seconds: float | int | None) -> str:
     return f"{text} ago" if late else text
 
 
+_ALERT_ID: Final = re.compile(r"\bal-[0-9a-f]{16}\b")
+
+
+def _alert_links(text: str) -> Markup:
+    """``text`` escaped, each alert id in it a link to that alert (a reason naming the alert a
+    finding adds to)."""
+    out, done = Markup(), 0
+    for found in _ALERT_ID.finditer(text):
+        out += text[done : found.start()]  # a Markup escapes what is added to it
+        out += Markup('<a href="/alerts/{0}">{0}</a>').format(found[0])
+        done = found.end()
+    return out + text[done:]
+
+
 env.filters["time"] = _time
+env.filters["alert_links"] = _alert_links
 env.filters["day"] = _day
 env.filters["duration"] = _duration
 env.filters["iso"] = iso

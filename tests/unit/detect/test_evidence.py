@@ -111,9 +111,10 @@ def test_the_same_signal_again_adds_to_the_alert_until_it_earns_a_higher_grade()
     # 1 point: medium. The next day 1.91 points, medium again: the same case, so low.
     assert got["e1"] == ("reach_a", Severity.MEDIUM)
     assert got["e2"] == ("reach_b", Severity.LOW)
+    [first] = [a for a in alerts if "e1" in a.events]
     [again] = [a for a in alerts if "e2" in a.events]
     assert again.reasons[1].startswith(
-        "Not a new alert: ana was alerted at medium on this signal by reach_a at "
+        f"Not a new alert: this adds to {first.id} (reach_a, medium, "
     )
     # Two days later the evidence earns high: a new alert, whatever the signal.
     assert got["e3"] == ("reach_b", Severity.HIGH)
@@ -143,5 +144,6 @@ def test_a_finding_of_the_history_before_emitting_raised_no_alert_to_add_to() ->
     engine = stubbed(a, b)
     alerts = engine.run(events, emit_from_us=us(at(1, 0)))
     assert [(x.detector, x.severity) for x in alerts] == [("reach_b", Severity.MEDIUM)]
-    assert engine.state.alerted == {"ana|reach": (us(at(1, 11)), 2, "reach_b")}
+    [raised] = alerts
+    assert engine.state.alerted == {"ana|reach": (us(at(1, 11)), 2, "reach_b", raised.id)}
     assert Engine.load_state(engine.dump_state()).alerted == engine.state.alerted
