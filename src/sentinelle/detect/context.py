@@ -364,6 +364,15 @@ class Context:
                 return True
         return False
 
+    def cites_merchant_case(self, event: AccessEvent) -> bool:
+        """Whether the access cites a ticket of its own merchant (that does not cover it, when
+        :meth:`justified` said no: a colleague's case reviewed, or one closed days ago)."""
+        just = event.justification
+        if just is UNSET or not isinstance(just.ticket, str):
+            return False
+        ticket = self.tickets.get(just.ticket)
+        return ticket is not None and ticket.merchant == event.merchant
+
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:
         """Update the actor's windows, day summary and habits with a read access."""
         day = t // DAY

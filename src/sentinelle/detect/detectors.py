@@ -986,13 +986,16 @@ class RepeatedLooks(Detector):
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, RepeatedLooks.Config)  # noqa: S101
-        if justified or state.kind != "staff" or event.subjects is UNSET or len(event.subjects) > 5:
+        subjects = event.subjects
+        if justified or state.kind != "staff" or subjects is UNSET or len(subjects) > 5:
             return []
+        if ctx.cites_merchant_case(event) and not any(s in self.high_profile for s in subjects):
+            return []  # a review of the merchant's own case (a lead's, a cover's): not snooping
         t = ctx.now_us
         hot = []
         vip = []
         news = False  # a customer became hot (or a high-profile one was seen a second day)
-        for subject in event.subjects:
+        for subject in subjects:
             looks = state.looks.setdefault(subject, [])
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]

@@ -1538,6 +1538,25 @@ REPEATED = [
         id="five-customers-are-looks",
     ),
     row(looks(*SIX_LOOKS, kind="app"), None, id="app"),
+    row(
+        # A colleague's case of the merchant, closed days before, reviewed again and again
+        # (a lead's or a cover's follow-up): not justified, but no snooping either.
+        [
+            *ticket("T-bob", "m1", at(-5, 9), assignee="bob", closed=at(-3, 9)),
+            *looks(*SIX_LOOKS, subjects=("c1", "c2"), ticket="T-bob", hits=0),
+        ],
+        None,
+        id="a-colleagues-case-of-the-merchant-reviewed",
+    ),
+    row(
+        # The same looks citing a case of another merchant: they review nothing of m1's.
+        [
+            *ticket("T-bob", "m2", at(-5, 9), assignee="bob", closed=at(-3, 9)),
+            *looks(*SIX_LOOKS, subjects=("c1", "c2"), ticket="T-bob"),
+        ],
+        Fires(MEDIUM, ("m1",), ("c1 (6 times on 4 days), c2 (6 times on 4 days)",)),
+        id="a-case-of-another-merchant-cited",
+    ),
 ]
 
 
@@ -1576,6 +1595,13 @@ def test_a_high_profile_customer_is_high_on_the_second_day_only() -> None:
     found = Engine(config, high_profile=["vip"]).run(decoded(events))
     assert [a.severity for a in found] == [HIGH, LOW, LOW], [a.reasons for a in found]
     assert "vip is flagged high-profile" in found[0].reasons[0]
+    # Citing a colleague's closed case of the merchant covers no high-profile customer.
+    reviewed = [
+        *ticket("T-bob", "m1", at(-5, 9), assignee="bob", closed=at(-3, 9)),
+        *looks(at(0, 9), at(1, 9), subjects=("vip",), ticket="T-bob", hits=0),
+    ]
+    found = Engine(config, high_profile=["vip"]).run(decoded(reviewed))
+    assert [a.severity for a in found] == [HIGH], [a.reasons for a in found]
 
 
 # -- long_horizon ------------------------------------------------------------------------------
