@@ -14,25 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from hashlib import sha256
 from typing import Final
 
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import (
-    ACCESS_ACTIONS,
-    AccessEvent,
-    ContextEvent,
-    EventError,
-    decode_canonical,
-)
-from sentinelle.ledger.log import Ledger
+from sentinelle.events import ACCESS_ACTIONS, AccessEvent, EventError, decode_canonical
+from sentinelle.ledger.log import Ledger, event_row
 from sentinelle.ledger.slices import SliceBatch, SliceGrower
 from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.store import DuplicateIdsError, FacetedRow, Store, Writer
 from sentinelle.store.accesses import facets_of
 from sentinelle.store.activity import ActivityTally
-from sentinelle.timeutil import EPOCH
 
 __all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor"]
 
@@ -41,31 +33,6 @@ _logger = logging.getLogger(__name__)
 MAX_PROBLEMS: Final = 20
 _ACCESS: Final = frozenset(ACCESS_ACTIONS)
 _MAX_LISTED: Final = 100
-_US: Final = timedelta(microseconds=1)
-
-
-def _context_row(seq: int, event: ContextEvent, body: str) -> FacetedRow:
-    """``(seq, *event_columns(event), body, None)`` for a context event, in one tuple (more than
-    half the events of some feeds). :meth:`Ledger.verify` checks every stored row against
-    :func:`~sentinelle.ledger.log.event_columns`."""
-    kind, actor, merchant = event.type, event.actor, event.merchant
-    if kind.startswith("ticket."):
-        ref = event.ticket
-    elif kind.startswith("grant."):
-        ref = event.grant
-    else:
-        ref = None
-    return (
-        seq,
-        event.id,
-        (event.time - EPOCH) // _US,
-        kind,
-        actor if actor.__class__ is str else None,
-        merchant if merchant.__class__ is str else None,
-        ref if ref.__class__ is str else None,
-        body,
-        None,
-    )
 
 
 @dataclass(slots=True)
@@ -136,8 +103,8 @@ class Ingestor:
             grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices
             seq = size
             received = 0
-            # The hot loop: names bound to locals; an access event's row is built inline.
-            decode, facets, access, epoch, us = decode_canonical, facets_of, AccessEvent, EPOCH, _US
+            # The hot loop: names bound to locals.
+            decode, row, facets, access = decode_canonical, event_row, facets_of, AccessEvent
             for location, raw in items:
                 received += 1
                 try:
@@ -149,24 +116,8 @@ class Ingestor:
                     continue
                 if problems:
                     continue  # the batch is refused: only look for more problems
-                if event.__class__ is access:
-                    # (seq, *event_columns(event), body, facets), in one tuple.
-                    rows.append(
-                        (
-                            seq,
-                            event.id,
-                            (event.time - epoch) // us,
-                            event.action,
-                            event.actor.id,
-                            event.merchant,
-                            None,
-                            body.decode(),
-                            facets(event),
-                        )
-                    )
-                else:
-                    # A context event (the class test above does not narrow for mypy).
-                    rows.append(_context_row(seq, event, body.decode()))  # type: ignore[arg-type]
+                page = facets(event) if event.__class__ is access else None
+                rows.append(row(seq, event, body.decode(), page))
                 bodies.append(body)
                 events.append(event)
                 seq += 1

@@ -8,22 +8,24 @@ the explicit rotation of the signing key (see :mod:`sentinelle.ledger.keys`).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from sentinelle.errors import ConfigError, IntegrityError, NotFoundError
 from sentinelle.events import (
     ACCESS_ACTIONS,
     AccessEvent,
+    ContextEvent,
+    Event,
     EventError,
     canonical,
     decode_event,
-    time_us,
 )
 from sentinelle.ledger.checkpoint import Checkpoint, SigningKey, Verifier, parse_note
 from sentinelle.ledger.cosignature import CosignatureVerifier
@@ -63,11 +65,16 @@ from sentinelle.ledger.tiles import (
     tile_width,
 )
 from sentinelle.ledger.verify_slices import MapCommitment, SliceCheck, map_root_in
+from sentinelle.timeutil import EPOCH
 
-__all__ = ["KEY_FILE", "Ledger", "VerifyReport", "event_columns"]
+if TYPE_CHECKING:
+    from sentinelle.store.events import FacetedRow
+
+__all__ = ["KEY_FILE", "Ledger", "VerifyReport", "event_columns", "event_row"]
 
 _logger = logging.getLogger(__name__)
 _H = 32  # bytes per hash
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
 
 
 class _Store(Protocol):
@@ -83,26 +90,52 @@ class _Store(Protocol):
     def writer(self) -> Any: ...
 
 
-def event_columns(
-    event: AccessEvent | Any,
-) -> tuple[str, int, str, str | None, str | None, str | None]:
-    """The indexed columns of a stored event: ``(id, time_us, action, actor, merchant, ref)``.
+def event_row(seq: int, event: Event, body: str, facets: int | None = None) -> FacetedRow:
+    """The row ingest stores for an event, in one tuple: ``(seq, id, time_us, action, actor,
+    merchant, ref, body, facets)`` (:data:`~sentinelle.store.events.FacetedRow`).
 
     ``ref`` is the ticket a ``ticket.*`` event is about, or the grant of a ``grant.*`` event
     (``None`` otherwise): scoping an incident reads the history of the tickets and grants its
-    accesses cite through it.
+    accesses cite through it. Built field by field, not from a tuple unpacked into another:
+    it runs once per ingested event.
     """
-    if isinstance(event, AccessEvent):
-        return event.id, time_us(event), event.action, event.actor.id, event.merchant, None
-    actor = event.actor if isinstance(event.actor, str) else None
-    merchant = event.merchant if isinstance(event.merchant, str) else None
-    kind = event.type
-    ref = None
-    if kind.startswith("ticket.") and isinstance(event.ticket, str):
-        ref = event.ticket
-    elif kind.startswith("grant.") and isinstance(event.grant, str):
-        ref = event.grant
-    return event.id, time_us(event), kind, actor, merchant, ref
+    if type(event) is AccessEvent:
+        return (
+            seq,
+            event.id,
+            (event.time - EPOCH) // _MICROSECOND,
+            event.action,
+            event.actor.id,
+            event.merchant,
+            None,
+            body,
+            facets,
+        )
+    context = cast(ContextEvent, event)  # mypy does not narrow the union's other member
+    kind, actor, merchant = context.type, context.actor, context.merchant
+    if kind.startswith("ticket."):
+        ref = context.ticket
+    elif kind.startswith("grant."):
+        ref = context.grant
+    else:
+        ref = None
+    return (
+        seq,
+        context.id,
+        (context.time - EPOCH) // _MICROSECOND,
+        kind,
+        actor if actor.__class__ is str else None,
+        merchant if merchant.__class__ is str else None,
+        ref if ref.__class__ is str else None,
+        body,
+        facets,
+    )
+
+
+def event_columns(event: Event) -> tuple[str, int, str, str | None, str | None, str | None]:
+    """The indexed columns of a stored event: ``(id, time_us, action, actor, merchant, ref)``,
+    as :func:`event_row` stores them."""
+    return event_row(0, event, "")[1:7]
 
 
 @dataclass(frozen=True, slots=True)
