@@ -93,7 +93,7 @@ def test_insert_events_with_a_known_id_inserts_none_of_its_rows(
     """DuplicateIdsError leaves none of the call's rows inserted (SQLite takes out again those
     executemany inserted before the known id) and the transaction usable."""
     from sentinelle.events import canonical, decode_event
-    from sentinelle.ledger.log import event_columns
+    from sentinelle.ledger.log import event_row
     from sentinelle.store import DuplicateIdsError
 
     store, ledger = opened
@@ -101,7 +101,7 @@ def test_insert_events_with_a_known_id_inserts_none_of_its_rows(
     decoded = [decode_event(json.dumps(e)) for e in events(20)]
 
     def rows(seq: int, evs: list[Any]) -> list[Any]:
-        return [(seq + i, *event_columns(e), canonical(e).decode(), 7) for i, e in enumerate(evs)]
+        return [event_row(seq + i, e, canonical(e).decode(), 7) for i, e in enumerate(evs)]
 
     fresh = decoded[10:]
     with store.writer() as w:
@@ -370,15 +370,13 @@ def test_verify_fails_on_events_appended_without_a_checkpoint(
     store, ledger = opened
     Ingestor(store, ledger).ingest(lines(events(300)))
     from sentinelle.events import canonical, decode_event
-    from sentinelle.ledger.log import event_columns
+    from sentinelle.ledger.log import event_row
     from sentinelle.ledger.tiles import TreeBuilder
 
     extra = [decode_event(json.dumps(e)) for e in events(310, seed=9)[300:]]
     with store.writer() as w:
         builder = TreeBuilder(300, w.partial_tiles(300))
-        rows = [
-            (300 + i, *event_columns(e), canonical(e).decode(), None) for i, e in enumerate(extra)
-        ]
+        rows = [event_row(300 + i, e, canonical(e).decode()) for i, e in enumerate(extra)]
         w.insert_events(rows)
         builder.extend([leaf_hash(r[7].encode()) for r in rows])
         w.put_tiles(builder.take_completed() + builder.partial_tiles())
