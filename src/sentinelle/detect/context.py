@@ -341,15 +341,13 @@ class Context:
         if not isinstance(role, str):  # the event leaves it out: the last known (staff.* events)
             known = self.actors.get(actor)
             role = known.role if known is not None and known.role else ""
-        ticket_id = just.ticket if isinstance(just.ticket, str) else None
-        if ticket_id is not None:
-            ticket = self.tickets.get(ticket_id)
-            if ticket is not None and ticket.merchant == event.merchant:
-                closed = ticket.closed_us
-                in_time = closed is None or t <= closed + TICKET_GRACE
-                own = actor in ticket.assignees or role in REVIEW_ROLES
-                if in_time and own:
-                    return True
+        ticket = self.case_of(event)
+        if ticket is not None:
+            closed = ticket.closed_us
+            in_time = closed is None or t <= closed + TICKET_GRACE
+            own = actor in ticket.assignees or role in REVIEW_ROLES
+            if in_time and own:
+                return True
         grant_id = just.grant if isinstance(just.grant, str) else None
         if grant_id is not None:
             grant = self.grants.get(grant_id)
@@ -364,14 +362,15 @@ class Context:
                 return True
         return False
 
-    def cites_merchant_case(self, event: AccessEvent) -> bool:
-        """Whether the access cites a ticket of its own merchant (that does not cover it, when
-        :meth:`justified` said no: a colleague's case reviewed, or one closed days ago)."""
+    def case_of(self, event: AccessEvent) -> Ticket | None:
+        """The ticket of the access's own merchant it cites, if known: what justifies it when
+        the actor works that case (:meth:`justified`); otherwise a colleague's case reviewed,
+        or one closed days ago."""
         just = event.justification
         if just is UNSET or not isinstance(just.ticket, str):
-            return False
+            return None
         ticket = self.tickets.get(just.ticket)
-        return ticket is not None and ticket.merchant == event.merchant
+        return ticket if ticket is not None and ticket.merchant == event.merchant else None
 
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:
         """Update the actor's windows, day summary and habits with a read access."""

@@ -989,7 +989,7 @@ class RepeatedLooks(Detector):
         subjects = event.subjects
         if justified or state.kind != "staff" or subjects is UNSET or len(subjects) > 5:
             return []
-        if ctx.cites_merchant_case(event) and not any(s in self.high_profile for s in subjects):
+        if ctx.case_of(event) is not None and not any(s in self.high_profile for s in subjects):
             return []  # a review of the merchant's own case (a lead's, a cover's): not snooping
         t = ctx.now_us
         hot = []
