@@ -467,8 +467,11 @@ class Engine:
     def _realert(self, finding: Finding, severity: Severity) -> str | None:
         """Whether ``finding``, graded ``severity``, adds to its actor's recent alert on the
         same signal (what to say of it) or raises an alert (None; it is remembered)."""
-        same = self.state.open_alerts.get(f"{finding.actor}|{finding.detector}")
-        if same is not None and self._merges(finding, same) and same.severity >= severity:
+        # Its detector's open alert about the actor, if the finding joins it (see _merge).
+        joins = self.state.open_alerts.get(f"{finding.actor}|{finding.detector}")
+        if joins is not None and not self._merges(finding, joins):
+            joins = None
+        if joins is not None and joins.severity >= severity:
             return None  # it merges into that alert, not raising it: the latest numbers show
         days = self.config.evidence.realert_days
         key = f"{finding.actor}|{self._families.get(finding.detector, finding.detector)}"
@@ -480,9 +483,7 @@ class Engine:
                 f"{iso(at)[:16]}Z) about {finding.actor} on the same signal; a new alert is "
                 f"raised if the evidence grows beyond {Severity(grade_)} or after {days:g} days."
             )
-        # The alert it raises: its detector's open one, which it joins, or a new one.
-        raised = same.id if same is not None and self._merges(finding, same) else None
-        raised = raised or _new_alert_id(finding)
+        raised = joins.id if joins is not None else _new_alert_id(finding)  # the alert it raises
         self.state.alerted[key] = (finding.time_us, int(severity), finding.detector, raised)
         return None
 
