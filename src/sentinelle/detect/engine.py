@@ -242,14 +242,14 @@ class Engine:
         sensitive = frozenset(self.config.high_profile) | frozenset(high_profile)
         for detector in self.detectors:
             detector.high_profile = sensitive
-        self._graded_of: list[Detector] | None = None  # the detectors _graded is of
-        self._graded: dict[str, float] = {}  # graded detector → its evidence weight
-        self._families = _FAMILIES  # with the running detectors' own (stubs in tests)
-        # Bound hooks, built at first use from the detectors then in place (tests swap them):
-        # per hook, the detectors that define it (the default finds nothing); for ``observe``,
-        # per actor kind, those judging it.
-        self._hooks_of: list[Detector] | None = None
+        # Built from the detectors in place (tests swap them), again when they change
+        # (_derive): per hook, the detectors that define it (the default finds nothing; for
+        # ``observe``, per actor kind, those judging it), bound at first use; the graded
+        # detectors' evidence weights; and the signals, with the running detectors' own.
+        self._derived_of: list[Detector] | None = None
         self._hooks: dict[str, list[tuple[Detector, Callable[..., list[Finding]]]]] = {}
+        self._graded: dict[str, float] = {}
+        self._families: dict[str, str] = _FAMILIES
         self.state = state or EngineState()
         self.suppressions = suppressions or Suppressions()
         self.suppressed = 0  # findings dropped by a triage suppression (not saved)
@@ -392,7 +392,9 @@ class Engine:
         """Every detector's findings from its ``hook`` (``observe <actor kind>``: of those
         judging that kind, ``observe_context`` or ``observe_denied``); a detector that raises
         is logged and skips the event."""
-        hooks = self._hooks.get(hook) if self._hooks_of is self.detectors else None
+        if self._derived_of is not self.detectors:
+            self._derive()
+        hooks = self._hooks.get(hook)
         if hooks is None:
             hooks = self._bind(hook)
         found: list[Finding] = []
@@ -406,9 +408,13 @@ class Engine:
                 found += got
         return found
 
+    def _derive(self) -> None:
+        """What the engine keeps of its detectors, for the list it now has."""
+        self._derived_of, self._hooks = self.detectors, {}
+        self._graded = {d.name: d.weight for d in self.detectors if d.graded}
+        self._families = _FAMILIES | {d.name: d.family for d in self.detectors if d.family}
+
     def _bind(self, hook: str) -> list[tuple[Detector, Callable[..., list[Finding]]]]:
-        if self._hooks_of is not self.detectors:
-            self._hooks_of, self._hooks = self.detectors, {}
         name, _, kind = hook.partition(" ")
         default = getattr(Detector, name)
         bound = []
@@ -437,10 +443,8 @@ class Engine:
         if not cfg.enabled or not findings:
             return findings
         ledger = self.state.evidence
-        if self._graded_of is not self.detectors:  # built at first use (tests swap them)
-            self._graded_of = self.detectors
-            self._graded = {d.name: d.weight for d in self.detectors if d.graded}
-            self._families = _FAMILIES | {d.name: d.family for d in self.detectors if d.family}
+        if self._derived_of is not self.detectors:
+            self._derive()
         graded = [f for f in findings if f.detector in self._graded]
         if not graded:
             return findings
