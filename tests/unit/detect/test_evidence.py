@@ -7,7 +7,7 @@ from typing import Any
 
 from test_engine import Echo, at, stubbed, us, views
 
-from sentinelle.detect import Alert, DetectConfig, Detector, Engine, Severity
+from sentinelle.detect import Alert, DetectConfig, Engine, Severity
 from sentinelle.detect.base import Finding
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.timeutil import DAY
@@ -89,14 +89,14 @@ class Lone(Reach):
     family = None
 
 
-def graded(days: dict[str, tuple[Detector, float]], **evidence: Any) -> list[Alert]:
+def graded(days: dict[str, tuple[type[Echo], float]], **evidence: Any) -> list[Alert]:
     """Run graded stubs: ``days`` maps an event id to the stub that finds it HIGH (1 point)
     and the day it comes (at 10:00 plus that many hours, so no two merge in 24 h)."""
     events = views(*((i, "ana", at(day, 10 + int(day))) for i, (_, day) in days.items()))
-    stubs = {type(d): d for d, _ in days.values()}
-    for stub in stubs.values():
-        stub.fires.update({i: Severity.HIGH for i, (d, _) in days.items() if d is stub})
-    engine = stubbed(*stubs.values(), evidence=EvidenceConfig(**evidence))
+    fires: dict[type[Echo], dict[str, Severity]] = {}
+    for i, (stub, _) in days.items():
+        fires.setdefault(stub, {})[i] = Severity.HIGH
+    engine = stubbed(*(stub(f) for stub, f in fires.items()), evidence=EvidenceConfig(**evidence))
     return engine.run(events)
 
 
@@ -105,8 +105,7 @@ def by_event(alerts: list[Alert]) -> dict[str, tuple[str, Severity]]:
 
 
 def test_the_same_signal_again_adds_to_the_alert_until_it_earns_a_higher_grade() -> None:
-    a, b = Reach({}), ReachToo({})
-    alerts = graded({"e1": (a, 0), "e2": (b, 1), "e3": (b, 2.2)})
+    alerts = graded({"e1": (Reach, 0), "e2": (ReachToo, 1), "e3": (ReachToo, 2.2)})
     got = by_event(alerts)
     # 1 point: medium. The next day 1.91 points, medium again: the same case, so low.
     assert got["e1"] == ("reach_a", Severity.MEDIUM)
@@ -121,21 +120,15 @@ def test_the_same_signal_again_adds_to_the_alert_until_it_earns_a_higher_grade()
 
 
 def test_another_signal_is_judged_on_its_own() -> None:
-    got = by_event(graded({"e1": (Reach({}), 0), "e2": (Lone({}), 1)}))
+    got = by_event(graded({"e1": (Reach, 0), "e2": (Lone, 1)}))
     assert got == {"e1": ("reach_a", Severity.MEDIUM), "e2": ("lone", Severity.MEDIUM)}
 
 
 def test_after_realert_days_the_same_signal_raises_a_new_alert() -> None:
-    a, b = Reach({}), ReachToo({})
-    assert by_event(graded({"e1": (a, 0), "e2": (b, 3)}, realert_days=2))["e2"] == (
-        "reach_b",
-        Severity.MEDIUM,
-    )
-    a, b = Reach({}), ReachToo({})
-    assert by_event(graded({"e1": (a, 0), "e2": (b, 1)}, realert_days=0))["e2"] == (
-        "reach_b",
-        Severity.MEDIUM,
-    )
+    later = graded({"e1": (Reach, 0), "e2": (ReachToo, 3)}, realert_days=2)
+    assert by_event(later)["e2"] == ("reach_b", Severity.MEDIUM)
+    off = graded({"e1": (Reach, 0), "e2": (ReachToo, 1)}, realert_days=0)
+    assert by_event(off)["e2"] == ("reach_b", Severity.MEDIUM)
 
 
 def test_a_finding_of_the_history_before_emitting_raised_no_alert_to_add_to() -> None:
