@@ -56,7 +56,6 @@ from sentinelle.transparency.verify import (
     MapProof,
     SliceHead,
     map_key,
-    map_leaf_hash,
     map_line,
 )
 
@@ -152,22 +151,51 @@ def _update(node: Node, items: Sequence[tuple[bytes, Any]], lo: int, hi: int, de
 
 
 def _update_one(node: Node, key: bytes, leaf: bytes | None, depth: int) -> Node:
-    """:func:`_update` of one key: down its path, then the nodes on it hashed again upwards."""
+    """:func:`_update` of one key: down its path, then the nodes on it hashed again upwards.
+
+    The hot path of a map update (every merchant a checkpoint touches walks it), so the
+    joins are inlined: a node over two subtrees is ``SHA-256(0x01 || left || right)``, and
+    :func:`_join` is called only where a side is empty (the compact form's special cases).
+    """
     path: list[tuple[Node, int]] = []
     while node is not None and len(node) == 3:
         bit = key[depth >> 3] >> (7 - (depth & 7)) & 1
         path.append((node, bit))
         node = node[2 if bit else 1]
         depth += 1
+    new: Node
     if node is None or node[1] == key:
-        new: Node = None if leaf is None else (leaf, key)
+        new = None if leaf is None else (leaf, key)
     elif leaf is None:
         new = node  # removing a key that is not there
-    else:  # another merchant's leaf: both go down to where their keys differ
-        pair = sorted([(key, leaf), (node[1], node[0])])
-        new = _build(pair, 0, 2, depth)
+    else:  # another merchant's leaf: both hang under the node where their keys part
+        other, theirs = node[1], node[0]
+        split = 256 - (int.from_bytes(key, "big") ^ int.from_bytes(other, "big")).bit_length()
+        mine = (leaf, key)
+        if key[split >> 3] >> (7 - (split & 7)) & 1:
+            new = (sha256(b"\x01" + theirs + leaf).digest(), node, mine)
+        else:
+            new = (sha256(b"\x01" + leaf + theirs).digest(), mine, node)
+        while split > depth:  # the chain of nodes with one empty side, up to this depth
+            split -= 1
+            if key[split >> 3] >> (7 - (split & 7)) & 1:
+                new = (sha256(_INNER_EMPTY + new[0]).digest(), None, new)
+            else:
+                new = (sha256(b"\x01" + new[0] + MAP_EMPTY).digest(), new, None)
+    sha = sha256
     for parent, bit in reversed(path):
-        new = _join(parent[1], new) if bit else _join(new, parent[2])  # type: ignore[index]
+        if bit:
+            left = parent[1]  # type: ignore[index]
+            if left is not None and new is not None:
+                new = (sha(b"\x01" + left[0] + new[0]).digest(), left, new)
+            else:
+                new = _join(left, new)
+        else:
+            right = parent[2]  # type: ignore[index]
+            if right is not None and new is not None:
+                new = (sha(b"\x01" + new[0] + right[0]).digest(), new, right)
+            else:
+                new = _join(new, right)
     return new
 
 
@@ -189,12 +217,15 @@ def _prove(root: Node, key: bytes) -> MapProof:
 
 
 def _items(heads: Iterable[tuple[str, int, bytes]]) -> list[tuple[bytes, bytes | None]]:
-    out: list[tuple[bytes, bytes | None]] = []
+    """The map's ``(key, leaf hash or None)`` of ``heads``, sorted; a merchant given twice
+    keeps its last head (two equal keys would never part)."""
+    out: dict[bytes, bytes | None] = {}
+    sha = sha256
     for merchant, size, root in heads:
-        key = map_key(merchant)
-        out.append((key, map_leaf_hash(key, size, root) if size else None))
-    out.sort()
-    return out
+        # map_key and map_leaf_hash, inlined: once per merchant a checkpoint touches.
+        key = sha(merchant.encode()).digest()
+        out[key] = sha(b"\x00" + key + size.to_bytes(8, "big") + root).digest() if size else None
+    return sorted(out.items())
 
 
 def map_update(node: Node, heads: Iterable[tuple[str, int, bytes]]) -> Node:
@@ -216,28 +247,29 @@ def map_root_of(heads: Iterable[tuple[str, int, bytes]]) -> bytes:
 
 
 # -- slices ----------------------------------------------------------------------------------
-def _grow(size: int, frontier: list[bytes], leaves: Sequence[bytes]) -> tuple[int, bytes]:
+def _grow(size: int, frontier: list[bytes], leaves: list[bytes]) -> tuple[int, bytes]:
     """Append slice leaf hashes to a slice of ``size`` whose frontier is ``frontier`` (updated
-    in place); the new size and the nodes completed, level by level (see migration 18)."""
-    levels: list[list[bytes]] = [[]]
+    in place); the new size and the nodes completed, level by level (see migration 18): the
+    leaves themselves, then the nodes above them."""
+    upper: list[list[bytes]] = []  # the nodes completed at levels 1, 2, ...
     n = size
+    sha = sha256
     for h in leaves:
-        levels[0].append(h)
         k, level = n, 0
         while k & 1:
-            h = sha256(b"\x01" + frontier.pop() + h).digest()
+            h = sha(b"\x01" + frontier.pop() + h).digest()
+            if len(upper) == level:
+                upper.append([h])
+            else:
+                upper[level].append(h)
             level += 1
             k >>= 1
-            if len(levels) == level:
-                levels.append([])
-            levels[level].append(h)
         frontier.append(h)
         n += 1
-    return n, b"".join(b"".join(level) for level in levels)
-
-
-def _frontier(blob: bytes) -> list[bytes]:
-    return [blob[i : i + _H] for i in range(0, len(blob), _H)]
+    nodes = b"".join(leaves)
+    if upper:
+        nodes += b"".join(b"".join(level) for level in upper)
+    return n, nodes
 
 
 @dataclass(slots=True)
@@ -306,14 +338,20 @@ class SliceGrower:
     def _spill(self, gsize: int) -> None:
         if not self._leaves:
             return
-        olds = self._owner._olds(m for m in self._leaves if m not in self._heads)
+        heads = self._heads
+        olds = self._owner._olds(m for m in self._leaves if m not in heads)
         rows = []
+        grow, sha = _grow, sha256
         for merchant, added in self._leaves.items():
-            size, _, blob = self._heads.get(merchant) or olds[merchant]
-            frontier = _frontier(blob)
-            n, nodes = _grow(size, frontier, added)
-            root, blob = combine(frontier), b"".join(frontier)
-            self._heads[merchant] = (n, root, blob)
+            size, _, blob = heads.get(merchant) or olds[merchant]
+            frontier = [blob[i : i + _H] for i in range(0, len(blob), _H)]
+            n, nodes = grow(size, frontier, added)
+            # merkle.combine, inlined (a slice's frontier is never empty once grown)
+            root = frontier[-1]
+            for i in range(len(frontier) - 2, -1, -1):
+                root = sha(b"\x01" + frontier[i] + root).digest()
+            blob = b"".join(frontier)
+            heads[merchant] = (n, root, blob)
             rows.append((merchant, n, size, gsize, root, blob, nodes))
         self._w.put_slices(rows)
         self._leaves, self._held = {}, 0

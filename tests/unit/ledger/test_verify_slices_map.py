@@ -15,9 +15,15 @@ import pytest
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import leaf_hash, root_hash
-from sentinelle.ledger.slices import map_root_of
+from sentinelle.ledger.slices import _prove, map_hash, map_root_of, map_update
 from sentinelle.ledger.verify_slices import MapCommitment, SliceCheck
-from sentinelle.transparency.verify import MAP_EMPTY, slice_leaf_hash
+from sentinelle.transparency.verify import (
+    EMPTY_ROOT,
+    MAP_EMPTY,
+    SliceHead,
+    map_root_from_proof,
+    slice_leaf_hash,
+)
 
 
 def reference_map_root(heads: dict[str, tuple[int, bytes]]) -> bytes:
@@ -118,3 +124,36 @@ def test_a_map_line_of_another_map_is_refused_naming_the_checkpoint() -> None:
         match="cp 1: its merchant-map line is the map neither of the events' slices nor of the ",
     ):
         check.reached(1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_updates_and_removals_keep_the_map_and_its_proofs(seed: int) -> None:
+    """Batches that add, change and remove merchants (size 0, as an older checkpoint's map is
+    put back) give the map of what is left, and every merchant's proof, present or absent,
+    leads to its root."""
+    rng = random.Random(seed)
+    merchants = [f"m-{i}" for i in range(rng.choice([2, 5, 60, 700]))]
+    heads: dict[str, tuple[int, bytes]] = {}
+    node = None
+    for _ in range(rng.randint(2, 10)):  # checkpoints
+        batch = []
+        for merchant in rng.sample(merchants, rng.randint(1, len(merchants))):
+            size = rng.choice([0, 0, 1, 3, 40])
+            root = leaf_hash(f"{merchant} {size} {rng.random()}".encode()) if size else EMPTY_ROOT
+            batch.append((merchant, size, root))
+            if size:
+                heads[merchant] = (size, root)
+            else:
+                heads.pop(merchant, None)
+        node = map_update(node, batch)
+        assert map_hash(node) == reference_map_root(heads)
+        for merchant in merchants:
+            head = SliceHead(*heads.get(merchant, (0, EMPTY_ROOT)))
+            proof = _prove(node, _key(merchant))
+            assert map_root_from_proof(_key(merchant), head, proof) == map_hash(node)
+
+
+def test_a_merchant_given_twice_keeps_its_last_head() -> None:
+    first, last = leaf_hash(b"first"), leaf_hash(b"last")
+    node = map_update(None, [("m-1", 1, first), ("m-2", 2, first), ("m-1", 3, last)])
+    assert map_hash(node) == reference_map_root({"m-1": (3, last), "m-2": (2, first)})
