@@ -56,7 +56,7 @@ TICKET = [
 
 
 def test_registry_is_keyed_by_unique_names() -> None:
-    assert len(DETECTORS) == 15
+    assert len(DETECTORS) == 16
     assert [cls.name for cls in DETECTORS.values()] == list(DETECTORS)
     assert len({cls.name for cls in DETECTORS.values()}) == len(DETECTORS)
     assert len(set(DETECTORS.values())) == len(DETECTORS)
@@ -181,6 +181,8 @@ def _provoking() -> list[dict[str, Any]]:
     events.append(ctx("ticket.assigned", at(9, 12), ticket="TQ", merchant="u01", actor="ana"))
     events.append(ctx("ticket.closed", at(9, 12, 2), ticket="TQ", merchant="u01"))
     events.append(view("ana", "u01", at(9, 13), justification={"ticket": "TQ"}, **export))
+    # and lends that case of u01 to the customer list of u02
+    events.append(view("ana", "u02", at(9, 13, 5), justification={"ticket": "TQ"}, **export))
     for d in range(9):  # "cy" too (and two peers), then browses two customers each of three
         for who in ("cy", "dan", "eli"):  # new merchants
             events.append(view(who, "k1", at(d, 9)))

@@ -943,6 +943,81 @@ class FakeTickets(Detector):
         ]
 
 
+class OtherCase(Detector):
+    """List views and exports that cite a case of another merchant.
+
+    A ticket justifies access to its own merchant's customers. A list view or export of one
+    merchant that cites a ticket the platform knows to be about another merchant is a
+    justification that does not fit: once, a slip of the keyboard; again, on other shops, a
+    cover story (a real case of the actor's, lent to lists it has nothing to do with). One
+    merchant so reached is low; more of them in 7 days than the actor and their team make
+    likely (:func:`surprise`) is medium, then high. Single records are left out: a customer
+    who shops at two merchants is looked up under either's case.
+    """
+
+    graded = True
+    weight = 1.0
+
+    name = "other_case"
+    description = "List views or exports citing a ticket about another merchant."
+
+    class Config(DetectorConfig):
+        """Thresholds."""
+
+        min_merchants: int = Field(
+            2, ge=1, description="Merchants so reached in 7 days before it is more than low."
+        )
+        floor_rate: float = Field(0.02, gt=0, description="Least rate assumed, a working day.")
+        medium_p: float = Field(
+            1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
+        )
+        high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
+
+    judges = _staff_only
+
+    def observe(
+        self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
+    ) -> list[Finding]:
+        cfg = self.config
+        assert isinstance(cfg, OtherCase.Config)  # noqa: S101
+        just = event.justification
+        if justified or just is UNSET or not isinstance(just.ticket, str) or not is_bulk(event):
+            return []
+        ticket = ctx.tickets.get(just.ticket)
+        if ticket is None or ticket.merchant is None or ticket.merchant == event.merchant:
+            return []
+        t = ctx.now_us
+        kind = "other_case"
+        count = mark(state, kind, t, event.merchant)
+        if not count:
+            return []  # this merchant was judged so already (within 30 days)
+        actor = event.actor.id
+        severity = Severity.LOW
+        how = "once may be a slip"
+        if count >= cfg.min_merchants:
+            prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
+            odds = surprise(ctx, state, kind, count, prior)
+            severity = _by_chance(odds.p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+            how = odds.text()
+        return [
+            Finding(
+                self.name,
+                actor,
+                t,
+                severity,
+                min(100.0, 30.0 + 15 * count),
+                (event.merchant,),
+                (event.id,),
+                (
+                    f"{actor} opened customer or order lists, or exports, of merchant "
+                    f"{event.merchant} citing ticket {just.ticket}, which is about merchant "
+                    f"{ticket.merchant}. That is {count} merchant(s) reached under another "
+                    f"merchant's case in 7 days; {how}.",
+                ),
+            )
+        ]
+
+
 class RepeatedLooks(Detector):
     """Repeated unjustified looks at the same few customers.
 

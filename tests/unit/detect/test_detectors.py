@@ -1454,6 +1454,73 @@ def test_fake_tickets(
     run_row("fake_tickets", events, expected, since, all_on)
 
 
+# -- other_case --------------------------------------------------------------------------------
+
+
+def lent(merchant: str = "m2", when: dt.datetime | None = None, **kw: Any) -> dict[str, Any]:
+    """An export of ``merchant``'s customer list by ana citing T1, her ticket of m1 (at 10:30
+    unless ``when``)."""
+    fields: dict[str, Any] = {"action": "export", "resource": "customer_list", "count": 500}
+    return access("ana", merchant, when or at(0, 10, 30), ticket="T1", **(fields | kw))
+
+
+T1_OF_M1 = ticket("T1", "m1", at(0, 9))
+
+OTHER_CASE = [
+    row(
+        [*T1_OF_M1, lent(id=HIT)],
+        Fires(
+            LOW,
+            ("m2",),
+            (
+                "ana opened customer or order lists, or exports, of merchant m2 citing ticket "
+                "T1, which is about merchant m1. That is 1 merchant(s) reached under another "
+                "merchant's case in 7 days; once may be a slip.",
+            ),
+            score=45.0,
+        ),
+        id="an-export-under-another-merchants-ticket",
+    ),
+    row(
+        [*T1_OF_M1, lent(id=HIT), lent("m3", at(0, 11), id=FOLLOW[0])],
+        # No history and no team: the least rate (0.02 a working day, as spread as the
+        # rate itself) makes two merchants in a day unlikely enough for medium.
+        Fires(
+            MEDIUM,
+            ("m2", "m3"),
+            ("That is 2 merchant(s)", "chance 1 in"),
+            events=(HIT, FOLLOW[0]),
+        ),
+        id="two-merchants-are-medium",
+    ),
+    row(
+        [*T1_OF_M1, lent(id=HIT), lent(when=at(0, 11))],
+        Fires(LOW, ("m2",), ("That is 1 merchant(s)",)),
+        id="the-same-merchant-again-is-judged-once",
+    ),
+    row(
+        [*T1_OF_M1, lent(action="view", resource="customer", count=1, subjects=["c-m2-1"])],
+        None,
+        id="one-customer-under-another-merchants-ticket",
+    ),
+    row([*T1_OF_M1, lent("m1")], None, id="the-tickets-own-merchant"),
+    row([lent()], None, id="a-ticket-the-platform-does-not-know"),
+    row(
+        [*T1_OF_M1, *grant("G1", "ana", "m2", at(0, 10)), lent(grant="G1")],
+        None,
+        id="a-grant-for-the-merchant-justifies-it",
+    ),
+]
+
+
+@MODES
+@pytest.mark.parametrize(ROW, OTHER_CASE)
+def test_other_case(
+    events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
+) -> None:
+    run_row("other_case", events, expected, since, all_on)
+
+
 # -- repeated_looks ----------------------------------------------------------------------------
 
 

@@ -108,7 +108,7 @@ def decoded(events: list[dict[str, Any]]) -> list[Event]:
 
 
 def story() -> list[dict[str, Any]]:
-    """Ten days of incidents, one or more for each detector, by actors ana to gus."""
+    """Ten days of incidents, one or more for each detector, by actors ana to ivy."""
     events: list[dict[str, Any]] = []
     for d in range(8):  # ana: a clean week of ticketed work, on laptop-1
         events += ticket(f"TA{d}", f"k{d}", "ana", at(d, 9))
@@ -155,6 +155,12 @@ def story() -> list[dict[str, Any]]:
     for i in range(3):
         for c in ("c-1", "c-2"):
             events.append(access("hal", f"n{i}", at(8, 10 + i, int(c[-1])), subjects=[c]))
+
+    # ivy: her ticket of merchant v0, cited for the customer list of another merchant
+    events += ticket("TV", "v0", "ivy", at(6, 9))
+    listing = {"type": "customer_list", "count": 12}
+    subjects = [f"c-v1-{i}" for i in range(12)]
+    events.append(access("ivy", "v1", at(6, 10), resource=listing, subjects=subjects, ticket="TV"))
 
     # erp, an integration: 100 orders every 6 hours with token tok-1 from one network for a
     # week, then 50,000 at 03:00, payment data, and tok-1 from another country at once
