@@ -992,6 +992,8 @@ class OtherCase(Detector):
         if not count:
             return []  # this merchant was judged so already (within 30 days)
         actor = event.actor.id
+        week = t - 7 * DAY
+        merchants = sorted(m for u, m in state.marks[kind] if u >= week)
         severity = Severity.LOW
         how = "once may be a slip"
         if count >= cfg.min_merchants:
@@ -1006,13 +1008,13 @@ class OtherCase(Detector):
                 t,
                 severity,
                 min(100.0, 30.0 + 15 * count),
-                (event.merchant,),
+                tuple(merchants),
                 (event.id,),
                 (
                     f"{actor} opened customer or order lists, or exports, of merchant "
                     f"{event.merchant} citing ticket {just.ticket}, which is about merchant "
                     f"{ticket.merchant}. That is {count} merchant(s) reached under another "
-                    f"merchant's case in 7 days; {how}.",
+                    f"merchant's case in 7 days ({_list(merchants)}); {how}.",
                 ),
             )
         ]

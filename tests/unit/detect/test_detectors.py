@@ -1475,7 +1475,7 @@ OTHER_CASE = [
             (
                 "ana opened customer or order lists, or exports, of merchant m2 citing ticket "
                 "T1, which is about merchant m1. That is 1 merchant(s) reached under another "
-                "merchant's case in 7 days; once may be a slip.",
+                "merchant's case in 7 days (m2); once may be a slip.",
             ),
             score=45.0,
         ),
@@ -1488,7 +1488,10 @@ OTHER_CASE = [
         Fires(
             MEDIUM,
             ("m2", "m3"),
-            ("That is 2 merchant(s)", "chance 1 in"),
+            (
+                "That is 2 merchant(s) reached under another merchant's case in 7 days (m2, m3)",
+                "(chance 1 in 2,601)",
+            ),
             events=(HIT, FOLLOW[0]),
         ),
         id="two-merchants-are-medium",
