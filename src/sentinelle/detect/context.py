@@ -151,7 +151,8 @@ class ActorState:
     known: dict[str, int] = field(default_factory=dict)  # merchant → last read access
     records24: int = 0
     subjects24: int = 0
-    # Long-horizon marks (see detectors.LongHorizon, FakeTickets; guard_signals.Probing):
+    # Long-horizon marks (see detectors.LongHorizon, FakeTickets, OtherCase;
+    # guard_signals.Probing):
     # kind → [(time, key)] of the last 30 days, in time order; ``active``: the days (UTC day
     # numbers) the actor worked, last 30.
     marks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
