@@ -56,6 +56,7 @@ from sentinelle.transparency.verify import (
     MapProof,
     SliceHead,
     map_key,
+    map_leaf_hash,
     map_line,
 )
 
@@ -169,19 +170,12 @@ def _update_one(node: Node, key: bytes, leaf: bytes | None, depth: int) -> Node:
     elif leaf is None:
         new = node  # removing a key that is not there
     else:  # another merchant's leaf: both hang under the node where their keys part
-        other, theirs = node[1], node[0]
-        split = 256 - (int.from_bytes(key, "big") ^ int.from_bytes(other, "big")).bit_length()
+        split = 256 - (int.from_bytes(key, "big") ^ int.from_bytes(node[1], "big")).bit_length()
         mine = (leaf, key)
-        if key[split >> 3] >> (7 - (split & 7)) & 1:
-            new = (sha256(b"\x01" + theirs + leaf).digest(), node, mine)
-        else:
-            new = (sha256(b"\x01" + leaf + theirs).digest(), mine, node)
+        new = _join(node, mine) if _bit(key, split) else _join(mine, node)
         while split > depth:  # the chain of nodes with one empty side, up to this depth
             split -= 1
-            if key[split >> 3] >> (7 - (split & 7)) & 1:
-                new = (sha256(_INNER_EMPTY + new[0]).digest(), None, new)
-            else:
-                new = (sha256(b"\x01" + new[0] + MAP_EMPTY).digest(), new, None)
+            new = _join(None, new) if _bit(key, split) else _join(new, None)
     sha = sha256
     for parent, bit in reversed(path):
         if bit:
@@ -220,11 +214,9 @@ def _items(heads: Iterable[tuple[str, int, bytes]]) -> list[tuple[bytes, bytes |
     """The map's ``(key, leaf hash or None)`` of ``heads``, sorted; a merchant given twice
     keeps its last head (two equal keys would never part)."""
     out: dict[bytes, bytes | None] = {}
-    sha = sha256
     for merchant, size, root in heads:
-        # map_key and map_leaf_hash, inlined: once per merchant a checkpoint touches.
-        key = sha(merchant.encode()).digest()
-        out[key] = sha(b"\x00" + key + size.to_bytes(8, "big") + root).digest() if size else None
+        key = map_key(merchant)
+        out[key] = map_leaf_hash(key, size, root) if size else None
     return sorted(out.items())
 
 
@@ -341,16 +333,11 @@ class SliceGrower:
         heads = self._heads
         olds = self._owner._olds(m for m in self._leaves if m not in heads)
         rows = []
-        grow, sha = _grow, sha256
         for merchant, added in self._leaves.items():
             size, _, blob = heads.get(merchant) or olds[merchant]
             frontier = [blob[i : i + _H] for i in range(0, len(blob), _H)]
-            n, nodes = grow(size, frontier, added)
-            # merkle.combine, inlined (a slice's frontier is never empty once grown)
-            root = frontier[-1]
-            for i in range(len(frontier) - 2, -1, -1):
-                root = sha(b"\x01" + frontier[i] + root).digest()
-            blob = b"".join(frontier)
+            n, nodes = _grow(size, frontier, added)
+            root, blob = combine(frontier), b"".join(frontier)
             heads[merchant] = (n, root, blob)
             rows.append((merchant, n, size, gsize, root, blob, nodes))
         self._w.put_slices(rows)
