@@ -367,10 +367,8 @@ class Context:
         """The ticket of the access's own merchant it cites, if known: what justifies it when
         the actor works that case (:meth:`justified`); otherwise a colleague's case reviewed,
         or one closed days ago."""
-        just = event.justification
-        if just is UNSET or not isinstance(just.ticket, str):
-            return None
-        ticket = self.tickets.get(just.ticket)
+        ticket_id = event.cited_ticket()
+        ticket = self.tickets.get(ticket_id) if ticket_id is not None else None
         return ticket if ticket is not None and ticket.merchant == event.merchant else None
 
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:

@@ -843,8 +843,7 @@ class FakeTickets(Detector):
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
-        just = event.justification
-        ticket_id = just.ticket if just is not UNSET and isinstance(just.ticket, str) else None
+        ticket_id = event.cited_ticket()
         if ticket_id is None or not is_bulk(event):
             return []
         ticket = ctx.tickets.get(ticket_id)
@@ -980,10 +979,10 @@ class OtherCase(Detector):
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, OtherCase.Config)  # noqa: S101
-        just = event.justification
-        if justified or just is UNSET or not isinstance(just.ticket, str) or not is_bulk(event):
+        ticket_id = event.cited_ticket()
+        if justified or ticket_id is None or not is_bulk(event):
             return []
-        ticket = ctx.tickets.get(just.ticket)
+        ticket = ctx.tickets.get(ticket_id)
         if ticket is None or ticket.merchant is None or ticket.merchant == event.merchant:
             return []
         t = ctx.now_us
@@ -1012,7 +1011,7 @@ class OtherCase(Detector):
                 (event.id,),
                 (
                     f"{actor} opened customer or order lists, or exports, of merchant "
-                    f"{event.merchant} citing ticket {just.ticket}, which is about merchant "
+                    f"{event.merchant} citing ticket {ticket_id}, which is about merchant "
                     f"{ticket.merchant}. That is {count} merchant(s) reached under another "
                     f"merchant's case in 7 days ({_list(merchants)}); {how}.",
                 ),

@@ -378,9 +378,9 @@ class Engine:
         ctx.record_access(state, event, t, justified)
         if not justified and actor.kind == "staff" and event.merchant in state.n7:
             ctx.unjustified_by.setdefault(event.merchant, {})[actor.id] = t
-        if event.justification is not UNSET:
-            ticket_id = event.justification.ticket
-            ticket = ctx.tickets.get(ticket_id) if isinstance(ticket_id, str) else None
+        ticket_id = event.cited_ticket()
+        if ticket_id is not None:
+            ticket = ctx.tickets.get(ticket_id)
             if ticket is not None:
                 if not is_bulk(event):
                     ticket.single = True  # someone's own case was worked under it

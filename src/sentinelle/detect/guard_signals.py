@@ -183,7 +183,7 @@ class Probing(_GuardSignal):
         kind = denial_kind(reason)
         if kind is None:
             return []
-        ticket = just.ticket if just is not UNSET and isinstance(just.ticket, str) else ""
+        ticket = event.cited_ticket() or ""
         t = ctx.now_us
         recent = state.marks.setdefault(_MARK, [])
         recent.append((t, _SEP.join((event.merchant, ticket, kind))))

@@ -148,6 +148,11 @@ class AccessEvent(
             return resource.count
         return 1 if self.subjects is UNSET else len(self.subjects)
 
+    def cited_ticket(self) -> str | None:
+        """The ticket id the justification cites, if it cites one."""
+        just = self.justification
+        return just.ticket if just is not UNSET and isinstance(just.ticket, str) else None
+
 
 class ContextEvent(
     Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, frozen=True, gc=False

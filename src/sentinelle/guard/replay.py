@@ -251,8 +251,7 @@ class GuardReplay:
 
 def _request(event: AccessEvent) -> AccessRequest:
     """The question the platform asks before serving ``event``'s access."""
-    just = event.justification
-    ticket = just.ticket if just is not UNSET and isinstance(just.ticket, str) else None
+    ticket = event.cited_ticket()
     subjects = tuple(event.subjects) if isinstance(event.subjects, list) else None
     count = None
     if subjects is None and event.resource is not UNSET and isinstance(event.resource.count, int):
