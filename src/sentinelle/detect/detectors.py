@@ -33,6 +33,7 @@ __all__ = [
     "ExportAfterNotice",
     "FakeTickets",
     "LongHorizon",
+    "OtherCase",
     "RepeatedLooks",
     "UnjustifiedAccess",
     "UnusualContext",
@@ -803,6 +804,18 @@ class Collusion(Detector):
         return findings
 
 
+class _ChanceConfig(DetectorConfig):
+    """Thresholds of a count judged by chance at the actor's and their team's rate
+    (:func:`team_prior`, :func:`surprise`): medium, then high, when that many is this
+    unlikely."""
+
+    floor_rate: float = Field(0.05, gt=0, description="Least rate assumed, a working day.")
+    medium_p: float = Field(
+        1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
+    )
+    high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
+
+
 class FakeTickets(Detector):
     """Tickets the actor opened and closed within minutes, used to justify bulk access."""
 
@@ -812,7 +825,7 @@ class FakeTickets(Detector):
     name = "fake_tickets"
     description = "Self-made tickets closed within minutes that 'justify' list views or exports."
 
-    class Config(DetectorConfig):
+    class Config(_ChanceConfig):
         """Thresholds."""
 
         max_minutes: int = Field(
@@ -821,11 +834,6 @@ class FakeTickets(Detector):
         min_count: int = Field(
             2, ge=1, description="Such tickets in 7 days before it is more than low."
         )
-        floor_rate: float = Field(0.05, gt=0, description="Least rate assumed, a working day.")
-        medium_p: float = Field(
-            1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
-        )
-        high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
 
     def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
         cfg = self.config
@@ -960,17 +968,13 @@ class OtherCase(Detector):
     name = "other_case"
     description = "List views or exports citing a ticket about another merchant."
 
-    class Config(DetectorConfig):
+    class Config(_ChanceConfig):
         """Thresholds."""
 
         min_merchants: int = Field(
             2, ge=1, description="Merchants so reached in 7 days before it is more than low."
         )
         floor_rate: float = Field(0.02, gt=0, description="Least rate assumed, a working day.")
-        medium_p: float = Field(
-            1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
-        )
-        high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
 
     judges = _staff_only
 
