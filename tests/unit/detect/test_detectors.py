@@ -1507,6 +1507,13 @@ OTHER_CASE = [
         id="one-customer-under-another-merchants-ticket",
     ),
     row([*T1_OF_M1, lent("m1")], None, id="the-tickets-own-merchant"),
+    row(
+        # Not justified (bob's case, and ana no reviewer), yet about the same merchant: not
+        # another merchant's case (repeated_looks and long_horizon judge such looks).
+        [*ticket("T1", "m1", at(0, 9), assignee="bob"), lent("m1")],
+        None,
+        id="a-colleagues-case-of-the-same-merchant",
+    ),
     row([lent()], None, id="a-ticket-the-platform-does-not-know"),
     row(
         [*T1_OF_M1, *grant("G1", "ana", "m2", at(0, 10)), lent(grant="G1")],
