@@ -10,7 +10,8 @@ profile), and compare the alerts with the ground truth. Prints
   insider reached up to the first medium+ alert (median, worst) and the delay after the
   scenario's start (median, worst);
 * recall, false medium+ alerts per 100 benign staff actor-days and benign actors alerted, by
-  detector;
+  detector (an insider is benign until a day before their scenario starts: alerts about
+  them raised earlier are false, and their days before count);
 * an alert-budget curve: the share of malicious actors caught when a responder reads only the
   top N alerts of each day (all severities, ranked by severity then score).
 
@@ -174,14 +175,15 @@ def scenario_rows(
     return rows
 
 
-def benign_actor_days(access: dict[str, AccessEvent], malicious: set[str]) -> int:
-    """The (actor, UTC day) pairs of staff outside ``malicious`` with an access: the
-    denominator of false alerts."""
+def benign_actor_days(access: dict[str, AccessEvent], benign_until: dict[str, int]) -> int:
+    """The (actor, UTC day) pairs of staff with an access while benign: any day of an actor
+    outside ``benign_until``, a malicious actor's days before the time it gives (a day before
+    their scenario started). The denominator of false alerts."""
     return len(
         {
             (e.actor.id, time_us(e) // DAY)
             for e in access.values()
-            if e.actor.kind == "staff" and e.actor.id not in malicious
+            if e.actor.kind == "staff" and time_us(e) < benign_until.get(e.actor.id, 1 << 62)
         }
     )
 
@@ -213,7 +215,14 @@ def evaluate(
         alert_times[a.actor].append(raised[a.id])
     access = {e.id: e for e in events if isinstance(e, AccessEvent)}
     rows = scenario_rows(truth, access, alert_times)
-    false_alerts = [a for a in serious if a.actor not in malicious]
+    # An insider is benign until a day before their scenario starts: an alert about them
+    # raised earlier is as false as any other (and may hide their later one behind it).
+    benign_until: dict[str, int] = {}
+    for s in truth["scenarios"]:
+        for a in s["actors"]:
+            start = parse_time(s["start"]) - DAY
+            benign_until[a] = min(benign_until.get(a, start), start)
+    false_alerts = [a for a in serious if raised[a.id] < benign_until.get(a.actor, 1 << 62)]
     # Alert budget: the top N alerts of each day, by severity then score.
     starts = {a: parse_time(s["start"]) - DAY for s in truth["scenarios"] for a in s["actors"]}
     by_day: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
@@ -242,7 +251,7 @@ def evaluate(
             for a in s["actors"]
             if any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
         ),
-        "actor_days": benign_actor_days(access, malicious),
+        "actor_days": benign_actor_days(access, benign_until),
         "days": truth and (parse_time(truth["end"]) - parse_time(truth["start"])) // DAY,
         "false": len(false_alerts),
         "benign_alerted": sorted({a.actor for a in false_alerts}),
