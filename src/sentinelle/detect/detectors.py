@@ -281,10 +281,13 @@ def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | N
 
 #: Marks of :class:`Workflows` (``ActorState.marks`` kinds): ``via:<reason>``, a merchant new
 #: to the actor looked at under that declared reason; ``workflow``, such a look judged part of
-#: an established workflow; ``plain``, any other unjustified look at a merchant new to them.
+#: an established workflow or a declared sweep; ``plain``, any other unjustified look at a
+#: merchant new to them; ``sweep:<reason>``, a single-record look under a reason that no
+#: colleague gives for the odd follow-up.
 _VIA: Final = "via:"
 _WORKFLOW: Final = "workflow"
 _PLAIN: Final = "plain"
+_SWEEP: Final = "sweep:"
 
 
 def declared(event: AccessEvent) -> str | None:
@@ -315,13 +318,21 @@ class Workflows:
     harvest's tool, whatever the reason says. An insider who types a workflow's reason hides
     among its users only as far as they look like them (single records, no lists).
 
+    A declared sweep of one (``sweep`` merchants or more, 0: none): a shop's lone QA sampler
+    has no colleagues to be measured against. Single-record looks at ``sweep`` or more
+    merchants new to the actor within 24 hours, each under the same reason, which no colleague
+    gives for the odd follow-up, are that sweep, the earlier looks of the 24 hours included
+    (their marks are taken back). The reason is a written, checkable claim; the sweep's
+    volume is still ``breadth_volume``'s to judge.
+
     Rates are of the days before today (cached once a day), so the answer does not depend on
     when in the day it was asked (live detection and history agree).
     """
 
-    def __init__(self, min_users: int, max_rate: float) -> None:
+    def __init__(self, min_users: int, max_rate: float, sweep: int = 0) -> None:
         self.min_users = min_users
         self.max_rate = max_rate
+        self.sweep = sweep
         self._rates: dict[str, tuple[int, dict[str, float]]] = {}
 
     def rates(self, ctx: Context, reason: str) -> dict[str, float]:
@@ -361,8 +372,27 @@ class Workflows:
                 if len(others) >= self.min_users and statistics.median(others) >= self.max_rate:
                     mark(state, _WORKFLOW, t, merchant)
                     return True
+                if self.sweep and all(r >= self.max_rate for r in others):
+                    mark(state, _SWEEP + reason, t, merchant)
+                    if self._swept(state, reason, t):
+                        return True
         mark(state, _PLAIN, t, merchant)
         return False
+
+    def _swept(self, state: ActorState, reason: str, t: int) -> bool:
+        """Whether the single-record looks under ``reason`` of the last 24 h reached
+        ``sweep`` merchants new to the actor: then each is a look of that sweep, and the
+        marks the earlier ones left (plain looks) are taken back."""
+        since = t - DAY
+        swept = {m: u for u, m in state.marks[_SWEEP + reason] if u >= since}
+        if len(swept) < self.sweep:
+            return False
+        plain = state.marks.get(_PLAIN)
+        if plain:  # the same look marked both, at the same time
+            state.marks[_PLAIN] = [(u, m) for u, m in plain if swept.get(m) != u]
+        for m, u in swept.items():
+            mark(state, _WORKFLOW, u, m)
+        return True
 
 
 def workflow_merchants(state: ActorState) -> set[str]:
@@ -431,12 +461,19 @@ class UnjustifiedAccess(Detector):
             description="A declared reason under which its users reach this many new merchants "
             "a working day (median) is a workflow: its single-record looks are no sign.",
         )
+        sweep_merchants: int = Field(
+            5,
+            ge=0,
+            description="A declared sweep of one (a shop's lone QA sampler): single-record "
+            "looks at this many new merchants in 24 h under one reason that no colleague gives "
+            "for the odd follow-up are no sign either; 0: none.",
+        )
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         super().__init__(config)
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
-        self._workflows = Workflows(cfg.workflow_users, cfg.workflow_rate)
+        self._workflows = Workflows(cfg.workflow_users, cfg.workflow_rate, cfg.sweep_merchants)
 
     judges = _staff_only
 
@@ -1214,6 +1251,9 @@ class LongHorizon(Detector):
             "reason its users give for new merchants max_rate a day or more) are not marked; "
             "0: no workflows.",
         )
+        sweep_merchants: int = Field(
+            5, ge=0, description="As unjustified_access's: a declared sweep's looks are not marked."
+        )
         low_p: float = Field(0.01, gt=0, le=1, description="Low when this unlikely by chance.")
         medium_p: float = Field(1e-3, gt=0, le=1, description="Medium when this unlikely.")
         high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
@@ -1222,7 +1262,7 @@ class LongHorizon(Detector):
         super().__init__(config)
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
-        self._workflows = Workflows(cfg.workflow_users, cfg.max_rate)
+        self._workflows = Workflows(cfg.workflow_users, cfg.max_rate, cfg.sweep_merchants)
 
     judges = _staff_only
 
@@ -1244,7 +1284,14 @@ class LongHorizon(Detector):
         ):
             return []
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
-            return []  # a look of an established workflow (QA sampling): not marked
+            # A look of an established workflow or a declared sweep (QA sampling): not
+            # marked, and the marks a sweep's earlier looks left are taken back.
+            swept = workflow_merchants(state)
+            for kind in ("browse", "browse_uncited"):
+                marks = state.marks.get(kind)
+                if marks and any(m in swept for _, m in marks):
+                    state.marks[kind] = [(u, m) for u, m in marks if m not in swept]
+            return []
         if is_bulk(event):
             kind = "harvest"
         else:

@@ -3,9 +3,9 @@ patterns they resemble still alerted.
 
 * A week of QA sampling (a dozen merchants new to the agent a day, one record each, reason
   ``qa_sample``, no ticket) is a declared workflow when colleagues who gave the same reason
-  reach new merchants at that pace: no medium alert. The same looks are medium when no
-  colleague ever sampled so, under a reason colleagues give only for the odd follow-up, or as
-  list views (a harvest's tool, whatever the reason says).
+  reach new merchants at that pace, and a declared sweep when no colleague gives it: no
+  medium alert. The same looks are medium citing nothing, under a reason colleagues give for
+  the odd follow-up, or as list views (a harvest's tool, whatever the reason says).
 * Coming back to the same customers day after day without a ticket (the imports an
   onboarding team checks) is no medium ``repeated_looks`` alert where the team does it daily;
   the same looks in a team that never does are.
@@ -111,14 +111,23 @@ def alerts(events: list[dict[str, Any]], actor: str, since_day: int) -> list[Ale
     return list(found.values())
 
 
-def desk(*, samplers: str | None) -> list[dict[str, Any]]:
+def desk(*, samplers: str | None, follow_ups: bool = False) -> list[dict[str, Any]]:
     """Ana's team and two QA colleagues (another team), three weeks of ticket work; the two
-    did a week of sampling under ``samplers`` two weeks ago (None: never)."""
+    did a week of sampling under ``samplers`` two weeks ago (None: never). With
+    ``follow_ups``, ana's teammates also look at a merchant new to them under ``follow_up``,
+    without a ticket, once a week (the odd follow-up)."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for p in ("qa1", "qa2"):
         events += ticketed(p, [*HISTORY, *AHEAD], team="billing")
         if samplers is not None:
             events += sampling(p, range(-14, -9), team="billing", reason=samplers)
+    if follow_ups:
+        events += [
+            look(p, f"f-{p}-{d}", d, 16, 0, [f"c-f-{p}-{d}"], reason="follow_up")
+            for p in TEAM
+            for d in HISTORY
+            if d % 7 == 0
+        ]
     return events
 
 
@@ -127,19 +136,33 @@ def test_a_week_of_qa_sampling_like_colleagues_is_not_medium() -> None:
     assert alerts(events, "ana", 0) == []
 
 
-def test_the_same_sampling_is_medium_when_no_colleague_samples() -> None:
-    """Could fail: without colleagues who declare the workflow, 12 new merchants a day
-    against a usual of none is medium the first day."""
+def test_a_lone_samplers_declared_sweep_is_not_medium() -> None:
+    """A shop's one QA sampler has no colleagues who sample: a dozen single records of new
+    merchants a day, each under the same reason that no colleague gives lightly, is a
+    declared sweep, the day's first looks included."""
     events = desk(samplers=None) + sampling("ana", AHEAD, reason="qa_sample")
+    assert alerts(events, "ana", 0) == []
+
+
+def test_the_same_looks_citing_nothing_are_medium() -> None:
+    """Could fail: the same dozen new merchants a day, no reason declared, against a usual of
+    none is medium the first day."""
+    events = desk(samplers=None) + [
+        {k: v for k, v in e.items() if k != "justification"}
+        for e in sampling("ana", AHEAD, reason="qa_sample")
+    ]
     found = alerts(events, "ana", 0)
     assert found, "a dozen new merchants a day without a ticket, first of its kind"
     assert any(a.detector == "unjustified_access" for a in found)
 
 
-def test_a_reason_colleagues_do_not_sample_under_stays_a_sign() -> None:
-    """Colleagues sampled under ``qa_sample``; ana's looks give ``follow_up``: not their
-    workflow (a reason is judged by what its own users do under it)."""
-    events = desk(samplers="qa_sample") + sampling("ana", AHEAD, reason="follow_up")
+def test_a_reason_colleagues_give_for_the_odd_follow_up_stays_a_sign() -> None:
+    """Colleagues sampled under ``qa_sample``; ana's looks give ``follow_up``, which her
+    teammates give for a new merchant once a week: neither their workflow nor a sweep of
+    one (a reason is judged by what its own users do under it)."""
+    events = desk(samplers="qa_sample", follow_ups=True) + sampling(
+        "ana", AHEAD, reason="follow_up"
+    )
     assert alerts(events, "ana", 0)
 
 
