@@ -1214,7 +1214,7 @@ class LongHorizon(Detector):
         "and team's own rate."
     )
     graded = True
-    weight = 1.0
+    weight = 1.35
     family = "reach"  # access without a ticket beyond the usual: one signal
 
     class Config(DetectorConfig):

@@ -103,8 +103,10 @@ HISTORY = range(-14, 0)
 AHEAD = range(0, 7)
 
 
-def test_without_the_days_look_the_trickle_is_medium_only_at_the_5th() -> None:
-    """With ``steady`` off: the counts alone catch the same trickle a merchant later."""
+def test_without_the_days_look_the_counts_alone_catch_the_trickle_by_the_4th() -> None:
+    """With ``steady`` off: the counts alone catch the same trickle at its 4th merchant too,
+    the day after their first low finding (a medium count after a low day of the same
+    signal is medium: ``long_horizon`` weighs 1.35; at 1.0 they did at the 5th)."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for d in AHEAD:
         events += browse("ana", d, f"s-{d}")
@@ -116,7 +118,7 @@ def test_without_the_days_look_the_trickle_is_medium_only_at_the_5th() -> None:
             browsed.add(event.merchant)
         if any(a.actor == "ana" and a.severity >= Severity.MEDIUM for a in engine.process(event)):
             break
-    assert len(browsed) == 5
+    assert len(browsed) == 4
 
 
 def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_4th() -> None:
