@@ -184,19 +184,22 @@ def team_samples(
     kind: str,
     *,
     count: Callable[[ActorState], int] | None = None,
+    anyone: bool = False,
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The actor's peers (the other members of ``team``) and (marks of ``kind``, or
-    ``count`` of their state, working days) of each, last 30 days.
+    """The actor's peers (the other members of ``team``; with ``anyone``, all the staff) and
+    (marks of ``kind``, or ``count`` of their state, working days) of each, last 30 days.
 
     Not all staff when the team is small: a shop's one fraud analyst sweeps many merchants a
     day, and compared with the agents they would always stand out (measured: the long-horizon
     false alerts of small teams rose five- to tenfold; measured again for a team of one or
-    two alone: a lone billing or QA agent's busy week against the whole staff).
+    two alone: a lone billing or QA agent's busy week against the whole staff). Only
+    ``long_horizon``'s single-record looks, after a week of the actor's own days, are judged
+    against all the staff when the team has too few days (``LongHorizon._small_team``).
     """
-    return f"{team or 'team'} peers", [
+    return "all staff" if anyone else f"{team or 'team'} peers", [
         (count(state) if count is not None else len(state.marks.get(kind, ())), len(state.active))
         for actor, state in ctx.actors.items()
-        if actor != me and state.team == team and state.kind == "staff" and state.active
+        if actor != me and (anyone or state.team == team) and state.kind == "staff" and state.active
     ]
 
 
@@ -211,10 +214,12 @@ class Prior:
     scope: str  # whose rates: "<team> peers"
 
 
-def team_prior(ctx: Context, me: str, team: str | None, kind: str, floor: float) -> Prior:
+def team_prior(
+    ctx: Context, me: str, team: str | None, kind: str, floor: float, *, anyone: bool = False
+) -> Prior:
     """The prior of ``kind`` marks a working day for ``me``: :func:`gamma_prior` of
     :func:`team_samples` (it walks every actor: compute it once per finding)."""
-    scope, samples = team_samples(ctx, me, team, kind)
+    scope, samples = team_samples(ctx, me, team, kind, anyone=anyone)
     shape, rate = gamma_prior(samples, floor)
     return Prior(shape, rate, sum(d for _, d in samples), scope)
 
@@ -1238,6 +1243,14 @@ class LongHorizon(Detector):
             3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
         )
         min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
+        small_team_days: int = Field(
+            7,
+            ge=0,
+            description="A team with fewer peer working days (a small shop's team of two) is "
+            "judged against all the staff instead, once the actor has this many working days "
+            "before the week (their own rate soon outweighs the staff's); list views and "
+            "exports are not (a lone specialist's data checks); 0: not judged then.",
+        )
         max_rate: float = Field(
             0.3,
             gt=0,
@@ -1340,6 +1353,20 @@ class LongHorizon(Detector):
             )
         ]
 
+    def _small_team(self, ctx: Context, state: ActorState, kind: str) -> bool:
+        """Whether an actor whose team has too few peer working days is judged against all
+        the staff: single-record looks only, once they have ``small_team_days`` of their own
+        before the week. From their first days, or for list views, lone specialists stood
+        out against all the staff (docs/detection.md: false alerts 3-10 times as many on
+        small teams); list views are a lone onboarding or fraud agent's daily work, and
+        ``unjustified_access`` counts them against the actor's own days."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        if not cfg.small_team_days or kind == "harvest":
+            return False
+        first = ctx.now_us // DAY - 6
+        return sum(1 for d in state.active if d < first) >= cfg.small_team_days
+
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
     ) -> list[tuple[Severity, float, list[str], str]]:
@@ -1348,7 +1375,11 @@ class LongHorizon(Detector):
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         prior = team_prior(ctx, who, state.team, kind, cfg.floor_rate)
         if prior.peer_days < cfg.min_peer_days:
-            return []  # the team's rate is not known yet
+            if not self._small_team(ctx, state, kind):
+                return []  # the team's rate is not known yet
+            prior = team_prior(ctx, who, state.team, kind, cfg.floor_rate, anyone=True)
+            if prior.peer_days < cfg.min_peer_days:
+                return []
         odds = surprise(ctx, state, kind, count, prior)
         if max(odds.own, odds.peers) >= cfg.max_rate:
             return []  # routine for them or their team (fraud sweeps, onboarding checks)
@@ -1410,7 +1441,18 @@ class LongHorizon(Detector):
             count=lambda other: len(_marked_days(other, kind)),
         )
         if sum(d for _, d in samples) < cfg.min_peer_days:
-            return []
+            if not self._small_team(ctx, state, kind):
+                return []
+            scope, samples = team_samples(
+                ctx,
+                who,
+                state.team,
+                kind,
+                count=lambda other: len(_marked_days(other, kind)),
+                anyone=True,
+            )
+            if sum(d for _, d in samples) < cfg.min_peer_days:
+                return []
         earlier_n = sum(1 for d in state.active if d < first)
         if earlier_n < cfg.min_days:
             return []  # their own days before the week are not known: everything is new

@@ -183,3 +183,47 @@ def test_beta_prior_is_wide_for_few_peers_and_floored() -> None:
     many = beta_prior([(2, 10), (3, 10)] * 8, 0.02)
     assert few[0] / sum(few) == pytest.approx(many[0] / sum(many))
     assert sum(few) < sum(many)  # fewer peers: less concentrated
+
+
+def small_team(trickle: bool = True) -> list[dict[str, Any]]:
+    """Ana and bo are a shop's escalations team of two (bo started six days ago); four
+    colleagues of another team work their tickets. From day 0 ana looks at two customers of
+    a merchant new to her a day, without a ticket."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += ticketed("bo", range(-6, 7))
+    if trickle:
+        for d in AHEAD:
+            events += browse("ana", d, f"s-{d}")
+    for e in events:
+        actor = e.get("actor")  # an access's actor (a context event names one by id)
+        if isinstance(actor, dict) and actor["id"] in ("ana", "bo"):
+            actor["team"] = "escalations"
+    return events
+
+
+def caught_at(events: list[dict[str, Any]], actor: str, config: DetectConfig) -> int | None:
+    """The merchants ``actor`` browsed (``s-…``) up to their first medium+ alert."""
+    engine = Engine(config)
+    browsed: set[str] = set()
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        if getattr(event, "merchant", "").startswith("s-"):
+            browsed.add(event.merchant)
+        if any(a.actor == actor and a.severity >= Severity.MEDIUM for a in engine.process(event)):
+            return len(browsed)
+    return None
+
+
+def test_a_team_of_two_is_judged_against_all_the_staff() -> None:
+    """Bo's few days tell nothing of the team's rate: ana's trickle is judged against all the
+    staff (she has two weeks of her own days) and is medium by her 4th merchant."""
+    assert (merchants := caught_at(small_team(), "ana", DetectConfig())) is not None
+    assert merchants <= 4
+
+
+def test_without_it_the_team_of_twos_trickle_is_caught_later() -> None:
+    """Could fail: with ``small_team_days = 0`` the team's rate is not known for two weeks,
+    and the same trickle is caught later, if at all."""
+    config = DetectConfig(detectors={"long_horizon": {"small_team_days": 0}})
+    merchants = caught_at(small_team(), "ana", config)
+    assert merchants is None or merchants > 4
+    assert caught_at(small_team(trickle=False), "ana", DetectConfig()) is None
