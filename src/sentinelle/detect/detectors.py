@@ -1433,24 +1433,15 @@ class LongHorizon(Detector):
         k = sum(1 for d in marked if d >= first)
         if k < cfg.steady_days:
             return []
-        scope, samples = team_samples(
-            ctx,
-            who,
-            state.team,
-            kind,
-            count=lambda other: len(_marked_days(other, kind)),
-        )
+
+        def days_of(other: ActorState) -> int:
+            return len(_marked_days(other, kind))
+
+        scope, samples = team_samples(ctx, who, state.team, kind, count=days_of)
         if sum(d for _, d in samples) < cfg.min_peer_days:
             if not self._small_team(ctx, state, kind):
                 return []
-            scope, samples = team_samples(
-                ctx,
-                who,
-                state.team,
-                kind,
-                count=lambda other: len(_marked_days(other, kind)),
-                anyone=True,
-            )
+            scope, samples = team_samples(ctx, who, state.team, kind, count=days_of, anyone=True)
             if sum(d for _, d in samples) < cfg.min_peer_days:
                 return []
         earlier_n = sum(1 for d in state.active if d < first)
