@@ -400,6 +400,39 @@ class Workflows:
         return True
 
 
+_EXPORT: Final = "export:"  # marks: a merchant exported, without a ticket, under a reason
+
+
+def batch_export(ctx: Context, state: ActorState, event: AccessEvent, users: int) -> bool:
+    """Whether ``event`` is an export (or download) without a ticket under a declared reason
+    that ``users`` or more colleagues also gave for exports of other merchants in the last
+    24 hours: a team's batch (the merchants' standing monthly exports, run by the billing
+    team on the month's first working day). Marks the merchant under the reason.
+
+    An export in such a batch is no sign of reach (a batch day's many merchants are not a
+    harvest); list views never are, and an export after notice is still
+    ``export_after_notice``'s. The limit: an insider who exports under the batch's reason on
+    the batch's day hides in it from these counts (``breadth_volume`` still sees the
+    volume)."""
+    if not users or event.action not in ("export", "download"):
+        return False
+    reason = declared(event)
+    if reason is None:
+        return False
+    kind = _EXPORT + reason
+    t = ctx.now_us
+    mark(state, kind, t, event.merchant)
+    since = t - DAY
+    others = 0
+    for other in ctx.actors.values():
+        marks = other.marks.get(kind)
+        if other is not state and marks and marks[-1][0] >= since:
+            others += 1
+            if others >= users:
+                return True
+    return False
+
+
 def workflow_merchants(state: ActorState) -> set[str]:
     """The merchants new to the actor that they reached only in established workflows."""
     looks = state.marks.get(_WORKFLOW)
@@ -466,6 +499,13 @@ class UnjustifiedAccess(Detector):
             description="A declared reason under which its users reach this many new merchants "
             "a working day (median) is a workflow: its single-record looks are no sign.",
         )
+        batch_users: int = Field(
+            2,
+            ge=0,
+            description="An export without a ticket under a reason this many colleagues also "
+            "gave for exports in the last 24 h is a team's batch (standing monthly exports): "
+            "no sign; 0: none.",
+        )
         sweep_merchants: int = Field(
             5,
             ge=0,
@@ -491,6 +531,8 @@ class UnjustifiedAccess(Detector):
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
             return []  # a look of an established workflow (QA sampling): no sign of reach
+        if batch_export(ctx, state, event, cfg.batch_users):
+            return []  # a team's batch of exports (standing monthly exports)
         t = ctx.now_us
         who = event.actor.id
         team = state.team or "team"
@@ -1267,6 +1309,10 @@ class LongHorizon(Detector):
         sweep_merchants: int = Field(
             5, ge=0, description="As unjustified_access's: a declared sweep's looks are not marked."
         )
+        batch_users: int = Field(
+            2, ge=0, description="As unjustified_access's: a team's batch of exports is not marked."
+        )
+
         low_p: float = Field(0.01, gt=0, le=1, description="Low when this unlikely by chance.")
         medium_p: float = Field(1e-3, gt=0, le=1, description="Medium when this unlikely.")
         high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
@@ -1296,6 +1342,8 @@ class LongHorizon(Detector):
             and not (state.b24.get(merchant, 0) >= cfg.pages and is_bulk(event))
         ):
             return []
+        if batch_export(ctx, state, event, cfg.batch_users):
+            return []  # a team's batch of exports (standing monthly exports): not marked
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
             # A look of an established workflow or a declared sweep (QA sampling): not
             # marked, and the marks a sweep's earlier looks left are taken back.

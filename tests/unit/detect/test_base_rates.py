@@ -210,3 +210,44 @@ def test_the_same_looks_in_a_team_that_never_does_are_medium() -> None:
     found = [a for a in alerts(events, "bob", 0) if a.detector == "repeated_looks"]
     assert found, "several customers looked at again and again, first of its kind"
     assert "customers so in 14 days" in found[0].reasons[0]
+
+
+def exports(
+    actor: str, day: int, hour: int, reason: str, *, team: str = "billing"
+) -> list[dict[str, Any]]:
+    """Six merchants' customer lists exported by ``actor`` from ``hour``, no ticket, under
+    ``reason`` (a standing monthly export)."""
+    events = []
+    for i in range(6):
+        event = look(
+            actor, f"x-{actor}-{i}", day, hour, 5 * i, [f"c-x-{i}"], team=team, reason=reason
+        )
+        event["action"] = "export"
+        event["resource"] = {"type": "customer_list", "count": 200}
+        events.append(event)
+    return events
+
+
+def billing(ana_reason: str, colleagues_reason: str) -> list[dict[str, Any]]:
+    """Ana and three billing colleagues, three weeks of ticket work; on day 0 the three run
+    their standing exports from 09:00 under ``colleagues_reason``, ana hers from 11:00 under
+    ``ana_reason``."""
+    events = [
+        e for p in ("bil1", "bil2", "bil3", "ana") for e in ticketed(p, HISTORY, team="billing")
+    ]
+    for p in ("bil1", "bil2", "bil3"):
+        events += exports(p, 0, 9, colleagues_reason)
+    return events + exports("ana", 0, 11, ana_reason)
+
+
+def test_a_teams_batch_of_exports_is_not_medium() -> None:
+    """The month's standing exports: ana's six under the reason her colleagues gave for
+    theirs the same morning are the team's batch, no sign of reach."""
+    assert alerts(billing("monthly_export", "monthly_export"), "ana", 0) == []
+
+
+def test_exports_under_a_reason_no_colleague_gave_today_are_medium() -> None:
+    """Could fail: the same six exports, against a usual of none, under a reason the
+    colleagues did not give for theirs, are medium."""
+    found = alerts(billing("monthly_export", "export_request"), "ana", 0)
+    assert any(a.detector == "unjustified_access" for a in found)
