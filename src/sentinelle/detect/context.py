@@ -185,6 +185,9 @@ class Context:
     team_days: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     # merchant → {actor: last unjustified access}, for collusion
     unjustified_by: dict[str, dict[str, int]] = field(default_factory=dict)
+    # declared reason (its key: detectors.declared) → {actor: last export without a ticket
+    # under it}, the last day or so, for a team's batch of exports (detectors.batch_export)
+    exports_by: dict[str, dict[str, int]] = field(default_factory=dict)
     team_quantiles: dict[str, tuple[int, tuple[float, float, int, float, float]]] = field(
         default_factory=dict
     )
@@ -221,6 +224,13 @@ class Context:
                 self.unjustified_by[merchant] = actors
             else:
                 del self.unjustified_by[merchant]
+        yesterday = t - DAY
+        for reason in list(self.exports_by):
+            actors = {a: u for a, u in self.exports_by[reason].items() if u >= yesterday}
+            if actors:
+                self.exports_by[reason] = actors
+            else:
+                del self.exports_by[reason]
         forget = t - KNOWN_DAYS * DAY
         month = t - 30 * DAY
         for state in self.actors.values():

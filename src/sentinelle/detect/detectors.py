@@ -400,37 +400,28 @@ class Workflows:
         return True
 
 
-_EXPORT: Final = "export:"  # marks: a merchant exported, without a ticket, under a reason
-
-
 def batch_export(ctx: Context, state: ActorState, event: AccessEvent, users: int) -> bool:
     """Whether ``event`` is an export (or download) without a ticket under a declared reason
-    that ``users`` or more colleagues also gave for exports of other merchants in the last
-    24 hours: a team's batch (the merchants' standing monthly exports, run by the billing
-    team on the month's first working day). Marks the merchant under the reason.
+    that ``users`` or more colleagues also gave for exports in the last 24 hours: a team's
+    batch (the merchants' standing monthly exports, run by the billing team on the month's
+    first working day). Notes the export under its reason (:attr:`Context.exports_by`).
 
     An export in such a batch is no sign of reach (a batch day's many merchants are not a
     harvest); list views never are, and an export after notice is still
     ``export_after_notice``'s. The limit: an insider who exports under the batch's reason on
     the batch's day hides in it from these counts (``breadth_volume`` still sees the
     volume)."""
-    if not users or event.action not in ("export", "download"):
+    if not users or event.action not in ("export", "download") or state.kind != "staff":
         return False
     reason = declared(event)
     if reason is None:
         return False
-    kind = _EXPORT + reason
     t = ctx.now_us
-    mark(state, kind, t, event.merchant)
+    who = event.actor.id
+    by = ctx.exports_by.setdefault(reason, {})
+    by[who] = t
     since = t - DAY
-    others = 0
-    for other in ctx.actors.values():
-        marks = other.marks.get(kind)
-        if other is not state and marks and marks[-1][0] >= since:
-            others += 1
-            if others >= users:
-                return True
-    return False
+    return sum(1 for a, u in by.items() if u >= since and a != who) >= users
 
 
 def workflow_merchants(state: ActorState) -> set[str]:
