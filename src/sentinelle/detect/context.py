@@ -217,20 +217,8 @@ class Context:
             k for k, v in self.tickets.items() if v.closed_us is not None and v.closed_us < horizon
         ]:
             del self.tickets[key]
-        week = t - 7 * DAY
-        for merchant in list(self.unjustified_by):
-            actors = {a: u for a, u in self.unjustified_by[merchant].items() if u >= week}
-            if actors:
-                self.unjustified_by[merchant] = actors
-            else:
-                del self.unjustified_by[merchant]
-        yesterday = t - DAY
-        for reason in list(self.exports_by):
-            actors = {a: u for a, u in self.exports_by[reason].items() if u >= yesterday}
-            if actors:
-                self.exports_by[reason] = actors
-            else:
-                del self.exports_by[reason]
+        _keep_since(self.unjustified_by, t - 7 * DAY)
+        _keep_since(self.exports_by, t - DAY)
         forget = t - KNOWN_DAYS * DAY
         month = t - 30 * DAY
         for state in self.actors.values():
@@ -478,6 +466,16 @@ class Context:
         if isinstance(country, str):
             state.countries.setdefault(country, t)
         state.hours[(t // HOUR) % 24] += 1
+
+
+def _keep_since(by: dict[str, dict[str, int]], since: int) -> None:
+    """Keep the (key → {actor: time}) entries of ``by`` from ``since`` on, in place."""
+    for key in list(by):
+        actors = {a: u for a, u in by[key].items() if u >= since}
+        if actors:
+            by[key] = actors
+        else:
+            del by[key]
 
 
 def mark(state: ActorState, kind: str, t: int, key: str) -> int:
