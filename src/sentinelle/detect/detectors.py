@@ -1038,7 +1038,7 @@ class OtherCase(Detector):
     """
 
     graded = True
-    weight = 1.0
+    weight = 2.0
 
     name = "other_case"
     description = "List views or exports citing a ticket about another merchant."

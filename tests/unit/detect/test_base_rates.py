@@ -10,6 +10,11 @@ patterns they resemble still alerted.
   onboarding team checks) is no medium ``repeated_looks`` alert where the team does it daily;
   the same looks in a team that never does are.
 
+* A team's batch of exports under one reason is no sign; the same exports under a reason no
+  colleague gave that day are.
+* One list under another merchant's case is low alone, and so are three merchants' lists
+  without a ticket; together, the same day, they are medium.
+
 The engine runs every detector with its defaults, evidence on.
 """
 
@@ -251,3 +256,30 @@ def test_exports_under_a_reason_no_colleague_gave_today_are_medium() -> None:
     colleagues did not give for theirs, are medium."""
     found = alerts(billing("monthly_export", "export_request"), "ana", 0)
     assert any(a.detector == "unjustified_access" for a in found)
+
+
+def lists_of_three(*, slip: bool, others: bool = True) -> list[dict[str, Any]]:
+    """Ana's team's three weeks of ticket work; on day 0 ana opens the customer lists of v1
+    (citing her own ticket of another merchant when ``slip``, nothing otherwise) and, with
+    ``others``, of v2 and v3 without a ticket."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    page = [f"c-v-{j}" for j in range(20)]
+    just = {"ticket": "T-ana-0"} if slip else {}
+    events.append(look("ana", "v1", 0, 13, 0, page, listed=True, **just))
+    if others:
+        events += [look("ana", m, 0, 14, i, page, listed=True) for i, m in enumerate(("v2", "v3"))]
+    return events
+
+
+def test_a_case_lent_to_a_list_and_two_more_lists_are_medium() -> None:
+    """Two signals the same day: lists of three merchants without a ticket (medium by
+    itself: a usual of none) and one of them under a case of another merchant (low by
+    itself, a slip, but made by no benign actor measured) are medium together."""
+    found = alerts(lists_of_three(slip=True), "ana", 0)
+    assert found, "a lent case and three merchants' lists in a day"
+
+
+def test_either_alone_stays_low() -> None:
+    """Could fail: the three lists citing nothing, or the lent case alone, are low."""
+    assert alerts(lists_of_three(slip=False), "ana", 0) == []
+    assert alerts(lists_of_three(slip=True, others=False), "ana", 0) == []
