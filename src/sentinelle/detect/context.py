@@ -37,6 +37,7 @@ HISTORY_DAYS: Final = 28
 REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
 TICKET_GRACE: Final = 24 * HOUR  # a ticket still justifies follow-up looks this long after closing
 READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
+EXPORT_ACTIONS: Final = frozenset({"export", "download"})  # reads that take the data away
 KNOWN_DAYS: Final = 90  # a merchant the actor has not opened for this long is new again
 JUSTIFIED: Final = 1
 NOVEL: Final = 2
@@ -186,7 +187,8 @@ class Context:
     # merchant → {actor: last unjustified access}, for collusion
     unjustified_by: dict[str, dict[str, int]] = field(default_factory=dict)
     # declared reason (its key: detectors.declared) → {actor: last export without a ticket
-    # under it}, the last day or so, for a team's batch of exports (detectors.batch_export)
+    # under it}, the last day or so, for a team's batch of exports (detectors.batch_export;
+    # kept by the engine, whichever detectors run)
     exports_by: dict[str, dict[str, int]] = field(default_factory=dict)
     team_quantiles: dict[str, tuple[int, tuple[float, float, int, float, float]]] = field(
         default_factory=dict
@@ -390,7 +392,7 @@ class Context:
                         del days[: HISTORY_DAYS * 50]
             state.day = day
             state.today = DaySummary()
-        if event.action in ("export", "download"):
+        if event.action in EXPORT_ACTIONS:
             # Exports are judged by the export and justification detectors; volume is reading.
             records = subjects = 0
         else:
@@ -413,7 +415,7 @@ class Context:
                 today.unjustified_bulk.add(merchant)
         today.records += records
         today.subjects += subjects
-        if event.action in ("export", "download"):
+        if event.action in EXPORT_ACTIONS:
             today.exports += 1
         if bulk:
             today.bulk += 1
@@ -491,7 +493,7 @@ def mark(state: ActorState, kind: str, t: int, key: str) -> int:
 
 def is_bulk(event: AccessEvent) -> bool:
     """An export, or a list view exposing many customers at once (not one customer's orders)."""
-    if event.action in ("export", "download"):
+    if event.action in EXPORT_ACTIONS:
         return True
     if getattr(event.resource, "type", None) not in BULK_TYPES:
         return False

@@ -22,7 +22,15 @@ from msgspec import UNSET
 from pydantic import Field
 
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
-from sentinelle.detect.context import ActorState, Context, Quantiles, Ticket, is_bulk, mark
+from sentinelle.detect.context import (
+    EXPORT_ACTIONS,
+    ActorState,
+    Context,
+    Quantiles,
+    Ticket,
+    is_bulk,
+    mark,
+)
 from sentinelle.events import AccessEvent, ContextEvent
 from sentinelle.events.model import ActorKind
 from sentinelle.timeutil import DAY, HOUR, MINUTE
@@ -400,27 +408,24 @@ class Workflows:
         return True
 
 
-def batch_export(ctx: Context, state: ActorState, event: AccessEvent, users: int) -> bool:
+def batch_export(ctx: Context, event: AccessEvent, users: int) -> bool:
     """Whether ``event`` is an export (or download) without a ticket under a declared reason
-    that ``users`` or more colleagues also gave for exports in the last 24 hours: a team's
-    batch (the merchants' standing monthly exports, run by the billing team on the month's
-    first working day). Notes the export under its reason (:attr:`Context.exports_by`).
+    that ``users`` or more colleagues also gave for exports in the last 24 hours
+    (:attr:`Context.exports_by`, kept by the engine): a team's batch (the merchants' standing
+    monthly exports, run by the billing team on the month's first working day).
 
     An export in such a batch is no sign of reach (a batch day's many merchants are not a
     harvest); list views never are, and an export after notice is still
     ``export_after_notice``'s. The limit: an insider who exports under the batch's reason on
     the batch's day hides in it from these counts (``breadth_volume`` still sees the
     volume)."""
-    if not users or event.action not in ("export", "download") or state.kind != "staff":
+    if not users or event.action not in EXPORT_ACTIONS:
         return False
     reason = declared(event)
-    if reason is None:
+    by = ctx.exports_by.get(reason) if reason is not None else None
+    if not by:
         return False
-    t = ctx.now_us
-    who = event.actor.id
-    by = ctx.exports_by.setdefault(reason, {})
-    by[who] = t
-    since = t - DAY
+    since, who = ctx.now_us - DAY, event.actor.id
     return sum(1 for a, u in by.items() if u >= since and a != who) >= users
 
 
@@ -522,7 +527,7 @@ class UnjustifiedAccess(Detector):
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
             return []  # a look of an established workflow (QA sampling): no sign of reach
-        if batch_export(ctx, state, event, cfg.batch_users):
+        if batch_export(ctx, event, cfg.batch_users):
             return []  # a team's batch of exports (standing monthly exports)
         t = ctx.now_us
         who = event.actor.id
@@ -693,7 +698,7 @@ class ExportAfterNotice(Detector):
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
         notice = ctx.notice.get(event.actor.id)
-        if notice is None or ctx.now_us < notice or event.action not in ("export", "download"):
+        if notice is None or ctx.now_us < notice or event.action not in EXPORT_ACTIONS:
             return []
         days = (ctx.now_us - notice) / DAY
         count = getattr(event.resource, "count", None)
@@ -1333,7 +1338,7 @@ class LongHorizon(Detector):
             and not (state.b24.get(merchant, 0) >= cfg.pages and is_bulk(event))
         ):
             return []
-        if batch_export(ctx, state, event, cfg.batch_users):
+        if batch_export(ctx, event, cfg.batch_users):
             return []  # a team's batch of exports (standing monthly exports): not marked
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
             # A look of an established workflow or a declared sweep (QA sampling): not

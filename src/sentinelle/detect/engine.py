@@ -45,7 +45,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle.config import Settings
 from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding, Severity
-from sentinelle.detect.context import READ_ACTIONS, Context, is_bulk
+from sentinelle.detect.context import EXPORT_ACTIONS, READ_ACTIONS, Context, is_bulk
 from sentinelle.detect.detectors import (
     BreadthVolume,
     Collusion,
@@ -56,6 +56,7 @@ from sentinelle.detect.detectors import (
     RepeatedLooks,
     UnjustifiedAccess,
     UnusualContext,
+    declared,
 )
 from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
 from sentinelle.detect.evidence import Ledger as EvidenceLedger
@@ -376,8 +377,13 @@ class Engine:
             return self._alerts(refused, emit)
         justified = ctx.justified(event, t)
         ctx.record_access(state, event, t, justified)
-        if not justified and actor.kind == "staff" and event.merchant in state.n7:
-            ctx.unjustified_by.setdefault(event.merchant, {})[actor.id] = t
+        if not justified and actor.kind == "staff":
+            if event.merchant in state.n7:
+                ctx.unjustified_by.setdefault(event.merchant, {})[actor.id] = t
+            if event.action in EXPORT_ACTIONS:  # a team's batch of exports (batch_export)
+                reason = declared(event)
+                if reason is not None:
+                    ctx.exports_by.setdefault(reason, {})[actor.id] = t
         ticket_id = event.cited_ticket()
         if ticket_id is not None:
             ticket = ctx.tickets.get(ticket_id)
