@@ -301,6 +301,9 @@ _VIA: Final = "via:"
 _WORKFLOW: Final = "workflow"
 _PLAIN: Final = "plain"
 _SWEEP: Final = "sweep:"
+#: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
+#: (``browse``, and ``browse_uncited`` when they cite nothing): a sweep takes them back.
+_LOOK_MARKS: Final = ("browse", "browse_uncited")
 
 
 def declared(event: AccessEvent) -> str | None:
@@ -395,14 +398,21 @@ class Workflows:
     def _swept(self, state: ActorState, reason: str, t: int) -> bool:
         """Whether the single-record looks under ``reason`` of the last 24 h reached
         ``sweep`` merchants new to the actor: then each is a look of that sweep, and the
-        marks the earlier ones left (plain looks) are taken back."""
+        marks the earlier ones left are taken back (their plain marks, and the detectors'
+        marks of such looks, :data:`_LOOK_MARKS`), once, by whichever detector's
+        :class:`Workflows` sees the sweep first (they share the actor's marks)."""
         since = t - DAY
         swept = {m: u for u, m in state.marks[_SWEEP + reason] if u >= since}
         if len(swept) < self.sweep:
             return False
-        plain = state.marks.get(_PLAIN)
-        if plain:  # the same look marked both, at the same time
-            state.marks[_PLAIN] = [(u, m) for u, m in plain if swept.get(m) != u]
+        plain = state.marks.get(_PLAIN, ())
+        taken = {m for u, m in plain if swept.get(m) == u}  # the same look marked both
+        if taken:
+            state.marks[_PLAIN] = [(u, m) for u, m in plain if m not in taken]
+            for kind in _LOOK_MARKS:
+                marks = state.marks.get(kind)
+                if marks:
+                    state.marks[kind] = [(u, m) for u, m in marks if m not in taken]
         for m, u in swept.items():
             mark(state, _WORKFLOW, u, m)
         return True
@@ -1341,14 +1351,7 @@ class LongHorizon(Detector):
         if batch_export(ctx, event, cfg.batch_users):
             return []  # a team's batch of exports (standing monthly exports): not marked
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
-            # A look of an established workflow or a declared sweep (QA sampling): not
-            # marked, and the marks a sweep's earlier looks left are taken back.
-            swept = workflow_merchants(state)
-            for kind in ("browse", "browse_uncited"):
-                marks = state.marks.get(kind)
-                if marks and any(m in swept for _, m in marks):
-                    state.marks[kind] = [(u, m) for u, m in marks if m not in swept]
-            return []
+            return []  # a look of an established workflow or a declared sweep: not marked
         if is_bulk(event):
             kind = "harvest"
         else:

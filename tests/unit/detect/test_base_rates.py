@@ -283,3 +283,24 @@ def test_either_alone_stays_low() -> None:
     """Could fail: the three lists citing nothing, or the lent case alone, are low."""
     assert alerts(lists_of_three(slip=False), "ana", 0) == []
     assert alerts(lists_of_three(slip=True, others=False), "ana", 0) == []
+
+
+def test_a_sweep_takes_back_the_marks_of_its_first_looks() -> None:
+    """The first four merchants of a lone sampler's sweep, two customers each, were marked by
+    ``long_horizon`` as browsed without a ticket before the fifth made the sweep: their marks
+    are taken back, so they count towards no trickle."""
+    events = desk(samplers=None)
+    for i in range(6):
+        merchant = f"q-ana-0-{i}"
+        events += [
+            look("ana", merchant, 0, 14, 4 * i + j, [f"c-{merchant}-{j}"], reason="qa_sample")
+            for j in range(2)
+        ]
+    engine = Engine()
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        engine.process(event)
+    marks = engine.state.context.actors["ana"].marks
+    browsed = {m for kind in ("browse", "browse_uncited") for _, m in marks.get(kind, ())}
+    assert not {m for m in browsed if m.startswith("q-ana-0-")}
+    swept = {m for _, m in marks.get("workflow", ())}
+    assert {f"q-ana-0-{i}" for i in range(6)} <= swept
