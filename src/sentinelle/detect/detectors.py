@@ -905,6 +905,10 @@ class _ChanceConfig(DetectorConfig):
     )
     high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
 
+    def severity(self, p: float) -> Severity:
+        """Medium below ``medium_p``, high below ``high_p``, low otherwise."""
+        return _by_chance(p, 1.0, self.medium_p, self.high_p) or Severity.LOW
+
 
 class FakeTickets(Detector):
     """Tickets the actor opened and closed within minutes, used to justify bulk access."""
@@ -1017,8 +1021,7 @@ class FakeTickets(Detector):
                 burst = surprise(ctx, state, kind, day, prior, hours=24)
                 if burst.p < odds.p:
                     odds, span = burst, "24 h"
-            p = min(1.0, 2 * odds.p)
-            severity = _by_chance(p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+            severity = cfg.severity(min(1.0, 2 * odds.p))
             how += f"; {odds.count} in {span}: " + odds.text()
         return [
             Finding(
@@ -1092,7 +1095,7 @@ class OtherCase(Detector):
         if count >= cfg.min_merchants:
             prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
             odds = surprise(ctx, state, kind, count, prior)
-            severity = _by_chance(odds.p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+            severity = cfg.severity(odds.p)
             how = odds.text()
         return [
             Finding(
