@@ -137,7 +137,8 @@ class ActorState:
     day: int = -1
     today: DaySummary = field(default_factory=DaySummary)
     history: list[dict[str, float]] = field(default_factory=list)
-    devices: dict[str, int] = field(default_factory=dict)  # device → first seen
+    # device → first seen, 0 once ticketed work was done from it (the actor's own); country too
+    devices: dict[str, int] = field(default_factory=dict)
     countries: dict[str, int] = field(default_factory=dict)
     hours: list[int] = field(default_factory=lambda: [0] * 24)
     looks: dict[str, list[int]] = field(default_factory=dict)  # subject → unjustified look times
@@ -458,7 +459,9 @@ class Context:
             head -= cut
         state.head24 = head
 
-    def learn_habits(self, state: ActorState, event: AccessEvent, t: int) -> None:
+    def learn_habits(
+        self, state: ActorState, event: AccessEvent, t: int, justified: bool = False
+    ) -> None:
         """Remember the device, country and hour (after the detectors looked at them)."""
         source = event.source
         device = getattr(source, "device", None)
@@ -467,6 +470,11 @@ class Context:
             state.devices.setdefault(device, t)
         if isinstance(country, str):
             state.countries.setdefault(country, t)
+        if justified:  # ticketed work from it: the device and country are the actor's own
+            if isinstance(device, str):
+                state.devices[device] = 0
+            if isinstance(country, str):
+                state.countries[country] = 0
         state.hours[(t // HOUR) % 24] += 1
 
 

@@ -48,6 +48,16 @@ __all__ = [
 ]
 
 
+def _first_seen(seen: dict[str, int], key: str, t: int) -> str:
+    """'never seen for them', or how long ago ``key`` was first seen (within the hour: minutes)."""
+    first = seen.get(key)
+    if first is None:
+        return "never seen for them"
+    minutes = (t - first) // 60_000_000
+    ago = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
+    return f"first seen for them {ago} ago"
+
+
 def _list(items: Iterable[str], limit: int = 6) -> str:
     ordered = sorted(items)
     more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
@@ -753,6 +763,14 @@ class UnusualContext(Detector):
         rare_hour_share: float = Field(
             0.01, ge=0, le=1, description="An hour this rare is unusual."
         )
+        new_hours: int = Field(
+            24,
+            ge=0,
+            description=(
+                "A device or country first seen this many hours ago or less is still new "
+                "(0: only on its first access)."
+            ),
+        )
 
     judges = _staff_only
 
@@ -770,10 +788,13 @@ class UnusualContext(Detector):
         unusual: list[str] = []
         device = getattr(event.source, "device", None) if event.source is not UNSET else None
         country = getattr(event.source, "country", None) if event.source is not UNSET else None
-        if isinstance(device, str) and device not in state.devices:
-            unusual.append(f"a device never seen for them ({device})")
-        if isinstance(country, str) and country not in state.countries:
-            unusual.append(f"a new country ({country})")
+        # New for a while, not only on its first access: a burst from a stolen session often
+        # starts with a search or a known merchant, and its list views follow minutes later.
+        new_since = t - cfg.new_hours * HOUR
+        if isinstance(device, str) and state.devices.get(device, t) >= new_since:
+            unusual.append(f"a device {_first_seen(state.devices, device, t)} ({device})")
+        if isinstance(country, str) and state.countries.get(country, t) >= new_since:
+            unusual.append(f"a country {_first_seen(state.countries, country, t)} ({country})")
         if not unusual:
             return []
         total = sum(state.hours)

@@ -393,7 +393,7 @@ class Engine:
                 elif len(ticket.bulk_events) < 50:
                     ticket.bulk_events.append(event.id)
         findings = self._ask("observe " + actor.kind, event, ctx, state, justified)
-        ctx.learn_habits(state, event, t)
+        ctx.learn_habits(state, event, t, justified)
         return self._alerts(findings, emit)
 
     def _ask(self, hook: str, *args: Any) -> list[Finding]:

@@ -1026,12 +1026,12 @@ UNUSUAL = [
     ),
     row(
         [*habit_days(7), odd(country="DE")],
-        Fires(HIGH, ("m7",), ("tablet-9", "a new country (DE)"), score=75.0),
+        Fires(HIGH, ("m7",), ("tablet-9", "a country never seen for them (DE)"), score=75.0),
         id="new-device-and-country",
     ),
     row(
         [*habit_days(7), odd(device="laptop-1", country="DE")],
-        Fires(MEDIUM, ("m7",), ("from a new country (DE).",)),
+        Fires(MEDIUM, ("m7",), ("from a country never seen for them (DE).",)),
         id="new-country-new-merchant",
     ),
     row([*habit_days(6), odd(day=6, country="DE")], None, id="six-days-of-history-is-too-few"),
@@ -1042,6 +1042,36 @@ UNUSUAL = [
         id="new-device-justified-view",
     ),
     row([*habit_days(7), odd(merchant="h1")], None, id="new-device-known-merchant"),
+    # A device stays new for a day (``new_hours``) until ticketed work is done from it: a
+    # stolen session that starts with a search of a known merchant is still caught.
+    row(
+        [
+            *habit_days(7),
+            access("ana", "h0", at(7, 10), device="tablet-9"),
+            access("ana", "h1", at(7, 10, 10), id=HIT, device="tablet-9", **LIST),
+        ],
+        Fires(MEDIUM, ("h1",), ("from a device first seen for them 10 min ago (tablet-9).",)),
+        id="new-device-stays-new",
+    ),
+    row(
+        [
+            *habit_days(7),
+            access("ana", "h0", at(7, 8), device="tablet-9"),
+            access("ana", "h1", at(8, 9, 30), id=HIT, device="tablet-9", **LIST),
+        ],
+        None,
+        id="new-device-a-day-later",
+    ),
+    row(
+        [
+            *habit_days(7),
+            *ticket("T1", "m5", at(7, 8), assignee="ana"),
+            access("ana", "m5", at(7, 9, 30), ticket="T1", device="tablet-9", country="DE"),
+            access("ana", "h1", at(7, 10), id=HIT, device="tablet-9", country="DE", **LIST),
+        ],
+        None,
+        id="new-device-and-country-vouched-by-ticketed-work",
+    ),
     row(
         [*habit_days(7), odd(merchant="h1", **LIST)],
         Fires(MEDIUM, ("h1",), ("ana did a list view or export at merchant h1", "tablet-9")),
