@@ -947,7 +947,10 @@ class FakeTickets(Detector):
             10, ge=1, description="A self-made ticket closed this fast is suspicious."
         )
         min_count: int = Field(
-            2, ge=1, description="Such tickets in 7 days before it is more than low."
+            3, ge=1, description="Such tickets in 7 days before it is more than low."
+        )
+        medium_p: float = Field(
+            1e-2, gt=0, le=1, description="Medium when this unlikely at the usual rate."
         )
 
     def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
@@ -1011,9 +1014,9 @@ class FakeTickets(Detector):
         merchant: str,
         events: tuple[str, ...],
     ) -> list[Finding]:
-        """One such ticket is low; more of them over the last 7 days than the actor and their
-        team make likely (:func:`surprise`: the team's members' rates, the actor's own days)
-        is medium, then high."""
+        """Fewer than ``min_count`` such tickets in 7 days are low; more of them than the actor
+        and their team make likely (:func:`surprise`: the team's members' rates, the actor's
+        own days) are medium, then high."""
         cfg = self.config
         assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
         minutes = ((ticket.closed_us or 0) - (ticket.opened_us or 0)) / MINUTE

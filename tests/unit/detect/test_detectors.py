@@ -1346,18 +1346,19 @@ def quick_ticket(
     return ticket("T1", "m1", at(0, 10), by=by, assignee=assignee, closed=at(0, 10, minutes))
 
 
-def three_quick_tickets(*, caller: bool) -> list[dict[str, Any]]:
-    """Three quick self-made tickets of m1 in a morning, an export under each (HIT and the
-    next two), and with ``caller`` a look at one customer under each too."""
+def three_quick_tickets(*, caller: bool, days: Sequence[int] = (0, 0, 0)) -> list[dict[str, Any]]:
+    """Quick self-made tickets of m1, one a morning hour on each of ``days`` (three in a
+    morning by default), an export under each (HIT and the next ones), and with ``caller`` a
+    look at one customer under each too."""
     events = []
-    for i in range(3):
+    for i, day in enumerate(days):
         tid = f"T{i + 1}"
         events += ticket(
-            tid, "m1", at(0, 10 + i), by="ana", assignee="ana", closed=at(0, 10 + i, 5)
+            tid, "m1", at(day, 10 + i), by="ana", assignee="ana", closed=at(day, 10 + i, 5)
         )
-        events.append(bulk(at(0, 10 + i, 2), ticket=tid, id=(HIT, *FOLLOW)[i]))
+        events.append(bulk(at(day, 10 + i, 2), ticket=tid, id=(HIT, *FOLLOW)[i]))
         if caller:
-            events.append(access("ana", "m1", at(0, 10 + i, 3), ticket=tid))
+            events.append(access("ana", "m1", at(day, 10 + i, 3), ticket=tid))
     return events
 
 
@@ -1456,6 +1457,25 @@ FAKE_TICKETS = [
             events=(HIT, *FOLLOW[:2]),
         ),
         id="three-list-only-in-a-day-is-medium",
+    ),
+    # Two in a day stay low (``min_count``, 3): phone desks log a quick call or two so.
+    row(
+        three_quick_tickets(caller=False, days=(0, 0)),
+        Fires(LOW, ("m1",), ("That is 2 such ticket(s) in 7 days; no one",), events=FOLLOW[:1]),
+        id="two-list-only-in-a-day-stay-low",
+        since=at(0, 11),
+    ),
+    # Three over a week: 1 in 451 at the wide prior, under ``medium_p`` (1 in 100).
+    row(
+        three_quick_tickets(caller=False, days=(0, 2, 4)),
+        Fires(
+            MEDIUM,
+            ("m1",),
+            ("That is 3 such ticket(s) in 7 days", "(chance 1 in 451)"),
+            events=FOLLOW[1:2],
+        ),
+        id="three-list-only-in-a-week-is-medium",
+        since=at(4, 0),
     ),
     row(
         three_quick_tickets(caller=True),
