@@ -1175,6 +1175,19 @@ class RepeatedLooks(Detector):
         medium_p: float = Field(
             0.01, gt=0, le=1, description="Medium when that many is this unlikely for them."
         )
+        high_profile_customers: int = Field(
+            2,
+            ge=0,
+            description="High-profile customers looked at without a ticket in 7 days, on at "
+            "least ``high_profile_days`` days, before they are judged together (0: off).",
+        )
+        high_profile_p: float = Field(
+            1e-3,
+            gt=0,
+            le=1,
+            description="High when that many high-profile customers is this unlikely for "
+            "them (medium below ``medium_p``).",
+        )
 
     judges = _staff_only
 
@@ -1192,7 +1205,10 @@ class RepeatedLooks(Detector):
         hot = []
         vip = []
         news = False  # a customer became hot (or a high-profile one was seen a second day)
+        seen_vips = 0  # high-profile customers looked at in 7 days, when one is new to it
         for subject in subjects:
+            if subject in self.high_profile:
+                seen_vips = mark(state, _HIGH_PROFILE_LOOK, t, subject) or seen_vips
             looks = state.looks.setdefault(subject, [])
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]
@@ -1207,7 +1223,7 @@ class RepeatedLooks(Detector):
                 if mark(state, "hot_high_profile", t, subject):
                     news = True
         if not hot and not vip:
-            return []
+            return self._high_profile_spread(event, ctx, state, seen_vips)
         # One customer who keeps calling back is a repeat caller; several at once, or one the
         # platform flags high-profile, is a pattern.
         since = t - 14 * DAY
@@ -1259,6 +1275,46 @@ class RepeatedLooks(Detector):
             )
         ]
 
+    def _high_profile_spread(
+        self, event: AccessEvent, ctx: Context, state: ActorState, count: int
+    ) -> list[Finding]:
+        """Several high-profile customers looked at without a ticket in 7 days, over two days
+        or more, each perhaps on one day only (a snooper moving from one to the next): low, or
+        medium, then high,
+        when that many is unlikely at the actor's and their team's rate of such looks
+        (:func:`surprise`), as one of them looked at on a second day is high."""
+        cfg = self.config
+        assert isinstance(cfg, RepeatedLooks.Config)  # noqa: S101
+        if not cfg.high_profile_customers or count < cfg.high_profile_customers:
+            return []
+        t = ctx.now_us
+        week = t - 7 * DAY
+        recent = [(u, k) for u, k in state.marks[_HIGH_PROFILE_LOOK] if u >= week]
+        if len({u // DAY for u, _ in recent}) < cfg.high_profile_days:
+            return []  # several on one day: a case about the shop (a fraud check), not a spree
+        prior = team_prior(ctx, event.actor.id, state.team, _HIGH_PROFILE_LOOK, cfg.floor_rate)
+        odds = surprise(ctx, state, _HIGH_PROFILE_LOOK, count, prior)
+        who = [k for _, k in recent]
+        return [
+            Finding(
+                self.name,
+                event.actor.id,
+                t,
+                _by_chance(odds.p, 1.0, cfg.medium_p, cfg.high_profile_p) or Severity.LOW,
+                70.0,
+                (event.merchant,),
+                (event.id,),
+                (
+                    f"{event.actor.id} looked at {count} customers flagged high-profile by the "
+                    f"platform without a ticket or grant in the last 7 days ({_list(who)}): "
+                    f"{odds.text()}.",
+                ),
+            )
+        ]
+
+
+#: ``repeated_looks``' mark of a high-profile customer looked at without a ticket.
+_HIGH_PROFILE_LOOK: Final = "high_profile_look"
 
 _WHAT = {
     "harvest": "opened customer or order lists, or exports,",

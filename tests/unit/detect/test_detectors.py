@@ -1731,6 +1731,44 @@ def test_a_high_profile_customer_is_high_on_the_second_day_only() -> None:
     assert [a.severity for a in found] == [HIGH], [a.reasons for a in found]
 
 
+def test_high_profile_customers_one_after_another_are_judged_together() -> None:
+    """Could fail: customers the platform flags high-profile, each looked at without a ticket
+    on one day only, one a day, are judged by chance at the actor's rate: two medium, three
+    high; two of them on one day (a check of the shop) are not."""
+    config = DetectConfig(
+        detectors={name: {"enabled": name == "repeated_looks"} for name in DETECTORS},
+        evidence=EvidenceConfig(enabled=False),
+    )
+    vips = ["vip1", "vip2", "vip3"]
+
+    def one_a_day(who: list[str]) -> list[dict[str, Any]]:
+        return [e for d, v in enumerate(who) for e in looks(at(d, 9), subjects=(v,), hits=0)]
+
+    spree = one_a_day(vips)
+    two = Engine(config, high_profile=vips).run(decoded(one_a_day(vips[:2])))
+    assert [a.severity for a in two] == [MEDIUM], [a.reasons for a in two]
+    found = Engine(config, high_profile=vips).run(decoded(spree))
+    assert [a.severity for a in found] == [HIGH], [a.reasons for a in found]
+    assert (
+        "ana looked at 3 customers flagged high-profile by the platform without a ticket or "
+        "grant in the last 7 days (vip1, vip2, vip3)" in found[0].reasons[0]
+    )
+    assert "(chance 1 in 5,514)" in found[0].reasons[0]
+    # Not flagged high-profile: three customers looked at once each are nothing.
+    assert Engine(config).run(decoded(spree)) == []
+    one_day = [e for v in vips[:2] for e in looks(at(0, 9), subjects=(v,), hits=0)]
+    assert Engine(config, high_profile=vips).run(decoded(one_day)) == []
+    off = DetectConfig(
+        detectors={
+            name: {"enabled": name == "repeated_looks"}
+            | ({"high_profile_customers": 0} if name == "repeated_looks" else {})
+            for name in DETECTORS
+        },
+        evidence=EvidenceConfig(enabled=False),
+    )
+    assert Engine(off, high_profile=vips).run(decoded(spree)) == []
+
+
 # -- long_horizon ------------------------------------------------------------------------------
 
 # Four colleagues' clean six days (24 peer working days: the team's rate is known) and ana's
