@@ -53,7 +53,7 @@ def _first_seen(seen: dict[str, int], key: str, t: int) -> str:
     first = seen.get(key)
     if first is None:
         return "never seen for them"
-    minutes = (t - first) // 60_000_000
+    minutes = (t - first) // MINUTE
     ago = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h"
     return f"first seen for them {ago} ago"
 
@@ -766,6 +766,7 @@ class UnusualContext(Detector):
         new_hours: int = Field(
             24,
             ge=0,
+            le=720,
             description=(
                 "A device or country first seen this many hours ago or less is still new "
                 "(0: only on its first access)."
@@ -1280,9 +1281,8 @@ class RepeatedLooks(Detector):
     ) -> list[Finding]:
         """Several high-profile customers looked at without a ticket in 7 days, over two days
         or more, each perhaps on one day only (a snooper moving from one to the next): low, or
-        medium, then high,
-        when that many is unlikely at the actor's and their team's rate of such looks
-        (:func:`surprise`), as one of them looked at on a second day is high."""
+        medium, then high, when that many is unlikely at the actor's and their team's rate of
+        such looks (:func:`surprise`), as one of them looked at on a second day is high."""
         cfg = self.config
         assert isinstance(cfg, RepeatedLooks.Config)  # noqa: S101
         if not cfg.high_profile_customers or count < cfg.high_profile_customers:

@@ -1065,6 +1065,15 @@ UNUSUAL = [
     row(
         [
             *habit_days(7),
+            access("ana", "h0", at(7, 8), device="tablet-9"),
+            access("ana", "h1", at(7, 23, 59), id=HIT, device="tablet-9", **LIST),
+        ],
+        Fires(MEDIUM, ("h1",), ("from a device first seen for them 15 h ago (tablet-9).",)),
+        id="new-device-hours-later",
+    ),
+    row(
+        [
+            *habit_days(7),
             *ticket("T1", "m5", at(7, 8), assignee="ana"),
             access("ana", "m5", at(7, 9, 30), ticket="T1", device="tablet-9", country="DE"),
             access("ana", "h1", at(7, 10), id=HIT, device="tablet-9", country="DE", **LIST),
