@@ -760,6 +760,12 @@ class UnusualContext(Detector):
         """Thresholds."""
 
         min_history_days: int = Field(7, ge=1, description="Days before anything is 'new'.")
+        both_history_days: int = Field(
+            3,
+            ge=1,
+            description="Days before a new device and a new country together count (at most "
+            "``min_history_days``).",
+        )
         rare_hour_share: float = Field(
             0.01, ge=0, le=1, description="An hour this rare is unusual."
         )
@@ -780,7 +786,12 @@ class UnusualContext(Detector):
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, UnusualContext.Config)  # noqa: S101
-        if justified or state.kind != "staff" or len(state.history) < cfg.min_history_days:
+        days = len(state.history)
+        if (
+            justified
+            or state.kind != "staff"
+            or days < min(cfg.both_history_days, cfg.min_history_days)
+        ):
             return []
         bulk = is_bulk(event)
         if not bulk and event.merchant not in state.n24:
@@ -796,8 +807,8 @@ class UnusualContext(Detector):
             unusual.append(f"a device {_first_seen(state.devices, device, t)} ({device})")
         if isinstance(country, str) and state.countries.get(country, t) >= new_since:
             unusual.append(f"a country {_first_seen(state.countries, country, t)} ({country})")
-        if not unusual:
-            return []
+        if not unusual or (days < cfg.min_history_days and len(unusual) < 2):
+            return []  # early on, one sign alone (a trip, a new laptop) says little
         total = sum(state.hours)
         hour = (t // HOUR) % 24
         if total >= 100 and state.hours[hour] <= cfg.rare_hour_share * total:

@@ -1034,7 +1034,19 @@ UNUSUAL = [
         Fires(MEDIUM, ("m7",), ("from a country never seen for them (DE).",)),
         id="new-country-new-merchant",
     ),
-    row([*habit_days(6), odd(day=6, country="DE")], None, id="six-days-of-history-is-too-few"),
+    row([*habit_days(6), odd(day=6)], None, id="six-days-of-history-are-too-few-for-one-sign"),
+    row(
+        [*habit_days(6), odd(day=6, device="laptop-1", country="DE")],
+        None,
+        id="six-days-too-few-for-a-new-country-alone",
+    ),
+    # A new device and a new country together count after three days (``both_history_days``).
+    row(
+        [*habit_days(3), odd(day=3, country="DE")],
+        Fires(HIGH, ("m7",), ("tablet-9", "a country never seen for them (DE)")),
+        id="three-days-enough-for-both-signs",
+    ),
+    row([*habit_days(2), odd(day=2, country="DE")], None, id="two-days-too-few-for-both"),
     row([*habit_days(7), odd(device="laptop-1")], None, id="known-device-and-country"),
     row(
         [*habit_days(7), *ticket("T1", "m7", at(7, 8), assignee="ana"), odd(ticket="T1")],
