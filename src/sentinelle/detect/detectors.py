@@ -1378,8 +1378,9 @@ class LongHorizon(Detector):
         min_days: int = Field(3, ge=1, description="Working days of own history first.")
         steady: bool = Field(
             True,
-            description="Also judge the working days of the last 7 with such a merchant (a "
-            "steady trickle): more slow insiders, earlier, for more false alerts (measured).",
+            description="Also judge the working days of the last 7 with a merchant new to the "
+            "actor browsed citing nothing (a steady trickle): more slow insiders, earlier, for "
+            "more false alerts (measured).",
         )
         steady_days: int = Field(
             3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
@@ -1458,7 +1459,11 @@ class LongHorizon(Detector):
         count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
         if not count:
             return []
-        steady = kind
+        # The days look is for single-record browsing (a slow insider's merchant or two a
+        # day); lists of merchants new to the actor are counted, not their days: phone desks
+        # find callers in a list day after day (measured: the list days were a quarter to a half
+        # of the long-horizon false alerts and caught one pair harvest a merchant sooner).
+        steady = "" if kind == "harvest" else kind
         if kind == "browse":
             # Citing a ticket or grant that does not cover it (a colleague's, another
             # merchant's, a closed one) is a habit of its own, day after day for reviewers;

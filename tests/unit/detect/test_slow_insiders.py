@@ -227,3 +227,26 @@ def test_without_it_the_team_of_twos_trickle_is_caught_later() -> None:
     merchants = caught_at(small_team(), "ana", config)
     assert merchants is None or merchants > 4
     assert caught_at(small_team(trickle=False), "ana", DetectConfig()) is None
+
+
+def listed(actor: str, day: int, merchant: str) -> dict[str, Any]:
+    """A list of twelve customers of ``merchant`` opened in the afternoon of ``day``."""
+    event = look(actor, merchant, day, 15, "c-0")
+    event["resource"] = {"type": "customer_list", "count": 12}
+    event["subjects"] = [f"c-{merchant}-{i}" for i in range(12)]
+    return event
+
+
+def test_a_trickle_of_list_views_is_judged_by_its_counts_not_its_days() -> None:
+    """Lists of a merchant new to the actor without a ticket, one a day: phone desks find
+    callers so, day after day. Their days are no trickle (the same days of browsing are,
+    above); their merchants are counted: four in a week, for someone whose team and own past
+    never did it, are medium by the 4th."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += [listed("ana", d, f"s-{d}") for d in AHEAD]
+    caught = first_medium(events, "ana")
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants == 4
+    assert "of 4 merchants new to them or paged through without a ticket" in reason
+    assert "steady trickle" not in reason
