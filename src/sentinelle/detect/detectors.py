@@ -237,7 +237,11 @@ def team_prior(
 ) -> Prior:
     """The prior of ``kind`` marks a working day for ``me``: :func:`gamma_prior` of
     :func:`team_samples` (it walks every actor: compute it once per finding)."""
-    scope, samples = team_samples(ctx, me, team, kind, anyone=anyone)
+    return prior_of(*team_samples(ctx, me, team, kind, anyone=anyone), floor)
+
+
+def prior_of(scope: str, samples: list[tuple[int, int]], floor: float) -> Prior:
+    """:func:`gamma_prior` of peers' ``samples`` (:func:`team_samples`) as a :class:`Prior`."""
     shape, rate = gamma_prior(samples, floor)
     return Prior(shape, rate, sum(d for _, d in samples), scope)
 
@@ -1217,10 +1221,10 @@ class RepeatedLooks(Detector):
         hot = []
         vip = []
         news = False  # a customer became hot (or a high-profile one was seen a second day)
-        seen_vips = 0  # high-profile customers looked at in 7 days, when one is new to it
+        new_vip = False  # a high-profile customer looked at for the first time in 30 days
         for subject in subjects:
-            if subject in self.high_profile:
-                seen_vips = mark(state, _HIGH_PROFILE_LOOK, t, subject) or seen_vips
+            if subject in self.high_profile and mark(state, _HIGH_PROFILE_LOOK, t, subject):
+                new_vip = True
             looks = state.looks.setdefault(subject, [])
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]
@@ -1235,7 +1239,7 @@ class RepeatedLooks(Detector):
                 if mark(state, "hot_high_profile", t, subject):
                     news = True
         if not hot and not vip:
-            return self._high_profile_spread(event, ctx, state, seen_vips)
+            return self._high_profile_spread(event, ctx, state) if new_vip else []
         # One customer who keeps calling back is a repeat caller; several at once, or one the
         # platform flags high-profile, is a pattern.
         since = t - 14 * DAY
@@ -1288,7 +1292,7 @@ class RepeatedLooks(Detector):
         ]
 
     def _high_profile_spread(
-        self, event: AccessEvent, ctx: Context, state: ActorState, count: int
+        self, event: AccessEvent, ctx: Context, state: ActorState
     ) -> list[Finding]:
         """Several high-profile customers looked at without a ticket in 7 days, over two days
         or more, each perhaps on one day only (a snooper moving from one to the next): low, or
@@ -1296,11 +1300,12 @@ class RepeatedLooks(Detector):
         such looks (:func:`surprise`), as one of them looked at on a second day is high."""
         cfg = self.config
         assert isinstance(cfg, RepeatedLooks.Config)  # noqa: S101
-        if not cfg.high_profile_customers or count < cfg.high_profile_customers:
-            return []
         t = ctx.now_us
         week = t - 7 * DAY
         recent = [(u, k) for u, k in state.marks[_HIGH_PROFILE_LOOK] if u >= week]
+        count = len(recent)
+        if not cfg.high_profile_customers or count < cfg.high_profile_customers:
+            return []
         if len({u // DAY for u, _ in recent}) < cfg.high_profile_days:
             return []  # several on one day: a case about the shop (a fraud check), not a spree
         prior = team_prior(ctx, event.actor.id, state.team, _HIGH_PROFILE_LOOK, cfg.floor_rate)
@@ -1513,19 +1518,38 @@ class LongHorizon(Detector):
         first = ctx.now_us // DAY - 6
         return sum(1 for d in state.active if d < first) >= cfg.small_team_days
 
+    def _peers(
+        self,
+        ctx: Context,
+        state: ActorState,
+        who: str,
+        kind: str,
+        count: Callable[[ActorState], int] | None = None,
+    ) -> tuple[str, list[tuple[int, int]]] | None:
+        """The peers ``kind`` is judged against (:func:`team_samples`): the actor's team, or
+        all the staff when the team has fewer than ``min_peer_days`` working days and
+        :meth:`_small_team` allows it; None while neither has them (the rate is not known)."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        scope, samples = team_samples(ctx, who, state.team, kind, count=count)
+        if sum(d for _, d in samples) < cfg.min_peer_days:
+            if not self._small_team(ctx, state, kind):
+                return None
+            scope, samples = team_samples(ctx, who, state.team, kind, count=count, anyone=True)
+            if sum(d for _, d in samples) < cfg.min_peer_days:
+                return None
+        return scope, samples
+
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
     ) -> list[tuple[Severity, float, list[str], str]]:
         """The merchants marked ``kind`` in 7 days (and 30) against the expected count."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
-        prior = team_prior(ctx, who, state.team, kind, cfg.floor_rate)
-        if prior.peer_days < cfg.min_peer_days:
-            if not self._small_team(ctx, state, kind):
-                return []  # the team's rate is not known yet
-            prior = team_prior(ctx, who, state.team, kind, cfg.floor_rate, anyone=True)
-            if prior.peer_days < cfg.min_peer_days:
-                return []
+        peers = self._peers(ctx, state, who, kind)
+        if peers is None:
+            return []  # the team's rate is not known yet
+        prior = prior_of(*peers, cfg.floor_rate)
         odds = surprise(ctx, state, kind, count, prior)
         if max(odds.own, odds.peers) >= cfg.max_rate:
             return []  # routine for them or their team (fraud sweeps, onboarding checks)
@@ -1580,16 +1604,10 @@ class LongHorizon(Detector):
         if k < cfg.steady_days:
             return []
 
-        def days_of(other: ActorState) -> int:
-            return len(_marked_days(other, kind))
-
-        scope, samples = team_samples(ctx, who, state.team, kind, count=days_of)
-        if sum(d for _, d in samples) < cfg.min_peer_days:
-            if not self._small_team(ctx, state, kind):
-                return []
-            scope, samples = team_samples(ctx, who, state.team, kind, count=days_of, anyone=True)
-            if sum(d for _, d in samples) < cfg.min_peer_days:
-                return []
+        chosen = self._peers(ctx, state, who, kind, lambda other: len(_marked_days(other, kind)))
+        if chosen is None:
+            return []
+        scope, samples = chosen
         earlier_n = sum(1 for d in state.active if d < first)
         if earlier_n < cfg.min_days:
             return []  # their own days before the week are not known: everything is new
