@@ -224,7 +224,6 @@ def evaluate(
             benign_until[a] = min(benign_until.get(a, start), start)
     false_alerts = [a for a in serious if raised[a.id] < benign_until.get(a.actor, 1 << 62)]
     # Alert budget: the top N alerts of each day, by severity then score.
-    starts = {a: parse_time(s["start"]) - DAY for s in truth["scenarios"] for a in s["actors"]}
     by_day: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
     for a in alerts:
         by_day[a.time_us // DAY].append((int(a.severity), a.score, a.actor, a.time_us))  # type: ignore[arg-type]
@@ -233,7 +232,7 @@ def evaluate(
         caught = set()
         for day_alerts in by_day.values():
             for _, _, actor, t in sorted(day_alerts, reverse=True)[:n]:  # type: ignore[misc]
-                if actor in starts and t >= starts[actor]:
+                if actor in benign_until and t >= benign_until[actor]:
                     caught.add(actor)
         budget[n] = len(caught)
     return {
