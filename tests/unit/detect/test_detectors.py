@@ -1010,6 +1010,16 @@ def odd(day: int = 7, hour: int = 10, merchant: str = "m7", **kw: Any) -> dict[s
     return access("ana", merchant, at(day, hour), id=HIT, **({"device": "tablet-9"} | kw))
 
 
+def tablet_then_list(first: dt.datetime, then: dt.datetime) -> list[dict[str, Any]]:
+    """A week of habits; a plain look at known merchant h0 from tablet-9 at ``first``; an
+    unjustified list of known merchant h1 from it at ``then`` (the HIT)."""
+    return [
+        *habit_days(7),
+        access("ana", "h0", first, device="tablet-9"),
+        access("ana", "h1", then, id=HIT, device="tablet-9", **LIST),
+    ]
+
+
 UNUSUAL = [
     row(
         [*habit_days(7), odd()],
@@ -1057,29 +1067,13 @@ UNUSUAL = [
     # A device stays new for a day (``new_hours``) until ticketed work is done from it: a
     # stolen session that starts with a search of a known merchant is still caught.
     row(
-        [
-            *habit_days(7),
-            access("ana", "h0", at(7, 10), device="tablet-9"),
-            access("ana", "h1", at(7, 10, 10), id=HIT, device="tablet-9", **LIST),
-        ],
+        tablet_then_list(at(7, 10), at(7, 10, 10)),
         Fires(MEDIUM, ("h1",), ("from a device first seen for them 10 min ago (tablet-9).",)),
         id="new-device-stays-new",
     ),
+    row(tablet_then_list(at(7, 8), at(8, 9, 30)), None, id="new-device-a-day-later"),
     row(
-        [
-            *habit_days(7),
-            access("ana", "h0", at(7, 8), device="tablet-9"),
-            access("ana", "h1", at(8, 9, 30), id=HIT, device="tablet-9", **LIST),
-        ],
-        None,
-        id="new-device-a-day-later",
-    ),
-    row(
-        [
-            *habit_days(7),
-            access("ana", "h0", at(7, 8), device="tablet-9"),
-            access("ana", "h1", at(7, 23, 59), id=HIT, device="tablet-9", **LIST),
-        ],
+        tablet_then_list(at(7, 8), at(7, 23, 59)),
         Fires(MEDIUM, ("h1",), ("from a device first seen for them 15 h ago (tablet-9).",)),
         id="new-device-hours-later",
     ),
@@ -1779,13 +1773,11 @@ def test_high_profile_customers_one_after_another_are_judged_together() -> None:
     assert Engine(config).run(decoded(spree)) == []
     one_day = [e for v in vips[:2] for e in looks(at(0, 9), subjects=(v,), hits=0)]
     assert Engine(config, high_profile=vips).run(decoded(one_day)) == []
-    off = DetectConfig(
-        detectors={
-            name: {"enabled": name == "repeated_looks"}
-            | ({"high_profile_customers": 0} if name == "repeated_looks" else {})
-            for name in DETECTORS
-        },
-        evidence=EvidenceConfig(enabled=False),
+    off = config.model_copy(
+        update={
+            "detectors": config.detectors
+            | {"repeated_looks": {"enabled": True, "high_profile_customers": 0}}
+        }
     )
     assert Engine(off, high_profile=vips).run(decoded(spree)) == []
 
