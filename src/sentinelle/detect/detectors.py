@@ -709,8 +709,16 @@ class BreadthVolume(Detector):
         return []
 
 
+_NOTICE_EXPORT: Final = "notice_export"  # mark: a merchant exported without a ticket after notice
+
+
 class ExportAfterNotice(Detector):
-    """Exports or downloads by someone who has given notice."""
+    """Exports or downloads by someone who has given notice.
+
+    Without a ticket or grant: high, unless it is the first since notice and declares a
+    reason (a merchant's request finished before leaving): low, and the second such export
+    of another merchant is high. With a ticket: low.
+    """
 
     graded = True
     weight = 2.0
@@ -727,15 +735,33 @@ class ExportAfterNotice(Detector):
         days = (ctx.now_us - notice) / DAY
         count = getattr(event.resource, "count", None)
         what = f"{count} records" if isinstance(count, int) else "records"
-        severity = Severity.LOW if justified else Severity.HIGH
-        because = "with a ticket for it" if justified else "without a ticket or grant for it"
+        if justified:
+            severity, score, because = Severity.LOW, 40.0, "with a ticket for it"
+        else:
+            # Once per merchant; a ticket for it soon after takes it back (Context.look_up).
+            mark(state, _NOTICE_EXPORT, ctx.now_us, event.merchant)
+            merchants = sorted(
+                {m for u, m in state.marks[_NOTICE_EXPORT] if u >= notice} | {event.merchant}
+            )
+            severity, score = Severity.HIGH, 85.0
+            because = "without a ticket or grant for it"
+            if len(merchants) > 1:
+                because += (
+                    f": {len(merchants)} merchants exported so since notice ({_list(merchants)})"
+                )
+            elif declared(event) is not None:
+                severity, score = Severity.LOW, 50.0
+                because += (
+                    ", under a declared reason: the first such export since notice (a "
+                    "merchant's request finished before leaving looks so; another is high)"
+                )
         return [
             Finding(
                 self.name,
                 event.actor.id,
                 ctx.now_us,
                 severity,
-                40.0 if justified else 85.0,
+                score,
                 (event.merchant,),
                 (event.id,),
                 (

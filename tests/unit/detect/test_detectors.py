@@ -943,8 +943,13 @@ def test_breadth_volume(
 
 def export(when: dt.datetime, **kw: Any) -> dict[str, Any]:
     """A 120-customer list export of merchant m1 by ana."""
-    fields: dict[str, Any] = {"action": "export", "resource": "customer_list", "count": 120}
-    return access("ana", "m1", when, id=HIT, **(fields | kw))
+    fields: dict[str, Any] = {"id": HIT, "action": "export", "resource": "customer_list"}
+    return access("ana", "m1", when, **(fields | {"count": 120} | kw))
+
+
+def declared_export(when: dt.datetime, merchant: str = "m1", **kw: Any) -> dict[str, Any]:
+    """:func:`export` of ``merchant`` citing no ticket, under a declared reason."""
+    return export(when, **kw) | {"merchant": merchant, "justification": {"reason": "chat"}}
 
 
 NOTICE = notice("ana", at(0, 9))
@@ -976,6 +981,41 @@ EXPORT_AFTER_NOTICE = [
         [NOTICE, export(at(0, 21), action="download", count=7)],
         Fires(HIGH, ("m1",), ("gave notice 0.5 days ago", "download of 7 records")),
         id="download-after-notice",
+    ),
+    row(
+        [NOTICE, declared_export(at(2, 10))],
+        Fires(LOW, ("m1",), ("under a declared reason", "first such export since notice")),
+        id="first-export-under-a-declared-reason",
+    ),
+    row(
+        [NOTICE, declared_export(at(2, 10), "m2", id="e-m2"), declared_export(at(3, 10))],
+        Fires(
+            HIGH,
+            ("m1", "m2"),
+            ("2 merchants exported so since notice (m1, m2)",),
+            events=("e-m2", HIT),
+        ),
+        id="second-merchant-exported-under-a-declared-reason",
+    ),
+    row(
+        [NOTICE, declared_export(at(2, 10), id="e-1"), declared_export(at(3, 10))],
+        Fires(LOW, ("m1",), ("first such export since notice",), events=("e-1", HIT)),
+        id="the-same-merchant-again-is-one",
+    ),
+    row(
+        [
+            NOTICE,
+            declared_export(at(2, 10), "m2", id="e-m2"),
+            *ticket("T2", "m2", at(2, 10, 20)),
+            declared_export(at(3, 10)),
+        ],
+        Fires(LOW, ("m1", "m2"), ("first such export since notice",), events=("e-m2", HIT)),
+        id="a-ticket-soon-after-takes-an-export-back",
+    ),
+    row(
+        [declared_export(at(0, 8), "m2"), NOTICE, declared_export(at(2, 10))],
+        Fires(LOW, ("m1",), ("first such export since notice",)),
+        id="exports-before-notice-do-not-count",
     ),
     row([NOTICE, export(at(1, 9), action="view")], None, id="list-view-is-not-an-export"),
     row(
