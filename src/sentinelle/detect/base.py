@@ -50,6 +50,8 @@ class Finding:
     """What one detector concluded from one event: the alert it wants raised or raised further.
 
     ``score`` is 0–100; ``reasons`` are full sentences with the numbers that led to it.
+    ``strength`` (0–1) is how far a medium finding judged by chance is towards high: its
+    evidence is worth that much more (:mod:`sentinelle.detect.evidence`).
     """
 
     detector: str
@@ -60,6 +62,7 @@ class Finding:
     merchants: tuple[str, ...]
     events: tuple[str, ...]
     reasons: tuple[str, ...]
+    strength: float = 0.0
 
 
 @dataclass(slots=True)

@@ -296,6 +296,16 @@ def surprise(
     )
 
 
+def _toward_high(p: float, medium: float, high: float) -> float:
+    """How far a chance ``p`` graded medium (below ``medium``) is towards ``high``, on a log
+    scale: 0 at ``medium``, 1 at ``high`` (:attr:`Finding.strength`)."""
+    if not 0 < high < medium or p >= medium:
+        return 0.0
+    if p <= high:
+        return 1.0
+    return math.log(medium / p) / math.log(medium / high)
+
+
 def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | None:
     if p < high:
         return Severity.HIGH
@@ -952,6 +962,7 @@ class Collusion(Detector):
                         f"so this week: by chance {_chance(chance)}, and {partners - 1} "
                         f"colleague(s) could have overlapped ({_chance(p)} overall).",
                     ),
+                    strength=_toward_high(p, cfg.medium_p, cfg.high_p),
                 )
             )
         return findings
@@ -971,6 +982,10 @@ class _ChanceConfig(DetectorConfig):
     def severity(self, p: float) -> Severity:
         """Medium below ``medium_p``, high below ``high_p``, low otherwise."""
         return _by_chance(p, 1.0, self.medium_p, self.high_p) or Severity.LOW
+
+    def strength(self, p: float) -> float:
+        """How far ``p`` graded medium is towards high (:attr:`Finding.strength`)."""
+        return _toward_high(p, self.medium_p, self.high_p)
 
 
 class FakeTickets(Detector):
@@ -1073,7 +1088,7 @@ class FakeTickets(Detector):
         mark(state, kind, t, ticket_id)
         week = t - 7 * DAY
         count = sum(1 for u, _ in state.marks.get(kind, ()) if u >= week)
-        severity = Severity.LOW
+        severity, strength = Severity.LOW, 0.0
         listed = len(ticket.bulk_events) + ticket.before
         how = "no one customer's own record was opened under it, only lists"
         if count >= cfg.min_count:
@@ -1087,7 +1102,8 @@ class FakeTickets(Detector):
                 burst = surprise(ctx, state, kind, day, prior, hours=24)
                 if burst.p < odds.p:
                     odds, span = burst, "24 h"
-            severity = cfg.severity(min(1.0, 2 * odds.p))
+            chance = min(1.0, 2 * odds.p)
+            severity, strength = cfg.severity(chance), cfg.strength(chance)
             how += f"; {odds.count} in {span}: " + odds.text()
         return [
             Finding(
@@ -1105,6 +1121,7 @@ class FakeTickets(Detector):
                     f"it or came just before it. That is {count} such ticket(s) in 7 days; "
                     f"{how}.",
                 ),
+                strength=strength,
             )
         ]
 
@@ -1156,12 +1173,12 @@ class OtherCase(Detector):
         actor = event.actor.id
         week = t - 7 * DAY
         merchants = sorted(m for u, m in state.marks[kind] if u >= week)
-        severity = Severity.LOW
+        severity, strength = Severity.LOW, 0.0
         how = "once may be a slip"
         if count >= cfg.min_merchants:
             prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
             odds = surprise(ctx, state, kind, count, prior)
-            severity = cfg.severity(odds.p)
+            severity, strength = cfg.severity(odds.p), cfg.strength(odds.p)
             how = odds.text()
         return [
             Finding(
@@ -1178,6 +1195,7 @@ class OtherCase(Detector):
                     f"{ticket.merchant}. That is {count} merchant(s) reached under another "
                     f"merchant's case in 7 days ({_list(merchants)}); {how}.",
                 ),
+                strength=strength,
             )
         ]
 
@@ -1351,6 +1369,7 @@ class RepeatedLooks(Detector):
                     f"platform without a ticket or grant in the last 7 days ({_list(who)}): "
                     f"{odds.text()}.",
                 ),
+                strength=_toward_high(odds.p, cfg.medium_p, cfg.high_profile_p),
             )
         ]
 

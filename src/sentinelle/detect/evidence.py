@@ -13,6 +13,12 @@ high          1.0
 critical      2.0
 ============  ======
 
+A medium finding judged by chance carries its ``strength`` (:attr:`Finding.strength
+<sentinelle.detect.base.Finding.strength>`): how far its chance is below the medium
+threshold towards the high one, on a log scale; it is worth that much more, up to a high
+finding's points (an actor's fifth quick ticket in a week is stronger evidence than their
+third, though both are medium).
+
 The actor's **risk** is the sum of their evidence of the last ``horizon_days``, each piece
 halving every ``half_life_days``; the same signal counts once a day (its strongest finding
 that day; a signal is a detector, or the detectors of one ``Detector.family``), so one burst
@@ -93,7 +99,10 @@ def record(ledger: Ledger, finding: Finding, weight: float, config: EvidenceConf
     horizon = finding.time_us - int(config.horizon_days * DAY)
     if items and items[0][0] < horizon:
         items[:] = [i for i in items if i[0] >= horizon]
-    points = POINTS[finding.severity] * weight
+    points = POINTS[finding.severity]
+    if finding.strength and finding.severity == Severity.MEDIUM:
+        points += min(1.0, finding.strength) * (POINTS[Severity.HIGH] - points)
+    points *= weight
     items.append((finding.time_us, finding.detector, points, finding.reasons[0]))
     if len(items) > 500:
         del items[:100]

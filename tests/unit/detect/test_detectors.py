@@ -1551,6 +1551,30 @@ FAKE_TICKETS = [
 ]
 
 
+def test_quick_tickets_far_below_medium_earn_a_medium_alert_as_evidence() -> None:
+    """With the evidence on: one quick ticket (low, 0.25 points), then three in a morning
+    three days later, 4 in 7 days at 1 in 14,641 (doubled: a medium finding, 0.6 points at
+    1 in 100): as far towards high (1 in 100,000) as that is, 0.83 points, so 1.03 with the
+    first ticket's decayed 0.20: medium (0.78, low, with the medium finding's bare 0.6)."""
+    events = []
+    for i, (day, hour) in enumerate([(0, 10), (3, 10), (3, 11), (3, 12)]):
+        tid = f"T{i + 1}"
+        events += ticket(
+            tid, "m1", at(day, hour), by="ana", assignee="ana", closed=at(day, hour, 5)
+        )
+        events.append(bulk(at(day, hour, 2), ticket=tid, id=f"x{i}"))
+    config = DetectConfig(
+        detectors={name: {"enabled": name == "fake_tickets"} for name in DETECTORS}
+    )
+    alerts = Engine(config).run(decoded(events))
+    assert [(a.severity, a.events) for a in alerts] == [
+        (LOW, ["x0"]),
+        (MEDIUM, ["x1", "x2", "x3"]),
+    ]
+    assert "chance 1 in 14,641" in alerts[1].reasons[0]
+    assert "Evidence about ana: 1.03 risk points" in alerts[1].reasons[1]
+
+
 @MODES
 @pytest.mark.parametrize(ROW, FAKE_TICKETS)
 def test_fake_tickets(

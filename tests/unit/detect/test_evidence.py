@@ -3,8 +3,10 @@ and up; every graded alert lists its evidence with numbers; the state round-trip
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import pytest
 from test_engine import Echo, at, stubbed, us, views
 
 from sentinelle.detect import Alert, DetectConfig, Engine, Severity
@@ -38,6 +40,17 @@ def test_one_medium_finding_is_low_the_same_on_a_second_day_is_medium() -> None:
     record(ledger, finding(Severity.MEDIUM, T0 + DAY), 1.0, CFG)
     total, pieces = risk(ledger["ana"], T0 + DAY, CFG)
     assert grade(total, CFG) == Severity.MEDIUM and len(pieces) == 2
+
+
+def test_a_medium_finding_far_towards_high_is_worth_more() -> None:
+    ledger: dict[str, list[tuple[int, str, float, str]]] = {}
+    strong = dataclasses.replace(finding(Severity.MEDIUM, T0), strength=0.5)
+    record(ledger, strong, 1.0, CFG)
+    assert risk(ledger["ana"], T0, CFG)[0] == pytest.approx(0.8)  # halfway from 0.6 to 1.0
+    record(ledger, dataclasses.replace(strong, strength=3.0), 2.0, CFG)  # capped at high's
+    assert risk(ledger["ana"], T0, CFG)[0] == pytest.approx(2.0)
+    record(ledger, dataclasses.replace(finding(Severity.LOW, T0 + DAY), strength=0.9), 1.0, CFG)
+    assert ledger["ana"][-1][2] == 0.25  # only medium findings grow towards high
 
 
 def test_evidence_halves_weekly_and_is_forgotten_after_the_horizon() -> None:
