@@ -1092,17 +1092,18 @@ class FakeTickets(Detector):
         listed = len(ticket.bulk_events) + ticket.before
         how = "no one customer's own record was opened under it, only lists"
         if count >= cfg.min_count:
-            # Over 7 days, and over the last 24 hours (a burst): two looks at one signal,
-            # each counts half as surprising.
+            # Over 7 days, and over the last 24 hours (a burst) when that many came in a
+            # day: two looks at one signal, each counts half as surprising.
             prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
             odds = surprise(ctx, state, kind, count, prior)
             day = sum(1 for u, _ in state.marks[kind] if u >= t - DAY)
-            span = "7 days"
+            span, looks = "7 days", 1
             if day >= cfg.min_count:
                 burst = surprise(ctx, state, kind, day, prior, hours=24)
+                looks = 2
                 if burst.p < odds.p:
                     odds, span = burst, "24 h"
-            chance = min(1.0, 2 * odds.p)
+            chance = min(1.0, looks * odds.p)
             severity, strength = cfg.severity(chance), cfg.strength(chance)
             how += f"; {odds.count} in {span}: " + odds.text()
         return [

@@ -1551,6 +1551,22 @@ FAKE_TICKETS = [
 ]
 
 
+def test_quick_tickets_over_a_week_are_one_look_at_their_chance() -> None:
+    """Three on three days are judged over 7 days only (no day had three): 1 in 451 is
+    under a ``medium_p`` of 1 in 300, not counted twice as if the day had been looked at."""
+    alerts = detect(
+        three_quick_tickets(caller=False, days=(0, 2, 4)),
+        "fake_tickets",
+        since=at(4, 0),
+        thresholds={"fake_tickets": {"medium_p": 1 / 300}},
+    )
+    check(
+        alerts,
+        "fake_tickets",
+        Fires(MEDIUM, ("m1",), ("(chance 1 in 451)",), events=FOLLOW[1:2]),
+    )
+
+
 def test_quick_tickets_far_below_medium_earn_a_medium_alert_as_evidence() -> None:
     """With the evidence on: one quick ticket (low, 0.25 points), then three in a morning
     three days later, 4 in 7 days at 1 in 14,641 (doubled: a medium finding, 0.6 points at
