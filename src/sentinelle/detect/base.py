@@ -50,8 +50,9 @@ class Finding:
     """What one detector concluded from one event: the alert it wants raised or raised further.
 
     ``score`` is 0–100; ``reasons`` are full sentences with the numbers that led to it.
-    ``strength`` (0–1) is how far a medium finding judged by chance is towards high: its
-    evidence is worth that much more (:mod:`sentinelle.detect.evidence`).
+    ``strength`` (0–1) is how far a medium finding judged by chance is towards high (its
+    chance towards the next threshold): its evidence is worth that much more
+    (:mod:`sentinelle.detect.evidence`).
     """
 
     detector: str

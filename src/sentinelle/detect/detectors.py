@@ -1536,7 +1536,7 @@ class LongHorizon(Detector):
         if not found:
             return []
         # The most surprising look speaks (a burst of merchants is a count, not a trickle).
-        severity, p, merchants, text = min(found, key=lambda f: f[1])
+        severity, p, merchants, text, strength = min(found, key=lambda f: f[1])
         return [
             Finding(
                 self.name,
@@ -1547,6 +1547,7 @@ class LongHorizon(Detector):
                 tuple(merchants),
                 (event.id,),
                 (text,),
+                strength,
             )
         ]
 
@@ -1588,7 +1589,7 @@ class LongHorizon(Detector):
 
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
-    ) -> list[tuple[Severity, float, list[str], str]]:
+    ) -> list[tuple[Severity, float, list[str], str, float]]:
         """The merchants marked ``kind`` in 7 days (and 30) against the expected count."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
@@ -1628,12 +1629,13 @@ class LongHorizon(Detector):
                 merchants,
                 f"{who} {what} of {odds.count} merchants{which} {_WITHOUT[kind]} in the last "
                 f"{span} ({_list(merchants)}); {odds.text()}.",
+                0.0,
             )
         ]
 
     def _steady(
         self, ctx: Context, state: ActorState, who: str, kind: str
-    ) -> list[tuple[Severity, float, list[str], str]]:
+    ) -> list[tuple[Severity, float, list[str], str, float]]:
         """The working days of the last 7 with a mark of ``kind`` (a slow insider reaches a
         merchant or two every day) against the share of working days the actor and their
         team show it on."""
@@ -1670,6 +1672,7 @@ class LongHorizon(Detector):
             return []
         # The same signal on k days, which the evidence would otherwise count day by day:
         # as evidence, one grade above its chance.
+        strength = _toward_high(p, cfg.low_p, cfg.medium_p) if severity == Severity.LOW else 0.0
         severity = Severity(min(Severity.CRITICAL, severity + 1))
         since = first * DAY
         merchants = sorted({m for u, m in state.marks[kind] if u >= since})
@@ -1684,5 +1687,6 @@ class LongHorizon(Detector):
                 f"earlier working days, {scope} on {peers:.0%} (people differ: the busiest "
                 f"count too), so {n * a / (a + b):.1f} such day(s) were expected (chance "
                 f"{_chance(p / 2)}); the same signal on {k} days counts as that much evidence.",
+                strength,
             )
         ]

@@ -15,9 +15,10 @@ critical      2.0
 
 A medium finding judged by chance carries its ``strength`` (:attr:`Finding.strength
 <sentinelle.detect.base.Finding.strength>`): how far its chance is below the medium
-threshold towards the high one, on a log scale; it is worth that much more, up to a high
-finding's points (an actor's fifth quick ticket in a week is stronger evidence than their
-third, though both are medium).
+threshold towards the high one, on a log scale (for ``long_horizon``'s days, graded a grade
+above their chance: below the low threshold towards the medium one); it is worth that much
+more, up to a high finding's points (an actor's fifth quick ticket in a week is stronger
+evidence than their third, though both are medium).
 
 The actor's **risk** is the sum of their evidence of the last ``horizon_days``, each piece
 halving every ``half_life_days``; the same signal counts once a day (its strongest finding

@@ -121,17 +121,20 @@ def test_without_the_days_look_the_counts_alone_catch_the_trickle_by_the_4th() -
     assert len(browsed) == 4
 
 
-def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_4th() -> None:
+def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_3rd() -> None:
     """Each day alone (one merchant new to ana, two customers, no ticket) is common enough;
-    one every working day is not, for someone whose team and own past never did it."""
+    one every working day is not, for someone whose team and own past never did it. Three
+    such days in a week are 1 in 917 (doubled: two looks), a low chance made medium as
+    evidence of days, and as far towards medium as that chance is (0.96 of the way): 1.33
+    points, medium alone (at 0.81 points it took the 4th day)."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for d in AHEAD:
         events += browse("ana", d, f"s-{d}")
     caught = first_medium(events, "ana")
     assert caught is not None
     merchants, reason = caught
-    assert merchants <= 4
-    assert "citing no ticket or grant at all on 4 of their 7 working days" in reason
+    assert merchants == 3
+    assert "citing no ticket or grant at all on 3 of their 7 working days" in reason
     assert "a steady trickle" in reason
 
 
