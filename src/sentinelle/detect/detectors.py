@@ -16,7 +16,7 @@ import math
 import statistics
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Final
+from typing import Final, NamedTuple
 
 from msgspec import UNSET
 from pydantic import Field
@@ -296,14 +296,21 @@ def surprise(
     )
 
 
-def _toward_high(p: float, medium: float, high: float) -> float:
-    """How far a chance ``p`` graded medium (below ``medium``) is towards ``high``, on a log
-    scale: 0 at ``medium``, 1 at ``high`` (:attr:`Finding.strength`)."""
-    if not 0 < high < medium or p >= medium:
+def _toward(p: float, lower: float, upper: float) -> float:
+    """How far a chance ``p`` below the threshold ``lower`` is towards the next, ``upper``, on
+    a log scale: 0 at ``lower``, 1 at ``upper`` (:attr:`Finding.strength`)."""
+    if not 0 < upper < lower or p >= lower:
         return 0.0
-    if p <= high:
+    if p <= upper:
         return 1.0
-    return math.log(medium / p) / math.log(medium / high)
+    return math.log(lower / p) / math.log(lower / upper)
+
+
+def _graded(p: float, medium: float, high: float) -> tuple[Severity, float]:
+    """A chance ``p`` graded: medium below ``medium``, high below ``high``, low otherwise;
+    and a medium's strength towards high (:attr:`Finding.strength`, 0 for the others)."""
+    severity = _by_chance(p, 1.0, medium, high) or Severity.LOW
+    return severity, _toward(p, medium, high) if severity == Severity.MEDIUM else 0.0
 
 
 def _by_chance(p: float, low: float, medium: float, high: float) -> Severity | None:
@@ -943,7 +950,7 @@ class Collusion(Detector):
             partners = sum(1 for a in ctx.actors.values() if a.kind == "staff" and a.n7)
             chance = hypergeom_tail(len(shared), len(mine), len(theirs), pool)
             p = min(1.0, chance * max(1, partners - 1))
-            severity = _by_chance(p, 1.0, cfg.medium_p, cfg.high_p) or Severity.LOW
+            severity, strength = _graded(p, cfg.medium_p, cfg.high_p)
             findings.append(
                 Finding(
                     self.name,
@@ -962,7 +969,7 @@ class Collusion(Detector):
                         f"so this week: by chance {_chance(chance)}, and {partners - 1} "
                         f"colleague(s) could have overlapped ({_chance(p)} overall).",
                     ),
-                    strength=_toward_high(p, cfg.medium_p, cfg.high_p),
+                    strength=strength,
                 )
             )
         return findings
@@ -979,13 +986,10 @@ class _ChanceConfig(DetectorConfig):
     )
     high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
 
-    def severity(self, p: float) -> Severity:
-        """Medium below ``medium_p``, high below ``high_p``, low otherwise."""
-        return _by_chance(p, 1.0, self.medium_p, self.high_p) or Severity.LOW
-
-    def strength(self, p: float) -> float:
-        """How far ``p`` graded medium is towards high (:attr:`Finding.strength`)."""
-        return _toward_high(p, self.medium_p, self.high_p)
+    def grade(self, p: float) -> tuple[Severity, float]:
+        """Medium below ``medium_p``, high below ``high_p``, low otherwise; and a medium's
+        strength towards high (:func:`_graded`)."""
+        return _graded(p, self.medium_p, self.high_p)
 
 
 class FakeTickets(Detector):
@@ -1104,7 +1108,7 @@ class FakeTickets(Detector):
                 if burst.p < odds.p:
                     odds, span = burst, "24 h"
             chance = min(1.0, looks * odds.p)
-            severity, strength = cfg.severity(chance), cfg.strength(chance)
+            severity, strength = cfg.grade(chance)
             how += f"; {odds.count} in {span}: " + odds.text()
         return [
             Finding(
@@ -1179,7 +1183,7 @@ class OtherCase(Detector):
         if count >= cfg.min_merchants:
             prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
             odds = surprise(ctx, state, kind, count, prior)
-            severity, strength = cfg.severity(odds.p), cfg.strength(odds.p)
+            severity, strength = cfg.grade(odds.p)
             how = odds.text()
         return [
             Finding(
@@ -1356,12 +1360,13 @@ class RepeatedLooks(Detector):
         prior = team_prior(ctx, event.actor.id, state.team, _HIGH_PROFILE_LOOK, cfg.floor_rate)
         odds = surprise(ctx, state, _HIGH_PROFILE_LOOK, count, prior)
         who = [k for _, k in recent]
+        severity, strength = _graded(odds.p, cfg.medium_p, cfg.high_profile_p)
         return [
             Finding(
                 self.name,
                 event.actor.id,
                 t,
-                _by_chance(odds.p, 1.0, cfg.medium_p, cfg.high_profile_p) or Severity.LOW,
+                severity,
                 70.0,
                 (event.merchant,),
                 (event.id,),
@@ -1370,7 +1375,7 @@ class RepeatedLooks(Detector):
                     f"platform without a ticket or grant in the last 7 days ({_list(who)}): "
                     f"{odds.text()}.",
                 ),
-                strength=_toward_high(odds.p, cfg.medium_p, cfg.high_profile_p),
+                strength=strength,
             )
         ]
 
@@ -1388,6 +1393,16 @@ _WITHOUT = {
     "browse": "without a ticket or grant",
     "browse_uncited": "citing no ticket or grant at all",
 }
+
+
+class _Look(NamedTuple):
+    """What one of :class:`LongHorizon`'s looks (its merchant counts, its days) found."""
+
+    severity: Severity
+    p: float  # the chance it was graded by
+    merchants: list[str]
+    text: str
+    strength: float = 0.0  # Finding.strength
 
 
 def _marked_days(state: ActorState, kind: str) -> set[int]:
@@ -1528,7 +1543,7 @@ class LongHorizon(Detector):
         if len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
         who = event.actor.id
-        found = []
+        found: list[_Look] = []
         if count >= cfg.min_count:
             found += self._merchants(ctx, state, who, kind, count)
         if steady and cfg.steady:
@@ -1536,18 +1551,18 @@ class LongHorizon(Detector):
         if not found:
             return []
         # The most surprising look speaks (a burst of merchants is a count, not a trickle).
-        severity, p, merchants, text, strength = min(found, key=lambda f: f[1])
+        look = min(found, key=lambda f: f.p)
         return [
             Finding(
                 self.name,
                 who,
                 ctx.now_us,
-                severity,
-                min(100.0, 10 * -math.log10(max(p, 1e-10))),
-                tuple(merchants),
+                look.severity,
+                min(100.0, 10 * -math.log10(max(look.p, 1e-10))),
+                tuple(look.merchants),
                 (event.id,),
-                (text,),
-                strength,
+                (look.text,),
+                look.strength,
             )
         ]
 
@@ -1589,7 +1604,7 @@ class LongHorizon(Detector):
 
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
-    ) -> list[tuple[Severity, float, list[str], str, float]]:
+    ) -> list[_Look]:
         """The merchants marked ``kind`` in 7 days (and 30) against the expected count."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
@@ -1623,19 +1638,16 @@ class LongHorizon(Detector):
             else ""
         )
         return [
-            (
+            _Look(
                 severity,
                 p,
                 merchants,
                 f"{who} {what} of {odds.count} merchants{which} {_WITHOUT[kind]} in the last "
                 f"{span} ({_list(merchants)}); {odds.text()}.",
-                0.0,
             )
         ]
 
-    def _steady(
-        self, ctx: Context, state: ActorState, who: str, kind: str
-    ) -> list[tuple[Severity, float, list[str], str, float]]:
+    def _steady(self, ctx: Context, state: ActorState, who: str, kind: str) -> list[_Look]:
         """The working days of the last 7 with a mark of ``kind`` (a slow insider reaches a
         merchant or two every day) against the share of working days the actor and their
         team show it on."""
@@ -1672,12 +1684,12 @@ class LongHorizon(Detector):
             return []
         # The same signal on k days, which the evidence would otherwise count day by day:
         # as evidence, one grade above its chance.
-        strength = _toward_high(p, cfg.low_p, cfg.medium_p) if severity == Severity.LOW else 0.0
+        strength = _toward(p, cfg.low_p, cfg.medium_p) if severity == Severity.LOW else 0.0
         severity = Severity(min(Severity.CRITICAL, severity + 1))
         since = first * DAY
         merchants = sorted({m for u, m in state.marks[kind] if u >= since})
         return [
-            (
+            _Look(
                 severity,
                 p,
                 merchants,

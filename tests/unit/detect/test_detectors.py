@@ -193,10 +193,12 @@ def detect(
     *only: str,
     since: dt.datetime | None = None,
     thresholds: dict[str, dict[str, Any]] | None = None,
+    evidence: bool = False,
 ) -> list[Alert]:
     """Alerts of a fresh engine with only ``only`` enabled (all when empty).
 
-    With ``since``, earlier events only build baselines (``emit_from_us``).
+    With ``since``, earlier events only build baselines (``emit_from_us``). Each detector's
+    own severity, unless ``evidence`` grades them (see evidence.py).
     """
     thresholds = thresholds or {}
     config = DetectConfig(
@@ -204,7 +206,7 @@ def detect(
             name: {"enabled": not only or name in only, **thresholds.get(name, {})}
             for name in DETECTORS
         },
-        evidence=EvidenceConfig(enabled=False),  # each detector's own severity (see evidence.py)
+        evidence=EvidenceConfig(enabled=evidence),
     )
     emit = None if since is None else (since - EPOCH) // dt.timedelta(microseconds=1)
     return Engine(config).run(decoded(events), emit_from_us=emit)
@@ -1579,10 +1581,7 @@ def test_quick_tickets_far_below_medium_earn_a_medium_alert_as_evidence() -> Non
             tid, "m1", at(day, hour), by="ana", assignee="ana", closed=at(day, hour, 5)
         )
         events.append(bulk(at(day, hour, 2), ticket=tid, id=f"x{i}"))
-    config = DetectConfig(
-        detectors={name: {"enabled": name == "fake_tickets"} for name in DETECTORS}
-    )
-    alerts = Engine(config).run(decoded(events))
+    alerts = detect(events, "fake_tickets", evidence=True)
     assert [(a.severity, a.events) for a in alerts] == [
         (LOW, ["x0"]),
         (MEDIUM, ["x1", "x2", "x3"]),
