@@ -335,6 +335,9 @@ _SWEEP: Final = "sweep:"
 #: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
 #: (``browse``, and ``browse_uncited`` when they cite nothing): a sweep takes them back.
 _LOOK_MARKS: Final = ("browse", "browse_uncited")
+#: The merchants a ``long_horizon`` finding named (a kind of marks): the days of their looks
+#: are not part of the actor's own earlier share of such days afterwards.
+_JUDGED: Final = "judged"
 
 
 def declared(event: AccessEvent) -> str | None:
@@ -1552,6 +1555,8 @@ class LongHorizon(Detector):
             return []
         # The most surprising look speaks (a burst of merchants is a count, not a trickle).
         look = min(found, key=lambda f: f.p)
+        for merchant in look.merchants:  # judged unusual: never the actor's usual (_steady)
+            mark(state, _JUDGED, ctx.now_us, merchant)
         return [
             Finding(
                 self.name,
@@ -1672,7 +1677,12 @@ class LongHorizon(Detector):
         if earlier_n < cfg.min_days:
             return []  # their own days before the week are not known: everything is new
         a, b = beta_prior(samples, cfg.floor_rate)
-        earlier_k = sum(1 for d in marked if d < first)
+        # A day whose merchants a finding already judged unusual is not their usual: an
+        # insider's first week, once out of the last 7 days, must not teach their base rate.
+        judged = {m for _, m in state.marks.get(_JUDGED, ())}
+        earlier_k = len(
+            {u // DAY for u, m in state.marks[kind] if u < first * DAY and m not in judged}
+        )
         own = earlier_k / earlier_n if earlier_n else 0.0
         peers = a / (a + b)
         if max(own, peers) >= cfg.max_rate:

@@ -253,3 +253,21 @@ def test_a_trickle_of_list_views_is_judged_by_its_counts_not_its_days() -> None:
     assert merchants == 4
     assert "of 4 merchants new to them or paged through without a ticket" in reason
     assert "steady trickle" not in reason
+
+
+def test_a_trickle_already_judged_is_not_the_actors_usual_a_week_later() -> None:
+    """Ana's trickle (a new merchant every other day, no ticket) was judged at its 3rd day;
+    a week later those days are before the last 7, where her own earlier share of such days
+    is read. Had they been counted there (3 of 21 working days), her second week would be
+    measured against her own first one: an insider's first week must not become their usual."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *range(14)])]
+    for d in (0, 2, 4, 9, 11, 13):
+        events += browse("ana", d, f"s-{d}")
+    engine = Engine()
+    reasons = []
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        for alert in engine.process(event):
+            if alert.actor == "ana":
+                reasons += [r for r in alert.reasons if "(s-11, s-13, s-9): a steady trickle" in r]
+    assert reasons
+    assert all("They did on 0% of their earlier working days" in r for r in reasons)
