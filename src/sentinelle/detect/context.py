@@ -386,8 +386,10 @@ class Context:
                 state.quantiles.clear()
                 if len(state.history) > HISTORY_DAYS:
                     del state.history[0]
-                if state.team:
-                    days = self.team_days.setdefault(state.team, [])
+                if state.team or state.kind == "staff":
+                    # Staff whose events name no team are one pool, "" (all of them): the
+                    # peers a team-less actor is compared with (team_baseline(None, ...)).
+                    days = self.team_days.setdefault(state.team or "", [])
                     days.append(values)
                     if len(days) > 2 * HISTORY_DAYS * 50:
                         del days[: HISTORY_DAYS * 50]

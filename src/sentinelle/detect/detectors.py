@@ -214,7 +214,7 @@ def team_samples(
     ``long_horizon``'s single-record looks, after a week of the actor's own days, are judged
     against all the staff when the team has too few days (``LongHorizon._small_team``).
     """
-    return "all staff" if anyone else f"{team or 'team'} peers", [
+    return "all staff" if anyone else f"{team or 'staff'} peers", [
         (count(state) if count is not None else len(state.marks.get(kind, ())), len(state.active))
         for actor, state in ctx.actors.items()
         if actor != me and (anyone or state.team == team) and state.kind == "staff" and state.active
@@ -575,7 +575,7 @@ class UnjustifiedAccess(Detector):
             return []  # a team's batch of exports (standing monthly exports)
         t = ctx.now_us
         who = event.actor.id
-        team = state.team or "team"
+        team = state.team or "staff"
         learning = len(state.history) < cfg.min_days
         if learning and ctx.team_baseline(state.team, "novel").n < cfg.min_peer_days:
             return []  # neither the actor's usual nor their peers' is known yet
@@ -722,7 +722,7 @@ class BreadthVolume(Detector):
                         (event.id,),
                         (
                             f"{who} reached {value} {words} in the last 24 h; their usual is "
-                            f"{own} (busiest day {own.top:g}); {state.team or 'team'} peers {peers}.",
+                            f"{own} (busiest day {own.top:g}); {state.team or 'staff'} peers {peers}.",
                         ),
                     )
                 ]
@@ -1594,12 +1594,13 @@ class LongHorizon(Detector):
         count: Callable[[ActorState], int] | None = None,
     ) -> tuple[str, list[tuple[int, int]]] | None:
         """The peers ``kind`` is judged against (:func:`team_samples`): the actor's team, or
-        all the staff when the team has fewer than ``min_peer_days`` working days and
+        all the staff when the team has fewer than ``min_peer_days`` working days, or none is
+        known (events without ``actor.team``: the staff without one are no team), and
         :meth:`_small_team` allows it; None while neither has them (the rate is not known)."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         scope, samples = team_samples(ctx, who, state.team, kind, count=count)
-        if sum(d for _, d in samples) < cfg.min_peer_days:
+        if state.team is None or sum(d for _, d in samples) < cfg.min_peer_days:
             if not self._small_team(ctx, state, kind):
                 return None
             scope, samples = team_samples(ctx, who, state.team, kind, count=count, anyone=True)

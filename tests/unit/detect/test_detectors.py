@@ -926,8 +926,8 @@ BREADTH = [
     ),
     row(
         [*steady_days("ana", 7, 8, team=None), *burst("ana", 24, 7, team=None)],
-        Fires(MEDIUM, XS[:24], ("24 distinct merchants", "team peers not known yet")),
-        id="no-team-own-baseline-only",
+        Fires(MEDIUM, XS[:24], ("24 distinct merchants", "staff peers 8–8 a day")),
+        id="no-team-the-staff-without-one-are-the-peers",
     ),
 ]
 

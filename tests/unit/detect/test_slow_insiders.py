@@ -271,3 +271,51 @@ def test_a_trickle_already_judged_is_not_the_actors_usual_a_week_later() -> None
                 reasons += [r for r in alert.reasons if "(s-11, s-13, s-9): a steady trickle" in r]
     assert reasons
     assert all("They did on 0% of their earlier working days" in r for r in reasons)
+
+
+def without_teams(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same events as a platform whose access log names no team (``actor.team`` absent)."""
+    for e in events:
+        actor = e.get("actor")
+        if isinstance(actor, dict):
+            actor.pop("team", None)
+    return events
+
+
+def test_with_no_team_known_a_newcomer_is_not_judged_against_all_the_staff() -> None:
+    """No event names a team: the staff without one are no team, so cy, three days in, is
+    judged as an actor of a team too small to know, against all the staff only once a week
+    of her own days is known (a lone specialist's first week stood out against everyone).
+    Could fail: judged against everyone from her 3rd day, her first week of new merchants
+    was medium."""
+    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += ticketed("cy", range(-3, 5))
+    for d in AHEAD:
+        events += browse("cy", d, f"s-{d}")
+    assert caught_at(without_teams(events), "cy", DetectConfig()) is None
+
+
+def test_with_no_team_known_a_trickle_is_still_caught() -> None:
+    """The same trickle by ana, who has two weeks of her own days: judged against all the
+    staff, medium by her 4th merchant, as in a team of two."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    for d in AHEAD:
+        events += browse("ana", d, f"s-{d}")
+    assert (merchants := caught_at(without_teams(events), "ana", DetectConfig())) is not None
+    assert merchants <= 4
+
+
+def test_with_no_team_known_the_staff_are_one_pool_of_peers() -> None:
+    """``unjustified_access`` compares an actor with their team's days: staff whose events name
+    no team are one pool (not no peers at all, where a newcomer's first noisy days were their
+    only baseline), and an app's days are never a person's peers."""
+    events = without_teams([e for p in TEAM for e in ticketed(p, HISTORY)])
+    for day in (-10, -9):  # an app's two days: the first one closed, as the staff's are
+        app = look("app-sync", "k-1", day, 3, "c-1")
+        app["actor"] = {"id": "app-sync", "kind": "app"}
+        events.append(app)
+    engine = Engine()
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        engine.process(event)
+    pool = engine.state.context.team_days.get("", [])
+    assert len(pool) == len(TEAM) * (len(HISTORY) - 1)  # every closed day of the staff's
