@@ -1519,7 +1519,8 @@ class LongHorizon(Detector):
         if is_bulk(event):
             kind = "harvest"
         else:
-            subjects = event.subjects if isinstance(event.subjects, list) else []
+            # Without subject ids (optional in events) each look is one more customer.
+            subjects = event.subjects if isinstance(event.subjects, list) else [event.id]
             seen = state.browsing.setdefault(merchant, [])
             seen += [c for c in subjects if c not in seen][:5]
             if len(seen) < 2:

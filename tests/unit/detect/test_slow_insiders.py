@@ -319,3 +319,19 @@ def test_with_no_team_known_the_staff_are_one_pool_of_peers() -> None:
         engine.process(event)
     pool = engine.state.context.team_days.get("", [])
     assert len(pool) == len(TEAM) * (len(HISTORY) - 1)  # every closed day of the staff's
+
+
+def test_without_customer_ids_each_look_is_one_more_customer() -> None:
+    """``subjects`` is optional: a log that names no customers still shows ana's two looks a
+    day at a merchant new to her, each one customer more, and her trickle is medium by the
+    3rd merchant as with ids. Could fail: counted by ids alone, her looks were no customers."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    for d in AHEAD:
+        events += browse("ana", d, f"s-{d}")
+    for e in events:
+        e.pop("subjects", None)
+    caught = first_medium(events, "ana")
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants == 3
+    assert "a steady trickle" in reason
