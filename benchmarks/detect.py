@@ -22,6 +22,7 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --cache /tmp/gen     # generate once, reuse after
     .venv/bin/python benchmarks/detect.py --drop team          # events that name no team
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
+    .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
 
 Sizes of the simulator: ``large`` is 150 agents, 1,500 merchants, 40 days; ``small`` is 10-20
 agents (by seed), 120 merchants, 30 days (``desk`` is measured large only, ``shop`` small
@@ -191,17 +192,31 @@ def benign_actor_days(access: dict[str, AccessEvent], benign_until: dict[str, in
     )
 
 
-#: What ``--drop`` can remove: optional fields of the access events' actor, and of the events.
+#: What ``--drop`` can remove: optional fields of the access events' actor, and of the events;
+#: ``assigned``: the ``ticket.assigned`` events, their first assignee named by ``ticket.opened``
+#: (``actor``) instead, as help desks that send one event per ticket do.
 ACTOR_FIELDS = ("team", "role")
 EVENT_FIELDS = ("subjects", "source")
+ASSIGNED = "assigned"
 
 
 def without(lines: list[bytes], fields: tuple[str, ...]) -> list[bytes]:
     """``lines`` with ``fields`` removed from every access event (``--drop team``: an access
-    log that names no team; ``subjects``: no customer ids)."""
+    log that names no team; ``subjects``: no customer ids), and with ``assigned``, the
+    tickets' assignments folded into their opening."""
+    events = [json.loads(line) for line in lines]
+    first: dict[str, str] = {}
+    if ASSIGNED in fields:
+        for event in events:
+            if event.get("type") == "ticket.assigned" and "actor" in event:
+                first.setdefault(event["ticket"], event["actor"])
     out = []
-    for line in lines:
-        event = json.loads(line)
+    for event in events:
+        if first:
+            if event.get("type") == "ticket.assigned":
+                continue
+            if event.get("type") == "ticket.opened" and event.get("ticket") in first:
+                event["actor"] = first[event["ticket"]]
         if "action" in event:
             actor = event.get("actor")
             for name in fields:
@@ -424,12 +439,13 @@ def main() -> None:
         default="",
         help="optional fields removed from every access event first, comma-separated: the "
         "actor's team and role, the event's subjects and source (an access log that does not "
-        "name them)",
+        "name them); assigned: the ticket.assigned events, ticket.opened naming the assignee",
     )
     args = parser.parse_args()
     drop = tuple(f for f in args.drop.split(",") if f)
-    if not set(drop) <= {*ACTOR_FIELDS, *EVENT_FIELDS}:
-        parser.error(f"--drop takes {', '.join((*ACTOR_FIELDS, *EVENT_FIELDS))}, not {args.drop!r}")
+    choices = (*ACTOR_FIELDS, *EVENT_FIELDS, ASSIGNED)
+    if not set(drop) <= set(choices):
+        parser.error(f"--drop takes {', '.join(choices)}, not {args.drop!r}")
     if args.cache:
         args.cache.mkdir(parents=True, exist_ok=True)
         os.environ["DETECT_BENCH_CACHE"] = str(args.cache)  # read by the worker processes

@@ -249,7 +249,9 @@ class Context:
             if kind == "ticket.opened":
                 ticket.opened_us = t
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
-            elif kind == "ticket.assigned" and isinstance(event.actor, str):
+            # The staff member concerned (``actor``) is the assignee, whether the ticket was
+            # opened for them or assigned to them later: some help desks send one event.
+            if kind in ("ticket.opened", "ticket.assigned") and isinstance(event.actor, str):
                 ticket.assignees.add(event.actor)
                 merchant = ticket.merchant
                 if merchant is not None and event.actor in self.actors:

@@ -485,6 +485,26 @@ UNJUSTIFIED = [
         None,
         id="own-ticket-same-merchant",
     ),
+    row(  # one event: the ticket opened for its assignee (``actor``), no ticket.assigned
+        [
+            *BASE,
+            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3", actor="ana"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="own-ticket-opened-for-them",
+    ),
+    row(
+        [
+            *BASE,
+            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3", actor="bob"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="ticket-opened-for-a-colleague",
+    ),
     row(
         [*BASE, *ticket("T1", "m9", at(0, 8)), *two_unjustified(), third(ticket="T1")],
         FIRES_3,
