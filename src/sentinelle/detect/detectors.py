@@ -1556,8 +1556,8 @@ class LongHorizon(Detector):
             return []
         # The most surprising look speaks (a burst of merchants is a count, not a trickle).
         look = min(found, key=lambda f: f.p)
-        for merchant in look.merchants:  # judged unusual: never the actor's usual (_steady)
-            mark(state, _JUDGED, ctx.now_us, merchant)
+        for judged in look.merchants:  # judged unusual: never the actor's usual (_steady)
+            mark(state, _JUDGED, ctx.now_us, judged)
         return [
             Finding(
                 self.name,
