@@ -25,6 +25,7 @@ from sentinelle.timeutil import DAY, HOUR, to_us
 __all__ = [
     "ActorState",
     "Context",
+    "NO_TEAM",
     "DaySummary",
     "Grant",
     "Quantiles",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 HISTORY_DAYS: Final = 28
+#: The team-day pool of the staff whose events name no team (``actor.team`` is optional).
+NO_TEAM: Final = ""
 REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
 TICKET_GRACE: Final = 24 * HOUR  # a ticket still justifies follow-up looks this long after closing
 READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
@@ -202,7 +205,7 @@ class Context:
         day = self.now_us // DAY
         cached = self.team_quantiles.get(key)
         if cached is None or cached[0] != day:
-            values = [d[metric] for d in self.team_days.get(team or "", ())]
+            values = [d[metric] for d in self.team_days.get(team or NO_TEAM, ())]
             cached = (day, _quantiles(values))
             self.team_quantiles[key] = cached
             return cached[1]
@@ -389,9 +392,9 @@ class Context:
                 if len(state.history) > HISTORY_DAYS:
                     del state.history[0]
                 if state.team or state.kind == "staff":
-                    # Staff whose events name no team are one pool, "" (all of them): the
-                    # peers a team-less actor is compared with (team_baseline(None, ...)).
-                    days = self.team_days.setdefault(state.team or "", [])
+                    # Staff whose events name no team are one pool (NO_TEAM): the peers a
+                    # team-less actor is compared with (team_baseline(None, ...)).
+                    days = self.team_days.setdefault(state.team or NO_TEAM, [])
                     days.append(values)
                     if len(days) > 2 * HISTORY_DAYS * 50:
                         del days[: HISTORY_DAYS * 50]

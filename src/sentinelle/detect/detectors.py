@@ -214,11 +214,17 @@ def team_samples(
     ``long_horizon``'s single-record looks, after a week of the actor's own days, are judged
     against all the staff when the team has too few days (``LongHorizon._small_team``).
     """
-    return "all staff" if anyone else f"{team or 'staff'} peers", [
+    return "all staff" if anyone else peers_of(team), [
         (count(state) if count is not None else len(state.marks.get(kind, ())), len(state.active))
         for actor, state in ctx.actors.items()
         if actor != me and (anyone or state.team == team) and state.kind == "staff" and state.active
     ]
+
+
+def peers_of(team: str | None) -> str:
+    """How a reason names an actor's peers: their team's members, or the staff whose events
+    name no team (one pool: :data:`sentinelle.detect.context.NO_TEAM`)."""
+    return f"{team or 'staff'} peers"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -575,7 +581,7 @@ class UnjustifiedAccess(Detector):
             return []  # a team's batch of exports (standing monthly exports)
         t = ctx.now_us
         who = event.actor.id
-        team = state.team or "staff"
+        peers_are = peers_of(state.team)
         learning = len(state.history) < cfg.min_days
         if learning and ctx.team_baseline(state.team, "novel").n < cfg.min_peer_days:
             return []  # neither the actor's usual nor their peers' is known yet
@@ -613,7 +619,7 @@ class UnjustifiedAccess(Detector):
                     bulk,
                     f"{who} opened customer or order lists, or exports, of {len(bulk)} merchants "
                     f"in the last 24 h without a ticket or grant for them ({_list(bulk)}); "
-                    f"their usual is {own}; {team} peers {peers}.",
+                    f"their usual is {own}; {peers_are} {peers}.",
                 )
         if learning:
             return []  # until the actor has history, every merchant is "new" to them
@@ -631,7 +637,7 @@ class UnjustifiedAccess(Detector):
                     new,
                     f"{who} opened customer data of {len(new)} merchants they had not worked on "
                     f"before, in the last 24 h, without a ticket or grant for them "
-                    f"({_list(new)}); their usual is {own}; {team} peers {peers}.",
+                    f"({_list(new)}); their usual is {own}; {peers_are} {peers}.",
                 )
         week: AbstractSet[str] = state.n7.keys()
         if len(week) >= cfg.min_new_merchants_week and cfg.workflow_users:
@@ -649,7 +655,7 @@ class UnjustifiedAccess(Detector):
                     f"{who} opened customer data of {len(week)} merchants they had not worked on "
                     f"before, over the last 7 days, without a ticket or grant for them "
                     f"({_list(week)}); on average they reach {own.mean:.1f} such merchants a day, "
-                    f"{team} peers {peers.mean:.1f}.",
+                    f"{peers_are} {peers.mean:.1f}.",
                 )
                 return [dataclasses.replace(found[0], severity=Severity.MEDIUM)]
         return []
@@ -722,7 +728,7 @@ class BreadthVolume(Detector):
                         (event.id,),
                         (
                             f"{who} reached {value} {words} in the last 24 h; their usual is "
-                            f"{own} (busiest day {own.top:g}); {state.team or 'staff'} peers {peers}.",
+                            f"{own} (busiest day {own.top:g}); {peers_of(state.team)} {peers}.",
                         ),
                     )
                 ]
@@ -1408,9 +1414,10 @@ class _Look(NamedTuple):
     strength: float = 0.0  # Finding.strength
 
 
-def _marked_days(state: ActorState, kind: str) -> set[int]:
-    """The days (UTC day numbers, last 30) on which the actor has a mark of ``kind``."""
-    return {u // DAY for u, _ in state.marks.get(kind, ())}
+def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset()) -> set[int]:
+    """The days (UTC day numbers, last 30) on which the actor has a mark of ``kind`` (of a
+    key not in ``but``)."""
+    return {u // DAY for u, key in state.marks.get(kind, ()) if key not in but}
 
 
 class LongHorizon(Detector):
@@ -1600,13 +1607,15 @@ class LongHorizon(Detector):
         :meth:`_small_team` allows it; None while neither has them (the rate is not known)."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
-        scope, samples = team_samples(ctx, who, state.team, kind, count=count)
-        if state.team is None or sum(d for _, d in samples) < cfg.min_peer_days:
-            if not self._small_team(ctx, state, kind):
-                return None
-            scope, samples = team_samples(ctx, who, state.team, kind, count=count, anyone=True)
-            if sum(d for _, d in samples) < cfg.min_peer_days:
-                return None
+        if state.team is not None:
+            scope, samples = team_samples(ctx, who, state.team, kind, count=count)
+            if sum(d for _, d in samples) >= cfg.min_peer_days:
+                return scope, samples
+        if not self._small_team(ctx, state, kind):
+            return None
+        scope, samples = team_samples(ctx, who, state.team, kind, count=count, anyone=True)
+        if sum(d for _, d in samples) < cfg.min_peer_days:
+            return None
         return scope, samples
 
     def _merchants(
@@ -1682,9 +1691,7 @@ class LongHorizon(Detector):
         # A day whose merchants a finding already judged unusual is not their usual: an
         # insider's first week, once out of the last 7 days, must not teach their base rate.
         judged = {m for _, m in state.marks.get(_JUDGED, ())}
-        earlier_k = len(
-            {u // DAY for u, m in state.marks[kind] if u < first * DAY and m not in judged}
-        )
+        earlier_k = sum(1 for d in _marked_days(state, kind, judged) if d < first)
         own = earlier_k / earlier_n if earlier_n else 0.0
         peers = a / (a + b)
         if max(own, peers) >= cfg.max_rate:

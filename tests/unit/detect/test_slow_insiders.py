@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from sentinelle.detect import DetectConfig, Engine, Severity
+from sentinelle.detect.context import NO_TEAM
 from sentinelle.detect.detectors import beta_binomial_tail, beta_prior
 from sentinelle.events import decode_event, time_us
 
@@ -317,7 +318,7 @@ def test_with_no_team_known_the_staff_are_one_pool_of_peers() -> None:
     engine = Engine()
     for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
         engine.process(event)
-    pool = engine.state.context.team_days.get("", [])
+    pool = engine.state.context.team_days.get(NO_TEAM, [])
     assert len(pool) == len(TEAM) * (len(HISTORY) - 1)  # every closed day of the staff's
 
 
