@@ -33,7 +33,7 @@ from sentinelle.detect.context import (
 )
 from sentinelle.events import AccessEvent, ContextEvent
 from sentinelle.events.model import ActorKind
-from sentinelle.timeutil import DAY, HOUR, MINUTE
+from sentinelle.timeutil import DAY, HOUR, MINUTE, iso
 
 __all__ = [
     "BreadthVolume",
@@ -1414,6 +1414,19 @@ class _Look(NamedTuple):
     strength: float = 0.0  # Finding.strength
 
 
+class _Run(NamedTuple):
+    """The working days from ``start`` (a UTC day number) to today with a mark, judged by
+    :meth:`LongHorizon._run`."""
+
+    p: float  # the chance of k or more such days of n (doubled: two looks)
+    start: int
+    k: int
+    n: int
+    own: float  # the actor's own share of such days before ``start``
+    a: float  # the Beta prior of their daily chance, updated with those days
+    b: float
+
+
 def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset()) -> set[int]:
     """The days (UTC day numbers, last 30) on which the actor has a mark of ``kind`` (of a
     key not in ``but``)."""
@@ -1460,6 +1473,11 @@ class LongHorizon(Detector):
         )
         steady_days: int = Field(
             3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
+        )
+        runs: bool = Field(
+            True,
+            description="Also judge the days since each earlier marked day, against the days "
+            "before it (a trickle that began before the week must not become the actor's usual).",
         )
         min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
         small_team_days: int = Field(
@@ -1618,6 +1636,33 @@ class LongHorizon(Detector):
             return None
         return scope, samples
 
+    def _run(
+        self,
+        state: ActorState,
+        start: int,
+        marked: set[int],
+        clean: set[int],
+        prior: tuple[float, float],
+    ) -> _Run | None:
+        """The actor's working days from ``start`` with a mark (``marked``) against their
+        daily chance: the peers' ``prior`` updated with their own days before ``start``
+        (``clean``: those not judged unusual); None while fewer than ``min_days`` of their
+        own are known there, or where their chance, so updated, is routine (``max_rate``: a
+        newcomer's one day of three is not a habit of a third of their days)."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        earlier_n = sum(1 for d in state.active if d < start)
+        if earlier_n < cfg.min_days:
+            return None  # their own days before it are not known: everything is new
+        earlier_k = sum(1 for d in clean if d < start)
+        a, b = prior[0] + earlier_k, prior[1] + earlier_n - earlier_k
+        if a / (a + b) >= cfg.max_rate:
+            return None  # routine for them
+        k = sum(1 for d in marked if d >= start)
+        n = sum(1 for d in state.active if d >= start)
+        p = min(1.0, 2 * beta_binomial_tail(k, n, a, b))
+        return _Run(p, start, k, n, earlier_k / earlier_n, a, b)
+
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
     ) -> list[_Look]:
@@ -1675,29 +1720,39 @@ class LongHorizon(Detector):
             return []  # judged at the day's first mark
         first = today - 6
         marked = _marked_days(state, kind)
-        n = sum(1 for d in state.active if d >= first)
-        k = sum(1 for d in marked if d >= first)
-        if k < cfg.steady_days:
+        if sum(1 for d in marked if d >= first) < cfg.steady_days:
             return []
-
         chosen = self._peers(ctx, state, who, kind, lambda other: len(_marked_days(other, kind)))
         if chosen is None:
             return []
         scope, samples = chosen
-        earlier_n = sum(1 for d in state.active if d < first)
-        if earlier_n < cfg.min_days:
-            return []  # their own days before the week are not known: everything is new
-        a, b = beta_prior(samples, cfg.floor_rate)
+        prior = beta_prior(samples, cfg.floor_rate)
+        peers = prior[0] / sum(prior)
+        if peers >= cfg.max_rate:
+            return []  # routine for their team
         # A day whose merchants a finding already judged unusual is not their usual: an
         # insider's first week, once out of the last 7 days, must not teach their base rate.
         judged = {m for _, m in state.marks.get(_JUDGED, ())}
-        earlier_k = sum(1 for d in _marked_days(state, kind, judged) if d < first)
-        own = earlier_k / earlier_n if earlier_n else 0.0
-        peers = a / (a + b)
-        if max(own, peers) >= cfg.max_rate:
-            return []  # routine for them or their team
-        a, b = a + earlier_k, b + earlier_n - earlier_k  # updated with the actor's own days
-        p = min(1.0, 2 * beta_binomial_tail(k, n, a, b))
+        clean = _marked_days(state, kind, judged)
+        run = self._run(state, first, marked, clean, prior)
+        if cfg.runs:
+            # A trickle that began before the week, too faint then to be judged, must not
+            # teach the base rate either: the days since each earlier marked day, against
+            # the days before it. Several starts are several tests (Bonferroni).
+            earlier: list[_Run] = []
+            for start in sorted((d for d in marked if d < first), reverse=True):
+                if sum(1 for d in state.active if d < start) < cfg.min_days:
+                    break  # earlier starts know fewer days still
+                if (found := self._run(state, start, marked, clean, prior)) is not None:
+                    earlier.append(found)
+            if earlier:
+                best = min(earlier, key=lambda r: r.p)
+                best = best._replace(p=min(1.0, best.p * len(earlier)))
+                if run is None or best.p < run.p:
+                    run = best
+        if run is None:
+            return []
+        p, start, k, n, own, a, b = run
         severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)
         if severity is None:
             return []
@@ -1705,15 +1760,20 @@ class LongHorizon(Detector):
         # as evidence, one grade above its chance.
         strength = _toward(p, cfg.low_p, cfg.medium_p) if severity == Severity.LOW else 0.0
         severity = Severity(min(Severity.CRITICAL, severity + 1))
-        since = first * DAY
+        since = start * DAY
         merchants = sorted({m for u, m in state.marks[kind] if u >= since})
+        span = (
+            "in the last 7 days"
+            if start == first
+            else f"since {iso(since)[:10]} (a run that began before the last 7 days)"
+        )
         return [
             _Look(
                 severity,
                 p,
                 merchants,
                 f"{who} {_WHAT[kind]} of merchants new to them {_WITHOUT[kind]} on {k} of their "
-                f"{n} working days in the last 7 days ({_list(merchants)}): a steady trickle. "
+                f"{n} working days {span} ({_list(merchants)}): a steady trickle. "
                 f"They did on {own:.0%} of their "
                 f"earlier working days, {scope} on {peers:.0%} (people differ: the busiest "
                 f"count too), so {n * a / (a + b):.1f} such day(s) were expected (chance "

@@ -260,18 +260,70 @@ def test_a_trickle_already_judged_is_not_the_actors_usual_a_week_later() -> None
     """Ana's trickle (a new merchant every other day, no ticket) was judged at its 3rd day;
     a week later those days are before the last 7, where her own earlier share of such days
     is read. Had they been counted there (3 of 21 working days), her second week would be
-    measured against her own first one: an insider's first week must not become their usual."""
+    measured against her own first one: an insider's first week must not become their usual.
+    The week alone (``runs`` off); by default the run since her first day speaks, measured
+    against the days before it."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *range(14)])]
     for d in (0, 2, 4, 9, 11, 13):
         events += browse("ana", d, f"s-{d}")
-    engine = Engine()
-    reasons = []
-    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
-        for alert in engine.process(event):
-            if alert.actor == "ana":
-                reasons += [r for r in alert.reasons if "(s-11, s-13, s-9): a steady trickle" in r]
-    assert reasons
-    assert all("They did on 0% of their earlier working days" in r for r in reasons)
+    for config, judged in (
+        ({"runs": False}, "on 3 of their 7 working days in the last 7 days (s-11, s-13, s-9)"),
+        ({}, "on 6 of their 14 working days since 2026-11-02"),
+    ):
+        engine = Engine(DetectConfig(detectors={"long_horizon": config}))
+        reasons = []
+        for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+            for alert in engine.process(event):
+                if alert.actor == "ana":
+                    reasons += [r for r in alert.reasons if judged in r]
+        assert reasons
+        assert all("They did on 0% of their earlier working days" in r for r in reasons)
+
+
+def test_a_trickle_that_began_before_the_week_is_judged_from_its_start() -> None:
+    """Cy (five days of her own) browsed a new merchant on days 0 and 3, too few days to
+    judge, then one every day from day 7. By then days 0 and 3 are before the last 7, in her
+    own earlier share; judged from day 0 against the days before it, the run is medium by her
+    4th merchant, and its reason says since when. Could fail: with ``runs`` off, the 5th."""
+    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *range(21)])]
+    events += ticketed("cy", range(-5, 21))
+    for d in range(21):
+        if d in (0, 3) or d >= 7:
+            events += browse("cy", d, f"s-{d}")
+    caught = first_medium(events, "cy")
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants == 4
+    assert "on 4 of their 9 working days since 2026-11-02 (a run that began before" in reason
+    assert "They did on 0% of their earlier working days" in reason
+    off = DetectConfig(detectors={"long_horizon": {"runs": False}})
+    assert caught_at(events, "cy", off) == 5
+
+
+def peers_browse(every: int, days: Iterable[int]) -> list[dict[str, Any]]:
+    """Each colleague browses a merchant new to them without a ticket every ``every`` days."""
+    return [
+        e
+        for i, p in enumerate(TEAM)
+        for d in days
+        if (d + 3 * i) % every == 0
+        for e in browse(p, d, f"h-{p}-{d}")
+    ]
+
+
+def test_a_newcomers_one_day_of_three_is_not_their_routine() -> None:
+    """Cy's first three days hold one uncited look at a new merchant; her colleagues do it on
+    one day in eight. One day of three is no habit of a third of her days: her share is her
+    team's, updated with her three days (0.16), below the 0.3 that makes a signal routine, so
+    her daily trickle is judged. Could fail: her raw share (33 %) made her days routine until
+    the trickle's own days diluted it, and she was caught at her 9th merchant."""
+    days = [*HISTORY, *range(14)]
+    events = [e for p in TEAM for e in ticketed(p, days)] + peers_browse(8, days)
+    events += ticketed("cy", range(-3, 14)) + browse("cy", -3, "h-cy")
+    for d in range(14):
+        events += browse("cy", d, f"s-{d}")
+    assert caught_at(events, "cy", DetectConfig(detectors={"long_horizon": {"runs": False}})) == 7
+    assert caught_at(events, "cy", DetectConfig()) == 7
 
 
 def without_teams(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
