@@ -735,15 +735,36 @@ class BreadthVolume(Detector):
         return []
 
 
+class _ChanceConfig(DetectorConfig):
+    """Thresholds of a count judged by chance at the actor's and their team's rate
+    (:func:`team_prior`, :func:`surprise`): medium, then high, when that many is this
+    unlikely."""
+
+    floor_rate: float = Field(0.05, gt=0, description="Least rate assumed, a working day.")
+    medium_p: float = Field(
+        1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
+    )
+    high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
+
+    def grade(self, p: float) -> tuple[Severity, float]:
+        """Medium below ``medium_p``, high below ``high_p``, low otherwise; and a medium's
+        strength towards high (:func:`_graded`)."""
+        return _graded(p, self.medium_p, self.high_p)
+
+
 _NOTICE_EXPORT: Final = "notice_export"  # mark: a merchant exported without a ticket after notice
+_LOOSE_EXPORT: Final = "loose_export"  # mark: a merchant exported without a ticket, any day
 
 
 class ExportAfterNotice(Detector):
     """Exports or downloads by someone who has given notice.
 
     Without a ticket or grant: high, unless it is the first since notice and declares a
-    reason (a merchant's request finished before leaving): low, and the second such export
-    of another merchant is high. With a ticket: low.
+    reason (a merchant's request finished before leaving): low. From the second merchant so
+    exported, the count since notice is judged at the rate the actor and their team export
+    without a ticket (:func:`surprise`): medium, high when very unlikely, and low when it is
+    their routine (billing agents who run merchants' export requests until their last day).
+    With a ticket: low.
     """
 
     graded = True
@@ -752,13 +773,33 @@ class ExportAfterNotice(Detector):
     name = "export_after_notice"
     description = "Export or download after staff.notice_given."
 
+    class Config(_ChanceConfig):
+        """Thresholds of the count since notice (from the second merchant)."""
+
+        medium_p: float = Field(
+            0.1,
+            gt=0,
+            le=1,
+            description="Medium when that many merchants exported without a ticket since notice "
+            "is this unlikely at the actor's and their team's usual rate; low when likelier "
+            "(their routine).",
+        )
+        high_p: float = Field(1e-3, gt=0, le=1, description="High when this unlikely.")
+
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
+        if event.action not in EXPORT_ACTIONS:
+            return []
+        if not justified and state.kind == "staff":
+            # Every export without a ticket, notice or not: the base rate a leaver's are
+            # judged at.
+            mark(state, _LOOSE_EXPORT, ctx.now_us, event.merchant)
         notice = ctx.notice.get(event.actor.id)
-        if notice is None or ctx.now_us < notice or event.action not in EXPORT_ACTIONS:
+        if notice is None or ctx.now_us < notice:
             return []
         days = (ctx.now_us - notice) / DAY
+        strength = 0.0
         count = getattr(event.resource, "count", None)
         what = f"{count} records" if isinstance(count, int) else "records"
         if justified:
@@ -772,14 +813,22 @@ class ExportAfterNotice(Detector):
             severity, score = Severity.HIGH, 85.0
             because = "without a ticket or grant for it"
             if len(merchants) > 1:
+                cfg = self.config
+                assert isinstance(cfg, ExportAfterNotice.Config)  # noqa: S101
+                prior = team_prior(ctx, event.actor.id, state.team, _LOOSE_EXPORT, cfg.floor_rate)
+                hours = max(24, -(-(ctx.now_us - notice) // HOUR))  # since notice, whole hours
+                odds = surprise(ctx, state, _LOOSE_EXPORT, len(merchants), prior, hours=hours)
+                severity, strength = cfg.grade(odds.p)
                 because += (
-                    f": {len(merchants)} merchants exported so since notice ({_list(merchants)})"
+                    f": {len(merchants)} merchants exported so since notice ({_list(merchants)});"
+                    f" {odds.text()}"
                 )
             elif declared(event) is not None:
                 severity, score = Severity.LOW, 50.0
                 because += (
                     ", under a declared reason: the first such export since notice (a "
-                    "merchant's request finished before leaving looks so; another is high)"
+                    "merchant's request finished before leaving looks so; another is judged "
+                    "against their usual exports without a ticket)"
                 )
         return [
             Finding(
@@ -794,6 +843,7 @@ class ExportAfterNotice(Detector):
                     f"{event.actor.id} gave notice {days:.1f} days ago and then ran an "
                     f"{event.action} of {what} of merchant {event.merchant} {because}.",
                 ),
+                strength=strength,
             )
         ]
 
@@ -982,23 +1032,6 @@ class Collusion(Detector):
                 )
             )
         return findings
-
-
-class _ChanceConfig(DetectorConfig):
-    """Thresholds of a count judged by chance at the actor's and their team's rate
-    (:func:`team_prior`, :func:`surprise`): medium, then high, when that many is this
-    unlikely."""
-
-    floor_rate: float = Field(0.05, gt=0, description="Least rate assumed, a working day.")
-    medium_p: float = Field(
-        1e-3, gt=0, le=1, description="Medium when this unlikely at the usual rate."
-    )
-    high_p: float = Field(1e-5, gt=0, le=1, description="High when this unlikely.")
-
-    def grade(self, p: float) -> tuple[Severity, float]:
-        """Medium below ``medium_p``, high below ``high_p``, low otherwise; and a medium's
-        strength towards high (:func:`_graded`)."""
-        return _graded(p, self.medium_p, self.high_p)
 
 
 class FakeTickets(Detector):

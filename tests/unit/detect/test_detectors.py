@@ -1012,12 +1012,43 @@ EXPORT_AFTER_NOTICE = [
     row(
         [NOTICE, declared_export(at(2, 10), "m2", id="e-m2"), declared_export(at(3, 10))],
         Fires(
-            HIGH,
+            MEDIUM,
             ("m1", "m2"),
-            ("2 merchants exported so since notice (m1, m2)",),
+            (
+                "2 merchants exported so since notice (m1, m2)",
+                "so 0.10 were expected over 2 working day(s) (chance 1 in 121)",
+            ),
             events=("e-m2", HIT),
         ),
         id="second-merchant-exported-under-a-declared-reason",
+    ),
+    row(
+        [
+            *(declared_export(at(d - 14, 10), f"b{d}") for d in range(14)),
+            NOTICE,
+            declared_export(at(2, 10), "m2", id="e-m2"),
+            declared_export(at(3, 10)),
+        ],
+        Fires(
+            LOW,
+            ("m1", "m2"),
+            (
+                "2 merchants exported so since notice",
+                "their own earlier rate is 1.00 a working day",
+            ),
+            events=("e-m2", HIT),
+        ),
+        id="a-merchant-exported-every-day-before-notice-is-their-routine",
+    ),
+    row(
+        [NOTICE, *(declared_export(at(2, 10 + i), f"m{i}", id=f"e-{i}") for i in range(2, 6))],
+        Fires(
+            HIGH,
+            ("m2", "m3", "m4", "m5"),
+            ("4 merchants exported so since notice",),
+            events=("e-2", "e-3", "e-4", "e-5"),
+        ),
+        id="four-merchants-in-a-day-are-high",
     ),
     row(
         [NOTICE, declared_export(at(2, 10), id="e-1"), declared_export(at(3, 10))],
