@@ -368,7 +368,10 @@ class Workflows:
     ``risk_review``…), is compared with the other actors who gave the same reason in the last
     30 days: when at least ``min_users`` of them did, and the median of their rates of new
     merchants under it is ``max_rate`` a working day or more, reaching new merchants *is* that
-    workflow (a week of QA sampling, sweeps), so the look is no sign of reach. Reasons that
+    workflow (a week of QA sampling, sweeps), so the look is no sign of reach. So it is in a
+    team too small for that many (a shop's two fraud analysts) when every colleague who gives
+    the reason, and the actor too, did at that rate on the days before today: a reason the
+    actor typed once beside a colleague's sweeps is no workflow of theirs. Reasons that
     colleagues give for the odd follow-up (``callback``, ``merchant_chat``: a new merchant
     once in weeks) stay signs. List views and exports are never exempt: they are the
     harvest's tool, whatever the reason says. An insider who types a workflow's reason hides
@@ -424,8 +427,17 @@ class Workflows:
         if reason is not None:
             mark(state, _VIA + reason, t, merchant)
             if not is_bulk(event):
-                others = [r for a, r in self.rates(ctx, reason).items() if a != event.actor.id]
-                if len(others) >= self.min_users and statistics.median(others) >= self.max_rate:
+                rates = self.rates(ctx, reason)
+                own = rates.get(event.actor.id, 0.0)
+                others = [r for a, r in rates.items() if a != event.actor.id]
+                if (
+                    len(others) >= self.min_users and statistics.median(others) >= self.max_rate
+                ) or (
+                    # A small team's workflow (a shop's two fraud analysts): fewer colleagues
+                    # give the reason, but every one of them, and the actor too, on the
+                    # days before today, reaches new merchants under it that often.
+                    others and own >= self.max_rate and min(others) >= self.max_rate
+                ):
                     mark(state, _WORKFLOW, t, merchant)
                     return True
                 if self.sweep and all(r >= self.max_rate for r in others):
@@ -1509,8 +1521,16 @@ class LongHorizon(Detector):
         )
         runs: bool = Field(
             True,
-            description="Also judge the days since each earlier marked day, against the days "
-            "before it (a trickle that began before the week must not become the actor's usual).",
+            description="Also judge the days since each earlier marked day with own_days of "
+            "the actor's before it, against those (a trickle that began before the week must "
+            "not become the actor's usual).",
+        )
+        own_days: int = Field(
+            7,
+            ge=1,
+            description="The actor's own working days from which their own share of the "
+            "trickle's days decides whether it is their routine (fewer: that share shrunk "
+            "towards their team's does).",
         )
         min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
         small_team_days: int = Field(
@@ -1680,21 +1700,24 @@ class LongHorizon(Detector):
         """The actor's working days from ``start`` with a mark (``marked``) against their
         daily chance: the peers' ``prior`` updated with their own days before ``start``
         (``clean``: those not judged unusual); None while fewer than ``min_days`` of their
-        own are known there, or where their chance, so updated, is routine (``max_rate``: a
-        newcomer's one day of three is not a habit of a third of their days)."""
+        own are known there, or where the signal is routine for them (``max_rate``): their
+        own share of those days, once ``own_days`` are known, or their chance so updated (a
+        newcomer's one day of three is no habit of a third of their days; a lone
+        specialist's every day of weeks is, however rare among all the staff)."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         earlier_n = sum(1 for d in state.active if d < start)
         if earlier_n < cfg.min_days:
             return None  # their own days before it are not known: everything is new
         earlier_k = sum(1 for d in clean if d < start)
+        own = earlier_k / earlier_n
         a, b = prior[0] + earlier_k, prior[1] + earlier_n - earlier_k
-        if a / (a + b) >= cfg.max_rate:
+        if (earlier_n >= cfg.own_days and own >= cfg.max_rate) or a / (a + b) >= cfg.max_rate:
             return None  # routine for them
         k = sum(1 for d in marked if d >= start)
         n = sum(1 for d in state.active if d >= start)
         p = min(1.0, 2 * beta_binomial_tail(k, n, a, b))
-        return _Run(p, start, k, n, earlier_k / earlier_n, a, b)
+        return _Run(p, start, k, n, own, a, b)
 
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
@@ -1774,8 +1797,8 @@ class LongHorizon(Detector):
             # the days before it. Several starts are several tests (Bonferroni).
             earlier: list[_Run] = []
             for start in sorted((d for d in marked if d < first), reverse=True):
-                if sum(1 for d in state.active if d < start) < cfg.min_days:
-                    break  # earlier starts know fewer days still
+                if sum(1 for d in state.active if d < start) < cfg.own_days:
+                    break  # earlier starts know fewer of their days still
                 if (found := self._run(state, start, marked, clean, prior)) is not None:
                     earlier.append(found)
             if earlier:

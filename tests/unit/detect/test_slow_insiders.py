@@ -280,26 +280,6 @@ def test_a_trickle_already_judged_is_not_the_actors_usual_a_week_later() -> None
         assert all("They did on 0% of their earlier working days" in r for r in reasons)
 
 
-def test_a_trickle_that_began_before_the_week_is_judged_from_its_start() -> None:
-    """Cy (five days of her own) browsed a new merchant on days 0 and 3, too few days to
-    judge, then one every day from day 7. By then days 0 and 3 are before the last 7, in her
-    own earlier share; judged from day 0 against the days before it, the run is medium by her
-    4th merchant, and its reason says since when. Could fail: with ``runs`` off, the 5th."""
-    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *range(21)])]
-    events += ticketed("cy", range(-5, 21))
-    for d in range(21):
-        if d in (0, 3) or d >= 7:
-            events += browse("cy", d, f"s-{d}")
-    caught = first_medium(events, "cy")
-    assert caught is not None
-    merchants, reason = caught
-    assert merchants == 4
-    assert "on 4 of their 9 working days since 2026-11-02 (a run that began before" in reason
-    assert "They did on 0% of their earlier working days" in reason
-    off = DetectConfig(detectors={"long_horizon": {"runs": False}})
-    assert caught_at(events, "cy", off) == 5
-
-
 def peers_browse(every: int, days: Iterable[int]) -> list[dict[str, Any]]:
     """Each colleague browses a merchant new to them without a ticket every ``every`` days."""
     return [
@@ -309,6 +289,31 @@ def peers_browse(every: int, days: Iterable[int]) -> list[dict[str, Any]]:
         if (d + 3 * i) % every == 0
         for e in browse(p, d, f"h-{p}-{d}")
     ]
+
+
+def test_a_trickle_that_began_before_the_week_is_judged_from_its_start() -> None:
+    """Cy's colleagues browse a new merchant without a ticket one day in twelve; she did on
+    days -6 and -3, then from day 0 every other day, then daily from day 8. At her 2nd
+    merchant the days since day -6 (4 of 9) are judged against her days before them: low,
+    which marks their merchants judged, so at her 4th the week is measured against an
+    earlier share without days -6 and -3, and is medium. Could fail: with ``runs`` off, those
+    two days stayed her usual (2 of 14), and it took the 7th merchant or later."""
+    days = [*HISTORY, *range(21)]
+    events = [e for p in TEAM for e in ticketed(p, days)] + peers_browse(12, days)
+    events += ticketed("cy", range(-14, 21))
+    for d in (-6, -3):
+        events += browse("cy", d, f"h-{d}")
+    for d in range(21):
+        if d % 2 == 0 or d >= 8:
+            events += browse("cy", d, f"s-{d}")
+    caught = first_medium(events, "cy")
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants == 4
+    assert "on 4 of their 7 working days in the last 7 days" in reason
+    assert "They did on 0% of their earlier working days" in reason
+    off = caught_at(events, "cy", DetectConfig(detectors={"long_horizon": {"runs": False}}))
+    assert off is None or off > 5
 
 
 def test_a_newcomers_one_day_of_three_is_not_their_routine() -> None:
