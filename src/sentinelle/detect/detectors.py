@@ -430,17 +430,20 @@ class Workflows:
                 rates = self.rates(ctx, reason)
                 own = rates.get(event.actor.id, 0.0)
                 others = [r for a, r in rates.items() if a != event.actor.id]
+                # Every colleague who gives the reason reaches new merchants under it that
+                # often (true of none: a lone sampler's reason).
+                all_do = all(r >= self.max_rate for r in others)
                 if (
                     len(others) >= self.min_users and statistics.median(others) >= self.max_rate
                 ) or (
                     # A small team's workflow (a shop's two fraud analysts): fewer colleagues
                     # give the reason, but every one of them, and the actor too, on the
-                    # days before today, reaches new merchants under it that often.
-                    others and own >= self.max_rate and min(others) >= self.max_rate
+                    # days before today.
+                    others and all_do and own >= self.max_rate
                 ):
                     mark(state, _WORKFLOW, t, merchant)
                     return True
-                if self.sweep and all(r >= self.max_rate for r in others):
+                if self.sweep and all_do:
                     mark(state, _SWEEP + reason, t, merchant)
                     if self._swept(state, reason, t):
                         return True
