@@ -510,11 +510,15 @@ def _staff_only(self: Detector, kind: str) -> bool:  # noqa: ARG001
     return kind == "staff"
 
 
+_BULK: Final = "unjustified_bulk"  # the daily summary's lists and exports without justification
+
+
 class UnjustifiedAccess(Detector):
     """Customer data of merchants the actor has no ticket or grant for, beyond their usual.
 
     Three measures, each against the actor's own daily baseline and their team's: list views
-    and exports without justification (bulk harvesting); merchants the actor had not opened
+    and exports without justification (bulk harvesting; also judged by chance at the actor's
+    own daily rate, :meth:`_bulk_threshold`); merchants the actor had not opened
     before, reached without justification in 24 hours (breadth); and the same over 7 days
     (low and slow). Follow-up looks at merchants the actor already works with are common and
     do not count towards the last two.
@@ -538,7 +542,23 @@ class UnjustifiedAccess(Detector):
         min_new_merchants: int = Field(
             5, ge=1, description="Floor: new merchants reached unjustified in 24 h."
         )
-        margin: int = Field(2, ge=0, description="Above the actor's / team's usual daily (p95)…")
+        bulk_p: float = Field(
+            0.01,
+            gt=0,
+            le=1,
+            description="Lists and exports: that many merchants in 24 h is a sign when it is "
+            "this unlikely at the actor's own daily rate, their team's spread of rates the "
+            "prior (negative binomial tail).",
+        )
+        floor_rate: float = Field(
+            0.05, gt=0, description="Least daily rate of lists and exports assumed."
+        )
+        margin: int = Field(
+            2,
+            ge=0,
+            description="Above the actor's usual daily (p95; lists: their busiest day) and "
+            "their team's (p95)…",
+        )
         factor: float = Field(1.5, ge=1, description="…and at least this many times it.")
         min_new_merchants_week: int = Field(
             8, ge=1, description="Floor: new merchants reached unjustified in 7 days."
@@ -580,6 +600,50 @@ class UnjustifiedAccess(Detector):
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.workflow_rate, cfg.sweep_merchants)
+        self._bulk: dict[str, tuple[int, int, float, float]] = {}  # actor → day, threshold…
+
+    def _bulk_threshold(
+        self, ctx: Context, state: ActorState, who: str
+    ) -> tuple[int, float, float]:
+        """The least count of merchants whose lists or exports, unjustified in 24 h, is this
+        unlikely (``bulk_p``) at the actor's daily rate, and the (shape, rate) of that rate:
+        a Gamma prior fitted to their team's members' rates (:func:`gamma_prior`, the busiest
+        members widening it; all the staff's when the team has too few days), updated with
+        the actor's own working days (:attr:`ActorState.history`), and the negative binomial
+        tail of a day. An onboarding team whose lists are daily work (checks of new merchants'
+        imports, 2–3 a day) has a day of seven by chance, which the actor's busiest day of
+        four would not allow; an agent who opens one a week has no day of three. Once a day
+        per actor (the rates are of the days before today)."""
+        cfg = self.config
+        assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
+        day = ctx.now_us // DAY
+        cached = self._bulk.get(who)
+        if cached is not None and cached[0] == day:
+            return cached[1:]
+        team = state.team
+        samples: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
+        for actor, other in ctx.actors.items():
+            if actor != who and other.kind == "staff" and other.history:
+                q = other.baseline(_BULK)
+                samples[other.team == team].append((round(q.mean * q.n), q.n))
+        peers = samples[True]
+        if sum(n for _, n in peers) < cfg.min_peer_days:
+            # A team of one or two says little of its rate: all the staff's spread of rates,
+            # wide, and the actor's own days soon outweigh it.
+            peers = peers + samples[False]
+        # With no colleague's days at all, the floor weighs one day, not 1 / floor days.
+        shape, rate = gamma_prior(peers, cfg.floor_rate) if peers else (cfg.floor_rate, 1.0)
+        own = state.baseline(_BULK)
+        shape, rate = shape + round(own.mean * own.n), rate + own.n
+        k = max(cfg.min_bulk_merchants, int(shape / rate))  # the tail is past the mean
+        p = nb_tail(k, shape, rate, 1)
+        while p >= cfg.bulk_p:
+            k += 1
+            p = nb_tail(k, shape, rate, 1)
+        if len(self._bulk) > 10_000:
+            self._bulk = {a: v for a, v in self._bulk.items() if v[0] == day}
+        self._bulk[who] = (day, k, shape, rate)
+        return k, shape, rate
 
     judges = _staff_only
 
@@ -623,18 +687,24 @@ class UnjustifiedAccess(Detector):
 
         bulk = state.b24.keys()
         if len(bulk) >= cfg.min_bulk_merchants:
-            own, peers = usual("unjustified_bulk")
-            # While the actor's own usual is unknown, compare with the busiest of their peers.
+            by_chance, shape, rate = self._bulk_threshold(ctx, state, who)
+            own, peers = usual(_BULK)
+            # Beyond the actor's busiest day and their team's usual too (the busiest of their
+            # peers' while the actor's own is unknown): a fraud analyst's sweep of lists is
+            # their team's daily work.
             usual_day = max(own.top, peers.top if learning else peers.p95)
-            threshold = max(cfg.min_bulk_merchants, usual_day + cfg.margin, cfg.factor * usual_day)
+            threshold = max(by_chance, usual_day + cfg.margin, cfg.factor * usual_day)
             if len(bulk) >= threshold:
+                p = nb_tail(len(bulk), shape, rate, 1)
                 return finding(
                     len(bulk),
                     threshold,
                     bulk,
                     f"{who} opened customer or order lists, or exports, of {len(bulk)} merchants "
                     f"in the last 24 h without a ticket or grant for them ({_list(bulk)}); "
-                    f"their usual is {own}; {peers_are} {peers}.",
+                    f"their usual is {own}; {peers_are} {peers}. At their rate ({shape / rate:.2f} "
+                    f"a day, from their own days and their colleagues') that many in a day has "
+                    f"a chance of {_chance(p)}.",
                 )
         if learning:
             return []  # until the actor has history, every merchant is "new" to them

@@ -323,6 +323,48 @@ def unjustified_history(days: int, per_day: int) -> list[dict[str, Any]]:
     ]
 
 
+# An onboarding team whose lists without a ticket are daily work (checks of new merchants'
+# imports): 1-4 merchants' lists a day each, 2.4 on average, from a pool of eight merchants
+# they all know (so no merchant is new on day 0).
+DAILY_CHECKS = (2, 3, 1, 4, 2, 3, 2, 1, 3, 4, 2, 3, 2, 2)
+CHECKED = [f"p{i}" for i in range(8)]
+
+
+def checking_team() -> list[dict[str, Any]]:
+    """Ana and three teammates, two weeks of :data:`DAILY_CHECKS` (each from another day)."""
+    return [
+        e
+        for k, person in enumerate(("ana", "bob", "cy", "dee"))
+        for d in range(14)
+        for e in views(
+            person,
+            (CHECKED * 2)[d % 8 : d % 8 + DAILY_CHECKS[(d + k) % 14]],
+            at(d - 14, 9),
+            **LIST,
+        )
+    ]
+
+
+ONE_DAY_OF_TWO = [*BASE, *views("ana", ["h0", "h1"], at(-3, 14), **LIST)]
+
+
+def pooled_history(days: int, per_day: int, pool: int) -> list[dict[str, Any]]:
+    """Like :func:`unjustified_history`, in turn from ``pool`` merchants h0…, all known by
+    day ``days`` (so :func:`pooled` looks at none new to the actor)."""
+    return [
+        e
+        for d in range(days)
+        for e in views(
+            "ana", [f"h{(d * per_day + i) % pool}" for i in range(per_day)], at(d, 9), **LIST
+        )
+    ]
+
+
+def pooled(n: int, day: int = 7) -> list[dict[str, Any]]:
+    """Unjustified customer lists of ``n`` of the merchants h0… at 14:00; the last is HIT."""
+    return views("ana", [f"h{i}" for i in range(n)], at(day, 14), ids=(HIT,), **LIST)
+
+
 def lists(n: int, day: int = 7, actor: str = "ana") -> list[dict[str, Any]]:
     """Unjustified customer lists of ``n`` merchants x0… at 14:00; the last is HIT."""
     return views(actor, [f"x{i}" for i in range(n)], at(day, 14), ids=(HIT,), **LIST)
@@ -692,25 +734,60 @@ UNJUSTIFIED = [
         ),
         id="twelve-merchants-critical",
     ),
-    # The actor's own usual: lists of 2 merchants a day (bar: 2 + margin 2 = 4) ...
-    row([*unjustified_history(7, 2), *lists(3)], None, id="usual-two-three-is-usual"),
+    # The actor's own usual: lists of 2 merchants a day, and no colleague to say more: at
+    # 1.8 a day (two a day, the floor's one day of weight beside them) a day of six has a
+    # chance of 1 in 69, seven of 1 in 227 (beyond 1 in 100: ``bulk_p``) ...
+    row([*pooled_history(7, 2, 7), *pooled(6)], None, id="usual-two-six-is-chance"),
     row(
-        [*unjustified_history(7, 2), *lists(4)],
-        Fires(MEDIUM, ("x0", "x1", "x2", "x3"), ("of 4 merchants", "their usual is 2–2 a day")),
-        id="usual-two-four-fires",
-    ),
-    # ... or of 5 a day (bar: 5 x factor 1.5 = 7.5).
-    row([*unjustified_history(7, 5), *lists(7)], None, id="usual-five-seven-is-usual"),
-    row(
-        [*unjustified_history(7, 5), *lists(8)],
+        [*pooled_history(7, 2, 7), *pooled(7)],
         Fires(
             MEDIUM,
-            tuple(f"x{i}" for i in range(8)),
-            ("of 8 merchants in the last 24 h", "their usual is 5–5 a day", "care peers 5–5"),
-            score=50.0 * 8 / 7.5,
+            tuple(f"h{i}" for i in range(7)),
+            (
+                "of 7 merchants",
+                "their usual is 2–2 a day",
+                "At their rate (1.76 a day, from their own days and their colleagues') that many "
+                "in a day has a chance of 1 in 226.",
+            ),
+            score=50.0,
         ),
-        id="usual-five-eight-fires",
+        id="usual-two-seven-fires",
+    ),
+    # ... or of 5 a day (4.4 a day: ten has a chance of 1 in 49, eleven of 1 in 111).
+    row([*pooled_history(7, 5, 11), *pooled(10)], None, id="usual-five-ten-is-chance"),
+    row(
+        [*pooled_history(7, 5, 11), *pooled(11)],
+        Fires(
+            MEDIUM,
+            tuple(f"h{i}" for i in range(11)),
+            ("of 11 merchants in the last 24 h", "their usual is 5–5 a day", "care peers 5–5"),
+            score=50.0,
+        ),
+        id="usual-five-eleven-fires",
         since=at(7, 0),
+    ),
+    # A team whose lists are daily work: a day of six is chance at 2.4 a day (the actor's
+    # busiest day was four, so six passed the bar above), eight is not.
+    row(
+        [*checking_team(), *views("ana", CHECKED[:6], at(0, 14), ids=(HIT,), **LIST)],
+        None,
+        id="daily-lists-six-is-chance",
+        since=at(0, 0),
+    ),
+    row(
+        [*checking_team(), *views("ana", CHECKED, at(0, 14), ids=(HIT,), **LIST)],
+        Fires(
+            MEDIUM,
+            CHECKED,
+            (
+                "of 8 merchants in the last 24 h",
+                "their usual is 2–4 a day",
+                "At their rate (2.4",
+                "that many in a day has a chance of 1 in",
+            ),
+        ),
+        id="daily-lists-eight-fires",
+        since=at(0, 0),
     ),
     # New merchants: never opened by the actor before, reached without justification in 24 h.
     row(
@@ -1999,7 +2076,10 @@ def tuned(
         ),
         tuned("unjustified_access", {"min_new_merchants": 4}, [*BASE, *new_merchants(4)], True),
         tuned("unjustified_access", {"min_new_merchants": 6}, [*BASE, *new_merchants(5)], False),
-        tuned("unjustified_access", {"margin": 1}, [*unjustified_history(7, 2), *lists(3)], True),
+        # A usual of none but one day of two lists: three is 1 in 189 at 0.26 a day, but
+        # not beyond the busiest day by the margin of 2; it is by 1.
+        tuned("unjustified_access", {"margin": 1}, [*ONE_DAY_OF_TWO, *lists(3, day=0)], True),
+        tuned("unjustified_access", {"bulk_p": 0.05}, [*pooled_history(7, 2, 7), *pooled(6)], True),
         tuned("unjustified_access", {"factor": 2}, [*unjustified_history(7, 5), *lists(8)], False),
         tuned(
             "unjustified_access",
