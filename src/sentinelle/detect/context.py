@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 HISTORY_DAYS: Final = 28
+CASE_CUSTOMERS: Final = 20  # customers a ticket keeps (Ticket.customers)
 #: The team-day pool of the staff whose events name no team (``actor.team`` is optional).
 NO_TEAM: Final = ""
 REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
@@ -69,6 +70,9 @@ class Ticket:
     closed_us: int | None = None
     bulk_events: list[str] = field(default_factory=list)  # list views / exports citing it
     single: bool = False  # an access to one customer cited it (work on a caller's case)
+    # The customers it covered single-record looks at (by those it justified: whom the case
+    # concerns), up to CASE_CUSTOMERS
+    customers: set[str] = field(default_factory=set)
     before: int = 0  # unjustified list views of its merchant by the assignee just before it
 
 

@@ -1391,8 +1391,14 @@ class RepeatedLooks(Detector):
         subjects = event.subjects
         if justified or state.kind != "staff" or subjects is UNSET or len(subjects) > 5:
             return []
-        if ctx.case_of(event) is not None and not any(s in self.high_profile for s in subjects):
-            return []  # a review of the merchant's own case (a lead's, a cover's): not snooping
+        case = ctx.case_of(event)
+        if case is not None and all(
+            s in case.customers or s not in self.high_profile for s in subjects
+        ):
+            # A review of the merchant's own case (a lead's, a cover's, a caller's call back
+            # after it closed), of a high-profile customer only if the case concerned them
+            # (they were looked at under it by whom it covered): not snooping.
+            return []
         t = ctx.now_us
         hot = []
         vip = []

@@ -45,7 +45,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle.config import Settings
 from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding, Severity
-from sentinelle.detect.context import EXPORT_ACTIONS, READ_ACTIONS, Context, is_bulk
+from sentinelle.detect.context import (
+    CASE_CUSTOMERS,
+    EXPORT_ACTIONS,
+    READ_ACTIONS,
+    Context,
+    is_bulk,
+)
 from sentinelle.detect.detectors import (
     BreadthVolume,
     Collusion,
@@ -390,6 +396,9 @@ class Engine:
             if ticket is not None:
                 if not is_bulk(event):
                     ticket.single = True  # someone's own case was worked under it
+                    subjects = event.subjects
+                    if justified and subjects and len(ticket.customers) < CASE_CUSTOMERS:
+                        ticket.customers.update(subjects[:CASE_CUSTOMERS])
                 elif len(ticket.bulk_events) < 50:
                     ticket.bulk_events.append(event.id)
         findings = self._ask("observe " + actor.kind, event, ctx, state, justified)

@@ -1953,6 +1953,28 @@ def test_a_high_profile_customer_is_high_on_the_second_day_only() -> None:
     assert [a.severity for a in found] == [HIGH], [a.reasons for a in found]
 
 
+def test_a_call_back_on_a_case_about_a_high_profile_customer_is_no_sign() -> None:
+    """Could fail (high before): the case of the merchant the looks cite concerned the
+    high-profile customer (bob looked at them under it), so ana's looks under it two and
+    four days after it closed, the customer calling back, are a follow-up of that case. The
+    same looks under a case bob worked about another customer are high."""
+    config = DetectConfig(
+        detectors={name: {"enabled": name == "repeated_looks"} for name in DETECTORS},
+        evidence=EvidenceConfig(enabled=False),
+    )
+
+    def call_backs(about: str) -> list[dict[str, Any]]:
+        return [
+            *ticket("T-bob", "m1", at(-5, 9), assignee="bob", closed=at(-3, 9)),
+            access("bob", "m1", at(-5, 10), subjects=[about], ticket="T-bob"),
+            *looks(at(-1, 9), at(1, 9), subjects=("vip",), ticket="T-bob", hits=0),
+        ]
+
+    assert Engine(config, high_profile=["vip"]).run(decoded(call_backs("vip"))) == []
+    found = Engine(config, high_profile=["vip"]).run(decoded(call_backs("c9")))
+    assert [a.severity for a in found] == [HIGH], [a.reasons for a in found]
+
+
 def test_high_profile_customers_one_after_another_are_judged_together() -> None:
     """Could fail: customers the platform flags high-profile, each looked at without a ticket
     on one day only, one a day, are judged by chance at the actor's rate: two medium, three
