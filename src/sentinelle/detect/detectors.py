@@ -1308,7 +1308,12 @@ class OtherCase(Detector):
         severity, strength = Severity.LOW, 0.0
         how = "once may be a slip"
         if count >= cfg.min_merchants:
-            prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate)
+            scope, samples = team_samples(ctx, actor, state.team, kind)
+            if len(samples) >= 3:
+                # Without the colleague who does it most: a partner lending cases to lists
+                # beside them (a pair's harvest) would make it their team's usual.
+                samples.remove(max(samples, key=lambda s: s[0] / s[1]))
+            prior = prior_of(scope, samples, cfg.floor_rate)
             odds = surprise(ctx, state, kind, count, prior)
             severity, strength = cfg.grade(odds.p)
             how = odds.text()

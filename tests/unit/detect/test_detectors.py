@@ -1795,6 +1795,25 @@ OTHER_CASE = [
 ]
 
 
+LENT_MORE = (("m3", 11, FOLLOW[0]), ("m4", 12, FOLLOW[1]), ("m5", 13, FOLLOW[2]))
+
+
+def test_a_partner_lending_cases_beside_them_is_not_their_teams_usual() -> None:
+    """Could fail (low before): bob lends his case to six merchants' exports in the week
+    before; counted in the team's rate, ana's four merchants the same day were likely enough
+    for her (1 in 8); the team's rate without the colleague who does it most makes them
+    medium, as for a team where no one does."""
+    team = [e for p in ("ana", "bob", "cy", "dee") for e in ticketed_days(p, range(-7, 0))]
+    export: dict[str, Any] = {"action": "export", "resource": "customer_list", "count": 500}
+    bobs = [
+        *ticket("TB", "kb", at(-7, 8), assignee="bob"),
+        *(access("bob", f"b{i}", at(-6 + i, 10), ticket="TB", **export) for i in range(6)),
+    ]
+    anas = [*T1_OF_M1, lent(id=HIT), *(lent(m, at(0, h), id=f) for m, h, f in LENT_MORE)]
+    found = [a for a in detect([*team, *bobs, *anas], "other_case") if a.actor == "ana"]
+    assert [a.severity for a in found] == [MEDIUM], [a.reasons for a in found]
+
+
 @MODES
 @pytest.mark.parametrize(ROW, OTHER_CASE)
 def test_other_case(
