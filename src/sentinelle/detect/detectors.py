@@ -338,6 +338,7 @@ _VIA: Final = "via:"
 _WORKFLOW: Final = "workflow"
 _PLAIN: Final = "plain"
 _SWEEP: Final = "sweep:"
+_SWEPT: Final = "swept"  # the reasons of the actor's declared sweeps of one (key: the reason)
 #: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
 #: (``browse``, and ``browse_uncited`` when they cite nothing): a sweep takes them back.
 _LOOK_MARKS: Final = ("browse", "browse_uncited")
@@ -381,7 +382,9 @@ class Workflows:
     has no colleagues to be measured against. Single-record looks at ``sweep`` or more
     merchants new to the actor within 24 hours, each under the same reason, which no colleague
     gives for the odd follow-up, are that sweep, the earlier looks of the 24 hours included
-    (their marks are taken back). The reason is a written, checkable claim; the sweep's
+    (their marks are taken back); and once the actor swept so under a reason, their smaller
+    sweeps under it on the days after (a lone fraud analyst's three shops one day, twelve
+    the next) are that work too, for 30 days. The reason is a written, checkable claim; the sweep's
     volume is still ``breadth_volume``'s to judge.
 
     Rates are of the days before today (cached once a day), so the answer does not depend on
@@ -446,6 +449,13 @@ class Workflows:
                 if self.sweep and all_do:
                     mark(state, _SWEEP + reason, t, merchant)
                     if self._swept(state, reason, t):
+                        mark(state, _SWEPT, t, reason)
+                        return True
+                    today = t // DAY * DAY
+                    if any(k == reason and u < today for u, k in state.marks.get(_SWEPT, ())):
+                        # A sweep of theirs under it was one on an earlier day (in 30 days):
+                        # the smaller ones since, under the same reason, are that work too.
+                        mark(state, _WORKFLOW, t, merchant)
                         return True
         mark(state, _PLAIN, t, merchant)
         return False

@@ -149,6 +149,25 @@ def test_a_lone_samplers_declared_sweep_is_not_medium() -> None:
     assert alerts(events, "ana", 0) == []
 
 
+def small_sweeps(*, first: int) -> list[dict[str, Any]]:
+    """Ana's lone fraud reviews: ``first`` merchants new to her on day 0, then three a day on
+    days 1-7, two customers each, under ``fraud_review``, no ticket."""
+    return [
+        look("ana", f"r-{d}-{i}", d, 14, 4 * i + j, [f"c-r-{d}-{i}-{j}"], reason="fraud_review")
+        for d in range(8)
+        for i in range(first if d == 0 else 3)
+        for j in range(2)
+    ]
+
+
+def test_smaller_sweeps_after_a_declared_sweep_of_one_are_that_work() -> None:
+    """Could fail (medium before): once ana's reviews of six new merchants in a day made a
+    declared sweep of one, her three a day under the same reason the week after are that
+    work too; without the first day's sweep, the same three a day are medium."""
+    assert alerts(desk(samplers=None) + small_sweeps(first=6), "ana", 1) == []
+    assert alerts(desk(samplers=None) + small_sweeps(first=3), "ana", 1)
+
+
 def test_the_same_looks_citing_nothing_are_medium() -> None:
     """Could fail: the same dozen new merchants a day, no reason declared, against a usual of
     none is medium the first day."""
