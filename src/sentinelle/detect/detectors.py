@@ -384,8 +384,8 @@ class Workflows:
     gives for the odd follow-up, are that sweep, the earlier looks of the 24 hours included
     (their marks are taken back); and once the actor swept so under a reason, their smaller
     sweeps under it on the days after (a lone fraud analyst's three shops one day, twelve
-    the next) are that work too, for 30 days. The reason is a written, checkable claim; the sweep's
-    volume is still ``breadth_volume``'s to judge.
+    the next) are that work too, for 30 days. The reason is a written, checkable claim; the
+    sweep's volume is still ``breadth_volume``'s to judge.
 
     Rates are of the days before today (cached once a day), so the answer does not depend on
     when in the day it was asked (live detection and history agree).

@@ -397,8 +397,9 @@ class Engine:
                 if not is_bulk(event):
                     ticket.single = True  # someone's own case was worked under it
                     subjects = event.subjects
-                    if justified and subjects and len(ticket.customers) < CASE_CUSTOMERS:
-                        ticket.customers.update(subjects[:CASE_CUSTOMERS])
+                    room = CASE_CUSTOMERS - len(ticket.customers)
+                    if justified and subjects and room > 0:
+                        ticket.customers.update(subjects[:room])
                 elif len(ticket.bulk_events) < 50:
                     ticket.bulk_events.append(event.id)
         findings = self._ask("observe " + actor.kind, event, ctx, state, justified)
