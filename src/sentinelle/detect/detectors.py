@@ -202,10 +202,12 @@ def team_samples(
     kind: str,
     *,
     count: Callable[[ActorState], int] | None = None,
+    days: Callable[[ActorState], int] | None = None,
     anyone: bool = False,
 ) -> tuple[str, list[tuple[int, int]]]:
     """The actor's peers (the other members of ``team``; with ``anyone``, all the staff) and
-    (marks of ``kind``, or ``count`` of their state, working days) of each, last 30 days.
+    (marks of ``kind``, or ``count`` of their state, working days) of each, last 30 days
+    (or ``days`` of their state: the days ``count`` is over).
 
     Not all staff when the team is small: a shop's one fraud analyst sweeps many merchants a
     day, and compared with the agents they would always stand out (measured: the long-horizon
@@ -215,7 +217,10 @@ def team_samples(
     against all the staff when the team has too few days (``LongHorizon._small_team``).
     """
     return "all staff" if anyone else peers_of(team), [
-        (count(state) if count is not None else len(state.marks.get(kind, ())), len(state.active))
+        (
+            count(state) if count is not None else len(state.marks.get(kind, ())),
+            days(state) if days is not None else len(state.active),
+        )
         for actor, state in ctx.actors.items()
         if actor != me and (anyone or state.team == team) and state.kind == "staff" and state.active
     ]
@@ -239,11 +244,23 @@ class Prior:
 
 
 def team_prior(
-    ctx: Context, me: str, team: str | None, kind: str, floor: float, *, anyone: bool = False
+    ctx: Context,
+    me: str,
+    team: str | None,
+    kind: str,
+    floor: float,
+    *,
+    anyone: bool = False,
+    but_busiest: bool = False,
 ) -> Prior:
     """The prior of ``kind`` marks a working day for ``me``: :func:`gamma_prior` of
-    :func:`team_samples` (it walks every actor: compute it once per finding)."""
-    return prior_of(*team_samples(ctx, me, team, kind, anyone=anyone), floor)
+    :func:`team_samples` (it walks every actor: compute it once per finding). With
+    ``but_busiest``, without the peer who shows it most when three or more are left: a
+    partner doing it beside the actor (a pair's harvest) would make it the team's usual."""
+    scope, samples = team_samples(ctx, me, team, kind, anyone=anyone)
+    if but_busiest and len(samples) >= 3:
+        samples.remove(max(samples, key=lambda s: s[0] / s[1]))
+    return prior_of(scope, samples, floor)
 
 
 def prior_of(scope: str, samples: list[tuple[int, int]], floor: float) -> Prior:
@@ -630,21 +647,25 @@ class UnjustifiedAccess(Detector):
         cached = self._bulk.get(who)
         if cached is not None and cached[0] == day:
             return cached[1:]
-        team = state.team
-        samples: dict[bool, list[tuple[int, int]]] = {True: [], False: []}
-        for actor, other in ctx.actors.items():
-            if actor != who and other.kind == "staff" and other.history:
-                q = other.baseline(_BULK)
-                samples[other.team == team].append((round(q.mean * q.n), q.n))
-        peers = samples[True]
+
+        def lists(other: ActorState) -> int:
+            q = other.baseline(_BULK)
+            return round(q.mean * q.n)
+
+        def days(other: ActorState) -> int:
+            return len(other.history)
+
+        _, peers = team_samples(ctx, who, state.team, _BULK, count=lists, days=days)
         if sum(n for _, n in peers) < cfg.min_peer_days:
             # A team of one or two says little of its rate: all the staff's spread of rates,
             # wide, and the actor's own days soon outweigh it.
-            peers = peers + samples[False]
+            _, peers = team_samples(
+                ctx, who, state.team, _BULK, count=lists, days=days, anyone=True
+            )
         # With no colleague's days at all, the floor weighs one day, not 1 / floor days.
-        shape, rate = gamma_prior(peers, cfg.floor_rate) if peers else (cfg.floor_rate, 1.0)
-        own = state.baseline(_BULK)
-        shape, rate = shape + round(own.mean * own.n), rate + own.n
+        known = any(n for _, n in peers)
+        shape, rate = gamma_prior(peers, cfg.floor_rate) if known else (cfg.floor_rate, 1.0)
+        shape, rate = shape + lists(state), rate + days(state)
         k = max(cfg.min_bulk_merchants, int(shape / rate))  # the tail is past the mean
         p = nb_tail(k, shape, rate, 1)
         while p >= cfg.bulk_p:
@@ -1318,12 +1339,9 @@ class OtherCase(Detector):
         severity, strength = Severity.LOW, 0.0
         how = "once may be a slip"
         if count >= cfg.min_merchants:
-            scope, samples = team_samples(ctx, actor, state.team, kind)
-            if len(samples) >= 3:
-                # Without the colleague who does it most: a partner lending cases to lists
-                # beside them (a pair's harvest) would make it their team's usual.
-                samples.remove(max(samples, key=lambda s: s[0] / s[1]))
-            prior = prior_of(scope, samples, cfg.floor_rate)
+            # Without the colleague who does it most: a partner lending cases to lists
+            # beside them (a pair's harvest) would make it their team's usual.
+            prior = team_prior(ctx, actor, state.team, kind, cfg.floor_rate, but_busiest=True)
             odds = surprise(ctx, state, kind, count, prior)
             severity, strength = cfg.grade(odds.p)
             how = odds.text()

@@ -314,12 +314,17 @@ PEERS = [e for peer in ("bob", "cy", "dee") for e in ticketed_days(peer, range(-
 BOB_BUSY_DAY = views("bob", ["p1", "p2", "p3", "p4"], at(-5, 14), **LIST)  # peers' busiest day
 
 
-def unjustified_history(days: int, per_day: int) -> list[dict[str, Any]]:
-    """An actor whose usual is ``per_day`` unjustified customer lists a day (same merchants)."""
+def unjustified_history(days: int, per_day: int, pool: int = 0) -> list[dict[str, Any]]:
+    """An actor whose usual is ``per_day`` unjustified customer lists a day: the same
+    merchants h0… every day, or in turn from ``pool`` of them, all known by day ``days`` (so
+    ``lists(n, of="h")`` reaches none new to the actor)."""
+    pool = pool or per_day
     return [
         e
         for d in range(days)
-        for e in views("ana", [f"h{i}" for i in range(per_day)], at(d, 9), **LIST)
+        for e in views(
+            "ana", [f"h{(d * per_day + i) % pool}" for i in range(per_day)], at(d, 9), **LIST
+        )
     ]
 
 
@@ -348,26 +353,10 @@ def checking_team() -> list[dict[str, Any]]:
 ONE_DAY_OF_TWO = [*BASE, *views("ana", ["h0", "h1"], at(-3, 14), **LIST)]
 
 
-def pooled_history(days: int, per_day: int, pool: int) -> list[dict[str, Any]]:
-    """Like :func:`unjustified_history`, in turn from ``pool`` merchants h0…, all known by
-    day ``days`` (so :func:`pooled` looks at none new to the actor)."""
-    return [
-        e
-        for d in range(days)
-        for e in views(
-            "ana", [f"h{(d * per_day + i) % pool}" for i in range(per_day)], at(d, 9), **LIST
-        )
-    ]
-
-
-def pooled(n: int, day: int = 7) -> list[dict[str, Any]]:
-    """Unjustified customer lists of ``n`` of the merchants h0… at 14:00; the last is HIT."""
-    return views("ana", [f"h{i}" for i in range(n)], at(day, 14), ids=(HIT,), **LIST)
-
-
-def lists(n: int, day: int = 7, actor: str = "ana") -> list[dict[str, Any]]:
-    """Unjustified customer lists of ``n`` merchants x0… at 14:00; the last is HIT."""
-    return views(actor, [f"x{i}" for i in range(n)], at(day, 14), ids=(HIT,), **LIST)
+def lists(n: int, day: int = 7, actor: str = "ana", of: str = "x") -> list[dict[str, Any]]:
+    """Unjustified customer lists of ``n`` merchants x0… (``of``: their prefix) at 14:00; the
+    last is HIT."""
+    return views(actor, [f"{of}{i}" for i in range(n)], at(day, 14), ids=(HIT,), **LIST)
 
 
 def new_merchants(
@@ -737,9 +726,9 @@ UNJUSTIFIED = [
     # The actor's own usual: lists of 2 merchants a day, and no colleague to say more: at
     # 1.8 a day (two a day, the floor's one day of weight beside them) a day of six has a
     # chance of 1 in 69, seven of 1 in 227 (beyond 1 in 100: ``bulk_p``) ...
-    row([*pooled_history(7, 2, 7), *pooled(6)], None, id="usual-two-six-is-chance"),
+    row([*unjustified_history(7, 2, 7), *lists(6, of="h")], None, id="usual-two-six-is-chance"),
     row(
-        [*pooled_history(7, 2, 7), *pooled(7)],
+        [*unjustified_history(7, 2, 7), *lists(7, of="h")],
         Fires(
             MEDIUM,
             tuple(f"h{i}" for i in range(7)),
@@ -754,9 +743,9 @@ UNJUSTIFIED = [
         id="usual-two-seven-fires",
     ),
     # ... or of 5 a day (4.4 a day: ten has a chance of 1 in 49, eleven of 1 in 111).
-    row([*pooled_history(7, 5, 11), *pooled(10)], None, id="usual-five-ten-is-chance"),
+    row([*unjustified_history(7, 5, 11), *lists(10, of="h")], None, id="usual-five-ten-is-chance"),
     row(
-        [*pooled_history(7, 5, 11), *pooled(11)],
+        [*unjustified_history(7, 5, 11), *lists(11, of="h")],
         Fires(
             MEDIUM,
             tuple(f"h{i}" for i in range(11)),
@@ -2120,7 +2109,12 @@ def tuned(
         # A usual of none but one day of two lists: three is 1 in 189 at 0.26 a day, but
         # not beyond the busiest day by the margin of 2; it is by 1.
         tuned("unjustified_access", {"margin": 1}, [*ONE_DAY_OF_TWO, *lists(3, day=0)], True),
-        tuned("unjustified_access", {"bulk_p": 0.05}, [*pooled_history(7, 2, 7), *pooled(6)], True),
+        tuned(
+            "unjustified_access",
+            {"bulk_p": 0.05},
+            [*unjustified_history(7, 2, 7), *lists(6, of="h")],
+            True,
+        ),
         tuned("unjustified_access", {"factor": 2}, [*unjustified_history(7, 5), *lists(8)], False),
         tuned(
             "unjustified_access",
