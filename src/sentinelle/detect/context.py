@@ -31,6 +31,7 @@ __all__ = [
     "Quantiles",
     "Ticket",
     "mark",
+    "mark_daily",
     "percentile",
 ]
 
@@ -508,6 +509,20 @@ def mark(state: ActorState, kind: str, t: int, key: str) -> int:
     marks.append((t, key))
     week = t - 7 * DAY
     return sum(1 for u, _ in marks if u >= week)
+
+
+def mark_daily(state: ActorState, kind: str, t: int, key: str) -> bool:
+    """Record ``key`` under ``kind`` once a day (a habit's days: the same merchant day after
+    day); whether it was not yet marked today."""
+    marks = state.marks.setdefault(kind, [])
+    today = t // DAY * DAY
+    for u, k in reversed(marks):
+        if u < today:
+            break
+        if k == key:
+            return False
+    marks.append((t, key))
+    return True
 
 
 def is_bulk(event: AccessEvent) -> bool:

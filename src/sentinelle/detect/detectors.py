@@ -30,6 +30,7 @@ from sentinelle.detect.context import (
     Ticket,
     is_bulk,
     mark,
+    mark_daily,
 )
 from sentinelle.events import AccessEvent, ContextEvent
 from sentinelle.events.model import ActorKind
@@ -359,6 +360,10 @@ _SWEPT: Final = "swept"  # the reasons of the actor's declared sweeps of one (ke
 #: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
 #: (``browse``, and ``browse_uncited`` when they cite nothing): a sweep takes them back.
 _LOOK_MARKS: Final = ("browse", "browse_uncited")
+#: Single-record looks citing nothing at all, at any merchant (``long_horizon``'s ``silent``).
+_SILENT: Final = "silent"
+#: Merchants whose lists were paged through without a ticket (``long_horizon``'s ``paged``).
+_PAGED: Final = "paged"
 #: The merchants a ``long_horizon`` finding named (a kind of marks): the days of their looks
 #: are not part of the actor's own earlier share of such days afterwards.
 _JUDGED: Final = "judged"
@@ -377,6 +382,17 @@ def declared(event: AccessEvent) -> str | None:
     if not isinstance(reason, str) or not reason.strip():
         return None
     return hashlib.sha256(reason.strip().lower().encode()).hexdigest()[:16]
+
+
+def cites_nothing(event: AccessEvent) -> bool:
+    """Whether an access cites no ticket, no grant and declares no reason (a blank one is
+    none)."""
+    just = event.justification
+    if just is UNSET:
+        return True
+    return not (isinstance(just.ticket, str) or isinstance(just.grant, str)) and (
+        declared(event) is None
+    )
 
 
 class Workflows:
@@ -1406,6 +1422,12 @@ class RepeatedLooks(Detector):
             description="High-profile customers looked at without a ticket in 7 days, on at "
             "least ``high_profile_days`` days, before they are judged together (0: off).",
         )
+        min_peer_days: int = Field(
+            20,
+            ge=1,
+            description="Peer working days needed before high-profile customers of several "
+            "merchants looked at on one day are judged (over two days they always are).",
+        )
         high_profile_p: float = Field(
             1e-3,
             gt=0,
@@ -1440,6 +1462,7 @@ class RepeatedLooks(Detector):
         for subject in subjects:
             if subject in self.high_profile and mark(state, _HIGH_PROFILE_LOOK, t, subject):
                 new_vip = True
+                mark(state, _HIGH_PROFILE_SHOP, t, event.merchant)
             looks = state.looks.setdefault(subject, [])
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]
@@ -1510,9 +1533,10 @@ class RepeatedLooks(Detector):
         self, event: AccessEvent, ctx: Context, state: ActorState
     ) -> list[Finding]:
         """Several high-profile customers looked at without a ticket in 7 days, over two days
-        or more, each perhaps on one day only (a snooper moving from one to the next): low, or
-        medium, then high, when that many is unlikely at the actor's and their team's rate of
-        such looks (:func:`surprise`), as one of them looked at on a second day is high."""
+        or more or of two merchants or more, each perhaps on one day only (a snooper moving
+        from one to the next): low, or medium, then high, when that many is unlikely at the
+        actor's and their team's rate of such looks (:func:`surprise`), as one of them looked
+        at on a second day is high."""
         cfg = self.config
         assert isinstance(cfg, RepeatedLooks.Config)  # noqa: S101
         t = ctx.now_us
@@ -1521,9 +1545,15 @@ class RepeatedLooks(Detector):
         count = len(recent)
         if not cfg.high_profile_customers or count < cfg.high_profile_customers:
             return []
-        if len({u // DAY for u, _ in recent}) < cfg.high_profile_days:
-            return []  # several on one day: a case about the shop (a fraud check), not a spree
+        one_day = len({u // DAY for u, _ in recent}) < cfg.high_profile_days
+        shops = sum(1 for u, _ in state.marks[_HIGH_PROFILE_SHOP] if u >= week)
+        if one_day and shops < 2:
+            return []  # several of one shop on one day: a case about the shop (a fraud check)
         prior = team_prior(ctx, event.actor.id, state.team, _HIGH_PROFILE_LOOK, cfg.floor_rate)
+        if one_day and prior.peer_days < cfg.min_peer_days:
+            # Of several shops, one day is enough (a snooper's morning of celebrities), once
+            # the team's rate is known: a fraud analyst's first day in the data is not.
+            return []
         odds = surprise(ctx, state, _HIGH_PROFILE_LOOK, count, prior)
         who = [k for _, k in recent]
         severity, strength = _graded(odds.p, cfg.medium_p, cfg.high_profile_p)
@@ -1548,17 +1578,24 @@ class RepeatedLooks(Detector):
 
 #: ``repeated_looks``' mark of a high-profile customer looked at without a ticket.
 _HIGH_PROFILE_LOOK: Final = "high_profile_look"
+#: …and the merchant of such a look (once per merchant and 30 days).
+_HIGH_PROFILE_SHOP: Final = "high_profile_shop"
 
 _WHAT = {
     "harvest": "opened customer or order lists, or exports,",
     "browse": "looked at several customers",
     "browse_uncited": "looked at several customers",
+    _SILENT: "looked at customers",
+    _PAGED: "paged through customer or order lists (two views or more in 24 h)",
 }
 _WITHOUT = {
     "harvest": "without a ticket or grant",
     "browse": "without a ticket or grant",
     "browse_uncited": "citing no ticket or grant at all",
+    _SILENT: "citing no ticket, grant or reason",
+    _PAGED: "without a ticket or grant",
 }
+_OF = {_SILENT: "merchants"}  # whose merchants a kind counts (else merchants new to the actor)
 
 
 class _Look(NamedTuple):
@@ -1631,6 +1668,19 @@ class LongHorizon(Detector):
         steady_days: int = Field(
             3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
         )
+        paged: bool = Field(
+            True,
+            description="Also count the merchants whose lists were paged through (pages) "
+            "against the actor's and their team's own rate of it, apart from new merchants' "
+            "lists (a phone desk finds callers in one page all day; it seldom pages).",
+        )
+        silent: bool = Field(
+            True,
+            description="With steady: also judge so the days with single-record looks citing "
+            "nothing at all (no ticket, grant or reason) at any merchant, new to the actor or "
+            "not (a small shop's agents have worked on every merchant), from the actor's first "
+            "days: silent where the actor or their team does it max_rate of days or more.",
+        )
         runs: bool = Field(
             True,
             description="Also judge the days since each earlier marked day with own_days of "
@@ -1692,6 +1742,48 @@ class LongHorizon(Detector):
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         if justified or state.kind != "staff":
             return []
+        found = self._reach(event, ctx, state) + self._silent(event, ctx, state)
+        if not found:
+            return []
+        # The most surprising look speaks (a burst of merchants is a count, not a trickle).
+        look = min(found, key=lambda f: f.p)
+        for judged in look.merchants:  # judged unusual: never the actor's usual (_steady)
+            mark(state, _JUDGED, ctx.now_us, judged)
+        return [
+            Finding(
+                self.name,
+                event.actor.id,
+                ctx.now_us,
+                look.severity,
+                min(100.0, 10 * -math.log10(max(look.p, 1e-10))),
+                tuple(look.merchants),
+                (event.id,),
+                (look.text,),
+                look.strength,
+            )
+        ]
+
+    def _silent(self, event: AccessEvent, ctx: Context, state: ActorState) -> list[_Look]:
+        """A single-record look citing nothing at all (no ticket, grant or reason), at any
+        merchant, new to the actor or not: its days against the share of working days the
+        actor and their team show it on (:meth:`_steady`). Where every agent finds callers
+        without citing anything it is routine and tells nothing; where the team always cites
+        something, a slow insider in a small shop (whose 120 merchants every agent has worked
+        on) stands out on their third such day."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        if not (cfg.steady and cfg.silent) or is_bulk(event) or not cites_nothing(event):
+            return []
+        if not mark_daily(state, _SILENT, ctx.now_us, event.merchant):
+            return []
+        return self._steady(ctx, state, event.actor.id, _SILENT)
+
+    def _reach(self, event: AccessEvent, ctx: Context, state: ActorState) -> list[_Look]:
+        """Merchants new to the actor (or paged through), listed or browsed without a
+        ticket: their count over 7 and 30 days (:meth:`_merchants`), and the days of such
+        browsing citing no ticket or grant (:meth:`_steady`)."""
+        cfg = self.config
+        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         merchant = event.merchant
         # Paging through a merchant's lists without a ticket (a second list view of it within
         # 24 h) is harvesting whether or not the merchant is new to the actor; finding a
@@ -1716,9 +1808,16 @@ class LongHorizon(Detector):
             if len(seen) < 2:
                 return []
             kind = "browse"
+        paged: list[_Look] = []
+        if kind == "harvest" and cfg.paged and state.b24.get(merchant, 0) >= cfg.pages:
+            # Paging through a merchant's lists, counted against its own rate too: finding a
+            # caller takes one page, so a desk whose agents open lists all day seldom pages.
+            n = mark(state, _PAGED, ctx.now_us, merchant)
+            if n >= cfg.min_count and len(state.active) >= cfg.min_days:
+                paged = self._merchants(ctx, state, event.actor.id, _PAGED, n)
         count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
         if not count:
-            return []
+            return paged
         # The days look is for single-record browsing (a slow insider's merchant or two a
         # day); lists of merchants new to the actor are counted, not their days: phone desks
         # find callers in a list day after day (measured: the list days were a quarter to a half
@@ -1742,25 +1841,7 @@ class LongHorizon(Detector):
             found += self._merchants(ctx, state, who, kind, count)
         if steady and cfg.steady:
             found += self._steady(ctx, state, who, steady)
-        if not found:
-            return []
-        # The most surprising look speaks (a burst of merchants is a count, not a trickle).
-        look = min(found, key=lambda f: f.p)
-        for judged in look.merchants:  # judged unusual: never the actor's usual (_steady)
-            mark(state, _JUDGED, ctx.now_us, judged)
-        return [
-            Finding(
-                self.name,
-                who,
-                ctx.now_us,
-                look.severity,
-                min(100.0, 10 * -math.log10(max(look.p, 1e-10))),
-                tuple(look.merchants),
-                (event.id,),
-                (look.text,),
-                look.strength,
-            )
-        ]
+        return found + paged
 
     def _small_team(self, ctx: Context, state: ActorState, kind: str) -> bool:
         """Whether an actor whose team has too few peer working days is judged against all
@@ -1771,7 +1852,7 @@ class LongHorizon(Detector):
         ``unjustified_access`` counts them against the actor's own days."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
-        if not cfg.small_team_days or kind == "harvest":
+        if not cfg.small_team_days or kind in ("harvest", _PAGED):
             return False
         first = ctx.now_us // DAY - 6
         return sum(1 for d in state.active if d < first) >= cfg.small_team_days
@@ -1808,10 +1889,11 @@ class LongHorizon(Detector):
         marked: set[int],
         clean: set[int],
         prior: tuple[float, float],
+        least: int,
     ) -> _Run | None:
         """The actor's working days from ``start`` with a mark (``marked``) against their
         daily chance: the peers' ``prior`` updated with their own days before ``start``
-        (``clean``: those not judged unusual); None while fewer than ``min_days`` of their
+        (``clean``: those not judged unusual); None while fewer than ``least`` of their
         own are known there, or where the signal is routine for them (``max_rate``): their
         own share of those days, once ``own_days`` are known, or their chance so updated (a
         newcomer's one day of three is no habit of a third of their days; a lone
@@ -1819,10 +1901,10 @@ class LongHorizon(Detector):
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         earlier_n = sum(1 for d in state.active if d < start)
-        if earlier_n < cfg.min_days:
+        if earlier_n < least:
             return None  # their own days before it are not known: everything is new
         earlier_k = sum(1 for d in clean if d < start)
-        own = earlier_k / earlier_n
+        own = earlier_k / earlier_n if earlier_n else 0.0
         a, b = prior[0] + earlier_k, prior[1] + earlier_n - earlier_k
         if (earlier_n >= cfg.own_days and own >= cfg.max_rate) or a / (a + b) >= cfg.max_rate:
             return None  # routine for them
@@ -1860,11 +1942,11 @@ class LongHorizon(Detector):
         merchants = sorted(m for u, m in state.marks[kind] if u >= since)
         what = _WHAT[kind]
         which = (
-            " new to them or paged through"
-            if cfg.new_only and kind == "harvest"
+            ""
+            if kind == _PAGED or not cfg.new_only
+            else " new to them or paged through"
+            if kind == "harvest"
             else " new to them"
-            if cfg.new_only
-            else ""
         )
         return [
             _Look(
@@ -1902,7 +1984,9 @@ class LongHorizon(Detector):
         # insider's first week, once out of the last 7 days, must not teach their base rate.
         judged = {m for _, m in state.marks.get(_JUDGED, ())}
         clean = _marked_days(state, kind, judged)
-        run = self._run(state, first, marked, clean, prior)
+        # Everything is new to a newcomer; citing nothing is not (their team's prior judges).
+        least = 0 if kind == _SILENT else cfg.min_days
+        run = self._run(state, first, marked, clean, prior, least)
         if cfg.runs:
             # A trickle that began before the week, too faint then to be judged, must not
             # teach the base rate either: the days since each earlier marked day, against
@@ -1911,7 +1995,7 @@ class LongHorizon(Detector):
             for start in sorted((d for d in marked if d < first), reverse=True):
                 if sum(1 for d in state.active if d < start) < cfg.own_days:
                     break  # earlier starts know fewer of their days still
-                if (found := self._run(state, start, marked, clean, prior)) is not None:
+                if (found := self._run(state, start, marked, clean, prior, least)) is not None:
                     earlier.append(found)
             if earlier:
                 best = min(earlier, key=lambda r: r.p)
@@ -1940,7 +2024,8 @@ class LongHorizon(Detector):
                 severity,
                 p,
                 merchants,
-                f"{who} {_WHAT[kind]} of merchants new to them {_WITHOUT[kind]} on {k} of their "
+                f"{who} {_WHAT[kind]} of {_OF.get(kind, 'merchants new to them')} "
+                f"{_WITHOUT[kind]} on {k} of their "
                 f"{n} working days {span} ({_list(merchants)}): a steady trickle. "
                 f"They did on {own:.0%} of their "
                 f"earlier working days, {scope} on {peers:.0%} (people differ: the busiest "

@@ -2019,6 +2019,41 @@ def test_high_profile_customers_one_after_another_are_judged_together() -> None:
     assert Engine(off, high_profile=vips).run(decoded(spree)) == []
 
 
+def test_high_profile_customers_of_several_shops_on_one_day_are_judged_together() -> None:
+    """Could fail: customers flagged high-profile, of several merchants, each looked at once
+    on one day without a ticket, are a snooper's morning, not a check of one shop: judged by
+    chance at the actor's and their team's rate (two in a week of hers: 1 in 81, low; three:
+    medium), once the team's rate is known (24 peer working days). Not while it is not (a fraud
+    analyst's first day in the data), nor of one shop."""
+    config = DetectConfig(
+        detectors={name: {"enabled": name == "repeated_looks"} for name in DETECTORS},
+        evidence=EvidenceConfig(enabled=False),
+    )
+    vips = ["vip1", "vip2", "vip3"]
+    team = [e for p in ("bea", "cal", "dan", "eli") for e in ticketed_days(p, range(-6, 0))]
+    team += ticketed_days("ana", range(-6, 0))
+
+    def spree(*merchants: str) -> list[dict[str, Any]]:
+        return [
+            access("ana", m, at(0, 9 + i), subjects=(v,))
+            for i, (m, v) in enumerate(zip(merchants, vips, strict=False))
+        ]
+
+    def severities(events: list[dict[str, Any]]) -> list[Severity]:
+        return [a.severity for a in Engine(config, high_profile=vips).run(decoded(events))]
+
+    found = Engine(config, high_profile=vips).run(decoded(team + spree("m1", "m2")))
+    assert [a.severity for a in found] == [LOW], [a.reasons for a in found]
+    assert (
+        "ana looked at 2 customers flagged high-profile by the platform without a ticket or "
+        "grant in the last 7 days (vip1, vip2)" in found[0].reasons[0]
+    )
+    assert "(chance 1 in 81)" in found[0].reasons[0]
+    assert severities(team + spree("m1", "m2", "m3")) == [MEDIUM]
+    assert severities(spree("m1", "m2", "m3")) == []  # the team's rate is not known
+    assert severities(team + spree("m1", "m1", "m1")) == []  # a check of one shop
+
+
 # -- long_horizon ------------------------------------------------------------------------------
 
 # Four colleagues' clean six days (24 peer working days: the team's rate is known) and ana's
@@ -2081,6 +2116,30 @@ def test_long_horizon(
     events: list[dict[str, Any]], expected: Fires | None, since: dt.datetime | None, all_on: bool
 ) -> None:
     run_row("long_horizon", events, expected, since, all_on)
+
+
+def test_paging_through_lists_is_judged_against_its_own_rate() -> None:
+    """A phone desk: everyone, ana too, opens one page of a new merchant's customer list a
+    day to find a caller (new merchants' lists are their routine, no sign). Ana pages through
+    four merchants' lists in a morning, which no one there does: low at the third (1 in 939),
+    medium at the fourth. Could fail: with ``paged`` off, counted with the one-page lists, it
+    is the desk's usual."""
+    desk = [*LH_BASE] + [
+        access(p, f"callers-{p}-{d}", at(d, 11), **LIST)
+        for p in ("ana", "bea", "cal", "dan", "eli")
+        for d in range(-6, 0)
+    ]
+    events = [*desk, *pages(("p1", "p2", "p3", "p4"), 2)]
+    found = [a for a in detect(events, "long_horizon") if a.severity >= MEDIUM]
+    assert found, "paging through four merchants is no sign"
+    assert (
+        "ana paged through customer or order lists (two views or more in 24 h) of 4 merchants "
+        "without a ticket or grant in the last 7 days (p1, p2, p3, p4)" in found[0].reasons[0]
+    )
+    off = DetectConfig(
+        detectors={"long_horizon": {"paged": False}}, evidence=EvidenceConfig(enabled=False)
+    )
+    assert [a for a in Engine(off).run(decoded(events)) if a.detector == "long_horizon"] == []
 
 
 # -- thresholds --------------------------------------------------------------------------------

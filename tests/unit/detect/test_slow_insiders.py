@@ -51,10 +51,11 @@ def look(actor: str, merchant: str, day: int, hour: int, customer: str, **just: 
     return event
 
 
-def opened(actor: str, day: int) -> tuple[str, str, list[dict[str, Any]]]:
-    """The day's ticket of ``actor``, opened and assigned to them at 08:00: its id, its
-    merchant and the two events."""
-    tid, merchant = f"T-{actor}-{day}", f"k-{actor}-{day % 3}"
+def opened(actor: str, day: int, of: str = "") -> tuple[str, str, list[dict[str, Any]]]:
+    """The day's ticket of ``actor`` (of merchant ``of``, else one of their three usual
+    ones), opened and assigned to them at 08:00: its id, its merchant and the two events."""
+    merchant = of or f"k-{actor}-{day % 3}"
+    tid = f"T-{actor}-{of}-{day}" if of else f"T-{actor}-{day}"
     events = [
         {
             "id": f"c-{next(_ids)}",
@@ -84,10 +85,12 @@ def browse(actor: str, day: int, merchant: str, **just: str) -> list[dict[str, A
     return [look(actor, merchant, day, 15, f"c-{merchant}-{i}", **just) for i in (1, 2)]
 
 
-def first_medium(events: list[dict[str, Any]], actor: str) -> tuple[int, str] | None:
+def first_medium(
+    events: list[dict[str, Any]], actor: str, config: DetectConfig | None = None
+) -> tuple[int, str] | None:
     """The merchants ``actor`` browsed (``s-…``) up to their first medium+ alert, and its
     reason; None when they never reach medium."""
-    engine = Engine()  # the defaults: the days look is on
+    engine = Engine(config)  # the defaults: the days look is on
     browsed: set[str] = set()
     ordered = sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
     for event in ordered:
@@ -102,6 +105,9 @@ def first_medium(events: list[dict[str, Any]], actor: str) -> tuple[int, str] | 
 
 HISTORY = range(-14, 0)
 AHEAD = range(0, 7)
+#: The days of looks citing nothing at any merchant (``silent``) off: the tests of the days
+#: of merchants new to the actor, which such looks would otherwise also be.
+NO_SILENT = DetectConfig(detectors={"long_horizon": {"silent": False}})
 
 
 def test_without_the_days_look_the_counts_alone_catch_the_trickle_by_the_4th() -> None:
@@ -127,11 +133,12 @@ def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_3rd() -> None:
     one every working day is not, for someone whose team and own past never did it. Three
     such days in a week are 1 in 917 (doubled: two looks), a low chance made medium as
     evidence of days, and as far towards medium as that chance is (0.96 of the way): 1.33
-    points, medium alone (at 0.81 points it took the 4th day)."""
+    points, medium alone (at 0.81 points it took the 4th day). The same days are also looks
+    citing nothing (``silent``, tested below): off here."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for d in AHEAD:
         events += browse("ana", d, f"s-{d}")
-    caught = first_medium(events, "ana")
+    caught = first_medium(events, "ana", NO_SILENT)
     assert caught is not None
     merchants, reason = caught
     assert merchants == 3
@@ -321,14 +328,18 @@ def test_a_newcomers_one_day_of_three_is_not_their_routine() -> None:
     one day in eight. One day of three is no habit of a third of her days: her share is her
     team's, updated with her three days (0.16), below the 0.3 that makes a signal routine, so
     her daily trickle is judged. Could fail: her raw share (33 %) made her days routine until
-    the trickle's own days diluted it, and she was caught at her 9th merchant."""
+    the trickle's own days diluted it, and she was caught at her 9th merchant. (Her looks cite
+    nothing, which her colleagues' do too: judged so, ``silent``, she is caught a merchant
+    sooner; off here.)"""
     days = [*HISTORY, *range(14)]
     events = [e for p in TEAM for e in ticketed(p, days)] + peers_browse(8, days)
     events += ticketed("cy", range(-3, 14)) + browse("cy", -3, "h-cy")
     for d in range(14):
         events += browse("cy", d, f"s-{d}")
-    assert caught_at(events, "cy", DetectConfig(detectors={"long_horizon": {"runs": False}})) == 7
-    assert caught_at(events, "cy", DetectConfig()) == 7
+    for runs in (False, True):
+        config = DetectConfig(detectors={"long_horizon": {"runs": runs, "silent": False}})
+        assert caught_at(events, "cy", config) == 7
+    assert caught_at(events, "cy", DetectConfig()) == 6
 
 
 def without_teams(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -393,3 +404,54 @@ def test_without_customer_ids_each_look_is_one_more_customer() -> None:
     merchants, reason = caught
     assert merchants == 3
     assert "a steady trickle" in reason
+
+
+def worked(actor: str, merchant: str, day: int) -> list[dict[str, Any]]:
+    """A ticket of ``merchant`` opened, assigned to ``actor`` and worked on ``day``."""
+    tid, _, events = opened(actor, day, merchant)
+    return [*events, look(actor, merchant, day, 9, f"c-{merchant}-w{day}", ticket=tid)]
+
+
+def known_merchants_trickle(**just: str) -> list[dict[str, Any]]:
+    """A small shop: ana has worked tickets of s-0 … s-6 in her last two weeks, as her team
+    works theirs; from day 0 she looks at one customer of one of them a day, with nothing
+    cited (or ``just``). Every merchant is known to her, and one customer a day is no
+    browsing: the merchants-new-to-her looks never see it."""
+    events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += [e for d in range(7) for e in worked("ana", f"s-{d}", -14 + 2 * d)]
+    for d in AHEAD:
+        events.append(look("ana", f"s-{d}", d, 15, f"c-s-{d}-{d}", **just))
+    return events
+
+
+def test_a_trickle_at_merchants_the_agent_knows_is_caught_by_its_days_citing_nothing() -> None:
+    """Her team never looks at a customer citing nothing (no ticket, grant or reason); she
+    does on 3 of her 7 working days: medium at her 3rd merchant. Could fail: without
+    ``silent`` her trickle is never medium."""
+    events = known_merchants_trickle()
+    caught = first_medium(events, "ana")
+    assert caught is not None
+    _, reason = caught  # (every s- merchant is hers from her tickets)
+    assert "citing no ticket, grant or reason on 3 of their 7 working days" in reason
+    assert "(s-0, s-1, s-2)" in reason
+    assert "They did on 0% of their earlier working days, care peers on 2%" in reason
+    assert first_medium(events, "ana", NO_SILENT) is None
+
+
+def test_looks_citing_nothing_as_the_team_habit_stay_below_medium() -> None:
+    """Where every agent finds callers without citing anything (most of their days, ana's
+    too), her week of it is their usual."""
+    events = known_merchants_trickle()
+    for i, p in enumerate((*TEAM, "ana")):
+        events += [
+            look(p, f"k-{p}-0", d, 16, f"c-{p}-{d}")
+            for d in [*HISTORY, *AHEAD]
+            if (d + i) % 5 not in (0, 1)
+        ]
+    assert first_medium(events, "ana") is None
+
+
+def test_looks_declaring_a_reason_are_not_looks_citing_nothing() -> None:
+    """A written reason is a claim a reviewer can check (``unjustified_access``' workflows
+    judge reasons): the same trickle under one is not this signal."""
+    assert first_medium(known_merchants_trickle(reason="follow_up"), "ana") is None
