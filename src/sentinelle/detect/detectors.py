@@ -1598,6 +1598,14 @@ _WITHOUT = {
 _OF = {_SILENT: "merchants"}  # whose merchants a kind counts (else merchants new to the actor)
 
 
+class _Habit(NamedTuple):
+    """When a kind of mark's days are an actor's routine (:meth:`LongHorizon._run`)."""
+
+    least: int  # the actor's own working days before it is judged at all
+    own_days: int  # …before their own share of days decides
+    routine: float  # the share of days (theirs, or their team's) that is routine
+
+
 class _Look(NamedTuple):
     """What one of :class:`LongHorizon`'s looks (its merchant counts, its days) found."""
 
@@ -1679,7 +1687,15 @@ class LongHorizon(Detector):
             description="With steady: also judge so the days with single-record looks citing "
             "nothing at all (no ticket, grant or reason) at any merchant, new to the actor or "
             "not (a small shop's agents have worked on every merchant), from the actor's first "
-            "days: silent where the actor or their team does it max_rate of days or more.",
+            "days: silent where the actor or their team does it on silent_routine of their "
+            "days or more.",
+        )
+        silent_routine: float = Field(
+            0.1,
+            gt=0,
+            le=1,
+            description="The share of working days with looks citing nothing that is the "
+            "actor's routine (their own share, from min_days of theirs) or their team's.",
         )
         runs: bool = Field(
             True,
@@ -1889,24 +1905,24 @@ class LongHorizon(Detector):
         marked: set[int],
         clean: set[int],
         prior: tuple[float, float],
-        least: int,
+        habit: _Habit,
     ) -> _Run | None:
         """The actor's working days from ``start`` with a mark (``marked``) against their
         daily chance: the peers' ``prior`` updated with their own days before ``start``
-        (``clean``: those not judged unusual); None while fewer than ``least`` of their
-        own are known there, or where the signal is routine for them (``max_rate``): their
-        own share of those days, once ``own_days`` are known, or their chance so updated (a
-        newcomer's one day of three is no habit of a third of their days; a lone
-        specialist's every day of weeks is, however rare among all the staff)."""
-        cfg = self.config
-        assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        (``clean``: those not judged unusual); None while fewer than ``habit.least`` of
+        their own are known there, or where the signal is routine for them
+        (``habit.routine``): their own share of those days, once ``habit.own_days`` are
+        known, or their chance so updated (a newcomer's one day of three is no habit of a
+        third of their days; a lone specialist's every day of weeks is, however rare among
+        all the staff)."""
         earlier_n = sum(1 for d in state.active if d < start)
-        if earlier_n < least:
+        if earlier_n < habit.least:
             return None  # their own days before it are not known: everything is new
         earlier_k = sum(1 for d in clean if d < start)
         own = earlier_k / earlier_n if earlier_n else 0.0
         a, b = prior[0] + earlier_k, prior[1] + earlier_n - earlier_k
-        if (earlier_n >= cfg.own_days and own >= cfg.max_rate) or a / (a + b) >= cfg.max_rate:
+        routine = habit.routine
+        if (earlier_n >= habit.own_days and own >= routine) or a / (a + b) >= routine:
             return None  # routine for them
         k = sum(1 for d in marked if d >= start)
         n = sum(1 for d in state.active if d >= start)
@@ -1978,24 +1994,30 @@ class LongHorizon(Detector):
         scope, samples = chosen
         prior = beta_prior(samples, cfg.floor_rate)
         peers = prior[0] / sum(prior)
-        if peers >= cfg.max_rate:
+        habit = (
+            # Citing nothing is a way of working, not reach: a newcomer's first days are
+            # judged by their team's, and a share of a tenth of the days, the actor's own
+            # from their first few, is already their habit (a lone fraud analyst's).
+            _Habit(0, cfg.min_days, cfg.silent_routine)
+            if kind == _SILENT
+            else _Habit(cfg.min_days, cfg.own_days, cfg.max_rate)
+        )
+        if peers >= habit.routine:
             return []  # routine for their team
         # A day whose merchants a finding already judged unusual is not their usual: an
         # insider's first week, once out of the last 7 days, must not teach their base rate.
         judged = {m for _, m in state.marks.get(_JUDGED, ())}
         clean = _marked_days(state, kind, judged)
-        # Everything is new to a newcomer; citing nothing is not (their team's prior judges).
-        least = 0 if kind == _SILENT else cfg.min_days
-        run = self._run(state, first, marked, clean, prior, least)
+        run = self._run(state, first, marked, clean, prior, habit)
         if cfg.runs:
             # A trickle that began before the week, too faint then to be judged, must not
             # teach the base rate either: the days since each earlier marked day, against
             # the days before it. Several starts are several tests (Bonferroni).
             earlier: list[_Run] = []
             for start in sorted((d for d in marked if d < first), reverse=True):
-                if sum(1 for d in state.active if d < start) < cfg.own_days:
+                if sum(1 for d in state.active if d < start) < habit.own_days:
                     break  # earlier starts know fewer of their days still
-                if (found := self._run(state, start, marked, clean, prior, least)) is not None:
+                if (found := self._run(state, start, marked, clean, prior, habit)) is not None:
                     earlier.append(found)
             if earlier:
                 best = min(earlier, key=lambda r: r.p)

@@ -329,8 +329,8 @@ def test_a_newcomers_one_day_of_three_is_not_their_routine() -> None:
     team's, updated with her three days (0.16), below the 0.3 that makes a signal routine, so
     her daily trickle is judged. Could fail: her raw share (33 %) made her days routine until
     the trickle's own days diluted it, and she was caught at her 9th merchant. (Her looks cite
-    nothing, which her colleagues' do too: judged so, ``silent``, she is caught a merchant
-    sooner; off here.)"""
+    nothing: for ``silent`` her one such day of three is already her way of working, a tenth
+    of the days or more, so with it on she is caught as without.)"""
     days = [*HISTORY, *range(14)]
     events = [e for p in TEAM for e in ticketed(p, days)] + peers_browse(8, days)
     events += ticketed("cy", range(-3, 14)) + browse("cy", -3, "h-cy")
@@ -339,7 +339,7 @@ def test_a_newcomers_one_day_of_three_is_not_their_routine() -> None:
     for runs in (False, True):
         config = DetectConfig(detectors={"long_horizon": {"runs": runs, "silent": False}})
         assert caught_at(events, "cy", config) == 7
-    assert caught_at(events, "cy", DetectConfig()) == 6
+    assert caught_at(events, "cy", DetectConfig()) == 7
 
 
 def without_teams(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -455,3 +455,18 @@ def test_looks_declaring_a_reason_are_not_looks_citing_nothing() -> None:
     """A written reason is a claim a reviewer can check (``unjustified_access``' workflows
     judge reasons): the same trickle under one is not this signal."""
     assert first_medium(known_merchants_trickle(reason="follow_up"), "ana") is None
+
+
+def test_a_habit_of_looks_citing_nothing_from_the_first_days_is_routine() -> None:
+    """A lone analyst who, from their first days, looks at a customer citing nothing on one
+    day in five (a fifth of their days, while their team never does): that is their way of
+    working (``silent_routine``, a tenth of the days), and a week of it every day is no
+    trickle. Could fail: at the other signals' bar (0.3), her fifth is judged against her
+    team's 2 % and her week is medium."""
+    events = known_merchants_trickle()
+    events += [look("ana", f"s-{d % 7}", d, 16, f"c-h-{d}") for d in HISTORY if d % 5 == 3]
+    assert first_medium(events, "ana") is None
+    bar = DetectConfig(detectors={"long_horizon": {"silent_routine": 0.3}})
+    caught = first_medium(events, "ana", bar)
+    assert caught is not None
+    assert "citing no ticket, grant or reason" in caught[1]
