@@ -61,6 +61,11 @@ EARLY = [
     ("small", 1, "departing_export"),
     ("small", 2, "fake_tickets"),
     ("small", 3, "compromised_account"),
+    # Merchants every agent of the shop knows, one customer at a time, citing nothing: missed
+    # (4, 5) or caught at the 5th merchant (3) before long_horizon judged those days.
+    ("small", 3, "low_and_slow"),
+    ("small", 4, "low_and_slow"),
+    ("small", 5, "low_and_slow"),
 ]
 
 
