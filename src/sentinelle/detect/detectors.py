@@ -1870,6 +1870,8 @@ class LongHorizon(Detector):
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         if not cfg.small_team_days or kind in ("harvest", _PAGED):
             return False
+        if kind == _SILENT and state.team is None:
+            return True  # no team named: the staff are the desk whose habit it is, from day 1
         first = ctx.now_us // DAY - 6
         return sum(1 for d in state.active if d < first) >= cfg.small_team_days
 

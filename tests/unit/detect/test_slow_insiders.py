@@ -356,12 +356,15 @@ def test_with_no_team_known_a_newcomer_is_not_judged_against_all_the_staff() -> 
     judged as an actor of a team too small to know, against all the staff only once a week
     of her own days is known (a lone specialist's first week stood out against everyone).
     Could fail: judged against everyone from her 3rd day, her first week of new merchants
-    was medium."""
+    was medium. (Her looks also cite nothing, which her first three days did not and no one
+    else does: that, ``silent``, is judged against all the staff from the first days, and
+    catches her at her 3rd merchant; off for the browsing rule.)"""
     events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *AHEAD])]
     events += ticketed("cy", range(-3, 5))
     for d in AHEAD:
         events += browse("cy", d, f"s-{d}")
-    assert caught_at(without_teams(events), "cy", DetectConfig()) is None
+    assert caught_at(without_teams(events), "cy", NO_SILENT) is None
+    assert caught_at(without_teams(events), "cy", DetectConfig()) == 3
 
 
 def test_with_no_team_known_a_trickle_is_still_caught() -> None:
@@ -470,3 +473,19 @@ def test_a_habit_of_looks_citing_nothing_from_the_first_days_is_routine() -> Non
     caught = first_medium(events, "ana", bar)
     assert caught is not None
     assert "citing no ticket, grant or reason" in caught[1]
+
+
+def test_with_no_team_known_looks_citing_nothing_are_judged_from_the_first_days() -> None:
+    """A log that names no team: the staff are one desk whose habit citing nothing is (none
+    of them do). Ana, three days in, looks at a customer of a merchant she knows a day,
+    citing nothing: medium at her 3rd merchant. Could fail: judged against all the staff only
+    after a week of her own days, as a lone specialist's browsing is, she was not yet."""
+    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += [e for p in ("ana",) for e in ticketed(p, [-3, -2, -1, *AHEAD])]
+    events += [e for d in range(3) for e in worked("ana", f"s-{d}", -3 + d)]
+    for d in AHEAD:
+        events.append(look("ana", f"s-{d}", d, 15, f"c-s-{d}-{d}"))
+    caught = first_medium(without_teams(events), "ana")
+    assert caught is not None
+    assert "citing no ticket, grant or reason on 3 of their" in caught[1]
+    assert "(s-0, s-1, s-2)" in caught[1]
