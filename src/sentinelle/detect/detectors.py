@@ -1748,6 +1748,8 @@ class LongHorizon(Detector):
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.max_rate, cfg.sweep_merchants)
+        # (kind, team or None for all the staff) → day, actor → (marked days, working days)
+        self._samples: dict[tuple[str, str | None], tuple[int, dict[str, tuple[int, int]]]] = {}
 
     judges = _staff_only
 
@@ -1889,16 +1891,47 @@ class LongHorizon(Detector):
         :meth:`_small_team` allows it; None while neither has them (the rate is not known)."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+
+        def fetch(anyone: bool) -> tuple[str, list[tuple[int, int]]]:
+            if kind == _SILENT:
+                return self._days_before(ctx, who, state.team, kind, anyone)
+            return team_samples(ctx, who, state.team, kind, count=count, anyone=anyone)
+
         if state.team is not None:
-            scope, samples = team_samples(ctx, who, state.team, kind, count=count)
+            scope, samples = fetch(False)
             if sum(d for _, d in samples) >= cfg.min_peer_days:
                 return scope, samples
         if not self._small_team(ctx, state, kind):
             return None
-        scope, samples = team_samples(ctx, who, state.team, kind, count=count, anyone=True)
+        scope, samples = fetch(True)
         if sum(d for _, d in samples) < cfg.min_peer_days:
             return None
         return scope, samples
+
+    def _days_before(
+        self, ctx: Context, me: str, team: str | None, kind: str, anyone: bool
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """:func:`team_samples` of marked days and working days, of the days before today,
+        walked once a day per team: looks citing nothing are judged for every actor every
+        day on desks where they are routine, and a walk over the staff for each cost a tenth
+        of detection's time. Of the days before today, so the answer does not depend on when
+        in the day it was asked (as :class:`Workflows`' rates)."""
+        day = ctx.now_us // DAY
+        key = (kind, None if anyone else team)
+        cached = self._samples.get(key)
+        if cached is None or cached[0] != day:
+            table: dict[str, tuple[int, int]] = {}
+            for actor, other in ctx.actors.items():
+                if other.kind != "staff" or not (anyone or other.team == team):
+                    continue
+                days = sum(1 for d in other.active if d < day)
+                if days:
+                    table[actor] = (sum(1 for d in _marked_days(other, kind) if d < day), days)
+            if len(self._samples) > 1000:  # free-text team names: keep the cache bounded
+                self._samples = {k: v for k, v in self._samples.items() if v[0] == day}
+            cached = self._samples[key] = (day, table)
+        scope = "all staff" if anyone else peers_of(team)
+        return scope, [v for actor, v in cached[1].items() if actor != me]
 
     def _run(
         self,
