@@ -14,9 +14,9 @@ import dataclasses
 import hashlib
 import math
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 from msgspec import UNSET
 from pydantic import Field
@@ -222,9 +222,44 @@ def team_samples(
             count(state) if count is not None else len(state.marks.get(kind, ())),
             days(state) if days is not None else len(state.active),
         )
-        for actor, state in ctx.actors.items()
-        if actor != me and (anyone or state.team == team) and state.kind == "staff" and state.active
+        for _, state in members(ctx, me, team, anyone=anyone)
     ]
+
+
+def members(
+    ctx: Context, me: str, team: str | None, *, anyone: bool = False
+) -> Iterator[tuple[str, ActorState]]:
+    """The staff :func:`team_samples` counts: the other members of ``team`` (with
+    ``anyone``, all the staff) who have worked in the last 30 days."""
+    for actor, state in ctx.actors.items():
+        if (
+            actor != me
+            and (anyone or state.team == team)
+            and state.kind == "staff"
+            and state.active
+        ):
+            yield actor, state
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def once_a_day(
+    cache: dict[_K, tuple[int, _V]], key: _K, day: int, compute: Callable[[], _V], limit: int
+) -> _V:
+    """``compute()`` once a day per ``key``, kept in ``cache`` (rates of the days before
+    today: the answer does not depend on when in the day it was asked, so live detection
+    and history agree); past ``limit`` keys, only today's are kept."""
+    cached = cache.get(key)
+    if cached is not None and cached[0] == day:
+        return cached[1]
+    value = compute()
+    if len(cache) > limit:
+        for old in [k for k, v in cache.items() if v[0] != day]:
+            del cache[old]
+    cache[key] = (day, value)
+    return value
 
 
 def peers_of(team: str | None) -> str:
@@ -369,6 +404,12 @@ _PAGED: Final = "paged"
 _JUDGED: Final = "judged"
 
 
+def cites_case(event: AccessEvent) -> bool:
+    """Whether an access cites a ticket or a grant (whether or not it covers it)."""
+    just = event.justification
+    return just is not UNSET and (isinstance(just.ticket, str) or isinstance(just.grant, str))
+
+
 def declared(event: AccessEvent) -> str | None:
     """The reason an access declares when it cites no ticket or grant at all (``qa_sample``,
     ``follow_up``…), as a key: the SHA-256 of the reason normalised (stripped, lower case),
@@ -376,7 +417,7 @@ def declared(event: AccessEvent) -> str | None:
     the free text (which a person may have written a name into); None when it cites a ticket
     or grant, or gives no reason."""
     just = event.justification
-    if just is UNSET or isinstance(just.ticket, str) or isinstance(just.grant, str):
+    if just is UNSET or cites_case(event):
         return None
     reason = just.reason
     if not isinstance(reason, str) or not reason.strip():
@@ -387,12 +428,7 @@ def declared(event: AccessEvent) -> str | None:
 def cites_nothing(event: AccessEvent) -> bool:
     """Whether an access cites no ticket, no grant and declares no reason (a blank one is
     none)."""
-    just = event.justification
-    if just is UNSET:
-        return True
-    return not (isinstance(just.ticket, str) or isinstance(just.grant, str)) and (
-        declared(event) is None
-    )
+    return not cites_case(event) and declared(event) is None
 
 
 class Workflows:
@@ -433,24 +469,23 @@ class Workflows:
     def rates(self, ctx: Context, reason: str) -> dict[str, float]:
         """Actor → new merchants a working day under ``reason``, last 30 days before today."""
         day = ctx.now_us // DAY
-        cached = self._rates.get(reason)
-        if cached is not None and cached[0] == day:
-            return cached[1]
-        kind = _VIA + reason
-        since = day * DAY
-        rates: dict[str, float] = {}
-        for actor, state in ctx.actors.items():
-            marks = state.marks.get(kind)
-            if not marks or state.kind != "staff":
-                continue
-            count = sum(1 for u, _ in marks if u < since)
-            days = sum(1 for d in state.active if d < day)
-            if count and days:
-                rates[actor] = count / days
-        self._rates[reason] = (day, rates)
-        if len(self._rates) > 1000:  # free-text reasons: keep the cache bounded
-            self._rates = {k: v for k, v in self._rates.items() if v[0] == day}
-        return rates
+
+        def compute() -> dict[str, float]:
+            kind = _VIA + reason
+            since = day * DAY
+            rates: dict[str, float] = {}
+            for actor, state in ctx.actors.items():
+                marks = state.marks.get(kind)
+                if not marks or state.kind != "staff":
+                    continue
+                count = sum(1 for u, _ in marks if u < since)
+                days = sum(1 for d in state.active if d < day)
+                if count and days:
+                    rates[actor] = count / days
+            return rates
+
+        # Free-text reasons: the cache is bounded.
+        return once_a_day(self._rates, reason, day, compute, 1000)
 
     def look(self, ctx: Context, state: ActorState, event: AccessEvent) -> bool:
         """Mark an unjustified access to a merchant new to the actor; whether it is a look of
@@ -643,7 +678,8 @@ class UnjustifiedAccess(Detector):
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.workflow_rate, cfg.sweep_merchants)
-        self._bulk: dict[str, tuple[int, int, float, float]] = {}  # actor → day, threshold…
+        # actor → day, (threshold, shape, rate)
+        self._bulk: dict[str, tuple[int, tuple[int, float, float]]] = {}
 
     def _bulk_threshold(
         self, ctx: Context, state: ActorState, who: str
@@ -657,12 +693,13 @@ class UnjustifiedAccess(Detector):
         imports, 2–3 a day) has a day of seven by chance, which the actor's busiest day of
         four would not allow; an agent who opens one a week has no day of three. Once a day
         per actor (the rates are of the days before today)."""
+        day = ctx.now_us // DAY
+        return once_a_day(self._bulk, who, day, lambda: self._threshold(ctx, state, who), 10_000)
+
+    def _threshold(self, ctx: Context, state: ActorState, who: str) -> tuple[int, float, float]:
+        """:meth:`_bulk_threshold`, computed."""
         cfg = self.config
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
-        day = ctx.now_us // DAY
-        cached = self._bulk.get(who)
-        if cached is not None and cached[0] == day:
-            return cached[1:]
 
         def lists(other: ActorState) -> int:
             q = other.baseline(_BULK)
@@ -687,9 +724,6 @@ class UnjustifiedAccess(Detector):
         while p >= cfg.bulk_p:
             k += 1
             p = nb_tail(k, shape, rate, 1)
-        if len(self._bulk) > 10_000:
-            self._bulk = {a: v for a, v in self._bulk.items() if v[0] == day}
-        self._bulk[who] = (day, k, shape, rate)
         return k, shape, rate
 
     judges = _staff_only
@@ -1845,8 +1879,7 @@ class LongHorizon(Detector):
             # Citing a ticket or grant that does not cover it (a colleague's, another
             # merchant's, a closed one) is a habit of its own, day after day for reviewers;
             # citing nothing at all is the trickle's sign (its days are counted apart).
-            just = event.justification
-            if just is UNSET or not (isinstance(just.ticket, str) or isinstance(just.grant, str)):
+            if not cites_case(event):
                 steady = "browse_uncited"
                 mark(state, steady, ctx.now_us, merchant)
             else:
@@ -1911,27 +1944,26 @@ class LongHorizon(Detector):
     def _days_before(
         self, ctx: Context, me: str, team: str | None, kind: str, anyone: bool
     ) -> tuple[str, list[tuple[int, int]]]:
-        """:func:`team_samples` of marked days and working days, of the days before today,
-        walked once a day per team: looks citing nothing are judged for every actor every
+        """:func:`team_samples` of marked days and working days, of the days before today:
+        :func:`members` walked once a day per team (:func:`once_a_day`): looks citing nothing are judged for every actor every
         day on desks where they are routine, and a walk over the staff for each cost a tenth
         of detection's time. Of the days before today, so the answer does not depend on when
         in the day it was asked (as :class:`Workflows`' rates)."""
         day = ctx.now_us // DAY
+
+        def compute() -> dict[str, tuple[int, int]]:
+            return {
+                actor: (
+                    sum(1 for d in _marked_days(other, kind) if d < day),
+                    sum(1 for d in other.active if d < day),
+                )
+                for actor, other in members(ctx, "", team, anyone=anyone)
+            }
+
         key = (kind, None if anyone else team)
-        cached = self._samples.get(key)
-        if cached is None or cached[0] != day:
-            table: dict[str, tuple[int, int]] = {}
-            for actor, other in ctx.actors.items():
-                if other.kind != "staff" or not (anyone or other.team == team):
-                    continue
-                days = sum(1 for d in other.active if d < day)
-                if days:
-                    table[actor] = (sum(1 for d in _marked_days(other, kind) if d < day), days)
-            if len(self._samples) > 1000:  # free-text team names: keep the cache bounded
-                self._samples = {k: v for k, v in self._samples.items() if v[0] == day}
-            cached = self._samples[key] = (day, table)
+        table = once_a_day(self._samples, key, day, compute, 1000)  # free-text team names
         scope = "all staff" if anyone else peers_of(team)
-        return scope, [v for actor, v in cached[1].items() if actor != me]
+        return scope, [sample for actor, sample in table.items() if actor != me]
 
     def _run(
         self,
