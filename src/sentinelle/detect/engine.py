@@ -468,7 +468,8 @@ class Engine:
             return findings
         for f in graded:
             record(ledger, f, self._graded[f.detector], cfg)
-        out = []
+        out: list[Finding] = []
+        judged: list[tuple[int, Severity, list[str]]] = []
         for f in findings:
             if f.detector not in self._graded:
                 out.append(f)
@@ -477,13 +478,19 @@ class Engine:
             # A weak finding stays low, however risky the actor: it is counted as evidence,
             # but a risky actor's every small step does not become another medium alert.
             severity = grade(total, cfg) if f.severity >= Severity.MEDIUM else Severity.LOW
-            why = explain(f.actor, total, pieces, severity, cfg)
+            judged.append((len(out), severity, explain(f.actor, total, pieces, severity, cfg)))
+            out.append(f)
+        # The strongest findings first: of one event's, the one that raises the alert is the
+        # strongest, and the others add to it (one burst, one case: _realert).
+        judged.sort(key=lambda j: (-out[j[0]].severity, -out[j[0]].score))
+        for i, severity, why in judged:
+            f = out[i]
             if severity >= Severity.MEDIUM and emit:
                 adds_to = self._realert(f, severity)
                 if adds_to is not None:
                     severity = Severity.LOW
                     why.insert(0, adds_to)
-            out.append(dataclasses.replace(f, severity=severity, reasons=(f.reasons[0], *why)))
+            out[i] = dataclasses.replace(f, severity=severity, reasons=(f.reasons[0], *why))
         return out
 
     def _realert(self, finding: Finding, severity: Severity) -> str | None:
@@ -495,9 +502,11 @@ class Engine:
             joins = None
         if joins is not None and joins.severity >= severity:
             return None  # it merges into that alert, not raising it: the latest numbers show
-        days = self.config.evidence.realert_days
+        cfg = self.config.evidence
+        days, hours = cfg.realert_days, cfg.burst_hours
         key = f"{finding.actor}|{self._families.get(finding.detector, finding.detector)}"
-        last = self.state.alerted.get(key)
+        alerted = self.state.alerted
+        last = alerted.get(key)
         if last is not None and finding.time_us - last[0] < days * DAY and severity <= last[1]:
             at, grade_, detector, alert = last
             return (
@@ -505,8 +514,24 @@ class Engine:
                 f"{iso(at)[:16]}Z) about {finding.actor} on the same signal; a new alert is "
                 f"raised if the evidence grows beyond {Severity(grade_)} or after {days:g} days."
             )
+        # Keyed by the actor alone (no "|"): their latest alert on any signal.
+        last = alerted.get(finding.actor)
+        if last is not None and finding.time_us - last[0] < hours * HOUR and severity <= last[1]:
+            alerted[key] = last  # this signal is now of that case too
+            at, grade_, detector, alert = last
+            return (
+                f"Not a new alert: this adds to {alert} ({detector}, {Severity(grade_)}, "
+                f"{iso(at)[:16]}Z) about {finding.actor}, raised {hours:g} h or less before "
+                f"on another signal: one burst, one case; a new alert is raised if the "
+                f"evidence grows beyond {Severity(grade_)}."
+            )
         raised = joins.id if joins is not None else _new_alert_id(finding)  # the alert it raises
-        self.state.alerted[key] = (finding.time_us, int(severity), finding.detector, raised)
+        alerted[key] = alerted[finding.actor] = (
+            finding.time_us,
+            int(severity),
+            finding.detector,
+            raised,
+        )
         return None
 
     def _merges(self, finding: Finding, alert: Alert) -> bool:

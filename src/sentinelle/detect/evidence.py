@@ -36,7 +36,10 @@ same signal again within ``realert_days`` raises a new alert only when its evide
 higher grade (medium to high, high to critical); otherwise the finding is low and says which
 alert it adds to. A benign actor whose new duties look odd for a week (a team move, a leave
 to cover) is one alert to dismiss, not one a day; an insider whose evidence keeps growing is
-raised again at each grade, and another signal of theirs is judged on its own.
+raised again at each grade. Another signal of theirs is judged on its own, except within
+``burst_hours`` of their latest alert: a finding no more severe adds to it, and its signal is
+of that case from then on. One burst (a ticket opened and closed in minutes and the lists it
+covered, on the same morning) is one case, not one alert per detector.
 
 The evidence is plain data in the engine's state (saved between batches).
 """
@@ -80,6 +83,13 @@ class EvidenceConfig(BaseModel):
         description="A finding no more severe than its actor's alert on the same signal in "
         "the last so many days adds to that alert's evidence as a low finding, not a new "
         "alert (0: every finding is graded alone).",
+    )
+    burst_hours: float = Field(
+        24.0,
+        ge=0,
+        description="A finding of another signal within so many hours of the actor's latest "
+        "medium+ alert, no more severe, adds to that alert as a low finding: one burst, one "
+        "case (0: each signal raises its own alert).",
     )
 
 

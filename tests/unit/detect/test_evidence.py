@@ -132,9 +132,27 @@ def test_the_same_signal_again_adds_to_the_alert_until_it_earns_a_higher_grade()
     assert got["e3"] == ("reach_b", Severity.HIGH)
 
 
-def test_another_signal_is_judged_on_its_own() -> None:
+def test_another_signal_a_day_or_more_later_is_judged_on_its_own() -> None:
     got = by_event(graded({"e1": (Reach, 0), "e2": (Lone, 1)}))
     assert got == {"e1": ("reach_a", Severity.MEDIUM), "e2": ("lone", Severity.MEDIUM)}
+
+
+def test_another_signal_in_the_same_burst_adds_to_the_alert() -> None:
+    # e2 comes 10.5 h after e1 (day 0.5: at 10:00 + 12 h + 0 h): one burst, one case.
+    alerts = graded({"e1": (Reach, 0), "e2": (Lone, 0.5)})
+    got = by_event(alerts)
+    assert got == {"e1": ("reach_a", Severity.MEDIUM), "e2": ("lone", Severity.LOW)}
+    [first] = [a for a in alerts if "e1" in a.events]
+    [again] = [a for a in alerts if "e2" in a.events]
+    assert again.reasons[1].startswith(f"Not a new alert: this adds to {first.id} (reach_a, ")
+    assert "on another signal: one burst, one case" in again.reasons[1]
+    # Its signal is of that case now: the same signal the next day adds to it too.
+    # (High from 5 points here, so that 2.8 points stay medium.)
+    days = {"e1": (Reach, 0), "e2": (Lone, 0.5), "e3": (Lone, 1.2)}
+    assert by_event(graded(days, high=5.0))["e3"] == ("lone", Severity.LOW)
+    # Off: each signal raises its own alert.
+    off = by_event(graded({"e1": (Reach, 0), "e2": (Lone, 0.5)}, burst_hours=0))
+    assert off["e2"] == ("lone", Severity.MEDIUM)
 
 
 def test_after_realert_days_the_same_signal_raises_a_new_alert() -> None:
@@ -151,5 +169,6 @@ def test_a_finding_of_the_history_before_emitting_raised_no_alert_to_add_to() ->
     alerts = engine.run(events, emit_from_us=us(at(1, 0)))
     assert [(x.detector, x.severity) for x in alerts] == [("reach_b", Severity.MEDIUM)]
     [raised] = alerts
-    assert engine.state.alerted == {"ana|reach": (us(at(1, 11)), 2, "reach_b", raised.id)}
+    last = (us(at(1, 11)), 2, "reach_b", raised.id)
+    assert engine.state.alerted == {"ana|reach": last, "ana": last}
     assert Engine.load_state(engine.dump_state()).alerted == engine.state.alerted
