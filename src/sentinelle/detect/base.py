@@ -52,7 +52,9 @@ class Finding:
     ``score`` is 0–100; ``reasons`` are full sentences with the numbers that led to it.
     ``strength`` (0–1) is how far a medium finding judged by chance is towards high (its
     chance towards the next threshold): its evidence is worth that much more
-    (:mod:`sentinelle.detect.evidence`).
+    (:mod:`sentinelle.detect.evidence`). A ``context`` finding is listed with the actor's
+    evidence but worth no points: what an insider would do too, but that is covered (a
+    leaver's export with a ticket for it).
     """
 
     detector: str
@@ -64,6 +66,7 @@ class Finding:
     events: tuple[str, ...]
     reasons: tuple[str, ...]
     strength: float = 0.0
+    context: bool = False
 
 
 @dataclass(slots=True)

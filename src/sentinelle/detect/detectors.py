@@ -930,7 +930,8 @@ class ExportAfterNotice(Detector):
     exported, the count since notice is judged at the rate the actor and their team export
     without a ticket (:func:`surprise`): medium, high when very unlikely, and low when it is
     their routine (billing agents who run merchants' export requests until their last day).
-    With a ticket: low.
+    With a ticket: low, and context, not evidence (:attr:`Finding.context`): a leaver's
+    ticketed work until their last day would otherwise add half a point a day.
     """
 
     graded = True
@@ -1010,6 +1011,7 @@ class ExportAfterNotice(Detector):
                     f"{event.action} of {what} of merchant {event.merchant} {because}.",
                 ),
                 strength=strength,
+                context=justified,
             )
         ]
 
@@ -1560,6 +1562,7 @@ class RepeatedLooks(Detector):
                     f"{event.actor.id} looked again at {text} in the last 14 days without a "
                     f"ticket or grant.{also}",
                 ),
+                context=not news,  # counted when they became so: not again every day
             )
         ]
 

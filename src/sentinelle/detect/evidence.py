@@ -26,7 +26,8 @@ that day; a signal is a detector, or the detectors of one ``Detector.family``), 
 is one piece, while the same signal on several days, or several
 signals, add up. The alert's severity is the risk's grade: medium from ``medium`` points,
 high from ``high``, critical from ``critical``; below that it is low (worth a review, no more).
-A finding that is low by itself stays low whatever the actor's risk (it still adds evidence).
+A finding that is low by itself stays low whatever the actor's risk (it still adds evidence,
+unless it is context: :attr:`Finding.context`, listed, worth no points).
 A single weak signal is thus low; a single ticket opened and closed within minutes is low;
 the same actor doing it again on other days, or also reaching new merchants without tickets,
 is medium and up. Every graded alert lists every piece of evidence behind it, with numbers.
@@ -110,7 +111,7 @@ def record(ledger: Ledger, finding: Finding, weight: float, config: EvidenceConf
     horizon = finding.time_us - int(config.horizon_days * DAY)
     if items and items[0][0] < horizon:
         items[:] = [i for i in items if i[0] >= horizon]
-    points = POINTS[finding.severity]
+    points = 0.0 if finding.context else POINTS[finding.severity]
     if finding.strength and finding.severity == Severity.MEDIUM:
         points += min(1.0, finding.strength) * (POINTS[Severity.HIGH] - points)
     points *= weight
@@ -158,5 +159,6 @@ def explain(
     if len(pieces) > 12:
         lines.append(f"{len(pieces) - 12} earlier finding(s) not listed;")
     for t, detector, points, reason in pieces[-12:]:
-        lines.append(f"{iso(t)[:16]}Z, {detector}, +{points:.2f} points: {reason}")
+        worth = f"+{points:.2f} points" if points else "context, no points"
+        lines.append(f"{iso(t)[:16]}Z, {detector}, {worth}: {reason}")
     return lines

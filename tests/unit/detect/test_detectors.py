@@ -1154,6 +1154,22 @@ def test_export_after_notice(
     run_row("export_after_notice", events, expected, since, all_on)
 
 
+def test_a_leavers_ticketed_exports_are_context_not_evidence() -> None:
+    # A leaver's ticketed exports on five days, then one declared export without a ticket
+    # (low, half a point): graded by evidence, the ticketed ones are listed but add nothing,
+    # so the actor stays low. Before, each day's added half a point (medium by the third).
+    events = [NOTICE]
+    for d in range(1, 6):
+        events += ticket(f"T{d}", f"m{d}", at(d, 9))
+        events.append(export(at(d, 10), ticket=f"T{d}", id=f"e{d}") | {"merchant": f"m{d}"})
+    events.append(declared_export(at(6, 10), "m9"))
+    alerts = detect(events, "export_after_notice", evidence=True)
+    assert alerts and {a.severity for a in alerts} == {LOW}
+    [last] = [a for a in alerts if HIT in a.events]
+    assert "Evidence about ana: 0.50 risk points" in last.reasons[1]
+    assert "export_after_notice, context, no points: ana gave notice 5.0 days" in last.reasons[-2]
+
+
 # -- unusual_context ---------------------------------------------------------------------------
 
 
@@ -1939,6 +1955,22 @@ def test_the_same_customers_again_are_not_judged_again() -> None:
     assert "No customer is new to this since it was last judged." in found[1].reasons[0]
     assert "looked again at c3 (" in found[2].reasons[0]
     assert "3 customers so in 14 days" in found[2].reasons[0]
+
+
+def test_the_same_customers_again_are_context_not_new_evidence() -> None:
+    """Could fail: a lead checking the same two customers' imports every day for two weeks.
+    Once judged (low: their usual), the daily looks after are listed as context, worth no
+    points; before, each day added a quarter point, and the lead was medium by the fourth."""
+    days = [at(d, h) for d in range(14) for h in (9, 15)]
+    config = DetectConfig(
+        detectors={name: {"enabled": name == "repeated_looks"} for name in DETECTORS}
+    )
+    engine = Engine(config)
+    found = engine.run(decoded(looks(*days, subjects=("c1", "c2"), hits=0)))
+    assert found and {a.severity for a in found} == {LOW}, [a.reasons for a in found]
+    assert "context, no points: ana looked again at c1" in found[-1].reasons[-1]
+    points = [p for _, _, p, _ in engine.state.evidence["ana"]]
+    assert points[0] > 0 and set(points[1:]) == {0.0}  # judged once, then context
 
 
 def test_a_high_profile_customer_is_high_on_the_second_day_only() -> None:
