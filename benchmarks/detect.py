@@ -17,19 +17,19 @@ profile), and compare the alerts with the ground truth. Prints
 
     .venv/bin/python benchmarks/detect.py        # 5 seeds, desk/shop/holdout/world2, large/small
     .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout,world2 --sizes small
-    .venv/bin/python benchmarks/detect.py --sizes medium --profiles world2
+    .venv/bin/python benchmarks/detect.py --sizes medium                  # 60 agents
     .venv/bin/python benchmarks/detect.py --latency            # also ingest-to-alert latency
     .venv/bin/python benchmarks/detect.py --cache /tmp/gen     # generate once, reuse after
     .venv/bin/python benchmarks/detect.py --drop team          # events that name no team
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
 
-Sizes of the simulator: ``large`` is 150 agents, 1,500 merchants, 40 days; ``small`` is 10-20
-agents (by seed), 120 merchants, 30 days (``desk`` is measured large only, ``shop`` small
-only). Of ``world2``: ``large`` 180 agents, 1,500 merchants, 40 days; ``medium`` 60, 500, 25;
-``small`` 10-20 agents, 120 merchants, 12-20 days (by seed). ``holdout`` is never used to
-tune the detectors; ``world2`` checks every change (kept only if it holds on both generators)
-and fits no threshold.
+Sizes of the simulator: ``large`` is 150 agents, 1,500 merchants, 40 days; ``medium`` 60
+agents, 600 merchants, 40 days; ``small`` is 10-20 agents (by seed), 120 merchants, 30 days
+(``desk`` is measured large and medium only, ``shop`` small only). Of ``world2``: ``large``
+180 agents, 1,500 merchants, 40 days; ``medium`` 60, 500, 25; ``small`` 10-20 agents, 120
+merchants, 12-20 days (by seed). ``holdout`` is never used to tune the detectors; ``world2``
+checks every change (kept only if it holds on both generators) and fits no threshold.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ WORLD2 = "world2"
 
 SIZES: dict[str, dict[str, int]] = {
     "large": {"merchants": 1500, "agents": 150, "days": 40},
+    "medium": {"merchants": 600, "agents": 60, "days": 40},
     "small": {"merchants": 120, "agents": 0, "days": 30},  # agents: by seed, 10-20
 }
 SMALL_AGENTS = (12, 16, 10, 20, 14, 18, 11, 15)
@@ -82,7 +83,7 @@ def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[
         if size == "small":
             return [(profile, size, seed, (name,)) for name in world2.SCENARIOS]
         return [(profile, size, seed, world2.SCENARIOS)]
-    if size == "large":
+    if size in ("large", "medium"):
         return [(profile, size, seed, ("all",))]
     out = []
     for group in GROUPS:
@@ -136,11 +137,12 @@ def _generate(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], 
 
 def selected(profiles: str, sizes: str, seeds: str) -> list[tuple[str, str, int, tuple[str, ...]]]:
     """The jobs of ``--profiles``, ``--sizes`` and ``--seeds`` (each comma-separated), in that
-    order: ``desk`` is measured large only, ``shop`` small only, ``world2`` at its own sizes."""
+    order: ``desk`` is measured large and medium only, ``shop`` small only, ``world2`` at its
+    own sizes."""
     todo = []
     for profile in profiles.split(","):
         for size in sizes.split(","):
-            if profile == "shop" and size == "large":
+            if profile == "shop" and size in ("large", "medium"):
                 continue  # the small team's profile
             if profile == "desk" and size == "small":
                 continue
