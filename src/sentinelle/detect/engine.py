@@ -514,8 +514,9 @@ class Engine:
                 f"{iso(at)[:16]}Z) about {finding.actor} on the same signal; a new alert is "
                 f"raised if the evidence grows beyond {Severity(grade_)} or after {days:g} days."
             )
-        # Keyed by the actor alone (no "|"): their latest alert on any signal.
-        last = alerted.get(finding.actor)
+        # Their latest alert on any signal (no detector or family is named "*").
+        anyone = f"{finding.actor}|*"
+        last = alerted.get(anyone)
         if last is not None and finding.time_us - last[0] < hours * HOUR and severity <= last[1]:
             alerted[key] = last  # this signal is now of that case too
             at, grade_, detector, alert = last
@@ -526,7 +527,7 @@ class Engine:
                 f"evidence grows beyond {Severity(grade_)}."
             )
         raised = joins.id if joins is not None else _new_alert_id(finding)  # the alert it raises
-        alerted[key] = alerted[finding.actor] = (
+        alerted[key] = alerted[anyone] = (
             finding.time_us,
             int(severity),
             finding.detector,

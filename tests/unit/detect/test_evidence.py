@@ -170,5 +170,5 @@ def test_a_finding_of_the_history_before_emitting_raised_no_alert_to_add_to() ->
     assert [(x.detector, x.severity) for x in alerts] == [("reach_b", Severity.MEDIUM)]
     [raised] = alerts
     last = (us(at(1, 11)), 2, "reach_b", raised.id)
-    assert engine.state.alerted == {"ana|reach": last, "ana": last}
+    assert engine.state.alerted == {"ana|reach": last, "ana|*": last}
     assert Engine.load_state(engine.dump_state()).alerted == engine.state.alerted
