@@ -359,8 +359,10 @@ class Engine:
                 for actor, items in st.evidence.items()
                 if (recent := [i for i in items if i[0] >= forget])
             }
-            realert = t - int(self.config.evidence.realert_days * DAY)
-            st.alerted = {k: v for k, v in st.alerted.items() if v[0] >= realert}
+            kept = max(
+                self.config.evidence.realert_days * DAY, self.config.evidence.burst_hours * HOUR
+            )
+            st.alerted = {k: v for k, v in st.alerted.items() if v[0] >= t - int(kept)}
         if isinstance(event, ContextEvent):
             ctx.apply_context(event, t)
             return self._alerts(self._ask("observe_context", event, ctx), emit)

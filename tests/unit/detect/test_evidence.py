@@ -153,6 +153,10 @@ def test_another_signal_in_the_same_burst_adds_to_the_alert() -> None:
     # Off: each signal raises its own alert.
     off = by_event(graded({"e1": (Reach, 0), "e2": (Lone, 0.5)}, burst_hours=0))
     assert off["e2"] == ("lone", Severity.MEDIUM)
+    # The burst holds across midnight (21.6 h later, the next morning) even when the same
+    # signal is never held back (realert_days 0): the day's pruning keeps 24 h.
+    night = by_event(graded({"e1": (Reach, 0), "e2": (Lone, 0.9)}, realert_days=0))
+    assert night["e2"] == ("lone", Severity.LOW)
 
 
 def test_after_realert_days_the_same_signal_raises_a_new_alert() -> None:
