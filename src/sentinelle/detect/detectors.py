@@ -227,10 +227,10 @@ def team_samples(
 
 
 def members(
-    ctx: Context, me: str, team: str | None, *, anyone: bool = False
+    ctx: Context, me: str | None, team: str | None, *, anyone: bool = False
 ) -> Iterator[tuple[str, ActorState]]:
-    """The staff :func:`team_samples` counts: the other members of ``team`` (with
-    ``anyone``, all the staff) who have worked in the last 30 days."""
+    """The staff :func:`team_samples` counts: the members of ``team`` other than ``me``
+    (with ``anyone``, all the staff) who have worked in the last 30 days."""
     for actor, state in ctx.actors.items():
         if (
             actor != me
@@ -416,19 +416,27 @@ def declared(event: AccessEvent) -> str | None:
     16 hex digits, so that the saved engine state groups accesses by reason without holding
     the free text (which a person may have written a name into); None when it cites a ticket
     or grant, or gives no reason."""
-    just = event.justification
-    if just is UNSET or cites_case(event):
+    reason = _stated(event)
+    if reason is None or cites_case(event):
         return None
-    reason = just.reason
-    if not isinstance(reason, str) or not reason.strip():
-        return None
-    return hashlib.sha256(reason.strip().lower().encode()).hexdigest()[:16]
+    return hashlib.sha256(reason.lower().encode()).hexdigest()[:16]
 
 
 def cites_nothing(event: AccessEvent) -> bool:
     """Whether an access cites no ticket, no grant and declares no reason (a blank one is
-    none)."""
-    return not cites_case(event) and declared(event) is None
+    none). Without hashing the reason (:func:`declared`): asked of every unjustified look."""
+    return _stated(event) is None and not cites_case(event)
+
+
+def _stated(event: AccessEvent) -> str | None:
+    """The reason an access gives, stripped; None when it gives none or a blank one."""
+    just = event.justification
+    if just is UNSET:
+        return None
+    reason = just.reason
+    if not isinstance(reason, str):
+        return None
+    return reason.strip() or None
 
 
 class Workflows:
@@ -1960,7 +1968,7 @@ class LongHorizon(Detector):
                     sum(1 for d in _marked_days(other, kind) if d < day),
                     sum(1 for d in other.active if d < day),
                 )
-                for actor, other in members(ctx, "", team, anyone=anyone)
+                for actor, other in members(ctx, None, team, anyone=anyone)
             }
 
         key = (kind, None if anyone else team)

@@ -510,23 +510,16 @@ class Engine:
         alerted = self.state.alerted
         last = alerted.get(key)
         if last is not None and finding.time_us - last[0] < days * DAY and severity <= last[1]:
-            at, grade_, detector, alert = last
-            return (
-                f"Not a new alert: this adds to {alert} ({detector}, {Severity(grade_)}, "
-                f"{iso(at)[:16]}Z) about {finding.actor} on the same signal; a new alert is "
-                f"raised if the evidence grows beyond {Severity(grade_)} or after {days:g} days."
-            )
+            return _adds_to(last, finding.actor, " on the same signal", f" or after {days:g} days")
         # Their latest alert on any signal (no detector or family is named "*").
         anyone = f"{finding.actor}|*"
         last = alerted.get(anyone)
         if last is not None and finding.time_us - last[0] < hours * HOUR and severity <= last[1]:
             alerted[key] = last  # this signal is now of that case too
-            at, grade_, detector, alert = last
-            return (
-                f"Not a new alert: this adds to {alert} ({detector}, {Severity(grade_)}, "
-                f"{iso(at)[:16]}Z) about {finding.actor}, raised {hours:g} h or less before "
-                f"on another signal: one burst, one case; a new alert is raised if the "
-                f"evidence grows beyond {Severity(grade_)}."
+            return _adds_to(
+                last,
+                finding.actor,
+                f", raised {hours:g} h or less before on another signal: one burst, one case",
             )
         raised = joins.id if joins is not None else _new_alert_id(finding)  # the alert it raises
         alerted[key] = alerted[anyone] = (
@@ -595,6 +588,17 @@ class Engine:
             if len(alert.events) < _MAX_EVENTS and event_id not in alert.events:
                 alert.events.append(event_id)
         return alert
+
+
+def _adds_to(last: tuple[int, int, str, str], actor: str, how: str, until: str = "") -> str:
+    """What a finding that adds to ``last`` (an alert raised about ``actor``: its time,
+    grade, detector and id) says of it instead of raising a new alert."""
+    at, grade_, detector, alert = last
+    return (
+        f"Not a new alert: this adds to {alert} ({detector}, {Severity(grade_)}, "
+        f"{iso(at)[:16]}Z) about {actor}{how}; a new alert is raised if the evidence grows "
+        f"beyond {Severity(grade_)}{until}."
+    )
 
 
 def _new_alert_id(finding: Finding) -> str:

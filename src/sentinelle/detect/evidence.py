@@ -111,10 +111,10 @@ def record(ledger: Ledger, finding: Finding, weight: float, config: EvidenceConf
     horizon = finding.time_us - int(config.horizon_days * DAY)
     if items and items[0][0] < horizon:
         items[:] = [i for i in items if i[0] >= horizon]
-    points = 0.0 if finding.context else POINTS[finding.severity]
+    points = POINTS[finding.severity]
     if finding.strength and finding.severity == Severity.MEDIUM:
         points += min(1.0, finding.strength) * (POINTS[Severity.HIGH] - points)
-    points *= weight
+    points = 0.0 if finding.context else points * weight
     items.append((finding.time_us, finding.detector, points, finding.reasons[0]))
     if len(items) > 500:
         del items[:100]

@@ -481,7 +481,7 @@ def test_with_no_team_known_looks_citing_nothing_are_judged_from_the_first_days(
     citing nothing: medium at her 3rd merchant. Could fail: judged against all the staff only
     after a week of her own days, as a lone specialist's browsing is, she was not yet."""
     events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *AHEAD])]
-    events += [e for p in ("ana",) for e in ticketed(p, [-3, -2, -1, *AHEAD])]
+    events += ticketed("ana", [-3, -2, -1, *AHEAD])
     events += [e for d in range(3) for e in worked("ana", f"s-{d}", -3 + d)]
     for d in AHEAD:
         events.append(look("ana", f"s-{d}", d, 15, f"c-s-{d}-{d}"))
