@@ -38,6 +38,7 @@ from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import MAX_BODY_BYTES, create_app
 from sentinelle.config import Settings
+from sentinelle.connectors import VENDORS
 from sentinelle.detect import DetectionRunner
 from sentinelle.ingest import Ingestor
 from sentinelle.sim import generate_events
@@ -211,8 +212,13 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     # schemathesis posts (test_no_notice_is_ever_sent_here).
     policy = data_dir.parent / "guard.toml"  # the documented example: the guard routes decide
     policy.write_text((Path(__file__).parents[2] / "conf" / "guard.example.toml").read_text())
+    # Every help-desk connector configured, as in production: a known vendor's webhook
+    # without its signature is a 401 (an unconfigured connector's 503 is test_connectors').
+    secrets = {f"{vendor}_webhook_secret": f"schema-{vendor}-secret" for vendor in VENDORS}
     app = create_app(
-        Settings(_env_file=None, data_dir=data_dir, database_url=None, guard_policy=policy)
+        Settings(
+            _env_file=None, data_dir=data_dir, database_url=None, guard_policy=policy, **secrets
+        )
     )
     state = app.state.sentinelle
     # raise_server_exceptions=False: a bug answers 500, as it would to a client.
