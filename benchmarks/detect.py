@@ -18,17 +18,19 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py        # 5 seeds, desk/shop/holdout/world2, large/small
     .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout,world2 --sizes small
     .venv/bin/python benchmarks/detect.py --sizes medium                  # 60 agents
+    .venv/bin/python benchmarks/detect.py --sizes xlarge --seeds 1,2,3    # 250 agents
     .venv/bin/python benchmarks/detect.py --latency            # also ingest-to-alert latency
     .venv/bin/python benchmarks/detect.py --cache /tmp/gen     # generate once, reuse after
     .venv/bin/python benchmarks/detect.py --drop team          # events that name no team
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
 
-Sizes of the simulator: ``large`` is 150 agents, 1,500 merchants, 40 days; ``medium`` 60
-agents, 600 merchants, 40 days; ``small`` is 10-20 agents (by seed), 120 merchants, 30 days
-(``desk`` is measured large and medium only, ``shop`` small only). Of ``world2``: ``large``
-180 agents, 1,500 merchants, 40 days; ``medium`` 60, 500, 25; ``small`` 10-20 agents, 120
-merchants, 12-20 days (by seed). ``holdout`` is never used to tune the detectors; ``world2``
+Sizes of the simulator: ``xlarge`` is 250 agents, 2,500 merchants, 30 days (the top of
+the 10-250 agents detection is built for); ``large`` 150 agents, 1,500 merchants, 40 days;
+``medium`` 60 agents, 600 merchants, 40 days; ``small`` is 10-20 agents (by seed), 120
+merchants, 30 days (``desk`` is measured xlarge, large and medium only, ``shop`` small
+only). Of ``world2``: ``xlarge`` 250 agents, 2,500 merchants, 30 days; ``large`` 180, 1,500,
+40; ``medium`` 60, 500, 25; ``small`` 10-20 agents, 120 merchants, 12-20 days (by seed). ``holdout`` is never used to tune the detectors; ``world2``
 checks every change (kept only if it holds on both generators) and fits no threshold.
 """
 
@@ -58,6 +60,7 @@ import world2
 WORLD2 = "world2"
 
 SIZES: dict[str, dict[str, int]] = {
+    "xlarge": {"merchants": 2500, "agents": 250, "days": 30},
     "large": {"merchants": 1500, "agents": 150, "days": 40},
     "medium": {"merchants": 600, "agents": 60, "days": 40},
     "small": {"merchants": 120, "agents": 0, "days": 30},  # agents: by seed, 10-20
@@ -68,6 +71,7 @@ GROUPS = (
     ("departing_export", "compromised_account", "vip_snooping"),
 )
 BUDGETS = (1, 2, 3, 5, 10)
+BIG = ("xlarge", "large", "medium")  # all scenarios at once (small: in groups)
 
 
 def size_of(name: str, seed: int) -> dict[str, int]:
@@ -83,7 +87,7 @@ def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[
         if size == "small":
             return [(profile, size, seed, (name,)) for name in world2.SCENARIOS]
         return [(profile, size, seed, world2.SCENARIOS)]
-    if size in ("large", "medium"):
+    if size in BIG:
         return [(profile, size, seed, ("all",))]
     out = []
     for group in GROUPS:
@@ -142,7 +146,7 @@ def selected(profiles: str, sizes: str, seeds: str) -> list[tuple[str, str, int,
     todo = []
     for profile in profiles.split(","):
         for size in sizes.split(","):
-            if profile == "shop" and size in ("large", "medium"):
+            if profile == "shop" and size in BIG:
                 continue  # the small team's profile
             if profile == "desk" and size == "small":
                 continue
@@ -453,7 +457,7 @@ def main() -> None:
         os.environ["DETECT_BENCH_CACHE"] = str(args.cache)  # read by the worker processes
     config = DetectConfig.from_toml(args.config) if args.config else None
     todo = selected(args.profiles, args.sizes, args.seeds)
-    todo.sort(key=lambda j: j[1] != "large")  # the long ones first
+    todo.sort(key=lambda j: BIG.index(j[1]) if j[1] in BIG else len(BIG))  # long ones first
     with ProcessPoolExecutor(args.workers) as pool:
         results = list(pool.map(evaluate, todo, [config] * len(todo), [drop] * len(todo)))
     # Small runs in groups: one row per seed, merged.

@@ -54,6 +54,7 @@ SIZES: dict[str, tuple[int, int, int]] = {
     "small": (0, 120, 0),  # days: 12-20 by seed
     "medium": (60, 500, 25),
     "large": (180, 1500, 40),
+    "xlarge": (250, 2500, 30),
 }
 TEAMS = (
     ("frontline", 0.55),
