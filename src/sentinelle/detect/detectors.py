@@ -111,14 +111,24 @@ def nb_tail(k: int, shape: float, rate: float, days: float) -> float:
     return min(1.0, total)
 
 
+#: The least shape of :func:`gamma_prior`: however unevenly a team shows a signal, a member
+#: who has not shown it for weeks may start to (a new duty, a team move, a colleague's work to
+#: cover). Below it, the few busiest members of a large team made the rest all but certain
+#: never to, and their first days of it a one-in-thousands event (measured at 250 agents:
+#: a quarter of ``long_horizon``'s false alerts; docs/detection.md).
+MIN_SHAPE: Final = 0.5
+
+
 def gamma_prior(samples: Iterable[tuple[int, int]], floor: float) -> tuple[float, float]:
     """(shape, rate) of a Gamma distribution of per-day rates fitted, by moments, to
     ``samples`` of (count, days) of several actors, the Poisson noise taken out of the
-    spread; ``floor`` is the least mean rate assumed. Few samples give a wide prior."""
+    spread; ``floor`` is the least mean rate assumed. Few samples give a wide prior; a
+    very uneven team, a shape of :data:`MIN_SHAPE` at least."""
     data = [(c, d) for c, d in samples if d > 0]
     days = sum(d for _, d in data)
     mean = max(floor, sum(c for c, _ in data) / days if days else 0.0)
     var = _peer_variance(data, days, mean, noise=mean)  # Poisson: a day's variance is its mean
+    var = min(var, mean * mean / MIN_SHAPE)
     return mean * mean / var, mean / var
 
 

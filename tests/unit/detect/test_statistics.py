@@ -13,7 +13,7 @@ import pytest
 from sentinelle.detect import DETECTORS
 from sentinelle.detect.base import Finding, Severity
 from sentinelle.detect.context import BULK_SUBJECTS, Context
-from sentinelle.detect.detectors import gamma_prior, hypergeom_tail, nb_tail
+from sentinelle.detect.detectors import MIN_SHAPE, gamma_prior, hypergeom_tail, nb_tail
 from sentinelle.detect.evidence import EvidenceConfig, record, risk
 from sentinelle.events import AccessEvent, ContextEvent, decode_event
 from sentinelle.timeutil import DAY, MINUTE, iso
@@ -71,6 +71,17 @@ def test_gamma_prior_of_a_team_whose_members_differ_is_wider() -> None:
     # is known of a small team), and never below 0.25 (a CV of 0.5), however large the team.
     assert alike[0] == pytest.approx(math.sqrt(8))
     assert gamma_prior([(10, 10)] * 40, 0.02)[0] == pytest.approx(4.0)
+
+
+def test_gamma_prior_of_a_very_uneven_team_keeps_a_shape_of_a_half() -> None:
+    # Two busy members among forty who never show it: by moments the shape would be ~0.05,
+    # and forty quiet days would make a quiet member's first three a one-in-thousands event.
+    uneven = gamma_prior([(0, 20)] * 38 + [(60, 20)] * 2, 0.02)
+    assert uneven[0] == pytest.approx(MIN_SHAPE)
+    assert uneven[0] / uneven[1] == pytest.approx(0.15)  # the mean rate is kept
+    # A quiet member after 20 days: three in 5 days is unusual, not a one-in-thousands event.
+    shape, rate = uneven
+    assert 1e-3 < nb_tail(3, shape, rate + 20, 5) < 1e-2
 
 
 def test_gamma_prior_of_nobody_is_the_floor_with_a_wide_spread() -> None:
