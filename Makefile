@@ -53,6 +53,7 @@ bench: dev services  # an hour or more: 1M-event ingest, 10M-leaf proofs, 10M-ev
 	$(BIN)/python benchmarks/transparency.py
 	$(BIN)/python benchmarks/verify_slices.py
 	$(BIN)/python benchmarks/detect.py
+	$(BIN)/python benchmarks/detect.py --sizes medium,xlarge --profiles desk,holdout,world2
 	$(BIN)/python benchmarks/triage.py
 	$(BIN)/python benchmarks/cli_start.py
 
