@@ -2,7 +2,7 @@
 
 * tickets: merchant, assignees, who opened it, when it was opened and closed;
 * grants: grantee, merchant, approval, expiry, revocation;
-* staff: team, role and notice dates;
+* staff: team, role, notice and joining dates;
 * per actor (:class:`ActorState`): the rolling windows of the last 24 hours and 7 days, the
   daily summaries of the last weeks (their own baseline), devices, countries and hours seen;
 * per team: the daily summaries of its members (the peer baseline).
@@ -191,6 +191,7 @@ class Context:
     tickets: dict[str, Ticket] = field(default_factory=dict)
     grants: dict[str, Grant] = field(default_factory=dict)
     notice: dict[str, int] = field(default_factory=dict)  # actor → notice given
+    joined: dict[str, int] = field(default_factory=dict)  # actor → joined (staff.joined)
     actors: dict[str, ActorState] = field(default_factory=dict)
     team_days: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     # merchant → {actor: last unjustified access}, for collusion
@@ -284,6 +285,8 @@ class Context:
         elif kind.startswith("staff.") and isinstance(event.actor, str):
             if kind == "staff.notice_given":
                 self.notice[event.actor] = t
+            elif kind == "staff.joined":
+                self.joined[event.actor] = t
             if isinstance(event.team, str):
                 self.actor(event.actor).team = event.team
             if isinstance(event.role, str):

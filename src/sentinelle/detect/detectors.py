@@ -1722,6 +1722,14 @@ class LongHorizon(Detector):
             2, ge=1, description="Unjustified list views of a merchant in 24 h: paging through."
         )
         min_days: int = Field(3, ge=1, description="Working days of own history first.")
+        newcomer_days: int = Field(
+            14,
+            ge=0,
+            description="A hire's first days from their staff.joined event: every merchant is "
+            "new to them (and their first week's pace no measure of their usual), so merchants "
+            "new to them are not judged, only marked (their rate afterwards); 0: judged as "
+            "anyone's after min_days.",
+        )
         steady: bool = Field(
             True,
             description="Also judge the working days of the last 7 with a merchant new to the "
@@ -1907,6 +1915,9 @@ class LongHorizon(Detector):
                 steady = ""
         if len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
+        joined = ctx.joined.get(event.actor.id)
+        if joined is not None and ctx.now_us - joined < cfg.newcomer_days * DAY:
+            return paged  # a hire's first weeks: every merchant is new to them
         who = event.actor.id
         found: list[_Look] = []
         if count >= cfg.min_count:

@@ -489,3 +489,32 @@ def test_with_no_team_known_looks_citing_nothing_are_judged_from_the_first_days(
     assert caught is not None
     assert "citing no ticket, grant or reason on 3 of their" in caught[1]
     assert "(s-0, s-1, s-2)" in caught[1]
+
+
+def hired(actor: str, day: int) -> dict[str, Any]:
+    """``actor``'s ``staff.joined`` at 07:00 of ``day``."""
+    return {"id": f"c-{next(_ids)}", "time": at(day, 7), "type": "staff.joined", "actor": actor}
+
+
+def newcomer_week(config: DetectConfig | None = None, *, joined: bool = True) -> object:
+    """Hal joined four days before the week, worked three days of tickets, then looked at
+    customers of a merchant new to them every day of the week without a ticket (a hire's
+    first weeks: every merchant is new to them)."""
+    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += ticketed("hal", [-3, -2, -1, *AHEAD])
+    if joined:
+        events.append(hired("hal", -4))
+    for d in AHEAD:
+        events += browse("hal", d, f"s-{d}", reason="learning the merchant's catalogue")
+    return first_medium(events, "hal", config)
+
+
+def test_a_hire_is_not_judged_on_merchants_new_to_them_in_their_first_weeks() -> None:
+    """Within ``newcomer_days`` (14) of their ``staff.joined``, merchants new to a hire are
+    marked, not judged: the same week without the joining event (or with newcomer_days 0)
+    is a medium alert by the count of new merchants."""
+    assert newcomer_week() is None
+    unknown = newcomer_week(joined=False)
+    assert unknown is not None and "merchants new to them" in unknown[1]
+    judged = newcomer_week(DetectConfig(detectors={"long_horizon": {"newcomer_days": 0}}))
+    assert judged is not None and "merchants new to them" in judged[1]
