@@ -590,6 +590,31 @@ def batch_export(ctx: Context, event: AccessEvent, users: int) -> bool:
     return sum(1 for a, u in by.items() if u >= since and a != who) >= users
 
 
+#: Marks of exports without a ticket under a declared reason, once a day (key:
+#: ``<reason>|<merchant>``): those of a reason that became a team's batch later that day are
+#: taken out of the actor's lists of 24 hours (:func:`batched_merchants`).
+_EXPORTED: Final = "exported"
+
+
+def batched_merchants(ctx: Context, state: ActorState, who: str, users: int) -> set[str]:
+    """The merchants the actor exported without a ticket in the last 24 hours under a reason
+    that is now a team's batch (:func:`batch_export`): the month's first exporters ran theirs
+    before two colleagues had, so their exports were counted when they came."""
+    marks = state.marks.get(_EXPORTED)
+    if not users or not marks:
+        return set()
+    since = ctx.now_us - DAY
+    found: set[str] = set()
+    for u, key in marks:
+        if u < since:
+            continue
+        reason, _, merchant = key.partition("|")
+        by = ctx.exports_by.get(reason)
+        if by and sum(1 for a, v in by.items() if v >= since and a != who) >= users:
+            found.add(merchant)
+    return found
+
+
 def workflow_merchants(state: ActorState) -> set[str]:
     """The merchants new to the actor that they reached only in established workflows."""
     looks = state.marks.get(_WORKFLOW)
@@ -755,6 +780,10 @@ class UnjustifiedAccess(Detector):
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
             return []  # a look of an established workflow (QA sampling): no sign of reach
+        if cfg.batch_users and event.action in EXPORT_ACTIONS:
+            reason = declared(event)
+            if reason is not None:
+                mark_daily(state, _EXPORTED, ctx.now_us, f"{reason}|{event.merchant}")
         if batch_export(ctx, event, cfg.batch_users):
             return []  # a team's batch of exports (standing monthly exports)
         t = ctx.now_us
@@ -784,7 +813,9 @@ class UnjustifiedAccess(Detector):
                 )
             ]
 
-        bulk = state.b24.keys()
+        bulk: AbstractSet[str] = state.b24.keys()
+        if len(bulk) >= cfg.min_bulk_merchants and cfg.batch_users:
+            bulk = bulk - batched_merchants(ctx, state, who, cfg.batch_users)
         if len(bulk) >= cfg.min_bulk_merchants:
             by_chance, shape, rate = self._bulk_threshold(ctx, state, who)
             own, peers = usual(_BULK)

@@ -270,6 +270,15 @@ def test_a_teams_batch_of_exports_is_not_medium() -> None:
     assert alerts(billing("monthly_export", "monthly_export"), "ana", 0) == []
 
 
+def test_a_list_after_the_teams_batch_does_not_count_the_batch() -> None:
+    """Ana's six batch exports are no sign when they come, and none later either: an order
+    list of one more merchant in the afternoon, without a ticket, is one merchant's list in
+    24 hours, not seven (the batch's merchants stayed in her lists of 24 hours)."""
+    events = billing("monthly_export", "monthly_export")
+    events.append(look("ana", "y-1", 0, 15, 0, ["c-y-1"], team="billing", listed=True))
+    assert alerts(events, "ana", 0) == []
+
+
 def test_exports_under_a_reason_no_colleague_gave_today_are_medium() -> None:
     """Could fail: the same six exports, against a usual of none, under a reason the
     colleagues did not give for theirs, are medium."""
