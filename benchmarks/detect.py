@@ -30,8 +30,9 @@ the 10-250 agents detection is built for); ``large`` 150 agents, 1,500 merchants
 ``medium`` 60 agents, 600 merchants, 40 days; ``small`` is 10-20 agents (by seed), 120
 merchants, 30 days (``desk`` is measured xlarge, large and medium only, ``shop`` small
 only). Of ``world2``: ``xlarge`` 250 agents, 2,500 merchants, 30 days; ``large`` 180, 1,500,
-40; ``medium`` 60, 500, 25; ``small`` 10-20 agents, 120 merchants, 12-20 days (by seed). ``holdout`` is never used to tune the detectors; ``world2``
-checks every change (kept only if it holds on both generators) and fits no threshold.
+40; ``medium`` 60, 500, 25; ``small`` 10-20 agents, 120 merchants, 12-20 days (by seed).
+``holdout`` is never used to tune the detectors; ``world2`` checks every change (kept only if
+it holds on both generators) and fits no threshold.
 """
 
 from __future__ import annotations

@@ -43,6 +43,11 @@ REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervis
 TICKET_GRACE: Final = 24 * HOUR  # a ticket still justifies follow-up looks this long after closing
 READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
 EXPORT_ACTIONS: Final = frozenset({"export", "download"})  # reads that take the data away
+#: The engine's marks (``ActorState.marks`` kind) of an actor's exports without a ticket under a
+#: declared reason, once a day, keyed ``<reason>|<merchant>`` (the reason as
+#: ``detectors.declared`` keys it): a team's batch recognised later that day takes them back
+#: from the actor's lists of 24 hours (``detectors.batched_merchants``).
+EXPORTED: Final = "exported"
 KNOWN_DAYS: Final = 90  # a merchant the actor has not opened for this long is new again
 JUSTIFIED: Final = 1
 NOVEL: Final = 2

@@ -24,6 +24,7 @@ from pydantic import Field
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import (
     EXPORT_ACTIONS,
+    EXPORTED,
     ActorState,
     Context,
     Quantiles,
@@ -583,34 +584,37 @@ def batch_export(ctx: Context, event: AccessEvent, users: int) -> bool:
     if not users or event.action not in EXPORT_ACTIONS:
         return False
     reason = declared(event)
-    by = ctx.exports_by.get(reason) if reason is not None else None
+    return reason is not None and _team_batch(ctx, reason, event.actor.id, users)
+
+
+def _team_batch(ctx: Context, reason: str, who: str, users: int) -> bool:
+    """Whether ``users`` or more colleagues of ``who`` exported under ``reason`` (its key:
+    :func:`declared`) in the last 24 hours (:attr:`Context.exports_by`)."""
+    by = ctx.exports_by.get(reason)
     if not by:
         return False
-    since, who = ctx.now_us - DAY, event.actor.id
+    since = ctx.now_us - DAY
     return sum(1 for a, u in by.items() if u >= since and a != who) >= users
-
-
-#: Marks of exports without a ticket under a declared reason, once a day (key:
-#: ``<reason>|<merchant>``): those of a reason that became a team's batch later that day are
-#: taken out of the actor's lists of 24 hours (:func:`batched_merchants`).
-_EXPORTED: Final = "exported"
 
 
 def batched_merchants(ctx: Context, state: ActorState, who: str, users: int) -> set[str]:
     """The merchants the actor exported without a ticket in the last 24 hours under a reason
-    that is now a team's batch (:func:`batch_export`): the month's first exporters ran theirs
-    before two colleagues had, so their exports were counted when they came."""
-    marks = state.marks.get(_EXPORTED)
+    that is now a team's batch (:func:`batch_export`; the engine's :data:`EXPORTED` marks):
+    the month's first exporters ran theirs before two colleagues had, so their exports were
+    counted when they came."""
+    marks = state.marks.get(EXPORTED)
     if not users or not marks:
         return set()
     since = ctx.now_us - DAY
+    batch: dict[str, bool] = {}  # reason → a team's batch (each asked once)
     found: set[str] = set()
     for u, key in marks:
         if u < since:
             continue
         reason, _, merchant = key.partition("|")
-        by = ctx.exports_by.get(reason)
-        if by and sum(1 for a, v in by.items() if v >= since and a != who) >= users:
+        if reason not in batch:
+            batch[reason] = _team_batch(ctx, reason, who, users)
+        if batch[reason]:
             found.add(merchant)
     return found
 
@@ -780,10 +784,6 @@ class UnjustifiedAccess(Detector):
         assert isinstance(cfg, UnjustifiedAccess.Config)  # noqa: S101
         if cfg.workflow_users and self._workflows.look(ctx, state, event):
             return []  # a look of an established workflow (QA sampling): no sign of reach
-        if cfg.batch_users and event.action in EXPORT_ACTIONS:
-            reason = declared(event)
-            if reason is not None:
-                mark_daily(state, _EXPORTED, ctx.now_us, f"{reason}|{event.merchant}")
         if batch_export(ctx, event, cfg.batch_users):
             return []  # a team's batch of exports (standing monthly exports)
         t = ctx.now_us
@@ -1946,10 +1946,10 @@ class LongHorizon(Detector):
                 steady = ""
         if len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
-        joined = ctx.joined.get(event.actor.id)
+        who = event.actor.id
+        joined = ctx.joined.get(who)
         if joined is not None and ctx.now_us - joined < cfg.newcomer_days * DAY:
             return paged  # a hire's first weeks: every merchant is new to them
-        who = event.actor.id
         found: list[_Look] = []
         if count >= cfg.min_count:
             found += self._merchants(ctx, state, who, kind, count)

@@ -48,9 +48,11 @@ from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding, Sev
 from sentinelle.detect.context import (
     CASE_CUSTOMERS,
     EXPORT_ACTIONS,
+    EXPORTED,
     READ_ACTIONS,
     Context,
     is_bulk,
+    mark_daily,
 )
 from sentinelle.detect.detectors import (
     BreadthVolume,
@@ -392,6 +394,7 @@ class Engine:
                 reason = declared(event)
                 if reason is not None:
                     ctx.exports_by.setdefault(reason, {})[actor.id] = t
+                    mark_daily(state, EXPORTED, t, f"{reason}|{event.merchant}")
         ticket_id = event.cited_ticket()
         if ticket_id is not None:
             ticket = ctx.tickets.get(ticket_id)

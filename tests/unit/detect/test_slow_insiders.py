@@ -496,7 +496,9 @@ def hired(actor: str, day: int) -> dict[str, Any]:
     return {"id": f"c-{next(_ids)}", "time": at(day, 7), "type": "staff.joined", "actor": actor}
 
 
-def newcomer_week(config: DetectConfig | None = None, *, joined: bool = True) -> object:
+def newcomer_week(
+    config: DetectConfig | None = None, *, joined: bool = True
+) -> tuple[int, str] | None:
     """Hal joined four days before the week, worked three days of tickets, then looked at
     customers of a merchant new to them every day of the week without a ticket (a hire's
     first weeks: every merchant is new to them)."""
