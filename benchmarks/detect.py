@@ -25,6 +25,10 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
 
+``--verbose`` adds, for each run: its false alerts by detector and their first reasons, each
+scenario's merchants and delay, and the malicious actors missed (``scenario:actor``: one of
+a pair is missed while the scenario row counts the pair caught).
+
 Sizes of the simulator: ``xlarge`` is 250 agents, 2,500 merchants, 30 days (the top of
 the 10-250 agents detection is built for); ``large`` 150 agents, 1,500 merchants, 40 days;
 ``medium`` 60 agents, 600 merchants, 40 days; ``small`` is 10-20 agents (by seed), 120
@@ -301,6 +305,12 @@ def evaluate(
             for a in s["actors"]
             if any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
         ),
+        "missed": sorted(
+            f"{s['name']}:{a}"
+            for s in truth["scenarios"]
+            for a in s["actors"]
+            if not any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
+        ),
         "actor_days": benign_actor_days(access, benign_until),
         "days": truth and (parse_time(truth["end"]) - parse_time(truth["start"])) // DAY,
         "false": len(false_alerts),
@@ -393,6 +403,8 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
             for row in r["rows"]:
                 delay = f"{row['delay_h']:.0f} h" if row["caught"] else "MISSED"
                 print(f"   {row['scenario']}: {row['merchants']} merchants, {delay}")
+            if r["missed"]:
+                print("   actors missed:", ", ".join(r["missed"]))
             for ex in r["examples"]:
                 print("   -", ex[:300])
 
@@ -472,6 +484,7 @@ def main() -> None:
         for field in ("events", "detect_s", "malicious", "caught", "actor_days", "false"):
             m[field] += r[field]
         m["rows"] += r["rows"]
+        m["missed"] += r["missed"]
         m["benign_alerted"] = sorted(set(m["benign_alerted"]) | set(r["benign_alerted"]))
         for d, n in r["false_by_detector"].items():
             m["false_by_detector"][d] = m["false_by_detector"].get(d, 0) + n

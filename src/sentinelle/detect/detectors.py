@@ -1721,6 +1721,30 @@ def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset
     return {u // DAY for u, key in state.marks.get(kind, ()) if key not in but}
 
 
+def _but_partner(
+    ctx: Context, me: str, team: str | None, kind: str, anyone: bool, share: float
+) -> tuple[str, list[tuple[int, int]]]:
+    """:func:`team_samples` of ``kind`` marks, without the merchants a finding judged unusual
+    for the colleague who has most of them, when those are ``share`` of the peers' marks or
+    more: a partner listing merchants beside the actor (a pair's harvest) is not their small
+    team's usual. One colleague only, and only where they weigh: a large team's many benign
+    findings, left out, would make its rate too low (measured)."""
+    samples: list[tuple[int, int]] = []
+    most, at = 0, -1
+    for _, other in members(ctx, me, team, anyone=anyone):
+        marks = other.marks.get(kind, ())
+        judged = other.marks.get(_JUDGED)
+        if marks and judged:
+            out = {m for _, m in judged}
+            n = sum(1 for _, m in marks if m in out)
+            if n > most:
+                most, at = n, len(samples)
+        samples.append((len(marks), len(other.active)))
+    if at >= 0 and most >= share * sum(k for k, _ in samples):
+        samples[at] = (samples[at][0] - most, samples[at][1])
+    return "all staff" if anyone else peers_of(team), samples
+
+
 class LongHorizon(Detector):
     """Merchants new to the actor, listed or browsed without a ticket, over days.
 
@@ -1805,6 +1829,20 @@ class LongHorizon(Detector):
             "towards their team's does).",
         )
         min_peer_days: int = Field(20, ge=1, description="Peer working days needed.")
+        partner_unjudged: bool = Field(
+            True,
+            description="The merchants that findings judged unusual for one colleague, the "
+            "one with most of them, are not counted in the team's rate of merchants: a "
+            "partner listing merchants beside the actor (a pair's harvest) would make it "
+            "their small team's usual.",
+        )
+        partner_share: float = Field(
+            0.25,
+            ge=0,
+            le=1,
+            description="…when they are this share of the team's marks or more (in a large "
+            "team, one colleague's findings tell little of its rate).",
+        )
         small_team_days: int = Field(
             7,
             ge=0,
@@ -1980,6 +2018,8 @@ class LongHorizon(Detector):
         who: str,
         kind: str,
         count: Callable[[ActorState], int] | None = None,
+        *,
+        partner: bool = False,
     ) -> tuple[str, list[tuple[int, int]]] | None:
         """The peers ``kind`` is judged against (:func:`team_samples`): the actor's team, or
         all the staff when the team has fewer than ``min_peer_days`` working days, or none is
@@ -1991,6 +2031,8 @@ class LongHorizon(Detector):
         def fetch(anyone: bool) -> tuple[str, list[tuple[int, int]]]:
             if kind == _SILENT:
                 return self._days_before(ctx, who, state.team, kind, anyone)
+            if partner:
+                return _but_partner(ctx, who, state.team, kind, anyone, cfg.partner_share)
             return team_samples(ctx, who, state.team, kind, count=count, anyone=anyone)
 
         if state.team is not None:
@@ -2065,7 +2107,7 @@ class LongHorizon(Detector):
         """The merchants marked ``kind`` in 7 days (and 30) against the expected count."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
-        peers = self._peers(ctx, state, who, kind)
+        peers = self._peers(ctx, state, who, kind, partner=cfg.partner_unjudged)
         if peers is None:
             return []  # the team's rate is not known yet
         prior = prior_of(*peers, cfg.floor_rate)

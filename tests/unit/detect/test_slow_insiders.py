@@ -520,3 +520,31 @@ def test_a_hire_is_not_judged_on_merchants_new_to_them_in_their_first_weeks() ->
     assert unknown is not None and "merchants new to them" in unknown[1]
     judged = newcomer_week(DetectConfig(detectors={"long_horizon": {"newcomer_days": 0}}))
     assert judged is not None and "merchants new to them" in judged[1]
+
+
+def pair_lists(config: DetectConfig | None = None) -> tuple[int, str] | None:
+    """A small team: four colleagues who work their tickets, and a pair. Pia lists the
+    customers of two merchants new to her a day without a ticket from day 0; ana, her
+    partner, one a day from day 3. Pia's lists are judged first; ana's merchants are then
+    counted against her team's rate."""
+    days = [*HISTORY, *range(10)]
+    events = [e for p in (*TEAM, "ana", "pia") for e in ticketed(p, days)]
+    for d in range(10):
+        events += [listed("pia", d, f"p-{d}-{i}") for i in (1, 2)]
+        if d >= 3:
+            events.append(listed("ana", d, f"s-{d}"))
+    return first_medium(events, "ana", config)
+
+
+def test_a_partners_judged_lists_are_not_the_teams_usual() -> None:
+    """Pia's merchants, judged unusual by her own findings, are not counted in the rate ana
+    is judged against (``partner_unjudged``): ana's lists are medium by her 4th merchant, her
+    team's rate the four colleagues' alone. Could fail: counted, pia's lists (two a day)
+    make listing new merchants the team's usual, and ana's are caught later, if at all."""
+    caught = pair_lists()
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants <= 4
+    assert "new to them or paged through without a ticket" in reason
+    counted = pair_lists(DetectConfig(detectors={"long_horizon": {"partner_unjudged": False}}))
+    assert counted is None or counted[0] > merchants
