@@ -1255,7 +1255,7 @@ class FakeTickets(Detector):
     """Tickets the actor opened and closed within minutes, used to justify bulk access."""
 
     graded = True
-    weight = 1.0
+    weight = 1.2  # its medium findings are counts over 7 days, as long_horizon's
 
     name = "fake_tickets"
     description = "Self-made tickets closed within minutes that 'justify' list views or exports."

@@ -1703,10 +1703,11 @@ def test_quick_tickets_over_a_week_are_one_look_at_their_chance() -> None:
 
 
 def test_quick_tickets_far_below_medium_earn_a_medium_alert_as_evidence() -> None:
-    """With the evidence on: one quick ticket (low, 0.25 points), then three in a morning
-    three days later, 4 in 7 days at 1 in 14,641 (doubled: a medium finding, 0.6 points at
-    1 in 100): as far towards high (1 in 100,000) as that is, 0.83 points, so 1.03 with the
-    first ticket's decayed 0.20: medium (0.78, low, with the medium finding's bare 0.6)."""
+    """With the evidence on: one quick ticket (low, 0.25 points times the detector's weight
+    1.2: 0.30), then three in a morning three days later, 4 in 7 days at 1 in 14,641
+    (doubled: a medium finding, 0.6 points at 1 in 100): as far towards high (1 in 100,000)
+    as that is, 0.85 points, 1.02 weighed, so 1.24 with the first ticket's decayed 0.22:
+    medium (0.94, low, with the medium finding's bare 0.6)."""
     events = []
     for i, (day, hour) in enumerate([(0, 10), (3, 10), (3, 11), (3, 12)]):
         tid = f"T{i + 1}"
@@ -1720,7 +1721,7 @@ def test_quick_tickets_far_below_medium_earn_a_medium_alert_as_evidence() -> Non
         (MEDIUM, ["x1", "x2", "x3"]),
     ]
     assert "chance 1 in 14,641" in alerts[1].reasons[0]
-    assert "Evidence about ana: 1.03 risk points" in alerts[1].reasons[1]
+    assert "Evidence about ana: 1.24 risk points" in alerts[1].reasons[1]
 
 
 @MODES
