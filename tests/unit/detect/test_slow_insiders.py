@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from sentinelle.detect import DetectConfig, Engine, Severity
-from sentinelle.detect.context import NO_TEAM
-from sentinelle.detect.detectors import beta_binomial_tail, beta_prior
+from sentinelle.detect.context import NO_TEAM, ActorState, Context
+from sentinelle.detect.detectors import _JUDGED, _but_partner, beta_binomial_tail, beta_prior
 from sentinelle.events import decode_event, time_us
 
 T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
@@ -548,3 +548,35 @@ def test_a_partners_judged_lists_are_not_the_teams_usual() -> None:
     assert "new to them or paged through without a ticket" in reason
     counted = pair_lists(DetectConfig(detectors={"long_horizon": {"partner_unjudged": False}}))
     assert counted is None or counted[0] > merchants
+
+
+def _colleague(marks: int, judged: int) -> ActorState:
+    """A care agent with ``marks`` merchants listed without a ticket over 20 working days,
+    the first ``judged`` of them named by findings about them."""
+    state = ActorState(team="care", active=list(range(20)))
+    state.marks["harvest"] = [(i, f"m-{i}") for i in range(marks)]
+    state.marks[_JUDGED] = [(i, f"m-{i}") for i in range(judged)]
+    return state
+
+
+@pytest.mark.parametrize(
+    ("team", "expected"),
+    [
+        # A pair's partner: six judged of the team's nine marks.
+        ([(6, 6), (1, 0), (1, 0), (1, 0)], [(0, 20), (1, 20), (1, 20), (1, 20)]),
+        # One colleague only, the one with most judged.
+        ([(4, 4), (3, 3), (1, 0)], [(0, 20), (3, 20), (1, 20)]),
+        # A large team's benign finding: two judged of 22 marks, under a quarter, counted.
+        ([(2, 2), *[(2, 0)] * 10], [(2, 20)] * 11),
+    ],
+)
+def test_only_a_weighty_colleagues_judged_merchants_leave_the_teams_rate(
+    team: list[tuple[int, int]], expected: list[tuple[int, int]]
+) -> None:
+    ctx = Context()
+    ctx.actors["ana"] = _colleague(0, 0)
+    for i, (marks, judged) in enumerate(team):
+        ctx.actors[f"c{i}"] = _colleague(marks, judged)
+    scope, samples = _but_partner(ctx, "ana", "care", "harvest", False, 0.25)
+    assert scope == "care peers"
+    assert samples == expected
