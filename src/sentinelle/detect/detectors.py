@@ -302,10 +302,11 @@ def team_prior(
 ) -> Prior:
     """The prior of ``kind`` marks a working day for ``me``: :func:`gamma_prior` of
     :func:`team_samples` (it walks every actor: compute it once per finding). With
-    ``but_busiest``, without the peer who shows it most when three or more are left: a
-    partner doing it beside the actor (a pair's harvest) would make it the team's usual."""
+    ``but_busiest``, without the peer who shows it most when another is left: a partner
+    doing it beside the actor (a pair's harvest) would make it the team's usual, in a small
+    shop's team of three too."""
     scope, samples = team_samples(ctx, me, team, kind, anyone=anyone)
-    if but_busiest and len(samples) >= 3:
+    if but_busiest and len(samples) >= 2:
         samples.remove(max(samples, key=lambda s: s[0] / s[1]))
     return prior_of(scope, samples, floor)
 

@@ -1804,12 +1804,16 @@ OTHER_CASE = [
 LENT_MORE = (("m3", 11, FOLLOW[0]), ("m4", 12, FOLLOW[1]), ("m5", 13, FOLLOW[2]))
 
 
-def test_a_partner_lending_cases_beside_them_is_not_their_teams_usual() -> None:
+@pytest.mark.parametrize("team_of", [("ana", "bob", "cy", "dee"), ("ana", "bob", "cy")])
+def test_a_partner_lending_cases_beside_them_is_not_their_teams_usual(
+    team_of: tuple[str, ...],
+) -> None:
     """Could fail (low before): bob lends his case to six merchants' exports in the week
     before; counted in the team's rate, ana's four merchants the same day were likely enough
     for her (1 in 8); the team's rate without the colleague who does it most makes them
-    medium, as for a team where no one does."""
-    team = [e for p in ("ana", "bob", "cy", "dee") for e in ticketed_days(p, range(-7, 0))]
+    medium, as for a team where no one does. Also in a small shop's team of three, where
+    cy alone is left to tell the team's rate (before, bob stayed counted with two peers)."""
+    team = [e for p in team_of for e in ticketed_days(p, range(-7, 0))]
     export: dict[str, Any] = {"action": "export", "resource": "customer_list", "count": 500}
     bobs = [
         *ticket("TB", "kb", at(-7, 8), assignee="bob"),
