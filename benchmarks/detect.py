@@ -8,7 +8,8 @@ profile), and compare the alerts with the ground truth. Prints
 
 * per scenario: caught (runs), caught before the insider's 5th merchant, merchants the
   insider reached up to the first medium+ alert (median, worst) and the delay after the
-  scenario's start (median, worst);
+  scenario's start (median, worst); then the scenario runs caught, and caught before the
+  5th merchant, over every row;
 * recall, false medium+ alerts per 100 benign staff actor-days and benign actors alerted, by
   detector (an insider is benign until a day before their scenario starts: alerts about
   them raised earlier are false, and their days before count);
@@ -344,6 +345,7 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
         "| delay h (median, worst) |"
     )
     print("|---|---|---|---|---|---|")
+    runs = early_runs = caught_runs = 0
     for key in keys:
         rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in results:
@@ -356,12 +358,22 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
             delays = [x["delay_h"] for x in caught]
             worst_delay = f"{max(delays):.0f}" if delays else "—"
             early = sum(1 for x in caught if x["merchants"] <= 4)
+            runs, early_runs, caught_runs = (
+                runs + len(found),
+                early_runs + early,
+                caught_runs + len(caught),
+            )
             print(
                 f"| {label(key)} | {name} | {len(caught)}/{len(found)} | {early}/{len(found)} | "
                 f"{_median(merchants):g}, {max(merchants)}"
                 f"{'' if len(caught) == len(found) else ' (missed: all)'} | "
                 f"{_median(delays):.0f}, {worst_delay} |"
             )
+    if runs:
+        print(
+            f"\nScenario runs caught: {caught_runs} of {runs}; before the 5th merchant: "
+            f"{early_runs} of {runs} ({early_runs / runs:.0%})."
+        )
     print("\n### False medium+ alerts (benign staff) and recall\n")
     print(
         "| profile / size | runs | agents | recall (malicious actors) | false medium+ per 100 "
