@@ -279,6 +279,14 @@ def evaluate(
             start = parse_time(s["start"]) - DAY
             benign_until[a] = min(benign_until.get(a, start), start)
     false_alerts = [a for a in serious if raised[a.id] < benign_until.get(a.actor, 1 << 62)]
+    # Each scenario's actors, caught when alerted from a day before it started on.
+    flagged = [
+        (f"{s['name']}:{a}", any(t >= start - DAY for t in alert_times.get(a, ())))
+        for s in truth["scenarios"]
+        for start in (parse_time(s["start"]),)
+        for a in s["actors"]
+    ]
+    missed = sorted(who for who, caught in flagged if not caught)
     # Alert budget: the top N alerts of each day, by severity then score.
     by_day: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
     for a in alerts:
@@ -300,18 +308,8 @@ def evaluate(
         "detect_s": detect_s,
         "rows": rows,
         "malicious": len(malicious),
-        "caught": sum(
-            1
-            for s in truth["scenarios"]
-            for a in s["actors"]
-            if any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
-        ),
-        "missed": sorted(
-            f"{s['name']}:{a}"
-            for s in truth["scenarios"]
-            for a in s["actors"]
-            if not any(t >= parse_time(s["start"]) - DAY for t in alert_times.get(a, ()))
-        ),
+        "caught": len(flagged) - len(missed),
+        "missed": missed,
         "actor_days": benign_actor_days(access, benign_until),
         "days": truth and (parse_time(truth["end"]) - parse_time(truth["start"])) // DAY,
         "false": len(false_alerts),
@@ -358,11 +356,9 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
             delays = [x["delay_h"] for x in caught]
             worst_delay = f"{max(delays):.0f}" if delays else "—"
             early = sum(1 for x in caught if x["merchants"] <= 4)
-            runs, early_runs, caught_runs = (
-                runs + len(found),
-                early_runs + early,
-                caught_runs + len(caught),
-            )
+            runs += len(found)
+            early_runs += early
+            caught_runs += len(caught)
             print(
                 f"| {label(key)} | {name} | {len(caught)}/{len(found)} | {early}/{len(found)} | "
                 f"{_median(merchants):g}, {max(merchants)}"

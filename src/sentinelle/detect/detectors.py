@@ -216,10 +216,12 @@ def team_samples(
     count: Callable[[ActorState], int] | None = None,
     days: Callable[[ActorState], int] | None = None,
     anyone: bool = False,
+    partner_share: float | None = None,
 ) -> tuple[str, list[tuple[int, int]]]:
     """The actor's peers (the other members of ``team``; with ``anyone``, all the staff) and
     (marks of ``kind``, or ``count`` of their state, working days) of each, last 30 days
-    (or ``days`` of their state: the days ``count`` is over).
+    (or ``days`` of their state: the days ``count`` is over). With ``partner_share``, the
+    marks of ``kind`` without one colleague's judged merchants (:func:`_but_partner`).
 
     Not all staff when the team is small: a shop's one fraud analyst sweeps many merchants a
     day, and compared with the agents they would always stand out (measured: the long-horizon
@@ -228,7 +230,10 @@ def team_samples(
     ``long_horizon``'s single-record looks, after a week of the actor's own days, are judged
     against all the staff when the team has too few days (``LongHorizon._small_team``).
     """
-    return "all staff" if anyone else peers_of(team), [
+    scope = scope_of(team, anyone=anyone)
+    if partner_share is not None:
+        return scope, _but_partner(members(ctx, me, team, anyone=anyone), kind, partner_share)
+    return scope, [
         (
             count(state) if count is not None else len(state.marks.get(kind, ())),
             days(state) if days is not None else len(state.active),
@@ -277,6 +282,11 @@ def peers_of(team: str | None) -> str:
     """How a reason names an actor's peers: their team's members, or the staff whose events
     name no team (one pool: :data:`sentinelle.detect.context.NO_TEAM`)."""
     return f"{team or 'staff'} peers"
+
+
+def scope_of(team: str | None, *, anyone: bool = False) -> str:
+    """Whose rates a reason quotes: :func:`peers_of` ``team``, or all the staff."""
+    return "all staff" if anyone else peers_of(team)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -1723,16 +1733,17 @@ def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset
 
 
 def _but_partner(
-    ctx: Context, me: str, team: str | None, kind: str, anyone: bool, share: float
-) -> tuple[str, list[tuple[int, int]]]:
-    """:func:`team_samples` of ``kind`` marks, without the merchants a finding judged unusual
-    for the colleague who has most of them, when those are ``share`` of the peers' marks or
-    more: a partner listing merchants beside the actor (a pair's harvest) is not their small
-    team's usual. One colleague only, and only where they weigh: a large team's many benign
-    findings, left out, would make its rate too low (measured)."""
+    peers: Iterable[tuple[str, ActorState]], kind: str, share: float
+) -> list[tuple[int, int]]:
+    """(marks of ``kind``, working days) of ``peers`` (:func:`team_samples`), without the
+    merchants a finding judged unusual for the colleague who has most of them, when those
+    are ``share`` of the peers' marks or more: a partner listing merchants beside the actor
+    (a pair's harvest) is not their small team's usual. One colleague only, and only where
+    they weigh: a large team's many benign findings, left out, would make its rate too low
+    (measured)."""
     samples: list[tuple[int, int]] = []
     most, at = 0, -1
-    for _, other in members(ctx, me, team, anyone=anyone):
+    for _, other in peers:
         marks = other.marks.get(kind, ())
         judged = other.marks.get(_JUDGED)
         if marks and judged:
@@ -1743,7 +1754,7 @@ def _but_partner(
         samples.append((len(marks), len(other.active)))
     if at >= 0 and most >= share * sum(k for k, _ in samples):
         samples[at] = (samples[at][0] - most, samples[at][1])
-    return "all staff" if anyone else peers_of(team), samples
+    return samples
 
 
 class LongHorizon(Detector):
@@ -2025,16 +2036,18 @@ class LongHorizon(Detector):
         """The peers ``kind`` is judged against (:func:`team_samples`): the actor's team, or
         all the staff when the team has fewer than ``min_peer_days`` working days, or none is
         known (events without ``actor.team``: the staff without one are no team), and
-        :meth:`_small_team` allows it; None while neither has them (the rate is not known)."""
+        :meth:`_small_team` allows it; None while neither has them (the rate is not known).
+        With ``partner``, without a partner's judged merchants (:func:`_but_partner`)."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
 
         def fetch(anyone: bool) -> tuple[str, list[tuple[int, int]]]:
             if kind == _SILENT:
                 return self._days_before(ctx, who, state.team, kind, anyone)
-            if partner:
-                return _but_partner(ctx, who, state.team, kind, anyone, cfg.partner_share)
-            return team_samples(ctx, who, state.team, kind, count=count, anyone=anyone)
+            share = cfg.partner_share if partner else None
+            return team_samples(
+                ctx, who, state.team, kind, count=count, anyone=anyone, partner_share=share
+            )
 
         if state.team is not None:
             scope, samples = fetch(False)
@@ -2068,7 +2081,7 @@ class LongHorizon(Detector):
 
         key = (kind, None if anyone else team)
         table = once_a_day(self._samples, key, day, compute, 1000)  # free-text team names
-        scope = "all staff" if anyone else peers_of(team)
+        scope = scope_of(team, anyone=anyone)
         return scope, [sample for actor, sample in table.items() if actor != me]
 
     def _run(

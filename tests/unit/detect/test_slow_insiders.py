@@ -19,7 +19,7 @@ import pytest
 
 from sentinelle.detect import DetectConfig, Engine, Severity
 from sentinelle.detect.context import NO_TEAM, ActorState, Context
-from sentinelle.detect.detectors import _JUDGED, _but_partner, beta_binomial_tail, beta_prior
+from sentinelle.detect.detectors import _JUDGED, beta_binomial_tail, beta_prior, team_samples
 from sentinelle.events import decode_event, time_us
 
 T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
@@ -577,6 +577,6 @@ def test_only_a_weighty_colleagues_judged_merchants_leave_the_teams_rate(
     ctx.actors["ana"] = _colleague(0, 0)
     for i, (marks, judged) in enumerate(team):
         ctx.actors[f"c{i}"] = _colleague(marks, judged)
-    scope, samples = _but_partner(ctx, "ana", "care", "harvest", False, 0.25)
+    scope, samples = team_samples(ctx, "ana", "care", "harvest", partner_share=0.25)
     assert scope == "care peers"
     assert samples == expected
