@@ -109,8 +109,8 @@ def after_written(
     """``then(beside, rows)`` after each chunk the ingest hands to :class:`Beside`."""
     written = Beside.written
 
-    def wrapped(self: Beside, rows: list[Any], events: list[object]) -> None:
-        written(self, rows, events)
+    def wrapped(self: Beside, rows: list[Any]) -> None:
+        written(self, rows)
         then(self, rows)
 
     monkeypatch.setattr(Beside, "written", wrapped)

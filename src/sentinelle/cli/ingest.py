@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from sentinelle.ingest import (
     iter_json_lines,
     open_input,
 )
+from sentinelle.ingest.reader import Reader
 from sentinelle.store import FacetedRow, open_store
 from sentinelle.timeutil import now_us
 
@@ -47,7 +49,8 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
 
     Live detection follows (not with --no-detect). On SQLite with two CPUs or more, a file of
     4096 events or more is detected in a second process while it is being stored; its alerts
-    are stored only once the file is (docs/detection.md).
+    are stored only once the file is (docs/detection.md). Without live detection, a file of
+    8 MiB or more is read and decoded in a second process while it is being stored.
 
     With a guard policy (SENTINELLE_GUARD_POLICY), the automatic response follows detection:
     an alert at the policy's response.suspend_at suspends its actor, revokes their grants and
@@ -167,17 +170,31 @@ def _ingest(
     app: App,
     stream: IO[bytes],
     source: str,
-    written: Callable[[list[FacetedRow], list[object]], None] | None,
+    written: Callable[[list[FacetedRow]], None] | None,
 ) -> IngestResult:
-    lines = iter_json_lines(stream, name=source)
     size = input_size(source) if sys.stderr.isatty() else None
-    if not size:
-        return Ingestor(app.store, app.ledger).ingest(lines, written=written)
-    with click.progressbar(length=size, label="ingesting", file=sys.stderr) as bar:
-        result = Ingestor(app.store, app.ledger).ingest(
-            _tracked(lines, stream, bar.update), written=written
-        )
-        bar.update(size - bar.pos)
+    with contextlib.ExitStack() as stack:
+        advance: Callable[[int], None] | None = None
+        if size:
+            bar = stack.enter_context(
+                click.progressbar(length=size, label="ingesting", file=sys.stderr)
+            )
+            advance = bar.update
+        # Without live detection the second core is free: a large file is decoded there. The
+        # child starts first, while this process opens the store.
+        reader = None if written is not None else Reader.open(source, progress=advance)
+        if reader is not None:
+            stack.enter_context(reader)
+        ingestor = Ingestor(app.store, app.ledger)
+        if reader is not None:
+            result = ingestor.ingest_chunks(reader)
+        else:
+            lines = iter_json_lines(stream, name=source)
+            if advance is not None:
+                lines = _tracked(lines, stream, advance)
+            result = ingestor.ingest(lines, written=written)
+        if size:
+            bar.update(size - bar.pos)
     return result
 
 

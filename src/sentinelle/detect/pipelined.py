@@ -55,6 +55,7 @@ from typing import IO, Any, Final
 
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, where
+from sentinelle.ingest.reader import cpus
 from sentinelle.store import FacetedRow, Store
 from sentinelle.store.alerts import SuppressionRow
 
@@ -131,14 +132,6 @@ class _Stopped:
     why: str
 
 
-def cpus() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 class Beside:
     """The parent's side: hands inserted chunks to a detection child, collects its result.
 
@@ -191,7 +184,7 @@ class Beside:
         return self._link is not None
 
     # -- the ingest's hook --------------------------------------------------------------------
-    def written(self, rows: list[FacetedRow], events: list[object]) -> None:  # noqa: ARG002
+    def written(self, rows: list[FacetedRow]) -> None:
         """The ``written`` hook: a chunk was inserted in the batch's transaction."""
         if self.broken is not None or not rows:
             return

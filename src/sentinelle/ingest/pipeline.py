@@ -1,36 +1,35 @@
 """Ingest a batch of events into the store and the ledger, all or nothing.
 
 A batch (a file, a stream, an HTTP request) is one write transaction. Events are decoded and
-validated one by one and written in chunks inside that transaction; if any is invalid, the
-rest is only validated (to report up to :data:`MAX_PROBLEMS` problems) and the transaction
-is rolled back, so nothing of the batch is stored. Re-sent event ids are no-ops, reported as
-duplicates, also within a batch. Each committed batch that added events is closed by a
-signed checkpoint. The actors' activity per day (:mod:`sentinelle.store.activity`) is added
-up from the events actually inserted and written in the same transaction.
+validated one by one and written in chunks inside that transaction
+(:mod:`sentinelle.ingest.chunks`; for a large file, decoded in a process beside this one,
+:mod:`sentinelle.ingest.reader`); if any is invalid, the rest is only validated (to report
+up to :data:`MAX_PROBLEMS` problems) and the transaction is rolled back, so nothing of the
+batch is stored. Re-sent event ids are no-ops, reported as duplicates, also within a batch.
+Each committed batch that added events is closed by a signed checkpoint. The actors' activity
+per day (:mod:`sentinelle.store.activity`) is added up from the events actually inserted and
+written in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from hashlib import sha256
-from typing import Final
+from typing import Final, Protocol
 
-from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import ACCESS_ACTIONS, AccessEvent, EventError, decode_canonical
-from sentinelle.ledger.log import Ledger, event_row
+from sentinelle.events import ACCESS_ACTIONS
+from sentinelle.ingest.chunks import MAX_PROBLEMS, Chunk, Decoding, build_chunk, events_of
+from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.slices import SliceBatch, SliceGrower
 from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.store import DuplicateIdsError, FacetedRow, Store, Writer
-from sentinelle.store.accesses import facets_of
 from sentinelle.store.activity import ActivityTally
 
-__all__ = ["MAX_PROBLEMS", "IngestResult", "Ingestor"]
+__all__ = ["MAX_PROBLEMS", "ChunkSource", "IngestResult", "Ingestor"]
 
 _logger = logging.getLogger(__name__)
 
-MAX_PROBLEMS: Final = 20
 _ACCESS: Final = frozenset(ACCESS_ACTIONS)
 _MAX_LISTED: Final = 100
 
@@ -60,6 +59,15 @@ class IngestResult:
         }
 
 
+class ChunkSource(Protocol):
+    """Where a batch's decoded chunks come from (:class:`~sentinelle.ingest.chunks.Decoding`
+    or :class:`~sentinelle.ingest.reader.Reader`)."""
+
+    received: int
+
+    def chunks(self, first: int, size: int) -> Iterator[Chunk]: ...
+
+
 class Ingestor:
     """Writes validated batches to a store and its ledger."""
 
@@ -78,7 +86,7 @@ class Ingestor:
         *,
         unit: str = "line",
         also: Callable[[Writer, IngestResult], None] | None = None,
-        written: Callable[[list[FacetedRow], list[object]], None] | None = None,
+        written: Callable[[list[FacetedRow]], None] | None = None,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
 
@@ -87,48 +95,30 @@ class Ingestor:
         ``also`` runs in the batch's transaction once the events and the checkpoint are
         written, with the result so far: what it writes commits with the events or not at
         all (the guard stores its decisions' answers so). ``written`` is called with each
-        chunk's rows and decoded events once they are inserted in the transaction (not yet
-        committed; duplicates left out): live detection reads them from it beside the storing
-        of the next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise.
+        chunk's rows once they are inserted in the transaction (not yet committed;
+        duplicates left out): live detection reads them from it beside the storing of the
+        next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise.
         """
+        return self.ingest_chunks(Decoding(items, unit=unit), also=also, written=written)
+
+    def ingest_chunks(
+        self,
+        source: ChunkSource,
+        *,
+        also: Callable[[Writer, IngestResult], None] | None = None,
+        written: Callable[[list[FacetedRow]], None] | None = None,
+    ) -> IngestResult:
+        """:meth:`ingest` of the chunks ``source`` decodes (the errors it raises stop the batch:
+        nothing is stored)."""
         result = IngestResult()
-        problems: list[Problem] = []
         with self.store.writer() as w:
             size = w.ledger_size()
             builder = TreeBuilder(size, w.partial_tiles(size))
-            rows: list[FacetedRow] = []
-            bodies: list[bytes] = []
-            events: list[object] = []  # decoded, for the activity rollup
             tally = ActivityTally()
             grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices
-            seq = size
-            received = 0
-            # The hot loop: names bound to locals.
-            decode, row, facets, access = decode_canonical, event_row, facets_of, AccessEvent
-            for location, raw in items:
-                received += 1
-                try:
-                    event, body = decode(raw)
-                except EventError as exc:
-                    if len(problems) == MAX_PROBLEMS:
-                        raise ValidationError(problems, unit=unit, truncated=True) from None
-                    problems.append(Problem(location, exc.path, exc.message))
-                    continue
-                if problems:
-                    continue  # the batch is refused: only look for more problems
-                page = facets(event) if event.__class__ is access else None
-                rows.append(row(seq, event, body.decode(), page))
-                bodies.append(body)
-                events.append(event)
-                seq += 1
-                if len(rows) >= self.chunk:
-                    self._flush(w, builder, rows, bodies, events, tally, result, grower, written)
-                    seq = builder.size
-                    rows, bodies, events = [], [], []
-            result.received = received
-            if problems:
-                raise ValidationError(problems, unit=unit)
-            self._flush(w, builder, rows, bodies, events, tally, result, grower, written)
+            for chunk in source.chunks(size, self.chunk):
+                self._store(w, builder, chunk, tally, result, grower, written)
+            result.received = source.received
             w.add_activity(tally)
             slices: SliceBatch | None = None
             if builder.size != size:
@@ -152,33 +142,31 @@ class Ingestor:
             )
         return result
 
-    def _flush(
+    def _store(
         self,
         w: Writer,
         builder: TreeBuilder,
-        rows: list[FacetedRow],
-        bodies: list[bytes],
-        events: list[object],
+        chunk: Chunk,
         tally: ActivityTally,
         result: IngestResult,
         grower: SliceGrower,
-        written: Callable[[list[FacetedRow], list[object]], None] | None = None,
+        written: Callable[[list[FacetedRow]], None] | None,
     ) -> None:
-        if not rows:
-            return
+        first = builder.size
+        if chunk.rows and chunk.rows[0][0] != first:  # re-sent ids dropped before this chunk
+            chunk = build_chunk(first, events_of(chunk), [r[7].encode() for r in chunk.rows])
         try:
-            w.insert_events(rows)
+            w.insert_events(chunk.rows)
         except DuplicateIdsError:
-            rows, bodies, events = self._drop_duplicates(
-                w, builder.size, rows, bodies, events, result
-            )
-            w.insert_events(rows)
+            chunk = self._drop_duplicates(w, first, chunk, result)
+            w.insert_events(chunk.rows)
+        rows = chunk.rows
         if written is not None and rows:
-            written(rows, events)
-        tally.add(rows, events)  # only what was inserted: duplicates are not counted again
-        w.index_accesses(rows, events)  # the customers the merchants' page looks up
-        w.add_integrations(rows, events)  # the inventory of apps and integrations
-        hashes = [sha256(b"\x00" + body).digest() for body in bodies]
+            written(rows)
+        tally.merge(chunk.tally)  # only what was inserted: duplicates are not counted again
+        w.index_accesses(chunk.subjects)  # the customers the merchants' page looks up
+        w.add_integrations(chunk.machines)  # the inventory of apps and integrations
+        hashes = chunk.hashes
         builder.extend(hashes)
         grower.add(
             (
@@ -193,33 +181,22 @@ class Ingestor:
         if len(builder.completed) >= 64:
             w.put_tiles(builder.take_completed())
 
-    def _drop_duplicates(
-        self,
-        w: Writer,
-        first_seq: int,
-        rows: list[FacetedRow],
-        bodies: list[bytes],
-        events: list[object],
-        result: IngestResult,
-    ) -> tuple[list[FacetedRow], list[bytes], list[object]]:
+    def _drop_duplicates(self, w: Writer, first: int, chunk: Chunk, result: IngestResult) -> Chunk:
         # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
+        rows = chunk.rows
         stored = w.existing([r[1] for r in rows])
-        seen: dict[str, bytes] = {}
-        kept_rows: list[FacetedRow] = []
-        kept_bodies: list[bytes] = []
-        kept_events: list[object] = []
-        for row, body, event in zip(rows, bodies, events, strict=True):
-            eid = row[1]
-            earlier = stored[eid].encode() if eid in stored else seen.get(eid)
+        seen: dict[str, str] = {}
+        kept: list[int] = []
+        for i, row in enumerate(rows):
+            eid, body = row[1], row[7]
+            earlier = stored[eid] if eid in stored else seen.get(eid)
             if earlier is None:
                 seen[eid] = body
-                kept_rows.append((first_seq + len(kept_rows), *row[1:]))
-                kept_bodies.append(body)
-                kept_events.append(event)
+                kept.append(i)
                 continue
             result.duplicates += 1
             if len(result.duplicate_ids) < _MAX_LISTED:
                 result.duplicate_ids.append(eid)
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
-        return kept_rows, kept_bodies, kept_events
+        return build_chunk(first, events_of(chunk, kept), [rows[i][7].encode() for i in kept])

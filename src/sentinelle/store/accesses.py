@@ -13,10 +13,10 @@ the stored access events:
   events' ``(merchant, seq)`` index backwards and tests ``facets & mask <> 0`` per group: no
   JSON is parsed to filter, and no second table repeats that key for every access.
 * ``access_subjects``: one row per (merchant, customer, event), keyed in that order
-  (:meth:`AccessIndexWriterMixin.index_accesses`), so "every access that touched customer X"
-  is one range of the key, whatever the merchant's size. A customer is found by the ids the
-  event names in ``subjects``; an access that exposed a list without naming its customers
-  cannot be found by customer.
+  (:func:`subject_rows`, then :meth:`AccessIndexWriterMixin.index_accesses`), so "every
+  access that touched customer X" is one range of the key, whatever the merchant's size. A
+  customer is found by the ids the event names in ``subjects``; an access that exposed a
+  list without naming its customers cannot be found by customer.
 
 Both are derived data: the ledger's leaves (``events.body``) stay the truth, and the page
 proves each row it shows against them.
@@ -43,12 +43,14 @@ __all__ = [
     "KIND_BITS",
     "OUTCOMES",
     "OUTCOME_BITS",
+    "SubjectRow",
     "AccessIndexStoreMixin",
     "AccessIndexWriterMixin",
     "AccessQuery",
     "backfill_sql",
     "facets_of",
     "mask",
+    "subject_rows",
 ]
 
 ACTOR_KINDS: Final = ("staff", "app", "integration", "service", "merchant_user")
@@ -93,6 +95,29 @@ def mask(bits: Mapping[Any, int], chosen: Collection[Any]) -> int:
     return found
 
 
+SubjectRow = tuple[str, str, int]
+"""An ``access_subjects`` row: ``(merchant, customer, seq)``."""
+
+
+def subject_rows(rows: Sequence[FacetedRow], events: Sequence[object]) -> list[SubjectRow]:
+    """The customers the access events of ``rows`` name (``events`` their decoded events, in
+    the same order), as ``access_subjects`` rows; context events are left out."""
+    subjects: list[SubjectRow] = []
+    for row, event in zip(rows, events, strict=True):
+        if type(event) is not AccessEvent:
+            continue
+        named = event.subjects
+        if not named:
+            continue
+        if len(named) == 1:  # the common case, without the de-duplication below
+            subjects.append((event.merchant, named[0], row[0]))
+        else:
+            # An event may name a customer twice: the key holds each (customer, event) once.
+            # A list of customers (an export) is most rows: zipped, not looped in Python.
+            subjects += zip(repeat(event.merchant), dict.fromkeys(named), repeat(row[0]))
+    return subjects
+
+
 @dataclass(frozen=True, slots=True)
 class AccessQuery:
     """Which of a merchant's access events a page reads, in store terms.
@@ -122,22 +147,9 @@ class AccessIndexWriterMixin:
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
         def _load(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
-    def index_accesses(self, rows: Sequence[FacetedRow], events: Sequence[object]) -> None:
-        """Index the customers the access events of ``rows`` name (stored in this transaction;
-        ``events`` their decoded events, in the same order). Context events are left out."""
-        subjects: list[tuple[str, str, int]] = []
-        for row, event in zip(rows, events, strict=True):
-            if type(event) is not AccessEvent:
-                continue
-            named = event.subjects
-            if not named:
-                continue
-            if len(named) == 1:  # the common case, without the de-duplication below
-                subjects.append((event.merchant, named[0], row[0]))
-            else:
-                # An event may name a customer twice: the key holds each (customer, event) once.
-                # A list of customers (an export) is most rows: zipped, not looped in Python.
-                subjects += zip(repeat(event.merchant), dict.fromkeys(named), repeat(row[0]))
+    def index_accesses(self, subjects: Sequence[SubjectRow]) -> None:
+        """Index the customers the access events stored in this transaction name: the rows
+        :func:`subject_rows` gives for them."""
         self._load("access_subjects", "merchant, subject, seq", subjects)
 
 

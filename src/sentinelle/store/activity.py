@@ -171,6 +171,21 @@ class ActivityTally:
                 fig[5] += event.records()
             fig[6].add(row[5])
 
+    def merge(self, other: ActivityTally) -> None:
+        """Add ``other``, the tally of events stored after this one's (a later chunk of the
+        batch): figures summed, merchants united, its team where it names one."""
+        days = self.days
+        for key, fig in other.days.items():
+            mine = days.get(key)
+            if mine is None:
+                days[key] = fig
+                continue
+            if fig[0] is not None:
+                mine[0] = fig[0]
+            for i in range(1, _MERCHANTS):
+                mine[i] += fig[i]
+            mine[_MERCHANTS] |= fig[_MERCHANTS]
+
 
 class ActivityWriterMixin:
     """Rollup writes of one transaction; a base of :class:`~sentinelle.store.base.Writer`."""

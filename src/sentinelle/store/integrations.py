@@ -2,9 +2,10 @@
 
 Which machines read customer data, what they read, where and since when must be answered
 without reading the ledger. Ingest keeps two small tables beside ``events``, in the
-transaction that stores the events (:meth:`IntegrationWriterMixin.add_integrations`), so they
-always describe exactly the stored access events of machines (``actor.kind`` ``app``,
-``integration`` or ``service``) that were allowed:
+transaction that stores the events (:func:`machine_uses`, then
+:meth:`IntegrationWriterMixin.add_integrations`), so they always describe exactly the stored
+access events of machines (``actor.kind`` ``app``, ``integration`` or ``service``) that
+were allowed:
 
 * ``integrations``: one row per machine: its kind, its first and latest access, and the data
   categories it ever read (a bit set, :data:`~sentinelle.store.accesses.CATEGORY_BITS`);
@@ -36,9 +37,11 @@ __all__ = [
     "IntegrationRow",
     "IntegrationStoreMixin",
     "IntegrationWriterMixin",
+    "MachineUses",
     "MerchantIntegrationRow",
     "backfill_sql",
     "categories",
+    "machine_uses",
 ]
 
 MACHINE_KINDS: Final = ("app", "integration", "service")
@@ -72,6 +75,46 @@ class MerchantIntegrationRow(NamedTuple):
     data: int
 
 
+MachineUses = tuple[dict[str, list[Any]], dict[tuple[str, str], list[int]]]
+"""What machines' allowed accesses add to the inventory: ``actor → [kind, first, last, data]``
+and ``(actor, merchant) → [first, last, records, data]``."""
+
+
+def machine_uses(rows: Sequence[FacetedRow], events: Sequence[object]) -> MachineUses:
+    """The allowed access events of machines among ``rows`` (``events`` their decoded events,
+    in the same order), gathered per machine and per machine and merchant.
+
+    On ingest's hot path: a person's event costs a type and a kind test.
+    """
+    actors: dict[str, list[Any]] = {}
+    pairs: dict[tuple[str, str], list[int]] = {}
+    for row, event in zip(rows, events, strict=True):
+        if type(event) is not AccessEvent or event.actor.kind not in MACHINE_KINDS:
+            continue
+        if event.outcome != "allowed":
+            continue
+        t = row[2]
+        data = 0
+        for category in event.data:
+            data |= CATEGORY_BITS[category]
+        count = event.records()
+        actor = event.actor.id
+        known = actors.get(actor)
+        if known is None:
+            actors[actor] = [event.actor.kind, t, t, data]
+        else:
+            known[0] = event.actor.kind
+            known[1], known[2], known[3] = min(known[1], t), max(known[2], t), known[3] | data
+        pair = pairs.get((actor, event.merchant))
+        if pair is None:
+            pairs[(actor, event.merchant)] = [t, t, count, data]
+        else:
+            pair[0], pair[1] = min(pair[0], t), max(pair[1], t)
+            pair[2] += count
+            pair[3] |= data
+    return actors, pairs
+
+
 class IntegrationWriterMixin:
     """Inventory writes of one transaction; a base of :class:`~sentinelle.store.base.Writer`."""
 
@@ -81,38 +124,10 @@ class IntegrationWriterMixin:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
-    def add_integrations(self, rows: Sequence[FacetedRow], events: Sequence[object]) -> None:
-        """Add the allowed access events of machines among ``rows`` (stored in this
-        transaction; ``events`` their decoded events, in the same order) to the inventory.
-
-        On ingest's hot path: a person's event costs a type and a kind test.
-        """
-        actors: dict[str, list[Any]] = {}  # actor → [kind, first, last, data]
-        pairs: dict[tuple[str, str], list[int]] = {}  # → [first, last, records, data]
-        for row, event in zip(rows, events, strict=True):
-            if type(event) is not AccessEvent or event.actor.kind not in MACHINE_KINDS:
-                continue
-            if event.outcome != "allowed":
-                continue
-            t = row[2]
-            data = 0
-            for category in event.data:
-                data |= CATEGORY_BITS[category]
-            count = event.records()
-            actor = event.actor.id
-            known = actors.get(actor)
-            if known is None:
-                actors[actor] = [event.actor.kind, t, t, data]
-            else:
-                known[0] = event.actor.kind
-                known[1], known[2], known[3] = min(known[1], t), max(known[2], t), known[3] | data
-            pair = pairs.get((actor, event.merchant))
-            if pair is None:
-                pairs[(actor, event.merchant)] = [t, t, count, data]
-            else:
-                pair[0], pair[1] = min(pair[0], t), max(pair[1], t)
-                pair[2] += count
-                pair[3] |= data
+    def add_integrations(self, uses: MachineUses) -> None:
+        """Add to the inventory what :func:`machine_uses` found in access events stored in
+        this transaction."""
+        actors, pairs = uses
         if not actors:
             return
         self._upsert(

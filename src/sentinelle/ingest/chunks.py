@@ -1,0 +1,121 @@
+"""A batch decoded into chunks: what ingest stores, computed apart from the storing.
+
+Ingest decodes and validates every event of a batch, then stores it chunk by chunk in one
+transaction (:mod:`sentinelle.ingest.pipeline`). Everything a chunk needs that depends only
+on its events is built here, by :func:`build_chunk`: the rows, the ledger's leaf hashes, the
+actors' activity tally, the customers the events name and what machines read. The storing
+side then only writes and grows the trees. :class:`Decoding` does it in the storing process;
+:mod:`sentinelle.ingest.reader` does the same in a process beside it, for large files.
+
+A chunk's rows are numbered from the ledger size the batch started at plus the events
+decoded before it. When the storing side finds re-sent ids (the rare case), it drops them
+and numbers the rest again with :func:`build_chunk`, from the events or, for a chunk decoded
+in another process, from the canonical bodies it carries (they decode to the same events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Final
+
+from sentinelle.errors import Problem, ValidationError
+from sentinelle.events import AccessEvent, EventError, decode_canonical
+from sentinelle.ledger.log import event_row
+from sentinelle.store.accesses import SubjectRow, facets_of, subject_rows
+from sentinelle.store.activity import ActivityTally
+from sentinelle.store.events import FacetedRow
+from sentinelle.store.integrations import MachineUses, machine_uses
+
+__all__ = ["MAX_PROBLEMS", "Chunk", "Decoding", "build_chunk", "events_of"]
+
+MAX_PROBLEMS: Final = 20
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Consecutive events of a batch, ready to store.
+
+    ``rows``: numbered from the first leaf the chunk expects; ``hashes``: their leaf hashes;
+    ``tally``, ``subjects``, ``machines``: what they add to the activity rollup, the
+    customers' index and the inventory; ``events``: the decoded events (``None`` when the
+    chunk was decoded in another process); ``read``: bytes of input read so far (progress;
+    0 when unknown).
+    """
+
+    rows: list[FacetedRow]
+    hashes: list[bytes]
+    tally: ActivityTally
+    subjects: list[SubjectRow]
+    machines: MachineUses
+    events: list[object] | None
+    read: int = 0
+
+
+def build_chunk(first: int, events: Sequence[object], bodies: Sequence[bytes]) -> Chunk:
+    """The chunk of ``events`` (decoded, with their canonical ``bodies``) from leaf ``first``."""
+    access, row, facets = AccessEvent, event_row, facets_of
+    rows = [
+        row(seq, event, body.decode(), facets(event) if event.__class__ is access else None)  # type: ignore[arg-type]
+        for seq, event, body in zip(range(first, first + len(bodies)), events, bodies, strict=True)
+    ]
+    hashes = [sha256(b"\x00" + body).digest() for body in bodies]
+    tally = ActivityTally()
+    tally.add(rows, events)
+    return Chunk(
+        rows, hashes, tally, subject_rows(rows, events), machine_uses(rows, events), list(events)
+    )
+
+
+def events_of(chunk: Chunk, kept: Sequence[int] | None = None) -> list[object]:
+    """``chunk``'s decoded events (only those at the indexes ``kept``, if given): its own, or
+    decoded again from its canonical bodies."""
+    picked = range(len(chunk.rows)) if kept is None else kept
+    if chunk.events is not None:
+        return [chunk.events[i] for i in picked]
+    return [decode_canonical(chunk.rows[i][7])[0] for i in picked]
+
+
+class Decoding:
+    """Decodes ``(location, raw JSON)`` items into chunks, in this process.
+
+    ``received`` counts the items once :meth:`chunks` is done. Invalid items are reported
+    together: after the first, the rest is only validated (up to :data:`MAX_PROBLEMS`
+    problems) and no more chunks come; then :class:`ValidationError` is raised.
+    """
+
+    def __init__(self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line") -> None:
+        self.items = items
+        self.unit = unit
+        self.received = 0
+
+    def chunks(self, first: int, size: int) -> Iterator[Chunk]:
+        """Chunks of up to ``size`` events, their rows numbered from ``first``."""
+        problems: list[Problem] = []
+        events: list[object] = []
+        bodies: list[bytes] = []
+        received = 0
+        decode = decode_canonical  # the hot loop: a local name
+        for location, raw in self.items:
+            received += 1
+            try:
+                event, body = decode(raw)
+            except EventError as exc:
+                if len(problems) == MAX_PROBLEMS:
+                    raise ValidationError(problems, unit=self.unit, truncated=True) from None
+                problems.append(Problem(location, exc.path, exc.message))
+                continue
+            if problems:
+                continue  # the batch is refused: only look for more problems
+            events.append(event)
+            bodies.append(body)
+            if len(bodies) >= size:
+                yield build_chunk(first, events, bodies)
+                first += len(bodies)
+                events, bodies = [], []
+        self.received = received
+        if problems:
+            raise ValidationError(problems, unit=self.unit)
+        if bodies:
+            yield build_chunk(first, events, bodies)

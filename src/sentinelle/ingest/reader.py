@@ -1,0 +1,187 @@
+"""Decode a large file in a child process while this one stores it.
+
+``sentinelle ingest FILE`` spends about a third of its time reading, decoding, validating
+and hashing events, and the rest storing them, on one core. Without live detection (which
+takes the second core, :mod:`sentinelle.detect.pipelined`), a :class:`Reader` moves the first
+part to a child process: it reads the file, decodes each chunk
+(:func:`~sentinelle.ingest.chunks.build_chunk`: rows, leaf hashes, activity tally,
+customers, machines) and sends it, pickled, down a pipe, while the parent stores the chunk
+before. The pipe's buffer holds the child back when it runs ahead, so memory stays flat.
+
+The child only reads the file and computes; it writes nothing. What the batch stores is
+the same as decoded in one process, and so are its errors: the child sends the invalid
+lines (the batch is then refused, nothing stored) or the reading error, and the parent raises
+them. A child that dies without its last message fails the batch, rolled back, with an error
+naming its exit status. Interrupting the command stops the child.
+
+Used for a regular file of :data:`MIN_BYTES` or more on a machine with two CPUs or more;
+anything else (standard input, a pipe, a small file) is decoded in the storing process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import IO, Final
+
+from sentinelle.errors import Error, ValidationError
+from sentinelle.ingest.chunks import Chunk, Decoding
+from sentinelle.ingest.files import bytes_read, input_size, iter_json_lines, open_input
+
+__all__ = ["MIN_BYTES", "Reader", "cpus"]
+
+#: Files smaller than this are decoded in the storing process: starting the child (a Python
+#: interpreter and its imports, about 0.2 s) would cost more than it saves.
+MIN_BYTES: Final = 8 << 20
+_PIPE_BYTES: Final = 1 << 20  # Linux's default limit for an unprivileged process
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Reader:
+    """The parent's side: a child decoding ``source`` (a path) into chunks.
+
+    A :class:`~sentinelle.ingest.pipeline.ChunkSource`: ``received`` counts the lines once
+    :meth:`chunks` is done. Use as a context manager, or call :meth:`close`: it stops the
+    child.
+    """
+
+    def __init__(
+        self, source: str, *, unit: str = "line", progress: Callable[[int], None] | None = None
+    ) -> None:
+        self.source = source
+        self.unit = unit
+        self.progress = progress
+        self.received = 0
+        code = "from sentinelle.ingest.reader import _child_main; _child_main()"
+        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-c", code, source, unit],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=1 << 18,
+            close_fds=True,
+            # Its own session: the terminal's signals are for the command, which stops it.
+            start_new_session=True,
+        )
+        # Room for a few chunks in the pipe (about 400 kB each; the default holds 64 kB): the
+        # child runs ahead of a parent that is busy committing or spilling, not in lockstep.
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(self._proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[union-attr]
+
+    @classmethod
+    def open(cls, source: str, *, progress: Callable[[int], None] | None = None) -> Reader | None:
+        """A reader of ``source`` if it is a regular file worth one (:data:`MIN_BYTES` or
+        more, two CPUs or more), else ``None``: decode it in this process."""
+        if source == "-" or cpus() < 2:
+            return None
+        size = input_size(source)
+        if size is None or size < MIN_BYTES:
+            return None
+        return cls(source, progress=progress)
+
+    def chunks(self, first: int, size: int) -> Iterator[Chunk]:
+        """The child's chunks of up to ``size`` events, numbered from ``first``; raises the
+        child's :class:`ValidationError` or reading :class:`Error` at the point it met it."""
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - both piped
+        with contextlib.suppress(BrokenPipeError):  # a child gone is told by its output
+            pickle.dump((first, size), proc.stdin)
+            proc.stdin.close()
+        done = 0
+        while True:
+            try:
+                message = pickle.load(proc.stdout)  # noqa: S301 - our own child, over a pipe
+            except (EOFError, OSError, pickle.UnpicklingError):
+                raise Error(
+                    f"reading {self.source} failed: its reader process ended without "
+                    f"finishing (exit status {proc.wait()}); nothing was written"
+                ) from None
+            kind = message[0]
+            if kind == "chunk":
+                chunk: Chunk = message[1]
+                if self.progress is not None:
+                    self.progress(chunk.read - done)
+                    done = chunk.read
+                yield chunk
+            elif kind == "done":
+                self.received = message[1]
+                return
+            elif kind == "invalid":
+                self.received = message[3]
+                raise ValidationError(message[1], unit=self.unit, truncated=message[2])
+            elif kind == "error":
+                raise Error(message[1])
+            else:
+                raise Error(f"reading {self.source} failed in its reader process: {message[1]}")
+
+    def close(self) -> None:
+        """Stop the child (it writes nothing: stopping it loses nothing)."""
+        proc = self._proc
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- the child --------------------------------------------------------------------------------
+
+
+def _child_main() -> None:
+    """Entry point of the child: ``argv``: the file and the unit of its locations."""
+    # Interrupting is the parent's: it stops the child (which writes nothing) in any case.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, unit = sys.argv[1], sys.argv[2]
+    out = sys.stdout.buffer
+    try:
+        first, size = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
+        _send(out, _read(source, unit, first, size, out))
+    except (EOFError, BrokenPipeError):
+        return  # the parent is gone or stopped us: nothing to say
+    out.flush()
+
+
+def _read(source: str, unit: str, first: int, size: int, out: IO[bytes]) -> tuple[object, ...]:
+    decoding: Decoding | None = None
+    try:
+        with open_input(source) as stream:
+            decoding = Decoding(iter_json_lines(stream, name=source), unit=unit)
+            for chunk in decoding.chunks(first, size):
+                chunk.events = None  # the parent decodes again the rare chunk that needs them
+                chunk.read = bytes_read(stream)
+                _send(out, ("chunk", chunk))
+        return ("done", decoding.received)
+    except ValidationError as exc:
+        received = decoding.received if decoding is not None else 0
+        return ("invalid", exc.problems, exc.truncated, received)
+    except Error as exc:
+        return ("error", str(exc))
+    except (EOFError, BrokenPipeError):
+        raise
+    except Exception as exc:
+        # The type only: an exception's text can carry event data.
+        return ("failed", type(exc).__name__)
+
+
+def _send(out: IO[bytes], message: tuple[object, ...]) -> None:
+    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)

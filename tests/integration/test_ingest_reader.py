@@ -1,0 +1,238 @@
+"""A large file decoded in a reader process beside the storing (``sentinelle.ingest.reader``).
+
+The same simulated files are ingested the way ``sentinelle ingest --no-detect`` does it
+(``sentinelle.cli.ingest.ingest_stream``), with the reader process (its size threshold
+lowered) and without it, into fresh SQLite stores: every table ingest writes must come out
+the same, re-sent events included; invalid lines, unreadable files and a reader that dies
+must fail the batch the same way, storing nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentinelle.cli.app import App
+from sentinelle.cli.ingest import ingest_stream
+from sentinelle.config import Settings
+from sentinelle.errors import Error, ValidationError
+from sentinelle.ingest import open_input, reader
+from sentinelle.ingest.reader import Reader
+from sentinelle.sim.simulator import simulate
+
+# What ingest writes, and the order to compare it in.
+TABLES = {
+    "events": "seq",
+    "access_subjects": "merchant, subject, seq",
+    "actor_days": "actor, day",
+    "integrations": "actor",
+    "integration_merchants": "actor, merchant",
+    "tiles": "level, idx",
+    "slice_nodes": "merchant, size",
+    "ledger_state": "id",
+    "slice_state": "id",
+}
+
+
+@pytest.fixture(scope="module")
+def lines() -> list[bytes]:
+    sim = simulate(
+        merchants=120,
+        agents=15,
+        days=21,
+        seed=5,
+        scenarios="all",
+        end=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+    )
+    return list(sim.lines())
+
+
+@pytest.fixture
+def apps(tmp_path: Path) -> Iterator[dict[str, App]]:
+    made = {name: App(Settings(data_dir=tmp_path / name)) for name in ("reader", "plain")}
+    yield made
+    for app in made.values():
+        app.close()
+
+
+def _file(path: Path, data: list[bytes]) -> str:
+    path.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in data))
+    return str(path)
+
+
+def _ingest(app: App, source: str, monkeypatch: pytest.MonkeyPatch, *, use_reader: bool) -> Any:
+    monkeypatch.setattr(reader, "MIN_BYTES", 0 if use_reader else 1 << 62)
+    monkeypatch.setattr(reader, "cpus", lambda: 2)
+    with open_input(source) as stream:
+        result, after = ingest_stream(app, stream, source, None)
+    assert after is None
+    return result
+
+
+def _unsigned(result: dict[str, Any]) -> dict[str, Any]:
+    # Each store signs with its own key: the checkpoints' bodies must match, not signatures.
+    note = result["checkpoint"]
+    return {**result, "checkpoint": note.split("\n\n")[0] if note else note}
+
+
+def _tables(app: App) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(app.settings.data_dir / "sentinelle.db") as db:
+        found = {
+            t: db.execute(f"SELECT * FROM {t} ORDER BY {o}").fetchall()  # noqa: S608 - ours
+            for t, o in TABLES.items()
+        }
+        found["checkpoints"] = db.execute(
+            "SELECT size, root FROM checkpoints ORDER BY size"
+        ).fetchall()
+    return found
+
+
+def test_a_reader_stores_exactly_what_one_process_does(
+    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three batches: the first half; everything again with ids re-sent from the first half
+    # and from earlier in the same file (one with other content), so that the reader's
+    # numbering must move back; then the whole file once more (duplicates only).
+    half = len(lines) // 2
+    changed = lines[half + 10].replace(b'"outcome":"allowed"', b'"outcome":"denied"')
+    assert changed != lines[half + 10]
+    files = [
+        _file(tmp_path / "a.jsonl", lines[:half]),
+        _file(tmp_path / "b.jsonl", [*lines, lines[half + 5], changed, lines[-1]]),
+        _file(tmp_path / "c.jsonl", lines),
+    ]
+    results: dict[str, list[Any]] = {}
+    for name, app in apps.items():
+        results[name] = [
+            _unsigned(_ingest(app, f, monkeypatch, use_reader=name == "reader").to_dict())
+            for f in files
+        ]
+    assert results["reader"] == results["plain"]
+    second = results["reader"][1]
+    assert second["stored"] == len(lines) - half
+    assert second["duplicates"] == half + 3
+    assert (
+        lines[half + 10][lines[half + 10].index(b'"id":"') :].split(b'"')[3].decode()
+        in (second["conflicting_ids"])
+    )
+    assert results["reader"][2]["stored"] == 0
+    reader_tables, plain_tables = _tables(apps["reader"]), _tables(apps["plain"])
+    for table in [*TABLES, "checkpoints"]:
+        assert reader_tables[table] == plain_tables[table], table
+    assert len(reader_tables["events"]) == len(lines)
+    assert reader_tables["access_subjects"] and reader_tables["integration_merchants"]
+
+
+def test_invalid_lines_are_reported_as_without_a_reader_and_nothing_is_stored(
+    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = _file(tmp_path / "bad.jsonl", [*lines[:3000], b'{"bad": 1}', *lines[3000:], b"not json"])
+    messages = []
+    for name, app in apps.items():
+        with pytest.raises(ValidationError) as caught:
+            _ingest(app, bad, monkeypatch, use_reader=name == "reader")
+        messages.append(str(caught.value))
+        assert app.store.ledger_size() == 0
+        assert _tables(app)["actor_days"] == []
+    assert messages[0] == messages[1]
+    assert "line 3001: $: Object contains unknown field `bad`" in messages[0]
+    assert f"line {len(lines) + 2}: $: not valid JSON" in messages[0]
+
+
+def test_more_than_twenty_problems_are_cut_short_the_same_way(
+    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = _file(tmp_path / "bad.jsonl", [*lines[:100], *[b"{}"] * 30])
+    for name, app in apps.items():
+        with pytest.raises(ValidationError) as caught:
+            _ingest(app, bad, monkeypatch, use_reader=name == "reader")
+        assert caught.value.truncated
+        assert len(caught.value.problems) == 20
+        assert caught.value.problems[0].location == 101
+
+
+@pytest.mark.parametrize("kind", ["array", "truncated gzip"])
+def test_an_unreadable_file_fails_with_the_readers_own_words(
+    apps: dict[str, App],
+    lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    if kind == "array":
+        source = _file(tmp_path / "events.json", [b"[" + lines[0].strip() + b","])
+        expected = "holds a JSON array"
+    else:
+        whole = gzip.compress(b"".join(lines))
+        (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
+        source = str(tmp_path / "cut.gz")
+        expected = "Compressed file ended before the end-of-stream marker"
+    messages = []
+    for name, app in apps.items():
+        with pytest.raises(Error) as caught:
+            _ingest(app, source, monkeypatch, use_reader=name == "reader")
+        messages.append(str(caught.value))
+        assert app.store.ledger_size() == 0
+    assert messages[0] == messages[1]
+    assert expected in messages[0]
+
+
+def test_a_reader_that_dies_fails_the_batch_and_nothing_is_stored(
+    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _file(tmp_path / "events.jsonl", lines)
+    chunks = Reader.chunks
+
+    def killed_after_the_first(self: Reader, first: int, size: int) -> Iterator[Any]:
+        for n, chunk in enumerate(chunks(self, first, size)):
+            if n == 0:
+                self._proc.kill()
+            yield chunk
+
+    monkeypatch.setattr(Reader, "chunks", killed_after_the_first)
+    app = apps["reader"]
+    with pytest.raises(
+        Error, match=r"its reader process ended without finishing \(exit status -9\)"
+    ):
+        _ingest(app, source, monkeypatch, use_reader=True)
+    assert app.store.ledger_size() == 0
+    assert _tables(app)["access_subjects"] == []
+
+
+def test_progress_advances_by_the_bytes_the_reader_read(
+    lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _file(tmp_path / "events.jsonl", lines)
+    steps: list[int] = []
+    monkeypatch.setattr(reader, "MIN_BYTES", 0)
+    monkeypatch.setattr(reader, "cpus", lambda: 2)
+    with Reader.open(source, progress=steps.append) as opened:  # type: ignore[union-attr]
+        chunks = list(opened.chunks(0, 1024))
+    assert opened.received == len(lines)
+    assert len(steps) == len(chunks) > 1
+    assert all(step >= 0 for step in steps)
+    assert 0 < sum(steps) <= Path(source).stat().st_size
+
+
+def test_only_a_large_regular_file_with_a_second_cpu_gets_a_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"\n" * reader.MIN_BYTES)
+    small = _file(tmp_path / "small.jsonl", [b"{}"])
+    monkeypatch.setattr(reader, "cpus", lambda: 2)
+    assert Reader.open(small) is None
+    assert Reader.open("-") is None
+    opened = Reader.open(str(big))
+    assert opened is not None
+    with opened:
+        assert list(opened.chunks(0, 1024)) == []
+    assert opened.received == 0
+    monkeypatch.setattr(reader, "cpus", lambda: 1)
+    assert Reader.open(str(big)) is None
