@@ -53,19 +53,32 @@ class Chunk:
     read: int = 0
 
 
-def build_chunk(first: int, events: Sequence[object], bodies: Sequence[bytes]) -> Chunk:
-    """The chunk of ``events`` (decoded, with their canonical ``bodies``) from leaf ``first``."""
-    access, row, facets = AccessEvent, event_row, facets_of
-    rows = [
-        row(seq, event, body.decode(), facets(event) if event.__class__ is access else None)  # type: ignore[arg-type]
-        for seq, event, body in zip(range(first, first + len(bodies)), events, bodies, strict=True)
-    ]
+def build_chunk(
+    first: int,
+    events: Sequence[object],
+    bodies: Sequence[bytes],
+    rows: list[FacetedRow] | None = None,
+) -> Chunk:
+    """The chunk of ``events`` (decoded, with their canonical ``bodies``) from leaf ``first``
+    (``rows``: their rows, if already built from ``first``)."""
+    if rows is None:
+        rows = [
+            _row(seq, event, body)
+            for seq, event, body in zip(
+                range(first, first + len(bodies)), events, bodies, strict=True
+            )
+        ]
     hashes = [sha256(b"\x00" + body).digest() for body in bodies]
     tally = ActivityTally()
     tally.add(rows, events)
     return Chunk(
         rows, hashes, tally, subject_rows(rows, events), machine_uses(rows, events), list(events)
     )
+
+
+def _row(seq: int, event: object, body: bytes) -> FacetedRow:
+    page = facets_of(event) if event.__class__ is AccessEvent else None
+    return event_row(seq, event, body.decode(), page)  # type: ignore[arg-type]
 
 
 def events_of(chunk: Chunk, kept: Sequence[int] | None = None) -> list[object]:
@@ -95,8 +108,11 @@ class Decoding:
         problems: list[Problem] = []
         events: list[object] = []
         bodies: list[bytes] = []
+        rows: list[FacetedRow] = []
         received = 0
-        decode = decode_canonical  # the hot loop: a local name
+        seq = first
+        # The hot loop: names bound to locals; each row built while its event is fresh.
+        decode, row, facets, access = decode_canonical, event_row, facets_of, AccessEvent
         for location, raw in self.items:
             received += 1
             try:
@@ -108,14 +124,17 @@ class Decoding:
                 continue
             if problems:
                 continue  # the batch is refused: only look for more problems
+            page = facets(event) if event.__class__ is access else None
+            rows.append(row(seq, event, body.decode(), page))
             events.append(event)
             bodies.append(body)
-            if len(bodies) >= size:
-                yield build_chunk(first, events, bodies)
-                first += len(bodies)
-                events, bodies = [], []
+            seq += 1
+            if len(rows) >= size:
+                yield build_chunk(first, events, bodies, rows)
+                first = seq
+                events, bodies, rows = [], [], []
         self.received = received
         if problems:
             raise ValidationError(problems, unit=self.unit)
-        if bodies:
-            yield build_chunk(first, events, bodies)
+        if rows:
+            yield build_chunk(first, events, bodies, rows)
