@@ -10,7 +10,8 @@ fresh spawned process on a fresh data directory:
 * **naive**: ``benchmarks/ingest.py``'s loader (``json.loads``, ``executemany`` of 4096
   rows into one table, one transaction, no checks);
 * **no-detect**: what ``sentinelle ingest --no-detect FILE`` runs
-  (``sentinelle.cli.ingest.ingest_stream`` without detection);
+  (``sentinelle.cli.ingest.ingest_stream`` without detection: the file, over 8 MiB, is read
+  and decoded in a child process, ``sentinelle.ingest.reader``, beside the storing);
 * **detect**: what ``sentinelle ingest FILE`` runs: the same, with live detection in a
   child process beside the storing of the next chunk (``sentinelle.detect.pipelined``),
   its result stored after the commit (``sentinelle.live.after_batch``);
