@@ -12,6 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +132,34 @@ def test_a_reader_stores_exactly_what_one_process_does(
     assert reader_tables["access_subjects"] and reader_tables["integration_merchants"]
 
 
+@pytest.mark.integration
+def test_a_reader_on_postgresql_stores_what_one_process_does_on_sqlite(
+    apps: dict[str, App],
+    lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres_url: str,
+) -> None:
+    # The checkpoints' bodies hold the tree's root and the merchants' map: the same bodies
+    # mean the same leaves, in the same order, and the same merchants' slices.
+    half = len(lines) // 2
+    files = [
+        _file(tmp_path / "a.jsonl", lines[:half]),
+        _file(tmp_path / "b.jsonl", [*lines, lines[3]]),
+    ]
+    pg = App(Settings(_env_file=None, data_dir=tmp_path / "pg", database_url=postgres_url))
+    try:
+        on_pg = [_unsigned(_ingest(pg, f, monkeypatch, use_reader=True).to_dict()) for f in files]
+        assert pg.store.ledger_size() == len(lines)
+    finally:
+        pg.close()
+    plain = apps["plain"]
+    assert on_pg == [
+        _unsigned(_ingest(plain, f, monkeypatch, use_reader=False).to_dict()) for f in files
+    ]
+    assert on_pg[1]["duplicates"] == half + 1
+
+
 def test_invalid_lines_are_reported_as_without_a_reader_and_nothing_is_stored(
     apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +234,39 @@ def test_a_reader_that_dies_fails_the_batch_and_nothing_is_stored(
         _ingest(app, source, monkeypatch, use_reader=True)
     assert app.store.ledger_size() == 0
     assert _tables(app)["access_subjects"] == []
+
+
+def test_a_reader_whose_parent_dies_ends_quietly(lines: list[bytes], tmp_path: Path) -> None:
+    # A parent that dies abruptly (here after its first chunk) leaves no reader behind, and
+    # the reader says nothing on the terminal they shared.
+    source = _file(tmp_path / "events.jsonl", lines)
+    parent = (
+        "import os, sys\n"
+        "from sentinelle.ingest import reader\n"
+        "reader.MIN_BYTES = 0\n"
+        "r = reader.Reader(sys.argv[1])\n"
+        "next(r.chunks(0, 256))\n"
+        "print(r._proc.pid, flush=True)\n"
+        "os._exit(9)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", parent, source], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 9, done.stderr
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+    assert done.stderr == b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended: only its parent's wait is missing
 
 
 def test_progress_advances_by_the_bytes_the_reader_read(

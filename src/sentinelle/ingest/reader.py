@@ -156,9 +156,9 @@ def _child_main() -> None:
     try:
         first, size = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
         _send(out, _read(source, unit, first, size, out))
+        out.flush()
     except (EOFError, BrokenPipeError):
         return  # the parent is gone or stopped us: nothing to say
-    out.flush()
 
 
 def _read(source: str, unit: str, first: int, size: int, out: IO[bytes]) -> tuple[object, ...]:
