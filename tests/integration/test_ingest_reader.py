@@ -300,3 +300,20 @@ def test_only_a_large_regular_file_with_a_second_cpu_gets_a_reader(
     assert opened.received == 0
     monkeypatch.setattr(reader, "cpus", lambda: 1)
     assert Reader.open(str(big)) is None
+
+
+def test_no_process_to_be_had_reads_the_file_in_this_one(
+    apps: dict[str, App],
+    lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refused(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(reader.subprocess, "Popen", refused)
+    source = _file(tmp_path / "events.jsonl", lines)
+    result = _ingest(apps["reader"], source, monkeypatch, use_reader=True)
+    assert result.stored == len(lines)
+    assert "no reader process (Resource temporarily unavailable)" in caplog.text

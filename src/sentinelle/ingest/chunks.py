@@ -112,7 +112,7 @@ class Decoding:
         received = 0
         seq = first
         # The hot loop: names bound to locals; each row built while its event is fresh.
-        decode, row, facets, access = decode_canonical, event_row, facets_of, AccessEvent
+        decode, row = decode_canonical, _row
         for location, raw in self.items:
             received += 1
             try:
@@ -124,8 +124,7 @@ class Decoding:
                 continue
             if problems:
                 continue  # the batch is refused: only look for more problems
-            page = facets(event) if event.__class__ is access else None
-            rows.append(row(seq, event, body.decode(), page))
+            rows.append(row(seq, event, body))
             events.append(event)
             bodies.append(body)
             seq += 1

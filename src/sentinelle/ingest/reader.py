@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import pickle
 import signal
@@ -35,6 +36,8 @@ from sentinelle.ingest.chunks import Chunk, Decoding
 from sentinelle.ingest.files import bytes_read, input_size, iter_json_lines, open_input
 
 __all__ = ["MIN_BYTES", "Reader", "cpus"]
+
+_logger = logging.getLogger(__name__)
 
 #: Files smaller than this are decoded in the storing process: starting the child (a Python
 #: interpreter and its imports, about 0.2 s) would cost more than it saves.
@@ -89,7 +92,12 @@ class Reader:
         size = input_size(source)
         if size is None or size < MIN_BYTES:
             return None
-        return cls(source, progress=progress)
+        try:
+            return cls(source, progress=progress)
+        except OSError as exc:  # no process to be had (limits, memory): read it here
+            why = exc.strerror or type(exc).__name__
+            _logger.warning("reading %s in this process: no reader process (%s)", source, why)
+            return None
 
     def chunks(self, first: int, size: int) -> Iterator[Chunk]:
         """The child's chunks of up to ``size`` events, numbered from ``first``; raises the
