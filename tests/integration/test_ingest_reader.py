@@ -69,9 +69,19 @@ def _file(path: Path, data: list[bytes]) -> str:
     return str(path)
 
 
-def _ingest(app: App, source: str, monkeypatch: pytest.MonkeyPatch, *, use_reader: bool) -> Any:
+def _ingest(
+    app: App,
+    source: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    use_reader: bool,
+    handover_after: int = 0,
+) -> Any:
+    """Ingest ``source`` as the command does, with a reader process that takes over after
+    ``handover_after`` chunks decoded here (waiting for it: deterministic), or without."""
     monkeypatch.setattr(reader, "MIN_BYTES", 0 if use_reader else 1 << 62)
     monkeypatch.setattr(reader, "cpus", lambda: 2)
+    monkeypatch.setattr(Reader, "handover_after", handover_after)
     with open_input(source) as stream:
         result, after = ingest_stream(app, stream, source, None)
     assert after is None
@@ -96,8 +106,13 @@ def _tables(app: App) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
+@pytest.mark.parametrize("handover_after", [0, 3])
 def test_a_reader_stores_exactly_what_one_process_does(
-    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apps: dict[str, App],
+    lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    handover_after: int,
 ) -> None:
     # Three batches: the first half; everything again with ids re-sent from the first half
     # and from earlier in the same file (one with other content), so that the reader's
@@ -113,7 +128,11 @@ def test_a_reader_stores_exactly_what_one_process_does(
     results: dict[str, list[Any]] = {}
     for name, app in apps.items():
         results[name] = [
-            _unsigned(_ingest(app, f, monkeypatch, use_reader=name == "reader").to_dict())
+            _unsigned(
+                _ingest(
+                    app, f, monkeypatch, use_reader=name == "reader", handover_after=handover_after
+                ).to_dict()
+            )
             for f in files
         ]
     assert results["reader"] == results["plain"]
@@ -160,14 +179,23 @@ def test_a_reader_on_postgresql_stores_what_one_process_does_on_sqlite(
     assert on_pg[1]["duplicates"] == half + 1
 
 
+@pytest.mark.parametrize("handover_after", [0, 1, 5])
 def test_invalid_lines_are_reported_as_without_a_reader_and_nothing_is_stored(
-    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apps: dict[str, App],
+    lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    handover_after: int,
 ) -> None:
+    # The first bad line is in the third chunk: met by the child (handed over at once or
+    # after the first), or here (after five), which then reads the file to its end alone.
     bad = _file(tmp_path / "bad.jsonl", [*lines[:3000], b'{"bad": 1}', *lines[3000:], b"not json"])
     messages = []
     for name, app in apps.items():
         with pytest.raises(ValidationError) as caught:
-            _ingest(app, bad, monkeypatch, use_reader=name == "reader")
+            _ingest(
+                app, bad, monkeypatch, use_reader=name == "reader", handover_after=handover_after
+            )
         messages.append(str(caught.value))
         assert app.store.ledger_size() == 0
         assert _tables(app)["actor_days"] == []
@@ -221,8 +249,8 @@ def test_a_reader_that_dies_fails_the_batch_and_nothing_is_stored(
     chunks = Reader.chunks
 
     def killed_after_the_first(self: Reader, first: int, size: int) -> Iterator[Any]:
-        for n, chunk in enumerate(chunks(self, first, size)):
-            if n == 0:
+        for chunk in chunks(self, first, size):
+            if chunk.events is None:  # the first chunk the child decoded
                 self._proc.kill()
             yield chunk
 
@@ -231,7 +259,7 @@ def test_a_reader_that_dies_fails_the_batch_and_nothing_is_stored(
     with pytest.raises(
         Error, match=r"its reader process ended without finishing \(exit status -9\)"
     ):
-        _ingest(app, source, monkeypatch, use_reader=True)
+        _ingest(app, source, monkeypatch, use_reader=True, handover_after=2)
     assert app.store.ledger_size() == 0
     assert _tables(app)["access_subjects"] == []
 
@@ -244,7 +272,8 @@ def test_a_reader_whose_parent_dies_ends_quietly(lines: list[bytes], tmp_path: P
         "import os, sys\n"
         "from sentinelle.ingest import reader\n"
         "reader.MIN_BYTES = 0\n"
-        "r = reader.Reader(sys.argv[1])\n"
+        "reader.Reader.handover_after = 0\n"
+        "r = reader.Reader(sys.argv[1], open(sys.argv[1], 'rb'))\n"
         "next(r.chunks(0, 256))\n"
         "print(r._proc.pid, flush=True)\n"
         "os._exit(9)\n"
@@ -276,10 +305,12 @@ def test_progress_advances_by_the_bytes_the_reader_read(
     steps: list[int] = []
     monkeypatch.setattr(reader, "MIN_BYTES", 0)
     monkeypatch.setattr(reader, "cpus", lambda: 2)
-    with Reader.open(source, progress=steps.append) as opened:  # type: ignore[union-attr]
+    monkeypatch.setattr(Reader, "handover_after", 2)
+    with open_input(source) as stream, Reader.open(source, stream, progress=steps.append) as opened:  # type: ignore[union-attr]
         chunks = list(opened.chunks(0, 1024))
     assert opened.received == len(lines)
-    assert len(steps) == len(chunks) > 1
+    assert [chunk.events is None for chunk in chunks[:3]] == [False, False, True]
+    assert len(steps) == len(chunks) > 3
     assert all(step >= 0 for step in steps)
     assert 0 < sum(steps) <= Path(source).stat().st_size
 
@@ -291,15 +322,16 @@ def test_only_a_large_regular_file_with_a_second_cpu_gets_a_reader(
     big.write_bytes(b"\n" * reader.MIN_BYTES)
     small = _file(tmp_path / "small.jsonl", [b"{}"])
     monkeypatch.setattr(reader, "cpus", lambda: 2)
-    assert Reader.open(small) is None
-    assert Reader.open("-") is None
-    opened = Reader.open(str(big))
-    assert opened is not None
-    with opened:
-        assert list(opened.chunks(0, 1024)) == []
-    assert opened.received == 0
-    monkeypatch.setattr(reader, "cpus", lambda: 1)
-    assert Reader.open(str(big)) is None
+    with big.open("rb") as stream:
+        assert Reader.open(small, stream) is None
+        assert Reader.open("-", stream) is None
+        opened = Reader.open(str(big), stream)
+        assert opened is not None
+        with opened:
+            assert list(opened.chunks(0, 1024)) == []
+        assert opened.received == 0
+        monkeypatch.setattr(reader, "cpus", lambda: 1)
+        assert Reader.open(str(big), stream) is None
 
 
 def test_no_process_to_be_had_reads_the_file_in_this_one(
@@ -317,3 +349,17 @@ def test_no_process_to_be_had_reads_the_file_in_this_one(
     result = _ingest(apps["reader"], source, monkeypatch, use_reader=True)
     assert result.stored == len(lines)
     assert "no reader process (Resource temporarily unavailable)" in caplog.text
+
+
+def test_a_reader_that_does_not_start_leaves_the_file_to_this_process(
+    apps: dict[str, App],
+    lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(reader.sys, "executable", "/bin/false")  # exits at once, saying nothing
+    source = _file(tmp_path / "events.jsonl", lines)
+    result = _ingest(apps["reader"], source, monkeypatch, use_reader=True, handover_after=1)
+    assert result.stored == result.received == len(lines)
+    assert "its reader process did not start (exit status 1)" in caplog.text

@@ -181,8 +181,8 @@ def _ingest(
             )
             advance = bar.update
         # Without live detection the second core is free: a large file is decoded there. The
-        # child starts first, while this process opens the store.
-        reader = None if written is not None else Reader.open(source, progress=advance)
+        # child starts first, while this process opens the store and decodes the first chunks.
+        reader = None if written is not None else Reader.open(source, stream, progress=advance)
         if reader is not None:
             stack.enter_context(reader)
         ingestor = Ingestor(app.store, app.ledger)

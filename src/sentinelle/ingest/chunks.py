@@ -93,7 +93,8 @@ def events_of(chunk: Chunk, kept: Sequence[int] | None = None) -> list[object]:
 class Decoding:
     """Decodes ``(location, raw JSON)`` items into chunks, in this process.
 
-    ``received`` counts the items once :meth:`chunks` is done. Invalid items are reported
+    ``received`` counts the items once :meth:`chunks` is done (while it runs: the items of the
+    chunks given, up to the one at ``location``). Invalid items are reported
     together: after the first, the rest is only validated (up to :data:`MAX_PROBLEMS`
     problems) and no more chunks come; then :class:`ValidationError` is raised.
     """
@@ -102,6 +103,7 @@ class Decoding:
         self.items = items
         self.unit = unit
         self.received = 0
+        self.location = 0  # of the last item of the last chunk given
 
     def chunks(self, first: int, size: int) -> Iterator[Chunk]:
         """Chunks of up to ``size`` events, their rows numbered from ``first``."""
@@ -129,6 +131,7 @@ class Decoding:
             bodies.append(body)
             seq += 1
             if len(rows) >= size:
+                self.received, self.location = received, location
                 yield build_chunk(first, events, bodies, rows)
                 first = seq
                 events, bodies, rows = [], [], []

@@ -25,10 +25,12 @@ import fcntl
 import logging
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from itertools import dropwhile
 from typing import IO, Final
 
 from sentinelle.errors import Error, ValidationError
@@ -54,20 +56,39 @@ def cpus() -> int:
 
 
 class Reader:
-    """The parent's side: a child decoding ``source`` (a path) into chunks.
+    """The parent's side: a child decoding ``source`` (a path, opened here as ``stream``) into
+    chunks.
 
     A :class:`~sentinelle.ingest.pipeline.ChunkSource`: ``received`` counts the lines once
     :meth:`chunks` is done. Use as a context manager, or call :meth:`close`: it stops the
     child.
+
+    The child takes a fraction of a second to start (a Python interpreter and its imports):
+    meanwhile this process decodes the first chunks itself, and hands the rest of the file
+    over at the first chunk boundary after the child says it is ready. A file that ends
+    first, or has an invalid line before then, is read here to its end (the child is
+    stopped); so is the rest of a file whose child fails to start.
     """
 
+    #: Chunks to decode here before waiting for the child (``None``: never wait, hand over
+    #: when it is ready). Tests set it, to be deterministic.
+    handover_after: int | None = None
+
     def __init__(
-        self, source: str, *, unit: str = "line", progress: Callable[[int], None] | None = None
+        self,
+        source: str,
+        stream: IO[bytes],
+        *,
+        unit: str = "line",
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.source = source
+        self.stream = stream
         self.unit = unit
         self.progress = progress
         self.received = 0
+        self._ready: bool | None = None  # None: starting; False: failed to start
+        self._done = 0  # bytes of progress reported
         code = "from sentinelle.ingest.reader import _child_main; _child_main()"
         self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-c", code, source, unit],
@@ -84,7 +105,9 @@ class Reader:
             fcntl.fcntl(self._proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[union-attr]
 
     @classmethod
-    def open(cls, source: str, *, progress: Callable[[int], None] | None = None) -> Reader | None:
+    def open(
+        cls, source: str, stream: IO[bytes], *, progress: Callable[[int], None] | None = None
+    ) -> Reader | None:
         """A reader of ``source`` if it is a regular file worth one (:data:`MIN_BYTES` or
         more, two CPUs or more), else ``None``: decode it in this process."""
         if source == "-" or cpus() < 2:
@@ -93,21 +116,64 @@ class Reader:
         if size is None or size < MIN_BYTES:
             return None
         try:
-            return cls(source, progress=progress)
+            return cls(source, stream, progress=progress)
         except OSError as exc:  # no process to be had (limits, memory): read it here
             why = exc.strerror or type(exc).__name__
             _logger.warning("reading %s in this process: no reader process (%s)", source, why)
             return None
 
     def chunks(self, first: int, size: int) -> Iterator[Chunk]:
-        """The child's chunks of up to ``size`` events, numbered from ``first``; raises the
-        child's :class:`ValidationError` or reading :class:`Error` at the point it met it."""
+        """Chunks of up to ``size`` events, numbered from ``first``, decoded here until the
+        child is ready, then by the child; raises the :class:`ValidationError` or reading
+        :class:`Error` met, here or in the child, at the point it was met."""
+        here = Decoding(iter_json_lines(self.stream, name=self.source), unit=self.unit)
+        given = 0
+        if not self._started(block=self.handover_after == 0):
+            for chunk in here.chunks(first, size):
+                given += 1
+                self._advance(bytes_read(self.stream))
+                yield chunk
+                wait = self.handover_after is not None and given >= self.handover_after
+                if self._started(block=wait):
+                    first = chunk.rows[-1][0] + 1
+                    break
+            else:
+                self.received = here.received  # all read here
+                return
+        yield from self._from_child(first, size, here.location, here.received)
+
+    def _started(self, *, block: bool) -> bool:
+        """Whether the child said it is ready (waiting for it with ``block``)."""
+        if self._ready is not None:
+            return self._ready
+        stdout = self._proc.stdout
+        assert stdout is not None  # noqa: S101 - piped
+        if not block and not select.select([stdout], [], [], 0)[0]:
+            return False
+        try:
+            message = pickle.load(stdout)  # noqa: S301 - our own child, over a pipe
+        except (EOFError, OSError, pickle.UnpicklingError):
+            message = None
+        self._ready = message == ("ready",)
+        if not self._ready:
+            try:
+                status = self._proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:  # alive, but not making sense: stop it
+                self._proc.kill()
+                status = self._proc.wait()
+            _logger.warning(
+                "reading %s in this process: its reader process did not start (exit status %s)",
+                self.source,
+                status,
+            )
+        return self._ready
+
+    def _from_child(self, first: int, size: int, after: int, received: int) -> Iterator[Chunk]:
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - both piped
         with contextlib.suppress(BrokenPipeError):  # a child gone is told by its output
-            pickle.dump((first, size), proc.stdin)
+            pickle.dump((first, size, after), proc.stdin)
             proc.stdin.close()
-        done = 0
         while True:
             try:
                 message = pickle.load(proc.stdout)  # noqa: S301 - our own child, over a pipe
@@ -119,20 +185,23 @@ class Reader:
             kind = message[0]
             if kind == "chunk":
                 chunk: Chunk = message[1]
-                if self.progress is not None:
-                    self.progress(chunk.read - done)
-                    done = chunk.read
+                self._advance(chunk.read)
                 yield chunk
             elif kind == "done":
-                self.received = message[1]
+                self.received = received + message[1]
                 return
             elif kind == "invalid":
-                self.received = message[3]
+                self.received = received + message[3]
                 raise ValidationError(message[1], unit=self.unit, truncated=message[2])
             elif kind == "error":
                 raise Error(message[1])
             else:
                 raise Error(f"reading {self.source} failed in its reader process: {message[1]}")
+
+    def _advance(self, position: int) -> None:
+        if self.progress is not None and position > self._done:
+            self.progress(position - self._done)
+            self._done = position
 
     def close(self) -> None:
         """Stop the child (it writes nothing: stopping it loses nothing)."""
@@ -162,18 +231,24 @@ def _child_main() -> None:
     source, unit = sys.argv[1], sys.argv[2]
     out = sys.stdout.buffer
     try:
-        first, size = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
-        _send(out, _read(source, unit, first, size, out))
+        _send(out, ("ready",))
+        out.flush()
+        first, size, after = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
+        _send(out, _read(source, unit, first, size, after, out))
         out.flush()
     except (EOFError, BrokenPipeError):
-        return  # the parent is gone or stopped us: nothing to say
+        return  # the parent is gone, stopped us or read the file itself: nothing to say
 
 
-def _read(source: str, unit: str, first: int, size: int, out: IO[bytes]) -> tuple[object, ...]:
+def _read(
+    source: str, unit: str, first: int, size: int, after: int, out: IO[bytes]
+) -> tuple[object, ...]:
+    # ``after``: the location of the last line the parent decoded itself.
     decoding: Decoding | None = None
     try:
         with open_input(source) as stream:
-            decoding = Decoding(iter_json_lines(stream, name=source), unit=unit)
+            lines = dropwhile(lambda item: item[0] <= after, iter_json_lines(stream, name=source))
+            decoding = Decoding(lines, unit=unit)
             for chunk in decoding.chunks(first, size):
                 chunk.events = None  # the parent decodes again the rare chunk that needs them
                 chunk.read = bytes_read(stream)
@@ -186,7 +261,7 @@ def _read(source: str, unit: str, first: int, size: int, out: IO[bytes]) -> tupl
         return ("error", str(exc))
     except (EOFError, BrokenPipeError):
         raise
-    except Exception as exc:
+    except Exception as exc:  # reported to the parent, which fails the batch
         # The type only: an exception's text can carry event data.
         return ("failed", type(exc).__name__)
 
