@@ -20,7 +20,7 @@ from test_merchant_slices import CUTS, ingest_all, sql
 from sentinelle.config import Settings
 from sentinelle.errors import IntegrityError
 from sentinelle.events import ACCESS_ACTIONS
-from sentinelle.ingest import Ingestor
+from sentinelle.ingest import Ingestor, chunks
 from sentinelle.ledger import slices as ledger_slices
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
 from sentinelle.ledger.log import Ledger
@@ -210,18 +210,18 @@ def test_a_map_built_wrongly_at_ingest_is_named(settings, monkeypatch):
     try:
         ledger = Ledger.open(store, data_dir=settings.data_dir, origin=settings.log_origin)
         dropped: list[tuple[int, str]] = []
-        real_add = ledger_slices.SliceGrower.add
+        real_leaves = ledger_slices.slice_leaves
 
-        def add(self, leaves, *, gsize):
-            kept = []
-            for seq, merchant, lh in leaves:
+        def slice_leaves(rows, hashes):
+            leaves = real_leaves(rows, hashes)
+            at = [row[0] for row in rows if row[5] is not None and row[3] in ACCESS_ACTIONS]
+            for i, seq in enumerate(at):
                 if 301 <= seq and not dropped:
-                    dropped.append((seq, merchant))
-                    continue
-                kept.append((seq, merchant, lh))
-            real_add(self, kept, gsize=gsize)
+                    dropped.append((seq, leaves[i][0]))
+                    return leaves[:i] + leaves[i + 1 :]
+            return leaves
 
-        monkeypatch.setattr(ledger_slices.SliceGrower, "add", add)
+        monkeypatch.setattr(chunks, "slice_leaves", slice_leaves)
         ingest_all(store, ledger)
         (seq, merchant) = dropped[0]
         n = sum(1 for s in accesses(store)[merchant] if s < 900)

@@ -23,6 +23,7 @@ from typing import Final
 from sentinelle.errors import Problem, ValidationError
 from sentinelle.events import AccessEvent, EventError, decode_canonical
 from sentinelle.ledger.log import event_row
+from sentinelle.ledger.slices import slice_leaves
 from sentinelle.store.accesses import SubjectRow, facets_of, subject_rows
 from sentinelle.store.activity import ActivityTally
 from sentinelle.store.events import FacetedRow
@@ -38,8 +39,9 @@ class Chunk:
     """Consecutive events of a batch, ready to store.
 
     ``rows``: numbered from the first leaf the chunk expects; ``hashes``: their leaf hashes;
-    ``tally``, ``subjects``, ``machines``: what they add to the activity rollup, the
-    customers' index and the inventory; ``events``: the decoded events (``None`` when the
+    ``tally``, ``subjects``, ``machines``, ``slices``: what they add to the activity rollup,
+    the customers' index, the inventory and the merchants' slices (their leaf hashes, which
+    hold the rows' numbers); ``events``: the decoded events (``None`` when the
     chunk was decoded in another process); ``read``: bytes of input read so far (progress;
     0 when unknown).
     """
@@ -49,6 +51,7 @@ class Chunk:
     tally: ActivityTally
     subjects: list[SubjectRow]
     machines: MachineUses
+    slices: list[tuple[str, bytes]]
     events: list[object] | None
     read: int = 0
 
@@ -72,7 +75,13 @@ def build_chunk(
     tally = ActivityTally()
     tally.add(rows, events)
     return Chunk(
-        rows, hashes, tally, subject_rows(rows, events), machine_uses(rows, events), list(events)
+        rows,
+        hashes,
+        tally,
+        subject_rows(rows, events),
+        machine_uses(rows, events),
+        slice_leaves(rows, hashes),
+        list(events),
     )
 
 

@@ -168,14 +168,7 @@ class Ingestor:
         w.add_integrations(chunk.machines)  # the inventory of apps and integrations
         hashes = chunk.hashes
         builder.extend(hashes)
-        grower.add(
-            (
-                (row[0], row[5], h)
-                for row, h in zip(rows, hashes, strict=True)
-                if row[5] is not None and row[3] in _ACCESS
-            ),
-            gsize=builder.size,
-        )
+        grower.add(chunk.slices, gsize=builder.size)
         result.stored += len(rows)
         # Completed tiles never change: write them as they come, keeping memory flat.
         if len(builder.completed) >= 64:

@@ -38,9 +38,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sentinelle.errors import Error, IntegrityError
+from sentinelle.events import ACCESS_ACTIONS
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
 from sentinelle.ledger.merkle import (
     combine,
@@ -58,7 +59,11 @@ from sentinelle.transparency.verify import (
     map_key,
     map_leaf_hash,
     map_line,
+    slice_leaf_hash,
 )
+
+if TYPE_CHECKING:
+    from sentinelle.store.events import FacetedRow
 
 __all__ = [
     "MerchantSlices",
@@ -72,6 +77,7 @@ __all__ = [
     "map_hash",
     "map_root_of",
     "map_update",
+    "slice_leaves",
     "slice_page",
 ]
 
@@ -264,6 +270,22 @@ def _grow(size: int, frontier: list[bytes], leaves: list[bytes]) -> tuple[int, b
     return n, nodes
 
 
+_ACCESS: Final = frozenset(ACCESS_ACTIONS)
+
+
+def slice_leaves(rows: Sequence[FacetedRow], hashes: Sequence[bytes]) -> list[tuple[str, bytes]]:
+    """``(merchant, slice leaf hash)`` of the access events among ``rows`` (their event leaf
+    ``hashes`` beside), in log order: what :meth:`SliceGrower.add` takes. Computed with the
+    rows, where they are decoded (:mod:`sentinelle.ingest.chunks`)."""
+    # transparency.verify.slice_leaf_hash, inlined: once per access event ingested.
+    access, sha = _ACCESS, sha256
+    return [
+        (row[5], sha(b"\x00" + row[0].to_bytes(8, "big") + h).digest())
+        for row, h in zip(rows, hashes, strict=True)
+        if row[5] is not None and row[3] in access
+    ]
+
+
 @dataclass(slots=True)
 class SliceBatch:
     """The slices and map of a checkpoint being written; :meth:`apply` once it committed."""
@@ -309,14 +331,12 @@ class SliceGrower:
         self._held = 0
         self._heads: dict[str, tuple[int, bytes, bytes]] = {}
 
-    def add(self, leaves: Iterable[tuple[int, str, bytes]], *, gsize: int) -> None:
-        """Add ``(leaf index, merchant, event leaf hash)`` of access events, in log order; the
-        log has ``gsize`` leaves once they are in."""
+    def add(self, leaves: Iterable[tuple[str, bytes]], *, gsize: int) -> None:
+        """Add ``(merchant, slice leaf hash)`` of access events (:func:`slice_leaves`), in log
+        order; the log has ``gsize`` leaves once they are in."""
         by = self._leaves
         n = 0
-        for seq, merchant, lh in leaves:
-            # transparency.verify.slice_leaf_hash, inlined: once per access event ingested.
-            slice_leaf = sha256(b"\x00" + seq.to_bytes(8, "big") + lh).digest()
+        for merchant, slice_leaf in leaves:
             got = by.get(merchant)
             if got is None:
                 by[merchant] = [slice_leaf]
@@ -415,7 +435,8 @@ class MerchantSlices:
         if built < start:
             for rows in w.access_leaves(built, start):
                 grower.add(
-                    [(seq, m, leaf_hash(body.encode())) for seq, m, body in rows], gsize=start
+                    [(m, slice_leaf_hash(seq, leaf_hash(body.encode()))) for seq, m, body in rows],
+                    gsize=start,
                 )
         return grower
 
@@ -425,7 +446,7 @@ class MerchantSlices:
         """:meth:`begin`, add ``leaves`` (``(leaf index, merchant, event leaf hash)``), and
         :meth:`SliceGrower.finish` at ``end``, in one call."""
         grower = self.begin(w, start=start)
-        grower.add(leaves, gsize=end)
+        grower.add([(m, slice_leaf_hash(seq, lh)) for seq, m, lh in leaves], gsize=end)
         return grower.finish(end)
 
     def _olds(self, merchants: Iterable[str]) -> dict[str, tuple[int, bytes, bytes]]:
