@@ -8,9 +8,10 @@ side then only writes and grows the trees. :class:`Decoding` does it in the stor
 :mod:`sentinelle.ingest.reader` does the same in a process beside it, for large files.
 
 A chunk's rows are numbered from the ledger size the batch started at plus the events
-decoded before it. When the storing side finds re-sent ids (the rare case), it drops them
-and numbers the rest again with :func:`build_chunk`, from the events or, for a chunk decoded
-in another process, from the canonical bodies it carries (they decode to the same events).
+decoded before it. When the storing side finds re-sent ids (the rare case), it drops them and
+builds the chunk again with :func:`build_chunk`, from its events or, for a chunk decoded in
+another process, from the canonical bodies it carries (they decode to the same events); the
+chunks after it only move their numbers back (:func:`renumbered`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sentinelle.store.activity import ActivityTally
 from sentinelle.store.events import FacetedRow
 from sentinelle.store.integrations import MachineUses, machine_uses
 
-__all__ = ["MAX_PROBLEMS", "Chunk", "Decoding", "build_chunk", "events_of"]
+__all__ = ["MAX_PROBLEMS", "Chunk", "Decoding", "build_chunk", "events_of", "renumbered"]
 
 MAX_PROBLEMS: Final = 20
 
@@ -88,6 +89,23 @@ def build_chunk(
 def _row(seq: int, event: object, body: bytes) -> FacetedRow:
     page = facets_of(event) if event.__class__ is AccessEvent else None
     return event_row(seq, event, body.decode(), page)  # type: ignore[arg-type]
+
+
+def renumbered(chunk: Chunk, first: int) -> Chunk:
+    """``chunk`` with its rows numbered from ``first`` (re-sent ids were dropped before it):
+    the rows, customers and slice leaf hashes hold the numbers; the rest does not change."""
+    shift = first - chunk.rows[0][0]
+    rows = [(row[0] + shift, *row[1:]) for row in chunk.rows]
+    return Chunk(
+        rows,
+        chunk.hashes,
+        chunk.tally,
+        [(merchant, subject, seq + shift) for merchant, subject, seq in chunk.subjects],
+        chunk.machines,
+        slice_leaves(rows, chunk.hashes),
+        chunk.events,
+        chunk.read,
+    )
 
 
 def events_of(chunk: Chunk, kept: Sequence[int] | None = None) -> list[object]:

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from sentinelle.events import ACCESS_ACTIONS
-from sentinelle.ingest.chunks import MAX_PROBLEMS, Chunk, Decoding, build_chunk, events_of
+from sentinelle.ingest.chunks import (
+    MAX_PROBLEMS,
+    Chunk,
+    Decoding,
+    build_chunk,
+    events_of,
+    renumbered,
+)
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.slices import SliceBatch, SliceGrower
 from sentinelle.ledger.tiles import TreeBuilder
@@ -154,7 +161,7 @@ class Ingestor:
     ) -> None:
         first = builder.size
         if chunk.rows and chunk.rows[0][0] != first:  # re-sent ids dropped before this chunk
-            chunk = build_chunk(first, events_of(chunk), [r[7].encode() for r in chunk.rows])
+            chunk = renumbered(chunk, first)
         try:
             w.insert_events(chunk.rows)
         except DuplicateIdsError:
