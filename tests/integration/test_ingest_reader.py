@@ -363,3 +363,14 @@ def test_a_reader_that_does_not_start_leaves_the_file_to_this_process(
     result = _ingest(apps["reader"], source, monkeypatch, use_reader=True, handover_after=1)
     assert result.stored == result.received == len(lines)
     assert "its reader process did not start (exit status 1)" in caplog.text
+
+
+def test_a_handover_after_the_last_chunk_reads_nothing_twice(
+    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file is decoded here to its last (partial) chunk before the reader is ready: the
+    # reader takes over after it, and must find nothing left.
+    data = lines[:2500]  # chunks of 1,024: two whole, the third partial
+    source = _file(tmp_path / "events.jsonl", data)
+    result = _ingest(apps["reader"], source, monkeypatch, use_reader=True, handover_after=3)
+    assert (result.received, result.stored, result.duplicates) == (2500, 2500, 0)

@@ -166,4 +166,5 @@ class Decoding:
         if problems:
             raise ValidationError(problems, unit=self.unit)
         if rows:
+            self.location = location  # the last item's: rows hold at least one
             yield build_chunk(first, events, bodies, rows)
