@@ -12,6 +12,9 @@ peak memory (RSS high-water mark, ``ru_maxrss``):
 * **Sentinelle, SQLite**: a fresh data dir, ``Ingestor.ingest(iter_json_lines(file))`` of the
   whole file as one batch: schema validation, canonical JSON, leaf hashing, Merkle tiles,
   dedupe by unique id, signed checkpoint, one transaction.
+* **Sentinelle, SQLite, reader**: the same, the file read and decoded in a reader process
+  beside the storing (``sentinelle.ingest.reader``), as ``sentinelle ingest --no-detect FILE``
+  does for a large file; the reader's CPU seconds are printed as ``+ child``.
 * **Sentinelle, PostgreSQL**: the same against a fresh database of a throwaway cluster
   (``tests/pgcluster.py``; on /dev/shm when it has room, with fsync off). ``--no-postgres``
   skips it. The server's own memory is not in the peak figure.
@@ -129,18 +132,29 @@ def _open(data_dir: str, database_url: str | None) -> tuple[Any, Any]:
     return store, ledger
 
 
-def run_sentinelle(events_file: str, data_dir: str, database_url: str | None) -> dict[str, Any]:
-    """One ``Ingestor.ingest`` batch of the whole file into a fresh store."""
+def run_sentinelle(
+    events_file: str, data_dir: str, database_url: str | None, reader: bool = False
+) -> dict[str, Any]:
+    """One ``Ingestor.ingest`` batch of the whole file into a fresh store (``reader``: decoded
+    in a reader process beside, ``sentinelle.ingest.reader``, as ``ingest --no-detect``)."""
     from sentinelle.ingest import Ingestor, iter_json_lines
+    from sentinelle.ingest.reader import Reader
 
     store, ledger = _open(data_dir, database_url)
     start_mb = _peak_mb()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu, started = _cpu(), time.perf_counter()
     with open(events_file, "rb") as f:
-        result = Ingestor(store, ledger).ingest(iter_json_lines(f, name=events_file))
+        if reader:
+            with Reader(events_file, f) as beside:
+                result = Ingestor(store, ledger).ingest_chunks(beside)
+        else:
+            result = Ingestor(store, ledger).ingest(iter_json_lines(f, name=events_file))
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     store.close()
     return {
+        "child_cpu": after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime,
         "events": result.stored,
         "received": result.received,
         "duplicates": result.duplicates,
@@ -261,9 +275,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             if len(r["all_seconds"]) > 1
             else ""
         )
+        child = f" + child {r['child_cpu']:.2f} s" if r.get("child_cpu") else ""
         print(
             f"{name:28} {r['events']:>10,} events {r['seconds']:8.2f} s "
-            f"{r['events'] / r['seconds']:>10,.0f} ev/s  CPU {r['cpu']:6.2f} s  "
+            f"{r['events'] / r['seconds']:>10,.0f} ev/s  CPU {r['cpu']:6.2f} s{child}  "
             f"peak {r['peak_mb']:6.0f} MiB "
             f"(after start-up {r['start_mb']:.0f}){db}{extra}{runs}",
             flush=True,
@@ -283,6 +298,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         ]
     )
     report("Sentinelle, SQLite", results["sqlite"])
+    results["sqlite_reader"] = _best(
+        [
+            _in_child(run_sentinelle, str(events_file), str(_fresh(sqlite_dir)), None, True)
+            for _ in range(args.repeat)
+        ]
+    )
+    report("Sentinelle, SQLite, reader", results["sqlite_reader"])
 
     if not args.no_verify:
         results["verify_sqlite"] = _best(
@@ -337,6 +359,7 @@ def _summary(results: dict[str, dict[str, Any]], n: int) -> None:
     labels = {
         "naive": "Naive: `json.loads` + `sqlite3` `executemany` (no checks)",
         "sqlite": "Sentinelle ingest, SQLite",
+        "sqlite_reader": "… with a reader process beside (`ingest --no-detect` of a file)",
         "postgres": "Sentinelle ingest, PostgreSQL",
         "verify_sqlite": "`ledger verify`, SQLite",
         "verify_postgres": "`ledger verify`, PostgreSQL",
@@ -347,7 +370,7 @@ def _summary(results: dict[str, dict[str, Any]], n: int) -> None:
             continue
         rate = r["events"] / r["seconds"]
         ratio = r["seconds"] / naive
-        if key in ("sqlite", "postgres"):
+        if key in ("sqlite", "sqlite_reader", "postgres"):
             rate_cell = f"{rate:,.0f} {ok(rate >= GOAL_RATE)}"
             ratio_cell = f"{ratio:.2f} {ok(ratio <= GOAL_RATIO)}"
             peak_cell = f"{r['peak_mb']:.0f} {ok(r['peak_mb'] < GOAL_PEAK_MB)}"
