@@ -12,7 +12,6 @@ no alert.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import logging
 import os
@@ -32,24 +31,10 @@ from sentinelle.detect.runner import alert_from_row
 from sentinelle.errors import ValidationError
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
-from sentinelle.sim.simulator import simulate
 from sentinelle.store import open_store
 
 Alerts = list[tuple[str, str, int, tuple[str, ...]]]
 USED = "live detection stored what it detected beside the ingest"
-
-
-@pytest.fixture(scope="module")
-def lines() -> list[bytes]:
-    sim = simulate(
-        merchants=120,
-        agents=15,
-        days=21,
-        seed=3,
-        scenarios="all",
-        end=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
-    )
-    return list(sim.lines())
 
 
 def _app(folder: Path) -> App:
@@ -77,13 +62,13 @@ def _cursor(app: App) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def sequential(lines: list[bytes], tmp_path_factory: pytest.TempPathFactory) -> Alerts:
+def sequential(desk_lines: list[bytes], tmp_path_factory: pytest.TempPathFactory) -> Alerts:
     """The alerts of detection after the commit (as before the pipeline)."""
     app = _app(tmp_path_factory.mktemp("sequential"))
     try:
-        _, after = _ingest(app, lines, beside=False)
+        _, after = _ingest(app, desk_lines, beside=False)
         assert after.alerts
-        assert _cursor(app) == len(lines)
+        assert _cursor(app) == len(desk_lines)
         return _alerts(app)
     finally:
         app.close()
@@ -138,21 +123,21 @@ def used(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
 
 
 def test_the_same_alerts_beside_the_ingest_as_after_it(
-    app: App, lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
+    app: App, desk_lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
 ) -> None:
-    result, after = _ingest(app, lines)
+    result, after = _ingest(app, desk_lines)
     assert used()  # the child's result was stored, not detected again after the commit
-    assert result.stored == len(lines)
+    assert result.stored == len(desk_lines)
     assert _alerts(app) == sequential
     assert sum(1 for a in sequential if a[2] >= 2) >= 5  # medium+ alerts among them
     assert {a.id for a in after.alerts} == {r.id for r in app.store.alerts()}
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
     assert not [f for f in app.settings.data_dir.iterdir() if f.name.startswith(".live-")]
 
 
 def test_a_killed_child_leaves_the_batch_committed_and_detected(
     app: App,
-    lines: list[bytes],
+    desk_lines: list[bytes],
     sequential: Alerts,
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
@@ -167,17 +152,17 @@ def test_a_killed_child_leaves_the_batch_committed_and_detected(
             killed.append(link.proc.pid)
 
     after_written(monkeypatch, kill_on_third)
-    result, _ = _ingest(app, lines)
+    result, _ = _ingest(app, desk_lines)
     assert killed
     assert not used()
-    assert result.stored == len(lines)
+    assert result.stored == len(desk_lines)
     assert _alerts(app) == sequential  # detected after the commit instead
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_a_failing_child_leaves_the_batch_committed_and_detected(
     app: App,
-    lines: list[bytes],
+    desk_lines: list[bytes],
     sequential: Alerts,
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
@@ -192,16 +177,16 @@ def test_a_failing_child_leaves_the_batch_committed_and_detected(
 
     after_written(monkeypatch, confuse)
     after_result(monkeypatch, lambda self, _: broken.append(self.broken))
-    result_, _ = _ingest(app, lines)
+    result_, _ = _ingest(app, desk_lines)
     assert broken[-1] == "leaves out of order"  # the child's own report
     assert not used()
-    assert result_.stored == len(lines)
+    assert result_.stored == len(desk_lines)
     assert _alerts(app) == sequential
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_a_parent_that_dies_after_the_commit_leaves_detection_to_the_next_run(
-    app: App, lines: list[bytes], sequential: Alerts, monkeypatch: pytest.MonkeyPatch
+    app: App, desk_lines: list[bytes], sequential: Alerts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sentinelle.cli.ingest as cli_ingest
 
@@ -210,17 +195,17 @@ def test_a_parent_that_dies_after_the_commit_leaves_detection_to_the_next_run(
 
     monkeypatch.setattr(cli_ingest, "_after", die)
     with pytest.raises(SystemExit):
-        _ingest(app, lines)
+        _ingest(app, desk_lines)
     monkeypatch.undo()
-    assert app.store.ledger_size() == len(lines)  # committed
+    assert app.store.ledger_size() == len(desk_lines)  # committed
     assert _alerts(app) == [] and _cursor(app) is None
     DetectionRunner(app.store, app.detect_config).catch_up()  # the next run
     assert _alerts(app) == sequential
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_a_rolled_back_file_stores_nothing_and_raises_no_alert(
-    app: App, lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+    app: App, desk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     children: list[Any] = []
     start = pipelined._Link.start
@@ -231,7 +216,7 @@ def test_a_rolled_back_file_stores_nothing_and_raises_no_alert(
         return link
 
     monkeypatch.setattr(pipelined._Link, "start", staticmethod(track))
-    bad = [*lines, b'{"id": "broken", "time": "not a time"}\n']
+    bad = [*desk_lines, b'{"id": "broken", "time": "not a time"}\n']
     with pytest.raises(ValidationError):
         _ingest(app, bad)
     assert children  # the child had started on the chunks written before the refusal
@@ -242,19 +227,19 @@ def test_a_rolled_back_file_stores_nothing_and_raises_no_alert(
 
 
 def test_a_cursor_behind_the_batch_falls_back_to_detection_after_the_commit(
-    app: App, lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
+    app: App, desk_lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
 ) -> None:
-    half = len(lines) // 2
-    _ingest(app, lines[:half], detect=False)  # --no-detect: the cursor stays at 0
-    _ingest(app, lines[half:])
+    half = len(desk_lines) // 2
+    _ingest(app, desk_lines[:half], detect=False)  # --no-detect: the cursor stays at 0
+    _ingest(app, desk_lines[half:])
     assert not used()
     assert _alerts(app) == sequential  # both halves, each once
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_detection_that_ran_meanwhile_wins_and_nothing_is_detected_twice(
     app: App,
-    lines: list[bytes],
+    desk_lines: list[bytes],
     sequential: Alerts,
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
@@ -270,33 +255,33 @@ def test_detection_that_ran_meanwhile_wins_and_nothing_is_detected_twice(
             other.close()
 
     after_result(monkeypatch, another_process_first)
-    _ingest(app, lines)
+    _ingest(app, desk_lines)
     assert got and got[0] is not None  # the child had a result, dropped: the state moved on
     assert not used()
     assert _alerts(app) == sequential
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_no_detect_starts_no_child_and_detects_nothing(
-    app: App, lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+    app: App, desk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(folder: Path) -> None:
         raise AssertionError("no detection process with --no-detect")
 
     monkeypatch.setattr(pipelined._Link, "start", staticmethod(refuse))
-    result, after = _ingest(app, lines, detect=False)
-    assert result.stored == len(lines)
+    result, after = _ingest(app, desk_lines, detect=False)
+    assert result.stored == len(desk_lines)
     assert after is None and _alerts(app) == [] and _cursor(app) is None
 
 
 def test_a_small_batch_is_detected_after_the_commit(
-    app: App, lines: list[bytes], used: Callable[[], bool], monkeypatch: pytest.MonkeyPatch
+    app: App, desk_lines: list[bytes], used: Callable[[], bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(folder: Path) -> None:
         raise AssertionError("no detection process for a small batch")
 
     monkeypatch.setattr(pipelined._Link, "start", staticmethod(refuse))
-    _ingest(app, lines[: pipelined.START_AT - 1])
+    _ingest(app, desk_lines[: pipelined.START_AT - 1])
     assert not used()
     assert _cursor(app) == pipelined.START_AT - 1
 
@@ -316,7 +301,7 @@ def test_only_sqlite_with_two_cpus_gets_a_child(app: App, monkeypatch: pytest.Mo
 
 def test_a_child_not_yet_detecting_at_the_commit_is_not_waited_for(
     app: App,
-    lines: list[bytes],
+    desk_lines: list[bytes],
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -328,7 +313,7 @@ def test_a_child_not_yet_detecting_at_the_commit_is_not_waited_for(
     why: list[str | None] = []
     after_result(monkeypatch, lambda self, _: why.append(self.broken))
     # Exactly one chunk: the child starts on it and the batch commits at once after.
-    first = lines[: pipelined.START_AT]
+    first = desk_lines[: pipelined.START_AT]
     _ingest(app, first)
     assert why == ["the detection process was not ready when the batch committed"]
     assert not used()
@@ -343,7 +328,7 @@ def test_a_child_not_yet_detecting_at_the_commit_is_not_waited_for(
 
 def test_events_another_writer_stored_after_the_batch_are_detected_too(
     app: App,
-    lines: list[bytes],
+    desk_lines: list[bytes],
     sequential: Alerts,
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
@@ -356,41 +341,41 @@ def test_events_another_writer_stored_after_the_batch_are_detected_too(
             ledger = Ledger.open(
                 other, data_dir=app.settings.data_dir, origin=app.settings.log_origin
             )
-            Ingestor(other, ledger).ingest(enumerate(lines[cut:], 1))
+            Ingestor(other, ledger).ingest(enumerate(desk_lines[cut:], 1))
         finally:
             other.close()
 
     after_result(monkeypatch, another_writer_first)
-    _ingest(app, lines[:cut])
+    _ingest(app, desk_lines[:cut])
     assert used()  # the batch's result was stored, then detection went on over the rest
     assert _alerts(app) == sequential
-    assert _cursor(app) == len(lines)
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_a_second_file_continues_from_the_saved_state(
     app: App,
-    lines: list[bytes],
+    desk_lines: list[bytes],
     used: Callable[[], bool],
     caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
 ) -> None:
-    half = len(lines) // 2
-    _ingest(app, lines[:half])
-    _ingest(app, lines[half:])  # the child loads the state the first file's child left
+    half = len(desk_lines) // 2
+    _ingest(app, desk_lines[:half])
+    _ingest(app, desk_lines[half:])  # the child loads the state the first file's child left
     stored = [r.getMessage() for r in caplog.records if USED in r.getMessage()]
     assert stored == [
         f"{USED} (leaves 0 to {half - 1})",
-        f"{USED} (leaves {half} to {len(lines) - 1})",
+        f"{USED} (leaves {half} to {len(desk_lines) - 1})",
     ]
     reference = _app(tmp_path / "reference")  # the same two files, detected after each commit
     try:
-        _ingest(reference, lines[:half], beside=False)
-        _ingest(reference, lines[half:], beside=False)
+        _ingest(reference, desk_lines[:half], beside=False)
+        _ingest(reference, desk_lines[half:], beside=False)
         assert _alerts(app) == _alerts(reference)
         with app.store.writer() as w, reference.store.writer() as v:
             mine, theirs = w.detect_state(), v.detect_state()
         assert mine is not None and theirs is not None
-        assert mine[0] == theirs[0] == len(lines)
+        assert mine[0] == theirs[0] == len(desk_lines)
         assert Engine.load_state(mine[1]) == Engine.load_state(theirs[1])
     finally:
         reference.close()

@@ -3,13 +3,12 @@
 The same simulated files are ingested the way ``sentinelle ingest --no-detect`` does it
 (``sentinelle.cli.ingest.ingest_stream``), with the reader process (its size threshold
 lowered) and without it, into fresh SQLite stores: every table ingest writes must come out
-the same, re-sent events included; invalid lines, unreadable files and a reader that dies
+the same, re-sent events included; invalid desk_lines, unreadable files and a reader that dies
 must fail the batch the same way, storing nothing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import sqlite3
 import subprocess
@@ -27,7 +26,6 @@ from sentinelle.config import Settings
 from sentinelle.errors import Error, ValidationError
 from sentinelle.ingest import open_input, reader
 from sentinelle.ingest.reader import Reader
-from sentinelle.sim.simulator import simulate
 
 # What ingest writes, and the order to compare it in.
 TABLES = {
@@ -41,19 +39,6 @@ TABLES = {
     "ledger_state": "id",
     "slice_state": "id",
 }
-
-
-@pytest.fixture(scope="module")
-def lines() -> list[bytes]:
-    sim = simulate(
-        merchants=120,
-        agents=15,
-        days=21,
-        seed=5,
-        scenarios="all",
-        end=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
-    )
-    return list(sim.lines())
 
 
 @pytest.fixture
@@ -106,10 +91,31 @@ def _tables(app: App) -> dict[str, list[tuple[Any, ...]]]:
     return found
 
 
+def _refused(
+    apps: dict[str, App],
+    source: str,
+    monkeypatch: pytest.MonkeyPatch,
+    error: type[Error],
+    handover_after: int = 0,
+) -> list[Any]:
+    """``source`` ingested with the reader and without: both raise ``error`` and store
+    nothing; their exceptions (the reader's first)."""
+    raised = []
+    for name, app in apps.items():
+        with pytest.raises(error) as caught:
+            _ingest(
+                app, source, monkeypatch, use_reader=name == "reader", handover_after=handover_after
+            )
+        raised.append(caught.value)
+        assert app.store.ledger_size() == 0
+        assert _tables(app)["actor_days"] == []
+    return raised
+
+
 @pytest.mark.parametrize("handover_after", [0, 3])
 def test_a_reader_stores_exactly_what_one_process_does(
     apps: dict[str, App],
-    lines: list[bytes],
+    desk_lines: list[bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     handover_after: int,
@@ -117,13 +123,14 @@ def test_a_reader_stores_exactly_what_one_process_does(
     # Three batches: the first half; everything again with ids re-sent from the first half
     # and from earlier in the same file (one with other content), so that the reader's
     # numbering must move back; then the whole file once more (duplicates only).
-    half = len(lines) // 2
-    changed = lines[half + 10].replace(b'"outcome":"allowed"', b'"outcome":"denied"')
-    assert changed != lines[half + 10]
+    half = len(desk_lines) // 2
+    k = next(i for i in range(half + 10, len(desk_lines)) if b'"allowed"' in desk_lines[i])
+    changed = desk_lines[k].replace(b'"outcome":"allowed"', b'"outcome":"denied"')
+    assert changed != desk_lines[k]
     files = [
-        _file(tmp_path / "a.jsonl", lines[:half]),
-        _file(tmp_path / "b.jsonl", [*lines, lines[half + 5], changed, lines[-1]]),
-        _file(tmp_path / "c.jsonl", lines),
+        _file(tmp_path / "a.jsonl", desk_lines[:half]),
+        _file(tmp_path / "b.jsonl", [*desk_lines, desk_lines[half + 5], changed, desk_lines[-1]]),
+        _file(tmp_path / "c.jsonl", desk_lines),
     ]
     results: dict[str, list[Any]] = {}
     for name, app in apps.items():
@@ -137,39 +144,39 @@ def test_a_reader_stores_exactly_what_one_process_does(
         ]
     assert results["reader"] == results["plain"]
     second = results["reader"][1]
-    assert second["stored"] == len(lines) - half
+    assert second["stored"] == len(desk_lines) - half
     assert second["duplicates"] == half + 3
     assert (
-        lines[half + 10][lines[half + 10].index(b'"id":"') :].split(b'"')[3].decode()
+        desk_lines[k][desk_lines[k].index(b'"id":"') :].split(b'"')[3].decode()
         in (second["conflicting_ids"])
     )
     assert results["reader"][2]["stored"] == 0
     reader_tables, plain_tables = _tables(apps["reader"]), _tables(apps["plain"])
     for table in [*TABLES, "checkpoints"]:
         assert reader_tables[table] == plain_tables[table], table
-    assert len(reader_tables["events"]) == len(lines)
+    assert len(reader_tables["events"]) == len(desk_lines)
     assert reader_tables["access_subjects"] and reader_tables["integration_merchants"]
 
 
 @pytest.mark.integration
 def test_a_reader_on_postgresql_stores_what_one_process_does_on_sqlite(
     apps: dict[str, App],
-    lines: list[bytes],
+    desk_lines: list[bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     postgres_url: str,
 ) -> None:
     # The checkpoints' bodies hold the tree's root and the merchants' map: the same bodies
     # mean the same leaves, in the same order, and the same merchants' slices.
-    half = len(lines) // 2
+    half = len(desk_lines) // 2
     files = [
-        _file(tmp_path / "a.jsonl", lines[:half]),
-        _file(tmp_path / "b.jsonl", [*lines, lines[3]]),
+        _file(tmp_path / "a.jsonl", desk_lines[:half]),
+        _file(tmp_path / "b.jsonl", [*desk_lines, desk_lines[3]]),
     ]
     pg = App(Settings(_env_file=None, data_dir=tmp_path / "pg", database_url=postgres_url))
     try:
         on_pg = [_unsigned(_ingest(pg, f, monkeypatch, use_reader=True).to_dict()) for f in files]
-        assert pg.store.ledger_size() == len(lines)
+        assert pg.store.ledger_size() == len(desk_lines)
     finally:
         pg.close()
     plain = apps["plain"]
@@ -182,70 +189,57 @@ def test_a_reader_on_postgresql_stores_what_one_process_does_on_sqlite(
 @pytest.mark.parametrize("handover_after", [0, 1, 5])
 def test_invalid_lines_are_reported_as_without_a_reader_and_nothing_is_stored(
     apps: dict[str, App],
-    lines: list[bytes],
+    desk_lines: list[bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     handover_after: int,
 ) -> None:
     # The first bad line is in the third chunk: met by the child (handed over at once or
     # after the first), or here (after five), which then reads the file to its end alone.
-    bad = _file(tmp_path / "bad.jsonl", [*lines[:3000], b'{"bad": 1}', *lines[3000:], b"not json"])
-    messages = []
-    for name, app in apps.items():
-        with pytest.raises(ValidationError) as caught:
-            _ingest(
-                app, bad, monkeypatch, use_reader=name == "reader", handover_after=handover_after
-            )
-        messages.append(str(caught.value))
-        assert app.store.ledger_size() == 0
-        assert _tables(app)["actor_days"] == []
+    bad = _file(
+        tmp_path / "bad.jsonl", [*desk_lines[:3000], b'{"bad": 1}', *desk_lines[3000:], b"not json"]
+    )
+    messages = [str(e) for e in _refused(apps, bad, monkeypatch, ValidationError, handover_after)]
     assert messages[0] == messages[1]
     assert "line 3001: $: Object contains unknown field `bad`" in messages[0]
-    assert f"line {len(lines) + 2}: $: not valid JSON" in messages[0]
+    assert f"line {len(desk_lines) + 2}: $: not valid JSON" in messages[0]
 
 
 def test_more_than_twenty_problems_are_cut_short_the_same_way(
-    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apps: dict[str, App], desk_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bad = _file(tmp_path / "bad.jsonl", [*lines[:100], *[b"{}"] * 30])
-    for name, app in apps.items():
-        with pytest.raises(ValidationError) as caught:
-            _ingest(app, bad, monkeypatch, use_reader=name == "reader")
-        assert caught.value.truncated
-        assert len(caught.value.problems) == 20
-        assert caught.value.problems[0].location == 101
+    bad = _file(tmp_path / "bad.jsonl", [*desk_lines[:100], *[b"{}"] * 30])
+    for refused in _refused(apps, bad, monkeypatch, ValidationError):
+        assert refused.truncated
+        assert len(refused.problems) == 20
+        assert refused.problems[0].location == 101
 
 
 @pytest.mark.parametrize("kind", ["array", "truncated gzip"])
 def test_an_unreadable_file_fails_with_the_readers_own_words(
     apps: dict[str, App],
-    lines: list[bytes],
+    desk_lines: list[bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     kind: str,
 ) -> None:
     if kind == "array":
-        source = _file(tmp_path / "events.json", [b"[" + lines[0].strip() + b","])
+        source = _file(tmp_path / "events.json", [b"[" + desk_lines[0].strip() + b","])
         expected = "holds a JSON array"
     else:
-        whole = gzip.compress(b"".join(lines))
+        whole = gzip.compress(b"".join(desk_lines))
         (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
         source = str(tmp_path / "cut.gz")
         expected = "Compressed file ended before the end-of-stream marker"
-    messages = []
-    for name, app in apps.items():
-        with pytest.raises(Error) as caught:
-            _ingest(app, source, monkeypatch, use_reader=name == "reader")
-        messages.append(str(caught.value))
-        assert app.store.ledger_size() == 0
+    messages = [str(e) for e in _refused(apps, source, monkeypatch, Error)]
     assert messages[0] == messages[1]
     assert expected in messages[0]
 
 
 def test_a_reader_that_dies_fails_the_batch_and_nothing_is_stored(
-    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apps: dict[str, App], desk_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = _file(tmp_path / "events.jsonl", lines)
+    source = _file(tmp_path / "events.jsonl", desk_lines)
     chunks = Reader.chunks
 
     def killed_after_the_first(self: Reader, first: int, size: int) -> Iterator[Any]:
@@ -264,10 +258,10 @@ def test_a_reader_that_dies_fails_the_batch_and_nothing_is_stored(
     assert _tables(app)["access_subjects"] == []
 
 
-def test_a_reader_whose_parent_dies_ends_quietly(lines: list[bytes], tmp_path: Path) -> None:
+def test_a_reader_whose_parent_dies_ends_quietly(desk_lines: list[bytes], tmp_path: Path) -> None:
     # A parent that dies abruptly (here after its first chunk) leaves no reader behind, and
     # the reader says nothing on the terminal they shared.
-    source = _file(tmp_path / "events.jsonl", lines)
+    source = _file(tmp_path / "events.jsonl", desk_lines)
     parent = (
         "import os, sys\n"
         "from sentinelle.ingest import reader\n"
@@ -299,16 +293,16 @@ def _alive(pid: int) -> bool:
 
 
 def test_progress_advances_by_the_bytes_the_reader_read(
-    lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    desk_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source = _file(tmp_path / "events.jsonl", lines)
+    source = _file(tmp_path / "events.jsonl", desk_lines)
     steps: list[int] = []
     monkeypatch.setattr(reader, "MIN_BYTES", 0)
     monkeypatch.setattr(reader, "cpus", lambda: 2)
     monkeypatch.setattr(Reader, "handover_after", 2)
     with open_input(source) as stream, Reader.open(source, stream, progress=steps.append) as opened:  # type: ignore[union-attr]
         chunks = list(opened.chunks(0, 1024))
-    assert opened.received == len(lines)
+    assert opened.received == len(desk_lines)
     assert [chunk.events is None for chunk in chunks[:3]] == [False, False, True]
     assert len(steps) == len(chunks) > 3
     assert all(step >= 0 for step in steps)
@@ -336,7 +330,7 @@ def test_only_a_large_regular_file_with_a_second_cpu_gets_a_reader(
 
 def test_no_process_to_be_had_reads_the_file_in_this_one(
     apps: dict[str, App],
-    lines: list[bytes],
+    desk_lines: list[bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -345,32 +339,32 @@ def test_no_process_to_be_had_reads_the_file_in_this_one(
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(reader.subprocess, "Popen", refused)
-    source = _file(tmp_path / "events.jsonl", lines)
+    source = _file(tmp_path / "events.jsonl", desk_lines)
     result = _ingest(apps["reader"], source, monkeypatch, use_reader=True)
-    assert result.stored == len(lines)
+    assert result.stored == len(desk_lines)
     assert "no reader process (Resource temporarily unavailable)" in caplog.text
 
 
 def test_a_reader_that_does_not_start_leaves_the_file_to_this_process(
     apps: dict[str, App],
-    lines: list[bytes],
+    desk_lines: list[bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(reader.sys, "executable", "/bin/false")  # exits at once, saying nothing
-    source = _file(tmp_path / "events.jsonl", lines)
+    source = _file(tmp_path / "events.jsonl", desk_lines)
     result = _ingest(apps["reader"], source, monkeypatch, use_reader=True, handover_after=1)
-    assert result.stored == result.received == len(lines)
+    assert result.stored == result.received == len(desk_lines)
     assert "its reader process did not start (exit status 1)" in caplog.text
 
 
 def test_a_handover_after_the_last_chunk_reads_nothing_twice(
-    apps: dict[str, App], lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apps: dict[str, App], desk_lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The file is decoded here to its last (partial) chunk before the reader is ready: the
     # reader takes over after it, and must find nothing left.
-    data = lines[:2500]  # chunks of 1,024: two whole, the third partial
+    data = desk_lines[:2500]  # chunks of 1,024: two whole, the third partial
     source = _file(tmp_path / "events.jsonl", data)
     result = _ingest(apps["reader"], source, monkeypatch, use_reader=True, handover_after=3)
     assert (result.received, result.stored, result.duplicates) == (2500, 2500, 0)

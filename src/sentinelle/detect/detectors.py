@@ -220,8 +220,9 @@ def team_samples(
 ) -> tuple[str, list[tuple[int, int]]]:
     """The actor's peers (the other members of ``team``; with ``anyone``, all the staff) and
     (marks of ``kind``, or ``count`` of their state, working days) of each, last 30 days
-    (or ``days`` of their state: the days ``count`` is over). With ``partner_share``, the
-    marks of ``kind`` without one colleague's judged merchants (:func:`_but_partner`).
+    (or ``days`` of their state: the days ``count`` is over). With ``partner_share``,
+    without one colleague's marks of ``kind`` on merchants judged unusual for them
+    (:func:`_but_partner`).
 
     Not all staff when the team is small: a shop's one fraud analyst sweeps many merchants a
     day, and compared with the agents they would always stand out (measured: the long-horizon
@@ -230,16 +231,17 @@ def team_samples(
     ``long_horizon``'s single-record looks, after a week of the actor's own days, are judged
     against all the staff when the team has too few days (``LongHorizon._small_team``).
     """
-    scope = scope_of(team, anyone=anyone)
-    if partner_share is not None:
-        return scope, _but_partner(members(ctx, me, team, anyone=anyone), kind, partner_share)
-    return scope, [
+    peers = [state for _, state in members(ctx, me, team, anyone=anyone)]
+    samples = [
         (
             count(state) if count is not None else len(state.marks.get(kind, ())),
             days(state) if days is not None else len(state.active),
         )
-        for _, state in members(ctx, me, team, anyone=anyone)
+        for state in peers
     ]
+    if partner_share is not None:
+        _but_partner(peers, samples, kind, partner_share)
+    return scope_of(team, anyone=anyone), samples
 
 
 def members(
@@ -1733,28 +1735,25 @@ def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset
 
 
 def _but_partner(
-    peers: Iterable[tuple[str, ActorState]], kind: str, share: float
-) -> list[tuple[int, int]]:
-    """(marks of ``kind``, working days) of ``peers`` (:func:`team_samples`), without the
+    peers: list[ActorState], samples: list[tuple[int, int]], kind: str, share: float
+) -> None:
+    """Take out of ``samples`` (:func:`team_samples`, one per peer) the marks of ``kind`` on
     merchants a finding judged unusual for the colleague who has most of them, when those
-    are ``share`` of the peers' marks or more: a partner listing merchants beside the actor
+    are ``share`` of the peers' samples or more: a partner listing merchants beside the actor
     (a pair's harvest) is not their small team's usual. One colleague only, and only where
     they weigh: a large team's many benign findings, left out, would make its rate too low
     (measured)."""
-    samples: list[tuple[int, int]] = []
     most, at = 0, -1
-    for _, other in peers:
+    for i, other in enumerate(peers):
         marks = other.marks.get(kind, ())
         judged = other.marks.get(_JUDGED)
         if marks and judged:
             out = {m for _, m in judged}
             n = sum(1 for _, m in marks if m in out)
             if n > most:
-                most, at = n, len(samples)
-        samples.append((len(marks), len(other.active)))
+                most, at = n, i
     if at >= 0 and most >= share * sum(k for k, _ in samples):
         samples[at] = (samples[at][0] - most, samples[at][1])
-    return samples
 
 
 class LongHorizon(Detector):

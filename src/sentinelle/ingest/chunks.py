@@ -59,7 +59,7 @@ class Chunk:
 
 def build_chunk(
     first: int,
-    events: Sequence[object],
+    events: list[object],
     bodies: Sequence[bytes],
     rows: list[FacetedRow] | None = None,
 ) -> Chunk:
@@ -82,7 +82,7 @@ def build_chunk(
         subject_rows(rows, events),
         machine_uses(rows, events),
         slice_leaves(rows, hashes),
-        list(events),
+        events,
     )
 
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from sentinelle.events import ACCESS_ACTIONS
 from sentinelle.ingest.chunks import (
     MAX_PROBLEMS,
     Chunk,
@@ -37,7 +36,6 @@ __all__ = ["MAX_PROBLEMS", "ChunkSource", "IngestResult", "Ingestor"]
 
 _logger = logging.getLogger(__name__)
 
-_ACCESS: Final = frozenset(ACCESS_ACTIONS)
 _MAX_LISTED: Final = 100
 
 

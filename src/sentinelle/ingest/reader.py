@@ -30,10 +30,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import dropwhile
 from typing import IO, Final
 
-from sentinelle.errors import Error, ValidationError
+from sentinelle.errors import Error, Problem, ValidationError
 from sentinelle.ingest.chunks import Chunk, Decoding
 from sentinelle.ingest.files import bytes_read, input_size, iter_json_lines, open_input
 
@@ -45,6 +46,43 @@ _logger = logging.getLogger(__name__)
 #: interpreter and its imports, about 0.2 s) would cost more than it saves.
 MIN_BYTES: Final = 8 << 20
 _PIPE_BYTES: Final = 1 << 20  # Linux's default limit for an unprivileged process
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """Child to parent: started (interpreter and imports); it waits for :class:`_Start`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """Parent to child: number the chunks from ``first``, of ``size`` events, from the line
+    after ``after`` (the last the parent decoded itself)."""
+
+    first: int
+    size: int
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """Child to parent, after its last :class:`Chunk`: the items it read."""
+
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Invalid:
+    """Child to parent: the batch is refused for these problems (no chunk follows)."""
+
+    problems: list[Problem]
+    truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """Child to parent: the file could not be read; ``message`` holds no event data."""
+
+    message: str
 
 
 def cpus() -> int:
@@ -154,7 +192,7 @@ class Reader:
             message = pickle.load(stdout)  # noqa: S301 - our own child, over a pipe
         except (EOFError, OSError, pickle.UnpicklingError):
             message = None
-        self._ready = message == ("ready",)
+        self._ready = isinstance(message, _Ready)
         if not self._ready:
             try:
                 status = self._proc.wait(timeout=1)
@@ -172,7 +210,7 @@ class Reader:
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - both piped
         with contextlib.suppress(BrokenPipeError):  # a child gone is told by its output
-            pickle.dump((first, size, after), proc.stdin)
+            pickle.dump(_Start(first, size, after), proc.stdin)
             proc.stdin.close()
         while True:
             try:
@@ -182,21 +220,18 @@ class Reader:
                     f"reading {self.source} failed: its reader process ended without "
                     f"finishing (exit status {proc.wait()}); nothing was written"
                 ) from None
-            kind = message[0]
-            if kind == "chunk":
-                chunk: Chunk = message[1]
-                self._advance(chunk.read)
-                yield chunk
-            elif kind == "done":
-                self.received = received + message[1]
+            if isinstance(message, Chunk):
+                self._advance(message.read)
+                yield message
+            elif isinstance(message, _Done):
+                self.received = received + message.received
                 return
-            elif kind == "invalid":
-                self.received = received + message[3]
-                raise ValidationError(message[1], unit=self.unit, truncated=message[2])
-            elif kind == "error":
-                raise Error(message[1])
+            elif isinstance(message, _Invalid):
+                raise ValidationError(message.problems, unit=self.unit, truncated=message.truncated)
+            elif isinstance(message, _Failed):
+                raise Error(message.message)
             else:
-                raise Error(f"reading {self.source} failed in its reader process: {message[1]}")
+                raise Error(f"reading {self.source} failed: its reader process said {message!r}")
 
     def _advance(self, position: int) -> None:
         if self.progress is not None and position > self._done:
@@ -231,40 +266,36 @@ def _child_main() -> None:
     source, unit = sys.argv[1], sys.argv[2]
     out = sys.stdout.buffer
     try:
-        _send(out, ("ready",))
+        _send(out, _Ready())
         out.flush()
-        first, size, after = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
-        _send(out, _read(source, unit, first, size, after, out))
+        start = pickle.load(sys.stdin.buffer)  # noqa: S301 - from our own parent
+        _send(out, _read(source, unit, start, out))
         out.flush()
     except (EOFError, BrokenPipeError):
         return  # the parent is gone, stopped us or read the file itself: nothing to say
 
 
-def _read(
-    source: str, unit: str, first: int, size: int, after: int, out: IO[bytes]
-) -> tuple[object, ...]:
-    # ``after``: the location of the last line the parent decoded itself.
-    decoding: Decoding | None = None
+def _read(source: str, unit: str, start: _Start, out: IO[bytes]) -> _Done | _Invalid | _Failed:
+    """Send the chunks of ``source`` after line ``start.after``; what ends them."""
     try:
         with open_input(source) as stream:
-            lines = dropwhile(lambda item: item[0] <= after, iter_json_lines(stream, name=source))
-            decoding = Decoding(lines, unit=unit)
-            for chunk in decoding.chunks(first, size):
+            lines = iter_json_lines(stream, name=source)
+            decoding = Decoding(dropwhile(lambda item: item[0] <= start.after, lines), unit=unit)
+            for chunk in decoding.chunks(start.first, start.size):
                 chunk.events = None  # the parent decodes again the rare chunk that needs them
                 chunk.read = bytes_read(stream)
-                _send(out, ("chunk", chunk))
-        return ("done", decoding.received)
+                _send(out, chunk)
+        return _Done(decoding.received)
     except ValidationError as exc:
-        received = decoding.received if decoding is not None else 0
-        return ("invalid", exc.problems, exc.truncated, received)
+        return _Invalid(exc.problems, exc.truncated)
     except Error as exc:
-        return ("error", str(exc))
+        return _Failed(str(exc))
     except (EOFError, BrokenPipeError):
         raise
     except Exception as exc:  # reported to the parent, which fails the batch
         # The type only: an exception's text can carry event data.
-        return ("failed", type(exc).__name__)
+        return _Failed(f"reading {source} failed in its reader process: {type(exc).__name__}")
 
 
-def _send(out: IO[bytes], message: tuple[object, ...]) -> None:
+def _send(out: IO[bytes], message: object) -> None:
     pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -75,9 +75,14 @@ class MerchantIntegrationRow(NamedTuple):
     data: int
 
 
-MachineUses = tuple[dict[str, list[Any]], dict[tuple[str, str], list[int]]]
-"""What machines' allowed accesses add to the inventory: ``actor → [kind, first, last, data]``
-and ``(actor, merchant) → [first, last, records, data]``."""
+class MachineUses(NamedTuple):
+    """What machines' allowed accesses add to the inventory (:func:`machine_uses`), summed up
+    as ingest goes: lists, not structs, as ingest updates one per event."""
+
+    actors: dict[str, list[Any]]
+    """actor → [kind, first, last, data]"""
+    pairs: dict[tuple[str, str], list[int]]
+    """(actor, merchant) → [first, last, records, data]"""
 
 
 def machine_uses(rows: Sequence[FacetedRow], events: Sequence[object]) -> MachineUses:
@@ -112,7 +117,7 @@ def machine_uses(rows: Sequence[FacetedRow], events: Sequence[object]) -> Machin
             pair[0], pair[1] = min(pair[0], t), max(pair[1], t)
             pair[2] += count
             pair[3] |= data
-    return actors, pairs
+    return MachineUses(actors, pairs)
 
 
 class IntegrationWriterMixin:
