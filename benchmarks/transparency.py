@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from sentinelle.config import Settings  # noqa: E402
-from sentinelle.ingest import Ingestor, pipeline  # noqa: E402
+from sentinelle.ingest import Ingestor, chunks  # noqa: E402
 from sentinelle.ledger.log import Ledger  # noqa: E402
 from sentinelle.ledger.slices import slice_page  # noqa: E402
 from sentinelle.sim import generate_events  # noqa: E402
@@ -85,11 +85,17 @@ class _Off:
 
 
 _INDEX_ACCESSES = AccessIndexWriterMixin.index_accesses
-_FACETS_OF = pipeline.facets_of
+_SUBJECT_ROWS = chunks.subject_rows
+_FACETS_OF = chunks.facets_of
 
 
-def _no_index(self: Any, rows: Any, events: Any) -> None:
-    """The merchants' page customers switched off (benchmark only)."""
+def _no_index(self: Any, subjects: Any) -> None:
+    """The merchants' page customers switched off (benchmark only): nothing inserted."""
+
+
+def _no_subjects(rows: Any, events: Any) -> list[Any]:
+    """The merchants' page customers switched off (benchmark only): none gathered."""
+    return []
 
 
 def _no_facets(event: Any) -> None:
@@ -117,7 +123,8 @@ def _ingest(
             AccessIndexWriterMixin.index_accesses = (  # type: ignore[method-assign]
                 _INDEX_ACCESSES if on else _no_index
             )
-            pipeline.facets_of = _FACETS_OF if on else _no_facets  # type: ignore[assignment]
+            chunks.subject_rows = _SUBJECT_ROWS if on else _no_subjects  # type: ignore[assignment]
+            chunks.facets_of = _FACETS_OF if on else _no_facets  # type: ignore[assignment]
             ingestor = Ingestor(store, ledger)
             gc.collect()
             t0, c0 = time.perf_counter(), _cpu()
@@ -126,7 +133,8 @@ def _ingest(
             return time.perf_counter() - t0, _cpu() - c0
         finally:
             AccessIndexWriterMixin.index_accesses = _INDEX_ACCESSES  # type: ignore[method-assign]
-            pipeline.facets_of = _FACETS_OF
+            chunks.subject_rows = _SUBJECT_ROWS
+            chunks.facets_of = _FACETS_OF
             store.close()
 
 
