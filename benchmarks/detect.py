@@ -191,6 +191,18 @@ def scenario_rows(
     return rows
 
 
+def benign_times(truth: dict[str, Any]) -> dict[str, int]:
+    """When each malicious actor of ``truth`` stops being benign: a day before their first
+    scenario starts. An alert about them raised earlier is as false as any other (and may hide
+    their later one behind it)."""
+    until: dict[str, int] = {}
+    for s in truth["scenarios"]:
+        start = parse_time(s["start"]) - DAY
+        for a in s["actors"]:
+            until[a] = min(until.get(a, start), start)
+    return until
+
+
 def benign_actor_days(access: dict[str, AccessEvent], benign_until: dict[str, int]) -> int:
     """The (actor, UTC day) pairs of staff with an access while benign: any day of an actor
     outside ``benign_until``, a malicious actor's days before the time it gives (a day before
@@ -271,13 +283,7 @@ def evaluate(
         alert_times[a.actor].append(raised[a.id])
     access = {e.id: e for e in events if isinstance(e, AccessEvent)}
     rows = scenario_rows(truth, access, alert_times)
-    # An insider is benign until a day before their scenario starts: an alert about them
-    # raised earlier is as false as any other (and may hide their later one behind it).
-    benign_until: dict[str, int] = {}
-    for s in truth["scenarios"]:
-        for a in s["actors"]:
-            start = parse_time(s["start"]) - DAY
-            benign_until[a] = min(benign_until.get(a, start), start)
+    benign_until = benign_times(truth)
     false_alerts = [a for a in serious if raised[a.id] < benign_until.get(a.actor, 1 << 62)]
     # Each scenario's actors, caught when alerted from a day before it started on.
     flagged = [

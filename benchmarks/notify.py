@@ -112,9 +112,21 @@ def write_directory(path: Path, n: int, seed: int = 7) -> dict[str, set[str]]:
 
 def make_incident(customers: dict[str, set[str]]) -> tuple[Any, Any]:
     """The incident and its scope, built directly (see the module docstring)."""
+    from sentinelle.assess import evaluate, parse_facts
     from sentinelle.incidents.model import Incident, State
     from sentinelle.incidents.scope import MerchantScope, Scope
 
+    facts = parse_facts(
+        {
+            "aware_at": "2026-11-24T09:00:00Z",
+            "breach_types": ["confidentiality"],
+            "data_categories": ["contact", "order_details", "address"],
+            "cause": {"source": "internal", "kind": "insider_abuse", "intent": "malicious"},
+            "recipients": "unknown",
+            "period": {"start": "2026-11-20T08:00:00Z", "end": "2026-11-23T17:00:00Z"},
+            "mitigations": ["The agent's access was revoked on 24 November."],
+        }
+    )
     incident = Incident(
         id="inc-bench",
         title="An agent browsed customer orders",
@@ -124,16 +136,9 @@ def make_incident(customers: dict[str, set[str]]) -> tuple[Any, Any]:
         to_us=T1,
         created_us=T1,
         created_by="dpo",
-        facts={
-            "aware_at": "2026-11-24T09:00:00Z",
-            "breach_types": ["confidentiality"],
-            "data_categories": ["contact", "order_details", "address"],
-            "cause": {"source": "internal", "kind": "insider_abuse", "intent": "malicious"},
-            "recipients": "unknown",
-            "period": {"start": "2026-11-20T08:00:00Z", "end": "2026-11-23T17:00:00Z"},
-            "mitigations": ["The agent's access was revoked on 24 November."],
-        },
-        assessment={"notify_subjects": {"required": True}, "severity": {"level": "high"}},
+        facts=facts,
+        # assessed an hour after awareness, as a DPO would (the duties are the notices' input)
+        assessment=evaluate(facts, now=facts.aware_at + dt.timedelta(hours=1)),
     )
     scope = Scope(
         incident=incident.id,
@@ -304,7 +309,7 @@ def sample_bytes() -> bytes:
     return renderer.message_bytes(
         Audience.SUBJECTS,
         "fr",
-        stores=("m-01", "m-02"),
+        shops=("m-01", "m-02"),
         to="base0@example.org",
         name="Zoë Ørsted",
         message_id="<base@marche-vert.example>",

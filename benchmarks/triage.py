@@ -94,14 +94,17 @@ def replay(
         firsts[a.actor].append(reached[a.id])
     access = {e.id: e for e in events if isinstance(e, AccessEvent)}
     rows = bench.scenario_rows(truth, access, firsts)
-    false = [a for a in serious if a.actor not in malicious]
+    # As the detection benchmark counts them: an insider is benign until a day before their
+    # scenario starts, and the actor-days are the benign ones.
+    until = bench.benign_times(truth)
+    false = [a for a in serious if reached[a.id] < until.get(a.actor, 1 << 62)]
     return {
         "key": (profile, size),
         "way": way,
         "scenarios": len(truth["scenarios"]),
         "caught": sum(1 for r in rows if r["caught"]),
         "early": sum(1 for r in rows if r["caught"] and r["merchants"] < 5),
-        "actor_days": bench.benign_actor_days(access, malicious),
+        "actor_days": bench.benign_actor_days(access, until),
         "false": len(false),
         "benign": {a.actor for a in false},
         "dismissals": len(suppressed),
