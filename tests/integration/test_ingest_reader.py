@@ -10,7 +10,6 @@ must fail the batch the same way, storing nothing.
 from __future__ import annotations
 
 import gzip
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,25 +19,13 @@ from typing import Any
 
 import pytest
 
+from ingest_tables import TABLES, stored_tables
 from sentinelle.cli.app import App
 from sentinelle.cli.ingest import ingest_stream
 from sentinelle.config import Settings
 from sentinelle.errors import Error, ValidationError
 from sentinelle.ingest import open_input, reader
 from sentinelle.ingest.reader import Reader
-
-# What ingest writes, and the order to compare it in.
-TABLES = {
-    "events": "seq",
-    "access_subjects": "merchant, subject, seq",
-    "actor_days": "actor, day",
-    "integrations": "actor",
-    "integration_merchants": "actor, merchant",
-    "tiles": "level, idx",
-    "slice_nodes": "merchant, size",
-    "ledger_state": "id",
-    "slice_state": "id",
-}
 
 
 @pytest.fixture
@@ -80,15 +67,7 @@ def _unsigned(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tables(app: App) -> dict[str, list[tuple[Any, ...]]]:
-    with sqlite3.connect(app.settings.data_dir / "sentinelle.db") as db:
-        found = {
-            t: db.execute(f"SELECT * FROM {t} ORDER BY {o}").fetchall()  # noqa: S608 - ours
-            for t, o in TABLES.items()
-        }
-        found["checkpoints"] = db.execute(
-            "SELECT size, root FROM checkpoints ORDER BY size"
-        ).fetchall()
-    return found
+    return stored_tables(app.settings.data_dir)
 
 
 def _refused(

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from sentinelle.live import AfterBatch
 
 _PROGRESS_EVERY = 4096  # lines between progress bar updates
+#: A generous size of one event's line, to tell from a file's size how many events it holds
+#: at least (access events take a few hundred bytes; a gzip file's compressed size tells
+#: fewer).
+_EVENT_BYTES = 1024
 
 
 @cli_group.command()
@@ -50,7 +54,9 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     Live detection follows (not with --no-detect). On SQLite with two CPUs or more, a file of
     4096 events or more is detected in a second process while it is being stored; its alerts
     are stored only once the file is (docs/detection.md). Without live detection, a file of
-    8 MiB or more is read and decoded in a second process while it is being stored.
+    8 MiB or more is read and decoded in a second process while it is being stored. A first
+    load (a file of 50,000 events or more by its size, twice the events stored or more) builds
+    the events' indexes once, at its commit (SQLite).
 
     With a guard policy (SENTINELLE_GUARD_POLICY), the automatic response follows detection:
     an alert at the policy's response.suspend_at suspends its actor, revokes their grants and
@@ -172,7 +178,10 @@ def _ingest(
     source: str,
     written: Callable[[list[FacetedRow]], None] | None,
 ) -> IngestResult:
-    size = input_size(source) if sys.stderr.isatty() else None
+    file_size = input_size(source)
+    size = file_size if sys.stderr.isatty() else None
+    # A lower bound of the events in the file, for a first load's indexes (Ingestor.ingest).
+    expected = (file_size or 0) // _EVENT_BYTES
     with contextlib.ExitStack() as stack:
         advance: Callable[[int], None] | None = None
         if size:
@@ -187,12 +196,12 @@ def _ingest(
             stack.enter_context(reader)
         ingestor = Ingestor(app.store, app.ledger)
         if reader is not None:
-            result = ingestor.ingest_chunks(reader)
+            result = ingestor.ingest_chunks(reader, expected=expected)
         else:
             lines = iter_json_lines(stream, name=source)
             if advance is not None:
                 lines = _tracked(lines, stream, advance)
-            result = ingestor.ingest(lines, written=written)
+            result = ingestor.ingest(lines, written=written, expected=expected)
         if size:
             bar.update(size - bar.pos)
     return result

@@ -36,6 +36,10 @@ __all__ = ["MAX_PROBLEMS", "ChunkSource", "IngestResult", "Ingestor"]
 
 _logger = logging.getLogger(__name__)
 
+#: A batch known to hold this many events or more, and twice the events stored or more, is a
+#: bulk load: the events' secondary indexes are built once at its commit (on SQLite).
+BULK_EVENTS: Final = 50_000
+
 _MAX_LISTED: Final = 100
 
 
@@ -92,6 +96,7 @@ class Ingestor:
         unit: str = "line",
         also: Callable[[Writer, IngestResult], None] | None = None,
         written: Callable[[list[FacetedRow]], None] | None = None,
+        expected: int = 0,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
 
@@ -102,9 +107,14 @@ class Ingestor:
         all (the guard stores its decisions' answers so). ``written`` is called with each
         chunk's rows once they are inserted in the transaction (not yet committed;
         duplicates left out): live detection reads them from it beside the storing of the
-        next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise.
+        next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise. ``expected``:
+        how many items the batch holds at least, if known (a file's size tells): a batch of
+        :data:`BULK_EVENTS` or more, twice the events stored or more, builds the events'
+        secondary indexes once at the commit (:meth:`~sentinelle.store.base.Writer.bulk_load`).
         """
-        return self.ingest_chunks(Decoding(items, unit=unit), also=also, written=written)
+        return self.ingest_chunks(
+            Decoding(items, unit=unit), also=also, written=written, expected=expected
+        )
 
     def ingest_chunks(
         self,
@@ -112,12 +122,15 @@ class Ingestor:
         *,
         also: Callable[[Writer, IngestResult], None] | None = None,
         written: Callable[[list[FacetedRow]], None] | None = None,
+        expected: int = 0,
     ) -> IngestResult:
         """:meth:`ingest` of the chunks ``source`` decodes (the errors it raises stop the batch:
         nothing is stored)."""
         result = IngestResult()
         with self.store.writer() as w:
             size = w.ledger_size()
+            if expected >= max(BULK_EVENTS, 2 * size):
+                w.bulk_load()
             builder = TreeBuilder(size, w.partial_tiles(size))
             tally = ActivityTally()
             grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices

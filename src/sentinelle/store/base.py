@@ -106,6 +106,13 @@ class Writer(
         facets_of`, ``None`` for a context event); raise :class:`DuplicateIdsError` on a known
         id, with none of ``rows`` inserted and the transaction still usable."""
 
+    def bulk_load(self) -> bool:
+        """Prepare this transaction for far more events than are stored (a first load, a
+        backfill): the events' secondary indexes are built once, at the commit, rather than
+        kept up to date row by row. Whether it did (SQLite only: on PostgreSQL dropping an
+        index would lock the table against every reader until the commit)."""
+        return False
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Roll back to here if the block raises."""

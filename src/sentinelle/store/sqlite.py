@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from sentinelle.errors import StoreBusyError, StoreError, StoreNotFoundError
 from sentinelle.store.base import DuplicateIdsError, FacetedRow, Store, Writer
@@ -36,7 +36,18 @@ _SQLITE_LOCKED: Final = 6
 _SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 
 
+#: The events' secondary indexes :meth:`_SQLiteWriter.bulk_load` builds again at the commit
+#: (a sort each) instead of keeping them up to date row by row (actors, tickets and merchants
+#: come in no order: each row lands on another page of each). Not the ids' unique index:
+#: it is what finds re-sent events during the batch.
+BULK_INDEXES: Final = ("events_time", "events_actor_time", "events_ref", "events_merchant_seq")
+
+
 class _SQLiteWriter(Writer):
+    def __init__(self, store: Store, conn: Any) -> None:
+        super().__init__(store, conn)
+        self.rebuild: list[str] = []  # CREATE INDEX statements to run before the commit
+
     def insert_events(self, rows: Sequence[FacetedRow]) -> None:
         # No savepoint: one makes SQLite copy every page a chunk touches first (about 2% of an
         # ingest's CPU). A known id stops executemany at its row, that statement undone; the
@@ -69,6 +80,21 @@ class _SQLiteWriter(Writer):
         self._cur.executemany(
             "INSERT OR REPLACE INTO tiles (level, idx, data) VALUES (?, ?, ?)", tiles
         )
+
+    def bulk_load(self) -> bool:
+        # Dropped in this transaction (readers keep them: they see the schema committed),
+        # built again by SQLiteStore.writer before its commit, from the statements that made
+        # them; a rollback restores them as they were.
+        if self.rebuild:
+            return True
+        rows = self._cur.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'"
+        ).fetchall()
+        for name, sql in rows:
+            if name in BULK_INDEXES:
+                self._cur.execute(f'DROP INDEX "{name}"')
+                self.rebuild.append(sql)
+        return bool(self.rebuild)
 
 
 class SQLiteStore(Store):
@@ -171,13 +197,16 @@ class SQLiteStore(Store):
         conn = self._conn
         with self._driver_errors("cannot write to the SQLite database"):
             conn.execute("BEGIN IMMEDIATE")
+            writer = _SQLiteWriter(self, conn)
             try:
-                yield _SQLiteWriter(self, conn)
+                yield writer
             except BaseException:
                 if conn.in_transaction:  # some errors (disk full) already rolled it back
                     conn.execute("ROLLBACK")
                 raise
             try:
+                for sql in writer.rebuild:  # indexes a bulk load dropped
+                    conn.execute(sql)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

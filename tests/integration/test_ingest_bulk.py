@@ -1,0 +1,207 @@
+"""A first load: a batch far larger than the events stored builds the events' secondary
+indexes once, at its commit (``Writer.bulk_load``), instead of row by row.
+
+What it stores must be what a row-by-row load stores; the schema after it must be the schema
+before it; a batch refused or failing after the indexes were dropped must leave them as they
+were; readers on another connection must keep them meanwhile; a batch into a store that
+already holds more must not do it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest_tables import TABLES, stored_tables
+from sentinelle.cli import ingest as cli_ingest
+from sentinelle.cli.app import App
+from sentinelle.cli.ingest import ingest_stream
+from sentinelle.config import Settings
+from sentinelle.errors import StoreError, ValidationError
+from sentinelle.ingest import Ingestor, open_input, pipeline
+from sentinelle.ledger.log import Ledger
+from sentinelle.store import open_store
+from sentinelle.store import sqlite as sqlite_store
+from sentinelle.store.sqlite import BULK_INDEXES
+
+
+@pytest.fixture
+def apps(tmp_path: Path) -> Iterator[dict[str, App]]:
+    made = {name: App(Settings(data_dir=tmp_path / name)) for name in ("bulk", "rows")}
+    for app in made.values():
+        app.ledger  # noqa: B018 - the store and its schema, before it is read
+    yield made
+    for app in made.values():
+        app.close()
+
+
+def _schema(data_dir: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / "sentinelle.db") as db:
+        return db.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+
+
+def _index_names(data_dir: Path) -> set[str]:
+    return {name for kind, name, _, _ in _schema(data_dir) if kind == "index"}
+
+
+def _file(path: Path, lines: list[bytes]) -> str:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return str(path)
+
+
+def _ingest(app: App, source: str, monkeypatch: pytest.MonkeyPatch, *, bulk: bool) -> Any:
+    """``source`` ingested as ``sentinelle ingest --no-detect`` does (one process), as a bulk
+    load (a size threshold of one event, an event counted per byte) or row by row."""
+    monkeypatch.setattr(pipeline, "BULK_EVENTS", 1 if bulk else 1 << 62)
+    monkeypatch.setattr(cli_ingest, "_EVENT_BYTES", 1)
+    with open_input(source) as stream:
+        result, _ = ingest_stream(app, stream, source, None)
+    return result
+
+
+def _dropped(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record every answer of the SQLite writer's ``bulk_load``."""
+    real = sqlite_store._SQLiteWriter.bulk_load
+    answers: list[bool] = []
+
+    def spy(self: Any) -> bool:
+        answers.append(real(self))
+        return answers[-1]
+
+    monkeypatch.setattr(sqlite_store._SQLiteWriter, "bulk_load", spy)
+    return answers
+
+
+def test_a_bulk_load_stores_what_a_row_by_row_load_does(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = _dropped(monkeypatch)
+    before = _schema(apps["bulk"].settings.data_dir)
+    assert set(BULK_INDEXES) <= _index_names(apps["bulk"].settings.data_dir)
+    half = len(desk_lines) // 2
+    first = _file(tmp_path / "first.jsonl", desk_lines[:half])
+    rest = _file(tmp_path / "rest.jsonl", desk_lines)  # the first half again: re-sent ids
+    results = {
+        name: [_ingest(app, f, monkeypatch, bulk=name == "bulk").stored for f in (first, rest)]
+        for name, app in apps.items()
+    }
+    # Both are bulk loads: the first into an empty store, the second (re-sent ids dropped as
+    # they come) of twice the events stored.
+    assert answers == [True, True]
+    assert results["bulk"] == results["rows"] == [half, len(desk_lines) - half]
+    bulk, rows = (
+        stored_tables(apps["bulk"].settings.data_dir),
+        stored_tables(apps["rows"].settings.data_dir),
+    )
+    for table in [*TABLES, "checkpoints"]:
+        assert bulk[table] == rows[table], table
+    assert _schema(apps["bulk"].settings.data_dir) == before
+    # The indexes rebuilt are the ones queries use, and they answer as the others do.
+    with sqlite3.connect(apps["bulk"].settings.data_dir / "sentinelle.db") as db:
+        actor = db.execute("SELECT actor FROM events WHERE actor IS NOT NULL LIMIT 1").fetchone()
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE actor = ? ORDER BY time_us", actor
+        ).fetchall()
+        assert "events_actor_time" in str(plan)
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    apps["bulk"].ledger.verify()  # raises if anything stored disagrees with the log
+
+
+def test_a_refused_bulk_load_leaves_the_indexes_and_stores_nothing(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = _dropped(monkeypatch)
+    app = apps["bulk"]
+    before = _schema(app.settings.data_dir)
+    bad = _file(tmp_path / "bad.jsonl", [*desk_lines[:3000], b'{"not": "an event"}'])
+    with pytest.raises(ValidationError):
+        _ingest(app, bad, monkeypatch, bulk=True)
+    assert answers == [True]  # the indexes were dropped, in the batch rolled back
+    assert app.store.ledger_size() == 0
+    assert _schema(app.settings.data_dir) == before
+
+
+def test_a_failing_rebuild_rolls_the_batch_back(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The rebuild runs before the commit: if it fails (here: a statement that cannot run, as a
+    # full disk would make it), the events are not committed without their indexes.
+    real = sqlite_store._SQLiteWriter.bulk_load
+
+    def broken(self: Any) -> bool:
+        done = real(self)
+        self.rebuild.append("CREATE INDEX broken ON no_such_table (x)")
+        return done
+
+    monkeypatch.setattr(sqlite_store._SQLiteWriter, "bulk_load", broken)
+    app = apps["bulk"]
+    before = _schema(app.settings.data_dir)
+    source = _file(tmp_path / "a.jsonl", desk_lines[:3000])
+    with pytest.raises(StoreError, match="no_such_table"):
+        _ingest(app, source, monkeypatch, bulk=True)
+    assert app.store.ledger_size() == 0
+    assert _schema(app.settings.data_dir) == before
+
+
+def test_readers_keep_the_indexes_while_a_bulk_load_runs(
+    tmp_path: Path, desk_lines: list[bytes]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    app = App(settings)
+    try:
+        # Some events first, committed row by row; then a bulk batch, during which another
+        # connection reads with the indexes and sees only what was committed.
+        Ingestor(app.store, app.ledger).ingest(enumerate(desk_lines[:100], 1))
+        seen: list[tuple[set[str], int]] = []
+
+        def look(w: Any, result: Any) -> None:  # runs in the batch, before its commit
+            assert result.stored == 2000
+            with sqlite3.connect(settings.data_dir / "sentinelle.db") as other:
+                names = {
+                    n for (n,) in other.execute("SELECT name FROM sqlite_master WHERE type='index'")
+                }
+                count = other.execute("SELECT count(*) FROM events").fetchone()[0]
+            seen.append((names, count))
+
+        Ingestor(app.store, app.ledger).ingest(
+            enumerate(desk_lines[100:2100], 1), also=look, expected=1 << 40
+        )
+        ((names, count),) = seen
+        assert set(BULK_INDEXES) <= names and count == 100
+        assert set(BULK_INDEXES) <= _index_names(settings.data_dir)
+    finally:
+        app.close()
+
+
+def test_no_bulk_load_into_a_store_holding_more(
+    tmp_path: Path, desk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = _dropped(monkeypatch)
+    monkeypatch.setattr(pipeline, "BULK_EVENTS", 1)
+    store = open_store(Settings(data_dir=tmp_path / "data"))
+    try:
+        ledger = Ledger.open(store, data_dir=tmp_path / "data", origin="test.example/log")
+        ingestor = Ingestor(store, ledger)
+        ingestor.ingest(enumerate(desk_lines[:2000], 1), expected=2000)  # empty store: bulk
+        ingestor.ingest(enumerate(desk_lines[2000:5999], 1), expected=3999)  # < twice 2000
+        ingestor.ingest(enumerate(desk_lines[5999:18000], 1), expected=12001)  # ≥ twice 5999
+        ingestor.ingest(enumerate(desk_lines[18000:19000], 1))  # nothing known: row by row
+        assert ledger.store.ledger_size() == 19000
+    finally:
+        store.close()
+    assert answers == [True, True]
