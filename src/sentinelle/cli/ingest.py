@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from sentinelle.live import AfterBatch
 
 _PROGRESS_EVERY = 4096  # lines between progress bar updates
-#: A generous size of one event's line, to tell from a file's size how many events it holds
-#: at least (access events take a few hundred bytes; a gzip file's compressed size tells
-#: fewer).
+#: A generous size of one event's line, to estimate from a file's size, on the low side, how
+#: many events it holds (access events take a few hundred bytes; a gzip file's compressed
+#: size tells fewer).
 _EVENT_BYTES = 1024
 
 
@@ -180,7 +180,7 @@ def _ingest(
 ) -> IngestResult:
     file_size = input_size(source)
     size = file_size if sys.stderr.isatty() else None
-    # A lower bound of the events in the file, for a first load's indexes (Ingestor.ingest).
+    # The events in the file, estimated on the low side, for a first load (Ingestor.ingest).
     expected = (file_size or 0) // _EVENT_BYTES
     with contextlib.ExitStack() as stack:
         advance: Callable[[int], None] | None = None

@@ -108,9 +108,10 @@ class Ingestor:
         chunk's rows once they are inserted in the transaction (not yet committed;
         duplicates left out): live detection reads them from it beside the storing of the
         next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise. ``expected``:
-        how many items the batch holds at least, if known (a file's size tells): a batch of
-        :data:`BULK_EVENTS` or more, twice the events stored or more, builds the events'
-        secondary indexes once at the commit (:meth:`~sentinelle.store.base.Writer.bulk_load`).
+        how many items the batch holds, estimated on the low side (from a file's size): a
+        batch of :data:`BULK_EVENTS` or more, twice the events stored or more, builds the
+        events' secondary indexes once at the commit
+        (:meth:`~sentinelle.store.base.Writer.bulk_load`).
         """
         return self.ingest_chunks(
             Decoding(items, unit=unit), also=also, written=written, expected=expected
