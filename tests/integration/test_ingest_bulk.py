@@ -24,7 +24,7 @@ from sentinelle.config import Settings
 from sentinelle.errors import StoreError, ValidationError
 from sentinelle.ingest import Ingestor, open_input, pipeline
 from sentinelle.ledger.log import Ledger
-from sentinelle.store import open_store
+from sentinelle.store import Store, open_store
 from sentinelle.store import sqlite as sqlite_store
 from sentinelle.store.sqlite import BULK_INDEXES
 
@@ -205,3 +205,21 @@ def test_no_bulk_load_into_a_store_holding_more(
     finally:
         store.close()
     assert answers == [True, True]
+
+
+def test_a_first_load_on_each_store(
+    opened: tuple[Store, Ledger], desk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite drops the indexes in the batch; PostgreSQL keeps them (dropping one there would
+    # lock the table against every reader until the commit). Both store the same.
+    store, ledger = opened
+    monkeypatch.setattr(pipeline, "BULK_EVENTS", 1)
+    answers: list[bool] = []
+    result = Ingestor(store, ledger).ingest(
+        enumerate(desk_lines[:3000], 1),
+        also=lambda w, _: answers.append(bool(getattr(w, "rebuild", []))),
+        expected=3000,
+    )
+    assert answers == [store.dialect == "sqlite"]
+    assert result.stored == 3000 and store.ledger_size() == 3000
+    ledger.verify()
