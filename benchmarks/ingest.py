@@ -11,7 +11,9 @@ peak memory (RSS high-water mark, ``ru_maxrss``):
   Sentinelle's store (WAL, ``synchronous=NORMAL``, 64 MiB cache).
 * **Sentinelle, SQLite**: a fresh data dir, ``Ingestor.ingest(iter_json_lines(file))`` of the
   whole file as one batch: schema validation, canonical JSON, leaf hashing, Merkle tiles,
-  dedupe by unique id, signed checkpoint, one transaction.
+  dedupe by unique id, signed checkpoint, one transaction; told the file's estimated events
+  as ``sentinelle ingest`` tells it (``events_in``), so a first load builds the events'
+  secondary indexes at its commit (``Writer.bulk_load``).
 * **Sentinelle, SQLite, reader**: the same, the file read and decoded in a reader process
   beside the storing (``sentinelle.ingest.reader``), as ``sentinelle ingest --no-detect FILE``
   does for a large file; the reader's CPU seconds are printed as ``+ child``.
@@ -137,19 +139,22 @@ def run_sentinelle(
 ) -> dict[str, Any]:
     """One ``Ingestor.ingest`` batch of the whole file into a fresh store (``reader``: decoded
     in a reader process beside, ``sentinelle.ingest.reader``, as ``ingest --no-detect``)."""
-    from sentinelle.ingest import Ingestor, iter_json_lines
+    from sentinelle.ingest import Ingestor, events_in, iter_json_lines
     from sentinelle.ingest.reader import Reader
 
     store, ledger = _open(data_dir, database_url)
     start_mb = _peak_mb()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu, started = _cpu(), time.perf_counter()
+    expected = events_in(events_file)  # as the command tells it: a first load's indexes
     with open(events_file, "rb") as f:
         if reader:
             with Reader(events_file, f) as beside:
-                result = Ingestor(store, ledger).ingest_chunks(beside)
+                result = Ingestor(store, ledger).ingest_chunks(beside, expected=expected)
         else:
-            result = Ingestor(store, ledger).ingest(iter_json_lines(f, name=events_file))
+            result = Ingestor(store, ledger).ingest(
+                iter_json_lines(f, name=events_file), expected=expected
+            )
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     store.close()

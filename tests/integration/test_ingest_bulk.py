@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 
 from ingest_tables import TABLES, stored_tables
-from sentinelle.cli import ingest as cli_ingest
 from sentinelle.cli.app import App
 from sentinelle.cli.ingest import ingest_stream
 from sentinelle.config import Settings
 from sentinelle.errors import StoreError, ValidationError
-from sentinelle.ingest import Ingestor, open_input, pipeline
+from sentinelle.ingest import Ingestor, files, open_input, pipeline
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import Store, open_store
 from sentinelle.store import sqlite as sqlite_store
@@ -59,7 +58,7 @@ def _ingest(app: App, source: str, monkeypatch: pytest.MonkeyPatch, *, bulk: boo
     """``source`` ingested as ``sentinelle ingest --no-detect`` does (one process), as a bulk
     load (a size threshold of one event, an event counted per byte) or row by row."""
     monkeypatch.setattr(pipeline, "BULK_EVENTS", 1 if bulk else 1 << 62)
-    monkeypatch.setattr(cli_ingest, "_EVENT_BYTES", 1)
+    monkeypatch.setattr(files, "EVENT_BYTES", 1)
     with open_input(source) as stream:
         result, _ = ingest_stream(app, stream, source, None)
     return result

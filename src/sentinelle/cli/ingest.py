@@ -16,6 +16,7 @@ from sentinelle.ingest import (
     Ingestor,
     IngestResult,
     bytes_read,
+    events_in,
     input_size,
     iter_json_lines,
     open_input,
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from sentinelle.live import AfterBatch
 
 _PROGRESS_EVERY = 4096  # lines between progress bar updates
-#: A generous size of one event's line, to estimate from a file's size, on the low side, how
-#: many events it holds (access events take a few hundred bytes; a gzip file's compressed
-#: size tells fewer).
-_EVENT_BYTES = 1024
 
 
 @cli_group.command()
@@ -178,10 +175,8 @@ def _ingest(
     source: str,
     written: Callable[[list[FacetedRow]], None] | None,
 ) -> IngestResult:
-    file_size = input_size(source)
-    size = file_size if sys.stderr.isatty() else None
-    # The events in the file, estimated on the low side, for a first load (Ingestor.ingest).
-    expected = (file_size or 0) // _EVENT_BYTES
+    size = input_size(source) if sys.stderr.isatty() else None
+    expected = events_in(source)  # for a first load (Ingestor.ingest)
     with contextlib.ExitStack() as stack:
         advance: Callable[[int], None] | None = None
         if size:

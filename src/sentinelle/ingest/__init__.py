@@ -5,6 +5,7 @@ from __future__ import annotations
 from sentinelle.ingest.files import (
     bytes_read,
     deep_element,
+    events_in,
     input_size,
     iter_json_lines,
     open_input,
@@ -17,6 +18,7 @@ __all__ = [
     "Ingestor",
     "bytes_read",
     "deep_element",
+    "events_in",
     "input_size",
     "iter_json_lines",
     "open_input",

@@ -19,7 +19,20 @@ from typing import IO, Any, Final, cast
 
 from sentinelle.errors import Error
 
-__all__ = ["bytes_read", "deep_element", "input_size", "iter_json_lines", "open_input"]
+__all__ = [
+    "EVENT_BYTES",
+    "bytes_read",
+    "deep_element",
+    "events_in",
+    "input_size",
+    "iter_json_lines",
+    "open_input",
+]
+
+#: A generous size of one event's line, to estimate from a file's size, on the low side, how
+#: many events it holds (access events take a few hundred bytes; a gzip file's compressed
+#: size tells fewer).
+EVENT_BYTES = 1024
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -92,6 +105,12 @@ def input_size(path: str) -> int | None:
     except OSError:
         return None
     return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def events_in(path: str) -> int:
+    """How many events the file at ``path`` holds, estimated on the low side from its size
+    (:data:`EVENT_BYTES` each); 0 for standard input, a pipe or a file that cannot be read."""
+    return (input_size(path) or 0) // EVENT_BYTES
 
 
 def bytes_read(stream: IO[bytes]) -> int:
