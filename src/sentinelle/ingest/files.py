@@ -109,8 +109,21 @@ def input_size(path: str) -> int | None:
 
 def events_in(path: str) -> int:
     """How many events the file at ``path`` holds, estimated on the low side from its size
-    (:data:`EVENT_BYTES` each); 0 for standard input, a pipe or a file that cannot be read."""
-    return (input_size(path) or 0) // EVENT_BYTES
+    (:data:`EVENT_BYTES` each; a gzip file's size uncompressed, from its trailer); 0 for
+    standard input, a pipe or a file that cannot be read."""
+    size = input_size(path)
+    if not size:
+        return 0
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) == _GZIP_MAGIC and size >= 18:
+                # ISIZE, the last member's uncompressed size modulo 2**32: the whole file's
+                # for one member under 4 GiB, less otherwise (never taken below the size).
+                f.seek(-4, os.SEEK_END)
+                size = max(size, int.from_bytes(f.read(4), "little"))
+    except OSError:
+        return 0
+    return size // EVENT_BYTES
 
 
 def bytes_read(stream: IO[bytes]) -> int:
