@@ -9,14 +9,14 @@ peak memory (RSS high-water mark, ``ru_maxrss``):
   4096 rows ``(id, time, actor, merchant, body)`` into one table of a fresh WAL SQLite
   database, in one transaction. No validation, no ledger, no unique index. Same pragmas as
   Sentinelle's store (WAL, ``synchronous=NORMAL``, 64 MiB cache).
-* **Sentinelle, SQLite**: a fresh data dir, ``Ingestor.ingest(iter_json_lines(file))`` of the
-  whole file as one batch: schema validation, canonical JSON, leaf hashing, Merkle tiles,
-  dedupe by unique id, signed checkpoint, one transaction; told the file's estimated events
-  as ``sentinelle ingest`` tells it (``events_in``), so a first load builds the events'
-  secondary indexes at its commit (``Writer.bulk_load``).
-* **Sentinelle, SQLite, reader**: the same, the file read and decoded in a reader process
-  beside the storing (``sentinelle.ingest.reader``), as ``sentinelle ingest --no-detect FILE``
-  does for a large file; the reader's CPU seconds are printed as ``+ child``.
+* **Sentinelle, SQLite**: a fresh data dir, ``Ingestor.ingest_file(file, reader=False)`` of
+  the whole file as one batch, in this process: schema validation, canonical JSON, leaf
+  hashing, Merkle tiles, dedupe by unique id, signed checkpoint, one transaction; a first
+  load builds the events' secondary indexes at its commit (``Writer.bulk_load``).
+* **Sentinelle, SQLite, reader**: the same as ``sentinelle ingest --no-detect FILE`` runs it
+  (``Ingestor.ingest_file``): a file of 8 MiB or more read and decoded in a reader process
+  beside the storing (``sentinelle.ingest.reader``); the reader's CPU seconds are printed as
+  ``+ child``.
 * **Sentinelle, PostgreSQL**: the same against a fresh database of a throwaway cluster
   (``tests/pgcluster.py``; on /dev/shm when it has room, with fsync off). ``--no-postgres``
   skips it. The server's own memory is not in the peak figure.
@@ -137,24 +137,17 @@ def _open(data_dir: str, database_url: str | None) -> tuple[Any, Any]:
 def run_sentinelle(
     events_file: str, data_dir: str, database_url: str | None, reader: bool = False
 ) -> dict[str, Any]:
-    """One ``Ingestor.ingest`` batch of the whole file into a fresh store (``reader``: decoded
-    in a reader process beside, ``sentinelle.ingest.reader``, as ``ingest --no-detect``)."""
-    from sentinelle.ingest import Ingestor, events_in, iter_json_lines
-    from sentinelle.ingest.reader import Reader
+    """One batch of the whole file into a fresh store, as ``sentinelle ingest --no-detect``
+    stores it (``reader``: a large file decoded in a reader process beside; else all here)."""
+    from sentinelle.ingest import Ingestor, open_input
 
     store, ledger = _open(data_dir, database_url)
     start_mb = _peak_mb()
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu, started = _cpu(), time.perf_counter()
-    expected = events_in(events_file)  # as the command tells it: a first load's indexes
-    with open(events_file, "rb") as f:
-        if reader:
-            with Reader(events_file, f) as beside:
-                result = Ingestor(store, ledger).ingest_chunks(beside, expected=expected)
-        else:
-            result = Ingestor(store, ledger).ingest(
-                iter_json_lines(f, name=events_file), expected=expected
-            )
+    with open_input(events_file) as f:
+        # What `sentinelle ingest --no-detect` runs; without the reader, all in this process.
+        result = Ingestor(store, ledger).ingest_file(events_file, f, reader=reader)
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     store.close()

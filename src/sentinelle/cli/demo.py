@@ -31,7 +31,7 @@ from sentinelle.config import Settings
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.errors import ConfigError
 from sentinelle.incidents import Incident, Scope, ScopeBasis
-from sentinelle.ingest import Ingestor, iter_json_lines
+from sentinelle.ingest import Ingestor, open_input
 from sentinelle.ledger.merkle import verify_inclusion
 from sentinelle.notify.directory import address_key, open_directory
 from sentinelle.notify.model import Audience
@@ -343,8 +343,8 @@ def _run(
         f"{' and '.join(insiders)} harvest customer data of many merchants"
     )
     started = time.perf_counter()
-    with events_file.open("rb") as f:
-        result = Ingestor(app.store, app.ledger).ingest(iter_json_lines(f))
+    with open_input(str(events_file)) as f:  # as `sentinelle ingest --no-detect` stores it
+        result = Ingestor(app.store, app.ledger).ingest_file(str(events_file), f)
     ingested = time.perf_counter() - started
     started = time.perf_counter()
     alerts = DetectionRunner(app.store, app.detect_config).catch_up()
@@ -354,8 +354,8 @@ def _run(
         f"({result.stored / ingested:,.0f}/s) into the ledger, then ran the detectors "
         f"in {detected:.1f} s: {len(alerts)} alerts"
     )
-    with events_file.open("rb") as f:
-        again = Ingestor(app.store, app.ledger).ingest(iter_json_lines(f))
+    with open_input(str(events_file)) as f:
+        again = Ingestor(app.store, app.ledger).ingest_file(str(events_file), f)
     click.echo(
         f"3. sent the same file again: {again.duplicates:,} duplicates, {again.stored} stored"
     )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 import click
@@ -15,13 +14,9 @@ from sentinelle.connectors import outbound
 from sentinelle.ingest import (
     Ingestor,
     IngestResult,
-    bytes_read,
-    events_in,
     input_size,
-    iter_json_lines,
     open_input,
 )
-from sentinelle.ingest.reader import Reader
 from sentinelle.store import FacetedRow, open_store
 from sentinelle.timeutil import now_us
 
@@ -29,8 +24,6 @@ if TYPE_CHECKING:
     from sentinelle.detect import DetectConfig
     from sentinelle.detect.pipelined import Beside
     from sentinelle.live import AfterBatch
-
-_PROGRESS_EVERY = 4096  # lines between progress bar updates
 
 
 @cli_group.command()
@@ -176,40 +169,10 @@ def _ingest(
     written: Callable[[list[FacetedRow]], None] | None,
 ) -> IngestResult:
     size = input_size(source) if sys.stderr.isatty() else None
-    expected = events_in(source)  # for a first load (Ingestor.ingest)
-    with contextlib.ExitStack() as stack:
-        advance: Callable[[int], None] | None = None
-        if size:
-            bar = stack.enter_context(
-                click.progressbar(length=size, label="ingesting", file=sys.stderr)
-            )
-            advance = bar.update
-        # Without live detection the second core is free: a large file is decoded there. The
-        # child starts first, while this process opens the store and decodes the first chunks.
-        reader = None if written is not None else Reader.open(source, stream, progress=advance)
-        if reader is not None:
-            stack.enter_context(reader)
-        ingestor = Ingestor(app.store, app.ledger)
-        if reader is not None:
-            result = ingestor.ingest_chunks(reader, expected=expected)
-        else:
-            lines = iter_json_lines(stream, name=source)
-            if advance is not None:
-                lines = _tracked(lines, stream, advance)
-            result = ingestor.ingest(lines, written=written, expected=expected)
-        if size:
-            bar.update(size - bar.pos)
+    ingestor = Ingestor(app.store, app.ledger)
+    if not size:
+        return ingestor.ingest_file(source, stream, written=written)
+    with click.progressbar(length=size, label="ingesting", file=sys.stderr) as bar:
+        result = ingestor.ingest_file(source, stream, written=written, progress=bar.update)
+        bar.update(size - bar.pos)
     return result
-
-
-def _tracked(
-    lines: Iterator[tuple[int, bytes]], stream: IO[bytes], advance: Callable[[int], None]
-) -> Iterator[tuple[int, bytes]]:
-    """``lines``, advancing a progress bar by the bytes read every few thousand lines."""
-    done = 0
-    for count, item in enumerate(lines, 1):
-        if count % _PROGRESS_EVERY == 0:
-            now = bytes_read(stream)
-            advance(now - done)
-            done = now
-        yield item

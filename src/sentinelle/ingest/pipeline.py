@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import IO, Final, Protocol
 
 from sentinelle.ingest.chunks import (
     MAX_PROBLEMS,
@@ -26,6 +26,8 @@ from sentinelle.ingest.chunks import (
     events_of,
     renumbered,
 )
+from sentinelle.ingest.files import bytes_read, events_in, iter_json_lines
+from sentinelle.ingest.reader import Reader
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.slices import SliceBatch, SliceGrower
 from sentinelle.ledger.tiles import TreeBuilder
@@ -41,6 +43,7 @@ _logger = logging.getLogger(__name__)
 BULK_EVENTS: Final = 50_000
 
 _MAX_LISTED: Final = 100
+_PROGRESS_EVERY: Final = 4096  # lines between progress calls
 
 
 @dataclass(slots=True)
@@ -116,6 +119,38 @@ class Ingestor:
         return self.ingest_chunks(
             Decoding(items, unit=unit), also=also, written=written, expected=expected
         )
+
+    def ingest_file(
+        self,
+        source: str,
+        stream: IO[bytes],
+        *,
+        written: Callable[[list[FacetedRow]], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+        reader: bool = True,
+    ) -> IngestResult:
+        """Ingest the JSON lines of ``source`` (a path, or ``-``), opened as ``stream``
+        (:func:`~sentinelle.ingest.files.open_input`), as one batch: what ``sentinelle
+        ingest`` does.
+
+        Without ``written`` (no live detection beside) and with ``reader``, a large regular
+        file is decoded in a process beside this one (:meth:`Reader.open
+        <sentinelle.ingest.reader.Reader.open>`); the batch is told the events the file
+        holds (:func:`~sentinelle.ingest.files.events_in`: a first load builds the events'
+        indexes at its commit). ``progress`` is called with the bytes read since its last
+        call, every few thousand lines.
+        """
+        expected = events_in(source)
+        beside = (
+            Reader.open(source, stream, progress=progress) if written is None and reader else None
+        )
+        if beside is not None:
+            with beside:
+                return self.ingest_chunks(beside, expected=expected)
+        lines = iter_json_lines(stream, name=source)
+        if progress is not None:
+            lines = _tracked(lines, stream, progress)
+        return self.ingest(lines, written=written, expected=expected)
 
     def ingest_chunks(
         self,
@@ -212,3 +247,16 @@ class Ingestor:
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
         return build_chunk(first, events_of(chunk, kept), [rows[i][7].encode() for i in kept])
+
+
+def _tracked(
+    lines: Iterator[tuple[int, bytes]], stream: IO[bytes], advance: Callable[[int], None]
+) -> Iterator[tuple[int, bytes]]:
+    """``lines``, calling ``advance`` with the bytes read every few thousand lines."""
+    done = 0
+    for count, item in enumerate(lines, 1):
+        if count % _PROGRESS_EVERY == 0:
+            now = bytes_read(stream)
+            advance(now - done)
+            done = now
+        yield item
