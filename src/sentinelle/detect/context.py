@@ -48,6 +48,9 @@ EXPORT_ACTIONS: Final = frozenset({"export", "download"})  # reads that take the
 #: ``detectors.declared`` keys it): a team's batch recognised later that day takes them back
 #: from the actor's lists of 24 hours (``detectors.batched_merchants``).
 EXPORTED: Final = "exported"
+#: A team's usual (:meth:`Context.team_baseline`) is of its members' days of the last this many
+#: days, and of at most 50 members' :data:`HISTORY_DAYS` each (the most recent).
+TEAM_DAYS: Final = 2 * HISTORY_DAYS
 KNOWN_DAYS: Final = 90  # a merchant the actor has not opened for this long is new again
 JUSTIFIED: Final = 1
 NOVEL: Final = 2
@@ -199,6 +202,8 @@ class Context:
     joined: dict[str, int] = field(default_factory=dict)  # actor → joined (staff.joined)
     actors: dict[str, ActorState] = field(default_factory=dict)
     team_days: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # team → the day (UTC day number) of each of its team_days, in the same order
+    team_dates: dict[str, list[int]] = field(default_factory=dict)
     # merchant → {actor: last unjustified access}, for collusion
     unjustified_by: dict[str, dict[str, int]] = field(default_factory=dict)
     # declared reason (its key: detectors.declared) → {actor: last export without a ticket
@@ -209,6 +214,25 @@ class Context:
         default_factory=dict
     )
     now_us: int = 0
+
+    def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
+        """Add a member's day ``date`` to ``team``'s days, forgetting those older than
+        :data:`TEAM_DAYS` before ``today`` (a small team's usual is of its recent work, as a
+        large team's is) and, past 50 members' :data:`HISTORY_DAYS` each, the oldest."""
+        days = self.team_days.setdefault(team, [])
+        dates = self.team_dates.setdefault(team, [])
+        if len(dates) != len(days):  # saved before the dates were kept: count them as today's
+            dates[:] = [date] * len(days)
+        days.append(values)
+        dates.append(date)
+        horizon = today - TEAM_DAYS
+        if dates[0] < horizon or len(days) > 2 * HISTORY_DAYS * 50:
+            cut = 0
+            while cut < len(dates) and dates[cut] < horizon:  # about in date order
+                cut += 1
+            if len(days) - cut > 2 * HISTORY_DAYS * 50:
+                cut = HISTORY_DAYS * 50
+            del days[:cut], dates[:cut]
 
     def team_baseline(self, team: str | None, metric: str) -> Quantiles:
         """Median and 95th percentile of the team members' daily ``metric`` (cached a day)."""
@@ -246,7 +270,7 @@ class Context:
                         state.marks[kind] = kept
                     else:
                         del state.marks[kind]
-            state.looks = {s: ts for s, ts in state.looks.items() if ts and ts[-1] >= t - 14 * DAY}
+            _forget_looks(state.looks, t - 14 * DAY)
             if state.known and min(state.known.values()) < forget:
                 state.known = {m: u for m, u in state.known.items() if u >= forget}
 
@@ -407,10 +431,7 @@ class Context:
                 if state.team or state.kind == "staff":
                     # Staff whose events name no team are one pool (NO_TEAM): the peers a
                     # team-less actor is compared with (team_baseline(None, ...)).
-                    days = self.team_days.setdefault(state.team or NO_TEAM, [])
-                    days.append(values)
-                    if len(days) > 2 * HISTORY_DAYS * 50:
-                        del days[: HISTORY_DAYS * 50]
+                    self._team_day(state.team or NO_TEAM, state.day, values, day)
             state.day = day
             state.today = DaySummary()
         if event.action in EXPORT_ACTIONS:
@@ -563,6 +584,20 @@ def _quantiles(values: list[float]) -> Quantiles:
         sum(values) / n,
         max(values),  # not ordered[last]: of equal ints and floats, the same one as before
     )
+
+
+def _forget_looks(looks: dict[str, list[int]], since: int) -> None:
+    """Forget the customers of ``looks`` last looked at before ``since``: the first ones, as
+    the dict is kept in the order of the last look (``RepeatedLooks`` puts a customer looked
+    at again last). In a state saved before it was so kept, an old look behind a recent one
+    stays until it comes first."""
+    stale = []
+    for subject, times in looks.items():
+        if times and times[-1] >= since:
+            break
+        stale.append(subject)
+    for subject in stale:
+        del looks[subject]
 
 
 def _add(counts: dict[str, int], key: str) -> None:

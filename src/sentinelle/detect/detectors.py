@@ -889,6 +889,10 @@ class UnjustifiedAccess(Detector):
         return []
 
 
+def _unknown3() -> list[float | None]:
+    return [None, None, None]
+
+
 #: The actor kinds that are people: :class:`BreadthVolume` judges them by default.
 _PEOPLE: Final[tuple[ActorKind, ...]] = ("staff", "merchant_user")
 
@@ -920,6 +924,14 @@ class BreadthVolume(Detector):
             "against their own history by the integration_* detectors (one pull, one alert).",
         )
 
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        super().__init__(config)
+        # (actor, team) → day, each metric's threshold once asked that day: the actor's own
+        # quantiles change only at their first access of a day, their team's once a day
+        # (Context.team_baseline), so a threshold holds for the day; asked in the same order
+        # as before (a metric's only once the ones before it were not reached).
+        self._limits: dict[tuple[str, str | None], tuple[int, list[float | None]]] = {}
+
     def judges(self, kind: str) -> bool:
         """People, by default (:attr:`Config.kinds`)."""
         assert isinstance(self.config, BreadthVolume.Config)  # noqa: S101
@@ -935,16 +947,21 @@ class BreadthVolume(Detector):
         t = ctx.now_us
         merchants, records, subjects = state.m24.keys(), state.records24, state.subjects24
         who = event.actor.id
+        limits = once_a_day(self._limits, (who, state.team), t // DAY, _unknown3, 10_000)
         checks = (
             ("merchants", len(merchants), cfg.min_merchants, "distinct merchants"),
             ("subjects", subjects, cfg.min_subjects, "customer records viewed"),
             ("records", records, cfg.min_records, "records"),
         )
-        for metric, value, floor, words in checks:
-            own = state.baseline(metric)
-            peers = ctx.team_baseline(state.team, metric)
-            threshold = max(floor, cfg.factor * max(own.top, peers.p95))
+        for i, (metric, value, floor, words) in enumerate(checks):
+            threshold = limits[i]
+            if threshold is None:
+                own = state.baseline(metric)
+                peers = ctx.team_baseline(state.team, metric)
+                threshold = limits[i] = max(floor, cfg.factor * max(own.top, peers.p95))
             if value >= threshold:
+                own = state.baseline(metric)
+                peers = ctx.team_baseline(state.team, metric)
                 return [
                     Finding(
                         self.name,
@@ -1561,7 +1578,7 @@ class RepeatedLooks(Detector):
             if subject in self.high_profile and mark(state, _HIGH_PROFILE_LOOK, t, subject):
                 new_vip = True
                 mark(state, _HIGH_PROFILE_SHOP, t, event.merchant)
-            looks = state.looks.setdefault(subject, [])
+            looks = state.looks.pop(subject, [])  # back in last: in order of the last look
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]
             state.looks[subject] = recent

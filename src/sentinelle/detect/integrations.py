@@ -265,7 +265,7 @@ class IntegrationOddHours(_MachineDetector):
         if share >= cfg.quiet_share:
             return []
         value = ms.hour_records(t)
-        usual_hour = max(ms.hour_p90[i] for i in around)
+        usual_hour = ms.usual_hour(around)
         day = ms.levels["records"].median
         threshold = max(float(cfg.min_records), cfg.factor * usual_hour, cfg.bulk_share * day)
         if value < threshold:

@@ -31,6 +31,8 @@ from sentinelle.events import AccessEvent
 from sentinelle.timeutil import DAY, HOUR, MINUTE
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from sentinelle.detect.context import ActorState
 
 __all__ = [
@@ -186,8 +188,15 @@ class MachineState:
         }
         columns = list(zip(*(d.hours for d in days), strict=True))  # per hour of the day
         total = sum(d.records for d in days) or 1
-        self.hour_p90 = [_p90(sorted(column)) for column in columns]
         self.hour_share = [sum(column) / total for column in columns]
+        self.hour_p90 = []  # when first asked (usual_hour): only of a pull in a quiet hour
+
+    def usual_hour(self, hours: Iterable[int]) -> float:
+        """The highest usual (90th percentile) records of the hours of the day ``hours``."""
+        if len(self.hour_p90) != 24:
+            columns = zip(*(d.hours for d in self.history), strict=True)
+            self.hour_p90 = [_p90(sorted(column)) for column in columns]
+        return max(self.hour_p90[i] for i in hours)
 
     def _roll(self, t: int, records: int, subjects: int) -> None:
         hour = t // HOUR

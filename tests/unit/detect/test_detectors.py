@@ -996,6 +996,17 @@ BREADTH = [
         ),
         id="one-busier-day-sixty-fires",
     ),
+    # Day 7 (20 merchants, under 3 x 8) is her busiest by day 8: 44 then is under 3 x 20, though
+    # over the day before's bar (a threshold holds for a day, not longer).
+    row(
+        [
+            *steady_days("ana", 9, 8),
+            *views("ana", [f"y{i}" for i in range(12)], at(7, 15)),
+            *burst("ana", 24, 8),
+        ],
+        None,
+        id="a-busier-day-raises-the-bar-the-next-day",
+    ),
     row(
         [*steady_days("ana", 7, 8), *steady_days("bob", 8, 10), *burst("ana", 24, 7)],
         None,

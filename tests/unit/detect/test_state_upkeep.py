@@ -1,0 +1,123 @@
+"""The engine's state upkeep: what it forgets and what it computes only when asked.
+
+A team's usual is of its members' recent days (a small team's work over a year is not its
+usual now, as a large team's is not); a customer looked at is forgotten after 14 days; a
+machine's usual hours are computed when a pull in a quiet hour asks for them. Each could fail:
+kept for ever, forgotten too early, or computed from another day's history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import msgspec
+
+from sentinelle.detect import Engine
+from sentinelle.detect.context import TEAM_DAYS, ActorState, Context
+from sentinelle.detect.machines import MachineDay, MachineState, _p90
+from sentinelle.events import decode_event
+from sentinelle.timeutil import DAY
+
+START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+D0 = int(START.timestamp()) * 1_000_000 // DAY  # START's UTC day number
+
+
+def view(actor: str, merchant: str, day: int, *, subject: str = "c-1", hour: int = 10) -> Any:
+    when = START + dt.timedelta(days=day, hours=hour)
+    return decode_event(
+        json.dumps(
+            {
+                "id": f"e-{actor}-{merchant}-{day}-{hour}-{subject}",
+                "time": when.isoformat().replace("+00:00", "Z"),
+                "actor": {"id": actor, "kind": "staff", "team": "care"},
+                "action": "view",
+                "merchant": merchant,
+                "resource": {"type": "customer", "count": 1},
+                "subjects": [subject],
+                "data": ["contact"],
+                "channel": "support_console",
+                "outcome": "allowed",
+            }
+        )
+    )
+
+
+def test_a_team_usual_is_of_its_recent_days() -> None:
+    """Two agents, a view a day for 100 days: the team keeps the days of the last
+    :data:`TEAM_DAYS` only, each with its date, and its usual counts those."""
+    engine = Engine()
+    for day in range(100):
+        for actor in ("ana", "bob"):
+            engine.process(view(actor, "m-1", day))
+    ctx = engine.state.context
+    days, dates = ctx.team_days["care"], ctx.team_dates["care"]
+    assert len(days) == len(dates)
+    assert min(dates) == D0 + 99 - TEAM_DAYS
+    assert max(dates) == D0 + 98  # day 99 is still open
+    assert len(days) == 2 * TEAM_DAYS  # both agents' days 43-98
+    ctx.team_quantiles.clear()  # cached at the day's first ask, before bob's day 98 closed
+    assert ctx.team_baseline("care", "merchants").n == len(days)
+
+
+def test_a_state_saved_before_the_dates_counts_its_team_days_as_recent() -> None:
+    """A saved state whose context has no ``team_dates`` (an earlier version's) loads; its
+    team's days are dated as of the next day added, and kept until that is old."""
+    engine = Engine()
+    for day in range(10):
+        engine.process(view("ana", "m-1", day))
+    saved = msgspec.msgpack.decode(engine.dump_state())
+    del saved["context"]["team_dates"]
+    engine = Engine(state=Engine.load_state(msgspec.msgpack.encode(saved)))
+    engine.process(view("ana", "m-1", 10))
+    ctx = engine.state.context
+    assert ctx.team_dates["care"] == [D0 + 9] * 10
+    assert len(ctx.team_days["care"]) == 10
+    for day in range(11, 10 + TEAM_DAYS + 2):
+        engine.process(view("ana", "m-1", day))
+    assert min(ctx.team_dates["care"]) > D0 + 9  # the undated days went in their turn
+
+
+def test_customers_looked_at_are_kept_in_order_of_the_last_look_and_forgotten_after_14_days() -> (
+    None
+):
+    """Looks citing nothing, of c-1, c-2, then c-1 again: c-1 comes last. Fifteen days after
+    c-2's look, a day's pruning forgets c-2 and keeps c-1 (looked at a day later)."""
+    engine = Engine()
+    for day, subject in ((0, "c-1"), (0, "c-2"), (1, "c-1")):
+        engine.process(view("ana", "m-9", day, subject=subject, hour=10 + day))
+    state = engine.state.context.actors["ana"]
+    assert list(state.looks) == ["c-2", "c-1"]
+    engine.process(view("ana", "m-8", 15, subject="c-3"))
+    assert list(state.looks) == ["c-1", "c-3"]
+
+
+def test_pruning_stops_at_the_first_customer_looked_at_lately() -> None:
+    """In a state saved before the looks were kept in order, an old look behind a recent one
+    stays (until it comes first); those before are forgotten."""
+    ctx = Context()
+    state = ctx.actors["ana"] = ActorState()
+    t = 30 * DAY
+    state.looks = {"old": [t - 20 * DAY], "new": [t - DAY], "behind": [t - 20 * DAY]}
+    ctx.prune(t)
+    assert list(state.looks) == ["new", "behind"]
+
+
+def test_a_machine_usual_hours_are_computed_when_asked_from_its_history() -> None:
+    """The 90th percentile of each hour's records over the machine's days, as the days closed
+    left them, computed at the first ask after a day closed: never another day's."""
+    ms = MachineState()
+    for day in range(10):
+        ms.today = MachineDay(day=day, calls=1, records=day + 1)
+        ms.today.hours[3] = day + 1  # records at 03:00: 1, 2, … 10
+        ms.today.hours[4] = 2 * (day + 1)
+        ms._close_day()
+    assert ms.hour_p90 == []  # not computed yet
+    assert ms.usual_hour((3,)) == _p90(list(range(1, 11))) == 10.0
+    assert ms.usual_hour((2, 3, 4)) == 20.0
+    for day in range(10, 15):  # five busier days: 1, … 10, then 50 five times
+        ms.today = MachineDay(day=day, calls=1, records=50)
+        ms.today.hours[3] = 50
+        ms._close_day()
+    assert ms.usual_hour((3,)) == 50.0  # the history as it is now, not the cached figures
