@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from sentinelle.collector import for_bulk_process
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, where
 from sentinelle.ingest.reader import cpus
@@ -433,6 +434,7 @@ def _child(
     engine = Engine(
         begin.config, _load(saved[1]) if saved else None, suppressions=Suppressions(suppressions)
     )
+    for_bulk_process()  # the saved state loaded, kept out of the collector's passes
     ready()
     changed: dict[str, Alert] = {}
 

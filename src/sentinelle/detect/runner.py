@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from sentinelle.collector import bulk_work
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
 from sentinelle.detect.triage import Suppressions
@@ -195,7 +196,7 @@ class DetectionRunner:
         changed: dict[str, Alert] = {}
         now = self.clock()
         warm = _WARM.pop(self.store, None)  # in use: back only once this run has committed
-        with self.store.writer() as w:
+        with bulk_work(), self.store.writer() as w:
             saved = w.detect_state()
             cursor = saved[0] if saved else 0
             state = None
@@ -304,7 +305,8 @@ class DetectionRunner:
         """
         start = since_us - WARM_UP_DAYS * DAY if since_us is not None else None
         engine = Engine(self.config, suppressions=Suppressions(self.store.suppressions()))
-        alerts = engine.run(self._decoded(start, until_us, progress), emit_from_us=since_us)
+        with bulk_work():
+            alerts = engine.run(self._decoded(start, until_us, progress), emit_from_us=since_us)
         with self.store.writer() as w:
             w.upsert_alerts([alert_row(a) for a in alerts])
         return alerts

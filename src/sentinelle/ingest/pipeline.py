@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Final, Protocol
 
+from sentinelle.collector import bulk_work
 from sentinelle.ingest.chunks import (
     MAX_PROBLEMS,
     Chunk,
@@ -163,7 +164,7 @@ class Ingestor:
         """:meth:`ingest` of the chunks ``source`` decodes (the errors it raises stop the batch:
         nothing is stored)."""
         result = IngestResult()
-        with self.store.writer() as w:
+        with bulk_work(), self.store.writer() as w:
             size = w.ledger_size()
             if expected >= max(BULK_EVENTS, 2 * size):
                 w.bulk_load()

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from itertools import dropwhile
 from typing import IO, Final
 
+from sentinelle.collector import for_bulk_process
 from sentinelle.errors import Error, Problem, ValidationError
 from sentinelle.ingest.chunks import Chunk, Decoding
 from sentinelle.ingest.files import bytes_read, input_size, iter_json_lines, open_input
@@ -265,6 +266,7 @@ def _child_main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     source, unit = sys.argv[1], sys.argv[2]
     out = sys.stdout.buffer
+    for_bulk_process()
     try:
         _send(out, _Ready())
         out.flush()
