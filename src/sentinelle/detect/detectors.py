@@ -889,8 +889,12 @@ class UnjustifiedAccess(Detector):
         return []
 
 
-def _unknown3() -> list[float | None]:
-    return [None, None, None]
+_UNASKED: Final = -2.0  # BreadthVolume._limits: nothing asked yet today
+_ASKED: Final = -1.0  # … the team's figures asked, the threshold not needed yet
+
+
+def _unknown3() -> list[float]:
+    return [_UNASKED, _UNASKED, _UNASKED]
 
 
 #: The actor kinds that are people: :class:`BreadthVolume` judges them by default.
@@ -926,11 +930,13 @@ class BreadthVolume(Detector):
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         super().__init__(config)
-        # (actor, team) → day, each metric's threshold once asked that day: the actor's own
+        # (actor, team) → day, each metric's threshold once needed that day: the actor's own
         # quantiles change only at their first access of a day, their team's once a day
-        # (Context.team_baseline), so a threshold holds for the day; asked in the same order
-        # as before (a metric's only once the ones before it were not reached).
-        self._limits: dict[tuple[str, str | None], tuple[int, list[float | None]]] = {}
+        # (Context.team_baseline: the figures of its first ask that day, which comes at the
+        # same event as when every access asked it), so a threshold holds for the day. Until
+        # the metric reaches its floor, the threshold is not needed (_ASKED: only the team's
+        # figures were asked).
+        self._limits: dict[tuple[str, str | None], tuple[int, list[float]]] = {}
 
     def judges(self, kind: str) -> bool:
         """People, by default (:attr:`Config.kinds`)."""
@@ -955,7 +961,12 @@ class BreadthVolume(Detector):
         )
         for i, (metric, value, floor, words) in enumerate(checks):
             threshold = limits[i]
-            if threshold is None:
+            if threshold < 0:
+                if threshold == _UNASKED:
+                    ctx.team_baseline(state.team, metric)
+                    limits[i] = _ASKED
+                if value < floor:
+                    continue  # cannot reach the threshold, whatever the baselines
                 own = state.baseline(metric)
                 peers = ctx.team_baseline(state.team, metric)
                 threshold = limits[i] = max(floor, cfg.factor * max(own.top, peers.p95))

@@ -320,9 +320,10 @@ class Engine:
         ready = max(ready, len(pending) - MAX_PENDING)
         st.pending = pending[ready:]
         changed: dict[str, Alert] = {}
-        for _, seq, body in pending[:ready]:
+        process = self._process
+        for t, seq, body in pending[:ready]:
             event = fresh.get(seq) or decode_stored(body)
-            for alert in self.process(event):
+            for alert in process(event, t, True):
                 changed[alert.id] = alert
         return list(changed.values())
 
@@ -333,7 +334,10 @@ class Engine:
         engine's current time if at most ``late_hours`` late, else left out (counted in
         :attr:`late_skipped`): the actors' windows stay in time order.
         """
-        t = time_us(event)
+        return self._process(event, time_us(event), emit)
+
+    def _process(self, event: Event, t: int, emit: bool) -> list[Alert]:
+        """:meth:`process` of ``event`` at its time ``t`` (:func:`time_us`)."""
         st = self.state
         ctx = st.context
         if t > ctx.now_us:

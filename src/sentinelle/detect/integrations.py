@@ -188,7 +188,6 @@ class IntegrationVolume(_MachineDetector):
         event, t, ms = look.event, look.t, look.ms
         cfg = self.config
         assert isinstance(cfg, IntegrationVolume.Config)  # noqa: S101
-        levels = ms.levels
         hour = ms.hour_records(t)
         checks = (
             ("records", ms.records24, cfg.min_records),
@@ -198,7 +197,9 @@ class IntegrationVolume(_MachineDetector):
         )
         best: tuple[float, str, int, float] | None = None
         for metric, value, floor in checks:
-            threshold = max(float(floor), cfg.factor * levels[metric].high)
+            if value < floor:
+                continue  # cannot reach the threshold: its level is not needed
+            threshold = max(float(floor), cfg.factor * ms.level(metric).high)
             if value >= threshold and (best is None or value / threshold > best[0]):
                 best = (value / threshold, metric, value, threshold)
         if best is None:
@@ -207,7 +208,7 @@ class IntegrationVolume(_MachineDetector):
         severity = _grade(ratio)
         if not self._due(ms, "volume", t, severity):
             return []
-        level = levels[metric]
+        level = ms.level(metric)
         who = event.actor.id
         times = f"{value / max(level.median, 1):.1f}×"
         limit = f"it alerts from {cfg.factor:g}× its usual high, at least {_n(threshold)}"
@@ -266,7 +267,7 @@ class IntegrationOddHours(_MachineDetector):
             return []
         value = ms.hour_records(t)
         usual_hour = ms.usual_hour(around)
-        day = ms.levels["records"].median
+        day = ms.level("records").median
         threshold = max(float(cfg.min_records), cfg.factor * usual_hour, cfg.bulk_share * day)
         if value < threshold:
             return []

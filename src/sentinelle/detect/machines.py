@@ -110,8 +110,9 @@ class MachineState:
     merchants_today: set[str] = field(default_factory=set)
     history: list[MachineDay] = field(default_factory=list)  # oldest first
     # Levels of the history: "calls", "records", "subjects", "merchants", and "hour" (each
-    # day's busiest hour of records); per UTC hour of the day, the 90th percentile of its
-    # records and its share of the records.
+    # day's busiest hour of records), empty until asked after a day closed (level); per UTC
+    # hour of the day, the 90th percentile of its records (also when asked: usual_hour) and
+    # its share of the records.
     levels: dict[str, Level] = field(default_factory=dict)
     hour_p90: list[float] = field(default_factory=lambda: [0.0] * 24)
     hour_share: list[float] = field(default_factory=lambda: [0.0] * 24)
@@ -179,17 +180,25 @@ class MachineState:
 
     def _levels(self) -> None:
         days = self.history
-        self.levels = {
-            "calls": _level([d.calls for d in days]),
-            "records": _level([d.records for d in days]),
-            "subjects": _level([d.subjects for d in days]),
-            "merchants": _level([d.merchants for d in days]),
-            "hour": _level([max(d.hours) for d in days]),
-        }
-        columns = list(zip(*(d.hours for d in days), strict=True))  # per hour of the day
         total = sum(d.records for d in days) or 1
-        self.hour_share = [sum(column) / total for column in columns]
-        self.hour_p90 = []  # when first asked (usual_hour): only of a pull in a quiet hour
+        self.hour_share = [sum(hour) / total for hour in zip(*(d.hours for d in days), strict=True)]
+        # The rest when first asked (level, usual_hour): only for a day beyond a floor.
+        self.levels = {}
+        self.hour_p90 = []
+
+    def level(self, metric: str) -> Level:
+        """The level of ``metric`` (a key of :attr:`levels`) over the history."""
+        levels = self.levels
+        if not levels:
+            days = self.history
+            levels = self.levels = {
+                "calls": _level([d.calls for d in days]),
+                "records": _level([d.records for d in days]),
+                "subjects": _level([d.subjects for d in days]),
+                "merchants": _level([d.merchants for d in days]),
+                "hour": _level([max(d.hours) for d in days]),
+            }
+        return levels[metric]
 
     def usual_hour(self, hours: Iterable[int]) -> float:
         """The highest usual (90th percentile) records of the hours of the day ``hours``."""

@@ -16,7 +16,7 @@ import msgspec
 
 from sentinelle.detect import Engine
 from sentinelle.detect.context import TEAM_DAYS, ActorState, Context
-from sentinelle.detect.machines import MachineDay, MachineState, _p90
+from sentinelle.detect.machines import MachineDay, MachineState, _level, _p90
 from sentinelle.events import decode_event
 from sentinelle.timeutil import DAY
 
@@ -104,16 +104,18 @@ def test_pruning_stops_at_the_first_customer_looked_at_lately() -> None:
     assert list(state.looks) == ["new", "behind"]
 
 
-def test_a_machine_usual_hours_are_computed_when_asked_from_its_history() -> None:
-    """The 90th percentile of each hour's records over the machine's days, as the days closed
-    left them, computed at the first ask after a day closed: never another day's."""
+def test_a_machine_levels_and_usual_hours_are_computed_when_asked_from_its_history() -> None:
+    """Its levels and the 90th percentile of each hour's records over the machine's days, as
+    the days closed left them, computed at the first ask after a day closed: never another
+    day's."""
     ms = MachineState()
     for day in range(10):
         ms.today = MachineDay(day=day, calls=1, records=day + 1)
         ms.today.hours[3] = day + 1  # records at 03:00: 1, 2, … 10
         ms.today.hours[4] = 2 * (day + 1)
         ms._close_day()
-    assert ms.hour_p90 == []  # not computed yet
+    assert ms.hour_p90 == [] and ms.levels == {}  # not computed yet
+    assert ms.level("records") == _level(list(range(1, 11)))
     assert ms.usual_hour((3,)) == _p90(list(range(1, 11))) == 10.0
     assert ms.usual_hour((2, 3, 4)) == 20.0
     for day in range(10, 15):  # five busier days: 1, … 10, then 50 five times
@@ -121,3 +123,4 @@ def test_a_machine_usual_hours_are_computed_when_asked_from_its_history() -> Non
         ms.today.hours[3] = 50
         ms._close_day()
     assert ms.usual_hour((3,)) == 50.0  # the history as it is now, not the cached figures
+    assert ms.level("records") == _level([*range(1, 11), *[50] * 5])
