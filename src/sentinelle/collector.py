@@ -5,9 +5,9 @@ engine's windows) and free almost all of them again at once, while what they kee
 engine's state, the batch's trees and tallies, every imported module) grows into the
 hundreds of thousands of objects. At CPython's default thresholds (700, 10, 10) the collector
 runs a young collection every 700 containers net and, as the heap grows, full ones that
-traverse everything kept: a fifth of live detection's CPU over 365k events, about a tenth of
-the storing's, though it finds almost nothing to free (about 20,000 objects in cycles over
-those 365k events).
+traverse everything kept: a fifth of live detection's CPU over 365k events (5 % of the
+storing's instructions), though it finds almost nothing to free (about 20,000 objects in
+cycles over those 365k events).
 
 :func:`bulk_work` makes the objects alive when it starts permanent for its duration
 (:func:`gc.freeze`: the collector no longer traverses them) and raises the thresholds, so
