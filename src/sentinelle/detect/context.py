@@ -218,14 +218,17 @@ class Context:
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
         :data:`TEAM_DAYS` before ``today`` (a small team's usual is of its recent work, as a
-        large team's is) and, past 50 members' :data:`HISTORY_DAYS` each, the oldest."""
+        large team's is) and, past 50 members' :data:`HISTORY_DAYS` each, the oldest. A day
+        closed that late (the member's last before weeks away) is not added."""
+        horizon = today - TEAM_DAYS
+        if date < horizon:
+            return
         days = self.team_days.setdefault(team, [])
         dates = self.team_dates.setdefault(team, [])
-        if len(dates) != len(days):  # saved before the dates were kept: count them as today's
+        if len(dates) != len(days):  # saved before the dates were kept: dated as this one
             dates[:] = [date] * len(days)
         days.append(values)
         dates.append(date)
-        horizon = today - TEAM_DAYS
         if dates[0] < horizon or len(days) > 2 * HISTORY_DAYS * 50:
             cut = 0
             while cut < len(dates) and dates[cut] < horizon:  # about in date order

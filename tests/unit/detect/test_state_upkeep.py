@@ -61,6 +61,20 @@ def test_a_team_usual_is_of_its_recent_days() -> None:
     assert ctx.team_baseline("care", "merchants").n == len(days)
 
 
+def test_a_day_closed_after_weeks_away_is_not_the_team_usual() -> None:
+    """ana works every day; carl's day 0 closes only when he is back on day 70: older than
+    :data:`TEAM_DAYS`, it is not added behind ana's recent days (his day 70 will be)."""
+    engine = Engine()
+    engine.process(view("carl", "m-1", 0, hour=9))
+    for day in range(71):
+        engine.process(view("ana", "m-1", day))
+    engine.process(view("carl", "m-1", 70, hour=11))
+    dates = engine.state.context.team_dates["care"]
+    assert min(dates) >= D0 + 70 - TEAM_DAYS
+    engine.process(view("carl", "m-1", 71, hour=11))
+    assert dates[-1] == D0 + 70
+
+
 def test_a_state_saved_before_the_dates_counts_its_team_days_as_recent() -> None:
     """A saved state whose context has no ``team_dates`` (an earlier version's) loads; its
     team's days are dated as of the next day added, and kept until that is old."""
