@@ -175,16 +175,14 @@ class MachineState:
             self.history.append(today)
             if len(self.history) > HISTORY_DAYS:
                 del self.history[0]
-            self._levels()
+            days = self.history
+            total = sum(d.records for d in days) or 1
+            hours = zip(*(d.hours for d in days), strict=True)
+            self.hour_share = [sum(hour) / total for hour in hours]  # read by every call
+            # The rest when first asked (level, usual_hour): only for a day beyond a floor.
+            self.levels = {}
+            self.hour_p90 = []
         self.merchants_today = set()
-
-    def _levels(self) -> None:
-        days = self.history
-        total = sum(d.records for d in days) or 1
-        self.hour_share = [sum(hour) / total for hour in zip(*(d.hours for d in days), strict=True)]
-        # The rest when first asked (level, usual_hour): only for a day beyond a floor.
-        self.levels = {}
-        self.hour_p90 = []
 
     def level(self, metric: str) -> Level:
         """The level of ``metric`` (a key of :attr:`levels`) over the history."""
