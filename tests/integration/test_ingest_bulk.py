@@ -5,11 +5,19 @@ What it stores must be what a row-by-row load stores; the schema after it must b
 before it; a batch refused or failing after the indexes were dropped must leave them as they
 were; readers on another connection must keep them meanwhile; a batch into a store that
 already holds more must not do it.
+
+A first load into an empty ledger is also written with a rollback journal on SQLite
+(``SQLiteStore.first_load``): the file must be in WAL mode again after it, whether it
+committed, was refused or was killed; it must not switch while another connection has the
+file open; a reader opened for it must read meanwhile, where an ordinary open waits.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +28,12 @@ from ingest_tables import TABLES, stored_tables
 from sentinelle.cli.app import App
 from sentinelle.cli.ingest import ingest_stream
 from sentinelle.config import Settings
-from sentinelle.errors import StoreError, ValidationError
+from sentinelle.errors import StoreBusyError, StoreError, ValidationError
 from sentinelle.ingest import Ingestor, files, open_input, pipeline
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import Store, open_store
 from sentinelle.store import sqlite as sqlite_store
-from sentinelle.store.sqlite import BULK_INDEXES
+from sentinelle.store.sqlite import BULK_INDEXES, SQLiteStore
 
 
 @pytest.fixture
@@ -222,3 +230,172 @@ def test_a_first_load_on_each_store(
     assert answers == [store.dialect == "sqlite"]
     assert result.stored == 3000 and store.ledger_size() == 3000
     ledger.verify()
+
+
+# -- a first load's rollback journal (SQLite) ------------------------------------------------
+def _mode(data_dir: Path) -> str:
+    """The journal mode the database file is in, read on a connection of its own."""
+    with sqlite3.connect(data_dir / "sentinelle.db") as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def _modes_in_batches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The journal mode of the writing connection at each chunk the ingest inserts."""
+    real = sqlite_store._SQLiteWriter.insert_events
+    modes: list[str] = []
+
+    def spy(self: Any, rows: Any) -> None:
+        modes.append(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+        real(self, rows)
+
+    monkeypatch.setattr(sqlite_store._SQLiteWriter, "insert_events", spy)
+    return modes
+
+
+def test_a_first_load_is_written_with_a_rollback_journal_then_the_file_is_wal_again(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = apps["bulk"]
+    data_dir = app.settings.data_dir
+    modes = _modes_in_batches(monkeypatch)
+    half = len(desk_lines) // 2
+    _ingest(app, _file(tmp_path / "first.jsonl", desk_lines[:half]), monkeypatch, bulk=True)
+    assert set(modes) == {"delete"} and _mode(data_dir) == "wal"
+    assert not (data_dir / "sentinelle.db-journal").exists()
+    modes.clear()  # the ledger holds events now: a bulk load, in WAL mode
+    _ingest(app, _file(tmp_path / "rest.jsonl", desk_lines[half:]), monkeypatch, bulk=True)
+    assert set(modes) == {"wal"} and _mode(data_dir) == "wal"
+    assert app.store.ledger_size() == len(desk_lines)
+    with sqlite3.connect(data_dir / "sentinelle.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    app.ledger.verify()
+
+
+def test_no_rollback_journal_while_another_connection_has_the_file_open(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = apps["bulk"]
+    modes = _modes_in_batches(monkeypatch)
+    # An API server's connection, say: leaving WAL would need it closed. The ingest does not
+    # wait for that (its busy timeout is the default 30 s): it stays in WAL mode at once.
+    with sqlite3.connect(app.settings.data_dir / "sentinelle.db") as other:
+        assert other.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        source = _file(tmp_path / "a.jsonl", desk_lines[:5000])
+        result = _ingest(app, source, monkeypatch, bulk=True)
+        assert other.execute("SELECT count(*) FROM events").fetchone() == (5000,)
+    assert result.stored == 5000
+    assert set(modes) == {"wal"} and _mode(app.settings.data_dir) == "wal"
+
+
+def test_a_refused_first_load_stores_nothing_and_leaves_the_file_in_wal_mode(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = apps["bulk"]
+    modes = _modes_in_batches(monkeypatch)
+    bad = _file(tmp_path / "bad.jsonl", [*desk_lines[:6000], b'{"not": "an event"}'])
+    with pytest.raises(ValidationError):
+        _ingest(app, bad, monkeypatch, bulk=True)
+    assert "delete" in modes
+    assert app.store.ledger_size() == 0
+    assert _mode(app.settings.data_dir) == "wal"
+    assert not (app.settings.data_dir / "sentinelle.db-journal").exists()
+
+
+def test_a_reader_reads_during_a_first_load_where_an_ordinary_open_waits(
+    tmp_path: Path, desk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "BULK_EVENTS", 1)
+    settings = Settings(data_dir=tmp_path / "data")
+    path = settings.data_dir / "sentinelle.db"
+    app = App(settings)
+    seen: list[tuple[str, int]] = []
+
+    def look(w: Any, result: Any) -> None:  # in the batch, before its commit
+        reader = SQLiteStore.open(path, busy_timeout=5, create=False, reader=True)
+        try:
+            seen.append((_mode(settings.data_dir), reader.ledger_size()))
+            with pytest.raises(StoreError):  # it refuses writes
+                with reader.writer() as rw:
+                    rw.set_ledger_size(1)
+        finally:
+            reader.close()
+        # The price of the rollback journal: an ordinary open would switch the file back to
+        # WAL, which needs the lock the load holds, so it waits (here 0.2 s) and says so.
+        with pytest.raises(StoreBusyError, match="busy"):
+            SQLiteStore.open(path, busy_timeout=0.2, create=False)
+
+    try:
+        result = Ingestor(app.store, app.ledger).ingest(
+            enumerate(desk_lines[:3000], 1), also=look, expected=3000
+        )
+        assert result.stored == 3000
+        assert seen == [("delete", 0)]  # the reader saw only what was committed
+        assert _mode(settings.data_dir) == "wal"
+    finally:
+        app.close()
+
+
+_KILLED_LOAD = r"""
+import os, signal, sys
+from pathlib import Path
+from sentinelle.cli.app import App
+from sentinelle.config import Settings
+from sentinelle.ingest import Ingestor, pipeline
+from sentinelle.store import sqlite as sqlite_store
+
+pipeline.BULK_EVENTS = 1
+real = sqlite_store._SQLiteWriter.insert_events
+calls = []
+
+def insert(self, rows):
+    real(self, rows)
+    calls.append(len(rows))
+    if len(calls) == 1:  # a small page cache: the load's pages reach the database file
+        self._conn.execute("PRAGMA cache_size=20")
+    if len(calls) == 4:
+        assert self._conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        os.kill(os.getpid(), signal.SIGKILL)
+
+sqlite_store._SQLiteWriter.insert_events = insert
+app = App(Settings(data_dir=Path(sys.argv[1])))
+lines = [x for x in Path(sys.argv[2]).read_bytes().split(b"\n") if x]
+Ingestor(app.store, app.ledger).ingest(enumerate(lines, 1), expected=len(lines))
+"""
+
+
+def test_a_first_load_killed_midway_leaves_nothing_and_the_file_in_wal_mode(
+    tmp_path: Path, desk_lines: list[bytes]
+) -> None:
+    data_dir = tmp_path / "data"
+    App(Settings(data_dir=data_dir)).close()  # the store and its key, as a first command
+    source = _file(tmp_path / "events.jsonl", desk_lines[:8000])
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_LOAD, str(data_dir), source],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert done.returncode == -9, done.stderr.decode()
+    # Killed with pages of the batch in the database file: the journal is hot.
+    assert (data_dir / "sentinelle.db-journal").stat().st_size > 0
+    app = App(Settings(data_dir=data_dir))
+    try:
+        assert app.store.ledger_size() == 0  # rolled back on open
+        assert _mode(data_dir) == "wal"
+        with sqlite3.connect(data_dir / "sentinelle.db") as db:
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert db.execute("SELECT count(*) FROM events").fetchone() == (0,)
+        result = Ingestor(app.store, app.ledger).ingest(enumerate(desk_lines[:8000], 1))
+        assert result.stored == 8000
+        app.ledger.verify()
+    finally:
+        app.close()

@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from sentinelle.detect.pipelined import Ahead, Beside
 from sentinelle.detect.runner import alert_from_row
 from sentinelle.errors import ValidationError
 from sentinelle.ingest import Ingestor
+from sentinelle.ingest import pipeline as ingest_pipeline
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import open_store
 
@@ -133,6 +135,40 @@ def test_the_same_alerts_beside_the_ingest_as_after_it(
     assert {a.id for a in after.alerts} == {r.id for r in app.store.alerts()}
     assert _cursor(app) == len(desk_lines)
     assert not [f for f in app.settings.data_dir.iterdir() if f.name.startswith(".live-")]
+
+
+def test_a_first_load_is_detected_beside_it_too(
+    app: App,
+    desk_lines: list[bytes],
+    sequential: Alerts,
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A first load into an empty ledger is written with a rollback journal (SQLiteStore.
+    # first_load): the child reads the saved state without switching the file back to WAL,
+    # which would wait for the commit.
+    monkeypatch.setattr(ingest_pipeline, "BULK_EVENTS", 1)
+    monkeypatch.setattr(ingest_pipeline, "events_in", lambda _source: len(desk_lines))
+    modes: list[str] = []
+    ready: list[bool] = []
+
+    def look(beside: Beside, rows: list[Any]) -> None:
+        modes.append(app.store._conn.execute("PRAGMA journal_mode").fetchone()[0])
+        link = beside._link
+        if link is not None and not ready:  # the child gets ready before the commit
+            deadline = time.monotonic() + 30
+            while not beside.ready and beside._heard(link) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            ready.append(beside.ready)
+
+    after_written(monkeypatch, look)
+    result, _ = _ingest(app, desk_lines)
+    assert set(modes) == {"delete"}
+    assert ready == [True]
+    assert used()
+    assert result.stored == len(desk_lines)
+    assert _alerts(app) == sequential
+    assert _cursor(app) == len(desk_lines)
 
 
 def test_a_killed_child_leaves_the_batch_committed_and_detected(

@@ -421,9 +421,9 @@ def _child(
         return None
     first, now_us = begin.first, begin.now_us
     path = Path(begin.path)
-    store = SQLiteStore.open(path, busy_timeout=begin.busy_timeout, create=False)
+    # A reader: the ingest may be a first load, which writes in rollback-journal mode.
+    store = SQLiteStore.open(path, busy_timeout=begin.busy_timeout, create=False, reader=True)
     try:
-        store.read_only()
         saved = _saved_state(path)
         suppressions = store.suppressions()
     finally:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO, Final, Protocol
 
@@ -115,7 +116,8 @@ class Ingestor:
         how many items the batch holds, estimated on the low side (from a file's size): a
         batch of :data:`BULK_EVENTS` or more, twice the events stored or more, builds the
         events' secondary indexes once at the commit
-        (:meth:`~sentinelle.store.base.Writer.bulk_load`).
+        (:meth:`~sentinelle.store.base.Writer.bulk_load`), and into an empty ledger is a first
+        load (:meth:`~sentinelle.store.base.Store.first_load`).
         """
         return self.ingest_chunks(
             Decoding(items, unit=unit), also=also, written=written, expected=expected
@@ -164,7 +166,10 @@ class Ingestor:
         """:meth:`ingest` of the chunks ``source`` decodes (the errors it raises stop the batch:
         nothing is stored)."""
         result = IngestResult()
-        with bulk_work(), self.store.writer() as w:
+        # Into an empty ledger: the store may write it a faster way (Store.first_load).
+        first = expected >= BULK_EVENTS and self.store.ledger_size() == 0
+        loading = self.store.first_load() if first else nullcontext(False)
+        with bulk_work(), loading, self.store.writer() as w:
             size = w.ledger_size()
             if expected >= max(BULK_EVENTS, 2 * size):
                 w.bulk_load()

@@ -238,6 +238,13 @@ class Store(
     def writer(self) -> Iterator[Writer]:
         """A write transaction holding the store's write lock; committed if the block succeeds."""
 
+    @contextmanager
+    def first_load(self) -> Iterator[bool]:
+        """Around the one :meth:`writer` transaction of a first load: a large batch into a store
+        whose ledger is empty. The backend may write it a faster way that costs readers (SQLite:
+        a rollback journal instead of WAL). Yields whether it did; ends as it began."""
+        yield False
+
     @abc.abstractmethod
     def close(self) -> None:
         """Close the connection."""
