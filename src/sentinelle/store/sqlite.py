@@ -10,9 +10,9 @@ is written with a rollback journal (:meth:`SQLiteStore.first_load`), then the fi
 WAL mode.
 
 The database holds staff IPs, customer ids and incidents: a data directory created here is
-mode 0700, and the database with its ``-wal`` and ``-shm`` files is mode 0600 (SQLite gives
-those the database file's mode). A database file found readable by others is tightened to 0600,
-with a warning.
+mode 0700, and the database with its ``-wal``, ``-shm`` and ``-journal`` files is mode 0600
+(SQLite gives those the database file's mode). A database file found readable by others is
+tightened to 0600, with a warning.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def _create_private(path: Path) -> None:
     """Create the folder (0700) and an empty database file (0600) unless they exist.
 
     SQLite would create the file 0644; an empty file is a valid empty database, and its side
-    files (``-wal``, ``-shm``) are created with its mode.
+    files (``-wal``, ``-shm``, ``-journal``) are created with its mode.
     """
     if not path.parent.is_dir():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
