@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from ingest_tables import stored_tables
 from sentinelle.cli.app import App
 from sentinelle.cli.ingest import ingest_stream
 from sentinelle.config import Settings
@@ -32,10 +33,12 @@ from sentinelle.detect.runner import alert_from_row
 from sentinelle.errors import ValidationError
 from sentinelle.ingest import Ingestor
 from sentinelle.ingest import pipeline as ingest_pipeline
+from sentinelle.ingest.chunks import Sums
 from sentinelle.ledger.log import Ledger
 from sentinelle.store import open_store
 
 Alerts = list[tuple[str, str, int, tuple[str, ...]]]
+Tables = dict[str, list[tuple[Any, ...]]]
 USED = "live detection stored what it detected beside the ingest"
 
 
@@ -74,6 +77,32 @@ def sequential(desk_lines: list[bytes], tmp_path_factory: pytest.TempPathFactory
         return _alerts(app)
     finally:
         app.close()
+
+
+@pytest.fixture(scope="module")
+def alone(desk_lines: list[bytes], tmp_path_factory: pytest.TempPathFactory) -> Tables:
+    """What an ingest without the child stores (``--no-detect``): the leaf hashes, slices and
+    tally computed chunk by chunk in the ingest."""
+    app = _app(tmp_path_factory.mktemp("alone"))
+    try:
+        _ingest(app, desk_lines, detect=False)
+        return stored_tables(app.settings.data_dir)
+    finally:
+        app.close()
+
+
+def summed_here(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The leaves whose sums the ingest computed from the stored bodies, the child not
+    giving them."""
+    real = ingest_pipeline._sums_of
+    calls: list[tuple[int, int]] = []
+
+    def spy(w: Any, first: int, end: int) -> Any:
+        calls.append((first, end))
+        return real(w, first, end)
+
+    monkeypatch.setattr(ingest_pipeline, "_sums_of", spy)
+    return calls
 
 
 @pytest.fixture(autouse=True)
@@ -125,10 +154,21 @@ def used(caplog: pytest.LogCaptureFixture) -> Callable[[], bool]:
 
 
 def test_the_same_alerts_beside_the_ingest_as_after_it(
-    app: App, desk_lines: list[bytes], sequential: Alerts, used: Callable[[], bool]
+    app: App,
+    desk_lines: list[bytes],
+    sequential: Alerts,
+    alone: Tables,
+    used: Callable[[], bool],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    here = summed_here(monkeypatch)
     result, after = _ingest(app, desk_lines)
     assert used()  # the child's result was stored, not detected again after the commit
+    # The child also gave the leaf hashes, slice leaves and tally: the tree, slices, rollup
+    # and checkpoint are those an ingest without it stores.
+    assert here == []
+    assert stored_tables(app.settings.data_dir) == alone
+    app.ledger.verify()
     assert result.stored == len(desk_lines)
     assert _alerts(app) == sequential
     assert sum(1 for a in sequential if a[2] >= 2) >= 5  # medium+ alerts among them
@@ -175,6 +215,7 @@ def test_a_killed_child_leaves_the_batch_committed_and_detected(
     app: App,
     desk_lines: list[bytes],
     sequential: Alerts,
+    alone: Tables,
     used: Callable[[], bool],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -188,12 +229,44 @@ def test_a_killed_child_leaves_the_batch_committed_and_detected(
             killed.append(link.proc.pid)
 
     after_written(monkeypatch, kill_on_third)
+    here = summed_here(monkeypatch)
     result, _ = _ingest(app, desk_lines)
     assert killed
     assert not used()
     assert result.stored == len(desk_lines)
     assert _alerts(app) == sequential  # detected after the commit instead
     assert _cursor(app) == len(desk_lines)
+    assert here == [(0, len(desk_lines))]  # and the sums computed from the stored bodies
+    assert stored_tables(app.settings.data_dir) == alone
+    app.ledger.verify()
+
+
+@pytest.mark.parametrize("wrong", ["other leaves", "hashes cut short"])
+def test_sums_that_do_not_fit_the_batch_are_computed_again(
+    app: App,
+    desk_lines: list[bytes],
+    alone: Tables,
+    monkeypatch: pytest.MonkeyPatch,
+    wrong: str,
+) -> None:
+    real = Beside.sums
+
+    def spoiled(self: Beside, first: int, end: int) -> Sums | None:
+        sums = real(self, first, end)
+        assert sums is not None
+        if wrong == "other leaves":
+            sums.end -= 1
+        else:
+            del sums.hashes[-32:]
+        return sums
+
+    monkeypatch.setattr(Beside, "sums", spoiled)
+    here = summed_here(monkeypatch)
+    result, _ = _ingest(app, desk_lines)
+    assert result.stored == len(desk_lines)
+    assert here == [(0, len(desk_lines))]
+    assert stored_tables(app.settings.data_dir) == alone
+    app.ledger.verify()
 
 
 def test_a_failing_child_leaves_the_batch_committed_and_detected(
@@ -415,3 +488,24 @@ def test_a_second_file_continues_from_the_saved_state(
         assert Engine.load_state(mine[1]) == Engine.load_state(theirs[1])
     finally:
         reference.close()
+
+
+def test_re_sent_events_within_the_file_are_left_out_of_the_childs_sums_too(
+    tmp_path: Path, desk_lines: list[bytes], used: Callable[[], bool]
+) -> None:
+    # Ids sent again further down the file (a retried batch appended): the ingest drops them
+    # where it finds them and numbers the rest again; the child is handed only what was
+    # inserted, so its sums are of those leaves, as an ingest without it computes them.
+    data = [*desk_lines[:9000], *desk_lines[2000:2500], *desk_lines[9000:]]
+    stored = {}
+    for name, detect in (("beside", True), ("alone", False)):
+        app = _app(tmp_path / name)
+        try:
+            result, _ = _ingest(app, data, detect=detect)
+            assert (result.stored, result.duplicates) == (len(desk_lines), 500)
+            stored[name] = stored_tables(app.settings.data_dir)
+            app.ledger.verify()
+        finally:
+            app.close()
+    assert used()
+    assert stored["beside"] == stored["alone"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 import click
@@ -17,7 +16,7 @@ from sentinelle.ingest import (
     input_size,
     open_input,
 )
-from sentinelle.store import FacetedRow, open_store
+from sentinelle.store import open_store
 from sentinelle.timeutil import now_us
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ def ingest_stream(
 
     child = Beside.open(app.store, config) if beside else None
     try:
-        result = _ingest(app, stream, source, None if child is None else child.written)
+        result = _ingest(app, stream, source, child)
         # The batch is committed; detection, the webhooks' queue and the automatic response
         # follow (as after every batch the API stores), and their failures never fail it.
         after = _after(app, config, child)
@@ -166,13 +165,17 @@ def _ingest(
     app: App,
     stream: IO[bytes],
     source: str,
-    written: Callable[[list[FacetedRow]], None] | None,
+    beside: Beside | None,
 ) -> IngestResult:
     size = input_size(source) if sys.stderr.isatty() else None
     ingestor = Ingestor(app.store, app.ledger)
+    written = None if beside is None else beside.written
+    sums = None if beside is None else beside.sums
     if not size:
-        return ingestor.ingest_file(source, stream, written=written)
+        return ingestor.ingest_file(source, stream, written=written, sums=sums)
     with click.progressbar(length=size, label="ingesting", file=sys.stderr) as bar:
-        result = ingestor.ingest_file(source, stream, written=written, progress=bar.update)
+        result = ingestor.ingest_file(
+            source, stream, written=written, sums=sums, progress=bar.update
+        )
         bar.update(size - bar.pos)
     return result

@@ -33,7 +33,7 @@ import hashlib
 import logging
 import tomllib
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -294,19 +294,27 @@ class Engine:
                 changed[alert.id] = alert
         return list(changed.values())
 
-    def feed(self, rows: Iterable[tuple[int, str]], *, now_us: int) -> list[Alert]:
+    def feed(
+        self,
+        rows: Iterable[tuple[int, str]],
+        *,
+        now_us: int,
+        events: Sequence[Event] | None = None,
+    ) -> list[Alert]:
         """Live detection: stored ``(leaf index, body)`` rows, in any time order.
 
         The rows join the reorder buffer; the buffered events the watermark has passed are
-        processed in time order (then leaf order). ``now_us`` is the wall clock. Returns the
+        processed in time order (then leaf order). ``now_us`` is the wall clock. ``events``:
+        the rows' bodies already decoded (:func:`decode_stored`), one each. Returns the
         alerts created or changed.
         """
         st = self.state
         fresh: dict[int, Event] = {}
         horizon = now_us + _FUTURE
         pending = st.pending
+        decoded = iter(events) if events is not None else None
         for seq, body in rows:
-            event = decode_stored(body)
+            event = decode_stored(body) if decoded is None else next(decoded)
             t = time_us(event)
             if st.newest_us < t <= horizon:
                 st.newest_us = t

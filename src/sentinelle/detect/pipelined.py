@@ -32,6 +32,14 @@ which may be released one batch earlier or later.
 The event bodies go to the child through an anonymous temporary file in the data directory
 (mode 0600, never named on disk) and small messages on a socket pair: the ingest never waits
 for the child to read.
+
+The child also takes work off the ingest, which is the slower of the two: from the bodies it
+decodes anyway, it computes the batch's leaf hashes, slice leaves and activity tally
+(:class:`~sentinelle.ingest.chunks.Sums`), which the ingest asks for once every chunk is
+inserted (:meth:`Beside.sums`, its ``sums`` hook) and writes before the commit. Where the
+child cannot give them (not started or not ready, failed, killed) or gives sums of other
+leaves, the ingest computes them from the bodies stored in its transaction: the tree, the
+slices, the rollup and the checkpoint are the same either way.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from sentinelle.collector import for_bulk_process
 from sentinelle.detect.base import Alert
@@ -59,6 +67,9 @@ from sentinelle.detect.engine import DetectConfig, where
 from sentinelle.ingest.reader import cpus
 from sentinelle.store import FacetedRow, Store
 from sentinelle.store.alerts import SuppressionRow
+
+if TYPE_CHECKING:
+    from sentinelle.ingest.chunks import Sums
 
 __all__ = ["GROUP", "Ahead", "Beside"]
 
@@ -119,6 +130,12 @@ class _End:
     """The batch committed at ``now_us``: release what is held then, answer :class:`Ahead`."""
 
     now_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class _SumsPlease:
+    """Every chunk is inserted: answer the :class:`~sentinelle.ingest.chunks.Sums` of the
+    leaves received (the ingest's ``sums`` hook)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +263,34 @@ class Beside:
             self.broken = why
             _logger.info("live detection beside the ingest stopped: %s", why)
         self.close()
+
+    def sums(self, first: int, end: int) -> Sums | None:
+        """The ``sums`` hook: the leaf hashes, slice leaves and tally of the batch's leaves
+        ``[first, end)``, which the child computed from the bodies it was handed, once every
+        chunk is inserted (before the commit); ``None`` where it cannot give them (the
+        ingest computes them from the stored bodies)."""
+        link = self._link
+        if self.broken is not None or link is None or (self._first, self._next) != (first, end):
+            return None
+        try:
+            if not self._heard(link):
+                return None
+            if not self.ready and not self.patient:
+                return None  # still starting: the batch is small, computing it here is quicker
+            link.send(_SumsPlease())
+            message = link.wait()
+            if isinstance(message, _Ready):
+                self.ready = True
+                message = link.wait()
+        except Exception as exc:
+            self._break(f"{type(exc).__name__} at {where(exc)}")
+            return None
+        from sentinelle.ingest.chunks import Sums
+
+        if not isinstance(message, Sums):
+            self._break(_why(message))
+            return None
+        return message
 
     # -- after the commit ---------------------------------------------------------------------
     def result(self, now_us: int | None = None) -> Ahead | None:
@@ -397,7 +442,7 @@ def _child_main() -> None:
     inp = sock.makefile("rb")
 
     try:
-        reply = _child(lambda: pickle.load(inp), lambda: _send(out, _Ready()), data)  # noqa: S301
+        reply = _child(lambda: pickle.load(inp), lambda message: _send(out, message), data)  # noqa: S301
     except (EOFError, BrokenPipeError):
         return  # the parent is gone or stopped us: nothing to say
     except Exception as exc:
@@ -409,11 +454,12 @@ def _child_main() -> None:
 
 
 def _child(
-    receive: Callable[[], object], ready: Callable[[], None], data: IO[bytes]
+    receive: Callable[[], object], say: Callable[[object], None], data: IO[bytes]
 ) -> Ahead | _Stopped | None:
-    from sentinelle.detect.engine import Engine
+    from sentinelle.detect.engine import Engine, decode_stored
     from sentinelle.detect.runner import _load
     from sentinelle.detect.triage import Suppressions
+    from sentinelle.ingest.chunks import Sums
     from sentinelle.store.sqlite import SQLiteStore
 
     begin = receive()
@@ -435,14 +481,16 @@ def _child(
         begin.config, _load(saved[1]) if saved else None, suppressions=Suppressions(suppressions)
     )
     for_bulk_process()  # the saved state loaded, kept out of the collector's passes
-    ready()
+    say(_Ready())
     changed: dict[str, Alert] = {}
 
-    def feed(rows: list[tuple[int, str]], now: int) -> None:
-        for alert in engine.feed(rows, now_us=now):
+    def feed(rows: list[tuple[int, str]], now: int, events: list[Any] | None = None) -> None:
+        for alert in engine.feed(rows, now_us=now, events=events):
             changed[alert.id] = alert
 
     group: list[tuple[int, str]] = []
+    decoded: list[Any] = []  # the group's events, decoded once for the sums and the engine
+    sums = Sums.starting(first)
     offset = 0
     expected = first
     while True:
@@ -451,20 +499,26 @@ def _child(
             seq, count, length = message.first, message.count, message.length
             if seq != expected:
                 return _Stopped("leaves out of order")
-            bodies = os.pread(data.fileno(), length, offset).decode().split("\n")
+            raw = os.pread(data.fileno(), length, offset)
+            bodies = raw.decode().split("\n")
             offset += length
             if len(bodies) != count:
                 return _Stopped("a chunk did not hold as many bodies as leaves")
             expected += count
-            for body in bodies:
+            events = [decode_stored(body) for body in bodies]
+            sums.add(seq, events, raw.split(b"\n"))
+            for body, event in zip(bodies, events, strict=True):
                 group.append((seq, body))
+                decoded.append(event)
                 seq += 1
                 if len(group) == GROUP:
-                    feed(group, now_us)
-                    group = []
+                    feed(group, now_us, decoded)
+                    group, decoded = [], []
+        elif isinstance(message, _SumsPlease):
+            say(sums)
         elif isinstance(message, _End):
             if group:
-                feed(group, now_us)
+                feed(group, now_us, decoded)
             if engine.state.pending:  # the wall clock of the commit may release some
                 feed([], message.now_us)
             engine.state.failures = 0

@@ -30,7 +30,15 @@ from sentinelle.store.activity import ActivityTally
 from sentinelle.store.events import FacetedRow
 from sentinelle.store.integrations import MachineUses, machine_uses
 
-__all__ = ["MAX_PROBLEMS", "Chunk", "Decoding", "build_chunk", "events_of", "renumbered"]
+__all__ = [
+    "MAX_PROBLEMS",
+    "Chunk",
+    "Decoding",
+    "Sums",
+    "build_chunk",
+    "events_of",
+    "renumbered",
+]
 
 MAX_PROBLEMS: Final = 20
 
@@ -62,9 +70,12 @@ def build_chunk(
     events: list[object],
     bodies: Sequence[bytes],
     rows: list[FacetedRow] | None = None,
+    *,
+    sums: bool = True,
 ) -> Chunk:
     """The chunk of ``events`` (decoded, with their canonical ``bodies``) from leaf ``first``
-    (``rows``: their rows, if already built from ``first``)."""
+    (``rows``: their rows, if already built from ``first``). ``sums=False``: without the leaf
+    hashes, tally and slice leaf hashes (:class:`Sums`, computed elsewhere)."""
     if rows is None:
         rows = [
             _row(seq, event, body)
@@ -72,18 +83,61 @@ def build_chunk(
                 range(first, first + len(bodies)), events, bodies, strict=True
             )
         ]
-    hashes = [sha256(b"\x00" + body).digest() for body in bodies]
     tally = ActivityTally()
-    tally.add(rows, events)
+    hashes: list[bytes] = []
+    if sums:
+        hashes = [sha256(b"\x00" + body).digest() for body in bodies]
+        tally.add(rows, events)
     return Chunk(
         rows,
         hashes,
         tally,
         subject_rows(rows, events),
         machine_uses(rows, events),
-        slice_leaves(rows, hashes),
+        slice_leaves(rows, hashes) if sums else [],
         events,
     )
+
+
+@dataclass(slots=True)
+class Sums:
+    """What the leaves ``[first, end)`` of a batch add to the ledger's tree (their leaf
+    hashes, 32 bytes each, in order), the merchants' slices (:func:`slice_leaves`) and the
+    activity rollup: the part of its chunks that live detection's process computes beside
+    the storing (:mod:`sentinelle.detect.pipelined`), from the bodies it is handed anyway.
+    """
+
+    first: int
+    end: int
+    hashes: bytearray
+    slices: list[tuple[str, bytes]]
+    tally: ActivityTally
+
+    @classmethod
+    def starting(cls, first: int) -> Sums:
+        """No leaves yet, the first to come being ``first``."""
+        return cls(first, first, bytearray(), [], ActivityTally())
+
+    def add(self, first: int, events: Sequence[object], bodies: Sequence[bytes]) -> None:
+        """Add the leaves from ``first`` (the next one: else :class:`ValueError`), their
+        decoded ``events`` and canonical ``bodies``."""
+        if first != self.end:
+            raise ValueError(f"leaves from {first}, where {self.end} comes next")
+        # Only the fields the tally and slices read: no body, no facets.
+        rows = [
+            event_row(seq, event, "")  # type: ignore[arg-type]
+            for seq, event in zip(range(first, first + len(bodies)), events, strict=True)
+        ]
+        hashes = [sha256(b"\x00" + body).digest() for body in bodies]
+        self.hashes += b"".join(hashes)
+        self.slices += slice_leaves(rows, hashes)
+        self.tally.add(rows, events)
+        self.end = first + len(bodies)
+
+    def leaf_hashes(self) -> list[bytes]:
+        """The leaf hashes, one ``bytes`` each."""
+        h = bytes(self.hashes)
+        return [h[i : i + 32] for i in range(0, len(h), 32)]
 
 
 def _row(seq: int, event: object, body: bytes) -> FacetedRow:
@@ -102,7 +156,7 @@ def renumbered(chunk: Chunk, first: int) -> Chunk:
         chunk.tally,
         [(merchant, subject, seq + shift) for merchant, subject, seq in chunk.subjects],
         chunk.machines,
-        slice_leaves(rows, chunk.hashes),
+        slice_leaves(rows, chunk.hashes) if chunk.hashes else [],
         chunk.events,
         chunk.read,
     )
@@ -126,9 +180,12 @@ class Decoding:
     problems) and no more chunks come; then :class:`ValidationError` is raised.
     """
 
-    def __init__(self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line") -> None:
+    def __init__(
+        self, items: Iterable[tuple[int, bytes | str]], *, unit: str = "line", sums: bool = True
+    ) -> None:
         self.items = items
         self.unit = unit
+        self.sums = sums  # build_chunk's
         self.received = 0
         self.location = 0  # of the last item of the last chunk given
 
@@ -141,7 +198,7 @@ class Decoding:
         received = 0
         seq = first
         # The hot loop: names bound to locals; each row built while its event is fresh.
-        decode, row = decode_canonical, _row
+        decode, row, sums = decode_canonical, _row, self.sums
         for location, raw in self.items:
             received += 1
             try:
@@ -159,7 +216,7 @@ class Decoding:
             seq += 1
             if len(rows) >= size:
                 self.received, self.location = received, location
-                yield build_chunk(first, events, bodies, rows)
+                yield build_chunk(first, events, bodies, rows, sums=sums)
                 first = seq
                 events, bodies, rows = [], [], []
         self.received = received
@@ -167,4 +224,4 @@ class Decoding:
             raise ValidationError(problems, unit=self.unit)
         if rows:
             self.location = location  # the last item's: rows hold at least one
-            yield build_chunk(first, events, bodies, rows)
+            yield build_chunk(first, events, bodies, rows, sums=sums)

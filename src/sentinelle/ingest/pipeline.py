@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from typing import IO, Final, Protocol
 
 from sentinelle.collector import bulk_work
+from sentinelle.events import decode_canonical
 from sentinelle.ingest.chunks import (
     MAX_PROBLEMS,
     Chunk,
     Decoding,
+    Sums,
     build_chunk,
     events_of,
     renumbered,
@@ -101,6 +103,7 @@ class Ingestor:
         unit: str = "line",
         also: Callable[[Writer, IngestResult], None] | None = None,
         written: Callable[[list[FacetedRow]], None] | None = None,
+        sums: Callable[[int, int], Sums | None] | None = None,
         expected: int = 0,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
@@ -112,7 +115,11 @@ class Ingestor:
         all (the guard stores its decisions' answers so). ``written`` is called with each
         chunk's rows once they are inserted in the transaction (not yet committed;
         duplicates left out): live detection reads them from it beside the storing of the
-        next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise. ``expected``:
+        next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise. ``sums``: with
+        ``written``, what computes the chunks' leaf hashes, slice leaves and tally from the
+        rows it was handed (live detection's process does, beside the storing), asked once
+        every chunk is inserted with the batch's leaves ``(first, end)``; when it answers
+        ``None`` (or other leaves), they are computed here from the stored bodies. ``expected``:
         how many items the batch holds, estimated on the low side (from a file's size): a
         batch of :data:`BULK_EVENTS` or more, twice the events stored or more, builds the
         events' secondary indexes once at the commit
@@ -120,7 +127,11 @@ class Ingestor:
         load (:meth:`~sentinelle.store.base.Store.first_load`).
         """
         return self.ingest_chunks(
-            Decoding(items, unit=unit), also=also, written=written, expected=expected
+            Decoding(items, unit=unit, sums=sums is None),
+            also=also,
+            written=written,
+            sums=sums,
+            expected=expected,
         )
 
     def ingest_file(
@@ -129,6 +140,7 @@ class Ingestor:
         stream: IO[bytes],
         *,
         written: Callable[[list[FacetedRow]], None] | None = None,
+        sums: Callable[[int, int], Sums | None] | None = None,
         progress: Callable[[int], None] | None = None,
         reader: bool = True,
     ) -> IngestResult:
@@ -140,8 +152,8 @@ class Ingestor:
         file is decoded in a process beside this one (:meth:`Reader.open
         <sentinelle.ingest.reader.Reader.open>`); the batch is told the events the file
         holds (:func:`~sentinelle.ingest.files.events_in`: a first load builds the events'
-        indexes at its commit). ``progress`` is called with the bytes read since its last
-        call, every few thousand lines.
+        indexes at its commit). ``written`` and ``sums``: as :meth:`ingest`'s. ``progress`` is
+        called with the bytes read since its last call, every few thousand lines.
         """
         expected = events_in(source)
         beside = (
@@ -153,7 +165,7 @@ class Ingestor:
         lines = iter_json_lines(stream, name=source)
         if progress is not None:
             lines = _tracked(lines, stream, progress)
-        return self.ingest(lines, written=written, expected=expected)
+        return self.ingest(lines, written=written, sums=sums, expected=expected)
 
     def ingest_chunks(
         self,
@@ -161,10 +173,12 @@ class Ingestor:
         *,
         also: Callable[[Writer, IngestResult], None] | None = None,
         written: Callable[[list[FacetedRow]], None] | None = None,
+        sums: Callable[[int, int], Sums | None] | None = None,
         expected: int = 0,
     ) -> IngestResult:
         """:meth:`ingest` of the chunks ``source`` decodes (the errors it raises stop the batch:
-        nothing is stored)."""
+        nothing is stored). With ``sums``, the chunks' own sums are not used (a source that
+        skips them: ``Decoding(sums=False)``)."""
         result = IngestResult()
         # Into an empty ledger: the store may write it a faster way (Store.first_load).
         first = expected >= BULK_EVENTS and self.store.ledger_size() == 0
@@ -177,7 +191,20 @@ class Ingestor:
             tally = ActivityTally()
             grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices
             for chunk in source.chunks(size, self.chunk):
-                self._store(w, builder, chunk, tally, result, grower, written)
+                self._store(w, builder, chunk, tally, result, grower, written, sums is None)
+            if sums is not None and result.stored:
+                end = size + result.stored
+                w.build_indexes()  # meanwhile the process beside catches up
+                got = sums(size, end)
+                if got is None or (got.first, got.end, len(got.hashes)) != (
+                    size,
+                    end,
+                    32 * (end - size),
+                ):
+                    got = _sums_of(w, size, end)
+                builder.extend(got.leaf_hashes())
+                grower.add(got.slices, gsize=end)
+                tally.merge(got.tally)
             result.received = source.received
             w.add_activity(tally)
             slices: SliceBatch | None = None
@@ -211,8 +238,11 @@ class Ingestor:
         result: IngestResult,
         grower: SliceGrower,
         written: Callable[[list[FacetedRow]], None] | None,
+        summed: bool,
     ) -> None:
-        first = builder.size
+        # ``summed``: this chunk's leaf hashes, tally and slice leaves are added here; else
+        # they come from ``sums`` once every chunk is in (the tree grows then).
+        first = builder.size + (0 if summed else result.stored)
         if chunk.rows and chunk.rows[0][0] != first:  # re-sent ids dropped before this chunk
             chunk = renumbered(chunk, first)
         try:
@@ -223,13 +253,14 @@ class Ingestor:
         rows = chunk.rows
         if written is not None and rows:
             written(rows)
-        tally.merge(chunk.tally)  # only what was inserted: duplicates are not counted again
         w.index_accesses(chunk.subjects)  # the customers the merchants' page looks up
         w.add_integrations(chunk.machines)  # the inventory of apps and integrations
-        hashes = chunk.hashes
-        builder.extend(hashes)
-        grower.add(chunk.slices, gsize=builder.size)
         result.stored += len(rows)
+        if not summed:
+            return
+        tally.merge(chunk.tally)  # only what was inserted: duplicates are not counted again
+        builder.extend(chunk.hashes)
+        grower.add(chunk.slices, gsize=builder.size)
         # Completed tiles never change: write them as they come, keeping memory flat.
         if len(builder.completed) >= 64:
             w.put_tiles(builder.take_completed())
@@ -253,6 +284,17 @@ class Ingestor:
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
         return build_chunk(first, events_of(chunk, kept), [rows[i][7].encode() for i in kept])
+
+
+def _sums_of(w: Writer, first: int, end: int) -> Sums:
+    """The :class:`Sums` of the leaves ``[first, end)``, from their bodies as stored in the
+    batch's transaction (when the process beside did not give them)."""
+    sums = Sums.starting(first)
+    for rows in w.bodies(first, end):
+        if rows:
+            bodies = [body.encode() for _, body in rows]
+            sums.add(rows[0][0], [decode_canonical(body)[0] for body in bodies], bodies)
+    return sums
 
 
 def _tracked(

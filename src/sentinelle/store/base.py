@@ -113,6 +113,9 @@ class Writer(
         index would lock the table against every reader until the commit)."""
         return False
 
+    def build_indexes(self) -> None:
+        """Build now the indexes :meth:`bulk_load` dropped (else at the commit)."""
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Roll back to here if the block raises."""

@@ -44,6 +44,18 @@ class EventWriterMixin:
             found.update((r[0], r[1]) for r in rows.fetchall())
         return found
 
+    def bodies(
+        self, start: int, end: int, *, batch: int = 20_000
+    ) -> Iterator[list[tuple[int, str]]]:
+        """``(seq, body)`` of the events ``[start, end)`` as this transaction sees them (its own
+        inserts included), in lists of up to ``batch``."""
+        for low in range(start, end, batch):
+            rows = self._x(
+                "SELECT seq, body FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
+                (low, min(low + batch, end)),
+            ).fetchall()
+            yield [(int(r[0]), r[1]) for r in rows]
+
 
 class EventStoreMixin:
     """Event reads; a base of :class:`~sentinelle.store.base.Store`."""

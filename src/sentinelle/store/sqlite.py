@@ -100,6 +100,10 @@ class _SQLiteWriter(Writer):
                 self.rebuild.append(sql)
         return bool(self.rebuild)
 
+    def build_indexes(self) -> None:
+        while self.rebuild:
+            self._cur.execute(self.rebuild.pop(0))
+
 
 class SQLiteStore(Store):
     """Store in one SQLite file."""
@@ -269,8 +273,7 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
                 raise
             try:
-                for sql in writer.rebuild:  # indexes a bulk load dropped
-                    conn.execute(sql)
+                writer.build_indexes()  # those a bulk load dropped
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
