@@ -125,7 +125,12 @@ def ingest_stream(
     """
     if config is None:
         return _ingest(app, stream, source, None), None
+    # With what follows the commit, loaded before the batch: the ingest has time to spare
+    # while the detection process catches up, none after the commit.
     from sentinelle.detect.pipelined import Beside
+    from sentinelle.guard.service import GuardPolicy  # noqa: F401
+    from sentinelle.live import after_batch  # noqa: F401
+    from sentinelle.response import ResponseEngine  # noqa: F401
 
     child = Beside.open(app.store, config) if beside else None
     try:

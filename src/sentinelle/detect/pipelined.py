@@ -34,12 +34,13 @@ The event bodies go to the child through an anonymous temporary file in the data
 for the child to read.
 
 The child also takes work off the ingest, which is the slower of the two: from the bodies it
-decodes anyway, it computes the batch's leaf hashes, slice leaves and activity tally
+decodes anyway, it computes the batch's leaf hashes and slice leaves
 (:class:`~sentinelle.ingest.chunks.Sums`), which the ingest asks for once every chunk is
-inserted (:meth:`Beside.sums`, its ``sums`` hook) and writes before the commit. Where the
+inserted (:meth:`Beside.sums`, its ``sums`` hook) to grow the tree and the slices before the
+commit; the child then feeds its last group at once, while the ingest commits. Where the
 child cannot give them (not started or not ready, failed, killed) or gives sums of other
 leaves, the ingest computes them from the bodies stored in its transaction: the tree, the
-slices, the rollup and the checkpoint are the same either way.
+slices and the checkpoint are the same either way.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ class Beside:
         self.close()
 
     def sums(self, first: int, end: int) -> Sums | None:
-        """The ``sums`` hook: the leaf hashes, slice leaves and tally of the batch's leaves
+        """The ``sums`` hook: the leaf hashes and slice leaves of the batch's leaves
         ``[first, end)``, which the child computed from the bodies it was handed, once every
         chunk is inserted (before the commit); ``None`` where it cannot give them (the
         ingest computes them from the stored bodies)."""
@@ -491,13 +492,14 @@ def _child(
     group: list[tuple[int, str]] = []
     decoded: list[Any] = []  # the group's events, decoded once for the sums and the engine
     sums = Sums.starting(first)
+    summed = False  # the sums were asked: every chunk is in
     offset = 0
     expected = first
     while True:
         message = receive()
         if isinstance(message, _Rows):
             seq, count, length = message.first, message.count, message.length
-            if seq != expected:
+            if seq != expected or summed:
                 return _Stopped("leaves out of order")
             raw = os.pread(data.fileno(), length, offset)
             bodies = raw.decode().split("\n")
@@ -516,6 +518,12 @@ def _child(
                     group, decoded = [], []
         elif isinstance(message, _SumsPlease):
             say(sums)
+            summed = True
+            # No leaf comes after: the last group is fed now, with the clock it would be fed
+            # with at the end, while the ingest writes the tree and commits.
+            if group:
+                feed(group, now_us, decoded)
+                group, decoded = [], []
         elif isinstance(message, _End):
             if group:
                 feed(group, now_us, decoded)

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Final
+from typing import Any, Final
 
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import AccessEvent, EventError, decode_canonical
+from sentinelle.events import ACCESS_ACTIONS, AccessEvent, EventError, decode_canonical
 from sentinelle.ledger.log import event_row
 from sentinelle.ledger.slices import slice_leaves
 from sentinelle.store.accesses import SubjectRow, facets_of, subject_rows
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 MAX_PROBLEMS: Final = 20
+_ACCESS: Final = frozenset(ACCESS_ACTIONS)
 
 
 @dataclass(slots=True)
@@ -75,7 +76,7 @@ def build_chunk(
 ) -> Chunk:
     """The chunk of ``events`` (decoded, with their canonical ``bodies``) from leaf ``first``
     (``rows``: their rows, if already built from ``first``). ``sums=False``: without the leaf
-    hashes, tally and slice leaf hashes (:class:`Sums`, computed elsewhere)."""
+    hashes and slice leaf hashes (:class:`Sums`, computed elsewhere)."""
     if rows is None:
         rows = [
             _row(seq, event, body)
@@ -83,11 +84,9 @@ def build_chunk(
                 range(first, first + len(bodies)), events, bodies, strict=True
             )
         ]
+    hashes = [sha256(b"\x00" + body).digest() for body in bodies] if sums else []
     tally = ActivityTally()
-    hashes: list[bytes] = []
-    if sums:
-        hashes = [sha256(b"\x00" + body).digest() for body in bodies]
-        tally.add(rows, events)
+    tally.add(rows, events)
     return Chunk(
         rows,
         hashes,
@@ -102,36 +101,36 @@ def build_chunk(
 @dataclass(slots=True)
 class Sums:
     """What the leaves ``[first, end)`` of a batch add to the ledger's tree (their leaf
-    hashes, 32 bytes each, in order), the merchants' slices (:func:`slice_leaves`) and the
-    activity rollup: the part of its chunks that live detection's process computes beside
-    the storing (:mod:`sentinelle.detect.pipelined`), from the bodies it is handed anyway.
+    hashes, 32 bytes each, in order) and the merchants' slices (:func:`slice_leaves`): the
+    hashing of its chunks, which live detection's process does beside the storing
+    (:mod:`sentinelle.detect.pipelined`), from the bodies it is handed anyway.
     """
 
     first: int
     end: int
     hashes: bytearray
     slices: list[tuple[str, bytes]]
-    tally: ActivityTally
 
     @classmethod
     def starting(cls, first: int) -> Sums:
         """No leaves yet, the first to come being ``first``."""
-        return cls(first, first, bytearray(), [], ActivityTally())
+        return cls(first, first, bytearray(), [])
 
-    def add(self, first: int, events: Sequence[object], bodies: Sequence[bytes]) -> None:
+    def add(self, first: int, events: Sequence[Any], bodies: Sequence[bytes]) -> None:
         """Add the leaves from ``first`` (the next one: else :class:`ValueError`), their
         decoded ``events`` and canonical ``bodies``."""
         if first != self.end:
             raise ValueError(f"leaves from {first}, where {self.end} comes next")
-        # Only the fields the tally and slices read: no body, no facets.
-        rows = [
-            event_row(seq, event, "")  # type: ignore[arg-type]
-            for seq, event in zip(range(first, first + len(bodies)), events, strict=True)
-        ]
         hashes = [sha256(b"\x00" + body).digest() for body in bodies]
         self.hashes += b"".join(hashes)
-        self.slices += slice_leaves(rows, hashes)
-        self.tally.add(rows, events)
+        # slice_leaves of the events' rows, without building the rows: each access event's
+        # (merchant, SHA-256(0x00 || leaf index || leaf hash)).
+        slices, access, actions, sha = self.slices, AccessEvent, _ACCESS, sha256
+        for seq, event, h in zip(range(first, first + len(bodies)), events, hashes, strict=True):
+            if event.__class__ is not access:
+                continue  # a context event
+            if event.action in actions:
+                slices.append((event.merchant, sha(b"\x00" + seq.to_bytes(8, "big") + h).digest()))
         self.end = first + len(bodies)
 
     def leaf_hashes(self) -> list[bytes]:

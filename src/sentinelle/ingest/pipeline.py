@@ -116,8 +116,8 @@ class Ingestor:
         chunk's rows once they are inserted in the transaction (not yet committed;
         duplicates left out): live detection reads them from it beside the storing of the
         next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise. ``sums``: with
-        ``written``, what computes the chunks' leaf hashes, slice leaves and tally from the
-        rows it was handed (live detection's process does, beside the storing), asked once
+        ``written``, what computes the chunks' leaf hashes and slice leaves from the rows it
+        was handed (live detection's process does, beside the storing), asked once
         every chunk is inserted with the batch's leaves ``(first, end)``; when it answers
         ``None`` (or other leaves), they are computed here from the stored bodies. ``expected``:
         how many items the batch holds, estimated on the low side (from a file's size): a
@@ -204,7 +204,6 @@ class Ingestor:
                     got = _sums_of(w, size, end)
                 builder.extend(got.leaf_hashes())
                 grower.add(got.slices, gsize=end)
-                tally.merge(got.tally)
             result.received = source.received
             w.add_activity(tally)
             slices: SliceBatch | None = None
@@ -240,8 +239,8 @@ class Ingestor:
         written: Callable[[list[FacetedRow]], None] | None,
         summed: bool,
     ) -> None:
-        # ``summed``: this chunk's leaf hashes, tally and slice leaves are added here; else
-        # they come from ``sums`` once every chunk is in (the tree grows then).
+        # ``summed``: this chunk's leaf hashes and slice leaves are added here; else they come
+        # from ``sums`` once every chunk is in (the tree grows then).
         first = builder.size + (0 if summed else result.stored)
         if chunk.rows and chunk.rows[0][0] != first:  # re-sent ids dropped before this chunk
             chunk = renumbered(chunk, first)
@@ -253,12 +252,12 @@ class Ingestor:
         rows = chunk.rows
         if written is not None and rows:
             written(rows)
+        tally.merge(chunk.tally)  # only what was inserted: duplicates are not counted again
         w.index_accesses(chunk.subjects)  # the customers the merchants' page looks up
         w.add_integrations(chunk.machines)  # the inventory of apps and integrations
         result.stored += len(rows)
         if not summed:
             return
-        tally.merge(chunk.tally)  # only what was inserted: duplicates are not counted again
         builder.extend(chunk.hashes)
         grower.add(chunk.slices, gsize=builder.size)
         # Completed tiles never change: write them as they come, keeping memory flat.
