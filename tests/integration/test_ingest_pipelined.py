@@ -241,30 +241,75 @@ def test_a_killed_child_leaves_the_batch_committed_and_detected(
     app.ledger.verify()
 
 
-@pytest.mark.parametrize("wrong", ["other leaves", "hashes cut short"])
-def test_sums_that_do_not_fit_the_batch_are_computed_again(
+def test_the_child_sends_its_sums_as_it_goes(
+    app: App,
+    desk_lines: list[bytes],
+    alone: Tables,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every SUMS_EVERY leaves (bounded memory in both processes), the tree growing a little
+    # behind the events; the ingest sums nothing itself.
+    monkeypatch.setattr(pipelined, "SUMS_EVERY", 4096)
+    parts: list[tuple[bool, int, int]] = []
+    real = Beside.sums
+
+    def seen(self: Beside, last: bool) -> list[Sums]:
+        given = real(self, last)
+        parts.extend((last, s.first, s.end) for s in given)
+        return given
+
+    monkeypatch.setattr(Beside, "sums", seen)
+    here = summed_here(monkeypatch)
+    result, _ = _ingest(app, desk_lines)
+    assert result.stored == len(desk_lines)
+    assert here == []
+    # In parts of 4096 leaves, in order (most taken during the batch, the rest at its end).
+    assert [(first, end) for _, first, end in parts] == [
+        (i, min(i + 4096, len(desk_lines))) for i in range(0, len(desk_lines), 4096)
+    ]
+    assert stored_tables(app.settings.data_dir) == alone
+    app.ledger.verify()
+
+
+@pytest.mark.parametrize("wrong", ["a part left out", "hashes cut short", "killed midway"])
+def test_leaves_the_child_does_not_sum_in_order_are_summed_by_the_ingest(
     app: App,
     desk_lines: list[bytes],
     alone: Tables,
     monkeypatch: pytest.MonkeyPatch,
     wrong: str,
 ) -> None:
+    monkeypatch.setattr(pipelined, "SUMS_EVERY", 4096)
     real = Beside.sums
+    before = [0]  # where the ingest's own summing must start
+    spoilt: list[bool] = []
 
-    def spoiled(self: Beside, first: int, end: int) -> Sums | None:
-        sums = real(self, first, end)
-        assert sums is not None
-        if wrong == "other leaves":
-            sums.end -= 1
-        else:
-            del sums.hashes[-32:]
-        return sums
+    def spoiled(self: Beside, last: bool) -> list[Sums]:
+        given = real(self, last)
+        if spoilt or not given or (len(given) < 2 and not last):
+            if not spoilt and given:
+                before[0] = given[-1].end
+            return given
+        spoilt.append(True)  # once: the first part of these is good, the next is not
+        keep, rest = (given[:1], given[1:]) if len(given) >= 2 else ([], given)
+        before[0] = keep[-1].end if keep else rest[0].first
+        if wrong == "a part left out":
+            return keep + rest[1:]
+        if wrong == "hashes cut short":
+            del rest[0].hashes[-32:]
+            return keep + rest
+        assert self._link is not None  # killed: what it gave is good, nothing more comes
+        os.kill(self._link.proc.pid, signal.SIGKILL)
+        before[0] = given[-1].end
+        return given
 
     monkeypatch.setattr(Beside, "sums", spoiled)
     here = summed_here(monkeypatch)
     result, _ = _ingest(app, desk_lines)
     assert result.stored == len(desk_lines)
-    assert here == [(0, len(desk_lines))]
+    assert spoilt
+    # What followed the parts taken is summed here from the stored bodies, once.
+    assert here == ([] if before[0] == len(desk_lines) else [(before[0], len(desk_lines))])
     assert stored_tables(app.settings.data_dir) == alone
     app.ledger.verify()
 

@@ -35,12 +35,13 @@ for the child to read.
 
 The child also takes work off the ingest, which is the slower of the two: from the bodies it
 decodes anyway, it computes the batch's leaf hashes and slice leaves
-(:class:`~sentinelle.ingest.chunks.Sums`), which the ingest asks for once every chunk is
-inserted (:meth:`Beside.sums`, its ``sums`` hook) to grow the tree and the slices before the
-commit; the child then feeds its last group at once, while the ingest commits. Where the
-child cannot give them (not started or not ready, failed, killed) or gives sums of other
-leaves, the ingest computes them from the bodies stored in its transaction: the tree, the
-slices and the checkpoint are the same either way.
+(:class:`~sentinelle.ingest.chunks.Sums`) and sends them every :data:`SUMS_EVERY` leaves
+(what either process holds of them stays bounded); the ingest grows the tree and the slices
+with them as they come (:meth:`Beside.sums`, its ``sums`` hook) and, once every chunk is
+inserted, asks for the rest and waits for it; the child then feeds its last group at once,
+while the ingest commits. Leaves the child does not sum (not started or not ready, failed,
+killed) or sums out of order, the ingest sums from the bodies stored in its transaction:
+the tree, the slices and the checkpoint are the same either way.
 """
 
 from __future__ import annotations
@@ -60,17 +61,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, Any, Final
 
 from sentinelle.collector import for_bulk_process
 from sentinelle.detect.base import Alert
 from sentinelle.detect.engine import DetectConfig, where
+from sentinelle.ingest.chunks import Sums
 from sentinelle.ingest.reader import cpus
 from sentinelle.store import FacetedRow, Store
 from sentinelle.store.alerts import SuppressionRow
-
-if TYPE_CHECKING:
-    from sentinelle.ingest.chunks import Sums
 
 __all__ = ["GROUP", "Ahead", "Beside"]
 
@@ -82,6 +81,9 @@ GROUP: Final = 20_000
 #: Leaves a batch must reach before a child is started: smaller batches are detected after
 #: the commit, which is quicker than starting a process.
 START_AT: Final = 4096
+#: Leaves the child sums before it sends them (:class:`~sentinelle.ingest.chunks.Sums`): what
+#: either process holds of them stays bounded, whatever the batch's size.
+SUMS_EVERY: Final = 1 << 17
 
 
 def _wall_clock_us() -> int:
@@ -115,6 +117,7 @@ class _Begin:
     config: DetectConfig
     first: int
     now_us: int  # the wall clock at the batch's start: each group is fed with it
+    sums_every: int = SUMS_EVERY  # leaves summed before they are sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +138,15 @@ class _End:
 
 @dataclass(frozen=True, slots=True)
 class _SumsPlease:
-    """Every chunk is inserted: answer the :class:`~sentinelle.ingest.chunks.Sums` of the
-    leaves received (the ingest's ``sums`` hook)."""
+    """Every chunk is inserted: send the :class:`~sentinelle.ingest.chunks.Sums` of the
+    leaves not sent yet, as :class:`_LastSums` (the ingest's ``sums`` hook)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _LastSums:
+    """The answer to :class:`_SumsPlease`: the sums of the leaves up to the last received."""
+
+    sums: Sums
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +197,7 @@ class Beside:
         self._first: int | None = None
         self._next: int | None = None
         self._link: _Link | None = None  # the child, once started
+        self._sums: list[Sums] = []  # what the child summed, not yet taken
 
     @classmethod
     def open(cls, store: Store, config: DetectConfig, **kwargs: Any) -> Beside | None:
@@ -233,7 +244,12 @@ class Beside:
                 link = self._link = _Link.start(self.path.parent)
                 link.send(
                     _Begin(
-                        str(self.path), self.busy_timeout, self.config, self._first, self.clock()
+                        str(self.path),
+                        self.busy_timeout,
+                        self.config,
+                        self._first,
+                        self.clock(),
+                        SUMS_EVERY,
                     )
                 )
                 for held in self._held:
@@ -255,6 +271,8 @@ class Beside:
             message = link.receive()
             if isinstance(message, _Ready):
                 self.ready = True
+            elif isinstance(message, Sums):
+                self._sums.append(message)
             else:
                 self._break(_why(message))
         return self.broken is None
@@ -265,33 +283,35 @@ class Beside:
             _logger.info("live detection beside the ingest stopped: %s", why)
         self.close()
 
-    def sums(self, first: int, end: int) -> Sums | None:
-        """The ``sums`` hook: the leaf hashes and slice leaves of the batch's leaves
-        ``[first, end)``, which the child computed from the bodies it was handed, once every
-        chunk is inserted (before the commit); ``None`` where it cannot give them (the
-        ingest computes them from the stored bodies)."""
+    def sums(self, last: bool) -> list[Sums]:
+        """The ``sums`` hook: the leaf hashes and slice leaves of the leaves handed to the
+        child, which it computes from their bodies and sends every :data:`SUMS_EVERY` leaves:
+        those received (``last=False``: without waiting), or, once every chunk is inserted
+        (``last=True``, before the commit), all the rest, waiting for them. What it cannot give
+        (it failed, or is still starting: the batch is small) the ingest sums from the stored
+        bodies."""
         link = self._link
-        if self.broken is not None or link is None or (self._first, self._next) != (first, end):
-            return None
-        try:
-            if not self._heard(link):
-                return None
-            if not self.ready and not self.patient:
-                return None  # still starting: the batch is small, computing it here is quicker
-            link.send(_SumsPlease())
-            message = link.wait()
-            if isinstance(message, _Ready):
-                self.ready = True
-                message = link.wait()
-        except Exception as exc:
-            self._break(f"{type(exc).__name__} at {where(exc)}")
-            return None
-        from sentinelle.ingest.chunks import Sums
-
-        if not isinstance(message, Sums):
-            self._break(_why(message))
-            return None
-        return message
+        if last and link is not None and self.broken is None:
+            try:
+                if self._heard(link) and (self.ready or self.patient):
+                    link.send(_SumsPlease())
+                    while self.broken is None:
+                        message = link.wait()
+                        if isinstance(message, _Ready):
+                            self.ready = True
+                        elif isinstance(message, Sums):
+                            self._sums.append(message)
+                        elif isinstance(message, _LastSums):
+                            self._sums.append(message.sums)
+                            break
+                        else:
+                            self._break(_why(message))
+            except Exception as exc:
+                self._break(f"{type(exc).__name__} at {where(exc)}")
+        elif link is not None and self.broken is None:
+            self._heard(link)
+        given, self._sums = self._sums, []
+        return given
 
     # -- after the commit ---------------------------------------------------------------------
     def result(self, now_us: int | None = None) -> Ahead | None:
@@ -460,7 +480,6 @@ def _child(
     from sentinelle.detect.engine import Engine, decode_stored
     from sentinelle.detect.runner import _load
     from sentinelle.detect.triage import Suppressions
-    from sentinelle.ingest.chunks import Sums
     from sentinelle.store.sqlite import SQLiteStore
 
     begin = receive()
@@ -509,6 +528,9 @@ def _child(
             expected += count
             events = [decode_stored(body) for body in bodies]
             sums.add(seq, events, raw.split(b"\n"))
+            if sums.end - sums.first >= begin.sums_every:
+                say(sums)
+                sums = Sums.starting(sums.end)
             for body, event in zip(bodies, events, strict=True):
                 group.append((seq, body))
                 decoded.append(event)
@@ -517,7 +539,7 @@ def _child(
                     feed(group, now_us, decoded)
                     group, decoded = [], []
         elif isinstance(message, _SumsPlease):
-            say(sums)
+            say(_LastSums(sums))
             summed = True
             # No leaf comes after: the last group is fed now, with the clock it would be fed
             # with at the end, while the ingest writes the tree and commits.

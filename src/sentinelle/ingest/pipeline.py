@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import IO, Final, Protocol
 
 from sentinelle.collector import bulk_work
+from sentinelle.errors import StoreError
 from sentinelle.events import decode_canonical
 from sentinelle.ingest.chunks import (
     MAX_PROBLEMS,
@@ -103,7 +104,7 @@ class Ingestor:
         unit: str = "line",
         also: Callable[[Writer, IngestResult], None] | None = None,
         written: Callable[[list[FacetedRow]], None] | None = None,
-        sums: Callable[[int, int], Sums | None] | None = None,
+        sums: Callable[[bool], list[Sums]] | None = None,
         expected: int = 0,
     ) -> IngestResult:
         """Ingest ``(location, raw JSON)`` items as one batch.
@@ -117,9 +118,11 @@ class Ingestor:
         duplicates left out): live detection reads them from it beside the storing of the
         next chunk (:mod:`sentinelle.detect.pipelined`). It must not raise. ``sums``: with
         ``written``, what computes the chunks' leaf hashes and slice leaves from the rows it
-        was handed (live detection's process does, beside the storing), asked once
-        every chunk is inserted with the batch's leaves ``(first, end)``; when it answers
-        ``None`` (or other leaves), they are computed here from the stored bodies. ``expected``:
+        was handed (live detection's process does, beside the storing): called after each
+        chunk with ``False``, it returns the :class:`~sentinelle.ingest.chunks.Sums` it has
+        ready, in leaf order, without waiting; once every chunk is inserted, with ``True``,
+        the rest, waiting for them. Leaves it does not give (it failed), or gives out of order,
+        are summed here from the stored bodies. ``expected``:
         how many items the batch holds, estimated on the low side (from a file's size): a
         batch of :data:`BULK_EVENTS` or more, twice the events stored or more, builds the
         events' secondary indexes once at the commit
@@ -140,7 +143,7 @@ class Ingestor:
         stream: IO[bytes],
         *,
         written: Callable[[list[FacetedRow]], None] | None = None,
-        sums: Callable[[int, int], Sums | None] | None = None,
+        sums: Callable[[bool], list[Sums]] | None = None,
         progress: Callable[[int], None] | None = None,
         reader: bool = True,
     ) -> IngestResult:
@@ -173,7 +176,7 @@ class Ingestor:
         *,
         also: Callable[[Writer, IngestResult], None] | None = None,
         written: Callable[[list[FacetedRow]], None] | None = None,
-        sums: Callable[[int, int], Sums | None] | None = None,
+        sums: Callable[[bool], list[Sums]] | None = None,
         expected: int = 0,
     ) -> IngestResult:
         """:meth:`ingest` of the chunks ``source`` decodes (the errors it raises stop the batch:
@@ -181,8 +184,8 @@ class Ingestor:
         skips them: ``Decoding(sums=False)``)."""
         result = IngestResult()
         # Into an empty ledger: the store may write it a faster way (Store.first_load).
-        first = expected >= BULK_EVENTS and self.store.ledger_size() == 0
-        loading = self.store.first_load() if first else nullcontext(False)
+        fresh = expected >= BULK_EVENTS and self.store.ledger_size() == 0
+        loading = self.store.first_load() if fresh else nullcontext(False)
         with bulk_work(), loading, self.store.writer() as w:
             size = w.ledger_size()
             if expected >= max(BULK_EVENTS, 2 * size):
@@ -191,19 +194,18 @@ class Ingestor:
             tally = ActivityTally()
             grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices
             for chunk in source.chunks(size, self.chunk):
-                self._store(w, builder, chunk, tally, result, grower, written, sums is None)
-            if sums is not None and result.stored:
-                end = size + result.stored
+                first = size + result.stored  # the next leaf
+                self._store(w, builder, chunk, first, tally, result, grower, written, sums is None)
+                if sums is not None:  # what the process beside has summed meanwhile
+                    _grow(w, builder, grower, sums(False), size + result.stored)
+            end = size + result.stored
+            if sums is not None and builder.size != end:
                 w.build_indexes()  # meanwhile the process beside catches up
-                got = sums(size, end)
-                if got is None or (got.first, got.end, len(got.hashes)) != (
-                    size,
-                    end,
-                    32 * (end - size),
-                ):
-                    got = _sums_of(w, size, end)
-                builder.extend(got.leaf_hashes())
-                grower.add(got.slices, gsize=end)
+                _grow(w, builder, grower, sums(True), end)
+                if builder.size != end:  # what it could not give
+                    _grow(w, builder, grower, [_sums_of(w, builder.size, end)], end)
+                if builder.size != end:  # never so: the transaction's own bodies
+                    raise StoreError(f"the ledger's tree grew to {builder.size}, not {end}")
             result.received = source.received
             w.add_activity(tally)
             slices: SliceBatch | None = None
@@ -233,15 +235,15 @@ class Ingestor:
         w: Writer,
         builder: TreeBuilder,
         chunk: Chunk,
+        first: int,
         tally: ActivityTally,
         result: IngestResult,
         grower: SliceGrower,
         written: Callable[[list[FacetedRow]], None] | None,
         summed: bool,
     ) -> None:
-        # ``summed``: this chunk's leaf hashes and slice leaves are added here; else they come
-        # from ``sums`` once every chunk is in (the tree grows then).
-        first = builder.size + (0 if summed else result.stored)
+        # ``first``: the leaf this chunk starts at. ``summed``: its leaf hashes and slice leaves
+        # are added here; else they come from ``sums`` (the tree grows then, a little behind).
         if chunk.rows and chunk.rows[0][0] != first:  # re-sent ids dropped before this chunk
             chunk = renumbered(chunk, first)
         try:
@@ -283,6 +285,25 @@ class Ingestor:
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
         return build_chunk(first, events_of(chunk, kept), [rows[i][7].encode() for i in kept])
+
+
+def _grow(
+    w: Writer, builder: TreeBuilder, grower: SliceGrower, given: list[Sums], end: int
+) -> None:
+    """Grow the tree and the slices by ``given``, in order, while each follows on from the tree
+    (leaves up to ``end``, those stored); the rest is left (computed again later)."""
+    for sums in given:
+        if (
+            sums.first != builder.size
+            or not sums.first <= sums.end <= end
+            or len(sums.hashes) != 32 * (sums.end - sums.first)
+        ):
+            return
+        builder.extend(sums.leaf_hashes())
+        grower.add(sums.slices, gsize=builder.size)
+    # Completed tiles never change: write them as they come, keeping memory flat.
+    if len(builder.completed) >= 64:
+        w.put_tiles(builder.take_completed())
 
 
 def _sums_of(w: Writer, first: int, end: int) -> Sums:
