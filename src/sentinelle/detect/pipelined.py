@@ -531,13 +531,11 @@ def _child(
             if sums.end - sums.first >= begin.sums_every:
                 say(sums)
                 sums = Sums.starting(sums.end)
-            for body, event in zip(bodies, events, strict=True):
-                group.append((seq, body))
-                decoded.append(event)
-                seq += 1
-                if len(group) == GROUP:
-                    feed(group, now_us, decoded)
-                    group, decoded = [], []
+            group += zip(range(seq, seq + count), bodies, strict=True)
+            decoded += events
+            while len(group) >= GROUP:  # groups of GROUP leaves from the batch's first
+                feed(group[:GROUP], now_us, decoded[:GROUP])
+                group, decoded = group[GROUP:], decoded[GROUP:]
         elif isinstance(message, _SumsPlease):
             say(_LastSums(sums))
             summed = True
