@@ -22,9 +22,9 @@ from hashlib import sha256
 from typing import Any, Final
 
 from sentinelle.errors import Problem, ValidationError
-from sentinelle.events import ACCESS_ACTIONS, AccessEvent, EventError, decode_canonical
+from sentinelle.events import AccessEvent, EventError, decode_canonical
 from sentinelle.ledger.log import event_row
-from sentinelle.ledger.slices import slice_leaves
+from sentinelle.ledger.slices import event_slice_leaves, slice_leaves
 from sentinelle.store.accesses import SubjectRow, facets_of, subject_rows
 from sentinelle.store.activity import ActivityTally
 from sentinelle.store.events import FacetedRow
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 MAX_PROBLEMS: Final = 20
-_ACCESS: Final = frozenset(ACCESS_ACTIONS)
 
 
 @dataclass(slots=True)
@@ -123,14 +122,7 @@ class Sums:
             raise ValueError(f"leaves from {first}, where {self.end} comes next")
         hashes = [sha256(b"\x00" + body).digest() for body in bodies]
         self.hashes += b"".join(hashes)
-        # slice_leaves of the events' rows, without building the rows: each access event's
-        # (merchant, SHA-256(0x00 || leaf index || leaf hash)).
-        slices, access, actions, sha = self.slices, AccessEvent, _ACCESS, sha256
-        for seq, event, h in zip(range(first, first + len(bodies)), events, hashes, strict=True):
-            if event.__class__ is not access:
-                continue  # a context event
-            if event.action in actions:
-                slices.append((event.merchant, sha(b"\x00" + seq.to_bytes(8, "big") + h).digest()))
+        self.slices += event_slice_leaves(first, events, hashes)
         self.end = first + len(bodies)
 
     def leaf_hashes(self) -> list[bytes]:

@@ -41,7 +41,7 @@ from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sentinelle.errors import Error, IntegrityError
-from sentinelle.events import ACCESS_ACTIONS
+from sentinelle.events import ACCESS_ACTIONS, AccessEvent
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
 from sentinelle.ledger.merkle import (
     combine,
@@ -74,6 +74,7 @@ __all__ = [
     "SliceReads",
     "SliceSide",
     "Node",
+    "event_slice_leaves",
     "map_hash",
     "map_root_of",
     "map_update",
@@ -284,6 +285,20 @@ def slice_leaves(rows: Sequence[FacetedRow], hashes: Sequence[bytes]) -> list[tu
         for row, h in zip(rows, hashes, strict=True)
         if row[5] is not None and row[3] in access
     ]
+
+
+def event_slice_leaves(
+    first: int, events: Sequence[Any], hashes: Sequence[bytes]
+) -> list[tuple[str, bytes]]:
+    """:func:`slice_leaves` of decoded ``events`` numbered from leaf ``first`` (their event
+    leaf ``hashes`` beside), without their rows: what live detection's process computes
+    (:class:`~sentinelle.ingest.chunks.Sums`)."""
+    out: list[tuple[str, bytes]] = []
+    access, actions, sha = AccessEvent, _ACCESS, sha256
+    for seq, event, h in zip(range(first, first + len(hashes)), events, hashes, strict=True):
+        if event.__class__ is access and event.action in actions:  # an access names a merchant
+            out.append((event.merchant, sha(b"\x00" + seq.to_bytes(8, "big") + h).digest()))
+    return out
 
 
 @dataclass(slots=True)
