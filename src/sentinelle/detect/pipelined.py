@@ -286,10 +286,10 @@ class Beside:
     def sums(self, last: bool) -> list[Sums]:
         """The ``sums`` hook: the leaf hashes and slice leaves of the leaves handed to the
         child, which it computes from their bodies and sends every :data:`SUMS_EVERY` leaves:
-        those received (``last=False``: without waiting), or, once every chunk is inserted
-        (``last=True``, before the commit), all the rest, waiting for them. What it cannot give
-        (it failed, or is still starting: the batch is small) the ingest sums from the stored
-        bodies."""
+        those received (``last=False``: as :meth:`written` heard them), or, once every chunk
+        is inserted (``last=True``, before the commit), all the rest, waiting for them. What
+        it cannot give (it failed, or is still starting: the batch is small) the ingest sums
+        from the stored bodies."""
         link = self._link
         if last and link is not None and self.broken is None:
             try:
@@ -308,8 +308,7 @@ class Beside:
                             self._break(_why(message))
             except Exception as exc:
                 self._break(f"{type(exc).__name__} at {where(exc)}")
-        elif link is not None and self.broken is None:
-            self._heard(link)
+        # Otherwise what :meth:`written` heard as it handed the chunk (it reads the socket).
         given, self._sums = self._sums, []
         return given
 
