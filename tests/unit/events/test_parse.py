@@ -56,9 +56,11 @@ def with_(**changes: Any) -> bytes:
 _DELETE = object()
 
 
+# The upstream contracts sit beside the project's own checkout, not in a user's clone: there
+# the shipped schemas are the contract, and the tests below check them against the structs.
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"no upstream contracts at {SHARED}")
 @pytest.mark.parametrize("name", ["access-event.schema.json", "context-event.schema.json"])
 def test_shipped_schemas_are_the_contract(name: str) -> None:
-    assert SHARED.is_dir(), f"the shared contracts are expected at {SHARED}"
     assert json.loads((OURS / name).read_text()) == json.loads((SHARED / name).read_text())
 
 
