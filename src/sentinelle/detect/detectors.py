@@ -417,8 +417,11 @@ _PLAIN: Final = "plain"
 _SWEEP: Final = "sweep:"
 _SWEPT: Final = "swept"  # the reasons of the actor's declared sweeps of one (key: the reason)
 #: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
-#: (``browse``, and ``browse_uncited`` when they cite nothing): a sweep takes them back.
-_LOOK_MARKS: Final = ("browse", "browse_uncited")
+#: (``browse``, ``browse_uncited`` when they cite nothing, ``browse_wide`` when they reach
+#: ``wide`` customers citing nothing): a sweep takes them back.
+_LOOK_MARKS: Final = ("browse", "browse_uncited", "browse_wide")
+#: ``wide`` customers or more of a merchant new to the actor, citing no case (``long_horizon``).
+_WIDE: Final = "browse_wide"
 #: Single-record looks citing nothing at all, at any merchant (``long_horizon``'s ``silent``).
 _SILENT: Final = "silent"
 #: Merchants whose lists were paged through without a ticket (``long_horizon``'s ``paged``).
@@ -1712,6 +1715,7 @@ _WHAT = {
     "harvest": "opened customer or order lists, or exports,",
     "browse": "looked at several customers",
     "browse_uncited": "looked at several customers",
+    _WIDE: "looked at {wide} customers or more each",
     _SILENT: "looked at customers",
     _PAGED: "paged through customer or order lists (two views or more in 24 h)",
 }
@@ -1719,6 +1723,7 @@ _WITHOUT = {
     "harvest": "without a ticket or grant",
     "browse": "without a ticket or grant",
     "browse_uncited": "citing no ticket or grant at all",
+    _WIDE: "citing no ticket or grant at all",
     _SILENT: "citing no ticket, grant or reason",
     _PAGED: "without a ticket or grant",
 }
@@ -1832,6 +1837,13 @@ class LongHorizon(Detector):
         )
         steady_days: int = Field(
             3, ge=2, description="Working days with a mark, of the last 7, before it judges days."
+        )
+        wide: int = Field(
+            3,
+            ge=0,
+            description="With steady: also judge apart the days with this many customers or "
+            "more of a merchant new to the actor looked at citing nothing (a caller's look-up "
+            "is one customer); 0: not judged apart.",
         )
         paged: bool = Field(
             True,
@@ -2005,22 +2017,29 @@ class LongHorizon(Detector):
             if n >= cfg.min_count and len(state.active) >= cfg.min_days:
                 paged = self._merchants(ctx, state, event.actor.id, _PAGED, n)
         count = mark(state, kind, ctx.now_us, merchant)  # newcomers' marks are their base rate
-        if not count:
+        # A caller's look-up is one customer, a follow-up a customer or two; going through
+        # several customers of a merchant new to the actor, citing no case, is a harvest a few
+        # records at a time (its days are counted apart, against their own rate).
+        wide = (
+            kind == "browse"
+            and cfg.wide
+            and len(seen) >= cfg.wide
+            and not cites_case(event)
+            and mark(state, _WIDE, ctx.now_us, merchant)
+        )
+        if not (count or wide):
             return paged
         # The days look is for single-record browsing (a slow insider's merchant or two a
         # day); lists of merchants new to the actor are counted, not their days: phone desks
         # find callers in a list day after day (measured: the list days were a quarter to a half
         # of the long-horizon false alerts and caught one pair harvest a merchant sooner).
-        steady = "" if kind == "harvest" else kind
-        if kind == "browse":
-            # Citing a ticket or grant that does not cover it (a colleague's, another
-            # merchant's, a closed one) is a habit of its own, day after day for reviewers;
-            # citing nothing at all is the trickle's sign (its days are counted apart).
-            if not cites_case(event):
-                steady = "browse_uncited"
-                mark(state, steady, ctx.now_us, merchant)
-            else:
-                steady = ""
+        # Citing a ticket or grant that does not cover it (a colleague's, another merchant's,
+        # a closed one) is a habit of its own, day after day for reviewers; citing nothing at
+        # all is the trickle's sign (its days are counted apart).
+        steady = ""
+        if count and kind == "browse" and not cites_case(event):
+            steady = "browse_uncited"
+            mark(state, steady, ctx.now_us, merchant)
         if len(state.active) < cfg.min_days:
             return []  # everything is new to a newcomer
         who = event.actor.id
@@ -2030,8 +2049,10 @@ class LongHorizon(Detector):
         found: list[_Look] = []
         if count >= cfg.min_count:
             found += self._merchants(ctx, state, who, kind, count)
-        if steady and cfg.steady:
-            found += self._steady(ctx, state, who, steady)
+        if cfg.steady:
+            for days in (steady, _WIDE if wide else ""):
+                if days:
+                    found += self._steady(ctx, state, who, days)
         return found + paged
 
     def _small_team(self, ctx: Context, state: ActorState, kind: str) -> bool:
@@ -2259,7 +2280,8 @@ class LongHorizon(Detector):
                 severity,
                 p,
                 merchants,
-                f"{who} {_WHAT[kind]} of {_OF.get(kind, 'merchants new to them')} "
+                f"{who} {_WHAT[kind].format(wide=cfg.wide)} of "
+                f"{_OF.get(kind, 'merchants new to them')} "
                 f"{_WITHOUT[kind]} on {k} of their "
                 f"{n} working days {span} ({_list(merchants)}): a steady trickle. "
                 f"They did on {own:.0%} of their "

@@ -149,14 +149,53 @@ def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_3rd() -> None:
 def test_the_same_trickle_as_the_team_habit_stays_below_medium() -> None:
     """Colleagues and ana herself look at a new merchant without a ticket on most days (key
     accounts in chat, callers without a ticket): her week of it is their usual."""
+    events = team_habit_of_look_ups()
+    for d in AHEAD:
+        events += browse("ana", d, f"s-{d}")
+    assert first_medium(events, "ana") is None
+
+
+def team_habit_of_look_ups() -> list[dict[str, Any]]:
+    """Ana and her colleagues look at two customers of a merchant new to them without a
+    ticket on most days (callers, key accounts in chat): the habit of the test above."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for i, p in enumerate((*TEAM, "ana")):
         events += [
             e for d in HISTORY if (d + i) % 5 not in (0, 1) for e in browse(p, d, f"h-{p}-{d}")
         ]
+    return events
+
+
+def going_through(actor: str, day: int, merchant: str) -> list[dict[str, Any]]:
+    """Four customers of ``merchant`` looked at one after another in the afternoon of ``day``."""
+    return [look(actor, merchant, day, 15, f"c-{merchant}-{i}") for i in range(4)]
+
+
+def test_going_through_several_customers_a_day_stands_apart_from_the_look_ups() -> None:
+    """Where looking at a customer or two of a new merchant without a ticket is the team's
+    habit, going through four of one a day is not: those days are judged apart (``wide``),
+    against the actor's and team's own rate of them (a floor), and are medium by the 3rd
+    (1 in 1,833, doubled; the team's habit makes the look-ups' own days no sign at all)."""
+    events = team_habit_of_look_ups()
     for d in AHEAD:
-        events += browse("ana", d, f"s-{d}")
-    assert first_medium(events, "ana") is None
+        events += going_through("ana", d, f"s-{d}")
+    caught = first_medium(events, "ana")
+    assert caught is not None
+    merchants, reason = caught
+    assert merchants == 3
+    assert "looked at 3 customers or more each of merchants new to them" in reason
+    assert "a steady trickle" in reason
+
+
+def test_without_the_wide_days_going_through_customers_hides_in_the_habit() -> None:
+    """Could fail: with ``wide = 0`` the same four customers a day are only more of the team's
+    look-ups, and stay below medium for longer."""
+    events = team_habit_of_look_ups()
+    for d in AHEAD:
+        events += going_through("ana", d, f"s-{d}")
+    config = DetectConfig(detectors={"long_horizon": {"wide": 0}})
+    caught = first_medium(events, "ana", config)
+    assert caught is None or caught[0] > 4
 
 
 def test_citing_tickets_that_do_not_cover_it_is_not_the_trickle() -> None:
