@@ -23,6 +23,7 @@ from pydantic import Field
 
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import (
+    ALERTED,
     EXPORT_ACTIONS,
     EXPORTED,
     ActorState,
@@ -1771,20 +1772,28 @@ def _but_partner(
     peers: list[ActorState], samples: list[tuple[int, int]], kind: str, share: float
 ) -> None:
     """Take out of ``samples`` (:func:`team_samples`, one per peer) the marks of ``kind`` on
-    merchants a finding judged unusual for the colleague who has most of them, when those
-    are ``share`` of the peers' samples or more: a partner listing merchants beside the actor
-    (a pair's harvest) is not their small team's usual. One colleague only, and only where
+    merchants a finding judged unusual for the colleague who has most of them (all their
+    marks of ``kind``, when the evidence about them reached medium in the last 30 days, on
+    any detector: :data:`ALERTED`), when those are ``share`` of the peers' samples or more:
+    a partner listing merchants beside the actor (a pair's harvest) is not their small
+    team's usual, whichever detector caught them first. One colleague only, and only where
     they weigh: a large team's many benign findings, left out, would make its rate too low
     (measured)."""
     most, at = 0, -1
     for i, other in enumerate(peers):
         marks = other.marks.get(kind, ())
-        judged = other.marks.get(_JUDGED)
-        if marks and judged:
+        if not marks:
+            continue
+        if other.marks.get(ALERTED):
+            n = len(marks)
+        else:
+            judged = other.marks.get(_JUDGED)
+            if not judged:
+                continue
             out = {m for _, m in judged}
             n = sum(1 for _, m in marks if m in out)
-            if n > most:
-                most, at = n, i
+        if n > most:
+            most, at = n, i
     if at >= 0 and most >= share * sum(k for k, _ in samples):
         samples[at] = (samples[at][0] - most, samples[at][1])
 

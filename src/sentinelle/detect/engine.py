@@ -46,12 +46,14 @@ from pydantic import ValidationError as PydanticValidationError
 from sentinelle.config import Settings
 from sentinelle.detect.base import Alert, Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import (
+    ALERTED,
     CASE_CUSTOMERS,
     EXPORT_ACTIONS,
     EXPORTED,
     READ_ACTIONS,
     Context,
     is_bulk,
+    mark,
     mark_daily,
 )
 from sentinelle.detect.detectors import (
@@ -487,6 +489,7 @@ class Engine:
             record(ledger, f, self._graded[f.detector], cfg)
         out: list[Finding] = []
         judged: list[tuple[int, Severity, list[str]]] = []
+        actors = self.state.context.actors
         for f in findings:
             if f.detector not in self._graded:
                 out.append(f)
@@ -495,6 +498,8 @@ class Engine:
             # A weak finding stays low, however risky the actor: it is counted as evidence,
             # but a risky actor's every small step does not become another medium alert.
             severity = grade(total, cfg) if f.severity >= Severity.MEDIUM else Severity.LOW
+            if severity >= Severity.MEDIUM and (state := actors.get(f.actor)) is not None:
+                mark(state, ALERTED, f.time_us, f.detector)  # emitted or not: history agrees
             judged.append((len(out), severity, explain(f.actor, total, pieces, severity, cfg)))
             out.append(f)
         # The strongest findings first: of one event's, the one that raises the alert is the

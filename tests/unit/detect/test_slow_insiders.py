@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from sentinelle.detect import DetectConfig, Engine, Severity
-from sentinelle.detect.context import NO_TEAM, ActorState, Context
+from sentinelle.detect.context import ALERTED, NO_TEAM, ActorState, Context
 from sentinelle.detect.detectors import _JUDGED, beta_binomial_tail, beta_prior, team_samples
 from sentinelle.events import decode_event, time_us
 
@@ -619,3 +619,42 @@ def test_only_a_weighty_colleagues_judged_merchants_leave_the_teams_rate(
     scope, samples = team_samples(ctx, "ana", "care", "harvest", partner_share=0.25)
     assert scope == "care peers"
     assert samples == expected
+
+
+@pytest.mark.parametrize(
+    ("team", "expected"),
+    [
+        # A partner caught by another detector (lists lent a case): none of their six marks
+        # was judged by long_horizon, all leave the team's rate.
+        ([(6, 0, True), (1, 0, False), (1, 0, False)], [(0, 20), (1, 20), (1, 20)]),
+        # An alerted colleague who weighs little in a large team: counted.
+        ([(2, 0, True), *[(2, 0, False)] * 10], [(2, 20)] * 11),
+        # Not alerted, nothing judged: counted.
+        ([(6, 0, False), (1, 0, False)], [(6, 20), (1, 20)]),
+    ],
+)
+def test_a_colleague_alerted_on_any_signal_is_not_the_teams_usual(
+    team: list[tuple[int, int, bool]], expected: list[tuple[int, int]]
+) -> None:
+    ctx = Context()
+    ctx.actors["ana"] = _colleague(0, 0)
+    for i, (marks, judged, alerted) in enumerate(team):
+        ctx.actors[f"c{i}"] = state = _colleague(marks, judged)
+        if alerted:
+            state.marks[ALERTED] = [(19, "other_case")]
+    assert team_samples(ctx, "ana", "care", "harvest", partner_share=0.25)[1] == expected
+
+
+def test_the_engine_marks_the_actors_whose_evidence_reached_medium() -> None:
+    """Pia's lists of two new merchants a day reach medium: her state carries the detector's
+    mark (what :func:`team_samples` reads); her colleagues', working their tickets, none."""
+    days = [*HISTORY, *range(5)]
+    events = [e for p in (*TEAM, "pia") for e in ticketed(p, days)]
+    for d in range(5):
+        events += [listed("pia", d, f"p-{d}-{i}") for i in (1, 2)]
+    engine = Engine()
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        engine.process(event)
+    actors = engine.state.context.actors
+    assert actors["pia"].marks.get(ALERTED)
+    assert not any(actors[p].marks.get(ALERTED) for p in TEAM)
