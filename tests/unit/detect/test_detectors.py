@@ -1926,6 +1926,19 @@ REPEATED = [
         Fires(MEDIUM, ("m1",), ("c1 (6 times on 4 days)", "c5 (6 times on 4 days)")),
         id="five-customers-are-looks",
     ),
+    row(
+        # A new shop's customer list, opened again and again: it names its two customers
+        # every time, and neither is looked up.
+        looks(*SIX_LOOKS, subjects=("c1", "c2"), resource="customer_list"),
+        None,
+        id="a-small-merchants-list-names-all-its-customers",
+    ),
+    row(
+        # A search that finds one customer is a look at them.
+        looks(*SIX_LOOKS, resource="customer_list"),
+        Fires(LOW, ("m1",), ("c1 (6 times on 4 days)",)),
+        id="a-list-of-one-is-a-look",
+    ),
     row(looks(*SIX_LOOKS, kind="app"), None, id="app"),
     row(
         # A colleague's case of the merchant, closed days before, reviewed again and again
