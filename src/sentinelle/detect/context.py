@@ -12,6 +12,7 @@ Everything is plain data so the engine can save it between batches (see ``to_sta
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
@@ -218,6 +219,9 @@ class Context:
         default_factory=dict
     )
     now_us: int = 0
+    # (closed_us, ticket) of the closed tickets, a heap: what prune forgets, without a walk
+    # over every ticket each day; None until built (a state saved before it was kept).
+    closing: list[tuple[int, str]] | None = None
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
@@ -261,10 +265,18 @@ class Context:
     def prune(self, t: int) -> None:
         """Forget what no detector can use any more (closed tickets, old looks)."""
         horizon = t - TICKET_GRACE - 7 * DAY
-        for key in [
-            k for k, v in self.tickets.items() if v.closed_us is not None and v.closed_us < horizon
-        ]:
-            del self.tickets[key]
+        closing = self.closing
+        if closing is None:
+            closing = self.closing = [
+                (v.closed_us, k) for k, v in self.tickets.items() if v.closed_us is not None
+            ]
+            heapq.heapify(closing)
+        while closing and closing[0][0] < horizon:
+            _, key = heapq.heappop(closing)
+            ticket = self.tickets.get(key)
+            # Closed again later: its later entry is still in the heap.
+            if ticket is not None and ticket.closed_us is not None and ticket.closed_us < horizon:
+                del self.tickets[key]
         _keep_since(self.unjustified_by, t - 7 * DAY)
         _keep_since(self.exports_by, t - DAY)
         forget = t - KNOWN_DAYS * DAY
@@ -278,8 +290,7 @@ class Context:
                     else:
                         del state.marks[kind]
             _forget_looks(state.looks, t - 14 * DAY)
-            if state.known and min(state.known.values()) < forget:
-                state.known = {m: u for m, u in state.known.items() if u >= forget}
+            _forget_known(state.known, forget)
 
     # -- context events -----------------------------------------------------------------------
     def apply_context(self, event: ContextEvent, t: int) -> None:
@@ -306,6 +317,8 @@ class Context:
                         self.unjustified_by.get(merchant, {}).pop(event.actor, None)
             elif kind == "ticket.closed":
                 ticket.closed_us = t
+                if self.closing is not None:
+                    heapq.heappush(self.closing, (t, event.ticket))
         elif kind.startswith("grant.") and isinstance(event.grant, str):
             grant = self.grants.setdefault(event.grant, Grant())
             if isinstance(event.actor, str):
@@ -450,8 +463,9 @@ class Context:
         merchant = event.merchant
         bulk = is_bulk(event)
         flags = JUSTIFIED if justified else 0
-        novel = merchant not in state.known
-        state.known[merchant] = t
+        known = state.known
+        novel = known.pop(merchant, None) is None  # back in last: in order of the last read
+        known[merchant] = t
         today = state.today
         today.merchants.add(merchant)
         if not justified:
@@ -605,6 +619,20 @@ def _forget_looks(looks: dict[str, list[int]], since: int) -> None:
         stale.append(subject)
     for subject in stale:
         del looks[subject]
+
+
+def _forget_known(known: dict[str, int], since: int) -> None:
+    """Forget the merchants of ``known`` last read before ``since``: the first ones, as the
+    dict is kept in the order of the last read (:meth:`Context.record_access` puts a merchant
+    read again last). In a state saved before it was so kept, an old read behind a recent one
+    stays until it comes first."""
+    stale = []
+    for merchant, last in known.items():
+        if last >= since:
+            break
+        stale.append(merchant)
+    for merchant in stale:
+        del known[merchant]
 
 
 def _add(counts: dict[str, int], key: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from sentinelle.detect import Engine
-from sentinelle.detect.context import TEAM_DAYS, ActorState, Context
+from sentinelle.detect.context import KNOWN_DAYS, TEAM_DAYS, ActorState, Context
 from sentinelle.detect.machines import MachineDay, MachineState, _level, _p90
 from sentinelle.events import decode_event
 from sentinelle.timeutil import DAY
@@ -138,3 +138,63 @@ def test_a_machine_levels_and_usual_hours_are_computed_when_asked_from_its_histo
         ms._close_day()
     assert ms.usual_hour((3,)) == 50.0  # the history as it is now, not the cached figures
     assert ms.level("records") == _level([*range(1, 11), *[50] * 5])
+
+
+def ticket_event(kind: str, ticket: str, t: int) -> Any:
+    when = dt.datetime.fromtimestamp(t / 1_000_000, dt.UTC)
+    return decode_event(
+        json.dumps(
+            {
+                "id": f"c-{kind}-{ticket}-{t}",
+                "time": when.isoformat().replace("+00:00", "Z"),
+                "type": kind,
+                "ticket": ticket,
+                "merchant": "m-1",
+            }
+        )
+    )
+
+
+def test_closed_tickets_are_forgotten_once_past_the_grace_and_a_week() -> None:
+    """T-1 closed on day 0, T-2 on day 3, T-3 closed on day 0 and again on day 6, T-4 still
+    open: pruning on day 9 (past day 0's grace and week, not day 3's) forgets T-1 only."""
+    ctx = Context()
+    for kind, ticket, day in (
+        ("ticket.opened", "T-4", 0),
+        ("ticket.closed", "T-1", 0),
+        ("ticket.closed", "T-3", 0),
+    ):
+        ctx.apply_context(ticket_event(kind, ticket, day * DAY), day * DAY)
+    ctx.prune(DAY)  # builds the heap of closing times
+    for ticket, day in (("T-2", 3), ("T-3", 6)):
+        ctx.apply_context(ticket_event("ticket.closed", ticket, day * DAY), day * DAY)
+    ctx.prune(9 * DAY)
+    assert sorted(ctx.tickets) == ["T-2", "T-3", "T-4"]
+    ctx.prune(14 * DAY)
+    assert sorted(ctx.tickets) == ["T-3", "T-4"]
+
+
+def test_a_state_saved_before_the_heap_of_closing_times_forgets_its_tickets_too() -> None:
+    """A context saved without ``closing`` (an earlier version's): its closed tickets are put
+    in the heap at the first pruning, and forgotten in their turn."""
+    engine = Engine()
+    ctx = engine.state.context
+    ctx.apply_context(ticket_event("ticket.closed", "T-1", 0), 0)
+    saved = msgspec.msgpack.decode(engine.dump_state())
+    del saved["context"]["closing"]
+    ctx = Engine.load_state(msgspec.msgpack.encode(saved)).context
+    assert ctx.closing is None and list(ctx.tickets) == ["T-1"]
+    ctx.prune(30 * DAY)
+    assert ctx.tickets == {} and ctx.closing == []
+
+
+def test_merchants_read_are_kept_in_order_of_the_last_read_and_forgotten_after_90_days() -> None:
+    """m-1, m-2, then m-1 again: m-1 comes last; past :data:`KNOWN_DAYS` after m-2's read, a
+    day's pruning forgets m-2 and keeps m-1 (read a day later)."""
+    engine = Engine()
+    for day, merchant in ((0, "m-1"), (0, "m-2"), (1, "m-1")):
+        engine.process(view("ana", merchant, day, hour=10 + day))
+    state = engine.state.context.actors["ana"]
+    assert list(state.known) == ["m-2", "m-1"]
+    engine.process(view("ana", "m-3", KNOWN_DAYS + 1))
+    assert list(state.known) == ["m-1", "m-3"]
