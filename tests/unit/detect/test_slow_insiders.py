@@ -171,15 +171,21 @@ def going_through(actor: str, day: int, merchant: str) -> list[dict[str, Any]]:
     return [look(actor, merchant, day, 15, f"c-{merchant}-{i}") for i in range(4)]
 
 
+def going_through_a_merchant_a_day() -> list[dict[str, Any]]:
+    """The team's habit of look-ups, and ana going through four customers of a merchant new
+    to her every day of the week."""
+    events = team_habit_of_look_ups()
+    for d in AHEAD:
+        events += going_through("ana", d, f"s-{d}")
+    return events
+
+
 def test_going_through_several_customers_a_day_stands_apart_from_the_look_ups() -> None:
     """Where looking at a customer or two of a new merchant without a ticket is the team's
     habit, going through four of one a day is not: those days are judged apart (``wide``),
     against the actor's and team's own rate of them (a floor), and are medium by the 3rd
     (1 in 1,833, doubled; the team's habit makes the look-ups' own days no sign at all)."""
-    events = team_habit_of_look_ups()
-    for d in AHEAD:
-        events += going_through("ana", d, f"s-{d}")
-    caught = first_medium(events, "ana")
+    caught = first_medium(going_through_a_merchant_a_day(), "ana")
     assert caught is not None
     merchants, reason = caught
     assert merchants == 3
@@ -190,11 +196,8 @@ def test_going_through_several_customers_a_day_stands_apart_from_the_look_ups() 
 def test_without_the_wide_days_going_through_customers_hides_in_the_habit() -> None:
     """Could fail: with ``wide = 0`` the same four customers a day are only more of the team's
     look-ups, and stay below medium for longer."""
-    events = team_habit_of_look_ups()
-    for d in AHEAD:
-        events += going_through("ana", d, f"s-{d}")
     config = DetectConfig(detectors={"long_horizon": {"wide": 0}})
-    caught = first_medium(events, "ana", config)
+    caught = first_medium(going_through_a_merchant_a_day(), "ana", config)
     assert caught is None or caught[0] > 4
 
 
