@@ -258,13 +258,8 @@ class Ingestor:
         w.index_accesses(chunk.subjects)  # the customers the merchants' page looks up
         w.add_integrations(chunk.machines)  # the inventory of apps and integrations
         result.stored += len(rows)
-        if not summed:
-            return
-        builder.extend(chunk.hashes)
-        grower.add(chunk.slices, gsize=builder.size)
-        # Completed tiles never change: write them as they come, keeping memory flat.
-        if len(builder.completed) >= 64:
-            w.put_tiles(builder.take_completed())
+        if summed:
+            _extend(w, builder, grower, chunk.hashes, chunk.slices)
 
     def _drop_duplicates(self, w: Writer, first: int, chunk: Chunk, result: IngestResult) -> Chunk:
         # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
@@ -299,8 +294,19 @@ def _grow(
             or len(sums.hashes) != 32 * (sums.end - sums.first)
         ):
             return
-        builder.extend(sums.leaf_hashes())
-        grower.add(sums.slices, gsize=builder.size)
+        _extend(w, builder, grower, sums.leaf_hashes(), sums.slices)
+
+
+def _extend(
+    w: Writer,
+    builder: TreeBuilder,
+    grower: SliceGrower,
+    hashes: list[bytes],
+    slices: list[tuple[str, bytes]],
+) -> None:
+    """Grow the tree by the next leaves' ``hashes`` and the slices by their ``slices``."""
+    builder.extend(hashes)
+    grower.add(slices, gsize=builder.size)
     # Completed tiles never change: write them as they come, keeping memory flat.
     if len(builder.completed) >= 64:
         w.put_tiles(builder.take_completed())
