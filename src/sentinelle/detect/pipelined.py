@@ -268,14 +268,20 @@ class Beside:
         """Read what the child said meanwhile, without waiting: that it is ready, or that it
         gave up (refused or failed: stop feeding it). Whether it is still of use."""
         while self.broken is None and link.readable(0):
-            message = link.receive()
-            if isinstance(message, _Ready):
-                self.ready = True
-            elif isinstance(message, Sums):
-                self._sums.append(message)
-            else:
-                self._break(_why(message))
+            self._take(link.receive())
         return self.broken is None
+
+    def _take(self, message: object) -> None:
+        """What the child said: that it is ready, sums, or that it gave up (refused or
+        failed: stop feeding it)."""
+        if isinstance(message, _Ready):
+            self.ready = True
+        elif isinstance(message, Sums):
+            self._sums.append(message)
+        elif isinstance(message, _LastSums):
+            self._sums.append(message.sums)
+        else:
+            self._break(_why(message))
 
     def _break(self, why: str) -> None:
         if self.broken is None:
@@ -297,15 +303,9 @@ class Beside:
                     link.send(_SumsPlease())
                     while self.broken is None:
                         message = link.wait()
-                        if isinstance(message, _Ready):
-                            self.ready = True
-                        elif isinstance(message, Sums):
-                            self._sums.append(message)
-                        elif isinstance(message, _LastSums):
-                            self._sums.append(message.sums)
+                        self._take(message)
+                        if isinstance(message, _LastSums):
                             break
-                        else:
-                            self._break(_why(message))
             except Exception as exc:
                 self._break(f"{type(exc).__name__} at {where(exc)}")
         # Otherwise what :meth:`written` heard as it handed the chunk (it reads the socket).
