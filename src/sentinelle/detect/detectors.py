@@ -418,12 +418,12 @@ _WORKFLOW: Final = "workflow"
 _PLAIN: Final = "plain"
 _SWEEP: Final = "sweep:"
 _SWEPT: Final = "swept"  # the reasons of the actor's declared sweeps of one (key: the reason)
-#: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
-#: (``browse``, ``browse_uncited`` when they cite nothing, ``browse_wide`` when they reach
-#: ``wide`` customers citing nothing): a sweep takes them back.
-_LOOK_MARKS: Final = ("browse", "browse_uncited", "browse_wide")
 #: ``wide`` customers or more of a merchant new to the actor, citing no case (``long_horizon``).
 _WIDE: Final = "browse_wide"
+#: The marks ``long_horizon`` leaves for single-record looks at a merchant new to the actor
+#: (``browse``, ``browse_uncited`` when they cite nothing, :data:`_WIDE`): a sweep takes them
+#: back.
+_LOOK_MARKS: Final = ("browse", "browse_uncited", _WIDE)
 #: Single-record looks citing nothing at all, at any merchant (``long_horizon``'s ``silent``).
 _SILENT: Final = "silent"
 #: Merchants whose lists were paged through without a ticket (``long_horizon``'s ``paged``).
