@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 from msgspec import UNSET
 
@@ -607,32 +608,32 @@ def _quantiles(values: list[float]) -> Quantiles:
     )
 
 
+_V = TypeVar("_V")
+
+
 def _forget_looks(looks: dict[str, list[int]], since: int) -> None:
-    """Forget the customers of ``looks`` last looked at before ``since``: the first ones, as
-    the dict is kept in the order of the last look (``RepeatedLooks`` puts a customer looked
-    at again last). In a state saved before it was so kept, an old look behind a recent one
-    stays until it comes first."""
-    stale = []
-    for subject, times in looks.items():
-        if times and times[-1] >= since:
-            break
-        stale.append(subject)
-    for subject in stale:
-        del looks[subject]
+    """Forget the customers of ``looks`` last looked at before ``since`` (``RepeatedLooks``
+    puts a customer looked at again last: :func:`_forget_front`)."""
+    _forget_front(looks, since, lambda times: times[-1] if times else since - 1)
 
 
 def _forget_known(known: dict[str, int], since: int) -> None:
-    """Forget the merchants of ``known`` last read before ``since``: the first ones, as the
-    dict is kept in the order of the last read (:meth:`Context.record_access` puts a merchant
-    read again last). In a state saved before it was so kept, an old read behind a recent one
-    stays until it comes first."""
+    """Forget the merchants of ``known`` last read before ``since`` (:meth:`Context.record_access`
+    puts a merchant read again last: :func:`_forget_front`)."""
+    _forget_front(known, since, lambda last: last)
+
+
+def _forget_front(entries: dict[str, _V], since: int, last: Callable[[_V], int]) -> None:
+    """Forget the first ``entries`` whose ``last`` time is before ``since``: the dict is kept in
+    the order of that time, so they are the first ones. In a state saved before it was so kept,
+    an old entry behind a recent one stays until it comes first."""
     stale = []
-    for merchant, last in known.items():
-        if last >= since:
+    for key, value in entries.items():
+        if last(value) >= since:
             break
-        stale.append(merchant)
-    for merchant in stale:
-        del known[merchant]
+        stale.append(key)
+    for key in stale:
+        del entries[key]
 
 
 def _add(counts: dict[str, int], key: str) -> None:
