@@ -114,6 +114,9 @@ class DaySummary:
     records: int = 0
     exports: int = 0
     bulk: int = 0
+    # The most merchants of unjustified_bulk in the 24 h before any of this day's such looks:
+    # what the detectors judge (a rolling 24 h, which can span two shifts), not the UTC day.
+    bulk_24h: int = 0
 
     def values(self) -> dict[str, float]:
         """The numbers baselines compare."""
@@ -126,6 +129,7 @@ class DaySummary:
             "records": self.records,
             "exports": self.exports,
             "bulk": self.bulk,
+            "unjustified_bulk_24h": self.bulk_24h,
         }
 
 
@@ -186,12 +190,13 @@ class ActorState:
     machine: MachineState | None = None  # an app's or integration's own history (machines.py)
 
     def baseline(self, metric: str) -> Quantiles:
-        """Median and 95th percentile of the actor's daily ``metric`` (active days only)."""
+        """Median and 95th percentile of the actor's daily ``metric`` (active days only; 0 on
+        days summed before the metric existed, in a saved state)."""
         cached = self.quantiles.get(metric)
         if type(cached) is Quantiles:
             return cached
         if cached is None:
-            cached = _quantiles([d[metric] for d in self.history])
+            cached = _quantiles([d.get(metric, 0) for d in self.history])
         else:  # as decoded from a saved state
             cached = Quantiles(*cached)
         self.quantiles[metric] = cached
@@ -247,12 +252,13 @@ class Context:
             del days[:cut], dates[:cut]
 
     def team_baseline(self, team: str | None, metric: str) -> Quantiles:
-        """Median and 95th percentile of the team members' daily ``metric`` (cached a day)."""
+        """Median and 95th percentile of the team members' daily ``metric`` (cached a day; 0
+        on days summed before the metric existed)."""
         key = f"{team}|{metric}"
         day = self.now_us // DAY
         cached = self.team_quantiles.get(key)
         if cached is None or cached[0] != day:
-            values = [d[metric] for d in self.team_days.get(team or NO_TEAM, ())]
+            values = [d.get(metric, 0) for d in self.team_days.get(team or NO_TEAM, ())]
             cached = (day, _quantiles(values))
             self.team_quantiles[key] = cached
             return cached[1]
@@ -521,6 +527,8 @@ class Context:
             del window[:cut]
             head -= cut
         state.head24 = head
+        if flags & UNJUSTIFIED_BULK and len(state.b24) > today.bulk_24h:
+            today.bulk_24h = len(state.b24)
 
     def learn_habits(
         self, state: ActorState, event: AccessEvent, t: int, justified: bool = False

@@ -62,6 +62,11 @@ def _first_seen(seen: dict[str, int], key: str, t: int) -> str:
     return f"first seen for them {ago} ago"
 
 
+def _most(in_24h: Quantiles) -> str:
+    """`` (at most N in any 24 h)``: the busiest rolling 24 h of a baseline, when known."""
+    return f" (at most {in_24h.top:g} in any 24 h)" if in_24h.n and in_24h.top else ""
+
+
 def _list(items: Iterable[str], limit: int = 6) -> str:
     ordered = sorted(items)
     more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
@@ -654,6 +659,7 @@ def _staff_only(self: Detector, kind: str) -> bool:  # noqa: ARG001
 
 
 _BULK: Final = "unjustified_bulk"  # the daily summary's lists and exports without justification
+_BULK_24H: Final = "unjustified_bulk_24h"  # …the most of them in any 24 h up to one that day
 
 
 class UnjustifiedAccess(Detector):
@@ -702,7 +708,12 @@ class UnjustifiedAccess(Detector):
             description="Above the actor's usual daily (p95; lists: their busiest day) and "
             "their team's (p95)…",
         )
-        factor: float = Field(1.5, ge=1, description="…and at least this many times it.")
+        factor: float = Field(
+            1.5,
+            ge=1,
+            description="…and at least this many times it (lists: times the most in any 24 h, "
+            "which can span a late shift and the next early one).",
+        )
         min_new_merchants_week: int = Field(
             8, ge=1, description="Floor: new merchants reached unjustified in 7 days."
         )
@@ -839,9 +850,13 @@ class UnjustifiedAccess(Detector):
             own, peers = usual(_BULK)
             # Beyond the actor's busiest day and their team's usual too (the busiest of their
             # peers' while the actor's own is unknown): a fraud analyst's sweep of lists is
-            # their team's daily work.
+            # their team's daily work. The factor applies to the same measure as the count:
+            # the most in any 24 h, which can span two shifts (a late one, then an early one)
+            # and so exceed the busiest UTC day by half for those who list all day.
             usual_day = max(own.top, peers.top if learning else peers.p95)
-            threshold = max(by_chance, usual_day + cfg.margin, cfg.factor * usual_day)
+            own_24h, peers_24h = usual(_BULK_24H)
+            usual_24h = max(usual_day, own_24h.top, peers_24h.top if learning else peers_24h.p95)
+            threshold = max(by_chance, usual_day + cfg.margin, cfg.factor * usual_24h)
             if len(bulk) >= threshold:
                 p = nb_tail(len(bulk), shape, rate, 1)
                 return finding(
@@ -850,7 +865,8 @@ class UnjustifiedAccess(Detector):
                     bulk,
                     f"{who} opened customer or order lists, or exports, of {len(bulk)} merchants "
                     f"in the last 24 h without a ticket or grant for them ({_list(bulk)}); "
-                    f"their usual is {own}; {peers_are} {peers}. At their rate ({shape / rate:.2f} "
+                    f"their usual is {own}{_most(own_24h)}; {peers_are} {peers}. "
+                    f"At their rate ({shape / rate:.2f} "
                     f"a day, from their own days and their colleagues') that many in a day has "
                     f"a chance of {_chance(p)}.",
                 )

@@ -353,6 +353,28 @@ def checking_team() -> list[dict[str, Any]]:
 ONE_DAY_OF_TWO = [*BASE, *views("ana", ["h0", "h1"], at(-3, 14), **LIST)]
 
 
+def two_shifts(late: int, early: int) -> list[dict[str, Any]]:
+    """Ana lists 10 merchants a day without a ticket (a fraud analyst's sweep, from a pool of
+    40 in turn) for two weeks, on a late shift (from 13:00) and an early one (from 06:00)
+    in turn: each UTC day holds 10, the 24 h from a late shift's start to the end of the
+    next early one 20. Then ``late`` merchants on day 0 from 13:00 and ``early`` on day 1
+    from 06:00, the last one HIT."""
+    pool = [f"f{i}" for i in range(40)] * 2
+    counts = [10] * 14 + [late, early]
+    first = [sum(counts[:d]) % 40 for d in range(len(counts))]
+    return [
+        e
+        for d, n in enumerate(counts)
+        for e in views(
+            "ana",
+            pool[first[d] : first[d] + n],
+            at(d - 14, 13 if d % 2 == 0 else 6),
+            ids=(HIT,) if d == len(counts) - 1 else (),
+            **LIST,
+        )
+    ]
+
+
 def lists(n: int, day: int = 7, actor: str = "ana", of: str = "x") -> list[dict[str, Any]]:
     """Unjustified customer lists of ``n`` merchants x0… (``of``: their prefix) at 14:00; the
     last is HIT."""
@@ -776,6 +798,22 @@ UNJUSTIFIED = [
             ),
         ),
         id="daily-lists-eight-fires",
+        since=at(0, 0),
+    ),
+    # Ana's busiest day was 10 lists, but 20 in 24 h across a late shift and an early one:
+    # 1.5 times the busiest 24 h is the bar (30), not 1.5 times the busiest day (15).
+    row(two_shifts(10, 10), None, id="two-shifts-in-24-hours-are-usual", since=at(0, 0)),
+    row(
+        two_shifts(10, 20),
+        Fires(
+            MEDIUM,
+            tuple(sorted(f"f{i}" for i in [*range(10), *range(20, 40)])),
+            (
+                "of 30 merchants in the last 24 h",
+                "their usual is 10–10 a day (at most 20 in any 24 h)",
+            ),
+        ),
+        id="beyond-the-busiest-24-hours-fires",
         since=at(0, 0),
     ),
     # New merchants: never opened by the actor before, reached without justification in 24 h.

@@ -198,3 +198,22 @@ def test_merchants_read_are_kept_in_order_of_the_last_read_and_forgotten_after_9
     assert list(state.known) == ["m-2", "m-1"]
     engine.process(view("ana", "m-3", KNOWN_DAYS + 1))
     assert list(state.known) == ["m-1", "m-3"]
+
+
+def test_a_state_saved_before_the_busiest_24_hours_reads_its_days_as_0() -> None:
+    """Days summed before ``unjustified_bulk_24h`` existed hold no such value: the baselines
+    read them as 0 (``unjustified_access`` then judges by the busiest day, never below it)."""
+    engine = Engine()
+    for day in range(10):
+        engine.process(view("ana", "m-1", day))
+    saved = msgspec.msgpack.decode(engine.dump_state())
+    context = saved["context"]
+    for days in (context["actors"]["ana"]["history"], context["team_days"]["care"]):
+        for values in days:
+            del values["unjustified_bulk_24h"]
+    engine = Engine(state=Engine.load_state(msgspec.msgpack.encode(saved)))
+    ctx = engine.state.context
+    assert ctx.actors["ana"].baseline("unjustified_bulk_24h").top == 0
+    assert ctx.team_baseline("care", "unjustified_bulk_24h").n == 9
+    engine.process(view("ana", "m-1", 10))  # a new day summed with it
+    assert ctx.actors["ana"].history[-1]["unjustified_bulk_24h"] == 0
