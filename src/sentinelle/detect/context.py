@@ -114,9 +114,11 @@ class DaySummary:
     records: int = 0
     exports: int = 0
     bulk: int = 0
-    # The most merchants of unjustified_bulk in the 24 h before any of this day's such looks:
-    # what the detectors judge (a rolling 24 h, which can span two shifts), not the UTC day.
+    # The most merchants of unjustified_bulk (of novel) in the 24 h before any of this day's
+    # such looks: what the detectors judge (a rolling 24 h, which can span two shifts), not
+    # the UTC day.
     bulk_24h: int = 0
+    novel_24h: int = 0
 
     def values(self) -> dict[str, float]:
         """The numbers baselines compare."""
@@ -130,6 +132,7 @@ class DaySummary:
             "exports": self.exports,
             "bulk": self.bulk,
             "unjustified_bulk_24h": self.bulk_24h,
+            "novel_24h": self.novel_24h,
         }
 
 
@@ -529,6 +532,8 @@ class Context:
         state.head24 = head
         if flags & UNJUSTIFIED_BULK and len(state.b24) > today.bulk_24h:
             today.bulk_24h = len(state.b24)
+        if flags & NOVEL and len(state.n24) > today.novel_24h:
+            today.novel_24h = len(state.n24)
 
     def learn_habits(
         self, state: ActorState, event: AccessEvent, t: int, justified: bool = False

@@ -660,6 +660,7 @@ def _staff_only(self: Detector, kind: str) -> bool:  # noqa: ARG001
 
 _BULK: Final = "unjustified_bulk"  # the daily summary's lists and exports without justification
 _BULK_24H: Final = "unjustified_bulk_24h"  # …the most of them in any 24 h up to one that day
+_NOVEL_24H: Final = "novel_24h"  # the most new merchants reached unjustified so in any 24 h
 
 
 class UnjustifiedAccess(Detector):
@@ -878,7 +879,9 @@ class UnjustifiedAccess(Detector):
         if len(new) >= cfg.min_new_merchants:
             own, peers = usual("novel")
             usual_day = max(own.p95, peers.p95)
-            threshold = max(cfg.min_new_merchants, usual_day + cfg.margin, cfg.factor * usual_day)
+            own_24h, peers_24h = usual(_NOVEL_24H)  # the factor: of the same measure, as lists'
+            usual_24h = max(usual_day, own_24h.p95, peers_24h.p95)
+            threshold = max(cfg.min_new_merchants, usual_day + cfg.margin, cfg.factor * usual_24h)
             if len(new) >= threshold:
                 return finding(
                     len(new),

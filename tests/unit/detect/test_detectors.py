@@ -375,6 +375,23 @@ def two_shifts(late: int, early: int) -> list[dict[str, Any]]:
     ]
 
 
+def new_on_two_shifts(late: int, early: int) -> list[dict[str, Any]]:
+    """As :func:`two_shifts`, with single-record looks at 4 merchants new to Ana a day (a
+    desk whose callers are from every shop): 8 new ones in the 24 h of a late shift and the
+    next early one. Then ``late`` new merchants on day 0 and ``early`` on day 1, the last HIT."""
+    counts = [4] * 14 + [late, early]
+    return [
+        e
+        for d, n in enumerate(counts)
+        for e in views(
+            "ana",
+            [f"n{d}-{i}" for i in range(n)],
+            at(d - 14, 13 if d % 2 == 0 else 6),
+            ids=(HIT,) if d == len(counts) - 1 else (),
+        )
+    ]
+
+
 def lists(n: int, day: int = 7, actor: str = "ana", of: str = "x") -> list[dict[str, Any]]:
     """Unjustified customer lists of ``n`` merchants x0… (``of``: their prefix) at 14:00; the
     last is HIT."""
@@ -814,6 +831,18 @@ UNJUSTIFIED = [
             ),
         ),
         id="beyond-the-busiest-24-hours-fires",
+        since=at(0, 0),
+    ),
+    # New merchants likewise: 4 a day (p95), 8 in most late-then-early 24 h: the bar is 12.
+    row(new_on_two_shifts(4, 4), None, id="new-on-two-shifts-are-usual", since=at(0, 0)),
+    row(
+        new_on_two_shifts(4, 8),
+        Fires(
+            MEDIUM,
+            tuple([f"n14-{i}" for i in range(4)] + [f"n15-{i}" for i in range(8)]),
+            ("opened customer data of 12 merchants they had not worked on before",),
+        ),
+        id="new-beyond-the-usual-24-hours-fires",
         since=at(0, 0),
     ),
     # New merchants: never opened by the actor before, reached without justification in 24 h.
