@@ -406,11 +406,13 @@ def new_merchants(
 
 
 def novel_history(days: int, per_day: int) -> list[dict[str, Any]]:
-    """An actor who reaches ``per_day`` merchants new to them, unjustified, every day."""
+    """An actor who reaches ``per_day`` merchants new to them, unjustified, every day (from
+    09:00, ten minutes later each day: yesterday's looks have left the 24 hours, which keep
+    what is exactly 24 hours old)."""
     return [
         e
         for d in range(days)
-        for e in views("ana", [f"h{d}-{i}" for i in range(per_day)], at(d, 9))
+        for e in views("ana", [f"h{d}-{i}" for i in range(per_day)], at(d, 9, 10 * d))
     ]
 
 
