@@ -1166,20 +1166,36 @@ class UnusualContext(Detector):
                 "(0: only on its first access)."
             ),
         )
+        staff_countries: bool = Field(
+            True,
+            description="Before both_history_days of the actor's own, a country none of the "
+            "staff had worked from (the staff known for both_history_days) counts, with a "
+            "device new to the actor: a session stolen in an account's first days.",
+        )
 
     judges = _staff_only
+
+    def _new_to_staff(self, ctx: Context, country: str, t: int, new_since: int) -> bool:
+        """Whether no staff member had worked from ``country`` before ``new_since`` (the
+        staff's first access ``both_history_days`` or more before ``t``)."""
+        cfg = self.config
+        assert isinstance(cfg, UnusualContext.Config)  # noqa: S101
+        seen = ctx.known_staff_countries()
+        since = ctx.staff_since_us
+        if since is None or t - since < cfg.both_history_days * DAY:
+            return False
+        return seen.get(country, t) >= new_since
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
         cfg = self.config
         assert isinstance(cfg, UnusualContext.Config)  # noqa: S101
+        if justified or state.kind != "staff":
+            return []
         days = len(state.history)
-        if (
-            justified
-            or state.kind != "staff"
-            or days < min(cfg.both_history_days, cfg.min_history_days)
-        ):
+        early = days < min(cfg.both_history_days, cfg.min_history_days)
+        if early and not cfg.staff_countries:
             return []
         bulk = is_bulk(event)
         if not bulk and event.merchant not in state.n24:
@@ -1191,10 +1207,26 @@ class UnusualContext(Detector):
         # New for a while, not only on its first access: a burst from a stolen session often
         # starts with a search or a known merchant, and its list views follow minutes later.
         new_since = t - cfg.new_hours * HOUR
-        if isinstance(device, str) and state.devices.get(device, t) >= new_since:
-            unusual.append(f"a device {_first_seen(state.devices, device, t)} ({device})")
-        if isinstance(country, str) and state.countries.get(country, t) >= new_since:
+        if early:
+            # Too few days of their own for anything to be new to them; but an account that
+            # worked from elsewhere, now in a country none of the staff had worked from (the
+            # staff known for a few days), changed hands or place (a hire's first country is
+            # no change).
+            before = sorted(c for c, u in state.countries.items() if c != country and u < new_since)
+            if not (
+                before
+                and isinstance(country, str)
+                and self._new_to_staff(ctx, country, t, new_since)
+            ):
+                return []
+            unusual.append(
+                f"a country none of the staff had worked from before ({country}; they had "
+                f"worked from {', '.join(before)})"
+            )
+        elif isinstance(country, str) and state.countries.get(country, t) >= new_since:
             unusual.append(f"a country {_first_seen(state.countries, country, t)} ({country})")
+        if isinstance(device, str) and state.devices.get(device, t) >= new_since:
+            unusual.insert(0, f"a device {_first_seen(state.devices, device, t)} ({device})")
         if not unusual or (days < cfg.min_history_days and len(unusual) < 2):
             return []  # early on, one sign alone (a trip, a new laptop) says little
         total = sum(state.hours)

@@ -1275,6 +1275,25 @@ def tablet_then_list(first: dt.datetime, then: dt.datetime) -> list[dict[str, An
     ]
 
 
+def colleagues(days: range, country: str = "FR") -> list[dict[str, Any]]:
+    """Bob's and Cy's ordinary looks at merchants h0 and h1 on ``days``, from ``country``."""
+    return [
+        e
+        for person in ("bob", "cy")
+        for d in days
+        for e in views(person, ["h0", "h1"], at(d, 9, 30), country=country)
+    ]
+
+
+def early_account(country: str = "FR") -> list[dict[str, Any]]:
+    """Bob and Cy for five days (Bob from ``country``); Ana's first two days, days 3 and 4
+    from France on laptop-1 (too few of her own for anything to be new to her)."""
+    return [
+        *colleagues(range(5), country),
+        *[e for d in (3, 4) for e in views("ana", ["h0", "h1"], at(d, 9))],
+    ]
+
+
 UNUSUAL = [
     row(
         [*habit_days(7), odd()],
@@ -1312,6 +1331,40 @@ UNUSUAL = [
         id="three-days-enough-for-both-signs",
     ),
     row([*habit_days(2), odd(day=2, country="DE")], None, id="two-days-too-few-for-both"),
+    # Before that, an account that worked from France, now in a country none of the staff had
+    # worked from, on a device new to it: a session stolen in its first days.
+    row(
+        [*early_account(), odd(day=5, country="VN")],
+        Fires(
+            HIGH,
+            ("m7",),
+            (
+                "from a device never seen for them (tablet-9), a country none of the staff had "
+                "worked from before (VN; they had worked from FR).",
+            ),
+        ),
+        id="early-account-in-a-country-new-to-the-staff",
+    ),
+    row(
+        [*early_account(), odd(day=5, device="laptop-1", country="VN")],
+        None,
+        id="early-account-new-country-alone",
+    ),
+    row(
+        [*colleagues(range(5)), odd(day=5, country="VN")],
+        None,
+        id="a-hires-first-country-is-no-change",
+    ),
+    row(
+        [*early_account(country="VN"), odd(day=5, country="VN")],
+        None,
+        id="a-country-a-colleague-works-from",
+    ),
+    row(
+        [*colleagues(range(2)), *views("ana", ["h0"], at(0, 9)), odd(day=2, country="VN")],
+        None,
+        id="the-staff-known-for-two-days-only",
+    ),
     row([*habit_days(7), odd(device="laptop-1")], None, id="known-device-and-country"),
     row(
         [*habit_days(7), *ticket("T1", "m7", at(7, 8), assignee="ana"), odd(ticket="T1")],

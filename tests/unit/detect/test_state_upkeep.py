@@ -18,17 +18,27 @@ from sentinelle.detect import Engine
 from sentinelle.detect.context import KNOWN_DAYS, TEAM_DAYS, ActorState, Context
 from sentinelle.detect.machines import MachineDay, MachineState, _level, _p90
 from sentinelle.events import decode_event
-from sentinelle.timeutil import DAY
+from sentinelle.timeutil import DAY, HOUR
 
 START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 D0 = int(START.timestamp()) * 1_000_000 // DAY  # START's UTC day number
 
 
-def view(actor: str, merchant: str, day: int, *, subject: str = "c-1", hour: int = 10) -> Any:
+def view(
+    actor: str,
+    merchant: str,
+    day: int,
+    *,
+    subject: str = "c-1",
+    hour: int = 10,
+    country: str | None = None,
+) -> Any:
     when = START + dt.timedelta(days=day, hours=hour)
+    source = {} if country is None else {"source": {"country": country}}
     return decode_event(
         json.dumps(
-            {
+            source
+            | {
                 "id": f"e-{actor}-{merchant}-{day}-{hour}-{subject}",
                 "time": when.isoformat().replace("+00:00", "Z"),
                 "actor": {"id": actor, "kind": "staff", "team": "care"},
@@ -217,3 +227,24 @@ def test_a_state_saved_before_the_busiest_24_hours_reads_its_days_as_0() -> None
     assert ctx.team_baseline("care", "unjustified_bulk_24h").n == 9
     engine.process(view("ana", "m-1", 10))  # a new day summed with it
     assert ctx.actors["ana"].history[-1]["unjustified_bulk_24h"] == 0
+
+
+def test_a_state_saved_before_the_staff_countries_builds_them_from_the_actors() -> None:
+    """A saved state without ``staff_countries`` builds them from the staff's own countries
+    and active days at first use: a country one of them worked from is known, and the day
+    of the staff's first access."""
+    engine = Engine()
+    for day in range(3):
+        engine.process(view("ana", "m-1", day, country="FR"))
+        engine.process(view("bob", "m-1", day, country="DE" if day else "FR"))
+    saved = msgspec.msgpack.decode(engine.dump_state())
+    assert saved["context"]["staff_since_us"] == D0 * DAY  # the first access's UTC day
+    del saved["context"]["staff_countries"], saved["context"]["staff_since_us"]
+    engine = Engine(state=Engine.load_state(msgspec.msgpack.encode(saved)))
+    ctx = engine.state.context
+    assert ctx.staff_countries is None
+    assert ctx.known_staff_countries() == {
+        "FR": D0 * DAY + 10 * HOUR,
+        "DE": (D0 + 1) * DAY + 10 * HOUR,
+    }
+    assert ctx.staff_since_us == D0 * DAY
