@@ -353,43 +353,48 @@ def checking_team() -> list[dict[str, Any]]:
 ONE_DAY_OF_TWO = [*BASE, *views("ana", ["h0", "h1"], at(-3, 14), **LIST)]
 
 
-def two_shifts(late: int, early: int) -> list[dict[str, Any]]:
-    """Ana lists 10 merchants a day without a ticket (a fraud analyst's sweep, from a pool of
-    40 in turn) for two weeks, on a late shift (from 13:00) and an early one (from 06:00)
-    in turn: each UTC day holds 10, the 24 h from a late shift's start to the end of the
-    next early one 20. Then ``late`` merchants on day 0 from 13:00 and ``early`` on day 1
-    from 06:00, the last one HIT."""
-    pool = [f"f{i}" for i in range(40)] * 2
-    counts = [10] * 14 + [late, early]
-    first = [sum(counts[:d]) % 40 for d in range(len(counts))]
+def on_two_shifts(
+    daily: list[list[str]], late: list[str], early: list[str], **kw: Any
+) -> list[dict[str, Any]]:
+    """Ana's unjustified looks (``kw``: as :func:`access`'s) at the merchants of ``daily``, a
+    list a day for two weeks, on a late shift (from 13:00) and an early one (from 06:00) in
+    turn: the 24 h from a late shift's start to the end of the next early one hold two days'.
+    Then ``late`` on day 0 from 13:00 and ``early`` on day 1 from 06:00, the last one HIT."""
+    days = [*daily, late, early]
     return [
         e
-        for d, n in enumerate(counts)
+        for d, merchants in enumerate(days)
         for e in views(
             "ana",
-            pool[first[d] : first[d] + n],
-            at(d - 14, 13 if d % 2 == 0 else 6),
-            ids=(HIT,) if d == len(counts) - 1 else (),
-            **LIST,
+            merchants,
+            at(d - len(daily), 13 if d % 2 == 0 else 6),
+            ids=(HIT,) if d == len(days) - 1 else (),
+            **kw,
         )
     ]
+
+
+def two_shifts(late: int, early: int) -> list[dict[str, Any]]:
+    """Ana lists 10 merchants a day (a fraud analyst's sweep, from a pool of 40 in turn) on
+    two shifts (:func:`on_two_shifts`): each UTC day holds 10, a late and an early shift 20.
+    Then ``late`` and ``early`` more from the pool."""
+    pool = [f"f{i}" for i in range(40)] * 2
+    first = [d * 10 % 40 for d in range(15)] + [(140 + late) % 40]
+    picked = [pool[first[d] : first[d] + 10] for d in range(14)]
+    return on_two_shifts(
+        picked, pool[first[14] : first[14] + late], pool[first[15] : first[15] + early], **LIST
+    )
 
 
 def new_on_two_shifts(late: int, early: int) -> list[dict[str, Any]]:
-    """As :func:`two_shifts`, with single-record looks at 4 merchants new to Ana a day (a
-    desk whose callers are from every shop): 8 new ones in the 24 h of a late shift and the
-    next early one. Then ``late`` new merchants on day 0 and ``early`` on day 1, the last HIT."""
-    counts = [4] * 14 + [late, early]
-    return [
-        e
-        for d, n in enumerate(counts)
-        for e in views(
-            "ana",
-            [f"n{d}-{i}" for i in range(n)],
-            at(d - 14, 13 if d % 2 == 0 else 6),
-            ids=(HIT,) if d == len(counts) - 1 else (),
-        )
-    ]
+    """Ana looks at one customer of each of 4 merchants new to her a day (a desk whose
+    callers are from every shop) on two shifts (:func:`on_two_shifts`): 8 new ones in a late
+    and an early shift. Then ``late`` and ``early`` new ones."""
+    return on_two_shifts(
+        [[f"n{d}-{i}" for i in range(4)] for d in range(14)],
+        [f"n14-{i}" for i in range(late)],
+        [f"n15-{i}" for i in range(early)],
+    )
 
 
 def lists(n: int, day: int = 7, actor: str = "ana", of: str = "x") -> list[dict[str, Any]]:
