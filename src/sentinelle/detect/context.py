@@ -231,12 +231,6 @@ class Context:
     # (closed_us, ticket) of the closed tickets, a heap: what prune forgets, without a walk
     # over every ticket each day; None until built (a state saved before it was kept).
     closing: list[tuple[int, str]] | None = None
-    # The countries the staff worked from (country → first seen; 0: ticketed work there) and
-    # the start of the UTC day of the staff's first access: a country none of them had
-    # worked from.
-    # None until built (a state saved before: from the actors' own, at first use).
-    staff_countries: dict[str, int] | None = None
-    staff_since_us: int | None = None
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
@@ -557,46 +551,17 @@ class Context:
                 state.devices[device] = 0
             if isinstance(country, str):
                 state.countries[country] = 0
-        if state.kind == "staff":
-            seen = self.staff_countries
-            if seen is None or self.staff_since_us is None:
-                self._staff_habit(country if isinstance(country, str) else None, t, justified)
-            elif (
-                isinstance(country, str)
-                and seen.get(country, 1)
-                and (justified or country not in seen)
-            ):
-                self._staff_habit(country, t, justified)  # else: nothing it would change
         state.hours[(t // HOUR) % 24] += 1
 
-    def _staff_habit(self, country: str | None, t: int, justified: bool) -> None:
-        """A staff member's access at ``t``, from ``country`` if known: the staff's countries
-        (first seen; 0 once ticketed work was done from it) and their first access's day."""
-        seen = self.known_staff_countries()
-        if self.staff_since_us is None:
-            self.staff_since_us = t // DAY * DAY
-        if country is not None:
-            first = 0 if justified else t
-            if seen.get(country, first) >= first:
-                seen[country] = first
-
-    def known_staff_countries(self) -> dict[str, int]:
-        """:attr:`staff_countries`, built from the staff's own countries and days the first
-        time (a state saved before it was kept)."""
-        if self.staff_countries is not None:
-            return self.staff_countries
-        seen: dict[str, int] = {}
-        since: int | None = None
-        for state in self.actors.values():
-            if state.kind != "staff":
-                continue
-            for country, first in state.countries.items():
-                if seen.get(country, first) >= first:
-                    seen[country] = first
-            if state.active and (since is None or state.active[0] * DAY < since):
-                since = state.active[0] * DAY
-        self.staff_countries, self.staff_since_us = seen, since
-        return seen
+    def new_to_staff(self, country: str, since: int, known_days: int, t: int) -> bool:
+        """Whether no staff member had worked from ``country`` before ``since`` (its first
+        time in their :attr:`ActorState.countries`), the staff having worked on a day
+        ``known_days`` or more before ``t`` (before that, nothing is known of where they
+        work). Read from the actors' own, as only the rare look that asks needs it."""
+        staff = [s for s in self.actors.values() if s.kind == "staff"]
+        if not any(s.active and s.active[0] * DAY <= t - known_days * DAY for s in staff):
+            return False
+        return all(s.countries.get(country, since) >= since for s in staff)
 
 
 def _keep_since(by: dict[str, dict[str, int]], since: int) -> None:

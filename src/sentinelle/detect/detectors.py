@@ -1175,17 +1175,6 @@ class UnusualContext(Detector):
 
     judges = _staff_only
 
-    def _new_to_staff(self, ctx: Context, country: str, t: int, new_since: int) -> bool:
-        """Whether no staff member had worked from ``country`` before ``new_since`` (the
-        staff's first access ``both_history_days`` or more before ``t``)."""
-        cfg = self.config
-        assert isinstance(cfg, UnusualContext.Config)  # noqa: S101
-        seen = ctx.known_staff_countries()
-        since = ctx.staff_since_us
-        if since is None or t - since < cfg.both_history_days * DAY:
-            return False
-        return seen.get(country, t) >= new_since
-
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
@@ -1212,12 +1201,10 @@ class UnusualContext(Detector):
             # worked from elsewhere, now in a country none of the staff had worked from (the
             # staff known for a few days), changed hands or place (a hire's first country is
             # no change).
+            if not isinstance(country, str):
+                return []
             before = sorted(c for c, u in state.countries.items() if c != country and u < new_since)
-            if not (
-                before
-                and isinstance(country, str)
-                and self._new_to_staff(ctx, country, t, new_since)
-            ):
+            if not (before and ctx.new_to_staff(country, new_since, cfg.both_history_days, t)):
                 return []
             unusual.append(
                 f"a country none of the staff had worked from before ({country}; they had "

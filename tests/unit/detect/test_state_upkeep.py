@@ -229,22 +229,18 @@ def test_a_state_saved_before_the_busiest_24_hours_reads_its_days_as_0() -> None
     assert ctx.actors["ana"].history[-1]["unjustified_bulk_24h"] == 0
 
 
-def test_a_state_saved_before_the_staff_countries_builds_them_from_the_actors() -> None:
-    """A saved state without ``staff_countries`` builds them from the staff's own countries
-    and active days at first use: a country one of them worked from is known, and the day
-    of the staff's first access."""
+def test_a_country_new_to_the_staff_is_read_from_the_actors_own() -> None:
+    """A country is new to the staff when none of them had worked from it before ``since``
+    (their first time there), once one of them has worked on a day ``known_days`` before; a
+    saved state keeps the actors' countries, so it judges the same."""
     engine = Engine()
     for day in range(3):
         engine.process(view("ana", "m-1", day, country="FR"))
         engine.process(view("bob", "m-1", day, country="DE" if day else "FR"))
-    saved = msgspec.msgpack.decode(engine.dump_state())
-    assert saved["context"]["staff_since_us"] == D0 * DAY  # the first access's UTC day
-    del saved["context"]["staff_countries"], saved["context"]["staff_since_us"]
-    engine = Engine(state=Engine.load_state(msgspec.msgpack.encode(saved)))
+    engine = Engine(state=Engine.load_state(engine.dump_state()))
     ctx = engine.state.context
-    assert ctx.staff_countries is None
-    assert ctx.known_staff_countries() == {
-        "FR": D0 * DAY + 10 * HOUR,
-        "DE": (D0 + 1) * DAY + 10 * HOUR,
-    }
-    assert ctx.staff_since_us == D0 * DAY
+    t = (D0 + 3) * DAY + 10 * HOUR
+    assert ctx.new_to_staff("VN", t - HOUR, 3, t)
+    assert not ctx.new_to_staff("DE", t - HOUR, 3, t)  # Bob's since day 1
+    assert ctx.new_to_staff("DE", (D0 + 1) * DAY + 10 * HOUR, 3, t)  # …not before
+    assert not ctx.new_to_staff("VN", t - HOUR, 4, t)  # the staff known for 3 days only
