@@ -599,11 +599,16 @@ def mark_daily(state: ActorState, kind: str, t: int, key: str) -> bool:
     return True
 
 
+def is_list(event: AccessEvent) -> bool:
+    """A view of a customer or order list (of any size: a small merchant's names all)."""
+    return getattr(event.resource, "type", None) in BULK_TYPES
+
+
 def is_bulk(event: AccessEvent) -> bool:
     """An export, or a list view exposing many customers at once (not one customer's orders)."""
     if event.action in EXPORT_ACTIONS:
         return True
-    if getattr(event.resource, "type", None) not in BULK_TYPES:
+    if getattr(event.resource, "type", None) not in BULK_TYPES:  # is_list, inlined: hot
         return False
     subjects = event.subjects
     if isinstance(subjects, list):

@@ -24,7 +24,6 @@ from pydantic import Field
 from sentinelle.detect.base import Detector, DetectorConfig, Finding, Severity
 from sentinelle.detect.context import (
     ALERTED,
-    BULK_TYPES,
     EXPORT_ACTIONS,
     EXPORTED,
     ActorState,
@@ -32,6 +31,7 @@ from sentinelle.detect.context import (
     Quantiles,
     Ticket,
     is_bulk,
+    is_list,
     mark,
     mark_daily,
 )
@@ -1615,7 +1615,7 @@ class RepeatedLooks(Detector):
         subjects = event.subjects
         if justified or state.kind != "staff" or subjects is UNSET or len(subjects) > 5:
             return []
-        if len(subjects) > 1 and getattr(event.resource, "type", None) in BULK_TYPES:
+        if len(subjects) > 1 and is_list(event):
             # A small merchant's list names all its customers (a new shop's two, every time
             # it is opened): none of them was looked up. A search that finds one was.
             return []
