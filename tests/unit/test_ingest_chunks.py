@@ -12,7 +12,6 @@ from sentinelle.detect.engine import decode_stored
 from sentinelle.errors import ValidationError
 from sentinelle.events import decode_canonical
 from sentinelle.ingest.chunks import Decoding, Sums, build_chunk, events_of, renumbered
-from sentinelle.ledger.tiles import base_tiles
 from sentinelle.sim.simulator import simulate
 from sentinelle.store.activity import ActivityTally
 
@@ -83,7 +82,6 @@ def test_a_chunk_renumbered_is_the_chunk_built_from_there(lines: list[bytes]) ->
     assert moved.tally.days == built.tally.days
     assert moved.machines == built.machines
     assert moved.slices and moved.subjects
-    assert built.tiles and not moved.tiles  # off the tiles' bounds now: the tree hashes them
 
 
 def test_sums_added_chunk_by_chunk_are_the_chunks_own(lines: list[bytes]) -> None:
@@ -103,11 +101,6 @@ def test_sums_added_chunk_by_chunk_are_the_chunks_own(lines: list[bytes]) -> Non
     assert sums.leaf_hashes() == [h for c in chunks for h in c.hashes]
     assert sums.slices == [s for c in chunks for s in c.slices]
     assert sums.slices  # the access events' (merchant, slice leaf hash)
-    # The full tiles of the leaves, hashed with them, though each lies across chunks of 100
-    # (which hold none): every tile from the first boundary (256) on.
-    assert sums.tiles == base_tiles(7, sums.leaf_hashes())
-    assert len(sums.tiles) == (7 + len(lines)) // 256 - 1 > 0
-    assert not [t for c in chunks for t in c.tiles]
     with pytest.raises(ValueError, match=f"where {7 + len(lines)} comes next"):  # in order
         sums.add(7, [], [])
     # A chunk without its sums, numbered again after re-sent ids: no slice leaves to move.

@@ -34,8 +34,8 @@ The event bodies go to the child through an anonymous temporary file in the data
 for the child to read.
 
 The child also takes work off the ingest, which is the slower of the two: from the bodies it
-decodes anyway, it computes the batch's leaf hashes, slice leaves and the ledger's full tiles
-of level 0 (:class:`~sentinelle.ingest.chunks.Sums`) and sends them every :data:`SUMS_EVERY` leaves
+decodes anyway, it computes the batch's leaf hashes and slice leaves
+(:class:`~sentinelle.ingest.chunks.Sums`) and sends them every :data:`SUMS_EVERY` leaves
 (what either process holds of them stays bounded); the ingest grows the tree and the slices
 with them as they come (:meth:`Beside.sums`, its ``sums`` hook) and, once every chunk is
 inserted, asks for the rest and waits for it; the child then feeds its last group at once,

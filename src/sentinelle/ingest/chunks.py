@@ -17,7 +17,7 @@ chunks after it only move their numbers back (:func:`renumbered`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Final
 
@@ -25,7 +25,6 @@ from sentinelle.errors import Problem, ValidationError
 from sentinelle.events import AccessEvent, EventError, decode_canonical
 from sentinelle.ledger.log import event_row
 from sentinelle.ledger.slices import event_slice_leaves, slice_leaves
-from sentinelle.ledger.tiles import TILE_WIDTH, BaseTile, base_tiles
 from sentinelle.store.accesses import SubjectRow, facets_of, subject_rows
 from sentinelle.store.activity import ActivityTally
 from sentinelle.store.events import FacetedRow
@@ -53,8 +52,7 @@ class Chunk:
     the customers' index, the inventory and the merchants' slices (their leaf hashes, which
     hold the rows' numbers); ``events``: the decoded events (``None`` when the
     chunk was decoded in another process); ``read``: bytes of input read so far (progress;
-    0 when unknown); ``tiles``: the ledger's full tiles of level 0 that lie wholly among the
-    rows (:func:`~sentinelle.ledger.tiles.base_tiles`: hashed where the chunk is decoded).
+    0 when unknown).
     """
 
     rows: list[FacetedRow]
@@ -65,7 +63,6 @@ class Chunk:
     slices: list[tuple[str, bytes]]
     events: list[object] | None
     read: int = 0
-    tiles: list[BaseTile] = field(default_factory=list)
 
 
 def build_chunk(
@@ -97,7 +94,6 @@ def build_chunk(
         machine_uses(rows, events),
         slice_leaves(rows, hashes) if sums else [],
         events,
-        tiles=base_tiles(first, hashes) if sums else [],
     )
 
 
@@ -106,16 +102,13 @@ class Sums:
     """What the leaves ``[first, end)`` of a batch add to the ledger's tree (their leaf
     hashes, 32 bytes each, in order) and the merchants' slices (:func:`slice_leaves`): the
     hashing of its chunks, which live detection's process does beside the storing
-    (:mod:`sentinelle.detect.pipelined`), from the bodies it is handed anyway; and the
-    ledger's full tiles of level 0 that lie wholly among the leaves, hashed with them
-    (``tiles``: :func:`~sentinelle.ledger.tiles.base_tiles`).
+    (:mod:`sentinelle.detect.pipelined`), from the bodies it is handed anyway.
     """
 
     first: int
     end: int
     hashes: bytearray
     slices: list[tuple[str, bytes]]
-    tiles: list[BaseTile] = field(default_factory=list)
 
     @classmethod
     def starting(cls, first: int) -> Sums:
@@ -130,14 +123,7 @@ class Sums:
         hashes = [sha256(b"\x00" + body).digest() for body in bodies]
         self.hashes += b"".join(hashes)
         self.slices += event_slice_leaves(first, events, hashes)
-        self.end = end = first + len(bodies)
-        # The tiles the new leaves complete: from the first boundary among them (or before,
-        # where the tile began in an earlier add), to the last.
-        start = max(self.first + -self.first % TILE_WIDTH, first - first % TILE_WIDTH)
-        if end - start >= TILE_WIDTH:
-            cut = end - (end - start) % TILE_WIDTH
-            raw = bytes(self.hashes[32 * (start - self.first) : 32 * (cut - self.first)])
-            self.tiles += base_tiles(start, [raw[i : i + 32] for i in range(0, len(raw), 32)])
+        self.end = first + len(bodies)
 
     def leaf_hashes(self) -> list[bytes]:
         """The leaf hashes, one ``bytes`` each."""
@@ -152,9 +138,7 @@ def _row(seq: int, event: object, body: bytes) -> FacetedRow:
 
 def renumbered(chunk: Chunk, first: int) -> Chunk:
     """``chunk`` with its rows numbered from ``first`` (re-sent ids were dropped before it):
-    the rows, customers and slice leaf hashes hold the numbers, and the tiles are left out
-    (they no longer fall on the tiles' bounds: the tree hashes them); the rest does not
-    change."""
+    the rows, customers and slice leaf hashes hold the numbers; the rest does not change."""
     shift = first - chunk.rows[0][0]
     rows = [(row[0] + shift, *row[1:]) for row in chunk.rows]
     return Chunk(

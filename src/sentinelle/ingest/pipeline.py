@@ -35,7 +35,7 @@ from sentinelle.ingest.files import bytes_read, events_in, iter_json_lines
 from sentinelle.ingest.reader import Reader
 from sentinelle.ledger.log import Ledger
 from sentinelle.ledger.slices import SliceBatch, SliceGrower
-from sentinelle.ledger.tiles import BaseTile, TreeBuilder
+from sentinelle.ledger.tiles import TreeBuilder
 from sentinelle.store import DuplicateIdsError, FacetedRow, Store, Writer
 from sentinelle.store.activity import ActivityTally
 
@@ -259,7 +259,7 @@ class Ingestor:
         w.add_integrations(chunk.machines)  # the inventory of apps and integrations
         result.stored += len(rows)
         if summed:
-            _extend(w, builder, grower, chunk.hashes, chunk.slices, chunk.tiles)
+            _extend(w, builder, grower, chunk.hashes, chunk.slices)
 
     def _drop_duplicates(self, w: Writer, first: int, chunk: Chunk, result: IngestResult) -> Chunk:
         # Rare path: some ids are already stored (earlier batches, or earlier in this batch).
@@ -294,7 +294,7 @@ def _grow(
             or len(sums.hashes) != 32 * (sums.end - sums.first)
         ):
             return
-        _extend(w, builder, grower, sums.leaf_hashes(), sums.slices, sums.tiles)
+        _extend(w, builder, grower, sums.leaf_hashes(), sums.slices)
 
 
 def _extend(
@@ -303,11 +303,9 @@ def _extend(
     grower: SliceGrower,
     hashes: list[bytes],
     slices: list[tuple[str, bytes]],
-    tiles: list[BaseTile],
 ) -> None:
-    """Grow the tree by the next leaves' ``hashes`` (``tiles``: full tiles already hashed from
-    them) and the slices by their ``slices``."""
-    builder.extend(hashes, tiles)
+    """Grow the tree by the next leaves' ``hashes`` and the slices by their ``slices``."""
+    builder.extend(hashes)
     grower.add(slices, gsize=builder.size)
     # Completed tiles never change: write them as they come, keeping memory flat.
     if len(builder.completed) >= 64:

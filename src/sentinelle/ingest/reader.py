@@ -4,10 +4,9 @@
 and hashing events, and the rest storing them, on one core. Without live detection (which
 takes the second core, :mod:`sentinelle.detect.pipelined`), a :class:`Reader` moves the first
 part to a child process: it reads the file, decodes each chunk
-(:func:`~sentinelle.ingest.chunks.build_chunk`: rows, leaf hashes and the full tiles they
-make, activity tally, customers, machines) and sends it, pickled, down a pipe, while the
-parent stores the chunk before. The pipe's buffer holds the child back when it runs ahead,
-so memory stays flat.
+(:func:`~sentinelle.ingest.chunks.build_chunk`: rows, leaf hashes, activity tally,
+customers, machines) and sends it, pickled, down a pipe, while the parent stores the chunk
+before. The pipe's buffer holds the child back when it runs ahead, so memory stays flat.
 
 The child only reads the file and computes; it writes nothing. What the batch stores is
 the same as decoded in one process, and so are its errors: the child sends the invalid

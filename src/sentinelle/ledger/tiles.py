@@ -29,15 +29,12 @@ from sentinelle.ledger.merkle import combine, edge_ranges, perfect_subtrees
 
 __all__ = [
     "TILE_HEIGHT",
-    "BaseTile",
     "TILE_WIDTH",
     "TileCache",
     "TileKey",
     "TileReader",
     "TreeBuilder",
-    "base_tiles",
     "tile_width",
-    "whole_tile",
 ]
 
 TILE_HEIGHT: Final = 8
@@ -45,8 +42,6 @@ TILE_WIDTH: Final = 1 << TILE_HEIGHT
 _H: Final = 32
 
 TileKey = tuple[int, int]  # (tile level T, tile index K)
-BaseTile = tuple[int, bytes, bytes]
-"""A full tile of level 0 computed apart (:func:`base_tiles`): its index, blob and root."""
 FetchTiles = Callable[[list[TileKey]], dict[TileKey, bytes]]
 
 # A tile's width follows from its blob's length: the entry count is strictly increasing in w.
@@ -66,28 +61,6 @@ def tile_width(blob: bytes) -> int:
     if not width:
         raise IntegrityError(f"malformed tile of {len(blob)} bytes")
     return width
-
-
-def whole_tile(base: Sequence[bytes]) -> tuple[bytes, bytes]:
-    """The blob of a full tile over the 256 node hashes ``base`` and its root (the node eight
-    levels up, which goes into the tile above)."""
-    levels = [list(base)]
-    row = levels[0]
-    for _ in range(TILE_HEIGHT):
-        row = [sha256(b"\x01" + a + b).digest() for a, b in zip(row[::2], row[1::2], strict=True)]
-        levels.append(row)
-    return b"".join(b"".join(r) for r in levels[:TILE_HEIGHT]), row[0]
-
-
-def base_tiles(first: int, leaf_hashes: Sequence[bytes]) -> list[BaseTile]:
-    """The full tiles of level 0 that lie wholly among the leaves ``[first, first + n)``
-    (``leaf_hashes`` their hashes, in order): hashed where the leaves are (a process beside
-    the storing one), so that :meth:`TreeBuilder.extend` only takes them."""
-    out: list[BaseTile] = []
-    for i in range(-first % TILE_WIDTH, len(leaf_hashes) - TILE_WIDTH + 1, TILE_WIDTH):
-        blob, root = whole_tile(leaf_hashes[i : i + TILE_WIDTH])
-        out.append(((first + i) >> TILE_HEIGHT, blob, root))
-    return out
 
 
 def _tile_from_blob(blob: bytes) -> list[list[bytes]]:
@@ -139,33 +112,32 @@ class TreeBuilder:
         self._push(0, leaf_hash)
         self.size += 1
 
-    def extend(self, leaf_hashes: Sequence[bytes], tiles: Sequence[BaseTile] = ()) -> None:
-        """Add leaf hashes in order. ``tiles``: full tiles of level 0 already hashed from some
-        of them (:func:`base_tiles`); each is taken as it is if its base is the very leaves
-        it stands for, else hashed here."""
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Add leaf hashes in order."""
         push = self._push
         n, i = len(leaf_hashes), 0
         while i < n and self._tiles[0][0]:  # finish the partial tile leaf by leaf
             push(0, leaf_hashes[i])
             i += 1
-        ready = {index: (blob, root) for index, blob, root in tiles}
         while n - i >= TILE_WIDTH:  # then whole tiles at once: same hashes, less overhead
-            base = leaf_hashes[i : i + TILE_WIDTH]
-            got = ready.get(self._index[0])
-            if got is not None and got[0].startswith(b"".join(base)):
-                self._done_tile(*got)
-            else:
-                self._done_tile(*whole_tile(base))
+            self._full_tile(leaf_hashes[i : i + TILE_WIDTH])
             i += TILE_WIDTH
         for j in range(i, n):
             push(0, leaf_hashes[j])
         self.size += n
 
-    def _done_tile(self, blob: bytes, root: bytes) -> None:
+    def _full_tile(self, base: Sequence[bytes]) -> None:
+        levels = [list(base)]
+        row = levels[0]
+        for _ in range(TILE_HEIGHT):
+            row = [
+                sha256(b"\x01" + a + b).digest() for a, b in zip(row[::2], row[1::2], strict=True)
+            ]
+            levels.append(row)
         index = self._index[0]
-        self.completed.append((0, index, blob))
+        self.completed.append((0, index, b"".join(b"".join(r) for r in levels[:TILE_HEIGHT])))
         self._index[0] = index + 1
-        self._push(1, root)
+        self._push(1, row[0])
 
     def _push(self, level: int, digest: bytes) -> None:
         tiles = self._tiles

@@ -9,7 +9,7 @@ import pytest
 
 from sentinelle.errors import IntegrityError
 from sentinelle.ledger.merkle import root_hash
-from sentinelle.ledger.tiles import TileCache, TileReader, TreeBuilder, base_tiles, tile_width
+from sentinelle.ledger.tiles import TileCache, TileReader, TreeBuilder, tile_width
 
 
 def leaves(n: int) -> list[bytes]:
@@ -41,33 +41,6 @@ def test_builder_resumed_in_random_batches_matches_the_rfc(seed: int) -> None:
     expected: dict[tuple[int, int], bytes] = {}
     store_of(one_by_one, expected)
     assert {k: v for k, v in tiles.items() if k in expected} == expected
-
-
-@pytest.mark.parametrize("first", [0, 1, 255, 256, 300])
-def test_tiles_hashed_apart_are_taken_as_the_builder_would_make_them(first: int) -> None:
-    # A process beside the storing one hashes the full tiles of its leaves (base_tiles); the
-    # builder takes them, and the tree and tiles are those it makes itself.
-    hashes = leaves(first + 1500)
-    own = TreeBuilder()
-    own.extend(hashes)
-    apart = TreeBuilder()
-    apart.extend(hashes[:first])
-    given = base_tiles(first, hashes[first:])
-    assert [index for index, _, _ in given] == list(range(-(-first // 256), (first + 1500) // 256))
-    apart.extend(hashes[first:], given)
-    assert apart.root() == own.root() == root_hash(hashes)
-    assert apart.take_completed() == own.take_completed()
-    assert apart.partial_tiles() == own.partial_tiles()
-
-
-def test_a_tile_given_for_other_leaves_is_hashed_again() -> None:
-    hashes = leaves(600)
-    wrong = base_tiles(0, leaves(601)[1:])  # the tiles of leaves one further on
-    builder = TreeBuilder()
-    builder.extend(hashes, wrong)
-    assert builder.root() == root_hash(hashes)
-    blobs = [blob for level, _, blob in builder.take_completed() if level == 0]
-    assert blobs and blobs[0] != wrong[0][1]
 
 
 def _rightmost(size: int) -> set[tuple[int, int]]:
