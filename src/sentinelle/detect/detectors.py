@@ -1924,6 +1924,12 @@ class LongHorizon(Detector):
             "the actor's before it, against those (a trickle that began before the week must "
             "not become the actor's usual).",
         )
+        fresh_runs: bool = Field(
+            True,
+            description="With steady: also judge the days since each marked day of the last "
+            "7 (a trickle that began this week, on every working day since: three of three "
+            "is rarer than three of seven), each start a test of its own (Bonferroni).",
+        )
         own_days: int = Field(
             7,
             ge=1,
@@ -2310,6 +2316,19 @@ class LongHorizon(Detector):
                 best = best._replace(p=min(1.0, best.p * len(earlier)))
                 if run is None or best.p < run.p:
                     run = best
+        if cfg.fresh_runs:
+            # A trickle that began this week: the days since each of its marked days, each
+            # start a test, the week's own one of them.
+            fresh = [
+                found
+                for start in sorted(d for d in marked if d > first)
+                if (found := self._run(state, start, marked, clean, prior, habit)) is not None
+            ]
+            if fresh:
+                best = min(fresh, key=lambda r: r.p)
+                best = best._replace(p=min(1.0, best.p * (len(fresh) + 1)))
+                if run is None or best.p < run.p:
+                    run = best
         if run is None:
             return []
         p, start, k, n, own, a, b = run
@@ -2325,6 +2344,8 @@ class LongHorizon(Detector):
         span = (
             "in the last 7 days"
             if start == first
+            else f"since {iso(since)[:10]}"
+            if start > first
             else f"since {iso(since)[:10]} (a run that began before the last 7 days)"
         )
         return [

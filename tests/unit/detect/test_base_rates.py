@@ -27,7 +27,7 @@ from typing import Any
 
 from test_slow_insiders import TEAM, at, opened
 
-from sentinelle.detect import Engine, Severity
+from sentinelle.detect import DetectConfig, Engine, Severity
 from sentinelle.detect.base import Alert
 from sentinelle.events import decode_event, time_us
 
@@ -100,9 +100,11 @@ def sampling(
     ]
 
 
-def alerts(events: list[dict[str, Any]], actor: str, since_day: int) -> list[Alert]:
+def alerts(
+    events: list[dict[str, Any]], actor: str, since_day: int, config: DetectConfig | None = None
+) -> list[Alert]:
     """The medium+ alerts about ``actor`` raised from ``since_day`` on."""
-    engine = Engine()
+    engine = Engine(config)
     found: dict[str, Alert] = {}
     since = time_us(decode_event(json.dumps({**events[0], "time": at(since_day, 0)})))
     for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
@@ -228,12 +230,17 @@ def test_a_team_checking_the_same_customers_daily_is_its_usual() -> None:
 
 def test_the_same_looks_in_a_team_that_never_does_are_medium() -> None:
     """Could fail: bob's colleagues and bob himself did ticket work only for three weeks;
-    his week of coming back to the same customers is medium."""
+    his week of coming back to the same customers is medium. (His looks cite nothing, on
+    every day since he began: ``long_horizon``'s days of such looks alert first, and the
+    repeated looks add to that case; judged alone here.)"""
     events = [e for p in ("cal", "dan", "bob") for e in ticketed(p, HISTORY, team="onboarding")]
     events += checks("bob", LONGER)
-    found = [a for a in alerts(events, "bob", 0) if a.detector == "repeated_looks"]
+    alone = DetectConfig(detectors={"long_horizon": {"silent": False}})
+    found = [a for a in alerts(events, "bob", 0, alone) if a.detector == "repeated_looks"]
     assert found, "several customers looked at again and again, first of its kind"
     assert "customers so in 14 days" in found[0].reasons[0]
+    both = alerts(events, "bob", 0)
+    assert any("repeated_looks" in line for a in both for line in a.reasons)
 
 
 def exports(

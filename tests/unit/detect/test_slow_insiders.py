@@ -130,11 +130,12 @@ def test_without_the_days_look_the_counts_alone_catch_the_trickle_by_the_4th() -
 
 def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_3rd() -> None:
     """Each day alone (one merchant new to ana, two customers, no ticket) is common enough;
-    one every working day is not, for someone whose team and own past never did it. Three
-    such days in a week are 1 in 917 (doubled: two looks), a low chance made medium as
-    evidence of days, and as far towards medium as that chance is (0.96 of the way): 1.33
-    points, medium alone (at 0.81 points it took the 4th day). The same days are also looks
-    citing nothing (``silent``, tested below): off here."""
+    one every working day is not, for someone whose team and own past never did it. Her
+    three days since she began are each marked: 1 in 15,628 (the week's three of seven were
+    1 in 917; ``fresh_runs``, doubled and counted as two starts), medium by chance and high as
+    evidence of days: 1.35 points, medium alone (at 0.81 points it took the 4th day). The
+    same days are also looks citing nothing (``silent``, tested below): off here. Could
+    fail: without ``fresh_runs`` the week's 3 of 7 is judged (1.33 points)."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *AHEAD])]
     for d in AHEAD:
         events += browse("ana", d, f"s-{d}")
@@ -142,8 +143,14 @@ def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_3rd() -> None:
     assert caught is not None
     merchants, reason = caught
     assert merchants == 3
-    assert "citing no ticket or grant at all on 3 of their 7 working days" in reason
+    assert "citing no ticket or grant at all on 3 of their 3 working days since 2026-11-02" in (
+        reason
+    )
     assert "a steady trickle" in reason
+    config = DetectConfig(detectors={"long_horizon": {"silent": False, "fresh_runs": False}})
+    week = first_medium(events, "ana", config)
+    assert week is not None
+    assert "citing no ticket or grant at all on 3 of their 7 working days" in week[1]
 
 
 def test_the_same_trickle_as_the_team_habit_stays_below_medium() -> None:
@@ -372,16 +379,22 @@ def test_a_newcomers_one_day_of_three_is_not_their_routine() -> None:
     her daily trickle is judged. Could fail: her raw share (33 %) made her days routine until
     the trickle's own days diluted it, and she was caught at her 9th merchant. (Her looks cite
     nothing: for ``silent`` her one such day of three is already her way of working, a tenth
-    of the days or more, so with it on she is caught as without.)"""
+    of the days or more, so with it on she is caught as without.) The days since each day of
+    the week that began her trickle (``fresh_runs``) catch her a merchant sooner: her 6th,
+    her days since day 0 all marked; without them, her 7th."""
     days = [*HISTORY, *range(14)]
     events = [e for p in TEAM for e in ticketed(p, days)] + peers_browse(8, days)
     events += ticketed("cy", range(-3, 14)) + browse("cy", -3, "h-cy")
     for d in range(14):
         events += browse("cy", d, f"s-{d}")
-    for runs in (False, True):
-        config = DetectConfig(detectors={"long_horizon": {"runs": runs, "silent": False}})
-        assert caught_at(events, "cy", config) == 7
-    assert caught_at(events, "cy", DetectConfig()) == 7
+    for fresh, merchants in ((False, 7), (True, 6)):
+        for runs in (False, True):
+            cfg = {"runs": runs, "silent": False, "fresh_runs": fresh}
+            assert caught_at(events, "cy", DetectConfig(detectors={"long_horizon": cfg})) == (
+                merchants
+            )
+        cfg = {"fresh_runs": fresh}
+        assert caught_at(events, "cy", DetectConfig(detectors={"long_horizon": cfg})) == merchants
 
 
 def without_teams(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -471,13 +484,15 @@ def known_merchants_trickle(**just: str) -> list[dict[str, Any]]:
 
 def test_a_trickle_at_merchants_the_agent_knows_is_caught_by_its_days_citing_nothing() -> None:
     """Her team never looks at a customer citing nothing (no ticket, grant or reason); she
-    does on 3 of her 7 working days: medium at her 3rd merchant. Could fail: without
-    ``silent`` her trickle is never medium."""
+    does on each of her 3 working days since she began: medium at her 3rd merchant. Could
+    fail: without ``silent`` her trickle is never medium."""
     events = known_merchants_trickle()
     caught = first_medium(events, "ana")
     assert caught is not None
     _, reason = caught  # (every s- merchant is hers from her tickets)
-    assert "citing no ticket, grant or reason on 3 of their 7 working days" in reason
+    assert "citing no ticket, grant or reason on 3 of their 3 working days since 2026-11-02" in (
+        reason
+    )
     assert "(s-0, s-1, s-2)" in reason
     assert "They did on 0% of their earlier working days, care peers on 2%" in reason
     assert first_medium(events, "ana", NO_SILENT) is None
