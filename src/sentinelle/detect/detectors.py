@@ -1805,6 +1805,16 @@ class _Run(NamedTuple):
     b: float
 
 
+def _rarer(run: _Run | None, tried: list[_Run], tests: int) -> _Run | None:
+    """``run``, or the most surprising of ``tried`` where it is more so once its chance is
+    multiplied by ``tests`` (each start tried is a test: Bonferroni)."""
+    if not tried:
+        return run
+    best = min(tried, key=lambda r: r.p)
+    best = best._replace(p=min(1.0, best.p * tests))
+    return best if run is None or best.p < run.p else run
+
+
 def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset()) -> set[int]:
     """The days (UTC day numbers, last 30) on which the actor has a mark of ``kind`` (of a
     key not in ``but``)."""
@@ -2311,11 +2321,7 @@ class LongHorizon(Detector):
                     break  # earlier starts know fewer of their days still
                 if (found := self._run(state, start, marked, clean, prior, habit)) is not None:
                     earlier.append(found)
-            if earlier:
-                best = min(earlier, key=lambda r: r.p)
-                best = best._replace(p=min(1.0, best.p * len(earlier)))
-                if run is None or best.p < run.p:
-                    run = best
+            run = _rarer(run, earlier, len(earlier))
         if cfg.fresh_runs:
             # A trickle that began this week: the days since each of its marked days, each
             # start a test, the week's own one of them.
@@ -2324,11 +2330,7 @@ class LongHorizon(Detector):
                 for start in sorted(d for d in marked if d > first)
                 if (found := self._run(state, start, marked, clean, prior, habit)) is not None
             ]
-            if fresh:
-                best = min(fresh, key=lambda r: r.p)
-                best = best._replace(p=min(1.0, best.p * (len(fresh) + 1)))
-                if run is None or best.p < run.p:
-                    run = best
+            run = _rarer(run, fresh, len(fresh) + 1)
         if run is None:
             return []
         p, start, k, n, own, a, b = run
