@@ -2323,11 +2323,12 @@ class LongHorizon(Detector):
                     earlier.append(found)
             run = _rarer(run, earlier, len(earlier))
         if cfg.fresh_runs:
-            # A trickle that began this week: the days since each of its marked days, each
-            # start a test, the week's own one of them.
+            # A trickle that began this week: the days since each of its marked days before
+            # today (one since today is one day of one: no test), each start a test, the
+            # week's own one of them.
             fresh = [
                 found
-                for start in sorted(d for d in marked if d > first)
+                for start in sorted(d for d in marked if first < d < today)
                 if (found := self._run(state, start, marked, clean, prior, habit)) is not None
             ]
             run = _rarer(run, fresh, len(fresh) + 1)

@@ -131,8 +131,9 @@ def test_without_the_days_look_the_counts_alone_catch_the_trickle_by_the_4th() -
 def test_a_trickle_of_one_new_merchant_a_day_is_medium_by_the_3rd() -> None:
     """Each day alone (one merchant new to ana, two customers, no ticket) is common enough;
     one every working day is not, for someone whose team and own past never did it. Her
-    three days since she began are each marked: 1 in 15,628 (the week's three of seven were
-    1 in 917; ``fresh_runs``, doubled and counted as two starts), medium by chance and high as
+    three days since she began are each marked: 1 in 20,838 (the week's three of seven were
+    1 in 917; ``fresh_runs``: doubled, and times three, her two starts before today and the
+    week's own test), medium by chance and high as
     evidence of days: 1.35 points, medium alone (at 0.81 points it took the 4th day). The
     same days are also looks citing nothing (``silent``, tested below): off here. Could
     fail: without ``fresh_runs`` the week's 3 of 7 is judged (1.33 points)."""
@@ -317,13 +318,16 @@ def test_a_trickle_already_judged_is_not_the_actors_usual_a_week_later() -> None
     a week later those days are before the last 7, where her own earlier share of such days
     is read. Had they been counted there (3 of 21 working days), her second week would be
     measured against her own first one: an insider's first week must not become their usual.
-    The week alone (``runs`` off); by default the run since her first day speaks, measured
-    against the days before it."""
+    The week alone (``runs`` and ``fresh_runs`` off); by default the run since her first day
+    speaks, measured against the days before it."""
     events = [e for p in (*TEAM, "ana") for e in ticketed(p, [*HISTORY, *range(14)])]
     for d in (0, 2, 4, 9, 11, 13):
         events += browse("ana", d, f"s-{d}")
     for config, judged in (
-        ({"runs": False}, "on 3 of their 7 working days in the last 7 days (s-11, s-13, s-9)"),
+        (
+            {"runs": False, "fresh_runs": False},
+            "on 3 of their 7 working days in the last 7 days (s-11, s-13, s-9)",
+        ),
         ({}, "on 6 of their 14 working days since 2026-11-02"),
     ):
         engine = Engine(DetectConfig(detectors={"long_horizon": config}))
