@@ -557,11 +557,17 @@ class Context:
         """Whether no staff member had worked from ``country`` before ``since`` (its first
         time in their :attr:`ActorState.countries`), the staff having worked on a day
         ``known_days`` or more before ``t`` (before that, nothing is known of where they
-        work). Read from the actors' own, as only the rare look that asks needs it."""
-        staff = [s for s in self.actors.values() if s.kind == "staff"]
-        if not any(s.active and s.active[0] * DAY <= t - known_days * DAY for s in staff):
-            return False
-        return all(s.countries.get(country, since) >= since for s in staff)
+        work). Read from the actors' own, as only the rare look that asks needs it: one walk
+        over them, which stops at the first who had worked from there."""
+        known_before = t - known_days * DAY
+        known = False
+        for s in self.actors.values():
+            if s.kind != "staff":
+                continue
+            if s.countries.get(country, since) < since:
+                return False
+            known = known or bool(s.active and s.active[0] * DAY <= known_before)
+        return known
 
 
 def _keep_since(by: dict[str, dict[str, int]], since: int) -> None:

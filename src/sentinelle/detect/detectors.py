@@ -1201,8 +1201,8 @@ class UnusualContext(Detector):
             # worked from elsewhere, now in a country none of the staff had worked from (the
             # staff known for a few days), changed hands or place (a hire's first country is
             # no change).
-            if not isinstance(country, str):
-                return []
+            if not isinstance(country, str) or state.countries.get(country, t) < new_since:
+                return []  # no country, or one they worked from before: no change of place
             before = sorted(c for c, u in state.countries.items() if c != country and u < new_since)
             if not (before and ctx.new_to_staff(country, new_since, cfg.both_history_days, t)):
                 return []
