@@ -67,6 +67,11 @@ def _most(in_24h: Quantiles) -> str:
     return f" (at most {in_24h.top:g} in any 24 h)" if in_24h.n and in_24h.top else ""
 
 
+def _usually(in_24h: Quantiles) -> str:
+    """`` (up to N in any 24 h on 95 % of days)``: a baseline's usual busiest 24 h, when known."""
+    return f" (up to {in_24h.p95:g} in any 24 h on 95 % of days)" if in_24h.n and in_24h.p95 else ""
+
+
 def _list(items: Iterable[str], limit: int = 6) -> str:
     ordered = sorted(items)
     more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
@@ -889,7 +894,8 @@ class UnjustifiedAccess(Detector):
                     new,
                     f"{who} opened customer data of {len(new)} merchants they had not worked on "
                     f"before, in the last 24 h, without a ticket or grant for them "
-                    f"({_list(new)}); their usual is {own}; {peers_are} {peers}.",
+                    f"({_list(new)}); their usual is {own}{_usually(own_24h)}; "
+                    f"{peers_are} {peers}{_usually(peers_24h)}.",
                 )
         week: AbstractSet[str] = state.n7.keys()
         if len(week) >= cfg.min_new_merchants_week and cfg.workflow_users:

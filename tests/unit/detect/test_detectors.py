@@ -847,7 +847,11 @@ UNJUSTIFIED = [
         Fires(
             MEDIUM,
             tuple([f"n14-{i}" for i in range(4)] + [f"n15-{i}" for i in range(8)]),
-            ("opened customer data of 12 merchants they had not worked on before",),
+            (
+                "opened customer data of 12 merchants they had not worked on before",
+                # the bar's measure, quoted: 4 a day, 8 in the late-then-early 24 h
+                "their usual is 4–4 a day (up to 8 in any 24 h on 95 % of days)",
+            ),
         ),
         id="new-beyond-the-usual-24-hours-fires",
         since=at(0, 0),
