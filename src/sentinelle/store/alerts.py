@@ -7,10 +7,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from sentinelle.timeutil import now_us
+
 if TYPE_CHECKING:
     from sentinelle.store.base import Store
 
-__all__ = ["AlertRow", "AlertStoreMixin", "AlertWriterMixin", "SuppressionRow", "TriageRow"]
+__all__ = [
+    "BY_DETECTION",
+    "AlertRow",
+    "AlertStoreMixin",
+    "AlertWriterMixin",
+    "SuppressionRow",
+    "TriageRow",
+]
+
+BY_DETECTION: Final = "sentinelle"
+"""Who a decision was taken by when detection took it: a dismissed alert raised again."""
+_GRADES: Final = {1: "low", 2: "medium", 3: "high", 4: "critical"}
 
 
 class AlertRow(NamedTuple):
@@ -63,7 +76,11 @@ class AlertWriterMixin:
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     def upsert_alerts(self, rows: Sequence[AlertRow]) -> None:
-        """Insert or replace alerts; a replaced alert keeps its triage status."""
+        """Insert or replace alerts; a replaced alert keeps its triage status, except a
+        dismissed one that new findings raised to a higher grade: it is ``new`` again, by a
+        decision of ``sentinelle`` that says so (else a dismissal without a suppression would
+        hide the case from the queue while its evidence grows)."""
+        raised = self._dismissed_and_raised(rows)
         self._cur.executemany(
             self._store.sql(
                 "INSERT INTO alerts (id, actor, detector, time_us, last_us, severity, score, "
@@ -76,6 +93,31 @@ class AlertWriterMixin:
             ),
             rows,
         )
+        if raised:
+            self.record_triage(raised)
+
+    def _dismissed_and_raised(self, rows: Sequence[AlertRow]) -> list[TriageRow]:
+        """The decisions that put back to ``new`` the dismissed alerts ``rows`` raise."""
+        graded = {r.id: r.severity for r in rows}
+        reopened = []
+        at = now_us()
+        for chunk in _chunks(list(graded)):
+            marks = ", ".join("?" * len(chunk))
+            query = (
+                "SELECT id, severity FROM alerts "  # noqa: S608
+                f"WHERE status = 'dismissed' AND id IN ({marks})"
+            )
+            for alert_id, was in self._x(query, chunk).fetchall():
+                if graded[alert_id] > was:
+                    now = _GRADES.get(graded[alert_id])
+                    reason = (
+                        f"raised from {_GRADES.get(was, was)} to {now} by new findings after "
+                        "its dismissal: back in the queue"
+                    )
+                    reopened.append(
+                        TriageRow(alert_id, at, BY_DETECTION, "new", reason, None, None)
+                    )
+        return reopened
 
     def record_triage(self, rows: Sequence[TriageRow]) -> None:
         """Record decisions on alerts, in order: each sets its alert's status, and sets (a

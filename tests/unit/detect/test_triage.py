@@ -32,7 +32,7 @@ from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.response import ResponseEngine
 from sentinelle.store import Store, open_store
-from sentinelle.store.alerts import SuppressionRow, TriageRow
+from sentinelle.store.alerts import BY_DETECTION, SuppressionRow, TriageRow
 from sentinelle.timeutil import DAY, now_us
 
 DETECTOR = "unjustified_access"
@@ -145,6 +145,40 @@ def test_a_dismissal_stores_its_suppression_and_redetection_keeps_the_status(
     # Replaying the history stores the same alert again: its triage status stays.
     DetectionRunner(live.store).replay()
     assert live.store.alert_statuses([alert.id]) == {alert.id: "dismissed"}
+
+
+def test_a_dismissed_alert_raised_by_new_findings_is_new_again(live: _Live) -> None:
+    # Dismissed without a suppression, then, within its 24-hour window, lists of many more
+    # merchants raise the same alert: back in the queue, by a decision that says why.
+    alert = _first(live)
+    live.decide([alert.id], "dismissed", suppress_days=0, at_us=us(at(0, 11)))
+    more = views("ana", [f"y{i}" for i in range(12)], at(0, 15), **LIST)
+    live.post(more, us(at(0, 18)))
+    [raised] = live.alerts()
+    assert raised.id == alert.id
+    assert raised.severity > alert.severity
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "new"}
+    *_, decision = live.store.triage_history([alert.id])[alert.id]
+    assert (decision.by, decision.status, decision.incident) == (BY_DETECTION, "new", None)
+    assert decision.reason.startswith(
+        f"raised from {alert.severity.name.lower()} to {raised.severity.name.lower()} by new "
+        "findings after its dismissal"
+    )
+    # Stored again at the same grade (a replay), it is not reopened again.
+    live.decide([alert.id], "dismissed", reason="still a test account", suppress_days=0)
+    DetectionRunner(live.store).replay()
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "dismissed"}
+
+
+def test_an_acknowledged_alert_raised_keeps_its_status(live: _Live) -> None:
+    # Someone is on it: the higher grade shows on the alert, the queue is not changed.
+    alert = _first(live)
+    live.decide([alert.id], "acknowledged", at_us=us(at(0, 11)))
+    live.post(views("ana", [f"y{i}" for i in range(12)], at(0, 15), **LIST), us(at(0, 18)))
+    [raised] = live.alerts()
+    assert raised.severity > alert.severity
+    assert live.store.alert_statuses([alert.id]) == {alert.id: "acknowledged"}
+    assert len(live.store.triage_history([alert.id])[alert.id]) == 1
 
 
 def test_a_batch_with_an_unknown_alert_records_nothing(live: _Live) -> None:
