@@ -16,8 +16,11 @@ __all__ = [
     "DAY",
     "EPOCH",
     "HOUR",
+    "MAX_US",
     "MINUTE",
+    "MIN_US",
     "SECOND",
+    "TIME_RANGE",
     "from_us",
     "iso",
     "now_us",
@@ -32,6 +35,12 @@ HOUR: Final = 60 * MINUTE
 DAY: Final = 24 * HOUR
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
+#: The times taken from people and clients (RFC 3339 text: the API, the command line), UTC:
+#: from ``MIN_US`` to before ``MAX_US``, so that every time derived from one (a 72-hour
+#: deadline, a window of days, a day's date) is a date too.
+MIN_US: Final = (dt.datetime(1, 1, 2, tzinfo=dt.UTC) - EPOCH) // _MICROSECOND
+MAX_US: Final = (dt.datetime(9999, 1, 1, tzinfo=dt.UTC) - EPOCH) // _MICROSECOND
+TIME_RANGE: Final = "from 0001-01-02 to before 9999-01-01 (UTC)"
 
 
 def now_us() -> int:
@@ -52,20 +61,22 @@ def from_us(us: int) -> dt.datetime:
 
 
 def iso(us: int) -> str:
-    """RFC 3339 UTC text of a microsecond timestamp."""
+    """RFC 3339 UTC text of a microsecond timestamp (a year of four digits, as RFC 3339
+    has it: ``strftime("%Y")`` gives ``1`` for the year 1 on Linux)."""
     t = from_us(us)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{t.microsecond:06d}Z" if t.microsecond else "Z")
+    return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}" + (f".{t.microsecond:06d}Z" if t.microsecond else "Z")
 
 
 def readable(us: int) -> str:
     """A microsecond timestamp as people read it: ``2026-12-04 17:22 UTC`` (to the minute)."""
-    return from_us(us).strftime("%Y-%m-%d %H:%M UTC")
+    t = from_us(us)
+    return f"{t.year:04d}-{t:%m-%d %H:%M} UTC"
 
 
 def parse_time(text: str) -> int:
     """Microseconds since the epoch of an RFC 3339 time (a date alone means its midnight UTC).
 
-    Raises ``ValueError`` naming the expected form.
+    Raises ``ValueError`` naming the expected form, or the range (:data:`TIME_RANGE`).
     """
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -73,4 +84,7 @@ def parse_time(text: str) -> int:
         raise ValueError(
             f"{text!r} is not a time like 2026-11-23T10:00:00Z or 2026-11-23"
         ) from None
-    return to_us(value)
+    us = to_us(value)
+    if not MIN_US <= us < MAX_US:
+        raise ValueError(f"{text!r} is out of range: a time must be {TIME_RANGE}")
+    return us

@@ -208,6 +208,44 @@ def test_an_unknown_incident_is_404(api: Api) -> None:
         assert response.status_code == 404, (path, response.text)
 
 
+def test_times_out_of_range_are_422_naming_the_field(api: Api) -> None:
+    # An offset that carries a time past the year 9999 or before the year 1 (in UTC), or a
+    # time whose 72-hour deadline would: refused by name, nothing recorded, never a 500.
+    incident_id = _open(api)
+    base = f"/v1/incidents/{incident_id}"
+    before = api.snapshot(incident_id)
+    for path, body, field in (
+        (
+            "/v1/incidents",
+            {"title": "t", "actors": ["ana"], "from": "0001-01-01T00:00:00+05:00"},
+            "from",
+        ),
+        (
+            "/v1/incidents",
+            {"title": "t", "actors": ["ana"], "to": "9999-12-31T23:59:59-23:59"},
+            "to",
+        ),
+        (f"{base}/assess", {"aware_at": "9999-12-31T23:00:00Z"}, "aware_at"),
+        (f"{base}/assess", {"aware_at": "9999-12-31T23:59:59-23:59"}, "aware_at"),
+        (f"{base}/phases", {"phase": "initial", "at": "9999-12-31T23:59:59-23:59"}, "at"),
+    ):
+        refused = _refusal(api.post("dpo", path, body), 422)
+        assert [e["loc"][-1] for e in refused["detail"]] == [field], (path, body)
+        assert "out of range" in refused["detail"][0]["msg"]
+    assert api.snapshot(incident_id) == before
+    assert len(api.get("auditor", "/v1/incidents").json()) == 1
+    # The earliest time taken is printed as RFC 3339 (a year of four digits) and assessed.
+    early = api.post(
+        "responder",
+        "/v1/incidents",
+        {"title": "early", "actors": ["ana"], "from": "0001-01-02T00:00:00Z", "to": TO},
+    )
+    assert early.status_code == 201, early.text
+    assert early.json()["window"]["from"] == "0001-01-02T00:00:00Z"
+    facts = api.get("auditor", f"/v1/incidents/{early.json()['id']}/facts")
+    assert facts.status_code == 200, facts.text
+
+
 def test_an_auditor_reads_everything_and_changes_nothing(api: Api) -> None:
     incident_id = _open(api)
     base = f"/v1/incidents/{incident_id}"

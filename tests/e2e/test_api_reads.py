@@ -222,6 +222,7 @@ def test_alert_query_errors_are_422_naming_the_parameter(api: Api) -> None:
         base64.urlsafe_b64encode(b'["alerts",-1,"x"]').decode(),
         base64.urlsafe_b64encode(b'["alerts","1","x"]').decode(),
         base64.urlsafe_b64encode(b'["alerts",1]').decode(),
+        base64.urlsafe_b64encode(b'["alerts",9223372036854775808,"x"]').decode(),  # > BIGINT
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
         accesses_cursor,
         "x" * 600,
@@ -232,6 +233,8 @@ def test_alert_query_errors_are_422_naming_the_parameter(api: Api) -> None:
         ("limit", 501),
         ("min_severity", "severe"),
         ("since", "2026-11-02T08:00:00"),  # no offset: not RFC 3339
+        ("since", "0001-01-01T00:00:00+05:00"),  # before the year 1 in UTC
+        ("until", "9999-12-31T23:59:59-01:00"),  # after the year 9999
         ("until", "yesterday"),
     ):
         extra: dict[str, Any] = {name: value}
@@ -391,6 +394,7 @@ def test_bad_access_cursors_are_422(api: Api) -> None:
         made("accesses", size, size + 1, MERCHANT, ""),
         made("accesses", size, 0, MERCHANT, ""),
         made("accesses", size, -2, MERCHANT, ""),
+        made("accesses", 2**63, 1, MERCHANT, ""),  # more than a BIGINT holds: not a 500
         "%%%",
         "e30",  # {}
     ):

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 __all__ = ["MAX_CURSOR", "decode_cursor", "encode_cursor", "invalid_cursor", "invalid_query"]
 
 MAX_CURSOR: Final = 512  # characters; a cursor this code makes is far shorter
+MAX_INT: Final = 2**63 - 1  # the largest number a cursor, or a tree size, may carry: a BIGINT
 
 
 def encode_cursor(kind: str, *values: int | str) -> str:
@@ -66,5 +67,5 @@ def invalid_query(param: str, value: object, why: str) -> Exception:
 
 def _is(value: object, kind: type) -> bool:
     if kind is int:
-        return type(value) is int and value >= 0
+        return type(value) is int and 0 <= value <= MAX_INT
     return type(value) is kind

@@ -8,10 +8,13 @@ can rely on it. A 500 is never declared: it is a bug.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any, Final
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
+
+from sentinelle.timeutil import MAX_US, MIN_US, TIME_RANGE, to_us
 
 __all__ = [
     "BAD_BODY",
@@ -65,4 +68,12 @@ def _text_time(value: object) -> object:
     return value
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_text_time)]
+def _in_range(value: dt.datetime) -> dt.datetime:
+    """A time Sentinelle can work with (:data:`~sentinelle.timeutil.TIME_RANGE`): an offset
+    must not carry it past the years a date has, nor a deadline derived from it."""
+    if not MIN_US <= to_us(value) < MAX_US:
+        raise ValueError(f"out of range: a time must be {TIME_RANGE}")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_text_time), AfterValidator(_in_range)]

@@ -137,7 +137,12 @@ def _normalise(event: Event) -> Event:
                 f"$.{name}", "time has no UTC offset; RFC 3339 needs one, e.g. 2026-11-23T10:00:00Z"
             )
         if value.tzinfo is not _UTC:
-            changes[name] = value.astimezone(_UTC)
+            try:
+                changes[name] = value.astimezone(_UTC)
+            except OverflowError:  # 9999-12-31T23:00:00-02:00 is in no year of a date
+                raise EventError(
+                    f"$.{name}", "out of range: in UTC, this time falls outside the years 1-9999"
+                ) from None
     return msgspec.structs.replace(event, **changes) if changes else event
 
 

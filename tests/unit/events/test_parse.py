@@ -108,6 +108,8 @@ def test_offsets_are_normalised_to_utc() -> None:
         (with_(justification=None), "$.justification", "got `null`"),
         (with_(time="2026-11-23T10:00:00"), "$.time", "UTC offset"),
         (with_(time="yesterday"), "$.time", "datetime"),
+        (with_(time="9999-12-31T23:59:59-01:00"), "$.time", "out of range"),  # year 10000 in UTC
+        (with_(time="0001-01-01T00:00:00+05:00"), "$.time", "out of range"),  # year 0 in UTC
         (with_(subjects=[""]), "$.subjects[0]", "length >= 1"),
         (b"[1, 2]", "$", "Expected `object`"),
         (b'{"id": ', "$", "not valid JSON"),

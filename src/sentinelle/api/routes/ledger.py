@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
 from sentinelle.access import Permission
+from sentinelle.api.cursors import MAX_INT
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, reading
 from sentinelle.api.responses import NOT_FOUND
 from sentinelle.ledger.checkpoint import Checkpoint, parse_note
@@ -115,7 +116,9 @@ async def get_keys(state: StateDep) -> LedgerKeysOut:
 async def get_proof(
     state: StateDep,
     event_id: str,
-    size: Annotated[int | None, Query(ge=1, description="Tree size [default: latest]")] = None,
+    size: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="Tree size [default: latest]")
+    ] = None,
 ) -> dict[str, Any]:
     """Inclusion proof of a stored event (RFC 9162 §2.1.3)."""
     return await reading(state, lambda r: r.ledger.proof(event_id, size))
@@ -124,8 +127,10 @@ async def get_proof(
 @router.get("/consistency", responses=NOT_FOUND, **guarded(Permission.LEDGER_CHECKPOINT))
 async def get_consistency(
     state: StateDep,
-    old: Annotated[int, Query(ge=1, description="The smaller tree size")],
-    new: Annotated[int | None, Query(ge=1, description="The larger [default: latest]")] = None,
+    old: Annotated[int, Query(ge=1, le=MAX_INT, description="The smaller tree size")],
+    new: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="The larger [default: latest]")
+    ] = None,
 ) -> dict[str, Any]:
     """Consistency proof between two tree sizes (RFC 9162 §2.1.4): the log only grew."""
     return await reading(state, lambda r: r.ledger.consistency(old, new))

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Query
 from sentinelle.access import Permission
 from sentinelle.api.cursors import (
     MAX_CURSOR,
+    MAX_INT,
     decode_cursor,
     encode_cursor,
     invalid_cursor,
@@ -84,11 +85,19 @@ async def merchant_slice(
     state: StateDep,
     merchant: Annotated[str, Path(min_length=1, max_length=200)],
     from_size: Annotated[
-        int, Query(alias="from", ge=0, description="Tree size of the older checkpoint (0: start)")
+        int,
+        Query(
+            alias="from",
+            ge=0,
+            le=MAX_INT,
+            description="Tree size of the older checkpoint (0: start)",
+        ),
     ] = 0,
     to_size: Annotated[
         int | None,
-        Query(alias="to", ge=1, description="Tree size of the newer checkpoint [latest]"),
+        Query(
+            alias="to", ge=1, le=MAX_INT, description="Tree size of the newer checkpoint [latest]"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 500,
     cursor: Annotated[
