@@ -257,6 +257,27 @@ def test_bad_ndjson_line_refuses_the_batch(api: Api) -> None:
     assert api.stored([e["id"] for e in events]) == set()
 
 
+def test_broken_json_is_named_at_its_element_or_line(api: Api) -> None:
+    # msgspec refuses the whole array (or the line) as "Input data was truncated" for a lone
+    # UTF-16 surrogate escape: the problem names the element (or line) and what is wrong.
+    events = _access(3, "json")
+    good = [json.dumps(e).encode() for e in events]
+    lone = good[1].replace(b'"id": "', b'"id": "\\ud800x', 1)
+    cut = b'{"id": "x", "time": '
+    for body, index, words in (
+        (b"[" + b",\n".join([good[0], lone, good[2]]) + b"]", 1, "\\ud800 is half of a UTF-16"),
+        (b"[" + b", ".join([good[0], good[1], cut]) + b"]", 2, "not valid JSON (Expecting value"),
+        (b"[" + b", ".join([good[0], b'{"id": NaN}']) + b"]", 1, "not valid JSON"),
+    ):
+        [error] = _refused(api.post(body))
+        assert error["index"] == index, (body, error)
+        assert words in error["message"], error
+    errors = _refused(api.post(b"\n".join([good[0], lone, good[2]]), ndjson=True))
+    assert [e["line"] for e in errors] == [2]
+    assert "\\ud800 is half of a UTF-16 surrogate pair" in errors[0]["message"]
+    assert api.store.ledger_size() == 0
+
+
 def test_at_most_20_problems_are_returned(api: Api) -> None:
     events = _access(60, "many")
     bad = [{**e, "outcome": "maybe"} if i % 2 else e for i, e in enumerate(events)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,7 +34,14 @@ from sentinelle.errors import Error
 from sentinelle.events.model import AccessEvent, ContextEvent, Event
 from sentinelle.timeutil import EPOCH
 
-__all__ = ["EventError", "canonical", "decode_canonical", "decode_event", "time_us"]
+__all__ = [
+    "EventError",
+    "canonical",
+    "decode_canonical",
+    "decode_event",
+    "json_problem",
+    "time_us",
+]
 
 _access: Final = msgspec.json.Decoder(AccessEvent)
 _context: Final = msgspec.json.Decoder(ContextEvent)
@@ -81,7 +89,7 @@ def decode_canonical(raw: bytes | str) -> tuple[Event, bytes]:
     except msgspec.ValidationError:
         event = _decode_other(raw)
     except msgspec.DecodeError as exc:
-        raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
+        raise EventError("$", json_problem(raw, exc)) from None
     except UnicodeDecodeError as exc:
         raise EventError("$", f"not valid UTF-8 (byte {exc.start})") from None
     except RecursionError:
@@ -93,6 +101,27 @@ def decode_canonical(raw: bytes | str) -> tuple[Event, bytes]:
     ):
         _check_keys_and_strings(raw)
     return event, body
+
+
+# A \u escape of a UTF-16 surrogate that is not one of a pair (JSON text that names no
+# character, which msgspec refuses as "Input data was truncated"): a high one not followed by
+# a low one, or a low one not after a high one; each \u preceded by an even run of backslashes.
+_LONE_SURROGATE: Final = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)(?:\\\\)*\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def json_problem(raw: bytes, exc: msgspec.DecodeError) -> str:
+    """Why ``raw`` is not JSON, from msgspec's ``exc``: said plainly where msgspec misleads."""
+    lone = _LONE_SURROGATE.search(raw)
+    if lone is not None:
+        escape = lone.group().lstrip(b"\\").decode()
+        return (
+            f"not valid JSON (byte {lone.end() - 6}: \\{escape} is half of a UTF-16 surrogate "
+            "pair, not a character)"
+        )
+    return f"not valid JSON ({_strip_path(str(exc))[1]})"
 
 
 def canonical(event: Event) -> bytes:
@@ -114,7 +143,7 @@ def _decode_other(raw: bytes) -> Event:
         raise _too_deep() from None
     except msgspec.DecodeError as exc:
         # The typed decoder can refuse a field before it reaches the broken JSON after it.
-        raise EventError("$", f"not valid JSON ({_strip_path(str(exc))[1]})") from None
+        raise EventError("$", json_problem(raw, exc)) from None
     meant = _context if isinstance(obj, dict) and "type" in obj and "action" not in obj else _access
     try:
         return meant.decode(raw)

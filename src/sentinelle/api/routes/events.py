@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -14,11 +15,14 @@ from sentinelle.api.deps import GuardedRoute, StateDep, guarded
 from sentinelle.api.responses import ErrorBody
 from sentinelle.api.routes.metrics import ingest_metrics
 from sentinelle.errors import Problem, ValidationError
+from sentinelle.events.parse import json_problem
 from sentinelle.ingest import deep_element
 
 __all__ = ["router"]
 
 _array_of_raw: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_any: Final = msgspec.json.Decoder()
+
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=GuardedRoute)
 
@@ -68,15 +72,51 @@ async def post_events(
     }
 
 
+def _array_problem(body: bytes, exc: msgspec.DecodeError) -> Problem:
+    """What is wrong with a JSON array msgspec refused, at the first element at fault (found
+    again with the standard library's decoder, element by element: the error path only)."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as bad:
+        return Problem(0, "$", f"not valid UTF-8 (byte {bad.start})")
+    decoder = json.JSONDecoder()
+    at, index = text.index("[") + 1, 0
+    try:
+        while (at := _skip(text, at)) < len(text) and text[at] != "]":
+            try:
+                _, end = decoder.raw_decode(text, at)
+            except json.JSONDecodeError as bad:
+                return Problem(
+                    index, "$", f"not valid JSON ({bad.msg}: line {bad.lineno} column {bad.colno})"
+                )
+            element = text[at:end].encode()
+            try:
+                _any.decode(element)  # what the standard library takes and msgspec does not
+            except msgspec.DecodeError as refused:
+                return Problem(index, "$", json_problem(element, refused))
+            at = _skip(text, end)
+            if text[at : at + 1] != ",":
+                break
+            at, index = at + 1, index + 1
+    except RecursionError:
+        pass
+    return Problem(index, "$", f"not a valid JSON array ({exc})")
+
+
+def _skip(text: str, at: int) -> int:
+    """The first position from ``at`` that is not JSON whitespace."""
+    while at < len(text) and text[at] in " \t\n\r":
+        at += 1
+    return at
+
+
 def _split(body: bytes) -> tuple[Iterator[tuple[int, bytes]] | list[tuple[int, bytes]], str]:
     """A JSON array (elements by 0-based index) or NDJSON (lines by 1-based number)."""
     if body.lstrip()[:1] == b"[":
         try:
             elements = _array_of_raw.decode(body)
         except msgspec.DecodeError as exc:
-            raise ValidationError(
-                [Problem(0, "$", f"not a valid JSON array ({exc})")], unit="index"
-            ) from None
+            raise ValidationError([_array_problem(body, exc)], unit="index") from None
         except RecursionError:  # msgspec's depth guard: a problem of the sender, not a 500
             too_deep = "nested too deeply (an event is at most 3 levels deep)"
             raise ValidationError(
