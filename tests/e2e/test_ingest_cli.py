@@ -110,6 +110,19 @@ def test_nul_deep_nesting_and_repeated_keys_are_refused_with_their_line(
     )
 
 
+def test_a_first_line_cut_short_is_a_bad_line_like_any_other(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    # Not "pretty-printed": line 1 is reported, and so is every other bad line.
+    good = [json.dumps(_view(i, T0)) for i in range(3)]
+    path = _lines(tmp_path / "cut.jsonl", ['{"id": "x", "time": "2026', *good, good[0][:40]])
+    result = sqlite_cli.run("ingest", path).fails()
+    lines = result.err.splitlines()
+    assert lines[0] == "error: batch refused, nothing was written"
+    assert [line.split(":")[0] for line in lines[1:]] == ["line 1", "line 5"], result.err
+    assert "not valid JSON" in lines[1]
+
+
 # -- input that is not JSON lines --------------------------------------------------------------
 
 

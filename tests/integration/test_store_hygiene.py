@@ -134,6 +134,33 @@ def test_database_files_readable_by_others_are_made_private_with_a_warning(
     assert any(str(path) in m and "0644" in m and "0600" in m for m in warned), warned
 
 
+def test_a_read_only_database_open_to_others_stays_read_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The group's and others' bits go, the owner's stay: 0444 becomes 0400, never 0600.
+    path = tmp_path / "data" / "sentinelle.db"
+    SQLiteStore.open(path).close()
+    path.chmod(0o444)
+    with caplog.at_level(logging.WARNING, logger="sentinelle.store.sqlite"):
+        try:
+            SQLiteStore.open(path).close()
+        except StoreError:
+            pass  # not root: the file is read-only, said so (below)
+    assert _mode(path) == 0o400
+    assert any("made it 0400" in r.getMessage() for r in caplog.records)
+
+
+def test_a_read_only_database_is_named_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As root every file is writable; the check is what a user without the write bit meets.
+    path = tmp_path / "data" / "sentinelle.db"
+    SQLiteStore.open(path).close()
+    import sentinelle.store.sqlite as module
+
+    monkeypatch.setattr(module.os, "access", lambda *_: False)
+    with pytest.raises(StoreError, match="is read-only; Sentinelle writes beside it even to read"):
+        SQLiteStore.open(path, create=False)
+
+
 # -- 6. opening for reading creates nothing -------------------------------------------------
 
 

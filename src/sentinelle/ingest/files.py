@@ -89,7 +89,10 @@ def _check_first_line(line: bytes, name: str) -> None:
             f"{shown} holds a JSON array; sentinelle ingest reads JSON lines (one event per "
             f"line): convert it with  jq -c '.[]' {file} > events.jsonl"
         )
-    if text.startswith(b"{") and not text.endswith(b"}"):
+    # An object whose first line is open-ended, as pretty-printing or wrapping leaves it
+    # ("{", or a line ending in "," "{" "[" ":"); a line merely cut short is a bad line like
+    # any other, reported with the rest.
+    if text.startswith(b"{") and text.endswith((b"{", b",", b"[", b":")):
         raise Error(
             f"{shown} holds JSON spread over several lines (pretty-printed); sentinelle ingest "
             f"reads JSON lines (one event per line): convert it with  jq -c . {file} > events.jsonl"

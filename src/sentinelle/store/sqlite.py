@@ -143,6 +143,13 @@ class SQLiteStore(Store):
                     raise NotADirectoryError(f"{path.parent} is not a directory")
                 raise StoreNotFoundError(f"no Sentinelle database at {path}: ingest events first")
             _tighten(path)
+            if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+                # SQLite would say "unable to open database file", and no more.
+                raise StoreError(
+                    f"cannot open the SQLite database {path}: it, or its folder, is read-only; "
+                    "Sentinelle writes beside it even to read (its write-ahead log): make "
+                    "both writable by their owner, or work on a copy"
+                )
             # mode=rw never creates the file; the side files get the database file's mode.
             uri = f"{path.absolute().as_uri()}?mode=rw"
             conn = sqlite3.connect(
@@ -304,19 +311,21 @@ def _create_private(path: Path) -> None:
 
 
 def _tighten(path: Path) -> None:
-    """Make the database and its side files private (0600) if they are not; warn when so."""
+    """Make the database and its side files private if they are not (the group's and
+    others' bits taken away, the owner's kept: a file made read-only stays so); warn when so."""
     for file in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
         try:
             mode = stat.S_IMODE(file.stat().st_mode)
         except FileNotFoundError:
             continue
         if mode & 0o077:
+            private = mode & 0o700
             try:
-                file.chmod(0o600)
+                file.chmod(private)
             except OSError as exc:
                 _logger.warning(
                     "%s is readable by others (mode %04o) and cannot be made private: %s; "
-                    "run: chmod 600 %s",
+                    "run: chmod go= %s",
                     file,
                     mode,
                     exc.strerror,
@@ -324,5 +333,8 @@ def _tighten(path: Path) -> None:
                 )
                 continue
             _logger.warning(
-                "%s was accessible by group or others (mode %04o); made it 0600", file, mode
+                "%s was accessible by group or others (mode %04o); made it %04o",
+                file,
+                mode,
+                private,
             )
