@@ -74,7 +74,8 @@ def readable(us: int) -> str:
 
 
 def parse_time(text: str) -> int:
-    """Microseconds since the epoch of an RFC 3339 time (a date alone means its midnight UTC).
+    """Microseconds since the epoch of an RFC 3339 time, with its offset (a date alone means
+    its midnight UTC).
 
     Raises ``ValueError`` naming the expected form, or the range (:data:`TIME_RANGE`).
     """
@@ -84,6 +85,11 @@ def parse_time(text: str) -> int:
         raise ValueError(
             f"{text!r} is not a time like 2026-11-23T10:00:00Z or 2026-11-23"
         ) from None
+    if value.tzinfo is None and len(text.strip()) > 10:  # a time, not a date alone
+        raise ValueError(
+            f"{text!r} has no UTC offset: add one, e.g. {text.strip()}Z (UTC) or "
+            f"{text.strip()}+01:00"
+        )
     us = to_us(value)
     if not MIN_US <= us < MAX_US:
         raise ValueError(f"{text!r} is out of range: a time must be {TIME_RANGE}")

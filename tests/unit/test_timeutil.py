@@ -49,3 +49,10 @@ def test_the_range_bounds() -> None:
     assert parse_time("9998-12-31T23:59:59.999999Z") == MAX_US - 1
     with pytest.raises(ValueError, match="not a time like"):
         parse_time("yesterday")
+
+
+@pytest.mark.parametrize("text", ["2026-11-23T10:00:00", "2026-11-23 10:00", "2026-11-23T10:00"])
+def test_a_time_without_an_offset_is_refused(text: str) -> None:
+    # Taken as UTC it would be hours off wherever the operator is not on UTC.
+    with pytest.raises(ValueError, match="has no UTC offset: add one, e.g. .*Z"):
+        parse_time(text)
