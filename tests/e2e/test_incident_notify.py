@@ -131,6 +131,30 @@ def test_dry_run_renders_samples_and_plans_every_address(world: World, tmp_path:
     assert {p.name for p in out.iterdir()} >= {"subjects-en.eml", "subjects-fr.html"}
     assert f"would send {len(world.people):,} notices" in proc.stdout
     assert "; 0 ids not in the directory" in proc.stdout
+    # Without the merchants' directory, customers' notices would name the shops by id: said.
+    assert "shops have no name in the merchants' directory" in proc.stderr
+    named = _run(
+        world.env,
+        *world.notify(1, "subjects", "--dry-run", "--out", str(out)),
+        "--merchant-directory",
+        str(world.merchants),
+    )
+    assert "no name in the merchants' directory" not in named.stderr
+
+
+def test_a_dry_run_with_ids_the_directory_lacks_exits_1(world: World, tmp_path: Path) -> None:
+    # As a send would: nobody is dropped silently, even in a rehearsal.
+    rows = list(_rows(world.customers))
+    lacking = tmp_path / "fewer.csv"
+    with lacking.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if (r["merchant"], r["subject"]) not in world.scope_keys)
+    args = world.notify(1, "subjects", "--dry-run", "--out", str(tmp_path / "samples"))
+    args[args.index("--directory") + 1] = str(lacking)
+    proc = _run(world.env, *args, code=1)
+    assert "ids are not in the directory and would get no notice" in proc.stderr
+    assert "would send 0 notices" in proc.stdout
 
 
 def test_customers_each_get_one_notice_in_their_language_despite_a_kill(

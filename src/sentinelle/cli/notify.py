@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -29,6 +30,20 @@ from sentinelle.response import NoticeRun, NotifyError, ResponseEngine
 from sentinelle.response.runs import dry_run as plan_dry_run
 
 __all__ = ["notices", "notify"]
+
+
+def _warn_unnamed(shops: list[str], names: Mapping[str, str]) -> None:
+    """Say so when customers' notices would name shops by their ids: nobody knows a shop as
+    ``m-1004``, and a notice that names an unknown sender looks like phishing."""
+    unnamed = [m for m in shops if m not in names]
+    if unnamed:
+        shown = ", ".join(unnamed[:5]) + ("…" if len(unnamed) > 5 else "")
+        click.echo(
+            f"warning: {len(unnamed):,} of the {len(shops):,} shops have no name in the merchants' "
+            f"directory (--merchant-directory or SENTINELLE_MERCHANT_DIRECTORY): customers' "
+            f"notices name them by id ({shown})",
+            err=True,
+        )
 
 
 @incident.command()
@@ -129,16 +144,24 @@ def notify(
             "these notices are voluntary",
             err=True,
         )
+    shops: list[str] = []
+
+    def scoped_shops() -> list[str]:
+        shops[:] = sorted(response.scope(incident_id).scope.per_merchant)
+        return shops
+
     setup = notice_setup(
         app.settings,
         chosen,
-        shops=lambda: sorted(response.scope(incident_id).scope.per_merchant),
+        shops=scoped_shops,
         directory=directory_spec,
         query=query,
         merchant_directory=merchant_directory,
         sender=sender,
     )
     config = setup.config
+    if chosen is Audience.SUBJECTS:  # the shops were scoped if a directory was to name them
+        _warn_unnamed(shops or scoped_shops(), config.merchant_names)
     if dry_run:
         folder = out or app.settings.data_dir / "notices" / incident_id / chosen.value
         written = response.notice_samples(incident_id, chosen, config=config, out=folder)
@@ -147,9 +170,17 @@ def notify(
             response, app.settings, incident_id, chosen, setup=setup, samples=False
         )
         if planned.recipients is not None:  # the contacts are known: planned and counted
+            noun = "notice" if planned.recipients == 1 else "notices"
             click.echo(
-                f"would send {planned.recipients:,} notices (version {notice_version}, content "
+                f"would send {planned.recipients:,} {noun} (version {notice_version}, content "
                 f"{planned.content}); {planned.missing or 0:,} ids not in the directory"
+            )
+        if planned.missing:  # as a send would: nobody is dropped silently
+            shown = ", ".join(f"{m or '-'}/{p}" for m, p in planned.missing_ids[:5])
+            more = "…" if planned.missing > 5 else ""
+            raise NotifyError(
+                f"{planned.missing:,} ids are not in the directory and would get no notice: "
+                f"{shown}{more}"
             )
         return
     if chosen is not Audience.AUTHORITY and setup.directory is None:
