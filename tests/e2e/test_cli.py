@@ -326,6 +326,8 @@ def test_unreadable_inputs_are_one_line_errors(
     result = cli.fails("ingest", str(cut))
     assert len(result.err.splitlines()) == 1
     assert result.err.startswith(f"error: cannot read {cut}: ")
+    piped = cli.fails("ingest", "-", stdin=cut.read_bytes())
+    assert piped.err.startswith("error: cannot read standard input: "), piped.err
     assert _ledger_size(settings) == 0
     assert _checkpoint_count(settings) == 0
 

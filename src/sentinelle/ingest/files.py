@@ -77,7 +77,7 @@ def iter_json_lines(stream: IO[bytes], *, name: str = "input") -> Iterator[tuple
             if not line.isspace():
                 yield number, line
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise Error(f"cannot read {name}: {exc}") from None
+        raise Error(f"cannot read {'standard input' if name == '-' else name}: {exc}") from None
 
 
 def _check_first_line(line: bytes, name: str) -> None:
