@@ -147,7 +147,7 @@ def test_requests_without_a_valid_key_get_401(api: Api, authorization: str | Non
     assert api.stored([e["id"] for e in events]) == set()
 
 
-PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/health"}
+PUBLIC = {"/openapi.json", "/docs", "/health"}
 
 
 def test_only_the_api_description_and_health_are_public(api: Api) -> None:
@@ -165,6 +165,24 @@ def test_only_the_api_description_and_health_are_public(api: Api) -> None:
         for method in operations:
             response = api.client.request(method.upper(), path)
             assert response.status_code == 401, (method, path, response.status_code)
+
+
+def test_the_reference_is_one_page_with_no_script_from_elsewhere(api: Api) -> None:
+    # FastAPI's Swagger UI and ReDoc load their code from a CDN: blank offline. Ours is plain.
+    page = api.client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    html = page.text
+    assert "<script" not in html.lower() and "http" not in html.split("</style>")[0]
+    # Every route of the document, with its permission and its parameters.
+    paths = api.client.get("/openapi.json").json()["paths"]
+    for template in paths:
+        assert f"<code>{template}</code>" in html, template
+    assert "Permission: <code>events:write</code>" in html
+    assert "<code>cursor</code>" in html and "<code>limit</code>" in html
+    for gone in ("/redoc", "/docs/oauth2-redirect"):
+        assert api.client.get(gone).status_code == 404, gone
 
 
 def test_revoked_key_gets_401(api: Api) -> None:

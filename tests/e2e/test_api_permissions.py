@@ -43,7 +43,7 @@ from sentinelle.web.pages import ROUTERS
 # without one, "/logout" wants the session's CSRF token), so the key-based walk below cannot
 # judge them: tests/e2e/test_console.py does.
 PUBLIC = frozenset(
-    {"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login", "/static"}
+    {"/health", "/openapi.json", "/docs", "/login", "/static"}
 ) | frozenset({"/", "/logout"})
 # The console's pages answer people with a session, never a key: each sends a stranger to
 # /login and refuses a role without its permission (tests/e2e/test_console_pages.py walks them);

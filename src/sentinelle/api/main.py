@@ -3,8 +3,8 @@
 Every ``/v1/`` route needs an API key (``Authorization: Bearer …``, see ``sentinelle keys
 create``) whose role grants the route's permission (:mod:`sentinelle.access`); the permission
 of each route is in the OpenAPI document as ``x-sentinelle-permission``. Public: ``/health``
-and the API's description, ``/openapi.json``, ``/docs`` (Swagger UI, with
-``/docs/oauth2-redirect``) and ``/redoc``; they hold no data. A console session
+and the API's description, ``/openapi.json`` and ``/docs`` (its reference as a plain page,
+:mod:`sentinelle.api.reference`); they hold no data. A console session
 (:mod:`sentinelle.web`) may stand for the key, with its CSRF token on changes.
 """
 
@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from sentinelle import __version__
 from sentinelle.access import ForbiddenError
+from sentinelle.api import reference
 from sentinelle.api.batches import MAX_BODY_BYTES
 from sentinelle.api.deps import State
 from sentinelle.api.responses import GUARDED
@@ -103,7 +104,15 @@ def create_app(settings: Settings) -> FastAPI:
             await run_in_threadpool(state.notice_runs.close)
             state.close()  # the read connections and the store
 
-    app = FastAPI(title="Sentinelle", version=__version__, lifespan=_lifespan)
+    # /docs is this project's own page (no script from a CDN: api.reference); no ReDoc.
+    app = FastAPI(
+        title="Sentinelle",
+        version=__version__,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    reference.install(app)
     app.state.sentinelle = state
 
     @app.exception_handler(Error)
