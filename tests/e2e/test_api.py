@@ -181,6 +181,7 @@ def test_the_reference_is_one_page_with_no_script_from_elsewhere(api: Api) -> No
         assert f"<code>{template}</code>" in html, template
     assert "Permission: <code>events:write</code>" in html
     assert "<code>cursor</code>" in html and "<code>limit</code>" in html
+    assert "``" not in html  # docstring literals are shown as code
     for gone in ("/redoc", "/docs/oauth2-redirect"):
         assert api.client.get(gone).status_code == 404, gone
 

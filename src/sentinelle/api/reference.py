@@ -9,6 +9,7 @@ under a strict Content-Security-Policy. ``/openapi.json`` stays the machine-read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from html import escape
 from typing import Any, Final
@@ -19,6 +20,7 @@ from fastapi.responses import HTMLResponse
 __all__ = ["install"]
 
 _METHODS: Final = ("get", "post", "put", "patch", "delete")
+_LITERAL: Final = re.compile(r"``(.+?)``|`([^`]+)`")
 _HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
@@ -82,7 +84,7 @@ def render(document: Mapping[str, Any]) -> str:
 def _operation(method: str, path: str, op: Mapping[str, Any]) -> str:
     out = [f'<h3><span class="m">{method.upper()}</span> <code>{escape(path)}</code></h3>']
     if op.get("summary"):
-        out.append(f"<p>{escape(op['summary'])}</p>")
+        out.append(f"<p>{_inline(op['summary'])}</p>")
     if op.get("description"):
         out.append(_paragraphs(op["description"]))
     permission = op.get("x-sentinelle-permission")
@@ -106,7 +108,7 @@ def _operation(method: str, path: str, op: Mapping[str, Any]) -> str:
         out.append(
             '<p class="small">Answers: '
             + "; ".join(
-                f"<code>{escape(str(code))}</code> {escape(str(r.get('description', '')))}"
+                f"<code>{escape(str(code))}</code> {_inline(str(r.get('description', '')))}"
                 for code, r in answers.items()
             )
             + "</p>"
@@ -119,7 +121,7 @@ def _parameter(p: Mapping[str, Any]) -> str:
     kind = _type(schema)
     name = escape(str(p.get("name", "")))
     required = " (required)" if p.get("required") else ""
-    about = escape(str(p.get("description") or schema.get("description") or ""))
+    about = _inline(str(p.get("description") or schema.get("description") or ""))
     return (
         f"<tr><td><code>{name}</code>{required}</td><td>{escape(str(p.get('in', '')))}</td>"
         f"<td>{escape(kind)}</td><td>{about}</td></tr>"
@@ -141,7 +143,12 @@ def _type(schema: Mapping[str, Any]) -> str:
 
 
 def _paragraphs(text: str) -> str:
-    return "".join(f"<p>{escape(p.strip())}</p>" for p in text.split("\n\n") if p.strip())
+    return "".join(f"<p>{_inline(p.strip())}</p>" for p in text.split("\n\n") if p.strip())
+
+
+def _inline(text: str) -> str:
+    """``text`` escaped, its ````literals```` and `literals` (docstrings, Markdown) as code."""
+    return _LITERAL.sub(lambda m: f"<code>{m.group(1) or m.group(2)}</code>", escape(text))
 
 
 def _id(tag: str) -> str:
