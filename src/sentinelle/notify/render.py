@@ -235,6 +235,13 @@ def negotiate(locale: str | None, config: NoticeConfig) -> str:
     return config.default_locale
 
 
+def _partials(audience: Audience, locale: str) -> tuple[str, ...]:
+    """The shared prose ``audience``'s templates in ``locale`` import (the authority's own too:
+    what the people concerned risk, told to the authority rather than to them)."""
+    common = f"{locale}/{_PARTIAL}"
+    return (common, f"{locale}/_authority.j2") if audience is Audience.AUTHORITY else (common,)
+
+
 def template_names(audience: Audience, locale: str) -> tuple[str, str, str]:
     """``(subject, text, html)`` template names of ``audience`` in ``locale``."""
     base = f"{locale}/{audience.value}"
@@ -946,7 +953,7 @@ def notice_version(config: NoticeConfig, incident: Incident, audience: Audience)
     names = [
         name
         for locale in LOCALES
-        for name in (*template_names(audience, locale), f"{locale}/{_PARTIAL}")
+        for name in (*template_names(audience, locale), *_partials(audience, locale))
     ]
     for name in (*names, _LISTS):
         try:

@@ -232,6 +232,15 @@ def test_authority_cover_gives_counts(locale: str) -> None:
     assert format_decimal(1234, locale=locale) in notice.text  # subjects
     assert format_decimal(5678, locale=locale) in notice.text  # records
     assert "inc-7" in notice.subject
+    # The consequences are the people's, told to the authority: never "you" (a customer's).
+    them = {"en": "Someone could send the people concerned messages", "fr": "aux personnes"}
+    for body in (notice.text, notice.html):
+        assert them[locale] in body
+        assert EXPECTED[locale]["consequences"] in body
+    you = {"en": (" you ", " your "), "fr": (" vous ", " vos ")}[locale]
+    consequences = notice.text.split("\n\n")
+    told = next(part for part in consequences if EXPECTED[locale]["consequences"] in part)
+    assert not any(word in told for word in you), told
 
 
 def test_notices_read_the_typed_facts_and_assessment() -> None:
@@ -595,7 +604,7 @@ def test_version_is_stable_and_changes_with_what_the_notice_says(tmp_path: Path)
 PINNED_VERSIONS = {
     Audience.MERCHANTS: "2f76e6fd2aca9190",
     Audience.SUBJECTS: "788c7fac00d9337e",
-    Audience.AUTHORITY: "2570531f2ca6ee14",
+    Audience.AUTHORITY: "8e0214b2d4db96c3",  # consequences told of the people, not to "you"
 }
 
 
