@@ -42,9 +42,9 @@ from sentinelle.web.pages import ROUTERS
 # credentials; "/" and "/logout" need a console session, not a key ("/" redirects to /login
 # without one, "/logout" wants the session's CSRF token), so the key-based walk below cannot
 # judge them: tests/e2e/test_console.py does.
-PUBLIC = frozenset(
-    {"/health", "/openapi.json", "/docs", "/login", "/static"}
-) | frozenset({"/", "/logout"})
+PUBLIC = frozenset({"/health", "/openapi.json", "/docs", "/login", "/static"}) | frozenset(
+    {"/", "/logout"}
+)
 # The console's pages answer people with a session, never a key: each sends a stranger to
 # /login and refuses a role without its permission (tests/e2e/test_console_pages.py walks them);
 # its login steps are public (tests/e2e/test_console.py).

@@ -68,7 +68,7 @@ from sentinelle.detect.detectors import (
     UnusualContext,
     declared,
 )
-from sentinelle.detect.evidence import EvidenceConfig, explain, grade, record, risk
+from sentinelle.detect.evidence import EvidenceConfig, Item, explain, grade, record, risk
 from sentinelle.detect.evidence import Ledger as EvidenceLedger
 from sentinelle.detect.guard_signals import BreakGlass, Probing
 from sentinelle.detect.integrations import INTEGRATION_DETECTORS
@@ -488,7 +488,7 @@ class Engine:
         for f in graded:
             record(ledger, f, self._graded[f.detector], cfg)
         out: list[Finding] = []
-        judged: list[tuple[int, Severity, list[str]]] = []
+        judged: list[tuple[int, Severity, Severity, float, list[Item]]] = []
         actors = self.state.context.actors
         for f in findings:
             if f.detector not in self._graded:
@@ -497,21 +497,32 @@ class Engine:
             total, pieces = risk(ledger[f.actor], f.time_us, cfg, families=self._families)
             # A weak finding stays low, however risky the actor: it is counted as evidence,
             # but a risky actor's every small step does not become another medium alert.
-            severity = grade(total, cfg) if f.severity >= Severity.MEDIUM else Severity.LOW
+            earned = grade(total, cfg)
+            severity = earned if f.severity >= Severity.MEDIUM else Severity.LOW
             if severity >= Severity.MEDIUM and (state := actors.get(f.actor)) is not None:
                 mark(state, ALERTED, f.time_us, f.detector)  # emitted or not: history agrees
-            judged.append((len(out), severity, explain(f.actor, total, pieces, severity, cfg)))
+            judged.append((len(out), severity, earned, total, pieces))
             out.append(f)
         # The strongest findings first: of one event's, the one that raises the alert is the
         # strongest, and the others add to it (one burst, one case: _realert).
         judged.sort(key=lambda j: (-out[j[0]].severity, -out[j[0]].score))
-        for i, severity, why in judged:
+        for i, severity, earned, total, pieces in judged:
             f = out[i]
+            adds_to = None
             if severity >= Severity.MEDIUM and emit:
                 adds_to = self._realert(f, severity)
-                if adds_to is not None:
-                    severity = Severity.LOW
-                    why.insert(0, adds_to)
+            # What the evidence earns, and why this alert is graded otherwise when it is.
+            verdict = (
+                f"enough for {earned}, but a finding weak by itself stays low"
+                if severity < earned and adds_to is None
+                else f"enough for {earned}, added to the alert below"
+                if adds_to is not None
+                else f"so {severity}"
+            )
+            why = explain(f.actor, total, pieces, verdict, cfg)
+            if adds_to is not None:
+                severity = Severity.LOW
+                why.insert(0, adds_to)
             out[i] = dataclasses.replace(f, severity=severity, reasons=(f.reasons[0], *why))
         return out
 

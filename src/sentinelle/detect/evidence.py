@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sentinelle.detect.base import Finding, Severity
 from sentinelle.timeutil import DAY, iso
 
-__all__ = ["POINTS", "EvidenceConfig", "Ledger", "grade"]
+__all__ = ["POINTS", "EvidenceConfig", "Item", "Ledger", "grade"]
 
 POINTS: Final = {
     Severity.LOW: 0.25,
@@ -147,14 +147,15 @@ def risk(
 
 
 def explain(
-    actor: str, total: float, pieces: list[Item], severity: Severity, config: EvidenceConfig
+    actor: str, total: float, pieces: list[Item], verdict: str, config: EvidenceConfig
 ) -> list[str]:
-    """The total, then one sentence per piece of evidence with its numbers (newest last)."""
+    """The total and ``verdict`` (what it makes of the alert: ``so high``), then one sentence
+    per piece of evidence with its numbers (newest last)."""
     lines = [
         f"Evidence about {actor}: {total:.2f} risk points from {len(pieces)} finding(s) in "
         f"the last {config.horizon_days:g} days, each halving every "
         f"{config.half_life_days:g} days (medium from {config.medium:g}, high from "
-        f"{config.high:g}), so {severity}:"
+        f"{config.high:g}, critical from {config.critical:g}), {verdict}:"
     ]
     if len(pieces) > 12:
         lines.append(f"{len(pieces) - 12} earlier finding(s) not listed;")

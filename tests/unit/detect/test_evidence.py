@@ -65,8 +65,9 @@ def test_explain_lists_every_piece_with_numbers() -> None:
     record(ledger, finding(Severity.MEDIUM, T0), 1.0, CFG)
     record(ledger, finding(Severity.HIGH, T0 + DAY, "long_horizon"), 1.0, CFG)
     total, pieces = risk(ledger["ana"], T0 + DAY, CFG)
-    lines = explain("ana", total, pieces, grade(total, CFG), CFG)
+    lines = explain("ana", total, pieces, f"so {grade(total, CFG)}", CFG)
     assert lines[0].startswith("Evidence about ana: 1.54 risk points from 2 finding(s)")
+    assert lines[0].endswith("(medium from 1, high from 2, critical from 4), so medium:")
     assert "unjustified_access, +0.60 points" in lines[1]
     assert "long_horizon, +1.00 points" in lines[2]
 
@@ -128,8 +129,25 @@ def test_the_same_signal_again_adds_to_the_alert_until_it_earns_a_higher_grade()
     assert again.reasons[1].startswith(
         f"Not a new alert: this adds to {first.id} (reach_a, medium, "
     )
+    # Its evidence line says what the evidence earns and why the alert is low all the same.
+    assert again.reasons[2].endswith(
+        "critical from 4), enough for medium, added to the alert below:"
+    )
+    assert first.reasons[1].endswith("critical from 4), so medium:")
     # Two days later the evidence earns high: a new alert, whatever the signal.
     assert got["e3"] == ("reach_b", Severity.HIGH)
+
+
+def test_a_weak_finding_of_a_risky_actor_says_why_it_stays_low() -> None:
+    # Two high findings make 2 points (high); a low one the next day stays low, and says so.
+    strong = {"e1": Severity.HIGH, "e2": Severity.HIGH}
+    engine = stubbed(Reach(strong), Lone({"e3": Severity.LOW}), evidence=EvidenceConfig())
+    alerts = engine.run(
+        views(("e1", "ana", at(0, 10)), ("e2", "ana", at(0, 23)), ("e3", "ana", at(2, 12)))
+    )
+    [weak] = [a for a in alerts if "e3" in a.events]
+    assert weak.severity == Severity.LOW
+    assert weak.reasons[1].endswith(", enough for medium, but a finding weak by itself stays low:")
 
 
 def test_another_signal_a_day_or_more_later_is_judged_on_its_own() -> None:
