@@ -278,3 +278,30 @@ def test_an_auditor_reads_everything_and_changes_nothing(api: Api) -> None:
     assert api.snapshot(incident_id) == before
     listed = api.get("auditor", "/v1/incidents").json()
     assert [i["id"] for i in listed] == [incident_id]  # no incident was opened
+
+
+def test_a_state_is_only_taken_when_the_record_bears_it_out(api: Api) -> None:
+    # assessed needs an assessment, notifying something notified: by hand each is a 409
+    # naming what is missing, and nothing is recorded.
+    incident_id = _open(api)
+    base = f"/v1/incidents/{incident_id}"
+    before = api.snapshot(incident_id)
+    refused = api.post("responder", f"{base}/advance", {"state": "assessed", "reason": "seen"})
+    assert refused.status_code == 409, refused.text
+    assert "no assessment is recorded" in refused.json()["detail"]
+    assert f"sentinelle incident assess {incident_id}" in refused.json()["detail"]
+    assert api.snapshot(incident_id) == before
+    assert api.post("dpo", f"{base}/assess", {}).status_code == 200
+    before = api.snapshot(incident_id)
+    for state, missing in (
+        ("notifying", "nothing was notified yet"),
+        ("closed", "cannot be closed before it is notified"),
+    ):
+        refused = api.post("responder", f"{base}/advance", {"state": state, "reason": "done"})
+        assert refused.status_code == 409, refused.text
+        assert missing in refused.json()["detail"]
+    assert api.snapshot(incident_id) == before
+    assert api.post("dpo", f"{base}/phases", {"phase": "initial"}).status_code == 200
+    moved = api.post("responder", f"{base}/advance", {"state": "closed", "reason": "done"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["state"] == "closed"

@@ -281,21 +281,27 @@ def test_scope_of_one_actor_and_of_an_empty_window(store: Store) -> None:
 
 # -- lifecycle, log, register ------------------------------------------------------------------
 def test_lifecycle_is_forward_one_step_at_a_time_and_logged(store: Store) -> None:
-    book = Incidents(store)
+    book, engine = Incidents(store), ResponseEngine(store)
     incident_id = _open(store)
     with pytest.raises(TransitionError, match="skip a state"):
         book.advance(incident_id, "notifying", by="dpo", reason="hurry")
     with pytest.raises(ValidationError):
         book.advance(incident_id, "assessed", by="dpo", reason=" ")
-    book.advance(incident_id, State.ASSESSED, by="dpo", reason="high risk: notify")
+    with pytest.raises(TransitionError, match="no assessment is recorded"):
+        book.advance(incident_id, State.ASSESSED, by="dpo", reason="high risk: notify")
+    engine.assess(incident_id, by="dpo")  # moves it to assessed
     with pytest.raises(TransitionError, match="go back"):
         book.advance(incident_id, "open", by="dpo", reason="oops")
-    book.advance(incident_id, "notifying", by="ciso", reason="authority informed")
+    with pytest.raises(TransitionError, match="nothing was notified yet"):
+        book.advance(incident_id, "notifying", by="ciso", reason="authority informed")
+    with pytest.raises(TransitionError, match="cannot be closed before it is notified"):
+        book.advance(incident_id, "closed", by="dpo", reason="done")
+    engine.record_phase(incident_id, "initial", by="ciso")  # moves it to notifying
     book.advance(incident_id, "closed", by="dpo", reason="done")
     with pytest.raises(TransitionError, match="closed"):
         book.advance(incident_id, "closed", by="dpo", reason="again")
     assert book.get(incident_id).state is State.CLOSED
-    log = book.log(incident_id)
+    log = [e for e in book.log(incident_id) if e.change in ("opened", "state")]
     assert [(e.change, e.by) for e in log] == [
         ("opened", "dpo"),
         ("state", "dpo"),
@@ -423,18 +429,33 @@ def test_cli(store: Store, settings: Settings) -> None:
     top = run("incident", "scope", incident_id, "--all-accesses", "--top", "1").splitlines()
     assert len(top) == 4 and top[-1] == "  … and 5 more merchants (--top 0 shows all)"
     run("incident", "scope", incident_id, "--record", "--by", "dpo")
-    assert run("incident", "advance", incident_id, "assessed", "--reason", "high risk").split() == [
-        incident_id,
-        "assessed",
-    ]
-    bad = runner.invoke(
+    # Marking it assessed by hand is refused: no assessment is recorded; assessing moves it.
+    unassessed = runner.invoke(
         cli_group,
-        ["incident", "advance", incident_id, "closed", "--reason", "x"],
+        ["incident", "advance", incident_id, "assessed", "--reason", "high risk"],
         env=_env(settings),
     )
-    assert isinstance(bad.exception, TransitionError)
+    assert unassessed.exit_code == 1 and isinstance(unassessed.exception, TransitionError)
+    assert "no assessment is recorded" in str(unassessed.exception)
+    assert f"sentinelle incident assess {incident_id}" in str(unassessed.exception)
+    assert Incidents(store).get(incident_id).state is State.OPEN
+    run("incident", "assess", incident_id, "--by", "dpo", "--reason", "high risk")
+    for target in ("notifying", "closed"):  # nothing notified yet, and notifying is due
+        bad = runner.invoke(
+            cli_group,
+            ["incident", "advance", incident_id, target, "--reason", "x"],
+            env=_env(settings),
+        )
+        assert isinstance(bad.exception, TransitionError), target
     entries = json.loads(run("incident", "register", "--json"))
-    assert [d["change"] for d in entries[0]["decisions"]] == ["opened", "scope", "state"]
+    assert [d["change"] for d in entries[0]["decisions"]] == [
+        "opened",
+        "scope",
+        "scope",
+        "facts",
+        "assessment",
+        "state",
+    ]
     rows = list(csv.DictReader(io.StringIO(run("incident", "register", "--csv"))))
     assert rows[0]["id"] == incident_id and rows[0]["state"] == "assessed"
     assert incident_id in run("incident", "list")

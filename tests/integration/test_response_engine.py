@@ -20,7 +20,7 @@ import pytest
 from incident_world import FROM, TO, incident_events
 from sentinelle.config import Settings
 from sentinelle.errors import NotFoundError
-from sentinelle.incidents import Change, IncidentInputError, ScopeBasis, State
+from sentinelle.incidents import Change, IncidentInputError, ScopeBasis, State, TransitionError
 from sentinelle.ingest import Ingestor
 from sentinelle.ledger.log import Ledger
 from sentinelle.notify import Audience, NoticeConfig, SmtpConfig
@@ -218,10 +218,131 @@ def test_unknown_and_closed_incidents(engine: ResponseEngine) -> None:
         engine.assess("inc-nope", by="dpo")
     incident_id = _open(engine)
     engine.assess(incident_id, by="dpo")
-    engine.advance(incident_id, State.NOTIFYING, by="dpo", reason="sent")
+    engine.record_phase(incident_id, "initial", by="dpo")  # moves it to notifying
     engine.advance(incident_id, State.CLOSED, by="dpo", reason="done")
     with pytest.raises(Exception, match="closed"):
         engine.assess(incident_id, by="dpo")
+
+
+# -- by-hand state changes: each state true of the record ----------------------------------
+
+
+def test_marking_assessed_by_hand_needs_an_assessment(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    before = _snapshot(engine, incident_id)
+    with pytest.raises(
+        TransitionError,
+        match=rf"no assessment is recorded; assess it first \(sentinelle incident assess "
+        rf"{incident_id}\)",
+    ):
+        engine.advance(incident_id, State.ASSESSED, by="dpo", reason="looked at it")
+    assert _snapshot(engine, incident_id) == before  # still open, nothing logged
+
+
+def test_notifying_needs_something_notified_and_closing_needs_notifying(
+    engine: ResponseEngine,
+) -> None:
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo")
+    assert engine.get(incident_id).assessment.notify_authority.required  # type: ignore[union-attr]
+    before = _snapshot(engine, incident_id)
+    with pytest.raises(TransitionError, match="nothing was notified yet.*incident notified"):
+        engine.advance(incident_id, State.NOTIFYING, by="dpo", reason="notices under way")
+    with pytest.raises(
+        TransitionError, match="cannot be closed before it is notified.*supervisory authority"
+    ):
+        engine.advance(incident_id, State.CLOSED, by="dpo", reason="done")
+    assert _snapshot(engine, incident_id) == before
+    # A notice the mail server accepted counts, even if its run stopped before logging it
+    # (so the incident stayed assessed): it may then be marked notifying by hand.
+    with engine.store.writer() as w:
+        w.add_notices(incident_id, "merchants", 1, [("r-1", "<m-1@shop.example>")], at_us=NOW)
+        w.set_notice_outcomes(incident_id, "merchants", 1, [("r-1", "sent", 250, "ok", NOW)])
+    moved = engine.advance(incident_id, State.NOTIFYING, by="dpo", reason="run cut short")
+    assert moved.state is State.NOTIFYING
+    assert engine.advance(incident_id, State.CLOSED, by="dpo", reason="done").state is (
+        State.CLOSED
+    )
+
+
+def test_a_legacy_incident_marked_assessed_by_hand_says_what_is_missing(
+    engine: ResponseEngine,
+) -> None:
+    incident_id = _open(engine)
+    with engine.store.writer() as w:  # marked assessed by hand before that was refused
+        w.update_incident(incident_id, state="assessed")
+    for target in (State.NOTIFYING, State.CLOSED):
+        with pytest.raises(TransitionError, match="no assessment is recorded; assess it first"):
+            engine.advance(incident_id, target, by="dpo", reason="x")
+    with pytest.raises(NotifyError) as refused:
+        engine.notifiable(incident_id)
+    assert str(refused.value) == (
+        f"{incident_id} is assessed but no assessment is recorded: assess it first "
+        f"(sentinelle incident assess {incident_id})"
+    )
+    engine.assess(incident_id, by="dpo")  # the way out: assess it, it stays assessed
+    assert engine.notifiable(incident_id)[0].assessment is not None
+
+
+def test_an_empty_scope_invents_no_data_category_and_closes_unassessed(
+    engine: ResponseEngine,
+) -> None:
+    incident_id = engine.open(
+        title="a false lead", by="dpo", actors=["nobody-real"], from_us=parse_time(FROM)
+    ).id
+    # No access by its actors: no category is known, and none is invented ("contact" was).
+    with pytest.raises(FactsInputError) as refused:
+        engine.assess(incident_id, by="dpo")
+    [problem] = refused.value.problems
+    assert problem.path == "data_categories"
+    assert "the scope shows no access to customer data" in problem.message
+    found = engine.get(incident_id)
+    assert (found.state, found.assessment, found.facts) == (State.OPEN, None, None)
+    # Not a personal data breach: it closes from open, with the reasoning in the register.
+    closed = engine.advance(incident_id, State.CLOSED, by="dpo", reason="no personal data")
+    assert closed.state is State.CLOSED
+    assert [e.details["to"] for e in engine.log(incident_id) if e.change == Change.STATE] == [
+        "closed"
+    ]
+
+
+def test_an_open_incident_with_accesses_does_not_close_unassessed(
+    engine: ResponseEngine,
+) -> None:
+    incident_id = _open(engine)
+    with pytest.raises(TransitionError, match="cannot be closed while open: assess it first"):
+        engine.advance(incident_id, State.CLOSED, by="dpo", reason="nothing here")
+    assert engine.get(incident_id).state is State.OPEN
+
+
+def test_facts_people_state_over_an_empty_scope_still_count(engine: ResponseEngine) -> None:
+    incident_id = engine.open(
+        title="copied by hand", by="dpo", actors=["nobody-real"], from_us=parse_time(FROM)
+    ).id
+    outcome = engine.assess(
+        incident_id,
+        by="dpo",
+        given={"data_categories": ["contact", "address", "order_details"]},
+        source="facts.json",
+    )
+    assert outcome.assessment.notify_authority.required  # the people's facts, not the scope
+    assert engine.get(incident_id).given == {
+        "data_categories": ["contact", "address", "order_details"]
+    }
+
+
+def test_recording_the_scope_of_a_closed_incident_is_refused(engine: ResponseEngine) -> None:
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo")
+    engine.record_phase(incident_id, "initial", by="dpo")
+    engine.advance(incident_id, State.CLOSED, by="dpo", reason="done")
+    before = _snapshot(engine, incident_id)
+    with pytest.raises(
+        TransitionError, match="the incident is closed: its scope cannot be recorded"
+    ):
+        engine.scope(incident_id, record_by="dpo")
+    assert _snapshot(engine, incident_id) == before  # no scope entry after the incident is done
+    assert engine.scope(incident_id).scope.to_dict()["subjects"] > 0  # counting still works
 
 
 # -- leases ----------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ What the ledger establishes — data categories, how many people and records, th
 for an incident about staff actors, an internal cause — is filled in from the scope; what
 only people know (when the DPO became aware, encryption, recipients, mitigations…) comes from
 a facts file, whose values win. Missing facts are left out: the assessment states the
-assumption it made and which answer would change its decision.
+assumption it made and which answer would change its decision. Nothing is invented: a scope
+with no access gives no data category, and the facts must then state one (or there is no
+personal data breach to assess).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ def facts_from_scope(
         "title": incident.title,
         "aware_at": iso(aware_us),
         "breach_types": ["confidentiality"],
-        "data_categories": scope.categories or ["contact"],
         "subjects": {"count": len(scope.subject_ids), "approximate": False},
         "records": scope.records,
     }
+    if scope.categories:  # an empty scope names none: the facts must (nothing is invented)
+        facts["data_categories"] = list(scope.categories)
     if scope.per_merchant:
         facts["period"] = {
             "start": iso(min(m.first_us for m in scope.per_merchant.values())),

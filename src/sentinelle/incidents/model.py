@@ -4,6 +4,9 @@ An incident moves forward one state at a time, ``open → assessed → notifying
 (GDPR Art. 33: assess, notify the authority within 72 hours and the data subjects when
 Art. 34 requires it, then close). Skipping a state or going back is refused with a
 :class:`TransitionError`: a breach register (Art. 33(5)) must show each decision once, in order.
+Each state must be true of the record (:func:`check_advance`): ``assessed`` needs an
+assessment, ``notifying`` something notified; an assessed incident that requires no
+notification at all closes directly, as there is nothing to notify.
 
 What was sent to the supervisory authority is recorded in phases (Art. 33(4); EDPB Guidelines
 01/2021 para. 8; the CNIL's initial and complementary notifications): one :attr:`Phase.INITIAL`
@@ -40,7 +43,9 @@ __all__ = [
     "ScopeBasis",
     "State",
     "TransitionError",
+    "check_advance",
     "check_notification",
+    "nothing_to_notify",
     "span",
 ]
 
@@ -92,8 +97,10 @@ class State(enum.StrEnum):
 
     OPEN: recorded; scope and facts being established.
     ASSESSED: risk to the data subjects assessed (Art. 33(1), 34(1)); notification decided.
-    NOTIFYING: notifications to the authority and, if required, the data subjects under way.
-    CLOSED: handled; the record stays in the register.
+    NOTIFYING: notifications to the authority and, if required, the data subjects under way
+    (a notice was sent or a notification to the authority recorded).
+    CLOSED: handled; the record stays in the register. An assessed incident that requires no
+    notification closes without notifying (:func:`nothing_to_notify`).
     """
 
     OPEN = "open"
@@ -518,6 +525,96 @@ class Clock:
             "summary": self.summary(),
             "phases": [p.to_dict() for p in self.phases],
         }
+
+
+def nothing_to_notify(incident: Incident) -> bool:
+    """Whether ``incident`` is assessed and its assessment requires no notification: not to
+    the authority (Art. 33), not to the people concerned (Art. 34), nor a public
+    communication in their place (Art. 34(3)(c)). Such an incident may close from
+    ``assessed``: it is documented in the register (Art. 33(5)), with nothing to notify."""
+    found = incident.assessment
+    return (
+        incident.state is State.ASSESSED
+        and found is not None
+        and not found.notify_authority.required
+        and not found.notify_subjects.required
+        and not found.notify_subjects.public_communication
+    )
+
+
+def check_advance(
+    incident: Incident, target: State, *, notified: bool, no_access: bool = False
+) -> None:
+    """Raise :class:`TransitionError` unless ``incident`` may be moved to ``target`` by hand
+    (``incident advance``, the API, the console), with what is missing named.
+
+    On top of :meth:`State.check_move` (one step forward at a time): ``assessed`` needs an
+    assessment recorded (assessing moves the incident itself); ``notifying`` needs something
+    notified, ``notified`` being whether a notice was sent or a notification to the authority
+    recorded (both move the incident themselves); an assessed incident closes directly only
+    when :func:`nothing_to_notify` (else it must be notified first); an open one only when
+    ``no_access``: its scope shows no access to customer data at all, so there is no personal
+    data breach to assess (the reason given says so in the register).
+    """
+    name = incident.id
+    if incident.state is State.OPEN and target is State.CLOSED:
+        if no_access and incident.assessment is None:
+            return
+        raise TransitionError(
+            f"{name} cannot be closed while open: assess it first (sentinelle incident assess "
+            f"{name}); only an incident whose scope shows no access to customer data closes "
+            "unassessed"
+        )
+    assess = f"assess it first (sentinelle incident assess {name})"
+    if incident.state is State.OPEN and target is State.ASSESSED and incident.assessment is None:
+        raise TransitionError(
+            f"{name} cannot be marked assessed: no assessment is recorded; {assess}, which "
+            "records the assessment and moves the incident to assessed"
+        )
+    if incident.state is State.ASSESSED and target in (State.NOTIFYING, State.CLOSED):
+        if incident.assessment is None:
+            raise TransitionError(
+                f"{name} cannot be marked {target.value}: no assessment is recorded; {assess}"
+            )
+        if target is State.CLOSED and nothing_to_notify(incident):
+            return
+        if target is State.NOTIFYING and not notified:
+            instead = (
+                "; its assessment requires no notification: close it instead "
+                f"(sentinelle incident advance {name} closed) with the reasoning"
+                if nothing_to_notify(incident)
+                else ""
+            )
+            raise TransitionError(
+                f"{name} cannot be marked notifying: nothing was notified yet; record the "
+                f"notification sent to the authority (sentinelle incident notified {name} "
+                "--phase initial) or send notices (sentinelle incident notify), which move it "
+                f"to notifying{instead}"
+            )
+        if target is State.CLOSED and not notified:
+            duties = _duties(incident)
+            raise TransitionError(
+                f"{name} cannot be closed before it is notified: its assessment requires "
+                f"{' and '.join(duties)}; record the notification to the authority or send "
+                "the notices first (it then moves to notifying), or assess it again with a "
+                "reason if the duty no longer holds"
+            )
+    incident.state.check_move(target)
+
+
+def _duties(incident: Incident) -> list[str]:
+    """What the incident's assessment requires to be notified, in words."""
+    found = incident.assessment
+    if found is None:
+        return []
+    duties = []
+    if found.notify_authority.required:
+        duties.append("notifying the supervisory authority (Art. 33)")
+    if found.notify_subjects.required:
+        duties.append("telling the people concerned (Art. 34)")
+    elif found.notify_subjects.public_communication:
+        duties.append("a public communication to the people concerned (Art. 34(3)(c))")
+    return duties
 
 
 def check_notification(

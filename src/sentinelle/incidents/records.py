@@ -30,9 +30,13 @@ from sentinelle.incidents.model import (
     Phase,
     State,
     TransitionError,
+    check_advance,
     check_notification,
+    nothing_to_notify,
 )
+from sentinelle.incidents.scope import compute_scope
 from sentinelle.store import Store, Writer
+from sentinelle.store.notices import NoticeStatus
 from sentinelle.timeutil import DAY, from_us, now_us
 
 __all__ = ["ALERT_LOOKBACK_DAYS", "Incidents", "log_change", "move_state"]
@@ -196,19 +200,53 @@ class Incidents:
         return joined
 
     def advance(self, incident_id: str, target: State | str, *, by: str, reason: str) -> Incident:
-        """Move an incident to the next state, recording who decided it and why.
+        """Move an incident to the next state by hand, recording who decided it and why.
+
+        The state must be true of the record (:func:`~sentinelle.incidents.model.check_advance`):
+        ``assessed`` needs an assessment recorded, ``notifying`` a notice sent or a
+        notification to the authority recorded; an assessed incident that requires no
+        notification may close directly.
 
         Raises :class:`NotFoundError`; :class:`TransitionError` if ``target`` is not the next
-        state; :class:`IncidentInputError` without a reason (the register must give the reasoning).
+        state or what it needs is missing (named); :class:`IncidentInputError` without a
+        reason (the register must give the reasoning). Nothing is written when it raises.
         """
         target = State.parse(target)  # a State is a str too
         if not reason.strip():
             raise IncidentInputError(
                 [Problem(0, "reason", "say why the state changes")], unit="field"
             )
+        # An open incident whose scope shows no access at all may close: no personal data
+        # breach to assess (counted before the write transaction: a read of the ledger).
+        found = self.get(incident_id)
+        no_access = (
+            found.state is State.OPEN
+            and target is State.CLOSED
+            and found.assessment is None
+            and not compute_scope(self.store, found).per_merchant
+        )
         with self.store.writer() as w:
-            move_state(w, _locked(w, incident_id), target, by=by, reason=reason.strip())
+            incident = _locked(w, incident_id)
+            notified = incident.state is State.ASSESSED and self._notified(w, incident_id)
+            check_advance(incident, target, notified=notified, no_access=no_access)
+            move_state(w, incident, target, by=by, reason=reason.strip(), checked=True)
         return self.get(incident_id)
+
+    def _notified(self, w: Writer, incident_id: str) -> bool:
+        """Whether anything about the incident was notified: a notification to the authority
+        recorded, or a notice sent (run logged, or accepted by the mail server even if the run
+        that sent it stopped before logging)."""
+        for row in w.incident_log_rows(incident_id):
+            entry = LogEntry.from_row(row)
+            if entry.change == Change.AUTHORITY_NOTIFIED:
+                return True
+            if entry.change == Change.NOTICES and entry.details.get("event") == "ran":
+                if int(entry.details.get("sent") or 0) > 0:
+                    return True
+        return any(
+            status is NoticeStatus.SENT and count > 0
+            for _audience, _version, status, count in self.store.notice_counts(incident_id)
+        )
 
     def record_notification(
         self,
@@ -284,10 +322,15 @@ def _new_id(now: int) -> str:
     return f"inc-{day}-{secrets.token_hex(4)}"
 
 
-def move_state(w: Writer, incident: Incident, target: State, *, by: str, reason: str) -> None:
+def move_state(
+    w: Writer, incident: Incident, target: State, *, by: str, reason: str, checked: bool = False
+) -> None:
     """Move ``incident`` to ``target`` and log who and why, in ``w``'s transaction. Raises
-    :class:`TransitionError` if ``target`` is not the next state."""
-    incident.state.check_move(target)
+    :class:`TransitionError` if ``target`` is not the next state (an assessed incident with
+    nothing to notify may close: :func:`~sentinelle.incidents.model.nothing_to_notify`),
+    unless the caller ``checked`` the move (:func:`~sentinelle.incidents.model.check_advance`)."""
+    if not checked and not (target is State.CLOSED and nothing_to_notify(incident)):
+        incident.state.check_move(target)
     w.update_incident(incident.id, state=target.value)
     log_change(
         w,

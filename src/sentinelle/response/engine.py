@@ -243,7 +243,11 @@ class ResponseEngine:
         )
 
     def advance(self, incident_id: str, target: State | str, *, by: str, reason: str) -> Incident:
-        """Move the incident to its next state (see :meth:`Incidents.advance`)."""
+        """Move the incident to its next state by hand (see :meth:`Incidents.advance`):
+        ``assessed`` needs an assessment (:meth:`assess` moves it), ``notifying`` a notice
+        sent or a notification to the authority recorded (:meth:`send_notices` and
+        :meth:`record_phase` move it); an assessed incident that requires no notification
+        may close directly. Raises :class:`TransitionError` naming what is missing."""
         return self.book.advance(incident_id, target, by=by, reason=reason)
 
     def record_phase(
@@ -281,16 +285,19 @@ class ResponseEngine:
 
         ``basis`` defaults to the one recorded at the last assessment, else
         :data:`~sentinelle.incidents.DEFAULT_SCOPE_BASIS`, so the scope printed is the one
-        assessed and notified. With ``record_by``, the scope is logged as a fact-finding step.
+        assessed and notified. With ``record_by``, the scope is logged as a fact-finding step:
+        refused for a closed incident (:class:`TransitionError`, nothing written).
         """
         found = self.book.get(incident_id)
+        if record_by is not None:
+            _check_open(found)
         chosen = basis or found.scope_basis or DEFAULT_SCOPE_BASIS
         view = ScopeView(
             compute_scope(self.store, found, unjustified_only=chosen.unjustified_only), chosen
         )
         if record_by is not None:
             with self.store.writer() as w:
-                _row(w, incident_id)
+                _check_open(_row(w, incident_id))  # closed while the scope was counted
                 log_change(w, incident_id, record_by, Change.SCOPE, {"scope": view.to_dict()})
         return view
 
@@ -422,6 +429,22 @@ class ResponseEngine:
         if aware_us is not None:
             stated["aware_at"] = iso(aware_us)
         merged = _merge(derived, stated)
+        if "data_categories" not in merged:
+            raise FactsInputError(
+                [
+                    Problem(
+                        0,
+                        "data_categories",
+                        "the scope shows no access to customer data by the incident's actors "
+                        "in its window, so no data category is known: if personal data was "
+                        "concerned, state its categories in the facts (sentinelle incident "
+                        f"facts {found.id}) and assess again; if none was, this is no "
+                        "personal data breach (widen the window or the actors if the scope "
+                        "missed it)",
+                    )
+                ],
+                source=source,
+            )
         try:
             facts = parse_facts(merged)
         except ValidationError as exc:
@@ -558,15 +581,22 @@ class ResponseEngine:
         """The incident and its scope (on the basis assessed), if its notices may be sent:
         it is assessed or notifying. Raises :class:`NotifyError` otherwise."""
         found = self.book.get(incident_id)
-        if found.state not in (State.ASSESSED, State.NOTIFYING) or found.assessment is None:
+        if found.state not in (State.ASSESSED, State.NOTIFYING):
             raise NotifyError(
                 f"notices can be sent for an assessed or notifying incident; {incident_id} is "
                 f"{found.state.value}"
                 + (
-                    ": assess it first (sentinelle incident assess)"
+                    f": assess it first (sentinelle incident assess {incident_id})"
                     if found.state is State.OPEN
                     else ""
                 )
+            )
+        if found.assessment is None:
+            # Marked assessed by hand before that needed an assessment: there is none to
+            # notify from.
+            raise NotifyError(
+                f"{incident_id} is {found.state.value} but no assessment is recorded: assess "
+                f"it first (sentinelle incident assess {incident_id})"
             )
         basis = found.scope_basis or DEFAULT_SCOPE_BASIS
         return found, compute_scope(self.store, found, unjustified_only=basis.unjustified_only)
@@ -635,6 +665,15 @@ def _content_of(log: list[LogEntry], audience: Audience, version: int) -> str | 
         ):
             found = str(d["content"])
     return found
+
+
+def _check_open(found: Incident) -> None:
+    """Refuse a change to a closed incident, as every other change is refused."""
+    if found.state is State.CLOSED:
+        raise TransitionError(
+            f"the incident is closed: its scope cannot be recorded any more ({found.id}; "
+            "counting it without recording is still possible)"
+        )
 
 
 def _row(w: Writer, incident_id: str) -> Incident:
