@@ -25,20 +25,41 @@ from sentinelle.sim import generate_events
 from sentinelle.store import open_store
 from sentinelle.store.postgres import redact_url
 
-# Commands that only read the store (or work on what it already holds).
+# Commands that only read the store, or change what it already holds.
 READS: list[tuple[str, ...]] = [
     ("alerts",),
     ("alerts", "--json"),
+    ("alerts", "triage", "al-x", "--status", "acknowledged", "--reason", "r"),
     ("risk",),
     ("ledger", "checkpoint"),
     ("ledger", "verify"),
     ("ledger", "proof", "some-event"),
     ("ledger", "consistency", "1"),
+    ("ledger", "key"),  # a new key would belong to no log
+    ("ledger", "key", "--history"),
+    ("ledger", "rotate-key", "--reason", "r"),
+    ("keys", "list"),
+    ("keys", "revoke", "x"),
+    ("users", "list"),
+    ("users", "disable", "a@shop.example"),
+    ("users", "totp", "enable", "a@shop.example", "--code-stdin"),
+    ("users", "totp", "disable", "a@shop.example"),
+    ("outbound", "status"),
+    ("grants", "expire"),
+    ("suspensions", "list"),
+    ("suspensions", "lift", "bob", "--reason", "r"),
     ("incident", "list"),
     ("incident", "register", "--json"),
     ("incident", "show", "inc-20260101-abcd"),
     ("incident", "notices", "inc-20260101-abcd"),
 ]
+
+
+def _no_store(where: str) -> str:
+    return (
+        f"error: no Sentinelle database in {where} (run `sentinelle ingest` or `sentinelle "
+        "demo` first, or check --data-dir or SENTINELLE_DATA_DIR)\n"
+    )
 
 
 def _env(**settings: str) -> dict[str, str]:
@@ -78,19 +99,51 @@ def test_read_commands_on_a_missing_store_create_nothing(tmp_path: Path, work: P
     for result in _run(READS, _env(data_dir=str(data)), work):
         assert result.code == 1, str(result)
         assert result.out == "", str(result)
-        assert result.err == (
-            f"error: no Sentinelle database at {data / 'sentinelle.db'}: ingest events first\n"
-        ), str(result)
+        assert result.err == _no_store(str(data)), str(result)
     assert not data.exists()
 
 
 def test_the_default_data_dir_is_not_created_by_reading(work: Path) -> None:
     (result,) = _run([("alerts",)], _env(), work)
     assert result.code == 1, str(result)
-    assert result.err == (
-        "error: no Sentinelle database at sentinelle-data/sentinelle.db: ingest events first\n"
-    )
+    assert result.err == _no_store("sentinelle-data")
     assert list(work.iterdir()) == []
+
+
+def test_a_refused_or_empty_first_batch_leaves_no_store(tmp_path: Path, work: Path) -> None:
+    bad, empty, no_notices = tmp_path / "bad.jsonl", tmp_path / "empty.jsonl", tmp_path / "n.json"
+    bad.write_text('{"bad": 1}\n', encoding="utf-8")
+    empty.write_text("", encoding="utf-8")
+    no_notices.write_text('{"notices": []}', encoding="utf-8")
+    kept = tmp_path / "kept"  # a folder that exists stays, empty
+    kept.mkdir()
+    runs = [
+        ("ingest", str(bad), "--data-dir", str(tmp_path / "new1" / "data")),
+        ("ingest", str(bad), "--no-detect", "--data-dir", str(tmp_path / "new2")),
+        ("ingest", str(empty), "--data-dir", str(tmp_path / "new3" / "data")),
+        ("ingest", str(empty), "--no-detect", "--data-dir", str(kept)),
+        ("connectors", "hr-notices", str(no_notices), "--data-dir", str(tmp_path / "new4")),
+    ]
+    refused, refused_quick, nothing, nothing_quick, no_rows = _run(runs, _env(), work)
+    for result in (refused, refused_quick):
+        assert result.code == 1 and "batch refused" in result.err, str(result)
+    for result in (nothing, nothing_quick, no_rows):
+        assert result.code == 0 and "received 0" in result.out, str(result)
+    for name in ("new1", "new2", "new3", "new4"):
+        assert not (tmp_path / name).exists(), name
+    assert list(kept.iterdir()) == []
+    assert list(work.iterdir()) == []
+    # Into an existing store, a refused batch leaves the store and its key as they were.
+    events = str(_events_file(tmp_path))
+    data = str(tmp_path / "data")
+    stored, refused_after = _run([("ingest", events, "--data-dir", data)], _env(), work) + _run(
+        [("ingest", str(bad), "--data-dir", data)], _env(), work
+    )
+    assert stored.code == 0 and refused_after.code == 1, str(refused_after)
+    assert {p.name for p in (tmp_path / "data").iterdir()} >= {
+        "sentinelle.db",
+        "ledger-signing.key",
+    }
 
 
 def test_read_commands_on_an_empty_store_say_which_store(settings: Settings, work: Path) -> None:
@@ -153,7 +206,52 @@ def test_data_dir_option_on_the_group_and_on_each_command(tmp_path: Path, work: 
     assert group.code == 1 and group.err == "error: no event with id 'x'\n", str(group)
     assert command.code == 0 and f"{ingested} leaves" in command.out, str(command)
     assert both.code == 0 and both.err == f"no alerts in {chosen / 'sentinelle.db'}\n", str(both)
-    assert env_only.code == 1 and str(from_env / "sentinelle.db") in env_only.err, str(env_only)
+    assert env_only.code == 1 and str(from_env) in env_only.err, str(env_only)
+    assert not from_env.exists()
+    # Groups take it too: `alerts` runs without a subcommand; a subcommand's own wins.
+    alerts, triage, inner, ledger_key = _run(
+        [
+            ("alerts", "--data-dir", str(chosen)),
+            (
+                "alerts",
+                "--data-dir",
+                str(chosen),
+                "triage",
+                "al-x",
+                "--status",
+                "dismissed",
+                "--reason",
+                "r",
+            ),
+            (
+                "alerts",
+                "--data-dir",
+                str(from_env),
+                "triage",
+                "al-x",
+                "--status",
+                "dismissed",
+                "--reason",
+                "r",
+                "--data-dir",
+                str(chosen),
+            ),
+            ("ledger", "--data-dir", str(chosen), "key"),
+        ],
+        env,
+        work,
+    )
+    assert alerts.code == 0 and alerts.err == f"no alerts in {chosen / 'sentinelle.db'}\n", str(
+        alerts
+    )
+    for result in (triage, inner):
+        assert (result.code, result.err) == (
+            1,
+            "error: no alert with id 'al-x'; nothing was recorded\n",
+        ), str(result)
+    assert ledger_key.code == 0 and ledger_key.out.startswith("sentinelle.local/ledger+"), str(
+        ledger_key
+    )
     assert not from_env.exists()
 
 
@@ -173,26 +271,29 @@ def test_a_data_dir_created_by_a_command_is_private(tmp_path: Path, work: Path) 
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subgroup under ``group``."""
     found: list[tuple[str, ...]] = []
     ctx = click.Context(group)  # the commands as click lists them (loaded when asked for)
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         assert command is not None, name
+        found.append((*prefix, name))
         if isinstance(command, click.Group):
             found += _commands(command, (*prefix, name))
-        else:
-            found.append((*prefix, name))
     return found
 
 
-def test_every_command_documents_data_dir(work: Path) -> None:
+def test_every_command_and_group_documents_data_dir_in_plain_text(work: Path) -> None:
     paths = [(), *_commands(cli_group)]
     assert ("incident", "list") in paths and ("ledger", "verify") in paths
+    assert ("alerts",) in paths and ("users", "totp") in paths
     for path, result in zip(
         paths, _run([(*p, "--help") for p in paths], _env(), work), strict=True
     ):
         assert result.code == 0, str(result)
-        assert "--data-dir" in result.out, f"sentinelle {' '.join(path)} --help: {result.out}"
+        shown = f"sentinelle {' '.join(path)} --help: {result.out}"
+        assert "--data-dir" in result.out, shown
+        assert "``" not in result.out, shown  # reStructuredText from a docstring
     assert list(work.iterdir()) == []
 
 

@@ -1,19 +1,26 @@
 """The CLI's shared state: settings built once, the store and ledger opened on first use.
 
-Commands that write use :attr:`App.store` / :attr:`App.ledger` (the SQLite database and its
-folder are created if missing); commands that only read use :attr:`App.reader` /
-:attr:`App.ledger_reader`, which create nothing and raise
-:class:`~sentinelle.errors.StoreNotFoundError` ("no Sentinelle database at PATH: ingest events
-first") when there is no database. :attr:`App.location` names the store in messages.
+Commands that create records where there may be no store yet (``ingest``, ``demo``,
+``keys create``, ``users create``, ``incident open``, ...) use :attr:`App.store` /
+:attr:`App.ledger` (the SQLite database and its folder are created if missing); every other
+command, whether it reads or changes records that must already exist, uses :attr:`App.reader`
+/ :attr:`App.ledger_reader`, which create nothing and raise
+:class:`~sentinelle.errors.StoreNotFoundError` ("no Sentinelle database in DIR (run
+`sentinelle ingest` or `sentinelle demo` first, ...)") when there is no database.
+:meth:`App.keep_only_if_logged` removes a database a refused or empty first batch created.
+:attr:`App.location` names the store in messages.
 
-Every command, and the top-level group, takes ``--data-dir DIR`` (over
-``SENTINELLE_DATA_DIR``); the command's own wins over the group's.
+Every command and every group, the top-level one too, takes ``--data-dir DIR`` (over
+``SENTINELLE_DATA_DIR``); the innermost wins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -23,8 +30,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sentinelle import __version__
 from sentinelle.config import Settings
-from sentinelle.errors import ConfigError
-from sentinelle.ledger.log import Ledger
+from sentinelle.errors import ConfigError, Error, StoreNotFoundError
+from sentinelle.ledger.log import KEY_FILE, Ledger
 from sentinelle.store import Store, open_store, sqlite_path
 
 if TYPE_CHECKING:
@@ -89,13 +96,53 @@ class App:
 
     @property
     def reader(self) -> Store:
-        """The existing store, for commands that only read: creates no database or folder.
+        """The existing store, for commands that read or change what it holds: creates no
+        database or folder.
 
         Raises :class:`~sentinelle.errors.StoreNotFoundError` if there is none.
         """
         if self._store is None:
-            self._store = open_store(self.settings, create=False)
+            try:
+                self._store = open_store(self.settings, create=False)
+            except StoreNotFoundError:
+                raise StoreNotFoundError(self._no_store()) from None
         return self._store
+
+    def _no_store(self) -> str:
+        path = sqlite_path(self.settings)
+        data_dir = self.settings.data_dir
+        where = f"in {data_dir}" if path == data_dir / "sentinelle.db" else f"at {path}"
+        return (
+            f"no Sentinelle database {where} (run `sentinelle ingest` or `sentinelle demo` "
+            "first, or check --data-dir or SENTINELLE_DATA_DIR)"
+        )
+
+    @contextlib.contextmanager
+    def keep_only_if_logged(self) -> Iterator[None]:
+        """Around a first batch: if the SQLite database did not exist and the ledger is still
+        empty at the end (the batch was refused, or held no event), the database, the signing
+        key and the folders this run created are removed again: nothing is left behind."""
+        path = sqlite_path(self.settings)
+        if path is None or os.path.lexists(path):  # PostgreSQL, or a database there already
+            yield
+            return
+        key = self.settings.data_dir / KEY_FILE
+        had_key = os.path.lexists(key)
+        new_dirs = _missing_folders(path.parent)
+        new_dirs += [d for d in _missing_folders(self.settings.data_dir) if d not in new_dirs]
+        try:
+            yield
+        finally:
+            if self._store is not None and _ledger_empty(self._store):
+                self.close()
+                self._ledger = None
+                for file in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+                    file.unlink(missing_ok=True)
+                if not had_key:
+                    key.unlink(missing_ok=True)
+                for folder in sorted(new_dirs, key=lambda d: -len(d.parts)):
+                    with contextlib.suppress(OSError):  # not empty: something else is there
+                        folder.rmdir()
 
     @property
     def ledger(self) -> Ledger:
@@ -128,6 +175,26 @@ class App:
             self._store = None
 
 
+_SIDE_FILES: Final = ("-wal", "-shm", "-journal")
+
+
+def _ledger_empty(store: Store) -> bool:
+    try:
+        return store.ledger_size() == 0
+    except Error:  # cannot tell: keep it
+        return False
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist, innermost first."""
+    missing = []
+    for f in (folder.absolute(), *folder.absolute().parents):
+        if os.path.lexists(f):
+            break
+        missing.append(f)
+    return missing
+
+
 pass_app = click.make_pass_decorator(App)
 
 
@@ -137,27 +204,38 @@ def _command_data_dir(ctx: click.Context, _: click.Parameter, value: Path | None
         app.use_data_dir(value)
 
 
+def _data_dir_option() -> click.Option:
+    return click.Option(
+        ["--data-dir"],
+        type=click.Path(file_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_command_data_dir,
+        help=_DATA_DIR_HELP,
+    )
+
+
 class _Command(click.Command):
     """A command that also takes ``--data-dir`` after its name."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.params.append(
-            click.Option(
-                ["--data-dir"],
-                type=click.Path(file_okay=False, path_type=Path),
-                expose_value=False,
-                callback=_command_data_dir,
-                help=_DATA_DIR_HELP,
-            )
-        )
+        self.params.append(_data_dir_option())
 
 
 class _Group(click.Group):
-    """Groups whose commands take ``--data-dir``; their subgroups too."""
+    """Groups whose commands take ``--data-dir``; their subgroups too. A group takes it
+    itself too (``sentinelle alerts --data-dir DIR``, a group that runs without a
+    subcommand; ``sentinelle ledger --data-dir DIR key``); a subcommand's own wins."""
 
     command_class = _Command
     group_class: type[click.Group] | type[type] = type
+    #: The top-level group has its own ``--data-dir``, which makes the App.
+    _own_data_dir: bool = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._own_data_dir:
+            self.params.append(_data_dir_option())
 
 
 #: Each top-level command and the modules that define it and its subcommands, imported when
@@ -191,6 +269,7 @@ class _Root(_Group):
     (:data:`COMMANDS`); it registers itself on this group."""
 
     group_class = _Group  # its subgroups load nothing
+    _own_data_dir = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click's signature
         return sorted(set(COMMANDS) | set(self.commands))

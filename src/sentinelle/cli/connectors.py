@@ -42,7 +42,8 @@ def backfill(app: App, vendor: str, file: Path, merchant: str | None, as_json: b
     detection takes the events in with the next batch it runs on.
     """
     events = list(Receiver.from_settings(app.settings).backfill(vendor, file, merchant=merchant))
-    result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
+    with app.keep_only_if_logged():  # a refused first batch leaves no database behind
+        result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
     _report(result, as_json)
 
 
@@ -63,7 +64,8 @@ def hr_notices(app: App, file: Path, as_json: bool) -> None:
     notice raises export_after_notice.
     """
     events = read_notices(file, now=dt.datetime.now(dt.UTC))
-    result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
+    with app.keep_only_if_logged():  # a refused first batch leaves no database behind
+        result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
     _report(result, as_json)
 
 

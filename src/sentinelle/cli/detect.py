@@ -184,8 +184,8 @@ def alerts(
     status: str | None,
     as_json: bool,
 ) -> None:
-    """List stored alerts, oldest first, with their triage status and reasons; ``alerts
-    triage`` records a decision on one."""
+    """List stored alerts, oldest first, with their triage status and reasons; `alerts
+    triage` records a decision on one."""
     if click.get_current_context().invoked_subcommand is not None:
         return
     found = DetectionRunner(app.reader).alerts(
@@ -256,7 +256,7 @@ def triage_(
     as_json: bool,
 ) -> None:
     """Record a decision on ALERT_ID: acknowledged, dismissed or escalated (an incident)."""
-    store = app.store
+    store = app.reader
     engine = ResponseEngine(store, reopen=lambda: open_store(app.settings, create=False))
     decided = triage(
         store,

@@ -37,7 +37,7 @@ def expire(app: App, at: str | None, as_json: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--at") from None
     expired: list[str] = []
     while True:  # a sweep takes at most SWEEP_LIMIT grants: run until nothing is due
-        batch = workflow.expire(app.store, app.ledger, now_us=now)
+        batch = workflow.expire(app.reader, app.ledger_reader, now_us=now)
         expired += batch
         if len(batch) < workflow.SWEEP_LIMIT:
             break

@@ -56,14 +56,17 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     (docs/connectors.md); what was delivered is printed.
     """
     config = None if no_detect else app.detect_config  # a bad config is refused before storing
-    with open_input(source) as stream:
+    # Into a data directory with no database, a refused or empty file leaves none behind.
+    with open_input(source) as stream, app.keep_only_if_logged():
         result, after = ingest_stream(app, stream, source, config)
+        sent = (
+            outbound.deliver_due(app.store, app.settings)
+            if outbound.configured(app.settings)
+            else None
+        )
     found = after.alerts if after else []
     suspended = after.responded.suspended if after else []
     medium = after.medium_plus if after else 0
-    sent = (
-        outbound.deliver_due(app.store, app.settings) if outbound.configured(app.settings) else None
-    )
     if result.received == 0:
         click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:

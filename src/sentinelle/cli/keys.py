@@ -46,7 +46,7 @@ def create(app: App, name: str, role: str, merchant: str | None, by: str | None)
 @pass_app
 def list_keys(app: App) -> None:
     """List key names and state (never the keys)."""
-    for k in app.store.list_api_keys():
+    for k in app.reader.list_api_keys():
         bound = f"\t{k.merchant}" if k.merchant else ""
         click.echo(f"{k.name}\t{k.role}\t{'revoked' if k.revoked_us else 'active'}{bound}")
 
@@ -57,5 +57,5 @@ def list_keys(app: App) -> None:
 @pass_app
 def revoke(app: App, name: str, by: str | None) -> None:
     """Revoke the key called NAME."""
-    app.store.revoke_api_key(name, by=_who(by))
+    app.reader.revoke_api_key(name, by=_who(by))
     click.echo(f"revoked {name}")

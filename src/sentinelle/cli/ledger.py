@@ -39,9 +39,9 @@ def checkpoint(app: App) -> None:
 def key(app: App, history: bool) -> None:
     """Print the current verifier key of the checkpoint signatures (C2SP signed-note form)."""
     if not history:
-        click.echo(app.ledger.key.verifier_key())
+        click.echo(app.ledger_reader.key.verifier_key())
         return
-    for record in app.ledger.keys:
+    for record in app.ledger_reader.keys:
         click.echo(
             f"{record.verifier.verifier_key()}\tfrom size {record.from_size}\t"
             f"{iso(record.added_us)}\t{record.added_by}\t{record.reason}"
@@ -237,7 +237,7 @@ def rotate_key(app: App, reason: str, by: str | None) -> None:
     verifier key from the current tree size on, with when, who and why, signed by the old
     key; checkpoints the old key signed still verify. Publish the new verifier key.
     """
-    record = app.ledger.rotate_key(
+    record = app.ledger_reader.rotate_key(
         data_dir=app.settings.data_dir, by=by or default_who(), reason=reason
     )
     click.echo(record.verifier.verifier_key())

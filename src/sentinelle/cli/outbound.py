@@ -32,7 +32,7 @@ def deliver_now(app: App, as_json: bool) -> None:
             "no alert destinations: set SENTINELLE_ALERT_WEBHOOKS, SENTINELLE_ALERT_SYSLOG or "
             "SENTINELLE_ALERT_EMAILS (NAME=… items)"
         )
-    done = out.send_round(app.store, app.settings, now_us=now_us())
+    done = out.send_round(app.reader, app.settings, now_us=now_us())
     warned, sent = done.warned, done.sent
     if as_json:
         click.echo(json.dumps(done.to_dict()))
@@ -65,8 +65,8 @@ def deliver(app: App, as_json: bool) -> None:
 def status(app: App, as_json: bool) -> None:
     """Deliveries per destination, kind and state, and the latest problems (failed, or
     waiting for a retry, with their last error)."""
-    counts = app.store.delivery_counts()
-    problems = app.store.delivery_problems(_PROBLEMS)
+    counts = app.reader.delivery_counts()
+    problems = app.reader.delivery_problems(_PROBLEMS)
     configured = set(out.Destinations.from_settings(app.settings).names)
     if as_json:
         click.echo(

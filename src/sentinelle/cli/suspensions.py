@@ -58,8 +58,8 @@ def lift_(app: App, actor: str, reason: str, by: str | None) -> None:
     """Lift ACTOR's suspension: their decisions follow the policy again (grants revoked by
     the suspension stay revoked). Exit 1 when ACTOR is not suspended or the reason is empty."""
     who = by or f"cli:{getpass.getuser()}"
-    hook = outbound.guard_hook(app.store, app.settings)  # the lift goes out too
-    done = lift(app.store, actor, by=who, reason=reason, now_us=now_us(), also=hook)
+    hook = outbound.guard_hook(app.reader, app.settings)  # the lift goes out too
+    done = lift(app.reader, actor, by=who, reason=reason, now_us=now_us(), also=hook)
     click.echo(
         f"lifted the suspension of {actor}"
         + (f" (alert {done.alert})" if done.alert else "")

@@ -59,8 +59,8 @@ def create(
 @users.command("list")
 @pass_app
 def list_users(app: App) -> None:
-    """List accounts: e-mail, role, merchant, state, and ``totp`` for those with a second
-    factor (``-`` without); never a password hash or a secret."""
+    """List accounts: e-mail, role, merchant, state, and 'totp' for those with a second
+    factor ('-' without); never a password hash or a secret."""
     found = app.reader.users()
     if not found:
         click.echo(f"no accounts in {app.location}", err=True)
@@ -98,7 +98,7 @@ def totp() -> None:
 def totp_enable(app: App, email: str, code_stdin: bool, by: str | None) -> None:
     """Enrol EMAIL's authenticator app: print its otpauth:// URI and secret (standard output,
     this once), then store the secret when a current code from the app is typed back."""
-    enrolment = begin_enrolment(app.store, email)
+    enrolment = begin_enrolment(app.reader, email)
     click.echo(enrolment.uri)
     click.echo(enrolment.secret)
     click.echo(
@@ -115,7 +115,7 @@ def totp_enable(app: App, email: str, code_stdin: bool, by: str | None) -> None:
         else:
             code = click.prompt("Code", err=True)
         if confirm_enrolment(
-            app.store,
+            app.reader,
             enrolment,
             code,
             data_dir=app.settings.data_dir,
