@@ -162,7 +162,7 @@ def test_dpo_assesses_and_notifies_the_authority(visit: Visit, world: World) -> 
     expect(page.get_by_role("status")).to_have_text("Notification to the authority recorded.")
     expect(page.locator(".clock").first).to_contain_text("notified on time")
     expect(page.locator("[data-deadline]")).to_have_count(0)
-    expect(page.get_by_role("cell", name="CNIL-2026-42")).to_be_visible()
+    expect(page.get_by_role("cell", name="CNIL-2026-42", exact=True)).to_be_visible()
     visit.shot("notified")
 
     # a dry run of the notices to the people concerned: each language's sample, nothing sent

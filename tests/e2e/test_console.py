@@ -285,7 +285,9 @@ def test_session_reaches_the_api_by_role_with_csrf(console: Console) -> None:
     assert opened.status_code == 201, opened.text
     incident = opened.json()["id"]
     assess = f"/v1/incidents/{incident}/assess"
-    facts = {"facts": {"summary": "an agent copied customer lists"}, "basis": "all"}
+    # No events in this store: the categories are stated (none is invented from the scope).
+    stated = {"summary": "an agent copied customer lists", "data_categories": ["contact"]}
+    facts = {"facts": stated, "basis": "all"}
     assert client.post(assess, json=facts).status_code == 403  # no CSRF
     done = client.post(assess, json=facts, headers={"X-CSRF-Token": csrf})
     assert done.status_code == 200, done.text

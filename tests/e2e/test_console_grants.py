@@ -7,6 +7,7 @@ reaches another's grants; the access log never holds an e-mail link's token."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,10 @@ def test_the_merchant_sees_waiting_requests_and_answers_them(console: Grants) ->
     # Denying needs a reason.
     second_page = f"/merchants/m-1/grants/{second}"
     blank = _post(owner, second_page, f"{second_page}/deny", {"reason": " "})
-    assert blank.status_code == 422 and "reason: Field required" in blank.text
+    assert blank.status_code == 422 and "Reason: say why" in blank.text
     # ... of at most 256 characters, as the API's body (the same model checks both).
     long = _post(owner, second_page, f"{second_page}/deny", {"reason": "x" * 257})
-    assert long.status_code == 422 and "reason: String should have at most 256" in long.text
+    assert long.status_code == 422 and "Reason: at most 256 characters" in long.text
     assert console.state(second) == "requested"
     denied = _post(owner, second_page, f"{second_page}/deny", {"reason": "not needed"})
     assert denied.status_code == 303 and console.state(second) == "denied"
@@ -179,3 +180,61 @@ def test_the_access_log_never_holds_a_links_token() -> None:
     assert token not in record.getMessage()
     assert "/grant-links/g-1/…/approve" in record.getMessage()
     assert logging.getLogger("uvicorn.access").filters  # installed on import
+
+
+def _deadline(page: str) -> tuple[str, str] | None:
+    """The grant page's deadline line (its term and the time), if it shows one."""
+    found = re.search(
+        r"<dt>(Answer by|Expires|Expired|Expiry|Answer before|Holds until)</dt>", page
+    )
+    return (found.group(1), page[found.end() : found.end() + 80]) if found else None
+
+
+def test_staff_see_who_the_request_waits_for(console: Grants) -> None:
+    console.ask()  # m-1: the merchant's approval alone
+    rita = console.as_("rita@platform.example")
+    page = rita.get("/merchants/m-1").text
+    assert "Requests waiting for the merchant's approval" in page
+    assert "Requests waiting for your approval" not in page
+    assert "You cannot answer it" in page
+    owner = console.as_("owner@shop1.example")
+    assert "Requests waiting for your approval" in owner.get("/merchants/m-1").text
+
+
+def test_a_grants_time_limit_says_what_it_is_in_its_state(console: Grants) -> None:
+    asked, approved = console.ask(), console.ask(actor="agent-2")
+    owner = console.as_("owner@shop1.example")
+    page = f"/merchants/m-1/grants/{asked}"
+    shown = _deadline(owner.get(page).text)
+    assert shown is not None and shown[0] == "Answer by"
+    assert "answer by <time" in owner.get("/merchants/m-1").text
+    assert _post(owner, page, f"{page}/deny", {"reason": "not needed"}).status_code == 303
+    denied = owner.get(page).text
+    assert "state-denied" in denied and _deadline(denied) is None  # no deadline any more
+    done = f"/merchants/m-1/grants/{approved}"
+    assert _post(owner, done, f"{done}/approve", {"confirm": "yes"}).status_code == 303
+    shown = _deadline(owner.get(done).text)
+    assert shown is not None and shown[0] == "Expires"
+    rows = re.findall(r"<tr>\s*<td><a href=\"[^\"]+/grants/(g-[^\"]+)\">.*?</tr>", owner.get(
+        "/merchants/m-1").text, re.S)  # fmt: skip
+    assert set(rows) == {asked, approved}
+    history = owner.get("/merchants/m-1").text
+    row_of = {g: re.search(rf"grants/{g}\">.*?</tr>", history, re.S) for g in rows}
+    denied_row, approved_row = row_of[asked], row_of[approved]
+    assert denied_row is not None and approved_row is not None
+    assert "<td>—</td>" in denied_row.group(0) and "expires <time" not in denied_row.group(0)
+    assert "expires <time" in approved_row.group(0)
+
+
+def test_seen_by_names_each_viewer_once(console: Grants) -> None:
+    grant_id = console.ask()
+    page = f"/merchants/m-1/grants/{grant_id}"
+    for email in ("rita@platform.example", "aude@platform.example", "owner@shop1.example"):
+        viewer = console.as_(email)
+        assert viewer.get(page).status_code == 200
+        assert viewer.get(page).status_code == 200  # once per person
+    seen = re.search(r'<dd class="seen-by">(.*?)</dd>', console.as_("owner@shop1.example").get(
+        page).text)  # fmt: skip
+    assert seen is not None
+    # Staff are "platform staff" to the merchant: one entry, with how many people.
+    assert sorted(seen.group(1).split(", ")) == ["owner@shop1.example", "platform staff (2 people)"]

@@ -428,3 +428,71 @@ def test_a_reason_naming_the_alert_it_adds_to_links_to_it(console: Console) -> N
         text = responder.get(page).text
         assert f'this adds to <a href="/alerts/{first}">{first}</a> (unjustified_access' in text
         assert "about &lt;b&gt;ana&lt;/b&gt; on the same signal" in text
+
+
+def _section(page: str, heading: str, end: str) -> str:
+    """The page's text from ``heading`` to the next ``end``."""
+    start = page.index(heading)
+    return page[start : page.index(end, start)]
+
+
+def test_the_incident_page_says_it_in_words(console: Console, smtp_sink: SmtpSink) -> None:
+    _, incident_id = _escalate(console)
+    dpo = console.as_("dpo@example.org")
+    page = f"/incidents/{incident_id}"
+    stated = {"cause.intent": "malicious", "exfiltration": "confirmed"}  # recipients unknown
+    assert _post(dpo, page, f"{page}/assess", stated).status_code == 303
+    assumed = _section(dpo.get(page).text, "Assumed until someone states otherwise", "</section>")
+    # each assumption by the fact in words, its answers that would change the decision once
+    assert "$." not in assumed and "Who obtained the data" in assumed
+    assert "stating it would change" not in assumed and ".," not in assumed
+    recipients = _section(assumed, "Who obtained the data", "</ul>")
+    assert recipients.count("Answers that would change the decision") == 1
+    assert re.search(
+        r"<li>“none”: the authority would not have to be notified[^<]*\.</li>", recipients
+    )
+
+    # the send: "Sending started" once, not kept in the page's address; the version labelled
+    shown = dpo.get(page).text
+    assert '<label for="version-merchants">version</label>' in shown
+    sent = _post(dpo, page, f"{page}/notices/merchants/send", {"confirm": "yes", "version": "1"})
+    assert sent.status_code == 303 and "done=" not in sent.headers["location"]
+    assert "Sending started" in dpo.get(sent.headers["location"]).text
+    _finished(dpo, incident_id, "merchants")
+    assert "Sending started" not in dpo.get(sent.headers["location"]).text  # a reload
+    assert _post(
+        dpo, page, f"{page}/phases", {"phase": "initial", "reference": "CNIL-2026-42"}
+    ).status_code == 303  # fmt: skip
+
+    log = _section(dpo.get(page).text, 'id="h-log"', "</table>")
+    for raw in ("authority_notified", "<td>notices</td>", "<td>scope</td>", "<td>assessment"):
+        assert raw not in log
+    assert (
+        "<strong>authority notified</strong>: initial notification; reference CNIL-2026-42; on time"
+        in log
+    )
+    assert "<strong>notices sent</strong>: to the merchants, version 1; 1 sent" in log
+    assert re.search(r"<strong>scope recorded</strong>: 1 merchants, \d+ people", log)
+    assert "<strong>assessed</strong>: severity " in log
+
+
+def test_refused_triage_says_it_in_words_and_keeps_the_form(console: Console) -> None:
+    responder = console.as_("responder@example.org")
+    form = {"ids": ALERT, "status": "dismissed", "reason": "a known job", "suppress_days": "120"}
+    refused = _post(responder, "/alerts", "/alerts/triage", form)
+    assert refused.status_code == 422
+    assert "Nothing was recorded: Suppress for (days): at most 90." in refused.text
+    assert "Input should" not in refused.text and "suppress_days" not in refused.text.split(
+        'name="suppress_days"')[0]  # fmt: skip
+    # what was typed and ticked is there again
+    assert 'value="a known job"' in refused.text and 'value="120"' in refused.text
+    assert '<option value="dismissed" selected>' in refused.text
+    assert re.search(rf'value="{ALERT}"[^>]*checked', refused.text)
+    assert not re.search(r'value="al-low"[^>]*checked', refused.text)
+    no_reason = _post(
+        responder, f"/alerts/{ALERT}", f"/alerts/{ALERT}/triage", {"status": "acknowledged"}
+    )
+    assert no_reason.status_code == 422 and "Reason: say why" in no_reason.text
+    assert '<option value="acknowledged" selected>' in no_reason.text
+    assert "Field required" not in no_reason.text
+    assert responder.get(f"/v1/alerts/{ALERT}").json()["status"] == "new"

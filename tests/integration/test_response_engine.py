@@ -329,6 +329,9 @@ def test_facts_people_state_over_an_empty_scope_still_count(engine: ResponseEngi
     assert engine.get(incident_id).given == {
         "data_categories": ["contact", "address", "order_details"]
     }
+    # The log says the facts were stated, not "pre-filled from the scope".
+    [entry] = [e for e in engine.log(incident_id) if e.change == Change.FACTS]
+    assert entry.details["reason"] == "from the scope, with the facts stated"
 
 
 def test_recording_the_scope_of_a_closed_incident_is_refused(engine: ResponseEngine) -> None:

@@ -377,7 +377,12 @@ class ResponseEngine:
                     "facts": facts_to_dict(facts),
                     "given": stated,
                     "source": source if given else None,
-                    "reason": reason or "pre-filled from the scope",
+                    "reason": reason
+                    or (
+                        "from the scope, with the facts stated"
+                        if stated
+                        else "pre-filled from the scope"
+                    ),
                 },
             )
             log_change(
@@ -437,10 +442,10 @@ class ResponseEngine:
                         "data_categories",
                         "the scope shows no access to customer data by the incident's actors "
                         "in its window, so no data category is known: if personal data was "
-                        "concerned, state its categories in the facts (sentinelle incident "
-                        f"facts {found.id}) and assess again; if none was, this is no "
-                        "personal data breach (widen the window or the actors if the scope "
-                        "missed it)",
+                        'concerned, state its categories in the facts (e.g. {"data_categories": '
+                        '["contact"]}) and assess again; if none was, this is no personal '
+                        "data breach (widen the window or the actors if the scope missed it; "
+                        "else close the incident with the reasoning)",
                     )
                 ],
                 source=source,

@@ -13,6 +13,7 @@ field; :func:`posted` refuses it (403) otherwise.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -23,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import ErrorDetails
 
 from sentinelle.access import ForbiddenError, Permission, Principal, authorize
 from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
@@ -213,10 +215,56 @@ def plain(exc: Error) -> str:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def validated(model: type[_M], values: dict[str, Any]) -> tuple[_M | None, list[str]]:
+# What a form asks when a field is left empty (else "fill it in").
+_WHEN_MISSING: Final = {
+    "reason": "say why",
+    "status": "choose one",
+    "state": "choose one",
+    "phase": "choose one",
+    "ids": "tick at least one",
+}
+
+
+def _in_words(error: ErrorDetails) -> str:
+    """What a refused field needs, said as a person would (pydantic's error, by its type)."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    field = str(error["loc"][0]) if error["loc"] else ""
+    choices = str(ctx.get("expected", "")).replace("'", "")
+    said: dict[str, str] = {
+        "missing": _WHEN_MISSING.get(field, "fill it in"),
+        "string_too_short": _WHEN_MISSING.get(field, "fill it in"),
+        "string_pattern_mismatch": _WHEN_MISSING.get(field, "fill it in"),
+        "too_short": _WHEN_MISSING.get(field, "fill it in"),
+        "less_than_equal": f"at most {ctx.get('le')}",
+        "less_than": f"less than {ctx.get('lt')}",
+        "greater_than_equal": f"at least {ctx.get('ge')}",
+        "greater_than": f"more than {ctx.get('gt')}",
+        "int_parsing": "a whole number",
+        "int_from_float": "a whole number",
+        "string_too_long": f"at most {ctx.get('max_length')} characters",
+        "too_long": f"at most {ctx.get('max_length')}",
+        "literal_error": f"one of {choices}",
+        "enum": f"one of {choices}",
+        "extra_forbidden": "not expected here",
+    }
+    return said.get(kind) or error["msg"].removeprefix("Value error, ")
+
+
+def _label(field: str, labels: Mapping[str, str]) -> str:
+    """A field's label on its form (else its name in words)."""
+    if field in labels:
+        return labels[field]
+    words = field.replace("_", " ")
+    return words[:1].upper() + words[1:] if words else "The form"
+
+
+def validated(
+    model: type[_M], values: dict[str, Any], labels: Mapping[str, str] | None = None
+) -> tuple[_M | None, list[str]]:
     """A form's ``values`` as the REST API's body ``model`` (texts stripped, blank fields left
     out), so a form is held to exactly the API's rules; or ``None`` and what is wrong, one
-    sentence per field."""
+    sentence per field, named by its label on the form (``labels``: field → label; else the
+    field's name in words): "Reason: say why", "Suppress for (days): at most 90"."""
     given = {
         k: v.strip() if isinstance(v, str) else v
         for k, v in values.items()
@@ -225,11 +273,12 @@ def validated(model: type[_M], values: dict[str, Any]) -> tuple[_M | None, list[
     try:
         return model.model_validate(given), []
     except PydanticValidationError as exc:
-        return None, [
-            f"{'.'.join(str(p) for p in e['loc']) or 'the form'}: "
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors()
-        ]
+        said: list[str] = []
+        for e in exc.errors():
+            line = f"{_label(str(e['loc'][0]) if e['loc'] else '', labels or {})}: {_in_words(e)}"
+            if line not in said:  # one line for every item of a list that is wrong alike
+                said.append(line)
+        return None, said
 
 
 async def form_fields(request: Request, *, limit: int = MAX_FORM) -> list[tuple[str, str]] | None:

@@ -133,7 +133,9 @@ async def lift_suspension(request: Request, actor: str) -> Response:
     """Lift the actor's suspension, with the reason the form gives (required)."""
     seen = await viewer(request, Permission.ALERTS_TRIAGE)
     form = dict(await posted(request, seen))
-    body, problems = validated(LiftRequest, {"reason": form.get("reason", "")})
+    body, problems = validated(
+        LiftRequest, {"reason": form.get("reason", "")}, {"reason": "Reason"}
+    )
     if body is None:
         error = "The suspension was not lifted: " + "; ".join(problems) + "."
         return await _one(request, seen, actor, status_code=422, error=error)

@@ -77,7 +77,12 @@ def _alert_view(row: Any, history: list[Any]) -> dict[str, Any]:
 
 
 async def _queue(
-    request: Request, seen: Viewer, *, status_code: int = 200, error: str = ""
+    request: Request,
+    seen: Viewer,
+    *,
+    status_code: int = 200,
+    error: str = "",
+    kept: dict[str, Any] | None = None,
 ) -> Response:
     chosen, problems = _filters(request)
     cursor = request.query_params.get("after")
@@ -127,6 +132,7 @@ async def _queue(
         max_suppress=MAX_SUPPRESS_DAYS,
         notice=_done(request),
         error=error,
+        kept=kept or {},
         **found,
     )
 
@@ -152,15 +158,30 @@ async def queue(request: Request) -> Response:
     return await _queue(request, seen)
 
 
+# The triage form's labels, to name a refused field as the form does.
+_LABELS: Final = {
+    "ids": "Alerts",
+    "status": "Decision",
+    "reason": "Reason",
+    "incident": "Escalate into",
+    "suppress_days": "Suppress for (days)",
+}
+
+
 async def _decide(
     request: Request, seen: Viewer, *, only: str | None = None
-) -> tuple[Decided | None, str]:
+) -> tuple[Decided | None, str, dict[str, Any]]:
     """Record the posted decision (on ``only``, if given, whatever the form ticks), held to
-    the API's triage body: (the outcome, "") or (None, why it was refused)."""
+    the API's triage body: (the outcome, "", {}) or (None, why it was refused, what the form
+    held, to show it again as it was typed)."""
     fields = await posted(request, seen)
     form = dict(fields)
     ids = [only] if only is not None else [v for k, v in fields if k == "ids" and v]
     status = form.get("status", "")
+    kept: dict[str, Any] = {
+        **{k: form.get(k, "")[:2000] for k in ("status", "reason", "incident", "suppress_days")},
+        "ids": set(ids),
+    }
     body, problems = validated(
         BulkTriageRequest,
         {
@@ -171,16 +192,18 @@ async def _decide(
             "suppress_days": form.get("suppress_days", "") if status == "dismissed" else None,
             "incident": form.get("incident", "") if status == "escalated" else None,
         },
+        _LABELS,
     )
     if not ids:
         problems = ["tick at least one alert"]
     if body is None or problems:
-        return None, "Nothing was recorded: " + "; ".join(problems) + "."
+        return None, "Nothing was recorded: " + "; ".join(problems) + ".", kept
     state = state_of(request)
     try:
-        return await locked(state, lambda: body.apply(state, body.ids, by=seen.principal.label)), ""
+        decided = await locked(state, lambda: body.apply(state, body.ids, by=seen.principal.label))
     except Error as exc:
-        return None, "Nothing was recorded: " + plain(exc) + "."
+        return None, "Nothing was recorded: " + plain(exc) + ".", kept
+    return decided, "", {}
 
 
 def _after_decision(decided: Decided, back: str) -> Response:
@@ -200,14 +223,20 @@ def _back(request: Request, default: str) -> str:
 async def triage_many(request: Request) -> Response:
     """The same decision on the ticked alerts, all or nothing."""
     seen = await viewer(request, Permission.ALERTS_TRIAGE)
-    decided, error = await _decide(request, seen)
+    decided, error, kept = await _decide(request, seen)
     if decided is None:
-        return await _queue(request, seen, status_code=422, error=error)
+        return await _queue(request, seen, status_code=422, error=error, kept=kept)
     return _after_decision(decided, _back(request, "/alerts"))
 
 
 async def _one(
-    request: Request, seen: Viewer, alert_id: str, *, status_code: int = 200, error: str = ""
+    request: Request,
+    seen: Viewer,
+    alert_id: str,
+    *,
+    status_code: int = 200,
+    error: str = "",
+    kept: dict[str, Any] | None = None,
 ) -> Response:
     state = state_of(request)
 
@@ -230,6 +259,7 @@ async def _one(
         max_suppress=MAX_SUPPRESS_DAYS,
         notice=_done(request),
         error=error,
+        kept=kept or {},
         **found,
     )
 
@@ -245,7 +275,7 @@ async def one_alert(request: Request, alert_id: str) -> Response:
 async def triage_one(request: Request, alert_id: str) -> Response:
     """A decision on this alert."""
     seen = await viewer(request, Permission.ALERTS_TRIAGE)
-    decided, error = await _decide(request, seen, only=alert_id)
+    decided, error, kept = await _decide(request, seen, only=alert_id)
     if decided is None:
-        return await _one(request, seen, alert_id, status_code=422, error=error)
+        return await _one(request, seen, alert_id, status_code=422, error=error, kept=kept)
     return _after_decision(decided, f"/alerts/{alert_id}")

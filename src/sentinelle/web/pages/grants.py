@@ -19,7 +19,8 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -92,14 +93,31 @@ def _policy(state: State) -> Policy | None:
         return None
 
 
+def _deadline(row: GrantRow, approved: bool) -> tuple[str, str]:
+    """What the grant's ``expires_us`` means in its state, as (the term, its label): a
+    request's answer deadline, an approved grant's end; nothing for a request closed
+    unanswered (denied, or expired before it was approved) or a revoked grant."""
+    if row.state == "requested":
+        return "answer by", "Answer by"
+    if row.state == "approved":
+        return "expires", "Expires"
+    if row.state == "expired" and approved:
+        return "expired", "Expired"
+    return "", ""
+
+
 def _view(row: GrantRow, policy: Policy | None, now_us: int) -> dict[str, Any]:
     """What a template shows of a grant."""
+    approvals = row.approvals()
+    approvers = list(policy.approvers_for(row.merchant)) if policy else []
+    approved = bool(approvers) and {a.as_ for a in approvals} >= set(approvers)
     return {
         "row": row,
         "actions": json.loads(row.actions_json),
         "data": [d.replace("_", " ") for d in json.loads(row.categories_json)],
-        "approvals": row.approvals(),
-        "approvers": list(policy.approvers_for(row.merchant)) if policy else [],
+        "approvals": approvals,
+        "approvers": approvers,
+        "deadline": _deadline(row, approved),
         "left_s": (row.expires_us - now_us) / 1e6,
         "url": f"/merchants/{row.merchant}/grants/{row.id}",
     }
@@ -150,6 +168,12 @@ def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, st
         # A request is answered by denying it; revoking ends an approved grant.
         "revoke": None if row.state == "approved" else f"the grant is {row.state}",
     }
+
+
+def _counted(names: Iterable[str]) -> list[tuple[str, int]]:
+    """Each of ``names`` once, in the order first seen, with how many times it came: people
+    the viewer may not see by name are all "platform staff", one per person who opened it."""
+    return list(Counter(names).items())
 
 
 async def _sweep(state: State) -> None:
@@ -251,7 +275,13 @@ async def _grant(
             steps=tuple(dataclasses.replace(step, by=view.name(step.by)) for step in history.steps),
             seen_by=tuple(view.name(who) for who in history.seen_by),
         )
-        return {"history": shown, "uses": uses, "grant": grant, "row": history.grant}
+        return {
+            "history": shown,
+            "seen_by": _counted(shown.seen_by),
+            "uses": uses,
+            "grant": grant,
+            "row": history.grant,
+        }
 
     found = await reading(state, work)
     if found is None:
@@ -267,6 +297,7 @@ async def _grant(
         merchant=merchant,
         grant=found["grant"],
         history=found["history"],
+        seen_by=found["seen_by"],
         uses=found["uses"],
         may=_answers(seen, policy, row),
         notice=_DONE.get(request.query_params.get("done", ""), ""),
@@ -292,9 +323,11 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
     reason = ""
     if answer == "approve":
         confirmed = fields.get("confirm") == "yes"
-        problem = "" if confirmed else "confirm: tick the box to confirm the approval"
+        problem = "" if confirmed else "Confirm: tick the box to confirm the approval"
     else:  # the reason as the API's body has it, held to the same rules
-        body, problems = validated(Answer, {"reason": fields.get("reason", "")})
+        body, problems = validated(
+            Answer, {"reason": fields.get("reason", "")}, {"reason": "Reason"}
+        )
         problem = "; ".join(problems)
         reason = body.reason if body is not None else ""
     if problem:
@@ -340,7 +373,7 @@ async def link_answer(request: Request, grant_id: str, token: str, action: str) 
     reason = dict(fields).get("reason", "").strip()
     if action == "deny" and not reason:
         return await _link(request, grant_id, token, action, status_code=422,
-                           error="reason: say why you deny it")  # fmt: skip
+                           error="Reason: say why you deny it")  # fmt: skip
     state = state_of(request)
     policy = _policy(state)
     if policy is None or action not in ("approve", "deny"):

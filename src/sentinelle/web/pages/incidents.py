@@ -29,10 +29,12 @@ from sentinelle.incidents import State as IncidentState
 from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
     Viewer,
+    clear_cookie,
     plain,
     posted,
     render,
     see_other,
+    set_cookie,
     state_of,
     validated,
     viewer,
@@ -72,6 +74,166 @@ _DONE: Final = {
     "moved": "Incident moved on.",
     "sending": "Sending started: the counts below grow as notices go out (reload the page).",
 }
+
+
+# The facts an assessment may assume, in words (else the path without "$.").
+_FACT_LABELS: Final = {
+    "$.identifiability": "How easily people can be identified",
+    "$.recipients": "Who obtained the data",
+    "$.subjects_contactable": "Whether each person can be contacted",
+    "$.jurisdictions": "Jurisdiction",
+    "$.cause.intent": "Whether it was deliberate",
+    "$.encryption.key_compromised": "Whether the encryption key was compromised",
+    "$.availability.impact_on_subjects": "What losing access to the data does to people",
+    "$.availability.permanent_loss": "Whether the data is lost for good",
+    "$.integrity": "Whether the data was altered",
+    "$.credentials_for": "What the exposed credentials open",
+}
+# The assessment appends its answers that would change the decision to each statement
+# (sentinelle.assess); the page lists them under the statement instead, once.
+_EFFECTS: Final = " Answers that would change the decision: "
+
+
+def _fact_label(path: str) -> str:
+    """A facts path (``$.cause.intent``) in words."""
+    known = _FACT_LABELS.get(path)
+    if known is not None:
+        return known
+    words = path.removeprefix("$.").replace("_", " ").replace(".", ": ")
+    return words[:1].upper() + words[1:]
+
+
+def _answer(raw: str) -> str:
+    """An answer as the assessment quotes it (JSON) in words: ``true`` → yes."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("_", " ")
+
+
+def _assumptions(assessment: Any) -> list[dict[str, Any]]:
+    """The assessment's assumptions as the page says them: the fact in words, what was
+    assumed, and each answer that would change the decision with what it would change."""
+    out = []
+    for x in assessment.assumptions if assessment is not None else ():
+        changes = []
+        for effect in x.would_change:
+            answer, _, what = effect.partition(": ")
+            changes.append((_answer(answer), what.strip().rstrip(".")))
+        out.append(
+            {
+                "label": _fact_label(x.field),
+                "statement": x.statement.split(_EFFECTS, 1)[0].strip(),
+                "changes": changes,
+            }
+        )
+    return out
+
+
+def _required(duty: Any) -> str:
+    return "required" if isinstance(duty, dict) and duty.get("required") else "not required"
+
+
+def _log_line(change: str, d: dict[str, Any]) -> tuple[str, list[str]]:
+    """One change of the incident's log in words: what, and its details (without the
+    reason, shown apart)."""
+    if change == "opened":
+        parts = [f"from alert {d['alert']}"] if d.get("alert") else []
+        if d.get("actors"):
+            parts.append("actors " + ", ".join(map(str, d["actors"])))
+        return "opened", parts
+    if change == "joined":
+        parts = [f"alerts {', '.join(map(str, d.get('alerts') or []))}"]
+        if d.get("actors_added"):
+            parts.append("actors added: " + ", ".join(map(str, d["actors_added"])))
+        return "alerts joined", parts
+    if change == "state":
+        return "moved on", [f"{d.get('from', '?')} → {d.get('to', '?')}"]
+    if change == "scope":
+        s = d.get("scope") or {}
+        return "scope recorded", [
+            f"{s.get('merchants', 0):,} merchants, {s.get('subjects', 0):,} people, "
+            f"{s.get('records', 0):,} records"
+        ]
+    if change == "facts":
+        given = sorted(d.get("given") or {})
+        parts = ["stated: " + ", ".join(k.replace("_", " ") for k in given)] if given else []
+        if d.get("source"):
+            parts.append(f"through {d['source']}")
+        return "facts recorded", parts
+    if change == "assessment":
+        a = d.get("assessment") or {}
+        level = (a.get("severity") or {}).get("level")
+        parts = [f"severity {level}"] if level else []
+        parts.append(f"authority notification {_required(a.get('notify_authority'))}")
+        parts.append(f"telling the people {_required(a.get('notify_subjects'))}")
+        fields = [
+            str(c.get("field", "")).removeprefix("facts.").replace("_", " ").replace(".", ": ")
+            for c in d.get("changes") or []
+        ]
+        if fields:
+            more = f" and {len(fields) - 5} more" if len(fields) > 5 else ""
+            parts.append("changed: " + ", ".join(fields[:5]) + more)
+        return "assessed", parts
+    if change == "authority_notified":
+        parts = [f"{d.get('phase', '?')} notification"]
+        if d.get("reference"):
+            parts.append(f"reference {d['reference']}")
+        parts.append("late" if d.get("late") else "on time")
+        return "authority notified", parts
+    if change == "notices":
+        head = f"to the {d.get('audience', '?')}, version {d.get('version', '?')}"
+        if d.get("event") == "ran":
+            counts = [f"{d.get('sent', 0):,} sent"]
+            counts += [f"{d[k]:,} {k}" for k in ("failed", "deferred") if d.get(k)]
+            return "notices sent", [head, ", ".join(counts)]
+        count = d.get("recipients")
+        parts = [head] + ([f"{count:,} recipients"] if isinstance(count, int) else [])
+        if d.get("missing"):
+            parts.append(f"{d['missing']:,} missing from the directory")
+        return "notices prepared", parts
+    return change.replace("_", " "), []
+
+
+def _log(entries: Sequence[Any]) -> list[dict[str, Any]]:
+    """The change log, newest first, in words."""
+    out = []
+    for e in reversed(entries):
+        details = e.details if isinstance(e.details, dict) else {}
+        what, parts = _log_line(e.change, details)
+        reason = details.get("reason")
+        out.append(
+            {
+                "at_us": e.at_us,
+                "by": e.by,
+                "what": what,
+                "details": parts,
+                "reason": reason if isinstance(reason, str) else "",
+            }
+        )
+    return out
+
+
+# The incident page's forms' labels, to name a refused field as its form does.
+_LABELS: Final = {
+    "aware_at": "Aware at",
+    "basis": "Scope basis",
+    "facts": "Facts",
+    "reason": "Reason",
+    "phase": "Phase",
+    "at": "Sent at",
+    "reference": "Authority's reference",
+    "note": "Note",
+    "delay_reasons": "Reasons for the delay",
+    "state": "To",
+}
+
+
+_ONCE: Final = "sentinelle_done"  # a notice said once, on the next page (see _page)
+_ONCE_DONE: Final = "sending"
 
 
 def _missing(seen: Viewer, incident_id: str) -> Response:
@@ -147,13 +309,17 @@ async def _page(
     # the lifecycle's next state; assessing is what moves an open incident on
     following = incident.state.next if incident.state is not IncidentState.OPEN else None
     q = request.query_params
-    return render(
+    # "Sending started" is said once, after the form (a cookie the page clears), not kept in
+    # the URL: a reload of the page does not announce a new start.
+    once = request.cookies.get(_ONCE, "")
+    done = once if once == _ONCE_DONE else q.get("done", "")
+    page = render(
         "incident.html",
         status_code,
         viewer=seen,
         section="/incidents",
         error=error,
-        notice=_DONE.get(q.get("done", ""), ""),
+        notice=_DONE.get(done, ""),
         form=form if form is not None else _given(incident),
         current=_choices_of(facts_to_dict(incident.facts)) if incident.facts else {},
         choices=FACT_CHOICES,
@@ -161,8 +327,12 @@ async def _page(
         phases=[p.value for p in Phase],
         next_states=[following.value] if following is not None else [],
         audiences=[a.value for a in Audience],
-        **found,
+        assumptions=_assumptions(incident.assessment),
+        **{**found, "log": _log(found["log"])},
     )
+    if once:
+        clear_cookie(request, page, _ONCE)
+    return page
 
 
 @router.get("/incidents/{incident_id}")
@@ -249,7 +419,7 @@ async def _submit(
     route), then ``act`` on it under the store's lock (see :func:`_act`)."""
     body: _Body | None
     wrong: list[str]
-    body, wrong = validated(model, values)
+    body, wrong = validated(model, values, _LABELS)
     every = [*problems, *wrong]
     if body is None:
         return await _act(request, seen, incident_id, None, done, form, problems=every)
@@ -285,6 +455,10 @@ async def _act(
         return await _page(
             request, seen, incident_id, status_code=status, error=failed + plain(exc), form=form
         )
+    if done == _ONCE_DONE:
+        back = see_other(f"/incidents/{incident_id}#h-notices")
+        set_cookie(request, back, _ONCE, done, max_age=300)
+        return back
     return see_other(f"/incidents/{incident_id}?done={done}")
 
 
