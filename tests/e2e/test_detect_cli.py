@@ -360,3 +360,12 @@ def test_times_may_be_durations_back_from_now(cli: Cli, tmp_path: Path) -> None:
             "(2026-11-23T10:00:00Z), a date (2026-11-23) or a duration back from now "
             "(30m, 24h, 7d, 2w)"
         )
+
+
+def test_an_inverted_window_is_refused(cli: Cli, settings: Settings) -> None:
+    # --since after --until would read nothing and say "0 alerts": a mistake, said so.
+    refused = cli.run("detect", "--since", "2026-12-01", "--until", "2026-11-01").fails(2)
+    assert "--since (2026-12-01T00:00:00Z) must be before --until (2026-11-01T00:00:00Z)" in (
+        refused.err
+    )
+    assert not settings.data_dir.exists() or not any(settings.data_dir.iterdir())

@@ -116,6 +116,10 @@ def detect(
     run this for events live detection left out (it says so) or after changing thresholds.
     On a terminal, a progress bar on stderr follows the event times read.
     """
+    if since is not None and until is not None and since >= until:
+        raise click.BadParameter(
+            f"--since ({iso(since)}) must be before --until ({iso(until)})", param_hint="--since"
+        )
     cfg = DetectConfig.from_toml(config) if config else app.detect_config
     started = time.perf_counter()
     runner = DetectionRunner(app.store, cfg)
