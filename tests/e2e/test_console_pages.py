@@ -33,6 +33,7 @@ from sentinelle.detect import Alert, Severity
 from sentinelle.detect.runner import alert_row
 from sentinelle.guard.mail import LINK_PATH
 from sentinelle.ledger.merkle import verify_inclusion
+from sentinelle.response import ResponseEngine
 from sentinelle.store import Store
 from sentinelle.timeutil import parse_time
 from sentinelle.web.pages import ROUTERS
@@ -170,6 +171,10 @@ def test_from_alert_to_authority_notification(console: Console, smtp_sink: SmtpS
     assert re.search(r'class="n-merchants">1<', page.text)
     assert re.search(rf'class="n-subjects">{UNJUSTIFIED_SUBJECTS}<', page.text)
     assert "<code>m-2</code>" in page.text and "<code>m-1</code>" not in page.text
+    # the alert it came from is named, with a link back
+    assert f'Alerts escalated to it: <a href="/alerts/{ALERT}"><code>{ALERT}</code></a>' in (
+        page.text
+    )
     assert "not started" in page.text  # no awareness before the assessment
     assert 'action="/incidents/' + incident_id + '/assess"' not in page.text  # a DPO's
     refused = responder.post(
@@ -496,3 +501,27 @@ def test_refused_triage_says_it_in_words_and_keeps_the_form(console: Console) ->
     assert '<option value="acknowledged" selected>' in no_reason.text
     assert "Field required" not in no_reason.text
     assert responder.get(f"/v1/alerts/{ALERT}").json()["status"] == "new"
+
+
+def test_an_incident_with_no_access_in_scope_can_be_closed_from_its_page(
+    console: Console,
+) -> None:
+    # A false lead: its actor read no customer data. The engine lets it close unassessed, and
+    # the page offers it (an incident with accesses in scope is offered nothing before its
+    # assessment).
+    engine = ResponseEngine(console.store)
+    lead = engine.open(
+        title="a false lead", by="tests", actors=["nobody"], from_us=parse_time("2026-11-01")
+    )
+    real = engine.open(title="ana", by="tests", actors=["ana"], from_us=parse_time("2026-11-01"))
+    dpo = console.as_("dpo@example.org")
+    assert '<option value="closed">' in dpo.get(f"/incidents/{lead.id}").text
+    assert 'id="a-state"' not in dpo.get(f"/incidents/{real.id}").text
+    done = _post(
+        dpo,
+        f"/incidents/{lead.id}",
+        f"/incidents/{lead.id}/advance",
+        {"state": "closed", "reason": "nobody read customer data"},
+    )
+    assert done.status_code == 303, done.text
+    assert engine.get(lead.id).state.value == "closed"

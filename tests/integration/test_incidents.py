@@ -486,6 +486,11 @@ def test_cli_from_alert_and_errors(
     incident_id = capsys.readouterr().out.strip()
     found = Incidents(store).get(incident_id)
     assert (found.actors, found.from_us) == (("bob",), alert_time - 30 * DAY)
+    # The alert is escalated to it: out of the triage queue, naming its incident.
+    assert store.alert_statuses(["al-9"]) == {"al-9": "escalated"}
+    [decision] = store.triage_history(["al-9"])["al-9"]
+    assert (decision.by, decision.incident) == ("x", incident_id)
+    assert decision.reason == f"incident {incident_id} opened from this alert"
     assert main_exit("incident", "advance", incident_id, "notifying", "--reason", "r") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: an incident cannot skip a state: open → notifying")

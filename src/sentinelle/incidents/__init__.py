@@ -24,6 +24,7 @@ from sentinelle.incidents.model import (
     State,
     TransitionError,
     check_notification,
+    nothing_to_notify,
 )
 from sentinelle.incidents.records import ALERT_LOOKBACK_DAYS, Incidents
 from sentinelle.incidents.register import CSV_COLUMNS, register, register_csv
@@ -49,6 +50,7 @@ __all__ = [
     "State",
     "TransitionError",
     "check_notification",
+    "nothing_to_notify",
     "compute_scope",
     "facts_from_scope",
     "register",

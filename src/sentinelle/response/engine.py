@@ -66,6 +66,7 @@ from sentinelle.notify import (
 from sentinelle.notify.delivery import DeliveryProgress, Retry
 from sentinelle.response.lease import hold_lease
 from sentinelle.store import Store, Writer
+from sentinelle.store.alerts import TriageRow
 from sentinelle.store.notices import NoticeStatus
 from sentinelle.timeutil import from_us, iso, now_us, to_us
 
@@ -237,10 +238,26 @@ class ResponseEngine:
         to_us: int | None = None,
         alert_id: str | None = None,
     ) -> Incident:
-        """Record a new incident (see :meth:`Incidents.open`)."""
-        return self.book.open(
-            title=title, by=by, actors=actors, from_us=from_us, to_us=to_us, alert_id=alert_id
-        )
+        """Record a new incident (see :meth:`Incidents.open`). Opened from an alert, the
+        alert is escalated to it in the same transaction (a decision by ``by`` in its triage
+        history): it leaves the queue of alerts waiting for triage and names its incident."""
+        if alert_id is None:
+            return self.book.open(title=title, by=by, actors=actors, from_us=from_us, to_us=to_us)
+        with self.store.writer() as w:
+            found = self.book.open(
+                title=title,
+                by=by,
+                actors=actors,
+                from_us=from_us,
+                to_us=to_us,
+                alert_id=alert_id,
+                writer=w,
+            )
+            reason = f"incident {found.id} opened from this alert"
+            w.record_triage(
+                [TriageRow(alert_id, found.created_us, by, "escalated", reason, found.id, None)]
+            )
+        return found
 
     def advance(self, incident_id: str, target: State | str, *, by: str, reason: str) -> Incident:
         """Move the incident to its next state by hand (see :meth:`Incidents.advance`):

@@ -291,6 +291,18 @@ class AlertStoreMixin:
             found.update((r[0], r[1]) for r in self._x(query, chunk))
         return found
 
+    def escalated_to(self, incident_id: str) -> list[tuple[str, str, int]]:
+        """``(alert id, actor, severity)`` of the alerts escalated to ``incident_id`` (a
+        decision naming it: by triage, or the incident opened from the alert), by id."""
+        return [
+            (r[0], r[1], int(r[2]))
+            for r in self._x(
+                "SELECT a.id, a.actor, a.severity FROM alerts a WHERE a.id IN "
+                "(SELECT alert_id FROM alert_triage WHERE incident = ?) ORDER BY a.id",
+                (incident_id,),
+            )
+        ]
+
     def triage_history(self, alert_ids: Sequence[str]) -> dict[str, list[TriageRow]]:
         """Every decision on each of these alerts, oldest first (alerts never triaged are
         left out)."""

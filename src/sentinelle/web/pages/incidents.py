@@ -24,7 +24,7 @@ from sentinelle.api.routes.incidents import AssessRequest, IncidentAdvance, Phas
 from sentinelle.assess import facts_to_dict
 from sentinelle.assess.facts import Cause, Facts
 from sentinelle.errors import Error, NotFoundError, ValidationError
-from sentinelle.incidents import Phase, ScopeBasis
+from sentinelle.incidents import Phase, ScopeBasis, nothing_to_notify
 from sentinelle.incidents import State as IncidentState
 from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
@@ -300,14 +300,26 @@ async def _page(
             "log": engine.log(incident_id),
             "notices": engine.notice_status(incident_id, recipients=False),
             "runs": state.notice_runs.status(incident_id),
+            "alerts": r.store.escalated_to(incident_id),
         }
 
     found = await reading(state, work)
     if found is None:
         return _missing(seen, incident_id)
     incident = found["incident"]
-    # the lifecycle's next state; assessing is what moves an open incident on
+    # the lifecycle's next state (assessing is what moves an open incident on); closing too
+    # where the engine allows it before that: nothing to notify, or no access in scope
     following = incident.state.next if incident.state is not IncidentState.OPEN else None
+    next_states = [following.value] if following is not None else []
+    unassessed_empty = (
+        incident.state is IncidentState.OPEN
+        and incident.assessment is None
+        and not found["scope"].scope.per_merchant
+    )
+    if IncidentState.CLOSED.value not in next_states and (
+        nothing_to_notify(incident) or unassessed_empty
+    ):
+        next_states.append(IncidentState.CLOSED.value)
     q = request.query_params
     # "Sending started" is said once, after the form (a cookie the page clears), not kept in
     # the URL: a reload of the page does not announce a new start.
@@ -325,7 +337,7 @@ async def _page(
         choices=FACT_CHOICES,
         bases=[b.value for b in ScopeBasis],
         phases=[p.value for p in Phase],
-        next_states=[following.value] if following is not None else [],
+        next_states=next_states,
         audiences=[a.value for a in Audience],
         assumptions=_assumptions(incident.assessment),
         **{**found, "log": _log(found["log"])},
