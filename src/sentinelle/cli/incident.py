@@ -25,7 +25,11 @@ from sentinelle.incidents import (
     ScopeBasis,
     State,
 )
-from sentinelle.notify.report import render_authority_report_html, render_authority_report_text
+from sentinelle.notify.report import (
+    configured_controller,
+    render_authority_report_html,
+    render_authority_report_text,
+)
 from sentinelle.response import FactsInputError, ResponseEngine
 from sentinelle.store import open_store
 from sentinelle.timeutil import iso, to_us
@@ -422,7 +426,7 @@ def report_(
     """
     if as_json and html_file is not None and str(html_file) == "-":
         raise click.UsageError("--json and --html - would both print: choose one")
-    found = engine(app).report(incident_id, now=now)
+    found = engine(app).report(incident_id, now=now, controller=configured_controller(app.settings))
     if html_file is not None:
         page = render_authority_report_html(found)
         if str(html_file) == "-":

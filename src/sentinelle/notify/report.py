@@ -64,10 +64,11 @@ from typing import Any, Final, TypeVar
 
 import jinja2
 import msgspec
-from msgspec import Struct, UnsetType
+from msgspec import UNSET, Struct, UnsetType
 
 from sentinelle.assess import Assessment, Facts
 from sentinelle.assess.facts import Controller, Period, Subjects
+from sentinelle.config import Settings
 from sentinelle.incidents import Clock, Incident, LogEntry, Phase, Scope
 from sentinelle.timeutil import iso, to_us
 from sentinelle.timeutil import now_us as _now_us
@@ -78,6 +79,7 @@ __all__ = [
     "NOT_KNOWN",
     "SECTIONS",
     "authority_report",
+    "configured_controller",
     "render_authority_report_html",
     "render_authority_report_text",
 ]
@@ -150,25 +152,47 @@ FACTS_SHOWN: Final[tuple[tuple[str, str, bool], ...]] = (
 _T = TypeVar("_T")
 
 
+def configured_controller(settings: Settings) -> Controller:
+    """The controller as the deployment's settings know it: ``SENTINELLE_SHOP_NAME`` and
+    ``SENTINELLE_DPO_CONTACT`` (the name and contact point its notices are signed with)."""
+    return Controller(name=settings.shop_name or UNSET, dpo_contact=settings.dpo_contact or UNSET)
+
+
+def _first(*values: str | UnsetType) -> str | UnsetType:
+    """The first value set (and not blank), else unset."""
+    return next((v for v in values if isinstance(v, str) and v.strip()), UNSET)
+
+
 def authority_report(
     incident: Incident,
     log: Sequence[LogEntry],
     scope: Scope | Mapping[str, Any] | None = None,
     *,
     now_us: int | None = None,
+    controller: Controller | None = None,
 ) -> dict[str, Any]:
     """The report for the supervisory authority, as JSON-ready data (keys: module docstring).
 
     ``log`` is the incident's change log (:meth:`Incidents.log`); ``scope`` a computed
     :class:`Scope` or its ``to_dict()``, by default the last scope recorded in the log.
-    ``now_us`` reads the 72-hour clock (default: now). Pure apart from that clock.
+    ``now_us`` reads the 72-hour clock (default: now). ``controller`` fills in what the facts
+    leave out of the controller (the settings' shop name and DPO contact). Pure apart from
+    that clock.
     """
     now = now_us if now_us is not None else _now_us()
     facts, assessment = incident.facts, incident.assessment
     entries = [e for e in log if e.incident == incident.id]
     clock = Clock.of(incident, entries, now_us=now)
     # A part left out of the facts (or no facts at all) reads as an empty one: None below.
-    controller = (_known(facts.controller) if facts else None) or Controller()
+    stated = (_known(facts.controller) if facts else None) or Controller()
+    # What the facts leave out of the controller, the deployment's settings say (the shop's
+    # name and DPO contact, which its notices are signed with): ``controller``.
+    given = controller or Controller()
+    controller = Controller(
+        name=_first(stated.name, given.name),
+        sector=_first(stated.sector, given.sector),
+        dpo_contact=_first(stated.dpo_contact, given.dpo_contact),
+    )
     period = (_known(facts.period) if facts else None) or Period()
     people = (_known(facts.subjects) if facts else None) or Subjects()
     cause = _known(facts.cause) if facts else None  # shown as null when left out entirely

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sentinelle.assess import Assessment, Facts, evaluate, facts_to_dict, parse_facts
+from sentinelle.assess.facts import Controller
 from sentinelle.detect import DetectionRunner, Severity
 from sentinelle.errors import Error, NotFoundError, Problem, ValidationError
 from sentinelle.incidents import (
@@ -217,10 +218,15 @@ class ResponseEngine:
         """The breach register as CSV."""
         return register_csv(self.book, now_us=now if now is not None else self._clock())
 
-    def report(self, incident_id: str, *, now: int | None = None) -> dict[str, Any]:
-        """The report for the supervisory authority (Art. 33(3))."""
+    def report(
+        self, incident_id: str, *, now: int | None = None, controller: Controller | None = None
+    ) -> dict[str, Any]:
+        """The report for the supervisory authority (Art. 33(3)); ``controller`` fills in
+        what the facts leave out of the controller (the settings' shop name, DPO contact)."""
         found = self.book.get(incident_id)
-        return authority_report(found, self.book.log(incident_id), now_us=now)
+        return authority_report(
+            found, self.book.log(incident_id), now_us=now, controller=controller
+        )
 
     def notice_status(self, incident_id: str, *, recipients: bool = True) -> dict[str, Any]:
         """Where the incident's notices stand, per audience (hashed recipients)."""

@@ -11,6 +11,7 @@ import msgspec.inspect as mi
 import pytest
 
 from sentinelle.assess import Facts, evaluate, parse_facts
+from sentinelle.config import Settings
 from sentinelle.incidents import Incident, LogEntry, MerchantScope, Scope, State
 from sentinelle.incidents.model import AUTHORITY_NOTIFIED, AuthorityNotification, Phase
 from sentinelle.notify.report import (
@@ -18,6 +19,7 @@ from sentinelle.notify.report import (
     NOT_KNOWN,
     SECTIONS,
     authority_report,
+    configured_controller,
     render_authority_report_html,
     render_authority_report_text,
 )
@@ -103,6 +105,34 @@ def test_without_facts_everything_is_not_known() -> None:
     assert page.count(NOT_KNOWN) >= len(report["not_known"])
     assert all(f'<section id="{s}">' in page for s, _ in SECTIONS)
     assert "&lt;i&gt;t&lt;/i&gt;" in page
+
+
+def test_the_settings_give_the_controller_the_facts_leave_out() -> None:
+    # The shop's name and DPO contact its notices are signed with: not "not known yet".
+    facts = {k: v for k, v in COMPLETE.items() if k != "controller"}
+    settings = Settings(shop_name="Demo Shop", dpo_contact="dpo@shop.example")
+    report = authority_report(
+        incident(facts), [], now_us=NOW, controller=configured_controller(settings)
+    )
+    assert report["controller"] == {
+        "name": "Demo Shop",
+        "sector": None,
+        "dpo_contact": "dpo@shop.example",
+    }
+    assert "controller.name" not in report["not_known"]
+    assert "controller.dpo_contact" not in report["not_known"]
+    # What the facts state wins; without settings, nothing is filled in.
+    stated = authority_report(
+        incident(COMPLETE), [], now_us=NOW, controller=configured_controller(settings)
+    )
+    assert stated["controller"]["name"] == "Shop"
+    bare = authority_report(
+        incident(facts),
+        [],
+        now_us=NOW,
+        controller=configured_controller(Settings(shop_name=None, dpo_contact=None)),
+    )
+    assert "controller.name" in bare["not_known"]
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from sentinelle.api.deps import (
 from sentinelle.api.responses import BAD_BODY, CONFLICT, NOT_FOUND, Rfc3339
 from sentinelle.assess import facts_to_dict
 from sentinelle.incidents import Clock, Incident, Phase, ScopeBasis, State
-from sentinelle.notify.report import render_authority_report_html
+from sentinelle.notify.report import configured_controller, render_authority_report_html
 from sentinelle.response import AssessOutcome, ResponseEngine
 from sentinelle.timeutil import to_us
 
@@ -263,7 +263,8 @@ async def get_report(
 ) -> dict[str, Any] | HTMLResponse:
     """The report for the supervisory authority (GDPR Art. 33(3)): JSON, or the printable
     HTML page (no script, no external resource)."""
-    report = await reading(state, lambda r: r.engine.report(incident_id))
+    controller = configured_controller(state.settings)
+    report = await reading(state, lambda r: r.engine.report(incident_id, controller=controller))
     if format == "html":
         return HTMLResponse(render_authority_report_html(report))
     return report
