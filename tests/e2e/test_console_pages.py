@@ -215,6 +215,7 @@ def test_from_alert_to_authority_notification(console: Console, smtp_sink: SmtpS
     assert dry.status_code == 200, dry.text
     assert "Nothing was sent" in dry.text and 'class="would-send">1<' in dry.text
     assert 'class="subject"' in dry.text and smtp_sink.messages() == []
+    assert "In English: " in dry.text and "In en:" not in dry.text  # languages by name
     page = f"/incidents/{incident_id}"
     unconfirmed = _post(dpo, page, f"{page}/notices/merchants/send", {"version": "1"})
     assert unconfirmed.status_code == 422 and "Nothing was sent" in unconfirmed.text

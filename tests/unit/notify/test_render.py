@@ -226,6 +226,19 @@ def test_merchant_notice_gives_counts_and_their_duty(locale: str) -> None:
     assert "Boutique Lune" in notice.subject
 
 
+@pytest.mark.parametrize(("locale", "on"), [("en", "accesses on "), ("fr", "accès le ")])
+def test_a_merchants_accesses_of_one_day_are_on_that_day(locale: str, on: str) -> None:
+    # Not "between 20 November and 20 November".
+    one_day = scope()
+    one_day.per_merchant["m-1"].last_us = T0 + 3_600_000_000
+    notice = render_notice(
+        config(), incident(), Audience.MERCHANTS, scope=one_day, locale=locale, shops=["m-1"]
+    )
+    day = format_date(dt.date(2026, 11, 20), "long", locale=locale)
+    assert f"{on}{day}" in notice.text
+    assert day not in notice.text.split(on, 1)[1].split("\n", 1)[0][len(day) :]
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_authority_cover_gives_counts(locale: str) -> None:
     notice = render_notice(config(), incident(), Audience.AUTHORITY, scope=scope(), locale=locale)
@@ -602,7 +615,7 @@ def test_version_is_stable_and_changes_with_what_the_notice_says(tmp_path: Path)
 # change it: a resumed campaign would be refused as "content changed". Change it only with
 # what notices say (templates, category words, what the version covers), on purpose.
 PINNED_VERSIONS = {
-    Audience.MERCHANTS: "2f76e6fd2aca9190",
+    Audience.MERCHANTS: "422e2390a3457a1e",  # one day's accesses: "on", not "between"
     Audience.SUBJECTS: "788c7fac00d9337e",
     Audience.AUTHORITY: "8e0214b2d4db96c3",  # consequences told of the people, not to "you"
 }
