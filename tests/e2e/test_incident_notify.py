@@ -205,6 +205,11 @@ def test_merchants_and_the_authority_are_told(world: World, smtp_sink: SmtpSink)
     assert set(received) == set(world.shops) | {"breaches@authority.example"}
     for address, messages in received.items():
         assert len(messages) == 1, address
+    # Each merchant is named as its contacts name it (its platform id beside), not by id alone.
+    names = {r["email"]: r["name"] for r in _rows(world.merchants)}
+    for address in world.shops:
+        subject = str(received[address][0]["Subject"])
+        assert names[address] and names[address] in subject, (subject, names[address])
     shown = json.loads(_run(world.env, "incident", "show", world.incident, "--json").stdout)
     assert shown["state"] == "notifying"
     assert [d["details"]["audience"] for d in shown["decisions"] if d["change"] == "notices"]

@@ -128,19 +128,29 @@ def notice_setup(
 ) -> NoticeSetup:
     """Everything but SMTP for ``audience``'s notices; flags given win over the settings.
 
-    ``shops`` gives the incident's merchant ids; it is called only for notices to subjects
-    with a merchants' directory (flag or ``SENTINELLE_MERCHANT_DIRECTORY``), whose names the
-    notices then show. Raises :class:`ConfigError` naming what is missing: the notice
-    settings, or ``SENTINELLE_AUTHORITY_EMAIL`` for the authority.
+    ``shops`` gives the incident's merchant ids; it is called only when a directory can name
+    them, whose names the notices then show: for notices to subjects, the merchants'
+    directory (flag or ``SENTINELLE_MERCHANT_DIRECTORY``); for notices to merchants, their
+    own contacts (the audience's directory). Raises :class:`ConfigError` naming what is
+    missing: the notice settings, or ``SENTINELLE_AUTHORITY_EMAIL`` for the authority.
     """
     names: dict[str, str] = {}
-    named_by = merchant_directory or settings.merchant_directory
-    if audience is Audience.SUBJECTS and named_by is not None:
-        names = merchant_names(named_by, settings.notify_query, shops())
+    spec, spec_query = contacts_for(settings, audience, directory=directory, query=query)
+    # The shops by name: for customers, from the merchants' directory; for the merchants
+    # themselves, from their own contacts (the directory the notices go to).
+    named_by = (
+        merchant_directory or settings.merchant_directory
+        if audience is Audience.SUBJECTS
+        else spec
+        if audience is Audience.MERCHANTS
+        else None
+    )
+    if named_by is not None:
+        query_of = spec_query if audience is Audience.MERCHANTS else settings.notify_query
+        names = merchant_names(named_by, query_of, shops())
     config = notice_config(settings, sender=sender, merchant_names=names)
     if audience is Audience.AUTHORITY and config.authority_address is None:
         raise ConfigError("notices to the authority need SENTINELLE_AUTHORITY_EMAIL")
-    spec, spec_query = contacts_for(settings, audience, directory=directory, query=query)
     return NoticeSetup(config=config, directory=spec, query=spec_query)
 
 
