@@ -434,6 +434,11 @@ def test_a_reason_naming_the_alert_it_adds_to_links_to_it(console: Console) -> N
         text = responder.get(page).text
         assert f'this adds to <a href="/alerts/{first}">{first}</a> (unjustified_access' in text
         assert "about &lt;b&gt;ana&lt;/b&gt; on the same signal" in text
+        # its UTC time is a <time> the console shows in the viewer's zone, as every other
+        assert (
+            '<time datetime="2026-11-03T10:01Z" title="2026-11-03T10:01Z" data-local>'
+            "2026-11-03T10:01Z</time>) about" in text
+        )
 
 
 def _section(page: str, heading: str, end: str) -> str:

@@ -93,16 +93,25 @@ def _duration(seconds: float | int | None) -> str:
     return f"{text} ago" if late else text
 
 
-_ALERT_ID: Final = re.compile(r"\bal-[0-9a-f]{16}\b")
+_ALERT_ID: Final = re.compile(
+    r"\b(?P<alert>al-[0-9a-f]{16})\b"
+    r"|\b(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?Z)"
+)
 
 
 def _alert_links(text: str) -> Markup:
     """``text`` escaped, each alert id in it a link to that alert (a reason naming the alert a
-    finding adds to)."""
+    finding adds to), and each UTC time in it (``2026-11-18T18:20Z``) a ``<time>`` the
+    console's script shows in the viewer's zone, as every other time on the page."""
     out, done = Markup(), 0
     for found in _ALERT_ID.finditer(text):
         out += text[done : found.start()]  # a Markup escapes what is added to it
-        out += Markup('<a href="/alerts/{0}">{0}</a>').format(found[0])
+        if found["alert"]:
+            out += Markup('<a href="/alerts/{0}">{0}</a>').format(found["alert"])
+        else:
+            out += Markup('<time datetime="{0}" title="{0}" data-local>{0}</time>').format(
+                found["time"]
+            )
         done = found.end()
     return out + text[done:]
 
