@@ -281,7 +281,8 @@ def test_report_json_html_and_text(cli: Cli, assessed: str, tmp_path: Path) -> N
     assert "@media print" in page
     assert NOT_KNOWN in text  # e.g. the breach's description
     assert "waited for <b>forensics</b>" in text  # the reasons for the delay, as text
-    assert "CNIL-7" in text and "2026-11-24T08:00:00Z" in text
+    assert "CNIL-7" in text and "2026-11-24 08:00 UTC" in text  # read as people do
+    assert '<time datetime="2026-11-24T08:00:00Z"' in page  # the exact time kept
     # counts only: no data subject id anywhere
     summary = cli("incident", "report", incident).ok().out
     for subject in SUBJECTS:

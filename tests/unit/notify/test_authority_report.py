@@ -107,6 +107,15 @@ def test_without_facts_everything_is_not_known() -> None:
     assert "&lt;i&gt;t&lt;/i&gt;" in page
 
 
+def test_the_printed_report_reads_times_as_people_do() -> None:
+    # Not 2026-11-20T08:00:00Z, nor with microseconds: the minute, in UTC; exact on hover.
+    page = render_authority_report_html(authority_report(incident(COMPLETE), [], now_us=NOW))
+    aware = '<time datetime="2026-11-20T08:00:00Z" title="2026-11-20T08:00:00Z">'
+    assert f"{aware}2026-11-20 08:00 UTC</time>" in page
+    assert ">2026-11-21 08:00 UTC</time> · GDPR Art. 33" in page  # generated at
+    assert "T08:00:00Z:" not in page  # within a sentence too (the clock's status)
+
+
 def test_the_settings_give_the_controller_the_facts_leave_out() -> None:
     # The shop's name and DPO contact its notices are signed with: not "not known yet".
     facts = {k: v for k, v in COMPLETE.items() if k != "controller"}
