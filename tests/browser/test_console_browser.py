@@ -40,7 +40,7 @@ from playwright.sync_api import expect
 
 from console_support import form_token, login
 
-INCIDENT_URL = re.compile(r"/incidents/(inc-[\w-]+)$")
+INCIDENT_URL = re.compile(r"/incidents/(inc-[\w-]+)\?done=opened$")
 COUNTDOWN = re.compile(r"^(\d+ d )?\d\d:\d\d:\d\d left$")
 
 

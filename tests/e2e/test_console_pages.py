@@ -40,7 +40,7 @@ from sentinelle.web.pages import ROUTERS
 from smtpsink import SmtpSink
 
 ALERT = "al-ana"
-INCIDENT_LINK = re.compile(r"^/incidents/(inc-[\w-]+)$")
+INCIDENT_LINK = re.compile(r"^/incidents/(inc-[\w-]+)\?done=(opened|joined)$")
 USERS = {
     "responder@example.org": (Role.RESPONDER, None),
     "dpo@example.org": (Role.DPO, None),
@@ -148,6 +148,8 @@ def _escalate(console: Console) -> tuple[TestClient, str]:
     assert done.status_code == 303, done.text
     found = INCIDENT_LINK.match(done.headers["location"])
     assert found is not None, done.headers["location"]
+    landing = responder.get(done.headers["location"])  # says what the escalation did
+    assert "Incident opened from the escalated alert(s)." in landing.text
     return responder, found.group(1)
 
 

@@ -208,7 +208,9 @@ async def _decide(
 
 def _after_decision(decided: Decided, back: str) -> Response:
     if decided.opened or (decided.incident and len(decided.decisions) == 1):
-        return see_other(f"/incidents/{decided.incident}")
+        # the incident page says what happened: opened from the alert(s), or joined by one
+        said = "opened" if decided.opened else "joined"
+        return see_other(f"/incidents/{decided.incident}?done={said}")
     sep = "&" if "?" in back else "?"
     return see_other(f"{back}{sep}done={decided.decisions[0].status}&n={len(decided.decisions)}")
 

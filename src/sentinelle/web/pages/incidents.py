@@ -69,6 +69,8 @@ FACT_CHOICES: Final[dict[str, tuple[str, ...]]] = {
     "subjects_contactable": _choices(Facts, "subjects_contactable"),
 }
 _DONE: Final = {
+    "opened": "Incident opened from the escalated alert(s).",
+    "joined": "Alert escalated into this incident: its actor and time are in the scope now.",
     "assessed": "Assessment recorded.",
     "phase": "Notification to the authority recorded.",
     "moved": "Incident moved on.",
