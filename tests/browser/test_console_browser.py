@@ -129,9 +129,10 @@ def test_dpo_assesses_and_notifies_the_authority(visit: Visit, world: World) -> 
     page.get_by_label("What happened (summary)").fill(
         "Two support agents read customers of two merchants without a ticket."
     )
-    page.get_by_label("cause: intent").select_option("malicious")
-    page.get_by_label("exfiltration", exact=True).select_option("confirmed")
-    page.get_by_label("recipients", exact=True).select_option("unknown")
+    # labelled in words, the facts key beside for who writes the JSON
+    page.get_by_label("Whether it was deliberate cause.intent").select_option("malicious")
+    page.get_by_label("Whether the data left our systems exfiltration").select_option("confirmed")
+    page.get_by_label("Who obtained the data recipients").select_option("unknown")
     page.get_by_label("What was done (one measure per line)").fill(
         "accounts suspended\nsessions revoked"
     )

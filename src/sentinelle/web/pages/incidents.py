@@ -90,6 +90,9 @@ _FACT_LABELS: Final = {
     "$.availability.permanent_loss": "Whether the data is lost for good",
     "$.integrity": "Whether the data was altered",
     "$.credentials_for": "What the exposed credentials open",
+    "$.cause.source": "Where it came from",
+    "$.exfiltration": "Whether the data left our systems",
+    "$.data_recovered": "Whether the copies were recovered or deleted",
 }
 # The assessment appends its answers that would change the decision to each statement
 # (sentinelle.assess); the page lists them under the statement instead, once.
@@ -337,6 +340,7 @@ async def _page(
         form=form if form is not None else _given(incident),
         current=_choices_of(facts_to_dict(incident.facts)) if incident.facts else {},
         choices=FACT_CHOICES,
+        labels={key: _FACT_LABELS.get(f"$.{key}", key) for key in FACT_CHOICES},
         bases=[b.value for b in ScopeBasis],
         phases=[p.value for p in Phase],
         next_states=next_states,
