@@ -306,6 +306,34 @@ def test_an_empty_scope_invents_no_data_category_and_closes_unassessed(
     ]
 
 
+def test_the_moves_offered_are_the_moves_the_engine_takes(engine: ResponseEngine) -> None:
+    # Ana's one ticketed read (10:00): the unjustified scope the page shows is empty, but an
+    # access is in scope, so closing unassessed is neither offered nor taken.
+    ticketed = engine.open(
+        title="one ticketed read",
+        by="dpo",
+        actors=["ana"],
+        from_us=parse_time("2026-11-03T10:00:00Z"),
+        to_us=parse_time("2026-11-03T10:00:30Z"),
+    ).id
+    shown = engine.scope(ticketed, basis=ScopeBasis.UNJUSTIFIED).scope
+    assert not shown.per_merchant
+    assert engine.moves(ticketed, shown=shown) == []
+    with pytest.raises(TransitionError, match="cannot be closed while open"):
+        engine.advance(ticketed, State.CLOSED, by="dpo", reason="nothing unjustified")
+    # A false lead: closing is offered, and taken.
+    lead = engine.open(
+        title="a false lead", by="dpo", actors=["nobody-real"], from_us=parse_time(FROM)
+    ).id
+    assert engine.moves(lead, shown=engine.scope(lead).scope) == [State.CLOSED]
+    # Assessed with a duty: nothing is offered until it is notified, then closing follows.
+    real = _open(engine)
+    engine.assess(real, by="dpo")
+    assert engine.moves(real) == []
+    engine.record_phase(real, "initial", by="dpo")
+    assert engine.moves(real) == [State.CLOSED]
+
+
 def test_an_open_incident_with_accesses_does_not_close_unassessed(
     engine: ResponseEngine,
 ) -> None:

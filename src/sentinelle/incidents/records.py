@@ -32,9 +32,8 @@ from sentinelle.incidents.model import (
     TransitionError,
     check_advance,
     check_notification,
-    nothing_to_notify,
 )
-from sentinelle.incidents.scope import compute_scope
+from sentinelle.incidents.scope import Scope, compute_scope
 from sentinelle.store import Store, Writer
 from sentinelle.store.notices import NoticeStatus
 from sentinelle.timeutil import DAY, from_us, now_us
@@ -205,7 +204,7 @@ class Incidents:
         The state must be true of the record (:func:`~sentinelle.incidents.model.check_advance`):
         ``assessed`` needs an assessment recorded, ``notifying`` a notice sent or a
         notification to the authority recorded; an assessed incident that requires no
-        notification may close directly.
+        notification may close directly, and an open one whose scope shows no access at all.
 
         Raises :class:`NotFoundError`; :class:`TransitionError` if ``target`` is not the next
         state or what it needs is missing (named); :class:`IncidentInputError` without a
@@ -216,34 +215,55 @@ class Incidents:
             raise IncidentInputError(
                 [Problem(0, "reason", "say why the state changes")], unit="field"
             )
-        # An open incident whose scope shows no access at all may close: no personal data
-        # breach to assess (counted before the write transaction: a read of the ledger).
         found = self.get(incident_id)
-        no_access = (
+        no_access = self._no_access(found, target)  # a read of the ledger: before the lock
+        with self.store.writer() as w:
+            incident = _locked(w, incident_id)
+            notified = incident.state is State.ASSESSED and self._notified(
+                incident_id, (LogEntry.from_row(r) for r in w.incident_log_rows(incident_id))
+            )
+            check_advance(incident, target, notified=notified, no_access=no_access)
+            move_state(w, incident, target, by=by, reason=reason.strip(), checked=True)
+        return self.get(incident_id)
+
+    def moves(self, incident_id: str, *, shown: Scope | None = None) -> list[State]:
+        """The states :meth:`advance` would move ``incident_id`` to now (what a form offers).
+
+        ``shown``: a scope of the incident already counted (on any basis): if it holds an
+        access, the incident's scope is not empty, and it is not counted again.
+        """
+        found = self.get(incident_id)
+        notified = found.state is State.ASSESSED and self._notified(
+            incident_id, self.log(incident_id)
+        )
+        allowed = []
+        for target in (found.state.next, State.CLOSED):
+            if target is None or target in allowed:
+                continue
+            known = shown is not None and bool(shown.per_merchant)
+            no_access = not known and self._no_access(found, target)
+            try:
+                check_advance(found, target, notified=notified, no_access=no_access)
+            except TransitionError:
+                continue
+            allowed.append(target)
+        return allowed
+
+    def _no_access(self, found: Incident, target: State) -> bool:
+        """Whether moving ``found`` to ``target`` is closing it unassessed and its scope (every
+        access, justified or not) is empty: no personal data breach to assess."""
+        return (
             found.state is State.OPEN
             and target is State.CLOSED
             and found.assessment is None
             and not compute_scope(self.store, found).per_merchant
         )
-        with self.store.writer() as w:
-            incident = _locked(w, incident_id)
-            notified = incident.state is State.ASSESSED and self._notified(w, incident_id)
-            check_advance(incident, target, notified=notified, no_access=no_access)
-            move_state(w, incident, target, by=by, reason=reason.strip(), checked=True)
-        return self.get(incident_id)
 
-    def _notified(self, w: Writer, incident_id: str) -> bool:
+    def _notified(self, incident_id: str, entries: Iterable[LogEntry]) -> bool:
         """Whether anything about the incident was notified: a notification to the authority
-        recorded, or a notice sent (run logged, or accepted by the mail server even if the run
-        that sent it stopped before logging)."""
-        for row in w.incident_log_rows(incident_id):
-            entry = LogEntry.from_row(row)
-            if entry.change == Change.AUTHORITY_NOTIFIED:
-                return True
-            if entry.change == Change.NOTICES and entry.details.get("event") == "ran":
-                if int(entry.details.get("sent") or 0) > 0:
-                    return True
-        return any(
+        recorded (``entries``: its log), or a notice the mail server accepted (even if the
+        run that sent it stopped before logging it)."""
+        return any(e.change == Change.AUTHORITY_NOTIFIED for e in entries) or any(
             status is NoticeStatus.SENT and count > 0
             for _audience, _version, status, count in self.store.notice_counts(incident_id)
         )
@@ -326,10 +346,10 @@ def move_state(
     w: Writer, incident: Incident, target: State, *, by: str, reason: str, checked: bool = False
 ) -> None:
     """Move ``incident`` to ``target`` and log who and why, in ``w``'s transaction. Raises
-    :class:`TransitionError` if ``target`` is not the next state (an assessed incident with
-    nothing to notify may close: :func:`~sentinelle.incidents.model.nothing_to_notify`),
-    unless the caller ``checked`` the move (:func:`~sentinelle.incidents.model.check_advance`)."""
-    if not checked and not (target is State.CLOSED and nothing_to_notify(incident)):
+    :class:`TransitionError` if ``target`` is not the next state, unless the caller
+    ``checked`` the move (:func:`~sentinelle.incidents.model.check_advance`, which also lets
+    an incident close early)."""
+    if not checked:
         incident.state.check_move(target)
     w.update_incident(incident.id, state=target.value)
     log_change(

@@ -273,6 +273,11 @@ class ResponseEngine:
         may close directly. Raises :class:`TransitionError` naming what is missing."""
         return self.book.advance(incident_id, target, by=by, reason=reason)
 
+    def moves(self, incident_id: str, *, shown: Scope | None = None) -> list[State]:
+        """The states :meth:`advance` would take the incident to now (see
+        :meth:`Incidents.moves`; ``shown``: a scope already counted, not counted again)."""
+        return self.book.moves(incident_id, shown=shown)
+
     def record_phase(
         self,
         incident_id: str,

@@ -24,8 +24,7 @@ from sentinelle.api.routes.incidents import AssessRequest, IncidentAdvance, Phas
 from sentinelle.assess import facts_to_dict
 from sentinelle.assess.facts import Cause, Facts
 from sentinelle.errors import Error, NotFoundError, ValidationError
-from sentinelle.incidents import Phase, ScopeBasis, nothing_to_notify
-from sentinelle.incidents import State as IncidentState
+from sentinelle.incidents import Phase, ScopeBasis
 from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
     Viewer,
@@ -298,10 +297,13 @@ async def _page(
             found = engine.get(incident_id)
         except NotFoundError:
             return None
+        scope = engine.scope(incident_id)
         return {
             "incident": found,
             "clock": engine.clock(incident_id),
-            "scope": engine.scope(incident_id),
+            "scope": scope,
+            # what the engine would take it to by hand (its rules, not the page's)
+            "next_states": [m.value for m in engine.moves(incident_id, shown=scope.scope)],
             "log": engine.log(incident_id),
             "notices": engine.notice_status(incident_id, recipients=False),
             "runs": state.notice_runs.status(incident_id),
@@ -312,19 +314,6 @@ async def _page(
     if found is None:
         return _missing(seen, incident_id)
     incident = found["incident"]
-    # the lifecycle's next state (assessing is what moves an open incident on); closing too
-    # where the engine allows it before that: nothing to notify, or no access in scope
-    following = incident.state.next if incident.state is not IncidentState.OPEN else None
-    next_states = [following.value] if following is not None else []
-    unassessed_empty = (
-        incident.state is IncidentState.OPEN
-        and incident.assessment is None
-        and not found["scope"].scope.per_merchant
-    )
-    if IncidentState.CLOSED.value not in next_states and (
-        nothing_to_notify(incident) or unassessed_empty
-    ):
-        next_states.append(IncidentState.CLOSED.value)
     q = request.query_params
     # "Sending started" is said once, after the form (a cookie the page clears), not kept in
     # the URL: a reload of the page does not announce a new start.
@@ -343,7 +332,6 @@ async def _page(
         labels={key: _FACT_LABELS.get(f"$.{key}", key) for key in FACT_CHOICES},
         bases=[b.value for b in ScopeBasis],
         phases=[p.value for p in Phase],
-        next_states=next_states,
         audiences=[a.value for a in Audience],
         assumptions=_assumptions(incident.assessment),
         **{**found, "log": _log(found["log"])},
