@@ -9,6 +9,7 @@ seconds); every :class:`datetime.datetime` handed around is timezone-aware UTC.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Final
 
@@ -21,6 +22,7 @@ __all__ = [
     "MIN_US",
     "SECOND",
     "TIME_RANGE",
+    "UTC_TIME",
     "from_us",
     "iso",
     "now_us",
@@ -41,6 +43,9 @@ _MICROSECOND: Final = dt.timedelta(microseconds=1)
 MIN_US: Final = (dt.datetime(1, 1, 2, tzinfo=dt.UTC) - EPOCH) // _MICROSECOND
 MAX_US: Final = (dt.datetime(9999, 1, 1, tzinfo=dt.UTC) - EPOCH) // _MICROSECOND
 TIME_RANGE: Final = "from 0001-01-02 to before 9999-01-01 (UTC)"
+#: A UTC time as Sentinelle writes it in text (``2026-11-18T18:20Z``, seconds and fraction
+#: optional): what pages turn into ``<time>`` elements.
+UTC_TIME: Final = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?Z")
 
 
 def now_us() -> int:

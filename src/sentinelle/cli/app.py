@@ -33,6 +33,7 @@ from sentinelle.config import Settings
 from sentinelle.errors import ConfigError, Error, StoreNotFoundError
 from sentinelle.ledger.log import KEY_FILE, Ledger
 from sentinelle.store import Store, open_store, sqlite_path
+from sentinelle.store.sqlite import database_files
 
 if TYPE_CHECKING:
     from sentinelle.detect import DetectConfig
@@ -136,7 +137,7 @@ class App:
             if self._store is not None and _ledger_empty(self._store):
                 self.close()
                 self._ledger = None
-                for file in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+                for file in database_files(path):
                     file.unlink(missing_ok=True)
                 if not had_key:
                     key.unlink(missing_ok=True)
@@ -173,9 +174,6 @@ class App:
         if self._store is not None:
             self._store.close()
             self._store = None
-
-
-_SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 
 
 def _ledger_empty(store: Store) -> bool:

@@ -12,9 +12,10 @@ time per incident and audience, the state change, the log) is
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -30,6 +31,13 @@ from sentinelle.response import NoticeRun, NotifyError, ResponseEngine
 from sentinelle.response.runs import dry_run as plan_dry_run
 
 __all__ = ["notices", "notify"]
+
+
+def _missing(count: int, ids: Sequence[tuple[str | None, str]], got: str) -> str:
+    """``N ids are not in the directory and got no notice: m-1/c-1, …`` (the first five)."""
+    shown = ", ".join(f"{m or '-'}/{p}" for m, p in ids[:5])
+    more = "…" if count > 5 else ""
+    return f"{count:,} ids are not in the directory and {got} no notice: {shown}{more}"
 
 
 def _warn_unnamed(shops: list[str], names: Mapping[str, str]) -> None:
@@ -144,11 +152,10 @@ def notify(
             "these notices are voluntary",
             err=True,
         )
-    shops: list[str] = []
 
-    def scoped_shops() -> list[str]:
-        shops[:] = sorted(response.scope(incident_id).scope.per_merchant)
-        return shops
+    @functools.cache
+    def scoped_shops() -> list[str]:  # counted once, when a directory names them or below
+        return sorted(response.scope(incident_id).scope.per_merchant)
 
     setup = notice_setup(
         app.settings,
@@ -160,8 +167,8 @@ def notify(
         sender=sender,
     )
     config = setup.config
-    if chosen is Audience.SUBJECTS:  # the shops were scoped if a directory was to name them
-        _warn_unnamed(shops or scoped_shops(), config.merchant_names)
+    if chosen is Audience.SUBJECTS:
+        _warn_unnamed(scoped_shops(), config.merchant_names)
     if dry_run:
         folder = out or app.settings.data_dir / "notices" / incident_id / chosen.value
         written = response.notice_samples(incident_id, chosen, config=config, out=folder)
@@ -176,12 +183,7 @@ def notify(
                 f"{planned.content}); {planned.missing or 0:,} ids not in the directory"
             )
         if planned.missing:  # as a send would: nobody is dropped silently
-            shown = ", ".join(f"{m or '-'}/{p}" for m, p in planned.missing_ids[:5])
-            more = "…" if planned.missing > 5 else ""
-            raise NotifyError(
-                f"{planned.missing:,} ids are not in the directory and would get no notice: "
-                f"{shown}{more}"
-            )
+            raise NotifyError(_missing(planned.missing, planned.missing_ids, "would get"))
         return
     if chosen is not Audience.AUTHORITY and setup.directory is None:
         setting = "NOTIFY" if chosen is Audience.SUBJECTS else "MERCHANT"
@@ -256,11 +258,7 @@ def _print_run(run: NoticeRun, audience: Audience, *, as_json: bool) -> None:
         )
     problems = []
     if run.missing:
-        shown = ", ".join(f"{m or '-'}/{p}" for m, p in run.missing[:5])
-        more = "…" if len(run.missing) > 5 else ""
-        problems.append(
-            f"{len(run.missing):,} ids are not in the directory and got no notice: {shown}{more}"
-        )
+        problems.append(_missing(len(run.missing), run.missing, "got"))
     if report.failed:
         problems.append(
             f"{report.failed:,} notices were refused by the server "

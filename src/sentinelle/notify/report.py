@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeVar
 
@@ -72,7 +71,7 @@ from sentinelle.assess import Assessment, Facts
 from sentinelle.assess.facts import Controller, Period, Subjects
 from sentinelle.config import Settings
 from sentinelle.incidents import Clock, Incident, LogEntry, Phase, Scope
-from sentinelle.timeutil import iso, parse_time, readable, to_us
+from sentinelle.timeutil import UTC_TIME, iso, parse_time, readable, to_us
 from sentinelle.timeutil import now_us as _now_us
 
 __all__ = [
@@ -523,16 +522,13 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-_UTC_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?Z")
-
-
 def _when(value: Any) -> Any:
     """Each RFC 3339 UTC time in a text as people read it (``2026-12-06 20:59 UTC``, the exact
     time in a ``<time>`` element; the rest escaped); any other value as it is."""
-    if not isinstance(value, str) or not _UTC_TIME.search(value):
+    if not isinstance(value, str) or not UTC_TIME.search(value):
         return value
     out, done = Markup(), 0
-    for found in _UTC_TIME.finditer(value):
+    for found in UTC_TIME.finditer(value):
         try:
             shown = readable(parse_time(found[0]))
         except ValueError:  # out of the range people give: left as it is

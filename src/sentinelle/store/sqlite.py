@@ -30,7 +30,7 @@ from typing import Any, Final
 from sentinelle.errors import StoreBusyError, StoreError, StoreNotFoundError
 from sentinelle.store.base import DuplicateIdsError, FacetedRow, Store, Writer
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "database_files"]
 
 _logger = logging.getLogger(__name__)
 
@@ -310,10 +310,15 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def database_files(path: Path) -> tuple[Path, ...]:
+    """The database file ``path`` and its side files (``-wal``, ``-shm``, ``-journal``)."""
+    return (path, *(path.with_name(path.name + s) for s in _SIDE_FILES))
+
+
 def _tighten(path: Path) -> None:
     """Make the database and its side files private if they are not (the group's and
     others' bits taken away, the owner's kept: a file made read-only stays so); warn when so."""
-    for file in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
+    for file in database_files(path):
         try:
             mode = stat.S_IMODE(file.stat().st_mode)
         except FileNotFoundError:

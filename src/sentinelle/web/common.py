@@ -31,7 +31,7 @@ from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
 from sentinelle.api.deps import Reader, State, session_of
 from sentinelle.errors import Error, ValidationError
 from sentinelle.incidents import Clock, Incident
-from sentinelle.timeutil import from_us, iso, readable
+from sentinelle.timeutil import UTC_TIME, from_us, iso, readable
 
 __all__ = [
     "MAX_FORM",
@@ -93,10 +93,7 @@ def _duration(seconds: float | int | None) -> str:
     return f"{text} ago" if late else text
 
 
-_ALERT_ID: Final = re.compile(
-    r"\b(?P<alert>al-[0-9a-f]{16})\b"
-    r"|\b(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?Z)"
-)
+_LINKED: Final = re.compile(rf"\b(?P<alert>al-[0-9a-f]{{16}})\b|(?P<time>{UTC_TIME.pattern})")
 
 
 def _alert_links(text: str) -> Markup:
@@ -104,7 +101,7 @@ def _alert_links(text: str) -> Markup:
     finding adds to), and each UTC time in it (``2026-11-18T18:20Z``) a ``<time>`` the
     console's script shows in the viewer's zone, as every other time on the page."""
     out, done = Markup(), 0
-    for found in _ALERT_ID.finditer(text):
+    for found in _LINKED.finditer(text):
         out += text[done : found.start()]  # a Markup escapes what is added to it
         if found["alert"]:
             out += Markup('<a href="/alerts/{0}">{0}</a>').format(found["alert"])
