@@ -40,6 +40,7 @@ __all__ = [
     "clear_cookie",
     "env",
     "form_fields",
+    "in_words",
     "plain",
     "posted",
     "render",
@@ -256,12 +257,15 @@ def _in_words(error: ErrorDetails) -> str:
     return said.get(kind) or error["msg"].removeprefix("Value error, ")
 
 
+def in_words(name: str) -> str:
+    """A field's or fact's name as a label: ``subjects_contactable`` → ``Subjects contactable``."""
+    words = name.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
 def _label(field: str, labels: Mapping[str, str]) -> str:
     """A field's label on its form (else its name in words)."""
-    if field in labels:
-        return labels[field]
-    words = field.replace("_", " ")
-    return words[:1].upper() + words[1:] if words else "The form"
+    return labels.get(field) or in_words(field) or "The form"
 
 
 def validated(

@@ -29,6 +29,7 @@ from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
     Viewer,
     clear_cookie,
+    in_words,
     plain,
     posted,
     render,
@@ -100,11 +101,7 @@ _EFFECTS: Final = " Answers that would change the decision: "
 
 def _fact_label(path: str) -> str:
     """A facts path (``$.cause.intent``) in words."""
-    known = _FACT_LABELS.get(path)
-    if known is not None:
-        return known
-    words = path.removeprefix("$.").replace("_", " ").replace(".", ": ")
-    return words[:1].upper() + words[1:]
+    return _FACT_LABELS.get(path) or in_words(path.removeprefix("$.").replace(".", ": "))
 
 
 def _answer(raw: str) -> str:
