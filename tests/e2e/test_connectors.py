@@ -280,6 +280,18 @@ def test_an_unmappable_payload_is_422_naming_the_field(hooks: Hooks) -> None:
     assert hooks.count() == 0
 
 
+def test_a_time_out_of_range_is_422_naming_the_field_not_a_500(hooks: Hooks) -> None:
+    data = json.loads(_body("zendesk/ticket_created.json"))
+    for time in ("0001-01-01T00:00:00+01:00", 99_999_999_999_999_999):
+        data["time"] = time
+        body = json.dumps(data).encode()
+        response = hooks.post("zendesk", body, zendesk_headers(body))
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["path"] == "time"
+        assert "out of range" in response.json()["detail"]
+    assert hooks.count() == 0
+
+
 def test_a_body_over_one_mebibyte_is_413(hooks: Hooks) -> None:
     body = b"{" + b" " * (1024 * 1024) + b"}"
     response = hooks.post("zendesk", body, zendesk_headers(body))

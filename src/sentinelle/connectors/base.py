@@ -38,6 +38,7 @@ from msgspec import UNSET
 
 from sentinelle.errors import ConfigError, Error, Problem, ValidationError
 from sentinelle.events import ContextEvent
+from sentinelle.timeutil import MAX_US, MIN_US, TIME_RANGE, to_us
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -248,10 +249,13 @@ def id_text(value: Any, path: str) -> str:
 def parse_time(value: Any, path: str, *, naive_is_utc: bool = False) -> dt.datetime:
     """An RFC 3339 time (any fraction digits; ``+HHMM`` offsets as Jira writes them) or epoch
     milliseconds, in UTC. Without an offset it is refused unless ``naive_is_utc`` (Gorgias
-    writes UTC times without one). Raises :class:`MappingError` naming ``path``."""
+    writes UTC times without one); so is a time out of :data:`~sentinelle.timeutil.TIME_RANGE`.
+    Raises :class:`MappingError` naming ``path``."""
     if value is None or value == "":
         raise MappingError(path, "missing")
     if isinstance(value, int) and not isinstance(value, bool):
+        if not MIN_US <= value * 1000 < MAX_US:
+            raise MappingError(path, f"{value} is out of range: a time must be {TIME_RANGE}")
         return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
     if not isinstance(value, str):
         raise MappingError(path, f"must be an RFC 3339 time, not {value!r}")
@@ -265,9 +269,11 @@ def parse_time(value: Any, path: str, *, naive_is_utc: bool = False) -> dt.datet
     except ValueError:
         raise MappingError(path, f"not an RFC 3339 time: {value!r}") from None
     if parsed.tzinfo is None:
-        if naive_is_utc:
-            return parsed.replace(tzinfo=dt.UTC)
-        raise MappingError(path, f"has no UTC offset: {value!r}")
+        if not naive_is_utc:
+            raise MappingError(path, f"has no UTC offset: {value!r}")
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    if not MIN_US <= to_us(parsed) < MAX_US:  # before astimezone, which would overflow
+        raise MappingError(path, f"{value!r} is out of range: a time must be {TIME_RANGE}")
     return parsed.astimezone(dt.UTC)
 
 

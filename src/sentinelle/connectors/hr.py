@@ -36,6 +36,7 @@ from sentinelle.connectors.receiver import records
 from sentinelle.errors import ConfigError, Problem, ValidationError
 from sentinelle.events import ContextEvent
 from sentinelle.ingest import MAX_PROBLEMS
+from sentinelle.timeutil import MAX_US, MIN_US, TIME_RANGE, to_us
 
 __all__ = ["FIELDS", "notices", "read_notices"]
 
@@ -143,6 +144,8 @@ def _time(value: Any, now: dt.datetime) -> tuple[dt.datetime, str]:
         ) from None
     if when.tzinfo is None:
         raise _RowError("notice_date", f"a time needs its UTC offset: {text!r}")
+    if not MIN_US <= to_us(when) < MAX_US:  # before astimezone, which would overflow
+        raise _RowError("notice_date", f"{text!r} is out of range: a time must be {TIME_RANGE}")
     when = when.astimezone(dt.UTC)
     if when > now + _AHEAD:
         raise _RowError("notice_date", f"{text} is in the future")

@@ -129,7 +129,17 @@ def _issue(issue: dict[str, Any], config: VendorMapping) -> Iterator[ContextEven
     histories = at(issue, "changelog.histories") or []
     if not isinstance(histories, list):
         raise MappingError("issue.changelog.histories", "must be a list")
+    for n, history in enumerate(histories):
+        if not isinstance(history, dict):
+            raise MappingError(f"issue.changelog.histories.{n}", "must be a JSON object")
+        items = history.get("items", [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise MappingError(
+                f"issue.changelog.histories.{n}.items", "must be a list of JSON objects"
+            )
     histories = sorted(histories, key=lambda h: str(h.get("created", "")))
+    if not isinstance(issue.get("fields") or {}, dict):
+        raise MappingError("issue.fields", "must be a JSON object")
     fields = dict(issue.get("fields") or {})
     first = [
         item
