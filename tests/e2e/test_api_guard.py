@@ -35,6 +35,8 @@ TICKETS = [
     {"type": "ticket.opened", "ticket": "T-3", "merchant": "m-1"},
     {"type": "ticket.assigned", "ticket": "T-3", "merchant": "m-1", "actor": "agent-1"},
     {"type": "ticket.closed", "ticket": "T-3", "merchant": "m-1"},
+    # A help desk that sends one event: the ticket opened for its assignee.
+    {"type": "ticket.opened", "ticket": "T-4", "merchant": "m-1", "actor": "agent-1"},
 ]
 
 
@@ -119,6 +121,15 @@ def test_open_assigned_ticket_allows_with_mask_recorded_in_the_ledger(api: Api) 
     assert event["justification"]["ticket"] == "T-1"
     assert event["actor"] == {"id": "agent-1", "kind": "staff", "team": "tier1"}
     assert event["data"] == ["address"]  # what was shown: the masked contact did not leave
+
+
+def test_a_ticket_opened_for_the_actor_is_theirs_as_detection_reads_it(api: Api) -> None:
+    answer = api.decide(ticket="T-4", data=["order_details"])
+    assert answer["decision"] == "allow", answer
+    assert api.recorded(answer["event"])["outcome"] == "allowed"
+    colleague = api.decide(ticket="T-4", actor="agent-2", data=["order_details"])
+    assert colleague["decision"] == "deny", colleague
+    assert "assigned to agent-1, not to you" in colleague["reasons"][0]
 
 
 @pytest.mark.parametrize("ticket", ["T-2", "T-3", None, "T-404"])
@@ -241,6 +252,14 @@ def test_an_invalid_request_is_refused_naming_the_field(api: Api) -> None:
     response = api.post("/v1/access/decide", body)
     assert response.status_code == 422, response.text
     assert response.json()["detail"].startswith("$.subjects[0]: Expected `str` of length <= 128")
+    assert api.state.store.ledger_size() == size
+    # A NUL the ledger cannot store: the request's own field is named (before: a 422 of the
+    # group's batch, "$.actor.id" of an access event, for every decision written with it).
+    response = api.post("/v1/access/decide", {**body, "subjects": ["c-1"], "actor": "a\x00b"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "actor: contains a NUL character (\\u0000), which cannot be stored"
+    )
     assert api.state.store.ledger_size() == size
 
 

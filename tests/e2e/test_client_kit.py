@@ -141,8 +141,10 @@ def test_a_4xx_is_not_retried_and_names_the_field(sentinelle: Sentinelle) -> Non
     before = sentinelle.ledger_size()
     with _client(sentinelle, transport=faulty) as client:
         with pytest.raises(GuardRequestError) as refused:
-            client.decide(**{**ASK, "team": "t" * 65}, action="view", data=["address"])
-    assert refused.value.status == 422 and "team" in refused.value.detail
+            # The client checks the request as the server does (a 65-character team is
+            # refused before sending); its request_id is the server's to check.
+            client.decide(**ASK, action="view", data=["address"], request_id="r" * 129)
+    assert refused.value.status == 422 and "request_id" in refused.value.detail
     assert len(faulty.bodies) == 1
     assert sentinelle.ledger_size() == before  # nothing written
 

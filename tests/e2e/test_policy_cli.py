@@ -96,6 +96,26 @@ def test_check_and_explain(tmp_path: Path) -> None:
     assert 'error: action: "exprot" is not an action' in wrong.fails().err
 
 
+def test_explain_refuses_what_the_endpoint_refuses(tmp_path: Path) -> None:
+    # The endpoint answers 422 for these: explain must not decide them (it did, exit 0).
+    empty, long_team, huge, usage, when = _runs(
+        tmp_path,
+        (*EXPLAIN, "--actor", "", "--action", "view", "--data", "contact"),
+        (*EXPLAIN, "--team", "t" * 65, "--action", "view", "--data", "contact"),
+        (*EXPLAIN, "--action", "export", "--data", "contact", "--count", str(2**53)),
+        ("policy", "explain", "--help"),
+        (*EXPLAIN, "--action", "view", "--data", "contact", "--at", "yesterday"),
+    )
+    assert "error: $.actor: Expected `str` of length >= 1" in empty.fails().err
+    assert "error: $.team: Expected `str` of length <= 64" in long_team.fails().err
+    assert "error: $.count: Expected `int` <= 9007199254740991" in huge.fails().err
+    assert "Traceback" not in empty.err + long_team.err + huge.err
+    assert "TODO" not in usage.ok().out  # a developer's note is no help for users
+    # A value of the wrong form is a usage error: exit 2 with the usage line (was 1).
+    assert when.code == 2, when
+    assert "Invalid value for --at: 'yesterday' is not a time" in when.err
+
+
 def test_explain_reads_the_ticket_from_the_store(tmp_path: Path) -> None:
     events = tmp_path / "context.jsonl"
     lines = [

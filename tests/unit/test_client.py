@@ -143,6 +143,13 @@ def test_a_4xx_is_raised_with_the_servers_detail_not_retried(fake: Fake, status:
         ({"data": ["emails"]}, "data[0]"),
         ({"subjects": ["c-1"], "count": 3}, "subjects and count"),
         ({"source": {"country": "France"}}, "country"),
+        # What the server would refuse (422) and a fail-open access event could not record:
+        # served open, it would never reach the ledger.
+        ({"actor": ""}, "actor"),
+        ({"team": "t" * 65}, "team"),
+        ({"ticket": "T-\x001"}, "ticket"),
+        ({"subjects": ["c-1", "c-\x00"]}, "subjects[1]"),
+        ({"count": 2**53}, "count"),
     ],
 )
 def test_a_bad_request_is_refused_before_sending(

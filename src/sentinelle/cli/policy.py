@@ -16,7 +16,7 @@ import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.errors import ConfigError, StoreNotFoundError
-from sentinelle.guard import AccessRequest, TicketView, load_policy
+from sentinelle.guard import TicketView, check_request, load_policy
 from sentinelle.guard.service import assess
 from sentinelle.store import Store
 from sentinelle.timeutil import iso, now_us, parse_time
@@ -101,26 +101,27 @@ def explain(
     --ticket-assignee) or, without --ticket-state, from the stored ticket.* events. The
     actor's live grants at the merchant and suspension are read from the store when there is
     one, as the decision endpoint reads them (--suspended: decide as if suspended).
-
-    TODO(guard): read team and role from the staff directory.
     """
+    # TODO(guard): read team and role from the staff directory (not in --help: users read it).
     rules = load_policy(policy_file)
     try:
         when = parse_time(at) if at else now_us()
-    except ValueError as exc:
-        raise ConfigError(f"--at: {exc}") from None
-    request = AccessRequest(
-        actor=actor,
-        team=team,
-        role=role,
-        merchant=merchant,
-        action=action,
-        data=tuple(c.strip() for c in data.split(",") if c.strip()),
-        channel=channel,
-        ticket=ticket,
-        count=count,
-        purpose=purpose,
-        break_glass=break_glass,
+    except ValueError as exc:  # a usage error (exit 2), as `grants expire --at` says it
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    request = check_request(  # as the endpoint checks it: an empty --actor is refused too
+        {
+            "actor": actor,
+            "team": team,
+            "role": role,
+            "merchant": merchant,
+            "action": action,
+            "data": tuple(c.strip() for c in data.split(",") if c.strip()),
+            "channel": channel,
+            "ticket": ticket,
+            "count": count,
+            "purpose": purpose,
+            "break_glass": break_glass,
+        }
     )
     view: TicketView | None = None
     if ticket is not None and ticket_state is not None:

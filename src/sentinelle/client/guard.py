@@ -44,7 +44,7 @@ from sentinelle.client.recorder import Recorder, SendError, _backoff
 from sentinelle.errors import ConfigError
 from sentinelle.events import AccessEvent, ContextEvent, EventError, decode_canonical
 from sentinelle.events.model import Justification, Source
-from sentinelle.guard.decide import AccessRequest, RequestError, Verdict
+from sentinelle.guard.decide import AccessRequest, RequestError, Verdict, check_request
 from sentinelle.guard.decide import Decision as GuardDecision
 from sentinelle.guard.recording import access_event
 from sentinelle.timeutil import from_us, now_us
@@ -283,8 +283,11 @@ class _Base:
                 fields["subjects"] = tuple(fields["subjects"])
             if "source" in fields and not isinstance(fields["source"], Source):
                 fields["source"] = msgspec.convert(fields["source"], Source)
-            request = AccessRequest(
-                actor=actor, merchant=merchant, action=action, data=tuple(data), **fields
+            # Checked whole, as the server checks it: a request it would refuse must not be
+            # served open with an access event the ledger would refuse too.
+            request = check_request(
+                {"actor": actor, "merchant": merchant, "action": action, "data": tuple(data)}
+                | fields
             )
         except (RequestError, msgspec.ValidationError, TypeError) as exc:
             raise GuardRequestError(str(exc)) from None

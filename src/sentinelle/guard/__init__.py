@@ -12,6 +12,7 @@ from sentinelle.guard.decide import (
     GrantView,
     RequestError,
     TicketView,
+    check_request,
     decide,
     parse_request,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "PolicyError",
     "RequestError",
     "TicketView",
+    "check_request",
     "decide",
     "load_policy",
     "parse_policy",

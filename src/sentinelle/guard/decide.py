@@ -33,8 +33,8 @@ the few grants of this actor at this merchant, never every live grant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Final, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -50,6 +50,7 @@ __all__ = [
     "GrantView",
     "RequestError",
     "TicketView",
+    "check_request",
     "decide",
     "parse_request",
 ]
@@ -61,6 +62,7 @@ _ACTIONS: Final = frozenset(ACCESS_ACTIONS)
 _CHANNELS: Final = frozenset(CHANNELS)
 _CATEGORIES: Final = frozenset(DATA_CATEGORIES)
 _ORDER: Final = {c: i for i, c in enumerate(DATA_CATEGORIES)}
+_NUL: Final = "contains a NUL character (\\u0000), which cannot be stored"
 _VIEWS: Final = frozenset({"view", "search"})
 _NOUN: Final = {
     "view": "a view",
@@ -131,6 +133,20 @@ class AccessRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
                 )
         if self.subjects is not None and self.count is not None:
             raise RequestError("subjects and count: give one of them, not both")
+        # What the access event recording the decision could not hold must be refused here
+        # (422, naming the field), not fail the ledger write of a group of decisions.
+        for name in ("actor", "merchant", "team", "role", "ticket", "purpose", "break_glass"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                raise RequestError(f"{name}: {_NUL}")
+        if self.subjects is not None and "\x00" in "".join(self.subjects):
+            at = next(i for i, s in enumerate(self.subjects) if "\x00" in s)
+            raise RequestError(f"subjects[{at}]: {_NUL}")
+        if self.source is not None:
+            for name in ("ip", "device", "country"):
+                value = getattr(self.source, name)
+                if isinstance(value, str) and "\x00" in value:
+                    raise RequestError(f"source.{name}: {_NUL}")
 
     @property
     def records(self) -> int:
@@ -201,13 +217,27 @@ def parse_request(raw: bytes | str) -> AccessRequest:
     try:
         return _request_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        # "Invalid enum value … - at `$.x`" → "$.x: Invalid …"; our own checks name the field.
-        text, sep, where = message.rpartition(" - at `")
-        message = f"{where.rstrip('`')}: {text}" if sep else f"$: {message}"
-        raise RequestError(message) from None
+        raise RequestError(_located(exc, unplaced="$: ")) from None
     except msgspec.DecodeError as exc:
         raise RequestError(f"not a JSON request: {exc}") from None
+
+
+def check_request(fields: Mapping[str, Any]) -> AccessRequest:
+    """The request of ``fields`` (as :class:`AccessRequest`'s keyword arguments), checked
+    whole as a decoded one is: constructing :class:`AccessRequest` directly does not check
+    its lengths and bounds (an empty actor, a count beyond 2^53 − 1). Raises
+    :class:`RequestError` naming the field."""
+    try:
+        return msgspec.convert(fields, AccessRequest)
+    except msgspec.ValidationError as exc:
+        raise RequestError(_located(exc)) from None
+
+
+def _located(exc: msgspec.ValidationError, *, unplaced: str = "") -> str:
+    # "Invalid enum value … - at `$.x`" → "$.x: Invalid …"; our own checks name the field.
+    message = str(exc)
+    text, sep, where = message.rpartition(" - at `")
+    return f"{where.rstrip('`')}: {text}" if sep else f"{unplaced}{message}"
 
 
 def decide(

@@ -145,10 +145,11 @@ class GuardReplay:
             ticket.merchant = event.merchant
         if event.type == "ticket.opened":
             ticket.closed = False
-        elif event.type == "ticket.assigned" and isinstance(event.actor, str):
-            ticket.assignees.add(event.actor)
         elif event.type == "ticket.closed":
             ticket.closed = True
+        # Opened for them or assigned to them later: the assignee (as the decision endpoint).
+        if event.type in ("ticket.opened", "ticket.assigned") and isinstance(event.actor, str):
+            ticket.assignees.add(event.actor)
 
     def _view(self, ticket_id: str | None) -> TicketView | None:
         ticket = self._tickets.get(ticket_id) if ticket_id is not None else None

@@ -136,10 +136,13 @@ def ticket_view(store: Store, policy: Policy, ticket: str, now_us: int) -> Ticke
             closed = False
             if isinstance(event.reason, str):
                 reason = event.reason
-        elif event.type == "ticket.assigned" and isinstance(event.actor, str):
-            assignees.add(event.actor)
         elif event.type == "ticket.closed":
             closed = True
+        # The staff member concerned (``actor``) is the assignee, whether the ticket was opened
+        # for them or assigned to them later (some help desks send one event), as detection
+        # reads it.
+        if event.type in ("ticket.opened", "ticket.assigned") and isinstance(event.actor, str):
+            assignees.add(event.actor)
     if not seen:
         return None
     return TicketView(

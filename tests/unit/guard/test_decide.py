@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinelle.events.model import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES
+from sentinelle.events.model import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES, Source
 from sentinelle.guard import (
     AccessRequest,
     Decision,
     GrantView,
     RequestError,
     TicketView,
+    check_request,
     decide,
     parse_policy,
     parse_request,
@@ -376,6 +377,12 @@ def test_break_glass_refusals() -> None:
         ({"data": ("contact", "mood")}, 'data[1]: "mood" is not a data category (contact'),
         ({"data": ()}, "data: name at least one data category"),
         ({"subjects": ("c-1",), "count": 1}, "subjects and count: give one of them"),
+        # What the access event recording the decision could not hold (PostgreSQL cannot
+        # store a NUL): refused here, not by the ledger write of a whole group of decisions.
+        ({"actor": "agent\x00-1"}, "actor: contains a NUL character"),
+        ({"break_glass": "locked out \x00 now"}, "break_glass: contains a NUL character"),
+        ({"subjects": ("c-1", "c-\x00")}, "subjects[1]: contains a NUL character"),
+        ({"source": Source(device="d\x00")}, "source.device: contains a NUL character"),
     ],
 )
 def test_invalid_requests_are_refused_naming_the_field(
@@ -404,6 +411,19 @@ def test_parse_request_reads_the_issue_shape_and_refuses_unknown_fields() -> Non
     for subject in ('""', '"' + "c" * 129 + '"'):
         with pytest.raises(RequestError, match=r"^\$.subjects\[0\]: Expected `str` of length"):
             parse_request(raw[:-1] + b',"subjects":[' + subject.encode() + b"]}")
+
+
+def test_check_request_checks_what_constructing_does_not() -> None:
+    fields = msgspec.structs.asdict(request())
+    assert check_request(fields) == request()
+    for changes, message in (
+        ({"actor": ""}, "$.actor: Expected `str` of length >= 1"),
+        ({"team": "t" * 65}, "$.team: Expected `str` of length <= 64"),
+        ({"count": 2**53, "subjects": None}, "$.count: Expected `int` <= 9007199254740991"),
+        ({"action": "exprot"}, 'action: "exprot" is not an action'),
+    ):
+        with pytest.raises(RequestError, match="^" + re.escape(message)):
+            check_request(fields | changes)
 
 
 def test_to_dict_is_the_issue_shape() -> None:
