@@ -94,3 +94,31 @@ def test_ingest_without_detection_loads_no_detection(tmp_path: Path) -> None:
     assert "sentinelle.ledger.log" in loaded_modules
     for heavy in ("detect.engine", "detect.runner", "live", "response", "notify"):
         assert f"sentinelle.{heavy}" not in loaded_modules, heavy
+
+
+def test_an_unexpected_exception_is_one_line_naming_it_and_the_traceback_with_verbose(
+    monkeypatch: object, capsys: object
+) -> None:
+    """A bug (an exception that is no Sentinelle error) is said in one line with its type
+    and the place in Sentinelle's code, exit 1; ``--verbose`` lets the traceback through."""
+    import pytest
+
+    from sentinelle.cli import main
+    from sentinelle.cli import simulate as simulate_module
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    mp.setattr(simulate_module, "parse_scenarios", broken)
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--agents", "2", "--merchants", "2", "--days", "1"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: unexpected ZeroDivisionError: division by zero in ")
+    assert "sentinelle/cli/simulate.py:" in lines[0]
+    assert "--verbose" in lines[0] and "Traceback" not in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--verbose", "simulate", "--agents", "2", "--merchants", "2", "--days", "1"])

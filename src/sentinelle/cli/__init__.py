@@ -1,9 +1,11 @@
 """The ``sentinelle`` command. Parses, delegates, and maps :class:`~sentinelle.errors.Error`
-to a one-line diagnosis and exit code 1 (a traceback only with ``--verbose``)."""
+to a one-line diagnosis and exit code 1 (a traceback only with ``--verbose``); any other
+exception is a bug, said in one line too, with its type and where it was raised."""
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 
@@ -38,4 +40,23 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: one line naming it, the traceback with --verbose
+        if verbose:
+            raise
+        click.echo(f"error: {_unexpected(exc)}", err=True)
+        sys.exit(1)
     sys.exit(0)
+
+
+def _unexpected(exc: Exception) -> str:
+    """``exc`` as a bug report's first line: its type, message and the innermost place of
+    Sentinelle's code it came through."""
+    place = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if "/sentinelle/" in frame.filename.replace("\\", "/"):
+            module = frame.filename.replace("\\", "/").rpartition("/sentinelle/")[2]
+            place = f" in sentinelle/{module}:{frame.lineno} ({frame.name})"
+    return (
+        f"unexpected {type(exc).__name__}: {exc}{place}. This is a bug in Sentinelle: "
+        "run the command again with --verbose for the traceback, and report it"
+    )
