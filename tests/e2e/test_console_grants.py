@@ -104,6 +104,12 @@ def test_the_merchant_sees_waiting_requests_and_answers_them(console: Grants) ->
     # ... of at most 256 characters, as the API's body (the same model checks both).
     long = _post(owner, second_page, f"{second_page}/deny", {"reason": "x" * 257})
     assert long.status_code == 422 and "Reason: at most 256 characters" in long.text
+    # The refused text is kept, in the form it came from (escaped), to be mended.
+    kept = _post(owner, second_page, f"{second_page}/deny", {"reason": "<b>" + "y" * 260})
+    assert kept.status_code == 422
+    assert f'id="deny-reason" maxlength="256" required size="50" value="&lt;b&gt;{"y" * 260}"' in (
+        kept.text
+    )
     assert console.state(second) == "requested"
     denied = _post(owner, second_page, f"{second_page}/deny", {"reason": "not needed"})
     assert denied.status_code == 303 and console.state(second) == "denied"

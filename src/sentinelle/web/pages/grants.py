@@ -232,7 +232,10 @@ async def _grant(
     record_seen: bool = False,
     status_code: int = 200,
     error: str = "",
+    kept: dict[str, str] | None = None,
 ) -> Response:
+    """The grant's page; ``kept``: a refused answer's form fields (``answer`` names which
+    form, ``reason`` its text), shown again as they were sent."""
     state = state_of(request)
     await _sweep(state)
     if record_seen:
@@ -302,6 +305,7 @@ async def _grant(
         may=_answers(seen, policy, row),
         notice=_DONE.get(request.query_params.get("done", ""), ""),
         error=error,
+        kept=kept or {},
     )
 
 
@@ -330,8 +334,12 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
         )
         problem = "; ".join(problems)
         reason = body.reason if body is not None else ""
+    # A refused answer's page keeps what was typed, in the form it came from.
+    kept = {"answer": answer, "reason": fields.get("reason", "")}
     if problem:
-        return await _grant(request, seen, merchant, grant_id, status_code=422, error=problem)
+        return await _grant(
+            request, seen, merchant, grant_id, status_code=422, error=problem, kept=kept
+        )
     me = Actor.of(seen.principal)
 
     def work() -> GrantRow:
@@ -348,7 +356,9 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
         )
     except Error as exc:
         status = 403 if isinstance(exc, workflow.SelfApprovalError) else 409
-        return await _grant(request, seen, merchant, grant_id, status_code=status, error=plain(exc))
+        return await _grant(
+            request, seen, merchant, grant_id, status_code=status, error=plain(exc), kept=kept
+        )
     done = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[answer]
     return see_other(f"/merchants/{merchant}/grants/{grant_id}?done={done}")
 
