@@ -205,6 +205,8 @@ def test_a_bulk_triage_is_all_or_nothing(api: Api) -> None:
     assert escalated.status_code == 200, escalated.text
     incidents = api.get("/v1/incidents", role=Role.AUDITOR)
     assert [i["id"] for i in incidents] == [escalated.json()["incident"]]
+    # Titled by what was found and about whom.
+    assert incidents[0]["title"] == "Escalated 2 alerts: unjustified_access by agent-1"
     assert {
         a["triage"][-1]["incident"] for a in api.get("/v1/alerts", status="escalated")["items"]
     } == {incidents[0]["id"]}

@@ -220,13 +220,19 @@ def _open_incident(
     actors = list(dict.fromkeys(r.actor for r in rows))
     if len(rows) == 1:
         title = f"Escalated alert {first.id}: {first.detector} by {first.actor}"
-    else:
-        title = f"Escalated {len(rows)} alerts from {first.id} ({', '.join(actors[:5])}"
-        title += ", …)" if len(actors) > 5 else ")"
+    else:  # what was found and about whom, not the first alert's id
+        detectors = list(dict.fromkeys(r.detector for r in rows))
+        title = f"Escalated {len(rows)} alerts: {', '.join(detectors)} by {_some(actors)}"
     found = engine.book.open(
         title=title[:300], by=by, actors=actors, alert_id=first.id, writer=writer
     )
     return found.id
+
+
+def _some(names: Sequence[str], shown: int = 5) -> str:
+    """``names`` joined, the first ``shown`` of them and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 class Suppressions:
