@@ -22,6 +22,7 @@ __all__ = [
     "MIN_US",
     "SECOND",
     "TIME_RANGE",
+    "READABLE_TIME",
     "UTC_TIME",
     "from_us",
     "iso",
@@ -46,6 +47,9 @@ TIME_RANGE: Final = "from 0001-01-02 to before 9999-01-01 (UTC)"
 #: A UTC time as Sentinelle writes it in text (``2026-11-18T18:20Z``, seconds and fraction
 #: optional): what pages turn into ``<time>`` elements.
 UTC_TIME: Final = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?Z")
+#: A time in text as :func:`readable` writes it (``2026-12-04 17:22 UTC``); its date and
+#: minute in the groups ``date`` and ``minute``.
+READABLE_TIME: Final = re.compile(r"\b(?P<date>\d{4}-\d{2}-\d{2}) (?P<minute>\d{2}:\d{2}) UTC\b")
 
 
 def now_us() -> int:

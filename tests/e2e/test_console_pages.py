@@ -533,3 +533,16 @@ def test_an_incident_with_no_access_in_scope_can_be_closed_from_its_page(
     )
     assert done.status_code == 303, done.text
     assert engine.get(lead.id).state.value == "closed"
+
+
+def test_a_time_written_for_people_in_a_text_is_shown_in_the_viewers_zone_too() -> None:
+    """Guard texts write times as people read them (``… valid until 2026-12-07 20:49 UTC``,
+    a grant's history): they become ``<time>`` as ISO ones do; the rest is escaped."""
+    from sentinelle.web.common import _alert_links
+
+    shown = str(_alert_links("links <sent>, valid until 2026-12-07 20:49 UTC; not 2026-12-07"))
+    assert shown == (
+        "links &lt;sent&gt;, valid until "
+        '<time datetime="2026-12-07T20:49Z" title="2026-12-07T20:49Z" data-local>'
+        "2026-12-07 20:49 UTC</time>; not 2026-12-07"
+    )

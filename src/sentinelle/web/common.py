@@ -31,7 +31,7 @@ from sentinelle.access.sessions import SESSION_COOKIE, csrf_matches, csrf_token
 from sentinelle.api.deps import Reader, State, session_of
 from sentinelle.errors import Error, ValidationError
 from sentinelle.incidents import Clock, Incident
-from sentinelle.timeutil import UTC_TIME, from_us, iso, readable
+from sentinelle.timeutil import READABLE_TIME, UTC_TIME, from_us, iso, readable
 
 __all__ = [
     "MAX_FORM",
@@ -94,22 +94,29 @@ def _duration(seconds: float | int | None) -> str:
     return f"{text} ago" if late else text
 
 
-_LINKED: Final = re.compile(rf"\b(?P<alert>al-[0-9a-f]{{16}})\b|(?P<time>{UTC_TIME.pattern})")
+_LINKED: Final = re.compile(
+    rf"\b(?P<alert>al-[0-9a-f]{{16}})\b|(?P<time>{UTC_TIME.pattern})|{READABLE_TIME.pattern}"
+)
 
 
 def _alert_links(text: str) -> Markup:
     """``text`` escaped, each alert id in it a link to that alert (a reason naming the alert a
-    finding adds to), and each UTC time in it (``2026-11-18T18:20Z``) a ``<time>`` the
-    console's script shows in the viewer's zone, as every other time on the page."""
+    finding adds to), and each UTC time in it (``2026-11-18T18:20Z``, or as people read it:
+    ``2026-11-18 18:20 UTC``) a ``<time>`` the console's script shows in the viewer's zone,
+    as every other time on the page."""
     out, done = Markup(), 0
     for found in _LINKED.finditer(text):
         out += text[done : found.start()]  # a Markup escapes what is added to it
         if found["alert"]:
             out += Markup('<a href="/alerts/{0}">{0}</a>').format(found["alert"])
-        else:
+        elif found["time"]:
             out += Markup('<time datetime="{0}" title="{0}" data-local>{0}</time>').format(
                 found["time"]
             )
+        else:
+            out += Markup(
+                '<time datetime="{0}T{1}Z" title="{0}T{1}Z" data-local>{2}</time>'
+            ).format(found["date"], found["minute"], found[0])
         done = found.end()
     return out + text[done:]
 
