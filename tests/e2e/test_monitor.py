@@ -368,6 +368,26 @@ def test_an_unreachable_log_is_not_a_misbehaviour(log: Log, monitor: Monitor) ->
     assert "answered HTTP 401" in finding["message"]
 
 
+def test_a_wrong_address_is_unreachable_not_deleted_checkpoints(
+    log: Log, monitor: Monitor, tmp_path: Path
+) -> None:
+    """A URL that is not the API's base (a path prefix too many, another server) answers 404
+    for every route, and a directory that does not exist holds no checkpoint: neither says the
+    log deleted its checkpoints."""
+    log.ingest(0, 300)
+    log.witness()
+    assert monitor.expect(Outcome.OK) == []
+    for wrong in (f"{log.url}/api", log.witnesses[0].url):
+        (finding,) = monitor.expect(Outcome.UNREACHABLE, "--url", wrong)
+        assert finding["message"].startswith(f"{wrong}/v1/ledger/checkpoint answered HTTP 404")
+        assert "the log's API" in finding["message"]
+    nowhere = tmp_path / "nowhere"
+    (finding,) = monitor.expect(Outcome.UNREACHABLE, "--published", str(nowhere))
+    assert finding["message"] == f"{nowhere} is not a directory"
+    assert not (monitor.state / "evidence").exists()
+    assert monitor.held() == 300
+
+
 def test_a_corrupt_state_is_refused_and_left_alone(log: Log, monitor: Monitor) -> None:
     log.ingest(0, 300)
     log.witness()

@@ -422,6 +422,9 @@ class Monitor:
     def _check(self, work: _Round, held: SignedCheckpoint | None) -> SignedCheckpoint | None:
         """The checks of one round; the checkpoint to move the state to, if all pass."""
         cfg, source = self.config, self.source
+        # The witnessed checkpoint first: the newest, read after it, is then at least as new on
+        # an honest log that grows (ingest, `ledger witness`) between the two reads.
+        witnessed_note = source.witnessed() if cfg.quorum else None
         latest_note = source.latest()
         if latest_note is None:
             if held is not None:
@@ -444,7 +447,6 @@ class Monitor:
             if work.compare(held, latest, "the newest checkpoint"):
                 candidate = latest
         else:
-            witnessed_note = source.witnessed()
             if witnessed_note is None:
                 work.find(
                     Outcome.COSIGNATURES,

@@ -15,6 +15,7 @@ the finding unreported on that channel and tries again next round.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import smtplib
@@ -88,6 +89,8 @@ class WebhookReporter:
             answer.close()
         except OSError as exc:  # the URL is not shown: it may hold a token
             raise ReportError(f"the webhook cannot be reached ({type(exc).__name__})") from None
+        except http.client.HTTPException as exc:  # reached, but the answer is not HTTP
+            raise ReportError(f"the webhook did not answer HTTP ({type(exc).__name__})") from None
         if not 200 <= status < 300:
             raise ReportError(f"the webhook answered HTTP {status}")
 

@@ -44,6 +44,9 @@ _MAX_ANSWER: Final = 1024 * 1024  # a checkpoint with 100 signatures is ~12 KB
 _MAX_NOTE: Final = 64 * 1024
 _HEX32: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _URL: Final = re.compile(r"https?://[^\s/?#@]+(/[^\s?#]*)?", re.ASCII)
+#: The API's answers to a log with no checkpoint, or none witnessed (the 404s of
+#: ``GET /v1/ledger/checkpoint``, sentinelle.api.routes.ledger): any other 404 is a wrong URL.
+_NONE_YET: Final = frozenset({"no checkpoint yet", "no witnessed checkpoint yet"})
 
 
 class LogUnreachableError(Error):
@@ -117,7 +120,7 @@ def _redacted(url: str) -> str:
 def _detail(body: bytes) -> str:
     try:
         detail = json.loads(body)["detail"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         detail = body[:200].decode("utf-8", "replace")
     return str(detail).strip().splitlines()[0] if str(detail).strip() else "no detail"
 
@@ -144,28 +147,40 @@ class ApiSource:
     def __repr__(self) -> str:
         return f"ApiSource({self._url!r})"  # never the key
 
-    def get_json(self, path: str, *, limit: int = _MAX_ANSWER) -> dict[str, Any] | None:
+    def get_json(
+        self, path: str, *, limit: int = _MAX_ANSWER, none_if: frozenset[str] | None = None
+    ) -> dict[str, Any] | None:
         """``GET`` the API's ``path`` (with its query): the JSON object answered, or ``None``
-        on a 404. Raises :class:`LogUnreachableError` on any other status, a body longer than
-        ``limit`` bytes, or one that is not a JSON object."""
+        on a 404 (with ``none_if``, only on a 404 whose detail is one of those: the log's own
+        "there is none", not a route nobody serves there). Raises :class:`LogUnreachableError`
+        on any other status, a body longer than ``limit`` bytes, or one that is not a JSON
+        object."""
         url = f"{self._url}{path}"
         answer = _get(url, self._headers, follow=False, limit=limit)
         if answer.status == 404:
-            return None
+            detail = _detail(answer.body)
+            if none_if is None or detail in none_if:
+                return None
+            # A wrong URL (a path prefix, another server) answers 404 to every route: that is
+            # not the log saying it has nothing, which only the log's own answer can say.
+            raise LogUnreachableError(
+                f"{_redacted(url)} answered HTTP 404 ({detail}): no such route there; is "
+                f"{self._url} the address of the log's API?"
+            )
         if answer.status != 200:
             raise LogUnreachableError(
                 f"{_redacted(url)} answered HTTP {answer.status}: {_detail(answer.body)}"
             )
         try:
             data = json.loads(answer.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
             raise LogUnreachableError(f"{_redacted(url)} did not answer JSON") from None
         if not isinstance(data, dict):
             raise LogUnreachableError(f"{_redacted(url)} did not answer a JSON object")
         return data
 
     def _note(self, path: str) -> str | None:
-        data = self.get_json(path)
+        data = self.get_json(path, none_if=_NONE_YET)
         if data is None:
             return None
         note = data.get("note")
@@ -251,6 +266,8 @@ class PublishedSource:
             with path.open("rb") as f:
                 data = f.read(limit + 1)
         except FileNotFoundError:
+            if not Path(self.where).is_dir():  # a wrong path, not a checkpoint deleted
+                raise LogUnreachableError(f"{self.where} is not a directory") from None
             return None
         except OSError as exc:
             raise LogUnreachableError(f"cannot read {path}: {exc.strerror}") from None
