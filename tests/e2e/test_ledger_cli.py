@@ -78,6 +78,16 @@ def test_verify_fails_when_the_checkpoints_were_deleted(settings: Settings, tmp_
     )
 
 
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_a_checkpoint_file_that_is_not_text_is_named(settings: Settings, tmp_path: Path) -> None:
+    env = _env(settings)
+    run_script(env, "ingest", _events_file(tmp_path, "a.jsonl", 0, 50), "--no-detect")
+    binary = tmp_path / "note.bin"
+    binary.write_bytes(b"sentinelle.local/ledger\n50\n\xd9\xff\n")
+    failed = run_script(env, "ledger", "verify", "--checkpoint", str(binary), code=1)
+    assert _one_line_error(failed.stderr) == f"checkpoint {binary}: the file is not UTF-8 text"
+
+
 def test_a_second_data_directory_is_refused_and_rotate_key_is_recorded(
     settings: Settings, tmp_path: Path
 ) -> None:

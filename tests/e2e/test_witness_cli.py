@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +24,7 @@ import pytest
 from cli_support import console_script, run_script
 
 from sentinelle.config import Settings
-from sentinelle.ledger.cosignature import CosignatureVerifier
+from sentinelle.ledger.cosignature import CosignatureVerifier, Cosigner
 from sentinelle.sim import generate_events
 from sentinelle.store import open_store
 
@@ -167,3 +168,34 @@ def test_a_bad_witness_setting_is_named(settings: Settings, tmp_path: Path) -> N
     )
     failed = run_script(env, "ledger", "verify", "--witness-key", "x+00000000+AQ==", code=1)
     assert failed.stderr.startswith("error: ")
+
+
+def test_ledger_witness_exits_1_when_a_witness_is_unreachable_or_not_http(
+    settings: Settings, tmp_path: Path, witness_process: tuple[str, Path, Path]
+) -> None:
+    """The docs' promise: exit 1 if a witness refused or could not be reached; and a server
+    that does not speak HTTP is named, not a traceback."""
+    closed, _, _ = witness_process  # nobody listens there
+    env = _env(settings)
+    run_script(env, "ingest", _events(tmp_path, "a.jsonl", 0, 100), "--no-detect")
+    witness_key = Cosigner.generate("witness.test/w1").verifier_key()
+    failed = run_script(env, "ledger", "witness", "--witness", f"{closed}={witness_key}", code=1)
+    assert "error: witness witness.test/w1+" in failed.stderr
+    assert f"({closed}): unreachable (" in failed.stderr
+    with socket.socket() as server:  # answers every request with an SSH banner
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def banner() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.0\r\n\r\n")
+
+        thread = threading.Thread(target=banner, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{port}"
+        failed = run_script(env, "ledger", "witness", "--witness", f"{url}={witness_key}", code=1)
+        thread.join(10)
+    assert f"({url}): unreachable (" in failed.stderr

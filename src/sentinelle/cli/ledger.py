@@ -122,7 +122,7 @@ def verify(
     the one a witness cosigned, or a checkpoint a witness cosigned was deleted. Shows progress
     on a terminal.
     """
-    texts = [(str(path), path.read_text(encoding="utf-8")) for path in notes]
+    texts = [(str(path), _read_note(path)) for path in notes]
     witnesses = (
         [CosignatureVerifier.from_verifier_key(k) for k in witness_keys]
         if witness_keys
@@ -171,6 +171,17 @@ def verify(
     )
 
 
+def _read_note(path: Path) -> str:
+    """The text of a checkpoint note kept in ``path``. Raises :class:`ConfigError` naming the
+    file if it cannot be read or is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"checkpoint {path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"checkpoint {path}: the file is not UTF-8 text") from None
+
+
 @ledger.command("witness")
 @click.option(
     "--witness",
@@ -201,7 +212,7 @@ def witness_checkpoint(app: App, specs: tuple[str, ...], timeout: float) -> None
         else:
             click.echo(f"error: {who}: {outcome.message}", err=True)
     if not all(o.ok for o in outcomes):
-        raise click.exceptions.Exit(1)
+        sys.exit(1)  # not click's Exit: main() runs click in non-standalone mode, which returns it
 
 
 @ledger.command("publish")

@@ -18,6 +18,7 @@ with several signatures (C2SP ``signed-note``), what ``sentinelle ledger publish
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
 import re
 import time
@@ -201,9 +202,10 @@ def request_cosignatures(
     for witness in witnesses:
         try:
             message = _witness_one(ledger, witness, cp.note, checkpoint, post, timeout)
-        except (Error, OSError) as exc:
+        except (Error, OSError, http.client.HTTPException) as exc:  # HTTPException: not HTTP
             reason = exc.diagnostics() if isinstance(exc, Error) else f"unreachable ({exc})"
-            _logger.warning("witness %s: %s", witness.url, reason)
+            # The caller says each outcome (`ledger witness`: one error line): INFO, not twice.
+            _logger.info("witness %s: %s", witness.url, reason)
             outcomes.append(WitnessOutcome(witness, checkpoint.size, False, reason))
         else:
             outcomes.append(WitnessOutcome(witness, checkpoint.size, True, message))
