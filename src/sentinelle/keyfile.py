@@ -53,6 +53,8 @@ def _read(path: Path, what: str) -> bytes:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
     try:
         mode = os.fstat(fd).st_mode  # the file we read, not whatever the path names now
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{what} {path} is not a regular file")
         if mode & 0o077:
             raise ConfigError(
                 f"{what} {path} is accessible by group or others "

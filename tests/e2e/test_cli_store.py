@@ -182,6 +182,20 @@ def test_read_commands_on_an_empty_store_say_which_store(settings: Settings, wor
     ), str(filtered)
 
 
+def test_keys_list_on_a_store_without_keys_says_which_store(settings: Settings, work: Path) -> None:
+    open_store(settings).close()
+    location = (
+        redact_url(settings.database_url)
+        if settings.database_url
+        else str(settings.data_dir / "sentinelle.db")
+    )
+    env = _env(data_dir=str(settings.data_dir), database_url=settings.database_url or "")
+    (listed,) = _run([("keys", "list")], env, work)
+    assert (listed.code, listed.out, listed.err) == (0, "", f"no API keys in {location}\n"), str(
+        listed
+    )
+
+
 # -- --data-dir -----------------------------------------------------------------------------
 
 

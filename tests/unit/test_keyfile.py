@@ -48,3 +48,11 @@ def test_a_file_too_large_to_be_a_key_is_refused(tmp_path: Path) -> None:
     os.chmod(path, 0o600)
     with pytest.raises(ConfigError, match="too large"):
         _load(path)
+
+
+def test_a_directory_in_place_of_the_key_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "k"
+    path.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match=r"test key .*/k is not a regular file"):
+        _load(path)
+    assert path.is_dir() and not any(path.iterdir())

@@ -46,7 +46,10 @@ def create(app: App, name: str, role: str, merchant: str | None, by: str | None)
 @pass_app
 def list_keys(app: App) -> None:
     """List key names and state (never the keys)."""
-    for k in app.reader.list_api_keys():
+    found = app.reader.list_api_keys()
+    if not found:
+        click.echo(f"no API keys in {app.location}", err=True)
+    for k in found:
         bound = f"\t{k.merchant}" if k.merchant else ""
         click.echo(f"{k.name}\t{k.role}\t{'revoked' if k.revoked_us else 'active'}{bound}")
 
