@@ -122,3 +122,22 @@ def test_an_unexpected_exception_is_one_line_naming_it_and_the_traceback_with_ve
     assert "--verbose" in lines[0] and "Traceback" not in err
     with pytest.raises(ZeroDivisionError):
         main(["--verbose", "simulate", "--agents", "2", "--merchants", "2", "--days", "1"])
+
+
+def test_a_command_ending_with_click_exit_keeps_its_code() -> None:
+    """``ctx.exit(n)`` / ``click.exceptions.Exit(n)`` is returned, not raised, by click in
+    non-standalone mode: ``main`` exits with it, not 0."""
+    import pytest
+
+    from sentinelle.cli import main
+
+    @cli_group.command("exits-3", hidden=True)
+    def exits_3() -> None:
+        raise click.exceptions.Exit(3)
+
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["exits-3"])
+        assert exited.value.code == 3
+    finally:
+        cli_group.commands.pop("exits-3", None)

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args
     try:
-        cli_group.main(args=args, prog_name="sentinelle", standalone_mode=False)
+        # Not standalone: click returns (does not raise) the code of ctx.exit(n) / Exit(n).
+        code = cli_group.main(args=args, prog_name="sentinelle", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"error: {_unexpected(exc)}", err=True)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _unexpected(exc: Exception) -> str:
