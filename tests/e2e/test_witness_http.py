@@ -142,9 +142,18 @@ def test_a_log_that_rewrote_its_history_is_refused(served: Served, log: Log, log
     assert served.size() == before
     answer = served.post(forked.request(600, 600))
     assert answer.status_code == 409
-    # ... and the refusals the log signed are kept as evidence.
+    # ... and the refusals the log signed are kept as evidence, once per signed checkpoint:
+    # sent again with other proofs (which nobody signs), they add no row.
+    for n in range(3):
+        proof[0] = hashlib.sha256(proof[0]).digest()
+        assert served.post(log.request(600, 900, proof=proof)).status_code == 422
+        assert served.post(forked.request(600, 900, proof=[bytes([n]) * 32])).status_code == 422
+        # ... or with another signature line (anyone's: ignored), the same checkpoint.
+        other = base64.b64encode(bytes([n]) * 68).decode()
+        resent = forked.request(600, 600) + f"\u2014 someone.example/x {other}\n".encode()
+        assert served.post(resent).status_code == 409
     reasons = [reason for _, _, reason, _ in served.state.evidence()]
-    assert len(reasons) == 4
+    assert len(reasons) == 3
     assert "another root hash" in reasons[0]
     assert all(ORIGIN in request for _, _, _, request in served.state.evidence())
     # The honest continuation is still cosigned.

@@ -123,13 +123,24 @@ class WitnessState:
         with self.transaction() as tx:
             return tx.get(origin)
 
-    def keep_evidence(self, origin: str, reason: str, request: str) -> None:
-        """Keep a refused request the log signed: evidence that it misbehaved."""
+    def keep_evidence(self, origin: str, reason: str, request: str, body: str) -> bool:
+        """Keep a refused request whose checkpoint ``body`` the log signed: evidence that it
+        misbehaved. Once per checkpoint: anyone may send the log's signed notes again with
+        other proofs or other signature lines (nobody's that counts), which proves nothing
+        more and must not fill the file. Returns whether the request was kept."""
         with self.transaction() as tx:
+            # The table holds one row per refused signed checkpoint (its body is in the row).
+            known = tx._cur.execute(
+                "SELECT 1 FROM evidence WHERE origin = ? AND instr(request, ?) > 0 LIMIT 1",
+                (origin, body),
+            ).fetchone()
+            if known is not None:
+                return False
             tx._cur.execute(
                 "INSERT INTO evidence (origin, received_us, reason, request) VALUES (?, ?, ?, ?)",
                 (origin, time.time_ns() // 1000, reason, request),
             )
+        return True
 
     def evidence(self) -> list[tuple[str, int, str, str]]:
         """Every kept refusal: ``(origin, received_us, reason, request)``, oldest first."""

@@ -143,9 +143,11 @@ class Witness:
                 )
         if problem is not None:
             status, reason = problem
-            # The log signed this: proof that it misbehaved (or a bug); keep it.
-            self.state.keep_evidence(checkpoint.origin, reason, text)
-            _logger.warning("refused a checkpoint of %s: %s", checkpoint.origin, reason)
+            # The log signed this: proof that it misbehaved (or a bug); keep it, once.
+            if self.state.keep_evidence(checkpoint.origin, reason, text, body):
+                _logger.warning("refused a checkpoint of %s: %s", checkpoint.origin, reason)
+            else:
+                _logger.info("refused a checkpoint of %s again: %s", checkpoint.origin, reason)
             raise WitnessRefusedError(status, reason, size=known_size if status == 409 else None)
         _logger.info("cosigned %s at size %d", checkpoint.origin, checkpoint.size)
         return line
