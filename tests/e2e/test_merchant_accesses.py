@@ -263,10 +263,13 @@ class Checked:
     output: str
 
 
-def _verify(tmp_path: Path, name: str, text: str, key: str) -> Checked:
+def _verify(tmp_path: Path, name: str, text: str | bytes, key: str) -> Checked:
     """``sentinelle ledger verify-accesses`` on ``text`` (a real process, no database)."""
     listing = tmp_path / name
-    listing.write_text(text, encoding="utf-8")
+    if isinstance(text, bytes):
+        listing.write_bytes(text)
+    else:
+        listing.write_text(text, encoding="utf-8")
     done = subprocess.run(
         [console_script(), "ledger", "verify-accesses", str(listing), "--key", key],
         capture_output=True,
@@ -314,6 +317,12 @@ def test_the_csv_export_is_safe_and_verifies(world: World, tmp_path: Path) -> No
     assert failed.exit_code == 1 and "FAILED" in failed.output
     other_key = key[: key.index("+") + 1] + "00000000" + key[key.rindex("+") :]
     assert _verify(tmp_path, "page2.json", page, other_key).exit_code != 0
+    # A listing that is no page is named as such: a JSON array, a file that is not text.
+    array = _verify(tmp_path, "array.json", f"[{page}]", key)
+    assert array.exit_code == 1 and "the listing is a JSON array" in array.output
+    binary = _verify(tmp_path, "binary.json", b"\xd9" + page.encode(), key)
+    assert binary.exit_code == 1
+    assert binary.output.strip().endswith("binary.json: the file is not UTF-8 text")
 
 
 def test_a_changed_event_is_served_and_fails_its_check(world: World, tmp_path: Path) -> None:

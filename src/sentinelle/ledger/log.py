@@ -359,7 +359,7 @@ class Ledger:
         if index >= size:
             raise NotFoundError(
                 f"event {event_id!r} is leaf {index}, not in a tree of size {size}: "
-                "make a newer checkpoint or pass a larger --size"
+                "make a newer checkpoint, or ask for a proof in a larger tree size"
             )
         reader = self.reader(size)
         reader.prefetch([*inclusion_ranges(index, size), (0, size)])
@@ -440,7 +440,7 @@ class Ledger:
         size = self.store.ledger_size()
         if cp.size > size:
             raise IntegrityError(
-                f"checkpoint of size {cp.size} but the ledger holds only {size} leaves: "
+                f"the checkpoint signs {cp.size} leaves, but the ledger holds only {size}: "
                 "events were removed"
             )
         if cp.size and self.root(cp.size) != cp.root:
@@ -518,7 +518,8 @@ class Ledger:
         for s in signed:
             if s.size > size:
                 raise IntegrityError(
-                    f"{s.label} but the ledger holds only {size} leaves: events were removed"
+                    f"{s.label}: the ledger holds only {size} leaves, fewer than it signs: "
+                    "events were removed"
                 )
         signed.sort(key=lambda s: s.size)
         covered = signed[-1].size if signed else 0

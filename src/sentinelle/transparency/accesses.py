@@ -455,6 +455,8 @@ def check_listing(data: str, verifier_key: str, *, origin: str | None = None) ->
         rows = list(_rows_of_json(doc))
         notes = {doc.get("checkpoint")}
         sizes = {doc.get("size")}
+    elif stripped.startswith("["):  # not a CSV without its header: JSON, not the page's
+        raise Error("the listing is a JSON array: the API's page is a JSON object ({…})")
     else:
         rows = list(_rows_of_csv(data))
         notes = {r.note for r in rows}
