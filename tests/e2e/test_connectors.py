@@ -25,6 +25,8 @@ from cli_support import run_script
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from sentinelle.access import Role
+from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
 from sentinelle.connectors import MappingConfig, Receiver, VendorMapping
@@ -123,6 +125,13 @@ def secret_header(vendor: str) -> dict[str, str]:
     return {"X-Sentinelle-Webhook-Secret": SECRETS[vendor]}
 
 
+def following(event_id: str, kind: str) -> str:
+    """The id of the closing (``kind`` closed) of an opening, or of the reopening (opened) after
+    a closing, of Freshdesk and Gorgias, as docs/connectors.md derives it."""
+    vendor, ticket = event_id.split(":")[:2]
+    return f"{vendor}:{ticket}:{hashlib.sha256(event_id.encode()).hexdigest()[:16]}:{kind}"
+
+
 # -- the documented examples -------------------------------------------------------------------
 
 
@@ -182,16 +191,16 @@ def test_freshdesk_and_gorgias_with_their_shared_secret(hooks: Hooks) -> None:
     body = _body("freshdesk/ticket_resolved.json")
     response = hooks.post("freshdesk", body, secret_header("freshdesk"))
     assert response.status_code == 200, response.text
-    assert sorted(response.json()["events"]) == [
-        "freshdesk:4321:20250108T154500000000Z:closed",
-        "freshdesk:4321:agent.one@support.example:assigned",
+    assert response.json()["events"] == [
         "freshdesk:4321:opened",
+        "freshdesk:4321:agent.one@support.example:assigned",
+        following("freshdesk:4321:opened", "closed"),  # the closing of that opening
     ]
     assert hooks.stored("freshdesk:4321:opened")["merchant"] == "Green Garden Shop"  # type: ignore[index]
     body = _body("gorgias/ticket_updated.json")
     response = hooks.post("gorgias", body, secret_header("gorgias"))
     assert response.status_code == 200, response.text
-    closed = hooks.stored("gorgias:123:20250107T153000000000Z:closed")
+    closed = hooks.stored(following("gorgias:123:opened", "closed"))
     assert closed is not None
     assert (closed["merchant"], closed["time"]) == ("m-gorgias", "2025-01-07T15:30:00Z")
     assert hooks.stored("gorgias:123:4:assigned")["actor"] == "gorgias:4"  # type: ignore[index]
@@ -204,6 +213,131 @@ def test_a_redelivered_webhook_is_stored_once(hooks: Hooks) -> None:
     assert (first.json()["stored"], again.json()["stored"]) == (2, 0)
     assert again.json()["duplicates"] == 2
     assert hooks.count() == 2
+
+
+# -- vendors that send the ticket's state: Freshdesk, Gorgias --------------------------------
+
+# Freshdesk's documented webhook body: no times (each event is dated when it is received).
+FRESHDESK_STATE = {"id": "77", "agent": "ana@desk.example", "company": "m-1"}
+GUARD_POLICY = """
+[defaults]
+ticket_pattern = '[0-9]{1,12}'   # Freshdesk's and Gorgias's ticket numbers
+
+[teams.tier1]
+actions = ["view"]
+channels = ["support_console"]
+categories = ["contact", "address", "order_details"]
+"""
+
+
+def freshdesk(hooks: Hooks, status: str) -> dict[str, Any]:
+    body = json.dumps({"ticket": {**FRESHDESK_STATE, "status": status}}).encode()
+    response = hooks.post("freshdesk", body, secret_header("freshdesk"))
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def gorgias(hooks: Hooks, status: str, changed: str) -> dict[str, Any]:
+    ticket = {"id": "55", "status": status, "assignee_user_id": "4",
+              "created_datetime": "2025-01-07T13:00:00", "updated_datetime": changed,
+              "closed_datetime": changed if status == "closed" else None}  # fmt: skip
+    body = json.dumps({"merchant": "m-1", "ticket": ticket}).encode()
+    response = hooks.post("gorgias", body, secret_header("gorgias"))
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def types(hooks: Hooks, ticket: str) -> list[str]:
+    """The ticket's events in the ledger's order, as ``type@time``."""
+    return [
+        f"{event['type'].removeprefix('ticket.')}@{event['time']}"
+        for event in (json.loads(row[-1]) for rows in hooks.store.iter_events() for row in rows)
+        if event.get("ticket") == ticket
+    ]
+
+
+@pytest.fixture
+def guarded(settings: Settings, tmp_path: Path) -> Iterator[tuple[Hooks, str]]:
+    """The hooks, with a guard policy and a guard key: what a support console asks."""
+    policy = tmp_path / "guard.toml"
+    policy.write_text(GUARD_POLICY)
+    app = _app(settings.model_copy(update={"guard_policy": policy}), SECRETS)
+    with TestClient(app) as client:
+        store = app.state.sentinelle.store
+        yield Hooks(client, app, store), create_key(store, name="console", role=Role.GUARD, by="t")
+
+
+def decide(hooks: Hooks, key: str, actor: str, ticket: str) -> dict[str, Any]:
+    request = {"actor": actor, "team": "tier1", "merchant": "m-1", "action": "view",
+               "data": ["contact"], "channel": "support_console", "ticket": ticket}  # fmt: skip
+    response = hooks.client.post(
+        "/v1/access/decide", json=request, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def test_a_ticket_reopened_in_freshdesk_or_gorgias_is_open_again(
+    guarded: tuple[Hooks, str],
+) -> None:
+    # Before: the reopening mapped to the ticket's one opened id, a duplicate dropped, and the
+    # guard denied "closed" for good.
+    hooks, key = guarded
+    agent = "freshdesk:ana@desk.example"  # not in the staff map
+    freshdesk(hooks, "Open")
+    assert decide(hooks, key, agent, "77")["decision"] == "allow"
+    closing = freshdesk(hooks, "Resolved")["events"][-1]
+    assert decide(hooks, key, agent, "77")["decision"] == "deny"
+    reopened = freshdesk(hooks, "Open")
+    assert decide(hooks, key, agent, "77")["decision"] == "allow"
+    assert closing == following("freshdesk:77:opened", "closed")
+    assert (reopened["stored"], reopened["events"][-1]) == (1, following(closing, "opened"))
+    again = freshdesk(hooks, "Open")  # an update of the open ticket: no new opening
+    assert (again["stored"], again["duplicates"], again["conflicting_ids"]) == (0, 2, [])
+    assert [t.split("@")[0] for t in types(hooks, "77")] == [
+        "opened", "assigned", "closed", "opened"
+    ]  # fmt: skip
+    # Closed a second time: a closing of its own, derived from the reopening it closes.
+    second = freshdesk(hooks, "Closed")
+    assert second["events"][-1] == following(following(closing, "opened"), "closed")
+    assert decide(hooks, key, agent, "77")["decision"] == "deny"
+
+    # Gorgias: the same, at its own times.
+    gorgias(hooks, "closed", "2025-01-07T15:30:00")
+    assert decide(hooks, key, "gorgias:4", "55")["decision"] == "deny"
+    gorgias(hooks, "open", "2025-01-08T09:00:00")
+    assert decide(hooks, key, "gorgias:4", "55")["decision"] == "allow"
+    late = gorgias(hooks, "closed", "2025-01-07T15:30:00")  # the old state, redelivered late
+    assert late["stored"] == 0
+    assert decide(hooks, key, "gorgias:4", "55")["decision"] == "allow"
+    assert types(hooks, "55") == [
+        "opened@2025-01-07T13:00:00Z",
+        "assigned@2025-01-07T15:30:00Z",
+        "closed@2025-01-07T15:30:00Z",
+        "opened@2025-01-08T09:00:00Z",
+    ]
+
+
+def test_a_redelivered_freshdesk_state_is_a_duplicate_closed_once_per_closing(
+    hooks: Hooks, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: each delivery dated its events when received, so a redelivery's opened and
+    # assigned were "conflicting_ids", and each delivery of a closed state a new closing.
+    first = freshdesk(hooks, "Open")
+    again = freshdesk(hooks, "Open")
+    assert (first["stored"], again["stored"], again["duplicates"]) == (2, 0, 2)
+    assert again["conflicting_ids"] == []
+    closed = freshdesk(hooks, "Resolved")
+    assert (closed["stored"], closed["duplicates"], closed["conflicting_ids"]) == (1, 2, [])
+    for _ in range(2):
+        resent = freshdesk(hooks, "Resolved")
+        assert (resent["stored"], resent["duplicates"], resent["conflicting_ids"]) == (0, 3, [])
+        assert resent["events"] == closed["events"]
+    assert [t.split("@")[0] for t in types(hooks, "77")] == ["opened", "assigned", "closed"]
+    assert "carried different content" not in caplog.text
 
 
 def test_events_that_are_no_ticket_change_are_accepted_and_map_to_nothing(hooks: Hooks) -> None:
@@ -369,7 +503,7 @@ def test_backfill_cli_reads_exports_through_the_same_mapping(tmp_path: Path) -> 
             ("freshdesk:18:opened", "m-7", None, "2025-08-24T05:53:44Z"),
             ("freshdesk:18:1:assigned", "m-7", "s-ana", "2025-08-24T05:53:44Z"),
             ("freshdesk:19:3:assigned", "m-8", "freshdesk:3", "2025-08-25T09:31:27Z"),
-            ("freshdesk:19:20250825T093127000000Z:closed", "m-8", None, "2025-08-25T09:31:27Z"),
+            (following("freshdesk:19:opened", "closed"), "m-8", None, "2025-08-25T09:31:27Z"),
         ):
             found = store.event_by_id(eid)
             assert found is not None, eid

@@ -11,10 +11,12 @@ from sentinelle.connectors.base import (
     MAX_BODY_BYTES,
     SECRET_HEADER,
     VENDOR_NAMES,
+    History,
     MappingConfig,
     MappingError,
     SignatureError,
     VendorMapping,
+    ticket_history,
 )
 from sentinelle.connectors.receiver import (
     BACKFILLS,
@@ -31,6 +33,7 @@ __all__ = [
     "SECRET_HEADER",
     "VENDORS",
     "VENDOR_NAMES",
+    "History",
     "MappingConfig",
     "MappingError",
     "NotConfiguredError",
@@ -39,4 +42,5 @@ __all__ = [
     "VendorMapping",
     "encode",
     "records",
+    "ticket_history",
 ]

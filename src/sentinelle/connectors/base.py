@@ -3,9 +3,11 @@ helpers that turn a vendor's payload into ``ticket.opened|assigned|closed`` cont
 
 A connector module (:mod:`.zendesk`, :mod:`.jira`, :mod:`.freshdesk`, :mod:`.gorgias`) has
 ``verify(headers, body, secret, now)`` (raises :class:`SignatureError`) and
-``map(payload, config, received)`` (pure; raises :class:`MappingError` naming the field). The
-events keep identifiers only: ticket, merchant, assignee and the ticket's state. A
-requester's name or email, a ticket's subject or body never leave this package.
+``map(payload, config, received, history)`` (pure but for ``history``, the ticket's stored
+events, which the vendors that send a ticket's state compare it with; raises
+:class:`MappingError` naming the field). The events keep identifiers only: ticket, merchant,
+assignee and the ticket's state. A requester's name or email, a ticket's subject or body never
+leave this package.
 
 Mapping file (``SENTINELLE_CONNECTORS_MAP``), TOML::
 
@@ -29,21 +31,26 @@ import datetime as dt
 import hashlib
 import hmac
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from msgspec import UNSET
+from msgspec.structs import replace
 
 from sentinelle.errors import ConfigError, Error, Problem, ValidationError
-from sentinelle.events import ContextEvent
+from sentinelle.events import ContextEvent, decode_event
 from sentinelle.timeutil import MAX_US, MIN_US, TIME_RANGE, to_us
+
+if TYPE_CHECKING:
+    from sentinelle.store import Store
 
 __all__ = [
     "MAX_BODY_BYTES",
     "SECRET_HEADER",
     "VENDOR_NAMES",
+    "History",
     "MappingConfig",
     "MappingError",
     "SignatureError",
@@ -53,10 +60,12 @@ __all__ = [
     "constant_time_equal",
     "hmac_sha256",
     "id_text",
+    "no_history",
     "parse_time",
     "per_record",
     "require_header",
     "state_events",
+    "ticket_history",
     "verify_shared_secret",
 ]
 
@@ -68,6 +77,28 @@ SECRET_HEADER: Final = "X-Sentinelle-Webhook-Secret"  # noqa: S105 - a header na
 _MAX_ID: Final = 128  # the context event schema's bound on ids, tickets, merchants, actors
 
 TicketType = Literal["ticket.opened", "ticket.assigned", "ticket.closed"]
+#: A ticket's stored ``ticket.*`` events, in time order (then as stored), by ticket id: what
+#: the vendors that send a ticket's state, not its changes, compare that state with.
+History = Callable[[str], Sequence[ContextEvent]]
+_STATES: Final = frozenset({"ticket.opened", "ticket.closed"})
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
+
+
+def no_history(ticket: str) -> Sequence[ContextEvent]:
+    """No stored event (an export file read on its own)."""
+    del ticket
+    return ()
+
+
+def ticket_history(store: Store, ticket: str) -> list[ContextEvent]:
+    """The ``ticket.*`` events ``store`` holds about ``ticket``, in time order (then as stored):
+    one range of the events' ``ref`` index, as the guard reads a ticket."""
+    found = []
+    for _t, _seq, body in store.context_events_cited({ticket}, (), MAX_US):
+        event = decode_event(body)
+        if isinstance(event, ContextEvent) and event.type.startswith("ticket."):
+            found.append(event)
+    return found
 
 
 class SignatureError(Error):
@@ -310,23 +341,72 @@ def state_events(
     *,
     closed: bool,
     agent: str | None,
-    opened_at: dt.datetime,
-    changed_at: dt.datetime,
+    opened_at: dt.datetime | None,
+    changed_at: dt.datetime | None,
+    received: dt.datetime,
     config: VendorMapping,
+    history: Sequence[ContextEvent] = (),
 ) -> list[ContextEvent]:
     """Events from a ticket's current state, for vendors that send the state, not the change
-    (Freshdesk, Gorgias): opened once per ticket, assigned once per assignee, closed once per
-    closing time. Each id is a function of the state, so resending it stores nothing new."""
+    (Freshdesk, Gorgias), compared with what is stored of the ticket (``history``, its
+    ``ticket.*`` events in time order; its *stored state* is that of its latest opening or
+    closing). Each id is a function of the state and of the stored events it follows, so a
+    redelivery stores nothing new:
+
+    - opened once per ticket (``<ticket>:opened``), at ``opened_at``;
+    - assigned once per assignee (``<ticket>:<agent>:assigned``), at ``changed_at``;
+    - closed once per closing: a closed state whose stored state is open adds the closing of
+      the opening it closes (``<ticket>:<h>:closed``, ``h`` the first 16 hex digits of the
+      SHA-256 of that opening's id); one already closed adds that closing again (a duplicate);
+    - reopened once per closing: an open state whose stored state is closed adds a
+      ``ticket.opened`` (``<ticket>:<h>:opened``, ``h`` of that closing's id), as a reopening
+      of Zendesk or Jira is one.
+
+    A closing or reopening is at ``changed_at``, and at least a microsecond after the stored
+    event it follows (the guard and detection read a ticket in time order); a state dated
+    before that event is an older one delivered late, and changes nothing. A time the vendor
+    does not give (``None``) is when the webhook was ``received``, unless the event is stored
+    already: then its stored time, so that a redelivery is the same event, a duplicate, not
+    a conflict."""
     tid = ticket.ticket
-    found = [ticket.event(tid, "ticket.opened", opened_at)]
+    stored = {event.id: event.time for event in history}
+
+    def event(
+        key: str,
+        kind: TicketType,
+        at: dt.datetime | None,
+        actor: str | None = None,
+        after: dt.datetime | None = None,
+    ) -> ContextEvent:
+        made = ticket.event(key, kind, received if at is None else at, actor)
+        if at is None and made.id in stored:
+            return replace(made, time=stored[made.id])
+        if after is not None and made.time <= after:
+            return replace(made, time=after + _MICROSECOND)
+        return made
+
+    opened = event(tid, "ticket.opened", opened_at)
+    found = [opened]
     if agent is not None:
-        found.append(
-            ticket.event(f"{tid}:{agent}", "ticket.assigned", changed_at, config.actor(agent))
-        )
+        found.append(event(f"{tid}:{agent}", "ticket.assigned", changed_at, config.actor(agent)))
+    latest = next((e for e in reversed(history) if e.type in _STATES), None)
+    if latest is not None and changed_at is not None and changed_at < latest.time:
+        return found  # an older state, delivered after a newer one was stored
     if closed:
-        stamp = changed_at.strftime("%Y%m%dT%H%M%S%fZ")
-        found.append(ticket.event(f"{tid}:{stamp}", "ticket.closed", changed_at))
+        if latest is not None and latest.type == "ticket.closed":
+            found.append(latest)  # closed already: the same closing, a duplicate
+        else:
+            opening = latest or opened
+            key = f"{tid}:{_digest(opening.id)}"
+            found.append(event(key, "ticket.closed", changed_at, after=opening.time))
+    elif latest is not None and latest.type == "ticket.closed":
+        key = f"{tid}:{_digest(latest.id)}"
+        found.append(event(key, "ticket.opened", changed_at, after=latest.time))
     return found
+
+
+def _digest(event_id: str) -> str:
+    return hashlib.sha256(event_id.encode()).hexdigest()[:16]
 
 
 def per_record(

@@ -9,10 +9,12 @@ time). The body is the JSON you write in the action with Freshdesk's placeholder
     {"ticket": {"id": "{{ticket.id}}", "status": "{{ticket.status}}",
                 "agent": "{{ticket.agent.email}}", "company": "{{ticket.company.name}}"}}
 
-Freshdesk sends the ticket's state, not the change: the ticket is opened once, assigned once
-per agent, closed once per closing (``status`` Resolved or Closed), each with an id derived
-from that state (:func:`sentinelle.connectors.base.state_events`). Times: ``created_at`` and
-``updated_at`` if the body carries them, else the time Sentinelle received the webhook.
+Freshdesk sends the ticket's state, not the change: compared with the ticket's stored events,
+the ticket is opened once, assigned once per agent, closed once per closing (``status``
+Resolved or Closed) and reopened once per closing, each with an id derived from that state and
+the stored events it follows (:func:`sentinelle.connectors.base.state_events`). Times:
+``created_at`` and ``updated_at`` if the body carries them, else the time Sentinelle received
+the webhook (the stored time, for an event a redelivery sends again).
 
 History comes from the REST API's ticket list (:func:`backfill`), which names the agent and
 the company by their numeric ids (``responder_id``, ``company_id``), not by e-mail and name as
@@ -27,11 +29,13 @@ from dataclasses import replace
 from typing import Any, Final
 
 from sentinelle.connectors.base import (
+    History,
     MappingError,
     Ticket,
     VendorMapping,
     at,
     id_text,
+    no_history,
     parse_time,
     per_record,
     state_events,
@@ -51,8 +55,11 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetim
     verify_shared_secret(headers, secret)
 
 
-def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[ContextEvent]:
-    """The ticket events of one webhook body. Raises :class:`MappingError`."""
+def map(
+    payload: Any, config: VendorMapping, received: dt.datetime, history: History = no_history
+) -> list[ContextEvent]:
+    """The ticket events of one webhook body, against the ticket's stored events
+    (``history``). Raises :class:`MappingError`."""
     if not isinstance(payload, dict):
         raise MappingError("$", "must be a JSON object")
     ticket = id_text(at(payload, "ticket.id"), "ticket.id")
@@ -60,19 +67,22 @@ def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[Cont
     if status in (None, ""):
         raise MappingError("ticket.status", "missing")
     agent = at(payload, "ticket.agent")
+    made = Ticket("freshdesk", ticket, config.merchant_of(payload, MERCHANT_FIELD))
     return state_events(
-        Ticket("freshdesk", ticket, config.merchant_of(payload, MERCHANT_FIELD)),
+        made,
         closed=str(status).strip().lower() in _CLOSED,
         agent=None if agent in (None, "") else id_text(agent, "ticket.agent"),
-        opened_at=_time(payload, "ticket.created_at", received),
-        changed_at=_time(payload, "ticket.updated_at", received),
+        opened_at=_time(payload, "ticket.created_at"),
+        changed_at=_time(payload, "ticket.updated_at"),
+        received=received,
         config=config,
+        history=history(ticket),
     )
 
 
-def _time(payload: Any, path: str, received: dt.datetime) -> dt.datetime:
+def _time(payload: Any, path: str) -> dt.datetime | None:
     value = at(payload, path)
-    return received if value in (None, "") else parse_time(value, path)
+    return None if value in (None, "") else parse_time(value, path)
 
 
 def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextEvent]:

@@ -13,9 +13,10 @@ body is a template over the ticket (docs/connectors.md gives it)::
                 "updated_datetime": "{{ticket.updated_datetime}}"}}
 
 A Gorgias account is one shop's help desk: the merchant is, by default, the ``merchant`` the
-integration's body names. Gorgias sends the ticket's state: opened once, assigned once per
-agent, closed once per closing (:func:`sentinelle.connectors.base.state_events`). Its times
-carry no offset: they are UTC.
+integration's body names. Gorgias sends the ticket's state: compared with the ticket's stored
+events, opened once, assigned once per agent, closed once per closing and reopened once per
+closing (:func:`sentinelle.connectors.base.state_events`). Its times carry no offset: they are
+UTC.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from sentinelle.connectors.base import (
+    History,
     MappingError,
     Ticket,
     VendorMapping,
     at,
     id_text,
+    no_history,
     parse_time,
     per_record,
     state_events,
@@ -48,9 +51,11 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetim
     verify_shared_secret(headers, secret)
 
 
-def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[ContextEvent]:
-    """The ticket events of one integration call. Raises :class:`MappingError`."""
-    del received  # Gorgias dates the ticket's changes
+def map(
+    payload: Any, config: VendorMapping, received: dt.datetime, history: History = no_history
+) -> list[ContextEvent]:
+    """The ticket events of one integration call, against the ticket's stored events
+    (``history``). Raises :class:`MappingError`."""
     if not isinstance(payload, dict):
         raise MappingError("$", "must be a JSON object")
     ticket = id_text(at(payload, "ticket.id"), "ticket.id")
@@ -71,7 +76,9 @@ def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[Cont
         agent=None if agent in (None, "") else id_text(agent, "ticket.assignee_user_id"),
         opened_at=created,
         changed_at=changed,
+        received=received,  # unused: Gorgias dates the ticket's changes
         config=config,
+        history=history(ticket),
     )
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from sentinelle.connectors.base import (
+    History,
     MappingError,
     SignatureError,
     Ticket,
@@ -30,6 +31,7 @@ from sentinelle.connectors.base import (
     constant_time_equal,
     hmac_sha256,
     id_text,
+    no_history,
     parse_time,
     per_record,
     require_header,
@@ -54,9 +56,11 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetim
         raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
 
-def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[ContextEvent]:
+def map(
+    payload: Any, config: VendorMapping, received: dt.datetime, history: History = no_history
+) -> list[ContextEvent]:
     """The ticket events of one webhook payload. Raises :class:`MappingError`."""
-    del received  # Jira dates every delivery (timestamp, epoch milliseconds)
+    del received, history  # Jira dates every delivery, and sends the changes: reopenings too
     if not isinstance(payload, dict):
         raise MappingError("$", "must be a JSON object")
     kind = payload.get("webhookEvent")

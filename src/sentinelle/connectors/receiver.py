@@ -17,7 +17,13 @@ import msgspec
 
 from sentinelle.config import Settings
 from sentinelle.connectors import freshdesk, gorgias, jira, zendesk
-from sentinelle.connectors.base import VENDOR_NAMES, MappingConfig, MappingError
+from sentinelle.connectors.base import (
+    VENDOR_NAMES,
+    History,
+    MappingConfig,
+    MappingError,
+    no_history,
+)
 from sentinelle.errors import ConfigError
 from sentinelle.events import ContextEvent
 
@@ -62,11 +68,19 @@ class Receiver:
         return cls(settings, MappingConfig.from_file(settings.connectors_map))
 
     def receive(
-        self, vendor: str, headers: Mapping[str, str], body: bytes, *, now: dt.datetime
+        self,
+        vendor: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: dt.datetime,
+        history: History = no_history,
     ) -> list[ContextEvent]:
-        """Check a webhook request and map its body. ``headers`` in lower case. Raises
+        """Check a webhook request and map its body. ``headers`` in lower case; ``history``
+        gives a ticket's stored events (:func:`~sentinelle.connectors.base.ticket_history`),
+        which the vendors that send a ticket's state compare it with. Raises
         :class:`NotConfiguredError`, :class:`~sentinelle.connectors.base.SignatureError`
-        (checked before the body is parsed) or :class:`MappingError`."""
+        (checked before the body is parsed, and before any read) or :class:`MappingError`."""
         module = VENDORS[vendor]
         secret = self.settings.webhook_secret(vendor)
         if secret is None:
@@ -76,7 +90,7 @@ class Receiver:
             payload = msgspec.json.decode(body)
         except (msgspec.DecodeError, RecursionError):
             raise MappingError("$", "the body is not valid JSON") from None
-        found: list[ContextEvent] = module.map(payload, self.mapping.of(vendor), now)
+        found: list[ContextEvent] = module.map(payload, self.mapping.of(vendor), now, history)
         return found
 
     def backfill(

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from sentinelle.connectors.base import (
+    History,
     MappingError,
     SignatureError,
     Ticket,
@@ -30,6 +31,7 @@ from sentinelle.connectors.base import (
     constant_time_equal,
     hmac_sha256,
     id_text,
+    no_history,
     parse_time,
     per_record,
     require_header,
@@ -78,10 +80,12 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetim
         )
 
 
-def map(payload: Any, config: VendorMapping, received: dt.datetime) -> list[ContextEvent]:
+def map(
+    payload: Any, config: VendorMapping, received: dt.datetime, history: History = no_history
+) -> list[ContextEvent]:
     """The ticket events of one webhook payload. Raises :class:`MappingError` naming the
     field that is missing or wrong."""
-    del received  # Zendesk dates every event
+    del received, history  # Zendesk dates every event, and sends the changes: reopenings too
     if not isinstance(payload, dict):
         raise MappingError("$", "must be a JSON object")
     kind = payload.get("type")

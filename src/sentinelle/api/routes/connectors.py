@@ -12,6 +12,7 @@ with ``x-sentinelle-auth: signature`` instead of a permission.
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any, Final
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
@@ -28,7 +29,9 @@ from sentinelle.connectors import (
     Receiver,
     SignatureError,
     encode,
+    ticket_history,
 )
+from sentinelle.events import ContextEvent
 
 __all__ = ["AUTH_KEY", "router"]
 
@@ -74,8 +77,9 @@ async def post_webhook(
     vendor: str, request: Request, state: StateDep, background: BackgroundTasks
 ) -> dict[str, Any]:
     """Receive one webhook of ``vendor``: check its signature, map it to ticket events, store
-    them (a redelivery is stored once: ids come from the vendor's event ids) and run live
-    detection. A payload that is not about a ticket change maps to no event (200)."""
+    them (a redelivery is stored once: ids come from the vendor's event ids, or, for the
+    vendors that send a ticket's state, from that state and the ticket's stored events) and
+    run live detection. A payload that is not about a ticket change maps to no event (200)."""
     if vendor not in VENDORS:
         raise HTTPException(404, f"no connector {vendor!r}: one of {', '.join(VENDORS)}")
     connectors = receiver(request, state.settings)
@@ -85,8 +89,17 @@ async def post_webhook(
     body = await read_body(request, too_large, limit=MAX_BODY_BYTES)
     headers = {k.lower(): v for k, v in request.headers.items()}
     now = dt.datetime.fromtimestamp(state.clock() / 1_000_000, tz=dt.UTC)
+
+    def history(ticket: str) -> list[ContextEvent]:
+        # A read connection, beside the writes: the ids that follow from what it reads are
+        # derived from it, so two deliveries read alike derive the same (stored once).
+        with state.readers.snapshot() as reader:
+            return ticket_history(reader.store, ticket)
+
     try:
-        events = await run_in_threadpool(connectors.receive, vendor, headers, body, now=now)
+        events = await run_in_threadpool(
+            partial(connectors.receive, vendor, headers, body, now=now, history=history)
+        )
     except SignatureError as exc:  # the reason names the header, never the secret
         raise HTTPException(401, exc.diagnostics()) from None
     items = encode(events)
