@@ -172,6 +172,26 @@ def test_bad_input_is_a_422_naming_the_field_and_writes_nothing(api: Api) -> Non
     assert api.call("GET", "/v1/merchants/m-1/grants", key="m-1").json()["grants"] == []
 
 
+def test_a_nul_character_is_refused_by_the_request_naming_its_field(api: Api) -> None:
+    # Before: 422 "batch refused" naming the grant.requested event's "$.reason", not the request.
+    size = api.state.store.ledger_size()
+    body = {"actor": "agent-1", "merchant": "m-1", "actions": ["export"], "data": ["contact"],
+            "max_records": 3, "reason": "recall"}  # fmt: skip
+    for field in ("reason", "ticket", "actor", "merchant", "purpose"):
+        bad = api.call("POST", "/v1/grants", {**body, field: "a\x00b"}, key="guard")
+        assert bad.status_code == 422, (field, bad.text)
+        (problem,) = bad.json()["detail"]
+        assert problem["loc"] == ["body", field]
+        assert "contains a NUL character" in problem["msg"]
+    grant = api.ask()
+    for answer in ("deny", "revoke"):
+        path = f"/v1/merchants/m-1/grants/{grant['id']}/{answer}"
+        bad = api.call("POST", path, {"reason": "no\x00"}, key="m-1")
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["detail"][0]["loc"] == ["body", "reason"]
+    assert api.state.store.ledger_size() == size + 1  # the one request asked, nothing else
+
+
 def test_unanswered_requests_expire_once_and_stay_listed(api: Api) -> None:
     grant = api.ask()
     api.state.clock = lambda: NOW + 24 * HOUR

@@ -263,6 +263,29 @@ def test_an_invalid_request_is_refused_naming_the_field(api: Api) -> None:
     assert api.state.store.ledger_size() == size
 
 
+def test_a_key_given_twice_is_refused_naming_it_as_ingest_does(api: Api) -> None:
+    # Before: decided for the last "actor" (agent-1, whose ticket allows), while a proxy in
+    # front that checked the first saw someone else.
+    raw = (
+        b'{"actor":"intruder","team":"tier1","merchant":"m-1","action":"view",'
+        b'"data":["address"],"channel":"support_console","ticket":"T-1","actor":"agent-1"}'
+    )
+    size = api.state.store.ledger_size()
+    headers = {"Authorization": f"Bearer {api.keys['guard']}", "Content-Type": "application/json"}
+    response = api.client.post("/v1/access/decide", content=raw, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        '$.actor: duplicate key "actor" in one object (each key once)'
+    )
+    nested = raw.replace(b'"T-1"', b'"T-1","source":{"ip":"10.0.0.1","ip":"10.6.6.6"}')
+    response = api.client.post(
+        "/v1/access/decide", content=nested.replace(b',"actor":"agent-1"', b""), headers=headers
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith('$.source.ip: duplicate key "ip"')
+    assert api.state.store.ledger_size() == size  # nothing decided, nothing recorded
+
+
 def test_without_a_policy_the_guard_answers_503_naming_the_setting(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -37,6 +37,7 @@ from sentinelle.timeutil import EPOCH
 __all__ = [
     "EventError",
     "canonical",
+    "check_repeated_keys",
     "decode_canonical",
     "decode_event",
     "json_problem",
@@ -225,6 +226,38 @@ def _check_keys_and_strings(raw: bytes) -> None:
     _walk(doc, "$", 0)
 
 
+def check_repeated_keys(raw: bytes | str) -> None:
+    """Raise :class:`EventError` at the first key that one object of the JSON text ``raw``
+    holds twice, named as ingest names it (``$.actor``: duplicate key "actor" …). Only keys:
+    no NUL or depth check. JSON it cannot read raises nothing (the caller's decoder says
+    better). The slow path of other JSON bodies that must not repeat a key (the guard's
+    requests), kept off their hot path as ingest keeps it."""
+    try:
+        doc = json.loads(raw, object_pairs_hook=_pairs)
+    except (RecursionError, ValueError):
+        return
+    _repeated(doc, "$", 0)
+
+
+def _repeated(node: object, path: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _repeated(item, f"{path}[{i}]", depth + 1)
+    elif isinstance(node, _Object):
+        if node.repeated is not None:
+            raise _repeated_error(path, node.repeated)
+        for key, value in node.items():
+            _repeated(value, _member(path, key), depth + 1)
+
+
+def _repeated_error(path: str, key: str) -> EventError:
+    return EventError(
+        _member(path, key), f"duplicate key {json.dumps(key)} in one object (each key once)"
+    )
+
+
 def _walk(node: object, path: str, depth: int) -> None:
     if depth > _MAX_DEPTH:
         raise _too_deep()
@@ -236,10 +269,7 @@ def _walk(node: object, path: str, depth: int) -> None:
             _walk(item, f"{path}[{i}]", depth + 1)
     elif isinstance(node, _Object):
         if node.repeated is not None:
-            raise EventError(
-                _member(path, node.repeated),
-                f"duplicate key {json.dumps(node.repeated)} in one object (each key once)",
-            )
+            raise _repeated_error(path, node.repeated)
         for key, value in node.items():
             if "\x00" in key:
                 raise EventError(path, "a key contains a NUL character (\\u0000)")

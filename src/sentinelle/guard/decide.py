@@ -41,6 +41,7 @@ from msgspec import Meta, Struct
 
 from sentinelle.errors import Error
 from sentinelle.events.model import ACCESS_ACTIONS, CHANNELS, DATA_CATEGORIES, Source
+from sentinelle.events.parse import EventError, check_repeated_keys
 from sentinelle.guard.policy import Access, Policy, Purpose
 from sentinelle.timeutil import MINUTE, iso
 
@@ -48,11 +49,13 @@ __all__ = [
     "AccessRequest",
     "Decision",
     "GrantView",
+    "NUL_PROBLEM",
     "RequestError",
     "TicketView",
     "check_request",
     "decide",
     "parse_request",
+    "refuse_repeated_keys",
 ]
 
 Verdict = Literal["allow", "deny", "pending"]
@@ -62,7 +65,9 @@ _ACTIONS: Final = frozenset(ACCESS_ACTIONS)
 _CHANNELS: Final = frozenset(CHANNELS)
 _CATEGORIES: Final = frozenset(DATA_CATEGORIES)
 _ORDER: Final = {c: i for i, c in enumerate(DATA_CATEGORIES)}
-_NUL: Final = "contains a NUL character (\\u0000), which cannot be stored"
+#: Why a request's text with a NUL character (``\\u0000``) is refused: the ledger cannot store
+#: it. The grants API's request says the same.
+NUL_PROBLEM: Final = "contains a NUL character (\\u0000), which cannot be stored"
 _VIEWS: Final = frozenset({"view", "search"})
 _NOUN: Final = {
     "view": "a view",
@@ -138,15 +143,15 @@ class AccessRequest(Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
         for name in ("actor", "merchant", "team", "role", "ticket", "purpose", "break_glass"):
             value = getattr(self, name)
             if value is not None and "\x00" in value:
-                raise RequestError(f"{name}: {_NUL}")
+                raise RequestError(f"{name}: {NUL_PROBLEM}")
         if self.subjects is not None and "\x00" in "".join(self.subjects):
             at = next(i for i, s in enumerate(self.subjects) if "\x00" in s)
-            raise RequestError(f"subjects[{at}]: {_NUL}")
+            raise RequestError(f"subjects[{at}]: {NUL_PROBLEM}")
         if self.source is not None:
             for name in ("ip", "device", "country"):
                 value = getattr(self.source, name)
                 if isinstance(value, str) and "\x00" in value:
-                    raise RequestError(f"source.{name}: {_NUL}")
+                    raise RequestError(f"source.{name}: {NUL_PROBLEM}")
 
     @property
     def records(self) -> int:
@@ -210,16 +215,50 @@ class Decision(Struct, kw_only=True, frozen=True):
 
 
 _request_decoder: Final = msgspec.json.Decoder(AccessRequest)
+_encode: Final = msgspec.json.Encoder().encode
+_QUOTE: Final = b'"'
+_NULL_MEMBER: Final = b'":null'
+_BACKSLASH: Final = b"\\"  # one byte: a fast search, and most bodies have none
+_QUOTE_ESCAPE: Final = b"\\u0022"
 
 
 def parse_request(raw: bytes | str) -> AccessRequest:
     """Decode and check a JSON request. Raises :class:`RequestError` naming the field."""
+    raw = raw.encode() if isinstance(raw, str) else raw
     try:
-        return _request_decoder.decode(raw)
+        request = _request_decoder.decode(raw)
     except msgspec.ValidationError as exc:
+        refuse_repeated_keys(raw)  # a repeated key can explain a schema error: say so
         raise RequestError(_located(exc, unplaced="$: ")) from None
     except msgspec.DecodeError as exc:
         raise RequestError(f"not a JSON request: {exc}") from None
+    refuse_repeated_keys(raw, request)
+    return request
+
+
+def refuse_repeated_keys(raw: bytes, request: AccessRequest | None = None) -> None:
+    """Raise :class:`RequestError` naming the first key ``raw`` holds twice in one object
+    (``$.actor: duplicate key "actor" …``, as ingest says it): a decoder keeps the last one,
+    and a proxy in front that read the first would have checked another request.
+
+    With ``request`` (``raw`` decoded), the full check runs only when a cheap test says a key
+    may repeat: every member of ``raw`` that the decoded request keeps (each key, each string
+    with its quotes, escaped as ``\\"``) holds as many ``"`` as the request encoded, less the
+    two of each member it encodes as null, so a repeated key (whose extra member brings two
+    ``"`` at least) shows as more ``"`` in ``raw``. Only a ``\\u0022`` escape (a ``"`` with no
+    ``"`` byte) could make up for it: a body with one is checked in full too; so is one that
+    gives a member as null, or a string holding ``":null`` (counted as a null: checked more,
+    never less)."""
+    if request is not None:
+        encoded = _encode(request)
+        if raw.count(_QUOTE) == encoded.count(_QUOTE) - 2 * encoded.count(_NULL_MEMBER) and (
+            _BACKSLASH not in raw or _QUOTE_ESCAPE not in raw
+        ):
+            return
+    try:
+        check_repeated_keys(raw)
+    except EventError as exc:
+        raise RequestError(str(exc)) from None
 
 
 def check_request(fields: Mapping[str, Any]) -> AccessRequest:

@@ -26,6 +26,7 @@ from sentinelle.guard.decide import (
     RequestError,
     TicketView,
     decide,
+    refuse_repeated_keys,
 )
 from sentinelle.guard.grants import GrantHistory
 from sentinelle.guard.policy import Policy, load_policy
@@ -93,15 +94,19 @@ _encoder: Final = msgspec.json.Encoder(order="sorted")
 
 
 def parse_decide(raw: bytes) -> DecideBody:
-    """Decode and check a decide body. Raises :class:`RequestError` naming the field."""
+    """Decode and check a decide body. Raises :class:`RequestError` naming the field, or the
+    key given twice in one object (:func:`~sentinelle.guard.decide.refuse_repeated_keys`)."""
     try:
-        return _decoder.decode(raw)
+        body = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
+        refuse_repeated_keys(raw)  # a repeated key can explain a schema error: say so
         text, sep, where = str(exc).rpartition(" - at `")
         # "Expected … - at `$.x`" → "$.x: Expected …"; our own checks already name the field.
         raise RequestError(f"{where.rstrip('`')}: {text}" if sep else str(exc)) from None
     except msgspec.DecodeError as exc:
         raise RequestError(f"not a JSON request: {exc}") from None
+    refuse_repeated_keys(raw, body)
+    return body
 
 
 def request_hash(body: DecideBody) -> str:

@@ -3,6 +3,7 @@ live approved grant or break-glass, a suspended actor always denied."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -23,6 +24,7 @@ from sentinelle.guard import (
     parse_policy,
     parse_request,
 )
+from sentinelle.guard.service import parse_decide
 from sentinelle.timeutil import HOUR, MINUTE, iso
 
 POLICY = parse_policy(
@@ -411,6 +413,95 @@ def test_parse_request_reads_the_issue_shape_and_refuses_unknown_fields() -> Non
     for subject in ('""', '"' + "c" * 129 + '"'):
         with pytest.raises(RequestError, match=r"^\$.subjects\[0\]: Expected `str` of length"):
             parse_request(raw[:-1] + b',"subjects":[' + subject.encode() + b"]}")
+
+
+_ASKED = (
+    b'{"actor":"agent-1","merchant":"m-7","action":"view","data":["address"],'
+    b'"channel":"support_console","ticket":"T-42","source":{"ip":"10.0.0.1"}}'
+)
+
+
+def _twice(member: bytes, again: bytes, raw: bytes = _ASKED) -> bytes:
+    """``raw`` with ``again`` right after its ``member``: a key given a second time."""
+    assert raw.count(member) == 1
+    return raw.replace(member, member + b"," + again)
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "key"),
+    [
+        (_twice(b'"actor":"agent-1"', b'"actor":"agent-2"'), "$.actor", "actor"),
+        (_twice(b'"actor":"agent-1"', b'"actor":"agent-1"'), "$.actor", "actor"),  # same value
+        (_twice(b'"ip":"10.0.0.1"', b'"ip":"10.6.6.6"'), "$.source.ip", "ip"),  # nested
+        (_twice(b'"ticket":"T-42"', b'"count":5,"count":7'), "$.count", "count"),  # no string
+        (_twice(b'"ticket":"T-42"', b'"team":null,"team":"tier1"'), "$.team", "team"),
+        (_twice(b'"ticket":"T-42"', b'"team":null,"team":null'), "$.team", "team"),
+        (  # the two quotes the repeated key takes, given back by two \u0022 escapes
+            _twice(b'"ticket":"T-42"', b'"team":"\\u0022\\u0022","count":5,"count":7'),
+            "$.count",
+            "count",
+        ),
+        (  # a repeated key that also breaks the schema: the key is named, not the schema
+            _twice(b'"ticket":"T-42"', b'"count":1,"subjects":["c-1"],"count":null'),
+            "$.count",
+            "count",
+        ),
+    ],
+    ids=["top", "same-value", "nested", "integer", "null-then-text", "nulls", "escaped", "schema"],
+)
+def test_a_key_given_twice_is_refused_naming_it(raw: bytes, path: str, key: str) -> None:
+    # Before: decoded, the last one winning (a proxy reading the first checked another request).
+    message = f'{path}: duplicate key "{key}" in one object (each key once)'
+    for parse in (parse_request, parse_decide):
+        with pytest.raises(RequestError) as refused:
+            parse(raw)
+        assert str(refused.value) == message, parse
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _ASKED,
+        _twice(b'"ticket":"T-42"', b'"team":null,"role":null'),  # nulls: the full check, passed
+        _twice(b'"ticket":"T-42"', b'"break_glass":"quote \\" and \\u0022:null\\":null"'),
+        _twice(b'"ticket":"T-42"', b'"request_id":"r-1"'),
+    ],
+    ids=["plain", "nulls", "escaped-quotes", "request-id"],
+)
+def test_requests_without_a_repeated_key_are_read_as_before(raw: bytes) -> None:
+    decoded = msgspec.json.decode(raw)
+    assert msgspec.structs.asdict(parse_decide(raw))["actor"] == decoded["actor"]
+    if b"request_id" not in raw:
+        assert parse_request(raw) == msgspec.convert(decoded, AccessRequest)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.fixed_dictionaries(
+        {"actor": st.text(min_size=1, max_size=8), "merchant": st.just("m-7")},
+        optional={
+            "team": st.none() | st.text(min_size=1, max_size=8),
+            "ticket": st.none() | st.text(min_size=1, max_size=8),
+            "subjects": st.none() | st.lists(st.text(min_size=1, max_size=8), max_size=3),
+            "count": st.none() | st.integers(0, 99),
+            "break_glass": st.none() | st.text(max_size=12),
+            "source": st.fixed_dictionaries({}, optional={"ip": st.text(max_size=8)}),
+        },
+    ),
+    again=st.none() | st.integers(0, 9) | st.text(max_size=8),
+    ascii_only=st.booleans(),
+    data=st.data(),
+)
+def test_no_repeated_key_slips_past_the_cheap_test(
+    fields: dict[str, Any], again: Any, ascii_only: bool, data: st.DataObject
+) -> None:
+    fields = {**fields, "action": "view", "data": ["contact"], "channel": "support_console"}
+    key = data.draw(st.sampled_from(sorted(fields)))
+    dumped = json.dumps(fields, ensure_ascii=ascii_only)  # with \u escapes, or without
+    raw = dumped[:-1] + f", {json.dumps(key)}: {json.dumps(again, ensure_ascii=ascii_only)}}}"
+    with pytest.raises(RequestError) as refused:
+        parse_decide(raw.encode("utf-8", "surrogatepass"))
+    assert str(refused.value) == f'$.{key}: duplicate key "{key}" in one object (each key once)'
 
 
 def test_check_request_checks_what_constructing_does_not() -> None:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from sentinelle.access import Permission, Principal
 from sentinelle.api.deps import (
@@ -37,6 +37,7 @@ from sentinelle.api.routes.guard import policy_or_503
 from sentinelle.api.staff_view import StaffView
 from sentinelle.events.model import Action, DataCategory
 from sentinelle.guard import grants as workflow
+from sentinelle.guard.decide import NUL_PROBLEM
 from sentinelle.guard.grants import Actor, GrantAsk, GrantInputError, GrantPage, GrantStateError
 from sentinelle.guard.mail import MailOutcome, send_links
 from sentinelle.guard.policy import Policy
@@ -48,14 +49,25 @@ requests = APIRouter(prefix="/v1/grants", tags=["grants"], route_class=GuardedRo
 router = APIRouter(prefix="/v1/merchants", tags=["grants"], route_class=GuardedRoute)
 
 _T = TypeVar("_T")
-_Id = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _storable(value: str) -> str:
+    """Refuse a NUL character here, naming the request's field: the ``grant.*`` event would
+    carry it, and the ledger cannot store it (its refusal would name the event's field)."""
+    if "\x00" in value:
+        raise ValueError(NUL_PROBLEM)
+    return value
+
+
+_Storable = AfterValidator(_storable)
+_Id = Annotated[str, Field(min_length=1, max_length=128), _Storable]
 _PathId = Annotated[str, Field(min_length=1, max_length=128)]
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "The grant's state does not allow it"}
 }
 # A page's cursor, as the previous page's ``next`` gave it: "<requested_us>.<grant id>".
 _Cursor = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}\.[!-~]{1,128}$")]
-_Reason = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S")]
+_Reason = Annotated[str, Field(min_length=1, max_length=256, pattern=r"\S"), _Storable]
 
 
 class GrantRequest(BaseModel):
@@ -68,7 +80,7 @@ class GrantRequest(BaseModel):
     actions: Annotated[list[Action], Field(min_length=1, max_length=6)]
     data: Annotated[list[DataCategory], Field(min_length=1, max_length=12)]
     max_records: Annotated[int, Field(ge=1, le=2**53 - 1)] = 1
-    purpose: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    purpose: Annotated[str, Field(min_length=1, max_length=64), _Storable] | None = None
     reason: _Reason
     ticket: _Id | None = None
 
