@@ -313,6 +313,8 @@ class Context:
             if isinstance(event.merchant, str):
                 ticket.merchant = event.merchant
             if kind == "ticket.opened":
+                if ticket.closed_us is not None and t >= ticket.closed_us:
+                    ticket.closed_us = None  # reopened: open again, as the guard reads it
                 ticket.opened_us = t
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
             # The staff member concerned (``actor``) is the assignee, whether the ticket was

@@ -611,6 +611,17 @@ UNJUSTIFIED = [
     row(
         [
             *BASE,
+            *ticket("T1", "m3", at(-2, 8), closed=at(-1, 8)),
+            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3"),  # reopened
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="ticket-closed-26h-before-then-reopened",
+    ),
+    row(
+        [
+            *BASE,
             *ticket("T1", "m3", at(0, 8), assignee="bob"),
             *two_unjustified(),
             third(ticket="T1"),
