@@ -258,6 +258,12 @@ def test_expired_tampered_and_denied_links(mailing: Api, smtp_sink: SmtpSink) ->
     assert unknown.status_code == 404 and "not one Sentinelle sent" in unknown.text
     no_reason = mailing.client.post(deny, data={"reason": " "})
     assert no_reason.status_code == 422 and "reason" in no_reason.text
+    # held to the API's rules: not cut short silently, no NUL character
+    too_long = mailing.client.post(deny, data={"reason": "x" * 257})
+    assert too_long.status_code == 422 and "at most 256 characters" in too_long.text
+    nul = mailing.client.post(deny, data={"reason": "no\x00"})
+    assert nul.status_code == 422 and "NUL" in nul.text
+    assert mailing.state.store.grant(grant["id"]).state == "requested"
     denied = mailing.client.post(deny, data={"reason": "we never export"})
     assert denied.status_code == 200 and "denied" in denied.text
     assert mailing.state.store.grant(grant["id"]).state == "denied"

@@ -380,10 +380,15 @@ async def link_answer(request: Request, grant_id: str, token: str, action: str) 
     if fields is None:
         return await _link(request, grant_id, token, action, status_code=400,
                            error="The form could not be read.")  # fmt: skip
-    reason = dict(fields).get("reason", "").strip()
-    if action == "deny" and not reason:
-        return await _link(request, grant_id, token, action, status_code=422,
-                           error="Reason: say why you deny it")  # fmt: skip
+    reason = ""
+    if action == "deny":  # held to the API's and the console's rules (length, NUL)
+        body, problems = validated(
+            Answer, {"reason": dict(fields).get("reason", "")}, {"reason": "Reason"}
+        )
+        if body is None:
+            return await _link(request, grant_id, token, action, status_code=422,
+                               error="; ".join(problems))  # fmt: skip
+        reason = body.reason.strip()
     state = state_of(request)
     policy = _policy(state)
     if policy is None or action not in ("approve", "deny"):
@@ -394,7 +399,7 @@ async def link_answer(request: Request, grant_id: str, token: str, action: str) 
         link = workflow.check_link(state.store, grant_id, token, now_us=now)
         return workflow.answer(
             state.store, state.ledger, policy, link.merchant, grant_id,
-            Actor.by_link(link.merchant), action, reason=reason[:256], now_us=now, link=link,
+            Actor.by_link(link.merchant), action, reason=reason, now_us=now, link=link,
         )  # fmt: skip
 
     try:
