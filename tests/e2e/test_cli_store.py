@@ -32,6 +32,7 @@ READS: list[tuple[str, ...]] = [
     ("alerts", "--json"),
     ("alerts", "triage", "al-x", "--status", "acknowledged", "--reason", "r"),
     ("risk",),
+    ("detect",),  # over stored history: there is none
     ("ledger", "checkpoint"),
     ("ledger", "verify"),
     ("ledger", "proof", "some-event"),

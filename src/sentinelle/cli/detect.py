@@ -122,7 +122,7 @@ def detect(
         )
     cfg = DetectConfig.from_toml(config) if config else app.detect_config
     started = time.perf_counter()
-    runner = DetectionRunner(app.store, cfg)
+    runner = DetectionRunner(app.reader, cfg)  # over stored history: creates no store
     if sys.stderr.isatty():
         with _TimeProgress(until) as progress:
             alerts = runner.replay(since, until, progress=progress)
@@ -143,12 +143,10 @@ def detect(
             )
         )
         return
-    click.echo(
-        f"{len(alerts)} alerts in {took:.1f} s: "
-        + ", ".join(
-            f"{n} {s}" for s, n in sorted(by_severity.items(), key=lambda x: -Severity.parse(x[0]))
-        )
+    grades = ", ".join(
+        f"{n} {s}" for s, n in sorted(by_severity.items(), key=lambda x: -Severity.parse(x[0]))
     )
+    click.echo(f"{len(alerts)} alerts in {took:.1f} s" + (f": {grades}" if grades else ""))
     for name, n in by_detector.most_common():
         click.echo(f"  {name}: {n}")
 
