@@ -81,9 +81,8 @@ def outbound(addresses: Iterable[str]) -> Iterator[Outbound]:
 
 
 def config(port: int, **kw: Any) -> SmtpConfig:
-    return SmtpConfig(
-        host="127.0.0.1", port=port, sender=SENDER, tls=TlsMode.NONE, helo="client.test", **kw
-    )
+    kw.setdefault("tls", TlsMode.NONE)
+    return SmtpConfig(host="127.0.0.1", port=port, sender=SENDER, helo="client.test", **kw)
 
 
 def run(store: Store, port: int, addresses: Iterable[str], **kw: Any) -> Any:
@@ -229,6 +228,44 @@ def test_unreachable_server_stops_the_run_and_keeps_rows(sqlite_store: Store) ->
     assert "@example.org" not in info.value.diagnostics()
     counts = notice_status(sqlite_store, INCIDENT, recipients=False)["audiences"]["subjects"]
     assert counts["sent"] == 0 and counts["pending"] == 20
+
+
+@pytest.mark.parametrize(
+    ("smtp", "missing"),
+    [
+        ({"username": "notices", "password": "hunter2-secret"}, "AUTH"),
+        ({"tls": TlsMode.STARTTLS}, "STARTTLS"),
+    ],
+    ids=["login", "starttls"],
+)
+def test_server_without_what_the_settings_need_stops_the_run_naming_it(
+    sqlite_store: Store, smtp_sink: SmtpSink, smtp: dict[str, Any], missing: str
+) -> None:
+    # The sink offers neither AUTH nor STARTTLS: no retry or rerun can help, so the run
+    # stops at once and says what the server lacks, rather than deferring every notice.
+    slow = Retry(attempts=3, base=5.0)
+    started = time.monotonic()
+    with pytest.raises(DeliveryError, match=missing) as info:
+        run(sqlite_store, smtp_sink.port, [address(0)], smtp=smtp, retry=slow, concurrency=1)
+    assert time.monotonic() - started < 5.0
+    assert "hunter2" not in info.value.diagnostics()
+    assert smtp_sink.messages() == []
+    counts = notice_status(sqlite_store, INCIDENT, recipients=False)["audiences"]["subjects"]
+    assert counts["sent"] == 0 and counts["pending"] == 1
+
+
+def test_deferred_after_connection_failures_says_why(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with caplog.at_level(logging.WARNING, logger="sentinelle.notify.delivery"):
+        report = run(sqlite_store, port, [address(0)], retry=Retry(attempts=2, base=0.001))
+    assert report.deferred == 1
+    deferred = [r.getMessage() for r in caplog.records if "deferred" in r.getMessage()]
+    # The reason itself, not only the exception's type.
+    assert deferred and "Connect call failed" in deferred[0], deferred
 
 
 def test_builder_must_use_the_given_message_id(sqlite_store: Store, smtp_sink: SmtpSink) -> None:

@@ -761,6 +761,13 @@ class _Run:
             ) from None
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             conn.drop()
+            if type(exc) is aiosmtplib.SMTPException:
+                # No reply code: the server lacks what the settings need (STARTTLS, AUTH);
+                # no retry or rerun helps, so say what is missing at once.
+                raise DeliveryError(
+                    f"the SMTP server {self.smtp.host}:{self.smtp.port} cannot be used with "
+                    f"these settings: {_redact(str(exc), '')}"
+                ) from None
             self.connect_failures += 1
             if self.connect_failures > self.retry.attempts + self.concurrency:
                 raise DeliveryError(
@@ -769,7 +776,12 @@ class _Run:
                     "pending, run again"
                 ) from None
             code = exc.code if isinstance(exc, aiosmtplib.SMTPResponseException) else None
-            raise _Temporary(code, f"cannot connect: {type(exc).__name__}", status=None) from None
+            reason = _redact(str(exc), "")
+            raise _Temporary(
+                code,
+                f"cannot connect: {type(exc).__name__}" + (f": {reason}" if reason else ""),
+                status=None,
+            ) from None
         self.connect_failures = 0
         return client
 
