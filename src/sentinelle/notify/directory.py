@@ -24,7 +24,8 @@ Merchants' own contacts use the same format: ``subject`` is the merchant id and 
 is empty (or null). A merchant may have several contact rows (several addresses); a customer
 has exactly one row per shop. Rows are validated: e-mail syntax (ASCII addresses only),
 locale (known to Babel; ``fr-CA`` and ``fr_CA`` both accepted), required fields, unknown
-fields, control characters in names, and duplicates. Problems name ``file:line`` and the
+fields, control characters in names, bytes that are not UTF-8 and lone surrogates (each on
+its own line), and duplicates. Problems name ``file:line`` and the
 field, never the address itself, and are capped at :data:`MAX_PROBLEMS`. A file directory is
 checked whole by :func:`open_directory`, so a bad file is refused before anything is sent.
 
@@ -88,6 +89,10 @@ _EMAIL_RE: Final = re.compile(
     re.ASCII,
 )
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+# Bytes that are not UTF-8, as ``surrogateescape`` decodes them (see _FileDirectory._open).
+_NOT_UTF8_RE: Final = re.compile("[\udc80-\udcff]")
+_NOT_UTF8: Final = "not valid UTF-8 (save the file as UTF-8)"
+_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
 
 
 class DirectoryError(ValidationError):
@@ -171,6 +176,11 @@ class _Checker:
                 self.add(line, fld, f"must be a string, not {type(value).__name__}")
                 value = None
             value = value.strip() if value is not None else None
+            if value and _SURROGATE_RE.search(value):
+                # A JSON escape or a database value no message can carry: refused here, not
+                # mid-run when the notice is encoded.
+                self.add(line, fld, "contains a lone surrogate (such as \\udce9): not text")
+                value = None
             out[fld] = value or None
         subject, email, locale, name = out["subject"], out["email"], out["locale"], out["name"]
         if subject is None:
@@ -284,8 +294,10 @@ class _FileDirectory(Directory):
         checker.raise_if_bad()  # the file changed since it was opened
 
     def _open(self) -> io.TextIOWrapper:
+        # Bytes that are not UTF-8 become lone surrogates, found row by row: a strict decoder
+        # would fail on the block it reads ahead, naming a line before the bad one.
         try:
-            return open(self.path, encoding="utf-8-sig", newline="")
+            return open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="")
         except OSError as exc:
             raise ConfigError(f"cannot read contact directory {self.path}: {exc.strerror}") from exc
 
@@ -306,6 +318,9 @@ class CsvDirectory(_FileDirectory):
                     checker.add(1, "header", f"file is empty (expected: {','.join(FIELDS)})")
                     return
                 header = [h.strip() for h in header]
+                if any(_NOT_UTF8_RE.search(h) for h in header):
+                    checker.add(1, "header", _NOT_UTF8)
+                    return
                 missing = [f for f in FIELDS if f not in header]
                 extra = [h for h in header if h not in FIELDS]
                 doubled = sorted({h for h in header if header.count(h) > 1})
@@ -321,6 +336,11 @@ class CsvDirectory(_FileDirectory):
                     line = reader.line_num
                     if not any(c.strip() for c in cells):
                         continue
+                    bad = [f for f, c in zip(header, cells, strict=False) if _NOT_UTF8_RE.search(c)]
+                    if bad:
+                        for f in bad:
+                            checker.add(line, f, _NOT_UTF8)
+                        continue
                     if len(cells) != len(header):
                         where = FIELDS[0] if len(cells) > len(header) else header[len(cells)]
                         checker.add(
@@ -332,8 +352,6 @@ class CsvDirectory(_FileDirectory):
                         yield contact
             except csv.Error as exc:
                 checker.add(reader.line_num, "row", f"malformed CSV: {exc}")
-            except UnicodeDecodeError:
-                checker.add(reader.line_num + 1, "row", "not valid UTF-8")
 
 
 class JsonLinesDirectory(_FileDirectory):
@@ -341,24 +359,23 @@ class JsonLinesDirectory(_FileDirectory):
 
     def _rows(self, checker: _Checker) -> Iterator[Contact]:
         with self._open() as fh:
-            line = 0
-            try:
-                for line, text in enumerate(fh, start=1):
-                    if not text.strip():
-                        continue
-                    try:
-                        value = json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        checker.add(line, "$", f"not JSON: {exc.msg}")
-                        continue
-                    if not isinstance(value, dict):
-                        checker.add(line, "$", "not a JSON object")
-                        continue
-                    contact = checker.row(line, value)
-                    if contact is not None:
-                        yield contact
-            except UnicodeDecodeError:
-                checker.add(line + 1, "$", "not valid UTF-8")
+            for line, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                if _NOT_UTF8_RE.search(text):
+                    checker.add(line, "$", _NOT_UTF8)
+                    continue
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    checker.add(line, "$", f"not JSON: {exc.msg}")
+                    continue
+                if not isinstance(value, dict):
+                    checker.add(line, "$", "not a JSON object")
+                    continue
+                contact = checker.row(line, value)
+                if contact is not None:
+                    yield contact
 
 
 class SqlDirectory(Directory):

@@ -144,6 +144,7 @@ class NoticeTemplateError(ConfigError):
 
     def __init__(self, template: str, message: str) -> None:
         self.template = template
+        self.reason = message
         super().__init__(f"notice template {template}: {message}")
 
 
@@ -158,7 +159,9 @@ class NoticeConfig:
     the authority cover e-mail goes. ``templates_dir`` holds operator overrides.
 
     Raises :class:`~sentinelle.errors.ConfigError` on construction if a field is empty or
-    malformed, the sender is at another domain, or the default locale has no templates.
+    malformed, the sender is at another domain or its name shows an address or a link
+    elsewhere, a shop's name links outside the shop's domain, or the default locale has no
+    templates.
     """
 
     shop_name: str
@@ -189,11 +192,36 @@ class NoticeConfig:
                 f"notice configuration: shop_domain {self.shop_domain!r} is not a domain"
             )
         object.__setattr__(self, "shop_domain", domain)
+        for shop, name in self.merchant_names.items():
+            # Shops' names come from the merchants' directory and go into every customer's
+            # notice: one linking elsewhere would fail the link rule, which names templates.
+            try:
+                check_links(name, domain=domain, template=shop)
+            except NoticeTemplateError as exc:
+                raise ConfigError(
+                    f"notice configuration: the merchants' directory names shop {shop} with a "
+                    f"link: {exc.reason}; change its name there"
+                ) from None
         sender = _address_of(self.sender)
         if sender is None or not _host_allowed(sender.rpartition("@")[2], domain):
             raise ConfigError(
                 f"notice configuration: sender must be an address at {domain} or a subdomain"
             )
+        # Mail programs show the sender's name rather than its address: a name showing an
+        # address or a link elsewhere is what spoofed mail looks like.
+        shown = self.sender.rpartition("<")[0]
+        for host in re.findall(r"@([^\s<>\"'@,;()]+)", shown):
+            if not _host_allowed(host, domain):
+                raise ConfigError(
+                    f"notice configuration: the sender's name shows an address at {host}, "
+                    f"not at {domain}"
+                )
+        try:
+            check_links(shown, domain=domain, template="sender")
+        except NoticeTemplateError as exc:
+            raise ConfigError(
+                f"notice configuration: the sender's name has a link: {exc.reason}"
+            ) from None
         if self.authority_address is not None and _address_of(self.authority_address) is None:
             raise ConfigError("notice configuration: authority_address is not an e-mail address")
         locale = parse_locale(self.default_locale)

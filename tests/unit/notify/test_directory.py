@@ -76,6 +76,14 @@ BAD_ROWS = [
     ("d.jsonl", '\n{"subject": "c-1",\n', 2, "$", "not JSON"),
     ("d.ndjson", jsonl({"subject": 7, "email": "a@shop.example"}), 1, "subject", "string"),
     ("d.jsonl", "[1, 2]\n", 1, "$", "not a JSON object"),
+    # An escape JSON allows but no message can carry (UTF-8 has no lone surrogates).
+    (
+        "d.jsonl",
+        '{"subject": "c-1", "email": "a@shop.example", "name": "Th\\udce9o"}\n',
+        1,
+        "name",
+        "surrogate",
+    ),
     (
         "d.jsonl",
         jsonl({"subject": "c-1", "email": "a@shop.example", "name": "Ann\r\nBcc: x"}),
@@ -110,6 +118,47 @@ def test_bad_rows_are_refused_with_file_line_and_field(
     assert words in hits[0].message
     assert f"{path}:{line}: {field}:" in err.diagnostics()
     assert "nothing" in err.diagnostics() or "no notice" in err.diagnostics()
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "field"),
+    [
+        ("d.csv", "c-{i},m-1,p{i}@shop.example,{name},fr\n", "name"),
+        (
+            "d.jsonl",
+            '{{"subject": "c-{i}", "email": "p{i}@shop.example", "name": "{name}"}}\n',
+            "$",
+        ),
+    ],
+)
+def test_bytes_not_utf8_are_refused_on_their_own_line(
+    tmp_path: Path, name: str, row: str, field: str
+) -> None:
+    # A spreadsheet's export in Windows-1252: the bad byte is far into the file, past the
+    # first block the reader decodes; the error must name its line, not the block's.
+    text = "".join(row.format(i=i, name="Ann") for i in range(1, 450))
+    bad = row.format(i=450, name="Théo")
+    after = "".join(row.format(i=i, name="Ann") for i in range(451, 1000))
+    path = tmp_path / name
+    path.write_bytes(
+        ((HEADER if name.endswith(".csv") else "") + text).encode()
+        + bad.encode("cp1252")
+        + after.encode()
+    )
+    line = 451 if name.endswith(".csv") else 450
+    with pytest.raises(DirectoryError) as info:
+        open_directory(str(path))
+    assert [(p.location, p.path) for p in info.value.problems] == [(line, field)]
+    assert "not valid UTF-8" in info.value.problems[0].message
+
+
+def test_header_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(HEADER.replace("name", "nom_complété").encode("cp1252"))
+    with pytest.raises(DirectoryError) as info:
+        open_directory(str(path))
+    assert [(p.location, p.path) for p in info.value.problems] == [(1, "header")]
+    assert "not valid UTF-8" in info.value.problems[0].message
 
 
 def test_problems_never_echo_the_address(tmp_path: Path) -> None:

@@ -653,6 +653,37 @@ def test_sender_must_be_at_the_shop_domain() -> None:
     assert config(sender="privacy@shop.example").sender_address == "privacy@shop.example"
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        '"security@paypal.example" <privacy@shop.example>',
+        "Refunds at www.refunds.example <privacy@shop.example>",
+        "Marché Vert https://refunds.example <privacy@shop.example>",
+    ],
+)
+def test_the_senders_name_may_not_show_another_address_or_link(sender: str) -> None:
+    # Mail programs show the name, not the address: one naming another domain is what
+    # spoofed mail looks like, and contradicts the advice on where our messages come from.
+    with pytest.raises(ConfigError, match="sender"):
+        config(sender=sender)
+    kept = '"privacy@shop.example" <notices@mail.shop.example>'
+    assert config(sender=kept).sender_address == "notices@mail.shop.example"
+
+
+@pytest.mark.parametrize(
+    "name", ["Atelier Soleil https://soleil-refunds.example", "Soleil (www.soleil.example)"]
+)
+def test_a_shop_name_linking_elsewhere_is_refused_naming_the_shop(name: str) -> None:
+    # The name comes from the merchants' directory, not a template: the error must say so,
+    # and which shop, or the operator looks for the fault in the templates.
+    with pytest.raises(ConfigError) as info:
+        config(merchant_names={"m-1": "Boutique Lune", "m-2": name})
+    assert not isinstance(info.value, NoticeTemplateError)
+    assert "m-2" in str(info.value) and "merchants' directory" in str(info.value)
+    kept = config(merchant_names={"m-2": "Atelier Soleil (shop.example)"})
+    assert kept.merchant_names["m-2"] == "Atelier Soleil (shop.example)"
+
+
 # --- the fast path: variants with the name put in, bytes assembled ----------------------------
 
 NAMES = [
