@@ -16,6 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from sentinelle.errors import Problem, ValidationError
+from sentinelle.timeutil import MAX_US, MIN_US, TIME_RANGE, to_us
 
 __all__ = [
     "Availability",
@@ -166,7 +167,8 @@ _TIMES = (
 def parse_facts(raw: bytes | str | dict[str, Any] | Facts) -> Facts:
     """Validate incident facts (JSON text or an already-decoded object) and return them.
 
-    Date-times are normalised to UTC.
+    Date-times are normalised to UTC; one outside :data:`~sentinelle.timeutil.TIME_RANGE`
+    (where a deadline from it is still a date) is refused.
 
     Raises :class:`~sentinelle.errors.ValidationError` with one
     :class:`~sentinelle.errors.Problem` (location 0) naming the JSON path at fault.
@@ -198,6 +200,8 @@ def parse_facts(raw: bytes | str | dict[str, Any] | Facts) -> Facts:
             raise _refuse(
                 path, "time has no UTC offset; RFC 3339 needs one, e.g. 2026-02-02T09:00Z"
             )
+        if not MIN_US <= to_us(value) < MAX_US:  # so a deadline from it is a date too
+            raise _refuse(path, f"out of range: a time must be {TIME_RANGE}")
         utc = value.astimezone(dt.UTC)
         if rest:
             holder = changes.get(first, holder)

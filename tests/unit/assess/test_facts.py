@@ -38,6 +38,10 @@ def test_round_trip() -> None:
         ({"aware_at": "2026-02-02T10:00:00"}, "$.aware_at", "no UTC offset"),
         ({"period": {"end": "2026-02-02T10:00:00"}}, "$.period.end", "no UTC offset"),
         ({"notified": {"subjects_at": "2026-02-02"}}, "$.notified.subjects_at", "Invalid RFC3339"),
+        # In UTC before year 1, or a 72-hour deadline after year 9999: no date can hold them.
+        ({"aware_at": "0001-01-01T00:30:00+01:00"}, "$.aware_at", "out of range"),
+        ({"period": {"start": "0001-01-01T00:00:00+00:01"}}, "$.period.start", "out of range"),
+        ({"aware_at": "9999-12-31T20:00:00Z"}, "$.aware_at", "out of range"),
         ({"breach_types": []}, "$.breach_types", "length >= 1"),
         ({"breach_types": ["theft"]}, "$.breach_types[0]", "Invalid enum value 'theft'"),
         (
