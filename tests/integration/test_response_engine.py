@@ -483,3 +483,22 @@ def test_notices_need_an_assessment_and_one_run_at_a_time(engine: ResponseEngine
     with hold_lease(engine.store, f"notify:{incident_id}:authority", what="a run"):
         with pytest.raises(LeaseHeldError, match=f"sending {incident_id}'s notices"):
             engine.send_notices(incident_id, Audience.AUTHORITY, **kwargs)
+
+
+def test_an_awareness_time_in_the_future_is_refused_and_nothing_changes(
+    engine: ResponseEngine,
+) -> None:
+    """A typo in the year (2027 for 2026) would start the 72-hour clock a year late and show
+    'plenty of time': refused, naming aware_at; a few minutes ahead (clocks differ) is not."""
+    incident_id = _open(engine)
+    engine.assess(incident_id, by="dpo")
+    before = _snapshot(engine, incident_id)
+    typo = NOW + 365 * 24 * HOUR
+    for kwargs in ({"aware_us": typo}, {"given": {"aware_at": iso(typo)}}):
+        with pytest.raises(
+            FactsInputError, match=r"aware_at: 2027-11-07T00:00:00Z is in the future"
+        ):
+            engine.assess(incident_id, by="dpo", reason="moved", **kwargs)  # type: ignore[arg-type]
+    assert _snapshot(engine, incident_id) == before
+    ahead = engine.assess(incident_id, by="dpo", aware_us=NOW + 60 * SECOND, reason="now")
+    assert ahead.incident.aware_us == NOW + 60 * SECOND

@@ -32,6 +32,7 @@ from sentinelle.timeutil import EPOCH, MINUTE, iso, parse_time, to_us
 __all__ = [
     "AUTHORITY_DEADLINE",
     "AUTHORITY_NOTIFIED",
+    "CLOCK_SKEW",
     "AuthorityNotification",
     "Change",
     "Clock",
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 AUTHORITY_DEADLINE: Final = to_us(EPOCH + DEADLINE)  # Art. 33(1), in microseconds
-_CLOCK_SKEW: Final = 5 * MINUTE  # a sending time this far ahead of our clock is still accepted
+CLOCK_SKEW: Final = 5 * MINUTE  # a time this far ahead of our clock is still accepted
 _MAX_TEXT: Final = 5000  # free text of a phase (note, delay reasons), as the facts' summary
 _MAX_REFERENCE: Final = 200
 
@@ -670,7 +671,7 @@ def check_notification(
         problems.append(
             Problem(0, "at", f"sent before awareness at {iso(clock.aware_us)}: check the time")
         )
-    if sent_us > clock.now_us + _CLOCK_SKEW:
+    if sent_us > clock.now_us + CLOCK_SKEW:
         problems.append(Problem(0, "at", f"{iso(sent_us)} is in the future"))
     if clock.phases and sent_us < clock.phases[-1].sent_us:
         last = clock.phases[-1]

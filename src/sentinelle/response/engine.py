@@ -50,6 +50,7 @@ from sentinelle.incidents import (
     register,
     register_csv,
 )
+from sentinelle.incidents.model import CLOCK_SKEW
 from sentinelle.incidents.records import log_change, move_state
 from sentinelle.notify import (
     Audience,
@@ -375,6 +376,14 @@ class ResponseEngine:
         chosen = basis or found.scope_basis or DEFAULT_SCOPE_BASIS
         scope = compute_scope(self.store, found, unjustified_only=chosen.unjustified_only)
         facts, stated = self._facts(found, scope, given=given, aware_us=aware_us, source=source)
+        aware = to_us(facts.aware_at)
+        # A typo in a time people state (2072 for 2027) would start the clock years late.
+        if "aware_at" in stated and aware > at + CLOCK_SKEW:
+            raise FactsInputError(
+                [Problem(0, "aware_at", f"{iso(aware)} is in the future: awareness is a time "
+                 "that has passed (when the controller became aware of the breach)")],
+                source=source,
+            )  # fmt: skip
         assessment = evaluate(facts, now=from_us(at))
         changes = _changes(found, facts, assessment, chosen)
         _require_reason(found, facts, assessment, chosen, reason)
