@@ -141,3 +141,22 @@ def test_a_command_ending_with_click_exit_keeps_its_code() -> None:
         assert exited.value.code == 3
     finally:
         cli_group.commands.pop("exits-3", None)
+
+
+def test_a_window_end_given_as_a_date_includes_that_whole_day() -> None:
+    """``incident open --to 2026-11-11``: accesses on 11 November are in the window (its end
+    is included); a full time stays as given; out of range is said, not 'not a time'."""
+    from sentinelle.cli.detect import END_TIME, TIME
+    from sentinelle.timeutil import parse_time
+
+    assert END_TIME.convert("2026-11-11", None, None) == parse_time("2026-11-12T00:00:00Z") - 1
+    assert END_TIME.convert("2026-11-11T08:00:00Z", None, None) == parse_time(
+        "2026-11-11T08:00:00Z"
+    )
+    assert TIME.convert("2026-11-11", None, None) == parse_time("2026-11-11T00:00:00Z")
+    import pytest
+
+    with pytest.raises(click.BadParameter, match="out of range"):
+        TIME.convert("9999-12-31T23:59:59Z", None, None)
+    with pytest.raises(click.BadParameter, match="is not a time"):
+        TIME.convert("yesterday", None, None)

@@ -22,6 +22,7 @@ from sentinelle.store import open_store
 from sentinelle.timeutil import DAY, HOUR, MINUTE, iso, parse_time
 
 _AGO = re.compile(r"(\d{1,7})\s*([mhdw])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UNITS = {"m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}
 
 
@@ -33,7 +34,9 @@ def parse_time_or_ago(text: str, *, now_us: int) -> int:
         return now_us - int(ago[1]) * _UNITS[ago[2]]
     try:
         return parse_time(text)
-    except ValueError:
+    except ValueError as exc:
+        if "out of range" in str(exc):  # a time, but not one Sentinelle can hold: say so
+            raise
         raise ValueError(
             f"{text!r} is not a time: use RFC 3339 (2026-11-23T10:00:00Z), a date (2026-11-23) "
             "or a duration back from now (30m, 24h, 7d, 2w)"
@@ -41,9 +44,14 @@ def parse_time_or_ago(text: str, *, now_us: int) -> int:
 
 
 class _Time(click.ParamType):  # type: ignore[type-arg]
-    """An RFC 3339 time, a date (midnight UTC), or a duration back from now (``7d``)."""
+    """An RFC 3339 time, a date (midnight UTC), or a duration back from now (``7d``); with
+    ``end_of_day``, a date alone is the last microsecond of that day (the end of a window
+    that includes its last day)."""
 
     name = "TIME"
+
+    def __init__(self, *, end_of_day: bool = False) -> None:
+        self.end_of_day = end_of_day
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
@@ -51,12 +59,17 @@ class _Time(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, int):
             return value
         try:
-            return parse_time_or_ago(str(value), now_us=time.time_ns() // 1000)
+            found = parse_time_or_ago(str(value), now_us=time.time_ns() // 1000)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+        if self.end_of_day and _DATE.fullmatch(str(value).strip()):
+            return found + DAY - 1
+        return found
 
 
 TIME = _Time()
+#: A window's included end: a date alone means the whole of that day.
+END_TIME = _Time(end_of_day=True)
 
 
 class _TimeProgress:

@@ -16,7 +16,7 @@ import click
 
 from sentinelle.assess import facts_to_dict
 from sentinelle.cli.app import App, cli_group, pass_app
-from sentinelle.cli.detect import TIME
+from sentinelle.cli.detect import END_TIME, TIME
 from sentinelle.errors import Error, Problem
 from sentinelle.incidents import (
     ALERT_LOOKBACK_DAYS,
@@ -89,7 +89,12 @@ def incident() -> None:
 )
 @click.option("--actors", default="", help="Actor ids, comma-separated (added to the alert's).")
 @click.option("--from", "from_us", type=TIME, help="Start of the window (included).")
-@click.option("--to", "to_us", type=TIME, help="End of the window (included) [default: now].")
+@click.option(
+    "--to",
+    "to_us",
+    type=END_TIME,
+    help="End of the window (included; a date alone: the whole of that day) [default: now].",
+)
 @click.option("--by", help=_BY_HELP)
 @pass_app
 def open_(
