@@ -27,7 +27,7 @@ from sentinelle.assess import Assessment, Facts, facts_to_dict, parse_facts
 from sentinelle.assess.gdpr import DEADLINE
 from sentinelle.errors import Error, Problem, StoreError, ValidationError
 from sentinelle.store.incidents import IncidentRow, LogRow
-from sentinelle.timeutil import EPOCH, MINUTE, iso, parse_time, to_us
+from sentinelle.timeutil import EPOCH, MINUTE, SECOND, iso, parse_time, to_us
 
 __all__ = [
     "AUTHORITY_DEADLINE",
@@ -487,9 +487,10 @@ class Clock:
         deadline, initial = self.deadline_us, self.initial
         if deadline is None:
             return "no awareness time recorded: assess the incident to start the 72-hour clock"
-        due = iso(deadline)
+        # To the second: the microseconds of an awareness taken from the opening are noise.
+        due = iso(deadline - deadline % SECOND)
         if initial is not None:
-            sent = iso(initial.sent_us)
+            sent = iso(initial.sent_us - initial.sent_us % SECOND)
             if initial.sent_us > deadline:
                 return (
                     f"initial notification sent {sent}, {span(initial.sent_us - deadline)} "

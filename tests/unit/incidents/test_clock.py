@@ -404,3 +404,12 @@ def test_phase_parse() -> None:
     assert Phase.parse("Initial") is INI
     with pytest.raises(IncidentInputError, match="phase: unknown phase 'last'"):
         Phase.parse("last")
+
+
+def test_the_summary_reads_its_times_to_the_second() -> None:
+    """An awareness taken from the incident's opening has microseconds: not in the sentence."""
+    from sentinelle.incidents.model import Clock as _Clock
+
+    aware = parse_time("2026-11-20T08:00:00Z") + 520_477
+    clock = _Clock(now_us=aware + HOUR, aware_us=aware, required=True)
+    assert clock.summary().startswith("notify the authority by 2026-11-23T08:00:00Z: ")
