@@ -14,6 +14,8 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +295,34 @@ def test_a_refused_email_is_retried_with_the_same_message_id(
     assert outbound.deliver_due(store, config, 3 * SECOND) == outbound.Delivered(delivered=1)
     [sent] = smtp_sink.messages()
     assert sent.message_id == message_id("al-1:soc-mail", "shop.example")
+
+
+def test_a_line_break_in_a_staff_id_neither_breaks_the_email_nor_stops_the_run(
+    settings: Settings, store: Store, smtp_sink: SmtpSink
+) -> None:
+    # A staff id is any text the events carried, a line break included: in the Subject it
+    # must slip no header in, nor fail the run (which left its rows "sending" for ever).
+    config = hooked(
+        settings,
+        alert_emails=f"soc-mail={SOC}",
+        notify_from="alerts@shop.example",
+        smtp=f"127.0.0.1:{smtp_sink.port}",
+    )
+    odd = alert("al-2")
+    odd.actor = "ana\nBcc: thief@evil.example"
+    with store.writer() as w:
+        w.upsert_alerts([alert_row(alert("al-1")), alert_row(odd)])
+        outbound.queue(w, config, [alert("al-1"), odd], now_us=0)
+    assert outbound.deliver_due(store, config, 0) == outbound.Delivered(delivered=2)
+    received = smtp_sink.messages()
+    assert [r.rcpts for r in received] == [(SOC,), (SOC,)]
+    [odd_mail] = [
+        message_from_bytes(r.data, policy=default) for r in received if b"al-2:soc" in r.data
+    ]
+    subject = "Sentinelle HIGH alert: ana Bcc: thief@evil.example (unjustified_access)"
+    assert odd_mail["Subject"].strip() == subject  # one line (folded: over 78 characters)
+    assert odd_mail["Bcc"] is None
+    assert {r.state for r in store.deliveries()} == {DeliveryState.DELIVERED}
 
 
 def test_an_unreachable_syslog_server_is_retried_and_recorded(

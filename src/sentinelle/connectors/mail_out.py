@@ -74,7 +74,9 @@ def mail_message(
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
-    mail["Subject"] = message.subject()
+    # One line: a staff id is whatever the events carried, line breaks included, which a
+    # header may not hold (nor slip another header in).
+    mail["Subject"] = " ".join(message.subject().split())
     mail["Date"] = formatdate(localtime=False, usegmt=True)
     domain = sender.rpartition("@")[2].rstrip(">") or "sentinelle.invalid"
     mail["Message-ID"] = message_id(delivery, domain)

@@ -42,6 +42,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -104,6 +105,8 @@ _SECOND_US: Final = 1_000_000
 _SPLIT_RE: Final = re.compile(r"[\s,]+")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _URL_RE: Final = re.compile(r"https?://[^\s/?#@]+(@[^\s/?#@]+)?(/[^\s#]*)?")
+#: Seconds since a delivery run began, for its leases (tests replace it).
+_monotonic: Callable[[], float] = time.monotonic
 
 #: What a suspension or a lift hands the outbound queue, in its own transaction: the writer,
 #: its ``guard_log`` step, and the alert it was on (``None``: none recorded).
@@ -418,20 +421,30 @@ def deliver_due(
     from sentinelle.timeutil import now_us as wall_clock_us
 
     now = wall_clock_us() if now_us is None else now_us
+    started = _monotonic()
     counts = dict.fromkeys(DeliveryState, 0)
     channels = _Channels(settings, client)
     try:
         while True:
+            # Each claim is held for the lease from when it is made, not from when the run
+            # began: else a run sending for longer than the lease claimed rows already free
+            # to another run, which sent them too.
+            held = LEASE_SECONDS * _SECOND_US + int((_monotonic() - started) * _SECOND_US)
             with store.writer() as w:
-                claimed = w.claim_deliveries(
-                    now_us=now, lease_us=LEASE_SECONDS * _SECOND_US, limit=_CLAIM
-                )
+                claimed = w.claim_deliveries(now_us=now, lease_us=held, limit=_CLAIM)
             if not claimed:
                 break
             for row in claimed:
                 found = _message(store, row, now_us=now)
                 obsolete = found is None
-                error = None if found is None else channels.send(row, found)
+                try:
+                    error = None if found is None else channels.send(row, found)
+                except ConfigError:  # no httpx: the run's, not a row's
+                    raise
+                except Exception as exc:  # any other failure is this row's attempt
+                    # Not the whole run's: that left the row and the rest of its claim
+                    # "sending", and failed the next run again, for ever.
+                    error = type(exc).__name__
                 if obsolete:
                     state, next_at, done = DeliveryState.OBSOLETE, now, None
                     error = "obsolete: the authority notification was recorded first"

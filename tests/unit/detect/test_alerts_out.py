@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -33,6 +34,7 @@ from sentinelle.cli import cli_group
 from sentinelle.cli.app import App
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
+from sentinelle.connectors.messages import AlertMessage
 from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.detect.runner import alert_row
 from sentinelle.errors import ConfigError, StoreError
@@ -267,6 +269,56 @@ def test_a_run_never_sends_a_row_another_run_holds(
     # That process died: after its lease the row is sent again, with the same key.
     assert outbound.deliver_due(store, hooked, 61 * SECOND) == outbound.Delivered(delivered=1)
     assert receiver.keys() == ["a1:soc"]
+
+
+def test_a_message_that_cannot_be_sent_is_an_attempt_failed_and_the_run_goes_on(
+    settings: Settings, store: Store, receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever goes wrong with one row (here a bug building its body) is that row's attempt
+    # failed, recorded by type: the others of the run are sent, and it is given up after the
+    # last attempt rather than left "sending" and failing every run.
+    hooked = with_hooks(settings, f"soc={receiver.url()}")
+    alerts = stored(store, alert("a1", Severity.HIGH), alert("a2", Severity.HIGH))
+    outbound.enqueue(store, hooked, alerts, now_us=0)
+    built = AlertMessage.ocsf
+
+    def ocsf(self: AlertMessage) -> dict[str, Any]:
+        if self.alert.id == "a1":
+            raise RuntimeError("a bug")
+        return built(self)
+
+    monkeypatch.setattr(AlertMessage, "ocsf", ocsf)
+    assert outbound.deliver_due(store, hooked, 0) == outbound.Delivered(delivered=1, retrying=1)
+    assert receiver.keys() == ["a2:soc"]
+    [row] = store.deliveries("a1")
+    assert (row.state, row.attempts, row.last_error) == (DeliveryState.PENDING, 1, "RuntimeError")
+
+
+def test_a_long_run_holds_each_row_for_the_lease_from_its_own_claim(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run that has been sending for 400 s claims its 11th row then: another deliverer,
+    # 401 s after the run began, must find it held (5 minutes from that claim), not send it too.
+    hooked = with_hooks(settings, "soc=https://siem.example/hook")
+    alerts = stored(store, *(alert(f"a{i:02d}", Severity.HIGH) for i in range(11)))
+    outbound.enqueue(store, hooked, alerts, now_us=0)
+    elapsed = [0.0]
+    monkeypatch.setattr(outbound, "_monotonic", lambda: elapsed[0])
+    keys: list[str] = []
+    meanwhile: list[outbound.Delivered] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        keys.append(request.headers[outbound.DELIVERY_HEADER])
+        elapsed[0] += 40.0  # a slow receiver: 40 s a message
+        if len(keys) == 11:
+            with open_store(hooked, create=False) as other:
+                meanwhile.append(outbound.deliver_due(other, hooked, 401 * SECOND, client=http))
+        return httpx.Response(200)
+
+    http = httpx.Client(transport=httpx.MockTransport(answer))
+    assert outbound.deliver_due(store, hooked, 0, client=http) == outbound.Delivered(delivered=11)
+    assert meanwhile == [outbound.Delivered()]
+    assert sorted(keys) == sorted(f"{a.id}:soc" for a in alerts)  # each once
 
 
 # -- bodies -----------------------------------------------------------------------------------
