@@ -7,6 +7,7 @@ the form as a browser would: GET /login (pre-session CSRF cookie and field), POS
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -358,6 +359,27 @@ def test_the_session_token_is_never_stored_in_clear(tmp_path: Path) -> None:
         assert token.encode() not in stored
         assert csrf_token(token).encode() not in stored
         assert PASSWORD.encode() not in stored
+
+
+def test_a_password_typed_as_the_email_cannot_be_checked_against_guesses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # People type passwords into the e-mail field: the failed-login counts (in the database),
+    # the audit log and the application log name what was typed by a keyed hash, which no
+    # guess can be checked against (a plain SHA-256 can be, offline, billions a second).
+    caplog.set_level(logging.DEBUG)
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=None)
+    app = create_app(settings)
+    typed = "my passphrase typed as the e-mail"
+    with TestClient(app, follow_redirects=False) as client:
+        assert GENERIC in _login(client, typed, "whatever").text
+        [failed] = [a for a in app.state.sentinelle.store.audit_log() if a.action == "login.failed"]
+    plain = hashlib.sha256(typed.encode()).hexdigest()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert plain[:12].encode() not in stored
+    assert plain[:12] not in failed.target and plain[:12] not in caplog.text
+    assert re.fullmatch(r"#[0-9a-f]{12}", failed.target)  # still one name per e-mail typed
+    assert failed.target[1:] in caplog.text
 
 
 def test_no_password_or_token_in_logs(console: Console, caplog: pytest.LogCaptureFixture) -> None:

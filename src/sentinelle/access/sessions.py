@@ -16,11 +16,13 @@ SHA-256, ended after ``CHALLENGE_SECONDS``), and the challenge's token with a cu
 opens the session. Wrong codes are failed logins like wrong passwords. An account of a role
 in ``totp_required_roles`` without a second factor is refused (:class:`TotpRequiredError`).
 
-Failed logins are counted per e-mail (by its SHA-256) and per client address, in the
-database so that the limit holds across processes: ``login_max_failures`` failures within
-``login_window`` seconds refuse further attempts until the oldest of them is that old. Logs
-and the audit log never hold a password, and a failed login's e-mail only as a hash prefix
-(people type passwords into the e-mail field).
+Failed logins are counted per e-mail and per client address, in the database so that the
+limit holds across processes: ``login_max_failures`` failures within ``login_window`` seconds
+refuse further attempts until the oldest of them is that old. Logs and the audit log never
+hold a password, and a failed login's e-mail only as a hash prefix (people type passwords into
+the e-mail field). The e-mail's hash, in the counts and in the logs, is keyed
+(:func:`login_key`): a plain hash of a password typed as the e-mail could be checked against
+guesses by whoever reads the database or the logs.
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from sentinelle.access import Principal, Role
 from sentinelle.access.accounts import check_password
 from sentinelle.access.totp import matching_step, totp_key, unseal
 from sentinelle.config import Settings
+from sentinelle.errors import ConfigError
+from sentinelle.keyfile import load_or_create
 from sentinelle.store import Store
 from sentinelle.timeutil import SECOND
 
@@ -44,6 +49,7 @@ __all__ = [
     "CHALLENGE_COOKIE",
     "CHALLENGE_SECONDS",
     "LOGIN_CSRF_COOKIE",
+    "LOGIN_KEY_FILE",
     "SESSION_COOKIE",
     "LoginExpiredError",
     "LoginLockedError",
@@ -57,6 +63,7 @@ __all__ = [
     "hash_token",
     "log_in",
     "log_out",
+    "login_key",
     "session_principal",
 ]
 
@@ -64,6 +71,8 @@ SESSION_COOKIE: Final = "sentinelle_session"
 LOGIN_CSRF_COOKIE: Final = "sentinelle_login_csrf"
 CHALLENGE_COOKIE: Final = "sentinelle_login_totp"
 CHALLENGE_SECONDS: Final = 5 * 60  # from the right password to the code
+LOGIN_KEY_FILE: Final = "login.key"
+_LOGIN_KEY_SIZE: Final = 32
 _TOUCH_EVERY: Final = 60 * SECOND  # last-seen is written at most once a minute per session
 _MAX_TOKEN: Final = 200
 _log = logging.getLogger(__name__)
@@ -86,9 +95,34 @@ def csrf_matches(session_token: str, presented: str | None) -> bool:
     return hmac.compare_digest(csrf_token(session_token).encode(), presented.encode())
 
 
-def email_digest(email: str) -> str:
-    """A short hash of an e-mail, for logs of failed logins (never the e-mail itself)."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:12]
+def login_key(data_dir: Path) -> bytes:
+    """The key of the hashes that name a login's e-mail in the failed-login counts and logs,
+    ``data_dir/login.key`` (32 random bytes, made on first use, mode 0600). Every host
+    serving one database needs the same file, or each counts an e-mail's failures apart."""
+    path = data_dir / LOGIN_KEY_FILE
+
+    def parse(data: bytes) -> bytes:
+        if len(data) != _LOGIN_KEY_SIZE:
+            raise ConfigError(f"login key file {path} is not {_LOGIN_KEY_SIZE} bytes")
+        return data
+
+    return load_or_create(
+        path,
+        what="login key file",
+        make=lambda: secrets.token_bytes(_LOGIN_KEY_SIZE),
+        parse=parse,
+    )
+
+
+def _email_mac(key: bytes, email: str) -> str:
+    message = b"sentinelle-login-email-v1\x00" + email.strip().lower().encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def email_digest(email: str, key: bytes) -> str:
+    """A short keyed hash of an e-mail, for logs of failed logins (never the e-mail itself,
+    nor a hash a guess could be checked against: people type passwords there)."""
+    return _email_mac(key, email)[:12]
 
 
 def session_principal(
@@ -154,8 +188,8 @@ class LoginExpiredError(Exception):
     """No live challenge for the presented token: log in again."""
 
 
-def _subjects(email: str, address: str | None) -> list[str]:
-    subjects = ["email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()]
+def _subjects(email: str, address: str | None, key: bytes) -> list[str]:
+    subjects = ["email:" + _email_mac(key, email)]
     if address:
         subjects.append("addr:" + address[:100])
     return subjects
@@ -193,16 +227,17 @@ def log_in(
     factor its role requires (audited as ``login.failed``, reason ``totp_required``).
     """
     email = email.strip().lower()
-    subjects = _subjects(email, address)
+    key = login_key(settings.data_dir)
+    subjects = _subjects(email, address, key)
     now = clock()
     wait = _retry_after(store, subjects, now_us=now, settings=settings)
     if wait:
-        _log.warning("login refused (rate limit) for e-mail #%s", email_digest(email))
+        _log.warning("login refused (rate limit) for e-mail #%s", email_digest(email, key))
         raise LoginLockedError(wait)
     principal = check_password(store, email, password)
     now = clock()
     if principal is None:
-        digest = email_digest(email)
+        digest = email_digest(email, key)
         store.add_login_failure(
             subjects,
             now_us=now,
@@ -291,7 +326,7 @@ def complete_login(
         store.delete_challenge(key)
         raise LoginExpiredError
     email = found.email
-    subjects = _subjects(email, address)
+    subjects = _subjects(email, address, login_key(settings.data_dir))
     wait = _retry_after(store, subjects, now_us=now, settings=settings)
     if wait:
         _log.warning("TOTP code refused (rate limit) for %s", email)
