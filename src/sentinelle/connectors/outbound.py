@@ -431,7 +431,9 @@ def deliver_due(
             # to another run, which sent them too.
             held = LEASE_SECONDS * _SECOND_US + int((_monotonic() - started) * _SECOND_US)
             with store.writer() as w:
-                claimed = w.claim_deliveries(now_us=now, lease_us=held, limit=_CLAIM)
+                claimed = w.claim_deliveries(
+                    now_us=now, lease_us=held, limit=_CLAIM, destinations=channels.names
+                )
             if not claimed:
                 break
             for row in claimed:
@@ -455,14 +457,18 @@ def deliver_due(
                 else:
                     state, next_at, done = DeliveryState.PENDING, now + _backoff(row.attempts), None
                 with store.writer() as w:
-                    w.finish_delivery(
+                    recorded = w.finish_delivery(
                         row.message,
                         row.destination,
                         state=state,
                         last_error=error,
                         next_at_us=next_at,
                         delivered_us=done,
+                        attempts=row.attempts,
                     )
+                if not recorded:  # held too long: another run claimed it since, and says
+                    _logger.info("%s to %s: claimed again meanwhile", row.message, row.destination)
+                    continue
                 counts[state] += 1
                 if error is not None and not obsolete:
                     _logger.warning(
@@ -524,6 +530,12 @@ class _Channels:
         self.http = client
         self.sockets: dict[str, SyslogConnection] = {}
         self.session: MailSession | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The destinations this run can send to: only their rows are claimed (a process
+        configured without one leaves its rows pending for one that has it)."""
+        return [*self.webhooks, *self.syslog, *self.mail]
 
     def send(self, row: DeliveryRow, message: Message | str) -> str | None:
         """Send ``message`` to ``row``'s destination: ``None`` once it took it, else what went

@@ -116,16 +116,32 @@ class DeliveryWriterMixin:
                 )
         return new
 
-    def claim_deliveries(self, *, now_us: int, lease_us: int, limit: int) -> list[DeliveryRow]:
+    def claim_deliveries(
+        self,
+        *,
+        now_us: int,
+        lease_us: int,
+        limit: int,
+        destinations: Sequence[str] | None = None,
+    ) -> list[DeliveryRow]:
         """Mark up to ``limit`` due rows (``pending`` or ``sending`` whose lease has ended,
         ``next_at_us <= now_us``) ``sending``, one more attempt, leased until
-        ``now_us + lease_us``; returns them as marked. The caller's transaction holds the
-        store's write lock, so two runs never claim the same row at once."""
+        ``now_us + lease_us``; returns them as marked. ``destinations``: only rows to those
+        (the ones the caller can send to; a process missing one leaves its rows to another).
+        The caller's transaction holds the store's write lock, so two runs never claim the
+        same row at once."""
+        if destinations is not None and not destinations:
+            return []
+        only = (
+            ""
+            if destinations is None
+            else f" AND destination IN ({', '.join('?' * len(destinations))})"
+        )
         due = self._x(
-            "SELECT message, destination FROM outbound_deliveries "
-            "WHERE state IN ('pending', 'sending') AND next_at_us <= ? "
+            "SELECT message, destination FROM outbound_deliveries "  # noqa: S608 - placeholders
+            f"WHERE state IN ('pending', 'sending') AND next_at_us <= ?{only} "
             "ORDER BY next_at_us, message, destination LIMIT ?",
-            (now_us, limit),
+            (now_us, *(destinations or ()), limit),
         ).fetchall()
         out: list[DeliveryRow] = []
         for message, destination in due:
@@ -146,13 +162,19 @@ class DeliveryWriterMixin:
         last_error: str | None,
         next_at_us: int,
         delivered_us: int | None,
-    ) -> None:
-        """Record the outcome of a claimed row's attempt (the row must still be ``sending``)."""
-        self._x(
+        attempts: int | None = None,
+    ) -> bool:
+        """Record the outcome of a claimed row's attempt (the row must still be ``sending``;
+        with ``attempts``, still at the attempt claimed: a run whose hold ended, the row
+        claimed again by another, records nothing over that one's outcome). Returns whether
+        it was recorded."""
+        also, extra = ("", ()) if attempts is None else (" AND attempts = ?", (attempts,))
+        done = self._x(
             "UPDATE outbound_deliveries SET state = ?, last_error = ?, next_at_us = ?, "  # noqa: S608
-            f"delivered_us = ? WHERE {_KEY} AND state = 'sending'",
-            (state.value, last_error, next_at_us, delivered_us, message, destination),
+            f"delivered_us = ? WHERE {_KEY} AND state = 'sending'{also}",
+            (state.value, last_error, next_at_us, delivered_us, message, destination, *extra),
         )
+        return bool(done.rowcount)
 
 
 class DeliveryStoreMixin:

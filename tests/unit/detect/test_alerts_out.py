@@ -39,7 +39,7 @@ from sentinelle.detect import Alert, DetectionRunner, Severity
 from sentinelle.detect.runner import alert_row
 from sentinelle.errors import ConfigError, StoreError
 from sentinelle.store import Store, open_store
-from sentinelle.store.deliveries import DeliveryState
+from sentinelle.store.deliveries import DeliveryRow, DeliveryState
 from sentinelle.timeutil import now_us
 
 SECRET = "a-webhook-key-of-32-characters!!"  # noqa: S105 - a test key
@@ -490,3 +490,44 @@ def test_alerts_are_queued_in_detections_own_transaction(
         assert sorted(r.message for r in store.deliveries()) == medium
     finally:
         store.close()
+
+
+def test_a_process_without_a_destination_leaves_its_rows_to_one_that_has_it(
+    settings: Settings, store: Store, receiver: HttpReceiver
+) -> None:
+    # An ingest or a cron run configured without one of the destinations must not spend
+    # that destination's attempts ("not configured") until its rows fail for good.
+    both = with_hooks(settings, f"soc={receiver.url()} ops={receiver.url()}")
+    outbound.enqueue(store, both, stored(store, alert("a1", Severity.HIGH)), now_us=0)
+    only_soc = with_hooks(settings, f"soc={receiver.url()}")
+    for when in range(0, 24 * 3600, 3600):
+        outbound.deliver_due(store, only_soc, when * SECOND)
+    states = {r.destination: (r.state, r.attempts) for r in store.deliveries()}
+    assert states == {"soc": (DeliveryState.DELIVERED, 1), "ops": (DeliveryState.PENDING, 0)}
+    assert outbound.deliver_due(store, both, 24 * 3600 * SECOND) == outbound.Delivered(delivered=1)
+    assert sorted(receiver.keys()) == ["a1:ops", "a1:soc"]
+
+
+def test_a_run_whose_hold_ended_records_nothing_over_the_run_that_claimed_it_again(
+    settings: Settings, store: Store
+) -> None:
+    hooked = with_hooks(settings, "soc=http://127.0.0.1:9/hook")
+    outbound.enqueue(store, hooked, stored(store, alert("a1", Severity.MEDIUM)), now_us=0)
+    with store.writer() as w:  # a slow run claims it; its hold ends, another run claims it
+        [first] = w.claim_deliveries(now_us=0, lease_us=60 * SECOND, limit=10)
+        [second] = w.claim_deliveries(now_us=61 * SECOND, lease_us=60 * SECOND, limit=10)
+    assert (first.attempts, second.attempts) == (1, 2)
+
+    def finish(row: DeliveryRow, state: DeliveryState) -> bool:
+        with store.writer() as w:
+            return w.finish_delivery(
+                row.message, row.destination, state=state, last_error=None,
+                next_at_us=0, delivered_us=None, attempts=row.attempts,
+            )  # fmt: skip
+
+    # The slow run's outcome comes in while the other still sends: it records nothing ...
+    assert finish(first, DeliveryState.FAILED) is False
+    assert store.deliveries()[0].state == DeliveryState.SENDING
+    # ... and the run holding the row records its own.
+    assert finish(second, DeliveryState.DELIVERED) is True
+    assert store.deliveries()[0].state == DeliveryState.DELIVERED
