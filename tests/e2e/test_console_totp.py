@@ -177,6 +177,16 @@ def test_an_account_without_totp_logs_in_with_its_password(console: TotpConsole)
     assert json.loads(succeeded[0].details_json)["factors"] == "password"
 
 
+def test_enrolling_ends_the_sessions_opened_with_the_password_alone(console: TotpConsole) -> None:
+    email = console.user("ana@example.org", Role.RESPONDER)
+    client = console.client()
+    assert _login(client, email).status_code == 303 and console.store.sessions_of(email) == 1
+    assert client.get("/").status_code == 200
+    console.enrol(email)  # a second factor from now on: the password-only session ends
+    assert console.store.sessions_of(email) == 0
+    assert client.get("/").headers["location"] == "/login"
+
+
 def test_a_wrong_password_gets_the_generic_answer_not_the_second_step(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     console.enrol(email)

@@ -218,8 +218,9 @@ class AccountStoreMixin:
 
     def enable_totp(self, email: str, *, sealed_secret: str, step: int, by: str) -> None:
         """Give an enabled account without TOTP its (sealed) secret, ``step`` being the step of
-        the code that confirmed it (it cannot be used again to log in). Raises
-        :class:`NotFoundError` without such an account, :class:`StoreError` if it has TOTP."""
+        the code that confirmed it (it cannot be used again to log in), and end its sessions:
+        they were opened with the password alone. Raises :class:`NotFoundError` without such
+        an account, :class:`StoreError` if it has TOTP."""
         with self.writer() as w:
             found = w._x(
                 "SELECT totp_secret FROM users WHERE email = ? AND disabled_us IS NULL", (email,)
@@ -234,6 +235,7 @@ class AccountStoreMixin:
                 "UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE email = ?",
                 (sealed_secret, step, email),
             )
+            w._x("DELETE FROM sessions WHERE email = ?", (email,))
             _audit(w, by, "user.totp_enabled", email, {})
 
     def disable_totp(self, email: str, *, by: str) -> None:
