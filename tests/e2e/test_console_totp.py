@@ -187,6 +187,26 @@ def test_enrolling_ends_the_sessions_opened_with_the_password_alone(console: Tot
     assert client.get("/").headers["location"] == "/login"
 
 
+def test_a_role_now_required_to_have_totp_ends_its_password_only_sessions(
+    console: TotpConsole,
+) -> None:
+    """``SENTINELLE_TOTP_REQUIRED_ROLES`` gains the role after the account logged in: its
+    session, opened with the password alone, is over (as a disabled account's is)."""
+    email = console.user("dpo@example.org", Role.DPO)
+    client = console.client()
+    assert _login(client, email).status_code == 303 and console.store.sessions_of(email) == 1
+    strict = console.settings.model_copy(update={"totp_required_roles": "dpo"})
+    later = open_console(strict, TotpConsole)
+    restarted = next(later)
+    try:
+        browser = restarted.client()
+        browser.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE])
+        assert browser.get("/").headers["location"] == "/login"
+        assert console.store.sessions_of(email) == 0
+    finally:
+        later.close()
+
+
 def test_a_wrong_password_gets_the_generic_answer_not_the_second_step(console: TotpConsole) -> None:
     email = console.user("dpo@example.org")
     console.enrol(email)

@@ -131,7 +131,9 @@ def session_principal(
     """The principal of the live session whose token is ``token``, or ``None``.
 
     A session past its absolute end or idle too long is removed; so are the sessions of a
-    disabled account. A live session's last use is recorded (at most once a minute).
+    disabled account, and of an account without the second factor its role now requires
+    (``totp_required_roles`` changed since it logged in). A live session's last use is
+    recorded (at most once a minute).
     """
     if not token or len(token) > _MAX_TOKEN:
         return None
@@ -140,7 +142,7 @@ def session_principal(
     if found is None:
         return None
     idle = settings.session_idle_timeout * SECOND
-    if found.disabled_us is not None:
+    if found.disabled_us is not None or (not found.totp and found.role in settings.totp_roles):
         store.delete_sessions_of(found.email)
         return None
     if now_us >= found.expires_us or now_us - found.last_seen_us >= idle:

@@ -23,7 +23,8 @@ __all__ = ["ChallengeRow", "SessionRow", "SessionStoreMixin"]
 
 
 class SessionRow(NamedTuple):
-    """A session with its account's role, merchant and whether it is disabled."""
+    """A session with its account's role, merchant, whether it is disabled and whether it has
+    a second factor."""
 
     token_hash: str
     email: str
@@ -33,6 +34,7 @@ class SessionRow(NamedTuple):
     role: str
     merchant: str | None
     disabled_us: int | None
+    totp: bool = False
 
 
 class ChallengeRow(NamedTuple):
@@ -86,7 +88,7 @@ class SessionStoreMixin:
         """The session with this token hash and its account (whatever its state)."""
         rows = self._x(
             "SELECT s.token_hash, s.email, s.created_us, s.last_seen_us, s.expires_us, "
-            "u.role, u.merchant, u.disabled_us "
+            "u.role, u.merchant, u.disabled_us, u.totp_secret IS NOT NULL "
             "FROM sessions s JOIN users u ON u.email = s.email WHERE s.token_hash = ?",
             (token_hash,),
         )
@@ -102,6 +104,7 @@ class SessionStoreMixin:
             r[5],
             r[6],
             int(r[7]) if r[7] is not None else None,
+            bool(r[8]),
         )
 
     def touch_session(self, token_hash: str, now_us: int) -> None:
