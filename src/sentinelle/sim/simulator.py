@@ -483,8 +483,21 @@ def _actor_truth(agent: Agent) -> dict[str, Any]:
 
 @contextmanager
 def _atomic(path: str) -> Iterator[IO[bytes]]:
-    """Write ``path`` through a temporary file, renamed into place only on success."""
+    """Write ``path`` through a temporary file, renamed into place only on success; a path
+    that is not a regular file (``/dev/null``, a named pipe) is written to directly: renamed
+    over, a device would be replaced by a file (as root, ``/dev/null`` for everyone)."""
     target = Path(path)
+    try:
+        special = target.exists() and not target.is_file()
+    except OSError:
+        special = False
+    if special:
+        try:
+            with open(target, "wb") as raw:
+                yield raw
+        except OSError as exc:
+            raise SimulationError(f"cannot write {target}: {exc.strerror or exc}") from None
+        return
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as raw:

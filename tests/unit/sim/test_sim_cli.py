@@ -56,3 +56,25 @@ def test_bad_input_is_one_clear_line(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_device_or_pipe_as_output_is_written_to_not_replaced(tmp_path: Path) -> None:
+    """``--out /dev/null`` (or a named pipe) is written through: renaming a temporary file
+    over it would replace the device by a regular file (as root, /dev/null for everyone)."""
+    import os
+    import stat
+    import threading
+
+    pipe = tmp_path / "events.fifo"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    args = ["simulate", "--merchants", "30", "--agents", "5", "--days", "2", "--out", str(pipe)]
+    result = CliRunner().invoke(cli_group, args)
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(pipe.stat().st_mode)  # still the pipe, not a file put in its place
+    lines = got[0].splitlines()
+    assert lines and all(decode_event(line) for line in lines)
+    assert not list(tmp_path.glob(".*.tmp"))
