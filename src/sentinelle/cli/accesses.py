@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
+from sentinelle.cli.app import text_file
 from sentinelle.cli.ledger import ledger
-from sentinelle.errors import Error
 from sentinelle.transparency.accesses import check_listing
 
 
@@ -34,8 +34,8 @@ def verify_accesses(listing: Path, key: str, origin: str | None, as_json: bool) 
     """Check LISTING, a merchant's accesses as the API's JSON page or CSV export: the
     checkpoint's signature against KEY, then each row's proof to its root. Exit 1 if any
     check fails; a row whose event text was withheld is checked by its leaf hash."""
-    key_text = _text(Path(key[1:]), "--key file") if key.startswith("@") else key
-    data = _text(listing, "listing")
+    key_text = text_file(Path(key[1:]), "--key file") if key.startswith("@") else key
+    data = text_file(listing, "listing")
     result = check_listing(data, key_text, origin=origin)
     if as_json:
         click.echo(json.dumps({"ok": result.ok, **asdict(result)}))
@@ -52,14 +52,3 @@ def verify_accesses(listing: Path, key: str, origin: str | None, as_json: bool) 
         click.echo(f"{len(result.rows) - failed} of {len(result.rows)} rows verified")
     if not result.ok:
         sys.exit(1)
-
-
-def _text(path: Path, what: str) -> str:
-    """The UTF-8 text of ``path``; an :class:`Error` naming it (as ``what``) if it cannot
-    be read or is not text."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise Error(f"{what} {path}: cannot read it: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise Error(f"{what} {path}: the file is not UTF-8 text") from None

@@ -46,6 +46,18 @@ _DATA_DIR_HELP = (
 )
 
 
+def text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``, a file a command was given. Raises :class:`ConfigError`
+    naming it (as ``what``: ``checkpoint``, ``listing``) if it cannot be read or is not
+    text."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path}: the file is not UTF-8 text") from None
+
+
 class App:
     """What every subcommand needs, opened lazily and closed at exit."""
 

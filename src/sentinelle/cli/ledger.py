@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from sentinelle.cli.app import App, cli_group, pass_app
+from sentinelle.cli.app import App, cli_group, pass_app, text_file
 from sentinelle.errors import ConfigError
 from sentinelle.ledger.cosignature import CosignatureVerifier
 from sentinelle.ledger.keys import default_who, iso
@@ -122,7 +122,7 @@ def verify(
     the one a witness cosigned, or a checkpoint a witness cosigned was deleted. Shows progress
     on a terminal.
     """
-    texts = [(str(path), _read_note(path)) for path in notes]
+    texts = [(str(path), text_file(path, "checkpoint")) for path in notes]
     witnesses = (
         [CosignatureVerifier.from_verifier_key(k) for k in witness_keys]
         if witness_keys
@@ -169,17 +169,6 @@ def verify(
         f"{report.checkpoints} checkpoints; root {report.root.hex()}; {report.merchants} "
         f"merchants' slices rebuilt, {report.mapped} map lines matched{witnessed}"
     )
-
-
-def _read_note(path: Path) -> str:
-    """The text of a checkpoint note kept in ``path``. Raises :class:`ConfigError` naming the
-    file if it cannot be read or is not UTF-8."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"checkpoint {path}: cannot read it: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"checkpoint {path}: the file is not UTF-8 text") from None
 
 
 @ledger.command("witness")
