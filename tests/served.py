@@ -44,3 +44,23 @@ def served(
         thread.join(JOIN_TIMEOUT)
         sock.close()
     assert not thread.is_alive(), f"{what} did not stop"
+
+
+@contextmanager
+def not_http() -> Iterator[str]:
+    """A loopback server that answers one connection with an SSH banner, not HTTP (a wrong
+    port): its ``http://127.0.0.1:PORT`` until the block ends."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def banner() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.0\r\n\r\n")
+
+        thread = threading.Thread(target=banner, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        thread.join(JOIN_TIMEOUT)

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from sentinelle.config import Settings
 from sentinelle.ledger.cosignature import CosignatureVerifier, Cosigner
 from sentinelle.sim import generate_events
 from sentinelle.store import open_store
+from served import not_http
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -182,20 +182,6 @@ def test_ledger_witness_exits_1_when_a_witness_is_unreachable_or_not_http(
     failed = run_script(env, "ledger", "witness", "--witness", f"{closed}={witness_key}", code=1)
     assert "error: witness witness.test/w1+" in failed.stderr
     assert f"({closed}): unreachable (" in failed.stderr
-    with socket.socket() as server:  # answers every request with an SSH banner
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-
-        def banner() -> None:
-            conn, _ = server.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"SSH-2.0-OpenSSH_9.0\r\n\r\n")
-
-        thread = threading.Thread(target=banner, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{port}"
+    with not_http() as url:  # answers with an SSH banner
         failed = run_script(env, "ledger", "witness", "--witness", f"{url}={witness_key}", code=1)
-        thread.join(10)
     assert f"({url}): unreachable (" in failed.stderr
