@@ -260,3 +260,29 @@ def test_each_change_is_in_the_audit_log_with_who(settings: Settings, tmp_path: 
         assert PASSWORD not in row.password_hash
         for entry in store.audit_log():  # no secret in the log either
             assert PASSWORD not in entry.details_json and "snl_" not in entry.details_json
+
+
+def test_a_password_typed_at_a_terminal_is_not_shown_and_asked_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``users create --password-stdin`` at a terminal: typed without echo, then again; a
+    mismatch asks again. Piped, the first line is read as before."""
+    from click.testing import CliRunner
+
+    from sentinelle.cli import users as users_cli
+    from sentinelle.cli.app import cli_group
+
+    secret = "correct horse battery staple"  # noqa: S105 - a test account's
+    monkeypatch.setattr(users_cli, "_at_terminal", lambda: True)
+    args = ["--data-dir", str(tmp_path / "d"), "users", "create", "ann@shop.example"]
+    args += ["--role", "responder", "--password-stdin"]
+    typed = f"{secret}\nsomething else\n{secret}\n{secret}\n"
+    result = CliRunner().invoke(cli_group, args, input=typed)
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output and "Repeat for confirmation" in result.output
+    assert "do not match" in result.output  # the first pair differed: asked again
+    store = open_store(Settings(_env_file=None, data_dir=tmp_path / "d"))
+    try:
+        assert check_password(store, "ann@shop.example", secret) is not None
+    finally:
+        store.close()

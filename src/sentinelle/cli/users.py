@@ -23,6 +23,11 @@ def users() -> None:
     """Manage people's accounts (passwords are stored as argon2id hashes only)."""
 
 
+def _at_terminal() -> bool:
+    """Whether standard input is a terminal (someone typing the password)."""
+    return sys.stdin.isatty()
+
+
 @users.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice([r.value for r in USER_ROLES]), required=True)
@@ -32,7 +37,8 @@ def users() -> None:
     is_flag=True,
     required=True,
     help=f"Read the password (at least {MIN_PASSWORD} characters) from the first line of "
-    "standard input: never from the command line, where other users could see it.",
+    "standard input: never from the command line, where other users could see it. At a "
+    "terminal it is typed twice, not shown.",
 )
 @click.option("--by", help="Who creates it (recorded)  [default: the OS user]")
 @pass_app
@@ -41,14 +47,18 @@ def create(
 ) -> None:
     """Create the account EMAIL."""
     del password_stdin  # required: the only way to give a password
-    line = sys.stdin.readline()
-    if not line:
-        raise ConfigError("no password on standard input (--password-stdin)")
+    if _at_terminal():  # typed: not echoed, and twice, as passwd does
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        line = sys.stdin.readline()
+        if not line:
+            raise ConfigError("no password on standard input (--password-stdin)")
+        password = line.rstrip("\r\n")
     row = create_user(
         app.store,
         email=email,
         role=Role(role),
-        password=line.rstrip("\r\n"),
+        password=password,
         merchant=merchant,
         by=_who(by),
     )
