@@ -356,7 +356,7 @@ def _find_principal(request: Request) -> Principal:
     found = _known(request)
     if found is not None:
         return found
-    if request.headers.get("authorization"):
+    if "authorization" in request.headers:  # even empty: the request is judged by it alone
         token = _bearer(request)
         if token is not None:
             state = _state(request)
