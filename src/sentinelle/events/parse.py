@@ -236,20 +236,7 @@ def check_repeated_keys(raw: bytes | str) -> None:
         doc = json.loads(raw, object_pairs_hook=_pairs)
     except (RecursionError, ValueError):
         return
-    _repeated(doc, "$", 0)
-
-
-def _repeated(node: object, path: str, depth: int) -> None:
-    if depth > _MAX_DEPTH:
-        return
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            _repeated(item, f"{path}[{i}]", depth + 1)
-    elif isinstance(node, _Object):
-        if node.repeated is not None:
-            raise _repeated_error(path, node.repeated)
-        for key, value in node.items():
-            _repeated(value, _member(path, key), depth + 1)
+    _walk(doc, "$", 0, keys_only=True)
 
 
 def _repeated_error(path: str, key: str) -> EventError:
@@ -258,22 +245,26 @@ def _repeated_error(path: str, key: str) -> EventError:
     )
 
 
-def _walk(node: object, path: str, depth: int) -> None:
+def _walk(node: object, path: str, depth: int, *, keys_only: bool = False) -> None:
+    """Raise :class:`EventError` at the first repeated key, NUL character or level too deep
+    of a decoded document; ``keys_only``: repeated keys only (deeper levels are not read)."""
     if depth > _MAX_DEPTH:
+        if keys_only:
+            return
         raise _too_deep()
     if isinstance(node, str):
-        if "\x00" in node:
+        if "\x00" in node and not keys_only:
             raise EventError(path, "contains a NUL character (\\u0000), which cannot be stored")
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            _walk(item, f"{path}[{i}]", depth + 1)
+            _walk(item, f"{path}[{i}]", depth + 1, keys_only=keys_only)
     elif isinstance(node, _Object):
         if node.repeated is not None:
             raise _repeated_error(path, node.repeated)
         for key, value in node.items():
-            if "\x00" in key:
+            if "\x00" in key and not keys_only:
                 raise EventError(path, "a key contains a NUL character (\\u0000)")
-            _walk(value, _member(path, key), depth + 1)
+            _walk(value, _member(path, key), depth + 1, keys_only=keys_only)
 
 
 def _member(path: str, key: str) -> str:
