@@ -30,7 +30,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -39,7 +39,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sentinelle.errors import ConfigError, IntegrityError
 from sentinelle.keyfile import load_or_create
 
-__all__ = ["Checkpoint", "SigningKey", "Verifier", "parse_note"]
+__all__ = [
+    "NO_CHECKPOINT",
+    "NO_WITNESSED_CHECKPOINT",
+    "Checkpoint",
+    "SigningKey",
+    "Verifier",
+    "parse_note",
+]
+
+#: What the log's API answers (404) when it has no checkpoint, or none a witness cosigned: a
+#: monitor tells that answer from a 404 of a wrong address by these words.
+NO_CHECKPOINT: Final = "no checkpoint yet"
+NO_WITNESSED_CHECKPOINT: Final = "no witnessed checkpoint yet"
 
 _HASH_SIZE = 32
 _ALG_ED25519 = b"\x01"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from sentinelle.errors import ConfigError, Error, IntegrityError
+from sentinelle.ledger.checkpoint import NO_CHECKPOINT, NO_WITNESSED_CHECKPOINT
 from sentinelle.ledger.publish import tile_path
 from sentinelle.monitor.checks import MAX_PROOF_HASHES, LogTree, tree_from_tiles
 
@@ -46,7 +47,7 @@ _HEX32: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _URL: Final = re.compile(r"https?://[^\s/?#@]+(/[^\s?#]*)?", re.ASCII)
 #: The API's answers to a log with no checkpoint, or none witnessed (the 404s of
 #: ``GET /v1/ledger/checkpoint``, sentinelle.api.routes.ledger): any other 404 is a wrong URL.
-_NONE_YET: Final = frozenset({"no checkpoint yet", "no witnessed checkpoint yet"})
+_NONE_YET: Final = frozenset({NO_CHECKPOINT, NO_WITNESSED_CHECKPOINT})
 
 
 class LogUnreachableError(Error):

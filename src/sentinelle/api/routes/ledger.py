@@ -11,7 +11,12 @@ from sentinelle.access import Permission
 from sentinelle.api.cursors import MAX_INT
 from sentinelle.api.deps import GuardedRoute, StateDep, guarded, reading
 from sentinelle.api.responses import NOT_FOUND
-from sentinelle.ledger.checkpoint import Checkpoint, parse_note
+from sentinelle.ledger.checkpoint import (
+    NO_CHECKPOINT,
+    NO_WITNESSED_CHECKPOINT,
+    Checkpoint,
+    parse_note,
+)
 from sentinelle.ledger.keys import load_chain, until_size
 from sentinelle.ledger.witnessing import newest_cosigned_note
 from sentinelle.timeutil import iso
@@ -36,12 +41,12 @@ async def get_checkpoint(
     if witnessed:
         note = await reading(state, lambda r: newest_cosigned_note(r.store))
         if note is None:
-            raise HTTPException(404, "no witnessed checkpoint yet")
+            raise HTTPException(404, NO_WITNESSED_CHECKPOINT)
         head = Checkpoint.from_body(parse_note(note)[0])
         return {"size": head.size, "root_hash": head.root.hex(), "note": note}
     cp = await reading(state, lambda r: r.store.latest_checkpoint())
     if cp is None:
-        raise HTTPException(404, "no checkpoint yet")
+        raise HTTPException(404, NO_CHECKPOINT)
     return {"size": cp.size, "root_hash": cp.root.hex(), "note": cp.note}
 
 
