@@ -5,6 +5,8 @@
 * staff: team, role, notice and joining dates;
 * per actor (:class:`ActorState`): the rolling windows of the last 24 hours and 7 days, the
   daily summaries of the last weeks (their own baseline), devices, countries and hours seen;
+  their days are *working days*, which begin at the hour their work pauses (:func:`day_start`):
+  a night shift from 22:00 to 06:00 UTC is one day, not the ends of two;
 * per team: the daily summaries of its members (the peer baseline).
 
 Everything is plain data so the engine can save it between batches (see ``to_state``).
@@ -32,6 +34,7 @@ __all__ = [
     "Grant",
     "Quantiles",
     "Ticket",
+    "day_start",
     "mark",
     "mark_daily",
     "percentile",
@@ -58,6 +61,10 @@ ALERTED: Final = "alerted"
 #: days, and of at most 50 members' :data:`HISTORY_DAYS` each (the most recent).
 TEAM_DAYS: Final = 2 * HISTORY_DAYS
 KNOWN_DAYS: Final = 90  # a merchant the actor has not opened for this long is new again
+#: Accesses counted by hour before an actor's working day is placed (:func:`day_start`).
+SHIFT_SEEN: Final = 100
+#: The share of an actor's accesses within three hours of their day's start that moves it.
+SHIFT_BUSY: Final = 0.02
 JUSTIFIED: Final = 1
 NOVEL: Final = 2
 UNJUSTIFIED_BULK: Final = 4
@@ -191,6 +198,18 @@ class ActorState:
     browsing: dict[str, list[str]] = field(default_factory=dict)  # new merchant → customers
     quantiles: dict[str, tuple[float, float, int, float, float]] = field(default_factory=dict)
     machine: MachineState | None = None  # an app's or integration's own history (machines.py)
+    # When the actor's working day begins, in µs after UTC midnight (a whole hour; 0 until
+    # their hours are known, or while midnight is quiet for them): see day_start.
+    shift: int = 0
+
+    def workday(self, t: int) -> int:
+        """The working day (a day number, like ``t // DAY`` shifted by :attr:`shift`) of time
+        ``t`` for this actor: what their :attr:`day` and :attr:`active` days count."""
+        return (t - self.shift) // DAY
+
+    def workday_start(self, t: int) -> int:
+        """The time the working day of ``t`` began for this actor."""
+        return t - (t - self.shift) % DAY
 
     def baseline(self, metric: str) -> Quantiles:
         """Median and 95th percentile of the actor's daily ``metric`` (active days only; 0 on
@@ -381,7 +400,7 @@ class Context:
                         _drop(state.b24, m)
                 window[i] = (u, m, JUSTIFIED, rec, subj)
             i -= 1
-        if i < len(window) - 1 and state.day == t // DAY and merchant not in state.u24:
+        if i < len(window) - 1 and state.day == state.workday(t) and merchant not in state.u24:
             state.today.unjustified.discard(merchant)
             state.today.novel.discard(merchant)
             state.today.unjustified_bulk.discard(merchant)
@@ -448,7 +467,14 @@ class Context:
 
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:
         """Update the actor's windows, day summary and habits with a read access."""
-        day = t // DAY
+        day = (t - state.shift) // DAY
+        if day != state.day and state.day >= 0:
+            # A new working day by the start it had: placed again (a night shift's first
+            # midnight is no new day once its hours are known), never back before the last.
+            shift = day_start(state.hours, state.shift)
+            if shift != state.shift:
+                state.shift = shift
+                day = max(state.day, (t - shift) // DAY)
         if day != state.day:
             state.active.append(day)
             if state.active[0] < day - 30:
@@ -568,7 +594,7 @@ class Context:
                 continue
             if s.countries.get(country, since) < since:
                 return False
-            known = known or bool(s.active and s.active[0] * DAY <= known_before)
+            known = known or bool(s.active and s.active[0] * DAY + s.shift <= known_before)
         return known
 
 
@@ -580,6 +606,35 @@ def _keep_since(by: dict[str, dict[str, int]], since: int) -> None:
             by[key] = actors
         else:
             del by[key]
+
+
+def day_start(hours: list[int], current: int) -> int:
+    """When an actor's working day begins (µs after UTC midnight, a whole hour), from
+    ``hours``, their accesses by UTC hour, and ``current``, when it begins now.
+
+    A day begins in the middle of the quietest seven hours of the actor's day (the nearest
+    such hour to ``current``, then to midnight, on a tie), and moves only when the three hours
+    either side of ``current`` hold :data:`SHIFT_BUSY` of their accesses or more and the new
+    start halves that: a day shift keeps UTC midnight; a night shift from 22:00 gets days of
+    its own (by UTC days, each day would hold the end of one night and the start of the
+    next, and every rate of days, a trickle's days or the evidence's one piece a day, would
+    count those); an actor working round the clock keeps what they had. With fewer than
+    :data:`SHIFT_SEEN` accesses counted, ``current``.
+    """
+    total = sum(hours)
+    if total < SHIFT_SEEN:
+        return current
+    around = hours * 3
+    near = [sum(around[h + 21 : h + 28]) for h in range(24)]  # hours h-3 .. h+3, round midnight
+    now = current // HOUR
+    if near[now] < SHIFT_BUSY * total:
+        return current
+
+    def distance(h: int, to: int) -> int:
+        return min((h - to) % 24, (to - h) % 24)
+
+    best = min(range(24), key=lambda h: (near[h], distance(h, now), distance(h, 0)))
+    return best * HOUR if 2 * near[best] <= near[now] else current
 
 
 def mark(state: ActorState, kind: str, t: int, key: str) -> int:
@@ -597,7 +652,7 @@ def mark_daily(state: ActorState, kind: str, t: int, key: str) -> bool:
     """Record ``key`` under ``kind`` once a day (a habit's days: the same merchant day after
     day); whether it was not yet marked today."""
     marks = state.marks.setdefault(kind, [])
-    today = t // DAY * DAY
+    today = state.workday_start(t)
     for u, k in reversed(marks):
         if u < today:
             break

@@ -373,7 +373,7 @@ def surprise(
     shape, rate = prior.shape, prior.rate
     span = hours * HOUR if hours else 7 * DAY
     since = ctx.now_us - span
-    today = ctx.now_us // DAY
+    today = state.workday(ctx.now_us)
     first_recent = today - (max(1, hours // 24) - 1 if hours else 6)
     earlier_days = sum(1 for d in state.active if d < first_recent)
     earlier = sum(1 for u, _ in state.marks.get(kind, ()) if u < since)
@@ -519,14 +519,16 @@ class Workflows:
 
         def compute() -> dict[str, float]:
             kind = _VIA + reason
-            since = day * DAY
+            midnight = day * DAY
             rates: dict[str, float] = {}
             for actor, state in ctx.actors.items():
                 marks = state.marks.get(kind)
                 if not marks or state.kind != "staff":
                     continue
+                # Their working days done by midnight (a night shift's is under way then).
+                since, before = state.workday_start(midnight), state.workday(midnight)
                 count = sum(1 for u, _ in marks if u < since)
-                days = sum(1 for d in state.active if d < day)
+                days = sum(1 for d in state.active if d < before)
                 if count and days:
                     rates[actor] = count / days
             return rates
@@ -566,7 +568,7 @@ class Workflows:
                     if self._swept(state, reason, t):
                         mark(state, _SWEPT, t, reason)
                         return True
-                    today = t // DAY * DAY
+                    today = state.workday_start(t)
                     if any(k == reason and u < today for u, k in state.marks.get(_SWEPT, ())):
                         # A sweep of theirs under it was one on an earlier day (in 30 days):
                         # the smaller ones since, under the same reason, are that work too.
@@ -1646,7 +1648,7 @@ class RepeatedLooks(Detector):
             looks.append(t)
             recent = [x for x in looks if x >= t - 14 * DAY]
             state.looks[subject] = recent
-            days = len({x // DAY for x in recent})
+            days = len({state.workday(x) for x in recent})
             if len(recent) >= cfg.min_looks and days >= cfg.min_days:
                 hot.append((subject, len(recent), days))
                 if mark(state, "hot_customer", t, subject):  # once per customer and 30 days
@@ -1664,7 +1666,10 @@ class RepeatedLooks(Detector):
         for looks in state.looks.values():
             if len(looks) >= cfg.min_looks and looks[-1] >= since:
                 kept = [x for x in looks if x >= since]
-                if len(kept) >= cfg.min_looks and len({x // DAY for x in kept}) >= cfg.min_days:
+                if (
+                    len(kept) >= cfg.min_looks
+                    and len({state.workday(x) for x in kept}) >= cfg.min_days
+                ):
                     hot_customers += 1
         text = ", ".join(f"{s} ({n} times on {d} days)" for s, n, d in hot + vip)
         also = (
@@ -1725,7 +1730,7 @@ class RepeatedLooks(Detector):
         count = len(recent)
         if not cfg.high_profile_customers or count < cfg.high_profile_customers:
             return []
-        one_day = len({u // DAY for u, _ in recent}) < cfg.high_profile_days
+        one_day = len({state.workday(u) for u, _ in recent}) < cfg.high_profile_days
         shops = sum(1 for u, _ in state.marks[_HIGH_PROFILE_SHOP] if u >= week)
         if one_day and shops < 2:
             return []  # several of one shop on one day: a case about the shop (a fraud check)
@@ -1822,9 +1827,10 @@ def _rarer(run: _Run | None, tried: list[_Run], tests: int) -> _Run | None:
 
 
 def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset()) -> set[int]:
-    """The days (UTC day numbers, last 30) on which the actor has a mark of ``kind`` (of a
-    key not in ``but``)."""
-    return {u // DAY for u, key in state.marks.get(kind, ()) if key not in but}
+    """The working days (:meth:`ActorState.workday`, last 30) on which the actor has a mark of
+    ``kind`` (of a key not in ``but``)."""
+    shift = state.shift
+    return {(u - shift) // DAY for u, key in state.marks.get(kind, ()) if key not in but}
 
 
 def _but_partner(
@@ -2142,7 +2148,7 @@ class LongHorizon(Detector):
             return False
         if kind == _SILENT and state.team is None:
             return True  # no team named: the staff are the desk whose habit it is, from day 1
-        first = ctx.now_us // DAY - 6
+        first = state.workday(ctx.now_us) - 6
         return sum(1 for d in state.active if d < first) >= cfg.small_team_days
 
     def _peers(
@@ -2193,12 +2199,14 @@ class LongHorizon(Detector):
         day = ctx.now_us // DAY
 
         def compute() -> dict[str, tuple[int, int]]:
+            # Each member's working days done by midnight (a night shift's is under way then).
             return {
                 actor: (
-                    sum(1 for d in _marked_days(other, kind) if d < day),
-                    sum(1 for d in other.active if d < day),
+                    sum(1 for d in _marked_days(other, kind) if d < before),
+                    sum(1 for d in other.active if d < before),
                 )
                 for actor, other in members(ctx, None, team, anyone=anyone)
+                for before in (other.workday(day * DAY),)
             }
 
         key = (kind, None if anyone else team)
@@ -2288,8 +2296,8 @@ class LongHorizon(Detector):
         team show it on."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
-        today = ctx.now_us // DAY
-        since_today = today * DAY
+        today = state.workday(ctx.now_us)
+        since_today = state.workday_start(ctx.now_us)
         if sum(1 for u, _ in state.marks[kind][-2:] if u >= since_today) > 1:
             return []  # judged at the day's first mark
         first = today - 6
@@ -2348,7 +2356,7 @@ class LongHorizon(Detector):
         # as evidence, one grade above its chance.
         strength = _toward(p, cfg.low_p, cfg.medium_p) if severity == Severity.LOW else 0.0
         severity = Severity(min(Severity.CRITICAL, severity + 1))
-        since = start * DAY
+        since = start * DAY + state.shift  # the working day's start
         merchants = sorted({m for u, m in state.marks[kind] if u >= since})
         span = (
             "in the last 7 days"

@@ -494,13 +494,17 @@ class Engine:
             if f.detector not in self._graded:
                 out.append(f)
                 continue
-            total, pieces = risk(ledger[f.actor], f.time_us, cfg, families=self._families)
+            actor_state = actors.get(f.actor)
+            shift = actor_state.shift if actor_state is not None else 0
+            total, pieces = risk(
+                ledger[f.actor], f.time_us, cfg, families=self._families, shift=shift
+            )
             # A weak finding stays low, however risky the actor: it is counted as evidence,
             # but a risky actor's every small step does not become another medium alert.
             earned = grade(total, cfg)
             severity = earned if f.severity >= Severity.MEDIUM else Severity.LOW
-            if severity >= Severity.MEDIUM and (state := actors.get(f.actor)) is not None:
-                mark(state, ALERTED, f.time_us, f.detector)  # emitted or not: history agrees
+            if severity >= Severity.MEDIUM and actor_state is not None:
+                mark(actor_state, ALERTED, f.time_us, f.detector)  # emitted or not: history agrees
             judged.append((len(out), severity, earned, total, pieces))
             out.append(f)
         # The strongest findings first: of one event's, the one that raises the alert is the

@@ -126,17 +126,20 @@ def risk(
     config: EvidenceConfig,
     *,
     families: Mapping[str, str] | None = None,
+    shift: int = 0,
 ) -> tuple[float, list[Item]]:
-    """The actor's risk at ``now_us`` and the pieces that count: one per signal and day. A
-    signal is a detector, or the family ``families`` maps it to (detectors reading the same
-    signal: :attr:`Detector.family <sentinelle.detect.base.Detector.family>`)."""
+    """The actor's risk at ``now_us`` and the pieces that count: one per signal and working
+    day (days beginning ``shift`` µs after UTC midnight: the actor's
+    :attr:`~sentinelle.detect.context.ActorState.shift`). A signal is a detector, or the
+    family ``families`` maps it to (detectors reading the same signal:
+    :attr:`Detector.family <sentinelle.detect.base.Detector.family>`)."""
     families = families or {}
     best: dict[tuple[str, int], Item] = {}
     horizon = now_us - int(config.horizon_days * DAY)
     for item in items:
         if item[0] < horizon or item[0] > now_us:
             continue
-        key = (families.get(item[1], item[1]), item[0] // DAY)
+        key = (families.get(item[1], item[1]), (item[0] - shift) // DAY)
         if key not in best or item[2] >= best[key][2]:
             best[key] = item
     half_life = config.half_life_days * DAY

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from sentinelle.detect import DetectConfig, Engine, Severity
-from sentinelle.detect.context import ALERTED, NO_TEAM, ActorState, Context
+from sentinelle.detect import DetectConfig, Engine, Severity, context
+from sentinelle.detect.context import ALERTED, NO_TEAM, ActorState, Context, day_start
 from sentinelle.detect.detectors import _JUDGED, beta_binomial_tail, beta_prior, team_samples
 from sentinelle.events import decode_event, time_us
 
@@ -680,3 +680,93 @@ def test_the_engine_marks_the_actors_whose_evidence_reached_medium() -> None:
     actors = engine.state.context.actors
     assert actors["pia"].marks.get(ALERTED)
     assert not any(actors[p].marks.get(ALERTED) for p in TEAM)
+
+
+# -- working days: a night shift is one day, not the ends of two -----------------------------
+def _hours(*spans: tuple[int, int], each: int = 20) -> list[int]:
+    """Accesses by UTC hour: ``each`` in every hour of each ``[start, end)`` span (mod 24)."""
+    hours = [0] * 24
+    for start, end in spans:
+        for h in range(start, end if end > start else end + 24):
+            hours[h % 24] += each
+    return hours
+
+
+@pytest.mark.parametrize(
+    ("hours", "current", "expected"),
+    [
+        (_hours((8, 17)), 0, 0),  # a day shift keeps UTC midnight
+        (_hours((22, 6)), 0, 18),  # a night shift: the quiet hour nearest midnight, 3 h clear
+        (_hours((17, 1)), 0, 4),  # 9 to 17 in California: 17:00 to 01:00 UTC
+        (_hours((22, 6)), 18 * 3600 * 10**6, 18),  # placed: stays
+        (_hours((0, 24)), 0, 0),  # round the clock: nothing quieter, kept
+        (_hours((22, 6), each=1), 0, 0),  # 8 accesses: too few to tell
+    ],
+)
+def test_a_working_day_begins_where_the_actors_work_pauses(
+    hours: list[int], current: int, expected: int
+) -> None:
+    assert day_start(hours, current) == expected * 3600 * 10**6
+
+
+def test_a_little_late_work_does_not_move_a_day_shifts_midnight() -> None:
+    """A day shift with an on-call hour at 23:00 now and then (under 2 % of their accesses
+    within three hours of midnight) keeps UTC days; the same hour as a habit moves them."""
+    hours = _hours((8, 17))  # 180 accesses
+    hours[23] = 3
+    assert day_start(hours, 0) == 0
+    hours[23] = 60
+    assert day_start(hours, 0) != 0
+
+
+def night_shift(actor: str, nights: Iterable[int]) -> list[dict[str, Any]]:
+    """A ticket a night, worked from 22:00 to 05:00 UTC (20 looks): a night desk's history."""
+    events: list[dict[str, Any]] = []
+    for d in nights:
+        tid, merchant, opening = opened(actor, d)
+        for e in opening:
+            e["time"] = at(d, 21, 30)
+        events += opening
+        events += [
+            look(actor, merchant, d, 22 + i // 3, f"c-{merchant}-{i}", ticket=tid)
+            for i in range(21)
+        ]
+    return events
+
+
+def test_a_night_shift_is_one_working_day() -> None:
+    """Once their hours are known (100 accesses, their fifth night), each night of a night
+    desk's agent is one working day, from 18:00 UTC (three quiet hours before their first
+    at 21:30). With UTC days, each day held the end of one night and the start of the next,
+    and every rate of days (a trickle's days, the evidence's one piece a day) saw those."""
+    engine = Engine()
+    for event in sorted(
+        (decode_event(json.dumps(e)) for e in night_shift("nia", range(10))), key=time_us
+    ):
+        engine.process(event)
+    state = engine.state.context.actors["nia"]
+    assert state.shift == 18 * 3600 * 10**6
+
+    def workday(night: int, hour: int) -> int:
+        return state.workday(time_us(decode_event(json.dumps(look("nia", "m", night, hour, "c")))))
+
+    assert workday(9, 22) == workday(9, 28)  # 22:00 to 04:00: one day
+    assert workday(8, 28) + 1 == workday(9, 22)  # the next night: the next
+    assert state.active[-2:] == [workday(8, 22), workday(9, 22)]
+
+
+def test_a_night_shifts_trickle_is_counted_by_its_nights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The night desk's slow insider browses a merchant new to them each night, before
+    midnight or after: three nights are three working days of three, medium by the 3rd
+    merchant, as a day desk's. Could fail: with UTC days (``SHIFT_SEEN`` out of reach) the
+    nights before and after one midnight are one day, and half nights are the desk's days."""
+    events = [e for p in (*TEAM, "ana") for e in night_shift(p, [*HISTORY, *AHEAD])]
+    for d, hour in zip(AHEAD, (23, 27, 23, 27, 23, 27, 23), strict=True):
+        events += [look("ana", f"s-{d}", d, hour, f"c-s-{d}-{i}") for i in (1, 2)]
+    caught = first_medium(events, "ana", NO_SILENT)
+    assert caught is not None
+    assert caught[0] == 3
+    assert "on 3 of their 3 working days" in caught[1]
+    monkeypatch.setattr(context, "SHIFT_SEEN", 10**9)
+    utc = first_medium(events, "ana", NO_SILENT)
+    assert utc is None or utc[0] > 3
