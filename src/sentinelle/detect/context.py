@@ -612,29 +612,37 @@ def day_start(hours: list[int], current: int) -> int:
     """When an actor's working day begins (µs after UTC midnight, a whole hour), from
     ``hours``, their accesses by UTC hour, and ``current``, when it begins now.
 
-    A day begins in the middle of the quietest seven hours of the actor's day (the nearest
-    such hour to ``current``, then to midnight, on a tie), and moves only when the three hours
-    either side of ``current`` hold :data:`SHIFT_BUSY` of their accesses or more and the new
-    start halves that: a day shift keeps UTC midnight; a night shift from 22:00 gets days of
-    its own (by UTC days, each day would hold the end of one night and the start of the
-    next, and every rate of days, a trickle's days or the evidence's one piece a day, would
-    count those); an actor working round the clock keeps what they had. With fewer than
-    :data:`SHIFT_SEEN` accesses counted, ``current``.
+    A day begins in the middle of the quietest seven hours of the actor's day (on a tie, in
+    the middle of the widest such lull, then nearest ``current`` and midnight), and moves
+    only when the three hours either side of ``current`` hold :data:`SHIFT_BUSY` of their
+    accesses or more and the new start halves that: a day shift keeps UTC midnight; a night
+    shift from 22:00 gets days of its own (by UTC days, each day would hold the end of one
+    night and the start of the next, and every rate of days, a trickle's days or the
+    evidence's one piece a day, would count those); an actor working round the clock keeps
+    what they had. With fewer than :data:`SHIFT_SEEN` accesses counted, ``current``.
     """
     total = sum(hours)
     if total < SHIFT_SEEN:
         return current
     around = hours * 3
-    near = [sum(around[h + 21 : h + 28]) for h in range(24)]  # hours h-3 .. h+3, round midnight
+
+    def near(h: int, reach: int) -> int:  # the accesses of hours h - reach .. h + reach
+        return sum(around[h + 24 - reach : h + 25 + reach])
+
     now = current // HOUR
-    if near[now] < SHIFT_BUSY * total:
+    if near(now, 3) < SHIFT_BUSY * total:
         return current
 
     def distance(h: int, to: int) -> int:
         return min((h - to) % 24, (to - h) % 24)
 
-    best = min(range(24), key=lambda h: (near[h], distance(h, now), distance(h, 0)))
-    return best * HOUR if 2 * near[best] <= near[now] else current
+    # The quietest seven hours; among equally quiet ones, the middle of the widest lull (a
+    # shift that starts or ends an hour or two early stays whole), then the nearest.
+    best = min(
+        range(24),
+        key=lambda h: (near(h, 3), near(h, 5), near(h, 7), distance(h, now), distance(h, 0)),
+    )
+    return best * HOUR if 2 * near(best, 3) <= near(now, 3) else current
 
 
 def mark(state: ActorState, kind: str, t: int, key: str) -> int:

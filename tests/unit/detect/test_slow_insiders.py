@@ -696,9 +696,9 @@ def _hours(*spans: tuple[int, int], each: int = 20) -> list[int]:
     ("hours", "current", "expected"),
     [
         (_hours((8, 17)), 0, 0),  # a day shift keeps UTC midnight
-        (_hours((22, 6)), 0, 18),  # a night shift: the quiet hour nearest midnight, 3 h clear
-        (_hours((17, 1)), 0, 4),  # 9 to 17 in California: 17:00 to 01:00 UTC
-        (_hours((22, 6)), 18 * 3600 * 10**6, 18),  # placed: stays
+        (_hours((22, 6)), 0, 14),  # a night shift: the middle of its lull (06:00 to 22:00)
+        (_hours((17, 1)), 0, 8),  # 9 to 17 in California: 17:00 to 01:00 UTC
+        (_hours((22, 6)), 18 * 3600 * 10**6, 18),  # placed where it is quiet: stays
         (_hours((0, 24)), 0, 0),  # round the clock: nothing quieter, kept
         (_hours((22, 6), each=1), 0, 0),  # 8 accesses: too few to tell
     ],
@@ -736,8 +736,8 @@ def night_shift(actor: str, nights: Iterable[int]) -> list[dict[str, Any]]:
 
 def test_a_night_shift_is_one_working_day() -> None:
     """Once their hours are known (100 accesses, their fifth night), each night of a night
-    desk's agent is one working day, from 18:00 UTC (three quiet hours before their first
-    at 21:30). With UTC days, each day held the end of one night and the start of the next,
+    desk's agent is one working day, from 14:00 UTC (the middle of their lull from 05:00 to
+    22:00). With UTC days, each day held the end of one night and the start of the next,
     and every rate of days (a trickle's days, the evidence's one piece a day) saw those."""
     engine = Engine()
     for event in sorted(
@@ -745,7 +745,7 @@ def test_a_night_shift_is_one_working_day() -> None:
     ):
         engine.process(event)
     state = engine.state.context.actors["nia"]
-    assert state.shift == 18 * 3600 * 10**6
+    assert state.shift == 14 * 3600 * 10**6
 
     def workday(night: int, hour: int) -> int:
         return state.workday(time_us(decode_event(json.dumps(look("nia", "m", night, hour, "c")))))
