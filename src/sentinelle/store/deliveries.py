@@ -162,17 +162,16 @@ class DeliveryWriterMixin:
         last_error: str | None,
         next_at_us: int,
         delivered_us: int | None,
-        attempts: int | None = None,
+        attempts: int,
     ) -> bool:
-        """Record the outcome of a claimed row's attempt (the row must still be ``sending``;
-        with ``attempts``, still at the attempt claimed: a run whose hold ended, the row
-        claimed again by another, records nothing over that one's outcome). Returns whether
-        it was recorded."""
-        also, extra = ("", ()) if attempts is None else (" AND attempts = ?", (attempts,))
+        """Record the outcome of a claimed row's attempt, ``attempts`` being the row's count as
+        claimed: the row must still be ``sending`` at that attempt (a run whose hold ended,
+        the row claimed again by another, records nothing over that one's outcome). Returns
+        whether it was recorded."""
         done = self._x(
             "UPDATE outbound_deliveries SET state = ?, last_error = ?, next_at_us = ?, "  # noqa: S608
-            f"delivered_us = ? WHERE {_KEY} AND state = 'sending'{also}",
-            (state.value, last_error, next_at_us, delivered_us, message, destination, *extra),
+            f"delivered_us = ? WHERE {_KEY} AND state = 'sending' AND attempts = ?",
+            (state.value, last_error, next_at_us, delivered_us, message, destination, attempts),
         )
         return bool(done.rowcount)
 
