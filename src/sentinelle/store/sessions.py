@@ -34,7 +34,7 @@ class SessionRow(NamedTuple):
     role: str
     merchant: str | None
     disabled_us: int | None
-    totp: bool = False
+    totp: bool
 
 
 class ChallengeRow(NamedTuple):
