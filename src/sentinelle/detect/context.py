@@ -209,7 +209,11 @@ class ActorState:
 
     def workday_start(self, t: int) -> int:
         """The time the working day of ``t`` began for this actor."""
-        return t - (t - self.shift) % DAY
+        return self.day_begins(self.workday(t))
+
+    def day_begins(self, day: int) -> int:
+        """The time this actor's working day ``day`` (a :meth:`workday` number) begins."""
+        return day * DAY + self.shift
 
     def baseline(self, metric: str) -> Quantiles:
         """Median and 95th percentile of the actor's daily ``metric`` (active days only; 0 on
@@ -594,7 +598,7 @@ class Context:
                 continue
             if s.countries.get(country, since) < since:
                 return False
-            known = known or bool(s.active and s.active[0] * DAY + s.shift <= known_before)
+            known = known or bool(s.active and s.day_begins(s.active[0]) <= known_before)
         return known
 
 

@@ -1829,8 +1829,7 @@ def _rarer(run: _Run | None, tried: list[_Run], tests: int) -> _Run | None:
 def _marked_days(state: ActorState, kind: str, but: AbstractSet[str] = frozenset()) -> set[int]:
     """The working days (:meth:`ActorState.workday`, last 30) on which the actor has a mark of
     ``kind`` (of a key not in ``but``)."""
-    shift = state.shift
-    return {(u - shift) // DAY for u, key in state.marks.get(kind, ()) if key not in but}
+    return {state.workday(u) for u, key in state.marks.get(kind, ()) if key not in but}
 
 
 def _but_partner(
@@ -2356,7 +2355,7 @@ class LongHorizon(Detector):
         # as evidence, one grade above its chance.
         strength = _toward(p, cfg.low_p, cfg.medium_p) if severity == Severity.LOW else 0.0
         severity = Severity(min(Severity.CRITICAL, severity + 1))
-        since = start * DAY + state.shift  # the working day's start
+        since = state.day_begins(start)
         merchants = sorted({m for u, m in state.marks[kind] if u >= since})
         span = (
             "in the last 7 days"
