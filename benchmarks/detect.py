@@ -25,6 +25,7 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --drop team          # events that name no team
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
+    .venv/bin/python benchmarks/detect.py --shift 8            # a desk 8 hours west of UTC
 
 ``--verbose`` adds, for each run: its false alerts by detector and their first reasons, each
 scenario's merchants and delay, and the malicious actors missed (``scenario:actor``: one of
@@ -43,6 +44,7 @@ it holds on both generators) and fits no threshold.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import pickle
@@ -252,15 +254,48 @@ def without(lines: list[bytes], fields: tuple[str, ...]) -> list[bytes]:
     return out
 
 
+def _moved(value: str, hours: float) -> str:
+    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) + dt.timedelta(hours=hours)
+    return t.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def shifted(
+    lines: list[bytes], truth: dict[str, Any], hours: float
+) -> tuple[list[bytes], dict[str, Any]]:
+    """``lines`` and ``truth`` with every time moved by ``hours`` (``--shift``): the same desk
+    in another time zone, whose working day crosses UTC midnight (8: a Californian desk's 9-to-5
+    is 17:00-01:00 UTC). The order of delivery is kept."""
+    out = []
+    for line in lines:
+        event = json.loads(line)
+        for name in ("time", "expires"):
+            if isinstance(event.get(name), str):
+                event[name] = _moved(event[name], hours)
+        out.append(json.dumps(event).encode())
+    truth = {
+        **truth,
+        "start": _moved(truth["start"], hours),
+        "end": _moved(truth["end"], hours),
+        "scenarios": [
+            {**s, **{k: _moved(s[k], hours) for k in ("start", "end") if isinstance(s.get(k), str)}}
+            for s in truth["scenarios"]
+        ],
+    }
+    return out, truth
+
+
 def evaluate(
     job: tuple[str, str, int, tuple[str, ...]],
     config: DetectConfig | None,
     drop: tuple[str, ...] = (),
+    shift: float = 0,
 ) -> dict[str, Any]:
     profile, size, seed, scenarios = job
     lines, truth = generated(job)
     if drop:
         lines = without(lines, drop)
+    if shift:
+        lines, truth = shifted(lines, truth, shift)
     events = [decode_event(line) for line in lines]  # in delivery order
     try:
         engine = Engine(config, high_profile=truth["high_profile_customers"])
@@ -474,6 +509,13 @@ def main() -> None:
         "actor's team and role, the event's subjects and source (an access log that does not "
         "name them); assigned: the ticket.assigned events, ticket.opened naming the assignee",
     )
+    parser.add_argument(
+        "--shift",
+        type=float,
+        default=0,
+        help="hours every time is moved by first (a desk in another time zone: 8 puts a 9-to-5 "
+        "at 17:00-01:00 UTC)",
+    )
     args = parser.parse_args()
     drop = tuple(f for f in args.drop.split(",") if f)
     choices = (*ACTOR_FIELDS, *EVENT_FIELDS, ASSIGNED)
@@ -486,7 +528,11 @@ def main() -> None:
     todo = selected(args.profiles, args.sizes, args.seeds)
     todo.sort(key=lambda j: BIG.index(j[1]) if j[1] in BIG else len(BIG))  # long ones first
     with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(evaluate, todo, [config] * len(todo), [drop] * len(todo)))
+        results = list(
+            pool.map(
+                evaluate, todo, [config] * len(todo), [drop] * len(todo), [args.shift] * len(todo)
+            )
+        )
     # Small runs in groups: one row per seed, merged.
     merged: dict[tuple[str, str, int], dict[str, Any]] = {}
     for r in results:
