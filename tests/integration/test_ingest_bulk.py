@@ -31,6 +31,7 @@ from sentinelle.config import Settings
 from sentinelle.errors import StoreBusyError, StoreError, ValidationError
 from sentinelle.ingest import Ingestor, files, open_input, pipeline
 from sentinelle.ledger.log import Ledger
+from sentinelle.ledger.slices import SliceGrower
 from sentinelle.store import Store, open_store
 from sentinelle.store import sqlite as sqlite_store
 from sentinelle.store.sqlite import BULK_INDEXES, SQLiteStore
@@ -165,6 +166,30 @@ def test_a_failing_rebuild_rolls_the_batch_back(
     assert _schema(app.settings.data_dir) == before
 
 
+def test_a_failure_hashing_the_slices_beside_the_rebuild_rolls_the_batch_back(
+    apps: dict[str, App],
+    desk_lines: list[bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The slices and the map are hashed in a thread while SQLite rebuilds the indexes: an
+    # error there is the batch's, raised once the rebuild is done, and nothing is stored.
+    def broken(self: Any, end: int) -> None:
+        raise RuntimeError("hashing failed")
+
+    monkeypatch.setattr(SliceGrower, "settle", broken)
+    app = apps["bulk"]
+    before = _schema(app.settings.data_dir)
+    source = _file(tmp_path / "a.jsonl", desk_lines[:3000])
+    with pytest.raises(RuntimeError, match="hashing failed"):
+        _ingest(app, source, monkeypatch, bulk=True)
+    assert app.store.ledger_size() == 0
+    assert _schema(app.settings.data_dir) == before
+    monkeypatch.undo()  # the same file ingests once the hashing works
+    assert _ingest(app, source, monkeypatch, bulk=True).stored == 3000
+    app.ledger.verify()
+
+
 def test_readers_keep_the_indexes_while_a_bulk_load_runs(
     tmp_path: Path, desk_lines: list[bytes]
 ) -> None:
@@ -217,17 +242,27 @@ def test_no_bulk_load_into_a_store_holding_more(
 def test_a_first_load_on_each_store(
     opened: tuple[Store, Ledger], desk_lines: list[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # SQLite drops the indexes in the batch; PostgreSQL keeps them (dropping one there would
-    # lock the table against every reader until the commit). Both store the same.
+    # SQLite drops the indexes in the batch and builds them once its events are in (the
+    # slices hashed meanwhile); PostgreSQL keeps them (dropping one there would lock the table
+    # against every reader until the commit). Both store the same.
     store, ledger = opened
     monkeypatch.setattr(pipeline, "BULK_EVENTS", 1)
-    answers: list[bool] = []
+    real = sqlite_store._SQLiteWriter.build_indexes
+    pending: list[int] = []  # the indexes left to build, at each call
+
+    def spy(self: Any) -> None:
+        pending.append(len(self.rebuild))
+        real(self)
+
+    monkeypatch.setattr(sqlite_store._SQLiteWriter, "build_indexes", spy)
+    built: list[bool] = []
     result = Ingestor(store, ledger).ingest(
         enumerate(desk_lines[:3000], 1),
-        also=lambda w, _: answers.append(bool(getattr(w, "rebuild", []))),
+        also=lambda w, _: built.append(not getattr(w, "rebuild", [])),
         expected=3000,
     )
-    assert answers == [store.dialect == "sqlite"]
+    assert pending[:1] == ([len(BULK_INDEXES)] if store.dialect == "sqlite" else [])
+    assert built == [True]  # before the checkpoint: the commit has nothing left to build
     assert result.stored == 3000 and store.ledger_size() == 3000
     ledger.verify()
 

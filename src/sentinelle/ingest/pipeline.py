@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO, Final, Protocol
@@ -188,8 +189,7 @@ class Ingestor:
         loading = self.store.first_load() if fresh else nullcontext(False)
         with bulk_work(), loading, self.store.writer() as w:
             size = w.ledger_size()
-            if expected >= max(BULK_EVENTS, 2 * size):
-                w.bulk_load()
+            bulk = expected >= max(BULK_EVENTS, 2 * size) and w.bulk_load()
             builder = TreeBuilder(size, w.partial_tiles(size))
             tally = ActivityTally()
             grower = self.ledger.slices.begin(w, start=size)  # the merchants' slices
@@ -206,6 +206,9 @@ class Ingestor:
                     _grow(w, builder, grower, [_sums_of(w, builder.size, end)], end)
                 if builder.size != end:  # never so: the transaction's own bodies
                     raise StoreError(f"the ledger's tree grew to {builder.size}, not {end}")
+            elif bulk and builder.size != size:
+                # The slices and the map are hashed while SQLite builds the indexes.
+                _beside(w.build_indexes, lambda: grower.settle(builder.size))
             result.received = source.received
             w.add_activity(tally)
             slices: SliceBatch | None = None
@@ -280,6 +283,16 @@ class Ingestor:
             if earlier != body and len(result.conflicting_ids) < _MAX_LISTED:
                 result.conflicting_ids.append(eid)
         return build_chunk(first, events_of(chunk, kept), [rows[i][7].encode() for i in kept])
+
+
+def _beside(work: Callable[[], None], side: Callable[[], None]) -> None:
+    """Run ``work`` here and ``side`` in a thread meanwhile, and wait for both: ``work`` is
+    SQLite's (an index build, which runs without the interpreter's lock), ``side`` Python's
+    (hashing), so the two use both cores. An error of either is raised."""
+    with ThreadPoolExecutor(1, thread_name_prefix="sentinelle-beside") as pool:
+        done = pool.submit(side)
+        work()
+        done.result()
 
 
 def _grow(

@@ -332,7 +332,9 @@ class SliceGrower:
     Leaves are kept per merchant and hashed into the slices when there are many
     (:data:`SPILL`, bounding memory) and at :meth:`finish`; each spill writes one
     ``slice_nodes`` row per merchant it grew (its latest row is its head), :meth:`finish` the
-    map.
+    map. :meth:`grow` and :meth:`settle` do the hashing of a spill and of :meth:`finish`
+    without writing (no database: they may run in a thread while the transaction builds its
+    indexes, SQLite working without the interpreter's lock); what they grew is written next.
     """
 
     SPILL: Final = 1 << 20  # leaves held before they are written (about 70 MB)
@@ -345,6 +347,8 @@ class SliceGrower:
         self._leaves: dict[str, list[bytes]] = {}
         self._held = 0
         self._heads: dict[str, tuple[int, bytes, bytes]] = {}
+        self._rows: list[tuple[str, int, int, int, bytes, bytes, bytes]] = []  # settled
+        self._settled: tuple[int, Node] | None = None  # (size, map) of the last settle
 
     def add(self, leaves: Iterable[tuple[str, bytes]], *, gsize: int) -> None:
         """Add ``(merchant, slice leaf hash)`` of access events (:func:`slice_leaves`), in log
@@ -362,12 +366,14 @@ class SliceGrower:
         if self._held >= self.SPILL:
             self._spill(gsize)
 
-    def _spill(self, gsize: int) -> None:
+    def grow(self, gsize: int) -> None:
+        """Hash the leaves held into their slices, the log having ``gsize`` leaves: their
+        rows are kept to write, the heads moved on. No database."""
         if not self._leaves:
             return
         heads = self._heads
         olds = self._owner._olds(m for m in self._leaves if m not in heads)
-        rows = []
+        rows = self._rows
         for merchant, added in self._leaves.items():
             size, _, blob = heads.get(merchant) or olds[merchant]
             frontier = [blob[i : i + _H] for i in range(0, len(blob), _H)]
@@ -375,18 +381,31 @@ class SliceGrower:
             root, blob = combine(frontier), b"".join(frontier)
             heads[merchant] = (n, root, blob)
             rows.append((merchant, n, size, gsize, root, blob, nodes))
-        self._w.put_slices(rows)
         self._leaves, self._held = {}, 0
+
+    def _spill(self, gsize: int) -> None:
+        self.grow(gsize)
+        if self._rows:
+            self._w.put_slices(self._rows)
+            self._rows = []
+
+    def settle(self, end: int) -> None:
+        """The hashing of :meth:`finish` at global size ``end`` (every leaf added so far,
+        and the map), without writing anything."""
+        self.grow(end)
+        heads = self._heads
+        self._settled = (end, map_update(self._base, ((m, n, r) for m, (n, r, _) in heads.items())))
 
     def finish(self, end: int) -> SliceBatch:
         """Write what is left and the heads; the batch, whose map root the checkpoint of size
         ``end`` carries."""
+        if self._leaves or self._settled is None or self._settled[0] != end:
+            self.settle(end)
+        assert self._settled is not None  # noqa: S101
         self._spill(end)
-        heads = self._heads
-        after = map_update(self._base, ((m, n, r) for m, (n, r, _) in heads.items()))
         if self._built != end:
             self._w.set_slice_state(end)
-        return SliceBatch(self._owner, self._built, end, heads, after)
+        return SliceBatch(self._owner, self._built, end, self._heads, self._settled[1])
 
 
 @dataclass(slots=True)
