@@ -119,6 +119,20 @@ def test_new_data_dir_and_database_files_are_private(tmp_path: Path) -> None:
     assert files == {"sentinelle.db": 0o600, "sentinelle.db-wal": 0o600, "sentinelle.db-shm": 0o600}
 
 
+def test_the_log_is_copied_into_the_database_in_large_steps(tmp_path: Path) -> None:
+    # Batches over many merchants change a page per merchant in each index keyed by merchant:
+    # at SQLite's default of 1,000 pages nearly every commit copied the log into the file.
+    store = open_store(Settings(_env_file=None, data_dir=tmp_path / "data"))
+    try:
+        with store.writer() as w:
+            w.set_ledger_size(0)
+        conn = store._conn  # type: ignore[attr-defined]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+    finally:
+        store.close()
+
+
 def test_database_files_readable_by_others_are_made_private_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
