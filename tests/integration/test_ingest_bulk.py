@@ -157,10 +157,16 @@ def test_a_failing_rebuild_rolls_the_batch_back(
         return done
 
     monkeypatch.setattr(sqlite_store._SQLiteWriter, "bulk_load", broken)
-    app = apps["bulk"]
-    before = _schema(app.settings.data_dir)
     source = _file(tmp_path / "a.jsonl", desk_lines[:3000])
-    with pytest.raises(StoreError, match="no_such_table"):
+    _fails_leaving_nothing(apps["bulk"], source, monkeypatch, StoreError, "no_such_table")
+
+
+def _fails_leaving_nothing(
+    app: App, source: str, monkeypatch: pytest.MonkeyPatch, error: type[Exception], match: str
+) -> None:
+    """A bulk load of ``source`` fails with ``error``: nothing stored, the schema as it was."""
+    before = _schema(app.settings.data_dir)
+    with pytest.raises(error, match=match):
         _ingest(app, source, monkeypatch, bulk=True)
     assert app.store.ledger_size() == 0
     assert _schema(app.settings.data_dir) == before
@@ -179,12 +185,8 @@ def test_a_failure_hashing_the_slices_beside_the_rebuild_rolls_the_batch_back(
 
     monkeypatch.setattr(SliceGrower, "settle", broken)
     app = apps["bulk"]
-    before = _schema(app.settings.data_dir)
     source = _file(tmp_path / "a.jsonl", desk_lines[:3000])
-    with pytest.raises(RuntimeError, match="hashing failed"):
-        _ingest(app, source, monkeypatch, bulk=True)
-    assert app.store.ledger_size() == 0
-    assert _schema(app.settings.data_dir) == before
+    _fails_leaving_nothing(app, source, monkeypatch, RuntimeError, "hashing failed")
     monkeypatch.undo()  # the same file ingests once the hashing works
     assert _ingest(app, source, monkeypatch, bulk=True).stored == 3000
     app.ledger.verify()
