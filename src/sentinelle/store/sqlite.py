@@ -40,19 +40,19 @@ _SQLITE_LOCKED: Final = 6
 _SIDE_FILES: Final = ("-wal", "-shm", "-journal")
 
 
-#: The events' secondary indexes :meth:`_SQLiteWriter.bulk_load` builds again at the commit
-#: (a sort each) instead of keeping them up to date row by row (actors, tickets and merchants
-#: come in no order: each row lands on another page of each). Not the ids' unique index:
-#: it is what finds re-sent events during the batch.
 #: The write-ahead log is copied into the database (and both synced) once it holds this many
 #: pages, at the commit that reaches it (SQLite's default: 1,000, 4 MiB). A batch of 1,000
 #: events over many merchants changes a page or more per merchant in each index keyed by
 #: merchant (the events', the customers', the slices'), so at 1,000 pages nearly every commit
 #: copied its pages, and the hot ones again at the next. At 10,000 (40 MiB of log) a page
-#: changed by several batches is copied once: 11-25 % less CPU for 200,000 events ingested in
-#: batches of 1,000 over 100,000 merchants (docs/performance.md).
+#: changed by several batches is copied once: 8-16 % less CPU and 15-24 % less time for
+#: 200,000 events ingested in batches of 1,000 over 100,000 merchants (docs/performance.md).
 WAL_CHECKPOINT_PAGES: Final = 10_000
 
+#: The events' secondary indexes :meth:`_SQLiteWriter.bulk_load` builds again before the commit
+#: (a sort each) instead of keeping them up to date row by row (actors, tickets and merchants
+#: come in no order: each row lands on another page of each). Not the ids' unique index:
+#: it is what finds re-sent events during the batch.
 BULK_INDEXES: Final = ("events_time", "events_actor_time", "events_ref", "events_merchant_seq")
 
 
