@@ -280,13 +280,15 @@ def once_a_day(
 ) -> _V:
     """``compute()`` once a day per ``key``, kept in ``cache`` (rates of the days before
     today: the answer does not depend on when in the day it was asked, so live detection
-    and history agree); past ``limit`` keys, only today's are kept."""
+    and history agree); past ``limit`` keys, only those of today and the day before are kept
+    (an actor's working day, :meth:`~sentinelle.detect.context.ActorState.workday`, is a
+    UTC day's number or the one before)."""
     cached = cache.get(key)
     if cached is not None and cached[0] == day:
         return cached[1]
     value = compute()
     if len(cache) > limit:
-        for old in [k for k, v in cache.items() if v[0] != day]:
+        for old in [k for k, v in cache.items() if v[0] < day - 1]:
             del cache[old]
     cache[key] = (day, value)
     return value
@@ -775,9 +777,10 @@ class UnjustifiedAccess(Detector):
         the actor's own working days (:attr:`ActorState.history`), and the negative binomial
         tail of a day. An onboarding team whose lists are daily work (checks of new merchants'
         imports, 2–3 a day) has a day of seven by chance, which the actor's busiest day of
-        four would not allow; an agent who opens one a week has no day of three. Once a day
-        per actor (the rates are of the days before today)."""
-        day = ctx.now_us // DAY
+        four would not allow; an agent who opens one a week has no day of three. Once a
+        working day per actor (the rates are of the days before it: a night worker's day
+        begins with their shift, not at UTC midnight)."""
+        day = state.workday(ctx.now_us)
         return once_a_day(self._bulk, who, day, lambda: self._threshold(ctx, state, who), 10_000)
 
     def _threshold(self, ctx: Context, state: ActorState, who: str) -> tuple[int, float, float]:
@@ -985,7 +988,8 @@ class BreadthVolume(Detector):
         t = ctx.now_us
         merchants, records, subjects = state.m24.keys(), state.records24, state.subjects24
         who = event.actor.id
-        limits = once_a_day(self._limits, (who, state.team), t // DAY, _unknown3, 10_000)
+        # Once a working day: the actor's own days change when theirs begins.
+        limits = once_a_day(self._limits, (who, state.team), state.workday(t), _unknown3, 10_000)
         checks = (
             ("merchants", len(merchants), cfg.min_merchants, "distinct merchants"),
             ("subjects", subjects, cfg.min_subjects, "customer records viewed"),

@@ -19,8 +19,15 @@ import pytest
 
 from sentinelle.detect import DetectConfig, Engine, Severity, context
 from sentinelle.detect.context import ALERTED, NO_TEAM, ActorState, Context, day_start
-from sentinelle.detect.detectors import _JUDGED, beta_binomial_tail, beta_prior, team_samples
+from sentinelle.detect.detectors import (
+    _JUDGED,
+    UnjustifiedAccess,
+    beta_binomial_tail,
+    beta_prior,
+    team_samples,
+)
 from sentinelle.events import decode_event, time_us
+from sentinelle.timeutil import DAY, HOUR
 
 T0 = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
 TEAM = ("bea", "cal", "dan", "eli")
@@ -770,3 +777,23 @@ def test_a_night_shifts_trickle_is_counted_by_its_nights(monkeypatch: pytest.Mon
     monkeypatch.setattr(context, "SHIFT_SEEN", 10**9)
     utc = first_medium(events, "ana", NO_SILENT)
     assert utc is None or utc[0] > 3
+
+
+def test_a_night_workers_list_threshold_counts_the_shift_that_just_ended() -> None:
+    # Computed once a working day: a night worker's begins with their shift (18:00 UTC
+    # here), so the night that ended this morning counts from this evening's first list,
+    # not from the next UTC midnight.
+    detector = UnjustifiedAccess()
+    ctx = Context()
+    state = ctx.actor("nia")
+    state.kind, state.team, state.shift = "staff", "night", 18 * HOUR
+    state.history = [{"unjustified_bulk": 0.0} for _ in range(6)]
+    day = 20_000 * DAY
+    ctx.now_us = day + 2 * HOUR  # the end of last night's shift
+    quiet = detector._bulk_threshold(ctx, state, "nia")
+    state.history.append({"unjustified_bulk": 9.0})  # that night, once it ended
+    state.quantiles.clear()
+    ctx.now_us = day + 23 * HOUR  # tonight's shift, the same UTC day
+    after = detector._bulk_threshold(ctx, state, "nia")
+    assert after[2] == quiet[2] + 1  # one more working day weighs in the rate ...
+    assert after[0] > quiet[0]  # ... and its nine lists raise the bar
