@@ -471,14 +471,14 @@ class Context:
 
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:
         """Update the actor's windows, day summary and habits with a read access."""
-        day = (t - state.shift) // DAY
+        day = state.workday(t)
         if day != state.day and state.day >= 0:
             # A new working day by the start it had: placed again (a night shift's first
             # midnight is no new day once its hours are known), never back before the last.
             shift = day_start(state.hours, state.shift)
             if shift != state.shift:
                 state.shift = shift
-                day = max(state.day, (t - shift) // DAY)
+                day = max(state.day, state.workday(t))
         if day != state.day:
             state.active.append(day)
             if state.active[0] < day - 30:
