@@ -44,7 +44,6 @@ it holds on both generators) and fits no threshold.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import pickle
@@ -60,7 +59,7 @@ from typing import Any
 from sentinelle.detect import DetectConfig, Engine, Severity
 from sentinelle.events import AccessEvent, decode_event, time_us
 from sentinelle.sim import PROFILES, SimulationError, simulate
-from sentinelle.timeutil import DAY, parse_time
+from sentinelle.timeutil import DAY, HOUR, iso, parse_time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import world2
@@ -255,8 +254,7 @@ def without(lines: list[bytes], fields: tuple[str, ...]) -> list[bytes]:
 
 
 def _moved(value: str, hours: float) -> str:
-    t = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) + dt.timedelta(hours=hours)
-    return t.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return iso(parse_time(value) + round(hours * HOUR))
 
 
 def shifted(
