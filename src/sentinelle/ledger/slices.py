@@ -64,6 +64,7 @@ from sentinelle.transparency.verify import (
 
 if TYPE_CHECKING:
     from sentinelle.store.events import FacetedRow
+    from sentinelle.store.slices import NodeRow
 
 __all__ = [
     "MerchantSlices",
@@ -332,9 +333,9 @@ class SliceGrower:
     Leaves are kept per merchant and hashed into the slices when there are many
     (:data:`SPILL`, bounding memory) and at :meth:`finish`; each spill writes one
     ``slice_nodes`` row per merchant it grew (its latest row is its head), :meth:`finish` the
-    map. :meth:`grow` and :meth:`settle` do the hashing of a spill and of :meth:`finish`
-    without writing (no database: they may run in a thread while the transaction builds its
-    indexes, SQLite working without the interpreter's lock); what they grew is written next.
+    map. :meth:`settle` does the hashing of :meth:`finish` without writing (no database: it
+    may run in a thread while the transaction builds its indexes, SQLite working without the
+    interpreter's lock); :meth:`finish` then writes what it grew.
     """
 
     SPILL: Final = 1 << 20  # leaves held before they are written (about 70 MB)
@@ -347,7 +348,7 @@ class SliceGrower:
         self._leaves: dict[str, list[bytes]] = {}
         self._held = 0
         self._heads: dict[str, tuple[int, bytes, bytes]] = {}
-        self._rows: list[tuple[str, int, int, int, bytes, bytes, bytes]] = []  # settled
+        self._rows: list[NodeRow] = []  # hashed, not yet written
         self._settled: tuple[int, Node] | None = None  # (size, map) of the last settle
 
     def add(self, leaves: Iterable[tuple[str, bytes]], *, gsize: int) -> None:
@@ -366,7 +367,7 @@ class SliceGrower:
         if self._held >= self.SPILL:
             self._spill(gsize)
 
-    def grow(self, gsize: int) -> None:
+    def _hash_held(self, gsize: int) -> None:
         """Hash the leaves held into their slices, the log having ``gsize`` leaves: their
         rows are kept to write, the heads moved on. No database."""
         if not self._leaves:
@@ -384,7 +385,7 @@ class SliceGrower:
         self._leaves, self._held = {}, 0
 
     def _spill(self, gsize: int) -> None:
-        self.grow(gsize)
+        self._hash_held(gsize)
         if self._rows:
             self._w.put_slices(self._rows)
             self._rows = []
@@ -392,7 +393,7 @@ class SliceGrower:
     def settle(self, end: int) -> None:
         """The hashing of :meth:`finish` at global size ``end`` (every leaf added so far,
         and the map), without writing anything."""
-        self.grow(end)
+        self._hash_held(end)
         heads = self._heads
         self._settled = (end, map_update(self._base, ((m, n, r) for m, (n, r, _) in heads.items())))
 
