@@ -380,3 +380,27 @@ def test_the_console_page_filters_exports_and_carries_the_proofs(console: Consol
     assert bad.status_code == 200 and "Filters not applied: kind" in bad.text
     assert browser.get("/merchants/m-2").status_code == 403
     assert browser.get("/v1/merchants/m-2/accesses.csv").status_code == 403
+
+
+def test_only_staff_are_shown_wanting_a_ticket(console: Console) -> None:
+    """Tickets and grants are asked of staff: a staff access without one is flagged, an app's
+    is not (apps read under the shop's installation); and a merchant is
+    not shown the operator's setting when the guard has no policy."""
+    ingest = create_key(console.store, name="ingest", role=Role.INGEST, by="t")
+    client = console.clients[0]
+    sent = client.post("/v1/events", json=EVENTS, headers={"Authorization": f"Bearer {ingest}"})
+    assert sent.status_code == 200
+    console.user("m1@example.org", Role.MERCHANT, MERCHANT)
+    browser = console.client()
+    assert login(browser, "m1@example.org").status_code == 303
+    flagged = '<strong class="unjustified">no ticket or grant</strong>'
+    staff = browser.get("/merchants/m-1?kind=staff&justified=false").text
+    assert staff.count(flagged) == len(re.findall(r'<tr data-leaf-index="', staff)) > 0
+    assert "not asked of" not in staff
+    apps = browser.get("/merchants/m-1?kind=app&justified=false").text
+    rows = len(re.findall(r'<tr data-leaf-index="', apps))
+    assert rows > 0 and flagged not in apps
+    assert apps.count("no ticket: not asked of apps") == rows
+    home = browser.get("/merchants/m-1").text
+    assert "SENTINELLE_GUARD_POLICY" not in home
+    assert "The platform has not set up its access policy" in home

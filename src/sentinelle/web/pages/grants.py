@@ -154,7 +154,11 @@ def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, st
     """Which answers the viewer may give, and why not: ``approve``/``deny`` → ``None``
     (allowed) or the reason; ``revoke`` likewise."""
     if policy is None:
-        why = "the guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered"
+        why = (
+            "the platform has not set up its access policy"  # not the operator's setting
+            if seen.principal.merchant
+            else "the guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered"
+        )
         return {"approve": why, "deny": why, "revoke": why}
     if not seen.may(Permission.GRANTS_APPROVE, row.merchant):
         why = f"your role ({seen.principal.role.value}) does not answer grants"
