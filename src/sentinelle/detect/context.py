@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, TypeVar
 
@@ -65,6 +65,11 @@ KNOWN_DAYS: Final = 90  # a merchant the actor has not opened for this long is n
 SHIFT_SEEN: Final = 100
 #: The share of an actor's accesses within three hours of their day's start that moves it.
 SHIFT_BUSY: Final = 0.02
+#: An actor's accesses by hour (:attr:`ActorState.hours`) weigh half as much after this many of
+#: their working days: the hours of a past shift or an on-call month fade, so their day is
+#: placed by how they work now and, months later, those hours are rare for them again.
+HOURS_HALF_LIFE: Final = 14
+_HOURS_DECAY: Final = 0.5 ** (1 / HOURS_HALF_LIFE)
 JUSTIFIED: Final = 1
 NOVEL: Final = 2
 UNJUSTIFIED_BULK: Final = 4
@@ -176,7 +181,10 @@ class ActorState:
     # device → first seen, 0 once ticketed work was done from it (the actor's own); country too
     devices: dict[str, int] = field(default_factory=dict)
     countries: dict[str, int] = field(default_factory=dict)
-    hours: list[int] = field(default_factory=lambda: [0] * 24)
+    # accesses by UTC hour, each working day's weighing less (HOURS_HALF_LIFE); ``seen``: how
+    # many were counted (what is known of them: the hours' sum shrinks with the weights)
+    hours: list[float] = field(default_factory=lambda: [0.0] * 24)
+    seen: int = 0
     looks: dict[str, list[int]] = field(default_factory=dict)  # subject → unjustified look times
     # Rolling aggregates, kept in step with ``window`` so detectors read them in O(1):
     head24: int = 0  # index in ``window`` of the first access of the last 24 hours
@@ -201,6 +209,12 @@ class ActorState:
     # When the actor's working day begins, in µs after UTC midnight (a whole hour; 0 until
     # their hours are known, or while midnight is quiet for them): see day_start.
     shift: int = 0
+
+    @property
+    def hours_seen(self) -> int:
+        """The accesses counted in :attr:`hours` (a state saved before ``seen`` was kept:
+        their sum, which was not weighed then)."""
+        return self.seen or round(sum(self.hours))
 
     def workday(self, t: int) -> int:
         """The working day (a day number, like ``t // DAY`` shifted by :attr:`shift`) of time
@@ -475,7 +489,7 @@ class Context:
         if day != state.day and state.day >= 0:
             # A new working day by the start it had: placed again (a night shift's first
             # midnight is no new day once its hours are known), never back before the last.
-            shift = day_start(state.hours, state.shift)
+            shift = day_start(state.hours, state.shift, state.hours_seen)
             if shift != state.shift:
                 state.shift = shift
                 day = max(state.day, state.workday(t))
@@ -494,6 +508,8 @@ class Context:
                     # Staff whose events name no team are one pool (NO_TEAM): the peers a
                     # team-less actor is compared with (team_baseline(None, ...)).
                     self._team_day(state.team or NO_TEAM, state.day, values, day)
+                decay = _HOURS_DECAY
+                state.hours = [h * decay for h in state.hours]
             state.day = day
             state.today = DaySummary()
         if event.action in EXPORT_ACTIONS:
@@ -584,6 +600,7 @@ class Context:
             if isinstance(country, str):
                 state.countries[country] = 0
         state.hours[(t // HOUR) % 24] += 1
+        state.seen += 1
 
     def new_to_staff(self, country: str, since: int, known_days: int, t: int) -> bool:
         """Whether no staff member had worked from ``country`` before ``since`` (its first
@@ -612,7 +629,7 @@ def _keep_since(by: dict[str, dict[str, int]], since: int) -> None:
             del by[key]
 
 
-def day_start(hours: list[int], current: int) -> int:
+def day_start(hours: Sequence[float], current: int, seen: int | None = None) -> int:
     """When an actor's working day begins (µs after UTC midnight, a whole hour), from
     ``hours``, their accesses by UTC hour, and ``current``, when it begins now.
 
@@ -623,14 +640,15 @@ def day_start(hours: list[int], current: int) -> int:
     shift from 22:00 gets days of its own (by UTC days, each day would hold the end of one
     night and the start of the next, and every rate of days, a trickle's days or the
     evidence's one piece a day, would count those); an actor working round the clock keeps
-    what they had. With fewer than :data:`SHIFT_SEEN` accesses counted, ``current``.
+    what they had. With fewer than :data:`SHIFT_SEEN` accesses counted (``seen``; else the
+    sum of ``hours``), ``current``.
     """
     total = sum(hours)
-    if total < SHIFT_SEEN:
+    if (total if seen is None else seen) < SHIFT_SEEN:
         return current
-    around = hours * 3
+    around = [*hours, *hours, *hours]
 
-    def near(h: int, reach: int) -> int:  # the accesses of hours h - reach .. h + reach
+    def near(h: int, reach: int) -> float:  # the accesses of hours h - reach .. h + reach
         return sum(around[h + 24 - reach : h + 25 + reach])
 
     now = current // HOUR

@@ -1228,9 +1228,9 @@ class UnusualContext(Detector):
             unusual.insert(0, f"a device {_first_seen(state.devices, device, t)} ({device})")
         if not unusual or (days < cfg.min_history_days and len(unusual) < 2):
             return []  # early on, one sign alone (a trip, a new laptop) says little
-        total = sum(state.hours)
+        total = sum(state.hours)  # weighed: the hours of the last weeks count most
         hour = (t // HOUR) % 24
-        if total >= 100 and state.hours[hour] <= cfg.rare_hour_share * total:
+        if state.hours_seen >= 100 and state.hours[hour] <= cfg.rare_hour_share * total:
             unusual.append(f"at an hour they almost never work ({hour:02d}:00 UTC)")
         risky = "a list view or export" if bulk else "a first look at customer data"
         severity = Severity.HIGH if len(unusual) >= 2 else Severity.MEDIUM

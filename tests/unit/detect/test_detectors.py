@@ -1280,6 +1280,15 @@ def habit_days(days: int, per_day: int = 2) -> list[dict[str, Any]]:
     ]
 
 
+def night_then_days(nights: int, days: int) -> list[dict[str, Any]]:
+    """``nights`` days of work at 03:00, then ``days`` at 09:00 (habit_days' looks)."""
+    return [
+        e
+        for d in range(nights + days)
+        for e in views("ana", [f"h{i}" for i in range(15)], at(d, 3 if d < nights else 9))
+    ]
+
+
 def odd(day: int = 7, hour: int = 10, merchant: str = "m7", **kw: Any) -> dict[str, Any]:
     """A first, unjustified look at merchant m7 from somewhere new (by default: a new device)."""
     return access("ana", merchant, at(day, hour), id=HIT, **({"device": "tablet-9"} | kw))
@@ -1441,6 +1450,18 @@ UNUSUAL = [
         id="new-device-at-a-rare-hour",
     ),
     row([*habit_days(7, per_day=15), odd(hour=3, device="laptop-1")], None, id="rare-hour-alone"),
+    # Hours fade (HOURS_HALF_LIFE working days): a month of nights long ago, then months of
+    # days, and 03:00 is rare again (counted for ever, it was a seventh of their accesses).
+    row(
+        [*night_then_days(30, 180), odd(day=210, hour=3)],
+        Fires(
+            HIGH,
+            ("m7",),
+            ("tablet-9", "at an hour they almost never work (03:00 UTC)"),
+            score=75.0,
+        ),
+        id="new-device-at-an-hour-they-left",
+    ),
     row(
         [*habit_days(7, per_day=14), odd(hour=3)],
         Fires(MEDIUM, ("m7",), ("tablet-9",), score=60.0),

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from sentinelle.detect import (
@@ -659,3 +660,21 @@ def test_risk_ages_from_the_latest_finding() -> None:
         [alert("ana", Severity.MEDIUM, 50.0, NOW - 2 * DAY)], NOW, half_life_days=2
     ) == {"ana": pytest.approx(25.0)}
     assert risk_by_actor([], NOW) == {}
+
+
+def test_a_state_saved_before_the_hours_were_weighed_loads(mixed: list[Event]) -> None:
+    """A saved state from before :data:`HOURS_HALF_LIFE`: whole counts by hour and no
+    ``seen``. It loads, and what it counted is known (the hours' sum) until ``seen`` is kept."""
+    engine = Engine()
+    engine.run(mixed)
+    state = msgspec.msgpack.decode(engine.dump_state())
+    sums = {}
+    for actor, saved in state["context"]["actors"].items():
+        saved["hours"] = [round(h) for h in saved["hours"]]
+        sums[actor] = sum(saved["hours"])
+        del saved["seen"]
+    old = Engine.load_state(msgspec.msgpack.encode(state))
+    actors = old.context.actors
+    assert sums and any(sums.values())
+    assert {a: actors[a].hours_seen for a in sums} == sums
+    assert {a: actors[a].seen for a in sums} == dict.fromkeys(sums, 0)
