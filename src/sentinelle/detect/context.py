@@ -96,6 +96,9 @@ class Ticket:
     opened_us: int | None = None
     closed_us: int | None = None
     bulk_events: list[str] = field(default_factory=list)  # list views / exports citing it
+    # the customers those exposed, summed (UNKNOWN_LISTED for one that does not say; 0 in a
+    # state saved before it was kept)
+    listed: int = 0
     single: bool = False  # an access to one customer cited it (work on a caller's case)
     # The customers it covered single-record looks at (by those it justified: whom the case
     # concerns), up to CASE_CUSTOMERS
@@ -690,6 +693,22 @@ def mark_daily(state: ActorState, kind: str, t: int, key: str) -> bool:
             return False
     marks.append((t, key))
     return True
+
+
+#: What :func:`listed` counts for a list view or export that says neither its customers nor
+#: how many: as many as a harvest's (it may be the merchant's whole list).
+UNKNOWN_LISTED: Final = 1 << 30
+
+
+def listed(event: AccessEvent) -> int:
+    """The customers a list view or export exposed: the more of its resource's count and its
+    subjects (a log may name a few of many), :data:`UNKNOWN_LISTED` if it says neither."""
+    subjects = event.subjects
+    named = len(subjects) if isinstance(subjects, list) else 0
+    count = getattr(event.resource, "count", None)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return max(count, named)
+    return named or UNKNOWN_LISTED
 
 
 def is_list(event: AccessEvent) -> bool:

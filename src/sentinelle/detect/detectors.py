@@ -1365,6 +1365,13 @@ class FakeTickets(Detector):
         min_count: int = Field(
             3, ge=1, description="Such tickets in 7 days before it is more than low."
         )
+        min_listed: int = Field(
+            100,
+            ge=0,
+            description="Customers a ticket's one list view shows before it is judged: fewer, "
+            "in one view, is a page of a look-up (a caller found in a list), not a harvest, and "
+            "is not reported (two views or more are); 0: every such ticket is.",
+        )
         medium_p: float = Field(
             1e-2, gt=0, le=1, description="Medium when this unlikely at the usual rate."
         )
@@ -1441,6 +1448,11 @@ class FakeTickets(Detector):
             # A call logged as a ticket is about the caller: someone's own record is opened
             # under it. That is how phone desks work, not a signal (not reported: a daily
             # habit would otherwise pile up as evidence).
+            return []
+        if len(ticket.bulk_events) == 1 and 0 < ticket.listed < cfg.min_listed:
+            # One page of a list, to find the caller: a phone desk's look-up, not a harvest
+            # (which lists a merchant's customers page after page, or a big page). Not
+            # reported, as above. (listed 0: a state saved before it was kept.)
             return []
         # A ticket under which only whole lists were opened served the lists alone.
         kind = "list_only_ticket"

@@ -51,8 +51,10 @@ from sentinelle.detect.context import (
     EXPORT_ACTIONS,
     EXPORTED,
     READ_ACTIONS,
+    UNKNOWN_LISTED,
     Context,
     is_bulk,
+    listed,
     mark,
     mark_daily,
 )
@@ -419,8 +421,10 @@ class Engine:
                     room = CASE_CUSTOMERS - len(ticket.customers)
                     if justified and subjects and room > 0:
                         ticket.customers.update(subjects[:room])
-                elif len(ticket.bulk_events) < 50:
-                    ticket.bulk_events.append(event.id)
+                else:
+                    ticket.listed = min(UNKNOWN_LISTED, ticket.listed + listed(event))
+                    if len(ticket.bulk_events) < 50:
+                        ticket.bulk_events.append(event.id)
         findings = self._ask("observe " + actor.kind, event, ctx, state, justified)
         ctx.learn_habits(state, event, t, justified)
         return self._alerts(findings, emit)

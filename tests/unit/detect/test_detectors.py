@@ -1770,6 +1770,27 @@ FAKE_TICKETS = [
         None,
         id="single-customer-view",
     ),
+    # One page of a list (under ``min_listed`` customers, 100): the caller looked up in it, as
+    # phone desks do, not a harvest; two pages, or one big one, are judged.
+    row(
+        [*quick_ticket(), bulk(action="view", count=40, subjects=SUBJECTS_40)],
+        None,
+        id="one-page-look-up",
+    ),
+    row(
+        [
+            *quick_ticket(),
+            bulk(at(0, 10, 1), action="view", count=40, subjects=SUBJECTS_40, id=FOLLOW[0]),
+            bulk(at(0, 10, 2), action="view", count=40, subjects=SUBJECTS_40),
+        ],
+        Fires(LOW, ("m1",), ("2 list view(s) or export(s) cite it",), events=(FOLLOW[0], HIT)),
+        id="two-pages",
+    ),
+    row(
+        [*quick_ticket(), bulk(action="view", count=100, subjects=SUBJECTS_40)],
+        Fires(LOW, ("m1",), ("1 list view(s) or export(s) cite it",)),
+        id="one-page-of-a-hundred",
+    ),
     # Lists opened while the ticket is open: judged when it closes.
     row(
         [*quick_ticket(), bulk(at(0, 10, 3))],
