@@ -404,3 +404,14 @@ def test_only_staff_are_shown_wanting_a_ticket(console: Console) -> None:
     home = browser.get("/merchants/m-1").text
     assert "SENTINELLE_GUARD_POLICY" not in home
     assert "The platform has not set up its access policy" in home
+    assert "No grant was ever requested for your customers' data." in home
+    # Staff reading the same page are told the setting, and it is not "your" data.
+    console.user("dpo@example.org", Role.DPO)
+    staff_browser = console.client()
+    assert login(staff_browser, "dpo@example.org").status_code == 303
+    seen = staff_browser.get("/merchants/m-1").text
+    assert "The guard has no policy (SENTINELLE_GUARD_POLICY)" in seen
+    assert "No grant was ever requested for this merchant's customers' data." in seen
+    assert staff_browser.get("/merchants/m-1?kind=app&justified=false").text.count(
+        "no ticket: not asked of apps"
+    ) == rows
