@@ -412,6 +412,9 @@ def test_only_staff_are_shown_wanting_a_ticket(console: Console) -> None:
     seen = staff_browser.get("/merchants/m-1").text
     assert "The guard has no policy (SENTINELLE_GUARD_POLICY)" in seen
     assert "No grant was ever requested for this merchant's customers' data." in seen
-    assert staff_browser.get("/merchants/m-1?kind=app&justified=false").text.count(
-        "no ticket: not asked of apps"
-    ) == rows
+    assert (
+        staff_browser.get("/merchants/m-1?kind=app&justified=false").text.count(
+            "no ticket: not asked of apps"
+        )
+        == rows
+    )
