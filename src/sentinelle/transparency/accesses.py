@@ -162,6 +162,14 @@ class Shown(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
     outcome: str
     justified: bool
 
+    @property
+    def unjustified(self) -> bool:
+        """A staff access citing no ticket or grant: what the page flags. Tickets and grants
+        are asked of staff only (the guard and the detectors judge them so); apps,
+        integrations, services and the shop's own users read under its installation or
+        account."""
+        return self.actor_kind == "staff" and not self.justified
+
 
 def _opt(value: Any) -> Any:
     return None if value is msgspec.UNSET else value
