@@ -150,15 +150,19 @@ def _seen(
     ]
 
 
+def _no_policy(seen: Viewer) -> str:
+    """Why nothing can be answered while the guard has no policy, as ``seen`` is told it:
+    staff the setting to make, a merchant not the operator's configuration."""
+    if seen.principal.merchant:
+        return "the platform has not set up its access policy"
+    return "the guard has no policy (SENTINELLE_GUARD_POLICY)"
+
+
 def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, str | None]:
     """Which answers the viewer may give, and why not: ``approve``/``deny`` → ``None``
     (allowed) or the reason; ``revoke`` likewise."""
     if policy is None:
-        why = (
-            "the platform has not set up its access policy"  # not the operator's setting
-            if seen.principal.merchant
-            else "the guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered"
-        )
+        why = _no_policy(seen) + ": nothing can be answered"
         return {"approve": why, "deny": why, "revoke": why}
     if not seen.may(Permission.GRANTS_APPROVE, row.merchant):
         why = f"your role ({seen.principal.role.value}) does not answer grants"
@@ -215,7 +219,7 @@ async def grants_panel(request: Request, seen: Viewer, merchant: str) -> dict[st
         }
 
     panel = await reading(state, work)
-    panel["policy_missing"] = policy is None
+    panel["no_policy"] = _no_policy(seen) if policy is None else None
     return panel
 
 
@@ -324,9 +328,10 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
     state = state_of(request)
     policy = _policy(state)
     if policy is None:
+        why = _no_policy(seen)
         return await _grant(
             request, seen, merchant, grant_id, status_code=503,
-            error="The guard has no policy (SENTINELLE_GUARD_POLICY): nothing can be answered.",
+            error=f"{why[:1].upper()}{why[1:]}: nothing can be answered.",
         )  # fmt: skip
     reason = ""
     if answer == "approve":
