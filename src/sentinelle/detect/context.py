@@ -701,14 +701,13 @@ UNKNOWN_LISTED: Final = 1 << 30
 
 
 def listed(event: AccessEvent) -> int:
-    """The customers a list view or export exposed: the more of its resource's count and its
-    subjects (a log may name a few of many), :data:`UNKNOWN_LISTED` if it says neither."""
-    subjects = event.subjects
-    named = len(subjects) if isinstance(subjects, list) else 0
-    count = getattr(event.resource, "count", None)
-    if isinstance(count, int) and not isinstance(count, bool):
-        return max(count, named)
-    return named or UNKNOWN_LISTED
+    """The customers a list view or export exposed: :meth:`AccessEvent.records` (its count,
+    else its customers named), or :data:`UNKNOWN_LISTED` if it says neither (where that
+    counts one record)."""
+    resource = event.resource
+    if event.subjects is UNSET and (resource is UNSET or resource.count is UNSET):
+        return UNKNOWN_LISTED
+    return event.records()
 
 
 def is_list(event: AccessEvent) -> bool:
