@@ -650,24 +650,34 @@ def day_start(hours: Sequence[float], current: int, seen: int | None = None) -> 
     if (total if seen is None else seen) < SHIFT_SEEN:
         return current
     around = [*hours, *hours, *hours]
-
-    def near(h: int, reach: int) -> float:  # the accesses of hours h - reach .. h + reach
-        return sum(around[h + 24 - reach : h + 25 + reach])
-
     now = current // HOUR
-    if near(now, 3) < SHIFT_BUSY * total:
+    busy = sum(around[now + 21 : now + 28])  # the accesses of the hours now - 3 .. now + 3
+    if busy < SHIFT_BUSY * total:
         return current
-
-    def distance(h: int, to: int) -> int:
-        return min((h - to) % 24, (to - h) % 24)
-
     # The quietest seven hours; among equally quiet ones, the middle of the widest lull (a
-    # shift that starts or ends an hour or two early stays whole), then the nearest.
-    best = min(
-        range(24),
-        key=lambda h: (near(h, 3), near(h, 5), near(h, 7), distance(h, now), distance(h, 0)),
-    )
-    return best * HOUR if 2 * near(best, 3) <= near(now, 3) else current
+    # shift that starts or ends an hour or two early stays whole), then the nearest. (This
+    # runs at each new working day of every actor: the wider sums only where seven hours tie.)
+    near3 = [sum(around[h + 21 : h + 28]) for h in range(24)]  # hours h - 3 .. h + 3
+    quietest = min(near3)
+    best = near3.index(quietest)
+    if near3.count(quietest) > 1:
+        away, midnight = _HOURS_FROM[now], _HOURS_FROM[0]
+        best = min(
+            (h for h in range(best, 24) if near3[h] == quietest),
+            key=lambda h: (
+                sum(around[h + 19 : h + 30]),
+                sum(around[h + 17 : h + 32]),
+                away[h],
+                midnight[h],
+            ),
+        )
+    return best * HOUR if 2 * quietest <= busy else current
+
+
+# _HOURS_FROM[to][h]: the hours between h and ``to`` on the clock, either way round.
+_HOURS_FROM: Final = tuple(
+    tuple(min((h - to) % 24, (to - h) % 24) for h in range(24)) for to in range(24)
+)
 
 
 def mark(state: ActorState, kind: str, t: int, key: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -724,6 +725,46 @@ def test_a_little_late_work_does_not_move_a_day_shifts_midnight() -> None:
     assert day_start(hours, 0) == 0
     hours[23] = 60
     assert day_start(hours, 0) != 0
+
+
+def _plain_day_start(hours: list[float], current: int) -> int:
+    """:func:`day_start` as its docstring defines it, written plainly (every key of every
+    hour): the fast version must agree with it."""
+    hour = 3600 * 10**6
+    total = sum(hours)
+    if total < 100:
+        return current
+    around = [*hours, *hours, *hours]
+
+    def near(h: int, reach: int) -> float:
+        return sum(around[h + 24 - reach : h + 25 + reach])
+
+    def distance(h: int, to: int) -> int:
+        return min((h - to) % 24, (to - h) % 24)
+
+    now = current // hour
+    if near(now, 3) < 0.02 * total:
+        return current
+    best = min(
+        range(24),
+        key=lambda h: (near(h, 3), near(h, 5), near(h, 7), distance(h, now), distance(h, 0)),
+    )
+    return best * hour if 2 * near(best, 3) <= near(now, 3) else current
+
+
+def test_a_working_days_start_is_the_plain_definition() -> None:
+    """Random hours (weighed, as they fade; round the clock, shifts, lulls with ties) and
+    starts: the day found is the one every hour's key gives."""
+    rng = random.Random(13)
+    for _ in range(3000):
+        hours = [0.0] * 24
+        start, length = rng.randrange(24), rng.randint(3, 24)
+        for k in range(length):
+            hours[(start + k) % 24] = rng.choice((0.0, 1.0, 5.0, 20.0, rng.random() * 30))
+        if rng.random() < 0.3:
+            hours[rng.randrange(24)] += rng.choice((0.5, 3.0))
+        current = rng.randrange(24) * 3600 * 10**6
+        assert day_start(hours, current) == _plain_day_start(hours, current), (hours, current)
 
 
 def night_shift(actor: str, nights: Iterable[int]) -> list[dict[str, Any]]:
