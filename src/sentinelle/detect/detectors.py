@@ -354,11 +354,19 @@ class Surprise:
     peers: float  # the team's mean rate a working day
     days: int  # working days in the period
     scope: str  # whose rates: "<team> peers"
+    earlier_days: int = 1  # the actor's working days before the period (0: none on record)
 
     def text(self) -> str:
-        """``their own earlier rate is …, … peers …, so … were expected … (chance …)``."""
+        """``their own earlier rate is …, … peers …, so … were expected … (chance …)``; for an
+        actor with no working day on record before the period, that none is (their rate is
+        their peers')."""
+        own = (
+            f"their own earlier rate is {self.own:.2f} a working day"
+            if self.earlier_days
+            else "none of their working days before that is on record"
+        )
         return (
-            f"their own earlier rate is {self.own:.2f} a working day, {self.scope} "
+            f"{own}, {self.scope} "
             f"{self.peers:.2f} (people differ: the busiest count too), so {self.expected:.2f} "
             f"were expected over {self.days} working day(s) (chance {_chance(self.p)})"
         )
@@ -390,6 +398,7 @@ def surprise(
         peers=shape / rate,
         days=days,
         scope=prior.scope,
+        earlier_days=earlier_days,
     )
 
 
@@ -1830,6 +1839,7 @@ class _Run(NamedTuple):
     own: float  # the actor's own share of such days before ``start``
     a: float  # the Beta prior of their daily chance, updated with those days
     b: float
+    earlier: int  # the actor's working days before ``start`` (0: none on record)
 
 
 def _rarer(run: _Run | None, tried: list[_Run], tests: int) -> _Run | None:
@@ -2258,7 +2268,7 @@ class LongHorizon(Detector):
         k = sum(1 for d in marked if d >= start)
         n = sum(1 for d in state.active if d >= start)
         p = min(1.0, 2 * beta_binomial_tail(k, n, a, b))
-        return _Run(p, start, k, n, own, a, b)
+        return _Run(p, start, k, n, own, a, b, earlier_n)
 
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
@@ -2363,7 +2373,7 @@ class LongHorizon(Detector):
             run = _rarer(run, fresh, len(fresh) + 1)
         if run is None:
             return []
-        p, start, k, n, own, a, b = run
+        p, start, k, n, own, a, b, days_before = run
         severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)
         if severity is None:
             return []
@@ -2389,8 +2399,12 @@ class LongHorizon(Detector):
                 f"{_OF.get(kind, 'merchants new to them')} "
                 f"{_WITHOUT[kind]} on {k} of their "
                 f"{n} working days {span} ({_list(merchants)}): a steady trickle. "
-                f"They did on {own:.0%} of their "
-                f"earlier working days, {scope} on {peers:.0%} (people differ: the busiest "
+                + (
+                    f"They did on {own:.0%} of their {days_before} earlier working day(s), "
+                    if days_before
+                    else "None of their working days before that is on record; "
+                )
+                + f"{scope} on {peers:.0%} (people differ: the busiest "
                 f"count too), so {n * a / (a + b):.1f} such day(s) were expected (chance "
                 f"{_chance(p / 2)}); the same signal on {k} days counts as that much evidence.",
                 strength,

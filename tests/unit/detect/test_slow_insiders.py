@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import json
 import random
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +23,7 @@ from sentinelle.detect import DetectConfig, Engine, Severity, context
 from sentinelle.detect.context import ALERTED, NO_TEAM, ActorState, Context, day_start
 from sentinelle.detect.detectors import (
     _JUDGED,
+    Surprise,
     UnjustifiedAccess,
     beta_binomial_tail,
     beta_prior,
@@ -345,7 +347,9 @@ def test_a_trickle_already_judged_is_not_the_actors_usual_a_week_later() -> None
                 if alert.actor == "ana":
                     reasons += [r for r in alert.reasons if judged in r]
         assert reasons
-        assert all("They did on 0% of their earlier working days" in r for r in reasons)
+        assert all(
+            re.search(r"They did on 0% of their \d+ earlier working day\(s\)", r) for r in reasons
+        )
 
 
 def peers_browse(every: int, days: Iterable[int]) -> list[dict[str, Any]]:
@@ -379,7 +383,7 @@ def test_a_trickle_that_began_before_the_week_is_judged_from_its_start() -> None
     merchants, reason = caught
     assert merchants == 4
     assert "on 4 of their 7 working days in the last 7 days" in reason
-    assert "They did on 0% of their earlier working days" in reason
+    assert re.search(r"They did on 0% of their \d+ earlier working day\(s\)", reason)
     off = caught_at(events, "cy", DetectConfig(detectors={"long_horizon": {"runs": False}}))
     assert off is None or off > 5
 
@@ -476,6 +480,36 @@ def test_without_customer_ids_each_look_is_one_more_customer() -> None:
     assert "a steady trickle" in reason
 
 
+def test_a_trickle_from_an_actors_first_day_says_none_of_their_days_is_on_record() -> None:
+    """An actor new to the record whose every day holds a look citing nothing is judged by
+    their team's share of such days alone, and the reason says so: not "0 % of their
+    earlier working days", which would claim days that were never seen."""
+    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *AHEAD])]
+    events += ticketed("neo", AHEAD)
+    for d in AHEAD:
+        events.append(look("neo", f"s-{d}", d, 15, f"c-s-{d}-{d}"))
+    caught = first_medium(events, "neo")
+    assert caught is not None
+    _, reason = caught
+    assert "citing no ticket, grant or reason" in reason
+    assert "None of their working days before that is on record; care peers on 2%" in reason
+    assert "earlier working day" not in reason
+
+
+@pytest.mark.parametrize(
+    ("earlier_days", "said"),
+    [
+        (12, "their own earlier rate is 0.00 a working day, care peers 0.02"),
+        (0, "none of their working days before that is on record, care peers 0.02"),
+    ],
+)
+def test_a_count_judged_against_peers_says_whether_the_actors_own_days_are_known(
+    earlier_days: int, said: str
+) -> None:
+    odds = Surprise(4, 1e-4, 0.1, 0.0, 0.02, 5, "care peers", earlier_days=earlier_days)
+    assert odds.text().startswith(said)
+
+
 def worked(actor: str, merchant: str, day: int) -> list[dict[str, Any]]:
     """A ticket of ``merchant`` opened, assigned to ``actor`` and worked on ``day``."""
     tid, _, events = opened(actor, day, merchant)
@@ -506,7 +540,9 @@ def test_a_trickle_at_merchants_the_agent_knows_is_caught_by_its_days_citing_not
         reason
     )
     assert "(s-0, s-1, s-2)" in reason
-    assert "They did on 0% of their earlier working days, care peers on 2%" in reason
+    assert re.search(
+        r"They did on 0% of their \d+ earlier working day\(s\), care peers on 2%", reason
+    )
     assert first_medium(events, "ana", NO_SILENT) is None
 
 
