@@ -1840,6 +1840,7 @@ class _Run(NamedTuple):
     a: float  # the Beta prior of their daily chance, updated with those days
     b: float
     earlier: int  # the actor's working days before ``start`` (0: none on record)
+    left_out: int  # …of which marked but not counted: their merchants were judged unusual
 
 
 def _rarer(run: _Run | None, tried: list[_Run], tests: int) -> _Run | None:
@@ -2268,7 +2269,8 @@ class LongHorizon(Detector):
         k = sum(1 for d in marked if d >= start)
         n = sum(1 for d in state.active if d >= start)
         p = min(1.0, 2 * beta_binomial_tail(k, n, a, b))
-        return _Run(p, start, k, n, own, a, b, earlier_n)
+        left_out = sum(1 for d in marked if d < start) - earlier_k
+        return _Run(p, start, k, n, own, a, b, earlier_n, left_out)
 
     def _merchants(
         self, ctx: Context, state: ActorState, who: str, kind: str, count: int
@@ -2373,7 +2375,7 @@ class LongHorizon(Detector):
             run = _rarer(run, fresh, len(fresh) + 1)
         if run is None:
             return []
-        p, start, k, n, own, a, b, days_before = run
+        p, start, k, n, own, a, b, days_before, left_out = run
         severity = _by_chance(p, cfg.low_p, cfg.medium_p, cfg.high_p)
         if severity is None:
             return []
@@ -2400,7 +2402,13 @@ class LongHorizon(Detector):
                 f"{_WITHOUT[kind]} on {k} of their "
                 f"{n} working days {span} ({_list(merchants)}): a steady trickle. "
                 + (
-                    f"They did on {own:.0%} of their {days_before} earlier working day(s), "
+                    f"They did on {own:.0%} of their {days_before} earlier working day(s)"
+                    + (
+                        f" (not counting {left_out} on which they did so at merchants an "
+                        "earlier finding judged unusual), "
+                        if left_out
+                        else ", "
+                    )
                     if days_before
                     else "None of their working days before that is on record; "
                 )

@@ -496,6 +496,31 @@ def test_a_trickle_from_an_actors_first_day_says_none_of_their_days_is_on_record
     assert "earlier working day" not in reason
 
 
+def test_a_trickle_says_which_of_its_earlier_days_an_earlier_finding_left_out() -> None:
+    """Once a finding judged the merchants of neo's first days unusual, those days do not
+    teach neo's own share (an insider's first week must not become their usual): a later
+    reason says so, rather than a bare "0% of their earlier working days" that the record
+    contradicts."""
+    days = range(0, 21)
+    events = [e for p in TEAM for e in ticketed(p, [*HISTORY, *days])]
+    events += ticketed("neo", days)
+    for d in days:
+        events.append(look("neo", f"s-{d}", d, 15, f"c-s-{d}-{d}"))
+    engine = Engine()
+    reasons = []
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        for alert in engine.process(event):
+            if alert.actor == "neo" and "a steady trickle" in alert.reasons[0]:
+                reasons.append(alert.reasons[0])
+    assert reasons
+    later = [r for r in reasons if "earlier working day(s)" in r]
+    assert later
+    assert any(
+        re.search(r"They did on 0% of their (\d+) earlier working day\(s\) \(not counting \1 ", r)
+        for r in later
+    ), later
+
+
 @pytest.mark.parametrize(
     ("earlier_days", "said"),
     [
