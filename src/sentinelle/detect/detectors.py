@@ -354,7 +354,7 @@ class Surprise:
     peers: float  # the team's mean rate a working day
     days: int  # working days in the period
     scope: str  # whose rates: "<team> peers"
-    earlier_days: int = 1  # the actor's working days before the period (0: none on record)
+    earlier_days: int  # the actor's working days before the period (0: none on record)
 
     def text(self) -> str:
         """``their own earlier rate is …, … peers …, so … were expected … (chance …)``; for an
@@ -1843,6 +1843,19 @@ class _Run(NamedTuple):
     left_out: int  # …of which marked but not counted: their merchants were judged unusual
 
 
+def _own_share(own: float, days: int, left_out: int) -> str:
+    """How a steady trickle's reason gives the actor's own share of such days (``own`` of
+    their ``days`` before the run, ``left_out`` of them not counted), up to the peers'."""
+    if not days:
+        return "None of their working days before that is on record; "
+    if not left_out:
+        return f"They did on {own:.0%} of their {days} earlier working day(s), "
+    return (
+        f"They did on {own:.0%} of their {days} earlier working day(s) (not counting "
+        f"{left_out} on which they did so at merchants an earlier finding judged unusual), "
+    )
+
+
 def _rarer(run: _Run | None, tried: list[_Run], tests: int) -> _Run | None:
     """``run``, or the most surprising of ``tried`` where it is more so once its chance is
     multiplied by ``tests`` (each start tried is a test: Bonferroni)."""
@@ -2401,20 +2414,10 @@ class LongHorizon(Detector):
                 f"{_OF.get(kind, 'merchants new to them')} "
                 f"{_WITHOUT[kind]} on {k} of their "
                 f"{n} working days {span} ({_list(merchants)}): a steady trickle. "
-                + (
-                    f"They did on {own:.0%} of their {days_before} earlier working day(s)"
-                    + (
-                        f" (not counting {left_out} on which they did so at merchants an "
-                        "earlier finding judged unusual), "
-                        if left_out
-                        else ", "
-                    )
-                    if days_before
-                    else "None of their working days before that is on record; "
-                )
-                + f"{scope} on {peers:.0%} (people differ: the busiest "
-                f"count too), so {n * a / (a + b):.1f} such day(s) were expected (chance "
-                f"{_chance(p / 2)}); the same signal on {k} days counts as that much evidence.",
+                f"{_own_share(own, days_before, left_out)}{scope} on {peers:.0%} (people "
+                f"differ: the busiest count too), so {n * a / (a + b):.1f} such day(s) were "
+                f"expected (chance {_chance(p / 2)}); the same signal on {k} days counts as "
+                "that much evidence.",
                 strength,
             )
         ]
