@@ -150,19 +150,22 @@ def _seen(
     ]
 
 
-def _no_policy(seen: Viewer) -> str:
-    """Why nothing can be answered while the guard has no policy, as ``seen`` is told it:
-    staff the setting to make, a merchant not the operator's configuration."""
+def _no_policy(seen: Viewer, then: str, *, sentence: bool = False) -> str:
+    """Why nothing can be answered while the guard has no policy, as ``seen`` is told it
+    (staff the setting to make, a merchant not the operator's configuration), followed by
+    ``then``: a clause, or with ``sentence`` a sentence of its own."""
     if seen.principal.merchant:
-        return "the platform has not set up its access policy"
-    return "the guard has no policy (SENTINELLE_GUARD_POLICY)"
+        text = f"the platform has not set up its access policy: {then}"
+    else:
+        text = f"the guard has no policy (SENTINELLE_GUARD_POLICY): {then}"
+    return f"{text[:1].upper()}{text[1:]}." if sentence else text
 
 
 def _answers(seen: Viewer, policy: Policy | None, row: GrantRow) -> dict[str, str | None]:
     """Which answers the viewer may give, and why not: ``approve``/``deny`` → ``None``
     (allowed) or the reason; ``revoke`` likewise."""
     if policy is None:
-        why = _no_policy(seen) + ": nothing can be answered"
+        why = _no_policy(seen, "nothing can be answered")
         return {"approve": why, "deny": why, "revoke": why}
     if not seen.may(Permission.GRANTS_APPROVE, row.merchant):
         why = f"your role ({seen.principal.role.value}) does not answer grants"
@@ -219,7 +222,11 @@ async def grants_panel(request: Request, seen: Viewer, merchant: str) -> dict[st
         }
 
     panel = await reading(state, work)
-    panel["no_policy"] = _no_policy(seen) if policy is None else None
+    panel["no_policy"] = (
+        _no_policy(seen, "requests cannot be answered here", sentence=True)
+        if policy is None
+        else None
+    )
     return panel
 
 
@@ -328,10 +335,9 @@ async def answer_grant(request: Request, merchant: str, grant_id: str, answer: s
     state = state_of(request)
     policy = _policy(state)
     if policy is None:
-        why = _no_policy(seen)
         return await _grant(
             request, seen, merchant, grant_id, status_code=503,
-            error=f"{why[:1].upper()}{why[1:]}: nothing can be answered.",
+            error=_no_policy(seen, "nothing can be answered", sentence=True),
         )  # fmt: skip
     reason = ""
     if answer == "approve":
