@@ -25,6 +25,7 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --drop team          # events that name no team
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
+    .venv/bin/python benchmarks/detect.py --drop tickets       # no help-desk feed connected
     .venv/bin/python benchmarks/detect.py --shift 8            # a desk 8 hours west of UTC
 
 ``--verbose`` adds, for each run: its false alerts by detector and their first reasons, each
@@ -219,17 +220,27 @@ def benign_actor_days(access: dict[str, AccessEvent], benign_until: dict[str, in
 
 #: What ``--drop`` can remove: optional fields of the access events' actor, and of the events;
 #: ``assigned``: the ``ticket.assigned`` events, their first assignee named by ``ticket.opened``
-#: (``actor``) instead, as help desks that send one event per ticket do.
+#: (``actor``) instead, as help desks that send one event per ticket do; and whole feeds of
+#: context events a platform may not have connected (``FEEDS``).
 ACTOR_FIELDS = ("team", "role")
 EVENT_FIELDS = ("subjects", "source")
 ASSIGNED = "assigned"
+FEEDS = {
+    "closed": ("ticket.closed",),  # a help desk whose closings are not sent
+    "staff": ("staff.",),  # no HR feed: no joiners, role changes, notices or leavers
+    "tickets": ("ticket.",),  # no help-desk feed at all: cited tickets are never known
+}
 
 
 def without(lines: list[bytes], fields: tuple[str, ...]) -> list[bytes]:
     """``lines`` with ``fields`` removed from every access event (``--drop team``: an access
-    log that names no team; ``subjects``: no customer ids), and with ``assigned``, the
-    tickets' assignments folded into their opening."""
+    log that names no team; ``subjects``: no customer ids), with ``assigned``, the
+    tickets' assignments folded into their opening, and without the context events of the
+    feeds named (:data:`FEEDS`)."""
+    types = tuple(t for name in fields for t in FEEDS.get(name, ()))
     events = [json.loads(line) for line in lines]
+    if types:
+        events = [e for e in events if not str(e.get("type", "")).startswith(types)]
     first: dict[str, str] = {}
     if ASSIGNED in fields:
         for event in events:
@@ -505,7 +516,9 @@ def main() -> None:
         default="",
         help="optional fields removed from every access event first, comma-separated: the "
         "actor's team and role, the event's subjects and source (an access log that does not "
-        "name them); assigned: the ticket.assigned events, ticket.opened naming the assignee",
+        "name them); assigned: the ticket.assigned events, ticket.opened naming the assignee; "
+        "closed, staff, tickets: every ticket.closed, staff.* or ticket.* event (a feed not "
+        "connected)",
     )
     parser.add_argument(
         "--shift",
@@ -516,7 +529,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     drop = tuple(f for f in args.drop.split(",") if f)
-    choices = (*ACTOR_FIELDS, *EVENT_FIELDS, ASSIGNED)
+    choices = (*ACTOR_FIELDS, *EVENT_FIELDS, ASSIGNED, *FEEDS)
     if not set(drop) <= set(choices):
         parser.error(f"--drop takes {', '.join(choices)}, not {args.drop!r}")
     if args.cache:
