@@ -369,3 +369,20 @@ def test_an_inverted_window_is_refused(cli: Cli, settings: Settings) -> None:
         refused.err
     )
     assert not settings.data_dir.exists() or not any(settings.data_dir.iterdir())
+
+
+def test_tickets_that_cannot_be_checked_are_a_warning(cli: Cli, tmp_path: Path) -> None:
+    # No help desk connected: every view cites a ticket that no ticket event describes.
+    story = Story("desk")
+    for day in range(3):
+        story.view("ana", f"k{day}", _at(day, 9), justification={"ticket": f"ZD-{day}"})
+    path = story.write(tmp_path / "desk.jsonl")
+    warning = (
+        "warning: 3 accesses cited tickets that no ticket event describes, while no ticket "
+        "event came in the last 7 days: the help desk is not connected, or its feed stopped."
+    )
+    ingested = cli.run("ingest", path).ok()
+    assert warning in ingested.err, ingested.err
+    replayed = cli.run("detect").ok()
+    assert warning in replayed.err, replayed.err
+    assert replayed.out.startswith("0 alerts in ")

@@ -142,6 +142,8 @@ def detect(
     else:
         alerts = runner.replay(since, until)
     took = time.perf_counter() - started
+    for note in runner.notes:
+        click.echo(f"warning: {note}", err=True)
     by_severity = Counter(str(a.severity) for a in alerts)
     by_detector = Counter(a.detector for a in alerts)
     if as_json:

@@ -46,6 +46,12 @@ CASE_CUSTOMERS: Final = 20  # customers a ticket keeps (Ticket.customers)
 NO_TEAM: Final = ""
 REVIEW_ROLES: Final = frozenset({"lead", "team_lead", "qa", "manager", "supervisor"})
 TICKET_GRACE: Final = 24 * HOUR  # a ticket still justifies follow-up looks this long after closing
+# An open ticket without an event or a citation for this long is forgotten: the state stays
+# bounded where the help desk sends no closings, or leaves tickets open.
+OPEN_TICKET_DAYS: Final = 30
+# Without a ticket event for this long, the help desk is not connected (or no longer is): a
+# cited ticket detection has never heard of cannot be checked, and is taken as stated.
+TICKET_FEED_DAYS: Final = 7
 READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
 EXPORT_ACTIONS: Final = frozenset({"export", "download"})  # reads that take the data away
 #: The engine's marks (``ActorState.marks`` kind) of an actor's exports without a ticket under a
@@ -104,6 +110,9 @@ class Ticket:
     # concerns), up to CASE_CUSTOMERS
     customers: set[str] = field(default_factory=set)
     before: int = 0  # unjustified list views of its merchant by the assignee just before it
+    # Its latest event or citation (0: in a state saved before it was kept): an open ticket
+    # idle for OPEN_TICKET_DAYS is forgotten (Context.prune).
+    used_us: int = 0
 
 
 @dataclass(slots=True)
@@ -271,6 +280,15 @@ class Context:
     # (closed_us, ticket) of the closed tickets, a heap: what prune forgets, without a walk
     # over every ticket each day; None until built (a state saved before it was kept).
     closing: list[tuple[int, str]] | None = None
+    # The time of the latest ticket event (0: none yet): whether cited tickets can be checked.
+    tickets_seen_us: int = 0
+    # The time of the latest ticket.closed (0: none yet; -1: none in a state saved before it
+    # was kept) and of the first ticket event: whether the help desk sends closings.
+    closings_us: int = 0
+    tickets_since_us: int = 0
+    # While no ticket event comes: ticket → (the merchant it was first cited for, its latest
+    # citation), of the tickets cited and taken as stated (stated)
+    cited: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
@@ -313,7 +331,8 @@ class Context:
         return found
 
     def prune(self, t: int) -> None:
-        """Forget what no detector can use any more (closed tickets, old looks)."""
+        """Forget what no detector can use any more (closed tickets, open ones idle for
+        :data:`OPEN_TICKET_DAYS`, old looks)."""
         horizon = t - TICKET_GRACE - 7 * DAY
         closing = self.closing
         if closing is None:
@@ -327,6 +346,15 @@ class Context:
             # Closed again later: its later entry is still in the heap.
             if ticket is not None and ticket.closed_us is not None and ticket.closed_us < horizon:
                 del self.tickets[key]
+        idle = t - OPEN_TICKET_DAYS * DAY  # pruned once a day: a walk over the tickets
+        for key, ticket in list(self.tickets.items()):
+            if ticket.closed_us is None:
+                if not ticket.used_us:  # saved before it was kept: idle from now on
+                    ticket.used_us = t
+                elif ticket.used_us < idle:
+                    del self.tickets[key]
+        if self.cited:
+            self.cited = {k: v for k, v in self.cited.items() if v[1] >= idle}
         _keep_since(self.unjustified_by, t - 7 * DAY)
         _keep_since(self.exports_by, t - DAY)
         forget = t - KNOWN_DAYS * DAY
@@ -347,9 +375,13 @@ class Context:
         """Record what a ticket, staff or grant event says."""
         kind = event.type
         if kind.startswith("ticket.") and isinstance(event.ticket, str):
+            self.tickets_seen_us = max(self.tickets_seen_us, t)
+            if not self.tickets_since_us:
+                self.tickets_since_us = t
             ticket = self.tickets.get(event.ticket)
             if ticket is None:
                 ticket = self.tickets[event.ticket] = Ticket()
+            ticket.used_us = max(ticket.used_us, t)
             if isinstance(event.merchant, str):
                 ticket.merchant = event.merchant
             if kind == "ticket.opened":
@@ -369,6 +401,7 @@ class Context:
                         self.unjustified_by.get(merchant, {}).pop(event.actor, None)
             elif kind == "ticket.closed":
                 ticket.closed_us = t
+                self.closings_us = max(self.closings_us, t)
                 if self.closing is not None:
                     heapq.heappush(self.closing, (t, event.ticket))
         elif kind.startswith("grant.") and isinstance(event.grant, str):
@@ -476,7 +509,43 @@ class Context:
                 and (grant.revoked_us is None or t < grant.revoked_us)
             ):
                 return True
-        return False
+        return ticket is None and self.stated(event, t)
+
+    def feed_silent(self, t: int) -> bool:
+        """Whether no ticket event came in the last :data:`TICKET_FEED_DAYS`: the help desk
+        is not connected, or its feed stopped, and cited tickets cannot be checked."""
+        if not self.tickets_seen_us and self.tickets:  # a state saved before it was kept
+            self.tickets_seen_us = (
+                max(max(v.opened_us or 0, v.closed_us or 0) for v in self.tickets.values()) or -1
+            )
+        return t - self.tickets_seen_us > TICKET_FEED_DAYS * DAY
+
+    def stated(self, event: AccessEvent, t: int) -> bool:
+        """Whether the ticket the access cites, which no event describes, is taken as stated:
+        while the feed is silent (:meth:`feed_silent`), and unless it was first cited for
+        another merchant (a ticket is about one merchant's customers: lent to another's, as
+        ``other_case`` finds where the help desk is connected). On a desk where every access
+        cites a ticket, judging them all unjustified would alert on everyone (measured:
+        ``benchmarks/detect.py --drop tickets``). Records the merchant of its first citation."""
+        ticket_id = event.cited_ticket()
+        if ticket_id is None or ticket_id in self.tickets or not self.feed_silent(t):
+            return False
+        first = self.cited.get(ticket_id)
+        if first is not None and first[0] != event.merchant:
+            return False
+        self.cited[ticket_id] = (event.merchant, t)
+        return True
+
+    def closings_known(self, t: int) -> bool:
+        """Whether the help desk sends ticket closings: one came in the last
+        :data:`TICKET_FEED_DAYS`, or its ticket events began less than that ago (a ticket
+        takes time to close). Some desks, or a platform's own feed, send openings and
+        assignments only."""
+        if not self.closings_us:  # a state saved before it was kept
+            closed = (v.closed_us for v in self.tickets.values() if v.closed_us is not None)
+            self.closings_us = max(closed, default=0) or -1
+        window = TICKET_FEED_DAYS * DAY
+        return t - self.closings_us <= window or t - self.tickets_since_us < window
 
     def case_of(self, event: AccessEvent) -> Ticket | None:
         """The ticket of the access's own merchant it cites, if known: what justifies it when

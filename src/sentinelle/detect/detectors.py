@@ -452,6 +452,10 @@ _PAGED: Final = "paged"
 #: The merchants a ``long_horizon`` finding named (a kind of marks): the days of their looks
 #: are not part of the actor's own earlier share of such days afterwards.
 _JUDGED: Final = "judged"
+#: ``fake_tickets`` where the help desk sends no closings: the actor's self-made tickets still
+#: open, marked at their lists and judged once quiet; and those so judged (once each).
+_OPEN_SELF_MADE: Final = "open_self_made"
+_QUIET_JUDGED: Final = "quiet_judged"
 
 
 def cites_case(event: AccessEvent) -> bool:
@@ -1371,6 +1375,12 @@ class FakeTickets(Detector):
         max_minutes: int = Field(
             10, ge=1, description="A self-made ticket closed this fast is suspicious."
         )
+        quiet_minutes: int = Field(
+            60,
+            ge=1,
+            description="Where the help desk sends no closings: a self-made ticket used only "
+            "within max_minutes of its opening is judged once unused for this long.",
+        )
         min_count: int = Field(
             3, ge=1, description="Such tickets in 7 days before it is more than low."
         )
@@ -1386,32 +1396,67 @@ class FakeTickets(Detector):
         )
 
     def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
+        """A ticket the actor opened and handled alone, closed within ``max_minutes``; or,
+        where the help desk sends no closings (:meth:`Context.closings_known`), whose every
+        event and citation came within ``max_minutes`` of its opening (judged once it has
+        been quiet for ``quiet_minutes``: :meth:`_quiet`)."""
         cfg = self.config
         assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
-        return (
-            ticket is not None
-            and ticket.opened_us is not None
-            and ticket.closed_us is not None
-            and ticket.closed_us - ticket.opened_us <= cfg.max_minutes * MINUTE
-            and actor is not None
-            and ticket.opened_by == actor
-            and actor in ticket.assignees
-        )
+        if (
+            ticket is None
+            or ticket.opened_us is None
+            or actor is None
+            or ticket.opened_by != actor
+            or actor not in ticket.assignees
+        ):
+            return False
+        end = ticket.closed_us if ticket.closed_us is not None else ticket.used_us
+        return end - ticket.opened_us <= cfg.max_minutes * MINUTE
 
     def observe(
         self, event: AccessEvent, ctx: Context, state: ActorState, justified: bool
     ) -> list[Finding]:
+        found = self._quiet(ctx, state, event.actor.id) if _OPEN_SELF_MADE in state.marks else []
         ticket_id = event.cited_ticket()
         if ticket_id is None or not is_bulk(event):
-            return []
+            return found
         ticket = ctx.tickets.get(ticket_id)
+        if ticket is not None and ticket.closed_us is None:
+            if not ctx.closings_known(ctx.now_us) and self._suspicious(ticket, event.actor.id):
+                mark(state, _OPEN_SELF_MADE, ctx.now_us, ticket_id)  # judged once quiet
+            return found  # not (yet) closed: judged when it closes
         if not self._suspicious(ticket, event.actor.id):
-            return []  # not (yet) closed: judged when it closes
+            return found
         assert ticket is not None  # noqa: S101
         events = tuple(ticket.bulk_events) if event.id in ticket.bulk_events else (event.id,)
-        return self._finding(
+        return found + self._finding(
             ctx, event.actor.id, ticket_id, ticket, ctx.now_us, event.merchant, events
         )
+
+    def _quiet(self, ctx: Context, state: ActorState, actor: str) -> list[Finding]:
+        """The actor's self-made tickets still open where the help desk sends no closings
+        (marked at their lists), judged at the actor's next access once quiet for
+        ``quiet_minutes``: by then a call's ticket has had its caller's record opened under
+        it (:attr:`Ticket.single`), and one used again later is no quick ticket."""
+        cfg = self.config
+        assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
+        now = ctx.now_us
+        found: list[Finding] = []
+        for u, key in state.marks[_OPEN_SELF_MADE]:
+            ticket = ctx.tickets.get(key)
+            if (
+                ticket is None
+                or ticket.closed_us is not None  # closed after all: judged at its closing
+                or now - ticket.used_us < cfg.quiet_minutes * MINUTE
+                or now - u > 7 * DAY
+                or not self._suspicious(ticket, actor)
+                or not mark(state, _QUIET_JUDGED, now, key)
+            ):
+                continue
+            found += self._finding(
+                ctx, actor, key, ticket, now, ticket.merchant or "?", tuple(ticket.bulk_events)
+            )
+        return found
 
     def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:
         """At a ticket's close: list views or exports made under a self-made, minutes-long ticket."""
@@ -1451,7 +1496,13 @@ class FakeTickets(Detector):
         own days) are medium, then high."""
         cfg = self.config
         assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
-        minutes = ((ticket.closed_us or 0) - (ticket.opened_us or 0)) / MINUTE
+        opened = ticket.opened_us or 0
+        how_long = (
+            f"closed {(ticket.closed_us - opened) / MINUTE:.0f} minutes later"
+            if ticket.closed_us is not None
+            else f"used it for {(ticket.used_us - opened) / MINUTE:.0f} minutes, not since "
+            f"(the help desk sends no closings)"
+        )
         state = ctx.actor(actor)
         if ticket.single:
             # A call logged as a ticket is about the caller: someone's own record is opened
@@ -1497,8 +1548,8 @@ class FakeTickets(Detector):
                 events,
                 (
                     f"{actor} opened customer or order lists of merchant {merchant} citing ticket "
-                    f"{ticket_id}, which they opened themselves, handled alone and closed "
-                    f"{minutes:.0f} minutes later; {listed} list view(s) or export(s) cite "
+                    f"{ticket_id}, which they opened themselves, handled alone and "
+                    f"{how_long}; {listed} list view(s) or export(s) cite "
                     f"it or came just before it. That is {count} such ticket(s) in 7 days; "
                     f"{how}.",
                 ),

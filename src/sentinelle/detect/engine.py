@@ -275,6 +275,9 @@ class Engine:
         self.late_oldest_us: int | None = None
         self.late_floored = 0  # late access events processed at the engine's current time
         self.detector_errors: dict[str, int] = {}  # detector → events it failed on
+        # accesses citing a ticket that could not be checked (no ticket event for
+        # TICKET_FEED_DAYS: Context.feed_silent), mostly taken as stated (not saved)
+        self.unchecked = 0
 
     def dump_state(self) -> bytes:
         """The engine's state, for the next batch."""
@@ -415,6 +418,8 @@ class Engine:
         if ticket_id is not None:
             ticket = ctx.tickets.get(ticket_id)
             if ticket is not None:
+                if t > ticket.used_us:
+                    ticket.used_us = t  # in use: not forgotten while idle (Context.prune)
                 if not is_bulk(event):
                     ticket.single = True  # someone's own case was worked under it
                     subjects = event.subjects
@@ -425,6 +430,8 @@ class Engine:
                     ticket.listed = min(UNKNOWN_LISTED, ticket.listed + listed(event))
                     if len(ticket.bulk_events) < 50:
                         ticket.bulk_events.append(event.id)
+            elif ctx.feed_silent(t):
+                self.unchecked += 1
         findings = self._ask("observe " + actor.kind, event, ctx, state, justified)
         ctx.learn_habits(state, event, t, justified)
         return self._alerts(findings, emit)

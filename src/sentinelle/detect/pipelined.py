@@ -103,6 +103,7 @@ class Ahead:
     late_skipped: int = 0
     late_oldest_us: int | None = None
     detector_errors: dict[str, int] = field(default_factory=dict)
+    unchecked: int = 0  # Engine.unchecked
 
 
 # -- the messages on the socket pair (pickled): parent to child, then child to parent --------
@@ -559,6 +560,7 @@ def _child(
                 late_skipped=engine.late_skipped,
                 late_oldest_us=engine.late_oldest_us,
                 detector_errors=dict(engine.detector_errors),
+                unchecked=engine.unchecked,
             )
         else:
             return None

@@ -30,6 +30,7 @@ import msgspec
 
 from sentinelle.collector import bulk_work
 from sentinelle.detect.base import Alert
+from sentinelle.detect.context import TICKET_FEED_DAYS
 from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import StoreError
@@ -189,7 +190,7 @@ class DetectionRunner:
             ahead.start,
             ahead.end - 1,
         )
-        self._note(ahead.late_skipped, ahead.late_oldest_us, ahead.detector_errors)
+        self._note(ahead)
         return list(ahead.alerts), size > ahead.end
 
     def _catch_up(self) -> list[Alert]:
@@ -217,13 +218,13 @@ class DetectionRunner:
             blob = engine.dump_state()
             w.save_detect_state(cursor, blob)
         _WARM[self.store] = (blob, engine.state)  # committed
-        self._note(engine.late_skipped, engine.late_oldest_us, engine.detector_errors)
+        self._note(engine)
         return list(changed.values())
 
-    def _note(
-        self, late_skipped: int, late_oldest_us: int | None, detector_errors: dict[str, int]
-    ) -> None:
-        """What a person should know of a run: late events left out, detectors that failed."""
+    def _note(self, run: Engine | Ahead) -> None:
+        """What a person should know of a run: late events left out, detectors that failed,
+        tickets that could not be checked."""
+        late_skipped, late_oldest_us = run.late_skipped, run.late_oldest_us
         if late_skipped and late_oldest_us is not None:
             since = iso(late_oldest_us)[:10]
             _logger.warning(
@@ -238,10 +239,20 @@ class DetectionRunner:
                 f"after later ones had been processed; live detection left them out: run "
                 f"sentinelle detect --since {since} to cover them"
             )
-        if detector_errors:
+        if run.detector_errors:
             self.notes.append(
                 "detectors failed on some events and skipped them (see the log): "
-                + ", ".join(f"{n} ({c})" for n, c in sorted(detector_errors.items()))
+                + ", ".join(f"{n} ({c})" for n, c in sorted(run.detector_errors.items()))
+            )
+        if run.unchecked:
+            count = run.unchecked
+            _logger.warning("%d accesses cited tickets that could not be checked", count)
+            self.notes.append(
+                f"{count} access{'es' if count != 1 else ''} cited tickets that no ticket "
+                f"event describes, while no ticket event came in the last {TICKET_FEED_DAYS} "
+                "days: the help desk is not connected, or its feed stopped. Such tickets are "
+                "taken as stated, so tickets made up or lent go unseen: connect the help desk "
+                "(docs/connectors.md)"
             )
 
     def _failed(self, exc: Exception) -> list[Alert]:
@@ -309,6 +320,7 @@ class DetectionRunner:
             alerts = engine.run(self._decoded(start, until_us, progress), emit_from_us=since_us)
         with self.store.writer() as w:
             w.upsert_alerts([alert_row(a) for a in alerts])
+        self._note(engine)
         return alerts
 
     def _decoded(

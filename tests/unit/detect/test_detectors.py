@@ -183,6 +183,23 @@ def ticketed_days(
 BASE = ticketed_days("ana", range(-7, 0))  # ana's clean week before day 0: 7 days of history
 
 
+def unchecked_days(actor: str, days: Iterable[int], **kw: Any) -> list[dict[str, Any]]:
+    """:func:`ticketed_days` on a desk whose help desk is not connected: each view cites a
+    ticket no event describes."""
+    return [access(actor, f"k{d}", at(d, 9, 1), ticket=f"T-{actor}-{d}", **kw) for d in days]
+
+
+def feed_stopped(days: int) -> list[dict[str, Any]]:
+    """Ticket events until ``days`` + 1 days before day 0, then none; two unjustified lists
+    and a third citing T404, a ticket no event describes."""
+    return [
+        *ticketed_days("ana", range(-14, -days)),
+        *unchecked_days("ana", range(-days, 0)),
+        *two_unjustified(),
+        third(ticket="T404"),
+    ]
+
+
 def decoded(events: Iterable[dict[str, Any]]) -> list[Any]:
     """Decode as ingest does, in time order (rows may list events in any order; ties keep it)."""
     return sorted((decode_event(json.dumps(e)) for e in events), key=time_us)
@@ -588,6 +605,28 @@ UNJUSTIFIED = [
         id="own-ticket-other-merchant",
     ),
     row([*BASE, *two_unjustified(), third(ticket="T404")], FIRES_3, id="unknown-ticket"),
+    # No ticket event at all (the help desk is not connected): a cited ticket cannot be
+    # checked and is taken as stated; the two lists citing nothing are still unjustified.
+    row(
+        [*unchecked_days("ana", range(-7, 0)), *two_unjustified(), third(ticket="T404")],
+        None,
+        id="unknown-ticket-no-help-desk",
+    ),
+    # …unless it was first cited for another merchant: a ticket is about one merchant.
+    row(
+        [
+            *unchecked_days("ana", range(-7, 0)),
+            access("ana", "m9", at(0, 8), ticket="T404"),
+            *two_unjustified(),
+            third(ticket="T404"),
+        ],
+        FIRES_3,
+        id="unknown-ticket-no-help-desk-lent",
+    ),
+    # The help desk's feed stopped: its last ticket event 8 days before;
+    row(feed_stopped(7), None, id="unknown-ticket-feed-stopped"),
+    # …6 days before: still connected, the unknown ticket justifies nothing.
+    row(feed_stopped(5), FIRES_3, id="unknown-ticket-feed-6-days-ago"),
     row(
         [
             *BASE,
@@ -1726,7 +1765,81 @@ def three_quick_tickets(*, caller: bool, days: Sequence[int] = (0, 0, 0)) -> lis
     return events
 
 
+def desk_tickets(days: Iterable[int], closed: Iterable[int] = ()) -> list[dict[str, Any]]:
+    """A colleague's tickets of merchants k<day>, one a day, closed the same day on the days
+    ``closed``: the help desk's feed before day 0."""
+    shut = set(closed)
+    return [
+        e
+        for d in days
+        for e in ticket(
+            f"H{d}", f"k{d}", at(d, 9), assignee="bob", closed=at(d, 11) if d in shut else None
+        )
+    ]
+
+
+OPEN_T1 = ticket("T1", "m1", at(0, 10), by="ana", assignee="ana")  # not closed (yet)
+LATER = access("ana", "m9", at(0, 11, 6), id=HIT)  # ana's next access, an hour after T1's use
+SOON = access("ana", "m9", at(0, 11), id=HIT)  # …55 minutes after
+
 FAKE_TICKETS = [
+    # A help desk that sends no closings (none in the 8 days of its feed): a self-made ticket
+    # used only in its first minutes is judged once quiet for an hour, at ana's next access.
+    row(
+        [*desk_tickets(range(-8, 0)), *OPEN_T1, bulk(at(0, 10, 5), id="b-1"), LATER],
+        Fires(
+            LOW,
+            ("m1",),
+            (
+                "citing ticket T1, which they opened themselves, handled alone and used it for "
+                "5 minutes, not since (the help desk sends no closings); 1 list view(s) or "
+                "export(s) cite it",
+            ),
+            events=("b-1",),  # the lists it covered, found at ana's next access
+        ),
+        id="no-closings-sent",
+    ),
+    # …not before it has been quiet for an hour;
+    row(
+        [*desk_tickets(range(-8, 0)), *OPEN_T1, bulk(at(0, 10, 5), id="b-1"), SOON],
+        None,
+        id="no-closings-sent-not-quiet-yet",
+    ),
+    # …nor when it was used again later (no quick ticket), or had a caller's record opened;
+    row(
+        [
+            *desk_tickets(range(-8, 0)),
+            *OPEN_T1,
+            bulk(at(0, 10, 5), id="b-1"),
+            bulk(at(0, 10, 40), id="b-2"),
+            access("ana", "m9", at(0, 12)),
+        ],
+        None,
+        id="no-closings-sent-used-later",
+    ),
+    row(
+        [
+            *desk_tickets(range(-8, 0)),
+            *OPEN_T1,
+            bulk(at(0, 10, 5), id="b-1"),
+            access("ana", "m1", at(0, 10, 8), ticket="T1"),
+            LATER,
+        ],
+        None,
+        id="no-closings-sent-a-callers-ticket",
+    ),
+    # …but where it sends them (one 2 days before), an open ticket is judged at its closing;
+    row(
+        [*desk_tickets(range(-8, 0), closed=[-2]), *OPEN_T1, bulk(at(0, 10, 5)), LATER],
+        None,
+        id="closings-sent",
+    ),
+    # …and a feed younger than 7 days may not have closed anything yet.
+    row(
+        [*desk_tickets(range(-6, 0)), *OPEN_T1, bulk(at(0, 10, 5)), LATER],
+        None,
+        id="feed-of-six-days",
+    ),
     row(
         [*quick_ticket(), bulk()],
         Fires(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine import access, at, background, story, us
+from test_engine import access, at, background, context, story, us
 
 from sentinelle.config import Settings
 from sentinelle.detect import DETECTORS, Alert, DetectConfig, DetectionRunner, Engine
@@ -384,3 +384,19 @@ def test_late_events_beyond_late_hours_are_reported(pipeline: _Pipeline) -> None
         "1 event arrived more than 24 h after later ones had been processed; live detection "
         "left them out: run sentinelle detect --since 2026-11-04 to cover them"
     ]
+
+
+def test_tickets_that_cannot_be_checked_are_reported(pipeline: _Pipeline) -> None:
+    # No ticket event at all: the help desk is not connected, and the run says so.
+    pipeline.post([access("ana", "m1", at(0, 9), ticket="T-1"), access("ana", "m2", at(0, 10))])
+    assert len(pipeline.notes) == 1
+    assert pipeline.notes[0].startswith(
+        "1 access cited tickets that no ticket event describes, while no ticket event came in "
+        "the last 7 days: the help desk is not connected, or its feed stopped."
+    )
+    # Connected: its tickets are checked, and an unknown one is no longer taken as stated.
+    pipeline.notes.clear()
+    opened = context("ticket.opened", at(0, 11), ticket="T-2", merchant="m3", actor="ana")
+    pipeline.post([opened, access("ana", "m3", at(0, 12), ticket="T-2")])
+    pipeline.post([access("ana", "m4", at(0, 13), ticket="T-404")])
+    assert pipeline.notes == []

@@ -244,3 +244,51 @@ def test_a_country_new_to_the_staff_is_read_from_the_actors_own() -> None:
     assert not ctx.new_to_staff("DE", t - HOUR, 3, t)  # Bob's since day 1
     assert ctx.new_to_staff("DE", (D0 + 1) * DAY + 10 * HOUR, 3, t)  # …not before
     assert not ctx.new_to_staff("VN", t - HOUR, 4, t)  # the staff known for 3 days only
+
+
+def test_open_tickets_idle_for_30_days_are_forgotten() -> None:
+    """Where the help desk sends no closings, or leaves tickets open, the state stays bounded:
+    T-1, opened on day 1 and never heard of again, is forgotten on day 32; T-2, opened on day
+    1 and cited on day 20, is kept until 30 days after that citation."""
+    engine = Engine()
+    ctx = engine.state.context
+    for ticket in ("T-1", "T-2"):
+        ctx.apply_context(ticket_event("ticket.opened", ticket, DAY), DAY)
+    ctx.tickets["T-2"].used_us = 20 * DAY  # what a citation sets (Engine._access)
+    ctx.prune(31 * DAY)
+    assert sorted(ctx.tickets) == ["T-1", "T-2"]
+    ctx.prune(32 * DAY)
+    assert sorted(ctx.tickets) == ["T-2"]
+    ctx.prune(51 * DAY)
+    assert ctx.tickets == {}
+
+
+def test_a_state_saved_before_the_tickets_use_was_kept_forgets_them_30_days_on() -> None:
+    engine = Engine()
+    engine.state.context.apply_context(ticket_event("ticket.opened", "T-1", DAY), DAY)
+    saved = msgspec.msgpack.decode(engine.dump_state())
+    del saved["context"]["tickets"]["T-1"]["used_us"]
+    ctx = Engine.load_state(msgspec.msgpack.encode(saved)).context
+    assert ctx.tickets["T-1"].used_us == 0
+    ctx.prune(100 * DAY)  # its use is not known: it is idle from now on
+    assert list(ctx.tickets) == ["T-1"]
+    ctx.prune(131 * DAY)
+    assert ctx.tickets == {}
+
+
+def test_a_citation_keeps_an_open_ticket() -> None:
+    engine = Engine()
+    engine.process(ticket_event("ticket.opened", "T-1", 0))
+    cited = {
+        "id": "a-1",
+        "time": "1970-01-21T00:00:00Z",
+        "actor": {"id": "ana", "kind": "staff"},
+        "action": "view",
+        "merchant": "m-1",
+        "data": ["contact"],
+        "channel": "support_console",
+        "outcome": "allowed",
+        "justification": {"ticket": "T-1"},
+    }
+    engine.process(decode_event(json.dumps(cited)))
+    assert engine.state.context.tickets["T-1"].used_us == 20 * DAY
