@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sentinelle.config import Settings
 from sentinelle.connectors import outbound
@@ -49,6 +50,16 @@ class AfterBatch:
     def medium_plus(self) -> int:
         """How many of the alerts are of medium severity or more."""
         return sum(1 for a in self.alerts if a.severity >= Severity.MEDIUM)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What an answer to a batch says of it (``POST /v1/events``, ``sentinelle ingest
+        --json``): the alerts' counts, the suspensions and the warnings."""
+        return {
+            "alerts": len(self.alerts),
+            "alerts_medium_plus": self.medium_plus,
+            "suspended": [s.to_dict() for s in self.responded.suspended],
+            "warnings": list(self.notes),
+        }
 
 
 def after_batch(

@@ -637,3 +637,24 @@ def test_real_server_accepts_a_batch(tmp_path: Path) -> None:
     with open_store(Settings(_env_file=None, data_dir=tmp_path / "data")) as store:
         assert store.ledger_size() == len(events)
         assert all(store.event_by_id(e["id"]) is not None for e in events)
+
+
+def test_the_answer_warns_of_tickets_that_cannot_be_checked(api: Api) -> None:
+    # Accesses citing tickets, and no ticket event ever: the help desk is not connected.
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
+    events = [
+        {**e, "time": when, "justification": {"ticket": f"ZD-{i}"}}
+        for i, e in enumerate(_access(3, "no-desk"))
+    ]
+    got = api.post(events).json()
+    assert got["warnings"] == [
+        "3 accesses cited tickets that no ticket event describes, while no ticket event came in "
+        "the last 7 days: the help desk is not connected, or its feed stopped. Such tickets are "
+        "taken as stated, so tickets made up or lent go unseen: connect the help desk "
+        "(docs/connectors.md)"
+    ]
+    quiet = [
+        {**{k: v for k, v in e.items() if k != "justification"}, "time": when}
+        for e in _access(2, "quiet")
+    ]
+    assert api.post(quiet).json()["warnings"] == []  # citing no ticket: nothing to check

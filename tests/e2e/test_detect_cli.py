@@ -381,8 +381,10 @@ def test_tickets_that_cannot_be_checked_are_a_warning(cli: Cli, tmp_path: Path) 
         "warning: 3 accesses cited tickets that no ticket event describes, while no ticket "
         "event came in the last 7 days: the help desk is not connected, or its feed stopped."
     )
-    ingested = cli.run("ingest", path).ok()
+    ingested = cli.run("ingest", path, "--json").ok()
     assert warning in ingested.err, ingested.err
+    [said] = json.loads(ingested.out)["warnings"]
+    assert said.startswith(warning.removeprefix("warning: "))
     replayed = cli.run("detect").ok()
     assert warning in replayed.err, replayed.err
     assert replayed.out.startswith("0 alerts in ")

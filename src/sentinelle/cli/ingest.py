@@ -70,13 +70,15 @@ def ingest(app: App, source: str, as_json: bool, no_detect: bool) -> None:
     if result.received == 0:
         click.echo(f"no events in {_shown(source)}: nothing was written", err=True)
     if as_json:
+        if after is None:  # --no-detect: nothing followed the batch
+            from sentinelle.live import AfterBatch  # the command imports it lazily
+
+            after = AfterBatch()
         click.echo(
             json.dumps(
                 {
                     **result.to_dict(),
-                    "alerts": len(found),
-                    "alerts_medium_plus": medium,
-                    "suspended": [s.to_dict() for s in suspended],
+                    **after.to_dict(),
                     **({"webhooks": sent.to_dict()} if sent else {}),
                 }
             )

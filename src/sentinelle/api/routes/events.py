@@ -64,12 +64,7 @@ async def post_events(
         result, after = await store_batch(state, items, unit=unit)
         batch.stored, batch.duplicates = result.stored, result.duplicates
     deliver_later(state, background)
-    return {
-        **result.to_dict(),
-        "alerts": len(after.alerts),
-        "alerts_medium_plus": after.medium_plus,
-        "suspended": [s.to_dict() for s in after.responded.suspended],
-    }
+    return {**result.to_dict(), **after.to_dict()}
 
 
 def _array_problem(body: bytes, exc: msgspec.DecodeError) -> Problem:
