@@ -25,6 +25,7 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --drop team          # events that name no team
     .venv/bin/python benchmarks/detect.py --drop subjects      # …no customer ids
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
+    .venv/bin/python benchmarks/detect.py --drop resource      # …not saying what was shown
     .venv/bin/python benchmarks/detect.py --drop tickets       # no help-desk feed connected
     .venv/bin/python benchmarks/detect.py --shift 8            # a desk 8 hours west of UTC
 
@@ -218,12 +219,13 @@ def benign_actor_days(access: dict[str, AccessEvent], benign_until: dict[str, in
     )
 
 
-#: What ``--drop`` can remove: optional fields of the access events' actor, and of the events;
+#: What ``--drop`` can remove: optional fields of the access events' actor, and of the events
+#: (``resource``: what each access showed, a list or a record, and how many);
 #: ``assigned``: the ``ticket.assigned`` events, their first assignee named by ``ticket.opened``
 #: (``actor``) instead, as help desks that send one event per ticket do; and whole feeds of
 #: context events a platform may not have connected (``FEEDS``).
 ACTOR_FIELDS = ("team", "role")
-EVENT_FIELDS = ("subjects", "source")
+EVENT_FIELDS = ("subjects", "source", "resource")
 ASSIGNED = "assigned"
 FEEDS = {
     "closed": ("ticket.closed",),  # a help desk whose closings are not sent
@@ -515,8 +517,8 @@ def main() -> None:
         "--drop",
         default="",
         help="optional fields removed from every access event first, comma-separated: the "
-        "actor's team and role, the event's subjects and source (an access log that does not "
-        "name them); assigned: the ticket.assigned events, ticket.opened naming the assignee; "
+        "actor's team and role, the event's subjects, source and resource (an access log that "
+        "does not name them); assigned: the ticket.assigned events, ticket.opened naming the assignee; "
         "closed, staff, tickets: every ticket.closed, staff.* or ticket.* event (a feed not "
         "connected)",
     )

@@ -790,16 +790,31 @@ def listed(event: AccessEvent) -> int:
 
 
 def is_list(event: AccessEvent) -> bool:
-    """A view of a customer or order list (of any size: a small merchant's names all)."""
-    return getattr(event.resource, "type", None) in BULK_TYPES
+    """A view of a customer or order list (of any size: a small merchant's names all); where
+    the event does not say what it showed (``resource.type`` is optional), one that names
+    several customers."""
+    kind = getattr(event.resource, "type", None)
+    if kind is None or kind is UNSET:
+        subjects = event.subjects
+        return isinstance(subjects, list) and len(subjects) > 1
+    return kind in BULK_TYPES
 
 
 def is_bulk(event: AccessEvent) -> bool:
-    """An export, or a list view exposing many customers at once (not one customer's orders)."""
+    """An export, or a list view exposing many customers at once (not one customer's orders);
+    where the event does not say what it showed (``resource.type`` is optional), one that
+    exposed :data:`BULK_SUBJECTS` customers or more (named, else counted)."""
     if event.action in EXPORT_ACTIONS:
         return True
-    if getattr(event.resource, "type", None) not in BULK_TYPES:  # is_list, inlined: hot
-        return False
+    kind = getattr(event.resource, "type", None)
+    if kind not in BULK_TYPES:  # is_list, inlined: hot
+        if kind is not None and kind is not UNSET:
+            return False
+        subjects = event.subjects
+        if isinstance(subjects, list):
+            return len(subjects) >= BULK_SUBJECTS
+        count = getattr(event.resource, "count", None)
+        return isinstance(count, int) and count >= BULK_SUBJECTS
     subjects = event.subjects
     if isinstance(subjects, list):
         return len(subjects) >= BULK_SUBJECTS
