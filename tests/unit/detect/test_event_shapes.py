@@ -12,7 +12,8 @@ from sentinelle.detect.context import BULK_SUBJECTS, is_bulk, is_list
 from sentinelle.events import AccessEvent, decode_event
 
 
-def _event(**fields: Any) -> AccessEvent:
+def access_event(**fields: Any) -> AccessEvent:
+    """A staff view by ana at merchant m1 on 2026-11-02, with ``fields`` set or replaced."""
     event = {
         "id": "a-1",
         "time": "2026-11-02T09:00:00Z",
@@ -54,5 +55,5 @@ def _named(n: int) -> list[str]:
     ],
 )
 def test_what_a_list_is(fields: dict[str, Any], listed: bool, bulk: bool) -> None:
-    event = _event(**fields)
+    event = access_event(**fields)
     assert (is_list(event), is_bulk(event)) == (listed, bulk)

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import msgspec
+from test_event_shapes import access_event
 
 from sentinelle.detect import Engine
 from sentinelle.detect.context import KNOWN_DAYS, TEAM_DAYS, ActorState, Context
@@ -279,16 +280,8 @@ def test_a_state_saved_before_the_tickets_use_was_kept_forgets_them_30_days_on()
 def test_a_citation_keeps_an_open_ticket() -> None:
     engine = Engine()
     engine.process(ticket_event("ticket.opened", "T-1", 0))
-    cited = {
-        "id": "a-1",
-        "time": "1970-01-21T00:00:00Z",
-        "actor": {"id": "ana", "kind": "staff"},
-        "action": "view",
-        "merchant": "m-1",
-        "data": ["contact"],
-        "channel": "support_console",
-        "outcome": "allowed",
-        "justification": {"ticket": "T-1"},
-    }
-    engine.process(decode_event(json.dumps(cited)))
+    cited = access_event(
+        time="1970-01-21T00:00:00Z", merchant="m-1", justification={"ticket": "T-1"}
+    )
+    engine.process(cited)
     assert engine.state.context.tickets["T-1"].used_us == 20 * DAY
