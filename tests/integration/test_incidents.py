@@ -535,3 +535,32 @@ def test_pair_harvest_truth(settings: Settings) -> None:
     subjects = {s for i in scope.event_ids if i in malicious for s in by_id[i].subjects or ()}
     assert merchants == set(truth["merchants"])
     assert subjects == set(truth["subjects"])
+
+
+def test_a_made_up_ticket_is_in_the_unjustified_scope(store: Store, settings: Settings) -> None:
+    """The scope reads only the events of the tickets its accesses cite: one that no event
+    describes is no justification there, even where none of the cited tickets has an event
+    (detection takes such a ticket as stated only while the whole help desk is silent)."""
+    ingest(
+        store,
+        settings,
+        [
+            {
+                "id": "made-up",
+                "time": "2026-11-18T12:00:00Z",
+                "actor": {"id": "dee", "kind": "staff", "role": "agent", "team": "tier1"},
+                "action": "view",
+                "merchant": "m9",
+                "resource": {"type": "customer", "count": 1},
+                "subjects": ["c21"],
+                "data": ["contact"],
+                "channel": "support_console",
+                "outcome": "allowed",
+                "justification": {"ticket": "T-MADE-UP"},
+            }
+        ],
+    )
+    incident = Incidents(store).get(_open(store, actors=["dee"]))
+    scope = compute_scope(store, incident, unjustified_only=True)
+    assert scope.subject_ids == {"c21"}
+    assert scope.per_merchant["m9"].unjustified_events == 1

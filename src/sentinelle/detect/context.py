@@ -476,11 +476,15 @@ class Context:
             state = self.actors[actor_id] = ActorState()
         return state
 
-    def justified(self, event: AccessEvent, t: int) -> bool:
+    def justified(self, event: AccessEvent, t: int, *, stated: bool = False) -> bool:
         """Whether a ticket or grant covers this access by this actor to this merchant.
 
         A ticket of another merchant, unknown, or closed more than a day ago is no
         justification; nor is a colleague's ticket, unless the actor reviews (lead, QA).
+        With ``stated`` (detection, which sees every ticket event), an unknown ticket is taken
+        as stated while the help desk is silent (:meth:`stated`); an incident's scope, which
+        reads only the cited tickets' events, cannot tell a silent help desk from a made-up
+        ticket, and counts it unjustified.
         """
         just = event.justification
         if just is UNSET:
@@ -509,7 +513,7 @@ class Context:
                 and (grant.revoked_us is None or t < grant.revoked_us)
             ):
                 return True
-        return ticket is None and self.stated(event, t)
+        return stated and ticket is None and self.stated(event, t)
 
     def feed_silent(self, t: int) -> bool:
         """Whether no ticket event came in the last :data:`TICKET_FEED_DAYS`: the help desk

@@ -404,7 +404,7 @@ class Engine:
                 refused = self._ask("observe_denied", event, ctx, state)
             ctx.learn_habits(state, event, t)
             return self._alerts(refused, emit)
-        justified = ctx.justified(event, t)
+        justified = ctx.justified(event, t, stated=True)
         ctx.record_access(state, event, t, justified)
         if not justified and actor.kind == "staff":
             if event.merchant in state.n7:
