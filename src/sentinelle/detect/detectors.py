@@ -453,9 +453,8 @@ _PAGED: Final = "paged"
 #: are not part of the actor's own earlier share of such days afterwards.
 _JUDGED: Final = "judged"
 #: ``fake_tickets`` where the help desk sends no closings: the actor's self-made tickets still
-#: open, marked at their lists and judged once quiet; and those so judged (once each).
+#: open, marked at their lists and judged once quiet (then unmarked).
 _OPEN_SELF_MADE: Final = "open_self_made"
-_QUIET_JUDGED: Final = "quiet_judged"
 
 
 def cites_case(event: AccessEvent) -> bool:
@@ -1437,25 +1436,33 @@ class FakeTickets(Detector):
         """The actor's self-made tickets still open where the help desk sends no closings
         (marked at their lists), judged at the actor's next access once quiet for
         ``quiet_minutes``: by then a call's ticket has had its caller's record opened under
-        it (:attr:`Ticket.single`), and one used again later is no quick ticket."""
+        it (:attr:`Ticket.single`), and one used again later is no quick ticket. A ticket
+        leaves the marks once judged, closed (judged at its closing), no longer quick, or a
+        week old: what stays is the few still waiting."""
         cfg = self.config
         assert isinstance(cfg, FakeTickets.Config)  # noqa: S101
         now = ctx.now_us
         found: list[Finding] = []
+        waiting = []
         for u, key in state.marks[_OPEN_SELF_MADE]:
             ticket = ctx.tickets.get(key)
             if (
                 ticket is None
-                or ticket.closed_us is not None  # closed after all: judged at its closing
-                or now - ticket.used_us < cfg.quiet_minutes * MINUTE
+                or ticket.closed_us is not None
                 or now - u > 7 * DAY
-                or not self._suspicious(ticket, actor)
-                or not mark(state, _QUIET_JUDGED, now, key)
+                or not self._suspicious(ticket, actor)  # used again later: never quick again
             ):
+                continue
+            if now - ticket.used_us < cfg.quiet_minutes * MINUTE:
+                waiting.append((u, key))
                 continue
             found += self._finding(
                 ctx, actor, key, ticket, now, ticket.merchant or "?", tuple(ticket.bulk_events)
             )
+        if waiting:
+            state.marks[_OPEN_SELF_MADE] = waiting
+        else:
+            del state.marks[_OPEN_SELF_MADE]
         return found
 
     def observe_context(self, event: ContextEvent, ctx: Context) -> list[Finding]:
