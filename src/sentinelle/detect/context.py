@@ -287,8 +287,13 @@ class Context:
     closings_us: int = 0
     tickets_since_us: int = 0
     # While no ticket event comes: ticket → (the merchant it was first cited for, its latest
-    # citation), of the tickets cited and taken as stated (stated)
+    # citation), of the tickets cited and taken as stated (stated), in the order of that
+    # citation (forgotten from the front: _forget_front)
     cited: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # The open tickets' ids: what prune looks through for those idle for OPEN_TICKET_DAYS,
+    # without a walk over every ticket each day (``closing`` forgets the closed ones); None
+    # until built (a state saved before it was kept).
+    open_tickets: set[str] | None = None
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
@@ -346,15 +351,18 @@ class Context:
             # Closed again later: its later entry is still in the heap.
             if ticket is not None and ticket.closed_us is not None and ticket.closed_us < horizon:
                 del self.tickets[key]
-        idle = t - OPEN_TICKET_DAYS * DAY  # pruned once a day: a walk over the tickets
-        for key, ticket in list(self.tickets.items()):
-            if ticket.closed_us is None:
-                if not ticket.used_us:  # saved before it was kept: idle from now on
-                    ticket.used_us = t
-                elif ticket.used_us < idle:
-                    del self.tickets[key]
-        if self.cited:
-            self.cited = {k: v for k, v in self.cited.items() if v[1] >= idle}
+        quiet = t - OPEN_TICKET_DAYS * DAY
+        opened = self.open_tickets
+        if opened is None:
+            opened = self.open_tickets = {k for k, v in self.tickets.items() if v.closed_us is None}
+        for key in [k for k in opened if getattr(self.tickets.get(k), "used_us", -1) < quiet]:
+            ticket = self.tickets.get(key)
+            if ticket is not None and not ticket.used_us:  # saved before it was kept: idle
+                ticket.used_us = t  # from now on
+                continue
+            self.tickets.pop(key, None)
+            opened.discard(key)
+        _forget_front(self.cited, quiet, lambda first: first[1])
         _keep_since(self.unjustified_by, t - 7 * DAY)
         _keep_since(self.exports_by, t - DAY)
         forget = t - KNOWN_DAYS * DAY
@@ -381,12 +389,16 @@ class Context:
             ticket = self.tickets.get(event.ticket)
             if ticket is None:
                 ticket = self.tickets[event.ticket] = Ticket()
+                if self.open_tickets is not None:
+                    self.open_tickets.add(event.ticket)
             ticket.used_us = max(ticket.used_us, t)
             if isinstance(event.merchant, str):
                 ticket.merchant = event.merchant
             if kind == "ticket.opened":
                 if ticket.closed_us is not None and t >= ticket.closed_us:
                     ticket.closed_us = None  # reopened: open again, as the guard reads it
+                    if self.open_tickets is not None:
+                        self.open_tickets.add(event.ticket)
                 ticket.opened_us = t
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
             # The staff member concerned (``actor``) is the assignee, whether the ticket was
@@ -401,6 +413,8 @@ class Context:
                         self.unjustified_by.get(merchant, {}).pop(event.actor, None)
             elif kind == "ticket.closed":
                 ticket.closed_us = t
+                if self.open_tickets is not None:
+                    self.open_tickets.discard(event.ticket)
                 self.closings_us = max(self.closings_us, t)
                 if self.closing is not None:
                     heapq.heappush(self.closing, (t, event.ticket))
@@ -537,7 +551,8 @@ class Context:
         first = self.cited.get(ticket_id)
         if first is not None and first[0] != event.merchant:
             return False
-        self.cited[ticket_id] = (event.merchant, t)
+        self.cited.pop(ticket_id, None)
+        self.cited[ticket_id] = (event.merchant, t)  # put last: the latest citation
         return True
 
     def closings_known(self, t: int) -> bool:
@@ -811,19 +826,15 @@ def is_bulk(event: AccessEvent) -> bool:
     if event.action in EXPORT_ACTIONS:
         return True
     kind = getattr(event.resource, "type", None)
-    if kind not in BULK_TYPES:  # is_list, inlined: hot
-        if kind is not None and kind is not UNSET:
-            return False
-        subjects = event.subjects
-        if isinstance(subjects, list):
-            return len(subjects) >= BULK_SUBJECTS
-        count = getattr(event.resource, "count", None)
-        return isinstance(count, int) and count >= BULK_SUBJECTS
+    listing = kind in BULK_TYPES  # is_list, inlined: hot
+    if not listing and kind is not None and kind is not UNSET:
+        return False  # a record, an order, a payout: not a list
     subjects = event.subjects
     if isinstance(subjects, list):
         return len(subjects) >= BULK_SUBJECTS
     count = getattr(event.resource, "count", None)
-    return not isinstance(count, int) or count >= BULK_SUBJECTS
+    # Neither named nor counted: a list is taken as large; an event that says nothing, not.
+    return count >= BULK_SUBJECTS if isinstance(count, int) else listing
 
 
 _NONE: Final = Quantiles()
