@@ -27,6 +27,8 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py --drop assigned      # one event per ticket
     .venv/bin/python benchmarks/detect.py --drop resource      # …not saying what was shown
     .venv/bin/python benchmarks/detect.py --drop tickets       # no help-desk feed connected
+    .venv/bin/python benchmarks/detect.py --drop ticket_merchant  # tickets naming no merchant
+    .venv/bin/python benchmarks/detect.py --drop assignees     # …nor who works them
     .venv/bin/python benchmarks/detect.py --shift 8            # a desk 8 hours west of UTC
 
 ``--verbose`` adds, for each run: its false alerts by detector and their first reasons, each
@@ -227,6 +229,13 @@ def benign_actor_days(access: dict[str, AccessEvent], benign_until: dict[str, in
 ACTOR_FIELDS = ("team", "role")
 EVENT_FIELDS = ("subjects", "source", "resource")
 ASSIGNED = "assigned"
+#: ``assignees``: no ticket event names an assignee (a help desk whose feed says a ticket was
+#: opened and closed, not who works it).
+ASSIGNEES = "assignees"
+#: Optional fields of the ticket events a help desk may not send: the merchant a ticket is
+#: about (a desk that does not map its organisations to the platform's merchants) and who
+#: opened it (``by``).
+TICKET_FIELDS = {"ticket_merchant": "merchant", "opened_by": "by"}
 FEEDS = {
     "closed": ("ticket.closed",),  # a help desk whose closings are not sent
     "staff": ("staff.",),  # no HR feed: no joiners, role changes, notices or leavers
@@ -237,10 +246,13 @@ FEEDS = {
 def without(lines: list[bytes], fields: tuple[str, ...]) -> list[bytes]:
     """``lines`` with ``fields`` removed from every access event (``--drop team``: an access
     log that names no team; ``subjects``: no customer ids), with ``assigned``, the
-    tickets' assignments folded into their opening, and without the context events of the
+    tickets' assignments folded into their opening, with ``assignees`` none named, without the
+    ticket events' fields named (:data:`TICKET_FIELDS`) and without the context events of the
     feeds named (:data:`FEEDS`)."""
     types = tuple(t for name in fields for t in FEEDS.get(name, ()))
     events = [json.loads(line) for line in lines]
+    if ASSIGNEES in fields:
+        types += ("ticket.assigned",)
     if types:
         events = [e for e in events if not str(e.get("type", "")).startswith(types)]
     first: dict[str, str] = {}
@@ -262,6 +274,12 @@ def without(lines: list[bytes], fields: tuple[str, ...]) -> list[bytes]:
                     actor.pop(name, None)
                 elif name in EVENT_FIELDS:
                     event.pop(name, None)
+        elif str(event.get("type", "")).startswith("ticket."):
+            for name in fields:
+                if name in TICKET_FIELDS:
+                    event.pop(TICKET_FIELDS[name], None)
+                elif name == ASSIGNEES:
+                    event.pop("actor", None)
         out.append(json.dumps(event).encode())
     return out
 
@@ -519,8 +537,9 @@ def main() -> None:
         help="optional fields removed from every access event first, comma-separated: the "
         "actor's team and role, the event's subjects, source and resource (an access log that "
         "does not name them); assigned: the ticket.assigned events, ticket.opened naming the assignee; "
-        "closed, staff, tickets: every ticket.closed, staff.* or ticket.* event (a feed not "
-        "connected)",
+        "assignees: no ticket event naming an assignee; ticket_merchant, opened_by: the ticket "
+        "events' merchant or by; closed, staff, tickets: every ticket.closed, staff.* or "
+        "ticket.* event (a feed not connected)",
     )
     parser.add_argument(
         "--shift",
@@ -531,7 +550,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     drop = tuple(f for f in args.drop.split(",") if f)
-    choices = (*ACTOR_FIELDS, *EVENT_FIELDS, ASSIGNED, *FEEDS)
+    choices = (*ACTOR_FIELDS, *EVENT_FIELDS, ASSIGNED, ASSIGNEES, *TICKET_FIELDS, *FEEDS)
     if not set(drop) <= set(choices):
         parser.error(f"--drop takes {', '.join(choices)}, not {args.drop!r}")
     if args.cache:

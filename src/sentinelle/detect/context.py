@@ -508,7 +508,7 @@ class Context:
         if not isinstance(role, str):  # the event leaves it out: the last known (staff.* events)
             known = self.actors.get(actor)
             role = known.role if known is not None and known.role else ""
-        ticket = self.case_of(event)
+        ticket = self.case_of(event, bind=True)
         if ticket is not None:
             closed = ticket.closed_us
             in_time = closed is None or t <= closed + TICKET_GRACE
@@ -566,13 +566,23 @@ class Context:
         window = TICKET_FEED_DAYS * DAY
         return t - self.closings_us <= window or t - self.tickets_since_us < window
 
-    def case_of(self, event: AccessEvent) -> Ticket | None:
+    def case_of(self, event: AccessEvent, *, bind: bool = False) -> Ticket | None:
         """The ticket of the access's own merchant it cites, if known: what justifies it when
         the actor works that case (:meth:`justified`); otherwise a colleague's case reviewed,
-        or one closed days ago."""
+        or one closed days ago.
+
+        A help desk that does not map its organisations to the platform's merchants sends
+        tickets that name none. With ``bind``, such a ticket becomes the ticket of the
+        merchant its first access by an assignee cites: a ticket is about one merchant's
+        customers, so citing it for another afterwards is lending it, as where the help desk
+        names the merchant (measured: ``benchmarks/detect.py --drop ticket_merchant``)."""
         ticket_id = event.cited_ticket()
         ticket = self.tickets.get(ticket_id) if ticket_id is not None else None
-        return ticket if ticket is not None and ticket.merchant == event.merchant else None
+        if ticket is None:
+            return None
+        if ticket.merchant is None and bind and event.actor.id in ticket.assignees:
+            ticket.merchant = event.merchant
+        return ticket if ticket.merchant == event.merchant else None
 
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:
         """Update the actor's windows, day summary and habits with a read access."""

@@ -623,6 +623,45 @@ UNJUSTIFIED = [
         FIRES_3,
         id="unknown-ticket-no-help-desk-lent",
     ),
+    # A help desk that names no merchant on its tickets: a ticket is its assignee's case at
+    # the merchant they first cite it for…
+    row(
+        [
+            *BASE,
+            context("ticket.opened", at(0, 8), ticket="T1"),
+            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="ticket-naming-no-merchant",
+    ),
+    # …so citing it for another merchant afterwards is lending it;
+    row(
+        [
+            *BASE,
+            context("ticket.opened", at(0, 8), ticket="T1"),
+            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
+            access("ana", "m9", at(0, 8, 30), ticket="T1"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="ticket-naming-no-merchant-lent",
+    ),
+    # …and a colleague's citation does not bind it.
+    row(
+        [
+            *BASE,
+            context("ticket.opened", at(0, 8), ticket="T1"),
+            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
+            access("bob", "m9", at(0, 8, 30), ticket="T1"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="ticket-naming-no-merchant-colleague-cites-first",
+    ),
     # The help desk's feed stopped: its last ticket event 8 days before;
     row(feed_stopped(7), None, id="unknown-ticket-feed-stopped"),
     # …6 days before: still connected, the unknown ticket justifies nothing.

@@ -124,6 +124,7 @@ def test_an_open_ticket_assigned_to_the_actor_at_the_same_merchant_allows_a_view
     ("view", "cited", "words"),
     [
         (ticket(merchant="m-3"), "T-42", "Ticket T-42 belongs to merchant m-3, not m-7"),
+        (ticket(merchant=None), "T-42", "Ticket T-42 belongs to no merchant, not m-7"),
         (ticket(state="closed"), "T-42", "Ticket T-42 is closed"),
         (None, "T-42", "Ticket T-42 is not known to Sentinelle"),
         (ticket(id="T-43"), "T-42", "Ticket T-42 is not known"),
