@@ -537,14 +537,37 @@ def test_pair_harvest_truth(settings: Settings) -> None:
     assert subjects == set(truth["subjects"])
 
 
-def test_a_made_up_ticket_is_in_the_unjustified_scope(store: Store, settings: Settings) -> None:
+@pytest.mark.parametrize(
+    "context",
+    [
+        pytest.param([], id="made-up"),
+        # a ticket naming neither its merchant nor its assignee
+        pytest.param(
+            [
+                {
+                    "id": "t-said",
+                    "time": "2026-11-18T11:58:00Z",
+                    "type": "ticket.opened",
+                    "ticket": "T-MADE-UP",
+                }
+            ],
+            id="unsaid",
+        ),
+    ],
+)
+def test_a_made_up_ticket_is_in_the_unjustified_scope(
+    store: Store, settings: Settings, context: list[dict[str, str]]
+) -> None:
     """The scope reads only the events of the tickets its accesses cite: one that no event
     describes is no justification there, even where none of the cited tickets has an event
-    (detection takes such a ticket as stated only while the whole help desk is silent)."""
+    (detection takes such a ticket as stated only while the whole help desk is silent); nor
+    is one whose events name no merchant and no assignee (detection binds it to its first
+    citation where the help desk never names them)."""
     ingest(
         store,
         settings,
         [
+            *context,
             {
                 "id": "made-up",
                 "time": "2026-11-18T12:00:00Z",
@@ -557,7 +580,7 @@ def test_a_made_up_ticket_is_in_the_unjustified_scope(store: Store, settings: Se
                 "channel": "support_console",
                 "outcome": "allowed",
                 "justification": {"ticket": "T-MADE-UP"},
-            }
+            },
         ],
     )
     incident = Incidents(store).get(_open(store, actors=["dee"]))

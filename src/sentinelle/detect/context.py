@@ -286,6 +286,9 @@ class Context:
     # was kept) and of the first ticket event: whether the help desk sends closings.
     closings_us: int = 0
     tickets_since_us: int = 0
+    # The time of the latest ticket event naming an assignee (0: none yet; -1: none in a
+    # state saved before it was kept): whether the help desk says who works its tickets.
+    assignees_us: int = 0
     # While no ticket event comes: ticket → (the merchant it was first cited for, its latest
     # citation), of the tickets cited and taken as stated (stated), in the order of that
     # citation (forgotten from the front: _forget_front)
@@ -405,6 +408,7 @@ class Context:
             # opened for them or assigned to them later: some help desks send one event.
             if kind in ("ticket.opened", "ticket.assigned") and isinstance(event.actor, str):
                 ticket.assignees.add(event.actor)
+                self.assignees_us = max(self.assignees_us, t)
                 merchant = ticket.merchant
                 if merchant is not None and event.actor in self.actors:
                     state = self.actors[event.actor]
@@ -495,10 +499,12 @@ class Context:
 
         A ticket of another merchant, unknown, or closed more than a day ago is no
         justification; nor is a colleague's ticket, unless the actor reviews (lead, QA).
-        With ``stated`` (detection, which sees every ticket event), an unknown ticket is taken
-        as stated while the help desk is silent (:meth:`stated`); an incident's scope, which
-        reads only the cited tickets' events, cannot tell a silent help desk from a made-up
-        ticket, and counts it unjustified.
+        With ``stated`` (detection, which sees every ticket event), what the help desk leaves
+        unsaid is taken as stated: an unknown ticket while the help desk is silent
+        (:meth:`stated`); the merchant or the assignee of a ticket whose events name none, by
+        its first citation (:meth:`case_of`). An incident's scope, which reads only the cited
+        tickets' events, cannot tell a silent help desk from a made-up ticket, nor the desk's
+        habits from one ticket's events: it counts such accesses unjustified.
         """
         just = event.justification
         if just is UNSET:
@@ -508,7 +514,7 @@ class Context:
         if not isinstance(role, str):  # the event leaves it out: the last known (staff.* events)
             known = self.actors.get(actor)
             role = known.role if known is not None and known.role else ""
-        ticket = self.case_of(event, bind=True)
+        ticket = self.case_of(event, t if stated else None)
         if ticket is not None:
             closed = ticket.closed_us
             in_time = closed is None or t <= closed + TICKET_GRACE
@@ -566,22 +572,45 @@ class Context:
         window = TICKET_FEED_DAYS * DAY
         return t - self.closings_us <= window or t - self.tickets_since_us < window
 
-    def case_of(self, event: AccessEvent, *, bind: bool = False) -> Ticket | None:
+    def assignees_known(self, t: int) -> bool:
+        """Whether the help desk says who works its tickets: a ticket event named an assignee
+        (``actor``) in the last :data:`TICKET_FEED_DAYS`. Some feeds say only that a ticket
+        was opened and closed."""
+        if not self.assignees_us:
+            named = any(v.assignees for v in self.tickets.values())  # a state saved before
+            self.assignees_us = self.tickets_seen_us if named else -1
+        return t - self.assignees_us <= TICKET_FEED_DAYS * DAY
+
+    def case_of(self, event: AccessEvent, t: int | None = None) -> Ticket | None:
         """The ticket of the access's own merchant it cites, if known: what justifies it when
         the actor works that case (:meth:`justified`); otherwise a colleague's case reviewed,
         or one closed days ago.
 
-        A help desk that does not map its organisations to the platform's merchants sends
-        tickets that name none. With ``bind``, such a ticket becomes the ticket of the
-        merchant its first access by an assignee cites: a ticket is about one merchant's
-        customers, so citing it for another afterwards is lending it, as where the help desk
-        names the merchant (measured: ``benchmarks/detect.py --drop ticket_merchant``)."""
+        With ``t`` (an access judged at ``t``: :meth:`justified`), the ticket is bound to
+        what its events leave out, by its first citation (measured: ``benchmarks/detect.py
+        --drop ticket_merchant``, ``--drop assignees``):
+
+        - a help desk that does not map its organisations to the platform's merchants sends
+          tickets naming none: such a ticket becomes the case of the merchant its first
+          access by an assignee cites. A ticket is about one merchant's customers, so citing
+          it for another afterwards is lending it, as where the merchant is named;
+        - where no ticket event names an assignee (:meth:`assignees_known`), the first actor
+          citing a ticket that has none, for its merchant, is its assignee: a colleague citing
+          it after them uses their case, as where assignees are named."""
         ticket_id = event.cited_ticket()
         ticket = self.tickets.get(ticket_id) if ticket_id is not None else None
         if ticket is None:
             return None
-        if ticket.merchant is None and bind and event.actor.id in ticket.assignees:
-            ticket.merchant = event.merchant
+        if t is not None:
+            actor = event.actor.id
+            if (
+                not ticket.assignees
+                and ticket.merchant in (None, event.merchant)
+                and not self.assignees_known(t)
+            ):
+                ticket.assignees.add(actor)
+            if ticket.merchant is None and actor in ticket.assignees:
+                ticket.merchant = event.merchant
         return ticket if ticket.merchant == event.merchant else None
 
     def record_access(self, state: ActorState, event: AccessEvent, t: int, justified: bool) -> None:

@@ -189,6 +189,17 @@ def unchecked_days(actor: str, days: Iterable[int], **kw: Any) -> list[dict[str,
     return [access(actor, f"k{d}", at(d, 9, 1), ticket=f"T-{actor}-{d}", **kw) for d in days]
 
 
+def unassigned_days(actor: str, days: Iterable[int], **kw: Any) -> list[dict[str, Any]]:
+    """:func:`ticketed_days` on a desk whose ticket events name no assignee: each view cites
+    a ticket opened for its merchant, worked by whoever cites it."""
+    events = []
+    for d in days:
+        tid = f"T-{actor}-{d}"
+        events.append(context("ticket.opened", at(d, 9), ticket=tid, merchant=f"k{d}"))
+        events.append(access(actor, f"k{d}", at(d, 9, 1), ticket=tid, **kw))
+    return events
+
+
 def feed_stopped(days: int) -> list[dict[str, Any]]:
     """Ticket events until ``days`` + 1 days before day 0, then none; two unjustified lists
     and a third citing T404, a ticket no event describes."""
@@ -661,6 +672,40 @@ UNJUSTIFIED = [
         ],
         None,
         id="ticket-naming-no-merchant-colleague-cites-first",
+    ),
+    # A help desk that names no assignee: a ticket is the case of whoever cites it first…
+    row(
+        [
+            *unassigned_days("ana", range(-7, 0)),
+            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="ticket-naming-no-assignee",
+    ),
+    # …so a colleague's case, cited after them, justifies nothing;
+    row(
+        [
+            *unassigned_days("ana", range(-7, 0)),
+            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3"),
+            access("bob", "m3", at(0, 8, 30), ticket="T1"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="ticket-naming-no-assignee-colleagues",
+    ),
+    # …and where the help desk names assignees, a ticket assigned to no one justifies nothing.
+    row(
+        [
+            *BASE,
+            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="ticket-assigned-to-no-one",
     ),
     # The help desk's feed stopped: its last ticket event 8 days before;
     row(feed_stopped(7), None, id="unknown-ticket-feed-stopped"),
