@@ -289,6 +289,9 @@ class Context:
     # The time of the latest ticket event naming an assignee (0: none yet; -1: none in a
     # state saved before it was kept): whether the help desk says who works its tickets.
     assignees_us: int = 0
+    # …and of the latest ticket.opened naming who opened it (``by``; -1: none in a state
+    # saved before it was kept): whether the help desk says who opens its tickets.
+    openers_us: int = 0
     # While no ticket event comes: ticket → (the merchant it was first cited for, its latest
     # citation), of the tickets cited and taken as stated (stated), in the order of that
     # citation (forgotten from the front: _forget_front)
@@ -404,6 +407,8 @@ class Context:
                         self.open_tickets.add(event.ticket)
                 ticket.opened_us = t
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
+                if ticket.opened_by is not None:
+                    self.openers_us = max(self.openers_us, t)
             # The staff member concerned (``actor``) is the assignee, whether the ticket was
             # opened for them or assigned to them later: some help desks send one event.
             if kind in ("ticket.opened", "ticket.assigned") and isinstance(event.actor, str):
@@ -580,6 +585,20 @@ class Context:
             named = any(v.assignees for v in self.tickets.values())  # a state saved before
             self.assignees_us = self.tickets_seen_us if named else -1
         return t - self.assignees_us <= TICKET_FEED_DAYS * DAY
+
+    def opener(self, ticket: Ticket, t: int) -> str | None:
+        """Who opened ``ticket``: as its ``ticket.opened`` says (``by``); where the help desk
+        has not named who opens its tickets for :data:`TICKET_FEED_DAYS`, a ticket of one
+        assignee is taken as theirs (a ticket an agent makes is theirs alone, as
+        ``fake_tickets`` reads it; measured: ``benchmarks/detect.py --drop opened_by``)."""
+        if ticket.opened_by is not None:
+            return ticket.opened_by
+        if not self.openers_us:
+            named = any(v.opened_by for v in self.tickets.values())  # a state saved before
+            self.openers_us = self.tickets_seen_us if named else -1
+        if t - self.openers_us <= TICKET_FEED_DAYS * DAY or len(ticket.assignees) != 1:
+            return None
+        return next(iter(ticket.assignees))
 
     def case_of(self, event: AccessEvent, t: int | None = None) -> Ticket | None:
         """The ticket of the access's own merchant it cites, if known: what justifies it when

@@ -1394,8 +1394,10 @@ class FakeTickets(Detector):
             1e-2, gt=0, le=1, description="Medium when this unlikely at the usual rate."
         )
 
-    def _suspicious(self, ticket: Ticket | None, actor: str | None) -> bool:
-        """A ticket the actor opened and handled alone, closed within ``max_minutes``; or,
+    def _suspicious(self, ctx: Context, ticket: Ticket | None, actor: str | None) -> bool:
+        """A ticket the actor opened (:meth:`Context.opener`: where the help desk never says
+        who opens its tickets, one of a single assignee) and handled alone, closed within
+        ``max_minutes``; or,
         where the help desk sends no closings (:meth:`Context.closings_known`), whose every
         event and citation came within ``max_minutes`` of its opening (judged once it has
         been quiet for ``quiet_minutes``: :meth:`_quiet`)."""
@@ -1405,8 +1407,8 @@ class FakeTickets(Detector):
             ticket is None
             or ticket.opened_us is None
             or actor is None
-            or ticket.opened_by != actor
             or actor not in ticket.assignees
+            or ctx.opener(ticket, ctx.now_us) != actor
         ):
             return False
         end = ticket.closed_us if ticket.closed_us is not None else ticket.used_us
@@ -1421,10 +1423,11 @@ class FakeTickets(Detector):
             return found
         ticket = ctx.tickets.get(ticket_id)
         if ticket is not None and ticket.closed_us is None:
-            if not ctx.closings_known(ctx.now_us) and self._suspicious(ticket, event.actor.id):
+            actor = event.actor.id
+            if not ctx.closings_known(ctx.now_us) and self._suspicious(ctx, ticket, actor):
                 mark(state, _OPEN_SELF_MADE, ctx.now_us, ticket_id)  # judged once quiet
             return found  # not (yet) closed: judged when it closes
-        if not self._suspicious(ticket, event.actor.id):
+        if not self._suspicious(ctx, ticket, event.actor.id):
             return found
         assert ticket is not None  # noqa: S101
         events = tuple(ticket.bulk_events) if event.id in ticket.bulk_events else (event.id,)
@@ -1450,7 +1453,7 @@ class FakeTickets(Detector):
                 ticket is None
                 or ticket.closed_us is not None
                 or now - u > 7 * DAY
-                or not self._suspicious(ticket, actor)  # used again later: never quick again
+                or not self._suspicious(ctx, ticket, actor)  # used again later: never quick again
             ):
                 continue
             if now - ticket.used_us < cfg.quiet_minutes * MINUTE:
@@ -1470,14 +1473,11 @@ class FakeTickets(Detector):
         if event.type != "ticket.closed" or not isinstance(event.ticket, str):
             return []
         ticket = ctx.tickets.get(event.ticket)
-        if (
-            ticket is None
-            or not (ticket.bulk_events or ticket.before)
-            or not self._suspicious(ticket, ticket.opened_by)
-        ):
+        if ticket is None or not (ticket.bulk_events or ticket.before):
             return []
-        actor = ticket.opened_by
-        assert actor is not None  # noqa: S101
+        actor = ctx.opener(ticket, ctx.now_us)
+        if actor is None or not self._suspicious(ctx, ticket, actor):
+            return []
         return self._finding(
             ctx,
             actor,
@@ -1509,6 +1509,11 @@ class FakeTickets(Detector):
             if ticket.closed_us is not None
             else f"used it for {(ticket.used_us - opened) / MINUTE:.0f} minutes, not since "
             f"(the help desk sends no closings)"
+        )
+        opener = (
+            "they opened themselves"
+            if ticket.opened_by == actor
+            else "was theirs from its opening (the help desk does not say who opens its tickets)"
         )
         state = ctx.actor(actor)
         if ticket.single:
@@ -1555,7 +1560,7 @@ class FakeTickets(Detector):
                 events,
                 (
                     f"{actor} opened customer or order lists of merchant {merchant} citing ticket "
-                    f"{ticket_id}, which they opened themselves, handled alone and "
+                    f"{ticket_id}, which {opener}, handled alone and "
                     f"{how_long}; {listed} list view(s) or export(s) cite "
                     f"it or came just before it. That is {count} such ticket(s) in 7 days; "
                     f"{how}.",

@@ -2016,7 +2016,26 @@ FAKE_TICKETS = [
         id="export-under-a-ticket-never-closed",
     ),
     row([*quick_ticket(by="m1-owner"), bulk()], None, id="opened-by-the-merchant"),
-    row([*quick_ticket(by=None), bulk()], None, id="opener-unknown"),
+    # A ticket that does not say who opened it, where the help desk names the openers of
+    # others (bob's, the day before): not judged…
+    row(
+        [*ticket("H1", "k1", at(-1, 9), by="bob", assignee="bob"), *quick_ticket(by=None), bulk()],
+        None,
+        id="opener-unknown",
+    ),
+    # …but where it never names them, a ticket of one assignee is taken as theirs.
+    row(
+        [*quick_ticket(by=None), bulk()],
+        Fires(
+            LOW,
+            ("m1",),
+            (
+                "citing ticket T1, which was theirs from its opening (the help desk does "
+                "not say who opens its tickets), handled alone and closed 5 minutes later",
+            ),
+        ),
+        id="openers-never-named",
+    ),
     row(
         [*quick_ticket(assignee="bob"), bulk(role="lead")],
         None,
