@@ -143,6 +143,7 @@ def test_zendesk_ticket_lifecycle_lands_in_the_ledger(hooks: Hooks) -> None:
     opened = hooks.stored("zendesk:cbe4028c-7239-495d-b020-f22348516046:opened")
     assert opened == {
         "id": "zendesk:cbe4028c-7239-495d-b020-f22348516046:opened",
+        "by": "s-alice",  # its submitter, an agent of the staff table
         "merchant": "m-1",
         "ticket": "5158",
         "time": "2025-01-08T10:12:07.672717Z",
@@ -162,6 +163,18 @@ def test_zendesk_ticket_lifecycle_lands_in_the_ledger(hooks: Hooks) -> None:
     assert hooks.count() == 4
     text = hooks.ledger_text()
     assert not [word for word in PRIVATE if word in text]
+
+
+def test_a_zendesk_ticket_a_customer_submitted_names_no_opener(hooks: Hooks) -> None:
+    """Only an agent of the staff table is kept as who opened a ticket (``by``): a customer's
+    Zendesk id is not stored."""
+    data = json.loads(_body("zendesk/ticket_created.json"))
+    data["detail"]["submitter_id"] = "9000000000001"  # a customer, not in the staff table
+    body = json.dumps(data).encode()
+    assert hooks.post("zendesk", body, zendesk_headers(body)).status_code == 200
+    opened = hooks.stored("zendesk:cbe4028c-7239-495d-b020-f22348516046:opened")
+    assert opened is not None and "by" not in opened
+    assert "9000000000001" not in hooks.ledger_text()
 
 
 def test_jira_issue_created_assigned_resolved(hooks: Hooks) -> None:

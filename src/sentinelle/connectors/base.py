@@ -317,11 +317,18 @@ class Ticket:
     merchant: str
 
     def event(
-        self, key: str, kind: TicketType, time: dt.datetime, actor: str | None = None
+        self,
+        key: str,
+        kind: TicketType,
+        time: dt.datetime,
+        actor: str | None = None,
+        *,
+        by: str | None = None,
     ) -> ContextEvent:
         """A context event whose id is derived from the vendor's own ``key`` (an event or
         delivery id), so a redelivered webhook yields the same id and is stored once. An id
-        longer than the schema allows is shortened to a SHA-256 prefix of ``key``."""
+        longer than the schema allows is shortened to a SHA-256 prefix of ``key``. ``by``:
+        the staff member who opened it, where known."""
         suffix = kind.removeprefix("ticket.")
         eid = f"{self.vendor}:{key}:{suffix}"
         if len(eid) > _MAX_ID:
@@ -333,6 +340,7 @@ class Ticket:
             ticket=self.ticket,
             merchant=self.merchant,
             actor=UNSET if actor is None else actor,
+            by=UNSET if by is None else by,
         )
 
 

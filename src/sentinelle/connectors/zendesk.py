@@ -104,7 +104,13 @@ def map(
     made = Ticket("zendesk", ticket, merchant)
 
     if change == "created":
-        found = [made.event(key, "ticket.opened", time)]
+        # Who made it, when that is an agent of the staff table (a customer's id is not
+        # kept): what fake_tickets reads of a ticket an agent opened themselves.
+        submitter = at(payload, "detail.submitter_id")
+        by = None
+        if submitter not in (None, ""):
+            by = config.staff.get(id_text(submitter, "detail.submitter_id"))
+        found = [made.event(key, "ticket.opened", time, by=by)]
         assignee = at(payload, "detail.assignee_id")
         if assignee not in (None, ""):
             agent = id_text(assignee, "detail.assignee_id")
