@@ -200,6 +200,22 @@ def unassigned_days(actor: str, days: Iterable[int], **kw: Any) -> list[dict[str
     return events
 
 
+def unsaid_ticket(*before: dict[str, Any], assignee: bool = True) -> list[dict[str, Any]]:
+    """T1 cited by ana's third list after ``before``: with ``assignee``, a ticket assigned to
+    ana whose events name no merchant, after ana's clean week; without, a ticket of m3 on a
+    desk whose ticket events never name an assignee."""
+    if assignee:
+        history = BASE
+        t1 = [
+            context("ticket.opened", at(0, 8), ticket="T1"),
+            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
+        ]
+    else:
+        history = unassigned_days("ana", range(-7, 0))
+        t1 = [context("ticket.opened", at(0, 8), ticket="T1", merchant="m3")]
+    return [*history, *t1, *before, *two_unjustified(), third(ticket="T1")]
+
+
 def feed_stopped(days: int) -> list[dict[str, Any]]:
     """Ticket events until ``days`` + 1 days before day 0, then none; two unjustified lists
     and a third citing T404, a ticket no event describes."""
@@ -636,63 +652,24 @@ UNJUSTIFIED = [
     ),
     # A help desk that names no merchant on its tickets: a ticket is its assignee's case at
     # the merchant they first cite it for…
-    row(
-        [
-            *BASE,
-            context("ticket.opened", at(0, 8), ticket="T1"),
-            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
-            *two_unjustified(),
-            third(ticket="T1"),
-        ],
-        None,
-        id="ticket-naming-no-merchant",
-    ),
+    row(unsaid_ticket(), None, id="ticket-naming-no-merchant"),
     # …so citing it for another merchant afterwards is lending it;
     row(
-        [
-            *BASE,
-            context("ticket.opened", at(0, 8), ticket="T1"),
-            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
-            access("ana", "m9", at(0, 8, 30), ticket="T1"),
-            *two_unjustified(),
-            third(ticket="T1"),
-        ],
+        unsaid_ticket(access("ana", "m9", at(0, 8, 30), ticket="T1")),
         FIRES_3,
         id="ticket-naming-no-merchant-lent",
     ),
     # …and a colleague's citation does not bind it.
     row(
-        [
-            *BASE,
-            context("ticket.opened", at(0, 8), ticket="T1"),
-            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana"),
-            access("bob", "m9", at(0, 8, 30), ticket="T1"),
-            *two_unjustified(),
-            third(ticket="T1"),
-        ],
+        unsaid_ticket(access("bob", "m9", at(0, 8, 30), ticket="T1")),
         None,
         id="ticket-naming-no-merchant-colleague-cites-first",
     ),
     # A help desk that names no assignee: a ticket is the case of whoever cites it first…
-    row(
-        [
-            *unassigned_days("ana", range(-7, 0)),
-            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3"),
-            *two_unjustified(),
-            third(ticket="T1"),
-        ],
-        None,
-        id="ticket-naming-no-assignee",
-    ),
+    row(unsaid_ticket(assignee=False), None, id="ticket-naming-no-assignee"),
     # …so a colleague's case, cited after them, justifies nothing;
     row(
-        [
-            *unassigned_days("ana", range(-7, 0)),
-            context("ticket.opened", at(0, 8), ticket="T1", merchant="m3"),
-            access("bob", "m3", at(0, 8, 30), ticket="T1"),
-            *two_unjustified(),
-            third(ticket="T1"),
-        ],
+        unsaid_ticket(access("bob", "m3", at(0, 8, 30), ticket="T1"), assignee=False),
         FIRES_3,
         id="ticket-naming-no-assignee-colleagues",
     ),
