@@ -582,9 +582,13 @@ class Context:
         (``actor``) in the last :data:`TICKET_FEED_DAYS`. Some feeds say only that a ticket
         was opened and closed."""
         if not self.assignees_us:
-            named = any(v.assignees for v in self.tickets.values())  # a state saved before
-            self.assignees_us = self.tickets_seen_us if named else -1
+            self.assignees_us = self._named_since(lambda v: bool(v.assignees))
         return t - self.assignees_us <= TICKET_FEED_DAYS * DAY
+
+    def _named_since(self, named: Callable[[Ticket], bool]) -> int:
+        """For a state saved before ``assignees_us`` / ``openers_us`` were kept: the latest
+        ticket event's time if a ticket kept names it (``named``), else -1 (none)."""
+        return self.tickets_seen_us if any(named(v) for v in self.tickets.values()) else -1
 
     def opener(self, ticket: Ticket, t: int) -> str | None:
         """Who opened ``ticket``: as its ``ticket.opened`` says (``by``); where the help desk
@@ -594,8 +598,7 @@ class Context:
         if ticket.opened_by is not None:
             return ticket.opened_by
         if not self.openers_us:
-            named = any(v.opened_by for v in self.tickets.values())  # a state saved before
-            self.openers_us = self.tickets_seen_us if named else -1
+            self.openers_us = self._named_since(lambda v: v.opened_by is not None)
         if t - self.openers_us <= TICKET_FEED_DAYS * DAY or len(ticket.assignees) != 1:
             return None
         return next(iter(ticket.assignees))
