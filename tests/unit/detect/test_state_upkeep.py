@@ -16,7 +16,7 @@ import msgspec
 from test_event_shapes import access_event
 
 from sentinelle.detect import Engine
-from sentinelle.detect.context import KNOWN_DAYS, TEAM_DAYS, ActorState, Context
+from sentinelle.detect.context import KNOWN_DAYS, TEAM_DAYS, ActorState, Context, Ticket
 from sentinelle.detect.machines import MachineDay, MachineState, _level, _p90
 from sentinelle.events import decode_event
 from sentinelle.timeutil import DAY, HOUR
@@ -285,3 +285,18 @@ def test_a_citation_keeps_an_open_ticket() -> None:
     )
     engine.process(cited)
     assert engine.state.context.tickets["T-1"].used_us == 20 * DAY
+
+
+def test_a_state_saved_before_assignees_and_openers_were_kept_reads_them_from_its_tickets() -> None:
+    """``assignees_us`` / ``openers_us`` 0 (a state saved before them): a ticket kept that
+    names one counts as named at the latest ticket event; none, as never named."""
+    named = Context(tickets_seen_us=10 * DAY)
+    named.tickets["T-1"] = Ticket(assignees={"ana"}, opened_by="ana")
+    assert named.assignees_known(12 * DAY) and named.assignees_us == 10 * DAY
+    assert named.opener(Ticket(assignees={"bob"}), 12 * DAY) is None  # openers are named
+    assert named.openers_us == 10 * DAY
+    unnamed = Context(tickets_seen_us=10 * DAY)
+    unnamed.tickets["T-1"] = Ticket()
+    assert not unnamed.assignees_known(10 * DAY) and unnamed.assignees_us == -1
+    assert unnamed.opener(Ticket(assignees={"bob"}), 10 * DAY) == "bob"
+    assert unnamed.openers_us == -1
