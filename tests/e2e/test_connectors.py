@@ -140,6 +140,9 @@ def test_zendesk_ticket_lifecycle_lands_in_the_ledger(hooks: Hooks) -> None:
         body = _body(f"zendesk/{name}.json")
         response = hooks.post("zendesk", body, zendesk_headers(body))
         assert response.status_code == 200, response.text
+        answer = response.json()  # POST /v1/events's answer, with the events' ids
+        assert answer["stored"] >= 1 and (answer["alerts"], answer["alerts_medium_plus"]) == (0, 0)
+        assert answer["suspended"] == [] and answer["warnings"] == []
     opened = hooks.stored("zendesk:cbe4028c-7239-495d-b020-f22348516046:opened")
     assert opened == {
         "id": "zendesk:cbe4028c-7239-495d-b020-f22348516046:opened",

@@ -383,8 +383,10 @@ def test_tickets_that_cannot_be_checked_are_a_warning(cli: Cli, tmp_path: Path) 
     )
     ingested = cli.run("ingest", path, "--json").ok()
     assert warning in ingested.err, ingested.err
+    assert ingested.err.count("cited tickets") == 1, ingested.err  # not logged as well
     [said] = json.loads(ingested.out)["warnings"]
     assert said.startswith(warning.removeprefix("warning: "))
     replayed = cli.run("detect").ok()
     assert warning in replayed.err, replayed.err
+    assert replayed.err.count("cited tickets") == 1, replayed.err
     assert replayed.out.startswith("0 alerts in ")

@@ -320,6 +320,18 @@ def test_a_full_success_leaves_partial_success_unset() -> None:
     assert not sent.HasField("partial_success")
 
 
+def test_warnings_on_a_full_success_reject_nothing() -> None:
+    mapped = map_logs(request(record(ACCESS)))
+    notes = ["3 events arrived late", "detectors failed"]
+    sent = ExportLogsServiceResponse.FromString(export_response(mapped, "protobuf", notes))
+    assert sent.partial_success.rejected_log_records == 0
+    assert sent.partial_success.error_message == (
+        "warning: 3 events arrived late; warning: detectors failed"
+    )
+    as_json = msgspec.json.decode(export_response(mapped, "json", notes))
+    assert as_json == {"partialSuccess": {"errorMessage": sent.partial_success.error_message}}
+
+
 def test_partial_success_counts_every_rejection_and_names_ten() -> None:
     bad = [record({**ACCESS, "sentinelle.action": f"a{i}"}) for i in range(12)]
     mapped = map_logs(request(record(ACCESS), *bad))

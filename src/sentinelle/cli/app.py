@@ -290,6 +290,12 @@ class _Root(_Group):
         return super().get_command(ctx, cmd_name)
 
 
+def _not_noted(record: logging.LogRecord) -> bool:
+    """Whether to log ``record``: not when a command prints its words as a warning already
+    (``sentinelle.detect.runner.NOTED``, read by name: detection's modules stay unloaded)."""
+    return not getattr(record, "noted", False)
+
+
 @click.group(
     cls=_Root,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -305,10 +311,15 @@ def cli_group(ctx: click.Context, verbose: bool, data_dir: Path | None) -> None:
     PostgreSQL when SENTINELLE_DATABASE_URL=postgresql://… is set. Commands that only read
     never create a database.
     """
+    root = logging.getLogger()
+    before = list(root.handlers)  # a host's own (a test's, an embedding program's) stay as is
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for handler in root.handlers:  # ours on stderr: not what the command prints as a warning
+        if handler not in before:
+            handler.addFilter(_not_noted)
     app = App.from_env(data_dir=data_dir)
     ctx.obj = app
     ctx.call_on_close(app.close)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import base64
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -310,21 +310,26 @@ def _value(value: AnyValue) -> object:
     return None
 
 
-def export_response(mapped: Mapped, encoding: Encoding) -> bytes:
-    """The ``ExportLogsServiceResponse``: ``partial_success`` only when records were refused
-    (OTLP: a full success leaves it unset), counting them all and naming the first ten."""
+def export_response(mapped: Mapped, encoding: Encoding, warnings: Sequence[str] = ()) -> bytes:
+    """The ``ExportLogsServiceResponse``: ``partial_success`` when records were refused,
+    counting them all and naming the first ten, or when what followed the batch left
+    ``warnings`` (live detection's notes: OTLP lets a full success carry warnings in
+    ``error_message`` with ``rejected_log_records`` 0); a full success without them leaves it
+    unset, as OTLP asks."""
     response = ExportLogsServiceResponse()
+    said = []
     if mapped.rejected:
         shown = "; ".join(str(r) for r in mapped.rejected[:_LISTED])
         more = len(mapped.rejected) - _LISTED
+        said.append(
+            f"{len(mapped.rejected)} log record(s) with sentinelle.* attributes "
+            f"rejected, the others stored: {shown}" + (f"; and {more} more" if more > 0 else "")
+        )
+    said += (f"warning: {note}" for note in warnings)
+    if said:
         response.partial_success.CopyFrom(
             ExportLogsPartialSuccess(
-                rejected_log_records=len(mapped.rejected),
-                error_message=(
-                    f"{len(mapped.rejected)} log record(s) with sentinelle.* attributes "
-                    f"rejected, the others stored: {shown}"
-                    + (f"; and {more} more" if more > 0 else "")
-                ),
+                rejected_log_records=len(mapped.rejected), error_message="; ".join(said)
             )
         )
     if encoding == "protobuf":

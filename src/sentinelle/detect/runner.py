@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from sentinelle.detect.pipelined import Ahead
 
 __all__ = [
+    "NOTED",
     "RESET_AFTER",
     "WARM_UP_DAYS",
     "DetectionRunner",
@@ -65,6 +66,11 @@ _WARM: Final[weakref.WeakKeyDictionary[Store, tuple[bytes, EngineState]]] = (
 
 WARM_UP_DAYS: Final = 28
 RESET_AFTER: Final = 3
+
+#: ``extra`` of a log record whose words a run's :attr:`DetectionRunner.notes` also carry:
+#: the CLI prints the notes and leaves such records out of its log on stderr (by the
+#: attribute's name, so ``--no-detect`` imports nothing of detection), a server logs both.
+NOTED: Final = {"noted": True}
 
 
 def _wall_clock_us() -> int:
@@ -231,6 +237,7 @@ class DetectionRunner:
                 "%d events arrived more than %g h late; live detection left them out",
                 late_skipped,
                 self.config.late_hours,
+                extra=NOTED,
             )
             count = late_skipped
             self.notes.append(
@@ -246,7 +253,9 @@ class DetectionRunner:
             )
         if run.unchecked:
             count = run.unchecked
-            _logger.warning("%d accesses cited tickets that could not be checked", count)
+            _logger.warning(
+                "%d accesses cited tickets that could not be checked", count, extra=NOTED
+            )
             self.notes.append(
                 f"{count} access{'es' if count != 1 else ''} cited tickets that no ticket "
                 f"event describes, while no ticket event came in the last {TICKET_FEED_DAYS} "

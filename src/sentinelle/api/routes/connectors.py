@@ -107,4 +107,4 @@ async def post_webhook(
         return {"received": 0, "stored": 0, "events": []}
     result, after = await store_batch(state, items, unit="index")
     deliver_later(state, background)  # the alerts it raised, as after POST /v1/events
-    return {**result.to_dict(), "alerts": len(after.alerts), "events": [e.id for e in events]}
+    return {**result.to_dict(), **after.to_dict(), "events": [e.id for e in events]}

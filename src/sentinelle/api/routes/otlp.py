@@ -41,6 +41,7 @@ from sentinelle.connectors.otlp import (
 from sentinelle.errors import StoreBusyError
 from sentinelle.events import canonical
 from sentinelle.ingest import IngestResult
+from sentinelle.live import AfterBatch
 
 __all__ = ["COUNTS_HEADER", "OtlpStatus", "router"]
 
@@ -120,7 +121,8 @@ def _status_doc(description: str) -> dict[str, Any]:
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     200: {
         "description": "Accepted: an ExportLogsServiceResponse; partial_success counts and "
-        f"names the records refused (the others are stored). {COUNTS_HEADER} says what "
+        "names the records refused (the others are stored), then live detection's warnings. "
+        f"{COUNTS_HEADER} says what "
         "became of every record",
         "headers": {COUNTS_HEADER: {"schema": {"type": "string"}}},
         "content": {
@@ -188,7 +190,8 @@ _POST["openapi_extra"] = {**_POST["openapi_extra"], "requestBody": _REQUEST}
 async def post_logs(request: Request, state: StateDep, background: BackgroundTasks) -> Response:
     """Store the access events of the log records with ``sentinelle.*`` attributes
     (docs/connectors.md): records without them are ignored; a record that cannot be mapped
-    is refused in ``partial_success`` and the others stored. A request sent again stores
+    is refused in ``partial_success`` and the others stored; live detection's warnings are
+    said there too, with nothing rejected when none was. A request sent again stores
     nothing twice (each event's id comes from its record)."""
     # Every refusal raised here is answered as a Status by the route class (_OtlpRoute).
     encoding = encoding_of(request.headers.get("content-type"))
@@ -200,10 +203,10 @@ async def post_logs(request: Request, state: StateDep, background: BackgroundTas
         return map_logs(decode(decompress(body, coding), encoding))
 
     mapped = await run_in_threadpool(read)  # protobuf and mapping: off the event loop
-    result = IngestResult()
+    result, after = IngestResult(), AfterBatch()
     if mapped.events:
         items = [(i, canonical(event)) for i, event in enumerate(mapped.events)]
-        result, _ = await store_batch(state, items, unit="index")
+        result, after = await store_batch(state, items, unit="index")
         deliver_later(state, background)
     counts = (
         f"stored={result.stored}, duplicates={result.duplicates}, "
@@ -211,7 +214,7 @@ async def post_logs(request: Request, state: StateDep, background: BackgroundTas
     )
     _logger.debug("OTLP logs: %s", counts)  # counts only: records hold identifiers
     return Response(
-        export_response(mapped, encoding),
+        export_response(mapped, encoding, after.notes),
         media_type=CONTENT_TYPES[encoding],
         headers={COUNTS_HEADER: counts},
         background=background,
