@@ -6,7 +6,8 @@ an admin webhook saved with a secret carries ``X-Hub-Signature: sha256=<hex>``, 
 HMAC-SHA256 of the raw body keyed with the secret (WebSub's ``method=signature``). Webhooks
 registered by apps (OAuth 2.0, Connect) are not signed so: this receiver refuses them.
 
-``jira:issue_created`` → ``ticket.opened`` (and ``ticket.assigned`` if it has an assignee);
+``jira:issue_created`` → ``ticket.opened`` (``by`` its creator, else the webhook's ``user``,
+if an agent of the staff table; and ``ticket.assigned`` if it has an assignee);
 ``jira:issue_updated`` → per changelog item: ``assignee`` set → ``ticket.assigned``;
 ``resolution`` set, or ``status`` moved to the issue's current status whose category is
 ``done`` → ``ticket.closed``; ``resolution`` cleared → ``ticket.opened`` (reopened). The
@@ -73,7 +74,7 @@ def map(
     if kind == "jira:issue_created":
         key = id_text(at(payload, "issue.id"), "issue.id")
         issue = Ticket("jira", ticket, config.merchant_of(payload, MERCHANT_FIELD))
-        found = [issue.event(key, "ticket.opened", time)]
+        found = [issue.event(key, "ticket.opened", time, by=_opener(payload, config))]
         agent = _agent(at(payload, "issue.fields.assignee"), "issue.fields.assignee")
         if agent is not None:
             found.append(issue.event(key, "ticket.assigned", time, config.actor(agent)))
@@ -108,6 +109,17 @@ def map(
     if closed:
         found.append(issue.event(key, "ticket.closed", time))
     return found
+
+
+def _opener(payload: dict[str, Any], config: VendorMapping) -> str | None:
+    """Who made the issue, if an agent of the staff table: ``issue.fields.creator`` (an agent
+    raising a request on a customer's behalf is its creator, the customer its reporter), else
+    the webhook's ``user`` (who triggered it); a customer's id is never kept."""
+    for path in ("issue.fields.creator", "user"):
+        found = _agent(at(payload, path), path)
+        if found is not None:
+            return config.staff.get(found)
+    return None
 
 
 def _agent(user: Any, path: str) -> str | None:
