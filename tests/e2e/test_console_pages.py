@@ -403,6 +403,34 @@ def test_actor_pages(console: Console) -> None:
     assert responder.get("/actors/nobody").status_code == 404
 
 
+def test_a_new_alert_on_an_incidents_actor_says_so(console: Console) -> None:
+    """An alert still waiting on someone an open incident is about names that incident (the
+    queue and the alert's page), so it does not look like news; others do not."""
+    responder, incident_id = _escalate(console)  # ana's alert: the incident is about ana
+    at = parse_time("2026-11-05T10:00:00Z")
+    later = Alert(id="al-later", actor="ana", detector="long_horizon", time_us=at, last_us=at,
+                  severity=Severity.MEDIUM, score=40.0, merchants=["m-2"], events=["a-1"],
+                  reasons=["more of the same"])  # fmt: skip
+    with console.store.writer() as w:
+        w.upsert_alerts([alert_row(later)])
+    said = f'ana is in open incident <a href="/incidents/{incident_id}">{incident_id}</a>'
+    queue = responder.get("/alerts")
+    assert queue.text.count(said) == 1, queue.text  # al-later's row; bob's al-low has none
+    assert "bob is in open incident" not in queue.text
+    page = responder.get("/alerts/al-later")
+    assert said in page.text and "dismiss it as covered" in page.text
+    assert "is in open incident" not in responder.get("/alerts/al-low").text
+    # once decided, the alert is no longer waiting: the note goes
+    done = _post(
+        responder,
+        "/alerts",
+        "/alerts/triage?back=/alerts",
+        {"ids": "al-later", "status": "dismissed", "reason": "covered by the incident"},
+    )
+    assert done.status_code == 303, done.text
+    assert said not in responder.get("/alerts?status=all").text
+
+
 def test_a_reason_naming_the_alert_it_adds_to_links_to_it(console: Console) -> None:
     """A finding held back as "not a new alert" names the alert it adds to: the console links
     that id, and escapes everything else in the reason."""

@@ -111,7 +111,7 @@ async def _queue(
             "items": [_alert_view(row, history.get(row.id, [])) for row in page],
             "next": (encode_cursor(_KIND, last.severity, last.time_us, last.id) if last else None),
             "counts": r.store.alert_counts(status="new"),
-            "incidents": _open_incidents(r),
+            **_incidents_of_actors(r),
         }
 
     found = await reading(state, work)
@@ -137,9 +137,16 @@ async def _queue(
     )
 
 
-def _open_incidents(r: Reader) -> list[Incident]:
-    """The incidents an escalation may join (not closed)."""
-    return [i for i in r.engine.incidents() if i.state is not IncidentState.CLOSED]
+def _incidents_of_actors(r: Reader) -> dict[str, Any]:
+    """``incidents``: those an escalation may join (not closed); ``in_incident``: each of
+    their actors and the newest of them that names the actor, so an alert still waiting on
+    someone an open incident is about says so (escalate it into that incident, or dismiss it
+    as covered) instead of looking like news."""
+    incidents = [i for i in r.engine.incidents() if i.state is not IncidentState.CLOSED]
+    in_incident: dict[str, Incident] = {}
+    for incident in sorted(incidents, key=lambda i: i.created_us):
+        in_incident.update(dict.fromkeys(incident.actors, incident))
+    return {"incidents": incidents, "in_incident": in_incident}
 
 
 def _done(request: Request) -> str:
@@ -247,7 +254,7 @@ async def _one(
         if row is None:
             return None
         history = r.store.triage_history([alert_id]).get(alert_id, [])
-        return {**_alert_view(row, history), "incidents": _open_incidents(r)}
+        return {**_alert_view(row, history), **_incidents_of_actors(r)}
 
     found = await reading(state, work)
     if found is None:
