@@ -420,6 +420,12 @@ def test_a_new_alert_on_an_incidents_actor_says_so(console: Console) -> None:
     page = responder.get("/alerts/al-later")
     assert said in page.text and "dismiss it as covered" in page.text
     assert "is in open incident" not in responder.get("/alerts/al-low").text
+    # the incident's page counts them, with a link to them in the queue
+    incident_page = responder.get(f"/incidents/{incident_id}").text
+    assert (
+        'New alerts on its actors, waiting for triage: <a href="/alerts?actor=ana&amp;status=new">'
+        "ana: 1</a>."
+    ) in incident_page
     # once decided, the alert is no longer waiting: the note goes
     done = _post(
         responder,
@@ -429,6 +435,7 @@ def test_a_new_alert_on_an_incidents_actor_says_so(console: Console) -> None:
     )
     assert done.status_code == 303, done.text
     assert said not in responder.get("/alerts?status=all").text
+    assert "waiting for triage" not in responder.get(f"/incidents/{incident_id}").text
 
 
 def test_a_reason_naming_the_alert_it_adds_to_links_to_it(console: Console) -> None:

@@ -24,7 +24,8 @@ from sentinelle.api.routes.incidents import AssessRequest, IncidentAdvance, Phas
 from sentinelle.assess import facts_to_dict
 from sentinelle.assess.facts import Cause, Facts
 from sentinelle.errors import Error, NotFoundError, ValidationError
-from sentinelle.incidents import Phase, ScopeBasis
+from sentinelle.incidents import Incident, Phase, ScopeBasis
+from sentinelle.incidents import State as IncidentState
 from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
     Viewer,
@@ -235,6 +236,7 @@ _LABELS: Final = {
 
 _ONCE: Final = "sentinelle_done"  # a notice said once, on the next page (see _page)
 _ONCE_DONE: Final = "sending"
+_WAITING_SHOWN: Final = 99  # new alerts counted per actor on the page ("99+" beyond)
 
 
 def _missing(seen: Viewer, incident_id: str) -> Response:
@@ -264,6 +266,18 @@ def _choices_of(facts: dict[str, Any]) -> dict[str, str]:
         if value is not None:
             out[key] = json.dumps(value) if isinstance(value, bool) else str(value)
     return out
+
+
+def _waiting(r: Reader, incident: Incident) -> dict[str, int]:
+    """How many new alerts (waiting for triage) each actor of an open ``incident`` has, up to
+    ``_WAITING_SHOWN`` + 1: the queue's work that this incident may already cover."""
+    if incident.state is IncidentState.CLOSED:
+        return {}
+    counts = {
+        actor: len(r.store.alerts_by_severity(limit=_WAITING_SHOWN + 1, actor=actor, status="new"))
+        for actor in incident.actors
+    }
+    return {actor: n for actor, n in counts.items() if n}
 
 
 def _given(incident: Any) -> dict[str, str]:
@@ -305,11 +319,14 @@ async def _page(
             "notices": engine.notice_status(incident_id, recipients=False),
             "runs": state.notice_runs.status(incident_id),
             "alerts": r.store.escalated_to(incident_id),
+            "waiting": _waiting(r, found),
         }
 
     found = await reading(state, work)
     if found is None:
         return _missing(seen, incident_id)
+    if not seen.may(Permission.ALERTS_READ):
+        found["waiting"] = {}
     incident = found["incident"]
     q = request.query_params
     # "Sending started" is said once, after the form (a cookie the page clears), not kept in
