@@ -390,3 +390,23 @@ def test_tickets_that_cannot_be_checked_are_a_warning(cli: Cli, tmp_path: Path) 
     assert warning in replayed.err, replayed.err
     assert replayed.err.count("cited tickets") == 1, replayed.err
     assert replayed.out.startswith("0 alerts in ")
+    # `sentinelle feeds` says so too, and what detection does meanwhile.
+    feeds = cli.run("feeds").ok().out.splitlines()
+    assert feeds[0].startswith("Live detection has read 3 events, up to ")
+    assert feeds[1].startswith(
+        "Help desk: no ticket event in the last 7 days (none yet): tickets that accesses cite "
+        "are taken as stated"
+    )
+    assert json.loads(cli.run("feeds", "--json").ok().out)["tickets"]["silent"] is True
+
+
+def test_feeds_needs_live_detection_to_have_run(cli: Cli, tmp_path: Path) -> None:
+    missing = cli.run("feeds").fails(1)  # no database (SQLite), or one never ingested into
+    said_so = ("error: no Sentinelle database in ", "error: live detection has not run on ")
+    assert missing.err.startswith(said_so), missing.err
+    cli.run("ingest", first_days(tmp_path), "--no-detect").ok()
+    idle = cli.run("feeds", "--json").fails(1)
+    assert "live detection has not run on " in idle.err and idle.out == "", idle.err
+    cli.run("ingest", later_days(tmp_path)).ok()
+    said = json.loads(cli.run("feeds", "--json").ok().out)
+    assert said["events_read"] == 35 and said["tickets"]["silent"] is False

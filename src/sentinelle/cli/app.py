@@ -257,6 +257,7 @@ COMMANDS: Final[dict[str, tuple[str, ...]]] = {
     "connectors": ("connectors",),
     "demo": ("demo",),
     "detect": ("detect",),
+    "feeds": ("detect",),
     "grants": ("grants",),
     "incident": ("incident", "notify"),
     "ingest": ("ingest",),

@@ -597,11 +597,16 @@ class Context:
         ``fake_tickets`` reads it; measured: ``benchmarks/detect.py --drop opened_by``)."""
         if ticket.opened_by is not None:
             return ticket.opened_by
-        if not self.openers_us:
-            self.openers_us = self._named_since(lambda v: v.opened_by is not None)
-        if t - self.openers_us <= TICKET_FEED_DAYS * DAY or len(ticket.assignees) != 1:
+        if self.openers_known(t) or len(ticket.assignees) != 1:
             return None
         return next(iter(ticket.assignees))
+
+    def openers_known(self, t: int) -> bool:
+        """Whether the help desk says who opens its tickets: a ``ticket.opened`` named its
+        opener (``by``) in the last :data:`TICKET_FEED_DAYS`."""
+        if not self.openers_us:
+            self.openers_us = self._named_since(lambda v: v.opened_by is not None)
+        return t - self.openers_us <= TICKET_FEED_DAYS * DAY
 
     def case_of(self, event: AccessEvent, t: int | None = None) -> Ticket | None:
         """The ticket of the access's own merchant it cites, if known: what justifies it when

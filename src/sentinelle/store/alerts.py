@@ -64,6 +64,13 @@ class SuppressionRow(NamedTuple):
     until_us: int
 
 
+_DETECT_STATE: Final = "SELECT cursor, state FROM detect_state WHERE id = 1"
+
+
+def _detect_state(row: Any) -> tuple[int, bytes] | None:
+    return (int(row[0]), bytes(row[1])) if row else None
+
+
 class AlertWriterMixin:
     """Alert and detection-state writes of one transaction; a base of
     :class:`~sentinelle.store.base.Writer`."""
@@ -167,8 +174,7 @@ class AlertWriterMixin:
 
     def detect_state(self) -> tuple[int, bytes] | None:
         """``(cursor, state)`` of live detection, if it ran before."""
-        row = self._x("SELECT cursor, state FROM detect_state WHERE id = 1").fetchone()
-        return (int(row[0]), bytes(row[1])) if row else None
+        return _detect_state(self._x(_DETECT_STATE).fetchone())
 
     def save_detect_state(self, cursor: int, state: bytes) -> None:
         """Record how far live detection got and its state."""
@@ -182,6 +188,12 @@ class AlertStoreMixin:
     if TYPE_CHECKING:
 
         def _x(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def saved_detect_state(self) -> tuple[int, bytes] | None:
+        """``(cursor, state)`` live detection last saved, if it ran (a read, outside a
+        writer's transaction: ``sentinelle feeds``)."""
+        rows = self._x(_DETECT_STATE)
+        return _detect_state(rows[0] if rows else None)
 
     def alerts(
         self,
