@@ -2130,8 +2130,12 @@ class LongHorizon(Detector):
             return []
         # The most surprising look speaks (a burst of merchants is a count, not a trickle).
         look = min(found, key=lambda f: f.p)
-        for judged in look.merchants:  # judged unusual: never the actor's usual (_steady)
-            mark(state, _JUDGED, ctx.now_us, judged)
+        if look.severity >= Severity.MEDIUM:
+            # Judged unusual: never the actor's usual (_steady). A low look, a lead to look
+            # at, judges nothing: a benign lead's every such day left out kept their own
+            # share at 0 % and alerted on them again and again (measured).
+            for judged in look.merchants:
+                mark(state, _JUDGED, ctx.now_us, judged)
         return [
             Finding(
                 self.name,

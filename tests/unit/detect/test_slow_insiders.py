@@ -23,8 +23,10 @@ from sentinelle.detect import DetectConfig, Engine, Severity, context
 from sentinelle.detect.context import ALERTED, NO_TEAM, ActorState, Context, day_start
 from sentinelle.detect.detectors import (
     _JUDGED,
+    LongHorizon,
     Surprise,
     UnjustifiedAccess,
+    _Look,
     beta_binomial_tail,
     beta_prior,
     team_samples,
@@ -899,3 +901,25 @@ def test_a_night_workers_list_threshold_counts_the_shift_that_just_ended() -> No
     after = detector._bulk_threshold(ctx, state, "nia")
     assert after[2] == quiet[2] + 1  # one more working day weighs in the rate ...
     assert after[0] > quiet[0]  # ... and its nine lists raise the bar
+
+
+@pytest.mark.parametrize(
+    ("severity", "judged"), [(Severity.LOW, set()), (Severity.MEDIUM, {"m-7", "m-8"})]
+)
+def test_only_a_medium_look_judges_its_merchants_unusual(
+    monkeypatch: pytest.MonkeyPatch, severity: Severity, judged: set[str]
+) -> None:
+    """The merchants of a medium or higher look are left out of the actor's own share of
+    such days from then on; a low look's are not: a low finding is a lead, and leaving its
+    days out kept a benign actor's own share at 0 % for good. Could fail: every look's
+    merchants judged, or none."""
+    detector = LongHorizon()
+    found = _Look(severity, 0.01, ["m-7", "m-8"], "a trickle")
+    monkeypatch.setattr(detector, "_reach", lambda *_: [found])
+    monkeypatch.setattr(detector, "_silent", lambda *_: [])
+    ctx, state = Context(), ActorState(kind="staff")
+    ctx.now_us = int(T0.timestamp()) * 1_000_000
+    event = decode_event(json.dumps(look("neo", "m-7", 0, 10, "c-1")))
+    [finding] = detector.observe(event, ctx, state, False)
+    assert finding.severity == severity
+    assert {m for _, m in state.marks.get(_JUDGED, ())} == judged
