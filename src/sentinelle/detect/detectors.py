@@ -26,6 +26,7 @@ from sentinelle.detect.context import (
     ALERTED,
     EXPORT_ACTIONS,
     EXPORTED,
+    REVIEW_ROLES,
     ActorState,
     Context,
     Quantiles,
@@ -2035,6 +2036,14 @@ class LongHorizon(Detector):
             "days: silent where the actor or their team does it on silent_routine of their "
             "days or more.",
         )
+        reviewer_peers: bool = Field(
+            True,
+            description="With silent: judge a reviewer's (role lead, team_lead, qa, manager, "
+            "supervisor) days of looks citing nothing against the other staff of that role, "
+            "of any team, when they have min_peer_days working days (else their team's): a "
+            "lead checking a colleague's case without citing it works as leads do, not as "
+            "the team's agents, who cite a ticket.",
+        )
         silent_routine: float = Field(
             0.1,
             gt=0,
@@ -2114,7 +2123,10 @@ class LongHorizon(Detector):
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.max_rate, cfg.sweep_merchants)
         # (kind, team or None for all the staff) → day, actor → (marked days, working days)
-        self._samples: dict[tuple[str, str | None], tuple[int, dict[str, tuple[int, int]]]] = {}
+        # (kind, team or None for all the staff, role or None) → (day, actor → sample)
+        self._samples: dict[
+            tuple[str, str | None, str | None], tuple[int, dict[str, tuple[int, int]]]
+        ] = {}
 
     judges = _staff_only
 
@@ -2271,9 +2283,16 @@ class LongHorizon(Detector):
         all the staff when the team has fewer than ``min_peer_days`` working days, or none is
         known (events without ``actor.team``: the staff without one are no team), and
         :meth:`_small_team` allows it; None while neither has them (the rate is not known).
-        With ``partner``, without a partner's judged merchants (:func:`_but_partner`)."""
+        With ``partner``, without a partner's judged merchants (:func:`_but_partner`). A
+        reviewer's looks citing nothing are judged against their role first
+        (``reviewer_peers``)."""
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
+        if kind == _SILENT and cfg.reviewer_peers and state.role in REVIEW_ROLES:
+            # A reviewer's look-ups citing nothing against those of their role, any team.
+            scope, samples = self._days_before(ctx, who, None, kind, True, role=state.role)
+            if sum(d for _, d in samples) >= cfg.min_peer_days:
+                return scope, samples
 
         def fetch(anyone: bool) -> tuple[str, list[tuple[int, int]]]:
             if kind == _SILENT:
@@ -2295,7 +2314,14 @@ class LongHorizon(Detector):
         return scope, samples
 
     def _days_before(
-        self, ctx: Context, me: str, team: str | None, kind: str, anyone: bool
+        self,
+        ctx: Context,
+        me: str,
+        team: str | None,
+        kind: str,
+        anyone: bool,
+        *,
+        role: str | None = None,
     ) -> tuple[str, list[tuple[int, int]]]:
         """:func:`team_samples` of marked days and working days, of the days before today:
         :func:`members` walked once a day per team (:func:`once_a_day`): looks citing nothing are judged for every actor every
@@ -2312,12 +2338,13 @@ class LongHorizon(Detector):
                     sum(1 for d in other.active if d < before),
                 )
                 for actor, other in members(ctx, None, team, anyone=anyone)
+                if role is None or other.role == role
                 for before in (other.workday(day * DAY),)
             }
 
-        key = (kind, None if anyone else team)
+        key = (kind, None if anyone else team, role)
         table = once_a_day(self._samples, key, day, compute, 1000)  # free-text team names
-        scope = scope_of(team, anyone=anyone)
+        scope = f"{role} peers" if role is not None else scope_of(team, anyone=anyone)
         return scope, [sample for actor, sample in table.items() if actor != me]
 
     def _run(

@@ -923,3 +923,37 @@ def test_only_a_medium_look_judges_its_merchants_unusual(
     [finding] = detector.observe(event, ctx, state, False)
     assert finding.severity == severity
     assert {m for _, m in state.marks.get(_JUDGED, ())} == judged
+
+
+def _as(event: dict[str, Any], team: str, role: str) -> dict[str, Any]:
+    """An access of ``event``'s actor as a member of ``team`` with ``role`` (ticket events
+    as they are)."""
+    if isinstance(event.get("actor"), dict):
+        event["actor"] = {**event["actor"], "team": team, "role": role}
+    return event
+
+
+@pytest.mark.parametrize(("reviewer_peers", "alerted"), [(True, False), (False, True)])
+def test_a_leads_look_ups_citing_nothing_are_judged_against_leads(
+    reviewer_peers: bool, alerted: bool
+) -> None:
+    """A lead of the care team starts looking up a customer citing nothing every day, as
+    the leads of two other teams have done on two days in three for weeks; the care team's
+    agents always cite a ticket. Against the leads, that is how leads work; against the
+    agents, a steady trickle. Could fail: leads judged against their team (an alert), or
+    everyone against their role."""
+    days = [*HISTORY, *AHEAD]
+    events = [e for p in TEAM for e in ticketed(p, days)]
+    for lead, team in (("lea", "care"), ("leo", "billing"), ("lou", "fraud")):
+        events += [_as(e, team, "lead") for e in ticketed(lead, days)]
+        events += [
+            _as(look(lead, f"x-{d % 4}", d, 14, f"c-x-{d}"), team, "lead")
+            for d in (AHEAD if lead == "lea" else [d for d in days if d % 3])
+        ]
+    config = DetectConfig.model_validate(
+        {"detectors": {"long_horizon": {"reviewer_peers": reviewer_peers}}}
+    )
+    caught = first_medium(events, "lea", config)
+    assert (caught is not None) is alerted, caught
+    if caught is not None:
+        assert "citing no ticket, grant or reason" in caught[1]
