@@ -426,6 +426,12 @@ def test_a_new_alert_on_an_incidents_actor_says_so(console: Console) -> None:
         'New alerts on its actors, waiting for triage: <a href="/alerts?actor=ana&amp;status=new">'
         "ana: 1</a>."
     ) in incident_page
+    # and so does the start page, under the counts of new alerts
+    home = responder.get("/").text
+    assert (
+        'Of them, on people an open incident is about: <a href="/alerts?actor=ana&amp;status=new">'
+        "ana: 1</a>."
+    ) in home
     # once decided, the alert is no longer waiting: the note goes
     done = _post(
         responder,
@@ -436,6 +442,7 @@ def test_a_new_alert_on_an_incidents_actor_says_so(console: Console) -> None:
     assert done.status_code == 303, done.text
     assert said not in responder.get("/alerts?status=all").text
     assert "waiting for triage" not in responder.get(f"/incidents/{incident_id}").text
+    assert "on people an open incident is about" not in responder.get("/").text
 
 
 def test_a_reason_naming_the_alert_it_adds_to_links_to_it(console: Console) -> None:

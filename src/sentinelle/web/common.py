@@ -13,7 +13,7 @@ field; :func:`posted` refuses it (403) otherwise.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -49,6 +49,7 @@ __all__ = [
     "state_of",
     "validated",
     "viewer",
+    "waiting_on",
     "with_clocks",
 ]
 
@@ -217,6 +218,21 @@ def with_clocks(r: Reader) -> list[tuple[Incident, Clock]]:
     """Every incident, oldest first, with its 72-hour clock now."""
     engine = r.engine
     return [(i, engine.clock(i.id)) for i in engine.incidents()]
+
+
+#: New alerts counted per actor by :func:`waiting_on` (a page shows "99+" beyond).
+WAITING_SHOWN: Final = 99
+
+
+def waiting_on(r: Reader, actors: Iterable[str]) -> dict[str, int]:
+    """How many new alerts (waiting for triage) each of ``actors`` has, up to
+    :data:`WAITING_SHOWN` + 1, those with none left out: what an open incident about them
+    may already cover."""
+    counts = {
+        actor: len(r.store.alerts_by_severity(limit=WAITING_SHOWN + 1, actor=actor, status="new"))
+        for actor in actors
+    }
+    return {actor: n for actor, n in counts.items() if n}
 
 
 def plain(exc: Error) -> str:

@@ -11,7 +11,15 @@ from sentinelle.access import Permission
 from sentinelle.api.deps import Reader, reading
 from sentinelle.detect import Severity
 from sentinelle.incidents import State as IncidentState
-from sentinelle.web.common import render, see_other, state_of, viewer, with_clocks
+from sentinelle.web.common import (
+    WAITING_SHOWN,
+    render,
+    see_other,
+    state_of,
+    viewer,
+    waiting_on,
+    with_clocks,
+)
 
 __all__ = ["router"]
 
@@ -36,7 +44,9 @@ async def home(request: Request) -> Response:
         if seen.may(Permission.ALERTS_READ):
             counts = r.store.alert_counts(status="new")
             out["counts"] = [(Severity(s), counts.get(int(s), 0)) for s in reversed(Severity)]
+            if out["incidents"]:  # of them, on people an open incident is about
+                out["covered"] = waiting_on(r, {a for i, _ in out["incidents"] for a in i.actors})
         return out
 
     found = await reading(state, work)
-    return render("home.html", viewer=seen, section="/", **found)
+    return render("home.html", viewer=seen, section="/", shown=WAITING_SHOWN, **found)

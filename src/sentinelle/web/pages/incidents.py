@@ -24,10 +24,11 @@ from sentinelle.api.routes.incidents import AssessRequest, IncidentAdvance, Phas
 from sentinelle.assess import facts_to_dict
 from sentinelle.assess.facts import Cause, Facts
 from sentinelle.errors import Error, NotFoundError, ValidationError
-from sentinelle.incidents import Incident, Phase, ScopeBasis
+from sentinelle.incidents import Phase, ScopeBasis
 from sentinelle.incidents import State as IncidentState
 from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
+    WAITING_SHOWN,
     Viewer,
     clear_cookie,
     in_words,
@@ -39,6 +40,7 @@ from sentinelle.web.common import (
     state_of,
     validated,
     viewer,
+    waiting_on,
     with_clocks,
 )
 
@@ -236,7 +238,6 @@ _LABELS: Final = {
 
 _ONCE: Final = "sentinelle_done"  # a notice said once, on the next page (see _page)
 _ONCE_DONE: Final = "sending"
-_WAITING_SHOWN: Final = 99  # new alerts counted per actor on the page ("99+" beyond)
 
 
 def _missing(seen: Viewer, incident_id: str) -> Response:
@@ -266,18 +267,6 @@ def _choices_of(facts: dict[str, Any]) -> dict[str, str]:
         if value is not None:
             out[key] = json.dumps(value) if isinstance(value, bool) else str(value)
     return out
-
-
-def _waiting(r: Reader, incident: Incident) -> dict[str, int]:
-    """How many new alerts (waiting for triage) each actor of an open ``incident`` has, up to
-    ``_WAITING_SHOWN`` + 1: the queue's work that this incident may already cover."""
-    if incident.state is IncidentState.CLOSED:
-        return {}
-    counts = {
-        actor: len(r.store.alerts_by_severity(limit=_WAITING_SHOWN + 1, actor=actor, status="new"))
-        for actor in incident.actors
-    }
-    return {actor: n for actor, n in counts.items() if n}
 
 
 def _given(incident: Any) -> dict[str, str]:
@@ -319,7 +308,10 @@ async def _page(
             "notices": engine.notice_status(incident_id, recipients=False),
             "runs": state.notice_runs.status(incident_id),
             "alerts": r.store.escalated_to(incident_id),
-            "waiting": _waiting(r, found),
+            # the queue's work this incident may already cover (none once closed)
+            "waiting": (
+                waiting_on(r, found.actors) if found.state is not IncidentState.CLOSED else {}
+            ),
         }
 
     found = await reading(state, work)
@@ -338,6 +330,7 @@ async def _page(
         status_code,
         viewer=seen,
         section="/incidents",
+        shown=WAITING_SHOWN,
         error=error,
         notice=_DONE.get(done, ""),
         form=form if form is not None else _given(incident),
