@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import msgspec
 
 from sentinelle.cli.app import App, cli_group, pass_app
 from sentinelle.cli.outbound import deliver_now
 from sentinelle.detect import DetectConfig, DetectionRunner, Severity, risk_by_actor
-from sentinelle.detect.engine import Engine
-from sentinelle.detect.feeds import feeds_of
+from sentinelle.detect.feeds import saved_feeds
 from sentinelle.detect.triage import MAX_SUPPRESS_DAYS, Status, triage, triage_json
-from sentinelle.errors import Error, NotFoundError
 from sentinelle.response import ResponseEngine
 from sentinelle.store import open_store
 from sentinelle.timeutil import DAY, HOUR, MINUTE, iso, parse_time
@@ -328,19 +325,7 @@ def feeds(app: App, as_json: bool) -> None:
     where they are silent: tickets taken as stated while no ticket event comes, a ticket's
     first citer as its assignee where none is named, a ticket of one assignee as theirs where
     no opener is named (docs/detection.md). As of the newest event it read."""
-    saved = app.reader.saved_detect_state()
-    if saved is None:
-        raise NotFoundError(
-            f"live detection has not run on {app.location} yet: `sentinelle ingest` runs it"
-        )
-    try:
-        state = Engine.load_state(saved[1])
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        raise Error(
-            f"the live detection state saved in {app.location} cannot be read; the next "
-            "ingest starts it afresh"
-        ) from None
-    found = feeds_of(saved[0], state)
+    found = saved_feeds(app.reader, app.location)
     if as_json:
         click.echo(json.dumps(found.to_dict()))
         return

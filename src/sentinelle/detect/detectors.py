@@ -2344,7 +2344,7 @@ class LongHorizon(Detector):
 
         key = (kind, None if anyone else team, role)
         table = once_a_day(self._samples, key, day, compute, 1000)  # free-text team names
-        scope = f"{role} peers" if role is not None else scope_of(team, anyone=anyone)
+        scope = peers_of(role) if role is not None else scope_of(team, anyone=anyone)
         return scope, [sample for actor, sample in table.items() if actor != me]
 
     def _run(

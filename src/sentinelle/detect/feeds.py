@@ -13,13 +13,19 @@ newest event it read (its windows run on event time, not the wall clock).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from sentinelle.detect.context import TICKET_FEED_DAYS
-from sentinelle.detect.engine import EngineState
+from sentinelle.detect.engine import Engine, EngineState
+from sentinelle.errors import Error, NotFoundError
 from sentinelle.timeutil import iso
 
-__all__ = ["Feeds", "feeds_of"]
+if TYPE_CHECKING:
+    from sentinelle.store import Store
+
+__all__ = ["Feeds", "feeds_of", "saved_feeds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +166,23 @@ def feeds_of(events: int, state: EngineState) -> Feeds:
         notices=len(ctx.notice),
         joined=len(ctx.joined),
     )
+
+
+def saved_feeds(store: Store, where: str) -> Feeds:
+    """The :class:`Feeds` of the state live detection last saved in ``store`` (named
+    ``where`` in errors). Raises :class:`NotFoundError` before live detection has run, and
+    :class:`Error` when the saved state cannot be read (the next ingest starts it afresh)."""
+    saved = store.saved_detect_state()
+    if saved is None:
+        raise NotFoundError(
+            f"live detection has not run on {where} yet: `sentinelle ingest` runs it"
+        )
+    cursor, blob = saved
+    try:
+        state = Engine.load_state(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise Error(
+            f"the live detection state saved in {where} cannot be read; the next ingest "
+            "starts it afresh"
+        ) from None
+    return feeds_of(cursor, state)
