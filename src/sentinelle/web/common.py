@@ -55,6 +55,8 @@ __all__ = [
 
 _HERE: Final = Path(__file__).parent
 MAX_FORM: Final = 64 * 1024  # bytes: a facts form or a bulk triage of a few hundred alerts
+#: New alerts counted per actor by :func:`waiting_on` (its pages show "99+" beyond).
+WAITING_SHOWN: Final = 99
 
 env: Final = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -128,6 +130,8 @@ env.filters["day"] = _day
 env.filters["duration"] = _duration
 env.filters["iso"] = iso
 env.filters["n"] = lambda value: f"{value:,}"  # 12,477
+# A count of waiting_on's: "99+" beyond what it counts.
+env.filters["waiting"] = lambda value: f"{WAITING_SHOWN}+" if value > WAITING_SHOWN else str(value)
 
 
 def state_of(request: Request) -> State:
@@ -218,10 +222,6 @@ def with_clocks(r: Reader) -> list[tuple[Incident, Clock]]:
     """Every incident, oldest first, with its 72-hour clock now."""
     engine = r.engine
     return [(i, engine.clock(i.id)) for i in engine.incidents()]
-
-
-#: New alerts counted per actor by :func:`waiting_on` (a page shows "99+" beyond).
-WAITING_SHOWN: Final = 99
 
 
 def waiting_on(r: Reader, actors: Iterable[str]) -> dict[str, int]:

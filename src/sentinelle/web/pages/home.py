@@ -12,7 +12,6 @@ from sentinelle.api.deps import Reader, reading
 from sentinelle.detect import Severity
 from sentinelle.incidents import State as IncidentState
 from sentinelle.web.common import (
-    WAITING_SHOWN,
     render,
     see_other,
     state_of,
@@ -49,4 +48,4 @@ async def home(request: Request) -> Response:
         return out
 
     found = await reading(state, work)
-    return render("home.html", viewer=seen, section="/", shown=WAITING_SHOWN, **found)
+    return render("home.html", viewer=seen, section="/", **found)

@@ -28,7 +28,6 @@ from sentinelle.incidents import Phase, ScopeBasis
 from sentinelle.incidents import State as IncidentState
 from sentinelle.notify.model import Audience
 from sentinelle.web.common import (
-    WAITING_SHOWN,
     Viewer,
     clear_cookie,
     in_words,
@@ -308,17 +307,18 @@ async def _page(
             "notices": engine.notice_status(incident_id, recipients=False),
             "runs": state.notice_runs.status(incident_id),
             "alerts": r.store.escalated_to(incident_id),
-            # the queue's work this incident may already cover (none once closed)
+            # the queue's work this incident may already cover (none once closed), for
+            # those who may read the queue
             "waiting": (
-                waiting_on(r, found.actors) if found.state is not IncidentState.CLOSED else {}
+                waiting_on(r, found.actors)
+                if found.state is not IncidentState.CLOSED and seen.may(Permission.ALERTS_READ)
+                else {}
             ),
         }
 
     found = await reading(state, work)
     if found is None:
         return _missing(seen, incident_id)
-    if not seen.may(Permission.ALERTS_READ):
-        found["waiting"] = {}
     incident = found["incident"]
     q = request.query_params
     # "Sending started" is said once, after the form (a cookie the page clears), not kept in
@@ -330,7 +330,6 @@ async def _page(
         status_code,
         viewer=seen,
         section="/incidents",
-        shown=WAITING_SHOWN,
         error=error,
         notice=_DONE.get(done, ""),
         form=form if form is not None else _given(incident),
