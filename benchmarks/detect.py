@@ -37,10 +37,12 @@ a pair is missed while the scenario row counts the pair caught).
 
 Sizes of the simulator: ``xlarge`` is 250 agents, 2,500 merchants, 30 days (the top of
 the 10-250 agents detection is built for); ``large`` 150 agents, 1,500 merchants, 40 days;
-``medium`` 60 agents, 600 merchants, 40 days; ``small`` is 10-20 agents (by seed), 120
-merchants, 30 days (``desk`` is measured xlarge, large and medium only, ``shop`` small
-only). Of ``world2``: ``xlarge`` 250 agents, 2,500 merchants, 30 days; ``large`` 180, 1,500,
-40; ``medium`` 60, 500, 25; ``small`` 10-20 agents, 120 merchants, 12-20 days (by seed).
+``medium`` 60 agents, 600 merchants, 40 days; ``compact`` 30 agents, 300 merchants, 25 days
+(in groups of scenarios, as small); ``small`` is 10-20 agents (by seed), 120 merchants, 30
+days (``desk`` is measured at every size but small, ``shop`` small only). Of ``world2``:
+``xlarge`` 250 agents, 2,500 merchants, 30 days; ``large`` 180, 1,500, 40; ``medium`` 60,
+500, 25; ``compact`` 30, 300, 20 (one insider or pair at a time, as small); ``small`` 10-20
+agents, 120 merchants, 12-20 days (by seed).
 ``holdout`` is never used to tune the detectors; ``world2`` checks every change (kept only if
 it holds on both generators) and fits no threshold.
 """
@@ -74,6 +76,7 @@ SIZES: dict[str, dict[str, int]] = {
     "xlarge": {"merchants": 2500, "agents": 250, "days": 30},
     "large": {"merchants": 1500, "agents": 150, "days": 40},
     "medium": {"merchants": 600, "agents": 60, "days": 40},
+    "compact": {"merchants": 300, "agents": 30, "days": 25},  # between small and medium
     "small": {"merchants": 120, "agents": 0, "days": 30},  # agents: by seed, 10-20
 }
 SMALL_AGENTS = (12, 16, 10, 20, 14, 18, 11, 15)
@@ -95,7 +98,7 @@ def size_of(name: str, seed: int) -> dict[str, int]:
 def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[str, ...]]]:
     """The simulations of one run: all scenarios at once, or groups that fit the staff."""
     if profile == WORLD2:  # a small team has one insider (or one pair) at a time
-        if size == "small":
+        if size in ("small", "compact"):
             return [(profile, size, seed, (name,)) for name in world2.SCENARIOS]
         return [(profile, size, seed, world2.SCENARIOS)]
     if size in BIG:
@@ -152,12 +155,12 @@ def _generate(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], 
 
 def selected(profiles: str, sizes: str, seeds: str) -> list[tuple[str, str, int, tuple[str, ...]]]:
     """The jobs of ``--profiles``, ``--sizes`` and ``--seeds`` (each comma-separated), in that
-    order: ``desk`` is measured large and medium only, ``shop`` small only, ``world2`` at its
+    order: ``desk`` is measured at every size but small, ``shop`` small only, ``world2`` at its
     own sizes."""
     todo = []
     for profile in profiles.split(","):
         for size in sizes.split(","):
-            if profile == "shop" and size in BIG:
+            if profile == "shop" and size != "small":
                 continue  # the small team's profile
             if profile == "desk" and size == "small":
                 continue

@@ -52,6 +52,7 @@ SCENARIOS = (
 # name → (agents, merchants, days); ``agents`` 0: 10-20 by seed.
 SIZES: dict[str, tuple[int, int, int]] = {
     "small": (0, 120, 0),  # days: 12-20 by seed
+    "compact": (30, 300, 20),
     "medium": (60, 500, 25),
     "large": (180, 1500, 40),
     "xlarge": (250, 2500, 30),
