@@ -29,7 +29,8 @@ from sentinelle.access import Role
 from sentinelle.access.accounts import create_key
 from sentinelle.api.main import create_app
 from sentinelle.config import Settings
-from sentinelle.connectors import MappingConfig, Receiver, VendorMapping
+from sentinelle.connectors import MappingConfig, MappingError, Receiver, VendorMapping
+from sentinelle.errors import ConfigError
 from sentinelle.store import Store, open_store
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "connectors"
@@ -532,3 +533,51 @@ def test_backfill_cli_reads_exports_through_the_same_mapping(tmp_path: Path) -> 
         assert first["actor"] == "jira:5b10ac8d82e05b22cc7d4ef5"  # who held it at creation
         gone = "\n".join(row[-1] for rows in store.iter_events() for row in rows)
         assert not [word for word in PRIVATE if word in gone]
+
+
+def test_a_ticket_prefix_names_tickets_as_access_events_cite_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The support console cites Freshdesk's ticket 77 as FD-77 and Jira's SUP-1 as is: with
+    # [freshdesk] ticket_prefix the events name FD-77, and a redelivery is still the same
+    # events (the stored history is read under the prefixed id).
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('[freshdesk]\nticket_prefix = "FD-"\n')
+    app = create_app(settings)
+    connector_settings = Settings(_env_file=None, freshdesk_webhook_secret=SECRETS["freshdesk"])
+    app.state.sentinelle_connectors = Receiver(connector_settings, MappingConfig.from_file(mapping))
+    with TestClient(app) as client:
+        hooks = Hooks(client, app, app.state.sentinelle.store)
+        first = freshdesk(hooks, "Open")
+        assert first["events"] == [
+            "freshdesk:FD-77:opened",
+            "freshdesk:FD-77:ana@desk.example:assigned",
+        ]
+        assert len(types(hooks, "FD-77")) == 2 and types(hooks, "77") == []
+        again = freshdesk(hooks, "Open")
+        assert (again["stored"], again["duplicates"]) == (0, 2)
+        closed = freshdesk(hooks, "Resolved")
+        assert closed["events"][-1] == following("freshdesk:FD-77:opened", "closed")
+        assert [t.split("@")[0] for t in types(hooks, "FD-77")] == ["opened", "assigned", "closed"]
+
+
+@pytest.mark.parametrize("value", ['"ZD 1-"', '"' + "Z" * 33 + '"', "7", '"ZD-\\u0007"'])
+def test_a_bad_ticket_prefix_is_refused_by_name(tmp_path: Path, value: str) -> None:
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(f"[zendesk]\nticket_prefix = {value}\n")
+    with pytest.raises(ConfigError) as refused:
+        MappingConfig.from_file(mapping)
+    assert str(refused.value) == (
+        f"{mapping}: [zendesk]: ticket_prefix must be text of at most 32 characters, without "
+        "spaces (ZD- makes ticket 123 ZD-123)"
+    )
+
+
+def test_a_prefixed_ticket_id_too_long_is_422_naming_the_field() -> None:
+    config = VendorMapping("jira", ticket_prefix="JIRA-")
+    assert config.ticket("SUP-1", "m-1", "issue.key").ticket == "JIRA-SUP-1"
+    with pytest.raises(MappingError) as refused:
+        config.ticket("S" * 124, "m-1", "issue.key")
+    assert refused.value.diagnostics() == (
+        "issue.key: longer than 128 characters with the prefix 'JIRA-'"
+    )

@@ -400,6 +400,37 @@ def test_tickets_that_cannot_be_checked_are_a_warning(cli: Cli, tmp_path: Path) 
     assert json.loads(cli.run("feeds", "--json").ok().out)["tickets"]["silent"] is True
 
 
+def test_tickets_cited_by_other_ids_than_the_help_desks_are_a_warning(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # The help desk is connected and names its tickets 101, 102, …; the support console cites
+    # them as ZD-101, ZD-102, …: each access counts as citing no ticket, said once.
+    story = Story("ids")
+    for i in range(20):
+        ticket = {"ticket": f"{101 + i}", "merchant": f"k{i}"}
+        story.context("ticket.opened", _at(0, 9, i), **ticket)
+        story.context("ticket.assigned", _at(0, 9, i), actor="ana", **ticket)
+        story.view("ana", f"k{i}", _at(0, 10, i), justification={"ticket": f"ZD-{101 + i}"})
+    path = story.write(tmp_path / "ids.jsonl")
+    ingested = cli.run("ingest", path, "--json").ok()
+    warning = (
+        "warning: 20 of 20 accesses citing a ticket cited one that no ticket event names, "
+        "though the help desk's events come: each counts as citing no ticket. Do the access "
+        "events cite tickets by the help desk's own ids? A connector's ticket_prefix turns "
+        "its 123 into ZD-123"
+    )
+    assert warning in ingested.err, ingested.err
+    assert ingested.err.count("no ticket event names") == 1, ingested.err  # not logged too
+    assert any(w.startswith("20 of 20 accesses") for w in json.loads(ingested.out)["warnings"])
+    feeds = cli.run("feeds").ok().out
+    assert (
+        "  tickets cited: 20 of the 20 accesses citing a ticket in the last 7 days cited one "
+        "that no ticket event names, and each counts as citing no ticket." in feeds
+    ), feeds
+    said = json.loads(cli.run("feeds", "--json").ok().out)["tickets"]["cited"]
+    assert said == {"accesses": 20, "unknown": 20}
+
+
 def test_feeds_needs_live_detection_to_have_run(cli: Cli, tmp_path: Path) -> None:
     missing = cli.run("feeds").fails(1)  # no database (SQLite), or one never ingested into
     said_so = ("error: no Sentinelle database in ", "error: live detection has not run on ")

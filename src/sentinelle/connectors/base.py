@@ -75,6 +75,7 @@ MAX_BODY_BYTES: Final = 1024 * 1024
 #: The header carrying the shared secret of vendors that sign nothing (Freshdesk, Gorgias).
 SECRET_HEADER: Final = "X-Sentinelle-Webhook-Secret"  # noqa: S105 - a header name
 _MAX_ID: Final = 128  # the context event schema's bound on ids, tickets, merchants, actors
+_MAX_PREFIX: Final = 32  # a ticket_prefix's (the console's own mark before a vendor's ids)
 
 TicketType = Literal["ticket.opened", "ticket.assigned", "ticket.closed"]
 #: A ticket's stored ``ticket.*`` events, in time order (then as stored), by ticket id: what
@@ -126,13 +127,26 @@ class MappingError(ValidationError):
 class VendorMapping:
     """How one vendor's tickets map: where the merchant is (``merchant_field``, ``None`` for
     the vendor's default; or one ``merchant`` for every ticket, a help desk of one shop),
-    vendor org id -> merchant id, agent id -> staff id."""
+    vendor org id -> merchant id, agent id -> staff id, and what precedes the vendor's ticket
+    ids in the ids access events cite (``ticket_prefix``: ``ZD-`` when the support console
+    cites Zendesk's ticket 123 as ``ZD-123``)."""
 
     vendor: str
     merchant: str | None = None
     merchant_field: str | None = None
     merchants: Mapping[str, str] = field(default_factory=dict)
     staff: Mapping[str, str] = field(default_factory=dict)
+    ticket_prefix: str = ""
+
+    def ticket(self, ticket_id: str, merchant: str, path: str) -> Ticket:
+        """The vendor's ticket ``ticket_id`` (read at ``path``) of ``merchant``, named as
+        access events cite it. Raises :class:`MappingError` when the prefixed id is too
+        long."""
+        named = self.ticket_prefix + ticket_id
+        if len(named) > _MAX_ID:
+            prefix = self.ticket_prefix
+            raise MappingError(path, f"longer than {_MAX_ID} characters with the prefix {prefix!r}")
+        return Ticket(self.vendor, named, merchant)
 
     def merchant_of(self, payload: Any, default_field: str) -> str:
         """The merchant of the payload's ticket. Raises :class:`MappingError`."""
@@ -187,7 +201,13 @@ class MappingConfig:
                 raise ConfigError(f"{where}: unknown vendor (one of {', '.join(VENDOR_NAMES)})")
             if not isinstance(table, dict):
                 raise ConfigError(f"{where}: must be a table")
-            unknown = set(table) - {"merchant", "merchant_field", "merchants", "staff"}
+            unknown = set(table) - {
+                "merchant",
+                "merchant_field",
+                "merchants",
+                "staff",
+                "ticket_prefix",
+            }
             if unknown:
                 raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
             merchant_field = table.get("merchant_field")
@@ -198,12 +218,24 @@ class MappingConfig:
                 isinstance(merchant, str) and 0 < len(merchant) <= _MAX_ID
             ):
                 raise ConfigError(f"{where}: merchant must be an id (1-128 characters)")
+            prefix = table.get("ticket_prefix", "")
+            if not (
+                isinstance(prefix, str)
+                and len(prefix) <= _MAX_PREFIX
+                and prefix.isprintable()
+                and not any(c.isspace() for c in prefix)
+            ):
+                raise ConfigError(
+                    f"{where}: ticket_prefix must be text of at most {_MAX_PREFIX} characters, "
+                    "without spaces (ZD- makes ticket 123 ZD-123)"
+                )
             vendors[vendor] = VendorMapping(
                 vendor,
                 merchant=merchant,
                 merchant_field=merchant_field or None,
                 merchants=_id_table(table.get("merchants", {}), f"{where}.merchants"),
                 staff=_id_table(table.get("staff", {}), f"{where}.staff"),
+                ticket_prefix=prefix,
             )
         return cls(vendors)
 

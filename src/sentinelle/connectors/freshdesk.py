@@ -31,7 +31,6 @@ from typing import Any, Final
 from sentinelle.connectors.base import (
     History,
     MappingError,
-    Ticket,
     VendorMapping,
     at,
     id_text,
@@ -67,7 +66,7 @@ def map(
     if status in (None, ""):
         raise MappingError("ticket.status", "missing")
     agent = at(payload, "ticket.agent")
-    made = Ticket("freshdesk", ticket, config.merchant_of(payload, MERCHANT_FIELD))
+    made = config.ticket(ticket, config.merchant_of(payload, MERCHANT_FIELD), "ticket.id")
     return state_events(
         made,
         closed=str(status).strip().lower() in _CLOSED,
@@ -76,7 +75,7 @@ def map(
         changed_at=_time(payload, "ticket.updated_at"),
         received=received,
         config=config,
-        history=history(ticket),
+        history=history(made.ticket),
     )
 
 

@@ -28,7 +28,6 @@ from typing import Any, Final
 from sentinelle.connectors.base import (
     History,
     MappingError,
-    Ticket,
     VendorMapping,
     at,
     id_text,
@@ -70,15 +69,16 @@ def map(
     if at(payload, changed_path) in (None, ""):
         changed_path = "ticket.updated_datetime"
     changed = parse_time(at(payload, changed_path), changed_path, naive_is_utc=True)
+    made = config.ticket(ticket, config.merchant_of(payload, MERCHANT_FIELD), "ticket.id")
     return state_events(
-        Ticket("gorgias", ticket, config.merchant_of(payload, MERCHANT_FIELD)),
+        made,
         closed=status == "closed",
         agent=None if agent in (None, "") else id_text(agent, "ticket.assignee_user_id"),
         opened_at=created,
         changed_at=changed,
         received=received,  # unused: Gorgias dates the ticket's changes
         config=config,
-        history=history(ticket),
+        history=history(made.ticket),
     )
 
 

@@ -26,7 +26,6 @@ from sentinelle.connectors.base import (
     History,
     MappingError,
     SignatureError,
-    Ticket,
     VendorMapping,
     at,
     constant_time_equal,
@@ -73,7 +72,7 @@ def map(
     time = parse_time(payload.get("timestamp"), "timestamp")
     if kind == "jira:issue_created":
         key = id_text(at(payload, "issue.id"), "issue.id")
-        issue = Ticket("jira", ticket, config.merchant_of(payload, MERCHANT_FIELD))
+        issue = config.ticket(ticket, config.merchant_of(payload, MERCHANT_FIELD), "issue.key")
         found = [issue.event(key, "ticket.opened", time, by=_opener(payload, config))]
         agent = _agent(at(payload, "issue.fields.assignee"), "issue.fields.assignee")
         if agent is not None:
@@ -100,7 +99,7 @@ def map(
             closed = True
     if assigned is None and not closed and not reopened:
         return []
-    issue = Ticket("jira", ticket, config.merchant_of(payload, MERCHANT_FIELD))
+    issue = config.ticket(ticket, config.merchant_of(payload, MERCHANT_FIELD), "issue.key")
     found = []
     if reopened and not closed:
         found.append(issue.event(key, "ticket.opened", time))

@@ -25,7 +25,6 @@ from sentinelle.connectors.base import (
     History,
     MappingError,
     SignatureError,
-    Ticket,
     VendorMapping,
     at,
     constant_time_equal,
@@ -101,7 +100,7 @@ def map(
     time = parse_time(payload.get("time"), "time")
     merchant = config.merchant_of(payload, MERCHANT_FIELD)
 
-    made = Ticket("zendesk", ticket, merchant)
+    made = config.ticket(ticket, merchant, "detail.id")
 
     if change == "created":
         # Who made it, when that is an agent of the staff table (a customer's id is not

@@ -38,6 +38,7 @@ __all__ = [
     "mark",
     "mark_daily",
     "percentile",
+    "unmatched_tickets",
 ]
 
 HISTORY_DAYS: Final = 28
@@ -52,6 +53,19 @@ OPEN_TICKET_DAYS: Final = 30
 # Without a ticket event for this long, the help desk is not connected (or no longer is): a
 # cited ticket detection has never heard of cannot be checked, and is taken as stated.
 TICKET_FEED_DAYS: Final = 7
+#: Accesses citing tickets no ticket event names, at least, and at least half of those citing
+#: one while ticket events come, before :func:`unmatched_tickets` calls it a mismatch.
+UNMATCHED_LEAST: Final = 20
+
+
+def unmatched_tickets(cited: int, unmatched: int) -> bool:
+    """Whether ``unmatched`` of ``cited`` accesses citing a ticket while ticket events come,
+    citing one no ticket event names, look like access events and the help desk naming
+    tickets differently (or a help desk not connected) rather than made-up tickets, which
+    are a few actors' few accesses."""
+    return unmatched >= UNMATCHED_LEAST and 2 * unmatched >= cited
+
+
 READ_ACTIONS: Final = frozenset({"view", "search", "export", "download"})
 EXPORT_ACTIONS: Final = frozenset({"export", "download"})  # reads that take the data away
 #: The engine's marks (``ActorState.marks`` kind) of an actor's exports without a ticket under a
@@ -300,6 +314,11 @@ class Context:
     # without a walk over every ticket each day (``closing`` forgets the closed ones); None
     # until built (a state saved before it was kept).
     open_tickets: set[str] | None = None
+    # Per UTC day of the last TICKET_FEED_DAYS, oldest first: [day, accesses citing a ticket
+    # while ticket events come, of which citing one no ticket event named] (tally_citation):
+    # most citing unknown tickets means the access events and the help desk name tickets
+    # differently, and every such access counts as citing none (sentinelle feeds says so).
+    citations: list[list[int]] = field(default_factory=list)
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
@@ -600,6 +619,27 @@ class Context:
         if self.openers_known(t) or len(ticket.assignees) != 1:
             return None
         return next(iter(ticket.assignees))
+
+    def tally_citation(self, t: int, *, unknown: bool) -> None:
+        """Count an access at ``t`` citing a ticket while ticket events come, ``unknown`` when
+        no ticket event named it (:attr:`citations`)."""
+        day = t // DAY
+        tally = self.citations
+        if not tally or tally[-1][0] < day:
+            tally.append([day, 0, 0])
+            while tally[0][0] <= day - TICKET_FEED_DAYS:
+                del tally[0]
+        last = tally[-1]  # a late access counts on the latest day
+        last[1] += 1
+        if unknown:
+            last[2] += 1
+
+    def citations_since(self, t: int) -> tuple[int, int]:
+        """(accesses citing a ticket while ticket events came, of which citing an unknown
+        one) in the last :data:`TICKET_FEED_DAYS` up to ``t``."""
+        first = t // DAY - TICKET_FEED_DAYS
+        days = [d for d in self.citations if d[0] > first]
+        return sum(d[1] for d in days), sum(d[2] for d in days)
 
     def openers_known(self, t: int) -> bool:
         """Whether the help desk says who opens its tickets: a ``ticket.opened`` named its

@@ -278,6 +278,10 @@ class Engine:
         # accesses citing a ticket that could not be checked (no ticket event for
         # TICKET_FEED_DAYS: Context.feed_silent), mostly taken as stated (not saved)
         self.unchecked = 0
+        # accesses citing a ticket while ticket events come, and of them those citing one no
+        # ticket event named (Context.tally_citation; not saved: this run's)
+        self.cited = 0
+        self.unmatched = 0
 
     def dump_state(self) -> bytes:
         """The engine's state, for the next batch."""
@@ -430,8 +434,12 @@ class Engine:
                     ticket.listed = min(UNKNOWN_LISTED, ticket.listed + listed(event))
                     if len(ticket.bulk_events) < 50:
                         ticket.bulk_events.append(event.id)
-            elif ctx.feed_silent(t):
-                self.unchecked += 1
+            if ctx.feed_silent(t):
+                self.unchecked += ticket is None
+            else:  # checked: known, or made up, or named otherwise than the help desk does
+                self.cited += 1
+                self.unmatched += ticket is None
+                ctx.tally_citation(t, unknown=ticket is None)
         findings = self._ask("observe " + actor.kind, event, ctx, state, justified)
         ctx.learn_habits(state, event, t, justified)
         return self._alerts(findings, emit)

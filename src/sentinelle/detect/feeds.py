@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from sentinelle.detect.context import TICKET_FEED_DAYS
+from sentinelle.detect.context import TICKET_FEED_DAYS, unmatched_tickets
 from sentinelle.detect.engine import Engine, EngineState
 from sentinelle.errors import Error, NotFoundError
 from sentinelle.timeutil import iso
@@ -44,6 +44,8 @@ class Feeds:
     assignees: bool  # assignees named in the last TICKET_FEED_DAYS
     openers_us: int
     openers: bool  # openers (``by``) named in the last TICKET_FEED_DAYS
+    cited: int  # accesses citing a ticket while ticket events came, last TICKET_FEED_DAYS
+    unmatched: int  # …of which citing one no ticket event named
     notices: int  # actors whose notice date the HR feed gave
     joined: int  # …and whose joining date
 
@@ -64,6 +66,7 @@ class Feeds:
                 "closings": {"latest": when(self.closings_us), "sent": self.closings},
                 "assignees": {"latest": when(self.assignees_us), "named": self.assignees},
                 "openers": {"latest": when(self.openers_us), "named": self.openers},
+                "cited": {"accesses": self.cited, "unknown": self.unmatched},
             },
             "staff": {"notices": self.notices, "joined": self.joined},
         }
@@ -117,6 +120,7 @@ class Feeds:
                     "a ticket of one assignee is taken as theirs (fake tickets)",
                 )
             )
+            out.append(self._cited(days))
         out.append(
             f"HR: notice dates of {self.notices:,} actor(s), joining dates of {self.joined:,}"
             + (
@@ -127,6 +131,24 @@ class Feeds:
             )
         )
         return out
+
+    def _cited(self, days: str) -> str:
+        """The line of the tickets accesses cite: how many no ticket event names."""
+        if not self.cited:
+            return f"  tickets cited: none in the last {days}."
+        if unmatched_tickets(self.cited, self.unmatched):
+            return (
+                f"  tickets cited: {self.unmatched:,} of the {self.cited:,} accesses citing a "
+                f"ticket in the last {days} cited one that no ticket event names, and each "
+                "counts as citing no ticket. Do the access events cite tickets by the help "
+                "desk's own ids? A connector's ticket_prefix turns its 123 into ZD-123; "
+                "connect every help desk whose tickets staff cite (docs/connectors.md)."
+            )
+        return (
+            f"  tickets cited: by {self.cited:,} access(es) in the last {days}, "
+            f"{self.unmatched:,} of them one that no ticket event names (made up, or cited "
+            "before its event came)."
+        )
 
 
 def _said(what: str, named: bool, latest_us: int, days: str, else_: str) -> str:
@@ -145,6 +167,7 @@ def feeds_of(events: int, state: EngineState) -> Feeds:
     t = ctx.now_us
     silent = ctx.feed_silent(t)
     # Each of these recomputes, once, what a state saved before it was kept leaves at 0.
+    cited, unmatched = ctx.citations_since(t)
     closings, assignees, openers = (
         ctx.closings_known(t),
         ctx.assignees_known(t),
@@ -163,6 +186,8 @@ def feeds_of(events: int, state: EngineState) -> Feeds:
         assignees=assignees,
         openers_us=ctx.openers_us,
         openers=openers,
+        cited=cited,
+        unmatched=unmatched,
         notices=len(ctx.notice),
         joined=len(ctx.joined),
     )

@@ -104,6 +104,8 @@ class Ahead:
     late_oldest_us: int | None = None
     detector_errors: dict[str, int] = field(default_factory=dict)
     unchecked: int = 0  # Engine.unchecked
+    cited: int = 0  # Engine.cited
+    unmatched: int = 0  # Engine.unmatched
 
 
 # -- the messages on the socket pair (pickled): parent to child, then child to parent --------
@@ -561,6 +563,8 @@ def _child(
                 late_oldest_us=engine.late_oldest_us,
                 detector_errors=dict(engine.detector_errors),
                 unchecked=engine.unchecked,
+                cited=engine.cited,
+                unmatched=engine.unmatched,
             )
         else:
             return None

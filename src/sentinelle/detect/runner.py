@@ -30,7 +30,7 @@ import msgspec
 
 from sentinelle.collector import bulk_work
 from sentinelle.detect.base import Alert
-from sentinelle.detect.context import TICKET_FEED_DAYS
+from sentinelle.detect.context import TICKET_FEED_DAYS, unmatched_tickets
 from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import StoreError
@@ -262,6 +262,21 @@ class DetectionRunner:
                 "days: the help desk is not connected, or its feed stopped. Such tickets are "
                 "taken as stated, so tickets made up or lent go unseen: connect the help desk "
                 "(docs/connectors.md)"
+            )
+
+        if unmatched_tickets(run.cited, run.unmatched):
+            _logger.warning(
+                "%d of %d accesses cited tickets no ticket event names",
+                run.unmatched,
+                run.cited,
+                extra=NOTED,
+            )
+            self.notes.append(
+                f"{run.unmatched} of {run.cited} accesses citing a ticket cited one that no "
+                "ticket event names, though the help desk's events come: each counts as "
+                "citing no ticket. Do the access events cite tickets by the help desk's own "
+                "ids? A connector's ticket_prefix turns its 123 into ZD-123; connect every "
+                "help desk whose tickets staff cite (docs/connectors.md)"
             )
 
     def _failed(self, exc: Exception) -> list[Alert]:

@@ -65,16 +65,19 @@ def test_a_desk_that_sends_every_field_needs_no_inference() -> None:
         "Help desk: the latest ticket event at 2026-03-02T10:00:00Z; 1 ticket(s) kept, each "
         "naming its merchant."
     )
-    assert lines[2:5] == [
+    assert lines[2:6] == [
         "  closings: sent (the latest at 2026-03-02T10:00:00Z).",
         "  assignees: sent (the latest at 2026-03-02T09:06:00Z).",
         "  who opened them: sent (the latest at 2026-03-02T09:00:00Z).",
+        "  tickets cited: by 1 access(es) in the last 7 days, 0 of them one that no ticket "
+        "event names (made up, or cited before its event came).",
     ]
-    assert lines[5] == "HR: notice dates of 1 actor(s), joining dates of 0."
+    assert lines[6] == "HR: notice dates of 1 actor(s), joining dates of 0."
     tickets = said["tickets"]
     assert (tickets["silent"], tickets["kept"], tickets["without_merchant"]) == (False, 1, 0)
     assert tickets["assignees"] == {"latest": "2026-03-02T09:06:00Z", "named": True}
     assert said["staff"] == {"notices": 1, "joined": 0}
+    assert tickets["cited"] == {"accesses": 1, "unknown": 0}
 
 
 def test_a_desk_that_leaves_fields_out_is_told_with_what_detection_infers() -> None:
@@ -103,7 +106,7 @@ def test_a_desk_that_leaves_fields_out_is_told_with_what_detection_infers() -> N
         "  who opened them: none sent in the last 7 days: a ticket of one assignee is taken as "
         "theirs (fake tickets)."
     )
-    assert lines[5].startswith("HR: notice dates of 0 actor(s), joining dates of 0: none, so ")
+    assert lines[6].startswith("HR: notice dates of 0 actor(s), joining dates of 0: none, so ")
     tickets = said["tickets"]
     assert tickets["closings"] == {"latest": None, "sent": False}
     assert tickets["openers"] == {"latest": None, "named": False}
@@ -128,3 +131,32 @@ def test_no_help_desk_connected_is_said_first() -> None:
     # A feed that stopped: its latest event is named.
     stopped, _ = read(context("ticket.opened", 0, ticket="T-1", merchant="m-1"), view(9 * 24))
     assert "(the latest at 2026-03-02T09:00:00Z)" in stopped[1]
+
+
+def test_tickets_cited_by_other_ids_than_the_help_desks_are_named() -> None:
+    # The help desk names its tickets 1, 2, …; the support console cites ZD-1, ZD-2, …: every
+    # citation is of a ticket no event names, and each access counts as citing none.
+    events: list[Any] = [context("ticket.opened", 0, ticket="1", merchant="m-1", actor="ana")]
+    events += [view(0.01 * i, f"ZD-{i}") for i in range(1, 21)]
+    lines, said = read(*events)
+    assert lines[5] == (
+        "  tickets cited: 20 of the 20 accesses citing a ticket in the last 7 days cited one "
+        "that no ticket event names, and each counts as citing no ticket. Do the access "
+        "events cite tickets by the help desk's own ids? A connector's ticket_prefix turns "
+        "its 123 into ZD-123; connect every help desk whose tickets staff cite "
+        "(docs/connectors.md)."
+    )
+    assert said["tickets"]["cited"] == {"accesses": 20, "unknown": 20}
+    # A few made-up tickets among many known ones are counted, not called a mismatch.
+    events = [context("ticket.opened", 0, ticket="1", merchant="m-1", actor="ana")]
+    events += [view(0.01 * i, "1") for i in range(30)]
+    events += [view(0.5 + 0.01 * i, f"ZD-{i}") for i in range(25)]
+    lines, _ = read(*events)
+    assert lines[5].startswith("  tickets cited: by 55 access(es) in the last 7 days, 25 of")
+    # The count covers the last 7 days only.
+    events = [context("ticket.opened", 0, ticket="1", merchant="m-1", actor="ana")]
+    events += [view(0.01 * i, f"ZD-{i}") for i in range(1, 21)]
+    events += [context("ticket.opened", 9 * 24, ticket="2", merchant="m-1", actor="ana")]
+    events += [view(9 * 24 + 1, "2")]
+    lines, said = read(*events)
+    assert said["tickets"]["cited"] == {"accesses": 1, "unknown": 0}

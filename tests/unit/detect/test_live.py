@@ -400,3 +400,11 @@ def test_tickets_that_cannot_be_checked_are_reported(pipeline: _Pipeline) -> Non
     pipeline.post([opened, access("ana", "m3", at(0, 12), ticket="T-2")])
     pipeline.post([access("ana", "m4", at(0, 13), ticket="T-404")])
     assert pipeline.notes == []
+    # Connected, but the accesses cite other ids than its tickets': a mismatch, said so.
+    pipeline.post([access("ana", "m3", at(1, 9, i), ticket=f"ZD-{i}") for i in range(20)])
+    assert pipeline.notes == [
+        "20 of 20 accesses citing a ticket cited one that no ticket event names, though the "
+        "help desk's events come: each counts as citing no ticket. Do the access events cite "
+        "tickets by the help desk's own ids? A connector's ticket_prefix turns its 123 into "
+        "ZD-123; connect every help desk whose tickets staff cite (docs/connectors.md)"
+    ]
