@@ -581,3 +581,39 @@ def test_a_prefixed_ticket_id_too_long_is_422_naming_the_field() -> None:
     assert refused.value.diagnostics() == (
         "issue.key: longer than 128 characters with the prefix 'JIRA-'"
     )
+
+
+def test_a_backfill_reopens_and_closes_again_what_the_help_desk_did(tmp_path: Path) -> None:
+    # Freshdesk's list gives each ticket's state: read against the stored events, a ticket
+    # closed since is closed, one reopened since is reopened (before, a backfill could only
+    # repeat the first opening: the ticket stayed closed for the guard and detection).
+    env = {**os.environ, "SENTINELLE_DATA_DIR": str(tmp_path / "data")}
+    env.pop("SENTINELLE_DATABASE_URL", None)
+    env.pop("SENTINELLE_CONNECTORS_MAP", None)
+
+    def listed(status: int, updated: str) -> dict[str, Any]:
+        export = tmp_path / f"tickets-{status}-{updated[:10]}.json"
+        ticket = {"id": 18, "status": status, "responder_id": 1, "company_id": "m-7",
+                  "created_at": "2025-08-24T05:53:44Z", "updated_at": updated}  # fmt: skip
+        export.write_text(json.dumps([ticket]))
+        done = run_script(env, "connectors", "backfill", "freshdesk", str(export), "--json")
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    assert listed(2, "2025-08-24T06:00:00Z")["stored"] == 2  # opened, assigned
+    assert listed(5, "2025-08-25T09:00:00Z")["stored"] == 1  # closed
+    reopened = listed(2, "2025-08-26T10:00:00Z")
+    assert (reopened["stored"], reopened["duplicates"]) == (1, 2)
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", database_url=None)
+    with open_store(settings, create=False) as store:
+        states = [
+            (event["id"], event["type"], event["time"])
+            for event in (json.loads(row[-1]) for rows in store.iter_events() for row in rows)
+        ]
+    closing = following("freshdesk:18:opened", "closed")
+    assert states == [
+        ("freshdesk:18:opened", "ticket.opened", "2025-08-24T05:53:44Z"),
+        ("freshdesk:18:1:assigned", "ticket.assigned", "2025-08-24T06:00:00Z"),
+        (closing, "ticket.closed", "2025-08-25T09:00:00Z"),
+        (following(closing, "opened"), "ticket.opened", "2025-08-26T10:00:00Z"),
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from sentinelle.cli.app import App, cli_group, pass_app
-from sentinelle.connectors import VENDOR_NAMES, Receiver, encode
+from sentinelle.connectors import VENDOR_NAMES, Receiver, encode, ticket_history
 from sentinelle.connectors.hr import read_notices
 from sentinelle.ingest import Ingestor, IngestResult
 
@@ -38,12 +38,20 @@ def backfill(app: App, vendor: str, file: Path, merchant: str | None, as_json: b
     freshdesk (GET /api/v2/tickets, arrays of tickets; agents and companies by their ids).
 
     The file is one batch: a ticket that cannot be mapped refuses it all (exit 1, naming the
-    ticket and the field). Events already stored (a file read twice) are duplicates. Live
-    detection takes the events in with the next batch it runs on.
+    ticket and the field). Events already stored (a file read twice) are duplicates. A
+    Freshdesk or Gorgias ticket's state is compared with its stored events, as its webhook's
+    is: one reopened, or closed again, since they were stored is reopened or closed again.
+    Live detection takes the events in with the next batch it runs on.
     """
-    events = list(Receiver.from_settings(app.settings).backfill(vendor, file, merchant=merchant))
+    receiver = Receiver.from_settings(app.settings)
     with app.keep_only_if_logged():  # a refused first batch leaves no database behind
-        result = Ingestor(app.store, app.ledger).ingest(encode(events), unit="index")
+        stored = app.store
+        events = list(
+            receiver.backfill(
+                vendor, file, merchant=merchant, history=lambda t: ticket_history(stored, t)
+            )
+        )
+        result = Ingestor(stored, app.ledger).ingest(encode(events), unit="index")
     _report(result, as_json)
 
 

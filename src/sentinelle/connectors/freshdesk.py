@@ -84,18 +84,22 @@ def _time(payload: Any, path: str) -> dt.datetime | None:
     return None if value in (None, "") else parse_time(value, path)
 
 
-def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextEvent]:
+def backfill(
+    records: Iterator[Any], config: VendorMapping, history: History = no_history
+) -> Iterator[ContextEvent]:
     """Events from tickets listed by the REST API (``GET /api/v2/tickets``, each page a JSON
     array of tickets, or ``{"tickets": [...]}``), each ticket's current state as the webhook
     would send it: the agent is ``responder_id``, the merchant ``company_id`` (mapped through
     the mapping file's ``[freshdesk]`` tables, which may hold both the webhook's e-mails and
     names and these ids; or one ``merchant`` for every ticket), the times ``created_at`` and
-    ``updated_at``. Raises :class:`MappingError` naming the ticket by position and the field."""
+    ``updated_at``. Each state is compared with the ticket's stored events (``history``), as
+    a webhook's is: a ticket reopened or closed again since is reopened or closed again.
+    Raises :class:`MappingError` naming the ticket by position and the field."""
     listed = replace(config, merchant_field=None)  # the list's own field, whatever the webhook's
-    yield from per_record(records, "tickets", lambda ticket: _listed(ticket, listed))
+    yield from per_record(records, "tickets", lambda ticket: _listed(ticket, listed, history))
 
 
-def _listed(ticket: dict[str, Any], config: VendorMapping) -> list[ContextEvent]:
+def _listed(ticket: dict[str, Any], config: VendorMapping, history: History) -> list[ContextEvent]:
     fields = {
         "id": ticket.get("id"),
         "status": ticket.get("status"),
@@ -105,7 +109,7 @@ def _listed(ticket: dict[str, Any], config: VendorMapping) -> list[ContextEvent]
         "updated_at": ticket.get("updated_at"),
     }
     try:
-        return map({"ticket": fields}, config, dt.datetime.now(dt.UTC))
+        return map({"ticket": fields}, config, dt.datetime.now(dt.UTC), history)
     except MappingError as exc:  # named as the list names it, not as the webhook body
         raise MappingError(_LISTED.get(exc.path, exc.path), exc.message) from None
 

@@ -82,19 +82,23 @@ def map(
     )
 
 
-def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextEvent]:
+def backfill(
+    records: Iterator[Any], config: VendorMapping, history: History = no_history
+) -> Iterator[ContextEvent]:
     """Events from tickets listed by the REST API (``GET /api/tickets``, pages of
     ``{"data": [...]}``), each ticket's current state as a webhook would send it. A ticket of
     the API names no merchant: give it (``[gorgias] merchant`` in the mapping file, or
-    ``backfill --merchant``). Raises :class:`MappingError`."""
+    ``backfill --merchant``). Each state is compared with the ticket's stored events
+    (``history``), as a webhook's is. Raises :class:`MappingError`."""
     if config.merchant is None:
         raise MappingError(
             "merchant", "a Gorgias ticket names no merchant: give --merchant or [gorgias] merchant"
         )
-    yield from per_record(records, "data", lambda ticket: _listed(ticket, config))
+    yield from per_record(records, "data", lambda ticket: _listed(ticket, config, history))
 
 
-def _listed(ticket: dict[str, Any], config: VendorMapping) -> list[ContextEvent]:
+def _listed(ticket: dict[str, Any], config: VendorMapping, history: History) -> list[ContextEvent]:
     user = ticket.get("assignee_user")
     agent = user.get("id") if isinstance(user, dict) else None
-    return map({"ticket": {**ticket, "assignee_user_id": agent}}, config, dt.datetime.now(dt.UTC))
+    body = {"ticket": {**ticket, "assignee_user_id": agent}}
+    return map(body, config, dt.datetime.now(dt.UTC), history)

@@ -131,12 +131,15 @@ def _agent(user: Any, path: str) -> str | None:
     return id_text(found, f"{path}.accountId")
 
 
-def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextEvent]:
+def backfill(
+    records: Iterator[Any], config: VendorMapping, history: History = no_history
+) -> Iterator[ContextEvent]:
     """Events from issues exported as JSON by the search API with their changelogs
     (``GET /rest/api/3/search/jql?expand=changelog&fields=*all``, pages of
     ``{"issues": [...]}``): each issue's creation (its assignee then: the first ``assignee``
     history item's ``from``, else the current one), then each history entry as the webhook
     would have sent it. Raises :class:`MappingError` naming the issue and the field."""
+    del history  # the changelogs give every change, reopenings too
     return per_record(records, "issues", lambda issue: _issue(issue, config))
 
 

@@ -94,15 +94,22 @@ class Receiver:
         return found
 
     def backfill(
-        self, vendor: str, path: Path, *, merchant: str | None = None
+        self,
+        vendor: str,
+        path: Path,
+        *,
+        merchant: str | None = None,
+        history: History = no_history,
     ) -> Iterator[ContextEvent]:
-        """Events from ``vendor``'s export file; ``merchant`` (if given) for every ticket.
-        Raises :class:`MappingError`, :class:`ConfigError` for an unreadable file."""
+        """Events from ``vendor``'s export file; ``merchant`` (if given) for every ticket;
+        ``history`` as :meth:`receive`'s (the vendors that send a ticket's state compare it
+        with the stored events). Raises :class:`MappingError`, :class:`ConfigError` for an
+        unreadable file."""
         mapping = self.mapping.of(vendor)
         if merchant is not None:
             mapping = replace(mapping, merchant=merchant)
         found: Iterator[ContextEvent] = VENDORS[vendor].backfill(
-            records(path, BACKFILLS[vendor]), mapping
+            records(path, BACKFILLS[vendor]), mapping, history
         )
         return found
 

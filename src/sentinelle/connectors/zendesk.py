@@ -143,12 +143,15 @@ def _status(value: Any, path: str, *, required: bool = True) -> str:
     return value.lower()
 
 
-def backfill(records: Iterator[Any], config: VendorMapping) -> Iterator[ContextEvent]:
+def backfill(
+    records: Iterator[Any], config: VendorMapping, history: History = no_history
+) -> Iterator[ContextEvent]:
     """Events from the incremental ticket export (``GET /api/v2/incremental/tickets/cursor``,
     pages of ``{"tickets": [...]}``): each ticket opened at ``created_at``, assigned to its
     current assignee at ``created_at``, and closed at ``updated_at`` if solved or closed (the
     export holds a ticket's state, not its history). Raises :class:`MappingError` naming the
     ticket (by position) and the field as the webhook's (``detail.x`` is the ticket's ``x``)."""
+    del history  # its events' ids are the export's own; a reopening comes from the webhook
     return per_record(records, "tickets", lambda ticket: _exported(ticket, config))
 
 
