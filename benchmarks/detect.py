@@ -19,6 +19,7 @@ profile), and compare the alerts with the ground truth. Prints
     .venv/bin/python benchmarks/detect.py        # 5 seeds, desk/shop/holdout/world2, large/small
     .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout,world2 --sizes small
     .venv/bin/python benchmarks/detect.py --sizes medium                  # 60 agents
+    .venv/bin/python benchmarks/detect.py --sizes compact                 # 30 agents
     .venv/bin/python benchmarks/detect.py --sizes xlarge --seeds 1,2,3    # 250 agents
     .venv/bin/python benchmarks/detect.py --latency            # also ingest-to-alert latency
     .venv/bin/python benchmarks/detect.py --cache /tmp/gen     # generate once, reuse after
