@@ -229,7 +229,7 @@ class DetectionRunner:
 
     def _note(self, run: Engine | Ahead) -> None:
         """What a person should know of a run: late events left out, detectors that failed,
-        tickets that could not be checked."""
+        tickets that could not be checked, tickets cited that the help desk names otherwise."""
         late_skipped, late_oldest_us = run.late_skipped, run.late_oldest_us
         if late_skipped and late_oldest_us is not None:
             since = iso(late_oldest_us)[:10]
