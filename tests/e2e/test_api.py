@@ -658,3 +658,31 @@ def test_the_answer_warns_of_tickets_that_cannot_be_checked(api: Api) -> None:
         for e in _access(2, "quiet")
     ]
     assert api.post(quiet).json()["warnings"] == []  # citing no ticket: nothing to check
+
+
+def test_feeds_say_what_detection_knows_of_the_help_desk(api: Api) -> None:
+    # Before live detection has run: 404, saying so.
+    missing = api.get("/v1/feeds")
+    assert missing.status_code == 404
+    assert missing.json()["detail"].startswith("live detection has not run on this store yet")
+    # The help desk names its tickets 7 and 8; the console cites ZD-7, ZD-8, …: counted.
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 7200))
+    opened = [
+        {"id": f"t-{n}", "time": when, "type": "ticket.opened", "ticket": str(n),
+         "merchant": "m-1", "actor": "agent-1"}
+        for n in (7, 8)
+    ]  # fmt: skip
+    cited = [
+        {**e, "time": when, "justification": {"ticket": f"ZD-{i}"}}
+        for i, e in enumerate(_access(3, "cites"))
+    ]
+    assert api.post(opened + cited).status_code == 200
+    said = api.get("/v1/feeds")
+    assert said.status_code == 200, said.text
+    feeds = said.json()
+    assert feeds["events_read"] == 5 and feeds["read_to"] is not None
+    tickets = feeds["tickets"]
+    assert (tickets["silent"], tickets["kept"], tickets["without_merchant"]) == (False, 2, 0)
+    assert tickets["cited"] == {"accesses": 3, "unknown": 3}
+    assert tickets["assignees"]["named"] is True
+    assert feeds["staff"] == {"notices": 0, "joined": 0}

@@ -216,3 +216,9 @@ def test_the_console_page(world: World) -> None:
     assert "integration_volume" in row and 'class="sev sev-' in row
     assert ">app-crm<" in text
     assert ">agent-1<" not in text
+    # Above the machines: what detection receives from the feeds (none here: the events cite
+    # no ticket and no ticket event came).
+    feeds = text[text.index("<h1>Feeds</h1>") : text.index("<h1>Apps and integrations</h1>")]
+    assert "<li>Live detection has read 296 events, up to 2026-11-16T03:25:00Z.</li>" in feeds
+    assert "Help desk: no ticket event in the last 7 days (none yet)" in feeds
+    assert "HR: notice dates of 0 actor(s), joining dates of 0: none" in feeds

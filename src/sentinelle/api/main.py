@@ -30,6 +30,7 @@ from sentinelle.api.routes import (
     alerts,
     connectors,
     events,
+    feeds,
     grants,
     guard,
     incidents,
@@ -168,7 +169,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(connectors.router)  # signed by the vendor, not a key (docs/connectors.md)
     app.include_router(otlp.router)  # OTLP/HTTP: its errors are google.rpc.Status messages
     app.include_router(scim.router)  # SCIM 2.0: its errors are SCIM Error bodies
-    for module in (events, ledger, alerts, incidents, notices, merchants, slices, actors, metrics):
+    routed = (events, ledger, alerts, feeds, incidents, notices, merchants, slices, actors, metrics)
+    for module in routed:
         app.include_router(module.router, responses=GUARDED)
     for router in (grants.requests, grants.router):  # the guard's grants (docs/guard.md)
         app.include_router(router, responses=GUARDED)

@@ -200,7 +200,8 @@ def saved_feeds(store: Store, where: str) -> Feeds:
     saved = store.saved_detect_state()
     if saved is None:
         raise NotFoundError(
-            f"live detection has not run on {where} yet: `sentinelle ingest` runs it"
+            f"live detection has not run on {where} yet: each ingest runs it (sentinelle "
+            "ingest, POST /v1/events)"
         )
     cursor, blob = saved
     try:

@@ -1,7 +1,8 @@
-"""``/integrations``: the inventory of apps, integrations and services (what each reads, from
-how many merchants, how much recently against its usual, since when, and its alerts), as
-``/v1/integrations`` serves it (:mod:`sentinelle.inventory`); for the people who read alerts
-(permission ``alerts:read``)."""
+"""``/integrations``: what detection receives from the help desk's and HR's feeds, as
+``/v1/feeds`` serves it (:mod:`sentinelle.detect.feeds`), then the inventory of apps,
+integrations and services (what each reads, from how many merchants, how much recently against
+its usual, since when, and its alerts), as ``/v1/integrations`` serves it
+(:mod:`sentinelle.inventory`); for the people who read alerts (permission ``alerts:read``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Request, Response
 
 from sentinelle.access import Permission
 from sentinelle.api.deps import Reader, reading
+from sentinelle.detect.feeds import saved_feeds
+from sentinelle.errors import Error
 from sentinelle.inventory import (
     ALERT_DAYS,
     RECENT_DAYS,
@@ -31,14 +34,19 @@ async def integrations(request: Request) -> Response:
     state = state_of(request)
     now = state.clock()
 
-    def work(r: Reader) -> list[Integration]:
-        return inventory(r.store, now_us=now)
+    def work(r: Reader) -> tuple[list[str], list[Integration]]:
+        try:
+            feeds = saved_feeds(r.store, "this store").lines()
+        except Error as exc:  # not run yet, or a state it cannot read: said, the rest shown
+            feeds = [exc.diagnostics()]
+        return feeds, inventory(r.store, now_us=now)
 
-    rows = await reading(state, work)
+    feeds, rows = await reading(state, work)
     return render(
         "integrations.html",
         viewer=seen,
         section="/integrations",
+        feeds=feeds,
         rows=rows,
         now=now,
         recent_days=RECENT_DAYS,
