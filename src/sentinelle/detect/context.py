@@ -38,6 +38,7 @@ __all__ = [
     "mark",
     "mark_daily",
     "percentile",
+    "UNMATCHED_ADVICE",
     "unmatched_tickets",
 ]
 
@@ -56,6 +57,14 @@ TICKET_FEED_DAYS: Final = 7
 #: Accesses citing tickets no ticket event names, at least, and at least half of those citing
 #: one while ticket events come, before :func:`unmatched_tickets` calls it a mismatch.
 UNMATCHED_LEAST: Final = 20
+
+
+#: What to check when :func:`unmatched_tickets` says so (the run's warning, ``sentinelle feeds``).
+UNMATCHED_ADVICE: Final = (
+    "Do the access events cite tickets by the help desk's own ids? A connector's "
+    "ticket_prefix turns its 123 into ZD-123; connect every help desk whose tickets staff "
+    "cite (docs/connectors.md)"
+)
 
 
 def unmatched_tickets(cited: int, unmatched: int) -> bool:

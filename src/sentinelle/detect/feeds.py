@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from sentinelle.detect.context import TICKET_FEED_DAYS, unmatched_tickets
+from sentinelle.detect.context import TICKET_FEED_DAYS, UNMATCHED_ADVICE, unmatched_tickets
 from sentinelle.detect.engine import Engine, EngineState
 from sentinelle.errors import Error, NotFoundError
 from sentinelle.timeutil import iso
@@ -140,9 +140,7 @@ class Feeds:
             return (
                 f"  tickets cited: {self.unmatched:,} of the {self.cited:,} accesses citing a "
                 f"ticket in the last {days} cited one that no ticket event names, and each "
-                "counts as citing no ticket. Do the access events cite tickets by the help "
-                "desk's own ids? A connector's ticket_prefix turns its 123 into ZD-123; "
-                "connect every help desk whose tickets staff cite (docs/connectors.md)."
+                f"counts as citing no ticket. {UNMATCHED_ADVICE}."
             )
         return (
             f"  tickets cited: by {self.cited:,} access(es) in the last {days}, "

@@ -30,7 +30,7 @@ import msgspec
 
 from sentinelle.collector import bulk_work
 from sentinelle.detect.base import Alert
-from sentinelle.detect.context import TICKET_FEED_DAYS, unmatched_tickets
+from sentinelle.detect.context import TICKET_FEED_DAYS, UNMATCHED_ADVICE, unmatched_tickets
 from sentinelle.detect.engine import DetectConfig, Engine, EngineState, where
 from sentinelle.detect.triage import Suppressions
 from sentinelle.errors import StoreError
@@ -274,9 +274,7 @@ class DetectionRunner:
             self.notes.append(
                 f"{run.unmatched} of {run.cited} accesses citing a ticket cited one that no "
                 "ticket event names, though the help desk's events come: each counts as "
-                "citing no ticket. Do the access events cite tickets by the help desk's own "
-                "ids? A connector's ticket_prefix turns its 123 into ZD-123; connect every "
-                "help desk whose tickets staff cite (docs/connectors.md)"
+                f"citing no ticket. {UNMATCHED_ADVICE}"
             )
 
     def _failed(self, exc: Exception) -> list[Alert]:
