@@ -15,7 +15,7 @@ from sentinelle.detect.feeds import saved_feeds
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/feeds", tags=["detection"], route_class=GuardedRoute)
+router = APIRouter(prefix="/v1/feeds", tags=["integrations"], route_class=GuardedRoute)
 
 
 class _Out(BaseModel):
