@@ -353,13 +353,15 @@ class Context:
 
     def team_baseline(self, team: str | None, metric: str) -> Quantiles:
         """Median and 95th percentile of the team members' daily ``metric`` (cached a day; 0
-        on days summed before the metric existed)."""
+        on days summed before the metric existed); for the staff whose events name no team,
+        those of a typical member (:meth:`_typical`)."""
         key = f"{team}|{metric}"
         day = self.now_us // DAY
         cached = self.team_quantiles.get(key)
         if cached is None or cached[0] != day:
             values = [d.get(metric, 0) for d in self.team_days.get(team or NO_TEAM, ())]
-            cached = (day, _quantiles(values))
+            pooled = _quantiles(values)
+            cached = (day, pooled if team else self._typical(metric, pooled))
             self.team_quantiles[key] = cached
             return cached[1]
         found = cached[1]
@@ -368,6 +370,30 @@ class Context:
         found = Quantiles(*found)  # as decoded from a saved state
         self.team_quantiles[key] = (day, found)
         return found
+
+    def _typical(self, metric: str, pooled: Quantiles) -> Quantiles:
+        """The baseline of the staff whose events name no team: its median and 95th
+        percentile are the median member's own (``pooled``'s days mix every kind of work: a
+        small shop's fraud or onboarding specialist lists merchants all day, and their days
+        made the pool's 95th percentile a lister's, above which a harvest of three or four
+        merchants a day did not rise); its busiest day and mean are the pool's (what a
+        newcomer is judged against, before their own days are known). Measured with
+        ``benchmarks/detect.py --drop team``: docs/detection-history.md."""
+        own = [
+            a.baseline(metric)
+            for a in self.actors.values()
+            if a.kind == "staff" and not a.team and a.history
+        ]
+        if not own:
+            return pooled
+        middle = len(own) // 2
+        return Quantiles(
+            sorted(q.p50 for q in own)[middle],
+            sorted(q.p95 for q in own)[middle],
+            pooled.n,
+            pooled.mean,
+            pooled.top,
+        )
 
     def prune(self, t: int) -> None:
         """Forget what no detector can use any more (closed tickets, open ones idle for

@@ -300,3 +300,27 @@ def test_a_state_saved_before_assignees_and_openers_were_kept_reads_them_from_it
     assert not unnamed.assignees_known(10 * DAY) and unnamed.assignees_us == -1
     assert unnamed.opener(Ticket(assignees={"bob"}), 10 * DAY) == "bob"
     assert unnamed.openers_us == -1
+
+
+def test_with_no_team_named_the_usual_is_a_typical_members() -> None:
+    """Events that name no team: the staff are one pool, but its 95th percentile is the median
+    member's own, not the pooled days', where a shop's two specialists listing five merchants
+    every day made four a day everyone's usual (a pair's harvest of three or four a day went
+    unseen). Its busiest day is the pool's, what a newcomer is judged against. A named team's
+    usual stays its pooled days'. Could fail: the pooled 95th percentile, 5."""
+    ctx = Context(now_us=(D0 + 30) * DAY)
+    for name, lists, team in (
+        *((f"agent-{i}", [0, 0, 0, 1], None) for i in range(8)),
+        ("fraud-1", [5, 5, 5, 5], None),
+        ("fraud-2", [5, 5, 5, 5], None),
+        *((f"care-{i}", [0, 0, 0, 1], "care") for i in range(8)),
+        ("care-fraud", [5, 5, 5, 5], "care"),
+    ):
+        state = ctx.actor(name)
+        state.team = team
+        state.history = [{"unjustified_bulk": float(n)} for n in lists]
+        ctx.team_days.setdefault(team or "", []).extend(state.history)
+    typical = ctx.team_baseline(None, "unjustified_bulk")
+    assert (typical.p50, typical.p95, typical.top) == (0.0, 1.0, 5.0)
+    assert typical.n == 40  # the pool's days
+    assert ctx.team_baseline("care", "unjustified_bulk").p95 == 5.0  # a named team: pooled
