@@ -4,12 +4,14 @@ field is sent that no event sent in a week, or miss an inference detection makes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
 from sentinelle.detect import Engine
-from sentinelle.detect.feeds import feeds_of
+from sentinelle.detect.context import Context
+from sentinelle.detect.feeds import _FeedsContext, feeds_of, saved_feeds
 from sentinelle.events import decode_event
 
 START = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
@@ -160,3 +162,36 @@ def test_tickets_cited_by_other_ids_than_the_help_desks_are_named() -> None:
     events += [view(9 * 24 + 1, "2")]
     lines, said = read(*events)
     assert said["tickets"]["cited"] == {"accesses": 1, "unknown": 0}
+
+
+class _Saved:
+    """A store holding one saved detection state (what saved_feeds reads of a store)."""
+
+    def __init__(self, cursor: int, blob: bytes) -> None:
+        self.saved = (cursor, blob)
+
+    def saved_detect_state(self) -> tuple[int, bytes]:
+        return self.saved
+
+
+def test_the_saved_state_is_read_in_part_and_reports_the_same() -> None:
+    # saved_feeds decodes only the context's fields the report reads: with the same names and
+    # types as Context's (a field renamed there would silently read as its default here), and
+    # giving the very report the whole state gives.
+    ours = {f.name: f.type for f in dataclasses.fields(_FeedsContext)}
+    theirs = {f.name: f.type for f in dataclasses.fields(Context)}
+    assert ours.items() <= theirs.items()
+    engine = Engine()
+    events = [
+        context("ticket.opened", 0, ticket="T-1", merchant="m-1", actor="ana", by="ana"),
+        view(0.2, "T-1"),
+        *(view(0.3 + 0.01 * i, f"ZD-{i}") for i in range(20)),
+        context("ticket.closed", 1, ticket="T-1", merchant="m-1"),
+        context("staff.notice_given", 2, actor="bob"),
+    ]
+    for event in events:
+        engine.process(event)
+    whole = feeds_of(len(events), engine.state)
+    read = saved_feeds(_Saved(len(events), engine.dump_state()), "here")  # type: ignore[arg-type]
+    assert read == whole
+    assert read.unmatched == 20 and read.notices == 1
