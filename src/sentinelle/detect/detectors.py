@@ -2122,8 +2122,8 @@ class LongHorizon(Detector):
         cfg = self.config
         assert isinstance(cfg, LongHorizon.Config)  # noqa: S101
         self._workflows = Workflows(cfg.workflow_users, cfg.max_rate, cfg.sweep_merchants)
-        # (kind, team or None for all the staff) → day, actor → (marked days, working days)
-        # (kind, team or None for all the staff, role or None) → (day, actor → sample)
+        # (kind, team or None for all the staff, role or None) → (day, actor → (marked days,
+        # working days))
         self._samples: dict[
             tuple[str, str | None, str | None], tuple[int, dict[str, tuple[int, int]]]
         ] = {}

@@ -72,15 +72,24 @@ class Feeds:
         }
 
     def lines(self) -> list[str]:
-        """The report in sentences: each feed, and what detection infers where it is silent."""
+        """The report in sentences, as ``sentinelle feeds`` prints them: :meth:`report`'s,
+        each indented by its depth."""
+        return ["  " * depth + text for depth, text in self.report()]
+
+    def report(self) -> list[tuple[int, str]]:
+        """The report in sentences, each with its depth (1: a detail of the line before):
+        each feed, and what detection infers where it is silent."""
         days = f"{TICKET_FEED_DAYS} days"
-        out = [f"Live detection has read {self.events:,} events, up to {iso(self.read_us)}."]
+        out = [(0, f"Live detection has read {self.events:,} events, up to {iso(self.read_us)}.")]
         if self.silent:
             latest = f"the latest at {iso(self.tickets_us)}" if self.tickets_us > 0 else "none yet"
             out.append(
-                f"Help desk: no ticket event in the last {days} ({latest}): tickets that "
-                "accesses cite are taken as stated, so tickets made up or lent go unseen. "
-                "Connect the help desk (docs/connectors.md)."
+                (
+                    0,
+                    f"Help desk: no ticket event in the last {days} ({latest}): tickets that "
+                    "accesses cite are taken as stated, so tickets made up or lent go unseen. "
+                    "Connect the help desk (docs/connectors.md).",
+                )
             )
         else:
             named = (
@@ -90,8 +99,11 @@ class Feeds:
                 else "each naming its merchant"
             )
             out.append(
-                f"Help desk: the latest ticket event at {iso(self.tickets_us)}; "
-                f"{self.kept:,} ticket(s) kept, {named}."
+                (
+                    0,
+                    f"Help desk: the latest ticket event at {iso(self.tickets_us)}; "
+                    f"{self.kept:,} ticket(s) kept, {named}.",
+                )
             )
             out.append(
                 _said(
@@ -122,41 +134,45 @@ class Feeds:
             )
             out.append(self._cited(days))
         out.append(
-            f"HR: notice dates of {self.notices:,} actor(s), joining dates of {self.joined:,}"
-            + (
-                "."
-                if self.notices or self.joined
-                else ": none, so exports after notice and a new hire's first weeks are "
-                "judged as anyone's (docs/connectors.md)."
+            (
+                0,
+                f"HR: notice dates of {self.notices:,} actor(s), joining dates of "
+                f"{self.joined:,}"
+                + (
+                    "."
+                    if self.notices or self.joined
+                    else ": none, so exports after notice and a new hire's first weeks are "
+                    "judged as anyone's (docs/connectors.md)."
+                ),
             )
         )
         return out
 
-    def _cited(self, days: str) -> str:
-        """The line of the tickets accesses cite: how many no ticket event names."""
+    def _cited(self, days: str) -> tuple[int, str]:
+        """The detail of the tickets accesses cite: how many no ticket event names."""
         if not self.cited:
-            return f"  tickets cited: none in the last {days}."
+            return 1, f"tickets cited: none in the last {days}."
         if unmatched_tickets(self.cited, self.unmatched):
-            return (
-                f"  tickets cited: {self.unmatched:,} of the {self.cited:,} accesses citing a "
+            return 1, (
+                f"tickets cited: {self.unmatched:,} of the {self.cited:,} accesses citing a "
                 f"ticket in the last {days} cited one that no ticket event names, and each "
                 f"counts as citing no ticket. {UNMATCHED_ADVICE}."
             )
-        return (
-            f"  tickets cited: by {self.cited:,} access(es) in the last {days}, "
+        return 1, (
+            f"tickets cited: by {self.cited:,} access(es) in the last {days}, "
             f"{self.unmatched:,} of them one that no ticket event names (made up, or cited "
             "before its event came)."
         )
 
 
-def _said(what: str, named: bool, latest_us: int, days: str, else_: str) -> str:
-    """One line of what the ticket events say: ``what`` (closings, or a field) named in the
+def _said(what: str, named: bool, latest_us: int, days: str, else_: str) -> tuple[int, str]:
+    """The detail of what the ticket events say: ``what`` (closings, or a field) named in the
     last ``days``, or not, and then what detection infers (``else_``)."""
     if named:
         if latest_us > 0:
-            return f"  {what}: sent (the latest at {iso(latest_us)})."
-        return f"  {what}: none yet, as ticket events began less than {days} ago."
-    return f"  {what}: none sent in the last {days}: {else_}."
+            return 1, f"{what}: sent (the latest at {iso(latest_us)})."
+        return 1, f"{what}: none yet, as ticket events began less than {days} ago."
+    return 1, f"{what}: none sent in the last {days}: {else_}."
 
 
 def feeds_of(events: int, state: EngineState) -> Feeds:

@@ -34,11 +34,11 @@ async def integrations(request: Request) -> Response:
     state = state_of(request)
     now = state.clock()
 
-    def work(r: Reader) -> tuple[list[str], list[Integration]]:
+    def work(r: Reader) -> tuple[list[tuple[int, str]], list[Integration]]:
         try:
-            feeds = saved_feeds(r.store, "this store").lines()
+            feeds = saved_feeds(r.store, "this store").report()
         except Error as exc:  # not run yet, or a state it cannot read: said, the rest shown
-            feeds = [exc.diagnostics()]
+            feeds = [(0, exc.diagnostics())]
         return feeds, inventory(r.store, now_us=now)
 
     feeds, rows = await reading(state, work)
