@@ -2,7 +2,8 @@
 
 For each profile, team size and seed: generate (the product simulator, all scenarios; at
 small sizes, in groups of scenarios that fit the staff; or ``world2``, the second generator in
-``tests/world2.py``, one insider at a time in a small team), run the engine over the events in
+``tests/world2.py``, or ``world3``, the third in ``tests/world3.py``, one insider at a time in a
+small team), run the engine over the events in
 the order they are delivered (time order, or with late deliveries for the ``holdout``
 profile), and compare the alerts with the ground truth. Prints
 
@@ -18,6 +19,7 @@ profile), and compare the alerts with the ground truth. Prints
 
     .venv/bin/python benchmarks/detect.py        # 5 seeds, desk/shop/holdout/world2, large/small
     .venv/bin/python benchmarks/detect.py --seeds 1,2 --profiles holdout,world2 --sizes small
+    .venv/bin/python benchmarks/detect.py --profiles world3 --sizes small,large  # third generator
     .venv/bin/python benchmarks/detect.py --sizes medium                  # 60 agents
     .venv/bin/python benchmarks/detect.py --sizes compact                 # 30 agents
     .venv/bin/python benchmarks/detect.py --sizes xlarge --seeds 1,2,3    # 250 agents
@@ -43,9 +45,13 @@ the 10-250 agents detection is built for); ``large`` 150 agents, 1,500 merchants
 days (``desk`` is measured at every size but small, ``shop`` small only). Of ``world2``:
 ``xlarge`` 250 agents, 2,500 merchants, 30 days; ``large`` 180, 1,500, 40; ``medium`` 60,
 500, 25; ``compact`` 30, 300, 20 (one insider or pair at a time, as small); ``small`` 10-20
-agents, 120 merchants, 12-20 days (by seed).
+agents, 120 merchants, 12-20 days (by seed). Of ``world3``: ``xlarge`` 250 agents, 2,200
+merchants, 30 days; ``large`` 150, 1,300, 35; ``medium`` 60, 550, 28; ``compact`` 30, 260, 24
+(one insider or pair at a time, as small); ``small`` 10-20 agents, 90 merchants, 18-28 days (by
+seed); each with a few temporary staff for its promotion week.
 ``holdout`` is never used to tune the detectors; ``world2`` checks every change (kept only if
-it holds on both generators) and fits no threshold.
+it holds on both generators) and fits no threshold; ``world3`` is for evaluation only (never
+looked at while changing the detectors).
 """
 
 from __future__ import annotations
@@ -70,8 +76,11 @@ from sentinelle.timeutil import DAY, HOUR, iso, parse_time
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import world2
+import world3
 
 WORLD2 = "world2"
+WORLD3 = "world3"
+GENERATORS = {WORLD2: world2, WORLD3: world3}  # generators of their own (tests/), by profile
 
 SIZES: dict[str, dict[str, int]] = {
     "xlarge": {"merchants": 2500, "agents": 250, "days": 30},
@@ -98,10 +107,11 @@ def size_of(name: str, seed: int) -> dict[str, int]:
 
 def jobs(profile: str, size: str, seed: int) -> list[tuple[str, str, int, tuple[str, ...]]]:
     """The simulations of one run: all scenarios at once, or groups that fit the staff."""
-    if profile == WORLD2:  # a small team has one insider (or one pair) at a time
+    if profile in GENERATORS:  # a small team has one insider (or one pair) at a time
+        scenarios = GENERATORS[profile].SCENARIOS
         if size in ("small", "compact"):
-            return [(profile, size, seed, (name,)) for name in world2.SCENARIOS]
-        return [(profile, size, seed, world2.SCENARIOS)]
+            return [(profile, size, seed, (name,)) for name in scenarios]
+        return [(profile, size, seed, scenarios)]
     if size in BIG:
         return [(profile, size, seed, ("all",))]
     out = []
@@ -148,16 +158,16 @@ def generated(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], 
 
 def _generate(job: tuple[str, str, int, tuple[str, ...]]) -> tuple[list[bytes], dict[str, Any]]:
     profile, size, seed, scenarios = job
-    if profile == WORLD2:
-        return world2.generate(size, seed, scenarios)
+    if profile in GENERATORS:
+        return GENERATORS[profile].generate(size, seed, scenarios)
     sim = simulate(**size_of(size, seed), seed=seed, scenarios=scenarios, profile=profile)
     return list(sim.lines()), sim.truth
 
 
 def selected(profiles: str, sizes: str, seeds: str) -> list[tuple[str, str, int, tuple[str, ...]]]:
     """The jobs of ``--profiles``, ``--sizes`` and ``--seeds`` (each comma-separated), in that
-    order: ``desk`` is measured at every size but small, ``shop`` small only, ``world2`` at its
-    own sizes."""
+    order: ``desk`` is measured at every size but small, ``shop`` small only, ``world2`` and
+    ``world3`` at their own sizes."""
     todo = []
     for profile in profiles.split(","):
         for size in sizes.split(","):
@@ -165,7 +175,7 @@ def selected(profiles: str, sizes: str, seeds: str) -> list[tuple[str, str, int,
                 continue  # the small team's profile
             if profile == "desk" and size == "small":
                 continue
-            if size not in (world2.SIZES if profile == WORLD2 else SIZES):
+            if size not in (GENERATORS[profile].SIZES if profile in GENERATORS else SIZES):
                 continue
             for seed in seeds.split(","):
                 todo += jobs(profile, size, int(seed))
@@ -407,7 +417,7 @@ def report(results: list[dict[str, Any]], verbose: bool) -> None:
     keys = sorted({(r["profile"], r["size"]) for r in results}, key=lambda k: (k[1], k[0]))
 
     def label(key: tuple[str, str]) -> str:
-        held = " (other generator)" if key[0] == WORLD2 else ""
+        held = {WORLD2: " (other generator)", WORLD3: " (third generator)"}.get(key[0], "")
         held = held or ("" if PROFILES[key[0]].tuned else " (held out)")
         return f"{key[0]}{held} / {key[1]}"
 
@@ -525,7 +535,8 @@ def main() -> None:
     parser.add_argument(
         "--profiles",
         default=f"desk,shop,holdout,{WORLD2}",
-        help=f"simulator profiles, and {WORLD2} (the second generator, tests/world2.py)",
+        help=f"simulator profiles, {WORLD2} (the second generator, tests/world2.py) and "
+        f"{WORLD3} (the third, tests/world3.py; not in the default)",
     )
     parser.add_argument("--sizes", default="large,small")
     parser.add_argument("--workers", type=int, default=2)
