@@ -15,7 +15,7 @@ Everything is plain data so the engine can save it between batches (see ``to_sta
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, TypeVar
@@ -105,6 +105,7 @@ UNJUSTIFIED_BULK: Final = 4
 BULK_TYPES: Final = frozenset({"customer_list", "order_list"})
 BULK_SUBJECTS: Final = 10  # a list view exposing this many customers is a bulk access
 LOOKUP_GRACE: Final = 30 * 60 * 1_000_000  # a ticket this soon after a look-up justifies it
+LATE_DAYS: Final = 2  # tickets handed to staff are kept so long for look-ups delivered late
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -328,6 +329,11 @@ class Context:
     # most citing unknown tickets means the access events and the help desk name tickets
     # differently, and every such access counts as citing none (sentinelle feeds says so).
     citations: list[list[int]] = field(default_factory=list)
+    # "actor\x00merchant" → the times tickets of that merchant were handed to that actor
+    # (ticket.opened or ticket.assigned naming them) in the last LATE_DAYS, in the order of
+    # the latest (forgotten from the front): a look-up delivered after its ticket
+    # (late_look_up).
+    handed: dict[str, list[int]] = field(default_factory=dict)
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
         """Add a member's day ``date`` to ``team``'s days, forgetting those older than
@@ -423,6 +429,8 @@ class Context:
             self.tickets.pop(key, None)
             opened.discard(key)
         _forget_front(self.cited, quiet, lambda first: first[1])
+        late = t - LATE_DAYS * DAY
+        _forget_front(self.handed, late, lambda times: times[-1])
         _keep_since(self.unjustified_by, t - 7 * DAY)
         _keep_since(self.exports_by, t - DAY)
         forget = t - KNOWN_DAYS * DAY
@@ -454,11 +462,14 @@ class Context:
             ticket.used_us = max(ticket.used_us, t)
             if isinstance(event.merchant, str):
                 ticket.merchant = event.merchant
+            if ticket.closed_us is not None and (
+                (kind == "ticket.opened" and t >= ticket.closed_us)
+                or (kind == "ticket.assigned" and t > ticket.closed_us and _handed(event))
+            ):
+                ticket.closed_us = None  # reopened: open again (see _handed)
+                if self.open_tickets is not None:
+                    self.open_tickets.add(event.ticket)
             if kind == "ticket.opened":
-                if ticket.closed_us is not None and t >= ticket.closed_us:
-                    ticket.closed_us = None  # reopened: open again, as the guard reads it
-                    if self.open_tickets is not None:
-                        self.open_tickets.add(event.ticket)
                 ticket.opened_us = t
                 ticket.opened_by = event.by if isinstance(event.by, str) else None
                 if ticket.opened_by is not None:
@@ -469,6 +480,11 @@ class Context:
                 ticket.assignees.add(event.actor)
                 self.assignees_us = max(self.assignees_us, t)
                 merchant = ticket.merchant
+                if merchant is not None:
+                    key = f"{event.actor}\x00{merchant}"
+                    times = self.handed.pop(key, [])
+                    times.append(t)
+                    self.handed[key] = times  # last: in the order of the latest
                 if merchant is not None and event.actor in self.actors:
                     state = self.actors[event.actor]
                     ticket.before += self.look_up(state, merchant, t)
@@ -593,6 +609,18 @@ class Context:
             ):
                 return True
         return stated and ticket is None and self.stated(event, t)
+
+    def late_look_up(self, event: AccessEvent, t: int) -> bool:
+        """Whether an unjustified access was the look-up of a ticket handed to its actor
+        within :data:`LOOKUP_GRACE` after it, at the same merchant, whose event came first:
+        the access was delivered late (an offline laptop's batch, a retried upload), after
+        the help desk's events. In time order :meth:`look_up` makes it justified when the
+        ticket comes; delivered late, it is justified as it comes, to the same effect."""
+        times = self.handed.get(f"{event.actor.id}\x00{event.merchant}")
+        if not times or times[-1] <= t:
+            return False
+        i = bisect_right(times, t)
+        return i < len(times) and times[i] <= t + LOOKUP_GRACE
 
     def feed_silent(self, t: int) -> bool:
         """Whether no ticket event came in the last :data:`TICKET_FEED_DAYS`: the help desk
@@ -849,6 +877,17 @@ class Context:
                 return False
             known = known or bool(s.active and s.day_begins(s.active[0]) <= known_before)
         return known
+
+
+def _handed(event: ContextEvent) -> bool:
+    """Whether a ``ticket.assigned`` that comes after its ticket's closing reopens it: when it
+    hands the ticket to someone other than whoever made the assignment. A help desk that
+    reopens a ticket on the customer's reply and routes it again may send the assignment
+    alone (no new opening), and the assignee's work on it is then justified again. One's own
+    assignment of a closed ticket does not reopen it: it would make one's own looks at its
+    merchant justified. (The guard reads a ticket's state from its openings and closings only,
+    so it refuses a ticket reopened so until the help desk sends its opening.)"""
+    return isinstance(event.actor, str) and event.by != event.actor
 
 
 def _keep_since(by: dict[str, dict[str, int]], since: int) -> None:

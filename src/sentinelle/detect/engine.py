@@ -370,8 +370,9 @@ class Engine:
                     self.late_oldest_us = t
                 return []
             self.late_floored += 1
-            t = ctx.now_us
+            sent, t = t, ctx.now_us
             event = msgspec.structs.replace(event, time=from_us(t))
+            return self._access(event, t, emit, sent)
         day = t // DAY
         if day > st.pruned_day:
             st.pruned_day = day
@@ -393,7 +394,9 @@ class Engine:
             return self._alerts(self._ask("observe_context", event, ctx), emit)
         return self._access(event, t, emit)
 
-    def _access(self, event: AccessEvent, t: int, emit: bool) -> list[Alert]:
+    def _access(self, event: AccessEvent, t: int, emit: bool, sent: int = 0) -> list[Alert]:
+        """An access at ``t``; ``sent``: its own time, when it came late and ``t`` is the
+        engine's (:meth:`process`)."""
         ctx = self.state.context
         actor = event.actor
         state = ctx.actor(actor.id)
@@ -408,7 +411,9 @@ class Engine:
                 refused = self._ask("observe_denied", event, ctx, state)
             ctx.learn_habits(state, event, t)
             return self._alerts(refused, emit)
-        justified = ctx.justified(event, t, stated=True)
+        justified = ctx.justified(event, t, stated=True) or (
+            sent > 0 and ctx.late_look_up(event, sent)
+        )
         ctx.record_access(state, event, t, justified)
         if not justified and actor.kind == "staff":
             if event.merchant in state.n7:

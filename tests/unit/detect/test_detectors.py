@@ -719,6 +719,30 @@ UNJUSTIFIED = [
         None,
         id="ticket-closed-26h-before-then-reopened",
     ),
+    # A help desk that reopens a ticket by routing it again (an assignment, no opening)…
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(-2, 8), closed=at(-1, 8)),
+            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana", by="queue"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        None,
+        id="ticket-closed-26h-before-then-routed-again",
+    ),
+    # …but one's own assignment of a closed ticket does not reopen it.
+    row(
+        [
+            *BASE,
+            *ticket("T1", "m3", at(-2, 8), closed=at(-1, 8)),
+            context("ticket.assigned", at(0, 8), ticket="T1", actor="ana", by="ana"),
+            *two_unjustified(),
+            third(ticket="T1"),
+        ],
+        FIRES_3,
+        id="ticket-closed-26h-before-then-self-assigned",
+    ),
     row(
         [
             *BASE,

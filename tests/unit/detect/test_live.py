@@ -21,7 +21,7 @@ from test_engine import access, at, background, context, story, us
 
 from sentinelle.config import Settings
 from sentinelle.detect import DETECTORS, Alert, DetectConfig, DetectionRunner, Engine
-from sentinelle.detect.context import Context
+from sentinelle.detect.context import JUSTIFIED, Context
 from sentinelle.detect.engine import MAX_PENDING
 from sentinelle.events import canonical, decode_event, time_us
 from sentinelle.ingest import Ingestor
@@ -407,4 +407,28 @@ def test_tickets_that_cannot_be_checked_are_reported(pipeline: _Pipeline) -> Non
         "help desk's events come: each counts as citing no ticket. Do the access events cite "
         "tickets by the help desk's own ids? A connector's ticket_prefix turns its 123 into "
         "ZD-123; connect every help desk whose tickets staff cite (docs/connectors.md)"
+    ]
+
+
+def test_a_look_up_delivered_after_its_ticket_is_justified() -> None:
+    # Ana finds a caller in m9's customer list at 10:00 and opens their ticket at 10:01; her
+    # laptop's events reach the collector hours after the help desk's. The list view, late,
+    # is the ticket's look-up, as it is when it comes first (Context.look_up).
+    look = access("ana", "m9", at(1, 10), resource={"type": "customer_list", "count": 50})
+    opened = context("ticket.opened", at(1, 10, 1), ticket="T1", merchant="m9", actor="ana")
+    elsewhere = access("ana", "m8", at(1, 9, 50), resource={"type": "customer_list", "count": 50})
+    stray = access("ana", "m9", at(1, 9, 20), resource={"type": "customer_list", "count": 50})
+    engine = Engine(DetectConfig(reorder_minutes=0))
+    rows = _bodies([access("ana", "m1", at(1, 12)), opened, look, elsewhere, stray])
+    for i, row in enumerate(rows):
+        engine.feed([(i, row)], now_us=LATER)
+    state = engine.state.context.actors["ana"]
+    assert engine.late_floored == 3
+    # m9 at 10:00 justified; m8 (no ticket of its own) and m9 at 9:20 (41 minutes before the
+    # ticket: more than LOOKUP_GRACE) are not.
+    assert [(m, bool(flags & JUSTIFIED)) for _, m, flags, *_ in state.window] == [
+        ("m1", False),
+        ("m9", True),
+        ("m8", False),
+        ("m9", False),
     ]
