@@ -1131,6 +1131,23 @@ TICKETED_BURST = [  # 20 merchants on day 0, each with its own ticket
 ]
 BUSIER_DAY = views("ana", [f"y{i}" for i in range(12)], at(3, 15))  # day 3: 8 + 12 = 20
 
+
+def queue_burst(ticketed: int) -> list[dict[str, Any]]:
+    """20 merchants on day 0: the first ``ticketed`` under tickets assigned to ana, the rest
+    without one (the last of them is the 20th merchant)."""
+    return [
+        *(
+            e
+            for i in range(ticketed)
+            for e in (
+                *ticket(f"TX{i}", XS[i], at(0, 11), assignee="ana"),
+                access("ana", XS[i], at(0, 12, i), ticket=f"TX{i}"),
+            )
+        ),
+        *views("ana", XS[ticketed:20], at(0, 13), ids=(HIT,)),
+    ]
+
+
 BREADTH = [
     # The floors, for an actor whose week was one ticketed merchant a day.
     row(
@@ -1153,10 +1170,30 @@ BREADTH = [
         Fires(HIGH, XS, ("40 distinct merchants",), events=(HIT, *FOLLOW[:20]), score=100.0),
         id="twice-the-floor-high",
     ),
+    # Work under tickets assigned to the actor counts too, but a day of it 90 % or more is
+    # low (a queue bigger than usual: a weekend on call); it is still evidence.
     row(
         [*BASE, *TICKETED_BURST],
+        Fires(
+            LOW,
+            XS[:20],
+            (
+                "ana reached 20 distinct merchants in the last 24 h",
+                "But 20 of their 20 accesses of the last 24 h cited a ticket assigned to them "
+                "or a grant: a bigger queue than usual, not a reach of their own, so low.",
+            ),
+        ),
+        id="ticketed-work-counts-low",
+    ),
+    row(
+        [*BASE, *queue_burst(18)],
+        Fires(LOW, XS[:20], ("18 of their 20 accesses",)),
+        id="ticketed-work-nine-tenths-low",
+    ),
+    row(
+        [*BASE, *queue_burst(17)],
         Fires(MEDIUM, XS[:20], ("20 distinct merchants",)),
-        id="ticketed-work-counts-too",
+        id="ticketed-work-under-nine-tenths",
     ),
     row(burst("ana", 40, 0), None, id="no-history"),
     row([*ticketed_days("ana", range(-6, 0)), *burst("ana", 40, 0)], None, id="six-days-history"),
@@ -1942,11 +1979,11 @@ FAKE_TICKETS = [
         id="self-made-five-minute-ticket",
     ),
     row(
-        [*quick_ticket(10), bulk()],
-        Fires(LOW, ("m1",), ("closed 10 minutes later",)),
-        id="closed-at-ten-minutes",
+        [*quick_ticket(30), bulk()],
+        Fires(LOW, ("m1",), ("closed 30 minutes later",)),
+        id="closed-at-thirty-minutes",
     ),
-    row([*quick_ticket(11), bulk()], None, id="closed-after-eleven-minutes"),
+    row([*quick_ticket(31), bulk()], None, id="closed-after-thirty-one-minutes"),
     row([*quick_ticket(120), bulk(at(0, 12, 30))], None, id="closed-after-two-hours"),
     row(
         [*quick_ticket(10), bulk(action="download")],
@@ -2005,7 +2042,7 @@ FAKE_TICKETS = [
         Fires(LOW, ("m1",), ("closed 5 minutes later",), events=(HIT, FOLLOW[0])),
         id="exports-before-and-after-the-close",
     ),
-    row([*quick_ticket(11), bulk(at(0, 10, 3))], None, id="export-while-open-eleven-minutes"),
+    row([*quick_ticket(31), bulk(at(0, 10, 3))], None, id="export-while-open-31-minutes"),
     row(
         ticket("T1", "m1", at(0, 10), by="ana", assignee="ana"),  # never closed
         None,
