@@ -1,7 +1,7 @@
 """Whole worlds through the engine, evidence on (issue 13): benign look-alikes of the insider
 scenarios stay below medium, and insiders are caught before their 5th merchant, in a small
-team and a large one. The worlds come from ``world2`` (the second generator, which the
-detectors were not built on) and from stories told event by event."""
+team and a large one. The worlds come from ``world2`` and ``world3`` (the second and third
+generators, which the detectors were not built on) and from stories told event by event."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import world2
+import world3
 from sentinelle.detect import Engine, Severity
 from sentinelle.events import AccessEvent, decode_event, time_us
 from sentinelle.timeutil import parse_time
@@ -69,8 +70,10 @@ EARLY = [
 ]
 
 
-def check_world(size: str, seed: int, names: tuple[str, ...], late: frozenset[str]) -> None:
-    lines, truth = world2.generate(size, seed, names)
+def check_world(
+    size: str, seed: int, names: tuple[str, ...], late: frozenset[str], generator: Any = world2
+) -> None:
+    lines, truth = generator.generate(size, seed, names)
     insiders = {a for s in truth["scenarios"] for a in s["actors"]}
     result = first_medium(lines, insiders, truth["high_profile_customers"])
     assert [a.reasons[0] for a in result["others"]] == []  # benign staff: nothing medium
@@ -88,6 +91,21 @@ def test_world2_small_team_insider_caught_before_the_5th_merchant(
     size: str, seed: int, scenario: str
 ) -> None:
     check_world(size, seed, (scenario,), frozenset())
+
+
+# world3: its fake-ticket insiders close their tickets 4-20 minutes after opening them (missed
+# while fake_tickets judged those closed within 10); its help desk reopens tickets by routing
+# them again, and some staff-days reach the collector hours late.
+WORLD3 = [
+    ("small", 1, "fake_tickets"),
+    ("small", 4, "fake_tickets"),
+    ("compact", 2, "departing_export"),
+]
+
+
+@pytest.mark.parametrize(("size", "seed", "scenario"), WORLD3)
+def test_world3_insider_caught_before_the_5th_merchant(size: str, seed: int, scenario: str) -> None:
+    check_world(size, seed, (scenario,), frozenset(), world3)
 
 
 def test_world2_larger_desk_every_insider_caught_no_benign_medium() -> None:
