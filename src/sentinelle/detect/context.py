@@ -82,9 +82,9 @@ EXPORT_ACTIONS: Final = frozenset({"export", "download"})  # reads that take the
 #: ``detectors.declared`` keys it): a team's batch recognised later that day takes them back
 #: from the actor's lists of 24 hours (``detectors.batched_merchants``).
 EXPORTED: Final = "exported"
-#: The actor's marks of the detectors whose findings about them the evidence graded medium or
-#: higher (once per detector and 30 days): what such a colleague does is no team's usual
-#: (``detectors.team_samples``' partner).
+#: The actor's marks of the detectors whose findings about them were medium or higher by
+#: themselves, whatever the evidence made of the alert (once per detector and 30 days): what
+#: such a colleague does is no team's usual (``detectors.team_samples``' partner).
 ALERTED: Final = "alerted"
 #: A team's usual (:meth:`Context.team_baseline`) is of its members' days of the last this many
 #: days, and of at most 50 members' :data:`HISTORY_DAYS` each (the most recent).

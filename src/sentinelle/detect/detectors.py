@@ -1964,8 +1964,9 @@ def _but_partner(
 ) -> None:
     """Take out of ``samples`` (:func:`team_samples`, one per peer) the marks of ``kind`` on
     merchants a finding judged unusual for the colleague who has most of them (all their
-    marks of ``kind``, when the evidence about them reached medium in the last 30 days, on
-    any detector: :data:`ALERTED`), when those are ``share`` of the peers' samples or more:
+    marks of ``kind``, when a finding about them was medium in the last 30 days, on any
+    detector, whatever the evidence made of it: :data:`ALERTED`), when those are ``share``
+    of the peers' samples or more:
     a partner listing merchants beside the actor (a pair's harvest) is not their small
     team's usual, whichever detector caught them first. One colleague only, and only where
     they weigh: a large team's many benign findings, left out, would make its rate too low

@@ -527,8 +527,11 @@ class Engine:
             # but a risky actor's every small step does not become another medium alert.
             earned = grade(total, cfg)
             severity = earned if f.severity >= Severity.MEDIUM else Severity.LOW
-            if severity >= Severity.MEDIUM and actor_state is not None:
-                mark(actor_state, ALERTED, f.time_us, f.detector)  # emitted or not: history agrees
+            if f.severity >= Severity.MEDIUM and actor_state is not None:
+                # Medium by itself, whatever the evidence made of it: what they do is no
+                # team's usual (a pair's first day, each partner's alert still low, must not
+                # make the other's harvest their small team's rate). Emitted or not.
+                mark(actor_state, ALERTED, f.time_us, f.detector)
             judged.append((len(out), severity, earned, total, pieces))
             out.append(f)
         # The strongest findings first: of one event's, the one that raises the alert is the

@@ -753,6 +753,23 @@ def test_the_engine_marks_the_actors_whose_evidence_reached_medium() -> None:
     assert not any(actors[p].marks.get(ALERTED) for p in TEAM)
 
 
+def test_the_engine_marks_a_medium_finding_whose_alert_stayed_low() -> None:
+    """Pia lists three merchants new to her in an afternoon, without a ticket, her first such
+    day: the finding is medium by itself (1 in thousands), the alert low (the evidence of one
+    day). Her state still carries the mark, so that her merchants leave her small team's
+    rate (a pair's first day, each partner's alert still low). Could fail: only alerts the
+    evidence made medium marked."""
+    events = [e for p in (*TEAM, "pia") for e in ticketed(p, HISTORY)]
+    events += [listed("pia", 0, f"p-0-{i}") for i in (1, 2, 3)]
+    engine = Engine()
+    alerts = []
+    for event in sorted((decode_event(json.dumps(e)) for e in events), key=time_us):
+        alerts += engine.process(event)
+    mine = [a for a in alerts if a.actor == "pia"]
+    assert mine and max(a.severity for a in mine) == Severity.LOW
+    assert engine.state.context.actors["pia"].marks.get(ALERTED)
+
+
 # -- working days: a night shift is one day, not the ends of two -----------------------------
 def _hours(*spans: tuple[int, int], each: int = 20) -> list[int]:
     """Accesses by UTC hour: ``each`` in every hour of each ``[start, end)`` span (mod 24)."""
