@@ -400,6 +400,13 @@ class World3:
             event["justification"] = just
         self._emit(t, event, mark)
 
+    def whole(
+        self, p: Person, t: int, action: str, shop: Shop, rtype: str = "customer_list", **kw: Any
+    ) -> None:
+        """A merchant's whole list exported (or downloaded): a page of it named, every customer
+        counted."""
+        self.access(p, t, action, shop, rtype, shop.page(self.rng, 100), count=shop.n, **kw)
+
     def new_ticket(self) -> str:
         self.ticket_no += self.rng.randint(1, 4)
         return f"T-{self.ticket_no}"
@@ -948,9 +955,7 @@ class World3:
                     actor=p.id,
                     by="router",
                 )
-                self.access(
-                    p, t, "export", shop, rtype, shop.page(rng, 100), ticket=tid, count=shop.n
-                )
+                self.whole(p, t, "export", shop, rtype, ticket=tid)
                 self.ctx(
                     t + rng.randint(600, 7200),
                     "ticket.closed",
@@ -961,15 +966,8 @@ class World3:
                 )
                 p.recent.append((tid, shop))
             else:
-                self.access(
-                    p,
-                    t,
-                    "export",
-                    shop,
-                    rtype,
-                    shop.page(rng, 100),
-                    reason="merchant request via account manager",
-                    count=shop.n,
+                self.whole(
+                    p, t, "export", shop, rtype, reason="merchant request via account manager"
                 )
 
     def _app_day(self, d: int) -> None:
@@ -1111,17 +1109,7 @@ class World3:
                         )
                         t += rng.randint(5, 40)
                         if rng.random() < 0.4:
-                            self.access(
-                                p,
-                                t,
-                                "export",
-                                shop,
-                                "customer_list",
-                                shop.page(rng, 100),
-                                count=shop.n,
-                                src=src,
-                                mark=mark,
-                            )
+                            self.whole(p, t, "export", shop, src=src, mark=mark)
                             t += rng.randint(20, 90)
                 continue
             if p.id not in self.shift:
@@ -1163,17 +1151,7 @@ class World3:
                         )
                         t += rng.randint(20, 120)
                     if rng.random() < 0.25:
-                        self.access(
-                            p,
-                            t,
-                            "export",
-                            shop,
-                            "customer_list",
-                            shop.page(rng, 100),
-                            ticket=tid,
-                            count=shop.n,
-                            mark=mark,
-                        )
+                        self.whole(p, t, "export", shop, ticket=tid, mark=mark)
             elif name == "low_and_slow":
                 if rng.random() > 0.75:
                     continue
@@ -1230,31 +1208,10 @@ class World3:
                     x = rng.random()
                     tid = self._cover(p, shop) if x < 0.3 else None
                     why = "backup before handover" if 0.3 <= x < 0.6 else None
-                    self.access(
-                        p,
-                        t,
-                        "export",
-                        shop,
-                        "customer_list",
-                        shop.page(rng, 100),
-                        ticket=tid,
-                        reason=why,
-                        count=shop.n,
-                        mark=mark,
-                    )
+                    self.whole(p, t, "export", shop, ticket=tid, reason=why, mark=mark)
                     if rng.random() < 0.5:
-                        self.access(
-                            p,
-                            t + rng.randint(30, 200),
-                            "download",
-                            shop,
-                            "customer_list",
-                            shop.page(rng, 100),
-                            ticket=tid,
-                            reason=why,
-                            count=shop.n,
-                            mark=mark,
-                        )
+                        when = t + rng.randint(30, 200)
+                        self.whole(p, when, "download", shop, ticket=tid, reason=why, mark=mark)
             elif name == "fake_tickets":
                 if rng.random() > 0.7:
                     continue
@@ -1286,17 +1243,7 @@ class World3:
                         )
                         t += rng.randint(15, 90)
                     if rng.random() < 0.3:
-                        self.access(
-                            p,
-                            t,
-                            "export",
-                            shop,
-                            "customer_list",
-                            shop.page(rng, 100),
-                            ticket=tid,
-                            count=shop.n,
-                            mark=mark,
-                        )
+                        self.whole(p, t, "export", shop, ticket=tid, mark=mark)
                         t += rng.randint(15, 90)
                     self.ctx(
                         t + rng.randint(240, 1200),
