@@ -15,7 +15,7 @@ Everything is plain data so the engine can save it between batches (see ``to_sta
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, TypeVar
@@ -329,10 +329,10 @@ class Context:
     # most citing unknown tickets means the access events and the help desk name tickets
     # differently, and every such access counts as citing none (sentinelle feeds says so).
     citations: list[list[int]] = field(default_factory=list)
-    # "actor\x00merchant" → the times tickets of that merchant were handed to that actor
-    # (ticket.opened or ticket.assigned naming them) in the last LATE_DAYS, in the order of
-    # the latest (forgotten from the front): a look-up delivered after its ticket
-    # (late_look_up).
+    # "actor\x00merchant" → the times, in time order, tickets of that merchant were handed
+    # to that actor (ticket.opened or ticket.assigned naming them) in the last LATE_DAYS; the
+    # keys in the order of their latest hand-over (forgotten from the front): a look-up
+    # delivered after its ticket (late_look_up).
     handed: dict[str, list[int]] = field(default_factory=dict)
 
     def _team_day(self, team: str, date: int, values: dict[str, float], today: int) -> None:
@@ -483,7 +483,7 @@ class Context:
                 if merchant is not None:
                     key = f"{event.actor}\x00{merchant}"
                     times = self.handed.pop(key, [])
-                    times.append(t)
+                    insort(times, t)  # in time order: a ticket event may come late too
                     self.handed[key] = times  # last: in the order of the latest
                 if merchant is not None and event.actor in self.actors:
                     state = self.actors[event.actor]
@@ -616,10 +616,8 @@ class Context:
         the access was delivered late (an offline laptop's batch, a retried upload), after
         the help desk's events. In time order :meth:`look_up` makes it justified when the
         ticket comes; delivered late, it is justified as it comes, to the same effect."""
-        times = self.handed.get(f"{event.actor.id}\x00{event.merchant}")
-        if not times or times[-1] <= t:
-            return False
-        i = bisect_right(times, t)
+        times = self.handed.get(f"{event.actor.id}\x00{event.merchant}", ())
+        i = bisect_right(times, t)  # the first hand-over after the access
         return i < len(times) and times[i] <= t + LOOKUP_GRACE
 
     def feed_silent(self, t: int) -> bool:

@@ -432,3 +432,20 @@ def test_a_look_up_delivered_after_its_ticket_is_justified() -> None:
         ("m8", False),
         ("m9", False),
     ]
+
+
+def test_a_late_look_up_finds_its_ticket_among_others_come_out_of_order() -> None:
+    # Two tickets of m9 handed to ana, their events out of order (the 11:00 one first); her
+    # look-up at 10:00, later still, was the 10:01 ticket's.
+    later = context("ticket.assigned", at(1, 11), ticket="T2", merchant="m9", actor="ana")
+    first = context("ticket.assigned", at(1, 10, 1), ticket="T1", merchant="m9", actor="ana")
+    look = access("ana", "m9", at(1, 10), resource={"type": "customer_list", "count": 50})
+    engine = Engine(DetectConfig(reorder_minutes=0))
+    rows = _bodies([access("ana", "m1", at(1, 12)), later, first, look])
+    for i, row in enumerate(rows):
+        engine.feed([(i, row)], now_us=LATER)
+    state = engine.state.context.actors["ana"]
+    assert [(m, bool(flags & JUSTIFIED)) for _, m, flags, *_ in state.window] == [
+        ("m1", False),
+        ("m9", True),
+    ]
