@@ -1121,31 +1121,29 @@ def big_list(*, id: str | None = HIT, **kw: Any) -> dict[str, Any]:
 
 
 XS = tuple(f"x{i:02d}" for i in range(40))
-TICKETED_BURST = [  # 20 merchants on day 0, each with its own ticket
-    e
-    for i in range(20)
-    for e in (
-        *ticket(f"TX{i}", XS[i], at(0, 11), assignee="ana"),
-        access("ana", XS[i], at(0, 12, i), ticket=f"TX{i}", id=HIT if i == 19 else None),
-    )
-]
+
+
+def ticketed_burst(n: int, hit: int | None = None) -> list[dict[str, Any]]:
+    """The first ``n`` of ``XS`` on day 0, each with its own ticket assigned to ana (the
+    access to the ``hit``-th is HIT)."""
+    return [
+        e
+        for i in range(n)
+        for e in (
+            *ticket(f"TX{i}", XS[i], at(0, 11), assignee="ana"),
+            access("ana", XS[i], at(0, 12, i), ticket=f"TX{i}", id=HIT if i == hit else None),
+        )
+    ]
+
+
+TICKETED_BURST = ticketed_burst(20, hit=19)  # 20 merchants on day 0, each with its own ticket
 BUSIER_DAY = views("ana", [f"y{i}" for i in range(12)], at(3, 15))  # day 3: 8 + 12 = 20
 
 
 def queue_burst(ticketed: int) -> list[dict[str, Any]]:
     """20 merchants on day 0: the first ``ticketed`` under tickets assigned to ana, the rest
     without one (the last of them is the 20th merchant)."""
-    return [
-        *(
-            e
-            for i in range(ticketed)
-            for e in (
-                *ticket(f"TX{i}", XS[i], at(0, 11), assignee="ana"),
-                access("ana", XS[i], at(0, 12, i), ticket=f"TX{i}"),
-            )
-        ),
-        *views("ana", XS[ticketed:20], at(0, 13), ids=(HIT,)),
-    ]
+    return [*ticketed_burst(ticketed), *views("ana", XS[ticketed:20], at(0, 13), ids=(HIT,))]
 
 
 BREADTH = [
