@@ -484,6 +484,7 @@ class Context:
                     key = f"{event.actor}\x00{merchant}"
                     times = self.handed.pop(key, [])
                     insort(times, t)  # in time order: a ticket event may come late too
+                    del times[: bisect_left(times, t - LATE_DAYS * DAY)]  # bounded: a busy pair
                     self.handed[key] = times  # last: in the order of the latest
                 if merchant is not None and event.actor in self.actors:
                     state = self.actors[event.actor]

@@ -449,3 +449,16 @@ def test_a_late_look_up_finds_its_ticket_among_others_come_out_of_order() -> Non
         ("m1", False),
         ("m9", True),
     ]
+
+
+def test_the_tickets_handed_to_an_actor_are_kept_two_days() -> None:
+    # A ticket of m9 handed to ana every morning for 30 days: the hand-overs the late
+    # look-ups read are the last two days', not the month's (the saved state stays bounded).
+    engine = Engine(DetectConfig(reorder_minutes=0))
+    events = [
+        context("ticket.assigned", at(d, 9), ticket=f"T{d}", merchant="m9", actor="ana")
+        for d in range(30)
+    ]
+    for i, row in enumerate(_bodies(events)):
+        engine.feed([(i, row)], now_us=LATER)
+    assert engine.state.context.handed["ana\x00m9"] == [us(at(d, 9)) for d in (27, 28, 29)]
